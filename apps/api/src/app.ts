@@ -1,0 +1,38 @@
+import express, { type Express } from 'express';
+import { createQueueGaugeRefresher } from '../../../queue/gauges';
+import type { ApiDeps } from './deps';
+import { errorHandler, notFoundHandler } from './middleware/error-handler';
+import { httpLogger } from './middleware/http-logger';
+import { httpMetrics } from './middleware/http-metrics';
+import { jsonBody } from './middleware/json-body';
+import { requestContext } from './middleware/request-context';
+import { healthRoutes } from './routes/health.routes';
+import { metricsRoutes } from './routes/metrics.routes';
+
+/** Builds the Express app without listening (tests drive it with supertest). */
+export function createApp(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.config.TRUST_PROXY);
+  app.set('query parser', 'simple');
+
+  app.use(requestContext());
+  app.use(httpLogger(deps.logger));
+  app.use(httpMetrics(deps.metrics));
+
+  app.use(healthRoutes(deps));
+  app.use(
+    metricsRoutes({
+      registry: deps.metrics.registry,
+      token: deps.config.METRICS_TOKEN,
+      beforeScrape: createQueueGaugeRefresher(deps.queues, deps.metrics),
+    }),
+  );
+
+  // Webhook routes read raw bodies and must be mounted before the JSON parser.
+  app.use('/api', ...jsonBody('1mb'));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,43 @@
+import type { Server } from 'node:http';
+import { loadConfigOrExit } from '../../../lib/config';
+import { createApp } from './app';
+import { buildApiDeps, closeApiDeps } from './build-deps';
+
+// Entry point: listen, and on SIGTERM/SIGINT stop accepting, let in-flight
+// requests finish (bounded by SHUTDOWN_TIMEOUT_MS), then close connections.
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  process.env.SERVICE_NAME ??= 'api';
+  const deps = await buildApiDeps(config);
+  const app = createApp(deps);
+  const server: Server = app.listen(config.PORT, () => {
+    deps.logger.info({ port: config.PORT }, 'api listening');
+  });
+  server.keepAliveTimeout = 65_000;
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    deps.logger.info({ signal }, 'api draining');
+    const force = setTimeout(() => {
+      deps.logger.warn('drain timed out; closing remaining connections');
+      server.closeAllConnections();
+    }, config.SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    server.close(() => {
+      void closeApiDeps(deps).finally(() => {
+        deps.logger.info('api stopped');
+        process.exit(0);
+      });
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`api failed to start: ${(err as Error).message}\n`);
+  process.exit(1);
+});

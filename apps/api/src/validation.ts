@@ -1,0 +1,20 @@
+import type { Request } from 'express';
+import type { z, ZodError } from 'zod';
+import { AppError, type ErrorDetail } from '../../../lib/errors';
+
+export function zodDetails(err: ZodError): ErrorDetail[] {
+  return err.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+}
+
+function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const details = zodDetails(result.error).map((d) => ({ ...d, path: d.path ? `${d.path}` : where }));
+    throw new AppError('VALIDATION_FAILED', `Invalid ${where}`, { details });
+  }
+  return result.data;
+}
+
+export const parseBody = <S extends z.ZodType>(req: Request, schema: S): z.infer<S> => parseWith(schema, req.body ?? {}, 'body');
+export const parseQuery = <S extends z.ZodType>(req: Request, schema: S): z.infer<S> => parseWith(schema, req.query, 'query');
+export const parseParams = <S extends z.ZodType>(req: Request, schema: S): z.infer<S> => parseWith(schema, req.params, 'params');

@@ -1,0 +1,246 @@
+// Campaign body templates: `Hi {{ firstName | there }}, news from {{shopName}}`.
+//
+// Parsed once per campaign, rendered once per recipient, so the parsed form is
+// a flat list of parts and rendering is a plain concatenation.
+
+import { Encoding, countSegments, isGsm7, upperBoundSegments } from './segments';
+
+export const PLACEHOLDERS = ['firstName', 'lastName', 'shopName'] as const;
+export type Placeholder = (typeof PLACEHOLDERS)[number];
+
+export type TemplatePart =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'placeholder'; readonly name: Placeholder; readonly fallback: string | null };
+
+export interface ParsedTemplate {
+  readonly parts: readonly TemplatePart[];
+}
+
+export interface TemplateError {
+  message: string;
+  /** Offset in the body of the offending `{{`. */
+  index: number;
+}
+
+export type ParseResult = { ok: true; template: ParsedTemplate } | { ok: false; errors: TemplateError[] };
+
+export type TemplateVars = Partial<Record<Placeholder, string | null | undefined>>;
+
+const OPEN = '{{';
+const CLOSE = '}}';
+// Name, then an optional `|fallback`; the fallback is literal text and may not
+// contain `}` (it would be ambiguous with the closing braces) or a second `|`.
+const PLACEHOLDER_BODY = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|([^|}]*))?$/;
+
+function isPlaceholder(name: string): name is Placeholder {
+  return (PLACEHOLDERS as readonly string[]).includes(name);
+}
+
+export function parseTemplate(body: string): ParseResult {
+  const parts: TemplatePart[] = [];
+  const errors: TemplateError[] = [];
+  let text = '';
+  let pos = 0;
+
+  while (pos < body.length) {
+    let open = body.indexOf(OPEN, pos);
+    if (open === -1) break;
+    // In `{{{name}}}` the innermost `{{` opens the placeholder and the extra
+    // braces are plain text, like any lone `{` or `}`.
+    while (body[open + 2] === '{') open++;
+    text += body.slice(pos, open);
+
+    const close = body.indexOf(CLOSE, open + 2);
+    const reopen = body.indexOf(OPEN, open + 2);
+    if (close === -1 || (reopen !== -1 && reopen < close)) {
+      errors.push({ message: `Unclosed '{{' at index ${open}: expected '}}'`, index: open });
+      if (close === -1) break;
+      pos = reopen; // resume at the next `{{` so its own errors are reported too
+      continue;
+    }
+
+    const raw = body.slice(open, close + 2);
+    const result = parsePlaceholder(body.slice(open + 2, close));
+    if (typeof result === 'string') {
+      errors.push({ message: `${result} in '${raw}' at index ${open}`, index: open });
+    } else {
+      if (text !== '') parts.push({ kind: 'text', text });
+      text = '';
+      parts.push(result);
+    }
+    pos = close + 2;
+  }
+
+  if (errors.length > 0) return { ok: false, errors };
+  text += body.slice(pos);
+  if (text !== '') parts.push({ kind: 'text', text });
+  return { ok: true, template: { parts } };
+}
+
+// Returns the part, or a description of what is wrong with it.
+function parsePlaceholder(inner: string): TemplatePart | string {
+  if (inner.trim() === '') return 'Empty placeholder';
+  const match = PLACEHOLDER_BODY.exec(inner);
+  if (!match) {
+    if (/[|].*[|]/.test(inner)) return "Placeholder has more than one '|'";
+    if (/[|].*[}]/.test(inner)) return "Fallback text may not contain '}'";
+    return 'Malformed placeholder';
+  }
+  const name = match[1] ?? '';
+  if (!isPlaceholder(name)) {
+    const suggestion = PLACEHOLDERS.find((p) => p.toLowerCase() === name.toLowerCase());
+    const hint = suggestion ? `did you mean '{{${suggestion}}}'?` : `allowed: ${PLACEHOLDERS.join(', ')}`;
+    return `Unknown placeholder '${name}' (${hint})`;
+  }
+  // `{{ firstName | valued customer }}`: the spaces around the fallback are
+  // layout, the ones inside it are content. An empty fallback means none.
+  const fallback = match[2]?.trim() ?? '';
+  return { kind: 'placeholder', name, fallback: fallback === '' ? null : fallback };
+}
+
+// Contact data is messy: blank, whitespace-only and null all mean "unknown".
+function usableValue(value: string | null | undefined): string | null {
+  if (typeof value !== 'string') return null;
+  const trimmed = value.trim();
+  return trimmed === '' ? null : trimmed;
+}
+
+/**
+ * Unknown values render as the fallback, or as nothing. No space collapsing:
+ * "Hi {{firstName}}!" with no name gives "Hi !", which is predictable and
+ * visible in previews. Only the ends of the result are trimmed.
+ */
+export function renderTemplate(t: ParsedTemplate, vars: TemplateVars): string {
+  let out = '';
+  for (const part of t.parts) {
+    if (part.kind === 'text') out += part.text;
+    else out += usableValue(vars[part.name]) ?? part.fallback ?? '';
+  }
+  return out.trim();
+}
+
+/** Preview without a contact: every placeholder shows its fallback. */
+export function renderWithFallbacks(t: ParsedTemplate): string {
+  return renderTemplate(t, {});
+}
+
+export const OPT_OUT_FOOTER = 'Reply STOP to opt out';
+
+// Deliberately narrow: a false positive here means a message goes out with no
+// opt-out instruction (a compliance problem), whereas a false negative only
+// adds a redundant footer. So a bare "stop to" ("don't stop to think") does
+// not count; it must be followed by an opt-out verb.
+const OPT_OUT_INSTRUCTION =
+  /\b(?:reply|text|send)\s+["'“]?stop\b|\bstop["'”]?\s+to\s+(?:opt[\s-]*out|unsubscribe|end|cancel|quit|stop)\b/i;
+
+export function hasOptOutInstruction(text: string): boolean {
+  return OPT_OUT_INSTRUCTION.test(text);
+}
+
+export function withFooter(text: string, enabled: boolean): string {
+  if (!enabled || hasOptOutInstruction(text)) return text;
+  return text === '' ? OPT_OUT_FOOTER : `${text}\n${OPT_OUT_FOOTER}`;
+}
+
+/**
+ * The pieces a caller needs to bound the rendered length without rendering,
+ * e.g. in SQL from the longest value of each field in the audience.
+ */
+export function maxRenderedLengthParts(t: ParsedTemplate): {
+  staticText: string;
+  placeholders: { name: Placeholder; fallback: string | null }[];
+} {
+  let staticText = '';
+  const placeholders: { name: Placeholder; fallback: string | null }[] = [];
+  for (const part of t.parts) {
+    if (part.kind === 'text') staticText += part.text;
+    else placeholders.push({ name: part.name, fallback: part.fallback });
+  }
+  return { staticText, placeholders };
+}
+
+const codePoints = (s: string): number => Array.from(s).length;
+
+/**
+ * Renders each placeholder as the longer (in characters) of the audience's
+ * longest value and the fallback: no recipient's message has more characters.
+ * It does NOT bound septets or UTF-16 units: another value of the same or
+ * smaller character count may hold extension characters or emoji. For a
+ * segment bound use upperBoundSegmentsFor.
+ */
+export function upperBoundText(t: ParsedTemplate, longest: Partial<Record<Placeholder, string>>): string {
+  let out = '';
+  for (const part of t.parts) {
+    if (part.kind === 'text') {
+      out += part.text;
+      continue;
+    }
+    const value = longest[part.name] ?? '';
+    const fallback = part.fallback ?? '';
+    out += codePoints(value) >= codePoints(fallback) ? value : fallback;
+  }
+  return out;
+}
+
+/**
+ * A safe upper bound on the segments of
+ * `withFooter(renderTemplate(t, vars), footerEnabled)` for any recipient.
+ *
+ * `longest[name]` is the audience's longest value of that field, either as the
+ * string itself or as its length in code points (Postgres `char_length`).
+ * `anyUnicode` must be true if any value of any field in the audience contains
+ * a character outside GSM-7: one such value turns that recipient's whole
+ * message into UCS-2, which is much shorter per segment.
+ *
+ * Why it is safe: a recipient's message is the static text, each placeholder
+ * as either a (trimmed, hence no longer) value or its fallback, and possibly
+ * the footer. Static text, fallbacks and footer are costed exactly. A value of
+ * n code points costs at most 2n in both encodings (an extension character is
+ * 2 septets; an astral character is 2 UTF-16 units), and n <= the longest
+ * length. Trimming only shortens. upperBoundSegments is monotonic in units and
+ * already covers the pair-splitting waste.
+ */
+export function upperBoundSegmentsFor(
+  t: ParsedTemplate,
+  longest: Partial<Record<Placeholder, string | number>>,
+  anyUnicode: boolean,
+  footerEnabled: boolean,
+): number {
+  const { staticText, placeholders } = maxRenderedLengthParts(t);
+  const fixedText = footerEnabled ? `${staticText}\n${OPT_OUT_FOOTER}` : staticText;
+  const fallbacksGsm = placeholders.every((p) => p.fallback === null || isGsm7(p.fallback));
+  const fixedGsm = isGsm7(fixedText);
+
+  const boundFor = (encoding: Encoding): number => {
+    let units = unitsIn(encoding, fixedText);
+    for (const p of placeholders) {
+      const valueUnits = 2 * longestLength(p.name, longest[p.name]);
+      units += Math.max(valueUnits, p.fallback === null ? 0 : unitsIn(encoding, p.fallback));
+    }
+    return upperBoundSegments(encoding, units);
+  };
+
+  // If the fixed text is not GSM, nobody's message is. Otherwise a recipient
+  // may still be GSM-7 even when others are UCS-2, so take the worse of both.
+  if (!fixedGsm) return boundFor('UCS-2');
+  const gsm = boundFor('GSM-7');
+  return anyUnicode || !fallbacksGsm ? Math.max(gsm, boundFor('UCS-2')) : gsm;
+}
+
+function longestLength(name: Placeholder, longest: string | number | undefined): number {
+  if (typeof longest !== 'number') return codePoints(longest ?? '');
+  // A NaN or negative length (e.g. SQL MAX over no rows) must not quietly
+  // turn the bound into NaN or shrink it.
+  if (!Number.isFinite(longest) || longest < 0) {
+    throw new RangeError(`Invalid longest length for '${name}': ${longest}`);
+  }
+  return Math.ceil(longest);
+}
+
+// Exact units of a text if sent in `encoding`. Non-GSM characters are costed
+// at 2 septets only to keep this total; such text never goes out as GSM-7.
+function unitsIn(encoding: Encoding, text: string): number {
+  if (encoding === 'UCS-2') return text.length;
+  const r = countSegments(text);
+  return r.encoding === 'GSM-7' ? r.units : 2 * r.characters;
+}

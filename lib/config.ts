@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+// Every variable of design.md, with local defaults so `npm run dev` works
+// without a .env. Parsed once at start; a bad value stops the process before
+// anything listens (see loadConfigOrExit).
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+const packSchema = z.object({
+  id: z.string().min(1).max(64),
+  credits: z.number().int().positive(),
+  amount: z.number().int().nonnegative(),
+  currency: z.string().regex(/^[a-z]{3}$/i).transform((c) => c.toLowerCase()),
+});
+export type CreditPack = z.infer<typeof packSchema>;
+
+export const DEFAULT_CREDIT_PACKS: CreditPack[] = [
+  { id: 'starter', credits: 1_000, amount: 1_000, currency: 'usd' },
+  { id: 'growth', credits: 10_000, amount: 8_000, currency: 'usd' },
+  { id: 'scale', credits: 100_000, amount: 60_000, currency: 'usd' },
+];
+
+const creditPacksEnv = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON array of {id, credits, amount, currency}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.array(packSchema).min(1));
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgresql://postgres@127.0.0.1:5432/sms_dev'),
+  DATABASE_POOL_SIZE: positiveInt.max(200).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(15_000),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  PORT: port.default(3000),
+  WORKER_METRICS_PORT: port.default(3001),
+  WORKER_QUEUES: z.string().default('all'),
+  SHOPIFY_API_KEY: z.string().min(1).default('dev-shopify-api-key'),
+  SHOPIFY_API_SECRET: z.string().min(1).default('dev-shopify-api-secret'),
+  STRIPE_SECRET_KEY: z.string().min(1).default('sk_test_dev'),
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).default('whsec_dev'),
+  STRIPE_API_BASE: z.url().optional(),
+  SMS_PROVIDER: z.enum(['simulator', 'mitto']).default('simulator'),
+  SMS_PROVIDER_URL: z.url().default('http://127.0.0.1:4010'),
+  SMS_PROVIDER_API_KEY: z.string().min(1).default('dev-sms-api-key'),
+  SMS_WEBHOOK_SECRET: z.string().min(1).default('dev-sms-webhook-secret'),
+  SMS_SIMULATOR_PORT: port.default(4010),
+  SMS_DEFAULT_SENDER: z.string().min(1).max(15).default('Marketing'),
+  SMS_PROVIDER_MPS: positiveInt.default(50_000),
+  PUBLIC_BASE_URL: z.url().default('http://127.0.0.1:3000'),
+  METRICS_TOKEN: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  QUEUE_PREFIX: z.string().min(1).default('{sms}'),
+  INTERNAL_SIGNING_SECRET: z.string().min(16).optional(),
+  QUEUE_MAX_DEPTH: positiveInt.default(10_000),
+  SEND_BATCH_SIZE: positiveInt.max(1000).default(500),
+  SEND_LEASE_MS: positiveInt.default(60_000),
+  RECONCILE_EVERY_MS: positiveInt.default(60_000),
+  STUCK_AFTER_MS: positiveInt.default(600_000),
+  IDEMPOTENCY_LEASE_MS: positiveInt.default(60_000),
+  IDEMPOTENCY_COMPLETED_TTL_MS: positiveInt.default(7 * 24 * 3600_000),
+  IDEMPOTENCY_FAILED_TTL_MS: positiveInt.default(24 * 3600_000),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  CREDIT_PACKS: creditPacksEnv.optional(),
+  TRUST_PROXY: bool.default(false),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses an environment; throws ConfigError listing every problem, one per line. */
+export function parseConfig(env: NodeJS.ProcessEnv): Config {
+  // Empty strings mean "unset" so a blank line in .env does not override a default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = configSchema.safeParse(cleaned);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(problems);
+  }
+  return result.data;
+}
+
+export function creditPacks(config: Config): CreditPack[] {
+  return config.CREDIT_PACKS ?? DEFAULT_CREDIT_PACKS;
+}
+
+let cached: Config | undefined;
+
+/** The process-wide config: parsed on first use, then the same object. */
+export function getConfig(): Config {
+  cached ??= parseConfig(process.env);
+  return cached;
+}
+
+/** For entry points: on a bad environment print the list and exit 1, before anything listens. */
+export function loadConfigOrExit(): Config {
+  try {
+    return getConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+/** Tests build configs from overrides without touching process.env. */
+export function resetConfigForTests(): void {
+  cached = undefined;
+}

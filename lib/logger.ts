@@ -1,0 +1,66 @@
+import pino, { type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import { getContext } from './context';
+
+// PII and secrets never reach a log line: these paths are censored wherever
+// they appear (design.md, "Logs"). The test in logger.test.ts proves it.
+export const REDACT_PATHS = [
+  'phone', '*.phone', 'phoneE164', '*.phoneE164', 'phone_e164', '*.phone_e164', 'to', '*.to', 'from', '*.from',
+  'email', '*.email', 'firstName', '*.firstName', 'lastName', '*.lastName', 'first_name', '*.first_name', 'last_name', '*.last_name',
+  'text', '*.text', 'body', '*.body', 'message.text', 'messages[*].text', 'messages[*].to',
+  'accessToken', '*.accessToken', 'access_token', '*.access_token', 'token', '*.token', 'apiKey', '*.apiKey', 'secret', '*.secret',
+  'password', '*.password',
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-mitto-api-key"]', 'req.headers["stripe-signature"]',
+  'req.headers["x-shopify-hmac-sha256"]', 'req.headers["x-simulator-signature"]', 'req.headers["x-internal-signature"]',
+  'res.headers["set-cookie"]', 'headers.authorization', 'headers.cookie',
+  'req.body', 'res.body',
+];
+
+// A phone number inside a free-text message (an error message from a provider,
+// say) is masked as well: the path list cannot reach inside strings.
+const PHONE_IN_TEXT = /\+?\d[\d\s().-]{7,}\d/g;
+const EMAIL_IN_TEXT = /[\w.+-]+@[\w-]+\.[\w.-]+/g;
+
+export function scrubText(text: string): string {
+  return text.replace(PHONE_IN_TEXT, '[phone]').replace(EMAIL_IN_TEXT, '[email]');
+}
+
+export function createLogger(opts: { level?: string; name?: string } = {}, destination?: DestinationStream): Logger {
+  const options: LoggerOptions = {
+    level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
+    name: opts.name,
+    base: { service: opts.name },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    formatters: { level: (label) => ({ level: label }) },
+    // Context fields (requestId, traceId, shopId, jobId) join every line.
+    mixin: () => {
+      const { requestId, traceId, shopId, jobId, queue } = getContext();
+      return { requestId, traceId: traceId ?? requestId, shopId, jobId, queue };
+    },
+    hooks: {
+      logMethod(args, method) {
+        const scrubbed = args.map((a) => (typeof a === 'string' ? scrubText(a) : a)) as Parameters<typeof method>;
+        method.apply(this, scrubbed);
+      },
+    },
+    serializers: {
+      err: (err: unknown) => {
+        const s = pino.stdSerializers.err(err as Error);
+        return { ...s, message: scrubText(s.message ?? ''), stack: s.stack ? scrubText(s.stack) : undefined };
+      },
+    },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+let root: Logger | undefined;
+
+/** The process logger; entry points may replace it (tests capture lines this way). */
+export function getLogger(): Logger {
+  root ??= createLogger({ name: process.env.SERVICE_NAME ?? 'sms' });
+  return root;
+}
+
+export function setLogger(logger: Logger): void {
+  root = logger;
+}

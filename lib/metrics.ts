@@ -1,0 +1,53 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+// The metric catalogue of design.md. One registry per process; label values
+// are bounded (route templates, enum-like outcomes), never ids or phones.
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const r = [registry];
+
+  return {
+    registry,
+    httpRequests: new Counter({ name: 'http_requests_total', help: 'HTTP requests by route template and status', labelNames: ['method', 'route', 'status'] as const, registers: r }),
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r,
+    }),
+    campaignsEnqueued: new Counter({ name: 'campaigns_enqueued_total', help: 'Campaign enqueue attempts by outcome', labelNames: ['outcome'] as const, registers: r }),
+    smsMessages: new Counter({ name: 'sms_messages_total', help: 'Messages by provider and resulting status', labelNames: ['provider', 'status'] as const, registers: r }),
+    smsSegments: new Counter({ name: 'sms_segments_total', help: 'Segments sent (and debited)', registers: r }),
+    providerDuration: new Histogram({
+      name: 'sms_provider_request_duration_seconds', help: 'Provider request latency', labelNames: ['provider', 'outcome'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r,
+    }),
+    deliveryReports: new Counter({ name: 'sms_delivery_reports_total', help: 'Delivery reports applied by provider and status', labelNames: ['provider', 'status'] as const, registers: r }),
+    webhookEvents: new Counter({ name: 'webhook_events_total', help: 'Webhook events by source and outcome', labelNames: ['source', 'outcome'] as const, registers: r }),
+    idempotencyRequests: new Counter({ name: 'idempotency_requests_total', help: 'Idempotent requests by outcome', labelNames: ['outcome'] as const, registers: r }),
+    rateLimitHits: new Counter({ name: 'rate_limit_hits_total', help: 'Requests refused (or let through on limiter failure) by limiter', labelNames: ['limiter'] as const, registers: r }),
+    queueJobs: new Gauge({ name: 'queue_jobs', help: 'Jobs per queue and state, read at scrape', labelNames: ['queue', 'state'] as const, registers: r }),
+    jobDuration: new Histogram({
+      name: 'job_duration_seconds', help: 'Job processing time', labelNames: ['queue', 'job', 'outcome'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r,
+    }),
+    jobFailures: new Counter({ name: 'job_failures_total', help: 'Job attempts that failed', labelNames: ['queue', 'job'] as const, registers: r }),
+    campaignsStuck: new Gauge({ name: 'campaigns_stuck', help: 'Active campaigns with no activity for STUCK_AFTER_MS', registers: r }),
+    reconciliationRepairs: new Counter({ name: 'reconciliation_repairs_total', help: 'Repairs made by reconciliation, by kind', labelNames: ['kind'] as const, registers: r }),
+    reconciliationRuns: new Counter({ name: 'reconciliation_runs_total', help: 'Reconciliation passes completed', registers: r }),
+    creditReservationsActive: new Gauge({ name: 'credit_reservations_active', help: 'Active credit reservations', registers: r }),
+    creditLedgerMismatches: new Gauge({ name: 'credit_ledger_mismatches', help: 'Shops whose wallet disagrees with the ledger or reservations', registers: r }),
+    creditRefundShortfall: new Counter({ name: 'credit_refund_shortfall_total', help: 'Credits a refund could not claw back (already reserved or spent)', registers: r }),
+    outboxPending: new Gauge({ name: 'outbox_pending', help: 'Outbox events not yet published', registers: r }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+let shared: Metrics | undefined;
+
+/** The process-wide metrics (one registry per process, per Jest module registry in tests). */
+export function getMetrics(): Metrics {
+  shared ??= createMetrics();
+  return shared;
+}

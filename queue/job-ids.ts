@@ -1,0 +1,23 @@
+// Deterministic job ids: the same logical work always gets the same id, so a
+// duplicate add (retry, outbox republish, reconciliation) is a no-op in BullMQ.
+// BullMQ reserves ':' in ids and treats all-digit ids as its own counters;
+// every id here has a letter prefix and uses '-' only.
+
+function safe(part: string | number): string {
+  const s = String(part);
+  if (!/^[A-Za-z0-9_-]+$/.test(s)) throw new Error(`job id part has unsafe characters: ${s}`);
+  return s;
+}
+
+export const jobIds = {
+  launch: (campaignId: string): string => `launch-${safe(campaignId)}`,
+  sendBatch: (campaignId: string, batchNo: number): string => `batch-${safe(campaignId)}-${safe(batchNo)}`,
+  webhook: (eventRowId: string): string => `webhook-${safe(eventRowId)}`,
+  contactsImport: (importId: string): string => `import-${safe(importId)}`,
+};
+
+export const SCHEDULER_IDS = {
+  reconcile: 'scheduler-reconcile',
+  outbox: 'scheduler-outbox-dispatch',
+  idempotencyCleanup: 'scheduler-idempotency-cleanup',
+} as const;

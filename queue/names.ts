@@ -1,0 +1,55 @@
+// Queue and job names. NEVER rename one: jobs already in Redis carry these
+// names, and a renamed job would find no handler. Add a new versioned name
+// (`.v2`) instead and keep the old handler until its queue drains.
+
+export const QUEUES = {
+  campaigns: 'campaigns',
+  sends: 'sends',
+  webhooks: 'webhooks',
+  imports: 'imports',
+  maintenance: 'maintenance',
+} as const;
+
+export type QueueKey = keyof typeof QUEUES;
+export type QueueName = (typeof QUEUES)[QueueKey];
+
+export const JOBS = {
+  campaignLaunch: 'campaign.launch.v1',
+  campaignSendBatch: 'campaign.send-batch.v1',
+  webhookProcess: 'webhook.process.v1',
+  contactsImport: 'contacts.import.v1',
+  outboxDispatch: 'outbox.dispatch.v1',
+  reconcileRun: 'reconcile.run.v1',
+  idempotencyCleanup: 'idempotency.cleanup.v1',
+} as const;
+
+export type JobName = (typeof JOBS)[keyof typeof JOBS];
+
+/** Which queue carries each job; the producer and the worker both read this. */
+export const JOB_QUEUE: Record<JobName, QueueName> = {
+  'campaign.launch.v1': QUEUES.campaigns,
+  'campaign.send-batch.v1': QUEUES.sends,
+  'webhook.process.v1': QUEUES.webhooks,
+  'contacts.import.v1': QUEUES.imports,
+  'outbox.dispatch.v1': QUEUES.maintenance,
+  'reconcile.run.v1': QUEUES.maintenance,
+  'idempotency.cleanup.v1': QUEUES.maintenance,
+};
+
+export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);
+export const ALL_JOBS: JobName[] = Object.values(JOBS);
+
+export function jobsOfQueue(queue: QueueName): JobName[] {
+  return ALL_JOBS.filter((j) => JOB_QUEUE[j] === queue);
+}
+
+/** Parses WORKER_QUEUES ("all" or a comma list); unknown names are an error. */
+export function parseWorkerQueues(value: string): QueueName[] {
+  if (value.trim() === 'all') return [...ALL_QUEUES];
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(ALL_QUEUES as string[]).includes(n));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new Error(`WORKER_QUEUES: unknown queue(s) ${unknown.join(', ') || '(none given)'}; known: ${ALL_QUEUES.join(', ')}`);
+  }
+  return [...new Set(names)] as QueueName[];
+}

@@ -1,0 +1,10 @@
+// Runs in every test file before anything is imported: quiet logs, test mode,
+// and secrets that the tests sign with.
+process.env.NODE_ENV = 'test';
+process.env.LOG_LEVEL ??= 'silent';
+process.env.SHOPIFY_API_KEY ??= 'test-shopify-key';
+process.env.SHOPIFY_API_SECRET ??= 'test-shopify-secret';
+process.env.STRIPE_SECRET_KEY ??= 'sk_test_123';
+process.env.STRIPE_WEBHOOK_SECRET ??= 'whsec_test_secret';
+process.env.SMS_WEBHOOK_SECRET ??= 'test-sms-webhook-secret';
+process.env.INTERNAL_SIGNING_SECRET ??= 'test-internal-signing-secret';

@@ -1,0 +1,39 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { migrate, readMigrationFiles } from '../lib/migrator';
+import { adminUrl, databaseUrl } from './db';
+
+// Builds the migrated template database once per set of migrations: its name
+// carries their checksum, so a changed migration gets a fresh template and
+// concurrent test runs (two terminals, CI) never drop each other's template.
+export default async function globalSetup(): Promise<void> {
+  const files = await readMigrationFiles();
+  const digest = createHash('sha256').update(files.map((f) => f.checksum).join(',')).digest('hex').slice(0, 12);
+  const template = `sms_tpl_${digest}`;
+  process.env.TEST_TEMPLATE_DB = template;
+
+  const client = new Client({ connectionString: adminUrl() });
+  await client.connect();
+  try {
+    if (process.env.CI) {
+      // Nothing else runs on a CI machine: clear leftovers of crashed runs.
+      const stale = await client.query<{ datname: string }>(
+        `SELECT datname FROM pg_database WHERE (datname LIKE 'sms\\_test\\_%' OR datname LIKE 'sms\\_tpl\\_%') AND datname <> $1`, [template]);
+      for (const row of stale.rows) await client.query(`DROP DATABASE IF EXISTS "${row.datname}" WITH (FORCE)`);
+    }
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [template]);
+    if (exists.rowCount) return;
+    const building = `sms_tplbuild_${randomBytes(4).toString('hex')}`;
+    await client.query(`CREATE DATABASE "${building}"`);
+    await migrate(databaseUrl(building));
+    try {
+      await client.query(`ALTER DATABASE "${building}" RENAME TO "${template}"`);
+    } catch (err) {
+      // Another run built the same template first: ours is redundant.
+      await client.query(`DROP DATABASE IF EXISTS "${building}"`);
+      if ((err as { code?: string }).code !== '42P04') throw err;
+    }
+  } finally {
+    await client.end();
+  }
+}

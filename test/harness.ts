@@ -1,0 +1,70 @@
+import type { Express } from 'express';
+import { Writable } from 'node:stream';
+import { createApp } from '../apps/api/src/app';
+import { buildApiDeps, closeApiDeps } from '../apps/api/src/build-deps';
+import type { ApiDeps } from '../apps/api/src/deps';
+import { parseConfig, type Config } from '../lib/config';
+import { createDb, type Db } from '../lib/db';
+import { createLogger } from '../lib/logger';
+import { createMetrics } from '../lib/metrics';
+import { createTestDatabase, dropTestDatabase, testRedisPrefix } from './db';
+
+/** Captures every log line a test's processes write (the redaction tests read them). */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    cb();
+  }
+  text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+export interface TestEnv {
+  config: Config;
+  db: Db;
+  dbName: string;
+  prefix: string;
+  logs: LogCapture;
+  /** A fresh api (deps + app); several may be made, all closed by close(). */
+  api(overrides?: Partial<ApiDeps>): Promise<{ app: Express; deps: ApiDeps }>;
+  close(): Promise<void>;
+}
+
+/**
+ * One isolated environment per test file: its own database (cloned from the
+ * migrated template) and its own Redis key prefix, so files run in parallel.
+ */
+export async function createTestEnv(env: Record<string, string> = {}): Promise<TestEnv> {
+  const { name, url } = await createTestDatabase();
+  const prefix = testRedisPrefix();
+  const config = parseConfig({ ...process.env, DATABASE_URL: url, QUEUE_PREFIX: prefix, DATABASE_POOL_SIZE: '5', ...env });
+  const logs = new LogCapture();
+  const db = createDb(config);
+  const apis: ApiDeps[] = [];
+  return {
+    config,
+    db,
+    dbName: name,
+    prefix,
+    logs,
+    async api(overrides = {}) {
+      const deps = await buildApiDeps(config, {
+        logger: createLogger({ level: 'info', name: 'api' }, logs),
+        metrics: createMetrics(),
+        ...overrides,
+      });
+      apis.push(deps);
+      return { app: createApp(deps), deps };
+    },
+    async close() {
+      for (const deps of apis) {
+        await Promise.all(deps.queues.all().map((q) => q.obliterate({ force: true }).catch(() => undefined)));
+        await closeApiDeps(deps);
+      }
+      await db.$disconnect();
+      await dropTestDatabase(name);
+    },
+  };
+}
