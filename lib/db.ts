@@ -1,9 +1,9 @@
 import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient } from '../generated/prisma/client';
+import { PrismaClient, Prisma } from '../generated/prisma/client';
 import type { Config } from './config';
 
 export type Db = PrismaClient;
-export { PrismaClient };
+export { PrismaClient, Prisma };
 
 // Engine-free Prisma 7 client over node-postgres. The pool and the statement
 // timeout are bounded so a slow query cannot hold the process hostage.
@@ -41,3 +41,7 @@ export function isDbUnavailableError(err: unknown): boolean {
   }
   return false;
 }
+
+/** A client or an open transaction: domain functions accept either. */
+export type Tx = Prisma.TransactionClient;
+export type DbOrTx = Db | Tx;

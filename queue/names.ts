@@ -13,13 +13,10 @@ export const QUEUES = {
 export type QueueKey = keyof typeof QUEUES;
 export type QueueName = (typeof QUEUES)[QueueKey];
 
+// A name joins this list in the same change as its processor: the worker
+// refuses to start while any name here has no handler.
 export const JOBS = {
-  campaignLaunch: 'campaign.launch.v1',
-  campaignSendBatch: 'campaign.send-batch.v1',
-  webhookProcess: 'webhook.process.v1',
-  contactsImport: 'contacts.import.v1',
   outboxDispatch: 'outbox.dispatch.v1',
-  reconcileRun: 'reconcile.run.v1',
   idempotencyCleanup: 'idempotency.cleanup.v1',
 } as const;
 
@@ -27,12 +24,7 @@ export type JobName = (typeof JOBS)[keyof typeof JOBS];
 
 /** Which queue carries each job; the producer and the worker both read this. */
 export const JOB_QUEUE: Record<JobName, QueueName> = {
-  'campaign.launch.v1': QUEUES.campaigns,
-  'campaign.send-batch.v1': QUEUES.sends,
-  'webhook.process.v1': QUEUES.webhooks,
-  'contacts.import.v1': QUEUES.imports,
   'outbox.dispatch.v1': QUEUES.maintenance,
-  'reconcile.run.v1': QUEUES.maintenance,
   'idempotency.cleanup.v1': QUEUES.maintenance,
 };
 

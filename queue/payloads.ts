@@ -5,15 +5,9 @@ import type { JobName } from './names';
 // request (or event) that caused it, so logs and provider calls can be joined.
 
 const traced = { traceId: z.string().min(1).max(128) };
-const uuid = z.uuid();
 
 export const jobPayloadSchemas = {
-  'campaign.launch.v1': z.object({ ...traced, campaignId: uuid, shopId: uuid }),
-  'campaign.send-batch.v1': z.object({ ...traced, campaignId: uuid, shopId: uuid, batchNo: z.number().int().nonnegative() }),
-  'webhook.process.v1': z.object({ ...traced, eventId: uuid }),
-  'contacts.import.v1': z.object({ ...traced, importId: uuid, shopId: uuid }),
   'outbox.dispatch.v1': z.object({ ...traced }),
-  'reconcile.run.v1': z.object({ ...traced, campaignId: uuid.optional() }),
   'idempotency.cleanup.v1': z.object({ ...traced }),
 } satisfies Record<JobName, z.ZodType>;
 

@@ -1,6 +1,5 @@
 import request from 'supertest';
 import express from 'express';
-import { createApp } from './app';
 import { createTestEnv, type TestEnv } from '../../../test/harness';
 import { AppError } from '../../../lib/errors';
 import { errorHandler } from './middleware/error-handler';

@@ -6,6 +6,8 @@ import { httpLogger } from './middleware/http-logger';
 import { httpMetrics } from './middleware/http-metrics';
 import { jsonBody } from './middleware/json-body';
 import { requestContext } from './middleware/request-context';
+import { sessionAuth } from './middleware/session-auth';
+import { apiRouters } from './routes';
 import { healthRoutes } from './routes/health.routes';
 import { metricsRoutes } from './routes/metrics.routes';
 
@@ -30,7 +32,11 @@ export function createApp(deps: ApiDeps): Express {
   );
 
   // Webhook routes read raw bodies and must be mounted before the JSON parser.
-  app.use('/api', ...jsonBody('1mb'));
+
+  // Contact import is the one route allowed a 10 MiB body; the general parser
+  // below skips a body that is already parsed.
+  app.use('/api/contacts/import', ...jsonBody('10mb'));
+  app.use('/api', ...jsonBody('1mb'), sessionAuth(deps), ...apiRouters(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

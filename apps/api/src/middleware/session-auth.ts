@@ -1,0 +1,46 @@
+import type { RequestHandler } from 'express';
+import { setContext } from '../../../../lib/context';
+import { AppError } from '../../../../lib/errors';
+import { provisionShop } from '../../../../domain/shops/provision-shop';
+import { verifySessionToken } from '../../../../domain/shops/session-token';
+import type { ApiDeps } from '../deps';
+
+export interface AuthedLocals {
+  shopId: string;
+  shopDomain: string;
+}
+
+/** The authenticated shop of this request (set by sessionAuth). */
+export function shopOf(res: { locals: Record<string, unknown> }): AuthedLocals {
+  const shopId = res.locals.shopId;
+  if (typeof shopId !== 'string') throw new AppError('UNAUTHENTICATED', 'No authenticated shop');
+  return { shopId, shopDomain: String(res.locals.shopDomain) };
+}
+
+/**
+ * Every /api route: a valid Shopify session token names the shop. On 401 the
+ * retry header tells App Bridge to fetch a fresh token and try again.
+ */
+export function sessionAuth(deps: Pick<ApiDeps, 'config' | 'db' | 'now'>): RequestHandler {
+  return async (req, res, next) => {
+    try {
+      const header = req.get('authorization') ?? '';
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!match?.[1]) throw new AppError('UNAUTHENTICATED', 'Missing session token');
+      const claims = await verifySessionToken(match[1], {
+        apiKey: deps.config.SHOPIFY_API_KEY,
+        apiSecret: deps.config.SHOPIFY_API_SECRET,
+        now: deps.now(),
+      });
+      const shop = await provisionShop(deps.db, claims.shopDomain, deps.config.SMS_DEFAULT_SENDER);
+      if (shop.status !== 'active') throw new AppError('UNAUTHENTICATED', 'App is not installed for this shop');
+      res.locals.shopId = shop.id;
+      res.locals.shopDomain = shop.domain;
+      setContext({ shopId: shop.id });
+      next();
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'UNAUTHENTICATED') res.setHeader('X-Shopify-Retry-Invalid-Session-Request', '1');
+      next(err);
+    }
+  };
+}

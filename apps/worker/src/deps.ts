@@ -1,0 +1,19 @@
+import type { Logger } from 'pino';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../../lib/config';
+import type { Db } from '../../../lib/db';
+import type { Metrics } from '../../../lib/metrics';
+import type { QueueSet } from '../../../queue/connection';
+import type { Producer } from '../../../queue/producer';
+
+export interface WorkerDeps {
+  config: Config;
+  db: Db;
+  /** Blocking connection for workers (maxRetriesPerRequest: null). */
+  redis: Redis;
+  queues: QueueSet;
+  producer: Producer;
+  logger: Logger;
+  metrics: Metrics;
+  now: () => Date;
+}

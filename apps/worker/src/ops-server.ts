@@ -1,0 +1,28 @@
+import express from 'express';
+import type { Server } from 'node:http';
+import { metricsRoutes } from '../../api/src/routes/metrics.routes';
+import { createQueueGaugeRefresher } from '../../../queue/gauges';
+import type { WorkerDeps } from './deps';
+import type { WorkerHost } from './worker-host';
+
+/** The worker's own /health and /metrics (WORKER_METRICS_PORT). */
+export function createOpsApp(deps: WorkerDeps, host: () => WorkerHost | undefined): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/health', (_req, res) => {
+    const workers = host()?.workers ?? [];
+    const running = workers.filter((w) => w.isRunning()).length;
+    res.status(running === workers.length && workers.length > 0 ? 200 : 503).json({
+      status: running === workers.length && workers.length > 0 ? 'ok' : 'down',
+      workers: workers.map((w) => ({ queue: w.name, running: w.isRunning() })),
+    });
+  });
+  app.use(metricsRoutes({ registry: deps.metrics.registry, token: deps.config.METRICS_TOKEN, beforeScrape: createQueueGaugeRefresher(deps.queues, deps.metrics) }));
+  return app;
+}
+
+export function listenOps(app: express.Express, port: number): Promise<Server> {
+  return new Promise((resolve) => {
+    const server = app.listen(port, () => resolve(server));
+  });
+}

@@ -1,0 +1,24 @@
+import { ALL_JOBS, type JobName } from '../../../queue/names';
+import type { JobHandler } from './processors/types';
+import { outboxDispatchHandler } from './processors/outbox-dispatch.processor';
+import { idempotencyCleanupHandler } from './processors/idempotency-cleanup.processor';
+
+// Every handler the worker knows. Add one line per new job name.
+export const HANDLERS: JobHandler[] = [
+  outboxDispatchHandler,
+  idempotencyCleanupHandler,
+] as JobHandler[];
+
+/** Start-up check: every job name has exactly one handler, and no handler is for an unknown name. */
+export function checkHandlers(handlers: JobHandler[], jobs: readonly JobName[] = ALL_JOBS): Map<JobName, JobHandler> {
+  const problems: string[] = [];
+  const byName = new Map<JobName, JobHandler>();
+  for (const h of handlers) {
+    if (!jobs.includes(h.name)) problems.push(`handler for unknown job ${h.name}`);
+    else if (byName.has(h.name)) problems.push(`two handlers for ${h.name}`);
+    else byName.set(h.name, h);
+  }
+  for (const name of jobs) if (!byName.has(name)) problems.push(`no handler for ${name}`);
+  if (problems.length > 0) throw new Error(`Job handler registry is inconsistent:\n  - ${problems.join('\n  - ')}`);
+  return byName;
+}

@@ -1,0 +1,78 @@
+import { Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
+import { runWithContext } from '../../../lib/context';
+import { jobsOfQueue, type JobName, type QueueName } from '../../../queue/names';
+import { parsePayload } from '../../../queue/payloads';
+import type { WorkerDeps } from './deps';
+import type { JobHandler } from './processors/types';
+import { checkHandlers } from './registry';
+
+export interface WorkerHost {
+  workers: Worker[];
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/** Per-queue tuning: concurrency and, for sends, the provider's rate limit. */
+function optionsFor(queue: QueueName, deps: WorkerDeps): Partial<WorkerOptions> {
+  switch (queue) {
+    case 'sends':
+      return { concurrency: 8, limiter: { max: Math.max(1, Math.floor(deps.config.SMS_PROVIDER_MPS / deps.config.SEND_BATCH_SIZE)), duration: 1_000 } };
+    case 'webhooks':
+      return { concurrency: 32 };
+    case 'campaigns':
+      return { concurrency: 2 };
+    default:
+      return { concurrency: 4 };
+  }
+}
+
+/**
+ * Starts one BullMQ worker per queue. Refuses to start when the handler
+ * registry is inconsistent. Every job runs inside a context carrying its
+ * trace id and job id, and is timed into job_duration_seconds.
+ */
+export function startWorkers(deps: WorkerDeps, queues: QueueName[], handlers: JobHandler[]): WorkerHost {
+  const byName = checkHandlers(handlers);
+  const workers = queues.map((queue) => {
+    const accepted = new Set<JobName>(jobsOfQueue(queue));
+    const processor = async (job: Job, token?: string): Promise<unknown> => {
+      const name = job.name as JobName;
+      const handler = byName.get(name);
+      if (!handler || !accepted.has(name)) throw new Error(`No handler for job ${job.name} on queue ${queue}`);
+      const payload = parsePayload(name, job.data);
+      const start = process.hrtime.bigint();
+      let outcome = 'completed';
+      try {
+        return await runWithContext({ traceId: payload.traceId, requestId: payload.traceId, jobId: job.id, queue }, () =>
+          handler.process(payload as never, { deps, job, token }),
+        );
+      } catch (err) {
+        outcome = (err as Error)?.name === 'RateLimitError' ? 'rate_limited' : 'failed';
+        if (outcome === 'failed') deps.metrics.jobFailures.inc({ queue, job: name });
+        throw err;
+      } finally {
+        deps.metrics.jobDuration.observe({ queue, job: name, outcome }, Number(process.hrtime.bigint() - start) / 1e9);
+      }
+    };
+    const worker = new Worker(queue, processor, {
+      connection: deps.redis as unknown as ConnectionOptions,
+      prefix: deps.config.QUEUE_PREFIX,
+      ...optionsFor(queue, deps),
+    });
+    worker.on('failed', (job, err) => {
+      deps.logger.warn({ jobId: job?.id, jobName: job?.name, queue, attempts: job?.attemptsMade, err: { message: err.message, name: err.name } }, 'job attempt failed');
+    });
+    worker.on('error', (err) => deps.logger.error({ queue, err: { message: err.message } }, 'worker error'));
+    return worker;
+  });
+  return {
+    workers,
+    async close(timeoutMs = 10_000) {
+      // Let in-flight jobs finish; past the bound, force-close (their locks expire and they are retried).
+      const graceful = Promise.all(workers.map((w) => w.close()));
+      const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());
+      if ((await Promise.race([graceful.then(() => 'ok' as const), timer])) === 'timeout') {
+        await Promise.all(workers.map((w) => w.close(true)));
+      }
+    },
+  };
+}

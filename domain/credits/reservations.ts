@@ -1,0 +1,99 @@
+import { AppError } from '../../lib/errors';
+import type { Tx } from '../../lib/db';
+
+export interface Reservation {
+  id: string;
+  amount: number;
+  consumed: number;
+  released: number;
+  status: 'active' | 'closed';
+}
+
+interface ReservationRow {
+  id: string;
+  amount: bigint;
+  consumed: bigint;
+  released: bigint;
+  status: 'active' | 'closed';
+}
+
+const toReservation = (r: ReservationRow): Reservation => ({
+  id: r.id,
+  amount: Number(r.amount),
+  consumed: Number(r.consumed),
+  released: Number(r.released),
+  status: r.status,
+});
+
+/**
+ * Holds `amount` credits back for a campaign. The guarded UPDATE only raises
+ * `reserved` while available (balance - reserved) covers it, so two
+ * concurrent reservations can never both succeed on the same credits.
+ */
+export async function reserveCredits(
+  tx: Tx,
+  r: { shopId: string; campaignId: string | null; reservationKey: string; amount: number; expiresAt?: Date | null },
+): Promise<Reservation> {
+  await tx.$executeRaw`INSERT INTO credit_wallets (shop_id) VALUES (${r.shopId}::uuid) ON CONFLICT DO NOTHING`;
+  const held = await tx.$queryRaw<{ balance: bigint; reserved: bigint }[]>`
+    UPDATE credit_wallets SET reserved = reserved + ${r.amount}::bigint, updated_at = now()
+     WHERE shop_id = ${r.shopId}::uuid AND balance - reserved >= ${r.amount}::bigint
+    RETURNING balance, reserved`;
+  if (held.length === 0) {
+    const [w] = await tx.$queryRaw<{ available: bigint }[]>`SELECT balance - reserved AS available FROM credit_wallets WHERE shop_id = ${r.shopId}::uuid`;
+    throw new AppError('INSUFFICIENT_CREDITS', 'Not enough credits', {
+      details: { needed: r.amount, available: Number(w?.available ?? 0) },
+    });
+  }
+  const [row] = await tx.$queryRaw<ReservationRow[]>`
+    INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount, expires_at)
+    VALUES (${r.shopId}::uuid, ${r.campaignId}::uuid, ${r.reservationKey}, ${r.amount}::bigint, ${r.expiresAt ?? null})
+    RETURNING id, amount, consumed, released, status`;
+  return toReservation(row as ReservationRow);
+}
+
+/**
+ * Consumes up to `amount` of a reservation (a send that was debited).
+ * Returns what was actually taken from the reservation; a debit beyond the
+ * reservation (should the upper bound ever be exceeded) is charged to the
+ * available balance by the caller's ledger row instead.
+ */
+export async function consumeReservation(tx: Tx, reservationId: string, amount: number): Promise<number> {
+  const rows = await tx.$queryRaw<{ taken: bigint }[]>`
+    WITH old AS (
+      SELECT id, LEAST(${amount}::bigint, amount - consumed - released) AS taken FROM credit_reservations
+       WHERE id = ${reservationId}::uuid AND status = 'active' FOR UPDATE
+    )
+    UPDATE credit_reservations r SET consumed = r.consumed + old.taken, updated_at = now()
+      FROM old WHERE r.id = old.id
+    RETURNING old.taken`;
+  return Number(rows[0]?.taken ?? 0);
+}
+
+/**
+ * Closes a reservation and gives back whatever it still holds. Idempotent:
+ * a closed reservation releases nothing. Returns the credits released.
+ */
+export async function releaseReservation(tx: Tx, reservationId: string): Promise<number> {
+  const rows = await tx.$queryRaw<{ shop_id: string; freed: bigint }[]>`
+    WITH old AS (
+      SELECT id, shop_id, amount - consumed - released AS freed FROM credit_reservations
+       WHERE id = ${reservationId}::uuid AND status = 'active' FOR UPDATE
+    )
+    UPDATE credit_reservations r
+       SET released = r.released + old.freed, status = 'closed', updated_at = now()
+      FROM old WHERE r.id = old.id
+    RETURNING old.shop_id, old.freed`;
+  const row = rows[0];
+  if (!row) return 0;
+  if (row.freed > 0n) {
+    await tx.$executeRaw`UPDATE credit_wallets SET reserved = reserved - ${row.freed}::bigint, updated_at = now() WHERE shop_id = ${row.shop_id}::uuid`;
+  }
+  return Number(row.freed);
+}
+
+export async function activeReservationForCampaign(tx: Tx, campaignId: string): Promise<Reservation | null> {
+  const rows = await tx.$queryRaw<ReservationRow[]>`
+    SELECT id, amount, consumed, released, status FROM credit_reservations WHERE campaign_id = ${campaignId}::uuid AND status = 'active'`;
+  return rows[0] ? toReservation(rows[0]) : null;
+}

@@ -1,0 +1,76 @@
+import type { Db, Tx } from '../../lib/db';
+import type { Producer } from '../../queue/producer';
+
+// The transactional outbox: a business transaction writes its event row; after
+// commit the caller publishes it, and the dispatcher job republishes anything
+// a crash left unpublished. Publishing is idempotent (deterministic job ids).
+
+export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1';
+
+export interface OutboxRow {
+  id: bigint;
+  event_type: string;
+  aggregate_id: string;
+  payload: unknown;
+  trace_id: string | null;
+  available_at: Date;
+}
+
+export async function writeOutboxEvent(
+  tx: Tx,
+  e: { type: OutboxEventType; aggregateId: string; payload: Record<string, unknown>; traceId?: string; availableAt?: Date },
+): Promise<bigint> {
+  const [row] = await tx.$queryRaw<{ id: bigint }[]>`
+    INSERT INTO outbox_events (event_type, aggregate_id, payload, trace_id, available_at)
+    VALUES (${e.type}, ${e.aggregateId}, ${JSON.stringify(e.payload)}::jsonb, ${e.traceId ?? null}, ${e.availableAt ?? new Date()})
+    RETURNING id`;
+  return (row as { id: bigint }).id;
+}
+
+/**
+ * How each event type is published. An event type with no route stays
+ * unpublished (visible in outbox_pending) rather than being marked done and
+ * lost; `null` marks a notification-only event that has no consumer yet.
+ */
+type OutboxRoute = ((producer: Producer, row: OutboxRow, now: Date) => Promise<void>) | null;
+
+export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
+  'campaign.completed.v1': null,
+};
+
+function traceOf(row: OutboxRow): string {
+  return row.trace_id ?? `outbox-${row.id}`;
+}
+export { traceOf as outboxTraceId };
+
+/** Publishes the given rows and marks them published; returns how many were marked. */
+export async function publishOutboxRows(db: Db, producer: Producer, rows: OutboxRow[], now = new Date()): Promise<number> {
+  const done: bigint[] = [];
+  for (const row of rows) {
+    const route = OUTBOX_ROUTES[row.event_type as OutboxEventType];
+    if (route === undefined) continue;
+    if (route) await route(producer, row, now);
+    done.push(row.id);
+  }
+  if (done.length === 0) return 0;
+  return db.$executeRaw`UPDATE outbox_events SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(${done}::bigint[]) AND published_at IS NULL`;
+}
+
+/** The dispatcher's pass: oldest unpublished events first, bounded per pass. */
+export async function dispatchOutbox(db: Db, producer: Producer, opts: { limit?: number; now?: Date } = {}): Promise<number> {
+  const rows = await db.$queryRaw<OutboxRow[]>`
+    SELECT id, event_type, aggregate_id, payload, trace_id, available_at FROM outbox_events
+     WHERE published_at IS NULL AND event_type = ANY(${Object.keys(OUTBOX_ROUTES)}::text[])
+     ORDER BY available_at, id LIMIT ${opts.limit ?? 500}`;
+  return publishOutboxRows(db, producer, rows, opts.now);
+}
+
+export async function fetchOutboxRows(db: Db, ids: bigint[]): Promise<OutboxRow[]> {
+  return db.$queryRaw<OutboxRow[]>`
+    SELECT id, event_type, aggregate_id, payload, trace_id, available_at FROM outbox_events WHERE id = ANY(${ids}::bigint[]) AND published_at IS NULL`;
+}
+
+export async function countPendingOutbox(db: Db): Promise<number> {
+  const [row] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM outbox_events WHERE published_at IS NULL`;
+  return Number(row?.n ?? 0);
+}
