@@ -8,6 +8,12 @@ import { createDb, type Db } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { createTestDatabase, dropTestDatabase, testRedisPrefix } from './db';
+import { buildWorkerDeps, closeWorkerDeps } from '../apps/worker/src/build-deps';
+import type { WorkerDeps } from '../apps/worker/src/deps';
+import { HANDLERS } from '../apps/worker/src/registry';
+import type { JobHandler } from '../apps/worker/src/processors/types';
+import { startWorkers, type WorkerHost } from '../apps/worker/src/worker-host';
+import { ALL_QUEUES, type QueueName } from '../queue/names';
 
 /** Captures every log line a test's processes write (the redaction tests read them). */
 export class LogCapture extends Writable {
@@ -29,6 +35,10 @@ export interface TestEnv {
   logs: LogCapture;
   /** A fresh api (deps + app); several may be made, all closed by close(). */
   api(overrides?: Partial<ApiDeps>): Promise<{ app: Express; deps: ApiDeps }>;
+  /** Worker deps (producer/queues on a blocking connection) without starting workers. */
+  workerDeps(overrides?: Partial<WorkerDeps>): WorkerDeps;
+  /** Starts real BullMQ workers for these queues (default all) with the real handlers. */
+  worker(opts?: { queues?: QueueName[]; handlers?: JobHandler[]; overrides?: Partial<WorkerDeps> }): Promise<{ host: WorkerHost; deps: WorkerDeps }>;
   close(): Promise<void>;
 }
 
@@ -43,6 +53,12 @@ export async function createTestEnv(env: Record<string, string> = {}): Promise<T
   const logs = new LogCapture();
   const db = createDb(config);
   const apis: ApiDeps[] = [];
+  const workers: { host?: WorkerHost; deps: WorkerDeps }[] = [];
+  const makeWorkerDeps = (overrides: Partial<WorkerDeps> = {}): WorkerDeps => {
+    const deps = buildWorkerDeps(config, { logger: createLogger({ level: 'info', name: 'worker' }, logs), metrics: createMetrics(), ...overrides });
+    workers.push({ deps });
+    return deps;
+  };
   return {
     config,
     db,
@@ -58,7 +74,20 @@ export async function createTestEnv(env: Record<string, string> = {}): Promise<T
       apis.push(deps);
       return { app: createApp(deps), deps };
     },
+    workerDeps: makeWorkerDeps,
+    async worker(opts = {}) {
+      const deps = makeWorkerDeps(opts.overrides);
+      const host = startWorkers(deps, opts.queues ?? ALL_QUEUES, opts.handlers ?? HANDLERS);
+      await Promise.all(host.workers.map((w) => w.waitUntilReady()));
+      workers[workers.length - 1]!.host = host;
+      return { host, deps };
+    },
     async close() {
+      for (const w of workers) {
+        await w.host?.close(2_000);
+        await Promise.all(w.deps.queues.all().map((q) => q.obliterate({ force: true }).catch(() => undefined)));
+        await closeWorkerDeps(w.deps);
+      }
       for (const deps of apis) {
         await Promise.all(deps.queues.all().map((q) => q.obliterate({ force: true }).catch(() => undefined)));
         await closeApiDeps(deps);
