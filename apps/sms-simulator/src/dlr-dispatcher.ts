@@ -1,0 +1,215 @@
+import type http from 'node:http';
+import { createCallbackAgent, postSigned } from './signed-post';
+
+// Delivery reports for accepted messages, posted to the API after a delay with
+// bounded concurrency. Pending reports sit in parallel arrays rather than one
+// object each, because at bulk rates the queue can hold millions of them.
+
+export interface DlrOptions {
+  url: string;
+  secret: string;
+  delayMs: number;
+  deliveredRatio: number;
+  concurrency: number;
+  maxPending: number;
+  timeoutMs?: number;
+  retryDelaysMs?: readonly number[];
+}
+
+export interface DlrStats {
+  dlrQueued: number;
+  dlrPosted: number;
+  dlrFailed: number;
+  dlrDropped: number;
+  dlrPending: number;
+  dlrInFlight: number;
+  statusDelivered: number;
+  statusFailed: number;
+}
+
+interface ReadyReport {
+  body: string;
+  attempt: number;
+}
+
+// Reasons a handset is not reached; only there so failed reports look realistic.
+const FAILURE_CODES = ['absent_subscriber', 'unknown_subscriber', 'network_error', 'rejected_by_operator'] as const;
+
+function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+export class DlrDispatcher {
+  private readonly url: URL;
+  private readonly agent: http.Agent;
+  private readonly timeoutMs: number;
+  private readonly retryDelaysMs: readonly number[];
+
+  private ids: string[] = [];
+  private refs: Array<string | undefined> = [];
+  private due: number[] = [];
+  private head = 0;
+  private ready: ReadyReport[] = [];
+  private inFlight = 0;
+  private waitingRetries = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private readonly active = new Set<http.ClientRequest>();
+  // Bumped by reset/stop so that late completions of old posts are not counted.
+  private epoch = 0;
+  private stopped = false;
+
+  private counters = { queued: 0, posted: 0, failed: 0, dropped: 0, delivered: 0, failedStatus: 0 };
+
+  constructor(private readonly opts: DlrOptions) {
+    this.url = new URL(opts.url);
+    this.agent = createCallbackAgent(this.url, opts.concurrency);
+    this.timeoutMs = opts.timeoutMs ?? 5_000;
+    this.retryDelaysMs = opts.retryDelaysMs ?? [250, 1_000, 4_000];
+  }
+
+  get pending(): number {
+    return this.ids.length - this.head + this.ready.length + this.waitingRetries;
+  }
+
+  enqueue(id: string, reference: string | undefined): void {
+    if (this.stopped) return;
+    if (this.pending >= this.opts.maxPending) {
+      this.counters.dropped++;
+      return;
+    }
+    this.ids.push(id);
+    this.refs.push(reference);
+    this.due.push(Date.now() + this.opts.delayMs);
+    this.counters.queued++;
+    if (this.timer === undefined && this.inFlight < this.opts.concurrency) this.schedule();
+  }
+
+  stats(): DlrStats {
+    const c = this.counters;
+    return {
+      dlrQueued: c.queued,
+      dlrPosted: c.posted,
+      dlrFailed: c.failed,
+      dlrDropped: c.dropped,
+      dlrPending: this.pending,
+      dlrInFlight: this.inFlight,
+      statusDelivered: c.delivered,
+      statusFailed: c.failedStatus,
+    };
+  }
+
+  reset(): void {
+    this.clearWork();
+    this.counters = { queued: 0, posted: 0, failed: 0, dropped: 0, delivered: 0, failedStatus: 0 };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clearWork();
+    this.agent.destroy();
+  }
+
+  private clearWork(): void {
+    this.epoch++;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    for (const req of this.active) req.destroy();
+    this.active.clear();
+    this.ids = [];
+    this.refs = [];
+    this.due = [];
+    this.head = 0;
+    this.ready = [];
+    this.inFlight = 0;
+    this.waitingRetries = 0;
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined || this.head >= this.ids.length) return;
+    const wait = Math.max(0, (this.due[this.head] as number) - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, wait);
+  }
+
+  private pump(): void {
+    const now = Date.now();
+    while (this.inFlight < this.opts.concurrency) {
+      let report = this.ready.shift();
+      if (report === undefined) {
+        if (this.head >= this.ids.length || (this.due[this.head] as number) > now) break;
+        report = { body: this.buildBody(this.ids[this.head] as string, this.refs[this.head]), attempt: 0 };
+        this.head++;
+      }
+      this.post(report);
+    }
+    this.compact();
+    if (this.inFlight < this.opts.concurrency) this.schedule();
+  }
+
+  // Drop the consumed prefix now and then instead of shifting on every pop.
+  private compact(): void {
+    if (this.head === this.ids.length) {
+      this.ids = [];
+      this.refs = [];
+      this.due = [];
+      this.head = 0;
+    } else if (this.head > 65_536 && this.head * 2 > this.ids.length) {
+      this.ids = this.ids.slice(this.head);
+      this.refs = this.refs.slice(this.head);
+      this.due = this.due.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  // The status is decided once, when the report is first built, so retries
+  // repeat the same report instead of rolling the dice again.
+  private buildBody(id: string, reference: string | undefined): string {
+    const delivered = Math.random() < this.opts.deliveredRatio;
+    if (delivered) this.counters.delivered++;
+    else this.counters.failedStatus++;
+    const ref = reference === undefined ? '' : `,"reference":${JSON.stringify(reference)}`;
+    const tail = delivered
+      ? `"status":"delivered"`
+      : `"status":"failed","errorCode":"${FAILURE_CODES[Math.floor(Math.random() * FAILURE_CODES.length)]}"`;
+    return `{"id":"${id}"${ref},${tail},"timestamp":"${new Date().toISOString()}"}`;
+  }
+
+  private post(report: ReadyReport): void {
+    const epoch = this.epoch;
+    this.inFlight++;
+    let req: http.ClientRequest | undefined;
+    const done = (ok: boolean, retryable: boolean): void => {
+      if (epoch !== this.epoch) return;
+      if (req) this.active.delete(req);
+      this.inFlight--;
+      if (ok) this.counters.posted++;
+      else if (retryable && report.attempt < this.retryDelaysMs.length) this.retryLater(report);
+      else this.counters.failed++;
+      this.pump();
+    };
+    postSigned(this.url, report.body, this.opts.secret, this.agent, this.timeoutMs, (r) => {
+      req = r;
+      this.active.add(r);
+    }).then(
+      (res) => done(res.status >= 200 && res.status < 300, isRetryableStatus(res.status)),
+      () => done(false, true),
+    );
+  }
+
+  private retryLater(report: ReadyReport): void {
+    const delay = this.retryDelaysMs[report.attempt] ?? 0;
+    this.waitingRetries++;
+    const t = setTimeout(() => {
+      this.retryTimers.delete(t);
+      this.waitingRetries--;
+      this.ready.push({ body: report.body, attempt: report.attempt + 1 });
+      this.pump();
+    }, delay);
+    this.retryTimers.add(t);
+  }
+}
