@@ -55,7 +55,7 @@ export async function createTestEnv(env: Record<string, string> = {}): Promise<T
   const apis: ApiDeps[] = [];
   const workers: { host?: WorkerHost; deps: WorkerDeps }[] = [];
   const makeWorkerDeps = (overrides: Partial<WorkerDeps> = {}): WorkerDeps => {
-    const deps = buildWorkerDeps(config, { logger: createLogger({ level: 'info', name: 'worker' }, logs), metrics: createMetrics(), ...overrides });
+    const deps = buildWorkerDeps(overrides.config ?? config, { logger: createLogger({ level: 'info', name: 'worker' }, logs), metrics: createMetrics(), ...overrides });
     workers.push({ deps });
     return deps;
   };
@@ -66,7 +66,7 @@ export async function createTestEnv(env: Record<string, string> = {}): Promise<T
     prefix,
     logs,
     async api(overrides = {}) {
-      const deps = await buildApiDeps(config, {
+      const deps = await buildApiDeps(overrides.config ?? config, {
         logger: createLogger({ level: 'info', name: 'api' }, logs),
         metrics: createMetrics(),
         ...overrides,

@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { createTestEnv, type TestEnv } from '../harness';
+import { createCampaign, createContact, createShop, phoneHash } from '../factories';
+import { pgErrorCode } from '../../lib/pg-errors';
+
+// One test per invariant of design.md: Postgres itself rejects the violating
+// write, whatever the application code does.
+
+let env: TestEnv;
+beforeAll(async () => {
+  env = await createTestEnv();
+});
+afterAll(async () => {
+  await env.close();
+});
+
+async function rejectedWith(code: string, write: () => Promise<unknown>): Promise<void> {
+  let caught: unknown;
+  try {
+    await write();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeDefined();
+  expect(pgErrorCode(caught)).toBe(code);
+}
+const CHECK = '23514';
+const UNIQUE = '23505';
+
+describe('credit_wallets', () => {
+  it('rejects a negative balance', async () => {
+    const shop = await createShop(env.db);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE credit_wallets SET balance = -1 WHERE shop_id = ${shop.id}::uuid`);
+  });
+  it('rejects a negative reserved amount', async () => {
+    const shop = await createShop(env.db, { credits: 10 });
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE credit_wallets SET reserved = -1 WHERE shop_id = ${shop.id}::uuid`);
+  });
+  it('rejects reserved > balance', async () => {
+    const shop = await createShop(env.db, { credits: 10 });
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE credit_wallets SET reserved = 11 WHERE shop_id = ${shop.id}::uuid`);
+  });
+});
+
+describe('credit_transactions (ledger)', () => {
+  it('rejects a duplicate ledger key for the same shop', async () => {
+    const shop = await createShop(env.db);
+    const insert = () => env.db.$executeRaw`
+      INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key) VALUES (${shop.id}::uuid, 'grant', 5, 5, 'k-1')`;
+    await insert();
+    await rejectedWith(UNIQUE, insert);
+  });
+  it('allows the same key for another shop', async () => {
+    const a = await createShop(env.db);
+    const b = await createShop(env.db);
+    for (const s of [a, b]) {
+      await env.db.$executeRaw`INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key) VALUES (${s.id}::uuid, 'grant', 5, 5, 'same')`;
+    }
+    const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM credit_transactions WHERE idempotency_key = 'same'`;
+    expect(Number(row!.n)).toBe(2);
+  });
+  it('rejects a zero amount and an unknown type', async () => {
+    const shop = await createShop(env.db);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key) VALUES (${shop.id}::uuid, 'grant', 0, 0, 'z')`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key) VALUES (${shop.id}::uuid, 'gift', 1, 1, 'y')`);
+  });
+});
+
+describe('credit_reservations', () => {
+  async function reserve(shopId: string, campaignId: string, key: string, status = 'active') {
+    return env.db.$executeRaw`
+      INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount, consumed, released, status)
+      VALUES (${shopId}::uuid, ${campaignId}::uuid, ${key}, 10, ${status === 'closed' ? 10 : 0}, 0, ${status})`;
+  }
+  it('rejects two active reservations for one campaign', async () => {
+    const shop = await createShop(env.db);
+    const c = await createCampaign(env.db, shop.id);
+    await reserve(shop.id, c.id, 'r-1');
+    await rejectedWith(UNIQUE, () => reserve(shop.id, c.id, 'r-2'));
+  });
+  it('allows a new active reservation once the old one is closed', async () => {
+    const shop = await createShop(env.db);
+    const c = await createCampaign(env.db, shop.id);
+    await reserve(shop.id, c.id, 'r-1', 'closed');
+    await expect(reserve(shop.id, c.id, 'r-2')).resolves.toBe(1);
+  });
+  it('rejects a duplicate reservation key for the shop', async () => {
+    const shop = await createShop(env.db);
+    const c1 = await createCampaign(env.db, shop.id);
+    const c2 = await createCampaign(env.db, shop.id);
+    await reserve(shop.id, c1.id, 'dup');
+    await rejectedWith(UNIQUE, () => reserve(shop.id, c2.id, 'dup'));
+  });
+  it('rejects consuming or releasing more than was reserved, and a closed reservation that still holds credits', async () => {
+    const shop = await createShop(env.db);
+    const c = await createCampaign(env.db, shop.id);
+    await reserve(shop.id, c.id, 'over');
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE credit_reservations SET consumed = 8, released = 3 WHERE reservation_key = 'over'`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE credit_reservations SET status = 'closed', consumed = 4 WHERE reservation_key = 'over'`);
+  });
+});
+
+describe('contacts', () => {
+  it('rejects a duplicate phone within a shop', async () => {
+    const shop = await createShop(env.db);
+    const c = await createContact(env.db, shop.id);
+    await rejectedWith(UNIQUE, () => createContact(env.db, shop.id, { phone: c.phone }));
+  });
+  it('accepts the same phone in another shop', async () => {
+    const a = await createShop(env.db);
+    const b = await createShop(env.db);
+    const c = await createContact(env.db, a.id);
+    await expect(createContact(env.db, b.id, { phone: c.phone })).resolves.toHaveProperty('id');
+  });
+  it('rejects a phone that is not E.164 and an unknown consent state', async () => {
+    const shop = await createShop(env.db);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`
+      INSERT INTO contacts (shop_id, phone_e164, phone_hash) VALUES (${shop.id}::uuid, '555-0100', ${phoneHash('555-0100')})`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`
+      INSERT INTO contacts (shop_id, phone_e164, phone_hash, sms_consent) VALUES (${shop.id}::uuid, '+12015550100', ${phoneHash('+12015550100')}, 'maybe')`);
+  });
+  it('rejects an opt-out source without an opt-out time', async () => {
+    const shop = await createShop(env.db);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`
+      INSERT INTO contacts (shop_id, phone_e164, phone_hash, opt_out_source) VALUES (${shop.id}::uuid, '+12015550101', ${phoneHash('+12015550101')}, 'keyword')`);
+  });
+  it('rejects an erased contact that still holds PII', async () => {
+    const shop = await createShop(env.db);
+    const c = await createContact(env.db, shop.id);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE contacts SET erased_at = now() WHERE id = ${c.id}::uuid`);
+  });
+});
+
+describe('campaigns and recipients', () => {
+  it('rejects a duplicate recipient for one campaign', async () => {
+    const shop = await createShop(env.db);
+    const camp = await createCampaign(env.db, shop.id);
+    const contact = await createContact(env.db, shop.id);
+    const insert = () => env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${contact.id}::uuid, 0)`;
+    await insert();
+    await rejectedWith(UNIQUE, insert);
+  });
+  it('rejects a duplicate provider message id', async () => {
+    const shop = await createShop(env.db);
+    const camp = await createCampaign(env.db, shop.id);
+    const [a, b] = [await createContact(env.db, shop.id), await createContact(env.db, shop.id)];
+    for (const c of [a, b]) await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${c.id}::uuid, 0)`;
+    await env.db.$executeRaw`UPDATE campaign_recipients SET provider_message_id = 'pm-1' WHERE contact_id = ${a.id}::uuid`;
+    await rejectedWith(UNIQUE, () => env.db.$executeRaw`UPDATE campaign_recipients SET provider_message_id = 'pm-1' WHERE contact_id = ${b.id}::uuid`);
+  });
+  it('rejects a status moving backwards (delivered → sent, sent → pending)', async () => {
+    const shop = await createShop(env.db);
+    const camp = await createCampaign(env.db, shop.id);
+    const contact = await createContact(env.db, shop.id);
+    await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments) VALUES (${camp.id}::uuid, ${contact.id}::uuid, 0, 'sent', 'pm-2', 1)`;
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET status = 'pending' WHERE contact_id = ${contact.id}::uuid`);
+    await env.db.$executeRaw`UPDATE campaign_recipients SET status = 'delivered' WHERE contact_id = ${contact.id}::uuid`;
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET status = 'sent' WHERE contact_id = ${contact.id}::uuid`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET status = 'failed' WHERE contact_id = ${contact.id}::uuid`);
+  });
+  it('rejects a sending row without claim token and lease, and a sent row without provider id', async () => {
+    const shop = await createShop(env.db);
+    const camp = await createCampaign(env.db, shop.id);
+    const contact = await createContact(env.db, shop.id);
+    await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${contact.id}::uuid, 0)`;
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET status = 'sending' WHERE contact_id = ${contact.id}::uuid`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET status = 'sent' WHERE contact_id = ${contact.id}::uuid`);
+  });
+  it('makes the second draft → queued transition change nothing (one active send per campaign)', async () => {
+    const shop = await createShop(env.db);
+    const camp = await createCampaign(env.db, shop.id);
+    const guarded = () => env.db.$executeRaw`UPDATE campaigns SET status = 'queued' WHERE id = ${camp.id}::uuid AND status IN ('draft', 'scheduled')`;
+    const results = await Promise.all([guarded(), guarded(), guarded()]);
+    expect(results.reduce((a, b) => a + b, 0)).toBe(1);
+  });
+  it('rejects an unknown campaign status and a scheduled campaign without a time', async () => {
+    const shop = await createShop(env.db);
+    await rejectedWith(CHECK, () => createCampaign(env.db, shop.id, { status: 'paused' }));
+    await rejectedWith(CHECK, () => createCampaign(env.db, shop.id, { status: 'scheduled', scheduledAt: null }));
+  });
+});
+
+describe('idempotency_keys, webhook_events, outbox', () => {
+  it('rejects a duplicate (shop, method, route, key)', async () => {
+    const shop = await createShop(env.db);
+    const insert = () => env.db.$executeRaw`
+      INSERT INTO idempotency_keys (shop_id, method, route, key, fingerprint, locked_until, expires_at)
+      VALUES (${shop.id}::uuid, 'POST', '/api/campaigns/:id/enqueue', 'abc', 'f', now(), now() + interval '1 day')`;
+    await insert();
+    await rejectedWith(UNIQUE, insert);
+  });
+  it('rejects a completed key with a non-2xx stored response', async () => {
+    const shop = await createShop(env.db);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`
+      INSERT INTO idempotency_keys (shop_id, method, route, key, fingerprint, status, response_status, locked_until, expires_at)
+      VALUES (${shop.id}::uuid, 'POST', '/x', 'k', 'f', 'completed', 500, now(), now())`);
+  });
+  it('rejects a duplicate webhook event (provider, event id)', async () => {
+    const insert = () => env.db.$executeRaw`INSERT INTO webhook_events (provider, event_id, topic, payload) VALUES ('stripe', 'evt_1', 'checkout.session.completed', '{}'::jsonb)`;
+    await insert();
+    await rejectedWith(UNIQUE, insert);
+  });
+  it('rejects an unversioned outbox event name', async () => {
+    await rejectedWith(CHECK, () => env.db.$executeRaw`INSERT INTO outbox_events (event_type, aggregate_id, payload) VALUES ('campaign.launch', ${randomUUID()}, '{}'::jsonb)`);
+  });
+  it('rejects a duplicate Stripe checkout session and a duplicate Stripe customer', async () => {
+    const shop = await createShop(env.db);
+    const purchase = () => env.db.$executeRaw`
+      INSERT INTO purchases (shop_id, stripe_session_id, pack_id, credits, amount, currency) VALUES (${shop.id}::uuid, 'cs_1', 'starter', 1000, 1000, 'usd')`;
+    await purchase();
+    await rejectedWith(UNIQUE, purchase);
+    await env.db.$executeRaw`INSERT INTO stripe_customers (shop_id, stripe_customer_id) VALUES (${shop.id}::uuid, 'cus_1')`;
+    const other = await createShop(env.db);
+    await rejectedWith(UNIQUE, () => env.db.$executeRaw`INSERT INTO stripe_customers (shop_id, stripe_customer_id) VALUES (${other.id}::uuid, 'cus_1')`);
+  });
+});
