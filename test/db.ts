@@ -33,7 +33,8 @@ async function withAdmin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
 }
 
 export async function createTestDatabase(): Promise<{ name: string; url: string }> {
-  const name = `sms_test_${randomBytes(6).toString('hex')}`;
+  // The creation time in the name lets a later run clear leftovers of crashed runs safely.
+  const name = `sms_test_${Math.floor(Date.now() / 1000)}_${randomBytes(4).toString('hex')}`;
   await withAdmin(async (c) => {
     // Postgres refuses to clone a template that another session is cloning at
     // the same moment; parallel files retry briefly.

@@ -15,12 +15,12 @@ export default async function globalSetup(): Promise<void> {
   const client = new Client({ connectionString: adminUrl() });
   await client.connect();
   try {
-    if (process.env.CI) {
-      // Nothing else runs on a CI machine: clear leftovers of crashed runs.
-      const stale = await client.query<{ datname: string }>(
-        `SELECT datname FROM pg_database WHERE (datname LIKE 'sms\\_test\\_%' OR datname LIKE 'sms\\_tpl\\_%') AND datname <> $1`, [template]);
-      for (const row of stale.rows) await client.query(`DROP DATABASE IF EXISTS "${row.datname}" WITH (FORCE)`);
-    }
+    // Leftovers of crashed runs: test databases (named sms_test_<epoch>_…) older
+    // than an hour. Younger ones may belong to a run in progress elsewhere.
+    const cutoff = Math.floor(Date.now() / 1000) - 3600;
+    const stale = await client.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname ~ '^sms_test_[0-9]+_' AND split_part(datname, '_', 3)::bigint < $1`, [cutoff]);
+    for (const row of stale.rows) await client.query(`DROP DATABASE IF EXISTS "${row.datname}" WITH (FORCE)`).catch(() => undefined);
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [template]);
     if (exists.rowCount) return;
     const building = `sms_tplbuild_${randomBytes(4).toString('hex')}`;
