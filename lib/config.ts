@@ -72,6 +72,11 @@ export const configSchema = z.object({
   IDEMPOTENCY_COMPLETED_TTL_MS: positiveInt.default(7 * 24 * 3600_000),
   IDEMPOTENCY_FAILED_TTL_MS: positiveInt.default(24 * 3600_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  // Per shop and minute, by route group (apps/api/src/middleware/rate-limit.ts).
+  RATE_LIMIT_GENERAL_PER_MIN: positiveInt.default(600),
+  RATE_LIMIT_CAMPAIGNS_PER_MIN: positiveInt.default(120),
+  RATE_LIMIT_IMPORTS_PER_MIN: positiveInt.default(10),
+  RATE_LIMIT_BILLING_PER_MIN: positiveInt.default(30),
   CREDIT_PACKS: creditPacksEnv.optional(),
   TRUST_PROXY: bool.default(false),
 });

@@ -18,6 +18,11 @@ export type QueueName = (typeof QUEUES)[QueueKey];
 export const JOBS = {
   outboxDispatch: 'outbox.dispatch.v1',
   idempotencyCleanup: 'idempotency.cleanup.v1',
+  reconcileRun: 'reconcile.run.v1',
+  campaignLaunch: 'campaign.launch.v1',
+  campaignSendBatch: 'campaign.send-batch.v1',
+  contactsImport: 'contacts.import.v1',
+  webhookProcess: 'webhook.process.v1',
 } as const;
 
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
@@ -26,6 +31,11 @@ export type JobName = (typeof JOBS)[keyof typeof JOBS];
 export const JOB_QUEUE: Record<JobName, QueueName> = {
   'outbox.dispatch.v1': QUEUES.maintenance,
   'idempotency.cleanup.v1': QUEUES.maintenance,
+  'reconcile.run.v1': QUEUES.maintenance,
+  'campaign.launch.v1': QUEUES.campaigns,
+  'campaign.send-batch.v1': QUEUES.sends,
+  'contacts.import.v1': QUEUES.imports,
+  'webhook.process.v1': QUEUES.webhooks,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

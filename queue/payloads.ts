@@ -9,6 +9,11 @@ const traced = { traceId: z.string().min(1).max(128) };
 export const jobPayloadSchemas = {
   'outbox.dispatch.v1': z.object({ ...traced }),
   'idempotency.cleanup.v1': z.object({ ...traced }),
+  'reconcile.run.v1': z.object({ ...traced, campaignId: z.uuid().optional() }),
+  'campaign.launch.v1': z.object({ ...traced, campaignId: z.uuid(), shopId: z.uuid() }),
+  'campaign.send-batch.v1': z.object({ ...traced, campaignId: z.uuid(), shopId: z.uuid(), batchNo: z.number().int().min(0) }),
+  'contacts.import.v1': z.object({ ...traced, importId: z.uuid(), shopId: z.uuid() }),
+  'webhook.process.v1': z.object({ ...traced, eventId: z.uuid() }),
 } satisfies Record<JobName, z.ZodType>;
 
 export type JobPayloads = { [K in JobName]: z.infer<(typeof jobPayloadSchemas)[K]> };

@@ -12,8 +12,12 @@ free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0
 API_PORT=$(free_port); WORKER_PORT=$(free_port); PROM_PORT=$(free_port)
 WORK=$(mktemp -d)
 PIDS=()
+# Each process runs in its own session (setsid), so killing the group also
+# ends the node child that tsx spawns; nothing outlives the check.
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  sleep 0.5
+  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -21,8 +25,8 @@ trap cleanup EXIT
 
 export PORT=$API_PORT WORKER_METRICS_PORT=$WORKER_PORT LOG_LEVEL=warn
 export QUEUE_PREFIX="{obs-$$}"
-npx --no-install tsx apps/api/src/server.ts >"$WORK/api.log" 2>&1 & PIDS+=($!)
-npx --no-install tsx apps/worker/src/main.ts >"$WORK/worker.log" 2>&1 & PIDS+=($!)
+setsid node node_modules/tsx/dist/cli.mjs apps/api/src/server.ts >"$WORK/api.log" 2>&1 & PIDS+=($!)
+setsid node node_modules/tsx/dist/cli.mjs apps/worker/src/main.ts >"$WORK/worker.log" 2>&1 & PIDS+=($!)
 
 wait_http() { for _ in $(seq 1 100); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not answering: $1" >&2; cat "$WORK"/*.log >&2; return 1; }
 wait_http "http://127.0.0.1:$API_PORT/health"
@@ -38,7 +42,7 @@ scrape_configs:
     static_configs: [{ targets: ['127.0.0.1:$WORKER_PORT'] }]
 YAML
 promtool check config "$WORK/prometheus.yml" >/dev/null
-prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/data" \
+setsid prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/data" \
   --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$WORK/prom.log" 2>&1 & PIDS+=($!)
 wait_http "http://127.0.0.1:$PROM_PORT/-/ready"
 

@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Db } from '../lib/db';
+import { phoneHash } from '../domain/contacts/phone';
 
 // Per-test data factories: every call makes fresh, unique rows, so tests never
 // depend on each other's data. Defaults are valid; pass overrides for the
@@ -8,7 +9,7 @@ import type { Db } from '../lib/db';
 let seq = 0;
 const uniq = (): string => `${Date.now().toString(36)}${(seq++).toString(36)}${randomBytes(2).toString('hex')}`;
 
-export const phoneHash = (e164: string): string => createHash('sha256').update(e164).digest('hex');
+export { phoneHash };
 
 export interface ShopFixture {
   id: string;
@@ -87,4 +88,18 @@ export async function createCampaign(
             ${JSON.stringify(o.audience ?? {})}::jsonb, ${o.status ?? 'draft'}, ${o.scheduledAt ?? null})
     RETURNING id`;
   return { id: c!.id };
+}
+
+export interface ContactImportFixture {
+  id: string;
+}
+
+/** A queued contact import with its rows (as POST /api/contacts/import stores it, without the job). */
+export async function createContactImport(db: Db, shopId: string, o: { rows?: unknown[]; defaultCountry?: string | null } = {}): Promise<ContactImportFixture> {
+  const rows = o.rows ?? [{ phone: testPhone(), firstName: 'Grace' }];
+  const [imp] = await db.$queryRaw<{ id: string }[]>`
+    INSERT INTO contact_imports (shop_id, total, rows, default_country)
+    VALUES (${shopId}::uuid, ${rows.length}, ${JSON.stringify(rows)}::jsonb, ${o.defaultCountry ?? null})
+    RETURNING id`;
+  return { id: imp!.id };
 }

@@ -92,6 +92,32 @@ export async function releaseReservation(tx: Tx, reservationId: string): Promise
   return Number(row.freed);
 }
 
+/**
+ * Gives back up to `amount` of an active reservation without closing it (a
+ * cancelled campaign keeps what its in-flight sends may still consume).
+ * Keeps wallet.reserved in step. Returns the credits released.
+ */
+export async function releasePartial(tx: Tx, reservationId: string, amount: number): Promise<number> {
+  if (!Number.isSafeInteger(amount) || amount <= 0) return 0;
+  // Wallet row first, then the reservation: the order a send's settle takes
+  // them (ledger row, then consumeReservation), so the two cannot deadlock.
+  await tx.$queryRaw`
+    SELECT 1 FROM credit_wallets w JOIN credit_reservations r ON r.shop_id = w.shop_id
+     WHERE r.id = ${reservationId}::uuid FOR UPDATE OF w`;
+  const rows = await tx.$queryRaw<{ shop_id: string; freed: bigint }[]>`
+    WITH old AS (
+      SELECT id, shop_id, LEAST(${amount}::bigint, amount - consumed - released) AS freed FROM credit_reservations
+       WHERE id = ${reservationId}::uuid AND status = 'active' FOR UPDATE
+    )
+    UPDATE credit_reservations r SET released = r.released + old.freed, updated_at = now()
+      FROM old WHERE r.id = old.id AND old.freed > 0
+    RETURNING old.shop_id, old.freed`;
+  const row = rows[0];
+  if (!row) return 0;
+  await tx.$executeRaw`UPDATE credit_wallets SET reserved = reserved - ${row.freed}::bigint, updated_at = now() WHERE shop_id = ${row.shop_id}::uuid`;
+  return Number(row.freed);
+}
+
 export async function activeReservationForCampaign(tx: Tx, campaignId: string): Promise<Reservation | null> {
   const rows = await tx.$queryRaw<ReservationRow[]>`
     SELECT id, amount, consumed, released, status FROM credit_reservations WHERE campaign_id = ${campaignId}::uuid AND status = 'active'`;

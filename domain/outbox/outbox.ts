@@ -1,11 +1,12 @@
 import type { Db, Tx } from '../../lib/db';
+import { jobIds } from '../../queue/job-ids';
 import type { Producer } from '../../queue/producer';
 
 // The transactional outbox: a business transaction writes its event row; after
 // commit the caller publishes it, and the dispatcher job republishes anything
 // a crash left unpublished. Publishing is idempotent (deterministic job ids).
 
-export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1';
+export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1' | 'contacts.import.v1';
 
 export interface OutboxRow {
   id: bigint;
@@ -36,6 +37,16 @@ type OutboxRoute = ((producer: Producer, row: OutboxRow, now: Date) => Promise<v
 
 export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
   'campaign.completed.v1': null,
+  'campaign.launch.v1': (producer, row, now) => {
+    const { campaignId, shopId } = row.payload as { campaignId: string; shopId: string };
+    // A scheduled campaign's event is published at once as a delayed job.
+    const delay = Math.max(0, new Date(row.available_at).getTime() - now.getTime());
+    return producer.add('campaign.launch.v1', { traceId: traceOf(row), campaignId, shopId }, { jobId: jobIds.launch(campaignId), delay });
+  },
+  'contacts.import.v1': (producer, row) => {
+    const { importId, shopId } = row.payload as { importId: string; shopId: string };
+    return producer.add('contacts.import.v1', { traceId: traceOf(row), importId, shopId }, { jobId: jobIds.contactsImport(importId) });
+  },
 };
 
 function traceOf(row: OutboxRow): string {

@@ -5,11 +5,14 @@ import { errorHandler, notFoundHandler } from './middleware/error-handler';
 import { httpLogger } from './middleware/http-logger';
 import { httpMetrics } from './middleware/http-metrics';
 import { jsonBody } from './middleware/json-body';
+import { rateLimit } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
 import { sessionAuth } from './middleware/session-auth';
 import { apiRouters } from './routes';
 import { healthRoutes } from './routes/health.routes';
 import { metricsRoutes } from './routes/metrics.routes';
+import { webhookRouters } from './webhooks';
+import { internalRoutes } from './internal/internal.routes';
 
 /** Builds the Express app without listening (tests drive it with supertest). */
 export function createApp(deps: ApiDeps): Express {
@@ -32,11 +35,13 @@ export function createApp(deps: ApiDeps): Express {
   );
 
   // Webhook routes read raw bodies and must be mounted before the JSON parser.
+  app.use('/webhooks', ...webhookRouters(deps));
+  app.use('/internal', internalRoutes(deps));
 
   // Contact import is the one route allowed a 10 MiB body; the general parser
   // below skips a body that is already parsed.
   app.use('/api/contacts/import', ...jsonBody('10mb'));
-  app.use('/api', ...jsonBody('1mb'), sessionAuth(deps), ...apiRouters(deps));
+  app.use('/api', ...jsonBody('1mb'), sessionAuth(deps), rateLimit(deps), ...apiRouters(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

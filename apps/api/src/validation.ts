@@ -3,7 +3,12 @@ import type { z, ZodError } from 'zod';
 import { AppError, type ErrorDetail } from '../../../lib/errors';
 
 export function zodDetails(err: ZodError): ErrorDetail[] {
-  return err.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+  return err.issues.flatMap((i) =>
+    // An unknown field is reported at its own path, one detail per field.
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((k) => ({ path: [...i.path, k].map(String).join('.'), message: 'unknown field' }))
+      : [{ path: i.path.map(String).join('.'), message: i.message }],
+  );
 }
 
 function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {

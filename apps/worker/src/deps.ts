@@ -5,6 +5,7 @@ import type { Db } from '../../../lib/db';
 import type { Metrics } from '../../../lib/metrics';
 import type { QueueSet } from '../../../queue/connection';
 import type { Producer } from '../../../queue/producer';
+import type { SmsProvider } from '../../../domain/messaging/providers/provider';
 
 export interface WorkerDeps {
   config: Config;
@@ -16,4 +17,6 @@ export interface WorkerDeps {
   logger: Logger;
   metrics: Metrics;
   now: () => Date;
+  /** The SMS provider the send pipeline calls (built from SMS_PROVIDER*; tests inject one). */
+  provider?: SmsProvider;
 }

@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const deps = buildWorkerDeps(config);
   const running: { host?: WorkerHost } = {};
   const ops = await listenOps(createOpsApp(deps, () => running.host), config.WORKER_METRICS_PORT);
-  if (queues.includes('maintenance')) await upsertSchedulers(deps.queues);
+  if (queues.includes('maintenance')) await upsertSchedulers(deps.queues, config);
   running.host = startWorkers(deps, queues, HANDLERS);
   deps.logger.info({ queues, port: config.WORKER_METRICS_PORT }, 'worker started');
 

@@ -2,11 +2,21 @@ import { ALL_JOBS, type JobName } from '../../../queue/names';
 import type { JobHandler } from './processors/types';
 import { outboxDispatchHandler } from './processors/outbox-dispatch.processor';
 import { idempotencyCleanupHandler } from './processors/idempotency-cleanup.processor';
+import { reconcileRunHandler } from './processors/reconcile-run.processor';
+import { campaignLaunchHandler } from './processors/campaign-launch.processor';
+import { campaignSendBatchHandler } from './processors/campaign-send-batch.processor';
+import { contactsImportHandler } from './processors/contacts-import.processor';
+import { webhookProcessHandler } from './processors/webhook-process.processor';
 
 // Every handler the worker knows. Add one line per new job name.
 export const HANDLERS: JobHandler[] = [
   outboxDispatchHandler,
   idempotencyCleanupHandler,
+  reconcileRunHandler,
+  campaignLaunchHandler,
+  campaignSendBatchHandler,
+  contactsImportHandler,
+  webhookProcessHandler,
 ] as JobHandler[];
 
 /** Start-up check: every job name has exactly one handler, and no handler is for an unknown name. */

@@ -34,6 +34,7 @@ export function startWorkers(deps: WorkerDeps, queues: QueueName[], handlers: Jo
   const byName = checkHandlers(handlers);
   const workers = queues.map((queue) => {
     const accepted = new Set<JobName>(jobsOfQueue(queue));
+    const self: { worker?: Worker } = {};
     const processor = async (job: Job, token?: string): Promise<unknown> => {
       const name = job.name as JobName;
       const handler = byName.get(name);
@@ -43,10 +44,12 @@ export function startWorkers(deps: WorkerDeps, queues: QueueName[], handlers: Jo
       let outcome = 'completed';
       try {
         return await runWithContext({ traceId: payload.traceId, requestId: payload.traceId, jobId: job.id, queue }, () =>
-          handler.process(payload as never, { deps, job, token }),
+          handler.process(payload as never, { deps, job, token, worker: self.worker }),
         );
       } catch (err) {
-        outcome = (err as Error)?.name === 'RateLimitError' ? 'rate_limited' : 'failed';
+        const errName = (err as Error)?.name;
+        // A rate-limit pause or a deliberate delay (quiet hours, schedule) is not a failure.
+        outcome = errName === 'RateLimitError' ? 'rate_limited' : errName === 'DelayedError' ? 'delayed' : 'failed';
         if (outcome === 'failed') deps.metrics.jobFailures.inc({ queue, job: name });
         throw err;
       } finally {
@@ -58,6 +61,7 @@ export function startWorkers(deps: WorkerDeps, queues: QueueName[], handlers: Jo
       prefix: deps.config.QUEUE_PREFIX,
       ...optionsFor(queue, deps),
     });
+    self.worker = worker;
     worker.on('failed', (job, err) => {
       deps.logger.warn({ jobId: job?.id, jobName: job?.name, queue, attempts: job?.attemptsMade, err: { message: err.message, name: err.name } }, 'job attempt failed');
     });

@@ -51,11 +51,11 @@ it('runs jobs through real BullMQ workers, times them, and serves /health and /m
 
 it('upserting the job schedulers twice (two workers, a redeploy) leaves one scheduler per id', async () => {
   const deps = env.workerDeps();
-  await upsertSchedulers(deps.queues);
-  await upsertSchedulers(deps.queues);
+  await upsertSchedulers(deps.queues, env.config);
+  await upsertSchedulers(deps.queues, env.config);
   const schedulers = await deps.queues.get('maintenance').getJobSchedulers();
   const ids = schedulers.map((s) => s.key).sort();
-  expect(ids).toEqual([SCHEDULER_IDS.idempotencyCleanup, SCHEDULER_IDS.outbox].sort());
+  expect(ids).toEqual([SCHEDULER_IDS.idempotencyCleanup, SCHEDULER_IDS.outbox, SCHEDULER_IDS.reconcile].sort());
 });
 
 it('the outbox dispatcher marks notification-only events published and leaves events it cannot route pending', async () => {

@@ -1,5 +1,11 @@
 import type { Router } from 'express';
 import type { ApiDeps } from '../deps';
+import { campaignRoutes } from './campaigns.routes';
+import { contactsRoutes } from './contacts.routes';
+import { shopRoutes } from './shop.routes';
+import { walletRoutes } from './wallet.routes';
+import { billingRoutes } from './billing.routes';
+import { privacyRoutes } from './privacy.routes';
 
 /**
  * The session-authenticated /api routers, in mount order. One line per
@@ -7,5 +13,12 @@ import type { ApiDeps } from '../deps';
  */
 export function apiRouters(deps: ApiDeps): Router[] {
   void deps;
-  return [];
+  return [
+    shopRoutes(deps),
+    contactsRoutes(deps),
+    campaignRoutes(deps),
+    walletRoutes(deps),
+    billingRoutes(deps),
+    privacyRoutes(deps),
+  ];
 }

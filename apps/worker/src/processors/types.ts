@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import type { JobName } from '../../../../queue/names';
 import type { JobPayload } from '../../../../queue/payloads';
 import type { WorkerDeps } from '../deps';
@@ -8,6 +8,8 @@ export interface ProcessorContext {
   job: Job;
   /** The BullMQ lock token, needed for worker.rateLimit / moveToDelayed. */
   token?: string;
+  /** The BullMQ worker running the job (worker.rateLimit pauses its whole queue). */
+  worker?: Worker;
 }
 
 /** A job definition and its handler: one processor per job name. */

@@ -1,0 +1,64 @@
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { AppError } from '../../../../lib/errors';
+import { inspectCampaign } from '../../../../domain/ops/inspect-campaign';
+import { releaseReservation } from '../../../../domain/credits/reservations';
+import { runReconciliation } from '../../../../domain/reconciliation/run-reconciliation';
+import { replayWebhookEvent } from '../../../../domain/webhooks/replay-event';
+import { jobIds } from '../../../../queue/job-ids';
+import type { ApiDeps } from '../deps';
+import { parseBody, parseParams } from '../validation';
+import { internalAuth } from './internal-auth';
+
+const idParams = z.object({ id: z.uuid() });
+const reconcileBody = z.strictObject({ campaignId: z.uuid().optional() });
+
+async function jobState(deps: ApiDeps, queue: 'campaigns' | 'sends', id: string): Promise<string> {
+  const job = await deps.queues.get(queue).getJob(id);
+  return job ? await job.getState() : 'missing';
+}
+
+/**
+ * The on-call surface (`npm run ops`). No session auth: every request is
+ * HMAC-signed with INTERNAL_SIGNING_SECRET. Without the secret the routes do
+ * not exist (404), rather than being open. Every operation is idempotent.
+ */
+export function internalRoutes(deps: ApiDeps): Router {
+  const router = Router();
+  const secret = deps.config.INTERNAL_SIGNING_SECRET;
+  if (!secret) return router;
+  router.use(express.raw({ type: () => true, limit: '64kb' }), internalAuth(secret, deps.now));
+
+  router.post('/reconcile', async (req, res) => {
+    const body = parseBody(req, reconcileBody);
+    const report = await runReconciliation(deps, { campaignId: body.campaignId });
+    res.json({ repairs: report.repairs, campaignsStuck: report.campaignsStuck, ledgerMismatches: report.ledgerMismatches, durationMs: report.durationMs });
+  });
+
+  router.get('/campaigns/:id', async (req, res) => {
+    const { id } = parseParams(req, idParams);
+    const inspection = await inspectCampaign(deps.db, id, deps.now());
+    if (!inspection) throw new AppError('NOT_FOUND', 'Campaign not found');
+    const batchJobs = Object.fromEntries(
+      await Promise.all(inspection.batches.pendingBatchNos.slice(0, 20).map(async (n) => [n, await jobState(deps, 'sends', jobIds.sendBatch(id, n))] as const)),
+    );
+    res.json({ ...inspection, jobs: { launch: await jobState(deps, 'campaigns', jobIds.launch(id)), pendingBatches: batchJobs } });
+  });
+
+  router.post('/webhooks/:id/replay', async (req, res) => {
+    const { id } = parseParams(req, idParams);
+    const outcome = await replayWebhookEvent(deps, id);
+    if (outcome === 'not_found') throw new AppError('NOT_FOUND', 'Webhook event not found');
+    res.json({ id, outcome });
+  });
+
+  router.post('/reservations/:id/release', async (req, res) => {
+    const { id } = parseParams(req, idParams);
+    const found = await deps.db.$queryRaw<{ status: string }[]>`SELECT status FROM credit_reservations WHERE id = ${id}::uuid`;
+    if (!found[0]) throw new AppError('NOT_FOUND', 'Reservation not found');
+    const released = await deps.db.$transaction((tx) => releaseReservation(tx, id));
+    deps.logger.warn({ reservationId: id, released }, 'reservation released by hand');
+    res.json({ id, released, status: 'closed' });
+  });
+  return router;
+}

@@ -1,0 +1,74 @@
+import type { RequestHandler } from 'express';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { AppError } from '../../../../lib/errors';
+import type { ApiDeps } from '../deps';
+import { shopOf } from './session-auth';
+
+export const RATE_LIMIT_GROUPS = ['general', 'campaigns', 'imports', 'billing'] as const;
+export type RateLimitGroup = (typeof RATE_LIMIT_GROUPS)[number];
+
+/** Which budget a request (path relative to /api) spends; each request spends exactly one. */
+export function rateLimitGroupOf(path: string): RateLimitGroup {
+  if (/^\/contacts\/import(s)?(\/|$)/.test(path)) return 'imports';
+  if (/^\/campaigns(\/|$)/.test(path)) return 'campaigns';
+  if (/^\/billing(\/|$)/.test(path)) return 'billing';
+  return 'general';
+}
+
+type Deps = Pick<ApiDeps, 'config' | 'redis' | 'metrics' | 'logger'>;
+
+/**
+ * Per-shop fixed-window limits on the API's Redis (mounted after session
+ * auth, so the shop is known). Keys live under the queue prefix (one Redis
+ * Cluster slot) and always carry an expiry: the library's script sets it.
+ * A limiter that errors or is slow lets the request through: an outage of the
+ * limiter must never lock merchants out.
+ */
+export function rateLimit(deps: Deps, opts: { timeoutMs?: number } = {}): RequestHandler {
+  const timeoutMs = opts.timeoutMs ?? 250;
+  const perMinute: Record<RateLimitGroup, number> = {
+    general: deps.config.RATE_LIMIT_GENERAL_PER_MIN,
+    campaigns: deps.config.RATE_LIMIT_CAMPAIGNS_PER_MIN,
+    imports: deps.config.RATE_LIMIT_IMPORTS_PER_MIN,
+    billing: deps.config.RATE_LIMIT_BILLING_PER_MIN,
+  };
+  const limiters = Object.fromEntries(
+    RATE_LIMIT_GROUPS.map((group) => [
+      group,
+      new RateLimiterRedis({
+        storeClient: deps.redis,
+        keyPrefix: `${deps.config.QUEUE_PREFIX}:rl:${group}`,
+        points: perMinute[group],
+        duration: 60,
+        rejectIfRedisNotReady: true,
+      }),
+    ]),
+  ) as Record<RateLimitGroup, RateLimiterRedis>;
+
+  return async (req, res, next) => {
+    const { shopId } = shopOf(res);
+    const group = rateLimitGroupOf(req.path);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`rate limiter timed out after ${timeoutMs} ms`)), timeoutMs);
+      });
+      const r = await Promise.race([limiters[group].consume(shopId), timeout]);
+      res.setHeader('RateLimit-Remaining', String(r.remainingPoints));
+    } catch (err) {
+      if (err instanceof RateLimiterRes) {
+        deps.metrics.rateLimitHits.inc({ limiter: group });
+        const retryAfter = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+        throw new AppError('RATE_LIMITED', 'Too many requests; retry later', {
+          headers: { 'Retry-After': String(retryAfter) },
+          details: { limiter: group, retryAfterSeconds: retryAfter },
+        });
+      }
+      deps.metrics.rateLimitHits.inc({ limiter: 'fail_open' });
+      deps.logger.warn({ err: { message: err instanceof Error ? err.message : String(err) }, limiter: group }, 'rate limiter unavailable; request let through');
+    } finally {
+      clearTimeout(timer);
+    }
+    next();
+  };
+}

@@ -1,0 +1,311 @@
+import request from 'supertest';
+import type { Express } from 'express';
+import { createTestEnv, type TestEnv } from '../../../../test/harness';
+import { createContact, createShop, phoneHash, testPhone } from '../../../../test/factories';
+import { sessionToken } from '../../../../test/session-token';
+
+describe('contacts API', () => {
+  let env: TestEnv;
+  let app: Express;
+  let domain: string;
+  let shopId: string;
+  const auth = async () => `Bearer ${await sessionToken(domain)}`;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    ({ app } = await env.api());
+    const shop = await createShop(env.db);
+    domain = shop.domain;
+    shopId = shop.id;
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  const post = async (body: unknown) => request(app).post('/api/contacts').set('Authorization', await auth()).send(body as object);
+  const contactRow = async (id: string) =>
+    (await env.db.$queryRaw<Record<string, unknown>[]>`SELECT * FROM contacts WHERE id = ${id}::uuid`)[0]!;
+
+  describe('POST /api/contacts', () => {
+    it('creates (201) then upserts the same number (200), one row', async () => {
+      const first = await post({ phone: '+1 201 555 0199', firstName: 'Ada', tags: [' VIP ', 'vip', 'Summer'] });
+      expect(first.status).toBe(201);
+      expect(first.headers.location).toBe(`/api/contacts/${first.body.id}`);
+      expect(first.body).toEqual({
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        phone: '+12015550199',
+        email: null,
+        firstName: 'Ada',
+        lastName: null,
+        smsConsent: 'pending',
+        tags: ['vip', 'summer'],
+        optedOutAt: null,
+        createdAt: expect.any(String),
+        updatedAt: expect.any(String),
+      });
+      const again = await post({ phone: '(201) 555-0199', country: 'US', lastName: 'Lovelace', tags: ['new'] });
+      expect(again.status).toBe(200);
+      expect(again.body.id).toBe(first.body.id);
+      expect(again.body).toMatchObject({ firstName: 'Ada', lastName: 'Lovelace', tags: ['vip', 'summer', 'new'] });
+      const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contacts WHERE shop_id = ${shopId}::uuid AND phone_hash = ${phoneHash('+12015550199')}`;
+      expect(Number(row!.n)).toBe(1);
+    });
+
+    it.each([
+      [{ phone: '(201) 555-0123', country: 'US' }, '+12015550123'],
+      [{ phone: '201.555.0124', country: 'us' }, '+12015550124'],
+      [{ phone: '+44 20 7946 0958' }, '+442079460958'],
+      [{ phone: '0044 20 7946 0959' }, '+442079460959'],
+      [{ phone: '0044 20 7946 0960', country: 'US' }, '+442079460960'],
+      [{ phone: '020 7946 0961', country: 'GB' }, '+442079460961'],
+    ])('normalises %j to %s', async (body, e164) => {
+      const res = await post(body);
+      expect(res.status).toBe(201);
+      expect(res.body.phone).toBe(e164);
+      const row = await contactRow(res.body.id);
+      expect(row.phone_e164).toBe(e164);
+      expect(row.phone_hash).toBe(phoneHash(e164));
+    });
+
+    it.each([
+      ['too short', { phone: '+1 201 555' }],
+      ['right length but invalid (no such area code)', { phone: '+1 999 555 0123' }],
+      ['right length but invalid (UK)', { phone: '+44 20 7946 095' }],
+      ['national without a country', { phone: '(201) 555-0123' }],
+      ['letters', { phone: '+1 201 CALL NOW' }],
+      ['not a string', { phone: 12015550123 }],
+    ])('rejects a phone that is %s with 400 on path phone', async (_why, body) => {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
+      expect(res.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'phone' })]));
+    });
+
+    it.each([
+      ['an unknown field', { phone: '+12015550150', favouriteColour: 'blue' }, 'favouriteColour'],
+      ['an unknown country', { phone: '2015550150', country: 'XX' }, 'country'],
+      ['a bad email', { phone: '+12015550150', email: 'not-an-email' }, 'email'],
+      ['a control character in a name', { phone: '+12015550150', firstName: 'A\u0000da' }, 'firstName'],
+      ['a name over 100 chars', { phone: '+12015550150', lastName: 'x'.repeat(101) }, 'lastName'],
+      ['an unknown consent', { phone: '+12015550150', smsConsent: 'yes' }, 'smsConsent'],
+      ['too many tags', { phone: '+12015550150', tags: Array.from({ length: 51 }, (_, i) => `t${i}`) }, 'tags'],
+      ['a tag over 64 chars', { phone: '+12015550150', tags: ['x'.repeat(65)] }, 'tags.0'],
+      ['an empty tag', { phone: '+12015550150', tags: ['  '] }, 'tags.0'],
+    ])('rejects %s with 400 naming the path, nothing stored', async (_why, body, path) => {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
+      expect(res.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
+      const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contacts WHERE phone_e164 = '+12015550150'`;
+      expect(Number(row!.n)).toBe(0);
+    });
+
+    it('a body that is not JSON is 415, an invalid JSON body 400', async () => {
+      const text = await request(app).post('/api/contacts').set('Authorization', await auth()).set('Content-Type', 'text/plain').send('phone=+12015550150');
+      expect(text.status).toBe(415);
+      const broken = await request(app).post('/api/contacts').set('Authorization', await auth()).set('Content-Type', 'application/json').send('{"phone":');
+      expect(broken.status).toBe(400);
+      expect(broken.body.error.code).toBe('VALIDATION_FAILED');
+    });
+
+    it('needs a session token', async () => {
+      const res = await request(app).post('/api/contacts').send({ phone: '+12015550150' });
+      expect(res.status).toBe(401);
+    });
+  });
+
+  describe('consent and opt-outs', () => {
+    it('unsubscribed records an opt-out; subscribed lifts a merchant opt-out', async () => {
+      const phone = testPhone();
+      const unsub = await post({ phone, smsConsent: 'unsubscribed' });
+      expect(unsub.status).toBe(201);
+      expect(unsub.body.smsConsent).toBe('unsubscribed');
+      expect(unsub.body.optedOutAt).toEqual(expect.any(String));
+      expect((await contactRow(unsub.body.id)).opt_out_source).toBe('api');
+      const pending = await post({ phone, smsConsent: 'pending' });
+      expect(pending.body).toMatchObject({ smsConsent: 'unsubscribed', optedOutAt: unsub.body.optedOutAt });
+      const sub = await post({ phone, smsConsent: 'subscribed' });
+      expect(sub.status).toBe(200);
+      expect(sub.body).toMatchObject({ smsConsent: 'subscribed', optedOutAt: null });
+    });
+
+    it('a keyword (STOP) opt-out is never lifted through the API', async () => {
+      const c = await createContact(env.db, shopId, { consent: 'unsubscribed', optedOut: true });
+      const upsert = await post({ phone: c.phone, smsConsent: 'subscribed' });
+      expect(upsert.status).toBe(200);
+      expect(upsert.body.smsConsent).toBe('unsubscribed');
+      expect(upsert.body.optedOutAt).toEqual(expect.any(String));
+      const patch = await request(app).patch(`/api/contacts/${c.id}`).set('Authorization', await auth()).send({ smsConsent: 'subscribed' });
+      expect(patch.status).toBe(409);
+      expect(patch.body.error).toMatchObject({ code: 'INVALID_STATE', details: { optOutSource: 'keyword' } });
+      const row = await contactRow(c.id);
+      expect(row.opt_out_source).toBe('keyword');
+      expect(row.opted_out_at).not.toBeNull();
+      // Setting unsubscribed does not touch the person's opt-out either.
+      const unsub = await request(app).patch(`/api/contacts/${c.id}`).set('Authorization', await auth()).send({ smsConsent: 'unsubscribed' });
+      expect(unsub.status).toBe(200);
+      expect((await contactRow(c.id)).opt_out_source).toBe('keyword');
+    });
+  });
+
+  describe('GET /api/contacts', () => {
+    let listShop: { id: string; domain: string };
+    const list = async (query: Record<string, string>) =>
+      request(app).get('/api/contacts').query(query).set('Authorization', `Bearer ${await sessionToken(listShop.domain)}`);
+
+    beforeAll(async () => {
+      listShop = await createShop(env.db);
+      // 7 subscribed "vip", 5 pending, and one erased contact that must never show.
+      for (let i = 0; i < 12; i++) {
+        await createContact(env.db, listShop.id, {
+          phone: `+1201300${String(1000 + i)}`,
+          firstName: i === 3 ? 'Zoë' : `Person${i}`,
+          email: i === 4 ? 'under_score@example.com' : null,
+          consent: i < 7 ? 'subscribed' : 'pending',
+          tags: i < 7 ? ['vip'] : ['other'],
+        });
+      }
+      const erased = await createContact(env.db, listShop.id, { phone: '+12013009999', firstName: 'Gone', tags: ['vip'] });
+      await env.db.$executeRaw`UPDATE contacts SET phone_e164 = NULL, first_name = NULL, last_name = NULL, erased_at = now() WHERE id = ${erased.id}::uuid`;
+    });
+
+    it('pages newest first through more than 2 pages without gaps or repeats', async () => {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const res = await list(cursor ? { limit: '5', cursor } : { limit: '5' });
+        expect(res.status).toBe(200);
+        pages++;
+        seen.push(...res.body.data.map((c: { id: string }) => c.id));
+        cursor = res.body.nextCursor ?? undefined;
+      } while (cursor);
+      expect(pages).toBe(3);
+      expect(seen).toHaveLength(12);
+      expect(new Set(seen).size).toBe(12);
+      const expected = await env.db.$queryRaw<{ id: string }[]>`
+        SELECT id FROM contacts WHERE shop_id = ${listShop.id}::uuid AND erased_at IS NULL ORDER BY created_at DESC, id DESC`;
+      expect(seen).toEqual(expected.map((r) => r.id));
+    });
+
+    it('filters by consent and tag across pages', async () => {
+      const first = await list({ limit: '3', consent: 'subscribed', tag: 'VIP' });
+      expect(first.body.data).toHaveLength(3);
+      const ids = first.body.data.map((c: { id: string }) => c.id);
+      let cursor = first.body.nextCursor;
+      while (cursor) {
+        const next = await list({ limit: '3', consent: 'subscribed', tag: 'vip', cursor });
+        ids.push(...next.body.data.map((c: { id: string }) => c.id));
+        cursor = next.body.nextCursor;
+      }
+      expect(ids).toHaveLength(7);
+      const pending = await list({ consent: 'pending' });
+      expect(pending.body.data).toHaveLength(5);
+      expect(pending.body.data.every((c: { tags: string[] }) => c.tags.includes('other'))).toBe(true);
+    });
+
+    it('q is a prefix search on phone, email and names, with LIKE wildcards taken literally', async () => {
+      expect((await list({ q: 'zo' })).body.data.map((c: { firstName: string }) => c.firstName)).toEqual(['Zoë']);
+      expect((await list({ q: '+1201300100' })).body.data).toHaveLength(10);
+      expect((await list({ q: '1201300101' })).body.data).toHaveLength(2);
+      expect((await list({ q: 'under_' })).body.data).toHaveLength(1);
+      expect((await list({ q: 'under%' })).body.data).toHaveLength(0);
+      expect((await list({ q: '%' })).body.data).toHaveLength(0);
+      expect((await list({ q: 'gone' })).body.data).toHaveLength(0);
+    });
+
+    it.each([
+      [{ limit: '0' }, 'limit'],
+      [{ limit: '201' }, 'limit'],
+      [{ limit: 'ten' }, 'limit'],
+      [{ cursor: 'not-a-cursor!' }, 'cursor'],
+      [{ cursor: Buffer.from('{"createdAt":"x","id":"y"}').toString('base64url') }, 'cursor'],
+      [{ consent: 'maybe' }, 'consent'],
+      [{ sort: 'name' }, 'sort'],
+    ])('rejects query %j with 400 on %s', async (query, path) => {
+      const res = await list(query);
+      expect(res.status).toBe(400);
+      expect(res.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
+    });
+  });
+
+  describe('GET/PATCH/DELETE /api/contacts/:id', () => {
+    it('reads and patches a contact (null clears, tags replace)', async () => {
+      const created = await post({ phone: testPhone(), firstName: 'Ada', email: 'ada@example.com', tags: ['a', 'b'] });
+      const got = await request(app).get(`/api/contacts/${created.body.id}`).set('Authorization', await auth());
+      expect(got.status).toBe(200);
+      expect(got.body).toEqual(created.body);
+      const patched = await request(app)
+        .patch(`/api/contacts/${created.body.id}`)
+        .set('Authorization', await auth())
+        .send({ email: null, lastName: 'King', tags: ['C'], smsConsent: 'subscribed' });
+      expect(patched.status).toBe(200);
+      expect(patched.body).toMatchObject({ firstName: 'Ada', lastName: 'King', email: null, tags: ['c'], smsConsent: 'subscribed' });
+      expect(new Date(patched.body.updatedAt).getTime()).toBeGreaterThanOrEqual(new Date(created.body.updatedAt).getTime());
+    });
+
+    it('patches the phone, refusing a number another contact has', async () => {
+      const a = await post({ phone: testPhone() });
+      const b = await post({ phone: testPhone() });
+      const moved = await request(app).patch(`/api/contacts/${a.body.id}`).set('Authorization', await auth()).send({ phone: '(201) 555-0177', country: 'US' });
+      expect(moved.status).toBe(200);
+      expect(moved.body.phone).toBe('+12015550177');
+      expect((await contactRow(a.body.id)).phone_hash).toBe(phoneHash('+12015550177'));
+      const clash = await request(app).patch(`/api/contacts/${b.body.id}`).set('Authorization', await auth()).send({ phone: '+12015550177' });
+      expect(clash.status).toBe(400);
+      expect(clash.body.error.details).toEqual([expect.objectContaining({ path: 'phone' })]);
+      const unknownField = await request(app).patch(`/api/contacts/${b.body.id}`).set('Authorization', await auth()).send({ id: 'x' });
+      expect(unknownField.status).toBe(400);
+      expect(unknownField.body.error.details).toEqual([expect.objectContaining({ path: 'id' })]);
+    });
+
+    it('unknown, malformed and other shops\' ids are 404 NOT_FOUND', async () => {
+      const other = await createShop(env.db);
+      const theirs = await createContact(env.db, other.id);
+      for (const id of ['00000000-0000-4000-8000-000000000000', 'not-a-uuid', theirs.id]) {
+        for (const method of ['get', 'patch', 'delete'] as const) {
+          const res = await request(app)[method](`/api/contacts/${id}`).set('Authorization', await auth()).send(method === 'patch' ? { firstName: 'X' } : undefined);
+          expect(res.status).toBe(404);
+          expect(res.body.error.code).toBe('NOT_FOUND');
+        }
+      }
+      expect((await contactRow(theirs.id)).first_name).toBe('Ada');
+    });
+
+    it('DELETE erases PII but keeps a tombstone whose opt-out survives a re-create', async () => {
+      const phone = testPhone();
+      const created = await post({ phone, firstName: 'Ada', email: 'ada@example.com', tags: ['x'], smsConsent: 'unsubscribed' });
+      const del = await request(app).delete(`/api/contacts/${created.body.id}`).set('Authorization', await auth());
+      expect(del.status).toBe(204);
+      expect(del.text).toBe('');
+      const row = await contactRow(created.body.id);
+      expect(row).toMatchObject({ phone_e164: null, email: null, first_name: null, last_name: null, tags: [], phone_hash: phoneHash(phone), sms_consent: 'unsubscribed' });
+      expect(row.erased_at).not.toBeNull();
+      expect(row.opted_out_at).not.toBeNull();
+      expect((await request(app).get(`/api/contacts/${created.body.id}`).set('Authorization', await auth())).status).toBe(404);
+      expect((await request(app).delete(`/api/contacts/${created.body.id}`).set('Authorization', await auth())).status).toBe(404);
+
+      const again = await post({ phone, firstName: 'Ada', smsConsent: 'subscribed' });
+      expect(again.status).toBe(201);
+      expect(again.body.id).toBe(created.body.id);
+      expect(again.body).toMatchObject({ phone, firstName: 'Ada', email: null, tags: [], smsConsent: 'unsubscribed' });
+      expect(again.body.optedOutAt).toEqual(expect.any(String));
+    });
+
+    it('a re-created erased contact that had not opted out starts pending again', async () => {
+      const phone = testPhone();
+      const created = await post({ phone, smsConsent: 'subscribed' });
+      await request(app).delete(`/api/contacts/${created.body.id}`).set('Authorization', await auth());
+      const again = await post({ phone });
+      expect(again.status).toBe(201);
+      expect(again.body).toMatchObject({ smsConsent: 'pending', optedOutAt: null });
+    });
+
+    it('a body on DELETE is refused', async () => {
+      const created = await post({ phone: testPhone() });
+      const res = await request(app).delete(`/api/contacts/${created.body.id}`).set('Authorization', await auth()).send({ force: true });
+      expect(res.status).toBe(400);
+      expect((await contactRow(created.body.id)).erased_at).toBeNull();
+    });
+  });
+});

@@ -1,0 +1,78 @@
+import request from 'supertest';
+import type { Express } from 'express';
+import { createTestEnv, type TestEnv } from '../../../../test/harness';
+import { sessionToken } from '../../../../test/session-token';
+
+describe('shop settings API', () => {
+  let env: TestEnv;
+  let app: Express;
+  const domain = 'settings-shop.myshopify.com';
+  const auth = async () => `Bearer ${await sessionToken(domain)}`;
+
+  beforeAll(async () => {
+    env = await createTestEnv({ SMS_DEFAULT_SENDER: 'MyStore' });
+    ({ app } = await env.api());
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  const patch = async (body: unknown) => request(app).patch('/api/shop').set('Authorization', await auth()).send(body as object);
+
+  it('GET /api/shop provisions a new shop with the defaults', async () => {
+    const res = await request(app).get('/api/shop').set('Authorization', await auth());
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      domain,
+      status: 'active',
+      timezone: 'UTC',
+      quietHours: { start: '21:00', end: '08:00' },
+      optOutFooter: true,
+      senderId: 'MyStore',
+    });
+  });
+
+  it('PATCH /api/shop changes the given settings and keeps the rest', async () => {
+    const res = await patch({ timezone: 'america/new_york', quietHours: { start: '22:30', end: '07:15' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ timezone: 'America/New_York', quietHours: { start: '22:30', end: '07:15' }, optOutFooter: true, senderId: 'MyStore' });
+    const next = await patch({ optOutFooter: false, senderId: '447700900123' });
+    expect(next.body).toMatchObject({ timezone: 'America/New_York', optOutFooter: false, senderId: '447700900123' });
+    const alias = await patch({ timezone: 'UTC', senderId: 'Shop2026' });
+    expect(alias.body).toMatchObject({ timezone: 'UTC', senderId: 'Shop2026' });
+    const got = await request(app).get('/api/shop').set('Authorization', await auth());
+    expect(got.body).toEqual(alias.body);
+  });
+
+  it.each([
+    [{ timezone: 'Mars/Olympus_Mons' }, 'timezone'],
+    [{ timezone: '+05:00' }, 'timezone'],
+    [{ timezone: '' }, 'timezone'],
+    [{ timezone: 5 }, 'timezone'],
+    [{ quietHours: { start: '25:00', end: '08:00' } }, 'quietHours.start'],
+    [{ quietHours: { start: '9:00', end: '08:00' } }, 'quietHours.start'],
+    [{ quietHours: { start: '21:00' } }, 'quietHours.end'],
+    [{ quietHours: { start: '08:00', end: '08:00' } }, 'quietHours.end'],
+    [{ quietHours: { start: '21:00', end: '08:00', days: 'all' } }, 'quietHours.days'],
+    [{ optOutFooter: 'yes' }, 'optOutFooter'],
+    [{ senderId: 'TwelveChars1' }, 'senderId'],
+    [{ senderId: 'My Store' }, 'senderId'],
+    [{ senderId: '12' }, 'senderId'],
+    [{ senderId: '1234567890123456' }, 'senderId'],
+    [{ domain: 'other.myshopify.com' }, 'domain'],
+  ])('PATCH %j is 400 VALIDATION_FAILED on %s and changes nothing', async (body, path) => {
+    const before = await request(app).get('/api/shop').set('Authorization', await auth());
+    const res = await patch(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('VALIDATION_FAILED');
+    expect(res.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
+    const after = await request(app).get('/api/shop').set('Authorization', await auth());
+    expect(after.body).toEqual(before.body);
+  });
+
+  it('requires a session token', async () => {
+    expect((await request(app).get('/api/shop')).status).toBe(401);
+    expect((await request(app).patch('/api/shop').send({ optOutFooter: false })).status).toBe(401);
+  });
+});

@@ -1,0 +1,283 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { phoneHash } from '../../../../domain/contacts/phone';
+import { reserveCredits } from '../../../../domain/credits/reservations';
+import { signShopifyBody } from '../../../../domain/webhooks/verify-shopify-hmac';
+import { createTestEnv, type TestEnv } from '../../../../test/harness';
+import { createCampaign, createContact, createShop, testPhone } from '../../../../test/factories';
+import { waitFor } from '../../../../test/sending';
+import { sessionToken } from '../../../../test/session-token';
+import { tableFingerprints } from '../../../../test/table-fingerprints';
+import {
+  counterValue,
+  findEverywhere,
+  postShopify,
+  postSimulator,
+  postStripe,
+  rid,
+  rowsMentioning,
+  sessionObject,
+  stripeEvent,
+  wallet,
+  webhookEvent,
+} from '../../../../test/webhooks';
+import type { ApiDeps } from '../deps';
+
+describe('POST /webhooks/shopify', () => {
+  let env: TestEnv;
+  let app: Express;
+  let api: ApiDeps;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    ({ app, deps: api } = await env.api());
+    await env.worker({ queues: ['webhooks'] });
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  async function deliver(topic: string, body: Record<string, unknown>, shopDomain: string): Promise<string> {
+    const webhookId = rid('wh');
+    const res = await postShopify(app, topic, body, { shopDomain, webhookId });
+    expect(res.status).toBe(200);
+    let status = '';
+    // The row exists once the 200 is back; a row gone since was erased by its own processing (shop/redact).
+    await waitFor(`${topic} settled`, async () => {
+      status = (await webhookEvent(env.db, 'shopify', webhookId))?.status ?? 'gone';
+      return status !== 'received';
+    });
+    return status;
+  }
+
+  const iso = (offsetSec: number): string => new Date(Date.now() + offsetSec * 1000).toISOString();
+  let customerSeq = 1000;
+  const customerId = (): number => Date.now() * 100 + customerSeq++;
+
+  async function contactOf(shopId: string, shopifyCustomerId: number | string) {
+    const [row] = await env.db.$queryRaw<
+      { phone_e164: string | null; email: string | null; first_name: string | null; last_name: string | null; sms_consent: string; opted_out_at: Date | null; opt_out_source: string | null }[]
+    >`SELECT phone_e164, email, first_name, last_name, sms_consent, opted_out_at, opt_out_source FROM contacts
+       WHERE shop_id = ${shopId}::uuid AND shopify_customer_id = ${String(shopifyCustomerId)}`;
+    return row;
+  }
+
+  describe('verification', () => {
+    it('accepts a valid HMAC and refuses a flipped byte, a missing or malformed header, storing nothing', async () => {
+      const shop = await createShop(env.db);
+      const body = JSON.stringify({ id: customerId(), phone: testPhone(), updated_at: iso(0) });
+      const webhookId = rid('wh');
+      const ok = await postShopify(app, 'customers/update', body, { shopDomain: shop.domain, webhookId });
+      expect(ok.status).toBe(200);
+      expect(ok.body).toEqual({ received: true });
+      await waitFor('the valid event processed', async () => (await webhookEvent(env.db, 'shopify', webhookId))?.status === 'processed');
+
+      const before = await tableFingerprints(env.db);
+      const invalidBefore = await counterValue(api.metrics, 'webhookEvents', { source: 'shopify', outcome: 'invalid_signature' });
+      const signature = signShopifyBody(env.config.SHOPIFY_API_SECRET, body);
+      const flipped = Buffer.from(body);
+      flipped[10] = flipped[10]! ^ 0x01;
+      const results = await Promise.all([
+        postShopify(app, 'customers/update', flipped.toString('latin1'), { shopDomain: shop.domain, hmac: signature }),
+        postShopify(app, 'customers/update', body, { shopDomain: shop.domain, hmac: '' }),
+        postShopify(app, 'customers/update', body, { shopDomain: shop.domain, hmac: signature.slice(0, -4) }),
+        postShopify(app, 'customers/update', body, { shopDomain: shop.domain, secret: 'another-app-secret' }),
+      ]);
+      for (const res of results) {
+        expect(res.status).toBe(401);
+        expect(res.body.error.code).toBe('INVALID_SIGNATURE');
+      }
+      expect(await tableFingerprints(env.db)).toEqual(before);
+      expect((await counterValue(api.metrics, 'webhookEvents', { source: 'shopify', outcome: 'invalid_signature' })) - invalidBefore).toBe(4);
+    });
+
+    it('a replayed webhook id is a duplicate', async () => {
+      const shop = await createShop(env.db);
+      const body = { id: customerId(), phone: testPhone(), updated_at: iso(0) };
+      const first = await postShopify(app, 'customers/create', body, { shopDomain: shop.domain, webhookId: 'wh-dup-1' });
+      const again = await postShopify(app, 'customers/create', body, { shopDomain: shop.domain, webhookId: 'wh-dup-1' });
+      expect(first.body).toEqual({ received: true });
+      expect(again.body).toEqual({ duplicate: true });
+    });
+  });
+
+  describe('customer sync', () => {
+    it('creates the contact, then the newest updated_at wins whatever the delivery order', async () => {
+      const shop = await createShop(env.db);
+      const id = customerId();
+      const phone = testPhone();
+      const consent = (state: string, at: string) => ({ state, opt_in_level: 'single_opt_in', consent_updated_at: at });
+      // Delivered out of order: the update (t+20) arrives before the create (t+10).
+      expect(
+        await deliver('customers/update', { id, phone, email: 'new@example.test', first_name: 'Newer', last_name: 'Name', updated_at: iso(20), sms_marketing_consent: consent('subscribed', iso(20)) }, shop.domain),
+      ).toBe('processed');
+      expect(
+        await deliver('customers/create', { id, phone, email: 'old@example.test', first_name: 'Older', last_name: 'Name', updated_at: iso(10), sms_marketing_consent: consent('not_subscribed', iso(10)) }, shop.domain),
+      ).toBe('processed');
+      expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: phone, email: 'new@example.test', first_name: 'Newer', sms_consent: 'subscribed', opted_out_at: null });
+
+      // Marketing consent: unsubscribed records a Shopify opt-out; a later subscribe clears it.
+      await deliver('customers_marketing_consent/update', { id, phone, sms_marketing_consent: consent('unsubscribed', iso(30)) }, shop.domain);
+      expect(await contactOf(shop.id, id)).toMatchObject({ sms_consent: 'unsubscribed', opt_out_source: 'shopify', first_name: 'Newer' });
+      await deliver('customers_marketing_consent/update', { id, phone, sms_marketing_consent: consent('subscribed', iso(40)) }, shop.domain);
+      expect(await contactOf(shop.id, id)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null, opt_out_source: null });
+      // An older consent event never overwrites newer state.
+      await deliver('customers_marketing_consent/update', { id, phone, sms_marketing_consent: consent('unsubscribed', iso(35)) }, shop.domain);
+      expect(await contactOf(shop.id, id)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null });
+    });
+
+    it('links an existing contact by phone, and never clears a keyword opt-out', async () => {
+      const shop = await createShop(env.db);
+      const phone = testPhone();
+      await createContact(env.db, shop.id, { phone, optedOut: true, consent: 'unsubscribed' });
+      const id = customerId();
+      await deliver('customers/update', { id, phone, first_name: 'Linked', updated_at: iso(0), sms_marketing_consent: { state: 'subscribed', consent_updated_at: iso(0) } }, shop.domain);
+      expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: phone, first_name: 'Linked', sms_consent: 'unsubscribed', opt_out_source: 'keyword' });
+    });
+
+    it('a customer without a phone we do not know is ignored', async () => {
+      const shop = await createShop(env.db);
+      expect(await deliver('customers/create', { id: customerId(), email: 'nophone@example.test', updated_at: iso(0) }, shop.domain)).toBe('ignored');
+    });
+  });
+
+  describe('GDPR', () => {
+    it('customers/data_request assembles what we hold for the merchant to read', async () => {
+      const sender = `D${rid('x').slice(2, 10)}`;
+      const shop = await createShop(env.db, { senderId: sender });
+      const phone = testPhone();
+      const id = customerId();
+      await deliver('customers/create', { id, phone, email: 'dr@example.test', first_name: 'Dora', updated_at: iso(0), sms_marketing_consent: { state: 'subscribed' } }, shop.domain);
+      await postSimulator(app, 'inbound', { id: rid('in'), from: phone, to: sender, text: 'hi there', timestamp: iso(0) });
+
+      await deliver('customers/data_request', { shop_id: 1, shop_domain: shop.domain, customer: { id, email: 'dr@example.test', phone }, orders_requested: [], data_request: { id: 77 } }, shop.domain);
+      const token = `Bearer ${await sessionToken(shop.domain)}`;
+      const list = await request(app).get('/api/privacy/requests').set('Authorization', token);
+      expect(list.status).toBe(200);
+      expect(list.body.data).toEqual([{ id: expect.any(String), kind: 'data_request', shopifyCustomerId: String(id), createdAt: expect.any(String) }]);
+      expect(list.body.nextCursor).toBeNull();
+      const detail = await request(app).get(`/api/privacy/requests/${list.body.data[0].id}`).set('Authorization', token);
+      expect(detail.status).toBe(200);
+      expect(detail.body.data).toMatchObject({
+        shopifyCustomerId: String(id),
+        shopifyDataRequestId: '77',
+        contacts: [{ phone, email: 'dr@example.test', firstName: 'Dora', smsConsent: 'subscribed' }],
+        inboundMessages: [{ from: phone, to: sender, text: 'hi there' }],
+      });
+
+      const other = await createShop(env.db);
+      const foreign = await request(app).get(`/api/privacy/requests/${list.body.data[0].id}`).set('Authorization', `Bearer ${await sessionToken(other.domain)}`);
+      expect(foreign.status).toBe(404);
+    });
+
+    it('customers/redact leaves none of the customer\'s phone, email or name in any column of any table', async () => {
+      const sender = `R${rid('x').slice(2, 10)}`;
+      const shop = await createShop(env.db, { senderId: sender });
+      const phone = testPhone();
+      const email = `${rid('zed')}@redact.example.test`;
+      const first = `Zebulon${rid('f').slice(2, 8)}`;
+      const last = `Quarrington${rid('l').slice(2, 8)}`;
+      const id = customerId();
+      const bystander = await createContact(env.db, shop.id, { firstName: 'Bystander' });
+
+      await deliver('customers/create', { id, phone, email, first_name: first, last_name: last, updated_at: iso(0), sms_marketing_consent: { state: 'subscribed' } }, shop.domain);
+      await deliver('customers/update', { id, phone, email, first_name: first, last_name: last, updated_at: iso(5) }, shop.domain);
+      await postSimulator(app, 'inbound', { id: rid('in'), from: phone, to: sender, text: `this is ${first} ${last}`, timestamp: iso(0) });
+      await postSimulator(app, 'inbound', { id: rid('in'), from: phone, to: sender, text: 'STOP', timestamp: iso(0) });
+      await deliver('customers/data_request', { shop_domain: shop.domain, customer: { id, email, phone }, data_request: { id: 1 } }, shop.domain);
+      // Places other lanes keep PII: an import's raw rows and a replayable API response.
+      await env.db.$executeRaw`
+        INSERT INTO contact_imports (shop_id, status, total, rows)
+        VALUES (${shop.id}::uuid, 'completed', 2, ${JSON.stringify([{ phone, email, firstName: first, lastName: last }, { phone: bystander.phone, firstName: 'Bystander' }])}::jsonb)`;
+      await env.db.$executeRaw`
+        INSERT INTO idempotency_keys (shop_id, method, route, key, fingerprint, status, locked_until, response_status, response_body, expires_at)
+        VALUES (${shop.id}::uuid, 'POST', '/api/contacts', ${rid('k')}, 'f', 'completed', now(), 201, ${JSON.stringify({ phone, email, firstName: first })}::jsonb, now() + interval '1 day')`;
+      const needles = [phone, phone.slice(1), email, first, last];
+      expect((await findEverywhere(env.db, needles)).length).toBeGreaterThan(0);
+
+      await deliver('customers/redact', { shop_id: 1, shop_domain: shop.domain, customer: { id, email, phone }, orders_to_redact: [] }, shop.domain);
+
+      expect(await findEverywhere(env.db, needles)).toEqual([]);
+      // The tombstone keeps the hash and the opt-out, so the number stays unreachable.
+      const [tomb] = await env.db.$queryRaw<{ erased_at: Date | null; opted_out_at: Date | null; opt_out_source: string | null }[]>`
+        SELECT erased_at, opted_out_at, opt_out_source FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
+      expect(tomb!.erased_at).toBeInstanceOf(Date);
+      expect(tomb!.opted_out_at).toBeInstanceOf(Date);
+      expect(tomb!.opt_out_source).toBe('keyword');
+      // Other customers are untouched.
+      expect(await findEverywhere(env.db, [bystander.phone])).toEqual(expect.arrayContaining(['contacts.phone_e164 ∋ ' + bystander.phone, 'contact_imports.rows ∋ ' + bystander.phone]));
+      const kinds = await env.db.$queryRaw<{ kind: string }[]>`SELECT kind FROM privacy_requests WHERE shop_id = ${shop.id}::uuid ORDER BY created_at`;
+      expect(kinds.map((k) => k.kind)).toEqual(['data_request', 'customer_redact']);
+    });
+
+    it('shop/redact leaves no row of the shop in any table', async () => {
+      const sender = `X${rid('x').slice(2, 10)}`;
+      const shop = await createShop(env.db, { senderId: sender, credits: 50 });
+      const keep = await createShop(env.db, { senderId: sender });
+      const phone = testPhone();
+      const contact = await createContact(env.db, shop.id, { phone });
+      await createContact(env.db, keep.id, { phone });
+      const campaign = await createCampaign(env.db, shop.id, { status: 'sending' });
+      const pmid = rid('msg');
+      await env.db.$executeRaw`
+        INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at)
+        VALUES (${campaign.id}::uuid, ${contact.id}::uuid, 0, 'sent', ${pmid}, 1, now())`;
+      await env.db.$executeRaw`INSERT INTO outbox_events (event_type, aggregate_id, payload) VALUES ('campaign.completed.v1', ${campaign.id}, ${JSON.stringify({ campaignId: campaign.id, shopId: shop.id })}::jsonb)`;
+      await env.db.$executeRaw`INSERT INTO stripe_customers (shop_id, stripe_customer_id) VALUES (${shop.id}::uuid, ${rid('cus')})`;
+      const sessionId = rid('cs_test');
+      await env.db.$executeRaw`
+        INSERT INTO purchases (shop_id, stripe_session_id, pack_id, credits, amount, currency) VALUES (${shop.id}::uuid, ${sessionId}, 'starter', 10, 100, 'usd')`;
+      await postStripe(app, stripeEvent('checkout.session.completed', sessionObject(sessionId, { shopId: shop.id })));
+      await postSimulator(app, 'status', { id: pmid, status: 'delivered', timestamp: iso(0) });
+      await postSimulator(app, 'inbound', { id: rid('in'), from: phone, to: sender, text: 'STOP', timestamp: iso(0) });
+      await deliver('customers/create', { id: customerId(), phone: testPhone(), updated_at: iso(0) }, shop.domain);
+      await waitFor('stripe and status events processed', async () => {
+        const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM webhook_events WHERE status = 'received'`;
+        return Number(row!.n) === 0;
+      });
+      expect((await rowsMentioning(env.db, [shop.id])).length).toBeGreaterThan(5);
+
+      expect(await deliver('shop/redact', { shop_id: 123, shop_domain: shop.domain }, shop.domain)).toBe('gone');
+      expect(await rowsMentioning(env.db, [shop.id, shop.domain])).toEqual([]);
+      // The other shop sharing the sender keeps its rows, opt-out included.
+      const [kept] = await env.db.$queryRaw<{ opt_out_source: string | null }[]>`
+        SELECT opt_out_source FROM contacts WHERE shop_id = ${keep.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
+      expect(kept!.opt_out_source).toBe('keyword');
+    });
+  });
+
+  describe('app/uninstalled', () => {
+    it('cancels a sending campaign, releases its reservation, and the shop\'s session tokens get 401', async () => {
+      const shop = await createShop(env.db, { credits: 100 });
+      const token = `Bearer ${await sessionToken(shop.domain)}`;
+      expect((await request(app).get('/api/shop').set('Authorization', token)).status).toBe(200);
+
+      const campaign = await createCampaign(env.db, shop.id, { status: 'sending' });
+      const draft = await createCampaign(env.db, shop.id);
+      for (let i = 0; i < 3; i++) {
+        const c = await createContact(env.db, shop.id);
+        await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${campaign.id}::uuid, ${c.id}::uuid, 0)`;
+      }
+      await env.db.$transaction((tx) => reserveCredits(tx, { shopId: shop.id, campaignId: campaign.id, reservationKey: `campaign-${campaign.id}`, amount: 30 }));
+      expect(await wallet(env.db, shop.id)).toEqual({ balance: 100, reserved: 30 });
+
+      expect(await deliver('app/uninstalled', { id: 1, domain: shop.domain, myshopify_domain: shop.domain }, shop.domain)).toBe('processed');
+
+      const campaigns = await env.db.$queryRaw<{ id: string; status: string }[]>`SELECT id, status FROM campaigns WHERE shop_id = ${shop.id}::uuid`;
+      expect(Object.fromEntries(campaigns.map((c) => [c.id, c.status]))).toEqual({ [campaign.id]: 'cancelled', [draft.id]: 'cancelled' });
+      const recipients = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM campaign_recipients WHERE campaign_id = ${campaign.id}::uuid`;
+      expect(recipients.map((r) => r.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+      expect(await wallet(env.db, shop.id)).toEqual({ balance: 100, reserved: 0 });
+      const [reservation] = await env.db.$queryRaw<{ status: string; released: bigint }[]>`
+        SELECT status, released FROM credit_reservations WHERE campaign_id = ${campaign.id}::uuid`;
+      expect(reservation).toEqual({ status: 'closed', released: 30n });
+      const [row] = await env.db.$queryRaw<{ status: string; uninstalled_at: Date | null }[]>`SELECT status, uninstalled_at FROM shops WHERE id = ${shop.id}::uuid`;
+      expect(row!.status).toBe('uninstalled');
+      expect(row!.uninstalled_at).toBeInstanceOf(Date);
+
+      const after = await request(app).get('/api/shop').set('Authorization', `Bearer ${await sessionToken(shop.domain)}`);
+      expect(after.status).toBe(401);
+      expect(after.body.error.code).toBe('UNAUTHENTICATED');
+    });
+  });
+});

@@ -1,0 +1,256 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { phoneHash } from '../../../../domain/contacts/phone';
+import { processWebhookEvent } from '../../../../domain/webhooks/process-event';
+import { recordWebhookEvent } from '../../../../domain/webhooks/record-event';
+import { createTestEnv, type TestEnv } from '../../../../test/harness';
+import { createCampaign, createContact, createShop, testPhone } from '../../../../test/factories';
+import { waitFor } from '../../../../test/sending';
+import { tableFingerprints } from '../../../../test/table-fingerprints';
+import { counterValue, postSimulator, rid, webhookEvent } from '../../../../test/webhooks';
+import type { WorkerDeps } from '../../../worker/src/deps';
+import type { ApiDeps } from '../deps';
+
+describe('POST /webhooks/sms/:provider/*', () => {
+  let env: TestEnv;
+  let app: Express;
+  let api: ApiDeps;
+  let worker: WorkerDeps;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    ({ app, deps: api } = await env.api());
+    ({ deps: worker } = await env.worker({ queues: ['webhooks'] }));
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  async function recipient(o: { status?: string; providerMessageId?: string | null } = {}): Promise<{ id: string; shopId: string; providerMessageId: string | null }> {
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id);
+    const campaign = await createCampaign(env.db, shop.id, { status: 'sending' });
+    const status = o.status ?? 'sent';
+    const pmid = o.providerMessageId === undefined ? rid('msg') : o.providerMessageId;
+    const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at, claim_token, lease_until)
+      VALUES (${campaign.id}::uuid, ${contact.id}::uuid, 0, ${status}, ${pmid}, ${status === 'sending' ? null : 1}::smallint,
+              ${status === 'sending' ? null : new Date()}, ${status === 'sending' ? '00000000-0000-4000-8000-000000000001' : null}::uuid,
+              ${status === 'sending' ? new Date(Date.now() + 60_000) : null})
+      RETURNING id`;
+    return { id: String(row!.id), shopId: shop.id, providerMessageId: pmid };
+  }
+
+  async function recipientState(id: string) {
+    const [row] = await env.db.$queryRaw<{ status: string; error_code: string | null; final_at: Date | null; provider_message_id: string | null }[]>`
+      SELECT status, error_code, final_at, provider_message_id FROM campaign_recipients WHERE id = ${id}::bigint`;
+    return row!;
+  }
+
+  const report = (id: string, status: 'delivered' | 'failed', extra: Record<string, unknown> = {}) => ({ id, status, timestamp: new Date().toISOString(), ...extra });
+
+  async function settled(provider: string, eventId: string): Promise<string> {
+    let status = '';
+    await waitFor(`event ${eventId} settled`, async () => {
+      status = (await webhookEvent(env.db, provider, eventId))?.status ?? '';
+      return status !== '' && status !== 'received';
+    });
+    return status;
+  }
+
+  describe('delivery reports', () => {
+    it('applies sent → delivered once; a duplicate is answered as such; the shop is recorded on the event', async () => {
+      const r = await recipient();
+      const before = await counterValue(worker.metrics, 'deliveryReports', { provider: 'simulator', status: 'delivered' });
+      const body = report(r.providerMessageId!, 'delivered', { reference: r.id });
+      expect((await postSimulator(app, 'status', body)).body).toEqual({ received: true });
+      expect(await settled('sms-simulator', `${r.providerMessageId}:delivered`)).toBe('processed');
+      const state = await recipientState(r.id);
+      expect(state.status).toBe('delivered');
+      expect(state.final_at).toBeInstanceOf(Date);
+      expect((await webhookEvent(env.db, 'sms-simulator', `${r.providerMessageId}:delivered`))?.shop_id).toBe(r.shopId);
+
+      expect((await postSimulator(app, 'status', body)).body).toEqual({ duplicate: true });
+      expect((await counterValue(worker.metrics, 'deliveryReports', { provider: 'simulator', status: 'delivered' })) - before).toBe(1);
+    });
+
+    it('out of order: a failed report after delivered changes nothing, and vice versa', async () => {
+      const a = await recipient();
+      await postSimulator(app, 'status', report(a.providerMessageId!, 'delivered'));
+      expect(await settled('sms-simulator', `${a.providerMessageId}:delivered`)).toBe('processed');
+      await postSimulator(app, 'status', report(a.providerMessageId!, 'failed', { errorCode: 'absent_subscriber' }));
+      expect(await settled('sms-simulator', `${a.providerMessageId}:failed`)).toBe('processed');
+      expect(await recipientState(a.id)).toMatchObject({ status: 'delivered', error_code: null });
+
+      const b = await recipient();
+      await postSimulator(app, 'status', report(b.providerMessageId!, 'failed', { errorCode: 'unknown_subscriber' }));
+      expect(await settled('sms-simulator', `${b.providerMessageId}:failed`)).toBe('processed');
+      await postSimulator(app, 'status', report(b.providerMessageId!, 'delivered'));
+      expect(await settled('sms-simulator', `${b.providerMessageId}:delivered`)).toBe('processed');
+      expect(await recipientState(b.id)).toMatchObject({ status: 'failed', error_code: 'unknown_subscriber' });
+    });
+
+    it('an unknown outcome is resolved by the report, matched through the client reference', async () => {
+      const r = await recipient({ status: 'unknown', providerMessageId: null });
+      const pmid = rid('msg');
+      await postSimulator(app, 'status', report(pmid, 'failed', { reference: r.id, errorCode: 'network_error' }));
+      expect(await settled('sms-simulator', `${pmid}:failed`)).toBe('processed');
+      expect(await recipientState(r.id)).toMatchObject({ status: 'failed', error_code: 'network_error', provider_message_id: pmid });
+    });
+
+    it('a report that beats the send settle is retried and applied once the recipient is sent', async () => {
+      const r = await recipient({ status: 'sending', providerMessageId: null });
+      const pmid = rid('msg');
+      const eventId = `${pmid}:delivered`;
+      await postSimulator(app, 'status', report(pmid, 'delivered', { reference: r.id }));
+      await waitFor('a failed first attempt', async () => ((await webhookEvent(env.db, 'sms-simulator', eventId))?.attempts ?? 0) >= 1);
+      const early = await webhookEvent(env.db, 'sms-simulator', eventId);
+      expect(early).toMatchObject({ status: 'received' });
+      expect(early!.last_error).toMatch(/WebhookNotReadyError/);
+      expect((await recipientState(r.id)).status).toBe('sending');
+
+      // The send settles: sending → sent with the provider's id.
+      await env.db.$executeRaw`
+        UPDATE campaign_recipients SET status = 'sent', provider_message_id = ${pmid}, segments = 1, sent_at = now(), claim_token = NULL, lease_until = NULL
+         WHERE id = ${r.id}::bigint`;
+      expect(await settled('sms-simulator', eventId)).toBe('processed');
+      expect((await recipientState(r.id)).status).toBe('delivered');
+    });
+
+    it('a report for an id that never settles is dropped after the last attempt, with a metric', async () => {
+      const pmid = rid('msg');
+      // Stored without a job, so no background attempt races the one run here.
+      await recordWebhookEvent(env.db, { provider: 'sms-simulator', eventId: `${pmid}:delivered`, topic: 'status', payload: report(pmid, 'delivered') });
+      const row = await webhookEvent(env.db, 'sms-simulator', `${pmid}:delivered`);
+      expect(await processWebhookEvent(worker, row!.id, { final: false }).catch((e: Error) => e.name)).toBe('WebhookNotReadyError');
+      expect(await webhookEvent(env.db, 'sms-simulator', `${pmid}:delivered`)).toMatchObject({ status: 'received', attempts: 1 });
+      const metricsBefore = await counterValue(worker.metrics, 'webhookEvents', { source: 'sms-simulator', outcome: 'dropped' });
+      // The job's last attempt, run directly rather than waiting minutes of backoff.
+      expect(await processWebhookEvent(worker, row!.id, { final: true })).toBe('dropped');
+      expect(await webhookEvent(env.db, 'sms-simulator', `${pmid}:delivered`)).toMatchObject({ status: 'dropped', attempts: 2 });
+      expect((await counterValue(worker.metrics, 'webhookEvents', { source: 'sms-simulator', outcome: 'dropped' })) - metricsBefore).toBe(1);
+    });
+
+    it('refuses a bad, stale or missing signature and a wrong Mitto token, storing nothing', async () => {
+      const r = await recipient();
+      const body = report(r.providerMessageId!, 'delivered');
+      const before = await tableFingerprints(env.db);
+      const results = await Promise.all([
+        postSimulator(app, 'status', body, { secret: 'not-the-secret' }),
+        postSimulator(app, 'status', body, { t: Math.floor(Date.now() / 1000) - 301 }),
+        postSimulator(app, 'status', body, { signature: null }),
+        request(app).post('/webhooks/sms/mitto/status?token=wrong').set('Content-Type', 'application/json').send(JSON.stringify(body)),
+        request(app).post('/webhooks/sms/mitto/status').set('Content-Type', 'application/json').send(JSON.stringify(body)),
+      ]);
+      for (const res of results) {
+        expect(res.status).toBe(401);
+        expect(res.body.error.code).toBe('INVALID_SIGNATURE');
+      }
+      expect(await tableFingerprints(env.db)).toEqual(before);
+      expect(await counterValue(api.metrics, 'webhookEvents', { outcome: 'invalid_signature' })).toBeGreaterThanOrEqual(5);
+    });
+
+    it('accepts Mitto reports carrying the secret token; an unknown provider is 404', async () => {
+      const r = await recipient();
+      const body = JSON.stringify(report(r.providerMessageId!, 'delivered'));
+      const ok = await request(app)
+        .post(`/webhooks/sms/mitto/status?token=${encodeURIComponent(env.config.SMS_WEBHOOK_SECRET)}`)
+        .set('Content-Type', 'application/json')
+        .send(body);
+      expect(ok.status).toBe(200);
+      expect(await settled('sms-mitto', `${r.providerMessageId}:delivered`)).toBe('processed');
+      expect((await recipientState(r.id)).status).toBe('delivered');
+      expect((await request(app).post('/webhooks/sms/acme/status').send(body)).status).toBe(404);
+    });
+
+    it('a signed body that is not a report is 400', async () => {
+      const res = await postSimulator(app, 'status', { id: 'x', status: 'exploded' });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
+    });
+  });
+
+  describe('inbound texts', () => {
+    const inbound = (from: string, to: string, text: string) => ({ id: rid('in'), from, to, text, timestamp: new Date().toISOString() });
+
+    async function contactState(shopId: string, phone: string) {
+      const [row] = await env.db.$queryRaw<{ sms_consent: string; opted_out_at: Date | null; opt_out_source: string | null; phone_e164: string | null }[]>`
+        SELECT sms_consent, opted_out_at, opt_out_source, phone_e164 FROM contacts WHERE shop_id = ${shopId}::uuid AND phone_hash = ${phoneHash(phone)}`;
+      return row;
+    }
+
+    it('STOP opts the sender out before the 200, in every shop that sends as `to`; START opts back in', async () => {
+      const sender = `S${rid('x').slice(2, 10)}`;
+      const a = await createShop(env.db, { senderId: sender });
+      const b = await createShop(env.db, { senderId: sender });
+      const other = await createShop(env.db);
+      const phone = testPhone();
+      await createContact(env.db, a.id, { phone });
+      await createContact(env.db, other.id, { phone });
+
+      const stop = inbound(phone, sender, '  stop ');
+      expect((await postSimulator(app, 'inbound', stop)).body).toEqual({ received: true });
+      // No waiting: the opt-out is in force when the provider gets its answer.
+      expect(await contactState(a.id, phone)).toMatchObject({ sms_consent: 'unsubscribed', opt_out_source: 'keyword', phone_e164: phone });
+      expect((await contactState(a.id, phone))!.opted_out_at).toBeInstanceOf(Date);
+      // Not a contact of b yet: an opted-out contact records it.
+      expect(await contactState(b.id, phone)).toMatchObject({ sms_consent: 'unsubscribed', opt_out_source: 'keyword' });
+      expect(await contactState(other.id, phone)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null });
+      expect((await webhookEvent(env.db, 'sms-simulator', `inbound:${stop.id}`))?.status).toBe('processed');
+
+      const stored = await env.db.$queryRaw<{ shop_id: string; keyword: string; from_hash: string; text: string }[]>`
+        SELECT shop_id, keyword, from_hash, text FROM inbound_messages WHERE provider_message_id = ${stop.id} ORDER BY shop_id`;
+      expect(stored.map((s) => s.shop_id).sort()).toEqual([a.id, b.id].sort());
+      expect(stored.every((s) => s.keyword === 'STOP' && s.from_hash === phoneHash(phone) && s.text === '  stop ')).toBe(true);
+
+      expect((await postSimulator(app, 'inbound', stop)).body).toEqual({ duplicate: true });
+
+      await postSimulator(app, 'inbound', inbound(phone, sender, 'Start'));
+      expect(await contactState(a.id, phone)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null, opt_out_source: null });
+    });
+
+    it('every STOP-family word opts out, HELP and ordinary replies are only recorded', async () => {
+      const sender = `S${rid('x').slice(2, 10)}`;
+      const shop = await createShop(env.db, { senderId: sender });
+      for (const word of ['STOPALL', 'unsubscribe', 'Cancel', 'end', 'QUIT.', 'stop']) {
+        const phone = testPhone();
+        await createContact(env.db, shop.id, { phone });
+        await postSimulator(app, 'inbound', inbound(phone, sender, word));
+        expect((await contactState(shop.id, phone))?.opt_out_source).toBe('keyword');
+      }
+      for (const text of ['HELP', 'stop sending me deals please', 'yes?']) {
+        const phone = testPhone();
+        await createContact(env.db, shop.id, { phone });
+        const msg = inbound(phone, sender, text);
+        await postSimulator(app, 'inbound', msg);
+        expect(await contactState(shop.id, phone)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null });
+        const [row] = await env.db.$queryRaw<{ keyword: string | null }[]>`SELECT keyword FROM inbound_messages WHERE provider_message_id = ${msg.id}`;
+        expect(row!.keyword).toBe(text === 'HELP' ? 'HELP' : null);
+      }
+    });
+
+    it('a START older than the opt-out does not clear it', async () => {
+      const sender = `S${rid('x').slice(2, 10)}`;
+      const shop = await createShop(env.db, { senderId: sender });
+      const phone = testPhone();
+      await createContact(env.db, shop.id, { phone });
+      const start = { ...inbound(phone, sender, 'START'), timestamp: new Date(Date.now() - 60_000).toISOString() };
+      await postSimulator(app, 'inbound', inbound(phone, sender, 'STOP'));
+      await postSimulator(app, 'inbound', start);
+      expect((await contactState(shop.id, phone))?.opt_out_source).toBe('keyword');
+    });
+
+    it('an inbound event payload keeps no number or text once applied', async () => {
+      const sender = `S${rid('x').slice(2, 10)}`;
+      await createShop(env.db, { senderId: sender });
+      const phone = testPhone();
+      const msg = inbound(phone, sender, 'hello there');
+      await postSimulator(app, 'inbound', msg);
+      const [row] = await env.db.$queryRaw<{ payload: Record<string, unknown> }[]>`
+        SELECT payload FROM webhook_events WHERE provider = 'sms-simulator' AND event_id = ${`inbound:${msg.id}`}`;
+      expect(JSON.stringify(row!.payload)).not.toContain(phone);
+      expect(JSON.stringify(row!.payload)).not.toContain('hello there');
+      expect(row!.payload).toMatchObject({ minimized: true, fromHash: phoneHash(phone) });
+    });
+  });
+});

@@ -1,0 +1,60 @@
+import { Router, type Request } from 'express';
+import { ingestWebhookEvent } from '../../../../domain/webhooks/ingest-event';
+import { deliveryReportEventId, deliveryReportSchema, inboundEventId, inboundMessageSchema } from '../../../../domain/webhooks/sms-payloads';
+import { isSmsCallbackProvider, verifySmsCallback, type SmsCallbackProvider } from '../../../../domain/webhooks/verify-sms-callback';
+import { AppError } from '../../../../lib/errors';
+import type { ApiDeps } from '../deps';
+import { parseBody } from '../validation';
+import { invalidSignature, jsonOf, rawBody, rawOf } from './raw-body';
+
+/**
+ * Delivery reports and inbound texts. Reports take the lean path (one INSERT,
+ * one job). Inbound texts are processed inline, before the 200: a STOP is in
+ * force by the time the provider hears back, so a batch claimed a moment
+ * later already skips the number; the job is the fallback if that fails.
+ */
+export function smsWebhookRoutes(deps: ApiDeps): Router {
+  const router = Router();
+
+  const verified = (req: Request): { provider: SmsCallbackProvider; raw: Buffer } => {
+    const provider = String(req.params.provider);
+    if (!isSmsCallbackProvider(provider)) throw new AppError('NOT_FOUND', 'Unknown SMS provider');
+    const raw = rawOf(req);
+    const ok = verifySmsCallback(provider, {
+      secret: deps.config.SMS_WEBHOOK_SECRET,
+      signature: req.headers['x-simulator-signature'],
+      token: req.query.token,
+      rawBody: raw,
+      nowSec: Math.floor(deps.now().getTime() / 1000),
+    });
+    if (!ok) throw invalidSignature(deps.metrics, `sms-${provider}`);
+    // The body is validated only once the sender is known to be the provider.
+    req.body = jsonOf(raw);
+    return { provider, raw };
+  };
+
+  router.post('/sms/:provider/status', rawBody, async (req, res) => {
+    const { provider } = verified(req);
+    const report = parseBody(req, deliveryReportSchema);
+    const result = await ingestWebhookEvent(deps, {
+      provider: `sms-${provider}`,
+      eventId: deliveryReportEventId(report),
+      topic: 'status',
+      payload: report,
+    });
+    res.status(200).json(result.duplicate ? { duplicate: true } : { received: true });
+  });
+
+  router.post('/sms/:provider/inbound', rawBody, async (req, res) => {
+    const { provider } = verified(req);
+    const message = parseBody(req, inboundMessageSchema);
+    const result = await ingestWebhookEvent(
+      deps,
+      { provider: `sms-${provider}`, eventId: inboundEventId(message), topic: 'inbound', payload: message },
+      { inline: deps },
+    );
+    res.status(200).json(result.duplicate ? { duplicate: true } : { received: true });
+  });
+
+  return router;
+}

@@ -1,0 +1,17 @@
+import { DelayedError } from 'bullmq';
+import { launchCampaign } from '../../../../domain/campaigns/launch-campaign';
+import { defineHandler } from './types';
+
+export const campaignLaunchHandler = defineHandler('campaign.launch.v1', async (payload, { deps, job, token }) => {
+  const result = await launchCampaign(
+    { db: deps.db, producer: deps.producer, now: deps.now, batchSize: deps.config.SEND_BATCH_SIZE, logger: deps.logger },
+    payload,
+  );
+  if (result.outcome === 'deferred') {
+    // Scheduled for later or inside quiet hours: the same job waits (its id
+    // stays taken, so no duplicate launch can be added meanwhile).
+    await job.moveToDelayed(Date.now() + Math.max(0, result.until.getTime() - deps.now().getTime()), token);
+    throw new DelayedError();
+  }
+  return result;
+});

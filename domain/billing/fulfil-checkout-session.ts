@@ -1,0 +1,81 @@
+import type { Tx } from '../../lib/db';
+import { applyWalletChange } from '../credits/apply-wallet-change';
+import { lockPaymentIntent } from './payment-intent-lock';
+
+export interface PaidSession {
+  sessionId: string;
+  paymentIntentId: string | null;
+  traceId?: string;
+}
+
+export type FulfilOutcome =
+  /** Credits granted now (or a missing grant repaired). */
+  | { kind: 'granted'; shopId: string; credits: number }
+  /** Already granted: nothing changed. */
+  | { kind: 'already_granted'; shopId: string }
+  /** Refunded before or after payment: nothing (more) to grant. */
+  | { kind: 'refunded'; shopId: string }
+  /** No purchase recorded for this session (not ours, or another environment's). */
+  | { kind: 'no_purchase' };
+
+interface PurchaseRow {
+  id: string;
+  shop_id: string;
+  credits: number;
+  status: 'pending' | 'paid' | 'refunded' | 'expired';
+}
+
+/**
+ * Grants a paid Checkout Session's credits, once per session, in the
+ * caller's transaction. The purchase row is the source of truth: the guarded
+ * pending → paid UPDATE happens once, and the ledger key
+ * `purchase-<sessionId>` makes the grant itself happen once. A paid purchase
+ * whose ledger row is missing gets it now (repair), so this never trusts an
+ * event's "processed" flag. A refund seen before the payment (events out of
+ * order) marks the purchase refunded and grants nothing: net zero.
+ */
+export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<FulfilOutcome> {
+  if (s.paymentIntentId) await lockPaymentIntent(tx, s.paymentIntentId);
+  const [p] = await tx.$queryRaw<PurchaseRow[]>`
+    SELECT id, shop_id, credits, status FROM purchases WHERE stripe_session_id = ${s.sessionId} FOR UPDATE`;
+  if (!p) return { kind: 'no_purchase' };
+
+  let status = p.status;
+  if (status === 'pending' || status === 'expired') {
+    if (s.paymentIntentId && (await refundAlreadyReceived(tx, s.paymentIntentId))) {
+      await tx.$executeRaw`
+        UPDATE purchases SET status = 'refunded', refunded_at = now(), updated_at = now(),
+               stripe_payment_intent_id = COALESCE(stripe_payment_intent_id, ${s.paymentIntentId})
+         WHERE id = ${p.id}::uuid AND status IN ('pending', 'expired')`;
+      return { kind: 'refunded', shopId: p.shop_id };
+    }
+    const moved = await tx.$executeRaw`
+      UPDATE purchases SET status = 'paid', granted_at = now(), updated_at = now(),
+             stripe_payment_intent_id = COALESCE(stripe_payment_intent_id, ${s.paymentIntentId})
+       WHERE stripe_session_id = ${s.sessionId} AND status IN ('pending', 'expired')`;
+    if (moved === 1) status = 'paid';
+  }
+  if (status === 'refunded') return { kind: 'refunded', shopId: p.shop_id };
+  if (status !== 'paid') return { kind: 'already_granted', shopId: p.shop_id };
+
+  const change = await applyWalletChange(tx, {
+    shopId: p.shop_id,
+    type: 'purchase',
+    amount: p.credits,
+    idempotencyKey: `purchase-${s.sessionId}`,
+    reference: `stripe:${s.sessionId}`,
+    traceId: s.traceId,
+  });
+  return change.applied ? { kind: 'granted', shopId: p.shop_id, credits: p.credits } : { kind: 'already_granted', shopId: p.shop_id };
+}
+
+async function refundAlreadyReceived(tx: Tx, paymentIntentId: string): Promise<boolean> {
+  const [row] = await tx.$queryRaw<{ seen: boolean }[]>`
+    SELECT EXISTS (
+      SELECT 1 FROM webhook_events
+       WHERE provider = 'stripe' AND topic = 'charge.refunded'
+         AND payload->'data'->'object'->>'payment_intent' = ${paymentIntentId}
+         AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false)
+    ) AS seen`;
+  return row?.seen === true;
+}

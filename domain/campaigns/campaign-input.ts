@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { tagsField } from '../contacts/contact-input';
+import { parseTemplate } from '../messaging/template';
+
+// Request schemas for the campaign routes. The template check lives in the
+// schema so a bad body is a 400 at validation time, before an idempotency
+// key is claimed or anything is written.
+
+export const CAMPAIGN_STATUSES = ['draft', 'scheduled', 'queued', 'sending', 'completed', 'cancelled', 'failed'] as const;
+
+export const campaignBodySchema = z
+  .string()
+  .min(1)
+  .max(1600)
+  .superRefine((body, ctx) => {
+    const parsed = parseTemplate(body);
+    if (!parsed.ok) for (const e of parsed.errors) ctx.addIssue({ code: 'custom', message: e.message });
+  });
+
+/**
+ * `tags` = contacts carrying ANY of them, normalised as contact tags are
+ * (trimmed, lowercased); omit `tags` for every sendable contact. An empty
+ * list is refused rather than read as "everyone".
+ */
+export const audienceSchema = z.strictObject({
+  tags: tagsField.pipe(z.array(z.string()).min(1, 'give at least one tag, or omit tags for every subscribed contact')).optional(),
+});
+
+const timestamp = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
+
+export const createCampaignSchema = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  body: campaignBodySchema,
+  audience: audienceSchema.optional(),
+  scheduledAt: timestamp.nullable().optional(),
+});
+export type CreateCampaignInput = z.infer<typeof createCampaignSchema>;
+
+export const updateCampaignSchema = z.strictObject({
+  name: z.string().trim().min(1).max(200).optional(),
+  body: campaignBodySchema.optional(),
+  audience: audienceSchema.optional(),
+  scheduledAt: timestamp.nullable().optional(),
+});
+export type UpdateCampaignInput = z.infer<typeof updateCampaignSchema>;
+
+export const previewCampaignSchema = z.strictObject({ contactId: z.uuid().optional() });
+
+/** Enqueue and cancel take no options; an empty object (or no body) is the request. */
+export const emptyBodySchema = z.strictObject({});
+
+export const listCampaignsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().min(1).max(500).optional(),
+  status: z.enum(CAMPAIGN_STATUSES).optional(),
+});
+

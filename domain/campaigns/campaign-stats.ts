@@ -1,0 +1,42 @@
+import type { DbOrTx } from '../../lib/db';
+import { getCampaignRow } from './get-campaign';
+import type { CampaignStatus } from './send-context';
+
+const RECIPIENT_STATUSES = ['pending', 'sending', 'sent', 'delivered', 'failed', 'skipped', 'cancelled', 'unknown'] as const;
+type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
+
+export type CampaignStats = {
+  status: CampaignStatus;
+  /** Recipients materialised by the launch (0 before it runs); the sum of the per-status counts. */
+  total: number;
+  creditsReserved: number;
+  creditsDebited: number;
+  creditsReleased: number;
+  startedAt: string | null;
+  completedAt: string | null;
+} & Record<RecipientStatus, number>;
+
+/** One GROUP BY over the campaign's recipients plus its reservation row (the latest, active or closed). */
+export async function campaignStats(db: DbOrTx, shopId: string, campaignId: string): Promise<CampaignStats> {
+  const campaign = await getCampaignRow(db, shopId, campaignId);
+  const [groups, reservations] = await Promise.all([
+    db.$queryRaw<{ status: RecipientStatus; n: bigint }[]>`
+      SELECT status, count(*) AS n FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid GROUP BY status`,
+    db.$queryRaw<{ amount: bigint; consumed: bigint; released: bigint }[]>`
+      SELECT amount, consumed, released FROM credit_reservations
+       WHERE campaign_id = ${campaignId}::uuid AND shop_id = ${shopId}::uuid ORDER BY created_at DESC LIMIT 1`,
+  ]);
+  const counts = Object.fromEntries(RECIPIENT_STATUSES.map((s) => [s, 0])) as Record<RecipientStatus, number>;
+  for (const g of groups) counts[g.status] = Number(g.n);
+  const r = reservations[0];
+  return {
+    status: campaign.status,
+    total: RECIPIENT_STATUSES.reduce((sum, s) => sum + counts[s], 0),
+    ...counts,
+    creditsReserved: Number(r?.amount ?? 0),
+    creditsDebited: Number(r?.consumed ?? 0),
+    creditsReleased: Number(r?.released ?? 0),
+    startedAt: campaign.started_at?.toISOString() ?? null,
+    completedAt: campaign.completed_at?.toISOString() ?? null,
+  };
+}

@@ -1,0 +1,62 @@
+import { Prisma } from '../../lib/db';
+import type { CampaignStatus } from './send-context';
+
+export interface Audience {
+  tags?: string[];
+}
+
+/** The published campaign shape (api.md, Campaigns). */
+export interface CampaignView {
+  id: string;
+  name: string;
+  body: string;
+  audience: Audience;
+  status: CampaignStatus;
+  scheduledAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+}
+
+export interface CampaignRow {
+  id: string;
+  shop_id: string;
+  name: string;
+  body: string;
+  audience: unknown;
+  status: CampaignStatus;
+  scheduled_at: Date | null;
+  segments_per_message: number | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+/** The columns every campaign query returns (alias-free, for single-table statements). */
+export const CAMPAIGN_COLUMNS = Prisma.raw(
+  'id, shop_id, name, body, audience, status, scheduled_at, segments_per_message, created_at, updated_at, started_at, completed_at',
+);
+
+export function audienceOf(raw: unknown): Audience {
+  const tags = (raw as { tags?: unknown } | null)?.tags;
+  return Array.isArray(tags) ? { tags: tags.filter((t): t is string => typeof t === 'string') } : {};
+}
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+export function toCampaignView(r: CampaignRow): CampaignView {
+  return {
+    id: r.id,
+    name: r.name,
+    body: r.body,
+    audience: audienceOf(r.audience),
+    status: r.status,
+    scheduledAt: iso(r.scheduled_at),
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    startedAt: iso(r.started_at),
+    completedAt: iso(r.completed_at),
+  };
+}

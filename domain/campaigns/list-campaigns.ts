@@ -1,0 +1,24 @@
+import { Prisma, type DbOrTx } from '../../lib/db';
+import { decodeCursor, pageOf } from '../../lib/cursor';
+import { CAMPAIGN_COLUMNS, toCampaignView, type CampaignRow, type CampaignView } from './campaign-view';
+import type { CampaignStatus } from './send-context';
+
+/** Newest first, keyset-paginated on (created_at, id) through campaigns_shop_id_created_at_id_idx. */
+export async function listCampaigns(
+  db: DbOrTx,
+  shopId: string,
+  q: { limit: number; cursor?: string; status?: CampaignStatus },
+): Promise<{ data: CampaignView[]; nextCursor: string | null }> {
+  const where: Prisma.Sql[] = [Prisma.sql`shop_id = ${shopId}::uuid`];
+  if (q.cursor !== undefined) {
+    const c = decodeCursor(q.cursor);
+    where.push(Prisma.sql`(created_at, id) < (${c.createdAt}::timestamptz, ${c.id}::uuid)`);
+  }
+  if (q.status) where.push(Prisma.sql`status = ${q.status}`);
+  const rows = await db.$queryRaw<CampaignRow[]>`
+    SELECT ${CAMPAIGN_COLUMNS} FROM campaigns
+     WHERE ${Prisma.join(where, ' AND ')}
+     ORDER BY created_at DESC, id DESC
+     LIMIT ${q.limit + 1}`;
+  return pageOf(rows, q.limit, toCampaignView);
+}

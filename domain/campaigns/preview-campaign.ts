@@ -1,0 +1,48 @@
+import type { DbOrTx } from '../../lib/db';
+import { notFound } from '../../lib/errors';
+import { countSegments, type Encoding } from '../messaging/segments';
+import { renderTemplate, withFooter } from '../messaging/template';
+import { estimateAudience } from './estimate-audience';
+import { parsedBody } from './parsed-body';
+import { loadSendContext } from './send-context';
+
+export interface CampaignPreview {
+  text: string;
+  encoding: Encoding;
+  characters: number;
+  segments: number;
+  /** The audience size now. */
+  recipients: number;
+  /** What an enqueue now would reserve. */
+  credits: number;
+}
+
+/**
+ * The message as it would be sent — rendered exactly as the send path does
+ * (render-batch.ts): for `contactId`, else with every contact fallback; the
+ * shop's name is always known — plus the audience size and the credits an
+ * enqueue would reserve. Reads only.
+ */
+export async function previewCampaign(db: DbOrTx, c: { shopId: string; campaignId: string; contactId?: string }): Promise<CampaignPreview> {
+  const ctx = await loadSendContext(db, c.campaignId, c.shopId);
+  if (!ctx) throw notFound('Campaign');
+  let names: { first_name: string | null; last_name: string | null } = { first_name: null, last_name: null };
+  if (c.contactId !== undefined) {
+    const [contact] = await db.$queryRaw<{ first_name: string | null; last_name: string | null }[]>`
+      SELECT first_name, last_name FROM contacts WHERE id = ${c.contactId}::uuid AND shop_id = ${c.shopId}::uuid`;
+    if (!contact) throw notFound('Contact');
+    names = contact;
+  }
+  const template = parsedBody(ctx.body);
+  const text = withFooter(renderTemplate(template, { firstName: names.first_name, lastName: names.last_name, shopName: ctx.shopName }), ctx.optOutFooter);
+  const counted = countSegments(text);
+  const estimate = await estimateAudience(db, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
+  return {
+    text,
+    encoding: counted.encoding,
+    characters: counted.characters,
+    segments: counted.segments,
+    recipients: estimate.recipients,
+    credits: estimate.credits,
+  };
+}

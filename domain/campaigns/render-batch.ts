@@ -1,0 +1,48 @@
+import type { OutboundMessage } from '../messaging/providers/provider';
+import { countSegments } from '../messaging/segments';
+import { parseTemplate, renderTemplate, withFooter, type ParsedTemplate } from '../messaging/template';
+import type { ClaimedRecipient } from './claim-batch';
+
+/** Our client reference for a recipient: stable across retries, so a provider that dedups by it never sends twice. */
+export const recipientReference = (recipientId: string): string => `r${recipientId}`;
+
+export interface RenderedBatch {
+  messages: OutboundMessage[];
+  /** Segments of each message by reference: what is debited if it is accepted. */
+  segmentsByReference: Map<string, number>;
+  /** Recipients whose message cannot be sent at all, with the reason (never sent, never charged). */
+  unsendable: { id: string; code: string }[];
+}
+
+/**
+ * Renders each claimed recipient's message (placeholders, shop name, opt-out
+ * footer per shop setting) and counts its segments. Pure: no I/O, one pass.
+ */
+export function renderBatch(
+  recipients: ClaimedRecipient[],
+  campaign: { body: string; shopName: string; senderId: string; optOutFooter: boolean },
+): RenderedBatch {
+  const out: RenderedBatch = { messages: [], segmentsByReference: new Map(), unsendable: [] };
+  const parsed = parseTemplate(campaign.body);
+  const template: ParsedTemplate | null = parsed.ok ? parsed.template : null;
+  for (const r of recipients) {
+    if (!template) {
+      out.unsendable.push({ id: r.id, code: 'invalid_template' });
+      continue;
+    }
+    if (!r.phone) {
+      out.unsendable.push({ id: r.id, code: 'no_phone' });
+      continue;
+    }
+    const text = withFooter(renderTemplate(template, { firstName: r.firstName, lastName: r.lastName, shopName: campaign.shopName }), campaign.optOutFooter);
+    const count = countSegments(text);
+    if (count.segments === 0) {
+      out.unsendable.push({ id: r.id, code: 'empty_message' });
+      continue;
+    }
+    const reference = recipientReference(r.id);
+    out.messages.push({ reference, to: r.phone, text, from: campaign.senderId, encoding: count.encoding });
+    out.segmentsByReference.set(reference, count.segments);
+  }
+  return out;
+}

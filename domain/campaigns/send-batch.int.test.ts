@@ -1,0 +1,241 @@
+import { createContact, createContactsBulk, createShop } from '../../test/factories';
+import { createTestEnv, type TestEnv } from '../../test/harness';
+import {
+  campaignStatus,
+  disableQuietHours,
+  moneyState,
+  queuedCampaign,
+  recipientCounts,
+  sentSegments,
+  simulatorProvider,
+  startSimulator,
+} from '../../test/sending';
+import type { MittoProvider } from '../messaging/providers';
+import type { OutboundMessage, SendResult, SmsProvider } from '../messaging/providers/provider';
+import { UNGUARDED } from '../idempotency/guard';
+import { cancelCampaign } from './cancel-campaign';
+import { launchCampaign } from './launch-campaign';
+import { sendBatch, type SendBatchDeps } from './send-batch';
+import { settleBatch } from './settle-batch';
+
+describe('sendBatch', () => {
+  let env: TestEnv;
+  let worker: ReturnType<TestEnv['workerDeps']>;
+  let sim: Awaited<ReturnType<typeof startSimulator>>['sim'];
+  let url: string;
+  const providers: MittoProvider[] = [];
+  const provider = (o: Parameters<typeof simulatorProvider>[1] = {}): MittoProvider => {
+    const p = simulatorProvider(url, o);
+    providers.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    worker = env.workerDeps();
+    ({ sim, url } = await startSimulator());
+  });
+  afterAll(async () => {
+    await env.close();
+    for (const p of providers) p.close();
+    await sim.stop();
+  });
+  beforeEach(() => sim.reset());
+
+  /** A launched campaign (recipients materialised, batches of `batchSize`). */
+  async function launched(contacts: number, o: { batchSize?: number; credits?: number; timezone?: string; quiet?: boolean } = {}) {
+    const shop = await createShop(env.db, { credits: o.credits ?? 10_000, timezone: o.timezone });
+    if (!o.quiet) await disableQuietHours(env.db, shop.id);
+    await createContactsBulk(env.db, shop.id, contacts);
+    const campaign = await queuedCampaign(env.db, shop.id, { segmentsPerMessage: 2 });
+    const job = { campaignId: campaign.id, shopId: shop.id, traceId: `trace-${campaign.id}` };
+    const r = await launchCampaign({ db: env.db, producer: worker.producer, now: () => new Date(), batchSize: o.batchSize ?? 100 }, job);
+    expect(r.outcome).toBe('launched');
+    return { shopId: shop.id, campaignId: campaign.id, job, reserved: campaign.reserved };
+  }
+
+  const sendDeps = (p: SmsProvider, o: Partial<SendBatchDeps> = {}): SendBatchDeps => ({ db: env.db, provider: p, now: () => new Date(), leaseMs: 60_000, ...o });
+
+  async function expectBooksBalance(shopId: string): Promise<void> {
+    const m = await moneyState(env.db, shopId);
+    expect(m.ledgerSum).toBe(m.balance);
+    expect(m.reserved).toBe(m.activeRemaining);
+  }
+
+  it('a worker that dies between the provider call and the settle: after the lease the batch is re-sent with the same references, sent once, charged once', async () => {
+    const { shopId, campaignId, job } = await launched(100);
+    const p = provider();
+    const crash = sendBatch(sendDeps(p, { afterProviderCall: () => { throw new Error('worker died'); } }), { ...job, batchNo: 0 });
+    await expect(crash).rejects.toThrow('worker died');
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sending: 100 });
+    expect(sim.stats().messagesAccepted).toBe(100);
+    expect((await moneyState(env.db, shopId)).debited).toBe(0);
+
+    // A retry inside the lease touches nothing and waits for the lease to run out.
+    const early = await sendBatch(sendDeps(p), { ...job, batchNo: 0 });
+    expect(early).toMatchObject({ outcome: 'deferred', reason: 'leased' });
+    expect(sim.stats().requests).toBe(1);
+
+    const later = new Date(Date.now() + 61_000);
+    const retry = await sendBatch(sendDeps(p, { now: () => later }), { ...job, batchNo: 0 });
+    expect(retry).toMatchObject({ outcome: 'done', batchDone: true, campaignCompleted: true, settle: { sent: 100, segments: 100, debited: 100 } });
+    expect(sim.stats()).toEqual({ requests: 2, messagesAccepted: 100, uniqueReferences: 100, duplicatesSuppressed: 100 });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 100 });
+    const m = await moneyState(env.db, shopId);
+    expect(m.debited).toBe(100);
+    expect(m.reserved).toBe(0);
+    await expectBooksBalance(shopId);
+    const [attempts] = await env.db.$queryRaw<{ max: number }[]>`SELECT max(attempt) AS max FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid`;
+    expect(Number(attempts!.max)).toBe(2);
+  });
+
+  it('to a provider that cannot dedup, a stale claim becomes unknown: never re-sent, never charged, reservation released at completion', async () => {
+    const { shopId, campaignId, job, reserved } = await launched(50);
+    const p = provider({ dedupsByReference: false });
+    await expect(sendBatch(sendDeps(p, { afterProviderCall: () => { throw new Error('crash'); } }), { ...job, batchNo: 0 })).rejects.toThrow('crash');
+    const later = new Date(Date.now() + 61_000);
+    const retry = await sendBatch(sendDeps(p, { now: () => later }), { ...job, batchNo: 0 });
+    expect(retry).toMatchObject({ outcome: 'done', claimed: 50, campaignCompleted: true, settle: null });
+    expect(sim.stats().requests).toBe(1);
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ unknown: 50 });
+    const m = await moneyState(env.db, shopId);
+    expect(m).toMatchObject({ debited: 0, reserved: 0, activeRemaining: 0 });
+    const [r] = await env.db.$queryRaw<{ released: bigint }[]>`SELECT released FROM credit_reservations WHERE campaign_id = ${campaignId}::uuid`;
+    expect(Number(r!.released)).toBe(reserved);
+  });
+
+  it('a late or duplicate settle changes nothing, and statuses never move backwards', async () => {
+    const { shopId, campaignId, job } = await launched(10);
+    let captured: SendResult[] = [];
+    const p = provider();
+    await sendBatch(sendDeps(p, { afterProviderCall: (r) => { captured = r; } }), { ...job, batchNo: 0 });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 10 });
+    const before = await moneyState(env.db, shopId);
+    const [row] = await env.db.$queryRaw<{ claim_token: string }[]>`SELECT claim_token FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid LIMIT 1`;
+    const outcomes = captured.map((r) => ({ id: r.reference.slice(1), kind: 'sent' as const, providerMessageId: r.outcome === 'accepted' ? r.providerMessageId : 'x', segments: 1 }));
+    const replay = await settleBatch(env.db, { campaignId, shopId, batchNo: 0, token: row!.claim_token, outcomes, now: new Date(), maxAttempts: 5 });
+    expect(replay).toMatchObject({ sent: 0, segments: 0, debited: 0 });
+    // A zombie with a stale token trying to fail them changes nothing either.
+    const zombie = await settleBatch(env.db, {
+      campaignId, shopId, batchNo: 0, token: '00000000-0000-4000-8000-000000000000',
+      outcomes: outcomes.map((o) => ({ id: o.id, kind: 'failed' as const, code: 'late' })), now: new Date(), maxAttempts: 5,
+    });
+    expect(zombie).toMatchObject({ sent: 0, failed: 0 });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 10 });
+    expect(await moneyState(env.db, shopId)).toEqual(before);
+    // The database refuses a backwards move whatever the code does.
+    await expect(env.db.$executeRaw`UPDATE campaign_recipients SET status = 'pending' WHERE campaign_id = ${campaignId}::uuid`).rejects.toThrow(/may not move from sent to pending/);
+    // A duplicate job for a finished batch (here: of a completed campaign) does nothing at all.
+    const dup = await sendBatch(sendDeps(p), { ...job, batchNo: 0 });
+    expect(dup).toEqual({ outcome: 'ignored', reason: 'campaign_completed' });
+    expect(sim.stats().requests).toBe(1);
+  });
+
+  it('skips contacts who opted out, unsubscribed or were erased since launch, and fails undeliverable numbers, charging neither', async () => {
+    const shop = await createShop(env.db, { credits: 1_000 });
+    await disableQuietHours(env.db, shop.id);
+    const ok = await createContact(env.db, shop.id, { firstName: 'Ok' });
+    const stop = await createContact(env.db, shop.id);
+    const unsub = await createContact(env.db, shop.id);
+    const erased = await createContact(env.db, shop.id);
+    // Valid E.164 for the database, too short for the provider (invalid receiver).
+    await createContact(env.db, shop.id, { phone: '+1234567' });
+    const campaign = await queuedCampaign(env.db, shop.id);
+    const job = { campaignId: campaign.id, shopId: shop.id, traceId: 't-skip' };
+    await launchCampaign({ db: env.db, producer: worker.producer, now: () => new Date(), batchSize: 100 }, job);
+    await env.db.$executeRaw`UPDATE contacts SET opted_out_at = now(), opt_out_source = 'keyword' WHERE id = ${stop.id}::uuid`;
+    await env.db.$executeRaw`UPDATE contacts SET sms_consent = 'unsubscribed' WHERE id = ${unsub.id}::uuid`;
+    await env.db.$executeRaw`UPDATE contacts SET erased_at = now(), phone_e164 = NULL, first_name = NULL, last_name = NULL WHERE id = ${erased.id}::uuid`;
+
+    const r = await sendBatch(sendDeps(provider()), { ...job, batchNo: 0 });
+    expect(r).toMatchObject({ outcome: 'done', claimed: 5, skipped: 3, campaignCompleted: true, settle: { sent: 1, failed: 1, debited: 1 } });
+    expect(await recipientCounts(env.db, campaign.id)).toEqual({ sent: 1, skipped: 3, failed: 1 });
+    expect(sim.stats().messagesAccepted).toBe(1);
+    const [sent] = await env.db.$queryRaw<{ contact_id: string }[]>`SELECT contact_id FROM campaign_recipients WHERE campaign_id = ${campaign.id}::uuid AND status = 'sent'`;
+    expect(sent!.contact_id).toBe(ok.id);
+    const [failed] = await env.db.$queryRaw<{ error_code: string }[]>`SELECT error_code FROM campaign_recipients WHERE campaign_id = ${campaign.id}::uuid AND status = 'failed'`;
+    expect(failed!.error_code).toBe('invalid_receiver');
+    expect((await moneyState(env.db, shop.id)).debited).toBe(1);
+    await expectBooksBalance(shop.id);
+  });
+
+  it('cancel while a batch is in flight: the in-flight messages are settled and charged, nothing else is sent, the reservation closes', async () => {
+    const { shopId, campaignId, job } = await launched(300);
+    const p = provider();
+    let cancel: Awaited<ReturnType<typeof cancelCampaign>> | undefined;
+    const inFlight = await sendBatch(
+      sendDeps(p, {
+        afterProviderCall: async () => {
+          cancel = await cancelCampaign(env.db, { shopId, campaignId, guard: UNGUARDED, now: new Date() });
+        },
+      }),
+      { ...job, batchNo: 0 },
+    );
+    expect(cancel?.campaign.status).toBe('cancelled');
+    expect(inFlight).toMatchObject({ outcome: 'done', settle: { sent: 100, debited: 100 }, campaignCompleted: false });
+    // Later batches claim nothing after the cancel returned.
+    for (const batchNo of [1, 2]) expect(await sendBatch(sendDeps(p), { ...job, batchNo })).toMatchObject({ outcome: 'done', claimed: 0 });
+    expect(sim.stats().messagesAccepted).toBe(100);
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 100, cancelled: 200 });
+    expect(await campaignStatus(env.db, campaignId)).toBe('cancelled');
+    const m = await moneyState(env.db, shopId);
+    expect(m.debited).toBe(await sentSegments(env.db, campaignId));
+    expect(m).toMatchObject({ reserved: 0, activeRemaining: 0 });
+    await expectBooksBalance(shopId);
+  });
+
+  it('a batch that would start inside quiet hours is deferred to their end without claiming anything', async () => {
+    const { campaignId, job } = await launched(20, { timezone: 'Europe/Berlin' });
+    await env.db.$executeRaw`UPDATE shops SET quiet_hours_start = '21:00', quiet_hours_end = '08:00' WHERE id = ${job.shopId}::uuid`;
+    // 21:30Z on 2026-03-28 is 22:30 CET; the window ends 08:00 CEST (06:00Z) after the clocks go forward.
+    const r = await sendBatch(sendDeps(provider(), { now: () => new Date('2026-03-28T21:30:00Z') }), { ...job, batchNo: 0 });
+    expect(r).toEqual({ outcome: 'deferred', until: new Date('2026-03-29T06:00:00Z'), reason: 'quiet_hours' });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ pending: 20 });
+    expect(sim.stats().requests).toBe(0);
+    const after = await sendBatch(sendDeps(provider(), { now: () => new Date('2026-03-29T06:00:00Z') }), { ...job, batchNo: 0 });
+    expect(after).toMatchObject({ outcome: 'done', settle: { sent: 20 } });
+  });
+
+  it('transient per-message rejections go back to pending and fail once attempts run out; certain failures are never charged', async () => {
+    const { shopId, campaignId, job } = await launched(4);
+    // A provider fake at the adapter interface: rejects every message as transient.
+    const calls: OutboundMessage[][] = [];
+    const flaky: SmsProvider = {
+      name: 'flaky',
+      dedupsByReference: true,
+      maxBatchSize: 1000,
+      sendBatch: async (messages) => {
+        calls.push(messages);
+        return messages.map((m) => ({ reference: m.reference, outcome: 'rejected', code: 'internal_error', permanent: false }));
+      },
+    };
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const r = await sendBatch(sendDeps(flaky, { maxAttempts: 2 }), { ...job, batchNo: 0 });
+      expect(r.outcome).toBe(attempt < 2 ? 'retry' : 'done');
+    }
+    expect(calls).toHaveLength(2);
+    expect(calls[0]!.map((m) => m.reference)).toEqual(calls[1]!.map((m) => m.reference));
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ failed: 4 });
+    expect(await campaignStatus(env.db, campaignId)).toBe('completed');
+    expect((await moneyState(env.db, shopId)).debited).toBe(0);
+    await expectBooksBalance(shopId);
+  });
+
+  it('charges what the reservation no longer covers to the balance, and never more than the wallet holds', async () => {
+    const { shopId, campaignId, job } = await launched(10, { credits: 25 });
+    // The reservation (20) is gone (say, released by an operator); 5 credits remain available.
+    await env.db.$transaction(async (tx) => {
+      const { activeReservationForCampaign, releaseReservation } = await import('../credits/reservations');
+      const r = await activeReservationForCampaign(tx, campaignId);
+      await releaseReservation(tx, r!.id);
+    });
+    await env.db.$executeRaw`UPDATE credit_wallets SET reserved = 20 WHERE shop_id = ${shopId}::uuid`;
+    await env.db.$executeRaw`INSERT INTO credit_reservations (shop_id, reservation_key, amount) VALUES (${shopId}::uuid, 'other-hold', 20)`;
+    const r = await sendBatch(sendDeps(provider()), { ...job, batchNo: 0 });
+    // All 10 went out and are recorded; 5 could be charged.
+    expect(r).toMatchObject({ outcome: 'done', settle: { sent: 10, segments: 10, debited: 5, fromReservation: 0, shortfall: 5 } });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 10 });
+    await expectBooksBalance(shopId);
+    expect((await moneyState(env.db, shopId)).balance).toBe(20);
+  });
+});

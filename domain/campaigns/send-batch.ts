@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Db } from '../../lib/db';
+import type { Metrics } from '../../lib/metrics';
+import { ProviderError, ProviderRateLimitedError, type SendResult, type SmsProvider } from '../messaging/providers/provider';
+import { markBatchDoneIfFinished, nextLeaseExpiry } from './batch-progress';
+import { claimBatch, releaseClaim, type ClaimedRecipient } from './claim-batch';
+import { completeCampaignIfDone } from './complete-campaign';
+import { renderBatch, type RenderedBatch } from './render-batch';
+import { loadSendContext } from './send-context';
+import { settleBatch, type RecipientOutcome, type SettleSummary } from './settle-batch';
+import { shopQuietHoursEnd } from './shop-quiet-hours';
+
+export const DEFAULT_MAX_SEND_ATTEMPTS = 5;
+
+export interface SendBatchDeps {
+  db: Db;
+  provider: SmsProvider;
+  now: () => Date;
+  leaseMs: number;
+  maxAttempts?: number;
+  metrics?: Pick<Metrics, 'smsMessages' | 'smsSegments'>;
+  logger?: Logger;
+  /**
+   * Fault-injection seam for tests: runs after the provider answered and
+   * before the settle, where a crash is the most dangerous.
+   */
+  afterProviderCall?: (results: SendResult[]) => void | Promise<void>;
+}
+
+export interface SendBatchJob {
+  campaignId: string;
+  shopId: string;
+  batchNo: number;
+  traceId: string;
+}
+
+export interface BatchCounts {
+  claimed: number;
+  skipped: number;
+  settle: SettleSummary | null;
+  batchDone: boolean;
+  campaignCompleted: boolean;
+}
+
+export type SendBatchResult =
+  /** Nothing to do now; run the job again at `until` (quiet hours, or another attempt's live lease). */
+  | { outcome: 'deferred'; until: Date; reason: 'quiet_hours' | 'leased' }
+  /** The provider said 429: the claim was given back; pause the queue for `retryAfterMs`. */
+  | { outcome: 'rate_limited'; retryAfterMs: number }
+  /** Some recipients need another attempt (transient rejection or unknown outcome): retry the job with backoff. */
+  | ({ outcome: 'retry' } & BatchCounts)
+  | ({ outcome: 'done' } & BatchCounts)
+  | { outcome: 'ignored'; reason: string };
+
+/**
+ * One send-batch job: claim → render → ONE provider call → ONE settle.
+ * Every step is guarded in Postgres, so running this any number of times,
+ * concurrently, or after a crash at any point, sends each recipient at most
+ * once (re-sends only repeat a reference to a provider that dedups by it) and
+ * debits each sent message once.
+ * Throws (after giving the claim back) on a whole-request provider failure
+ * that guarantees nothing was sent, so the job is retried with backoff.
+ */
+export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise<SendBatchResult> {
+  const ctx = await loadSendContext(deps.db, job.campaignId, job.shopId);
+  if (!ctx) return { outcome: 'ignored', reason: 'campaign_missing' };
+  if (!['sending', 'cancelled', 'failed'].includes(ctx.status)) return { outcome: 'ignored', reason: `campaign_${ctx.status}` };
+
+  const now = deps.now();
+  const quietEnd = shopQuietHoursEnd(ctx, now, deps.logger);
+  if (quietEnd) return { outcome: 'deferred', until: quietEnd, reason: 'quiet_hours' };
+
+  const token = randomUUID();
+  const claimed = await claimBatch(deps.db, {
+    campaignId: job.campaignId,
+    batchNo: job.batchNo,
+    token,
+    now,
+    leaseMs: deps.leaseMs,
+    dedupsByReference: deps.provider.dedupsByReference,
+  });
+  countClaimed(deps, claimed);
+  const counts: BatchCounts = { claimed: claimed.length, skipped: 0, settle: null, batchDone: false, campaignCompleted: false };
+  counts.skipped = claimed.filter((r) => r.status === 'skipped').length;
+  const toSend = claimed.filter((r) => r.status === 'sending');
+
+  if (toSend.length === 0) {
+    if (claimed.length === 0) {
+      // Another attempt holds a live claim here (a concurrent duplicate, or a
+      // worker that died mid-send): come back when its lease runs out.
+      const leased = await nextLeaseExpiry(deps.db, { campaignId: job.campaignId, batchNo: job.batchNo, now });
+      if (leased) return { outcome: 'deferred', until: leased, reason: 'leased' };
+    }
+    return { outcome: 'done', ...(await finish(deps, job, counts)) };
+  }
+
+  const rendered = renderBatch(toSend, ctx);
+  const results = await callProvider(deps, job, rendered, toSend, token);
+  if (!Array.isArray(results)) return results;
+  if (deps.afterProviderCall) await deps.afterProviderCall(results);
+
+  const outcomes = toOutcomes(rendered, results, deps.provider.dedupsByReference);
+  const settle = await settleBatch(deps.db, {
+    campaignId: job.campaignId,
+    shopId: job.shopId,
+    batchNo: job.batchNo,
+    token,
+    outcomes,
+    now: deps.now(),
+    maxAttempts: deps.maxAttempts ?? DEFAULT_MAX_SEND_ATTEMPTS,
+    traceId: job.traceId,
+    logger: deps.logger,
+  });
+  counts.settle = settle;
+  countSettled(deps, settle);
+  const finished = await finish(deps, job, counts);
+  return settle.pending > 0 || settle.resend > 0 ? { outcome: 'retry', ...finished } : { outcome: 'done', ...finished };
+}
+
+async function callProvider(
+  deps: SendBatchDeps,
+  job: SendBatchJob,
+  rendered: RenderedBatch,
+  claimed: ClaimedRecipient[],
+  token: string,
+): Promise<SendResult[] | SendBatchResult> {
+  if (rendered.messages.length === 0) return [];
+  try {
+    return await deps.provider.sendBatch(rendered.messages, { traceId: job.traceId });
+  } catch (err) {
+    // Only a ProviderError guarantees that nothing was accepted; anything else
+    // leaves the claim to run out, and the stale-claim path decides.
+    if (err instanceof ProviderError) {
+      await releaseClaim(deps.db, { ids: claimed.map((r) => r.id), token });
+      if (err instanceof ProviderRateLimitedError) return { outcome: 'rate_limited', retryAfterMs: err.retryAfterMs };
+    }
+    throw err;
+  }
+}
+
+function toOutcomes(rendered: RenderedBatch, results: SendResult[], dedups: boolean): RecipientOutcome[] {
+  const outcomes: RecipientOutcome[] = rendered.unsendable.map((u) => ({ id: u.id, kind: 'failed', code: u.code }));
+  const byReference = new Map(results.map((r) => [r.reference, r]));
+  for (const m of rendered.messages) {
+    const id = m.reference.slice(1);
+    const r = byReference.get(m.reference);
+    if (!r || r.outcome === 'unknown') {
+      // The provider may hold this message: re-send only where a repeat cannot become a second SMS.
+      const code = r?.outcome === 'unknown' ? r.reason : 'missing_result';
+      outcomes.push(dedups ? { id, kind: 'resend', code } : { id, kind: 'unknown', code });
+    } else if (r.outcome === 'accepted') {
+      outcomes.push({ id, kind: 'sent', providerMessageId: r.providerMessageId, segments: rendered.segmentsByReference.get(m.reference) ?? 1 });
+    } else {
+      outcomes.push({ id, kind: r.permanent ? 'failed' : 'retry', code: r.code });
+    }
+  }
+  return outcomes;
+}
+
+async function finish(deps: SendBatchDeps, job: SendBatchJob, counts: BatchCounts): Promise<BatchCounts> {
+  const now = deps.now();
+  counts.batchDone = await markBatchDoneIfFinished(deps.db, { campaignId: job.campaignId, batchNo: job.batchNo, now });
+  const done = await completeCampaignIfDone(deps.db, { campaignId: job.campaignId, now, traceId: job.traceId });
+  counts.campaignCompleted = done.completed;
+  if (done.completed) deps.logger?.info({ campaignId: job.campaignId, released: done.released }, 'campaign completed');
+  return counts;
+}
+
+function countClaimed(deps: SendBatchDeps, claimed: ClaimedRecipient[]): void {
+  if (!deps.metrics) return;
+  const provider = deps.provider.name;
+  const skipped = claimed.filter((r) => r.status === 'skipped').length;
+  const unknown = claimed.filter((r) => r.status === 'unknown').length;
+  if (skipped > 0) deps.metrics.smsMessages.inc({ provider, status: 'skipped' }, skipped);
+  if (unknown > 0) deps.metrics.smsMessages.inc({ provider, status: 'unknown' }, unknown);
+}
+
+function countSettled(deps: SendBatchDeps, s: SettleSummary): void {
+  if (!deps.metrics) return;
+  const provider = deps.provider.name;
+  const by: [string, number][] = [['sent', s.sent], ['failed', s.failed], ['retried', s.pending + s.resend], ['unknown', s.unknown]];
+  for (const [status, n] of by) if (n > 0) deps.metrics.smsMessages.inc({ provider, status }, n);
+  if (s.segments > 0) deps.metrics.smsSegments.inc(s.segments);
+}

@@ -1,0 +1,70 @@
+import type { DbOrTx } from '../../lib/db';
+
+export type CampaignStatus = 'draft' | 'scheduled' | 'queued' | 'sending' | 'completed' | 'cancelled' | 'failed';
+
+/** What launching and sending a campaign need to know about it and its shop, read in one query. */
+export interface SendContext {
+  campaignId: string;
+  shopId: string;
+  status: CampaignStatus;
+  body: string;
+  audienceTags: string[];
+  scheduledAt: Date | null;
+  traceId: string | null;
+  shopName: string;
+  senderId: string;
+  timezone: string;
+  quietStart: string;
+  quietEnd: string;
+  optOutFooter: boolean;
+}
+
+interface Row {
+  id: string;
+  shop_id: string;
+  status: CampaignStatus;
+  body: string;
+  audience: unknown;
+  scheduled_at: Date | null;
+  trace_id: string | null;
+  shop_name: string | null;
+  domain: string;
+  sender_id: string;
+  timezone: string;
+  quiet_hours_start: string;
+  quiet_hours_end: string;
+  opt_out_footer: boolean;
+}
+
+function tagsOf(audience: unknown): string[] {
+  if (typeof audience !== 'object' || audience === null) return [];
+  const tags = (audience as { tags?: unknown }).tags;
+  return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+}
+
+/** The campaign (scoped to its shop) with the shop's sending settings; null when it does not exist. */
+export async function loadSendContext(db: DbOrTx, campaignId: string, shopId: string): Promise<SendContext | null> {
+  const rows = await db.$queryRaw<Row[]>`
+    SELECT c.id, c.shop_id, c.status, c.body, c.audience, c.scheduled_at, c.trace_id,
+           s.name AS shop_name, s.domain, s.sender_id, s.timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer
+      FROM campaigns c JOIN shops s ON s.id = c.shop_id
+     WHERE c.id = ${campaignId}::uuid AND c.shop_id = ${shopId}::uuid`;
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    campaignId: r.id,
+    shopId: r.shop_id,
+    status: r.status,
+    body: r.body,
+    audienceTags: tagsOf(r.audience),
+    scheduledAt: r.scheduled_at,
+    traceId: r.trace_id,
+    // A shop without a stored name is addressed by its store handle.
+    shopName: r.shop_name ?? r.domain.replace(/\.myshopify\.com$/, ''),
+    senderId: r.sender_id,
+    timezone: r.timezone,
+    quietStart: r.quiet_hours_start,
+    quietEnd: r.quiet_hours_end,
+    optOutFooter: r.opt_out_footer,
+  };
+}

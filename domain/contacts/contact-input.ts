@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import type { CountryCode } from 'libphonenumber-js/max';
+import { isPhoneCountry, normalizePhone, phoneHash } from './phone';
+
+// One set of rules for a contact, shared by the API (POST/PATCH) and the
+// import job, so a row that the API rejects is rejected by an import too.
+
+export const CONSENTS = ['subscribed', 'unsubscribed', 'pending'] as const;
+export type Consent = (typeof CONSENTS)[number];
+
+export const MAX_TAGS = 50;
+
+// C0, DEL and C1 controls: never meaningful in a name or an address, and a
+// NUL cannot be stored in Postgres text at all.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const noControl = (s: string): boolean => !CONTROL.test(s);
+
+/** Trimmed, 1–max characters, no control characters (the raw input is bounded before trimming). */
+export const text = (max: number) =>
+  z.string().max(max * 4).refine(noControl, 'must not contain control characters').transform((s) => s.trim()).pipe(z.string().min(1).max(max));
+
+export const nameField = text(100);
+export const emailField = z.string().max(1000).refine(noControl, 'must not contain control characters').transform((s) => s.trim()).pipe(z.email().max(254));
+export const consentField = z.enum(CONSENTS);
+export const countryField = z
+  .string()
+  .max(8)
+  .transform((s) => s.trim().toUpperCase())
+  .refine(isPhoneCountry, 'must be an ISO-3166 alpha-2 country code')
+  .transform((s) => s as CountryCode);
+
+const tag = text(64).transform((s) => s.toLowerCase());
+/** Tags: trimmed, lowercased and deduplicated, in first-seen order. */
+export const tagsField = z.array(tag).max(MAX_TAGS).transform((tags) => [...new Set(tags)]);
+
+const phoneRaw = z.string().max(64).refine(noControl, 'must not contain control characters');
+
+export interface NormalizedPhone {
+  phoneE164: string;
+  phoneHash: string;
+}
+
+function withPhone<T extends { phone: string; country?: CountryCode }>(v: T, ctx: z.RefinementCtx, defaultCountry?: CountryCode): (Omit<T, 'phone' | 'country'> & NormalizedPhone) | typeof z.NEVER {
+  const e164 = normalizePhone(v.phone, v.country ?? defaultCountry);
+  if (!e164) {
+    ctx.addIssue({ code: 'custom', path: ['phone'], message: 'not a valid phone number (give it in international format or pass country)' });
+    return z.NEVER;
+  }
+  const { phone: _phone, country: _country, ...rest } = v;
+  return { ...rest, phoneE164: e164, phoneHash: phoneHash(e164) };
+}
+
+const createShape = {
+  phone: phoneRaw,
+  country: countryField.optional(),
+  email: emailField.optional(),
+  firstName: nameField.optional(),
+  lastName: nameField.optional(),
+  smsConsent: consentField.optional(),
+  tags: tagsField.optional(),
+};
+
+/** POST /api/contacts and each import row: phone normalised to E.164 (defaultCountry when the row has none). */
+export const contactCreateSchema = (defaultCountry?: CountryCode) =>
+  z
+    .object(createShape)
+    .strict()
+    .transform((v, ctx) => withPhone(v, ctx, defaultCountry));
+
+export type ContactCreateInput = z.output<ReturnType<typeof contactCreateSchema>>;
+
+/** PATCH /api/contacts/:id: every field optional; null clears email and names. */
+export const contactPatchSchema = z
+  .object({
+    phone: phoneRaw.optional(),
+    country: countryField.optional(),
+    email: emailField.nullable().optional(),
+    firstName: nameField.nullable().optional(),
+    lastName: nameField.nullable().optional(),
+    smsConsent: consentField.optional(),
+    tags: tagsField.optional(),
+  })
+  .strict()
+  .transform((v, ctx) => {
+    if (v.phone === undefined) {
+      if (v.country !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['country'], message: 'country is only meaningful together with phone' });
+        return z.NEVER;
+      }
+      const { phone: _phone, country: _country, ...rest } = v;
+      return { ...rest, phoneE164: undefined, phoneHash: undefined };
+    }
+    return withPhone({ ...v, phone: v.phone }, ctx);
+  });
+
+export type ContactPatchInput = z.output<typeof contactPatchSchema>;

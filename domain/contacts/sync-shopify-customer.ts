@@ -1,0 +1,96 @@
+import { Prisma, type Tx } from '../../lib/db';
+import type { Consent } from './contact-input';
+import { normalizePhone, phoneHash } from './phone';
+
+/** A Shopify customer as a webhook describes it, already parsed. */
+export interface ShopifyCustomerSync {
+  shopId: string;
+  customerId: string;
+  /** Any format Shopify sends; normalised here. Null/undefined: no phone in the event. */
+  phone?: string | null;
+  /** Present for customers/create|update; absent (consent topic) leaves these fields alone. */
+  profile?: { email: string | null; firstName: string | null; lastName: string | null };
+  /** Our consent value for Shopify's state; undefined leaves consent alone. */
+  consent?: Consent;
+  /** The event's own time: the newest one wins, an older one never overwrites. */
+  updatedAt: Date;
+}
+
+export type SyncOutcome = 'updated' | 'created' | 'stale' | 'no_phone';
+
+/** Shopify's sms_marketing_consent.state → our consent. */
+export function consentFromShopify(state: string | null | undefined): Consent | undefined {
+  switch (state) {
+    case 'subscribed':
+      return 'subscribed';
+    case 'unsubscribed':
+    case 'redacted':
+      return 'unsubscribed';
+    case 'not_subscribed':
+    case 'pending':
+      return 'pending';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Upserts the contact of a Shopify customer: found by customer id, else by
+ * phone. Every write is guarded by `shopify_updated_at < updatedAt`, so events
+ * applied in any order end in the newest state. Consent from Shopify never
+ * overrides an opt-out recorded elsewhere (a STOP keyword, the merchant, an
+ * erasure): only an opt-out that Shopify itself set can Shopify clear.
+ * Erased contacts stay erased.
+ */
+export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promise<SyncOutcome> {
+  const e164 = s.phone ? normalizePhone(s.phone) : null;
+  const hash = e164 ? phoneHash(e164) : null;
+  const consent = s.consent ?? null;
+  const hasProfile = s.profile !== undefined;
+  const p = s.profile ?? { email: null, firstName: null, lastName: null };
+
+  // `c` is the existing row in both the UPDATE and the ON CONFLICT branch.
+  const keepOptOut = Prisma.sql`(c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'shopify')`;
+  const set = Prisma.sql`
+    email = CASE WHEN ${hasProfile}::boolean THEN ${p.email}::text ELSE c.email END,
+    first_name = CASE WHEN ${hasProfile}::boolean THEN ${p.firstName}::text ELSE c.first_name END,
+    last_name = CASE WHEN ${hasProfile}::boolean THEN ${p.lastName}::text ELSE c.last_name END,
+    sms_consent = CASE WHEN ${consent}::text IS NULL OR ${keepOptOut} THEN c.sms_consent ELSE ${consent}::text END,
+    opted_out_at = CASE WHEN ${consent}::text IS NULL OR ${keepOptOut} THEN c.opted_out_at
+                        WHEN ${consent}::text = 'unsubscribed' THEN COALESCE(c.opted_out_at, ${s.updatedAt}) ELSE NULL END,
+    opt_out_source = CASE WHEN ${consent}::text IS NULL OR ${keepOptOut} THEN c.opt_out_source
+                          WHEN ${consent}::text = 'unsubscribed' THEN 'shopify' ELSE NULL END,
+    shopify_updated_at = ${s.updatedAt},
+    updated_at = now()`;
+  const newer = Prisma.sql`c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < ${s.updatedAt})`;
+
+  // 1. The customer's contact: its phone follows Shopify's unless another contact holds that number.
+  const byCustomer = await tx.$executeRaw`
+    UPDATE contacts c SET ${set},
+           phone_e164 = CASE WHEN ${e164}::text IS NOT NULL AND NOT EXISTS (
+                          SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = ${hash}::text AND o.id <> c.id)
+                        THEN ${e164}::text ELSE c.phone_e164 END,
+           phone_hash = CASE WHEN ${e164}::text IS NOT NULL AND NOT EXISTS (
+                          SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = ${hash}::text AND o.id <> c.id)
+                        THEN ${hash}::text ELSE c.phone_hash END
+     WHERE c.shop_id = ${s.shopId}::uuid AND c.shopify_customer_id = ${s.customerId} AND ${newer}`;
+  if (byCustomer > 0) return 'updated';
+
+  const [known] = await tx.$queryRaw<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM contacts WHERE shop_id = ${s.shopId}::uuid AND shopify_customer_id = ${s.customerId}`;
+  if ((known?.n ?? 0) > 0) return 'stale';
+  if (!e164 || !hash) return 'no_phone';
+
+  // 2. A new customer, or one whose number we already hold (linked now).
+  const rows = await tx.$queryRaw<{ inserted: boolean }[]>`
+    INSERT INTO contacts AS c (shop_id, phone_e164, phone_hash, email, first_name, last_name, sms_consent, opted_out_at, opt_out_source,
+                               shopify_customer_id, shopify_updated_at)
+    VALUES (${s.shopId}::uuid, ${e164}, ${hash}, ${p.email}, ${p.firstName}, ${p.lastName}, ${consent ?? 'pending'},
+            ${consent === 'unsubscribed' ? s.updatedAt : null}, ${consent === 'unsubscribed' ? 'shopify' : null},
+            ${s.customerId}, ${s.updatedAt})
+    ON CONFLICT (shop_id, phone_hash) DO UPDATE SET ${set}, shopify_customer_id = EXCLUDED.shopify_customer_id
+     WHERE ${newer}
+    RETURNING (xmax = 0) AS inserted`;
+  if (rows.length === 0) return 'stale';
+  return rows[0]?.inserted ? 'created' : 'updated';
+}

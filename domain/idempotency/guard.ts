@@ -1,0 +1,38 @@
+import type { Tx } from '../../lib/db';
+import { AppError } from '../../lib/errors';
+import type { HeldKey } from './types';
+
+/**
+ * Handed to a domain function whose write must happen at most once per
+ * Idempotency-Key. Call `assertHeld(tx)` inside the business transaction,
+ * before or after its writes: it fails (and so rolls the transaction back)
+ * when a retry has taken the key over since this request claimed it.
+ */
+export interface IdempotencyGuard {
+  assertHeld(tx: Tx): Promise<void>;
+}
+
+/** For requests sent without a key (optional-key routes) and for internal callers. */
+export const UNGUARDED: IdempotencyGuard = { assertHeld: async () => undefined };
+
+/**
+ * The fencing check. The UPDATE locks the key row until the business
+ * transaction ends, so a takeover (which needs the lease to have run out)
+ * waits for it and then finds the lease renewed; a takeover that came first
+ * moved `fence`, and this matches nothing.
+ */
+export function fencedGuard(held: HeldKey, leaseMs: number): IdempotencyGuard {
+  return {
+    async assertHeld(tx) {
+      const n = await tx.$executeRaw`
+        UPDATE idempotency_keys
+           SET locked_until = GREATEST(locked_until, now() + ${leaseMs}::float8 * interval '1 millisecond'), updated_at = now()
+         WHERE id = ${held.id}::uuid AND fence = ${held.fence}::int AND status = 'in_progress'`;
+      if (n !== 1) {
+        throw new AppError('REQUEST_IN_PROGRESS', 'A retry with the same Idempotency-Key has taken this request over', {
+          headers: { 'Retry-After': '1' },
+        });
+      }
+    },
+  };
+}

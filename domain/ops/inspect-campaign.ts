@@ -1,0 +1,64 @@
+import type { DbOrTx } from '../../lib/db';
+
+export interface CampaignInspection {
+  campaign: {
+    id: string;
+    shopId: string;
+    shopDomain: string;
+    status: string;
+    totalRecipients: number;
+    segmentsPerMessage: number | null;
+    traceId: string | null;
+    scheduledAt: Date | null;
+    startedAt: Date | null;
+    completedAt: Date | null;
+    cancelledAt: Date | null;
+    lastActivityAt: Date;
+  };
+  recipients: Record<string, number>;
+  staleLeases: number;
+  batches: { total: number; pending: number; done: number; pendingBatchNos: number[] };
+  reservation: { id: string; status: string; amount: number; consumed: number; released: number } | null;
+  debited: number;
+  outbox: { eventType: string; published: boolean; createdAt: Date }[];
+}
+
+/** Everything on-call needs to judge one campaign, across shops (read-only). */
+export async function inspectCampaign(db: DbOrTx, campaignId: string, now: Date): Promise<CampaignInspection | null> {
+  const [c] = await db.$queryRaw<{
+    id: string; shop_id: string; domain: string; status: string; total_recipients: number; segments_per_message: number | null; trace_id: string | null;
+    scheduled_at: Date | null; started_at: Date | null; completed_at: Date | null; cancelled_at: Date | null; last_activity_at: Date;
+  }[]>`
+    SELECT c.id, c.shop_id, s.domain, c.status, c.total_recipients, c.segments_per_message, c.trace_id,
+           c.scheduled_at, c.started_at, c.completed_at, c.cancelled_at, c.last_activity_at
+      FROM campaigns c JOIN shops s ON s.id = c.shop_id WHERE c.id = ${campaignId}::uuid`;
+  if (!c) return null;
+  const counts = await db.$queryRaw<{ status: string; n: bigint }[]>`
+    SELECT status, count(*) AS n FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid GROUP BY status`;
+  const recipients: Record<string, number> = { pending: 0, sending: 0, sent: 0, delivered: 0, failed: 0, skipped: 0, cancelled: 0, unknown: 0 };
+  for (const r of counts) recipients[r.status] = Number(r.n);
+  const [stale] = await db.$queryRaw<{ n: bigint }[]>`
+    SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid AND status = 'sending' AND lease_until < ${now}`;
+  const batchRows = await db.$queryRaw<{ batch_no: number; status: string }[]>`
+    SELECT batch_no, status FROM campaign_batches WHERE campaign_id = ${campaignId}::uuid ORDER BY batch_no`;
+  const pendingBatchNos = batchRows.filter((b) => b.status === 'pending').map((b) => b.batch_no);
+  const [res] = await db.$queryRaw<{ id: string; status: string; amount: bigint; consumed: bigint; released: bigint }[]>`
+    SELECT id, status, amount, consumed, released FROM credit_reservations WHERE campaign_id = ${campaignId}::uuid ORDER BY created_at DESC LIMIT 1`;
+  const [debit] = await db.$queryRaw<{ total: bigint | null }[]>`
+    SELECT -sum(amount) AS total FROM credit_transactions WHERE shop_id = ${c.shop_id}::uuid AND type = 'debit' AND idempotency_key LIKE ${`debit-${campaignId}-%`}`;
+  const outbox = await db.$queryRaw<{ event_type: string; published: boolean; created_at: Date }[]>`
+    SELECT event_type, published_at IS NOT NULL AS published, created_at FROM outbox_events WHERE aggregate_id = ${campaignId} ORDER BY id`;
+  return {
+    campaign: {
+      id: c.id, shopId: c.shop_id, shopDomain: c.domain, status: c.status, totalRecipients: c.total_recipients,
+      segmentsPerMessage: c.segments_per_message, traceId: c.trace_id, scheduledAt: c.scheduled_at, startedAt: c.started_at,
+      completedAt: c.completed_at, cancelledAt: c.cancelled_at, lastActivityAt: c.last_activity_at,
+    },
+    recipients,
+    staleLeases: Number(stale?.n ?? 0),
+    batches: { total: batchRows.length, pending: pendingBatchNos.length, done: batchRows.length - pendingBatchNos.length, pendingBatchNos: pendingBatchNos.slice(0, 50) },
+    reservation: res ? { id: res.id, status: res.status, amount: Number(res.amount), consumed: Number(res.consumed), released: Number(res.released) } : null,
+    debited: Number(debit?.total ?? 0),
+    outbox: outbox.map((o) => ({ eventType: o.event_type, published: o.published, createdAt: o.created_at })),
+  };
+}

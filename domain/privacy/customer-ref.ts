@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { Prisma } from '../../lib/db';
+import { normalizePhone, phoneHash } from '../contacts/phone';
+
+/** Who a GDPR webhook is about: Shopify's customer id, email and phone, any of which may be missing. */
+export interface CustomerRef {
+  shopifyCustomerId: string | null;
+  email: string | null;
+  phone: string | null;
+}
+
+export const customerRefSchema = z
+  .object({
+    id: z.union([z.number(), z.string()]).nullable().optional(),
+    email: z.string().max(1000).nullable().optional(),
+    phone: z.string().max(64).nullable().optional(),
+  })
+  .transform((c): CustomerRef => ({
+    shopifyCustomerId: c.id === null || c.id === undefined ? null : String(c.id),
+    email: c.email?.trim() ? c.email.trim() : null,
+    phone: c.phone?.trim() ? c.phone.trim() : null,
+  }));
+
+export function e164OfRef(ref: CustomerRef): string | null {
+  return ref.phone ? normalizePhone(ref.phone) : null;
+}
+
+/** Contacts of the shop that are this customer: by Shopify id, phone hash or email (over-matching is the safe side). */
+export function matchesCustomer(ref: CustomerRef, alias = 'c'): Prisma.Sql {
+  const e164 = e164OfRef(ref);
+  const col = (name: string): Prisma.Sql => Prisma.raw(`${alias}.${name}`);
+  return Prisma.sql`(
+    (${ref.shopifyCustomerId}::text IS NOT NULL AND ${col('shopify_customer_id')} = ${ref.shopifyCustomerId}::text)
+    OR (${e164 ? phoneHash(e164) : null}::text IS NOT NULL AND ${col('phone_hash')} = ${e164 ? phoneHash(e164) : null}::text)
+    OR (${ref.email}::text IS NOT NULL AND lower(${col('email')}) = lower(${ref.email}::text)))`;
+}

@@ -1,0 +1,72 @@
+import type { Tx } from '../../lib/db';
+import { matchesCustomer, type CustomerRef } from './customer-ref';
+
+/**
+ * customers/data_request: everything we hold on one customer of a shop (the
+ * contact, the messages sent to it, the texts it sent) assembled into a
+ * privacy request the merchant reads at GET /api/privacy/requests/:id.
+ * The request id is the webhook event's, so a replay writes nothing twice.
+ */
+export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId: string; customer: CustomerRef; shopifyRequestId?: string | null }): Promise<{ contacts: number }> {
+  const contacts = await tx.$queryRaw<
+    { id: string; phone_e164: string | null; phone_hash: string; email: string | null; first_name: string | null; last_name: string | null; sms_consent: string; tags: string[]; opted_out_at: Date | null; opt_out_source: string | null; shopify_customer_id: string | null; erased_at: Date | null; created_at: Date; updated_at: Date }[]
+  >`
+    SELECT id, phone_e164, phone_hash, email, first_name, last_name, sms_consent, tags, opted_out_at, opt_out_source, shopify_customer_id, erased_at, created_at, updated_at
+      FROM contacts c WHERE c.shop_id = ${r.shopId}::uuid AND ${matchesCustomer(r.customer)}`;
+  const ids = contacts.map((c) => c.id);
+  const hashes = contacts.map((c) => c.phone_hash);
+  const messages = ids.length
+    ? await tx.$queryRaw<{ contact_id: string; campaign_id: string; campaign_name: string; status: string; segments: number | null; sent_at: Date | null; final_at: Date | null; error_code: string | null }[]>`
+        SELECT cr.contact_id, cr.campaign_id, c.name AS campaign_name, cr.status, cr.segments, cr.sent_at, cr.final_at, cr.error_code
+          FROM campaign_recipients cr JOIN campaigns c ON c.id = cr.campaign_id
+         WHERE cr.contact_id = ANY(${ids}::uuid[])
+         ORDER BY cr.id`
+    : [];
+  const inbound = hashes.length
+    ? await tx.$queryRaw<{ from_phone: string | null; to_number: string; text: string | null; keyword: string | null; received_at: Date }[]>`
+        SELECT from_phone, to_number, text, keyword, received_at FROM inbound_messages
+         WHERE shop_id = ${r.shopId}::uuid AND from_hash = ANY(${hashes}::text[])
+         ORDER BY received_at`
+    : [];
+
+  const data = {
+    shopifyCustomerId: r.customer.shopifyCustomerId,
+    shopifyDataRequestId: r.shopifyRequestId ?? null,
+    contacts: contacts.map((c) => ({
+      id: c.id,
+      phone: c.phone_e164,
+      email: c.email,
+      firstName: c.first_name,
+      lastName: c.last_name,
+      smsConsent: c.sms_consent,
+      tags: c.tags,
+      optedOutAt: c.opted_out_at?.toISOString() ?? null,
+      optOutSource: c.opt_out_source,
+      erasedAt: c.erased_at?.toISOString() ?? null,
+      createdAt: c.created_at.toISOString(),
+      updatedAt: c.updated_at.toISOString(),
+    })),
+    messages: messages.map((m) => ({
+      contactId: m.contact_id,
+      campaignId: m.campaign_id,
+      campaignName: m.campaign_name,
+      status: m.status,
+      segments: m.segments,
+      sentAt: m.sent_at?.toISOString() ?? null,
+      finalAt: m.final_at?.toISOString() ?? null,
+      errorCode: m.error_code,
+    })),
+    inboundMessages: inbound.map((m) => ({
+      from: m.from_phone,
+      to: m.to_number,
+      text: m.text,
+      keyword: m.keyword,
+      receivedAt: m.received_at.toISOString(),
+    })),
+  };
+  await tx.$executeRaw`
+    INSERT INTO privacy_requests (id, shop_id, kind, shopify_customer_id, data)
+    VALUES (${r.requestId}::uuid, ${r.shopId}::uuid, 'data_request', ${r.customer.shopifyCustomerId}, ${JSON.stringify(data)}::jsonb)
+    ON CONFLICT (id) DO NOTHING`;
+  return { contacts: contacts.length };
+}

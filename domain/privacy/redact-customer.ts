@@ -1,0 +1,96 @@
+import { phoneHash } from '../contacts/phone';
+import type { Tx } from '../../lib/db';
+import { e164OfRef, matchesCustomer, type CustomerRef } from './customer-ref';
+
+export interface RedactCustomerResult {
+  contactsErased: number;
+  inboundScrubbed: number;
+  eventsScrubbed: number;
+}
+
+const uniq = (xs: (string | null | undefined)[]): string[] => [...new Set(xs.filter((x): x is string => typeof x === 'string' && x.length > 0))];
+
+/**
+ * customers/redact: erases one customer's PII everywhere we keep it, in the
+ * caller's transaction. Contacts become tombstones (phone hash and opt-out
+ * kept, so the number stays unreachable if it had opted out); inbound texts
+ * lose number and text; stored webhook payloads, data-request exports,
+ * replayable API responses and import rows that carry the customer are
+ * scrubbed. What remains are one-way hashes and ids.
+ */
+export async function redactCustomer(tx: Tx, r: { requestId: string; shopId: string; customer: CustomerRef; eventRowId: string }): Promise<RedactCustomerResult> {
+  const matched = await tx.$queryRaw<{ phone_e164: string | null; phone_hash: string; email: string | null }[]>`
+    WITH m AS (
+      SELECT id, phone_e164, phone_hash, email FROM contacts c
+       WHERE c.shop_id = ${r.shopId}::uuid AND ${matchesCustomer(r.customer)}
+         FOR UPDATE
+    ), erased AS (
+      UPDATE contacts x
+         SET phone_e164 = NULL, email = NULL, first_name = NULL, last_name = NULL, tags = '{}',
+             shopify_customer_id = NULL, shopify_updated_at = NULL,
+             sms_consent = CASE WHEN x.opted_out_at IS NULL THEN 'pending' ELSE 'unsubscribed' END,
+             erased_at = COALESCE(x.erased_at, now()), updated_at = now()
+        FROM m WHERE x.id = m.id
+    )
+    SELECT phone_e164, phone_hash, email FROM m`;
+
+  const refE164 = e164OfRef(r.customer);
+  const phones = uniq([refE164, r.customer.phone, ...matched.map((m) => m.phone_e164)]);
+  // Providers may drop the '+'; Shopify payloads may carry the number as typed.
+  const phoneForms = uniq(phones.flatMap((p) => [p, p.replace(/^\+/, '')]));
+  const emails = uniq([r.customer.email, ...matched.map((m) => m.email)].map((e) => e?.toLowerCase()));
+  const hashes = uniq([refE164 ? phoneHash(refE164) : null, ...matched.map((m) => m.phone_hash)]);
+  const needles = uniq([...phoneForms, ...emails]);
+  const cid = r.customer.shopifyCustomerId;
+
+  const inboundScrubbed = hashes.length
+    ? await tx.$executeRaw`
+        UPDATE inbound_messages SET from_phone = NULL, text = NULL
+         WHERE from_hash = ANY(${hashes}::text[]) AND (shop_id = ${r.shopId}::uuid OR shop_id IS NULL)
+           AND (from_phone IS NOT NULL OR text IS NOT NULL)`
+    : 0;
+
+  const eventsScrubbed = await tx.$executeRaw`
+    UPDATE webhook_events SET payload = jsonb_build_object('redacted', true)
+     WHERE id = ${r.eventRowId}::uuid
+        OR (provider = 'shopify' AND shop_id = ${r.shopId}::uuid AND (
+              (${cid}::text IS NOT NULL AND (payload->>'id' = ${cid}::text OR payload->'customer'->>'id' = ${cid}::text))
+              OR lower(payload->>'email') = ANY(${emails}::text[]) OR lower(payload->'customer'->>'email') = ANY(${emails}::text[])
+              OR payload->>'phone' = ANY(${phoneForms}::text[]) OR payload->'customer'->>'phone' = ANY(${phoneForms}::text[])))
+        -- Processed inbound events keep no number (see the inbound handler); only open ones can.
+        OR (status IN ('received', 'failed') AND provider LIKE 'sms-%' AND topic = 'inbound' AND payload->>'from' = ANY(${phoneForms}::text[]))`;
+
+  if (needles.length) {
+    await tx.$executeRaw`
+      UPDATE privacy_requests SET data = jsonb_build_object('redacted', true)
+       WHERE shop_id = ${r.shopId}::uuid AND kind = 'data_request'
+         AND ((${cid}::text IS NOT NULL AND shopify_customer_id = ${cid}::text)
+              OR EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(data::text), n) > 0))`;
+    // A stored response to replay may quote the contact (POST /api/contacts); the key is dropped.
+    await tx.$executeRaw`
+      DELETE FROM idempotency_keys
+       WHERE shop_id = ${r.shopId}::uuid AND response_body IS NOT NULL
+         AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(response_body::text), n) > 0)`;
+    await tx.$executeRaw`
+      UPDATE contact_imports ci
+         SET rows = CASE WHEN ci.rows IS NULL THEN NULL ELSE (
+                      SELECT jsonb_agg(CASE WHEN EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(e::text), n) > 0)
+                                            THEN '{"redacted": true}'::jsonb ELSE e END ORDER BY ord)
+                        FROM jsonb_array_elements(ci.rows) WITH ORDINALITY AS t(e, ord)) END,
+             rejected = COALESCE((
+                      SELECT jsonb_agg(CASE WHEN EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(e::text), n) > 0)
+                                            THEN '{"redacted": true}'::jsonb ELSE e END ORDER BY ord)
+                        FROM jsonb_array_elements(ci.rejected) WITH ORDINALITY AS t(e, ord)), '[]'::jsonb),
+             updated_at = now()
+       WHERE ci.shop_id = ${r.shopId}::uuid
+         AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n
+                      WHERE strpos(lower(COALESCE(ci.rows::text, '')), n) > 0 OR strpos(lower(ci.rejected::text), n) > 0)`;
+  }
+
+  const result = { contactsErased: matched.length, inboundScrubbed, eventsScrubbed };
+  await tx.$executeRaw`
+    INSERT INTO privacy_requests (id, shop_id, kind, shopify_customer_id, data)
+    VALUES (${r.requestId}::uuid, ${r.shopId}::uuid, 'customer_redact', ${cid}, ${JSON.stringify(result)}::jsonb)
+    ON CONFLICT (id) DO NOTHING`;
+  return result;
+}

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { createTestEnv, type TestEnv } from '../../test/harness';
+import { createCampaign, createContact, createShop } from '../../test/factories';
+import type { WorkerDeps } from '../../apps/worker/src/deps';
+import { jobIds } from '../../queue/job-ids';
+import { runReconciliation, type RepairKind } from './run-reconciliation';
+import { Worker, type ConnectionOptions } from 'bullmq';
+import { createMetrics } from '../../lib/metrics';
+
+// For each repair kind: build the broken state directly, run one pass → it is
+// repaired exactly once; a second pass repairs nothing. No workers run here,
+// so a re-added job stays waiting ("live") for the second pass.
+
+let env: TestEnv;
+let deps: WorkerDeps;
+beforeAll(async () => {
+  env = await createTestEnv();
+  deps = env.workerDeps();
+});
+afterAll(async () => {
+  await env.close();
+});
+beforeEach(async () => {
+  await Promise.all(deps.queues.all().map((q) => q.obliterate({ force: true })));
+});
+
+const ago = (ms: number): Date => new Date(Date.now() - ms);
+
+async function pass(campaignId?: string) {
+  return runReconciliation(deps, { campaignId });
+}
+function only(repairs: Record<RepairKind, number>): Partial<Record<RepairKind, number>> {
+  return Object.fromEntries(Object.entries(repairs).filter(([, n]) => n > 0));
+}
+
+async function sendingCampaign(recipientStatus: 'pending' | 'sending' | 'sent', o: { batchStatus?: string; reserve?: number } = {}) {
+  const shop = await createShop(env.db, { credits: 100 });
+  const c = await createCampaign(env.db, shop.id, { status: 'sending' });
+  await env.db.$executeRaw`UPDATE campaigns SET segments_per_message = 1, started_at = now(), trace_id = 'trace-rec' WHERE id = ${c.id}::uuid`;
+  const contact = await createContact(env.db, shop.id);
+  await env.db.$executeRaw`INSERT INTO campaign_batches (campaign_id, batch_no, recipient_count, status) VALUES (${c.id}::uuid, 0, 1, ${o.batchStatus ?? 'pending'})`;
+  if (recipientStatus === 'sending') {
+    await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, claim_token, lease_until, attempt)
+      VALUES (${c.id}::uuid, ${contact.id}::uuid, 0, 'sending', ${randomUUID()}::uuid, ${ago(5_000)}, 1)`;
+  } else if (recipientStatus === 'sent') {
+    await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at)
+      VALUES (${c.id}::uuid, ${contact.id}::uuid, 0, 'sent', ${`pm-${randomUUID()}`}, 1, now())`;
+  } else {
+    await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${c.id}::uuid, ${contact.id}::uuid, 0)`;
+  }
+  if (o.reserve) {
+    await env.db.$executeRaw`UPDATE credit_wallets SET reserved = reserved + ${o.reserve}::bigint WHERE shop_id = ${shop.id}::uuid`;
+    await env.db.$executeRaw`INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount) VALUES (${shop.id}::uuid, ${c.id}::uuid, ${`campaign-${c.id}`}, ${o.reserve}::bigint)`;
+  }
+  return { shop, campaign: c, contact };
+}
+
+it('re-adds the batch job for recipients stuck in sending past their lease (stale_lease), once', async () => {
+  const { campaign } = await sendingCampaign('sending');
+  expect(only((await pass(campaign.id)).repairs)).toEqual({ stale_lease: 1 });
+  const job = await deps.queues.get('sends').getJob(jobIds.sendBatch(campaign.id, 0));
+  expect(job?.data).toMatchObject({ campaignId: campaign.id, batchNo: 0, traceId: 'trace-rec' });
+  expect(only((await pass(campaign.id)).repairs)).toEqual({});
+});
+
+it('re-adds a batch job deleted from Redis (batch_job_missing), once, with the same deterministic id', async () => {
+  const { campaign, shop } = await sendingCampaign('pending');
+  await deps.producer.add('campaign.send-batch.v1', { traceId: 't', campaignId: campaign.id, shopId: shop.id, batchNo: 0 }, { jobId: jobIds.sendBatch(campaign.id, 0) });
+  expect(only((await pass(campaign.id)).repairs)).toEqual({});
+  await (await deps.queues.get('sends').getJob(jobIds.sendBatch(campaign.id, 0)))!.remove();
+  expect(only((await pass(campaign.id)).repairs)).toEqual({ batch_job_missing: 1 });
+  expect(await deps.queues.get('sends').getJob(jobIds.sendBatch(campaign.id, 0))).toBeDefined();
+  expect(only((await pass(campaign.id)).repairs)).toEqual({});
+});
+
+it('re-adds a batch job that already finished while the batch still has pending recipients', async () => {
+  const { campaign, shop } = await sendingCampaign('pending');
+  const queue = deps.queues.get('sends');
+  const id = jobIds.sendBatch(campaign.id, 0);
+  await deps.producer.add('campaign.send-batch.v1', { traceId: 't', campaignId: campaign.id, shopId: shop.id, batchNo: 0 }, { jobId: id });
+  // A worker that completes the job without doing the work: the id now sits in
+  // the completed set, where BullMQ would ignore a plain re-add.
+  const worker = new Worker('sends', async () => 'nothing done', { connection: deps.redis as unknown as ConnectionOptions, prefix: env.prefix });
+  for (let i = 0; i < 100 && (await (await queue.getJob(id))!.getState()) !== 'completed'; i++) await new Promise((r) => setTimeout(r, 20));
+  await worker.close();
+  expect(await (await queue.getJob(id))!.getState()).toBe('completed');
+  expect(only((await pass(campaign.id)).repairs)).toEqual({ batch_job_missing: 1 });
+  expect(await (await queue.getJob(id))!.getState()).toBe('waiting');
+  expect(only((await pass(campaign.id)).repairs)).toEqual({});
+});
+
+it('marks a batch done whose recipients are all settled (batch_marked_done), and completes the campaign once (campaign_completed)', async () => {
+  const { campaign, shop } = await sendingCampaign('sent', { reserve: 10 });
+  const first = await pass(campaign.id);
+  expect(only(first.repairs)).toEqual({ batch_marked_done: 1, campaign_completed: 1 });
+  const [c] = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM campaigns WHERE id = ${campaign.id}::uuid`;
+  expect(c!.status).toBe('completed');
+  const [w] = await env.db.$queryRaw<{ reserved: bigint }[]>`SELECT reserved FROM credit_wallets WHERE shop_id = ${shop.id}::uuid`;
+  expect(Number(w!.reserved)).toBe(0);
+  const outbox = await env.db.$queryRaw<{ event_type: string }[]>`SELECT event_type FROM outbox_events WHERE aggregate_id = ${campaign.id}`;
+  expect(outbox.map((o) => o.event_type)).toEqual(['campaign.completed.v1']);
+  expect(only((await pass(campaign.id)).repairs)).toEqual({});
+});
+
+it('launches a due scheduled campaign (schedule_due) and a queued one whose launch job was lost (launch_requeued), once each', async () => {
+  const shop = await createShop(env.db);
+  const due = await createCampaign(env.db, shop.id, { status: 'scheduled', scheduledAt: ago(1_000) });
+  const future = await createCampaign(env.db, shop.id, { status: 'scheduled', scheduledAt: new Date(Date.now() + 3_600_000) });
+  const queued = await createCampaign(env.db, shop.id, { status: 'queued' });
+  await env.db.$executeRaw`UPDATE campaigns SET last_activity_at = ${ago(env.config.SEND_LEASE_MS + 5_000)} WHERE id = ${queued.id}::uuid`;
+  const report = await pass();
+  expect(report.repairs.schedule_due).toBe(1);
+  expect(report.repairs.launch_requeued).toBe(1);
+  const campaigns = deps.queues.get('campaigns');
+  expect(await campaigns.getJob(jobIds.launch(due.id))).toBeDefined();
+  expect(await campaigns.getJob(jobIds.launch(queued.id))).toBeDefined();
+  expect(await campaigns.getJob(jobIds.launch(future.id))).toBeUndefined();
+  const second = await pass();
+  expect(second.repairs.schedule_due).toBe(0);
+  expect(second.repairs.launch_requeued).toBe(0);
+});
+
+it('publishes outbox events a crash left unpublished (outbox_published), once', async () => {
+  await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() WHERE published_at IS NULL`;
+  await env.db.$executeRaw`INSERT INTO outbox_events (event_type, aggregate_id, payload, available_at, created_at)
+    VALUES ('campaign.completed.v1', ${randomUUID()}, '{}'::jsonb, ${ago(120_000)}, ${ago(120_000)})`;
+  expect((await pass()).repairs.outbox_published).toBe(1);
+  expect((await pass()).repairs.outbox_published).toBe(0);
+});
+
+it('releases reservations that nothing will consume (reservation_released), once, keeping wallet.reserved in step', async () => {
+  const shop = await createShop(env.db, { credits: 50 });
+  const c = await createCampaign(env.db, shop.id, { status: 'completed' });
+  await env.db.$executeRaw`UPDATE credit_wallets SET reserved = 20 WHERE shop_id = ${shop.id}::uuid`;
+  await env.db.$executeRaw`INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount) VALUES (${shop.id}::uuid, ${c.id}::uuid, 'orphan', 20)`;
+  expect((await pass()).repairs.reservation_released).toBe(1);
+  const [w] = await env.db.$queryRaw<{ reserved: bigint }[]>`SELECT reserved FROM credit_wallets WHERE shop_id = ${shop.id}::uuid`;
+  expect(Number(w!.reserved)).toBe(0);
+  expect((await pass()).repairs.reservation_released).toBe(0);
+});
+
+it('re-enqueues webhook events stuck in received (webhook_requeued), once', async () => {
+  const [row] = await env.db.$queryRaw<{ id: string }[]>`
+    INSERT INTO webhook_events (provider, event_id, topic, payload, received_at) VALUES ('stripe', ${`evt_${randomUUID()}`}, 'charge.refunded', '{}'::jsonb, ${ago(300_000)}) RETURNING id`;
+  expect((await pass()).repairs.webhook_requeued).toBe(1);
+  expect(await deps.queues.get('webhooks').getJob(jobIds.webhook(row!.id))).toBeDefined();
+  expect((await pass()).repairs.webhook_requeued).toBe(0);
+});
+
+it('deletes expired idempotency keys (idempotency_keys_deleted), once', async () => {
+  const shop = await createShop(env.db);
+  await env.db.$executeRaw`
+    INSERT INTO idempotency_keys (shop_id, method, route, key, fingerprint, status, response_status, locked_until, expires_at)
+    SELECT ${shop.id}::uuid, 'POST', '/api/x', 'k' || g, 'f', 'failed', NULL, now(), ${ago(1_000)} FROM generate_series(1, 3) g`;
+  expect((await pass()).repairs.idempotency_keys_deleted).toBe(3);
+  expect((await pass()).repairs.idempotency_keys_deleted).toBe(0);
+});
+
+it('reports a wallet that disagrees with its ledger, without changing it', async () => {
+  const shop = await createShop(env.db, { credits: 30 });
+  await env.db.$executeRaw`UPDATE credit_wallets SET balance = balance + 5 WHERE shop_id = ${shop.id}::uuid`;
+  const report = await pass();
+  expect(report.ledgerMismatches).toEqual([{ shopId: shop.id, balance: 35, ledgerSum: 30, reserved: 0, activeReservations: 0 }]);
+  expect(await deps.metrics.creditLedgerMismatches.get()).toMatchObject({ values: [{ value: 1 }] });
+  const [w] = await env.db.$queryRaw<{ balance: bigint }[]>`SELECT balance FROM credit_wallets WHERE shop_id = ${shop.id}::uuid`;
+  expect(Number(w!.balance)).toBe(35);
+  // Put it back so later tests see a consistent ledger.
+  await env.db.$executeRaw`UPDATE credit_wallets SET balance = balance - 5 WHERE shop_id = ${shop.id}::uuid`;
+  expect((await pass()).ledgerMismatches).toEqual([]);
+});
+
+it('counts campaigns with no activity for STUCK_AFTER_MS in campaigns_stuck, and every repair by kind in the metric', async () => {
+  const shop = await createShop(env.db);
+  const c = await createCampaign(env.db, shop.id, { status: 'sending' });
+  await env.db.$executeRaw`UPDATE campaigns SET last_activity_at = ${ago(env.config.STUCK_AFTER_MS + 60_000)} WHERE id = ${c.id}::uuid`;
+  const { campaign } = await sendingCampaign('sending');
+  const metrics = createMetrics();
+  const report = await runReconciliation({ ...deps, metrics }, {});
+  expect(report.campaignsStuck).toBeGreaterThanOrEqual(1);
+  expect((await metrics.campaignsStuck.get()).values[0]?.value).toBe(report.campaignsStuck);
+  expect(report.repairs.stale_lease).toBeGreaterThanOrEqual(1);
+  const counted = Object.fromEntries((await metrics.reconciliationRepairs.get()).values.map((v) => [v.labels.kind, v.value]));
+  expect(counted).toEqual(only(report.repairs));
+  expect((await metrics.reconciliationRuns.get()).values[0]?.value).toBe(1);
+  await env.db.$executeRaw`UPDATE campaigns SET status = 'cancelled' WHERE id = ANY(${[c.id, campaign.id]}::uuid[])`;
+});

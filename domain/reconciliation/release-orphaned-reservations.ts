@@ -1,0 +1,30 @@
+import type { Db } from '../../lib/db';
+import { releaseReservation } from '../credits/reservations';
+
+/**
+ * Active reservations that nothing will consume any more: past their
+ * expires_at, or belonging to a campaign that has ended (completed, cancelled
+ * with nothing in flight, failed). Each is released in its own short
+ * transaction; releaseReservation is idempotent, so a concurrent completion is
+ * harmless. Returns how many were released.
+ */
+export async function releaseOrphanedReservations(db: Db, opts: { now: Date; limit: number }): Promise<number> {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT r.id FROM credit_reservations r
+      LEFT JOIN campaigns c ON c.id = r.campaign_id
+     WHERE r.status = 'active'
+       AND (r.expires_at < ${opts.now}
+            OR c.status IN ('completed', 'failed')
+            OR (c.status = 'cancelled' AND NOT EXISTS (
+                  SELECT 1 FROM campaign_recipients cr WHERE cr.campaign_id = c.id AND cr.status IN ('pending', 'sending'))))
+     ORDER BY r.created_at
+     LIMIT ${opts.limit}`;
+  let released = 0;
+  for (const row of rows) {
+    await db.$transaction(async (tx) => {
+      await releaseReservation(tx, row.id);
+    });
+    released++;
+  }
+  return released;
+}

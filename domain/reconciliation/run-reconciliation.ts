@@ -1,0 +1,178 @@
+import type { Logger } from 'pino';
+import type { Db } from '../../lib/db';
+import type { Metrics } from '../../lib/metrics';
+import type { QueueSet } from '../../queue/connection';
+import { ensureJob } from '../../queue/ensure-job';
+import { jobIds } from '../../queue/job-ids';
+import type { Producer } from '../../queue/producer';
+import { markBatchDoneIfFinished } from '../campaigns/batch-progress';
+import { completeCampaignIfDone } from '../campaigns/complete-campaign';
+import { deleteExpiredIdempotencyKeys } from '../idempotency/cleanup';
+import { dispatchOutbox } from '../outbox/outbox';
+import { requeueStuckWebhookEvents } from '../webhooks/requeue-stuck-events';
+import { findLedgerMismatches } from './ledger-check';
+import { releaseOrphanedReservations } from './release-orphaned-reservations';
+
+// One reconciliation pass repairs what a crash left behind. Every kind is
+// bounded (rows per pass), idempotent (a second pass finds nothing to do), and
+// counted in reconciliation_repairs_total{kind}. Money is never "fixed": the
+// ledger check only reports.
+
+export const REPAIR_KINDS = [
+  'stale_lease',
+  'batch_job_missing',
+  'batch_marked_done',
+  'campaign_completed',
+  'launch_requeued',
+  'schedule_due',
+  'outbox_published',
+  'reservation_released',
+  'webhook_requeued',
+  'idempotency_keys_deleted',
+] as const;
+export type RepairKind = (typeof REPAIR_KINDS)[number];
+
+export interface ReconcileDeps {
+  db: Db;
+  queues: QueueSet;
+  producer: Producer;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => Date;
+  config: { STUCK_AFTER_MS: number; SEND_LEASE_MS: number };
+}
+
+export interface ReconcileOptions {
+  /** Limit the campaign repairs to one campaign (the on-call `campaign:reconcile`). */
+  campaignId?: string;
+  /** Rows per kind per pass. */
+  limit?: number;
+}
+
+export interface ReconcileReport {
+  repairs: Record<RepairKind, number>;
+  campaignsStuck: number;
+  ledgerMismatches: { shopId: string; balance: number; ledgerSum: number; reserved: number; activeReservations: number }[];
+  durationMs: number;
+}
+
+const WEBHOOK_MAX_ATTEMPTS = 8;
+
+export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOptions = {}): Promise<ReconcileReport> {
+  const started = Date.now();
+  const now = deps.now();
+  const limit = opts.limit ?? 200;
+  const only = opts.campaignId ?? null;
+  const repairs = Object.fromEntries(REPAIR_KINDS.map((k) => [k, 0])) as Record<RepairKind, number>;
+  const count = (kind: RepairKind, n: number): void => {
+    if (n <= 0) return;
+    repairs[kind] += n;
+    deps.metrics.reconciliationRepairs.inc({ kind }, n);
+  };
+
+  // 1. Batches with work left but no live job: stale claims (a worker died
+  //    between claim and settle) and pending rows whose job was lost. The
+  //    batch job itself decides, by the provider's dedup capability, whether a
+  //    stale claim is re-sent with the same reference or marked unknown.
+  const batches = await deps.db.$queryRaw<{ campaign_id: string; shop_id: string; trace_id: string | null; batch_no: number; stale: boolean; open: boolean }[]>`
+    SELECT b.campaign_id, c.shop_id, c.trace_id, b.batch_no,
+           EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no
+                      AND r.status = 'sending' AND r.lease_until < ${now}) AS stale,
+           EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no
+                      AND r.status IN ('pending', 'sending')) AS open
+      FROM campaign_batches b JOIN campaigns c ON c.id = b.campaign_id
+     WHERE b.status = 'pending' AND (${only}::uuid IS NULL OR b.campaign_id = ${only}::uuid)
+       AND (c.status = 'sending' OR EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id
+                                             AND r.batch_no = b.batch_no AND r.status = 'sending'))
+     ORDER BY b.updated_at
+     LIMIT ${limit}`;
+  for (const b of batches) {
+    if (!b.open) {
+      if (await markBatchDoneIfFinished(deps.db, { campaignId: b.campaign_id, batchNo: b.batch_no, now })) count('batch_marked_done', 1);
+      continue;
+    }
+    const outcome = await ensureJob(deps.queues, 'campaign.send-batch.v1', jobIds.sendBatch(b.campaign_id, b.batch_no), {
+      traceId: b.trace_id ?? `reconcile-${b.campaign_id}`,
+      campaignId: b.campaign_id,
+      shopId: b.shop_id,
+      batchNo: b.batch_no,
+    });
+    if (outcome !== 'live') count(b.stale ? 'stale_lease' : 'batch_job_missing', 1);
+  }
+
+  // 2. Campaigns whose recipients are all terminal but that never completed.
+  const finished = await deps.db.$queryRaw<{ id: string; trace_id: string | null }[]>`
+    SELECT c.id, c.trace_id FROM campaigns c
+     WHERE (${only}::uuid IS NULL OR c.id = ${only}::uuid)
+       AND (c.status = 'sending' OR (c.status IN ('cancelled', 'failed')
+             AND EXISTS (SELECT 1 FROM credit_reservations r WHERE r.campaign_id = c.id AND r.status = 'active')))
+       AND NOT EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = c.id AND r.status IN ('pending', 'sending'))
+       AND EXISTS (SELECT 1 FROM campaign_batches b WHERE b.campaign_id = c.id)
+     ORDER BY c.last_activity_at
+     LIMIT ${limit}`;
+  for (const c of finished) {
+    const res = await completeCampaignIfDone(deps.db, { campaignId: c.id, now, traceId: c.trace_id ?? undefined });
+    if (res.completed || res.released > 0) count('campaign_completed', 1);
+  }
+
+  // 3. Campaigns that should be launching: due schedules, and queued ones
+  //    whose launch job was lost (quiet for longer than a lease).
+  const quietSince = new Date(now.getTime() - deps.config.SEND_LEASE_MS);
+  const launchable = await deps.db.$queryRaw<{ id: string; shop_id: string; trace_id: string | null; status: string }[]>`
+    SELECT c.id, c.shop_id, c.trace_id, c.status FROM campaigns c
+     WHERE (${only}::uuid IS NULL OR c.id = ${only}::uuid)
+       AND ((c.status = 'scheduled' AND c.scheduled_at <= ${now})
+            OR (c.status = 'queued' AND c.last_activity_at < ${quietSince})
+            OR (c.status = 'sending' AND NOT EXISTS (SELECT 1 FROM campaign_batches b WHERE b.campaign_id = c.id)
+                AND c.last_activity_at < ${quietSince}))
+     ORDER BY c.last_activity_at
+     LIMIT ${limit}`;
+  for (const c of launchable) {
+    const outcome = await ensureJob(deps.queues, 'campaign.launch.v1', jobIds.launch(c.id), {
+      traceId: c.trace_id ?? `reconcile-${c.id}`,
+      campaignId: c.id,
+      shopId: c.shop_id,
+    });
+    if (outcome !== 'live') count(c.status === 'scheduled' ? 'schedule_due' : 'launch_requeued', 1);
+  }
+
+  if (!only) {
+    // 4. Outbox rows a crash left unpublished (the dispatcher runs every few seconds; older than 30 s is a repair).
+    const [oldOutbox] = await deps.db.$queryRaw<{ n: bigint }[]>`
+      SELECT count(*) AS n FROM outbox_events WHERE published_at IS NULL AND available_at < ${new Date(now.getTime() - 30_000)}`;
+    if (Number(oldOutbox?.n ?? 0) > 0) count('outbox_published', await dispatchOutbox(deps.db, deps.producer, { limit, now }));
+
+    // 5. Reservations nothing will consume any more.
+    count('reservation_released', await releaseOrphanedReservations(deps.db, { now, limit }));
+
+    // 6. Webhook events stuck in received/failed, up to their attempt limit.
+    const requeued = await requeueStuckWebhookEvents(
+      { db: deps.db, queues: deps.queues, producer: deps.producer },
+      { olderThanMs: 60_000, maxAttempts: WEBHOOK_MAX_ATTEMPTS, limit, now },
+    );
+    count('webhook_requeued', requeued.requeued);
+
+    // 7. Expired idempotency keys, in bounded batches.
+    count('idempotency_keys_deleted', await deleteExpiredIdempotencyKeys(deps.db, { now, batchSize: 1_000, maxBatches: 10 }));
+  }
+
+  // Gauges: stuck campaigns, active reservations, pending outbox, ledger mismatches.
+  const stuckBefore = new Date(now.getTime() - deps.config.STUCK_AFTER_MS);
+  const [gauges] = await deps.db.$queryRaw<{ stuck: bigint; reservations: bigint; outbox: bigint }[]>`
+    SELECT (SELECT count(*) FROM campaigns WHERE status IN ('queued', 'sending') AND last_activity_at < ${stuckBefore}) AS stuck,
+           (SELECT count(*) FROM credit_reservations WHERE status = 'active') AS reservations,
+           (SELECT count(*) FROM outbox_events WHERE published_at IS NULL) AS outbox`;
+  const campaignsStuck = Number(gauges?.stuck ?? 0);
+  deps.metrics.campaignsStuck.set(campaignsStuck);
+  deps.metrics.creditReservationsActive.set(Number(gauges?.reservations ?? 0));
+  deps.metrics.outboxPending.set(Number(gauges?.outbox ?? 0));
+
+  const ledgerMismatches = only ? [] : await findLedgerMismatches(deps.db);
+  if (!only) deps.metrics.creditLedgerMismatches.set(ledgerMismatches.length);
+  for (const m of ledgerMismatches) deps.logger.error({ ...m }, 'credit ledger mismatch: wallet disagrees with ledger or reservations');
+
+  deps.metrics.reconciliationRuns.inc();
+  const total = Object.values(repairs).reduce((a, b) => a + b, 0);
+  if (total > 0 || campaignsStuck > 0) deps.logger.warn({ repairs, campaignsStuck }, 'reconciliation repaired state');
+  return { repairs, campaignsStuck, ledgerMismatches, durationMs: Date.now() - started };
+}

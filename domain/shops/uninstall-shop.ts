@@ -1,0 +1,46 @@
+import type { Db, DbOrTx } from '../../lib/db';
+import { AppError } from '../../lib/errors';
+import { cancelCampaign } from '../campaigns/cancel-campaign';
+import { UNGUARDED } from '../idempotency/guard';
+
+export interface UninstallResult {
+  campaignsCancelled: number;
+  creditsReleased: number;
+}
+
+/** active → uninstalled, access token dropped. Guarded: a replay changes nothing. */
+export async function markShopUninstalled(db: DbOrTx, shopId: string, now: Date): Promise<boolean> {
+  const n = await db.$executeRaw`
+    UPDATE shops SET status = 'uninstalled', uninstalled_at = ${now}, access_token = NULL, updated_at = ${now}
+     WHERE id = ${shopId}::uuid AND status = 'active'`;
+  return n === 1;
+}
+
+/**
+ * app/uninstalled: the shop stops being served first (session auth refuses
+ * any shop that is not active, and provisioning keeps refusing it: a
+ * re-install is an explicit operator step, see docs/webhooks.md), so nothing
+ * new can start; then every campaign that has not finished is cancelled with
+ * the same function as POST /api/campaigns/:id/cancel (pending recipients
+ * cancelled, the reservation released except what in-flight sends may still
+ * consume). Each step is idempotent, so a retry or replay repairs whatever a
+ * crash left half done.
+ */
+export async function uninstallShop(db: Db, shopId: string, now: Date): Promise<UninstallResult> {
+  await markShopUninstalled(db, shopId, now);
+  const open = await db.$queryRaw<{ id: string }[]>`
+    SELECT id FROM campaigns WHERE shop_id = ${shopId}::uuid AND status IN ('draft', 'scheduled', 'queued', 'sending') ORDER BY created_at`;
+  let campaignsCancelled = 0;
+  let creditsReleased = 0;
+  for (const c of open) {
+    try {
+      const r = await cancelCampaign(db, { shopId, campaignId: c.id, guard: UNGUARDED, now });
+      campaignsCancelled++;
+      creditsReleased += r.released;
+    } catch (err) {
+      // Finished (completed/failed) between the read and the cancel: nothing left to stop.
+      if (!(err instanceof AppError && err.code === 'INVALID_STATE')) throw err;
+    }
+  }
+  return { campaignsCancelled, creditsReleased };
+}

@@ -1,0 +1,66 @@
+import { WebhookNotReadyError } from '../errors';
+import { markEventOutcome } from '../mark-event';
+import { deliveryReportSchema } from '../sms-payloads';
+import type { WebhookHandler } from '../types';
+
+const TERMINAL = new Set(['delivered', 'failed', 'skipped', 'cancelled']);
+
+/** Our client reference is the recipient row id (a bigint); anything else is not ours. */
+function recipientIdOf(reference: string | undefined): string | null {
+  return reference && /^[1-9][0-9]{0,18}$/.test(reference) ? reference : null;
+}
+
+/**
+ * Applies a delivery report with ONE statement on the hot path: a guarded
+ * sent|unknown → delivered|failed UPDATE that also marks the event processed
+ * (and records its shop). A duplicate or late report matches nothing and
+ * changes nothing (the status trigger also refuses to move backwards).
+ * Only when nothing matched does a second query tell "already final"
+ * (done) from "not sent yet" (the report beat the send's settle: retried
+ * with backoff, then dropped).
+ */
+export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterCommit }) => {
+  const report = deliveryReportSchema.parse(event.payload);
+  const recipientId = recipientIdOf(report.reference);
+  const errorCode = report.status === 'failed' ? (report.errorCode ?? 'failed') : null;
+
+  const [applied] = await deps.db.$queryRaw<{ n: number }[]>`
+    WITH r AS (
+      UPDATE campaign_recipients
+         SET status = ${report.status}, final_at = now(), error_code = ${errorCode},
+             provider_message_id = COALESCE(provider_message_id, ${report.id})
+       WHERE status IN ('sent', 'unknown')
+         AND (provider_message_id = ${report.id}
+              -- An 'unknown' send never learnt its provider id; the reference names it.
+              OR (id = ${recipientId}::bigint AND provider_message_id IS NULL AND (${report.status} = 'failed' OR segments IS NOT NULL)))
+      RETURNING campaign_id
+    ), e AS (
+      UPDATE webhook_events
+         SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL,
+             shop_id = COALESCE(shop_id, (SELECT c.shop_id FROM campaigns c WHERE c.id = (SELECT campaign_id FROM r LIMIT 1)))
+       WHERE id = ${event.id}::uuid AND EXISTS (SELECT 1 FROM r)
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM r)::int AS n`;
+  const provider = event.provider.replace(/^sms-/, '');
+  if ((applied?.n ?? 0) > 0) {
+    afterCommit(() => deps.metrics.deliveryReports.inc({ provider, status: report.status }));
+    return 'processed';
+  }
+
+  const [row] = await deps.db.$queryRaw<{ status: string; segments: number | null; shop_id: string }[]>`
+    SELECT cr.status, cr.segments, c.shop_id FROM campaign_recipients cr JOIN campaigns c ON c.id = cr.campaign_id
+     WHERE cr.provider_message_id = ${report.id} OR (cr.id = ${recipientId}::bigint AND cr.provider_message_id IS NULL)
+     LIMIT 1`;
+  if (row && TERMINAL.has(row.status)) {
+    // Duplicate or out-of-order: the first final report won; this one is done.
+    await markEventOutcome(deps.db, event.id, 'processed', row.shop_id);
+    return 'processed';
+  }
+  if (row?.status === 'unknown' && row.segments === null && report.status === 'delivered') {
+    // Nothing can make it applicable: a delivered row must know its billed segments.
+    await markEventOutcome(deps.db, event.id, 'ignored', row.shop_id);
+    return 'ignored';
+  }
+  throw new WebhookNotReadyError(row ? `recipient is still ${row.status}` : 'no recipient has this provider message id yet');
+};

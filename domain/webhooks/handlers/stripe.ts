@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { expireCheckoutSession } from '../../billing/expire-checkout-session';
+import { fulfilCheckoutSession } from '../../billing/fulfil-checkout-session';
+import { refundPurchaseByPaymentIntent } from '../../billing/refund-purchase';
+import { inEventTransaction } from '../event-transaction';
+import type { WebhookHandler } from '../types';
+
+// Only the fields we act on; Stripe objects carry far more.
+const idOf = z.union([z.string(), z.object({ id: z.string() }).transform((o) => o.id)]);
+const eventOf = <T extends z.ZodType>(object: T) => z.object({ id: z.string(), type: z.string(), data: z.object({ object }) });
+
+const sessionEvent = eventOf(
+  z.object({
+    id: z.string().min(1),
+    payment_status: z.string().optional(),
+    payment_intent: idOf.nullable().optional(),
+  }),
+);
+
+const chargeEvent = eventOf(
+  z.object({
+    id: z.string().min(1),
+    payment_intent: idOf.nullable().optional(),
+    refunded: z.boolean().optional(),
+    amount: z.number().optional(),
+    amount_refunded: z.number().optional(),
+  }),
+);
+
+/**
+ * `checkout.session.completed` (only when paid: delayed methods complete
+ * unpaid and succeed later) and `checkout.session.async_payment_succeeded`.
+ */
+export const stripeSessionPaid: WebhookHandler = async (ctx) => {
+  const { event, deps } = ctx;
+  const session = sessionEvent.parse(event.payload).data.object;
+  if (event.topic === 'checkout.session.completed' && session.payment_status !== 'paid') {
+    return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
+  }
+  return inEventTransaction(ctx, async (tx) => {
+    const result = await fulfilCheckoutSession(tx, {
+      sessionId: session.id,
+      paymentIntentId: session.payment_intent ?? null,
+      traceId: event.trace_id ?? undefined,
+    });
+    if (result.kind === 'no_purchase') {
+      ctx.afterCommit(() => deps.logger.warn({ webhookEventId: event.id, sessionId: session.id }, 'paid Checkout Session has no purchase row; ignored'));
+      return { outcome: 'ignored' };
+    }
+    if (result.kind === 'granted') {
+      ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, sessionId: session.id, shopId: result.shopId, credits: result.credits }, 'credits purchased'));
+    }
+    return { outcome: 'processed', shopId: result.shopId };
+  });
+};
+
+export const stripeSessionExpired: WebhookHandler = async (ctx) => {
+  const session = sessionEvent.parse(ctx.event.payload).data.object;
+  return inEventTransaction(ctx, async (tx) => {
+    await expireCheckoutSession(tx, session.id);
+    return { outcome: 'processed' };
+  });
+};
+
+/** `charge.refunded`, matched to its purchase through the payment intent. */
+export const stripeChargeRefunded: WebhookHandler = async (ctx) => {
+  const { event, deps } = ctx;
+  const charge = chargeEvent.parse(event.payload).data.object;
+  const paymentIntentId = charge.payment_intent ?? null;
+  if (!paymentIntentId || charge.refunded !== true) {
+    // Partial refunds keep the credits: a pack is not divisible. The runbook covers manual adjustment.
+    ctx.afterCommit(() => deps.logger.warn({ webhookEventId: event.id, chargeId: charge.id }, 'charge.refunded without a full refund or payment intent; no credits clawed back'));
+    return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
+  }
+  return inEventTransaction(ctx, async (tx) => {
+    const result = await refundPurchaseByPaymentIntent(tx, { paymentIntentId, traceId: event.trace_id ?? undefined });
+    if (result.kind === 'no_purchase') return { outcome: 'ignored' };
+    if (result.kind === 'clawed_back' && result.shortfall > 0) {
+      ctx.afterCommit(() => {
+        deps.metrics.creditRefundShortfall.inc(result.shortfall);
+        deps.logger.warn(
+          { webhookEventId: event.id, shopId: result.shopId, purchaseId: result.purchaseId, credits: result.credits, clawedBack: result.clawedBack, shortfall: result.shortfall },
+          'refund could not claw back every credit (already reserved or spent); see docs/webhooks.md (Stripe)',
+        );
+      });
+    }
+    return { outcome: 'processed', shopId: result.shopId };
+  });
+};

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+// Bodies of the SMS provider's callbacks (api.md, simulator scheme; the
+// Mitto adapter speaks the same shape). Validated at the route, before the
+// event is stored, and parsed again by the handler.
+
+// Controls other than tab and newlines: never in a real text, and NUL cannot be stored.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+
+export const deliveryReportSchema = z.object({
+  id: z.string().min(1).max(128),
+  reference: z.string().max(128).optional(),
+  status: z.enum(['delivered', 'failed']),
+  errorCode: z.string().max(64).regex(/^[A-Za-z0-9_.:-]*$/).optional(),
+  timestamp: z.string().max(64).optional(),
+});
+export type DeliveryReport = z.infer<typeof deliveryReportSchema>;
+
+export const inboundMessageSchema = z.object({
+  id: z.string().min(1).max(128),
+  from: z.string().min(1).max(32),
+  to: z.string().min(1).max(32),
+  text: z.string().max(2000).refine((s) => !CONTROL.test(s), 'must not contain control characters'),
+  timestamp: z.string().max(64).optional(),
+});
+export type InboundMessage = z.infer<typeof inboundMessageSchema>;
+
+/** The dedup key of a delivery report: one event per (message, status). */
+export const deliveryReportEventId = (r: DeliveryReport): string => `${r.id}:${r.status}`;
+export const inboundEventId = (m: InboundMessage): string => `inbound:${m.id}`;

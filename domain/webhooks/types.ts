@@ -1,0 +1,52 @@
+import type { Logger } from 'pino';
+import type { Config } from '../../lib/config';
+import type { Db, Tx } from '../../lib/db';
+import type { Metrics } from '../../lib/metrics';
+
+/** Who sent an event; the first half of the dedup key (provider, event_id). */
+export type WebhookProvider = 'stripe' | 'shopify' | 'sms-simulator' | 'sms-mitto';
+
+/** What a handler made of an event; both end its processing for good. */
+export type HandlerOutcome = 'processed' | 'ignored';
+
+/** Final states of a row (webhook_events.status) other than `received`. */
+export type FinalStatus = HandlerOutcome | 'failed' | 'dropped';
+
+export interface WebhookEventRow {
+  id: string;
+  provider: string;
+  event_id: string;
+  topic: string;
+  shop_id: string | null;
+  payload: unknown;
+  status: string;
+  attempts: number;
+  trace_id: string | null;
+  received_at: Date;
+}
+
+/** What processing needs; WorkerDeps and ApiDeps both satisfy it. */
+export interface WebhookProcessDeps {
+  db: Db;
+  metrics: Metrics;
+  logger: Logger;
+  config: Config;
+  now: () => Date;
+}
+
+export interface HandlerContext {
+  deps: WebhookProcessDeps;
+  event: WebhookEventRow;
+  /** Runs once the handler's transaction has committed (metrics, warnings). */
+  afterCommit(fn: () => void): void;
+}
+
+/**
+ * A handler applies its effect AND marks the event (markEventOutcome) in the
+ * same transaction, so an effect is never committed without its mark or the
+ * other way round. Handlers are idempotent on business state, not on the
+ * event's status: a replayed event re-runs them and changes nothing twice.
+ */
+export type WebhookHandler = (ctx: HandlerContext) => Promise<HandlerOutcome>;
+
+export type { Tx };

@@ -1,0 +1,35 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { verifySimulatorSignature } from '../messaging/providers/simulator-signature';
+
+export type SmsCallbackProvider = 'simulator' | 'mitto';
+
+export const SMS_CALLBACK_PROVIDERS: readonly SmsCallbackProvider[] = ['simulator', 'mitto'];
+
+export function isSmsCallbackProvider(p: string): p is SmsCallbackProvider {
+  return (SMS_CALLBACK_PROVIDERS as readonly string[]).includes(p);
+}
+
+// Hashing both sides first gives equal-length buffers, so timingSafeEqual
+// never throws and the comparison leaks neither content nor length.
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export interface SmsCallbackAuth {
+  secret: string;
+  /** X-Simulator-Signature (simulator). */
+  signature?: string | string[];
+  /** `?token=` of the callback URL (Mitto has no signature scheme). */
+  token?: unknown;
+  rawBody: Buffer;
+  nowSec: number;
+}
+
+/** Each provider's own scheme: HMAC header with timestamp for the simulator, URL secret for Mitto. */
+export function verifySmsCallback(provider: SmsCallbackProvider, auth: SmsCallbackAuth): boolean {
+  if (!auth.secret) return false;
+  if (provider === 'simulator') return verifySimulatorSignature(auth.secret, auth.signature, auth.rawBody, auth.nowSec, 300);
+  return typeof auth.token === 'string' && auth.token.length > 0 && auth.token.length <= 512 && sameSecret(auth.token, auth.secret);
+}

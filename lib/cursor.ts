@@ -1,0 +1,39 @@
+import { AppError } from './errors';
+
+// Keyset pagination over (created_at DESC, id DESC): the cursor is the last
+// row's sort key, opaque to clients (base64url JSON) so its shape can change.
+
+export interface Cursor {
+  createdAt: Date;
+  id: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify({ createdAt: c.createdAt.toISOString(), id: c.id })).toString('base64url');
+}
+
+/** Decodes a client's cursor; anything we did not mint is a 400 on `cursor`. */
+export function decodeCursor(raw: string): Cursor {
+  const invalid = (): AppError => new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: [{ path: 'cursor', message: 'not a cursor returned by this API' }] });
+  if (raw.length > 200 || !/^[A-Za-z0-9_-]+$/.test(raw)) throw invalid();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  const p = parsed as { createdAt?: unknown; id?: unknown } | null;
+  if (typeof p?.createdAt !== 'string' || typeof p.id !== 'string' || !UUID.test(p.id)) throw invalid();
+  const createdAt = new Date(p.createdAt);
+  if (Number.isNaN(createdAt.getTime())) throw invalid();
+  return { createdAt, id: p.id };
+}
+
+/** `{data, nextCursor}` from a page fetched with limit + 1 rows. */
+export function pageOf<R extends { created_at: Date; id: string }, V>(rows: R[], limit: number, view: (r: R) => V): { data: V[]; nextCursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { data: page.map(view), nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null };
+}

@@ -1,0 +1,188 @@
+import { signInternalRequest } from '../../domain/ops/internal-signature';
+import { inspectCampaign } from '../../domain/ops/inspect-campaign';
+import { findLedgerMismatches } from '../../domain/reconciliation/ledger-check';
+import type { Config } from '../../lib/config';
+import type { Db } from '../../lib/db';
+import type { QueueSet } from '../../queue/connection';
+import { jobIds } from '../../queue/job-ids';
+import { ALL_QUEUES } from '../../queue/names';
+import { keyValues, table } from './table';
+
+// The on-call CLI: `npm run ops -- <command>`. Read-only inspection reads the
+// database and Redis directly; anything that changes state goes through the
+// signed /internal/* API so it runs the same code as the service.
+
+export interface OpsIo {
+  config: Config;
+  db: () => Db;
+  queues: () => QueueSet;
+  apiUrl: string;
+  out: (text: string) => void;
+  now?: () => Date;
+}
+
+export const HELP = `Usage: npm run ops -- <command> [options]
+
+Commands:
+  campaign:inspect <campaignId>     status counts, batches, jobs, reservation, last activity
+  campaign:reconcile <campaignId>   run reconciliation for one campaign now (signed API call)
+  reconcile                         run a full reconciliation pass now (signed API call)
+  webhook:list [--failed] [--limit N]  recent webhook events (--failed: failed, dropped or stuck)
+  webhook:replay <eventId>          reprocess one stored webhook event (signed API call)
+  wallet:verify [--shop <shopId>]   wallet = Σ ledger and reserved = Σ active reservations; exit 1 on mismatch
+  reservation:release <reservationId>  release what a stuck reservation still holds (signed API call)
+  queues                            jobs per queue and state
+
+Options:
+  --json    machine-readable output
+  --help    this text
+
+Environment: DATABASE_URL, REDIS_URL, QUEUE_PREFIX, INTERNAL_SIGNING_SECRET, OPS_API_URL (default http://127.0.0.1:$PORT)`;
+
+interface Parsed {
+  command: string | undefined;
+  args: string[];
+  flags: Map<string, string | true>;
+}
+
+function parse(argv: string[]): Parsed {
+  const args: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a.startsWith('--')) {
+      const next = argv[i + 1];
+      if (['--limit', '--shop'].includes(a) && next !== undefined) {
+        flags.set(a.slice(2), next);
+        i++;
+      } else flags.set(a.slice(2), true);
+    } else args.push(a);
+  }
+  return { command: args.shift(), args, flags };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class OpsError extends Error {}
+
+function needId(p: Parsed, what: string): string {
+  const id = p.args[0];
+  if (!id || !UUID.test(id)) throw new OpsError(`${p.command} needs a ${what} (a UUID)`);
+  return id;
+}
+
+async function signedCall(io: OpsIo, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  const secret = io.config.INTERNAL_SIGNING_SECRET;
+  if (!secret) throw new OpsError('INTERNAL_SIGNING_SECRET is not set: the signed ops API is disabled');
+  const raw = body === undefined ? '' : JSON.stringify(body);
+  const ts = Math.floor((io.now?.() ?? new Date()).getTime() / 1000);
+  const res = await fetch(`${io.apiUrl}${path}`, {
+    method,
+    headers: {
+      'X-Internal-Timestamp': String(ts),
+      'X-Internal-Signature': signInternalRequest(secret, method, path, raw, ts),
+      ...(raw ? { 'Content-Type': 'application/json' } : {}),
+    },
+    body: raw || undefined,
+    signal: AbortSignal.timeout(60_000),
+  });
+  const json = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
+  if (!res.ok) throw new OpsError(`${method} ${path} → ${res.status} ${json.error?.code ?? ''} ${json.error?.message ?? ''}`.trim());
+  return json;
+}
+
+/** Runs one command; returns the process exit code. */
+export async function runOps(argv: string[], io: OpsIo): Promise<number> {
+  const p = parse(argv);
+  const json = p.flags.has('json');
+  const print = (human: string, data: unknown): void => io.out(json ? JSON.stringify(data, null, 2) : human);
+  if (!p.command || p.flags.has('help') || p.command === 'help') {
+    io.out(HELP);
+    return p.command || p.flags.has('help') ? 0 : 2;
+  }
+  const now = io.now?.() ?? new Date();
+  switch (p.command) {
+    case 'campaign:inspect': {
+      const id = needId(p, 'campaign id');
+      const inspection = await inspectCampaign(io.db(), id, now);
+      if (!inspection) throw new OpsError(`campaign ${id} not found`);
+      const queues = io.queues();
+      const launchJob = await queues.get('campaigns').getJob(jobIds.launch(id));
+      const jobs: Record<string, string> = { launch: launchJob ? await launchJob.getState() : 'missing' };
+      for (const n of inspection.batches.pendingBatchNos.slice(0, 10)) {
+        const job = await queues.get('sends').getJob(jobIds.sendBatch(id, n));
+        jobs[`batch ${n}`] = job ? await job.getState() : 'missing';
+      }
+      const c = inspection.campaign;
+      print(
+        [
+          `Campaign ${c.id} (${c.shopDomain})`,
+          keyValues({ status: c.status, recipients: c.totalRecipients, startedAt: c.startedAt, completedAt: c.completedAt, lastActivityAt: c.lastActivityAt, traceId: c.traceId }),
+          '',
+          'Recipients by status',
+          table([inspection.recipients]),
+          `stale leases (sending past lease): ${inspection.staleLeases}`,
+          '',
+          `Batches: ${inspection.batches.total} total, ${inspection.batches.pending} pending, ${inspection.batches.done} done`,
+          table(Object.entries(jobs).map(([job, state]) => ({ job, state }))),
+          '',
+          'Reservation',
+          inspection.reservation ? keyValues({ ...inspection.reservation, debited: inspection.debited }) : '(none)',
+        ].join('\n'),
+        { ...inspection, jobs },
+      );
+      return 0;
+    }
+    case 'campaign:reconcile':
+    case 'reconcile': {
+      const campaignId = p.command === 'campaign:reconcile' ? needId(p, 'campaign id') : undefined;
+      const report = (await signedCall(io, 'POST', '/internal/reconcile', campaignId ? { campaignId } : {})) as {
+        repairs: Record<string, number>;
+        campaignsStuck: number;
+        ledgerMismatches: unknown[];
+      };
+      print(
+        [table(Object.entries(report.repairs).map(([kind, repaired]) => ({ kind, repaired }))), `campaigns stuck: ${report.campaignsStuck}`, `ledger mismatches: ${report.ledgerMismatches.length}`].join('\n'),
+        report,
+      );
+      return 0;
+    }
+    case 'webhook:list': {
+      const limit = Math.min(Math.max(Number(p.flags.get('limit') ?? 50) || 50, 1), 500);
+      const failedOnly = p.flags.has('failed');
+      const rows = await io.db().$queryRaw<{ id: string; provider: string; topic: string; status: string; attempts: number; last_error: string | null; received_at: Date }[]>`
+        SELECT id, provider, topic, status, attempts, last_error, received_at FROM webhook_events
+         WHERE NOT ${failedOnly} OR status IN ('failed', 'dropped') OR (status = 'received' AND received_at < ${new Date(now.getTime() - 300_000)})
+         ORDER BY received_at DESC LIMIT ${limit}`;
+      print(table(rows, ['id', 'provider', 'topic', 'status', 'attempts', 'last_error', 'received_at']), rows);
+      return 0;
+    }
+    case 'webhook:replay': {
+      const id = needId(p, 'webhook event id');
+      const result = await signedCall(io, 'POST', `/internal/webhooks/${id}/replay`, {});
+      print(keyValues(result as Record<string, unknown>), result);
+      return 0;
+    }
+    case 'reservation:release': {
+      const id = needId(p, 'reservation id');
+      const result = await signedCall(io, 'POST', `/internal/reservations/${id}/release`, {});
+      print(keyValues(result as Record<string, unknown>), result);
+      return 0;
+    }
+    case 'wallet:verify': {
+      const shop = p.flags.get('shop');
+      if (shop !== undefined && (shop === true || !UUID.test(shop))) throw new OpsError('--shop needs a shop id (a UUID)');
+      const mismatches = await findLedgerMismatches(io.db(), { shopId: shop === undefined ? undefined : shop });
+      print(mismatches.length === 0 ? 'OK: every wallet equals its ledger and reservations' : `MISMATCH in ${mismatches.length} shop(s):\n${table(mismatches as unknown as Record<string, unknown>[])}`, { ok: mismatches.length === 0, mismatches });
+      return mismatches.length === 0 ? 0 : 1;
+    }
+    case 'queues': {
+      const states = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
+      const rows = await Promise.all(ALL_QUEUES.map(async (q) => ({ queue: q, ...(await io.queues().get(q).getJobCounts(...states)) })));
+      print(table(rows, ['queue', ...states]), rows);
+      return 0;
+    }
+    default:
+      throw new OpsError(`unknown command ${p.command}; see --help`);
+  }
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import type { Express } from 'express';
+import Stripe from 'stripe';
+import request from 'supertest';
+import { signShopifyBody } from '../domain/webhooks/verify-shopify-hmac';
+import { signSimulatorPayload } from '../domain/messaging/providers/simulator-signature';
+import type { Db } from '../lib/db';
+import type { Metrics } from '../lib/metrics';
+
+// Builders and senders for signed webhook deliveries, as Stripe, Shopify and
+// the SMS provider send them.
+
+export const rid = (prefix: string): string => `${prefix}_${randomBytes(8).toString('hex')}`;
+
+const stripeWebhooks = new Stripe('sk_test_signing_only').webhooks;
+
+export function stripeEvent(type: string, object: Record<string, unknown>, id = rid('evt')): Record<string, unknown> {
+  return { id, object: 'event', type, api_version: '2025-01-27', created: Math.floor(Date.now() / 1000), data: { object } };
+}
+
+export function sessionObject(sessionId: string, o: { paymentIntent?: string | null; paymentStatus?: string; shopId?: string } = {}): Record<string, unknown> {
+  return {
+    id: sessionId,
+    object: 'checkout.session',
+    mode: 'payment',
+    payment_status: o.paymentStatus ?? 'paid',
+    payment_intent: o.paymentIntent === undefined ? rid('pi') : o.paymentIntent,
+    client_reference_id: o.shopId ?? null,
+    metadata: o.shopId ? { shopId: o.shopId, packId: 'starter' } : {},
+  };
+}
+
+export function chargeObject(paymentIntent: string, o: { refunded?: boolean } = {}): Record<string, unknown> {
+  return { id: rid('ch'), object: 'charge', payment_intent: paymentIntent, amount: 1000, amount_refunded: 1000, refunded: o.refunded ?? true };
+}
+
+export function postStripe(app: Express, event: Record<string, unknown> | string, o: { secret?: string; timestamp?: number; header?: string | null } = {}) {
+  const payload = typeof event === 'string' ? event : JSON.stringify(event);
+  const header =
+    o.header === undefined
+      ? stripeWebhooks.generateTestHeaderString({ payload, secret: o.secret ?? process.env.STRIPE_WEBHOOK_SECRET!, timestamp: o.timestamp })
+      : o.header;
+  const req = request(app).post('/webhooks/stripe').set('Content-Type', 'application/json');
+  if (header !== null) req.set('Stripe-Signature', header);
+  return req.send(payload);
+}
+
+export function postShopify(
+  app: Express,
+  topic: string,
+  body: Record<string, unknown> | string,
+  o: { shopDomain?: string; webhookId?: string; secret?: string; hmac?: string } = {},
+) {
+  const raw = typeof body === 'string' ? body : JSON.stringify(body);
+  const req = request(app)
+    .post('/webhooks/shopify')
+    .set('Content-Type', 'application/json')
+    .set('X-Shopify-Topic', topic)
+    .set('X-Shopify-Webhook-Id', o.webhookId ?? rid('wh'))
+    .set('X-Shopify-Hmac-Sha256', o.hmac ?? signShopifyBody(o.secret ?? process.env.SHOPIFY_API_SECRET!, raw));
+  if (o.shopDomain) req.set('X-Shopify-Shop-Domain', o.shopDomain);
+  return req.send(raw);
+}
+
+export function postSimulator(app: Express, kind: 'status' | 'inbound', body: Record<string, unknown> | string, o: { secret?: string; t?: number; signature?: string | null } = {}) {
+  const raw = typeof body === 'string' ? body : JSON.stringify(body);
+  const req = request(app).post(`/webhooks/sms/simulator/${kind}`).set('Content-Type', 'application/json');
+  const signature = o.signature === undefined ? signSimulatorPayload(o.secret ?? process.env.SMS_WEBHOOK_SECRET!, raw, o.t) : o.signature;
+  if (signature !== null) req.set('X-Simulator-Signature', signature);
+  return req.send(raw);
+}
+
+export async function counterValue(metrics: Metrics, name: keyof Metrics, labels: Record<string, string> = {}): Promise<number> {
+  const metric = metrics[name] as unknown as { get(): Promise<{ values: { value: number; labels: Record<string, string | number> }[] }> };
+  const { values } = await metric.get();
+  return values.filter((v) => Object.entries(labels).every(([k, l]) => String(v.labels[k]) === l)).reduce((s, v) => s + v.value, 0);
+}
+
+export interface EventRow {
+  id: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  shop_id: string | null;
+  processed_at: Date | null;
+}
+
+export async function webhookEvent(db: Db, provider: string, eventId: string): Promise<EventRow | undefined> {
+  const [row] = await db.$queryRaw<EventRow[]>`
+    SELECT id, status, attempts, last_error, shop_id, processed_at FROM webhook_events WHERE provider = ${provider} AND event_id = ${eventId}`;
+  return row;
+}
+
+export async function wallet(db: Db, shopId: string): Promise<{ balance: number; reserved: number }> {
+  const [w] = await db.$queryRaw<{ balance: bigint; reserved: bigint }[]>`SELECT balance, reserved FROM credit_wallets WHERE shop_id = ${shopId}::uuid`;
+  return { balance: Number(w?.balance ?? 0), reserved: Number(w?.reserved ?? 0) };
+}
+
+/** Every text, varchar, jsonb and text[] column of every table, as (table, column) pairs. */
+export async function textColumns(db: Db): Promise<{ table: string; column: string }[]> {
+  return db.$queryRaw<{ table: string; column: string }[]>`
+    SELECT c.table_name AS "table", c.column_name AS "column"
+      FROM information_schema.columns c JOIN information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema
+     WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
+       AND (c.data_type IN ('text', 'character varying', 'jsonb', 'json') OR (c.data_type = 'ARRAY' AND c.udt_name = '_text'))
+     ORDER BY 1, 2`;
+}
+
+/** (table, column) pairs whose value contains any needle (case-insensitive). */
+export async function findEverywhere(db: Db, needles: string[]): Promise<string[]> {
+  const hits: string[] = [];
+  for (const { table, column } of await textColumns(db)) {
+    if (!/^[a-z0-9_]+$/.test(table) || !/^[a-z0-9_]+$/.test(column)) throw new Error(`unexpected name ${table}.${column}`);
+    for (const needle of needles) {
+      const [row] = await db.$queryRawUnsafe<{ n: bigint }[]>(
+        `SELECT count(*) AS n FROM "${table}" WHERE strpos(lower("${column}"::text), lower($1)) > 0`,
+        needle,
+      );
+      if (Number(row!.n) > 0) hits.push(`${table}.${column} ∋ ${needle}`);
+    }
+  }
+  return hits;
+}
+
+/** Tables with any row whose whole-row text contains a needle (shop id, domain). */
+export async function rowsMentioning(db: Db, needles: string[]): Promise<string[]> {
+  const tables = await db.$queryRaw<{ name: string }[]>`
+    SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`;
+  const hits: string[] = [];
+  for (const { name } of tables) {
+    if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`unexpected table name ${name}`);
+    for (const needle of needles) {
+      const [row] = await db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*) AS n FROM "${name}" t WHERE strpos(lower(t::text), lower($1)) > 0`, needle);
+      if (Number(row!.n) > 0) hits.push(`${name} ∋ ${needle} (${Number(row!.n)})`);
+    }
+  }
+  return hits;
+}
