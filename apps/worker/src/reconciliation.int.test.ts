@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createTestEnv, type TestEnv } from '../../test/harness';
-import { createCampaign, createContact, createShop } from '../../test/factories';
-import type { WorkerDeps } from '../../apps/worker/src/deps';
-import { jobIds } from '../../queue/job-ids';
-import { runReconciliation, type RepairKind } from './run-reconciliation';
+import { createTestEnv, type TestEnv } from '../../../test/harness';
+import { createCampaign, createContact, createShop } from '../../../test/factories';
+import type { WorkerDeps } from './deps';
+import { jobIds } from '../../../queue/job-ids';
+import { runReconciliation, type RepairKind } from '../../../domain/reconciliation/run-reconciliation';
 import { Worker, type ConnectionOptions } from 'bullmq';
-import { createMetrics } from '../../lib/metrics';
+import { createMetrics } from '../../../lib/metrics';
 
 // For each repair kind: build the broken state directly, run one pass → it is
 // repaired exactly once; a second pass repairs nothing. No workers run here,
