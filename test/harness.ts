@@ -7,6 +7,7 @@ import { parseConfig, type Config } from '../lib/config';
 import { createDb, type Db } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
+import { waitForRedis } from '../lib/redis';
 import { createTestDatabase, dropTestDatabase, testRedisPrefix } from './db';
 import { buildWorkerDeps, closeWorkerDeps } from '../apps/worker/src/build-deps';
 import type { WorkerDeps } from '../apps/worker/src/deps';
@@ -72,6 +73,9 @@ export async function createTestEnv(env: Record<string, string> = {}): Promise<T
         ...overrides,
       });
       apis.push(deps);
+      // The producer connection refuses commands until it is ready (fail fast
+      // in production); tests start from a connected client.
+      if (!overrides.redis) await waitForRedis(deps.redis).catch(() => undefined);
       return { app: createApp(deps), deps };
     },
     workerDeps: makeWorkerDeps,
