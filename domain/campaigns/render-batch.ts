@@ -6,6 +6,12 @@ import type { ClaimedRecipient } from './claim-batch';
 /** Our client reference for a recipient: stable across retries, so a provider that dedups by it never sends twice. */
 export const recipientReference = (recipientId: string): string => `r${recipientId}`;
 
+/** The recipient row id named by one of our client references, or null for anything else. */
+export function recipientIdFromReference(reference: string | undefined): string | null {
+  const m = reference === undefined ? null : /^r([1-9][0-9]{0,18})$/.exec(reference);
+  return m ? (m[1] as string) : null;
+}
+
 export interface RenderedBatch {
   messages: OutboundMessage[];
   /** Segments of each message by reference: what is debited if it is accepted. */

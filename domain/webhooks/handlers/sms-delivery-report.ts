@@ -1,3 +1,4 @@
+import { recipientIdFromReference } from '../../campaigns/render-batch';
 import { WebhookNotReadyError } from '../errors';
 import { markEventOutcome } from '../mark-event';
 import { deliveryReportSchema } from '../sms-payloads';
@@ -5,10 +6,6 @@ import type { WebhookHandler } from '../types';
 
 const TERMINAL = new Set(['delivered', 'failed', 'skipped', 'cancelled']);
 
-/** Our client reference is the recipient row id (a bigint); anything else is not ours. */
-function recipientIdOf(reference: string | undefined): string | null {
-  return reference && /^[1-9][0-9]{0,18}$/.test(reference) ? reference : null;
-}
 
 /**
  * Applies a delivery report with ONE statement on the hot path: a guarded
@@ -21,7 +18,7 @@ function recipientIdOf(reference: string | undefined): string | null {
  */
 export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterCommit }) => {
   const report = deliveryReportSchema.parse(event.payload);
-  const recipientId = recipientIdOf(report.reference);
+  const recipientId = recipientIdFromReference(report.reference);
   const errorCode = report.status === 'failed' ? (report.errorCode ?? 'failed') : null;
 
   const [applied] = await deps.db.$queryRaw<{ n: number }[]>`

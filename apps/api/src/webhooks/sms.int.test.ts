@@ -62,7 +62,7 @@ describe('POST /webhooks/sms/:provider/*', () => {
     it('applies sent → delivered once; a duplicate is answered as such; the shop is recorded on the event', async () => {
       const r = await recipient();
       const before = await counterValue(worker.metrics, 'deliveryReports', { provider: 'simulator', status: 'delivered' });
-      const body = report(r.providerMessageId!, 'delivered', { reference: r.id });
+      const body = report(r.providerMessageId!, 'delivered', { reference: `r${r.id}` });
       expect((await postSimulator(app, 'status', body)).body).toEqual({ received: true });
       expect(await settled('sms-simulator', `${r.providerMessageId}:delivered`)).toBe('processed');
       const state = await recipientState(r.id);
@@ -93,7 +93,7 @@ describe('POST /webhooks/sms/:provider/*', () => {
     it('an unknown outcome is resolved by the report, matched through the client reference', async () => {
       const r = await recipient({ status: 'unknown', providerMessageId: null });
       const pmid = rid('msg');
-      await postSimulator(app, 'status', report(pmid, 'failed', { reference: r.id, errorCode: 'network_error' }));
+      await postSimulator(app, 'status', report(pmid, 'failed', { reference: `r${r.id}`, errorCode: 'network_error' }));
       expect(await settled('sms-simulator', `${pmid}:failed`)).toBe('processed');
       expect(await recipientState(r.id)).toMatchObject({ status: 'failed', error_code: 'network_error', provider_message_id: pmid });
     });
@@ -102,7 +102,7 @@ describe('POST /webhooks/sms/:provider/*', () => {
       const r = await recipient({ status: 'sending', providerMessageId: null });
       const pmid = rid('msg');
       const eventId = `${pmid}:delivered`;
-      await postSimulator(app, 'status', report(pmid, 'delivered', { reference: r.id }));
+      await postSimulator(app, 'status', report(pmid, 'delivered', { reference: `r${r.id}` }));
       await waitFor('a failed first attempt', async () => ((await webhookEvent(env.db, 'sms-simulator', eventId))?.attempts ?? 0) >= 1);
       const early = await webhookEvent(env.db, 'sms-simulator', eventId);
       expect(early).toMatchObject({ status: 'received' });
