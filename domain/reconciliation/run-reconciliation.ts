@@ -10,6 +10,7 @@ import { completeCampaignIfDone } from '../campaigns/complete-campaign';
 import { deleteExpiredIdempotencyKeys } from '../idempotency/cleanup';
 import { dispatchOutbox } from '../outbox/outbox';
 import { requeueStuckWebhookEvents } from '../webhooks/requeue-stuck-events';
+import { readDbGauges, setDbGauges } from '../ops/db-gauges';
 import { findLedgerMismatches } from './ledger-check';
 import { releaseOrphanedReservations } from './release-orphaned-reservations';
 
@@ -158,14 +159,9 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
 
   // Gauges: stuck campaigns, active reservations, pending outbox, ledger mismatches.
   const stuckBefore = new Date(now.getTime() - deps.config.STUCK_AFTER_MS);
-  const [gauges] = await deps.db.$queryRaw<{ stuck: bigint; reservations: bigint; outbox: bigint }[]>`
-    SELECT (SELECT count(*) FROM campaigns WHERE status IN ('queued', 'sending') AND last_activity_at < ${stuckBefore}) AS stuck,
-           (SELECT count(*) FROM credit_reservations WHERE status = 'active') AS reservations,
-           (SELECT count(*) FROM outbox_events WHERE published_at IS NULL) AS outbox`;
-  const campaignsStuck = Number(gauges?.stuck ?? 0);
-  deps.metrics.campaignsStuck.set(campaignsStuck);
-  deps.metrics.creditReservationsActive.set(Number(gauges?.reservations ?? 0));
-  deps.metrics.outboxPending.set(Number(gauges?.outbox ?? 0));
+  const gauges = await readDbGauges(deps.db, stuckBefore);
+  setDbGauges(deps.metrics, gauges);
+  const campaignsStuck = gauges.campaignsStuck;
 
   const ledgerMismatches = only ? [] : await findLedgerMismatches(deps.db);
   if (!only) deps.metrics.creditLedgerMismatches.set(ledgerMismatches.length);

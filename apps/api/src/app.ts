@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import { createQueueGaugeRefresher } from '../../../queue/gauges';
+import { scrapeRefresher } from './scrape-refresher';
 import type { ApiDeps } from './deps';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
 import { httpLogger } from './middleware/http-logger';
@@ -30,7 +30,7 @@ export function createApp(deps: ApiDeps): Express {
     metricsRoutes({
       registry: deps.metrics.registry,
       token: deps.config.METRICS_TOKEN,
-      beforeScrape: createQueueGaugeRefresher(deps.queues, deps.metrics),
+      beforeScrape: scrapeRefresher(deps),
     }),
   );
 

@@ -1,7 +1,7 @@
 import express from 'express';
 import type { Server } from 'node:http';
 import { metricsRoutes } from '../../api/src/routes/metrics.routes';
-import { createQueueGaugeRefresher } from '../../../queue/gauges';
+import { scrapeRefresher } from '../../api/src/scrape-refresher';
 import type { WorkerDeps } from './deps';
 import type { WorkerHost } from './worker-host';
 
@@ -17,7 +17,7 @@ export function createOpsApp(deps: WorkerDeps, host: () => WorkerHost | undefine
       workers: workers.map((w) => ({ queue: w.name, running: w.isRunning() })),
     });
   });
-  app.use(metricsRoutes({ registry: deps.metrics.registry, token: deps.config.METRICS_TOKEN, beforeScrape: createQueueGaugeRefresher(deps.queues, deps.metrics) }));
+  app.use(metricsRoutes({ registry: deps.metrics.registry, token: deps.config.METRICS_TOKEN, beforeScrape: scrapeRefresher(deps) }));
   return app;
 }
 
