@@ -52,11 +52,13 @@ export async function createTestEnv(env: Record<string, string> = {}): Promise<T
   const prefix = testRedisPrefix();
   const config = parseConfig({ ...process.env, DATABASE_URL: url, QUEUE_PREFIX: prefix, DATABASE_POOL_SIZE: '5', ...env });
   const logs = new LogCapture();
+  // Captured lines are for assertions; LOG_LEVEL in `env` raises or lowers what is kept.
+  const logLevel = env.LOG_LEVEL ?? 'info';
   const db = createDb(config);
   const apis: ApiDeps[] = [];
   const workers: { host?: WorkerHost; deps: WorkerDeps }[] = [];
   const makeWorkerDeps = (overrides: Partial<WorkerDeps> = {}): WorkerDeps => {
-    const deps = buildWorkerDeps(overrides.config ?? config, { logger: createLogger({ level: 'info', name: 'worker' }, logs), metrics: createMetrics(), ...overrides });
+    const deps = buildWorkerDeps(overrides.config ?? config, { logger: createLogger({ level: logLevel, name: 'worker' }, logs), metrics: createMetrics(), ...overrides });
     workers.push({ deps });
     return deps;
   };
@@ -68,7 +70,7 @@ export async function createTestEnv(env: Record<string, string> = {}): Promise<T
     logs,
     async api(overrides = {}) {
       const deps = await buildApiDeps(overrides.config ?? config, {
-        logger: createLogger({ level: 'info', name: 'api' }, logs),
+        logger: createLogger({ level: logLevel, name: 'api' }, logs),
         metrics: createMetrics(),
         ...overrides,
       });
