@@ -58,6 +58,8 @@ export const configSchema = z.object({
   SMS_SIMULATOR_PORT: port.default(4010),
   SMS_DEFAULT_SENDER: z.string().min(1).max(15).default('Marketing'),
   SMS_PROVIDER_MPS: positiveInt.default(50_000),
+  // Per provider request; a send still unanswered by then has an unknown outcome.
+  SMS_PROVIDER_TIMEOUT_MS: positiveInt.default(10_000),
   PUBLIC_BASE_URL: z.url().default('http://127.0.0.1:3000'),
   METRICS_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -68,6 +70,9 @@ export const configSchema = z.object({
   SEND_LEASE_MS: positiveInt.default(60_000),
   RECONCILE_EVERY_MS: positiveInt.default(60_000),
   STUCK_AFTER_MS: positiveInt.default(600_000),
+  // Finished webhook events outlive every sender's retry window (Stripe: 3 days).
+  WEBHOOK_RETENTION_MS: positiveInt.default(14 * 24 * 3600_000),
+  OUTBOX_RETENTION_MS: positiveInt.default(7 * 24 * 3600_000),
   IDEMPOTENCY_LEASE_MS: positiveInt.default(60_000),
   IDEMPOTENCY_COMPLETED_TTL_MS: positiveInt.default(7 * 24 * 3600_000),
   IDEMPOTENCY_FAILED_TTL_MS: positiveInt.default(24 * 3600_000),

@@ -12,6 +12,7 @@ import { dispatchOutbox } from '../outbox/outbox';
 import { requeueStuckWebhookEvents } from '../webhooks/requeue-stuck-events';
 import { readDbGauges, setDbGauges } from '../ops/db-gauges';
 import { findLedgerMismatches } from './ledger-check';
+import { pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finished-rows';
 import { releaseOrphanedReservations } from './release-orphaned-reservations';
 
 // One reconciliation pass repairs what a crash left behind. Every kind is
@@ -30,6 +31,8 @@ export const REPAIR_KINDS = [
   'reservation_released',
   'webhook_requeued',
   'idempotency_keys_deleted',
+  'webhook_events_pruned',
+  'outbox_pruned',
 ] as const;
 export type RepairKind = (typeof REPAIR_KINDS)[number];
 
@@ -40,7 +43,7 @@ export interface ReconcileDeps {
   metrics: Metrics;
   logger: Logger;
   now: () => Date;
-  config: { STUCK_AFTER_MS: number; SEND_LEASE_MS: number };
+  config: { STUCK_AFTER_MS: number; SEND_LEASE_MS: number; WEBHOOK_RETENTION_MS: number; OUTBOX_RETENTION_MS: number };
 }
 
 export interface ReconcileOptions {
@@ -155,6 +158,11 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
 
     // 7. Expired idempotency keys, in bounded batches.
     count('idempotency_keys_deleted', await deleteExpiredIdempotencyKeys(deps.db, { now, batchSize: 1_000, maxBatches: 10 }));
+
+    // 8. Retention: finished webhook events and published outbox rows past their age.
+    const prune = { batchSize: 5_000, maxBatches: 10 };
+    count('webhook_events_pruned', await pruneFinishedWebhookEvents(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.WEBHOOK_RETENTION_MS) }));
+    count('outbox_pruned', await prunePublishedOutbox(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.OUTBOX_RETENTION_MS) }));
   }
 
   // Gauges: stuck campaigns, active reservations, pending outbox, ledger mismatches.

@@ -156,6 +156,27 @@ it('deletes expired idempotency keys (idempotency_keys_deleted), once', async ()
   expect((await pass()).repairs.idempotency_keys_deleted).toBe(0);
 });
 
+it('prunes finished webhook events and published outbox rows past their retention (webhook_events_pruned, outbox_pruned), once', async () => {
+  const old = ago(env.config.WEBHOOK_RETENTION_MS + 60_000);
+  await env.db.$executeRaw`
+    INSERT INTO webhook_events (provider, event_id, topic, payload, status, attempts, received_at, processed_at)
+    VALUES ('sms', ${`old-${randomUUID()}`}, 'status', '{}'::jsonb, 'processed', 1, ${old}, ${old}),
+           ('sms', ${`old-${randomUUID()}`}, 'status', '{}'::jsonb, 'failed', 99, ${old}, NULL),
+           ('sms', ${`new-${randomUUID()}`}, 'status', '{}'::jsonb, 'processed', 1, now(), now())`;
+  await env.db.$executeRaw`
+    INSERT INTO outbox_events (event_type, aggregate_id, payload, published_at)
+    VALUES ('campaign.completed.v1', 'old', '{}'::jsonb, ${ago(env.config.OUTBOX_RETENTION_MS + 60_000)}),
+           ('campaign.completed.v1', 'new', '{}'::jsonb, now())`;
+  const first = await pass();
+  expect(first.repairs.webhook_events_pruned).toBe(1);
+  expect(first.repairs.outbox_pruned).toBe(1);
+  // A failed event is kept for a person to look at, whatever its age.
+  const [kept] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM webhook_events WHERE event_id LIKE 'old-%' AND status = 'failed'`;
+  expect(Number(kept!.n)).toBe(1);
+  const second = await pass();
+  expect([second.repairs.webhook_events_pruned, second.repairs.outbox_pruned]).toEqual([0, 0]);
+});
+
 it('reports a wallet that disagrees with its ledger, without changing it', async () => {
   const shop = await createShop(env.db, { credits: 30 });
   await env.db.$executeRaw`UPDATE credit_wallets SET balance = balance + 5 WHERE shop_id = ${shop.id}::uuid`;
