@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
-import { GSM_BASIC_CHARS, GSM_EXTENSION_CHARS, isGsm7 } from '../messaging/segments';
+import { isGsm7 } from '../messaging/segments';
 import { maxRenderedLengthParts, upperBoundSegmentsFor } from '../messaging/template';
 import { audienceWhere } from './audience';
 import { parsedBody } from './parsed-body';
@@ -13,30 +13,31 @@ export interface AudienceEstimate {
   credits: number;
 }
 
-const GSM_ALPHABET = GSM_BASIC_CHARS + GSM_EXTENSION_CHARS;
-
 /**
- * Sizes a campaign without rendering a single message: ONE aggregate over the
- * audience (the same predicate the launch materialises) gives the count, the
- * longest first and last name and whether any holds a non-GSM character;
- * upperBoundSegmentsFor turns those into a per-message bound that no
- * recipient's rendered message (footer included) can exceed.
+ * Sizes a campaign without rendering a single message and without scanning
+ * the audience: the figures come from `audience_stats` (kept by triggers on
+ * contacts, one row per shop and tag) — the count, the longest first and last
+ * name and whether any holds a non-GSM character — and upperBoundSegmentsFor
+ * turns them into a per-message bound that no recipient's rendered message
+ * (footer included) can exceed. So enqueue costs the same for a thousand
+ * contacts as for a million. Only an audience of several tags needs a count
+ * of its own (a contact may carry more than one of them).
  */
 export async function estimateAudience(
   db: DbOrTx,
   c: { shopId: string; body: string; tags: string[]; shopName: string; optOutFooter: boolean },
 ): Promise<AudienceEstimate> {
   const template = parsedBody(c.body);
-  // translate() deletes every GSM character: anything left is outside GSM-7.
-  const [agg] = await db.$queryRaw<{ n: bigint; first_len: number; last_len: number; first_unicode: boolean; last_unicode: boolean }[]>`
-    SELECT count(*) AS n,
-           coalesce(max(char_length(a.first_name)), 0)::int AS first_len,
-           coalesce(max(char_length(a.last_name)), 0)::int AS last_len,
-           coalesce(bool_or(translate(a.first_name, ${GSM_ALPHABET}, '') <> ''), false) AS first_unicode,
-           coalesce(bool_or(translate(a.last_name, ${GSM_ALPHABET}, '') <> ''), false) AS last_unicode
-      FROM contacts a
-     WHERE ${audienceWhere('a', c.shopId, c.tags)}`;
-  const recipients = Number(agg?.n ?? 0);
+  const keys = c.tags.length === 0 ? [''] : [...new Set(c.tags)];
+  const [agg] = await db.$queryRaw<{ n: bigint | null; first_len: number | null; last_len: number | null; first_unicode: boolean | null; last_unicode: boolean | null }[]>`
+    SELECT sum(contacts)::bigint AS n, max(max_first_name_length) AS first_len, max(max_last_name_length) AS last_len,
+           bool_or(non_gsm_first_names > 0) AS first_unicode, bool_or(non_gsm_last_names > 0) AS last_unicode
+      FROM audience_stats WHERE shop_id = ${c.shopId}::uuid AND tag = ANY(${keys}::text[])`;
+  let recipients = Math.max(0, Number(agg?.n ?? 0));
+  if (keys.length > 1) {
+    const [exact] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contacts a WHERE ${audienceWhere('a', c.shopId, c.tags)}`;
+    recipients = Number(exact?.n ?? 0);
+  }
   const used = new Set(maxRenderedLengthParts(template).placeholders.map((p) => p.name));
   const anyUnicode =
     (used.has('firstName') && agg?.first_unicode === true) ||
