@@ -66,7 +66,7 @@ export const configSchema = z.object({
   QUEUE_PREFIX: z.string().min(1).default('{sms}'),
   INTERNAL_SIGNING_SECRET: z.string().min(16).optional(),
   QUEUE_MAX_DEPTH: positiveInt.default(10_000),
-  SEND_BATCH_SIZE: positiveInt.max(1000).default(500),
+  SEND_BATCH_SIZE: positiveInt.max(1000).default(1000),
   SEND_LEASE_MS: positiveInt.default(60_000),
   RECONCILE_EVERY_MS: positiveInt.default(60_000),
   STUCK_AFTER_MS: positiveInt.default(600_000),

@@ -13,6 +13,8 @@ export const jobIds = {
   launch: (campaignId: string): string => `launch-${safe(campaignId)}`,
   sendBatch: (campaignId: string, batchNo: number): string => `batch-${safe(campaignId)}-${safe(batchNo)}`,
   webhook: (eventRowId: string): string => `webhook-${safe(eventRowId)}`,
+  /** One drain of stored delivery reports per time slot (`slot` = its end, in ms since the epoch). */
+  deliveryReports: (slot: number): string => `dlr-${safe(slot)}`,
   contactsImport: (importId: string): string => `import-${safe(importId)}`,
 };
 

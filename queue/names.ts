@@ -23,6 +23,7 @@ export const JOBS = {
   campaignSendBatch: 'campaign.send-batch.v1',
   contactsImport: 'contacts.import.v1',
   webhookProcess: 'webhook.process.v1',
+  webhookDeliveryReports: 'webhook.delivery-reports.v1',
 } as const;
 
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
@@ -36,6 +37,7 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   'campaign.send-batch.v1': QUEUES.sends,
   'contacts.import.v1': QUEUES.imports,
   'webhook.process.v1': QUEUES.webhooks,
+  'webhook.delivery-reports.v1': QUEUES.webhooks,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

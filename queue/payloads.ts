@@ -14,6 +14,7 @@ export const jobPayloadSchemas = {
   'campaign.send-batch.v1': z.object({ ...traced, campaignId: z.uuid(), shopId: z.uuid(), batchNo: z.number().int().min(0) }),
   'contacts.import.v1': z.object({ ...traced, importId: z.uuid(), shopId: z.uuid() }),
   'webhook.process.v1': z.object({ ...traced, eventId: z.uuid() }),
+  'webhook.delivery-reports.v1': z.object({ ...traced }),
 } satisfies Record<JobName, z.ZodType>;
 
 export type JobPayloads = { [K in JobName]: z.infer<(typeof jobPayloadSchemas)[K]> };

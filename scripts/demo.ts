@@ -9,18 +9,10 @@
 //   npm run demo -- --contacts 100000 a bigger audience (benchmarking)
 //   npm run demo -- --timeout 300     overall limit in seconds (default 180)
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { SignJWT } from 'jose';
 import { applyWalletChange } from '../domain/credits/apply-wallet-change';
-import { parseConfig } from '../lib/config';
 import { createDb, type Db } from '../lib/db';
-import { createProducerRedis, waitForRedis } from '../lib/redis';
-import { createQueueSet } from '../queue/connection';
+import { apiClient } from './lib/session-client';
+import { sleep, startStack, StackError, tail, type Stack } from './lib/stack';
 
 interface Options {
   serve: boolean;
@@ -48,130 +40,18 @@ function parseArgs(argv: string[]): Options {
 
 class DemoError extends Error {}
 
-const ROOT = path.resolve(__dirname, '..');
-const REPO_BIN = path.join(ROOT, 'node_modules', '.bin');
-const children: { name: string; proc: ChildProcess; log: string }[] = [];
-let stopping = false;
+const running: { stack?: Stack } = {};
 
 const out = (line = ''): void => {
   process.stdout.write(`${line}\n`);
 };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-function start(name: string, entry: string, env: NodeJS.ProcessEnv, logDir: string): void {
-  const log = path.join(logDir, `${name}.log`);
-  const stream = createWriteStream(log);
-  // Own process group, so stopping it reaches tsx's node child as well.
-  const proc = spawn(path.join(REPO_BIN, 'tsx'), [entry], { cwd: ROOT, env: { ...env, SERVICE_NAME: name }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout?.pipe(stream);
-  proc.stderr?.pipe(stream);
-  proc.on('exit', (code, signal) => {
-    if (!stopping) failures.push(`${name} exited unexpectedly (${signal ?? `code ${code}`}); see ${log}`);
-  });
-  children.push({ name, proc, log });
-}
-
-const failures: string[] = [];
-
 function assertChildrenAlive(): void {
-  if (failures.length > 0) throw new DemoError(failures.join('\n'));
-}
-
-function tail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
+  running.stack?.assertAlive();
 }
 
 async function stopChildren(): Promise<void> {
-  stopping = true;
-  const alive = children.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
-  const exited = alive.map((c) => new Promise<void>((resolve) => c.proc.once('exit', () => resolve())));
-  for (const c of alive) signalGroup(c.proc, 'SIGTERM');
-  const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 8_000).unref());
-  if ((await Promise.race([Promise.all(exited).then(() => 'ok' as const), timer])) === 'timeout') {
-    for (const c of alive) signalGroup(c.proc, 'SIGKILL');
-  }
-}
-
-function signalGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
-  if (proc.pid === undefined) return;
-  try {
-    process.kill(-proc.pid, signal);
-  } catch {
-    proc.kill(signal);
-  }
-}
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitHealthy(name: string, url: string, deadline: number): Promise<void> {
-  for (;;) {
-    assertChildrenAlive();
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new DemoError(`${name} did not become healthy at ${url}`);
-    await sleep(200);
-  }
-}
-
-interface Api {
-  call<T>(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
-}
-
-function apiClient(base: string, shopDomain: string, env: NodeJS.ProcessEnv): Api {
-  const secret = new TextEncoder().encode(env.SHOPIFY_API_SECRET ?? '');
-  const token = async (): Promise<string> => {
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ dest: `https://${shopDomain}`, sid: 'demo' })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setIssuer(`https://${shopDomain}/admin`)
-      .setAudience(env.SHOPIFY_API_KEY ?? '')
-      .setSubject('1')
-      .setIssuedAt(now)
-      .setNotBefore(now)
-      .setExpirationTime(now + 300)
-      .setJti(randomUUID())
-      .sign(secret);
-  };
-  return {
-    async call(method, route, body, headers = {}) {
-      for (let attempt = 0; ; attempt++) {
-        const res = await fetch(`${base}${route}`, {
-          method,
-          headers: { authorization: `Bearer ${await token()}`, 'content-type': 'application/json', ...headers },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(15_000),
-        });
-        const text = await res.text();
-        // The per-shop rate limit applies to the demo like to anyone: wait as told.
-        if (res.status === 429 && attempt < 5) {
-          await sleep(1_000 * Number(res.headers.get('retry-after') ?? '1'));
-          continue;
-        }
-        return { status: res.status, body: (text ? JSON.parse(text) : null) as never, headers: res.headers };
-      }
-    },
-  };
+  await running.stack?.stop();
 }
 
 function expectStatus(what: string, res: { status: number; body: unknown }, ...ok: number[]): void {
@@ -244,39 +124,19 @@ async function main(): Promise<void> {
   }, opts.timeoutMs);
   overall.unref();
 
-  const [apiPort, workerPort, simPort] = [await freePort(), await freePort(), await freePort()];
-  const runId = randomBytes(4).toString('hex');
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    NODE_ENV: 'development',
-    PORT: String(apiPort),
-    WORKER_METRICS_PORT: String(workerPort),
-    SMS_SIMULATOR_PORT: String(simPort),
-    SMS_SIMULATOR_HOST: '127.0.0.1',
-    SMS_PROVIDER: 'simulator',
-    SMS_PROVIDER_URL: `http://127.0.0.1:${simPort}`,
-    SMS_PROVIDER_API_KEY: process.env.SMS_PROVIDER_API_KEY ?? 'demo-sms-api-key',
-    SMS_WEBHOOK_SECRET: process.env.SMS_WEBHOOK_SECRET ?? 'demo-sms-webhook-secret',
-    SHOPIFY_API_KEY: process.env.SHOPIFY_API_KEY ?? 'demo-shopify-api-key',
-    SHOPIFY_API_SECRET: process.env.SHOPIFY_API_SECRET ?? 'demo-shopify-api-secret',
-    // Its own queue prefix: a dev worker on the default prefix never takes the demo's jobs.
-    QUEUE_PREFIX: `{demo-${runId}}`,
-    LOG_LEVEL: process.env.DEMO_LOG_LEVEL ?? 'warn',
-    SIMULATOR_DLR_DELAY_MS: '200',
-  };
-  const config = parseConfig(env);
-  const logDir = mkdtempSync(path.join(tmpdir(), 'sms-demo-'));
-
-  out(`sms demo: simulator :${simPort}, api :${apiPort}, worker :${workerPort}, logs in ${logDir}`);
-  start('sms-simulator', 'apps/sms-simulator/src/main.ts', env, logDir);
-  start('api', 'apps/api/src/server.ts', env, logDir);
-  start('worker', 'apps/worker/src/main.ts', env, logDir);
-  const bootDeadline = Math.min(deadline, Date.now() + 60_000);
-  await Promise.all([
-    waitHealthy('sms-simulator', `http://127.0.0.1:${simPort}/health`, bootDeadline),
-    waitHealthy('api', `http://127.0.0.1:${apiPort}/health`, bootDeadline),
-    waitHealthy('worker', `http://127.0.0.1:${workerPort}/health`, bootDeadline),
-  ]);
+  out('sms demo: starting simulator, api and worker');
+  const stack = await startStack({
+    label: 'demo',
+    bootTimeoutMs: Math.min(opts.timeoutMs, 60_000),
+    env: { LOG_LEVEL: process.env.DEMO_LOG_LEVEL ?? 'warn', SIMULATOR_DLR_DELAY_MS: '200' },
+  });
+  running.stack = stack;
+  const { env, config } = stack;
+  const apiPort = stack.ports.api;
+  const simPort = stack.ports.simulator;
+  const workerPort = stack.service('worker').port;
+  const runId = stack.runId;
+  out(`sms demo: simulator :${simPort}, api :${apiPort}, worker :${workerPort}, logs in ${stack.logDir}`);
   out('all three processes are healthy');
 
   const db = createDb(config);
@@ -389,7 +249,7 @@ async function main(): Promise<void> {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());
         const watch = setInterval(() => {
-          if (failures.length > 0) {
+          if (stack.failures.length > 0) {
             clearInterval(watch);
             resolve();
           }
@@ -401,29 +261,19 @@ async function main(): Promise<void> {
     await db.$disconnect().catch(() => undefined);
   }
   await stopChildren();
-  await clearQueues(env).catch(() => undefined);
+  await stack.clearQueues().catch(() => undefined);
+  const left = stack.orphans();
+  if (left.length > 0) throw new DemoError(`processes left running after stop: ${left.join(', ')}`);
   out('demo finished: all processes stopped');
-}
-
-/** The demo's queue keys are its own (a per-run prefix): remove them. */
-async function clearQueues(env: NodeJS.ProcessEnv): Promise<void> {
-  const redis = createProducerRedis(env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const queues = createQueueSet(redis, env.QUEUE_PREFIX ?? '');
-  try {
-    await waitForRedis(redis);
-    await Promise.all(queues.all().map((q) => q.obliterate({ force: true })));
-  } finally {
-    await queues.close();
-    redis.disconnect();
-  }
 }
 
 main().then(
   () => process.exit(0),
   async (err: unknown) => {
     process.stdout.write('\n');
-    process.stderr.write(`demo failed: ${err instanceof DemoError ? err.message : ((err as Error)?.stack ?? String(err))}\n`);
-    for (const c of children) process.stderr.write(`--- last lines of ${c.name} (${c.log}) ---\n${tail(c.log)}\n`);
+    const known = err instanceof DemoError || err instanceof StackError;
+    process.stderr.write(`demo failed: ${known ? err.message : ((err as Error)?.stack ?? String(err))}\n`);
+    for (const c of running.stack?.services ?? []) process.stderr.write(`--- last lines of ${c.name} (${c.log}) ---\n${tail(c.log)}\n`);
     await stopChildren();
     process.exit(1);
   },

@@ -42,4 +42,19 @@ describe('renderBatch', () => {
     const broken = renderBatch([recipient('3')], { ...campaign, body: 'Hi {{nickname}}' });
     expect(broken.unsendable).toEqual([{ id: '3', code: 'invalid_template' }]);
   });
+
+  it('renders each distinct name once per batch, and every recipient still gets its own message', () => {
+    const body = { ...campaign, body: 'Hi {{firstName|there}} {{lastName|friend}}', optOutFooter: false };
+    const r = renderBatch(
+      [recipient('1'), recipient('2', { phone: '+12015550101' }), recipient('3', { lastName: null }), recipient('4', { firstName: 'Grace', lastName: null })],
+      body,
+    );
+    expect(r.messages.map((m) => [m.reference, m.to, m.text])).toEqual([
+      ['r1', '+12015550100', 'Hi Ada Lovelace'],
+      ['r2', '+12015550101', 'Hi Ada Lovelace'],
+      ['r3', '+12015550100', 'Hi Ada friend'],
+      ['r4', '+12015550100', 'Hi Grace friend'],
+    ]);
+    expect([...r.segmentsByReference.values()]).toEqual([1, 1, 1, 1]);
+  });
 });

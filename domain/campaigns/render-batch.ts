@@ -1,5 +1,5 @@
 import type { OutboundMessage } from '../messaging/providers/provider';
-import { countSegments } from '../messaging/segments';
+import { countSegments, type SegmentCount } from '../messaging/segments';
 import { parseTemplate, renderTemplate, withFooter, type ParsedTemplate } from '../messaging/template';
 import type { ClaimedRecipient } from './claim-batch';
 
@@ -23,6 +23,9 @@ export interface RenderedBatch {
 /**
  * Renders each claimed recipient's message (placeholders, shop name, opt-out
  * footer per shop setting) and counts its segments. Pure: no I/O, one pass.
+ * A text depends only on the recipient's names (the rest is the batch's), and
+ * names repeat a lot in any audience: each distinct pair is rendered and
+ * counted once per batch.
  */
 export function renderBatch(
   recipients: ClaimedRecipient[],
@@ -31,6 +34,7 @@ export function renderBatch(
   const out: RenderedBatch = { messages: [], segmentsByReference: new Map(), unsendable: [] };
   const parsed = parseTemplate(campaign.body);
   const template: ParsedTemplate | null = parsed.ok ? parsed.template : null;
+  const rendered = new Map<string, { text: string; count: SegmentCount }>();
   for (const r of recipients) {
     if (!template) {
       out.unsendable.push({ id: r.id, code: 'invalid_template' });
@@ -40,15 +44,21 @@ export function renderBatch(
       out.unsendable.push({ id: r.id, code: 'no_phone' });
       continue;
     }
-    const text = withFooter(renderTemplate(template, { firstName: r.firstName, lastName: r.lastName, shopName: campaign.shopName }), campaign.optOutFooter);
-    const count = countSegments(text);
-    if (count.segments === 0) {
+    // null and '' render alike only by accident of the template: keep them apart.
+    const key = `${r.firstName === null ? '\u0001' : r.firstName}\u0000${r.lastName === null ? '\u0001' : r.lastName}`;
+    let m = rendered.get(key);
+    if (!m) {
+      const text = withFooter(renderTemplate(template, { firstName: r.firstName, lastName: r.lastName, shopName: campaign.shopName }), campaign.optOutFooter);
+      m = { text, count: countSegments(text) };
+      rendered.set(key, m);
+    }
+    if (m.count.segments === 0) {
       out.unsendable.push({ id: r.id, code: 'empty_message' });
       continue;
     }
     const reference = recipientReference(r.id);
-    out.messages.push({ reference, to: r.phone, text, from: campaign.senderId, encoding: count.encoding });
-    out.segmentsByReference.set(reference, count.segments);
+    out.messages.push({ reference, to: r.phone, text: m.text, from: campaign.senderId, encoding: m.count.encoding });
+    out.segmentsByReference.set(reference, m.count.segments);
   }
   return out;
 }

@@ -1,7 +1,5 @@
 import type { Logger } from 'pino';
 import type { Db, Tx } from '../../lib/db';
-import { applyWalletChange } from '../credits/apply-wallet-change';
-import { activeReservationForCampaign, consumeReservation } from '../credits/reservations';
 
 /** What became of one claimed recipient's send. */
 export type RecipientOutcome =
@@ -73,6 +71,17 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
   }
 
   return db.$transaction(async (tx) => {
+    // Safe to lose on a crash: this transaction only records what the provider
+    // already accepted. If the last few milliseconds of commits vanish with a
+    // Postgres crash, rows and debit vanish together (one transaction) and the
+    // rows are back to `sending` under this claim: the lease runs out and the
+    // stale-claim path re-sends them with the same references (deduplicated by
+    // the provider, then debited once) or records them `unknown` (never
+    // charged) — exactly what a worker crash between the provider call and the
+    // settle does. Not waiting for the WAL flush keeps the wallet row lock,
+    // which every settle of the shop takes, held for microseconds, not a disk
+    // write.
+    await tx.$executeRawUnsafe('SET LOCAL synchronous_commit = off');
     const moved = await tx.$queryRaw<{ status: string; n: number; segs: bigint }[]>`
       WITH input AS (
         SELECT * FROM unnest(${ids}::bigint[], ${kinds}::text[], ${messageIds}::text[], ${segments}::int[], ${codes}::text[])
@@ -124,35 +133,67 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
   });
 }
 
+interface DebitRow {
+  taken: bigint;
+  charge: bigint;
+  ledger_rows: number;
+}
+
+/**
+ * The debit in ONE statement, so the shop's wallet row — locked by every
+ * settle, reservation and purchase of the shop — is held for the time Postgres
+ * needs to run it, not for several round trips to a busy worker. It writes
+ * what applyWalletChange writes (lib rule: a ledger row computed from the
+ * locked wallet, idempotent by key, then the wallet update, both under the
+ * wallet's CHECKs) plus the reservation consumption, in the lock order every
+ * credit path uses: wallet, then reservation. A CTE runs once, when first
+ * read; each step reads the one before, which fixes the order.
+ */
 async function debit(tx: Tx, s: SettleInput, summary: SettleSummary): Promise<void> {
   const total = summary.segments;
-  // Wallet, then reservation: the lock order of cancel and completion too.
-  const [wallet] = await tx.$queryRaw<{ balance: bigint; reserved: bigint }[]>`
-    SELECT balance, reserved FROM credit_wallets WHERE shop_id = ${s.shopId}::uuid FOR UPDATE`;
-  const reservation = await activeReservationForCampaign(tx, s.campaignId);
-  const taken = reservation ? await consumeReservation(tx, reservation.id, total) : 0;
-  // The messages went out, so their rows must be recorded whatever the wallet
-  // holds; the CHECKs forbid charging past what the balance can cover, so
-  // any excess is charged only as far as it goes and reported loudly.
-  const available = wallet ? Number(wallet.balance - wallet.reserved) : 0;
-  const charge = Math.min(total, taken + Math.max(0, available));
+  const key = `debit-${s.campaignId}-${s.batchNo}-${s.token}`;
+  const [row] = await tx.$queryRaw<DebitRow[]>`
+    WITH w AS MATERIALIZED (
+      SELECT shop_id, balance, reserved FROM credit_wallets WHERE shop_id = ${s.shopId}::uuid FOR UPDATE
+    ), held AS MATERIALIZED (
+      SELECT r.id, LEAST(${total}::bigint, r.amount - r.consumed - r.released) AS taken
+        FROM credit_reservations r, w
+       WHERE r.campaign_id = ${s.campaignId}::uuid AND r.status = 'active'
+         FOR UPDATE OF r
+    ), consumed AS (
+      UPDATE credit_reservations r SET consumed = r.consumed + held.taken, updated_at = now()
+        FROM held WHERE r.id = held.id
+      RETURNING held.taken
+    ), calc AS MATERIALIZED (
+      -- The messages went out, so their rows are recorded whatever the wallet
+      -- holds; the CHECKs forbid charging past what the balance covers, so an
+      -- excess is charged only as far as it goes (reported by the caller).
+      SELECT w.shop_id, w.balance, t.taken,
+             LEAST(${total}::bigint, t.taken + GREATEST(0, w.balance - w.reserved)) AS charge
+        FROM w, (SELECT COALESCE((SELECT taken FROM consumed), 0)::bigint AS taken) t
+    ), ledger AS (
+      INSERT INTO credit_transactions (shop_id, type, amount, balance_after, reference, idempotency_key, trace_id)
+      SELECT shop_id, 'debit', -charge, balance - charge, ${`campaign:${s.campaignId}`}, ${key}, ${s.traceId ?? null}
+        FROM calc WHERE charge > 0
+      ON CONFLICT (shop_id, idempotency_key) DO NOTHING
+      RETURNING amount
+    ), wallet AS (
+      UPDATE credit_wallets cw SET balance = cw.balance + l.amount, reserved = cw.reserved - calc.taken, updated_at = now()
+        FROM ledger l, calc WHERE cw.shop_id = calc.shop_id
+      RETURNING 1
+    )
+    SELECT COALESCE((SELECT taken FROM calc), 0)::bigint AS taken,
+           COALESCE((SELECT charge FROM calc), 0)::bigint AS charge,
+           (SELECT count(*) FROM wallet)::int AS ledger_rows`;
+  const taken = Number(row?.taken ?? 0);
+  const charge = Number(row?.charge ?? 0);
   summary.fromReservation = taken;
   summary.debited = charge;
   summary.shortfall = total - charge;
+  // One claim settles once; a replayed key here would mean the reservation was
+  // consumed without the wallet moving, so refuse (the transaction rolls back) rather than drift.
+  if (charge > 0 && Number(row?.ledger_rows ?? 0) !== 1) throw new Error(`debit key for campaign ${s.campaignId} batch ${s.batchNo} was already used`);
   if (summary.shortfall > 0) {
     s.logger?.error({ campaignId: s.campaignId, batchNo: s.batchNo, segments: total, charged: charge, shortfall: summary.shortfall }, 'debit exceeds the wallet: charged what it could cover');
   }
-  if (charge === 0) return;
-  const result = await applyWalletChange(tx, {
-    shopId: s.shopId,
-    type: 'debit',
-    amount: -charge,
-    idempotencyKey: `debit-${s.campaignId}-${s.batchNo}-${s.token}`,
-    reference: `campaign:${s.campaignId}`,
-    traceId: s.traceId,
-    reservedDelta: -taken,
-  });
-  // One claim settles once; a replayed key here would mean the reservation was
-  // consumed without the wallet moving, so refuse rather than drift.
-  if (!result.applied) throw new Error(`debit key for campaign ${s.campaignId} batch ${s.batchNo} was already used`);
 }

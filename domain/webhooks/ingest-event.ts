@@ -33,7 +33,14 @@ export interface IngestResult {
 export async function ingestWebhookEvent(
   deps: IngestDeps,
   e: IncomingWebhookEvent,
-  opts: { inline?: WebhookProcessDeps } = {},
+  opts: {
+    inline?: WebhookProcessDeps;
+    /**
+     * How the new row gets processed, instead of its own `webhook.process.v1`
+     * job: delivery reports share a bulk job (enqueueDeliveryReportsJob).
+     */
+    enqueue?: (eventRowId: string, traceId: string | undefined) => Promise<void>;
+  } = {},
 ): Promise<IngestResult> {
   const traceId = e.traceId ?? currentTraceId();
   const eventRowId = await recordWebhookEvent(deps.db, { ...e, traceId });
@@ -53,7 +60,8 @@ export async function ingestWebhookEvent(
     }
   }
   try {
-    await enqueueWebhookJob(deps.producer, eventRowId, traceId);
+    if (opts.enqueue) await opts.enqueue(eventRowId, traceId);
+    else await enqueueWebhookJob(deps.producer, eventRowId, traceId);
   } catch (err) {
     deps.logger.warn(
       { webhookEventId: eventRowId, provider: e.provider, err: { message: describeError(err) } },

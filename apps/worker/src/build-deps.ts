@@ -15,6 +15,7 @@ const ownedProviders = new WeakMap<WorkerDeps, MittoProvider>();
 /** The configured provider, its request durations recorded per outcome. */
 export function buildProvider(config: Config, metrics: Metrics): MittoProvider {
   return createProviderFromConfig(config, {
+    timeoutMs: config.SMS_PROVIDER_TIMEOUT_MS,
     onRequest: (outcome, seconds) => metrics.providerDuration.observe({ provider: config.SMS_PROVIDER, outcome }, seconds),
   });
 }

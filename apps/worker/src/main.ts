@@ -3,7 +3,7 @@ import { parseWorkerQueues } from '../../../queue/names';
 import { buildWorkerDeps, closeWorkerDeps } from './build-deps';
 import { createOpsApp, listenOps } from './ops-server';
 import { HANDLERS, checkHandlers } from './registry';
-import { upsertSchedulers } from './schedulers';
+import { keepSchedulers } from './schedulers';
 import { startWorkers, type WorkerHost } from './worker-host';
 
 async function main(): Promise<void> {
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const deps = buildWorkerDeps(config);
   const running: { host?: WorkerHost } = {};
   const ops = await listenOps(createOpsApp(deps, () => running.host), config.WORKER_METRICS_PORT);
-  if (queues.includes('maintenance')) await upsertSchedulers(deps.queues, config);
+  if (queues.includes('maintenance')) await keepSchedulers(deps, config);
   running.host = startWorkers(deps, queues, HANDLERS);
   deps.logger.info({ queues, port: config.WORKER_METRICS_PORT }, 'worker started');
 

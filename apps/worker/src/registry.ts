@@ -7,6 +7,7 @@ import { campaignLaunchHandler } from './processors/campaign-launch.processor';
 import { campaignSendBatchHandler } from './processors/campaign-send-batch.processor';
 import { contactsImportHandler } from './processors/contacts-import.processor';
 import { webhookProcessHandler } from './processors/webhook-process.processor';
+import { webhookDeliveryReportsHandler } from './processors/webhook-delivery-reports.processor';
 
 // Every handler the worker knows. Add one line per new job name.
 export const HANDLERS: JobHandler[] = [
@@ -17,6 +18,7 @@ export const HANDLERS: JobHandler[] = [
   campaignSendBatchHandler,
   contactsImportHandler,
   webhookProcessHandler,
+  webhookDeliveryReportsHandler,
 ] as JobHandler[];
 
 /** Start-up check: every job name has exactly one handler, and no handler is for an unknown name. */

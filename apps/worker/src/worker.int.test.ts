@@ -2,7 +2,7 @@ import request from 'supertest';
 import { createTestEnv, type TestEnv } from '../../../test/harness';
 import { createShop } from '../../../test/factories';
 import { createOpsApp } from './ops-server';
-import { upsertSchedulers } from './schedulers';
+import { keepSchedulers, upsertSchedulers } from './schedulers';
 import { SCHEDULER_IDS } from '../../../queue/job-ids';
 
 let env: TestEnv;
@@ -56,6 +56,20 @@ it('upserting the job schedulers twice (two workers, a redeploy) leaves one sche
   const schedulers = await deps.queues.get('maintenance').getJobSchedulers();
   const ids = schedulers.map((s) => s.key).sort();
   expect(ids).toEqual([SCHEDULER_IDS.idempotencyCleanup, SCHEDULER_IDS.outbox, SCHEDULER_IDS.reconcile].sort());
+});
+
+it('the schedulers come back by themselves after Redis reconnects without them (a restart that lost its data)', async () => {
+  const deps = env.workerDeps();
+  const stop = await keepSchedulers(deps, env.config);
+  const maintenance = deps.queues.get('maintenance');
+  const ids = [SCHEDULER_IDS.idempotencyCleanup, SCHEDULER_IDS.outbox, SCHEDULER_IDS.reconcile].sort();
+  // What an empty Redis looks like to this prefix: no schedulers at all.
+  for (const id of ids) await maintenance.removeJobScheduler(id);
+  expect(await maintenance.getJobSchedulers()).toEqual([]);
+  deps.redis.disconnect(true);
+  const keys = await waitFor(async () => (await maintenance.getJobSchedulers()).map((j) => j.key).sort(), (k) => k.length === ids.length);
+  expect(keys).toEqual(ids);
+  stop();
 });
 
 it('the outbox dispatcher marks notification-only events published and leaves events it cannot route pending', async () => {

@@ -1,4 +1,5 @@
 import { Router, type Request } from 'express';
+import { enqueueDeliveryReportsJob } from '../../../../domain/webhooks/enqueue-delivery-reports-job';
 import { ingestWebhookEvent } from '../../../../domain/webhooks/ingest-event';
 import { deliveryReportEventId, deliveryReportSchema, inboundEventId, inboundMessageSchema } from '../../../../domain/webhooks/sms-payloads';
 import { isSmsCallbackProvider, verifySmsCallback, type SmsCallbackProvider } from '../../../../domain/webhooks/verify-sms-callback';
@@ -9,7 +10,7 @@ import { invalidSignature, jsonOf, rawBody, rawOf } from './raw-body';
 
 /**
  * Delivery reports and inbound texts. Reports take the lean path (one INSERT,
- * one job). Inbound texts are processed inline, before the 200: a STOP is in
+ * one shared bulk job per 100 ms). Inbound texts are processed inline, before the 200: a STOP is in
  * force by the time the provider hears back, so a batch claimed a moment
  * later already skips the number; the job is the fallback if that fails.
  */
@@ -36,12 +37,13 @@ export function smsWebhookRoutes(deps: ApiDeps): Router {
   router.post('/sms/:provider/status', rawBody, async (req, res) => {
     const { provider } = verified(req);
     const report = parseBody(req, deliveryReportSchema);
-    const result = await ingestWebhookEvent(deps, {
-      provider: `sms-${provider}`,
-      eventId: deliveryReportEventId(report),
-      topic: 'status',
-      payload: report,
-    });
+    const result = await ingestWebhookEvent(
+      deps,
+      { provider: `sms-${provider}`, eventId: deliveryReportEventId(report), topic: 'status', payload: report },
+      // Reports come by the thousand per second during a campaign: they share
+      // one bulk job per 100 ms instead of a job each (docs/webhooks.md).
+      { enqueue: () => enqueueDeliveryReportsJob(deps.producer, deps.now().getTime()) },
+    );
     res.status(200).json(result.duplicate ? { duplicate: true } : { received: true });
   });
 

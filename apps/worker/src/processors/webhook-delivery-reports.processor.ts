@@ -1,0 +1,36 @@
+import { applyDeliveryReports, handOffDeliveryReports, type DeliveryReportBulkResult } from '../../../../domain/webhooks/apply-delivery-reports';
+import { enqueueWebhookJob } from '../../../../domain/webhooks/enqueue-event-job';
+import { describeError } from '../../../../domain/webhooks/mark-event';
+import { defineHandler } from './types';
+
+/** Reports per transaction: large enough to amortise the round trips, small enough to keep row locks brief. */
+const PASS = 1_000;
+
+/**
+ * Drains stored delivery reports in bulk passes until a pass finds fewer than
+ * a full one. A report no recipient can take yet gets its own
+ * `webhook.process.v1` job (retries with backoff, then dropped), exactly as
+ * if it had been stored with one; so do all reports of a pass that failed as
+ * a whole.
+ */
+export const webhookDeliveryReportsHandler = defineHandler('webhook.delivery-reports.v1', async (_payload, { deps }) => {
+  let applied = 0;
+  for (;;) {
+    let r: DeliveryReportBulkResult;
+    try {
+      r = await applyDeliveryReports(deps.db, { limit: PASS });
+    } catch (err) {
+      const reason = `bulk apply failed: ${describeError(err)}`;
+      deps.logger.warn({ err: { message: describeError(err) } }, 'delivery report bulk pass failed; its reports get jobs of their own');
+      const handed = await handOffDeliveryReports(deps.db, { limit: PASS, reason });
+      for (const n of handed) await enqueueWebhookJob(deps.producer, n.id, n.traceId);
+      if (handed.length < PASS) return { applied, handedOff: handed.length };
+      continue;
+    }
+    for (const a of r.appliedByProvider) deps.metrics.deliveryReports.inc({ provider: a.provider.replace(/^sms-/, ''), status: a.status }, a.n);
+    for (const o of r.outcomes) deps.metrics.webhookEvents.inc({ source: o.provider, outcome: o.outcome }, o.n);
+    for (const n of r.notReady) await enqueueWebhookJob(deps.producer, n.id, n.traceId);
+    applied += r.applied.delivered + r.applied.failed;
+    if (r.claimed < PASS) return { applied };
+  }
+});

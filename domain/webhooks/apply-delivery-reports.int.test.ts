@@ -1,0 +1,133 @@
+import { createCampaign, createContact, createShop } from '../../test/factories';
+import { createTestEnv, type TestEnv } from '../../test/harness';
+import { rid } from '../../test/webhooks';
+import { applyDeliveryReports, handOffDeliveryReports, NOT_READY_MARK } from './apply-delivery-reports';
+import { recordWebhookEvent } from './record-event';
+
+describe('applyDeliveryReports (bulk)', () => {
+  let env: TestEnv;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  // Every pass takes every open report of the database: each test starts from none.
+  beforeEach(async () => {
+    await env.db.$executeRaw`UPDATE webhook_events SET status = 'processed' WHERE status = 'received'`;
+  });
+
+  async function campaign() {
+    const shop = await createShop(env.db);
+    const c = await createCampaign(env.db, shop.id, { status: 'sending' });
+    const recipient = async (status: string, o: { pmid?: string | null; segments?: number | null } = {}): Promise<{ id: string; pmid: string | null }> => {
+      const contact = await createContact(env.db, shop.id);
+      const pmid = o.pmid === undefined ? rid('msg') : o.pmid;
+      const segments = o.segments === undefined ? 1 : o.segments;
+      const sending = status === 'sending';
+      const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
+        INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at, claim_token, lease_until)
+        VALUES (${c.id}::uuid, ${contact.id}::uuid, 0, ${status}, ${pmid}, ${segments}::smallint, ${sending ? null : new Date()},
+                ${sending ? '00000000-0000-4000-8000-000000000001' : null}::uuid, ${sending ? new Date(Date.now() + 60_000) : null})
+        RETURNING id`;
+      return { id: String(row!.id), pmid };
+    };
+    return { shopId: shop.id, recipient };
+  }
+
+  const report = async (payload: Record<string, unknown>): Promise<string> => {
+    const id = await recordWebhookEvent(env.db, { provider: 'sms-simulator', eventId: rid('dlr'), topic: 'status', payload });
+    return id!;
+  };
+
+  async function recipientState(id: string) {
+    const [row] = await env.db.$queryRaw<{ status: string; error_code: string | null; provider_message_id: string | null; final_at: Date | null }[]>`
+      SELECT status, error_code, provider_message_id, final_at FROM campaign_recipients WHERE id = ${id}::bigint`;
+    return row!;
+  }
+
+  async function eventState(id: string) {
+    const [row] = await env.db.$queryRaw<{ status: string; shop_id: string | null; last_error: string | null; attempts: number }[]>`
+      SELECT status, shop_id, last_error, attempts FROM webhook_events WHERE id = ${id}::uuid`;
+    return row!;
+  }
+
+  it('applies a mixed pass as the per-event handler would, in one transaction', async () => {
+    const { shopId, recipient } = await campaign();
+    const sentA = await recipient('sent');
+    const sentB = await recipient('sent');
+    const unknownWithSegments = await recipient('unknown', { pmid: null, segments: 1 });
+    const unknownUnbilled = await recipient('unknown', { pmid: null, segments: null });
+    const inFlight = await recipient('sending', { pmid: null, segments: null });
+    const alreadyFinal = await recipient('delivered');
+
+    const ts = new Date().toISOString();
+    const aDelivered = await report({ id: sentA.pmid, reference: `r${sentA.id}`, status: 'delivered', timestamp: ts });
+    const aFailedLater = await report({ id: sentA.pmid, reference: `r${sentA.id}`, status: 'failed', timestamp: ts });
+    const bFailed = await report({ id: sentB.pmid, status: 'failed', errorCode: 'absent_subscriber' });
+    const byReference = await report({ id: 'sim-late-id', reference: `r${unknownWithSegments.id}`, status: 'delivered' });
+    const unbilled = await report({ id: 'sim-unbilled', reference: `r${unknownUnbilled.id}`, status: 'delivered' });
+    const early = await report({ id: 'sim-not-yet', reference: `r${inFlight.id}`, status: 'delivered' });
+    const duplicate = await report({ id: alreadyFinal.pmid, status: 'failed' });
+
+    const r = await applyDeliveryReports(env.db, { limit: 100 });
+
+    expect(r.claimed).toBe(7);
+    expect(r.applied).toEqual({ delivered: 2, failed: 1 });
+    expect(r.notReady.map((x) => x.id)).toEqual([early]);
+    expect(r.appliedByProvider).toEqual(expect.arrayContaining([{ provider: 'sms-simulator', status: 'delivered', n: 2 }, { provider: 'sms-simulator', status: 'failed', n: 1 }]));
+    expect(r.outcomes).toEqual(expect.arrayContaining([{ provider: 'sms-simulator', outcome: 'processed', n: 5 }, { provider: 'sms-simulator', outcome: 'ignored', n: 1 }]));
+
+    expect(await recipientState(sentA.id)).toMatchObject({ status: 'delivered', error_code: null });
+    expect((await recipientState(sentA.id)).final_at).toBeInstanceOf(Date);
+    expect(await recipientState(sentB.id)).toMatchObject({ status: 'failed', error_code: 'absent_subscriber' });
+    expect(await recipientState(unknownWithSegments.id)).toMatchObject({ status: 'delivered', provider_message_id: 'sim-late-id' });
+    expect(await recipientState(unknownUnbilled.id)).toMatchObject({ status: 'unknown', provider_message_id: null });
+    expect(await recipientState(inFlight.id)).toMatchObject({ status: 'sending' });
+    expect(await recipientState(alreadyFinal.id)).toMatchObject({ status: 'delivered' });
+
+    // The first final report of a message wins; the later one is done too.
+    for (const id of [aDelivered, aFailedLater, bFailed, byReference, duplicate]) {
+      expect(await eventState(id)).toMatchObject({ status: 'processed', shop_id: shopId, last_error: null, attempts: 1 });
+    }
+    expect(await eventState(unbilled)).toMatchObject({ status: 'ignored', shop_id: shopId });
+    // Left for its own job, and skipped by later passes.
+    expect(await eventState(early)).toMatchObject({ status: 'received', last_error: NOT_READY_MARK, attempts: 0 });
+    expect((await applyDeliveryReports(env.db, { limit: 100 })).claimed).toBe(0);
+  });
+
+  it('takes at most `limit` reports, oldest first, and concurrent passes split them', async () => {
+    const { recipient } = await campaign();
+    const rows = await Promise.all(Array.from({ length: 30 }, () => recipient('sent')));
+    for (const x of rows) await report({ id: x.pmid, status: 'delivered' });
+
+    const first = await applyDeliveryReports(env.db, { limit: 10 });
+    expect(first.claimed).toBe(10);
+    expect((await recipientState(rows[0]!.id)).status).toBe('delivered');
+    expect((await recipientState(rows[29]!.id)).status).toBe('sent');
+
+    const [a, b] = await Promise.all([applyDeliveryReports(env.db, { limit: 15 }), applyDeliveryReports(env.db, { limit: 15 })]);
+    expect(a.applied.delivered + b.applied.delivered).toBe(20);
+    for (const x of rows) expect((await recipientState(x.id)).status).toBe('delivered');
+  });
+
+  it('a report that is not a well-formed delivery report is left to its own job', async () => {
+    const odd = await report({ id: 'x', status: 'queued' });
+    const r = await applyDeliveryReports(env.db, { limit: 10 });
+    expect(r.notReady.map((x) => x.id)).toEqual([odd]);
+    expect(await eventState(odd)).toMatchObject({ status: 'received', last_error: NOT_READY_MARK });
+  });
+
+  it('hands the reports of a failed pass off to jobs of their own, once', async () => {
+    const { recipient } = await campaign();
+    const x = await recipient('sent');
+    const id = await report({ id: x.pmid, status: 'delivered' });
+    const handed = await handOffDeliveryReports(env.db, { limit: 10, reason: 'bulk apply failed: boom' });
+    expect(handed.map((h) => h.id)).toEqual([id]);
+    expect(await eventState(id)).toMatchObject({ status: 'received', last_error: 'bulk apply failed: boom' });
+    expect(await handOffDeliveryReports(env.db, { limit: 10, reason: 'again' })).toEqual([]);
+    expect((await applyDeliveryReports(env.db, { limit: 10 })).claimed).toBe(0);
+  });
+});

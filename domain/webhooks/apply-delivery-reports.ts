@@ -1,0 +1,223 @@
+import type { Db } from '../../lib/db';
+import { recipientIdFromReference } from '../campaigns/render-batch';
+
+/** Delivery reports come from these providers, under this topic. */
+const DLR_PROVIDERS = ['sms-simulator', 'sms-mitto'];
+const TERMINAL = new Set(['delivered', 'failed', 'skipped', 'cancelled']);
+const MAX_BIGINT = 9223372036854775807n;
+
+/** Marks a report the bulk path found not applicable yet: its own job takes it from there (with backoff). */
+export const NOT_READY_MARK = 'WebhookNotReadyError: not applicable yet (left to its own job)';
+
+export interface DeliveryReportBulkResult {
+  /** Events taken by this pass (at most `limit`). */
+  claimed: number;
+  /** Recipient rows moved, by the status they moved to. */
+  applied: { delivered: number; failed: number };
+  /** Events closed, by outcome, per provider (for webhook_events_total). */
+  outcomes: { provider: string; outcome: 'processed' | 'ignored'; n: number }[];
+  /** Applied reports per provider and status (for sms_delivery_reports_total). */
+  appliedByProvider: { provider: string; status: 'delivered' | 'failed'; n: number }[];
+  /** Events no recipient can take yet (the report beat the send's settle): ids, for a job of their own. */
+  notReady: { id: string; traceId: string | null }[];
+}
+
+interface EventRow {
+  id: string;
+  provider: string;
+  trace_id: string | null;
+  pmid: string | null;
+  status: string | null;
+  code: string | null;
+  ref: string | null;
+}
+
+interface Report {
+  id: string;
+  provider: string;
+  traceId: string | null;
+  pmid: string;
+  status: 'delivered' | 'failed';
+  code: string | null;
+  /** The recipient id named by our reference, when it is one of ours. */
+  recipientId: string | null;
+}
+
+/**
+ * Applies up to `limit` stored delivery reports (`webhook_events` rows of an
+ * SMS provider, topic `status`, still `received`) in ONE transaction, with the
+ * effect and outcome of the per-event handler (handlers/sms-delivery-report.ts)
+ * but a handful of statements per pass instead of two per report:
+ *  - one guarded `sent|unknown → delivered|failed` UPDATE by provider message
+ *    id for all of them, and one by our reference for `unknown` rows that
+ *    never learnt their provider id; the earliest report of a message wins,
+ *    as it does one by one (the status trigger refuses any move backwards);
+ *  - every report whose message is final now (applied here, or earlier) is
+ *    marked `processed` with its shop; a `delivered` report for an `unknown`
+ *    row without billed segments is `ignored`;
+ *  - a report no recipient can take yet is left `received`, marked so later
+ *    passes skip it, and returned: the caller gives it its own
+ *    `webhook.process.v1` job, which retries with backoff and drops it in the end.
+ * Rows are taken FOR UPDATE SKIP LOCKED in arrival order, so concurrent passes
+ * split the work. Reports the API validated are re-checked here; one that is
+ * not a well-formed report is left to its own job, like a not-ready one.
+ */
+export async function applyDeliveryReports(db: Db, o: { limit: number }): Promise<DeliveryReportBulkResult> {
+  const result: DeliveryReportBulkResult = { claimed: 0, applied: { delivered: 0, failed: 0 }, outcomes: [], appliedByProvider: [], notReady: [] };
+  return db.$transaction(async (tx) => {
+    const rows = await tx.$queryRaw<EventRow[]>`
+      SELECT id, provider, trace_id, payload->>'id' AS pmid, payload->>'status' AS status, payload->>'errorCode' AS code, payload->>'reference' AS ref
+        FROM webhook_events
+       WHERE status = 'received' AND topic = 'status' AND provider = ANY(${DLR_PROVIDERS}::text[]) AND last_error IS NULL
+       ORDER BY received_at, id
+       LIMIT ${o.limit}::int
+         FOR UPDATE SKIP LOCKED`;
+    result.claimed = rows.length;
+    if (rows.length === 0) return result;
+
+    const reports: Report[] = [];
+    for (const r of rows) {
+      if (!r.pmid || (r.status !== 'delivered' && r.status !== 'failed')) {
+        result.notReady.push({ id: r.id, traceId: r.trace_id });
+        continue;
+      }
+      const rid = recipientIdFromReference(r.ref ?? undefined);
+      reports.push({
+        id: r.id,
+        provider: r.provider,
+        traceId: r.trace_id,
+        pmid: r.pmid,
+        status: r.status,
+        code: r.status === 'failed' ? (r.code ?? 'failed') : null,
+        recipientId: rid !== null && BigInt(rid) <= MAX_BIGINT ? rid : null,
+      });
+    }
+
+    // The earliest report of each message is the one applied.
+    const winners = new Map<string, Report>();
+    for (const r of reports) if (!winners.has(r.pmid)) winners.set(r.pmid, r);
+    const w = [...winners.values()];
+    const byPmid = await tx.$queryRaw<{ pmid: string; status: string; shop_id: string }[]>`
+      UPDATE campaign_recipients r
+         SET status = u.status, final_at = now(), error_code = u.code
+        FROM unnest(${w.map((x) => x.pmid)}::text[], ${w.map((x) => x.status)}::text[], ${w.map((x) => x.code)}::text[]) AS u(pmid, status, code),
+             campaigns c
+       WHERE r.provider_message_id = u.pmid AND r.status IN ('sent', 'unknown') AND c.id = r.campaign_id
+         -- A delivered row must know its billed segments (CHECK): such a report is ignored below.
+         AND (u.status = 'failed' OR r.segments IS NOT NULL)
+      RETURNING r.provider_message_id AS pmid, r.status, c.shop_id`;
+    const final = new Map<string, string>(byPmid.map((x) => [x.pmid, x.shop_id]));
+    count(result, w, byPmid.map((x) => x.pmid));
+
+    // An `unknown` send never learnt its provider id; our reference names it.
+    const byRef = w.filter((x) => !final.has(x.pmid) && x.recipientId !== null);
+    if (byRef.length > 0) {
+      const moved = await tx.$queryRaw<{ pmid: string; shop_id: string }[]>`
+        UPDATE campaign_recipients r
+           SET status = u.status, final_at = now(), error_code = u.code, provider_message_id = u.pmid
+          FROM unnest(${byRef.map((x) => x.recipientId)}::bigint[], ${byRef.map((x) => x.pmid)}::text[], ${byRef.map((x) => x.status)}::text[], ${byRef.map((x) => x.code)}::text[])
+                 AS u(id, pmid, status, code),
+               campaigns c
+         WHERE r.id = u.id AND r.provider_message_id IS NULL AND r.status IN ('sent', 'unknown')
+           AND (u.status = 'failed' OR r.segments IS NOT NULL) AND c.id = r.campaign_id
+        RETURNING r.provider_message_id AS pmid, c.shop_id`;
+      for (const x of moved) final.set(x.pmid, x.shop_id);
+      count(result, w, moved.map((x) => x.pmid));
+    }
+
+    // Reports whose message did not move here: final already (a duplicate or
+    // a late report), impossible, or not there yet.
+    const rest = reports.filter((r) => !final.has(r.pmid));
+    const state = new Map<string, { status: string; segments: number | null; shop_id: string }>();
+    if (rest.length > 0) {
+      const found = await tx.$queryRaw<{ pmid: string; status: string; segments: number | null; shop_id: string }[]>`
+        SELECT u.pmid, cr.status, cr.segments, c.shop_id
+          FROM unnest(${rest.map((x) => x.pmid)}::text[], ${rest.map((x) => x.recipientId)}::bigint[]) AS u(pmid, rid)
+          JOIN LATERAL (
+            SELECT status, segments, campaign_id FROM campaign_recipients x
+             WHERE x.provider_message_id = u.pmid OR (x.id = u.rid AND x.provider_message_id IS NULL)
+             LIMIT 1
+          ) cr ON true
+          JOIN campaigns c ON c.id = cr.campaign_id`;
+      for (const f of found) state.set(f.pmid, f);
+    }
+
+    const closeIds: string[] = [];
+    const closeOutcomes: string[] = [];
+    const closeShops: (string | null)[] = [];
+    const tally = new Map<string, number>();
+    const close = (r: Report, outcome: 'processed' | 'ignored', shopId: string | null): void => {
+      closeIds.push(r.id);
+      closeOutcomes.push(outcome);
+      closeShops.push(shopId);
+      const key = `${r.provider}\u0000${outcome}`;
+      tally.set(key, (tally.get(key) ?? 0) + 1);
+    };
+    for (const r of reports) {
+      const shop = final.get(r.pmid);
+      if (shop !== undefined) {
+        close(r, 'processed', shop);
+        continue;
+      }
+      const s = state.get(r.pmid);
+      if (s && TERMINAL.has(s.status)) close(r, 'processed', s.shop_id);
+      else if (s?.status === 'unknown' && s.segments === null && r.status === 'delivered') close(r, 'ignored', s.shop_id);
+      else result.notReady.push({ id: r.id, traceId: r.traceId });
+    }
+    result.outcomes = [...tally].map(([k, n]) => {
+      const [provider, outcome] = k.split('\u0000') as [string, 'processed' | 'ignored'];
+      return { provider, outcome, n };
+    });
+
+    if (closeIds.length > 0) {
+      await tx.$executeRaw`
+        UPDATE webhook_events w
+           SET status = u.outcome, processed_at = now(), attempts = w.attempts + 1, last_error = NULL, next_attempt_at = NULL,
+               shop_id = COALESCE(w.shop_id, u.shop_id)
+          FROM unnest(${closeIds}::uuid[], ${closeOutcomes}::text[], ${closeShops}::uuid[]) AS u(id, outcome, shop_id)
+         WHERE w.id = u.id`;
+    }
+    if (result.notReady.length > 0) {
+      await tx.$executeRaw`
+        UPDATE webhook_events SET last_error = ${NOT_READY_MARK}
+         WHERE id = ANY(${result.notReady.map((x) => x.id)}::uuid[])`;
+    }
+    return result;
+  });
+}
+
+function count(result: DeliveryReportBulkResult, winners: Report[], movedPmids: string[]): void {
+  if (movedPmids.length === 0) return;
+  const moved = new Set(movedPmids);
+  const tally = new Map<string, number>();
+  for (const r of winners) {
+    if (!moved.has(r.pmid)) continue;
+    result.applied[r.status] += 1;
+    const key = `${r.provider}\u0000${r.status}`;
+    tally.set(key, (tally.get(key) ?? 0) + 1);
+  }
+  for (const [k, n] of tally) {
+    const [provider, status] = k.split('\u0000') as [string, 'delivered' | 'failed'];
+    const existing = result.appliedByProvider.find((x) => x.provider === provider && x.status === status);
+    if (existing) existing.n += n;
+    else result.appliedByProvider.push({ provider, status, n });
+  }
+}
+
+/**
+ * When a bulk pass fails as a whole (one malformed or conflicting report would
+ * otherwise fail every pass after it), the reports it would have taken are
+ * marked so bulk passes skip them and returned for jobs of their own: one by
+ * one, the bad report fails alone and the rest apply.
+ */
+export async function handOffDeliveryReports(db: Db, o: { limit: number; reason: string }): Promise<{ id: string; traceId: string | null }[]> {
+  const rows = await db.$queryRaw<{ id: string; trace_id: string | null }[]>`
+    UPDATE webhook_events SET last_error = ${o.reason.slice(0, 200)}
+     WHERE id IN (SELECT id FROM webhook_events
+                   WHERE status = 'received' AND topic = 'status' AND provider = ANY(${DLR_PROVIDERS}::text[]) AND last_error IS NULL
+                   ORDER BY received_at, id
+                   LIMIT ${o.limit}::int
+                     FOR UPDATE SKIP LOCKED)
+    RETURNING id, trace_id`;
+  return rows.map((r) => ({ id: r.id, traceId: r.trace_id }));
+}

@@ -1,0 +1,117 @@
+// The benchmark's own database (default `sms_bench` next to DATABASE_URL's):
+// migrated like any other, campaign-side tables emptied at the start of each
+// run so storage growth is measured from nothing, and audiences (shops with
+// N sendable contacts) seeded once with set-based SQL and kept between runs.
+
+import { Pool, type PoolClient } from 'pg';
+import { ensureDatabase, migrate } from '../../lib/migrator';
+
+export interface BenchDb {
+  url: string;
+  name: string;
+  pool: Pool;
+  close(): Promise<void>;
+}
+
+export function benchDatabaseUrl(base: string, name: string): string {
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function openBenchDb(baseUrl: string, name: string, opts: { fresh: boolean }): Promise<BenchDb> {
+  const url = benchDatabaseUrl(baseUrl, name);
+  if (opts.fresh) {
+    const admin = new Pool({ connectionString: benchDatabaseUrl(baseUrl, 'postgres'), max: 1 });
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
+  }
+  await ensureDatabase(url);
+  await migrate(url);
+  const pool = new Pool({ connectionString: url, max: 12, application_name: 'bench' });
+  return { url, name, pool, close: () => pool.end() };
+}
+
+/**
+ * Everything a run writes, so it starts from empty tables (contacts and shops
+ * stay: seeding a million contacts is not what is measured).
+ */
+export async function resetRunTables(db: BenchDb): Promise<void> {
+  await db.pool.query(`TRUNCATE campaigns, campaign_batches, campaign_recipients, credit_reservations, credit_transactions,
+    webhook_events, outbox_events, idempotency_keys, purchases RESTART IDENTITY CASCADE`);
+  await db.pool.query('UPDATE credit_wallets SET balance = 0, reserved = 0');
+  await db.pool.query('VACUUM ANALYZE campaign_recipients, campaign_batches, webhook_events, credit_transactions');
+}
+
+export interface Audience {
+  shopId: string;
+  domain: string;
+  contacts: number;
+}
+
+export const audienceDomain = (size: number): string => `bench-a${size}.myshopify.com`;
+
+/**
+ * A shop with exactly `size` sendable contacts tagged `bench` (phones and
+ * names deterministic; names of varying length so messages are 1 or 2
+ * segments). The shop row itself is provisioned by the API's first call.
+ */
+export async function ensureAudience(db: BenchDb, shopId: string, size: number, log: (l: string) => void): Promise<Audience> {
+  const domain = audienceDomain(size);
+  const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM contacts WHERE shop_id = $1', [shopId]);
+  const have = Number(rows[0]?.n ?? 0);
+  if (have !== size) {
+    const t0 = Date.now();
+    await db.pool.query('DELETE FROM contacts WHERE shop_id = $1', [shopId]);
+    // One set-based statement, like an import would leave them.
+    await db.pool.query(
+      `INSERT INTO contacts (shop_id, phone_e164, phone_hash, first_name, last_name, sms_consent, tags)
+       SELECT $1::uuid, p, encode(sha256(p::bytea), 'hex'), (ARRAY['Ada','Grace','Linus','Margaret','Alan','Barbara'])[1 + g % 6], 'Bench', 'subscribed', ARRAY['bench']
+         FROM generate_series(0, $2::int - 1) g, LATERAL (SELECT '+1' || (2010000000 + g)::text AS p) x`,
+      [shopId, size],
+    );
+    await db.pool.query('VACUUM ANALYZE contacts');
+    log(`seeded ${size.toLocaleString('en-US')} contacts for ${domain} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  return { shopId, domain, contacts: size };
+}
+
+/** Grants credits as a ledger entry plus wallet update (the one way a balance changes). */
+export async function grantCredits(db: BenchDb, shopId: string, credits: number, key: string): Promise<void> {
+  await withTx(db, async (c) => {
+    await c.query('INSERT INTO credit_wallets (shop_id) VALUES ($1) ON CONFLICT (shop_id) DO NOTHING', [shopId]);
+    const { rows } = await c.query<{ balance: string }>('SELECT balance FROM credit_wallets WHERE shop_id = $1 FOR UPDATE', [shopId]);
+    const after = BigInt(rows[0]?.balance ?? '0') + BigInt(credits);
+    const ins = await c.query(
+      `INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key, reference)
+       VALUES ($1, 'grant', $2, $3, $4, 'bench') ON CONFLICT (shop_id, idempotency_key) DO NOTHING`,
+      [shopId, credits, after.toString(), key],
+    );
+    if (ins.rowCount === 1) await c.query('UPDATE credit_wallets SET balance = $2 WHERE shop_id = $1', [shopId, after.toString()]);
+  });
+}
+
+export async function withTx<T>(db: BenchDb, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const c = await db.pool.connect();
+  try {
+    await c.query('BEGIN');
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
+/** Bytes of a table with its indexes and TOAST. */
+export async function relationBytes(db: BenchDb, tables: string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of tables) {
+    const { rows } = await db.pool.query<{ b: string }>('SELECT pg_total_relation_size($1::regclass) AS b', [t]);
+    out[t] = Number(rows[0]?.b ?? 0);
+  }
+  return out;
+}

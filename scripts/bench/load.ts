@@ -1,0 +1,119 @@
+// A small HTTP load generator on node:http with keep-alive. Two modes:
+//  - fixed rate (open loop): request i is due at start + i/rate and its
+//    latency is measured from when it was DUE, not from when it went out, so
+//    a server that falls behind shows it (no coordinated omission);
+//  - closed loop: `concurrency` requests in flight, as fast as answered.
+
+import http from 'node:http';
+
+export interface LoadRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string | Buffer;
+}
+
+export interface LoadResult {
+  sent: number;
+  /** Answers by status code; 0 = transport error or timeout. */
+  statuses: Record<number, number>;
+  latenciesMs: number[];
+  elapsedMs: number;
+  /** Completed requests per second over the run. */
+  rate: number;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+export function summary(latenciesMs: number[]): { p50: number; p90: number; p99: number; max: number } {
+  const s = [...latenciesMs].sort((a, b) => a - b);
+  return { p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[s.length - 1] ?? NaN };
+}
+
+function send(agent: http.Agent, base: URL, req: LoadRequest, timeoutMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    const r = http.request(
+      { agent, host: base.hostname, port: base.port, method: req.method, path: req.path, headers: req.headers, timeout: timeoutMs },
+      (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', () => resolve(0));
+      },
+    );
+    r.on('timeout', () => r.destroy(new Error('timeout')));
+    r.on('error', () => resolve(0));
+    if (req.body !== undefined) r.end(req.body);
+    else r.end();
+  });
+}
+
+/** `make(i)` builds request i (it may sign it, give it a fresh key, …). */
+export async function fixedRate(
+  baseUrl: string,
+  o: { rate: number; count: number; make: (i: number) => LoadRequest; timeoutMs?: number; maxSockets?: number },
+): Promise<LoadResult> {
+  const base = new URL(baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets ?? 256 });
+  const statuses: Record<number, number> = {};
+  const latencies: number[] = new Array<number>(o.count);
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  let i = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now();
+      // Everything due by now goes out now; the timer only wakes us up.
+      while (i < o.count && start + (i * 1000) / o.rate <= now) {
+        const due = start + (i * 1000) / o.rate;
+        const n = i++;
+        pending.push(
+          send(agent, base, o.make(n), o.timeoutMs ?? 10_000).then((status) => {
+            statuses[status] = (statuses[status] ?? 0) + 1;
+            latencies[n] = performance.now() - due;
+          }),
+        );
+      }
+      if (i >= o.count) resolve();
+      else setTimeout(tick, Math.max(0, start + (i * 1000) / o.rate - performance.now()));
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  const elapsedMs = performance.now() - start;
+  agent.destroy();
+  return { sent: o.count, statuses, latenciesMs: latencies, elapsedMs, rate: (o.count / elapsedMs) * 1000 };
+}
+
+export async function closedLoop(
+  baseUrl: string,
+  o: { concurrency: number; count: number; make: (i: number) => LoadRequest; timeoutMs?: number },
+): Promise<LoadResult> {
+  const base = new URL(baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
+  const statuses: Record<number, number> = {};
+  const latencies: number[] = new Array<number>(o.count);
+  let next = 0;
+  const start = performance.now();
+  const lane = async (): Promise<void> => {
+    for (;;) {
+      const n = next++;
+      if (n >= o.count) return;
+      const t0 = performance.now();
+      const status = await send(agent, base, o.make(n), o.timeoutMs ?? 10_000);
+      latencies[n] = performance.now() - t0;
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency }, lane));
+  const elapsedMs = performance.now() - start;
+  agent.destroy();
+  return { sent: o.count, statuses, latenciesMs: latencies, elapsedMs, rate: (o.count / elapsedMs) * 1000 };
+}
+
+export function okCount(r: LoadResult, ...ok: number[]): number {
+  return ok.reduce((n, s) => n + (r.statuses[s] ?? 0), 0);
+}

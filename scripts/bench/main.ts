@@ -1,0 +1,286 @@
+// `npm run bench`: the pipeline measured against this machine's own ceilings.
+// Starts simulator, api and worker(s) itself (scripts/lib/stack.ts) on a
+// database of its own (sms_bench), seeds audiences with set-based SQL, runs
+// the scenarios, prints the target table and writes bench/results/<date>.{json,md,svg}.
+//
+//   npm run bench                      10 k and 100 k sends + every other scenario (a few minutes)
+//   npm run bench -- --size 1m         adds the 1 000 000-recipient campaign
+//   npm run bench -- --only send       just the send scenarios (also: ceilings, webhooks, enqueue)
+//   npm run bench -- --workers 2       more worker processes
+//   npm run bench -- --profile DIR     api and worker(s) write V8 CPU profiles into DIR
+//   npm run bench -- --fresh           drop and re-create the bench database first
+//   npm run bench -- --tsx             run the services through tsx instead of the compiled build
+//   npm run bench -- --worker-node-args '--max-old-space-size=96'   extra node flags for the worker(s)
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig } from '../../lib/config';
+import { createProducerRedis, waitForRedis } from '../../lib/redis';
+import { apiClient } from '../lib/session-client';
+import { buildDist, redisPidFromInfo, ROOT, startStack, StackError, tail, type Stack } from '../lib/stack';
+import { audienceDomain, ensureAudience, grantCredits, openBenchDb, relationBytes, resetRunTables } from './bench-db';
+import { detailLines, markdown, sendChart, targetRows, textTable, type BenchResults } from './report';
+import { bullmqNoopCeiling, postgresUpdateCeiling } from './scenarios/ceilings';
+import { enqueueLatency } from './scenarios/enqueue';
+import { runSend } from './scenarios/send';
+import { deliveryReports, stripeIngest } from './scenarios/webhooks';
+
+type Part = 'ceilings' | 'send' | 'webhooks' | 'enqueue';
+const PARTS: Part[] = ['ceilings', 'send', 'webhooks', 'enqueue'];
+
+interface Options {
+  sizes: number[];
+  only: Set<Part>;
+  workers: number;
+  profileDir: string | null;
+  fresh: boolean;
+  tsx: boolean;
+  database: string;
+  dlrs: number;
+  enqueueRate: number;
+  enqueueSeconds: number;
+  stripeRate: number;
+  stripeSeconds: number;
+  enqueueAudiences: number[];
+  workerNodeArgs: string[];
+}
+
+class UsageError extends Error {}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    sizes: [10_000, 100_000],
+    only: new Set(PARTS),
+    workers: 1,
+    profileDir: null,
+    fresh: false,
+    tsx: false,
+    database: 'sms_bench',
+    dlrs: 30_000,
+    enqueueRate: 300,
+    enqueueSeconds: 10,
+    stripeRate: 3_000,
+    stripeSeconds: 5,
+    enqueueAudiences: [1_000, 1_000_000],
+    workerNodeArgs: [],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    const num = (): number => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${a} needs a positive number`);
+      return n;
+    };
+    if (a === '--size') {
+      const v = value().toLowerCase();
+      if (v !== '1m') throw new UsageError('--size takes 1m');
+      o.sizes = [10_000, 100_000, 1_000_000];
+    } else if (a === '--only') {
+      const parts = value().split(',') as Part[];
+      for (const p of parts) if (!PARTS.includes(p)) throw new UsageError(`--only takes ${PARTS.join(',')}`);
+      o.only = new Set(parts);
+    } else if (a === '--workers') o.workers = Math.floor(num());
+    else if (a === '--profile') o.profileDir = path.resolve(value());
+    else if (a === '--fresh') o.fresh = true;
+    else if (a === '--tsx') o.tsx = true;
+    else if (a === '--worker-node-args') o.workerNodeArgs = value().split(' ').filter(Boolean);
+    else if (a === '--database') o.database = value();
+    else if (a === '--dlrs') o.dlrs = Math.floor(num());
+    else if (a === '--enqueue-rate') o.enqueueRate = num();
+    else if (a === '--enqueue-seconds') o.enqueueSeconds = num();
+    else if (a === '--stripe-rate') o.stripeRate = num();
+    else if (a === '--enqueue-audiences') o.enqueueAudiences = value().split(',').map((v) => Number(v.replace(/k$/i, '000').replace(/m$/i, '000000')));
+    else if (a === '--stripe-seconds') o.stripeSeconds = num();
+    else throw new UsageError(`unknown argument ${a}`);
+  }
+  if (!/^[a-z0-9_]+$/.test(o.database)) throw new UsageError('--database: lower-case letters, digits and _ only');
+  return o;
+}
+
+const out = (line = ''): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+const running: { stack?: Stack } = {};
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const base = parseConfig(process.env);
+  const startedAt = new Date();
+  const stamp = startedAt.toISOString().slice(0, 16).replace(/:/g, '').replace('T', '-');
+
+  out(`bench: database ${opts.database}${opts.fresh ? ' (fresh)' : ''}, sizes ${opts.sizes.join(', ')}, ${opts.workers} worker(s)`);
+  const db = await openBenchDb(base.DATABASE_URL, opts.database, { fresh: opts.fresh });
+  const notes: string[] = [];
+  try {
+    await resetRunTables(db);
+    if (opts.profileDir) mkdirSync(opts.profileDir, { recursive: true });
+    if (!opts.tsx) {
+      out('building dist/ (the services run compiled, as in production; --tsx runs them through tsx)');
+      await buildDist();
+    }
+    const stack = await startStack({
+      label: 'bench',
+      runtime: opts.tsx ? 'tsx' : 'dist',
+      workers: opts.workers,
+      env: {
+        DATABASE_URL: db.url,
+        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+        // The send scenarios measure sending; delivery reports are posted by
+        // the webhook scenario itself, at a rate it controls.
+        SIMULATOR_DLR_ENABLED: 'false',
+        // The per-shop limits protect a real shop from itself; here they would
+        // only measure the limiter.
+        RATE_LIMIT_CAMPAIGNS_PER_MIN: '10000000',
+        RATE_LIMIT_GENERAL_PER_MIN: '10000000',
+      },
+      workerOptions: () => ({ nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.workerNodeArgs] }),
+      apiOptions: opts.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] } : {},
+    });
+    running.stack = stack;
+    out(`stack up: api ${stack.urls.api}, simulator ${stack.urls.simulator}, ${stack.workers().length} worker(s); logs in ${stack.logDir}`);
+
+    const redis = createProducerRedis(stack.config.REDIS_URL);
+    await waitForRedis(redis);
+    const info = await redis.info('server');
+    redis.disconnect();
+    const redisPid = redisPidFromInfo(info);
+    const host = {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      memoryGb: os.totalmem() / 1024 ** 3,
+      node: process.version,
+      postgres: String((await db.pool.query<{ v: string }>('SELECT version() AS v')).rows[0]?.v.split(' on ')[0]),
+      redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
+    };
+    if (redisPid === null) notes.push('redis-server pid unknown: Redis CPU not counted');
+
+    // Audiences: shops provisioned by their first API call, quiet hours off.
+    const audienceSizes = [...new Set([...(opts.only.has('send') ? [1_000, ...opts.sizes] : []), ...(opts.only.has('enqueue') ? opts.enqueueAudiences : [])])].sort((a, b) => a - b);
+    const shops = new Map<number, { id: string; api: ReturnType<typeof apiClient> }>();
+    for (const size of audienceSizes) {
+      const api = apiClient(`${stack.urls.api}/api`, audienceDomain(size), stack.env);
+      const shop = await api.call<{ id: string }>('GET', '/shop');
+      if (shop.status !== 200) throw new Error(`GET /api/shop answered ${shop.status}`);
+      await db.pool.query(`UPDATE shops SET quiet_hours_start = '00:00', quiet_hours_end = '00:00', name = 'Bench' WHERE id = $1`, [shop.body.id]);
+      await ensureAudience(db, shop.body.id, size, (l) => out(`  ${l}`));
+      shops.set(size, { id: shop.body.id, api });
+    }
+
+    const results: BenchResults = {
+      startedAt: startedAt.toISOString(),
+      host,
+      options: { ...opts, only: [...opts.only], sendBatchSize: stack.config.SEND_BATCH_SIZE },
+      sends: [],
+      ceilings: { postgres: [], bullmq: null },
+      enqueue: [],
+      replay: null,
+      stripe: null,
+      dlr: null,
+      ledgerBytesPerBatch: null,
+      notes,
+    };
+    const sendConcurrency = 8 * opts.workers;
+
+    if (opts.only.has('ceilings')) {
+      out('ceilings');
+      for (const rows of opts.sizes.filter((s) => s >= 100_000)) {
+        const c = await postgresUpdateCeiling(db, { rows, batch: stack.config.SEND_BATCH_SIZE, concurrency: sendConcurrency });
+        out(`  postgres: ${Math.round(c.rowsPerSecond).toLocaleString('en-US')} rows/s over ${rows.toLocaleString('en-US')} rows`);
+        results.ceilings.postgres.push(c);
+      }
+      results.ceilings.bullmq = await bullmqNoopCeiling({ redisUrl: stack.config.REDIS_URL, prefix: stack.config.QUEUE_PREFIX, jobs: 20_000, concurrency: sendConcurrency });
+      out(`  bullmq: ${Math.round(results.ceilings.bullmq.jobsPerSecond).toLocaleString('en-US')} no-op jobs/s`);
+    }
+
+    if (opts.only.has('send')) {
+      out('sends');
+      // Not measured: the first campaign of a process compiles and caches what the pipeline uses.
+      const warm = shops.get(1_000);
+      if (warm) {
+        await grantCredits(db, warm.id, 3_000, `bench-warm-${stack.runId}`);
+        await runSend(stack, db, warm.api, { size: 1_000, redisPid, timeoutMs: 60_000, label: `${stack.runId}-warm`, log: () => undefined });
+      }
+      for (const size of opts.sizes) {
+        const shop = shops.get(size);
+        if (!shop) continue;
+        await grantCredits(db, shop.id, size * 3, `bench-send-${stack.runId}-${size}`);
+        const ledgerBefore = await relationBytes(db, ['credit_transactions']);
+        const run = await runSend(stack, db, shop.api, { size, redisPid, timeoutMs: Math.max(120_000, size / 5), label: `${stack.runId}-${size}`, log: out });
+        if (run.sent !== run.recipients) notes.push(`send ${size}: ${run.recipients - run.sent} recipients not sent (failed/skipped)`);
+        if (size === 100_000) {
+          const ledgerAfter = await relationBytes(db, ['credit_transactions']);
+          results.ledgerBytesPerBatch = ((ledgerAfter.credit_transactions ?? 0) - (ledgerBefore.credit_transactions ?? 0)) / Math.ceil(size / stack.config.SEND_BATCH_SIZE);
+        }
+        results.sends.push(run);
+      }
+    }
+
+    if (opts.only.has('webhooks')) {
+      out('webhooks');
+      const campaign = results.sends.find((s) => s.size === 100_000) ?? results.sends[results.sends.length - 1];
+      if (campaign) {
+        results.dlr = await deliveryReports(stack, db, { campaignId: campaign.campaignId, count: Math.min(opts.dlrs, campaign.sent), concurrency: 32, timeoutMs: 300_000 });
+        out(`  delivery reports: ingest ${Math.round(results.dlr.ingest.rate)}/s, apply ${Math.round(results.dlr.appliedPerSecond)}/s`);
+      } else {
+        notes.push('delivery-report apply not measured: it needs a send scenario in the same run');
+      }
+      const anyShop = [...shops.values()][0]?.id ?? '00000000-0000-0000-0000-000000000000';
+      results.stripe = await stripeIngest(stack, db, { rate: opts.stripeRate, count: Math.round(opts.stripeRate * opts.stripeSeconds), shopId: anyShop, runId: stack.runId });
+      out(`  stripe: ${Math.round(results.stripe.rate)}/s, p99 ${results.stripe.p99Ms.toFixed(1)} ms`);
+    }
+
+    if (opts.only.has('enqueue')) {
+      out('enqueue latency');
+      const count = Math.round(opts.enqueueRate * opts.enqueueSeconds);
+      for (const audience of opts.enqueueAudiences) {
+        const shop = shops.get(audience);
+        if (!shop) continue;
+        await grantCredits(db, shop.id, count * audience * 3, `bench-enqueue-${stack.runId}-${audience}`);
+        const r = await enqueueLatency(stack, db, shop.api, { shopId: shop.id, audience, rate: opts.enqueueRate, count, replays: audience === 1_000 ? count : 0, runId: stack.runId, redisPid });
+        results.enqueue.push(r.enqueue);
+        if (r.replay) results.replay = r.replay;
+        out(`  ${audience.toLocaleString('en-US')}: p50 ${r.enqueue.p50Ms.toFixed(1)} ms, p99 ${r.enqueue.p99Ms.toFixed(1)} ms${r.replay ? `; replay p50 ${r.replay.p50Ms.toFixed(2)} ms` : ''}`);
+      }
+    }
+
+    await stack.stop();
+    await stack.clearQueues().catch(() => undefined);
+    const left = stack.orphans();
+    if (left.length > 0) notes.push(`processes left after stop (killed): ${left.join(', ')}`);
+
+    const rows = targetRows(results);
+    const dir = path.join(ROOT, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const chart = results.sends.length ? `${stamp}.svg` : null;
+    if (chart) writeFileSync(path.join(dir, chart), sendChart(results.sends));
+    writeFileSync(path.join(dir, `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(path.join(dir, `${stamp}.md`), markdown(results, rows, chart));
+    out();
+    out(textTable(rows));
+    out();
+    for (const l of detailLines(results)) out(l);
+    for (const n of notes) out(`note: ${n}`);
+    out();
+    out(`written: bench/results/${stamp}.json, .md${chart ? ', .svg' : ''}`);
+  } finally {
+    await db.close().catch(() => undefined);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  async (err: unknown) => {
+    const known = err instanceof UsageError || err instanceof StackError;
+    process.stderr.write(`bench failed: ${known ? err.message : ((err as Error)?.stack ?? String(err))}\n`);
+    for (const s of running.stack?.services ?? []) process.stderr.write(`--- last lines of ${s.name} (${s.log}) ---\n${tail(s.log)}\n`);
+    await running.stack?.stop().catch(() => undefined);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,255 @@
+// The benchmark's outputs: the target table (printed and in markdown), the
+// JSON of every figure, and an SVG chart of messages sent per second.
+
+import type { PgCeiling, QueueCeiling } from './scenarios/ceilings';
+import type { CpuBreakdown } from './meter';
+import type { LatencyRun } from './scenarios/enqueue';
+import type { SendRun } from './scenarios/send';
+import type { DlrRun, IngestRun } from './scenarios/webhooks';
+
+export interface BenchResults {
+  startedAt: string;
+  host: { cpus: number; cpuModel: string; memoryGb: number; node: string; postgres: string; redis: string };
+  options: Record<string, unknown>;
+  sends: SendRun[];
+  ceilings: { postgres: PgCeiling[]; bullmq: QueueCeiling | null };
+  enqueue: LatencyRun[];
+  replay: LatencyRun | null;
+  stripe: (IngestRun & { bytesPerEvent: number }) | null;
+  dlr: DlrRun | null;
+  ledgerBytesPerBatch: number | null;
+  notes: string[];
+}
+
+export interface Row {
+  metric: string;
+  target: string;
+  measured: string;
+  verdict: 'pass' | 'MISS' | 'n/a';
+}
+
+const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+const fixed = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : '–');
+const mb = (b: number): string => `${fixed(b / 1024 / 1024, 0)} MB`;
+const verdict = (ok: boolean | null): Row['verdict'] => (ok === null ? 'n/a' : ok ? 'pass' : 'MISS');
+
+export function targetRows(r: BenchResults): Row[] {
+  const rows: Row[] = [];
+  const bySize = new Map(r.sends.map((s) => [s.size, s]));
+  const biggest = r.sends.reduce<SendRun | undefined>((a, s) => (!a || s.size > a.size ? s : a), undefined);
+  for (const s of r.sends) {
+    rows.push({
+      metric: `send throughput, ${int(s.size)} recipients (enqueue → completed)`,
+      target: '≥ 25,000/s',
+      measured: `${int(s.recipientsPerSecond)}/s (${fixed(s.wallMs / 1000, 2)} s)`,
+      verdict: verdict(s.recipientsPerSecond >= 25_000),
+    });
+  }
+  const m = bySize.get(1_000_000);
+  rows.push({ metric: '1,000,000-recipient campaign wall time', target: '< 40 s', measured: m ? `${fixed(m.wallMs / 1000, 1)} s` : 'not run (--size 1m)', verdict: verdict(m ? m.wallMs < 40_000 : null) });
+  const small = bySize.get(10_000);
+  if (small && biggest && biggest.size > small.size) {
+    const ratio = biggest.cpuMsPerRecipient / small.cpuMsPerRecipient;
+    const wallRatio = biggest.wallMs / biggest.size / (small.wallMs / small.size);
+    rows.push({
+      metric: `per-recipient cost at ${int(biggest.size)} ÷ at 10,000 (CPU; wall)`,
+      target: biggest.size === 1_000_000 ? '≤ 1.2×' : '≤ 1.2× (at 1 M)',
+      measured: `${fixed(ratio, 2)}×; ${fixed(wallRatio, 2)}×`,
+      verdict: verdict(ratio <= 1.2),
+    });
+  }
+  const rss = Math.max(0, ...r.sends.map((s) => s.workerPeakRssBytes));
+  rows.push({ metric: 'worker peak RSS (during sends)', target: '≤ 256 MB', measured: mb(rss), verdict: verdict(r.sends.length ? rss <= 256 * 1024 * 1024 : null) });
+  for (const e of r.enqueue) {
+    rows.push({
+      metric: `enqueue p99 at ${int(e.rate)} req/s, ${int(e.audience)} audience`,
+      target: '≤ 25 ms',
+      measured: `p99 ${fixed(e.p99Ms)} ms (p50 ${fixed(e.p50Ms)}, ${e.ok}/${e.requests} 202)`,
+      verdict: verdict(e.ok === e.requests && e.p99Ms <= 25),
+    });
+  }
+  if (r.replay) {
+    rows.push({
+      metric: 'idempotent replay latency',
+      target: 'p50 ≤ 2 ms',
+      measured: `p50 ${fixed(r.replay.p50Ms, 2)} ms, p99 ${fixed(r.replay.p99Ms)} ms`,
+      verdict: verdict(r.replay.ok === r.replay.requests && r.replay.p50Ms <= 2),
+    });
+  }
+  if (r.stripe) {
+    rows.push({
+      metric: `Stripe webhook ingest (offered ${int(r.stripe.targetRate ?? NaN)}/s)`,
+      target: '≥ 3,000/s, p99 ≤ 50 ms',
+      measured: `${int(r.stripe.rate)}/s, p99 ${fixed(r.stripe.p99Ms)} ms`,
+      verdict: verdict(r.stripe.ok === r.stripe.requests && r.stripe.rate >= 2_900 && r.stripe.p99Ms <= 50),
+    });
+  }
+  if (r.dlr) {
+    rows.push({
+      metric: `delivery-report apply (${int(r.dlr.reports)} queued reports)`,
+      target: '≥ 20,000/s',
+      measured: `${int(r.dlr.appliedPerSecond)}/s`,
+      verdict: verdict(r.dlr.delivered === r.dlr.reports && r.dlr.appliedPerSecond >= 20_000),
+    });
+    rows.push({
+      metric: 'delivery-report ingest (closed loop)',
+      target: '(info)',
+      measured: `${int(r.dlr.ingest.rate)}/s, p99 ${fixed(r.dlr.ingest.p99Ms)} ms`,
+      verdict: 'n/a',
+    });
+  }
+  const storage = bySize.get(100_000) ?? biggest;
+  if (storage) {
+    rows.push({
+      metric: `Postgres bytes per recipient (${int(storage.size)} run)`,
+      target: '≤ 300 B',
+      measured: `${int(storage.bytesPerRecipient)} B`,
+      verdict: verdict(storage.bytesPerRecipient <= 300),
+    });
+  }
+  const cpu = storage;
+  if (cpu) {
+    rows.push({
+      metric: `CPU per recipient, all processes (${int(cpu.size)} run)`,
+      target: '≤ 0.1 ms',
+      measured: `${fixed(cpu.cpuMsPerRecipient, 3)} ms`,
+      verdict: verdict(cpu.cpuMsPerRecipient <= 0.1),
+    });
+  }
+  return rows;
+}
+
+export function textTable(rows: Row[]): string {
+  const head: Row = { metric: 'metric', target: 'target', measured: 'measured', verdict: 'n/a' };
+  const w = (k: keyof Row): number => Math.max(...[head, ...rows].map((r) => String(r[k]).length));
+  const line = (r: Row, v: string): string => `${r.metric.padEnd(w('metric'))}  ${r.target.padEnd(w('target'))}  ${r.measured.padEnd(w('measured'))}  ${v}`;
+  const sep = '-'.repeat(w('metric') + w('target') + w('measured') + 12);
+  return [line(head, 'verdict'), sep, ...rows.map((r) => line(r, r.verdict))].join('\n');
+}
+
+export function detailLines(r: BenchResults): string[] {
+  const out: string[] = [];
+  for (const s of r.sends) {
+    const c = s.cpu;
+    out.push(
+      `send ${int(s.size)}: wall ${fixed(s.wallMs / 1000, 2)} s, enqueue answered in ${s.enqueueMs} ms, first send at ${s.firstSendMs} ms; ` +
+        `CPU ${fixed(c.total, 2)} s = api ${fixed(c.api, 2)} + worker ${fixed(c.worker, 2)} + simulator ${fixed(c.simulator, 2)} + postgres ${fixed(c.postgres, 2)} + redis ${fixed(c.redis, 2)} ` +
+        `(${fixed(s.cpuMsPerRecipient, 3)} ms/recipient; other processes on the machine meanwhile ${fixed(s.otherCpuSeconds, 2)} s); worker RSS peak ${mb(s.workerPeakRssBytes)}` +
+        (s.workerMemoryAtEnd ? ` (at the end: heap ${mb(s.workerMemoryAtEnd.heapUsed)} used of ${mb(s.workerMemoryAtEnd.heapTotal)}, external ${mb(s.workerMemoryAtEnd.external)})` : '') +
+        '; ' +
+        `storage ${Object.entries(s.relationGrowth).map(([t, b]) => `${t} +${int(b / 1024)} kB`).join(', ')} = ${int(s.bytesPerRecipient)} B/recipient`,
+    );
+  }
+  for (const p of r.ceilings.postgres) {
+    const pipe = r.sends.find((s) => s.size === p.rows);
+    out.push(
+      `ceiling postgres: ${int(p.rowsPerSecond)} rows/s (UPDATE … WHERE id = ANY(${p.batch} ids), ${p.concurrency} connections, ${int(p.rows)} rows)` +
+        (pipe ? `; pipeline ${int(pipe.recipientsPerSecond)}/s = ${fixed((pipe.recipientsPerSecond / p.rowsPerSecond) * 100, 0)}% of it (it writes each row twice + reads contacts)` : ''),
+    );
+  }
+  if (r.ceilings.bullmq) {
+    const q = r.ceilings.bullmq;
+    const batch = Number(r.options.sendBatchSize ?? 1000);
+    const best = r.sends.reduce<SendRun | undefined>((a, s) => (!a || s.recipientsPerSecond > a.recipientsPerSecond ? s : a), undefined);
+    out.push(
+      `ceiling bullmq: ${int(q.jobsPerSecond)} no-op jobs/s (concurrency ${q.concurrency}, ${int(q.jobs)} jobs)` +
+        (best ? `; the pipeline runs ${fixed(best.recipientsPerSecond / batch, 0)} send jobs/s = ${fixed((best.recipientsPerSecond / batch / q.jobsPerSecond) * 100, 1)}% of it` : ''),
+    );
+  }
+  if (r.stripe) out.push(`stripe ingest: ${r.stripe.ok}/${r.stripe.requests} answered 200, ${int(r.stripe.rate)}/s, p50 ${fixed(r.stripe.p50Ms)} ms p99 ${fixed(r.stripe.p99Ms)} ms; webhook_events ${int(r.stripe.bytesPerEvent)} B/event`);
+  if (r.dlr) {
+    out.push(
+      `delivery reports: ingest ${int(r.dlr.ingest.rate)}/s (p50 ${fixed(r.dlr.ingest.p50Ms)} ms, p99 ${fixed(r.dlr.ingest.p99Ms)} ms); ` +
+        `apply ${int(r.dlr.reports)} in ${fixed(r.dlr.applySeconds, 2)} s = ${int(r.dlr.appliedPerSecond)}/s; delivered ${int(r.dlr.delivered)}; webhook_events ${int(r.dlr.webhookEventBytesPerEvent)} B/event`,
+    );
+  }
+  if (r.ledgerBytesPerBatch !== null) out.push(`credit_transactions: ${int(r.ledgerBytesPerBatch)} B per settled batch (one debit row per batch)`);
+  const cpuOf = (c?: CpuBreakdown): string =>
+    c ? `; CPU/request ${fixed(c.total, 2)} ms = api ${fixed(c.api, 2)} + postgres ${fixed(c.postgres, 2)} + redis ${fixed(c.redis, 2)} + worker ${fixed(c.worker, 2)}` : '';
+  for (const e of r.enqueue) {
+    out.push(`enqueue ${int(e.audience)}: ${JSON.stringify(e.statuses)} at ${fixed(e.rate, 0)} req/s; p50 ${fixed(e.p50Ms)} p90 ${fixed(e.p90Ms)} p99 ${fixed(e.p99Ms)} max ${fixed(e.maxMs)} ms${cpuOf(e.cpuMsPerRequest)}`);
+  }
+  if (r.replay) out.push(`replay: ${JSON.stringify(r.replay.statuses)}; p50 ${fixed(r.replay.p50Ms, 2)} p90 ${fixed(r.replay.p90Ms, 2)} p99 ${fixed(r.replay.p99Ms, 2)} ms${cpuOf(r.replay.cpuMsPerRequest)}`);
+  return out;
+}
+
+export function markdown(r: BenchResults, rows: Row[], chartFile: string | null): string {
+  const h = r.host;
+  return [
+    `# Benchmark ${r.startedAt}`,
+    '',
+    `${h.cpus} × ${h.cpuModel}, ${fixed(h.memoryGb, 0)} GB; Node ${h.node}; ${h.postgres}; Redis ${h.redis}. Options: \`${JSON.stringify(r.options)}\`.`,
+    '',
+    '| metric | target | measured | verdict |',
+    '| --- | --- | --- | --- |',
+    ...rows.map((x) => `| ${x.metric} | ${x.target} | ${x.measured} | ${x.verdict} |`),
+    '',
+    '## Details',
+    '',
+    ...detailLines(r).map((l) => `- ${l}`),
+    ...(r.notes.length ? ['', '## Notes', '', ...r.notes.map((n) => `- ${n}`)] : []),
+    ...(chartFile ? ['', `![messages sent per second](${chartFile})`] : []),
+    '',
+  ].join('\n');
+}
+
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
+
+/** Messages per second over each campaign (1 s sliding window over the ~200 ms samples). */
+export function sendChart(sends: SendRun[]): string {
+  const W = 900;
+  const H = 420;
+  const m = { l: 70, r: 20, t: 40, b: 50 };
+  const lines = sends.map((s) => {
+    const pts: [number, number][] = [];
+    for (let i = 0; i < s.series.length; i++) {
+      const [t, n] = s.series[i] as [number, number];
+      let j = i;
+      while (j > 0 && t - (s.series[j - 1] as [number, number])[0] <= 1_000) j--;
+      const [t0, n0] = j < i ? (s.series[j] as [number, number]) : [0, 0];
+      pts.push([t / 1000, t > t0 ? ((n - n0) / (t - t0)) * 1000 : 0]);
+    }
+    return { label: `${s.size.toLocaleString('en-US')} recipients`, pts };
+  });
+  const maxX = Math.max(1, ...lines.flatMap((l) => l.pts.map((p) => p[0])));
+  const maxY = Math.max(1000, ...lines.flatMap((l) => l.pts.map((p) => p[1])));
+  const niceY = niceMax(maxY);
+  const niceX = niceMax(maxX);
+  const x = (v: number): number => m.l + (v / niceX) * (W - m.l - m.r);
+  const y = (v: number): number => H - m.b - (v / niceY) * (H - m.t - m.b);
+  const grid: string[] = [];
+  for (let i = 0; i <= 5; i++) {
+    const vy = (niceY / 5) * i;
+    const vx = (niceX / 5) * i;
+    grid.push(`<line x1="${m.l}" y1="${y(vy)}" x2="${W - m.r}" y2="${y(vy)}" stroke="#ddd"/>`);
+    grid.push(`<text x="${m.l - 8}" y="${y(vy) + 4}" text-anchor="end" font-size="12">${Math.round(vy).toLocaleString('en-US')}</text>`);
+    grid.push(`<text x="${x(vx)}" y="${H - m.b + 18}" text-anchor="middle" font-size="12">${fixed(vx, niceX < 5 ? 1 : 0)}</text>`);
+  }
+  const paths = lines.map((l, i) => {
+    const d = l.pts.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
+    const color = COLORS[i % COLORS.length];
+    return (
+      `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>` +
+      `<rect x="${W - m.r - 170}" y="${m.t + 6 + i * 18}" width="12" height="12" fill="${color}"/>` +
+      `<text x="${W - m.r - 152}" y="${m.t + 16 + i * 18}" font-size="12">${l.label}</text>`
+    );
+  });
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">Messages accepted by the provider per second (1 s window)</text>`,
+    ...grid,
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#333"/>`,
+    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#333"/>`,
+    `<text x="${W / 2}" y="${H - 12}" text-anchor="middle" font-size="12">seconds since enqueue</text>`,
+    ...paths,
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+function niceMax(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const k of [1, 2, 2.5, 5, 10]) if (k * p >= v) return k * p;
+  return 10 * p;
+}

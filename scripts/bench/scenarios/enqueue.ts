@@ -1,0 +1,103 @@
+// Enqueue latency at a fixed request rate (open loop), for a small and a
+// large audience: each request enqueues a different draft campaign of the same
+// audience (drafts made beforehand with one INSERT), with its own
+// Idempotency-Key. The campaigns queue is paused meanwhile, so no launch runs:
+// what is measured is the request alone. Then idempotent replays: the same
+// requests again, answered from the stored response.
+
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { createProducerRedis, waitForRedis } from '../../../lib/redis';
+import type { ApiClient } from '../../lib/session-client';
+import type { Stack } from '../../lib/stack';
+import type { BenchDb } from '../bench-db';
+import { fixedRate, okCount, summary, type LoadRequest } from '../load';
+import { ResourceMeter, every, type CpuBreakdown } from '../meter';
+import { CAMPAIGN_BODY } from './send';
+
+const WARM_UP = 20;
+
+export interface LatencyRun {
+  audience: number;
+  requests: number;
+  ok: number;
+  statuses: Record<number, number>;
+  rate: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** CPU seconds per request, by process. */
+  cpuMsPerRequest?: CpuBreakdown;
+}
+
+export async function enqueueLatency(
+  stack: Stack,
+  db: BenchDb,
+  api: ApiClient,
+  o: { shopId: string; audience: number; rate: number; count: number; replays: number; runId: string; redisPid: number | null },
+): Promise<{ enqueue: LatencyRun; replay: LatencyRun | null }> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `INSERT INTO campaigns (shop_id, name, body, audience)
+     SELECT $1::uuid, 'Bench enqueue ' || g, $2, '{"tags":["bench"]}'::jsonb FROM generate_series(1, $3::int) g
+     RETURNING id`,
+    [o.shopId, CAMPAIGN_BODY, o.count + WARM_UP],
+  );
+  const ids = rows.map((r) => r.id);
+  const token = await api.token(600);
+  const make = (i: number): LoadRequest => ({
+    method: 'POST',
+    path: `/api/campaigns/${ids[i]}/enqueue`,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': `bench-enq-${o.runId}-${o.audience}-${i}` },
+    body: '{}',
+  });
+
+  const redis = createProducerRedis(stack.config.REDIS_URL);
+  await waitForRedis(redis);
+  const campaigns = new Queue('campaigns', { connection: redis as unknown as ConnectionOptions, prefix: stack.config.QUEUE_PREFIX });
+  try {
+    await campaigns.pause();
+    // Not measured: the first requests of a process compile and cache what they use.
+    await fixedRate(stack.urls.api, { rate: 20, count: WARM_UP, make: (i) => make(o.count + i) });
+    const enqueue = await metered(stack, db, o.redisPid, o.audience, () => fixedRate(stack.urls.api, { rate: o.rate, count: o.count, make }));
+    let replay: LatencyRun | null = null;
+    if (o.replays > 0) {
+      replay = await metered(stack, db, o.redisPid, o.audience, () => fixedRate(stack.urls.api, { rate: o.rate, count: Math.min(o.replays, o.count), make }));
+    }
+    return { enqueue, replay };
+  } finally {
+    // The launches of these campaigns must never run: drop their jobs, then
+    // cancel the campaigns and give their credits back.
+    await campaigns.obliterate({ force: true }).catch(() => undefined);
+    await campaigns.resume().catch(() => undefined);
+    await campaigns.close();
+    redis.disconnect();
+    await db.pool.query(`UPDATE campaigns SET status = 'cancelled' WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'scheduled', 'draft')`, [ids]);
+  }
+}
+
+async function metered(stack: Stack, db: BenchDb, redisPid: number | null, audience: number, run: () => ReturnType<typeof fixedRate>): Promise<LatencyRun> {
+  const meter = new ResourceMeter(stack, db, redisPid);
+  await meter.sample();
+  const stop = every(200, () => meter.sample());
+  const r = await run();
+  await stop();
+  await meter.sample();
+  const cpu = meter.cpu();
+  const per = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, (v * 1000) / r.sent])) as unknown as CpuBreakdown;
+  return { ...toRun(audience, r), cpuMsPerRequest: per };
+}
+
+function toRun(audience: number, r: Awaited<ReturnType<typeof fixedRate>>): LatencyRun {
+  const s = summary(r.latenciesMs);
+  return {
+    audience,
+    requests: r.sent,
+    ok: okCount(r, 202),
+    statuses: r.statuses,
+    rate: r.rate,
+    p50Ms: s.p50,
+    p90Ms: s.p90,
+    p99Ms: s.p99,
+    maxMs: s.max,
+  };
+}

@@ -1,0 +1,143 @@
+// Webhooks: ingest (verify, store, enqueue, answer) and delivery-report apply.
+//  - Stripe: signed events (stripe.webhooks.generateTestHeaderString) at a
+//    fixed rate; achieved rate and latency percentiles.
+//  - Delivery reports: simulator-format signed status reports for messages
+//    the send scenario sent. They are ingested while the webhooks queue is
+//    paused (ingest rate and latency, closed loop), then the queue resumes and
+//    the time until every report is applied gives the apply rate.
+
+import { Queue, type ConnectionOptions } from 'bullmq';
+import Stripe from 'stripe';
+import { signSimulatorPayload, SIMULATOR_SIGNATURE_HEADER } from '../../../domain/messaging/providers/simulator-signature';
+import { createProducerRedis, waitForRedis } from '../../../lib/redis';
+import { sleep, type Stack } from '../../lib/stack';
+import { relationBytes, type BenchDb } from '../bench-db';
+import { closedLoop, fixedRate, okCount, summary, type LoadRequest } from '../load';
+
+export interface IngestRun {
+  requests: number;
+  ok: number;
+  targetRate: number | null;
+  rate: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface DlrRun {
+  reports: number;
+  ingest: IngestRun;
+  applySeconds: number;
+  appliedPerSecond: number;
+  delivered: number;
+  webhookEventBytesPerEvent: number;
+}
+
+export async function stripeIngest(stack: Stack, db: BenchDb, o: { rate: number; count: number; shopId: string; runId: string }): Promise<IngestRun & { bytesPerEvent: number }> {
+  const secret = stack.env.STRIPE_WEBHOOK_SECRET ?? '';
+  const make = (i: number): LoadRequest => {
+    const payload = JSON.stringify({
+      id: `evt_bench_${o.runId}_${i}`,
+        object: 'event',
+      type: 'checkout.session.expired',
+      created: Math.floor(Date.now() / 1000),
+      livemode: false,
+      data: { object: { id: `cs_bench_${o.runId}_${i}`, object: 'checkout.session', metadata: { shopId: o.shopId } } },
+    });
+    const header = Stripe.webhooks.generateTestHeaderString({ payload, secret });
+    return { method: 'POST', path: '/webhooks/stripe', headers: { 'content-type': 'application/json', 'stripe-signature': header }, body: payload };
+  };
+  // Not measured: warms the route (first requests compile what they use).
+  await closedLoop(stack.urls.api, { concurrency: 4, count: 200, make: (i) => make(o.count + i) });
+  await waitFor(async () => (await openEvents(db, 'stripe')) === 0, 30_000);
+  const before = await relationBytes(db, ['webhook_events']);
+  const result = await fixedRate(stack.urls.api, { rate: o.rate, count: o.count, make });
+  const s = summary(result.latenciesMs);
+  // Wait for the processing jobs, so the row size includes what processing writes.
+  await waitFor(async () => (await openEvents(db, 'stripe')) === 0, 60_000);
+  const after = await relationBytes(db, ['webhook_events']);
+  return {
+    requests: result.sent,
+    ok: okCount(result, 200),
+    targetRate: o.rate,
+    rate: (okCount(result, 200) / result.elapsedMs) * 1000,
+    p50Ms: s.p50,
+    p99Ms: s.p99,
+    bytesPerEvent: ((after.webhook_events ?? 0) - (before.webhook_events ?? 0)) / Math.max(1, result.sent),
+  };
+}
+
+async function openEvents(db: BenchDb, provider: string): Promise<number> {
+  const { rows } = await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM webhook_events WHERE provider = $1 AND status IN ('received', 'failed')`, [provider]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await cond()) return true;
+    await sleep(everyMs);
+  }
+  return false;
+}
+
+export async function deliveryReports(
+  stack: Stack,
+  db: BenchDb,
+  o: { campaignId: string; count: number; concurrency: number; timeoutMs: number },
+): Promise<DlrRun> {
+  const { rows } = await db.pool.query<{ id: string; provider_message_id: string }>(
+    `SELECT id, provider_message_id FROM campaign_recipients WHERE campaign_id = $1 AND status = 'sent' ORDER BY id LIMIT $2`,
+    [o.campaignId, o.count],
+  );
+  const secret = stack.env.SMS_WEBHOOK_SECRET ?? '';
+  const redis = createProducerRedis(stack.config.REDIS_URL);
+  await waitForRedis(redis);
+  const queue = new Queue('webhooks', { connection: redis as unknown as ConnectionOptions, prefix: stack.config.QUEUE_PREFIX });
+  const before = await relationBytes(db, ['webhook_events']);
+  try {
+    await queue.pause();
+    const timestamp = new Date().toISOString();
+    const result = await closedLoop(stack.urls.api, {
+      concurrency: o.concurrency,
+      count: rows.length,
+      make: (i) => {
+        const r = rows[i] as { id: string; provider_message_id: string };
+        const body = JSON.stringify({ id: r.provider_message_id, reference: `r${r.id}`, status: 'delivered', timestamp });
+        return {
+          method: 'POST',
+          path: '/webhooks/sms/simulator/status',
+          headers: { 'content-type': 'application/json', [SIMULATOR_SIGNATURE_HEADER]: signSimulatorPayload(secret, body) },
+          body,
+        };
+      },
+    });
+    const s = summary(result.latenciesMs);
+    const ingest: IngestRun = {
+      requests: result.sent,
+      ok: okCount(result, 200),
+      targetRate: null,
+      rate: (okCount(result, 200) / result.elapsedMs) * 1000,
+      p50Ms: s.p50,
+      p99Ms: s.p99,
+    };
+    const t0 = performance.now();
+    await queue.resume();
+    const drained = await waitFor(async () => (await openEvents(db, 'sms-simulator')) === 0, o.timeoutMs, 50);
+    const applySeconds = (performance.now() - t0) / 1000;
+    if (!drained) throw new Error(`delivery reports not applied within ${o.timeoutMs / 1000} s`);
+    const { rows: d } = await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = $1 AND status = 'delivered'`, [o.campaignId]);
+    const after = await relationBytes(db, ['webhook_events']);
+    return {
+      reports: rows.length,
+      ingest,
+      applySeconds,
+      appliedPerSecond: rows.length / applySeconds,
+      delivered: Number(d[0]?.n ?? 0),
+      webhookEventBytesPerEvent: ((after.webhook_events ?? 0) - (before.webhook_events ?? 0)) / Math.max(1, rows.length),
+    };
+  } finally {
+    await queue.resume().catch(() => undefined);
+    await queue.close();
+    redis.disconnect();
+  }
+}

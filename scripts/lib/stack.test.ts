@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseConfig } from '../../lib/config';
+import { CpuMeter, freePort, pidsWithEnv, processTree, procUsage, redisPidFromInfo, RUN_ID_ENV, sleep, Stack, stackEnv } from './stack';
+
+describe('scripts/lib/stack', () => {
+  it('reads CPU time and memory of a process from /proc', () => {
+    const u = procUsage(process.pid);
+    expect(u).not.toBeNull();
+    expect(u!.rssBytes).toBeGreaterThan(10 * 1024 * 1024);
+    expect(u!.peakRssBytes).toBeGreaterThanOrEqual(u!.rssBytes);
+    expect(u!.cpuSeconds).toBeGreaterThan(0);
+    expect(procUsage(2 ** 22 + 1)).toBeNull();
+  });
+
+  it('finds a child by its tree and by the run id in its environment, and charges its CPU', async () => {
+    const runId = `t${process.pid}`;
+    const child = spawn(process.execPath, ['-e', 'const t = Date.now(); while (Date.now() - t < 400); setTimeout(() => {}, 10000)'], {
+      env: { ...process.env, [RUN_ID_ENV]: runId },
+      stdio: 'ignore',
+    });
+    try {
+      const meter = new CpuMeter(() => [child.pid!]);
+      await meter.sample();
+      await sleep(600);
+      await meter.sample();
+      expect(processTree(process.pid)).toContain(child.pid);
+      expect(pidsWithEnv(RUN_ID_ENV, runId)).toEqual([child.pid]);
+      expect(meter.seconds()).toBeGreaterThan(0.1);
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    expect(pidsWithEnv(RUN_ID_ENV, runId)).toEqual([]);
+  });
+
+  it('parses the redis-server pid from INFO server', () => {
+    expect(redisPidFromInfo('# Server\r\nredis_version:7.0.15\r\nprocess_id:2205\r\n')).toBe(2205);
+    expect(redisPidFromInfo('# Server\r\n')).toBeNull();
+  });
+
+  it('starts a service in its own process group, waits for /health and stops it without leaving anything behind', async () => {
+    const runId = `s${process.pid}`;
+    const [apiPort, simPort] = [await freePort(), await freePort()];
+    const env = stackEnv({ runId, label: 'test', apiPort, simPort, extra: { LOG_LEVEL: 'silent' } });
+    const stack = new Stack(runId, env, parseConfig(env), mkdtempSync(path.join(tmpdir(), 'stack-test-')), { api: apiPort, simulator: simPort });
+    const sim = stack.startService('sms-simulator', 'sms-simulator', simPort);
+    try {
+      await stack.waitHealthy(sim, Date.now() + 20_000);
+      expect(stack.usage(sim)!.rssBytes).toBeGreaterThan(0);
+      expect(stack.orphans()).toContain(sim.pid);
+    } finally {
+      await stack.stop();
+    }
+    expect(sim.exit).toBeDefined();
+    expect(stack.failures).toEqual([]);
+    expect(stack.orphans()).toEqual([]);
+  });
+});

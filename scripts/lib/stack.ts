@@ -1,0 +1,356 @@
+// Process orchestration shared by the demo, the benchmark and the chaos suite:
+// free ports, the SMS simulator, the API and N workers as child processes,
+// each in its own process group (so a signal reaches everything it started),
+// health waits, a stop that never leaves orphans, and per-process resource
+// usage from /proc.
+//
+//   const stack = await startStack({ workers: 1 });
+//   ... stack.urls.api, stack.env, stack.services ...
+//   await stack.stop();          // SIGTERM, then SIGKILL after a grace period
+//   stack.orphans();             // [] unless something escaped its group
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseConfig, type Config } from '../../lib/config';
+import { createProducerRedis, waitForRedis } from '../../lib/redis';
+import { createQueueSet } from '../../queue/connection';
+import { pidsWithEnv, procUsage, treeUsage, type ProcUsage } from './proc';
+
+export * from './proc';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+
+/** Marks every child of a stack in its environment, so leftovers can be found by run id. */
+export const RUN_ID_ENV = 'STACK_RUN_ID';
+
+export class StackError extends Error {}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A TCP port free on 127.0.0.1 right now (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export type ServiceKind = 'sms-simulator' | 'api' | 'worker';
+
+export interface Service {
+  /** Unique in the stack: `sms-simulator`, `api`, `worker`, `worker-2`, … */
+  name: string;
+  kind: ServiceKind;
+  proc: ChildProcess;
+  pid: number;
+  log: string;
+  healthUrl: string;
+  /** The worker's /metrics port, the api's or simulator's listening port. */
+  port: number;
+  /** Set once the process has exited. */
+  exit?: { code: number | null; signal: NodeJS.Signals | null };
+  /** True once we asked it to exit: its exit is then not a failure. */
+  expectExit?: boolean;
+}
+
+export interface StartServiceOptions {
+  /** Extra environment for this process only (e.g. WORKER_QUEUES). */
+  env?: NodeJS.ProcessEnv;
+  /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
+  nodeArgs?: string[];
+}
+
+/**
+ * How services run: `tsx` transpiles TypeScript at start (what `npm run
+ * start:*` does); `dist` runs the compiled build (see buildDist), as a
+ * production deployment would: no loader thread, ~90 MB less per process.
+ */
+export type Runtime = 'tsx' | 'dist';
+
+export interface StackOptions {
+  runtime?: Runtime;
+  /** Number of worker processes (default 1). */
+  workers?: number;
+  /** Environment on top of process.env and the stack's defaults, for every process. */
+  env?: NodeJS.ProcessEnv;
+  /** Per-worker extras, by index. */
+  workerOptions?: (index: number) => StartServiceOptions;
+  apiOptions?: StartServiceOptions;
+  simulatorOptions?: StartServiceOptions;
+  /** Where logs go (default: a fresh temp dir). */
+  logDir?: string;
+  /** Prefix of the temp log dir and the queue prefix (default 'stack'). */
+  label?: string;
+  bootTimeoutMs?: number;
+  /** Called when a process exits while the stack is not stopping. */
+  onUnexpectedExit?: (service: Service) => void;
+}
+
+/** Where buildDist writes the compiled services (`npm run build` writes the same tree). */
+export const DIST = path.join(ROOT, 'dist');
+
+/** Compiles apps, domain, lib, queue and the generated client into dist/ (tsc, ~15 s). */
+export function buildDist(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], { cwd: ROOT }, (err, stdout) => {
+      // Type errors still emit JavaScript; only a missing output is fatal.
+      const built = Object.values(ENTRIES).every((e) => existsSync(path.join(DIST, e.replace(/\.ts$/, '.js'))));
+      // lib/migrator.ts finds the migrations next to itself (../prisma/migrations),
+      // which tsc does not copy: the api's /health/full reads them at start.
+      if (built && !existsSync(path.join(DIST, 'prisma'))) symlinkSync(path.join(ROOT, 'prisma'), path.join(DIST, 'prisma'));
+      if (built) resolve();
+      else reject(new StackError(`build failed: ${err?.message ?? ''}\n${stdout}`));
+    });
+  });
+}
+
+const ENTRIES: Record<ServiceKind, string> = {
+  'sms-simulator': 'apps/sms-simulator/src/main.ts',
+  api: 'apps/api/src/server.ts',
+  worker: 'apps/worker/src/main.ts',
+};
+
+export class Stack {
+  readonly services: Service[] = [];
+  /** Unexpected exits, as readable lines (the demo turns them into its failure). */
+  readonly failures: string[] = [];
+  private stopping = false;
+
+  constructor(
+    readonly runId: string,
+    readonly env: NodeJS.ProcessEnv,
+    readonly config: Config,
+    readonly logDir: string,
+    readonly ports: { api: number; simulator: number },
+    private readonly onUnexpectedExit?: (service: Service) => void,
+    readonly runtime: Runtime = 'tsx',
+  ) {}
+
+  get urls(): { api: string; simulator: string; workerMetrics: string[] } {
+    return {
+      api: `http://127.0.0.1:${this.ports.api}`,
+      simulator: `http://127.0.0.1:${this.ports.simulator}`,
+      workerMetrics: this.workers().map((w) => `http://127.0.0.1:${w.port}/metrics`),
+    };
+  }
+
+  service(name: string): Service {
+    const s = this.services.find((x) => x.name === name);
+    if (!s) throw new StackError(`no service ${name}`);
+    return s;
+  }
+
+  workers(): Service[] {
+    return this.services.filter((s) => s.kind === 'worker' && !s.exit);
+  }
+
+  /**
+   * Starts one process (node with tsx's loader, a single process per service
+   * so its pid is the one doing the work) in its own process group.
+   */
+  startService(kind: ServiceKind, name: string, port: number, opts: StartServiceOptions = {}): Service {
+    const log = path.join(this.logDir, `${name}.log`);
+    const stream = createWriteStream(log, { flags: 'a' });
+    const env: NodeJS.ProcessEnv = { ...this.env, SERVICE_NAME: name, ...opts.env };
+    if (kind === 'worker') env.WORKER_METRICS_PORT = String(port);
+    const entry = this.runtime === 'dist' ? [path.join(DIST, ENTRIES[kind].replace(/\.ts$/, '.js'))] : ['--import', 'tsx', ENTRIES[kind]];
+    const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...entry], {
+      cwd: ROOT,
+      env,
+      // detached = setsid(): its own process group, so kill(-pid) reaches all it spawns.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout?.pipe(stream);
+    proc.stderr?.pipe(stream);
+    if (proc.pid === undefined) throw new StackError(`${name} did not start`);
+    const healthUrl = `http://127.0.0.1:${port}/health`;
+    const service: Service = { name, kind, proc, pid: proc.pid, log, healthUrl, port };
+    proc.on('exit', (code, signal) => {
+      service.exit = { code, signal };
+      if (!this.stopping && !service.expectExit) {
+        this.failures.push(`${name} exited unexpectedly (${signal ?? `code ${code}`}); see ${log}`);
+        this.onUnexpectedExit?.(service);
+      }
+    });
+    this.services.push(service);
+    return service;
+  }
+
+  /** Adds a worker process (e.g. for scaling or after a chaos kill) and waits until it is healthy. */
+  async addWorker(opts: StartServiceOptions = {}, timeoutMs = 60_000): Promise<Service> {
+    const n = this.services.filter((s) => s.kind === 'worker').length;
+    const w = this.startService('worker', n === 0 ? 'worker' : `worker-${n + 1}`, await freePort(), opts);
+    await this.waitHealthy(w, Date.now() + timeoutMs);
+    return w;
+  }
+
+  /** Throws if any process exited while it should be running. */
+  assertAlive(): void {
+    if (this.failures.length > 0) throw new StackError(this.failures.join('\n'));
+  }
+
+  async waitHealthy(service: Service, deadline: number): Promise<void> {
+    for (;;) {
+      if (service.exit) throw new StackError(`${service.name} exited before it became healthy; last lines of ${service.log}:\n${tail(service.log)}`);
+      try {
+        const res = await fetch(service.healthUrl, { signal: AbortSignal.timeout(1_000) });
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new StackError(`${service.name} did not become healthy at ${service.healthUrl}`);
+      await sleep(100);
+    }
+  }
+
+  /** Sends a signal to the service's whole process group (SIGKILL = a crash, for chaos tests). */
+  signal(service: Service, signal: NodeJS.Signals, opts: { expected?: boolean } = {}): void {
+    if (opts.expected ?? true) service.expectExit = true;
+    signalGroup(service.pid, signal);
+  }
+
+  /** Stops one service: SIGTERM to its group, SIGKILL after `graceMs`. Resolves once it exited. */
+  async stopService(service: Service, graceMs = 8_000): Promise<void> {
+    service.expectExit = true;
+    if (service.exit) return;
+    const exited = new Promise<void>((resolve) => {
+      if (service.exit) resolve();
+      else service.proc.once('exit', () => resolve());
+    });
+    signalGroup(service.pid, 'SIGTERM');
+    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+    if ((await Promise.race([exited.then(() => 'ok' as const), timer])) === 'timeout') {
+      signalGroup(service.pid, 'SIGKILL');
+      await exited;
+    }
+    // Anything the process left in its group goes with it.
+    signalGroup(service.pid, 'SIGKILL');
+  }
+
+  /** Stops every process (in parallel), then makes sure nothing of this run is left. */
+  async stop(graceMs = 8_000): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.services.map((s) => this.stopService(s, graceMs)));
+    for (const pid of this.orphans()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+
+  /** Live processes started by this stack (by the run id in their environment): [] after a clean stop. */
+  orphans(): number[] {
+    return pidsWithEnv(RUN_ID_ENV, this.runId);
+  }
+
+  /** CPU and memory of a service's process (and anything it spawned). */
+  usage(service: Service): ProcUsage | null {
+    if (service.exit) return null;
+    return procUsage(service.pid) ? treeUsage(service.pid) : null;
+  }
+
+  /** Removes this run's queue keys (the prefix is the run's own). */
+  async clearQueues(): Promise<void> {
+    const redis = createProducerRedis(this.config.REDIS_URL);
+    const queues = createQueueSet(redis, this.config.QUEUE_PREFIX);
+    try {
+      await waitForRedis(redis);
+      await Promise.all(queues.all().map((q) => q.obliterate({ force: true })));
+    } finally {
+      await queues.close();
+      redis.disconnect();
+    }
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * The environment every process of a stack shares: its own ports, the
+ * simulator as provider, local secrets, and a queue prefix of its own so a dev
+ * worker on the default prefix never takes its jobs.
+ */
+export function stackEnv(p: { runId: string; label: string; apiPort: number; simPort: number; extra?: NodeJS.ProcessEnv }): NodeJS.ProcessEnv {
+  const base = process.env;
+  return {
+    ...base,
+    NODE_ENV: 'development',
+    PORT: String(p.apiPort),
+    SMS_SIMULATOR_PORT: String(p.simPort),
+    SMS_SIMULATOR_HOST: '127.0.0.1',
+    SMS_PROVIDER: 'simulator',
+    SMS_PROVIDER_URL: `http://127.0.0.1:${p.simPort}`,
+    SMS_PROVIDER_API_KEY: base.SMS_PROVIDER_API_KEY ?? 'demo-sms-api-key',
+    SMS_WEBHOOK_SECRET: base.SMS_WEBHOOK_SECRET ?? 'demo-sms-webhook-secret',
+    SHOPIFY_API_KEY: base.SHOPIFY_API_KEY ?? 'demo-shopify-api-key',
+    SHOPIFY_API_SECRET: base.SHOPIFY_API_SECRET ?? 'demo-shopify-api-secret',
+    STRIPE_WEBHOOK_SECRET: base.STRIPE_WEBHOOK_SECRET ?? 'whsec_stack_local',
+    QUEUE_PREFIX: `{${p.label}-${p.runId}}`,
+    LOG_LEVEL: base.STACK_LOG_LEVEL ?? 'warn',
+    SIMULATOR_DLR_DELAY_MS: '200',
+    [RUN_ID_ENV]: p.runId,
+    ...p.extra,
+  };
+}
+
+/**
+ * Starts simulator, api and `workers` workers and waits until all are healthy.
+ * On any failure it stops what it started before throwing.
+ */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const label = opts.label ?? 'stack';
+  const runId = randomBytes(4).toString('hex');
+  const [apiPort, simPort] = [await freePort(), await freePort()];
+  const env = stackEnv({ runId, label, apiPort, simPort, extra: opts.env });
+  const config = parseConfig(env);
+  const logDir = opts.logDir ?? mkdtempSync(path.join(tmpdir(), `sms-${label}-`));
+  const stack = new Stack(runId, env, config, logDir, { api: apiPort, simulator: simPort }, opts.onUnexpectedExit, opts.runtime ?? 'tsx');
+  try {
+    const deadline = Date.now() + (opts.bootTimeoutMs ?? 60_000);
+    const started = [
+      stack.startService('sms-simulator', 'sms-simulator', simPort, opts.simulatorOptions),
+      stack.startService('api', 'api', apiPort, opts.apiOptions),
+    ];
+    const workers = opts.workers ?? 1;
+    for (let i = 0; i < workers; i++) {
+      started.push(stack.startService('worker', i === 0 ? 'worker' : `worker-${i + 1}`, await freePort(), opts.workerOptions?.(i)));
+    }
+    await Promise.all(started.map((s) => stack.waitHealthy(s, deadline)));
+    return stack;
+  } catch (err) {
+    await stack.stop(2_000);
+    throw err;
+  }
+}
