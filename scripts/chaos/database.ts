@@ -37,11 +37,14 @@ export async function createChaosDatabase(serverUrl: string): Promise<ChaosDatab
   const name = `${PREFIX}${Math.floor(Date.now() / 1000)}_${randomBytes(4).toString('hex')}`;
   const url = withPath(serverUrl, name);
   await ensureDatabase(url);
-  const drop = onTeardown(`drop database ${name}`, () =>
-    withAdmin(serverUrl, async (c) => {
+  // CHAOS_KEEP_DB=1 keeps it for a post-mortem (the next run older than an hour drops it).
+  const keep = process.env.CHAOS_KEEP_DB === '1';
+  const drop = onTeardown(`drop database ${name}`, async () => {
+    if (keep) return;
+    await withAdmin(serverUrl, async (c) => {
       await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    }),
-  );
+    });
+  });
   await migrate(url);
   return { name, url, drop };
 }
