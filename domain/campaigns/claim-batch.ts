@@ -84,10 +84,12 @@ export async function claimBatch(
  * `pending` and the attempt is not counted. Guarded by the claim token, so a
  * claim that was already taken over is left alone.
  */
-export async function releaseClaim(db: DbOrTx, c: { ids: string[]; token: string }): Promise<number> {
+export async function releaseClaim(db: DbOrTx, c: { campaignId: string; batchNo: number; ids: string[]; token: string }): Promise<number> {
   if (c.ids.length === 0) return 0;
+  // Campaign and batch too: whatever index the planner picks then reads this batch's rows only.
   return db.$executeRaw`
     UPDATE campaign_recipients
        SET status = 'pending', claim_token = NULL, lease_until = NULL, attempt = GREATEST(attempt - 1, 0)
-     WHERE id = ANY(${c.ids}::bigint[]) AND status = 'sending' AND claim_token = ${c.token}::uuid`;
+     WHERE id = ANY(${c.ids}::bigint[]) AND campaign_id = ${c.campaignId}::uuid AND batch_no = ${c.batchNo}::int
+       AND status = 'sending' AND claim_token = ${c.token}::uuid`;
 }

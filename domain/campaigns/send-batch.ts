@@ -132,7 +132,7 @@ async function callProvider(
     // Only a ProviderError guarantees that nothing was accepted; anything else
     // leaves the claim to run out, and the stale-claim path decides.
     if (err instanceof ProviderError) {
-      await releaseClaim(deps.db, { ids: claimed.map((r) => r.id), token });
+      await releaseClaim(deps.db, { campaignId: job.campaignId, batchNo: job.batchNo, ids: claimed.map((r) => r.id), token });
       if (err instanceof ProviderRateLimitedError) return { outcome: 'rate_limited', retryAfterMs: err.retryAfterMs };
     }
     throw err;

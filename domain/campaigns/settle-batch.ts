@@ -105,7 +105,9 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
                              WHEN i.kind = 'retry' AND r.attempt < ${s.maxAttempts}::int THEN NULL
                              ELSE r.lease_until END
           FROM input i
-         WHERE r.id = i.id AND r.campaign_id = ${s.campaignId}::uuid AND r.status = 'sending' AND r.claim_token = ${s.token}::uuid
+         -- batch_no too: whatever index the planner picks then reads this batch's rows only.
+         WHERE r.id = i.id AND r.campaign_id = ${s.campaignId}::uuid AND r.batch_no = ${s.batchNo}::int
+           AND r.status = 'sending' AND r.claim_token = ${s.token}::uuid
         RETURNING r.status, r.segments
       )
       SELECT status, count(*)::int AS n, COALESCE(sum(segments), 0)::bigint AS segs FROM moved GROUP BY status`;

@@ -40,6 +40,7 @@ interface Options {
   dlrs: number;
   enqueueRate: number;
   enqueueSeconds: number;
+  replayRate: number;
   stripeRate: number;
   stripeSeconds: number;
   enqueueAudiences: number[];
@@ -60,6 +61,7 @@ function parseArgs(argv: string[]): Options {
     dlrs: 30_000,
     enqueueRate: 300,
     enqueueSeconds: 10,
+    replayRate: 50,
     stripeRate: 3_000,
     stripeSeconds: 5,
     enqueueAudiences: [1_000, 1_000_000],
@@ -94,6 +96,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--dlrs') o.dlrs = Math.floor(num());
     else if (a === '--enqueue-rate') o.enqueueRate = num();
     else if (a === '--enqueue-seconds') o.enqueueSeconds = num();
+    else if (a === '--replay-rate') o.replayRate = num();
     else if (a === '--stripe-rate') o.stripeRate = num();
     else if (a === '--enqueue-audiences') o.enqueueAudiences = value().split(',').map((v) => Number(v.replace(/k$/i, '000').replace(/m$/i, '000000')));
     else if (a === '--stripe-seconds') o.stripeSeconds = num();
@@ -184,6 +187,7 @@ async function main(): Promise<void> {
       stripe: null,
       dlr: null,
       ledgerBytesPerBatch: null,
+      liveBytesPerRecipient: null,
       notes,
     };
     const sendConcurrency = 8 * opts.workers;
@@ -226,13 +230,13 @@ async function main(): Promise<void> {
       out('webhooks');
       const campaign = results.sends.find((s) => s.size === 100_000) ?? results.sends[results.sends.length - 1];
       if (campaign) {
-        results.dlr = await deliveryReports(stack, db, { campaignId: campaign.campaignId, count: Math.min(opts.dlrs, campaign.sent), concurrency: 32, timeoutMs: 300_000 });
+        results.dlr = await deliveryReports(stack, db, { campaignId: campaign.campaignId, count: Math.min(opts.dlrs, campaign.sent), concurrency: 32, timeoutMs: 300_000, redisPid });
         out(`  delivery reports: ingest ${Math.round(results.dlr.ingest.rate)}/s, apply ${Math.round(results.dlr.appliedPerSecond)}/s`);
       } else {
         notes.push('delivery-report apply not measured: it needs a send scenario in the same run');
       }
       const anyShop = [...shops.values()][0]?.id ?? '00000000-0000-0000-0000-000000000000';
-      results.stripe = await stripeIngest(stack, db, { rate: opts.stripeRate, count: Math.round(opts.stripeRate * opts.stripeSeconds), shopId: anyShop, runId: stack.runId });
+      results.stripe = await stripeIngest(stack, db, { rate: opts.stripeRate, count: Math.round(opts.stripeRate * opts.stripeSeconds), shopId: anyShop, runId: stack.runId, redisPid });
       out(`  stripe: ${Math.round(results.stripe.rate)}/s, p99 ${results.stripe.p99Ms.toFixed(1)} ms`);
     }
 
@@ -243,11 +247,20 @@ async function main(): Promise<void> {
         const shop = shops.get(audience);
         if (!shop) continue;
         await grantCredits(db, shop.id, count * audience * 3, `bench-enqueue-${stack.runId}-${audience}`);
-        const r = await enqueueLatency(stack, db, shop.api, { shopId: shop.id, audience, rate: opts.enqueueRate, count, replays: audience === 1_000 ? count : 0, runId: stack.runId, redisPid });
+        const r = await enqueueLatency(stack, db, shop.api, { shopId: shop.id, audience, rate: opts.enqueueRate, count, replays: audience === 1_000 ? Math.min(count, Math.round(opts.replayRate * 10)) : 0, replayRate: opts.replayRate, runId: stack.runId, redisPid });
         results.enqueue.push(r.enqueue);
         if (r.replay) results.replay = r.replay;
         out(`  ${audience.toLocaleString('en-US')}: p50 ${r.enqueue.p50Ms.toFixed(1)} ms, p99 ${r.enqueue.p99Ms.toFixed(1)} ms${r.replay ? `; replay p50 ${r.replay.p50Ms.toFixed(2)} ms` : ''}`);
       }
+    }
+
+    if (results.sends.length > 0) {
+      // What the rows take once dead versions are gone (what autovacuum lets
+      // the next campaigns reuse). Last, as it rewrites the tables.
+      await db.pool.query('VACUUM FULL campaign_recipients, campaign_batches');
+      const live = await relationBytes(db, ['campaign_recipients', 'campaign_batches']);
+      const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM campaign_recipients');
+      results.liveBytesPerRecipient = ((live.campaign_recipients ?? 0) + (live.campaign_batches ?? 0)) / Math.max(1, Number(rows[0]?.n ?? 0));
     }
 
     await stack.stop();

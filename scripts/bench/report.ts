@@ -18,6 +18,8 @@ export interface BenchResults {
   stripe: (IngestRun & { bytesPerEvent: number }) | null;
   dlr: DlrRun | null;
   ledgerBytesPerBatch: number | null;
+  /** campaign_recipients + campaign_batches after VACUUM FULL, ÷ recipients. */
+  liveBytesPerRecipient: number | null;
   notes: string[];
 }
 
@@ -62,7 +64,7 @@ export function targetRows(r: BenchResults): Row[] {
   rows.push({ metric: 'worker peak RSS (during sends)', target: '≤ 256 MB', measured: mb(rss), verdict: verdict(r.sends.length ? rss <= 256 * 1024 * 1024 : null) });
   for (const e of r.enqueue) {
     rows.push({
-      metric: `enqueue p99 at ${int(e.rate)} req/s, ${int(e.audience)} audience`,
+      metric: `enqueue p99, ${int(e.offeredRate)} req/s offered (${int(e.rate)} done), ${int(e.audience)} audience`,
       target: '≤ 25 ms',
       measured: `p99 ${fixed(e.p99Ms)} ms (p50 ${fixed(e.p50Ms)}, ${e.ok}/${e.requests} 202)`,
       verdict: verdict(e.ok === e.requests && e.p99Ms <= 25),
@@ -70,7 +72,7 @@ export function targetRows(r: BenchResults): Row[] {
   }
   if (r.replay) {
     rows.push({
-      metric: 'idempotent replay latency',
+      metric: `idempotent replay latency (${int(r.replay.offeredRate)} req/s offered)`,
       target: 'p50 ≤ 2 ms',
       measured: `p50 ${fixed(r.replay.p50Ms, 2)} ms, p99 ${fixed(r.replay.p99Ms)} ms`,
       verdict: verdict(r.replay.ok === r.replay.requests && r.replay.p50Ms <= 2),
@@ -101,9 +103,9 @@ export function targetRows(r: BenchResults): Row[] {
   const storage = bySize.get(100_000) ?? biggest;
   if (storage) {
     rows.push({
-      metric: `Postgres bytes per recipient (${int(storage.size)} run)`,
+      metric: `Postgres bytes per recipient (${int(storage.size)} run, as written; live after vacuum)`,
       target: '≤ 300 B',
-      measured: `${int(storage.bytesPerRecipient)} B`,
+      measured: `${int(storage.bytesPerRecipient)} B; ${r.liveBytesPerRecipient === null ? '–' : `${int(r.liveBytesPerRecipient)} B`}`,
       verdict: verdict(storage.bytesPerRecipient <= 300),
     });
   }
@@ -127,6 +129,9 @@ export function textTable(rows: Row[]): string {
   return [line(head, 'verdict'), sep, ...rows.map((r) => line(r, r.verdict))].join('\n');
 }
 
+const cpuOf = (c: CpuBreakdown | undefined, per = 'request'): string =>
+  c ? `; CPU/${per} ${fixed(c.total, 3)} ms = api ${fixed(c.api, 3)} + worker ${fixed(c.worker, 3)} + postgres ${fixed(c.postgres, 3)} + redis ${fixed(c.redis, 3)}` : '';
+
 export function detailLines(r: BenchResults): string[] {
   const out: string[] = [];
   for (const s of r.sends) {
@@ -137,6 +142,7 @@ export function detailLines(r: BenchResults): string[] {
         `(${fixed(s.cpuMsPerRecipient, 3)} ms/recipient; other processes on the machine meanwhile ${fixed(s.otherCpuSeconds, 2)} s); worker RSS peak ${mb(s.workerPeakRssBytes)}` +
         (s.workerMemoryAtEnd ? ` (at the end: heap ${mb(s.workerMemoryAtEnd.heapUsed)} used of ${mb(s.workerMemoryAtEnd.heapTotal)}, external ${mb(s.workerMemoryAtEnd.external)})` : '') +
         '; ' +
+        `if the ${r.host.cpus} cores were the pipeline's alone: ~${int(s.recipients / (c.total / r.host.cpus))}/s (recipients ÷ CPU seconds per core); ` +
         `storage ${Object.entries(s.relationGrowth).map(([t, b]) => `${t} +${int(b / 1024)} kB`).join(', ')} = ${int(s.bytesPerRecipient)} B/recipient`,
     );
   }
@@ -156,16 +162,20 @@ export function detailLines(r: BenchResults): string[] {
         (best ? `; the pipeline runs ${fixed(best.recipientsPerSecond / batch, 0)} send jobs/s = ${fixed((best.recipientsPerSecond / batch / q.jobsPerSecond) * 100, 1)}% of it` : ''),
     );
   }
-  if (r.stripe) out.push(`stripe ingest: ${r.stripe.ok}/${r.stripe.requests} answered 200, ${int(r.stripe.rate)}/s, p50 ${fixed(r.stripe.p50Ms)} ms p99 ${fixed(r.stripe.p99Ms)} ms; webhook_events ${int(r.stripe.bytesPerEvent)} B/event`);
+  if (r.stripe) {
+    out.push(
+      `stripe ingest: ${r.stripe.ok}/${r.stripe.requests} answered 200, ${int(r.stripe.rate)}/s, p50 ${fixed(r.stripe.p50Ms)} ms p99 ${fixed(r.stripe.p99Ms)} ms; ` +
+        `webhook_events ${int(r.stripe.bytesPerEvent)} B/event${cpuOf(r.stripe.cpuMsPerRequest, 'request')}`,
+    );
+  }
   if (r.dlr) {
     out.push(
       `delivery reports: ingest ${int(r.dlr.ingest.rate)}/s (p50 ${fixed(r.dlr.ingest.p50Ms)} ms, p99 ${fixed(r.dlr.ingest.p99Ms)} ms); ` +
-        `apply ${int(r.dlr.reports)} in ${fixed(r.dlr.applySeconds, 2)} s = ${int(r.dlr.appliedPerSecond)}/s; delivered ${int(r.dlr.delivered)}; webhook_events ${int(r.dlr.webhookEventBytesPerEvent)} B/event`,
+        `apply ${int(r.dlr.reports)} in ${fixed(r.dlr.applySeconds, 2)} s = ${int(r.dlr.appliedPerSecond)}/s; delivered ${int(r.dlr.delivered)}; webhook_events ${int(r.dlr.webhookEventBytesPerEvent)} B/event` +
+        `${cpuOf(r.dlr.ingest.cpuMsPerRequest, 'report ingested')}${cpuOf(r.dlr.applyCpuMsPerReport, 'report applied')}`,
     );
   }
   if (r.ledgerBytesPerBatch !== null) out.push(`credit_transactions: ${int(r.ledgerBytesPerBatch)} B per settled batch (one debit row per batch)`);
-  const cpuOf = (c?: CpuBreakdown): string =>
-    c ? `; CPU/request ${fixed(c.total, 2)} ms = api ${fixed(c.api, 2)} + postgres ${fixed(c.postgres, 2)} + redis ${fixed(c.redis, 2)} + worker ${fixed(c.worker, 2)}` : '';
   for (const e of r.enqueue) {
     out.push(`enqueue ${int(e.audience)}: ${JSON.stringify(e.statuses)} at ${fixed(e.rate, 0)} req/s; p50 ${fixed(e.p50Ms)} p90 ${fixed(e.p90Ms)} p99 ${fixed(e.p99Ms)} max ${fixed(e.maxMs)} ms${cpuOf(e.cpuMsPerRequest)}`);
   }
@@ -195,61 +205,55 @@ export function markdown(r: BenchResults, rows: Row[], chartFile: string | null)
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
 
-/** Messages per second over each campaign (1 s sliding window over the ~200 ms samples). */
+/** Messages per second over each campaign (1 s sliding window over the ~200 ms samples): one panel per campaign size. */
 export function sendChart(sends: SendRun[]): string {
   const W = 900;
-  const H = 420;
-  const m = { l: 70, r: 20, t: 40, b: 50 };
-  const lines = sends.map((s) => {
-    const pts: [number, number][] = [];
-    for (let i = 0; i < s.series.length; i++) {
-      const [t, n] = s.series[i] as [number, number];
-      let j = i;
-      while (j > 0 && t - (s.series[j - 1] as [number, number])[0] <= 1_000) j--;
-      const [t0, n0] = j < i ? (s.series[j] as [number, number]) : [0, 0];
-      pts.push([t / 1000, t > t0 ? ((n - n0) / (t - t0)) * 1000 : 0]);
-    }
-    return { label: `${s.size.toLocaleString('en-US')} recipients`, pts };
-  });
-  const maxX = Math.max(1, ...lines.flatMap((l) => l.pts.map((p) => p[0])));
-  const maxY = Math.max(1000, ...lines.flatMap((l) => l.pts.map((p) => p[1])));
-  const niceY = niceMax(maxY);
-  const niceX = niceMax(maxX);
-  const x = (v: number): number => m.l + (v / niceX) * (W - m.l - m.r);
-  const y = (v: number): number => H - m.b - (v / niceY) * (H - m.t - m.b);
-  const grid: string[] = [];
-  for (let i = 0; i <= 5; i++) {
-    const vy = (niceY / 5) * i;
-    const vx = (niceX / 5) * i;
-    grid.push(`<line x1="${m.l}" y1="${y(vy)}" x2="${W - m.r}" y2="${y(vy)}" stroke="#ddd"/>`);
-    grid.push(`<text x="${m.l - 8}" y="${y(vy) + 4}" text-anchor="end" font-size="12">${Math.round(vy).toLocaleString('en-US')}</text>`);
-    grid.push(`<text x="${x(vx)}" y="${H - m.b + 18}" text-anchor="middle" font-size="12">${fixed(vx, niceX < 5 ? 1 : 0)}</text>`);
-  }
-  const paths = lines.map((l, i) => {
-    const d = l.pts.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
-    const color = COLORS[i % COLORS.length];
-    return (
-      `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>` +
-      `<rect x="${W - m.r - 170}" y="${m.t + 6 + i * 18}" width="12" height="12" fill="${color}"/>` +
-      `<text x="${W - m.r - 152}" y="${m.t + 16 + i * 18}" font-size="12">${l.label}</text>`
-    );
-  });
-  return [
+  const PANEL = 260;
+  const m = { l: 70, r: 20, t: 50, b: 45 };
+  const H = sends.length * PANEL + 10;
+  const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">Messages accepted by the provider per second (1 s window)</text>`,
-    ...grid,
-    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#333"/>`,
-    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#333"/>`,
-    `<text x="${W / 2}" y="${H - 12}" text-anchor="middle" font-size="12">seconds since enqueue</text>`,
-    ...paths,
-    '</svg>',
-    '',
-  ].join('\n');
+  ];
+  sends.forEach((s, i) => {
+    const top = i * PANEL;
+    const pts: [number, number][] = [];
+    for (let k = 0; k < s.series.length; k++) {
+      const [t, n] = s.series[k] as [number, number];
+      let j = k;
+      while (j > 0 && t - (s.series[j - 1] as [number, number])[0] <= 1_000) j--;
+      const [t0, n0] = j < k ? (s.series[j] as [number, number]) : [0, 0];
+      pts.push([t / 1000, t > t0 ? ((n - n0) / (t - t0)) * 1000 : 0]);
+    }
+    const maxX = niceMax(Math.max(0.5, ...pts.map((p) => p[0])));
+    const maxY = niceMax(Math.max(1_000, ...pts.map((p) => p[1])));
+    const x = (v: number): number => m.l + (v / maxX) * (W - m.l - m.r);
+    const y = (v: number): number => top + PANEL - m.b - (v / maxY) * (PANEL - m.t - m.b);
+    const color = COLORS[i % COLORS.length] as string;
+    parts.push(
+      `<text x="${W / 2}" y="${top + 24}" text-anchor="middle" font-size="14">${s.size.toLocaleString('en-US')} recipients: messages accepted by the provider per second (1 s window); ` +
+        `${fixed(s.wallMs / 1000, 1)} s enqueue → completed, first send at ${fixed(s.firstSendMs / 1000, 2)} s</text>`,
+    );
+    for (let g = 0; g <= 4; g++) {
+      const vy = (maxY / 4) * g;
+      const vx = (maxX / 4) * g;
+      parts.push(`<line x1="${m.l}" y1="${y(vy)}" x2="${W - m.r}" y2="${y(vy)}" stroke="#ddd"/>`);
+      parts.push(`<text x="${m.l - 8}" y="${y(vy) + 4}" text-anchor="end" font-size="11">${Math.round(vy).toLocaleString('en-US')}</text>`);
+      parts.push(`<text x="${x(vx)}" y="${top + PANEL - m.b + 16}" text-anchor="middle" font-size="11">${fixed(vx, maxX < 4 ? 1 : 0)}</text>`);
+    }
+    parts.push(`<line x1="${m.l}" y1="${y(0)}" x2="${W - m.r}" y2="${y(0)}" stroke="#333"/>`);
+    parts.push(`<text x="${W / 2}" y="${top + PANEL - 12}" text-anchor="middle" font-size="11">seconds since the enqueue request</text>`);
+    const d = pts.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
+    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    // The target rate, for reference.
+    if (25_000 <= maxY) parts.push(`<line x1="${m.l}" y1="${y(25_000)}" x2="${W - m.r}" y2="${y(25_000)}" stroke="#999" stroke-dasharray="5,4"/><text x="${W - m.r - 4}" y="${y(25_000) - 4}" text-anchor="end" font-size="11" fill="#666">25,000/s target</text>`);
+  });
+  parts.push('</svg>', '');
+  return parts.join('\n');
 }
 
 function niceMax(v: number): number {
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const k of [1, 2, 2.5, 5, 10]) if (k * p >= v) return k * p;
+  for (const k of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (k * p >= v) return k * p;
   return 10 * p;
 }

@@ -3,7 +3,8 @@
 // audience (drafts made beforehand with one INSERT), with its own
 // Idempotency-Key. The campaigns queue is paused meanwhile, so no launch runs:
 // what is measured is the request alone. Then idempotent replays: the same
-// requests again, answered from the stored response.
+// requests again, answered from the stored response (at a rate of their own:
+// what is measured is a replay's latency, not a queue in front of it).
 
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { createProducerRedis, waitForRedis } from '../../../lib/redis';
@@ -21,6 +22,8 @@ export interface LatencyRun {
   requests: number;
   ok: number;
   statuses: Record<number, number>;
+  /** Requests per second offered (the fixed rate) and completed. */
+  offeredRate: number;
   rate: number;
   p50Ms: number;
   p90Ms: number;
@@ -34,7 +37,7 @@ export async function enqueueLatency(
   stack: Stack,
   db: BenchDb,
   api: ApiClient,
-  o: { shopId: string; audience: number; rate: number; count: number; replays: number; runId: string; redisPid: number | null },
+  o: { shopId: string; audience: number; rate: number; count: number; replays: number; replayRate: number; runId: string; redisPid: number | null },
 ): Promise<{ enqueue: LatencyRun; replay: LatencyRun | null }> {
   const { rows } = await db.pool.query<{ id: string }>(
     `INSERT INTO campaigns (shop_id, name, body, audience)
@@ -58,10 +61,10 @@ export async function enqueueLatency(
     await campaigns.pause();
     // Not measured: the first requests of a process compile and cache what they use.
     await fixedRate(stack.urls.api, { rate: 20, count: WARM_UP, make: (i) => make(o.count + i) });
-    const enqueue = await metered(stack, db, o.redisPid, o.audience, () => fixedRate(stack.urls.api, { rate: o.rate, count: o.count, make }));
+    const enqueue = await metered(stack, db, o.redisPid, o.audience, o.rate, () => fixedRate(stack.urls.api, { rate: o.rate, count: o.count, make }));
     let replay: LatencyRun | null = null;
     if (o.replays > 0) {
-      replay = await metered(stack, db, o.redisPid, o.audience, () => fixedRate(stack.urls.api, { rate: o.rate, count: Math.min(o.replays, o.count), make }));
+      replay = await metered(stack, db, o.redisPid, o.audience, o.replayRate, () => fixedRate(stack.urls.api, { rate: o.replayRate, count: Math.min(o.replays, o.count), make }));
     }
     return { enqueue, replay };
   } finally {
@@ -75,7 +78,7 @@ export async function enqueueLatency(
   }
 }
 
-async function metered(stack: Stack, db: BenchDb, redisPid: number | null, audience: number, run: () => ReturnType<typeof fixedRate>): Promise<LatencyRun> {
+async function metered(stack: Stack, db: BenchDb, redisPid: number | null, audience: number, offeredRate: number, run: () => ReturnType<typeof fixedRate>): Promise<LatencyRun> {
   const meter = new ResourceMeter(stack, db, redisPid);
   await meter.sample();
   const stop = every(200, () => meter.sample());
@@ -84,16 +87,17 @@ async function metered(stack: Stack, db: BenchDb, redisPid: number | null, audie
   await meter.sample();
   const cpu = meter.cpu();
   const per = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, (v * 1000) / r.sent])) as unknown as CpuBreakdown;
-  return { ...toRun(audience, r), cpuMsPerRequest: per };
+  return { ...toRun(audience, r, offeredRate), cpuMsPerRequest: per };
 }
 
-function toRun(audience: number, r: Awaited<ReturnType<typeof fixedRate>>): LatencyRun {
+function toRun(audience: number, r: Awaited<ReturnType<typeof fixedRate>>, offeredRate: number): LatencyRun {
   const s = summary(r.latenciesMs);
   return {
     audience,
     requests: r.sent,
     ok: okCount(r, 202),
     statuses: r.statuses,
+    offeredRate,
     rate: r.rate,
     p50Ms: s.p50,
     p90Ms: s.p90,

@@ -13,6 +13,20 @@ import { createProducerRedis, waitForRedis } from '../../../lib/redis';
 import { sleep, type Stack } from '../../lib/stack';
 import { relationBytes, type BenchDb } from '../bench-db';
 import { closedLoop, fixedRate, okCount, summary, type LoadRequest } from '../load';
+import { ResourceMeter, every, type CpuBreakdown } from '../meter';
+
+/** Runs `fn` with a resource meter sampling every 200 ms; returns its result and CPU ms per `units`. */
+async function metered<T>(stack: Stack, db: BenchDb, redisPid: number | null, fn: () => Promise<T>, units: (r: T) => number): Promise<{ result: T; cpu: CpuBreakdown }> {
+  const meter = new ResourceMeter(stack, db, redisPid);
+  await meter.sample();
+  const stop = every(200, () => meter.sample());
+  const result = await fn();
+  await stop();
+  await meter.sample();
+  const n = Math.max(1, units(result));
+  const cpu = Object.fromEntries(Object.entries(meter.cpu()).map(([k, v]) => [k, (v * 1000) / n])) as unknown as CpuBreakdown;
+  return { result, cpu };
+}
 
 export interface IngestRun {
   requests: number;
@@ -21,6 +35,8 @@ export interface IngestRun {
   rate: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU ms per request, by process. */
+  cpuMsPerRequest?: CpuBreakdown;
 }
 
 export interface DlrRun {
@@ -28,11 +44,17 @@ export interface DlrRun {
   ingest: IngestRun;
   applySeconds: number;
   appliedPerSecond: number;
+  /** CPU ms per applied report, by process. */
+  applyCpuMsPerReport?: CpuBreakdown;
   delivered: number;
   webhookEventBytesPerEvent: number;
 }
 
-export async function stripeIngest(stack: Stack, db: BenchDb, o: { rate: number; count: number; shopId: string; runId: string }): Promise<IngestRun & { bytesPerEvent: number }> {
+export async function stripeIngest(
+  stack: Stack,
+  db: BenchDb,
+  o: { rate: number; count: number; shopId: string; runId: string; redisPid: number | null },
+): Promise<IngestRun & { bytesPerEvent: number }> {
   const secret = stack.env.STRIPE_WEBHOOK_SECRET ?? '';
   const make = (i: number): LoadRequest => {
     const payload = JSON.stringify({
@@ -50,7 +72,7 @@ export async function stripeIngest(stack: Stack, db: BenchDb, o: { rate: number;
   await closedLoop(stack.urls.api, { concurrency: 4, count: 200, make: (i) => make(o.count + i) });
   await waitFor(async () => (await openEvents(db, 'stripe')) === 0, 30_000);
   const before = await relationBytes(db, ['webhook_events']);
-  const result = await fixedRate(stack.urls.api, { rate: o.rate, count: o.count, make });
+  const { result, cpu } = await metered(stack, db, o.redisPid, () => fixedRate(stack.urls.api, { rate: o.rate, count: o.count, make }), (r) => r.sent);
   const s = summary(result.latenciesMs);
   // Wait for the processing jobs, so the row size includes what processing writes.
   await waitFor(async () => (await openEvents(db, 'stripe')) === 0, 60_000);
@@ -62,6 +84,7 @@ export async function stripeIngest(stack: Stack, db: BenchDb, o: { rate: number;
     rate: (okCount(result, 200) / result.elapsedMs) * 1000,
     p50Ms: s.p50,
     p99Ms: s.p99,
+    cpuMsPerRequest: cpu,
     bytesPerEvent: ((after.webhook_events ?? 0) - (before.webhook_events ?? 0)) / Math.max(1, result.sent),
   };
 }
@@ -83,7 +106,7 @@ async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, everyMs 
 export async function deliveryReports(
   stack: Stack,
   db: BenchDb,
-  o: { campaignId: string; count: number; concurrency: number; timeoutMs: number },
+  o: { campaignId: string; count: number; concurrency: number; timeoutMs: number; redisPid: number | null },
 ): Promise<DlrRun> {
   const { rows } = await db.pool.query<{ id: string; provider_message_id: string }>(
     `SELECT id, provider_message_id FROM campaign_recipients WHERE campaign_id = $1 AND status = 'sent' ORDER BY id LIMIT $2`,
@@ -97,7 +120,7 @@ export async function deliveryReports(
   try {
     await queue.pause();
     const timestamp = new Date().toISOString();
-    const result = await closedLoop(stack.urls.api, {
+    const { result, cpu: ingestCpu } = await metered(stack, db, o.redisPid, () => closedLoop(stack.urls.api, {
       concurrency: o.concurrency,
       count: rows.length,
       make: (i) => {
@@ -110,7 +133,7 @@ export async function deliveryReports(
           body,
         };
       },
-    });
+    }), (r) => r.sent);
     const s = summary(result.latenciesMs);
     const ingest: IngestRun = {
       requests: result.sent,
@@ -119,10 +142,19 @@ export async function deliveryReports(
       rate: (okCount(result, 200) / result.elapsedMs) * 1000,
       p50Ms: s.p50,
       p99Ms: s.p99,
+      cpuMsPerRequest: ingestCpu,
     };
     const t0 = performance.now();
-    await queue.resume();
-    const drained = await waitFor(async () => (await openEvents(db, 'sms-simulator')) === 0, o.timeoutMs, 50);
+    const { result: drained, cpu: applyCpu } = await metered(
+      stack,
+      db,
+      o.redisPid,
+      async () => {
+        await queue.resume();
+        return waitFor(async () => (await openEvents(db, 'sms-simulator')) === 0, o.timeoutMs, 50);
+      },
+      () => rows.length,
+    );
     const applySeconds = (performance.now() - t0) / 1000;
     if (!drained) throw new Error(`delivery reports not applied within ${o.timeoutMs / 1000} s`);
     const { rows: d } = await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = $1 AND status = 'delivered'`, [o.campaignId]);
@@ -132,6 +164,7 @@ export async function deliveryReports(
       ingest,
       applySeconds,
       appliedPerSecond: rows.length / applySeconds,
+      applyCpuMsPerReport: applyCpu,
       delivered: Number(d[0]?.n ?? 0),
       webhookEventBytesPerEvent: ((after.webhook_events ?? 0) - (before.webhook_events ?? 0)) / Math.max(1, rows.length),
     };
