@@ -27,11 +27,12 @@ export function isDbUnavailableError(err: unknown): boolean {
     seen.add(cur);
     const e = cur as { code?: unknown; message?: unknown; cause?: unknown; name?: unknown };
     const code = typeof e.code === 'string' ? e.code : '';
-    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'P1001', 'P1002', 'P1017', '57P01', '57P03', '08006', '08001', '08003'].includes(code)) {
+    // P2024/P2028: no pool connection or transaction slot in time — overload, not a bad request.
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'P1001', 'P1002', 'P1017', 'P2024', 'P2028', '57P01', '57P03', '08006', '08001', '08003'].includes(code)) {
       return true;
     }
     const msg = typeof e.message === 'string' ? e.message : '';
-    if (/ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|Can't reach database|DatabaseNotReachable|the database system is (starting up|shutting down)|terminating connection/i.test(msg)) {
+    if (/ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|Can't reach database|DatabaseNotReachable|the database system is (starting up|shutting down)|terminating connection|Unable to start a transaction in the given time/i.test(msg)) {
       return true;
     }
     if (e.name === 'DriverAdapterError' && /ConnectionClosed|DatabaseNotReachable|SocketTimeout/i.test(String((e as { cause?: { kind?: unknown } }).cause?.kind ?? ''))) {

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -8,7 +9,10 @@ import { Client } from 'pg';
 // finished_at, applied_steps_count), so `prisma migrate deploy` agrees elsewhere.
 // Prisma's schema engine cannot be downloaded here, hence this runner.
 
-export const MIGRATIONS_DIR = path.resolve(__dirname, '..', 'prisma', 'migrations');
+// Next to lib/ in the source tree, two levels up from dist/lib in a build.
+export const MIGRATIONS_DIR = [path.resolve(__dirname, '..', 'prisma', 'migrations'), path.resolve(__dirname, '..', '..', 'prisma', 'migrations')].find((dir) =>
+  existsSync(dir),
+) ?? path.resolve(__dirname, '..', 'prisma', 'migrations');
 const LOCK_KEY = 72_707_369; // advisory lock id shared by every runner
 
 export interface MigrationFile {
