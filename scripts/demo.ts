@@ -9,7 +9,7 @@
 //   npm run demo -- --contacts 100000 a bigger audience (benchmarking)
 //   npm run demo -- --timeout 300     overall limit in seconds (default 180)
 
-import { applyWalletChange } from '../domain/credits/apply-wallet-change';
+import Stripe from 'stripe';
 import { createDb, type Db } from '../lib/db';
 import { apiClient } from './lib/session-client';
 import { sleep, startStack, StackError, tail, type Stack } from './lib/stack';
@@ -93,17 +93,56 @@ function bar(done: number, total: number, width = 30): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}%`;
 }
 
-async function seed(db: Db, shopId: string, contacts: number, credits: number): Promise<void> {
+async function seed(db: Db, shopId: string, contacts: number): Promise<void> {
   // One set-based statement, like an import would leave them; names vary in length so segments do too.
   await db.$executeRaw`
     INSERT INTO contacts (shop_id, phone_e164, phone_hash, first_name, last_name, sms_consent, tags)
     SELECT ${shopId}::uuid, p, encode(sha256(p::bytea), 'hex'), (ARRAY['Ada','Grace','Linus','Margaret','Alan','Barbara'])[1 + g % 6], 'Demo', 'subscribed', ARRAY['demo']
       FROM generate_series(0, ${contacts - 1}::int) g, LATERAL (SELECT '+1201' || (2000000 + g)::text AS p) x
     ON CONFLICT DO NOTHING`;
-  await db.$transaction((tx) =>
-    // D will swap this for a Stripe-signed checkout webhook; the ledger row is the same kind.
-    applyWalletChange(tx, { shopId, type: 'grant', amount: credits, idempotencyKey: `demo-grant-${shopId}`, reference: 'demo' }),
-  );
+}
+
+/**
+ * Credits arrive as in production: a Stripe-signed `checkout.session.completed`
+ * reaches /webhooks/stripe and the webhook job grants the purchase once. The
+ * demo has no Stripe account to create the Checkout Session, so it records the
+ * pending purchase that POST /api/billing/checkout would have recorded.
+ */
+async function buyCredits(db: Db, c: { apiUrl: string; shopId: string; credits: number; runId: string; stripeKey: string; webhookSecret: string }): Promise<void> {
+  const sessionId = `cs_demo_${c.runId}`;
+  await db.$executeRaw`
+    INSERT INTO purchases (shop_id, stripe_session_id, pack_id, credits, amount, currency)
+    VALUES (${c.shopId}::uuid, ${sessionId}, 'demo', ${c.credits}::int, 0, 'usd')`;
+  const payload = JSON.stringify({
+    id: `evt_demo_${c.runId}`,
+    object: 'event',
+    type: 'checkout.session.completed',
+    created: Math.floor(Date.now() / 1000),
+    data: {
+      object: {
+        id: sessionId,
+        object: 'checkout.session',
+        mode: 'payment',
+        payment_status: 'paid',
+        payment_intent: `pi_demo_${c.runId}`,
+        client_reference_id: c.shopId,
+        metadata: { shopId: c.shopId, packId: 'demo' },
+      },
+    },
+  });
+  const signature = new Stripe(c.stripeKey).webhooks.generateTestHeaderString({ payload, secret: c.webhookSecret });
+  const res = await fetch(`${c.apiUrl}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signature },
+    body: payload,
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (res.status !== 200) throw new Error(`POST /webhooks/stripe answered ${res.status}`);
+  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(100)) {
+    const [w] = await db.$queryRaw<{ balance: bigint }[]>`SELECT balance FROM credit_wallets WHERE shop_id = ${c.shopId}::uuid`;
+    if (Number(w?.balance ?? 0) >= c.credits) return;
+  }
+  throw new Error('the Stripe purchase was not granted within 30 s');
 }
 
 async function metricLines(url: string, names: string[]): Promise<string[]> {
@@ -150,8 +189,9 @@ async function main(): Promise<void> {
     expectStatus('PATCH /api/shop', await api.call('PATCH', '/shop', { timezone: zone }), 200);
     const credits = opts.contacts * 3;
     const seedStart = Date.now();
-    await seed(db, shop.body.id, opts.contacts, credits);
-    out(`shop ${shopDomain} (timezone ${zone}, local ${local}): ${opts.contacts.toLocaleString('en-US')} contacts and ${credits.toLocaleString('en-US')} credits in ${Date.now() - seedStart} ms`);
+    await seed(db, shop.body.id, opts.contacts);
+    await buyCredits(db, { apiUrl: `http://127.0.0.1:${apiPort}`, shopId: shop.body.id, credits, runId, stripeKey: config.STRIPE_SECRET_KEY, webhookSecret: config.STRIPE_WEBHOOK_SECRET });
+    out(`shop ${shopDomain} (timezone ${zone}, local ${local}): ${opts.contacts.toLocaleString('en-US')} contacts, ${credits.toLocaleString('en-US')} credits bought through a Stripe-signed webhook, in ${Date.now() - seedStart} ms`);
 
     const created = await api.call<{ id: string }>('POST', '/campaigns', {
       name: `Demo ${runId}`,
