@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import { scrapeRefresher } from './scrape-refresher';
+import { scrapeRefresher } from '../../../domain/ops/scrape-refresher';
 import type { ApiDeps } from './deps';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
 import { httpLogger } from './middleware/http-logger';

@@ -1,7 +1,7 @@
 import express from 'express';
 import type { Server } from 'node:http';
 import { metricsRoutes } from '../../api/src/routes/metrics.routes';
-import { scrapeRefresher } from '../../api/src/scrape-refresher';
+import { scrapeRefresher } from '../../../domain/ops/scrape-refresher';
 import type { WorkerDeps } from './deps';
 import type { WorkerHost } from './worker-host';
 

@@ -1,9 +1,9 @@
-import type { Config } from '../../../lib/config';
-import type { Db } from '../../../lib/db';
-import type { Metrics } from '../../../lib/metrics';
-import { createDbGaugeRefresher } from '../../../domain/ops/db-gauges';
-import type { QueueSet } from '../../../queue/connection';
-import { createQueueGaugeRefresher } from '../../../queue/gauges';
+import type { Config } from '../../lib/config';
+import type { Db } from '../../lib/db';
+import type { Metrics } from '../../lib/metrics';
+import { createDbGaugeRefresher } from './db-gauges';
+import type { QueueSet } from '../../queue/connection';
+import { createQueueGaugeRefresher } from '../../queue/gauges';
 
 /** Gauges read at scrape time (queue depths, database counts), shared by the api and the worker. */
 export function scrapeRefresher(deps: { db: Db; queues: QueueSet; metrics: Metrics; config: Pick<Config, 'STUCK_AFTER_MS'>; now: () => Date }): () => Promise<void> {
