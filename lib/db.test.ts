@@ -1,11 +1,12 @@
-import { isDbUnavailableError } from './db';
+import { isDbUnavailableError, TransactionExpiredError } from './db';
 
 describe('isDbUnavailableError', () => {
   it.each([
     ['connection refused', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
     ['Postgres shutting down', Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })],
-    ['no transaction slot in time (overload)', Object.assign(new Error('Transaction API error: Unable to start a transaction in the given time.'), { code: 'P2028' })],
-    ['pool timeout', Object.assign(new Error('Timed out fetching a new connection from the connection pool.'), { code: 'P2024' })],
+    ['a transaction that outlived its timeout (overload)', new TransactionExpiredError(5_000)],
+    ['pool timeout (no connection in time)', new Error('timeout exceeded when trying to connect')],
+    ['connection lost mid-query', new Error('Connection terminated unexpectedly')],
     ['wrapped', new Error('outer', { cause: Object.assign(new Error('inner'), { code: 'ECONNRESET' }) })],
   ])('treats %s as unavailable (503, not 500)', (_what, err) => {
     expect(isDbUnavailableError(err)).toBe(true);

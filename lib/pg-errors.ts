@@ -1,4 +1,4 @@
-// Postgres error codes, however deep Prisma and its driver adapter wrapped them.
+// Postgres error codes, however deep a caller wrapped them.
 
 export const PG = {
   uniqueViolation: '23505',
@@ -20,6 +20,12 @@ export function pgErrorCode(err: unknown): string | undefined {
     cur = e.cause ?? e.meta?.driverAdapterError;
   }
   return undefined;
+}
+
+/** The constraint a Postgres error names (unique, check, foreign key), if any. */
+export function pgConstraint(err: unknown): string | undefined {
+  const c = (err as { constraint?: unknown } | null)?.constraint;
+  return typeof c === 'string' ? c : undefined;
 }
 
 export const isUniqueViolation = (err: unknown): boolean => pgErrorCode(err) === PG.uniqueViolation;

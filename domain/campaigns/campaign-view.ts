@@ -1,4 +1,4 @@
-import { Prisma } from '../../lib/db';
+import { raw } from '../../lib/db';
 import type { CampaignStatus } from './send-context';
 
 export interface Audience {
@@ -35,7 +35,7 @@ export interface CampaignRow {
 }
 
 /** The columns every campaign query returns (alias-free, for single-table statements). */
-export const CAMPAIGN_COLUMNS = Prisma.raw(
+export const CAMPAIGN_COLUMNS = raw(
   'id, shop_id, name, body, audience, status, scheduled_at, segments_per_message, created_at, updated_at, started_at, completed_at',
 );
 

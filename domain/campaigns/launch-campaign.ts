@@ -123,6 +123,6 @@ async function materialise(deps: LaunchDeps, ctx: SendContext, now: Date): Promi
       await tx.$executeRaw`UPDATE campaigns SET total_recipients = ${inserted}::int WHERE id = ${ctx.campaignId}::uuid`;
       return { outcome: 'launched', recipients: inserted, batches, completed: false } as const;
     },
-    { timeout: timeoutMs, maxWait: 10_000 },
+    { timeout: timeoutMs },
   );
 }

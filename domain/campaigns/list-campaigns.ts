@@ -1,4 +1,4 @@
-import { Prisma, type DbOrTx } from '../../lib/db';
+import { type Sql, join, sql, type DbOrTx } from '../../lib/db';
 import { decodeCursor, pageOf } from '../../lib/cursor';
 import { CAMPAIGN_COLUMNS, toCampaignView, type CampaignRow, type CampaignView } from './campaign-view';
 import type { CampaignStatus } from './send-context';
@@ -9,15 +9,15 @@ export async function listCampaigns(
   shopId: string,
   q: { limit: number; cursor?: string; status?: CampaignStatus },
 ): Promise<{ data: CampaignView[]; nextCursor: string | null }> {
-  const where: Prisma.Sql[] = [Prisma.sql`shop_id = ${shopId}::uuid`];
+  const where: Sql[] = [sql`shop_id = ${shopId}::uuid`];
   if (q.cursor !== undefined) {
     const c = decodeCursor(q.cursor);
-    where.push(Prisma.sql`(created_at, id) < (${c.createdAt}::timestamptz, ${c.id}::uuid)`);
+    where.push(sql`(created_at, id) < (${c.createdAt}::timestamptz, ${c.id}::uuid)`);
   }
-  if (q.status) where.push(Prisma.sql`status = ${q.status}`);
+  if (q.status) where.push(sql`status = ${q.status}`);
   const rows = await db.$queryRaw<CampaignRow[]>`
     SELECT ${CAMPAIGN_COLUMNS} FROM campaigns
-     WHERE ${Prisma.join(where, ' AND ')}
+     WHERE ${join(where, ' AND ')}
      ORDER BY created_at DESC, id DESC
      LIMIT ${q.limit + 1}`;
   return pageOf(rows, q.limit, toCampaignView);

@@ -1,4 +1,4 @@
-import type { DbOrTx } from '../../lib/db';
+import { empty, sql, type DbOrTx } from '../../lib/db';
 
 export type CampaignStatus = 'draft' | 'scheduled' | 'queued' | 'sending' | 'completed' | 'cancelled' | 'failed';
 
@@ -8,6 +8,8 @@ export interface SendContext {
   shopId: string;
   status: CampaignStatus;
   body: string;
+  /** The stored audience document, as read (an optimistic writer compares it). */
+  audience: unknown;
   audienceTags: string[];
   scheduledAt: Date | null;
   traceId: string | null;
@@ -42,13 +44,17 @@ function tagsOf(audience: unknown): string[] {
   return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
 }
 
-/** The campaign (scoped to its shop) with the shop's sending settings; null when it does not exist. */
-export async function loadSendContext(db: DbOrTx, campaignId: string, shopId: string): Promise<SendContext | null> {
+/**
+ * The campaign (scoped to its shop) with the shop's sending settings; null
+ * when it does not exist. `forUpdate` also locks the campaign row (not the
+ * shop's) until the caller's transaction ends.
+ */
+export async function loadSendContext(db: DbOrTx, campaignId: string, shopId: string, opts: { forUpdate?: boolean } = {}): Promise<SendContext | null> {
   const rows = await db.$queryRaw<Row[]>`
     SELECT c.id, c.shop_id, c.status, c.body, c.audience, c.scheduled_at, c.trace_id,
            s.name AS shop_name, s.domain, s.sender_id, s.timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer
       FROM campaigns c JOIN shops s ON s.id = c.shop_id
-     WHERE c.id = ${campaignId}::uuid AND c.shop_id = ${shopId}::uuid`;
+     WHERE c.id = ${campaignId}::uuid AND c.shop_id = ${shopId}::uuid ${opts.forUpdate ? sql`FOR UPDATE OF c` : empty}`;
   const r = rows[0];
   if (!r) return null;
   return {
@@ -56,6 +62,7 @@ export async function loadSendContext(db: DbOrTx, campaignId: string, shopId: st
     shopId: r.shop_id,
     status: r.status,
     body: r.body,
+    audience: r.audience,
     audienceTags: tagsOf(r.audience),
     scheduledAt: r.scheduled_at,
     traceId: r.trace_id,

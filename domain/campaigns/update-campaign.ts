@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { Prisma, type Db } from '../../lib/db';
+import { type Sql, join, sql, type Db } from '../../lib/db';
 import { AppError } from '../../lib/errors';
 import type { Producer } from '../../queue/producer';
 import type { IdempotencyGuard } from '../idempotency/guard';
-import { fetchOutboxRows, publishOutboxRows, writeOutboxEvent } from '../outbox/outbox';
+import { publishOutboxRows, writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
 import type { UpdateCampaignInput } from './campaign-input';
 import { CAMPAIGN_COLUMNS, toCampaignView, type CampaignRow, type CampaignView } from './campaign-view';
 import { invalidState } from './invalid-state';
@@ -25,7 +25,7 @@ export async function updateCampaign(
   c: { shopId: string; campaignId: string; input: UpdateCampaignInput; guard: IdempotencyGuard; traceId: string; now: Date },
 ): Promise<CampaignView> {
   const { input } = c;
-  const { view, outboxId } = await deps.db.$transaction(async (tx) => {
+  const { view, outbox } = await deps.db.$transaction(async (tx) => {
     await c.guard.assertHeld(tx);
     const current = await getCampaignRow(tx, c.shopId, c.campaignId, { forUpdate: true });
     if (current.status !== 'draft' && current.status !== 'scheduled') throw invalidState(current.status, 'edit');
@@ -36,17 +36,17 @@ export async function updateCampaign(
       });
     }
 
-    const sets: Prisma.Sql[] = [Prisma.sql`updated_at = ${c.now}`];
-    if (input.name !== undefined) sets.push(Prisma.sql`name = ${input.name}`);
-    if (input.body !== undefined) sets.push(Prisma.sql`body = ${input.body}`);
-    if (input.audience !== undefined) sets.push(Prisma.sql`audience = ${JSON.stringify(input.audience)}::jsonb`);
-    if (input.scheduledAt !== undefined) sets.push(Prisma.sql`scheduled_at = ${input.scheduledAt}`);
+    const sets: Sql[] = [sql`updated_at = ${c.now}`];
+    if (input.name !== undefined) sets.push(sql`name = ${input.name}`);
+    if (input.body !== undefined) sets.push(sql`body = ${input.body}`);
+    if (input.audience !== undefined) sets.push(sql`audience = ${JSON.stringify(input.audience)}::jsonb`);
+    if (input.scheduledAt !== undefined) sets.push(sql`scheduled_at = ${input.scheduledAt}`);
     const [row] = await tx.$queryRaw<CampaignRow[]>`
-      UPDATE campaigns SET ${Prisma.join(sets, ', ')}
+      UPDATE campaigns SET ${join(sets, ', ')}
        WHERE id = ${c.campaignId}::uuid AND shop_id = ${c.shopId}::uuid AND status IN ('draft', 'scheduled')
       RETURNING ${CAMPAIGN_COLUMNS}`;
     if (!row) throw invalidState(current.status, 'edit');
-    if (!scheduled) return { view: toCampaignView(row), outboxId: null };
+    if (!scheduled) return { view: toCampaignView(row), outbox: null };
 
     let updated = row;
     if (input.body !== undefined || input.audience !== undefined) {
@@ -59,9 +59,9 @@ export async function updateCampaign(
          WHERE id = ${c.campaignId}::uuid RETURNING ${CAMPAIGN_COLUMNS}`;
       updated = resized ?? row;
     }
-    let outboxId: bigint | null = null;
+    let outbox: OutboxRow | null = null;
     if (input.scheduledAt && input.scheduledAt.getTime() !== current.scheduled_at?.getTime()) {
-      outboxId = await writeOutboxEvent(tx, {
+      outbox = await writeOutboxEvent(tx, {
         type: 'campaign.launch.v1',
         aggregateId: c.campaignId,
         payload: { campaignId: c.campaignId, shopId: c.shopId },
@@ -69,12 +69,12 @@ export async function updateCampaign(
         availableAt: input.scheduledAt,
       });
     }
-    return { view: toCampaignView(updated), outboxId };
+    return { view: toCampaignView(updated), outbox };
   });
 
-  if (outboxId !== null) {
+  if (outbox !== null) {
     try {
-      await publishOutboxRows(deps.db, deps.producer, await fetchOutboxRows(deps.db, [outboxId]), c.now);
+      await publishOutboxRows(deps.db, deps.producer, [outbox], c.now);
     } catch (err) {
       deps.logger?.warn({ err, campaignId: c.campaignId }, 'launch event not published after commit; the outbox dispatcher will retry');
     }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Prisma, type DbOrTx } from '../../lib/db';
+import { type Sql, join, sql, type DbOrTx } from '../../lib/db';
 import { decodeCursor, pageOf } from '../../lib/cursor';
 import { consentField, text } from './contact-input';
 import { toContactView, type ContactRow, type ContactView } from './contact-view';
@@ -27,21 +27,21 @@ const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (m) => `\\${m}`);
 export async function listContacts(db: DbOrTx, shopId: string, query: ListContactsQuery): Promise<{ data: ContactView[]; nextCursor: string | null }> {
   const limit = query.limit ?? 50;
   const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-  const where: Prisma.Sql[] = [Prisma.sql`shop_id = ${shopId}::uuid`, Prisma.sql`erased_at IS NULL`];
-  if (cursor) where.push(Prisma.sql`(created_at, id) < (${cursor.createdAt}::timestamptz, ${cursor.id}::uuid)`);
-  if (query.consent) where.push(Prisma.sql`sms_consent = ${query.consent}`);
-  if (query.tag) where.push(Prisma.sql`tags @> ARRAY[${query.tag}]::text[]`);
+  const where: Sql[] = [sql`shop_id = ${shopId}::uuid`, sql`erased_at IS NULL`];
+  if (cursor) where.push(sql`(created_at, id) < (${cursor.createdAt}::timestamptz, ${cursor.id}::uuid)`);
+  if (query.consent) where.push(sql`sms_consent = ${query.consent}`);
+  if (query.tag) where.push(sql`tags @> ARRAY[${query.tag}]::text[]`);
   if (query.q) {
     const prefix = `${escapeLike(query.q.toLowerCase())}%`;
     const digits = query.q.replace(/[\s().-]/g, '');
     const phonePrefix = /^\+?[0-9]+$/.test(digits) ? `+${digits.replace(/^\+/, '')}%` : null;
-    where.push(Prisma.sql`(lower(email) LIKE ${prefix} OR lower(first_name) LIKE ${prefix} OR lower(last_name) LIKE ${prefix}
+    where.push(sql`(lower(email) LIKE ${prefix} OR lower(first_name) LIKE ${prefix} OR lower(last_name) LIKE ${prefix}
                           OR (${phonePrefix}::text IS NOT NULL AND phone_e164 LIKE ${phonePrefix}::text))`);
   }
   const rows = await db.$queryRaw<ContactRow[]>`
     SELECT id, phone_e164, email, first_name, last_name, sms_consent, tags, opted_out_at, opt_out_source, created_at, updated_at
       FROM contacts
-     WHERE ${Prisma.join(where, ' AND ')}
+     WHERE ${join(where, ' AND ')}
      ORDER BY created_at DESC, id DESC
      LIMIT ${limit + 1}`;
   return pageOf(rows, limit, toContactView);

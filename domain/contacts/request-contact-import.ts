@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../../lib/db';
 import { UNGUARDED, type IdempotencyGuard } from '../idempotency/guard';
-import { fetchOutboxRows, publishOutboxRows, writeOutboxEvent } from '../outbox/outbox';
+import { publishOutboxRows, writeOutboxEvent } from '../outbox/outbox';
 import type { Producer } from '../../queue/producer';
 import { countryField } from './contact-input';
 
@@ -67,7 +67,7 @@ export async function requestContactImport(
   req: ContactImportRequest & { shopId: string; traceId?: string },
   guard: IdempotencyGuard = UNGUARDED,
 ): Promise<{ importId: string; status: 'queued' }> {
-  const { importId, outboxId } = await db.$transaction(async (tx) => {
+  const { importId, outbox } = await db.$transaction(async (tx) => {
     await guard.assertHeld(tx);
     const [row] = await tx.$queryRaw<{ id: string }[]>`
       INSERT INTO contact_imports (shop_id, total, rows, default_country, trace_id)
@@ -75,10 +75,10 @@ export async function requestContactImport(
       RETURNING id`;
     const id = row!.id;
     const outbox = await writeOutboxEvent(tx, { type: 'contacts.import.v1', aggregateId: id, payload: { importId: id, shopId: req.shopId }, traceId: req.traceId });
-    return { importId: id, outboxId: outbox };
+    return { importId: id, outbox };
   });
   try {
-    await publishOutboxRows(db, producer, await fetchOutboxRows(db, [outboxId]));
+    await publishOutboxRows(db, producer, [outbox]);
   } catch {
     // Committed already: the dispatcher's next pass publishes it.
   }

@@ -1,4 +1,4 @@
-import { Prisma, type Tx } from '../../lib/db';
+import { sql, type Tx } from '../../lib/db';
 import type { Consent } from './contact-input';
 import { normalizePhone, phoneHash } from './phone';
 
@@ -50,8 +50,8 @@ export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promi
   const p = s.profile ?? { email: null, firstName: null, lastName: null };
 
   // `c` is the existing row in both the UPDATE and the ON CONFLICT branch.
-  const keepOptOut = Prisma.sql`(c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'shopify')`;
-  const set = Prisma.sql`
+  const keepOptOut = sql`(c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'shopify')`;
+  const set = sql`
     email = CASE WHEN ${hasProfile}::boolean THEN ${p.email}::text ELSE c.email END,
     first_name = CASE WHEN ${hasProfile}::boolean THEN ${p.firstName}::text ELSE c.first_name END,
     last_name = CASE WHEN ${hasProfile}::boolean THEN ${p.lastName}::text ELSE c.last_name END,
@@ -62,7 +62,7 @@ export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promi
                           WHEN ${consent}::text = 'unsubscribed' THEN 'shopify' ELSE NULL END,
     shopify_updated_at = ${s.updatedAt},
     updated_at = now()`;
-  const newer = Prisma.sql`c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < ${s.updatedAt})`;
+  const newer = sql`c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < ${s.updatedAt})`;
 
   // 1. The customer's contact: its phone follows Shopify's unless another contact holds that number.
   const byCustomer = await tx.$executeRaw`

@@ -1,4 +1,4 @@
-import { Prisma, type DbOrTx } from '../../lib/db';
+import { type Sql, join, sql, type DbOrTx } from '../../lib/db';
 import { decodeCursor, pageOf } from '../../lib/cursor';
 import type { LedgerType } from './apply-wallet-change';
 
@@ -36,14 +36,14 @@ export async function listWalletTransactions(
   shopId: string,
   q: { limit: number; cursor?: string },
 ): Promise<{ data: WalletTransactionView[]; nextCursor: string | null }> {
-  const where: Prisma.Sql[] = [Prisma.sql`shop_id = ${shopId}::uuid`];
+  const where: Sql[] = [sql`shop_id = ${shopId}::uuid`];
   if (q.cursor !== undefined) {
     const c = decodeCursor(q.cursor);
-    where.push(Prisma.sql`(created_at, id) < (${c.createdAt}::timestamptz, ${c.id}::uuid)`);
+    where.push(sql`(created_at, id) < (${c.createdAt}::timestamptz, ${c.id}::uuid)`);
   }
   const rows = await db.$queryRaw<Row[]>`
     SELECT id, type, amount, balance_after, reference, created_at FROM credit_transactions
-     WHERE ${Prisma.join(where, ' AND ')}
+     WHERE ${join(where, ' AND ')}
      ORDER BY created_at DESC, id DESC
      LIMIT ${q.limit + 1}`;
   return pageOf(rows, q.limit, view);

@@ -26,30 +26,33 @@ const toReservation = (r: ReservationRow): Reservation => ({
 });
 
 /**
- * Holds `amount` credits back for a campaign. The guarded UPDATE only raises
- * `reserved` while available (balance - reserved) covers it, so two
- * concurrent reservations can never both succeed on the same credits.
+ * Holds `amount` credits back for a campaign, in one statement: the guarded
+ * UPDATE only raises `reserved` while available (balance - reserved) covers
+ * it, so two concurrent reservations can never both succeed on the same
+ * credits, and the reservation row exists exactly when the hold does. Every
+ * enqueue of a shop queues on that wallet row until commit, so callers make
+ * this the last statement of their transaction: the lock is then held for
+ * one statement and the COMMIT, not for the whole request.
  */
 export async function reserveCredits(
   tx: Tx,
   r: { shopId: string; campaignId: string | null; reservationKey: string; amount: number; expiresAt?: Date | null },
 ): Promise<Reservation> {
-  await tx.$executeRaw`INSERT INTO credit_wallets (shop_id) VALUES (${r.shopId}::uuid) ON CONFLICT DO NOTHING`;
-  const held = await tx.$queryRaw<{ balance: bigint; reserved: bigint }[]>`
-    UPDATE credit_wallets SET reserved = reserved + ${r.amount}::bigint, updated_at = now()
-     WHERE shop_id = ${r.shopId}::uuid AND balance - reserved >= ${r.amount}::bigint
-    RETURNING balance, reserved`;
-  if (held.length === 0) {
-    const [w] = await tx.$queryRaw<{ available: bigint }[]>`SELECT balance - reserved AS available FROM credit_wallets WHERE shop_id = ${r.shopId}::uuid`;
-    throw new AppError('INSUFFICIENT_CREDITS', 'Not enough credits', {
-      details: { needed: r.amount, available: Number(w?.available ?? 0) },
-    });
-  }
   const [row] = await tx.$queryRaw<ReservationRow[]>`
+    WITH held AS (
+      UPDATE credit_wallets SET reserved = reserved + ${r.amount}::bigint, updated_at = now()
+       WHERE shop_id = ${r.shopId}::uuid AND balance - reserved >= ${r.amount}::bigint
+      RETURNING shop_id
+    )
     INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount, expires_at)
-    VALUES (${r.shopId}::uuid, ${r.campaignId}::uuid, ${r.reservationKey}, ${r.amount}::bigint, ${r.expiresAt ?? null})
+    SELECT held.shop_id, ${r.campaignId}::uuid, ${r.reservationKey}, ${r.amount}::bigint, ${r.expiresAt ?? null}::timestamptz FROM held
     RETURNING id, amount, consumed, released, status`;
-  return toReservation(row as ReservationRow);
+  if (row) return toReservation(row);
+  // A shop without a wallet row (never provisioned) has nothing available.
+  const [w] = await tx.$queryRaw<{ available: bigint }[]>`SELECT balance - reserved AS available FROM credit_wallets WHERE shop_id = ${r.shopId}::uuid`;
+  throw new AppError('INSUFFICIENT_CREDITS', 'Not enough credits', {
+    details: { needed: r.amount, available: Number(w?.available ?? 0) },
+  });
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Tx } from '../../lib/db';
+import { sql, type Sql, type Tx } from '../../lib/db';
 import { AppError } from '../../lib/errors';
 import type { HeldKey } from './types';
 
@@ -10,10 +10,16 @@ import type { HeldKey } from './types';
  */
 export interface IdempotencyGuard {
   assertHeld(tx: Tx): Promise<void>;
+  /**
+   * The same check as a statement returning one row while the key is held
+   * (and none once it was taken over), for a caller whose whole business
+   * outcome is one statement: it goes in as a CTE the writes depend on.
+   */
+  heldSql(): Sql;
 }
 
 /** For requests sent without a key (optional-key routes) and for internal callers. */
-export const UNGUARDED: IdempotencyGuard = { assertHeld: async () => undefined };
+export const UNGUARDED: IdempotencyGuard = { assertHeld: async () => undefined, heldSql: () => sql`SELECT 1` };
 
 /**
  * The fencing check. The UPDATE locks the key row until the business
@@ -22,17 +28,21 @@ export const UNGUARDED: IdempotencyGuard = { assertHeld: async () => undefined }
  * moved `fence`, and this matches nothing.
  */
 export function fencedGuard(held: HeldKey, leaseMs: number): IdempotencyGuard {
+  const renew = (): Sql => sql`
+    UPDATE idempotency_keys
+       SET locked_until = GREATEST(locked_until, now() + ${leaseMs}::float8 * interval '1 millisecond'), updated_at = now()
+     WHERE id = ${held.id}::uuid AND fence = ${held.fence}::int AND status = 'in_progress'
+    RETURNING id`;
   return {
     async assertHeld(tx) {
-      const n = await tx.$executeRaw`
-        UPDATE idempotency_keys
-           SET locked_until = GREATEST(locked_until, now() + ${leaseMs}::float8 * interval '1 millisecond'), updated_at = now()
-         WHERE id = ${held.id}::uuid AND fence = ${held.fence}::int AND status = 'in_progress'`;
-      if (n !== 1) {
-        throw new AppError('REQUEST_IN_PROGRESS', 'A retry with the same Idempotency-Key has taken this request over', {
-          headers: { 'Retry-After': '1' },
-        });
-      }
+      if ((await tx.$executeRaw(renew())) !== 1) throw takenOver();
     },
+    heldSql: renew,
   };
+}
+
+export function takenOver(): AppError {
+  return new AppError('REQUEST_IN_PROGRESS', 'A retry with the same Idempotency-Key has taken this request over', {
+    headers: { 'Retry-After': '1' },
+  });
 }

@@ -20,12 +20,12 @@ export interface OutboxRow {
 export async function writeOutboxEvent(
   tx: Tx,
   e: { type: OutboxEventType; aggregateId: string; payload: Record<string, unknown>; traceId?: string; availableAt?: Date },
-): Promise<bigint> {
-  const [row] = await tx.$queryRaw<{ id: bigint }[]>`
+): Promise<OutboxRow> {
+  const [row] = await tx.$queryRaw<OutboxRow[]>`
     INSERT INTO outbox_events (event_type, aggregate_id, payload, trace_id, available_at)
     VALUES (${e.type}, ${e.aggregateId}, ${JSON.stringify(e.payload)}::jsonb, ${e.traceId ?? null}, ${e.availableAt ?? new Date()})
-    RETURNING id`;
-  return (row as { id: bigint }).id;
+    RETURNING id, event_type, aggregate_id, payload, trace_id, available_at`;
+  return row as OutboxRow;
 }
 
 /**
@@ -54,7 +54,12 @@ function traceOf(row: OutboxRow): string {
 }
 export { traceOf as outboxTraceId };
 
-/** Publishes the given rows and marks them published; returns how many were marked. */
+/**
+ * Publishes the given rows and marks them published; returns how many were
+ * marked. Callers right after commit pass the rows their transaction wrote;
+ * should the dispatcher have published one meanwhile, the deterministic job
+ * id makes the second add a no-op.
+ */
 export async function publishOutboxRows(db: Db, producer: Producer, rows: OutboxRow[], now = new Date()): Promise<number> {
   const done: bigint[] = [];
   for (const row of rows) {
@@ -74,11 +79,6 @@ export async function dispatchOutbox(db: Db, producer: Producer, opts: { limit?:
      WHERE published_at IS NULL AND event_type = ANY(${Object.keys(OUTBOX_ROUTES)}::text[])
      ORDER BY available_at, id LIMIT ${opts.limit ?? 500}`;
   return publishOutboxRows(db, producer, rows, opts.now);
-}
-
-export async function fetchOutboxRows(db: Db, ids: bigint[]): Promise<OutboxRow[]> {
-  return db.$queryRaw<OutboxRow[]>`
-    SELECT id, event_type, aggregate_id, payload, trace_id, available_at FROM outbox_events WHERE id = ANY(${ids}::bigint[]) AND published_at IS NULL`;
 }
 
 export async function countPendingOutbox(db: Db): Promise<number> {

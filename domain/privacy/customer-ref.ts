@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Prisma } from '../../lib/db';
+import { type Sql, raw, sql } from '../../lib/db';
 import { normalizePhone, phoneHash } from '../contacts/phone';
 
 /** Who a GDPR webhook is about: Shopify's customer id, email and phone, any of which may be missing. */
@@ -26,10 +26,10 @@ export function e164OfRef(ref: CustomerRef): string | null {
 }
 
 /** Contacts of the shop that are this customer: by Shopify id, phone hash or email (over-matching is the safe side). */
-export function matchesCustomer(ref: CustomerRef, alias = 'c'): Prisma.Sql {
+export function matchesCustomer(ref: CustomerRef, alias = 'c'): Sql {
   const e164 = e164OfRef(ref);
-  const col = (name: string): Prisma.Sql => Prisma.raw(`${alias}.${name}`);
-  return Prisma.sql`(
+  const col = (name: string): Sql => raw(`${alias}.${name}`);
+  return sql`(
     (${ref.shopifyCustomerId}::text IS NOT NULL AND ${col('shopify_customer_id')} = ${ref.shopifyCustomerId}::text)
     OR (${e164 ? phoneHash(e164) : null}::text IS NOT NULL AND ${col('phone_hash')} = ${e164 ? phoneHash(e164) : null}::text)
     OR (${ref.email}::text IS NOT NULL AND lower(${col('email')}) = lower(${ref.email}::text)))`;

@@ -1,4 +1,4 @@
-import { Prisma, type DbOrTx } from '../../lib/db';
+import { sql, type DbOrTx } from '../../lib/db';
 import type { WebhookProvider } from './types';
 
 export interface IncomingWebhookEvent {
@@ -24,7 +24,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export async function recordWebhookEvent(db: DbOrTx, e: IncomingWebhookEvent): Promise<string | null> {
   const shopId = e.shopId && UUID.test(e.shopId) ? e.shopId : null;
   // Delivery reports (the hot path) name no shop: their INSERT carries no lookup.
-  const shop = e.shopDomain ? Prisma.sql`COALESCE(${shopId}::uuid, (SELECT id FROM shops WHERE domain = ${e.shopDomain}))` : Prisma.sql`${shopId}::uuid`;
+  const shop = e.shopDomain ? sql`COALESCE(${shopId}::uuid, (SELECT id FROM shops WHERE domain = ${e.shopDomain}))` : sql`${shopId}::uuid`;
   const rows = await db.$queryRaw<{ id: string }[]>`
     INSERT INTO webhook_events (provider, event_id, topic, shop_id, payload, trace_id)
     VALUES (${e.provider}, ${e.eventId}, ${e.topic}, ${shop}, ${JSON.stringify(e.payload ?? null)}::jsonb, ${e.traceId ?? null})

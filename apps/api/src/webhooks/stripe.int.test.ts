@@ -196,10 +196,10 @@ describe('POST /webhooks/stripe', () => {
     await postStripe(app, event);
     expect(await settled(event.id as string)).toBe('processed');
     // Lose the grant behind the event's back (ledger row and its wallet effect).
-    await env.db.$transaction([
-      env.db.$executeRaw`DELETE FROM credit_transactions WHERE shop_id = ${shop.id}::uuid`,
-      env.db.$executeRaw`UPDATE credit_wallets SET balance = 0 WHERE shop_id = ${shop.id}::uuid`,
-    ]);
+    await env.db.$transaction(async (tx) => {
+      await tx.$executeRaw`DELETE FROM credit_transactions WHERE shop_id = ${shop.id}::uuid`;
+      await tx.$executeRaw`UPDATE credit_wallets SET balance = 0 WHERE shop_id = ${shop.id}::uuid`;
+    });
     const row = await webhookEvent(env.db, 'stripe', event.id as string);
     await replayWebhookEvent(worker, row!.id);
     expect(await settled(event.id as string)).toBe('processed');
