@@ -39,19 +39,40 @@ export async function claimIdempotencyKey(db: DbOrTx, scope: IdempotencyScope, o
   // A row can vanish between the insert and the read (cleanup of an expired
   // key): then the insert is simply tried again.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const inserted = await db.$queryRaw<{ id: string; fence: number }[]>`
-      INSERT INTO idempotency_keys (shop_id, method, route, key, fingerprint, status, fence, locked_until, request_id, expires_at)
-      VALUES (${scope.shopId}::uuid, ${scope.method}, ${scope.route}, ${scope.key}, ${opts.fingerprint}, 'in_progress', 1,
-              now() + ${lease}::float8 * interval '1 millisecond', ${opts.requestId ?? null}, now() + ${abandoned}::float8 * interval '1 millisecond')
-      ON CONFLICT (shop_id, method, route, key) DO NOTHING
-      RETURNING id, fence`;
-    if (inserted[0]) return { kind: 'claimed', takeover: false, id: inserted[0].id, fence: inserted[0].fence };
-
-    const [row] = await db.$queryRaw<KeyRow[]>`
-      SELECT id, fingerprint, status, fence, locked_until < now() AS lease_expired, expires_at < now() AS expired,
-             response_status, response_body, response_headers
+    // One round trip for the usual cases: the INSERT claims a new key, or the
+    // same statement reads the stored row (a replay answers from it). The
+    // read shares the statement's snapshot, so a row committed by a racing
+    // request just after it began is invisible to it: then neither part
+    // returns anything and the loop reads it with a statement of its own.
+    const rows = await db.$queryRaw<(KeyRow & { inserted: boolean })[]>`
+      WITH claimed AS (
+        INSERT INTO idempotency_keys (shop_id, method, route, key, fingerprint, status, fence, locked_until, request_id, expires_at)
+        VALUES (${scope.shopId}::uuid, ${scope.method}, ${scope.route}, ${scope.key}, ${opts.fingerprint}, 'in_progress', 1,
+                now() + ${lease}::float8 * interval '1 millisecond', ${opts.requestId ?? null}, now() + ${abandoned}::float8 * interval '1 millisecond')
+        ON CONFLICT (shop_id, method, route, key) DO NOTHING
+        RETURNING id, fence
+      )
+      SELECT id, NULL AS fingerprint, 'in_progress' AS status, fence, false AS lease_expired, false AS expired,
+             NULL::int AS response_status, NULL::jsonb AS response_body, NULL::jsonb AS response_headers, true AS inserted
+        FROM claimed
+      UNION ALL
+      SELECT id, fingerprint, status, fence, locked_until < now(), expires_at < now(),
+             response_status, response_body, response_headers, false
         FROM idempotency_keys
-       WHERE shop_id = ${scope.shopId}::uuid AND method = ${scope.method} AND route = ${scope.route} AND key = ${scope.key}`;
+       WHERE shop_id = ${scope.shopId}::uuid AND method = ${scope.method} AND route = ${scope.route} AND key = ${scope.key}
+         AND NOT EXISTS (SELECT 1 FROM claimed)`;
+    const first = rows[0];
+    if (first?.inserted) return { kind: 'claimed', takeover: false, id: first.id, fence: first.fence };
+
+    const row =
+      first ??
+      (
+        await db.$queryRaw<KeyRow[]>`
+          SELECT id, fingerprint, status, fence, locked_until < now() AS lease_expired, expires_at < now() AS expired,
+                 response_status, response_body, response_headers
+            FROM idempotency_keys
+           WHERE shop_id = ${scope.shopId}::uuid AND method = ${scope.method} AND route = ${scope.route} AND key = ${scope.key}`
+      )[0];
     if (!row) continue;
 
     if (!row.expired) {

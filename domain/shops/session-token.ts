@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { AppError } from '../../lib/errors';
 
@@ -23,12 +24,24 @@ function hostOf(url: unknown): string | null {
   }
 }
 
+// Importing the secret is a fixed cost of every verification: do it once per secret.
+const secretKeys = new Map<string, KeyObject>();
+function keyFor(secret: string): KeyObject {
+  let key = secretKeys.get(secret);
+  if (!key) {
+    key = createSecretKey(Buffer.from(secret, 'utf8'));
+    if (secretKeys.size > 16) secretKeys.clear();
+    secretKeys.set(secret, key);
+  }
+  return key;
+}
+
 export async function verifySessionToken(
   token: string,
   opts: { apiKey: string; apiSecret: string; now?: Date },
 ): Promise<SessionClaims> {
   try {
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(opts.apiSecret), {
+    const { payload } = await jwtVerify(token, keyFor(opts.apiSecret), {
       algorithms: ['HS256'],
       audience: opts.apiKey,
       clockTolerance: 10,
