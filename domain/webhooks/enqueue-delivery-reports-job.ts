@@ -19,9 +19,15 @@ const SLOT_GRACE_MS = 50;
  */
 export async function enqueueDeliveryReportsJob(producer: Producer, now: number = Date.now()): Promise<void> {
   const slotEnd = (Math.floor(now / DELIVERY_REPORT_SLOT_MS) + 1) * DELIVERY_REPORT_SLOT_MS;
+  // This process already added this slot's job: adding it again would be a
+  // no-op that still costs a Redis round trip per report.
+  if (slotAdded.get(producer) === slotEnd) return;
   await producer.add(
     'webhook.delivery-reports.v1',
     { traceId: `dlr-${slotEnd}` },
     { jobId: jobIds.deliveryReports(slotEnd), delay: slotEnd - now + SLOT_GRACE_MS, attempts: 3 },
   );
+  slotAdded.set(producer, slotEnd);
 }
+
+const slotAdded = new WeakMap<Producer, number>();

@@ -1,3 +1,4 @@
+import { Batcher, batcherPer } from '../../lib/batcher';
 import type { QueueSet } from '../../queue/connection';
 import { jobIds } from '../../queue/job-ids';
 import { JOB_QUEUE } from '../../queue/names';
@@ -12,13 +13,26 @@ export function webhookTraceId(eventRowId: string, traceId?: string | null): str
   return traceId ?? `webhook-${eventRowId}`;
 }
 
+type WebhookJob = { payload: { traceId: string; eventId: string }; opts: { jobId: string; attempts: number } };
+
+// Concurrent ingests share one round trip to Redis (addBulk) instead of one each.
+const jobBatcher = batcherPer(
+  (producer: Producer) =>
+    new Batcher(
+      async (jobs: WebhookJob[]) => {
+        await producer.addBulk('webhook.process.v1', jobs);
+        return jobs.map(() => undefined);
+      },
+      { maxBatch: 200, concurrency: 2 },
+    ),
+);
+
 /** Adds the processing job; the job id is derived from the row, so adding twice is a no-op. */
 export async function enqueueWebhookJob(producer: Producer, eventRowId: string, traceId?: string | null): Promise<void> {
-  await producer.add(
-    'webhook.process.v1',
-    { traceId: webhookTraceId(eventRowId, traceId), eventId: eventRowId },
-    { jobId: jobIds.webhook(eventRowId), attempts: WEBHOOK_JOB_ATTEMPTS },
-  );
+  await jobBatcher(producer).submit({
+    payload: { traceId: webhookTraceId(eventRowId, traceId), eventId: eventRowId },
+    opts: { jobId: jobIds.webhook(eventRowId), attempts: WEBHOOK_JOB_ATTEMPTS },
+  });
 }
 
 export type EnsureOutcome = 'added' | 'retried' | 'exists';

@@ -1,0 +1,51 @@
+import { createTestEnv, type TestEnv } from '../../test/harness';
+import { rid } from '../../test/webhooks';
+import { recordWebhookEvent, recordWebhookEvents } from './record-event';
+
+describe('recording webhook events', () => {
+  let env: TestEnv;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  const stored = async (eventIds: string[]) =>
+    env.db.$queryRaw<{ event_id: string; shop_id: string | null; payload: unknown; trace_id: string | null }[]>`
+      SELECT event_id, shop_id, payload, trace_id FROM webhook_events WHERE event_id = ANY(${eventIds}::text[]) ORDER BY event_id`;
+
+  it('stores a burst of concurrent deliveries once each: every duplicate, stored or in the same burst, answers null', async () => {
+    const ids = Array.from({ length: 120 }, (_, i) => `${rid('evt')}-${String(i).padStart(3, '0')}`);
+    const first = await recordWebhookEvent(env.db, { provider: 'stripe', eventId: ids[0]!, topic: 't', payload: { n: 0 } });
+    expect(first).toEqual(expect.any(String));
+    // Every id twice, at once: one of each pair (and none of the first id) is new.
+    const results = await Promise.all(
+      [...ids, ...ids].map((eventId, i) => recordWebhookEvent(env.db, { provider: 'stripe', eventId, topic: 't', payload: { n: i }, traceId: `tr-${i}` })),
+    );
+    const newOnes = results.filter((r) => r !== null);
+    expect(newOnes).toHaveLength(ids.length - 1);
+    expect(new Set(newOnes).size).toBe(ids.length - 1);
+    for (let i = 1; i < ids.length; i++) expect([results[i], results[i + ids.length]].filter((r) => r !== null)).toHaveLength(1);
+    expect(await stored(ids)).toHaveLength(ids.length);
+  });
+
+  it('keeps each event its own fields and resolves a shop named by domain, within one statement', async () => {
+    const domain = `${rid('shop').replace(/_/g, '-')}.myshopify.com`;
+    const [shop] = await env.db.$queryRaw<{ id: string }[]>`INSERT INTO shops (domain, sender_id) VALUES (${domain}, 'Marketing') RETURNING id`;
+    const [a, b, c] = [rid('a'), rid('b'), rid('c')];
+    const out = await recordWebhookEvents(env.db, [
+      { provider: 'shopify', eventId: a, topic: 'customers/update', payload: { quote: 'it\'s "x"\\y' }, shopDomain: domain, traceId: 'ta' },
+      { provider: 'stripe', eventId: b, topic: 'checkout.session.completed', payload: null, shopId: shop!.id },
+      { provider: 'stripe', eventId: c, topic: 't', payload: [1, { é: 'ü' }], shopId: 'not-a-uuid' },
+      { provider: 'stripe', eventId: b, topic: 'checkout.session.completed', payload: null },
+    ]);
+    expect(out.slice(0, 3).every((r) => typeof r === 'string')).toBe(true);
+    expect(out[3]).toBeNull();
+    const rows = new Map((await stored([a, b, c])).map((r) => [r.event_id, r]));
+    expect(rows.get(a)).toMatchObject({ shop_id: shop!.id, payload: { quote: 'it\'s "x"\\y' }, trace_id: 'ta' });
+    expect(rows.get(b)).toMatchObject({ shop_id: shop!.id, payload: null });
+    expect(rows.get(c)).toMatchObject({ shop_id: null, payload: [1, { é: 'ü' }] });
+  });
+});
