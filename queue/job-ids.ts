@@ -15,6 +15,8 @@ export const jobIds = {
   webhook: (eventRowId: string): string => `webhook-${safe(eventRowId)}`,
   /** One drain of stored delivery reports per time slot (`slot` = its end, in ms since the epoch). */
   deliveryReports: (slot: number): string => `dlr-${safe(slot)}`,
+  /** One drain of the other stored webhook events per time slot. */
+  webhookEvents: (slot: number): string => `wh-${safe(slot)}`,
   contactsImport: (importId: string): string => `import-${safe(importId)}`,
 };
 

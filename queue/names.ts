@@ -24,6 +24,7 @@ export const JOBS = {
   contactsImport: 'contacts.import.v1',
   webhookProcess: 'webhook.process.v1',
   webhookDeliveryReports: 'webhook.delivery-reports.v1',
+  webhookEvents: 'webhook.events.v1',
 } as const;
 
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
@@ -38,6 +39,7 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   'contacts.import.v1': QUEUES.imports,
   'webhook.process.v1': QUEUES.webhooks,
   'webhook.delivery-reports.v1': QUEUES.webhooks,
+  'webhook.events.v1': QUEUES.webhooks,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

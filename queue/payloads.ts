@@ -15,6 +15,7 @@ export const jobPayloadSchemas = {
   'contacts.import.v1': z.object({ ...traced, importId: z.uuid(), shopId: z.uuid() }),
   'webhook.process.v1': z.object({ ...traced, eventId: z.uuid() }),
   'webhook.delivery-reports.v1': z.object({ ...traced }),
+  'webhook.events.v1': z.object({ ...traced }),
 } satisfies Record<JobName, z.ZodType>;
 
 export type JobPayloads = { [K in JobName]: z.infer<(typeof jobPayloadSchemas)[K]> };

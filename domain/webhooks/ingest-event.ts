@@ -4,6 +4,7 @@ import type { Db } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
 import type { Producer } from '../../queue/producer';
 import { enqueueWebhookJob } from './enqueue-event-job';
+import { enqueueEventsDrainJob } from './enqueue-events-drain-job';
 import { describeError } from './mark-event';
 import { processWebhookEvent } from './process-event';
 import { recordWebhookEvent, type IncomingWebhookEvent } from './record-event';
@@ -23,7 +24,8 @@ export interface IngestResult {
 
 /**
  * The receiving half of every webhook, after its signature was verified:
- * one INSERT decides new vs duplicate; a new event gets its processing job.
+ * one INSERT decides new vs duplicate; a new event is processed by the
+ * drain job of its time slot (enqueueEventsDrainJob).
  * With `inline`, the event is processed right here first (the job is only
  * the fallback when that fails). If Redis is down the row is stored anyway
  * and the sender still gets its 200: reconciliation re-enqueues `received`
@@ -61,7 +63,9 @@ export async function ingestWebhookEvent(
   }
   try {
     if (opts.enqueue) await opts.enqueue(eventRowId, traceId);
-    else await enqueueWebhookJob(deps.producer, eventRowId, traceId);
+    // Inline processing failed and recorded it on the row: retries with backoff on a job of its own.
+    else if (opts.inline) await enqueueWebhookJob(deps.producer, eventRowId, traceId);
+    else await enqueueEventsDrainJob(deps.producer);
   } catch (err) {
     deps.logger.warn(
       { webhookEventId: eventRowId, provider: e.provider, err: { message: describeError(err) } },

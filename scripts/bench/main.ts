@@ -11,6 +11,7 @@
 //   npm run bench -- --fresh           drop and re-create the bench database first
 //   npm run bench -- --tsx             run the services through tsx instead of the compiled build
 //   npm run bench -- --worker-node-args '--max-old-space-size=96'   extra node flags for the worker(s)
+//   npm run bench -- --api-node-args '--max-semi-space-size=32'     extra node flags for the api
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -45,6 +46,7 @@ interface Options {
   stripeSeconds: number;
   enqueueAudiences: number[];
   workerNodeArgs: string[];
+  apiNodeArgs: string[];
 }
 
 class UsageError extends Error {}
@@ -66,6 +68,7 @@ function parseArgs(argv: string[]): Options {
     stripeSeconds: 5,
     enqueueAudiences: [1_000, 1_000_000],
     workerNodeArgs: [],
+    apiNodeArgs: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -92,6 +95,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--fresh') o.fresh = true;
     else if (a === '--tsx') o.tsx = true;
     else if (a === '--worker-node-args') o.workerNodeArgs = value().split(' ').filter(Boolean);
+    else if (a === '--api-node-args') o.apiNodeArgs = value().split(' ').filter(Boolean);
     else if (a === '--database') o.database = value();
     else if (a === '--dlrs') o.dlrs = Math.floor(num());
     else if (a === '--enqueue-rate') o.enqueueRate = num();
@@ -144,7 +148,7 @@ async function main(): Promise<void> {
         RATE_LIMIT_GENERAL_PER_MIN: '10000000',
       },
       workerOptions: () => ({ nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.workerNodeArgs] }),
-      apiOptions: opts.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] } : {},
+      apiOptions: { nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.apiNodeArgs] },
     });
     running.stack = stack;
     out(`stack up: api ${stack.urls.api}, simulator ${stack.urls.simulator}, ${stack.workers().length} worker(s); logs in ${stack.logDir}`);

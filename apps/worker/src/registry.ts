@@ -8,6 +8,7 @@ import { campaignSendBatchHandler } from './processors/campaign-send-batch.proce
 import { contactsImportHandler } from './processors/contacts-import.processor';
 import { webhookProcessHandler } from './processors/webhook-process.processor';
 import { webhookDeliveryReportsHandler } from './processors/webhook-delivery-reports.processor';
+import { webhookEventsHandler } from './processors/webhook-events.processor';
 
 // Every handler the worker knows. Add one line per new job name.
 export const HANDLERS: JobHandler[] = [
@@ -19,6 +20,7 @@ export const HANDLERS: JobHandler[] = [
   contactsImportHandler,
   webhookProcessHandler,
   webhookDeliveryReportsHandler,
+  webhookEventsHandler,
 ] as JobHandler[];
 
 /** Start-up check: every job name has exactly one handler, and no handler is for an unknown name. */

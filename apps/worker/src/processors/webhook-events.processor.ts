@@ -1,0 +1,39 @@
+import { runWithContext } from '../../../../lib/context';
+import { claimEventsForDrain, type ClaimedEvent } from '../../../../domain/webhooks/claim-events-for-drain';
+import { enqueueWebhookJob } from '../../../../domain/webhooks/enqueue-event-job';
+import { processWebhookEvent } from '../../../../domain/webhooks/process-event';
+import { defineHandler } from './types';
+
+/** Events per claim; each is still processed in its own transaction. */
+const PASS = 100;
+/** Events processed at once within a pass: enough to hide round trips, few enough to leave connections to others. */
+const PARALLEL = 4;
+/** A claimed row left this long (its drain died) is claimed again. */
+const LEASE_MS = 60_000;
+
+/**
+ * Drains stored events in passes until a pass finds fewer than a full one.
+ * Each event is processed exactly as its own `webhook.process.v1` job would
+ * (same handler, same transaction with its effect, under its own trace id);
+ * one that fails is recorded on its row and handed to a job of its own,
+ * which retries with backoff and closes it as failed or dropped in the end.
+ */
+export const webhookEventsHandler = defineHandler('webhook.events.v1', async (_payload, { deps }) => {
+  let processed = 0;
+  let handedOff = 0;
+  const one = async (e: ClaimedEvent): Promise<void> => {
+    const trace = e.traceId ?? `webhook-${e.id}`;
+    try {
+      await runWithContext({ traceId: trace, requestId: trace }, () => processWebhookEvent(deps, e.id, { final: false }));
+      processed++;
+    } catch {
+      await enqueueWebhookJob(deps.producer, e.id, e.traceId);
+      handedOff++;
+    }
+  };
+  for (;;) {
+    const claimed = await claimEventsForDrain(deps.db, { limit: PASS, leaseMs: LEASE_MS });
+    for (let i = 0; i < claimed.length; i += PARALLEL) await Promise.all(claimed.slice(i, i + PARALLEL).map(one));
+    if (claimed.length < PASS) return { processed, handedOff };
+  }
+});
