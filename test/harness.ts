@@ -103,3 +103,20 @@ export async function createTestEnv(env: Record<string, string> = {}): Promise<T
     },
   };
 }
+
+/**
+ * The usual set-up of a test file: one environment made before its tests
+ * (with worker deps ready) and closed after them. Read it inside tests:
+ * `const t = useTestEnv(); … t.env.db, t.deps`.
+ */
+export function useTestEnv(vars: Record<string, string> = {}): { env: TestEnv; deps: WorkerDeps } {
+  const ctx = {} as { env: TestEnv; deps: WorkerDeps };
+  beforeAll(async () => {
+    ctx.env = await createTestEnv(vars);
+    ctx.deps = ctx.env.workerDeps();
+  });
+  afterAll(async () => {
+    await ctx.env?.close();
+  });
+  return ctx;
+}

@@ -1,53 +1,44 @@
-import { createTestEnv, type TestEnv } from '../../test/harness';
+import { useTestEnv } from '../../test/harness';
 import { counterValue, rid } from '../../test/webhooks';
 import { processWebhookEvent } from './process-event';
 import { recordWebhookEvent } from './record-event';
 
 describe('processWebhookEvent', () => {
-  let env: TestEnv;
-  let deps: ReturnType<TestEnv['workerDeps']>;
-
-  beforeAll(async () => {
-    env = await createTestEnv();
-    deps = env.workerDeps();
-  });
-  afterAll(async () => {
-    await env.close();
-  });
+  const t = useTestEnv();
 
   const row = async (id: string) =>
-    (await env.db.$queryRaw<{ status: string; attempts: number; last_error: string | null; processed_at: Date | null }[]>`
+    (await t.env.db.$queryRaw<{ status: string; attempts: number; last_error: string | null; processed_at: Date | null }[]>`
       SELECT status, attempts, last_error, processed_at FROM webhook_events WHERE id = ${id}::uuid`)[0]!;
 
   it('marks an event no handler knows as ignored', async () => {
-    const id = (await recordWebhookEvent(env.db, { provider: 'shopify', eventId: rid('wh'), topic: 'orders/create', payload: { id: 1 } }))!;
-    expect(await processWebhookEvent(deps, id, { final: false })).toBe('ignored');
+    const id = (await recordWebhookEvent(t.env.db, { provider: 'shopify', eventId: rid('wh'), topic: 'orders/create', payload: { id: 1 } }))!;
+    expect(await processWebhookEvent(t.deps, id, { final: false })).toBe('ignored');
     expect(await row(id)).toMatchObject({ status: 'ignored', attempts: 1, last_error: null });
-    expect(await counterValue(deps.metrics, 'webhookEvents', { source: 'shopify', outcome: 'ignored' })).toBe(1);
+    expect(await counterValue(t.deps.metrics, 'webhookEvents', { source: 'shopify', outcome: 'ignored' })).toBe(1);
   });
 
   it('records each failed attempt, rethrows for the retry, and closes the event as failed on the last one', async () => {
     // A customer event whose body cannot be a customer: the handler throws every time.
-    const [shop] = await env.db.$queryRaw<{ id: string }[]>`INSERT INTO shops (domain, sender_id) VALUES (${`${rid('s').replace('_', '-')}.myshopify.com`}, 'Marketing') RETURNING id`;
-    const id = (await recordWebhookEvent(env.db, {
+    const [shop] = await t.env.db.$queryRaw<{ id: string }[]>`INSERT INTO shops (domain, sender_id) VALUES (${`${rid('s').replace('_', '-')}.myshopify.com`}, 'Marketing') RETURNING id`;
+    const id = (await recordWebhookEvent(t.env.db, {
       provider: 'shopify',
       eventId: rid('wh'),
       topic: 'customers/update',
       payload: { id: { nested: '+12015550123' }, email: 'leak@example.test' },
       shopId: shop!.id,
     }))!;
-    await expect(processWebhookEvent(deps, id, { final: false })).rejects.toThrow();
+    await expect(processWebhookEvent(t.deps, id, { final: false })).rejects.toThrow();
     expect(await row(id)).toMatchObject({ status: 'received', attempts: 1 });
-    await expect(processWebhookEvent(deps, id, { final: true })).rejects.toThrow();
+    await expect(processWebhookEvent(t.deps, id, { final: true })).rejects.toThrow();
     const final = await row(id);
     expect(final).toMatchObject({ status: 'failed', attempts: 2, processed_at: null });
     expect(final.last_error).toMatch(/^ZodError: id: /);
     expect(final.last_error!.length).toBeLessThanOrEqual(200);
     expect(final.last_error).not.toMatch(/2015550123|leak@example/);
-    expect(await counterValue(deps.metrics, 'webhookEvents', { source: 'shopify', outcome: 'failed' })).toBe(1);
+    expect(await counterValue(t.deps.metrics, 'webhookEvents', { source: 'shopify', outcome: 'failed' })).toBe(1);
   });
 
   it('an event erased since it was queued is nothing to do', async () => {
-    expect(await processWebhookEvent(deps, '00000000-0000-4000-8000-000000000000', { final: true })).toBe('missing');
+    expect(await processWebhookEvent(t.deps, '00000000-0000-4000-8000-000000000000', { final: true })).toBe('missing');
   });
 });

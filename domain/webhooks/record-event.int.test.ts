@@ -1,28 +1,21 @@
-import { createTestEnv, type TestEnv } from '../../test/harness';
+import { useTestEnv } from '../../test/harness';
 import { rid } from '../../test/webhooks';
 import { recordWebhookEvent, recordWebhookEvents } from './record-event';
 
 describe('recording webhook events', () => {
-  let env: TestEnv;
-
-  beforeAll(async () => {
-    env = await createTestEnv();
-  });
-  afterAll(async () => {
-    await env.close();
-  });
+  const t = useTestEnv();
 
   const stored = async (eventIds: string[]) =>
-    env.db.$queryRaw<{ event_id: string; shop_id: string | null; payload: unknown; trace_id: string | null }[]>`
+    t.env.db.$queryRaw<{ event_id: string; shop_id: string | null; payload: unknown; trace_id: string | null }[]>`
       SELECT event_id, shop_id, payload, trace_id FROM webhook_events WHERE event_id = ANY(${eventIds}::text[]) ORDER BY event_id`;
 
   it('stores a burst of concurrent deliveries once each: every duplicate, stored or in the same burst, answers null', async () => {
     const ids = Array.from({ length: 120 }, (_, i) => `${rid('evt')}-${String(i).padStart(3, '0')}`);
-    const first = await recordWebhookEvent(env.db, { provider: 'stripe', eventId: ids[0]!, topic: 't', payload: { n: 0 } });
+    const first = await recordWebhookEvent(t.env.db, { provider: 'stripe', eventId: ids[0]!, topic: 't', payload: { n: 0 } });
     expect(first).toEqual(expect.any(String));
     // Every id twice, at once: one of each pair (and none of the first id) is new.
     const results = await Promise.all(
-      [...ids, ...ids].map((eventId, i) => recordWebhookEvent(env.db, { provider: 'stripe', eventId, topic: 't', payload: { n: i }, traceId: `tr-${i}` })),
+      [...ids, ...ids].map((eventId, i) => recordWebhookEvent(t.env.db, { provider: 'stripe', eventId, topic: 't', payload: { n: i }, traceId: `tr-${i}` })),
     );
     const newOnes = results.filter((r) => r !== null);
     expect(newOnes).toHaveLength(ids.length - 1);
@@ -33,9 +26,9 @@ describe('recording webhook events', () => {
 
   it('keeps each event its own fields and resolves a shop named by domain, within one statement', async () => {
     const domain = `${rid('shop').replace(/_/g, '-')}.myshopify.com`;
-    const [shop] = await env.db.$queryRaw<{ id: string }[]>`INSERT INTO shops (domain, sender_id) VALUES (${domain}, 'Marketing') RETURNING id`;
+    const [shop] = await t.env.db.$queryRaw<{ id: string }[]>`INSERT INTO shops (domain, sender_id) VALUES (${domain}, 'Marketing') RETURNING id`;
     const [a, b, c] = [rid('a'), rid('b'), rid('c')];
-    const out = await recordWebhookEvents(env.db, [
+    const out = await recordWebhookEvents(t.env.db, [
       { provider: 'shopify', eventId: a, topic: 'customers/update', payload: { quote: 'it\'s "x"\\y' }, shopDomain: domain, traceId: 'ta' },
       { provider: 'stripe', eventId: b, topic: 'checkout.session.completed', payload: null, shopId: shop!.id },
       { provider: 'stripe', eventId: c, topic: 't', payload: [1, { é: 'ü' }], shopId: 'not-a-uuid' },

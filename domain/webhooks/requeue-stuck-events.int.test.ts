@@ -1,24 +1,15 @@
 import { jobIds } from '../../queue/job-ids';
-import { createTestEnv, type TestEnv } from '../../test/harness';
+import { useTestEnv } from '../../test/harness';
 import { waitFor } from '../../test/sending';
 import { rid } from '../../test/webhooks';
 import { enqueueWebhookJob } from './enqueue-event-job';
 import { requeueStuckWebhookEvents } from './requeue-stuck-events';
 
 describe('requeueStuckWebhookEvents', () => {
-  let env: TestEnv;
-  let deps: ReturnType<TestEnv['workerDeps']>;
-
-  beforeAll(async () => {
-    env = await createTestEnv();
-    deps = env.workerDeps();
-  });
-  afterAll(async () => {
-    await env.close();
-  });
+  const t = useTestEnv();
 
   async function event(o: { status: string; attempts?: number; ageSec: number }): Promise<string> {
-    const [row] = await env.db.$queryRaw<{ id: string }[]>`
+    const [row] = await t.env.db.$queryRaw<{ id: string }[]>`
       INSERT INTO webhook_events (provider, event_id, topic, payload, status, attempts, received_at)
       VALUES ('stripe', ${rid('evt')}, 'customer.created', '{}'::jsonb, ${o.status}, ${o.attempts ?? 0}::int, now() - ${o.ageSec}::int * interval '1 second')
       RETURNING id`;
@@ -26,7 +17,7 @@ describe('requeueStuckWebhookEvents', () => {
   }
 
   const status = async (id: string): Promise<string> =>
-    (await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM webhook_events WHERE id = ${id}::uuid`)[0]!.status;
+    (await t.env.db.$queryRaw<{ status: string }[]>`SELECT status FROM webhook_events WHERE id = ${id}::uuid`)[0]!.status;
 
   it('re-adds jobs for old received and retryable failed rows only, and the worker then settles them', async () => {
     const lost = await event({ status: 'received', ageSec: 120 });
@@ -34,20 +25,20 @@ describe('requeueStuckWebhookEvents', () => {
     const exhausted = await event({ status: 'failed', attempts: 10, ageSec: 120 });
     const young = await event({ status: 'received', ageSec: 0 });
     const pending = await event({ status: 'received', ageSec: 120 });
-    await enqueueWebhookJob(deps.producer, pending, 'trace-pending');
+    await enqueueWebhookJob(t.deps.producer, pending, 'trace-pending');
     const processed = await event({ status: 'processed', ageSec: 120 });
 
-    const result = await requeueStuckWebhookEvents(deps, { olderThanMs: 60_000, maxAttempts: 10 });
+    const result = await requeueStuckWebhookEvents(t.deps, { olderThanMs: 60_000, maxAttempts: 10 });
     expect(result).toEqual({ checked: 3, requeued: 2 });
-    const queue = deps.queues.get('webhooks');
+    const queue = t.deps.queues.get('webhooks');
     for (const id of [lost, failed, pending]) expect(await queue.getJob(jobIds.webhook(id))).toBeDefined();
     for (const id of [exhausted, young, processed]) expect(await queue.getJob(jobIds.webhook(id))).toBeUndefined();
     expect(await status(failed)).toBe('received');
 
     // A second pass from another reconciler adds nothing new.
-    expect((await requeueStuckWebhookEvents(deps, { olderThanMs: 60_000, maxAttempts: 10 })).requeued).toBe(0);
+    expect((await requeueStuckWebhookEvents(t.deps, { olderThanMs: 60_000, maxAttempts: 10 })).requeued).toBe(0);
 
-    await env.worker({ queues: ['webhooks'] });
+    await t.env.worker({ queues: ['webhooks'] });
     await waitFor('requeued rows settled', async () => (await status(lost)) === 'ignored' && (await status(failed)) === 'ignored' && (await status(pending)) === 'ignored');
     expect(await status(exhausted)).toBe('failed');
     expect(await status(young)).toBe('received');
