@@ -1,6 +1,6 @@
 import express from 'express';
 import type { Server } from 'node:http';
-import { metricsRoutes } from '../../api/src/routes/metrics.routes';
+import { scrapeMetrics } from '../../../lib/metrics-endpoint';
 import { scrapeRefresher } from '../../../domain/ops/scrape-refresher';
 import type { WorkerDeps } from './deps';
 import type { WorkerHost } from './worker-host';
@@ -17,7 +17,16 @@ export function createOpsApp(deps: WorkerDeps, host: () => WorkerHost | undefine
       workers: workers.map((w) => ({ queue: w.name, running: w.isRunning() })),
     });
   });
-  app.use(metricsRoutes({ registry: deps.metrics.registry, token: deps.config.METRICS_TOKEN, beforeScrape: scrapeRefresher(deps) }));
+  const metrics = { registry: deps.metrics.registry, token: deps.config.METRICS_TOKEN, beforeScrape: scrapeRefresher(deps) };
+  app.get('/metrics', async (req, res) => {
+    const scrape = await scrapeMetrics(metrics, req.get('authorization'));
+    if (!scrape) {
+      res.status(401).json({ error: { code: 'UNAUTHENTICATED', message: 'Metrics token required' } });
+      return;
+    }
+    res.setHeader('Content-Type', scrape.contentType);
+    res.send(scrape.body);
+  });
   return app;
 }
 

@@ -46,7 +46,19 @@ it('runs jobs through real BullMQ workers, times them, and serves /health and /m
   expect(health.body.workers).toEqual([{ queue: 'maintenance', running: true }]);
   const metrics = await waitFor(async () => (await request(ops).get('/metrics')).text, (t) => /job_duration_seconds_count\{[^}]*job="idempotency.cleanup.v1"[^}]*\} 1/.test(t));
   expect(metrics).toMatch(/job_duration_seconds_count\{queue="maintenance",job="idempotency.cleanup.v1",outcome="completed"\} 1/);
+});
 
+it('with METRICS_TOKEN set, the worker serves /metrics only to a scraper that sends it (401 in the error shape otherwise)', async () => {
+  const deps = env.workerDeps();
+  const ops = createOpsApp({ ...deps, config: { ...deps.config, METRICS_TOKEN: 'scrape-secret' } }, () => undefined);
+  for (const auth of [undefined, 'Bearer wrong', 'Bearer scrape-secret-but-longer']) {
+    const res = auth ? await request(ops).get('/metrics').set('authorization', auth) : await request(ops).get('/metrics');
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: 'Metrics token required' } });
+  }
+  const ok = await request(ops).get('/metrics').set('authorization', 'Bearer scrape-secret');
+  expect(ok.status).toBe(200);
+  expect(ok.text).toMatch(/^# HELP /m);
 });
 
 it('upserting the job schedulers twice (two workers, a redeploy) leaves one scheduler per id', async () => {
