@@ -29,6 +29,8 @@ export interface LatencyRun {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** p99 of the requests due within each second of the run: a stall shows as one bad second, queueing as a rising line. */
+  p99BySecond: number[];
   /** CPU seconds per request, by process. */
   cpuMsPerRequest?: CpuBreakdown;
 }
@@ -103,5 +105,14 @@ function toRun(audience: number, r: Awaited<ReturnType<typeof fixedRate>>, offer
     p90Ms: s.p90,
     p99Ms: s.p99,
     maxMs: s.max,
+    p99BySecond: bySecond(r.latenciesMs, offeredRate).map((l) => summary(l).p99),
   };
+}
+
+/** Latencies are in due order, request i due at i / rate: chunks of `rate` are the seconds of the run. */
+function bySecond(latencies: number[], rate: number): number[][] {
+  const per = Math.max(1, Math.round(rate));
+  const out: number[][] = [];
+  for (let i = 0; i < latencies.length; i += per) out.push(latencies.slice(i, i + per));
+  return out;
 }
