@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
+import { recipientStatusSql } from './batch-rows';
 import { getCampaignRow } from './get-campaign';
 import type { CampaignStatus } from './send-context';
 
@@ -16,12 +17,19 @@ export type CampaignStats = {
   completedAt: string | null;
 } & Record<RecipientStatus, number>;
 
-/** One GROUP BY over the campaign's recipients plus its reservation row (the latest, active or closed). */
+/**
+ * One GROUP BY over the campaign's recipients plus its reservation row (the
+ * latest, active or closed). `sending` counts what is in flight: the pending
+ * rows of claimed batches too (a claim is the batch's, not written to rows).
+ */
 export async function campaignStats(db: DbOrTx, shopId: string, campaignId: string): Promise<CampaignStats> {
   const campaign = await getCampaignRow(db, shopId, campaignId);
   const [groups, reservations] = await Promise.all([
     db.$queryRaw<{ status: RecipientStatus; n: bigint }[]>`
-      SELECT status, count(*) AS n FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid GROUP BY status`,
+      SELECT ${recipientStatusSql('r', 'b')} AS status, count(*) AS n
+        FROM campaign_recipients r
+        LEFT JOIN campaign_batches b ON b.campaign_id = r.campaign_id AND b.batch_no = r.batch_no
+       WHERE r.campaign_id = ${campaignId}::uuid GROUP BY 1`,
     db.$queryRaw<{ amount: bigint; consumed: bigint; released: bigint }[]>`
       SELECT amount, consumed, released FROM credit_reservations
        WHERE campaign_id = ${campaignId}::uuid AND shop_id = ${shopId}::uuid ORDER BY created_at DESC LIMIT 1`,

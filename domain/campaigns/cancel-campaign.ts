@@ -16,7 +16,8 @@ export interface CancelResult {
 /**
  * `draft|scheduled|queued|sending → cancelled` in one transaction: pending
  * recipients become cancelled, and the reservation is released at once except
- * what in-flight (`sending`) recipients may still consume. Cancelling a
+ * what in-flight recipients (of a claimed batch, or left `sending`) may still
+ * consume. Cancelling a
  * cancelled campaign answers it as it is (the goal state already holds), so
  * a client retrying with a fresh key is not told off; a completed or failed
  * campaign is INVALID_STATE.
@@ -34,18 +35,36 @@ export async function cancelCampaign(db: Db, c: { shopId: string; campaignId: st
       throw invalidState(current.status, 'cancel');
     }
 
-    // A send-batch claim waits on these row locks and then finds nothing pending.
+    // Batches are claimed as a whole (claim-batch.ts): lock the open ones, so
+    // a claim in progress commits first and a later one reads the rows after
+    // this commits; then cancel the pending rows of every batch nobody holds.
+    // A claimed batch's pending rows are in flight: its attempt, or the one
+    // that takes it over, settles them.
+    await tx.$queryRaw`
+      SELECT 1 FROM campaign_batches WHERE campaign_id = ${c.campaignId}::uuid AND status = 'pending' ORDER BY batch_no FOR UPDATE`;
+    await tx.$executeRaw`
+      UPDATE campaign_recipients r SET status = 'cancelled', final_at = ${c.now}
+        FROM campaign_batches b
+       WHERE b.campaign_id = ${c.campaignId}::uuid AND b.status = 'pending' AND b.claim_token IS NULL
+         AND r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no AND r.status = 'pending'`;
+    // Recipients without a batch row (never written by a launch): cancelled as they are.
     await tx.$executeRaw`
       UPDATE campaign_recipients SET status = 'cancelled', final_at = ${c.now}
-       WHERE campaign_id = ${c.campaignId}::uuid AND status = 'pending'`;
+       WHERE campaign_id = ${c.campaignId}::uuid AND status = 'pending'
+         AND NOT EXISTS (SELECT 1 FROM campaign_batches WHERE campaign_id = ${c.campaignId}::uuid)`;
 
     // The wallet lock first (the order a settle takes), then the reservation
     // and the in-flight count, read while no settle of this shop can move money.
     await tx.$queryRaw`SELECT 1 FROM credit_wallets WHERE shop_id = ${c.shopId}::uuid FOR UPDATE`;
     const reservation = await activeReservationForCampaign(tx, c.campaignId);
     if (!reservation) return { campaign: toCampaignView(row), released: 0, kept: 0 };
+    // What is still open now is in flight: pending rows of claimed batches, rows left `sending`.
     const [inflight] = await tx.$queryRaw<{ n: bigint }[]>`
-      SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = ${c.campaignId}::uuid AND status = 'sending'`;
+      SELECT (SELECT count(*) FROM campaign_batches b JOIN campaign_recipients r ON r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no
+               WHERE b.campaign_id = ${c.campaignId}::uuid AND b.status = 'pending' AND r.status IN ('pending', 'sending'))
+           + (SELECT count(*) FROM campaign_recipients
+               WHERE campaign_id = ${c.campaignId}::uuid AND status = 'sending'
+                 AND NOT EXISTS (SELECT 1 FROM campaign_batches WHERE campaign_id = ${c.campaignId}::uuid)) AS n`;
     const outstanding = reservation.amount - reservation.consumed - reservation.released;
     const sending = Number(inflight?.n ?? 0);
     // Without a per-message bound (never expected once enqueued) keep it all rather than guess low.

@@ -1,4 +1,5 @@
-import type { Db, DbOrTx } from '../../lib/db';
+import { sql, type Db, type DbOrTx } from '../../lib/db';
+import { campaignHasOpenRowsSql } from './batch-rows';
 import { activeReservationForCampaign, releaseReservation } from '../credits/reservations';
 import { writeOutboxEvent } from '../outbox/outbox';
 
@@ -24,7 +25,7 @@ export async function completeCampaignIfDone(
 ): Promise<CompletionResult> {
   // Cheap pre-check without locks: most callers (every settled batch) stop
   // here while the campaign still has open recipients.
-  if (await hasOpenBatch(db, c.campaignId)) return NOTHING;
+  if (await hasOpenRecipients(db, c.campaignId)) return NOTHING;
 
   return db.$transaction(async (tx) => {
     // Locking the campaign first serialises with a launch still materialising
@@ -57,28 +58,7 @@ export async function completeCampaignIfDone(
   });
 }
 
-/**
- * Open recipients, looked for only in batches not yet marked done. Exact: a
- * batch is marked done only once it has no open recipient, and none can
- * reopen (statuses only move forward; sending → pending stays open). Probing
- * per pending batch skips the index entries every finished batch left behind
- * in campaign_recipients_open_idx (two per recipient until a vacuum), which a
- * scan over the whole campaign reads again after every batch: at a million
- * recipients, 2 000 index pages per check by the end.
- */
-async function hasOpenBatch(db: DbOrTx, campaignId: string): Promise<boolean> {
-  const [row] = await db.$queryRaw<{ open: boolean }[]>`
-    SELECT EXISTS (
-      SELECT 1 FROM campaign_batches b
-       WHERE b.campaign_id = ${campaignId}::uuid AND b.status = 'pending'
-         AND EXISTS (SELECT 1 FROM campaign_recipients r
-                      WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no AND r.status IN ('pending', 'sending'))
-    ) AS open`;
-  return row?.open === true;
-}
-
 async function hasOpenRecipients(db: DbOrTx, campaignId: string): Promise<boolean> {
-  const [row] = await db.$queryRaw<{ open: boolean }[]>`
-    SELECT EXISTS (SELECT 1 FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid AND status IN ('pending', 'sending')) AS open`;
+  const [row] = await db.$queryRaw<{ open: boolean }[]>`SELECT ${campaignHasOpenRowsSql(sql`${campaignId}::uuid`)} AS open`;
   return row?.open === true;
 }

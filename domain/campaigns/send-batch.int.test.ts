@@ -9,10 +9,14 @@ import {
   sentSegments,
   simulatorProvider,
   startSimulator,
+  waitFor,
 } from '../../test/sending';
 import type { MittoProvider } from '../messaging/providers';
-import type { OutboundMessage, SendResult, SmsProvider } from '../messaging/providers/provider';
+import { randomUUID } from 'node:crypto';
+import type { Tx } from '../../lib/db';
+import { ProviderUnavailableError, type OutboundMessage, type SendResult, type SmsProvider } from '../messaging/providers/provider';
 import { UNGUARDED } from '../idempotency/guard';
+import { campaignStats } from './campaign-stats';
 import { cancelCampaign } from './cancel-campaign';
 import { launchCampaign } from './launch-campaign';
 import { sendBatch, type SendBatchDeps } from './send-batch';
@@ -56,6 +60,12 @@ describe('sendBatch', () => {
 
   const sendDeps = (p: SmsProvider, o: Partial<SendBatchDeps> = {}): SendBatchDeps => ({ db: env.db, provider: p, now: () => new Date(), leaseMs: 60_000, ...o });
 
+  async function batchClaim(campaignId: string, batchNo: number): Promise<{ claimed: boolean; attempt: number; leaseUntil: Date | null }> {
+    const [b] = await env.db.$queryRaw<{ claim_token: string | null; attempt: number; lease_until: Date | null }[]>`
+      SELECT claim_token, attempt, lease_until FROM campaign_batches WHERE campaign_id = ${campaignId}::uuid AND batch_no = ${batchNo}::int`;
+    return { claimed: b!.claim_token !== null, attempt: Number(b!.attempt), leaseUntil: b!.lease_until };
+  }
+
   async function expectBooksBalance(shopId: string): Promise<void> {
     const m = await moneyState(env.db, shopId);
     expect(m.ledgerSum).toBe(m.balance);
@@ -67,7 +77,11 @@ describe('sendBatch', () => {
     const p = provider();
     const crash = sendBatch(sendDeps(p, { afterProviderCall: () => { throw new Error('worker died'); } }), { ...job, batchNo: 0 });
     await expect(crash).rejects.toThrow('worker died');
-    expect(await recipientCounts(env.db, campaignId)).toEqual({ sending: 100 });
+    // The claim is the batch's: its rows wait, untouched, under a live lease.
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ pending: 100 });
+    expect(await batchClaim(campaignId, 0)).toMatchObject({ claimed: true, attempt: 1 });
+    // Reported as what they are: in flight.
+    expect(await campaignStats(env.db, shopId, campaignId)).toMatchObject({ total: 100, pending: 0, sending: 100 });
     expect(sim.stats().messagesAccepted).toBe(100);
     expect((await moneyState(env.db, shopId)).debited).toBe(0);
 
@@ -95,13 +109,152 @@ describe('sendBatch', () => {
     await expect(sendBatch(sendDeps(p, { afterProviderCall: () => { throw new Error('crash'); } }), { ...job, batchNo: 0 })).rejects.toThrow('crash');
     const later = new Date(Date.now() + 61_000);
     const retry = await sendBatch(sendDeps(p, { now: () => later }), { ...job, batchNo: 0 });
-    expect(retry).toMatchObject({ outcome: 'done', claimed: 50, campaignCompleted: true, settle: null });
+    expect(retry).toMatchObject({ outcome: 'done', claimed: 50, campaignCompleted: true, settle: { unknown: 50, sent: 0, debited: 0 } });
     expect(sim.stats().requests).toBe(1);
     expect(await recipientCounts(env.db, campaignId)).toEqual({ unknown: 50 });
     const m = await moneyState(env.db, shopId);
     expect(m).toMatchObject({ debited: 0, reserved: 0, activeRemaining: 0 });
     const [r] = await env.db.$queryRaw<{ released: bigint }[]>`SELECT released FROM credit_reservations WHERE campaign_id = ${campaignId}::uuid`;
     expect(Number(r!.released)).toBe(reserved);
+  });
+
+  it('writes each recipient row once more, in place: sending a launched campaign adds no page and no index entry', async () => {
+    const size = async () => {
+      const [r] = await env.db.$queryRaw<{ heap: bigint; indexes: bigint }[]>`
+        SELECT pg_relation_size('campaign_recipients') AS heap, pg_indexes_size('campaign_recipients') AS indexes`;
+      return r!;
+    };
+    const { campaignId, job } = await launched(1_000, { batchSize: 500 });
+    const launchedSize = await size();
+    const p = provider();
+    for (const batchNo of [0, 1]) expect(await sendBatch(sendDeps(p), { ...job, batchNo })).toMatchObject({ outcome: 'done', settle: { sent: 500 } });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 1_000 });
+    // The claim wrote the batch row only; each settle wrote its rows' new
+    // versions on their own pages (room the fillfactor kept), as heap-only
+    // updates that need no index entry.
+    expect(await size()).toEqual(launchedSize);
+  });
+
+  it('a crash between the claim and the provider call: after the lease the takeover sends each message once', async () => {
+    const { shopId, campaignId, job } = await launched(20);
+    const p = provider();
+    const dead: SmsProvider = { name: 'dead', dedupsByReference: true, maxBatchSize: 1000, sendBatch: () => Promise.reject(new Error('SIGKILL before the request')) };
+    await expect(sendBatch(sendDeps(dead), { ...job, batchNo: 0 })).rejects.toThrow('SIGKILL');
+    expect(await batchClaim(campaignId, 0)).toMatchObject({ claimed: true, attempt: 1 });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ pending: 20 });
+    const later = new Date(Date.now() + 61_000);
+    expect(await sendBatch(sendDeps(p, { now: () => later }), { ...job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { sent: 20, debited: 20 } });
+    expect(sim.stats()).toMatchObject({ messagesAccepted: 20, uniqueReferences: 20 });
+    expect(await batchClaim(campaignId, 0)).toMatchObject({ claimed: false, attempt: 2 });
+    expect((await moneyState(env.db, shopId)).debited).toBe(20);
+    await expectBooksBalance(shopId);
+  });
+
+  it('a provider 5xx on a takeover gives the attempt back but keeps the batch in flight: a cancel leaves its rows to be re-sent, not cancelled', async () => {
+    const { shopId, campaignId, job } = await launched(10);
+    const p = provider();
+    await expect(sendBatch(sendDeps(p, { afterProviderCall: () => { throw new Error('worker died'); } }), { ...job, batchNo: 0 })).rejects.toThrow('worker died');
+    const later = new Date(Date.now() + 61_000);
+    const down: SmsProvider = { name: 'down', dedupsByReference: true, maxBatchSize: 1000, sendBatch: () => Promise.reject(new ProviderUnavailableError('down', 'HTTP 503', 503)) };
+    await expect(sendBatch(sendDeps(down, { now: () => later }), { ...job, batchNo: 0 })).rejects.toThrow('HTTP 503');
+    const claim = await batchClaim(campaignId, 0);
+    expect(claim).toMatchObject({ claimed: true, attempt: 1 });
+    expect(claim.leaseUntil!.getTime()).toBeLessThanOrEqual(later.getTime());
+
+    // The first attempt's messages may be out there: the cancel keeps them in flight, and their credits.
+    const cancel = await cancelCampaign(env.db, { shopId, campaignId, guard: UNGUARDED, now: later });
+    expect(cancel.kept).toBe(20);
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ pending: 10 });
+    expect(await sendBatch(sendDeps(p, { now: () => later }), { ...job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { sent: 10 }, campaignCompleted: false });
+    expect(sim.stats()).toMatchObject({ messagesAccepted: 10, duplicatesSuppressed: 10 });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 10 });
+    expect(await moneyState(env.db, shopId)).toMatchObject({ debited: 10, reserved: 0, activeRemaining: 0 });
+    await expectBooksBalance(shopId);
+  });
+
+  it('an unknown outcome from a deduplicating provider leaves the row sending with a run-out claim of its own: re-sent even after a cancel', async () => {
+    const { shopId, campaignId, job } = await launched(3);
+    const p = provider();
+    let first = true;
+    // The first call reaches the simulator but reports one message as unknown (an unreadable item).
+    const flaky: SmsProvider = {
+      name: 'flaky',
+      dedupsByReference: true,
+      maxBatchSize: 1000,
+      sendBatch: async (messages, ctx) => {
+        const results = await p.sendBatch(messages, ctx);
+        if (!first) return results;
+        first = false;
+        return results.map((r, i) => (i === 0 ? { reference: r.reference, outcome: 'unknown' as const, reason: 'unreadable_item' } : r));
+      },
+    };
+    expect(await sendBatch(sendDeps(flaky), { ...job, batchNo: 0 })).toMatchObject({ outcome: 'retry', settle: { sent: 2, resend: 1 } });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 2, sending: 1 });
+    expect(await batchClaim(campaignId, 0)).toMatchObject({ claimed: false });
+    await cancelCampaign(env.db, { shopId, campaignId, guard: UNGUARDED, now: new Date() });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 2, sending: 1 });
+    expect(await sendBatch(sendDeps(flaky), { ...job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { sent: 1 }, campaignCompleted: false });
+    expect(sim.stats()).toMatchObject({ messagesAccepted: 3, duplicatesSuppressed: 1 });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 3 });
+    expect(await moneyState(env.db, shopId)).toMatchObject({ debited: 3, reserved: 0, activeRemaining: 0 });
+    await expectBooksBalance(shopId);
+  });
+
+  describe('claim and cancel serialise on the batch row', () => {
+    /** Runs `fn` in a transaction that stays open until the returned `commit` is called. */
+    async function openTransaction(fn: (tx: Tx) => Promise<void>): Promise<{ commit: () => Promise<void> }> {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => { release = r; });
+      let ready!: () => void;
+      const started = new Promise<void>((r) => { ready = r; });
+      const done = env.db.$transaction(async (tx) => {
+        await fn(tx);
+        ready();
+        await gate;
+      }, { timeout: 20_000 });
+      await started;
+      return { commit: async () => { release(); await done; } };
+    }
+    async function blockedOnALock(): Promise<void> {
+      await waitFor('a statement waiting on a row lock', async () => {
+        const [r] = await env.db.$queryRaw<{ n: bigint }[]>`
+          SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+        return Number(r!.n) > 0;
+      });
+    }
+
+    it('a cancel waits for a claim in progress and leaves the claimed batch in flight', async () => {
+      const { shopId, campaignId } = await launched(4, { batchSize: 2 });
+      // A claim between its batch lock and its commit.
+      const claim = await openTransaction(async (tx) => {
+        await tx.$queryRaw`SELECT 1 FROM campaign_batches WHERE campaign_id = ${campaignId}::uuid AND batch_no = 0 FOR UPDATE`;
+        await tx.$executeRaw`UPDATE campaign_batches SET claim_token = ${randomUUID()}::uuid, lease_until = now() + interval '1 minute', attempt = 1
+                              WHERE campaign_id = ${campaignId}::uuid AND batch_no = 0`;
+      });
+      const cancel = cancelCampaign(env.db, { shopId, campaignId, guard: UNGUARDED, now: new Date() });
+      await blockedOnALock();
+      await claim.commit();
+      expect((await cancel).kept).toBe(4);
+      expect(await recipientCounts(env.db, campaignId)).toEqual({ pending: 2, cancelled: 2 });
+    });
+
+    it('a claim waits for a cancel in progress and then claims nothing', async () => {
+      const { campaignId, job } = await launched(4, { batchSize: 2 });
+      // A cancel between its batch locks and its commit.
+      const cancel = await openTransaction(async (tx) => {
+        await tx.$executeRaw`UPDATE campaigns SET status = 'cancelled', cancelled_at = now() WHERE id = ${campaignId}::uuid`;
+        await tx.$queryRaw`SELECT 1 FROM campaign_batches WHERE campaign_id = ${campaignId}::uuid FOR UPDATE`;
+        await tx.$executeRaw`UPDATE campaign_recipients SET status = 'cancelled', final_at = now() WHERE campaign_id = ${campaignId}::uuid AND status = 'pending'`;
+      });
+      // The job read the campaign as sending before the cancel committed.
+      const p = provider();
+      const send = sendBatch(sendDeps(p), { ...job, batchNo: 0 });
+      await blockedOnALock();
+      await cancel.commit();
+      expect(await send).toMatchObject({ outcome: 'done', claimed: 0 });
+      expect(sim.stats().requests).toBe(0);
+      expect(await batchClaim(campaignId, 0)).toMatchObject({ claimed: false, attempt: 0 });
+    });
   });
 
   it('a late or duplicate settle changes nothing, and statuses never move backwards', async () => {
@@ -111,9 +264,13 @@ describe('sendBatch', () => {
     await sendBatch(sendDeps(p, { afterProviderCall: (r) => { captured = r; } }), { ...job, batchNo: 0 });
     expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 10 });
     const before = await moneyState(env.db, shopId);
-    const [row] = await env.db.$queryRaw<{ claim_token: string }[]>`SELECT claim_token FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid LIMIT 1`;
+    // The claim's token, as its debit key recorded it.
+    const [row] = await env.db.$queryRaw<{ token: string }[]>`
+      SELECT right(idempotency_key, 36) AS token FROM credit_transactions
+       WHERE shop_id = ${shopId}::uuid AND idempotency_key LIKE ${`debit-${campaignId}-0-%`}`;
+    expect(row!.token).toMatch(/^[0-9a-f-]{36}$/);
     const outcomes = captured.map((r) => ({ id: r.reference.slice(1), kind: 'sent' as const, providerMessageId: r.outcome === 'accepted' ? r.providerMessageId : 'x', segments: 1 }));
-    const replay = await settleBatch(env.db, { campaignId, shopId, batchNo: 0, token: row!.claim_token, outcomes, now: new Date(), maxAttempts: 5 });
+    const replay = await settleBatch(env.db, { campaignId, shopId, batchNo: 0, token: row!.token, outcomes, now: new Date(), maxAttempts: 5 });
     expect(replay).toMatchObject({ sent: 0, segments: 0, debited: 0 });
     // A zombie with a stale token trying to fail them changes nothing either.
     const zombie = await settleBatch(env.db, {
@@ -181,6 +338,28 @@ describe('sendBatch', () => {
     const m = await moneyState(env.db, shopId);
     expect(m.debited).toBe(await sentSegments(env.db, campaignId));
     expect(m).toMatchObject({ reserved: 0, activeRemaining: 0 });
+    await expectBooksBalance(shopId);
+  });
+
+  it('cancel while a batch is in flight and its provider call fails (5xx): the retry sends nothing and cancels the rows the failure gave back', async () => {
+    const { shopId, campaignId, job } = await launched(10);
+    const down: SmsProvider = {
+      name: 'down',
+      dedupsByReference: true,
+      maxBatchSize: 1000,
+      sendBatch: async () => {
+        await cancelCampaign(env.db, { shopId, campaignId, guard: UNGUARDED, now: new Date() });
+        throw new ProviderUnavailableError('down', 'HTTP 503', 503);
+      },
+    };
+    await expect(sendBatch(sendDeps(down), { ...job, batchNo: 0 })).rejects.toThrow('HTTP 503');
+    // Certainly not sent, and the campaign is cancelled: the job's retry closes them instead of leaving them pending for ever.
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ pending: 10 });
+    const p = provider();
+    expect(await sendBatch(sendDeps(p), { ...job, batchNo: 0 })).toMatchObject({ outcome: 'done', claimed: 0 });
+    expect(sim.stats().messagesAccepted).toBe(0);
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ cancelled: 10 });
+    expect(await moneyState(env.db, shopId)).toMatchObject({ debited: 0, reserved: 0, activeRemaining: 0 });
     await expectBooksBalance(shopId);
   });
 

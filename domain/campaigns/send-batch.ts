@@ -4,7 +4,7 @@ import type { Db } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
 import { ProviderError, ProviderRateLimitedError, type SendResult, type SmsProvider } from '../messaging/providers/provider';
 import { markBatchDoneIfFinished, nextLeaseExpiry } from './batch-progress';
-import { claimBatch, releaseClaim, type ClaimedRecipient } from './claim-batch';
+import { claimBatch, releaseClaim } from './claim-batch';
 import { completeCampaignIfDone } from './complete-campaign';
 import { renderBatch, type RenderedBatch } from './render-batch';
 import { loadSendContext } from './send-context';
@@ -72,7 +72,7 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
   if (quietEnd) return { outcome: 'deferred', until: quietEnd, reason: 'quiet_hours' };
 
   const token = randomUUID();
-  const claimed = await claimBatch(deps.db, {
+  const claim = await claimBatch(deps.db, {
     campaignId: job.campaignId,
     batchNo: job.batchNo,
     token,
@@ -80,27 +80,35 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
     leaseMs: deps.leaseMs,
     dedupsByReference: deps.provider.dedupsByReference,
   });
-  countClaimed(deps, claimed);
+  // Another attempt holds a live claim (a concurrent duplicate, or a worker
+  // that died mid-send): come back when its lease runs out.
+  if (claim.outcome === 'leased') return { outcome: 'deferred', until: claim.until, reason: 'leased' };
+  const claimed = claim.recipients;
   const counts: BatchCounts = { claimed: claimed.length, skipped: 0, settle: null, batchDone: false, campaignCompleted: false };
   counts.skipped = claimed.filter((r) => r.status === 'skipped').length;
   const toSend = claimed.filter((r) => r.status === 'sending');
+  // Decided at the claim, recorded by the settle like every other outcome.
+  const decided: RecipientOutcome[] = claimed.flatMap((r): RecipientOutcome[] =>
+    r.status === 'skipped' ? [{ id: r.id, kind: 'skipped', code: 'not_sendable' }] : r.status === 'unknown' ? [{ id: r.id, kind: 'unknown', code: 'lease_expired' }] : [],
+  );
 
-  if (toSend.length === 0) {
-    if (claimed.length === 0) {
-      // Another attempt holds a live claim here (a concurrent duplicate, or a
-      // worker that died mid-send): come back when its lease runs out.
-      const leased = await nextLeaseExpiry(deps.db, { campaignId: job.campaignId, batchNo: job.batchNo, now });
-      if (leased) return { outcome: 'deferred', until: leased, reason: 'leased' };
-    }
+  if (claimed.length === 0) {
+    // Rows left `sending` with a live lease of their own (claimed row by row,
+    // before claims moved to the batch) are not ours yet either.
+    const leased = await nextLeaseExpiry(deps.db, { campaignId: job.campaignId, batchNo: job.batchNo, now });
+    if (leased) return { outcome: 'deferred', until: leased, reason: 'leased' };
     return { outcome: 'done', ...(await finish(deps, job, counts)) };
   }
 
-  const rendered = renderBatch(toSend, ctx);
-  const results = await callProvider(deps, job, rendered, toSend, token);
-  if (!Array.isArray(results)) return results;
-  if (deps.afterProviderCall) await deps.afterProviderCall(results);
+  let outcomes = decided;
+  if (toSend.length > 0) {
+    const rendered = renderBatch(toSend, ctx);
+    const results = await callProvider(deps, job, rendered, { token, takeover: claim.takeover });
+    if (!Array.isArray(results)) return results;
+    if (deps.afterProviderCall) await deps.afterProviderCall(results);
+    outcomes = decided.concat(toOutcomes(rendered, results, deps.provider.dedupsByReference));
+  }
 
-  const outcomes = toOutcomes(rendered, results, deps.provider.dedupsByReference);
   const settle = await settleBatch(deps.db, {
     campaignId: job.campaignId,
     shopId: job.shopId,
@@ -122,17 +130,16 @@ async function callProvider(
   deps: SendBatchDeps,
   job: SendBatchJob,
   rendered: RenderedBatch,
-  claimed: ClaimedRecipient[],
-  token: string,
+  claim: { token: string; takeover: boolean },
 ): Promise<SendResult[] | SendBatchResult> {
   if (rendered.messages.length === 0) return [];
   try {
     return await deps.provider.sendBatch(rendered.messages, { traceId: job.traceId });
   } catch (err) {
     // Only a ProviderError guarantees that nothing was accepted; anything else
-    // leaves the claim to run out, and the stale-claim path decides.
+    // leaves the claim to run out, and the takeover decides.
     if (err instanceof ProviderError) {
-      await releaseClaim(deps.db, { campaignId: job.campaignId, batchNo: job.batchNo, ids: claimed.map((r) => r.id), token });
+      await releaseClaim(deps.db, { campaignId: job.campaignId, batchNo: job.batchNo, token: claim.token, takeover: claim.takeover, now: deps.now() });
       if (err instanceof ProviderRateLimitedError) return { outcome: 'rate_limited', retryAfterMs: err.retryAfterMs };
     }
     throw err;
@@ -167,19 +174,10 @@ async function finish(deps: SendBatchDeps, job: SendBatchJob, counts: BatchCount
   return counts;
 }
 
-function countClaimed(deps: SendBatchDeps, claimed: ClaimedRecipient[]): void {
-  if (!deps.metrics) return;
-  const provider = deps.provider.name;
-  const skipped = claimed.filter((r) => r.status === 'skipped').length;
-  const unknown = claimed.filter((r) => r.status === 'unknown').length;
-  if (skipped > 0) deps.metrics.smsMessages.inc({ provider, status: 'skipped' }, skipped);
-  if (unknown > 0) deps.metrics.smsMessages.inc({ provider, status: 'unknown' }, unknown);
-}
-
 function countSettled(deps: SendBatchDeps, s: SettleSummary): void {
   if (!deps.metrics) return;
   const provider = deps.provider.name;
-  const by: [string, number][] = [['sent', s.sent], ['failed', s.failed], ['retried', s.pending + s.resend], ['unknown', s.unknown]];
+  const by: [string, number][] = [['sent', s.sent], ['failed', s.failed], ['skipped', s.skipped], ['retried', s.pending + s.resend], ['unknown', s.unknown]];
   for (const [status, n] of by) if (n > 0) deps.metrics.smsMessages.inc({ provider, status }, n);
   if (s.segments > 0) deps.metrics.smsSegments.inc(s.segments);
 }

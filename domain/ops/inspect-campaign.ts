@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
+import { recipientStatusSql } from '../campaigns/batch-rows';
 
 export interface CampaignInspection {
   campaign: {
@@ -34,11 +35,18 @@ export async function inspectCampaign(db: DbOrTx, campaignId: string, now: Date)
       FROM campaigns c JOIN shops s ON s.id = c.shop_id WHERE c.id = ${campaignId}::uuid`;
   if (!c) return null;
   const counts = await db.$queryRaw<{ status: string; n: bigint }[]>`
-    SELECT status, count(*) AS n FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid GROUP BY status`;
+    SELECT ${recipientStatusSql('r', 'b')} AS status, count(*) AS n
+      FROM campaign_recipients r LEFT JOIN campaign_batches b ON b.campaign_id = r.campaign_id AND b.batch_no = r.batch_no
+     WHERE r.campaign_id = ${campaignId}::uuid GROUP BY 1`;
   const recipients: Record<string, number> = { pending: 0, sending: 0, sent: 0, delivered: 0, failed: 0, skipped: 0, cancelled: 0, unknown: 0 };
   for (const r of counts) recipients[r.status] = Number(r.n);
+  // In flight under a claim that has run out: the batch's, or a row's own.
   const [stale] = await db.$queryRaw<{ n: bigint }[]>`
-    SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid AND status = 'sending' AND lease_until < ${now}`;
+    SELECT count(*) AS n
+      FROM campaign_batches b JOIN campaign_recipients r ON r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no
+     WHERE b.campaign_id = ${campaignId}::uuid AND b.status = 'pending'
+       AND ((r.status = 'pending' AND b.claim_token IS NOT NULL AND b.lease_until < ${now})
+            OR (r.status = 'sending' AND r.lease_until < ${now}))`;
   const batchRows = await db.$queryRaw<{ batch_no: number; status: string }[]>`
     SELECT batch_no, status FROM campaign_batches WHERE campaign_id = ${campaignId}::uuid ORDER BY batch_no`;
   const pendingBatchNos = batchRows.filter((b) => b.status === 'pending').map((b) => b.batch_no);

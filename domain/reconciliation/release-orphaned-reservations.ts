@@ -1,4 +1,5 @@
-import type { Db } from '../../lib/db';
+import { sql, type Db } from '../../lib/db';
+import { campaignHasOpenRowsSql } from '../campaigns/batch-rows';
 import { releaseReservation } from '../credits/reservations';
 
 /**
@@ -15,8 +16,7 @@ export async function releaseOrphanedReservations(db: Db, opts: { now: Date; lim
      WHERE r.status = 'active'
        AND (r.expires_at < ${opts.now}
             OR c.status IN ('completed', 'failed')
-            OR (c.status = 'cancelled' AND NOT EXISTS (
-                  SELECT 1 FROM campaign_recipients cr WHERE cr.campaign_id = c.id AND cr.status IN ('pending', 'sending'))))
+            OR (c.status = 'cancelled' AND NOT ${campaignHasOpenRowsSql(sql`c.id`)}))
      ORDER BY r.created_at
      LIMIT ${opts.limit}`;
   let released = 0;

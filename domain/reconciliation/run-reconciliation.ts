@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
-import type { Db } from '../../lib/db';
+import { sql, type Db } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
 import type { QueueSet } from '../../queue/connection';
 import { ensureJob } from '../../queue/ensure-job';
 import { jobIds } from '../../queue/job-ids';
 import type { Producer } from '../../queue/producer';
 import { markBatchDoneIfFinished } from '../campaigns/batch-progress';
+import { batchHasOpenRowsSql, campaignHasOpenRowsSql } from '../campaigns/batch-rows';
 import { completeCampaignIfDone } from '../campaigns/complete-campaign';
 import { deleteExpiredIdempotencyKeys } from '../idempotency/cleanup';
 import { dispatchOutbox } from '../outbox/outbox';
@@ -75,19 +76,20 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
   };
 
   // 1. Batches with work left but no live job: stale claims (a worker died
-  //    between claim and settle) and pending rows whose job was lost. The
-  //    batch job itself decides, by the provider's dedup capability, whether a
-  //    stale claim is re-sent with the same reference or marked unknown.
+  //    between claim and settle: the batch's claim, or a row's own, has run
+  //    out) and pending rows whose job was lost. The batch job itself decides,
+  //    by the provider's dedup capability, whether what a stale claim may have
+  //    sent is re-sent with the same reference or marked unknown.
   const batches = await deps.db.$queryRaw<{ campaign_id: string; shop_id: string; trace_id: string | null; batch_no: number; stale: boolean; open: boolean }[]>`
     SELECT b.campaign_id, c.shop_id, c.trace_id, b.batch_no,
-           EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no
-                      AND r.status = 'sending' AND r.lease_until < ${now}) AS stale,
-           EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no
-                      AND r.status IN ('pending', 'sending')) AS open
+           (b.claim_token IS NOT NULL AND b.lease_until < ${now})
+             OR EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no
+                           AND r.status = 'sending' AND r.lease_until < ${now}) AS stale,
+           ${batchHasOpenRowsSql('b')} AS open
       FROM campaign_batches b JOIN campaigns c ON c.id = b.campaign_id
      WHERE b.status = 'pending' AND (${only}::uuid IS NULL OR b.campaign_id = ${only}::uuid)
-       AND (c.status = 'sending' OR EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id
-                                             AND r.batch_no = b.batch_no AND r.status = 'sending'))
+       AND (c.status = 'sending' OR b.claim_token IS NOT NULL
+            OR EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no AND r.status = 'sending'))
      ORDER BY b.updated_at
      LIMIT ${limit}`;
   for (const b of batches) {
@@ -110,7 +112,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
      WHERE (${only}::uuid IS NULL OR c.id = ${only}::uuid)
        AND (c.status = 'sending' OR (c.status IN ('cancelled', 'failed')
              AND EXISTS (SELECT 1 FROM credit_reservations r WHERE r.campaign_id = c.id AND r.status = 'active')))
-       AND NOT EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = c.id AND r.status IN ('pending', 'sending'))
+       AND NOT ${campaignHasOpenRowsSql(sql`c.id`)}
        AND EXISTS (SELECT 1 FROM campaign_batches b WHERE b.campaign_id = c.id)
      ORDER BY c.last_activity_at
      LIMIT ${limit}`;

@@ -98,6 +98,33 @@ describe('applyDeliveryReports (bulk)', () => {
     expect((await applyDeliveryReports(env.db, { limit: 100 })).claimed).toBe(0);
   });
 
+  it('finds a recipient by our reference, and only if the provider id is its own; without our reference, by provider id among recently active campaigns', async () => {
+    const { shopId, recipient } = await campaign();
+    const mine = await recipient('sent');
+    const other = await recipient('sent');
+    const unreferenced = await recipient('sent');
+    const old = await campaign();
+    const stale = await old.recipient('sent');
+    await env.db.$executeRaw`
+      UPDATE campaigns SET last_activity_at = now() - interval '73 hours'
+       WHERE id = (SELECT campaign_id FROM campaign_recipients WHERE id = ${stale.id}::bigint)`;
+
+    const byRef = await report({ id: mine.pmid, reference: `r${mine.id}`, status: 'delivered' });
+    // Our reference, but another message's provider id: not this recipient's report.
+    const mismatch = await report({ id: 'sim-someone-else', reference: `r${other.id}`, status: 'failed' });
+    const byPmid = await report({ id: unreferenced.pmid, status: 'failed', errorCode: 'absent_subscriber' });
+    const tooOld = await report({ id: stale.pmid, status: 'delivered' });
+
+    const r = await applyDeliveryReports(env.db, { limit: 100 });
+    expect(r.applied).toEqual({ delivered: 1, failed: 1 });
+    expect(r.notReady.map((x) => x.id).sort()).toEqual([mismatch, tooOld].sort());
+    expect(await recipientState(mine.id)).toMatchObject({ status: 'delivered' });
+    expect(await recipientState(other.id)).toMatchObject({ status: 'sent', provider_message_id: other.pmid });
+    expect(await recipientState(unreferenced.id)).toMatchObject({ status: 'failed', error_code: 'absent_subscriber' });
+    expect(await recipientState(stale.id)).toMatchObject({ status: 'sent' });
+    for (const id of [byRef, byPmid]) expect(await eventState(id)).toMatchObject({ status: 'processed', shop_id: shopId });
+  });
+
   it('takes at most `limit` reports, oldest first, and concurrent passes split them', async () => {
     const { recipient } = await campaign();
     const rows = await Promise.all(Array.from({ length: 30 }, () => recipient('sent')));

@@ -1,5 +1,6 @@
 import type { Db } from '../../lib/db';
 import { recipientIdFromReference } from '../campaigns/render-batch';
+import { recentCampaignSql } from './delivery-report-recipient';
 
 /** Delivery reports come from these providers, under this topic. */
 const DLR_PROVIDERS = ['sms-simulator', 'sms-mitto'];
@@ -48,10 +49,12 @@ interface Report {
  * SMS provider, topic `status`, still `received`) in ONE transaction, with the
  * effect and outcome of the per-event handler (handlers/sms-delivery-report.ts)
  * but a handful of statements per pass instead of two per report:
- *  - one guarded `sent|unknown → delivered|failed` UPDATE by provider message
- *    id for all of them, and one by our reference for `unknown` rows that
- *    never learnt their provider id; the earliest report of a message wins,
- *    as it does one by one (the status trigger refuses any move backwards);
+ *  - one guarded `sent|unknown → delivered|failed` UPDATE by our reference
+ *    (the primary key; the row's provider id must match, or be unknown yet)
+ *    and, for reports without our reference, one by provider id among
+ *    recently active campaigns (delivery-report-recipient.ts); the earliest
+ *    report of a message wins, as it does one by one (the status trigger
+ *    refuses any move backwards);
  *  - every report whose message is final now (applied here, or earlier) is
  *    marked `processed` with its shop; a `delivered` report for an `unknown`
  *    row without billed segments is `ignored`;
@@ -97,20 +100,17 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     const winners = new Map<string, Report>();
     for (const r of reports) if (!winners.has(r.pmid)) winners.set(r.pmid, r);
     const w = [...winners.values()];
-    const byPmid = await tx.$queryRaw<{ pmid: string; status: string; shop_id: string }[]>`
-      UPDATE campaign_recipients r
-         SET status = u.status, final_at = now(), error_code = u.code
-        FROM unnest(${w.map((x) => x.pmid)}::text[], ${w.map((x) => x.status)}::text[], ${w.map((x) => x.code)}::text[]) AS u(pmid, status, code),
-             campaigns c
-       WHERE r.provider_message_id = u.pmid AND r.status IN ('sent', 'unknown') AND c.id = r.campaign_id
-         -- A delivered row must know its billed segments (CHECK): such a report is ignored below.
-         AND (u.status = 'failed' OR r.segments IS NOT NULL)
-      RETURNING r.provider_message_id AS pmid, r.status, c.shop_id`;
-    const final = new Map<string, string>(byPmid.map((x) => [x.pmid, x.shop_id]));
-    count(result, w, byPmid.map((x) => x.pmid));
+    const final = new Map<string, string>();
+    // Every recipient statement below reads rows by primary key (or, for
+    // reports without our reference, through a campaign's index). Statistics
+    // can lag far behind the table (a campaign of a million rows inserted
+    // since the last ANALYZE), and the planner then prefers hashing the whole
+    // table to a thousand key probes: not an option here.
+    await tx.$executeRawUnsafe('SET LOCAL enable_seqscan = off');
 
-    // An `unknown` send never learnt its provider id; our reference names it.
-    const byRef = w.filter((x) => !final.has(x.pmid) && x.recipientId !== null);
+    // By our reference, through the primary key: the row must carry this
+    // provider id, or none yet (an `unknown` send learns it here).
+    const byRef = w.filter((x) => x.recipientId !== null);
     if (byRef.length > 0) {
       const moved = await tx.$queryRaw<{ pmid: string; shop_id: string }[]>`
         UPDATE campaign_recipients r
@@ -118,27 +118,50 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
           FROM unnest(${byRef.map((x) => x.recipientId)}::bigint[], ${byRef.map((x) => x.pmid)}::text[], ${byRef.map((x) => x.status)}::text[], ${byRef.map((x) => x.code)}::text[])
                  AS u(id, pmid, status, code),
                campaigns c
-         WHERE r.id = u.id AND r.provider_message_id IS NULL AND r.status IN ('sent', 'unknown')
+         WHERE r.id = u.id AND (r.provider_message_id = u.pmid OR r.provider_message_id IS NULL) AND r.status IN ('sent', 'unknown')
+           -- A delivered row must know its billed segments (CHECK): such a report is ignored below.
            AND (u.status = 'failed' OR r.segments IS NOT NULL) AND c.id = r.campaign_id
-        RETURNING r.provider_message_id AS pmid, c.shop_id`;
+        RETURNING u.pmid, c.shop_id`;
       for (const x of moved) final.set(x.pmid, x.shop_id);
       count(result, w, moved.map((x) => x.pmid));
+    }
+
+    // Without our reference: by provider id, among recently active campaigns.
+    const unreferenced = w.filter((x) => x.recipientId === null);
+    if (unreferenced.length > 0) {
+      const moved = await tx.$queryRaw<{ pmid: string; shop_id: string }[]>`
+        UPDATE campaign_recipients r
+           SET status = u.status, final_at = now(), error_code = u.code
+          FROM unnest(${unreferenced.map((x) => x.pmid)}::text[], ${unreferenced.map((x) => x.status)}::text[], ${unreferenced.map((x) => x.code)}::text[])
+                 AS u(pmid, status, code),
+               campaigns c
+         WHERE r.provider_message_id = u.pmid AND ${recentCampaignSql('r')} AND r.status IN ('sent', 'unknown')
+           AND (u.status = 'failed' OR r.segments IS NOT NULL) AND c.id = r.campaign_id
+        RETURNING u.pmid, c.shop_id`;
+      for (const x of moved) final.set(x.pmid, x.shop_id);
+      count(result, w, [...new Set(moved.map((x) => x.pmid))]);
     }
 
     // Reports whose message did not move here: final already (a duplicate or
     // a late report), impossible, or not there yet.
     const rest = reports.filter((r) => !final.has(r.pmid));
     const state = new Map<string, { status: string; segments: number | null; shop_id: string }>();
-    if (rest.length > 0) {
+    const restRef = rest.filter((x) => x.recipientId !== null);
+    const restUnref = rest.filter((x) => x.recipientId === null);
+    if (restRef.length > 0) {
       const found = await tx.$queryRaw<{ pmid: string; status: string; segments: number | null; shop_id: string }[]>`
-        SELECT u.pmid, cr.status, cr.segments, c.shop_id
-          FROM unnest(${rest.map((x) => x.pmid)}::text[], ${rest.map((x) => x.recipientId)}::bigint[]) AS u(pmid, rid)
-          JOIN LATERAL (
-            SELECT status, segments, campaign_id FROM campaign_recipients x
-             WHERE x.provider_message_id = u.pmid OR (x.id = u.rid AND x.provider_message_id IS NULL)
-             LIMIT 1
-          ) cr ON true
-          JOIN campaigns c ON c.id = cr.campaign_id`;
+        SELECT u.pmid, x.status, x.segments, c.shop_id
+          FROM unnest(${restRef.map((x) => x.pmid)}::text[], ${restRef.map((x) => x.recipientId)}::bigint[]) AS u(pmid, rid)
+          JOIN campaign_recipients x ON x.id = u.rid AND (x.provider_message_id = u.pmid OR x.provider_message_id IS NULL)
+          JOIN campaigns c ON c.id = x.campaign_id`;
+      for (const f of found) state.set(f.pmid, f);
+    }
+    if (restUnref.length > 0) {
+      const found = await tx.$queryRaw<{ pmid: string; status: string; segments: number | null; shop_id: string }[]>`
+        SELECT DISTINCT ON (x.provider_message_id) x.provider_message_id AS pmid, x.status, x.segments, c.shop_id
+          FROM campaign_recipients x JOIN campaigns c ON c.id = x.campaign_id
+         WHERE x.provider_message_id = ANY(${restUnref.map((x) => x.pmid)}::text[]) AND ${recentCampaignSql('x')}
+         ORDER BY x.provider_message_id, x.id`;
       for (const f of found) state.set(f.pmid, f);
     }
 

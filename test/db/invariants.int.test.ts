@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createTestEnv, type TestEnv } from '../harness';
 import { createCampaign, createContact, createShop, phoneHash } from '../factories';
 import { pgErrorCode } from '../../lib/pg-errors';
+import { sql } from '../../lib/db';
 
 // One test per invariant of design.md: Postgres itself rejects the violating
 // write, whatever the application code does.
@@ -132,21 +133,81 @@ describe('contacts', () => {
 });
 
 describe('campaigns and recipients', () => {
-  it('rejects a duplicate recipient for one campaign', async () => {
+  it('rejects a duplicate recipient for one campaign, within one statement too', async () => {
     const shop = await createShop(env.db);
     const camp = await createCampaign(env.db, shop.id);
     const contact = await createContact(env.db, shop.id);
     const insert = () => env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${contact.id}::uuid, 0)`;
     await insert();
     await rejectedWith(UNIQUE, insert);
+    const other = await createCampaign(env.db, shop.id);
+    await rejectedWith(UNIQUE, () => env.db.$executeRaw`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${other.id}::uuid, ${contact.id}::uuid, 0), (${other.id}::uuid, ${contact.id}::uuid, 1)`);
+    // The same contact in another campaign is another recipient.
+    await expect(env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${other.id}::uuid, ${contact.id}::uuid, 0)`).resolves.toBe(1);
   });
-  it('rejects a duplicate provider message id', async () => {
+  it('rejects a duplicate recipient inserted concurrently by another transaction', async () => {
+    const shop = await createShop(env.db);
+    const camp = await createCampaign(env.db, shop.id);
+    const contact = await createContact(env.db, shop.id);
+    // The first insert stays uncommitted until the second is waiting on the campaign's lock.
+    let commitFirst!: () => void;
+    const gate = new Promise<void>((r) => { commitFirst = r; });
+    let inserted!: () => void;
+    const firstInserted = new Promise<void>((r) => { inserted = r; });
+    const first = env.db.$transaction(async (tx) => {
+      await tx.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${contact.id}::uuid, 0)`;
+      inserted();
+      await gate;
+    }, { timeout: 20_000 });
+    await firstInserted;
+    const second = env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${contact.id}::uuid, 1)`;
+    for (let i = 0; i < 200; i++) {
+      const [w] = await env.db.$queryRaw<{ n: bigint }[]>`
+        SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`;
+      if (Number(w!.n) > 0) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    commitFirst();
+    await first;
+    await rejectedWith(UNIQUE, () => second);
+    const [n] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = ${camp.id}::uuid`;
+    expect(Number(n!.n)).toBe(1);
+  });
+  it('refuses recipient inserts outside READ COMMITTED (the duplicate check needs its snapshot) and any change of campaign or contact', async () => {
     const shop = await createShop(env.db);
     const camp = await createCampaign(env.db, shop.id);
     const [a, b] = [await createContact(env.db, shop.id), await createContact(env.db, shop.id)];
-    for (const c of [a, b]) await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${c.id}::uuid, 0)`;
-    await env.db.$executeRaw`UPDATE campaign_recipients SET provider_message_id = 'pm-1' WHERE contact_id = ${a.id}::uuid`;
-    await rejectedWith(UNIQUE, () => env.db.$executeRaw`UPDATE campaign_recipients SET provider_message_id = 'pm-1' WHERE contact_id = ${b.id}::uuid`);
+    await rejectedWith('0A000', () => env.db.$transaction(async (tx) => {
+      await tx.$executeRawUnsafe('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      await tx.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${a.id}::uuid, 0)`;
+    }));
+    await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${a.id}::uuid, 0), (${camp.id}::uuid, ${b.id}::uuid, 0)`;
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET contact_id = ${b.id}::uuid WHERE campaign_id = ${camp.id}::uuid AND contact_id = ${a.id}::uuid`);
+  });
+  it('rejects a batch claim without its lease, or a lease without its claim', async () => {
+    const shop = await createShop(env.db);
+    const camp = await createCampaign(env.db, shop.id);
+    await env.db.$executeRaw`INSERT INTO campaign_batches (campaign_id, batch_no, recipient_count) VALUES (${camp.id}::uuid, 0, 1)`;
+    const batch = sql`campaign_id = ${camp.id}::uuid AND batch_no = 0`;
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_batches SET claim_token = ${randomUUID()}::uuid WHERE ${batch}`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_batches SET lease_until = now() WHERE ${batch}`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_batches SET attempt = -1 WHERE ${batch}`);
+    await expect(env.db.$executeRaw`UPDATE campaign_batches SET claim_token = ${randomUUID()}::uuid, lease_until = now() WHERE ${batch}`).resolves.toBe(1);
+  });
+  it('no index of campaign_recipients names a column a settle or a delivery report writes (so both update rows in place)', async () => {
+    // Columns of an index's key, expressions or predicate: any of them changed makes an update non-HOT.
+    const rows = await env.db.$queryRaw<{ index: string; column: string }[]>`
+      SELECT i.relname AS index, a.attname AS column
+        FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid
+        JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum > 0
+       WHERE ix.indrelid = 'campaign_recipients'::regclass
+         AND (a.attnum = ANY(ix.indkey)
+              OR pg_get_expr(ix.indexprs, ix.indrelid) ~ ('\m' || a.attname || '\M')
+              OR pg_get_expr(ix.indpred, ix.indrelid) ~ ('\m' || a.attname || '\M'))`;
+    const written = ['status', 'attempt', 'provider_message_id', 'segments', 'sent_at', 'error_code', 'final_at', 'claim_token', 'lease_until'];
+    expect(rows.filter((r) => written.includes(r.column))).toEqual([]);
+    expect(rows.map((r) => r.column).sort()).toEqual(['batch_no', 'campaign_id', 'id']);
   });
   it('rejects a status moving backwards (delivered → sent, sent → pending)', async () => {
     const shop = await createShop(env.db);

@@ -9,8 +9,9 @@ import { createTestEnv, type TestEnv } from '../../../test/harness';
 import { campaignStatus, disableQuietHours, moneyState, queuedCampaign, recipientCounts, sentSegments, SIM_API_KEY, simulatorProvider, startSimulator, waitFor } from '../../../test/sending';
 
 // Issue acceptance for reconciliation: a worker killed mid-batch (after the
-// provider accepted, before the settle, its job lost) leaves recipients in
-// `sending`. One reconciliation pass after the lease re-adds the batch job; the
+// provider accepted, before the settle, its job lost) leaves its batch claimed
+// and the recipients pending under that claim. One reconciliation pass after
+// the lease re-adds the batch job; the
 // re-send uses the same references, the provider de-duplicates them, and the
 // campaign completes with every recipient sent once and charged once.
 
@@ -51,11 +52,13 @@ it('a campaign whose worker died mid-batch completes after one pass, with no dou
   // Healthy workers send the other batches; batch 0 stays claimed by the dead one.
   const { host } = await env.worker({ queues: ['sends'], overrides: { provider } });
   await waitFor('the other batches', async () => (await recipientCounts(env.db, campaign.id)).sent === 750);
-  expect(await recipientCounts(env.db, campaign.id)).toEqual({ sent: 750, sending: 250 });
+  expect(await recipientCounts(env.db, campaign.id)).toEqual({ sent: 750, pending: 250 });
   expect(await campaignStatus(env.db, campaign.id)).toBe('sending');
 
   // Time passes beyond the lease; reconciliation repairs it in one pass.
-  await env.db.$executeRaw`UPDATE campaign_recipients SET lease_until = now() - interval '1 second' WHERE campaign_id = ${campaign.id}::uuid AND status = 'sending'`;
+  const expired = await env.db.$executeRaw`
+    UPDATE campaign_batches SET lease_until = now() - interval '1 second' WHERE campaign_id = ${campaign.id}::uuid AND claim_token IS NOT NULL`;
+  expect(expired).toBe(1);
   const report = await runReconciliation(deps, { campaignId: campaign.id });
   expect(report.repairs.stale_lease).toBe(1);
   await waitFor('campaign completed', async () => (await campaignStatus(env.db, campaign.id)) === 'completed', 20_000);

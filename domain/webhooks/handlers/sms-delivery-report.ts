@@ -1,4 +1,6 @@
+import { sql } from '../../../lib/db';
 import { recipientIdFromReference } from '../../campaigns/render-batch';
+import { recentCampaignSql } from '../delivery-report-recipient';
 import { WebhookNotReadyError } from '../errors';
 import { markEventOutcome } from '../mark-event';
 import { deliveryReportSchema } from '../sms-payloads';
@@ -21,15 +23,20 @@ export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterComm
   const recipientId = recipientIdFromReference(report.reference);
   const errorCode = report.status === 'failed' ? (report.errorCode ?? 'failed') : null;
 
+  // By our reference (primary key; the row's provider id must match or be
+  // unknown yet), else by provider id among recently active campaigns
+  // (delivery-report-recipient.ts).
+  const match = recipientId !== null
+    ? sql`campaign_recipients.id = ${recipientId}::bigint
+          AND (campaign_recipients.provider_message_id = ${report.id} OR campaign_recipients.provider_message_id IS NULL)`
+    : sql`campaign_recipients.provider_message_id = ${report.id} AND ${recentCampaignSql('campaign_recipients')}`;
   const [applied] = await deps.db.$queryRaw<{ n: number }[]>`
     WITH r AS (
       UPDATE campaign_recipients
-         SET status = ${report.status}, final_at = now(), error_code = ${errorCode},
-             provider_message_id = COALESCE(provider_message_id, ${report.id})
-       WHERE status IN ('sent', 'unknown')
-         AND (provider_message_id = ${report.id}
-              -- An 'unknown' send never learnt its provider id; the reference names it.
-              OR (id = ${recipientId}::bigint AND provider_message_id IS NULL AND (${report.status} = 'failed' OR segments IS NOT NULL)))
+         SET status = ${report.status}, final_at = now(), error_code = ${errorCode}, provider_message_id = ${report.id}
+       WHERE ${match} AND status IN ('sent', 'unknown')
+         -- A delivered row must know its billed segments (CHECK).
+         AND (${report.status} = 'failed' OR segments IS NOT NULL)
       RETURNING campaign_id
     ), e AS (
       UPDATE webhook_events
@@ -46,8 +53,9 @@ export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterComm
   }
 
   const [row] = await deps.db.$queryRaw<{ status: string; segments: number | null; shop_id: string }[]>`
-    SELECT cr.status, cr.segments, c.shop_id FROM campaign_recipients cr JOIN campaigns c ON c.id = cr.campaign_id
-     WHERE cr.provider_message_id = ${report.id} OR (cr.id = ${recipientId}::bigint AND cr.provider_message_id IS NULL)
+    SELECT campaign_recipients.status, campaign_recipients.segments, c.shop_id
+      FROM campaign_recipients JOIN campaigns c ON c.id = campaign_recipients.campaign_id
+     WHERE ${match}
      LIMIT 1`;
   if (row && TERMINAL.has(row.status)) {
     // Duplicate or out-of-order: the first final report won; this one is done.
