@@ -97,4 +97,36 @@ describe('the pg-backed Db', () => {
     expect(db.pool.totalCount).toBeLessThanOrEqual(2);
     expect(db.pool.waitingCount).toBe(0);
   });
+
+  it('survives its connection being killed between two statements of a transaction: the transaction fails, the process and the pool carry on', async () => {
+    const errors: unknown[] = [];
+    const onUncaught = (e: unknown): void => {
+      errors.push(e);
+    };
+    process.on('uncaughtException', onUncaught);
+    try {
+      const outcome = await db
+        .$transaction(async (tx) => {
+          const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+          await tx.$executeRaw`INSERT INTO scratch (id, n) VALUES (40, 40)`;
+          // Another session ends ours while we hold it between statements (a server restart, a failover).
+          await db.$queryRaw`SELECT pg_terminate_backend(${pid}::int)`;
+          await new Promise((r) => setTimeout(r, 100));
+          await tx.$executeRaw`INSERT INTO scratch (id, n) VALUES (41, 41)`;
+        })
+        .then(
+          () => 'committed',
+          (e: unknown) => e,
+        );
+      expect(outcome).not.toBe('committed');
+      expect(isDbUnavailableError(outcome)).toBe(true);
+      expect(errors).toEqual([]);
+      expect(await count()).toBe(0);
+      // The dead connection was discarded: the pool serves the next transactions.
+      for (let i = 0; i < 4; i++) await db.$transaction((tx) => tx.$executeRaw`INSERT INTO scratch (id, n) VALUES (${50 + i}::int, 1)`);
+      expect(await count()).toBe(4);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
 });

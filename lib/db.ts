@@ -141,6 +141,15 @@ async function transaction<T>(pool: Pool, fn: (tx: Tx) => Promise<T>, timeoutMs:
   const client: PoolClient = await pool.connect();
   let expired = false;
   let broken: Error | undefined;
+  // A connection that drops while it is checked out and between statements
+  // (the server restarted while we awaited something else) emits 'error' on
+  // the client, which the pool only listens to while the client is idle: an
+  // unheard 'error' would end the process. Remember it; the next statement
+  // fails on the dead connection, and the client is discarded on release.
+  const onError = (err: Error): void => {
+    broken ??= err;
+  };
+  client.on('error', onError);
   const timer = setTimeout(() => {
     expired = true;
   }, timeoutMs);
@@ -168,6 +177,7 @@ async function transaction<T>(pool: Pool, fn: (tx: Tx) => Promise<T>, timeoutMs:
     throw err;
   } finally {
     clearTimeout(timer);
+    client.off('error', onError);
     client.release(broken);
   }
 }
