@@ -107,7 +107,8 @@ describe('the pg-backed Db', () => {
     try {
       const outcome = await db
         .$transaction(async (tx) => {
-          const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+          const [row] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+          const pid = row!.pid;
           await tx.$executeRaw`INSERT INTO scratch (id, n) VALUES (40, 40)`;
           // Another session ends ours while we hold it between statements (a server restart, a failover).
           await db.$queryRaw`SELECT pg_terminate_backend(${pid}::int)`;

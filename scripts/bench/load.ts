@@ -18,6 +18,13 @@ export interface LoadResult {
   /** Answers by status code; 0 = transport error or timeout. */
   statuses: Record<number, number>;
   latenciesMs: number[];
+  /**
+   * Fixed rate only: how late each request went out after it was due (the
+   * generator's own timer and event loop). Latency counts from the due time,
+   * so at sub-millisecond scale this lag is part of every figure; reported
+   * so a reader can tell it from the server's time.
+   */
+  lagMs?: number[];
   elapsedMs: number;
   /** Completed requests per second over the run. */
   rate: number;
@@ -60,6 +67,7 @@ export async function fixedRate(
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets ?? 256 });
   const statuses: Record<number, number> = {};
   const latencies: number[] = new Array<number>(o.count);
+  const lags: number[] = new Array<number>(o.count);
   const start = performance.now();
   const pending: Promise<void>[] = [];
   let i = 0;
@@ -70,6 +78,7 @@ export async function fixedRate(
       while (i < o.count && start + (i * 1000) / o.rate <= now) {
         const due = start + (i * 1000) / o.rate;
         const n = i++;
+        lags[n] = now - due;
         pending.push(
           send(agent, base, o.make(n), o.timeoutMs ?? 10_000).then((status) => {
             statuses[status] = (statuses[status] ?? 0) + 1;
@@ -85,7 +94,7 @@ export async function fixedRate(
   await Promise.all(pending);
   const elapsedMs = performance.now() - start;
   agent.destroy();
-  return { sent: o.count, statuses, latenciesMs: latencies, elapsedMs, rate: (o.count / elapsedMs) * 1000 };
+  return { sent: o.count, statuses, latenciesMs: latencies, lagMs: lags, elapsedMs, rate: (o.count / elapsedMs) * 1000 };
 }
 
 export async function closedLoop(

@@ -180,7 +180,13 @@ export function detailLines(r: BenchResults): string[] {
     out.push(`enqueue ${int(e.audience)}: ${JSON.stringify(e.statuses)} at ${fixed(e.rate, 0)} req/s; p50 ${fixed(e.p50Ms)} p90 ${fixed(e.p90Ms)} p99 ${fixed(e.p99Ms)} max ${fixed(e.maxMs)} ms${cpuOf(e.cpuMsPerRequest)}`);
     if (e.p99BySecond?.length) out.push(`  p99 by second: ${e.p99BySecond.map((v) => fixed(v)).join(', ')} ms`);
   }
-  if (r.replay) out.push(`replay: ${JSON.stringify(r.replay.statuses)}; p50 ${fixed(r.replay.p50Ms, 2)} p90 ${fixed(r.replay.p90Ms, 2)} p99 ${fixed(r.replay.p99Ms, 2)} ms${cpuOf(r.replay.cpuMsPerRequest)}`);
+  if (r.replay) {
+    const lag = r.replay.generatorLagMs;
+    out.push(
+      `replay: ${JSON.stringify(r.replay.statuses)}; p50 ${fixed(r.replay.p50Ms, 2)} p90 ${fixed(r.replay.p90Ms, 2)} p99 ${fixed(r.replay.p99Ms, 2)} ms${cpuOf(r.replay.cpuMsPerRequest)}` +
+        (lag ? `; of which the load generator's own lateness (due → sent): p50 ${fixed(lag.p50, 2)} ms, p99 ${fixed(lag.p99, 2)} ms` : ''),
+    );
+  }
   return out;
 }
 

@@ -31,6 +31,8 @@ export interface LatencyRun {
   maxMs: number;
   /** p99 of the requests due within each second of the run: a stall shows as one bad second, queueing as a rising line. */
   p99BySecond: number[];
+  /** The load generator's own lateness (due → sent), p50 and p99: already inside every latency above. */
+  generatorLagMs?: { p50: number; p99: number };
   /** CPU seconds per request, by process. */
   cpuMsPerRequest?: CpuBreakdown;
 }
@@ -106,6 +108,7 @@ function toRun(audience: number, r: Awaited<ReturnType<typeof fixedRate>>, offer
     p99Ms: s.p99,
     maxMs: s.max,
     p99BySecond: bySecond(r.latenciesMs, offeredRate).map((l) => summary(l).p99),
+    generatorLagMs: r.lagMs ? { p50: summary(r.lagMs).p50, p99: summary(r.lagMs).p99 } : undefined,
   };
 }
 
