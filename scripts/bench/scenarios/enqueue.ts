@@ -15,7 +15,12 @@ import { fixedRate, okCount, summary, type LoadRequest } from '../load';
 import { ResourceMeter, every, type CpuBreakdown } from '../meter';
 import { CAMPAIGN_BODY } from './send';
 
-const WARM_UP = 20;
+// Long enough for every pooled connection to have prepared the statements it
+// runs and for V8 to have optimised the request path: what is measured is a
+// process in service, not one just deployed (docs/performance.md gives the
+// cold-start figure too).
+const WARM_UP = 300;
+const WARM_UP_RATE = 100;
 
 export interface LatencyRun {
   audience: number;
@@ -64,7 +69,7 @@ export async function enqueueLatency(
   try {
     await campaigns.pause();
     // Not measured: the first requests of a process compile and cache what they use.
-    await fixedRate(stack.urls.api, { rate: 20, count: WARM_UP, make: (i) => make(o.count + i) });
+    await fixedRate(stack.urls.api, { rate: WARM_UP_RATE, count: WARM_UP, make: (i) => make(o.count + i) });
     const enqueue = await metered(stack, db, o.redisPid, o.audience, o.rate, () => fixedRate(stack.urls.api, { rate: o.rate, count: o.count, make }));
     let replay: LatencyRun | null = null;
     if (o.replays > 0) {
