@@ -5,7 +5,7 @@ import { errorHandler, notFoundHandler } from './middleware/error-handler';
 import { httpLogger } from './middleware/http-logger';
 import { httpMetrics } from './middleware/http-metrics';
 import { jsonBody } from './middleware/json-body';
-import { rateLimit } from './middleware/rate-limit';
+import { rateLimiter } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
 import { sessionAuth } from './middleware/session-auth';
 import { apiRouters } from './routes';
@@ -41,7 +41,7 @@ export function createApp(deps: ApiDeps): Express {
   // Contact import is the one route allowed a 10 MiB body; the general parser
   // below skips a body that is already parsed.
   app.use('/api/contacts/import', ...jsonBody('10mb'));
-  app.use('/api', ...jsonBody('1mb'), sessionAuth(deps), rateLimit(deps), ...apiRouters(deps));
+  app.use('/api', ...jsonBody('1mb'), sessionAuth(deps, { alongside: rateLimiter(deps) }), ...apiRouters(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

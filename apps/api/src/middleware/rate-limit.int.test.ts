@@ -61,11 +61,26 @@ describe('per-shop rate limits', () => {
     await request(app).get('/api/wallet').set('Authorization', await auth(shop));
     await request(app).get('/api/campaigns').set('Authorization', await auth(shop));
     const keys = await deps.redis.keys(`${env.prefix}:rl:*`);
-    expect(keys).toEqual(expect.arrayContaining([`${env.prefix}:rl:general:${shop.id}`, `${env.prefix}:rl:campaigns:${shop.id}`]));
+    expect(keys).toEqual(expect.arrayContaining([`${env.prefix}:rl:general:${shop.domain}`, `${env.prefix}:rl:campaigns:${shop.domain}`]));
     for (const key of keys) {
       const ttl = await deps.redis.ttl(key);
       expect({ key, expires: ttl > 0 && ttl <= 60 }).toEqual({ key, expires: true });
     }
+  });
+
+  it('a request with a bad token spends nothing, and an uninstalled shop hears 401 (not 429) even with its budget spent', async () => {
+    const { app, deps } = await env.api();
+    await waitForRedis(deps.redis);
+    const shop = await createShop(env.db);
+    for (let i = 0; i < 5; i++) expect((await request(app).get('/api/campaigns').set('Authorization', 'Bearer not-a-token')).status).toBe(401);
+    expect(await deps.redis.keys(`${env.prefix}:rl:campaigns:${shop.domain}`)).toEqual([]);
+
+    const token = await auth(shop);
+    for (let i = 0; i < 3; i++) expect((await request(app).get('/api/campaigns').set('Authorization', token)).status).toBe(200);
+    await env.db.$executeRaw`UPDATE shops SET status = 'uninstalled', uninstalled_at = now() WHERE id = ${shop.id}::uuid`;
+    const res = await request(app).get('/api/campaigns').set('Authorization', token);
+    expect(res.status).toBe(401);
+    expect(res.headers['x-shopify-retry-invalid-session-request']).toBe('1');
   });
 
   it('fails open when Redis is unreachable: requests pass, a warning is logged, fail_open is counted', async () => {

@@ -1,8 +1,7 @@
-import type { RequestHandler } from 'express';
+import type { Request, Response } from 'express';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError } from '../../../../lib/errors';
 import type { ApiDeps } from '../deps';
-import { shopOf } from './session-auth';
 
 export const RATE_LIMIT_GROUPS = ['general', 'campaigns', 'imports', 'billing'] as const;
 export type RateLimitGroup = (typeof RATE_LIMIT_GROUPS)[number];
@@ -17,14 +16,19 @@ export function rateLimitGroupOf(path: string): RateLimitGroup {
 
 type Deps = Pick<ApiDeps, 'config' | 'redis' | 'metrics' | 'logger'>;
 
+/** Spends one request of the shop's budget for this request's group; throws RATE_LIMITED when it is spent. */
+export type SpendBudget = (req: Request, res: Response, shopDomain: string) => Promise<void>;
+
 /**
- * Per-shop fixed-window limits on the API's Redis (mounted after session
- * auth, so the shop is known). Keys live under the queue prefix (one Redis
- * Cluster slot) and always carry an expiry: the library's script sets it.
- * A limiter that errors or is slow lets the request through: an outage of the
- * limiter must never lock merchants out.
+ * Per-shop fixed-window limits on the API's Redis, keyed by the shop's domain
+ * as the verified session token names it: so the budget is spent while the
+ * shop row is being read (sessionAuth runs the two side by side), and a
+ * request with a bad token spends nothing. Keys live under the queue prefix
+ * (one Redis Cluster slot) and always carry an expiry: the library's script
+ * sets it. A limiter that errors or is slow lets the request through: an
+ * outage of the limiter must never lock merchants out.
  */
-export function rateLimit(deps: Deps, opts: { timeoutMs?: number } = {}): RequestHandler {
+export function rateLimiter(deps: Deps, opts: { timeoutMs?: number } = {}): SpendBudget {
   const timeoutMs = opts.timeoutMs ?? 250;
   const perMinute: Record<RateLimitGroup, number> = {
     general: deps.config.RATE_LIMIT_GENERAL_PER_MIN,
@@ -45,15 +49,14 @@ export function rateLimit(deps: Deps, opts: { timeoutMs?: number } = {}): Reques
     ]),
   ) as Record<RateLimitGroup, RateLimiterRedis>;
 
-  return async (req, res, next) => {
-    const { shopId } = shopOf(res);
+  return async (req, res, shopDomain) => {
     const group = rateLimitGroupOf(req.path);
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`rate limiter timed out after ${timeoutMs} ms`)), timeoutMs);
       });
-      const r = await Promise.race([limiters[group].consume(shopId), timeout]);
+      const r = await Promise.race([limiters[group].consume(shopDomain), timeout]);
       res.setHeader('RateLimit-Remaining', String(r.remainingPoints));
     } catch (err) {
       if (err instanceof RateLimiterRes) {
@@ -69,6 +72,5 @@ export function rateLimit(deps: Deps, opts: { timeoutMs?: number } = {}): Reques
     } finally {
       clearTimeout(timer);
     }
-    next();
   };
 }

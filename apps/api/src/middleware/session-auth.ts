@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { setContext } from '../../../../lib/context';
 import { AppError } from '../../../../lib/errors';
 import { provisionShop } from '../../../../domain/shops/provision-shop';
@@ -20,8 +20,14 @@ export function shopOf(res: { locals: Record<string, unknown> }): AuthedLocals {
 /**
  * Every /api route: a valid Shopify session token names the shop. On 401 the
  * retry header tells App Bridge to fetch a fresh token and try again.
+ * `alongside` (the rate limiter) runs once the token is verified, at the same
+ * time as the shop lookup: one round trip's wait instead of two. An
+ * authentication failure wins over its outcome.
  */
-export function sessionAuth(deps: Pick<ApiDeps, 'config' | 'db' | 'now'>): RequestHandler {
+export function sessionAuth(
+  deps: Pick<ApiDeps, 'config' | 'db' | 'now'>,
+  opts: { alongside?: (req: Request, res: Response, shopDomain: string) => Promise<void> } = {},
+): RequestHandler {
   return async (req, res, next) => {
     try {
       const header = req.get('authorization') ?? '';
@@ -32,8 +38,14 @@ export function sessionAuth(deps: Pick<ApiDeps, 'config' | 'db' | 'now'>): Reque
         apiSecret: deps.config.SHOPIFY_API_SECRET,
         now: deps.now(),
       });
-      const shop = await provisionShop(deps.db, claims.shopDomain, deps.config.SMS_DEFAULT_SENDER);
+      const [lookup, spent] = await Promise.allSettled([
+        provisionShop(deps.db, claims.shopDomain, deps.config.SMS_DEFAULT_SENDER),
+        opts.alongside?.(req, res, claims.shopDomain),
+      ]);
+      if (lookup.status === 'rejected') throw lookup.reason;
+      const shop = lookup.value;
       if (shop.status !== 'active') throw new AppError('UNAUTHENTICATED', 'App is not installed for this shop');
+      if (spent.status === 'rejected') throw spent.reason;
       res.locals.shopId = shop.id;
       res.locals.shopDomain = shop.domain;
       setContext({ shopId: shop.id });
