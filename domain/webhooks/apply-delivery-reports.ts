@@ -1,9 +1,9 @@
 import type { Db } from '../../lib/db';
 import { recipientIdFromReference } from '../campaigns/render-batch';
 import { recentCampaignSql } from './delivery-report-recipient';
+import { DELIVERY_REPORT_PROVIDERS } from './types';
 
 /** Delivery reports come from these providers, under this topic. */
-const DLR_PROVIDERS = ['sms-simulator', 'sms-mitto'];
 const TERMINAL = new Set(['delivered', 'failed', 'skipped', 'cancelled']);
 const MAX_BIGINT = 9223372036854775807n;
 
@@ -71,7 +71,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     const rows = await tx.$queryRaw<EventRow[]>`
       SELECT id, provider, trace_id, payload->>'id' AS pmid, payload->>'status' AS status, payload->>'errorCode' AS code, payload->>'reference' AS ref
         FROM webhook_events
-       WHERE status = 'received' AND topic = 'status' AND provider = ANY(${DLR_PROVIDERS}::text[]) AND last_error IS NULL
+       WHERE status = 'received' AND topic = 'status' AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]) AND last_error IS NULL
        ORDER BY received_at, id
        LIMIT ${o.limit}::int
          FOR UPDATE SKIP LOCKED`;
@@ -237,7 +237,7 @@ export async function handOffDeliveryReports(db: Db, o: { limit: number; reason:
   const rows = await db.$queryRaw<{ id: string; trace_id: string | null }[]>`
     UPDATE webhook_events SET last_error = ${o.reason.slice(0, 200)}
      WHERE id IN (SELECT id FROM webhook_events
-                   WHERE status = 'received' AND topic = 'status' AND provider = ANY(${DLR_PROVIDERS}::text[]) AND last_error IS NULL
+                   WHERE status = 'received' AND topic = 'status' AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]) AND last_error IS NULL
                    ORDER BY received_at, id
                    LIMIT ${o.limit}::int
                      FOR UPDATE SKIP LOCKED)

@@ -1,12 +1,10 @@
 import type { Db } from '../../lib/db';
+import { DELIVERY_REPORT_PROVIDERS } from './types';
 
 export interface ClaimedEvent {
   id: string;
   traceId: string | null;
 }
-
-/** Providers whose `status` events are delivery reports: those have a bulk drain of their own. */
-const DELIVERY_REPORT_PROVIDERS = ['sms-simulator', 'sms-mitto'];
 
 /**
  * Takes up to `limit` stored events for one drain pass, oldest first: rows

@@ -6,6 +6,9 @@ import type { Metrics } from '../../lib/metrics';
 /** Who sent an event; the first half of the dedup key (provider, event_id). */
 export type WebhookProvider = 'stripe' | 'shopify' | 'sms-simulator' | 'sms-mitto';
 
+/** The SMS providers whose `status` events are delivery reports (applied in bulk, not one by one). */
+export const DELIVERY_REPORT_PROVIDERS: WebhookProvider[] = ['sms-simulator', 'sms-mitto'];
+
 /** What a handler made of an event; both end its processing for good. */
 export type HandlerOutcome = 'processed' | 'ignored';
 

@@ -4,7 +4,7 @@
 // dropping a database) run in reverse order before that.
 
 import { randomBytes } from 'node:crypto';
-import { pidsWithEnv } from '../lib/proc';
+import { killGroup, pidsWithEnv } from '../lib/proc';
 
 /** Every process we start inherits it, so anything that escaped its group is still found. */
 export const CHAOS_RUN_ENV = 'CHAOS_RUN_ID';
@@ -35,17 +35,6 @@ export function trackKiller(kill: () => void): () => void {
   return () => killers.delete(kill);
 }
 
-export function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-}
 
 /** Registers an async teardown; returns a function that runs it now (once) and unregisters it. */
 export function onTeardown(what: string, fn: () => Promise<void>): () => Promise<void> {

@@ -8,7 +8,8 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
 import { freePort, sleep, tail } from '../lib/stack';
-import { killGroup, onTeardown, trackGroup, untrackGroup } from './cleanup';
+import { killGroup } from '../lib/proc';
+import { onTeardown, trackGroup, untrackGroup } from './cleanup';
 
 class ServiceError extends Error {}
 

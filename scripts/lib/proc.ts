@@ -162,3 +162,16 @@ export class CpuMeter {
     return total;
   }
 }
+
+/** Signals a process group (its leader's pid), or the process alone when it has no group; gone is fine. */
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}

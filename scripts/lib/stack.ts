@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseConfig, type Config } from '../../lib/config';
 import { createProducerRedis, waitForRedis } from '../../lib/redis';
 import { createQueueSet } from '../../queue/connection';
-import { pidsWithEnv, procUsage, treeUsage, type ProcUsage } from './proc';
+import { killGroup, pidsWithEnv, procUsage, treeUsage, type ProcUsage } from './proc';
 
 export * from './proc';
 
@@ -226,7 +226,7 @@ export class Stack {
   /** Sends a signal to the service's whole process group (SIGKILL = a crash, for chaos tests). */
   signal(service: Service, signal: NodeJS.Signals, opts: { expected?: boolean } = {}): void {
     if (opts.expected ?? true) service.expectExit = true;
-    signalGroup(service.pid, signal);
+    killGroup(service.pid, signal);
   }
 
   /** Stops one service: SIGTERM to its group, SIGKILL after `graceMs`. Resolves once it exited. */
@@ -237,14 +237,14 @@ export class Stack {
       if (service.exit) resolve();
       else service.proc.once('exit', () => resolve());
     });
-    signalGroup(service.pid, 'SIGTERM');
+    killGroup(service.pid, 'SIGTERM');
     const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
     if ((await Promise.race([exited.then(() => 'ok' as const), timer])) === 'timeout') {
-      signalGroup(service.pid, 'SIGKILL');
+      killGroup(service.pid, 'SIGKILL');
       await exited;
     }
     // Anything the process left in its group goes with it.
-    signalGroup(service.pid, 'SIGKILL');
+    killGroup(service.pid, 'SIGKILL');
   }
 
   /** Stops every process (in parallel), then makes sure nothing of this run is left. */
@@ -285,17 +285,6 @@ export class Stack {
   }
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-}
 
 /**
  * The environment every process of a stack shares: its own ports, the

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from '../../../lib/db';
 import { sleep } from '../../lib/stack';
 import { createCampaign, type CampaignContext } from '../campaign-run';
-import type { Probe } from './probe-log';
+import type { Probe, ProbeLog } from './probe-log';
 
 // Shared by the outage scenarios: wait for a point in the campaign, the probes
 // aimed at the API while a dependency is down, and the recovery checks.
@@ -82,4 +82,37 @@ export async function checkWebhooksDrained(ctx: CampaignContext, timeoutMs: numb
     open.length === 0,
     `${Number(all?.n ?? 0).toLocaleString('en-US')} webhook events, open: ${open.map((o) => `${o.status} ${o.n}`).join(', ') || 'none'} (waited ${((Date.now() - started) / 1000).toFixed(0)} s)`,
   );
+}
+
+/**
+ * The outage of R2 and R3: once a third of the campaign is final, `stop` the
+ * dependency, probe the API every 500 ms for `outageMs` (answers go to `log`),
+ * then `start` it again. `stopped` and `started` word the two report notes.
+ */
+export async function outageMidCampaign(
+  ctx: CampaignContext,
+  o: {
+    log: ProbeLog;
+    probeCampaignId: string;
+    outageMs: number;
+    stop: () => Promise<void>;
+    start: () => Promise<void>;
+    stopped: (finalBefore: number) => string;
+    started: (seconds: string, finalAfter: number) => string;
+    note: (line: string) => void;
+  },
+): Promise<void> {
+  await waitForShare(ctx, 1 / 3);
+  if (ctx.finished) throw new Error('campaign finished before the outage could start');
+  const before = await finalCount(ctx.db, ctx.campaignId);
+  await o.stop();
+  const down = Date.now();
+  o.note(o.stopped(before));
+  while (Date.now() - down < o.outageMs) {
+    await o.log.round(ctx.api, apiProbes(ctx, o.probeCampaignId));
+    await sleep(500);
+  }
+  await o.start();
+  const seconds = ((Date.now() - down) / 1000).toFixed(1);
+  o.note(o.started(seconds, await finalCount(ctx.db, ctx.campaignId)));
 }

@@ -1,11 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sleep } from '../../lib/stack';
 import { runCampaignScenario, type CampaignContext } from '../campaign-run';
 import type { ScenarioReport } from '../report';
 import { PrivateRedis } from '../services';
-import { apiProbes, checkProbeCampaignToo, checkWebhooksDrained, finalCount, probeCampaign, waitForShare } from './outage';
+import { checkProbeCampaignToo, checkWebhooksDrained, outageMidCampaign, probeCampaign } from './outage';
 import { ProbeLog } from './probe-log';
 import type { ScenarioOptions } from './types';
 
@@ -36,19 +35,16 @@ export async function r2RedisRestart(report: ScenarioReport, o: ScenarioOptions)
       probe = await probeCampaign(ctx);
     },
     async chaos(ctx: CampaignContext) {
-      await waitForShare(ctx, 1 / 3);
-      if (ctx.finished) throw new Error('campaign finished before the outage could start');
-      const before = await finalCount(ctx.db, ctx.campaignId);
-      await redis.stop('SIGKILL');
-      const down = Date.now();
-      report.note(`redis-server (:${redis.port}) killed at ${before.toLocaleString('en-US')} final recipients; no persistence, so every key is lost`);
-      while (Date.now() - down < OUTAGE_MS) {
-        await log.round(ctx.api, apiProbes(ctx, probe?.id ?? ctx.campaignId));
-        await sleep(500);
-      }
-      await redis.startAgain();
-      const after = await finalCount(ctx.db, ctx.campaignId);
-      report.note(`redis-server started again, empty, after ${((Date.now() - down) / 1000).toFixed(1)} s (${after.toLocaleString('en-US')} final recipients); recovery left to the system`);
+      await outageMidCampaign(ctx, {
+        log,
+        probeCampaignId: probe?.id ?? ctx.campaignId,
+        outageMs: OUTAGE_MS,
+        stop: () => redis.stop('SIGKILL'),
+        start: () => redis.startAgain(),
+        stopped: (before) => `redis-server (:${redis.port}) killed at ${before.toLocaleString('en-US')} final recipients; no persistence, so every key is lost`,
+        started: (seconds, after) => `redis-server started again, empty, after ${seconds} s (${after.toLocaleString('en-US')} final recipients); recovery left to the system`,
+        note: (line) => report.note(line),
+      });
     },
     async afterwards(ctx) {
       for (const line of log.lines()) report.note(`during the outage: ${line}`);

@@ -1,11 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sleep } from '../../lib/stack';
 import { runCampaignScenario, type CampaignContext } from '../campaign-run';
 import type { ScenarioReport } from '../report';
 import { PrivatePostgres } from '../services';
-import { apiProbes, checkProbeCampaignToo, checkWebhooksDrained, finalCount, probeCampaign, waitForShare } from './outage';
+import { checkProbeCampaignToo, checkWebhooksDrained, outageMidCampaign, probeCampaign } from './outage';
 import { ProbeLog } from './probe-log';
 import type { ScenarioOptions } from './types';
 
@@ -36,18 +35,16 @@ export async function r3PostgresRestart(report: ScenarioReport, o: ScenarioOptio
       probe = await probeCampaign(ctx);
     },
     async chaos(ctx: CampaignContext) {
-      await waitForShare(ctx, 1 / 3);
-      if (ctx.finished) throw new Error('campaign finished before the outage could start');
-      const before = await finalCount(ctx.db, ctx.campaignId);
-      await pg.stop('SIGQUIT');
-      const down = Date.now();
-      report.note(`postgres crashed (immediate shutdown) at ${before.toLocaleString('en-US')} final recipients`);
-      while (Date.now() - down < OUTAGE_MS) {
-        await log.round(ctx.api, apiProbes(ctx, probe?.id ?? ctx.campaignId));
-        await sleep(500);
-      }
-      await pg.startAgain();
-      report.note(`postgres restarted after ${((Date.now() - down) / 1000).toFixed(1)} s (crash recovery from the WAL)`);
+      await outageMidCampaign(ctx, {
+        log,
+        probeCampaignId: probe?.id ?? ctx.campaignId,
+        outageMs: OUTAGE_MS,
+        stop: () => pg.stop('SIGQUIT'),
+        start: () => pg.startAgain(),
+        stopped: (before) => `postgres crashed (immediate shutdown) at ${before.toLocaleString('en-US')} final recipients`,
+        started: (seconds) => `postgres restarted after ${seconds} s (crash recovery from the WAL)`,
+        note: (line) => report.note(line),
+      });
     },
     async afterwards(ctx) {
       for (const line of log.lines()) report.note(`during the outage: ${line}`);
