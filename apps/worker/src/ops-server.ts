@@ -1,5 +1,6 @@
 import express from 'express';
 import type { Server } from 'node:http';
+import { AppError } from '../../../lib/errors';
 import { scrapeMetrics } from '../../../lib/metrics-endpoint';
 import { scrapeRefresher } from '../../../domain/ops/scrape-refresher';
 import type { WorkerDeps } from './deps';
@@ -21,7 +22,9 @@ export function createOpsApp(deps: WorkerDeps, host: () => WorkerHost | undefine
   app.get('/metrics', async (req, res) => {
     const scrape = await scrapeMetrics(metrics, req.get('authorization'));
     if (!scrape) {
-      res.status(401).json({ error: { code: 'UNAUTHENTICATED', message: 'Metrics token required' } });
+      // The status comes from the one error table, as the api's handler would choose it.
+      const err = new AppError('UNAUTHENTICATED', 'Metrics token required');
+      res.status(err.status).json({ error: { code: err.code, message: err.message } });
       return;
     }
     res.setHeader('Content-Type', scrape.contentType);
