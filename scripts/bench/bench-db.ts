@@ -115,3 +115,18 @@ export async function relationBytes(db: BenchDb, tables: string[]): Promise<Reco
   }
   return out;
 }
+
+/**
+ * Flushes what earlier scenarios left dirty (a 1 M seed or send writes ~1 GB
+ * of WAL) so a latency scenario does not measure the previous one's
+ * checkpoint. Reports whether it could: CHECKPOINT needs a superuser or
+ * pg_checkpoint, which a bench database user may not have.
+ */
+export async function settleCheckpoint(db: BenchDb): Promise<boolean> {
+  try {
+    await db.pool.query('CHECKPOINT');
+    return true;
+  } catch {
+    return false;
+  }
+}

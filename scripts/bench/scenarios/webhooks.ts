@@ -11,7 +11,7 @@ import Stripe from 'stripe';
 import { signSimulatorPayload, SIMULATOR_SIGNATURE_HEADER } from '../../../domain/messaging/providers/simulator-signature';
 import { createProducerRedis, waitForRedis } from '../../../lib/redis';
 import { sleep, type Stack } from '../../lib/stack';
-import { relationBytes, type BenchDb } from '../bench-db';
+import { relationBytes, settleCheckpoint, type BenchDb } from '../bench-db';
 import { closedLoop, fixedRate, okCount, summary, type LoadRequest } from '../load';
 import { ResourceMeter, every, type CpuBreakdown } from '../meter';
 
@@ -71,6 +71,7 @@ export async function stripeIngest(
   // Not measured: warms the route (first requests compile what they use).
   await closedLoop(stack.urls.api, { concurrency: 4, count: 200, make: (i) => make(o.count + i) });
   await waitFor(async () => (await openEvents(db, 'stripe')) === 0, 30_000);
+  await settleCheckpoint(db);
   const before = await relationBytes(db, ['webhook_events']);
   const { result, cpu } = await metered(stack, db, o.redisPid, () => fixedRate(stack.urls.api, { rate: o.rate, count: o.count, make }), (r) => r.sent);
   const s = summary(result.latenciesMs);
