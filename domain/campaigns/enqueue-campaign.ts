@@ -1,21 +1,31 @@
 import type { Logger } from 'pino';
-import type { Db, Tx } from '../../lib/db';
+import { raw, type Db, type Tx } from '../../lib/db';
 import { AppError } from '../../lib/errors';
 import { isUniqueViolation, pgConstraint, pgErrorCode, PG } from '../../lib/pg-errors';
 import type { Producer } from '../../queue/producer';
 import { takenOver, type IdempotencyGuard } from '../idempotency/guard';
 import { publishOutboxRows, writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
 import { CAMPAIGN_COLUMNS, toCampaignView, type CampaignRow, type CampaignView } from './campaign-view';
-import { estimateAudience, type AudienceEstimate } from './estimate-audience';
+import { estimateAudience, estimateFromStats, type AudienceEstimate } from './estimate-audience';
 import { getCampaignRow } from './get-campaign';
 import { campaignReservationKey, holdCampaignCredits } from './hold-campaign-credits';
 import { invalidState } from './invalid-state';
-import { loadSendContext, type SendContext } from './send-context';
+import { readEnqueueContext, type EnqueueContext } from './read-enqueue-context';
+import { loadSendContext } from './send-context';
 
 export interface EnqueueResult {
   campaign: CampaignView;
   recipients: number;
   creditsReserved: number;
+}
+
+export interface EnqueueOutcome {
+  result: EnqueueResult;
+  /**
+   * The response body to send, byte for byte: when the request's key was
+   * completed by the enqueue statement itself, this is what it stored.
+   */
+  responseBody: string;
 }
 
 interface EnqueueInput {
@@ -24,6 +34,8 @@ interface EnqueueInput {
   guard: IdempotencyGuard;
   traceId: string;
   now: Date;
+  /** The HTTP status the caller answers with: a draft's statement stores it with the outcome. */
+  responseStatus: number;
 }
 
 type Deps = { db: Db; producer: Producer; logger?: Logger };
@@ -49,18 +61,20 @@ const ATTEMPTS = 3;
  * (its reservation already exists and is topped up or trimmed) takes the
  * transactional path.
  */
-export async function enqueueCampaign(deps: Deps, c: EnqueueInput): Promise<EnqueueResult> {
+export async function enqueueCampaign(deps: Deps, c: EnqueueInput): Promise<EnqueueOutcome> {
   for (let attempt = 1; ; attempt++) {
-    const ctx = await loadSendContext(deps.db, c.campaignId, c.shopId);
-    if (!ctx) throw new AppError('NOT_FOUND', 'Campaign not found');
+    const read = await readEnqueueContext(deps.db, c.campaignId, c.shopId);
+    if (!read) throw new AppError('NOT_FOUND', 'Campaign not found');
+    const { ctx } = read;
     if (!ENQUEUEABLE.includes(ctx.status)) throw invalidState(ctx.status, 'enqueue');
     if (ctx.status !== 'draft') return enqueueInTransaction(deps, c);
-    const estimate = await estimateAudience(deps.db, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
-    const done = await enqueueDraftInOneStatement(deps.db, c, ctx, estimate);
+    const input = { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter };
+    const estimate = read.stats ? await estimateFromStats(deps.db, read.stats, input) : await estimateAudience(deps.db, input);
+    const done = await enqueueDraftInOneStatement(deps, c, read, estimate);
     if (done === 'has_reservation') return enqueueInTransaction(deps, c);
     if (done) {
       await publishAfterCommit(deps, c, done.outbox);
-      return done.result;
+      return done.outcome;
     }
     // The draft changed under us (edited, cancelled, enqueued by another key): read it again.
     if (attempt >= ATTEMPTS) throw new AppError('REQUEST_IN_PROGRESS', 'The campaign is being changed; retry shortly', { headers: { 'Retry-After': '1' } });
@@ -70,32 +84,47 @@ export async function enqueueCampaign(deps: Deps, c: EnqueueInput): Promise<Enqu
 interface StatementRow extends CampaignRow {
   held: boolean;
   wallet: boolean;
+  stored: boolean;
   outbox_id: bigint | null;
 }
 
+/**
+ * The response is known before the statement runs (the row as read, after
+ * its status change; the guards below make sure it is that row that
+ * changes), so the statement stores it with the request's key: the outcome
+ * and its replay commit together, and no statement of the request's own
+ * follows to store it.
+ */
 async function enqueueDraftInOneStatement(
-  db: Db,
+  deps: Deps,
   c: EnqueueInput,
-  ctx: SendContext,
+  read: EnqueueContext,
   estimate: AudienceEstimate,
-): Promise<{ result: EnqueueResult; outbox: OutboxRow } | 'has_reservation' | null> {
+): Promise<{ outcome: EnqueueOutcome; outbox: OutboxRow } | 'has_reservation' | null> {
+  const { ctx } = read;
   const scheduled = ctx.scheduledAt !== null && ctx.scheduledAt.getTime() > c.now.getTime();
   const status = scheduled ? 'scheduled' : 'queued';
   const availableAt = scheduled && ctx.scheduledAt ? ctx.scheduledAt : c.now;
   const payload = { campaignId: c.campaignId, shopId: c.shopId };
+  const result: EnqueueResult = {
+    campaign: toCampaignView({ ...read.row, status, segments_per_message: estimate.segmentsPerMessage, updated_at: c.now }),
+    recipients: estimate.recipients,
+    creditsReserved: estimate.credits,
+  };
+  const response = { status: c.responseStatus, body: JSON.stringify(result) };
   let rows: StatementRow[];
   try {
     // Every write hangs off `moved` (and `moved` off `held`), so either all of
     // them happen or none; a reservation the balance cannot cover breaks the
     // wallet's CHECK (reserved <= balance) and takes the whole statement back.
-    rows = await db.$queryRaw<StatementRow[]>`
+    rows = await deps.db.$queryRaw<StatementRow[]>`
       WITH held AS (${c.guard.heldSql()}),
       moved AS (
         UPDATE campaigns
            SET status = ${status}, segments_per_message = ${estimate.segmentsPerMessage}::int, total_recipients = ${estimate.recipients}::int,
                trace_id = ${c.traceId}, last_activity_at = ${c.now}, updated_at = ${c.now}
          WHERE id = ${c.campaignId}::uuid AND shop_id = ${c.shopId}::uuid AND status = 'draft'
-           AND body = ${ctx.body} AND audience = ${JSON.stringify(ctx.audience)}::jsonb
+           AND name = ${read.row.name} AND body = ${ctx.body} AND audience = ${JSON.stringify(ctx.audience)}::jsonb
            AND scheduled_at IS NOT DISTINCT FROM ${ctx.scheduledAt}::timestamptz
            AND EXISTS (SELECT 1 FROM held)
            AND EXISTS (SELECT 1 FROM credit_wallets WHERE shop_id = ${c.shopId}::uuid)
@@ -115,14 +144,16 @@ async function enqueueDraftInOneStatement(
         INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount)
         SELECT shop_id, ${c.campaignId}::uuid, ${campaignReservationKey(c.campaignId)}, ${estimate.credits}::bigint FROM wallet
         RETURNING id
-      )
+      ),
+      stored AS (${c.guard.storeSql(response, raw('moved'))})
       SELECT EXISTS (SELECT 1 FROM held) AS held,
              EXISTS (SELECT 1 FROM credit_wallets WHERE shop_id = ${c.shopId}::uuid) AS wallet,
+             EXISTS (SELECT 1 FROM stored) AS stored,
              (SELECT id FROM event) AS outbox_id, moved.*
         FROM (SELECT 1) one LEFT JOIN moved ON true`;
   } catch (err) {
     if (pgErrorCode(err) === PG.checkViolation && pgConstraint(err) === 'credit_wallets_reserved_le_balance_check') {
-      throw insufficient(estimate.credits, await availableCredits(db, c.shopId));
+      throw insufficient(estimate.credits, await availableCredits(deps.db, c.shopId));
     }
     // One active reservation per campaign: a draft that somehow holds one is resized instead.
     if (isUniqueViolation(err)) return 'has_reservation';
@@ -132,15 +163,20 @@ async function enqueueDraftInOneStatement(
   if (!row?.held) throw takenOver();
   if (!row.wallet) throw insufficient(estimate.credits, 0);
   if (row.outbox_id === null) return null;
-  const { held: _held, wallet: _wallet, outbox_id: outboxId, ...campaign } = row;
+  const { held: _held, wallet: _wallet, stored, outbox_id: outboxId, ...campaign } = row;
+  if (stored) c.guard.stored(response);
+  if (JSON.stringify(toCampaignView(campaign)) !== JSON.stringify(result.campaign)) {
+    // Cannot happen while the guards above cover every field of the view; if it did, replays would repeat what was answered.
+    deps.logger?.error({ campaignId: c.campaignId }, 'enqueue response differs from the campaign row written');
+  }
   return {
-    result: { campaign: toCampaignView(campaign), recipients: estimate.recipients, creditsReserved: estimate.credits },
+    outcome: { result, responseBody: response.body },
     outbox: { id: outboxId, event_type: 'campaign.launch.v1', aggregate_id: c.campaignId, payload, trace_id: c.traceId, available_at: availableAt },
   };
 }
 
 /** A campaign that already holds a reservation (scheduled): it is resized inside one transaction. */
-async function enqueueInTransaction(deps: Deps, c: EnqueueInput): Promise<EnqueueResult> {
+async function enqueueInTransaction(deps: Deps, c: EnqueueInput): Promise<EnqueueOutcome> {
   const { result, outbox } = await deps.db.$transaction(async (tx) => {
     await c.guard.assertHeld(tx);
     // The row lock keeps a concurrent PATCH from changing the body or
@@ -164,7 +200,7 @@ async function enqueueInTransaction(deps: Deps, c: EnqueueInput): Promise<Enqueu
     return { result: { campaign: toCampaignView(campaign), recipients: estimate.recipients, creditsReserved: estimate.credits }, outbox: event };
   });
   await publishAfterCommit(deps, c, outbox);
-  return result;
+  return { result, responseBody: JSON.stringify(result) };
 }
 
 async function publishAfterCommit(deps: Deps, c: EnqueueInput, outbox: OutboxRow): Promise<void> {

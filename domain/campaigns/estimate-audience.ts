@@ -1,4 +1,4 @@
-import type { DbOrTx } from '../../lib/db';
+import { raw, type DbOrTx } from '../../lib/db';
 import { isGsm7 } from '../messaging/segments';
 import { maxRenderedLengthParts, upperBoundSegmentsFor } from '../messaging/template';
 import { audienceWhere } from './audience';
@@ -23,16 +23,42 @@ export interface AudienceEstimate {
  * contacts as for a million. Only an audience of several tags needs a count
  * of its own (a contact may carry more than one of them).
  */
-export async function estimateAudience(
-  db: DbOrTx,
-  c: { shopId: string; body: string; tags: string[]; shopName: string; optOutFooter: boolean },
-): Promise<AudienceEstimate> {
+export async function estimateAudience(db: DbOrTx, c: EstimateInput): Promise<AudienceEstimate> {
+  const keys = audienceStatKeys(c.tags);
+  const [agg] = await db.$queryRaw<AudienceStats[]>`SELECT ${AUDIENCE_STATS_COLUMNS} FROM audience_stats WHERE shop_id = ${c.shopId}::uuid AND tag = ANY(${keys}::text[])`;
+  return estimateFromStats(db, agg, c);
+}
+
+interface EstimateInput {
+  shopId: string;
+  body: string;
+  tags: string[];
+  shopName: string;
+  optOutFooter: boolean;
+}
+
+/** The aggregate over the audience's `audience_stats` rows that an estimate needs. */
+export interface AudienceStats {
+  n: bigint | null;
+  first_len: number | null;
+  last_len: number | null;
+  first_unicode: boolean | null;
+  last_unicode: boolean | null;
+}
+
+/** Aggregates of audience_stats (alias-free) giving AudienceStats. */
+export const AUDIENCE_STATS_COLUMNS = raw(`sum(contacts)::bigint AS n, max(max_first_name_length) AS first_len, max(max_last_name_length) AS last_len,
+  bool_or(non_gsm_first_names > 0) AS first_unicode, bool_or(non_gsm_last_names > 0) AS last_unicode`);
+
+/** The audience_stats rows (by tag) an audience of these tags reads: '' is the row of every sendable contact. */
+export function audienceStatKeys(tags: string[]): string[] {
+  return tags.length === 0 ? [''] : [...new Set(tags)];
+}
+
+/** The estimate from stats already read (by estimateAudience, or by a caller reading them along with other rows). */
+export async function estimateFromStats(db: DbOrTx, agg: AudienceStats | undefined, c: EstimateInput): Promise<AudienceEstimate> {
   const template = parsedBody(c.body);
-  const keys = c.tags.length === 0 ? [''] : [...new Set(c.tags)];
-  const [agg] = await db.$queryRaw<{ n: bigint | null; first_len: number | null; last_len: number | null; first_unicode: boolean | null; last_unicode: boolean | null }[]>`
-    SELECT sum(contacts)::bigint AS n, max(max_first_name_length) AS first_len, max(max_last_name_length) AS last_len,
-           bool_or(non_gsm_first_names > 0) AS first_unicode, bool_or(non_gsm_last_names > 0) AS last_unicode
-      FROM audience_stats WHERE shop_id = ${c.shopId}::uuid AND tag = ANY(${keys}::text[])`;
+  const keys = audienceStatKeys(c.tags);
   let recipients = Math.max(0, Number(agg?.n ?? 0));
   if (keys.length > 1) {
     const [exact] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contacts a WHERE ${audienceWhere('a', c.shopId, c.tags)}`;

@@ -1,4 +1,4 @@
-import { empty, sql, type DbOrTx } from '../../lib/db';
+import { empty, raw, sql, type DbOrTx } from '../../lib/db';
 
 export type CampaignStatus = 'draft' | 'scheduled' | 'queued' | 'sending' | 'completed' | 'cancelled' | 'failed';
 
@@ -21,7 +21,12 @@ export interface SendContext {
   optOutFooter: boolean;
 }
 
-interface Row {
+/** The columns loadSendContext reads (campaigns c JOIN shops s), for a caller that reads more in the same statement. */
+export const SEND_CONTEXT_COLUMNS = raw(
+  'c.id, c.shop_id, c.status, c.body, c.audience, c.scheduled_at, c.trace_id, s.name AS shop_name, s.domain, s.sender_id, s.timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer',
+);
+
+export interface SendContextRow {
   id: string;
   shop_id: string;
   status: CampaignStatus;
@@ -50,13 +55,14 @@ function tagsOf(audience: unknown): string[] {
  * shop's) until the caller's transaction ends.
  */
 export async function loadSendContext(db: DbOrTx, campaignId: string, shopId: string, opts: { forUpdate?: boolean } = {}): Promise<SendContext | null> {
-  const rows = await db.$queryRaw<Row[]>`
-    SELECT c.id, c.shop_id, c.status, c.body, c.audience, c.scheduled_at, c.trace_id,
-           s.name AS shop_name, s.domain, s.sender_id, s.timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer
+  const rows = await db.$queryRaw<SendContextRow[]>`
+    SELECT ${SEND_CONTEXT_COLUMNS}
       FROM campaigns c JOIN shops s ON s.id = c.shop_id
      WHERE c.id = ${campaignId}::uuid AND c.shop_id = ${shopId}::uuid ${opts.forUpdate ? sql`FOR UPDATE OF c` : empty}`;
-  const r = rows[0];
-  if (!r) return null;
+  return rows[0] ? sendContextOf(rows[0]) : null;
+}
+
+export function sendContextOf(r: SendContextRow): SendContext {
   return {
     campaignId: r.id,
     shopId: r.shop_id,

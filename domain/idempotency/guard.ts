@@ -11,15 +11,39 @@ import type { HeldKey } from './types';
 export interface IdempotencyGuard {
   assertHeld(tx: Tx): Promise<void>;
   /**
-   * The same check as a statement returning one row while the key is held
-   * (and none once it was taken over), for a caller whose whole business
-   * outcome is one statement: it goes in as a CTE the writes depend on.
+   * For a caller whose whole business outcome is one statement: a CTE
+   * returning one row while the key is held (none once it was taken over),
+   * which the writes depend on. It locks the key row without writing it, so
+   * the same statement can still complete it (storeSql).
    */
   heldSql(): Sql;
+  /**
+   * A CTE of that same statement which completes the key with `response`
+   * when the CTE named `after` returned rows (the outcome happened): the
+   * outcome and its stored response commit together, and the request needs
+   * no statement of its own to store it. The caller reports success with
+   * `stored(response)` and must send exactly that status and body (JSON).
+   */
+  storeSql(response: JsonResponse, after: Sql): Sql;
+  stored(response: JsonResponse): void;
+}
+
+/** A JSON response stored together with the outcome (content-type application/json). */
+export interface JsonResponse {
+  status: number;
+  body: string;
 }
 
 /** For requests sent without a key (optional-key routes) and for internal callers. */
-export const UNGUARDED: IdempotencyGuard = { assertHeld: async () => undefined, heldSql: () => sql`SELECT 1` };
+export const UNGUARDED: IdempotencyGuard = {
+  assertHeld: async () => undefined,
+  heldSql: () => sql`SELECT 1`,
+  storeSql: () => sql`SELECT 1 WHERE false`,
+  stored: () => undefined,
+};
+
+/** What a replay of a JSON response repeats (what res.json sets). */
+export const JSON_RESPONSE_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'application/json; charset=utf-8' };
 
 /**
  * The fencing check. The UPDATE locks the key row until the business
@@ -27,17 +51,32 @@ export const UNGUARDED: IdempotencyGuard = { assertHeld: async () => undefined, 
  * waits for it and then finds the lease renewed; a takeover that came first
  * moved `fence`, and this matches nothing.
  */
-export function fencedGuard(held: HeldKey, leaseMs: number): IdempotencyGuard {
-  const renew = (): Sql => sql`
-    UPDATE idempotency_keys
-       SET locked_until = GREATEST(locked_until, now() + ${leaseMs}::float8 * interval '1 millisecond'), updated_at = now()
-     WHERE id = ${held.id}::uuid AND fence = ${held.fence}::int AND status = 'in_progress'
-    RETURNING id`;
+export function fencedGuard(
+  held: HeldKey,
+  opts: { leaseMs: number; completedTtlMs: number; onStored?: (response: JsonResponse) => void },
+): IdempotencyGuard {
+  const mine = sql`id = ${held.id}::uuid AND fence = ${held.fence}::int AND status = 'in_progress'`;
   return {
     async assertHeld(tx) {
-      if ((await tx.$executeRaw(renew())) !== 1) throw takenOver();
+      const renewed = await tx.$executeRaw`
+        UPDATE idempotency_keys
+           SET locked_until = GREATEST(locked_until, now() + ${opts.leaseMs}::float8 * interval '1 millisecond'), updated_at = now()
+         WHERE ${mine}`;
+      if (renewed !== 1) throw takenOver();
     },
-    heldSql: renew,
+    // A lock, not a lease renewal: the statement ends (and the lock with it)
+    // long before any lease could, and an UPDATE here would be the row's one
+    // change in this statement, leaving storeSql none to make.
+    heldSql: () => sql`SELECT id FROM idempotency_keys WHERE ${mine} FOR UPDATE`,
+    storeSql: (response, after) => sql`
+      UPDATE idempotency_keys
+         SET status = 'completed', response_status = ${response.status}::int,
+             response_body = ${JSON.stringify(response.body)}::jsonb,
+             response_headers = ${JSON.stringify(JSON_RESPONSE_HEADERS)}::jsonb,
+             expires_at = now() + ${opts.completedTtlMs}::float8 * interval '1 millisecond', updated_at = now()
+       WHERE ${mine} AND EXISTS (SELECT 1 FROM ${after})
+      RETURNING id`,
+    stored: (response) => opts.onStored?.(response),
   };
 }
 

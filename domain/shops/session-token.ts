@@ -36,22 +36,52 @@ function keyFor(secret: string): KeyObject {
   return key;
 }
 
+// App Bridge sends the same token with every request for its minute of
+// life: a token whose signature and claims were verified is remembered (by
+// secret, audience and the token's exact bytes) with its validity window, so
+// its next requests cost a map lookup and the time check instead of an HMAC.
+// Only verified tokens are kept; bounded, oldest dropped first.
+const CLOCK_TOLERANCE_S = 10;
+const VERIFIED_MAX = 10_000;
+interface Verified {
+  claims: SessionClaims;
+  nbf: number;
+  exp: number;
+}
+const verified = new Map<string, Verified>();
+
+function remember(key: string, v: Verified): void {
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+  verified.set(key, v);
+}
+
 export async function verifySessionToken(
   token: string,
   opts: { apiKey: string; apiSecret: string; now?: Date },
 ): Promise<SessionClaims> {
+  const nowS = (opts.now ?? new Date()).getTime() / 1000;
+  const cacheKey = `${opts.apiSecret}\u0000${opts.apiKey}\u0000${token}`;
+  const known = verified.get(cacheKey);
+  if (known) {
+    if (nowS >= known.exp + CLOCK_TOLERANCE_S) throw new AppError('UNAUTHENTICATED', 'Session token expired');
+    if (nowS >= known.nbf - CLOCK_TOLERANCE_S) return known.claims;
+    // Presented before its nbf (a clock moved): verified afresh below.
+  }
   try {
     const { payload } = await jwtVerify(token, keyFor(opts.apiSecret), {
       algorithms: ['HS256'],
       audience: opts.apiKey,
-      clockTolerance: 10,
+      clockTolerance: CLOCK_TOLERANCE_S,
       currentDate: opts.now,
       requiredClaims: ['exp', 'nbf', 'iss', 'dest'],
     });
     const dest = hostOf(payload.dest);
     const iss = hostOf(typeof payload.iss === 'string' ? payload.iss.replace(/\/admin\/?$/, '') : undefined);
     if (!dest || !iss || dest !== iss) throw new AppError('UNAUTHENTICATED', 'Session token names no valid shop');
-    return { shopDomain: dest, userId: typeof payload.sub === 'string' ? payload.sub : undefined, sessionId: typeof payload.sid === 'string' ? payload.sid : undefined };
+    const claims = { shopDomain: dest, userId: typeof payload.sub === 'string' ? payload.sub : undefined, sessionId: typeof payload.sid === 'string' ? payload.sid : undefined };
+    // requiredClaims made jose check that both are there and numeric.
+    remember(cacheKey, { claims, nbf: payload.nbf as number, exp: payload.exp as number });
+    return claims;
   } catch (err) {
     if (err instanceof AppError) throw err;
     if (err instanceof joseErrors.JOSEError) {

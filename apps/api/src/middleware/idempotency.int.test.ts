@@ -271,7 +271,7 @@ describe('idempotency layer', () => {
 
       // The original wakes up: its fenced business write rolls back, its completion stores nothing.
       await env.db.$executeRaw`UPDATE campaigns SET status = 'draft' WHERE id = ${c.id}::uuid`; // even if the state would allow it
-      const late = enqueueCampaign(deps, { shopId: shop.id, campaignId: c.id, guard: fencedGuard({ id: orig!.id, fence: 1 }, 60_000), traceId: 'late', now: new Date() });
+      const late = enqueueCampaign(deps, { shopId: shop.id, campaignId: c.id, guard: fencedGuard({ id: orig!.id, fence: 1 }, { leaseMs: 60_000, completedTtlMs: 60_000 }), traceId: 'late', now: new Date(), responseStatus: 202 });
       await expect(late).rejects.toMatchObject({ code: 'REQUEST_IN_PROGRESS' });
       const [row] = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM campaigns WHERE id = ${c.id}::uuid`;
       expect(row!.status).toBe('draft');

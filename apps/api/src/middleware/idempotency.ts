@@ -4,7 +4,7 @@ import { claimIdempotencyKey } from '../../../../domain/idempotency/claim-key';
 import { completeIdempotencyKey } from '../../../../domain/idempotency/complete-key';
 import { failIdempotencyKey } from '../../../../domain/idempotency/fail-key';
 import { requestFingerprint } from '../../../../domain/idempotency/fingerprint';
-import { fencedGuard, UNGUARDED, type IdempotencyGuard } from '../../../../domain/idempotency/guard';
+import { fencedGuard, UNGUARDED, type IdempotencyGuard, type JsonResponse } from '../../../../domain/idempotency/guard';
 import { parseIdempotencyKey } from '../../../../domain/idempotency/key-header';
 import type { HeldKey, StoredResponse } from '../../../../domain/idempotency/types';
 import type { ApiDeps } from '../deps';
@@ -81,8 +81,21 @@ export function idempotency(deps: Deps, opts: IdempotencyOptions): RequestHandle
       case 'claimed': {
         if (claim.takeover) count('takeover');
         const held: HeldKey = { id: claim.id, fence: claim.fence };
-        res.locals.idempotencyGuard = fencedGuard(held, deps.config.IDEMPOTENCY_LEASE_MS);
-        settleBeforeSending(res, (status, body) => settle(deps, res, held, status, body, count));
+        let storedWithOutcome: JsonResponse | null = null;
+        res.locals.idempotencyGuard = fencedGuard(held, {
+          leaseMs: deps.config.IDEMPOTENCY_LEASE_MS,
+          completedTtlMs: deps.config.IDEMPOTENCY_COMPLETED_TTL_MS,
+          onStored: (response) => (storedWithOutcome = response),
+        });
+        settleBeforeSending(res, async (status, body) => {
+          if (!storedWithOutcome) return settle(deps, res, held, status, body, count);
+          // The handler's own statement stored the response with its outcome.
+          if (storedWithOutcome.status !== status || storedWithOutcome.body !== body) {
+            deps.logger.error({ status, storedStatus: storedWithOutcome.status }, 'the response sent differs from the one stored with the outcome; replays repeat the stored one');
+          }
+          res.setHeader('X-Idempotency-Stored', 'true');
+          count('stored');
+        });
         next();
         return;
       }

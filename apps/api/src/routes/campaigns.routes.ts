@@ -85,15 +85,17 @@ export function campaignRoutes(deps: ApiDeps): Router {
     // Shedding runs before the key is claimed: an overloaded enqueue writes nothing.
     ...validated({ body: emptyBodySchema, use: [campaignId, shedWhenOverloaded(deps, () => enqueued('overloaded')), requiredKey] }, async (_input, req, res) => {
       try {
-        const result = await enqueueCampaign(deps, {
+        const { result, responseBody } = await enqueueCampaign(deps, {
           shopId: shopOf(res).shopId,
           campaignId: idOf(req),
           guard: idempotencyGuardOf(res),
           traceId: traceId(res),
           now: deps.now(),
+          responseStatus: 202,
         });
         enqueued(result.campaign.status === 'scheduled' ? 'scheduled' : 'queued');
-        res.status(202).json(result);
+        // Exactly the bytes the enqueue statement may have stored for replays.
+        res.status(202).type('json').send(responseBody);
       } catch (err) {
         if (isAppError(err) && err.code === 'INSUFFICIENT_CREDITS') enqueued('insufficient_credits');
         if (isAppError(err) && err.code === 'INVALID_STATE') enqueued('invalid_state');
