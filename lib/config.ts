@@ -77,6 +77,8 @@ export const configSchema = z.object({
   IDEMPOTENCY_COMPLETED_TTL_MS: positiveInt.default(7 * 24 * 3600_000),
   IDEMPOTENCY_FAILED_TTL_MS: positiveInt.default(24 * 3600_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  // How long an api process reuses a shop row it read (0: read it on every request).
+  SHOP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   // Per shop and minute, by route group (apps/api/src/middleware/rate-limit.ts).
   RATE_LIMIT_GENERAL_PER_MIN: positiveInt.default(600),
   RATE_LIMIT_CAMPAIGNS_PER_MIN: positiveInt.default(120),

@@ -1,10 +1,11 @@
-// A small HTTP load generator on node:http with keep-alive. Two modes:
+// A small HTTP load generator (keep-alive, on the lean client of
+// http-client.ts). Two modes:
 //  - fixed rate (open loop): request i is due at start + i/rate and its
 //    latency is measured from when it was DUE, not from when it went out, so
 //    a server that falls behind shows it (no coordinated omission);
 //  - closed loop: `concurrency` requests in flight, as fast as answered.
 
-import http from 'node:http';
+import { encodeRequest, LeanHttpPool, type EncodedRequest } from './http-client';
 
 export interface LoadRequest {
   method: string;
@@ -41,23 +42,6 @@ export function summary(latenciesMs: number[]): { p50: number; p90: number; p99:
   return { p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[s.length - 1] ?? NaN };
 }
 
-function send(agent: http.Agent, base: URL, req: LoadRequest, timeoutMs: number): Promise<number> {
-  return new Promise((resolve) => {
-    const r = http.request(
-      { agent, host: base.hostname, port: base.port, method: req.method, path: req.path, headers: req.headers, timeout: timeoutMs },
-      (res) => {
-        res.on('data', () => undefined);
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', () => resolve(0));
-      },
-    );
-    r.on('timeout', () => r.destroy(new Error('timeout')));
-    r.on('error', () => resolve(0));
-    if (req.body !== undefined) r.end(req.body);
-    else r.end();
-  });
-}
-
 /** `make(i)` builds request i (it may sign it, give it a fresh key, …). */
 export async function fixedRate(
   baseUrl: string,
@@ -77,14 +61,13 @@ export async function fixedRate(
     spinMs?: number;
   },
 ): Promise<LoadResult> {
-  const base = new URL(baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets ?? 256 });
+  const pool = new LeanHttpPool(baseUrl, o.maxSockets ?? 256);
   const statuses: Record<number, number> = {};
   const latencies: number[] = new Array<number>(o.count);
   const lags: number[] = new Array<number>(o.count);
-  // Built before the clock starts (signing, JSON): the generator's own work
-  // then does not delay requests that are due.
-  const requests = Array.from({ length: o.count }, (_, n) => o.make(n));
+  // Built and encoded before the clock starts (signing, JSON): the
+  // generator's own work then does not delay requests that are due.
+  const requests: EncodedRequest[] = Array.from({ length: o.count }, (_, n) => encodeRequest(pool.host, o.make(n)));
   const spinMs = o.spinMs ?? 0;
   const start = performance.now();
   const pending: Promise<void>[] = [];
@@ -98,7 +81,7 @@ export async function fixedRate(
         const n = i++;
         lags[n] = now - due;
         pending.push(
-          send(agent, base, requests[n] as LoadRequest, o.timeoutMs ?? 10_000).then((status) => {
+          pool.request(requests[n] as EncodedRequest, o.timeoutMs ?? 10_000).then((status) => {
             statuses[status] = (statuses[status] ?? 0) + 1;
             latencies[n] = performance.now() - due;
           }),
@@ -113,7 +96,7 @@ export async function fixedRate(
   });
   await Promise.all(pending);
   const elapsedMs = performance.now() - start;
-  agent.destroy();
+  pool.destroy();
   return { sent: o.count, statuses, latenciesMs: latencies, lagMs: lags, elapsedMs, rate: (o.count / elapsedMs) * 1000 };
 }
 
@@ -121,8 +104,7 @@ export async function closedLoop(
   baseUrl: string,
   o: { concurrency: number; count: number; make: (i: number) => LoadRequest; timeoutMs?: number },
 ): Promise<LoadResult> {
-  const base = new URL(baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
+  const pool = new LeanHttpPool(baseUrl, o.concurrency);
   const statuses: Record<number, number> = {};
   const latencies: number[] = new Array<number>(o.count);
   let next = 0;
@@ -132,14 +114,14 @@ export async function closedLoop(
       const n = next++;
       if (n >= o.count) return;
       const t0 = performance.now();
-      const status = await send(agent, base, o.make(n), o.timeoutMs ?? 10_000);
+      const status = await pool.request(encodeRequest(pool.host, o.make(n)), o.timeoutMs ?? 10_000);
       latencies[n] = performance.now() - t0;
       statuses[status] = (statuses[status] ?? 0) + 1;
     }
   };
   await Promise.all(Array.from({ length: o.concurrency }, lane));
   const elapsedMs = performance.now() - start;
-  agent.destroy();
+  pool.destroy();
   return { sent: o.count, statuses, latenciesMs: latencies, elapsedMs, rate: (o.count / elapsedMs) * 1000 };
 }
 

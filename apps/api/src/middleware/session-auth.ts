@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { setContext } from '../../../../lib/context';
 import { AppError } from '../../../../lib/errors';
-import { provisionShop } from '../../../../domain/shops/provision-shop';
+import { shopLookup } from '../../../../domain/shops/shop-cache';
 import { verifySessionToken } from '../../../../domain/shops/session-token';
 import type { ApiDeps } from '../deps';
 
@@ -28,6 +28,7 @@ export function sessionAuth(
   deps: Pick<ApiDeps, 'config' | 'db' | 'now'>,
   opts: { alongside?: (req: Request, res: Response, shopDomain: string) => Promise<void> } = {},
 ): RequestHandler {
+  const lookupShop = shopLookup(deps.db, { defaultSender: deps.config.SMS_DEFAULT_SENDER, ttlMs: deps.config.SHOP_CACHE_TTL_MS });
   return async (req, res, next) => {
     try {
       const header = req.get('authorization') ?? '';
@@ -39,7 +40,7 @@ export function sessionAuth(
         now: deps.now(),
       });
       const [lookup, spent] = await Promise.allSettled([
-        provisionShop(deps.db, claims.shopDomain, deps.config.SMS_DEFAULT_SENDER),
+        lookupShop(claims.shopDomain),
         opts.alongside?.(req, res, claims.shopDomain),
       ]);
       if (lookup.status === 'rejected') throw lookup.reason;

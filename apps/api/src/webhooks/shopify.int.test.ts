@@ -29,7 +29,8 @@ describe('POST /webhooks/shopify', () => {
   let api: ApiDeps;
 
   beforeAll(async () => {
-    env = await createTestEnv();
+    // A short shop memory, so the uninstall test sees it run out quickly.
+    env = await createTestEnv({ SHOP_CACHE_TTL_MS: '200' });
     ({ app, deps: api } = await env.api());
     await env.worker({ queues: ['webhooks'] });
   });
@@ -275,6 +276,8 @@ describe('POST /webhooks/shopify', () => {
       expect(row!.status).toBe('uninstalled');
       expect(row!.uninstalled_at).toBeInstanceOf(Date);
 
+      // An api process may have read the shop just before: it sees the uninstall once SHOP_CACHE_TTL_MS ran out.
+      await new Promise((r) => setTimeout(r, env.config.SHOP_CACHE_TTL_MS + 50));
       const after = await request(app).get('/api/shop').set('Authorization', `Bearer ${await sessionToken(shop.domain)}`);
       expect(after.status).toBe(401);
       expect(after.body.error.code).toBe('UNAUTHENTICATED');

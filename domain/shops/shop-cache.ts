@@ -1,0 +1,27 @@
+import type { Db } from '../../lib/db';
+import { provisionShop, type ShopRow } from './provision-shop';
+
+/**
+ * provisionShop behind a short per-process memory: every /api request names
+ * its shop, and reading the same row again within a second is a round trip
+ * each request pays for nothing. A change of the shop's status (uninstall)
+ * is seen within `ttlMs` — it already reaches us only when its webhook is
+ * processed. 0 turns the memory off. Only the row's identity and status are
+ * kept; bounded, oldest dropped first.
+ */
+export function shopLookup(db: Db, o: { defaultSender: string; ttlMs: number; max?: number; now?: () => number }): (domain: string) => Promise<ShopRow> {
+  const max = o.max ?? 10_000;
+  const now = o.now ?? Date.now;
+  const known = new Map<string, { shop: ShopRow; until: number }>();
+  return async (domain) => {
+    const hit = known.get(domain);
+    if (hit && hit.until > now()) return hit.shop;
+    const shop = await provisionShop(db, domain, o.defaultSender);
+    if (o.ttlMs > 0) {
+      known.delete(domain);
+      if (known.size >= max) known.delete(known.keys().next().value as string);
+      known.set(domain, { shop, until: now() + o.ttlMs });
+    }
+    return shop;
+  };
+}
