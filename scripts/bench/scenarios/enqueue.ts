@@ -15,12 +15,12 @@ import { fixedRate, okCount, summary, type LoadRequest } from '../load';
 import { ResourceMeter, every, type CpuBreakdown } from '../meter';
 import { CAMPAIGN_BODY } from './send';
 
-// Long enough for every pooled connection to have prepared the statements it
-// runs and for V8 to have optimised the request path: what is measured is a
-// process in service, not one just deployed (docs/performance.md gives the
-// cold-start figure too).
-const WARM_UP = 300;
-const WARM_UP_RATE = 100;
+// Not measured: two seconds at the measured rate, so the api's database pool
+// has grown to what that rate needs (a new connection's first statements
+// build its backend's caches and prepare every statement: several ms each),
+// every statement is prepared and V8 has optimised the request path. What is
+// measured is a process in service, not one just deployed.
+const WARM_UP_SECONDS = 2;
 // Replays are measured at 50 req/s against a 2 ms target: the generator wakes
 // early and yields until each is due (≤ 10 % of a core at this rate).
 const REPLAY_SPIN_MS = 2;
@@ -51,11 +51,12 @@ export async function enqueueLatency(
   api: ApiClient,
   o: { shopId: string; audience: number; rate: number; count: number; replays: number; replayRate: number; runId: string; redisPid: number | null },
 ): Promise<{ enqueue: LatencyRun; replay: LatencyRun | null }> {
+  const warmUp = Math.round(o.rate * WARM_UP_SECONDS);
   const { rows } = await db.pool.query<{ id: string }>(
     `INSERT INTO campaigns (shop_id, name, body, audience)
      SELECT $1::uuid, 'Bench enqueue ' || g, $2, '{"tags":["bench"]}'::jsonb FROM generate_series(1, $3::int) g
      RETURNING id`,
-    [o.shopId, CAMPAIGN_BODY, o.count + WARM_UP],
+    [o.shopId, CAMPAIGN_BODY, o.count + warmUp],
   );
   const ids = rows.map((r) => r.id);
   const token = await api.token(600);
@@ -73,7 +74,7 @@ export async function enqueueLatency(
     await campaigns.pause();
     // Not measured: the first requests of a process compile and cache what they use.
     await settleCheckpoint(db);
-    await fixedRate(stack.urls.api, { rate: WARM_UP_RATE, count: WARM_UP, make: (i) => make(o.count + i) });
+    await fixedRate(stack.urls.api, { rate: o.rate, count: warmUp, make: (i) => make(o.count + i) });
     const enqueue = await metered(stack, db, o.redisPid, o.audience, o.rate, () => fixedRate(stack.urls.api, { rate: o.rate, count: o.count, make }));
     let replay: LatencyRun | null = null;
     if (o.replays > 0) {
