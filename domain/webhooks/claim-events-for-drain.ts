@@ -1,10 +1,8 @@
 import type { Db } from '../../lib/db';
-import { DELIVERY_REPORT_PROVIDERS } from './types';
+import { DELIVERY_REPORT_PROVIDERS, type WebhookEventRow } from './types';
 
-export interface ClaimedEvent {
-  id: string;
-  traceId: string | null;
-}
+/** A claimed event, read by the claim itself: processing needs no statement to read it again. */
+export type ClaimedEvent = WebhookEventRow;
 
 /**
  * Takes up to `limit` stored events for one drain pass, oldest first: rows
@@ -15,7 +13,7 @@ export interface ClaimedEvent {
  * lease, or to reconciliation.
  */
 export async function claimEventsForDrain(db: Db, o: { limit: number; leaseMs: number }): Promise<ClaimedEvent[]> {
-  const rows = await db.$queryRaw<{ id: string; trace_id: string | null; received_at: Date }[]>`
+  const rows = await db.$queryRaw<WebhookEventRow[]>`
     UPDATE webhook_events w SET next_attempt_at = now() + ${o.leaseMs}::float8 * interval '1 millisecond'
       FROM (SELECT id FROM webhook_events
              WHERE status = 'received' AND attempts = 0 AND last_error IS NULL
@@ -25,8 +23,6 @@ export async function claimEventsForDrain(db: Db, o: { limit: number; leaseMs: n
              LIMIT ${o.limit}::int
                FOR UPDATE SKIP LOCKED) c
      WHERE w.id = c.id
-    RETURNING w.id, w.trace_id, w.received_at`;
-  return rows
-    .sort((a, b) => a.received_at.getTime() - b.received_at.getTime() || a.id.localeCompare(b.id))
-    .map((r) => ({ id: r.id, traceId: r.trace_id }));
+    RETURNING w.id, w.provider, w.event_id, w.topic, w.shop_id, w.payload, w.status, w.attempts, w.trace_id, w.received_at`;
+  return rows.sort((a, b) => a.received_at.getTime() - b.received_at.getTime() || a.id.localeCompare(b.id));
 }

@@ -24,7 +24,11 @@ export async function processWebhookEvent(deps: WebhookProcessDeps, eventRowId: 
       FROM webhook_events WHERE id = ${eventRowId}::uuid`;
   // Erased since it was queued (shop/redact deletes the shop's events).
   if (!event) return 'missing';
+  return processStoredEvent(deps, event, attempt);
+}
 
+/** processWebhookEvent for a row the caller has already read (a drain's claim returns them). */
+export async function processStoredEvent(deps: WebhookProcessDeps, event: WebhookEventRow, attempt: ProcessAttempt): Promise<ProcessResult> {
   const source = event.provider;
   const handler = resolveWebhookHandler(event.provider, event.topic);
   if (!handler) {

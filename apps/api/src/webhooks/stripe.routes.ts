@@ -4,7 +4,7 @@ import { verifyStripeEvent } from '../../../../domain/billing/verify-stripe-even
 import { ingestWebhookEvent } from '../../../../domain/webhooks/ingest-event';
 import { AppError } from '../../../../lib/errors';
 import type { ApiDeps } from '../deps';
-import { invalidSignature, jsonOf, rawBody, rawOf } from './raw-body';
+import { invalidSignature, rawBody, rawOf } from './raw-body';
 
 /** The shop a Stripe object names (our checkout puts it in metadata and client_reference_id). */
 function shopIdOf(object: unknown): string | null {
@@ -28,7 +28,8 @@ export function stripeWebhookRoutes(deps: ApiDeps): Router {
       provider: 'stripe',
       eventId: event.id,
       topic: event.type,
-      payload: jsonOf(raw),
+      // constructEvent parsed the signed bytes already.
+      payload: event,
       shopId: shopIdOf(event.data?.object),
     });
     res.status(200).json(result.duplicate ? { duplicate: true } : { received: true });

@@ -1,10 +1,10 @@
 import { runWithContext } from '../../../../lib/context';
 import { claimEventsForDrain, type ClaimedEvent } from '../../../../domain/webhooks/claim-events-for-drain';
 import { enqueueWebhookJob } from '../../../../domain/webhooks/enqueue-event-job';
-import { processWebhookEvent } from '../../../../domain/webhooks/process-event';
+import { processStoredEvent } from '../../../../domain/webhooks/process-event';
 import { defineHandler } from './types';
 
-/** Events per claim; each is still processed in its own transaction. */
+/** Events per claim (read by the claim); each is still processed in its own transaction. */
 const PASS = 100;
 /** Events processed at once within a pass: enough to hide round trips, few enough to leave connections to others. */
 const PARALLEL = 4;
@@ -22,12 +22,12 @@ export const webhookEventsHandler = defineHandler('webhook.events.v1', async (_p
   let processed = 0;
   let handedOff = 0;
   const one = async (e: ClaimedEvent): Promise<void> => {
-    const trace = e.traceId ?? `webhook-${e.id}`;
+    const trace = e.trace_id ?? `webhook-${e.id}`;
     try {
-      await runWithContext({ traceId: trace, requestId: trace }, () => processWebhookEvent(deps, e.id, { final: false }));
+      await runWithContext({ traceId: trace, requestId: trace }, () => processStoredEvent(deps, e, { final: false }));
       processed++;
     } catch {
-      await enqueueWebhookJob(deps.producer, e.id, e.traceId);
+      await enqueueWebhookJob(deps.producer, e.id, e.trace_id);
       handedOff++;
     }
   };
