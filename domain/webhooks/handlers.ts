@@ -7,8 +7,8 @@ import {
   shopifyCustomerSync,
   shopifyShopRedact,
 } from './handlers/shopify';
-import { stripeChargeRefunded, stripeSessionExpired, stripeSessionPaid } from './handlers/stripe';
-import type { WebhookHandler } from './types';
+import { stripeChargeRefunded, stripeSessionExpired, stripeSessionPaid, stripeSessionsExpiredInBulk } from './handlers/stripe';
+import type { BulkWebhookHandler, WebhookHandler } from './types';
 
 const sms: Record<string, WebhookHandler> = {
   status: smsDeliveryReport,
@@ -39,4 +39,16 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
 
 export function resolveWebhookHandler(provider: string, topic: string): WebhookHandler | undefined {
   return Object.hasOwn(HANDLERS, provider) && Object.hasOwn(HANDLERS[provider]!, topic) ? HANDLERS[provider]![topic] : undefined;
+}
+
+// provider → topic → the bulk form a drain uses for a pass's events of that
+// topic (BulkWebhookHandler); every topic here has a per-event handler too.
+const BULK_HANDLERS: Record<string, Record<string, BulkWebhookHandler>> = {
+  stripe: {
+    'checkout.session.expired': stripeSessionsExpiredInBulk,
+  },
+};
+
+export function resolveBulkWebhookHandler(provider: string, topic: string): BulkWebhookHandler | undefined {
+  return Object.hasOwn(BULK_HANDLERS, provider) && Object.hasOwn(BULK_HANDLERS[provider]!, topic) ? BULK_HANDLERS[provider]![topic] : undefined;
 }

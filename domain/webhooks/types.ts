@@ -52,4 +52,18 @@ export interface HandlerContext {
  */
 export type WebhookHandler = (ctx: HandlerContext) => Promise<HandlerOutcome>;
 
+/**
+ * The same effect for many events of one topic at once (a drain's pass), for
+ * topics whose effect is one set-based statement: it applies the effect and
+ * marks every event it takes in one statement or transaction, and returns
+ * the events it took with their outcomes (the same outcomes the per-event
+ * handler gives) and those it did not (a payload it cannot read), which go
+ * the per-event way. If it throws, nothing of it committed and every event
+ * goes the per-event way.
+ */
+export type BulkWebhookHandler = (
+  deps: WebhookProcessDeps,
+  events: WebhookEventRow[],
+) => Promise<{ done: { event: WebhookEventRow; outcome: HandlerOutcome }[]; rest: WebhookEventRow[] }>;
+
 export type { Tx };

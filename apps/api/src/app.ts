@@ -25,6 +25,10 @@ export function createApp(deps: ApiDeps): Express {
   app.use(httpLogger(deps.logger));
   app.use(httpMetrics(deps.metrics));
 
+  // Webhook routes read raw bodies and must be mounted before the JSON parser.
+  // First among the routers: they take the most requests (Express walks the
+  // layers in order for each one).
+  app.use('/webhooks', ...webhookRouters(deps));
   app.use(healthRoutes(deps));
   app.use(
     metricsRoutes({
@@ -33,9 +37,6 @@ export function createApp(deps: ApiDeps): Express {
       beforeScrape: scrapeRefresher(deps),
     }),
   );
-
-  // Webhook routes read raw bodies and must be mounted before the JSON parser.
-  app.use('/webhooks', ...webhookRouters(deps));
   app.use('/internal', internalRoutes(deps));
 
   // Contact import is the one route allowed a 10 MiB body; the general parser

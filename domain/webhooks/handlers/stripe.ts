@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { expireCheckoutSession } from '../../billing/expire-checkout-session';
+import { expireCheckoutSession, expireCheckoutSessionsMarkingEvents } from '../../billing/expire-checkout-session';
 import { fulfilCheckoutSession } from '../../billing/fulfil-checkout-session';
 import { refundPurchaseByPaymentIntent } from '../../billing/refund-purchase';
 import { inEventTransaction } from '../event-transaction';
-import type { WebhookHandler } from '../types';
+import type { BulkWebhookHandler, HandlerOutcome, WebhookEventRow, WebhookHandler } from '../types';
 
 // Only the fields we act on; Stripe objects carry far more.
 const idOf = z.union([z.string(), z.object({ id: z.string() }).transform((o) => o.id)]);
@@ -52,6 +52,32 @@ export const stripeSessionPaid: WebhookHandler = async (ctx) => {
     }
     return { outcome: 'processed', shopId: result.shopId };
   });
+};
+
+/**
+ * A pass of `checkout.session.expired`: one statement expires every pending
+ * purchase named and marks the events, as the per-event handler would (an
+ * expired session with no pending purchase is still `processed`).
+ */
+export const stripeSessionsExpiredInBulk: BulkWebhookHandler = async (deps, events) => {
+  const done: { event: WebhookEventRow; outcome: HandlerOutcome }[] = [];
+  const rest: WebhookEventRow[] = [];
+  const sessionIds: string[] = [];
+  for (const event of events) {
+    const parsed = sessionEvent.safeParse(event.payload);
+    if (parsed.success) {
+      sessionIds.push(parsed.data.data.object.id);
+      done.push({ event, outcome: 'processed' });
+    } else {
+      rest.push(event);
+    }
+  }
+  if (done.length > 0) {
+    const marked = await expireCheckoutSessionsMarkingEvents(deps.db, sessionIds, done.map((d) => d.event.id));
+    // Rows erased meanwhile (shop/redact) are not marked; nothing else can be missing.
+    if (marked !== done.length) deps.logger.info({ marked, taken: done.length }, 'some expired-session events were gone before they were marked');
+  }
+  return { done, rest };
 };
 
 export const stripeSessionExpired: WebhookHandler = async (ctx) => {
