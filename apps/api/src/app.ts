@@ -18,6 +18,10 @@ import { internalRoutes } from './internal/internal.routes';
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  // Responses are per-shop JSON that clients never revalidate (no
+  // If-None-Match in the contract): hashing every body for an ETag is work
+  // for nothing on each request.
+  app.set('etag', false);
   app.set('trust proxy', deps.config.TRUST_PROXY);
   app.set('query parser', 'simple');
 
