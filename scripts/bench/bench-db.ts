@@ -117,12 +117,17 @@ export async function relationBytes(db: BenchDb, tables: string[]): Promise<Reco
 }
 
 /**
- * Flushes what earlier scenarios left dirty (a 1 M seed or send writes ~1 GB
- * of WAL) so a latency scenario does not measure the previous one's
- * checkpoint. Reports whether it could: CHECKPOINT needs a superuser or
- * pg_checkpoint, which a bench database user may not have.
+ * Settles what earlier scenarios left behind before a latency scenario: the
+ * tables it writes are vacuumed (this server runs without autovacuum, which
+ * a production server would not: a 1 M send and 30 000 delivery reports
+ * leave dead row versions that every later scan would step over), then a
+ * CHECKPOINT flushes what is dirty (a 1 M seed or send writes ~1 GB of WAL)
+ * so the scenario does not measure the previous one's flush. Reports whether
+ * the CHECKPOINT could run: it needs a superuser or pg_checkpoint, which a
+ * bench database user may not have.
  */
-export async function settleCheckpoint(db: BenchDb): Promise<boolean> {
+export async function settleServer(db: BenchDb, vacuum: string[] = []): Promise<boolean> {
+  if (vacuum.length > 0) await db.pool.query(`VACUUM (ANALYZE) ${vacuum.map((t) => `"${t.replace(/"/g, '')}"`).join(', ')}`);
   try {
     await db.pool.query('CHECKPOINT');
     return true;

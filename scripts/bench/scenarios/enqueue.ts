@@ -10,7 +10,7 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 import { createProducerRedis, waitForRedis } from '../../../lib/redis';
 import type { ApiClient } from '../../lib/session-client';
 import type { Stack } from '../../lib/stack';
-import { settleCheckpoint, type BenchDb } from '../bench-db';
+import { settleServer, type BenchDb } from '../bench-db';
 import { fixedRate, okCount, summary, type LoadRequest } from '../load';
 import { ResourceMeter, every, type CpuBreakdown } from '../meter';
 import { CAMPAIGN_BODY } from './send';
@@ -73,7 +73,7 @@ export async function enqueueLatency(
   try {
     await campaigns.pause();
     // Not measured: the first requests of a process compile and cache what they use.
-    await settleCheckpoint(db);
+    await settleServer(db, ['campaigns', 'credit_wallets', 'credit_reservations', 'idempotency_keys', 'outbox_events']);
     await fixedRate(stack.urls.api, { rate: o.rate, count: warmUp, make: (i) => make(o.count + i) });
     const enqueue = await metered(stack, db, o.redisPid, o.audience, o.rate, () => fixedRate(stack.urls.api, { rate: o.rate, count: o.count, make }));
     let replay: LatencyRun | null = null;
