@@ -36,24 +36,9 @@ export async function readEnqueueContext(db: DbOrTx, campaignId: string, shopId:
      WHERE c.id = ${campaignId}::uuid AND c.shop_id = ${shopId}::uuid`;
   const r = rows[0];
   if (!r) return null;
+  // The row holds the campaign's columns (CampaignRow) beside the shop's and the stats.
+  const { stat_keys, n, first_len, last_len, first_unicode, last_unicode, ...row } = r;
   const ctx = sendContextOf(r);
-  const expected = audienceStatKeys(ctx.audienceTags).sort();
-  const read = [...r.stat_keys].sort();
-  const agree = expected.length === read.length && expected.every((k, i) => k === read[i]);
-  const row: CampaignRow = {
-    id: r.id,
-    shop_id: r.shop_id,
-    name: r.name,
-    body: r.body,
-    audience: r.audience,
-    status: r.status,
-    scheduled_at: r.scheduled_at,
-    segments_per_message: r.segments_per_message,
-    created_at: r.created_at,
-    updated_at: r.updated_at,
-    started_at: r.started_at,
-    completed_at: r.completed_at,
-  };
-  const stats: AudienceStats = { n: r.n, first_len: r.first_len, last_len: r.last_len, first_unicode: r.first_unicode, last_unicode: r.last_unicode };
-  return { ctx, row, stats: agree ? stats : undefined };
+  const agree = stat_keys.sort().join('\u0000') === audienceStatKeys(ctx.audienceTags).sort().join('\u0000');
+  return { ctx, row, stats: agree ? { n, first_len, last_len, first_unicode, last_unicode } : undefined };
 }

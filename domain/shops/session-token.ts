@@ -1,5 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { errors as joseErrors, jwtVerify } from 'jose';
+import { BoundedMap } from '../../lib/bounded-map';
 import { AppError } from '../../lib/errors';
 
 // Shopify session tokens (App Bridge): HS256 JWTs signed with the app's API
@@ -25,12 +26,11 @@ function hostOf(url: unknown): string | null {
 }
 
 // Importing the secret is a fixed cost of every verification: do it once per secret.
-const secretKeys = new Map<string, KeyObject>();
+const secretKeys = new BoundedMap<string, KeyObject>(16);
 function keyFor(secret: string): KeyObject {
   let key = secretKeys.get(secret);
   if (!key) {
     key = createSecretKey(Buffer.from(secret, 'utf8'));
-    if (secretKeys.size > 16) secretKeys.clear();
     secretKeys.set(secret, key);
   }
   return key;
@@ -48,12 +48,7 @@ interface Verified {
   nbf: number;
   exp: number;
 }
-const verified = new Map<string, Verified>();
-
-function remember(key: string, v: Verified): void {
-  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
-  verified.set(key, v);
-}
+const verified = new BoundedMap<string, Verified>(VERIFIED_MAX);
 
 export async function verifySessionToken(
   token: string,
@@ -80,7 +75,7 @@ export async function verifySessionToken(
     if (!dest || !iss || dest !== iss) throw new AppError('UNAUTHENTICATED', 'Session token names no valid shop');
     const claims = { shopDomain: dest, userId: typeof payload.sub === 'string' ? payload.sub : undefined, sessionId: typeof payload.sid === 'string' ? payload.sid : undefined };
     // requiredClaims made jose check that both are there and numeric.
-    remember(cacheKey, { claims, nbf: payload.nbf as number, exp: payload.exp as number });
+    verified.set(cacheKey, { claims, nbf: payload.nbf as number, exp: payload.exp as number });
     return claims;
   } catch (err) {
     if (err instanceof AppError) throw err;

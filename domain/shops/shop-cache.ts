@@ -1,3 +1,4 @@
+import { BoundedMap } from '../../lib/bounded-map';
 import type { Db } from '../../lib/db';
 import { provisionShop, type ShopRow } from './provision-shop';
 
@@ -10,16 +11,15 @@ import { provisionShop, type ShopRow } from './provision-shop';
  * kept; bounded, oldest dropped first.
  */
 export function shopLookup(db: Db, o: { defaultSender: string; ttlMs: number; max?: number; now?: () => number }): (domain: string) => Promise<ShopRow> {
-  const max = o.max ?? 10_000;
   const now = o.now ?? Date.now;
-  const known = new Map<string, { shop: ShopRow; until: number }>();
+  const known = new BoundedMap<string, { shop: ShopRow; until: number }>(o.max ?? 10_000);
   return async (domain) => {
     const hit = known.get(domain);
     if (hit && hit.until > now()) return hit.shop;
     const shop = await provisionShop(db, domain, o.defaultSender);
     if (o.ttlMs > 0) {
+      // Re-added, not replaced: a row read again is the newest, the last to be dropped.
       known.delete(domain);
-      if (known.size >= max) known.delete(known.keys().next().value as string);
       known.set(domain, { shop, until: now() + o.ttlMs });
     }
     return shop;

@@ -37,8 +37,13 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
   'sms-mitto': sms,
 };
 
+/** provider → topic lookup that never reaches Object.prototype (a topic named `constructor`). */
+function lookup<T>(table: Record<string, Record<string, T>>, provider: string, topic: string): T | undefined {
+  return Object.hasOwn(table, provider) && Object.hasOwn(table[provider]!, topic) ? table[provider]![topic] : undefined;
+}
+
 export function resolveWebhookHandler(provider: string, topic: string): WebhookHandler | undefined {
-  return Object.hasOwn(HANDLERS, provider) && Object.hasOwn(HANDLERS[provider]!, topic) ? HANDLERS[provider]![topic] : undefined;
+  return lookup(HANDLERS, provider, topic);
 }
 
 // provider → topic → the bulk form a drain uses for a pass's events of that
@@ -50,5 +55,5 @@ const BULK_HANDLERS: Record<string, Record<string, BulkWebhookHandler>> = {
 };
 
 export function resolveBulkWebhookHandler(provider: string, topic: string): BulkWebhookHandler | undefined {
-  return Object.hasOwn(BULK_HANDLERS, provider) && Object.hasOwn(BULK_HANDLERS[provider]!, topic) ? BULK_HANDLERS[provider]![topic] : undefined;
+  return lookup(BULK_HANDLERS, provider, topic);
 }

@@ -1,5 +1,5 @@
 import { ZodError } from 'zod';
-import type { DbOrTx } from '../../lib/db';
+import { sql, type DbOrTx, type Sql } from '../../lib/db';
 import { pgErrorCode } from '../../lib/pg-errors';
 import { scrubText } from '../../lib/logger';
 import type { HandlerOutcome } from './types';
@@ -11,11 +11,16 @@ import type { HandlerOutcome } from './types';
  * report), so erasing a shop can find every event of it.
  */
 export async function markEventOutcome(tx: DbOrTx, eventRowId: string, outcome: HandlerOutcome, shopId: string | null = null): Promise<void> {
-  await tx.$executeRaw`
+  await tx.$executeRaw(markEventsSql([eventRowId], outcome, shopId));
+}
+
+/** The statement markEventOutcome runs, for several events, for a caller that runs it inside a statement of its own. */
+export function markEventsSql(eventRowIds: string[], outcome: HandlerOutcome, shopId: string | null = null): Sql {
+  return sql`
     UPDATE webhook_events
        SET status = ${outcome}, processed_at = now(), attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL,
            shop_id = COALESCE(shop_id, ${shopId}::uuid)
-     WHERE id = ${eventRowId}::uuid`;
+     WHERE id = ANY(${eventRowIds}::uuid[])`;
 }
 
 /** A short error description for `last_error`: codes and our own messages, never values or PII. */

@@ -1,42 +1,35 @@
 import { resolveBulkWebhookHandler } from './handlers';
 import { describeError } from './mark-event';
-import type { WebhookEventRow, WebhookProcessDeps } from './types';
+import type { BulkWebhookHandler, WebhookEventRow, WebhookProcessDeps } from './types';
 
 /**
  * A drain pass's first step: the events of every topic with a bulk form
  * (resolveBulkWebhookHandler) are applied per topic in one statement; returns
- * the events left for the per-event way — those of other topics, those a
- * bulk handler did not take, and every event of a topic whose bulk attempt
- * failed (nothing of it committed).
+ * the events left for the per-event way, in the order they came — those of
+ * other topics, those a bulk handler did not take, and every event of a
+ * topic whose bulk attempt failed (nothing of it committed).
  */
 export async function processEventsInBulk(deps: WebhookProcessDeps, events: WebhookEventRow[]): Promise<{ processed: number; rest: WebhookEventRow[] }> {
-  const groups = new Map<string, WebhookEventRow[]>();
-  const rest: WebhookEventRow[] = [];
+  const groups = new Map<BulkWebhookHandler, WebhookEventRow[]>();
   for (const e of events) {
-    if (!resolveBulkWebhookHandler(e.provider, e.topic)) {
-      rest.push(e);
-      continue;
-    }
-    const key = `${e.provider}\u0000${e.topic}`;
-    const group = groups.get(key);
+    const handler = resolveBulkWebhookHandler(e.provider, e.topic);
+    if (!handler) continue;
+    const group = groups.get(handler);
     if (group) group.push(e);
-    else groups.set(key, [e]);
+    else groups.set(handler, [e]);
   }
-  let processed = 0;
-  for (const group of groups.values()) {
+  const done = new Set<string>();
+  for (const [handler, group] of groups) {
     const { provider, topic } = group[0] as WebhookEventRow;
-    const handler = resolveBulkWebhookHandler(provider, topic);
     try {
-      const r = await handler!(deps, group);
-      for (const d of r.done) deps.metrics.webhookEvents.inc({ source: provider, outcome: d.outcome });
-      processed += r.done.length;
-      rest.push(...r.rest);
+      const r = await handler(deps, group);
+      for (const d of r.done) {
+        deps.metrics.webhookEvents.inc({ source: d.event.provider, outcome: d.outcome });
+        done.add(d.event.id);
+      }
     } catch (err) {
       deps.logger.warn({ provider, topic, events: group.length, err: { message: describeError(err) } }, 'bulk webhook pass failed; its events are processed one by one');
-      rest.push(...group);
     }
   }
-  // The per-event way keeps the claim's order (oldest first).
-  rest.sort((a, b) => a.received_at.getTime() - b.received_at.getTime() || a.id.localeCompare(b.id));
-  return { processed, rest };
+  return { processed: done.size, rest: events.filter((e) => !done.has(e.id)) };
 }

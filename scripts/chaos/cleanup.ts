@@ -35,7 +35,6 @@ export function trackKiller(kill: () => void): () => void {
   return () => killers.delete(kill);
 }
 
-
 /** Registers an async teardown; returns a function that runs it now (once) and unregisters it. */
 export function onTeardown(what: string, fn: () => Promise<void>): () => Promise<void> {
   const entry = { what, fn };

@@ -105,7 +105,6 @@ export interface StackOptions {
   onUnexpectedExit?: (service: Service) => void;
 }
 
-/** Where buildDist writes the compiled services (`npm run build` writes the same tree). */
 /**
  * Node flags each service runs with, as `npm run start:*` starts it. The
  * worker's old space is capped: with the default limit (a share of the
@@ -120,6 +119,7 @@ export const SERVICE_NODE_ARGS: Record<ServiceKind, string[]> = {
   'sms-simulator': [],
 };
 
+/** Where buildDist writes the compiled services (`npm run build` writes the same tree). */
 export const DIST = path.join(ROOT, 'dist');
 
 /** Compiles apps, domain, lib, queue and the generated client into dist/ (tsc, ~15 s). */

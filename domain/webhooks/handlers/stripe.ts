@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { expireCheckoutSession, expireCheckoutSessionsMarkingEvents } from '../../billing/expire-checkout-session';
+import { expireCheckoutSession, expireCheckoutSessionsSql } from '../../billing/expire-checkout-session';
 import { fulfilCheckoutSession } from '../../billing/fulfil-checkout-session';
 import { refundPurchaseByPaymentIntent } from '../../billing/refund-purchase';
 import { inEventTransaction } from '../event-transaction';
+import { markEventsSql } from '../mark-event';
 import type { BulkWebhookHandler, HandlerOutcome, WebhookEventRow, WebhookHandler } from '../types';
 
 // Only the fields we act on; Stripe objects carry far more.
@@ -73,7 +74,12 @@ export const stripeSessionsExpiredInBulk: BulkWebhookHandler = async (deps, even
     }
   }
   if (done.length > 0) {
-    const marked = await expireCheckoutSessionsMarkingEvents(deps.db, sessionIds, done.map((d) => d.event.id));
+    // The effect and the marks in one statement: both commit, or neither.
+    const [row] = await deps.db.$queryRaw<{ marked: bigint }[]>`
+      WITH expired AS (${expireCheckoutSessionsSql(sessionIds)}),
+      marked AS (${markEventsSql(done.map((d) => d.event.id), 'processed')} RETURNING id)
+      SELECT count(*) AS marked FROM marked`;
+    const marked = Number(row?.marked ?? 0);
     // Rows erased meanwhile (shop/redact) are not marked; nothing else can be missing.
     if (marked !== done.length) deps.logger.info({ marked, taken: done.length }, 'some expired-session events were gone before they were marked');
   }

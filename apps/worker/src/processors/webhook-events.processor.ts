@@ -36,9 +36,8 @@ export const webhookEventsHandler = defineHandler('webhook.events.v1', async (_p
   };
   for (;;) {
     const claimed = await claimEventsForDrain(deps.db, { limit: PASS, leaseMs: LEASE_MS });
-    const bulk = await processEventsInBulk(deps, claimed);
-    processed += bulk.processed;
-    const rest = bulk.rest;
+    const { processed: inBulk, rest } = await processEventsInBulk(deps, claimed);
+    processed += inBulk;
     for (let i = 0; i < rest.length; i += PARALLEL) await Promise.all(rest.slice(i, i + PARALLEL).map(one));
     if (claimed.length < PASS) return { processed, handedOff };
   }
