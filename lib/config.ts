@@ -60,6 +60,10 @@ export const configSchema = z.object({
   SMS_PROVIDER_MPS: positiveInt.default(50_000),
   // Per provider request; a send still unanswered by then has an unknown outcome.
   SMS_PROVIDER_TIMEOUT_MS: positiveInt.default(10_000),
+  // Whether the provider is known never to turn a repeated `reference` into a
+  // second SMS. Off unless that is confirmed for the account (Mitto does not
+  // document it): an unknown outcome is then recorded, never re-sent.
+  SMS_PROVIDER_DEDUPS_BY_REFERENCE: bool.default(false),
   PUBLIC_BASE_URL: z.url().default('http://127.0.0.1:3000'),
   METRICS_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

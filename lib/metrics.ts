@@ -27,6 +27,8 @@ export function createMetrics() {
       name: 'sms_provider_request_duration_seconds', help: 'Provider request latency', labelNames: ['provider', 'outcome'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r,
     }),
+    smsUnknownOutcomes: new Counter({ name: 'sms_unknown_outcomes_total', help: 'Recipients recorded unknown (the provider may have sent them; never re-sent)', labelNames: ['provider'] as const, registers: r }),
+    smsUnknownResolved: new Counter({ name: 'sms_unknown_resolved_total', help: 'Unknown recipients settled later, by how and as what', labelNames: ['via', 'status'] as const, registers: r }),
     deliveryReports: new Counter({ name: 'sms_delivery_reports_total', help: 'Delivery reports applied by provider and status', labelNames: ['provider', 'status'] as const, registers: r }),
     webhookEvents: new Counter({ name: 'webhook_events_total', help: 'Webhook events by source and outcome', labelNames: ['source', 'outcome'] as const, registers: r }),
     idempotencyRequests: new Counter({ name: 'idempotency_requests_total', help: 'Idempotent requests by outcome', labelNames: ['outcome'] as const, registers: r }),

@@ -10,14 +10,16 @@ import { createCampaign } from './factories';
 
 export const SIM_API_KEY = 'test-sim-api-key';
 
-export async function startSimulator(): Promise<{ sim: SimulatorHandle; url: string }> {
-  const sim = createSimulator({ apiKey: SIM_API_KEY, dlrEnabled: false, host: '127.0.0.1' });
+/** `dedupsByReference: false` makes every repeat of a reference a second SMS (a provider that does not dedup). */
+export async function startSimulator(o: { dedupsByReference?: boolean } = {}): Promise<{ sim: SimulatorHandle; url: string }> {
+  const sim = createSimulator({ apiKey: SIM_API_KEY, dlrEnabled: false, host: '127.0.0.1', dedupsByReference: o.dedupsByReference ?? true });
   const { url } = await sim.start(0);
   return { sim, url };
 }
 
+/** A provider for the in-process simulator, which dedups by reference unless started otherwise: so does this adapter unless told. */
 export function simulatorProvider(url: string, o: { timeoutMs?: number; dedupsByReference?: boolean } = {}): MittoProvider {
-  return createMittoProvider({ baseUrl: url, apiKey: SIM_API_KEY, name: 'simulator', timeoutMs: o.timeoutMs ?? 5_000, dedupsByReference: o.dedupsByReference });
+  return createMittoProvider({ baseUrl: url, apiKey: SIM_API_KEY, name: 'simulator', timeoutMs: o.timeoutMs ?? 5_000, dedupsByReference: o.dedupsByReference ?? true });
 }
 
 /**

@@ -93,7 +93,7 @@ describe('sendBatch', () => {
     const later = new Date(Date.now() + 61_000);
     const retry = await sendBatch(sendDeps(p, { now: () => later }), { ...job, batchNo: 0 });
     expect(retry).toMatchObject({ outcome: 'done', batchDone: true, campaignCompleted: true, settle: { sent: 100, segments: 100, debited: 100 } });
-    expect(sim.stats()).toEqual({ requests: 2, messagesAccepted: 100, uniqueReferences: 100, duplicatesSuppressed: 100 });
+    expect(sim.stats()).toEqual({ requests: 2, messagesAccepted: 100, uniqueReferences: 100, duplicatesSuppressed: 100, duplicatesSent: 0 });
     expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 100 });
     const m = await moneyState(env.db, shopId);
     expect(m.debited).toBe(100);

@@ -6,7 +6,7 @@ import { ProviderError, ProviderRateLimitedError, type SendResult, type SmsProvi
 import { markBatchDoneIfFinished, nextLeaseExpiry } from './batch-progress';
 import { claimBatch, releaseClaim } from './claim-batch';
 import { completeCampaignIfDone } from './complete-campaign';
-import { renderBatch, type RenderedBatch } from './render-batch';
+import { recipientReference, renderBatch, type RenderedBatch } from './render-batch';
 import { loadSendContext } from './send-context';
 import { settleBatch, type RecipientOutcome, type SettleSummary } from './settle-batch';
 import { shopQuietHoursEnd } from './shop-quiet-hours';
@@ -19,7 +19,7 @@ export interface SendBatchDeps {
   now: () => Date;
   leaseMs: number;
   maxAttempts?: number;
-  metrics?: Pick<Metrics, 'smsMessages' | 'smsSegments'>;
+  metrics?: Pick<Metrics, 'smsMessages' | 'smsSegments' | 'smsUnknownOutcomes'>;
   logger?: Logger;
   /**
    * Fault-injection seam for tests: runs after the provider answered and
@@ -87,9 +87,17 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
   const counts: BatchCounts = { claimed: claimed.length, skipped: 0, settle: null, batchDone: false, campaignCompleted: false };
   counts.skipped = claimed.filter((r) => r.status === 'skipped').length;
   const toSend = claimed.filter((r) => r.status === 'sending');
-  // Decided at the claim, recorded by the settle like every other outcome.
+  // Decided at the claim, recorded by the settle like every other outcome. An
+  // unknown row keeps what its message costs (rendered, not sent), charged
+  // only if a delivery report or the on-call later proves it went out.
+  const unknownAtClaim = claimed.filter((r) => r.status === 'unknown');
+  const unknownSegments = unknownAtClaim.length > 0 ? renderBatch(unknownAtClaim, ctx).segmentsByReference : new Map<string, number>();
   const decided: RecipientOutcome[] = claimed.flatMap((r): RecipientOutcome[] =>
-    r.status === 'skipped' ? [{ id: r.id, kind: 'skipped', code: 'not_sendable' }] : r.status === 'unknown' ? [{ id: r.id, kind: 'unknown', code: 'lease_expired' }] : [],
+    r.status === 'skipped'
+      ? [{ id: r.id, kind: 'skipped', code: 'not_sendable' }]
+      : r.status === 'unknown'
+        ? [{ id: r.id, kind: 'unknown', code: 'lease_expired', segments: unknownSegments.get(recipientReference(r.id)) ?? null }]
+        : [],
   );
 
   if (claimed.length === 0) {
@@ -122,6 +130,12 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
   });
   counts.settle = settle;
   countSettled(deps, settle);
+  if (settle.unknown > 0) {
+    deps.logger?.warn(
+      { campaignId: job.campaignId, batchNo: job.batchNo, unknown: settle.unknown, provider: deps.provider.name },
+      'recipients recorded unknown: not re-sent, not charged until a delivery report or the on-call settles them',
+    );
+  }
   const finished = await finish(deps, job, counts);
   return settle.pending > 0 || settle.resend > 0 ? { outcome: 'retry', ...finished } : { outcome: 'done', ...finished };
 }
@@ -155,7 +169,8 @@ function toOutcomes(rendered: RenderedBatch, results: SendResult[], dedups: bool
     if (!r || r.outcome === 'unknown') {
       // The provider may hold this message: re-send only where a repeat cannot become a second SMS.
       const code = r?.outcome === 'unknown' ? r.reason : 'missing_result';
-      outcomes.push(dedups ? { id, kind: 'resend', code } : { id, kind: 'unknown', code });
+      const segments = rendered.segmentsByReference.get(m.reference) ?? null;
+      outcomes.push({ id, kind: dedups ? 'resend' : 'unknown', code, segments });
     } else if (r.outcome === 'accepted') {
       outcomes.push({ id, kind: 'sent', providerMessageId: r.providerMessageId, segments: rendered.segmentsByReference.get(m.reference) ?? 1 });
     } else {
@@ -179,5 +194,6 @@ function countSettled(deps: SendBatchDeps, s: SettleSummary): void {
   const provider = deps.provider.name;
   const by: [string, number][] = [['sent', s.sent], ['failed', s.failed], ['skipped', s.skipped], ['retried', s.pending + s.resend], ['unknown', s.unknown]];
   for (const [status, n] of by) if (n > 0) deps.metrics.smsMessages.inc({ provider, status }, n);
+  if (s.unknown > 0) deps.metrics.smsUnknownOutcomes.inc({ provider }, s.unknown);
   if (s.segments > 0) deps.metrics.smsSegments.inc(s.segments);
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db, Tx } from '../../lib/db';
+import { debitCampaignSegments } from './debit-segments';
 
 /** What became of one claimed recipient's send. */
 export type RecipientOutcome =
@@ -10,10 +11,14 @@ export type RecipientOutcome =
   | { id: string; kind: 'skipped'; code: string }
   /** Certainly not sent, may work later: back to pending (failed once attempts run out). */
   | { id: string; kind: 'retry'; code: string }
-  /** May have been sent and cannot be re-sent safely: never charged. */
-  | { id: string; kind: 'unknown'; code: string }
+  /**
+   * May have been sent and cannot be re-sent safely: not charged now. `segments`
+   * (what the message costs) is kept on the row and charged only if a delivery
+   * report or the on-call proves it went out (confirm-unknown.ts).
+   */
+  | { id: string; kind: 'unknown'; code: string; segments: number | null }
   /** May have been sent; the provider dedups by reference, so keep the claim and re-send it (unknown once attempts run out). */
-  | { id: string; kind: 'resend'; code: string };
+  | { id: string; kind: 'resend'; code: string; segments: number | null };
 
 export interface SettleSummary {
   sent: number;
@@ -73,7 +78,7 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
     ids.push(o.id);
     kinds.push(o.kind);
     messageIds.push(o.kind === 'sent' ? o.providerMessageId : null);
-    segments.push(o.kind === 'sent' ? o.segments : null);
+    segments.push(o.kind === 'sent' || o.kind === 'unknown' || o.kind === 'resend' ? o.segments : null);
     codes.push(o.kind === 'sent' ? null : o.code);
   }
 
@@ -115,7 +120,8 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
           END,
           attempt = b.attempt,
           provider_message_id = CASE WHEN i.kind = 'sent' THEN i.message_id ELSE r.provider_message_id END,
-          segments = CASE WHEN i.kind = 'sent' THEN i.segs::smallint ELSE r.segments END,
+          -- An unknown row keeps what it would cost, charged only once proven sent.
+          segments = CASE WHEN i.kind = 'sent' OR i.kind = 'unknown' OR (i.kind = 'resend' AND b.last) THEN i.segs::smallint ELSE r.segments END,
           sent_at = CASE WHEN i.kind = 'sent' THEN ${s.now} ELSE r.sent_at END,
           error_code = CASE WHEN i.kind = 'sent' THEN NULL ELSE i.code END,
           final_at = CASE WHEN i.kind IN ('failed', 'skipped') OR (i.kind = 'retry' AND b.last) THEN ${s.now} ELSE r.final_at END,
@@ -160,66 +166,22 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
   return settled;
 }
 
-interface DebitRow {
-  taken: bigint;
-  charge: bigint;
-  ledger_rows: number;
-}
-
 /**
- * The debit in ONE statement, so the shop's wallet row — locked by every
- * settle, reservation and purchase of the shop — is held for the time Postgres
- * needs to run it, not for several round trips to a busy worker. It writes
- * what applyWalletChange writes (lib rule: a ledger row computed from the
- * locked wallet, idempotent by key, then the wallet update, both under the
- * wallet's CHECKs) plus the reservation consumption, in the lock order every
- * credit path uses: wallet, then reservation. A CTE runs once, when first
- * read; each step reads the one before, which fixes the order.
+ * The debit of the segments this settle moved to `sent`, under the unique
+ * ledger key `debit-<campaign>-<batch>-<token>` (debit-segments.ts).
  */
 async function debit(tx: Tx, s: SettleInput, summary: SettleSummary): Promise<void> {
   const total = summary.segments;
-  const key = `debit-${s.campaignId}-${s.batchNo}-${s.token}`;
-  const [row] = await tx.$queryRaw<DebitRow[]>`
-    WITH w AS MATERIALIZED (
-      SELECT shop_id, balance, reserved FROM credit_wallets WHERE shop_id = ${s.shopId}::uuid FOR UPDATE
-    ), held AS MATERIALIZED (
-      SELECT r.id, LEAST(${total}::bigint, r.amount - r.consumed - r.released) AS taken
-        FROM credit_reservations r, w
-       WHERE r.campaign_id = ${s.campaignId}::uuid AND r.status = 'active'
-         FOR UPDATE OF r
-    ), consumed AS (
-      UPDATE credit_reservations r SET consumed = r.consumed + held.taken, updated_at = now()
-        FROM held WHERE r.id = held.id
-      RETURNING held.taken
-    ), calc AS MATERIALIZED (
-      -- The messages went out, so their rows are recorded whatever the wallet
-      -- holds; the CHECKs forbid charging past what the balance covers, so an
-      -- excess is charged only as far as it goes (reported by the caller).
-      SELECT w.shop_id, w.balance, t.taken,
-             LEAST(${total}::bigint, t.taken + GREATEST(0, w.balance - w.reserved)) AS charge
-        FROM w, (SELECT COALESCE((SELECT taken FROM consumed), 0)::bigint AS taken) t
-    ), ledger AS (
-      INSERT INTO credit_transactions (shop_id, type, amount, balance_after, reference, idempotency_key, trace_id)
-      SELECT shop_id, 'debit', -charge, balance - charge, ${`campaign:${s.campaignId}`}, ${key}, ${s.traceId ?? null}
-        FROM calc WHERE charge > 0
-      ON CONFLICT (shop_id, idempotency_key) DO NOTHING
-      RETURNING amount
-    ), wallet AS (
-      UPDATE credit_wallets cw SET balance = cw.balance + l.amount, reserved = cw.reserved - calc.taken, updated_at = now()
-        FROM ledger l, calc WHERE cw.shop_id = calc.shop_id
-      RETURNING 1
-    )
-    SELECT COALESCE((SELECT taken FROM calc), 0)::bigint AS taken,
-           COALESCE((SELECT charge FROM calc), 0)::bigint AS charge,
-           (SELECT count(*) FROM wallet)::int AS ledger_rows`;
-  const taken = Number(row?.taken ?? 0);
-  const charge = Number(row?.charge ?? 0);
+  const { taken, charge } = await debitCampaignSegments(tx, {
+    shopId: s.shopId,
+    campaignId: s.campaignId,
+    total,
+    key: `debit-${s.campaignId}-${s.batchNo}-${s.token}`,
+    traceId: s.traceId,
+  });
   summary.fromReservation = taken;
   summary.debited = charge;
   summary.shortfall = total - charge;
-  // One claim settles once; a replayed key here would mean the reservation was
-  // consumed without the wallet moving, so refuse (the transaction rolls back) rather than drift.
-  if (charge > 0 && Number(row?.ledger_rows ?? 0) !== 1) throw new Error(`debit key for campaign ${s.campaignId} batch ${s.batchNo} was already used`);
   if (summary.shortfall > 0) {
     s.logger?.error({ campaignId: s.campaignId, batchNo: s.batchNo, segments: total, charged: charge, shortfall: summary.shortfall }, 'debit exceeds the wallet: charged what it could cover');
   }

@@ -1,6 +1,6 @@
 import { createCampaign, createContact, createShop } from '../../test/factories';
 import { createTestEnv, type TestEnv } from '../../test/harness';
-import { rid } from '../../test/webhooks';
+import { rid, wallet } from '../../test/webhooks';
 import { applyDeliveryReports, handOffDeliveryReports, NOT_READY_MARK } from './apply-delivery-reports';
 import { recordWebhookEvent } from './record-event';
 
@@ -20,7 +20,7 @@ describe('applyDeliveryReports (bulk)', () => {
   });
 
   async function campaign() {
-    const shop = await createShop(env.db);
+    const shop = await createShop(env.db, { credits: 10 });
     const c = await createCampaign(env.db, shop.id, { status: 'sending' });
     const recipient = async (status: string, o: { pmid?: string | null; segments?: number | null } = {}): Promise<{ id: string; pmid: string | null }> => {
       const contact = await createContact(env.db, shop.id);
@@ -29,7 +29,7 @@ describe('applyDeliveryReports (bulk)', () => {
       const sending = status === 'sending';
       const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
         INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at, claim_token, lease_until)
-        VALUES (${c.id}::uuid, ${contact.id}::uuid, 0, ${status}, ${pmid}, ${segments}::smallint, ${sending ? null : new Date()},
+        VALUES (${c.id}::uuid, ${contact.id}::uuid, 0, ${status}, ${pmid}, ${segments}::smallint, ${sending || status === 'unknown' ? null : new Date()},
                 ${sending ? '00000000-0000-4000-8000-000000000001' : null}::uuid, ${sending ? new Date(Date.now() + 60_000) : null})
         RETURNING id`;
       return { id: String(row!.id), pmid };
@@ -84,6 +84,9 @@ describe('applyDeliveryReports (bulk)', () => {
     expect((await recipientState(sentA.id)).final_at).toBeInstanceOf(Date);
     expect(await recipientState(sentB.id)).toMatchObject({ status: 'failed', error_code: 'absent_subscriber' });
     expect(await recipientState(unknownWithSegments.id)).toMatchObject({ status: 'delivered', provider_message_id: 'sim-late-id' });
+    // Proven sent by its report: charged once, for the segments its send recorded.
+    expect(r.unknownResolved).toEqual({ delivered: 1, failed: 0 });
+    expect(await wallet(env.db, shopId)).toEqual({ balance: 9, reserved: 0 });
     expect(await recipientState(unknownUnbilled.id)).toMatchObject({ status: 'unknown', provider_message_id: null });
     expect(await recipientState(inFlight.id)).toMatchObject({ status: 'sending' });
     expect(await recipientState(alreadyFinal.id)).toMatchObject({ status: 'delivered' });

@@ -1,5 +1,6 @@
 import type { Db } from '../../lib/db';
 import { recipientIdFromReference } from '../campaigns/render-batch';
+import { settleUnknownRecipients } from '../campaigns/settle-unknown';
 import { recentCampaignSql } from './delivery-report-recipient';
 import { DELIVERY_REPORT_PROVIDERS } from './types';
 
@@ -21,6 +22,8 @@ export interface DeliveryReportBulkResult {
   appliedByProvider: { provider: string; status: 'delivered' | 'failed'; n: number }[];
   /** Events no recipient can take yet (the report beat the send's settle): ids, for a job of their own. */
   notReady: { id: string; traceId: string | null }[];
+  /** `unknown` recipients this pass settled, by the status they moved to (sms_unknown_resolved_total). */
+  unknownResolved: { delivered: number; failed: number };
 }
 
 interface EventRow {
@@ -49,12 +52,14 @@ interface Report {
  * SMS provider, topic `status`, still `received`) in ONE transaction, with the
  * effect and outcome of the per-event handler (handlers/sms-delivery-report.ts)
  * but a handful of statements per pass instead of two per report:
- *  - one guarded `sent|unknown → delivered|failed` UPDATE by our reference
- *    (the primary key; the row's provider id must match, or be unknown yet)
- *    and, for reports without our reference, one by provider id among
- *    recently active campaigns (delivery-report-recipient.ts); the earliest
- *    report of a message wins, as it does one by one (the status trigger
- *    refuses any move backwards);
+ *  - one guarded `sent → delivered|failed` UPDATE by our reference (the
+ *    primary key; the row's provider id must match) and, for reports without
+ *    our reference, one by provider id among recently active campaigns
+ *    (delivery-report-recipient.ts); the earliest report of a message wins,
+ *    as it does one by one (the status trigger refuses any move backwards);
+ *  - for the rest of the referenced reports, one guarded `unknown →
+ *    delivered|failed` UPDATE that charges the delivered ones once
+ *    (campaigns/settle-unknown.ts);
  *  - every report whose message is final now (applied here, or earlier) is
  *    marked `processed` with its shop; a `delivered` report for an `unknown`
  *    row without billed segments is `ignored`;
@@ -66,7 +71,7 @@ interface Report {
  * not a well-formed report is left to its own job, like a not-ready one.
  */
 export async function applyDeliveryReports(db: Db, o: { limit: number }): Promise<DeliveryReportBulkResult> {
-  const result: DeliveryReportBulkResult = { claimed: 0, applied: { delivered: 0, failed: 0 }, outcomes: [], appliedByProvider: [], notReady: [] };
+  const result: DeliveryReportBulkResult = { claimed: 0, applied: { delivered: 0, failed: 0 }, outcomes: [], appliedByProvider: [], notReady: [], unknownResolved: { delivered: 0, failed: 0 } };
   return db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<EventRow[]>`
       SELECT id, provider, trace_id, payload->>'id' AS pmid, payload->>'status' AS status, payload->>'errorCode' AS code, payload->>'reference' AS ref
@@ -109,7 +114,8 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     await tx.$executeRawUnsafe('SET LOCAL enable_seqscan = off');
 
     // By our reference, through the primary key: the row must carry this
-    // provider id, or none yet (an `unknown` send learns it here).
+    // provider id. `unknown` rows (which may not know it yet) are settled
+    // below, where a delivered one is also charged.
     const byRef = w.filter((x) => x.recipientId !== null);
     if (byRef.length > 0) {
       const moved = await tx.$queryRaw<{ pmid: string; shop_id: string }[]>`
@@ -118,12 +124,22 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
           FROM unnest(${byRef.map((x) => x.recipientId)}::bigint[], ${byRef.map((x) => x.pmid)}::text[], ${byRef.map((x) => x.status)}::text[], ${byRef.map((x) => x.code)}::text[])
                  AS u(id, pmid, status, code),
                campaigns c
-         WHERE r.id = u.id AND (r.provider_message_id = u.pmid OR r.provider_message_id IS NULL) AND r.status IN ('sent', 'unknown')
-           -- A delivered row must know its billed segments (CHECK): such a report is ignored below.
-           AND (u.status = 'failed' OR r.segments IS NOT NULL) AND c.id = r.campaign_id
+         WHERE r.id = u.id AND r.provider_message_id = u.pmid AND r.status = 'sent' AND c.id = r.campaign_id
         RETURNING u.pmid, c.shop_id`;
       for (const x of moved) final.set(x.pmid, x.shop_id);
       count(result, w, moved.map((x) => x.pmid));
+    }
+
+    // An `unknown` recipient (may have been sent, never re-sent, not charged)
+    // that a report now settles: delivered is charged once, failed is free.
+    const maybeUnknown = byRef.filter((x) => !final.has(x.pmid));
+    if (maybeUnknown.length > 0) {
+      const settled = await settleUnknownRecipients(tx, maybeUnknown.map((x) => ({ id: x.recipientId as string, status: x.status, providerMessageId: x.pmid, errorCode: x.code })));
+      for (const m of settled.moved) {
+        if (m.providerMessageId !== null) final.set(m.providerMessageId, m.shopId);
+        if (m.status === 'delivered' || m.status === 'failed') result.unknownResolved[m.status] += 1;
+      }
+      count(result, w, settled.moved.flatMap((m) => (m.providerMessageId === null ? [] : [m.providerMessageId])));
     }
 
     // Without our reference: by provider id, among recently active campaigns.
@@ -135,8 +151,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
           FROM unnest(${unreferenced.map((x) => x.pmid)}::text[], ${unreferenced.map((x) => x.status)}::text[], ${unreferenced.map((x) => x.code)}::text[])
                  AS u(pmid, status, code),
                campaigns c
-         WHERE r.provider_message_id = u.pmid AND ${recentCampaignSql('r')} AND r.status IN ('sent', 'unknown')
-           AND (u.status = 'failed' OR r.segments IS NOT NULL) AND c.id = r.campaign_id
+         WHERE r.provider_message_id = u.pmid AND ${recentCampaignSql('r')} AND r.status = 'sent' AND c.id = r.campaign_id
         RETURNING u.pmid, c.shop_id`;
       for (const x of moved) final.set(x.pmid, x.shop_id);
       count(result, w, [...new Set(moved.map((x) => x.pmid))]);

@@ -26,6 +26,7 @@ async function main(): Promise<void> {
       dlrUrl: config.dlrEnabled ? config.dlrUrl : undefined,
       dlrDelayMs: config.dlrDelayMs,
       deliveredRatio: config.deliveredRatio,
+      dedupsByReference: config.dedupsByReference,
     },
     'sms simulator listening',
   );

@@ -35,7 +35,7 @@ function acceptedIds(results: SendResult[]): string[] {
 
 async function startPair(
   options: SimulatorOptions = {},
-  providerOptions: { timeoutMs?: number; apiKey?: string } = {},
+  providerOptions: { timeoutMs?: number; apiKey?: string; dedupsByReference?: boolean } = {},
 ): Promise<{ sim: SimulatorHandle; provider: MittoProvider; url: string; stop: () => Promise<void> }> {
   const sim = createSimulator({ apiKey: API_KEY, webhookSecret: SECRET, dlrEnabled: false, ...options });
   const { url } = await sim.start(0);
@@ -44,6 +44,7 @@ async function startPair(
     apiKey: providerOptions.apiKey ?? API_KEY,
     name: 'simulator',
     timeoutMs: providerOptions.timeoutMs ?? 5_000,
+    dedupsByReference: providerOptions.dedupsByReference,
   });
   return {
     sim,
@@ -77,6 +78,7 @@ describe('mitto adapter against the simulator', () => {
       messagesAccepted: 2500,
       uniqueReferences: 2500,
       duplicatesSuppressed: 0,
+      duplicatesSent: 0,
     });
   });
 
@@ -138,7 +140,7 @@ describe('mitto adapter against the simulator', () => {
 
   it('accept-then-hang: every result is unknown, yet the simulator did accept them; a re-send is deduplicated', async () => {
     await pair.stop();
-    pair = await startPair({}, { timeoutMs: 300 });
+    pair = await startPair({}, { timeoutMs: 300, dedupsByReference: true });
     pair.sim.setFaults({ hangRate: 1 });
     const messages = outbound(50, 'hang');
 
@@ -154,6 +156,20 @@ describe('mitto adapter against the simulator', () => {
     const again = acceptedIds(await pair.provider.sendBatch(messages, { traceId: 't' }));
     expect(again[0]).toBe(pair.sim.referenceStats('hang-0').providerId);
     expect(pair.sim.stats()).toMatchObject({ messagesAccepted: 50, duplicatesSuppressed: 50 });
+  });
+
+  it('without dedup by reference in the simulator, a re-send of a hung batch is a second SMS each: why nothing is re-sent by default', async () => {
+    await pair.stop();
+    pair = await startPair({ dedupsByReference: false }, { timeoutMs: 300 });
+    expect(pair.provider.dedupsByReference).toBe(false);
+    pair.sim.setFaults({ hangRate: 1 });
+    const messages = outbound(5, 'twice');
+    for (const r of await pair.provider.sendBatch(messages, { traceId: 't' })) expect(r.outcome).toBe('unknown');
+    pair.sim.setFaults({});
+    const again = acceptedIds(await pair.provider.sendBatch(messages, { traceId: 't' }));
+    expect(again[0]).not.toBe(pair.sim.referenceStats('twice-0').providerId);
+    expect(pair.sim.stats()).toMatchObject({ messagesAccepted: 10, uniqueReferences: 5, duplicatesSuppressed: 0, duplicatesSent: 5 });
+    expect(pair.sim.referenceStats('twice-0')).toMatchObject({ sends: 2, duplicates: 0 });
   });
 
   it('a single hung message is unknown too', async () => {

@@ -52,7 +52,7 @@ describe('send endpoints', () => {
       expect(res.status).toBe(401);
       expect(res.body.responseCode).toBe(401);
     }
-    expect(sim.stats()).toEqual({ requests: 2, messagesAccepted: 0, uniqueReferences: 0, duplicatesSuppressed: 0 });
+    expect(sim.stats()).toEqual({ requests: 2, messagesAccepted: 0, uniqueReferences: 0, duplicatesSuppressed: 0, duplicatesSent: 0 });
   });
 
   it('validates each message with Mitto codes; only valid ones are sent', async () => {
@@ -103,16 +103,28 @@ describe('send endpoints', () => {
     const [a1, a2, n1, n2] = (res.body.messages as Json[]).map((m) => m.id as string);
     expect(a2).toBe(a1);
     expect(new Set([a1, n1, n2]).size).toBe(3);
-    expect(sim.stats()).toEqual({ requests: 1, messagesAccepted: 3, uniqueReferences: 1, duplicatesSuppressed: 1 });
+    expect(sim.stats()).toEqual({ requests: 1, messagesAccepted: 3, uniqueReferences: 1, duplicatesSuppressed: 1, duplicatesSent: 0 });
+  });
+
+  it('with dedupsByReference off, a repeated reference is a second SMS under a new id, and counted as one', async () => {
+    await sim.stop();
+    sim = createSimulator({ apiKey: KEY, dlrEnabled: false, dedupsByReference: false });
+    base = (await sim.start(0)).url;
+    const first = await send('/sms', msg('a'));
+    const again = await send('/smsbulk', { messages: [msg('a'), msg('b')] });
+    const [a2] = (again.body.messages as Json[]).map((m) => m.id as string);
+    expect(a2).not.toBe(first.body.id);
+    expect(sim.stats()).toEqual({ requests: 2, messagesAccepted: 3, uniqueReferences: 2, duplicatesSuppressed: 0, duplicatesSent: 1 });
+    expect(sim.referenceStats('a')).toEqual({ reference: 'a', sends: 2, duplicates: 0, providerId: first.body.id });
   });
 });
 
 describe('control surface', () => {
-  it('GET /_stats has exactly the four keys; perReference and detail only when asked', async () => {
+  it('GET /_stats has exactly the five keys; perReference and detail only when asked', async () => {
     await send('/sms', msg('a'));
     await send('/sms', msg('a'));
     const plain = await call('GET', '/_stats');
-    expect(plain.body).toEqual({ requests: 2, messagesAccepted: 1, uniqueReferences: 1, duplicatesSuppressed: 1 });
+    expect(plain.body).toEqual({ requests: 2, messagesAccepted: 1, uniqueReferences: 1, duplicatesSuppressed: 1, duplicatesSent: 0 });
 
     const per = await call('GET', '/_stats?reference=a');
     expect(per.body.perReference).toEqual({ reference: 'a', sends: 1, duplicates: 1, providerId: expect.any(String) });
@@ -150,7 +162,7 @@ describe('control surface', () => {
     await send('/sms', msg('a'));
     sim.setFaults({ rateLimitRate: 1 });
     await send('/sms', msg('a'));
-    expect(sim.stats()).toEqual({ requests: 2, messagesAccepted: 0, uniqueReferences: 0, duplicatesSuppressed: 0 });
+    expect(sim.stats()).toEqual({ requests: 2, messagesAccepted: 0, uniqueReferences: 0, duplicatesSuppressed: 0, duplicatesSent: 0 });
   });
 
   it('hangRate: accepts the messages and never answers', async () => {
@@ -176,10 +188,10 @@ describe('control surface', () => {
     const before = (await send('/sms', msg('a'))).body.id;
     sim.setFaults({ latencyMs: 10_000 });
     expect((await call('POST', '/_reset')).body).toEqual({ ok: true });
-    expect((await call('GET', '/_stats')).body).toEqual({ requests: 0, messagesAccepted: 0, uniqueReferences: 0, duplicatesSuppressed: 0 });
+    expect((await call('GET', '/_stats')).body).toEqual({ requests: 0, messagesAccepted: 0, uniqueReferences: 0, duplicatesSuppressed: 0, duplicatesSent: 0 });
     const after = await send('/sms', msg('a'));
     expect(after.body.id).not.toBe(before);
-    expect(sim.stats()).toMatchObject({ messagesAccepted: 1, duplicatesSuppressed: 0 });
+    expect(sim.stats()).toMatchObject({ messagesAccepted: 1, duplicatesSuppressed: 0, duplicatesSent: 0 });
     expect(sim.detail().faults).toEqual({ latencyMs: 0, errorRate: 0, rateLimitRate: 0, hangRate: 0 });
   });
 
@@ -225,10 +237,12 @@ describe('loadSimulatorConfig', () => {
       dlrEnabled: true,
       dlrConcurrency: 32,
       maxPendingDlr: 2_000_000,
+      dedupsByReference: true,
     });
-    expect(loadSimulatorConfig({ PORT: '3100', SIMULATOR_DLR_ENABLED: 'false', SIMULATOR_DLR_URL: '' })).toMatchObject({
+    expect(loadSimulatorConfig({ PORT: '3100', SIMULATOR_DLR_ENABLED: 'false', SIMULATOR_DLR_URL: '', SIMULATOR_DEDUPS_BY_REFERENCE: 'false' })).toMatchObject({
       dlrUrl: 'http://127.0.0.1:3100/webhooks/sms/simulator/status',
       dlrEnabled: false,
+      dedupsByReference: false,
     });
   });
 

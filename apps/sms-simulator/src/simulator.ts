@@ -71,7 +71,7 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
   // an in-process simulator in a test is not shaped by the developer's shell.
   const config: SimulatorConfig = { ...loadSimulatorConfig({}), ...overrides };
 
-  const ledger = new SendLedger();
+  const ledger = new SendLedger(config.dedupsByReference);
   const requestLog = new RequestLog(requestLogSize ?? 1000);
   const dlr = config.dlrEnabled
     ? new DlrDispatcher({

@@ -9,6 +9,7 @@ export interface ProviderConfig {
   SMS_PROVIDER: 'simulator' | 'mitto';
   SMS_PROVIDER_URL: string;
   SMS_PROVIDER_API_KEY: string;
+  SMS_PROVIDER_DEDUPS_BY_REFERENCE: boolean;
 }
 
 export interface ProviderRuntimeOptions {
@@ -18,12 +19,15 @@ export interface ProviderRuntimeOptions {
 }
 
 // The simulator speaks Mitto's wire format, so both names share one adapter;
-// the name only changes metric labels and error messages.
+// the name only changes metric labels and error messages. Whether a repeated
+// reference is safe is configuration, never assumed from the name: the
+// simulator can run either way (SIMULATOR_DEDUPS_BY_REFERENCE).
 export function createProviderFromConfig(config: ProviderConfig, runtime: ProviderRuntimeOptions = {}): MittoProvider {
   return createMittoProvider({
     baseUrl: config.SMS_PROVIDER_URL,
     apiKey: config.SMS_PROVIDER_API_KEY,
     name: config.SMS_PROVIDER,
+    dedupsByReference: config.SMS_PROVIDER_DEDUPS_BY_REFERENCE,
     ...runtime,
   });
 }

@@ -290,15 +290,15 @@ describe('createMittoProvider', () => {
     };
 
     it('is retried once on a fresh socket when the provider dedups by reference', async () => {
-      const p = await setup(dropSecondOnSocket);
+      const p = await setup(dropSecondOnSocket, { dedupsByReference: true });
       await p.sendBatch(outbound(2, 'a'), { traceId: 't' });
       const results = await p.sendBatch(outbound(2, 'b'), { traceId: 't' });
       expect(results.map((r) => r.outcome)).toEqual(['accepted', 'accepted']);
       expect(server?.seen).toHaveLength(3);
     });
 
-    it('is reported unknown, not retried, when the provider does not dedup', async () => {
-      const p = await setup(dropSecondOnSocket, { dedupsByReference: false });
+    it('is reported unknown, not retried, when the provider is not known to dedup (the default)', async () => {
+      const p = await setup(dropSecondOnSocket);
       await p.sendBatch(outbound(2, 'a'), { traceId: 't' });
       const results = await p.sendBatch(outbound(2, 'b'), { traceId: 't' });
       expect(results.map((r) => r.outcome)).toEqual(['unknown', 'unknown']);
@@ -325,11 +325,19 @@ describe('parseRetryAfterMs', () => {
 });
 
 describe('createProviderFromConfig', () => {
-  it('builds the Mitto adapter under the configured name', () => {
+  it('builds the Mitto adapter under the configured name, deduplicating only when configured to', () => {
     for (const name of ['simulator', 'mitto'] as const) {
-      const p = createProviderFromConfig({ SMS_PROVIDER: name, SMS_PROVIDER_URL: 'http://127.0.0.1:4010', SMS_PROVIDER_API_KEY: 'k' });
-      expect(p).toMatchObject({ name, maxBatchSize: 1000, dedupsByReference: true });
-      p.close();
+      for (const dedups of [false, true]) {
+        const p = createProviderFromConfig({ SMS_PROVIDER: name, SMS_PROVIDER_URL: 'http://127.0.0.1:4010', SMS_PROVIDER_API_KEY: 'k', SMS_PROVIDER_DEDUPS_BY_REFERENCE: dedups });
+        expect(p).toMatchObject({ name, maxBatchSize: 1000, dedupsByReference: dedups });
+        p.close();
+      }
     }
+  });
+
+  it('never assumes a provider dedups by reference', () => {
+    const p = createMittoProvider({ baseUrl: 'http://127.0.0.1:4010', apiKey: 'k', name: 'mitto' });
+    expect(p.dedupsByReference).toBe(false);
+    p.close();
   });
 });

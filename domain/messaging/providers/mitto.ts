@@ -32,8 +32,10 @@ export interface MittoProviderOptions {
   maxSockets?: number;
   /**
    * Whether the provider guarantees that a repeated `reference` never becomes a
-   * second SMS. The simulator does; set false for an account where that is not
-   * confirmed, so unknown outcomes are never re-sent.
+   * second SMS. Off by default: Mitto does not document it, and a wrong
+   * guess sends every ambiguous batch twice. Only true for an account where
+   * it is confirmed (SMS_PROVIDER_DEDUPS_BY_REFERENCE); otherwise an unknown
+   * outcome is recorded and never re-sent.
    */
   dedupsByReference?: boolean;
   onRequest?: (outcome: ProviderRequestOutcome, seconds: number) => void;
@@ -82,7 +84,7 @@ function transientRejectionCode(err: ProviderError): string {
 export function createMittoProvider(options: MittoProviderOptions): MittoProvider {
   const name = options.name ?? 'mitto';
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const dedupsByReference = options.dedupsByReference ?? true;
+  const dedupsByReference = options.dedupsByReference ?? false;
   const base = options.baseUrl.replace(/\/+$/, '');
   const singleUrl = new URL(`${base}/sms`);
   const bulkUrl = new URL(`${base}/smsbulk`);

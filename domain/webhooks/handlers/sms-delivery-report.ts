@@ -1,5 +1,6 @@
 import { sql } from '../../../lib/db';
 import { recipientIdFromReference } from '../../campaigns/render-batch';
+import { settleUnknownRecipients } from '../../campaigns/settle-unknown';
 import { recentCampaignSql } from '../delivery-report-recipient';
 import { WebhookNotReadyError } from '../errors';
 import { markEventOutcome } from '../mark-event';
@@ -11,12 +12,13 @@ const TERMINAL = new Set(['delivered', 'failed', 'skipped', 'cancelled']);
 
 /**
  * Applies a delivery report with ONE statement on the hot path: a guarded
- * sent|unknown → delivered|failed UPDATE that also marks the event processed
- * (and records its shop). A duplicate or late report matches nothing and
- * changes nothing (the status trigger also refuses to move backwards).
- * Only when nothing matched does a second query tell "already final"
- * (done) from "not sent yet" (the report beat the send's settle: retried
- * with backoff, then dropped).
+ * sent → delivered|failed UPDATE that also marks the event processed (and
+ * records its shop). A duplicate or late report matches nothing and changes
+ * nothing (the status trigger also refuses to move backwards). When nothing
+ * matched, a report naming our reference may settle an `unknown` recipient
+ * (delivered: charged once; failed: free; campaigns/settle-unknown.ts);
+ * otherwise a query tells "already final" (done) from "not sent yet" (the
+ * report beat the send's settle: retried with backoff, then dropped).
  */
 export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterCommit }) => {
   const report = deliveryReportSchema.parse(event.payload);
@@ -34,9 +36,7 @@ export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterComm
     WITH r AS (
       UPDATE campaign_recipients
          SET status = ${report.status}, final_at = now(), error_code = ${errorCode}, provider_message_id = ${report.id}
-       WHERE ${match} AND status IN ('sent', 'unknown')
-         -- A delivered row must know its billed segments (CHECK).
-         AND (${report.status} = 'failed' OR segments IS NOT NULL)
+       WHERE ${match} AND status = 'sent'
       RETURNING campaign_id
     ), e AS (
       UPDATE webhook_events
@@ -50,6 +50,22 @@ export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterComm
   if ((applied?.n ?? 0) > 0) {
     afterCommit(() => deps.metrics.deliveryReports.inc({ provider, status: report.status }));
     return 'processed';
+  }
+
+  if (recipientId !== null) {
+    const settled = await deps.db.$transaction(async (tx) => {
+      const r = await settleUnknownRecipients(tx, [{ id: recipientId, status: report.status, providerMessageId: report.id, errorCode }], { logger: deps.logger, traceId: event.trace_id });
+      const moved = r.moved[0];
+      if (moved) await markEventOutcome(tx, event.id, 'processed', moved.shopId);
+      return moved;
+    });
+    if (settled) {
+      afterCommit(() => {
+        deps.metrics.deliveryReports.inc({ provider, status: report.status });
+        deps.metrics.smsUnknownResolved.inc({ via: 'delivery_report', status: report.status });
+      });
+      return 'processed';
+    }
   }
 
   const [row] = await deps.db.$queryRaw<{ status: string; segments: number | null; shop_id: string }[]>`

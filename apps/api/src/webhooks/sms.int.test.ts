@@ -35,7 +35,7 @@ describe('POST /webhooks/sms/:provider/*', () => {
     const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
       INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at, claim_token, lease_until)
       VALUES (${campaign.id}::uuid, ${contact.id}::uuid, 0, ${status}, ${pmid}, ${status === 'sending' ? null : 1}::smallint,
-              ${status === 'sending' ? null : new Date()}, ${status === 'sending' ? '00000000-0000-4000-8000-000000000001' : null}::uuid,
+              ${status === 'sending' || status === 'unknown' ? null : new Date()}, ${status === 'sending' ? '00000000-0000-4000-8000-000000000001' : null}::uuid,
               ${status === 'sending' ? new Date(Date.now() + 60_000) : null})
       RETURNING id`;
     return { id: String(row!.id), shopId: shop.id, providerMessageId: pmid };

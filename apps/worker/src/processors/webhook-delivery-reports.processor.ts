@@ -29,6 +29,9 @@ export const webhookDeliveryReportsHandler = defineHandler('webhook.delivery-rep
     }
     for (const a of r.appliedByProvider) deps.metrics.deliveryReports.inc({ provider: a.provider.replace(/^sms-/, ''), status: a.status }, a.n);
     for (const o of r.outcomes) deps.metrics.webhookEvents.inc({ source: o.provider, outcome: o.outcome }, o.n);
+    for (const status of ['delivered', 'failed'] as const) {
+      if (r.unknownResolved[status] > 0) deps.metrics.smsUnknownResolved.inc({ via: 'delivery_report', status }, r.unknownResolved[status]);
+    }
     for (const n of r.notReady) await enqueueWebhookJob(deps.producer, n.id, n.traceId);
     applied += r.applied.delivered + r.applied.failed;
     if (r.claimed < PASS) return { applied };
