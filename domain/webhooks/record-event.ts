@@ -12,15 +12,22 @@ export interface IncomingWebhookEvent {
   shopId?: string | null;
   /** The shop, when the sender names it by domain (Shopify); resolved in the same INSERT. */
   shopDomain?: string | null;
+  /**
+   * SHA-256 (hex) of the signed body, where the signature covers the body
+   * only (Shopify): a body already recorded makes the event a duplicate,
+   * whatever its event id (webhook_body_digests).
+   */
+  bodySha256?: string | null;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Insert-first dedup: the unique (provider, event_id) decides, in one
- * statement, whether this delivery is new. Returns the new row's id, or null
- * for a duplicate (never upsert-then-select: two racing deliveries would both
- * think they were first).
+ * statement, whether this delivery is new; for a body-signed sender the
+ * unique (provider, body_sha256) of webhook_body_digests decides too, in the
+ * same statement. Returns the new row's id, or null for a duplicate (never
+ * upsert-then-select: two racing deliveries would both think they were first).
  *
  * Outside a transaction, concurrent deliveries share their INSERT (and its
  * commit): under a burst, one statement stores a few dozen events. Each
@@ -43,23 +50,69 @@ const inboxBatcher = batcherPer((db: Db) => new Batcher((events: IncomingWebhook
  */
 export async function recordWebhookEvents(db: DbOrTx, events: IncomingWebhookEvent[]): Promise<(string | null)[]> {
   if (events.length === 0) return [];
-  const shopIds = events.map((e) => (e.shopId && UUID.test(e.shopId) ? e.shopId : null));
-  // Delivery reports (the hot path) name no shop; Shopify names it by domain, resolved here.
-  const rows = await db.$queryRaw<{ id: string; provider: string; event_id: string }[]>`
-    INSERT INTO webhook_events (provider, event_id, topic, shop_id, payload, trace_id)
-    SELECT u.provider, u.event_id, u.topic, COALESCE(u.shop_id, (SELECT s.id FROM shops s WHERE s.domain = u.shop_domain)), u.payload, u.trace_id
-      FROM unnest(${events.map((e) => e.provider)}::text[], ${events.map((e) => e.eventId)}::text[], ${events.map((e) => e.topic)}::text[],
-                  ${shopIds}::uuid[], ${events.map((e) => e.shopDomain ?? null)}::text[],
-                  ${events.map((e) => JSON.stringify(e.payload ?? null))}::jsonb[], ${events.map((e) => e.traceId ?? null)}::text[])
-           AS u(provider, event_id, topic, shop_id, shop_domain, payload, trace_id)
-    ON CONFLICT (provider, event_id) DO NOTHING
-    RETURNING id, provider, event_id`;
+  // A body repeated within one call is the later event's duplicate.
+  const firstOfBody = new Set<string>();
+  const repeated = new Set<IncomingWebhookEvent>();
+  for (const e of events) {
+    if (!e.bodySha256) continue;
+    const key = `${e.provider}\u0000${e.bodySha256}`;
+    if (firstOfBody.has(key)) repeated.add(e);
+    firstOfBody.add(key);
+  }
+  const fresh = repeated.size === 0 ? events : events.filter((e) => !repeated.has(e));
+  const rows = fresh.some((e) => e.bodySha256) ? await insertWithDigests(db, fresh) : await insertEvents(db, fresh);
   const inserted = new Map(rows.map((r) => [`${r.provider}\u0000${r.event_id}`, r.id]));
   return events.map((e) => {
+    if (repeated.has(e)) return null;
     const key = `${e.provider}\u0000${e.eventId}`;
     const id = inserted.get(key) ?? null;
     // A second delivery of the same event within one call is its duplicate.
     inserted.delete(key);
     return id;
   });
+}
+
+type Inserted = { id: string; provider: string; event_id: string }[];
+
+const shopIdsOf = (events: IncomingWebhookEvent[]) => events.map((e) => (e.shopId && UUID.test(e.shopId) ? e.shopId : null));
+
+// Delivery reports and Stripe events (the hot path) carry no body digest and
+// name no shop; Shopify names it by domain, resolved in the INSERT.
+function insertEvents(db: DbOrTx, events: IncomingWebhookEvent[]): Promise<Inserted> {
+  return db.$queryRaw<Inserted>`
+    INSERT INTO webhook_events (provider, event_id, topic, shop_id, payload, trace_id)
+    SELECT u.provider, u.event_id, u.topic, COALESCE(u.shop_id, (SELECT s.id FROM shops s WHERE s.domain = u.shop_domain)), u.payload, u.trace_id
+      FROM unnest(${events.map((e) => e.provider)}::text[], ${events.map((e) => e.eventId)}::text[], ${events.map((e) => e.topic)}::text[],
+                  ${shopIdsOf(events)}::uuid[], ${events.map((e) => e.shopDomain ?? null)}::text[],
+                  ${events.map((e) => JSON.stringify(e.payload ?? null))}::jsonb[], ${events.map((e) => e.traceId ?? null)}::text[])
+           AS u(provider, event_id, topic, shop_id, shop_domain, payload, trace_id)
+    ON CONFLICT (provider, event_id) DO NOTHING
+    RETURNING id, provider, event_id`;
+}
+
+/**
+ * The same, recording each body's digest first: an event is stored only if
+ * its digest is new (a concurrent delivery of the same body waits on the
+ * digest's key and then finds it taken).
+ */
+function insertWithDigests(db: DbOrTx, events: IncomingWebhookEvent[]): Promise<Inserted> {
+  return db.$queryRaw<Inserted>`
+    WITH u AS (
+      SELECT * FROM unnest(${events.map((e) => e.provider)}::text[], ${events.map((e) => e.eventId)}::text[], ${events.map((e) => e.topic)}::text[],
+                           ${shopIdsOf(events)}::uuid[], ${events.map((e) => e.shopDomain ?? null)}::text[],
+                           ${events.map((e) => JSON.stringify(e.payload ?? null))}::jsonb[], ${events.map((e) => e.traceId ?? null)}::text[],
+                           ${events.map((e) => e.bodySha256 ?? null)}::text[])
+               AS u(provider, event_id, topic, shop_id, shop_domain, payload, trace_id, body_sha256)
+    ), digests AS (
+      INSERT INTO webhook_body_digests (provider, body_sha256)
+      SELECT u.provider, u.body_sha256 FROM u WHERE u.body_sha256 IS NOT NULL
+      ON CONFLICT DO NOTHING
+      RETURNING provider, body_sha256
+    )
+    INSERT INTO webhook_events (provider, event_id, topic, shop_id, payload, trace_id)
+    SELECT u.provider, u.event_id, u.topic, COALESCE(u.shop_id, (SELECT s.id FROM shops s WHERE s.domain = u.shop_domain)), u.payload, u.trace_id
+      FROM u
+     WHERE u.body_sha256 IS NULL OR EXISTS (SELECT 1 FROM digests d WHERE d.provider = u.provider AND d.body_sha256 = u.body_sha256)
+    ON CONFLICT (provider, event_id) DO NOTHING
+    RETURNING id, provider, event_id`;
 }

@@ -1,24 +1,23 @@
-import { z } from 'zod';
 import type { DbOrTx } from '../../../lib/db';
 import { consentFromShopify, syncShopifyCustomer } from '../../contacts/sync-shopify-customer';
-import { customerRefSchema } from '../../privacy/customer-ref';
 import { exportCustomerData } from '../../privacy/export-customer-data';
 import { redactCustomer } from '../../privacy/redact-customer';
 import { redactShop } from '../../privacy/redact-shop';
 import { markShopUninstalled, uninstallShop } from '../../shops/uninstall-shop';
 import { inEventTransaction } from '../event-transaction';
+import { bodyNamesShop, checkShopifyBody, customerDataRequestSchema, customerRedactSchema, customerSchema, shopRedactSchema } from '../shopify-payloads';
 import type { HandlerContext, WebhookEventRow, WebhookHandler } from '../types';
 
-const shopRefSchema = z.object({
-  shop_domain: z.string().max(255).optional(),
-  myshopify_domain: z.string().max(255).optional(),
-});
-
-/** The event's shop: resolved at ingest from X-Shopify-Shop-Domain, else from the payload. */
+/**
+ * The event's shop. Where the topic's body names one, the signed body
+ * decides (the route refused a header that disagreed; an older row whose
+ * header named another shop acts on the body's shop or on none). Otherwise
+ * the header's shop, resolved at ingest.
+ */
 async function shopOfEvent(db: DbOrTx, event: WebhookEventRow): Promise<string | null> {
-  if (event.shop_id) return event.shop_id;
-  const ref = shopRefSchema.safeParse(event.payload);
-  const domain = ref.success ? (ref.data.shop_domain ?? ref.data.myshopify_domain) : undefined;
+  if (!bodyNamesShop(event.topic)) return event.shop_id;
+  const check = checkShopifyBody(event.topic, event.payload);
+  const domain = check.known && check.valid ? check.shopDomain : null;
   if (!domain) return null;
   const [row] = await db.$queryRaw<{ id: string }[]>`SELECT id FROM shops WHERE domain = ${domain}`;
   return row?.id ?? null;
@@ -38,37 +37,6 @@ export const shopifyAppUninstalled: WebhookHandler = async (ctx) => {
     return { outcome: 'processed', shopId };
   });
 };
-
-// C0, DEL and C1 controls never belong in a name or an address (and NUL cannot be stored).
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-
-const text = (max: number) =>
-  z
-    .string()
-    .nullable()
-    .optional()
-    .transform((s) => {
-      const t = s?.replace(CONTROL, '').trim();
-      return t ? t.slice(0, max) : null;
-    });
-
-const customerSchema = z.object({
-  id: z.union([z.number(), z.string().min(1)]).transform(String),
-  email: text(254).transform((e) => (e && e.includes('@') ? e : null)),
-  first_name: text(100),
-  last_name: text(100),
-  phone: z.string().max(64).nullable().optional(),
-  updated_at: z.string().max(64).nullable().optional(),
-  sms_marketing_consent: z
-    .object({
-      state: z.string().max(64).nullable().optional(),
-      phone: z.string().max(64).nullable().optional(),
-      consent_updated_at: z.string().max(64).nullable().optional(),
-    })
-    .nullable()
-    .optional(),
-});
 
 function timeOf(...candidates: (string | null | undefined)[]): Date | null {
   for (const c of candidates) {
@@ -99,18 +67,13 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
   });
 };
 
-const gdprSchema = z.object({
-  customer: customerRefSchema,
-  data_request: z.object({ id: z.union([z.number(), z.string()]).transform(String) }).optional(),
-});
-
 export const shopifyCustomerDataRequest: WebhookHandler = async (ctx) => {
   const { deps, event } = ctx;
   const shopId = await shopOfEvent(deps.db, event);
   if (!shopId) return ignore(ctx);
-  const body = gdprSchema.parse(event.payload);
+  const body = customerDataRequestSchema.parse(event.payload);
   return inEventTransaction(ctx, async (tx) => {
-    const { contacts } = await exportCustomerData(tx, { requestId: event.id, shopId, customer: body.customer, shopifyRequestId: body.data_request?.id ?? null });
+    const { contacts } = await exportCustomerData(tx, { requestId: event.id, shopId, customer: body.customer, shopifyRequestId: body.data_request.id });
     ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, privacyRequestId: event.id, contacts }, 'customer data request assembled'));
     return { outcome: 'processed', shopId };
   });
@@ -120,7 +83,7 @@ export const shopifyCustomerRedact: WebhookHandler = async (ctx) => {
   const { deps, event } = ctx;
   const shopId = await shopOfEvent(deps.db, event);
   if (!shopId) return ignore(ctx);
-  const body = gdprSchema.parse(event.payload);
+  const body = customerRedactSchema.parse(event.payload);
   return inEventTransaction(ctx, async (tx) => {
     const result = await redactCustomer(tx, { requestId: event.id, shopId, customer: body.customer, eventRowId: event.id });
     ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, ...result }, 'customer redacted'));
@@ -130,11 +93,12 @@ export const shopifyCustomerRedact: WebhookHandler = async (ctx) => {
 
 export const shopifyShopRedact: WebhookHandler = async (ctx) => {
   const { deps, event } = ctx;
-  const ref = shopRefSchema.safeParse(event.payload);
-  const domain = ref.success ? (ref.data.shop_domain ?? ref.data.myshopify_domain ?? null) : null;
+  const body = shopRedactSchema.safeParse(event.payload);
+  if (!body.success) return ignore(ctx);
   return inEventTransaction(ctx, async (tx) => {
-    // Deletes this very event too: nothing of the shop may remain, and marking it then updates no row.
-    const result = await redactShop(tx, { shopId: event.shop_id, shopDomain: domain });
+    // Only the shop the signed body names. Deletes this very event too:
+    // nothing of the shop may remain, and marking it then updates no row.
+    const result = await redactShop(tx, { shopId: null, shopDomain: body.data.shop_domain });
     ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, ...result }, 'shop redacted'));
     return { outcome: 'processed' };
   });
