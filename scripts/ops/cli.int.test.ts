@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { createTestEnv, type TestEnv } from '../../test/harness';
-import { createCampaign, createShop } from '../../test/factories';
+import { createCampaign, createContact, createShop } from '../../test/factories';
+import { moneyState } from '../../test/sending';
 import { HELP, OpsError, runOps, type OpsIo } from './cli';
 
 // Every command a runbook names runs here: --help plus one real invocation
@@ -37,7 +38,7 @@ it('--help lists every command', async () => {
   const { code, text } = await run('--help');
   expect(code).toBe(0);
   expect(text).toBe(HELP);
-  for (const cmd of ['campaign:inspect', 'campaign:reconcile', 'reconcile', 'webhook:list', 'webhook:replay', 'wallet:verify', 'reservation:release', 'queues']) {
+  for (const cmd of ['campaign:inspect', 'campaign:reconcile', 'campaign:resolve-unknown', 'reconcile', 'webhook:list', 'webhook:replay', 'wallet:verify', 'reservation:release', 'queues']) {
     expect(text).toContain(cmd);
   }
 });
@@ -99,6 +100,51 @@ it('reservation:release releases what a stuck reservation holds', async () => {
     INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount) VALUES (${shop.id}::uuid, ${c.id}::uuid, 'ops-stuck', 4) RETURNING id`;
   const res = await run('reservation:release', r!.id, '--json');
   expect(JSON.parse(res.text)).toEqual({ id: r!.id, released: 4, status: 'closed' });
+});
+
+it('campaign:resolve-unknown: a dry run counts and changes nothing; --as sent charges each unknown recipient once; --as failed is free', async () => {
+  const shop = await createShop(env.db, { credits: 10 });
+  const unknownRecipients = async (campaignId: string, segments: (number | null)[]): Promise<string[]> => {
+    const ids: string[] = [];
+    for (const segs of segments) {
+      const contact = await createContact(env.db, shop.id);
+      const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
+        INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, segments, error_code, attempt)
+        VALUES (${campaignId}::uuid, ${contact.id}::uuid, 0, 'unknown', ${segs}::smallint, 'timeout_after_send', 1) RETURNING id`;
+      ids.push(String(row!.id));
+    }
+    return ids;
+  };
+  const statuses = async (campaignId: string): Promise<string[]> =>
+    (await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid ORDER BY id`).map((r) => r.status);
+
+  const sent = await createCampaign(env.db, shop.id, { status: 'completed' });
+  // The last row predates segments being kept on unknown rows: it cannot be charged, so it is left alone.
+  await unknownRecipients(sent.id, [1, 2, null]);
+  const dry = await run('campaign:resolve-unknown', sent.id, '--as', 'sent', '--dry-run');
+  expect(dry.code).toBe(0);
+  expect(dry.text).toContain('DRY RUN: would resolve 2 of 3 unknown recipient(s) as sent, charging 3 credit(s)');
+  expect(await statuses(sent.id)).toEqual(['unknown', 'unknown', 'unknown']);
+  expect((await moneyState(env.db, shop.id)).balance).toBe(10);
+
+  output = [];
+  const real = JSON.parse((await run('campaign:resolve-unknown', sent.id, '--as', 'sent', '--json')).text) as Record<string, unknown>;
+  expect(real).toMatchObject({ unknown: 3, resolvable: 2, moved: 2, charged: 3, shortfall: 0, dryRun: false });
+  expect(await statuses(sent.id)).toEqual(['sent', 'sent', 'unknown']);
+  output = [];
+  // Run again (or concurrently with a delivery report): nothing moves or is charged twice.
+  expect(JSON.parse((await run('campaign:resolve-unknown', sent.id, '--as', 'sent', '--json')).text)).toMatchObject({ moved: 0, charged: 0 });
+  expect(await moneyState(env.db, shop.id)).toMatchObject({ balance: 7, debited: 3, ledgerSum: 7 });
+
+  const failed = await createCampaign(env.db, shop.id, { status: 'completed' });
+  await unknownRecipients(failed.id, [1, null]);
+  output = [];
+  expect(JSON.parse((await run('campaign:resolve-unknown', failed.id, '--as', 'failed', '--json')).text)).toMatchObject({ moved: 2, charged: 0 });
+  expect(await statuses(failed.id)).toEqual(['failed', 'failed']);
+  expect((await moneyState(env.db, shop.id)).balance).toBe(7);
+
+  await expect(run('campaign:resolve-unknown', failed.id)).rejects.toThrow('--as sent or --as failed');
+  await expect(run('campaign:resolve-unknown', '00000000-0000-4000-8000-000000000000', '--as', 'failed')).rejects.toThrow(/404/);
 });
 
 it('queues prints counts per queue and state', async () => {

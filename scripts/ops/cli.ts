@@ -26,6 +26,8 @@ export const HELP = `Usage: npm run ops -- <command> [options]
 Commands:
   campaign:inspect <campaignId>     status counts, batches, jobs, reservation, last activity
   campaign:reconcile <campaignId>   run reconciliation for one campaign now (signed API call)
+  campaign:resolve-unknown <campaignId> --as sent|failed [--dry-run]
+                                    settle recipients left unknown (never re-sends; sent = charged once) (signed API call)
   reconcile                         run a full reconciliation pass now (signed API call)
   webhook:list [--failed] [--limit N]  recent webhook events (--failed: failed, dropped or stuck)
   webhook:replay <eventId>          reprocess one stored webhook event (signed API call)
@@ -52,7 +54,7 @@ function parse(argv: string[]): Parsed {
     const a = argv[i] as string;
     if (a.startsWith('--')) {
       const next = argv[i + 1];
-      if (['--limit', '--shop'].includes(a) && next !== undefined) {
+      if (['--limit', '--shop', '--as'].includes(a) && next !== undefined) {
         flags.set(a.slice(2), next);
         i++;
       } else flags.set(a.slice(2), true);
@@ -145,6 +147,20 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
         [table(Object.entries(report.repairs).map(([kind, repaired]) => ({ kind, repaired }))), `campaigns stuck: ${report.campaignsStuck}`, `ledger mismatches: ${report.ledgerMismatches.length}`].join('\n'),
         report,
       );
+      return 0;
+    }
+    case 'campaign:resolve-unknown': {
+      const id = needId(p, 'campaign id');
+      const as = p.flags.get('as');
+      if (as !== 'sent' && as !== 'failed') throw new OpsError('campaign:resolve-unknown needs --as sent or --as failed');
+      const dryRun = p.flags.has('dry-run');
+      const r = (await signedCall(io, 'POST', `/internal/campaigns/${id}/resolve-unknown`, { as, dryRun })) as {
+        unknown: number; resolvable: number; segments: number; moved: number; charged: number; shortfall: number;
+      };
+      const head = dryRun
+        ? `DRY RUN: would resolve ${r.resolvable} of ${r.unknown} unknown recipient(s) as ${as}${as === 'sent' ? `, charging ${r.segments} credit(s)` : ' (free)'}`
+        : `resolved ${r.moved} unknown recipient(s) as ${as}${as === 'sent' ? `, charged ${r.charged} credit(s)${r.shortfall > 0 ? ` (shortfall ${r.shortfall})` : ''}` : ''}`;
+      print([head, keyValues(r as unknown as Record<string, unknown>)].join('\n'), r);
       return 0;
     }
     case 'webhook:list': {

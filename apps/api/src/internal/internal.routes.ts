@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AppError } from '../../../../lib/errors';
 import { inspectCampaign } from '../../../../domain/ops/inspect-campaign';
 import { releaseReservation } from '../../../../domain/credits/reservations';
+import { resolveUnknownRecipients } from '../../../../domain/ops/resolve-unknown';
 import { runReconciliation } from '../../../../domain/reconciliation/run-reconciliation';
 import { replayWebhookEvent } from '../../../../domain/webhooks/replay-event';
 import { jobIds } from '../../../../queue/job-ids';
@@ -12,6 +13,7 @@ import { internalAuth } from './internal-auth';
 
 const idParams = z.object({ id: z.uuid() });
 const reconcileBody = z.strictObject({ campaignId: z.uuid().optional() });
+const resolveUnknownBody = z.strictObject({ as: z.enum(['sent', 'failed']), dryRun: z.boolean() });
 
 async function jobState(deps: ApiDeps, queue: 'campaigns' | 'sends', id: string): Promise<string> {
   const job = await deps.queues.get(queue).getJob(id);
@@ -50,6 +52,17 @@ export function internalRoutes(deps: ApiDeps): Router {
     const outcome = await replayWebhookEvent(deps, id);
     if (outcome === 'not_found') throw new AppError('NOT_FOUND', 'Webhook event not found');
     res.json({ id, outcome });
+  });
+
+  // Never re-sends: settles what the provider's own records say became of a
+  // campaign's ambiguous sends (sent: charged once; failed: free).
+  router.post('/campaigns/:id/resolve-unknown', async (req, res) => {
+    const { id } = parseParams(req, idParams);
+    const body = parseBody(req, resolveUnknownBody);
+    const result = await resolveUnknownRecipients(deps.db, { campaignId: id, as: body.as, dryRun: body.dryRun, logger: deps.logger });
+    if (!result) throw new AppError('NOT_FOUND', 'Campaign not found');
+    if (result.moved > 0) deps.metrics.smsUnknownResolved.inc({ via: 'operator', status: body.as }, result.moved);
+    res.json(result);
   });
 
   router.post('/reservations/:id/release', async (req, res) => {
