@@ -23,7 +23,8 @@ async function main(): Promise<void> {
     {
       port,
       dlrEnabled: config.dlrEnabled,
-      dlrUrl: config.dlrEnabled ? config.dlrUrl : undefined,
+      // A Mitto-style callback URL carries its secret in the query: never logged.
+      dlrUrl: config.dlrEnabled ? config.dlrUrl.split('?')[0] : undefined,
       dlrDelayMs: config.dlrDelayMs,
       deliveredRatio: config.deliveredRatio,
       dedupsByReference: config.dedupsByReference,
