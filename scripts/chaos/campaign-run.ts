@@ -60,6 +60,12 @@ const CHAOS_ENV: NodeJS.ProcessEnv = {
   SMS_PROVIDER_TIMEOUT_MS: '3000',
   RECONCILE_EVERY_MS: '3000',
   SHUTDOWN_TIMEOUT_MS: '3000',
+  // The scenarios prove the re-send path: a send whose outcome a crash or a
+  // hang left unknown goes out again with the same reference, and the
+  // provider (here the simulator, told to) collapses the repeat. Production
+  // leaves this off unless the provider is confirmed to dedup by reference.
+  SMS_PROVIDER_DEDUPS_BY_REFERENCE: 'true',
+  SIMULATOR_DEDUPS_BY_REFERENCE: 'true',
   // The stack logs at warn; CHAOS_LOG_LEVEL=info (or debug) to see more in its log files.
   ...(process.env.CHAOS_LOG_LEVEL ? { LOG_LEVEL: process.env.CHAOS_LOG_LEVEL } : {}),
 };
