@@ -55,6 +55,9 @@ export const configSchema = z.object({
   SMS_PROVIDER_URL: z.url().default('http://127.0.0.1:4010'),
   SMS_PROVIDER_API_KEY: z.string().min(1).default('dev-sms-api-key'),
   SMS_WEBHOOK_SECRET: z.string().min(1).default('dev-sms-webhook-secret'),
+  // The secret being rotated out, still accepted on SMS callbacks until the
+  // provider uses the new one (docs/webhooks.md, rotation).
+  SMS_WEBHOOK_SECRET_PREVIOUS: z.string().min(1).optional(),
   SMS_SIMULATOR_PORT: port.default(4010),
   SMS_DEFAULT_SENDER: z.string().min(1).max(15).default('Marketing'),
   SMS_PROVIDER_MPS: positiveInt.default(50_000),

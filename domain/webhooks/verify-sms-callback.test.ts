@@ -25,6 +25,17 @@ describe('verifySmsCallback', () => {
     expect(verifySmsCallback('mitto', { secret: '', token: '', rawBody, nowSec })).toBe(false);
   });
 
+  it('during a rotation, the previous secret is still accepted and said to be the previous one', () => {
+    const previousSecret = 'old-sms-secret';
+    expect(verifySmsCallback('mitto', { secret, previousSecret, token: secret, rawBody, nowSec })).toBe(true);
+    expect(verifySmsCallback('mitto', { secret, previousSecret, token: previousSecret, rawBody, nowSec })).toBe('previous');
+    expect(verifySmsCallback('mitto', { secret, previousSecret, token: 'neither', rawBody, nowSec })).toBe(false);
+    const oldSig = signSimulatorPayload(previousSecret, rawBody, nowSec);
+    expect(verifySmsCallback('simulator', { secret, previousSecret, signature: oldSig, rawBody, nowSec })).toBe('previous');
+    // Without a previous secret configured, the old one is refused.
+    expect(verifySmsCallback('mitto', { secret, token: previousSecret, rawBody, nowSec })).toBe(false);
+  });
+
   it('knows only its providers', () => {
     expect(isSmsCallbackProvider('simulator')).toBe(true);
     expect(isSmsCallbackProvider('mitto')).toBe(true);

@@ -19,6 +19,8 @@ function sameSecret(given: string, expected: string): boolean {
 
 export interface SmsCallbackAuth {
   secret: string;
+  /** SMS_WEBHOOK_SECRET_PREVIOUS: still accepted while a rotation is under way. */
+  previousSecret?: string;
   /** X-Simulator-Signature (simulator). */
   signature?: string | string[];
   /** `?token=` of the callback URL (Mitto has no signature scheme). */
@@ -27,9 +29,20 @@ export interface SmsCallbackAuth {
   nowSec: number;
 }
 
-/** Each provider's own scheme: HMAC header with timestamp for the simulator, URL secret for Mitto. */
-export function verifySmsCallback(provider: SmsCallbackProvider, auth: SmsCallbackAuth): boolean {
-  if (!auth.secret) return false;
-  if (provider === 'simulator') return verifySimulatorSignature(auth.secret, auth.signature, auth.rawBody, auth.nowSec, 300);
-  return typeof auth.token === 'string' && auth.token.length > 0 && auth.token.length <= 512 && sameSecret(auth.token, auth.secret);
+function verifyWith(provider: SmsCallbackProvider, secret: string, auth: SmsCallbackAuth): boolean {
+  if (!secret) return false;
+  if (provider === 'simulator') return verifySimulatorSignature(secret, auth.signature, auth.rawBody, auth.nowSec, 300);
+  return typeof auth.token === 'string' && auth.token.length > 0 && auth.token.length <= 512 && sameSecret(auth.token, secret);
+}
+
+/**
+ * Each provider's own scheme: HMAC header with timestamp for the simulator,
+ * URL secret for Mitto (it offers no signature). `previous` when only the
+ * secret being rotated out matched: accepted, and counted so the operator
+ * sees when the provider has switched (docs/webhooks.md, rotation).
+ */
+export function verifySmsCallback(provider: SmsCallbackProvider, auth: SmsCallbackAuth): boolean | 'previous' {
+  if (verifyWith(provider, auth.secret, auth)) return true;
+  if (auth.previousSecret && auth.previousSecret !== auth.secret && verifyWith(provider, auth.previousSecret, auth)) return 'previous';
+  return false;
 }

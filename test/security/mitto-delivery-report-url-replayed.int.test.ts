@@ -87,6 +87,21 @@ describe('attack: a captured Mitto delivery-report URL is replayed', () => {
     expect(Number(w?.balance)).toBe(10);
   });
 
+  it('after a rotation the old URL is refused; during it, the old secret still works and is counted', async () => {
+    const r = await sentRecipient();
+    const NEW = 'mitto-callback-secret-after-rotation-9876543210fedcba';
+    const during = await env.api({ config: { ...env.config, SMS_WEBHOOK_SECRET: NEW, SMS_WEBHOOK_SECRET_PREVIOUS: SECRET } });
+    const after = await env.api({ config: { ...env.config, SMS_WEBHOOK_SECRET: NEW } });
+    const send = (a: Express, token: string) =>
+      request(a).post(`/webhooks/sms/mitto/status?token=${token}`).set('Content-Type', 'application/json').send(JSON.stringify({ id: r.pmid, reference: `r${r.id}`, status: 'delivered' }));
+    expect((await send(during.app, SECRET)).status).toBe(200);
+    expect(await counterValue(during.deps.metrics, 'webhookEvents', { source: 'sms-mitto', outcome: 'previous_secret' })).toBe(1);
+    expect((await send(during.app, NEW)).body).toEqual({ duplicate: true });
+    expect(await counterValue(during.deps.metrics, 'webhookEvents', { source: 'sms-mitto', outcome: 'previous_secret' })).toBe(1);
+    expect((await send(after.app, SECRET)).status).toBe(401);
+    expect((await send(after.app, NEW)).body).toEqual({ duplicate: true });
+  });
+
   it('neither the URL secret nor a guessed token appears in any log line, whatever the outcome', async () => {
     const r = await sentRecipient();
     const guess = 'guessed-token-0123456789abcdef';

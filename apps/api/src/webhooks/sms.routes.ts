@@ -23,12 +23,14 @@ export function smsWebhookRoutes(deps: ApiDeps): Router {
     const raw = rawOf(req);
     const ok = verifySmsCallback(provider, {
       secret: deps.config.SMS_WEBHOOK_SECRET,
+      previousSecret: deps.config.SMS_WEBHOOK_SECRET_PREVIOUS,
       signature: req.headers['x-simulator-signature'],
       token: req.query.token,
       rawBody: raw,
       nowSec: Math.floor(deps.now().getTime() / 1000),
     });
     if (!ok) throw invalidSignature(deps.metrics, `sms-${provider}`);
+    if (ok === 'previous') deps.metrics.webhookEvents.inc({ source: `sms-${provider}`, outcome: 'previous_secret' });
     // The body is validated only once the sender is known to be the provider.
     req.body = jsonOf(raw);
     return { provider, raw };
