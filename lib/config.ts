@@ -60,6 +60,10 @@ export const configSchema = z.object({
   SMS_WEBHOOK_SECRET_PREVIOUS: z.string().min(1).optional(),
   SMS_SIMULATOR_PORT: port.default(4010),
   SMS_DEFAULT_SENDER: z.string().min(1).max(15).default('Marketing'),
+  // HMAC-SHA256 key of opt-outs kept for numbers a shop does not hold
+  // (sms_suppressions). Long-lived: changing it forgets those opt-outs (see
+  // docs/webhooks.md, "Inbound texts").
+  PHONE_HASH_KEY: z.string().min(16).default('dev-phone-hash-key-not-secret'),
   SMS_PROVIDER_MPS: positiveInt.default(50_000),
   // Per provider request; a send still unanswered by then has an unknown outcome.
   SMS_PROVIDER_TIMEOUT_MS: positiveInt.default(10_000),

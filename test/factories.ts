@@ -16,11 +16,21 @@ export interface ShopFixture {
   domain: string;
 }
 
-export async function createShop(db: Db, o: { domain?: string; status?: string; senderId?: string; timezone?: string; optOutFooter?: boolean; credits?: number } = {}): Promise<ShopFixture> {
+/**
+ * A shop sends as the shared default `Marketing` unless given a `senderId`,
+ * which it then owns (as a PATCH would make it) unless `ownsSender: false`
+ * (a sender several shops share).
+ */
+export async function createShop(
+  db: Db,
+  o: { domain?: string; status?: string; senderId?: string; ownsSender?: boolean; timezone?: string; optOutFooter?: boolean; credits?: number } = {},
+): Promise<ShopFixture> {
   const domain = o.domain ?? `shop-${uniq()}.myshopify.com`;
+  const senderId = o.senderId ?? 'Marketing';
+  const owned = o.ownsSender ?? senderId !== 'Marketing';
   const [shop] = await db.$queryRaw<ShopFixture[]>`
-    INSERT INTO shops (domain, status, sender_id, timezone, opt_out_footer)
-    VALUES (${domain}, ${o.status ?? 'active'}, ${o.senderId ?? 'Marketing'}, ${o.timezone ?? 'UTC'}, ${o.optOutFooter ?? true})
+    INSERT INTO shops (domain, status, sender_id, sender_owned, timezone, opt_out_footer)
+    VALUES (${domain}, ${o.status ?? 'active'}, ${senderId}, ${owned}, ${o.timezone ?? 'UTC'}, ${o.optOutFooter ?? true})
     RETURNING id, domain`;
   await db.$executeRaw`INSERT INTO credit_wallets (shop_id) VALUES (${shop!.id}::uuid)`;
   if (o.credits) await grantCredits(db, shop!.id, o.credits);

@@ -58,7 +58,7 @@ describe('sendBatch', () => {
     return { shopId: shop.id, campaignId: campaign.id, job, reserved: campaign.reserved };
   }
 
-  const sendDeps = (p: SmsProvider, o: Partial<SendBatchDeps> = {}): SendBatchDeps => ({ db: env.db, provider: p, now: () => new Date(), leaseMs: 60_000, ...o });
+  const sendDeps = (p: SmsProvider, o: Partial<SendBatchDeps> = {}): SendBatchDeps => ({ db: env.db, provider: p, now: () => new Date(), leaseMs: 60_000, phoneHashKey: env.config.PHONE_HASH_KEY, ...o });
 
   async function batchClaim(campaignId: string, batchNo: number): Promise<{ claimed: boolean; attempt: number; leaseUntil: Date | null }> {
     const [b] = await env.db.$queryRaw<{ claim_token: string | null; attempt: number; lease_until: Date | null }[]>`

@@ -4,6 +4,7 @@ import type { Db } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
 import { ProviderError, ProviderRateLimitedError, type SendResult, type SmsProvider } from '../messaging/providers/provider';
 import { markBatchDoneIfFinished, nextLeaseExpiry } from './batch-progress';
+import { skipSuppressed } from '../compliance/suppressions';
 import { claimBatch, releaseClaim } from './claim-batch';
 import { completeCampaignIfDone } from './complete-campaign';
 import { recipientReference, renderBatch, type RenderedBatch } from './render-batch';
@@ -18,6 +19,8 @@ export interface SendBatchDeps {
   provider: SmsProvider;
   now: () => Date;
   leaseMs: number;
+  /** PHONE_HASH_KEY: matches recipients against opt-outs kept as keyed hashes (sms_suppressions). */
+  phoneHashKey: string;
   maxAttempts?: number;
   metrics?: Pick<Metrics, 'smsMessages' | 'smsSegments' | 'smsUnknownOutcomes'>;
   logger?: Logger;
@@ -83,7 +86,9 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
   // Another attempt holds a live claim (a concurrent duplicate, or a worker
   // that died mid-send): come back when its lease runs out.
   if (claim.outcome === 'leased') return { outcome: 'deferred', until: claim.until, reason: 'leased' };
-  const claimed = claim.recipients;
+  // Opt-outs of numbers the shop did not hold when they came (STOP to a
+  // shared sender, before the contact was added) bind here.
+  const claimed = await skipSuppressed(deps.db, deps.phoneHashKey, { shopId: job.shopId, senderId: ctx.senderId }, claim.recipients);
   const counts: BatchCounts = { claimed: claimed.length, skipped: 0, settle: null, batchDone: false, campaignCompleted: false };
   counts.skipped = claimed.filter((r) => r.status === 'skipped').length;
   const toSend = claimed.filter((r) => r.status === 'sending');

@@ -1,4 +1,5 @@
 import type { Tx } from '../../lib/db';
+import type { InboundRoute } from './inbound-route';
 import type { InboundKeyword } from './inbound-keyword';
 
 export interface InboundRecord {
@@ -10,28 +11,24 @@ export interface InboundRecord {
   text: string;
   keyword: InboundKeyword | null;
   receivedAt: Date;
+  route: InboundRoute;
 }
 
 /**
- * Stores an inbound text once per shop that sends as `to` (so erasing one
- * shop's data leaves the others' intact), or once without a shop when no
- * shop uses that sender. Idempotent per (provider, message id, shop).
- * Returns the shop ids it was stored for.
+ * Stores an inbound text once. A text to a sender a shop owns is that shop's
+ * (number and text kept, where its privacy export and erasure find them). A
+ * text to a shared sender, or to no shop's sender, belongs to no shop: it is
+ * kept without number or text (hash and keyword only), so no shop can ever
+ * read a number through it. Idempotent per (provider, message id).
+ * Returns the shop it was stored for, if any.
  */
-export async function recordInboundMessage(tx: Tx, m: InboundRecord): Promise<string[]> {
-  const rows = await tx.$queryRaw<{ shop_id: string | null }[]>`
-    WITH targets AS (
-      SELECT s.id AS shop_id FROM shops s WHERE s.sender_id = ${m.to}
-      UNION ALL
-      SELECT NULL::uuid WHERE NOT EXISTS (SELECT 1 FROM shops WHERE sender_id = ${m.to})
-    )
+export async function recordInboundMessage(tx: Tx, m: InboundRecord): Promise<string | null> {
+  const shopId = m.route.kind === 'owned' ? m.route.shopId : null;
+  await tx.$executeRaw`
     INSERT INTO inbound_messages (shop_id, provider, provider_message_id, from_phone, from_hash, to_number, text, keyword, received_at)
-    SELECT t.shop_id, ${m.provider}, ${m.providerMessageId}, ${m.fromPhone}, ${m.fromHash}, ${m.to}, ${m.text}, ${m.keyword}, ${m.receivedAt}
-      FROM targets t
+    SELECT ${shopId}::uuid, ${m.provider}, ${m.providerMessageId}, ${shopId ? m.fromPhone : null}, ${m.fromHash}, ${m.to},
+           ${shopId ? m.text : null}, ${m.keyword}, ${m.receivedAt}
      WHERE NOT EXISTS (
-       SELECT 1 FROM inbound_messages i
-        WHERE i.provider = ${m.provider} AND i.provider_message_id = ${m.providerMessageId}
-          AND i.shop_id IS NOT DISTINCT FROM t.shop_id)
-    RETURNING shop_id`;
-  return rows.map((r) => r.shop_id).filter((id): id is string => id !== null);
+       SELECT 1 FROM inbound_messages i WHERE i.provider = ${m.provider} AND i.provider_message_id = ${m.providerMessageId})`;
+  return shopId;
 }

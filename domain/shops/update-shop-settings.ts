@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DbOrTx } from '../../lib/db';
-import { notFound } from '../../lib/errors';
+import { AppError, notFound } from '../../lib/errors';
+import { isUniqueViolation } from '../../lib/pg-errors';
 import { toShopView, type ShopSettingsRow, type ShopView } from './get-shop';
 
 /** The tz database name the runtime knows it by (`america/new_york` → `America/New_York`), or null. */
@@ -49,18 +50,43 @@ export const shopSettingsPatchSchema = z
 
 export type ShopSettingsPatch = z.output<typeof shopSettingsPatchSchema>;
 
-/** PATCH /api/shop: given settings replace, omitted ones stay (repeating it is harmless, so no idempotency guard). */
-export async function updateShopSettings(db: DbOrTx, shopId: string, patch: ShopSettingsPatch): Promise<ShopView> {
-  const [row] = await db.$queryRaw<ShopSettingsRow[]>`
-    UPDATE shops SET
-      timezone = COALESCE(${patch.timezone ?? null}::text, timezone),
-      quiet_hours_start = COALESCE(${patch.quietHours?.start ?? null}::text, quiet_hours_start),
-      quiet_hours_end = COALESCE(${patch.quietHours?.end ?? null}::text, quiet_hours_end),
-      opt_out_footer = COALESCE(${patch.optOutFooter ?? null}::boolean, opt_out_footer),
-      sender_id = COALESCE(${patch.senderId ?? null}::text, sender_id),
-      updated_at = now()
-    WHERE id = ${shopId}::uuid
-    RETURNING id, domain, status, timezone, quiet_hours_start, quiet_hours_end, opt_out_footer, sender_id`;
-  if (!row) throw notFound('Shop');
-  return toShopView(row);
+const senderTaken = (): AppError =>
+  new AppError('INVALID_STATE', 'That sender id is used by another shop', {
+    details: [{ path: 'senderId', message: 'another shop sends as this sender id (sender ids are unique, case-insensitively)' }],
+  });
+
+/**
+ * PATCH /api/shop: given settings replace, omitted ones stay (repeating it is
+ * harmless, so no idempotency guard). A senderId other than the platform's
+ * shared default (`defaultSender`, any case) is claimed: the shop owns it and
+ * inbound texts to it route to this shop, so it is refused (409) while any
+ * other shop sends as it, shared or owned. Two concurrent claims meet the
+ * unique index on owned senders; the default is never owned.
+ */
+export async function updateShopSettings(db: DbOrTx, shopId: string, patch: ShopSettingsPatch, opts: { defaultSender: string }): Promise<ShopView> {
+  const sender = patch.senderId ?? null;
+  const shared = sender !== null && sender.toLowerCase() === opts.defaultSender.toLowerCase();
+  let rows: ShopSettingsRow[];
+  try {
+    rows = await db.$queryRaw<ShopSettingsRow[]>`
+      UPDATE shops SET
+        timezone = COALESCE(${patch.timezone ?? null}::text, timezone),
+        quiet_hours_start = COALESCE(${patch.quietHours?.start ?? null}::text, quiet_hours_start),
+        quiet_hours_end = COALESCE(${patch.quietHours?.end ?? null}::text, quiet_hours_end),
+        opt_out_footer = COALESCE(${patch.optOutFooter ?? null}::boolean, opt_out_footer),
+        sender_id = CASE WHEN ${sender}::text IS NULL THEN sender_id WHEN ${shared} THEN ${opts.defaultSender}::text ELSE ${sender}::text END,
+        sender_owned = CASE WHEN ${sender}::text IS NULL THEN sender_owned ELSE NOT ${shared} END,
+        updated_at = now()
+      WHERE id = ${shopId}::uuid
+        AND (${sender}::text IS NULL OR ${shared} OR NOT EXISTS (
+              SELECT 1 FROM shops o WHERE o.id <> ${shopId}::uuid AND lower(o.sender_id) = lower(${sender}::text)))
+      RETURNING id, domain, status, timezone, quiet_hours_start, quiet_hours_end, opt_out_footer, sender_id`;
+  } catch (err) {
+    if (isUniqueViolation(err)) throw senderTaken();
+    throw err;
+  }
+  if (rows[0]) return toShopView(rows[0]);
+  const [exists] = await db.$queryRaw<{ id: string }[]>`SELECT id FROM shops WHERE id = ${shopId}::uuid`;
+  if (!exists) throw notFound('Shop');
+  throw senderTaken();
 }

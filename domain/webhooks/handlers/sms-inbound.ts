@@ -1,6 +1,8 @@
 import { applyInboundKeyword } from '../../compliance/apply-inbound-keyword';
 import { classifyInboundText } from '../../compliance/inbound-keyword';
+import { routeInbound } from '../../compliance/inbound-route';
 import { recordInboundMessage } from '../../compliance/record-inbound-message';
+import { phoneHmac } from '../../compliance/suppressions';
 import { normalizePhone, phoneHash } from '../../contacts/phone';
 import { inEventTransaction } from '../event-transaction';
 import { inboundMessageSchema } from '../sms-payloads';
@@ -19,39 +21,43 @@ function sentAt(timestamp: string | undefined, now: Date): Date {
 }
 
 /**
- * An inbound text: stored for every shop that sends as `to`, and a STOP /
- * START keyword applied to those shops' contacts, in one transaction with
- * the event's mark, which also minimises the event's payload to hashes. The
- * route runs this inline (the opt-out holds before the provider gets its
- * 200); the job is only the fallback.
+ * An inbound text: routed by the sender it was sent to (routeInbound: the
+ * owning shop, a shared sender's shops, or none), stored once, and a STOP /
+ * START applied in the route's scope, in one transaction with the event's
+ * mark, which also minimises the event's payload to hashes. No shop gains a
+ * contact or a readable number it did not have. The route runs this inline
+ * (the opt-out holds before the provider gets its 200); the job is only the
+ * fallback.
  */
 export const smsInbound: WebhookHandler = async (ctx) => {
   const { deps, event } = ctx;
   // Already applied and minimised: a replay has nothing left to do.
   if ((event.payload as { minimized?: unknown } | null)?.minimized === true) return inEventTransaction(ctx, async () => ({ outcome: 'processed' }));
   const m = inboundMessageSchema.parse(event.payload);
-  const fromE164 = e164Of(m.from);
-  const fromHash = phoneHash(fromE164 ?? m.from.trim());
+  const from = e164Of(m.from) ?? m.from.trim();
+  const fromHash = phoneHash(from);
   const keyword = classifyInboundText(m.text);
   const at = sentAt(m.timestamp, deps.now());
   return inEventTransaction(ctx, async (tx) => {
-    const shops = await recordInboundMessage(tx, {
+    const route = await routeInbound(tx, m.to);
+    const shopId = await recordInboundMessage(tx, {
       provider: event.provider.replace(/^sms-/, ''),
       providerMessageId: m.id,
-      fromPhone: fromE164 ?? m.from.trim(),
+      fromPhone: from,
       fromHash,
       to: m.to,
       text: m.text,
       keyword,
       receivedAt: at,
+      route,
     });
-    const changed = await applyInboundKeyword(tx, { keyword, fromHash, fromE164, to: m.to, at });
-    // The number and text now live in inbound_messages only (where erasure finds them by hash).
+    const changed = await applyInboundKeyword(tx, { keyword, fromHash, fromHmac: phoneHmac(deps.config.PHONE_HASH_KEY, from), route, at });
+    // The number and text now live in inbound_messages only (where erasure finds them by hash), if anywhere.
     await tx.$executeRaw`
       UPDATE webhook_events
          SET payload = jsonb_build_object('minimized', true, 'id', ${m.id}::text, 'to', ${m.to}::text, 'fromHash', ${fromHash}::text, 'keyword', ${keyword}::text)
        WHERE id = ${event.id}::uuid`;
-    ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, keyword, shops: shops.length, contactsChanged: changed }, 'inbound text recorded'));
-    return { outcome: 'processed', shopId: shops.length === 1 ? shops[0] : null };
+    ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, keyword, route: route.kind, contactsChanged: changed }, 'inbound text recorded'));
+    return { outcome: 'processed', shopId };
   });
 };

@@ -22,7 +22,7 @@ export function shopRoutes(deps: ApiDeps): Router {
   router.patch(
     '/shop',
     ...validated({ body: shopSettingsPatchSchema, query: noQuery, use: [idempotency(deps, { required: false })] }, async ({ body }, _req, res) => {
-      res.json(await updateShopSettings(deps.db, shopOf(res).shopId, body));
+      res.json(await updateShopSettings(deps.db, shopOf(res).shopId, body, { defaultSender: deps.config.SMS_DEFAULT_SENDER }));
     }),
   );
 

@@ -213,8 +213,9 @@ describe('POST /webhooks/shopify', () => {
 
     it('shop/redact leaves no row of the shop in any table', async () => {
       const sender = `X${rid('x').slice(2, 10)}`;
-      const shop = await createShop(env.db, { senderId: sender, credits: 50 });
-      const keep = await createShop(env.db, { senderId: sender });
+      // Two shops sharing a sender neither owns: a STOP to it binds both.
+      const shop = await createShop(env.db, { senderId: sender, ownsSender: false, credits: 50 });
+      const keep = await createShop(env.db, { senderId: sender, ownsSender: false });
       const phone = testPhone();
       const contact = await createContact(env.db, shop.id, { phone });
       await createContact(env.db, keep.id, { phone });

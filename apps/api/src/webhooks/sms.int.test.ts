@@ -1,5 +1,6 @@
 import type { Express } from 'express';
 import request from 'supertest';
+import { phoneHmac } from '../../../../domain/compliance/suppressions';
 import { phoneHash } from '../../../../domain/contacts/phone';
 import { processWebhookEvent } from '../../../../domain/webhooks/process-event';
 import { recordWebhookEvent } from '../../../../domain/webhooks/record-event';
@@ -179,34 +180,76 @@ describe('POST /webhooks/sms/:provider/*', () => {
       return row;
     }
 
-    it('STOP opts the sender out before the 200, in every shop that sends as `to`; START opts back in', async () => {
-      const sender = `S${rid('x').slice(2, 10)}`;
-      const a = await createShop(env.db, { senderId: sender });
-      const b = await createShop(env.db, { senderId: sender });
+    async function suppressions(phone: string) {
+      return env.db.$queryRaw<{ scope: string; shop_id: string | null }[]>`
+        SELECT scope, shop_id FROM sms_suppressions WHERE phone_hmac = ${phoneHmac(env.config.PHONE_HASH_KEY, phone)} ORDER BY scope`;
+    }
+
+    it('STOP to an owned sender opts the number out of its owner only, before the 200; START opts back in', async () => {
+      const sender = `1202${String(Date.now()).slice(-7)}`;
+      const owner = await createShop(env.db, { senderId: sender });
       const other = await createShop(env.db);
       const phone = testPhone();
-      await createContact(env.db, a.id, { phone });
+      await createContact(env.db, owner.id, { phone });
       await createContact(env.db, other.id, { phone });
 
       const stop = inbound(phone, sender, '  stop ');
       expect((await postSimulator(app, 'inbound', stop)).body).toEqual({ received: true });
       // No waiting: the opt-out is in force when the provider gets its answer.
-      expect(await contactState(a.id, phone)).toMatchObject({ sms_consent: 'unsubscribed', opt_out_source: 'keyword', phone_e164: phone });
-      expect((await contactState(a.id, phone))!.opted_out_at).toBeInstanceOf(Date);
-      // Not a contact of b yet: an opted-out contact records it.
-      expect(await contactState(b.id, phone)).toMatchObject({ sms_consent: 'unsubscribed', opt_out_source: 'keyword' });
+      expect(await contactState(owner.id, phone)).toMatchObject({ sms_consent: 'unsubscribed', opt_out_source: 'keyword', phone_e164: phone });
+      expect((await contactState(owner.id, phone))!.opted_out_at).toBeInstanceOf(Date);
       expect(await contactState(other.id, phone)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null });
+      expect(await suppressions(phone)).toEqual([{ scope: `shop:${owner.id}`, shop_id: owner.id }]);
       expect((await webhookEvent(env.db, 'sms-simulator', `inbound:${stop.id}`))?.status).toBe('processed');
 
-      const stored = await env.db.$queryRaw<{ shop_id: string; keyword: string; from_hash: string; text: string }[]>`
-        SELECT shop_id, keyword, from_hash, text FROM inbound_messages WHERE provider_message_id = ${stop.id} ORDER BY shop_id`;
-      expect(stored.map((s) => s.shop_id).sort()).toEqual([a.id, b.id].sort());
-      expect(stored.every((s) => s.keyword === 'STOP' && s.from_hash === phoneHash(phone) && s.text === '  stop ')).toBe(true);
+      // The owner's text: kept with the owner, where its privacy export and erasure find it.
+      const stored = await env.db.$queryRaw<{ shop_id: string; keyword: string; from_hash: string; from_phone: string | null; text: string }[]>`
+        SELECT shop_id, keyword, from_hash, from_phone, text FROM inbound_messages WHERE provider_message_id = ${stop.id}`;
+      expect(stored).toEqual([{ shop_id: owner.id, keyword: 'STOP', from_hash: phoneHash(phone), from_phone: phone, text: '  stop ' }]);
 
       expect((await postSimulator(app, 'inbound', stop)).body).toEqual({ duplicate: true });
 
       await postSimulator(app, 'inbound', inbound(phone, sender, 'Start'));
-      expect(await contactState(a.id, phone)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null, opt_out_source: null });
+      expect(await contactState(owner.id, phone)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null, opt_out_source: null });
+      expect(await suppressions(phone)).toEqual([]);
+    });
+
+    it('STOP to a shared sender opts out the shops that hold the number, adds it to none, and binds the sender', async () => {
+      const sender = `S${rid('x').slice(2, 10)}`;
+      const a = await createShop(env.db, { senderId: sender, ownsSender: false });
+      const b = await createShop(env.db, { senderId: sender, ownsSender: false });
+      const phone = testPhone();
+      await createContact(env.db, a.id, { phone });
+
+      const stop = inbound(phone, sender, 'STOP');
+      expect((await postSimulator(app, 'inbound', stop)).body).toEqual({ received: true });
+      expect(await contactState(a.id, phone)).toMatchObject({ sms_consent: 'unsubscribed', opt_out_source: 'keyword' });
+      // Not a contact of b: b gains nothing; the sender-wide suppression binds it at send time.
+      expect(await contactState(b.id, phone)).toBeUndefined();
+      expect(await suppressions(phone)).toEqual([{ scope: `sender:${sender.toLowerCase()}`, shop_id: null }]);
+      // Stored once, for no shop, without number or text.
+      const stored = await env.db.$queryRaw<{ shop_id: string | null; keyword: string; from_phone: string | null; text: string | null }[]>`
+        SELECT shop_id, keyword, from_phone, text FROM inbound_messages WHERE provider_message_id = ${stop.id}`;
+      expect(stored).toEqual([{ shop_id: null, keyword: 'STOP', from_phone: null, text: null }]);
+
+      // START lifts the sender's suppression and the keyword opt-outs it made; it subscribes nobody else.
+      const pending = testPhone();
+      await createContact(env.db, b.id, { phone: pending, consent: 'pending' });
+      await postSimulator(app, 'inbound', inbound(phone, sender, 'START'));
+      await postSimulator(app, 'inbound', inbound(pending, sender, 'START'));
+      expect(await contactState(a.id, phone)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null });
+      expect(await suppressions(phone)).toEqual([]);
+      expect(await contactState(b.id, pending)).toMatchObject({ sms_consent: 'pending' });
+    });
+
+    it('STOP to a number no shop sends as binds every send', async () => {
+      const phone = testPhone();
+      const shop = await createShop(env.db);
+      await createContact(env.db, shop.id, { phone });
+      await postSimulator(app, 'inbound', inbound(phone, `1999${String(Date.now()).slice(-7)}`, 'STOP'));
+      expect(await suppressions(phone)).toEqual([{ scope: 'all', shop_id: null }]);
+      // Contacts are left as they are (no shop is named); the send-time check skips the number everywhere.
+      expect(await contactState(shop.id, phone)).toMatchObject({ sms_consent: 'subscribed' });
     });
 
     it('every STOP-family word opts out, HELP and ordinary replies are only recorded', async () => {
