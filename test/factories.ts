@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../lib/db';
 import { phoneHash } from '../domain/contacts/phone';
+import { stageImportRows, stageRow } from '../domain/contacts/import-rows';
 
 // Per-test data factories: every call makes fresh, unique rows, so tests never
 // depend on each other's data. Defaults are valid; pass overrides for the
@@ -104,12 +105,15 @@ export interface ContactImportFixture {
   id: string;
 }
 
-/** A queued contact import with its rows (as POST /api/contacts/import stores it, without the job). */
+/** A queued contact import with its rows staged (as POST /api/contacts/import stores it, without the job). */
 export async function createContactImport(db: Db, shopId: string, o: { rows?: unknown[]; defaultCountry?: string | null } = {}): Promise<ContactImportFixture> {
   const rows = o.rows ?? [{ phone: testPhone(), firstName: 'Grace' }];
-  const [imp] = await db.$queryRaw<{ id: string }[]>`
-    INSERT INTO contact_imports (shop_id, total, rows, default_country)
-    VALUES (${shopId}::uuid, ${rows.length}, ${JSON.stringify(rows)}::jsonb, ${o.defaultCountry ?? null})
-    RETURNING id`;
-  return { id: imp!.id };
+  return db.$transaction(async (tx) => {
+    const [imp] = await tx.$queryRaw<{ id: string }[]>`
+      INSERT INTO contact_imports (shop_id, total, default_country)
+      VALUES (${shopId}::uuid, ${rows.length}, ${o.defaultCountry ?? null})
+      RETURNING id`;
+    await stageImportRows(tx, imp!.id, rows.map(stageRow));
+    return { id: imp!.id };
+  }, { timeout: 30_000 });
 }

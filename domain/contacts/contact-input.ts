@@ -10,6 +10,13 @@ export type Consent = (typeof CONSENTS)[number];
 
 export const MAX_TAGS = 50;
 
+/**
+ * The most characters each field's rules below accept before trimming
+ * (`text(n)` takes 4n): an import stages nothing longer, since a longer value
+ * could only be rejected.
+ */
+export const RAW_MAX = { phone: 64, country: 8, email: 1000, name: 400, consent: 12, tag: 256 } as const;
+
 // C0, DEL and C1 controls: never meaningful in a name or an address, and a
 // NUL cannot be stored in Postgres text at all.
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
@@ -21,11 +28,11 @@ export const text = (max: number) =>
   z.string().max(max * 4).refine(noControl, 'must not contain control characters').transform((s) => s.trim()).pipe(z.string().min(1).max(max));
 
 export const nameField = text(100);
-export const emailField = z.string().max(1000).refine(noControl, 'must not contain control characters').transform((s) => s.trim()).pipe(z.email().max(254));
+export const emailField = z.string().max(RAW_MAX.email).refine(noControl, 'must not contain control characters').transform((s) => s.trim()).pipe(z.email().max(254));
 export const consentField = z.enum(CONSENTS);
 export const countryField = z
   .string()
-  .max(8)
+  .max(RAW_MAX.country)
   .transform((s) => s.trim().toUpperCase())
   .refine(isPhoneCountry, 'must be an ISO-3166 alpha-2 country code')
   .transform((s) => s as CountryCode);
@@ -34,7 +41,7 @@ const tag = text(64).transform((s) => s.toLowerCase());
 /** Tags: trimmed, lowercased and deduplicated, in first-seen order. */
 export const tagsField = z.array(tag).max(MAX_TAGS).transform((tags) => [...new Set(tags)]);
 
-const phoneRaw = z.string().max(64).refine(noControl, 'must not contain control characters');
+const phoneRaw = z.string().max(RAW_MAX.phone).refine(noControl, 'must not contain control characters');
 
 export interface NormalizedPhone {
   phoneE164: string;
@@ -60,6 +67,9 @@ const createShape = {
   smsConsent: consentField.optional(),
   tags: tagsField.optional(),
 };
+
+/** The fields a contact row may have (an import row with any other field is rejected). */
+export const CONTACT_FIELDS = Object.keys(createShape) as (keyof typeof createShape)[];
 
 /** POST /api/contacts and each import row: phone normalised to E.164 (defaultCountry when the row has none). */
 export const contactCreateSchema = (defaultCountry?: CountryCode) =>

@@ -46,8 +46,10 @@ describe('importContacts (contacts.import.v1)', () => {
       [7, 'VALIDATION_FAILED'],
     ]);
     expect(view.rejected[1]!.message).toMatch(/favourite/);
-    const [stored] = await env.db.$queryRaw<{ rows: unknown; completed_at: Date | null }[]>`SELECT rows, completed_at FROM contact_imports WHERE id = ${imp.id}::uuid`;
-    expect(stored!.rows).toBeNull();
+    expect(view.rejectedCount).toBe(5);
+    const [stored] = await env.db.$queryRaw<{ staged: number; completed_at: Date | null }[]>`
+      SELECT (SELECT count(*)::int FROM contact_import_rows WHERE import_id = ${imp.id}::uuid) AS staged, completed_at FROM contact_imports WHERE id = ${imp.id}::uuid`;
+    expect(stored!.staged).toBe(0);
     expect(stored!.completed_at).not.toBeNull();
 
     expect(await contactsOf(shop.id)).toEqual([
@@ -133,7 +135,7 @@ describe('importContacts (contacts.import.v1)', () => {
   it('an import whose rows are gone before it finished fails with a short error', async () => {
     const shop = await createShop(env.db);
     const imp = await createContactImport(env.db, shop.id);
-    await env.db.$executeRaw`UPDATE contact_imports SET rows = NULL WHERE id = ${imp.id}::uuid`;
+    await env.db.$executeRaw`DELETE FROM contact_import_rows WHERE import_id = ${imp.id}::uuid`;
     expect((await importContacts(env.db, { importId: imp.id })).status).toBe('failed');
     expect((await getContactImport(env.db, shop.id, imp.id)).error).toMatch(/missing/);
   });

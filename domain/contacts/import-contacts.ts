@@ -2,6 +2,7 @@ import type { CountryCode } from 'libphonenumber-js/max';
 import type { Db } from '../../lib/db';
 import { contactCreateSchema, MAX_TAGS, type ContactCreateInput } from './contact-input';
 import { failContactImport } from './fail-contact-import';
+import { describeIssue } from './import-rows';
 import { isPhoneCountry } from './phone';
 import { upsertContacts, type ContactUpsert } from './upsert-contacts';
 
@@ -21,24 +22,25 @@ export interface ImportProgress {
   updated: number;
 }
 
+type Validated = { valid: { row: number; input: ContactCreateInput }[]; rejected: ImportRejection[] };
+
+function validateRow(schema: ReturnType<typeof contactCreateSchema>, value: unknown, row: number, out: Validated): void {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) {
+    out.valid.push({ row, input: parsed.data });
+    return;
+  }
+  const issue = parsed.error.issues[0]!;
+  const code = issue.path[0] === 'phone' && issue.code === 'custom' ? 'INVALID_PHONE' : 'VALIDATION_FAILED';
+  out.rejected.push({ row, code, message: describeIssue(issue) });
+}
+
 /** Validates rows [start, end) of an import: valid contacts keep their row index. */
-export function validateImportRows(rows: unknown[], start: number, defaultCountry?: CountryCode): { valid: { row: number; input: ContactCreateInput }[]; rejected: ImportRejection[] } {
+export function validateImportRows(rows: unknown[], start: number, defaultCountry?: CountryCode): Validated {
   const schema = contactCreateSchema(defaultCountry);
-  const valid: { row: number; input: ContactCreateInput }[] = [];
-  const rejected: ImportRejection[] = [];
-  rows.forEach((value, i) => {
-    const row = start + i;
-    const parsed = schema.safeParse(value);
-    if (parsed.success) {
-      valid.push({ row, input: parsed.data });
-      return;
-    }
-    const issue = parsed.error.issues[0]!;
-    const path = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
-    const code = issue.path[0] === 'phone' && issue.code === 'custom' ? 'INVALID_PHONE' : 'VALIDATION_FAILED';
-    rejected.push({ row, code, message: `${path || 'row'}: ${issue.message}`.slice(0, 200) });
-  });
-  return { valid, rejected };
+  const out: Validated = { valid: [], rejected: [] };
+  rows.forEach((value, i) => validateRow(schema, value, start + i, out));
+  return out;
 }
 
 /**
@@ -66,75 +68,106 @@ export function collapseByPhone(inputs: ContactCreateInput[]): { upsert: Contact
   return [...groups.values()];
 }
 
-interface ImportRow {
-  shop_id: string;
-  status: ImportProgress['status'];
-  total: number;
-  processed: number;
-  created: number;
-  updated: number;
-  rows: unknown[] | null;
-  default_country: string | null;
+/** Starts of the job (retries, restarts after a crash) after which an import is given up. */
+export const IMPORT_MAX_ATTEMPTS = 10;
+
+/** Rows validated between two yields to the event loop (sends and webhooks share the process). */
+const VALIDATE_SLICE = 100;
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+interface StagedRowRecord {
+  row_index: number;
+  data: unknown;
+  problem: string | null;
+}
+
+/** Validates one chunk of staged rows, yielding every VALIDATE_SLICE rows (phone parsing is the costly part). */
+async function validateChunk(rows: StagedRowRecord[], country?: CountryCode): Promise<Validated> {
+  const schema = contactCreateSchema(country);
+  const out: Validated = { valid: [], rejected: [] };
+  for (const [i, r] of rows.entries()) {
+    if (i > 0 && i % VALIDATE_SLICE === 0) await yieldToLoop();
+    if (r.problem !== null) out.rejected.push({ row: r.row_index, code: 'VALIDATION_FAILED', message: r.problem });
+    else validateRow(schema, r.data, r.row_index, out);
+  }
+  return out;
 }
 
 /**
- * The contacts.import.v1 job. Works through the rows in chunks; each chunk is
- * one transaction: a set-based upsert plus the progress (processed, created,
- * updated, rejections) under a lock on the import row. A re-run (retry,
- * duplicate job, crash) resumes from `processed`, so nothing is counted or
- * written twice. At the end the rows (PII) are dropped and the import completes.
+ * The contacts.import.v1 job. Reads the staged rows in chunks by row index
+ * from the cursor `processed` (so memory does not grow with the import);
+ * each chunk is one transaction: a set-based upsert, its rejections, the
+ * progress and the deletion of the chunk's staged rows, under a lock on the
+ * import row. A re-run (retry, duplicate job, crash) resumes from
+ * `processed`, so nothing is counted or written twice. The transaction that
+ * ends the import deletes whatever is still staged.
  */
 export async function importContacts(
   db: Db,
   opts: { importId: string; chunkSize?: number; onProgress?: (p: { processed: number; total: number }) => Promise<void> | void },
 ): Promise<ImportProgress> {
   const chunkSize = opts.chunkSize ?? IMPORT_CHUNK_SIZE;
-  const [imp] = await db.$queryRaw<ImportRow[]>`
-    UPDATE contact_imports SET status = 'running', updated_at = now()
+  const [imp] = await db.$queryRaw<{ shop_id: string; total: number; processed: number; attempts: number; default_country: string | null }[]>`
+    UPDATE contact_imports SET status = 'running', attempts = attempts + 1, updated_at = now()
      WHERE id = ${opts.importId}::uuid AND status IN ('queued', 'running')
-    RETURNING shop_id, status, total, processed, created, updated, rows, default_country`;
+    RETURNING shop_id, total, processed, attempts, default_country`;
   if (!imp) return readProgress(db, opts.importId);
-  if (imp.processed < imp.total && !Array.isArray(imp.rows)) {
-    await failContactImport(db, opts.importId, 'the import rows are missing');
+  if (imp.attempts > IMPORT_MAX_ATTEMPTS) {
+    await failContactImport(db, opts.importId, 'The import could not be completed; submit it again');
     return readProgress(db, opts.importId);
   }
-  const rows = imp.rows ?? [];
   const country = imp.default_country && isPhoneCountry(imp.default_country) ? imp.default_country : undefined;
 
-  if (imp.processed >= imp.total) {
-    // Nothing left (an empty import): complete it.
-    await db.$executeRaw`UPDATE contact_imports SET status = 'completed', rows = NULL, completed_at = now(), updated_at = now() WHERE id = ${opts.importId}::uuid AND status = 'running'`;
-    return readProgress(db, opts.importId);
-  }
   for (let done = false; !done; ) {
     const step = await db.$transaction(async (tx) => {
       // The lock makes a concurrent run of the same import wait, then see our progress.
       const [cur] = await tx.$queryRaw<{ processed: number; status: string }[]>`
         SELECT processed, status FROM contact_imports WHERE id = ${opts.importId}::uuid FOR UPDATE`;
       if (!cur || cur.status !== 'running') return null;
-      const start = cur.processed;
-      const end = Math.min(start + chunkSize, imp.total);
-      const { valid, rejected } = validateImportRows(rows.slice(start, end), start, country);
+      const rows =
+        cur.processed >= imp.total
+          ? []
+          : await tx.$queryRaw<StagedRowRecord[]>`
+              SELECT row_index, data, problem FROM contact_import_rows
+               WHERE import_id = ${opts.importId}::uuid AND row_index >= ${cur.processed}
+               ORDER BY row_index LIMIT ${chunkSize}`;
+      if (rows.length === 0 && cur.processed < imp.total) return { missing: true as const };
+      const { valid, rejected } = await validateChunk(rows, country);
       const groups = collapseByPhone(valid.map((v) => v.input));
       const results = await upsertContacts(tx, imp.shop_id, groups.map((g) => g.upsert), 'import');
       const createdByHash = new Set(results.filter((r) => r.created).map((r) => r.phone_hash));
       let created = 0;
       for (const g of groups) if (createdByHash.has(g.upsert.phoneHash)) created++;
       const updated = valid.length - created;
+      if (rejected.length > 0) {
+        await tx.$executeRaw`
+          INSERT INTO contact_import_rejections (import_id, row_index, code, message)
+          SELECT ${opts.importId}::uuid, x.row, x.code, x.message FROM jsonb_to_recordset(${JSON.stringify(rejected)}::jsonb) AS x(row int, code text, message text)
+          ON CONFLICT DO NOTHING`;
+      }
+      const end = rows.length > 0 ? rows[rows.length - 1]!.row_index + 1 : imp.total;
       const last = end >= imp.total;
       await tx.$executeRaw`
         UPDATE contact_imports
            SET processed = ${end}, created = created + ${created}, updated = updated + ${updated},
-               rejected = rejected || ${JSON.stringify(rejected)}::jsonb, updated_at = now(),
+               rejected_count = rejected_count + ${rejected.length}, updated_at = now(),
                status = CASE WHEN ${last}::boolean THEN 'completed' ELSE status END,
-               rows = CASE WHEN ${last}::boolean THEN NULL ELSE rows END,
                completed_at = CASE WHEN ${last}::boolean THEN now() ELSE completed_at END
          WHERE id = ${opts.importId}::uuid`;
+      // Applied rows go at once; the chunk that ends the import takes any leftovers with it.
+      await tx.$executeRaw`
+        DELETE FROM contact_import_rows WHERE import_id = ${opts.importId}::uuid AND (${last}::boolean OR row_index < ${end})`;
       return { processed: end, last };
     }, { timeout: 60_000 });
     if (!step) break;
+    if ('missing' in step) {
+      await failContactImport(db, opts.importId, 'the import rows are missing');
+      break;
+    }
     done = step.last;
     await opts.onProgress?.({ processed: step.processed, total: imp.total });
+    await yieldToLoop();
   }
   return readProgress(db, opts.importId);
 }

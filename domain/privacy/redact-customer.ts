@@ -71,20 +71,18 @@ export async function redactCustomer(tx: Tx, r: { requestId: string; shopId: str
       DELETE FROM idempotency_keys
        WHERE shop_id = ${r.shopId}::uuid AND response_body IS NOT NULL
          AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(response_body::text), n) > 0)`;
+    // An import's staged rows keep none of a redacted customer's values: the
+    // job reports such a row as rejected instead of bringing the customer back.
     await tx.$executeRaw`
-      UPDATE contact_imports ci
-         SET rows = CASE WHEN ci.rows IS NULL THEN NULL ELSE (
-                      SELECT jsonb_agg(CASE WHEN EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(e::text), n) > 0)
-                                            THEN '{"redacted": true}'::jsonb ELSE e END ORDER BY ord)
-                        FROM jsonb_array_elements(ci.rows) WITH ORDINALITY AS t(e, ord)) END,
-             rejected = COALESCE((
-                      SELECT jsonb_agg(CASE WHEN EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(e::text), n) > 0)
-                                            THEN '{"redacted": true}'::jsonb ELSE e END ORDER BY ord)
-                        FROM jsonb_array_elements(ci.rejected) WITH ORDINALITY AS t(e, ord)), '[]'::jsonb),
-             updated_at = now()
-       WHERE ci.shop_id = ${r.shopId}::uuid
-         AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n
-                      WHERE strpos(lower(COALESCE(ci.rows::text, '')), n) > 0 OR strpos(lower(ci.rejected::text), n) > 0)`;
+      UPDATE contact_import_rows s SET data = NULL, problem = 'row: removed at the customer''s request'
+        FROM contact_imports ci
+       WHERE ci.id = s.import_id AND ci.shop_id = ${r.shopId}::uuid AND s.data IS NOT NULL
+         AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(s.data::text), n) > 0)`;
+    await tx.$executeRaw`
+      UPDATE contact_import_rejections j SET message = 'redacted'
+        FROM contact_imports ci
+       WHERE ci.id = j.import_id AND ci.shop_id = ${r.shopId}::uuid
+         AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(j.message), n) > 0)`;
   }
 
   const result = { contactsErased: matched.length, inboundScrubbed, eventsScrubbed };

@@ -15,6 +15,7 @@ import { readDbGauges, setDbGauges } from '../ops/db-gauges';
 import { findLedgerMismatches } from './ledger-check';
 import { pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finished-rows';
 import { releaseOrphanedReservations } from './release-orphaned-reservations';
+import { repairStuckImports } from './repair-stuck-imports';
 
 // One reconciliation pass repairs what a crash left behind. Every kind is
 // bounded (rows per pass), idempotent (a second pass finds nothing to do), and
@@ -34,6 +35,8 @@ export const REPAIR_KINDS = [
   'idempotency_keys_deleted',
   'webhook_events_pruned',
   'outbox_pruned',
+  'import_requeued',
+  'import_failed',
 ] as const;
 export type RepairKind = (typeof REPAIR_KINDS)[number];
 
@@ -165,6 +168,11 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     const prune = { batchSize: 5_000, maxBatches: 10 };
     count('webhook_events_pruned', await pruneFinishedWebhookEvents(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.WEBHOOK_RETENTION_MS) }));
     count('outbox_pruned', await prunePublishedOutbox(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.OUTBOX_RETENTION_MS) }));
+
+    // 9. Contact imports whose job died with them: resumed, or failed (staged rows deleted) past their attempts.
+    const imports = await repairStuckImports({ db: deps.db, queues: deps.queues }, { now, quietMs: 60_000, limit });
+    count('import_requeued', imports.requeued);
+    count('import_failed', imports.failed);
   }
 
   // Gauges: stuck campaigns, active reservations, pending outbox, ledger mismatches.

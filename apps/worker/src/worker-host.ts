@@ -20,6 +20,10 @@ function optionsFor(queue: QueueName, deps: WorkerDeps): Partial<WorkerOptions> 
       return { concurrency: 32 };
     case 'campaigns':
       return { concurrency: 2 };
+    case 'imports':
+      // One import at a time per process: each holds a chunk in memory and a
+      // pool connection, and sends and webhooks share the process.
+      return { concurrency: 1 };
     default:
       return { concurrency: 4 };
   }

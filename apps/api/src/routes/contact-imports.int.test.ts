@@ -22,8 +22,9 @@ describe('contact import API', () => {
     await env.close();
   });
 
-  const submit = async (body: unknown, key: string | null = randomUUID()) => {
-    const req = request(app).post('/api/contacts/import').set('Authorization', await auth());
+  // A shop has one import in flight at a time: tests that leave one queued use a shop of their own.
+  const submit = async (body: unknown, key: string | null = randomUUID(), as: { domain: string } = shop) => {
+    const req = request(app).post('/api/contacts/import').set('Authorization', `Bearer ${await sessionToken(as.domain)}`);
     if (key) req.set('Idempotency-Key', key);
     return req.send(body as object);
   };
@@ -70,6 +71,7 @@ describe('contact import API', () => {
         { row: 1, code: 'INVALID_PHONE', message: expect.any(String) },
         { row: 3, code: 'VALIDATION_FAILED', message: expect.stringContaining('colour') },
       ],
+      rejectedCount: 2,
       error: null,
     });
     const list = await request(app).get('/api/contacts').query({ tag: 'imported' }).set('Authorization', await auth());
@@ -84,9 +86,10 @@ describe('contact import API', () => {
     expect(missing.body.error.code).toBe('IDEMPOTENCY_KEY_REQUIRED');
     expect(await importCount()).toBe(before);
 
+    const own = await createShop(env.db);
     const key = randomUUID();
-    const first = await submit(body, key);
-    const replay = await submit(body, key);
+    const first = await submit(body, key, own);
+    const replay = await submit(body, key, own);
     expect(first.status).toBe(202);
     expect(replay.status).toBe(202);
     expect(replay.body).toEqual(first.body);
@@ -98,9 +101,10 @@ describe('contact import API', () => {
     const { app: brokenApp } = await env.api({
       producer: { add: async () => Promise.reject(new Error('Connection is closed')), addBulk: async () => Promise.reject(new Error('Connection is closed')) },
     });
+    const own = await createShop(env.db);
     const res = await request(brokenApp)
       .post('/api/contacts/import')
-      .set('Authorization', await auth())
+      .set('Authorization', `Bearer ${await sessionToken(own.domain)}`)
       .set('Idempotency-Key', randomUUID())
       .send({ contacts: [{ phone: '+12015550130' }] });
     expect(res.status).toBe(202);

@@ -6,6 +6,7 @@ import { eraseContact } from '../../../../domain/contacts/erase-contact';
 import { getContact } from '../../../../domain/contacts/get-contact';
 import { getContactImport } from '../../../../domain/contacts/get-contact-import';
 import { listContacts, listContactsQuerySchema } from '../../../../domain/contacts/list-contacts';
+import { listImportRejections, listImportRejectionsQuerySchema } from '../../../../domain/contacts/list-import-rejections';
 import { contactImportRequestSchema, requestContactImport } from '../../../../domain/contacts/request-contact-import';
 import { updateContact } from '../../../../domain/contacts/update-contact';
 import { currentTraceId } from '../../../../lib/context';
@@ -53,6 +54,13 @@ export function contactsRoutes(deps: ApiDeps): Router {
     '/contacts/imports/:id',
     ...validated({ query: noQuery, use: [idParam('Contact import')] }, async (_input, req, res) => {
       res.json(await getContactImport(deps.db, shopOf(res).shopId, String(req.params.id)));
+    }),
+  );
+
+  router.get(
+    '/contacts/imports/:id/rejections',
+    ...validated({ query: listImportRejectionsQuerySchema, use: [idParam('Contact import')] }, async ({ query }, req, res) => {
+      res.json(await listImportRejections(deps.db, shopOf(res).shopId, String(req.params.id), query));
     }),
   );
 

@@ -4,7 +4,7 @@ import { phoneHash } from '../../../../domain/contacts/phone';
 import { reserveCredits } from '../../../../domain/credits/reservations';
 import { signShopifyBody } from '../../../../domain/webhooks/verify-shopify-hmac';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
-import { createCampaign, createContact, createShop, testPhone } from '../../../../test/factories';
+import { createCampaign, createContact, createContactImport, createShop, testPhone } from '../../../../test/factories';
 import { waitFor } from '../../../../test/sending';
 import { sessionToken } from '../../../../test/session-token';
 import { tableFingerprints } from '../../../../test/table-fingerprints';
@@ -186,10 +186,8 @@ describe('POST /webhooks/shopify', () => {
       await postSimulator(app, 'inbound', { id: rid('in'), from: phone, to: sender, text: `this is ${first} ${last}`, timestamp: iso(0) });
       await postSimulator(app, 'inbound', { id: rid('in'), from: phone, to: sender, text: 'STOP', timestamp: iso(0) });
       await deliver('customers/data_request', { shop_domain: shop.domain, customer: { id, email, phone }, data_request: { id: 1 } }, shop.domain);
-      // Places other lanes keep PII: an import's raw rows and a replayable API response.
-      await env.db.$executeRaw`
-        INSERT INTO contact_imports (shop_id, status, total, rows)
-        VALUES (${shop.id}::uuid, 'completed', 2, ${JSON.stringify([{ phone, email, firstName: first, lastName: last }, { phone: bystander.phone, firstName: 'Bystander' }])}::jsonb)`;
+      // Places other lanes keep PII: an import's staged rows and a replayable API response.
+      await createContactImport(env.db, shop.id, { rows: [{ phone, email, firstName: first, lastName: last }, { phone: bystander.phone, firstName: 'Bystander' }] });
       await env.db.$executeRaw`
         INSERT INTO idempotency_keys (shop_id, method, route, key, fingerprint, status, locked_until, response_status, response_body, expires_at)
         VALUES (${shop.id}::uuid, 'POST', '/api/contacts', ${rid('k')}, 'f', 'completed', now(), 201, ${JSON.stringify({ phone, email, firstName: first })}::jsonb, now() + interval '1 day')`;
@@ -206,7 +204,7 @@ describe('POST /webhooks/shopify', () => {
       expect(tomb!.opted_out_at).toBeInstanceOf(Date);
       expect(tomb!.opt_out_source).toBe('keyword');
       // Other customers are untouched.
-      expect(await findEverywhere(env.db, [bystander.phone])).toEqual(expect.arrayContaining(['contacts.phone_e164 ∋ ' + bystander.phone, 'contact_imports.rows ∋ ' + bystander.phone]));
+      expect(await findEverywhere(env.db, [bystander.phone])).toEqual(expect.arrayContaining(['contacts.phone_e164 ∋ ' + bystander.phone, 'contact_import_rows.data ∋ ' + bystander.phone]));
       const kinds = await env.db.$queryRaw<{ kind: string }[]>`SELECT kind FROM privacy_requests WHERE shop_id = ${shop.id}::uuid ORDER BY created_at`;
       expect(kinds.map((k) => k.kind)).toEqual(['data_request', 'customer_redact']);
     });
