@@ -45,7 +45,7 @@ export interface UnknownSettleResult {
  * id or none yet. A `delivered`/`sent` row needs its recorded segments (rows
  * recorded before segments were kept on unknown rows cannot be charged and
  * are left alone). The charge per campaign is one ledger row under
- * `debit-unknown-<campaignId>-<lowest recipient id moved>`: that row moved
+ * `debit-<campaignId>-unknown-<lowest recipient id moved>`: that row moved
  * here, so the key cannot recur. Locks: recipients, then wallets in shop-id
  * order, then reservations, the order every other credit path keeps.
  */
@@ -79,7 +79,7 @@ export async function settleUnknownRecipients(tx: Tx, items: UnknownSettlement[]
   }
   const groups = [...owed.values()].sort((a, b) => (a.shopId < b.shopId ? -1 : a.shopId > b.shopId ? 1 : 0));
   for (const g of groups) {
-    const { charge } = await debitCampaignSegments(tx, { shopId: g.shopId, campaignId: g.campaignId, total: g.total, key: `debit-unknown-${g.campaignId}-${g.lowest}`, traceId: o.traceId });
+    const { charge } = await debitCampaignSegments(tx, { shopId: g.shopId, campaignId: g.campaignId, total: g.total, key: `debit-${g.campaignId}-unknown-${g.lowest}`, traceId: o.traceId });
     result.charged += charge;
     if (charge < g.total) {
       result.shortfall += g.total - charge;

@@ -107,8 +107,9 @@ describe('attack: an ambiguous provider timeout turns into a second SMS', () => 
       expect(after.map((r) => r.status)).toEqual(['delivered', 'failed', 'unknown', 'unknown']);
       const money = await moneyState(env.db, shopId);
       expect(money).toMatchObject({ debited: 1, balance: 99, reserved: 0, ledgerSum: 99 });
-      const ledger = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM credit_transactions WHERE shop_id = ${shopId}::uuid AND type = 'debit'`;
-      expect(Number(ledger[0]?.n)).toBe(1);
+      const ledger = await env.db.$queryRaw<{ idempotency_key: string; reference: string }[]>`
+        SELECT idempotency_key, reference FROM credit_transactions WHERE shop_id = ${shopId}::uuid AND type = 'debit'`;
+      expect(ledger).toEqual([{ idempotency_key: `debit-${campaignId}-unknown-${a!.id}`, reference: `campaign:${campaignId}` }]);
       expect(await counterValue(worker.deps.metrics, 'smsUnknownResolved', { via: 'delivery_report', status: 'delivered' })).toBe(1);
       expect(await counterValue(worker.deps.metrics, 'smsUnknownResolved', { via: 'delivery_report', status: 'failed' })).toBe(1);
     });
