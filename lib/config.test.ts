@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_CREDIT_PACKS, creditPacks, parseConfig } from './config';
+import { KNOWN_DEV_SECRETS, SECRET_NAMES, productionProblems, type ConfigUser } from './production-config';
+import { generatedProductionSecrets, productionEnv } from '../scripts/lib/production-env';
 
 describe('parseConfig', () => {
   it('gives working local defaults for an empty environment', () => {
@@ -35,6 +38,119 @@ describe('parseConfig', () => {
   it('CREDIT_PACKS replaces the default packs', () => {
     const c = parseConfig({ CREDIT_PACKS: JSON.stringify([{ id: 'mini', credits: 100, amount: 150, currency: 'EUR' }]) });
     expect(creditPacks(c)).toEqual([{ id: 'mini', credits: 100, amount: 150, currency: 'eur' }]);
+  });
+});
+
+describe('production rules', () => {
+  const problemsOf = (env: Record<string, string>, user: ConfigUser = 'api'): string[] => {
+    try {
+      parseConfig(env, user);
+      return [];
+    } catch (e) {
+      return (e as ConfigError).problems;
+    }
+  };
+  const named = (problems: string[], name: string): string[] => problems.filter((p) => p.startsWith(`${name}:`));
+
+  it('accepts a production environment of generated secrets, for every process', () => {
+    for (const user of ['api', 'worker', 'tool'] as const) expect(problemsOf(productionEnv(), user)).toEqual([]);
+  });
+
+  it('leaves development and test alone: defaults, and any value', () => {
+    expect(problemsOf({}, 'api')).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'test', SHOPIFY_API_SECRET: 'x', SMS_PROVIDER: 'simulator' }, 'api')).toEqual([]);
+  });
+
+  it.each([
+    ['api', ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'METRICS_TOKEN']],
+    ['worker', ['SMS_PROVIDER_API_KEY', 'METRICS_TOKEN']],
+    ['tool', []],
+  ] as const)('%s requires exactly the secrets it uses', (user, required) => {
+    const env = productionEnv();
+    for (const name of SECRET_NAMES) delete env[name];
+    const problems = problemsOf(env, user);
+    for (const name of SECRET_NAMES) expect(named(problems, name)).toEqual(required.includes(name as never) ? [`${name}: required in production (the development default is public)`] : []);
+  });
+
+  it('refuses every known development value, whoever uses it, and never prints it', () => {
+    for (const name of SECRET_NAMES) {
+      for (const dev of KNOWN_DEV_SECRETS) {
+        const problems = named(problemsOf(productionEnv({ [name]: dev }), 'tool'), name);
+        // One line each: the dev-value line, or the schema's where the shape is already wrong.
+        expect(problems).toHaveLength(1);
+        if (name !== 'SHOP_TOKEN_ENCRYPTION_KEY' && !(name === 'INTERNAL_SIGNING_SECRET' && dev.length < 16)) {
+          expect(problems).toEqual([`${name}: is a development value published in this repository`]);
+        }
+        expect(problems.join()).not.toContain(dev);
+      }
+    }
+  });
+
+  it.each([
+    ['SHOPIFY_API_SECRET', 'a1b2c3d4e5f6a7b8', /too short \(16 characters/],
+    ['SMS_WEBHOOK_SECRET', 'ab'.repeat(20), /too little entropy \(2 distinct/],
+    ['SMS_PROVIDER_API_KEY', 'password'.repeat(5), /too little entropy/],
+    ['METRICS_TOKEN', `${'0123456789abcdef'}${'0123456789abcdef'}`, /repeats a 8-character run/],
+    ['INTERNAL_SIGNING_SECRET', 'internal-signing-secret-2026', /too short/],
+    ['STRIPE_SECRET_KEY', `pk_live_${'a1b2c3d4e5f6a7b8c9d0e1f2'}`, /not a Stripe secret or restricted key/],
+    ['STRIPE_SECRET_KEY', 'sk_live_abc123', /too short/],
+    ['STRIPE_SECRET_KEY', `sk_live_${'ab'.repeat(14)}`, /too little entropy/],
+    ['STRIPE_WEBHOOK_SECRET', `whsec-${'a1b2c3d4e5f6a7b8c9d0e1f2'}`, /not a Stripe webhook signing secret/],
+    ['STRIPE_WEBHOOK_SECRET', 'whsec_0123abcd', /too short/],
+    ['SHOPIFY_API_KEY', 'my-app', /too short/],
+    ['SHOP_TOKEN_ENCRYPTION_KEY', '00'.repeat(32), /too little entropy/],
+  ])('refuses a weak %s', (name, value, reason) => {
+    const problems = named(problemsOf(productionEnv({ [name]: value }), 'api'), name);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(reason);
+  });
+
+  it.each([
+    ['STRIPE_SECRET_KEY', `sk_test_${'4eC39HqLyjWDarjtT1zdp7dc'}`],
+    ['STRIPE_SECRET_KEY', `rk_live_${'51H8xkqLyjWDarjtT1zdp7dcABCD'}`],
+    ['SHOPIFY_API_KEY', '3f0b6c1e2a4d4c8e'],
+    ['SHOP_TOKEN_ENCRYPTION_KEY', generatedProductionSecrets().SHOP_TOKEN_ENCRYPTION_KEY!],
+    ['SHOP_TOKEN_ENCRYPTION_KEY', generatedProductionSecrets().METRICS_TOKEN!], // 64 hex characters
+  ])('accepts a strong %s (%s)', (name, value) => {
+    expect(problemsOf(productionEnv({ [name]: value }), 'api')).toEqual([]);
+  });
+
+  it('reads a 32-byte key only: other lengths are refused in every environment', () => {
+    expect(named(problemsOf({ SHOP_TOKEN_ENCRYPTION_KEY: 'abcd' }), 'SHOP_TOKEN_ENCRYPTION_KEY')).toHaveLength(1);
+    expect(named(problemsOf({ SHOP_TOKEN_ENCRYPTION_KEY: Buffer.alloc(16, 7).toString('base64') }), 'SHOP_TOKEN_ENCRYPTION_KEY')).toHaveLength(1);
+  });
+
+  it('refuses the simulator, a Stripe API base and a plain-http public URL in the api and the worker', () => {
+    for (const user of ['api', 'worker'] as const) {
+      const problems = problemsOf(productionEnv({ SMS_PROVIDER: 'simulator', STRIPE_API_BASE: 'http://127.0.0.1:12111', PUBLIC_BASE_URL: 'http://sms.example.com' }), user);
+      expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['PUBLIC_BASE_URL', 'SMS_PROVIDER', 'STRIPE_API_BASE']);
+    }
+    const unset = productionEnv();
+    delete unset.PUBLIC_BASE_URL;
+    delete unset.SMS_PROVIDER;
+    expect(problemsOf(unset, 'api').map((p) => p.split(':')[0]).sort()).toEqual(['PUBLIC_BASE_URL', 'SMS_PROVIDER']);
+    expect(problemsOf(productionEnv({ SMS_PROVIDER: 'simulator' }), 'tool')).toEqual([]);
+  });
+
+  it('checks the raw environment: an empty string is unset, not a value', () => {
+    expect(productionProblems({ NODE_ENV: 'production', METRICS_TOKEN: undefined }, 'worker')).toContain('METRICS_TOKEN: required in production (the development default is public)');
+    expect(named(problemsOf(productionEnv({ METRICS_TOKEN: '' }), 'worker'), 'METRICS_TOKEN')).toEqual(['METRICS_TOKEN: required in production (the development default is public)']);
+  });
+
+  // The one list: every secret value this repository writes down is in it.
+  it('KNOWN_DEV_SECRETS lists every default, example, test and stack value of a secret', () => {
+    const root = path.resolve(__dirname, '..');
+    const read = (f: string): string => readFileSync(path.join(root, f), 'utf8');
+    const found = new Map<string, string>();
+    const defaults = parseConfig({}) as unknown as Record<string, unknown>;
+    for (const name of SECRET_NAMES) if (typeof defaults[name] === 'string') found.set(`lib/config.ts ${name}`, defaults[name]);
+    for (const [, name, value] of read('.env.example').matchAll(/^([A-Z_]+)=(.+)$/gm)) if ((SECRET_NAMES as readonly string[]).includes(name!)) found.set(`.env.example ${name}`, value!);
+    for (const [, name, value] of read('test/env.ts').matchAll(/process\.env\.([A-Z_]+) \?\?= '([^']+)'/g)) if ((SECRET_NAMES as readonly string[]).includes(name!)) found.set(`test/env.ts ${name}`, value!);
+    for (const [, name, value] of read('scripts/lib/stack.ts').matchAll(/([A-Z_]+): base\.[A-Z_]+ \?\? '([^']+)'/g)) if ((SECRET_NAMES as readonly string[]).includes(name!)) found.set(`stack.ts ${name}`, value!);
+    for (const [, name, value] of read('apps/sms-simulator/src/config.ts').matchAll(/([A-Z_]+): z\.string\(\)\.min\(1\)\.default\('([^']+)'\)/g)) found.set(`simulator ${name}`, value!);
+    expect(found.size).toBeGreaterThanOrEqual(20);
+    const missing = [...found].filter(([, v]) => !KNOWN_DEV_SECRETS.has(v));
+    expect(missing).toEqual([]);
   });
 });
 

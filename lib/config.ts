@@ -1,8 +1,13 @@
 import { z } from 'zod';
+import { decodeEncryptionKey, productionProblems, type ConfigUser } from './production-config';
+
+export type { ConfigUser } from './production-config';
 
 // Every variable of design.md, with local defaults so `npm run dev` works
 // without a .env. Parsed once at start; a bad value stops the process before
-// anything listens (see loadConfigOrExit).
+// anything listens (see loadConfigOrExit). With NODE_ENV=production the
+// defaults of secrets do not count: lib/production-config.ts says what must
+// be set, and how strong.
 
 const bool = z
   .enum(['true', 'false', '1', '0'])
@@ -72,10 +77,17 @@ export const configSchema = z.object({
   // document it): an unknown outcome is then recorded, never re-sent.
   SMS_PROVIDER_DEDUPS_BY_REFERENCE: bool.default(false),
   PUBLIC_BASE_URL: z.url().default('http://127.0.0.1:3000'),
+  // Optional outside production, required there (lib/production-config.ts).
   METRICS_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   QUEUE_PREFIX: z.string().min(1).default('{sms}'),
   INTERNAL_SIGNING_SECRET: z.string().min(16).optional(),
+  // AES-256-GCM key for shop access tokens, 32 bytes (hex or base64). No
+  // default: nothing stores a token yet; production rules are ready for it.
+  SHOP_TOKEN_ENCRYPTION_KEY: z
+    .string()
+    .refine((v) => decodeEncryptionKey(v) !== null, 'must be 32 bytes as 64 hex characters or base64')
+    .optional(),
   QUEUE_MAX_DEPTH: positiveInt.default(10_000),
   SEND_BATCH_SIZE: positiveInt.max(1000).default(1000),
   SEND_LEASE_MS: positiveInt.default(60_000),
@@ -108,15 +120,20 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses an environment; throws ConfigError listing every problem, one per line. */
-export function parseConfig(env: NodeJS.ProcessEnv): Config {
+/**
+ * Parses an environment; throws ConfigError listing every problem, one per
+ * line. `user` picks the secrets production requires (a tool such as migrate
+ * needs none; the api and the worker need the ones they use).
+ */
+export function parseConfig(env: NodeJS.ProcessEnv, user: ConfigUser = 'tool'): Config {
   // Empty strings mean "unset" so a blank line in .env does not override a default.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')) as Record<string, string>;
   const result = configSchema.safeParse(cleaned);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(problems);
-  }
+  const problems = result.success ? [] : result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  // A variable the schema refused is reported once, by the schema.
+  const refused = new Set(problems.map((p) => p.split(':')[0]));
+  problems.push(...productionProblems(cleaned, user).filter((p) => !refused.has(p.split(':')[0])));
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return result.data;
 }
 
@@ -127,15 +144,15 @@ export function creditPacks(config: Config): CreditPack[] {
 let cached: Config | undefined;
 
 /** The process-wide config: parsed on first use, then the same object. */
-export function getConfig(): Config {
-  cached ??= parseConfig(process.env);
+export function getConfig(user: ConfigUser = 'tool'): Config {
+  cached ??= parseConfig(process.env, user);
   return cached;
 }
 
 /** For entry points: on a bad environment print the list and exit 1, before anything listens. */
-export function loadConfigOrExit(): Config {
+export function loadConfigOrExit(user: ConfigUser = 'tool'): Config {
   try {
-    return getConfig();
+    return getConfig(user);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

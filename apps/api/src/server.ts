@@ -6,7 +6,7 @@ import { buildApiDeps, closeApiDeps } from './build-deps';
 // Entry point: listen, and on SIGTERM/SIGINT stop accepting, let in-flight
 // requests finish (bounded by SHUTDOWN_TIMEOUT_MS), then close connections.
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit('api');
   process.env.SERVICE_NAME ??= 'api';
   const deps = await buildApiDeps(config);
   const app = createApp(deps);

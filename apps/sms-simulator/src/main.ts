@@ -6,6 +6,12 @@ import { createSimulator } from './simulator';
 // shutdown; nothing per message, the simulator runs at bulk rates.
 
 async function main(): Promise<void> {
+  // It accepts any send and signs delivery reports with a public default
+  // secret: a development tool, never part of a production deployment.
+  if (process.env.NODE_ENV === 'production') {
+    process.stderr.write('sms-simulator: refusing to start with NODE_ENV=production (the simulator is a development tool; use a real SMS provider)\n');
+    process.exit(1);
+  }
   let config: SimulatorConfig;
   try {
     config = loadSimulatorConfig();

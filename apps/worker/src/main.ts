@@ -7,7 +7,7 @@ import { keepSchedulers } from './schedulers';
 import { startWorkers, type WorkerHost } from './worker-host';
 
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit('worker');
   process.env.SERVICE_NAME ??= 'worker';
   // Refuse to start on an inconsistent registry or unknown queue names, before connecting anywhere.
   checkHandlers(HANDLERS);

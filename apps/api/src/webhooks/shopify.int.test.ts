@@ -100,6 +100,18 @@ describe('POST /webhooks/shopify', () => {
       expect(first.body).toEqual({ received: true });
       expect(again.body).toEqual({ duplicate: true });
     });
+
+    it('a topic we do not act on is answered 200 and not stored (a stored copy would block the body under its real topic)', async () => {
+      const shop = await createShop(env.db);
+      const before = await tableFingerprints(env.db);
+      const body = { id: customerId(), phone: testPhone(), updated_at: iso(0) };
+      const res = await postShopify(app, 'orders/create', body, { shopDomain: shop.domain });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ ignored: true });
+      expect(await tableFingerprints(env.db)).toEqual(before);
+      // The same signed body under its real topic is then applied.
+      expect((await postShopify(app, 'customers/create', body, { shopDomain: shop.domain })).body).toEqual({ received: true });
+    });
   });
 
   describe('customer sync', () => {
