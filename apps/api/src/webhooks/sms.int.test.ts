@@ -5,7 +5,7 @@ import { phoneHash } from '../../../../domain/contacts/phone';
 import { processWebhookEvent } from '../../../../domain/webhooks/process-event';
 import { recordWebhookEvent } from '../../../../domain/webhooks/record-event';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
-import { createCampaign, createContact, createShop, testPhone } from '../../../../test/factories';
+import { createCampaign, createContact, createShop, grantCredits, testPhone } from '../../../../test/factories';
 import { waitFor } from '../../../../test/sending';
 import { tableFingerprints } from '../../../../test/table-fingerprints';
 import { counterValue, postSimulator, rid, webhookEvent } from '../../../../test/webhooks';
@@ -97,6 +97,21 @@ describe('POST /webhooks/sms/:provider/*', () => {
       await postSimulator(app, 'status', report(pmid, 'failed', { reference: `r${r.id}`, errorCode: 'network_error' }));
       expect(await settled('sms-simulator', `${pmid}:failed`)).toBe('processed');
       expect(await recipientState(r.id)).toMatchObject({ status: 'failed', error_code: 'network_error', provider_message_id: pmid });
+    });
+
+    it('one by one too, a delivered report settles an unknown recipient once and charges its segments once', async () => {
+      const r = await recipient({ status: 'unknown', providerMessageId: null });
+      await grantCredits(env.db, r.shopId, 5);
+      const pmid = rid('msg');
+      // Stored without a job: the per-event handler runs here, twice (a replayed job).
+      await recordWebhookEvent(env.db, { provider: 'sms-mitto', eventId: `${pmid}:delivered`, topic: 'status', payload: report(pmid, 'delivered', { reference: `r${r.id}` }) });
+      const row = await webhookEvent(env.db, 'sms-mitto', `${pmid}:delivered`);
+      expect(await processWebhookEvent(worker, row!.id, { final: false })).toBe('processed');
+      expect(await recipientState(r.id)).toMatchObject({ status: 'delivered', provider_message_id: pmid, error_code: null });
+      await env.db.$executeRaw`UPDATE webhook_events SET status = 'received' WHERE id = ${row!.id}::uuid`;
+      expect(await processWebhookEvent(worker, row!.id, { final: false })).toBe('processed');
+      const [w] = await env.db.$queryRaw<{ balance: bigint }[]>`SELECT balance FROM credit_wallets WHERE shop_id = ${r.shopId}::uuid`;
+      expect(Number(w!.balance)).toBe(4);
     });
 
     it('a report that beats the send settle is retried and applied once the recipient is sent', async () => {
