@@ -2,6 +2,8 @@ import request from 'supertest';
 import express from 'express';
 import { createTestEnv, type TestEnv } from '../../../test/harness';
 import { AppError } from '../../../lib/errors';
+import { createShop } from '../../../test/factories';
+import { sessionToken } from '../../../test/session-token';
 import { errorHandler } from './middleware/error-handler';
 import { requestContext } from './middleware/request-context';
 
@@ -105,9 +107,12 @@ describe('api skeleton', () => {
       expect(res.text).not.toMatch(/ECONNREFUSED|5432/);
     });
 
+    // Bodies are read only once the session token is verified: these requests are authenticated.
+    const authed = async () => `Bearer ${await sessionToken((await createShop(env.db)).domain)}`;
+
     it('invalid JSON is 400 VALIDATION_FAILED', async () => {
       const { app } = await env.api();
-      const res = await request(app).post('/api/anything').set('Content-Type', 'application/json').send('{"a":');
+      const res = await request(app).post('/api/anything').set('Authorization', await authed()).set('Content-Type', 'application/json').send('{"a":');
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('VALIDATION_FAILED');
     });
@@ -116,6 +121,7 @@ describe('api skeleton', () => {
       const { app } = await env.api();
       const res = await request(app)
         .post('/api/anything')
+        .set('Authorization', await authed())
         .set('Content-Type', 'application/json')
         .send(JSON.stringify({ x: 'a'.repeat(1024 * 1024 + 10) }));
       expect(res.status).toBe(413);
@@ -124,9 +130,16 @@ describe('api skeleton', () => {
 
     it('a non-JSON body is 415 UNSUPPORTED_MEDIA_TYPE', async () => {
       const { app } = await env.api();
-      const res = await request(app).post('/api/anything').set('Content-Type', 'text/plain').send('hello');
+      const res = await request(app).post('/api/anything').set('Authorization', await authed()).set('Content-Type', 'text/plain').send('hello');
       expect(res.status).toBe(415);
       expect(res.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    });
+
+    it('without a valid session token the body is not looked at: 401, whatever it is', async () => {
+      const { app } = await env.api();
+      const res = await request(app).post('/api/anything').set('Content-Type', 'application/json').send('{"a":');
+      expect(res.status).toBe(401);
+      expect(res.body.error.code).toBe('UNAUTHENTICATED');
     });
   });
 });

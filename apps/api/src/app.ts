@@ -1,12 +1,15 @@
 import express, { type Express } from 'express';
 import { scrapeRefresher } from '../../../domain/ops/scrape-refresher';
 import type { ApiDeps } from './deps';
+import { MiB } from './middleware/body-limit';
+import { closeUnreadBodies } from './middleware/close-unread-body';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
 import { httpLogger } from './middleware/http-logger';
 import { httpMetrics } from './middleware/http-metrics';
 import { jsonBody } from './middleware/json-body';
 import { rateLimiter } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
+import { recordRouteTemplates } from './middleware/route-template';
 import { sessionAuth } from './middleware/session-auth';
 import { apiRouters } from './routes';
 import { healthRoutes } from './routes/health.routes';
@@ -24,7 +27,12 @@ export function createApp(deps: ApiDeps): Express {
   app.set('etag', false);
   app.set('trust proxy', deps.config.TRUST_PROXY);
   app.set('query parser', 'simple');
+  // One spelling per route (see router-options.ts); set before the first
+  // app.use, which creates the app's router with them.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
 
+  app.use(closeUnreadBodies());
   app.use(requestContext());
   app.use(httpLogger(deps.logger));
   app.use(httpMetrics(deps.metrics));
@@ -43,12 +51,18 @@ export function createApp(deps: ApiDeps): Express {
   );
   app.use('/internal', internalRoutes(deps));
 
-  // Contact import is the one route allowed a 10 MiB body; the general parser
-  // below skips a body that is already parsed.
-  app.use('/api/contacts/import', ...jsonBody('10mb'));
-  app.use('/api', ...jsonBody('1mb'), sessionAuth(deps, { alongside: rateLimiter(deps) }), ...apiRouters(deps));
+  // The session token (a header) is checked before any body is read: an
+  // unauthenticated upload is refused unread. api.md: bodies up to 1 MiB,
+  // the contact import up to 10 MiB.
+  app.use(
+    '/api',
+    sessionAuth(deps, { alongside: rateLimiter(deps) }),
+    ...jsonBody(MiB, { 'POST /contacts/import': 10 * MiB }),
+    ...apiRouters(deps),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
+  recordRouteTemplates(app);
   return app;
 }

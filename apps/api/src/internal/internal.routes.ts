@@ -10,6 +10,7 @@ import { jobIds } from '../../../../queue/job-ids';
 import type { ApiDeps } from '../deps';
 import { parseBody, parseParams } from '../validation';
 import { internalAuth } from './internal-auth';
+import { EXACT_ROUTING } from '../router-options';
 
 const idParams = z.object({ id: z.uuid() });
 const reconcileBody = z.strictObject({ campaignId: z.uuid().optional() });
@@ -26,7 +27,7 @@ async function jobState(deps: ApiDeps, queue: 'campaigns' | 'sends', id: string)
  * not exist (404), rather than being open. Every operation is idempotent.
  */
 export function internalRoutes(deps: ApiDeps): Router {
-  const router = Router();
+  const router = Router(EXACT_ROUTING);
   const secret = deps.config.INTERNAL_SIGNING_SECRET;
   if (!secret) return router;
   router.use(express.raw({ type: () => true, limit: '64kb' }), internalAuth(secret, deps.now));

@@ -1,12 +1,12 @@
 import type { Request, RequestHandler } from 'express';
 import type { Metrics } from '../../../../lib/metrics';
+import { routeTemplateOf } from './route-template';
 
-// Label by route template (`/api/campaigns/:id`), never by raw path: ids would
-// make the series unbounded.
+// Label by route template (`/api/campaigns/:id`), never by raw path: ids and
+// respellings would make the series unbounded. Whatever matched no route
+// shares one label.
 export function routeLabel(req: Request): string {
-  const route = (req.route as { path?: unknown } | undefined)?.path;
-  if (typeof route === 'string') return `${req.baseUrl}${route}`;
-  return 'unmatched';
+  return routeTemplateOf(req) ?? 'unmatched';
 }
 
 export function httpMetrics(metrics: Metrics): RequestHandler {

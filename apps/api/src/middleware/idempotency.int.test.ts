@@ -14,8 +14,10 @@ import type { ApiDeps } from '../deps';
 import { apiRouters } from '../routes';
 import { errorHandler } from './error-handler';
 import { IDEMPOTENCY_MIDDLEWARE, idempotency, idempotencyGuardOf, type IdempotencyOptions } from './idempotency';
+import { MiB } from './body-limit';
 import { jsonBody } from './json-body';
 import { requestContext } from './request-context';
+import { recordRouteTemplates } from './route-template';
 import { validated } from './validated';
 
 describe('idempotency layer', () => {
@@ -375,7 +377,7 @@ interface RouteLayer {
 function harnessApp(deps: ApiDeps, shopId: string, opts: IdempotencyOptions, handler: express.RequestHandler): Express {
   const app = express();
   app.use(requestContext());
-  app.use(...jsonBody('1mb'));
+  app.use(...jsonBody(MiB));
   app.use((_req, res, next) => {
     res.locals.shopId = shopId;
     next();
@@ -387,5 +389,6 @@ function harnessApp(deps: ApiDeps, shopId: string, opts: IdempotencyOptions, han
     }),
   );
   app.use(errorHandler(deps.logger));
+  recordRouteTemplates(app);
   return app;
 }

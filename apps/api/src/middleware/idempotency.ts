@@ -8,6 +8,7 @@ import { fencedGuard, UNGUARDED, type IdempotencyGuard, type JsonResponse } from
 import { parseIdempotencyKey } from '../../../../domain/idempotency/key-header';
 import type { HeldKey, StoredResponse } from '../../../../domain/idempotency/types';
 import type { ApiDeps } from '../deps';
+import { routeTemplateOf } from './route-template';
 import { shopOf } from './session-auth';
 
 export interface IdempotencyOptions {
@@ -28,11 +29,11 @@ export function idempotencyGuardOf(res: Response): IdempotencyGuard {
   return (res.locals.idempotencyGuard as IdempotencyGuard | undefined) ?? UNGUARDED;
 }
 
-/** `/api/campaigns/:id/enqueue`: known only once Express has matched the route. */
+/** `/api/campaigns/:id/enqueue`: known only once Express has matched the route; never the path as sent. */
 function routeTemplate(req: Request): string {
-  const path = (req.route as { path?: unknown } | undefined)?.path;
-  if (typeof path !== 'string') throw new Error('idempotency() must be mounted on a route, not with app.use()');
-  return `${req.baseUrl}${path}`;
+  const template = routeTemplateOf(req);
+  if (template === null) throw new Error('idempotency() must be mounted on a route of an app whose route templates are recorded');
+  return template;
 }
 
 /**

@@ -114,6 +114,10 @@ describe('rateLimitGroupOf', () => {
     ['/billing/packs', 'billing'],
     ['/wallet', 'general'],
     ['/campaignsx', 'general'],
+    // A respelled path is 404 (routing is exact) and spends the budget of the route it spells.
+    ['/Contacts/Import', 'imports'],
+    ['/CAMPAIGNS/1', 'campaigns'],
+    ['/Billing/checkout', 'billing'],
   ])('%s → %s', (path, group) => {
     expect(rateLimitGroupOf(path)).toBe(group);
   });

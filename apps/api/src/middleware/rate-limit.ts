@@ -6,11 +6,15 @@ import type { ApiDeps } from '../deps';
 export const RATE_LIMIT_GROUPS = ['general', 'campaigns', 'imports', 'billing'] as const;
 export type RateLimitGroup = (typeof RATE_LIMIT_GROUPS)[number];
 
-/** Which budget a request (path relative to /api) spends; each request spends exactly one. */
+/**
+ * Which budget a request (path relative to /api) spends; each request spends
+ * exactly one. Chosen before routing, so in any letter case: a respelled path
+ * is 404 (routing is exact) but spends the budget of the route it spells.
+ */
 export function rateLimitGroupOf(path: string): RateLimitGroup {
-  if (/^\/contacts\/import(s)?(\/|$)/.test(path)) return 'imports';
-  if (/^\/campaigns(\/|$)/.test(path)) return 'campaigns';
-  if (/^\/billing(\/|$)/.test(path)) return 'billing';
+  if (/^\/contacts\/import(s)?(\/|$)/i.test(path)) return 'imports';
+  if (/^\/campaigns(\/|$)/i.test(path)) return 'campaigns';
+  if (/^\/billing(\/|$)/i.test(path)) return 'billing';
   return 'general';
 }
 

@@ -9,9 +9,10 @@ import type { ApiDeps } from '../deps';
 import { idempotency, idempotencyGuardOf } from '../middleware/idempotency';
 import { shopOf } from '../middleware/session-auth';
 import { validated } from '../middleware/validated';
+import { EXACT_ROUTING } from '../router-options';
 
 export function billingRoutes(deps: ApiDeps): Router {
-  const router = Router();
+  const router = Router(EXACT_ROUTING);
   const stripe = createStripeClient(deps.config);
   // An unknown pack is a schema failure: answered before any key is claimed.
   const checkoutBody = z.strictObject({

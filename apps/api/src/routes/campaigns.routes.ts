@@ -23,11 +23,12 @@ import { idParam } from '../middleware/id-param';
 import { idempotency, idempotencyGuardOf } from '../middleware/idempotency';
 import { shopOf } from '../middleware/session-auth';
 import { validated } from '../middleware/validated';
+import { EXACT_ROUTING } from '../router-options';
 
 type EnqueueOutcome = 'queued' | 'scheduled' | 'insufficient_credits' | 'invalid_state' | 'overloaded';
 
 export function campaignRoutes(deps: ApiDeps): Router {
-  const router = Router();
+  const router = Router(EXACT_ROUTING);
   const optionalKey = idempotency(deps, { required: false });
   const requiredKey = idempotency(deps, { required: true });
   const enqueued = (outcome: EnqueueOutcome): void => deps.metrics.campaignsEnqueued.inc({ outcome });

@@ -15,6 +15,7 @@ import { idParam } from '../middleware/id-param';
 import { idempotency, idempotencyGuardOf } from '../middleware/idempotency';
 import { shopOf } from '../middleware/session-auth';
 import { validated } from '../middleware/validated';
+import { EXACT_ROUTING } from '../router-options';
 
 const noQuery = z.object({}).strict();
 // DELETE carries no body; anything sent is a client mistake worth a 400.
@@ -22,7 +23,7 @@ const noBody = z.object({}).strict();
 const createBody = contactCreateSchema();
 
 export function contactsRoutes(deps: ApiDeps): Router {
-  const router = Router();
+  const router = Router(EXACT_ROUTING);
   const optionalKey = idempotency(deps, { required: false });
 
   router.get(

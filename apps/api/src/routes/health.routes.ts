@@ -1,9 +1,10 @@
 import { Router } from 'express';
 import { checkHealth } from '../health';
 import type { ApiDeps } from '../deps';
+import { EXACT_ROUTING } from '../router-options';
 
 export function healthRoutes(deps: ApiDeps): Router {
-  const router = Router();
+  const router = Router(EXACT_ROUTING);
   // Liveness: the process can serve. Dependencies are /health/full's business.
   router.get('/health', (_req, res) => {
     res.json({ status: 'ok' });

@@ -6,11 +6,12 @@ import type { ApiDeps } from '../deps';
 import { idempotency } from '../middleware/idempotency';
 import { shopOf } from '../middleware/session-auth';
 import { validated } from '../middleware/validated';
+import { EXACT_ROUTING } from '../router-options';
 
 const noQuery = z.object({}).strict();
 
 export function shopRoutes(deps: ApiDeps): Router {
-  const router = Router();
+  const router = Router(EXACT_ROUTING);
 
   router.get(
     '/shop',

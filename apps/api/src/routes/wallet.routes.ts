@@ -5,6 +5,7 @@ import { listWalletTransactions } from '../../../../domain/credits/list-wallet-t
 import type { ApiDeps } from '../deps';
 import { shopOf } from '../middleware/session-auth';
 import { validated } from '../middleware/validated';
+import { EXACT_ROUTING } from '../router-options';
 
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -12,7 +13,7 @@ const listQuery = z.strictObject({
 });
 
 export function walletRoutes(deps: ApiDeps): Router {
-  const router = Router();
+  const router = Router(EXACT_ROUTING);
   router.get('/wallet', async (_req, res) => {
     res.json(await getWallet(deps.db, shopOf(res).shopId));
   });

@@ -1,13 +1,56 @@
-import express, { type Request } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
+import { isSmsCallbackProvider } from '../../../../domain/webhooks/verify-sms-callback';
 import { AppError } from '../../../../lib/errors';
 import type { Metrics } from '../../../../lib/metrics';
+import { boundedBody, KiB, MiB } from '../middleware/body-limit';
+
+interface Sender {
+  /** The largest delivery read (413 above it, before reading when the length is declared). */
+  limit: number;
+  /** Why the request is refused before its body is read (no credential at all), or null. */
+  refuse(req: Request, metrics: Metrics): AppError | null;
+}
+
+const unsignedUnless = (present: boolean, metrics: Metrics, source: string): AppError | null => (present ? null : invalidSignature(metrics, source));
+
+/**
+ * Webhooks are unauthenticated until their signature is checked, and that
+ * needs the body: so a delivery with no credential at all is refused before
+ * a byte is read, and each sender's bodies are bounded by what it sends.
+ */
+const SENDERS = {
+  // The events handled are a few KiB; the room is for Stripe objects with
+  // long metadata. A real event refused is retried for days, then lost.
+  stripe: { limit: MiB, refuse: (req, metrics) => unsignedUnless(req.get('stripe-signature') !== undefined, metrics, 'stripe') },
+  // app/uninstalled carries the shop object; the privacy topics ids.
+  shopify: { limit: MiB, refuse: (req, metrics) => unsignedUnless(req.get('x-shopify-hmac-sha256') !== undefined, metrics, 'shopify') },
+  // One delivery report or inbound text (≤ 2000 characters) each.
+  // The credentials are verifySmsCallback's: a signature header or the URL token.
+  sms: {
+    limit: 64 * KiB,
+    refuse: (req, metrics) => {
+      const provider = String(req.params.provider);
+      if (!isSmsCallbackProvider(provider)) return new AppError('NOT_FOUND', 'Unknown SMS provider');
+      return unsignedUnless(req.get('x-simulator-signature') !== undefined || typeof req.query.token === 'string', metrics, `sms-${provider}`);
+    },
+  },
+} satisfies Record<string, Sender>;
 
 /**
  * Webhook bodies stay raw bytes: every signature is computed over them, and
  * re-serialised JSON would not match. Any content type is read (a sender's
- * missing or odd Content-Type must not skip verification); 1 MiB at most.
+ * missing or odd Content-Type must not skip verification), within the
+ * sender's limit and only once a credential is present.
  */
-export const rawBody = express.raw({ type: () => true, limit: '1mb' });
+export function rawBody(deps: { metrics: Metrics }, sender: keyof typeof SENDERS): RequestHandler {
+  const { limit, refuse } = SENDERS[sender];
+  const read = boundedBody(express.raw({ type: () => true, limit }), limit);
+  return (req, res, next) => {
+    const refused = refuse(req, deps.metrics);
+    if (refused) next(refused);
+    else read(req, res, next);
+  };
+}
 
 export function rawOf(req: Request): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);

@@ -7,6 +7,7 @@ import { verifyShopifyHmac } from '../../../../domain/webhooks/verify-shopify-hm
 import { AppError } from '../../../../lib/errors';
 import type { ApiDeps } from '../deps';
 import { invalidSignature, jsonOf, rawBody, rawOf } from './raw-body';
+import { EXACT_ROUTING } from '../router-options';
 
 const headersSchema = z.object({
   webhookId: z.string().min(1).max(255),
@@ -22,8 +23,8 @@ const headersSchema = z.object({
  * (its SHA-256 is part of the dedup). Nothing of a refused delivery is stored.
  */
 export function shopifyWebhookRoutes(deps: ApiDeps): Router {
-  const router = Router();
-  router.post('/shopify', rawBody, async (req, res) => {
+  const router = Router(EXACT_ROUTING);
+  router.post('/shopify', rawBody(deps, 'shopify'), async (req, res) => {
     const raw = rawOf(req);
     if (!verifyShopifyHmac(deps.config.SHOPIFY_API_SECRET, req.get('x-shopify-hmac-sha256'), raw)) {
       throw invalidSignature(deps.metrics, 'shopify');

@@ -7,6 +7,7 @@ import { AppError } from '../../../../lib/errors';
 import type { ApiDeps } from '../deps';
 import { parseBody } from '../validation';
 import { invalidSignature, jsonOf, rawBody, rawOf } from './raw-body';
+import { EXACT_ROUTING } from '../router-options';
 
 /**
  * Delivery reports and inbound texts. Reports take the lean path (one INSERT,
@@ -15,7 +16,7 @@ import { invalidSignature, jsonOf, rawBody, rawOf } from './raw-body';
  * later already skips the number; the job is the fallback if that fails.
  */
 export function smsWebhookRoutes(deps: ApiDeps): Router {
-  const router = Router();
+  const router = Router(EXACT_ROUTING);
 
   const verified = (req: Request): { provider: SmsCallbackProvider; raw: Buffer } => {
     const provider = String(req.params.provider);
@@ -36,7 +37,7 @@ export function smsWebhookRoutes(deps: ApiDeps): Router {
     return { provider, raw };
   };
 
-  router.post('/sms/:provider/status', rawBody, async (req, res) => {
+  router.post('/sms/:provider/status', rawBody(deps, 'sms'), async (req, res) => {
     const { provider } = verified(req);
     const report = parseBody(req, deliveryReportSchema);
     const result = await ingestWebhookEvent(
@@ -49,7 +50,7 @@ export function smsWebhookRoutes(deps: ApiDeps): Router {
     res.status(200).json(result.duplicate ? { duplicate: true } : { received: true });
   });
 
-  router.post('/sms/:provider/inbound', rawBody, async (req, res) => {
+  router.post('/sms/:provider/inbound', rawBody(deps, 'sms'), async (req, res) => {
     const { provider } = verified(req);
     const message = parseBody(req, inboundMessageSchema);
     const result = await ingestWebhookEvent(

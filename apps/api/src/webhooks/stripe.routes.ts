@@ -5,6 +5,7 @@ import { ingestWebhookEvent } from '../../../../domain/webhooks/ingest-event';
 import { AppError } from '../../../../lib/errors';
 import type { ApiDeps } from '../deps';
 import { invalidSignature, rawBody, rawOf } from './raw-body';
+import { EXACT_ROUTING } from '../router-options';
 
 /** The shop a Stripe object names (our checkout puts it in metadata and client_reference_id). */
 function shopIdOf(object: unknown): string | null {
@@ -14,9 +15,9 @@ function shopIdOf(object: unknown): string | null {
 }
 
 export function stripeWebhookRoutes(deps: ApiDeps): Router {
-  const router = Router();
+  const router = Router(EXACT_ROUTING);
   const stripe = createStripeClient(deps.config);
-  router.post('/stripe', rawBody, async (req, res) => {
+  router.post('/stripe', rawBody(deps, 'stripe'), async (req, res) => {
     const raw = rawOf(req);
     const verified = verifyStripeEvent(stripe, raw, req.get('stripe-signature'), deps.config.STRIPE_WEBHOOK_SECRET, deps.now().getTime());
     if (!verified.ok) {
