@@ -24,6 +24,9 @@ cleanup() {
 trap cleanup EXIT
 
 export PORT=$API_PORT WORKER_METRICS_PORT=$WORKER_PORT LOG_LEVEL=warn
+# Scrapes carry the bearer token, as production requires (METRICS_TOKEN).
+METRICS_TOKEN=$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')
+export METRICS_TOKEN
 export QUEUE_PREFIX="{obs-$$}"
 setsid node node_modules/tsx/dist/cli.mjs apps/api/src/server.ts >"$WORK/api.log" 2>&1 & PIDS+=($!)
 setsid node node_modules/tsx/dist/cli.mjs apps/worker/src/main.ts >"$WORK/worker.log" 2>&1 & PIDS+=($!)
@@ -37,8 +40,10 @@ cat >"$WORK/prometheus.yml" <<YAML
 global: { scrape_interval: 1s, evaluation_interval: 1s }
 scrape_configs:
   - job_name: api
+    authorization: { credentials: '$METRICS_TOKEN' }
     static_configs: [{ targets: ['127.0.0.1:$API_PORT'] }]
   - job_name: worker
+    authorization: { credentials: '$METRICS_TOKEN' }
     static_configs: [{ targets: ['127.0.0.1:$WORKER_PORT'] }]
 YAML
 promtool check config "$WORK/prometheus.yml" >/dev/null
@@ -59,6 +64,11 @@ echo "targets up: $ups/2"
 for series in 'http_requests_total{job="api"}' 'process_cpu_seconds_total{job="worker"}' 'queue_jobs{job="worker",queue="sends"}' 'queue_jobs{job="api",queue="campaigns"}' 'nodejs_heap_size_used_bytes{job="api"}'; do
   n=$(query "count($series)" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s).data.result;console.log(r.length?r[0].value[1]:0)})')
   if [ "${n:-0}" -ge 1 ] 2>/dev/null; then echo "ok      $series ($n series)"; else echo "MISSING $series" ; fail=1; fi
+done
+# Without the token the same endpoints refuse the scrape.
+for port in "$API_PORT" "$WORKER_PORT"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics")
+  if [ "$code" = "401" ]; then echo "ok      /metrics on $port refuses a scrape without the token"; else echo "OPEN    /metrics on $port answered $code without the token"; fail=1; fi
 done
 [ $fail = 0 ] && echo "observability check: passed" || { echo "observability check: FAILED" >&2; tail -20 "$WORK"/*.log >&2; }
 exit $fail

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { killGroup, ROOT, SERVICE_NODE_ARGS } from '../scripts/lib/stack';
+import { killGroup, ROOT, SERVICE_NODE_ARGS } from './stack';
 
-// A real api or worker process (`node --import tsx <entry>`) with exactly the
-// environment given (plus PATH): what a careless operator's deployment would
-// run. Used by the tests whose point is whether the process starts at all.
+// A real api, worker or simulator process (`node --import tsx <entry>`) with
+// exactly the environment given (plus PATH): what a careless operator's
+// deployment would run. For the production start check and the tests whose
+// point is whether a process starts at all.
 
 export const ENTRIES = { api: 'apps/api/src/server.ts', worker: 'apps/worker/src/main.ts', 'sms-simulator': 'apps/sms-simulator/src/main.ts' } as const;
 export type ServiceName = keyof typeof ENTRIES;

@@ -1,7 +1,7 @@
 import { freePort } from '../../scripts/lib/stack';
 import { productionEnv } from '../../scripts/lib/production-env';
 import { createTestEnv, type TestEnv } from '../harness';
-import { portOpen, startService, waitForOk, type ServiceName } from '../service-process';
+import { portOpen, startService, waitForOk, type ServiceName } from '../../scripts/lib/service-process';
 
 // Attack: start the stack with NODE_ENV=production and nothing (or the
 // repository's published development values) set, then forge a session token,
