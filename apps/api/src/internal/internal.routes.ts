@@ -11,6 +11,10 @@ import type { ApiDeps } from '../deps';
 import { parseBody, parseParams } from '../validation';
 import { internalAuth } from './internal-auth';
 import { EXACT_ROUTING } from '../router-options';
+import { boundedBody, KiB } from '../middleware/body-limit';
+
+// The signature covers the body, so it is read first: bounded, and refused before reading when declared larger.
+const INTERNAL_BODY_LIMIT = 64 * KiB;
 
 const idParams = z.object({ id: z.uuid() });
 const reconcileBody = z.strictObject({ campaignId: z.uuid().optional() });
@@ -30,7 +34,7 @@ export function internalRoutes(deps: ApiDeps): Router {
   const router = Router(EXACT_ROUTING);
   const secret = deps.config.INTERNAL_SIGNING_SECRET;
   if (!secret) return router;
-  router.use(express.raw({ type: () => true, limit: '64kb' }), internalAuth(secret, deps.now));
+  router.use(boundedBody(express.raw({ type: () => true, limit: INTERNAL_BODY_LIMIT }), INTERNAL_BODY_LIMIT), internalAuth(secret, deps.now));
 
   router.post('/reconcile', async (req, res) => {
     const body = parseBody(req, reconcileBody);
