@@ -69,3 +69,21 @@ export async function checkHealth(deps: Pick<ApiDeps, 'db' | 'redis' | 'queues' 
   const status = database.status === 'down' || redis.status === 'down' ? 'down' : queues.status === 'down' || migrations.status === 'down' ? 'degraded' : 'ok';
   return { status, checks };
 }
+
+/** How long one /health/full report answers every caller. */
+export const HEALTH_REPORT_TTL_MS = 1_000;
+
+/**
+ * /health/full is unauthenticated and each report costs queries on the
+ * shared Postgres and Redis: one report per second per process, however many
+ * callers (concurrent calls share the one in flight). Time from deps.now.
+ */
+export function cachedHealth(deps: Pick<ApiDeps, 'db' | 'redis' | 'queues' | 'migrations' | 'now'>, ttlMs = HEALTH_REPORT_TTL_MS): () => Promise<HealthReport> {
+  let last: { startedAt: number; report: Promise<HealthReport> } | undefined;
+  return () => {
+    const now = deps.now().getTime();
+    // A clock that moved back also starts a fresh report.
+    if (!last || now - last.startedAt >= ttlMs || now < last.startedAt) last = { startedAt: now, report: checkHealth(deps) };
+    return last.report;
+  };
+}

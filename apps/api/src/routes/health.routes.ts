@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { checkHealth } from '../health';
+import { cachedHealth } from '../health';
 import type { ApiDeps } from '../deps';
 import { EXACT_ROUTING } from '../router-options';
 
@@ -9,8 +9,9 @@ export function healthRoutes(deps: ApiDeps): Router {
   router.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  const fullReport = cachedHealth(deps);
   router.get('/health/full', async (_req, res) => {
-    const report = await checkHealth(deps);
+    const report = await fullReport();
     res.status(report.status === 'ok' ? 200 : 503).json(report);
   });
   return router;
