@@ -105,9 +105,24 @@ export interface ContactImportFixture {
   id: string;
 }
 
-/** A queued contact import with its rows staged (as POST /api/contacts/import stores it, without the job). */
-export async function createContactImport(db: Db, shopId: string, o: { rows?: unknown[]; defaultCountry?: string | null } = {}): Promise<ContactImportFixture> {
+/**
+ * A queued contact import with its rows staged (as POST /api/contacts/import
+ * stores it, without the job), or one already `completed` (nothing staged; a
+ * shop may have any number of those, but one in flight).
+ */
+export async function createContactImport(
+  db: Db,
+  shopId: string,
+  o: { rows?: unknown[]; defaultCountry?: string | null; status?: 'queued' | 'completed' } = {},
+): Promise<ContactImportFixture> {
   const rows = o.rows ?? [{ phone: testPhone(), firstName: 'Grace' }];
+  if (o.status === 'completed') {
+    const [done] = await db.$queryRaw<{ id: string }[]>`
+      INSERT INTO contact_imports (shop_id, status, total, processed, created, completed_at)
+      VALUES (${shopId}::uuid, 'completed', ${rows.length}, ${rows.length}, ${rows.length}, now())
+      RETURNING id`;
+    return { id: done!.id };
+  }
   return db.$transaction(async (tx) => {
     const [imp] = await tx.$queryRaw<{ id: string }[]>`
       INSERT INTO contact_imports (shop_id, total, default_country)

@@ -17,7 +17,7 @@ import type { Db } from '../lib/db';
 /** How to make shop A's resource for a path parameter, by the collection segment before it. */
 const SEEDERS: Record<string, (db: Db, shopId: string) => Promise<{ id: string }>> = {
   contacts: (db, shopId) => createContact(db, shopId),
-  imports: (db, shopId) => createContactImport(db, shopId),
+  imports: (db, shopId) => createContactImport(db, shopId, { status: 'completed' }),
   campaigns: (db, shopId) => createCampaign(db, shopId),
   requests: async (db, shopId) =>
     (await db.$queryRaw<{ id: string }[]>`INSERT INTO privacy_requests (shop_id, kind) VALUES (${shopId}::uuid, 'data_request') RETURNING id`)[0]!,
