@@ -224,7 +224,8 @@ describe('POST /webhooks/sms/:provider/*', () => {
 
       expect((await postSimulator(app, 'inbound', stop)).body).toEqual({ duplicate: true });
 
-      await postSimulator(app, 'inbound', inbound(phone, sender, 'Start'));
+      // A provider may report a numeric sender in E.164: the same sender.
+      await postSimulator(app, 'inbound', inbound(phone, `+${sender}`, 'Start'));
       expect(await contactState(owner.id, phone)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null, opt_out_source: null });
       expect(await suppressions(phone)).toEqual([]);
     });
