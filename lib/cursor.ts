@@ -10,6 +10,12 @@ export interface Cursor {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+// Every date JavaScript parses is not one Postgres accepts (year -100000 is
+// "timestamp out of range", a 500): a cursor's date must be one we could have
+// written, in the exact form encodeCursor writes it.
+const MIN_CURSOR_MS = Date.UTC(1970, 0, 1);
+const MAX_CURSOR_MS = Date.UTC(10_000, 0, 1);
+
 export function encodeCursor(c: Cursor): string {
   return Buffer.from(JSON.stringify({ createdAt: c.createdAt.toISOString(), id: c.id })).toString('base64url');
 }
@@ -27,7 +33,8 @@ export function decodeCursor(raw: string): Cursor {
   const p = parsed as { createdAt?: unknown; id?: unknown } | null;
   if (typeof p?.createdAt !== 'string' || typeof p.id !== 'string' || !UUID.test(p.id)) throw invalid();
   const createdAt = new Date(p.createdAt);
-  if (Number.isNaN(createdAt.getTime())) throw invalid();
+  const ms = createdAt.getTime();
+  if (Number.isNaN(ms) || ms < MIN_CURSOR_MS || ms >= MAX_CURSOR_MS || createdAt.toISOString() !== p.createdAt) throw invalid();
   return { createdAt, id: p.id };
 }
 
