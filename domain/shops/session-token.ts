@@ -4,8 +4,11 @@ import { BoundedMap } from '../../lib/bounded-map';
 import { AppError } from '../../lib/errors';
 
 // Shopify session tokens (App Bridge): HS256 JWTs signed with the app's API
-// secret. jose checks the signature, exp and nbf (10 s skew) and aud; we add
-// the Shopify rule that iss and dest name the same *.myshopify.com shop.
+// secret. jose checks the signature, exp, nbf and iat (10 s skew) and aud; we
+// add the Shopify rule that iss and dest name the same *.myshopify.com shop,
+// and a bound on the lifetime: Shopify's tokens live one minute, so a token
+// valid for longer than MAX_LIFETIME_S was not minted by Shopify, and a
+// leaked one must not stay usable for long.
 
 const SHOP_HOST = /^[a-z0-9][a-z0-9-]*\.myshopify\.com$/;
 
@@ -42,6 +45,7 @@ function keyFor(secret: string): KeyObject {
 // its next requests cost a map lookup and the time check instead of an HMAC.
 // Only verified tokens are kept; bounded, oldest dropped first.
 const CLOCK_TOLERANCE_S = 10;
+export const MAX_LIFETIME_S = 300;
 const VERIFIED_MAX = 10_000;
 interface Verified {
   claims: SessionClaims;
@@ -68,8 +72,12 @@ export async function verifySessionToken(
       audience: opts.apiKey,
       clockTolerance: CLOCK_TOLERANCE_S,
       currentDate: opts.now,
-      requiredClaims: ['exp', 'nbf', 'iss', 'dest'],
+      // Also refuses an iat in the future (beyond the skew).
+      maxTokenAge: MAX_LIFETIME_S,
+      requiredClaims: ['exp', 'nbf', 'iat', 'iss', 'dest'],
     });
+    // exp - iat bounds the lifetime; with iat not in the future, exp is at most MAX_LIFETIME_S (+ skew) from now.
+    if ((payload.exp as number) - (payload.iat as number) > MAX_LIFETIME_S) throw new AppError('UNAUTHENTICATED', 'Session token lives too long');
     const dest = hostOf(payload.dest);
     const iss = hostOf(typeof payload.iss === 'string' ? payload.iss.replace(/\/admin\/?$/, '') : undefined);
     if (!dest || !iss || dest !== iss) throw new AppError('UNAUTHENTICATED', 'Session token names no valid shop');

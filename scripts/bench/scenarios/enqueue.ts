@@ -59,7 +59,10 @@ export async function enqueueLatency(
     [o.shopId, CAMPAIGN_BODY, o.count + warmUp],
   );
   const ids = rows.map((r) => r.id);
-  const token = await api.token(600);
+  // Session tokens live at most 5 minutes: one is reused (no signing per
+  // request in the load generator) and replaced every minute.
+  let token = await api.token(300);
+  const renew = setInterval(() => void api.token(300).then((t) => (token = t)), 60_000).unref();
   const make = (i: number): LoadRequest => ({
     method: 'POST',
     path: `/api/campaigns/${ids[i]}/enqueue`,
@@ -82,6 +85,7 @@ export async function enqueueLatency(
     }
     return { enqueue, replay };
   } finally {
+    clearInterval(renew);
     // The launches of these campaigns must never run: drop their jobs, then
     // cancel the campaigns and give their credits back.
     await campaigns.obliterate({ force: true }).catch(() => undefined);
