@@ -103,6 +103,11 @@ describe('POST /webhooks/shopify', () => {
 
     it('a topic we do not act on is answered 200 and not stored (a stored copy would block the body under its real topic)', async () => {
       const shop = await createShop(env.db);
+      // Earlier tests' events settle first, so the fingerprint sees only this request.
+      await waitFor('earlier events settled', async () => {
+        const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM webhook_events WHERE status = 'received'`;
+        return Number(row!.n) === 0;
+      });
       const before = await tableFingerprints(env.db);
       const body = { id: customerId(), phone: testPhone(), updated_at: iso(0) };
       const res = await postShopify(app, 'orders/create', body, { shopDomain: shop.domain });
