@@ -45,7 +45,8 @@ describe('one shop queues imports without bound', () => {
     const first = await submit(shop);
     expect(first.status).toBe(202);
 
-    const burst = await Promise.all(Array.from({ length: 5 }, () => submit(shop)));
+    const refusedKey = randomUUID();
+    const burst = await Promise.all(Array.from({ length: 5 }, (_, i) => submit(shop, i === 0 ? refusedKey : undefined)));
     for (const res of burst) {
       expect(res.status).toBe(409);
       expect(res.body.error).toMatchObject({ code: 'IMPORT_IN_PROGRESS', details: { importId: first.body.importId } });
@@ -60,7 +61,8 @@ describe('one shop queues imports without bound', () => {
       if (st.body.status === 'completed') break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    const again = await submit(shop);
+    const again = await submit(shop, refusedKey);
     expect(again.status).toBe(202);
+    expect(again.body.importId).not.toBe(first.body.importId);
   });
 });
