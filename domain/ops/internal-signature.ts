@@ -1,25 +1,50 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 // /internal/* requests are signed by the on-call CLI: hex HMAC-SHA256 over
-// "<unix seconds>.<METHOD>.<path>.<raw body>" with INTERNAL_SIGNING_SECRET.
-// Every internal operation is idempotent, so a replay inside the window does
-// no harm; outside it the timestamp check refuses it.
+// "<unix seconds>.<nonce>.<METHOD>.<path with query>.<raw body>" with
+// INTERNAL_SIGNING_SECRET. The timestamp bounds a captured request to the
+// window; the nonce (X-Internal-Nonce, remembered by the api for the window)
+// makes it usable once within it. The query is signed so that nothing a
+// route reads can be added to a captured request.
 
 export const INTERNAL_TOLERANCE_SEC = 300;
+export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
-export function signInternalRequest(secret: string, method: string, path: string, body: string, timestampSec: number): string {
-  return createHmac('sha256', secret).update(`${timestampSec}.${method.toUpperCase()}.${path}.${body}`).digest('hex');
+export interface InternalRequest {
+  method: string;
+  /** Path and query exactly as requested, e.g. `/internal/reconcile?x=1`. */
+  pathWithQuery: string;
+  body: string;
+  timestampSec: number;
+  nonce: string;
 }
 
+export function signInternalRequest(secret: string, r: InternalRequest): string {
+  return createHmac('sha256', secret).update(`${r.timestampSec}.${r.nonce}.${r.method.toUpperCase()}.${r.pathWithQuery}.${r.body}`).digest('hex');
+}
+
+/** The headers of one signed call, with a fresh nonce (the CLI's and the chaos suite's client). */
+export function internalRequestHeaders(secret: string, r: { method: string; pathWithQuery: string; body: string; now?: Date }): Record<string, string> {
+  const timestampSec = Math.floor((r.now ?? new Date()).getTime() / 1000);
+  const nonce = randomBytes(16).toString('base64url');
+  return {
+    'X-Internal-Timestamp': String(timestampSec),
+    'X-Internal-Nonce': nonce,
+    'X-Internal-Signature': signInternalRequest(secret, { ...r, timestampSec, nonce }),
+  };
+}
+
+/** Checks signature and window; the caller then spends the nonce (once). */
 export function verifyInternalRequest(
   secret: string,
-  req: { method: string; path: string; rawBody: string; timestamp: string | undefined; signature: string | undefined },
+  req: { method: string; pathWithQuery: string; rawBody: string; timestamp: string | undefined; nonce: string | undefined; signature: string | undefined },
   nowSec: number,
 ): boolean {
   if (!req.timestamp || !/^\d{1,12}$/.test(req.timestamp) || !req.signature || !/^[0-9a-f]{64}$/i.test(req.signature)) return false;
+  if (!req.nonce || !NONCE_PATTERN.test(req.nonce)) return false;
   const ts = Number(req.timestamp);
   if (Math.abs(nowSec - ts) > INTERNAL_TOLERANCE_SEC) return false;
-  const expected = Buffer.from(signInternalRequest(secret, req.method, req.path, req.rawBody, ts), 'hex');
+  const expected = Buffer.from(signInternalRequest(secret, { method: req.method, pathWithQuery: req.pathWithQuery, body: req.rawBody, timestampSec: ts, nonce: req.nonce }), 'hex');
   const given = Buffer.from(req.signature, 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected);
 }

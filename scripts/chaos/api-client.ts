@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import Stripe from 'stripe';
-import { signInternalRequest } from '../../domain/ops/internal-signature';
+import { internalRequestHeaders } from '../../domain/ops/internal-signature';
 import { signShopifyBody } from '../../domain/webhooks/verify-shopify-hmac';
 
 export interface ApiResponse<T = unknown> {
@@ -106,12 +106,11 @@ export class ApiClient {
 
   /** An HMAC-signed /internal call, as `npm run ops` makes it. */
   async internal<T = unknown>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiResponse<T>> {
-    const raw = body === undefined ? '' : JSON.stringify(body);
-    const ts = Math.floor(Date.now() / 1000);
-    const signature = signInternalRequest(need(this.secrets.INTERNAL_SIGNING_SECRET, 'INTERNAL_SIGNING_SECRET'), method, path, raw, ts);
+    const raw = method === 'GET' || body === undefined ? '' : JSON.stringify(body);
+    const signed = internalRequestHeaders(need(this.secrets.INTERNAL_SIGNING_SECRET, 'INTERNAL_SIGNING_SECRET'), { method, pathWithQuery: path, body: raw });
     const res = await fetch(`${this.base}${path}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-internal-timestamp': String(ts), 'x-internal-signature': signature },
+      headers: { 'content-type': 'application/json', ...signed },
       body: method === 'GET' ? undefined : raw,
       signal: AbortSignal.timeout(60_000),
     });

@@ -1,4 +1,4 @@
-import { signInternalRequest } from '../../domain/ops/internal-signature';
+import { internalRequestHeaders } from '../../domain/ops/internal-signature';
 import { inspectCampaign } from '../../domain/ops/inspect-campaign';
 import { findLedgerMismatches } from '../../domain/reconciliation/ledger-check';
 import type { Config } from '../../lib/config';
@@ -77,12 +77,10 @@ async function signedCall(io: OpsIo, method: 'GET' | 'POST', path: string, body?
   const secret = io.config.INTERNAL_SIGNING_SECRET;
   if (!secret) throw new OpsError('INTERNAL_SIGNING_SECRET is not set: the signed ops API is disabled');
   const raw = body === undefined ? '' : JSON.stringify(body);
-  const ts = Math.floor((io.now?.() ?? new Date()).getTime() / 1000);
   const res = await fetch(`${io.apiUrl}${path}`, {
     method,
     headers: {
-      'X-Internal-Timestamp': String(ts),
-      'X-Internal-Signature': signInternalRequest(secret, method, path, raw, ts),
+      ...internalRequestHeaders(secret, { method, pathWithQuery: path, body: raw, now: io.now?.() }),
       ...(raw ? { 'Content-Type': 'application/json' } : {}),
     },
     body: raw || undefined,

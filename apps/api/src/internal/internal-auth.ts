@@ -1,21 +1,28 @@
 import type { RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
 import { AppError } from '../../../../lib/errors';
-import { verifyInternalRequest } from '../../../../domain/ops/internal-signature';
+import { INTERNAL_TOLERANCE_SEC, verifyInternalRequest } from '../../../../domain/ops/internal-signature';
 
 /**
  * HMAC-signed internal requests (the on-call CLI). Runs after express.raw so
  * the signature covers the exact bytes sent; the parsed JSON is put on req.body.
+ * A verified request's nonce is spent with SET NX: a second use of it (a
+ * captured request replayed) is refused. The key lives as long as a
+ * timestamp can be accepted (±window), so a nonce can never come back.
  */
-export function internalAuth(secret: string, now: () => Date): RequestHandler {
-  return (req, _res, next) => {
+export function internalAuth(secret: string, now: () => Date, nonces: { redis: Redis; prefix: string }): RequestHandler {
+  return async (req, _res, next) => {
     const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+    const nonce = req.get('x-internal-nonce');
     const ok = verifyInternalRequest(
       secret,
-      { method: req.method, path: req.originalUrl.split('?')[0] ?? '', rawBody: raw, timestamp: req.get('x-internal-timestamp'), signature: req.get('x-internal-signature') },
+      { method: req.method, pathWithQuery: req.originalUrl, rawBody: raw, timestamp: req.get('x-internal-timestamp'), nonce, signature: req.get('x-internal-signature') },
       Math.floor(now().getTime() / 1000),
     );
-    if (!ok) {
-      next(new AppError('INVALID_SIGNATURE', 'Internal request signature missing, wrong or expired'));
+    // Only a correctly signed request reaches Redis: nobody else can fill it with nonces.
+    const fresh = ok && (await nonces.redis.set(`${nonces.prefix}:internal-nonce:${nonce}`, '1', 'EX', 2 * INTERNAL_TOLERANCE_SEC + 1, 'NX')) === 'OK';
+    if (!fresh) {
+      next(new AppError('INVALID_SIGNATURE', 'Internal request signature missing, wrong, expired or already used'));
       return;
     }
     try {

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createCampaign, createShop } from '../../../../test/factories';
+import { randomBytes } from 'node:crypto';
 import { signInternalRequest } from '../../../../domain/ops/internal-signature';
 
 let env: TestEnv;
@@ -12,9 +13,12 @@ afterAll(async () => {
 });
 
 const SECRET = process.env.INTERNAL_SIGNING_SECRET as string;
-function signed(method: 'GET' | 'POST', path: string, body = '', opts: { secret?: string; ts?: number } = {}) {
-  const ts = opts.ts ?? Math.floor(Date.now() / 1000);
-  return { 'X-Internal-Timestamp': String(ts), 'X-Internal-Signature': signInternalRequest(opts.secret ?? SECRET, method, path, body, ts), 'Content-Type': 'application/json' };
+/** Headers of one signed request, with a fresh nonce unless one is given. */
+function signed(method: 'GET' | 'POST', pathWithQuery: string, body = '', opts: { secret?: string; ts?: number; nonce?: string } = {}) {
+  const timestampSec = opts.ts ?? Math.floor(Date.now() / 1000);
+  const nonce = opts.nonce ?? randomBytes(16).toString('base64url');
+  const signature = signInternalRequest(opts.secret ?? SECRET, { method, pathWithQuery, body, timestampSec, nonce });
+  return { 'X-Internal-Timestamp': String(timestampSec), 'X-Internal-Nonce': nonce, 'X-Internal-Signature': signature, 'Content-Type': 'application/json' };
 }
 
 describe('/internal/* signature', () => {
@@ -32,11 +36,26 @@ describe('/internal/* signature', () => {
     ['a signature for another path', signed('POST', '/internal/reservations/x/release', '{}')],
     ['a replay after 5 minutes', signed('POST', '/internal/reconcile', '{}', { ts: Math.floor(Date.now() / 1000) - 400 })],
     ['a timestamp from the future', signed('POST', '/internal/reconcile', '{}', { ts: Math.floor(Date.now() / 1000) + 400 })],
+    ['no nonce', (({ 'X-Internal-Nonce': _n, ...rest }) => rest)(signed('POST', '/internal/reconcile', '{}'))],
+    ['a nonce other than the signed one', { ...signed('POST', '/internal/reconcile', '{}'), 'X-Internal-Nonce': randomBytes(16).toString('base64url') }],
+    ['a nonce of the wrong shape', signed('POST', '/internal/reconcile', '{}', { nonce: 'short' })],
+    ['a signature for the path with another query', signed('POST', '/internal/reconcile?dry=1', '{}')],
   ])('refuses %s with 401 INVALID_SIGNATURE', async (_what, headers) => {
     const { app } = await env.api();
     const res = await request(app).post('/internal/reconcile').set(headers as Record<string, string>).send('{}');
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe('INVALID_SIGNATURE');
+  });
+
+  it('signs the query: a request signed with its query passes, and its nonce then cannot be used again', async () => {
+    const { app } = await env.api();
+    const headers = signed('POST', '/internal/reconcile?dry=1', '{}');
+    expect((await request(app).post('/internal/reconcile?dry=1').set(headers).send('{}')).status).toBe(200);
+    const again = await request(app).post('/internal/reconcile?dry=1').set(headers).send('{}');
+    expect([again.status, again.body.error.code]).toEqual([401, 'INVALID_SIGNATURE']);
+    const ttl = await env.workerDeps().redis.ttl(`${env.prefix}:internal-nonce:${headers['X-Internal-Nonce']}`);
+    expect(ttl).toBeGreaterThan(300); // kept while its timestamp can still be accepted
+    expect(ttl).toBeLessThanOrEqual(601);
   });
 
   it('is disabled (404), not open, without INTERNAL_SIGNING_SECRET', async () => {

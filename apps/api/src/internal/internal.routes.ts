@@ -27,14 +27,14 @@ async function jobState(deps: ApiDeps, queue: 'campaigns' | 'sends', id: string)
 
 /**
  * The on-call surface (`npm run ops`). No session auth: every request is
- * HMAC-signed with INTERNAL_SIGNING_SECRET. Without the secret the routes do
+ * HMAC-signed with INTERNAL_SIGNING_SECRET and usable once (nonce). Without the secret the routes do
  * not exist (404), rather than being open. Every operation is idempotent.
  */
 export function internalRoutes(deps: ApiDeps): Router {
   const router = Router(EXACT_ROUTING);
   const secret = deps.config.INTERNAL_SIGNING_SECRET;
   if (!secret) return router;
-  router.use(boundedBody(express.raw({ type: () => true, limit: INTERNAL_BODY_LIMIT }), INTERNAL_BODY_LIMIT), internalAuth(secret, deps.now));
+  router.use(boundedBody(express.raw({ type: () => true, limit: INTERNAL_BODY_LIMIT }), INTERNAL_BODY_LIMIT), internalAuth(secret, deps.now, { redis: deps.redis, prefix: deps.config.QUEUE_PREFIX }));
 
   router.post('/reconcile', async (req, res) => {
     const body = parseBody(req, reconcileBody);

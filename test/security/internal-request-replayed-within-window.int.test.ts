@@ -1,0 +1,84 @@
+import type { Express } from 'express';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import request from 'supertest';
+import { runOps } from '../../scripts/ops/cli';
+import { createTestEnv, type TestEnv } from '../harness';
+
+// Attack: capture one signed /internal request of the on-call CLI (a proxy
+// log, a shared terminal recording) and send it again within its 5-minute
+// window: it ran again. Or append a query string to it: the signature did not
+// cover the query, so it still passed. Closed: the signature covers
+// "<timestamp>.<nonce>.<METHOD>.<path with query>.<raw body>", and each
+// X-Internal-Nonce is accepted once (Redis SET NX, kept for the window).
+
+interface Captured {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+let env: TestEnv;
+let app: Express;
+let capture: Server;
+let captured: Captured[] = [];
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  ({ app } = await env.api());
+  // Stands where the api would: records exactly what the CLI sends.
+  capture = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+    req.on('end', () => {
+      captured.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ repairs: {}, campaignsStuck: 0, ledgerMismatches: [] }));
+    });
+  });
+  await new Promise<void>((r) => capture.listen(0, '127.0.0.1', r));
+});
+afterAll(async () => {
+  await new Promise((r) => capture.close(r));
+  await env.close();
+});
+
+async function captureReconcile(): Promise<Captured> {
+  captured = [];
+  const port = (capture.address() as { port: number }).port;
+  const code = await runOps(['reconcile'], { config: env.config, db: () => env.db, queues: () => { throw new Error('not used'); }, apiUrl: `http://127.0.0.1:${port}`, out: () => undefined });
+  expect(code).toBe(0);
+  expect(captured).toHaveLength(1);
+  return captured[0]!;
+}
+
+function send(c: Captured, url = c.url): request.Test {
+  let req = request(app).post(url);
+  for (const [name, value] of Object.entries(c.headers)) {
+    if (/^x-internal-|^content-type$/.test(name) && typeof value === 'string') req = req.set(name, value);
+  }
+  return req.send(c.body);
+}
+
+it('a captured request runs once; the same bytes again are 401 INVALID_SIGNATURE', async () => {
+  const c = await captureReconcile();
+  const first = await send(c);
+  expect(first.status).toBe(200);
+  const replay = await send(c);
+  expect({ status: replay.status, code: replay.body.error?.code }).toEqual({ status: 401, code: 'INVALID_SIGNATURE' });
+});
+
+it('a query string added to a captured request breaks its signature (and does not burn its nonce)', async () => {
+  const c = await captureReconcile();
+  const tampered = await send(c, `${c.url}?campaignId=00000000-0000-4000-8000-000000000000`);
+  expect({ status: tampered.status, code: tampered.body.error?.code }).toEqual({ status: 401, code: 'INVALID_SIGNATURE' });
+  expect((await send(c)).status).toBe(200);
+});
+
+it('every CLI call carries a fresh nonce: two runs of the same command both pass', async () => {
+  const a = await captureReconcile();
+  const b = await captureReconcile();
+  expect(a.headers['x-internal-nonce']).toMatch(/^[A-Za-z0-9_-]{16,64}$/);
+  expect(b.headers['x-internal-nonce']).not.toBe(a.headers['x-internal-nonce']);
+  expect([(await send(a)).status, (await send(b)).status]).toEqual([200, 200]);
+});
