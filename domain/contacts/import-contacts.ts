@@ -74,6 +74,9 @@ export const IMPORT_MAX_ATTEMPTS = 10;
 /** Rows validated between two yields to the event loop (sends and webhooks share the process). */
 const VALIDATE_SLICE = 100;
 
+/** Above any row index (a range bound the primary key can scan to). */
+const MAX_ROW_INDEX = 2_147_483_647;
+
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 interface StagedRowRecord {
@@ -157,7 +160,7 @@ export async function importContacts(
          WHERE id = ${opts.importId}::uuid`;
       // Applied rows go at once; the chunk that ends the import takes any leftovers with it.
       await tx.$executeRaw`
-        DELETE FROM contact_import_rows WHERE import_id = ${opts.importId}::uuid AND (${last}::boolean OR row_index < ${end})`;
+        DELETE FROM contact_import_rows WHERE import_id = ${opts.importId}::uuid AND row_index < ${last ? MAX_ROW_INDEX : end}`;
       return { processed: end, last };
     }, { timeout: 60_000 });
     if (!step) break;
