@@ -111,10 +111,10 @@ export async function importContacts(
   opts: { importId: string; chunkSize?: number; onProgress?: (p: { processed: number; total: number }) => Promise<void> | void },
 ): Promise<ImportProgress> {
   const chunkSize = opts.chunkSize ?? IMPORT_CHUNK_SIZE;
-  const [imp] = await db.$queryRaw<{ shop_id: string; total: number; processed: number; attempts: number; default_country: string | null }[]>`
+  const [imp] = await db.$queryRaw<{ shop_id: string; total: number; attempts: number; default_country: string | null }[]>`
     UPDATE contact_imports SET status = 'running', attempts = attempts + 1, updated_at = now()
      WHERE id = ${opts.importId}::uuid AND status IN ('queued', 'running')
-    RETURNING shop_id, total, processed, attempts, default_country`;
+    RETURNING shop_id, total, attempts, default_country`;
   if (!imp) return readProgress(db, opts.importId);
   if (imp.attempts > IMPORT_MAX_ATTEMPTS) {
     await failContactImport(db, opts.importId, 'The import could not be completed; submit it again');
