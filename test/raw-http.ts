@@ -43,9 +43,9 @@ export interface PartialUpload {
   /** The complete response, or null if none arrived within the wait. */
   response: RawResponse | null;
   /**
-   * Goes on writing the body (up to `maxBytes` more) until the server closes
-   * the connection; says whether it did, how much was written and the
-   * response received by then.
+   * Goes on writing the body (up to `maxBytes` more) until the server answers
+   * or closes the connection, as a client that reads while it uploads does;
+   * says whether the server closed, how much was written and the response.
    */
   keepSending(maxBytes: number): Promise<{ closedByServer: boolean; written: number; response: RawResponse | null }>;
 }
@@ -104,7 +104,8 @@ export async function partialUpload(
     async keepSending(maxBytes) {
       const chunk = frame(Buffer.alloc(64 * 1024, 'a'));
       let written = 0;
-      while (!closed && written < maxBytes) {
+      // Writing on after the answer would only race the server's close (a reset can drop the answer).
+      while (!closed && written < maxBytes && received.length === 0) {
         const flushed = socket.write(chunk);
         written += chunk.length;
         if (!flushed) {
@@ -115,7 +116,7 @@ export async function partialUpload(
         await new Promise((r) => setImmediate(r));
       }
       // Let a close that is on its way arrive.
-      if (!closed) await Promise.race([new Promise((r) => socket.once('close', r)), new Promise((r) => setTimeout(r, 1_000))]);
+      if (!closed) await Promise.race([new Promise((r) => socket.once('close', r)), new Promise((r) => setTimeout(r, 2_000))]);
       const closedByServer = closed;
       socket.destroy();
       return { closedByServer, written, response: parseResponse(received) };
