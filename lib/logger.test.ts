@@ -53,4 +53,19 @@ describe('logger', () => {
     expect(text).not.toMatch(/555-0199|ada@example\.com|447700900123/);
     expect(scrubText('call +12015550123 now')).toBe('call [phone] now');
   });
+
+  it('scrubs every string field of an error: Postgres detail and where, and nested causes', () => {
+    const { logger, raw } = capture();
+    const pgError = Object.assign(new Error('duplicate key value violates unique constraint "x"'), {
+      code: '23505',
+      detail: 'Key (phone_e164)=(+12015550177) already exists.',
+      where: "SQL statement \"SELECT 1 / 0 WHERE '+12015550178' IS NOT NULL\"",
+      hint: 'ada@example.com',
+      cause: Object.assign(new Error('inner'), { detail: '+12015550179' }),
+    });
+    logger.error({ err: pgError }, 'request failed');
+    const text = raw.join('');
+    expect(text).not.toMatch(/55501(77|78|79)|ada@example\.com/);
+    expect(JSON.parse(text).err).toMatchObject({ code: '23505', detail: 'Key (phone_e164)=([phone]) already exists.', hint: '[email]' });
+  });
 });

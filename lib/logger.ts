@@ -24,6 +24,19 @@ export function scrubText(text: string): string {
   return text.replace(PHONE_IN_TEXT, '[phone]').replace(EMAIL_IN_TEXT, '[email]');
 }
 
+/**
+ * Every string inside a serialized error, scrubbed: not only message and
+ * stack but the fields drivers add, such as Postgres' `detail` ("Key
+ * (phone_e164)=(+1…) already exists.") and `where` (a statement's text), and
+ * nested causes. Bounded depth: an error is a small tree.
+ */
+function scrubDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return scrubText(value);
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubDeep(v, depth + 1)]));
+}
+
 export function createLogger(opts: { level?: string; name?: string } = {}, destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
     level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
@@ -44,10 +57,7 @@ export function createLogger(opts: { level?: string; name?: string } = {}, desti
       },
     },
     serializers: {
-      err: (err: unknown) => {
-        const s = pino.stdSerializers.err(err as Error);
-        return { ...s, message: scrubText(s.message ?? ''), stack: s.stack ? scrubText(s.stack) : undefined };
-      },
+      err: (err: unknown) => scrubDeep(pino.stdSerializers.err(err as Error)),
     },
   };
   // Asynchronous stdout: under load, lines that arrive while a write is in
