@@ -13,7 +13,9 @@ export const SECRET_NAMES = [
   'STRIPE_SECRET_KEY',
   'STRIPE_WEBHOOK_SECRET',
   'SMS_WEBHOOK_SECRET',
+  'SMS_WEBHOOK_SECRET_PREVIOUS',
   'SMS_PROVIDER_API_KEY',
+  'PHONE_HASH_KEY',
   'METRICS_TOKEN',
   'INTERNAL_SIGNING_SECRET',
   'SHOP_TOKEN_ENCRYPTION_KEY',
@@ -22,14 +24,15 @@ export type SecretName = (typeof SECRET_NAMES)[number];
 
 /**
  * Secrets a process cannot start without in production. INTERNAL_SIGNING_SECRET
- * is optional (unset = no /internal routes); SHOP_TOKEN_ENCRYPTION_KEY joins
+ * is optional (unset = no /internal routes), SMS_WEBHOOK_SECRET_PREVIOUS is
+ * set only during a rotation; SHOP_TOKEN_ENCRYPTION_KEY joins
  * the api's list once shop access tokens are stored (nothing writes
  * shops.access_token yet). Tools (migrate, ops, chaos) need none, but any
  * secret set for them is still checked.
  */
 export const REQUIRED_SECRETS: Record<ConfigUser, readonly SecretName[]> = {
   api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'METRICS_TOKEN'],
-  worker: ['SMS_PROVIDER_API_KEY', 'METRICS_TOKEN'],
+  worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN'],
   tool: [],
 };
 
@@ -42,6 +45,7 @@ export const REQUIRED_SECRETS: Record<ConfigUser, readonly SecretName[]> = {
 export const KNOWN_DEV_SECRETS: ReadonlySet<string> = new Set([
   // lib/config.ts defaults, .env.example, the simulator's defaults
   'dev-shopify-api-key', 'dev-shopify-api-secret', 'sk_test_dev', 'whsec_dev', 'dev-sms-api-key', 'dev-sms-webhook-secret',
+  'dev-phone-hash-key-not-secret',
   // test/env.ts and the test helpers
   'test-shopify-key', 'test-shopify-secret', 'sk_test_123', 'whsec_test_secret', 'test-sms-webhook-secret',
   'test-internal-signing-secret', 'test-api-key', 'test-webhook-secret', 'test-secret', 'test-sim-api-key',

@@ -47,7 +47,7 @@ async function refused(name: ServiceName, vars: Record<string, string>): Promise
 
 const REQUIRED: Record<'api' | 'worker', string[]> = {
   api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'METRICS_TOKEN'],
-  worker: ['SMS_PROVIDER_API_KEY', 'METRICS_TOKEN'],
+  worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN'],
 };
 
 // The values of .env.example, test/env.ts and the demo stack: public.
@@ -58,6 +58,7 @@ const DEV_VALUES = {
   STRIPE_WEBHOOK_SECRET: 'whsec_test_secret',
   SMS_WEBHOOK_SECRET: 'demo-sms-webhook-secret',
   SMS_PROVIDER_API_KEY: 'dev-sms-api-key',
+  PHONE_HASH_KEY: 'dev-phone-hash-key-not-secret',
   INTERNAL_SIGNING_SECRET: 'test-internal-signing-secret',
 };
 
