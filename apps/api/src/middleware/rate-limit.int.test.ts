@@ -104,21 +104,24 @@ describe('per-shop rate limits', () => {
 
 describe('rateLimitGroupOf', () => {
   it.each([
-    ['/campaigns', 'campaigns'],
-    ['/campaigns/1/enqueue', 'campaigns'],
-    ['/contacts/import', 'imports'],
-    ['/contacts/imports/abc', 'imports'],
-    ['/contacts', 'general'],
-    ['/contacts/importer', 'general'],
-    ['/billing/checkout', 'billing'],
-    ['/billing/packs', 'billing'],
-    ['/wallet', 'general'],
-    ['/campaignsx', 'general'],
+    ['POST', '/campaigns', 'campaigns'],
+    ['GET', '/campaigns', 'campaigns'],
+    ['POST', '/campaigns/1/enqueue', 'campaigns'],
+    ['POST', '/contacts/import', 'imports'],
+    // Reading an import's status or paging its rejections is not starting one.
+    ['GET', '/contacts/imports/abc', 'general'],
+    ['GET', '/contacts/imports/abc/rejections', 'general'],
+    ['POST', '/contacts', 'general'],
+    ['POST', '/contacts/importer', 'general'],
+    ['POST', '/billing/checkout', 'billing'],
+    ['GET', '/billing/packs', 'billing'],
+    ['GET', '/wallet', 'general'],
+    ['GET', '/campaignsx', 'general'],
     // A respelled path is 404 (routing is exact) and spends the budget of the route it spells.
-    ['/Contacts/Import', 'imports'],
-    ['/CAMPAIGNS/1', 'campaigns'],
-    ['/Billing/checkout', 'billing'],
-  ])('%s → %s', (path, group) => {
-    expect(rateLimitGroupOf(path)).toBe(group);
+    ['POST', '/Contacts/Import', 'imports'],
+    ['GET', '/CAMPAIGNS/1', 'campaigns'],
+    ['POST', '/Billing/checkout', 'billing'],
+  ])('%s %s → %s', (method, path, group) => {
+    expect(rateLimitGroupOf(method, path)).toBe(group);
   });
 });

@@ -10,9 +10,11 @@ export type RateLimitGroup = (typeof RATE_LIMIT_GROUPS)[number];
  * Which budget a request (path relative to /api) spends; each request spends
  * exactly one. Chosen before routing, so in any letter case: a respelled path
  * is 404 (routing is exact) but spends the budget of the route it spells.
+ * Only starting an import spends the scarce imports budget: reading an
+ * import's status and paging its rejections are ordinary reads.
  */
-export function rateLimitGroupOf(path: string): RateLimitGroup {
-  if (/^\/contacts\/import(s)?(\/|$)/i.test(path)) return 'imports';
+export function rateLimitGroupOf(method: string, path: string): RateLimitGroup {
+  if (method !== 'GET' && method !== 'HEAD' && /^\/contacts\/import(s)?(\/|$)/i.test(path)) return 'imports';
   if (/^\/campaigns(\/|$)/i.test(path)) return 'campaigns';
   if (/^\/billing(\/|$)/i.test(path)) return 'billing';
   return 'general';
@@ -54,7 +56,7 @@ export function rateLimiter(deps: Deps, opts: { timeoutMs?: number } = {}): Spen
   ) as Record<RateLimitGroup, RateLimiterRedis>;
 
   return async (req, res, shopDomain) => {
-    const group = rateLimitGroupOf(req.path);
+    const group = rateLimitGroupOf(req.method, req.path);
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
