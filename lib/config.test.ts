@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { ConfigError, DEFAULT_CREDIT_PACKS, creditPacks, parseConfig } from './config';
+import { ConfigError, DEFAULT_CREDIT_PACKS, configSchema, creditPacks, parseConfig } from './config';
 import { KNOWN_DEV_SECRETS, SECRET_NAMES, productionProblems, type ConfigUser } from './production-config';
 import { generatedProductionSecrets, productionEnv } from '../scripts/lib/production-env';
 
@@ -133,6 +133,11 @@ describe('production rules', () => {
   it('checks the raw environment: an empty string is unset, not a value', () => {
     expect(productionProblems({ NODE_ENV: 'production', METRICS_TOKEN: undefined }, 'worker')).toContain('METRICS_TOKEN: required in production (the development default is public)');
     expect(named(problemsOf(productionEnv({ METRICS_TOKEN: '' }), 'worker'), 'METRICS_TOKEN')).toEqual(['METRICS_TOKEN: required in production (the development default is public)']);
+  });
+
+  it('every variable named like a secret has a production rule', () => {
+    const secretLike = Object.keys(configSchema.shape).filter((k) => /SECRET|TOKEN|_KEY$/.test(k));
+    expect(secretLike.filter((k) => !(SECRET_NAMES as readonly string[]).includes(k))).toEqual([]);
   });
 
   // The one list: every secret value this repository writes down is in it.
