@@ -62,7 +62,7 @@ describe('production rules', () => {
   });
 
   it.each([
-    ['api', ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'METRICS_TOKEN']],
+    ['api', ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN']],
     ['worker', ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN']],
     ['tool', []],
   ] as const)('%s requires exactly the secrets it uses', (user, required) => {

@@ -28,10 +28,11 @@ export type SecretName = (typeof SECRET_NAMES)[number];
  * set only during a rotation; SHOP_TOKEN_ENCRYPTION_KEY joins
  * the api's list once shop access tokens are stored (nothing writes
  * shops.access_token yet). Tools (migrate, ops, chaos) need none, but any
- * secret set for them is still checked.
+ * secret set for them is still checked. PHONE_HASH_KEY is the api's too: an
+ * inbound STOP is applied inline, keyed by that hash.
  */
 export const REQUIRED_SECRETS: Record<ConfigUser, readonly SecretName[]> = {
-  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'METRICS_TOKEN'],
+  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN'],
   worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN'],
   tool: [],
 };

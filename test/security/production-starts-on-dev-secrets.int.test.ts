@@ -46,7 +46,7 @@ async function refused(name: ServiceName, vars: Record<string, string>): Promise
 }
 
 const REQUIRED: Record<'api' | 'worker', string[]> = {
-  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'METRICS_TOKEN'],
+  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN'],
   worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN'],
 };
 
