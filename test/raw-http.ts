@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 import { createServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { deferContinue } from '../apps/api/src/middleware/body-limit';
 
 // Raw HTTP/1.1 over a socket, for what supertest cannot do: send a request's
 // head and only part of its body, and see whether the server answers (and
@@ -13,9 +14,10 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** The app on an ephemeral loopback port, counting what its sockets read. */
+/** The app on an ephemeral loopback port as server.ts runs it, counting what its sockets read. */
 export async function listen(app: Express): Promise<Listening> {
   const server = createServer(app);
+  deferContinue(server);
   const sockets: Socket[] = [];
   server.on('connection', (s: Socket) => sockets.push(s));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

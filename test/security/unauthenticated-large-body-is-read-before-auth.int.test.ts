@@ -75,4 +75,32 @@ describe('an unauthenticated large body is refused before it is read', () => {
   ])('%s without %s: 401 INVALID_SIGNATURE without reading the body', async (path) => {
     expect(await refusedUnread(path, {}, 60 * 1024)).toEqual(refused('INVALID_SIGNATURE'));
   });
+
+  // A client that sends `Expect: 100-continue` uploads only once told to.
+  // Node used to say so as soon as the head arrived, before any check ran.
+  const expectContinue = async (headers: Record<string, string>, declared: number) => {
+    const upload = await partialUpload(server.port, {
+      method: 'POST',
+      path: '/api/contacts/import',
+      headers: { 'Content-Type': 'application/json', 'Content-Length': String(declared), Expect: '100-continue', ...headers },
+      firstPart: '',
+    });
+    const first = upload.response?.status;
+    await upload.keepSending(0);
+    return first;
+  };
+
+  it('with Expect: 100-continue, an unauthenticated upload is refused before it is invited', async () => {
+    expect(await expectContinue({}, 8 * MiB)).toBe(401);
+  });
+
+  it('with Expect: 100-continue, an authenticated upload is invited once the route is about to read it', async () => {
+    const shop = await createShop(env.db);
+    expect(await expectContinue({ Authorization: `Bearer ${await sessionToken(shop.domain)}`, 'Idempotency-Key': 'expect-continue-1' }, 1024)).toBe(100);
+  });
+
+  it('with Expect: 100-continue, a declared length over the limit is refused before it is invited', async () => {
+    const shop = await createShop(env.db);
+    expect(await expectContinue({ Authorization: `Bearer ${await sessionToken(shop.domain)}`, 'Idempotency-Key': 'expect-continue-2' }, 11 * MiB)).toBe(413);
+  });
 });

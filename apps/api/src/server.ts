@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { loadConfigOrExit } from '../../../lib/config';
 import { createApp } from './app';
 import { buildApiDeps, closeApiDeps } from './build-deps';
+import { deferContinue } from './middleware/body-limit';
 
 // Entry point: listen, and on SIGTERM/SIGINT stop accepting, let in-flight
 // requests finish (bounded by SHUTDOWN_TIMEOUT_MS), then close connections.
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
     deps.logger.info({ port: config.PORT }, 'api listening');
   });
   server.keepAliveTimeout = 65_000;
+  deferContinue(server);
 
   let stopping = false;
   const shutdown = (signal: string): void => {

@@ -1,4 +1,5 @@
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, Server } from 'node:http';
 import { AppError } from '../../../../lib/errors';
 
 export const KiB = 1024;
@@ -8,6 +9,26 @@ export const MiB = 1024 * KiB;
 export function declaresBody(req: Request): boolean {
   const len = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
+}
+
+const awaitingContinue = new WeakSet<IncomingMessage>();
+
+/**
+ * Node answers `Expect: 100-continue` with "100 Continue" as soon as the head
+ * arrives, so a client that waits for it uploads before anything is checked.
+ * With this, the interim answer goes out only when a route is about to read
+ * the body (boundedBody): an unauthenticated or oversized request gets its
+ * final answer instead and never sends the body.
+ */
+export function deferContinue(server: Server): void {
+  server.on('checkContinue', (req: IncomingMessage, res) => {
+    awaitingContinue.add(req);
+    server.emit('request', req, res);
+  });
+}
+
+function allowUpload(req: Request, res: Response): void {
+  if (awaitingContinue.delete(req)) res.writeContinue();
 }
 
 const tooLarge = (): AppError => new AppError('PAYLOAD_TOO_LARGE', 'Request body is too large');
@@ -28,6 +49,7 @@ export function boundedBody(parse: RequestHandler, limitBytes: number): RequestH
       next(tooLarge());
       return;
     }
+    allowUpload(req, res);
     let settled = false;
     let received = 0;
     const settle = (err?: unknown): void => {
