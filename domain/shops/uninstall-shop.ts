@@ -8,11 +8,17 @@ export interface UninstallResult {
   creditsReleased: number;
 }
 
-/** active → uninstalled, access token dropped. Guarded: a replay changes nothing. */
+/**
+ * active → uninstalled (guarded: a replay changes nothing), and the access
+ * token erased whatever the status: the token row goes, claim included, so an
+ * exchange still in flight cannot store its result (its UPDATE is fenced by
+ * the claim).
+ */
 export async function markShopUninstalled(db: DbOrTx, shopId: string, now: Date): Promise<boolean> {
   const n = await db.$executeRaw`
-    UPDATE shops SET status = 'uninstalled', uninstalled_at = ${now}, access_token = NULL, updated_at = ${now}
+    UPDATE shops SET status = 'uninstalled', uninstalled_at = ${now}, updated_at = ${now}
      WHERE id = ${shopId}::uuid AND status = 'active'`;
+  await db.$executeRaw`DELETE FROM shop_access_tokens WHERE shop_id = ${shopId}::uuid`;
   return n === 1;
 }
 
