@@ -29,6 +29,19 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
          ORDER BY received_at`
     : [];
 
+  const cid = r.customer.shopifyCustomerId;
+  const orders = await tx.$queryRaw<{ order_id: string; contact_id: string | null; total_minor: bigint; currency: string; ordered_at: Date; landing_site: string | null; referring_site: string | null; source_name: string | null; discount_codes: string[] }[]>`
+    SELECT order_id, contact_id, total_minor, currency, ordered_at, landing_site, referring_site, source_name, discount_codes
+      FROM shopify_orders
+     WHERE shop_id = ${r.shopId}::uuid AND (contact_id = ANY(${ids}::uuid[]) OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))
+     ORDER BY ordered_at, order_id`;
+  const checkouts = await tx.$queryRaw<{ token: string; phone_e164: string | null; abandoned_checkout_url: string | null; shopify_updated_at: Date; completed_at: Date | null }[]>`
+    SELECT token, phone_e164, abandoned_checkout_url, shopify_updated_at, completed_at
+      FROM shopify_checkouts
+     WHERE shop_id = ${r.shopId}::uuid
+       AND (contact_id = ANY(${ids}::uuid[]) OR phone_hash = ANY(${hashes}::text[]) OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))
+     ORDER BY shopify_updated_at, token`;
+
   const data = {
     shopifyCustomerId: r.customer.shopifyCustomerId,
     shopifyDataRequestId: r.shopifyRequestId ?? null,
@@ -62,6 +75,24 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
       text: m.text,
       keyword: m.keyword,
       receivedAt: m.received_at.toISOString(),
+    })),
+    orders: orders.map((o) => ({
+      orderId: o.order_id,
+      contactId: o.contact_id,
+      totalMinor: Number(o.total_minor),
+      currency: o.currency,
+      orderedAt: o.ordered_at.toISOString(),
+      landingSite: o.landing_site,
+      referringSite: o.referring_site,
+      sourceName: o.source_name,
+      discountCodes: o.discount_codes,
+    })),
+    checkouts: checkouts.map((k) => ({
+      token: k.token,
+      phone: k.phone_e164,
+      abandonedCheckoutUrl: k.abandoned_checkout_url,
+      updatedAt: k.shopify_updated_at.toISOString(),
+      completedAt: k.completed_at?.toISOString() ?? null,
     })),
   };
   await tx.$executeRaw`

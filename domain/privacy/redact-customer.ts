@@ -18,8 +18,11 @@ const uniq = (xs: (string | null | undefined)[]): string[] => [...new Set(xs.fil
  * replayable API responses and import rows that carry the customer are
  * scrubbed. What remains are one-way hashes and ids.
  */
-export async function redactCustomer(tx: Tx, r: { requestId: string; shopId: string; customer: CustomerRef; eventRowId: string }): Promise<RedactCustomerResult> {
-  const matched = await tx.$queryRaw<{ phone_e164: string | null; phone_hash: string; email: string | null }[]>`
+export async function redactCustomer(
+  tx: Tx,
+  r: { requestId: string; shopId: string; customer: CustomerRef; eventRowId: string; ordersToRedact?: string[] },
+): Promise<RedactCustomerResult> {
+  const matched = await tx.$queryRaw<{ id: string; phone_e164: string | null; phone_hash: string; email: string | null }[]>`
     WITH m AS (
       SELECT id, phone_e164, phone_hash, email FROM contacts c
        WHERE c.shop_id = ${r.shopId}::uuid AND ${matchesCustomer(r.customer)}
@@ -28,11 +31,13 @@ export async function redactCustomer(tx: Tx, r: { requestId: string; shopId: str
       UPDATE contacts x
          SET phone_e164 = NULL, email = NULL, first_name = NULL, last_name = NULL, tags = '{}',
              shopify_customer_id = NULL, shopify_updated_at = NULL,
+             orders_seen = 0, amount_seen_minor = 0, shopify_orders_count = 0, shopify_amount_spent_minor = 0,
+             amount_spent_currency = NULL, last_order_at = NULL,
              sms_consent = CASE WHEN x.opted_out_at IS NULL THEN 'pending' ELSE 'unsubscribed' END,
              erased_at = COALESCE(x.erased_at, now()), updated_at = now()
         FROM m WHERE x.id = m.id
     )
-    SELECT phone_e164, phone_hash, email FROM m`;
+    SELECT id, phone_e164, phone_hash, email FROM m`;
 
   const refE164 = e164OfRef(r.customer);
   const phones = uniq([refE164, r.customer.phone, ...matched.map((m) => m.phone_e164)]);
@@ -42,6 +47,23 @@ export async function redactCustomer(tx: Tx, r: { requestId: string; shopId: str
   const hashes = uniq([refE164 ? phoneHash(refE164) : null, ...matched.map((m) => m.phone_hash)]);
   const needles = uniq([...phoneForms, ...emails]);
   const cid = r.customer.shopifyCustomerId;
+
+  // Orders stay as anonymous totals (what a shop sold is not the customer's
+  // data); everything linking one to the customer or to where they came from
+  // goes. Checkouts exist only to reach the customer: they are deleted.
+  const contactIds = matched.map((m) => m.id);
+  const orderIds = uniq((r.ordersToRedact ?? []).map(String));
+  await tx.$executeRaw`
+    UPDATE shopify_orders
+       SET customer_id = NULL, contact_id = NULL, landing_site = NULL, referring_site = NULL, discount_codes = '{}'
+     WHERE shop_id = ${r.shopId}::uuid
+       AND (contact_id = ANY(${contactIds}::uuid[]) OR order_id = ANY(${orderIds}::text[])
+            OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))`;
+  await tx.$executeRaw`
+    DELETE FROM shopify_checkouts
+     WHERE shop_id = ${r.shopId}::uuid
+       AND (contact_id = ANY(${contactIds}::uuid[]) OR phone_hash = ANY(${hashes}::text[])
+            OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))`;
 
   const inboundScrubbed = hashes.length
     ? await tx.$executeRaw`

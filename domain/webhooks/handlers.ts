@@ -7,6 +7,7 @@ import {
   shopifyCustomerSync,
   shopifyShopRedact,
 } from './handlers/shopify';
+import { shopifyCheckout, shopifyOrderCreated } from './handlers/shopify-orders';
 import { stripeChargeRefunded, stripeSessionExpired, stripeSessionPaid, stripeSessionsExpiredInBulk } from './handlers/stripe';
 import type { BulkWebhookHandler, WebhookHandler } from './types';
 
@@ -32,6 +33,9 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
     'customers/data_request': shopifyCustomerDataRequest,
     'customers/redact': shopifyCustomerRedact,
     'shop/redact': shopifyShopRedact,
+    'orders/create': shopifyOrderCreated,
+    'checkouts/create': shopifyCheckout,
+    'checkouts/update': shopifyCheckout,
   },
   'sms-simulator': sms,
   'sms-mitto': sms,

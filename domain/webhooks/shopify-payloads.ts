@@ -28,6 +28,10 @@ const text = (max: number) =>
       return t ? t.slice(0, max) : null;
     });
 
+/** A decimal amount as Shopify writes it ("12.50"), kept as text: minor units are computed exactly, never through a float. */
+const decimal = z.union([z.string().max(32), z.number().nonnegative().transform(String)]).pipe(z.string().regex(/^\d{1,15}(\.\d{1,6})?$/, 'must be a decimal amount'));
+const currency = z.string().regex(/^[A-Za-z]{3}$/, 'must be an ISO 4217 code').transform((c) => c.toUpperCase());
+const shopifyTime = z.string().max(64).refine((t) => Number.isFinite(Date.parse(t)), 'must be a date-time');
 /** customers/create, customers/update, customers_marketing_consent/update: a customer, which names no shop. */
 export const customerSchema = z.object({
   id: z.union([z.number(), z.string().min(1)]).transform(String),
@@ -36,6 +40,10 @@ export const customerSchema = z.object({
   last_name: text(100),
   phone: z.string().max(64).nullable().optional(),
   updated_at: z.string().max(64).nullable().optional(),
+  // Shopify's own order summary of the customer (REST payloads carry it): used where orders/create has not (domain/orders/).
+  orders_count: z.number().int().min(0).max(1_000_000_000).nullable().optional(),
+  total_spent: decimal.nullable().optional(),
+  currency: currency.nullable().optional(),
   sms_marketing_consent: z
     .object({
       state: z.string().max(64).nullable().optional(),
@@ -94,6 +102,68 @@ export const customerDataRequestSchema = z.object({
   orders_to_redact: absent,
 });
 
+/** The customer an order or checkout names: only its id and phone are read. */
+const orderCustomer = z
+  .object({ id: shopifyId.transform(String).nullable().optional(), phone: z.string().max(64).nullable().optional() })
+  .nullable()
+  .optional();
+const MAX_DISCOUNT_CODES = 20;
+
+/**
+ * orders/create: only what the order record keeps (domain/orders/). Unknown
+ * keys (line items, addresses, …) are never read, and every kept text is
+ * bounded; discount codes past the first 20 are dropped, not refused (the
+ * body is signed and Shopify would only resend it). A checkout body (it has
+ * an abandoned-checkout URL) and a GDPR body (it names its shop) are refused.
+ */
+export const orderSchema = z.object({
+  id: shopifyId.transform(String),
+  total_price: decimal,
+  currency,
+  created_at: shopifyTime,
+  customer: orderCustomer,
+  phone: z.string().max(64).nullable().optional(),
+  landing_site: text(2048),
+  referring_site: text(2048),
+  source_name: text(100),
+  discount_codes: z
+    .array(z.unknown())
+    .max(250)
+    .nullable()
+    .optional()
+    .transform((codes) =>
+      (codes ?? [])
+        .map((c) => (typeof c === 'object' && c !== null && typeof (c as { code?: unknown }).code === 'string' ? (c as { code: string }).code : null))
+        .map((c) => c?.replace(CONTROL, '').trim().slice(0, 255) ?? '')
+        .filter((c) => c.length > 0)
+        .slice(0, MAX_DISCOUNT_CODES),
+    ),
+  abandoned_checkout_url: absent,
+  shop_domain: absent,
+  myshopify_domain: absent,
+});
+export type ShopifyOrderBody = z.infer<typeof orderSchema>;
+
+/**
+ * checkouts/create, checkouts/update: the token, who (customer id, phone),
+ * the abandoned-checkout URL, when it changed and whether it completed
+ * (domain/checkouts/). An order body (no abandoned-checkout URL) or a GDPR
+ * body is refused.
+ */
+export const checkoutSchema = z.object({
+  token: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'must be a checkout token'),
+  abandoned_checkout_url: z.url({ protocol: /^https$/ }).max(2048).nullable(),
+  updated_at: shopifyTime,
+  created_at: shopifyTime.nullable().optional(),
+  completed_at: shopifyTime.nullable().optional(),
+  customer: orderCustomer,
+  phone: z.string().max(64).nullable().optional(),
+  shop_domain: absent,
+  myshopify_domain: absent,
+  order_number: absent,
+});
+export type ShopifyCheckoutBody = z.infer<typeof checkoutSchema>;
+
 /** For each topic we act on: its schema, and how to read the shop its body names (none: the header decides). */
 const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => string }> = {
   'app/uninstalled': { schema: shopResourceSchema, shopOf: (p) => (p as { shopDomain: string }).shopDomain },
@@ -103,6 +173,9 @@ const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => 
   'customers/create': { schema: customerSchema },
   'customers/update': { schema: customerSchema },
   'customers_marketing_consent/update': { schema: customerSchema },
+  'orders/create': { schema: orderSchema },
+  'checkouts/create': { schema: checkoutSchema },
+  'checkouts/update': { schema: checkoutSchema },
 };
 
 export type ShopifyBodyCheck =

@@ -1,5 +1,6 @@
 import type { DbOrTx } from '../../../lib/db';
 import { consentFromShopify, syncShopifyCustomer } from '../../contacts/sync-shopify-customer';
+import { applyShopifyCustomerSummary } from '../../orders/apply-customer-summary';
 import { exportCustomerData } from '../../privacy/export-customer-data';
 import { redactCustomer } from '../../privacy/redact-customer';
 import { redactShop } from '../../privacy/redact-shop';
@@ -63,6 +64,9 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
       consent: consentFromShopify(c.sms_marketing_consent?.state),
       updatedAt,
     });
+    if (!consentTopic) {
+      await applyShopifyCustomerSummary(tx, { shopId, customerId: c.id, ordersCount: c.orders_count ?? null, totalSpent: c.total_spent ?? null, currency: c.currency ?? null });
+    }
     return { outcome: outcome === 'no_phone' ? 'ignored' : 'processed', shopId };
   });
 };
@@ -85,7 +89,13 @@ export const shopifyCustomerRedact: WebhookHandler = async (ctx) => {
   if (!shopId) return ignore(ctx);
   const body = customerRedactSchema.parse(event.payload);
   return inEventTransaction(ctx, async (tx) => {
-    const result = await redactCustomer(tx, { requestId: event.id, shopId, customer: body.customer, eventRowId: event.id });
+    const result = await redactCustomer(tx, {
+      requestId: event.id,
+      shopId,
+      customer: body.customer,
+      eventRowId: event.id,
+      ordersToRedact: body.orders_to_redact?.map(String),
+    });
     ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, ...result }, 'customer redacted'));
     return { outcome: 'processed', shopId };
   });

@@ -1,15 +1,26 @@
 -- Orders and checkouts from Shopify webhooks, and the order summary on each
 -- contact that campaign audiences filter on.
 
--- The summary: orders seen (orders/create) or reported by Shopify's customer
--- record, whichever is higher; amounts in minor units of the shop's currency.
+-- The summary has two sources, kept apart so that neither double counts:
+-- orders seen here (orders/create: +1 per new order id) and Shopify's own
+-- figures for the customer (customers/create|update, the bulk sync), which
+-- count every order, including those placed before install and, sooner or
+-- later, the ones we saw. The summary audiences filter on is the larger of
+-- the two, in generated columns, so it can never be written inconsistently
+-- and a stale customer record never lowers it. Amounts are minor units of
+-- amount_spent_currency (the first currency seen; an amount in another
+-- currency is not added, see domain/orders/).
 ALTER TABLE "contacts"
-  ADD COLUMN "orders_count" INTEGER NOT NULL DEFAULT 0,
-  ADD COLUMN "amount_spent_minor" BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN "orders_seen" INTEGER NOT NULL DEFAULT 0,
+  ADD COLUMN "amount_seen_minor" BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN "shopify_orders_count" INTEGER NOT NULL DEFAULT 0,
+  ADD COLUMN "shopify_amount_spent_minor" BIGINT NOT NULL DEFAULT 0,
   ADD COLUMN "amount_spent_currency" TEXT,
   ADD COLUMN "last_order_at" TIMESTAMPTZ(3),
-  ADD CONSTRAINT "contacts_orders_count_check" CHECK ("orders_count" >= 0),
-  ADD CONSTRAINT "contacts_amount_spent_minor_check" CHECK ("amount_spent_minor" >= 0),
+  ADD COLUMN "orders_count" INTEGER NOT NULL GENERATED ALWAYS AS (GREATEST("orders_seen", "shopify_orders_count")) STORED,
+  ADD COLUMN "amount_spent_minor" BIGINT NOT NULL GENERATED ALWAYS AS (GREATEST("amount_seen_minor", "shopify_amount_spent_minor")) STORED,
+  ADD CONSTRAINT "contacts_order_summary_check" CHECK (
+    "orders_seen" >= 0 AND "amount_seen_minor" >= 0 AND "shopify_orders_count" >= 0 AND "shopify_amount_spent_minor" >= 0),
   ADD CONSTRAINT "contacts_amount_spent_currency_check" CHECK ("amount_spent_currency" ~ '^[A-Z]{3}$');
 
 -- An audience with order filters is counted and bounded by one pass over the

@@ -1,0 +1,53 @@
+import type { Tx } from '../../lib/db';
+import { normalizePhone, phoneHash } from '../contacts/phone';
+
+/** A checkout as checkouts/create|update describes it, already parsed and bounded (shopify-payloads.ts checkoutSchema). */
+export interface ShopifyCheckoutInput {
+  shopId: string;
+  token: string;
+  customerId: string | null;
+  /** Any format; stored only as E.164 (and its hash), or not at all when it is not a valid number. */
+  phone: string | null;
+  abandonedCheckoutUrl: string | null;
+  updatedAt: Date;
+  completedAt: Date | null;
+}
+
+export type RecordCheckoutResult = 'stored' | 'stale';
+
+/**
+ * Upserts the checkout by (shop, token). The newest update wins: a row is
+ * only overwritten by an update whose Shopify `updated_at` is later, so
+ * deliveries in any order end in the newest state; a completion, once seen,
+ * is kept. The contact is linked by customer id, else by phone (never an
+ * erased one).
+ */
+export async function recordShopifyCheckout(tx: Tx, c: ShopifyCheckoutInput): Promise<RecordCheckoutResult> {
+  const e164 = c.phone ? normalizePhone(c.phone) : null;
+  const hash = e164 ? phoneHash(e164) : null;
+  const rows = await tx.$queryRaw<{ token: string }[]>`
+    WITH target AS (
+      SELECT id FROM contacts
+       WHERE shop_id = ${c.shopId}::uuid AND erased_at IS NULL
+         AND ((${c.customerId}::text IS NOT NULL AND shopify_customer_id = ${c.customerId}::text)
+              OR (${hash}::text IS NOT NULL AND phone_hash = ${hash}::text))
+       ORDER BY (shopify_customer_id IS NOT DISTINCT FROM ${c.customerId}::text) DESC
+       LIMIT 1
+    )
+    INSERT INTO shopify_checkouts AS k (shop_id, token, customer_id, contact_id, phone_e164, phone_hash, abandoned_checkout_url,
+                                        shopify_updated_at, completed_at)
+    VALUES (${c.shopId}::uuid, ${c.token}, ${c.customerId}, (SELECT id FROM target), ${e164}, ${hash}, ${c.abandonedCheckoutUrl},
+            ${c.updatedAt}, ${c.completedAt})
+    ON CONFLICT (shop_id, token) DO UPDATE SET
+      customer_id = EXCLUDED.customer_id,
+      contact_id = EXCLUDED.contact_id,
+      phone_e164 = EXCLUDED.phone_e164,
+      phone_hash = EXCLUDED.phone_hash,
+      abandoned_checkout_url = EXCLUDED.abandoned_checkout_url,
+      shopify_updated_at = EXCLUDED.shopify_updated_at,
+      completed_at = COALESCE(k.completed_at, EXCLUDED.completed_at),
+      updated_at = now()
+     WHERE k.shopify_updated_at < EXCLUDED.shopify_updated_at
+    RETURNING token`;
+  return rows.length > 0 ? 'stored' : 'stale';
+}

@@ -1,0 +1,69 @@
+import type { Tx } from '../../lib/db';
+import { normalizePhone, phoneHash } from '../contacts/phone';
+import { toMinorUnits } from './money';
+
+/** An order as orders/create describes it, already parsed and bounded (shopify-payloads.ts orderSchema). */
+export interface ShopifyOrderInput {
+  shopId: string;
+  orderId: string;
+  customerId: string | null;
+  /** Any format; normalised here, used only to find the contact when the customer id does not. */
+  phone: string | null;
+  totalPrice: string;
+  currency: string;
+  orderedAt: Date;
+  landingSite: string | null;
+  referringSite: string | null;
+  sourceName: string | null;
+  discountCodes: string[];
+}
+
+export type RecordOrderResult =
+  | { outcome: 'recorded'; contactId: string | null }
+  /** This order id is already stored for the shop: nothing changed. */
+  | { outcome: 'duplicate' };
+
+/**
+ * Stores the order once per (shop, order id) and, only when THIS statement
+ * inserted it, moves its contact's "seen" summary: one more order, its total
+ * added (in the contact's summary currency; an order in another currency
+ * counts but adds no amount), the newest order time kept. The contact is the
+ * one holding the Shopify customer id, else the one holding the phone; an
+ * erased contact is never linked. No contact is created: an order is not
+ * consent to be texted.
+ */
+export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<RecordOrderResult> {
+  const totalMinor = toMinorUnits(o.totalPrice, o.currency);
+  if (totalMinor === null) throw new Error('order total is not a decimal amount');
+  const e164 = o.phone ? normalizePhone(o.phone) : null;
+  const hash = e164 ? phoneHash(e164) : null;
+  const [row] = await tx.$queryRaw<{ inserted: number; contact_id: string | null }[]>`
+    WITH target AS (
+      SELECT id FROM contacts
+       WHERE shop_id = ${o.shopId}::uuid AND erased_at IS NULL
+         AND ((${o.customerId}::text IS NOT NULL AND shopify_customer_id = ${o.customerId}::text)
+              OR (${hash}::text IS NOT NULL AND phone_hash = ${hash}::text))
+       ORDER BY (shopify_customer_id IS NOT DISTINCT FROM ${o.customerId}::text) DESC
+       LIMIT 1
+    ), ins AS (
+      INSERT INTO shopify_orders (shop_id, order_id, customer_id, contact_id, total_minor, currency, ordered_at,
+                                  landing_site, referring_site, source_name, discount_codes)
+      VALUES (${o.shopId}::uuid, ${o.orderId}, ${o.customerId}, (SELECT id FROM target), ${totalMinor}::bigint, ${o.currency}, ${o.orderedAt},
+              ${o.landingSite}, ${o.referringSite}, ${o.sourceName}, ${o.discountCodes}::text[])
+      ON CONFLICT (shop_id, order_id) DO NOTHING
+      RETURNING contact_id, total_minor, currency, ordered_at
+    ), moved AS (
+      UPDATE contacts c
+         SET orders_seen = c.orders_seen + 1,
+             amount_seen_minor = c.amount_seen_minor
+               + CASE WHEN c.amount_spent_currency IS NULL OR c.amount_spent_currency = ins.currency THEN ins.total_minor ELSE 0 END,
+             amount_spent_currency = COALESCE(c.amount_spent_currency, ins.currency),
+             last_order_at = GREATEST(c.last_order_at, ins.ordered_at),
+             updated_at = now()
+        FROM ins WHERE c.id = ins.contact_id AND c.erased_at IS NULL
+      RETURNING c.id
+    )
+    SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT id FROM moved) AS contact_id`;
+  if (!row || row.inserted === 0) return { outcome: 'duplicate' };
+  return { outcome: 'recorded', contactId: row.contact_id };
+}

@@ -1,0 +1,92 @@
+import type { Tx } from '../../../lib/db';
+import { recordShopifyCheckout } from '../../checkouts/record-checkout';
+import { recordShopifyOrder } from '../../orders/record-order';
+import { inEventTransaction } from '../event-transaction';
+import { checkoutSchema, orderSchema, type ShopifyCheckoutBody, type ShopifyOrderBody } from '../shopify-payloads';
+import type { WebhookHandler } from '../types';
+
+/**
+ * The stored body is cut down to what the record keeps (still a valid body of
+ * its topic, so a replay does the same thing): an order body carries
+ * addresses, emails and line items up to the 1 MiB limit, none of which we
+ * need. What remains (customer id, phone) is what customers/redact scrubs.
+ */
+async function minimizePayload(tx: Tx, eventId: string, body: Record<string, unknown>): Promise<void> {
+  await tx.$executeRaw`UPDATE webhook_events SET payload = ${JSON.stringify(body)}::jsonb WHERE id = ${eventId}::uuid`;
+}
+
+function minimalOrder(o: ShopifyOrderBody): Record<string, unknown> {
+  return {
+    id: o.id,
+    total_price: o.total_price,
+    currency: o.currency,
+    created_at: o.created_at,
+    customer: o.customer ? { id: o.customer.id ?? null, phone: o.customer.phone ?? null } : null,
+    phone: o.phone ?? null,
+    landing_site: o.landing_site,
+    referring_site: o.referring_site,
+    source_name: o.source_name,
+    discount_codes: o.discount_codes.map((code) => ({ code })),
+  };
+}
+
+function minimalCheckout(c: ShopifyCheckoutBody): Record<string, unknown> {
+  return {
+    token: c.token,
+    abandoned_checkout_url: c.abandoned_checkout_url,
+    updated_at: c.updated_at,
+    completed_at: c.completed_at ?? null,
+    customer: c.customer ? { id: c.customer.id ?? null, phone: c.customer.phone ?? null } : null,
+    phone: c.phone ?? null,
+  };
+}
+
+const ignore: WebhookHandler = (ctx) => inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
+
+/** orders/create: the order stored once per shop and order id; the contact's summary moves only with that insert. */
+export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
+  const { deps, event } = ctx;
+  const shopId = event.shop_id;
+  if (!shopId) return ignore(ctx);
+  const o = orderSchema.parse(event.payload);
+  return inEventTransaction(ctx, async (tx) => {
+    const result = await recordShopifyOrder(tx, {
+      shopId,
+      orderId: o.id,
+      customerId: o.customer?.id ?? null,
+      phone: o.customer?.phone ?? o.phone ?? null,
+      totalPrice: o.total_price,
+      currency: o.currency,
+      orderedAt: new Date(Date.parse(o.created_at)),
+      landingSite: o.landing_site,
+      referringSite: o.referring_site,
+      sourceName: o.source_name,
+      discountCodes: o.discount_codes,
+    });
+    await minimizePayload(tx, event.id, minimalOrder(o));
+    ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, outcome: result.outcome, linked: result.outcome === 'recorded' && result.contactId !== null }, 'shopify order'));
+    return { outcome: 'processed', shopId };
+  });
+};
+
+/** checkouts/create, checkouts/update: upserted by token, the newest `updated_at` winning. */
+export const shopifyCheckout: WebhookHandler = async (ctx) => {
+  const { deps, event } = ctx;
+  const shopId = event.shop_id;
+  if (!shopId) return ignore(ctx);
+  const c = checkoutSchema.parse(event.payload);
+  return inEventTransaction(ctx, async (tx) => {
+    const outcome = await recordShopifyCheckout(tx, {
+      shopId,
+      token: c.token,
+      customerId: c.customer?.id ?? null,
+      phone: c.phone ?? c.customer?.phone ?? null,
+      abandonedCheckoutUrl: c.abandoned_checkout_url,
+      updatedAt: new Date(Date.parse(c.updated_at)),
+      completedAt: c.completed_at ? new Date(Date.parse(c.completed_at)) : null,
+    });
+    await minimizePayload(tx, event.id, minimalCheckout(c));
+    ctx.afterCommit(() => deps.logger.debug({ webhookEventId: event.id, shopId, outcome }, 'shopify checkout'));
+    return { outcome: 'processed', shopId };
+  });
+};
