@@ -62,8 +62,8 @@ describe('production rules', () => {
   });
 
   it.each([
-    ['api', ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN']],
-    ['worker', ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN']],
+    ['api', ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY']],
+    ['worker', ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY']],
     ['tool', []],
   ] as const)('%s requires exactly the secrets it uses', (user, required) => {
     const env = productionEnv();
@@ -78,7 +78,7 @@ describe('production rules', () => {
         const problems = named(problemsOf(productionEnv({ [name]: dev }), 'tool'), name);
         // One line each: the dev-value line, or the schema's where the shape is already wrong.
         expect(problems).toHaveLength(1);
-        expect(problems[0]).toMatch(new RegExp(`^${name}: (is a development value published in this repository|Too small|must be 32 bytes)`));
+        expect(problems[0]).toMatch(new RegExp(`^${name}: (is a development value published in this repository|one key: is a development value published in this repository|Too small|must be 32 bytes|must be comma-separated 32-byte keys)`));
         expect(problems.join()).not.toContain(dev);
       }
     }
@@ -128,6 +128,26 @@ describe('production rules', () => {
     delete unset.SMS_PROVIDER;
     expect(problemsOf(unset, 'api').map((p) => p.split(':')[0]).sort()).toEqual(['PUBLIC_BASE_URL', 'SMS_PROVIDER']);
     expect(problemsOf(productionEnv({ SMS_PROVIDER: 'simulator' }), 'tool')).toEqual([]);
+  });
+
+  // test/security: SHOPIFY_ADMIN_API_BASE would send every shop's access token (and session tokens) to another host.
+  it('refuses SHOPIFY_ADMIN_API_BASE and a disabled token exchange in production, for the api and the worker', () => {
+    for (const user of ['api', 'worker'] as const) {
+      expect(named(problemsOf(productionEnv({ SHOPIFY_ADMIN_API_BASE: 'http://127.0.0.1:4020' }), user), 'SHOPIFY_ADMIN_API_BASE')).toEqual([
+        'SHOPIFY_ADMIN_API_BASE: only for development and tests (a local Shopify fake); unset it in production',
+      ]);
+      expect(named(problemsOf(productionEnv({ SHOPIFY_INSTALL_BY_EXCHANGE: 'false' }), user), 'SHOPIFY_INSTALL_BY_EXCHANGE')).toHaveLength(1);
+    }
+    expect(problemsOf(productionEnv({ SHOPIFY_INSTALL_BY_EXCHANGE: 'true' }), 'api')).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'development', SHOPIFY_ADMIN_API_BASE: 'http://127.0.0.1:4020' }, 'api')).toEqual([]);
+  });
+
+  it('checks every rotated-out token key under the same rules, and never prints one', () => {
+    const weak = '00'.repeat(31) + 'ff';
+    const problems = named(problemsOf(productionEnv({ SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS: `${generatedProductionSecrets().SHOP_TOKEN_ENCRYPTION_KEY},${weak}` })), 'SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS');
+    expect(problems).toEqual(['SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS: one key: too little entropy (generate it: openssl rand -hex 32)']);
+    expect(named(problemsOf(productionEnv({ SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS: 'not-a-key' })), 'SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS')[0]).toMatch(/comma-separated 32-byte keys/);
+    expect(problemsOf(productionEnv({ SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS: generatedProductionSecrets().SHOP_TOKEN_ENCRYPTION_KEY! }), 'api')).toEqual([]);
   });
 
   it('checks the raw environment: an empty string is unset, not a value', () => {

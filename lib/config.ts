@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decodeEncryptionKey, productionProblems, type ConfigUser } from './production-config';
+import { DEV_SHOP_TOKEN_ENCRYPTION_KEY, decodeEncryptionKey, productionProblems, type ConfigUser } from './production-config';
 
 export type { ConfigUser } from './production-config';
 
@@ -82,12 +82,26 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   QUEUE_PREFIX: z.string().min(1).default('{sms}'),
   INTERNAL_SIGNING_SECRET: z.string().min(16).optional(),
-  // AES-256-GCM key for shop access tokens, 32 bytes (hex or base64). No
-  // default: nothing stores a token yet; production rules are ready for it.
+  // AES-256-GCM key of shop access tokens, 32 bytes (hex or base64); the
+  // default is a public development key, refused in production.
   SHOP_TOKEN_ENCRYPTION_KEY: z
     .string()
     .refine((v) => decodeEncryptionKey(v) !== null, 'must be 32 bytes as 64 hex characters or base64')
+    .default(DEV_SHOP_TOKEN_ENCRYPTION_KEY),
+  // Keys rotated out, comma-separated: tokens under them are still read (and
+  // re-encrypted with the current key on use). docs/shopify.md, rotation.
+  SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS: z
+    .string()
+    .refine((v) => v.split(',').every((k) => decodeEncryptionKey(k.trim()) !== null), 'must be comma-separated 32-byte keys (64 hex characters or base64)')
     .optional(),
+  // Where the Shopify library sends Admin API calls instead of https://<shop>
+  // (a local fake); refused in production.
+  SHOPIFY_ADMIN_API_BASE: z.url({ protocol: /^https?$/ }).optional(),
+  // The first authenticated request of a shop without a token exchanges its
+  // session token (docs/shopify.md); off only in tests that do not play Shopify.
+  SHOPIFY_INSTALL_BY_EXCHANGE: bool.default(true),
+  // Bound of one Shopify HTTP call (token exchange, Admin GraphQL).
+  SHOPIFY_API_TIMEOUT_MS: positiveInt.max(60_000).default(5_000),
   QUEUE_MAX_DEPTH: positiveInt.default(10_000),
   SEND_BATCH_SIZE: positiveInt.max(1000).default(1000),
   SEND_LEASE_MS: positiveInt.default(60_000),

@@ -46,6 +46,8 @@ export function createMetrics() {
     creditLedgerMismatches: new Gauge({ name: 'credit_ledger_mismatches', help: 'Shops whose wallet disagrees with the ledger or reservations', registers: r }),
     creditRefundShortfall: new Counter({ name: 'credit_refund_shortfall_total', help: 'Credits a refund could not claw back (already reserved or spent)', registers: r }),
     outboxPending: new Gauge({ name: 'outbox_pending', help: 'Outbox events not yet published', registers: r }),
+    shopifyTokenExchanges: new Counter({ name: 'shopify_token_exchanges_total', help: 'Session-token exchanges for an offline Admin API token, by outcome', labelNames: ['outcome'] as const, registers: r }),
+    shopifyAdminRequests: new Counter({ name: 'shopify_admin_requests_total', help: 'Admin GraphQL calls by outcome (ok, unauthorized, throttled, unavailable, failed, no_token)', labelNames: ['outcome'] as const, registers: r }),
   };
 }
 

@@ -19,21 +19,22 @@ export const SECRET_NAMES = [
   'METRICS_TOKEN',
   'INTERNAL_SIGNING_SECRET',
   'SHOP_TOKEN_ENCRYPTION_KEY',
+  'SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS',
 ] as const;
 export type SecretName = (typeof SECRET_NAMES)[number];
 
 /**
  * Secrets a process cannot start without in production. INTERNAL_SIGNING_SECRET
  * is optional (unset = no /internal routes), SMS_WEBHOOK_SECRET_PREVIOUS is
- * set only during a rotation; SHOP_TOKEN_ENCRYPTION_KEY joins
- * the api's list once shop access tokens are stored (nothing writes
- * shops.access_token yet). Tools (migrate, ops, chaos) need none, but any
+ * set only during a rotation, as is SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS.
+ * SHOP_TOKEN_ENCRYPTION_KEY is the api's (it stores the tokens it exchanges)
+ * and the worker's (Admin API calls of jobs). Tools (migrate, ops, chaos) need none, but any
  * secret set for them is still checked. PHONE_HASH_KEY is the api's too: an
  * inbound STOP is applied inline, keyed by that hash.
  */
 export const REQUIRED_SECRETS: Record<ConfigUser, readonly SecretName[]> = {
-  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN'],
-  worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN'],
+  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
+  worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
   tool: [],
 };
 
@@ -47,6 +48,8 @@ export const KNOWN_DEV_SECRETS: ReadonlySet<string> = new Set([
   // lib/config.ts defaults, .env.example, the simulator's defaults
   'dev-shopify-api-key', 'dev-shopify-api-secret', 'sk_test_dev', 'whsec_dev', 'dev-sms-api-key', 'dev-sms-webhook-secret',
   'dev-phone-hash-key-not-secret',
+  // lib/config.ts default of SHOP_TOKEN_ENCRYPTION_KEY (also in .env.example)
+  '5d0c9e1f7a2b4c6d8e0f1a3b5c7d9e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d',
   // test/env.ts and the test helpers
   'test-shopify-key', 'test-shopify-secret', 'sk_test_123', 'whsec_test_secret', 'test-sms-webhook-secret',
   'test-internal-signing-secret', 'test-api-key', 'test-webhook-secret', 'test-secret', 'test-sim-api-key',
@@ -54,6 +57,9 @@ export const KNOWN_DEV_SECRETS: ReadonlySet<string> = new Set([
   // scripts/lib/stack.ts (demo, bench, chaos)
   'demo-sms-api-key', 'demo-sms-webhook-secret', 'demo-shopify-api-key', 'demo-shopify-api-secret', 'whsec_stack_local',
 ]);
+
+/** The development key of shop tokens (lib/config.ts default): public, refused in production. */
+export const DEV_SHOP_TOKEN_ENCRYPTION_KEY = '5d0c9e1f7a2b4c6d8e0f1a3b5c7d9e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d';
 
 const MIN_SECRET_LENGTH = 32;
 const MIN_DISTINCT_CHARS = 8;
@@ -111,6 +117,12 @@ export function decodeEncryptionKey(value: string): Buffer | null {
   return null;
 }
 
+function encryptionKeyProblem(value: string): string | null {
+  const key = decodeEncryptionKey(value);
+  if (!key) return 'must be 32 bytes as 64 hex characters or base64';
+  return new Set(key).size < 16 ? 'too little entropy (generate it: openssl rand -hex 32)' : null;
+}
+
 /** The problem with one secret's value in production, or null. */
 function secretProblem(name: SecretName, value: string): string | null {
   if (KNOWN_DEV_SECRETS.has(value)) return 'is a development value published in this repository';
@@ -129,11 +141,14 @@ function secretProblem(name: SecretName, value: string): string | null {
       if (!m) return 'not a Stripe webhook signing secret (whsec_…)';
       return weakness(m[1] ?? '', 24);
     }
-    case 'SHOP_TOKEN_ENCRYPTION_KEY': {
-      const key = decodeEncryptionKey(value);
-      if (!key) return 'must be 32 bytes as 64 hex characters or base64';
-      return new Set(key).size < 16 ? 'too little entropy (generate it: openssl rand -hex 32)' : null;
-    }
+    case 'SHOP_TOKEN_ENCRYPTION_KEY':
+      return encryptionKeyProblem(value);
+    case 'SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS':
+      for (const k of value.split(',')) {
+        const problem = KNOWN_DEV_SECRETS.has(k.trim()) ? 'is a development value published in this repository' : encryptionKeyProblem(k.trim());
+        if (problem) return `one key: ${problem}`;
+      }
+      return null;
     default:
       return weakness(value);
   }
@@ -158,6 +173,10 @@ export function productionProblems(env: Readonly<Record<string, string | undefin
   if (user === 'tool') return problems;
   if ((env.SMS_PROVIDER ?? 'simulator') === 'simulator') problems.push('SMS_PROVIDER: the simulator is a development tool; set a real provider in production');
   if (env.STRIPE_API_BASE !== undefined) problems.push('STRIPE_API_BASE: only for tests (a local Stripe fake); unset it in production');
+  if (env.SHOPIFY_ADMIN_API_BASE !== undefined) problems.push('SHOPIFY_ADMIN_API_BASE: only for development and tests (a local Shopify fake); unset it in production');
+  if (env.SHOPIFY_INSTALL_BY_EXCHANGE !== undefined && !['true', '1'].includes(env.SHOPIFY_INSTALL_BY_EXCHANGE)) {
+    problems.push('SHOPIFY_INSTALL_BY_EXCHANGE: must stay on in production (without it no shop gets an Admin API token)');
+  }
   const base = env.PUBLIC_BASE_URL;
   if (base === undefined) problems.push('PUBLIC_BASE_URL: required in production (the public https URL of the api)');
   else if (!/^https:\/\//i.test(base)) problems.push('PUBLIC_BASE_URL: must be https in production');

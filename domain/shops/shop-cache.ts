@@ -10,10 +10,16 @@ import { provisionShop, type ShopRow } from './provision-shop';
  * processed. 0 turns the memory off. Only the row's identity and status are
  * kept; bounded, oldest dropped first.
  */
-export function shopLookup(db: Db, o: { defaultSender: string; ttlMs: number; max?: number; now?: () => number }): (domain: string) => Promise<ShopRow> {
+export interface ShopLookup {
+  (domain: string): Promise<ShopRow>;
+  /** Drops what is remembered of a shop (its token or status just changed here). */
+  forget(domain: string): void;
+}
+
+export function shopLookup(db: Db, o: { defaultSender: string; ttlMs: number; max?: number; now?: () => number }): ShopLookup {
   const now = o.now ?? Date.now;
   const known = new BoundedMap<string, { shop: ShopRow; until: number }>(o.max ?? 10_000);
-  return async (domain) => {
+  const lookup = async (domain: string): Promise<ShopRow> => {
     const hit = known.get(domain);
     if (hit && hit.until > now()) return hit.shop;
     const shop = await provisionShop(db, domain, o.defaultSender);
@@ -24,4 +30,5 @@ export function shopLookup(db: Db, o: { defaultSender: string; ttlMs: number; ma
     }
     return shop;
   };
+  return Object.assign(lookup, { forget: (domain: string) => void known.delete(domain) });
 }

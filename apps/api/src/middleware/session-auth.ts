@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { setContext } from '../../../../lib/context';
 import { AppError } from '../../../../lib/errors';
+import { exchangeAccessToken } from '../../../../domain/shops/access-token/exchange-token';
 import { shopLookup } from '../../../../domain/shops/shop-cache';
 import { verifySessionToken } from '../../../../domain/shops/session-token';
 import type { ApiDeps } from '../deps';
@@ -23,9 +24,15 @@ export function shopOf(res: { locals: Record<string, unknown> }): AuthedLocals {
  * `alongside` (the rate limiter) runs once the token is verified, at the same
  * time as the shop lookup: one round trip's wait instead of two. An
  * authentication failure wins over its outcome.
+ *
+ * Install (docs/shopify.md): a shop with no valid offline token exchanges
+ * this session token for one; Postgres lets one request do it, the others
+ * go on without waiting, and a failure never fails the request. An
+ * uninstalled shop is served again only once its exchange succeeds (Shopify
+ * grants tokens to installed apps only: the proof of a re-install).
  */
 export function sessionAuth(
-  deps: Pick<ApiDeps, 'config' | 'db' | 'now'>,
+  deps: Pick<ApiDeps, 'config' | 'db' | 'now' | 'logger' | 'metrics'>,
   opts: { alongside?: (req: Request, res: Response, shopDomain: string) => Promise<void> } = {},
 ): RequestHandler {
   const lookupShop = shopLookup(deps.db, { defaultSender: deps.config.SMS_DEFAULT_SENDER, ttlMs: deps.config.SHOP_CACHE_TTL_MS });
@@ -44,9 +51,17 @@ export function sessionAuth(
         opts.alongside?.(req, res, claims.shopDomain),
       ]);
       if (lookup.status === 'rejected') throw lookup.reason;
-      const shop = lookup.value;
+      let shop = lookup.value;
+      if (shop.status === 'uninstalled' && (await exchangeAccessToken(deps, shop, match[1])) === 'reinstalled') {
+        lookupShop.forget(shop.domain);
+        shop = { ...shop, status: 'active', has_token: true };
+      }
       if (shop.status !== 'active') throw new AppError('UNAUTHENTICATED', 'App is not installed for this shop');
       if (spent.status === 'rejected') throw spent.reason;
+      if (!shop.has_token) {
+        const outcome = await exchangeAccessToken(deps, shop, match[1]);
+        if (outcome === 'exchanged') lookupShop.forget(shop.domain);
+      }
       res.locals.shopId = shop.id;
       res.locals.shopDomain = shop.domain;
       setContext({ shopId: shop.id });
