@@ -1,6 +1,7 @@
 import { smsDeliveryReport } from './handlers/sms-delivery-report';
 import { smsInbound } from './handlers/sms-inbound';
 import {
+  shopifyAppScopesUpdate,
   shopifyAppUninstalled,
   shopifyCustomerDataRequest,
   shopifyCustomerRedact,
@@ -27,6 +28,7 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
   },
   shopify: {
     'app/uninstalled': shopifyAppUninstalled,
+    'app/scopes_update': shopifyAppScopesUpdate,
     'customers/create': shopifyCustomerSync,
     'customers/update': shopifyCustomerSync,
     'customers_marketing_consent/update': shopifyCustomerSync,
@@ -44,6 +46,11 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
 /** provider → topic lookup that never reaches Object.prototype (a topic named `constructor`). */
 function lookup<T>(table: Record<string, Record<string, T>>, provider: string, topic: string): T | undefined {
   return Object.hasOwn(table, provider) && Object.hasOwn(table[provider]!, topic) ? table[provider]![topic] : undefined;
+}
+
+/** The topics a provider's handlers act on (shopify.app.toml subscribes exactly Shopify's: test/shopify-app-toml.test.ts). */
+export function handledTopics(provider: string): string[] {
+  return Object.hasOwn(HANDLERS, provider) ? Object.keys(HANDLERS[provider]!) : [];
 }
 
 export function resolveWebhookHandler(provider: string, topic: string): WebhookHandler | undefined {

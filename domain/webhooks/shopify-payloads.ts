@@ -164,9 +164,26 @@ export const checkoutSchema = z.object({
 });
 export type ShopifyCheckoutBody = z.infer<typeof checkoutSchema>;
 
+/**
+ * app/scopes_update: the app's granted scopes changed. Names no shop (the
+ * header decides); its only effect is invalidating the shop's token, so a
+ * body misattributed to another shop costs that shop one token exchange.
+ */
+export const appScopesUpdateSchema = z.object({
+  id: shopifyId.optional(),
+  previous: z.array(z.string().max(100)).max(200),
+  current: z.array(z.string().max(100)).max(200),
+  updated_at: shopifyTime.nullable().optional(),
+  domain: absent,
+  myshopify_domain: absent,
+  shop_domain: absent,
+  customer: absent,
+});
+
 /** For each topic we act on: its schema, and how to read the shop its body names (none: the header decides). */
 const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => string }> = {
   'app/uninstalled': { schema: shopResourceSchema, shopOf: (p) => (p as { shopDomain: string }).shopDomain },
+  'app/scopes_update': { schema: appScopesUpdateSchema },
   'shop/redact': { schema: shopRedactSchema, shopOf: (p) => (p as { shop_domain: string }).shop_domain },
   'customers/redact': { schema: customerRedactSchema, shopOf: (p) => (p as { shop_domain: string }).shop_domain },
   'customers/data_request': { schema: customerDataRequestSchema, shopOf: (p) => (p as { shop_domain: string }).shop_domain },

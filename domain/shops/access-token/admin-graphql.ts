@@ -88,7 +88,7 @@ async function mapError(deps: ShopifyDeps, shopId: string, ciphertext: string, e
   if (err instanceof HttpResponseError) {
     const status = err.response.code;
     if (status === 401) {
-      await invalidateAccessToken(deps.db, shopId, ciphertext);
+      await invalidateAccessToken(deps.db, shopId, { ciphertext });
       deps.logger.warn({ shopId }, 'shopify admin api: 401, access token invalidated (re-exchanged on the next request)');
       return new ShopifyAdminError('unauthorized', 'Shopify refused the access token (401); it is invalidated');
     }

@@ -39,13 +39,15 @@ export async function readAccessToken(db: DbOrTx, cipher: TokenCipher, shopId: s
 
 /**
  * The token stops being used; the next /api request of the shop exchanges a
- * new one. With `ciphertext`, only that token (a 401 on an old token never
- * drops a newer one); without, whatever is stored (app/scopes_update).
+ * new one. `ciphertext`: only that token (a 401 on an old token never drops a
+ * newer one). `obtainedBefore`: only a token obtained before that time
+ * (app/scopes_update: a later exchange already has the new scopes).
  */
-export async function invalidateAccessToken(db: DbOrTx, shopId: string, ciphertext: string | null = null): Promise<boolean> {
+export async function invalidateAccessToken(db: DbOrTx, shopId: string, only: { ciphertext?: string; obtainedBefore?: Date } = {}): Promise<boolean> {
   const n = await db.$executeRaw`
     UPDATE shop_access_tokens SET ciphertext = NULL, invalidated_at = now(), exchange_not_before = NULL, updated_at = now()
      WHERE shop_id = ${shopId}::uuid AND ciphertext IS NOT NULL
-       AND (${ciphertext}::text IS NULL OR ciphertext = ${ciphertext}::text)`;
+       AND (${only.ciphertext ?? null}::text IS NULL OR ciphertext = ${only.ciphertext ?? null}::text)
+       AND (${only.obtainedBefore ?? null}::timestamptz IS NULL OR obtained_at IS NULL OR obtained_at < ${only.obtainedBefore ?? null}::timestamptz)`;
   return n === 1;
 }

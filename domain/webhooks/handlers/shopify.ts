@@ -4,9 +4,10 @@ import { applyShopifyCustomerSummary } from '../../orders/apply-customer-summary
 import { exportCustomerData } from '../../privacy/export-customer-data';
 import { redactCustomer } from '../../privacy/redact-customer';
 import { redactShop } from '../../privacy/redact-shop';
+import { invalidateAccessToken } from '../../shops/access-token/token-store';
 import { markShopUninstalled, uninstallShop } from '../../shops/uninstall-shop';
 import { inEventTransaction } from '../event-transaction';
-import { bodyNamesShop, checkShopifyBody, customerDataRequestSchema, customerRedactSchema, customerSchema, shopRedactSchema } from '../shopify-payloads';
+import { appScopesUpdateSchema, bodyNamesShop, checkShopifyBody, customerDataRequestSchema, customerRedactSchema, customerSchema, shopRedactSchema } from '../shopify-payloads';
 import type { HandlerContext, WebhookEventRow, WebhookHandler } from '../types';
 
 /**
@@ -35,6 +36,26 @@ export const shopifyAppUninstalled: WebhookHandler = async (ctx) => {
   return inEventTransaction(ctx, async (tx) => {
     await markShopUninstalled(tx, shopId, now);
     ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, ...result }, 'shop uninstalled'));
+    return { outcome: 'processed', shopId };
+  });
+};
+
+/**
+ * app/scopes_update: the stored token was granted the previous scopes, so it
+ * is invalidated and the shop's next /api request exchanges one with the
+ * current scopes. A token obtained after the change (its exchange already
+ * carries the new scopes) is kept: an update delivered late does not cost a
+ * second exchange.
+ */
+export const shopifyAppScopesUpdate: WebhookHandler = async (ctx) => {
+  const { deps, event } = ctx;
+  const shopId = await shopOfEvent(deps.db, event);
+  if (!shopId) return ignore(ctx);
+  const body = appScopesUpdateSchema.parse(event.payload);
+  const changedAt = timeOf(body.updated_at) ?? event.received_at;
+  return inEventTransaction(ctx, async (tx) => {
+    const invalidated = await invalidateAccessToken(tx, shopId, { obtainedBefore: changedAt });
+    ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, invalidated, scopes: body.current.join(',') }, 'shop scopes updated'));
     return { outcome: 'processed', shopId };
   });
 };
