@@ -17,13 +17,37 @@ export const campaignBodySchema = z
     if (!parsed.ok) for (const e of parsed.errors) ctx.addIssue({ code: 'custom', message: e.message });
   });
 
+const MAX_AMOUNT_MINOR = 1e15;
+
+/** An inclusive range of non-negative integers with at least one bound, min ≤ max. */
+const intRange = (max: number, unit: string) =>
+  z
+    .strictObject({
+      min: z.number().int().min(0).max(max).optional(),
+      max: z.number().int().min(0).max(max).optional(),
+    })
+    .refine((r) => r.min !== undefined || r.max !== undefined, `give min or max (${unit})`)
+    .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, { message: 'min must not exceed max', path: ['max'] });
+
+const instant = z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString());
+
 /**
  * `tags` = contacts carrying ANY of them, normalised as contact tags are
  * (trimmed, lowercased); omit `tags` for every sendable contact. An empty
- * list is refused rather than read as "everyone".
+ * list is refused rather than read as "everyone". The order filters narrow
+ * further, each range inclusive: `ordersCount`, `amountSpent` (minor units
+ * of the shop's currency) and `lastOrderAt` (a contact without an order is
+ * outside any date range). Dates are stored normalised to UTC.
  */
 export const audienceSchema = z.strictObject({
   tags: tagsField.pipe(z.array(z.string()).min(1, 'give at least one tag, or omit tags for every subscribed contact')).optional(),
+  ordersCount: intRange(1_000_000_000, 'orders').optional(),
+  amountSpent: intRange(MAX_AMOUNT_MINOR, 'minor units').optional(),
+  lastOrderAt: z
+    .strictObject({ from: instant.optional(), to: instant.optional() })
+    .refine((r) => r.from !== undefined || r.to !== undefined, 'give from or to')
+    .refine((r) => r.from === undefined || r.to === undefined || r.from <= r.to, { message: 'from must not be after to', path: ['to'] })
+    .optional(),
 });
 
 const timestamp = z.iso.datetime({ offset: true }).transform((s) => new Date(s));

@@ -102,7 +102,7 @@ describe('readEnqueueContext', () => {
     expect(read).not.toBeNull();
     expect(read!.stats).toBeDefined();
     const { ctx } = read!;
-    const input = { shopId: shop.id, body: ctx.body, tags: ctx.audienceTags, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter };
+    const input = { shopId: shop.id, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter };
     expect(await estimateFromStats(t.env.db, read!.stats, input)).toEqual(await estimateAudience(t.env.db, input));
   });
 

@@ -68,7 +68,7 @@ export async function enqueueCampaign(deps: Deps, c: EnqueueInput): Promise<Enqu
     const { ctx } = read;
     if (!ENQUEUEABLE.includes(ctx.status)) throw invalidState(ctx.status, 'enqueue');
     if (ctx.status !== 'draft') return enqueueInTransaction(deps, c);
-    const input = { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter };
+    const input = { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter };
     const estimate = read.stats ? await estimateFromStats(deps.db, read.stats, input) : await estimateAudience(deps.db, input);
     const done = await enqueueDraftInOneStatement(deps, c, read, estimate);
     if (done === 'has_reservation') return enqueueInTransaction(deps, c);
@@ -184,7 +184,7 @@ async function enqueueInTransaction(deps: Deps, c: EnqueueInput): Promise<Enqueu
     const ctx = await loadSendContext(tx, c.campaignId, c.shopId, { forUpdate: true });
     if (!ctx) throw new AppError('NOT_FOUND', 'Campaign not found');
     if (!ENQUEUEABLE.includes(ctx.status)) throw invalidState(ctx.status, 'enqueue');
-    const estimate = await estimateAudience(tx, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
+    const estimate = await estimateAudience(tx, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
 
     const scheduled = ctx.scheduledAt !== null && ctx.scheduledAt.getTime() > c.now.getTime();
     const campaign = await moveToQueued(tx, c, scheduled ? 'scheduled' : 'queued', estimate.segmentsPerMessage, estimate.recipients);

@@ -1,7 +1,7 @@
 import { raw, type DbOrTx } from '../../lib/db';
 import { isGsm7 } from '../messaging/segments';
 import { maxRenderedLengthParts, upperBoundSegmentsFor } from '../messaging/template';
-import { audienceWhere } from './audience';
+import { audienceWhere, type OrderFilters } from './audience';
 import { parsedBody } from './parsed-body';
 
 export interface AudienceEstimate {
@@ -20,8 +20,9 @@ export interface AudienceEstimate {
  * name and whether any holds a non-GSM character — and upperBoundSegmentsFor
  * turns them into a per-message bound that no recipient's rendered message
  * (footer included) can exceed. So enqueue costs the same for a thousand
- * contacts as for a million. Only an audience of several tags needs a count
- * of its own (a contact may carry more than one of them).
+ * contacts as for a million. Only an audience of several tags, or one with
+ * order filters, needs a count of its own: one indexed pass over the shop's
+ * sendable contacts (contacts_order_summary_idx), linear in their number.
  */
 export async function estimateAudience(db: DbOrTx, c: EstimateInput): Promise<AudienceEstimate> {
   const keys = audienceStatKeys(c.tags);
@@ -33,6 +34,8 @@ interface EstimateInput {
   shopId: string;
   body: string;
   tags: string[];
+  /** The audience's order filters: with them the count is exact (one pass over the shop's sendable contacts). */
+  orders: OrderFilters | null;
   shopName: string;
   optOutFooter: boolean;
 }
@@ -60,8 +63,13 @@ export async function estimateFromStats(db: DbOrTx, agg: AudienceStats | undefin
   const template = parsedBody(c.body);
   const keys = audienceStatKeys(c.tags);
   let recipients = Math.max(0, Number(agg?.n ?? 0));
-  if (keys.length > 1) {
-    const [exact] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contacts a WHERE ${audienceWhere('a', c.shopId, c.tags)}`;
+  if (keys.length > 1 || c.orders !== null) {
+    // Several tags (a contact may carry more than one) or order filters
+    // (audience_stats keeps no order figures): counted with the very predicate
+    // launch selects with. The name bounds stay those of the tags' stats,
+    // which cover every contact an order could bring into the audience before
+    // launch (they only ever grow), so the reservation stays a safe bound.
+    const [exact] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contacts a WHERE ${audienceWhere('a', c.shopId, c.tags, c.orders)}`;
     recipients = Number(exact?.n ?? 0);
   }
   const used = new Set(maxRenderedLengthParts(template).placeholders.map((p) => p.name));

@@ -111,7 +111,7 @@ async function materialise(deps: LaunchDeps, ctx: SendContext, now: Date): Promi
         INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no)
         SELECT ${ctx.campaignId}::uuid, a.id, ((row_number() OVER (ORDER BY a.id)) - 1) / ${deps.batchSize}::int
           FROM contacts a
-         WHERE ${audienceWhere('a', ctx.shopId, ctx.audienceTags)}
+         WHERE ${audienceWhere('a', ctx.shopId, ctx.audienceTags, ctx.audienceOrders)}
          ORDER BY a.id`;
       // Batch k holds rows k·size … k·size + size − 1 of that numbering: the
       // batches follow from the count, without reading the rows back.

@@ -36,7 +36,7 @@ export async function previewCampaign(db: DbOrTx, c: { shopId: string; campaignI
   const template = parsedBody(ctx.body);
   const text = withFooter(renderTemplate(template, { firstName: names.first_name, lastName: names.last_name, shopName: ctx.shopName }), ctx.optOutFooter);
   const counted = countSegments(text);
-  const estimate = await estimateAudience(db, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
+  const estimate = await estimateAudience(db, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
   return {
     text,
     encoding: counted.encoding,

@@ -1,4 +1,5 @@
 import { empty, raw, sql, type DbOrTx } from '../../lib/db';
+import { orderFiltersOf, type OrderFilters } from './audience';
 
 export type CampaignStatus = 'draft' | 'scheduled' | 'queued' | 'sending' | 'completed' | 'cancelled' | 'failed';
 
@@ -11,6 +12,8 @@ export interface SendContext {
   /** The stored audience document, as read (an optimistic writer compares it). */
   audience: unknown;
   audienceTags: string[];
+  /** The audience's order-summary ranges (audience.ts), null when it has none. */
+  audienceOrders: OrderFilters | null;
   scheduledAt: Date | null;
   traceId: string | null;
   shopName: string;
@@ -70,6 +73,7 @@ export function sendContextOf(r: SendContextRow): SendContext {
     body: r.body,
     audience: r.audience,
     audienceTags: tagsOf(r.audience),
+    audienceOrders: orderFiltersOf(r.audience),
     scheduledAt: r.scheduled_at,
     traceId: r.trace_id,
     // A shop without a stored name is addressed by its store handle.

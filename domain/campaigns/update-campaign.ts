@@ -52,7 +52,7 @@ export async function updateCampaign(
     if (input.body !== undefined || input.audience !== undefined) {
       const ctx = await loadSendContext(tx, c.campaignId, c.shopId);
       if (!ctx) throw new AppError('NOT_FOUND', 'Campaign not found');
-      const estimate = await estimateAudience(tx, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
+      const estimate = await estimateAudience(tx, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
       await holdCampaignCredits(tx, { shopId: c.shopId, campaignId: c.campaignId, credits: estimate.credits });
       const [resized] = await tx.$queryRaw<CampaignRow[]>`
         UPDATE campaigns SET segments_per_message = ${estimate.segmentsPerMessage}::int, total_recipients = ${estimate.recipients}::int
