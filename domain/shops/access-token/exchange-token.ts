@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { RequestedTokenType } from '@shopify/shopify-api';
+import { HttpResponseError, RequestedTokenType } from '@shopify/shopify-api';
 import { scrubText } from '../../../lib/logger';
 import type { ShopifyDeps } from './deps';
 import { shopifyApp } from './shopify-app';
@@ -59,7 +59,8 @@ export async function exchangeAccessToken(deps: ShopifyDeps, shop: { id: string;
     accessToken = session.accessToken;
     scopes = session.scope ?? null;
   } catch (err) {
-    const message = scrubText(`${(err as Error).name}: ${(err as Error).message}`).slice(0, 500);
+    const status = err instanceof HttpResponseError ? ` (HTTP ${err.response.code})` : '';
+    const message = scrubText(`${(err as Error).name}${status}: ${(err as Error).message}`).slice(0, 500);
     await db.$executeRaw`
       UPDATE shop_access_tokens
          SET exchange_claim = NULL, exchange_not_before = now() + ${EXCHANGE_RETRY_MS} * interval '1 millisecond',
