@@ -11,7 +11,7 @@ describe('processWebhookEvent', () => {
       SELECT status, attempts, last_error, processed_at FROM webhook_events WHERE id = ${id}::uuid`)[0]!;
 
   it('marks an event no handler knows as ignored', async () => {
-    const id = (await recordWebhookEvent(t.env.db, { provider: 'shopify', eventId: rid('wh'), topic: 'orders/create', payload: { id: 1 } }))!;
+    const id = (await recordWebhookEvent(t.env.db, { provider: 'shopify', eventId: rid('wh'), topic: 'products/update', payload: { id: 1 } }))!;
     expect(await processWebhookEvent(t.deps, id, { final: false })).toBe('ignored');
     expect(await row(id)).toMatchObject({ status: 'ignored', attempts: 1, last_error: null });
     expect(await counterValue(t.deps.metrics, 'webhookEvents', { source: 'shopify', outcome: 'ignored' })).toBe(1);

@@ -110,7 +110,7 @@ describe('POST /webhooks/shopify', () => {
       });
       const before = await tableFingerprints(env.db);
       const body = { id: customerId(), phone: testPhone(), updated_at: iso(0) };
-      const res = await postShopify(app, 'orders/create', body, { shopDomain: shop.domain });
+      const res = await postShopify(app, 'products/update', body, { shopDomain: shop.domain });
       expect(res.status).toBe(200);
       expect(res.body).toEqual({ ignored: true });
       expect(await tableFingerprints(env.db)).toEqual(before);
