@@ -9,7 +9,7 @@ const layering = (forbidden) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'generated/**', 'coverage/**', 'bench/results/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'apps/admin/dist/**', 'generated/**', 'coverage/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -46,6 +46,11 @@ export default tseslint.config(
   {
     files: ['**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' } },
+  },
+  {
+    // The embedded admin runs in the browser: it talks to the api over HTTP only.
+    files: ['apps/admin/**/*.{ts,tsx,mts}'],
+    rules: layering([{ group: ['**/domain/**', '**/lib/**', '**/queue/**', '**/apps/api/**', '**/apps/worker/**'], message: 'apps/admin is browser code: it uses the api over HTTP, never server modules.' }]),
   },
   {
     files: ['**/*.test.ts', 'test/**/*.ts'],

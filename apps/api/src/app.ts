@@ -12,6 +12,7 @@ import { requestContext } from './middleware/request-context';
 import { recordRouteTemplates } from './middleware/route-template';
 import { sessionAuth } from './middleware/session-auth';
 import { apiRouters } from './routes';
+import { adminRoutes } from './routes/admin.routes';
 import { healthRoutes } from './routes/health.routes';
 import { metricsRoutes } from './routes/metrics.routes';
 import { webhookRouters } from './webhooks';
@@ -50,6 +51,7 @@ export function createApp(deps: ApiDeps): Express {
     }),
   );
   app.use('/internal', internalRoutes(deps));
+  app.use('/app', adminRoutes(deps));
 
   // The session token (a header) is checked before any body is read: an
   // unauthenticated upload is refused unread. api.md: bodies up to 1 MiB,

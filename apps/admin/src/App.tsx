@@ -1,0 +1,94 @@
+import { NavMenu } from '@shopify/app-bridge-react';
+import { Box, Frame, InlineStack, Link, Spinner, Text } from '@shopify/polaris';
+import { lazy, Suspense, type ReactNode } from 'react';
+import { isEmbedded } from './bridge';
+import { href, useRouter } from './router';
+
+// One chunk per page: the first page loads only what it shows.
+const HomePage = lazy(() => import('./pages/HomePage'));
+const CampaignsPage = lazy(() => import('./pages/CampaignsPage'));
+const ComposerPage = lazy(() => import('./pages/ComposerPage'));
+const CampaignDetailPage = lazy(() => import('./pages/CampaignDetailPage'));
+const BillingPage = lazy(() => import('./pages/BillingPage'));
+const SettingsPage = lazy(() => import('./pages/SettingsPage'));
+const NotFoundPage = lazy(() => import('./pages/NotFoundPage'));
+
+const NAV: { to: string; label: string }[] = [
+  { to: '/', label: 'Home' },
+  { to: '/campaigns', label: 'Campaigns' },
+  { to: '/billing', label: 'Billing' },
+  { to: '/settings', label: 'Settings' },
+];
+
+function route(path: string): ReactNode {
+  if (path === '/') return <HomePage />;
+  if (path === '/campaigns') return <CampaignsPage />;
+  if (path === '/campaigns/new') return <ComposerPage />;
+  const edit = /^\/campaigns\/([0-9a-f-]{36})\/edit$/.exec(path);
+  if (edit) return <ComposerPage campaignId={edit[1]} />;
+  const detail = /^\/campaigns\/([0-9a-f-]{36})$/.exec(path);
+  if (detail) return <CampaignDetailPage campaignId={detail[1]!} />;
+  if (path === '/billing') return <BillingPage />;
+  if (path === '/settings') return <SettingsPage />;
+  return <NotFoundPage />;
+}
+
+/** Shown when the app is opened outside the Shopify admin (App Bridge's menu lives in the admin's chrome). */
+function InPageNav() {
+  const { path } = useRouter();
+  return (
+    <nav aria-label="Main">
+      <Box padding="300" background="bg-surface" borderBlockEndWidth="025" borderColor="border">
+        <InlineStack gap="400" blockAlign="center">
+          <Text as="span" variant="headingSm">
+            SMS Marketing
+          </Text>
+          {NAV.map((n) => {
+            const active = n.to === '/' ? path === '/' : path.startsWith(n.to);
+            return (
+              <Link key={n.to} url={href(n.to)} removeUnderline monochrome={!active}>
+                <span aria-current={active ? 'page' : undefined}>{n.label}</span>
+              </Link>
+            );
+          })}
+        </InlineStack>
+      </Box>
+    </nav>
+  );
+}
+
+export function App() {
+  const { path } = useRouter();
+  const embedded = isEmbedded();
+  return (
+    <Frame>
+      {embedded ? (
+        <NavMenu>
+          <a href={href('/')} rel="home">
+            Home
+          </a>
+          {NAV.slice(1).map((n) => (
+            <a key={n.to} href={href(n.to)}>
+              {n.label}
+            </a>
+          ))}
+        </NavMenu>
+      ) : (
+        <InPageNav />
+      )}
+      <main>
+        <Suspense
+          fallback={
+            <Box padding="800">
+              <InlineStack align="center">
+                <Spinner accessibilityLabel="Loading" />
+              </InlineStack>
+            </Box>
+          }
+        >
+          {route(path)}
+        </Suspense>
+      </main>
+    </Frame>
+  );
+}

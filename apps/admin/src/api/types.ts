@@ -1,0 +1,81 @@
+// The api's published shapes (docs/api.md) as the admin reads them.
+
+export type CampaignStatus = 'draft' | 'queued' | 'scheduled' | 'sending' | 'completed' | 'cancelled' | 'failed';
+
+export interface Campaign {
+  id: string;
+  name: string;
+  body: string;
+  audience: { tags?: string[] };
+  status: CampaignStatus;
+  scheduledAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+}
+
+export interface CampaignStats {
+  status: CampaignStatus;
+  total: number;
+  pending: number;
+  sending: number;
+  sent: number;
+  delivered: number;
+  failed: number;
+  skipped: number;
+  cancelled: number;
+  unknown: number;
+  creditsReserved: number;
+  creditsDebited: number;
+  creditsReleased: number;
+  startedAt: string | null;
+  completedAt: string | null;
+}
+
+export interface Preview {
+  text: string;
+  encoding: 'GSM-7' | 'UCS-2';
+  characters: number;
+  segments: number;
+  recipients: number;
+  credits: number;
+}
+
+export interface EnqueueResult {
+  campaign: Campaign;
+  recipients: number;
+  creditsReserved: number;
+}
+
+export interface Wallet {
+  balance: number;
+  reserved: number;
+  available: number;
+}
+
+export interface WalletTransaction {
+  id: string;
+  type: 'purchase' | 'debit' | 'refund' | 'grant' | 'adjustment';
+  amount: number;
+  balanceAfter: number;
+  reference: string | null;
+  createdAt: string;
+}
+
+export interface Shop {
+  id: string;
+  domain: string;
+  status: string;
+  timezone: string;
+  quietHours: { start: string; end: string };
+  optOutFooter: boolean;
+  senderId: string;
+}
+
+export interface CreditPack {
+  id: string;
+  credits: number;
+  amount: number;
+  currency: string;
+}

@@ -1,0 +1,45 @@
+import { Banner, Text } from '@shopify/polaris';
+import { ApiError } from '../api/client';
+import { href } from '../router';
+
+/**
+ * The api's errors as a merchant reads them: 402 leads to Billing, a campaign
+ * already on its way says so, anything else quotes the message and the
+ * request id support will ask for.
+ */
+export function ApiErrorBanner({ error, onDismiss }: { error: unknown; onDismiss?: () => void }) {
+  if (!error) return null;
+  if (error instanceof ApiError && error.code === 'INSUFFICIENT_CREDITS') {
+    const d = (error.details ?? {}) as { needed?: number; available?: number };
+    return (
+      <Banner tone="warning" title="Not enough credits" action={{ content: 'Buy credits', url: href('/billing') }} onDismiss={onDismiss}>
+        <p>
+          {d.needed !== undefined && d.available !== undefined
+            ? `This needs ${d.needed.toLocaleString()} credits and ${d.available.toLocaleString()} are available.`
+            : 'Buy credits to send this campaign.'}
+        </p>
+      </Banner>
+    );
+  }
+  if (error instanceof ApiError && error.code === 'INVALID_STATE') {
+    const status = (error.details as { status?: string } | undefined)?.status;
+    const busy = status === 'queued' || status === 'sending' || status === 'scheduled';
+    return (
+      <Banner tone="info" title={busy ? 'This campaign is already sending' : 'This campaign cannot be changed now'} onDismiss={onDismiss}>
+        <p>{busy ? 'It was sent already; follow its progress on its page.' : error.message}</p>
+      </Banner>
+    );
+  }
+  const message = error instanceof Error ? error.message : 'Something went wrong.';
+  const requestId = error instanceof ApiError ? error.requestId : undefined;
+  return (
+    <Banner tone="critical" title="Something went wrong" onDismiss={onDismiss}>
+      <p>{message}</p>
+      {requestId ? (
+        <Text as="p" variant="bodySm" tone="subdued">
+          Request id: {requestId}
+        </Text>
+      ) : null}
+    </Banner>
+  );
+}

@@ -1,0 +1,156 @@
+import { Badge, BlockStack, Button, Card, IndexTable, InlineGrid, InlineStack, Layout, Page, Pagination, SkeletonBodyText, Text } from '@shopify/polaris';
+import { useRef, useState } from 'react';
+import { api, newIdempotencyKey, type Page as ListPage } from '../api/client';
+import type { CreditPack, Wallet, WalletTransaction } from '../api/types';
+import { redirectTop } from '../bridge';
+import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { dateTime, money, num } from '../format';
+import { useApi } from '../hooks';
+
+const TYPE_LABEL: Record<WalletTransaction['type'], string> = {
+  purchase: 'Purchase',
+  debit: 'Messages sent',
+  refund: 'Refund',
+  grant: 'Grant',
+  adjustment: 'Adjustment',
+};
+
+export default function BillingPage() {
+  const wallet = useApi<Wallet>('/wallet');
+  const packs = useApi<{ data: CreditPack[] }>('/billing/packs');
+  const [cursors, setCursors] = useState<string[]>([]);
+  const cursor = cursors[cursors.length - 1];
+  const history = useApi<ListPage<WalletTransaction>>(`/wallet/transactions?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+  const [buying, setBuying] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>();
+  // One key per purchase intent: a double click or a retry opens one checkout.
+  const keys = useRef(new Map<string, string>());
+
+  const buy = async (packId: string) => {
+    if (buying) return;
+    setBuying(packId);
+    setError(undefined);
+    let key = keys.current.get(packId);
+    if (!key) {
+      key = newIdempotencyKey();
+      keys.current.set(packId, key);
+    }
+    try {
+      const { checkoutUrl } = await api<{ checkoutUrl: string; sessionId: string }>('POST', '/billing/checkout', { body: { packId }, idempotencyKey: key });
+      redirectTop(checkoutUrl);
+    } catch (err) {
+      keys.current.delete(packId);
+      setError(err);
+      setBuying(null);
+    }
+  };
+
+  return (
+    <Page title="Billing" subtitle="Credits pay for messages: one credit per SMS segment.">
+      <Layout>
+        {error || packs.error || wallet.error ? (
+          <Layout.Section>
+            <ApiErrorBanner error={error ?? packs.error ?? wallet.error} onDismiss={error ? () => setError(undefined) : undefined} />
+          </Layout.Section>
+        ) : null}
+        <Layout.Section>
+          <Card>
+            <InlineStack gap="800">
+              <Text as="p" variant="headingMd">
+                Available: <span data-testid="wallet-available">{wallet.data ? num(wallet.data.available) : '…'}</span> credits
+              </Text>
+              <Text as="p" tone="subdued">
+                Balance {wallet.data ? num(wallet.data.balance) : '…'} · reserved for campaigns {wallet.data ? num(wallet.data.reserved) : '…'}
+              </Text>
+            </InlineStack>
+          </Card>
+        </Layout.Section>
+        <Layout.Section>
+          <BlockStack gap="300">
+            <Text as="h2" variant="headingMd">
+              Credit packs
+            </Text>
+            {packs.data ? (
+              <InlineGrid columns={{ xs: 1, md: 3 }} gap="400">
+                {packs.data.data.map((p) => (
+                  <Card key={p.id}>
+                    <BlockStack gap="200">
+                      <Text as="h3" variant="headingSm">
+                        {p.id.charAt(0).toUpperCase() + p.id.slice(1)}
+                      </Text>
+                      <Text as="p" variant="headingLg">
+                        {num(p.credits)} credits
+                      </Text>
+                      <Text as="p" tone="subdued">
+                        {money(p.amount, p.currency.toUpperCase())} · {money(Math.round((p.amount / p.credits) * 100) / 100, p.currency.toUpperCase())} per credit
+                      </Text>
+                      <Button variant="primary" onClick={() => void buy(p.id)} loading={buying === p.id} disabled={buying !== null && buying !== p.id} accessibilityLabel={`Buy ${num(p.credits)} credits`}>
+                        Buy
+                      </Button>
+                    </BlockStack>
+                  </Card>
+                ))}
+              </InlineGrid>
+            ) : (
+              <Card>
+                <SkeletonBodyText lines={3} />
+              </Card>
+            )}
+          </BlockStack>
+        </Layout.Section>
+        <Layout.Section>
+          <Card padding="0">
+            <div style={{ padding: 'var(--p-space-300)' }}>
+              <Text as="h2" variant="headingMd">
+                Credit history
+              </Text>
+            </div>
+            <IndexTable
+              resourceName={{ singular: 'transaction', plural: 'transactions' }}
+              itemCount={history.data?.data.length ?? 0}
+              selectable={false}
+              loading={history.loading && !history.data}
+              emptyState={
+                <div style={{ padding: 'var(--p-space-400)' }}>
+                  <Text as="p" tone="subdued">
+                    No purchases yet.
+                  </Text>
+                </div>
+              }
+              headings={[{ title: 'Date' }, { title: 'Type' }, { title: 'Credits', alignment: 'end' }, { title: 'Balance after', alignment: 'end' }]}
+            >
+              {(history.data?.data ?? []).map((t, i) => (
+                <IndexTable.Row key={t.id} id={t.id} position={i}>
+                  <IndexTable.Cell>{dateTime(t.createdAt)}</IndexTable.Cell>
+                  <IndexTable.Cell>
+                    <Badge tone={t.type === 'purchase' || t.type === 'grant' ? 'success' : t.type === 'refund' ? 'warning' : undefined}>{TYPE_LABEL[t.type]}</Badge>
+                  </IndexTable.Cell>
+                  <IndexTable.Cell>
+                    <Text as="span" alignment="end" numeric>
+                      {t.amount > 0 ? `+${num(t.amount)}` : num(t.amount)}
+                    </Text>
+                  </IndexTable.Cell>
+                  <IndexTable.Cell>
+                    <Text as="span" alignment="end" numeric>
+                      {num(t.balanceAfter)}
+                    </Text>
+                  </IndexTable.Cell>
+                </IndexTable.Row>
+              ))}
+            </IndexTable>
+            <div style={{ padding: 'var(--p-space-300)' }}>
+              <InlineStack align="center">
+                <Pagination
+                  hasPrevious={cursors.length > 0}
+                  onPrevious={() => setCursors((c) => c.slice(0, -1))}
+                  hasNext={Boolean(history.data?.nextCursor)}
+                  onNext={() => history.data?.nextCursor && setCursors((c) => [...c, history.data!.nextCursor!])}
+                />
+              </InlineStack>
+            </div>
+          </Card>
+        </Layout.Section>
+      </Layout>
+    </Page>
+  );
+}

@@ -1,0 +1,146 @@
+import { Banner, BlockStack, Box, Card, InlineGrid, InlineStack, Layout, Modal, Page, SkeletonBodyText, Text } from '@shopify/polaris';
+import { useRef, useState } from 'react';
+import { api, newIdempotencyKey } from '../api/client';
+import type { Campaign, CampaignStats } from '../api/types';
+import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { CampaignProgress, progressOf } from '../components/CampaignProgress';
+import { StatusBadge } from '../components/StatusBadge';
+import { dateTime, num } from '../format';
+import { useApi } from '../hooks';
+import { href } from '../router';
+
+const LIVE = new Set(['queued', 'scheduled', 'sending']);
+
+function Stat({ label, value, testId }: { label: string; value: number | undefined; testId: string }) {
+  return (
+    <BlockStack gap="050">
+      <Text as="span" variant="bodySm" tone="subdued">
+        {label}
+      </Text>
+      <Text as="span" variant="headingLg">
+        <span data-testid={testId}>{value === undefined ? '—' : num(value)}</span>
+      </Text>
+    </BlockStack>
+  );
+}
+
+export default function CampaignDetailPage({ campaignId }: { campaignId: string }) {
+  const campaign = useApi<Campaign>(`/campaigns/${campaignId}`, { pollMs: 2000, keepPolling: (c) => LIVE.has(c.status) });
+  const stats = useApi<CampaignStats>(`/campaigns/${campaignId}/stats`, { pollMs: 1000, keepPolling: (s) => LIVE.has(s.status) });
+  const [cancelKey, setCancelKey] = useState<string | null>(null);
+  const [cancelling, setCancelling] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const inFlight = useRef(false);
+  const c = campaign.data;
+  const s = stats.data;
+  const status = s?.status ?? c?.status;
+
+  const cancel = async () => {
+    if (!cancelKey || inFlight.current) return;
+    inFlight.current = true;
+    setCancelling(true);
+    try {
+      await api<Campaign>('POST', `/campaigns/${campaignId}/cancel`, { body: {}, idempotencyKey: cancelKey });
+      setCancelKey(null);
+      campaign.reload();
+      stats.reload();
+    } catch (err) {
+      setCancelKey(null);
+      setError(err);
+    } finally {
+      inFlight.current = false;
+      setCancelling(false);
+    }
+  };
+
+  const cancellable = status === 'queued' || status === 'scheduled' || status === 'sending';
+  return (
+    <Page
+      title={c?.name ?? 'Campaign'}
+      titleMetadata={status ? <StatusBadge status={status} /> : undefined}
+      backAction={{ content: 'Campaigns', url: href('/campaigns') }}
+      secondaryActions={cancellable ? [{ content: 'Cancel campaign', destructive: true, onAction: () => setCancelKey(newIdempotencyKey()) }] : []}
+    >
+      <Layout>
+        {campaign.error || stats.error || error ? (
+          <Layout.Section>
+            <ApiErrorBanner error={error ?? campaign.error ?? stats.error} onDismiss={error ? () => setError(undefined) : undefined} />
+          </Layout.Section>
+        ) : null}
+        {status === 'scheduled' && c?.scheduledAt ? (
+          <Layout.Section>
+            <Banner tone="info" title={`Scheduled for ${dateTime(c.scheduledAt)}`} />
+          </Layout.Section>
+        ) : null}
+        <Layout.Section>
+          <Card>
+            <BlockStack gap="400">
+              <InlineStack align="space-between">
+                <Text as="h2" variant="headingMd">
+                  Progress
+                </Text>
+                <Text as="span" variant="bodyMd">
+                  <span data-testid="progress-percent">{s ? `${progressOf(s)} %` : '—'}</span>
+                </Text>
+              </InlineStack>
+              {s ? <CampaignProgress stats={s} label="Campaign progress" /> : <SkeletonBodyText lines={1} />}
+              <InlineGrid columns={{ xs: 2, md: 6 }} gap="400">
+                <Stat label="Recipients" value={s?.total} testId="stat-total" />
+                <Stat label="Sent" value={s?.sent} testId="stat-sent" />
+                <Stat label="Delivered" value={s?.delivered} testId="stat-delivered" />
+                <Stat label="Failed" value={s?.failed} testId="stat-failed" />
+                <Stat label="Skipped" value={s?.skipped} testId="stat-skipped" />
+                <Stat label="Unknown" value={s?.unknown} testId="stat-unknown" />
+              </InlineGrid>
+            </BlockStack>
+          </Card>
+        </Layout.Section>
+        <Layout.Section>
+          <Card>
+            <BlockStack gap="300">
+              <Text as="h2" variant="headingMd">
+                Credits
+              </Text>
+              <InlineGrid columns={3} gap="400">
+                <Stat label="Reserved" value={s?.creditsReserved} testId="stat-credits-reserved" />
+                <Stat label="Debited" value={s?.creditsDebited} testId="stat-credits-debited" />
+                <Stat label="Released" value={s?.creditsReleased} testId="stat-credits-released" />
+              </InlineGrid>
+            </BlockStack>
+          </Card>
+        </Layout.Section>
+        <Layout.Section variant="oneThird">
+          <Card>
+            <BlockStack gap="200">
+              <Text as="h2" variant="headingMd">
+                Message
+              </Text>
+              <Box padding="300" background="bg-surface-secondary" borderRadius="300">
+                <div style={{ whiteSpace: 'pre-wrap', overflowWrap: 'anywhere' }}>
+                  <Text as="p">{c?.body ?? '…'}</Text>
+                </div>
+              </Box>
+              <Text as="p" variant="bodySm" tone="subdued">
+                Audience: {c ? (c.audience.tags?.length ? c.audience.tags.join(', ') : 'all subscribers') : '…'}
+              </Text>
+              <Text as="p" variant="bodySm" tone="subdued">
+                Started {dateTime(s?.startedAt ?? null)} · Completed {dateTime(s?.completedAt ?? null)}
+              </Text>
+            </BlockStack>
+          </Card>
+        </Layout.Section>
+      </Layout>
+      <Modal
+        open={cancelKey !== null}
+        onClose={() => (cancelling ? undefined : setCancelKey(null))}
+        title="Cancel this campaign?"
+        primaryAction={{ content: 'Cancel campaign', destructive: true, onAction: () => void cancel(), loading: cancelling }}
+        secondaryActions={[{ content: 'Keep sending', onAction: () => setCancelKey(null), disabled: cancelling }]}
+      >
+        <Modal.Section>
+          <Text as="p">Messages not yet sent will not be sent, and their credits are returned to your wallet. Messages already sent cannot be recalled.</Text>
+        </Modal.Section>
+      </Modal>
+    </Page>
+  );
+}

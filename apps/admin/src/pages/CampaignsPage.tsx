@@ -1,0 +1,106 @@
+import { BlockStack, Button, Card, EmptyState, IndexTable, InlineStack, Page, Pagination, Select, Text } from '@shopify/polaris';
+import { useState } from 'react';
+import type { Page as ListPage } from '../api/client';
+import type { Campaign, CampaignStatus } from '../api/types';
+import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { StatusBadge } from '../components/StatusBadge';
+import { dateTime } from '../format';
+import { useApi } from '../hooks';
+import { href, useRouter } from '../router';
+
+const FILTERS: { label: string; value: '' | CampaignStatus }[] = [
+  { label: 'All', value: '' },
+  { label: 'Draft', value: 'draft' },
+  { label: 'Scheduled', value: 'scheduled' },
+  { label: 'Queued', value: 'queued' },
+  { label: 'Sending', value: 'sending' },
+  { label: 'Completed', value: 'completed' },
+  { label: 'Cancelled', value: 'cancelled' },
+  { label: 'Failed', value: 'failed' },
+];
+
+const PAGE_SIZE = 20;
+
+export default function CampaignsPage() {
+  const { navigate } = useRouter();
+  const [status, setStatus] = useState<'' | CampaignStatus>('');
+  // The cursors of the pages before this one (the api pages forward only).
+  const [cursors, setCursors] = useState<string[]>([]);
+  const cursor = cursors[cursors.length - 1];
+  const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (status) q.set('status', status);
+  if (cursor) q.set('cursor', cursor);
+  const page = useApi<ListPage<Campaign>>(`/campaigns?${q.toString()}`, { pollMs: 5000 });
+  const rows = page.data?.data ?? [];
+
+  return (
+    <Page title="Campaigns" primaryAction={{ content: 'Create campaign', url: href('/campaigns/new') }}>
+      <BlockStack gap="400">
+        {page.error ? <ApiErrorBanner error={page.error} /> : null}
+        <Card padding="0">
+          <div style={{ padding: 'var(--p-space-300)' }}>
+            <InlineStack gap="300" blockAlign="center">
+              <Select
+                label="Status"
+                labelInline
+                options={FILTERS}
+                value={status}
+                onChange={(v) => {
+                  setStatus(v as '' | CampaignStatus);
+                  setCursors([]);
+                }}
+              />
+            </InlineStack>
+          </div>
+          {page.data && rows.length === 0 && !cursor ? (
+            <EmptyState heading={status ? 'No campaign with this status' : 'Send your first campaign'} image="" action={{ content: 'Create campaign', url: href('/campaigns/new') }}>
+              <p>Write a message, choose who receives it, and follow every delivery live.</p>
+            </EmptyState>
+          ) : (
+            <IndexTable
+              resourceName={{ singular: 'campaign', plural: 'campaigns' }}
+              itemCount={rows.length}
+              selectable={false}
+              loading={page.loading && !page.data}
+              headings={[{ title: 'Name' }, { title: 'Status' }, { title: 'Audience' }, { title: 'Created' }]}
+            >
+              {rows.map((c, i) => (
+                <IndexTable.Row
+                  key={c.id}
+                  id={c.id}
+                  position={i}
+                  onClick={() => navigate(c.status === 'draft' ? `/campaigns/${c.id}/edit` : `/campaigns/${c.id}`)}
+                >
+                  <IndexTable.Cell>
+                    <Button variant="plain" url={href(c.status === 'draft' ? `/campaigns/${c.id}/edit` : `/campaigns/${c.id}`)}>
+                      {c.name}
+                    </Button>
+                  </IndexTable.Cell>
+                  <IndexTable.Cell>
+                    <StatusBadge status={c.status} />
+                  </IndexTable.Cell>
+                  <IndexTable.Cell>
+                    <Text as="span">{c.audience.tags?.length ? c.audience.tags.join(', ') : 'All subscribers'}</Text>
+                  </IndexTable.Cell>
+                  <IndexTable.Cell>
+                    <Text as="span">{dateTime(c.createdAt)}</Text>
+                  </IndexTable.Cell>
+                </IndexTable.Row>
+              ))}
+            </IndexTable>
+          )}
+          <div style={{ padding: 'var(--p-space-300)' }}>
+            <InlineStack align="center">
+              <Pagination
+                hasPrevious={cursors.length > 0}
+                onPrevious={() => setCursors((c) => c.slice(0, -1))}
+                hasNext={Boolean(page.data?.nextCursor)}
+                onNext={() => page.data?.nextCursor && setCursors((c) => [...c, page.data!.nextCursor!])}
+              />
+            </InlineStack>
+          </div>
+        </Card>
+      </BlockStack>
+    </Page>
+  );
+}

@@ -1,0 +1,340 @@
+import {
+  ActionList,
+  Badge,
+  BlockStack,
+  Box,
+  Button,
+  Card,
+  FormLayout,
+  InlineGrid,
+  InlineStack,
+  Layout,
+  Modal,
+  Page,
+  Popover,
+  SkeletonBodyText,
+  Text,
+  TextField,
+} from '@shopify/polaris';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { api, ApiError, newIdempotencyKey } from '../api/client';
+import type { Campaign, EnqueueResult, Preview } from '../api/types';
+import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { num } from '../format';
+import { useDebounced } from '../hooks';
+import { href, useRouter } from '../router';
+
+const PLACEHOLDERS: { label: string; text: string }[] = [
+  { label: 'First name (fallback "there")', text: '{{firstName|there}}' },
+  { label: 'Last name', text: '{{lastName}}' },
+  { label: 'Shop name', text: '{{shopName}}' },
+];
+
+const UNTITLED = 'Untitled campaign';
+
+interface Draft {
+  name: string;
+  body: string;
+  tags: string;
+}
+
+function tagsOf(s: string): string[] {
+  return [...new Set(s.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean))];
+}
+
+function payloadOf(d: Draft): { name: string; body: string; audience: { tags?: string[] } } {
+  const tags = tagsOf(d.tags);
+  // `tags: []` is refused by the api (it would read as "everyone"): no tags is an audience without the field.
+  return { name: d.name.trim() || UNTITLED, body: d.body, audience: tags.length ? { tags } : {} };
+}
+
+/** 400 paths from the api to the field that shows them. */
+function fieldOf(path: string): keyof Draft | undefined {
+  if (path === 'name') return 'name';
+  if (path === 'body') return 'body';
+  if (path.startsWith('audience')) return 'tags';
+  return undefined;
+}
+
+export default function ComposerPage({ campaignId }: { campaignId?: string }) {
+  const { navigate } = useRouter();
+  const [draft, setDraft] = useState<Draft>({ name: '', body: '', tags: '' });
+  const [loaded, setLoaded] = useState(!campaignId);
+  const [preview, setPreview] = useState<Preview>();
+  const [previewing, setPreviewing] = useState(false);
+  const [fieldErrors, setFieldErrors] = useState<Partial<Record<keyof Draft, string>>>({});
+  const [error, setError] = useState<unknown>();
+  const [menuOpen, setMenuOpen] = useState(false);
+  const [confirm, setConfirm] = useState<{ key: string; preview?: Preview } | null>(null);
+  const [sending, setSending] = useState(false);
+  const bodyRef = useRef<HTMLDivElement>(null);
+  // The draft is saved before it can be previewed: created once (one key for
+  // the creation), then patched as it changes. Saves run one after another.
+  const saved = useRef<{ id?: string; createKey: string }>({ id: campaignId, createKey: newIdempotencyKey() });
+  const chain = useRef<Promise<unknown>>(Promise.resolve());
+  const seq = useRef(0);
+
+  useEffect(() => {
+    if (!campaignId) return;
+    api<Campaign>('GET', `/campaigns/${campaignId}`)
+      .then((c) => {
+        if (c.status !== 'draft') {
+          navigate(`/campaigns/${c.id}`);
+          return;
+        }
+        setDraft({ name: c.name === UNTITLED ? '' : c.name, body: c.body, tags: (c.audience.tags ?? []).join(', ') });
+        setLoaded(true);
+      })
+      .catch(setError);
+  }, [campaignId, navigate]);
+
+  const save = useCallback((d: Draft): Promise<string | undefined> => {
+    const mine = ++seq.current;
+    const run = chain.current.then(async () => {
+      const body = payloadOf(d);
+      try {
+        if (!saved.current.id) {
+          const c = await api<Campaign>('POST', '/campaigns', { body, idempotencyKey: saved.current.createKey });
+          saved.current.id = c.id;
+          // A reload keeps editing this draft instead of starting another.
+          window.history.replaceState(null, '', href(`/campaigns/${c.id}/edit`));
+        } else {
+          await api<Campaign>('PATCH', `/campaigns/${saved.current.id}`, { body, idempotencyKey: newIdempotencyKey() });
+        }
+        if (mine === seq.current) setFieldErrors({});
+        return saved.current.id;
+      } catch (err) {
+        // A refused creation was not stored under its key unless it failed
+        // otherwise than on validation: the next attempt is another request.
+        if (!saved.current.id && !(err instanceof ApiError && err.status === 400)) saved.current.createKey = newIdempotencyKey();
+        if (mine === seq.current) {
+          if (err instanceof ApiError && err.status === 400) {
+            const errs: Partial<Record<keyof Draft, string>> = {};
+            for (const [path, msg] of Object.entries(err.fieldErrors())) {
+              const f = fieldOf(path);
+              if (f && !errs[f]) errs[f] = msg;
+            }
+            setFieldErrors(errs);
+            if (Object.keys(errs).length === 0) setError(err);
+          } else setError(err);
+        }
+        return undefined;
+      }
+    });
+    chain.current = run;
+    return run;
+  }, []);
+
+  const debounced = useDebounced(draft, 300);
+  useEffect(() => {
+    if (!loaded || !debounced.body.trim()) {
+      setPreview(undefined);
+      return;
+    }
+    const mine = seq.current + 1;
+    setPreviewing(true);
+    void save(debounced).then(async (id) => {
+      if (!id) {
+        if (mine === seq.current) setPreviewing(false);
+        return;
+      }
+      try {
+        const p = await api<Preview>('POST', `/campaigns/${id}/preview`, { body: {} });
+        if (mine === seq.current) setPreview(p);
+      } catch (err) {
+        if (mine === seq.current) setError(err);
+      } finally {
+        if (mine === seq.current) setPreviewing(false);
+      }
+    });
+  }, [debounced, loaded, save]);
+
+  const insert = (text: string) => {
+    const ta = bodyRef.current?.querySelector('textarea');
+    const start = ta?.selectionStart ?? draft.body.length;
+    const end = ta?.selectionEnd ?? draft.body.length;
+    setDraft((d) => ({ ...d, body: d.body.slice(0, start) + text + d.body.slice(end) }));
+    setMenuOpen(false);
+    requestAnimationFrame(() => {
+      ta?.focus();
+      ta?.setSelectionRange(start + text.length, start + text.length);
+    });
+  };
+
+  const openConfirm = async () => {
+    setError(undefined);
+    // One key per intent to send: every click and retry inside this modal is the same request.
+    const key = newIdempotencyKey();
+    setConfirm({ key });
+    const id = await save(draft);
+    if (!id) {
+      setConfirm(null);
+      return;
+    }
+    try {
+      const p = await api<Preview>('POST', `/campaigns/${id}/preview`, { body: {} });
+      setPreview(p);
+      setConfirm((c) => (c && c.key === key ? { key, preview: p } : c));
+    } catch (err) {
+      setConfirm(null);
+      setError(err);
+    }
+  };
+
+  // The key makes a repeat harmless on the server; this only spares the request.
+  const inFlight = useRef(false);
+  const send = async () => {
+    if (!confirm || inFlight.current || !saved.current.id) return;
+    inFlight.current = true;
+    setSending(true);
+    try {
+      const r = await api<EnqueueResult>('POST', `/campaigns/${saved.current.id}/enqueue`, { body: {}, idempotencyKey: confirm.key });
+      navigate(`/campaigns/${r.campaign.id}`);
+    } catch (err) {
+      setConfirm(null);
+      setError(err);
+    } finally {
+      inFlight.current = false;
+      setSending(false);
+    }
+  };
+
+  const canSend = Boolean(draft.body.trim()) && !fieldErrors.body && !fieldErrors.tags;
+
+  return (
+    <Page
+      title={campaignId || saved.current.id ? 'Edit campaign' : 'New campaign'}
+      backAction={{ content: 'Campaigns', url: href('/campaigns') }}
+      primaryAction={{ content: 'Review and send', disabled: !canSend || !loaded, onAction: () => void openConfirm() }}
+    >
+      <Layout>
+        {error ? (
+          <Layout.Section>
+            <ApiErrorBanner error={error} onDismiss={() => setError(undefined)} />
+          </Layout.Section>
+        ) : null}
+        <Layout.Section>
+          <Card>
+            {!loaded ? (
+              <SkeletonBodyText lines={6} />
+            ) : (
+              <FormLayout>
+                <TextField
+                  label="Campaign name"
+                  value={draft.name}
+                  onChange={(name) => setDraft((d) => ({ ...d, name }))}
+                  placeholder={UNTITLED}
+                  autoComplete="off"
+                  maxLength={200}
+                  error={fieldErrors.name}
+                />
+                <BlockStack gap="200">
+                  <InlineStack align="space-between" blockAlign="end">
+                    <Text as="span" variant="bodyMd">
+                      Message
+                    </Text>
+                    <Popover
+                      active={menuOpen}
+                      onClose={() => setMenuOpen(false)}
+                      activator={
+                        <Button disclosure onClick={() => setMenuOpen((o) => !o)}>
+                          Insert placeholder
+                        </Button>
+                      }
+                    >
+                      <ActionList items={PLACEHOLDERS.map((p) => ({ content: p.label, helpText: p.text, onAction: () => insert(p.text) }))} />
+                    </Popover>
+                  </InlineStack>
+                  <div ref={bodyRef}>
+                    <TextField
+                      label="Message"
+                      labelHidden
+                      value={draft.body}
+                      onChange={(body) => setDraft((d) => ({ ...d, body }))}
+                      multiline={5}
+                      autoComplete="off"
+                      maxLength={1600}
+                      error={fieldErrors.body}
+                      helpText="Placeholders are filled per contact; a contact without the value gets the fallback after |."
+                    />
+                  </div>
+                </BlockStack>
+                <TextField
+                  label="Audience tags"
+                  value={draft.tags}
+                  onChange={(tags) => setDraft((d) => ({ ...d, tags }))}
+                  autoComplete="off"
+                  placeholder="vip, newsletter"
+                  helpText="Subscribed contacts with any of these tags (comma separated). Empty: every subscribed contact."
+                  error={fieldErrors.tags}
+                />
+              </FormLayout>
+            )}
+          </Card>
+        </Layout.Section>
+        <Layout.Section variant="oneThird">
+          <Card>
+            <BlockStack gap="300">
+              <InlineStack align="space-between">
+                <Text as="h2" variant="headingMd">
+                  Preview
+                </Text>
+                {previewing ? <Badge tone="info">Updating…</Badge> : null}
+              </InlineStack>
+              <Box padding="300" background="bg-surface-secondary" borderRadius="300">
+                <div data-testid="preview-text" style={{ whiteSpace: 'pre-wrap', overflowWrap: 'anywhere' }}>
+                  <Text as="p">{preview?.text ?? (draft.body ? '…' : 'Your message appears here as contacts receive it.')}</Text>
+                </div>
+              </Box>
+              <InlineGrid columns={2} gap="200">
+                <Counter label="Characters" value={preview?.characters} testId="count-characters" />
+                <Counter label="Encoding" value={preview?.encoding} testId="count-encoding" />
+                <Counter label="Segments" value={preview?.segments} testId="count-segments" />
+                <Counter label="Recipients" value={preview?.recipients} testId="count-recipients" />
+                <Counter label="Credits" value={preview?.credits} testId="count-credits" />
+              </InlineGrid>
+              {preview?.encoding === 'UCS-2' ? (
+                <Text as="p" variant="bodySm" tone="caution">
+                  A character outside the GSM alphabet (an emoji or an accent) makes every segment hold 70 characters instead of 160.
+                </Text>
+              ) : null}
+            </BlockStack>
+          </Card>
+        </Layout.Section>
+      </Layout>
+      <Modal
+        open={confirm !== null}
+        onClose={() => (sending ? undefined : setConfirm(null))}
+        title="Send this campaign?"
+        primaryAction={{ content: 'Send now', onAction: () => void send(), loading: sending, disabled: !confirm?.preview || sending }}
+        secondaryActions={[{ content: 'Cancel', onAction: () => setConfirm(null), disabled: sending }]}
+      >
+        <Modal.Section>
+          {confirm?.preview ? (
+            <Text as="p">
+              <span data-testid="confirm-summary">
+                {num(confirm.preview.recipients)} recipients will receive this message, using up to {num(confirm.preview.credits)} credits (
+                {confirm.preview.segments} segment{confirm.preview.segments === 1 ? '' : 's'} each). Credits not used are returned when the campaign ends.
+              </span>
+            </Text>
+          ) : (
+            <SkeletonBodyText lines={2} />
+          )}
+        </Modal.Section>
+      </Modal>
+    </Page>
+  );
+}
+
+function Counter({ label, value, testId }: { label: string; value: number | string | undefined; testId: string }) {
+  return (
+    <BlockStack gap="050">
+      <Text as="span" variant="bodySm" tone="subdued">
+        {label}
+      </Text>
+      <Text as="span" variant="headingSm">
+        <span data-testid={testId}>{value === undefined ? '—' : typeof value === 'number' ? num(value) : value}</span>
+      </Text>
+    </BlockStack>
+  );
+}

@@ -1,0 +1,147 @@
+import { Banner, BlockStack, Card, Checkbox, FormLayout, InlineGrid, Layout, Page, Select, SkeletonBodyText, TextField } from '@shopify/polaris';
+import { useEffect, useMemo, useState } from 'react';
+import { api, ApiError, newIdempotencyKey } from '../api/client';
+import type { Shop } from '../api/types';
+import { toast } from '../bridge';
+import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { useApi } from '../hooks';
+
+interface Form {
+  senderId: string;
+  timezone: string;
+  quietStart: string;
+  quietEnd: string;
+  optOutFooter: boolean;
+}
+
+type Field = keyof Form;
+
+function formOf(s: Shop): Form {
+  return { senderId: s.senderId, timezone: s.timezone, quietStart: s.quietHours.start, quietEnd: s.quietHours.end, optOutFooter: s.optOutFooter };
+}
+
+function fieldOf(path: string): Field | undefined {
+  if (path === 'senderId') return 'senderId';
+  if (path === 'timezone') return 'timezone';
+  if (path === 'quietHours.start' || path === 'quietHours') return 'quietStart';
+  if (path === 'quietHours.end') return 'quietEnd';
+  if (path === 'optOutFooter') return 'optOutFooter';
+  return undefined;
+}
+
+const zones = (): string[] => {
+  const intl = Intl as { supportedValuesOf?: (k: string) => string[] };
+  const all = intl.supportedValuesOf?.('timeZone') ?? [];
+  return all.includes('UTC') ? all : ['UTC', ...all];
+};
+
+export default function SettingsPage() {
+  const shop = useApi<Shop>('/shop');
+  const [form, setForm] = useState<Form>();
+  const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
+  const [error, setError] = useState<unknown>();
+  const [saving, setSaving] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const timezones = useMemo(zones, []);
+
+  useEffect(() => {
+    if (shop.data) setForm(formOf(shop.data));
+  }, [shop.data]);
+
+  const dirty = form && shop.data && JSON.stringify(form) !== JSON.stringify(formOf(shop.data));
+  const set = <K extends Field>(k: K, v: Form[K]) => {
+    setForm((f) => (f ? { ...f, [k]: v } : f));
+    setErrors((e) => ({ ...e, [k]: undefined }));
+    setSaved(false);
+  };
+
+  const save = async () => {
+    if (!form || saving) return;
+    setSaving(true);
+    setError(undefined);
+    try {
+      const next = await api<Shop>('PATCH', '/shop', {
+        body: { senderId: form.senderId.trim(), timezone: form.timezone, quietHours: { start: form.quietStart, end: form.quietEnd }, optOutFooter: form.optOutFooter },
+        idempotencyKey: newIdempotencyKey(),
+      });
+      setErrors({});
+      setSaved(true);
+      setForm(formOf(next));
+      shop.reload();
+      toast('Settings saved');
+    } catch (err) {
+      const fields: Partial<Record<Field, string>> = {};
+      if (err instanceof ApiError) {
+        for (const [path, msg] of Object.entries(err.fieldErrors())) {
+          const f = fieldOf(path);
+          if (f && !fields[f]) fields[f] = msg;
+        }
+      }
+      setErrors(fields);
+      if (Object.keys(fields).length === 0) setError(err);
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  return (
+    <Page
+      title="Settings"
+      primaryAction={{ content: 'Save', onAction: () => void save(), loading: saving, disabled: !dirty }}
+      secondaryActions={dirty && shop.data ? [{ content: 'Discard', onAction: () => { setForm(formOf(shop.data!)); setErrors({}); } }] : []}
+    >
+      <Layout>
+        {error || shop.error ? (
+          <Layout.Section>
+            <ApiErrorBanner error={error ?? shop.error} onDismiss={error ? () => setError(undefined) : undefined} />
+          </Layout.Section>
+        ) : null}
+        {saved ? (
+          <Layout.Section>
+            <Banner tone="success" title="Settings saved" onDismiss={() => setSaved(false)} />
+          </Layout.Section>
+        ) : null}
+        <Layout.AnnotatedSection title="Sender" description="The name or number your messages come from. A name is 1–11 letters or digits; a number is 3–15 digits.">
+          <Card>
+            {form ? (
+              <TextField label="Sender id" value={form.senderId} onChange={(v) => set('senderId', v)} autoComplete="off" maxLength={15} error={errors.senderId} />
+            ) : (
+              <SkeletonBodyText lines={2} />
+            )}
+          </Card>
+        </Layout.AnnotatedSection>
+        <Layout.AnnotatedSection title="Quiet hours" description="No message is sent between these times in the shop's timezone; sends wait until the window ends.">
+          <Card>
+            {form ? (
+              <FormLayout>
+                <Select label="Timezone" options={timezones} value={form.timezone} onChange={(v) => set('timezone', v)} error={errors.timezone} />
+                <InlineGrid columns={2} gap="300">
+                  <TextField label="Quiet from" type="time" value={form.quietStart} onChange={(v) => set('quietStart', v)} autoComplete="off" error={errors.quietStart} />
+                  <TextField label="Quiet until" type="time" value={form.quietEnd} onChange={(v) => set('quietEnd', v)} autoComplete="off" error={errors.quietEnd} />
+                </InlineGrid>
+              </FormLayout>
+            ) : (
+              <SkeletonBodyText lines={3} />
+            )}
+          </Card>
+        </Layout.AnnotatedSection>
+        <Layout.AnnotatedSection title="Opt-out footer" description="Carriers require an opt-out instruction in marketing messages.">
+          <Card>
+            {form ? (
+              <BlockStack gap="200">
+                <Checkbox
+                  label='Add "Reply STOP to opt out" to messages that have no opt-out instruction'
+                  checked={form.optOutFooter}
+                  onChange={(v) => set('optOutFooter', v)}
+                  error={errors.optOutFooter}
+                />
+              </BlockStack>
+            ) : (
+              <SkeletonBodyText lines={1} />
+            )}
+          </Card>
+        </Layout.AnnotatedSection>
+      </Layout>
+    </Page>
+  );
+}
