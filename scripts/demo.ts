@@ -13,6 +13,7 @@ import Stripe from 'stripe';
 import { createDb, type Db } from '../lib/db';
 import { apiClient } from './lib/session-client';
 import { sleep, startStack, StackError, tail, type Stack } from './lib/stack';
+import { startFakeShopify, type FakeShopify } from '../test/fakes/shopify-server';
 
 interface Options {
   serve: boolean;
@@ -40,7 +41,7 @@ function parseArgs(argv: string[]): Options {
 
 class DemoError extends Error {}
 
-const running: { stack?: Stack } = {};
+const running: { stack?: Stack; shopify?: FakeShopify } = {};
 
 const out = (line = ''): void => {
   process.stdout.write(`${line}\n`);
@@ -52,6 +53,7 @@ function assertChildrenAlive(): void {
 
 async function stopChildren(): Promise<void> {
   await running.stack?.stop();
+  await running.shopify?.close();
 }
 
 function expectStatus(what: string, res: { status: number; body: unknown }, ...ok: number[]): void {
@@ -163,11 +165,17 @@ async function main(): Promise<void> {
   }, opts.timeoutMs);
   overall.unref();
 
-  out('sms demo: starting simulator, api and worker');
+  // Shopify itself is played by the fake on loopback: the shop installs by token exchange.
+  const shopify: FakeShopify = await startFakeShopify({
+    apiKey: process.env.SHOPIFY_API_KEY ?? 'demo-shopify-api-key',
+    apiSecret: process.env.SHOPIFY_API_SECRET ?? 'demo-shopify-api-secret',
+  });
+  running.shopify = shopify;
+  out(`sms demo: fake Shopify on ${shopify.url}; starting simulator, api and worker`);
   const stack = await startStack({
     label: 'demo',
     bootTimeoutMs: Math.min(opts.timeoutMs, 60_000),
-    env: { LOG_LEVEL: process.env.DEMO_LOG_LEVEL ?? 'warn', SIMULATOR_DLR_DELAY_MS: '200' },
+    env: { LOG_LEVEL: process.env.DEMO_LOG_LEVEL ?? 'warn', SIMULATOR_DLR_DELAY_MS: '200', SHOPIFY_ADMIN_API_BASE: shopify.url, SHOPIFY_INSTALL_BY_EXCHANGE: 'true' },
   });
   running.stack = stack;
   const { env, config } = stack;
@@ -182,9 +190,14 @@ async function main(): Promise<void> {
   try {
     const shopDomain = `demo-${runId}.myshopify.com`;
     const api = apiClient(`http://127.0.0.1:${apiPort}/api`, shopDomain, env);
-    // The first authenticated call provisions the shop, as an install would.
+    // The first authenticated call installs the shop: its session token is
+    // exchanged (once) for an offline Admin API token, stored encrypted.
     const shop = await api.call<{ id: string }>('GET', '/shop');
     expectStatus('GET /api/shop', shop, 200);
+    const [token] = await db.$queryRaw<{ key_id: string | null }[]>`
+      SELECT split_part(ciphertext, ':', 2) AS key_id FROM shop_access_tokens WHERE shop_id = ${shop.body.id}::uuid AND ciphertext IS NOT NULL`;
+    if (!token) throw new Error('the shop has no access token after its first request (token exchange failed: see the api log)');
+    out(`shop ${shopDomain} installed by token exchange (${shopify.exchanges.length} exchange with the fake Shopify; token stored AES-256-GCM under key ${token.key_id})`);
     const { zone, local } = daytimeZone();
     expectStatus('PATCH /api/shop', await api.call('PATCH', '/shop', { timezone: zone }), 200);
     const credits = opts.contacts * 3;

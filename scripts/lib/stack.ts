@@ -320,6 +320,9 @@ export function stackEnv(p: { runId: string; label: string; apiPort: number; sim
     SHOPIFY_API_KEY: base.SHOPIFY_API_KEY ?? 'demo-shopify-api-key',
     SHOPIFY_API_SECRET: base.SHOPIFY_API_SECRET ?? 'demo-shopify-api-secret',
     STRIPE_WEBHOOK_SECRET: base.STRIPE_WEBHOOK_SECRET ?? 'whsec_stack_local',
+    // Token exchange only where a Shopify (the fake: SHOPIFY_ADMIN_API_BASE) is
+    // there to answer; benchmark and chaos stacks do not play Shopify.
+    SHOPIFY_INSTALL_BY_EXCHANGE: base.SHOPIFY_INSTALL_BY_EXCHANGE ?? (p.extra?.SHOPIFY_ADMIN_API_BASE ?? base.SHOPIFY_ADMIN_API_BASE ? 'true' : 'false'),
     QUEUE_PREFIX: `{${p.label}-${p.runId}}`,
     LOG_LEVEL: base.STACK_LOG_LEVEL ?? 'warn',
     SIMULATOR_DLR_DELAY_MS: '200',
