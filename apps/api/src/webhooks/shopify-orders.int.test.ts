@@ -1,10 +1,10 @@
 import type { Express } from 'express';
-import { createCampaign, createContact, createShop, testPhone } from '../../test/factories';
-import { createTestEnv, type TestEnv } from '../../test/harness';
-import { disableQuietHours, waitFor } from '../../test/sending';
-import { launchCampaign } from '../campaigns/launch-campaign';
-import { previewCampaign } from '../campaigns/preview-campaign';
-import { postShopify, rid, webhookEvent } from '../../test/webhooks';
+import { createCampaign, createContact, createShop, testPhone } from '../../../../test/factories';
+import { createTestEnv, type TestEnv } from '../../../../test/harness';
+import { disableQuietHours, waitFor } from '../../../../test/sending';
+import { launchCampaign } from '../../../../domain/campaigns/launch-campaign';
+import { previewCampaign } from '../../../../domain/campaigns/preview-campaign';
+import { postShopify, rid, webhookEvent } from '../../../../test/webhooks';
 
 // orders/create and checkouts/create|update end to end: signed delivery,
 // the inbox, the worker's handler, what is stored.
