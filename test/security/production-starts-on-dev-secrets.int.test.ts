@@ -46,8 +46,8 @@ async function refused(name: ServiceName, vars: Record<string, string>): Promise
 }
 
 const REQUIRED: Record<'api' | 'worker', string[]> = {
-  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN'],
-  worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN'],
+  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
+  worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
 };
 
 // The values of .env.example, test/env.ts and the demo stack: public.
@@ -60,6 +60,7 @@ const DEV_VALUES = {
   SMS_PROVIDER_API_KEY: 'dev-sms-api-key',
   PHONE_HASH_KEY: 'dev-phone-hash-key-not-secret',
   INTERNAL_SIGNING_SECRET: 'test-internal-signing-secret',
+  SHOP_TOKEN_ENCRYPTION_KEY: '5d0c9e1f7a2b4c6d8e0f1a3b5c7d9e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d',
 };
 
 describe.each<'api' | 'worker'>(['api', 'worker'])('%s with NODE_ENV=production', (name) => {
@@ -68,16 +69,17 @@ describe.each<'api' | 'worker'>(['api', 'worker'])('%s with NODE_ENV=production'
     expect(names.sort()).toEqual([...REQUIRED[name], 'SMS_PROVIDER', 'PUBLIC_BASE_URL'].sort());
   }, 30_000);
 
-  it('refuses the development values, weak values, the simulator, a Stripe fake and plain http', async () => {
+  it('refuses the development values, weak values, the simulator, a Stripe or Shopify fake and plain http', async () => {
     const { stderr, names } = await refused(name, {
       NODE_ENV: 'production',
       ...DEV_VALUES,
       METRICS_TOKEN: 'metrics-metrics-metrics-metrics-metrics', // long, but one run repeated
       SMS_PROVIDER: 'simulator',
       STRIPE_API_BASE: 'http://127.0.0.1:12111',
+      SHOPIFY_ADMIN_API_BASE: 'http://127.0.0.1:4020',
       PUBLIC_BASE_URL: 'http://sms.example.com',
     });
-    expect(names.sort()).toEqual([...Object.keys(DEV_VALUES), 'METRICS_TOKEN', 'SMS_PROVIDER', 'STRIPE_API_BASE', 'PUBLIC_BASE_URL'].sort());
+    expect(names.sort()).toEqual([...Object.keys(DEV_VALUES), 'METRICS_TOKEN', 'SMS_PROVIDER', 'STRIPE_API_BASE', 'SHOPIFY_ADMIN_API_BASE', 'PUBLIC_BASE_URL'].sort());
     expect(stderr).toMatch(/SHOPIFY_API_SECRET: is a development value/);
     expect(stderr).toMatch(/METRICS_TOKEN: too little entropy/);
     for (const value of [...Object.values(DEV_VALUES), 'metrics-metrics']) expect(stderr).not.toContain(value); // never echoes a secret
