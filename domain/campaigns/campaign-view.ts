@@ -1,7 +1,8 @@
 import { raw } from '../../lib/db';
+import { orderFiltersOf, type OrderFilters } from './audience';
 import type { CampaignStatus } from './send-context';
 
-export interface Audience {
+export interface Audience extends OrderFilters {
   tags?: string[];
 }
 
@@ -39,9 +40,18 @@ export const CAMPAIGN_COLUMNS = raw(
   'id, shop_id, name, body, audience, status, scheduled_at, segments_per_message, created_at, updated_at, started_at, completed_at',
 );
 
+/** The audience as published: its tags and the order filters launch applies (read as audience.ts reads them). */
 export function audienceOf(raw: unknown): Audience {
   const tags = (raw as { tags?: unknown } | null)?.tags;
-  return Array.isArray(tags) ? { tags: tags.filter((t): t is string => typeof t === 'string') } : {};
+  const orders = orderFiltersOf(raw);
+  const strip = <T extends object>(o: T | undefined): T | undefined =>
+    o ? (Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T) : undefined;
+  return {
+    ...(Array.isArray(tags) ? { tags: tags.filter((t): t is string => typeof t === 'string') } : {}),
+    ...(orders?.ordersCount ? { ordersCount: strip(orders.ordersCount) } : {}),
+    ...(orders?.amountSpent ? { amountSpent: strip(orders.amountSpent) } : {}),
+    ...(orders?.lastOrderAt ? { lastOrderAt: strip(orders.lastOrderAt) } : {}),
+  };
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
