@@ -1,0 +1,235 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import request from 'supertest';
+import type { Express } from 'express';
+import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
+import { ADMIN_DIST_DIR } from '../../apps/api/src/routes/admin.routes';
+import { ensureAdminBuilt } from '../admin-build';
+import { createContactsBulk, grantCredits } from '../factories';
+import { createTestEnv, type TestEnv } from '../harness';
+import { disableQuietHours, SIM_API_KEY, startSimulator, waitFor } from '../sending';
+import { sessionToken } from '../session-token';
+import { adminContext, launchChromium, screenshot, seriousViolations } from './browser';
+
+// The embedded admin in a real (headless) Chromium against the real api,
+// worker and SMS simulator, as a merchant uses it: the pages are driven
+// through what they show (labels, roles), and every outcome is checked
+// against the api and the database.
+
+const SHOP = `browser-${Date.now().toString(36)}.myshopify.com`;
+const CONTACTS = 120;
+
+let sim: SimulatorHandle;
+let env: TestEnv;
+let app: Express;
+let server: Server;
+let base: string;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const enqueueCalls: string[] = [];
+
+const apiAs = async (method: 'get' | 'post' | 'patch', path: string) =>
+  request(app)[method](`/api${path}`).set('Authorization', `Bearer ${await sessionToken(SHOP)}`);
+
+async function shopId(): Promise<string> {
+  const [row] = await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM shops WHERE domain = ${SHOP}`;
+  return row!.id;
+}
+
+beforeAll(async () => {
+  ensureAdminBuilt();
+  let url: string;
+  ({ sim, url } = await startSimulator());
+  env = await createTestEnv({ SMS_PROVIDER: 'simulator', SMS_PROVIDER_URL: url, SMS_PROVIDER_API_KEY: SIM_API_KEY });
+  ({ app } = await env.api());
+  server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await env.worker();
+  browser = await launchChromium();
+  context = await adminContext(browser, SHOP);
+  page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && /\/api\/campaigns\/[^/]+\/enqueue$/.test(r.url())) enqueueCalls.push(r.headers()['idempotency-key'] ?? '');
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((r) => server?.close(r));
+  await env?.close();
+  await sim?.stop();
+});
+
+const expectAccessible = async (name: string): Promise<void> => {
+  const violations = await seriousViolations(page);
+  if (violations.length) process.stdout.write(`axe on ${name}: ${JSON.stringify(violations, null, 2)}\n`);
+  expect(violations).toEqual([]);
+};
+
+it('the first page is at most 250 kB of gzipped JS (reported)', () => {
+  const html = readFileSync(join(ADMIN_DIST_DIR, 'index.html'), 'utf8');
+  const entry = /src="\/app\/assets\/([^"]+\.js)"/.exec(html)![1]!;
+  const preloaded = [...html.matchAll(/href="\/app\/assets\/([^"]+\.js)"/g)].map((m) => m[1]!);
+  // Home's own chunk and the chunks it imports (named in the entry's import map of lazy pages).
+  const files = readdirSync(join(ADMIN_DIST_DIR, 'assets'));
+  const home = files.filter((f) => /^HomePage-.*\.js$/.test(f));
+  const homeImports = home.flatMap((h) => [...readFileSync(join(ADMIN_DIST_DIR, 'assets', h), 'utf8').matchAll(/from"\.\/([^"]+\.js)"/g)].map((m) => m[1]!));
+  const firstPage = [...new Set([entry, ...preloaded, ...home, ...homeImports])];
+  const gz = firstPage.reduce((n, f) => n + gzipSync(readFileSync(join(ADMIN_DIST_DIR, 'assets', f))).length, 0);
+  process.stdout.write(`admin first page JS: ${firstPage.length} files, ${(gz / 1024).toFixed(1)} kB gzipped\n`);
+  expect(gz).toBeLessThanOrEqual(250 * 1024);
+});
+
+it('first visit provisions the shop and shows an empty wallet with a call to buy credits', async () => {
+  await page.goto(`${base}/app?shop=${SHOP}&host=YWRtaW4&embedded=1`);
+  await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+  await page.getByText('Buy credits to start sending').waitFor();
+  await page.getByText('You have no contacts yet').waitFor();
+  const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM shops WHERE domain = ${SHOP}`;
+  expect(Number(row!.n)).toBe(1);
+  const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1);
+  process.stdout.write(`admin first contentful paint: ${Math.round(fcp)} ms\n`);
+  expect(fcp).toBeGreaterThan(0);
+  // The frame policy names this shop's admin.
+  const res = await request(app).get(`/app?shop=${SHOP}`);
+  expect(res.headers['content-security-policy']).toBe(`frame-ancestors https://${SHOP} https://admin.shopify.com;`);
+  await expectAccessible('home');
+}, 30_000);
+
+it('settings shows the api validation message on the field, then saves', async () => {
+  await page.getByRole('link', { name: 'Settings' }).click();
+  const sender = page.getByLabel('Sender id');
+  await sender.waitFor();
+  await sender.fill('Not a sender!');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#' + (await sender.getAttribute('id')) + 'Error').waitFor();
+  const message = await page.locator('#' + (await sender.getAttribute('id')) + 'Error').innerText();
+  expect(message.length).toBeGreaterThan(5);
+  expect((await apiAs('get', '/shop')).body.senderId).toBe('Marketing');
+  await screenshot(page, 'settings');
+  await expectAccessible('settings');
+
+  // Valid values: the footer off, so the composer's counts below are the body's own.
+  await sender.fill('AcmeStore');
+  await page.getByLabel('Add "Reply STOP to opt out" to messages that have no opt-out instruction').uncheck();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Settings saved').first().waitFor();
+  const shop = (await apiAs('get', '/shop')).body;
+  expect(shop).toMatchObject({ senderId: 'AcmeStore', optOutFooter: false });
+}, 30_000);
+
+it('the composer counts segments live: 160 GSM-7 characters are one, 161 are two, an emoji is UCS-2', async () => {
+  const id = await shopId();
+  await disableQuietHours(env.db, id);
+  await createContactsBulk(env.db, id, CONTACTS);
+  await page.getByRole('link', { name: 'Campaigns' }).click();
+  await page.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
+  await page.getByRole('link', { name: 'Create campaign' }).first().click();
+  await page.getByLabel('Campaign name').fill('Spring sale');
+  const body = page.getByRole('textbox', { name: 'Message' });
+  const segments = page.getByTestId('count-segments');
+  const encoding = page.getByTestId('count-encoding');
+  const characters = page.getByTestId('count-characters');
+
+  await body.fill('a'.repeat(160));
+  await expectText(characters, '160');
+  await expectText(segments, '1');
+  await expectText(encoding, 'GSM-7');
+  await expectText(page.getByTestId('count-recipients'), String(CONTACTS));
+  await expectText(page.getByTestId('count-credits'), String(CONTACTS));
+
+  await body.fill('a'.repeat(161));
+  await expectText(characters, '161');
+  await expectText(segments, '2');
+  await expectText(page.getByTestId('count-credits'), String(2 * CONTACTS));
+
+  await body.fill('Spring sale 🌷');
+  await expectText(encoding, 'UCS-2');
+  await expectText(segments, '1');
+
+  // The placeholder menu inserts at the cursor; the preview renders the fallback.
+  await body.fill('Hello , our spring sale starts today!');
+  await body.evaluate((el: HTMLTextAreaElement) => el.setSelectionRange(6, 6));
+  await page.getByRole('button', { name: 'Insert placeholder' }).click();
+  await page.getByRole('button', { name: /^First name/ }).click();
+  await expectText(body, 'Hello {{firstName|there}}, our spring sale starts today!', 'value');
+  await expectText(page.getByTestId('preview-text'), 'Hello there, our spring sale starts today!');
+  await screenshot(page, 'composer');
+  await expectAccessible('composer');
+  // One draft, saved as the merchant typed.
+  const [drafts] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM campaigns WHERE shop_id = ${id}::uuid`;
+  expect(Number(drafts!.n)).toBe(1);
+}, 45_000);
+
+it('sending without credits leads to billing', async () => {
+  await page.getByRole('button', { name: 'Review and send' }).click();
+  await page.getByTestId('confirm-summary').waitFor();
+  expect(await page.getByTestId('confirm-summary').innerText()).toContain(`${CONTACTS} recipients`);
+  await page.getByRole('button', { name: 'Send now' }).click();
+  await page.getByText('Not enough credits').waitFor();
+  await page.getByRole('link', { name: 'Buy credits' }).click();
+  await page.getByRole('heading', { name: 'Billing', level: 1 }).waitFor();
+  await page.getByRole('button', { name: /Buy 1,000 credits/ }).waitFor();
+  await expectText(page.getByTestId('wallet-available'), '0');
+  await screenshot(page, 'billing');
+  await expectAccessible('billing');
+}, 30_000);
+
+it('a double-clicked send sends once; progress reaches 100 % and the stats match the api', async () => {
+  const id = await shopId();
+  await grantCredits(env.db, id, 1_000);
+  await page.goBack();
+  await page.getByRole('button', { name: 'Review and send' }).click();
+  await page.getByTestId('confirm-summary').waitFor();
+  await page.getByRole('button', { name: 'Send now' }).dblclick();
+  await page.getByTestId('progress-percent').waitFor();
+  const campaignId = /\/app\/campaigns\/([0-9a-f-]{36})/.exec(page.url())![1]!;
+  await screenshot(page, 'campaign-detail');
+  await expectText(page.getByTestId('progress-percent'), '100 %', 'text', 30_000);
+  await page.getByText('Completed').first().waitFor();
+
+  const stats = (await apiAs('get', `/campaigns/${campaignId}/stats`)).body;
+  expect(stats).toMatchObject({ status: 'completed', total: CONTACTS, sent: CONTACTS });
+  for (const k of ['total', 'sent', 'delivered', 'failed', 'skipped', 'unknown'] as const) await expectText(page.getByTestId(`stat-${k}`), stats[k].toLocaleString('en-US'));
+  for (const k of ['Reserved', 'Debited', 'Released'] as const) await expectText(page.getByTestId(`stat-credits-${k.toLowerCase()}`), stats[`credits${k}`].toLocaleString('en-US'));
+  // Sent once: every enqueue the page made carried one key, the simulator took one message per contact.
+  expect(enqueueCalls.length).toBeGreaterThanOrEqual(2); // the 402 attempt, then the send
+  expect(new Set(enqueueCalls.slice(1)).size).toBe(1);
+  expect(sim.stats().messagesAccepted).toBe(CONTACTS);
+  const [recipients] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid`;
+  expect(Number(recipients!.n)).toBe(CONTACTS);
+  await screenshot(page, 'campaign-detail-completed');
+  await expectAccessible('campaign detail');
+
+  await page.getByRole('link', { name: 'Home' }).click();
+  await page.getByText('Recent results').waitFor();
+  await page.getByRole('link', { name: 'Spring sale' }).waitFor();
+  await screenshot(page, 'home');
+  await page.getByRole('link', { name: 'Campaigns' }).click();
+  await page.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
+  await page.getByRole('link', { name: 'Spring sale' }).waitFor();
+  await screenshot(page, 'campaigns');
+  await expectAccessible('campaigns');
+}, 60_000);
+
+async function expectText(locator: ReturnType<Page['getByTestId']>, expected: string, what: 'text' | 'value' = 'text', timeoutMs = 10_000): Promise<void> {
+  let last = '';
+  await waitFor(
+    `"${expected}" (last seen "${last}")`,
+    async () => {
+      last = what === 'value' ? await locator.inputValue() : (await locator.innerText()).trim();
+      return last === expected;
+    },
+    timeoutMs,
+    50,
+  ).catch(() => {
+    throw new Error(`expected "${expected}", the page shows "${last}"`);
+  });
+}

@@ -1,0 +1,52 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { sessionToken } from '../session-token';
+
+// Debian's chromium, driven by playwright-core (no browser download). CI
+// installs it (.ci/run); without it these tests fail and say so.
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const SCREENSHOTS = join(__dirname, '..', '..', 'docs', 'screenshots');
+
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/**
+ * A browser context standing in for the Shopify admin: App Bridge's CDN
+ * script is answered empty (the network here cannot reach it, and tests must
+ * not depend on it) and `window.shopify.idToken()` returns a session token
+ * the test signs for `shopDomain`, as App Bridge would.
+ */
+export async function adminContext(browser: Browser, shopDomain: string): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.route('https://cdn.shopify.com/**', (route) => route.fulfill({ status: 200, contentType: 'application/javascript', body: '' }));
+  await context.exposeFunction('__testIdToken', () => sessionToken(shopDomain));
+  await context.addInitScript(() => {
+    const w = window as unknown as { shopify: unknown; __testIdToken: () => Promise<string>; __toasts: string[] };
+    w.__toasts = [];
+    w.shopify = {
+      idToken: () => w.__testIdToken(),
+      toast: { show: (m: string) => w.__toasts.push(m) },
+    };
+  });
+  return context;
+}
+
+/** axe-core: violations of impact serious or critical on the page as it is now. */
+export async function seriousViolations(page: Page): Promise<{ id: string; impact: string; help: string; nodes: string[] }[]> {
+  const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze();
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact ?? '', help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
