@@ -198,6 +198,8 @@ async function main(): Promise<void> {
       SELECT split_part(ciphertext, ':', 2) AS key_id FROM shop_access_tokens WHERE shop_id = ${shop.body.id}::uuid AND ciphertext IS NOT NULL`;
     if (!token) throw new Error('the shop has no access token after its first request (token exchange failed: see the api log)');
     out(`shop ${shopDomain} installed by token exchange (${shopify.exchanges.length} exchange with the fake Shopify; token stored AES-256-GCM under key ${token.key_id})`);
+    // The admin outside Shopify: the development sign-in stands in for App Bridge (404 in production).
+    out(`admin: open http://127.0.0.1:${apiPort}/app/dev-login?shop=${shopDomain} (development sign-in for this shop)`);
     const { zone, local } = daytimeZone();
     expectStatus('PATCH /api/shop', await api.call('PATCH', '/shop', { timezone: zone }), 200);
     const credits = opts.contacts * 3;
@@ -298,6 +300,7 @@ async function main(): Promise<void> {
       out();
       out(`serving: api http://127.0.0.1:${apiPort}, worker http://127.0.0.1:${workerPort}/metrics, simulator http://127.0.0.1:${simPort}/_stats`);
       out(`shop ${shopDomain}, API key ${env.SHOPIFY_API_KEY}, queue prefix ${env.QUEUE_PREFIX}. Ctrl-C stops everything.`);
+      out(`admin: http://127.0.0.1:${apiPort}/app/dev-login?shop=${shopDomain}`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());

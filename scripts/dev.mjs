@@ -5,6 +5,8 @@ const procs = [
   ['api', ['tsx', 'watch', 'apps/api/src/server.ts']],
   ['worker', ['tsx', 'watch', 'apps/worker/src/main.ts']],
   ['simulator', ['tsx', 'watch', 'apps/sms-simulator/src/main.ts']],
+  // The admin rebuilds on every change (the api serves apps/admin/dist at /app, read per request): reload the page to see it.
+  ['admin', ['vite', 'build', '--watch', '--config', 'apps/admin/vite.config.mts', '--mode', 'development']],
 ].map(([name, args]) => {
   const child = spawn('npx', ['--no-install', ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, SERVICE_NAME: name } });
   child.on('exit', (code) => console.log(`[dev] ${name} exited with ${code}`));
