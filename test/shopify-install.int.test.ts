@@ -197,6 +197,33 @@ describe('Shopify install by token exchange', () => {
     expect(await counterValue(deps.metrics, 'shopifyTokenExchanges', { outcome: 'reinstalled' })).toBe(1);
   });
 
+  it('the fake plays the bulk-operation lifecycle, its JSONL download and the consent mutation through the real client', async () => {
+    const domain = newDomain();
+    const shopId = await installShop(app, env.db, domain);
+    fake.seedCustomers(domain, (i) => ({ phone: `+1555010${String(i).padStart(4, '0')}`, smsMarketingConsent: { marketingState: i % 2 ? 'SUBSCRIBED' : 'NOT_SUBSCRIBED' } }), 3);
+    const run = `mutation { bulkOperationRunQuery(query: """{ customers { edges { node { id phone } } } }""") { bulkOperation { id status } userErrors { field message } } }`;
+    const started = await adminGraphql<{ bulkOperationRunQuery: { bulkOperation: { id: string } } }>(deps, shopId, run);
+    const id = started.data.bulkOperationRunQuery.bulkOperation.id;
+    // One in progress per shop, as Shopify.
+    const again = await adminGraphql<{ bulkOperationRunQuery: { userErrors: { message: string }[] } }>(deps, shopId, run);
+    expect(again.data.bulkOperationRunQuery.userErrors[0]!.message).toMatch(/already in progress/);
+    const polled = await adminGraphql<{ node: { status: string; url: string; objectCount: string } }>(deps, shopId, 'query($id: ID!) { node(id: $id) { ... on BulkOperation { status url objectCount } } }', { id });
+    expect(polled.data.node).toMatchObject({ status: 'COMPLETED', objectCount: '3' });
+    const lines = (await (await fetch(polled.data.node.url)).text()).trim().split('\n').map((l) => JSON.parse(l) as { id: string; phone: string });
+    expect(lines.map((l) => l.phone)).toEqual(['+15550100000', '+15550100001', '+15550100002']);
+
+    const consent = `mutation($input: CustomerSmsMarketingConsentUpdateInput!) { customerSmsMarketingConsentUpdate(input: $input) { customer { id } userErrors { field message } } }`;
+    await adminGraphql(deps, shopId, consent, { input: { customerId: lines[1]!.id, smsMarketingConsent: { marketingState: 'UNSUBSCRIBED' } } });
+    expect(fake.consentUpdates).toEqual([{ shop: domain, customerId: lines[1]!.id, smsMarketingConsent: { marketingState: 'UNSUBSCRIBED' } }]);
+    expect(fake.customers(domain)[1]!.smsMarketingConsent!.marketingState).toBe('UNSUBSCRIBED');
+
+    fake.failNextBulkOperation({ shop: domain });
+    const failing = await adminGraphql<{ bulkOperationRunQuery: { bulkOperation: { id: string } } }>(deps, shopId, run);
+    const current = await adminGraphql<{ currentBulkOperation: { id: string; status: string; errorCode: string } }>(deps, shopId, 'query { currentBulkOperation { id status errorCode } }');
+    expect(current.data.currentBulkOperation).toEqual({ ...current.data.currentBulkOperation, id: failing.data.bulkOperationRunQuery.bulkOperation.id, status: 'FAILED', errorCode: 'INTERNAL_SERVER_ERROR' });
+    expect(fake.bulkFinishWebhook(fake.bulkOperations.at(-1)!)).toMatchObject({ status: 'failed', error_code: 'internal_server_error', type: 'query' });
+  });
+
   // Last: a second config in this process sets the library's (process-wide) timeout.
   it('an exchange is bounded by SHOPIFY_API_TIMEOUT_MS; the request is served meanwhile', async () => {
     const slow = await env.api({ config: parseConfig({ ...process.env, DATABASE_URL: env.config.DATABASE_URL, QUEUE_PREFIX: env.prefix, SHOPIFY_INSTALL_BY_EXCHANGE: 'true', SHOPIFY_ADMIN_API_BASE: fake.url, SHOP_CACHE_TTL_MS: '0', SHOPIFY_API_TIMEOUT_MS: '300' }) });
