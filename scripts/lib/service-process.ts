@@ -11,6 +11,9 @@ export const ENTRIES = { api: 'apps/api/src/server.ts', worker: 'apps/worker/src
 export type ServiceName = keyof typeof ENTRIES;
 
 export interface ServiceProcess {
+  pid: number;
+  /** Signals the process alone (not its group), as an orchestrator signals a container's main process. */
+  signal(signal: NodeJS.Signals): void;
   /** Set once the process has exited. */
   exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -28,6 +31,7 @@ export function startService(name: ServiceName, env: Record<string, string>): Se
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = proc.pid;
+  if (pid === undefined) throw new Error(`${name} did not start`);
   let err = '';
   let out = '';
   proc.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
@@ -40,12 +44,16 @@ export function startService(name: ServiceName, env: Record<string, string>): Se
     });
   });
   return {
+    pid,
+    signal: (signal) => {
+      if (!ended) process.kill(pid, signal);
+    },
     exit: () => ended,
     exited,
     stderr: () => err,
     output: () => `${out}${err}`,
     async stop() {
-      if (!ended && pid !== undefined) {
+      if (!ended) {
         killGroup(pid, 'SIGTERM');
         const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 10_000).unref());
         if ((await Promise.race([exited.then(() => 'ok' as const), timer])) === 'timeout') killGroup(pid, 'SIGKILL');

@@ -11,7 +11,7 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -80,9 +80,10 @@ export interface StartServiceOptions {
 }
 
 /**
- * How services run: `tsx` transpiles TypeScript at start (what `npm run
- * start:*` does); `dist` runs the compiled build (see buildDist), as a
- * production deployment would: no loader thread, ~90 MB less per process.
+ * How services run: `dist` is what `npm run start:*` runs (the compiled
+ * build, see buildDist), as a production deployment does: no loader thread,
+ * ~90 MB less per process; `tsx` transpiles TypeScript at start (no build
+ * needed: the demo, the chaos suite and tests).
  */
 export type Runtime = 'tsx' | 'dist';
 
@@ -106,6 +107,38 @@ export interface StackOptions {
 }
 
 /**
+ * The command line `npm run start:<service>` runs, read from package.json so
+ * there is one definition: `node <flags> dist/<entry>.js`. The benchmark and
+ * the tests start processes from it, so they measure what production runs.
+ */
+export interface StartCommand {
+  nodeArgs: string[];
+  /** The compiled entry, relative to the root (`dist/apps/api/src/server.js`). */
+  dist: string;
+  /** Its TypeScript source (`apps/api/src/server.ts`), for the tsx runtime. */
+  source: string;
+}
+
+const START_SCRIPT: Record<ServiceKind, string> = { api: 'start:api', worker: 'start:worker', 'sms-simulator': 'start:simulator' };
+
+export function parseStartScript(script: string): { nodeArgs: string[]; dist: string; source: string } {
+  const words = script.trim().split(/\s+/);
+  const entry = words.at(-1) ?? '';
+  const m = /^dist\/(.+)\.js$/.exec(entry);
+  if (words[0] !== 'node' || !m || words.slice(1, -1).some((w) => !w.startsWith('--'))) {
+    throw new StackError(`a start script must read \`node [--flags] dist/<entry>.js\`, not \`${script}\``);
+  }
+  return { nodeArgs: words.slice(1, -1), dist: entry, source: `${m[1]}.ts` };
+}
+
+export function startCommand(kind: ServiceKind): StartCommand {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const script = pkg.scripts[START_SCRIPT[kind]];
+  if (!script) throw new StackError(`package.json has no ${START_SCRIPT[kind]} script`);
+  return parseStartScript(script);
+}
+
+/**
  * Node flags each service runs with, as `npm run start:*` starts it. The
  * worker's old space is capped: with the default limit (a share of the
  * machine's memory) V8 let a 1 M-recipient send grow the worker to ~240 MB of
@@ -114,34 +147,27 @@ export interface StackOptions {
  * Flags given per process come after these, so they win.
  */
 export const SERVICE_NODE_ARGS: Record<ServiceKind, string[]> = {
-  api: [],
-  worker: ['--max-old-space-size=192'],
-  'sms-simulator': [],
+  api: startCommand('api').nodeArgs,
+  worker: startCommand('worker').nodeArgs,
+  'sms-simulator': startCommand('sms-simulator').nodeArgs,
 };
 
-/** Where buildDist writes the compiled services (`npm run build` writes the same tree). */
+/** Where the build writes the compiled services. */
 export const DIST = path.join(ROOT, 'dist');
 
-/** Compiles apps, domain, lib, queue and the generated client into dist/ (tsc, ~15 s). */
+/**
+ * Brings dist/ up to date exactly as `npm run start:*` does before starting
+ * (scripts/build-if-stale.mjs: `npm run build` when a source is newer than
+ * the build, nothing otherwise).
+ */
 export function buildDist(): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], { cwd: ROOT }, (err, stdout) => {
-      // Type errors still emit JavaScript; only a missing output is fatal.
-      const built = Object.values(ENTRIES).every((e) => existsSync(path.join(DIST, e.replace(/\.ts$/, '.js'))));
-      // lib/migrator.ts finds the migrations next to itself (../prisma/migrations),
-      // which tsc does not copy: the api's /health/full reads them at start.
-      if (built && !existsSync(path.join(DIST, 'prisma'))) symlinkSync(path.join(ROOT, 'prisma'), path.join(DIST, 'prisma'));
-      if (built) resolve();
-      else reject(new StackError(`build failed: ${err?.message ?? ''}\n${stdout}`));
+    execFile(process.execPath, [path.join(ROOT, 'scripts', 'build-if-stale.mjs')], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new StackError(`build failed: ${err.message}\n${stdout}${stderr}`));
+      else resolve();
     });
   });
 }
-
-const ENTRIES: Record<ServiceKind, string> = {
-  'sms-simulator': 'apps/sms-simulator/src/main.ts',
-  api: 'apps/api/src/server.ts',
-  worker: 'apps/worker/src/main.ts',
-};
 
 export class Stack {
   readonly services: Service[] = [];
@@ -178,16 +204,18 @@ export class Stack {
   }
 
   /**
-   * Starts one process (node with tsx's loader, a single process per service
-   * so its pid is the one doing the work) in its own process group.
+   * Starts one process (node itself, on the compiled entry or with tsx's
+   * loader: a single process per service so its pid is the one doing the
+   * work) in its own process group.
    */
   startService(kind: ServiceKind, name: string, port: number, opts: StartServiceOptions = {}): Service {
     const log = path.join(this.logDir, `${name}.log`);
     const stream = createWriteStream(log, { flags: 'a' });
     const env: NodeJS.ProcessEnv = { ...this.env, SERVICE_NAME: name, ...opts.env };
     if (kind === 'worker') env.WORKER_METRICS_PORT = String(port);
-    const entry = this.runtime === 'dist' ? [path.join(DIST, ENTRIES[kind].replace(/\.ts$/, '.js'))] : ['--import', 'tsx', ENTRIES[kind]];
-    const proc = spawn(process.execPath, [...SERVICE_NODE_ARGS[kind], ...(opts.nodeArgs ?? []), ...entry], {
+    const cmd = startCommand(kind);
+    const entry = this.runtime === 'dist' ? [path.join(ROOT, cmd.dist)] : ['--import', 'tsx', cmd.source];
+    const proc = spawn(process.execPath, [...cmd.nodeArgs, ...(opts.nodeArgs ?? []), ...entry], {
       cwd: ROOT,
       env,
       // detached = setsid(): its own process group, so kill(-pid) reaches all it spawns.

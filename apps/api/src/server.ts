@@ -1,11 +1,15 @@
 import type { Server } from 'node:http';
 import { loadConfigOrExit } from '../../../lib/config';
+import { armExitDeadline } from '../../../lib/shutdown';
 import { createApp } from './app';
 import { buildApiDeps, closeApiDeps } from './build-deps';
+import { connectionDrain } from './drain';
 import { deferContinue } from './middleware/body-limit';
 
 // Entry point: listen, and on SIGTERM/SIGINT stop accepting, let in-flight
-// requests finish (bounded by SHUTDOWN_TIMEOUT_MS), then close connections.
+// requests finish (bounded by SHUTDOWN_TIMEOUT_MS, each connection closed
+// after its response), then close the pools; the whole stop is bounded by
+// SHUTDOWN_TIMEOUT_MS + CLOSE_GRACE_MS (lib/shutdown.ts).
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api');
   process.env.SERVICE_NAME ??= 'api';
@@ -16,12 +20,14 @@ async function main(): Promise<void> {
   });
   server.keepAliveTimeout = 65_000;
   deferContinue(server);
+  const drain = connectionDrain(server);
 
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     deps.logger.info({ signal }, 'api draining');
+    armExitDeadline(deps.logger, config.SHUTDOWN_TIMEOUT_MS);
     const force = setTimeout(() => {
       deps.logger.warn('drain timed out; closing remaining connections');
       server.closeAllConnections();
@@ -33,7 +39,7 @@ async function main(): Promise<void> {
         process.exit(0);
       });
     });
-    server.closeIdleConnections();
+    drain.start();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -1,4 +1,5 @@
 import { loadConfigOrExit } from '../../../lib/config';
+import { armExitDeadline } from '../../../lib/shutdown';
 import { parseWorkerQueues } from '../../../queue/names';
 import { buildWorkerDeps, closeWorkerDeps } from './build-deps';
 import { createOpsApp, listenOps } from './ops-server';
@@ -25,9 +26,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     deps.logger.info({ signal }, 'worker stopping');
-    await running.host?.close(config.SHUTDOWN_TIMEOUT_MS);
+    armExitDeadline(deps.logger, config.SHUTDOWN_TIMEOUT_MS);
+    // Takes no new job; in-flight ones finish within the bound. Past it they are
+    // abandoned (their locks expire and they are retried elsewhere) and the
+    // process exits without closing the pools they may hold: a forced close
+    // cannot overtake a BullMQ close already under way.
+    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.SHUTDOWN_TIMEOUT_MS).unref());
+    const drained = (await Promise.race([(running.host?.close(config.SHUTDOWN_TIMEOUT_MS) ?? Promise.resolve()).then(() => 'ok' as const), timer])) === 'ok';
     ops.close();
-    await closeWorkerDeps(deps);
+    if (drained) await closeWorkerDeps(deps);
+    else deps.logger.warn({ drainMs: config.SHUTDOWN_TIMEOUT_MS }, 'drain timed out; in-flight jobs abandoned to their lock expiry');
     deps.logger.info('worker stopped');
     process.exit(0);
   };
