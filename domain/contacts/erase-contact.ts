@@ -1,19 +1,48 @@
 import type { DbOrTx } from '../../lib/db';
+import { allowConsentErasure, inTransaction } from '../consent/consent-source';
 import { notFound } from '../../lib/errors';
 
 /**
  * DELETE /api/contacts/:id: the PII goes (phone, email, names, tags, Shopify
- * link), the row stays as an opaque tombstone keyed by the phone hash so its
- * opt-out survives a later re-import of the number. Consent given before the
- * erasure does not: a returning number starts `pending` again.
+ * link, order summary), the row stays as an opaque tombstone keyed by the
+ * phone hash so its opt-out survives a later re-import of the number. Consent
+ * given before the erasure does not: a returning number starts `pending`
+ * again. As customers/redact does, the contact's checkouts (matched by
+ * contact, phone hash or Shopify customer) are deleted and its orders kept
+ * only as anonymous totals, and its consent record is erased. One statement
+ * (after arming the consent record's erasure), so all of it or none.
  */
 export async function eraseContact(db: DbOrTx, shopId: string, id: string): Promise<void> {
-  const n = await db.$executeRaw`
-    UPDATE contacts
-       SET phone_e164 = NULL, email = NULL, first_name = NULL, last_name = NULL, tags = '{}',
-           shopify_customer_id = NULL, shopify_updated_at = NULL,
-           sms_consent = CASE WHEN opted_out_at IS NULL THEN 'pending' ELSE 'unsubscribed' END,
-           erased_at = now(), updated_at = now()
-     WHERE id = ${id}::uuid AND shop_id = ${shopId}::uuid AND erased_at IS NULL`;
-  if (n === 0) throw notFound('Contact');
+  const [row] = await inTransaction(db, async (tx) => {
+    await allowConsentErasure(tx);
+    return tx.$queryRaw<{ n: number }[]>`
+    WITH old AS (
+      SELECT id, phone_hash, shopify_customer_id FROM contacts
+       WHERE id = ${id}::uuid AND shop_id = ${shopId}::uuid AND erased_at IS NULL
+         FOR UPDATE
+    ), erased AS (
+      UPDATE contacts c
+         SET phone_e164 = NULL, email = NULL, first_name = NULL, last_name = NULL, tags = '{}',
+             shopify_customer_id = NULL, shopify_updated_at = NULL,
+             orders_seen = 0, amount_seen_minor = 0, shopify_orders_count = 0, shopify_amount_spent_minor = 0,
+             amount_spent_currency = NULL, last_order_at = NULL,
+             sms_consent = CASE WHEN c.opted_out_at IS NULL THEN 'pending' ELSE 'unsubscribed' END,
+             erased_at = now(), updated_at = now()
+        FROM old WHERE c.id = old.id
+      RETURNING c.id
+    ), checkouts AS (
+      DELETE FROM shopify_checkouts k USING old
+       WHERE k.shop_id = ${shopId}::uuid
+         AND (k.contact_id = old.id OR k.phone_hash = old.phone_hash OR k.customer_id = old.shopify_customer_id)
+    ), orders AS (
+      UPDATE shopify_orders o
+         SET customer_id = NULL, contact_id = NULL, landing_site = NULL, referring_site = NULL, discount_codes = '{}'
+        FROM old
+       WHERE o.shop_id = ${shopId}::uuid AND (o.contact_id = old.id OR o.customer_id = old.shopify_customer_id)
+    ), records AS (
+      DELETE FROM contact_consent_records r USING old WHERE r.shop_id = ${shopId}::uuid AND r.contact_id = old.id
+    )
+    SELECT count(*)::int AS n FROM erased`;
+  });
+  if ((row?.n ?? 0) === 0) throw notFound('Contact');
 }

@@ -1,9 +1,11 @@
 import type { Express } from 'express';
+import request from 'supertest';
 import { createCampaign, createContact, createShop, testPhone } from '../../../../test/factories';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { disableQuietHours, waitFor } from '../../../../test/sending';
 import { launchCampaign } from '../../../../domain/campaigns/launch-campaign';
 import { previewCampaign } from '../../../../domain/campaigns/preview-campaign';
+import { sessionToken } from '../../../../test/session-token';
 import { postShopify, rid, webhookEvent } from '../../../../test/webhooks';
 
 // orders/create and checkouts/create|update end to end: signed delivery,
@@ -273,6 +275,26 @@ describe('Shopify orders and checkouts', () => {
       const [left] = await env.db.$queryRaw<{ n: bigint }[]>`
         SELECT count(*) AS n FROM webhook_events WHERE shop_id = ${shop.id}::uuid AND strpos(payload::text, ${contact.phone.slice(2)}) > 0`;
       expect(left!.n).toBe(0n);
+    });
+
+    it("the merchant's erasure of a contact (DELETE /api/contacts/:id) takes its checkouts and its link to its orders too", async () => {
+      const shop = await createShop(env.db);
+      const contact = await createContact(env.db, shop.id);
+      const customerId = shopifyId();
+      await linkCustomer(contact.id, customerId);
+      await deliver('orders/create', order({ customerId }), shop.domain);
+      await deliver('checkouts/create', checkout(rid('tok'), { updatedAt: '2026-11-20T10:00:00Z', phone: contact.phone }), shop.domain);
+      // Another customer's data stays.
+      const other = await createContact(env.db, shop.id);
+      await deliver('checkouts/create', checkout(rid('tok'), { updatedAt: '2026-11-20T10:00:00Z', phone: other.phone }), shop.domain);
+
+      const res = await request(app).delete(`/api/contacts/${contact.id}`).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`);
+      expect(res.status).toBe(204);
+      const checkouts = await env.db.$queryRaw<{ phone_e164: string }[]>`SELECT phone_e164 FROM shopify_checkouts WHERE shop_id = ${shop.id}::uuid`;
+      expect(checkouts).toEqual([{ phone_e164: other.phone }]);
+      const orders = await env.db.$queryRaw<Record<string, unknown>[]>`SELECT customer_id, contact_id, landing_site FROM shopify_orders WHERE shop_id = ${shop.id}::uuid`;
+      expect(orders).toEqual([{ customer_id: null, contact_id: null, landing_site: null }]);
+      expect(await summary(contact.id)).toEqual({ orders_count: 0, amount_spent_minor: 0n, amount_spent_currency: null, last_order_at: null });
     });
   });
 });
