@@ -224,6 +224,20 @@ describe('Shopify install by token exchange', () => {
     expect(fake.bulkFinishWebhook(fake.bulkOperations.at(-1)!)).toMatchObject({ status: 'failed', error_code: 'internal_server_error', type: 'query' });
   });
 
+  it('a slow exchange does not hold the request: it is answered first, the token arrives after', async () => {
+    const domain = newDomain();
+    fake.exchangeDelayMs = 2_500;
+    try {
+      expect((await request(app).get('/api/shop').set('Authorization', await auth(domain))).status).toBe(200);
+      expect(fake.exchanges.filter((e) => e.shop === domain)).toHaveLength(0);
+      const shopId = await shopIdOf(domain);
+      await waitFor('the token stored', async () => (await tokenRow(shopId))?.ciphertext != null);
+      expect(fake.exchanges.filter((e) => e.shop === domain)).toHaveLength(1);
+    } finally {
+      fake.exchangeDelayMs = 150;
+    }
+  });
+
   // Last: a second config in this process sets the library's (process-wide) timeout.
   it('an exchange is bounded by SHOPIFY_API_TIMEOUT_MS; the request is served meanwhile', async () => {
     const slow = await env.api({ config: parseConfig({ ...process.env, DATABASE_URL: env.config.DATABASE_URL, QUEUE_PREFIX: env.prefix, SHOPIFY_INSTALL_BY_EXCHANGE: 'true', SHOPIFY_ADMIN_API_BASE: fake.url, SHOP_CACHE_TTL_MS: '0', SHOPIFY_API_TIMEOUT_MS: '300' }) });

@@ -11,6 +11,15 @@ export interface AuthedLocals {
   shopDomain: string;
 }
 
+/** How long a request waits for its shop's token exchange before going on without it. */
+export const EXCHANGE_WAIT_MS = 1_000;
+
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 /** The authenticated shop of this request (set by sessionAuth). */
 export function shopOf(res: { locals: Record<string, unknown> }): AuthedLocals {
   const shopId = res.locals.shopId;
@@ -26,8 +35,9 @@ export function shopOf(res: { locals: Record<string, unknown> }): AuthedLocals {
  * authentication failure wins over its outcome.
  *
  * Install (docs/shopify.md): a shop with no valid offline token exchanges
- * this session token for one; Postgres lets one request do it, the others
- * go on without waiting, and a failure never fails the request. An
+ * this session token for one; Postgres lets one request do it (and it waits
+ * at most EXCHANGE_WAIT_MS for it), the others go on without waiting, and a
+ * failure never fails the request. An
  * uninstalled shop is served again only once its exchange succeeds (Shopify
  * grants tokens to installed apps only: the proof of a re-install).
  */
@@ -59,8 +69,14 @@ export function sessionAuth(
       if (shop.status !== 'active') throw new AppError('UNAUTHENTICATED', 'App is not installed for this shop');
       if (spent.status === 'rejected') throw spent.reason;
       if (!shop.has_token) {
-        const outcome = await exchangeAccessToken(deps, shop, match[1]);
-        if (outcome === 'exchanged') lookupShop.forget(shop.domain);
+        const domain = shop.domain;
+        const exchange = exchangeAccessToken(deps, shop, match[1]).then((outcome) => {
+          if (outcome === 'exchanged') lookupShop.forget(domain);
+        });
+        // A fast exchange is done before the response (the token is there for
+        // what the merchant does next); a slow Shopify never holds the request
+        // longer than this: the exchange finishes (or fails) on its own.
+        await settledWithin(exchange, EXCHANGE_WAIT_MS);
       }
       res.locals.shopId = shop.id;
       res.locals.shopDomain = shop.domain;
