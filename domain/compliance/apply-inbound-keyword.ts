@@ -1,4 +1,5 @@
 import type { Tx } from '../../lib/db';
+import { boundedText, declareConsentSource } from '../consent/consent-source';
 import type { InboundRoute } from './inbound-route';
 import type { InboundKeyword } from './inbound-keyword';
 import { liftSuppression, suppress } from './suppressions';
@@ -12,6 +13,8 @@ export interface KeywordEffect {
   route: InboundRoute;
   /** When the handset sent it (clamped to now by the caller). */
   at: Date;
+  /** Evidence for the consent record: the provider, its message id and the text as received. */
+  message?: { provider: string; id: string; text: string };
 }
 
 /**
@@ -28,6 +31,13 @@ export interface KeywordEffect {
  */
 export async function applyInboundKeyword(tx: Tx, e: KeywordEffect): Promise<number> {
   const shopIds = e.route.kind === 'owned' ? [e.route.shopId] : e.route.kind === 'shared' ? e.route.shopIds : [];
+  if ((e.keyword === 'STOP' || e.keyword === 'START') && shopIds.length > 0) {
+    await declareConsentSource(tx, {
+      source: 'keyword',
+      collectedAt: e.at,
+      evidence: { keyword: e.keyword, text: boundedText(e.message?.text), provider: e.message?.provider ?? null, inboundMessageId: boundedText(e.message?.id) },
+    });
+  }
   if (e.keyword === 'STOP') {
     await suppress(tx, { hmac: e.fromHmac, scope: e.route.scope, at: e.at });
     if (shopIds.length === 0) return 0;

@@ -1,11 +1,12 @@
 import type { DbOrTx } from '../../lib/db';
+import { withApiConsentSource } from '../consent/consent-source';
 import type { ContactCreateInput } from './contact-input';
 import { toContactView, type ContactView } from './contact-view';
 import { upsertContacts } from './upsert-contacts';
 
 /** POST /api/contacts: upsert by (shop, E.164 phone); `created` tells 201 from 200. */
 export async function createContact(db: DbOrTx, shopId: string, input: ContactCreateInput): Promise<{ contact: ContactView; created: boolean }> {
-  const [row] = await upsertContacts(db, shopId, [input], 'api');
+  const [row] = await withApiConsentSource(db, (tx) => upsertContacts(tx, shopId, [input], 'api'));
   if (!row) throw new Error('upsert returned no row');
   return { contact: toContactView(row), created: row.created };
 }

@@ -5,6 +5,7 @@ import { failContactImport } from './fail-contact-import';
 import { describeIssue } from './import-rows';
 import { isPhoneCountry } from './phone';
 import { upsertContacts, type ContactUpsert } from './upsert-contacts';
+import { declareConsentSource } from '../consent/consent-source';
 
 export const IMPORT_CHUNK_SIZE = 1_000;
 
@@ -138,6 +139,10 @@ export async function importContacts(
       if (rows.length === 0 && cur.processed < imp.total) return { missing: true as const };
       const { valid, rejected } = await validateChunk(rows, country);
       const groups = collapseByPhone(valid.map((v) => v.input));
+      // The consent record of each contact the chunk changes names the import and the (last) row of its number.
+      const rowByHash: Record<string, { importId: string; row: number }> = {};
+      for (const v of valid) rowByHash[v.input.phoneHash] = { importId: opts.importId, row: v.row };
+      await declareConsentSource(tx, { source: 'import', evidence: { importId: opts.importId }, byHash: rowByHash });
       const results = await upsertContacts(tx, imp.shop_id, groups.map((g) => g.upsert), 'import');
       const createdByHash = new Set(results.filter((r) => r.created).map((r) => r.phone_hash));
       let created = 0;

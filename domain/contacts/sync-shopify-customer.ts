@@ -1,4 +1,5 @@
 import { sql, type Tx } from '../../lib/db';
+import { boundedText, declareConsentSource } from '../consent/consent-source';
 import type { Consent } from './contact-input';
 import { normalizePhone, phoneHash } from './phone';
 
@@ -14,13 +15,31 @@ export interface ShopifyCustomerSync {
   consent?: Consent;
   /** The event's own time: the newest one wins, an older one never overwrites. */
   updatedAt: Date;
+  /** What the consent record keeps of Shopify's consent (when consent is given). */
+  consentEvidence?: {
+    collectedAt: Date;
+    shopifyState: string | null;
+    optInLevel: string | null;
+    consentCollectedFrom: string | null;
+    consentUpdatedAt: string | null;
+    /** Our webhook_events row id (or the sync run that read it). */
+    webhookEventId?: string;
+    topic?: string;
+    syncId?: string;
+  };
 }
 
 export type SyncOutcome = 'updated' | 'created' | 'stale' | 'no_phone';
 
-/** Shopify's sms_marketing_consent.state → our consent. */
+/**
+ * Shopify's SMS consent state → ours (docs/shopify.md "Consent mapping").
+ * Webhooks send it lower case, the Admin GraphQL API upper case. Only
+ * SUBSCRIBED is sendable; PENDING (awaiting the double opt-in confirmation)
+ * and NOT_SUBSCRIBED are no consent; UNSUBSCRIBED and REDACTED are an
+ * opt-out. An unknown state changes nothing.
+ */
 export function consentFromShopify(state: string | null | undefined): Consent | undefined {
-  switch (state) {
+  switch (state?.toLowerCase()) {
     case 'subscribed':
       return 'subscribed';
     case 'unsubscribed':
@@ -48,6 +67,24 @@ export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promi
   const consent = s.consent ?? null;
   const hasProfile = s.profile !== undefined;
   const p = s.profile ?? { email: null, firstName: null, lastName: null };
+  // Declared for every event: a new contact's first state is recorded too.
+  {
+    const ev = s.consentEvidence;
+    await declareConsentSource(tx, {
+      source: 'shopify',
+      collectedAt: ev?.collectedAt ?? s.updatedAt,
+      evidence: {
+        shopifyCustomerId: boundedText(s.customerId),
+        shopifyState: boundedText(ev?.shopifyState),
+        optInLevel: boundedText(ev?.optInLevel),
+        consentCollectedFrom: boundedText(ev?.consentCollectedFrom),
+        consentUpdatedAt: boundedText(ev?.consentUpdatedAt),
+        ...(ev?.webhookEventId ? { webhookEventId: ev.webhookEventId } : {}),
+        ...(ev?.topic ? { topic: boundedText(ev.topic) } : {}),
+        ...(ev?.syncId ? { syncId: ev.syncId } : {}),
+      },
+    });
+  }
 
   // `c` is the existing row in both the UPDATE and the ON CONFLICT branch.
   const keepOptOut = sql`(c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'shopify')`;

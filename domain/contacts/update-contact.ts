@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
+import { withApiConsentSource } from '../consent/consent-source';
 import { AppError, notFound } from '../../lib/errors';
 import { isUniqueViolation } from '../../lib/pg-errors';
 import type { ContactPatchInput } from './contact-input';
@@ -18,7 +19,7 @@ export async function updateContact(db: DbOrTx, shopId: string, id: string, patc
   const newHash = patch.phoneHash ?? null;
   let rows: ContactRow[];
   try {
-    rows = await db.$queryRaw<ContactRow[]>`
+    rows = await withApiConsentSource(db, (tx) => tx.$queryRaw<ContactRow[]>`
       UPDATE contacts SET
         phone_e164 = COALESCE(${patch.phoneE164 ?? null}::text, phone_e164),
         phone_hash = COALESCE(${newHash}::text, phone_hash),
@@ -42,7 +43,7 @@ export async function updateContact(db: DbOrTx, shopId: string, id: string, patc
       WHERE id = ${id}::uuid AND shop_id = ${shopId}::uuid AND erased_at IS NULL
         AND NOT (${consent}::text = 'subscribed' AND opted_out_at IS NOT NULL AND opt_out_source = 'keyword')
         AND NOT (${newHash}::text IS NOT NULL AND ${newHash}::text <> phone_hash AND opted_out_at IS NOT NULL)
-      RETURNING id, phone_e164, email, first_name, last_name, sms_consent, tags, opted_out_at, opt_out_source, created_at, updated_at`;
+      RETURNING id, phone_e164, email, first_name, last_name, sms_consent, tags, opted_out_at, opt_out_source, created_at, updated_at`);
   } catch (err) {
     if (isUniqueViolation(err)) {
       throw new AppError('VALIDATION_FAILED', 'Another contact already has this phone number', { details: [{ path: 'phone', message: 'another contact already has this phone number' }] });

@@ -29,6 +29,13 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
          ORDER BY received_at`
     : [];
 
+  const consentRecords = ids.length
+    ? await tx.$queryRaw<{ contact_id: string; state: string; source: string; collected_at: Date; recorded_at: Date; evidence: unknown }[]>`
+        SELECT contact_id, state, source, collected_at, recorded_at, evidence FROM contact_consent_records
+         WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${ids}::uuid[])
+         ORDER BY contact_id, id`
+    : [];
+
   const cid = r.customer.shopifyCustomerId;
   const orders = await tx.$queryRaw<{ order_id: string; contact_id: string | null; total_minor: bigint; currency: string; ordered_at: Date; landing_site: string | null; referring_site: string | null; source_name: string | null; discount_codes: string[] }[]>`
     SELECT order_id, contact_id, total_minor, currency, ordered_at, landing_site, referring_site, source_name, discount_codes
@@ -58,6 +65,15 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
       erasedAt: c.erased_at?.toISOString() ?? null,
       createdAt: c.created_at.toISOString(),
       updatedAt: c.updated_at.toISOString(),
+    })),
+    // Every consent change we recorded for the customer, oldest first, with its evidence.
+    consentRecords: consentRecords.map((k) => ({
+      contactId: k.contact_id,
+      state: k.state,
+      source: k.source,
+      collectedAt: k.collected_at.toISOString(),
+      recordedAt: k.recorded_at.toISOString(),
+      evidence: k.evidence,
     })),
     messages: messages.map((m) => ({
       contactId: m.contact_id,

@@ -1,5 +1,6 @@
 import { phoneHash } from '../contacts/phone';
 import type { Tx } from '../../lib/db';
+import { eraseConsentRecords } from '../consent/consent-source';
 import { e164OfRef, matchesCustomer, type CustomerRef } from './customer-ref';
 
 export interface RedactCustomerResult {
@@ -52,6 +53,8 @@ export async function redactCustomer(
   // data); everything linking one to the customer or to where they came from
   // goes. Checkouts exist only to reach the customer: they are deleted.
   const contactIds = matched.map((m) => m.id);
+  // The consent record goes with the customer (the only deletion its table accepts).
+  await eraseConsentRecords(tx, r.shopId, contactIds);
   const orderIds = uniq((r.ordersToRedact ?? []).map(String));
   await tx.$executeRaw`
     UPDATE shopify_orders

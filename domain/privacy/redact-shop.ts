@@ -1,4 +1,5 @@
 import type { Tx } from '../../lib/db';
+import { allowConsentErasure } from '../consent/consent-source';
 
 export interface RedactShopResult {
   shopDeleted: boolean;
@@ -33,6 +34,8 @@ export async function redactShop(tx: Tx, r: { shopId: string | null; shopDomain:
             AND (payload->>'shop_domain' = ${domain}::text OR payload->>'myshopify_domain' = ${domain}::text))`;
   if (!shop) return { shopDeleted: false, eventsDeleted };
   await tx.$executeRaw`DELETE FROM inbound_messages WHERE shop_id = ${shop.id}::uuid`;
+  // The cascade reaches the append-only consent records: this is the erasure they allow.
+  await allowConsentErasure(tx);
   await tx.$executeRaw`DELETE FROM shops WHERE id = ${shop.id}::uuid`;
   return { shopDeleted: true, eventsDeleted };
 }

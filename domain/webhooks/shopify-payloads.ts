@@ -49,6 +49,9 @@ export const customerSchema = z.object({
       state: z.string().max(64).nullable().optional(),
       phone: z.string().max(64).nullable().optional(),
       consent_updated_at: z.string().max(64).nullable().optional(),
+      // Evidence for the consent record (domain/consent/).
+      opt_in_level: z.string().max(64).nullable().optional(),
+      consent_collected_from: z.string().max(64).nullable().optional(),
     })
     .nullable()
     .optional(),

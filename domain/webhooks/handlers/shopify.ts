@@ -84,6 +84,15 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
       profile: consentTopic ? undefined : { email: c.email, firstName: c.first_name, lastName: c.last_name },
       consent: consentFromShopify(c.sms_marketing_consent?.state),
       updatedAt,
+      consentEvidence: {
+        collectedAt: timeOf(c.sms_marketing_consent?.consent_updated_at) ?? updatedAt,
+        shopifyState: c.sms_marketing_consent?.state ?? null,
+        optInLevel: c.sms_marketing_consent?.opt_in_level ?? null,
+        consentCollectedFrom: c.sms_marketing_consent?.consent_collected_from ?? null,
+        consentUpdatedAt: c.sms_marketing_consent?.consent_updated_at ?? null,
+        webhookEventId: event.id,
+        topic: event.topic,
+      },
     });
     if (!consentTopic) {
       await applyShopifyCustomerSummary(tx, { shopId, customerId: c.id, ordersCount: c.orders_count ?? null, totalSpent: c.total_spent ?? null, currency: c.currency ?? null });

@@ -51,7 +51,14 @@ export const smsInbound: WebhookHandler = async (ctx) => {
       receivedAt: at,
       route,
     });
-    const changed = await applyInboundKeyword(tx, { keyword, fromHash, fromHmac: phoneHmac(deps.config.PHONE_HASH_KEY, from), route, at });
+    const changed = await applyInboundKeyword(tx, {
+      keyword,
+      fromHash,
+      fromHmac: phoneHmac(deps.config.PHONE_HASH_KEY, from),
+      route,
+      at,
+      message: { provider: event.provider.replace(/^sms-/, ''), id: m.id, text: m.text },
+    });
     // The number and text now live in inbound_messages only (where erasure finds them by hash), if anywhere.
     await tx.$executeRaw`
       UPDATE webhook_events

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { listConsentRecords, listConsentRecordsQuerySchema } from '../../../../domain/consent/list-consent-records';
 import { contactCreateSchema, contactPatchSchema } from '../../../../domain/contacts/contact-input';
 import { createContact } from '../../../../domain/contacts/create-contact';
 import { eraseContact } from '../../../../domain/contacts/erase-contact';
@@ -72,6 +73,12 @@ export function contactsRoutes(deps: ApiDeps): Router {
     }),
   );
 
+  router.get(
+    '/contacts/:id/consent',
+    ...validated({ query: listConsentRecordsQuerySchema, use: [idParam('Contact')] }, async ({ query }, req, res) => {
+      res.json(await listConsentRecords(deps.db, shopOf(res).shopId, String(req.params.id), query));
+    }),
+  );
   router.patch(
     '/contacts/:id',
     ...validated({ body: contactPatchSchema, query: noQuery, use: [idParam('Contact'), optionalKey] }, async ({ body }, req, res) => {
