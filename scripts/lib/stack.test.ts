@@ -3,7 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../lib/config';
-import { CpuMeter, freePort, pidsWithEnv, processTree, procUsage, redisPidFromInfo, RUN_ID_ENV, sleep, Stack, stackEnv } from './stack';
+import { existsSync } from 'node:fs';
+import { CpuMeter, freePort, parseStartScript, pidsWithEnv, processTree, procUsage, redisPidFromInfo, ROOT, RUN_ID_ENV, SERVICE_NODE_ARGS, sleep, Stack, stackEnv, startCommand } from './stack';
 
 describe('scripts/lib/stack', () => {
   it('reads CPU time and memory of a process from /proc', () => {
@@ -34,6 +35,19 @@ describe('scripts/lib/stack', () => {
       await new Promise((r) => child.once('exit', r));
     }
     expect(pidsWithEnv(RUN_ID_ENV, runId)).toEqual([]);
+  });
+
+  it('starts services as package.json start scripts do: exec node, its flags, the compiled entry of an existing source', () => {
+    for (const kind of ['api', 'worker', 'sms-simulator'] as const) {
+      const cmd = startCommand(kind);
+      expect(cmd.dist).toMatch(/^dist\/apps\/.+\.js$/);
+      expect(existsSync(path.join(ROOT, cmd.source))).toBe(true);
+      expect(SERVICE_NODE_ARGS[kind]).toEqual(cmd.nodeArgs);
+    }
+    expect(SERVICE_NODE_ARGS.worker).toEqual(['--max-old-space-size=192']);
+    expect(parseStartScript('exec node --a=1 dist/x/y.js')).toEqual({ nodeArgs: ['--a=1'], dist: 'dist/x/y.js', source: 'x/y.ts' });
+    expect(() => parseStartScript('tsx apps/api/src/server.ts')).toThrow(/exec node/);
+    expect(() => parseStartScript('node dist/a.js && rm -rf /')).toThrow(/exec node/);
   });
 
   it('parses the redis-server pid from INFO server', () => {

@@ -108,7 +108,7 @@ export interface StackOptions {
 
 /**
  * The command line `npm run start:<service>` runs, read from package.json so
- * there is one definition: `node <flags> dist/<entry>.js`. The benchmark and
+ * there is one definition: `exec node <flags> dist/<entry>.js`. The benchmark and
  * the tests start processes from it, so they measure what production runs.
  */
 export interface StartCommand {
@@ -121,12 +121,17 @@ export interface StartCommand {
 
 const START_SCRIPT: Record<ServiceKind, string> = { api: 'start:api', worker: 'start:worker', 'sms-simulator': 'start:simulator' };
 
-export function parseStartScript(script: string): { nodeArgs: string[]; dist: string; source: string } {
-  const words = script.trim().split(/\s+/);
+/**
+ * `exec` makes the shell npm runs the script with replace itself with node:
+ * dash forks otherwise, and npm's SIGTERM would kill the shell and orphan a
+ * node still draining.
+ */
+export function parseStartScript(script: string): StartCommand {
+  const words = script.trim().replace(/^exec\s+/, '').split(/\s+/);
   const entry = words.at(-1) ?? '';
   const m = /^dist\/(.+)\.js$/.exec(entry);
   if (words[0] !== 'node' || !m || words.slice(1, -1).some((w) => !w.startsWith('--'))) {
-    throw new StackError(`a start script must read \`node [--flags] dist/<entry>.js\`, not \`${script}\``);
+    throw new StackError(`a start script must read \`exec node [--flags] dist/<entry>.js\`, not \`${script}\``);
   }
   return { nodeArgs: words.slice(1, -1), dist: entry, source: `${m[1]}.ts` };
 }
