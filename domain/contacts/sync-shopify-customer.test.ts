@@ -9,6 +9,14 @@ describe('consentFromShopify', () => {
     expect(consentFromShopify('pending')).toBe('pending');
   });
 
+  it("reads the Admin API's upper-case states (bulk sync) the same way: only SUBSCRIBED is sendable", () => {
+    expect(consentFromShopify('SUBSCRIBED')).toBe('subscribed');
+    expect(consentFromShopify('PENDING')).toBe('pending');
+    expect(consentFromShopify('NOT_SUBSCRIBED')).toBe('pending');
+    expect(consentFromShopify('UNSUBSCRIBED')).toBe('unsubscribed');
+    expect(consentFromShopify('REDACTED')).toBe('unsubscribed');
+  });
+
   it('leaves consent alone when Shopify says nothing we understand', () => {
     expect(consentFromShopify(undefined)).toBeUndefined();
     expect(consentFromShopify(null)).toBeUndefined();
