@@ -58,7 +58,7 @@ describe('tenant isolation', () => {
 
   it('finds the id routes in the app (the walker is not blind)', () => {
     const names = routes.map((r) => `${r.method} ${r.path}`);
-    expect(names).toEqual(expect.arrayContaining(['GET /api/contacts/:id', 'PATCH /api/contacts/:id', 'DELETE /api/contacts/:id', 'GET /api/contacts/imports/:id']));
+    expect(names).toEqual(expect.arrayContaining(['GET /api/contacts/:id', 'PATCH /api/contacts/:id', 'DELETE /api/contacts/:id', 'GET /api/contacts/:id/consent', 'GET /api/contacts/imports/:id']));
   });
 
   it("every /api route with an id answers 404 NOT_FOUND to another shop and changes nothing", async () => {
