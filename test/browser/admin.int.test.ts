@@ -21,7 +21,17 @@ import { adminContext, launchChromium, screenshot, seriousViolations } from './b
 // against the api and the database.
 
 const SHOP = `browser-${Date.now().toString(36)}.myshopify.com`;
-const CONTACTS = 120;
+const BULK = 120;
+const IMPORTED = 3;
+const CONTACTS = BULK + IMPORTED;
+// Three good rows and one bad phone (line 4 of the file).
+const CSV = [
+  'phone,first_name,last_name,email,sms_consent,tags',
+  '+1 201 555 0123,Grace,Hopper,grace@example.com,subscribed,vip;navy',
+  '+12015550124,Alan,Turing,,subscribed,vip',
+  'not-a-phone,Bad,Row,,subscribed,',
+  '"(201) 555-0125",Ada,"Lovelace, Countess",,subscribed,',
+].join('\n');
 
 let sim: SimulatorHandle;
 let env: TestEnv;
@@ -67,6 +77,9 @@ afterAll(async () => {
   await sim?.stop();
 });
 
+/** The in-page navigation (the app is not in an iframe here, so App Bridge's menu is not used). */
+const nav = (name: string): Promise<void> => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+
 const expectAccessible = async (name: string): Promise<void> => {
   const violations = await seriousViolations(page);
   if (violations.length) process.stdout.write(`axe on ${name}: ${JSON.stringify(violations, null, 2)}\n`);
@@ -91,7 +104,7 @@ it('first visit provisions the shop and shows an empty wallet with a call to buy
   await page.goto(`${base}/app?shop=${SHOP}&host=YWRtaW4&embedded=1`);
   await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
   await page.getByText('Buy credits to start sending').waitFor();
-  await page.getByText('You have no contacts yet').waitFor();
+  await page.getByText('Add your first contacts').waitFor();
   const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM shops WHERE domain = ${SHOP}`;
   expect(Number(row!.n)).toBe(1);
   const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1);
@@ -104,7 +117,7 @@ it('first visit provisions the shop and shows an empty wallet with a call to buy
 }, 30_000);
 
 it('settings shows the api validation message on the field, then saves', async () => {
-  await page.getByRole('link', { name: 'Settings' }).click();
+  await nav('Settings');
   const sender = page.getByLabel('Sender id');
   await sender.waitFor();
   await sender.fill('Not a sender!');
@@ -125,11 +138,47 @@ it('settings shows the api validation message on the field, then saves', async (
   expect(shop).toMatchObject({ senderId: 'AcmeStore', optOutFooter: false });
 }, 30_000);
 
+it('a CSV import maps the columns, shows its progress and reports the rejected row', async () => {
+  await nav('Contacts');
+  await page.getByRole('heading', { name: 'Contacts', level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'Import CSV' }).click();
+  await page.locator('input[type="file"]').setInputFiles({ name: 'customers.csv', mimeType: 'text/csv', buffer: Buffer.from(CSV) });
+  // Columns are mapped from their headers; the merchant can change each.
+  await expectText(page.getByLabel('Column "phone"'), 'phone', 'value');
+  await expectText(page.getByLabel('Column "first_name"'), 'firstName', 'value');
+  await expectText(page.getByLabel('Column "tags"'), 'tags', 'value');
+  await page.getByLabel('Default country').fill('US');
+  await page.getByRole('button', { name: 'Import 4 contacts' }).click();
+  await expectText(page.getByTestId('import-summary'), '3 added, 0 updated, 1 rejected', 'text', 20_000);
+  await page.getByRole('row', { name: /^4 / }).waitFor();
+  const download = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download rejections' }).click();
+  const file = await (await download).createReadStream();
+  const chunks: Buffer[] = [];
+  for await (const c of file) chunks.push(c as Buffer);
+  const csv = Buffer.concat(chunks).toString('utf8');
+  expect(csv.split('\r\n')[0]).toBe('line,row,code,message');
+  expect(csv).toMatch(/^4,2,INVALID_PHONE,/m);
+  // The list shows them with their consent, searchable.
+  await page.getByText('+12015550123').waitFor().catch(async (err) => {
+    await screenshot(page, 'contacts-failure');
+    throw err;
+  });
+  await screenshot(page, 'contacts-import');
+  await expectAccessible('contacts');
+  await page.getByPlaceholder('Search by phone, email or name').fill('grace');
+  await page.getByRole('button', { name: 'Grace Hopper' }).waitFor();
+  await page.locator('tbody').getByText('Subscribed', { exact: true }).first().waitFor();
+  await waitFor('the search to leave one contact', async () => (await page.getByRole('button', { name: /Hopper|Turing|Lovelace/ }).count()) === 1, 10_000);
+  const listed = (await apiAs('get', '/contacts?q=grace')).body.data;
+  expect(listed).toMatchObject([{ phone: '+12015550123', firstName: 'Grace', tags: ['vip', 'navy'], smsConsent: 'subscribed' }]);
+}, 45_000);
+
 it('the composer counts segments live: 160 GSM-7 characters are one, 161 are two, an emoji is UCS-2', async () => {
   const id = await shopId();
   await disableQuietHours(env.db, id);
-  await createContactsBulk(env.db, id, CONTACTS);
-  await page.getByRole('link', { name: 'Campaigns' }).click();
+  await createContactsBulk(env.db, id, BULK);
+  await nav('Campaigns');
   await page.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
   await page.getByRole('link', { name: 'Create campaign' }).first().click();
   await page.getByLabel('Campaign name').fill('Spring sale');
@@ -208,11 +257,11 @@ it('a double-clicked send sends once; progress reaches 100 % and the stats match
   await screenshot(page, 'campaign-detail-completed');
   await expectAccessible('campaign detail');
 
-  await page.getByRole('link', { name: 'Home' }).click();
+  await nav('Home');
   await page.getByText('Recent results').waitFor();
   await page.getByRole('link', { name: 'Spring sale' }).waitFor();
   await screenshot(page, 'home');
-  await page.getByRole('link', { name: 'Campaigns' }).click();
+  await nav('Campaigns');
   await page.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
   await page.getByRole('link', { name: 'Spring sale' }).waitFor();
   await screenshot(page, 'campaigns');

@@ -9,6 +9,7 @@ const HomePage = lazy(() => import('./pages/HomePage'));
 const CampaignsPage = lazy(() => import('./pages/CampaignsPage'));
 const ComposerPage = lazy(() => import('./pages/ComposerPage'));
 const CampaignDetailPage = lazy(() => import('./pages/CampaignDetailPage'));
+const ContactsPage = lazy(() => import('./pages/ContactsPage'));
 const BillingPage = lazy(() => import('./pages/BillingPage'));
 const SettingsPage = lazy(() => import('./pages/SettingsPage'));
 const NotFoundPage = lazy(() => import('./pages/NotFoundPage'));
@@ -16,6 +17,7 @@ const NotFoundPage = lazy(() => import('./pages/NotFoundPage'));
 const NAV: { to: string; label: string }[] = [
   { to: '/', label: 'Home' },
   { to: '/campaigns', label: 'Campaigns' },
+  { to: '/contacts', label: 'Contacts' },
   { to: '/billing', label: 'Billing' },
   { to: '/settings', label: 'Settings' },
 ];
@@ -28,6 +30,7 @@ function route(path: string): ReactNode {
   if (edit) return <ComposerPage campaignId={edit[1]} />;
   const detail = /^\/campaigns\/([0-9a-f-]{36})$/.exec(path);
   if (detail) return <CampaignDetailPage campaignId={detail[1]!} />;
+  if (path === '/contacts') return <ContactsPage />;
   if (path === '/billing') return <BillingPage />;
   if (path === '/settings') return <SettingsPage />;
   return <NotFoundPage />;

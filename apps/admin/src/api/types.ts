@@ -79,3 +79,36 @@ export interface CreditPack {
   amount: number;
   currency: string;
 }
+
+export type Consent = 'subscribed' | 'unsubscribed' | 'pending';
+
+export interface Contact {
+  id: string;
+  phone: string;
+  email: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  smsConsent: Consent;
+  tags: string[];
+  optedOutAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ImportRejection {
+  row: number;
+  code: string;
+  message: string;
+}
+
+export interface ContactImport {
+  id: string;
+  status: 'queued' | 'running' | 'completed' | 'failed';
+  total: number;
+  processed: number;
+  created: number;
+  updated: number;
+  rejected: ImportRejection[];
+  rejectedCount: number;
+  error: string | null;
+}

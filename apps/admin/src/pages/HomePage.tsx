@@ -1,4 +1,4 @@
-import { Banner, BlockStack, Box, Button, Card, CalloutCard, InlineGrid, InlineStack, Layout, Page, SkeletonBodyText, Text } from '@shopify/polaris';
+import { BlockStack, Box, Button, Card, CalloutCard, InlineGrid, InlineStack, Layout, Page, SkeletonBodyText, Text } from '@shopify/polaris';
 import type { Page as ListPage } from '../api/client';
 import type { Campaign, CampaignStats, Wallet } from '../api/types';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
@@ -71,9 +71,9 @@ export default function HomePage() {
         ) : null}
         {noContacts ? (
           <Layout.Section>
-            <Banner tone="info" title="You have no contacts yet">
-              <p>Campaigns go to contacts who agreed to receive SMS. Add them through the contacts API or a CSV import (see the API guide); they appear here as soon as they exist.</p>
-            </Banner>
+            <CalloutCard title="Add your first contacts" illustration="" primaryAction={{ content: 'Add contacts', url: href('/contacts') }}>
+              <p>Campaigns go to contacts who agreed to receive SMS. Import them from a CSV file or add them one by one.</p>
+            </CalloutCard>
           </Layout.Section>
         ) : null}
         <Layout.Section>

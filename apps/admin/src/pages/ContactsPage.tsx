@@ -1,0 +1,433 @@
+import {
+  Badge,
+  BlockStack,
+  Button,
+  Card,
+  DropZone,
+  FormLayout,
+  IndexTable,
+  InlineGrid,
+  InlineStack,
+  Layout,
+  Modal,
+  Page,
+  Pagination,
+  ProgressBar,
+  Select,
+  Text,
+  TextField,
+} from '@shopify/polaris';
+import { useEffect, useRef, useState } from 'react';
+import { api, ApiError, newIdempotencyKey, type Page as ListPage } from '../api/client';
+import type { Consent, Contact, ContactImport, ImportRejection } from '../api/types';
+import { toast } from '../bridge';
+import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { parseCsv, toCsv } from '../csv';
+import { dateTime, num } from '../format';
+import { useApi, useDebounced } from '../hooks';
+
+const CONSENT_OPTIONS = [
+  { label: 'Any consent', value: '' },
+  { label: 'Subscribed', value: 'subscribed' },
+  { label: 'Pending', value: 'pending' },
+  { label: 'Unsubscribed', value: 'unsubscribed' },
+];
+
+function ConsentBadge({ c }: { c: Contact }) {
+  if (c.optedOutAt) return <Badge tone="critical">Opted out</Badge>;
+  if (c.smsConsent === 'subscribed') return <Badge tone="success">Subscribed</Badge>;
+  if (c.smsConsent === 'unsubscribed') return <Badge tone="warning">Unsubscribed</Badge>;
+  return <Badge>Pending</Badge>;
+}
+
+export default function ContactsPage() {
+  const [query, setQuery] = useState('');
+  const [consent, setConsent] = useState('');
+  const [cursors, setCursors] = useState<string[]>([]);
+  const [editing, setEditing] = useState<Contact | 'new' | null>(null);
+  const [importing, setImporting] = useState(false);
+  const q = useDebounced(query.trim(), 300);
+  useEffect(() => setCursors([]), [q, consent]);
+  const cursor = cursors[cursors.length - 1];
+  const params = new URLSearchParams({ limit: '20' });
+  if (q) params.set('q', q);
+  if (consent) params.set('consent', consent);
+  if (cursor) params.set('cursor', cursor);
+  const list = useApi<ListPage<Contact>>(`/contacts?${params.toString()}`);
+  const rows = list.data?.data ?? [];
+
+  return (
+    <Page
+      title="Contacts"
+      primaryAction={{ content: 'Add contact', onAction: () => setEditing('new') }}
+      secondaryActions={[{ content: 'Import CSV', onAction: () => setImporting(true) }]}
+    >
+      <Layout>
+        {importing ? (
+          <Layout.Section>
+            <ImportCard
+              onClose={() => setImporting(false)}
+              onDone={() => {
+                setCursors([]);
+                list.reload();
+              }}
+            />
+          </Layout.Section>
+        ) : null}
+        {list.error ? (
+          <Layout.Section>
+            <ApiErrorBanner error={list.error} />
+          </Layout.Section>
+        ) : null}
+        <Layout.Section>
+          <Card padding="0">
+            <div style={{ padding: 'var(--p-space-300)' }}>
+              <InlineGrid columns={['twoThirds', 'oneThird']} gap="300">
+                <TextField label="Search contacts" labelHidden placeholder="Search by phone, email or name" value={query} onChange={setQuery} autoComplete="off" clearButton onClearButtonClick={() => setQuery('')} />
+                <Select label="Consent" labelHidden options={CONSENT_OPTIONS} value={consent} onChange={setConsent} />
+              </InlineGrid>
+            </div>
+            <IndexTable
+              resourceName={{ singular: 'contact', plural: 'contacts' }}
+              itemCount={rows.length}
+              selectable={false}
+              loading={list.loading}
+              emptyState={
+                <div style={{ padding: 'var(--p-space-400)' }}>
+                  <Text as="p" tone="subdued">
+                    {q || consent ? 'No contact matches.' : 'No contacts yet: add one or import a CSV file.'}
+                  </Text>
+                </div>
+              }
+              headings={[{ title: 'Name' }, { title: 'Phone' }, { title: 'Email' }, { title: 'Consent' }, { title: 'Tags' }, { title: 'Added' }]}
+            >
+              {rows.map((c, i) => (
+                <IndexTable.Row key={c.id} id={c.id} position={i} onClick={() => setEditing(c)}>
+                  <IndexTable.Cell>
+                    <Button variant="plain" onClick={() => setEditing(c)}>
+                      {[c.firstName, c.lastName].filter(Boolean).join(' ') || '(no name)'}
+                    </Button>
+                  </IndexTable.Cell>
+                  <IndexTable.Cell>{c.phone}</IndexTable.Cell>
+                  <IndexTable.Cell>{c.email ?? ''}</IndexTable.Cell>
+                  <IndexTable.Cell>
+                    <ConsentBadge c={c} />
+                  </IndexTable.Cell>
+                  <IndexTable.Cell>{c.tags.join(', ')}</IndexTable.Cell>
+                  <IndexTable.Cell>{dateTime(c.createdAt)}</IndexTable.Cell>
+                </IndexTable.Row>
+              ))}
+            </IndexTable>
+            <div style={{ padding: 'var(--p-space-300)' }}>
+              <InlineStack align="center">
+                <Pagination
+                  hasPrevious={cursors.length > 0}
+                  onPrevious={() => setCursors((x) => x.slice(0, -1))}
+                  hasNext={Boolean(list.data?.nextCursor)}
+                  onNext={() => list.data?.nextCursor && setCursors((x) => [...x, list.data!.nextCursor!])}
+                />
+              </InlineStack>
+            </div>
+          </Card>
+        </Layout.Section>
+      </Layout>
+      {editing ? (
+        <ContactModal
+          contact={editing === 'new' ? undefined : editing}
+          onClose={() => setEditing(null)}
+          onSaved={() => {
+            setEditing(null);
+            list.reload();
+          }}
+        />
+      ) : null}
+    </Page>
+  );
+}
+
+interface ContactForm {
+  phone: string;
+  firstName: string;
+  lastName: string;
+  email: string;
+  tags: string;
+  smsConsent: Consent;
+}
+
+function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClose(): void; onSaved(): void }) {
+  const [form, setForm] = useState<ContactForm>({
+    phone: contact?.phone ?? '',
+    firstName: contact?.firstName ?? '',
+    lastName: contact?.lastName ?? '',
+    email: contact?.email ?? '',
+    tags: contact?.tags.join(', ') ?? '',
+    smsConsent: contact?.smsConsent ?? 'subscribed',
+  });
+  const [errors, setErrors] = useState<Partial<Record<keyof ContactForm, string>>>({});
+  const [error, setError] = useState<unknown>();
+  const [saving, setSaving] = useState(false);
+  // One key per opening of the form: a double click saves once.
+  const key = useRef(newIdempotencyKey());
+  const set = (k: keyof ContactForm) => (v: string) => {
+    setForm((f) => ({ ...f, [k]: v }));
+    setErrors((e) => ({ ...e, [k]: undefined }));
+  };
+
+  const save = async () => {
+    if (saving) return;
+    setSaving(true);
+    setError(undefined);
+    const tags = [...new Set(form.tags.split(',').map((t) => t.trim()).filter(Boolean))];
+    const body = contact
+      ? { phone: form.phone.trim(), firstName: form.firstName.trim() || null, lastName: form.lastName.trim() || null, email: form.email.trim() || null, tags, smsConsent: form.smsConsent }
+      : { phone: form.phone.trim(), ...(form.firstName.trim() ? { firstName: form.firstName.trim() } : {}), ...(form.lastName.trim() ? { lastName: form.lastName.trim() } : {}), ...(form.email.trim() ? { email: form.email.trim() } : {}), ...(tags.length ? { tags } : {}), smsConsent: form.smsConsent };
+    try {
+      await api<Contact>(contact ? 'PATCH' : 'POST', contact ? `/contacts/${contact.id}` : '/contacts', { body, idempotencyKey: key.current });
+      toast(contact ? 'Contact saved' : 'Contact added');
+      onSaved();
+    } catch (err) {
+      key.current = newIdempotencyKey();
+      const fields: Partial<Record<keyof ContactForm, string>> = {};
+      if (err instanceof ApiError) {
+        for (const [path, msg] of Object.entries(err.fieldErrors())) {
+          const f = (path.split('.')[0] ?? '') as keyof ContactForm;
+          if (f in form && !fields[f]) fields[f] = msg;
+        }
+      }
+      setErrors(fields);
+      if (Object.keys(fields).length === 0) setError(err);
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  return (
+    <Modal
+      open
+      onClose={onClose}
+      title={contact ? 'Edit contact' : 'Add contact'}
+      primaryAction={{ content: 'Save', onAction: () => void save(), loading: saving }}
+      secondaryActions={[{ content: 'Cancel', onAction: onClose }]}
+    >
+      <Modal.Section>
+        <BlockStack gap="300">
+          {error ? <ApiErrorBanner error={error} /> : null}
+          <FormLayout>
+            <TextField label="Phone" value={form.phone} onChange={set('phone')} autoComplete="off" helpText="International format, e.g. +44 20 7946 0958" error={errors.phone} />
+            <FormLayout.Group>
+              <TextField label="First name" value={form.firstName} onChange={set('firstName')} autoComplete="off" error={errors.firstName} />
+              <TextField label="Last name" value={form.lastName} onChange={set('lastName')} autoComplete="off" error={errors.lastName} />
+            </FormLayout.Group>
+            <TextField label="Email" type="email" value={form.email} onChange={set('email')} autoComplete="off" error={errors.email} />
+            <TextField label="Tags" value={form.tags} onChange={set('tags')} autoComplete="off" helpText="Comma separated" error={errors.tags} />
+            <Select
+              label="SMS consent"
+              options={CONSENT_OPTIONS.slice(1)}
+              value={form.smsConsent}
+              onChange={(v) => set('smsConsent')(v)}
+              error={errors.smsConsent}
+              helpText={contact?.optedOutAt ? 'This contact opted out. Only the person can opt back in if they texted STOP.' : undefined}
+            />
+          </FormLayout>
+        </BlockStack>
+      </Modal.Section>
+    </Modal>
+  );
+}
+
+const FIELDS = [
+  { label: 'Ignore this column', value: '' },
+  { label: 'Phone', value: 'phone' },
+  { label: 'Country (ISO code)', value: 'country' },
+  { label: 'First name', value: 'firstName' },
+  { label: 'Last name', value: 'lastName' },
+  { label: 'Email', value: 'email' },
+  { label: 'SMS consent', value: 'smsConsent' },
+  { label: 'Tags (separated by ;)', value: 'tags' },
+];
+
+/** A column's field guessed from its header. */
+function guess(header: string): string {
+  const h = header.toLowerCase().replace(/[^a-z]/g, '');
+  if (/phone|mobile|cell|tel/.test(h)) return 'phone';
+  if (h === 'country' || h === 'countrycode') return 'country';
+  if (/^(first|firstname|givenname)$/.test(h)) return 'firstName';
+  if (/^(last|lastname|surname|familyname)$/.test(h)) return 'lastName';
+  if (/email/.test(h)) return 'email';
+  if (/consent|subscri/.test(h)) return 'smsConsent';
+  if (/tag/.test(h)) return 'tags';
+  return '';
+}
+
+const MAX_ROWS = 50_000;
+
+function ImportCard({ onClose, onDone }: { onClose(): void; onDone(): void }) {
+  const [file, setFile] = useState<{ name: string; header: string[]; rows: string[][] }>();
+  const [mapping, setMapping] = useState<string[]>([]);
+  const [defaultCountry, setDefaultCountry] = useState('');
+  const [error, setError] = useState<unknown>();
+  const [importId, setImportId] = useState<string>();
+  const [submitting, setSubmitting] = useState(false);
+  const key = useRef(newIdempotencyKey());
+  const status = useApi<ContactImport>(importId ? `/contacts/imports/${importId}` : null, { pollMs: 1000, keepPolling: (s) => s.status === 'queued' || s.status === 'running' });
+  const done = status.data && (status.data.status === 'completed' || status.data.status === 'failed');
+  const notify = useRef(onDone);
+  notify.current = onDone;
+  useEffect(() => {
+    if (done) notify.current();
+  }, [done]);
+
+  const read = async (files: File[]) => {
+    setError(undefined);
+    const f = files[0];
+    if (!f) return;
+    const rows = parseCsv(await f.text());
+    const [header, ...data] = rows;
+    if (!header || data.length === 0) return setError(new Error('The file has no rows under its header.'));
+    if (data.length > MAX_ROWS) return setError(new Error(`At most ${num(MAX_ROWS)} rows per import; this file has ${num(data.length)}.`));
+    setFile({ name: f.name, header, rows: data });
+    setMapping(header.map(guess));
+    key.current = newIdempotencyKey();
+  };
+
+  const submit = async () => {
+    if (!file || submitting) return;
+    if (!mapping.includes('phone')) return setError(new Error('Choose the column that holds the phone number.'));
+    setSubmitting(true);
+    setError(undefined);
+    // Only mapped columns are sent: the api refuses rows with unknown fields.
+    const contacts = file.rows.map((r) => {
+      const o: Record<string, string | string[]> = {};
+      mapping.forEach((field, i) => {
+        const v = (r[i] ?? '').trim();
+        if (!field || v === '') return;
+        o[field] = field === 'tags' ? v.split(';').map((t) => t.trim()).filter(Boolean) : field === 'smsConsent' ? v.toLowerCase() : v;
+      });
+      return o;
+    });
+    try {
+      const body = { contacts, ...(defaultCountry.trim() ? { defaultCountry: defaultCountry.trim().toUpperCase() } : {}) };
+      const r = await api<{ importId: string }>('POST', '/contacts/import', { body, idempotencyKey: key.current });
+      setImportId(r.importId);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === 'IMPORT_IN_PROGRESS')) key.current = newIdempotencyKey();
+      setError(err instanceof ApiError && err.code === 'IMPORT_IN_PROGRESS' ? new Error('Another import is still running; try again when it has finished.') : err);
+    } finally {
+      setSubmitting(false);
+    }
+  };
+
+  const downloadRejections = async () => {
+    if (!importId) return;
+    const all: ImportRejection[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: ListPage<ImportRejection> = await api('GET', `/contacts/imports/${importId}/rejections?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      all.push(...page.data);
+      cursor = page.nextCursor;
+    } while (cursor);
+    const csv = toCsv([['line', 'row', 'code', 'message'], ...all.map((r) => [r.row + 2, r.row, r.code, r.message])]);
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
+    a.download = `rejections-${importId}.csv`;
+    a.click();
+    URL.revokeObjectURL(a.href);
+  };
+
+  const s = status.data;
+  return (
+    <Card>
+      <BlockStack gap="400">
+        <InlineStack align="space-between">
+          <Text as="h2" variant="headingMd">
+            Import contacts from CSV
+          </Text>
+          <Button variant="plain" onClick={onClose}>
+            Close
+          </Button>
+        </InlineStack>
+        {error ? <ApiErrorBanner error={error} onDismiss={() => setError(undefined)} /> : null}
+        {!importId ? (
+          <>
+            <DropZone label="CSV file" accept=".csv,text/csv" type="file" allowMultiple={false} onDropAccepted={(f) => void read(f)}>
+              {file ? (
+                <div style={{ padding: 'var(--p-space-400)' }}>
+                  <Text as="p">
+                    {file.name}: {num(file.rows.length)} rows
+                  </Text>
+                </div>
+              ) : (
+                <DropZone.FileUpload actionTitle="Choose a CSV file" actionHint="The first line names the columns" />
+              )}
+            </DropZone>
+            {file ? (
+              <BlockStack gap="300">
+                <Text as="h3" variant="headingSm">
+                  Columns
+                </Text>
+                <InlineGrid columns={{ xs: 1, md: 3 }} gap="300">
+                  {file.header.map((h, i) => (
+                    <Select key={`${h}-${i}`} label={`Column "${h}"`} options={FIELDS} value={mapping[i] ?? ''} onChange={(v) => setMapping((m) => m.map((x, j) => (j === i ? v : x)))} />
+                  ))}
+                </InlineGrid>
+                <TextField label="Default country" value={defaultCountry} onChange={setDefaultCountry} autoComplete="off" maxLength={2} helpText="For numbers without an international prefix (e.g. US)" />
+                <InlineStack align="end">
+                  <Button variant="primary" onClick={() => void submit()} loading={submitting}>
+                    {`Import ${num(file.rows.length)} contacts`}
+                  </Button>
+                </InlineStack>
+              </BlockStack>
+            ) : null}
+          </>
+        ) : (
+          <BlockStack gap="300">
+            <Text as="p">
+              <span data-testid="import-status">
+                {s ? `${s.status === 'completed' ? 'Completed' : s.status === 'failed' ? 'Failed' : 'Importing'}: ${num(s.processed)} of ${num(s.total)} rows` : 'Starting…'}
+              </span>
+            </Text>
+            <ProgressBar progress={s && s.total ? Math.round((s.processed / s.total) * 100) : 0} size="small" />
+            {s && done ? (
+              <Text as="p">
+                <span data-testid="import-summary">
+                  {num(s.created)} added, {num(s.updated)} updated, {num(s.rejectedCount)} rejected
+                </span>
+              </Text>
+            ) : null}
+            {s?.error ? <Text as="p" tone="critical">{s.error}</Text> : null}
+            {s && s.rejected.length > 0 ? (
+              <BlockStack gap="200">
+                <InlineStack align="space-between" blockAlign="center">
+                  <Text as="h3" variant="headingSm">
+                    Rejected rows
+                  </Text>
+                  <Button onClick={() => void downloadRejections().catch(setError)}>Download rejections</Button>
+                </InlineStack>
+                <IndexTable
+                  resourceName={{ singular: 'rejected row', plural: 'rejected rows' }}
+                  itemCount={s.rejected.length}
+                  selectable={false}
+                  headings={[{ title: 'Line' }, { title: 'Reason' }]}
+                >
+                  {s.rejected.map((r, i) => (
+                    <IndexTable.Row key={r.row} id={String(r.row)} position={i}>
+                      <IndexTable.Cell>{r.row + 2}</IndexTable.Cell>
+                      <IndexTable.Cell>
+                        <Text as="span">{r.message}</Text>
+                      </IndexTable.Cell>
+                    </IndexTable.Row>
+                  ))}
+                </IndexTable>
+                {s.rejectedCount > s.rejected.length ? (
+                  <Text as="p" tone="subdued">
+                    Showing the first {num(s.rejected.length)} of {num(s.rejectedCount)}; the download has them all.
+                  </Text>
+                ) : null}
+              </BlockStack>
+            ) : null}
+          </BlockStack>
+        )}
+      </BlockStack>
+    </Card>
+  );
+}
