@@ -9,7 +9,9 @@ import type { Express } from 'express';
 import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
 import { ADMIN_DIST_DIR } from '../../apps/api/src/routes/admin.routes';
 import { ensureAdminBuilt } from '../admin-build';
-import { createContactsBulk, grantCredits } from '../factories';
+import { createContactsBulk } from '../factories';
+import { startFakeStripe, type FakeStripe } from '../fakes/stripe-server';
+import { postStripe, sessionObject, stripeEvent } from '../webhooks';
 import { createTestEnv, type TestEnv } from '../harness';
 import { disableQuietHours, SIM_API_KEY, startSimulator, waitFor } from '../sending';
 import { sessionToken } from '../session-token';
@@ -34,6 +36,8 @@ const CSV = [
 ].join('\n');
 
 let sim: SimulatorHandle;
+let stripe: FakeStripe;
+let composerUrl = '';
 let env: TestEnv;
 let app: Express;
 let server: Server;
@@ -55,7 +59,8 @@ beforeAll(async () => {
   ensureAdminBuilt();
   let url: string;
   ({ sim, url } = await startSimulator());
-  env = await createTestEnv({ SMS_PROVIDER: 'simulator', SMS_PROVIDER_URL: url, SMS_PROVIDER_API_KEY: SIM_API_KEY });
+  stripe = await startFakeStripe();
+  env = await createTestEnv({ SMS_PROVIDER: 'simulator', SMS_PROVIDER_URL: url, SMS_PROVIDER_API_KEY: SIM_API_KEY, STRIPE_API_BASE: stripe.url, PUBLIC_BASE_URL: 'https://app.example.test/' });
   ({ app } = await env.api());
   server = createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -75,6 +80,7 @@ afterAll(async () => {
   await new Promise((r) => server?.close(r));
   await env?.close();
   await sim?.stop();
+  await stripe?.close();
 });
 
 /** The in-page navigation (the app is not in an iframe here, so App Bridge's menu is not used). */
@@ -218,6 +224,8 @@ it('the composer counts segments live: 160 GSM-7 characters are one, 161 are two
 }, 45_000);
 
 it('sending without credits leads to billing', async () => {
+  composerUrl = page.url();
+  expect(composerUrl).toMatch(/\/app\/campaigns\/[0-9a-f-]{36}\/edit\?shop=/);
   await page.getByRole('button', { name: 'Review and send' }).click();
   await page.getByTestId('confirm-summary').waitFor();
   expect(await page.getByTestId('confirm-summary').innerText()).toContain(`${CONTACTS} recipients`);
@@ -227,14 +235,27 @@ it('sending without credits leads to billing', async () => {
   await page.getByRole('heading', { name: 'Billing', level: 1 }).waitFor();
   await page.getByRole('button', { name: /Buy 1,000 credits/ }).waitFor();
   await expectText(page.getByTestId('wallet-available'), '0');
-  await screenshot(page, 'billing');
   await expectAccessible('billing');
 }, 30_000);
 
+it('buying credits goes to Stripe Checkout at the top level; the signed webhook completes it and the balance shows', async () => {
+  await context.route('https://checkout.stripe.test/**', (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<title>Stripe Checkout</title><p>Checkout</p>' }));
+  await page.getByRole('button', { name: /Buy 1,000 credits/ }).dblclick();
+  await page.waitForURL(/^https:\/\/checkout\.stripe\.test\/c\/pay\//);
+  // One checkout for the double click (one key, one session at Stripe).
+  expect(stripe.sessions).toHaveLength(1);
+  const session = stripe.sessions[0] as { id: string; url: string };
+  expect(page.url()).toBe(session.url);
+  const paid = await postStripe(app, stripeEvent('checkout.session.completed', sessionObject(session.id, { shopId: await shopId() })));
+  expect(paid.status).toBe(200);
+  await page.goto(`${base}/app/billing?shop=${SHOP}`);
+  await expectText(page.getByTestId('wallet-available'), '1,000');
+  await page.locator('tbody').getByText('Purchase', { exact: true }).waitFor();
+  await screenshot(page, 'billing');
+}, 30_000);
+
 it('a double-clicked send sends once; progress reaches 100 % and the stats match the api', async () => {
-  const id = await shopId();
-  await grantCredits(env.db, id, 1_000);
-  await page.goBack();
+  await page.goto(composerUrl);
   await page.getByRole('button', { name: 'Review and send' }).click();
   await page.getByTestId('confirm-summary').waitFor();
   await page.getByRole('button', { name: 'Send now' }).dblclick();
