@@ -251,6 +251,7 @@ it('buying credits goes to Stripe Checkout at the top level; the signed webhook 
   await page.goto(`${base}/app/billing?shop=${SHOP}`);
   await expectText(page.getByTestId('wallet-available'), '1,000');
   await page.locator('tbody').getByText('Purchase', { exact: true }).waitFor();
+  await waitFor('the history to finish loading', async () => (await page.getByText('Loading transactions…').filter({ visible: true }).count()) === 0, 10_000);
   await screenshot(page, 'billing');
 }, 30_000);
 
@@ -288,6 +289,40 @@ it('a double-clicked send sends once; progress reaches 100 % and the stats match
   await screenshot(page, 'campaigns');
   await expectAccessible('campaigns');
 }, 60_000);
+
+it('scheduling into quiet hours shows the warning; the confirm modal states the time', async () => {
+  await request(app)
+    .patch('/api/shop')
+    .set('Authorization', `Bearer ${await sessionToken(SHOP)}`)
+    .send({ timezone: 'America/New_York', quietHours: { start: '21:00', end: '08:00' } })
+    .expect(200);
+  await nav('Campaigns');
+  await page.getByRole('link', { name: 'Create campaign' }).first().click();
+  await page.getByLabel('Campaign name').fill('Night owls');
+  await page.getByRole('textbox', { name: 'Message' }).fill('Late night deals, {{firstName|friend}}!');
+  await page.getByLabel('Schedule for later').check();
+  await page.getByText("In the shop's timezone (America/New_York)").waitFor();
+  const tomorrow = new Date(Date.now() + 36 * 3600_000).toISOString().slice(0, 10);
+  await page.getByLabel('Date').fill(tomorrow);
+  await page.getByLabel('Time').fill('22:30');
+  await page.getByText('This time is in your quiet hours').waitFor();
+  await screenshot(page, 'composer-schedule');
+  await expectAccessible('composer (schedule)');
+  await page.getByLabel('Time').fill('12:00');
+  await page.getByText('This time is in your quiet hours').waitFor({ state: 'hidden' });
+  await page.getByRole('button', { name: 'Review and schedule' }).click();
+  await page.getByTestId('confirm-summary').waitFor();
+  await page.getByText('(America/New_York); the credits are reserved now.').waitFor();
+  await page.getByRole('button', { name: 'Schedule', exact: true }).click();
+  await page.getByText(/^Scheduled for /).waitFor();
+  const campaignId = /\/app\/campaigns\/([0-9a-f-]{36})/.exec(page.url())![1]!;
+  const c = (await apiAs('get', `/campaigns/${campaignId}`)).body;
+  expect(c.status).toBe('scheduled');
+  // 12:00 in New York on that day, whatever the offset (EST or EDT).
+  const at = new Date(c.scheduledAt);
+  const ny = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/New_York', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(at);
+  expect(ny).toBe(`${tomorrow}, 12:00`);
+}, 45_000);
 
 async function expectText(locator: ReturnType<Page['getByTestId']>, expected: string, what: 'text' | 'value' = 'text', timeoutMs = 10_000): Promise<void> {
   let last = '';

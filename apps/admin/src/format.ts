@@ -8,3 +8,8 @@ export function dateTime(iso: string | null, timeZone?: string): string {
 export function money(minor: number, currency: string): string {
   return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(minor / 100);
 }
+
+/** A unit price that may be a fraction of a cent (0.8 ¢ a credit). */
+export function unitPrice(minor: number, currency: string): string {
+  return new Intl.NumberFormat('en-US', { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: 4 }).format(minor / 100);
+}

@@ -4,7 +4,7 @@ import { api, newIdempotencyKey, type Page as ListPage } from '../api/client';
 import type { CreditPack, Wallet, WalletTransaction } from '../api/types';
 import { redirectTop } from '../bridge';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
-import { dateTime, money, num } from '../format';
+import { dateTime, money, num, unitPrice } from '../format';
 import { useApi } from '../hooks';
 
 const TYPE_LABEL: Record<WalletTransaction['type'], string> = {
@@ -82,7 +82,7 @@ export default function BillingPage() {
                         {num(p.credits)} credits
                       </Text>
                       <Text as="p" tone="subdued">
-                        {money(p.amount, p.currency.toUpperCase())} · {money(Math.round((p.amount / p.credits) * 100) / 100, p.currency.toUpperCase())} per credit
+                        {money(p.amount, p.currency.toUpperCase())} · {unitPrice(p.amount / p.credits, p.currency.toUpperCase())} per credit
                       </Text>
                       <Button variant="primary" onClick={() => void buy(p.id)} loading={buying === p.id} disabled={buying !== null && buying !== p.id} accessibilityLabel={`Buy ${num(p.credits)} credits`}>
                         Buy

@@ -1,6 +1,8 @@
 import {
   ActionList,
   Badge,
+  Banner,
+  Checkbox,
   BlockStack,
   Box,
   Button,
@@ -18,10 +20,11 @@ import {
 } from '@shopify/polaris';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, ApiError, newIdempotencyKey } from '../api/client';
-import type { Campaign, EnqueueResult, Preview } from '../api/types';
+import type { Campaign, EnqueueResult, Preview, Shop } from '../api/types';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
-import { num } from '../format';
-import { useDebounced } from '../hooks';
+import { dateTime, num } from '../format';
+import { useApi, useDebounced } from '../hooks';
+import { inQuietHours, utcToZoned, zonedToUtc } from '../zoned-time';
 import { href, useRouter } from '../router';
 
 const PLACEHOLDERS: { label: string; text: string }[] = [
@@ -36,16 +39,20 @@ interface Draft {
   name: string;
   body: string;
   tags: string;
+  schedule: boolean;
+  date: string;
+  time: string;
 }
 
 function tagsOf(s: string): string[] {
   return [...new Set(s.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean))];
 }
 
-function payloadOf(d: Draft): { name: string; body: string; audience: { tags?: string[] } } {
+function payloadOf(d: Draft, timeZone: string): { name: string; body: string; audience: { tags?: string[] }; scheduledAt: string | null } {
   const tags = tagsOf(d.tags);
+  const at = d.schedule ? zonedToUtc(d.date, d.time, timeZone) : null;
   // `tags: []` is refused by the api (it would read as "everyone"): no tags is an audience without the field.
-  return { name: d.name.trim() || UNTITLED, body: d.body, audience: tags.length ? { tags } : {} };
+  return { name: d.name.trim() || UNTITLED, body: d.body, audience: tags.length ? { tags } : {}, scheduledAt: at && at.getTime() > Date.now() ? at.toISOString() : null };
 }
 
 /** 400 paths from the api to the field that shows them. */
@@ -53,13 +60,19 @@ function fieldOf(path: string): keyof Draft | undefined {
   if (path === 'name') return 'name';
   if (path === 'body') return 'body';
   if (path.startsWith('audience')) return 'tags';
+  if (path === 'scheduledAt') return 'date';
   return undefined;
 }
 
 export default function ComposerPage({ campaignId }: { campaignId?: string }) {
   const { navigate } = useRouter();
-  const [draft, setDraft] = useState<Draft>({ name: '', body: '', tags: '' });
+  const [draft, setDraft] = useState<Draft>({ name: '', body: '', tags: '', schedule: false, date: '', time: '' });
+  const shop = useApi<Shop>('/shop');
+  const timeZone = shop.data?.timezone ?? 'UTC';
+  const zone = useRef(timeZone);
+  zone.current = timeZone;
   const [loaded, setLoaded] = useState(!campaignId);
+  const shopReady = shop.data !== undefined || shop.error !== undefined;
   const [preview, setPreview] = useState<Preview>();
   const [previewing, setPreviewing] = useState(false);
   const [fieldErrors, setFieldErrors] = useState<Partial<Record<keyof Draft, string>>>({});
@@ -75,23 +88,25 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
   const seq = useRef(0);
 
   useEffect(() => {
-    if (!campaignId) return;
+    // After the shop: a scheduled time is shown in its timezone.
+    if (!campaignId || !shopReady) return;
     api<Campaign>('GET', `/campaigns/${campaignId}`)
       .then((c) => {
         if (c.status !== 'draft') {
           navigate(`/campaigns/${c.id}`);
           return;
         }
-        setDraft({ name: c.name === UNTITLED ? '' : c.name, body: c.body, tags: (c.audience.tags ?? []).join(', ') });
+        const when = c.scheduledAt ? utcToZoned(c.scheduledAt, zone.current) : { date: '', time: '' };
+        setDraft({ name: c.name === UNTITLED ? '' : c.name, body: c.body, tags: (c.audience.tags ?? []).join(', '), schedule: Boolean(c.scheduledAt), ...when });
         setLoaded(true);
       })
       .catch(setError);
-  }, [campaignId, navigate]);
+  }, [campaignId, shopReady, navigate]);
 
   const save = useCallback((d: Draft): Promise<string | undefined> => {
     const mine = ++seq.current;
     const run = chain.current.then(async () => {
-      const body = payloadOf(d);
+      const body = payloadOf(d, zone.current);
       try {
         if (!saved.current.id) {
           const c = await api<Campaign>('POST', '/campaigns', { body, idempotencyKey: saved.current.createKey });
@@ -127,7 +142,7 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
 
   const debounced = useDebounced(draft, 300);
   useEffect(() => {
-    if (!loaded || !debounced.body.trim()) {
+    if (!loaded || !shopReady || !debounced.body.trim()) {
       setPreview(undefined);
       return;
     }
@@ -147,7 +162,7 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
         if (mine === seq.current) setPreviewing(false);
       }
     });
-  }, [debounced, loaded, save]);
+  }, [debounced, loaded, shopReady, save]);
 
   const insert = (text: string) => {
     const ta = bodyRef.current?.querySelector('textarea');
@@ -199,13 +214,17 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
     }
   };
 
-  const canSend = Boolean(draft.body.trim()) && !fieldErrors.body && !fieldErrors.tags;
+  const scheduledAt = draft.schedule ? zonedToUtc(draft.date, draft.time, timeZone) : null;
+  const scheduleError = draft.schedule && (!scheduledAt || scheduledAt.getTime() <= Date.now()) ? 'Choose a date and time in the future' : undefined;
+  const quiet = shop.data?.quietHours;
+  const inQuiet = Boolean(draft.schedule && scheduledAt && quiet && inQuietHours(draft.time, quiet));
+  const canSend = Boolean(draft.body.trim()) && !fieldErrors.body && !fieldErrors.tags && !scheduleError;
 
   return (
     <Page
       title={campaignId || saved.current.id ? 'Edit campaign' : 'New campaign'}
       backAction={{ content: 'Campaigns', url: href('/campaigns') }}
-      primaryAction={{ content: 'Review and send', disabled: !canSend || !loaded, onAction: () => void openConfirm() }}
+      primaryAction={{ content: draft.schedule ? 'Review and schedule' : 'Review and send', disabled: !canSend || !loaded, onAction: () => void openConfirm() }}
     >
       <Layout>
         {error ? (
@@ -272,6 +291,26 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
             )}
           </Card>
         </Layout.Section>
+        <Layout.Section>
+          <Card>
+            <BlockStack gap="300">
+              <Checkbox label="Schedule for later" checked={draft.schedule} onChange={(schedule) => setDraft((d) => ({ ...d, schedule }))} helpText={`In the shop's timezone (${timeZone}). Without a schedule the campaign is sent when you confirm.`} />
+              {draft.schedule ? (
+                <InlineGrid columns={2} gap="300">
+                  <TextField label="Date" type="date" value={draft.date} onChange={(date) => setDraft((d) => ({ ...d, date }))} autoComplete="off" error={scheduleError ?? fieldErrors.date} />
+                  <TextField label="Time" type="time" value={draft.time} onChange={(time) => setDraft((d) => ({ ...d, time }))} autoComplete="off" />
+                </InlineGrid>
+              ) : null}
+              {inQuiet && quiet ? (
+                <Banner tone="warning" title="This time is in your quiet hours">
+                  <p>
+                    Nothing is sent between {quiet.start} and {quiet.end} ({timeZone}): the messages wait until {quiet.end}. Choose another time or change the quiet hours in Settings.
+                  </p>
+                </Banner>
+              ) : null}
+            </BlockStack>
+          </Card>
+        </Layout.Section>
         <Layout.Section variant="oneThird">
           <Card>
             <BlockStack gap="300">
@@ -305,8 +344,8 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
       <Modal
         open={confirm !== null}
         onClose={() => (sending ? undefined : setConfirm(null))}
-        title="Send this campaign?"
-        primaryAction={{ content: 'Send now', onAction: () => void send(), loading: sending, disabled: !confirm?.preview || sending }}
+        title={scheduledAt ? 'Schedule this campaign?' : 'Send this campaign?'}
+        primaryAction={{ content: scheduledAt ? 'Schedule' : 'Send now', onAction: () => void send(), loading: sending, disabled: !confirm?.preview || sending }}
         secondaryActions={[{ content: 'Cancel', onAction: () => setConfirm(null), disabled: sending }]}
       >
         <Modal.Section>
@@ -315,6 +354,7 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
               <span data-testid="confirm-summary">
                 {num(confirm.preview.recipients)} recipients will receive this message, using up to {num(confirm.preview.credits)} credits (
                 {confirm.preview.segments} segment{confirm.preview.segments === 1 ? '' : 's'} each). Credits not used are returned when the campaign ends.
+                {scheduledAt ? ` It is sent on ${dateTime(scheduledAt.toISOString(), timeZone)} (${timeZone}); the credits are reserved now.` : ''}
               </span>
             </Text>
           ) : (
