@@ -306,6 +306,7 @@ it('scheduling into quiet hours shows the warning; the confirm modal states the 
   await page.getByLabel('Date').fill(tomorrow);
   await page.getByLabel('Time').fill('22:30');
   await page.getByText('This time is in your quiet hours').waitFor();
+  await expectText(page.getByTestId('preview-text'), 'Late night deals, friend!');
   await screenshot(page, 'composer-schedule');
   await expectAccessible('composer (schedule)');
   await page.getByLabel('Time').fill('12:00');

@@ -290,8 +290,7 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
               </FormLayout>
             )}
           </Card>
-        </Layout.Section>
-        <Layout.Section>
+          <Box paddingBlockStart="400">
           <Card>
             <BlockStack gap="300">
               <Checkbox label="Schedule for later" checked={draft.schedule} onChange={(schedule) => setDraft((d) => ({ ...d, schedule }))} helpText={`In the shop's timezone (${timeZone}). Without a schedule the campaign is sent when you confirm.`} />
@@ -310,6 +309,7 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
               ) : null}
             </BlockStack>
           </Card>
+          </Box>
         </Layout.Section>
         <Layout.Section variant="oneThird">
           <Card>
