@@ -29,7 +29,7 @@ export async function adminContext(browser: Browser, shopDomain: string): Promis
   await context.route('https://cdn.shopify.com/**', (route) => route.fulfill({ status: 200, contentType: 'application/javascript', body: '' }));
   await context.exposeFunction('__testIdToken', () => sessionToken(shopDomain));
   await context.addInitScript(() => {
-    const w = window as unknown as { shopify: unknown; __testIdToken: () => Promise<string>; __toasts: string[] };
+    const w = globalThis as unknown as { shopify: unknown; __testIdToken: () => Promise<string>; __toasts: string[] };
     w.__toasts = [];
     w.shopify = {
       idToken: () => w.__testIdToken(),
