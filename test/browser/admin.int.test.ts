@@ -220,6 +220,11 @@ it('the composer counts segments live: 160 GSM-7 characters are one, 161 are two
   await expectText(page.getByTestId('preview-text'), 'Hello there, our spring sale starts today!');
   await screenshot(page, 'composer');
   await expectAccessible('composer');
+  // An order filter narrows the audience (these contacts have no orders), and clearing it restores it.
+  await page.getByLabel('Customers with at least this many orders').fill('1');
+  await expectText(page.getByTestId('count-recipients'), '0');
+  await page.getByLabel('Customers with at least this many orders').fill('');
+  await expectText(page.getByTestId('count-recipients'), String(CONTACTS));
   // One draft, saved as the merchant typed.
   const [drafts] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM campaigns WHERE shop_id = ${id}::uuid`;
   expect(Number(drafts!.n)).toBe(1);

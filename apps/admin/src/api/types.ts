@@ -2,11 +2,24 @@
 
 export type CampaignStatus = 'draft' | 'queued' | 'scheduled' | 'sending' | 'completed' | 'cancelled' | 'failed';
 
+export interface Range {
+  min?: number;
+  max?: number;
+}
+
+/** docs/api.md: contacts with any of `tags`, narrowed by the order filters (inclusive ranges). */
+export interface Audience {
+  tags?: string[];
+  ordersCount?: Range;
+  amountSpent?: Range;
+  lastOrderAt?: { from?: string; to?: string };
+}
+
 export interface Campaign {
   id: string;
   name: string;
   body: string;
-  audience: { tags?: string[] };
+  audience: Audience;
   status: CampaignStatus;
   scheduledAt: string | null;
   createdAt: string;

@@ -20,7 +20,7 @@ import {
 } from '@shopify/polaris';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, ApiError, newIdempotencyKey } from '../api/client';
-import type { Campaign, EnqueueResult, Preview, Shop } from '../api/types';
+import type { Audience, Campaign, EnqueueResult, Preview, Range, Shop } from '../api/types';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { dateTime, num } from '../format';
 import { useApi, useDebounced } from '../hooks';
@@ -42,23 +42,48 @@ interface Draft {
   schedule: boolean;
   date: string;
   time: string;
+  minOrders: string;
 }
 
 function tagsOf(s: string): string[] {
   return [...new Set(s.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean))];
 }
 
-function payloadOf(d: Draft, timeZone: string): { name: string; body: string; audience: { tags?: string[] }; scheduledAt: string | null } {
+/**
+ * The audience as the api takes it: filters this page does not edit (set
+ * through the api: amount spent, last order dates, a maximum order count)
+ * are kept as they were loaded, never dropped by a save.
+ */
+function audienceOf(d: Draft, base: Audience): Audience {
+  const { tags: _tags, ordersCount, ...kept } = base;
+  const a: Audience = { ...kept };
   const tags = tagsOf(d.tags);
-  const at = d.schedule ? zonedToUtc(d.date, d.time, timeZone) : null;
   // `tags: []` is refused by the api (it would read as "everyone"): no tags is an audience without the field.
-  return { name: d.name.trim() || UNTITLED, body: d.body, audience: tags.length ? { tags } : {}, scheduledAt: at && at.getTime() > Date.now() ? at.toISOString() : null };
+  if (tags.length) a.tags = tags;
+  const min = d.minOrders.trim() === '' ? undefined : Number(d.minOrders);
+  const range: Range = { ...(ordersCount?.max !== undefined ? { max: ordersCount.max } : {}), ...(min !== undefined && Number.isInteger(min) && min > 0 ? { min } : {}) };
+  if (range.min !== undefined || range.max !== undefined) a.ordersCount = range;
+  return a;
+}
+
+function payloadOf(d: Draft, timeZone: string, base: Audience): { name: string; body: string; audience: Audience; scheduledAt: string | null } {
+  const at = d.schedule ? zonedToUtc(d.date, d.time, timeZone) : null;
+  return { name: d.name.trim() || UNTITLED, body: d.body, audience: audienceOf(d, base), scheduledAt: at && at.getTime() > Date.now() ? at.toISOString() : null };
+}
+
+function otherFilters(a: Audience): string[] {
+  const out: string[] = [];
+  if (a.ordersCount?.max !== undefined) out.push(`at most ${a.ordersCount.max} orders`);
+  if (a.amountSpent) out.push(`amount spent ${a.amountSpent.min ?? 0}–${a.amountSpent.max ?? '∞'} (minor units)`);
+  if (a.lastOrderAt) out.push(`last order ${a.lastOrderAt.from ? `from ${a.lastOrderAt.from.slice(0, 10)}` : ''}${a.lastOrderAt.to ? ` to ${a.lastOrderAt.to.slice(0, 10)}` : ''}`.trim());
+  return out;
 }
 
 /** 400 paths from the api to the field that shows them. */
 function fieldOf(path: string): keyof Draft | undefined {
   if (path === 'name') return 'name';
   if (path === 'body') return 'body';
+  if (path.startsWith('audience.ordersCount')) return 'minOrders';
   if (path.startsWith('audience')) return 'tags';
   if (path === 'scheduledAt') return 'date';
   return undefined;
@@ -66,7 +91,8 @@ function fieldOf(path: string): keyof Draft | undefined {
 
 export default function ComposerPage({ campaignId }: { campaignId?: string }) {
   const { navigate } = useRouter();
-  const [draft, setDraft] = useState<Draft>({ name: '', body: '', tags: '', schedule: false, date: '', time: '' });
+  const [draft, setDraft] = useState<Draft>({ name: '', body: '', tags: '', schedule: false, date: '', time: '', minOrders: '' });
+  const baseAudience = useRef<Audience>({});
   const shop = useApi<Shop>('/shop');
   const timeZone = shop.data?.timezone ?? 'UTC';
   const zone = useRef(timeZone);
@@ -97,7 +123,15 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
           return;
         }
         const when = c.scheduledAt ? utcToZoned(c.scheduledAt, zone.current) : { date: '', time: '' };
-        setDraft({ name: c.name === UNTITLED ? '' : c.name, body: c.body, tags: (c.audience.tags ?? []).join(', '), schedule: Boolean(c.scheduledAt), ...when });
+        baseAudience.current = c.audience;
+        setDraft({
+          name: c.name === UNTITLED ? '' : c.name,
+          body: c.body,
+          tags: (c.audience.tags ?? []).join(', '),
+          schedule: Boolean(c.scheduledAt),
+          ...when,
+          minOrders: c.audience.ordersCount?.min !== undefined ? String(c.audience.ordersCount.min) : '',
+        });
         setLoaded(true);
       })
       .catch(setError);
@@ -106,7 +140,7 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
   const save = useCallback((d: Draft): Promise<string | undefined> => {
     const mine = ++seq.current;
     const run = chain.current.then(async () => {
-      const body = payloadOf(d, zone.current);
+      const body = payloadOf(d, zone.current, baseAudience.current);
       try {
         if (!saved.current.id) {
           const c = await api<Campaign>('POST', '/campaigns', { body, idempotencyKey: saved.current.createKey });
@@ -287,6 +321,21 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
                   helpText="Subscribed contacts with any of these tags (comma separated). Empty: every subscribed contact."
                   error={fieldErrors.tags}
                 />
+                <TextField
+                  label="Customers with at least this many orders"
+                  type="number"
+                  min={0}
+                  value={draft.minOrders}
+                  onChange={(minOrders) => setDraft((d) => ({ ...d, minOrders }))}
+                  autoComplete="off"
+                  helpText="Optional: from the Shopify orders of each contact."
+                  error={fieldErrors.minOrders}
+                />
+                {otherFilters(baseAudience.current).length ? (
+                  <Text as="p" variant="bodySm" tone="subdued">
+                    Also narrowed by (set through the API): {otherFilters(baseAudience.current).join('; ')}.
+                  </Text>
+                ) : null}
               </FormLayout>
             )}
           </Card>
