@@ -1,4 +1,4 @@
-import { Badge, BlockStack, Button, Card, IndexTable, InlineGrid, InlineStack, Layout, Page, Pagination, SkeletonBodyText, Text } from '@shopify/polaris';
+import { Badge, BlockStack, Button, Card, IndexTable, InlineGrid, InlineStack, Layout, Page, SkeletonBodyText, Text } from '@shopify/polaris';
 import { useRef, useState } from 'react';
 import { api, newIdempotencyKey, type Page as ListPage } from '../api/client';
 import type { CreditPack, Wallet, WalletTransaction } from '../api/types';
@@ -6,6 +6,7 @@ import { redirectTop } from '../bridge';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { dateTime, money, num, unitPrice } from '../format';
 import { useApi } from '../hooks';
+import { CursorPager } from '../components/CursorPager';
 
 const TYPE_LABEL: Record<WalletTransaction['type'], string> = {
   purchase: 'Purchase',
@@ -138,16 +139,7 @@ export default function BillingPage() {
                 </IndexTable.Row>
               ))}
             </IndexTable>
-            <div style={{ padding: 'var(--p-space-300)' }}>
-              <InlineStack align="center">
-                <Pagination
-                  hasPrevious={cursors.length > 0}
-                  onPrevious={() => setCursors((c) => c.slice(0, -1))}
-                  hasNext={Boolean(history.data?.nextCursor)}
-                  onNext={() => history.data?.nextCursor && setCursors((c) => [...c, history.data!.nextCursor!])}
-                />
-              </InlineStack>
-            </div>
+            <CursorPager cursors={cursors} setCursors={setCursors} nextCursor={history.data?.nextCursor} />
           </Card>
         </Layout.Section>
       </Layout>

@@ -1,4 +1,4 @@
-import { BlockStack, Button, Card, EmptyState, IndexTable, InlineStack, Page, Pagination, Select, Text } from '@shopify/polaris';
+import { BlockStack, Button, Card, EmptyState, IndexTable, InlineStack, Page, Select, Text } from '@shopify/polaris';
 import { useState } from 'react';
 import type { Page as ListPage } from '../api/client';
 import type { Campaign, CampaignStatus } from '../api/types';
@@ -7,6 +7,7 @@ import { StatusBadge } from '../components/StatusBadge';
 import { dateTime } from '../format';
 import { useApi } from '../hooks';
 import { href, useRouter } from '../router';
+import { CursorPager } from '../components/CursorPager';
 
 const FILTERS: { label: string; value: '' | CampaignStatus }[] = [
   { label: 'All', value: '' },
@@ -89,16 +90,7 @@ export default function CampaignsPage() {
               ))}
             </IndexTable>
           )}
-          <div style={{ padding: 'var(--p-space-300)' }}>
-            <InlineStack align="center">
-              <Pagination
-                hasPrevious={cursors.length > 0}
-                onPrevious={() => setCursors((c) => c.slice(0, -1))}
-                hasNext={Boolean(page.data?.nextCursor)}
-                onNext={() => page.data?.nextCursor && setCursors((c) => [...c, page.data!.nextCursor!])}
-              />
-            </InlineStack>
-          </div>
+          <CursorPager cursors={cursors} setCursors={setCursors} nextCursor={page.data?.nextCursor} />
         </Card>
       </BlockStack>
     </Page>

@@ -11,7 +11,6 @@ import {
   Layout,
   Modal,
   Page,
-  Pagination,
   ProgressBar,
   Select,
   Text,
@@ -25,6 +24,7 @@ import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { parseCsv, toCsv } from '../csv';
 import { dateTime, num } from '../format';
 import { useApi, useDebounced } from '../hooks';
+import { CursorPager } from '../components/CursorPager';
 
 const CONSENT_OPTIONS = [
   { label: 'Any consent', value: '' },
@@ -118,16 +118,7 @@ export default function ContactsPage() {
                 </IndexTable.Row>
               ))}
             </IndexTable>
-            <div style={{ padding: 'var(--p-space-300)' }}>
-              <InlineStack align="center">
-                <Pagination
-                  hasPrevious={cursors.length > 0}
-                  onPrevious={() => setCursors((x) => x.slice(0, -1))}
-                  hasNext={Boolean(list.data?.nextCursor)}
-                  onNext={() => list.data?.nextCursor && setCursors((x) => [...x, list.data!.nextCursor!])}
-                />
-              </InlineStack>
-            </div>
+            <CursorPager cursors={cursors} setCursors={setCursors} nextCursor={list.data?.nextCursor} />
           </Card>
         </Layout.Section>
       </Layout>
