@@ -6,10 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../lib/config';
 import { CLOSE_GRACE_MS } from '../lib/shutdown';
-import { createProducerRedis, waitForRedis } from '../lib/redis';
-import { createQueueSet } from '../queue/connection';
 import { productionEnv } from './lib/production-env';
-import { freePort, killGroup, procUsage, processTree, ROOT } from './lib/stack';
+import { clearQueues, freePort, killGroup, procUsage, processTree, ROOT } from './lib/stack';
 
 // CI's production build check (.ci/run, after `npm test`): what a deployment
 // runs, proved in a temporary copy that holds only the build and production
@@ -161,18 +159,6 @@ async function startAndStop(copy: string, name: 'api' | 'worker'): Promise<void>
   console.log(`ok   ${name}: npm run start:${name} answers /health, SIGTERM → exit 0 in ${stopMs} ms (bound ${bound} ms)`);
 }
 
-async function clearQueues(): Promise<void> {
-  const redis = createProducerRedis(base.REDIS_URL);
-  const queues = createQueueSet(redis, prefix);
-  try {
-    await waitForRedis(redis);
-    await Promise.all(queues.all().map((q) => q.obliterate({ force: true })));
-  } finally {
-    await queues.close();
-    redis.disconnect();
-  }
-}
-
 async function main(): Promise<number> {
   const build = timed(() => execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }));
   figures.push(`build: ${(build.ms / 1000).toFixed(1)} s (npm run build), dist/ ${mb(duBytes(path.join(ROOT, 'dist')))}`);
@@ -203,7 +189,7 @@ async function main(): Promise<number> {
     for (const name of ['api', 'worker'] as const) await startAndStop(copy, name);
   } finally {
     if (statSync(copy).isDirectory()) rmSync(copy, { recursive: true, force: true });
-    await clearQueues().catch(() => undefined);
+    await clearQueues(base.REDIS_URL, prefix).catch(() => undefined);
   }
   for (const f of figures) console.log(`     ${f}`);
   console.log(failures.length === 0 ? 'production build check: passed' : 'production build check: FAILED');

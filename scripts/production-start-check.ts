@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../lib/config';
-import { createProducerRedis, waitForRedis } from '../lib/redis';
-import { createQueueSet } from '../queue/connection';
 import { productionEnv } from './lib/production-env';
 import { portOpen, startService, waitForOk } from './lib/service-process';
-import { freePort } from './lib/stack';
+import { clearQueues, freePort } from './lib/stack';
 
 // CI's production start check (.ci/run): with NODE_ENV=production the api
 // and the worker must refuse the repository's defaults (exit non-zero,
@@ -58,23 +56,11 @@ async function startsWithSecrets(name: 'api' | 'worker'): Promise<string | null>
   return null;
 }
 
-async function clearQueues(): Promise<void> {
-  const redis = createProducerRedis(base.REDIS_URL);
-  const queues = createQueueSet(redis, prefix);
-  try {
-    await waitForRedis(redis);
-    await Promise.all(queues.all().map((q) => q.obliterate({ force: true })));
-  } finally {
-    await queues.close();
-    redis.disconnect();
-  }
-}
-
 async function main(): Promise<number> {
   const names = ['api', 'worker'] as const;
   // The two refusals run side by side, then the two starts: about 20 s on a small machine.
   const failures = [...(await Promise.all(names.map(refusesDefaults))), ...(await Promise.all(names.map(startsWithSecrets)))].filter((f): f is string => f !== null);
-  await clearQueues().catch(() => undefined);
+  await clearQueues(base.REDIS_URL, prefix).catch(() => undefined);
   for (const f of failures) console.error(`FAIL ${f}`);
   console.log(failures.length === 0 ? 'production start check: passed' : 'production start check: FAILED');
   return failures.length === 0 ? 0 : 1;

@@ -320,15 +320,20 @@ export class Stack {
 
   /** Removes this run's queue keys (the prefix is the run's own). */
   async clearQueues(): Promise<void> {
-    const redis = createProducerRedis(this.config.REDIS_URL);
-    const queues = createQueueSet(redis, this.config.QUEUE_PREFIX);
-    try {
-      await waitForRedis(redis);
-      await Promise.all(queues.all().map((q) => q.obliterate({ force: true })));
-    } finally {
-      await queues.close();
-      redis.disconnect();
-    }
+    await clearQueues(this.config.REDIS_URL, this.config.QUEUE_PREFIX);
+  }
+}
+
+/** Removes every queue key under a prefix of a run's own. */
+export async function clearQueues(redisUrl: string, prefix: string): Promise<void> {
+  const redis = createProducerRedis(redisUrl);
+  const queues = createQueueSet(redis, prefix);
+  try {
+    await waitForRedis(redis);
+    await Promise.all(queues.all().map((q) => q.obliterate({ force: true })));
+  } finally {
+    await queues.close();
+    redis.disconnect();
   }
 }
 
