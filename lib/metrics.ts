@@ -48,6 +48,7 @@ export function createMetrics() {
     outboxPending: new Gauge({ name: 'outbox_pending', help: 'Outbox events not yet published', registers: r }),
     shopifyTokenExchanges: new Counter({ name: 'shopify_token_exchanges_total', help: 'Session-token exchanges for an offline Admin API token, by outcome', labelNames: ['outcome'] as const, registers: r }),
     shopifyAdminRequests: new Counter({ name: 'shopify_admin_requests_total', help: 'Admin GraphQL calls by outcome (ok, unauthorized, throttled, unavailable, failed, no_token)', labelNames: ['outcome'] as const, registers: r }),
+    shopifyConsentWritebacks: new Counter({ name: 'shopify_consent_writebacks_total', help: 'Consent write-backs to Shopify by outcome (written, skipped, superseded, retried, failed)', labelNames: ['outcome'] as const, registers: r }),
   };
 }
 

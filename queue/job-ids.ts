@@ -18,6 +18,8 @@ export const jobIds = {
   /** One drain of the other stored webhook events per time slot. */
   webhookEvents: (slot: number): string => `wh-${safe(slot)}`,
   contactsImport: (importId: string): string => `import-${safe(importId)}`,
+  /** One write-back per consent record (a replayed change writes no record, so no job). */
+  consentWriteback: (recordId: string): string => `consent-wb-${safe(recordId)}`,
 };
 
 export const SCHEDULER_IDS = {

@@ -25,6 +25,7 @@ export const JOBS = {
   webhookProcess: 'webhook.process.v1',
   webhookDeliveryReports: 'webhook.delivery-reports.v1',
   webhookEvents: 'webhook.events.v1',
+  consentWriteback: 'contact.consent-writeback.v1',
 } as const;
 
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
@@ -40,6 +41,7 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   'webhook.process.v1': QUEUES.webhooks,
   'webhook.delivery-reports.v1': QUEUES.webhooks,
   'webhook.events.v1': QUEUES.webhooks,
+  'contact.consent-writeback.v1': QUEUES.imports,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

@@ -16,6 +16,7 @@ export const jobPayloadSchemas = {
   'webhook.process.v1': z.object({ ...traced, eventId: z.uuid() }),
   'webhook.delivery-reports.v1': z.object({ ...traced }),
   'webhook.events.v1': z.object({ ...traced }),
+  'contact.consent-writeback.v1': z.object({ ...traced, shopId: z.uuid(), contactId: z.uuid(), recordId: z.string().regex(/^[0-9]{1,19}$/) }),
 } satisfies Record<JobName, z.ZodType>;
 
 export type JobPayloads = { [K in JobName]: z.infer<(typeof jobPayloadSchemas)[K]> };

@@ -6,7 +6,7 @@ import type { Producer } from '../../queue/producer';
 // commit the caller publishes it, and the dispatcher job republishes anything
 // a crash left unpublished. Publishing is idempotent (deterministic job ids).
 
-export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1' | 'contacts.import.v1';
+export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1' | 'contacts.import.v1' | 'contact.consent-writeback.v1';
 
 export interface OutboxRow {
   id: bigint;
@@ -46,6 +46,11 @@ export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
   'contacts.import.v1': (producer, row) => {
     const { importId, shopId } = row.payload as { importId: string; shopId: string };
     return producer.add('contacts.import.v1', { traceId: traceOf(row), importId, shopId }, { jobId: jobIds.contactsImport(importId) });
+  },
+  // Written by the consent record trigger (migration 20261204080000), in the consent change's statement.
+  'contact.consent-writeback.v1': (producer, row) => {
+    const { shopId, contactId, recordId } = row.payload as { shopId: string; contactId: string; recordId: string };
+    return producer.add('contact.consent-writeback.v1', { traceId: traceOf(row), shopId, contactId, recordId }, { jobId: jobIds.consentWriteback(recordId) });
   },
 };
 

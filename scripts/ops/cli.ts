@@ -30,6 +30,8 @@ Commands:
                                     settle recipients left unknown (never re-sends; sent = charged once) (signed API call)
   reconcile                         run a full reconciliation pass now (signed API call)
   webhook:list [--failed] [--limit N]  recent webhook events (--failed: failed, dropped or stuck)
+  consent:writebacks [--failed] [--shop <shopId>] [--limit N]
+                                    consent write-backs to Shopify (--failed: refused or retries exhausted)
   webhook:replay <eventId>          reprocess one stored webhook event (signed API call)
   wallet:verify [--shop <shopId>]   wallet = Σ ledger and reserved = Σ active reservations; exit 1 on mismatch
   reservation:release <reservationId>  release what a stuck reservation still holds (signed API call)
@@ -169,6 +171,18 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
          WHERE NOT ${failedOnly} OR status IN ('failed', 'dropped') OR (status = 'received' AND received_at < ${new Date(now.getTime() - 300_000)})
          ORDER BY received_at DESC LIMIT ${limit}`;
       print(table(rows, ['id', 'provider', 'topic', 'status', 'attempts', 'last_error', 'received_at']), rows);
+      return 0;
+    }
+    case 'consent:writebacks': {
+      const limit = Math.min(Math.max(Number(p.flags.get('limit') ?? 50) || 50, 1), 500);
+      const failedOnly = p.flags.has('failed');
+      const shop = p.flags.get('shop');
+      if (shop !== undefined && (shop === true || !UUID.test(shop))) throw new OpsError('--shop needs a shop id (a UUID)');
+      const rows = await io.db().$queryRaw<{ contact_id: string; shop_id: string; status: string; attempts: number; written_state: string | null; last_error: string | null; updated_at: Date }[]>`
+        SELECT contact_id, shop_id, status, attempts, written_state, last_error, updated_at FROM shopify_consent_writebacks
+         WHERE (NOT ${failedOnly} OR status = 'failed') AND (${shop ?? null}::uuid IS NULL OR shop_id = ${shop ?? null}::uuid)
+         ORDER BY updated_at DESC LIMIT ${limit}`;
+      print(table(rows, ['contact_id', 'shop_id', 'status', 'attempts', 'written_state', 'last_error', 'updated_at']), rows);
       return 0;
     }
     case 'webhook:replay': {

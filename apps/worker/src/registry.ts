@@ -9,6 +9,7 @@ import { contactsImportHandler } from './processors/contacts-import.processor';
 import { webhookProcessHandler } from './processors/webhook-process.processor';
 import { webhookDeliveryReportsHandler } from './processors/webhook-delivery-reports.processor';
 import { webhookEventsHandler } from './processors/webhook-events.processor';
+import { consentWritebackHandler } from './processors/consent-writeback.processor';
 
 // Every handler the worker knows. Add one line per new job name.
 export const HANDLERS: JobHandler[] = [
@@ -21,6 +22,7 @@ export const HANDLERS: JobHandler[] = [
   webhookProcessHandler,
   webhookDeliveryReportsHandler,
   webhookEventsHandler,
+  consentWritebackHandler,
 ] as JobHandler[];
 
 /** Start-up check: every job name has exactly one handler, and no handler is for an unknown name. */
