@@ -124,6 +124,22 @@ describe('consent written back to Shopify', () => {
     expect(JSON.parse(out.join('\n'))).toEqual([expect.objectContaining({ contact_id: s.contactId, status: 'failed', last_error: expect.stringContaining('Customer not found') })]);
   });
 
+  it('an import chunk queues its Shopify customers set-based, in the statement that changes them', async () => {
+    const a = await setup();
+    const b = await setup();
+    await env.db.$transaction(async (tx) => {
+      await declareConsentSource(tx, { source: 'import', evidence: { importId: 'chunk-test' } });
+      await tx.$executeRaw`UPDATE contacts SET sms_consent = 'unsubscribed' WHERE id = ANY(${[a.contactId, b.contactId]}::uuid[])`;
+    });
+    expect([await events(a.contactId), await events(b.contactId)]).toEqual([1, 1]);
+    await dispatchOutbox(env.db, api.producer);
+    await waitFor('both written', async () => (await writeback(a.contactId))?.status === 'done' && (await writeback(b.contactId))?.status === 'done');
+    expect([...updatesOf(a), ...updatesOf(b)].map((u) => [u.customerId, u.smsMarketingConsent.marketingState])).toEqual([
+      [a.customerId, 'UNSUBSCRIBED'],
+      [b.customerId, 'UNSUBSCRIBED'],
+    ]);
+  });
+
   it('a change that came from Shopify is not written back', async () => {
     const s = await setup();
     await env.db.$transaction(async (tx) => {
