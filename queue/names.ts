@@ -8,6 +8,7 @@ export const QUEUES = {
   webhooks: 'webhooks',
   imports: 'imports',
   maintenance: 'maintenance',
+  shopify: 'shopify',
 } as const;
 
 export type QueueKey = keyof typeof QUEUES;
@@ -41,7 +42,7 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   'webhook.process.v1': QUEUES.webhooks,
   'webhook.delivery-reports.v1': QUEUES.webhooks,
   'webhook.events.v1': QUEUES.webhooks,
-  'contact.consent-writeback.v1': QUEUES.imports,
+  'contact.consent-writeback.v1': QUEUES.shopify,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

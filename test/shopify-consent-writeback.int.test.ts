@@ -30,7 +30,7 @@ describe('consent written back to Shopify', () => {
     fake = await startFakeShopify();
     env = await createTestEnv({ SHOPIFY_INSTALL_BY_EXCHANGE: 'true', SHOPIFY_ADMIN_API_BASE: fake.url, SHOP_CACHE_TTL_MS: '0' });
     ({ app, deps: api } = await env.api());
-    ({ deps: worker } = await env.worker({ queues: ['imports'] }));
+    ({ deps: worker } = await env.worker({ queues: ['shopify'] }));
   });
 
   afterAll(async () => {
@@ -106,6 +106,17 @@ describe('consent written back to Shopify', () => {
     expect(updatesOf(s)[0]!.smsMarketingConsent).toMatchObject({ marketingState: 'UNSUBSCRIBED' });
     expect(await writeback(s.contactId)).toMatchObject({ status: 'done', attempts: 2 });
     expect(await counterValue(worker.metrics, 'shopifyConsentWritebacks', { outcome: 'retried' })).toBe(retried + 1);
+  });
+
+  it('a throttled write-back waits for Shopify\'s bucket without spending an attempt, then is written once', async () => {
+    const s = await setup();
+    fake.failNext('throttled', { shop: s.domain });
+    expect((await sms(s, 'STOP')).status).toBe(200);
+    await settled(s.contactId);
+    expect(updatesOf(s)).toHaveLength(1);
+    expect(await writeback(s.contactId)).toMatchObject({ status: 'done', written_state: 'UNSUBSCRIBED', attempts: 2 });
+    const [job] = await worker.queues.get('shopify').getJobs(['completed']).then((jobs) => jobs.filter((j) => j.data.contactId === s.contactId));
+    expect(job?.attemptsMade).toBe(1);
   });
 
   it('a write-back Shopify refuses (userErrors) is failed: metric and the ops command list it', async () => {

@@ -96,6 +96,13 @@ export async function writeBackConsent(deps: ShopifyDeps, j: { contactId: string
   return 'written';
 }
 
+/** Retryable errors met so far (the row counts them, throttling included). */
+export async function writebackAttempts(db: ShopifyDeps['db'], j: { contactId: string; recordId: string }): Promise<number> {
+  const [row] = await db.$queryRaw<{ attempts: number }[]>`
+    SELECT attempts FROM shopify_consent_writebacks WHERE contact_id = ${j.contactId}::uuid AND record_id = ${BigInt(j.recordId)}`;
+  return row?.attempts ?? 0;
+}
+
 /** Retries exhausted (or the job gave up): the write-back is marked failed, for the on-call to see. */
 export async function failConsentWriteback(deps: ShopifyDeps, j: { contactId: string; recordId: string }, err: unknown): Promise<void> {
   await recordFailure(deps, j, `retries exhausted: ${errorText(err)}`);

@@ -27,7 +27,7 @@ describe('a consent write-back of a contact erased meanwhile', () => {
     fake = await startFakeShopify();
     env = await createTestEnv({ SHOPIFY_INSTALL_BY_EXCHANGE: 'true', SHOPIFY_ADMIN_API_BASE: fake.url, SHOP_CACHE_TTL_MS: '0' });
     ({ app, deps: api } = await env.api());
-    ({ deps: worker } = await env.worker({ queues: ['imports'] }));
+    ({ deps: worker } = await env.worker({ queues: ['shopify'] }));
   });
   afterAll(async () => {
     await env?.close();

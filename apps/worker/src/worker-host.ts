@@ -24,6 +24,10 @@ function optionsFor(queue: QueueName, deps: WorkerDeps): Partial<WorkerOptions> 
       // One import at a time per process: each holds a chunk in memory and a
       // pool connection, and sends and webhooks share the process.
       return { concurrency: 1 };
+    case 'shopify':
+      // Admin API calls: Shopify's per-shop cost bucket, not our CPU, is the
+      // limit; a few at a time keep one busy shop from throttling itself.
+      return { concurrency: 4 };
     default:
       return { concurrency: 4 };
   }

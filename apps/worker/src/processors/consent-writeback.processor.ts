@@ -1,16 +1,28 @@
-import { UnrecoverableError } from 'bullmq';
-import { failConsentWriteback, writeBackConsent } from '../../../../domain/consent/write-back-consent';
+import { DelayedError, UnrecoverableError } from 'bullmq';
+import { failConsentWriteback, writeBackConsent, writebackAttempts } from '../../../../domain/consent/write-back-consent';
 import { ShopifyAdminError } from '../../../../domain/shops/access-token/admin-graphql';
 import { defineHandler } from './types';
 
-export const consentWritebackHandler = defineHandler('contact.consent-writeback.v1', async (payload, { deps, job }) => {
+/** Throttled waits one write-back may take (each as long as Shopify's bucket needs) before it fails. */
+const MAX_THROTTLED = 50;
+
+export const consentWritebackHandler = defineHandler('contact.consent-writeback.v1', async (payload, { deps, job, token }) => {
   try {
     return await writeBackConsent(deps, { contactId: payload.contactId, recordId: payload.recordId });
   } catch (err) {
-    // A refusal is final (already marked failed); anything else is retried
-    // with the job's bounded backoff, and the last attempt marks it failed.
+    // A refusal is final (already marked failed).
     if (err instanceof ShopifyAdminError && !err.retryable) throw new UnrecoverableError(err.message);
-    if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await failConsentWriteback(deps, payload, err);
+    // Throttling waits as long as Shopify's bucket needs without spending an
+    // attempt (a big import's write-backs drain at the shop's rate), bounded
+    // by the row's count; other errors use the job's exponential backoff.
+    if (err instanceof ShopifyAdminError && err.kind === 'throttled' && token && (await writebackAttempts(deps.db, payload)) < MAX_THROTTLED) {
+      await job.moveToDelayed(Date.now() + (err.details.retryAfterMs ?? 1_000), token);
+      throw new DelayedError();
+    }
+    if ((err instanceof ShopifyAdminError && err.kind === 'throttled') || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+      await failConsentWriteback(deps, payload, err);
+      throw new UnrecoverableError((err as Error).message);
+    }
     throw err;
   }
 });
