@@ -16,26 +16,43 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MIN_CURSOR_MS = Date.UTC(1970, 0, 1);
 const MAX_CURSOR_MS = Date.UTC(10_000, 0, 1);
 
-export function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify({ createdAt: c.createdAt.toISOString(), id: c.id })).toString('base64url');
+const invalidCursor = (): AppError => new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: [{ path: 'cursor', message: 'not a cursor returned by this API' }] });
+
+/** Any cursor of ours: a JSON object as base64url. */
+export function writeCursorJson(key: Record<string, string | number>): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-/** Decodes a client's cursor; anything we did not mint is a 400 on `cursor`. */
-export function decodeCursor(raw: string): Cursor {
-  const invalid = (): AppError => new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: [{ path: 'cursor', message: 'not a cursor returned by this API' }] });
-  if (raw.length > 200 || !/^[A-Za-z0-9_-]+$/.test(raw)) throw invalid();
+/**
+ * Reads a client's cursor with `read`, which returns null for a shape we did
+ * not mint; anything we did not mint is a 400 on `cursor`.
+ */
+export function readCursorJson<T>(raw: string, read: (parsed: Record<string, unknown>) => T | null): T {
+  if (raw.length > 200 || !/^[A-Za-z0-9_-]+$/.test(raw)) throw invalidCursor();
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
-    throw invalid();
+    throw invalidCursor();
   }
-  const p = parsed as { createdAt?: unknown; id?: unknown } | null;
-  if (typeof p?.createdAt !== 'string' || typeof p.id !== 'string' || !UUID.test(p.id)) throw invalid();
-  const createdAt = new Date(p.createdAt);
-  const ms = createdAt.getTime();
-  if (Number.isNaN(ms) || ms < MIN_CURSOR_MS || ms >= MAX_CURSOR_MS || createdAt.toISOString() !== p.createdAt) throw invalid();
-  return { createdAt, id: p.id };
+  const value = parsed !== null && typeof parsed === 'object' ? read(parsed as Record<string, unknown>) : null;
+  if (value === null) throw invalidCursor();
+  return value;
+}
+
+export function encodeCursor(c: Cursor): string {
+  return writeCursorJson({ createdAt: c.createdAt.toISOString(), id: c.id });
+}
+
+/** Decodes a client's (created_at, id) cursor. */
+export function decodeCursor(raw: string): Cursor {
+  return readCursorJson(raw, (p) => {
+    if (typeof p.createdAt !== 'string' || typeof p.id !== 'string' || !UUID.test(p.id)) return null;
+    const createdAt = new Date(p.createdAt);
+    const ms = createdAt.getTime();
+    if (Number.isNaN(ms) || ms < MIN_CURSOR_MS || ms >= MAX_CURSOR_MS || createdAt.toISOString() !== p.createdAt) return null;
+    return { createdAt, id: p.id };
+  });
 }
 
 /** `{data, nextCursor}` from a page fetched with limit + 1 rows. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DbOrTx } from '../../lib/db';
-import { AppError, notFound } from '../../lib/errors';
+import { readCursorJson, writeCursorJson } from '../../lib/cursor';
+import { notFound } from '../../lib/errors';
 import type { ConsentSource } from './consent-source';
 
 export const listConsentRecordsQuerySchema = z
@@ -30,22 +31,11 @@ interface Row {
   evidence: Record<string, unknown>;
 }
 
-// The cursor is the last record id of the page, opaque to clients (base64url JSON).
-const encodeIdCursor = (id: bigint): string => Buffer.from(JSON.stringify({ id: id.toString() })).toString('base64url');
+// The cursor is the last record id of the page.
+const encodeIdCursor = (id: bigint): string => writeCursorJson({ id: id.toString() });
 
-function decodeIdCursor(raw: string): bigint {
-  const invalid = (): AppError => new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: [{ path: 'cursor', message: 'not a cursor returned by this API' }] });
-  if (!/^[A-Za-z0-9_-]+$/.test(raw)) throw invalid();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-  } catch {
-    throw invalid();
-  }
-  const id = (parsed as { id?: unknown } | null)?.id;
-  if (typeof id !== 'string' || !/^[1-9][0-9]{0,18}$/.test(id) || BigInt(id) > 9_223_372_036_854_775_807n) throw invalid();
-  return BigInt(id);
-}
+const decodeIdCursor = (raw: string): bigint =>
+  readCursorJson(raw, ({ id }) => (typeof id === 'string' && /^[1-9][0-9]{0,18}$/.test(id) && BigInt(id) <= 9_223_372_036_854_775_807n ? BigInt(id) : null));
 
 /** GET /api/contacts/:id/consent: the contact's consent record, newest first, keyset-paged. */
 export async function listConsentRecords(

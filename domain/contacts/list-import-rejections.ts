@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DbOrTx } from '../../lib/db';
-import { AppError, notFound } from '../../lib/errors';
+import { readCursorJson, writeCursorJson } from '../../lib/cursor';
+import { notFound } from '../../lib/errors';
 import type { ImportRejection } from './import-contacts';
 
 export const listImportRejectionsQuerySchema = z
@@ -12,22 +13,11 @@ export const listImportRejectionsQuerySchema = z
 
 export type ListImportRejectionsQuery = z.output<typeof listImportRejectionsQuerySchema>;
 
-// The cursor is the last row index of the page, opaque to clients (base64url JSON).
-const encodeRowCursor = (row: number): string => Buffer.from(JSON.stringify({ row })).toString('base64url');
+// The cursor is the last row index of the page.
+const encodeRowCursor = (row: number): string => writeCursorJson({ row });
 
-function decodeRowCursor(raw: string): number {
-  const invalid = (): AppError => new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: [{ path: 'cursor', message: 'not a cursor returned by this API' }] });
-  if (!/^[A-Za-z0-9_-]+$/.test(raw)) throw invalid();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-  } catch {
-    throw invalid();
-  }
-  const row = (parsed as { row?: unknown } | null)?.row;
-  if (typeof row !== 'number' || !Number.isInteger(row) || row < 0 || row > 2_147_483_647) throw invalid();
-  return row;
-}
+const decodeRowCursor = (raw: string): number =>
+  readCursorJson(raw, ({ row }) => (typeof row === 'number' && Number.isInteger(row) && row >= 0 && row <= 2_147_483_647 ? row : null));
 
 /** GET /api/contacts/imports/:id/rejections: every rejection of this shop's import, by row, keyset-paged. */
 export async function listImportRejections(
