@@ -62,8 +62,8 @@ describe('production rules', () => {
   });
 
   it.each([
-    ['api', ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY']],
-    ['worker', ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY']],
+    ['api', ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'LINK_SIGNING_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY']],
+    ['worker', ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'LINK_SIGNING_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY']],
     ['tool', []],
   ] as const)('%s requires exactly the secrets it uses', (user, required) => {
     const env = productionEnv();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEV_SHOP_TOKEN_ENCRYPTION_KEY, decodeEncryptionKey, productionProblems, type ConfigUser } from './production-config';
+import { parseClusterNodes } from './redis';
 
 export type { ConfigUser } from './production-config';
 
@@ -48,6 +49,18 @@ export const configSchema = z.object({
   DATABASE_POOL_SIZE: positiveInt.max(200).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(15_000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  // Seed nodes of a Redis Cluster (`host:port` or redis URLs, comma-separated):
+  // set, every process uses the cluster and REDIS_URL is not read.
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .superRefine((v, ctx) => {
+      try {
+        parseClusterNodes(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `must be comma-separated host:port or redis URLs (${(err as Error).message})` });
+      }
+    })
+    .optional(),
   PORT: port.default(3000),
   WORKER_METRICS_PORT: port.default(3001),
   WORKER_QUEUES: z.string().default('all'),
@@ -77,6 +90,22 @@ export const configSchema = z.object({
   // document it): an unknown outcome is then recorded, never re-sent.
   SMS_PROVIDER_DEDUPS_BY_REFERENCE: bool.default(false),
   PUBLIC_BASE_URL: z.url().default('http://127.0.0.1:3000'),
+  // Campaign short links are `<PUBLIC_LINK_BASE>/<code>` (default: the api's
+  // PUBLIC_BASE_URL): an origin, optionally with a path, no query or fragment,
+  // GSM-7 characters only (its length is part of every message's segments).
+  PUBLIC_LINK_BASE: z
+    .url({ protocol: /^https?$/ })
+    .refine((v) => /^https?:\/\/[A-Za-z0-9.:\-\[\]]+(\/[A-Za-z0-9._~\-/]*)?$/.test(v) && !v.endsWith('/'), 'must be http(s)://host[/path] without a trailing slash, query or fragment')
+    .optional(),
+  // HMAC-SHA256 key of short-link codes: long-lived, changing it breaks every
+  // link already sent (docs/architecture.md, "Links, clicks and attribution").
+  LINK_SIGNING_KEY: z.string().min(16).default('dev-link-signing-key-not-secret'),
+  // utm_medium of every redirect.
+  LINK_UTM_MEDIUM: z.string().regex(/^[A-Za-z0-9._-]{1,40}$/).default('sms-marketing'),
+  // Per client IP and minute: clicks recorded (a valid code is always
+  // redirected), and unknown codes answered before 429.
+  LINK_CLICKS_PER_IP_PER_MIN: positiveInt.default(600),
+  LINK_MISSES_PER_IP_PER_MIN: positiveInt.default(30),
   // Optional outside production, required there (lib/production-config.ts).
   METRICS_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

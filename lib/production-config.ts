@@ -16,6 +16,7 @@ export const SECRET_NAMES = [
   'SMS_WEBHOOK_SECRET_PREVIOUS',
   'SMS_PROVIDER_API_KEY',
   'PHONE_HASH_KEY',
+  'LINK_SIGNING_KEY',
   'METRICS_TOKEN',
   'INTERNAL_SIGNING_SECRET',
   'SHOP_TOKEN_ENCRYPTION_KEY',
@@ -30,11 +31,12 @@ export type SecretName = (typeof SECRET_NAMES)[number];
  * SHOP_TOKEN_ENCRYPTION_KEY is the api's (it stores the tokens it exchanges)
  * and the worker's (Admin API calls of jobs). Tools (migrate, ops, chaos) need none, but any
  * secret set for them is still checked. PHONE_HASH_KEY is the api's too: an
- * inbound STOP is applied inline, keyed by that hash.
+ * inbound STOP is applied inline, keyed by that hash. LINK_SIGNING_KEY is
+ * both's: the worker signs short-link codes, the api verifies them.
  */
 export const REQUIRED_SECRETS: Record<ConfigUser, readonly SecretName[]> = {
-  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
-  worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
+  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'LINK_SIGNING_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
+  worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'LINK_SIGNING_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
   tool: [],
 };
 
@@ -47,7 +49,7 @@ export const REQUIRED_SECRETS: Record<ConfigUser, readonly SecretName[]> = {
 export const KNOWN_DEV_SECRETS: ReadonlySet<string> = new Set([
   // lib/config.ts defaults, .env.example, the simulator's defaults
   'dev-shopify-api-key', 'dev-shopify-api-secret', 'sk_test_dev', 'whsec_dev', 'dev-sms-api-key', 'dev-sms-webhook-secret',
-  'dev-phone-hash-key-not-secret',
+  'dev-phone-hash-key-not-secret', 'dev-link-signing-key-not-secret',
   // lib/config.ts default of SHOP_TOKEN_ENCRYPTION_KEY (also in .env.example)
   '5d0c9e1f7a2b4c6d8e0f1a3b5c7d9e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d',
   // test/env.ts and the test helpers
@@ -180,5 +182,6 @@ export function productionProblems(env: Readonly<Record<string, string | undefin
   const base = env.PUBLIC_BASE_URL;
   if (base === undefined) problems.push('PUBLIC_BASE_URL: required in production (the public https URL of the api)');
   else if (!/^https:\/\//i.test(base)) problems.push('PUBLIC_BASE_URL: must be https in production');
+  if (env.PUBLIC_LINK_BASE !== undefined && !/^https:\/\//i.test(env.PUBLIC_LINK_BASE)) problems.push('PUBLIC_LINK_BASE: must be https in production');
   return problems;
 }

@@ -16,6 +16,7 @@ export function generatedProductionSecrets(): Record<string, string> {
     SMS_WEBHOOK_SECRET: hex(32),
     SMS_PROVIDER_API_KEY: hex(24),
     PHONE_HASH_KEY: hex(32),
+    LINK_SIGNING_KEY: hex(32),
     METRICS_TOKEN: hex(32),
     INTERNAL_SIGNING_SECRET: hex(32),
     SHOP_TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),

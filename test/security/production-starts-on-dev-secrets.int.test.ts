@@ -46,8 +46,8 @@ async function refused(name: ServiceName, vars: Record<string, string>): Promise
 }
 
 const REQUIRED: Record<'api' | 'worker', string[]> = {
-  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
-  worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
+  api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'LINK_SIGNING_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
+  worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'LINK_SIGNING_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
 };
 
 // The values of .env.example, test/env.ts and the demo stack: public.
@@ -59,6 +59,7 @@ const DEV_VALUES = {
   SMS_WEBHOOK_SECRET: 'demo-sms-webhook-secret',
   SMS_PROVIDER_API_KEY: 'dev-sms-api-key',
   PHONE_HASH_KEY: 'dev-phone-hash-key-not-secret',
+  LINK_SIGNING_KEY: 'dev-link-signing-key-not-secret',
   INTERNAL_SIGNING_SECRET: 'test-internal-signing-secret',
   SHOP_TOKEN_ENCRYPTION_KEY: '5d0c9e1f7a2b4c6d8e0f1a3b5c7d9e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d',
 };
