@@ -79,3 +79,8 @@ export const listCampaignsQuerySchema = z.strictObject({
   status: z.enum(CAMPAIGN_STATUSES).optional(),
 });
 
+
+/** `bucket`: a width of campaign-timeseries.ts BUCKET_WIDTHS, or `auto` (the default) for a chart's worth of buckets. */
+export const campaignTimeseriesQuerySchema = z.strictObject({
+  bucket: z.enum(['auto', '1s', '5s', '10s', '30s', '1m', '5m', '15m', '30m', '1h', '3h', '6h', '12h', '1d', '7d']).default('auto'),
+});

@@ -5,10 +5,12 @@ import {
   createCampaignSchema,
   emptyBodySchema,
   listCampaignsQuerySchema,
+  campaignTimeseriesQuerySchema,
   previewCampaignSchema,
   updateCampaignSchema,
 } from '../../../../domain/campaigns/campaign-input';
 import { campaignStats } from '../../../../domain/campaigns/campaign-stats';
+import { campaignTimeseries } from '../../../../domain/campaigns/campaign-timeseries';
 import { cancelCampaign } from '../../../../domain/campaigns/cancel-campaign';
 import { toCampaignView } from '../../../../domain/campaigns/campaign-view';
 import { createCampaign } from '../../../../domain/campaigns/create-campaign';
@@ -117,6 +119,13 @@ export function campaignRoutes(deps: ApiDeps): Router {
     '/campaigns/:id/stats',
     ...validated({ use: [campaignId] }, async (_input, req, res) => {
       res.json(await campaignStats(deps.db, shopOf(res).shopId, idOf(req)));
+    }),
+  );
+
+  router.get(
+    '/campaigns/:id/timeseries',
+    ...validated({ query: campaignTimeseriesQuerySchema, use: [campaignId] }, async ({ query }, req, res) => {
+      res.json(await campaignTimeseries(deps.db, { shopId: shopOf(res).shopId, campaignId: idOf(req), bucket: query.bucket, now: deps.now() }));
     }),
   );
 
