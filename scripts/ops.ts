@@ -8,7 +8,7 @@ async function main(): Promise<number> {
   const config = loadConfigOrExit();
   let db: Db | undefined;
   let queues: QueueSet | undefined;
-  const redis = () => createProducerRedis(config.REDIS_URL, { enableOfflineQueue: true });
+  const redis = () => createProducerRedis(config, { enableOfflineQueue: true });
   try {
     return await runOps(process.argv.slice(2), {
       config,

@@ -16,7 +16,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseConfig, type Config } from '../../lib/config';
-import { createProducerRedis, waitForRedis } from '../../lib/redis';
+import { createProducerRedis, waitForRedis, type RedisTarget } from '../../lib/redis';
 import { createQueueSet } from '../../queue/connection';
 import { killGroup, pidsWithEnv, procUsage, treeUsage, type ProcUsage } from './proc';
 
@@ -320,13 +320,13 @@ export class Stack {
 
   /** Removes this run's queue keys (the prefix is the run's own). */
   async clearQueues(): Promise<void> {
-    await clearQueues(this.config.REDIS_URL, this.config.QUEUE_PREFIX);
+    await clearQueues(this.config, this.config.QUEUE_PREFIX);
   }
 }
 
 /** Removes every queue key under a prefix of a run's own. */
-export async function clearQueues(redisUrl: string, prefix: string): Promise<void> {
-  const redis = createProducerRedis(redisUrl);
+export async function clearQueues(target: string | RedisTarget, prefix: string): Promise<void> {
+  const redis = createProducerRedis(target);
   const queues = createQueueSet(redis, prefix);
   try {
     await waitForRedis(redis);

@@ -10,7 +10,7 @@ import type { ApiDeps } from './deps';
 
 export async function buildApiDeps(config: Config, overrides: Partial<ApiDeps> = {}): Promise<ApiDeps> {
   const logger = overrides.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'api' });
-  const redis = overrides.redis ?? createProducerRedis(config.REDIS_URL);
+  const redis = overrides.redis ?? createProducerRedis(config);
   redis.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   const queues = overrides.queues ?? createQueueSet(redis, config.QUEUE_PREFIX);
   return {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../../lib/redis';
 import type { Config } from '../../../lib/config';
 import type { Db } from '../../../lib/db';
 import type { Metrics } from '../../../lib/metrics';
@@ -11,7 +11,7 @@ import type { Producer } from '../../../queue/producer';
 export interface ApiDeps {
   config: Config;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   queues: QueueSet;
   producer: Producer;
   logger: Logger;

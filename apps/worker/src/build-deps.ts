@@ -22,7 +22,7 @@ export function buildProvider(config: Config, metrics: Metrics): MittoProvider {
 
 export function buildWorkerDeps(config: Config, overrides: Partial<WorkerDeps> = {}): WorkerDeps {
   const logger = overrides.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'worker' });
-  const redis = overrides.redis ?? createWorkerRedis(config.REDIS_URL);
+  const redis = overrides.redis ?? createWorkerRedis(config);
   redis.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   const queues = overrides.queues ?? createQueueSet(redis, config.QUEUE_PREFIX);
   const metrics = overrides.metrics ?? getMetrics();

@@ -4,7 +4,8 @@ import { createCampaign, createContact, createShop } from '../../../test/factori
 import type { WorkerDeps } from './deps';
 import { jobIds } from '../../../queue/job-ids';
 import { runReconciliation, type RepairKind } from '../../../domain/reconciliation/run-reconciliation';
-import { Worker, type ConnectionOptions } from 'bullmq';
+import { Worker } from 'bullmq';
+import { queueOptions } from '../../../queue/connection';
 import { createMetrics } from '../../../lib/metrics';
 
 // For each repair kind: build the broken state directly, run one pass → it is
@@ -80,7 +81,7 @@ it('re-adds a batch job that already finished while the batch still has pending 
   await deps.producer.add('campaign.send-batch.v1', { traceId: 't', campaignId: campaign.id, shopId: shop.id, batchNo: 0 }, { jobId: id });
   // A worker that completes the job without doing the work: the id now sits in
   // the completed set, where BullMQ would ignore a plain re-add.
-  const worker = new Worker('sends', async () => 'nothing done', { connection: deps.redis as unknown as ConnectionOptions, prefix: env.prefix });
+  const worker = new Worker('sends', async () => 'nothing done', queueOptions(deps.redis, env.prefix, 'sends'));
   for (let i = 0; i < 100 && (await (await queue.getJob(id))!.getState()) !== 'completed'; i++) await new Promise((r) => setTimeout(r, 20));
   await worker.close();
   expect(await (await queue.getJob(id))!.getState()).toBe('completed');

@@ -1,6 +1,7 @@
-import { Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
+import { Worker, type Job, type WorkerOptions } from 'bullmq';
 import { runWithContext } from '../../../lib/context';
 import { jobsOfQueue, type JobName, type QueueName } from '../../../queue/names';
+import { queueOptions } from '../../../queue/connection';
 import { parsePayload } from '../../../queue/payloads';
 import type { WorkerDeps } from './deps';
 import type { JobHandler } from './processors/types';
@@ -65,8 +66,7 @@ export function startWorkers(deps: WorkerDeps, queues: QueueName[], handlers: Jo
       }
     };
     const worker = new Worker(queue, processor, {
-      connection: deps.redis as unknown as ConnectionOptions,
-      prefix: deps.config.QUEUE_PREFIX,
+      ...queueOptions(deps.redis, deps.config.QUEUE_PREFIX, queue),
       ...optionsFor(queue, deps),
     });
     self.worker = worker;

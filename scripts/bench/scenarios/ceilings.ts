@@ -7,7 +7,8 @@
 // The pipeline writes every recipient row twice (claim, settle) and runs one
 // job per batch, so these bound what it could ever reach here.
 
-import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
+import { queueOptions } from '../../../queue/connection';
 import { Pool } from 'pg';
 import { createProducerRedis, createWorkerRedis, waitForRedis } from '../../../lib/redis';
 import { DEFAULT_JOB_OPTIONS } from '../../../queue/producer';
@@ -70,7 +71,7 @@ export async function bullmqNoopCeiling(o: { redisUrl: string; prefix: string; j
   const producer = createProducerRedis(o.redisUrl);
   const consumer = createWorkerRedis(o.redisUrl);
   await waitForRedis(producer);
-  const queue = new Queue('bench-noop', { connection: producer as unknown as ConnectionOptions, prefix: o.prefix });
+  const queue = new Queue('bench-noop', queueOptions(producer, o.prefix, 'bench-noop'));
   try {
     for (let i = 0; i < o.jobs; i += 1000) {
       await queue.addBulk(
@@ -90,7 +91,7 @@ export async function bullmqNoopCeiling(o: { redisUrl: string; prefix: string; j
           if (t0 === 0) t0 = performance.now();
           return null;
         },
-        { connection: consumer as unknown as ConnectionOptions, prefix: o.prefix, concurrency: o.concurrency },
+        { ...queueOptions(consumer, o.prefix, 'bench-noop'), concurrency: o.concurrency },
       );
       worker.on('completed', () => {
         if (++done === o.jobs) void worker.close().then(() => resolve());

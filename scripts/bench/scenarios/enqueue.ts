@@ -6,7 +6,8 @@
 // requests again, answered from the stored response (at a rate of their own:
 // what is measured is a replay's latency, not a queue in front of it).
 
-import { Queue, type ConnectionOptions } from 'bullmq';
+import { Queue } from 'bullmq';
+import { queueOptions } from '../../../queue/connection';
 import { createProducerRedis, waitForRedis } from '../../../lib/redis';
 import type { ApiClient } from '../../lib/session-client';
 import type { Stack } from '../../lib/stack';
@@ -72,7 +73,7 @@ export async function enqueueLatency(
 
   const redis = createProducerRedis(stack.config.REDIS_URL);
   await waitForRedis(redis);
-  const campaigns = new Queue('campaigns', { connection: redis as unknown as ConnectionOptions, prefix: stack.config.QUEUE_PREFIX });
+  const campaigns = new Queue('campaigns', queueOptions(redis, stack.config.QUEUE_PREFIX, 'campaigns'));
   try {
     await campaigns.pause();
     // Not measured: the first requests of a process compile and cache what they use.

@@ -6,7 +6,8 @@
 //    paused (ingest rate and latency, closed loop), then the queue resumes and
 //    the time until every report is applied gives the apply rate.
 
-import { Queue, type ConnectionOptions } from 'bullmq';
+import { Queue } from 'bullmq';
+import { queueOptions } from '../../../queue/connection';
 import Stripe from 'stripe';
 import { signSimulatorPayload, SIMULATOR_SIGNATURE_HEADER } from '../../../domain/messaging/providers/simulator-signature';
 import { createProducerRedis, waitForRedis } from '../../../lib/redis';
@@ -118,7 +119,7 @@ export async function deliveryReports(
   const secret = stack.env.SMS_WEBHOOK_SECRET ?? '';
   const redis = createProducerRedis(stack.config.REDIS_URL);
   await waitForRedis(redis);
-  const queue = new Queue('webhooks', { connection: redis as unknown as ConnectionOptions, prefix: stack.config.QUEUE_PREFIX });
+  const queue = new Queue('webhooks', queueOptions(redis, stack.config.QUEUE_PREFIX, 'webhooks'));
   const before = await relationBytes(db, ['webhook_events']);
   try {
     await queue.pause();

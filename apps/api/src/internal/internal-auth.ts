@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../../../lib/redis';
 import { AppError } from '../../../../lib/errors';
 import { INTERNAL_TOLERANCE_SEC, verifyInternalRequest } from '../../../../domain/ops/internal-signature';
 
@@ -10,7 +10,7 @@ import { INTERNAL_TOLERANCE_SEC, verifyInternalRequest } from '../../../../domai
  * captured request replayed) is refused. The key lives as long as a
  * timestamp can be accepted (±window), so a nonce can never come back.
  */
-export function internalAuth(secret: string, now: () => Date, nonces: { redis: Redis; prefix: string }): RequestHandler {
+export function internalAuth(secret: string, now: () => Date, nonces: { redis: RedisClient; prefix: string }): RequestHandler {
   return async (req, _res, next) => {
     const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
     const nonce = req.get('x-internal-nonce');
