@@ -30,9 +30,13 @@ export async function completeCampaignIfDone(
   return db.$transaction(async (tx) => {
     // Locking the campaign first serialises with a launch still materialising
     // recipients; the statements below then see everything it committed.
-    const [campaign] = await tx.$queryRaw<{ status: string; shop_id: string; trace_id: string | null }[]>`
-      SELECT status, shop_id, trace_id FROM campaigns WHERE id = ${c.campaignId}::uuid FOR UPDATE`;
+    const [campaign] = await tx.$queryRaw<{ status: string; shop_id: string; trace_id: string | null; materialising: boolean }[]>`
+      SELECT status, shop_id, trace_id, materialising FROM campaigns WHERE id = ${c.campaignId}::uuid FOR UPDATE`;
     if (!campaign || !['sending', 'cancelled', 'failed'].includes(campaign.status)) return NOTHING;
+    // Its launch has chunks still to insert: the batches done so far are not
+    // the campaign (the launch completes it after its last chunk; a CHECK
+    // refuses `completed` meanwhile).
+    if (campaign.status === 'sending' && campaign.materialising) return NOTHING;
     if (await hasOpenRecipients(tx, c.campaignId)) return NOTHING;
 
     let completed = false;

@@ -113,7 +113,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
   const finished = await deps.db.$queryRaw<{ id: string; trace_id: string | null }[]>`
     SELECT c.id, c.trace_id FROM campaigns c
      WHERE (${only}::uuid IS NULL OR c.id = ${only}::uuid)
-       AND (c.status = 'sending' OR (c.status IN ('cancelled', 'failed')
+       AND ((c.status = 'sending' AND NOT c.materialising) OR (c.status IN ('cancelled', 'failed')
              AND EXISTS (SELECT 1 FROM credit_reservations r WHERE r.campaign_id = c.id AND r.status = 'active')))
        AND NOT ${campaignHasOpenRowsSql(sql`c.id`)}
        AND EXISTS (SELECT 1 FROM campaign_batches b WHERE b.campaign_id = c.id)
@@ -124,16 +124,17 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     if (res.completed || res.released > 0) count('campaign_completed', 1);
   }
 
-  // 3. Campaigns that should be launching: due schedules, and queued ones
-  //    whose launch job was lost (quiet for longer than a lease).
+  // 3. Campaigns that should be launching: due schedules, queued ones whose
+  //    launch job was lost, and launches stopped half-way (chunks still to
+  //    insert; each chunk bumps last_activity_at): quiet for longer than a
+  //    lease. The launch resumes from the campaign's cursor.
   const quietSince = new Date(now.getTime() - deps.config.SEND_LEASE_MS);
   const launchable = await deps.db.$queryRaw<{ id: string; shop_id: string; trace_id: string | null; status: string }[]>`
     SELECT c.id, c.shop_id, c.trace_id, c.status FROM campaigns c
      WHERE (${only}::uuid IS NULL OR c.id = ${only}::uuid)
        AND ((c.status = 'scheduled' AND c.scheduled_at <= ${now})
             OR (c.status = 'queued' AND c.last_activity_at < ${quietSince})
-            OR (c.status = 'sending' AND NOT EXISTS (SELECT 1 FROM campaign_batches b WHERE b.campaign_id = c.id)
-                AND c.last_activity_at < ${quietSince}))
+            OR (c.status = 'sending' AND c.materialising AND c.last_activity_at < ${quietSince}))
      ORDER BY c.last_activity_at
      LIMIT ${limit}`;
   for (const c of launchable) {
