@@ -4,6 +4,7 @@ import { AppError } from '../../lib/errors';
 import { isUniqueViolation, pgConstraint, pgErrorCode, PG } from '../../lib/pg-errors';
 import type { Producer } from '../../queue/producer';
 import { takenOver, type IdempotencyGuard } from '../idempotency/guard';
+import { trackedLinksOfDeps } from '../links/link-code';
 import { publishOutboxRows, writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
 import { CAMPAIGN_COLUMNS, toCampaignView, type CampaignRow, type CampaignView } from './campaign-view';
 import { estimateAudience, estimateFromStats, type AudienceEstimate } from './estimate-audience';
@@ -38,7 +39,7 @@ interface EnqueueInput {
   responseStatus: number;
 }
 
-type Deps = { db: Db; producer: Producer; logger?: Logger };
+type Deps = { db: Db; producer: Producer; logger?: Logger; config?: Parameters<typeof trackedLinksOfDeps>[0]['config'] };
 
 const ENQUEUEABLE = ['draft', 'scheduled'];
 /** A draft edited between our read and our write is read again, a bounded number of times. */
@@ -68,7 +69,7 @@ export async function enqueueCampaign(deps: Deps, c: EnqueueInput): Promise<Enqu
     const { ctx } = read;
     if (!ENQUEUEABLE.includes(ctx.status)) throw invalidState(ctx.status, 'enqueue');
     if (ctx.status !== 'draft') return enqueueInTransaction(deps, c);
-    const input = { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter };
+    const input = { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter, linkBase: trackedLinksOfDeps(deps).base };
     const estimate = read.stats ? await estimateFromStats(deps.db, read.stats, input) : await estimateAudience(deps.db, input);
     const done = await enqueueDraftInOneStatement(deps, c, read, estimate);
     if (done === 'has_reservation') return enqueueInTransaction(deps, c);
@@ -184,7 +185,7 @@ async function enqueueInTransaction(deps: Deps, c: EnqueueInput): Promise<Enqueu
     const ctx = await loadSendContext(tx, c.campaignId, c.shopId, { forUpdate: true });
     if (!ctx) throw new AppError('NOT_FOUND', 'Campaign not found');
     if (!ENQUEUEABLE.includes(ctx.status)) throw invalidState(ctx.status, 'enqueue');
-    const estimate = await estimateAudience(tx, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
+    const estimate = await estimateAudience(tx, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter, linkBase: trackedLinksOfDeps(deps).base });
 
     const scheduled = ctx.scheduledAt !== null && ctx.scheduledAt.getTime() > c.now.getTime();
     const campaign = await moveToQueued(tx, c, scheduled ? 'scheduled' : 'queued', estimate.segmentsPerMessage, estimate.recipients);

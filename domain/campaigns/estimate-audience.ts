@@ -1,4 +1,5 @@
 import { raw, type DbOrTx } from '../../lib/db';
+import { DEV_TRACKED_LINKS, sampleShortLink } from '../links/link-code';
 import { isGsm7 } from '../messaging/segments';
 import { maxRenderedLengthParts, upperBoundSegmentsFor } from '../messaging/template';
 import { audienceWhere, type OrderFilters } from './audience';
@@ -38,6 +39,8 @@ interface EstimateInput {
   orders: OrderFilters | null;
   shopName: string;
   optOutFooter: boolean;
+  /** PUBLIC_LINK_BASE: each link of the body costs one short link on it (the development base when absent). */
+  linkBase?: string;
 }
 
 /** The aggregate over the audience's `audience_stats` rows that an estimate needs. */
@@ -72,7 +75,8 @@ export async function estimateFromStats(db: DbOrTx, agg: AudienceStats | undefin
     const [exact] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contacts a WHERE ${audienceWhere('a', c.shopId, c.tags, c.orders)}`;
     recipients = Number(exact?.n ?? 0);
   }
-  const used = new Set(maxRenderedLengthParts(template).placeholders.map((p) => p.name));
+  const shortLink = sampleShortLink(c.linkBase ?? DEV_TRACKED_LINKS.base);
+  const used = new Set(maxRenderedLengthParts(template, shortLink).placeholders.map((p) => p.name));
   const anyUnicode =
     (used.has('firstName') && agg?.first_unicode === true) ||
     (used.has('lastName') && agg?.last_unicode === true) ||
@@ -82,6 +86,7 @@ export async function estimateFromStats(db: DbOrTx, agg: AudienceStats | undefin
     { firstName: agg?.first_len ?? 0, lastName: agg?.last_len ?? 0, shopName: c.shopName },
     anyUnicode,
     c.optOutFooter,
+    shortLink,
   );
   const segmentsPerMessage = Math.max(1, bound);
   return { recipients, segmentsPerMessage, credits: recipients * segmentsPerMessage };

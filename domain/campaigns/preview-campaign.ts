@@ -1,7 +1,8 @@
 import type { DbOrTx } from '../../lib/db';
 import { notFound } from '../../lib/errors';
+import { DEV_TRACKED_LINKS, sampleShortLink } from '../links/link-code';
 import { countSegments, type Encoding } from '../messaging/segments';
-import { renderTemplate, withFooter } from '../messaging/template';
+import { renderTemplate, templateLinks, withFooter } from '../messaging/template';
 import { estimateAudience } from './estimate-audience';
 import { parsedBody } from './parsed-body';
 import { loadSendContext } from './send-context';
@@ -15,6 +16,8 @@ export interface CampaignPreview {
   recipients: number;
   /** What an enqueue now would reserve. */
   credits: number;
+  /** The body's tracked links in order, each sent as the recipient's own short link (shown in `text` as a sample of the same length). */
+  links: string[];
 }
 
 /**
@@ -23,7 +26,7 @@ export interface CampaignPreview {
  * shop's name is always known — plus the audience size and the credits an
  * enqueue would reserve. Reads only.
  */
-export async function previewCampaign(db: DbOrTx, c: { shopId: string; campaignId: string; contactId?: string }): Promise<CampaignPreview> {
+export async function previewCampaign(db: DbOrTx, c: { shopId: string; campaignId: string; contactId?: string; linkBase?: string }): Promise<CampaignPreview> {
   const ctx = await loadSendContext(db, c.campaignId, c.shopId);
   if (!ctx) throw notFound('Campaign');
   let names: { first_name: string | null; last_name: string | null } = { first_name: null, last_name: null };
@@ -34,9 +37,12 @@ export async function previewCampaign(db: DbOrTx, c: { shopId: string; campaignI
     names = contact;
   }
   const template = parsedBody(ctx.body);
-  const text = withFooter(renderTemplate(template, { firstName: names.first_name, lastName: names.last_name, shopName: ctx.shopName }), ctx.optOutFooter);
+  // Each link as a short link of the very length every recipient's has.
+  const linkBase = c.linkBase ?? DEV_TRACKED_LINKS.base;
+  const sample = sampleShortLink(linkBase);
+  const text = withFooter(renderTemplate(template, { firstName: names.first_name, lastName: names.last_name, shopName: ctx.shopName }, () => sample), ctx.optOutFooter);
   const counted = countSegments(text);
-  const estimate = await estimateAudience(db, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
+  const estimate = await estimateAudience(db, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter, linkBase });
   return {
     text,
     encoding: counted.encoding,
@@ -44,5 +50,6 @@ export async function previewCampaign(db: DbOrTx, c: { shopId: string; campaignI
     segments: counted.segments,
     recipients: estimate.recipients,
     credits: estimate.credits,
+    links: templateLinks(template),
   };
 }

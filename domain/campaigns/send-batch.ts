@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
 import { ProviderError, ProviderRateLimitedError, type SendResult, type SmsProvider } from '../messaging/providers/provider';
+import type { TrackedLinks } from '../links/link-code';
 import { markBatchDoneIfFinished, nextLeaseExpiry } from './batch-progress';
 import { skipSuppressed } from '../compliance/suppressions';
 import { claimBatch, releaseClaim } from './claim-batch';
@@ -21,6 +22,8 @@ export interface SendBatchDeps {
   leaseMs: number;
   /** PHONE_HASH_KEY: matches recipients against opt-outs kept as keyed hashes (sms_suppressions). */
   phoneHashKey: string;
+  /** Short-link base and signing key (trackedLinksOf(config)); the development ones when absent. */
+  links?: TrackedLinks;
   maxAttempts?: number;
   metrics?: Pick<Metrics, 'smsMessages' | 'smsSegments' | 'smsUnknownOutcomes'>;
   logger?: Logger;
@@ -96,7 +99,7 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
   // unknown row keeps what its message costs (rendered, not sent), charged
   // only if a delivery report or the on-call later proves it went out.
   const unknownAtClaim = claimed.filter((r) => r.status === 'unknown');
-  const unknownSegments = unknownAtClaim.length > 0 ? renderBatch(unknownAtClaim, ctx).segmentsByReference : new Map<string, number>();
+  const unknownSegments = unknownAtClaim.length > 0 ? renderBatch(unknownAtClaim, ctx, deps.links).segmentsByReference : new Map<string, number>();
   const decided: RecipientOutcome[] = claimed.flatMap((r): RecipientOutcome[] =>
     r.status === 'skipped'
       ? [{ id: r.id, kind: 'skipped', code: 'not_sendable' }]
@@ -115,7 +118,7 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
 
   let outcomes = decided;
   if (toSend.length > 0) {
-    const rendered = renderBatch(toSend, ctx);
+    const rendered = renderBatch(toSend, ctx, deps.links);
     const results = await callProvider(deps, job, rendered, { token, takeover: claim.takeover });
     if (!Array.isArray(results)) return results;
     if (deps.afterProviderCall) await deps.afterProviderCall(results);

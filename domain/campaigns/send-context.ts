@@ -22,11 +22,16 @@ export interface SendContext {
   quietStart: string;
   quietEnd: string;
   optOutFooter: boolean;
+  /** The shop's frequency cap, null when off for this campaign (shop setting off, or the campaign ignores it). */
+  frequencyCap: { windowHours: number } | null;
+  /** The campaign's number in its short links (domain/links/link-code.ts). */
+  linkNo: number;
 }
 
 /** The columns loadSendContext reads (campaigns c JOIN shops s), for a caller that reads more in the same statement. */
 export const SEND_CONTEXT_COLUMNS = raw(
-  'c.id, c.shop_id, c.status, c.body, c.audience, c.scheduled_at, c.trace_id, s.name AS shop_name, s.domain, s.sender_id, s.timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer',
+  'c.id, c.shop_id, c.status, c.body, c.audience, c.scheduled_at, c.trace_id, s.name AS shop_name, s.domain, s.sender_id, s.timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer, c.link_no, ' +
+    'c.ignore_smart_sending, s.smart_sending_enabled, s.smart_sending_window_hours',
 );
 
 export interface SendContextRow {
@@ -44,6 +49,10 @@ export interface SendContextRow {
   quiet_hours_start: string;
   quiet_hours_end: string;
   opt_out_footer: boolean;
+  link_no: bigint;
+  ignore_smart_sending: boolean;
+  smart_sending_enabled: boolean;
+  smart_sending_window_hours: number;
 }
 
 function tagsOf(audience: unknown): string[] {
@@ -83,5 +92,7 @@ export function sendContextOf(r: SendContextRow): SendContext {
     quietStart: r.quiet_hours_start,
     quietEnd: r.quiet_hours_end,
     optOutFooter: r.opt_out_footer,
+    linkNo: Number(r.link_no),
+    frequencyCap: r.smart_sending_enabled && !r.ignore_smart_sending ? { windowHours: r.smart_sending_window_hours } : null,
   };
 }

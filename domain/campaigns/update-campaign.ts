@@ -7,6 +7,7 @@ import { publishOutboxRows, writeOutboxEvent, type OutboxRow } from '../outbox/o
 import type { UpdateCampaignInput } from './campaign-input';
 import { CAMPAIGN_COLUMNS, toCampaignView, type CampaignRow, type CampaignView } from './campaign-view';
 import { invalidState } from './invalid-state';
+import { trackedLinksOfDeps } from '../links/link-code';
 import { estimateAudience } from './estimate-audience';
 import { getCampaignRow } from './get-campaign';
 import { holdCampaignCredits } from './hold-campaign-credits';
@@ -21,7 +22,7 @@ import { loadSendContext } from './send-context';
  * campaign keeps a future time; to stop it, cancel it.
  */
 export async function updateCampaign(
-  deps: { db: Db; producer: Producer; logger?: Logger },
+  deps: { db: Db; producer: Producer; logger?: Logger; config?: Parameters<typeof trackedLinksOfDeps>[0]['config'] },
   c: { shopId: string; campaignId: string; input: UpdateCampaignInput; guard: IdempotencyGuard; traceId: string; now: Date },
 ): Promise<CampaignView> {
   const { input } = c;
@@ -52,7 +53,7 @@ export async function updateCampaign(
     if (input.body !== undefined || input.audience !== undefined) {
       const ctx = await loadSendContext(tx, c.campaignId, c.shopId);
       if (!ctx) throw new AppError('NOT_FOUND', 'Campaign not found');
-      const estimate = await estimateAudience(tx, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter });
+      const estimate = await estimateAudience(tx, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter, linkBase: trackedLinksOfDeps(deps).base });
       await holdCampaignCredits(tx, { shopId: c.shopId, campaignId: c.campaignId, credits: estimate.credits });
       const [resized] = await tx.$queryRaw<CampaignRow[]>`
         UPDATE campaigns SET segments_per_message = ${estimate.segmentsPerMessage}::int, total_recipients = ${estimate.recipients}::int

@@ -2,6 +2,11 @@
 //
 // Parsed once per campaign, rendered once per recipient, so the parsed form is
 // a flat list of parts and rendering is a plain concatenation.
+//
+// Links: every http(s) URL written in the body, and every `{{link:<url>}}`,
+// is a tracked link, sent as the recipient's own short link (domain/links).
+// A URL in the text runs to the first whitespace, `{{`, `<`, `>` or `"`,
+// without trailing punctuation (`.,;:!?'` and an unbalanced `)` or `]`).
 
 import { Encoding, countSegments, isGsm7, upperBoundSegments } from './segments';
 
@@ -10,7 +15,13 @@ export type Placeholder = (typeof PLACEHOLDERS)[number];
 
 export type TemplatePart =
   | { readonly kind: 'text'; readonly text: string }
-  | { readonly kind: 'placeholder'; readonly name: Placeholder; readonly fallback: string | null };
+  | { readonly kind: 'placeholder'; readonly name: Placeholder; readonly fallback: string | null }
+  /** A tracked link: `index` is its position among the body's links (0-based), part of its short code. */
+  | { readonly kind: 'link'; readonly url: string; readonly index: number };
+
+/** Tracked links per body: each is a segment-costly short link, and ten is already a lot for an SMS. */
+export const MAX_LINKS = 10;
+export const MAX_LINK_URL_LENGTH = 2048;
 
 export interface ParsedTemplate {
   readonly parts: readonly TemplatePart[];
@@ -41,6 +52,13 @@ export function parseTemplate(body: string): ParseResult {
   const errors: TemplateError[] = [];
   let text = '';
   let pos = 0;
+  let links = 0;
+  const pushText = (t: string): void => {
+    for (const piece of splitLinks(t)) {
+      if (typeof piece === 'string') parts.push({ kind: 'text', text: piece });
+      else parts.push({ kind: 'link', url: piece.url, index: links++ });
+    }
+  };
 
   while (pos < body.length) {
     let open = body.indexOf(OPEN, pos);
@@ -60,21 +78,75 @@ export function parseTemplate(body: string): ParseResult {
     }
 
     const raw = body.slice(open, close + 2);
-    const result = parsePlaceholder(body.slice(open + 2, close));
+    const inner = body.slice(open + 2, close);
+    const result = LINK_PLACEHOLDER.test(inner) ? parseLinkPlaceholder(inner) : parsePlaceholder(inner);
     if (typeof result === 'string') {
       errors.push({ message: `${result} in '${raw}' at index ${open}`, index: open });
     } else {
-      if (text !== '') parts.push({ kind: 'text', text });
+      if (text !== '') pushText(text);
       text = '';
-      parts.push(result);
+      parts.push(result.kind === 'link' ? { ...result, index: links++ } : result);
     }
     pos = close + 2;
   }
 
-  if (errors.length > 0) return { ok: false, errors };
   text += body.slice(pos);
-  if (text !== '') parts.push({ kind: 'text', text });
+  if (errors.length === 0 && text !== '') pushText(text);
+  if (errors.length === 0 && links > MAX_LINKS) errors.push({ message: `At most ${MAX_LINKS} links per message (found ${links})`, index: 0 });
+  if (errors.length > 0) return { ok: false, errors };
   return { ok: true, template: { parts } };
+}
+
+const LINK_PLACEHOLDER = /^\s*link\s*:/;
+const URL_IN_TEXT = /https?:\/\/[^\s<>"{}]+/gi;
+
+/** A URL we can track: http(s), a host, bounded. */
+function trackableUrl(candidate: string): string | null {
+  if (candidate.length > MAX_LINK_URL_LENGTH) return null;
+  try {
+    const u = new URL(candidate);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' ? candidate : null;
+  } catch {
+    return null;
+  }
+}
+
+// Punctuation that ends a sentence rather than the URL ("see https://x.com/sale.").
+function trimTrailing(url: string): string {
+  let out = url;
+  for (;;) {
+    const last = out[out.length - 1];
+    if (last === undefined) return out;
+    if (".,;:!?'".includes(last)) out = out.slice(0, -1);
+    else if (last === ')' && count(out, '(') < count(out, ')')) out = out.slice(0, -1);
+    else if (last === ']' && count(out, '[') < count(out, ']')) out = out.slice(0, -1);
+    else return out;
+  }
+}
+
+const count = (s: string, ch: string): number => s.split(ch).length - 1;
+
+/** Text split at the URLs it holds: strings stay text, objects become links. */
+function splitLinks(text: string): (string | { url: string })[] {
+  const out: (string | { url: string })[] = [];
+  let last = 0;
+  for (const m of text.matchAll(URL_IN_TEXT)) {
+    const url = trackableUrl(trimTrailing(m[0]));
+    if (url === null) continue;
+    const at = m.index;
+    if (at > last) out.push(text.slice(last, at));
+    out.push({ url });
+    last = at + url.length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
+function parseLinkPlaceholder(inner: string): TemplatePart | string {
+  const url = inner.replace(LINK_PLACEHOLDER, '').trim();
+  if (url === '') return 'Link placeholder without a URL';
+  if (trackableUrl(url) === null || /\s/.test(url)) return `Not an http(s) URL of at most ${MAX_LINK_URL_LENGTH} characters`;
+  return { kind: 'link', url, index: 0 };
 }
 
 // Returns the part, or a description of what is wrong with it.
@@ -105,18 +177,50 @@ function usableValue(value: string | null | undefined): string | null {
   return trimmed === '' ? null : trimmed;
 }
 
+/** What a link renders as: the recipient's short link; without one, the URL itself. */
+export type LinkRenderer = (index: number, url: string) => string;
+
 /**
  * Unknown values render as the fallback, or as nothing. No space collapsing:
  * "Hi {{firstName}}!" with no name gives "Hi !", which is predictable and
  * visible in previews. Only the ends of the result are trimmed.
  */
-export function renderTemplate(t: ParsedTemplate, vars: TemplateVars): string {
+export function renderTemplate(t: ParsedTemplate, vars: TemplateVars, link?: LinkRenderer): string {
+  const pieces = renderPieces(t, vars);
+  let out = pieces[0] ?? '';
+  const links = t.parts.filter((p): p is Extract<TemplatePart, { kind: 'link' }> => p.kind === 'link');
+  for (let i = 1; i < pieces.length; i++) {
+    const l = links[i - 1] as Extract<TemplatePart, { kind: 'link' }>;
+    out += (link ? link(l.index, l.url) : l.url) + (pieces[i] ?? '');
+  }
+  return out;
+}
+
+/**
+ * The rendered text cut at its links: links + 1 pieces, link i between
+ * pieces i and i + 1, the ends trimmed as renderTemplate trims them (a link
+ * is never blank, so trimming the pieces is trimming the text). A send
+ * renders these once per distinct name and puts each recipient's links in.
+ */
+export function renderPieces(t: ParsedTemplate, vars: TemplateVars): string[] {
+  const pieces: string[] = [];
   let out = '';
   for (const part of t.parts) {
     if (part.kind === 'text') out += part.text;
-    else out += usableValue(vars[part.name]) ?? part.fallback ?? '';
+    else if (part.kind === 'link') {
+      pieces.push(out);
+      out = '';
+    } else out += usableValue(vars[part.name]) ?? part.fallback ?? '';
   }
-  return out.trim();
+  pieces.push(out);
+  pieces[0] = (pieces[0] as string).trimStart();
+  pieces[pieces.length - 1] = (pieces[pieces.length - 1] as string).trimEnd();
+  return pieces;
+}
+
+/** The body's links in order (index = position). */
+export function templateLinks(t: ParsedTemplate): string[] {
+  return t.parts.flatMap((p) => (p.kind === 'link' ? [p.url] : []));
 }
 
 /** Preview without a contact: every placeholder shows its fallback. */
@@ -146,7 +250,10 @@ export function withFooter(text: string, enabled: boolean): string {
  * The pieces a caller needs to bound the rendered length without rendering,
  * e.g. in SQL from the longest value of each field in the audience.
  */
-export function maxRenderedLengthParts(t: ParsedTemplate): {
+export function maxRenderedLengthParts(
+  t: ParsedTemplate,
+  shortLink?: string,
+): {
   staticText: string;
   placeholders: { name: Placeholder; fallback: string | null }[];
 } {
@@ -154,6 +261,8 @@ export function maxRenderedLengthParts(t: ParsedTemplate): {
   const placeholders: { name: Placeholder; fallback: string | null }[] = [];
   for (const part of t.parts) {
     if (part.kind === 'text') staticText += part.text;
+    // Every short link has the same length and only GSM-7 characters: a fixed text.
+    else if (part.kind === 'link') staticText += shortLink ?? part.url;
     else placeholders.push({ name: part.name, fallback: part.fallback });
   }
   return { staticText, placeholders };
@@ -168,11 +277,15 @@ const codePoints = (s: string): number => Array.from(s).length;
  * smaller character count may hold extension characters or emoji. For a
  * segment bound use upperBoundSegmentsFor.
  */
-export function upperBoundText(t: ParsedTemplate, longest: Partial<Record<Placeholder, string>>): string {
+export function upperBoundText(t: ParsedTemplate, longest: Partial<Record<Placeholder, string>>, shortLink?: string): string {
   let out = '';
   for (const part of t.parts) {
     if (part.kind === 'text') {
       out += part.text;
+      continue;
+    }
+    if (part.kind === 'link') {
+      out += shortLink ?? part.url;
       continue;
     }
     const value = longest[part.name] ?? '';
@@ -194,7 +307,8 @@ export function upperBoundText(t: ParsedTemplate, longest: Partial<Record<Placeh
  *
  * Why it is safe: a recipient's message is the static text, each placeholder
  * as either a (trimmed, hence no longer) value or its fallback, and possibly
- * the footer. Static text, fallbacks and footer are costed exactly. A value of
+ * the footer. Static text (links as `shortLink`, the length every short link
+ * has), fallbacks and footer are costed exactly. A value of
  * n code points costs at most 2n in both encodings (an extension character is
  * 2 septets; an astral character is 2 UTF-16 units), and n <= the longest
  * length. Trimming only shortens. upperBoundSegments is monotonic in units and
@@ -205,8 +319,9 @@ export function upperBoundSegmentsFor(
   longest: Partial<Record<Placeholder, string | number>>,
   anyUnicode: boolean,
   footerEnabled: boolean,
+  shortLink?: string,
 ): number {
-  const { staticText, placeholders } = maxRenderedLengthParts(t);
+  const { staticText, placeholders } = maxRenderedLengthParts(t, shortLink);
   const fixedText = footerEnabled ? `${staticText}\n${OPT_OUT_FOOTER}` : staticText;
   const fallbacksGsm = placeholders.every((p) => p.fallback === null || isGsm7(p.fallback));
   const fixedGsm = isGsm7(fixedText);
