@@ -28,6 +28,15 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r,
     }),
     smsUnknownOutcomes: new Counter({ name: 'sms_unknown_outcomes_total', help: 'Recipients recorded unknown (the provider may have sent them; never re-sent)', labelNames: ['provider'] as const, registers: r }),
+    smsThrottleWait: new Histogram({
+      name: 'sms_provider_throttle_wait_seconds', help: 'Wait for SMS_PROVIDER_MPS (segments/s, shared by all workers) before a provider call, by outcome (sent, gave_up)',
+      labelNames: ['outcome'] as const, buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r,
+    }),
+    keywordReplies: new Counter({
+      name: 'sms_keyword_replies_total', help: 'Keyword replies (STOP/START/HELP confirmations, never charged to credits) by keyword and outcome (sent, failed, suppressed, unknown)',
+      labelNames: ['keyword', 'outcome'] as const, registers: r,
+    }),
+    keywordReplySegments: new Counter({ name: 'sms_keyword_reply_segments_total', help: 'Segments sent as keyword replies (counted apart from campaign credits)', registers: r }),
     smsUnknownResolved: new Counter({ name: 'sms_unknown_resolved_total', help: 'Unknown recipients settled later, by how and as what', labelNames: ['via', 'status'] as const, registers: r }),
     deliveryReports: new Counter({ name: 'sms_delivery_reports_total', help: 'Delivery reports applied by provider and status', labelNames: ['provider', 'status'] as const, registers: r }),
     webhookEvents: new Counter({ name: 'webhook_events_total', help: 'Webhook events by source and outcome', labelNames: ['source', 'outcome'] as const, registers: r }),
@@ -49,6 +58,12 @@ export function createMetrics() {
     shopifyTokenExchanges: new Counter({ name: 'shopify_token_exchanges_total', help: 'Session-token exchanges for an offline Admin API token, by outcome', labelNames: ['outcome'] as const, registers: r }),
     shopifyAdminRequests: new Counter({ name: 'shopify_admin_requests_total', help: 'Admin GraphQL calls by outcome (ok, unauthorized, throttled, unavailable, failed, no_token)', labelNames: ['outcome'] as const, registers: r }),
     shopifyConsentWritebacks: new Counter({ name: 'shopify_consent_writebacks_total', help: 'Consent write-backs to Shopify by outcome (written, skipped, superseded, retried, failed)', labelNames: ['outcome'] as const, registers: r }),
+    shopifySyncs: new Counter({ name: 'shopify_syncs_total', help: 'Customer syncs from Shopify that ended, by outcome (completed, failed)', labelNames: ['outcome'] as const, registers: r }),
+    shopifySyncCustomers: new Counter({ name: 'shopify_sync_customers_total', help: 'Customers read by syncs, by what became of them (created, updated, unchanged, skipped_no_phone, invalid_phone)', labelNames: ['outcome'] as const, registers: r }),
+    shopifySyncDuration: new Histogram({
+      name: 'shopify_sync_duration_seconds', help: 'Customer sync time from queued to its end, by outcome', labelNames: ['outcome'] as const,
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 10800], registers: r,
+    }),
   };
 }
 

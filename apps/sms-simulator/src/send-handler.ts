@@ -3,6 +3,7 @@ import {
   MittoCode,
   mittoResponseText,
 } from '../../../domain/messaging/providers/mitto-wire';
+import { countSegments, segmentsForUnits } from '../../../domain/messaging/segments';
 import type { SendLedger } from './send-ledger';
 
 // Turns a parsed /sms or /smsbulk body into the Mitto-shaped answer, recording
@@ -54,13 +55,20 @@ function validate(m: Message): number {
   return MittoCode.ok;
 }
 
+/** Segments as a carrier bills the message: Unicode forces UCS-2, anything else is counted from the text. */
+export function segmentsOf(m: Message): number {
+  const text = m.text as string;
+  const c = countSegments(text);
+  return m.type === 'Unicode' && c.encoding === 'GSM-7' ? segmentsForUnits('UCS-2', text.length) : c.segments;
+}
+
 function send(m: Message, ledger: SendLedger, onNew: OnNewSend): string {
   const reference = m.reference as string | undefined;
   if (reference !== undefined) {
     const existing = ledger.duplicateOf(reference);
     if (existing !== undefined) return existing;
   }
-  const id = ledger.accept(reference);
+  const id = ledger.accept(reference, segmentsOf(m));
   onNew(id, reference);
   return id;
 }

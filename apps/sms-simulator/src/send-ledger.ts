@@ -11,6 +11,21 @@ export interface SimulatorStats {
   duplicatesSent: number;
 }
 
+/** `GET /_throughput`: what arrived, counted as a carrier counts it. */
+export interface ThroughputStats {
+  /** Segments of every new send (as a carrier counts them: text and type). */
+  segmentsAccepted: number;
+  /**
+   * The rate sends arrived at, in segments per second: the segments of every
+   * request with new sends but the last, over the time from the first such
+   * request to the last (null until two requests came at different times).
+   * What a provider enforcing a per-second limit would see.
+   */
+  segmentsPerSecond: number | null;
+  firstSendAt: string | null;
+  lastSendAt: string | null;
+}
+
 export interface ReferenceStats {
   reference: string;
   /** Real sends of this reference: at most 1 when repeats are suppressed. */
@@ -25,6 +40,11 @@ export class SendLedger {
   messagesAccepted = 0;
   duplicatesSuppressed = 0;
   duplicatesSent = 0;
+  segmentsAccepted = 0;
+  private requestSegments = 0;
+  private lastRequestSegments = 0;
+  private firstSendMs: number | null = null;
+  private lastSendMs: number | null = null;
   private readonly idsByReference = new Map<string, string>();
   // Only references that were repeated get an entry, so the common path adds nothing.
   private readonly duplicatesByReference = new Map<string, number>();
@@ -49,15 +69,36 @@ export class SendLedger {
   }
 
   /** A new send; returns its fresh provider id. */
-  accept(reference: string | undefined): string {
+  accept(reference: string | undefined, segments = 1): string {
     const id = `sim-${(this.counter++).toString(36)}-${this.bootToken}`;
     this.messagesAccepted++;
+    this.requestSegments += segments;
     if (reference === undefined) return id;
     if (this.idsByReference.has(reference)) {
       this.duplicatesSent++;
       this.resendsByReference.set(reference, (this.resendsByReference.get(reference) ?? 0) + 1);
     } else this.idsByReference.set(reference, id);
     return id;
+  }
+
+  /** Ends a send request: its new sends' segments join the throughput figures, timed `atMs`. */
+  endRequest(atMs: number): void {
+    if (this.requestSegments === 0) return;
+    this.segmentsAccepted += this.requestSegments;
+    this.lastRequestSegments = this.requestSegments;
+    this.requestSegments = 0;
+    this.firstSendMs ??= atMs;
+    this.lastSendMs = atMs;
+  }
+
+  throughput(): ThroughputStats {
+    const span = this.firstSendMs !== null && this.lastSendMs !== null ? this.lastSendMs - this.firstSendMs : 0;
+    return {
+      segmentsAccepted: this.segmentsAccepted,
+      segmentsPerSecond: span > 0 ? Math.round(((this.segmentsAccepted - this.lastRequestSegments) * 1000 * 100) / span) / 100 : null,
+      firstSendAt: this.firstSendMs === null ? null : new Date(this.firstSendMs).toISOString(),
+      lastSendAt: this.lastSendMs === null ? null : new Date(this.lastSendMs).toISOString(),
+    };
   }
 
   stats(): SimulatorStats {
@@ -85,6 +126,11 @@ export class SendLedger {
     this.messagesAccepted = 0;
     this.duplicatesSuppressed = 0;
     this.duplicatesSent = 0;
+    this.segmentsAccepted = 0;
+    this.requestSegments = 0;
+    this.lastRequestSegments = 0;
+    this.firstSendMs = null;
+    this.lastSendMs = null;
     this.idsByReference.clear();
     this.duplicatesByReference.clear();
     this.resendsByReference.clear();

@@ -15,10 +15,10 @@ import {
   referencesOf,
   type OnNewSend,
 } from './send-handler';
-import { SendLedger, type ReferenceStats, type SimulatorStats } from './send-ledger';
+import { SendLedger, type ReferenceStats, type SimulatorStats, type ThroughputStats } from './send-ledger';
 import { createCallbackAgent, postSigned, type SignedPostResult } from './signed-post';
 
-export type { SimulatorStats, ReferenceStats } from './send-ledger';
+export type { SimulatorStats, ReferenceStats, ThroughputStats } from './send-ledger';
 export type { Faults, FaultsInput } from './faults';
 export type { DlrStats } from './dlr-dispatcher';
 export type { ReferenceTraces } from './request-log';
@@ -39,6 +39,8 @@ export interface SimulatorHandle {
   start(port?: number): Promise<{ port: number; url: string }>;
   stop(): Promise<void>;
   stats(): SimulatorStats;
+  /** Segments accepted and the segments/s they arrived at (GET /_throughput). */
+  throughput(): ThroughputStats;
   detail(): SimulatorDetail;
   referenceStats(reference: string): ReferenceStats;
   tracesFor(reference: string): ReferenceTraces;
@@ -135,6 +137,7 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
       return;
     }
     const body = Array.isArray(input) ? processBulk(input, ledger, onNew) : processSingle(input, ledger, onNew);
+    ledger.endRequest(Date.now());
     if (roll(faults.hangRate)) {
       // Accept-then-hang: the sends above are real, the answer never comes.
       hanging.add(res);
@@ -157,6 +160,10 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
       if (reference !== null) out.perReference = ledger.referenceStats(reference);
       if (query.get('detail') === '1' || query.get('detail') === 'true') out.detail = handle.detail();
       sendJson(res, 200, json(out));
+      return true;
+    }
+    if (method === 'GET' && path === '/_throughput') {
+      sendJson(res, 200, json(ledger.throughput()));
       return true;
     }
     if (method === 'POST' && path === '/_faults') {
@@ -249,6 +256,7 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
       });
     },
     stats: () => ledger.stats(),
+    throughput: () => ledger.throughput(),
     detail: () => ({
       ...(dlr?.stats() ?? {
         dlrQueued: 0,

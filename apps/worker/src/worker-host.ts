@@ -16,7 +16,12 @@ export interface WorkerHost {
 function optionsFor(queue: QueueName, deps: WorkerDeps): Partial<WorkerOptions> {
   switch (queue) {
     case 'sends':
-      return { concurrency: 8, limiter: { max: Math.max(1, Math.floor(deps.config.SMS_PROVIDER_MPS / deps.config.SEND_BATCH_SIZE)), duration: 1_000 } };
+      // SMS_PROVIDER_MPS is enforced in segments by the provider wrapper
+      // (limited-provider.ts), shared by every worker. This job ceiling never
+      // binds before it (every send costs at least one segment); it is here
+      // because BullMQ honours a provider's 429 pause (worker.rateLimit) only
+      // on a queue with a limiter.
+      return { concurrency: 8, limiter: { max: deps.config.SMS_PROVIDER_MPS, duration: 1_000 } };
     case 'webhooks':
       return { concurrency: 32 };
     case 'campaigns':

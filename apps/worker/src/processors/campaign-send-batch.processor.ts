@@ -1,19 +1,23 @@
 import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
 import { sendBatch } from '../../../../domain/campaigns/send-batch';
+import { trackedLinksOf } from '../../../../domain/links/link-code';
 import { ProviderRequestError } from '../../../../domain/messaging/providers/provider';
+import { limitedProvider } from '../limited-provider';
 import { defineHandler } from './types';
 
 export const campaignSendBatchHandler = defineHandler('campaign.send-batch.v1', async (payload, { deps, job, token, worker }) => {
-  if (!deps.provider) throw new UnrecoverableError('no SMS provider configured for this worker');
+  const provider = limitedProvider(deps);
+  if (!provider) throw new UnrecoverableError('no SMS provider configured for this worker');
   let result;
   try {
     result = await sendBatch(
       {
         db: deps.db,
-        provider: deps.provider,
+        provider,
         now: deps.now,
         leaseMs: deps.config.SEND_LEASE_MS,
         phoneHashKey: deps.config.PHONE_HASH_KEY,
+        links: trackedLinksOf(deps.config),
         metrics: deps.metrics,
         logger: deps.logger,
       },
