@@ -64,6 +64,12 @@ export function createMetrics() {
       name: 'shopify_sync_duration_seconds', help: 'Customer sync time from queued to its end, by outcome', labelNames: ['outcome'] as const,
       buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 10800], registers: r,
     }),
+    linkRedirects: new Counter({ name: 'link_redirects_total', help: 'Short-link requests by outcome (redirected, not_found, rate_limited)', labelNames: ['outcome'] as const, registers: r }),
+    linkClicks: new Counter({ name: 'clicks_total', help: 'Clicks recorded (flushed to Postgres), human or bot (link previews, crawlers, prefetch, HEAD)', labelNames: ['kind'] as const, registers: r }),
+    linkClicksDropped: new Counter({ name: 'link_clicks_dropped_total', help: 'Redirects answered but not recorded, by reason (ip_budget, buffer_full)', labelNames: ['reason'] as const, registers: r }),
+    linkClickFlushFailures: new Counter({ name: 'link_click_flush_failures_total', help: 'Click flushes that failed (retried: the clicks stay buffered)', registers: r }),
+    attributedOrders: new Counter({ name: 'attributed_orders_total', help: 'Orders attributed to a campaign, by kind (click, view)', labelNames: ['kind'] as const, registers: r }),
+    attributedRevenue: new Counter({ name: 'attributed_revenue_total', help: 'Revenue of attributed orders, in major units of each currency', labelNames: ['currency'] as const, registers: r }),
   };
 }
 

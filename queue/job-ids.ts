@@ -20,6 +20,10 @@ export const jobIds = {
   contactsImport: (importId: string): string => `import-${safe(importId)}`,
   /** One write-back per consent record (a replayed change writes no record, so no job). */
   consentWriteback: (recordId: string): string => `consent-wb-${safe(recordId)}`,
+  /** The sync's job (start, poll, apply); a delayed poll keeps this id. */
+  shopSync: (syncId: string): string => `shop-sync-${safe(syncId)}`,
+  /** Woken by the bulk_operations/finish webhook, beside a poll that may be waiting under shopSync's id. */
+  shopSyncFinished: (syncId: string): string => `shop-sync-${safe(syncId)}-finished`,
 };
 
 export const SCHEDULER_IDS = {

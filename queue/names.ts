@@ -27,6 +27,7 @@ export const JOBS = {
   webhookDeliveryReports: 'webhook.delivery-reports.v1',
   webhookEvents: 'webhook.events.v1',
   consentWriteback: 'contact.consent-writeback.v1',
+  shopSync: 'shop.sync.v1',
 } as const;
 
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
@@ -43,6 +44,7 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   'webhook.delivery-reports.v1': QUEUES.webhooks,
   'webhook.events.v1': QUEUES.webhooks,
   'contact.consent-writeback.v1': QUEUES.shopify,
+  'shop.sync.v1': QUEUES.shopify,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

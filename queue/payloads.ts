@@ -17,6 +17,7 @@ export const jobPayloadSchemas = {
   'webhook.delivery-reports.v1': z.object({ ...traced }),
   'webhook.events.v1': z.object({ ...traced }),
   'contact.consent-writeback.v1': z.object({ ...traced, shopId: z.uuid(), contactId: z.uuid(), recordId: z.string().regex(/^[0-9]{1,19}$/) }),
+  'shop.sync.v1': z.object({ ...traced, syncId: z.uuid(), shopId: z.uuid() }),
 } satisfies Record<JobName, z.ZodType>;
 
 export type JobPayloads = { [K in JobName]: z.infer<(typeof jobPayloadSchemas)[K]> };

@@ -6,7 +6,7 @@ import type { Producer } from '../../queue/producer';
 // commit the caller publishes it, and the dispatcher job republishes anything
 // a crash left unpublished. Publishing is idempotent (deterministic job ids).
 
-export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1' | 'contacts.import.v1' | 'contact.consent-writeback.v1';
+export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1' | 'contacts.import.v1' | 'contact.consent-writeback.v1' | 'shop.sync.v1';
 
 export interface OutboxRow {
   id: bigint;
@@ -51,6 +51,12 @@ export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
   'contact.consent-writeback.v1': (producer, row) => {
     const { shopId, contactId, recordId } = row.payload as { shopId: string; contactId: string; recordId: string };
     return producer.add('contact.consent-writeback.v1', { traceId: traceOf(row), shopId, contactId, recordId }, { jobId: jobIds.consentWriteback(recordId) });
+  },
+  // A sync queued (install, resync), or its bulk export finished (`wake`: the webhook learnt it first).
+  'shop.sync.v1': (producer, row) => {
+    const { syncId, shopId, wake } = row.payload as { syncId: string; shopId: string; wake?: string };
+    const jobId = wake === 'finished' ? jobIds.shopSyncFinished(syncId) : jobIds.shopSync(syncId);
+    return producer.add('shop.sync.v1', { traceId: traceOf(row), syncId, shopId }, { jobId });
   },
 };
 

@@ -1,0 +1,227 @@
+import { sql, type Tx } from '../../lib/db';
+import { boundedText, declareConsentSource, type Evidence } from '../consent/consent-source';
+import type { SyncCustomer } from './bulk-customer';
+
+/** What one chunk did; the sync row adds these up. */
+export interface ChunkCounts {
+  customersSeen: number;
+  contactsCreated: number;
+  contactsUpdated: number;
+  contactsUnchanged: number;
+  skippedNoPhone: number;
+  invalidPhone: number;
+  subscribed: number;
+  optedOut: number;
+}
+
+export const ZERO_COUNTS: ChunkCounts = {
+  customersSeen: 0,
+  contactsCreated: 0,
+  contactsUpdated: 0,
+  contactsUnchanged: 0,
+  skippedNoPhone: 0,
+  invalidPhone: 0,
+  subscribed: 0,
+  optedOut: 0,
+};
+
+/**
+ * One chunk of the export applied to the shop's contacts, set-based, inside
+ * the caller's (short) transaction, with the same rules as a customer
+ * webhook (syncShopifyCustomer) so either path ends in the same state:
+ *
+ * 1. contacts linked to a customer of the chunk are updated (profile,
+ *    consent, and the phone unless another contact holds that number), only
+ *    when the export's customer is newer than what was applied
+ *    (`shopify_updated_at`);
+ * 2. customers not linked yet with a valid phone create a contact, or link
+ *    the one holding that number;
+ * 3. Shopify's order summary (raised only) and tags (added) are applied to
+ *    every linked contact.
+ *
+ * Consent: SUBSCRIBED → subscribed; PENDING and NOT_SUBSCRIBED → pending
+ * (never sendable); UNSUBSCRIBED and REDACTED → opted out (source shopify).
+ * An opt-out recorded here (STOP keyword, merchant, API, import, erasure) is
+ * never lifted: only an opt-out Shopify set can Shopify clear. Erased
+ * contacts stay erased. Consent records are written by the contacts triggers
+ * with source `shopify`, evidence `{syncId, shopifyCustomerId, …}` and
+ * Shopify's consentUpdatedAt as the collection time, so a sync is told apart
+ * from a live consent event (and is never written back to Shopify).
+ *
+ * A customer without a usable phone is applied only to a contact already
+ * linked to it; otherwise it is counted as skipped (no phone / invalid).
+ */
+export async function applyCustomerChunk(
+  tx: Tx,
+  o: { shopId: string; syncId: string; customers: SyncCustomer[]; fallbackUpdatedAt: Date },
+): Promise<ChunkCounts> {
+  const counts: ChunkCounts = { ...ZERO_COUNTS, customersSeen: o.customers.length };
+  if (o.customers.length === 0) return counts;
+
+  // One row per customer (the last line wins) and one customer per number:
+  // ON CONFLICT cannot touch a row twice in a statement.
+  const byCustomer = new Map<string, SyncCustomer>();
+  for (const c of o.customers) byCustomer.set(c.customerId, c);
+  const seenHashes = new Set<string>();
+  const rows = [...byCustomer.values()].map((c) => {
+    if (!c.phoneHash) return c;
+    if (seenHashes.has(c.phoneHash)) return { ...c, phoneE164: null, phoneHash: null, phoneProblem: 'missing' as const };
+    seenHashes.add(c.phoneHash);
+    return c;
+  });
+
+  const byHash: Record<string, Evidence> = {};
+  const collectedAtByHash: Record<string, string> = {};
+  for (const c of rows) {
+    if (!c.phoneHash) continue;
+    byHash[c.phoneHash] = {
+      shopifyCustomerId: boundedText(c.customerId),
+      shopifyState: boundedText(c.shopifyState),
+      optInLevel: boundedText(c.optInLevel),
+      consentCollectedFrom: boundedText(c.consentCollectedFrom),
+      consentUpdatedAt: boundedText(c.consentUpdatedAt),
+    };
+    const collected = c.consentUpdatedAt ? Date.parse(c.consentUpdatedAt) : Number.NaN;
+    if (Number.isFinite(collected)) collectedAtByHash[c.phoneHash] = new Date(collected).toISOString();
+  }
+  await declareConsentSource(tx, { source: 'shopify', evidence: { syncId: o.syncId }, byHash });
+  if (Object.keys(collectedAtByHash).length > 0) {
+    // The consent record trigger reads a per-contact collection time from the same context (migration 20261205100000).
+    await tx.$queryRaw`
+      SELECT set_config('app.consent_context',
+        (current_setting('app.consent_context', true)::jsonb || jsonb_build_object('collectedAtByHash', ${JSON.stringify(collectedAtByHash)}::jsonb))::text, true)`;
+  }
+
+  const input = JSON.stringify(
+    rows.map((c) => ({
+      customer_id: c.customerId,
+      phone_e164: c.phoneE164,
+      phone_hash: c.phoneHash,
+      email: c.email,
+      first_name: c.firstName,
+      last_name: c.lastName,
+      consent: c.consent,
+      updated_at: (c.updatedAt ?? o.fallbackUpdatedAt).toISOString(),
+      tags: c.tags,
+      orders_count: c.ordersCount,
+      spent_minor: c.spentMinor,
+      currency: c.currency,
+      last_order_at: c.lastOrderAt?.toISOString() ?? null,
+    })),
+  );
+  const inputCte = sql`input AS (
+    SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(
+      customer_id text, phone_e164 text, phone_hash text, email text, first_name text, last_name text, consent text,
+      updated_at timestamptz, tags jsonb, orders_count int, spent_minor bigint, currency text, last_order_at timestamptz))`;
+  // `c` is the existing contact, `i` the customer's input row.
+  const keepOptOut = sql`(c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'shopify')`;
+  const consentSet = sql`
+    sms_consent = CASE WHEN i.consent IS NULL OR ${keepOptOut} THEN c.sms_consent ELSE i.consent END,
+    opted_out_at = CASE WHEN i.consent IS NULL OR ${keepOptOut} THEN c.opted_out_at
+                        WHEN i.consent = 'unsubscribed' THEN COALESCE(c.opted_out_at, i.updated_at) ELSE NULL END,
+    opt_out_source = CASE WHEN i.consent IS NULL OR ${keepOptOut} THEN c.opt_out_source
+                          WHEN i.consent = 'unsubscribed' THEN 'shopify' ELSE NULL END`;
+
+  // 1. Contacts already linked to a customer of the chunk.
+  const updated = await tx.$queryRaw<{ customer_id: string }[]>`
+    WITH ${inputCte}
+    UPDATE contacts c SET
+      email = i.email, first_name = i.first_name, last_name = i.last_name,
+      ${consentSet},
+      phone_e164 = CASE WHEN i.phone_hash IS NOT NULL AND NOT EXISTS (
+                     SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = i.phone_hash AND o.id <> c.id)
+                   THEN i.phone_e164 ELSE c.phone_e164 END,
+      phone_hash = CASE WHEN i.phone_hash IS NOT NULL AND NOT EXISTS (
+                     SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = i.phone_hash AND o.id <> c.id)
+                   THEN i.phone_hash ELSE c.phone_hash END,
+      shopify_updated_at = i.updated_at,
+      updated_at = now()
+      FROM input i
+     WHERE c.shop_id = ${o.shopId}::uuid AND c.shopify_customer_id = i.customer_id
+       AND c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < i.updated_at)
+    RETURNING i.customer_id`;
+
+  // 2. Customers not linked yet, with a valid phone: a new contact, or the contact holding the number (linked now).
+  const inserted = await tx.$queryRaw<{ customer_id: string; inserted: boolean }[]>`
+    WITH ${inputCte}
+    INSERT INTO contacts AS c (shop_id, phone_e164, phone_hash, email, first_name, last_name, sms_consent, opted_out_at, opt_out_source,
+                               shopify_customer_id, shopify_updated_at)
+    SELECT ${o.shopId}::uuid, i.phone_e164, i.phone_hash, i.email, i.first_name, i.last_name, COALESCE(i.consent, 'pending'),
+           CASE WHEN i.consent = 'unsubscribed' THEN i.updated_at END, CASE WHEN i.consent = 'unsubscribed' THEN 'shopify' END,
+           i.customer_id, i.updated_at
+      FROM input i
+     WHERE i.phone_hash IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.shop_id = ${o.shopId}::uuid AND k.shopify_customer_id = i.customer_id)
+     -- A fixed lock order: overlapping writers wait for each other instead of deadlocking.
+     ORDER BY i.phone_hash
+    ON CONFLICT (shop_id, phone_hash) DO UPDATE SET
+      email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+      sms_consent = CASE WHEN (SELECT v.consent FROM input v WHERE v.phone_hash = EXCLUDED.phone_hash) IS NULL OR ${keepOptOut}
+                         THEN c.sms_consent ELSE EXCLUDED.sms_consent END,
+      opted_out_at = CASE WHEN (SELECT v.consent FROM input v WHERE v.phone_hash = EXCLUDED.phone_hash) IS NULL OR ${keepOptOut} THEN c.opted_out_at
+                          WHEN EXCLUDED.sms_consent = 'unsubscribed' THEN COALESCE(c.opted_out_at, EXCLUDED.opted_out_at) ELSE NULL END,
+      opt_out_source = CASE WHEN (SELECT v.consent FROM input v WHERE v.phone_hash = EXCLUDED.phone_hash) IS NULL OR ${keepOptOut} THEN c.opt_out_source
+                            WHEN EXCLUDED.sms_consent = 'unsubscribed' THEN 'shopify' ELSE NULL END,
+      shopify_customer_id = EXCLUDED.shopify_customer_id,
+      shopify_updated_at = EXCLUDED.shopify_updated_at,
+      updated_at = now()
+     WHERE c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < EXCLUDED.shopify_updated_at)
+    RETURNING c.shopify_customer_id AS customer_id, (xmax = 0) AS inserted`;
+
+  // 3. Order summary (only ever raised, as applyShopifyCustomerSummary) and tags (added, at most 50), where they change anything.
+  await tx.$executeRaw`
+    WITH ${inputCte}
+    UPDATE contacts c SET
+      shopify_orders_count = GREATEST(c.shopify_orders_count, COALESCE(i.orders_count, 0)),
+      shopify_amount_spent_minor = CASE
+        WHEN i.spent_minor IS NOT NULL AND (c.amount_spent_currency IS NULL OR c.amount_spent_currency = i.currency)
+        THEN GREATEST(c.shopify_amount_spent_minor, i.spent_minor) ELSE c.shopify_amount_spent_minor END,
+      amount_spent_currency = CASE WHEN i.spent_minor IS NOT NULL THEN COALESCE(c.amount_spent_currency, i.currency) ELSE c.amount_spent_currency END,
+      last_order_at = GREATEST(c.last_order_at, i.last_order_at),
+      tags = CASE WHEN jsonb_array_length(i.tags) = 0 THEN c.tags ELSE ARRAY(
+               SELECT t FROM unnest(c.tags || ARRAY(SELECT jsonb_array_elements_text(i.tags))) WITH ORDINALITY AS u(t, n)
+                GROUP BY t ORDER BY min(n) LIMIT 50) END,
+      updated_at = now()
+      FROM input i
+     WHERE c.shop_id = ${o.shopId}::uuid AND c.shopify_customer_id = i.customer_id AND c.erased_at IS NULL
+       AND (c.shopify_orders_count < COALESCE(i.orders_count, 0)
+            OR (i.spent_minor IS NOT NULL AND c.shopify_amount_spent_minor < i.spent_minor
+                AND (c.amount_spent_currency IS NULL OR c.amount_spent_currency = i.currency))
+            OR (i.last_order_at IS NOT NULL AND c.last_order_at IS DISTINCT FROM GREATEST(c.last_order_at, i.last_order_at))
+            OR (cardinality(c.tags) < 50 AND NOT (ARRAY(SELECT jsonb_array_elements_text(i.tags)) <@ c.tags)))`;
+
+  const touched = new Set(updated.map((r) => r.customer_id));
+  const created = new Set<string>();
+  for (const r of inserted) {
+    touched.add(r.customer_id);
+    if (r.inserted) created.add(r.customer_id);
+  }
+  // Per customer line: skipped (no usable phone and not linked), created, updated or unchanged.
+  const linked = await linkedCustomers(tx, o.shopId, rows.filter((c) => !c.phoneHash).map((c) => c.customerId));
+  for (const c of o.customers) {
+    const applicable = c.phoneHash !== null || linked.has(c.customerId) || touched.has(c.customerId);
+    if (!applicable) {
+      if (c.phoneProblem === 'invalid') counts.invalidPhone++;
+      else counts.skippedNoPhone++;
+      continue;
+    }
+    if (created.has(c.customerId)) {
+      counts.contactsCreated++;
+      created.delete(c.customerId);
+    } else if (touched.has(c.customerId)) {
+      counts.contactsUpdated++;
+      touched.delete(c.customerId);
+    } else counts.contactsUnchanged++;
+    if (c.consent === 'subscribed') counts.subscribed++;
+    else if (c.consent === 'unsubscribed') counts.optedOut++;
+  }
+  return counts;
+}
+
+async function linkedCustomers(tx: Tx, shopId: string, customerIds: string[]): Promise<Set<string>> {
+  if (customerIds.length === 0) return new Set();
+  const rows = await tx.$queryRaw<{ customer_id: string }[]>`
+    SELECT shopify_customer_id AS customer_id FROM contacts
+     WHERE shop_id = ${shopId}::uuid AND shopify_customer_id = ANY(${customerIds}::text[]) AND erased_at IS NULL`;
+  return new Set(rows.map((r) => r.customer_id));
+}

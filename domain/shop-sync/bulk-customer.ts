@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import type { Consent } from '../contacts/contact-input';
+import { MAX_TAGS } from '../contacts/contact-input';
+import { normalizePhone, phoneHash } from '../contacts/phone';
+import { consentFromShopify } from '../contacts/sync-shopify-customer';
+import { toMinorUnits } from '../orders/money';
+
+/**
+ * The bulk query the sync runs (Admin GraphQL 2025-10): every customer with
+ * what a contact and its order summary need. No nested connection, so each
+ * JSONL line is one customer. `phone` and `smsMarketingConsent` are the
+ * Customer fields (2026-04 moves consent to `defaultPhoneNumber`; the pinned
+ * 2025-10 still serves both).
+ */
+export const CUSTOMER_BULK_QUERY = `{
+  customers {
+    edges {
+      node {
+        id
+        firstName
+        lastName
+        email
+        phone
+        tags
+        updatedAt
+        numberOfOrders
+        amountSpent { amount currencyCode }
+        lastOrder { createdAt }
+        smsMarketingConsent { marketingState marketingOptInLevel consentUpdatedAt consentCollectedFrom }
+      }
+    }
+  }
+}`;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const text = (max: number) =>
+  z
+    .string()
+    .nullable()
+    .optional()
+    .catch(null)
+    .transform((s) => {
+      const t = s?.replace(CONTROL, '').trim();
+      return t ? t.slice(0, max) : null;
+    });
+const time = z
+  .string()
+  .max(64)
+  .nullable()
+  .optional()
+  .catch(null)
+  .transform((t) => {
+    const ms = t ? Date.parse(t) : Number.NaN;
+    return Number.isFinite(ms) ? new Date(ms) : null;
+  });
+
+/**
+ * One line of the export. Unknown keys are ignored and a malformed optional
+ * field reads as absent (`catch`): one odd customer never stops a sync. Only
+ * the id is required.
+ */
+const lineSchema = z.object({
+  id: z.string().min(1).max(255).regex(/^gid:\/\/shopify\/Customer\/\d+$/),
+  __parentId: z.undefined({ error: 'a child line, not a customer' }),
+  firstName: text(100),
+  lastName: text(100),
+  email: text(254).transform((e) => (e && e.includes('@') ? e : null)),
+  phone: z.string().max(64).nullable().optional().catch(null),
+  tags: z.array(z.unknown()).max(1_000).nullable().optional().catch(null),
+  updatedAt: time,
+  numberOfOrders: z.union([z.string().regex(/^\d{1,12}$/), z.number().int().min(0)]).nullable().optional().catch(null),
+  amountSpent: z
+    .object({ amount: z.string().max(32), currencyCode: z.string().regex(/^[A-Za-z]{3}$/) })
+    .nullable()
+    .optional()
+    .catch(null),
+  lastOrder: z.object({ createdAt: time }).nullable().optional().catch(null),
+  smsMarketingConsent: z
+    .object({
+      marketingState: text(64),
+      marketingOptInLevel: text(64),
+      consentUpdatedAt: text(64),
+      consentCollectedFrom: text(64),
+    })
+    .nullable()
+    .optional()
+    .catch(null),
+});
+
+/** A customer of the export, ready for the chunk's statements. */
+export interface SyncCustomer {
+  customerId: string;
+  /** E.164 and its hash; null when Shopify has no phone or an invalid one (`phoneProblem`). */
+  phoneE164: string | null;
+  phoneHash: string | null;
+  phoneProblem: 'missing' | 'invalid' | null;
+  email: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  consent: Consent | null;
+  shopifyState: string | null;
+  optInLevel: string | null;
+  consentCollectedFrom: string | null;
+  consentUpdatedAt: string | null;
+  /** Shopify's time for the customer (updatedAt): a newer webhook already applied wins over it. */
+  updatedAt: Date | null;
+  tags: string[];
+  ordersCount: number | null;
+  spentMinor: string | null;
+  currency: string | null;
+  lastOrderAt: Date | null;
+}
+
+/** A parsed JSONL line → a customer, or null (a child line, a line that is not a customer). */
+export function readBulkCustomer(value: unknown): SyncCustomer | null {
+  const parsed = lineSchema.safeParse(value);
+  if (!parsed.success) return null;
+  const c = parsed.data;
+  const raw = c.phone?.trim() ?? '';
+  const e164 = raw ? normalizePhone(raw) : null;
+  const consent = c.smsMarketingConsent;
+  const currency = c.amountSpent?.currencyCode.toUpperCase() ?? null;
+  const spent = c.amountSpent && currency ? toMinorUnits(c.amountSpent.amount, currency) : null;
+  const count = c.numberOfOrders === null || c.numberOfOrders === undefined ? null : Number(c.numberOfOrders);
+  const tags: string[] = [];
+  for (const t of c.tags ?? []) {
+    if (typeof t !== 'string') continue;
+    const tag = t.replace(CONTROL, '').trim().toLowerCase().slice(0, 64);
+    if (tag && !tags.includes(tag)) tags.push(tag);
+    if (tags.length >= MAX_TAGS) break;
+  }
+  return {
+    customerId: c.id,
+    phoneE164: e164,
+    phoneHash: e164 ? phoneHash(e164) : null,
+    phoneProblem: !raw ? 'missing' : e164 ? null : 'invalid',
+    email: c.email,
+    firstName: c.firstName,
+    lastName: c.lastName,
+    consent: consentFromShopify(consent?.marketingState) ?? null,
+    shopifyState: consent?.marketingState ?? null,
+    optInLevel: consent?.marketingOptInLevel ?? null,
+    consentCollectedFrom: consent?.consentCollectedFrom ?? null,
+    consentUpdatedAt: consent?.consentUpdatedAt ?? null,
+    updatedAt: c.updatedAt,
+    tags,
+    ordersCount: count !== null && Number.isSafeInteger(count) && count <= 1_000_000_000 ? count : null,
+    spentMinor: spent === null ? null : spent.toString(),
+    currency: spent === null ? null : currency,
+    lastOrderAt: c.lastOrder?.createdAt ?? null,
+  };
+}
