@@ -50,8 +50,7 @@ describe('SMS_PROVIDER_MPS in segments across workers', () => {
       hosts.push(host);
       for (const w of host.workers) w.on('completed', (job) => (job.name === 'campaign.send-batch.v1' ? jobsBy[i]!++ : undefined));
     }
-    await hosts[0]!.workers[0]!.waitUntilReady();
-    const { deps } = { deps: env.workerDeps() };
+    const deps = env.workerDeps();
     await deps.producer.add('campaign.launch.v1', { traceId: 'trace-mps', campaignId: campaign.id, shopId: shop.id }, { jobId: jobIds.launch(campaign.id) });
     await waitFor('campaign completed', async () => (await campaignStatus(env.db, campaign.id)) === 'completed', 40_000, 100);
 

@@ -14,6 +14,7 @@ import { campaignTimeseries } from '../../../../domain/campaigns/campaign-timese
 import { cancelCampaign } from '../../../../domain/campaigns/cancel-campaign';
 import { toCampaignView } from '../../../../domain/campaigns/campaign-view';
 import { createCampaign } from '../../../../domain/campaigns/create-campaign';
+import { deleteDraftCampaign } from '../../../../domain/campaigns/delete-campaign';
 import { enqueueCampaign } from '../../../../domain/campaigns/enqueue-campaign';
 import { getCampaignRow } from '../../../../domain/campaigns/get-campaign';
 import { listCampaigns } from '../../../../domain/campaigns/list-campaigns';
@@ -73,6 +74,14 @@ export function campaignRoutes(deps: ApiDeps): Router {
         now: deps.now(),
       });
       res.json(campaign);
+    }),
+  );
+
+  router.delete(
+    '/campaigns/:id',
+    ...validated({ body: emptyBodySchema, use: [campaignId, optionalKey] }, async (_input, req, res) => {
+      await deleteDraftCampaign(deps.db, { shopId: shopOf(res).shopId, campaignId: idOf(req), guard: idempotencyGuardOf(res) });
+      res.status(204).end();
     }),
   );
 
