@@ -1,6 +1,6 @@
-import { BlockStack, Button, Card, EmptyState, IndexTable, InlineStack, Page, Select, Text } from '@shopify/polaris';
-import { useState } from 'react';
-import type { Page as ListPage } from '../api/client';
+import { BlockStack, Button, Card, EmptyState, IndexTable, InlineStack, Modal, Page, Select, Text } from '@shopify/polaris';
+import { useRef, useState } from 'react';
+import { api, ApiError, newIdempotencyKey, type Page as ListPage } from '../api/client';
 import type { Campaign, CampaignStatus } from '../api/types';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { StatusBadge } from '../components/StatusBadge';
@@ -33,11 +33,33 @@ export default function CampaignsPage() {
   if (cursor) q.set('cursor', cursor);
   const page = useApi<ListPage<Campaign>>(`/campaigns?${q.toString()}`, { pollMs: 5000 });
   const rows = page.data?.data ?? [];
+  // The draft about to be deleted and the key of that one intent (reused by the client's retries).
+  const [toDelete, setToDelete] = useState<{ campaign: Campaign; key: string } | null>(null);
+  const [deleting, setDeleting] = useState(false);
+  const [deleteError, setDeleteError] = useState<unknown>(null);
+  const inFlight = useRef(false);
+  const deleteDraft = async () => {
+    if (!toDelete || inFlight.current) return;
+    inFlight.current = true;
+    setDeleting(true);
+    try {
+      await api<void>('DELETE', `/campaigns/${toDelete.campaign.id}`, { idempotencyKey: toDelete.key });
+    } catch (err) {
+      // Already gone (deleted in another tab) is what was asked for.
+      if (!(err instanceof ApiError && err.status === 404)) setDeleteError(err);
+    } finally {
+      inFlight.current = false;
+      setDeleting(false);
+      setToDelete(null);
+      page.reload();
+    }
+  };
 
   return (
     <Page title="Campaigns" primaryAction={{ content: 'Create campaign', url: href('/campaigns/new') }}>
       <BlockStack gap="400">
         {page.error ? <ApiErrorBanner error={page.error} /> : null}
+        {deleteError ? <ApiErrorBanner error={deleteError} onDismiss={() => setDeleteError(null)} /> : null}
         <Card padding="0">
           <div style={{ padding: 'var(--p-space-300)' }}>
             <InlineStack gap="300" blockAlign="center">
@@ -63,7 +85,7 @@ export default function CampaignsPage() {
               itemCount={rows.length}
               selectable={false}
               loading={page.loading && !page.data}
-              headings={[{ title: 'Name' }, { title: 'Status' }, { title: 'Audience' }, { title: 'Created' }]}
+              headings={[{ title: 'Name' }, { title: 'Status' }, { title: 'Audience' }, { title: 'Created' }, { title: 'Actions', hidden: true }]}
             >
               {rows.map((c, i) => (
                 <IndexTable.Row
@@ -86,6 +108,16 @@ export default function CampaignsPage() {
                   <IndexTable.Cell>
                     <Text as="span">{dateTime(c.createdAt)}</Text>
                   </IndexTable.Cell>
+                  <IndexTable.Cell>
+                    {c.status === 'draft' ? (
+                      // The row opens the draft; this button must not.
+                      <div onClick={(e) => e.stopPropagation()}>
+                        <Button variant="plain" tone="critical" accessibilityLabel={`Delete draft ${c.name}`} onClick={() => setToDelete({ campaign: c, key: newIdempotencyKey() })}>
+                          Delete
+                        </Button>
+                      </div>
+                    ) : null}
+                  </IndexTable.Cell>
                 </IndexTable.Row>
               ))}
             </IndexTable>
@@ -93,6 +125,17 @@ export default function CampaignsPage() {
           <CursorPager cursors={cursors} setCursors={setCursors} nextCursor={page.data?.nextCursor} />
         </Card>
       </BlockStack>
+      <Modal
+        open={toDelete !== null}
+        onClose={() => (deleting ? undefined : setToDelete(null))}
+        title="Delete this draft?"
+        primaryAction={{ content: 'Delete draft', destructive: true, onAction: () => void deleteDraft(), loading: deleting }}
+        secondaryActions={[{ content: 'Keep draft', onAction: () => setToDelete(null), disabled: deleting }]}
+      >
+        <Modal.Section>
+          <Text as="p">“{toDelete?.campaign.name}” will be deleted. This cannot be undone.</Text>
+        </Modal.Section>
+      </Modal>
     </Page>
   );
 }
