@@ -1,6 +1,4 @@
 import { parseClusterNodes } from './redis';
-import { queuePrefix } from '../queue/connection';
-import { ALL_QUEUES } from '../queue/names';
 
 describe('REDIS_CLUSTER_NODES', () => {
   it('takes host:port and redis URLs; credentials and TLS from the first URL apply to every node', () => {
@@ -14,17 +12,5 @@ describe('REDIS_CLUSTER_NODES', () => {
 
   it.each([[''], [' , '], ['localhost'], ['http://x:7000'], ['host:notaport'], ['host:0']])('refuses %j', (value) => {
     expect(() => parseClusterNodes(value)).toThrow();
-  });
-});
-
-describe('queue prefixes', () => {
-  it('put each queue under its own hash tag made of QUEUE_PREFIX and the queue name', () => {
-    expect(queuePrefix('{sms}', 'sends')).toBe('{sms:sends}');
-    expect(queuePrefix('bull', 'imports')).toBe('{bull:imports}');
-    // The whole tag is the queue's: a brace in the base cannot cut it short.
-    expect(queuePrefix('{a}b{c}', 'webhooks')).toBe('{abc:webhooks}');
-    const tags = ALL_QUEUES.map((q) => queuePrefix('{sms}', q));
-    expect(new Set(tags).size).toBe(ALL_QUEUES.length);
-    for (const t of tags) expect(t).toMatch(/^\{[^{}]+\}$/);
   });
 });
