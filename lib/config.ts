@@ -129,6 +129,9 @@ export const configSchema = z.object({
   // The first authenticated request of a shop without a token exchanges its
   // session token (docs/shopify.md); off only in tests that do not play Shopify.
   SHOPIFY_INSTALL_BY_EXCHANGE: bool.default(true),
+  // A shop's first token exchange queues the initial customer sync (docs/shopify.md
+  // "Customer sync"); off only in tests that do not look at syncs.
+  SHOPIFY_SYNC_ON_INSTALL: bool.default(true),
   // Bound of one Shopify HTTP call (token exchange, Admin GraphQL).
   SHOPIFY_API_TIMEOUT_MS: positiveInt.max(60_000).default(5_000),
   QUEUE_MAX_DEPTH: positiveInt.default(10_000),

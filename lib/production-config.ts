@@ -176,6 +176,9 @@ export function productionProblems(env: Readonly<Record<string, string | undefin
   if ((env.SMS_PROVIDER ?? 'simulator') === 'simulator') problems.push('SMS_PROVIDER: the simulator is a development tool; set a real provider in production');
   if (env.STRIPE_API_BASE !== undefined) problems.push('STRIPE_API_BASE: only for tests (a local Stripe fake); unset it in production');
   if (env.SHOPIFY_ADMIN_API_BASE !== undefined) problems.push('SHOPIFY_ADMIN_API_BASE: only for development and tests (a local Shopify fake); unset it in production');
+  if (env.SHOPIFY_SYNC_ON_INSTALL !== undefined && !['true', '1'].includes(env.SHOPIFY_SYNC_ON_INSTALL)) {
+    problems.push('SHOPIFY_SYNC_ON_INSTALL: must stay on in production (an installed shop would start with no subscribers)');
+  }
   if (env.SHOPIFY_INSTALL_BY_EXCHANGE !== undefined && !['true', '1'].includes(env.SHOPIFY_INSTALL_BY_EXCHANGE)) {
     problems.push('SHOPIFY_INSTALL_BY_EXCHANGE: must stay on in production (without it no shop gets an Admin API token)');
   }

@@ -10,6 +10,8 @@ process.env.SMS_WEBHOOK_SECRET ??= 'test-sms-webhook-secret';
 process.env.INTERNAL_SIGNING_SECRET ??= 'test-internal-signing-secret';
 // Only the tests that play Shopify (test/fakes/shopify-server.ts) exchange session tokens.
 process.env.SHOPIFY_INSTALL_BY_EXCHANGE ??= 'false';
+// Only the sync tests let an install start the customer sync (its Admin API calls would meet other tests' fakes).
+process.env.SHOPIFY_SYNC_ON_INSTALL ??= 'false';
 // The pipeline tests count batches and provider requests of 500 recipients;
 // the product default is the provider's bulk maximum (1000).
 process.env.SEND_BATCH_SIZE ??= '500';

@@ -16,6 +16,7 @@ import { findLedgerMismatches } from './ledger-check';
 import { pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finished-rows';
 import { releaseOrphanedReservations } from './release-orphaned-reservations';
 import { repairStuckImports } from './repair-stuck-imports';
+import { repairStuckSyncs } from './repair-stuck-syncs';
 
 // One reconciliation pass repairs what a crash left behind. Every kind is
 // bounded (rows per pass), idempotent (a second pass finds nothing to do), and
@@ -37,6 +38,8 @@ export const REPAIR_KINDS = [
   'outbox_pruned',
   'import_requeued',
   'import_failed',
+  'shop_sync_requeued',
+  'shop_sync_failed',
 ] as const;
 export type RepairKind = (typeof REPAIR_KINDS)[number];
 
@@ -174,6 +177,11 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     const imports = await repairStuckImports({ db: deps.db, queues: deps.queues }, { now, quietMs: 60_000, limit });
     count('import_requeued', imports.requeued);
     count('import_failed', imports.failed);
+
+    // 10. Customer syncs whose job died: resumed (poll or apply from the cursor), or failed past 24 hours.
+    const syncs = await repairStuckSyncs({ db: deps.db, queues: deps.queues, metrics: deps.metrics }, { now, quietMs: 5 * 60_000, limit });
+    count('shop_sync_requeued', syncs.requeued);
+    count('shop_sync_failed', syncs.failed);
   }
 
   // Gauges: stuck campaigns, active reservations, pending outbox, ledger mismatches.

@@ -9,6 +9,7 @@ import {
   shopifyShopRedact,
 } from './handlers/shopify';
 import { shopifyCheckout, shopifyOrderCreated } from './handlers/shopify-orders';
+import { shopifyBulkOperationFinish } from './handlers/shopify-bulk';
 import { stripeChargeRefunded, stripeSessionExpired, stripeSessionPaid, stripeSessionsExpiredInBulk } from './handlers/stripe';
 import type { BulkWebhookHandler, WebhookHandler } from './types';
 
@@ -38,6 +39,7 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
     'orders/create': shopifyOrderCreated,
     'checkouts/create': shopifyCheckout,
     'checkouts/update': shopifyCheckout,
+    'bulk_operations/finish': shopifyBulkOperationFinish,
   },
   'sms-simulator': sms,
   'sms-mitto': sms,

@@ -183,6 +183,26 @@ export const appScopesUpdateSchema = z.object({
   customer: absent,
 });
 
+/**
+ * bulk_operations/finish: a bulk operation of the app ended. Names no shop
+ * (the header decides); its only effect is on a sync of that shop whose
+ * operation has this id (anything else is ignored), so a body misattributed
+ * to another shop finds nothing.
+ */
+export const bulkOperationFinishSchema = z.object({
+  admin_graphql_api_id: z.string().max(255).regex(/^gid:\/\/shopify\/BulkOperation\/\d+$/, 'must be a BulkOperation id'),
+  status: z.string().min(1).max(64),
+  error_code: z.string().max(64).nullable().optional(),
+  type: z.string().max(32).nullable().optional(),
+  created_at: shopifyTime.nullable().optional(),
+  completed_at: shopifyTime.nullable().optional(),
+  id: absent,
+  domain: absent,
+  myshopify_domain: absent,
+  shop_domain: absent,
+  customer: absent,
+});
+
 /** For each topic we act on: its schema, and how to read the shop its body names (none: the header decides). */
 const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => string }> = {
   'app/uninstalled': { schema: shopResourceSchema, shopOf: (p) => (p as { shopDomain: string }).shopDomain },
@@ -196,6 +216,7 @@ const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => 
   'orders/create': { schema: orderSchema },
   'checkouts/create': { schema: checkoutSchema },
   'checkouts/update': { schema: checkoutSchema },
+  'bulk_operations/finish': { schema: bulkOperationFinishSchema },
 };
 
 export type ShopifyBodyCheck =

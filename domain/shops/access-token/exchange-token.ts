@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { HttpResponseError, RequestedTokenType } from '@shopify/shopify-api';
 import { scrubText } from '../../../lib/logger';
+import type { Producer } from '../../../queue/producer';
+import type { OutboxRow } from '../../outbox/outbox';
+import { publishAfterCommit, queueShopSync } from '../../shop-sync/start-shop-sync';
 import type { ShopifyDeps } from './deps';
 import { shopifyApp } from './shopify-app';
 import { shopTokenCipher, tokenAad } from './token-cipher';
@@ -26,7 +29,11 @@ export const EXCHANGE_RETRY_MS = 5_000;
  * row; a lease that ran out may have been taken over). Never throws: a
  * failure must not fail the merchant's request.
  */
-export async function exchangeAccessToken(deps: ShopifyDeps, shop: { id: string; domain: string }, sessionToken: string): Promise<ExchangeOutcome> {
+export async function exchangeAccessToken(
+  deps: ShopifyDeps & { producer?: Producer },
+  shop: { id: string; domain: string },
+  sessionToken: string,
+): Promise<ExchangeOutcome> {
   const { config, db, logger, metrics } = deps;
   if (!config.SHOPIFY_INSTALL_BY_EXCHANGE) return 'disabled';
   const claim = randomUUID();
@@ -72,6 +79,7 @@ export async function exchangeAccessToken(deps: ShopifyDeps, shop: { id: string;
   }
 
   const ciphertext = shopTokenCipher(config).encrypt(accessToken, tokenAad(shop.id));
+  let syncEvent: OutboxRow | null = null;
   try {
     const outcome = await db.$transaction(async (tx) => {
       const stored = await tx.$executeRaw`
@@ -84,7 +92,14 @@ export async function exchangeAccessToken(deps: ShopifyDeps, shop: { id: string;
       const reactivated = await tx.$executeRaw`
         UPDATE shops SET status = 'active', uninstalled_at = NULL, installed_at = now(), updated_at = now()
          WHERE id = ${shop.id}::uuid AND status = 'uninstalled'`;
-      return reactivated === 1 ? ('reinstalled' as const) : ('exchanged' as const);
+      const installed = reactivated === 1 ? ('reinstalled' as const) : ('exchanged' as const);
+      // The install's customer sync, in the transaction that installs: once per shop (a re-exchange after a
+      // revoked token is no install); a re-install syncs again, the store's customers changed meanwhile.
+      if (config.SHOPIFY_SYNC_ON_INSTALL) {
+        const queued = await queueShopSync(tx, { shopId: shop.id, reason: installed === 'reinstalled' ? 'resync' : 'install', traceId: `install-${claim}` });
+        syncEvent = queued?.outbox ?? null;
+      }
+      return installed;
     });
     if (outcome === 'busy') {
       metrics.shopifyTokenExchanges.inc({ outcome: 'discarded' });
@@ -93,6 +108,8 @@ export async function exchangeAccessToken(deps: ShopifyDeps, shop: { id: string;
     }
     metrics.shopifyTokenExchanges.inc({ outcome });
     logger.info({ shopId: shop.id, scopes, outcome }, 'shopify offline access token stored');
+    // Published now when the caller has a producer; otherwise by the outbox dispatcher.
+    if (syncEvent && deps.producer) await publishAfterCommit(db, deps.producer, syncEvent);
     return outcome;
   } catch (err) {
     logger.warn({ shopId: shop.id, err: { message: (err as Error).message } }, 'shopify token exchange: storing the token failed');

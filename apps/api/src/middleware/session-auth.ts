@@ -42,7 +42,7 @@ export function shopOf(res: { locals: Record<string, unknown> }): AuthedLocals {
  * grants tokens to installed apps only: the proof of a re-install).
  */
 export function sessionAuth(
-  deps: Pick<ApiDeps, 'config' | 'db' | 'now' | 'logger' | 'metrics'>,
+  deps: Pick<ApiDeps, 'config' | 'db' | 'now' | 'logger' | 'metrics'> & Partial<Pick<ApiDeps, 'producer'>>,
   opts: { alongside?: (req: Request, res: Response, shopDomain: string) => Promise<void> } = {},
 ): RequestHandler {
   const lookupShop = shopLookup(deps.db, { defaultSender: deps.config.SMS_DEFAULT_SENDER, ttlMs: deps.config.SHOP_CACHE_TTL_MS });

@@ -1,14 +1,19 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { getLatestShopSync, toShopSyncView } from '../../../../domain/shop-sync/shop-sync-view';
+import { startShopSync } from '../../../../domain/shop-sync/start-shop-sync';
 import { getShop } from '../../../../domain/shops/get-shop';
+import { currentTraceId } from '../../../../lib/context';
+import { AppError } from '../../../../lib/errors';
 import { shopSettingsPatchSchema, updateShopSettings } from '../../../../domain/shops/update-shop-settings';
 import type { ApiDeps } from '../deps';
-import { idempotency } from '../middleware/idempotency';
+import { idempotency, idempotencyGuardOf } from '../middleware/idempotency';
 import { shopOf } from '../middleware/session-auth';
 import { validated } from '../middleware/validated';
 import { EXACT_ROUTING } from '../router-options';
 
 const noQuery = z.object({}).strict();
+const noBody = z.object({}).strict();
 
 export function shopRoutes(deps: ApiDeps): Router {
   const router = Router(EXACT_ROUTING);
@@ -24,6 +29,26 @@ export function shopRoutes(deps: ApiDeps): Router {
     '/shop',
     ...validated({ body: shopSettingsPatchSchema, query: noQuery, use: [idempotency(deps, { required: false })] }, async ({ body }, _req, res) => {
       res.json(await updateShopSettings(deps.db, shopOf(res).shopId, body, { defaultSender: deps.config.SMS_DEFAULT_SENDER }));
+    }),
+  );
+
+  // The customer sync from Shopify (docs/shopify.md "Customer sync").
+  router.get(
+    '/shop/sync',
+    ...validated({ query: noQuery }, async (_input, _req, res) => {
+      const sync = await getLatestShopSync(deps.db, shopOf(res).shopId);
+      if (!sync) throw new AppError('NOT_FOUND', 'The shop has had no customer sync yet');
+      res.json(toShopSyncView(sync));
+    }),
+  );
+
+  // A resync: 202 with the new sync, or 200 with the one already queued or running (one per shop).
+  router.post(
+    '/shop/sync',
+    ...validated({ body: noBody, query: noQuery, use: [idempotency(deps, { required: false })] }, async (_input, _req, res) => {
+      const { sync, created } = await startShopSync(deps.db, deps.producer, { shopId: shopOf(res).shopId, traceId: currentTraceId() }, idempotencyGuardOf(res));
+      res.setHeader('Location', '/api/shop/sync');
+      res.status(created ? 202 : 200).json(toShopSyncView(sync));
     }),
   );
 
