@@ -17,6 +17,18 @@ export const deliveryReportSchema = z.object({
 });
 export type DeliveryReport = z.infer<typeof deliveryReportSchema>;
 
+/** Most reports one batched callback may carry (the body is bounded too: 64 KiB, raw-body.ts). */
+export const MAX_REPORTS_PER_CALLBACK = 500;
+
+/**
+ * The batched form of the delivery-report callback (the simulator's
+ * `SIMULATOR_DLR_BATCH`): several reports under one signature, which covers
+ * the whole body and so every report in it.
+ */
+export const deliveryReportBatchSchema = z.object({
+  reports: z.array(deliveryReportSchema).min(1).max(MAX_REPORTS_PER_CALLBACK),
+});
+
 export const inboundMessageSchema = z.object({
   id: z.string().min(1).max(128),
   from: z.string().min(1).max(32),

@@ -1,7 +1,8 @@
 import { Router, type Request } from 'express';
 import { enqueueDeliveryReportsJob } from '../../../../domain/webhooks/enqueue-delivery-reports-job';
+import { ingestDeliveryReports } from '../../../../domain/webhooks/ingest-delivery-reports';
 import { ingestWebhookEvent } from '../../../../domain/webhooks/ingest-event';
-import { deliveryReportEventId, deliveryReportSchema, inboundEventId, inboundMessageSchema } from '../../../../domain/webhooks/sms-payloads';
+import { deliveryReportBatchSchema, deliveryReportEventId, deliveryReportSchema, inboundEventId, inboundMessageSchema } from '../../../../domain/webhooks/sms-payloads';
 import { isSmsCallbackProvider, verifySmsCallback, type SmsCallbackProvider } from '../../../../domain/webhooks/verify-sms-callback';
 import { AppError } from '../../../../lib/errors';
 import type { ApiDeps } from '../deps';
@@ -9,9 +10,12 @@ import { parseBody } from '../validation';
 import { invalidSignature, jsonOf, rawBody, rawOf } from './raw-body';
 import { EXACT_ROUTING } from '../router-options';
 
+const isBatch = (body: unknown): boolean => typeof body === 'object' && body !== null && !Array.isArray(body) && 'reports' in body;
+
 /**
- * Delivery reports and inbound texts. Reports take the lean path (one INSERT,
- * one shared bulk job per 100 ms). Inbound texts are processed inline, before the 200: a STOP is in
+ * Delivery reports and inbound texts. Reports take the lean path (a row in
+ * the inbox's shared INSERTs, one shared bulk job per 100 ms), one per
+ * request or many under one signature (`{"reports": [...]}`). Inbound texts are processed inline, before the 200: a STOP is in
  * force by the time the provider hears back, so a batch claimed a moment
  * later already skips the number; the job is the fallback if that fails.
  */
@@ -39,6 +43,13 @@ export function smsWebhookRoutes(deps: ApiDeps): Router {
 
   router.post('/sms/:provider/status', rawBody(deps, 'sms'), async (req, res) => {
     const { provider } = verified(req);
+    if (isBatch(req.body)) {
+      // The batched form: one signature over every report in the body.
+      const { reports } = parseBody(req, deliveryReportBatchSchema);
+      const result = await ingestDeliveryReports(deps, `sms-${provider}`, reports);
+      res.status(200).json(result);
+      return;
+    }
     const report = parseBody(req, deliveryReportSchema);
     const result = await ingestWebhookEvent(
       deps,
