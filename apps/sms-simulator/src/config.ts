@@ -19,6 +19,9 @@ const schema = z.object({
   SIMULATOR_DLR_ENABLED: z.stringbool().default(true),
   SIMULATOR_DLR_CONCURRENCY: z.coerce.number().int().min(1).max(4096).default(32),
   SIMULATOR_DLR_MAX_PENDING: z.coerce.number().int().min(1).default(2_000_000),
+  // Reports per callback: 1 = one request each; more = the batched form
+  // (`{"reports": [...]}`, at most the API's MAX_REPORTS_PER_CALLBACK).
+  SIMULATOR_DLR_BATCH: z.coerce.number().int().min(1).max(500).default(1),
   // Off models a provider that does not collapse repeats of a reference (the
   // safe assumption for Mitto): every repeat becomes a second SMS.
   SIMULATOR_DEDUPS_BY_REFERENCE: z.stringbool().default(true),
@@ -37,6 +40,8 @@ export interface SimulatorConfig {
   dlrEnabled: boolean;
   dlrConcurrency: number;
   maxPendingDlr: number;
+  /** Reports per delivery-report callback (1: the single form). */
+  dlrBatch: number;
   /** Repeats of a reference are answered with the first id and not sent again. */
   dedupsByReference: boolean;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
@@ -74,6 +79,7 @@ export function loadSimulatorConfig(env: NodeJS.ProcessEnv = process.env): Simul
     dlrEnabled: e.SIMULATOR_DLR_ENABLED,
     dlrConcurrency: e.SIMULATOR_DLR_CONCURRENCY,
     maxPendingDlr: e.SIMULATOR_DLR_MAX_PENDING,
+    dlrBatch: e.SIMULATOR_DLR_BATCH,
     dedupsByReference: e.SIMULATOR_DEDUPS_BY_REFERENCE,
     logLevel: e.LOG_LEVEL,
   };

@@ -12,6 +12,12 @@ export interface DlrOptions {
   deliveredRatio: number;
   concurrency: number;
   maxPending: number;
+  /**
+   * Reports per callback: 1 posts each report on its own (the single form);
+   * more posts the due reports together as `{"reports": [...]}` under one
+   * signature, up to this many per request (the batched form).
+   */
+  batchSize?: number;
   timeoutMs?: number;
   retryDelaysMs?: readonly number[];
 }
@@ -30,6 +36,8 @@ export interface DlrStats {
 interface ReadyReport {
   body: string;
   attempt: number;
+  /** Reports in the body. */
+  reports: number;
 }
 
 // Reasons a handset is not reached; only there so failed reports look realistic.
@@ -44,12 +52,15 @@ export class DlrDispatcher {
   private readonly agent: http.Agent;
   private readonly timeoutMs: number;
   private readonly retryDelaysMs: readonly number[];
+  private readonly batchSize: number;
 
   private ids: string[] = [];
   private refs: Array<string | undefined> = [];
   private due: number[] = [];
   private head = 0;
   private ready: ReadyReport[] = [];
+  /** Reports in `ready` (a body may hold many). */
+  private readyReports = 0;
   private inFlight = 0;
   private waitingRetries = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -66,10 +77,11 @@ export class DlrDispatcher {
     this.agent = createCallbackAgent(this.url, opts.concurrency);
     this.timeoutMs = opts.timeoutMs ?? 5_000;
     this.retryDelaysMs = opts.retryDelaysMs ?? [250, 1_000, 4_000];
+    this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? 1));
   }
 
   get pending(): number {
-    return this.ids.length - this.head + this.ready.length + this.waitingRetries;
+    return this.ids.length - this.head + this.readyReports + this.waitingRetries;
   }
 
   enqueue(id: string, reference: string | undefined): void {
@@ -123,6 +135,7 @@ export class DlrDispatcher {
     this.due = [];
     this.head = 0;
     this.ready = [];
+    this.readyReports = 0;
     this.inFlight = 0;
     this.waitingRetries = 0;
   }
@@ -140,10 +153,10 @@ export class DlrDispatcher {
     const now = Date.now();
     while (this.inFlight < this.opts.concurrency) {
       let report = this.ready.shift();
-      if (report === undefined) {
+      if (report !== undefined) this.readyReports -= report.reports;
+      else {
         if (this.head >= this.ids.length || (this.due[this.head] as number) > now) break;
-        report = { body: this.buildBody(this.ids[this.head] as string, this.refs[this.head]), attempt: 0 };
-        this.head++;
+        report = this.batchSize === 1 ? this.single() : this.batch(now);
       }
       this.post(report);
     }
@@ -164,6 +177,23 @@ export class DlrDispatcher {
       this.due = this.due.slice(this.head);
       this.head = 0;
     }
+  }
+
+  private single(): ReadyReport {
+    const body = this.buildBody(this.ids[this.head] as string, this.refs[this.head]);
+    this.head++;
+    return { body, attempt: 0, reports: 1 };
+  }
+
+  // Every report already due, up to the batch size: no waiting to fill a
+  // batch, so a quiet period still gets its reports at once.
+  private batch(now: number): ReadyReport {
+    const parts: string[] = [];
+    while (parts.length < this.batchSize && this.head < this.ids.length && (this.due[this.head] as number) <= now) {
+      parts.push(this.buildBody(this.ids[this.head] as string, this.refs[this.head]));
+      this.head++;
+    }
+    return { body: `{"reports":[${parts.join(',')}]}`, attempt: 0, reports: parts.length };
   }
 
   // The status is decided once, when the report is first built, so retries
@@ -187,9 +217,9 @@ export class DlrDispatcher {
       if (epoch !== this.epoch) return;
       if (req) this.active.delete(req);
       this.inFlight--;
-      if (ok) this.counters.posted++;
+      if (ok) this.counters.posted += report.reports;
       else if (retryable && report.attempt < this.retryDelaysMs.length) this.retryLater(report);
-      else this.counters.failed++;
+      else this.counters.failed += report.reports;
       this.pump();
     };
     postSigned(this.url, report.body, this.opts.secret, this.agent, this.timeoutMs, (r) => {
@@ -203,11 +233,12 @@ export class DlrDispatcher {
 
   private retryLater(report: ReadyReport): void {
     const delay = this.retryDelaysMs[report.attempt] ?? 0;
-    this.waitingRetries++;
+    this.waitingRetries += report.reports;
     const t = setTimeout(() => {
       this.retryTimers.delete(t);
-      this.waitingRetries--;
-      this.ready.push({ body: report.body, attempt: report.attempt + 1 });
+      this.waitingRetries -= report.reports;
+      this.ready.push({ body: report.body, attempt: report.attempt + 1, reports: report.reports });
+      this.readyReports += report.reports;
       this.pump();
     }, delay);
     this.retryTimers.add(t);

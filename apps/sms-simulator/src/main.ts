@@ -32,6 +32,7 @@ async function main(): Promise<void> {
       // A Mitto-style callback URL carries its secret in the query: never logged.
       dlrUrl: config.dlrEnabled ? config.dlrUrl.split('?')[0] : undefined,
       dlrDelayMs: config.dlrDelayMs,
+      dlrBatch: config.dlrBatch,
       deliveredRatio: config.deliveredRatio,
       dedupsByReference: config.dedupsByReference,
     },

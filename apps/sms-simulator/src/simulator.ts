@@ -83,6 +83,7 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
         deliveredRatio: config.deliveredRatio,
         concurrency: config.dlrConcurrency,
         maxPending: config.maxPendingDlr,
+        batchSize: config.dlrBatch,
       })
     : undefined;
   const onNew: OnNewSend = dlr ? (id, ref) => dlr.enqueue(id, ref) : () => undefined;
