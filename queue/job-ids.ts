@@ -24,6 +24,8 @@ export const jobIds = {
   shopSync: (syncId: string): string => `shop-sync-${safe(syncId)}`,
   /** Woken by the bulk_operations/finish webhook, beside a poll that may be waiting under shopSync's id. */
   shopSyncFinished: (syncId: string): string => `shop-sync-${safe(syncId)}-finished`,
+  /** One send per keyword reply (the reply row is unique per inbound text). */
+  keywordReply: (replyId: string): string => `kw-reply-${safe(replyId)}`,
 };
 
 export const SCHEDULER_IDS = {

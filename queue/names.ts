@@ -28,6 +28,7 @@ export const JOBS = {
   webhookEvents: 'webhook.events.v1',
   consentWriteback: 'contact.consent-writeback.v1',
   shopSync: 'shop.sync.v1',
+  keywordReply: 'keyword.reply.v1',
 } as const;
 
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
@@ -45,6 +46,8 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   'webhook.events.v1': QUEUES.webhooks,
   'contact.consent-writeback.v1': QUEUES.shopify,
   'shop.sync.v1': QUEUES.shopify,
+  // A reply shares the provider's segments-per-second budget with campaign batches.
+  'keyword.reply.v1': QUEUES.sends,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

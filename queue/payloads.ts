@@ -18,6 +18,7 @@ export const jobPayloadSchemas = {
   'webhook.events.v1': z.object({ ...traced }),
   'contact.consent-writeback.v1': z.object({ ...traced, shopId: z.uuid(), contactId: z.uuid(), recordId: z.string().regex(/^[0-9]{1,19}$/) }),
   'shop.sync.v1': z.object({ ...traced, syncId: z.uuid(), shopId: z.uuid() }),
+  'keyword.reply.v1': z.object({ ...traced, replyId: z.string().regex(/^[1-9][0-9]{0,18}$/) }),
 } satisfies Record<JobName, z.ZodType>;
 
 export type JobPayloads = { [K in JobName]: z.infer<(typeof jobPayloadSchemas)[K]> };

@@ -1,7 +1,7 @@
 import { classifyInboundText } from './inbound-keyword';
 
 describe('classifyInboundText', () => {
-  it.each(['STOP', 'stop', ' Stop ', 'STOPALL', 'unsubscribe', 'Cancel', 'END', 'quit', 'STOP.', 'stop!', 'Stop\n'])('%j opts out', (text) => {
+  it.each(['STOP', 'stop', ' Stop ', 'STOPALL', 'unsubscribe', 'Cancel', 'END', 'quit', 'revoke', 'OptOut', 'STOP.', 'stop!', 'Stop\n'])('%j opts out', (text) => {
     expect(classifyInboundText(text)).toBe('STOP');
   });
 
@@ -9,11 +9,11 @@ describe('classifyInboundText', () => {
     expect(classifyInboundText(text)).toBe('START');
   });
 
-  it('HELP is its own keyword', () => {
-    expect(classifyInboundText(' help ')).toBe('HELP');
+  it.each([' help ', 'INFO', 'info.'])('%j asks for help', (text) => {
+    expect(classifyInboundText(text)).toBe('HELP');
   });
 
-  it.each(['stop it please', 'STOPP', 'yes please', 'thanks', '', 'S T O P'])('%j is an ordinary reply', (text) => {
+  it.each(['stop it please', 'STOPP', 'yes please', 'thanks', '', 'S T O P', 'information'])('%j is an ordinary reply', (text) => {
     expect(classifyInboundText(text)).toBeNull();
   });
 });

@@ -4,9 +4,10 @@
 
 export type InboundKeyword = 'STOP' | 'START' | 'HELP';
 
-const STOP_WORDS = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT']);
-const START_WORDS = new Set(['START', 'UNSTOP', 'YES']);
-const HELP_WORDS = new Set(['HELP']);
+// REVOKE and OPTOUT: the FCC's 2025 revocation rule names them beside CTIA's list.
+export const STOP_WORDS: ReadonlySet<string> = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'REVOKE', 'OPTOUT']);
+export const START_WORDS: ReadonlySet<string> = new Set(['START', 'UNSTOP', 'YES']);
+export const HELP_WORDS: ReadonlySet<string> = new Set(['HELP', 'INFO']);
 
 /** The keyword family of an inbound text, or null for an ordinary reply. */
 export function classifyInboundText(text: string): InboundKeyword | null {

@@ -6,7 +6,7 @@ import type { Producer } from '../../queue/producer';
 // commit the caller publishes it, and the dispatcher job republishes anything
 // a crash left unpublished. Publishing is idempotent (deterministic job ids).
 
-export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1' | 'contacts.import.v1' | 'contact.consent-writeback.v1' | 'shop.sync.v1';
+export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1' | 'contacts.import.v1' | 'contact.consent-writeback.v1' | 'shop.sync.v1' | 'keyword.reply.v1';
 
 export interface OutboxRow {
   id: bigint;
@@ -57,6 +57,11 @@ export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
     const { syncId, shopId, wake } = row.payload as { syncId: string; shopId: string; wake?: string };
     const jobId = wake === 'finished' ? jobIds.shopSyncFinished(syncId) : jobIds.shopSync(syncId);
     return producer.add('shop.sync.v1', { traceId: traceOf(row), syncId, shopId }, { jobId });
+  },
+  // Written with an inbound STOP/START/HELP text (compliance/record-keyword-reply.ts).
+  'keyword.reply.v1': (producer, row) => {
+    const { replyId } = row.payload as { replyId: string };
+    return producer.add('keyword.reply.v1', { traceId: traceOf(row), replyId }, { jobId: jobIds.keywordReply(replyId) });
   },
 };
 

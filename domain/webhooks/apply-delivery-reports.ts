@@ -1,5 +1,7 @@
 import type { Db } from '../../lib/db';
 import { recipientIdFromReference } from '../campaigns/render-batch';
+import { applyKeywordReplyReports, type KeywordReplyReport } from '../compliance/apply-keyword-reply-reports';
+import { keywordReplyIdFromReference } from '../compliance/send-keyword-reply';
 import { settleUnknownRecipients } from '../campaigns/settle-unknown';
 import { recentCampaignSql } from './delivery-report-recipient';
 import { DELIVERY_REPORT_PROVIDERS } from './types';
@@ -84,9 +86,16 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     if (rows.length === 0) return result;
 
     const reports: Report[] = [];
+    // Reports for keyword replies (`k<id>`) take their own path and never reach the campaign statements.
+    const replyReports: (KeywordReplyReport & { provider: string })[] = [];
     for (const r of rows) {
       if (!r.pmid || (r.status !== 'delivered' && r.status !== 'failed')) {
         result.notReady.push({ id: r.id, traceId: r.trace_id });
+        continue;
+      }
+      const replyId = keywordReplyIdFromReference(r.ref);
+      if (replyId !== null) {
+        replyReports.push({ eventId: r.id, provider: r.provider, replyId, providerMessageId: r.pmid, status: r.status, errorCode: r.status === 'failed' ? (r.code ?? 'failed') : null });
         continue;
       }
       const rid = recipientIdFromReference(r.ref ?? undefined);
@@ -191,6 +200,11 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
       const key = `${r.provider}\u0000${outcome}`;
       tally.set(key, (tally.get(key) ?? 0) + 1);
     };
+    const replyOutcomes = await applyKeywordReplyReports(tx, replyReports);
+    replyOutcomes.forEach((o, i) => {
+      const key = `${replyReports[i]!.provider}\u0000${o.outcome}`;
+      tally.set(key, (tally.get(key) ?? 0) + 1);
+    });
     for (const r of reports) {
       const shop = final.get(r.pmid);
       if (shop !== undefined) {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../lib/config';
 import type { Db, Tx } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
+import type { Producer } from '../../queue/producer';
 
 /** Who sent an event; the first half of the dedup key (provider, event_id). */
 export type WebhookProvider = 'stripe' | 'shopify' | 'sms-simulator' | 'sms-mitto';
@@ -35,6 +36,8 @@ export interface WebhookProcessDeps {
   logger: Logger;
   config: Config;
   now: () => Date;
+  /** Publishes a handler's outbox rows right after its commit; without it the outbox dispatcher does (within seconds). */
+  producer?: Producer;
 }
 
 export interface HandlerContext {

@@ -10,6 +10,7 @@ import { webhookProcessHandler } from './processors/webhook-process.processor';
 import { webhookDeliveryReportsHandler } from './processors/webhook-delivery-reports.processor';
 import { webhookEventsHandler } from './processors/webhook-events.processor';
 import { consentWritebackHandler } from './processors/consent-writeback.processor';
+import { keywordReplyHandler } from './processors/keyword-reply.processor';
 import { shopSyncHandler } from './processors/shop-sync.processor';
 
 // Every handler the worker knows. Add one line per new job name.
@@ -25,6 +26,7 @@ export const HANDLERS: JobHandler[] = [
   webhookEventsHandler,
   consentWritebackHandler,
   shopSyncHandler,
+  keywordReplyHandler,
 ] as JobHandler[];
 
 /** Start-up check: every job name has exactly one handler, and no handler is for an unknown name. */

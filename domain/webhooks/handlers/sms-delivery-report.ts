@@ -1,6 +1,8 @@
 import { sql } from '../../../lib/db';
 import { recipientIdFromReference } from '../../campaigns/render-batch';
 import { settleUnknownRecipients } from '../../campaigns/settle-unknown';
+import { applyKeywordReplyReports } from '../../compliance/apply-keyword-reply-reports';
+import { keywordReplyIdFromReference } from '../../compliance/send-keyword-reply';
 import { recentCampaignSql } from '../delivery-report-recipient';
 import { WebhookNotReadyError } from '../errors';
 import { markEventOutcome } from '../mark-event';
@@ -24,6 +26,14 @@ export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterComm
   const report = deliveryReportSchema.parse(event.payload);
   const recipientId = recipientIdFromReference(report.reference);
   const errorCode = report.status === 'failed' ? (report.errorCode ?? 'failed') : null;
+  // A keyword reply's report (`k<id>`): its own table, closed at once, never the campaign path.
+  const replyId = keywordReplyIdFromReference(report.reference);
+  if (replyId !== null) {
+    const [closed] = await deps.db.$transaction((tx) =>
+      applyKeywordReplyReports(tx, [{ eventId: event.id, replyId, providerMessageId: report.id, status: report.status, errorCode }]),
+    );
+    return closed?.outcome ?? 'ignored';
+  }
 
   // By our reference (primary key; the row's provider id must match or be
   // unknown yet), else by provider id among recently active campaigns

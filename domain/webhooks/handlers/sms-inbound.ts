@@ -2,6 +2,8 @@ import { applyInboundKeyword } from '../../compliance/apply-inbound-keyword';
 import { classifyInboundText } from '../../compliance/inbound-keyword';
 import { routeInbound } from '../../compliance/inbound-route';
 import { recordInboundMessage } from '../../compliance/record-inbound-message';
+import { recordKeywordReply } from '../../compliance/record-keyword-reply';
+import { publishOutboxRows } from '../../outbox/outbox';
 import { phoneHmac } from '../../compliance/suppressions';
 import { normalizePhone, phoneHash } from '../../contacts/phone';
 import { inEventTransaction } from '../event-transaction';
@@ -34,14 +36,17 @@ export const smsInbound: WebhookHandler = async (ctx) => {
   // Already applied and minimised: a replay has nothing left to do.
   if ((event.payload as { minimized?: unknown } | null)?.minimized === true) return inEventTransaction(ctx, async () => ({ outcome: 'processed' }));
   const m = inboundMessageSchema.parse(event.payload);
-  const from = e164Of(m.from) ?? m.from.trim();
+  const e164 = e164Of(m.from);
+  const from = e164 ?? m.from.trim();
   const fromHash = phoneHash(from);
   const keyword = classifyInboundText(m.text);
   const at = sentAt(m.timestamp, deps.now());
+  const provider = event.provider.replace(/^sms-/, '');
+  const fromHmac = phoneHmac(deps.config.PHONE_HASH_KEY, from);
   return inEventTransaction(ctx, async (tx) => {
     const route = await routeInbound(tx, m.to);
     const shopId = await recordInboundMessage(tx, {
-      provider: event.provider.replace(/^sms-/, ''),
+      provider,
       providerMessageId: m.id,
       fromPhone: from,
       fromHash,
@@ -54,11 +59,24 @@ export const smsInbound: WebhookHandler = async (ctx) => {
     const changed = await applyInboundKeyword(tx, {
       keyword,
       fromHash,
-      fromHmac: phoneHmac(deps.config.PHONE_HASH_KEY, from),
+      fromHmac,
       route,
       at,
-      message: { provider: event.provider.replace(/^sms-/, ''), id: m.id, text: m.text },
+      message: { provider, id: m.id, text: m.text },
     });
+    // The confirmation it is owed, once per inbound text (only to a number we can text back).
+    const reply =
+      keyword && e164
+        ? await recordKeywordReply(tx, { provider, inboundMessageId: m.id, keyword, route, to: e164, toHash: fromHash, toHmac: fromHmac, sender: m.to, traceId: event.trace_id })
+        : null;
+    if (reply && deps.producer) {
+      const producer = deps.producer;
+      ctx.afterCommit(() => {
+        publishOutboxRows(deps.db, producer, [reply], deps.now()).catch((err: unknown) =>
+          deps.logger.warn({ err: { message: (err as Error).message }, outboxId: String(reply.id) }, 'keyword reply not published now; the outbox dispatcher will'),
+        );
+      });
+    }
     // The number and text now live in inbound_messages only (where erasure finds them by hash), if anywhere.
     await tx.$executeRaw`
       UPDATE webhook_events

@@ -1,0 +1,191 @@
+import type { Express } from 'express';
+import type { SimulatorHandle } from '../../../sms-simulator/src/simulator';
+import { sendKeywordReply } from '../../../../domain/compliance/send-keyword-reply';
+import { createTestEnv, type TestEnv } from '../../../../test/harness';
+import { createContact, createShop, testPhone } from '../../../../test/factories';
+import { SIM_API_KEY, simulatorProvider, startSimulator, waitFor } from '../../../../test/sending';
+import { counterValue, postSimulator, rid, webhookEvent } from '../../../../test/webhooks';
+import type { WorkerDeps } from '../../../worker/src/deps';
+
+// STOP / START / HELP confirmations end to end: the signed inbound webhook on
+// the api, the outbox, the keyword.reply.v1 job on a real worker, the
+// simulator as the provider.
+
+interface ReplyRow {
+  id: string;
+  shop_id: string | null;
+  keyword: string;
+  status: string;
+  error_code: string | null;
+  body: string;
+  sender: string;
+  to_phone: string | null;
+  provider_message_id: string | null;
+  segments: number | null;
+}
+
+describe('keyword replies', () => {
+  let env: TestEnv;
+  let sim: SimulatorHandle;
+  let app: Express;
+  let url: string;
+  let worker: WorkerDeps;
+
+  beforeAll(async () => {
+    ({ sim, url } = await startSimulator());
+    env = await createTestEnv({ SMS_PROVIDER: 'simulator', SMS_PROVIDER_URL: url, SMS_PROVIDER_API_KEY: SIM_API_KEY });
+    ({ app } = await env.api());
+    ({ deps: worker } = await env.worker({ queues: ['webhooks', 'sends', 'maintenance'] }));
+  });
+  afterAll(async () => {
+    await env.close();
+    await sim.stop();
+  });
+
+  const inbound = (from: string, to: string, text: string, id = rid('in')) => ({ id, from, to, text, timestamp: new Date().toISOString() });
+  const ownedSender = () => `1202${String(Date.now()).slice(-7)}`;
+
+  async function replyFor(inboundId: string): Promise<ReplyRow | undefined> {
+    const [row] = await env.db.$queryRaw<ReplyRow[]>`
+      SELECT id::text, shop_id, keyword, status, error_code, body, sender, to_phone, provider_message_id, segments
+        FROM keyword_replies WHERE inbound_message_id = ${inboundId}`;
+    return row;
+  }
+  async function settledReply(inboundId: string): Promise<ReplyRow> {
+    let row: ReplyRow | undefined;
+    await waitFor(`reply to ${inboundId} final`, async () => {
+      row = await replyFor(inboundId);
+      return row !== undefined && row.status !== 'pending' && row.status !== 'sending';
+    });
+    return row!;
+  }
+  async function repliesTo(inboundIds: string[]): Promise<number> {
+    const [r] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM keyword_replies WHERE inbound_message_id = ANY(${inboundIds}::text[])`;
+    return r!.n;
+  }
+  async function shopCounts(shopId: string) {
+    const [s] = await env.db.$queryRaw<{ sent: number; segments: number }[]>`
+      SELECT keyword_replies_sent AS sent, keyword_reply_segments AS segments FROM shops WHERE id = ${shopId}::uuid`;
+    return s!;
+  }
+  async function wallet(shopId: string) {
+    const [w] = await env.db.$queryRaw<{ balance: bigint; rows: number }[]>`
+      SELECT w.balance, (SELECT count(*)::int FROM credit_transactions t WHERE t.shop_id = w.shop_id) AS rows FROM credit_wallets w WHERE w.shop_id = ${shopId}::uuid`;
+    return { balance: Number(w!.balance), rows: w!.rows };
+  }
+
+  it('STOP, START and HELP are each confirmed once, even when the webhook comes three times; never charged, counted apart', async () => {
+    const sender = ownedSender();
+    const shop = await createShop(env.db, { senderId: sender, credits: 100 });
+    await env.db.$executeRaw`UPDATE shops SET name = 'Acme Outdoor' WHERE id = ${shop.id}::uuid`;
+    const phone = testPhone();
+    await createContact(env.db, shop.id, { phone });
+    const before = await wallet(shop.id);
+    const sentBefore = await counterValue(worker.metrics, 'keywordReplies', { outcome: 'sent' });
+
+    const texts = { STOP: 'Stop', START: 'unstop', HELP: 'INFO' } as const;
+    const rows: Record<string, ReplyRow> = {};
+    for (const [keyword, text] of Object.entries(texts)) {
+      const msg = inbound(phone, sender, text);
+      // Three deliveries of the same text: two at once, then a late retry.
+      const answers = await Promise.all([postSimulator(app, 'inbound', msg), postSimulator(app, 'inbound', msg)]);
+      answers.push(await postSimulator(app, 'inbound', msg));
+      for (const a of answers) expect(a.status).toBe(200);
+      const row = await settledReply(msg.id);
+      expect(row).toMatchObject({ shop_id: shop.id, keyword, status: 'sent', sender, to_phone: null, error_code: null, segments: 1 });
+      expect(await repliesTo([msg.id])).toBe(1);
+      // The provider got it exactly once, under our `k` reference, from the shop's sender.
+      expect(sim.referenceStats(`k${row.id}`)).toMatchObject({ sends: 1, duplicates: 0, providerId: row.provider_message_id });
+      rows[keyword] = row;
+    }
+    expect(rows.STOP!.body).toBe('Acme Outdoor: You are unsubscribed and will receive no more messages. Reply START to resubscribe.');
+    for (const k of ['START', 'HELP']) {
+      expect(rows[k]!.body).toContain('Acme Outdoor');
+      expect(rows[k]!.body).toContain('Reply STOP to unsubscribe');
+      expect(rows[k]!.body).toContain('Msg & data rates may apply');
+    }
+    expect(rows.HELP!.body).toContain(`https://${shop.domain}`);
+
+    // A replayed job sends nothing more.
+    const provider = simulatorProvider(url);
+    expect(await sendKeywordReply({ db: env.db, provider, now: () => new Date(), leaseMs: 60_000 }, rows.HELP!.id)).toEqual({ outcome: 'done', status: 'sent' });
+    provider.close();
+    expect(sim.referenceStats(`k${rows.HELP!.id}`).sends).toBe(1);
+
+    expect(await shopCounts(shop.id)).toEqual({ sent: 3, segments: 3 });
+    expect(await wallet(shop.id)).toEqual(before);
+    expect((await counterValue(worker.metrics, 'keywordReplies', { outcome: 'sent' })) - sentBefore).toBe(3);
+  });
+
+  it('no reply where a stronger opt-out holds: a number opted out everywhere, or erased from the shop', async () => {
+    const sender = ownedSender();
+    const shop = await createShop(env.db, { senderId: sender });
+
+    // Opted out of every sender (a STOP to a number no shop sends as: the carrier's).
+    // That STOP is itself confirmed: it is the one message an opt-out allows.
+    const everywhere = testPhone();
+    await createContact(env.db, shop.id, { phone: everywhere });
+    const carrierStop = inbound(everywhere, `1999${String(Date.now()).slice(-7)}`, 'STOP');
+    await postSimulator(app, 'inbound', carrierStop);
+    expect(await settledReply(carrierStop.id)).toMatchObject({ shop_id: null, status: 'sent' });
+    for (const text of ['HELP', 'STOP', 'START']) {
+      const msg = inbound(everywhere, sender, text);
+      await postSimulator(app, 'inbound', msg);
+      const row = await settledReply(msg.id);
+      expect(row).toMatchObject({ status: 'suppressed', error_code: 'wider_opt_out', to_phone: null });
+      expect(sim.referenceStats(`k${row.id}`).sends).toBe(0);
+    }
+
+    // Erased from the shop (its tombstone keeps the hash): no HELP answer, no START or STOP one either.
+    const erased = testPhone();
+    const contact = await createContact(env.db, shop.id, { phone: erased });
+    await env.db.$executeRaw`
+      UPDATE contacts SET phone_e164 = NULL, email = NULL, first_name = NULL, last_name = NULL, erased_at = now() WHERE id = ${contact.id}::uuid`;
+    for (const text of ['HELP', 'STOP']) {
+      const msg = inbound(erased, sender, text);
+      await postSimulator(app, 'inbound', msg);
+      const row = await settledReply(msg.id);
+      expect(row).toMatchObject({ status: 'suppressed', error_code: 'erased', to_phone: null });
+      expect(sim.referenceStats(`k${row.id}`).sends).toBe(0);
+    }
+    expect(await shopCounts(shop.id)).toEqual({ sent: 0, segments: 0 });
+  });
+
+  it("STOP then HELP from the shop's own opt-out: both answered (HELP regardless of subscription); a START older than the STOP is not", async () => {
+    const sender = ownedSender();
+    const shop = await createShop(env.db, { senderId: sender });
+    const phone = testPhone();
+    await createContact(env.db, shop.id, { phone });
+    const stop = inbound(phone, sender, 'STOP');
+    await postSimulator(app, 'inbound', stop);
+    expect(await settledReply(stop.id)).toMatchObject({ status: 'sent' });
+    const help = inbound(phone, sender, 'help');
+    await postSimulator(app, 'inbound', help);
+    expect(await settledReply(help.id)).toMatchObject({ status: 'sent', keyword: 'HELP' });
+    // A START sent (by the handset's clock) before that STOP: the STOP wins, so no "you are subscribed".
+    const lateStart = { ...inbound(phone, sender, 'START'), timestamp: new Date(Date.now() - 3_600_000).toISOString() };
+    await postSimulator(app, 'inbound', lateStart);
+    expect(await settledReply(lateStart.id)).toMatchObject({ status: 'suppressed', error_code: 'still_opted_out' });
+    expect(await shopCounts(shop.id)).toEqual({ sent: 2, segments: 2 });
+  });
+
+  it("a reply's delivery report settles the reply and leaves campaign recipients alone; an unknown one is ignored, never retried", async () => {
+    const sender = ownedSender();
+    const shop = await createShop(env.db, { senderId: sender });
+    const phone = testPhone();
+    const help = inbound(phone, sender, 'HELP');
+    await postSimulator(app, 'inbound', help);
+    const row = await settledReply(help.id);
+    expect(row.status).toBe('sent');
+
+    await postSimulator(app, 'status', { id: row.provider_message_id, reference: `k${row.id}`, status: 'delivered', timestamp: new Date().toISOString() });
+    await waitFor('reply delivered', async () => (await replyFor(help.id))?.status === 'delivered');
+    const event = await webhookEvent(env.db, 'sms-simulator', `${row.provider_message_id}:delivered`);
+    expect(event).toMatchObject({ status: 'processed', shop_id: shop.id });
+
+    const stray = rid('msg');
+    await postSimulator(app, 'status', { id: stray, reference: 'k999999999', status: 'failed', errorCode: 'absent', timestamp: new Date().toISOString() });
+    await waitFor('stray reply report closed', async () => (await webhookEvent(env.db, 'sms-simulator', `${stray}:failed`))?.status === 'ignored');
+    expect((await webhookEvent(env.db, 'sms-simulator', `${stray}:failed`))?.last_error).toBeNull();
+  });
+});

@@ -1,0 +1,27 @@
+import { DelayedError, UnrecoverableError } from 'bullmq';
+import { sendKeywordReply } from '../../../../domain/compliance/send-keyword-reply';
+import { ProviderRequestError } from '../../../../domain/messaging/providers/provider';
+import { limitedProvider } from '../limited-provider';
+import { defineHandler } from './types';
+
+// Through the same provider and the same segments-per-second budget as campaign sends.
+export const keywordReplyHandler = defineHandler('keyword.reply.v1', async (payload, { deps, job, token }) => {
+  const provider = limitedProvider(deps);
+  if (!provider) throw new UnrecoverableError('no SMS provider configured for this worker');
+  let result;
+  try {
+    result = await sendKeywordReply(
+      { db: deps.db, provider, now: deps.now, leaseMs: deps.config.SEND_LEASE_MS, metrics: deps.metrics, logger: deps.logger },
+      payload.replyId,
+    );
+  } catch (err) {
+    // Refused as a request: recorded failed, the same request would fail again.
+    if (err instanceof ProviderRequestError) throw new UnrecoverableError(err.message);
+    throw err;
+  }
+  if (result.outcome === 'leased' && token) {
+    await job.moveToDelayed(Date.now() + Math.max(0, result.until.getTime() - deps.now().getTime()), token);
+    throw new DelayedError();
+  }
+  return result;
+});
