@@ -179,6 +179,9 @@ export function productionProblems(env: Readonly<Record<string, string | undefin
   if (env.SHOPIFY_SYNC_ON_INSTALL !== undefined && !['true', '1'].includes(env.SHOPIFY_SYNC_ON_INSTALL)) {
     problems.push('SHOPIFY_SYNC_ON_INSTALL: must stay on in production (an installed shop would start with no subscribers)');
   }
+  if (env.SMS_QUIET_HOURS_FLOOR !== undefined && !['true', '1'].includes(env.SMS_QUIET_HOURS_FLOOR)) {
+    problems.push('SMS_QUIET_HOURS_FLOOR: must stay on in production (US and Canadian numbers may not be texted before 08:00 or after 21:00 local)');
+  }
   if (env.SHOPIFY_INSTALL_BY_EXCHANGE !== undefined && !['true', '1'].includes(env.SHOPIFY_INSTALL_BY_EXCHANGE)) {
     problems.push('SHOPIFY_INSTALL_BY_EXCHANGE: must stay on in production (without it no shop gets an Admin API token)');
   }

@@ -12,6 +12,10 @@ process.env.INTERNAL_SIGNING_SECRET ??= 'test-internal-signing-secret';
 process.env.SHOPIFY_INSTALL_BY_EXCHANGE ??= 'false';
 // Only the sync tests let an install start the customer sync (its Admin API calls would meet other tests' fakes).
 process.env.SHOPIFY_SYNC_ON_INSTALL ??= 'false';
+// The test contacts are New Jersey numbers: with the legal quiet-hours floor
+// every sending test would wait for New York's morning. The quiet-hours tests
+// turn it on (domain/campaigns/smart-quiet.int.test.ts).
+process.env.SMS_QUIET_HOURS_FLOOR ??= 'false';
 // The pipeline tests count batches and provider requests of 500 recipients;
 // the product default is the provider's bulk maximum (1000).
 process.env.SEND_BATCH_SIZE ??= '500';

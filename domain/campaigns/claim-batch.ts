@@ -4,6 +4,8 @@ import { sendableSql } from './audience';
 export interface ClaimedRecipient {
   /** campaign_recipients.id (a bigint) as a string. */
   id: string;
+  /** The recipient's contact (set by the claim; fixtures may leave it out). */
+  contactId?: string;
   /**
    * `sending`: ours to send now. `skipped`: no longer sendable (opted out,
    * unsubscribed, erased since launch). `unknown`: an earlier attempt may have
@@ -11,6 +13,10 @@ export interface ClaimedRecipient {
    * the row until the settle records the outcome.
    */
   status: 'sending' | 'skipped' | 'unknown';
+  /** Why a `skipped` row is skipped: no longer sendable, or texted by a campaign within the shop's smart-sending window. */
+  skipReason?: 'not_sendable' | 'frequency_cap';
+  /** True when this claim took the contact's send slot (frequency cap): given back if the message then fails. */
+  tookSlot?: boolean;
   /** True when an earlier attempt may have sent it (a crashed or timed-out send): re-sent with the same reference. */
   resend: boolean;
   attempt: number;
@@ -27,19 +33,40 @@ export type ClaimResult =
    * and no claim taken). `takeover`: it was taken from an attempt whose lease
    * ran out, so its pending rows may already have been sent.
    */
-  | { outcome: 'claimed'; recipients: ClaimedRecipient[]; attempt: number; takeover: boolean };
+  | { outcome: 'claimed'; recipients: ClaimedRecipient[]; attempt: number; takeover: boolean; deferred: Deferral | null };
+
+/** Recipients left pending because they are inside their quiet hours, and the earliest instant one of them may be sent. */
+export interface Deferral {
+  count: number;
+  until: Date;
+}
+
+export interface ClaimOptions {
+  campaignId: string;
+  batchNo: number;
+  token: string;
+  now: Date;
+  leaseMs: number;
+  dedupsByReference: boolean;
+  /** For a recipient, when their quiet hours end if they are inside them now, else null (recipient-quiet-hours.ts). */
+  quietHours?: (r: { phone: string | null; timezone: string | null }) => Date | null;
+  /** The shop's frequency cap for this campaign; absent or null when off. */
+  frequencyCap?: { shopId: string; windowHours: number } | null;
+}
 
 interface BatchRow {
   claim_token: string | null;
   lease_until: Date | null;
+  not_before: Date | null;
 }
 
 interface Row {
   id: bigint;
+  contact_id: string;
   prev: string;
   ok: boolean;
-  attempt: number;
   phone_e164: string | null;
+  timezone: string | null;
   first_name: string | null;
   last_name: string | null;
 }
@@ -53,23 +80,31 @@ interface Row {
  *    out (that attempt may have sent them);
  *  - rows left `sending` with a lease that ran out (a settle keeps rows there
  *    to be re-sent with the same reference).
- * Two statements in one transaction: the batch row is locked first, so the
+ * A recipient who would be sent now is first checked against their quiet
+ * hours (their own zone, the legal floor): one inside them is left pending,
+ * unclaimed, and the batch records how many and until when (`deferred`,
+ * `not_before`), so the job comes back then while the rest of the batch is
+ * sent. Then, with the shop's frequency cap on, each fresh recipient's
+ * contact must win its send slot (contact_send_slots): a guarded upsert in
+ * the claim's statement, so of two campaigns claiming one contact at the same
+ * instant exactly one gets it; the other records `skipped` (frequency_cap).
+ * Rows that may already have been sent (resends, takeovers) keep theirs.
+ * Three statements in one transaction: the batch row is locked first, so the
  * rows are read with a snapshot taken after it, which sees a cancel that held
  * the lock before us (cancel-campaign.ts locks the batches, then cancels the
  * pending rows of the unclaimed ones). A duplicate or late job finds a live
- * claim and claims nothing; two concurrent jobs queue on the batch row.
+ * claim and claims nothing; two concurrent jobs queue on the batch row. Slots
+ * are taken in contact id order, so two claims never wait on each other in
+ * a cycle.
  */
-export async function claimBatch(
-  db: Db,
-  c: { campaignId: string; batchNo: number; token: string; now: Date; leaseMs: number; dedupsByReference: boolean },
-): Promise<ClaimResult> {
+export async function claimBatch(db: Db, c: ClaimOptions): Promise<ClaimResult> {
   const leaseUntil = new Date(c.now.getTime() + c.leaseMs);
   return db.$transaction(async (tx) => {
     const [batch] = await tx.$queryRaw<BatchRow[]>`
-      SELECT claim_token, lease_until FROM campaign_batches
+      SELECT claim_token, lease_until, not_before FROM campaign_batches
        WHERE campaign_id = ${c.campaignId}::uuid AND batch_no = ${c.batchNo}::int AND status = 'pending'
          FOR UPDATE`;
-    if (!batch) return { outcome: 'claimed', recipients: [], attempt: 0, takeover: false } as const;
+    if (!batch) return { outcome: 'claimed', recipients: [], attempt: 0, takeover: false, deferred: null } as const;
     if (batch.claim_token !== null && batch.lease_until !== null && batch.lease_until.getTime() > c.now.getTime()) {
       return { outcome: 'leased', until: batch.lease_until } as const;
     }
@@ -84,29 +119,72 @@ export async function claimBatch(
          WHERE campaign_id = ${c.campaignId}::uuid AND batch_no = ${c.batchNo}::int AND status = 'pending'
            AND EXISTS (SELECT 1 FROM campaigns WHERE id = ${c.campaignId}::uuid AND status = 'cancelled')`;
     }
+    const rows = await tx.$queryRaw<Row[]>`
+      SELECT r.id, r.contact_id, r.status AS prev, ${sendableSql('c')} AS ok, c.phone_e164, c.timezone, c.first_name, c.last_name
+        FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id
+       WHERE r.campaign_id = ${c.campaignId}::uuid AND r.batch_no = ${c.batchNo}::int
+         AND ((r.status = 'pending'
+               AND (${takeover}::boolean OR EXISTS (SELECT 1 FROM campaigns WHERE id = ${c.campaignId}::uuid AND status = 'sending')))
+              OR (r.status = 'sending' AND r.lease_until <= ${c.now}))
+       ORDER BY r.id`;
+
+    // Quiet hours: only a row that would be sent now waits (a skipped or
+    // unknown one is recorded without a message).
+    const take: Row[] = [];
+    let deferred = null as Deferral | null;
+    for (const r of rows) {
+      const resend = takeover || r.prev === 'sending';
+      const until = r.ok && !(resend && !c.dedupsByReference) && c.quietHours ? c.quietHours({ phone: r.phone_e164, timezone: r.timezone }) : null;
+      if (until) {
+        deferred = { count: (deferred?.count ?? 0) + 1, until: deferred && deferred.until < until ? deferred.until : until };
+        continue;
+      }
+      take.push(r);
+    }
+    const claiming = take.length > 0;
+    // Nothing to claim and no deferral to record (or clear): the batch is left as it is.
+    if (!claiming && !deferred && batch.not_before === null) return { outcome: 'claimed', recipients: [], attempt: 0, takeover, deferred: null } as const;
+
+    const capped = c.frequencyCap ? take.filter((r) => r.ok && !takeover && r.prev !== 'sending').map((r) => r.contact_id) : [];
+    const cutoff = c.frequencyCap ? new Date(c.now.getTime() - c.frequencyCap.windowHours * 3_600_000) : c.now;
     // The claim is written only if there is something to send, so a batch
     // with nothing open (or a campaign no longer sending) is left unclaimed.
-    const rows = await tx.$queryRaw<Row[]>`
-      WITH cand AS MATERIALIZED (
-        SELECT r.id, r.status AS prev, ${sendableSql('c')} AS ok, c.phone_e164, c.first_name, c.last_name
-          FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id
-         WHERE r.campaign_id = ${c.campaignId}::uuid AND r.batch_no = ${c.batchNo}::int
-           AND ((r.status = 'pending'
-                 AND (${takeover}::boolean OR EXISTS (SELECT 1 FROM campaigns WHERE id = ${c.campaignId}::uuid AND status = 'sending')))
-                OR (r.status = 'sending' AND r.lease_until <= ${c.now}))
-      ), claim AS (
-        UPDATE campaign_batches SET claim_token = ${c.token}::uuid, lease_until = ${leaseUntil}, attempt = attempt + 1, updated_at = ${c.now}
-         WHERE campaign_id = ${c.campaignId}::uuid AND batch_no = ${c.batchNo}::int AND EXISTS (SELECT 1 FROM cand)
+    const [written] = await tx.$queryRaw<{ attempt: number | null; taken: string[] }[]>`
+      WITH claim AS (
+        UPDATE campaign_batches
+           SET claim_token = CASE WHEN ${claiming}::boolean THEN ${c.token}::uuid ELSE claim_token END,
+               lease_until = CASE WHEN ${claiming}::boolean THEN ${leaseUntil}::timestamptz ELSE lease_until END,
+               attempt = CASE WHEN ${claiming}::boolean THEN attempt + 1 ELSE attempt END,
+               not_before = ${deferred?.until ?? null}::timestamptz, deferred = ${deferred?.count ?? 0}::int, updated_at = ${c.now}
+         WHERE campaign_id = ${c.campaignId}::uuid AND batch_no = ${c.batchNo}::int
         RETURNING attempt
+      ), slot AS (
+        INSERT INTO contact_send_slots AS s (contact_id, shop_id, campaign_id, last_at)
+        SELECT t.id, ${c.frequencyCap?.shopId ?? null}::uuid, ${c.campaignId}::uuid, ${c.now}::timestamptz
+          FROM unnest(${capped}::uuid[]) AS t(id) ORDER BY t.id
+        ON CONFLICT (contact_id) DO UPDATE
+           SET prev_at = CASE WHEN s.campaign_id = EXCLUDED.campaign_id THEN s.prev_at ELSE s.last_at END,
+               last_at = EXCLUDED.last_at, campaign_id = EXCLUDED.campaign_id
+         -- A retry of this campaign keeps its slot; another campaign's within the window wins.
+         WHERE s.campaign_id = EXCLUDED.campaign_id OR s.last_at IS NULL OR s.last_at <= ${cutoff}::timestamptz
+        RETURNING s.contact_id
       )
-      SELECT cand.id, cand.prev, cand.ok, claim.attempt, cand.phone_e164, cand.first_name, cand.last_name
-        FROM cand, claim ORDER BY cand.id`;
-    const attempt = Number(rows[0]?.attempt ?? 0);
-    const recipients = rows.map((r): ClaimedRecipient => {
+      SELECT (SELECT attempt FROM claim) AS attempt, ARRAY(SELECT contact_id::text FROM slot) AS taken`;
+    if (!claiming) return { outcome: 'claimed', recipients: [], attempt: 0, takeover, deferred } as const;
+
+    const attempt = Number(written?.attempt ?? 0);
+    const won = new Set(written?.taken ?? []);
+    const capSubject = new Set(capped);
+    const recipients = take.map((r): ClaimedRecipient => {
       const resend = takeover || r.prev === 'sending';
+      const lost = capSubject.has(r.contact_id) && !won.has(r.contact_id);
+      const status = !r.ok || lost ? 'skipped' : resend && !c.dedupsByReference ? 'unknown' : 'sending';
       return {
         id: String(r.id),
-        status: !r.ok ? 'skipped' : resend && !c.dedupsByReference ? 'unknown' : 'sending',
+        contactId: r.contact_id,
+        status,
+        ...(status === 'skipped' ? { skipReason: lost ? 'frequency_cap' : 'not_sendable' } : {}),
+        ...(won.has(r.contact_id) ? { tookSlot: true } : {}),
         resend,
         attempt,
         phone: r.phone_e164,
@@ -114,7 +192,7 @@ export async function claimBatch(
         lastName: r.last_name,
       };
     });
-    return { outcome: 'claimed', recipients, attempt, takeover } as const;
+    return { outcome: 'claimed', recipients, attempt, takeover, deferred } as const;
   });
 }
 

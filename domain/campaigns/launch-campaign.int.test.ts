@@ -118,18 +118,12 @@ describe('launchCampaign', () => {
     expect(await launchCampaign(deps(at), job)).toMatchObject({ outcome: 'launched', recipients: 5 });
   });
 
-  it('an enqueue inside quiet hours launches at their end (America/New_York, on the spring-forward night)', async () => {
+  it('a launch inside the shop\'s quiet hours still materialises: quiet hours are each recipient\'s, applied by the batch claim', async () => {
     const shopId = await shopWithContacts(5, { timezone: 'America/New_York', quiet: true });
     const campaign = await queuedCampaign(env.db, shopId);
     const job = { campaignId: campaign.id, shopId, traceId: 't' };
-    // 03:00Z on 2026-03-08 is 22:00 EST; the window ends at 08:00 EDT = 12:00Z.
-    expect(await launchCampaign(deps(new Date('2026-03-08T03:00:00Z')), job)).toEqual({
-      outcome: 'deferred',
-      until: new Date('2026-03-08T12:00:00Z'),
-      reason: 'quiet_hours',
-    });
-    expect(await launchCampaign(deps(new Date('2026-03-08T11:59:59Z')), job)).toMatchObject({ outcome: 'deferred', reason: 'quiet_hours' });
-    expect(await recipientCounts(env.db, campaign.id)).toEqual({});
-    expect(await launchCampaign(deps(new Date('2026-03-08T12:00:00Z')), job)).toMatchObject({ outcome: 'launched', recipients: 5 });
+    // 03:00Z on 2026-03-08 is 22:00 EST, inside the shop's window.
+    expect(await launchCampaign(deps(new Date('2026-03-08T03:00:00Z')), job)).toMatchObject({ outcome: 'launched', recipients: 5 });
+    expect(await recipientCounts(env.db, campaign.id)).toEqual({ pending: 5 });
   });
 });

@@ -5,7 +5,6 @@ import { audienceWhere } from './audience';
 import { completeCampaignIfDone } from './complete-campaign';
 import { enqueueBatchJobs } from './enqueue-batch-jobs';
 import { loadSendContext, type SendContext } from './send-context';
-import { shopQuietHoursEnd } from './shop-quiet-hours';
 
 export interface LaunchDeps {
   db: Db;
@@ -59,7 +58,7 @@ export async function launchCampaign(
   const ctx = await loadSendContext(deps.db, job.campaignId, job.shopId);
   if (!ctx) return { outcome: 'ignored', status: 'missing' };
   if (LAUNCHABLE.has(ctx.status)) {
-    const deferred = deferral(ctx, now, deps.logger);
+    const deferred = deferral(ctx, now);
     if (deferred) return deferred;
   } else if (ctx.status !== 'sending') {
     return { outcome: 'ignored', status: ctx.status };
@@ -100,11 +99,13 @@ export async function launchCampaign(
   }
 }
 
-function deferral(ctx: Pick<SendContext, 'scheduledAt' | 'timezone' | 'quietStart' | 'quietEnd'>, now: Date, logger?: Logger): LaunchResult | null {
+function deferral(ctx: Pick<SendContext, 'scheduledAt'>, now: Date): LaunchResult | null {
   // An early job (clock skew, a manual retry, a rescheduled campaign) must never send early.
+  // Quiet hours are not the launch's to apply: they are each recipient's,
+  // applied by the batch claim (claim-batch.ts), so a launch at night still
+  // materialises and the recipients whose morning it is are sent.
   if (ctx.scheduledAt && ctx.scheduledAt.getTime() > now.getTime()) return { outcome: 'deferred', until: ctx.scheduledAt, reason: 'scheduled' };
-  const quietEnd = shopQuietHoursEnd(ctx, now, logger);
-  return quietEnd ? { outcome: 'deferred', until: quietEnd, reason: 'quiet_hours' } : null;
+  return null;
 }
 
 /** The campaign changed between a chunk's read and its write (cancelled meanwhile): the chunk is rolled back. */

@@ -37,7 +37,7 @@ describe('launchCampaign in chunks', () => {
   // Batches of 100, chunks of one batch: 450 contacts take five chunks.
   const deps = (o: Partial<LaunchDeps> = {}): LaunchDeps => ({ db: env.db, producer: worker.producer, now: () => new Date(), batchSize: 100, firstChunk: 100, maxChunk: 100, ...o });
   const send = (job: { campaignId: string; shopId: string; traceId: string }, batchNo: number) =>
-    sendBatch({ db: env.db, provider, now: () => new Date(), leaseMs: 60_000, phoneHashKey: env.config.PHONE_HASH_KEY }, { ...job, batchNo });
+    sendBatch({ db: env.db, provider, now: () => new Date(), leaseMs: 60_000, phoneHashKey: env.config.PHONE_HASH_KEY, quietHoursFloor: env.config.SMS_QUIET_HOURS_FLOOR }, { ...job, batchNo });
 
   async function campaignWith(contacts: number) {
     const shop = await createShop(env.db, { credits: 100_000 });

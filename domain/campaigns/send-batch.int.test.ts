@@ -58,7 +58,7 @@ describe('sendBatch', () => {
     return { shopId: shop.id, campaignId: campaign.id, job, reserved: campaign.reserved };
   }
 
-  const sendDeps = (p: SmsProvider, o: Partial<SendBatchDeps> = {}): SendBatchDeps => ({ db: env.db, provider: p, now: () => new Date(), leaseMs: 60_000, phoneHashKey: env.config.PHONE_HASH_KEY, ...o });
+  const sendDeps = (p: SmsProvider, o: Partial<SendBatchDeps> = {}): SendBatchDeps => ({ db: env.db, provider: p, now: () => new Date(), leaseMs: 60_000, phoneHashKey: env.config.PHONE_HASH_KEY, quietHoursFloor: env.config.SMS_QUIET_HOURS_FLOOR, ...o });
 
   async function batchClaim(campaignId: string, batchNo: number): Promise<{ claimed: boolean; attempt: number; leaseUntil: Date | null }> {
     const [b] = await env.db.$queryRaw<{ claim_token: string | null; attempt: number; lease_until: Date | null }[]>`
@@ -363,12 +363,14 @@ describe('sendBatch', () => {
     await expectBooksBalance(shopId);
   });
 
-  it('a batch that would start inside quiet hours is deferred to their end without claiming anything', async () => {
-    const { campaignId, job } = await launched(20, { timezone: 'Europe/Berlin' });
+  it('a batch whose recipients are all inside their quiet hours is deferred to their end without claiming anything', async () => {
+    const { campaignId, job } = await launched(20);
     await env.db.$executeRaw`UPDATE shops SET quiet_hours_start = '21:00', quiet_hours_end = '08:00' WHERE id = ${job.shopId}::uuid`;
+    // The window is the recipient's: these contacts live in Berlin.
+    await env.db.$executeRaw`UPDATE contacts SET timezone = 'Europe/Berlin' WHERE shop_id = ${job.shopId}::uuid`;
     // 21:30Z on 2026-03-28 is 22:30 CET; the window ends 08:00 CEST (06:00Z) after the clocks go forward.
     const r = await sendBatch(sendDeps(provider(), { now: () => new Date('2026-03-28T21:30:00Z') }), { ...job, batchNo: 0 });
-    expect(r).toEqual({ outcome: 'deferred', until: new Date('2026-03-29T06:00:00Z'), reason: 'quiet_hours' });
+    expect(r).toEqual({ outcome: 'deferred', until: new Date('2026-03-29T06:00:00Z'), reason: 'quiet_hours', deferred: 20 });
     expect(await recipientCounts(env.db, campaignId)).toEqual({ pending: 20 });
     expect(sim.stats().requests).toBe(0);
     const after = await sendBatch(sendDeps(provider(), { now: () => new Date('2026-03-29T06:00:00Z') }), { ...job, batchNo: 0 });

@@ -6,12 +6,14 @@ import { ProviderError, ProviderRateLimitedError, type SendResult, type SmsProvi
 import type { TrackedLinks } from '../links/link-code';
 import { markBatchDoneIfFinished, nextLeaseExpiry } from './batch-progress';
 import { skipSuppressed } from '../compliance/suppressions';
-import { claimBatch, releaseClaim } from './claim-batch';
+import { claimBatch, releaseClaim, type ClaimedRecipient } from './claim-batch';
 import { completeCampaignIfDone } from './complete-campaign';
 import { recipientReference, renderBatch, type RenderedBatch } from './render-batch';
 import { loadSendContext } from './send-context';
 import { settleBatch, type RecipientOutcome, type SettleSummary } from './settle-batch';
-import { shopQuietHoursEnd } from './shop-quiet-hours';
+import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
+import { giveBackSendSlots } from './give-back-send-slots';
+import { releaseCappedCredits } from './release-capped-credits';
 
 export const DEFAULT_MAX_SEND_ATTEMPTS = 5;
 
@@ -22,10 +24,12 @@ export interface SendBatchDeps {
   leaseMs: number;
   /** PHONE_HASH_KEY: matches recipients against opt-outs kept as keyed hashes (sms_suppressions). */
   phoneHashKey: string;
+  /** The US/CA 08:00–21:00 floor of quiet hours (SMS_QUIET_HOURS_FLOOR): on unless a test turns it off. */
+  quietHoursFloor?: boolean;
   /** Short-link base and signing key (trackedLinksOf(config)); the development ones when absent. */
   links?: TrackedLinks;
   maxAttempts?: number;
-  metrics?: Pick<Metrics, 'smsMessages' | 'smsSegments' | 'smsUnknownOutcomes'>;
+  metrics?: Pick<Metrics, 'smsMessages' | 'smsSegments' | 'smsUnknownOutcomes'> & Partial<Pick<Metrics, 'smsSkipped'>>;
   logger?: Logger;
   /**
    * Fault-injection seam for tests: runs after the provider answered and
@@ -50,8 +54,12 @@ export interface BatchCounts {
 }
 
 export type SendBatchResult =
-  /** Nothing to do now; run the job again at `until` (quiet hours, or another attempt's live lease). */
-  | { outcome: 'deferred'; until: Date; reason: 'quiet_hours' | 'leased' }
+  /**
+   * Run the job again at `until`: another attempt holds a live lease, or
+   * recipients of the batch are inside their quiet hours (the others, if
+   * any, were sent: `counts`).
+   */
+  | { outcome: 'deferred'; until: Date; reason: 'quiet_hours' | 'leased'; deferred?: number; counts?: BatchCounts }
   /** The provider said 429: the claim was given back; pause the queue for `retryAfterMs`. */
   | { outcome: 'rate_limited'; retryAfterMs: number }
   /** Some recipients need another attempt (transient rejection or unknown outcome): retry the job with backoff. */
@@ -74,10 +82,10 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
   if (!['sending', 'cancelled', 'failed'].includes(ctx.status)) return { outcome: 'ignored', reason: `campaign_${ctx.status}` };
 
   const now = deps.now();
-  const quietEnd = shopQuietHoursEnd(ctx, now, deps.logger);
-  if (quietEnd) return { outcome: 'deferred', until: quietEnd, reason: 'quiet_hours' };
-
   const token = randomUUID();
+  // Quiet hours are the recipient's (their zone, and the legal floor for
+  // US/CA numbers), decided row by row at the claim: those inside them stay
+  // pending and the job comes back when the first of them may be sent.
   const claim = await claimBatch(deps.db, {
     campaignId: job.campaignId,
     batchNo: job.batchNo,
@@ -85,6 +93,8 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
     now,
     leaseMs: deps.leaseMs,
     dedupsByReference: deps.provider.dedupsByReference,
+    quietHours: quietHoursCheck(ctx, now, { floor: deps.quietHoursFloor ?? true }),
+    frequencyCap: ctx.frequencyCap ? { shopId: job.shopId, windowHours: ctx.frequencyCap.windowHours } : null,
   });
   // Another attempt holds a live claim (a concurrent duplicate, or a worker
   // that died mid-send): come back when its lease runs out.
@@ -102,7 +112,7 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
   const unknownSegments = unknownAtClaim.length > 0 ? renderBatch(unknownAtClaim, ctx, deps.links).segmentsByReference : new Map<string, number>();
   const decided: RecipientOutcome[] = claimed.flatMap((r): RecipientOutcome[] =>
     r.status === 'skipped'
-      ? [{ id: r.id, kind: 'skipped', code: 'not_sendable' }]
+      ? [{ id: r.id, kind: 'skipped', code: r.skipReason ?? 'not_sendable' }]
       : r.status === 'unknown'
         ? [{ id: r.id, kind: 'unknown', code: 'lease_expired', segments: unknownSegments.get(recipientReference(r.id)) ?? null }]
         : [],
@@ -113,6 +123,7 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
     // before claims moved to the batch) are not ours yet either.
     const leased = await nextLeaseExpiry(deps.db, { campaignId: job.campaignId, batchNo: job.batchNo, now });
     if (leased) return { outcome: 'deferred', until: leased, reason: 'leased' };
+    if (claim.deferred) return { outcome: 'deferred', until: claim.deferred.until, reason: 'quiet_hours', deferred: claim.deferred.count };
     return { outcome: 'done', ...(await finish(deps, job, counts)) };
   }
 
@@ -138,6 +149,7 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
   });
   counts.settle = settle;
   countSettled(deps, settle);
+  await afterCap(deps, job, claimed, outcomes, settle);
   if (settle.unknown > 0) {
     deps.logger?.warn(
       { campaignId: job.campaignId, batchNo: job.batchNo, unknown: settle.unknown, provider: deps.provider.name },
@@ -145,7 +157,32 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
     );
   }
   const finished = await finish(deps, job, counts);
-  return settle.pending > 0 || settle.resend > 0 ? { outcome: 'retry', ...finished } : { outcome: 'done', ...finished };
+  if (settle.pending > 0 || settle.resend > 0) return { outcome: 'retry', ...finished };
+  if (claim.deferred) return { outcome: 'deferred', until: claim.deferred.until, reason: 'quiet_hours', deferred: claim.deferred.count, counts: finished };
+  return { outcome: 'done', ...finished };
+}
+
+/**
+ * The frequency cap's bookkeeping once the settle recorded the outcomes (a
+ * settle that moved nothing — its claim was taken over — reports nothing and
+ * does none of it): slots taken for messages that certainly did not go out
+ * are given back, and what the capped recipients would have cost is released
+ * from the reservation.
+ */
+async function afterCap(deps: SendBatchDeps, job: SendBatchJob, claimed: ClaimedRecipient[], outcomes: RecipientOutcome[], settle: SettleSummary): Promise<void> {
+  const moved = settle.sent + settle.failed + settle.skipped + settle.pending + settle.unknown + settle.resend;
+  if (moved === 0) return;
+  const capped = claimed.filter((r) => r.skipReason === 'frequency_cap').length;
+  const notSendable = claimed.filter((r) => r.status === 'skipped').length - capped;
+  if (capped > 0) deps.metrics?.smsSkipped?.inc({ reason: 'frequency_cap' }, capped);
+  if (notSendable > 0) deps.metrics?.smsSkipped?.inc({ reason: 'not_sendable' }, notSendable);
+  const gone = new Set(outcomes.filter((o) => o.kind === 'failed' || o.kind === 'skipped').map((o) => o.id));
+  const slots = claimed.flatMap((r) => (r.tookSlot && r.contactId && gone.has(r.id) ? [r.contactId] : []));
+  await giveBackSendSlots(deps.db, { campaignId: job.campaignId, contactIds: slots });
+  if (capped > 0) {
+    const released = await releaseCappedCredits(deps.db, { campaignId: job.campaignId, shopId: job.shopId, recipients: capped });
+    deps.logger?.info({ campaignId: job.campaignId, batchNo: job.batchNo, capped, released }, 'recipients skipped by the frequency cap; their reservation released');
+  }
 }
 
 async function callProvider(

@@ -44,11 +44,16 @@ export interface QuietHoursShop {
  * may be texted at `now`, else when they may. Recipients sharing zones share
  * the answer, so a batch computes it once per distinct zone set.
  */
-export function quietHoursCheck(shop: QuietHoursShop, now: Date): (r: { phone: string | null; timezone: string | null }) => Date | null {
+export function quietHoursCheck(
+  shop: QuietHoursShop,
+  now: Date,
+  opts: { floor: boolean } = { floor: true },
+): (r: { phone: string | null; timezone: string | null }) => Date | null {
   const window: QuietWindow = { start: shop.quietStart, end: shop.quietEnd };
   const byZones = new Map<string, Date | null>();
   return (r) => {
-    const rz: RecipientZones = recipientZones(r.phone, r.timezone, shop.timezone);
+    const found = recipientZones(r.phone, r.timezone, shop.timezone);
+    const rz: RecipientZones = opts.floor ? found : { ...found, floorZones: [] };
     const key = `${rz.zones.join(',')}|${rz.floorZones.join(',')}`;
     let end = byZones.get(key);
     if (end === undefined) {

@@ -5,21 +5,39 @@ export interface DbGauges {
   campaignsStuck: number;
   reservationsActive: number;
   outboxPending: number;
+  /** Recipients waiting for their quiet hours, as counted by their batches' last attempts. */
+  recipientsDeferred: number;
 }
 
-/** Three counts, each on a partial index: stuck campaigns, active reservations, unpublished outbox rows. */
+/**
+ * Four counts, each on a partial index: stuck campaigns, active reservations,
+ * unpublished outbox rows, recipients deferred by quiet hours. A campaign
+ * waiting for its recipients' morning is not stuck: a pending batch's
+ * `not_before` (when its job comes back) counts as expected activity.
+ */
 export async function readDbGauges(db: DbOrTx, stuckBefore: Date): Promise<DbGauges> {
-  const [row] = await db.$queryRaw<{ stuck: bigint; reservations: bigint; outbox: bigint }[]>`
-    SELECT (SELECT count(*) FROM campaigns WHERE status IN ('queued', 'sending') AND last_activity_at < ${stuckBefore}) AS stuck,
+  const [row] = await db.$queryRaw<{ stuck: bigint; reservations: bigint; outbox: bigint; deferred: bigint }[]>`
+    SELECT (SELECT count(*) FROM campaigns c WHERE c.status IN ('queued', 'sending') AND c.last_activity_at < ${stuckBefore}
+               AND NOT EXISTS (SELECT 1 FROM campaign_batches b
+                                WHERE b.campaign_id = c.id AND b.status = 'pending' AND b.not_before >= ${stuckBefore})) AS stuck,
            (SELECT count(*) FROM credit_reservations WHERE status = 'active') AS reservations,
-           (SELECT count(*) FROM outbox_events WHERE published_at IS NULL) AS outbox`;
-  return { campaignsStuck: Number(row?.stuck ?? 0), reservationsActive: Number(row?.reservations ?? 0), outboxPending: Number(row?.outbox ?? 0) };
+           (SELECT count(*) FROM outbox_events WHERE published_at IS NULL) AS outbox,
+           (SELECT COALESCE(sum(deferred), 0) FROM campaign_batches WHERE status = 'pending' AND not_before IS NOT NULL) AS deferred`;
+  return {
+    campaignsStuck: Number(row?.stuck ?? 0),
+    reservationsActive: Number(row?.reservations ?? 0),
+    outboxPending: Number(row?.outbox ?? 0),
+    recipientsDeferred: Number(row?.deferred ?? 0),
+  };
 }
 
-export function setDbGauges(metrics: Pick<Metrics, 'campaignsStuck' | 'creditReservationsActive' | 'outboxPending'>, g: DbGauges): void {
+type GaugeMetrics = Pick<Metrics, 'campaignsStuck' | 'creditReservationsActive' | 'outboxPending'> & Partial<Pick<Metrics, 'recipientsDeferred'>>;
+
+export function setDbGauges(metrics: GaugeMetrics, g: DbGauges): void {
   metrics.campaignsStuck.set(g.campaignsStuck);
   metrics.creditReservationsActive.set(g.reservationsActive);
   metrics.outboxPending.set(g.outboxPending);
+  metrics.recipientsDeferred?.set(g.recipientsDeferred);
 }
 
 /**
@@ -29,7 +47,7 @@ export function setDbGauges(metrics: Pick<Metrics, 'campaignsStuck' | 'creditRes
  */
 export function createDbGaugeRefresher(
   db: DbOrTx,
-  metrics: Pick<Metrics, 'campaignsStuck' | 'creditReservationsActive' | 'outboxPending'>,
+  metrics: GaugeMetrics,
   opts: { stuckAfterMs: number; now: () => Date; maxAgeMs?: number },
 ): () => Promise<void> {
   let last = 0;

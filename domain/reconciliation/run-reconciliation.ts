@@ -85,9 +85,13 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
   //    between claim and settle: the batch's claim, or a row's own, has run
   //    out) and pending rows whose job was lost. The batch job itself decides,
   //    by the provider's dedup capability, whether what a stale claim may have
-  //    sent is re-sent with the same reference or marked unknown.
-  const batches = await deps.db.$queryRaw<{ campaign_id: string; shop_id: string; trace_id: string | null; batch_no: number; stale: boolean; open: boolean }[]>`
-    SELECT b.campaign_id, c.shop_id, c.trace_id, b.batch_no,
+  //    sent is re-sent with the same reference or marked unknown. A batch
+  //    whose recipients wait for their quiet hours is not stuck: its job,
+  //    if lost, is added back delayed to when the first of them may be sent.
+  const batches = await deps.db.$queryRaw<
+    { campaign_id: string; shop_id: string; trace_id: string | null; batch_no: number; stale: boolean; open: boolean; not_before: Date | null }[]
+  >`
+    SELECT b.campaign_id, c.shop_id, c.trace_id, b.batch_no, b.not_before,
            (b.claim_token IS NOT NULL AND b.lease_until < ${now})
              OR EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no
                            AND r.status = 'sending' AND r.lease_until < ${now}) AS stale,
@@ -103,12 +107,14 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
       if (await markBatchDoneIfFinished(deps.db, { campaignId: b.campaign_id, batchNo: b.batch_no, now })) count('batch_marked_done', 1);
       continue;
     }
-    const outcome = await ensureJob(deps.queues, 'campaign.send-batch.v1', jobIds.sendBatch(b.campaign_id, b.batch_no), {
-      traceId: b.trace_id ?? `reconcile-${b.campaign_id}`,
-      campaignId: b.campaign_id,
-      shopId: b.shop_id,
-      batchNo: b.batch_no,
-    });
+    const waitMs = !b.stale && b.not_before ? b.not_before.getTime() - now.getTime() : 0;
+    const outcome = await ensureJob(
+      deps.queues,
+      'campaign.send-batch.v1',
+      jobIds.sendBatch(b.campaign_id, b.batch_no),
+      { traceId: b.trace_id ?? `reconcile-${b.campaign_id}`, campaignId: b.campaign_id, shopId: b.shop_id, batchNo: b.batch_no },
+      waitMs > 0 ? { delay: waitMs } : {},
+    );
     if (outcome !== 'live') count(b.stale ? 'stale_lease' : 'batch_job_missing', 1);
   }
 

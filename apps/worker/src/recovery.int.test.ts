@@ -43,7 +43,7 @@ it('a campaign whose worker died mid-batch completes after one pass, with no dou
 
   // The "killed" worker: batch 0 reaches the provider, then dies before settling.
   await expect(
-    sendBatch({ db: env.db, provider, now: () => new Date(), leaseMs: 60_000, phoneHashKey: env.config.PHONE_HASH_KEY, afterProviderCall: () => { throw new Error('SIGKILL'); } }, { ...job, batchNo: 0 }),
+    sendBatch({ db: env.db, provider, now: () => new Date(), leaseMs: 60_000, phoneHashKey: env.config.PHONE_HASH_KEY, quietHoursFloor: env.config.SMS_QUIET_HOURS_FLOOR, afterProviderCall: () => { throw new Error('SIGKILL'); } }, { ...job, batchNo: 0 }),
   ).rejects.toThrow('SIGKILL');
   expect(sim.stats().messagesAccepted).toBe(250);
   // Its job died with it.
