@@ -1,5 +1,6 @@
 import type { DbOrTx } from '../../lib/db';
 import { recipientStatusSql } from './batch-rows';
+import { campaignPerformance, EMPTY_PERFORMANCE, type CampaignPerformance } from './campaign-performance';
 import { getCampaignRow } from './get-campaign';
 import type { CampaignStatus } from './send-context';
 
@@ -15,12 +16,14 @@ export type CampaignStats = {
   creditsReleased: number;
   startedAt: string | null;
   completedAt: string | null;
-} & Record<RecipientStatus, number>;
+} & Record<RecipientStatus, number> &
+  CampaignPerformance;
 
 /**
  * One GROUP BY over the campaign's recipients plus its reservation row (the
  * latest, active or closed). `sending` counts what is in flight: the pending
  * rows of claimed batches too (a claim is the batch's, not written to rows).
+ * Clicks and attributed revenue come from campaign-performance.ts.
  */
 export async function campaignStats(db: DbOrTx, shopId: string, campaignId: string): Promise<CampaignStats> {
   const campaign = await getCampaignRow(db, shopId, campaignId);
@@ -37,6 +40,8 @@ export async function campaignStats(db: DbOrTx, shopId: string, campaignId: stri
   const counts = Object.fromEntries(RECIPIENT_STATUSES.map((s) => [s, 0])) as Record<RecipientStatus, number>;
   for (const g of groups) counts[g.status] = Number(g.n);
   const r = reservations[0];
+  const messages = counts.sent + counts.delivered;
+  const performance = await campaignPerformance(db, shopId, [{ id: campaignId, messages, credits: Number(r?.consumed ?? 0) }]);
   return {
     status: campaign.status,
     total: RECIPIENT_STATUSES.reduce((sum, s) => sum + counts[s], 0),
@@ -46,5 +51,6 @@ export async function campaignStats(db: DbOrTx, shopId: string, campaignId: stri
     creditsReleased: Number(r?.released ?? 0),
     startedAt: campaign.started_at?.toISOString() ?? null,
     completedAt: campaign.completed_at?.toISOString() ?? null,
+    ...(performance.get(campaignId) ?? EMPTY_PERFORMANCE),
   };
 }

@@ -21,3 +21,17 @@ export function toMinorUnits(amount: string, currency: string): bigint | null {
   const roundUp = Number(frac[digits] ?? '0') >= 5 ? 1n : 0n;
   return units + roundUp;
 }
+
+/** Minor units as the decimal text Shopify writes ("12.50"), exactly. */
+export function minorToDecimal(minor: bigint, currency: string): string {
+  const digits = minorUnitDigits(currency);
+  const negative = minor < 0n;
+  const abs = (negative ? -minor : minor).toString().padStart(digits + 1, '0');
+  const text = digits === 0 ? abs : `${abs.slice(0, -digits)}.${abs.slice(-digits)}`;
+  return negative ? `-${text}` : text;
+}
+
+/** Minor units in major units, as a number (for counters; never for money kept or shown). */
+export function minorToMajor(minor: bigint, currency: string): number {
+  return Number(minorToDecimal(minor, currency));
+}

@@ -40,6 +40,14 @@ export const shopSettingsPatchSchema = z
       .refine((q) => q.start !== q.end, { message: 'start and end must differ (the window may wrap midnight)', path: ['end'] })
       .optional(),
     optOutFooter: z.boolean().optional(),
+    // Attribution windows in hours (docs/api.md, "Attribution"); the bounds are the table's CHECK.
+    attribution: z
+      .object({
+        clickWindowHours: z.number().int().min(1).max(720).optional(),
+        viewWindowHours: z.number().int().min(0).max(168).optional(),
+      })
+      .strict()
+      .optional(),
     // Carriers cap alphanumeric sender ids at 11 characters; numeric ones are phone numbers or short codes.
     senderId: z
       .string()
@@ -74,13 +82,15 @@ export async function updateShopSettings(db: DbOrTx, shopId: string, patch: Shop
         quiet_hours_start = COALESCE(${patch.quietHours?.start ?? null}::text, quiet_hours_start),
         quiet_hours_end = COALESCE(${patch.quietHours?.end ?? null}::text, quiet_hours_end),
         opt_out_footer = COALESCE(${patch.optOutFooter ?? null}::boolean, opt_out_footer),
+        click_window_hours = COALESCE(${patch.attribution?.clickWindowHours ?? null}::int, click_window_hours),
+        view_window_hours = COALESCE(${patch.attribution?.viewWindowHours ?? null}::int, view_window_hours),
         sender_id = CASE WHEN ${sender}::text IS NULL THEN sender_id WHEN ${shared} THEN ${opts.defaultSender}::text ELSE ${sender}::text END,
         sender_owned = CASE WHEN ${sender}::text IS NULL THEN sender_owned ELSE NOT ${shared} END,
         updated_at = now()
       WHERE id = ${shopId}::uuid
         AND (${sender}::text IS NULL OR ${shared} OR NOT EXISTS (
               SELECT 1 FROM shops o WHERE o.id <> ${shopId}::uuid AND lower(o.sender_id) = lower(${sender}::text)))
-      RETURNING id, domain, status, timezone, quiet_hours_start, quiet_hours_end, opt_out_footer, sender_id`;
+      RETURNING id, domain, status, timezone, quiet_hours_start, quiet_hours_end, opt_out_footer, sender_id, click_window_hours, view_window_hours`;
   } catch (err) {
     if (isUniqueViolation(err)) throw senderTaken();
     throw err;

@@ -17,6 +17,7 @@ import { healthRoutes } from './routes/health.routes';
 import { metricsRoutes } from './routes/metrics.routes';
 import { webhookRouters } from './webhooks';
 import { internalRoutes } from './internal/internal.routes';
+import { shortLinks } from './links/short-links';
 
 /** Builds the Express app without listening (tests drive it with supertest). */
 export function createApp(deps: ApiDeps): Express {
@@ -32,6 +33,12 @@ export function createApp(deps: ApiDeps): Express {
   // app.use, which creates the app's router with them.
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
+
+  // Short links first, before any other middleware: the one route that must
+  // answer thousands of clicks a second (apps/api/src/links/short-links.ts).
+  const links = shortLinks(deps);
+  app.locals.clickBuffer = links.clicks;
+  app.use(links.handler);
 
   app.use(closeUnreadBodies());
   app.use(requestContext());

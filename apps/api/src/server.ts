@@ -4,6 +4,7 @@ import { armExitDeadline } from '../../../lib/shutdown';
 import { createApp } from './app';
 import { buildApiDeps, closeApiDeps } from './build-deps';
 import { connectionDrain } from './drain';
+import { clickBufferOf } from './links/short-links';
 import { deferContinue } from './middleware/body-limit';
 
 // Entry point: listen, and on SIGTERM/SIGINT stop accepting, let in-flight
@@ -34,10 +35,15 @@ async function main(): Promise<void> {
     }, config.SHUTDOWN_TIMEOUT_MS);
     force.unref();
     server.close(() => {
-      void closeApiDeps(deps).finally(() => {
-        deps.logger.info('api stopped');
-        process.exit(0);
-      });
+      // Clicks still buffered are written before the pools close.
+      void clickBufferOf(app)
+        .close()
+        .catch((err: unknown) => deps.logger.warn({ err }, 'clicks not flushed at shutdown'))
+        .then(() => closeApiDeps(deps))
+        .finally(() => {
+          deps.logger.info('api stopped');
+          process.exit(0);
+        });
     });
     drain.start();
   };

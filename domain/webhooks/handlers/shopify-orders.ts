@@ -1,5 +1,7 @@
 import type { Tx } from '../../../lib/db';
 import { recordShopifyCheckout } from '../../checkouts/record-checkout';
+import { attributeOrder } from '../../orders/attribute-order';
+import { minorToMajor } from '../../orders/money';
 import { recordShopifyOrder } from '../../orders/record-order';
 import { inEventTransaction } from '../event-transaction';
 import { checkoutSchema, orderSchema, type ShopifyCheckoutBody, type ShopifyOrderBody } from '../shopify-payloads';
@@ -43,7 +45,11 @@ function minimalCheckout(c: ShopifyCheckoutBody): Record<string, unknown> {
 
 const ignore: WebhookHandler = (ctx) => inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
 
-/** orders/create: the order stored once per shop and order id; the contact's summary moves only with that insert. */
+/**
+ * orders/create: the order stored once per shop and order id; the contact's
+ * summary moves only with that insert, and so does its attribution to a
+ * campaign (domain/orders/attribute-order.ts), in the same transaction.
+ */
 export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
   const { deps, event } = ctx;
   const shopId = event.shop_id;
@@ -63,8 +69,18 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
       sourceName: o.source_name,
       discountCodes: o.discount_codes,
     });
+    const attributed = result.outcome === 'recorded' && result.contactId !== null ? await attributeOrder(tx, { shopId, orderId: o.id }) : null;
     await minimizePayload(tx, event.id, minimalOrder(o));
-    ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, outcome: result.outcome, linked: result.outcome === 'recorded' && result.contactId !== null }, 'shopify order'));
+    ctx.afterCommit(() => {
+      if (attributed) {
+        deps.metrics.attributedOrders.inc({ kind: attributed.kind });
+        deps.metrics.attributedRevenue.inc({ currency: attributed.currency }, minorToMajor(attributed.totalMinor, attributed.currency));
+      }
+      deps.logger.info(
+        { webhookEventId: event.id, shopId, outcome: result.outcome, linked: result.outcome === 'recorded' && result.contactId !== null, attributedTo: attributed?.campaignId, attribution: attributed?.kind },
+        'shopify order',
+      );
+    });
     return { outcome: 'processed', shopId };
   });
 };

@@ -30,7 +30,18 @@ describe('shop settings API', () => {
       quietHours: { start: '21:00', end: '08:00' },
       optOutFooter: true,
       senderId: 'MyStore',
+      attribution: { clickWindowHours: 120, viewWindowHours: 24 },
     });
+  });
+
+  it('PATCH /api/shop sets the attribution windows, each on its own', async () => {
+    const res = await patch({ attribution: { clickWindowHours: 48 } });
+    expect(res.status).toBe(200);
+    expect(res.body.attribution).toEqual({ clickWindowHours: 48, viewWindowHours: 24 });
+    const off = await patch({ attribution: { viewWindowHours: 0 } });
+    expect(off.body.attribution).toEqual({ clickWindowHours: 48, viewWindowHours: 0 });
+    const back = await patch({ attribution: { clickWindowHours: 120, viewWindowHours: 24 } });
+    expect(back.body.attribution).toEqual({ clickWindowHours: 120, viewWindowHours: 24 });
   });
 
   it('PATCH /api/shop changes the given settings and keeps the rest', async () => {
@@ -61,6 +72,13 @@ describe('shop settings API', () => {
     [{ senderId: '12' }, 'senderId'],
     [{ senderId: '1234567890123456' }, 'senderId'],
     [{ domain: 'other.myshopify.com' }, 'domain'],
+    [{ attribution: { clickWindowHours: 0 } }, 'attribution.clickWindowHours'],
+    [{ attribution: { clickWindowHours: 721 } }, 'attribution.clickWindowHours'],
+    [{ attribution: { clickWindowHours: 1.5 } }, 'attribution.clickWindowHours'],
+    [{ attribution: { viewWindowHours: -1 } }, 'attribution.viewWindowHours'],
+    [{ attribution: { viewWindowHours: 169 } }, 'attribution.viewWindowHours'],
+    [{ attribution: { viewWindowHours: '24' } }, 'attribution.viewWindowHours'],
+    [{ attribution: { days: 5 } }, 'attribution.days'],
   ])('PATCH %j is 400 VALIDATION_FAILED on %s and changes nothing', async (body, path) => {
     const before = await request(app).get('/api/shop').set('Authorization', await auth());
     const res = await patch(body);

@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { CampaignLinksCache, type CampaignLinks } from '../../../../domain/links/campaign-links';
+import { ClickBuffer } from '../../../../domain/links/click-buffer';
+import { withUtm } from '../../../../domain/links/destination';
+import { CODE_LENGTH, parseLinkCode, trackedLinksOf, type LinkTarget } from '../../../../domain/links/link-code';
+import { classifyFetcher } from '../../../../domain/links/user-agent-class';
+import type { ApiDeps } from '../deps';
+
+export interface ShortLinks {
+  handler: RequestHandler;
+  clicks: ClickBuffer;
+}
+
+const NOT_FOUND_BODY = 'Not found\n';
+const RATE_LIMITED_BODY = 'Too many requests\n';
+const UNAVAILABLE_BODY = 'Service unavailable\n';
+
+/** The click buffer of an app made by createApp (server.ts flushes it on shutdown; tests flush it to read clicks). */
+export function clickBufferOf(app: { locals: Record<string, unknown> }): ClickBuffer {
+  const b = app.locals.clickBuffer;
+  if (!(b instanceof ClickBuffer)) throw new Error('this app has no click buffer');
+  return b;
+}
+
+/**
+ * `GET|HEAD <PUBLIC_LINK_BASE path>/<code>`: the lean path, mounted before
+ * every other middleware (no request context, logging, session, body or
+ * per-route metrics): verify the code's signature (one HMAC, no I/O), find
+ * the campaign's links (in memory after its first click), answer 302 to the
+ * link with its UTM parameters, and buffer the click (ClickBuffer): no
+ * database write, and no read once the campaign is cached.
+ *
+ * A code that is not ours gets 404 with a constant body, after the same
+ * work as any well-formed code; a client IP that keeps sending them gets
+ * 429 (LINK_MISSES_PER_IP_PER_MIN), which makes guessing codes pointless
+ * (~2^35.7 tags per recipient and link). A valid code always redirects (many
+ * phones share one carrier IP), but each IP records at most
+ * LINK_CLICKS_PER_IP_PER_MIN clicks.
+ */
+export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'logger' | 'now'>): ShortLinks {
+  const links = trackedLinksOf(deps.config);
+  const prefix = new URL(links.base).pathname.replace(/\/+$/, '');
+  const pattern = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/([0-9A-Za-z]{${CODE_LENGTH}})$`);
+  // With a path of its own, every request under it is a link request.
+  const underPrefix = prefix === '' ? null : `${prefix}/`;
+  const cache = new CampaignLinksCache(deps.db);
+  const clicks = new ClickBuffer(deps.db, { metrics: deps.metrics, logger: deps.logger }).start();
+  const misses = new RateLimiterMemory({ points: deps.config.LINK_MISSES_PER_IP_PER_MIN, duration: 60 });
+  const clickBudget = new RateLimiterMemory({ points: deps.config.LINK_CLICKS_PER_IP_PER_MIN, duration: 60 });
+  const medium = deps.config.LINK_UTM_MEDIUM;
+  const { metrics } = deps;
+
+  const answer = (res: ServerResponse, status: number, body: string): void => {
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+    res.end(body);
+  };
+
+  const notFound = (req: Request, res: Response): void => {
+    misses.consume(req.ip ?? '').then(
+      () => {
+        metrics.linkRedirects.inc({ outcome: 'not_found' });
+        answer(res, 404, NOT_FOUND_BODY);
+      },
+      () => {
+        metrics.linkRedirects.inc({ outcome: 'rate_limited' });
+        res.setHeader('Retry-After', '60');
+        answer(res, 429, RATE_LIMITED_BODY);
+      },
+    );
+  };
+
+  const redirect = (req: IncomingMessage & { ip?: string }, res: ServerResponse, target: LinkTarget, campaign: CampaignLinks): void => {
+    const url = campaign.urls[target.index];
+    if (url === undefined) return notFound(req as Request, res as Response);
+    res.writeHead(302, { Location: withUtm(url, { medium, campaign: campaign.campaignId }), 'Cache-Control': 'private, no-store', 'Content-Length': 0, 'Referrer-Policy': 'no-referrer' });
+    res.end();
+    metrics.linkRedirects.inc({ outcome: 'redirected' });
+    const fetcher = classifyFetcher(req.method ?? 'GET', req.headers);
+    const click = {
+      id: randomUUID(),
+      campaignId: campaign.campaignId,
+      recipientId: target.recipientId,
+      linkIndex: target.index,
+      clickedAt: deps.now(),
+      uaClass: fetcher.uaClass,
+      bot: fetcher.bot,
+    };
+    clickBudget.consume(req.ip ?? '').then(
+      () => clicks.add(click),
+      () => metrics.linkClicksDropped.inc({ reason: 'ip_budget' }),
+    );
+  };
+
+  const handler: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    const m = pattern.exec(req.path);
+    if (!m) return underPrefix !== null && req.path.startsWith(underPrefix) ? notFound(req, res) : next();
+    const target = parseLinkCode(links.signingKey, m[1] as string);
+    if (!target) return notFound(req, res);
+    const cached = cache.peek(target.linkNo);
+    if (cached !== undefined) return cached ? redirect(req, res, target, cached) : notFound(req, res);
+    cache.get(target.linkNo).then(
+      (campaign) => (campaign ? redirect(req, res, target, campaign) : notFound(req, res)),
+      (err: unknown) => {
+        deps.logger.warn({ err }, 'short link: campaign lookup failed');
+        answer(res, 503, UNAVAILABLE_BODY);
+      },
+    );
+  };
+
+  return { handler, clicks };
+}

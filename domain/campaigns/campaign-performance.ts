@@ -1,0 +1,116 @@
+import type { DbOrTx } from '../../lib/db';
+import { minorToDecimal, minorUnitDigits } from '../orders/money';
+
+/** What a campaign earned: clicks on its links and the orders attributed to it (domain/orders/attribute-order.ts). */
+export interface CampaignPerformance {
+  /** Human clicks (every redirect not recognised as a bot, preview, prefetch or HEAD). */
+  clicks: number;
+  /** Recipients who clicked at least once. */
+  uniqueClicks: number;
+  /** Redirects recognised as link previews, crawlers, prefetches or HEAD requests: redirected, never counted as clicks. */
+  botClicks: number;
+  /** uniqueClicks ÷ messages sent (sent + delivered), 4 decimals; null before any message went out. */
+  clickRate: number | null;
+  attributedOrders: number;
+  /** Per currency: the attributed orders' total, and that per message sent and per credit debited (decimal text; null when nothing was sent or debited). */
+  attributedRevenue: { currency: string; orders: number; amount: string; perMessage: string | null; perCredit: string | null }[];
+}
+
+interface ClickRow {
+  campaign_id: string;
+  human: bigint;
+  uniq: bigint;
+  bots: bigint;
+}
+
+interface RevenueRow {
+  campaign_id: string;
+  currency: string;
+  orders: bigint;
+  total: bigint;
+}
+
+/** For one campaign or a page of them: messages sent and credits debited are the caller's (the stats' counts, the list's figures). */
+export async function campaignPerformance(
+  db: DbOrTx,
+  shopId: string,
+  campaigns: { id: string; messages: number; credits: number }[],
+): Promise<Map<string, CampaignPerformance>> {
+  const ids = campaigns.map((c) => c.id);
+  const out = new Map<string, CampaignPerformance>();
+  if (ids.length === 0) return out;
+  const [clicks, revenue] = await Promise.all([
+    db.$queryRaw<ClickRow[]>`
+      SELECT campaign_id, count(*) FILTER (WHERE NOT bot) AS human, count(*) FILTER (WHERE first) AS uniq, count(*) FILTER (WHERE bot) AS bots
+        FROM link_clicks WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid GROUP BY 1`,
+    db.$queryRaw<RevenueRow[]>`
+      SELECT campaign_id, currency, count(*) AS orders, sum(total_minor)::bigint AS total
+        FROM order_attributions WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid GROUP BY 1, 2 ORDER BY 1, 2`,
+  ]);
+  const clicksBy = new Map(clicks.map((c) => [c.campaign_id, c]));
+  for (const c of campaigns) {
+    const k = clicksBy.get(c.id);
+    const uniq = Number(k?.uniq ?? 0);
+    const rows = revenue.filter((r) => r.campaign_id === c.id);
+    out.set(c.id, {
+      clicks: Number(k?.human ?? 0),
+      uniqueClicks: uniq,
+      botClicks: Number(k?.bots ?? 0),
+      clickRate: c.messages > 0 ? Math.round((uniq / c.messages) * 10_000) / 10_000 : null,
+      attributedOrders: rows.reduce((n, r) => n + Number(r.orders), 0),
+      attributedRevenue: rows.map((r) => ({
+        currency: r.currency,
+        orders: Number(r.orders),
+        amount: minorToDecimal(r.total, r.currency),
+        perMessage: ratio(r.total, c.messages, r.currency),
+        perCredit: ratio(r.total, c.credits, r.currency),
+      })),
+    });
+  }
+  return out;
+}
+
+// Minor units ÷ n in major units, two digits past the currency's own (a cent
+// split over many messages is still visible).
+function ratio(totalMinor: bigint, n: number, currency: string): string | null {
+  if (n <= 0) return null;
+  const digits = minorUnitDigits(currency) + 2;
+  return (Number(totalMinor) / n / 10 ** minorUnitDigits(currency)).toFixed(digits);
+}
+
+export const EMPTY_PERFORMANCE: CampaignPerformance = { clicks: 0, uniqueClicks: 0, botClicks: 0, clickRate: null, attributedOrders: 0, attributedRevenue: [] };
+
+/**
+ * The performance of a page of campaigns. Messages sent are counted (one
+ * pass over those campaigns' recipients) only for campaigns with a click or
+ * an attributed order, the only ones whose rates need them: a page of big
+ * campaigns nobody clicked costs two index lookups, not a scan.
+ */
+export async function pagePerformance(db: DbOrTx, shopId: string, page: { id: string }[]): Promise<Map<string, CampaignPerformance>> {
+  const ids = page.map((c) => c.id);
+  if (ids.length === 0) return new Map();
+  const active = await db.$queryRaw<{ campaign_id: string }[]>`
+    SELECT DISTINCT campaign_id FROM link_clicks WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid
+    UNION
+    SELECT DISTINCT campaign_id FROM order_attributions WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid`;
+  const activeIds = active.map((a) => a.campaign_id);
+  if (activeIds.length === 0) {
+    return new Map(page.map((c) => [c.id, EMPTY_PERFORMANCE]));
+  }
+  const [messages, credits] = await Promise.all([
+    db.$queryRaw<{ campaign_id: string; n: bigint }[]>`
+      SELECT campaign_id, count(*) AS n FROM campaign_recipients
+       WHERE campaign_id = ANY(${activeIds}::uuid[]) AND status IN ('sent', 'delivered') GROUP BY 1`,
+    db.$queryRaw<{ campaign_id: string; consumed: bigint }[]>`
+      SELECT DISTINCT ON (campaign_id) campaign_id, consumed FROM credit_reservations
+       WHERE campaign_id = ANY(${activeIds}::uuid[]) AND shop_id = ${shopId}::uuid ORDER BY campaign_id, created_at DESC`,
+  ]);
+  const messagesBy = new Map(messages.map((m) => [m.campaign_id, Number(m.n)]));
+  const creditsBy = new Map(credits.map((c) => [c.campaign_id, Number(c.consumed)]));
+  const perf = await campaignPerformance(
+    db,
+    shopId,
+    activeIds.map((id) => ({ id, messages: messagesBy.get(id) ?? 0, credits: creditsBy.get(id) ?? 0 })),
+  );
+  return new Map(page.map((c) => [c.id, perf.get(c.id) ?? EMPTY_PERFORMANCE]));
+}

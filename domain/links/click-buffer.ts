@@ -1,0 +1,102 @@
+import type { Logger } from 'pino';
+import type { Db } from '../../lib/db';
+import type { Metrics } from '../../lib/metrics';
+import { minorToMajor } from '../orders/money';
+import { recordClicks, type ClickRecord } from './record-clicks';
+
+export interface ClickBufferOptions {
+  /** Clicks held at most; past it a redirect is still answered but not recorded (counted as dropped). */
+  max?: number;
+  /** Rows per INSERT. */
+  batchSize?: number;
+  flushEveryMs?: number;
+  metrics?: Pick<Metrics, 'linkClicks' | 'linkClicksDropped' | 'linkClickFlushFailures' | 'attributedOrders' | 'attributedRevenue'>;
+  logger?: Logger;
+}
+
+/**
+ * Clicks wait here, in the api process's memory, and reach Postgres in
+ * batches (one INSERT per `batchSize`, every `flushEveryMs` or as soon as a
+ * batch is full), so a redirect never waits for a write. A failed flush puts
+ * its clicks back and is tried again on the next tick (at least once; the
+ * insert is idempotent by click id). Bounded: a full buffer drops new clicks
+ * and counts them. What a crash loses is what was not flushed yet (at most
+ * about one interval of clicks); nothing is ever counted twice.
+ */
+export class ClickBuffer {
+  private queue: ClickRecord[] = [];
+  private flushing: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly max: number;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly opts: ClickBufferOptions = {},
+  ) {
+    this.max = opts.max ?? 100_000;
+    this.batchSize = opts.batchSize ?? 1_000;
+  }
+
+  get size(): number {
+    return this.queue.length;
+  }
+
+  /** Starts the periodic flush (unref'd: it never keeps a process alive). */
+  start(): this {
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.flush(), this.opts.flushEveryMs ?? 1_000);
+      this.timer.unref();
+    }
+    return this;
+  }
+
+  add(click: ClickRecord): boolean {
+    if (this.queue.length >= this.max) {
+      this.opts.metrics?.linkClicksDropped.inc({ reason: 'buffer_full' });
+      return false;
+    }
+    this.queue.push(click);
+    if (this.queue.length >= this.batchSize && !this.flushing) void this.flush();
+    return true;
+  }
+
+  /** Writes everything buffered now (one flush at a time; a caller during a flush waits for it, then flushes what is left). */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.queue.length === 0) return;
+    this.flushing = this.drain().finally(() => {
+      this.flushing = null;
+    });
+    await this.flushing;
+  }
+
+  /** Stops the timer and flushes what is left (shutdown). */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.batchSize);
+      try {
+        const r = await recordClicks(this.db, batch);
+        const m = this.opts.metrics;
+        if (r.human > 0) m?.linkClicks.inc({ kind: 'human' }, r.human);
+        if (r.bot > 0) m?.linkClicks.inc({ kind: 'bot' }, r.bot);
+        for (const a of r.attributed) {
+          m?.attributedOrders.inc({ kind: a.kind });
+          m?.attributedRevenue.inc({ currency: a.currency }, minorToMajor(a.totalMinor, a.currency));
+        }
+      } catch (err) {
+        // Back at the head, in order, for the next tick; bounded like any add.
+        this.queue = batch.concat(this.queue).slice(0, this.max);
+        this.opts.metrics?.linkClickFlushFailures.inc();
+        this.opts.logger?.warn({ err, clicks: batch.length }, 'click flush failed; kept for the next one');
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,105 @@
+import type { Db } from '../../lib/db';
+import { isUniqueViolation } from '../../lib/pg-errors';
+import type { UaClass } from './user-agent-class';
+
+/** One answered redirect, as the api buffered it. */
+export interface ClickRecord {
+  /** Made when the request was answered: a retried flush inserts nothing twice. */
+  id: string;
+  campaignId: string;
+  recipientId: number;
+  linkIndex: number;
+  clickedAt: Date;
+  uaClass: UaClass;
+  bot: boolean;
+}
+
+export interface RecordedClicks {
+  human: number;
+  bot: number;
+  /** Orders placed after one of these clicks and not yet attributed (the click was flushed after the order arrived). */
+  attributed: { kind: 'click'; campaignId: string; totalMinor: bigint; currency: string }[];
+}
+
+interface Row {
+  bot: boolean;
+}
+
+interface AttributedRow {
+  campaign_id: string;
+  total_minor: bigint;
+  currency: string;
+}
+
+/**
+ * Inserts a batch of clicks in one statement. Only a click naming a
+ * recipient of that very campaign is kept (the code's signature already says
+ * so; the join keeps a leaked key from writing across shops), with the
+ * recipient's contact and the campaign's shop. A recipient's first human
+ * click is flagged `first`; a unique partial index makes that true once even
+ * when two api processes flush the same recipient at once (the loser's whole
+ * batch fails with a unique violation and is simply run again, when it sees
+ * the winner's row). Then, in the same transaction, orders of those contacts
+ * placed after a click and within the shop's click window that nothing
+ * claimed yet are attributed to it: a late click counts like a timely one.
+ */
+export async function recordClicks(db: Db, clicks: ClickRecord[]): Promise<RecordedClicks> {
+  if (clicks.length === 0) return { human: 0, bot: 0, attributed: [] };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.$transaction(async (tx) => {
+        const rows = await tx.$queryRaw<Row[]>`
+          WITH b AS (
+            SELECT * FROM unnest(${clicks.map((c) => c.id)}::uuid[], ${clicks.map((c) => c.campaignId)}::uuid[],
+                                 ${clicks.map((c) => String(c.recipientId))}::bigint[], ${clicks.map((c) => c.linkIndex)}::int[],
+                                 ${clicks.map((c) => c.clickedAt.toISOString())}::timestamptz[], ${clicks.map((c) => c.uaClass)}::text[],
+                                 ${clicks.map((c) => c.bot)}::boolean[])
+              AS b(id, campaign_id, recipient_id, link_index, clicked_at, ua_class, bot)
+          ), v AS (
+            SELECT b.*, r.contact_id, c.shop_id
+              FROM b JOIN campaign_recipients r ON r.id = b.recipient_id AND r.campaign_id = b.campaign_id
+                     JOIN campaigns c ON c.id = b.campaign_id
+             WHERE NOT EXISTS (SELECT 1 FROM link_clicks k WHERE k.id = b.id)
+          ), ranked AS (
+            SELECT v.*, (NOT v.bot
+                         AND row_number() OVER (PARTITION BY v.recipient_id ORDER BY v.bot, v.clicked_at, v.id) = 1
+                         AND NOT EXISTS (SELECT 1 FROM link_clicks f WHERE f.recipient_id = v.recipient_id AND f.first)) AS first
+              FROM v
+          )
+          INSERT INTO link_clicks (id, shop_id, campaign_id, recipient_id, contact_id, link_index, clicked_at, ua_class, bot, first)
+          SELECT id, shop_id, campaign_id, recipient_id, contact_id, link_index, clicked_at, ua_class, bot, first FROM ranked
+          ON CONFLICT (id) DO NOTHING
+          RETURNING bot`;
+        const human = rows.filter((r) => !r.bot).length;
+        const attributed =
+          human === 0
+            ? []
+            : await tx.$queryRaw<AttributedRow[]>`
+          WITH k AS (
+            SELECT id, shop_id, contact_id, campaign_id, clicked_at FROM link_clicks
+             WHERE id = ANY(${clicks.filter((c) => !c.bot).map((c) => c.id)}::uuid[]) AND NOT bot AND contact_id IS NOT NULL
+          ), pick AS (
+            SELECT DISTINCT ON (o.shop_id, o.order_id) o.shop_id, o.order_id, o.contact_id, o.total_minor, o.currency, o.ordered_at, k.campaign_id, k.id AS click_id
+              FROM k JOIN shops s ON s.id = k.shop_id
+                     JOIN shopify_orders o ON o.contact_id = k.contact_id AND o.shop_id = k.shop_id
+             WHERE o.ordered_at >= k.clicked_at AND o.ordered_at < k.clicked_at + make_interval(hours => s.click_window_hours)
+               AND NOT EXISTS (SELECT 1 FROM order_attributions a WHERE a.shop_id = o.shop_id AND a.order_id = o.order_id)
+             ORDER BY o.shop_id, o.order_id, k.clicked_at DESC
+          )
+          INSERT INTO order_attributions (shop_id, order_id, campaign_id, contact_id, kind, source, click_id, total_minor, currency, ordered_at)
+          SELECT shop_id, order_id, campaign_id, contact_id, 'click', 'order', click_id, total_minor, currency, ordered_at FROM pick
+          ON CONFLICT (shop_id, order_id) DO NOTHING
+          RETURNING campaign_id, total_minor, currency`;
+        return {
+          human,
+          bot: rows.length - human,
+          attributed: attributed.map((a) => ({ kind: 'click' as const, campaignId: a.campaign_id, totalMinor: a.total_minor, currency: a.currency })),
+        };
+      });
+    } catch (err) {
+      // Another flush recorded a first click of one of these recipients in the meantime.
+      if (isUniqueViolation(err) && attempt < 3) continue;
+      throw err;
+    }
+  }
+}

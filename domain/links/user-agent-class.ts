@@ -1,0 +1,37 @@
+// Who fetched a short link. Link previews (iMessage, WhatsApp, Facebook,
+// Slack, Twitter/X, Telegram, Discord, LinkedIn…), crawlers, prefetches and
+// HEAD requests are redirected like anyone, but recorded as bots and never
+// counted as clicks. Apple's iMessage preview fetch announces itself as
+// "facebookexternalhit/1.1 Facebot Twitterbot/1.0"; browsers mark prefetches
+// with `Sec-Purpose`/`Purpose: prefetch` (or `X-Purpose: preview`, `X-Moz:
+// prefetch`). A client that sends no user agent at all is no phone's browser.
+// In-app browsers (Instagram, LINE, Snapchat, Pinterest…) are people.
+
+export type UaClass = 'ios' | 'android' | 'desktop' | 'other' | 'preview' | 'crawler' | 'prefetch' | 'head' | 'no_agent';
+
+export interface Fetcher {
+  uaClass: UaClass;
+  bot: boolean;
+}
+
+const PREVIEW =
+  /facebookexternalhit|facebot|twitterbot|whatsapp|slackbot|slack-imgproxy|telegrambot|discordbot|linkedinbot|skypeuripreview|redditbot|embedly|iframely|vkshare|kakaotalk-scrap|bitlybot|google-pagerenderer|applebot|bingpreview|microsoft preview|yahoo! slurp|duckduckbot|ia_archiver/i;
+const CRAWLER =
+  /bot\b|bot\/|crawler|spider|crawl|slurp|headlesschrome|phantomjs|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|curl\/|wget\/|node-fetch|axios\/|undici|postman|insomnia|scrapy|feedfetcher|mediapartners|lighthouse|preview|scanner|monitor|checker|validator|fetcher/i;
+
+type HeaderValue = string | string[] | undefined;
+const first = (v: HeaderValue): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
+
+export function classifyFetcher(method: string, headers: Record<string, HeaderValue>): Fetcher {
+  if (method === 'HEAD') return { uaClass: 'head', bot: true };
+  const purpose = `${first(headers['sec-purpose'])} ${first(headers.purpose)} ${first(headers['x-purpose'])} ${first(headers['x-moz'])}`.toLowerCase();
+  if (purpose.includes('prefetch') || purpose.includes('preview') || purpose.includes('prerender')) return { uaClass: 'prefetch', bot: true };
+  const ua = first(headers['user-agent']);
+  if (ua.trim() === '') return { uaClass: 'no_agent', bot: true };
+  if (PREVIEW.test(ua)) return { uaClass: 'preview', bot: true };
+  if (CRAWLER.test(ua)) return { uaClass: 'crawler', bot: true };
+  if (/iphone|ipad|ipod/i.test(ua)) return { uaClass: 'ios', bot: false };
+  if (/android/i.test(ua)) return { uaClass: 'android', bot: false };
+  if (/windows nt|macintosh|x11|cros|linux/i.test(ua)) return { uaClass: 'desktop', bot: false };
+  return { uaClass: 'other', bot: false };
+}
