@@ -62,7 +62,7 @@ const time = z
  */
 const lineSchema = z.object({
   id: z.string().min(1).max(255).regex(/^gid:\/\/shopify\/Customer\/\d+$/),
-  __parentId: z.undefined({ error: 'a child line, not a customer' }),
+  __parentId: z.never({ error: 'a child line, not a customer' }).optional(),
   firstName: text(100),
   lastName: text(100),
   email: text(254).transform((e) => (e && e.includes('@') ? e : null)),

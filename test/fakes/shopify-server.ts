@@ -16,7 +16,8 @@ import { jwtVerify } from 'jose';
 //   GET  /_fake/state, POST /_fake/seed, POST /_fake/reset   control for runs outside Jest
 //
 // Failures are set per shop or for all (`failNext`), tokens can be revoked,
-// and the next bulk operation can be made to fail. Everything the app sent is
+// the next bulk operation can be made to fail and the next result download
+// to be cut mid-way (`cutNextDownload`). Everything the app sent is
 // recorded for assertions.
 
 export interface FakeCustomer {
@@ -47,6 +48,8 @@ export type FailureKind =
   | 'throttled'
   /** 500 on GraphQL. */
   | 'server_error'
+  /** 429 on GraphQL with Retry-After: 1 (the REST-style rate limit). */
+  | 'rate_limited'
   /** The token exchange answers 500. */
   | 'exchange_server_error'
   /** The token exchange refuses the subject token (400 invalid_subject_token). */
@@ -104,12 +107,18 @@ export interface FakeShopify {
   consentUpdates: RecordedConsentUpdate[];
   bulkOperations: BulkOperation[];
   exchangeDelayMs: number;
+  /** Polls a new bulk operation takes to finish by itself (a large number: only completeBulkOperation ends it). */
+  bulkPolls: number;
   seedCustomers(shop: string, customers: FakeCustomer[] | ((i: number) => FakeCustomer), count?: number): void;
   customers(shop: string): FakeCustomer[];
   /** The next `times` matching calls (of `shop`, or any shop) fail this way. */
   failNext(kind: FailureKind, o?: { shop?: string; times?: number }): void;
   /** The next bulk operation of the shop (or any) ends FAILED with this error code. */
   failNextBulkOperation(o?: { shop?: string; errorCode?: string }): void;
+  /** The next result download (of the shop, or any) stops after `afterLines` lines: the connection is cut. */
+  cutNextDownload(o: { afterLines: number; shop?: string }): void;
+  /** Result downloads so far (started), per bulk operation id. */
+  downloads: Map<string, number>;
   /** Finishes a running bulk operation now (COMPLETED, or FAILED if so set). */
   completeBulkOperation(id: string): BulkOperation;
   /** Every token issued to the shop stops working (401). */
@@ -137,7 +146,6 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
   const apiKey = opts.apiKey ?? process.env.SHOPIFY_API_KEY ?? 'test-shopify-key';
   const apiSecret = opts.apiSecret ?? process.env.SHOPIFY_API_SECRET ?? 'test-shopify-secret';
   const secretKey = new TextEncoder().encode(apiSecret);
-  const bulkPolls = opts.bulkPolls ?? 1;
 
   const exchanges: RecordedExchange[] = [];
   const graphqlCalls: RecordedGraphql[] = [];
@@ -148,6 +156,8 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
   const uninstalled = new Set<string>();
   let failures: { kind: FailureKind; shop?: string; left: number }[] = [];
   let bulkFailures: { shop?: string; errorCode: string }[] = [];
+  let downloadCuts: { shop?: string; afterLines: number }[] = [];
+  const downloads = new Map<string, number>();
   let nextId = 1;
   let url = '';
 
@@ -198,7 +208,7 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
       const inner = typeof variables?.query === 'string' ? variables.query : (/query:\s*"""([\s\S]*?)"""/.exec(query)?.[1] ?? query);
       const op: BulkOperation = {
         id: `gid://shopify/BulkOperation/${nextId++}`, shop, query: inner, status: 'CREATED', errorCode: null,
-        createdAt: new Date().toISOString(), completedAt: null, objectCount: 0, url: null, pollsLeft: bulkPolls, failWith,
+        createdAt: new Date().toISOString(), completedAt: null, objectCount: 0, url: null, pollsLeft: api.bulkPolls, failWith,
       };
       bulkOperations.push(op);
       return ok({ bulkOperationRunQuery: { bulkOperation: { id: op.id, status: op.status }, userErrors: [] } });
@@ -241,9 +251,20 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
       const id = `gid://shopify/BulkOperation/${decodeURIComponent(path.slice('/bulk/'.length).replace(/\.jsonl$/, ''))}`;
       const op = bulkOperations.find((o) => o.id === id && o.status === 'COMPLETED');
       if (!op) return json(404, { error: 'no such result' });
+      downloads.set(op.id, (downloads.get(op.id) ?? 0) + 1);
+      const cutIdx = downloadCuts.findIndex((c) => !c.shop || c.shop === op.shop);
+      const cut = cutIdx >= 0 ? downloadCuts.splice(cutIdx, 1)[0]!.afterLines : null;
       res.writeHead(200, { 'Content-Type': 'application/jsonl' });
       // Written line by line with backpressure: the download is a stream on both sides.
+      let written = 0;
       for (const c of customersByShop.get(op.shop) ?? []) {
+        if (cut !== null && written >= cut) {
+          // A connection lost mid-download: what was sent arrives, then the socket closes without the end of the body.
+          await new Promise((r) => res.write('', r));
+          res.socket?.destroy();
+          return;
+        }
+        written++;
         if (!res.write(`${JSON.stringify(c)}\n`)) await new Promise((r) => res.once('drain', r));
       }
       res.end();
@@ -291,10 +312,14 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
       const { query = '', variables } = JSON.parse(body || '{}') as { query?: string; variables?: Record<string, unknown> };
       const record = (status: number) => graphqlCalls.push({ shop, query, variables, status });
       const token = String(req.headers['x-shopify-access-token'] ?? '');
-      const failure = takeFailure(shop, ['unauthorized', 'throttled', 'server_error']);
+      const failure = takeFailure(shop, ['unauthorized', 'throttled', 'server_error', 'rate_limited']);
       if (failure === 'unauthorized' || tokens.get(token) !== shop) {
         record(401);
         return json(401, { errors: '[API] Invalid API key or access token (unrecognized login or wrong password)' });
+      }
+      if (failure === 'rate_limited') {
+        record(429);
+        return json(429, { errors: 'Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.' }, { 'Retry-After': '1' });
       }
       if (failure === 'server_error') {
         record(500);
@@ -335,6 +360,7 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
     consentUpdates,
     bulkOperations,
     exchangeDelayMs: opts.exchangeDelayMs ?? 0,
+    bulkPolls: opts.bulkPolls ?? 1,
     seedCustomers(shop, customers, count) {
       const list = customersByShop.get(shop) ?? [];
       const made = typeof customers === 'function' ? Array.from({ length: count ?? 0 }, (_, i) => customers(i)) : customers;
@@ -345,6 +371,10 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
     failNext(kind, o = {}) {
       failures.push({ kind, shop: o.shop, left: o.times ?? 1 });
     },
+    cutNextDownload(o) {
+      downloadCuts.push({ shop: o.shop, afterLines: o.afterLines });
+    },
+    downloads,
     failNextBulkOperation(o = {}) {
       bulkFailures.push({ shop: o.shop, errorCode: o.errorCode ?? 'INTERNAL_SERVER_ERROR' });
     },
@@ -383,6 +413,8 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
       uninstalled.clear();
       failures = [];
       bulkFailures = [];
+      downloadCuts = [];
+      downloads.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {
