@@ -107,16 +107,27 @@ it('the first page is at most 250 kB of gzipped JS (reported)', () => {
   expect(gz).toBeLessThanOrEqual(250 * 1024);
 });
 
+// As the Shopify admin opens an embedded app: with a fresh session token in `id_token`.
+const adminUrl = async (): Promise<string> => `${base}/app?embedded=1&host=YWRtaW4&id_token=${await sessionToken(SHOP)}&shop=${SHOP}`;
+
 it('first visit provisions the shop and shows an empty wallet with a call to buy credits', async () => {
-  await page.goto(`${base}/app?shop=${SHOP}&host=YWRtaW4&embedded=1`);
+  await page.goto(await adminUrl());
   await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
   await page.getByText('Buy credits to start sending').waitFor();
   await page.getByText('Add your first contacts').waitFor();
   const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM shops WHERE domain = ${SHOP}`;
   expect(Number(row!.n)).toBe(1);
-  const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1);
-  process.stdout.write(`admin first contentful paint: ${Math.round(fcp)} ms\n`);
-  expect(fcp).toBeGreaterThan(0);
+  const paint = await paintTimings();
+  process.stdout.write(`admin first visit: ${JSON.stringify(paint)}\n`);
+  // Home's reads left once, from index.html, and the app used those answers.
+  expect(paint.api.filter((r) => r.startsWith('/api/wallet '))).toHaveLength(1);
+  expect(paint.firstContentfulPaint).toBeGreaterThan(0);
+  // A sanity bound only (the machine is shared): the figure itself is what is reported.
+  expect(paint.meaningfulPaint).toBeLessThan(15_000);
+  // A second visit (assets cached, shop provisioned) as a merchant opening the app again.
+  await page.goto(await adminUrl());
+  await page.getByText('Buy credits to start sending').waitFor();
+  process.stdout.write(`admin repeat visit: ${JSON.stringify(await paintTimings())}\n`);
   // The frame policy names this shop's admin.
   const res = await request(app).get(`/app?shop=${SHOP}`);
   expect(res.headers['content-security-policy']).toBe(`frame-ancestors https://${SHOP} https://admin.shopify.com;`);
@@ -220,11 +231,25 @@ it('the composer counts segments live: 160 GSM-7 characters are one, 161 are two
   await expectText(page.getByTestId('preview-text'), 'Hello there, our spring sale starts today!');
   await screenshot(page, 'composer');
   await expectAccessible('composer');
-  // An order filter narrows the audience (these contacts have no orders), and clearing it restores it.
-  await page.getByLabel('Customers with at least this many orders').fill('1');
+  // The order filters narrow the audience live (these contacts have no orders), and clearing them restores it.
+  await page.getByLabel('Orders, at least').fill('1');
   await expectText(page.getByTestId('count-recipients'), '0');
-  await page.getByLabel('Customers with at least this many orders').fill('');
+  await page.getByLabel('Orders, at least').fill('');
   await expectText(page.getByTestId('count-recipients'), String(CONTACTS));
+  // Amounts are typed in the shop's currency and saved in minor units.
+  await page.getByLabel('Amount spent, at least').fill('49.99');
+  await expectText(page.getByTestId('count-recipients'), '0');
+  const draftId = /\/app\/campaigns\/([0-9a-f-]{36})\/edit/.exec(page.url())![1]!;
+  expect((await apiAs('get', `/campaigns/${draftId}`)).body.audience).toEqual({ amountSpent: { min: 4999 } });
+  // A minimum above the maximum is shown on the field and not sent.
+  await page.getByLabel('Amount spent, at most').fill('10');
+  await page.getByText('Must not be less than the minimum').waitFor();
+  await screenshot(page, 'composer-filters');
+  await expectAccessible('composer (order filters)');
+  await page.getByLabel('Amount spent, at least').fill('');
+  await page.getByLabel('Amount spent, at most').fill('');
+  await expectText(page.getByTestId('count-recipients'), String(CONTACTS));
+  await waitFor('the draft to be saved without filters', async () => JSON.stringify((await apiAs('get', `/campaigns/${draftId}`)).body.audience) === '{}', 10_000);
   // One draft, saved as the merchant typed.
   const [drafts] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM campaigns WHERE shop_id = ${id}::uuid`;
   expect(Number(drafts!.n)).toBe(1);
@@ -269,9 +294,16 @@ it('a double-clicked send sends once; progress reaches 100 % and the stats match
   await page.getByRole('button', { name: 'Send now' }).dblclick();
   await page.getByTestId('progress-percent').waitFor();
   const campaignId = /\/app\/campaigns\/([0-9a-f-]{36})/.exec(page.url())![1]!;
+  // The chart draws while it sends.
+  await page.getByTestId('messages-chart').waitFor();
   await screenshot(page, 'campaign-detail');
   await expectText(page.getByTestId('progress-percent'), '100 %', 'text', 30_000);
   await page.getByText('Completed').first().waitFor();
+  // Once complete the chart holds every message sent, as the api's series does.
+  await expectText(page.getByTestId('chart-total-sent'), CONTACTS.toLocaleString('en-US'));
+  const series = (await apiAs('get', `/campaigns/${campaignId}/timeseries`)).body as { points: { sent: number }[] };
+  expect(series.points.reduce((n, p) => n + p.sent, 0)).toBe(CONTACTS);
+  expect(Number(await page.getByTestId('messages-chart').getAttribute('data-points'))).toBeGreaterThan(0);
 
   const stats = (await apiAs('get', `/campaigns/${campaignId}/stats`)).body;
   expect(stats).toMatchObject({ status: 'completed', total: CONTACTS, sent: CONTACTS });
@@ -331,6 +363,42 @@ it('scheduling into quiet hours shows the warning; the confirm modal states the 
   const ny = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/New_York', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(at);
   expect(ny).toBe(`${tomorrow}, 12:00`);
 }, 60_000);
+
+/**
+ * Paint figures of the page as loaded (ms from navigation start): first
+ * contentful paint (the shell), largest contentful paint, and the meaningful
+ * paint — the first frame showing the home page's data (the init script in
+ * browser.ts stamps the frame after the wallet figures appear).
+ */
+async function paintTimings(): Promise<{ html: number; firstContentfulPaint: number; largestContentfulPaint: number; meaningfulPaint: number; api: string[] }> {
+  await waitFor('the data paint to be stamped', async () => page.evaluate(() => (globalThis as unknown as { __dataPaint?: number }).__dataPaint !== undefined), 10_000);
+  return page.evaluate(async () => {
+    const perf = (globalThis as unknown as { performance: { getEntriesByName(n: string): { startTime: number }[]; getEntriesByType(t: string): { name: string; startTime: number; responseEnd: number }[] } }).performance;
+    const nav = perf.getEntriesByType('navigation')[0];
+    const PO = (globalThis as unknown as { PerformanceObserver: new (cb: (l: { getEntries(): { startTime: number }[] }) => void) => { observe(o: object): void; disconnect(): void } }).PerformanceObserver;
+    const lcp = await new Promise<number>((resolve) => {
+      const o = new PO((l) => {
+        const e = l.getEntries();
+        resolve(e[e.length - 1]?.startTime ?? -1);
+        o.disconnect();
+      });
+      o.observe({ type: 'largest-contentful-paint', buffered: true });
+      setTimeout(() => resolve(-1), 1000);
+    });
+    const round = (n: number) => Math.round(n);
+    return {
+      html: round(nav?.responseEnd ?? -1),
+      firstContentfulPaint: round(perf.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1),
+      largestContentfulPaint: round(lcp),
+      meaningfulPaint: round((globalThis as unknown as { __dataPaint: number }).__dataPaint),
+      // What the page waited for: each request's start and end.
+      api: perf
+        .getEntriesByType('resource')
+        .filter((r) => r.name.includes('/app/') || r.name.includes('/api/'))
+        .map((r) => `${new URL(r.name).pathname.replace(/-[A-Za-z0-9_-]{8}\.(js|css)$/, '.$1')} ${round(r.startTime)}–${round(r.responseEnd)}`),
+    };
+  });
+}
 
 async function expectText(locator: ReturnType<Page['getByTestId']>, expected: string, what: 'text' | 'value' = 'text', timeoutMs = 20_000): Promise<void> {
   let last = '';

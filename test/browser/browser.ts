@@ -35,6 +35,24 @@ export async function adminContext(browser: Browser, shopDomain: string): Promis
       idToken: () => w.__testIdToken(),
       toast: { show: (m: string) => w.__toasts.push(m) },
     };
+    // The meaningful paint of the home page: the first frame after its data
+    // (the wallet) is in the document, stamped from navigation start.
+    const g = globalThis as unknown as {
+      __dataPaint?: number;
+      document: { querySelector(s: string): { textContent: string | null } | null };
+      MutationObserver: new (cb: () => void) => { observe(n: unknown, o: object): void; disconnect(): void };
+      requestAnimationFrame(cb: () => void): void;
+      performance: { now(): number };
+    };
+    const seen = () => /^\d/.test(g.document.querySelector('[data-testid="home-available"]')?.textContent ?? '');
+    const mo = new g.MutationObserver(() => {
+      if (g.__dataPaint !== undefined || !seen()) return;
+      mo.disconnect();
+      // Two frames: the callback of the first runs before that frame paints.
+      g.requestAnimationFrame(() => g.requestAnimationFrame(() => (g.__dataPaint = g.performance.now())));
+    });
+    // The document itself: its <html> element does not exist yet when this runs.
+    mo.observe(g.document, { childList: true, subtree: true, characterData: true });
   });
   return context;
 }

@@ -4,8 +4,10 @@ import { lazy, Suspense, type ReactNode } from 'react';
 import { isEmbedded } from './bridge';
 import { href, useRouter } from './router';
 
-// One chunk per page: the first page loads only what it shows.
-const HomePage = lazy(() => import('./pages/HomePage'));
+// One chunk per page, except Home: the page the app opens on is in the
+// entry (its modules preloaded with it) rather than a second round trip
+// after the entry has run.
+import HomePage from './pages/HomePage';
 const CampaignsPage = lazy(() => import('./pages/CampaignsPage'));
 const ComposerPage = lazy(() => import('./pages/ComposerPage'));
 const CampaignDetailPage = lazy(() => import('./pages/CampaignDetailPage'));

@@ -1,6 +1,39 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, ApiError } from './api/client';
 
+// GETs started before React renders (main.tsx, for the page being opened):
+// the first useApi of the same path takes the answer instead of asking again.
+// index.html may have sent them already, before this code was even loaded
+// (`__smsEarly`): then that answer is used, through api()'s error handling.
+const PREFETCH_FRESH_MS = 5000;
+const prefetched = new Map<string, { at: number; result: Promise<unknown> }>();
+
+interface EarlyRequests {
+  at: number;
+  responses: Record<string, Promise<Response> | undefined>;
+}
+
+function takeEarly(path: string): Promise<Response> | undefined {
+  const early = (globalThis as { __smsEarly?: EarlyRequests }).__smsEarly;
+  const res = early?.responses[path];
+  if (!early || !res) return undefined;
+  delete early.responses[path];
+  return Date.now() - early.at < PREFETCH_FRESH_MS ? res : undefined;
+}
+
+export function prefetch(path: string): void {
+  const result = api('GET', path, { firstResponse: takeEarly(path) });
+  // Settled here too, so an unused prefetch never surfaces as an unhandled rejection.
+  result.catch(() => undefined);
+  prefetched.set(path, { at: Date.now(), result });
+}
+
+function takePrefetched<T>(path: string): Promise<T> | undefined {
+  const p = prefetched.get(path);
+  prefetched.delete(path);
+  return p && Date.now() - p.at < PREFETCH_FRESH_MS ? (p.result as Promise<T>) : undefined;
+}
+
 export interface Loaded<T> {
   data?: T;
   error?: ApiError | Error;
@@ -21,9 +54,12 @@ export function useApi<T>(path: string | null, o: { pollMs?: number; keepPolling
     if (path === null) return;
     const ctl = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let first = true;
     const load = async () => {
       try {
-        const data = await api<T>('GET', path, { signal: ctl.signal });
+        const early = first ? takePrefetched<T>(path) : undefined;
+        first = false;
+        const data = await (early ?? api<T>('GET', path, { signal: ctl.signal }));
         if (ctl.signal.aborted) return;
         setState({ data, loading: false });
         if (o.pollMs && (keep.current?.(data) ?? true)) timer = setTimeout(load, o.pollMs);

@@ -4,7 +4,12 @@ import en from '@shopify/polaris/locales/en.json';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
-import { AppLink, RouterProvider } from './router';
+import { prefetch } from './hooks';
+import { HOME_QUERIES } from './pages/HomePage';
+import { AppLink, isHome, RouterProvider } from './router';
+
+// Home's data is asked for now, while React and Polaris render the shell.
+if (isHome()) for (const path of HOME_QUERIES) prefetch(path);
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

@@ -21,6 +21,11 @@ function currentPath(): string {
   return rest === '' ? '/' : rest;
 }
 
+/** The app is opening on Home. */
+export function isHome(): boolean {
+  return currentPath() === '/';
+}
+
 /** Shopify's own parameters, kept on every in-app link. */
 function carriedQuery(): string {
   const q = new URLSearchParams(window.location.search);

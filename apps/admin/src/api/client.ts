@@ -29,6 +29,8 @@ export interface RequestOptions {
   /** One per user intent (made when the intent starts), reused by every retry of it. */
   idempotencyKey?: string;
   signal?: AbortSignal;
+  /** The answer of a request already made for this call (index.html's early GETs): its first attempt. */
+  firstResponse?: Promise<Response>;
 }
 
 const MAX_ATTEMPTS = 4;
@@ -63,16 +65,8 @@ export function newIdempotencyKey(): string {
 export async function api<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   let refreshed = false;
   for (let attempt = 0; ; attempt++) {
-    const headers: Record<string, string> = { Authorization: `Bearer ${await sessionToken()}`, Accept: 'application/json' };
-    if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
-    if (opts.idempotencyKey) headers['Idempotency-Key'] = opts.idempotencyKey;
-    const res = await fetch(`/api${path}`, {
-      method,
-      headers,
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      signal: opts.signal,
-      cache: 'no-store',
-    });
+    const early = attempt === 0 ? await opts.firstResponse?.catch(() => undefined) : undefined;
+    const res = early ?? (await send(method, path, opts));
     if (res.status === 204) return undefined as T;
     if (res.ok) return (await res.json()) as T;
 
@@ -90,6 +84,19 @@ export async function api<T>(method: string, path: string, opts: RequestOptions 
     }
     throw new ApiError(res.status, code, e.message ?? `Request failed (${res.status})`, e.details, e.requestId);
   }
+}
+
+async function send(method: string, path: string, opts: RequestOptions): Promise<Response> {
+  const headers: Record<string, string> = { Authorization: `Bearer ${await sessionToken()}`, Accept: 'application/json' };
+  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (opts.idempotencyKey) headers['Idempotency-Key'] = opts.idempotencyKey;
+  return fetch(`/api${path}`, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    signal: opts.signal,
+    cache: 'no-store',
+  });
 }
 
 export interface Page<T> {

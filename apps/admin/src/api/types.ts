@@ -46,6 +46,21 @@ export interface CampaignStats {
   completedAt: string | null;
 }
 
+export interface TimeseriesPoint {
+  at: string;
+  sent: number;
+  delivered: number;
+  failed: number;
+}
+
+/** GET /api/campaigns/:id/timeseries: zero-filled buckets, oldest first (none before the launch). */
+export interface CampaignTimeseries {
+  bucketSeconds: number | null;
+  from: string | null;
+  to: string | null;
+  points: TimeseriesPoint[];
+}
+
 export interface Preview {
   text: string;
   encoding: 'GSM-7' | 'UCS-2';

@@ -1,15 +1,19 @@
 import { Banner, BlockStack, Box, Card, InlineGrid, InlineStack, Layout, Modal, Page, SkeletonBodyText, Text } from '@shopify/polaris';
-import { useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api, newIdempotencyKey } from '../api/client';
-import type { Campaign, CampaignStats } from '../api/types';
+import type { Campaign, CampaignStats, CampaignTimeseries } from '../api/types';
+import { describeAudience } from '../audience';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { CampaignProgress, progressOf } from '../components/CampaignProgress';
+import { MessagesChart } from '../components/MessagesChart';
 import { StatusBadge } from '../components/StatusBadge';
 import { dateTime, num } from '../format';
 import { useApi } from '../hooks';
 import { href } from '../router';
 
 const LIVE = new Set(['queued', 'scheduled', 'sending']);
+/** The chart moves only while messages go out (a scheduled campaign has nothing to draw yet). */
+const CHARTING = new Set(['queued', 'sending']);
 
 function Stat({ label, value, testId }: { label: string; value: number | undefined; testId: string }) {
   return (
@@ -34,6 +38,17 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
   const c = campaign.data;
   const s = stats.data;
   const status = s?.status ?? c?.status;
+  // Polled while the campaign sends; once more when it stops, for the last buckets.
+  const charting = status !== undefined && CHARTING.has(status);
+  const chartingRef = useRef(charting);
+  chartingRef.current = charting;
+  const series = useApi<CampaignTimeseries>(`/campaigns/${campaignId}/timeseries`, { pollMs: 2000, keepPolling: () => chartingRef.current });
+  const reloadSeries = series.reload;
+  const wasCharting = useRef(false);
+  useEffect(() => {
+    if (charting !== wasCharting.current) reloadSeries();
+    wasCharting.current = charting;
+  }, [charting, reloadSeries]);
 
   const cancel = async () => {
     if (!cancelKey || inFlight.current) return;
@@ -99,6 +114,16 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
           <Card>
             <BlockStack gap="300">
               <Text as="h2" variant="headingMd">
+                Messages over time
+              </Text>
+              {series.data ? <MessagesChart series={series.data} /> : series.error ? <Text as="p" tone="subdued">The chart could not be loaded.</Text> : <SkeletonBodyText lines={4} />}
+            </BlockStack>
+          </Card>
+        </Layout.Section>
+        <Layout.Section>
+          <Card>
+            <BlockStack gap="300">
+              <Text as="h2" variant="headingMd">
                 Credits
               </Text>
               <InlineGrid columns={3} gap="400">
@@ -121,7 +146,7 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
                 </div>
               </Box>
               <Text as="p" variant="bodySm" tone="subdued">
-                Audience: {c ? (c.audience.tags?.length ? c.audience.tags.join(', ') : 'all subscribers') : '…'}
+                Audience: {c ? describeAudience(c.audience) : '…'}
               </Text>
               <Text as="p" variant="bodySm" tone="subdued">
                 Started {dateTime(s?.startedAt ?? null)} · Completed {dateTime(s?.completedAt ?? null)}

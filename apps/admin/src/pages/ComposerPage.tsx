@@ -20,7 +20,8 @@ import {
 } from '@shopify/polaris';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, ApiError, newIdempotencyKey } from '../api/client';
-import type { Audience, Campaign, EnqueueResult, Preview, Range, Shop } from '../api/types';
+import type { Audience, Campaign, EnqueueResult, Preview, Shop } from '../api/types';
+import { audienceOf, EMPTY_AUDIENCE_FIELDS, fieldsOf, type AudienceField, type AudienceFields } from '../audience';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { dateTime, num } from '../format';
 import { useApi, useDebounced } from '../hooks';
@@ -35,63 +36,40 @@ const PLACEHOLDERS: { label: string; text: string }[] = [
 
 const UNTITLED = 'Untitled campaign';
 
-interface Draft {
+interface Draft extends AudienceFields {
   name: string;
   body: string;
-  tags: string;
   schedule: boolean;
   date: string;
   time: string;
-  minOrders: string;
 }
 
-function tagsOf(s: string): string[] {
-  return [...new Set(s.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean))];
-}
-
-/**
- * The audience as the api takes it: filters this page does not edit (set
- * through the api: amount spent, last order dates, a maximum order count)
- * are kept as they were loaded, never dropped by a save.
- */
-function audienceOf(d: Draft, base: Audience): Audience {
-  const { tags: _tags, ordersCount, ...kept } = base;
-  const a: Audience = { ...kept };
-  const tags = tagsOf(d.tags);
-  // `tags: []` is refused by the api (it would read as "everyone"): no tags is an audience without the field.
-  if (tags.length) a.tags = tags;
-  const min = d.minOrders.trim() === '' ? undefined : Number(d.minOrders);
-  const range: Range = { ...(ordersCount?.max !== undefined ? { max: ordersCount.max } : {}), ...(min !== undefined && Number.isInteger(min) && min > 0 ? { min } : {}) };
-  if (range.min !== undefined || range.max !== undefined) a.ordersCount = range;
-  return a;
-}
-
-function payloadOf(d: Draft, timeZone: string, base: Audience): { name: string; body: string; audience: Audience; scheduledAt: string | null } {
+function payloadOf(d: Draft, timeZone: string, loaded: Audience): { name: string; body: string; audience: Audience; scheduledAt: string | null } {
   const at = d.schedule ? zonedToUtc(d.date, d.time, timeZone) : null;
-  return { name: d.name.trim() || UNTITLED, body: d.body, audience: audienceOf(d, base), scheduledAt: at && at.getTime() > Date.now() ? at.toISOString() : null };
+  return { name: d.name.trim() || UNTITLED, body: d.body, audience: audienceOf(d, loaded, timeZone).audience, scheduledAt: at && at.getTime() > Date.now() ? at.toISOString() : null };
 }
 
-function otherFilters(a: Audience): string[] {
-  const out: string[] = [];
-  if (a.ordersCount?.max !== undefined) out.push(`at most ${a.ordersCount.max} orders`);
-  if (a.amountSpent) out.push(`amount spent ${a.amountSpent.min ?? 0}–${a.amountSpent.max ?? '∞'} (minor units)`);
-  if (a.lastOrderAt) out.push(`last order ${a.lastOrderAt.from ? `from ${a.lastOrderAt.from.slice(0, 10)}` : ''}${a.lastOrderAt.to ? ` to ${a.lastOrderAt.to.slice(0, 10)}` : ''}`.trim());
-  return out;
-}
+/** 400 paths from the api to the field that shows them (a range's own refusal names its max, else its min). */
+const AUDIENCE_PATHS: [string, AudienceField][] = [
+  ['audience.ordersCount.max', 'maxOrders'],
+  ['audience.ordersCount', 'minOrders'],
+  ['audience.amountSpent.max', 'maxSpent'],
+  ['audience.amountSpent', 'minSpent'],
+  ['audience.lastOrderAt.to', 'lastTo'],
+  ['audience.lastOrderAt', 'lastFrom'],
+  ['audience', 'tags'],
+];
 
-/** 400 paths from the api to the field that shows them. */
 function fieldOf(path: string): keyof Draft | undefined {
   if (path === 'name') return 'name';
   if (path === 'body') return 'body';
-  if (path.startsWith('audience.ordersCount')) return 'minOrders';
-  if (path.startsWith('audience')) return 'tags';
   if (path === 'scheduledAt') return 'date';
-  return undefined;
+  return AUDIENCE_PATHS.find(([prefix]) => path === prefix || path.startsWith(`${prefix}.`))?.[1];
 }
 
 export default function ComposerPage({ campaignId }: { campaignId?: string }) {
   const { navigate } = useRouter();
-  const [draft, setDraft] = useState<Draft>({ name: '', body: '', tags: '', schedule: false, date: '', time: '', minOrders: '' });
+  const [draft, setDraft] = useState<Draft>({ name: '', body: '', schedule: false, date: '', time: '', ...EMPTY_AUDIENCE_FIELDS });
   const baseAudience = useRef<Audience>({});
   const shop = useApi<Shop>('/shop');
   const timeZone = shop.data?.timezone ?? 'UTC';
@@ -127,10 +105,9 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
         setDraft({
           name: c.name === UNTITLED ? '' : c.name,
           body: c.body,
-          tags: (c.audience.tags ?? []).join(', '),
           schedule: Boolean(c.scheduledAt),
           ...when,
-          minOrders: c.audience.ordersCount?.min !== undefined ? String(c.audience.ordersCount.min) : '',
+          ...fieldsOf(c.audience, zone.current),
         });
         setLoaded(true);
       })
@@ -252,7 +229,11 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
   const scheduleError = draft.schedule && (!scheduledAt || scheduledAt.getTime() <= Date.now()) ? 'Choose a date and time in the future' : undefined;
   const quiet = shop.data?.quietHours;
   const inQuiet = Boolean(draft.schedule && scheduledAt && quiet && inQuietHours(draft.time, quiet));
-  const canSend = Boolean(draft.body.trim()) && !fieldErrors.body && !fieldErrors.tags && !scheduleError;
+  const localAudienceErrors = audienceOf(draft, baseAudience.current, timeZone).errors;
+  const audienceError = (f: AudienceField): string | undefined => localAudienceErrors[f] ?? fieldErrors[f];
+  const audienceInvalid = (Object.keys(EMPTY_AUDIENCE_FIELDS) as AudienceField[]).some((f) => audienceError(f));
+  const canSend = Boolean(draft.body.trim()) && !fieldErrors.body && !audienceInvalid && !scheduleError;
+  const set = (f: AudienceField) => (v: string) => setDraft((d) => ({ ...d, [f]: v }));
 
   return (
     <Page
@@ -315,30 +296,47 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
                 <TextField
                   label="Audience tags"
                   value={draft.tags}
-                  onChange={(tags) => setDraft((d) => ({ ...d, tags }))}
+                  onChange={set('tags')}
                   autoComplete="off"
                   placeholder="vip, newsletter"
                   helpText="Subscribed contacts with any of these tags (comma separated). Empty: every subscribed contact."
-                  error={fieldErrors.tags}
+                  error={audienceError('tags')}
                 />
-                <TextField
-                  label="Customers with at least this many orders"
-                  type="number"
-                  min={0}
-                  value={draft.minOrders}
-                  onChange={(minOrders) => setDraft((d) => ({ ...d, minOrders }))}
-                  autoComplete="off"
-                  helpText="Optional: from the Shopify orders of each contact."
-                  error={fieldErrors.minOrders}
-                />
-                {otherFilters(baseAudience.current).length ? (
-                  <Text as="p" variant="bodySm" tone="subdued">
-                    Also narrowed by (set through the API): {otherFilters(baseAudience.current).join('; ')}.
-                  </Text>
-                ) : null}
               </FormLayout>
             )}
           </Card>
+          <Box paddingBlockStart="400">
+            <Card>
+              <BlockStack gap="300">
+                <BlockStack gap="100">
+                  <Text as="h2" variant="headingMd">
+                    Order filters
+                  </Text>
+                  <Text as="p" variant="bodySm" tone="subdued">
+                    Optional, from each contact&apos;s Shopify orders; every bound is included. A contact who never ordered has 0 orders and no last order date. The recipients count updates as you type.
+                  </Text>
+                </BlockStack>
+                {!loaded ? (
+                  <SkeletonBodyText lines={4} />
+                ) : (
+                  <FormLayout>
+                    <FormLayout.Group condensed>
+                      <TextField label="Orders, at least" type="number" min={0} value={draft.minOrders} onChange={set('minOrders')} autoComplete="off" error={audienceError('minOrders')} />
+                      <TextField label="Orders, at most" type="number" min={0} value={draft.maxOrders} onChange={set('maxOrders')} autoComplete="off" error={audienceError('maxOrders')} />
+                    </FormLayout.Group>
+                    <FormLayout.Group condensed>
+                      <TextField label="Amount spent, at least" type="text" inputMode="decimal" value={draft.minSpent} onChange={set('minSpent')} autoComplete="off" placeholder="0.00" error={audienceError('minSpent')} />
+                      <TextField label="Amount spent, at most" type="text" inputMode="decimal" value={draft.maxSpent} onChange={set('maxSpent')} autoComplete="off" placeholder="0.00" error={audienceError('maxSpent')} helpText="In your store's currency." />
+                    </FormLayout.Group>
+                    <FormLayout.Group condensed>
+                      <TextField label="Last order on or after" type="date" value={draft.lastFrom} onChange={set('lastFrom')} autoComplete="off" error={audienceError('lastFrom')} />
+                      <TextField label="Last order on or before" type="date" value={draft.lastTo} onChange={set('lastTo')} autoComplete="off" error={audienceError('lastTo')} helpText={`Whole days in ${timeZone}.`} />
+                    </FormLayout.Group>
+                  </FormLayout>
+                )}
+              </BlockStack>
+            </Card>
+          </Box>
           <Box paddingBlockStart="400">
           <Card>
             <BlockStack gap="300">

@@ -8,14 +8,14 @@ import { dateTime, num } from '../format';
 import { useApi } from '../hooks';
 import { href } from '../router';
 
-function WalletFigure({ label, value }: { label: string; value: number | undefined }) {
+function WalletFigure({ label, value, testId }: { label: string; value: number | undefined; testId: string }) {
   return (
     <BlockStack gap="100">
       <Text as="h3" variant="headingSm" tone="subdued">
         {label}
       </Text>
       <Text as="p" variant="headingLg">
-        {value === undefined ? '…' : num(value)}
+        <span data-testid={testId}>{value === undefined ? '…' : num(value)}</span>
       </Text>
     </BlockStack>
   );
@@ -44,10 +44,14 @@ function InProgress({ campaign }: { campaign: Campaign }) {
   );
 }
 
+/** What Home reads first (main.tsx asks for them before the first render). */
+export const HOME_QUERIES = ['/wallet', '/campaigns?limit=50', '/contacts?limit=1'] as const;
+const [WALLET, CAMPAIGNS, CONTACTS] = HOME_QUERIES;
+
 export default function HomePage() {
-  const wallet = useApi<Wallet>('/wallet', { pollMs: 5000 });
-  const campaigns = useApi<ListPage<Campaign>>('/campaigns?limit=50', { pollMs: 3000 });
-  const contacts = useApi<ListPage<unknown>>('/contacts?limit=1');
+  const wallet = useApi<Wallet>(WALLET, { pollMs: 5000 });
+  const campaigns = useApi<ListPage<Campaign>>(CAMPAIGNS, { pollMs: 3000 });
+  const contacts = useApi<ListPage<unknown>>(CONTACTS);
   const list = campaigns.data?.data ?? [];
   const running = list.filter((c) => IN_PROGRESS.includes(c.status));
   const recent = list.filter((c) => c.status === 'completed' || c.status === 'cancelled' || c.status === 'failed').slice(0, 5);
@@ -83,9 +87,9 @@ export default function HomePage() {
                 Credits
               </Text>
               <InlineGrid columns={3} gap="400">
-                <WalletFigure label="Balance" value={wallet.data?.balance} />
-                <WalletFigure label="Reserved" value={wallet.data?.reserved} />
-                <WalletFigure label="Available" value={wallet.data?.available} />
+                <WalletFigure label="Balance" value={wallet.data?.balance} testId="home-balance" />
+                <WalletFigure label="Reserved" value={wallet.data?.reserved} testId="home-reserved" />
+                <WalletFigure label="Available" value={wallet.data?.available} testId="home-available" />
               </InlineGrid>
             </BlockStack>
           </Card>

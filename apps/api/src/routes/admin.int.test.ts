@@ -64,6 +64,28 @@ describe('GET /app (the embedded admin)', () => {
     }
   });
 
+  it('serves the build\'s brotli or gzip copy by Accept-Encoding, the file itself otherwise', async () => {
+    const js = anAsset('.js');
+    const plain = await request(app).get(`/app/assets/${js}`).set('Accept-Encoding', 'identity');
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.headers.vary).toMatch(/Accept-Encoding/);
+    for (const [accept, encoding] of [
+      ['gzip, deflate, br', 'br'],
+      ['gzip', 'gzip'],
+    ] as const) {
+      const res = await request(app).get(`/app/assets/${js}`).set('Accept-Encoding', accept);
+      expect(res.status).toBe(200);
+      expect(res.headers['content-encoding']).toBe(encoding);
+      expect(res.headers['content-type']).toMatch(/javascript/);
+      expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(res.headers.vary).toMatch(/Accept-Encoding/);
+      // supertest decodes it: the same script.
+      expect(res.text).toBe(plain.text);
+    }
+    // The copies themselves are not addressable.
+    expect((await request(app).get(`/app/assets/${js}.br`)).status).toBe(404);
+  });
+
   it.each([
     '/app/assets/missing-abc123.js',
     '/app/assets/..%2f..%2fpackage.json',

@@ -16,6 +16,7 @@ const SHOP_HOST = /^[a-z0-9][a-z0-9-]*\.myshopify\.com$/;
 // Vite's output names: `<name>-<hash>.<ext>`, nothing else is served from assets/.
 const ASSET_NAME = /^[A-Za-z0-9_-]+\.(js|css|woff2?|svg|png)$/;
 const DEV_TOKEN_TTL_S = 60;
+const COMPRESSIBLE = new Set(['.js', '.css', '.svg']);
 
 /** The repository root, found from here whether this runs from the sources or from the compiled dist/. */
 function repoRoot(from: string): string {
@@ -68,11 +69,28 @@ export function adminRoutes(deps: ApiDeps, o: { distDir?: string } = {}): Router
   router.get('/assets/:file', (req, res, next) => {
     const file = req.params.file;
     if (!ASSET_NAME.test(file)) return next(notFound('File'));
-    // `root` confines the lookup to assets/ (send refuses `..` and dotfiles);
-    // the name check above already allows neither.
-    res.sendFile(file, { root: assets, maxAge: 365 * 24 * 3600 * 1000, immutable: true, dotfiles: 'deny', lastModified: false, headers: { 'X-Content-Type-Options': 'nosniff' } }, (err) => {
-      if (err) next(notFound('File'));
-    });
+    // The build wrote brotli and gzip copies of scripts and stylesheets
+    // (scripts/build-admin.mjs): sent as they are when the browser takes them.
+    const ext = path.extname(file);
+    // Brotli whenever taken (smaller; browsers list it after gzip at the same weight).
+    const encoding = !COMPRESSIBLE.has(ext) ? false : req.acceptsEncodings('br') === 'br' ? 'br' : req.acceptsEncodings('gzip');
+    const send = (name: string, encoded: boolean) => {
+      res.vary('Accept-Encoding');
+      if (encoded) res.set('Content-Encoding', String(encoding)).type(ext);
+      // `root` confines the lookup to assets/ (send refuses `..` and dotfiles);
+      // the name check above already allows neither.
+      res.sendFile(name, { root: assets, maxAge: 365 * 24 * 3600 * 1000, immutable: true, dotfiles: 'deny', lastModified: false, headers: { 'X-Content-Type-Options': 'nosniff' } }, (err) => {
+        if (!err) return;
+        if (encoded && !res.headersSent) {
+          // No compressed copy (a build without them): the file itself.
+          res.removeHeader('Content-Encoding');
+          res.removeHeader('Content-Type');
+          return send(file, false);
+        }
+        next(notFound('File'));
+      });
+    };
+    send(encoding === 'br' || encoding === 'gzip' ? `${file}.${encoding === 'br' ? 'br' : 'gz'}` : file, encoding === 'br' || encoding === 'gzip');
   });
 
   // Development only: a stand-in for App Bridge outside Shopify. The page
