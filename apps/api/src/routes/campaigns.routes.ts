@@ -20,6 +20,7 @@ import { getCampaignRow } from '../../../../domain/campaigns/get-campaign';
 import { listCampaigns } from '../../../../domain/campaigns/list-campaigns';
 import { previewCampaign } from '../../../../domain/campaigns/preview-campaign';
 import { updateCampaign } from '../../../../domain/campaigns/update-campaign';
+import { trackedLinksOf } from '../../../../domain/links/link-code';
 import type { ApiDeps } from '../deps';
 import { shedWhenOverloaded } from '../middleware/backpressure';
 import { idParam } from '../middleware/id-param';
@@ -88,7 +89,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
   router.post(
     '/campaigns/:id/preview',
     ...validated({ body: previewCampaignSchema, use: [campaignId, optionalKey] }, async ({ body }, req, res) => {
-      res.json(await previewCampaign(deps.db, { shopId: shopOf(res).shopId, campaignId: idOf(req), contactId: body.contactId }));
+      res.json(await previewCampaign(deps.db, { shopId: shopOf(res).shopId, campaignId: idOf(req), contactId: body.contactId, linkBase: trackedLinksOf(deps.config).base }));
     }),
   );
 
