@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { getLatestShopSync, toShopSyncView } from '../../../../domain/shop-sync/shop-sync-view';
 import { startShopSync } from '../../../../domain/shop-sync/start-shop-sync';
 import { getShop } from '../../../../domain/shops/get-shop';
+import { getKeywordReplySettings, keywordReplySettingsPatchSchema, updateKeywordReplySettings } from '../../../../domain/shops/keyword-reply-settings';
 import { currentTraceId } from '../../../../lib/context';
 import { AppError } from '../../../../lib/errors';
 import { shopSettingsPatchSchema, updateShopSettings } from '../../../../domain/shops/update-shop-settings';
@@ -29,6 +30,21 @@ export function shopRoutes(deps: ApiDeps): Router {
     '/shop',
     ...validated({ body: shopSettingsPatchSchema, query: noQuery, use: [idempotency(deps, { required: false })] }, async ({ body }, _req, res) => {
       res.json(await updateShopSettings(deps.db, shopOf(res).shopId, body, { defaultSender: deps.config.SMS_DEFAULT_SENDER }));
+    }),
+  );
+
+  // The STOP/START/HELP confirmation texts and the replies sent (docs/api.md, "Keyword replies").
+  router.get(
+    '/shop/keyword-replies',
+    ...validated({ query: noQuery }, async (_input, _req, res) => {
+      res.json(await getKeywordReplySettings(deps.db, shopOf(res).shopId));
+    }),
+  );
+
+  router.patch(
+    '/shop/keyword-replies',
+    ...validated({ body: keywordReplySettingsPatchSchema, query: noQuery, use: [idempotency(deps, { required: false })] }, async ({ body }, _req, res) => {
+      res.json(await updateKeywordReplySettings(deps.db, shopOf(res).shopId, body));
     }),
   );
 

@@ -1,10 +1,13 @@
 import type { Express } from 'express';
+import request from 'supertest';
 import type { SimulatorHandle } from '../../../sms-simulator/src/simulator';
 import { sendKeywordReply } from '../../../../domain/compliance/send-keyword-reply';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createContact, createShop, testPhone } from '../../../../test/factories';
 import { SIM_API_KEY, simulatorProvider, startSimulator, waitFor } from '../../../../test/sending';
 import { counterValue, postSimulator, rid, webhookEvent } from '../../../../test/webhooks';
+import { sessionToken } from '../../../../test/session-token';
+import { tableFingerprints } from '../../../../test/table-fingerprints';
 import type { WorkerDeps } from '../../../worker/src/deps';
 
 // STOP / START / HELP confirmations end to end: the signed inbound webhook on
@@ -187,5 +190,48 @@ describe('keyword replies', () => {
     await postSimulator(app, 'status', { id: stray, reference: 'k999999999', status: 'failed', errorCode: 'absent', timestamp: new Date().toISOString() });
     await waitFor('stray reply report closed', async () => (await webhookEvent(env.db, 'sms-simulator', `${stray}:failed`))?.status === 'ignored');
     expect((await webhookEvent(env.db, 'sms-simulator', `${stray}:failed`))?.last_error).toBeNull();
+  });
+
+  it('a shop words its own texts within what carriers require (GET/PATCH /api/shop/keyword-replies); the next reply uses them', async () => {
+    const sender = ownedSender();
+    const shop = await createShop(env.db, { senderId: sender });
+    const auth = `Bearer ${await sessionToken(shop.domain)}`;
+    const get = () => request(app).get('/api/shop/keyword-replies').set('Authorization', auth);
+    const patch = (body: object) => request(app).patch('/api/shop/keyword-replies').set('Authorization', auth).send(body);
+
+    const initial = await get();
+    expect(initial.status).toBe(200);
+    expect(initial.body).toMatchObject({ stop: { custom: false }, start: { custom: false }, help: { custom: false }, sent: 0, segments: 0 });
+    expect(initial.body.help.text).toContain('Msg & data rates may apply');
+
+    // A HELP text without the opt-out instruction or the rates notice: 400, nothing written.
+    const before = await tableFingerprints(env.db);
+    const bad = await patch({ help: '{{shopName}}: call us on 555-0100.', stop: '{{shopName}}: bye' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('VALIDATION_FAILED');
+    expect(bad.body.error.details).toEqual(
+      expect.arrayContaining([
+        { path: 'help', message: 'must say how to opt out: "Reply STOP to unsubscribe"' },
+        { path: 'help', message: 'must say "Msg & data rates may apply"' },
+        { path: 'stop', message: 'must confirm the opt-out (e.g. "You are unsubscribed and will receive no more messages")' },
+      ]),
+    );
+    expect(await tableFingerprints(env.db)).toEqual(before);
+
+    const help = '{{shopName}} support: help@acme.example or {{shopUrl}}. Msg & data rates may apply. Reply STOP to unsubscribe.';
+    const ok = await patch({ help });
+    expect(ok.status).toBe(200);
+    expect(ok.body.help).toEqual({ text: help, custom: true });
+    expect(ok.body.stop.custom).toBe(false);
+
+    const msg = inbound(testPhone(), sender, 'HELP');
+    await postSimulator(app, 'inbound', msg);
+    const row = await settledReply(msg.id);
+    const handle = shop.domain.replace(/\.myshopify\.com$/, '');
+    expect(row.body).toBe(`${handle} support: help@acme.example or https://${shop.domain}. Msg & data rates may apply. Reply STOP to unsubscribe.`);
+    expect((await get()).body).toMatchObject({ sent: 1, segments: 1 });
+
+    // null: back to the default.
+    expect((await patch({ help: null })).body.help).toEqual({ text: initial.body.help.text, custom: false });
   });
 });
