@@ -5,7 +5,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { prefetch } from './hooks';
-import { HOME_QUERIES } from './pages/HomePage';
+import { HOME_QUERIES } from './home-queries';
 import { AppLink, isHome, RouterProvider } from './router';
 
 // Home's data is asked for now, while React and Polaris render the shell.

@@ -6,6 +6,7 @@ import { CampaignProgress } from '../components/CampaignProgress';
 import { IN_PROGRESS, StatusBadge } from '../components/StatusBadge';
 import { dateTime, num } from '../format';
 import { useApi } from '../hooks';
+import { HOME_QUERIES } from '../home-queries';
 import { href } from '../router';
 
 function WalletFigure({ label, value, testId }: { label: string; value: number | undefined; testId: string }) {
@@ -44,8 +45,6 @@ function InProgress({ campaign }: { campaign: Campaign }) {
   );
 }
 
-/** What Home reads first (main.tsx asks for them before the first render). */
-export const HOME_QUERIES = ['/wallet', '/campaigns?limit=50', '/contacts?limit=1'] as const;
 const [WALLET, CAMPAIGNS, CONTACTS] = HOME_QUERIES;
 
 export default function HomePage() {
