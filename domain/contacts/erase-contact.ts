@@ -41,6 +41,11 @@ export async function eraseContact(db: DbOrTx, shopId: string, id: string): Prom
        WHERE o.shop_id = ${shopId}::uuid AND (o.contact_id = old.id OR o.customer_id = old.shopify_customer_id)
     ), records AS (
       DELETE FROM contact_consent_records r USING old WHERE r.shop_id = ${shopId}::uuid AND r.contact_id = old.id
+    ), replies AS (
+      -- A keyword reply not yet sent to the number is not sent now (the precedence table: erased).
+      UPDATE keyword_replies k
+         SET status = 'suppressed', error_code = 'erased', to_phone = NULL, claim_token = NULL, lease_until = NULL, final_at = now()
+        FROM old WHERE k.shop_id = ${shopId}::uuid AND k.to_hash = old.phone_hash AND k.status IN ('pending', 'sending')
     )
     SELECT count(*)::int AS n FROM erased`;
   });

@@ -74,6 +74,13 @@ export async function redactCustomer(
          WHERE from_hash = ANY(${hashes}::text[]) AND (shop_id = ${r.shopId}::uuid OR shop_id IS NULL)
            AND (from_phone IS NOT NULL OR text IS NOT NULL)`
     : 0;
+  // A keyword reply not yet sent keeps the number until it is final: it is not sent now.
+  if (hashes.length) {
+    await tx.$executeRaw`
+      UPDATE keyword_replies
+         SET status = 'suppressed', error_code = 'erased', to_phone = NULL, claim_token = NULL, lease_until = NULL, final_at = now()
+       WHERE to_hash = ANY(${hashes}::text[]) AND (shop_id = ${r.shopId}::uuid OR shop_id IS NULL) AND status IN ('pending', 'sending')`;
+  }
 
   const eventsScrubbed = await tx.$executeRaw`
     UPDATE webhook_events SET payload = jsonb_build_object('redacted', true)

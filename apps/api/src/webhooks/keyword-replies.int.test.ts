@@ -2,6 +2,8 @@ import type { Express } from 'express';
 import request from 'supertest';
 import type { SimulatorHandle } from '../../../sms-simulator/src/simulator';
 import { sendKeywordReply } from '../../../../domain/compliance/send-keyword-reply';
+import { eraseContact } from '../../../../domain/contacts/erase-contact';
+import { phoneHash } from '../../../../domain/contacts/phone';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createContact, createShop, testPhone } from '../../../../test/factories';
 import { SIM_API_KEY, simulatorProvider, startSimulator, waitFor } from '../../../../test/sending';
@@ -233,5 +235,20 @@ describe('keyword replies', () => {
 
     // null: back to the default.
     expect((await patch({ help: null })).body.help).toEqual({ text: initial.body.help.text, custom: false });
+  });
+
+  it('erasing the contact stops a reply not yet sent and drops the number it kept', async () => {
+    const shop = await createShop(env.db, { senderId: ownedSender() });
+    const phone = testPhone();
+    const contact = await createContact(env.db, shop.id, { phone });
+    // As the inbound transaction leaves it, before its job ran.
+    const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
+      INSERT INTO keyword_replies (provider, inbound_message_id, shop_id, keyword, scope, sender, to_phone, to_hash, to_hmac, body)
+      VALUES ('simulator', ${rid('in')}, ${shop.id}::uuid, 'HELP', ${`shop:${shop.id}`}, '15550000000', ${phone}, ${phoneHash(phone)}, 'hmac', 'help text')
+      RETURNING id`;
+    await eraseContact(env.db, shop.id, contact.id);
+    const [after] = await env.db.$queryRaw<{ status: string; error_code: string; to_phone: string | null }[]>`
+      SELECT status, error_code, to_phone FROM keyword_replies WHERE id = ${row!.id}`;
+    expect(after).toEqual({ status: 'suppressed', error_code: 'erased', to_phone: null });
   });
 });
