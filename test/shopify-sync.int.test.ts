@@ -5,6 +5,7 @@ import type { WorkerDeps } from '../apps/worker/src/deps';
 import { dispatchOutbox } from '../domain/outbox/outbox';
 import { runReconciliation } from '../domain/reconciliation/run-reconciliation';
 import { jobIds } from '../queue/job-ids';
+import { runOps } from '../scripts/ops/cli';
 import { testPhone } from './factories';
 import { startFakeShopify, type FakeCustomer, type FakeShopify } from './fakes/shopify-server';
 import { createTestEnv, type TestEnv } from './harness';
@@ -310,6 +311,26 @@ describe('Shopify customer sync', () => {
     expect(view.error).toMatch(/export ended FAILED \(ACCESS_DENIED\)/);
     expect(await contactsOf(shopId)).toHaveLength(0);
     expect(await counterValue(worker.metrics, 'shopifySyncs', { outcome: 'failed' })).toBe(failed + 1);
+
+    // The on-call lists it and starts a resync through the signed API; a second start returns the running one.
+    const server = app.listen(0);
+    try {
+      const apiUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      const ops = async (...argv: string[]) => {
+        const out: string[] = [];
+        const code = await runOps([...argv, '--json'], { config: env.config, db: () => env.db, queues: () => api.queues, apiUrl, out: (t) => out.push(t) });
+        return { code, data: JSON.parse(out.join('\n')) as unknown };
+      };
+      const listed = await ops('sync:list', '--failed', '--shop', shopId);
+      expect(listed).toEqual({ code: 0, data: [expect.objectContaining({ id: done.id, status: 'failed', error: expect.stringContaining('ACCESS_DENIED') })] });
+      fake.bulkPolls = 1_000_000;
+      const first = await ops('sync:start', shopId);
+      expect(first).toMatchObject({ code: 0, data: { created: true, sync: { reason: 'resync' } } });
+      const second = await ops('sync:start', shopId);
+      expect(second).toMatchObject({ code: 0, data: { created: false, sync: { id: (first.data as { sync: { id: string } }).sync.id } } });
+    } finally {
+      server.close();
+    }
   });
 
   it('tenant isolation: a shop sees only its own sync; a webhook naming another shop\'s operation, or an unknown one, is ignored', async () => {

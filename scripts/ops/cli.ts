@@ -32,6 +32,9 @@ Commands:
   webhook:list [--failed] [--limit N]  recent webhook events (--failed: failed, dropped or stuck)
   consent:writebacks [--failed] [--shop <shopId>] [--limit N]
                                     consent write-backs to Shopify (--failed: refused or retries exhausted)
+  sync:list [--failed] [--shop <shopId>] [--limit N]
+                                    customer syncs from Shopify, newest first (--failed: failed or stuck)
+  sync:start <shopId>               resync a shop's customers, or show the one running (signed API call)
   webhook:replay <eventId>          reprocess one stored webhook event (signed API call)
   wallet:verify [--shop <shopId>]   wallet = Σ ledger and reserved = Σ active reservations; exit 1 on mismatch
   reservation:release <reservationId>  release what a stuck reservation still holds (signed API call)
@@ -183,6 +186,28 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
          WHERE (NOT ${failedOnly} OR status = 'failed') AND (${shop ?? null}::uuid IS NULL OR shop_id = ${shop ?? null}::uuid)
          ORDER BY updated_at DESC LIMIT ${limit}`;
       print(table(rows, ['contact_id', 'shop_id', 'status', 'attempts', 'written_state', 'last_error', 'updated_at']), rows);
+      return 0;
+    }
+    case 'sync:list': {
+      const limit = Math.min(Math.max(Number(p.flags.get('limit') ?? 50) || 50, 1), 500);
+      const failedOnly = p.flags.has('failed');
+      const shop = p.flags.get('shop');
+      if (shop !== undefined && (shop === true || !UUID.test(shop))) throw new OpsError('--shop needs a shop id (a UUID)');
+      const quietSince = new Date(now.getTime() - 300_000);
+      const rows = await io.db().$queryRaw<Record<string, unknown>[]>`
+        SELECT id, shop_id, status, reason, bulk_status, bulk_finished_via, polls, attempts, lines_applied::float8 AS lines_applied, customers_seen,
+               contacts_created, contacts_updated, error, created_at, updated_at, finished_at
+          FROM shop_syncs
+         WHERE (NOT ${failedOnly} OR status = 'failed' OR (status IN ('queued', 'running') AND updated_at < ${quietSince}))
+           AND (${shop ?? null}::uuid IS NULL OR shop_id = ${shop ?? null}::uuid)
+         ORDER BY created_at DESC LIMIT ${limit}`;
+      print(table(rows, ['id', 'shop_id', 'status', 'reason', 'bulk_status', 'lines_applied', 'customers_seen', 'attempts', 'error', 'updated_at']), rows);
+      return 0;
+    }
+    case 'sync:start': {
+      const id = needId(p, 'shop id');
+      const result = (await signedCall(io, 'POST', `/internal/shops/${id}/sync`, {})) as { created: boolean; sync: Record<string, unknown> };
+      print(keyValues({ created: result.created, ...result.sync, counts: JSON.stringify(result.sync.counts) }), result);
       return 0;
     }
     case 'webhook:replay': {

@@ -6,6 +6,9 @@ import { releaseReservation } from '../../../../domain/credits/reservations';
 import { resolveUnknownRecipients } from '../../../../domain/ops/resolve-unknown';
 import { runReconciliation } from '../../../../domain/reconciliation/run-reconciliation';
 import { replayWebhookEvent } from '../../../../domain/webhooks/replay-event';
+import { toShopSyncView } from '../../../../domain/shop-sync/shop-sync-view';
+import { startShopSync } from '../../../../domain/shop-sync/start-shop-sync';
+import { currentTraceId } from '../../../../lib/context';
 import { jobIds } from '../../../../queue/job-ids';
 import type { ApiDeps } from '../deps';
 import { parseBody, parseParams } from '../validation';
@@ -50,6 +53,16 @@ export function internalRoutes(deps: ApiDeps): Router {
       await Promise.all(inspection.batches.pendingBatchNos.slice(0, 20).map(async (n) => [n, await jobState(deps, 'sends', jobIds.sendBatch(id, n))] as const)),
     );
     res.json({ ...inspection, jobs: { launch: await jobState(deps, 'campaigns', jobIds.launch(id)), pendingBatches: batchJobs } });
+  });
+
+  // The on-call's resync of a shop's customers (the same as POST /api/shop/sync): the running one if there is one.
+  router.post('/shops/:id/sync', async (req, res) => {
+    const { id } = parseParams(req, idParams);
+    parseBody(req, z.strictObject({}));
+    const [shop] = await deps.db.$queryRaw<{ id: string }[]>`SELECT id FROM shops WHERE id = ${id}::uuid AND status = 'active'`;
+    if (!shop) throw new AppError('NOT_FOUND', 'No installed shop with this id');
+    const { sync, created } = await startShopSync(deps.db, deps.producer, { shopId: id, traceId: currentTraceId() });
+    res.status(created ? 202 : 200).json({ created, sync: toShopSyncView(sync) });
   });
 
   router.post('/webhooks/:id/replay', async (req, res) => {
