@@ -50,8 +50,13 @@ export interface ClaimOptions {
   dedupsByReference: boolean;
   /** For a recipient, when their quiet hours end if they are inside them now, else null (recipient-quiet-hours.ts). */
   quietHours?: (r: { phone: string | null; timezone: string | null }) => Date | null;
-  /** The shop's frequency cap for this campaign; absent or null when off. */
-  frequencyCap?: { shopId: string; windowHours: number } | null;
+  /**
+   * Send slots (smart sending): every fresh message takes its contact's slot,
+   * so it counts against later campaigns; with `windowHours` set (the cap is
+   * on for this campaign) a contact whose slot another campaign took within
+   * the window is skipped. Absent: slots are neither read nor written.
+   */
+  frequencyCap?: { shopId: string; windowHours: number | null } | null;
 }
 
 interface BatchRow {
@@ -146,7 +151,9 @@ export async function claimBatch(db: Db, c: ClaimOptions): Promise<ClaimResult> 
     if (!claiming && !deferred && batch.not_before === null) return { outcome: 'claimed', recipients: [], attempt: 0, takeover, deferred: null } as const;
 
     const capped = c.frequencyCap ? take.filter((r) => r.ok && !takeover && r.prev !== 'sending').map((r) => r.contact_id) : [];
-    const cutoff = c.frequencyCap ? new Date(c.now.getTime() - c.frequencyCap.windowHours * 3_600_000) : c.now;
+    const windowHours = c.frequencyCap?.windowHours ?? null;
+    const enforce = windowHours !== null;
+    const cutoff = new Date(c.now.getTime() - (windowHours ?? 0) * 3_600_000);
     // The claim is written only if there is something to send, so a batch
     // with nothing open (or a campaign no longer sending) is left unclaimed.
     const [written] = await tx.$queryRaw<{ attempt: number | null; taken: string[] }[]>`
@@ -165,8 +172,8 @@ export async function claimBatch(db: Db, c: ClaimOptions): Promise<ClaimResult> 
         ON CONFLICT (contact_id) DO UPDATE
            SET prev_at = CASE WHEN s.campaign_id = EXCLUDED.campaign_id THEN s.prev_at ELSE s.last_at END,
                last_at = EXCLUDED.last_at, campaign_id = EXCLUDED.campaign_id
-         -- A retry of this campaign keeps its slot; another campaign's within the window wins.
-         WHERE s.campaign_id = EXCLUDED.campaign_id OR s.last_at IS NULL OR s.last_at <= ${cutoff}::timestamptz
+         -- A retry of this campaign keeps its slot; another campaign's within the window wins (cap on).
+         WHERE NOT ${enforce}::boolean OR s.campaign_id = EXCLUDED.campaign_id OR s.last_at IS NULL OR s.last_at <= ${cutoff}::timestamptz
         RETURNING s.contact_id
       )
       SELECT (SELECT attempt FROM claim) AS attempt, ARRAY(SELECT contact_id::text FROM slot) AS taken`;

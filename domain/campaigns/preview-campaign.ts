@@ -4,6 +4,7 @@ import { DEV_TRACKED_LINKS, sampleShortLink } from '../links/link-code';
 import { countSegments, type Encoding } from '../messaging/segments';
 import { renderTemplate, templateLinks, withFooter } from '../messaging/template';
 import { estimateAudience } from './estimate-audience';
+import { estimateSendTiming } from './estimate-send-timing';
 import { parsedBody } from './parsed-body';
 import { loadSendContext } from './send-context';
 
@@ -18,15 +19,26 @@ export interface CampaignPreview {
   credits: number;
   /** The body's tracked links in order, each sent as the recipient's own short link (shown in `text` as a sample of the same length). */
   links: string[];
+  /** Of `recipients`, those a campaign texted within the shop's smart-sending window (skipped if sent now; 0 when the cap is off or ignored). */
+  frequencyCapped: number;
+  /** `recipients` − `frequencyCapped`: who would be texted if it were sent now. */
+  recipientsAfterCap: number;
+  /** Of `recipients`, those inside their quiet hours now: deferred to their window's opening, not dropped. */
+  deferredNow: number;
 }
 
 /**
  * The message as it would be sent — rendered exactly as the send path does
  * (render-batch.ts): for `contactId`, else with every contact fallback; the
  * shop's name is always known — plus the audience size and the credits an
- * enqueue would reserve. Reads only.
+ * enqueue would reserve (for every recipient: the cap releases its share at
+ * send time), and who smart sending and quiet hours would hold back if it
+ * were sent now (estimate-send-timing.ts). Reads only.
  */
-export async function previewCampaign(db: DbOrTx, c: { shopId: string; campaignId: string; contactId?: string; linkBase?: string }): Promise<CampaignPreview> {
+export async function previewCampaign(
+  db: DbOrTx,
+  c: { shopId: string; campaignId: string; contactId?: string; linkBase?: string; now?: Date; quietHoursFloor?: boolean },
+): Promise<CampaignPreview> {
   const ctx = await loadSendContext(db, c.campaignId, c.shopId);
   if (!ctx) throw notFound('Campaign');
   let names: { first_name: string | null; last_name: string | null } = { first_name: null, last_name: null };
@@ -43,6 +55,8 @@ export async function previewCampaign(db: DbOrTx, c: { shopId: string; campaignI
   const text = withFooter(renderTemplate(template, { firstName: names.first_name, lastName: names.last_name, shopName: ctx.shopName }, () => sample), ctx.optOutFooter);
   const counted = countSegments(text);
   const estimate = await estimateAudience(db, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter, linkBase });
+  const timing = await estimateSendTiming(db, ctx, { now: c.now ?? new Date(), quietHoursFloor: c.quietHoursFloor ?? true });
+  const frequencyCapped = Math.min(timing.frequencyCapped, estimate.recipients);
   return {
     text,
     encoding: counted.encoding,
@@ -51,5 +65,8 @@ export async function previewCampaign(db: DbOrTx, c: { shopId: string; campaignI
     recipients: estimate.recipients,
     credits: estimate.credits,
     links: templateLinks(template),
+    frequencyCapped,
+    recipientsAfterCap: estimate.recipients - frequencyCapped,
+    deferredNow: Math.min(timing.deferredNow, estimate.recipients),
   };
 }

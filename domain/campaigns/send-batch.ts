@@ -94,7 +94,8 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
     leaseMs: deps.leaseMs,
     dedupsByReference: deps.provider.dedupsByReference,
     quietHours: quietHoursCheck(ctx, now, { floor: deps.quietHoursFloor ?? true }),
-    frequencyCap: ctx.frequencyCap ? { shopId: job.shopId, windowHours: ctx.frequencyCap.windowHours } : null,
+    // Every message takes its contact's slot; the cap skips only where it is on.
+    frequencyCap: { shopId: job.shopId, windowHours: ctx.frequencyCap?.windowHours ?? null },
   });
   // Another attempt holds a live claim (a concurrent duplicate, or a worker
   // that died mid-send): come back when its lease runs out.

@@ -169,6 +169,11 @@ describe('campaigns API', () => {
         segments: 1,
         recipients: 2,
         credits: 2,
+        links: [],
+        frequencyCapped: 0,
+        recipientsAfterCap: 2,
+        // New Jersey numbers, the shop's default 21:00–08:00 in their zone: depends on the hour the test runs.
+        deferredNow: expect.any(Number),
       });
       const forGrace = await post(shop, `/api/campaigns/${c.id}/preview`, { contactId: grace.id });
       expect(forGrace.body.text).toBe('Hi Grace, news from Acme\nReply STOP to opt out');
