@@ -1,5 +1,6 @@
 import type { SimulatorHandle } from '../../sms-simulator/src/simulator';
 import { jobIds } from '../../../queue/job-ids';
+import type { WorkerDeps } from './deps';
 import type { WorkerHost } from './worker-host';
 import { createContactsBulk, createShop } from '../../../test/factories';
 import { createTestEnv, type TestEnv } from '../../../test/harness';
@@ -45,9 +46,11 @@ describe('SMS_PROVIDER_MPS in segments across workers', () => {
     const campaign = await queuedCampaign(env.db, shop.id, { body: BODY, segmentsPerMessage: 2, traceId: 'trace-mps' });
 
     const jobsBy = [0, 0];
+    const workers: WorkerDeps[] = [];
     for (const i of [0, 1]) {
-      const { host } = await env.worker({ queues: i === 0 ? ['campaigns', 'sends'] : ['sends'] });
+      const { host, deps: w } = await env.worker({ queues: i === 0 ? ['campaigns', 'sends'] : ['sends'] });
       hosts.push(host);
+      workers.push(w);
       for (const w of host.workers) w.on('completed', (job) => (job.name === 'campaign.send-batch.v1' ? jobsBy[i]!++ : undefined));
     }
     const deps = env.workerDeps();
@@ -67,5 +70,10 @@ describe('SMS_PROVIDER_MPS in segments across workers', () => {
     expect(jobsBy[1]).toBeGreaterThan(0);
     expect(t.segmentsPerSecond).not.toBeNull();
     expect(Math.abs(t.segmentsPerSecond! - MPS) / MPS).toBeLessThanOrEqual(0.1);
+    // Every batch waited for its segments (they were granted, none gave up).
+    const waits = await Promise.all(workers.map((w) => w.metrics.registry.getSingleMetricAsString('sms_provider_throttle_wait_seconds')));
+    const count = (text: string, outcome: string) => Number(new RegExp(`sms_provider_throttle_wait_seconds_count\\{outcome="${outcome}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    expect(waits.reduce((n, w) => n + count(w, 'sent'), 0)).toBe(jobsBy[0]! + jobsBy[1]!);
+    expect(waits.reduce((n, w) => n + count(w, 'gave_up'), 0)).toBe(0);
   }, 60_000);
 });

@@ -87,6 +87,7 @@ describe('keyword replies', () => {
     await createContact(env.db, shop.id, { phone });
     const before = await wallet(shop.id);
     const sentBefore = await counterValue(worker.metrics, 'keywordReplies', { outcome: 'sent' });
+    const segmentsBefore = await counterValue(worker.metrics, 'keywordReplySegments');
 
     const texts = { STOP: 'Stop', START: 'unstop', HELP: 'INFO' } as const;
     const rows: Record<string, ReplyRow> = {};
@@ -120,6 +121,7 @@ describe('keyword replies', () => {
     expect(await shopCounts(shop.id)).toEqual({ sent: 3, segments: 3 });
     expect(await wallet(shop.id)).toEqual(before);
     expect((await counterValue(worker.metrics, 'keywordReplies', { outcome: 'sent' })) - sentBefore).toBe(3);
+    expect((await counterValue(worker.metrics, 'keywordReplySegments')) - segmentsBefore).toBe(3);
   });
 
   it('no reply where a stronger opt-out holds: a number opted out everywhere, or erased from the shop', async () => {
