@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto';
+import type { Express } from 'express';
+import request from 'supertest';
+import { clickBufferOf } from '../../apps/api/src/links/short-links';
+import { launchCampaign } from '../../domain/campaigns/launch-campaign';
+import { renderBatch } from '../../domain/campaigns/render-batch';
+import { sendBatch } from '../../domain/campaigns/send-batch';
+import { CODE_LENGTH, linkCode, trackedLinksOf, type TrackedLinks } from '../../domain/links/link-code';
+import { recordClicks } from '../../domain/links/record-clicks';
+import type { OutboundMessage, SmsProvider } from '../../domain/messaging/providers/provider';
+import { countSegments } from '../../domain/messaging/segments';
+import type { ApiDeps } from '../../apps/api/src/deps';
+import { createContact, createShop, type ShopFixture } from '../factories';
+import { createTestEnv, type TestEnv } from '../harness';
+import { disableQuietHours, simulatorProvider, startSimulator, waitFor } from '../sending';
+import { sessionToken } from '../session-token';
+import { counterValue, postShopify, postSimulator, rid, webhookEvent } from '../webhooks';
+
+// Issue #16 items 1 and 2 end to end: a body's links become per-recipient
+// short links counted in segments, a click redirects with UTM parameters and
+// is recorded once (bots and previews redirected, never counted), an order
+// placed after a click is attributed once to that campaign (after a delivery
+// only, to the campaign delivered), nothing outside the windows, nothing
+// across shops.
+
+const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1';
+const IMESSAGE_PREVIEW = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0';
+const BODY = 'Hi {{firstName}}! Sale: https://shop.example.com/sale?ref=x#top and FAQ {{link:https://shop.example.com/faq}}.';
+
+describe('tracked links, clicks and attribution', () => {
+  let env: TestEnv;
+  let app: Express;
+  let api: ApiDeps;
+  let sim: Awaited<ReturnType<typeof startSimulator>>['sim'];
+  let simUrl: string;
+  let links: TrackedLinks;
+  let webhooks: Awaited<ReturnType<TestEnv['worker']>>['deps'];
+  const sent: OutboundMessage[] = [];
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    ({ app, deps: api } = await env.api());
+    ({ deps: webhooks } = await env.worker({ queues: ['webhooks'] }));
+    ({ sim, url: simUrl } = await startSimulator());
+    links = trackedLinksOf(env.config);
+  });
+  afterAll(async () => {
+    await env.close();
+    await sim.stop();
+  });
+
+  const auth = async (shop: ShopFixture): Promise<string> => `Bearer ${await sessionToken(shop.domain)}`;
+  const pathOf = (shortLink: string): string => new URL(shortLink).pathname;
+
+  /** The simulator as provider, with what it was sent kept for the assertions. */
+  function recordingProvider(): SmsProvider {
+    const real = simulatorProvider(simUrl);
+    return {
+      name: real.name,
+      dedupsByReference: real.dedupsByReference,
+      maxBatchSize: real.maxBatchSize,
+      sendBatch: async (messages, ctx) => {
+        sent.push(...messages);
+        return real.sendBatch(messages, ctx);
+      },
+    };
+  }
+
+  let orderSeq = 1;
+  function order(o: { phone: string; createdAt?: Date; id?: number; total?: string }) {
+    return {
+      id: o.id ?? Date.now() * 1000 + orderSeq++,
+      created_at: (o.createdAt ?? new Date()).toISOString(),
+      total_price: o.total ?? '42.00',
+      currency: 'USD',
+      customer: { id: Date.now() * 1000 + orderSeq++, phone: o.phone },
+      phone: o.phone,
+      landing_site: '/sale?utm_source=sms',
+      referring_site: null,
+      source_name: 'web',
+      discount_codes: [],
+      line_items: [],
+    };
+  }
+
+  async function deliverOrder(shop: ShopFixture, body: Record<string, unknown>): Promise<void> {
+    const webhookId = rid('wh');
+    expect((await postShopify(app, 'orders/create', body, { shopDomain: shop.domain, webhookId })).status).toBe(200);
+    // A repeated body may be dropped at the door (docs/webhooks.md): no row is as good as processed.
+    await waitFor('order processed', async () => ((await webhookEvent(env.db, 'shopify', webhookId))?.status ?? 'gone') !== 'received');
+  }
+
+  const attributionOf = async (shopId: string, orderId: number) =>
+    (await env.db.$queryRaw<{ campaign_id: string; kind: string }[]>`
+      SELECT campaign_id, kind FROM order_attributions WHERE shop_id = ${shopId}::uuid AND order_id = ${String(orderId)}`)[0];
+
+  it('rewrites links per recipient, counts them in segments, redirects, records clicks once and attributes orders once', async () => {
+    const shop = await createShop(env.db, { credits: 1_000 });
+    await disableQuietHours(env.db, shop.id);
+    // London numbers: sendable at any hour once the shop's quiet hours are off (US numbers keep the legal floor).
+    const alice = await createContact(env.db, shop.id, { firstName: 'Alice', phone: '+447911123401' });
+    const bob = await createContact(env.db, shop.id, { firstName: 'Bob', phone: '+447911123402' });
+    const carol = await createContact(env.db, shop.id, { firstName: 'Carol', phone: '+447911123403' });
+    const authA = await auth(shop);
+
+    // Create, preview and enqueue through the api: the short link's length is what is shown and reserved.
+    const created = await request(app).post('/api/campaigns').set('Authorization', authA).send({ name: 'Links', body: BODY });
+    expect(created.status).toBe(201);
+    const campaignId = created.body.id as string;
+    const preview = await request(app).post(`/api/campaigns/${campaignId}/preview`).set('Authorization', authA).send({ contactId: alice.id });
+    expect(preview.status).toBe(200);
+    expect(preview.body.links).toEqual(['https://shop.example.com/sale?ref=x#top', 'https://shop.example.com/faq']);
+    const sample = `${links.base}/${'x'.repeat(CODE_LENGTH)}`;
+    expect(preview.body.text).toBe(`Hi Alice! Sale: ${sample} and FAQ ${sample}.\nReply STOP to opt out`);
+    expect(preview.body.segments).toBe(countSegments(preview.body.text).segments);
+    const enqueued = await request(app).post(`/api/campaigns/${campaignId}/enqueue`).set('Authorization', authA).set('Idempotency-Key', rid('k')).send({});
+    expect(enqueued.status).toBe(202);
+    expect(enqueued.body.creditsReserved).toBe(3 * preview.body.segments);
+
+    // Launch and send with the simulator.
+    const worker = env.workerDeps();
+    expect((await launchCampaign({ db: env.db, producer: worker.producer, now: () => new Date(), batchSize: 100 }, { campaignId, shopId: shop.id, traceId: 't-links' })).outcome).toBe('launched');
+    const result = await sendBatch(
+      { db: env.db, provider: recordingProvider(), now: () => new Date(), leaseMs: 60_000, phoneHashKey: env.config.PHONE_HASH_KEY, links },
+      { campaignId, shopId: shop.id, batchNo: 0, traceId: 't-links' },
+    );
+    expect(result.outcome).toBe('done');
+
+    const rows = await env.db.$queryRaw<{ id: bigint; contact_id: string; segments: number; status: string; provider_message_id: string }[]>`
+      SELECT id, contact_id, segments, status, provider_message_id FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid ORDER BY id`;
+    expect(rows.map((r) => r.status)).toEqual(['sent', 'sent', 'sent']);
+    const shortLinkPattern = new RegExp(`${links.base.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}/[0-9A-Za-z]{${CODE_LENGTH}}`, 'g');
+    const byContact = new Map<string, { text: string; links: string[]; recipientId: bigint }>();
+    for (const r of rows) {
+      const m = sent.find((s) => s.reference === `r${r.id}`);
+      expect(m).toBeDefined();
+      const found = m!.text.match(shortLinkPattern) ?? [];
+      expect(found).toHaveLength(2);
+      expect(m!.text).not.toContain('shop.example.com');
+      // Counted in segments at the short link's length: what was debited is the text's count, the preview's for Alice.
+      expect(r.segments).toBe(countSegments(m!.text).segments);
+      byContact.set(r.contact_id, { text: m!.text, links: found, recipientId: r.id });
+    }
+    const a = byContact.get(alice.id)!;
+    expect(a.text.length).toBe(preview.body.text.length);
+    // Per recipient and per link; deterministic, so a re-send renders the same codes.
+    expect(new Set([...byContact.values()].flatMap((v) => v.links)).size).toBe(6);
+    const ctx = { body: BODY, shopName: 'x', senderId: 'Marketing', optOutFooter: true, linkNo: await linkNoOf(campaignId) };
+    const again = renderBatch([{ id: String(a.recipientId), status: 'sending', resend: true, attempt: 2, phone: alice.phone, firstName: 'Alice', lastName: null }], ctx, links);
+    expect(again.messages[0]!.text.match(shortLinkPattern)).toEqual(a.links);
+
+    // Clicks: a person twice, iMessage's preview, a HEAD: all redirected with UTM parameters, the fragment kept.
+    const expected = `https://shop.example.com/sale?ref=x&utm_source=sms&utm_medium=${env.config.LINK_UTM_MEDIUM}&utm_campaign=${campaignId}#top`;
+    for (const ua of [IPHONE, IPHONE, IMESSAGE_PREVIEW]) {
+      const res = await request(app).get(pathOf(a.links[0]!)).set('User-Agent', ua).redirects(0);
+      expect(res.status).toBe(302);
+      expect(res.headers.location).toBe(expected);
+      expect(res.headers['cache-control']).toContain('no-store');
+    }
+    const head = await request(app).head(pathOf(a.links[1]!)).set('User-Agent', IPHONE).redirects(0);
+    expect(head.status).toBe(302);
+    expect(head.headers.location).toBe(`https://shop.example.com/faq?utm_source=sms&utm_medium=${env.config.LINK_UTM_MEDIUM}&utm_campaign=${campaignId}`);
+    await clickBufferOf(app).flush();
+
+    const clicks = await env.db.$queryRaw<{ bot: boolean; first: boolean; ua_class: string; contact_id: string; shop_id: string; link_index: number }[]>`
+      SELECT bot, first, ua_class, contact_id, shop_id, link_index FROM link_clicks WHERE campaign_id = ${campaignId}::uuid ORDER BY clicked_at, id`;
+    expect(clicks).toHaveLength(4);
+    expect(clicks.filter((c) => !c.bot).map((c) => c.ua_class)).toEqual(['ios', 'ios']);
+    expect(clicks.filter((c) => c.bot).map((c) => c.ua_class).sort()).toEqual(['head', 'preview']);
+    expect(clicks.filter((c) => c.first)).toHaveLength(1);
+    expect(new Set(clicks.map((c) => c.contact_id))).toEqual(new Set([alice.id]));
+    expect(new Set(clicks.map((c) => c.shop_id))).toEqual(new Set([shop.id]));
+    expect(await counterValue(api.metrics, 'linkClicks', { kind: 'human' })).toBe(2);
+    expect(await counterValue(api.metrics, 'linkClicks', { kind: 'bot' })).toBe(2);
+
+    // A flush that is retried records nothing twice.
+    const retried = { id: randomUUID(), campaignId, recipientId: Number(a.recipientId), linkIndex: 0, clickedAt: new Date(), uaClass: 'ios' as const, bot: false };
+    expect((await recordClicks(env.db, [retried])).human).toBe(1);
+    expect((await recordClicks(env.db, [retried])).human).toBe(0);
+
+    // Bob's message is delivered (signed report); Carol's is only sent.
+    const bobRow = rows.find((r) => r.contact_id === bob.id)!;
+    await postSimulator(app, 'status', { id: bobRow.provider_message_id, status: 'delivered', timestamp: new Date().toISOString(), reference: `r${bobRow.id}` });
+    await waitFor('bob delivered', async () => (await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM campaign_recipients WHERE id = ${bobRow.id}`)[0]?.status === 'delivered');
+
+    // Alice ordered after her click: the campaign's, by click, once however often Shopify delivers it.
+    const aliceOrder = order({ phone: alice.phone });
+    await deliverOrder(shop, aliceOrder);
+    await deliverOrder(shop, aliceOrder);
+    expect(await attributionOf(shop.id, aliceOrder.id)).toEqual({ campaign_id: campaignId, kind: 'click' });
+    // Bob never clicked but received it: by view. Carol's was never delivered: nothing.
+    const bobOrder = order({ phone: bob.phone, total: '10.50' });
+    await deliverOrder(shop, bobOrder);
+    expect(await attributionOf(shop.id, bobOrder.id)).toEqual({ campaign_id: campaignId, kind: 'view' });
+    const carolOrder = order({ phone: carol.phone });
+    await deliverOrder(shop, carolOrder);
+    expect(await attributionOf(shop.id, carolOrder.id)).toBeUndefined();
+
+    // Outside both windows (the shop narrows them to an hour): not attributed.
+    expect((await request(app).patch('/api/shop').set('Authorization', authA).send({ attribution: { clickWindowHours: 1, viewWindowHours: 1 } })).status).toBe(200);
+    const late = order({ phone: alice.phone, createdAt: new Date(Date.now() + 2 * 3600_000) });
+    await deliverOrder(shop, late);
+    const lateBob = order({ phone: bob.phone, createdAt: new Date(Date.now() + 2 * 3600_000) });
+    await deliverOrder(shop, lateBob);
+    expect(await attributionOf(shop.id, late.id)).toBeUndefined();
+    expect(await attributionOf(shop.id, lateBob.id)).toBeUndefined();
+
+    // Stats: by the api, for the campaign and in the list.
+    const stats = await request(app).get(`/api/campaigns/${campaignId}/stats`).set('Authorization', authA);
+    expect(stats.status).toBe(200);
+    expect(stats.body).toMatchObject({
+      clicks: 3,
+      uniqueClicks: 1,
+      botClicks: 2,
+      clickRate: 0.3333,
+      attributedOrders: 2,
+      attributedRevenue: [{ currency: 'USD', orders: 2, amount: '52.50', perMessage: '17.5000', perCredit: expect.any(String) }],
+    });
+    expect(Number(stats.body.attributedRevenue[0].perCredit)).toBeCloseTo(52.5 / stats.body.creditsDebited, 4);
+    const list = await request(app).get('/api/campaigns').set('Authorization', authA);
+    expect(list.body.data.find((c: { id: string }) => c.id === campaignId)).toMatchObject({ clicks: 3, uniqueClicks: 1, attributedOrders: 2, attributedRevenue: [{ currency: 'USD', amount: '52.50' }] });
+    expect(await counterValue(webhooks.metrics, 'attributedOrders', { kind: 'click' })).toBe(1);
+    expect(await counterValue(webhooks.metrics, 'attributedOrders', { kind: 'view' })).toBe(1);
+    expect(await counterValue(webhooks.metrics, 'attributedRevenue', { currency: 'USD' })).toBeCloseTo(52.5, 6);
+
+    // Another shop: the same customer's order there is never this campaign's, and it cannot read the stats.
+    const other = await createShop(env.db, { credits: 10 });
+    await createContact(env.db, other.id, { phone: alice.phone, firstName: 'Alice' });
+    const elsewhere = order({ phone: alice.phone });
+    await deliverOrder(other, elsewhere);
+    expect(await attributionOf(other.id, elsewhere.id)).toBeUndefined();
+    expect(await attributionOf(shop.id, elsewhere.id)).toBeUndefined();
+    expect((await request(app).get(`/api/campaigns/${campaignId}/stats`).set('Authorization', await auth(other))).status).toBe(404);
+    const otherList = await request(app).get('/api/campaigns').set('Authorization', await auth(other));
+    expect(otherList.body.data).toEqual([]);
+  });
+
+  it('answers 404 with a constant body for codes that are not ours, and 429 to an IP that keeps guessing', async () => {
+    const shop = await createShop(env.db);
+    const campaign = await env.db.$queryRaw<{ link_no: bigint }[]>`
+      INSERT INTO campaigns (shop_id, name, body, status) VALUES (${shop.id}::uuid, 'c', 'https://example.com', 'completed') RETURNING link_no`;
+    const linkNo = Number(campaign[0]!.link_no);
+    const valid = linkCode(links.signingKey, linkNo, 1, 0);
+    const tampered = valid.slice(0, -1) + (valid.endsWith('A') ? 'B' : 'A');
+    const otherKey = linkCode('another-key-of-16-characters', linkNo, 1, 0);
+    const unknownCampaign = linkCode(links.signingKey, 900_000_000, 1, 0);
+    const noSuchLink = linkCode(links.signingKey, linkNo, 1, 5);
+    const bodies = new Set<string>();
+    for (const code of [tampered, otherKey, unknownCampaign, noSuchLink, 'A'.repeat(CODE_LENGTH)]) {
+      const res = await request(app).get(`/${code}`).redirects(0);
+      expect(res.status).toBe(404);
+      expect(res.headers.location).toBeUndefined();
+      bodies.add(res.text);
+    }
+    expect([...bodies]).toEqual(['Not found\n']);
+
+    // A guesser from one address is cut off; nobody else is.
+    const fresh = await env.api({ config: { ...env.config, LINK_MISSES_PER_IP_PER_MIN: 3 } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await request(fresh.app).get(`/${tampered}`).redirects(0)).status);
+    expect(statuses).toEqual([404, 404, 404, 429, 429]);
+  });
+
+  async function linkNoOf(campaignId: string): Promise<number> {
+    const [row] = await env.db.$queryRaw<{ link_no: bigint }[]>`SELECT link_no FROM campaigns WHERE id = ${campaignId}::uuid`;
+    return Number(row!.link_no);
+  }
+});
