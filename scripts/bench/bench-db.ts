@@ -51,13 +51,30 @@ export interface Audience {
 
 export const audienceDomain = (size: number): string => `bench-a${size}.myshopify.com`;
 
+/** +1 201 000 0000 onwards: the reports-off scenarios' numbers (development mode, no legal quiet-hours floor). */
+const US_FIRST_NUMBER = 12010000000;
+/**
+ * The production-mode audiences (scenarios/settled.ts): UK mobile numbers
+ * (+44 7400 000000 onwards), because production keeps the US/Canadian
+ * 08:00–21:00 floor on (SMS_QUIET_HOURS_FLOOR) and a benchmark must not
+ * depend on the hour it runs at; their shops have no quiet hours.
+ */
+export const PRODUCTION_FIRST_NUMBER = 447400000000;
+export const productionAudienceDomain = (size: number): string => `bench-p${size}.myshopify.com`;
+
 /**
  * A shop with exactly `size` sendable contacts tagged `bench` (phones and
  * names deterministic; names of varying length so messages are 1 or 2
  * segments). The shop row itself is provisioned by the API's first call.
  */
-export async function ensureAudience(db: BenchDb, shopId: string, size: number, log: (l: string) => void): Promise<Audience> {
-  const domain = audienceDomain(size);
+export async function ensureAudience(
+  db: BenchDb,
+  shopId: string,
+  size: number,
+  log: (l: string) => void,
+  o: { domain?: string; firstNumber?: number } = {},
+): Promise<Audience> {
+  const domain = o.domain ?? audienceDomain(size);
   const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM contacts WHERE shop_id = $1', [shopId]);
   const have = Number(rows[0]?.n ?? 0);
   if (have !== size) {
@@ -67,8 +84,8 @@ export async function ensureAudience(db: BenchDb, shopId: string, size: number, 
     await db.pool.query(
       `INSERT INTO contacts (shop_id, phone_e164, phone_hash, first_name, last_name, sms_consent, tags)
        SELECT $1::uuid, p, encode(sha256(p::bytea), 'hex'), (ARRAY['Ada','Grace','Linus','Margaret','Alan','Barbara'])[1 + g % 6], 'Bench', 'subscribed', ARRAY['bench']
-         FROM generate_series(0, $2::int - 1) g, LATERAL (SELECT '+1' || (2010000000 + g)::text AS p) x`,
-      [shopId, size],
+         FROM generate_series(0, $2::int - 1) g, LATERAL (SELECT '+' || ($3::bigint + g)::text AS p) x`,
+      [shopId, size, o.firstNumber ?? US_FIRST_NUMBER],
     );
     await db.pool.query('VACUUM ANALYZE contacts');
     log(`seeded ${size.toLocaleString('en-US')} contacts for ${domain} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -12,6 +12,10 @@
 //   npm run bench -- --tsx             run the services through tsx instead of the compiled build
 //   npm run bench -- --worker-node-args '--max-old-space-size=96'   extra node flags for the worker(s)
 //   npm run bench -- --api-node-args '--max-semi-space-size=32'     extra node flags for the api
+//   npm run bench -- --only settled --repeat 4      production mode, reports on: settled throughput,
+//                                                   report ingest, CPU and log bytes per recipient,
+//                                                   time to first message; "meets in k of n runs"
+//   npm run bench -- --dlr-batch 1                  the simulator posts one report per request
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,15 +24,16 @@ import { parseConfig } from '../../lib/config';
 import { createProducerRedis, waitForRedis } from '../../lib/redis';
 import { apiClient } from '../lib/session-client';
 import { buildDist, redisPidFromInfo, ROOT, startStack, StackError, tail, type Stack } from '../lib/stack';
-import { audienceDomain, ensureAudience, grantCredits, openBenchDb, relationBytes, resetRunTables } from './bench-db';
+import { audienceDomain, ensureAudience, grantCredits, openBenchDb, PRODUCTION_FIRST_NUMBER, productionAudienceDomain, relationBytes, resetRunTables } from './bench-db';
 import { detailLines, markdown, sendChart, targetRows, textTable, type BenchResults } from './report';
 import { bullmqNoopCeiling, postgresUpdateCeiling } from './scenarios/ceilings';
 import { enqueueLatency } from './scenarios/enqueue';
 import { runSend } from './scenarios/send';
+import { installBenchToken, productionStackEnv, runSettled } from './scenarios/settled';
 import { deliveryReports, stripeIngest } from './scenarios/webhooks';
 
-type Part = 'ceilings' | 'send' | 'webhooks' | 'enqueue';
-const PARTS: Part[] = ['ceilings', 'send', 'webhooks', 'enqueue'];
+type Part = 'ceilings' | 'send' | 'webhooks' | 'enqueue' | 'settled';
+const PARTS: Part[] = ['ceilings', 'send', 'webhooks', 'enqueue', 'settled'];
 
 interface Options {
   sizes: number[];
@@ -47,6 +52,13 @@ interface Options {
   enqueueAudiences: number[];
   workerNodeArgs: string[];
   apiNodeArgs: string[];
+  /** Production-mode runs per size (scenarios/settled.ts). */
+  repeat: number;
+  /** Reports per callback the simulator posts in production mode (1: one request each). */
+  dlrBatch: number;
+  dlrDelayMs: number;
+  /** Production-mode audience sizes (default: the send sizes from 100 000 up). */
+  settledSizes: number[] | null;
 }
 
 class UsageError extends Error {}
@@ -69,6 +81,10 @@ function parseArgs(argv: string[]): Options {
     enqueueAudiences: [1_000, 1_000_000],
     workerNodeArgs: [],
     apiNodeArgs: [],
+    repeat: 1,
+    dlrBatch: 100,
+    dlrDelayMs: 200,
+    settledSizes: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -104,6 +120,10 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--stripe-rate') o.stripeRate = num();
     else if (a === '--enqueue-audiences') o.enqueueAudiences = value().split(',').map((v) => Number(v.replace(/k$/i, '000').replace(/m$/i, '000000')));
     else if (a === '--stripe-seconds') o.stripeSeconds = num();
+    else if (a === '--repeat') o.repeat = Math.floor(num());
+    else if (a === '--dlr-batch') o.dlrBatch = Math.min(500, Math.floor(num()));
+    else if (a === '--dlr-delay-ms') o.dlrDelayMs = Math.floor(num());
+    else if (a === '--settled-sizes') o.settledSizes = value().split(',').map((v) => Number(v.replace(/k$/i, '000').replace(/m$/i, '000000')));
     else throw new UsageError(`unknown argument ${a}`);
   }
   if (!/^[a-z0-9_]+$/.test(o.database)) throw new UsageError('--database: lower-case letters, digits and _ only');
@@ -190,6 +210,7 @@ async function main(): Promise<void> {
       replay: null,
       stripe: null,
       dlr: null,
+      settled: [],
       ledgerBytesPerBatch: null,
       liveBytesPerRecipient: null,
       notes,
@@ -271,6 +292,50 @@ async function main(): Promise<void> {
     await stack.clearQueues().catch(() => undefined);
     const left = stack.orphans();
     if (left.length > 0) notes.push(`processes left after stop (killed): ${left.join(', ')}`);
+
+    if (opts.only.has('settled')) {
+      // Production as deployed: a stack of its own (the one above runs in
+      // development mode with reports off, the pipeline's ceiling).
+      out(`production mode, delivery reports on (${opts.dlrBatch > 1 ? `batched ≤ ${opts.dlrBatch} per request` : 'one per request'}, ${opts.dlrDelayMs} ms after the send)`);
+      const prod = await startStack({
+        label: 'bench-prod',
+        runtime: opts.tsx ? 'tsx' : 'dist',
+        workers: opts.workers,
+        env: productionStackEnv({ databaseUrl: db.url, dlrBatch: opts.dlrBatch, dlrDelayMs: opts.dlrDelayMs }),
+        workerOptions: () => ({ nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.workerNodeArgs] }),
+        apiOptions: { nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.apiNodeArgs] },
+        // The fake provider is no part of production (it refuses to start in it).
+        simulatorOptions: { env: { NODE_ENV: 'development' } },
+      });
+      running.stack = prod;
+      out(`stack up: api ${prod.urls.api}; logs in ${prod.logDir}`);
+      const settledSizes = opts.settledSizes ?? opts.sizes.filter((x) => x >= 100_000);
+      const prodShops = new Map<number, { id: string; api: ReturnType<typeof apiClient> }>();
+      for (const size of [1_000, ...settledSizes]) {
+        const api = apiClient(`${prod.urls.api}/api`, productionAudienceDomain(size), prod.env);
+        const shop = await api.call<{ id: string }>('GET', '/shop');
+        if (shop.status !== 200) throw new Error(`GET /api/shop answered ${shop.status}`);
+        await installBenchToken(db, shop.body.id, prod.env.SHOP_TOKEN_ENCRYPTION_KEY ?? '');
+        await db.pool.query(`UPDATE shops SET quiet_hours_start = '00:00', quiet_hours_end = '00:00', name = 'Bench' WHERE id = $1`, [shop.body.id]);
+        await ensureAudience(db, shop.body.id, size, (l) => out(`  ${l}`), { domain: productionAudienceDomain(size), firstNumber: PRODUCTION_FIRST_NUMBER });
+        await grantCredits(db, shop.body.id, size * 3 * (opts.repeat + 1), `bench-settled-${prod.runId}-${size}`);
+        prodShops.set(size, { id: shop.body.id, api });
+      }
+      // Not measured: the first campaign of the processes.
+      const warm = prodShops.get(1_000);
+      if (warm) await runSettled(prod, db, warm.api, { size: 1_000, run: 0, dlrBatch: opts.dlrBatch, redisPid, timeoutMs: 120_000, label: `${prod.runId}-warm`, log: () => undefined });
+      for (let run = 1; run <= opts.repeat; run++) {
+        for (const size of settledSizes) {
+          const shop = prodShops.get(size);
+          if (!shop) continue;
+          results.settled.push(await runSettled(prod, db, shop.api, { size, run, dlrBatch: opts.dlrBatch, redisPid, timeoutMs: Math.max(180_000, size / 2), label: `${prod.runId}-${size}-${run}`, log: out }));
+        }
+      }
+      await prod.stop();
+      await prod.clearQueues().catch(() => undefined);
+      const leftProd = prod.orphans();
+      if (leftProd.length > 0) notes.push(`production stack: processes left after stop (killed): ${leftProd.join(', ')}`);
+    }
 
     const rows = targetRows(results);
     const dir = path.join(ROOT, 'bench', 'results');

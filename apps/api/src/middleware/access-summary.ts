@@ -23,15 +23,22 @@ interface Window {
  */
 export class AccessSummary {
   private windows = new Map<string, Window>();
-  private timer: NodeJS.Timeout | undefined;
   private started = Date.now();
 
   constructor(
     private readonly logger: Logger,
-    private readonly intervalMs = 1_000,
-  ) {}
+    intervalMs = 1_000,
+  ) {
+    // Made here, outside any request: a timer started by a request would run
+    // in its context, and the lines would carry that request's id.
+    setInterval(() => {
+      if (this.windows.size > 0) this.flush();
+    }, intervalMs).unref();
+  }
 
   record(route: string, statusCode: number, ms: number): void {
+    // An interval starts with its first request (idle seconds write nothing).
+    if (this.windows.size === 0) this.started = Date.now();
     let key = route;
     if (!this.windows.has(key) && this.windows.size >= MAX_ROUTES) key = OTHER;
     let w = this.windows.get(key);
@@ -49,16 +56,10 @@ export class AccessSummary {
       const j = Math.floor(Math.random() * w.requests);
       if (j < MAX_SAMPLES) w.samples[j] = ms;
     }
-    if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.intervalMs);
-      this.timer.unref();
-    }
   }
 
   /** Writes one line per route seen since the last flush and starts a new interval. */
   flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
     const now = Date.now();
     const windowMs = now - this.started;
     this.started = now;

@@ -1,0 +1,284 @@
+// Production mode, delivery reports on: the stack as `npm run start:*` runs
+// it (compiled, NODE_ENV=production, LOG_LEVEL=info, production secrets, the
+// provider adapter pointed at the simulator), the simulator posting a
+// delivery report for every accepted message after SIMULATOR_DLR_DELAY_MS
+// (200 ms), one per request or batched (SIMULATOR_DLR_BATCH). One campaign,
+// created and enqueued through the HTTP API, followed until every recipient
+// has its final delivery status (settled), not only until `completed`.
+//
+// Measured per run: settled throughput (enqueue request → the last
+// recipient's final_at), time to first message (enqueue request → the first
+// message the provider accepted, polled every 20 ms), report ingest (reports
+// stored per second over the ingest window, from webhook_events.received_at;
+// request latency p50/p99 from the api's own per-second access summary), CPU
+// of every process (/proc/<pid>/stat: api, worker(s), simulator, Postgres
+// backends and background processes, Redis) per recipient, and log bytes per
+// recipient (every process's log file grown over the run).
+
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { tokenAad } from '../../../domain/shops/access-token/token-cipher';
+import { createTokenCipher } from '../../../lib/token-cipher';
+import { generatedProductionSecrets } from '../../lib/production-env';
+import type { ApiClient } from '../../lib/session-client';
+import { sleep, type Stack } from '../../lib/stack';
+import type { BenchDb } from '../bench-db';
+import { ResourceMeter, every, type CpuBreakdown } from '../meter';
+import { CAMPAIGN_BODY } from './send';
+
+export interface SettledRun {
+  size: number;
+  run: number;
+  campaignId: string;
+  recipients: number;
+  /** Reports per callback the simulator posted (1: one request each). */
+  dlrBatch: number;
+  /** Enqueue request → campaign completed_at (every message sent). */
+  sentMs: number;
+  /** Enqueue request → the last recipient's final status (final_at). */
+  settledMs: number;
+  settledPerSecond: number;
+  /** Enqueue request → first message accepted by the provider. */
+  firstSendMs: number;
+  /** Recipients by final status. */
+  statuses: Record<string, number>;
+  reports: {
+    stored: number;
+    /** Reports stored ÷ (last stored − first stored). */
+    ingestPerSecond: number;
+    /** Callback requests, and their latency (the api's per-second summaries: median of the p50s, worst p99). */
+    requests: number;
+    p50Ms: number;
+    p99Ms: number;
+    /** Callback requests not answered 2xx. */
+    errors: number;
+  };
+  cpu: CpuBreakdown;
+  cpuMsPerRecipient: number;
+  otherCpuSeconds: number;
+  logBytes: Record<string, number>;
+  logBytesPerRecipient: number;
+}
+
+const fileSize = (f: string): number => {
+  try {
+    return statSync(f).size;
+  } catch {
+    return 0;
+  }
+};
+
+async function simulatorStats(stack: Stack): Promise<{ messagesAccepted: number; dlrQueued: number; dlrPosted: number; dlrFailed: number; dlrDropped: number; dlrPending: number; dlrInFlight: number }> {
+  const res = await fetch(`${stack.urls.simulator}/_stats?detail=1`, { signal: AbortSignal.timeout(2_000) });
+  const body = (await res.json()) as Record<string, unknown> & { detail?: Record<string, unknown> };
+  const d = { ...body, ...(body.detail ?? {}) } as Record<string, unknown>;
+  const n = (k: string): number => Number(d[k] ?? 0);
+  return {
+    messagesAccepted: n('messagesAccepted'),
+    dlrQueued: n('dlrQueued'),
+    dlrPosted: n('dlrPosted'),
+    dlrFailed: n('dlrFailed'),
+    dlrDropped: n('dlrDropped'),
+    dlrPending: n('dlrPending'),
+    dlrInFlight: n('dlrInFlight'),
+  };
+}
+
+interface SummaryLine {
+  time: number | string;
+  route: string;
+  requests: number;
+  status: Record<string, number>;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** The api's per-second access summaries (http-logger.ts) of the delivery-report route, written after `since`. */
+function reportSummaries(log: string, since: number, readFrom: number): SummaryLine[] {
+  const text = readTail(log, readFrom);
+  const out: SummaryLine[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes('"request summary"')) continue;
+    try {
+      const l = JSON.parse(line) as SummaryLine & { msg: string };
+      const at = typeof l.time === 'number' ? l.time : Date.parse(l.time);
+      if (at >= since && /^\/webhooks\/sms\/[^/]+\/status$/.test(l.route)) out.push(l);
+    } catch {
+      // a partial line at the end
+    }
+  }
+  return out;
+}
+
+function readTail(file: string, from: number): string {
+  const size = fileSize(file);
+  if (size <= from) return '';
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(size - from);
+    readSync(fd, buf, 0, buf.length, from);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function runSettled(
+  stack: Stack,
+  db: BenchDb,
+  api: ApiClient,
+  o: { size: number; run: number; dlrBatch: number; redisPid: number | null; timeoutMs: number; label: string; log: (l: string) => void },
+): Promise<SettledRun> {
+  const created = await api.call<{ id: string }>('POST', '/campaigns', { name: `Bench settled ${o.label}`, body: CAMPAIGN_BODY, audience: { tags: ['bench'] } });
+  if (created.status !== 201) throw new Error(`POST /campaigns answered ${created.status}: ${JSON.stringify(created.body)}`);
+  const campaignId = created.body.id;
+  await db.pool.query('CHECKPOINT').catch(() => undefined);
+
+  const logs = stack.services.map((s) => ({ name: s.name, log: s.log, before: fileSize(s.log) }));
+  const apiLog = stack.service('api').log;
+  const apiLogBefore = fileSize(apiLog);
+  const simBefore = await simulatorStats(stack);
+  const meter = new ResourceMeter(stack, db, o.redisPid);
+  await meter.sample();
+  const stopSampling = every(200, () => meter.sample());
+  const t0 = Date.now();
+  try {
+    const enq = await api.call('POST', `/campaigns/${campaignId}/enqueue`, {}, { 'Idempotency-Key': `bench-settled-${o.label}` });
+    if (enq.status !== 202) throw new Error(`enqueue answered ${enq.status}: ${JSON.stringify(enq.body)}`);
+
+    // Time to first message: the provider's count, polled finely until it moves.
+    let firstSendMs = NaN;
+    while (Number.isNaN(firstSendMs)) {
+      if ((await simulatorStats(stack)).messagesAccepted > simBefore.messagesAccepted) firstSendMs = Date.now() - t0;
+      else if (Date.now() - t0 > o.timeoutMs) throw new Error(`no message of the ${o.size} campaign left within ${o.timeoutMs / 1000} s`);
+      else await sleep(20);
+    }
+
+    // Sent: the campaign completes.
+    let completedAt: Date | null = null;
+    for (;;) {
+      stack.assertAlive();
+      const { rows } = await db.pool.query<{ status: string; completed_at: Date | null }>('SELECT status, completed_at FROM campaigns WHERE id = $1', [campaignId]);
+      if (rows[0]?.status === 'completed') {
+        completedAt = rows[0].completed_at;
+        break;
+      }
+      if (rows[0] && ['cancelled', 'failed'].includes(rows[0].status)) throw new Error(`campaign ended ${rows[0].status}`);
+      if (Date.now() - t0 > o.timeoutMs) throw new Error(`campaign of ${o.size} did not complete within ${o.timeoutMs / 1000} s`);
+      await sleep(100);
+    }
+    // Settled: every report posted and answered, every stored one applied.
+    for (;;) {
+      stack.assertAlive();
+      const s = await simulatorStats(stack);
+      const posted = s.dlrPending === 0 && s.dlrInFlight === 0;
+      const { rows } = await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM webhook_events WHERE status = 'received' AND topic = 'status' AND provider LIKE 'sms-%'`);
+      if (posted && Number(rows[0]?.n ?? 0) === 0) break;
+      if (Date.now() - t0 > o.timeoutMs) throw new Error(`reports of the ${o.size} campaign not settled within ${o.timeoutMs / 1000} s (${JSON.stringify(s)}, ${rows[0]?.n} stored unapplied)`);
+      await sleep(100);
+    }
+    await stopSampling();
+    await meter.sample();
+    const simAfter = await simulatorStats(stack);
+
+    const { rows: fin } = await db.pool.query<{ status: string; n: string; last: Date | null }>(
+      'SELECT status, count(*) AS n, max(final_at) AS last FROM campaign_recipients WHERE campaign_id = $1 GROUP BY status',
+      [campaignId],
+    );
+    const statuses = Object.fromEntries(fin.map((r) => [r.status, Number(r.n)]));
+    const recipients = fin.reduce((a, r) => a + Number(r.n), 0);
+    const open = (statuses.sent ?? 0) + (statuses.pending ?? 0) + (statuses.sending ?? 0);
+    if (open > 0) throw new Error(`settled with ${open} recipients still open: ${JSON.stringify(statuses)}`);
+    const lastFinal = Math.max(...fin.map((r) => r.last?.getTime() ?? 0));
+    const settledMs = Math.max(lastFinal, completedAt?.getTime() ?? 0) - t0;
+
+    const { rows: ing } = await db.pool.query<{ n: string; first: Date | null; last: Date | null }>(
+      `SELECT count(*) AS n, min(w.received_at) AS first, max(w.received_at) AS last
+         FROM webhook_events w
+        WHERE w.topic = 'status' AND w.provider LIKE 'sms-%' AND w.received_at >= $1`,
+      [new Date(t0)],
+    );
+    const stored = Number(ing[0]?.n ?? 0);
+    const ingestWindowMs = Math.max(1, (ing[0]?.last?.getTime() ?? 0) - (ing[0]?.first?.getTime() ?? 0));
+    // The last summary is written up to a second after the last request.
+    await sleep(1_100);
+    const summaries = reportSummaries(apiLog, t0, apiLogBefore);
+    const requests = summaries.reduce((a, l) => a + l.requests, 0);
+    const errors = summaries.reduce((a, l) => a + Object.entries(l.status).filter(([k]) => k !== '2xx').reduce((b, [, v]) => b + v, 0), 0);
+    const p50s = summaries.map((l) => l.p50Ms).sort((a, b) => a - b);
+    const cpu = meter.cpu();
+    const logBytes = Object.fromEntries(logs.map((l) => [l.name, fileSize(l.log) - l.before]));
+    const totalLog = Object.values(logBytes).reduce((a, b) => a + b, 0);
+    const run: SettledRun = {
+      size: o.size,
+      run: o.run,
+      campaignId,
+      recipients,
+      dlrBatch: o.dlrBatch,
+      sentMs: (completedAt?.getTime() ?? NaN) - t0,
+      settledMs,
+      settledPerSecond: (recipients / settledMs) * 1000,
+      firstSendMs,
+      statuses,
+      reports: {
+        stored,
+        ingestPerSecond: (stored / ingestWindowMs) * 1000,
+        requests,
+        p50Ms: p50s[Math.floor(p50s.length / 2)] ?? NaN,
+        p99Ms: Math.max(0, ...summaries.map((l) => l.p99Ms)),
+        errors: errors + (simAfter.dlrFailed - simBefore.dlrFailed),
+      },
+      cpu,
+      cpuMsPerRecipient: (cpu.total * 1000) / Math.max(1, recipients),
+      otherCpuSeconds: meter.otherSeconds(),
+      logBytes,
+      logBytesPerRecipient: totalLog / Math.max(1, recipients),
+    };
+    o.log(
+      `  ${o.size.toLocaleString('en-US')} (run ${o.run}): settled ${(settledMs / 1000).toFixed(2)} s = ${Math.round(run.settledPerSecond).toLocaleString('en-US')}/s, ` +
+        `first message ${firstSendMs} ms, reports ${Math.round(run.reports.ingestPerSecond).toLocaleString('en-US')}/s p99 ${run.reports.p99Ms} ms, ` +
+        `CPU ${run.cpuMsPerRecipient.toFixed(3)} ms/recipient, log ${run.logBytesPerRecipient.toFixed(1)} B/recipient`,
+    );
+    return run;
+  } finally {
+    await stopSampling();
+  }
+}
+
+/**
+ * The stack as production runs it: compiled start scripts, NODE_ENV=production
+ * with fresh production secrets (so lib/production-config.ts passes), the
+ * Mitto adapter pointed at the simulator, LOG_LEVEL=info, delivery reports on.
+ * The simulator posts its reports to the simulator-signed callback route.
+ */
+export function productionStackEnv(o: { databaseUrl: string; dlrBatch: number; dlrDelayMs: number }): NodeJS.ProcessEnv {
+  return {
+    ...generatedProductionSecrets(),
+    NODE_ENV: 'production',
+    DATABASE_URL: o.databaseUrl,
+    LOG_LEVEL: 'info',
+    SMS_PROVIDER: 'mitto',
+    PUBLIC_BASE_URL: 'https://bench.example.com',
+    SHOPIFY_INSTALL_BY_EXCHANGE: 'true',
+    SIMULATOR_DLR_ENABLED: 'true',
+    SIMULATOR_DLR_DELAY_MS: String(o.dlrDelayMs),
+    SIMULATOR_DLR_BATCH: String(o.dlrBatch),
+    // The simulator's own per-shop limits would only measure the limiter (as in the reports-off stack).
+    RATE_LIMIT_CAMPAIGNS_PER_MIN: '10000000',
+    RATE_LIMIT_GENERAL_PER_MIN: '10000000',
+  };
+}
+
+/**
+ * A production-mode audience's shop, installed as Shopify would leave it:
+ * provisioned by its first API call, then given an offline token (encrypted
+ * with this run's key), so no request of the scenario waits for a token
+ * exchange with a Shopify that is not there.
+ */
+export async function installBenchToken(db: BenchDb, shopId: string, encryptionKey: string): Promise<void> {
+  const ciphertext = createTokenCipher(encryptionKey).encrypt(`shpat_bench_${shopId.replace(/-/g, '')}`, tokenAad(shopId));
+  await db.pool.query(
+    `INSERT INTO shop_access_tokens (shop_id, ciphertext, scopes, obtained_at) VALUES ($1, $2, 'read_customers,write_customers,read_orders', now())
+     ON CONFLICT (shop_id) DO UPDATE SET ciphertext = EXCLUDED.ciphertext, obtained_at = now(), invalidated_at = NULL, exchange_claim = NULL, exchange_not_before = NULL`,
+    [shopId, ciphertext],
+  );
+}
