@@ -3,12 +3,14 @@ import type { SimulatorHandle } from '../../sms-simulator/src/simulator';
 import type { MittoProvider } from '../../../domain/messaging/providers';
 import { dispatchOutbox, writeOutboxEvent } from '../../../domain/outbox/outbox';
 import { jobIds } from '../../../queue/job-ids';
-import { createContactsBulk, createShop } from '../../../test/factories';
+import { createContact, createContactsBulk, createShop } from '../../../test/factories';
 import { createTestEnv, type TestEnv } from '../../../test/harness';
 import { campaignStatus, queuedCampaign, recipientCounts, simulatorProvider, startSimulator, waitFor } from '../../../test/sending';
 
 // Quiet hours and schedules through real workers with an injected clock: the
 // jobs move to BullMQ's delayed set until the right instant, never run early.
+// Quiet hours are the recipient's: a batch sends whoever may be texted now and
+// waits for the rest.
 
 describe('campaign timing (worker, injected clock)', () => {
   let env: TestEnv;
@@ -33,37 +35,44 @@ describe('campaign timing (worker, injected clock)', () => {
     return job ? job.getState() : 'missing';
   }
 
-  it('a launch inside quiet hours is delayed to their end, and a promoted job still does not send early', async () => {
+  it('at 22:00 in New York a London recipient is sent while the New York ones wait in the delayed set for 08:00, and a promoted job still does not send early', async () => {
     const shop = await createShop(env.db, { credits: 1_000, timezone: 'America/New_York' });
+    // The merchant narrowed quiet hours to 04:00–05:00: the legal floor still holds US numbers 21:00–08:00.
+    await env.db.$executeRaw`UPDATE shops SET quiet_hours_start = '04:00', quiet_hours_end = '05:00' WHERE id = ${shop.id}::uuid`;
     await createContactsBulk(env.db, shop.id, 30);
+    await createContact(env.db, shop.id, { phone: '+447700900321' });
     const campaign = await queuedCampaign(env.db, shop.id);
-    const { deps } = await env.worker({ queues: ['campaigns', 'sends'], overrides: { provider: p, now: () => clock } });
-    const launchId = jobIds.launch(campaign.id);
-    await deps.producer.add('campaign.launch.v1', { traceId: 't-quiet', campaignId: campaign.id, shopId: shop.id }, { jobId: launchId });
-    const queue = deps.queues.get('campaigns');
-    await waitFor('launch delayed', async () => (await stateOf(await queue.getJob(launchId))) === 'delayed');
-    const delayed = await queue.getJob(launchId);
-    // 9 hours from the injected 03:00Z to 12:00Z, give or take the test's own runtime.
+    const { deps } = await env.worker({
+      queues: ['campaigns', 'sends'],
+      overrides: { provider: p, now: () => clock, config: { ...env.config, SMS_QUIET_HOURS_FLOOR: true } },
+    });
+    await deps.producer.add('campaign.launch.v1', { traceId: 't-quiet', campaignId: campaign.id, shopId: shop.id }, { jobId: jobIds.launch(campaign.id) });
+    const sends = deps.queues.get('sends');
+    const batchId = jobIds.sendBatch(campaign.id, 0);
+    // The launch is not held back: the batch sends London (03:00 there) and waits for New York's 08:00.
+    await waitFor('batch delayed', async () => (await stateOf(await sends.getJob(batchId))) === 'delayed');
+    expect(await recipientCounts(env.db, campaign.id)).toEqual({ sent: 1, pending: 30 });
+    expect(sim.stats().messagesAccepted).toBe(1);
+    const delayed = await sends.getJob(batchId);
+    // 9 hours from the injected 03:00Z to 12:00Z (08:00 EDT after the clocks went forward), give or take the test's runtime.
     expect(Math.abs((delayed?.delay ?? 0) - 9 * 3_600_000)).toBeLessThan(60_000);
-    expect(delayed?.attemptsMade).toBe(0);
-    expect(await recipientCounts(env.db, campaign.id)).toEqual({});
+    expect(await campaignStatus(env.db, campaign.id)).toBe('sending');
 
     // Someone promotes it while it is still night: it goes straight back to waiting.
     clock = new Date('2026-03-08T11:59:00Z');
     await delayed!.promote();
-    await waitFor('launch delayed again', async () => {
-      const j = await queue.getJob(launchId);
+    await waitFor('batch delayed again', async () => {
+      const j = await sends.getJob(batchId);
       return (await stateOf(j)) === 'delayed' && (j?.delay ?? 0) < 120_000;
     });
-    expect(sim.stats().requests).toBe(0);
-    expect(await campaignStatus(env.db, campaign.id)).toBe('queued');
+    expect(sim.stats().messagesAccepted).toBe(1);
 
-    // Morning: the same job launches and the campaign is sent.
+    // Morning in New York: the same job sends the rest and the campaign completes.
     clock = new Date('2026-03-08T12:00:00Z');
-    await (await queue.getJob(launchId))!.promote();
+    await (await sends.getJob(batchId))!.promote();
     await waitFor('campaign completed', async () => (await campaignStatus(env.db, campaign.id)) === 'completed');
-    expect(await recipientCounts(env.db, campaign.id)).toEqual({ sent: 30 });
-    expect(sim.stats().messagesAccepted).toBe(30);
+    expect(await recipientCounts(env.db, campaign.id)).toEqual({ sent: 31 });
+    expect(sim.stats().messagesAccepted).toBe(31);
   });
 
   it('a scheduled campaign is published as a delayed launch job, and an early run re-delays itself to scheduled_at', async () => {
