@@ -4,6 +4,7 @@
 //   npm run chaos                         every scenario, full size
 //   npm run chaos -- --fast               the CI subset (R1 at 5 000 recipients, R4)
 //   npm run chaos -- --scenario R1,R4     only these
+//   npm run test:cluster                  R1, R4 and R5 on a local Redis Cluster (with the queue tests)
 //   npm run chaos -- --timeout 1800       overall limit in seconds
 //
 // Each scenario prints its invariants (PASS/FAIL with the numbers) and a
@@ -18,6 +19,7 @@ import { r1WorkerKills } from './scenarios/r1-worker-kills';
 import { r2RedisRestart } from './scenarios/r2-redis-restart';
 import { r3PostgresRestart } from './scenarios/r3-postgres-restart';
 import { r4DuplicateStorms } from './scenarios/r4-duplicate-storms';
+import { r5ClusterFailover } from './scenarios/r5-cluster-failover';
 import { r9ProviderFaults } from './scenarios/r9-provider-faults';
 import type { ScenarioOptions } from './scenarios/types';
 
@@ -33,6 +35,7 @@ const SCENARIOS: Scenario[] = [
   { id: 'R2', title: 'Redis stopped mid-campaign (all its data lost) and started again', fast: false, run: r2RedisRestart },
   { id: 'R3', title: 'Postgres crashed mid-campaign and restarted; the API answers 503, never 500, meanwhile', fast: false, run: r3PostgresRestart },
   { id: 'R4', title: 'duplicate storms: 100 concurrent enqueues, Stripe events and Shopify webhooks', fast: true, run: r4DuplicateStorms },
+  { id: 'R5', title: 'Redis Cluster: the primary serving the sends queue SIGKILLed mid-campaign, its replica promoted', fast: false, run: r5ClusterFailover },
   { id: 'R9', title: 'provider faults: 20 % 5xx, 5 % accept-then-hang, 429 bursts', fast: false, run: r9ProviderFaults },
 ];
 
