@@ -1,4 +1,4 @@
-import type { DbOrTx } from '../../lib/db';
+import { raw, type DbOrTx } from '../../lib/db';
 import { notFound } from '../../lib/errors';
 
 export interface ShopSettingsRow {
@@ -12,7 +12,16 @@ export interface ShopSettingsRow {
   sender_id: string;
   click_window_hours: number;
   view_window_hours: number;
+  smart_sending_enabled: boolean;
+  smart_sending_window_hours: number;
 }
+
+/** The columns a ShopSettingsRow is read from (GET and PATCH answer the same view). */
+export const SHOP_SETTINGS_COLUMNS =
+  'id, domain, status, timezone, quiet_hours_start, quiet_hours_end, opt_out_footer, sender_id, click_window_hours, view_window_hours, smart_sending_enabled, smart_sending_window_hours';
+
+/** The legal floor under the shop's quiet hours (recipient-quiet-hours.ts), shown with them. */
+const LEGAL_FLOOR_VIEW = { start: '21:00', end: '08:00', appliesTo: ['US', 'CA'] } as const;
 
 export interface ShopView {
   id: string;
@@ -24,6 +33,13 @@ export interface ShopView {
   senderId: string;
   /** An order goes to the campaign last clicked within clickWindowHours, else the one last delivered within viewWindowHours (0: never by delivery alone). */
   attribution: { clickWindowHours: number; viewWindowHours: number };
+  /** A contact who received a campaign message within windowHours is skipped by the next campaign (unless it ignores smart sending). */
+  smartSending: { enabled: boolean; windowHours: number };
+  /**
+   * Read-only: US and Canadian numbers are never texted inside this window of
+   * their local time, whatever quietHours says (the shop may widen quiet hours, not narrow them below it).
+   */
+  legalQuietHours: typeof LEGAL_FLOOR_VIEW;
 }
 
 export function toShopView(r: ShopSettingsRow): ShopView {
@@ -36,13 +52,14 @@ export function toShopView(r: ShopSettingsRow): ShopView {
     optOutFooter: r.opt_out_footer,
     senderId: r.sender_id,
     attribution: { clickWindowHours: r.click_window_hours, viewWindowHours: r.view_window_hours },
+    smartSending: { enabled: r.smart_sending_enabled, windowHours: r.smart_sending_window_hours },
+    legalQuietHours: LEGAL_FLOOR_VIEW,
   };
 }
 
 /** GET /api/shop: the authenticated shop and its messaging settings. */
 export async function getShop(db: DbOrTx, shopId: string): Promise<ShopView> {
-  const [row] = await db.$queryRaw<ShopSettingsRow[]>`
-    SELECT id, domain, status, timezone, quiet_hours_start, quiet_hours_end, opt_out_footer, sender_id, click_window_hours, view_window_hours FROM shops WHERE id = ${shopId}::uuid`;
+  const [row] = await db.$queryRaw<ShopSettingsRow[]>`SELECT ${raw(SHOP_SETTINGS_COLUMNS)} FROM shops WHERE id = ${shopId}::uuid`;
   if (!row) throw notFound('Shop');
   return toShopView(row);
 }

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { DbOrTx } from '../../lib/db';
+import { raw, type DbOrTx } from '../../lib/db';
 import { AppError, notFound } from '../../lib/errors';
 import { isUniqueViolation } from '../../lib/pg-errors';
-import { toShopView, type ShopSettingsRow, type ShopView } from './get-shop';
+import { SHOP_SETTINGS_COLUMNS, toShopView, type ShopSettingsRow, type ShopView } from './get-shop';
 
 /** The tz database name the runtime knows it by (`america/new_york` → `America/New_York`), or null. */
 export function canonicalTimeZone(name: string): string | null {
@@ -48,6 +48,14 @@ export const shopSettingsPatchSchema = z
       })
       .strict()
       .optional(),
+    // Smart sending (the frequency cap): on/off and its window, 1..168 hours (the table's CHECK).
+    smartSending: z
+      .object({
+        enabled: z.boolean().optional(),
+        windowHours: z.number().int().min(1).max(168).optional(),
+      })
+      .strict()
+      .optional(),
     // Carriers cap alphanumeric sender ids at 11 characters; numeric ones are phone numbers or short codes.
     senderId: z
       .string()
@@ -84,13 +92,15 @@ export async function updateShopSettings(db: DbOrTx, shopId: string, patch: Shop
         opt_out_footer = COALESCE(${patch.optOutFooter ?? null}::boolean, opt_out_footer),
         click_window_hours = COALESCE(${patch.attribution?.clickWindowHours ?? null}::int, click_window_hours),
         view_window_hours = COALESCE(${patch.attribution?.viewWindowHours ?? null}::int, view_window_hours),
+        smart_sending_enabled = COALESCE(${patch.smartSending?.enabled ?? null}::boolean, smart_sending_enabled),
+        smart_sending_window_hours = COALESCE(${patch.smartSending?.windowHours ?? null}::int, smart_sending_window_hours),
         sender_id = CASE WHEN ${sender}::text IS NULL THEN sender_id WHEN ${shared} THEN ${opts.defaultSender}::text ELSE ${sender}::text END,
         sender_owned = CASE WHEN ${sender}::text IS NULL THEN sender_owned ELSE NOT ${shared} END,
         updated_at = now()
       WHERE id = ${shopId}::uuid
         AND (${sender}::text IS NULL OR ${shared} OR NOT EXISTS (
               SELECT 1 FROM shops o WHERE o.id <> ${shopId}::uuid AND lower(o.sender_id) = lower(${sender}::text)))
-      RETURNING id, domain, status, timezone, quiet_hours_start, quiet_hours_end, opt_out_footer, sender_id, click_window_hours, view_window_hours`;
+      RETURNING ${raw(SHOP_SETTINGS_COLUMNS)}`;
   } catch (err) {
     if (isUniqueViolation(err)) throw senderTaken();
     throw err;

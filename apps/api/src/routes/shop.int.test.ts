@@ -31,7 +31,21 @@ describe('shop settings API', () => {
       optOutFooter: true,
       senderId: 'MyStore',
       attribution: { clickWindowHours: 120, viewWindowHours: 24 },
+      smartSending: { enabled: true, windowHours: 16 },
+      legalQuietHours: { start: '21:00', end: '08:00', appliesTo: ['US', 'CA'] },
     });
+  });
+
+  it('PATCH /api/shop sets smart sending, each field on its own; quiet hours may be narrowed, the legal floor stays', async () => {
+    const res = await patch({ smartSending: { windowHours: 48 } });
+    expect(res.status).toBe(200);
+    expect(res.body.smartSending).toEqual({ enabled: true, windowHours: 48 });
+    const off = await patch({ smartSending: { enabled: false } });
+    expect(off.body.smartSending).toEqual({ enabled: false, windowHours: 48 });
+    const narrow = await patch({ quietHours: { start: '23:00', end: '06:00' } });
+    expect(narrow.body).toMatchObject({ quietHours: { start: '23:00', end: '06:00' }, legalQuietHours: { start: '21:00', end: '08:00' } });
+    const back = await patch({ smartSending: { enabled: true, windowHours: 16 }, quietHours: { start: '21:00', end: '08:00' } });
+    expect(back.body.smartSending).toEqual({ enabled: true, windowHours: 16 });
   });
 
   it('PATCH /api/shop sets the attribution windows, each on its own', async () => {
@@ -79,6 +93,11 @@ describe('shop settings API', () => {
     [{ attribution: { viewWindowHours: 169 } }, 'attribution.viewWindowHours'],
     [{ attribution: { viewWindowHours: '24' } }, 'attribution.viewWindowHours'],
     [{ attribution: { days: 5 } }, 'attribution.days'],
+    [{ smartSending: { windowHours: 0 } }, 'smartSending.windowHours'],
+    [{ smartSending: { windowHours: 169 } }, 'smartSending.windowHours'],
+    [{ smartSending: { windowHours: 2.5 } }, 'smartSending.windowHours'],
+    [{ smartSending: { enabled: 'yes' } }, 'smartSending.enabled'],
+    [{ smartSending: { cooldown: 5 } }, 'smartSending.cooldown'],
   ])('PATCH %j is 400 VALIDATION_FAILED on %s and changes nothing', async (body, path) => {
     const before = await request(app).get('/api/shop').set('Authorization', await auth());
     const res = await patch(body);
