@@ -57,6 +57,7 @@ export const createCampaignSchema = z.strictObject({
   body: campaignBodySchema,
   audience: audienceSchema.optional(),
   scheduledAt: timestamp.nullable().optional(),
+  ignoreSmartSending: z.boolean().optional(),
 });
 export type CreateCampaignInput = z.infer<typeof createCampaignSchema>;
 
@@ -65,6 +66,7 @@ export const updateCampaignSchema = z.strictObject({
   body: campaignBodySchema.optional(),
   audience: audienceSchema.optional(),
   scheduledAt: timestamp.nullable().optional(),
+  ignoreSmartSending: z.boolean().optional(),
 });
 export type UpdateCampaignInput = z.infer<typeof updateCampaignSchema>;
 

@@ -14,6 +14,8 @@ export interface CampaignView {
   audience: Audience;
   status: CampaignStatus;
   scheduledAt: string | null;
+  /** Send even to contacts inside the shop's smart-sending window (their messages still count against later campaigns). */
+  ignoreSmartSending: boolean;
   createdAt: string;
   updatedAt: string;
   startedAt: string | null;
@@ -29,6 +31,8 @@ export interface CampaignRow {
   status: CampaignStatus;
   scheduled_at: Date | null;
   segments_per_message: number | null;
+  /** Optional for rows read by queries that predate it (false when absent). */
+  ignore_smart_sending?: boolean;
   created_at: Date;
   updated_at: Date;
   started_at: Date | null;
@@ -37,7 +41,7 @@ export interface CampaignRow {
 
 /** The columns every campaign query returns (alias-free, for single-table statements). */
 export const CAMPAIGN_COLUMNS = raw(
-  'id, shop_id, name, body, audience, status, scheduled_at, segments_per_message, created_at, updated_at, started_at, completed_at',
+  'id, shop_id, name, body, audience, status, scheduled_at, segments_per_message, ignore_smart_sending, created_at, updated_at, started_at, completed_at',
 );
 
 /** The audience as published: its tags and the order filters launch applies (read as audience.ts reads them). */
@@ -64,6 +68,7 @@ export function toCampaignView(r: CampaignRow): CampaignView {
     audience: audienceOf(r.audience),
     status: r.status,
     scheduledAt: iso(r.scheduled_at),
+    ignoreSmartSending: r.ignore_smart_sending ?? false,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
     startedAt: iso(r.started_at),

@@ -8,8 +8,9 @@ export async function createCampaign(db: Db, c: { shopId: string; input: CreateC
   return db.$transaction(async (tx) => {
     await c.guard.assertHeld(tx);
     const [row] = await tx.$queryRaw<CampaignRow[]>`
-      INSERT INTO campaigns (shop_id, name, body, audience, scheduled_at)
-      VALUES (${c.shopId}::uuid, ${c.input.name}, ${c.input.body}, ${JSON.stringify(c.input.audience ?? {})}::jsonb, ${c.input.scheduledAt ?? null})
+      INSERT INTO campaigns (shop_id, name, body, audience, scheduled_at, ignore_smart_sending)
+      VALUES (${c.shopId}::uuid, ${c.input.name}, ${c.input.body}, ${JSON.stringify(c.input.audience ?? {})}::jsonb, ${c.input.scheduledAt ?? null},
+              ${c.input.ignoreSmartSending ?? false})
       RETURNING ${CAMPAIGN_COLUMNS}`;
     return toCampaignView(row as CampaignRow);
   });

@@ -42,6 +42,7 @@ export async function updateCampaign(
     if (input.body !== undefined) sets.push(sql`body = ${input.body}`);
     if (input.audience !== undefined) sets.push(sql`audience = ${JSON.stringify(input.audience)}::jsonb`);
     if (input.scheduledAt !== undefined) sets.push(sql`scheduled_at = ${input.scheduledAt}`);
+    if (input.ignoreSmartSending !== undefined) sets.push(sql`ignore_smart_sending = ${input.ignoreSmartSending}`);
     const [row] = await tx.$queryRaw<CampaignRow[]>`
       UPDATE campaigns SET ${join(sets, ', ')}
        WHERE id = ${c.campaignId}::uuid AND shop_id = ${c.shopId}::uuid AND status IN ('draft', 'scheduled')

@@ -67,6 +67,7 @@ describe('campaigns API', () => {
         audience: { tags: ['vip'] },
         status: 'draft',
         scheduledAt: null,
+        ignoreSmartSending: false,
         createdAt: expect.any(String),
         updatedAt: expect.any(String),
         startedAt: null,
@@ -141,6 +142,11 @@ describe('campaigns API', () => {
       expect(res.body).toMatchObject({ name: 'Renamed', body: 'New {{shopName}}', audience: { tags: ['a'] }, scheduledAt: at, status: 'draft' });
       const cleared = await patch(shop, `/api/campaigns/${c.id}`, { scheduledAt: null });
       expect(cleared.body.scheduledAt).toBeNull();
+      const ignoring = await patch(shop, `/api/campaigns/${c.id}`, { ignoreSmartSending: true });
+      expect(ignoring.body).toMatchObject({ ignoreSmartSending: true, name: 'Renamed' });
+      expect((await patch(shop, `/api/campaigns/${c.id}`, { ignoreSmartSending: 'yes' })).status).toBe(400);
+      const created = await post(shop, '/api/campaigns', { name: 'Flash sale', body: 'Now!', ignoreSmartSending: true });
+      expect(created.body.ignoreSmartSending).toBe(true);
       for (const status of ['queued', 'sending', 'completed', 'cancelled']) {
         const other = await createCampaign(env.db, shop.id, { status });
         const denied = await patch(shop, `/api/campaigns/${other.id}`, { name: 'nope' });
