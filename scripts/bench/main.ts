@@ -5,7 +5,9 @@
 //
 //   npm run bench                      10 k and 100 k sends + every other scenario (a few minutes)
 //   npm run bench -- --size 1m         adds the 1 000 000-recipient campaign
-//   npm run bench -- --only send       just the send scenarios (also: ceilings, webhooks, enqueue)
+//   npm run bench -- --only send       just the send scenarios (also: ceilings, webhooks, enqueue, redirects)
+//   npm run bench -- --only redirects --redirect-rate 6000 --redirect-seconds 5 --redirect-audience 100000
+//                                      short-link redirects/s and p99 while a campaign sends
 //   npm run bench -- --workers 2       more worker processes
 //   npm run bench -- --profile DIR     api and worker(s) write V8 CPU profiles into DIR
 //   npm run bench -- --fresh           drop and re-create the bench database first
@@ -28,12 +30,13 @@ import { audienceDomain, ensureAudience, grantCredits, openBenchDb, PRODUCTION_F
 import { detailLines, markdown, sendChart, targetRows, textTable, type BenchResults } from './report';
 import { bullmqNoopCeiling, postgresUpdateCeiling } from './scenarios/ceilings';
 import { enqueueLatency } from './scenarios/enqueue';
+import { redirectLoad } from './scenarios/redirects';
 import { runSend } from './scenarios/send';
 import { installBenchToken, productionStackEnv, runSettled } from './scenarios/settled';
 import { deliveryReports, stripeIngest } from './scenarios/webhooks';
 
-type Part = 'ceilings' | 'send' | 'webhooks' | 'enqueue' | 'settled';
-const PARTS: Part[] = ['ceilings', 'send', 'webhooks', 'enqueue', 'settled'];
+type Part = 'ceilings' | 'send' | 'webhooks' | 'enqueue' | 'redirects' | 'settled';
+const PARTS: Part[] = ['ceilings', 'send', 'webhooks', 'enqueue', 'redirects', 'settled'];
 
 interface Options {
   sizes: number[];
@@ -59,6 +62,10 @@ interface Options {
   dlrDelayMs: number;
   /** Production-mode audience sizes (default: the send sizes from 100 000 up). */
   settledSizes: number[] | null;
+  /** Short-link redirects offered per second, for how long, while a campaign to this audience sends. */
+  redirectRate: number;
+  redirectSeconds: number;
+  redirectAudience: number;
 }
 
 class UsageError extends Error {}
@@ -85,6 +92,9 @@ function parseArgs(argv: string[]): Options {
     dlrBatch: 100,
     dlrDelayMs: 200,
     settledSizes: null,
+    redirectRate: 6_000,
+    redirectSeconds: 5,
+    redirectAudience: 100_000,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -123,6 +133,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--repeat') o.repeat = Math.floor(num());
     else if (a === '--dlr-batch') o.dlrBatch = Math.min(500, Math.floor(num()));
     else if (a === '--dlr-delay-ms') o.dlrDelayMs = Math.floor(num());
+    else if (a === '--redirect-rate') o.redirectRate = num();
+    else if (a === '--redirect-seconds') o.redirectSeconds = num();
+    else if (a === '--redirect-audience') o.redirectAudience = Number(value().replace(/k$/i, '000').replace(/m$/i, '000000'));
     else if (a === '--settled-sizes') o.settledSizes = value().split(',').map((v) => Number(v.replace(/k$/i, '000').replace(/m$/i, '000000')));
     else throw new UsageError(`unknown argument ${a}`);
   }
@@ -170,6 +183,8 @@ async function main(): Promise<void> {
         // provider's budget (the bench's 2-segment messages at 40 k/s are 80 k segments/s,
         // over the 50 000 segments/s default of SMS_PROVIDER_MPS).
         SMS_PROVIDER_MPS: '1000000',
+        // The redirect load comes from one address; a phone clicks from its own.
+        LINK_CLICKS_PER_IP_PER_MIN: '100000000',
       },
       workerOptions: () => ({ nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.workerNodeArgs] }),
       apiOptions: { nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.apiNodeArgs] },
@@ -192,14 +207,21 @@ async function main(): Promise<void> {
     };
     if (redisPid === null) notes.push('redis-server pid unknown: Redis CPU not counted');
 
-    // Audiences: shops provisioned by their first API call, quiet hours off.
-    const audienceSizes = [...new Set([...(opts.only.has('send') ? [1_000, ...opts.sizes] : []), ...(opts.only.has('enqueue') ? opts.enqueueAudiences : [])])].sort((a, b) => a - b);
+    // Audiences: shops provisioned by their first API call, quiet hours and the
+    // frequency cap off (each run texts the same contacts again).
+    const audienceSizes = [
+      ...new Set([
+        ...(opts.only.has('send') ? [1_000, ...opts.sizes] : []),
+        ...(opts.only.has('enqueue') ? opts.enqueueAudiences : []),
+        ...(opts.only.has('redirects') ? [opts.redirectAudience] : []),
+      ]),
+    ].sort((a, b) => a - b);
     const shops = new Map<number, { id: string; api: ReturnType<typeof apiClient> }>();
     for (const size of audienceSizes) {
       const api = apiClient(`${stack.urls.api}/api`, audienceDomain(size), stack.env);
       const shop = await api.call<{ id: string }>('GET', '/shop');
       if (shop.status !== 200) throw new Error(`GET /api/shop answered ${shop.status}`);
-      await db.pool.query(`UPDATE shops SET quiet_hours_start = '00:00', quiet_hours_end = '00:00', name = 'Bench' WHERE id = $1`, [shop.body.id]);
+      await db.pool.query(`UPDATE shops SET quiet_hours_start = '00:00', quiet_hours_end = '00:00', smart_sending_enabled = false, name = 'Bench' WHERE id = $1`, [shop.body.id]);
       await ensureAudience(db, shop.body.id, size, (l) => out(`  ${l}`));
       shops.set(size, { id: shop.body.id, api });
     }
@@ -215,6 +237,7 @@ async function main(): Promise<void> {
       stripe: null,
       dlr: null,
       settled: [],
+      redirects: null,
       ledgerBytesPerBatch: null,
       liveBytesPerRecipient: null,
       notes,
@@ -283,6 +306,15 @@ async function main(): Promise<void> {
       }
     }
 
+    if (opts.only.has('redirects')) {
+      out('short-link redirects while a campaign sends');
+      const shop = shops.get(opts.redirectAudience);
+      if (shop) {
+        await grantCredits(db, shop.id, opts.redirectAudience * 3, `bench-links-${stack.runId}`);
+        results.redirects = await redirectLoad(stack, db, shop.api, { audience: opts.redirectAudience, rate: opts.redirectRate, seconds: opts.redirectSeconds, redisPid, label: stack.runId, log: out });
+      }
+    }
+
     if (results.sends.length > 0) {
       // What the rows take once dead versions are gone (what autovacuum lets
       // the next campaigns reuse). Last, as it rewrites the tables.
@@ -320,7 +352,7 @@ async function main(): Promise<void> {
         const shop = await api.call<{ id: string }>('GET', '/shop');
         if (shop.status !== 200) throw new Error(`GET /api/shop answered ${shop.status}`);
         await installBenchToken(db, shop.body.id, prod.env.SHOP_TOKEN_ENCRYPTION_KEY ?? '');
-        await db.pool.query(`UPDATE shops SET quiet_hours_start = '00:00', quiet_hours_end = '00:00', name = 'Bench' WHERE id = $1`, [shop.body.id]);
+        await db.pool.query(`UPDATE shops SET quiet_hours_start = '00:00', quiet_hours_end = '00:00', smart_sending_enabled = false, name = 'Bench' WHERE id = $1`, [shop.body.id]);
         await ensureAudience(db, shop.body.id, size, (l) => out(`  ${l}`), { domain: productionAudienceDomain(size), firstNumber: PRODUCTION_FIRST_NUMBER });
         await grantCredits(db, shop.body.id, size * 3 * (opts.repeat + 1), `bench-settled-${prod.runId}-${size}`);
         prodShops.set(size, { id: shop.body.id, api });

@@ -4,6 +4,7 @@
 import type { PgCeiling, QueueCeiling } from './scenarios/ceilings';
 import type { CpuBreakdown } from './meter';
 import type { LatencyRun } from './scenarios/enqueue';
+import type { RedirectRun } from './scenarios/redirects';
 import type { SendRun } from './scenarios/send';
 import type { SettledRun } from './scenarios/settled';
 import type { DlrRun, IngestRun } from './scenarios/webhooks';
@@ -20,6 +21,8 @@ export interface BenchResults {
   dlr: DlrRun | null;
   /** Production mode, delivery reports on (scenarios/settled.ts); several runs per size with --repeat. */
   settled: SettledRun[];
+  /** Short-link redirects while a campaign sends (scenarios/redirects.ts). */
+  redirects?: RedirectRun | null;
   ledgerBytesPerBatch: number | null;
   /** campaign_recipients + campaign_batches after VACUUM FULL, ÷ recipients. */
   liveBytesPerRecipient: number | null;
@@ -173,6 +176,15 @@ export function targetRows(r: BenchResults): Row[] {
       target: '(info)',
       measured: `${int(r.dlr.ingest.rate)}/s, p99 ${fixed(r.dlr.ingest.p99Ms)} ms`,
       verdict: 'n/a',
+    });
+  }
+  if (r.redirects) {
+    const x = r.redirects;
+    rows.push({
+      metric: `short-link redirects while a campaign sends (offered ${int(x.offeredRate)}/s)`,
+      target: '≥ 5,000/s, p99 ≤ 10 ms',
+      measured: `${int(x.rate)}/s, p99 ${fixed(x.p99Ms, 2)} ms (${x.redirected}/${x.requests} 302${x.sendingThroughout ? '' : ', campaign not sending throughout'})`,
+      verdict: verdict(x.redirected === x.requests && x.sendingThroughout && x.rate >= 5_000 && x.p99Ms <= 10),
     });
   }
   const storage = bySize.get(100_000) ?? biggest;
