@@ -66,6 +66,10 @@ const CHAOS_ENV: NodeJS.ProcessEnv = {
   // leaves this off unless the provider is confirmed to dedup by reference.
   SMS_PROVIDER_DEDUPS_BY_REFERENCE: 'true',
   SIMULATOR_DEDUPS_BY_REFERENCE: 'true',
+  // The seeded numbers are American (+1201): with the legal 08:00-21:00
+  // floor on, a run at night would wait for the morning. The floor has its
+  // own tests; the scenarios prove recovery at any hour.
+  SMS_QUIET_HOURS_FLOOR: 'false',
   // The stack logs at warn; CHAOS_LOG_LEVEL=info (or debug) to see more in its log files.
   ...(process.env.CHAOS_LOG_LEVEL ? { LOG_LEVEL: process.env.CHAOS_LOG_LEVEL } : {}),
 };
