@@ -11,7 +11,9 @@
 import { Encoding, countSegments, isGsm7, upperBoundSegments } from './segments';
 
 export const PLACEHOLDERS = ['firstName', 'lastName', 'shopName'] as const;
-export type Placeholder = (typeof PLACEHOLDERS)[number];
+/** A flow's send step also knows the run's checkout link and the step's discount code (docs/flows.md). */
+export const FLOW_PLACEHOLDERS = [...PLACEHOLDERS, 'checkoutUrl', 'discountCode'] as const;
+export type Placeholder = (typeof FLOW_PLACEHOLDERS)[number];
 
 export type TemplatePart =
   | { readonly kind: 'text'; readonly text: string }
@@ -43,11 +45,12 @@ const CLOSE = '}}';
 // contain `}` (it would be ambiguous with the closing braces) or a second `|`.
 const PLACEHOLDER_BODY = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|([^|}]*))?$/;
 
-function isPlaceholder(name: string): name is Placeholder {
-  return (PLACEHOLDERS as readonly string[]).includes(name);
+function isPlaceholder(name: string, allowed: readonly Placeholder[]): name is Placeholder {
+  return (allowed as readonly string[]).includes(name);
 }
 
-export function parseTemplate(body: string): ParseResult {
+/** `allowed`: the placeholders the body may use (a campaign's by default; FLOW_PLACEHOLDERS for a flow step). */
+export function parseTemplate(body: string, allowed: readonly Placeholder[] = PLACEHOLDERS): ParseResult {
   const parts: TemplatePart[] = [];
   const errors: TemplateError[] = [];
   let text = '';
@@ -79,7 +82,7 @@ export function parseTemplate(body: string): ParseResult {
 
     const raw = body.slice(open, close + 2);
     const inner = body.slice(open + 2, close);
-    const result = LINK_PLACEHOLDER.test(inner) ? parseLinkPlaceholder(inner) : parsePlaceholder(inner);
+    const result = LINK_PLACEHOLDER.test(inner) ? parseLinkPlaceholder(inner) : parsePlaceholder(inner, allowed);
     if (typeof result === 'string') {
       errors.push({ message: `${result} in '${raw}' at index ${open}`, index: open });
     } else {
@@ -150,7 +153,7 @@ function parseLinkPlaceholder(inner: string): TemplatePart | string {
 }
 
 // Returns the part, or a description of what is wrong with it.
-function parsePlaceholder(inner: string): TemplatePart | string {
+function parsePlaceholder(inner: string, allowed: readonly Placeholder[]): TemplatePart | string {
   if (inner.trim() === '') return 'Empty placeholder';
   const match = PLACEHOLDER_BODY.exec(inner);
   if (!match) {
@@ -159,9 +162,9 @@ function parsePlaceholder(inner: string): TemplatePart | string {
     return 'Malformed placeholder';
   }
   const name = match[1] ?? '';
-  if (!isPlaceholder(name)) {
-    const suggestion = PLACEHOLDERS.find((p) => p.toLowerCase() === name.toLowerCase());
-    const hint = suggestion ? `did you mean '{{${suggestion}}}'?` : `allowed: ${PLACEHOLDERS.join(', ')}`;
+  if (!isPlaceholder(name, allowed)) {
+    const suggestion = allowed.find((p) => p.toLowerCase() === name.toLowerCase());
+    const hint = suggestion ? `did you mean '{{${suggestion}}}'?` : `allowed: ${allowed.join(', ')}`;
     return `Unknown placeholder '${name}' (${hint})`;
   }
   // `{{ firstName | valued customer }}`: the spaces around the fallback are
