@@ -364,6 +364,36 @@ it('scheduling into quiet hours shows the warning; the confirm modal states the 
   expect(ny).toBe(`${tomorrow}, 12:00`);
 }, 60_000);
 
+it('a 503 is retried after Retry-After with the same key; a campaign sent from elsewhere says it is already sending', async () => {
+  const auth = `Bearer ${await sessionToken(SHOP)}`;
+  const draft = await request(app).post('/api/campaigns').set('Authorization', auth).send({ name: 'Two tabs', body: 'Hello from two tabs' }).expect(201);
+  const id = draft.body.id as string;
+  const keys: string[] = [];
+  let answered503 = false;
+  await page.route(`**/api/campaigns/${id}/enqueue`, async (route) => {
+    keys.push(route.request().headers()['idempotency-key'] ?? '');
+    if (!answered503) {
+      answered503 = true;
+      await route.fulfill({ status: 503, headers: { 'Retry-After': '1', 'Content-Type': 'application/json' }, body: JSON.stringify({ error: { code: 'OVERLOADED', message: 'Busy', requestId: 'r-503' } }) });
+      return;
+    }
+    await route.continue();
+  });
+  await page.goto(`${base}/app/campaigns/${id}/edit?shop=${SHOP}`);
+  await page.getByRole('button', { name: 'Review and send' }).click();
+  await page.getByTestId('confirm-summary').waitFor();
+  // Meanwhile another tab (here: the api) sends it.
+  await request(app).post(`/api/campaigns/${id}/enqueue`).set('Authorization', auth).set('Idempotency-Key', `other-tab-${id}`).send({}).expect(202);
+  await page.getByRole('button', { name: 'Send now' }).click();
+  // The 503, then the retry a second later with the same key, answered 409.
+  await waitFor('the retry after the 503', () => keys.length === 2, 15_000);
+  await page.getByText('This campaign is already sending').waitFor();
+  await waitFor('the confirm modal to close', async () => (await page.getByTestId('confirm-summary').count()) === 0, 10_000);
+  expect(keys).toHaveLength(2);
+  expect(new Set(keys).size).toBe(1);
+  await page.unroute(`**/api/campaigns/${id}/enqueue`);
+}, 60_000);
+
 /**
  * Paint figures of the page as loaded (ms from navigation start): first
  * contentful paint (the shell), largest contentful paint, and the meaningful
