@@ -1,8 +1,12 @@
 import type { Tx } from '../../lib/db';
+import type { TokenCipher } from '../../lib/token-cipher';
 import { writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
 import type { InboundKeyword } from './inbound-keyword';
 import type { InboundRoute } from './inbound-route';
 import { DEFAULT_KEYWORD_REPLIES, renderKeywordReply } from './keyword-reply-texts';
+
+/** Binds a sealed number to its reply: copied to another row, it does not open. */
+export const keywordReplyAad = (provider: string, inboundMessageId: string): string => `keyword-reply:${provider}:${inboundMessageId}`;
 
 export interface KeywordReplyRequest {
   provider: string;
@@ -10,8 +14,9 @@ export interface KeywordReplyRequest {
   inboundMessageId: string;
   keyword: InboundKeyword;
   route: InboundRoute;
-  /** The handset, E.164. */
+  /** The handset, E.164: stored sealed (`cipher`, bound to this reply), never readable at rest. */
   to: string;
+  cipher: Pick<TokenCipher, 'encrypt'>;
   toHash: string;
   toHmac: string;
   /** The number the text was sent to: the reply comes from it. */
@@ -46,8 +51,8 @@ export async function recordKeywordReply(tx: Tx, r: KeywordReplyRequest): Promis
   if (!vars.shopUrl) template = template.replace(/\s*Help: \{\{shopUrl\}\}\./, '');
   const body = renderKeywordReply(template, vars);
   const [row] = await tx.$queryRaw<{ id: bigint }[]>`
-    INSERT INTO keyword_replies (provider, inbound_message_id, shop_id, keyword, scope, sender, to_phone, to_hash, to_hmac, body, trace_id)
-    VALUES (${r.provider}, ${r.inboundMessageId}, ${shopId}::uuid, ${r.keyword}, ${r.route.scope}, ${sender}, ${r.to}, ${r.toHash}, ${r.toHmac}, ${body}, ${r.traceId})
+    INSERT INTO keyword_replies (provider, inbound_message_id, shop_id, keyword, scope, sender, to_phone_sealed, to_hash, to_hmac, body, trace_id)
+    VALUES (${r.provider}, ${r.inboundMessageId}, ${shopId}::uuid, ${r.keyword}, ${r.route.scope}, ${sender}, ${r.cipher.encrypt(r.to, keywordReplyAad(r.provider, r.inboundMessageId))}, ${r.toHash}, ${r.toHmac}, ${body}, ${r.traceId})
     ON CONFLICT (provider, inbound_message_id) DO NOTHING
     RETURNING id`;
   if (!row) return null;

@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db, Tx } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
+import type { TokenCipher } from '../../lib/token-cipher';
 import { countSegments } from '../messaging/segments';
 import { ProviderError, ProviderRequestError, type SmsProvider } from '../messaging/providers/provider';
 import { messageSegments } from '../messaging/providers/segment-limited';
+import { keywordReplyAad } from './record-keyword-reply';
 import type { SuppressionScope } from './suppressions';
 
 /** Our client reference for a keyword reply: `k<id>` (campaign messages are `r<id>`). */
@@ -20,6 +22,8 @@ export interface KeywordReplyDeps {
   provider: SmsProvider;
   now: () => Date;
   leaseMs: number;
+  /** Opens the sealed number (SHOP_TOKEN_ENCRYPTION_KEY and the rotated-out keys). */
+  cipher: Pick<TokenCipher, 'decrypt'>;
   metrics?: Pick<Metrics, 'keywordReplies' | 'keywordReplySegments'>;
   logger?: Logger;
 }
@@ -40,11 +44,13 @@ export type SuppressedReason = 'erased' | 'wider_opt_out' | 'still_opted_out';
 
 interface ReplyRow {
   id: bigint;
+  provider: string;
+  inbound_message_id: string;
   shop_id: string | null;
   keyword: 'STOP' | 'START' | 'HELP';
   scope: SuppressionScope;
   sender: string;
-  to_phone: string | null;
+  to_phone_sealed: string | null;
   to_hash: string;
   to_hmac: string;
   body: string;
@@ -75,8 +81,15 @@ export async function sendKeywordReply(deps: KeywordReplyDeps, replyId: string):
     return result as KeywordReplyResult;
   }
   const row = claimed.row;
+  const to = deps.cipher.decrypt(row.to_phone_sealed ?? '', keywordReplyAad(row.provider, row.inbound_message_id))?.plaintext;
+  if (!to) {
+    // Sealed under a key this process no longer has (or tampered with): it cannot be sent.
+    await finish(deps.db, row.id, token, { status: 'failed', code: 'number_unreadable' });
+    count(deps, row.keyword, 'failed');
+    return { outcome: 'failed', code: 'number_unreadable' };
+  }
   const encoding = countSegments(row.body).encoding;
-  const message = { reference: keywordReplyReference(row.id), to: row.to_phone as string, text: row.body, from: row.sender, encoding };
+  const message = { reference: keywordReplyReference(row.id), to, text: row.body, from: row.sender, encoding };
   let result;
   try {
     [result] = await deps.provider.sendBatch([message], { traceId: row.trace_id ?? `keyword-reply-${row.id}` });
@@ -96,7 +109,7 @@ export async function sendKeywordReply(deps: KeywordReplyDeps, replyId: string):
       const moved = await tx.$executeRaw`
         UPDATE keyword_replies
            SET status = 'sent', provider_message_id = ${result.providerMessageId}, segments = ${segments}::smallint, sent_at = ${deps.now()},
-               to_phone = NULL, claim_token = NULL, lease_until = NULL, error_code = NULL
+               to_phone_sealed = NULL, claim_token = NULL, lease_until = NULL, error_code = NULL
          WHERE id = ${row.id}::bigint AND claim_token = ${token}::uuid AND status = 'sending'`;
       // Counted apart from credits (docs/credits.md): the shop's replies and their segments.
       if (moved > 0 && row.shop_id) {
@@ -129,7 +142,7 @@ type Claim = { row: ReplyRow } | (KeywordReplyResult & { keyword?: string });
 async function claimReply(tx: Tx, deps: KeywordReplyDeps, replyId: string, token: string): Promise<Claim> {
   const now = deps.now();
   const [row] = await tx.$queryRaw<ReplyRow[]>`
-    SELECT id, shop_id, keyword, scope, sender, to_phone, to_hash, to_hmac, body, status, lease_until, trace_id
+    SELECT id, provider, inbound_message_id, shop_id, keyword, scope, sender, to_phone_sealed, to_hash, to_hmac, body, status, lease_until, trace_id
       FROM keyword_replies WHERE id = ${replyId}::bigint FOR UPDATE`;
   if (!row) return { outcome: 'missing' };
   if (row.status !== 'pending' && row.status !== 'sending') return { outcome: 'done', status: row.status };
@@ -197,7 +210,7 @@ async function finish(db: Db, id: bigint, token: string, o: { status: 'failed' |
 async function finishTx(tx: Tx, id: bigint, token: string | null, o: { status: 'failed' | 'unknown' | 'suppressed'; code: string }): Promise<void> {
   await tx.$executeRaw`
     UPDATE keyword_replies
-       SET status = ${o.status}, error_code = ${o.code}, final_at = now(), to_phone = NULL, claim_token = NULL, lease_until = NULL
+       SET status = ${o.status}, error_code = ${o.code}, final_at = now(), to_phone_sealed = NULL, claim_token = NULL, lease_until = NULL
      WHERE id = ${id}::bigint AND status IN ('pending', 'sending') AND (${token}::uuid IS NULL OR claim_token = ${token}::uuid)`;
 }
 

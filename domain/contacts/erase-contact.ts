@@ -44,7 +44,7 @@ export async function eraseContact(db: DbOrTx, shopId: string, id: string): Prom
     ), replies AS (
       -- A keyword reply not yet sent to the number is not sent now (the precedence table: erased).
       UPDATE keyword_replies k
-         SET status = 'suppressed', error_code = 'erased', to_phone = NULL, claim_token = NULL, lease_until = NULL, final_at = now()
+         SET status = 'suppressed', error_code = 'erased', to_phone_sealed = NULL, claim_token = NULL, lease_until = NULL, final_at = now()
         FROM old WHERE k.shop_id = ${shopId}::uuid AND k.to_hash = old.phone_hash AND k.status IN ('pending', 'sending')
     )
     SELECT count(*)::int AS n FROM erased`;

@@ -78,7 +78,7 @@ export async function redactCustomer(
   if (hashes.length) {
     await tx.$executeRaw`
       UPDATE keyword_replies
-         SET status = 'suppressed', error_code = 'erased', to_phone = NULL, claim_token = NULL, lease_until = NULL, final_at = now()
+         SET status = 'suppressed', error_code = 'erased', to_phone_sealed = NULL, claim_token = NULL, lease_until = NULL, final_at = now()
        WHERE to_hash = ANY(${hashes}::text[]) AND (shop_id = ${r.shopId}::uuid OR shop_id IS NULL) AND status IN ('pending', 'sending')`;
   }
 

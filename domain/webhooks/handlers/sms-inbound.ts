@@ -4,6 +4,7 @@ import { routeInbound } from '../../compliance/inbound-route';
 import { recordInboundMessage } from '../../compliance/record-inbound-message';
 import { recordKeywordReply } from '../../compliance/record-keyword-reply';
 import { publishOutboxRows } from '../../outbox/outbox';
+import { shopTokenCipher } from '../../shops/access-token/token-cipher';
 import { phoneHmac } from '../../compliance/suppressions';
 import { normalizePhone, phoneHash } from '../../contacts/phone';
 import { inEventTransaction } from '../event-transaction';
@@ -67,7 +68,18 @@ export const smsInbound: WebhookHandler = async (ctx) => {
     // The confirmation it is owed, once per inbound text (only to a number we can text back).
     const reply =
       keyword && e164
-        ? await recordKeywordReply(tx, { provider, inboundMessageId: m.id, keyword, route, to: e164, toHash: fromHash, toHmac: fromHmac, sender: m.to, traceId: event.trace_id })
+        ? await recordKeywordReply(tx, {
+            provider,
+            inboundMessageId: m.id,
+            keyword,
+            route,
+            to: e164,
+            cipher: shopTokenCipher(deps.config),
+            toHash: fromHash,
+            toHmac: fromHmac,
+            sender: m.to,
+            traceId: event.trace_id,
+          })
         : null;
     if (reply && deps.producer) {
       const producer = deps.producer;

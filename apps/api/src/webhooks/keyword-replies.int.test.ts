@@ -3,6 +3,7 @@ import request from 'supertest';
 import type { SimulatorHandle } from '../../../sms-simulator/src/simulator';
 import { sendKeywordReply } from '../../../../domain/compliance/send-keyword-reply';
 import { eraseContact } from '../../../../domain/contacts/erase-contact';
+import { shopTokenCipher } from '../../../../domain/shops/access-token/token-cipher';
 import { phoneHash } from '../../../../domain/contacts/phone';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createContact, createShop, testPhone } from '../../../../test/factories';
@@ -24,7 +25,7 @@ interface ReplyRow {
   error_code: string | null;
   body: string;
   sender: string;
-  to_phone: string | null;
+  to_phone_sealed: string | null;
   provider_message_id: string | null;
   segments: number | null;
 }
@@ -52,7 +53,7 @@ describe('keyword replies', () => {
 
   async function replyFor(inboundId: string): Promise<ReplyRow | undefined> {
     const [row] = await env.db.$queryRaw<ReplyRow[]>`
-      SELECT id::text, shop_id, keyword, status, error_code, body, sender, to_phone, provider_message_id, segments
+      SELECT id::text, shop_id, keyword, status, error_code, body, sender, to_phone_sealed, provider_message_id, segments
         FROM keyword_replies WHERE inbound_message_id = ${inboundId}`;
     return row;
   }
@@ -98,7 +99,7 @@ describe('keyword replies', () => {
       answers.push(await postSimulator(app, 'inbound', msg));
       for (const a of answers) expect(a.status).toBe(200);
       const row = await settledReply(msg.id);
-      expect(row).toMatchObject({ shop_id: shop.id, keyword, status: 'sent', sender, to_phone: null, error_code: null, segments: 1 });
+      expect(row).toMatchObject({ shop_id: shop.id, keyword, status: 'sent', sender, to_phone_sealed: null, error_code: null, segments: 1 });
       expect(await repliesTo([msg.id])).toBe(1);
       // The provider got it exactly once, under our `k` reference, from the shop's sender.
       expect(sim.referenceStats(`k${row.id}`)).toMatchObject({ sends: 1, duplicates: 0, providerId: row.provider_message_id });
@@ -114,7 +115,7 @@ describe('keyword replies', () => {
 
     // A replayed job sends nothing more.
     const provider = simulatorProvider(url);
-    expect(await sendKeywordReply({ db: env.db, provider, now: () => new Date(), leaseMs: 60_000 }, rows.HELP!.id)).toEqual({ outcome: 'done', status: 'sent' });
+    expect(await sendKeywordReply({ db: env.db, provider, now: () => new Date(), leaseMs: 60_000, cipher: shopTokenCipher(env.config) }, rows.HELP!.id)).toEqual({ outcome: 'done', status: 'sent' });
     provider.close();
     expect(sim.referenceStats(`k${rows.HELP!.id}`).sends).toBe(1);
 
@@ -139,7 +140,7 @@ describe('keyword replies', () => {
       const msg = inbound(everywhere, sender, text);
       await postSimulator(app, 'inbound', msg);
       const row = await settledReply(msg.id);
-      expect(row).toMatchObject({ status: 'suppressed', error_code: 'wider_opt_out', to_phone: null });
+      expect(row).toMatchObject({ status: 'suppressed', error_code: 'wider_opt_out', to_phone_sealed: null });
       expect(sim.referenceStats(`k${row.id}`).sends).toBe(0);
     }
 
@@ -152,7 +153,7 @@ describe('keyword replies', () => {
       const msg = inbound(erased, sender, text);
       await postSimulator(app, 'inbound', msg);
       const row = await settledReply(msg.id);
-      expect(row).toMatchObject({ status: 'suppressed', error_code: 'erased', to_phone: null });
+      expect(row).toMatchObject({ status: 'suppressed', error_code: 'erased', to_phone_sealed: null });
       expect(sim.referenceStats(`k${row.id}`).sends).toBe(0);
     }
     expect(await shopCounts(shop.id)).toEqual({ sent: 0, segments: 0 });
@@ -245,12 +246,12 @@ describe('keyword replies', () => {
     const contact = await createContact(env.db, shop.id, { phone });
     // As the inbound transaction leaves it, before its job ran.
     const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
-      INSERT INTO keyword_replies (provider, inbound_message_id, shop_id, keyword, scope, sender, to_phone, to_hash, to_hmac, body)
-      VALUES ('simulator', ${rid('in')}, ${shop.id}::uuid, 'HELP', ${`shop:${shop.id}`}, '15550000000', ${phone}, ${phoneHash(phone)}, 'hmac', 'help text')
+      INSERT INTO keyword_replies (provider, inbound_message_id, shop_id, keyword, scope, sender, to_phone_sealed, to_hash, to_hmac, body)
+      VALUES ('simulator', ${rid('in')}, ${shop.id}::uuid, 'HELP', ${`shop:${shop.id}`}, '15550000000', 'sealed', ${phoneHash(phone)}, 'hmac', 'help text')
       RETURNING id`;
     await eraseContact(env.db, shop.id, contact.id);
-    const [after] = await env.db.$queryRaw<{ status: string; error_code: string; to_phone: string | null }[]>`
-      SELECT status, error_code, to_phone FROM keyword_replies WHERE id = ${row!.id}`;
-    expect(after).toEqual({ status: 'suppressed', error_code: 'erased', to_phone: null });
+    const [after] = await env.db.$queryRaw<{ status: string; error_code: string; to_phone_sealed: string | null }[]>`
+      SELECT status, error_code, to_phone_sealed FROM keyword_replies WHERE id = ${row!.id}`;
+    expect(after).toEqual({ status: 'suppressed', error_code: 'erased', to_phone_sealed: null });
   });
 });

@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import { sendKeywordReply } from '../../../../domain/compliance/send-keyword-reply';
 import { ProviderRequestError } from '../../../../domain/messaging/providers/provider';
+import { shopTokenCipher } from '../../../../domain/shops/access-token/token-cipher';
 import { limitedProvider } from '../limited-provider';
 import { defineHandler } from './types';
 
@@ -11,7 +12,7 @@ export const keywordReplyHandler = defineHandler('keyword.reply.v1', async (payl
   let result;
   try {
     result = await sendKeywordReply(
-      { db: deps.db, provider, now: deps.now, leaseMs: deps.config.SEND_LEASE_MS, metrics: deps.metrics, logger: deps.logger },
+      { db: deps.db, provider, now: deps.now, leaseMs: deps.config.SEND_LEASE_MS, cipher: shopTokenCipher(deps.config), metrics: deps.metrics, logger: deps.logger },
       payload.replyId,
     );
   } catch (err) {
