@@ -38,7 +38,7 @@ export function createApp(deps: ApiDeps): Express {
   // answer thousands of clicks a second (apps/api/src/links/short-links.ts).
   const links = shortLinks(deps);
   app.locals.clickBuffer = links.clicks;
-  app.use(links.handler);
+  app.get(links.path, links.handler);
 
   app.use(closeUnreadBodies());
   app.use(requestContext());

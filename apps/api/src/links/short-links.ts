@@ -10,6 +10,8 @@ import { classifyFetcher } from '../../../../domain/links/user-agent-class';
 import type { ApiDeps } from '../deps';
 
 export interface ShortLinks {
+  /** The route template (`/:code`, or `<path of PUBLIC_LINK_BASE>/:code`), for GET (and so HEAD). */
+  path: string;
   handler: RequestHandler;
   clicks: ClickBuffer;
 }
@@ -26,9 +28,9 @@ export function clickBufferOf(app: { locals: Record<string, unknown> }): ClickBu
 }
 
 /**
- * `GET|HEAD <PUBLIC_LINK_BASE path>/<code>`: the lean path, mounted before
- * every other middleware (no request context, logging, session, body or
- * per-route metrics): verify the code's signature (one HMAC, no I/O), find
+ * `GET|HEAD <PUBLIC_LINK_BASE path>/<code>`: the lean path, the app's first
+ * route, ahead of every middleware (no request context, logging, session,
+ * body or per-route metrics): verify the code's signature (one HMAC, no I/O), find
  * the campaign's links (in memory after its first click), answer 302 to the
  * link with its UTM parameters, and buffer the click (ClickBuffer): no
  * database write, and no read once the campaign is cached.
@@ -44,7 +46,7 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
   const links = trackedLinksOf(deps.config);
   const prefix = new URL(links.base).pathname.replace(/\/+$/, '');
   const pattern = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/([0-9A-Za-z]{${CODE_LENGTH}})$`);
-  // With a path of its own, every request under it is a link request.
+  // With a path of its own, every request just under it is a link request.
   const underPrefix = prefix === '' ? null : `${prefix}/`;
   const cache = new CampaignLinksCache(deps.db);
   const clicks = new ClickBuffer(deps.db, { metrics: deps.metrics, logger: deps.logger }).start();
@@ -95,9 +97,14 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
   };
 
   const handler: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
     const m = pattern.exec(req.path);
-    if (!m) return underPrefix !== null && req.path.startsWith(underPrefix) ? notFound(req, res) : next();
+    if (!m) {
+      if (underPrefix !== null && req.path.startsWith(underPrefix)) return notFound(req, res);
+      // Not a link (`/health`, `/Health`…): it never matched this route, so
+      // its metrics label must not say it did (route-template.ts).
+      (req as { route?: unknown }).route = undefined;
+      return next();
+    }
     const target = parseLinkCode(links.signingKey, m[1] as string);
     if (!target) return notFound(req, res);
     const cached = cache.peek(target.linkNo);
@@ -111,5 +118,5 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
     );
   };
 
-  return { handler, clicks };
+  return { path: `${prefix}/:code`, handler, clicks };
 }
