@@ -3,6 +3,8 @@ import request from 'supertest';
 import type { SimulatorHandle } from '../../../sms-simulator/src/simulator';
 import { sendKeywordReply } from '../../../../domain/compliance/send-keyword-reply';
 import { eraseContact } from '../../../../domain/contacts/erase-contact';
+import { processWebhookEvent } from '../../../../domain/webhooks/process-event';
+import { recordWebhookEvent } from '../../../../domain/webhooks/record-event';
 import { shopTokenCipher } from '../../../../domain/shops/access-token/token-cipher';
 import { phoneHash } from '../../../../domain/contacts/phone';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
@@ -177,7 +179,7 @@ describe('keyword replies', () => {
     expect(await shopCounts(shop.id)).toEqual({ sent: 2, segments: 2 });
   });
 
-  it("a reply's delivery report settles the reply and leaves campaign recipients alone; an unknown one is ignored, never retried", async () => {
+  it("a reply's delivery report (bulk or one by one) settles the reply, a late one changes nothing, an unknown one is ignored, never retried", async () => {
     const sender = ownedSender();
     const shop = await createShop(env.db, { senderId: sender });
     const phone = testPhone();
@@ -190,6 +192,19 @@ describe('keyword replies', () => {
     await waitFor('reply delivered', async () => (await replyFor(help.id))?.status === 'delivered');
     const event = await webhookEvent(env.db, 'sms-simulator', `${row.provider_message_id}:delivered`);
     expect(event).toMatchObject({ status: 'processed', shop_id: shop.id });
+
+    // One by one (the per-event handler: a report's own job), a failed report after it changes nothing.
+    await recordWebhookEvent(env.db, { provider: 'sms-mitto', eventId: `${row.provider_message_id}:failed`, topic: 'status', payload: { id: row.provider_message_id, reference: `k${row.id}`, status: 'failed' } });
+    const late = await webhookEvent(env.db, 'sms-mitto', `${row.provider_message_id}:failed`);
+    expect(await processWebhookEvent(worker, late!.id, { final: false })).toBe('ignored');
+    expect((await replyFor(help.id))?.status).toBe('delivered');
+    const other = inbound(testPhone(), sender, 'HELP');
+    await postSimulator(app, 'inbound', other);
+    const second = await settledReply(other.id);
+    await recordWebhookEvent(env.db, { provider: 'sms-mitto', eventId: `${second.provider_message_id}:failed`, topic: 'status', payload: { id: second.provider_message_id, reference: `k${second.id}`, status: 'failed', errorCode: 'absent_subscriber' } });
+    const own = await webhookEvent(env.db, 'sms-mitto', `${second.provider_message_id}:failed`);
+    expect(await processWebhookEvent(worker, own!.id, { final: false })).toBe('processed');
+    expect(await replyFor(other.id)).toMatchObject({ status: 'failed', error_code: 'absent_subscriber' });
 
     const stray = rid('msg');
     await postSimulator(app, 'status', { id: stray, reference: 'k999999999', status: 'failed', errorCode: 'absent', timestamp: new Date().toISOString() });
