@@ -43,6 +43,17 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
+/** The tz database name the runtime knows it by (`america/new_york` → `America/New_York`), or null. */
+export function canonicalTimeZone(name: string): string | null {
+  // Only names: Intl would also take offsets such as "+05:00", which are not zones.
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/.test(name)) return null;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+  } catch {
+    return null;
+  }
+}
+
 /** True when `timeZone` is an IANA name this runtime knows. */
 export function isValidTimeZone(timeZone: string): boolean {
   try {

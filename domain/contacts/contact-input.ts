@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CountryCode } from 'libphonenumber-js/max';
+import { canonicalTimeZone } from '../compliance/quiet-hours';
 import { isPhoneCountry, normalizePhone, phoneHash } from './phone';
 
 // One set of rules for a contact, shared by the API (POST/PATCH) and the
@@ -15,7 +16,7 @@ export const MAX_TAGS = 50;
  * (`text(n)` takes 4n): an import stages nothing longer, since a longer value
  * could only be rejected.
  */
-export const RAW_MAX = { phone: 64, country: 8, email: 1000, name: 400, consent: 12, tag: 256 } as const;
+export const RAW_MAX = { phone: 64, country: 8, email: 1000, name: 400, consent: 12, tag: 256, timezone: 64 } as const;
 
 // C0, DEL and C1 controls: never meaningful in a name or an address, and a
 // NUL cannot be stored in Postgres text at all.
@@ -36,6 +37,23 @@ export const countryField = z
   .transform((s) => s.trim().toUpperCase())
   .refine(isPhoneCountry, 'must be an ISO-3166 alpha-2 country code')
   .transform((s) => s as CountryCode);
+
+/**
+ * The contact's IANA time zone, canonicalised (`america/new_york` →
+ * `America/New_York`): quiet hours then apply in it (else the send path
+ * infers one from the phone number).
+ */
+export const timezoneField = z
+  .string()
+  .max(RAW_MAX.timezone)
+  .transform((tz, ctx) => {
+    const canonical = canonicalTimeZone(tz.trim());
+    if (!canonical) {
+      ctx.addIssue({ code: 'custom', message: 'not an IANA time zone name (e.g. "America/New_York")' });
+      return z.NEVER;
+    }
+    return canonical;
+  });
 
 const tag = text(64).transform((s) => s.toLowerCase());
 /** Tags: trimmed, lowercased and deduplicated, in first-seen order. */
@@ -66,6 +84,7 @@ const createShape = {
   lastName: nameField.optional(),
   smsConsent: consentField.optional(),
   tags: tagsField.optional(),
+  timezone: timezoneField.optional(),
 };
 
 /** The fields a contact row may have (an import row with any other field is rejected). */
@@ -90,6 +109,7 @@ export const contactPatchSchema = z
     lastName: nameField.nullable().optional(),
     smsConsent: consentField.optional(),
     tags: tagsField.optional(),
+    timezone: timezoneField.nullable().optional(),
   })
   .strict()
   .transform((v, ctx) => {

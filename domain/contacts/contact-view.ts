@@ -9,6 +9,8 @@ export interface ContactRow {
   last_name: string | null;
   sms_consent: Consent;
   tags: string[];
+  /** Optional for rows read by queries that predate it (null when absent). */
+  timezone?: string | null;
   opted_out_at: Date | null;
   opt_out_source: string | null;
   created_at: Date;
@@ -23,6 +25,8 @@ export interface ContactView {
   lastName: string | null;
   smsConsent: Consent;
   tags: string[];
+  /** The contact's IANA zone for quiet hours; null: inferred from the phone number at send time. */
+  timezone: string | null;
   optedOutAt: string | null;
   createdAt: string;
   updatedAt: string;
@@ -37,6 +41,7 @@ export function toContactView(r: ContactRow): ContactView {
     lastName: r.last_name,
     smsConsent: r.sms_consent,
     tags: r.tags,
+    timezone: r.timezone ?? null,
     optedOutAt: r.opted_out_at?.toISOString() ?? null,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),

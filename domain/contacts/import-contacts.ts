@@ -65,6 +65,7 @@ export function collapseByPhone(inputs: ContactCreateInput[]): { upsert: Contact
     if (input.lastName !== undefined) u.lastName = input.lastName;
     if (input.smsConsent !== undefined && input.smsConsent !== 'pending') u.smsConsent = input.smsConsent;
     if (input.tags) u.tags = [...new Set([...(u.tags ?? []), ...input.tags])].slice(0, MAX_TAGS);
+    if (input.timezone !== undefined) u.timezone = input.timezone;
   }
   return [...groups.values()];
 }

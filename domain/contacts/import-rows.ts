@@ -21,6 +21,7 @@ const stagedRowSchema = z
     lastName: leaf(RAW_MAX.name).optional(),
     smsConsent: leaf(RAW_MAX.consent).optional(),
     tags: z.union([z.array(leaf(RAW_MAX.tag)).max(MAX_TAGS), leaf(RAW_MAX.tag)]).optional(),
+    timezone: leaf(RAW_MAX.timezone).optional(),
   })
   .strict();
 

@@ -39,7 +39,7 @@ export async function listContacts(db: DbOrTx, shopId: string, query: ListContac
                           OR (${phonePrefix}::text IS NOT NULL AND phone_e164 LIKE ${phonePrefix}::text))`);
   }
   const rows = await db.$queryRaw<ContactRow[]>`
-    SELECT id, phone_e164, email, first_name, last_name, sms_consent, tags, opted_out_at, opt_out_source, created_at, updated_at
+    SELECT id, phone_e164, email, first_name, last_name, sms_consent, tags, timezone, opted_out_at, opt_out_source, created_at, updated_at
       FROM contacts
      WHERE ${join(where, ' AND ')}
      ORDER BY created_at DESC, id DESC

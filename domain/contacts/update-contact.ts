@@ -27,6 +27,7 @@ export async function updateContact(db: DbOrTx, shopId: string, id: string, patc
         first_name = CASE WHEN ${patch.firstName !== undefined}::boolean THEN ${patch.firstName ?? null}::text ELSE first_name END,
         last_name = CASE WHEN ${patch.lastName !== undefined}::boolean THEN ${patch.lastName ?? null}::text ELSE last_name END,
         tags = CASE WHEN ${patch.tags !== undefined}::boolean THEN ${patch.tags ?? []}::text[] ELSE tags END,
+        timezone = CASE WHEN ${patch.timezone !== undefined}::boolean THEN ${patch.timezone ?? null}::text ELSE timezone END,
         sms_consent = CASE
           WHEN ${consent}::text IS NULL THEN sms_consent
           WHEN ${consent}::text = 'pending' AND opted_out_at IS NOT NULL THEN sms_consent
@@ -43,7 +44,7 @@ export async function updateContact(db: DbOrTx, shopId: string, id: string, patc
       WHERE id = ${id}::uuid AND shop_id = ${shopId}::uuid AND erased_at IS NULL
         AND NOT (${consent}::text = 'subscribed' AND opted_out_at IS NOT NULL AND opt_out_source = 'keyword')
         AND NOT (${newHash}::text IS NOT NULL AND ${newHash}::text <> phone_hash AND opted_out_at IS NOT NULL)
-      RETURNING id, phone_e164, email, first_name, last_name, sms_consent, tags, opted_out_at, opt_out_source, created_at, updated_at`);
+      RETURNING id, phone_e164, email, first_name, last_name, sms_consent, tags, timezone, opted_out_at, opt_out_source, created_at, updated_at`);
   } catch (err) {
     if (isUniqueViolation(err)) {
       throw new AppError('VALIDATION_FAILED', 'Another contact already has this phone number', { details: [{ path: 'phone', message: 'another contact already has this phone number' }] });

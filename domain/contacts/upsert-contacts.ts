@@ -11,6 +11,8 @@ export interface ContactUpsert {
   lastName?: string;
   smsConsent?: Consent;
   tags?: string[];
+  /** IANA zone (contact-input.ts timezoneField); omitted keeps the contact's. */
+  timezone?: string;
 }
 
 export interface UpsertedContact extends ContactRow {
@@ -47,23 +49,25 @@ export async function upsertContacts(db: DbOrTx, shopId: string, rows: ContactUp
       last_name: r.lastName ?? null,
       sms_consent: r.smsConsent ?? null,
       tags: r.tags ?? [],
+      timezone: r.timezone ?? null,
     })),
   );
   const result = await db.$queryRaw<(ContactRow & { phone_hash: string; inserted: boolean; revived: boolean })[]>`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb)
-        AS i(phone_e164 text, phone_hash text, email text, first_name text, last_name text, sms_consent text, tags jsonb)
+        AS i(phone_e164 text, phone_hash text, email text, first_name text, last_name text, sms_consent text, tags jsonb, timezone text)
     ),
     -- Tombstones among the input, read before the upsert (one unique-index probe per row).
     revived AS (
       SELECT c.phone_hash FROM input i JOIN contacts c ON c.shop_id = ${shopId}::uuid AND c.phone_hash = i.phone_hash
        WHERE c.erased_at IS NOT NULL
     )
-    INSERT INTO contacts AS c (shop_id, phone_e164, phone_hash, email, first_name, last_name, sms_consent, tags, opted_out_at, opt_out_source)
+    INSERT INTO contacts AS c (shop_id, phone_e164, phone_hash, email, first_name, last_name, sms_consent, tags, opted_out_at, opt_out_source, timezone)
     SELECT ${shopId}::uuid, i.phone_e164, i.phone_hash, i.email, i.first_name, i.last_name, COALESCE(i.sms_consent, 'pending'),
            ARRAY(SELECT jsonb_array_elements_text(i.tags)),
            CASE WHEN i.sms_consent = 'unsubscribed' THEN now() END,
-           CASE WHEN i.sms_consent = 'unsubscribed' THEN ${source} END
+           CASE WHEN i.sms_consent = 'unsubscribed' THEN ${source} END,
+           i.timezone
       FROM input i
      -- A fixed lock order: two overlapping upserts wait for each other instead of deadlocking.
      ORDER BY i.phone_hash
@@ -72,6 +76,7 @@ export async function upsertContacts(db: DbOrTx, shopId: string, rows: ContactUp
       email = COALESCE(EXCLUDED.email, c.email),
       first_name = COALESCE(EXCLUDED.first_name, c.first_name),
       last_name = COALESCE(EXCLUDED.last_name, c.last_name),
+      timezone = COALESCE(EXCLUDED.timezone, c.timezone),
       tags = CASE WHEN cardinality(EXCLUDED.tags) = 0 THEN c.tags ELSE ARRAY(
                SELECT t FROM unnest(c.tags || EXCLUDED.tags) WITH ORDINALITY AS u(t, n) GROUP BY t ORDER BY min(n) LIMIT 50) END,
       sms_consent = CASE
@@ -90,7 +95,7 @@ export async function upsertContacts(db: DbOrTx, shopId: string, rows: ContactUp
       created_at = CASE WHEN c.erased_at IS NULL THEN c.created_at ELSE now() END,
       erased_at = NULL,
       updated_at = now()
-    RETURNING id, phone_e164, phone_hash, email, first_name, last_name, sms_consent, tags, opted_out_at, opt_out_source, created_at, updated_at,
+    RETURNING id, phone_e164, phone_hash, email, first_name, last_name, sms_consent, tags, timezone, opted_out_at, opt_out_source, created_at, updated_at,
               (xmax = 0) AS inserted, phone_hash IN (SELECT phone_hash FROM revived) AS revived`;
   return result.map(({ inserted, revived, ...row }) => ({ ...row, created: inserted || revived }));
 }

@@ -1,19 +1,11 @@
 import { z } from 'zod';
 import { raw, type DbOrTx } from '../../lib/db';
+import { canonicalTimeZone } from '../compliance/quiet-hours';
 import { AppError, notFound } from '../../lib/errors';
 import { isUniqueViolation } from '../../lib/pg-errors';
 import { SHOP_SETTINGS_COLUMNS, toShopView, type ShopSettingsRow, type ShopView } from './get-shop';
 
-/** The tz database name the runtime knows it by (`america/new_york` → `America/New_York`), or null. */
-export function canonicalTimeZone(name: string): string | null {
-  // Only names: Intl would also take offsets such as "+05:00", which are not zones.
-  if (!/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/.test(name)) return null;
-  try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
-  } catch {
-    return null;
-  }
-}
+export { canonicalTimeZone };
 
 const HH_MM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
 

@@ -39,6 +39,7 @@ describe('contacts API', () => {
         lastName: null,
         smsConsent: 'pending',
         tags: ['vip', 'summer'],
+        timezone: null,
         optedOutAt: null,
         createdAt: expect.any(String),
         updatedAt: expect.any(String),
@@ -98,6 +99,24 @@ describe('contacts API', () => {
       expect(res.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
       const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contacts WHERE phone_e164 = '+12015550150'`;
       expect(Number(row!.n)).toBe(0);
+    });
+
+    it('keeps a time zone for quiet hours: canonicalised on create, kept by an upsert without one, cleared by PATCH null; an unknown zone is 400', async () => {
+      const res = await post({ phone: '+44 7911 123455', timezone: 'europe/london' });
+      expect(res.status).toBe(201);
+      expect(res.body.timezone).toBe('Europe/London');
+      const again = await post({ phone: '+447911123455', firstName: 'Ada' });
+      expect(again.body).toMatchObject({ id: res.body.id, timezone: 'Europe/London', firstName: 'Ada' });
+      const patched = await request(app).patch(`/api/contacts/${res.body.id}`).set('Authorization', await auth()).send({ timezone: 'Asia/Tokyo' });
+      expect(patched.body.timezone).toBe('Asia/Tokyo');
+      const cleared = await request(app).patch(`/api/contacts/${res.body.id}`).set('Authorization', await auth()).send({ timezone: null });
+      expect(cleared.body.timezone).toBeNull();
+      expect((await contactRow(res.body.id)).timezone).toBeNull();
+      for (const timezone of ['Mars/Olympus', '+05:00', '', 42]) {
+        const bad = await post({ phone: '+447911123456', timezone });
+        expect(bad.status).toBe(400);
+        expect(bad.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'timezone' })]));
+      }
     });
 
     it('a body that is not JSON is 415, an invalid JSON body 400', async () => {
