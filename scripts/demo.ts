@@ -1,12 +1,14 @@
 // `npm run demo`: the whole product in one command. Starts the SMS simulator,
-// the API and a worker as child processes, creates a demo shop with 10 000
-// contacts and credits, creates and enqueues a campaign through the HTTP API
+// the API and a worker as child processes, installs a demo shop from a fake
+// Shopify (token exchange, then the customer sync of its 1 000 customers),
+// gives it 10 000 contacts and credits, creates and enqueues a campaign through the HTTP API
 // (real session token, Idempotency-Key), follows it to completion and prints
 // what happened. Exits 0 on success, 1 with a reason otherwise; never hangs.
 //
 //   npm run demo                      run once, stop everything, exit
 //   npm run demo -- --serve           leave simulator, api and worker running
 //   npm run demo -- --contacts 100000 a bigger audience (benchmarking)
+//   npm run demo -- --customers 20000 customers the fake Shopify holds for the sync
 //   npm run demo -- --timeout 300     overall limit in seconds (default 180)
 
 import Stripe from 'stripe';
@@ -18,11 +20,12 @@ import { startFakeShopify, type FakeShopify } from '../test/fakes/shopify-server
 interface Options {
   serve: boolean;
   contacts: number;
+  customers: number;
   timeoutMs: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { serve: false, contacts: 10_000, timeoutMs: 180_000 };
+  const opts: Options = { serve: false, contacts: 10_000, customers: 1_000, timeoutMs: 180_000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): number => {
@@ -32,10 +35,12 @@ function parseArgs(argv: string[]): Options {
     };
     if (a === '--serve') opts.serve = true;
     else if (a === '--contacts') opts.contacts = next();
+    else if (a === '--customers') opts.customers = next();
     else if (a === '--timeout') opts.timeoutMs = next() * 1000;
-    else throw new DemoError(`unknown argument ${a} (known: --serve, --contacts N, --timeout SECONDS)`);
+    else throw new DemoError(`unknown argument ${a} (known: --serve, --contacts N, --customers N, --timeout SECONDS)`);
   }
   if (opts.contacts > 2_000_000) throw new DemoError('--contacts is capped at 2 000 000');
+  if (opts.customers > 1_000_000) throw new DemoError('--customers is capped at 1 000 000');
   return opts;
 }
 
@@ -93,6 +98,30 @@ function bar(done: number, total: number, width = 30): string {
   const ratio = total > 0 ? Math.min(1, done / total) : 0;
   const filled = Math.round(ratio * width);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}%`;
+}
+
+const CONSENT_STATES = ['SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'NOT_SUBSCRIBED', 'PENDING', 'UNSUBSCRIBED', 'REDACTED'] as const;
+
+/** The store's customers as the fake Shopify exports them: mixed consent, a few without a phone, numbers apart from the seeded contacts'. */
+function seedShopifyCustomers(shopify: FakeShopify, shopDomain: string, customers: number): void {
+  shopify.seedCustomers(shopDomain, (i) => ({
+    firstName: ['Ada', 'Grace', 'Linus', 'Margaret'][i % 4],
+    lastName: 'Customer',
+    phone: i % 25 === 24 ? null : `+1201${5_000_000 + i}`,
+    tags: i % 3 === 0 ? ['vip'] : [],
+    updatedAt: new Date(Date.now() - 86_400_000).toISOString(),
+    numberOfOrders: String(i % 7),
+    amountSpent: { amount: `${(i % 7) * 25}.00`, currencyCode: 'USD' },
+    lastOrder: i % 7 === 0 ? null : { createdAt: new Date(Date.now() - (i % 90) * 86_400_000).toISOString() },
+    smsMarketingConsent: { marketingState: CONSENT_STATES[i % 10]!, marketingOptInLevel: 'SINGLE_OPT_IN', consentUpdatedAt: new Date(Date.now() - 30 * 86_400_000).toISOString(), consentCollectedFrom: 'SHOPIFY' },
+  }), customers);
+}
+
+interface SyncView {
+  status: string;
+  counts: Record<string, number>;
+  exportFinishedVia: string | null;
+  error: string | null;
 }
 
 async function seed(db: Db, shopId: string, contacts: number): Promise<void> {
@@ -175,7 +204,7 @@ async function main(): Promise<void> {
   const stack = await startStack({
     label: 'demo',
     bootTimeoutMs: Math.min(opts.timeoutMs, 60_000),
-    env: { LOG_LEVEL: process.env.DEMO_LOG_LEVEL ?? 'warn', SIMULATOR_DLR_DELAY_MS: '200', SHOPIFY_ADMIN_API_BASE: shopify.url, SHOPIFY_INSTALL_BY_EXCHANGE: 'true' },
+    env: { LOG_LEVEL: process.env.DEMO_LOG_LEVEL ?? 'warn', SIMULATOR_DLR_DELAY_MS: '200', SHOPIFY_ADMIN_API_BASE: shopify.url, SHOPIFY_INSTALL_BY_EXCHANGE: 'true', SHOPIFY_SYNC_ON_INSTALL: 'true' },
   });
   running.stack = stack;
   const { env, config } = stack;
@@ -190,6 +219,7 @@ async function main(): Promise<void> {
   try {
     const shopDomain = `demo-${runId}.myshopify.com`;
     const api = apiClient(`http://127.0.0.1:${apiPort}/api`, shopDomain, env);
+    seedShopifyCustomers(shopify, shopDomain, opts.customers);
     // The first authenticated call installs the shop: its session token is
     // exchanged (once) for an offline Admin API token, stored encrypted.
     const shop = await api.call<{ id: string }>('GET', '/shop');
@@ -198,6 +228,22 @@ async function main(): Promise<void> {
       SELECT split_part(ciphertext, ':', 2) AS key_id FROM shop_access_tokens WHERE shop_id = ${shop.body.id}::uuid AND ciphertext IS NOT NULL`;
     if (!token) throw new Error('the shop has no access token after its first request (token exchange failed: see the api log)');
     out(`shop ${shopDomain} installed by token exchange (${shopify.exchanges.length} exchange with the fake Shopify; token stored AES-256-GCM under key ${token.key_id})`);
+    // The install queued the customer sync: Shopify's bulk export, streamed into contacts in chunks.
+    const syncStart = Date.now();
+    let sync: SyncView | undefined;
+    for (;;) {
+      assertChildrenAlive();
+      if (Date.now() > deadline) throw new DemoError('the customer sync did not finish in time');
+      const res = await api.call<SyncView>('GET', '/shop/sync');
+      expectStatus('GET /api/shop/sync', res, 200);
+      sync = res.body;
+      if (sync.status === 'completed' || sync.status === 'failed') break;
+      await sleep(200);
+    }
+    if (sync.status !== 'completed') throw new DemoError(`the customer sync failed: ${sync.error}`);
+    const c = sync.counts;
+    out(`customer sync of ${opts.customers.toLocaleString('en-US')} Shopify customers completed in ${Date.now() - syncStart} ms (export end learnt by ${sync.exportFinishedVia}): ` +
+      `${c.contactsCreated} contacts created, ${c.contactsUpdated} updated, ${c.skippedNoPhone} without a phone, ${c.invalidPhone} invalid phones; ${c.subscribed} subscribed, ${c.optedOut} opted out, the rest pending`);
     // The admin outside Shopify: the development sign-in stands in for App Bridge (404 in production).
     out(`admin: open http://127.0.0.1:${apiPort}/app/dev-login?shop=${shopDomain} (development sign-in for this shop)`);
     const { zone, local } = daytimeZone();
