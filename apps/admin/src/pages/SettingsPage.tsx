@@ -4,6 +4,7 @@ import { api, ApiError, newIdempotencyKey } from '../api/client';
 import type { Shop } from '../api/types';
 import { toast } from '../bridge';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { ShopSyncCard } from '../components/ShopSyncCard';
 import { useApi } from '../hooks';
 
 interface Form {
@@ -140,6 +141,12 @@ export default function SettingsPage() {
               <SkeletonBodyText lines={1} />
             )}
           </Card>
+        </Layout.AnnotatedSection>
+        <Layout.AnnotatedSection
+          title="Customers from Shopify"
+          description="Your store's customers with a phone become contacts with their SMS consent. A local opt-out (STOP) is never lifted by a resync."
+        >
+          <ShopSyncCard timeZone={shop.data?.timezone} />
         </Layout.AnnotatedSection>
       </Layout>
     </Page>
