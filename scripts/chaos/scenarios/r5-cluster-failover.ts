@@ -88,8 +88,10 @@ export async function r5ClusterFailover(report: ScenarioReport, o: ScenarioOptio
       serverUrl: o.databaseUrl,
       sample: o.fast ? recipients : 5_000,
       timeoutMs: o.fast ? 180_000 : 600_000,
-      // A provider budget keeps the campaign sending well past the failover.
-      env: { REDIS_CLUSTER_NODES: nodes, SMS_PROVIDER_MPS: o.fast ? '500' : '2000' },
+      // A provider budget keeps the campaign sending well past the failover
+      // (~15 s for the fast run's ~7 500 segments); small batches each get
+      // their segments well within half the lease.
+      env: { REDIS_CLUSTER_NODES: nodes, SMS_PROVIDER_MPS: o.fast ? '500' : '2000', SEND_BATCH_SIZE: o.fast ? '100' : '1000' },
       async prepare(ctx) {
         probe = await probeCampaign(ctx);
         checker = createWorkerRedis(ctx.stack.config);
