@@ -261,6 +261,30 @@ describe('tracked links, clicks and attribution', () => {
     expect(statuses).toEqual([404, 404, 404, 429, 429]);
   });
 
+  it('attributes an order that arrived before its click was flushed, once', async () => {
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id, { phone: '+447911123499' });
+    const [c] = await env.db.$queryRaw<{ id: string; link_no: bigint }[]>`
+      INSERT INTO campaigns (shop_id, name, body, status) VALUES (${shop.id}::uuid, 'Late', 'Sale https://late.example/x', 'completed') RETURNING id, link_no`;
+    const [r] = await env.db.$queryRaw<{ id: bigint }[]>`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${c!.id}::uuid, ${contact.id}::uuid, 0) RETURNING id`;
+    const code = linkCode(links.signingKey, Number(c!.link_no), Number(r!.id), 0);
+
+    // The click is answered (and buffered); the order is processed before the buffer is flushed.
+    expect((await request(app).get(`/${code}`).set('User-Agent', IPHONE).redirects(0)).status).toBe(302);
+    const placed = order({ phone: contact.phone, createdAt: new Date(Date.now() + 1_000) });
+    await deliverOrder(shop, placed);
+    expect(await attributionOf(shop.id, placed.id)).toBeUndefined();
+
+    await clickBufferOf(app).flush();
+    expect(await attributionOf(shop.id, placed.id)).toEqual({ campaign_id: c!.id, kind: 'click' });
+    // Another human click later changes nothing: attributed once.
+    expect((await request(app).get(`/${code}`).set('User-Agent', IPHONE).redirects(0)).status).toBe(302);
+    await clickBufferOf(app).flush();
+    const rows = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM order_attributions WHERE shop_id = ${shop.id}::uuid`;
+    expect(Number(rows[0]!.n)).toBe(1);
+  });
+
   async function linkNoOf(campaignId: string): Promise<number> {
     const [row] = await env.db.$queryRaw<{ link_no: bigint }[]>`SELECT link_no FROM campaigns WHERE id = ${campaignId}::uuid`;
     return Number(row!.link_no);
