@@ -1,4 +1,6 @@
-import { parseClusterNodes } from './redis';
+import type { Cluster } from 'ioredis';
+import { parseConfig } from './config';
+import { createProducerRedis, createWorkerRedis, isCluster, parseClusterNodes } from './redis';
 
 describe('REDIS_CLUSTER_NODES', () => {
   it('takes host:port and redis URLs; credentials and TLS from the first URL apply to every node', () => {
@@ -12,5 +14,31 @@ describe('REDIS_CLUSTER_NODES', () => {
 
   it.each([[''], [' , '], ['localhost'], ['http://x:7000'], ['host:notaport'], ['host:0']])('refuses %j', (value) => {
     expect(() => parseClusterNodes(value)).toThrow();
+  });
+});
+
+describe('connections', () => {
+  it('REDIS_CLUSTER_NODES is checked with the rest of the configuration', () => {
+    expect(() => parseConfig({ REDIS_CLUSTER_NODES: 'redis-a.internal' })).toThrow(/REDIS_CLUSTER_NODES: must be comma-separated host:port or redis URLs/);
+    expect(parseConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001' }).REDIS_CLUSTER_NODES).toBe('127.0.0.1:7000,127.0.0.1:7001');
+    expect(parseConfig({}).REDIS_CLUSTER_NODES).toBeUndefined();
+  });
+
+  it.each([
+    ['worker', createWorkerRedis],
+    ['producer', createProducerRedis],
+  ] as const)('a %s connection is a cluster client when seed nodes are set, a plain one otherwise', (kind, create) => {
+    const cluster = create({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_CLUSTER_NODES: '127.0.0.1:1' }, { lazyConnect: true });
+    const single = create({ REDIS_URL: 'redis://127.0.0.1:1' }, { lazyConnect: true });
+    cluster.on('error', () => undefined);
+    try {
+      expect(isCluster(cluster)).toBe(true);
+      expect(isCluster(single)).toBe(false);
+      // BullMQ's rule for blocking connections holds on every node of a cluster; producers fail fast.
+      expect((cluster as Cluster).options.redisOptions?.maxRetriesPerRequest).toBe(kind === 'worker' ? null : 1);
+    } finally {
+      cluster.disconnect();
+      single.disconnect();
+    }
   });
 });
