@@ -76,7 +76,9 @@ describe('applyDeliveryReports (bulk)', () => {
 
     expect(r.claimed).toBe(7);
     expect(r.applied).toEqual({ delivered: 2, failed: 1 });
-    expect(r.notReady.map((x) => x.id)).toEqual([early]);
+    // The report that beat its send's settle waits for a later pass, with no job of its own.
+    expect(r.notReady).toEqual([]);
+    expect(r.waiting).toBe(1);
     expect(r.appliedByProvider).toEqual(expect.arrayContaining([{ provider: 'sms-simulator', status: 'delivered', n: 2 }, { provider: 'sms-simulator', status: 'failed', n: 1 }]));
     expect(r.outcomes).toEqual(expect.arrayContaining([{ provider: 'sms-simulator', outcome: 'processed', n: 5 }, { provider: 'sms-simulator', outcome: 'ignored', n: 1 }]));
 
@@ -96,9 +98,33 @@ describe('applyDeliveryReports (bulk)', () => {
       expect(await eventState(id)).toMatchObject({ status: 'processed', shop_id: shopId, last_error: null, attempts: 1 });
     }
     expect(await eventState(unbilled)).toMatchObject({ status: 'ignored', shop_id: shopId });
-    // Left for its own job, and skipped by later passes.
+    // Skipped by passes until its retry time, then tried again.
+    expect(await eventState(early)).toMatchObject({ status: 'received', last_error: null, attempts: 0 });
+    expect((await applyDeliveryReports(env.db, { limit: 100 })).claimed).toBe(0);
+    await env.db.$executeRaw`UPDATE webhook_events SET next_attempt_at = now() - interval '1 millisecond' WHERE id = ${early}::uuid`;
+    expect(await applyDeliveryReports(env.db, { limit: 100 })).toMatchObject({ claimed: 1, waiting: 1, notReady: [] });
+    // Past the grace it is left for its own job (retries with backoff), and skipped by later passes.
+    await env.db.$executeRaw`UPDATE webhook_events SET next_attempt_at = NULL, received_at = now() - interval '20 seconds' WHERE id = ${early}::uuid`;
+    const late = await applyDeliveryReports(env.db, { limit: 100 });
+    expect(late).toMatchObject({ claimed: 1, waiting: 0 });
+    expect(late.notReady.map((x) => x.id)).toEqual([early]);
     expect(await eventState(early)).toMatchObject({ status: 'received', last_error: NOT_READY_MARK, attempts: 0 });
     expect((await applyDeliveryReports(env.db, { limit: 100 })).claimed).toBe(0);
+  });
+
+  it('a report that beat its send\'s settle is applied by the pass after the settle commits', async () => {
+    const { recipient } = await campaign();
+    const inFlight = await recipient('sending', { pmid: null, segments: null });
+    const early = await report({ id: 'sim-early', reference: `r${inFlight.id}`, status: 'delivered' });
+    expect(await applyDeliveryReports(env.db, { limit: 100 })).toMatchObject({ claimed: 1, waiting: 1, notReady: [] });
+    // The settle commits: the row is sent, with the provider's id.
+    await env.db.$executeRaw`
+      UPDATE campaign_recipients SET status = 'sent', provider_message_id = 'sim-early', segments = 1, sent_at = now(), claim_token = NULL, lease_until = NULL
+       WHERE id = ${inFlight.id}::bigint`;
+    await env.db.$executeRaw`UPDATE webhook_events SET next_attempt_at = now() - interval '1 millisecond' WHERE id = ${early}::uuid`;
+    expect(await applyDeliveryReports(env.db, { limit: 100 })).toMatchObject({ claimed: 1, waiting: 0, notReady: [], applied: { delivered: 1, failed: 0 } });
+    expect(await recipientState(inFlight.id)).toMatchObject({ status: 'delivered' });
+    expect(await eventState(early)).toMatchObject({ status: 'processed', last_error: null });
   });
 
   it('finds a recipient by our reference, and only if the provider id is its own; without our reference, by provider id among recently active campaigns', async () => {
@@ -120,7 +146,11 @@ describe('applyDeliveryReports (bulk)', () => {
 
     const r = await applyDeliveryReports(env.db, { limit: 100 });
     expect(r.applied).toEqual({ delivered: 1, failed: 1 });
-    expect(r.notReady.map((x) => x.id).sort()).toEqual([mismatch, tooOld].sort());
+    expect(r.waiting).toBe(2);
+    // Still no recipient for them once the grace is over: jobs of their own.
+    await env.db.$executeRaw`UPDATE webhook_events SET next_attempt_at = NULL, received_at = now() - interval '20 seconds' WHERE id = ANY(${[mismatch, tooOld]}::uuid[])`;
+    const again = await applyDeliveryReports(env.db, { limit: 100 });
+    expect(again.notReady.map((x) => x.id).sort()).toEqual([mismatch, tooOld].sort());
     expect(await recipientState(mine.id)).toMatchObject({ status: 'delivered' });
     expect(await recipientState(other.id)).toMatchObject({ status: 'sent', provider_message_id: other.pmid });
     expect(await recipientState(unreferenced.id)).toMatchObject({ status: 'failed', error_code: 'absent_subscriber' });

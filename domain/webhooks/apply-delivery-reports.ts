@@ -13,6 +13,19 @@ const MAX_BIGINT = 9223372036854775807n;
 /** Marks a report the bulk path found not applicable yet: its own job takes it from there (with backoff). */
 export const NOT_READY_MARK = 'WebhookNotReadyError: not applicable yet (left to its own job)';
 
+/**
+ * A report that beats its send's settle (the provider reports within a few
+ * hundred ms of accepting the message; the settle of a 1 000-message batch
+ * commits after the whole provider call) is not an error: under load most
+ * reports of a batch can arrive first. For this long after it was stored
+ * such a report waits for a later bulk pass (REPORT_RETRY_MS apart) instead
+ * of a job of its own, which costs a Redis job, a transaction and a log of
+ * its own per report.
+ */
+export const NOT_READY_GRACE_MS = 15_000;
+/** How long a waiting report is skipped by bulk passes before it is tried again. */
+export const REPORT_RETRY_MS = 250;
+
 export interface DeliveryReportBulkResult {
   /** Events taken by this pass (at most `limit`). */
   claimed: number;
@@ -22,8 +35,10 @@ export interface DeliveryReportBulkResult {
   outcomes: { provider: string; outcome: 'processed' | 'ignored'; n: number }[];
   /** Applied reports per provider and status (for sms_delivery_reports_total). */
   appliedByProvider: { provider: string; status: 'delivered' | 'failed'; n: number }[];
-  /** Events no recipient can take yet (the report beat the send's settle): ids, for a job of their own. */
+  /** Events no recipient can take yet, stored longer than NOT_READY_GRACE_MS ago (or malformed): ids, for a job of their own. */
   notReady: { id: string; traceId: string | null }[];
+  /** Events no recipient can take yet, stored within the grace: left for a bulk pass REPORT_RETRY_MS later. */
+  waiting: number;
   /** `unknown` recipients this pass settled, by the status they moved to (sms_unknown_resolved_total). */
   unknownResolved: { delivered: number; failed: number };
 }
@@ -32,6 +47,8 @@ interface EventRow {
   id: string;
   provider: string;
   trace_id: string | null;
+  /** Stored within NOT_READY_GRACE_MS. */
+  young: boolean;
   pmid: string | null;
   status: string | null;
   code: string | null;
@@ -42,6 +59,7 @@ interface Report {
   id: string;
   provider: string;
   traceId: string | null;
+  young: boolean;
   pmid: string;
   status: 'delivered' | 'failed';
   code: string | null;
@@ -73,12 +91,14 @@ interface Report {
  * not a well-formed report is left to its own job, like a not-ready one.
  */
 export async function applyDeliveryReports(db: Db, o: { limit: number }): Promise<DeliveryReportBulkResult> {
-  const result: DeliveryReportBulkResult = { claimed: 0, applied: { delivered: 0, failed: 0 }, outcomes: [], appliedByProvider: [], notReady: [], unknownResolved: { delivered: 0, failed: 0 } };
+  const result: DeliveryReportBulkResult = { claimed: 0, applied: { delivered: 0, failed: 0 }, outcomes: [], appliedByProvider: [], notReady: [], waiting: 0, unknownResolved: { delivered: 0, failed: 0 } };
   return db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<EventRow[]>`
-      SELECT id, provider, trace_id, payload->>'id' AS pmid, payload->>'status' AS status, payload->>'errorCode' AS code, payload->>'reference' AS ref
+      SELECT id, provider, trace_id, received_at > now() - ${NOT_READY_GRACE_MS}::float8 * interval '1 millisecond' AS young,
+             payload->>'id' AS pmid, payload->>'status' AS status, payload->>'errorCode' AS code, payload->>'reference' AS ref
         FROM webhook_events
        WHERE status = 'received' AND topic = 'status' AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]) AND last_error IS NULL
+         AND (next_attempt_at IS NULL OR next_attempt_at <= now())
        ORDER BY received_at, id
        LIMIT ${o.limit}::int
          FOR UPDATE SKIP LOCKED`;
@@ -103,6 +123,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
         id: r.id,
         provider: r.provider,
         traceId: r.trace_id,
+        young: r.young,
         pmid: r.pmid,
         status: r.status,
         code: r.status === 'failed' ? (r.code ?? 'failed') : null,
@@ -190,6 +211,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     }
 
     const closeIds: string[] = [];
+    const waiting: string[] = [];
     const closeOutcomes: string[] = [];
     const closeShops: (string | null)[] = [];
     const tally = new Map<string, number>();
@@ -214,6 +236,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
       const s = state.get(r.pmid);
       if (s && TERMINAL.has(s.status)) close(r, 'processed', s.shop_id);
       else if (s?.status === 'unknown' && s.segments === null && r.status === 'delivered') close(r, 'ignored', s.shop_id);
+      else if (r.young) waiting.push(r.id);
       else result.notReady.push({ id: r.id, traceId: r.traceId });
     }
     result.outcomes = [...tally].map(([k, n]) => {
@@ -228,6 +251,12 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
                shop_id = COALESCE(w.shop_id, u.shop_id)
           FROM unnest(${closeIds}::uuid[], ${closeOutcomes}::text[], ${closeShops}::uuid[]) AS u(id, outcome, shop_id)
          WHERE w.id = u.id`;
+    }
+    result.waiting = waiting.length;
+    if (waiting.length > 0) {
+      await tx.$executeRaw`
+        UPDATE webhook_events SET next_attempt_at = now() + ${REPORT_RETRY_MS}::float8 * interval '1 millisecond'
+         WHERE id = ANY(${waiting}::uuid[])`;
     }
     if (result.notReady.length > 0) {
       await tx.$executeRaw`

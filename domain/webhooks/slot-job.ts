@@ -26,15 +26,17 @@ export async function addSlotDrainJob(
   name: DrainJob,
   jobIdOf: (slotEnd: number) => string,
   now: number,
-  opts: { attempts?: number } = {},
+  opts: { attempts?: number; afterMs?: number } = {},
 ): Promise<void> {
-  const slotEnd = (Math.floor(now / SLOT_MS) + 1) * SLOT_MS;
+  const { afterMs = 0, ...jobOpts } = opts;
+  // The slot of `now + afterMs`: a drain wanted later (reports waiting for their send's settle).
+  const slotEnd = (Math.floor((now + afterMs) / SLOT_MS) + 1) * SLOT_MS;
   const mine = added.get(producer) ?? new Map<DrainJob, number>();
   added.set(producer, mine);
   // This process already added this slot's job: adding it again would be a
   // no-op that still costs a Redis round trip per event.
   if (mine.get(name) === slotEnd) return;
   const jobId = jobIdOf(slotEnd);
-  await producer.add(name, { traceId: jobId }, { jobId, delay: slotEnd - now + SLOT_GRACE_MS, ...opts });
+  await producer.add(name, { traceId: jobId }, { jobId, delay: slotEnd - now + SLOT_GRACE_MS, ...jobOpts });
   mine.set(name, slotEnd);
 }

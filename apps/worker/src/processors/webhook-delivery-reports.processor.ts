@@ -1,4 +1,5 @@
-import { applyDeliveryReports, handOffDeliveryReports, type DeliveryReportBulkResult } from '../../../../domain/webhooks/apply-delivery-reports';
+import { applyDeliveryReports, handOffDeliveryReports, REPORT_RETRY_MS, type DeliveryReportBulkResult } from '../../../../domain/webhooks/apply-delivery-reports';
+import { enqueueDeliveryReportsJob } from '../../../../domain/webhooks/enqueue-delivery-reports-job';
 import { enqueueWebhookJob } from '../../../../domain/webhooks/enqueue-event-job';
 import { describeError } from '../../../../domain/webhooks/mark-event';
 import { defineHandler } from './types';
@@ -8,13 +9,19 @@ const PASS = 1_000;
 
 /**
  * Drains stored delivery reports in bulk passes until a pass finds fewer than
- * a full one. A report no recipient can take yet gets its own
- * `webhook.process.v1` job (retries with backoff, then dropped), exactly as
- * if it had been stored with one; so do all reports of a pass that failed as
- * a whole.
+ * a full one. A report no recipient can take yet (it beat its send's settle)
+ * waits for a later pass: the drain of a slot REPORT_RETRY_MS ahead is added
+ * once for all of them. Only one still not applicable after the grace
+ * (NOT_READY_GRACE_MS) gets its own `webhook.process.v1` job (retries with
+ * backoff, then dropped), exactly as if it had been stored with one; so do all
+ * reports of a pass that failed as a whole.
  */
 export const webhookDeliveryReportsHandler = defineHandler('webhook.delivery-reports.v1', async (_payload, { deps }) => {
   let applied = 0;
+  let waiting = 0;
+  const retryLater = async (): Promise<void> => {
+    if (waiting > 0) await enqueueDeliveryReportsJob(deps.producer, Date.now(), REPORT_RETRY_MS);
+  };
   for (;;) {
     let r: DeliveryReportBulkResult;
     try {
@@ -24,7 +31,10 @@ export const webhookDeliveryReportsHandler = defineHandler('webhook.delivery-rep
       deps.logger.warn({ err: { message: describeError(err) } }, 'delivery report bulk pass failed; its reports get jobs of their own');
       const handed = await handOffDeliveryReports(deps.db, { limit: PASS, reason });
       for (const n of handed) await enqueueWebhookJob(deps.producer, n.id, n.traceId);
-      if (handed.length < PASS) return { applied, handedOff: handed.length };
+      if (handed.length < PASS) {
+        await retryLater();
+        return { applied, handedOff: handed.length };
+      }
       continue;
     }
     for (const a of r.appliedByProvider) deps.metrics.deliveryReports.inc({ provider: a.provider.replace(/^sms-/, ''), status: a.status }, a.n);
@@ -34,6 +44,10 @@ export const webhookDeliveryReportsHandler = defineHandler('webhook.delivery-rep
     }
     for (const n of r.notReady) await enqueueWebhookJob(deps.producer, n.id, n.traceId);
     applied += r.applied.delivered + r.applied.failed;
-    if (r.claimed < PASS) return { applied };
+    waiting += r.waiting;
+    if (r.claimed < PASS) {
+      await retryLater();
+      return { applied, waiting };
+    }
   }
 });
