@@ -15,7 +15,7 @@ export interface Audience {
   lastOrderAt?: { from?: string; to?: string };
 }
 
-export interface Campaign {
+export interface Campaign extends Partial<CampaignPerformance> {
   id: string;
   name: string;
   body: string;
@@ -28,7 +28,17 @@ export interface Campaign {
   completedAt: string | null;
 }
 
-export interface CampaignStats {
+/** What a campaign earned (on its stats and on every campaign of the list). */
+export interface CampaignPerformance {
+  clicks: number;
+  uniqueClicks: number;
+  botClicks: number;
+  clickRate: number | null;
+  attributedOrders: number;
+  attributedRevenue: { currency: string; orders: number; amount: string; perMessage: string | null; perCredit: string | null }[];
+}
+
+export interface CampaignStats extends Partial<CampaignPerformance> {
   status: CampaignStatus;
   total: number;
   pending: number;

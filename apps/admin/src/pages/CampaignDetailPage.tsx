@@ -4,6 +4,7 @@ import { api, newIdempotencyKey } from '../api/client';
 import type { Campaign, CampaignStats, CampaignTimeseries } from '../api/types';
 import { describeAudience } from '../audience';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { CampaignPerformanceCard } from '../components/CampaignPerformanceCard';
 import { CampaignProgress, progressOf } from '../components/CampaignProgress';
 import { MessagesChart } from '../components/MessagesChart';
 import { StatusBadge } from '../components/StatusBadge';
@@ -109,6 +110,9 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
               </InlineGrid>
             </BlockStack>
           </Card>
+        </Layout.Section>
+        <Layout.Section>
+          <CampaignPerformanceCard performance={s} />
         </Layout.Section>
         <Layout.Section>
           <Card>

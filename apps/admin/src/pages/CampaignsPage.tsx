@@ -2,6 +2,7 @@ import { BlockStack, Button, Card, EmptyState, IndexTable, InlineStack, Modal, P
 import { useRef, useState } from 'react';
 import { api, ApiError, newIdempotencyKey, type Page as ListPage } from '../api/client';
 import type { Campaign, CampaignStatus } from '../api/types';
+import { performanceSummary } from '../components/CampaignPerformanceCard';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { StatusBadge } from '../components/StatusBadge';
 import { dateTime } from '../format';
@@ -85,7 +86,7 @@ export default function CampaignsPage() {
               itemCount={rows.length}
               selectable={false}
               loading={page.loading && !page.data}
-              headings={[{ title: 'Name' }, { title: 'Status' }, { title: 'Audience' }, { title: 'Created' }, { title: 'Actions', hidden: true }]}
+              headings={[{ title: 'Name' }, { title: 'Status' }, { title: 'Audience' }, { title: 'Created' }, { title: 'Results' }, { title: 'Actions', hidden: true }]}
             >
               {rows.map((c, i) => (
                 <IndexTable.Row
@@ -107,6 +108,11 @@ export default function CampaignsPage() {
                   </IndexTable.Cell>
                   <IndexTable.Cell>
                     <Text as="span">{dateTime(c.createdAt)}</Text>
+                  </IndexTable.Cell>
+                  <IndexTable.Cell>
+                    <Text as="span" tone="subdued">
+                      {c.status === 'draft' ? '—' : performanceSummary(c)}
+                    </Text>
                   </IndexTable.Cell>
                   <IndexTable.Cell>
                     {c.status === 'draft' ? (
