@@ -3,7 +3,9 @@ import { createTestEnv, type TestEnv } from '../../test/harness';
 import { disableQuietHours, moneyState, queuedCampaign, recipientCounts, simulatorProvider, startSimulator } from '../../test/sending';
 import type { MittoProvider } from '../messaging/providers';
 import type { SmsProvider } from '../messaging/providers/provider';
-import { readDbGauges } from '../ops/db-gauges';
+import { jobIds } from '../../queue/job-ids';
+import { readDbGauges, setDbGauges } from '../ops/db-gauges';
+import { runReconciliation } from '../reconciliation/run-reconciliation';
 import { findLedgerMismatches } from '../reconciliation/ledger-check';
 import { launchCampaign } from './launch-campaign';
 import { previewCampaign } from './preview-campaign';
@@ -83,7 +85,8 @@ describe('smart sending and recipient quiet hours', () => {
     const b = await launch(shop.id, hours(noon, 1), { batchSize: 3 });
     expect(b.batches).toBe(2);
     const before = await moneyState(env.db, shop.id);
-    const first = await sendBatch(sendDeps(hours(noon, 1)), { ...b.job, batchNo: 0 });
+    const cappedBefore = (await worker.metrics.smsSkipped.get()).values.find((v) => v.labels.reason === 'frequency_cap')?.value ?? 0;
+    const first = await sendBatch(sendDeps(hours(noon, 1), { metrics: worker.metrics }), { ...b.job, batchNo: 0 });
     expect(first.outcome).toBe('done');
     const s0 = first.outcome === 'done' ? first.settle! : null;
     expect(s0!.skipped + s0!.sent).toBe(3);
@@ -94,7 +97,9 @@ describe('smart sending and recipient quiet hours', () => {
     const midMoney = await moneyState(env.db, shop.id);
     expect(midMoney.reserved).toBe(before.reserved - 2 * s0!.skipped - s0!.sent);
 
-    await sendBatch(sendDeps(hours(noon, 1)), { ...b.job, batchNo: 1 });
+    await sendBatch(sendDeps(hours(noon, 1), { metrics: worker.metrics }), { ...b.job, batchNo: 1 });
+    const cappedAfter = (await worker.metrics.smsSkipped.get()).values.find((v) => v.labels.reason === 'frequency_cap')?.value ?? 0;
+    expect(cappedAfter - cappedBefore).toBe(4);
     // The four A texted are skipped, the two new contacts are sent; only they are charged.
     expect(await recipientCounts(env.db, b.id)).toEqual({ sent: 2, skipped: 4 });
     expect(await skippedCodes(b.id)).toEqual({ frequency_cap: 4 });
@@ -194,10 +199,23 @@ describe('smart sending and recipient quiet hours', () => {
     // Waiting for New York's morning is not stuck, and it shows in the deferred gauge.
     const gauges = await readDbGauges(env.db, new Date('2026-12-05T12:00:00Z'));
     expect(gauges.recipientsDeferred).toBeGreaterThanOrEqual(1);
+    setDbGauges(worker.metrics, gauges);
+    expect((await worker.metrics.recipientsDeferred.get()).values[0]?.value).toBe(gauges.recipientsDeferred);
     const [stuck] = await env.db.$queryRaw<{ n: bigint }[]>`
       SELECT count(*) AS n FROM campaign_batches WHERE campaign_id = ${c.id}::uuid AND status = 'pending' AND not_before = ${new Date('2026-12-05T13:00:00Z')}`;
     expect(Number(stuck!.n)).toBe(1);
     expect(gauges.campaignsStuck).toBe(0);
+    // Its job lost: reconciliation finds the batch open with no job, adds one delayed to 08:00 New York time, and counts nothing stuck.
+    await (await worker.queues.get('sends').getJob(jobIds.sendBatch(c.id, 0)))?.remove();
+    const report = await runReconciliation(
+      { db: env.db, queues: worker.queues, producer: worker.producer, metrics: worker.metrics, logger: worker.logger, now: () => night, config: worker.config },
+      { campaignId: c.id },
+    );
+    expect(report.campaignsStuck).toBe(0);
+    const job = await worker.queues.get('sends').getJob(jobIds.sendBatch(c.id, 0));
+    expect(await job?.getState()).toBe('delayed');
+    expect(Math.abs((job?.delay ?? 0) - 10 * 3_600_000)).toBeLessThan(60_000);
+    await job?.remove();
 
     // A job that runs early (07:59 EST) sends nothing.
     expect(await sendBatch(withFloor(new Date('2026-12-05T12:59:00Z')), { ...c.job, batchNo: 0 })).toMatchObject({ outcome: 'deferred', deferred: 1 });
