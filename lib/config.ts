@@ -50,10 +50,12 @@ export const configSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(15_000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   // Seed nodes of a Redis Cluster (`host:port` or redis URLs, comma-separated):
-  // set, every process uses the cluster and REDIS_URL is not read.
+  // set, every process uses the cluster and REDIS_URL is not read. Empty is unset.
   REDIS_CLUSTER_NODES: z
     .string()
+    .transform((v) => v.trim() || undefined)
     .superRefine((v, ctx) => {
+      if (v === undefined) return;
       try {
         parseClusterNodes(v);
       } catch (err) {

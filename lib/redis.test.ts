@@ -22,6 +22,8 @@ describe('connections', () => {
     expect(() => parseConfig({ REDIS_CLUSTER_NODES: 'redis-a.internal' })).toThrow(/REDIS_CLUSTER_NODES: must be comma-separated host:port or redis URLs/);
     expect(parseConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001' }).REDIS_CLUSTER_NODES).toBe('127.0.0.1:7000,127.0.0.1:7001');
     expect(parseConfig({}).REDIS_CLUSTER_NODES).toBeUndefined();
+    // Empty is unset: a stack can switch the cluster off for one process.
+    expect(parseConfig({ REDIS_CLUSTER_NODES: '' }).REDIS_CLUSTER_NODES).toBeUndefined();
   });
 
   it.each([

@@ -30,7 +30,8 @@ export async function r2RedisRestart(report: ScenarioReport, o: ScenarioOptions)
     sample: 5_000,
     timeoutMs: 600_000,
     // A provider budget keeps the campaign sending long enough to be cut in the middle.
-    env: { REDIS_URL: redis.url, SMS_PROVIDER_MPS: '2000' },
+    // Its own redis-server, even when the run is on a cluster (REDIS_CLUSTER_NODES).
+    env: { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '', SMS_PROVIDER_MPS: '2000' },
     async prepare(ctx) {
       probe = await probeCampaign(ctx);
     },
