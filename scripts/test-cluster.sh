@@ -31,7 +31,6 @@ npx jest --maxWorkers=2 \
   apps/worker/src/send-pipeline.int.test.ts \
   apps/worker/src/recovery.int.test.ts \
   apps/worker/src/reconciliation.int.test.ts \
-  apps/worker/src/campaign-timing.int.test.ts \
   apps/worker/src/segment-throughput.int.test.ts \
   apps/worker/src/webhook-events-drain.int.test.ts \
   domain/campaigns/launch-campaign.int.test.ts \
