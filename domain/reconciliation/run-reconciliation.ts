@@ -1,3 +1,4 @@
+import { repairKeywordReplies } from '../compliance/repair-keyword-replies';
 import type { Logger } from 'pino';
 import { sql, type Db } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
@@ -40,6 +41,8 @@ export const REPAIR_KINDS = [
   'import_failed',
   'shop_sync_requeued',
   'shop_sync_failed',
+  'keyword_reply_requeued',
+  'keyword_reply_expired',
 ] as const;
 export type RepairKind = (typeof REPAIR_KINDS)[number];
 
@@ -188,6 +191,11 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     const syncs = await repairStuckSyncs({ db: deps.db, queues: deps.queues, metrics: deps.metrics }, { now, quietMs: 5 * 60_000, limit });
     count('shop_sync_requeued', syncs.requeued);
     count('shop_sync_failed', syncs.failed);
+
+    // 11. Keyword replies left open (job lost, worker died): their job back, or given up after an hour.
+    const replies = await repairKeywordReplies({ db: deps.db, queues: deps.queues }, { now, limit });
+    count('keyword_reply_requeued', replies.requeued);
+    count('keyword_reply_expired', replies.expired);
   }
 
   // Gauges: stuck campaigns, active reservations, pending outbox, ledger mismatches.

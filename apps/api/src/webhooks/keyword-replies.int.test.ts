@@ -3,6 +3,8 @@ import request from 'supertest';
 import type { SimulatorHandle } from '../../../sms-simulator/src/simulator';
 import { sendKeywordReply } from '../../../../domain/compliance/send-keyword-reply';
 import { eraseContact } from '../../../../domain/contacts/erase-contact';
+import { keywordReplyAad } from '../../../../domain/compliance/record-keyword-reply';
+import { repairKeywordReplies } from '../../../../domain/compliance/repair-keyword-replies';
 import { processWebhookEvent } from '../../../../domain/webhooks/process-event';
 import { recordWebhookEvent } from '../../../../domain/webhooks/record-event';
 import { shopTokenCipher } from '../../../../domain/shops/access-token/token-cipher';
@@ -268,5 +270,32 @@ describe('keyword replies', () => {
     const [after] = await env.db.$queryRaw<{ status: string; error_code: string; to_phone_sealed: string | null }[]>`
       SELECT status, error_code, to_phone_sealed FROM keyword_replies WHERE id = ${row!.id}`;
     expect(after).toEqual({ status: 'suppressed', error_code: 'erased', to_phone_sealed: null });
+  });
+
+  it('reconciliation gives a reply left without its job the job back, and gives up on one an hour old', async () => {
+    const shop = await createShop(env.db, { senderId: ownedSender() });
+    const cipher = shopTokenCipher(env.config);
+    // Written by an inbound transaction whose outbox event was lost (Redis flushed after publishing).
+    const insert = async (ageMs: number) => {
+      const inboundId = rid('in');
+      const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
+        INSERT INTO keyword_replies (provider, inbound_message_id, shop_id, keyword, scope, sender, to_phone_sealed, to_hash, to_hmac, body, created_at)
+        VALUES ('simulator', ${inboundId}, ${shop.id}::uuid, 'HELP', ${`shop:${shop.id}`}, '15550000001',
+                ${cipher.encrypt(testPhone(), keywordReplyAad('simulator', inboundId))}, 'hash', 'hmac', 'Acme: Msg & data rates may apply. Reply STOP to unsubscribe.',
+                ${new Date(Date.now() - ageMs)})
+        RETURNING id`;
+      return { id: String(row!.id), inboundId };
+    };
+    const lost = await insert(2 * 60_000);
+    const stale = await insert(2 * 3_600_000);
+    const fresh = await insert(0);
+    const result = await repairKeywordReplies({ db: env.db, queues: worker.queues }, { now: new Date(), limit: 100 });
+    expect(result).toMatchObject({ expired: 1 });
+    expect(result.requeued).toBeGreaterThanOrEqual(1);
+    expect(await settledReply(lost.inboundId)).toMatchObject({ status: 'sent' });
+    expect(await replyFor(stale.inboundId)).toMatchObject({ status: 'failed', error_code: 'expired', to_phone_sealed: null });
+    // Too young to be called lost: left to its own job.
+    expect((await replyFor(fresh.inboundId))?.status).toBe('pending');
+    expect(sim.referenceStats(`k${stale.id}`).sends).toBe(0);
   });
 });
