@@ -26,6 +26,8 @@ export const jobIds = {
   shopSyncFinished: (syncId: string): string => `shop-sync-${safe(syncId)}-finished`,
   /** One send per keyword reply (the reply row is unique per inbound text). */
   keywordReply: (replyId: string): string => `kw-reply-${safe(replyId)}`,
+  /** One job per flows.trigger.v1 outbox event (and part, when its consent records are split into jobs of ≤ 1 000). */
+  flowsTrigger: (outboxId: string, part = 0): string => `flow-trigger-${safe(outboxId)}-${safe(part)}`,
 };
 
 export const SCHEDULER_IDS = {

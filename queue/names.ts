@@ -9,6 +9,7 @@ export const QUEUES = {
   imports: 'imports',
   maintenance: 'maintenance',
   shopify: 'shopify',
+  flows: 'flows',
 } as const;
 
 export type QueueKey = keyof typeof QUEUES;
@@ -29,6 +30,7 @@ export const JOBS = {
   consentWriteback: 'contact.consent-writeback.v1',
   shopSync: 'shop.sync.v1',
   keywordReply: 'keyword.reply.v1',
+  flowsTrigger: 'flows.trigger.v1',
 } as const;
 
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
@@ -48,6 +50,8 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   'shop.sync.v1': QUEUES.shopify,
   // A reply shares the provider's segments-per-second budget with campaign batches.
   'keyword.reply.v1': QUEUES.sends,
+  // Starts flow runs (a set-based insert); the runs' steps are executed on this queue too (docs/flows.md).
+  'flows.trigger.v1': QUEUES.flows,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

@@ -19,6 +19,12 @@ export const jobPayloadSchemas = {
   'contact.consent-writeback.v1': z.object({ ...traced, shopId: z.uuid(), contactId: z.uuid(), recordId: z.string().regex(/^[0-9]{1,19}$/) }),
   'shop.sync.v1': z.object({ ...traced, syncId: z.uuid(), shopId: z.uuid() }),
   'keyword.reply.v1': z.object({ ...traced, replyId: z.string().regex(/^[1-9][0-9]{0,18}$/) }),
+  // One trigger occurrence: consent records (a statement's subscriptions, ≤ 1 000 per job), a checkout or an order.
+  'flows.trigger.v1': z.discriminatedUnion('kind', [
+    z.object({ ...traced, kind: z.literal('contact_subscribed'), shopId: z.uuid(), recordIds: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).min(1).max(1000) }),
+    z.object({ ...traced, kind: z.literal('checkout_abandoned'), shopId: z.uuid(), token: z.string().min(1).max(128) }),
+    z.object({ ...traced, kind: z.literal('order_created'), shopId: z.uuid(), orderId: z.string().min(1).max(64) }),
+  ]),
 } satisfies Record<JobName, z.ZodType>;
 
 export type JobPayloads = { [K in JobName]: z.infer<(typeof jobPayloadSchemas)[K]> };

@@ -6,7 +6,7 @@ import type { Producer } from '../../queue/producer';
 // commit the caller publishes it, and the dispatcher job republishes anything
 // a crash left unpublished. Publishing is idempotent (deterministic job ids).
 
-export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1' | 'contacts.import.v1' | 'contact.consent-writeback.v1' | 'shop.sync.v1' | 'keyword.reply.v1';
+export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1' | 'contacts.import.v1' | 'contact.consent-writeback.v1' | 'shop.sync.v1' | 'keyword.reply.v1' | 'flows.trigger.v1';
 
 export interface OutboxRow {
   id: bigint;
@@ -62,6 +62,25 @@ export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
   'keyword.reply.v1': (producer, row) => {
     const { replyId } = row.payload as { replyId: string };
     return producer.add('keyword.reply.v1', { traceId: traceOf(row), replyId }, { jobId: jobIds.keywordReply(replyId) });
+  },
+  // Written by the consent record trigger (migration 20261205800000, one per statement and shop:
+  // split here into jobs of ≤ 1 000 records) or with a checkout/order (domain/flows/queue-flow-trigger.ts).
+  'flows.trigger.v1': async (producer, row) => {
+    const p = row.payload as { kind: string; shopId: string; recordIds?: string[]; token?: string; orderId?: string };
+    const traceId = traceOf(row);
+    if (p.kind === 'contact_subscribed') {
+      const ids = p.recordIds ?? [];
+      for (let part = 0; part * 1000 < ids.length; part++) {
+        const recordIds = ids.slice(part * 1000, (part + 1) * 1000);
+        await producer.add('flows.trigger.v1', { traceId, kind: 'contact_subscribed', shopId: p.shopId, recordIds }, { jobId: jobIds.flowsTrigger(String(row.id), part) });
+      }
+      return;
+    }
+    const payload =
+      p.kind === 'checkout_abandoned'
+        ? { traceId, kind: 'checkout_abandoned' as const, shopId: p.shopId, token: String(p.token) }
+        : { traceId, kind: 'order_created' as const, shopId: p.shopId, orderId: String(p.orderId) };
+    await producer.add('flows.trigger.v1', payload, { jobId: jobIds.flowsTrigger(String(row.id)) });
   },
 };
 

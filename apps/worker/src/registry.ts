@@ -12,6 +12,7 @@ import { webhookEventsHandler } from './processors/webhook-events.processor';
 import { consentWritebackHandler } from './processors/consent-writeback.processor';
 import { keywordReplyHandler } from './processors/keyword-reply.processor';
 import { shopSyncHandler } from './processors/shop-sync.processor';
+import { flowsTriggerHandler } from './processors/flows-trigger.processor';
 
 // Every handler the worker knows. Add one line per new job name.
 export const HANDLERS: JobHandler[] = [
@@ -27,6 +28,7 @@ export const HANDLERS: JobHandler[] = [
   consentWritebackHandler,
   shopSyncHandler,
   keywordReplyHandler,
+  flowsTriggerHandler,
 ] as JobHandler[];
 
 /** Start-up check: every job name has exactly one handler, and no handler is for an unknown name. */

@@ -1,0 +1,12 @@
+import { runFlowTrigger } from '../../../../domain/flows/run-flow-trigger';
+import { defineHandler } from './types';
+
+/** Starts the runs one trigger occurrence calls for; a retry or duplicate job starts none twice (unique keys). */
+export const flowsTriggerHandler = defineHandler('flows.trigger.v1', async (payload, { deps }) => {
+  const { traceId, ...event } = payload;
+  const outcome = await runFlowTrigger(deps.db, event, { traceId, now: deps.now() });
+  if (outcome.started.length > 0) {
+    deps.logger.info({ shopId: event.shopId, trigger: event.kind, started: outcome.started.length, candidates: outcome.candidates }, 'flow runs started');
+  }
+  return { flows: outcome.flows, candidates: outcome.candidates, started: outcome.started.length };
+});

@@ -1,0 +1,199 @@
+import { z } from 'zod';
+import { FLOW_PLACEHOLDERS, parseTemplate } from '../messaging/template';
+
+// Request schemas for /api/flows and the shape of a version's steps. Every
+// rule a flow must obey to be saved is here, so a bad flow is a 400 at
+// validation time, before an idempotency key is claimed or anything is
+// written. What only matters to go live (a send step, a body using
+// {{checkoutUrl}} only on a checkout trigger) is checked by activation too
+// (readyToGoLive), since a draft may be saved half-written.
+
+export const FLOW_STATUSES = ['draft', 'live', 'paused'] as const;
+export type FlowStatus = (typeof FLOW_STATUSES)[number];
+
+export const TRIGGER_TYPES = ['contact_subscribed', 'checkout_abandoned', 'order_created'] as const;
+export type TriggerType = (typeof TRIGGER_TYPES)[number];
+
+export const MAX_STEPS = 20;
+export const MAX_WAIT_SECONDS = 90 * 24 * 3600;
+/** Per shop: flows are a handful per merchant; the bound keeps one tenant from filling the table. */
+export const MAX_FLOWS_PER_SHOP = 100;
+/** Per flow: a live flow's edit history (a draft keeps only its current version). */
+export const MAX_VERSIONS_PER_FLOW = 200;
+/** The abandoned-checkout default: the first message an hour after the checkout was last touched. */
+export const DEFAULT_ABANDONED_DELAY_MINUTES = 60;
+
+const UNIT_SECONDS = { minutes: 60, hours: 3600, days: 86_400 } as const;
+
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24 h)');
+
+const waitStep = z
+  .strictObject({
+    type: z.literal('wait'),
+    /** A fixed delay … */
+    duration: z.strictObject({ amount: z.number().int().min(1).max(MAX_WAIT_SECONDS / 60), unit: z.enum(['minutes', 'hours', 'days']) }).optional(),
+    /** … or until the recipient's local clock is inside [from, to) (now, if it already is). */
+    untilLocalTime: z
+      .strictObject({ from: hhmm, to: hhmm })
+      .refine((w) => w.from !== w.to, { message: 'from and to must differ', path: ['to'] })
+      .optional(),
+  })
+  .superRefine((s, ctx) => {
+    if ((s.duration === undefined) === (s.untilLocalTime === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of duration or untilLocalTime' });
+    }
+    if (s.duration && s.duration.amount * UNIT_SECONDS[s.duration.unit] > MAX_WAIT_SECONDS) {
+      ctx.addIssue({ code: 'custom', message: 'a wait is at most 90 days', path: ['duration'] });
+    }
+  });
+
+/** Campaign body rules (1..1 600 characters, a valid template) with the flow placeholders. */
+export const flowBodySchema = z
+  .string()
+  .min(1)
+  .max(1600)
+  .superRefine((body, ctx) => {
+    const parsed = parseTemplate(body, FLOW_PLACEHOLDERS);
+    if (!parsed.ok) for (const e of parsed.errors) ctx.addIssue({ code: 'custom', message: e.message });
+  });
+
+const sendStep = z.strictObject({
+  type: z.literal('send'),
+  body: flowBodySchema,
+  /** The code {{discountCode}} renders; a body using the placeholder needs one. */
+  discountCode: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, - and _ only, at most 64')
+    .nullable()
+    .optional(),
+});
+
+const conditionCheck = z.discriminatedUnion('kind', [
+  /** An order from the contact after the run's trigger (is: whether one must exist to continue). */
+  z.strictObject({ kind: z.literal('hasOrderedSinceTrigger'), is: z.boolean() }),
+  z.strictObject({ kind: z.literal('consent'), is: z.enum(['subscribed', 'unsubscribed', 'pending']) }),
+  z.strictObject({ kind: z.literal('tag'), tag: z.string().trim().toLowerCase().min(1).max(64), is: z.boolean() }),
+]);
+
+const conditionStep = z.strictObject({
+  type: z.literal('condition'),
+  /** When it holds, the run goes on to the next step ... */
+  check: conditionCheck,
+  /** ... otherwise it exits, or jumps forward to the step at this index (never back: no loops). */
+  otherwise: z.union([z.literal('exit'), z.strictObject({ goTo: z.number().int().min(1).max(MAX_STEPS - 1) })]).default('exit'),
+});
+
+export const stepSchema = z.discriminatedUnion('type', [waitStep, sendStep, conditionStep]);
+export type FlowStep = z.infer<typeof stepSchema>;
+export type WaitStep = z.infer<typeof waitStep>;
+export type SendStep = z.infer<typeof sendStep>;
+export type ConditionStep = z.infer<typeof conditionStep>;
+
+export const stepsSchema = z
+  .array(stepSchema)
+  .max(MAX_STEPS)
+  .superRefine((steps, ctx) => {
+    steps.forEach((s, i) => {
+      if (s.type === 'condition' && typeof s.otherwise === 'object' && (s.otherwise.goTo <= i || s.otherwise.goTo >= steps.length)) {
+        ctx.addIssue({ code: 'custom', message: `goTo must name a later step (${i + 1}..${steps.length - 1})`, path: [i, 'otherwise', 'goTo'] });
+      }
+      if (s.type === 'send' && /\{\{\s*discountCode\s*(\||\}\})/.test(s.body) && !s.discountCode) {
+        ctx.addIssue({ code: 'custom', message: 'the body uses {{discountCode}}: give discountCode', path: [i, 'discountCode'] });
+      }
+    });
+  });
+
+/** Besides STOP (which always ends every run of the contact): end the run when the contact orders after the trigger. */
+export const exitConditionSchema = z.strictObject({ orderPlaced: z.boolean() });
+export type ExitCondition = z.infer<typeof exitConditionSchema>;
+
+/**
+ * Smart sending (the shop's frequency cap) applies to flow messages unless
+ * the flow is exempt: always, or only while the run is younger than
+ * `withinMinutes` (an abandoned checkout's first reminder).
+ */
+export const smartSendingSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('apply') }),
+  z.strictObject({ mode: z.literal('exempt') }),
+  z.strictObject({ mode: z.literal('exempt_within'), withinMinutes: z.number().int().min(1).max(7 * 24 * 60) }),
+]);
+export type SmartSending = z.infer<typeof smartSendingSchema>;
+
+const subscribedConfig = z.strictObject({ type: z.literal('contact_subscribed') });
+const checkoutConfig = z.strictObject({
+  type: z.literal('checkout_abandoned'),
+  /** Idle time after the checkout's last update before it counts as abandoned and the run's first step is due. */
+  delayMinutes: z.number().int().min(10).max(7 * 24 * 60).default(DEFAULT_ABANDONED_DELAY_MINUTES),
+});
+const orderConfig = z.strictObject({ type: z.literal('order_created') });
+export const triggerSchema = z.discriminatedUnion('type', [subscribedConfig, checkoutConfig, orderConfig]);
+export type FlowTrigger = z.infer<typeof triggerSchema>;
+
+/** What a flow's version holds (also the PATCH fields that write a new one). */
+export interface VersionContent {
+  steps: FlowStep[];
+  exitCondition: ExitCondition;
+  smartSending: SmartSending;
+}
+
+/** Defaults by trigger: a welcome or checkout flow ends when the contact orders; a post-purchase one does not. */
+export function defaultExitCondition(trigger: TriggerType): ExitCondition {
+  return { orderPlaced: trigger !== 'order_created' };
+}
+
+export const createFlowSchema = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  trigger: triggerSchema,
+  steps: stepsSchema.default([]),
+  exitCondition: exitConditionSchema.optional(),
+  smartSending: smartSendingSchema.default({ mode: 'apply' }),
+});
+export type CreateFlowInput = z.infer<typeof createFlowSchema>;
+
+export const updateFlowSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200).optional(),
+    trigger: triggerSchema.optional(),
+    steps: stepsSchema.optional(),
+    exitCondition: exitConditionSchema.optional(),
+    smartSending: smartSendingSchema.optional(),
+  })
+  .refine((u) => Object.values(u).some((v) => v !== undefined), 'give at least one field to change');
+export type UpdateFlowInput = z.infer<typeof updateFlowSchema>;
+
+export const listFlowsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().min(1).max(500).optional(),
+  status: z.enum(FLOW_STATUSES).optional(),
+});
+
+export const testFlowSchema = z.strictObject({ contactId: z.uuid() });
+
+/** Seconds a wait of this duration lasts. */
+export function waitSeconds(d: NonNullable<WaitStep['duration']>): number {
+  return d.amount * UNIT_SECONDS[d.unit];
+}
+
+export interface GoLiveProblem {
+  path: string;
+  message: string;
+}
+
+/**
+ * What a flow needs before it may start runs: at least one send step, and
+ * {{checkoutUrl}} only where the run has a checkout. Bodies and bounds were
+ * proved when the version was saved.
+ */
+export function goLiveProblems(trigger: TriggerType, steps: readonly FlowStep[]): GoLiveProblem[] {
+  const problems: GoLiveProblem[] = [];
+  if (!steps.some((s) => s.type === 'send')) problems.push({ path: 'steps', message: 'a live flow needs at least one send step' });
+  if (trigger !== 'checkout_abandoned') {
+    steps.forEach((s, i) => {
+      if (s.type === 'send' && /\{\{\s*checkoutUrl\s*(\||\}\})/.test(s.body)) {
+        problems.push({ path: `steps.${i}.body`, message: '{{checkoutUrl}} is only known to an abandoned-checkout flow' });
+      }
+    });
+  }
+  return problems;
+}
