@@ -1,0 +1,47 @@
+import { messageSegments, withSegmentLimit } from './segment-limited';
+import { ProviderRateLimitedError, ProviderUnavailableError, type OutboundMessage, type SendResult, type SmsProvider } from './provider';
+
+const msg = (text: string, encoding: OutboundMessage['encoding'] = 'GSM-7', reference = 'r1'): OutboundMessage => ({ reference, to: '+12015550123', from: 'Shop', text, encoding });
+
+/** A provider that records what reached it (the limiter must decide before it). */
+function recordingProvider(): SmsProvider & { calls: OutboundMessage[][] } {
+  const calls: OutboundMessage[][] = [];
+  return {
+    name: 'test',
+    dedupsByReference: true,
+    maxBatchSize: 1000,
+    calls,
+    async sendBatch(messages) {
+      calls.push(messages);
+      return messages.map((m): SendResult => ({ reference: m.reference, outcome: 'accepted', providerMessageId: `p-${m.reference}` }));
+    },
+  };
+}
+
+describe('withSegmentLimit', () => {
+  it('counts segments as carriers do: a 2-segment message costs 2, a GSM text forced to UCS-2 costs its UCS-2 segments', () => {
+    expect(messageSegments(msg('x'.repeat(160)))).toBe(1);
+    expect(messageSegments(msg('x'.repeat(161)))).toBe(2);
+    expect(messageSegments(msg('x'.repeat(100), 'UCS-2'))).toBe(2);
+    expect(messageSegments(msg('😀'.repeat(10)))).toBe(1);
+  });
+
+  it('takes the whole batch’s segments before the one provider call', async () => {
+    const asked: number[] = [];
+    const provider = recordingProvider();
+    const limited = withSegmentLimit(provider, { slotMs: 100, acquire: async (n) => (asked.push(n), true) }, { maxWaitMs: 1_000 });
+    const results = await limited.sendBatch([msg('x'.repeat(200), 'GSM-7', 'r1'), msg('hi', 'GSM-7', 'r2'), msg('x'.repeat(400), 'GSM-7', 'r3')], { traceId: 't' });
+    expect(asked).toEqual([2 + 1 + 3]);
+    expect(provider.calls).toHaveLength(1);
+    expect(results.map((r) => r.outcome)).toEqual(['accepted', 'accepted', 'accepted']);
+  });
+
+  it('sends nothing when the segments do not come in time (rate limited) or the limiter is unreachable (unavailable)', async () => {
+    const provider = recordingProvider();
+    const slow = withSegmentLimit(provider, { slotMs: 100, acquire: async () => false }, { maxWaitMs: 1 });
+    await expect(slow.sendBatch([msg('hi')], { traceId: 't' })).rejects.toBeInstanceOf(ProviderRateLimitedError);
+    const down = withSegmentLimit(provider, { slotMs: 100, acquire: async () => Promise.reject(new Error('Redis connection is not ready')) }, { maxWaitMs: 1 });
+    await expect(down.sendBatch([msg('hi')], { traceId: 't' })).rejects.toBeInstanceOf(ProviderUnavailableError);
+    expect(provider.calls).toEqual([]);
+  });
+});
