@@ -16,7 +16,7 @@ export interface LaunchDeps {
   materialiseTimeoutMs?: number;
   /** Most recipients one chunk inserts (rounded down to whole batches; default 50 000). */
   maxChunk?: number;
-  /** Recipients of the first chunk (rounded likewise; default 5 000): small, so the first message leaves at once. */
+  /** Recipients of the first chunk (rounded likewise; default one batch): small, so the first message leaves at once. */
   firstChunk?: number;
   /** Runs after chunk `k` (0-based) committed and its jobs were added; tests throw here to kill a launch mid-way. */
   afterChunk?: (k: number) => void | Promise<void>;
@@ -30,7 +30,6 @@ export type LaunchResult =
   | { outcome: 'ignored'; status: string };
 
 const LAUNCHABLE = new Set(['queued', 'scheduled']);
-const DEFAULT_FIRST_CHUNK = 5_000;
 const DEFAULT_MAX_CHUNK = 50_000;
 /** A chunk whose final guarded UPDATE found the campaign changed (cancelled meanwhile) is rolled back and read again, this often at most. */
 const MAX_CHUNK_RETRIES = 5;
@@ -71,7 +70,9 @@ export async function launchCampaign(
 
   const whole = (n: number): number => Math.max(deps.batchSize, Math.floor(n / deps.batchSize) * deps.batchSize);
   const maxChunk = whole(deps.maxChunk ?? DEFAULT_MAX_CHUNK);
-  let size = Math.min(maxChunk, whole(deps.firstChunk ?? DEFAULT_FIRST_CHUNK));
+  // Doubling from one batch: the first send job exists a few ms after the
+  // launch starts, and a 1 M audience still takes ~25 chunks, not 1 000.
+  let size = Math.min(maxChunk, whole(deps.firstChunk ?? deps.batchSize));
   let retries = 0;
   for (let k = 0; ; k++) {
     let chunk: ChunkResult;
