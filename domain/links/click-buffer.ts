@@ -91,8 +91,11 @@ export class ClickBuffer {
           m?.attributedRevenue.inc({ currency: a.currency }, minorToMajor(a.totalMinor, a.currency));
         }
       } catch (err) {
-        // Back at the head, in order, for the next tick; bounded like any add.
-        this.queue = batch.concat(this.queue).slice(0, this.max);
+        // Back at the head, in order, for the next tick; bounded like any add
+        // (the newest go if clicks arrived meanwhile and it is full).
+        const kept = batch.concat(this.queue);
+        if (kept.length > this.max) this.opts.metrics?.linkClicksDropped.inc({ reason: 'buffer_full' }, kept.length - this.max);
+        this.queue = kept.slice(0, this.max);
         this.opts.metrics?.linkClickFlushFailures.inc();
         this.opts.logger?.warn({ err, clicks: batch.length }, 'click flush failed; kept for the next one');
         return;
