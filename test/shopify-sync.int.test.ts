@@ -201,6 +201,26 @@ describe('Shopify customer sync', () => {
     expect((await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM shop_syncs WHERE shop_id = ${shopId}::uuid`)[0]!.n).toBe(1);
   });
 
+  it('an uninstall fails the open sync; the re-install starts a resync', async () => {
+    const domain = newDomain();
+    fake.bulkPolls = 1_000_000;
+    fake.seedCustomers(domain, [customer()]);
+    const shopId = await installShop(app, env.db, domain);
+    await waitFor('export started', async () => Boolean((await syncRow(shopId))?.bulk_operation_id));
+    const uninstalled = await postShopify(app, 'app/uninstalled', { id: 1, myshopify_domain: domain }, { shopDomain: domain });
+    expect(uninstalled.status).toBe(200);
+    await waitFor('sync failed', async () => (await syncRow(shopId))?.status === 'failed');
+    expect((await syncRow(shopId))!.error).toBe('The app was uninstalled during the sync');
+    // Shopify ends the export on its own; the re-install's sync runs its own.
+    fake.completeBulkOperation((await syncRow(shopId))!.bulk_operation_id!);
+
+    fake.bulkPolls = 1;
+    expect((await request(app).get('/api/shop').set('Authorization', await auth(domain))).status).toBe(200);
+    const done = await ended(shopId);
+    expect(done).toMatchObject({ status: 'completed', customers_seen: 1 });
+    expect((await getSync(domain)).body).toMatchObject({ reason: 'resync', status: 'completed' });
+  });
+
   it('consent mapping: SUBSCRIBED sendable, PENDING and NOT_SUBSCRIBED never, UNSUBSCRIBED/REDACTED opted out; a local opt-out is never lifted', async () => {
     const domain = newDomain();
     const shopId = await installShop(app, env.db, domain);
