@@ -71,6 +71,8 @@ beforeAll(async () => {
   page = await context.newPage();
   // Generous for a loaded CI machine (the whole suite runs beside it); a healthy run takes a fraction.
   page.setDefaultTimeout(20_000);
+  // A script error in the page is printed with the test's output (a failed wait alone says little).
+  page.on('pageerror', (err) => process.stdout.write(`page error: ${err.message}\n${err.stack ?? ''}\n`));
   page.on('request', (r) => {
     if (r.method() === 'POST' && /\/api\/campaigns\/[^/]+\/enqueue$/.test(r.url())) enqueueCalls.push(r.headers()['idempotency-key'] ?? '');
   });
