@@ -26,6 +26,22 @@ describe('connections', () => {
     expect(parseConfig({ REDIS_CLUSTER_NODES: '' }).REDIS_CLUSTER_NODES).toBeUndefined();
   });
 
+  it('a TLS cluster dials its nodes by name, so their certificates match', () => {
+    const tls = createProducerRedis({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_CLUSTER_NODES: 'rediss://127.0.0.1:1' }) as Cluster;
+    const plain = createProducerRedis({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_CLUSTER_NODES: '127.0.0.1:1' }) as Cluster;
+    for (const c of [tls, plain]) c.on('error', () => undefined);
+    try {
+      expect(tls.options.redisOptions?.tls).toEqual({});
+      const resolved: string[] = [];
+      tls.options.dnsLookup?.('node-1.cache.internal', (_err, address) => resolved.push(address));
+      expect(resolved).toEqual(['node-1.cache.internal']);
+      expect(plain.options.redisOptions?.tls).toBeUndefined();
+    } finally {
+      tls.disconnect();
+      plain.disconnect();
+    }
+  });
+
   it.each([
     ['worker', createWorkerRedis],
     ['producer', createProducerRedis],

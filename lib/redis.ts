@@ -88,13 +88,23 @@ const CLUSTER_OPTIONS: ClusterOptions = {
   clusterRetryStrategy: (times) => Math.min(100 + times * 200, 2_000),
 };
 
+/**
+ * Options every cluster client shares. With TLS the nodes are dialled by the
+ * names they announce (no DNS lookup first), so the certificate checked is
+ * the one issued for that name, as managed clusters (ElastiCache,
+ * MemoryDB) require.
+ */
+function clusterOptions(seeds: ClusterSeeds): ClusterOptions {
+  return seeds.auth.tls ? { ...CLUSTER_OPTIONS, dnsLookup: (address, callback) => callback(null, address) } : CLUSTER_OPTIONS;
+}
+
 export function createWorkerRedis(url: string, extra?: RedisOptions): Redis;
 export function createWorkerRedis(target: string | RedisTarget, extra?: RedisOptions): RedisClient;
 export function createWorkerRedis(t: string | RedisTarget, extra: RedisOptions = {}): RedisClient {
   const { url, cluster } = target(t);
   if (!cluster) return new IORedis(url, { ...WORKER_OPTIONS, ...extra });
   return new Cluster(cluster.nodes, {
-    ...CLUSTER_OPTIONS,
+    ...clusterOptions(cluster),
     enableReadyCheck: true,
     redisOptions: { ...cluster.auth, ...WORKER_OPTIONS, ...extra },
   });
@@ -112,7 +122,7 @@ export function createProducerRedis(t: string | RedisTarget, extra: RedisOptions
   // once, as on a standalone connection.
   const { enableOfflineQueue, retryStrategy: _perNode, ...nodeOptions } = options;
   return new Cluster(cluster.nodes, {
-    ...CLUSTER_OPTIONS,
+    ...clusterOptions(cluster),
     enableOfflineQueue: enableOfflineQueue ?? false,
     redisOptions: { ...cluster.auth, ...nodeOptions },
   });
