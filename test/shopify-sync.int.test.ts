@@ -353,6 +353,20 @@ describe('Shopify customer sync', () => {
     }
   });
 
+  it('retries exhausted (Shopify 5xx on the last attempt) fail the sync with the error', async () => {
+    const domain = newDomain();
+    const shopId = await installShop(app, env.db, domain);
+    await ended(shopId);
+    // A resync whose job is on its last attempt (the job's own backoff would take minutes to get there).
+    const [row] = await env.db.$queryRaw<{ id: string }[]>`INSERT INTO shop_syncs (shop_id, reason) VALUES (${shopId}::uuid, 'resync') RETURNING id`;
+    fake.failNext('server_error', { shop: domain });
+    await worker.queues.get('shopify').add('shop.sync.v1', { traceId: 'last-attempt', syncId: row!.id, shopId }, { jobId: `last-attempt-${row!.id}`, attempts: 1 });
+    const done = await ended(shopId);
+    expect(done).toMatchObject({ id: row!.id, status: 'failed', bulk_operation_id: null });
+    const view = (await getSync(domain)).body as SyncView;
+    expect(view).toMatchObject({ status: 'failed', error: expect.stringMatching(/^The sync gave up after repeated failures reaching Shopify: Shopify answered 500/) });
+  });
+
   it('tenant isolation: a shop sees only its own sync; a webhook naming another shop\'s operation, or an unknown one, is ignored', async () => {
     const a = newDomain();
     const b = newDomain();
