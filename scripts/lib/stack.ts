@@ -364,6 +364,11 @@ export function stackEnv(p: { runId: string; label: string; apiPort: number; sim
     QUEUE_PREFIX: `{${p.label}-${p.runId}}`,
     LOG_LEVEL: base.STACK_LOG_LEVEL ?? 'warn',
     SIMULATOR_DLR_DELAY_MS: '200',
+    // Development stacks (demo, bench, chaos) seed American numbers (+1201):
+    // with the legal 08:00–21:00 floor a run at night would wait for New
+    // York's morning. A production-mode stack keeps it (and production
+    // refuses it off); the floor has its own tests.
+    ...(base.SMS_QUIET_HOURS_FLOOR === undefined && p.extra?.NODE_ENV !== 'production' ? { SMS_QUIET_HOURS_FLOOR: 'false' } : {}),
     [RUN_ID_ENV]: p.runId,
     ...p.extra,
   };
