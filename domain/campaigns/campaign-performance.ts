@@ -86,16 +86,18 @@ export const EMPTY_PERFORMANCE: CampaignPerformance = { clicks: 0, uniqueClicks:
  * an attributed order, the only ones whose rates need them: a page of big
  * campaigns nobody clicked costs two index lookups, not a scan.
  */
-export async function pagePerformance(db: DbOrTx, shopId: string, page: { id: string }[]): Promise<Map<string, CampaignPerformance>> {
+export async function pagePerformance(db: DbOrTx, shopId: string, page: { id: string; startedAt: string | null }[]): Promise<Map<string, CampaignPerformance>> {
   const ids = page.map((c) => c.id);
   if (ids.length === 0) return new Map();
+  // Without a click the rate is 0 once sending started (null before), as the stats say unless nothing at all was sent.
+  const idle = (c: { startedAt: string | null }): CampaignPerformance => ({ ...EMPTY_PERFORMANCE, clickRate: c.startedAt === null ? null : 0 });
   const active = await db.$queryRaw<{ campaign_id: string }[]>`
     SELECT DISTINCT campaign_id FROM link_clicks WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid
     UNION
     SELECT DISTINCT campaign_id FROM order_attributions WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid`;
   const activeIds = active.map((a) => a.campaign_id);
   if (activeIds.length === 0) {
-    return new Map(page.map((c) => [c.id, EMPTY_PERFORMANCE]));
+    return new Map(page.map((c) => [c.id, idle(c)]));
   }
   const [messages, credits] = await Promise.all([
     db.$queryRaw<{ campaign_id: string; n: bigint }[]>`
@@ -112,5 +114,5 @@ export async function pagePerformance(db: DbOrTx, shopId: string, page: { id: st
     shopId,
     activeIds.map((id) => ({ id, messages: messagesBy.get(id) ?? 0, credits: creditsBy.get(id) ?? 0 })),
   );
-  return new Map(page.map((c) => [c.id, perf.get(c.id) ?? EMPTY_PERFORMANCE]));
+  return new Map(page.map((c) => [c.id, perf.get(c.id) ?? idle(c)]));
 }
