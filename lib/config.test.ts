@@ -150,6 +150,14 @@ describe('production rules', () => {
     expect(problemsOf(productionEnv({ SHOP_TOKEN_ENCRYPTION_KEYS_PREVIOUS: generatedProductionSecrets().SHOP_TOKEN_ENCRYPTION_KEY! }), 'api')).toEqual([]);
   });
 
+  it('refuses the legal quiet-hours floor off in production, and defaults it on everywhere', () => {
+    expect(named(problemsOf(productionEnv({ SMS_QUIET_HOURS_FLOOR: 'false' }), 'worker'), 'SMS_QUIET_HOURS_FLOOR')).toEqual([
+      'SMS_QUIET_HOURS_FLOOR: must stay on in production (US and Canadian numbers may not be texted before 08:00 or after 21:00 local)',
+    ]);
+    expect(named(problemsOf(productionEnv({ SMS_QUIET_HOURS_FLOOR: 'true' }), 'worker'), 'SMS_QUIET_HOURS_FLOOR')).toEqual([]);
+    expect(parseConfig({}).SMS_QUIET_HOURS_FLOOR).toBe(true);
+  });
+
   it('checks the raw environment: an empty string is unset, not a value', () => {
     expect(productionProblems({ NODE_ENV: 'production', METRICS_TOKEN: undefined }, 'worker')).toContain('METRICS_TOKEN: required in production (the development default is public)');
     expect(named(problemsOf(productionEnv({ METRICS_TOKEN: '' }), 'worker'), 'METRICS_TOKEN')).toEqual(['METRICS_TOKEN: required in production (the development default is public)']);
