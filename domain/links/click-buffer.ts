@@ -45,7 +45,7 @@ export class ClickBuffer {
   /** Starts the periodic flush (unref'd: it never keeps a process alive). */
   start(): this {
     if (!this.timer) {
-      this.timer = setInterval(() => void this.flush(), this.opts.flushEveryMs ?? 1_000);
+      this.timer = setInterval(() => void this.flush(), this.opts.flushEveryMs ?? 500);
       this.timer.unref();
     }
     return this;

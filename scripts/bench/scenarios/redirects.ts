@@ -93,7 +93,7 @@ export async function redirectLoad(
   const redirected = okCount(load, 302);
   const others = Object.fromEntries(Object.entries(load.statuses).filter(([k]) => k !== '302')) as Record<number, number>;
 
-  // The api flushes its click buffer every second.
+  // The api flushes its click buffer twice a second.
   let clicksRecorded = 0;
   for (let i = 0; i < 50; i++) {
     const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM link_clicks WHERE campaign_id = $1', [campaignId]);
