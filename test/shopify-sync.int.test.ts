@@ -382,6 +382,10 @@ describe('Shopify customer sync', () => {
     expect(viewB.id).not.toBe(syncA.id);
     expect(viewB.counts.customersSeen).toBe(0);
 
+    // A's poll is taken out of the way, so only a webhook could end its export.
+    const queue = worker.queues.get('shopify');
+    await waitFor('poll delayed', async () => (await queue.getJob(jobIds.shopSync(syncA.id)))?.isDelayed() ?? false);
+    await (await queue.getJob(jobIds.shopSync(syncA.id)))!.remove();
     const op = fake.completeBulkOperation(syncA.bulk_operation_id!);
     const misattributed = `mis-${seq++}`;
     await postShopify(app, 'bulk_operations/finish', fake.bulkFinishWebhook(op), { shopDomain: b, webhookId: misattributed });
