@@ -6,7 +6,7 @@
 //   npm run bench                      10 k and 100 k sends + every other scenario (a few minutes)
 //   npm run bench -- --size 1m         adds the 1 000 000-recipient campaign
 //   npm run bench -- --only send       just the send scenarios (also: ceilings, webhooks, enqueue, redirects)
-//   npm run bench -- --only redirects --redirect-rate 6000 --redirect-seconds 5 --redirect-audience 100000
+//   npm run bench -- --only redirects --redirect-rate 6000 --redirect-seconds 5 --redirect-audience 1m
 //                                      short-link redirects/s and p99 while a campaign sends
 //   npm run bench -- --workers 2       more worker processes
 //   npm run bench -- --profile DIR     api and worker(s) write V8 CPU profiles into DIR
@@ -94,7 +94,7 @@ function parseArgs(argv: string[]): Options {
     settledSizes: null,
     redirectRate: 6_000,
     redirectSeconds: 5,
-    redirectAudience: 100_000,
+    redirectAudience: 1_000_000,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
