@@ -9,7 +9,11 @@ export function messageSegments(m: OutboundMessage): number {
 }
 
 export interface SegmentLimitOptions {
-  /** Longest a call waits for its segments before giving up as rate limited. */
+  /**
+   * Longest a call waits for its segments before giving up as rate limited;
+   * a call needing more than that even at the full rate gets 1.5 × what it
+   * needs (else it could never go: it would give up on every attempt).
+   */
   maxWaitMs: number;
   /** Seconds of wait observed per call (sms_provider_throttle_wait_seconds). */
   onWait?: (seconds: number, outcome: 'sent' | 'gave_up') => void;
@@ -24,7 +28,7 @@ export interface SegmentLimitOptions {
  * job retried without spending an attempt). A limiter that cannot be reached
  * sends nothing either: an unavailable provider, retried with backoff.
  */
-export function withSegmentLimit(provider: SmsProvider, limiter: Pick<SegmentRateLimiter, 'acquire' | 'slotMs'>, o: SegmentLimitOptions): SmsProvider {
+export function withSegmentLimit(provider: SmsProvider, limiter: Pick<SegmentRateLimiter, 'acquire' | 'slotMs' | 'perSecond'>, o: SegmentLimitOptions): SmsProvider {
   return {
     name: provider.name,
     dedupsByReference: provider.dedupsByReference,
@@ -33,9 +37,10 @@ export function withSegmentLimit(provider: SmsProvider, limiter: Pick<SegmentRat
       let segments = 0;
       for (const m of messages) segments += messageSegments(m);
       const started = Date.now();
+      const atFullRateMs = (segments / limiter.perSecond) * 1000;
       let granted: boolean;
       try {
-        granted = await limiter.acquire(segments, { deadline: started + o.maxWaitMs });
+        granted = await limiter.acquire(segments, { deadline: started + Math.max(o.maxWaitMs, Math.ceil(atFullRateMs * 1.5)) });
       } catch (err) {
         throw new ProviderUnavailableError(provider.name, `segment rate limiter unavailable: ${(err as Error).message}`, undefined, { cause: err });
       }
