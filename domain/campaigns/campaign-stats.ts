@@ -16,6 +16,10 @@ export type CampaignStats = {
   creditsReleased: number;
   startedAt: string | null;
   completedAt: string | null;
+  /** Of `skipped`, those smart sending held back (error_code frequency_cap). */
+  skippedFrequencyCap: number;
+  /** Of `pending`, those waiting for their quiet hours to end (in a batch deferred to its `not_before`). */
+  deferred: number;
 } & Record<RecipientStatus, number> &
   CampaignPerformance;
 
@@ -28,8 +32,10 @@ export type CampaignStats = {
 export async function campaignStats(db: DbOrTx, shopId: string, campaignId: string): Promise<CampaignStats> {
   const campaign = await getCampaignRow(db, shopId, campaignId);
   const [groups, reservations] = await Promise.all([
-    db.$queryRaw<{ status: RecipientStatus; n: bigint }[]>`
-      SELECT ${recipientStatusSql('r', 'b')} AS status, count(*) AS n
+    db.$queryRaw<{ status: RecipientStatus; n: bigint; capped: bigint; deferred: bigint }[]>`
+      SELECT ${recipientStatusSql('r', 'b')} AS status, count(*) AS n,
+             count(*) FILTER (WHERE r.status = 'skipped' AND r.error_code = 'frequency_cap') AS capped,
+             count(*) FILTER (WHERE r.status = 'pending' AND b.claim_token IS NULL AND b.not_before IS NOT NULL) AS deferred
         FROM campaign_recipients r
         LEFT JOIN campaign_batches b ON b.campaign_id = r.campaign_id AND b.batch_no = r.batch_no
        WHERE r.campaign_id = ${campaignId}::uuid GROUP BY 1`,
@@ -38,7 +44,13 @@ export async function campaignStats(db: DbOrTx, shopId: string, campaignId: stri
        WHERE campaign_id = ${campaignId}::uuid AND shop_id = ${shopId}::uuid ORDER BY created_at DESC LIMIT 1`,
   ]);
   const counts = Object.fromEntries(RECIPIENT_STATUSES.map((s) => [s, 0])) as Record<RecipientStatus, number>;
-  for (const g of groups) counts[g.status] = Number(g.n);
+  let skippedFrequencyCap = 0;
+  let deferred = 0;
+  for (const g of groups) {
+    counts[g.status] = Number(g.n);
+    skippedFrequencyCap += Number(g.capped);
+    deferred += Number(g.deferred);
+  }
   const r = reservations[0];
   const messages = counts.sent + counts.delivered;
   const performance = await campaignPerformance(db, shopId, [{ id: campaignId, messages, credits: Number(r?.consumed ?? 0) }]);
@@ -51,6 +63,8 @@ export async function campaignStats(db: DbOrTx, shopId: string, campaignId: stri
     creditsReleased: Number(r?.released ?? 0),
     startedAt: campaign.started_at?.toISOString() ?? null,
     completedAt: campaign.completed_at?.toISOString() ?? null,
+    skippedFrequencyCap,
+    deferred,
     ...(performance.get(campaignId) ?? EMPTY_PERFORMANCE),
   };
 }

@@ -7,6 +7,7 @@ import { jobIds } from '../../queue/job-ids';
 import { readDbGauges, setDbGauges } from '../ops/db-gauges';
 import { runReconciliation } from '../reconciliation/run-reconciliation';
 import { findLedgerMismatches } from '../reconciliation/ledger-check';
+import { campaignStats } from './campaign-stats';
 import { launchCampaign } from './launch-campaign';
 import { previewCampaign } from './preview-campaign';
 import { sendBatch, type SendBatchDeps } from './send-batch';
@@ -102,6 +103,7 @@ describe('smart sending and recipient quiet hours', () => {
     expect(cappedAfter - cappedBefore).toBe(4);
     // The four A texted are skipped, the two new contacts are sent; only they are charged.
     expect(await recipientCounts(env.db, b.id)).toEqual({ sent: 2, skipped: 4 });
+    expect(await campaignStats(env.db, shop.id, b.id)).toMatchObject({ skipped: 4, skippedFrequencyCap: 4, deferred: 0 });
     expect(await skippedCodes(b.id)).toEqual({ frequency_cap: 4 });
     expect(sim.stats().messagesAccepted).toBe(6);
     const after = await moneyState(env.db, shop.id);
@@ -190,6 +192,7 @@ describe('smart sending and recipient quiet hours', () => {
     // 08:00 EST = 13:00Z.
     expect(r).toMatchObject({ outcome: 'deferred', reason: 'quiet_hours', until: new Date('2026-12-05T13:00:00Z'), deferred: 1, counts: { settle: { sent: 1 } } });
     expect(await recipientCounts(env.db, c.id)).toEqual({ sent: 1, pending: 1 });
+    expect(await campaignStats(env.db, shop.id, c.id)).toMatchObject({ sent: 1, pending: 1, deferred: 1, skippedFrequencyCap: 0 });
     const rows = await env.db.$queryRaw<{ phone: string; status: string }[]>`
       SELECT c.phone_e164 AS phone, r.status FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id WHERE r.campaign_id = ${c.id}::uuid ORDER BY 1`;
     expect(rows).toEqual([{ phone: '+12125550100', status: 'pending' }, { phone: '+447700900123', status: 'sent' }]);
