@@ -22,7 +22,9 @@ export async function readDbGauges(db: DbOrTx, stuckBefore: Date): Promise<DbGau
                                 WHERE b.campaign_id = c.id AND b.status = 'pending' AND b.not_before >= ${stuckBefore})) AS stuck,
            (SELECT count(*) FROM credit_reservations WHERE status = 'active') AS reservations,
            (SELECT count(*) FROM outbox_events WHERE published_at IS NULL) AS outbox,
-           (SELECT COALESCE(sum(deferred), 0) FROM campaign_batches WHERE status = 'pending' AND not_before IS NOT NULL) AS deferred`;
+           -- A cancelled campaign's deferred rows are cancelled: only sending campaigns wait.
+           (SELECT COALESCE(sum(b.deferred), 0) FROM campaign_batches b JOIN campaigns c ON c.id = b.campaign_id
+             WHERE b.status = 'pending' AND b.not_before IS NOT NULL AND c.status = 'sending') AS deferred`;
   return {
     campaignsStuck: Number(row?.stuck ?? 0),
     reservationsActive: Number(row?.reservations ?? 0),
