@@ -38,18 +38,29 @@ async function clusterNodes(): Promise<string> {
   return stdout.trim().split('\n').at(-1) ?? '';
 }
 
-/** host:port of the primary serving the slot of `key`, read from a live node. */
-async function primaryOf(cluster: RedisClient, key: string): Promise<string> {
+/**
+ * host:port of the primary serving the slot of `key`, as the live nodes see
+ * it: every node but `skip` (the dead one) is asked at once, each within 1 s.
+ */
+async function primaryOf(cluster: RedisClient, key: string, skip = ''): Promise<string> {
   if (!isCluster(cluster)) throw new Error('not a cluster client');
   const slot = Number(await cluster.cluster('KEYSLOT', key));
-  for (const node of cluster.nodes('all')) {
-    try {
-      const primary = (await node.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to)?.[2];
-      if (primary) return `${primary[0]}:${primary[1]}`;
-    } catch {
-      // the dead node; ask the next
-    }
-  }
+  const answers = await Promise.all(
+    cluster
+      .nodes('all')
+      .filter((node) => `${node.options.host}:${node.options.port}` !== skip)
+      .map((node) =>
+        Promise.race([
+          node.cluster('SLOTS').then((ranges) => ranges.find(([from, to]) => slot >= from && slot <= to)?.[2]),
+          sleep(1_000).then(() => undefined),
+        ]).catch(() => undefined),
+      ),
+  );
+  const owners = answers.filter((a) => a !== undefined).map((a) => `${a[0]}:${a[1]}`);
+  // Any node that already knows of the promotion says so; until then all name the old primary.
+  const moved = owners.find((o) => o !== skip);
+  if (moved && skip) return moved;
+  if (owners[0]) return owners[0];
   throw new Error(`no node serves slot ${slot}`);
 }
 
@@ -79,6 +90,7 @@ export async function r5ClusterFailover(report: ScenarioReport, o: ScenarioOptio
   let promoted = '';
   let failoverMs = 0;
   let killedAt = 0;
+  let finalAtKill = -1;
 
   try {
     await runCampaignScenario(report, {
@@ -116,7 +128,7 @@ export async function r5ClusterFailover(report: ScenarioReport, o: ScenarioOptio
           // file as the new primary's replica.
           start: async () => {
             while (promoted === '') {
-              const now = await primaryOf(checker!, sendsTag).catch(() => victim);
+              const now = await primaryOf(checker!, sendsTag, victim).catch(() => victim);
               if (now !== victim) {
                 promoted = now;
                 failoverMs = Date.now() - killedAt;
@@ -125,13 +137,17 @@ export async function r5ClusterFailover(report: ScenarioReport, o: ScenarioOptio
             }
             await run('bash', [SCRIPT, 'start'], { timeout: 90_000 });
           },
-          stopped: (before) => `primary ${victim} (serving ${sendsTag}) SIGKILLed at ${before.toLocaleString('en-US')} final recipients`,
+          stopped: (before) => {
+            finalAtKill = before;
+            return `primary ${victim} (serving ${sendsTag}) SIGKILLed at ${before.toLocaleString('en-US')} final recipients`;
+          },
           started: (seconds, after) =>
             `replica ${promoted} was promoted ${(failoverMs / 1000).toFixed(1)} s after the kill; ${victim} started again after ${seconds} s and rejoined as its replica, cluster healthy (${after.toLocaleString('en-US')} final recipients)`,
           note: (line) => report.note(line),
         });
       },
       async afterwards(ctx) {
+        report.check('the kill landed mid-campaign (recipients still open)', finalAtKill >= 0 && finalAtKill < recipients, `${finalAtKill.toLocaleString('en-US')} of ${recipients.toLocaleString('en-US')} final at the kill`);
         report.check('the primary serving the sends queue failed over to its replica', promoted !== '' && promoted !== victim, `${victim} → ${promoted || 'none'}`);
         for (const line of log.lines()) report.note(`during the failover: ${line}`);
         const bad = log.offending((l) => /^5\d\d/.test(l) && !/^503/.test(l)).concat(log.offending((l) => l.startsWith('no answer')));
