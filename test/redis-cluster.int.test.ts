@@ -29,11 +29,11 @@ async function keysOf(redis: RedisClient, base: string): Promise<{ key: string; 
 
 /** The primary serving each slot range, from CLUSTER SLOTS. */
 async function slotOwners(cluster: Cluster): Promise<(slot: number) => string> {
-  const ranges = (await cluster.cluster('SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+  const ranges = await cluster.cluster('SLOTS');
   return (slot) => {
-    const r = ranges.find(([from, to]) => slot >= from && slot <= to);
-    if (!r) throw new Error(`slot ${slot} is not served`);
-    return `${r[2][0]}:${r[2][1]}`;
+    const primary = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2];
+    if (!primary) throw new Error(`slot ${slot} is not served`);
+    return `${primary[0]}:${primary[1]}`;
   };
 }
 
