@@ -1,11 +1,24 @@
 import type { Tx } from '../../../lib/db';
 import { recordShopifyCheckout } from '../../checkouts/record-checkout';
+import { queueFlowTrigger } from '../../flows/queue-flow-trigger';
 import { attributeOrder } from '../../orders/attribute-order';
 import { minorToMajor } from '../../orders/money';
 import { recordShopifyOrder } from '../../orders/record-order';
+import { publishOutboxRows, type OutboxRow } from '../../outbox/outbox';
 import { inEventTransaction } from '../event-transaction';
 import { checkoutSchema, orderSchema, type ShopifyCheckoutBody, type ShopifyOrderBody } from '../shopify-payloads';
-import type { WebhookHandler } from '../types';
+import type { HandlerContext, WebhookHandler } from '../types';
+
+/** A flows.trigger.v1 event published right after commit; the outbox dispatcher covers a failure. */
+function publishAfterCommit(ctx: HandlerContext, row: OutboxRow | null): void {
+  const producer = ctx.deps.producer;
+  if (!row || !producer) return;
+  ctx.afterCommit(() => {
+    publishOutboxRows(ctx.deps.db, producer, [row], ctx.deps.now()).catch((err: unknown) =>
+      ctx.deps.logger.warn({ err: { message: (err as Error).message }, outboxId: String(row.id) }, 'flow trigger not published now; the outbox dispatcher will'),
+    );
+  });
+}
 
 /**
  * The stored body is cut down to what the record keeps (still a valid body of
@@ -70,6 +83,10 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
       discountCodes: o.discount_codes,
     });
     const attributed = result.outcome === 'recorded' && result.contactId !== null ? await attributeOrder(tx, { shopId, orderId: o.id }) : null;
+    // Post-purchase flows: only the delivery that stored the order (a duplicate starts nothing twice anyway).
+    if (result.outcome === 'recorded' && result.contactId !== null) {
+      publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'order_created', orderId: o.id }, traceId: event.trace_id }));
+    }
     await minimizePayload(tx, event.id, minimalOrder(o));
     ctx.afterCommit(() => {
       if (attributed) {
@@ -101,6 +118,10 @@ export const shopifyCheckout: WebhookHandler = async (ctx) => {
       updatedAt: new Date(Date.parse(c.updated_at)),
       completedAt: c.completed_at ? new Date(Date.parse(c.completed_at)) : null,
     });
+    // Abandoned-checkout flows: an open checkout with a phone; the job decides on consent and orders.
+    if (outcome === 'stored' && !c.completed_at && (c.phone ?? c.customer?.phone ?? c.customer?.id)) {
+      publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'checkout_abandoned', token: c.token }, traceId: event.trace_id }));
+    }
     await minimizePayload(tx, event.id, minimalCheckout(c));
     ctx.afterCommit(() => deps.logger.debug({ webhookEventId: event.id, shopId, outcome }, 'shopify checkout'));
     return { outcome: 'processed', shopId };
