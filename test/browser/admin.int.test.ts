@@ -396,6 +396,17 @@ it('a 503 is retried after Retry-After with the same key; a campaign sent from e
   await page.unroute(`**/api/campaigns/${id}/enqueue`);
 }, 60_000);
 
+it("a page whose script is gone (a deploy since the app was opened) says so and offers a reload", async () => {
+  await page.route('**/app/assets/SettingsPage-*.js', (route) => route.fulfill({ status: 404, body: '' }));
+  await page.goto(`${base}/app/settings?shop=${SHOP}`);
+  await page.getByText('This page could not be loaded').waitFor();
+  // The navigation is still there.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Home', exact: true }).waitFor();
+  await page.unroute('**/app/assets/SettingsPage-*.js');
+  await page.getByRole('button', { name: 'Reload' }).click();
+  await page.getByLabel('Sender id').waitFor();
+}, 60_000);
+
 /**
  * Paint figures of the page as loaded (ms from navigation start): first
  * contentful paint (the shell), largest contentful paint, and the meaningful

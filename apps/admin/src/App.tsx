@@ -2,6 +2,7 @@ import { NavMenu } from '@shopify/app-bridge-react';
 import { Box, InlineStack, Link, Spinner, Text } from '@shopify/polaris';
 import { lazy, Suspense, type ReactNode } from 'react';
 import { isEmbedded } from './bridge';
+import { PageErrorBoundary } from './components/PageErrorBoundary';
 import { href, useRouter } from './router';
 
 // One chunk per page, except Home: the page the app opens on is in the
@@ -84,17 +85,19 @@ export function App() {
         <InPageNav />
       )}
       <main>
-        <Suspense
-          fallback={
-            <Box padding="800">
-              <InlineStack align="center">
-                <Spinner accessibilityLabel="Loading" />
-              </InlineStack>
-            </Box>
-          }
-        >
-          {route(path)}
-        </Suspense>
+        <PageErrorBoundary key={path}>
+          <Suspense
+            fallback={
+              <Box padding="800">
+                <InlineStack align="center">
+                  <Spinner accessibilityLabel="Loading" />
+                </InlineStack>
+              </Box>
+            }
+          >
+            {route(path)}
+          </Suspense>
+        </PageErrorBoundary>
       </main>
     </>
   );
