@@ -3,7 +3,7 @@ import { matchesCustomer, type CustomerRef } from './customer-ref';
 
 /**
  * customers/data_request: everything we hold on one customer of a shop (the
- * contact, the messages sent to it, the texts it sent) assembled into a
+ * contact, the messages sent to it, the texts it sent and the keyword replies they got) assembled into a
  * privacy request the merchant reads at GET /api/privacy/requests/:id.
  * The request id is the webhook event's, so a replay writes nothing twice.
  */
@@ -27,6 +27,13 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
         SELECT from_phone, to_number, text, keyword, received_at FROM inbound_messages
          WHERE shop_id = ${r.shopId}::uuid AND from_hash = ANY(${hashes}::text[])
          ORDER BY received_at`
+    : [];
+  // The keyword confirmations we sent the customer from the shop's sender.
+  const replies = hashes.length
+    ? await tx.$queryRaw<{ keyword: string; body: string; status: string; created_at: Date; sent_at: Date | null }[]>`
+        SELECT keyword, body, status, created_at, sent_at FROM keyword_replies
+         WHERE shop_id = ${r.shopId}::uuid AND to_hash = ANY(${hashes}::text[])
+         ORDER BY id`
     : [];
 
   const consentRecords = ids.length
@@ -91,6 +98,13 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
       text: m.text,
       keyword: m.keyword,
       receivedAt: m.received_at.toISOString(),
+    })),
+    keywordReplies: replies.map((k) => ({
+      keyword: k.keyword,
+      text: k.body,
+      status: k.status,
+      createdAt: k.created_at.toISOString(),
+      sentAt: k.sent_at?.toISOString() ?? null,
     })),
     orders: orders.map((o) => ({
       orderId: o.order_id,

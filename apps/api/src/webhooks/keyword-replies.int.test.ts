@@ -3,6 +3,7 @@ import request from 'supertest';
 import type { SimulatorHandle } from '../../../sms-simulator/src/simulator';
 import { sendKeywordReply } from '../../../../domain/compliance/send-keyword-reply';
 import { eraseContact } from '../../../../domain/contacts/erase-contact';
+import { exportCustomerData } from '../../../../domain/privacy/export-customer-data';
 import { keywordReplyAad } from '../../../../domain/compliance/record-keyword-reply';
 import { repairKeywordReplies } from '../../../../domain/compliance/repair-keyword-replies';
 import { processWebhookEvent } from '../../../../domain/webhooks/process-event';
@@ -124,6 +125,11 @@ describe('keyword replies', () => {
     expect(sim.referenceStats(`k${rows.HELP!.id}`).sends).toBe(1);
 
     expect(await shopCounts(shop.id)).toEqual({ sent: 3, segments: 3 });
+    // The customer's privacy export lists the confirmations they got.
+    await env.db.$transaction((tx) => exportCustomerData(tx, { requestId: crypto.randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone } }));
+    const [exported] = await env.db.$queryRaw<{ data: { keywordReplies: { keyword: string; status: string; text: string }[] } }[]>`
+      SELECT data FROM privacy_requests WHERE shop_id = ${shop.id}::uuid`;
+    expect(exported!.data.keywordReplies.map((k) => [k.keyword, k.status])).toEqual([['STOP', 'sent'], ['START', 'sent'], ['HELP', 'sent']]);
     expect(await wallet(shop.id)).toEqual(before);
     expect((await counterValue(worker.metrics, 'keywordReplies', { outcome: 'sent' })) - sentBefore).toBe(3);
     expect((await counterValue(worker.metrics, 'keywordReplySegments')) - segmentsBefore).toBe(3);
