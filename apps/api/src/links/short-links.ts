@@ -74,10 +74,21 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
     );
   };
 
+  // A campaign's destinations never change: built once per cached campaign.
+  const destinations = new WeakMap<CampaignLinks, string[]>();
+  const destinationOf = (campaign: CampaignLinks, index: number): string | undefined => {
+    let d = destinations.get(campaign);
+    if (!d) {
+      d = campaign.urls.map((url) => withUtm(url, { medium, campaign: campaign.campaignId }));
+      destinations.set(campaign, d);
+    }
+    return d[index];
+  };
+
   const redirect = (req: IncomingMessage & { ip?: string }, res: ServerResponse, target: LinkTarget, campaign: CampaignLinks): void => {
-    const url = campaign.urls[target.index];
-    if (url === undefined) return notFound(req as Request, res as Response);
-    res.writeHead(302, { Location: withUtm(url, { medium, campaign: campaign.campaignId }), 'Cache-Control': 'private, no-store', 'Content-Length': 0, 'Referrer-Policy': 'no-referrer' });
+    const location = destinationOf(campaign, target.index);
+    if (location === undefined) return notFound(req as Request, res as Response);
+    res.writeHead(302, { Location: location, 'Cache-Control': 'private, no-store', 'Content-Length': 0, 'Referrer-Policy': 'no-referrer' });
     res.end();
     metrics.linkRedirects.inc({ outcome: 'redirected' });
     const fetcher = classifyFetcher(req.method ?? 'GET', req.headers);
