@@ -32,6 +32,12 @@ export type SyncRunOutcome =
   /** Another worker is applying the export (or took it over from this one). */
   | { outcome: 'busy' };
 
+/** Where the export's result is, and how many objects Shopify says it holds. */
+interface ExportResult {
+  url: string | null;
+  objectCount: number | null;
+}
+
 interface BulkOperationNode {
   id: string;
   status: string;
@@ -87,7 +93,7 @@ export async function runShopSync(deps: ShopifyDeps, o: { syncId: string; chunkL
     row = started;
   }
 
-  let url: string | null | undefined;
+  let result: ExportResult | undefined;
   if (!row.bulk_finished_via) {
     const op = await readOperation(deps, row);
     if (!op || !isBulkFinished(op.status)) {
@@ -112,10 +118,10 @@ export async function runShopSync(deps: ShopifyDeps, o: { syncId: string; chunkL
       deps.logger.warn({ syncId: row.id, shopId: row.shop_id, bulkStatus: op.status, errorCode: op.errorCode }, 'shop sync: Shopify export did not complete');
     }
     row = recorded.row;
-    url = op.url;
+    result = { url: op.url, objectCount: op.objectCount === null ? null : Number(op.objectCount) };
   }
   if (row.status !== 'running') return { outcome: row.status === 'completed' ? 'completed' : 'ended' };
-  return applyExport(deps, row, url, o.chunkLines ?? SYNC_CHUNK_LINES);
+  return applyExport(deps, row, result, o.chunkLines ?? SYNC_CHUNK_LINES);
 }
 
 /** Starts (or adopts) the export and stores its id; null when Shopify refused it (the sync is failed). */
@@ -165,7 +171,7 @@ function downloadable(deps: ShopifyDeps, url: string): boolean {
   }
 }
 
-async function applyExport(deps: ShopifyDeps, row: ShopSyncRow, knownUrl: string | null | undefined, chunkLines: number): Promise<SyncRunOutcome> {
+async function applyExport(deps: ShopifyDeps, row: ShopSyncRow, known: ExportResult | undefined, chunkLines: number): Promise<SyncRunOutcome> {
   const { db, logger } = deps;
   const claim = randomUUID();
   const [claimed] = await db.$queryRaw<{ lines_applied: bigint; attempts: number }[]>`
@@ -184,8 +190,20 @@ async function applyExport(deps: ShopifyDeps, row: ShopSyncRow, knownUrl: string
   const idle = setTimeout(() => controller.abort(new Error('download idle')), SYNC_DOWNLOAD_IDLE_MS);
   try {
     // The result URL is signed and short-lived: read it fresh unless this run polled it just now.
-    const url = knownUrl !== undefined ? knownUrl : (await readOperation(deps, row))?.url ?? null;
+    let result: ExportResult;
+    if (known) result = known;
+    else {
+      const op = await readOperation(deps, row);
+      result = { url: op?.url ?? null, objectCount: op?.objectCount ? Number(op.objectCount) : null };
+    }
+    const url = result.url;
     let applied = Number(claimed.lines_applied);
+    if (!url && (result.objectCount ?? 0) > 0) {
+      // Shopify keeps a result for a week: an export finished longer ago than that cannot be read any more.
+      await failAndObserve(deps, row.id, "Shopify's customer export has no result to download any more; start a resync");
+      finished = true;
+      return { outcome: 'failed' };
+    }
     if (url) {
       if (!downloadable(deps, url)) {
         await failAndObserve(deps, row.id, 'Shopify returned a result URL that is not https; start a resync');
