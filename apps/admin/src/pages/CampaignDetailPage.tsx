@@ -43,7 +43,7 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
   const charting = status !== undefined && CHARTING.has(status);
   const chartingRef = useRef(charting);
   chartingRef.current = charting;
-  const series = useApi<CampaignTimeseries>(`/campaigns/${campaignId}/timeseries`, { pollMs: 2000, keepPolling: () => chartingRef.current });
+  const series = useApi<CampaignTimeseries>(`/campaigns/${campaignId}/timeseries`, { pollMs: 3000, keepPolling: () => chartingRef.current });
   const reloadSeries = series.reload;
   const wasCharting = useRef(false);
   useEffect(() => {
