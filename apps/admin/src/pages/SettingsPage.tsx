@@ -4,6 +4,7 @@ import { api, ApiError, newIdempotencyKey } from '../api/client';
 import type { Shop } from '../api/types';
 import { toast } from '../bridge';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { KeywordRepliesCard } from '../components/KeywordRepliesCard';
 import { ShopSyncCard } from '../components/ShopSyncCard';
 import { useApi } from '../hooks';
 
@@ -141,6 +142,12 @@ export default function SettingsPage() {
               <SkeletonBodyText lines={1} />
             )}
           </Card>
+        </Layout.AnnotatedSection>
+        <Layout.AnnotatedSection
+          title="Keyword replies"
+          description="Customers who text STOP, START or HELP get one confirmation each. Word them your way; carriers require the parts named under each field."
+        >
+          <KeywordRepliesCard />
         </Layout.AnnotatedSection>
         <Layout.AnnotatedSection
           title="Customers from Shopify"

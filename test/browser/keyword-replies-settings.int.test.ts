@@ -1,0 +1,69 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Browser, Page } from 'playwright-core';
+import { DEFAULT_KEYWORD_REPLIES } from '../../domain/compliance/keyword-reply-texts';
+import { ensureAdminBuilt } from '../admin-build';
+import { createShop, type ShopFixture } from '../factories';
+import { createTestEnv, type TestEnv } from '../harness';
+import { sessionToken } from '../session-token';
+import { adminContext, launchChromium, seriousViolations } from './browser';
+
+// Settings → Keyword replies in a real (headless) Chromium against the real
+// api: the texts in force, a carrier requirement missing shown on its field,
+// a custom text saved, and the default restored.
+
+let env: TestEnv;
+let server: Server;
+let base: string;
+let browser: Browser;
+let page: Page;
+let shop: ShopFixture;
+
+beforeAll(async () => {
+  ensureAdminBuilt();
+  env = await createTestEnv();
+  const { app } = await env.api();
+  server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  shop = await createShop(env.db);
+  await env.db.$executeRaw`UPDATE shops SET keyword_replies_sent = 4, keyword_reply_segments = 5 WHERE id = ${shop.id}::uuid`;
+  browser = await launchChromium();
+  page = await (await adminContext(browser, shop.domain)).newPage();
+  page.setDefaultTimeout(20_000);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((r) => server?.close(r));
+  await env?.close();
+});
+
+const stored = async () =>
+  (await env.db.$queryRaw<{ help: string | null }[]>`SELECT keyword_reply_help AS help FROM shops WHERE id = ${shop.id}::uuid`)[0]!.help;
+
+it('a merchant words the HELP reply: a missing requirement is named on the field, a good text is saved, the default comes back', async () => {
+  await page.goto(`${base}/app/settings?embedded=1&host=YWRtaW4&id_token=${await sessionToken(shop.domain)}&shop=${shop.domain}`);
+  const help = page.getByLabel('HELP reply');
+  await help.waitFor();
+  expect(await help.inputValue()).toBe(DEFAULT_KEYWORD_REPLIES.HELP);
+  expect(await page.getByLabel('STOP reply').inputValue()).toBe(DEFAULT_KEYWORD_REPLIES.STOP);
+  await page.getByText('4 replies sent (5 segments), never charged to your credits.').waitFor();
+
+  await help.fill('{{shopName}}: questions? Write to help@acme.example');
+  await page.getByRole('button', { name: 'Save replies' }).click();
+  await page.getByText('must say how to opt out: "Reply STOP to unsubscribe"').waitFor();
+  expect(await stored()).toBeNull();
+  expect(await seriousViolations(page)).toEqual([]);
+
+  const text = '{{shopName}}: questions? Write to help@acme.example. Msg & data rates may apply. Reply STOP to unsubscribe.';
+  await help.fill(text);
+  await page.getByRole('button', { name: 'Save replies' }).click();
+  await page.getByRole('button', { name: 'Restore the default HELP reply' }).waitFor();
+  expect(await stored()).toBe(text);
+
+  await page.getByRole('button', { name: 'Restore the default HELP reply' }).click();
+  await page.getByRole('button', { name: 'Restore the default HELP reply' }).waitFor({ state: 'detached' });
+  expect(await stored()).toBeNull();
+  expect(await help.inputValue()).toBe(DEFAULT_KEYWORD_REPLIES.HELP);
+}, 60_000);
