@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import type { ApiDeps } from '../deps';
 import { campaignRoutes } from './campaigns.routes';
+import { flowRoutes } from './flows.routes';
 import { contactsRoutes } from './contacts.routes';
 import { shopRoutes } from './shop.routes';
 import { walletRoutes } from './wallet.routes';
@@ -17,6 +18,7 @@ export function apiRouters(deps: ApiDeps): Router[] {
     shopRoutes(deps),
     contactsRoutes(deps),
     campaignRoutes(deps),
+    flowRoutes(deps),
     walletRoutes(deps),
     billingRoutes(deps),
     privacyRoutes(deps),

@@ -1,0 +1,93 @@
+import { Router } from 'express';
+import { createFlowSchema, listFlowsQuerySchema, testFlowSchema, updateFlowSchema } from '../../../../domain/flows/flow-input';
+import { createFlow } from '../../../../domain/flows/create-flow';
+import { deleteFlow } from '../../../../domain/flows/delete-flow';
+import { getFlowDetail } from '../../../../domain/flows/get-flow';
+import { listFlows } from '../../../../domain/flows/list-flows';
+import { activateFlow, pauseFlow } from '../../../../domain/flows/set-flow-status';
+import { testFlow } from '../../../../domain/flows/test-flow';
+import { updateFlow } from '../../../../domain/flows/update-flow';
+import { emptyBodySchema } from '../../../../domain/campaigns/campaign-input';
+import type { ApiDeps } from '../deps';
+import { idParam } from '../middleware/id-param';
+import { idempotency, idempotencyGuardOf } from '../middleware/idempotency';
+import { shopOf } from '../middleware/session-auth';
+import { validated } from '../middleware/validated';
+import { EXACT_ROUTING } from '../router-options';
+
+/** /api/flows (api.md, "Flows"): the same validation, idempotency and tenancy rules as campaigns. */
+export function flowRoutes(deps: ApiDeps): Router {
+  const router = Router(EXACT_ROUTING);
+  const optionalKey = idempotency(deps, { required: false });
+  const requiredKey = idempotency(deps, { required: true });
+  const flowId = idParam('Flow');
+  const idOf = (req: { params: Record<string, unknown> }): string => String(req.params.id);
+
+  router.post(
+    '/flows',
+    ...validated({ body: createFlowSchema, use: [optionalKey] }, async ({ body }, _req, res) => {
+      const flow = await createFlow(deps.db, { shopId: shopOf(res).shopId, input: body, guard: idempotencyGuardOf(res), now: deps.now() });
+      res.status(201).location(`/api/flows/${flow.id}`).json(flow);
+    }),
+  );
+
+  router.get(
+    '/flows',
+    ...validated({ query: listFlowsQuerySchema }, async ({ query }, _req, res) => {
+      res.json(await listFlows(deps.db, shopOf(res).shopId, query));
+    }),
+  );
+
+  router.get(
+    '/flows/:id',
+    ...validated({ use: [flowId] }, async (_input, req, res) => {
+      res.json(await getFlowDetail(deps.db, shopOf(res).shopId, idOf(req)));
+    }),
+  );
+
+  router.patch(
+    '/flows/:id',
+    ...validated({ body: updateFlowSchema, use: [flowId, optionalKey] }, async ({ body }, req, res) => {
+      res.json(await updateFlow(deps.db, { shopId: shopOf(res).shopId, flowId: idOf(req), input: body, guard: idempotencyGuardOf(res), now: deps.now() }));
+    }),
+  );
+
+  router.delete(
+    '/flows/:id',
+    ...validated({ body: emptyBodySchema, use: [flowId, optionalKey] }, async (_input, req, res) => {
+      await deleteFlow(deps.db, { shopId: shopOf(res).shopId, flowId: idOf(req), guard: idempotencyGuardOf(res) });
+      res.status(204).end();
+    }),
+  );
+
+  router.post(
+    '/flows/:id/activate',
+    ...validated({ body: emptyBodySchema, use: [flowId, requiredKey] }, async (_input, req, res) => {
+      res.json(await activateFlow(deps.db, { shopId: shopOf(res).shopId, flowId: idOf(req), guard: idempotencyGuardOf(res), now: deps.now() }));
+    }),
+  );
+
+  router.post(
+    '/flows/:id/pause',
+    ...validated({ body: emptyBodySchema, use: [flowId, requiredKey] }, async (_input, req, res) => {
+      res.json(await pauseFlow(deps.db, { shopId: shopOf(res).shopId, flowId: idOf(req), guard: idempotencyGuardOf(res), now: deps.now() }));
+    }),
+  );
+
+  router.post(
+    '/flows/:id/test',
+    ...validated({ body: testFlowSchema, use: [flowId, requiredKey] }, async ({ body }, req, res) => {
+      const run = await testFlow(deps.db, {
+        shopId: shopOf(res).shopId,
+        flowId: idOf(req),
+        contactId: body.contactId,
+        requestId: String(res.locals.requestId),
+        guard: idempotencyGuardOf(res),
+        now: deps.now(),
+      });
+      res.status(201).json(run);
+    }),
+  );
+
+  return router;
+}
