@@ -21,8 +21,9 @@ interface Row {
  * last delivered to the contact (status `delivered`, sent within the view
  * window before the order). Nothing when the order has no contact, nothing
  * qualifies, or the order is already attributed (the primary key: never
- * twice, whichever of this and a late click's flush comes first). Returns
- * what it wrote, for the counters.
+ * twice, whichever of this and a late click's flush comes first), and it
+ * replaces the provisional attribution a customer summary made for it.
+ * Returns what it wrote, for the counters.
  */
 export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: string }): Promise<Attribution | null> {
   const [row] = await tx.$queryRaw<Row[]>`
@@ -45,6 +46,16 @@ export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: strin
       SELECT 'click' AS kind, campaign_id, id AS click_id FROM click
       UNION ALL
       SELECT 'view', campaign_id, NULL::uuid FROM viewed WHERE NOT EXISTS (SELECT 1 FROM click)
+    ), superseded AS (
+      -- The provisional attribution this order was counted by, from the
+      -- customer summary before its orders/create arrived (attribute-summary-order.ts):
+      -- the one of the lowest count that covers the orders seen so far.
+      DELETE FROM order_attributions a
+       WHERE (a.shop_id, a.order_id) = (
+         SELECT p.shop_id, p.order_id FROM order_attributions p, o JOIN contacts ct ON ct.id = o.contact_id
+          WHERE p.shop_id = o.shop_id AND p.contact_id = o.contact_id AND p.source = 'summary'
+            AND split_part(p.order_id, ':', 3)::int >= ct.orders_seen
+          ORDER BY split_part(p.order_id, ':', 3)::int LIMIT 1)
     )
     INSERT INTO order_attributions (shop_id, order_id, campaign_id, contact_id, kind, source, click_id, total_minor, currency, ordered_at)
     SELECT o.shop_id, o.order_id, pick.campaign_id, o.contact_id, pick.kind, 'order', pick.click_id, o.total_minor, o.currency, o.ordered_at

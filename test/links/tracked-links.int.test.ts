@@ -285,6 +285,47 @@ describe('tracked links, clicks and attribution', () => {
     expect(Number(rows[0]!.n)).toBe(1);
   });
 
+  it('attributes an order known only from the customer summary, and lets the real orders/create replace it', async () => {
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id, { phone: '+447911123488', consent: 'subscribed' });
+    const customerId = String(Date.now());
+    // A customer whose one earlier order we counted (Shopify's figures: 1 order, 20.00 USD).
+    await env.db.$executeRaw`
+      UPDATE contacts SET shopify_customer_id = ${customerId}, shopify_orders_count = 1, shopify_amount_spent_minor = 2000, amount_spent_currency = 'USD'
+       WHERE id = ${contact.id}::uuid`;
+    const [c] = await env.db.$queryRaw<{ id: string; link_no: bigint }[]>`
+      INSERT INTO campaigns (shop_id, name, body, status) VALUES (${shop.id}::uuid, 'Summary', 'Sale https://summary.example/x', 'completed') RETURNING id, link_no`;
+    const [r] = await env.db.$queryRaw<{ id: bigint }[]>`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${c!.id}::uuid, ${contact.id}::uuid, 0) RETURNING id`;
+    expect((await request(app).get(`/${linkCode(links.signingKey, Number(c!.link_no), Number(r!.id), 0)}`).set('User-Agent', IPHONE).redirects(0)).status).toBe(302);
+    await clickBufferOf(app).flush();
+
+    // customers/update says 2 orders, 55.00 spent, and no orders/create came: one order of 35.00, provisionally the campaign's.
+    const customer = (count: number, spent: string) => ({
+      id: Number(customerId), email: null, first_name: 'Sam', last_name: null, phone: contact.phone, updated_at: new Date(Date.now() + 1_000).toISOString(),
+      orders_count: count, total_spent: spent, currency: 'USD', sms_marketing_consent: { state: 'subscribed', phone: contact.phone },
+    });
+    const deliverCustomer = async (body: Record<string, unknown>) => {
+      const webhookId = rid('wh');
+      expect((await postShopify(app, 'customers/update', body, { shopDomain: shop.domain, webhookId })).status).toBe(200);
+      await waitFor('customer processed', async () => ((await webhookEvent(env.db, 'shopify', webhookId))?.status ?? 'gone') !== 'received');
+    };
+    await deliverCustomer(customer(2, '55.00'));
+    const provisional = await env.db.$queryRaw<{ order_id: string; source: string; kind: string; total_minor: bigint; campaign_id: string }[]>`
+      SELECT order_id, source, kind, total_minor, campaign_id FROM order_attributions WHERE shop_id = ${shop.id}::uuid`;
+    expect(provisional).toEqual([{ order_id: `summary:${customerId}:2`, source: 'summary', kind: 'click', total_minor: 3500n, campaign_id: c!.id }]);
+    // The same update again changes nothing.
+    await deliverCustomer({ ...customer(2, '55.00'), updated_at: new Date(Date.now() + 2_000).toISOString() });
+    expect(await env.db.$queryRaw`SELECT order_id FROM order_attributions WHERE shop_id = ${shop.id}::uuid`).toHaveLength(1);
+
+    // The order itself arrives: it replaces the provisional one, counted once.
+    const real = { ...order({ phone: contact.phone, total: '35.00', createdAt: new Date(Date.now() + 500) }), customer: { id: Number(customerId), phone: contact.phone } };
+    await deliverOrder(shop, real);
+    const after = await env.db.$queryRaw<{ order_id: string; source: string; kind: string }[]>`
+      SELECT order_id, source, kind FROM order_attributions WHERE shop_id = ${shop.id}::uuid`;
+    expect(after).toEqual([{ order_id: String(real.id), source: 'order', kind: 'click' }]);
+  });
+
   async function linkNoOf(campaignId: string): Promise<number> {
     const [row] = await env.db.$queryRaw<{ link_no: bigint }[]>`SELECT link_no FROM campaigns WHERE id = ${campaignId}::uuid`;
     return Number(row!.link_no);

@@ -1,6 +1,8 @@
 import type { DbOrTx } from '../../../lib/db';
 import { consentFromShopify, syncShopifyCustomer } from '../../contacts/sync-shopify-customer';
 import { applyShopifyCustomerSummary } from '../../orders/apply-customer-summary';
+import { attributeSummaryOrder } from '../../orders/attribute-summary-order';
+import { minorToMajor } from '../../orders/money';
 import { exportCustomerData } from '../../privacy/export-customer-data';
 import { redactCustomer } from '../../privacy/redact-customer';
 import { redactShop } from '../../privacy/redact-shop';
@@ -95,7 +97,16 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
       },
     });
     if (!consentTopic) {
-      await applyShopifyCustomerSummary(tx, { shopId, customerId: c.id, ordersCount: c.orders_count ?? null, totalSpent: c.total_spent ?? null, currency: c.currency ?? null });
+      const summary = { shopId, customerId: c.id, ordersCount: c.orders_count ?? null, totalSpent: c.total_spent ?? null, currency: c.currency ?? null };
+      // Before the summary moves: an order only the summary tells of is attributed against the figures held.
+      const attributed = await attributeSummaryOrder(tx, { ...summary, at: updatedAt });
+      await applyShopifyCustomerSummary(tx, summary);
+      if (attributed) {
+        ctx.afterCommit(() => {
+          deps.metrics.attributedOrders.inc({ kind: attributed.kind });
+          deps.metrics.attributedRevenue.inc({ currency: attributed.currency }, minorToMajor(attributed.totalMinor, attributed.currency));
+        });
+      }
     }
     return { outcome: outcome === 'no_phone' ? 'ignored' : 'processed', shopId };
   });
