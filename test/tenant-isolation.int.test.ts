@@ -19,6 +19,13 @@ const SEEDERS: Record<string, (db: Db, shopId: string) => Promise<{ id: string }
   contacts: (db, shopId) => createContact(db, shopId),
   imports: (db, shopId) => createContactImport(db, shopId, { status: 'completed' }),
   campaigns: (db, shopId) => createCampaign(db, shopId),
+  flows: async (db, shopId) => {
+    const [flow] = await db.$queryRaw<{ id: string }[]>`INSERT INTO flows (shop_id, name, trigger_type) VALUES (${shopId}::uuid, 'Welcome', 'contact_subscribed') RETURNING id`;
+    const [version] = await db.$queryRaw<{ id: string }[]>`
+      INSERT INTO flow_versions (flow_id, shop_id, version, steps) VALUES (${flow!.id}::uuid, ${shopId}::uuid, 1, '[{"type":"send","body":"Hi"}]') RETURNING id`;
+    await db.$executeRaw`UPDATE flows SET current_version_id = ${version!.id}::uuid WHERE id = ${flow!.id}::uuid`;
+    return flow!;
+  },
   requests: async (db, shopId) =>
     (await db.$queryRaw<{ id: string }[]>`INSERT INTO privacy_requests (shop_id, kind) VALUES (${shopId}::uuid, 'data_request') RETURNING id`)[0]!,
 };
@@ -27,6 +34,8 @@ const SEEDERS: Record<string, (db: Db, shopId: string) => Promise<{ id: string }
 const BODIES: Record<string, object> = {
   'PATCH /api/contacts/:id': { firstName: 'Mallory' },
   'PATCH /api/campaigns/:id': { name: 'Mallory' },
+  'PATCH /api/flows/:id': { name: 'Mallory' },
+  'POST /api/flows/:id/test': { contactId: randomUUID() },
 };
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
