@@ -60,7 +60,7 @@ describe('links in templates', () => {
     ['{{link:https://x.example/a}} and http://y.example', ['https://x.example/a', 'http://y.example']],
     ['{{ link : https://x.example/a }}', ['https://x.example/a']],
     ['no links here, not even ftp://x.example or https://', []],
-    ['https://a.example{{firstName}}', ['https://a.example']],
+    ['https://a.example {{firstName}}', ['https://a.example']],
   ])('%s → %j', (body, links) => {
     expect(templateLinks(parse(body))).toEqual(links);
   });
@@ -69,6 +69,8 @@ describe('links in templates', () => {
     expect(parseTemplate('{{link:}}').ok).toBe(false);
     expect(parseTemplate('{{link:ftp://x.example}}').ok).toBe(false);
     expect(parseTemplate('{{link:https://x.example/a b}}').ok).toBe(false);
+    expect(parseTemplate('https://x.example/?name={{firstName}}').ok).toBe(false);
+    expect(parseTemplate('https://x.example/.{{firstName}}').ok).toBe(true);
     expect(parseTemplate(Array.from({ length: MAX_LINKS + 1 }, (_, i) => `https://x.example/${i}`).join(' ')).ok).toBe(false);
     expect(parseTemplate(Array.from({ length: MAX_LINKS }, (_, i) => `https://x.example/${i}`).join(' ')).ok).toBe(true);
   });

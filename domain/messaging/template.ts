@@ -85,6 +85,10 @@ export function parseTemplate(body: string, allowed: readonly Placeholder[] = PL
     const result = LINK_PLACEHOLDER.test(inner) ? parseLinkPlaceholder(inner) : parsePlaceholder(inner, allowed);
     if (typeof result === 'string') {
       errors.push({ message: `${result} in '${raw}' at index ${open}`, index: open });
+    } else if (result.kind === 'placeholder' && endsWithUrl(text)) {
+      // "https://shop.example/?name={{firstName}}" would send the short link
+      // followed by the name: a tracked link is one fixed URL.
+      errors.push({ message: `A link cannot contain a placeholder: '${raw}' right after a URL at index ${open}`, index: open });
     } else {
       if (text !== '') pushText(text);
       text = '';
@@ -143,6 +147,11 @@ function splitLinks(text: string): (string | { url: string })[] {
   }
   if (last < text.length) out.push(text.slice(last));
   return out;
+}
+
+function endsWithUrl(text: string): boolean {
+  const last = splitLinks(text).at(-1);
+  return last !== undefined && typeof last !== 'string';
 }
 
 function parseLinkPlaceholder(inner: string): TemplatePart | string {
