@@ -38,6 +38,7 @@ export function createMetrics() {
       name: 'sms_keyword_replies_total', help: 'Keyword replies (STOP/START/HELP confirmations, never charged to credits) by keyword and outcome (sent, failed, suppressed, unknown)',
       labelNames: ['keyword', 'outcome'] as const, registers: r,
     }),
+    flowRunsStarted: new Counter({ name: 'flow_runs_started_total', help: 'Flow runs started, by trigger (contact_subscribed, checkout_abandoned, order_created, manual)', labelNames: ['trigger'] as const, registers: r }),
     keywordReplySegments: new Counter({ name: 'sms_keyword_reply_segments_total', help: 'Segments sent as keyword replies (counted apart from campaign credits)', registers: r }),
     smsUnknownResolved: new Counter({ name: 'sms_unknown_resolved_total', help: 'Unknown recipients settled later, by how and as what', labelNames: ['via', 'status'] as const, registers: r }),
     deliveryReports: new Counter({ name: 'sms_delivery_reports_total', help: 'Delivery reports applied by provider and status', labelNames: ['provider', 'status'] as const, registers: r }),

@@ -5,7 +5,7 @@ import { createContact, createShop, phoneHash, testPhone, type ShopFixture } fro
 import { createTestEnv, type TestEnv } from '../harness';
 import { waitFor } from '../sending';
 import { sessionToken } from '../session-token';
-import { postShopify, rid, webhookEvent } from '../webhooks';
+import { counterValue, postShopify, rid, webhookEvent } from '../webhooks';
 import type { WorkerDeps } from '../../apps/worker/src/deps';
 import { dispatchOutbox } from '../../domain/outbox/outbox';
 import { runFlowTrigger } from '../../domain/flows/run-flow-trigger';
@@ -140,6 +140,8 @@ describe('flow triggers', () => {
       expect(runs[0]).toMatchObject({ contact_id: contact.id, version_id: flow.currentVersion.id, trigger_type: 'contact_subscribed', trigger_subject: record!.id, status: 'active', current_step: 0 });
       expect(runs[0]!.next_due_at.getTime()).toBeGreaterThanOrEqual(before - 1_000);
       expect(runs[0]!.next_due_at.getTime()).toBeLessThanOrEqual(Date.now() + 1_000);
+      const startedMetric = await counterValue(worker.metrics, 'flowRunsStarted', { trigger: 'contact_subscribed' });
+      expect(startedMetric).toBe(1);
 
       // Unsubscribe and subscribe again: a new consent record, still one welcome per contact and flow.
       await deliver(shop, 'customers/update', customer(id, phone, 'unsubscribed', iso(10)));
@@ -158,6 +160,7 @@ describe('flow triggers', () => {
         expect(again.started).toEqual([]);
       }
       expect(await runsOf(flow.id)).toHaveLength(1);
+      expect(await counterValue(worker.metrics, 'flowRunsStarted', { trigger: 'contact_subscribed' })).toBe(startedMetric);
     });
 
     it('a contact subscribed through the API starts a run in every live welcome flow of its shop, none in a paused one or in another shop', async () => {

@@ -85,6 +85,7 @@ export function flowRoutes(deps: ApiDeps): Router {
         guard: idempotencyGuardOf(res),
         now: deps.now(),
       });
+      deps.metrics.flowRunsStarted.inc({ trigger: 'manual' });
       res.status(201).json(run);
     }),
   );

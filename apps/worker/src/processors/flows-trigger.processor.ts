@@ -6,6 +6,7 @@ export const flowsTriggerHandler = defineHandler('flows.trigger.v1', async (payl
   const { traceId, ...event } = payload;
   const outcome = await runFlowTrigger(deps.db, event, { traceId, now: deps.now() });
   if (outcome.started.length > 0) {
+    deps.metrics.flowRunsStarted.inc({ trigger: event.kind }, outcome.started.length);
     deps.logger.info({ shopId: event.shopId, trigger: event.kind, started: outcome.started.length, candidates: outcome.candidates }, 'flow runs started');
   }
   return { flows: outcome.flows, candidates: outcome.candidates, started: outcome.started.length };
