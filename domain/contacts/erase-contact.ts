@@ -39,6 +39,11 @@ export async function eraseContact(db: DbOrTx, shopId: string, id: string): Prom
          SET customer_id = NULL, contact_id = NULL, landing_site = NULL, referring_site = NULL, discount_codes = '{}'
         FROM old
        WHERE o.shop_id = ${shopId}::uuid AND (o.contact_id = old.id OR o.customer_id = old.shopify_customer_id)
+    ), clicks AS (
+      -- Clicks and attributions stay counted for their campaign, no longer linked to the person.
+      UPDATE link_clicks k SET contact_id = NULL FROM old WHERE k.shop_id = ${shopId}::uuid AND k.contact_id = old.id
+    ), attributions AS (
+      UPDATE order_attributions a SET contact_id = NULL FROM old WHERE a.shop_id = ${shopId}::uuid AND a.contact_id = old.id
     ), records AS (
       DELETE FROM contact_consent_records r USING old WHERE r.shop_id = ${shopId}::uuid AND r.contact_id = old.id
     ), replies AS (

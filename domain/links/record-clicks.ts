@@ -1,5 +1,6 @@
 import type { Db } from '../../lib/db';
 import { isUniqueViolation } from '../../lib/pg-errors';
+import { lockContactsForAttribution } from '../orders/attribution-lock';
 import type { UaClass } from './user-agent-class';
 
 /** One answered redirect, as the api buffered it. */
@@ -23,6 +24,7 @@ export interface RecordedClicks {
 
 interface Row {
   bot: boolean;
+  contact_id: string | null;
 }
 
 interface AttributedRow {
@@ -41,7 +43,8 @@ interface AttributedRow {
  * batch fails with a unique violation and is simply run again, when it sees
  * the winner's row). Then, in the same transaction, orders of those contacts
  * placed after a click and within the shop's click window that nothing
- * claimed yet are attributed to it: a late click counts like a timely one.
+ * claimed yet are attributed to it: a late click counts like a timely one
+ * (under the per-contact lock orders take too: attribution-lock.ts).
  */
 export async function recordClicks(db: Db, clicks: ClickRecord[]): Promise<RecordedClicks> {
   if (clicks.length === 0) return { human: 0, bot: 0, attributed: [] };
@@ -69,10 +72,12 @@ export async function recordClicks(db: Db, clicks: ClickRecord[]): Promise<Recor
           INSERT INTO link_clicks (id, shop_id, campaign_id, recipient_id, contact_id, link_index, clicked_at, ua_class, bot, first)
           SELECT id, shop_id, campaign_id, recipient_id, contact_id, link_index, clicked_at, ua_class, bot, first FROM ranked
           ON CONFLICT (id) DO NOTHING
-          RETURNING bot`;
+          RETURNING bot, contact_id`;
         const human = rows.filter((r) => !r.bot).length;
+        const contacts = [...new Set(rows.flatMap((r) => (!r.bot && r.contact_id !== null ? [r.contact_id] : [])))];
+        if (contacts.length > 0) await lockContactsForAttribution(tx, contacts);
         const attributed =
-          human === 0
+          contacts.length === 0
             ? []
             : await tx.$queryRaw<AttributedRow[]>`
           WITH k AS (

@@ -1,4 +1,5 @@
 import type { Tx } from '../../lib/db';
+import { lockContactsForAttribution } from './attribution-lock';
 
 export interface Attribution {
   kind: 'click' | 'view';
@@ -25,7 +26,8 @@ interface Row {
  * replaces the provisional attribution a customer summary made for it.
  * Returns what it wrote, for the counters.
  */
-export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: string }): Promise<Attribution | null> {
+export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: string; contactId: string }): Promise<Attribution | null> {
+  await lockContactsForAttribution(tx, [o.contactId]);
   const [row] = await tx.$queryRaw<Row[]>`
     WITH o AS (
       SELECT o.shop_id, o.order_id, o.contact_id, o.total_minor, o.currency, o.ordered_at, s.click_window_hours, s.view_window_hours

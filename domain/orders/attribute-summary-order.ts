@@ -1,5 +1,6 @@
 import type { Tx } from '../../lib/db';
 import type { Attribution } from './attribute-order';
+import { lockContactsForAttribution } from './attribution-lock';
 import { toMinorUnits } from './money';
 
 interface Row {
@@ -26,6 +27,10 @@ export async function attributeSummaryOrder(
   s: { shopId: string; customerId: string; ordersCount: number | null; totalSpent: string | null; currency: string | null; at: Date },
 ): Promise<Attribution | null> {
   if (s.ordersCount === null) return null;
+  const [contact] = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM contacts WHERE shop_id = ${s.shopId}::uuid AND shopify_customer_id = ${s.customerId} AND erased_at IS NULL LIMIT 1`;
+  if (!contact) return null;
+  await lockContactsForAttribution(tx, [contact.id]);
   const spent = s.totalSpent && s.currency ? toMinorUnits(s.totalSpent, s.currency) : null;
   const [row] = await tx.$queryRaw<Row[]>`
     WITH c AS (

@@ -62,6 +62,9 @@ export async function redactCustomer(
      WHERE shop_id = ${r.shopId}::uuid
        AND (contact_id = ANY(${contactIds}::uuid[]) OR order_id = ANY(${orderIds}::text[])
             OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))`;
+  // Clicks and attributions stay counted for their campaign, no longer linked to the customer.
+  await tx.$executeRaw`UPDATE link_clicks SET contact_id = NULL WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${contactIds}::uuid[])`;
+  await tx.$executeRaw`UPDATE order_attributions SET contact_id = NULL WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${contactIds}::uuid[])`;
   await tx.$executeRaw`
     DELETE FROM shopify_checkouts
      WHERE shop_id = ${r.shopId}::uuid

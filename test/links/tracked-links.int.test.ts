@@ -270,19 +270,27 @@ describe('tracked links, clicks and attribution', () => {
       INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${c!.id}::uuid, ${contact.id}::uuid, 0) RETURNING id`;
     const code = linkCode(links.signingKey, Number(c!.link_no), Number(r!.id), 0);
 
-    // The click is answered (and buffered); the order is processed before the buffer is flushed.
-    expect((await request(app).get(`/${code}`).set('User-Agent', IPHONE).redirects(0)).status).toBe(302);
-    const placed = order({ phone: contact.phone, createdAt: new Date(Date.now() + 1_000) });
+    // The click was answered before the order was placed, but its flush comes after the order was processed.
+    const clickedAt = new Date();
+    const placed = order({ phone: contact.phone, createdAt: new Date(clickedAt.getTime() + 1_000) });
     await deliverOrder(shop, placed);
     expect(await attributionOf(shop.id, placed.id)).toBeUndefined();
-
-    await clickBufferOf(app).flush();
+    const late = { id: randomUUID(), campaignId: c!.id, recipientId: Number(r!.id), linkIndex: 0, clickedAt, uaClass: 'ios' as const, bot: false };
+    expect((await recordClicks(env.db, [late])).attributed).toHaveLength(1);
     expect(await attributionOf(shop.id, placed.id)).toEqual({ campaign_id: c!.id, kind: 'click' });
     // Another human click later changes nothing: attributed once.
     expect((await request(app).get(`/${code}`).set('User-Agent', IPHONE).redirects(0)).status).toBe(302);
     await clickBufferOf(app).flush();
     const rows = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM order_attributions WHERE shop_id = ${shop.id}::uuid`;
     expect(Number(rows[0]!.n)).toBe(1);
+
+    // Erasing the contact unlinks its clicks and attributions; the campaign keeps its counts.
+    expect((await request(app).delete(`/api/contacts/${contact.id}`).set('Authorization', await auth(shop)).set('Idempotency-Key', rid('k'))).status).toBe(204);
+    const linked = await env.db.$queryRaw<{ n: bigint }[]>`
+      SELECT (SELECT count(*) FROM link_clicks WHERE contact_id = ${contact.id}::uuid) + (SELECT count(*) FROM order_attributions WHERE contact_id = ${contact.id}::uuid) AS n`;
+    expect(Number(linked[0]!.n)).toBe(0);
+    const stats = await request(app).get(`/api/campaigns/${c!.id}/stats`).set('Authorization', await auth(shop));
+    expect(stats.body).toMatchObject({ clicks: 2, uniqueClicks: 1, attributedOrders: 1 });
   });
 
   it('attributes an order known only from the customer summary, and lets the real orders/create replace it', async () => {

@@ -82,7 +82,7 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
       sourceName: o.source_name,
       discountCodes: o.discount_codes,
     });
-    const attributed = result.outcome === 'recorded' && result.contactId !== null ? await attributeOrder(tx, { shopId, orderId: o.id }) : null;
+    const attributed = result.outcome === 'recorded' && result.contactId !== null ? await attributeOrder(tx, { shopId, orderId: o.id, contactId: result.contactId }) : null;
     // Post-purchase flows: only the delivery that stored the order (a duplicate starts nothing twice anyway).
     if (result.outcome === 'recorded' && result.contactId !== null) {
       publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'order_created', orderId: o.id }, traceId: event.trace_id }));
