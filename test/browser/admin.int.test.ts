@@ -60,7 +60,9 @@ beforeAll(async () => {
   let url: string;
   ({ sim, url } = await startSimulator());
   stripe = await startFakeStripe();
-  env = await createTestEnv({ SMS_PROVIDER: 'simulator', SMS_PROVIDER_URL: url, SMS_PROVIDER_API_KEY: SIM_API_KEY, STRIPE_API_BASE: stripe.url, PUBLIC_BASE_URL: 'https://app.example.test/' });
+  env = await createTestEnv({ SMS_PROVIDER: 'simulator', SMS_PROVIDER_URL: url, SMS_PROVIDER_API_KEY: SIM_API_KEY, STRIPE_API_BASE: stripe.url, PUBLIC_BASE_URL: 'https://app.example.test/',
+    // A send paced over a few seconds (batches of 20 at 40 messages a second), so the page is seen while it sends.
+    SEND_BATCH_SIZE: '20', SMS_PROVIDER_MPS: '40' });
   ({ app } = await env.api());
   server = createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -141,7 +143,7 @@ it('settings shows the api validation message on the field, then saves', async (
   const sender = page.getByLabel('Sender id');
   await sender.waitFor();
   await sender.fill('Not a sender!');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.locator('#' + (await sender.getAttribute('id')) + 'Error').waitFor();
   const message = await page.locator('#' + (await sender.getAttribute('id')) + 'Error').innerText();
   expect(message.length).toBeGreaterThan(5);
@@ -152,7 +154,7 @@ it('settings shows the api validation message on the field, then saves', async (
   // Valid values: the footer off, so the composer's counts below are the body's own.
   await sender.fill('AcmeStore');
   await page.getByLabel('Add "Reply STOP to opt out" to messages that have no opt-out instruction').uncheck();
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.getByText('Settings saved').first().waitFor();
   const shop = (await apiAs('get', '/shop')).body;
   expect(shop).toMatchObject({ senderId: 'AcmeStore', optOutFooter: false });
@@ -298,6 +300,10 @@ it('a double-clicked send sends once; progress reaches 100 % and the stats match
   const campaignId = /\/app\/campaigns\/([0-9a-f-]{36})/.exec(page.url())![1]!;
   // The chart draws while it sends.
   await page.getByTestId('messages-chart').waitFor();
+  const underWay = async () =>
+    /^[1-9]/.test(await page.getByTestId('chart-total-sent').innerText()) && /^[1-9]\d? %$/.test(await page.getByTestId('progress-percent').innerText());
+  // For the screenshot only: a loaded machine may finish before the page looks.
+  await waitFor('the send to be seen under way', underWay, 10_000, 100).catch(() => undefined);
   await screenshot(page, 'campaign-detail');
   await expectText(page.getByTestId('progress-percent'), '100 %', 'text', 30_000);
   await page.getByText('Completed').first().waitFor();

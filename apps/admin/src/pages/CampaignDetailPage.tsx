@@ -44,7 +44,8 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
   const chartingRef = useRef(charting);
   chartingRef.current = charting;
   // Each poll reads every recipient once (≈ 1 s for a million here): a big campaign's chart moves less often.
-  const chartPollMs = (s?.total ?? 0) > 100_000 ? 10_000 : 3000;
+  const total = s?.total ?? 0;
+  const chartPollMs = total > 100_000 ? 10_000 : total > 10_000 ? 3000 : 1000;
   const series = useApi<CampaignTimeseries>(`/campaigns/${campaignId}/timeseries`, { pollMs: chartPollMs, keepPolling: () => chartingRef.current });
   const reloadSeries = series.reload;
   const wasCharting = useRef(false);
