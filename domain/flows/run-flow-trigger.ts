@@ -13,6 +13,8 @@ export interface FlowTriggerOutcome {
   flows: number;
   candidates: number;
   started: StartedRun[];
+  /** Abandoned-checkout runs not yet begun whose first step moved later (the checkout was updated). */
+  rescheduled?: number;
 }
 
 type CandidateRow = { contact_id: string; subject: string; triggered_at: Date; base_at: Date; phone_e164: string | null; timezone: string | null };
@@ -67,14 +69,16 @@ export async function runFlowTrigger(db: Db, e: FlowTriggerEvent, o: { traceId: 
   if (candidates.length === 0) return { flows: flows.length, candidates: 0, started: [] };
 
   const started: StartedRun[] = [];
+  let rescheduled = 0;
   // Per flow, since an abandoned-checkout flow's delay is its own; one statement each (a shop has a handful).
   for (const f of flows) {
     const delayMs = e.kind === 'checkout_abandoned' ? Number(f.triggerConfig.delayMinutes ?? DEFAULT_ABANDONED_DELAY_MINUTES) * 60_000 : 0;
     const shifted = delayMs === 0 ? candidates : candidates.map((c) => ({ ...c, baseAt: new Date(Math.max(c.baseAt.getTime() + delayMs, o.now.getTime())) }));
     const runs = await db.$transaction((tx) =>
-      startFlowRuns(tx, { shopId: e.shopId, triggerType: trigger, flows: [f], candidates: shifted, shopTimezone: shop.timezone, traceId: o.traceId, requireLive: true }),
+      startFlowRuns(tx, { shopId: e.shopId, triggerType: trigger, flows: [f], candidates: shifted, shopTimezone: shop.timezone, traceId: o.traceId, requireLive: true, refreshDue: e.kind === 'checkout_abandoned' }),
     );
-    started.push(...runs);
+    started.push(...runs.filter((r) => r.inserted));
+    rescheduled += runs.length - runs.filter((r) => r.inserted).length;
   }
-  return { flows: flows.length, candidates: candidates.length, started };
+  return { flows: flows.length, candidates: candidates.length, started, rescheduled };
 }

@@ -1,4 +1,4 @@
-import type { Tx } from '../../lib/db';
+import { sql, type Tx } from '../../lib/db';
 import { recipientZones } from '../compliance/recipient-time-zone';
 import type { FlowStep, TriggerType } from './flow-input';
 import { planStart } from './plan-start';
@@ -24,6 +24,8 @@ export interface LiveFlow {
 export type RunTriggerType = TriggerType | 'manual';
 
 export interface StartedRun {
+  /** False when the run already existed and only its first due time moved (refreshDue). */
+  inserted: boolean;
   id: string;
   flow_id: string;
   contact_id: string;
@@ -39,10 +41,17 @@ export interface StartedRun {
  * so any repetition of a trigger starts nothing more. The flow must still be
  * live on the version planned (`requireLive`; a manual test run is for any
  * status) when the statement runs, which re-reads it.
+ *
+ * `refreshDue` (abandoned checkouts): a run that exists for the same subject
+ * and has not been claimed yet (attempt 0) gets the later first due time, so
+ * a customer still updating the checkout is reminded only after being idle
+ * for the flow's delay. Only the due time moves, never later than planned
+ * now, and only while the run is untouched; such rows come back with
+ * `inserted: false`.
  */
 export async function startFlowRuns(
   tx: Tx,
-  o: { shopId: string; triggerType: RunTriggerType; flows: LiveFlow[]; candidates: TriggerCandidate[]; shopTimezone: string; traceId: string | null; requireLive: boolean },
+  o: { shopId: string; triggerType: RunTriggerType; flows: LiveFlow[]; candidates: TriggerCandidate[]; shopTimezone: string; traceId: string | null; requireLive: boolean; refreshDue?: boolean },
 ): Promise<StartedRun[]> {
   const flowIds: string[] = [];
   const versionIds: string[] = [];
@@ -65,6 +74,13 @@ export async function startFlowRuns(
     }
   }
   if (flowIds.length === 0) return [];
+  // A checkout run is never a "contact subscribed" one, so the one conflict it can meet is its subject's.
+  const onConflict = o.refreshDue
+    ? sql`ON CONFLICT (flow_id, contact_id, trigger_subject) DO UPDATE SET next_due_at = EXCLUDED.next_due_at, updated_at = now()
+           WHERE flow_runs.status = 'active' AND flow_runs.attempt = 0 AND flow_runs.claim_token IS NULL
+             AND flow_runs.version_id = EXCLUDED.version_id AND flow_runs.current_step = EXCLUDED.current_step
+             AND flow_runs.next_due_at < EXCLUDED.next_due_at`
+    : sql`ON CONFLICT DO NOTHING`;
   return tx.$queryRaw<StartedRun[]>`
     INSERT INTO flow_runs (flow_id, version_id, shop_id, contact_id, trigger_type, trigger_subject, triggered_at, current_step, next_due_at, trace_id)
     SELECT x.flow_id, x.version_id, f.shop_id, x.contact_id, ${o.triggerType}, x.subject, x.triggered_at, x.step, x.due, ${o.traceId}
@@ -74,6 +90,6 @@ export async function startFlowRuns(
                   AND (NOT ${o.requireLive}::boolean OR f.status = 'live')
       JOIN contacts c ON c.id = x.contact_id AND c.shop_id = ${o.shopId}::uuid AND c.erased_at IS NULL
     ORDER BY x.flow_id, x.contact_id
-    ON CONFLICT DO NOTHING
-    RETURNING id::text, flow_id, contact_id, version_id, current_step, next_due_at`;
+    ${onConflict}
+    RETURNING (xmax = 0) AS inserted, id::text, flow_id, contact_id, version_id, current_step, next_due_at`;
 }

@@ -286,15 +286,37 @@ describe('flow triggers', () => {
       const webhookId = rid('wh');
       await deliver(shop, 'checkouts/create', body, webhookId);
       await postShopify(app, 'checkouts/create', body, { shopDomain: shop.domain, webhookId });
-      for (let i = 1; i <= 4; i++) await deliver(shop, 'checkouts/update', checkout(token, { customerId: cust, updatedAt: iso(-60 + i) }));
       await flowsQueueIdle();
       await drainOutbox(shop.id);
       await flowsQueueIdle();
-      const runs = await runsOf(flow.id);
+      const first = await runsOf(flow.id);
+      expect(first).toHaveLength(1);
+      expect(first[0]).toMatchObject({ contact_id: contactId, trigger_type: 'checkout_abandoned', trigger_subject: token, current_step: 0 });
+      expect(first[0]!.next_due_at.getTime()).toBe(Date.parse(updatedAt) + 3600_000);
+      expect(first[0]!.triggered_at.getTime()).toBe(Date.parse(updatedAt));
+
+      // Still shopping: each update moves the reminder to 1 h after it (an older update delivered late moves nothing).
+      const lastUpdate = iso(-20);
+      await deliver(shop, 'checkouts/update', checkout(token, { customerId: cust, updatedAt: iso(-40) }));
+      await deliver(shop, 'checkouts/update', checkout(token, { customerId: cust, updatedAt: lastUpdate }));
+      await deliver(shop, 'checkouts/update', checkout(token, { customerId: cust, updatedAt: iso(-30) }));
+      await flowsQueueIdle();
+      await drainOutbox(shop.id);
+      await flowsQueueIdle();
+      let runs = await runsOf(flow.id);
       expect(runs).toHaveLength(1);
-      expect(runs[0]).toMatchObject({ contact_id: contactId, trigger_type: 'checkout_abandoned', trigger_subject: token, current_step: 0 });
-      expect(runs[0]!.next_due_at.getTime()).toBe(Date.parse(updatedAt) + 3600_000);
+      expect(runs[0]!.next_due_at.getTime()).toBe(Date.parse(lastUpdate) + 3600_000);
       expect(runs[0]!.triggered_at.getTime()).toBe(Date.parse(updatedAt));
+
+      // Once the executor has claimed the run (attempt > 0), an update no longer moves it.
+      await env.db.$executeRaw`UPDATE flow_runs SET attempt = 1 WHERE flow_id = ${flow.id}::uuid`;
+      await deliver(shop, 'checkouts/update', checkout(token, { customerId: cust, updatedAt: iso(-5) }));
+      await flowsQueueIdle();
+      await drainOutbox(shop.id);
+      await flowsQueueIdle();
+      runs = await runsOf(flow.id);
+      expect(runs[0]!.next_due_at.getTime()).toBe(Date.parse(lastUpdate) + 3600_000);
+      expect(await counterValue(worker.metrics, 'flowRunsStarted', { trigger: 'checkout_abandoned' })).toBe(1);
     });
 
     it('no run for a completed checkout, a checkout followed by an order, an unsubscribed contact, or while the flow is paused', async () => {
