@@ -47,6 +47,14 @@ describe('readBulkCustomer', () => {
     expect(readBulkCustomer({ ...base, smsMarketingConsent: { marketingState: state } })?.consent).toBe(ours);
   });
 
+  it('reads the phone and its consent from defaultPhoneNumber when the Customer fields are absent', () => {
+    const c = readBulkCustomer({
+      id: 'gid://shopify/Customer/43',
+      defaultPhoneNumber: { phoneNumber: '+12015550124', marketingState: 'UNSUBSCRIBED', marketingOptInLevel: null, marketingUpdatedAt: '2026-08-01T00:00:00Z', marketingCollectedFrom: 'OTHER' },
+    });
+    expect(c).toMatchObject({ phoneE164: '+12015550124', consent: 'unsubscribed', shopifyState: 'UNSUBSCRIBED', consentUpdatedAt: '2026-08-01T00:00:00Z', consentCollectedFrom: 'OTHER' });
+  });
+
   it('tells a missing phone from an invalid one', () => {
     expect(readBulkCustomer({ ...base, phone: null })).toMatchObject({ phoneE164: null, phoneHash: null, phoneProblem: 'missing' });
     expect(readBulkCustomer({ ...base, phone: 'call me' })).toMatchObject({ phoneE164: null, phoneProblem: 'invalid' });

@@ -9,8 +9,8 @@ import { toMinorUnits } from '../orders/money';
  * The bulk query the sync runs (Admin GraphQL 2025-10): every customer with
  * what a contact and its order summary need. No nested connection, so each
  * JSONL line is one customer. `phone` and `smsMarketingConsent` are the
- * Customer fields (2026-04 moves consent to `defaultPhoneNumber`; the pinned
- * 2025-10 still serves both).
+ * Customer fields; `defaultPhoneNumber` (since 2025-04, where later versions
+ * keep the phone's consent) is read when they are absent.
  */
 export const CUSTOMER_BULK_QUERY = `{
   customers {
@@ -27,6 +27,7 @@ export const CUSTOMER_BULK_QUERY = `{
         amountSpent { amount currencyCode }
         lastOrder { createdAt }
         smsMarketingConsent { marketingState marketingOptInLevel consentUpdatedAt consentCollectedFrom }
+        defaultPhoneNumber { phoneNumber marketingState marketingOptInLevel marketingUpdatedAt marketingCollectedFrom }
       }
     }
   }
@@ -86,6 +87,17 @@ const lineSchema = z.object({
     .nullable()
     .optional()
     .catch(null),
+  defaultPhoneNumber: z
+    .object({
+      phoneNumber: z.string().max(64).nullable().optional().catch(null),
+      marketingState: text(64),
+      marketingOptInLevel: text(64),
+      marketingUpdatedAt: text(64),
+      marketingCollectedFrom: text(64),
+    })
+    .nullable()
+    .optional()
+    .catch(null),
 });
 
 /** A customer of the export, ready for the chunk's statements. */
@@ -117,9 +129,14 @@ export function readBulkCustomer(value: unknown): SyncCustomer | null {
   const parsed = lineSchema.safeParse(value);
   if (!parsed.success) return null;
   const c = parsed.data;
-  const raw = c.phone?.trim() ?? '';
+  const raw = (c.phone ?? c.defaultPhoneNumber?.phoneNumber)?.trim() ?? '';
   const e164 = raw ? normalizePhone(raw) : null;
-  const consent = c.smsMarketingConsent;
+  const dpn = c.defaultPhoneNumber;
+  const consent =
+    c.smsMarketingConsent ??
+    (dpn?.marketingState
+      ? { marketingState: dpn.marketingState, marketingOptInLevel: dpn.marketingOptInLevel, consentUpdatedAt: dpn.marketingUpdatedAt, consentCollectedFrom: dpn.marketingCollectedFrom }
+      : null);
   const currency = c.amountSpent?.currencyCode.toUpperCase() ?? null;
   const spent = c.amountSpent && currency ? toMinorUnits(c.amountSpent.amount, currency) : null;
   const count = c.numberOfOrders === null || c.numberOfOrders === undefined ? null : Number(c.numberOfOrders);
