@@ -49,6 +49,17 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
       FROM shopify_orders
      WHERE shop_id = ${r.shopId}::uuid AND (contact_id = ANY(${ids}::uuid[]) OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))
      ORDER BY ordered_at, order_id`;
+  // Clicks on campaign short links (the user-agent class, never the agent or the IP) and orders attributed to campaigns.
+  const clicks = ids.length
+    ? await tx.$queryRaw<{ contact_id: string; campaign_id: string; link_index: number; clicked_at: Date; ua_class: string; bot: boolean }[]>`
+        SELECT contact_id, campaign_id, link_index, clicked_at, ua_class, bot FROM link_clicks
+         WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${ids}::uuid[]) ORDER BY clicked_at, id`
+    : [];
+  const attributions = ids.length
+    ? await tx.$queryRaw<{ order_id: string; campaign_id: string; kind: string; ordered_at: Date }[]>`
+        SELECT order_id, campaign_id, kind, ordered_at FROM order_attributions
+         WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${ids}::uuid[]) ORDER BY ordered_at, order_id`
+    : [];
   const checkouts = await tx.$queryRaw<{ token: string; phone_e164: string | null; abandoned_checkout_url: string | null; shopify_updated_at: Date; completed_at: Date | null }[]>`
     SELECT token, phone_e164, abandoned_checkout_url, shopify_updated_at, completed_at
       FROM shopify_checkouts
@@ -117,6 +128,15 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
       sourceName: o.source_name,
       discountCodes: o.discount_codes,
     })),
+    linkClicks: clicks.map((k) => ({
+      contactId: k.contact_id,
+      campaignId: k.campaign_id,
+      linkIndex: k.link_index,
+      clickedAt: k.clicked_at.toISOString(),
+      userAgentClass: k.ua_class,
+      bot: k.bot,
+    })),
+    orderAttributions: attributions.map((a) => ({ orderId: a.order_id, campaignId: a.campaign_id, kind: a.kind, orderedAt: a.ordered_at.toISOString() })),
     checkouts: checkouts.map((k) => ({
       token: k.token,
       phone: k.phone_e164,
