@@ -29,16 +29,6 @@ describe('Batcher', () => {
     expect(batches).toEqual([[0], [1, 2, 3], [4, 5, 6], [7]]);
   });
 
-  it("submitAll queues one caller's items together: they share flushes instead of the first going out alone", async () => {
-    const batches: number[][] = [];
-    const b = new Batcher(async (xs: number[]) => {
-      batches.push(xs);
-      return xs.map((x) => x + 1);
-    }, { maxBatch: 4, concurrency: 2 });
-    await expect(b.submitAll([1, 2, 3, 4, 5, 6])).resolves.toEqual([2, 3, 4, 5, 6, 7]);
-    expect(batches).toEqual([[1, 2, 3, 4], [5, 6]]);
-  });
-
   it('never runs more flushes at once than its concurrency', async () => {
     let running = 0;
     let peak = 0;

@@ -24,22 +24,6 @@ export class Batcher<I, O> {
     });
   }
 
-  /**
-   * Several items of one caller (a batched webhook): queued together before
-   * the next flush is started, so they share statements rather than the
-   * first going out alone.
-   */
-  submitAll(items: I[]): Promise<O[]> {
-    const all = items.map(
-      (item) =>
-        new Promise<O>((resolve, reject) => {
-          this.queued.push({ item, resolve, reject });
-        }),
-    );
-    this.pump();
-    return Promise.all(all);
-  }
-
   private pump(): void {
     while (this.running < this.opts.concurrency && this.queued.length > 0) {
       const batch = this.queued.splice(0, this.opts.maxBatch);

@@ -4,6 +4,7 @@ import { applyKeywordReplyReports, type KeywordReplyReport } from '../compliance
 import { keywordReplyIdFromReference } from '../compliance/send-keyword-reply';
 import { settleUnknownRecipients } from '../campaigns/settle-unknown';
 import { recentCampaignSql } from './delivery-report-recipient';
+import { REPORT_BATCH_TOPIC } from './split-report-batches';
 import { DELIVERY_REPORT_PROVIDERS } from './types';
 
 /** Delivery reports come from these providers, under this topic. */
@@ -23,12 +24,16 @@ export const NOT_READY_MARK = 'WebhookNotReadyError: not applicable yet (left to
  * its own per report.
  */
 export const NOT_READY_GRACE_MS = 15_000;
+/** Batch rows a pass takes: its single-row limit ÷ this (a batched callback carries up to 500 reports, 100 by default from the simulator). */
+const REPORTS_PER_BATCH_ROW = 100;
 /** How long a waiting report is skipped by bulk passes before it is tried again. */
 export const REPORT_RETRY_MS = 250;
 
 export interface DeliveryReportBulkResult {
-  /** Events taken by this pass (at most `limit`). */
+  /** Reports taken by this pass: single rows (at most `limit`) and the reports of the batches taken. */
   claimed: number;
+  /** The pass took as many rows as it could: there may be more. */
+  full: boolean;
   /** Recipient rows moved, by the status they moved to. */
   applied: { delivered: number; failed: number };
   /** Events closed, by outcome, per provider (for webhook_events_total). */
@@ -49,6 +54,11 @@ interface EventRow {
   trace_id: string | null;
   /** Stored within NOT_READY_GRACE_MS. */
   young: boolean;
+  received_at: Date;
+  /** The batch row this report came in (a batched callback), or null for a row of its own. */
+  batch: string | null;
+  /** The report as stored, for a batch's report that goes on as a row of its own. */
+  raw: unknown;
   pmid: string | null;
   status: string | null;
   code: string | null;
@@ -60,6 +70,8 @@ interface Report {
   provider: string;
   traceId: string | null;
   young: boolean;
+  batch: string | null;
+  raw: unknown;
   pmid: string;
   status: 'delivered' | 'failed';
   code: string | null;
@@ -91,10 +103,11 @@ interface Report {
  * not a well-formed report is left to its own job, like a not-ready one.
  */
 export async function applyDeliveryReports(db: Db, o: { limit: number }): Promise<DeliveryReportBulkResult> {
-  const result: DeliveryReportBulkResult = { claimed: 0, applied: { delivered: 0, failed: 0 }, outcomes: [], appliedByProvider: [], notReady: [], waiting: 0, unknownResolved: { delivered: 0, failed: 0 } };
+  const result: DeliveryReportBulkResult = { claimed: 0, full: false, applied: { delivered: 0, failed: 0 }, outcomes: [], appliedByProvider: [], notReady: [], waiting: 0, unknownResolved: { delivered: 0, failed: 0 } };
   return db.$transaction(async (tx) => {
-    const rows = await tx.$queryRaw<EventRow[]>`
-      SELECT id, provider, trace_id, received_at > now() - ${NOT_READY_GRACE_MS}::float8 * interval '1 millisecond' AS young,
+    const singles = await tx.$queryRaw<EventRow[]>`
+      SELECT id, provider, trace_id, received_at, received_at > now() - ${NOT_READY_GRACE_MS}::float8 * interval '1 millisecond' AS young,
+             NULL::uuid AS batch, NULL::jsonb AS raw,
              payload->>'id' AS pmid, payload->>'status' AS status, payload->>'errorCode' AS code, payload->>'reference' AS ref
         FROM webhook_events
        WHERE status = 'received' AND topic = 'status' AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]) AND last_error IS NULL
@@ -102,18 +115,50 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
        ORDER BY received_at, id
        LIMIT ${o.limit}::int
          FOR UPDATE SKIP LOCKED`;
+    // Batched callbacks (split-report-batches.ts): one row, many reports.
+    const batchLimit = Math.max(1, Math.floor(o.limit / REPORTS_PER_BATCH_ROW));
+    const batchRows = await tx.$queryRaw<{ id: string }[]>`
+      SELECT id FROM webhook_events
+       WHERE status = 'received' AND topic = ${REPORT_BATCH_TOPIC} AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]) AND last_error IS NULL
+       ORDER BY received_at, id
+       LIMIT ${batchLimit}::int
+         FOR UPDATE SKIP LOCKED`;
+    const batchIds = batchRows.map((b) => b.id);
+    const batched =
+      batchIds.length === 0
+        ? []
+        : await tx.$queryRaw<EventRow[]>`
+            SELECT w.id, w.provider, w.trace_id, w.received_at, w.received_at > now() - ${NOT_READY_GRACE_MS}::float8 * interval '1 millisecond' AS young,
+                   w.id AS batch, r AS raw, r->>'id' AS pmid, r->>'status' AS status, r->>'errorCode' AS code, r->>'reference' AS ref
+              FROM webhook_events w
+             CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(w.payload->'reports') = 'array' THEN w.payload->'reports' ELSE '[]'::jsonb END)
+                   WITH ORDINALITY AS e(r, n)
+             WHERE w.id = ANY(${batchIds}::uuid[])
+             ORDER BY w.received_at, w.id, e.n`;
+    // Arrival order across both (a stable sort keeps a batch's own order).
+    const rows = [...singles, ...batched].sort((a, b) => a.received_at.getTime() - b.received_at.getTime());
     result.claimed = rows.length;
-    if (rows.length === 0) return result;
+    result.full = singles.length === o.limit || batchIds.length === batchLimit;
+    if (rows.length === 0 && batchIds.length === 0) return result;
+    // A batch's reports that do not close here go on as rows of their own (below).
+    const splitPlain: Report[] = [];
+    const splitWaiting: Report[] = [];
+    const splitLate: Report[] = [];
 
     const reports: Report[] = [];
     // Reports for keyword replies (`k<id>`) take their own path and never reach the campaign statements.
     const replyReports: (KeywordReplyReport & { provider: string })[] = [];
     for (const r of rows) {
       if (!r.pmid || (r.status !== 'delivered' && r.status !== 'failed')) {
-        result.notReady.push({ id: r.id, traceId: r.trace_id });
+        if (r.batch === null) result.notReady.push({ id: r.id, traceId: r.trace_id });
         continue;
       }
       const replyId = keywordReplyIdFromReference(r.ref);
+      if (replyId !== null && r.batch !== null) {
+        // A keyword reply's report in a batch: as a row of its own, the next pass takes its path.
+        splitPlain.push({ id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, raw: r.raw, pmid: r.pmid, status: r.status, code: null, recipientId: null });
+        continue;
+      }
       if (replyId !== null) {
         replyReports.push({ eventId: r.id, provider: r.provider, replyId, providerMessageId: r.pmid, status: r.status, errorCode: r.status === 'failed' ? (r.code ?? 'failed') : null });
         continue;
@@ -124,6 +169,8 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
         provider: r.provider,
         traceId: r.trace_id,
         young: r.young,
+        batch: r.batch,
+        raw: r.raw,
         pmid: r.pmid,
         status: r.status,
         code: r.status === 'failed' ? (r.code ?? 'failed') : null,
@@ -216,9 +263,12 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     const closeShops: (string | null)[] = [];
     const tally = new Map<string, number>();
     const close = (r: Report, outcome: 'processed' | 'ignored', shopId: string | null): void => {
-      closeIds.push(r.id);
-      closeOutcomes.push(outcome);
-      closeShops.push(shopId);
+      // A batch's report has no row of its own: the batch row closes once for all.
+      if (r.batch === null) {
+        closeIds.push(r.id);
+        closeOutcomes.push(outcome);
+        closeShops.push(shopId);
+      }
       const key = `${r.provider}\u0000${outcome}`;
       tally.set(key, (tally.get(key) ?? 0) + 1);
     };
@@ -236,6 +286,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
       const s = state.get(r.pmid);
       if (s && TERMINAL.has(s.status)) close(r, 'processed', s.shop_id);
       else if (s?.status === 'unknown' && s.segments === null && r.status === 'delivered') close(r, 'ignored', s.shop_id);
+      else if (r.batch !== null) (r.young ? splitWaiting : splitLate).push(r);
       else if (r.young) waiting.push(r.id);
       else result.notReady.push({ id: r.id, traceId: r.traceId });
     }
@@ -252,7 +303,29 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
           FROM unnest(${closeIds}::uuid[], ${closeOutcomes}::text[], ${closeShops}::uuid[]) AS u(id, outcome, shop_id)
          WHERE w.id = u.id`;
     }
-    result.waiting = waiting.length;
+    if (batchIds.length > 0) {
+      // Waiting reports of a batch: rows of their own, skipped until their
+      // retry like any waiting report; late ones marked for jobs of their
+      // own; a report already stored on its own is not stored twice.
+      const split = async (of: Report[], o2: { retry: boolean; mark: string | null }): Promise<{ id: string; trace_id: string | null }[]> =>
+        of.length === 0
+          ? []
+          : tx.$queryRaw<{ id: string; trace_id: string | null }[]>`
+              INSERT INTO webhook_events (provider, event_id, topic, payload, trace_id, next_attempt_at, last_error)
+              SELECT u.provider, u.event_id, 'status', u.payload, u.trace_id,
+                     CASE WHEN ${o2.retry} THEN now() + ${REPORT_RETRY_MS}::float8 * interval '1 millisecond' END, ${o2.mark}::text
+                FROM unnest(${of.map((x) => x.provider)}::text[], ${of.map((x) => `${x.pmid}:${x.status}`)}::text[],
+                            ${of.map((x) => JSON.stringify(x.raw))}::jsonb[], ${of.map((x) => x.traceId)}::text[]) AS u(provider, event_id, payload, trace_id)
+              ON CONFLICT (provider, event_id) DO NOTHING
+              RETURNING id, trace_id`;
+      await split(splitPlain, { retry: false, mark: null });
+      result.waiting += (await split(splitWaiting, { retry: true, mark: null })).length;
+      for (const x of await split(splitLate, { retry: false, mark: NOT_READY_MARK })) result.notReady.push({ id: x.id, traceId: x.trace_id });
+      await tx.$executeRaw`
+        UPDATE webhook_events SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL
+         WHERE id = ANY(${batchIds}::uuid[])`;
+    }
+    result.waiting += waiting.length;
     if (waiting.length > 0) {
       await tx.$executeRaw`
         UPDATE webhook_events SET next_attempt_at = now() + ${REPORT_RETRY_MS}::float8 * interval '1 millisecond'

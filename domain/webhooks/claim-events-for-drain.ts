@@ -10,14 +10,15 @@ export type ClaimedEvent = WebhookEventRow;
  * with backoff), and not delivery reports. Claiming stamps `next_attempt_at`
  * as a lease, so concurrent drains split the work (SKIP LOCKED, then the
  * lease) and a drain that died leaves its rows to the next one after the
- * lease, or to reconciliation.
+ * lease, or to reconciliation. Delivery reports (single and batched) have a
+ * drain of their own.
  */
 export async function claimEventsForDrain(db: Db, o: { limit: number; leaseMs: number }): Promise<ClaimedEvent[]> {
   const rows = await db.$queryRaw<WebhookEventRow[]>`
     UPDATE webhook_events w SET next_attempt_at = now() + ${o.leaseMs}::float8 * interval '1 millisecond'
       FROM (SELECT id FROM webhook_events
              WHERE status = 'received' AND attempts = 0 AND last_error IS NULL
-               AND NOT (topic = 'status' AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]))
+               AND NOT (topic IN ('status', 'status-batch') AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]))
                AND (next_attempt_at IS NULL OR next_attempt_at < now())
              ORDER BY received_at, id
              LIMIT ${o.limit}::int

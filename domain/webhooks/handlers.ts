@@ -1,4 +1,5 @@
 import { smsDeliveryReport } from './handlers/sms-delivery-report';
+import { smsDeliveryReportBatch } from './handlers/sms-delivery-report-batch';
 import { smsInbound } from './handlers/sms-inbound';
 import {
   shopifyAppScopesUpdate,
@@ -15,6 +16,8 @@ import type { BulkWebhookHandler, WebhookHandler } from './types';
 
 const sms: Record<string, WebhookHandler> = {
   status: smsDeliveryReport,
+  // A batched callback's row (split-report-batches.ts): normally applied by the bulk drain.
+  'status-batch': smsDeliveryReportBatch,
   inbound: smsInbound,
 };
 

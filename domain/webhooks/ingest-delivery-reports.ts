@@ -1,48 +1,51 @@
+import { createHash } from 'node:crypto';
 import { currentTraceId } from '../../lib/context';
 import { enqueueDeliveryReportsJob } from './enqueue-delivery-reports-job';
 import type { IngestDeps } from './ingest-event';
 import { describeError } from './mark-event';
-import { recordWebhookEventsShared } from './record-event';
-import { deliveryReportEventId, type DeliveryReport } from './sms-payloads';
+import { recordWebhookEvent } from './record-event';
+import type { DeliveryReport } from './sms-payloads';
+import { REPORT_BATCH_TOPIC } from './split-report-batches';
 import type { WebhookProvider } from './types';
 
 export interface ReportsIngestResult {
-  /** Reports stored now (new events). */
+  /** Reports of the body stored by this request. */
   received: number;
-  /** Reports already stored (a retried callback, or a report repeated in it). */
+  /** Reports of a body already stored (the provider retried it). */
   duplicates: number;
 }
 
 /**
  * The receiving half of a batched delivery-report callback, after its
- * signature (which covers every report in it) was verified: each report is
- * one `webhook_events` row with the single form's dedup key, stored through
- * the inbox's shared multi-row INSERTs, and the caller hears back only once
- * every row is committed (the provider does not resend a callback answered
- * 200). Applied like any stored report: by the delivery-report drain of the
- * current slot (enqueueDeliveryReportsJob), in bulk.
+ * signature (which covers every report in it) was verified: the body is ONE
+ * `webhook_events` row (topic `status-batch`, event id `batch:<SHA-256 of the
+ * raw body>`, the validated reports as payload), stored through the inbox's
+ * shared multi-row INSERTs, and the caller hears back only once it is
+ * committed (the provider does not resend a callback answered 200). A retried
+ * body is its own duplicate. Each report is applied by the delivery-report
+ * drain in bulk like a single one; a report already applied (sent singly
+ * too, or repeated) changes nothing, as recipient statuses only move forward.
+ * One row per callback instead of one per report: the row, its index entries
+ * and its update to `processed` were most of a report's Postgres cost.
  */
 export async function ingestDeliveryReports(
   deps: IngestDeps & { now: () => Date },
   provider: WebhookProvider,
   reports: DeliveryReport[],
+  rawBody: Buffer,
 ): Promise<ReportsIngestResult> {
-  const traceId = currentTraceId();
-  const ids = await recordWebhookEventsShared(
-    deps.db,
-    reports.map((r) => ({ provider, eventId: deliveryReportEventId(r), topic: 'status', payload: r, traceId })),
-  );
-  const received = ids.filter((id) => id !== null).length;
-  const duplicates = ids.length - received;
-  if (received > 0) deps.metrics.webhookEvents.inc({ source: provider, outcome: 'received' }, received);
-  if (duplicates > 0) deps.metrics.webhookEvents.inc({ source: provider, outcome: 'duplicate' }, duplicates);
-  if (received > 0) {
-    try {
-      await enqueueDeliveryReportsJob(deps.producer, deps.now().getTime());
-    } catch (err) {
-      // Stored: reconciliation gives rows left `received` jobs of their own.
-      deps.logger.warn({ provider, reports: received, err: { message: describeError(err) } }, 'delivery reports stored but their drain job could not be enqueued; reconciliation will requeue them');
-    }
+  const eventId = `batch:${createHash('sha256').update(rawBody).digest('hex')}`;
+  const id = await recordWebhookEvent(deps.db, { provider, eventId, topic: REPORT_BATCH_TOPIC, payload: { reports }, traceId: currentTraceId() });
+  if (id === null) {
+    deps.metrics.webhookEvents.inc({ source: provider, outcome: 'duplicate' }, reports.length);
+    return { received: 0, duplicates: reports.length };
   }
-  return { received, duplicates };
+  deps.metrics.webhookEvents.inc({ source: provider, outcome: 'received' }, reports.length);
+  try {
+    await enqueueDeliveryReportsJob(deps.producer, deps.now().getTime());
+  } catch (err) {
+    // Stored: reconciliation gives a row left `received` a job of its own.
+    deps.logger.warn({ provider, reports: reports.length, err: { message: describeError(err) } }, 'delivery reports stored but their drain job could not be enqueued; reconciliation will requeue them');
+  }
+  return { received: reports.length, duplicates: 0 };
 }

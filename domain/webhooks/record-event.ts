@@ -39,17 +39,6 @@ export async function recordWebhookEvent(db: DbOrTx, e: IncomingWebhookEvent): P
   return id ?? null;
 }
 
-/**
- * Several events of one delivery (a batched callback), stored through the
- * same shared INSERTs as single ones; one result per event, in order, once
- * every one of them is committed.
- */
-export async function recordWebhookEventsShared(db: DbOrTx, events: IncomingWebhookEvent[]): Promise<(string | null)[]> {
-  if (events.length === 0) return [];
-  if (isDb(db)) return inboxBatcher(db).submitAll(events);
-  return recordWebhookEvents(db, events);
-}
-
 const isDb = (db: DbOrTx): db is Db => '$transaction' in db;
 
 const inboxBatcher = batcherPer((db: Db) => new Batcher((events: IncomingWebhookEvent[]) => recordWebhookEvents(db, events), { maxBatch: 200, concurrency: 2 }));

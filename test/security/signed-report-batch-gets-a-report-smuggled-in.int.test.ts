@@ -32,9 +32,12 @@ describe('attack: a report is smuggled into a signed batch of delivery reports',
     return { id: String(row!.id), pmid };
   }
 
+  /** Stored rows holding a report of these messages (a batch is one row for all its reports). */
   async function stored(pmids: string[]): Promise<number> {
     const [row] = await env.db.$queryRaw<{ n: bigint }[]>`
-      SELECT count(*) AS n FROM webhook_events WHERE split_part(event_id, ':', 1) = ANY(${pmids}::text[])`;
+      SELECT count(*) AS n FROM webhook_events w
+       WHERE split_part(w.event_id, ':', 1) = ANY(${pmids}::text[])
+          OR (w.topic = 'status-batch' AND EXISTS (SELECT 1 FROM jsonb_array_elements(w.payload->'reports') r WHERE r->>'id' = ANY(${pmids}::text[])))`;
     return Number(row!.n);
   }
 

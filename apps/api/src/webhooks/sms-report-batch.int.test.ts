@@ -1,5 +1,7 @@
 import type { Express } from 'express';
 import request from 'supertest';
+import { processWebhookEvent } from '../../../../domain/webhooks/process-event';
+import { recordWebhookEvent } from '../../../../domain/webhooks/record-event';
 import { MAX_REPORTS_PER_CALLBACK } from '../../../../domain/webhooks/sms-payloads';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createCampaign, createContact, createShop } from '../../../../test/factories';
@@ -8,8 +10,10 @@ import { counterValue, postSimulator, rid } from '../../../../test/webhooks';
 import type { WorkerDeps } from '../../../worker/src/deps';
 
 // The batched form of the delivery-report callback: `{"reports": [...]}`
-// under one signature, stored in shared INSERTs before the 200, applied in
-// bulk by the delivery-report drain, with the single form's dedup keys.
+// under one signature, stored as ONE row (shared INSERTs, committed before
+// the 200), its reports applied in bulk by the delivery-report drain; a
+// report applied once changes nothing the second time, whichever form
+// brought it.
 describe('POST /webhooks/sms/:provider/status, batched', () => {
   let env: TestEnv;
   let app: Express;
@@ -47,13 +51,19 @@ describe('POST /webhooks/sms/:provider/status, batched', () => {
     return rows.map((r) => r.status);
   }
 
+  /** Rows holding these reports: single rows by their key, batches by their payload. */
   async function storedEvents(pmids: string[]): Promise<number> {
     const [row] = await env.db.$queryRaw<{ n: bigint }[]>`
-      SELECT count(*) AS n FROM webhook_events WHERE provider = 'sms-simulator' AND split_part(event_id, ':', 1) = ANY(${pmids}::text[])`;
+      SELECT count(*) AS n FROM webhook_events w
+       WHERE w.provider = 'sms-simulator'
+         AND (split_part(w.event_id, ':', 1) = ANY(${pmids}::text[])
+              OR (w.topic = 'status-batch' AND EXISTS (SELECT 1 FROM jsonb_array_elements(w.payload->'reports') r WHERE r->>'id' = ANY(${pmids}::text[]))))`;
     return Number(row!.n);
   }
 
-  it('stores every report of the body before answering, applies them in bulk, and answers a retried body as duplicates', async () => {
+  const applied = () => counterValue(worker.metrics, 'deliveryReports', { provider: 'simulator', status: 'delivered' });
+
+  it('stores the body as one row before answering, applies its reports in bulk, and answers a retried body as duplicates', async () => {
     const rs = await sentRecipients(5);
     const before = await counterValue(worker.metrics, 'deliveryReports', { provider: 'simulator', status: 'delivered' });
     const body = { reports: [...rs.slice(0, 4).map((r) => report(r)), report(rs[4]!, 'failed')] };
@@ -61,8 +71,8 @@ describe('POST /webhooks/sms/:provider/status, batched', () => {
     const res = await postSimulator(app, 'status', body);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ received: 5, duplicates: 0 });
-    // Committed before the 200: the provider will not send them again.
-    expect(await storedEvents(rs.map((r) => r.pmid))).toBe(5);
+    // Committed before the 200 (the provider will not send them again): one row for the body.
+    expect(await storedEvents(rs.map((r) => r.pmid))).toBe(1);
 
     await waitFor('reports applied', async () => (await statuses(rs.map((r) => r.id))).every((s) => s !== 'sent'));
     expect(await statuses(rs.map((r) => r.id))).toEqual(['delivered', 'delivered', 'delivered', 'delivered', 'failed']);
@@ -70,20 +80,55 @@ describe('POST /webhooks/sms/:provider/status, batched', () => {
 
     // The provider retries the same body (it timed out on our 200): nothing new.
     expect((await postSimulator(app, 'status', body)).body).toEqual({ received: 0, duplicates: 5 });
-    expect(await storedEvents(rs.map((r) => r.pmid))).toBe(5);
+    expect(await storedEvents(rs.map((r) => r.pmid))).toBe(1);
   });
 
-  it('a report repeated inside one body is stored once', async () => {
-    const [r] = await sentRecipients(1);
-    const res = await postSimulator(app, 'status', { reports: [report(r!), report(r!)] });
-    expect(res.body).toEqual({ received: 1, duplicates: 1 });
-    expect(await storedEvents([r!.pmid])).toBe(1);
+  it('a report repeated inside one body, or sent singly and batched, is applied once', async () => {
+    const [a, b] = await sentRecipients(2);
+    const before = await applied();
+    expect((await postSimulator(app, 'status', { reports: [report(a!), report(a!)] })).body).toEqual({ received: 2, duplicates: 0 });
+    expect((await postSimulator(app, 'status', report(b!))).body).toEqual({ received: true });
+    await waitFor('both applied', async () => (await statuses([a!.id, b!.id])).every((x) => x === 'delivered'));
+    expect((await postSimulator(app, 'status', { reports: [report(b!)] })).body).toEqual({ received: 1, duplicates: 0 });
+    await waitFor('every batch closed', async () => {
+      const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM webhook_events WHERE topic = 'status-batch' AND status = 'received'`;
+      return row!.n === 0n;
+    });
+    expect((await applied()) - before).toBe(2);
+    expect(await statuses([a!.id, b!.id])).toEqual(['delivered', 'delivered']);
   });
 
-  it('single and batched reports of one message share the dedup key', async () => {
-    const [r] = await sentRecipients(1);
-    expect((await postSimulator(app, 'status', report(r!))).body).toEqual({ received: true });
-    expect((await postSimulator(app, 'status', { reports: [report(r!)] })).body).toEqual({ received: 0, duplicates: 1 });
+  it("a batch's report that beat its send's settle waits as a row of its own and is applied once the send settles", async () => {
+    const shop = await createShop(env.db);
+    const campaign = await createCampaign(env.db, shop.id, { status: 'sending' });
+    const contact = await createContact(env.db, shop.id);
+    const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, claim_token, lease_until)
+      VALUES (${campaign.id}::uuid, ${contact.id}::uuid, 0, 'sending', '00000000-0000-4000-8000-000000000001'::uuid, now() + interval '1 minute') RETURNING id`;
+    const early = { id: String(row!.id), pmid: rid('msg') };
+    const [sent] = await sentRecipients(1);
+    expect((await postSimulator(app, 'status', { reports: [report(sent!), report(early)] })).body).toEqual({ received: 2, duplicates: 0 });
+    await waitFor('the ready one applied', async () => (await statuses([sent!.id]))[0] === 'delivered');
+    await waitFor('the early one waiting on its own', async () => {
+      const [w] = await env.db.$queryRaw<{ status: string; last_error: string | null }[]>`
+        SELECT status, last_error FROM webhook_events WHERE provider = 'sms-simulator' AND event_id = ${`${early.pmid}:delivered`}`;
+      return w?.status === 'received' && w.last_error === null;
+    });
+    await env.db.$executeRaw`
+      UPDATE campaign_recipients SET status = 'sent', provider_message_id = ${early.pmid}, segments = 1, sent_at = now(), claim_token = NULL, lease_until = NULL
+       WHERE id = ${early.id}::bigint`;
+    await waitFor('the early one applied', async () => (await statuses([early.id]))[0] === 'delivered');
+  });
+
+  it('a batch that reaches the per-event path (its drain job lost) is split into rows of their own', async () => {
+    const rs = await sentRecipients(2);
+    const id = await recordWebhookEvent(env.db, { provider: 'sms-simulator', eventId: rid('batch'), topic: 'status-batch', payload: { reports: rs.map((r) => report(r)) } });
+    expect(await processWebhookEvent(worker, id!, { final: false })).toBe('processed');
+    const rows = await env.db.$queryRaw<{ event_id: string }[]>`
+      SELECT event_id FROM webhook_events WHERE topic = 'status' AND split_part(event_id, ':', 1) = ANY(${rs.map((r) => r.pmid)}::text[]) ORDER BY event_id`;
+    expect(rows.map((r) => r.event_id)).toEqual(rs.map((r) => `${r.pmid}:delivered`).sort());
+    const [batch] = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM webhook_events WHERE id = ${id}::uuid`;
+    expect(batch!.status).toBe('processed');
   });
 
   it('one malformed report refuses the whole body and stores none of it', async () => {

@@ -42,11 +42,11 @@ export function smsWebhookRoutes(deps: ApiDeps): Router {
   };
 
   router.post('/sms/:provider/status', rawBody(deps, 'sms'), async (req, res) => {
-    const { provider } = verified(req);
+    const { provider, raw } = verified(req);
     if (isBatch(req.body)) {
       // The batched form: one signature over every report in the body.
       const { reports } = parseBody(req, deliveryReportBatchSchema);
-      const result = await ingestDeliveryReports(deps, `sms-${provider}`, reports);
+      const result = await ingestDeliveryReports(deps, `sms-${provider}`, reports, raw);
       res.status(200).json(result);
       return;
     }

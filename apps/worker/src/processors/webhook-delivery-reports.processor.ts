@@ -2,14 +2,15 @@ import { applyDeliveryReports, handOffDeliveryReports, REPORT_RETRY_MS, type Del
 import { enqueueDeliveryReportsJob } from '../../../../domain/webhooks/enqueue-delivery-reports-job';
 import { enqueueWebhookJob } from '../../../../domain/webhooks/enqueue-event-job';
 import { describeError } from '../../../../domain/webhooks/mark-event';
+import { splitClaimableReportBatches } from '../../../../domain/webhooks/split-report-batches';
 import { defineHandler } from './types';
 
 /** Reports per transaction: large enough to amortise the round trips, small enough to keep row locks brief. */
 const PASS = 1_000;
 
 /**
- * Drains stored delivery reports in bulk passes until a pass finds fewer than
- * a full one. A report no recipient can take yet (it beat its send's settle)
+ * Drains stored delivery reports (single rows and batched callbacks) in bulk
+ * passes until a pass finds fewer than a full one. A report no recipient can take yet (it beat its send's settle)
  * waits for a later pass: the drain of a slot REPORT_RETRY_MS ahead is added
  * once for all of them. Only one still not applicable after the grace
  * (NOT_READY_GRACE_MS) gets its own `webhook.process.v1` job (retries with
@@ -29,6 +30,8 @@ export const webhookDeliveryReportsHandler = defineHandler('webhook.delivery-rep
     } catch (err) {
       const reason = `bulk apply failed: ${describeError(err)}`;
       deps.logger.warn({ err: { message: describeError(err) } }, 'delivery report bulk pass failed; its reports get jobs of their own');
+      // Batched callbacks first become rows of their own, which the hand-off then takes.
+      await splitClaimableReportBatches(deps.db, { limit: PASS });
       const handed = await handOffDeliveryReports(deps.db, { limit: PASS, reason });
       for (const n of handed) await enqueueWebhookJob(deps.producer, n.id, n.traceId);
       if (handed.length < PASS) {
@@ -45,7 +48,7 @@ export const webhookDeliveryReportsHandler = defineHandler('webhook.delivery-rep
     for (const n of r.notReady) await enqueueWebhookJob(deps.producer, n.id, n.traceId);
     applied += r.applied.delivered + r.applied.failed;
     waiting += r.waiting;
-    if (r.claimed < PASS) {
+    if (!r.full) {
       await retryLater();
       return { applied, waiting };
     }
