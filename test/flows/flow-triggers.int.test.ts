@@ -7,6 +7,7 @@ import { waitFor } from '../sending';
 import { sessionToken } from '../session-token';
 import { counterValue, postShopify, rid, webhookEvent } from '../webhooks';
 import type { WorkerDeps } from '../../apps/worker/src/deps';
+import { declareConsentSource } from '../../domain/consent/consent-source';
 import { dispatchOutbox } from '../../domain/outbox/outbox';
 import { runFlowTrigger } from '../../domain/flows/run-flow-trigger';
 import { applyCustomerChunk } from '../../domain/shop-sync/apply-customer-chunk';
@@ -179,6 +180,28 @@ describe('flow triggers', () => {
       expect((await runsOf(b.id)).map((r) => r.contact_id)).toEqual([res.body.id]);
       expect(await runsOf(paused.id)).toEqual([]);
       expect(await runsOf(elsewhere.id)).toEqual([]);
+    });
+
+    it('an import statement subscribing 1 500 contacts queues one event, published as two jobs, starting 1 500 runs', async () => {
+      const shop = await createShop(env.db);
+      const flow = await welcomeFlow(shop);
+      await env.db.$transaction(async (tx) => {
+        await declareConsentSource(tx, { source: 'import', evidence: { importId: 'bulk-test' } });
+        await tx.$executeRaw`
+          INSERT INTO contacts (shop_id, phone_e164, phone_hash, sms_consent)
+          SELECT ${shop.id}::uuid, p, encode(sha256(p::bytea), 'hex'), 'subscribed'
+            FROM generate_series(1, 1500) g, LATERAL (SELECT '+1201' || (5000000 + g)::text AS p) x`;
+      });
+      const events = await env.db.$queryRaw<{ id: bigint; n: number }[]>`
+        SELECT id, jsonb_array_length(payload->'recordIds')::int AS n FROM outbox_events WHERE event_type = 'flows.trigger.v1' AND aggregate_id = ${shop.id}`;
+      expect(events.map((e) => e.n)).toEqual([1500]);
+      await drainOutbox(shop.id);
+      await flowsQueueIdle();
+      const queue = worker.queues.all().find((q) => q.name === 'flows')!;
+      const jobs = await Promise.all([0, 1, 2].map((part) => queue.getJob(`flow-trigger-${events[0]!.id}-${part}`)));
+      expect(jobs.map((j) => j?.data.recordIds.length ?? null)).toEqual([1000, 500, null]);
+      const [n] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM flow_runs WHERE flow_id = ${flow.id}::uuid`;
+      expect(n!.n).toBe(1500);
     });
 
     it('a Shopify resync restating consent starts nothing and queues nothing, even when it subscribes a contact', async () => {
