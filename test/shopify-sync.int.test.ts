@@ -201,6 +201,12 @@ describe('Shopify customer sync', () => {
     expect((await request(app).get('/api/shop').set('Authorization', await auth(domain))).status).toBe(200);
     await waitFor('re-exchange', () => fake.exchanges.filter((e) => e.shop === domain).length === exchanges + 1);
     expect((await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM shop_syncs WHERE shop_id = ${shopId}::uuid`)[0]!.n).toBe(1);
+
+    // A shop that never had a sync (installed before syncs existed): 404 in the error shape.
+    await env.db.$executeRaw`DELETE FROM shop_syncs WHERE shop_id = ${shopId}::uuid`;
+    const none = await getSync(domain);
+    expect(none.status).toBe(404);
+    expect(none.body).toMatchObject({ error: { code: 'NOT_FOUND' } });
   });
 
   it('an uninstall fails the open sync; the re-install starts a resync', async () => {
