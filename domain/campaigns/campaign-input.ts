@@ -70,7 +70,12 @@ export const updateCampaignSchema = z.strictObject({
 });
 export type UpdateCampaignInput = z.infer<typeof updateCampaignSchema>;
 
-export const previewCampaignSchema = z.strictObject({ contactId: z.uuid().optional() });
+/**
+ * `sendTiming: false` leaves out frequencyCapped/recipientsAfterCap/deferredNow
+ * (answered as null): they cost one pass over the audience, which a preview
+ * refreshed while the merchant types need not pay every time.
+ */
+export const previewCampaignSchema = z.strictObject({ contactId: z.uuid().optional(), sendTiming: z.boolean().optional() });
 
 /** Enqueue and cancel take no options; an empty object (or no body) is the request. */
 export const emptyBodySchema = z.strictObject({});

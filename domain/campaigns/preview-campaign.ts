@@ -19,12 +19,12 @@ export interface CampaignPreview {
   credits: number;
   /** The body's tracked links in order, each sent as the recipient's own short link (shown in `text` as a sample of the same length). */
   links: string[];
-  /** Of `recipients`, those a campaign texted within the shop's smart-sending window (skipped if sent now; 0 when the cap is off or ignored). */
-  frequencyCapped: number;
+  /** Of `recipients`, those a campaign texted within the shop's smart-sending window (skipped if sent now; 0 when the cap is off or ignored). Null when not asked for (`sendTiming: false`). */
+  frequencyCapped: number | null;
   /** `recipients` − `frequencyCapped`: who would be texted if it were sent now. */
-  recipientsAfterCap: number;
+  recipientsAfterCap: number | null;
   /** Of `recipients`, those inside their quiet hours now: deferred to their window's opening, not dropped. */
-  deferredNow: number;
+  deferredNow: number | null;
 }
 
 /**
@@ -37,7 +37,7 @@ export interface CampaignPreview {
  */
 export async function previewCampaign(
   db: DbOrTx,
-  c: { shopId: string; campaignId: string; contactId?: string; linkBase?: string; now?: Date; quietHoursFloor?: boolean },
+  c: { shopId: string; campaignId: string; contactId?: string; linkBase?: string; now?: Date; quietHoursFloor?: boolean; sendTiming?: boolean },
 ): Promise<CampaignPreview> {
   const ctx = await loadSendContext(db, c.campaignId, c.shopId);
   if (!ctx) throw notFound('Campaign');
@@ -55,8 +55,8 @@ export async function previewCampaign(
   const text = withFooter(renderTemplate(template, { firstName: names.first_name, lastName: names.last_name, shopName: ctx.shopName }, () => sample), ctx.optOutFooter);
   const counted = countSegments(text);
   const estimate = await estimateAudience(db, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter, linkBase });
-  const timing = await estimateSendTiming(db, ctx, { now: c.now ?? new Date(), quietHoursFloor: c.quietHoursFloor ?? true });
-  const frequencyCapped = Math.min(timing.frequencyCapped, estimate.recipients);
+  const timing = c.sendTiming === false ? null : await estimateSendTiming(db, ctx, { now: c.now ?? new Date(), quietHoursFloor: c.quietHoursFloor ?? true });
+  const frequencyCapped = timing ? Math.min(timing.frequencyCapped, estimate.recipients) : null;
   return {
     text,
     encoding: counted.encoding,
@@ -66,7 +66,7 @@ export async function previewCampaign(
     credits: estimate.credits,
     links: templateLinks(template),
     frequencyCapped,
-    recipientsAfterCap: estimate.recipients - frequencyCapped,
-    deferredNow: Math.min(timing.deferredNow, estimate.recipients),
+    recipientsAfterCap: frequencyCapped === null ? null : estimate.recipients - frequencyCapped,
+    deferredNow: timing ? Math.min(timing.deferredNow, estimate.recipients) : null,
   };
 }

@@ -181,6 +181,8 @@ describe('campaigns API', () => {
         // New Jersey numbers, the shop's default 21:00–08:00 in their zone: depends on the hour the test runs.
         deferredNow: expect.any(Number),
       });
+      const quick = await post(shop, `/api/campaigns/${c.id}/preview`, { sendTiming: false });
+      expect(quick.body).toMatchObject({ recipients: 2, credits: 2, frequencyCapped: null, recipientsAfterCap: null, deferredNow: null });
       const forGrace = await post(shop, `/api/campaigns/${c.id}/preview`, { contactId: grace.id });
       expect(forGrace.body.text).toBe('Hi Grace, news from Acme\nReply STOP to opt out');
 

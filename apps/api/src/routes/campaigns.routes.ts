@@ -89,7 +89,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
   router.post(
     '/campaigns/:id/preview',
     ...validated({ body: previewCampaignSchema, use: [campaignId, optionalKey] }, async ({ body }, req, res) => {
-      res.json(await previewCampaign(deps.db, { shopId: shopOf(res).shopId, campaignId: idOf(req), contactId: body.contactId, linkBase: trackedLinksOf(deps.config).base, now: deps.now(), quietHoursFloor: deps.config.SMS_QUIET_HOURS_FLOOR }));
+      res.json(await previewCampaign(deps.db, { shopId: shopOf(res).shopId, campaignId: idOf(req), contactId: body.contactId, linkBase: trackedLinksOf(deps.config).base, now: deps.now(), quietHoursFloor: deps.config.SMS_QUIET_HOURS_FLOOR, sendTiming: body.sendTiming }));
     }),
   );
 
