@@ -171,7 +171,7 @@ export async function runSettled(
       stack.assertAlive();
       const s = await simulatorStats(stack);
       const posted = s.dlrPending === 0 && s.dlrInFlight === 0;
-      const { rows } = await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM webhook_events WHERE status = 'received' AND topic = 'status' AND provider LIKE 'sms-%'`);
+      const { rows } = await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM webhook_events WHERE status = 'received' AND topic IN ('status', 'status-batch') AND provider LIKE 'sms-%'`);
       if (posted && Number(rows[0]?.n ?? 0) === 0) break;
       if (Date.now() - t0 > o.timeoutMs) throw new Error(`reports of the ${o.size} campaign not settled within ${o.timeoutMs / 1000} s (${JSON.stringify(s)}, ${rows[0]?.n} stored unapplied)`);
       await sleep(100);
@@ -191,11 +191,15 @@ export async function runSettled(
     const lastFinal = Math.max(...fin.map((r) => r.last?.getTime() ?? 0));
     const settledMs = Math.max(lastFinal, completedAt?.getTime() ?? 0) - t0;
 
+    // Reports as the simulator posted them: batched, one row per callback
+    // (its reports counted; reports split out of a batch later are not new);
+    // singly, one row each.
     const { rows: ing } = await db.pool.query<{ n: string; first: Date | null; last: Date | null }>(
-      `SELECT count(*) AS n, min(w.received_at) AS first, max(w.received_at) AS last
+      `SELECT COALESCE(sum(CASE WHEN w.topic = 'status-batch' THEN jsonb_array_length(w.payload->'reports') ELSE 1 END), 0) AS n,
+              min(w.received_at) AS first, max(w.received_at) AS last
          FROM webhook_events w
-        WHERE w.topic = 'status' AND w.provider LIKE 'sms-%' AND w.received_at >= $1`,
-      [new Date(t0)],
+        WHERE w.topic = $2 AND w.provider LIKE 'sms-%' AND w.received_at >= $1`,
+      [new Date(t0), o.dlrBatch > 1 ? 'status-batch' : 'status'],
     );
     const stored = Number(ing[0]?.n ?? 0);
     const ingestWindowMs = Math.max(1, (ing[0]?.last?.getTime() ?? 0) - (ing[0]?.first?.getTime() ?? 0));
