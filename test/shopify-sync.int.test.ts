@@ -61,6 +61,7 @@ describe('Shopify customer sync', () => {
 
   beforeEach(() => {
     fake.bulkPolls = 1;
+    fake.answersNode = true;
   });
 
   const newDomain = () => `sync-${Date.now()}-${seq++}.myshopify.com`;
@@ -155,6 +156,17 @@ describe('Shopify customer sync', () => {
     expect((await postShopify(app, 'bulk_operations/finish', fake.bulkFinishWebhook(op), { shopDomain: domain, webhookId })).status).toBe(200);
     await waitFor('late webhook ignored', async () => (await webhookEvent(env.db, 'shopify', webhookId))?.status === 'ignored');
     expect(await contactsOf(shopId)).toHaveLength(2);
+  });
+
+  it('a Shopify that does not answer node(id) is followed through currentBulkOperation', async () => {
+    const domain = newDomain();
+    fake.answersNode = false;
+    fake.bulkPolls = 2;
+    fake.seedCustomers(domain, [customer(), customer({ phone: null })]);
+    const shopId = await installShop(app, env.db, domain);
+    const done = await ended(shopId);
+    expect(done).toMatchObject({ status: 'completed', bulk_finished_via: 'poll', customers_seen: 2 });
+    expect(fake.graphqlCalls.some((c) => c.shop === domain && /currentBulkOperation/.test(c.query))).toBe(true);
   });
 
   it('a resync while one runs returns the running one (200); once ended, a resync starts a new one (202); Idempotency-Key replays', async () => {
@@ -387,10 +399,11 @@ describe('Shopify customer sync', () => {
     fake.bulkPolls = 1_000_000;
     fake.seedCustomers(a, [customer()]);
     const shopA = await installShop(app, env.db, a);
+    // A's export is created while the fake makes exports wait (only then is B's allowed to finish by itself).
+    await waitFor('export started', async () => Boolean((await syncRow(shopA))?.bulk_operation_id));
     fake.bulkPolls = 1;
     const shopB = await installShop(app, env.db, b);
     await ended(shopB);
-    await waitFor('export started', async () => Boolean((await syncRow(shopA))?.bulk_operation_id));
     const syncA = (await syncRow(shopA))!;
     const viewB = (await getSync(b)).body as SyncView;
     expect(viewB.id).not.toBe(syncA.id);

@@ -156,9 +156,21 @@ async function startExport(deps: ShopifyDeps, row: ShopSyncRow): Promise<ShopSyn
   return current?.status === 'running' && current.bulk_operation_id ? current : null;
 }
 
+/**
+ * The export's state: `node(id)`, else `currentBulkOperation` when it is
+ * ours (the polling Shopify's bulk-operation guide shows; a server that does
+ * not answer `node` for bulk operations is still followed).
+ */
 async function readOperation(deps: ShopifyDeps, row: ShopSyncRow): Promise<BulkOperationNode | null> {
-  const { data } = await adminGraphql<{ node: BulkOperationNode | null }>(deps, row.shop_id, NODE_QUERY, { id: row.bulk_operation_id });
-  return data.node && typeof data.node.status === 'string' ? data.node : null;
+  try {
+    const { data } = await adminGraphql<{ node: BulkOperationNode | null }>(deps, row.shop_id, NODE_QUERY, { id: row.bulk_operation_id });
+    if (data.node && typeof data.node.status === 'string') return data.node;
+  } catch (err) {
+    if (!(err instanceof ShopifyAdminError) || err.kind !== 'failed') throw err;
+  }
+  const { data } = await adminGraphql<{ currentBulkOperation: BulkOperationNode | null }>(deps, row.shop_id, CURRENT_QUERY);
+  const current = data.currentBulkOperation;
+  return current && current.id === row.bulk_operation_id && typeof current.status === 'string' ? current : null;
 }
 
 /** Where a result may be downloaded from: https (Shopify's storage), or anything under the development override. */

@@ -109,6 +109,8 @@ export interface FakeShopify {
   exchangeDelayMs: number;
   /** Polls a new bulk operation takes to finish by itself (a large number: only completeBulkOperation ends it). */
   bulkPolls: number;
+  /** False: `node(id)` is not implemented (a GraphQL error), as in a server that only answers currentBulkOperation. */
+  answersNode: boolean;
   seedCustomers(shop: string, customers: FakeCustomer[] | ((i: number) => FakeCustomer), count?: number): void;
   customers(shop: string): FakeCustomer[];
   /** The next `times` matching calls (of `shop`, or any shop) fail this way. */
@@ -217,7 +219,7 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
       const mine = bulkOperations.filter((o) => o.shop === shop);
       return ok({ currentBulkOperation: opView(poll(mine[mine.length - 1])) });
     }
-    if (/\bnode\s*\(/.test(query) && typeof variables?.id === 'string') {
+    if (/\bnode\s*\(/.test(query) && typeof variables?.id === 'string' && api.answersNode) {
       return ok({ node: opView(poll(bulkOperations.find((o) => o.shop === shop && o.id === variables.id))) });
     }
     if (/\bcustomerSmsMarketingConsentUpdate\b/.test(query)) {
@@ -361,6 +363,7 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
     bulkOperations,
     exchangeDelayMs: opts.exchangeDelayMs ?? 0,
     bulkPolls: opts.bulkPolls ?? 1,
+    answersNode: true,
     seedCustomers(shop, customers, count) {
       const list = customersByShop.get(shop) ?? [];
       const made = typeof customers === 'function' ? Array.from({ length: count ?? 0 }, (_, i) => customers(i)) : customers;
