@@ -182,6 +182,23 @@ describe('flow triggers', () => {
       expect(await runsOf(elsewhere.id)).toEqual([]);
     });
 
+    it('ten trigger jobs for one subscription running at once start one run', async () => {
+      const shop = await createShop(env.db);
+      const flow = await welcomeFlow(shop);
+      const contact = await createContact(env.db, shop.id, { consent: 'unsubscribed' });
+      await env.db.$transaction(async (tx) => {
+        await declareConsentSource(tx, { source: 'api' });
+        await tx.$executeRaw`UPDATE contacts SET sms_consent = 'subscribed' WHERE id = ${contact.id}::uuid`;
+      });
+      const [record] = await env.db.$queryRaw<{ id: string }[]>`
+        SELECT id::text FROM contact_consent_records WHERE contact_id = ${contact.id}::uuid AND state = 'subscribed'`;
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, () => runFlowTrigger(env.db, { kind: 'contact_subscribed', shopId: shop.id, recordIds: [record!.id] }, { traceId: 'race', now: new Date() })),
+      );
+      expect(outcomes.reduce((n, o) => n + o.started.length, 0)).toBe(1);
+      expect(await runsOf(flow.id)).toHaveLength(1);
+    });
+
     it('an import statement subscribing 1 500 contacts queues one event, published as two jobs, starting 1 500 runs', async () => {
       const shop = await createShop(env.db);
       const flow = await welcomeFlow(shop);
