@@ -44,13 +44,15 @@ export async function runFlowTrigger(db: Db, e: FlowTriggerEvent, o: { traceId: 
        ORDER BY r.id`;
   } else if (e.kind === 'checkout_abandoned') {
     // Each flow may set its own delay; the run's base is the checkout's last update + that delay (below).
+    // An order since the checkout was first seen (or since its last update, for a checkout first seen late) completed it.
     rows = await db.$queryRaw<CandidateRow[]>`
       SELECT k.contact_id, k.token AS subject, k.shopify_updated_at AS triggered_at, k.shopify_updated_at AS base_at, c.phone_e164, c.timezone
         FROM shopify_checkouts k JOIN contacts c ON c.id = k.contact_id
        WHERE k.shop_id = ${e.shopId}::uuid AND k.token = ${e.token} AND k.completed_at IS NULL
          AND c.sms_consent = 'subscribed' AND c.erased_at IS NULL
          AND NOT EXISTS (SELECT 1 FROM shopify_orders o
-                          WHERE o.shop_id = k.shop_id AND o.contact_id = k.contact_id AND o.ordered_at >= k.created_at)`;
+                          WHERE o.shop_id = k.shop_id AND o.contact_id = k.contact_id
+                            AND o.ordered_at >= LEAST(k.created_at, k.shopify_updated_at))`;
   } else {
     rows = await db.$queryRaw<CandidateRow[]>`
       SELECT o.contact_id, o.order_id AS subject, o.ordered_at AS triggered_at, ${o.now}::timestamptz AS base_at, c.phone_e164, c.timezone
