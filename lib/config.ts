@@ -93,8 +93,9 @@ export const configSchema = z.object({
   SMS_PROVIDER_DEDUPS_BY_REFERENCE: bool.default(false),
   // The legal floor of quiet hours: US and Canadian numbers are never texted
   // before 08:00 or after 21:00 local, whatever the shop's setting. Off only
-  // in tests that are not about quiet hours (test/env.ts), so they do not
-  // depend on the hour they run at; production refuses it off.
+  // in tests that are not about quiet hours (test/env.ts) and the development
+  // stacks (scripts/lib/stack.ts), so they do not depend on the hour they run
+  // at; production refuses it off.
   SMS_QUIET_HOURS_FLOOR: bool.default(true),
   PUBLIC_BASE_URL: z.url().default('http://127.0.0.1:3000'),
   // Campaign short links are `<PUBLIC_LINK_BASE>/<code>` (default: the api's
