@@ -103,7 +103,7 @@ export const configSchema = z.object({
   // GSM-7 characters only (its length is part of every message's segments).
   PUBLIC_LINK_BASE: z
     .url({ protocol: /^https?$/ })
-    .refine((v) => /^https?:\/\/[A-Za-z0-9.:\-\[\]]+(\/[A-Za-z0-9._~\-/]*)?$/.test(v) && !v.endsWith('/'), 'must be http(s)://host[/path] without a trailing slash, query or fragment')
+    .refine((v) => /^https?:\/\/[A-Za-z0-9.:\-[\]]+(\/[A-Za-z0-9._~\-/]*)?$/.test(v) && !v.endsWith('/'), 'must be http(s)://host[/path] without a trailing slash, query or fragment')
     .optional(),
   // HMAC-SHA256 key of short-link codes: long-lived, changing it breaks every
   // link already sent (docs/architecture.md, "Links, clicks and attribution").
