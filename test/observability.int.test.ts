@@ -107,6 +107,8 @@ beforeAll(async () => {
     const [r] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM webhook_events WHERE status = 'received'`;
     return Number(r!.n) === 0;
   });
+  // Webhook requests are logged as a per-second summary (docs/observability, "Access log"): wait for it, so it is checked too.
+  await waitFor('the webhook access summary', () => env.logs.lines.some((l) => l.includes('"request summary"')));
 }, 60_000);
 
 afterAll(async () => {
