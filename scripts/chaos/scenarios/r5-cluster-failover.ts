@@ -89,7 +89,7 @@ export async function r5ClusterFailover(report: ScenarioReport, o: ScenarioOptio
   let victim = '';
   let promoted = '';
   let failoverMs = 0;
-  let killedAt = 0;
+  let promotion: Promise<void> = Promise.resolve();
   let finalAtKill = -1;
 
   try {
@@ -117,24 +117,32 @@ export async function r5ClusterFailover(report: ScenarioReport, o: ScenarioOptio
           log,
           probeCampaignId: probe?.id ?? ctx.campaignId,
           outageMs: 8_000,
+          // The replica takes over after the node timeout (2 s in
+          // scripts/redis-cluster.sh), watched from the kill on while the API
+          // is probed; then the killed node comes back from its node file as
+          // the new primary's replica.
           stop: async () => {
             victim = await primaryOf(checker!, sendsTag);
             const pid = await pidOf(victim);
-            killedAt = Date.now();
+            const killedAt = Date.now();
             process.kill(pid, 'SIGKILL');
+            promotion = (async () => {
+              for (;;) {
+                const now = await primaryOf(checker!, sendsTag, victim).catch(() => victim);
+                if (now !== victim) {
+                  promoted = now;
+                  failoverMs = Date.now() - killedAt;
+                  return;
+                }
+                if (Date.now() - killedAt > 60_000) throw new Error(`no replica took over ${victim}'s slots within 60 s`);
+                await sleep(100);
+              }
+            })();
+            // Handled here; awaited (and its error rethrown) in start.
+            promotion.catch(() => undefined);
           },
-          // The replica takes over after the node timeout (2 s in scripts/redis-cluster.sh),
-          // meanwhile the API is probed; then the killed node comes back from its node
-          // file as the new primary's replica.
           start: async () => {
-            while (promoted === '') {
-              const now = await primaryOf(checker!, sendsTag, victim).catch(() => victim);
-              if (now !== victim) {
-                promoted = now;
-                failoverMs = Date.now() - killedAt;
-              } else if (Date.now() - killedAt > 60_000) throw new Error(`no replica took over ${victim}'s slots within 60 s`);
-              else await sleep(200);
-            }
+            await promotion;
             await run('bash', [SCRIPT, 'start'], { timeout: 90_000 });
           },
           stopped: (before) => {
