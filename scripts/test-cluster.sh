@@ -3,7 +3,8 @@
 # scenarios R1 (workers SIGKILLed), R4 (duplicate storms) and R5 (a primary
 # SIGKILLed, its replica promoted) against a local Redis Cluster of 3
 # primaries and 3 replicas (scripts/redis-cluster.sh, started or reused).
-# Postgres as for `npm test`. CI runs it after the main suite (~4 min).
+# Postgres as for `npm test`. CI runs it after the main suite (3 min 6 s measured:
+# tests 23 s, chaos R1 129 s, R4 5 s, R5 25 s).
 #
 #   npm run test:cluster                 tests and chaos
 #   npm run test:cluster -- --no-chaos   the tests only
