@@ -38,6 +38,11 @@ export function createMetrics() {
       name: 'sms_keyword_replies_total', help: 'Keyword replies (STOP/START/HELP confirmations, never charged to credits) by keyword and outcome (sent, failed, suppressed, unknown)',
       labelNames: ['keyword', 'outcome'] as const, registers: r,
     }),
+    flowDueLag: new Histogram({
+      name: 'flow_due_run_lag_seconds', help: 'How late a claim of due flow runs is: now − the oldest claimed next_due_at',
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600], registers: r,
+    }),
+    flowSteps: new Counter({ name: 'flow_steps_total', help: 'Flow run steps executed, by outcome (advanced, completed, exited, held, lost)', labelNames: ['outcome'] as const, registers: r }),
     flowRunsStarted: new Counter({ name: 'flow_runs_started_total', help: 'Flow runs started, by trigger (contact_subscribed, checkout_abandoned, order_created, manual)', labelNames: ['trigger'] as const, registers: r }),
     keywordReplySegments: new Counter({ name: 'sms_keyword_reply_segments_total', help: 'Segments sent as keyword replies (counted apart from campaign credits)', registers: r }),
     smsUnknownResolved: new Counter({ name: 'sms_unknown_resolved_total', help: 'Unknown recipients settled later, by how and as what', labelNames: ['via', 'status'] as const, registers: r }),

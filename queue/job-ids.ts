@@ -28,10 +28,13 @@ export const jobIds = {
   keywordReply: (replyId: string): string => `kw-reply-${safe(replyId)}`,
   /** One job per flows.trigger.v1 outbox event (and part, when its consent records are split into jobs of ≤ 1 000). */
   flowsTrigger: (outboxId: string, part = 0): string => `flow-trigger-${safe(outboxId)}-${safe(part)}`,
+  /** One step job per claim (the claim token is fresh per claim, so a re-claim after a lease is a new job). */
+  flowSteps: (claimToken: string): string => `flow-steps-${safe(claimToken)}`,
 };
 
 export const SCHEDULER_IDS = {
   reconcile: 'scheduler-reconcile',
   outbox: 'scheduler-outbox-dispatch',
   idempotencyCleanup: 'scheduler-idempotency-cleanup',
+  flowsDue: 'scheduler-flows-due',
 } as const;

@@ -31,6 +31,8 @@ export const JOBS = {
   shopSync: 'shop.sync.v1',
   keywordReply: 'keyword.reply.v1',
   flowsTrigger: 'flows.trigger.v1',
+  flowsDue: 'flows.due.v1',
+  flowsSteps: 'flows.steps.v1',
 } as const;
 
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
@@ -52,6 +54,9 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   'keyword.reply.v1': QUEUES.sends,
   // Starts flow runs (a set-based insert); the runs' steps are executed on this queue too (docs/flows.md).
   'flows.trigger.v1': QUEUES.flows,
+  // The due-run scheduler (every second) and the step jobs of the runs it claims.
+  'flows.due.v1': QUEUES.flows,
+  'flows.steps.v1': QUEUES.flows,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

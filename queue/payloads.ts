@@ -25,6 +25,9 @@ export const jobPayloadSchemas = {
     z.object({ ...traced, kind: z.literal('checkout_abandoned'), shopId: z.uuid(), token: z.string().min(1).max(128) }),
     z.object({ ...traced, kind: z.literal('order_created'), shopId: z.uuid(), orderId: z.string().min(1).max(64) }),
   ]),
+  'flows.due.v1': z.object({ ...traced }),
+  // One claim of due runs (≤ 1 000): only the claim's holder moves them.
+  'flows.steps.v1': z.object({ ...traced, claimToken: z.uuid(), runIds: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).min(1).max(1000) }),
 } satisfies Record<JobName, z.ZodType>;
 
 export type JobPayloads = { [K in JobName]: z.infer<(typeof jobPayloadSchemas)[K]> };

@@ -13,6 +13,8 @@ import { consentWritebackHandler } from './processors/consent-writeback.processo
 import { keywordReplyHandler } from './processors/keyword-reply.processor';
 import { shopSyncHandler } from './processors/shop-sync.processor';
 import { flowsTriggerHandler } from './processors/flows-trigger.processor';
+import { flowsDueHandler } from './processors/flows-due.processor';
+import { flowsStepsHandler } from './processors/flows-steps.processor';
 
 // Every handler the worker knows. Add one line per new job name.
 export const HANDLERS: JobHandler[] = [
@@ -29,6 +31,8 @@ export const HANDLERS: JobHandler[] = [
   shopSyncHandler,
   keywordReplyHandler,
   flowsTriggerHandler,
+  flowsDueHandler,
+  flowsStepsHandler,
 ] as JobHandler[];
 
 /** Start-up check: every job name has exactly one handler, and no handler is for an unknown name. */

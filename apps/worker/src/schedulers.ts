@@ -12,6 +12,8 @@ export async function upsertSchedulers(queues: QueueSet, config: Pick<Config, 'R
   const traceId = 'scheduler';
   await maintenance.upsertJobScheduler(SCHEDULER_IDS.outbox, { every: 5_000 }, { name: 'outbox.dispatch.v1', data: { traceId } });
   await maintenance.upsertJobScheduler(SCHEDULER_IDS.reconcile, { every: config.RECONCILE_EVERY_MS }, { name: 'reconcile.run.v1', data: { traceId } });
+  // Due flow runs live in Postgres (next_due_at); this only polls them, so a lost scheduler loses no run.
+  await queues.get('flows').upsertJobScheduler(SCHEDULER_IDS.flowsDue, { every: 1_000 }, { name: 'flows.due.v1', data: { traceId } });
   await maintenance.upsertJobScheduler(SCHEDULER_IDS.idempotencyCleanup, { every: 15 * 60_000 }, { name: 'idempotency.cleanup.v1', data: { traceId } });
 }
 

@@ -1,0 +1,209 @@
+import type { Express } from 'express';
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { createContact, createShop, type ShopFixture } from '../factories';
+import { createTestEnv, type TestEnv } from '../harness';
+import { waitFor } from '../sending';
+import { sessionToken } from '../session-token';
+import { claimDueRuns } from '../../domain/flows/claim-due-runs';
+import { executeFlowStep } from '../../domain/flows/execute-flow-step';
+import { startFlowRuns } from '../../domain/flows/start-flow-runs';
+import { stepsSchema } from '../../domain/flows/flow-input';
+import { upsertSchedulers } from '../../apps/worker/src/schedulers';
+import { SCHEDULER_IDS } from '../../queue/job-ids';
+
+// The due-run scheduler and the step executor (issue 17 item 3, waits,
+// conditions and exits): claims are exclusive and bounded, each step moves a
+// run once, exit conditions come first. The clock is passed in (`now`), so a
+// day's wait is crossed without sleeping.
+
+interface RunRow {
+  status: string;
+  exit_reason: string | null;
+  current_step: number;
+  next_due_at: Date | null;
+  claim_token: string | null;
+  attempt: number;
+}
+
+describe('flow execution', () => {
+  let env: TestEnv;
+  let app: Express;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    ({ app } = await env.api());
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  const post = async (shop: ShopFixture, path: string, body: object = {}) =>
+    request(app).post(path).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`).set('Idempotency-Key', randomUUID()).send(body);
+  const patch = async (shop: ShopFixture, path: string, body: object) =>
+    request(app).patch(path).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`).send(body);
+
+  async function liveFlow(shop: ShopFixture, body: object): Promise<{ id: string; versionId: string }> {
+    const created = await post(shop, '/api/flows', body);
+    expect(created.status).toBe(201);
+    expect((await post(shop, `/api/flows/${created.body.id}/activate`)).status).toBe(200);
+    return { id: created.body.id, versionId: created.body.currentVersion.id };
+  }
+
+  async function startRun(shop: ShopFixture, flow: { id: string; versionId: string }, steps: object[], contactId: string, at: Date): Promise<string> {
+    const runs = await env.db.$transaction((tx) =>
+      startFlowRuns(tx, {
+        shopId: shop.id, triggerType: 'order_created', shopTimezone: 'UTC', traceId: 'test', requireLive: true,
+        flows: [{ id: flow.id, versionId: flow.versionId, steps: stepsSchema.parse(steps) }],
+        candidates: [{ contactId, subject: `o-${randomUUID()}`, triggeredAt: at, baseAt: at, phone: null, timezone: 'UTC' }],
+      }),
+    );
+    expect(runs).toHaveLength(1);
+    return runs[0]!.id;
+  }
+
+  const run = async (id: string): Promise<RunRow> => {
+    const [r] = await env.db.$queryRaw<RunRow[]>`SELECT status, exit_reason, current_step, next_due_at, claim_token::text, attempt FROM flow_runs WHERE id = ${id}::bigint`;
+    return r!;
+  };
+
+  /** One scheduler tick at `now` for the runs given (other tests' runs may be claimed too: they are executed as the worker would). */
+  async function tick(now: Date, only: string[]): Promise<string[]> {
+    const claim = await claimDueRuns(env.db, { now, limit: 1000, leaseMs: 60_000 });
+    const kinds: string[] = [];
+    for (const id of claim.runIds) {
+      const outcome = await executeFlowStep(env.db, { runId: id, claimToken: claim.claimToken, now });
+      if (only.includes(id)) kinds.push(outcome.kind);
+    }
+    return kinds;
+  }
+
+  const steps = [
+    { type: 'condition', check: { kind: 'consent', is: 'subscribed' } },
+    { type: 'wait', duration: { amount: 1, unit: 'days' } },
+    { type: 'condition', check: { kind: 'tag', tag: 'vip', is: true }, otherwise: { goTo: 4 } },
+    { type: 'wait', duration: { amount: 2, unit: 'hours' } },
+    { type: 'send', body: 'Hello from {{shopName}}' },
+  ];
+
+  it('walks waits and conditions in order, once per claim, and holds at a send step', async () => {
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id, { tags: [] });
+    const flow = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, steps });
+    const t0 = new Date(Date.UTC(2026, 11, 1, 12));
+    const id = await startRun(shop, flow, steps, contact.id, t0);
+    expect(await run(id)).toMatchObject({ current_step: 0, status: 'active' });
+
+    expect(await tick(t0, [id])).toEqual(['advanced']); // condition holds → step 1 due now
+    expect(await run(id)).toMatchObject({ current_step: 1, next_due_at: t0, claim_token: null, attempt: 1 });
+    expect(await tick(t0, [id])).toEqual(['advanced']); // wait a day
+    const day = new Date(t0.getTime() + 24 * 3600_000);
+    expect(await run(id)).toMatchObject({ current_step: 2, next_due_at: day });
+    expect(await tick(new Date(day.getTime() - 1000), [id])).toEqual([]); // not due yet
+    expect(await tick(day, [id])).toEqual(['advanced']); // not a VIP → jumps over the 2 h wait to the send
+    expect(await run(id)).toMatchObject({ current_step: 4, next_due_at: day, status: 'active' });
+    // The send step is not executed yet: the run keeps its place and is not claimed again and again.
+    expect(await tick(new Date(day.getTime() + 3600_000), [id])).toEqual([]);
+    expect(await run(id)).toMatchObject({ current_step: 4, status: 'active', claim_token: null, attempt: 3 });
+  });
+
+  it('a claim is exclusive, a stale or repeated step job moves nothing, and an expired lease is claimed again', async () => {
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id);
+    const flow = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, steps });
+    const t0 = new Date(Date.UTC(2026, 11, 2, 12));
+    const id = await startRun(shop, flow, steps, contact.id, t0);
+
+    const first = await claimDueRuns(env.db, { now: t0, limit: 1000, leaseMs: 60_000 });
+    expect(first.runIds).toContain(id);
+    const second = await claimDueRuns(env.db, { now: t0, limit: 1000, leaseMs: 60_000 });
+    expect(second.runIds).not.toContain(id); // leased
+    // The worker died: after the lease, a new claim (new token, attempt 2).
+    const later = new Date(t0.getTime() + 61_000);
+    const third = await claimDueRuns(env.db, { now: later, limit: 1000, leaseMs: 60_000 });
+    expect(third.runIds).toContain(id);
+    expect(await executeFlowStep(env.db, { runId: id, claimToken: first.claimToken, now: later })).toEqual({ kind: 'lost' });
+    expect(await executeFlowStep(env.db, { runId: id, claimToken: third.claimToken, now: later })).toMatchObject({ kind: 'advanced', step: 1 });
+    expect(await executeFlowStep(env.db, { runId: id, claimToken: third.claimToken, now: later })).toEqual({ kind: 'lost' }); // the job retried
+    expect(await run(id)).toMatchObject({ current_step: 1, attempt: 2, claim_token: null });
+  });
+
+  it('claims in bounded batches', async () => {
+    const shop = await createShop(env.db);
+    const flow = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, steps });
+    const t0 = new Date(Date.UTC(2026, 11, 3, 12));
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await startRun(shop, flow, steps, (await createContact(env.db, shop.id)).id, t0));
+    const a = await claimDueRuns(env.db, { now: t0, limit: 3, leaseMs: 60_000 });
+    const b = await claimDueRuns(env.db, { now: t0, limit: 3, leaseMs: 60_000 });
+    expect(a.runIds).toHaveLength(3);
+    expect(a.runIds.filter((r) => b.runIds.includes(r))).toEqual([]);
+    expect([...a.runIds, ...b.runIds].filter((r) => ids.includes(r)).sort()).toEqual([...ids].sort());
+    expect(a.lagSeconds).toBeGreaterThanOrEqual(0);
+  });
+
+  it('exits before any step: opted out, erased, an order placed since the trigger; a failed condition exits', async () => {
+    const shop = await createShop(env.db);
+    const flow = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, exitCondition: { orderPlaced: true }, steps });
+    const t0 = new Date(Date.UTC(2026, 11, 4, 12));
+    const optedOut = await createContact(env.db, shop.id);
+    const erased = await createContact(env.db, shop.id);
+    const ordered = await createContact(env.db, shop.id);
+    const pending = await createContact(env.db, shop.id);
+    const runs = {
+      optedOut: await startRun(shop, flow, steps, optedOut.id, t0),
+      erased: await startRun(shop, flow, steps, erased.id, t0),
+      ordered: await startRun(shop, flow, steps, ordered.id, t0),
+      pending: await startRun(shop, flow, steps, pending.id, t0),
+    };
+    await env.db.$executeRaw`UPDATE contacts SET opted_out_at = now(), opt_out_source = 'keyword', sms_consent = 'unsubscribed' WHERE id = ${optedOut.id}::uuid`;
+    await env.db.$executeRaw`UPDATE contacts SET erased_at = now(), phone_e164 = NULL, email = NULL, first_name = NULL, last_name = NULL WHERE id = ${erased.id}::uuid`;
+    await env.db.$executeRaw`
+      INSERT INTO shopify_orders (shop_id, order_id, contact_id, total_minor, currency, ordered_at)
+      VALUES (${shop.id}::uuid, ${`o-${randomUUID()}`}, ${ordered.id}::uuid, 1000, 'USD', ${new Date(t0.getTime() + 1000)}::timestamptz)`;
+    await env.db.$executeRaw`UPDATE contacts SET sms_consent = 'pending' WHERE id = ${pending.id}::uuid`;
+    await tick(new Date(t0.getTime() + 5000), Object.values(runs));
+    expect(await run(runs.optedOut)).toMatchObject({ status: 'exited', exit_reason: 'opted_out', next_due_at: null });
+    expect(await run(runs.erased)).toMatchObject({ status: 'exited', exit_reason: 'contact_erased' });
+    expect(await run(runs.ordered)).toMatchObject({ status: 'exited', exit_reason: 'order_placed' });
+    expect(await run(runs.pending)).toMatchObject({ status: 'exited', exit_reason: 'condition' });
+  });
+
+  it('a paused flow holds its runs at their due time; a live edit leaves runs on their version', async () => {
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id);
+    const flow = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, steps });
+    const t0 = new Date(Date.UTC(2026, 11, 5, 12));
+    const id = await startRun(shop, flow, steps, contact.id, t0);
+    expect((await post(shop, `/api/flows/${flow.id}/pause`)).status).toBe(200);
+    expect(await tick(t0, [id])).toEqual([]);
+    expect((await post(shop, `/api/flows/${flow.id}/activate`)).status).toBe(200);
+    // The edit makes the flow a 3-day wait and a send; the run still walks its own version (a condition, then a day).
+    expect((await patch(shop, `/api/flows/${flow.id}`, { steps: [{ type: 'wait', duration: { amount: 3, unit: 'days' } }, steps[4]] })).status).toBe(200);
+    expect(await tick(t0, [id])).toEqual(['advanced']);
+    expect(await tick(t0, [id])).toEqual(['advanced']);
+    expect(await run(id)).toMatchObject({ current_step: 2, next_due_at: new Date(t0.getTime() + 24 * 3600_000) });
+  });
+
+  it('the worker runs the scheduler job: a due condition advances to the send step', async () => {
+    const { deps } = await env.worker({ queues: ['flows'] });
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id);
+    const flow = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, steps: [steps[0]!, steps[4]!] });
+    const id = await startRun(shop, flow, [steps[0]!, steps[4]!], contact.id, new Date(Date.now() - 1000));
+    await deps.producer.add('flows.due.v1', { traceId: 'test' }, { jobId: `flows-due-test-${randomUUID()}` });
+    await waitFor('the run advanced', async () => (await run(id)).current_step === 1);
+    expect(await run(id)).toMatchObject({ status: 'active', current_step: 1, claim_token: null });
+    const lag = await deps.metrics.registry.getSingleMetricAsString('flow_due_run_lag_seconds');
+    expect(lag).toMatch(/flow_due_run_lag_seconds_count [1-9]/);
+    expect(await deps.metrics.registry.getSingleMetricAsString('flow_steps_total')).toMatch(/outcome="advanced"} [1-9]/);
+  });
+
+  it('every worker upserts the one due-run scheduler (every second) on the flows queue', async () => {
+    const deps = env.workerDeps();
+    await upsertSchedulers(deps.queues, env.config);
+    await upsertSchedulers(deps.queues, env.config);
+    const schedulers = await deps.queues.get('flows').getJobSchedulers();
+    expect(schedulers.map((s) => [s.key, s.every])).toEqual([[SCHEDULER_IDS.flowsDue, 1000]]);
+  });
+});
