@@ -9,6 +9,9 @@ import { claimDueRuns } from '../../domain/flows/claim-due-runs';
 import { executeFlowStep } from '../../domain/flows/execute-flow-step';
 import { startFlowRuns } from '../../domain/flows/start-flow-runs';
 import { stepsSchema } from '../../domain/flows/flow-input';
+import { applyInboundKeyword } from '../../domain/compliance/apply-inbound-keyword';
+import { phoneHmac, shopScope } from '../../domain/compliance/suppressions';
+import { phoneHash } from '../../domain/contacts/phone';
 import { upsertSchedulers } from '../../apps/worker/src/schedulers';
 import { SCHEDULER_IDS } from '../../queue/job-ids';
 
@@ -162,11 +165,41 @@ describe('flow execution', () => {
       INSERT INTO shopify_orders (shop_id, order_id, contact_id, total_minor, currency, ordered_at)
       VALUES (${shop.id}::uuid, ${`o-${randomUUID()}`}, ${ordered.id}::uuid, 1000, 'USD', ${new Date(t0.getTime() + 1000)}::timestamptz)`;
     await env.db.$executeRaw`UPDATE contacts SET sms_consent = 'pending' WHERE id = ${pending.id}::uuid`;
-    await tick(new Date(t0.getTime() + 5000), Object.values(runs));
+    // Opt-outs and erasures end runs at once (the contacts trigger); the executor checks again before any step.
     expect(await run(runs.optedOut)).toMatchObject({ status: 'exited', exit_reason: 'opted_out', next_due_at: null });
     expect(await run(runs.erased)).toMatchObject({ status: 'exited', exit_reason: 'contact_erased' });
+    await tick(new Date(t0.getTime() + 5000), Object.values(runs));
     expect(await run(runs.ordered)).toMatchObject({ status: 'exited', exit_reason: 'order_placed' });
     expect(await run(runs.pending)).toMatchObject({ status: 'exited', exit_reason: 'condition' });
+  });
+
+  it('STOP mid-flow ends every active run of the contact in the STOP transaction, even one being executed', async () => {
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id);
+    const other = await createContact(env.db, shop.id);
+    const a = await liveFlow(shop, { name: 'Post purchase A', trigger: { type: 'order_created' }, steps });
+    const b = await liveFlow(shop, { name: 'Post purchase B', trigger: { type: 'order_created' }, steps });
+    const t0 = new Date(Date.UTC(2026, 11, 6, 12));
+    const inA = await startRun(shop, a, steps, contact.id, t0);
+    const inB = await startRun(shop, b, steps, contact.id, t0);
+    const others = await startRun(shop, a, steps, other.id, t0);
+    await tick(t0, [inA]); // A now waits at step 1
+    const claim = await claimDueRuns(env.db, { now: t0, limit: 1000, leaseMs: 60_000 }); // B claimed, its step job not run yet
+    expect(claim.runIds).toContain(inB);
+    const changed = await env.db.$transaction((tx) =>
+      applyInboundKeyword(tx, { keyword: 'STOP', fromHash: phoneHash(contact.phone), fromHmac: phoneHmac(env.config.PHONE_HASH_KEY, contact.phone), route: { kind: 'owned', shopId: shop.id, scope: shopScope(shop.id) }, at: t0 }),
+    );
+    expect(changed).toBeGreaterThan(0);
+    expect(await run(inA)).toMatchObject({ status: 'exited', exit_reason: 'opted_out', next_due_at: null, claim_token: null });
+    expect(await run(inB)).toMatchObject({ status: 'exited', exit_reason: 'opted_out', claim_token: null });
+    expect(await executeFlowStep(env.db, { runId: inB, claimToken: claim.claimToken, now: t0 })).toEqual({ kind: 'lost' });
+    expect((await run(others)).status).toBe('active');
+    // Subscribing again does not bring an ended run back.
+    await env.db.$executeRaw`UPDATE contacts SET opted_out_at = NULL, opt_out_source = NULL, sms_consent = 'subscribed' WHERE id = ${contact.id}::uuid`;
+    expect(await run(inA)).toMatchObject({ status: 'exited' });
+    // An erasure ends runs as contact_erased.
+    await env.db.$executeRaw`UPDATE contacts SET erased_at = now(), phone_e164 = NULL, email = NULL, first_name = NULL, last_name = NULL WHERE id = ${other.id}::uuid`;
+    expect(await run(others)).toMatchObject({ status: 'exited', exit_reason: 'contact_erased' });
   });
 
   it('a paused flow holds its runs at their due time; a live edit leaves runs on their version', async () => {
