@@ -25,6 +25,7 @@ interface RunState {
   tags: string[];
   shop_timezone: string;
   ordered_since: boolean;
+  checkout_completed: boolean;
 }
 
 /**
@@ -33,15 +34,18 @@ interface RunState {
  * so only the holder of this claim moves the run, and only from the step it
  * read (a second job with the same claim, or a late one after a re-claim,
  * finds nothing to do). Exit conditions come first: a contact opted out or
- * erased, or an order after the trigger when the version's exit condition
- * says so, ends the run before any step.
+ * erased, an order after the trigger when the version's exit condition says
+ * so, or (abandoned checkout) the checkout completed, ends the run before
+ * any step.
  */
 export async function executeFlowStep(db: Db, o: { runId: string; claimToken: string; now: Date }): Promise<StepOutcome> {
   const [run] = await db.$queryRaw<RunState[]>`
     SELECT r.shop_id::text, r.current_step, r.triggered_at, v.steps, v.exit_condition,
            c.sms_consent, c.opted_out_at, c.erased_at, c.phone_e164, c.timezone, c.tags, s.timezone AS shop_timezone,
            EXISTS (SELECT 1 FROM shopify_orders od
-                    WHERE od.shop_id = r.shop_id AND od.contact_id = r.contact_id AND od.ordered_at > r.triggered_at) AS ordered_since
+                    WHERE od.shop_id = r.shop_id AND od.contact_id = r.contact_id AND od.ordered_at > r.triggered_at) AS ordered_since,
+           (r.trigger_type = 'checkout_abandoned' AND EXISTS (
+              SELECT 1 FROM shopify_checkouts k WHERE k.shop_id = r.shop_id AND k.token = r.trigger_subject AND k.completed_at IS NOT NULL)) AS checkout_completed
       FROM flow_runs r
       JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
       JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
@@ -66,7 +70,8 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
   if (run.erased_at) return done({ kind: 'exited', reason: 'contact_erased' }, { status: 'exited', reason: 'contact_erased' });
   if (run.opted_out_at || run.sms_consent === 'unsubscribed') return done({ kind: 'exited', reason: 'opted_out' }, { status: 'exited', reason: 'opted_out' });
   const exit = exitConditionSchema.safeParse(run.exit_condition);
-  if (exit.success && exit.data.orderPlaced && run.ordered_since) return done({ kind: 'exited', reason: 'order_placed' }, { status: 'exited', reason: 'order_placed' });
+  // A checkout completed is not abandoned any more, whatever the exit condition (docs/flows.md "Execution", 6).
+  if (run.checkout_completed || (exit.success && exit.data.orderPlaced && run.ordered_since)) return done({ kind: 'exited', reason: 'order_placed' }, { status: 'exited', reason: 'order_placed' });
 
   const steps: FlowStep[] = stepsSchema.parse(run.steps);
   if (step >= steps.length) return done({ kind: 'completed' }, { status: 'completed' });

@@ -53,12 +53,15 @@ describe('flow execution', () => {
     return { id: created.body.id, versionId: created.body.currentVersion.id };
   }
 
-  async function startRun(shop: ShopFixture, flow: { id: string; versionId: string }, steps: object[], contactId: string, at: Date): Promise<string> {
+  async function startRun(
+    shop: ShopFixture, flow: { id: string; versionId: string }, steps: object[], contactId: string, at: Date,
+    o: { trigger?: 'order_created' | 'checkout_abandoned'; subject?: string; baseAt?: Date } = {},
+  ): Promise<string> {
     const runs = await env.db.$transaction((tx) =>
       startFlowRuns(tx, {
-        shopId: shop.id, triggerType: 'order_created', shopTimezone: 'UTC', traceId: 'test', requireLive: true,
+        shopId: shop.id, triggerType: o.trigger ?? 'order_created', shopTimezone: 'UTC', traceId: 'test', requireLive: true,
         flows: [{ id: flow.id, versionId: flow.versionId, steps: stepsSchema.parse(steps) }],
-        candidates: [{ contactId, subject: `o-${randomUUID()}`, triggeredAt: at, baseAt: at, phone: null, timezone: 'UTC' }],
+        candidates: [{ contactId, subject: o.subject ?? `o-${randomUUID()}`, triggeredAt: at, baseAt: o.baseAt ?? at, phone: null, timezone: 'UTC' }],
       }),
     );
     expect(runs).toHaveLength(1);
@@ -171,6 +174,34 @@ describe('flow execution', () => {
     await tick(new Date(t0.getTime() + 5000), Object.values(runs));
     expect(await run(runs.ordered)).toMatchObject({ status: 'exited', exit_reason: 'order_placed' });
     expect(await run(runs.pending)).toMatchObject({ status: 'exited', exit_reason: 'condition' });
+  });
+
+  it('abandoned checkout: an order or the checkout completed before the message ends the run; otherwise it goes on', async () => {
+    const shop = await createShop(env.db);
+    const checkoutSteps = [{ type: 'condition', check: { kind: 'consent', is: 'subscribed' } }, { type: 'send', body: 'Forgot something? {{checkoutUrl}}' }];
+    const flow = await liveFlow(shop, { name: 'Abandoned', trigger: { type: 'checkout_abandoned', delayMinutes: 60 }, steps: checkoutSteps });
+    const t0 = new Date(Date.UTC(2026, 11, 7, 12));
+    const runs: Record<string, string> = {};
+    const contacts: Record<string, string> = {};
+    for (const k of ['ordered', 'completed', 'idle']) {
+      contacts[k] = (await createContact(env.db, shop.id)).id;
+      const token = `tok-${randomUUID()}`;
+      await env.db.$executeRaw`
+        INSERT INTO shopify_checkouts (shop_id, token, contact_id, abandoned_checkout_url, shopify_updated_at)
+        VALUES (${shop.id}::uuid, ${token}, ${contacts[k]}::uuid, 'https://shop.example/recover', ${t0}::timestamptz)`;
+      runs[k] = await startRun(shop, flow, checkoutSteps, contacts[k]!, t0, { trigger: 'checkout_abandoned', subject: token, baseAt: new Date(t0.getTime() + 3600_000) });
+      if (k === 'completed') await env.db.$executeRaw`UPDATE shopify_checkouts SET completed_at = ${new Date(t0.getTime() + 60_000)}::timestamptz WHERE shop_id = ${shop.id}::uuid AND token = ${token}`;
+    }
+    await env.db.$executeRaw`
+      INSERT INTO shopify_orders (shop_id, order_id, contact_id, total_minor, currency, ordered_at)
+      VALUES (${shop.id}::uuid, ${`o-${randomUUID()}`}, ${contacts.ordered}::uuid, 1000, 'USD', ${new Date(t0.getTime() + 30 * 60_000)}::timestamptz)`;
+    // The first step is due an hour after the checkout's last update (the trigger's delay).
+    const due = new Date(t0.getTime() + 3600_000);
+    expect(await tick(new Date(due.getTime() - 1000), Object.values(runs))).toEqual([]);
+    await tick(due, Object.values(runs));
+    expect(await run(runs.ordered!)).toMatchObject({ status: 'exited', exit_reason: 'order_placed' });
+    expect(await run(runs.completed!)).toMatchObject({ status: 'exited', exit_reason: 'order_placed' });
+    expect(await run(runs.idle!)).toMatchObject({ status: 'active', current_step: 1 });
   });
 
   it('STOP mid-flow ends every active run of the contact in the STOP transaction, even one being executed', async () => {
