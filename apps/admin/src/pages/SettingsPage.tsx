@@ -112,7 +112,7 @@ export default function SettingsPage() {
             )}
           </Card>
         </Layout.AnnotatedSection>
-        <Layout.AnnotatedSection title="Quiet hours" description="No message is sent between these times in the shop's timezone; sends wait until the window ends.">
+        <Layout.AnnotatedSection title="Quiet hours" description="No message is sent between these times in each recipient's local time (the contact's time zone, else the one their phone number implies, else the shop's timezone); sends wait until the window ends. Whatever you set, US and Canadian numbers are never texted before 08:00 or after 21:00 local time.">
           <Card>
             {form ? (
               <FormLayout>
