@@ -109,6 +109,7 @@ export interface Shop {
   quietHours: { start: string; end: string };
   optOutFooter: boolean;
   senderId: string;
+  smartSending?: { enabled: boolean; windowHours: number };
 }
 
 export interface CreditPack {

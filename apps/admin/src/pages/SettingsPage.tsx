@@ -14,12 +14,14 @@ interface Form {
   quietStart: string;
   quietEnd: string;
   optOutFooter: boolean;
+  smartEnabled: boolean;
+  smartWindowHours: string;
 }
 
 type Field = keyof Form;
 
 function formOf(s: Shop): Form {
-  return { senderId: s.senderId, timezone: s.timezone, quietStart: s.quietHours.start, quietEnd: s.quietHours.end, optOutFooter: s.optOutFooter };
+  return { senderId: s.senderId, timezone: s.timezone, quietStart: s.quietHours.start, quietEnd: s.quietHours.end, optOutFooter: s.optOutFooter, smartEnabled: s.smartSending?.enabled ?? true, smartWindowHours: String(s.smartSending?.windowHours ?? 16) };
 }
 
 function fieldOf(path: string): Field | undefined {
@@ -28,6 +30,8 @@ function fieldOf(path: string): Field | undefined {
   if (path === 'quietHours.start' || path === 'quietHours') return 'quietStart';
   if (path === 'quietHours.end') return 'quietEnd';
   if (path === 'optOutFooter') return 'optOutFooter';
+  if (path === 'smartSending.enabled') return 'smartEnabled';
+  if (path === 'smartSending.windowHours' || path === 'smartSending') return 'smartWindowHours';
   return undefined;
 }
 
@@ -63,7 +67,7 @@ export default function SettingsPage() {
     setError(undefined);
     try {
       const next = await api<Shop>('PATCH', '/shop', {
-        body: { senderId: form.senderId.trim(), timezone: form.timezone, quietHours: { start: form.quietStart, end: form.quietEnd }, optOutFooter: form.optOutFooter },
+        body: { senderId: form.senderId.trim(), timezone: form.timezone, quietHours: { start: form.quietStart, end: form.quietEnd }, optOutFooter: form.optOutFooter, smartSending: { enabled: form.smartEnabled, windowHours: Number(form.smartWindowHours) } },
         idempotencyKey: newIdempotencyKey(),
       });
       setErrors({});
@@ -124,6 +128,29 @@ export default function SettingsPage() {
               </FormLayout>
             ) : (
               <SkeletonBodyText lines={3} />
+            )}
+          </Card>
+        </Layout.AnnotatedSection>
+        <Layout.AnnotatedSection title="Smart sending" description="Skip contacts who already got a marketing text from you recently, so nobody gets two campaigns back to back. A campaign can opt out in the composer.">
+          <Card>
+            {form ? (
+              <FormLayout>
+                <Checkbox label="Don't text a contact who got a marketing message recently" checked={form.smartEnabled} onChange={(v) => set('smartEnabled', v)} error={errors.smartEnabled} />
+                <TextField
+                  label="Window (hours)"
+                  type="number"
+                  min={1}
+                  max={168}
+                  value={form.smartWindowHours}
+                  onChange={(v) => set('smartWindowHours', v)}
+                  disabled={!form.smartEnabled}
+                  helpText="1 to 168 hours (one week)."
+                  autoComplete="off"
+                  error={errors.smartWindowHours}
+                />
+              </FormLayout>
+            ) : (
+              <SkeletonBodyText lines={2} />
             )}
           </Card>
         </Layout.AnnotatedSection>

@@ -1,0 +1,73 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Browser, Page } from 'playwright-core';
+import { ensureAdminBuilt } from '../admin-build';
+import { createShop, type ShopFixture } from '../factories';
+import { createTestEnv, type TestEnv } from '../harness';
+import { sessionToken } from '../session-token';
+import { adminContext, launchChromium, seriousViolations } from './browser';
+
+// Settings → Smart sending in a real (headless) Chromium against the real
+// api: the shop's window shown, an out-of-range window refused on its field,
+// a new window and the switch persisted.
+
+let env: TestEnv;
+let server: Server;
+let base: string;
+let browser: Browser;
+let page: Page;
+let shop: ShopFixture;
+
+beforeAll(async () => {
+  ensureAdminBuilt();
+  env = await createTestEnv();
+  const { app } = await env.api();
+  server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  shop = await createShop(env.db);
+  browser = await launchChromium();
+  page = await (await adminContext(browser, shop.domain)).newPage();
+  page.setDefaultTimeout(20_000);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((r) => server?.close(r));
+  await env?.close();
+});
+
+const stored = async () =>
+  (
+    await env.db.$queryRaw<{ enabled: boolean; hours: number }[]>`
+      SELECT smart_sending_enabled AS enabled, smart_sending_window_hours AS hours FROM shops WHERE id = ${shop.id}::uuid`
+  )[0]!;
+
+it('a merchant changes the smart sending window: out of range is refused on the field, a good value and the switch are saved', async () => {
+  await page.goto(`${base}/app/settings?embedded=1&host=YWRtaW4&id_token=${await sessionToken(shop.domain)}&shop=${shop.domain}`);
+  const hours = page.getByLabel('Window (hours)');
+  await hours.waitFor();
+  expect(await hours.inputValue()).toBe('16');
+  await page.getByText('US and Canadian numbers are never texted before 08:00 or after 21:00 local time', { exact: false }).waitFor();
+
+  await hours.fill('200');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.locator('input[aria-invalid="true"]').waitFor();
+  expect(await hours.getAttribute('aria-invalid')).toBe('true');
+  expect((await stored()).hours).toBe(16);
+  expect(await seriousViolations(page)).toEqual([]);
+
+  await hours.fill('24');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByText('Settings saved').first().waitFor();
+  expect(await stored()).toEqual({ enabled: true, hours: 24 });
+
+  await page.getByLabel("Don't text a contact who got a marketing message recently").uncheck();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByText('Settings saved').first().waitFor();
+  expect((await stored()).enabled).toBe(false);
+  await page.reload();
+  await hours.waitFor();
+  expect(await hours.inputValue()).toBe('24');
+  expect(await page.getByLabel("Don't text a contact who got a marketing message recently").isChecked()).toBe(false);
+}, 90_000);
