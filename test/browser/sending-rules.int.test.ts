@@ -71,3 +71,23 @@ it('a merchant changes the smart sending window: out of range is refused on the 
   expect(await hours.inputValue()).toBe('24');
   expect(await page.getByLabel("Don't text a contact who got a marketing message recently").isChecked()).toBe(false);
 }, 90_000);
+
+const ignoring = async () =>
+  (
+    await env.db.$queryRaw<{ ignore: boolean }[]>`
+      SELECT ignore_smart_sending AS ignore FROM campaigns WHERE shop_id = ${shop.id}::uuid AND name = 'Restock'`
+  ).map((r) => r.ignore);
+
+it('the composer saves "ignore smart sending" on the draft and shows it again on reload', async () => {
+  await page.goto(`${base}/app/campaigns/new?embedded=1&host=YWRtaW4&id_token=${await sessionToken(shop.domain)}&shop=${shop.domain}`);
+  await page.getByLabel('Campaign name').fill('Restock');
+  await page.getByRole('textbox', { name: 'Message' }).fill('Back in stock today.');
+  const ignore = page.getByLabel('Send even to contacts texted recently (ignore smart sending)');
+  await ignore.check();
+  for (let i = 0; i < 100 && (await ignoring())[0] !== true; i++) await page.waitForTimeout(100);
+  expect(await ignoring()).toEqual([true]);
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.reload();
+  await page.getByLabel('Campaign name').waitFor();
+  expect(await page.getByLabel('Send even to contacts texted recently (ignore smart sending)').isChecked()).toBe(true);
+}, 90_000);

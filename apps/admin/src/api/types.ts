@@ -22,6 +22,7 @@ export interface Campaign extends Partial<CampaignPerformance> {
   audience: Audience;
   status: CampaignStatus;
   scheduledAt: string | null;
+  ignoreSmartSending?: boolean;
   createdAt: string;
   updatedAt: string;
   startedAt: string | null;

@@ -40,13 +40,14 @@ interface Draft extends AudienceFields {
   name: string;
   body: string;
   schedule: boolean;
+  ignoreSmartSending: boolean;
   date: string;
   time: string;
 }
 
-function payloadOf(d: Draft, timeZone: string, loaded: Audience): { name: string; body: string; audience: Audience; scheduledAt: string | null } {
+function payloadOf(d: Draft, timeZone: string, loaded: Audience): { name: string; body: string; audience: Audience; scheduledAt: string | null; ignoreSmartSending: boolean } {
   const at = d.schedule ? zonedToUtc(d.date, d.time, timeZone) : null;
-  return { name: d.name.trim() || UNTITLED, body: d.body, audience: audienceOf(d, loaded, timeZone).audience, scheduledAt: at && at.getTime() > Date.now() ? at.toISOString() : null };
+  return { name: d.name.trim() || UNTITLED, body: d.body, audience: audienceOf(d, loaded, timeZone).audience, scheduledAt: at && at.getTime() > Date.now() ? at.toISOString() : null, ignoreSmartSending: d.ignoreSmartSending };
 }
 
 /** 400 paths from the api to the field that shows them (a range's own refusal names its max, else its min). */
@@ -69,7 +70,7 @@ function fieldOf(path: string): keyof Draft | undefined {
 
 export default function ComposerPage({ campaignId }: { campaignId?: string }) {
   const { navigate } = useRouter();
-  const [draft, setDraft] = useState<Draft>({ name: '', body: '', schedule: false, date: '', time: '', ...EMPTY_AUDIENCE_FIELDS });
+  const [draft, setDraft] = useState<Draft>({ name: '', body: '', schedule: false, ignoreSmartSending: false, date: '', time: '', ...EMPTY_AUDIENCE_FIELDS });
   const baseAudience = useRef<Audience>({});
   const shop = useApi<Shop>('/shop');
   const timeZone = shop.data?.timezone ?? 'UTC';
@@ -106,6 +107,7 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
           name: c.name === UNTITLED ? '' : c.name,
           body: c.body,
           schedule: Boolean(c.scheduledAt),
+          ignoreSmartSending: c.ignoreSmartSending ?? false,
           ...when,
           ...fieldsOf(c.audience, zone.current),
         });
@@ -340,6 +342,12 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
           <Box paddingBlockStart="400">
           <Card>
             <BlockStack gap="300">
+              <Checkbox
+                label="Send even to contacts texted recently (ignore smart sending)"
+                checked={draft.ignoreSmartSending}
+                onChange={(ignoreSmartSending) => setDraft((d) => ({ ...d, ignoreSmartSending }))}
+                helpText="Smart sending skips contacts who got a marketing text within the shop's window (Settings)."
+              />
               <Checkbox label="Schedule for later" checked={draft.schedule} onChange={(schedule) => setDraft((d) => ({ ...d, schedule }))} helpText={`In the shop's timezone (${timeZone}). Without a schedule the campaign is sent when you confirm.`} />
               {draft.schedule ? (
                 <InlineGrid columns={2} gap="300">
