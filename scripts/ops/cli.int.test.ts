@@ -150,7 +150,7 @@ it('campaign:resolve-unknown: a dry run counts and changes nothing; --as sent ch
 it('queues prints counts per queue and state', async () => {
   const res = await run('queues', '--json');
   const rows = JSON.parse(res.text) as { queue: string; waiting: number }[];
-  expect(rows.map((r) => r.queue).sort()).toEqual(['campaigns', 'imports', 'maintenance', 'sends', 'shopify', 'webhooks']);
+  expect(rows.map((r) => r.queue).sort()).toEqual(['campaigns', 'flows', 'imports', 'maintenance', 'sends', 'shopify', 'webhooks']);
   expect(typeof rows[0]!.waiting).toBe('number');
 });
 

@@ -207,7 +207,8 @@ describe('campaigns and recipients', () => {
               OR pg_get_expr(ix.indpred, ix.indrelid) ~ ('\m' || a.attname || '\M'))`;
     const written = ['status', 'attempt', 'provider_message_id', 'segments', 'sent_at', 'error_code', 'final_at', 'claim_token', 'lease_until'];
     expect(rows.filter((r) => written.includes(r.column))).toEqual([]);
-    expect(rows.map((r) => r.column).sort()).toEqual(['batch_no', 'campaign_id', 'id']);
+    // contact_id: attribution's last delivery per contact (never written after insert).
+    expect(rows.map((r) => r.column).sort()).toEqual(['batch_no', 'campaign_id', 'contact_id', 'id']);
   });
   it('rejects a status moving backwards (delivered → sent, sent → pending)', async () => {
     const shop = await createShop(env.db);

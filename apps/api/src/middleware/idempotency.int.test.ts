@@ -351,7 +351,7 @@ describe('idempotency layer', () => {
   });
 
   it('every POST, PATCH and DELETE route under /api honours Idempotency-Key; enqueue, cancel, checkout and import require it', () => {
-    const REQUIRED = ['POST /api/campaigns/:id/enqueue', 'POST /api/campaigns/:id/cancel', 'POST /api/billing/checkout', 'POST /api/contacts/import'];
+    const REQUIRED = ['POST /api/campaigns/:id/enqueue', 'POST /api/campaigns/:id/cancel', 'POST /api/billing/checkout', 'POST /api/contacts/import', 'POST /api/flows/:id/activate', 'POST /api/flows/:id/pause', 'POST /api/flows/:id/test'];
     const seen: Record<string, IdempotencyOptions | undefined> = {};
     for (const router of apiRouters(deps) as (Router & { stack: RouteLayer[] })[]) {
       for (const layer of router.stack) {
