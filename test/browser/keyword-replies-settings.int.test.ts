@@ -1,42 +1,30 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { DEFAULT_KEYWORD_REPLIES } from '../../domain/compliance/keyword-reply-texts';
-import { ensureAdminBuilt } from '../admin-build';
-import { createShop, type ShopFixture } from '../factories';
-import { createTestEnv, type TestEnv } from '../harness';
+import type { ShopFixture } from '../factories';
+import type { TestEnv } from '../harness';
 import { sessionToken } from '../session-token';
-import { adminContext, launchChromium, seriousViolations } from './browser';
+import { startAdminPage, type AdminPage } from './admin-page';
+import { seriousViolations } from './browser';
 
 // Settings → Keyword replies in a real (headless) Chromium against the real
 // api: the texts in force, a carrier requirement missing shown on its field,
 // a custom text saved, and the default restored.
 
 let env: TestEnv;
-let server: Server;
 let base: string;
-let browser: Browser;
 let page: Page;
 let shop: ShopFixture;
+let admin: AdminPage;
 
 beforeAll(async () => {
-  ensureAdminBuilt();
-  env = await createTestEnv();
-  const { app } = await env.api();
-  server = createServer(app);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  shop = await createShop(env.db);
-  await env.db.$executeRaw`UPDATE shops SET keyword_replies_sent = 4, keyword_reply_segments = 5 WHERE id = ${shop.id}::uuid`;
-  browser = await launchChromium();
-  page = await (await adminContext(browser, shop.domain)).newPage();
-  page.setDefaultTimeout(20_000);
+  admin = await startAdminPage(async (e, s) => {
+    await e.db.$executeRaw`UPDATE shops SET keyword_replies_sent = 4, keyword_reply_segments = 5 WHERE id = ${s.id}::uuid`;
+  });
+  ({ env, base, page, shop } = admin);
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await new Promise((r) => server?.close(r));
-  await env?.close();
+  await admin?.close();
 });
 
 const stored = async () =>

@@ -1,40 +1,27 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Browser, Page } from 'playwright-core';
-import { ensureAdminBuilt } from '../admin-build';
-import { createShop, type ShopFixture } from '../factories';
-import { createTestEnv, type TestEnv } from '../harness';
+import type { Page } from 'playwright-core';
+import type { ShopFixture } from '../factories';
+import type { TestEnv } from '../harness';
 import { sessionToken } from '../session-token';
-import { adminContext, launchChromium, seriousViolations } from './browser';
+import { startAdminPage, type AdminPage } from './admin-page';
+import { seriousViolations } from './browser';
 
 // Settings → Smart sending in a real (headless) Chromium against the real
 // api: the shop's window shown, an out-of-range window refused on its field,
 // a new window and the switch persisted.
 
 let env: TestEnv;
-let server: Server;
 let base: string;
-let browser: Browser;
 let page: Page;
 let shop: ShopFixture;
+let admin: AdminPage;
 
 beforeAll(async () => {
-  ensureAdminBuilt();
-  env = await createTestEnv();
-  const { app } = await env.api();
-  server = createServer(app);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  shop = await createShop(env.db);
-  browser = await launchChromium();
-  page = await (await adminContext(browser, shop.domain)).newPage();
-  page.setDefaultTimeout(20_000);
+  admin = await startAdminPage();
+  ({ env, base, page, shop } = admin);
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await new Promise((r) => server?.close(r));
-  await env?.close();
+  await admin?.close();
 });
 
 const stored = async () =>
