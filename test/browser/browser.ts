@@ -59,6 +59,9 @@ export async function adminContext(browser: Browser, shopDomain: string): Promis
 
 /** axe-core: violations of impact serious or critical on the page as it is now. */
 export async function seriousViolations(page: Page): Promise<{ id: string; impact: string; help: string; nodes: string[] }[]> {
+  // Polaris' index-table loading overlay is a transient, half-transparent
+  // panel: axe measuring contrast through its fade-out reports the page under it.
+  await page.locator('.Polaris-IndexTable__LoadingPanel').waitFor({ state: 'detached', timeout: 10_000 }).catch(() => undefined);
   const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze();
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')

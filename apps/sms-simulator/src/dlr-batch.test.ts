@@ -83,7 +83,8 @@ describe('batched delivery reports', () => {
     await start(500, { concurrency: 1 });
     await provider.sendBatch(outbound(40, 'r'), { traceId: 't' });
     await reportsPosted(40);
-    expect(bodies[1]).toBe(bodies[0]);
+    // Batches that fell due meanwhile may go out before the retry; the refused one comes back whole once.
+    expect(bodies.filter((b) => b === bodies[0])).toHaveLength(2);
     expect(sim.detail()).toMatchObject({ dlrPosted: 40, dlrFailed: 0, dlrPending: 0 });
   });
 });
