@@ -142,7 +142,7 @@ case "${1:-}" in
   nodes) seeds ;;
   reset)
     cmd_stop
-    rm -f "$DIR"/nodes-*.conf "$DIR"/create.log
+    rm -f "$DIR"/nodes-*.conf "$DIR"/create.log "$DIR"/*.rdb "$DIR"/appendonly*
     log "node files removed; the next start creates a new cluster"
     ;;
   *)
