@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTestEnv, type TestEnv } from '../harness';
+import { CHECK, UNIQUE, rejectedWith } from '../pg-rejections';
 import { createCampaign, createContact, createShop, phoneHash } from '../factories';
-import { pgErrorCode } from '../../lib/pg-errors';
 import { sql } from '../../lib/db';
 
 // One test per invariant of design.md: Postgres itself rejects the violating
@@ -15,18 +15,6 @@ afterAll(async () => {
   await env.close();
 });
 
-async function rejectedWith(code: string, write: () => Promise<unknown>): Promise<void> {
-  let caught: unknown;
-  try {
-    await write();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeDefined();
-  expect(pgErrorCode(caught)).toBe(code);
-}
-const CHECK = '23514';
-const UNIQUE = '23505';
 
 describe('credit_wallets', () => {
   it('rejects a negative balance', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createContact, createShop } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
-import { pgErrorCode } from '../../lib/pg-errors';
+import { CHECK, UNIQUE, FOREIGN_KEY, REFUSED, rejectedWith } from '../pg-rejections';
 
 // The flow tables' invariants, enforced by Postgres whatever the code does
 // (migration 20261205800000_flows, docs/flows.md).
@@ -14,20 +14,6 @@ afterAll(async () => {
   await env.close();
 });
 
-async function rejectedWith(code: string, write: () => Promise<unknown>): Promise<void> {
-  let caught: unknown;
-  try {
-    await write();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeDefined();
-  expect(pgErrorCode(caught)).toBe(code);
-}
-const CHECK = '23514';
-const UNIQUE = '23505';
-const FOREIGN_KEY = '23503';
-const REFUSED = '42501';
 
 async function flowWithVersion(shopId: string, trigger = 'contact_subscribed'): Promise<{ flowId: string; versionId: string }> {
   const [flow] = await env.db.$queryRaw<{ id: string }[]>`INSERT INTO flows (shop_id, name, trigger_type) VALUES (${shopId}::uuid, 'F', ${trigger}) RETURNING id`;
