@@ -53,5 +53,7 @@ it('a merchant words the HELP reply: a missing requirement is named on the field
   await page.getByRole('button', { name: 'Restore the default HELP reply' }).click();
   await page.getByRole('button', { name: 'Restore the default HELP reply' }).waitFor({ state: 'detached' });
   expect(await stored()).toBeNull();
+  // The field shows the restored text once the settings are read back, a moment after the button goes.
+  for (let i = 0; i < 100 && (await help.inputValue()) !== DEFAULT_KEYWORD_REPLIES.HELP; i++) await page.waitForTimeout(100);
   expect(await help.inputValue()).toBe(DEFAULT_KEYWORD_REPLIES.HELP);
 }, 60_000);
