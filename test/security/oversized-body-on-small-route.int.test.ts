@@ -1,6 +1,8 @@
 import request from 'supertest';
 import { createTestEnv, type TestEnv } from '../harness';
 import { createShop, testPhone } from '../factories';
+import { connect } from 'node:net';
+import { LINGER_BYTES } from '../../apps/api/src/middleware/close-unread-body';
 import { listen, partialUpload, type Listening } from '../raw-http';
 import { sessionToken } from '../session-token';
 
@@ -71,6 +73,31 @@ describe('an oversized body on a route with a small limit', () => {
     const seen = await oversized('/api/campaigns', { Authorization: token, 'Transfer-Encoding': 'chunked' }, 8 * MiB, { answerBeforeMore: false });
     expect(seen).toMatchObject(tooLarge);
     expect(seen.serverRead).toBeLessThan(4 * MiB);
+  });
+
+  it('a client that goes on uploading after its 413 is read for a bounded while only, then cut off', async () => {
+    // The server reads on briefly after answering so the answer is not lost to a reset; it must not become a sink.
+    const before = server.bytesRead();
+    const socket = connect(server.port, '127.0.0.1');
+    let closed = false;
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    socket.on('error', () => (closed = true));
+    socket.on('close', () => (closed = true));
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(`POST /api/campaigns HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Length: ${64 * MiB}\r\n\r\n`);
+    const chunk = Buffer.alloc(64 * KiB, 'a');
+    let written = 0;
+    const deadline = Date.now() + 15_000;
+    while (!closed && written < 64 * MiB && Date.now() < deadline) {
+      if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once('drain', r)), new Promise((r) => setTimeout(r, 200))]);
+      written += chunk.length;
+      await new Promise((r) => setImmediate(r));
+    }
+    socket.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(closed).toBe(true);
+    expect(server.bytesRead() - before).toBeLessThan(LINGER_BYTES + 2 * MiB);
   });
 
   it.each([
