@@ -43,6 +43,11 @@ export function createMetrics() {
       buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600], registers: r,
     }),
     flowSteps: new Counter({ name: 'flow_steps_total', help: 'Flow run steps executed, by outcome (advanced, completed, exited, held, lost)', labelNames: ['outcome'] as const, registers: r }),
+    flowMessages: new Counter({
+      name: 'flow_messages_total', help: 'Flow send steps by outcome (sent, failed, unknown, skipped, deferred) and reason (frequency_cap, not_sendable, suppressed, quiet_hours, insufficient_credits, …; none for sent)',
+      labelNames: ['outcome', 'reason'] as const, registers: r,
+    }),
+    flowCredits: new Counter({ name: 'flow_credits_debited_total', help: 'Credits debited for flow messages (one ledger row flow-msg-<id> per message)', registers: r }),
     flowRunsStarted: new Counter({ name: 'flow_runs_started_total', help: 'Flow runs started, by trigger (contact_subscribed, checkout_abandoned, order_created, manual)', labelNames: ['trigger'] as const, registers: r }),
     keywordReplySegments: new Counter({ name: 'sms_keyword_reply_segments_total', help: 'Segments sent as keyword replies (counted apart from campaign credits)', registers: r }),
     smsUnknownResolved: new Counter({ name: 'sms_unknown_resolved_total', help: 'Unknown recipients settled later, by how and as what', labelNames: ['via', 'status'] as const, registers: r }),
