@@ -7,6 +7,7 @@ import { listFlows } from '../../../../domain/flows/list-flows';
 import { activateFlow, pauseFlow } from '../../../../domain/flows/set-flow-status';
 import { testFlow } from '../../../../domain/flows/test-flow';
 import { updateFlow } from '../../../../domain/flows/update-flow';
+import { previewFlowMessage, previewFlowMessageSchema } from '../../../../domain/flows/preview-flow-message';
 import { emptyBodySchema } from '../../../../domain/campaigns/campaign-input';
 import type { ApiDeps } from '../deps';
 import { idParam } from '../middleware/id-param';
@@ -28,6 +29,14 @@ export function flowRoutes(deps: ApiDeps): Router {
     ...validated({ body: createFlowSchema, use: [optionalKey] }, async ({ body }, _req, res) => {
       const flow = await createFlow(deps.db, { shopId: shopOf(res).shopId, input: body, guard: idempotencyGuardOf(res), now: deps.now() });
       res.status(201).location(`/api/flows/${flow.id}`).json(flow);
+    }),
+  );
+
+  // The editor's live counter, for a body not saved yet: reads only, so no key.
+  router.post(
+    '/flows/preview',
+    ...validated({ body: previewFlowMessageSchema }, async ({ body }, _req, res) => {
+      res.json(await previewFlowMessage(deps.db, shopOf(res).shopId, body));
     }),
   );
 

@@ -1,0 +1,62 @@
+import request from 'supertest';
+import type { Express } from 'express';
+import { createTestEnv, type TestEnv } from '../../../../test/harness';
+import { createShop, type ShopFixture } from '../../../../test/factories';
+import { sessionToken } from '../../../../test/session-token';
+
+// POST /api/flows/preview: the flow editor's live counter, against real Postgres.
+
+describe('POST /api/flows/preview', () => {
+  let env: TestEnv;
+  let app: Express;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    ({ app } = await env.api());
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  const preview = async (shop: ShopFixture, body: object) =>
+    request(app)
+      .post('/api/flows/preview')
+      .set('Authorization', `Bearer ${await sessionToken(shop.domain)}`)
+      .send(body);
+
+  it('renders fallbacks, the shop name and the discount code, and counts GSM-7 segments at 160/161', async () => {
+    const shop = await createShop(env.db, { optOutFooter: false });
+    const handle = shop.domain.replace(/\.myshopify\.com$/, '');
+    const res = await preview(shop, { body: 'Hi {{firstName|there}}, {{discountCode}} at {{shopName}}', discountCode: 'SAVE10' });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ text: `Hi there, SAVE10 at ${handle}`, encoding: 'GSM-7', characters: `Hi there, SAVE10 at ${handle}`.length, segments: 1, links: [] });
+
+    expect((await preview(shop, { body: 'a'.repeat(160) })).body).toMatchObject({ characters: 160, segments: 1 });
+    expect((await preview(shop, { body: 'a'.repeat(161) })).body).toMatchObject({ characters: 161, segments: 2 });
+    expect((await preview(shop, { body: 'Hello 👋' })).body).toMatchObject({ encoding: 'UCS-2', segments: 1 });
+  });
+
+  it('counts a checkout link of the usual length and the opt-out footer when the shop adds it', async () => {
+    const shop = await createShop(env.db, { optOutFooter: true });
+    const res = await preview(shop, { body: 'Your cart is waiting: {{checkoutUrl}}' });
+    expect(res.status).toBe(200);
+    expect(res.body.text).toMatch(new RegExp(`^Your cart is waiting: https://${shop.domain.replace(/\./g, '\\.')}/\\d+/checkouts/\\S+/recover\\?key=\\S+\\nReply STOP to opt out$`));
+    expect(res.body.characters).toBeGreaterThan(120);
+    expect(res.body.links).toEqual([]);
+  });
+
+  it('refuses a body the send step would refuse, on its path, and writes nothing', async () => {
+    const shop = await createShop(env.db);
+    const res = await preview(shop, { body: 'Hi {{nickname}}' });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('VALIDATION_FAILED');
+    expect(res.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'body' })]));
+    expect((await preview(shop, { body: '' })).status).toBe(400);
+    const [n] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM flows WHERE shop_id = ${shop.id}::uuid`;
+    expect(n!.n).toBe(0);
+  });
+
+  it('needs a session', async () => {
+    expect((await request(app).post('/api/flows/preview').send({ body: 'Hi' })).status).toBe(401);
+  });
+});

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import type { DbOrTx } from '../../lib/db';
+import { notFound } from '../../lib/errors';
+import { countSegments, type Encoding } from '../messaging/segments';
+import { FLOW_PLACEHOLDERS, parseTemplate, renderTemplate, templateLinks, withFooter } from '../messaging/template';
+import { flowBodySchema } from './flow-input';
+
+export const previewFlowMessageSchema = z.strictObject({
+  body: flowBodySchema,
+  discountCode: z.string().trim().max(64).nullable().optional(),
+});
+export type PreviewFlowMessageInput = z.infer<typeof previewFlowMessageSchema>;
+
+export interface FlowMessagePreview {
+  text: string;
+  encoding: Encoding;
+  characters: number;
+  segments: number;
+  /** The links written in the body; a flow message sends them as written. */
+  links: string[];
+}
+
+/**
+ * A checkout recovery URL as Shopify writes them (shop host, shop id, token,
+ * key): the real one is read at send time, so the count uses one of the same
+ * shape and about the same length.
+ */
+function sampleCheckoutUrl(domain: string): string {
+  return `https://${domain}/72045248601/checkouts/ac/${'x'.repeat(32)}/recover?key=${'x'.repeat(32)}`;
+}
+
+/**
+ * A send step's text as a contact without a name would get it — every
+ * fallback, the shop's name, the step's discount code, a checkout link of the
+ * usual length and the shop's opt-out footer — with its characters, encoding
+ * and segments (segments.ts, the count the send path bills). Reads only: the
+ * editor's live counter, before anything is saved.
+ */
+export async function previewFlowMessage(db: DbOrTx, shopId: string, input: PreviewFlowMessageInput): Promise<FlowMessagePreview> {
+  const [shop] = await db.$queryRaw<{ domain: string; shop_name: string | null; opt_out_footer: boolean }[]>`
+    SELECT domain, name AS shop_name, opt_out_footer FROM shops WHERE id = ${shopId}::uuid`;
+  if (!shop) throw notFound('Shop');
+  const parsed = parseTemplate(input.body, FLOW_PLACEHOLDERS);
+  // The schema parsed it already; this keeps the types honest.
+  if (!parsed.ok) throw new Error('preview of an unparsable body');
+  const vars = {
+    firstName: null,
+    lastName: null,
+    shopName: shop.shop_name ?? shop.domain.replace(/\.myshopify\.com$/, ''),
+    checkoutUrl: sampleCheckoutUrl(shop.domain),
+    discountCode: input.discountCode?.trim() || null,
+  };
+  const text = withFooter(renderTemplate(parsed.template, vars), shop.opt_out_footer);
+  const counted = countSegments(text);
+  return { text, encoding: counted.encoding, characters: counted.characters, segments: counted.segments, links: templateLinks(parsed.template) };
+}
