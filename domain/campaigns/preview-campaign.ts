@@ -19,6 +19,8 @@ export interface CampaignPreview {
   credits: number;
   /** The body's tracked links in order, each sent as the recipient's own short link (shown in `text` as a sample of the same length). */
   links: string[];
+  /** Characters each of `links` takes in the message: every short link has this length (`PUBLIC_LINK_BASE/<code>`). */
+  shortLinkLength: number;
   /** Of `recipients`, those a campaign texted within the shop's smart-sending window (skipped if sent now; 0 when the cap is off or ignored). Null when not asked for (`sendTiming: false`). */
   frequencyCapped: number | null;
   /** `recipients` − `frequencyCapped`: who would be texted if it were sent now. */
@@ -65,6 +67,7 @@ export async function previewCampaign(
     recipients: estimate.recipients,
     credits: estimate.credits,
     links: templateLinks(template),
+    shortLinkLength: sample.length,
     frequencyCapped,
     recipientsAfterCap: frequencyCapped === null ? null : estimate.recipients - frequencyCapped,
     deferredNow: timing ? Math.min(timing.deferredNow, estimate.recipients) : null,

@@ -112,6 +112,7 @@ describe('tracked links, clicks and attribution', () => {
     expect(preview.body.links).toEqual(['https://shop.example.com/sale?ref=x#top', 'https://shop.example.com/faq']);
     const sample = `${links.base}/${'x'.repeat(CODE_LENGTH)}`;
     expect(preview.body.text).toBe(`Hi Alice! Sale: ${sample} and FAQ ${sample}.\nReply STOP to opt out`);
+    expect(preview.body.shortLinkLength).toBe(sample.length);
     expect(preview.body.segments).toBe(countSegments(preview.body.text).segments);
     const enqueued = await request(app).post(`/api/campaigns/${campaignId}/enqueue`).set('Authorization', authA).set('Idempotency-Key', rid('k')).send({});
     expect(enqueued.status).toBe(202);

@@ -79,6 +79,13 @@ export interface Preview {
   segments: number;
   recipients: number;
   credits: number;
+  /** The body's tracked links, in order: each is sent as the recipient's own short link of `shortLinkLength` characters. */
+  links?: string[];
+  shortLinkLength?: number;
+  /** Who smart sending and quiet hours would hold back if it were sent now (null when asked with sendTiming: false). */
+  frequencyCapped?: number | null;
+  recipientsAfterCap?: number | null;
+  deferredNow?: number | null;
 }
 
 export interface EnqueueResult {
@@ -111,6 +118,7 @@ export interface Shop {
   optOutFooter: boolean;
   senderId: string;
   smartSending?: { enabled: boolean; windowHours: number };
+  attribution?: { clickWindowHours: number; viewWindowHours: number };
 }
 
 export interface CreditPack {
@@ -130,6 +138,8 @@ export interface Contact {
   lastName: string | null;
   smsConsent: Consent;
   tags: string[];
+  /** IANA zone quiet hours apply in; null: inferred from the phone number. */
+  timezone?: string | null;
   optedOutAt: string | null;
   createdAt: string;
   updatedAt: string;

@@ -11,6 +11,7 @@ import {
   InlineGrid,
   InlineStack,
   Layout,
+  List,
   Modal,
   Page,
   Popover,
@@ -167,7 +168,8 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
         return;
       }
       try {
-        const p = await api<Preview>('POST', `/campaigns/${id}/preview`, { body: {} });
+        // Who smart sending and quiet hours hold back costs a pass over the audience: asked for only when confirming.
+        const p = await api<Preview>('POST', `/campaigns/${id}/preview`, { body: { sendTiming: false } });
         if (mine === seq.current) setPreview(p);
       } catch (err) {
         if (mine === seq.current) setError(err);
@@ -405,19 +407,80 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
       >
         <Modal.Section>
           {confirm?.preview ? (
-            <Text as="p">
-              <span data-testid="confirm-summary">
-                {num(confirm.preview.recipients)} recipients will receive this message, using up to {num(confirm.preview.credits)} credits (
-                {confirm.preview.segments} segment{confirm.preview.segments === 1 ? '' : 's'} each). Credits not used are returned when the campaign ends.
-                {scheduledAt ? ` It is sent on ${dateTime(scheduledAt.toISOString(), timeZone)} (${timeZone}); the credits are reserved now.` : ''}
-              </span>
-            </Text>
+            <BlockStack gap="300">
+              <Text as="p">
+                <span data-testid="confirm-summary">
+                  {num(confirm.preview.recipients)} recipients will receive this message, using up to {num(confirm.preview.credits)} credits (
+                  {confirm.preview.segments} segment{confirm.preview.segments === 1 ? '' : 's'} each). Credits not used are returned when the campaign ends.
+                  {scheduledAt ? ` It is sent on ${dateTime(scheduledAt.toISOString(), timeZone)} (${timeZone}); the credits are reserved now.` : ''}
+                </span>
+              </Text>
+              <SendTiming preview={confirm.preview} windowHours={draft.ignoreSmartSending ? undefined : shop.data?.smartSending?.windowHours} scheduled={Boolean(scheduledAt)} />
+              <TrackedLinks preview={confirm.preview} />
+            </BlockStack>
           ) : (
             <SkeletonBodyText lines={2} />
           )}
         </Modal.Section>
       </Modal>
     </Page>
+  );
+}
+
+/** What smart sending and quiet hours would do if the campaign went out now (estimates: the send decides per recipient). */
+function SendTiming({ preview, windowHours, scheduled }: { preview: Preview; windowHours: number | undefined; scheduled: boolean }) {
+  if (preview.frequencyCapped == null || preview.recipientsAfterCap == null || preview.deferredNow == null) return null;
+  const recently = windowHours === undefined ? 'recently' : `in the last ${num(windowHours)} hours`;
+  return (
+    <BlockStack gap="100">
+      <Text as="h3" variant="headingSm">
+        {scheduled ? 'Smart sending and quiet hours (as of now)' : 'Smart sending and quiet hours'}
+      </Text>
+      <List type="bullet">
+        <List.Item>
+          <span data-testid="confirm-after-cap">
+            {num(preview.recipientsAfterCap)} of {num(preview.recipients)} recipients after smart sending
+          </span>
+          {preview.frequencyCapped > 0 ? (
+            <span data-testid="confirm-capped">
+              {` (${num(preview.frequencyCapped)} got a campaign message ${recently}: skipped, their credits returned)`}
+            </span>
+          ) : null}
+        </List.Item>
+        <List.Item>
+          <span data-testid="confirm-deferred">
+            {preview.deferredNow === 0
+              ? 'Nobody is in their quiet hours'
+              : `${num(preview.deferredNow)} in their quiet hours: their messages wait until their window opens`}
+          </span>
+        </List.Item>
+      </List>
+    </BlockStack>
+  );
+}
+
+/** Each tracked link of the body, and what replaces it in every message. */
+function TrackedLinks({ preview }: { preview: Preview }) {
+  const links = preview.links ?? [];
+  if (links.length === 0) return null;
+  return (
+    <BlockStack gap="100">
+      <Text as="h3" variant="headingSm">
+        Tracked links
+      </Text>
+      <div data-testid="confirm-links" style={{ overflowWrap: 'anywhere' }}>
+        <List type="number">
+          {links.map((url, i) => (
+            <List.Item key={`${i}-${url}`}>
+              {url} → a short link of {preview.shortLinkLength === undefined ? 'fixed length' : `${num(preview.shortLinkLength)} characters`}, one per recipient
+            </List.Item>
+          ))}
+        </List>
+      </div>
+      <Text as="p" variant="bodySm" tone="subdued">
+        Clicks and the orders that follow them are counted on the campaign&apos;s page.
+      </Text>
+    </BlockStack>
   );
 }
 

@@ -99,7 +99,7 @@ export default function ContactsPage() {
                   </Text>
                 </div>
               }
-              headings={[{ title: 'Name' }, { title: 'Phone' }, { title: 'Email' }, { title: 'Consent' }, { title: 'Tags' }, { title: 'Added' }]}
+              headings={[{ title: 'Name' }, { title: 'Phone' }, { title: 'Email' }, { title: 'Consent' }, { title: 'Tags' }, { title: 'Time zone' }, { title: 'Added' }]}
             >
               {rows.map((c, i) => (
                 <IndexTable.Row key={c.id} id={c.id} position={i} onClick={() => setEditing(c)}>
@@ -114,6 +114,15 @@ export default function ContactsPage() {
                     <ConsentBadge c={c} />
                   </IndexTable.Cell>
                   <IndexTable.Cell>{c.tags.join(', ')}</IndexTable.Cell>
+                  <IndexTable.Cell>
+                    {c.timezone ? (
+                      c.timezone
+                    ) : (
+                      <Text as="span" tone="subdued">
+                        From phone
+                      </Text>
+                    )}
+                  </IndexTable.Cell>
                   <IndexTable.Cell>{dateTime(c.createdAt)}</IndexTable.Cell>
                 </IndexTable.Row>
               ))}
@@ -143,6 +152,7 @@ interface ContactForm {
   email: string;
   tags: string;
   smsConsent: Consent;
+  timezone: string;
 }
 
 function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClose(): void; onSaved(): void }) {
@@ -153,6 +163,7 @@ function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClos
     email: contact?.email ?? '',
     tags: contact?.tags.join(', ') ?? '',
     smsConsent: contact?.smsConsent ?? 'subscribed',
+    timezone: contact?.timezone ?? '',
   });
   const [errors, setErrors] = useState<Partial<Record<keyof ContactForm, string>>>({});
   const [error, setError] = useState<unknown>();
@@ -170,8 +181,8 @@ function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClos
     setError(undefined);
     const tags = [...new Set(form.tags.split(',').map((t) => t.trim()).filter(Boolean))];
     const body = contact
-      ? { phone: form.phone.trim(), firstName: form.firstName.trim() || null, lastName: form.lastName.trim() || null, email: form.email.trim() || null, tags, smsConsent: form.smsConsent }
-      : { phone: form.phone.trim(), ...(form.firstName.trim() ? { firstName: form.firstName.trim() } : {}), ...(form.lastName.trim() ? { lastName: form.lastName.trim() } : {}), ...(form.email.trim() ? { email: form.email.trim() } : {}), ...(tags.length ? { tags } : {}), smsConsent: form.smsConsent };
+      ? { phone: form.phone.trim(), firstName: form.firstName.trim() || null, lastName: form.lastName.trim() || null, email: form.email.trim() || null, tags, smsConsent: form.smsConsent, timezone: form.timezone.trim() || null }
+      : { phone: form.phone.trim(), ...(form.firstName.trim() ? { firstName: form.firstName.trim() } : {}), ...(form.lastName.trim() ? { lastName: form.lastName.trim() } : {}), ...(form.email.trim() ? { email: form.email.trim() } : {}), ...(tags.length ? { tags } : {}), smsConsent: form.smsConsent, ...(form.timezone.trim() ? { timezone: form.timezone.trim() } : {}) };
     try {
       await api<Contact>(contact ? 'PATCH' : 'POST', contact ? `/contacts/${contact.id}` : '/contacts', { body, idempotencyKey: key.current });
       toast(contact ? 'Contact saved' : 'Contact added');
@@ -211,6 +222,16 @@ function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClos
             </FormLayout.Group>
             <TextField label="Email" type="email" value={form.email} onChange={set('email')} autoComplete="off" error={errors.email} />
             <TextField label="Tags" value={form.tags} onChange={set('tags')} autoComplete="off" helpText="Comma separated" error={errors.tags} />
+            <TextField
+              label="Time zone"
+              value={form.timezone}
+              onChange={set('timezone')}
+              autoComplete="off"
+              placeholder="From the phone number"
+              maxLength={64}
+              helpText="Quiet hours apply in this zone. An IANA name such as America/New_York or Europe/London; empty: the one the phone number implies."
+              error={errors.timezone}
+            />
             <Select
               label="SMS consent"
               options={CONSENT_OPTIONS.slice(1)}
@@ -235,6 +256,7 @@ const FIELDS = [
   { label: 'Email', value: 'email' },
   { label: 'SMS consent', value: 'smsConsent' },
   { label: 'Tags (separated by ;)', value: 'tags' },
+  { label: 'Time zone (IANA name)', value: 'timezone' },
 ];
 
 /** A column's field guessed from its header. */
@@ -247,6 +269,7 @@ function guess(header: string): string {
   if (/email/.test(h)) return 'email';
   if (/consent|subscri/.test(h)) return 'smsConsent';
   if (/tag/.test(h)) return 'tags';
+  if (/zone|^tz$/.test(h)) return 'timezone';
   return '';
 }
 

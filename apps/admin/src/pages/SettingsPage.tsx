@@ -16,12 +16,14 @@ interface Form {
   optOutFooter: boolean;
   smartEnabled: boolean;
   smartWindowHours: string;
+  clickWindowHours: string;
+  viewWindowHours: string;
 }
 
 type Field = keyof Form;
 
 function formOf(s: Shop): Form {
-  return { senderId: s.senderId, timezone: s.timezone, quietStart: s.quietHours.start, quietEnd: s.quietHours.end, optOutFooter: s.optOutFooter, smartEnabled: s.smartSending?.enabled ?? true, smartWindowHours: String(s.smartSending?.windowHours ?? 16) };
+  return { senderId: s.senderId, timezone: s.timezone, quietStart: s.quietHours.start, quietEnd: s.quietHours.end, optOutFooter: s.optOutFooter, smartEnabled: s.smartSending?.enabled ?? true, smartWindowHours: String(s.smartSending?.windowHours ?? 16), clickWindowHours: String(s.attribution?.clickWindowHours ?? 120), viewWindowHours: String(s.attribution?.viewWindowHours ?? 24) };
 }
 
 function fieldOf(path: string): Field | undefined {
@@ -32,8 +34,13 @@ function fieldOf(path: string): Field | undefined {
   if (path === 'optOutFooter') return 'optOutFooter';
   if (path === 'smartSending.enabled') return 'smartEnabled';
   if (path === 'smartSending.windowHours' || path === 'smartSending') return 'smartWindowHours';
+  if (path === 'attribution.clickWindowHours' || path === 'attribution') return 'clickWindowHours';
+  if (path === 'attribution.viewWindowHours') return 'viewWindowHours';
   return undefined;
 }
+
+// An empty or non-numeric field goes as text, so the api's refusal names the field (Number('') would be 0, a valid view window).
+const hours = (v: string): number | string => (v.trim() === '' || !Number.isFinite(Number(v)) ? v : Number(v));
 
 const zones = (): string[] => {
   const intl = Intl as { supportedValuesOf?: (k: string) => string[] };
@@ -67,7 +74,7 @@ export default function SettingsPage() {
     setError(undefined);
     try {
       const next = await api<Shop>('PATCH', '/shop', {
-        body: { senderId: form.senderId.trim(), timezone: form.timezone, quietHours: { start: form.quietStart, end: form.quietEnd }, optOutFooter: form.optOutFooter, smartSending: { enabled: form.smartEnabled, windowHours: Number(form.smartWindowHours) } },
+        body: { senderId: form.senderId.trim(), timezone: form.timezone, quietHours: { start: form.quietStart, end: form.quietEnd }, optOutFooter: form.optOutFooter, smartSending: { enabled: form.smartEnabled, windowHours: Number(form.smartWindowHours) }, attribution: { clickWindowHours: hours(form.clickWindowHours), viewWindowHours: hours(form.viewWindowHours) } },
         idempotencyKey: newIdempotencyKey(),
       });
       setErrors({});
@@ -148,6 +155,43 @@ export default function SettingsPage() {
                   autoComplete="off"
                   error={errors.smartWindowHours}
                 />
+              </FormLayout>
+            ) : (
+              <SkeletonBodyText lines={2} />
+            )}
+          </Card>
+        </Layout.AnnotatedSection>
+        <Layout.AnnotatedSection
+          title="Attribution"
+          description="Which campaign earns an order: the one whose link the customer clicked last within the click window, else the one last delivered to them within the view window. Each order counts for one campaign at most."
+        >
+          <Card>
+            {form ? (
+              <FormLayout>
+                <FormLayout.Group condensed>
+                  <TextField
+                    label="Click window (hours)"
+                    type="number"
+                    min={1}
+                    max={720}
+                    value={form.clickWindowHours}
+                    onChange={(v) => set('clickWindowHours', v)}
+                    helpText="1 to 720 hours (30 days). Default 120 (5 days)."
+                    autoComplete="off"
+                    error={errors.clickWindowHours}
+                  />
+                  <TextField
+                    label="View window (hours)"
+                    type="number"
+                    min={0}
+                    max={168}
+                    value={form.viewWindowHours}
+                    onChange={(v) => set('viewWindowHours', v)}
+                    helpText="0 to 168 hours (one week); 0 counts clicks only. Default 24."
+                    autoComplete="off"
+                    error={errors.viewWindowHours}
+                  />
+                </FormLayout.Group>
               </FormLayout>
             ) : (
               <SkeletonBodyText lines={2} />
