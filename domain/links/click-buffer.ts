@@ -10,7 +10,8 @@ export interface ClickBufferOptions {
   /** Rows per INSERT. */
   batchSize?: number;
   flushEveryMs?: number;
-  metrics?: Pick<Metrics, 'linkClicks' | 'linkClicksDropped' | 'linkClickFlushFailures' | 'attributedOrders' | 'attributedRevenue'>;
+  metrics?: Pick<Metrics, 'linkClicks' | 'linkClicksDropped' | 'linkClickFlushFailures' | 'linkClicksBuffered' | 'linkClickBufferAge' | 'attributedOrders' | 'attributedRevenue'>;
+  now?: () => number;
   logger?: Logger;
 }
 
@@ -22,6 +23,10 @@ export interface ClickBufferOptions {
  * insert is idempotent by click id). Bounded: a full buffer drops new clicks
  * and counts them. What a crash loses is what was not flushed yet (at most
  * about one interval of clicks); nothing is ever counted twice.
+ *
+ * The backlog (`link_clicks_buffered`) and the age of its oldest click are
+ * reported on every tick and after every flush, not on `add` (the redirect's
+ * hot path): a flush that hangs on a lock still shows the clicks piling up.
  */
 export class ClickBuffer {
   private queue: ClickRecord[] = [];
@@ -45,7 +50,10 @@ export class ClickBuffer {
   /** Starts the periodic flush (unref'd: it never keeps a process alive). */
   start(): this {
     if (!this.timer) {
-      this.timer = setInterval(() => void this.flush(), this.opts.flushEveryMs ?? 500);
+      this.timer = setInterval(() => {
+        this.report();
+        void this.flush();
+      }, this.opts.flushEveryMs ?? 500);
       this.timer.unref();
     }
     return this;
@@ -64,11 +72,22 @@ export class ClickBuffer {
   /** Writes everything buffered now (one flush at a time; a caller during a flush waits for it, then flushes what is left). */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
-    if (this.queue.length === 0) return;
-    this.flushing = this.drain().finally(() => {
-      this.flushing = null;
-    });
-    await this.flushing;
+    if (this.queue.length > 0) {
+      this.flushing = this.drain().finally(() => {
+        this.flushing = null;
+      });
+      await this.flushing;
+    }
+    this.report();
+  }
+
+  /** Sets the backlog gauges from the buffer as it is now. */
+  report(): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    const oldest = this.queue[0];
+    m.linkClicksBuffered.set(this.queue.length);
+    m.linkClickBufferAge.set(oldest ? Math.max(0, ((this.opts.now ?? Date.now)() - oldest.clickedAt.getTime()) / 1000) : 0);
   }
 
   /** Stops the timer and flushes what is left (shutdown). */
