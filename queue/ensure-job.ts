@@ -19,7 +19,7 @@ export async function ensureJob<K extends JobName>(
   name: K,
   jobId: string,
   payload: JobPayload<K>,
-  opts: { delay?: number } = {},
+  opts: { delay?: number; priority?: number } = {},
 ): Promise<EnsureOutcome> {
   const queue = queues.get(JOB_QUEUE[name]);
   const existing = await queue.getJob(jobId);
@@ -31,6 +31,6 @@ export async function ensureJob<K extends JobName>(
     await existing.remove();
     outcome = 'readded';
   }
-  await queue.add(name, jobPayloadSchemas[name].parse(payload), { ...DEFAULT_JOB_OPTIONS, jobId, delay: opts.delay });
+  await queue.add(name, jobPayloadSchemas[name].parse(payload), { ...DEFAULT_JOB_OPTIONS, jobId, delay: opts.delay, priority: opts.priority });
   return outcome;
 }

@@ -7,6 +7,7 @@ import { ensureJob } from '../../queue/ensure-job';
 import { jobIds } from '../../queue/job-ids';
 import type { Producer } from '../../queue/producer';
 import { markBatchDoneIfFinished } from '../campaigns/batch-progress';
+import { batchPriorities } from '../campaigns/batch-priorities';
 import { batchHasOpenRowsSql, campaignHasOpenRowsSql } from '../campaigns/batch-rows';
 import { completeCampaignIfDone } from '../campaigns/complete-campaign';
 import { deleteExpiredIdempotencyKeys } from '../idempotency/cleanup';
@@ -105,6 +106,18 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
             OR EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no AND r.status = 'sending'))
      ORDER BY b.updated_at
      LIMIT ${limit}`;
+  // A re-added job takes its batch's place in its shop's queue now (fair
+  // sharing), not the front of the queue nor the back.
+  const open = new Map<string, { shopId: string; batchNos: number[] }>();
+  for (const b of batches.filter((x) => x.open)) {
+    const of = open.get(b.campaign_id) ?? { shopId: b.shop_id, batchNos: [] };
+    of.batchNos.push(b.batch_no);
+    open.set(b.campaign_id, of);
+  }
+  const places = new Map<string, number>();
+  for (const [campaignId, of] of open) {
+    for (const p of await batchPriorities(deps.db, { campaignId, ...of })) places.set(`${campaignId}:${p.batchNo}`, p.priority);
+  }
   for (const b of batches) {
     if (!b.open) {
       if (await markBatchDoneIfFinished(deps.db, { campaignId: b.campaign_id, batchNo: b.batch_no, now })) count('batch_marked_done', 1);
@@ -116,7 +129,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
       'campaign.send-batch.v1',
       jobIds.sendBatch(b.campaign_id, b.batch_no),
       { traceId: b.trace_id ?? `reconcile-${b.campaign_id}`, campaignId: b.campaign_id, shopId: b.shop_id, batchNo: b.batch_no },
-      waitMs > 0 ? { delay: waitMs } : {},
+      { ...(waitMs > 0 ? { delay: waitMs } : {}), priority: places.get(`${b.campaign_id}:${b.batch_no}`) },
     );
     if (outcome !== 'live') count(b.stale ? 'stale_lease' : 'batch_job_missing', 1);
   }

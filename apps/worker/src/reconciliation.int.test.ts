@@ -86,7 +86,9 @@ it('re-adds a batch job that already finished while the batch still has pending 
   await worker.close();
   expect(await (await queue.getJob(id))!.getState()).toBe('completed');
   expect(only((await pass(campaign.id)).repairs)).toEqual({ batch_job_missing: 1 });
-  expect(await (await queue.getJob(id))!.getState()).toBe('waiting');
+  // Re-added with the batch's place in its shop's queue (fair sharing): the prioritized set, not the plain wait list.
+  expect(await (await queue.getJob(id))!.getState()).toBe('prioritized');
+  expect((await queue.getJob(id))!.opts.priority).toBe(1);
   expect(only((await pass(campaign.id)).repairs)).toEqual({});
 });
 
