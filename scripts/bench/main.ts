@@ -18,6 +18,10 @@
 //                                                   report ingest, CPU and log bytes per recipient,
 //                                                   time to first message; "meets in k of n runs"
 //   npm run bench -- --dlr-batch 1                  the simulator posts one report per request
+//   npm run bench -- --only fairness --fairness-size 1m   production mode: shop B's 1 000-recipient
+//                                                   campaign while shop A's big one sends (enqueue →
+//                                                   completed) and API read p99 meanwhile; default size
+//                                                   100 000, 1 000 000 with --size 1m
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,11 +36,12 @@ import { bullmqNoopCeiling, postgresUpdateCeiling } from './scenarios/ceilings';
 import { enqueueLatency } from './scenarios/enqueue';
 import { redirectLoad } from './scenarios/redirects';
 import { runSend } from './scenarios/send';
+import { runFairness } from './scenarios/fairness';
 import { installBenchToken, productionStackEnv, runSettled } from './scenarios/settled';
 import { deliveryReports, stripeIngest } from './scenarios/webhooks';
 
-type Part = 'ceilings' | 'send' | 'webhooks' | 'enqueue' | 'redirects' | 'settled';
-const PARTS: Part[] = ['ceilings', 'send', 'webhooks', 'enqueue', 'redirects', 'settled'];
+type Part = 'ceilings' | 'send' | 'webhooks' | 'enqueue' | 'redirects' | 'settled' | 'fairness';
+const PARTS: Part[] = ['ceilings', 'send', 'webhooks', 'enqueue', 'redirects', 'settled', 'fairness'];
 
 interface Options {
   sizes: number[];
@@ -66,6 +71,9 @@ interface Options {
   redirectRate: number;
   redirectSeconds: number;
   redirectAudience: number;
+  /** Shop A's campaign in the fairness scenario (null: 1 000 000 with --size 1m, else 100 000), and API reads/s offered meanwhile. */
+  fairnessSize: number | null;
+  fairnessReadRate: number;
 }
 
 class UsageError extends Error {}
@@ -95,6 +103,8 @@ function parseArgs(argv: string[]): Options {
     redirectRate: 6_000,
     redirectSeconds: 5,
     redirectAudience: 1_000_000,
+    fairnessSize: null,
+    fairnessReadRate: 100,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -136,6 +146,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--redirect-rate') o.redirectRate = num();
     else if (a === '--redirect-seconds') o.redirectSeconds = num();
     else if (a === '--redirect-audience') o.redirectAudience = Number(value().replace(/k$/i, '000').replace(/m$/i, '000000'));
+    else if (a === '--fairness-size') o.fairnessSize = Number(value().replace(/k$/i, '000').replace(/m$/i, '000000'));
+    else if (a === '--fairness-read-rate') o.fairnessReadRate = num();
     else if (a === '--settled-sizes') o.settledSizes = value().split(',').map((v) => Number(v.replace(/k$/i, '000').replace(/m$/i, '000000')));
     else throw new UsageError(`unknown argument ${a}`);
   }
@@ -238,6 +250,7 @@ async function main(): Promise<void> {
       dlr: null,
       settled: [],
       redirects: null,
+      fairness: null,
       ledgerBytesPerBatch: null,
       liveBytesPerRecipient: null,
       notes,
@@ -329,7 +342,7 @@ async function main(): Promise<void> {
     const left = stack.orphans();
     if (left.length > 0) notes.push(`processes left after stop (killed): ${left.join(', ')}`);
 
-    if (opts.only.has('settled')) {
+    if (opts.only.has('settled') || opts.only.has('fairness')) {
       // Production as deployed: a stack of its own (the one above runs in
       // development mode with reports off, the pipeline's ceiling).
       out(`production mode, delivery reports on (${opts.dlrBatch > 1 ? `batched ≤ ${opts.dlrBatch} per request` : 'one per request'}, ${opts.dlrDelayMs} ms after the send)`);
@@ -345,9 +358,10 @@ async function main(): Promise<void> {
       });
       running.stack = prod;
       out(`stack up: api ${prod.urls.api}; logs in ${prod.logDir}`);
-      const settledSizes = opts.settledSizes ?? opts.sizes.filter((x) => x >= 100_000);
+      const settledSizes = opts.only.has('settled') ? (opts.settledSizes ?? opts.sizes.filter((x) => x >= 100_000)) : [];
+      const fairnessSize = opts.fairnessSize ?? (opts.sizes.includes(1_000_000) ? 1_000_000 : 100_000);
       const prodShops = new Map<number, { id: string; api: ReturnType<typeof apiClient> }>();
-      for (const size of [1_000, ...settledSizes]) {
+      for (const size of new Set([1_000, ...settledSizes, ...(opts.only.has('fairness') ? [fairnessSize] : [])])) {
         const api = apiClient(`${prod.urls.api}/api`, productionAudienceDomain(size), prod.env);
         const shop = await api.call<{ id: string }>('GET', '/shop');
         if (shop.status !== 200) throw new Error(`GET /api/shop answered ${shop.status}`);
@@ -366,6 +380,20 @@ async function main(): Promise<void> {
           if (!shop) continue;
           results.settled.push(await runSettled(prod, db, shop.api, { size, run, dlrBatch: opts.dlrBatch, redisPid, timeoutMs: Math.max(180_000, size / 2), label: `${prod.runId}-${size}-${run}`, log: out }));
         }
+      }
+      const fairA = prodShops.get(fairnessSize);
+      if (opts.only.has('fairness') && warm && fairA) {
+        out(`fair sharing: shop B's 1 000-recipient campaign while shop A's ${fairnessSize.toLocaleString('en-US')} sends`);
+        results.fairness = await runFairness(prod, db, {
+          big: fairA.api,
+          small: warm.api,
+          bigSize: fairnessSize,
+          smallSize: 1_000,
+          readRate: opts.fairnessReadRate,
+          label: prod.runId,
+          timeoutMs: Math.max(180_000, fairnessSize / 2),
+          log: out,
+        });
       }
       await prod.stop();
       await prod.clearQueues().catch(() => undefined);

@@ -3,6 +3,7 @@
 
 import type { PgCeiling, QueueCeiling } from './scenarios/ceilings';
 import type { CpuBreakdown } from './meter';
+import type { FairnessRun } from './scenarios/fairness';
 import type { LatencyRun } from './scenarios/enqueue';
 import type { RedirectRun } from './scenarios/redirects';
 import type { SendRun } from './scenarios/send';
@@ -23,6 +24,8 @@ export interface BenchResults {
   settled: SettledRun[];
   /** Short-link redirects while a campaign sends (scenarios/redirects.ts). */
   redirects?: RedirectRun | null;
+  /** A second shop's small campaign while a big one sends (scenarios/fairness.ts). */
+  fairness?: FairnessRun | null;
   ledgerBytesPerBatch: number | null;
   /** campaign_recipients + campaign_batches after VACUUM FULL, ÷ recipients. */
   liveBytesPerRecipient: number | null;
@@ -186,6 +189,23 @@ export function targetRows(r: BenchResults): Row[] {
       measured: `${int(x.rate)}/s, p99 ${fixed(x.p99Ms, 2)} ms (${x.redirected}/${x.requests} 302${x.sendingThroughout ? '' : ', campaign not sending throughout'})`,
       verdict: verdict(x.redirected === x.requests && x.sendingThroughout && x.rate >= 5_000 && x.p99Ms <= 10),
     });
+  }
+  if (r.fairness) {
+    const x = r.fairness;
+    rows.push(
+      {
+        metric: `fair sharing: shop B's ${int(x.smallSize)}-recipient campaign while shop A's ${int(x.bigSize)} sends (enqueue → completed)`,
+        target: '≤ 3 s',
+        measured: `${fixed(x.smallCompleteMs / 1000, 2)} s${x.bigSendingWhenSmallDone ? '' : ' (A no longer sending then)'}; A ${int(x.bigRecipientsPerSecond)}/s`,
+        verdict: verdict(x.bigSendingWhenSmallDone && x.smallCompleteMs <= 3_000),
+      },
+      {
+        metric: `API reads during shop A's ${int(x.bigSize)} send (GET /api/campaigns/:id and list, ${int(x.reads.offeredRate)}/s offered)`,
+        target: 'p99 ≤ 50 ms',
+        measured: `p99 ${fixed(x.reads.p99Ms)} ms (p50 ${fixed(x.reads.p50Ms)}, ${x.reads.ok}/${x.reads.requests} 200)`,
+        verdict: verdict(x.reads.ok === x.reads.requests && x.reads.p99Ms <= 50),
+      },
+    );
   }
   const storage = bySize.get(100_000) ?? biggest;
   if (storage) {
