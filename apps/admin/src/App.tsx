@@ -12,6 +12,9 @@ import HomePage from './pages/HomePage';
 const CampaignsPage = lazy(() => import('./pages/CampaignsPage'));
 const ComposerPage = lazy(() => import('./pages/ComposerPage'));
 const CampaignDetailPage = lazy(() => import('./pages/CampaignDetailPage'));
+const FlowsPage = lazy(() => import('./pages/FlowsPage'));
+const FlowEditorPage = lazy(() => import('./pages/FlowEditorPage'));
+const FlowDetailPage = lazy(() => import('./pages/FlowDetailPage'));
 const ContactsPage = lazy(() => import('./pages/ContactsPage'));
 const BillingPage = lazy(() => import('./pages/BillingPage'));
 const SettingsPage = lazy(() => import('./pages/SettingsPage'));
@@ -20,6 +23,7 @@ const NotFoundPage = lazy(() => import('./pages/NotFoundPage'));
 const NAV: { to: string; label: string }[] = [
   { to: '/', label: 'Home' },
   { to: '/campaigns', label: 'Campaigns' },
+  { to: '/flows', label: 'Flows' },
   { to: '/contacts', label: 'Contacts' },
   { to: '/billing', label: 'Billing' },
   { to: '/settings', label: 'Settings' },
@@ -33,6 +37,12 @@ function route(path: string): ReactNode {
   if (edit) return <ComposerPage campaignId={edit[1]} />;
   const detail = /^\/campaigns\/([0-9a-f-]{36})$/.exec(path);
   if (detail) return <CampaignDetailPage campaignId={detail[1]!} />;
+  if (path === '/flows') return <FlowsPage />;
+  if (path === '/flows/new') return <FlowEditorPage />;
+  const flowEdit = /^\/flows\/([0-9a-f-]{36})\/edit$/.exec(path);
+  if (flowEdit) return <FlowEditorPage flowId={flowEdit[1]} />;
+  const flow = /^\/flows\/([0-9a-f-]{36})$/.exec(path);
+  if (flow) return <FlowDetailPage flowId={flow[1]!} />;
   if (path === '/contacts') return <ContactsPage />;
   if (path === '/billing') return <BillingPage />;
   if (path === '/settings') return <SettingsPage />;
