@@ -38,7 +38,7 @@ it('--help lists every command', async () => {
   const { code, text } = await run('--help');
   expect(code).toBe(0);
   expect(text).toBe(HELP);
-  for (const cmd of ['campaign:inspect', 'campaign:reconcile', 'campaign:resolve-unknown', 'reconcile', 'webhook:list', 'webhook:replay', 'wallet:verify', 'reservation:release', 'queues']) {
+  for (const cmd of ['campaign:inspect', 'campaign:reconcile', 'campaign:resolve-unknown', 'reconcile', 'webhook:list', 'webhook:replay', 'wallet:verify', 'reservation:release', 'queues', 'clicks:inspect']) {
     expect(text).toContain(cmd);
   }
 });
@@ -152,6 +152,41 @@ it('queues prints counts per queue and state', async () => {
   const rows = JSON.parse(res.text) as { queue: string; waiting: number }[];
   expect(rows.map((r) => r.queue).sort()).toEqual(['campaigns', 'flows', 'imports', 'maintenance', 'sends', 'shopify', 'webhooks']);
   expect(typeof rows[0]!.waiting).toBe('number');
+});
+
+it('clicks:inspect shows who holds or awaits a lock on link_clicks, and a campaign\'s clicks and their lag', async () => {
+  const shop = await createShop(env.db);
+  const contact = await createContact(env.db, shop.id);
+  const c = await createCampaign(env.db, shop.id, { status: 'completed', body: 'Sale https://shop.example/x' });
+  const [r] = await env.db.$queryRaw<{ id: bigint }[]>`
+    INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${c.id}::uuid, ${contact.id}::uuid, 0) RETURNING id`;
+  await env.db.$executeRaw`
+    INSERT INTO link_clicks (id, shop_id, campaign_id, recipient_id, contact_id, link_index, clicked_at, ua_class, bot, first, recorded_at)
+    VALUES (gen_random_uuid(), ${shop.id}::uuid, ${c.id}::uuid, ${r!.id}, ${contact.id}::uuid, 0, now() - interval '3 seconds', 'ios', false, true, now()),
+           (gen_random_uuid(), ${shop.id}::uuid, ${c.id}::uuid, ${r!.id}, ${contact.id}::uuid, 0, now() - interval '1 second', 'preview', true, false, now())`;
+  const holder = await env.db.pool.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE link_clicks IN ACCESS EXCLUSIVE MODE');
+    const locked = await run('clicks:inspect', '--json');
+    expect(locked.code).toBe(0);
+    const json = JSON.parse(locked.text) as { locks: { pid: number; mode: string; granted: boolean }[] };
+    expect(json.locks).toContainEqual(expect.objectContaining({ mode: 'AccessExclusiveLock', granted: true }));
+  } finally {
+    await holder.query('ROLLBACK');
+    holder.release();
+  }
+  output = [];
+  const human = await run('clicks:inspect', c.id);
+  expect(human.text).toContain('Locks on link_clicks');
+  expect(human.text).toContain(`Clicks of campaign ${c.id}`);
+  output = [];
+  const one = JSON.parse((await run('clicks:inspect', c.id, '--json')).text) as { locks: unknown[]; campaign: { human: number; bot: number; unique: number; maxLagSecondsLastHour: number } };
+  expect(one.locks).toEqual([]);
+  expect(one.campaign).toMatchObject({ human: 1, bot: 1, unique: 1 });
+  expect(one.campaign.maxLagSecondsLastHour).toBeGreaterThanOrEqual(2.9);
+  await expect(run('clicks:inspect', '00000000-0000-4000-8000-000000000000')).rejects.toThrow('not found');
+  await expect(run('clicks:inspect', 'nope')).rejects.toBeInstanceOf(OpsError);
 });
 
 it('an unknown command is an error', async () => {

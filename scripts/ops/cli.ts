@@ -1,5 +1,6 @@
 import { internalRequestHeaders } from '../../domain/ops/internal-signature';
 import { inspectCampaign } from '../../domain/ops/inspect-campaign';
+import { inspectClicks } from '../../domain/ops/inspect-clicks';
 import { findLedgerMismatches } from '../../domain/reconciliation/ledger-check';
 import type { Config } from '../../lib/config';
 import type { Db } from '../../lib/db';
@@ -39,6 +40,8 @@ Commands:
   wallet:verify [--shop <shopId>]   wallet = Σ ledger and reserved = Σ active reservations; exit 1 on mismatch
   reservation:release <reservationId>  release what a stuck reservation still holds (signed API call)
   queues                            jobs per queue and state
+  clicks:inspect [<campaignId>]     locks held or awaited on link_clicks (a blocked click flush); with a campaign,
+                                    its clicks recorded and the newest click and write (are clicks arriving?)
 
 Options:
   --json    machine-readable output
@@ -228,6 +231,16 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
       const mismatches = await findLedgerMismatches(io.db(), { shopId: shop === undefined ? undefined : shop });
       print(mismatches.length === 0 ? 'OK: every wallet equals its ledger and reservations' : `MISMATCH in ${mismatches.length} shop(s):\n${table(mismatches as unknown as Record<string, unknown>[])}`, { ok: mismatches.length === 0, mismatches });
       return mismatches.length === 0 ? 0 : 1;
+    }
+    case 'clicks:inspect': {
+      const campaignId = p.args[0] === undefined ? undefined : needId(p, 'campaign id');
+      const inspection = await inspectClicks(io.db(), { campaignId });
+      if (inspection.campaign === null) throw new OpsError(`campaign ${campaignId} not found`);
+      const lines = ['Locks on link_clicks (an exclusive one held blocks every click flush)', table(inspection.locks as unknown as Record<string, unknown>[], ['pid', 'mode', 'granted', 'state', 'seconds', 'application', 'query'])];
+      const k = inspection.campaign;
+      if (k) lines.push('', `Clicks of campaign ${k.campaignId}`, keyValues({ human: k.human, bot: k.bot, unique: k.unique, newestClickedAt: k.newestClickedAt, newestRecordedAt: k.newestRecordedAt, maxLagSecondsLastHour: k.maxLagSecondsLastHour }));
+      print(lines.join('\n'), inspection);
+      return 0;
     }
     case 'queues': {
       const states = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
