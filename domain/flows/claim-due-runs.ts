@@ -16,9 +16,7 @@ export interface ClaimedRuns {
  * lease, of a live flow (a manual test run: any status, so a test of a draft
  * goes on). A guarded UPDATE over `FOR UPDATE SKIP LOCKED` rows, so two
  * schedulers never claim the same run and a killed worker's runs come back
- * once their lease ends. Runs waiting at a `send` step are not claimed yet:
- * sending is not built (docs/flows.md "Left"), and holding them at their
- * due time loses nothing — they are claimed once the send executor exists.
+ * once their lease ends.
  */
 export async function claimDueRuns(db: Db, o: { now: Date; limit: number; leaseMs: number }): Promise<ClaimedRuns> {
   const claimToken = randomUUID();
@@ -29,11 +27,9 @@ export async function claimDueRuns(db: Db, o: { now: Date; limit: number; leaseM
       SELECT r.id, r.next_due_at
         FROM flow_runs r
         JOIN flows f ON f.id = r.flow_id AND f.shop_id = r.shop_id
-        JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
        WHERE r.status = 'active' AND r.next_due_at <= ${o.now}::timestamptz
          AND (r.lease_until IS NULL OR r.lease_until < ${o.now}::timestamptz)
          AND (f.status = 'live' OR r.trigger_type = 'manual')
-         AND COALESCE(v.steps -> r.current_step ->> 'type', 'end') <> 'send'
        ORDER BY r.next_due_at
        LIMIT ${limit}
          FOR UPDATE OF r SKIP LOCKED)

@@ -2,13 +2,20 @@ import type { Db } from '../../lib/db';
 import { recipientZones } from '../compliance/recipient-time-zone';
 import { stepsSchema, exitConditionSchema, type ConditionStep, type FlowStep } from './flow-input';
 import { waitEnd } from './plan-start';
+import { sendFlowMessage, type DeferReason, type FlowSendDeps } from './send-flow-message';
+import { settleRun, type RunMove } from './settle-run';
+
+/** What a send step recorded for its message (flow_messages.status), on the outcome that moved the run. */
+export type MessageOutcome = 'sent' | 'failed' | 'unknown' | 'skipped' | 'done';
 
 export type StepOutcome =
   | { kind: 'lost' }
-  | { kind: 'exited'; reason: 'opted_out' | 'contact_erased' | 'order_placed' | 'condition' }
-  | { kind: 'completed' }
-  | { kind: 'advanced'; step: number; dueAt: Date }
-  /** A step the executor does not run yet (send): the claim is released, the run stays due. */
+  | { kind: 'exited'; reason: 'opted_out' | 'contact_erased' | 'order_placed' | 'condition' | 'not_sendable'; message?: MessageOutcome }
+  | { kind: 'completed'; message?: MessageOutcome }
+  | { kind: 'advanced'; step: number; dueAt: Date; message?: MessageOutcome }
+  /** A send step that must wait (quiet hours, credits, the provider): same step, due again at `dueAt`. */
+  | { kind: 'deferred'; step: number; dueAt: Date; reason: DeferReason }
+  /** A send step with no provider to send through (a process without one): the claim is released, the run stays due. */
   | { kind: 'held'; step: number };
 
 interface RunState {
@@ -38,7 +45,7 @@ interface RunState {
  * so, or (abandoned checkout) the checkout completed, ends the run before
  * any step.
  */
-export async function executeFlowStep(db: Db, o: { runId: string; claimToken: string; now: Date }): Promise<StepOutcome> {
+export async function executeFlowStep(db: Db, o: { runId: string; claimToken: string; now: Date; send?: FlowSendDeps }): Promise<StepOutcome> {
   const [run] = await db.$queryRaw<RunState[]>`
     SELECT r.shop_id::text, r.current_step, r.triggered_at, v.steps, v.exit_condition,
            c.sms_consent, c.opted_out_at, c.erased_at, c.phone_e164, c.timezone, c.tags, s.timezone AS shop_timezone,
@@ -53,18 +60,7 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
      WHERE r.id = ${o.runId}::bigint AND r.claim_token = ${o.claimToken}::uuid AND r.status = 'active'`;
   if (!run) return { kind: 'lost' };
   const step = run.current_step;
-  const settle = async (set: { status: 'exited' | 'completed'; reason?: string } | { step: number; dueAt: Date }): Promise<boolean> => {
-    const n =
-      'status' in set
-        ? await db.$executeRaw`
-            UPDATE flow_runs SET status = ${set.status}, exit_reason = ${set.reason ?? null}, next_due_at = NULL, ended_at = ${o.now}::timestamptz,
-                   claim_token = NULL, lease_until = NULL, updated_at = now()
-             WHERE id = ${o.runId}::bigint AND claim_token = ${o.claimToken}::uuid AND current_step = ${step} AND status = 'active'`
-        : await db.$executeRaw`
-            UPDATE flow_runs SET current_step = ${set.step}, next_due_at = ${set.dueAt}::timestamptz, claim_token = NULL, lease_until = NULL, updated_at = now()
-             WHERE id = ${o.runId}::bigint AND claim_token = ${o.claimToken}::uuid AND current_step = ${step} AND status = 'active'`;
-    return n === 1;
-  };
+  const settle = (set: RunMove): Promise<boolean> => settleRun(db, { runId: o.runId, claimToken: o.claimToken, step, now: o.now }, set);
   const done = async (outcome: StepOutcome, set: Parameters<typeof settle>[0]): Promise<StepOutcome> => ((await settle(set)) ? outcome : { kind: 'lost' });
 
   if (run.erased_at) return done({ kind: 'exited', reason: 'contact_erased' }, { status: 'exited', reason: 'contact_erased' });
@@ -89,11 +85,21 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
     // Forward only (validated), so a run visits each step at most once.
     return advance(Math.max(next, current.otherwise.goTo), o.now);
   }
-  // send: not executed yet (docs/flows.md); release the claim so the run keeps its place.
-  await db.$executeRaw`
-    UPDATE flow_runs SET claim_token = NULL, lease_until = NULL, updated_at = now()
-     WHERE id = ${o.runId}::bigint AND claim_token = ${o.claimToken}::uuid AND current_step = ${step} AND status = 'active'`;
-  return { kind: 'held', step };
+  if (!o.send) {
+    // No provider in this process: release the claim, the run keeps its place and due time.
+    await db.$executeRaw`
+      UPDATE flow_runs SET claim_token = NULL, lease_until = NULL, updated_at = now()
+       WHERE id = ${o.runId}::bigint AND claim_token = ${o.claimToken}::uuid AND current_step = ${step} AND status = 'active'`;
+    return { kind: 'held', step };
+  }
+  const to: RunMove = next >= steps.length ? { status: 'completed' } : { step: next, dueAt: o.now };
+  const sent = await sendFlowMessage(db, o.send, { runId: o.runId, claimToken: o.claimToken, step, now: o.now, next: to }, current);
+  if (sent.kind === 'lost') return sent;
+  if (sent.kind === 'deferred') return { kind: 'deferred', step, dueAt: sent.dueAt, reason: sent.reason };
+  const m = sent.move;
+  if ('step' in m) return { kind: 'advanced', step: m.step, dueAt: m.dueAt, message: sent.message };
+  if (m.status === 'completed') return { kind: 'completed', message: sent.message };
+  return { kind: 'exited', reason: 'not_sendable', message: sent.message };
 }
 
 function conditionHolds(step: ConditionStep, run: RunState): boolean {

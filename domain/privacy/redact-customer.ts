@@ -71,6 +71,14 @@ export async function redactCustomer(
        AND (contact_id = ANY(${contactIds}::uuid[]) OR phone_hash = ANY(${hashes}::text[])
             OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))`;
 
+  // A flow message still open keeps its text until final: it is not sent now (its run ended with the erasure).
+  await tx.$executeRaw`
+    UPDATE flow_messages
+       SET status = CASE WHEN claim_token IS NULL THEN 'skipped' ELSE 'unknown' END,
+           skip_reason = CASE WHEN claim_token IS NULL THEN 'not_sendable' END,
+           error_code = CASE WHEN claim_token IS NULL THEN NULL ELSE 'erased' END,
+           body = NULL, claim_token = NULL, final_at = now()
+     WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${contactIds}::uuid[]) AND status = 'sending'`;
   const inboundScrubbed = hashes.length
     ? await tx.$executeRaw`
         UPDATE inbound_messages SET from_phone = NULL, text = NULL

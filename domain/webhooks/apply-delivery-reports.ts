@@ -2,6 +2,8 @@ import type { Db } from '../../lib/db';
 import { recipientIdFromReference } from '../campaigns/render-batch';
 import { applyKeywordReplyReports, type KeywordReplyReport } from '../compliance/apply-keyword-reply-reports';
 import { keywordReplyIdFromReference } from '../compliance/send-keyword-reply';
+import { applyFlowMessageReports, type FlowMessageReport } from '../flows/apply-flow-message-reports';
+import { flowMessageIdFromReference } from '../flows/flow-message-reference';
 import { settleUnknownRecipients } from '../campaigns/settle-unknown';
 import { recentCampaignSql } from './delivery-report-recipient';
 import { REPORT_BATCH_TOPIC } from './split-report-batches';
@@ -148,6 +150,8 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     const reports: Report[] = [];
     // Reports for keyword replies (`k<id>`) take their own path and never reach the campaign statements.
     const replyReports: (KeywordReplyReport & { provider: string })[] = [];
+    // And flow messages (`f<id>`): their own table too.
+    const flowReports: (FlowMessageReport & { provider: string; young: boolean; traceId: string | null })[] = [];
     for (const r of rows) {
       if (!r.pmid || (r.status !== 'delivered' && r.status !== 'failed')) {
         if (r.batch === null) result.notReady.push({ id: r.id, traceId: r.trace_id });
@@ -157,6 +161,15 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
       if (replyId !== null && r.batch !== null) {
         // A keyword reply's report in a batch: as a row of its own, the next pass takes its path.
         splitPlain.push({ id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, raw: r.raw, pmid: r.pmid, status: r.status, code: null, recipientId: null });
+        continue;
+      }
+      const flowMessageId = flowMessageIdFromReference(r.ref);
+      if (flowMessageId !== null && r.batch !== null) {
+        splitPlain.push({ id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, raw: r.raw, pmid: r.pmid, status: r.status, code: null, recipientId: null });
+        continue;
+      }
+      if (flowMessageId !== null) {
+        flowReports.push({ eventId: r.id, provider: r.provider, young: r.young, traceId: r.trace_id, messageId: flowMessageId, providerMessageId: r.pmid, status: r.status, errorCode: r.status === 'failed' ? (r.code ?? 'failed') : null });
         continue;
       }
       if (replyId !== null) {
@@ -275,6 +288,18 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     const replyOutcomes = await applyKeywordReplyReports(tx, replyReports);
     replyOutcomes.forEach((o, i) => {
       const key = `${replyReports[i]!.provider}\u0000${o.outcome}`;
+      tally.set(key, (tally.get(key) ?? 0) + 1);
+    });
+    const flowOutcomes = await applyFlowMessageReports(tx, flowReports);
+    flowOutcomes.forEach((o, i) => {
+      const f = flowReports[i]!;
+      // Beat its send's settle: waits like a campaign report that did.
+      if (o.outcome === 'not_ready') {
+        if (f.young) waiting.push(f.eventId);
+        else result.notReady.push({ id: f.eventId, traceId: f.traceId });
+        return;
+      }
+      const key = `${f.provider}\u0000${o.outcome}`;
       tally.set(key, (tally.get(key) ?? 0) + 1);
     });
     for (const r of reports) {

@@ -92,7 +92,7 @@ describe('flow execution', () => {
     { type: 'send', body: 'Hello from {{shopName}}' },
   ];
 
-  it('walks waits and conditions in order, once per claim, and holds at a send step', async () => {
+  it('walks waits and conditions in order, once per claim, and holds at a send step without a provider', async () => {
     const shop = await createShop(env.db);
     const contact = await createContact(env.db, shop.id, { tags: [] });
     const flow = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, steps });
@@ -108,9 +108,11 @@ describe('flow execution', () => {
     expect(await tick(new Date(day.getTime() - 1000), [id])).toEqual([]); // not due yet
     expect(await tick(day, [id])).toEqual(['advanced']); // not a VIP → jumps over the 2 h wait to the send
     expect(await run(id)).toMatchObject({ current_step: 4, next_due_at: day, status: 'active' });
-    // The send step is not executed yet: the run keeps its place and is not claimed again and again.
-    expect(await tick(new Date(day.getTime() + 3600_000), [id])).toEqual([]);
-    expect(await run(id)).toMatchObject({ current_step: 4, status: 'active', claim_token: null, attempt: 3 });
+    // Without a provider to send through (sending is test/flows/flow-send.int.test.ts), the send step is held: the run keeps its place.
+    expect(await tick(new Date(day.getTime() + 3600_000), [id])).toEqual(['held']);
+    expect(await run(id)).toMatchObject({ current_step: 4, status: 'active', claim_token: null, attempt: 4, next_due_at: day });
+    // Paused, so later ticks of this file leave it alone.
+    expect((await post(shop, `/api/flows/${flow.id}/pause`)).status).toBe(200);
   });
 
   it('a claim is exclusive, a stale or repeated step job moves nothing, and an expired lease is claimed again', async () => {

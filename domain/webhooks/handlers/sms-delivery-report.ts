@@ -3,6 +3,8 @@ import { recipientIdFromReference } from '../../campaigns/render-batch';
 import { settleUnknownRecipients } from '../../campaigns/settle-unknown';
 import { applyKeywordReplyReports } from '../../compliance/apply-keyword-reply-reports';
 import { keywordReplyIdFromReference } from '../../compliance/send-keyword-reply';
+import { applyFlowMessageReports } from '../../flows/apply-flow-message-reports';
+import { flowMessageIdFromReference } from '../../flows/flow-message-reference';
 import { recentCampaignSql } from '../delivery-report-recipient';
 import { WebhookNotReadyError } from '../errors';
 import { markEventOutcome } from '../mark-event';
@@ -32,6 +34,15 @@ export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterComm
     const [closed] = await deps.db.$transaction((tx) =>
       applyKeywordReplyReports(tx, [{ eventId: event.id, replyId, providerMessageId: report.id, status: report.status, errorCode }]),
     );
+    return closed?.outcome ?? 'ignored';
+  }
+  // A flow message's report (`f<id>`): its own table; one that beat its send's settle is retried.
+  const flowMessageId = flowMessageIdFromReference(report.reference);
+  if (flowMessageId !== null) {
+    const [closed] = await deps.db.$transaction((tx) =>
+      applyFlowMessageReports(tx, [{ eventId: event.id, messageId: flowMessageId, providerMessageId: report.id, status: report.status, errorCode }]),
+    );
+    if (closed?.outcome === 'not_ready') throw new WebhookNotReadyError('flow message is still sending');
     return closed?.outcome ?? 'ignored';
   }
 

@@ -1,11 +1,23 @@
 import { executeFlowStep } from '../../../../domain/flows/execute-flow-step';
+import type { FlowSendDeps } from '../../../../domain/flows/send-flow-message';
+import { limitedProvider } from '../limited-provider';
 import { defineHandler } from './types';
 
 /** Executes the current step of each run of one claim; a retried job redoes nothing already settled (claim + step guard). */
 export const flowsStepsHandler = defineHandler('flows.steps.v1', async (payload, { deps }) => {
+  // Send steps go through the same provider and segments-per-second budget as campaign sends.
+  const provider = limitedProvider(deps);
+  const send: FlowSendDeps | undefined = provider && {
+    provider,
+    phoneHashKey: deps.config.PHONE_HASH_KEY,
+    leaseMs: deps.config.SEND_LEASE_MS,
+    quietHoursFloor: deps.config.SMS_QUIET_HOURS_FLOOR,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  };
   const counts: Record<string, number> = {};
   for (const runId of payload.runIds) {
-    const outcome = await executeFlowStep(deps.db, { runId, claimToken: payload.claimToken, now: deps.now() });
+    const outcome = await executeFlowStep(deps.db, { runId, claimToken: payload.claimToken, now: deps.now(), send });
     counts[outcome.kind] = (counts[outcome.kind] ?? 0) + 1;
     deps.metrics.flowSteps.inc({ outcome: outcome.kind });
   }

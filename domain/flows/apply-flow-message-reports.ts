@@ -1,0 +1,97 @@
+import type { Tx } from '../../lib/db';
+import { applyWalletChange } from '../credits/apply-wallet-change';
+
+export interface FlowMessageReport {
+  /** The webhook event's row id. */
+  eventId: string;
+  messageId: string;
+  providerMessageId: string;
+  status: 'delivered' | 'failed';
+  errorCode: string | null;
+}
+
+export type FlowReportOutcome = 'processed' | 'ignored' | 'not_ready';
+
+/**
+ * Delivery reports for flow messages (our reference `f<id>`), apart from the
+ * campaign path: a guarded `sent → delivered|undelivered` UPDATE by primary
+ * key (the row must carry the report's provider id), so a duplicate or late
+ * report moves nothing; an `unknown` message (never re-sent, never charged)
+ * that a report proves sent moves once too, and a delivered one is charged
+ * then, under its own ledger key `flow-msg-<id>`. Events are closed here,
+ * `processed` when the message is final (moved now or before), `ignored`
+ * when no such message exists; a report that beat its send's settle (row
+ * still `sending`) is `not_ready`: left to the caller's retry.
+ */
+export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport[]): Promise<{ eventId: string; outcome: FlowReportOutcome; shopId: string | null }[]> {
+  if (reports.length === 0) return [];
+  const ids = reports.map((r) => r.messageId);
+  const pmids = reports.map((r) => r.providerMessageId);
+  const statuses = reports.map((r) => (r.status === 'delivered' ? 'delivered' : 'undelivered'));
+  const codes = reports.map((r) => r.errorCode);
+  // The earliest report of a message wins (DISTINCT ON keeps the first of each id).
+  const moved = await tx.$queryRaw<{ id: bigint; shop_id: string; prev: string; segments: number | null; flow_id: string; trace_id: string | null }[]>`
+    WITH u AS (
+      SELECT DISTINCT ON (id) * FROM unnest(${ids}::bigint[], ${pmids}::text[], ${statuses}::text[], ${codes}::text[]) WITH ORDINALITY AS x(id, pmid, status, code, n)
+       ORDER BY id, n
+    ), prev AS (
+      SELECT f.id, f.status FROM flow_messages f JOIN u ON u.id = f.id
+       WHERE (f.status = 'sent' AND f.provider_message_id = u.pmid)
+          OR (f.status = 'unknown' AND f.segments IS NOT NULL AND (f.provider_message_id IS NULL OR f.provider_message_id = u.pmid))
+         FOR UPDATE OF f
+    )
+    UPDATE flow_messages f
+       SET status = u.status, provider_message_id = u.pmid, final_at = now(),
+           delivered_at = CASE WHEN u.status = 'delivered' THEN now() END,
+           error_code = CASE WHEN u.status = 'undelivered' THEN COALESCE(u.code, 'failed') END,
+           sent_at = COALESCE(f.sent_at, now())
+      FROM u, prev
+     WHERE f.id = u.id AND prev.id = f.id
+    RETURNING f.id, f.shop_id::text, prev.status AS prev, f.segments, f.flow_id::text, f.trace_id`;
+  // Proven sent after being recorded unknown: charged now, once (the row moved here, its key cannot recur).
+  for (const m of moved.filter((x) => x.prev === 'unknown').sort((a, b) => (a.shop_id < b.shop_id ? -1 : a.shop_id > b.shop_id ? 1 : 0))) {
+    const [row] = await tx.$queryRaw<{ status: string }[]>`SELECT status FROM flow_messages WHERE id = ${m.id}::bigint`;
+    if (row?.status !== 'delivered' || m.segments === null) continue;
+    const [w] = await tx.$queryRaw<{ available: bigint }[]>`SELECT balance - reserved AS available FROM credit_wallets WHERE shop_id = ${m.shop_id}::uuid FOR UPDATE`;
+    const charge = Math.max(0, Math.min(m.segments, Number(w?.available ?? 0)));
+    if (charge === 0) continue;
+    await applyWalletChange(tx, { shopId: m.shop_id, type: 'debit', amount: -charge, idempotencyKey: `flow-msg-${m.id}`, reference: `flow:${m.flow_id}`, traceId: m.trace_id ?? undefined });
+    await tx.$executeRaw`UPDATE flow_messages SET credits = ${charge}::int WHERE id = ${m.id}::bigint`;
+  }
+
+  const movedIds = new Map(moved.map((m) => [String(m.id), m.shop_id]));
+  const rest = [...new Set(reports.filter((r) => !movedIds.has(r.messageId)).map((r) => r.messageId))];
+  const state = new Map<string, { status: string; shop_id: string }>();
+  if (rest.length > 0) {
+    const found = await tx.$queryRaw<{ id: bigint; status: string; shop_id: string }[]>`
+      SELECT id, status, shop_id::text FROM flow_messages WHERE id = ANY(${rest}::bigint[])`;
+    for (const f of found) state.set(String(f.id), { status: f.status, shop_id: f.shop_id });
+  }
+  const seen = new Set<string>();
+  const out = reports.map((r) => {
+    const shop = movedIds.get(r.messageId);
+    if (shop !== undefined) {
+      // One report per message moves it; any other for the same message is a duplicate.
+      const first = !seen.has(r.messageId);
+      seen.add(r.messageId);
+      return { eventId: r.eventId, outcome: first ? ('processed' as const) : ('ignored' as const), shopId: shop };
+    }
+    const s = state.get(r.messageId);
+    if (!s) return { eventId: r.eventId, outcome: 'ignored' as const, shopId: null };
+    if (s.status === 'sending') return { eventId: r.eventId, outcome: 'not_ready' as const, shopId: s.shop_id };
+    // Sent with another provider id: not this message's report.
+    if (s.status === 'sent') return { eventId: r.eventId, outcome: 'ignored' as const, shopId: s.shop_id };
+    // Final already (a duplicate or late report), or a report that cannot apply (skipped, failed): done with.
+    return { eventId: r.eventId, outcome: 'processed' as const, shopId: s.shop_id };
+  });
+  const close = out.filter((o) => o.outcome !== 'not_ready');
+  if (close.length > 0) {
+    await tx.$executeRaw`
+      UPDATE webhook_events w
+         SET status = u.outcome, processed_at = now(), attempts = w.attempts + 1, last_error = NULL, next_attempt_at = NULL,
+             shop_id = COALESCE(w.shop_id, u.shop_id)
+        FROM unnest(${close.map((o) => o.eventId)}::uuid[], ${close.map((o) => o.outcome)}::text[], ${close.map((o) => o.shopId)}::uuid[]) AS u(id, outcome, shop_id)
+       WHERE w.id = u.id`;
+  }
+  return out;
+}

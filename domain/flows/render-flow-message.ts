@@ -1,0 +1,36 @@
+import { countSegments, type Encoding } from '../messaging/segments';
+import { FLOW_PLACEHOLDERS, parseTemplate, renderTemplate, withFooter } from '../messaging/template';
+import type { SendStep } from './flow-input';
+
+export type RenderedFlowMessage =
+  | { ok: true; text: string; segments: number; encoding: Encoding }
+  /** Nothing worth sending: a checkout reminder whose checkout link is gone (erased, never stored), or an empty text. */
+  | { ok: false; reason: 'no_checkout_url' | 'empty_message' };
+
+export interface FlowMessageVars {
+  firstName: string | null;
+  lastName: string | null;
+  shopName: string;
+  /** The run's checkout recovery URL (shopify_checkouts, read at send time); null when there is none. */
+  checkoutUrl: string | null;
+}
+
+const USES_CHECKOUT_URL = /\{\{\s*checkoutUrl\s*(\||\}\})/;
+
+/**
+ * A send step's text for one contact: the campaign template with the flow
+ * placeholders, and the shop's opt-out footer. Links go out as written (no
+ * short link): the short-link codes resolve through a campaign's link number
+ * and recipient id, which a flow message has neither of (docs/flows.md).
+ * Pure.
+ */
+export function renderFlowMessage(step: SendStep, vars: FlowMessageVars, optOutFooter: boolean): RenderedFlowMessage {
+  const parsed = parseTemplate(step.body, FLOW_PLACEHOLDERS);
+  // Validated when the version was written; a body that no longer parses has nothing to send.
+  if (!parsed.ok) return { ok: false, reason: 'empty_message' };
+  if (USES_CHECKOUT_URL.test(step.body) && !vars.checkoutUrl) return { ok: false, reason: 'no_checkout_url' };
+  const text = withFooter(renderTemplate(parsed.template, { ...vars, discountCode: step.discountCode ?? null }), optOutFooter);
+  const count = countSegments(text);
+  if (count.segments === 0) return { ok: false, reason: 'empty_message' };
+  return { ok: true, text, segments: count.segments, encoding: count.encoding };
+}

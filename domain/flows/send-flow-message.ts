@@ -1,0 +1,333 @@
+import type { Logger } from 'pino';
+import type { Db, Tx } from '../../lib/db';
+import type { Metrics } from '../../lib/metrics';
+import { applyWalletChange } from '../credits/apply-wallet-change';
+import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
+import { suppressedNumbers } from '../compliance/suppressions';
+import { ProviderError, ProviderRateLimitedError, type OutboundMessage, type SendResult, type SmsEncoding, type SmsProvider } from '../messaging/providers/provider';
+import { smartSendingSchema, type SendStep } from './flow-input';
+import { flowMessageReference } from './flow-message-reference';
+import { renderFlowMessage } from './render-flow-message';
+import { settleRun, type RunMove } from './settle-run';
+
+/** A run that cannot pay for its message is looked at again this much later (docs/flows.md "Send step"). */
+export const INSUFFICIENT_CREDITS_RETRY_MS = 3_600_000;
+/** A provider that refused the request as a whole, or a transient rejection: the step is tried again this much later. */
+export const PROVIDER_RETRY_MS = 60_000;
+
+export interface FlowSendDeps {
+  provider: SmsProvider;
+  /** PHONE_HASH_KEY: opt-outs a shop does not hold as contacts are keyed hashes (sms_suppressions). */
+  phoneHashKey: string;
+  /** How long a run's claim is renewed for when its message row is written (the provider call must fit in it). */
+  leaseMs: number;
+  /** The US/CA 08:00–21:00 floor of quiet hours (SMS_QUIET_HOURS_FLOOR): on unless a test turns it off. */
+  quietHoursFloor?: boolean;
+  metrics?: Pick<Metrics, 'flowMessages' | 'flowCredits'>;
+  logger?: Logger;
+  /** Fault-injection seam for tests: after the provider answered, before the settle (where a crash is most dangerous). */
+  afterProviderCall?: (result: SendResult | null) => void | Promise<void>;
+}
+
+export type DeferReason = 'quiet_hours' | 'insufficient_credits' | 'provider_retry' | 'provider_unknown';
+
+export type SendOutcome =
+  | { kind: 'lost' }
+  /** The run moved on (or ended) with the message recorded as `message`. */
+  | { kind: 'moved'; move: RunMove; message: 'sent' | 'failed' | 'unknown' | 'skipped' | 'done'; reason?: string }
+  /** The run stays at the step, due again at `dueAt`. */
+  | { kind: 'deferred'; dueAt: Date; reason: DeferReason };
+
+interface SendRow {
+  flow_id: string;
+  shop_id: string;
+  version_id: string;
+  contact_id: string;
+  triggered_at: Date;
+  trace_id: string | null;
+  smart_sending: unknown;
+  sms_consent: string;
+  phone_e164: string | null;
+  timezone: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  shop_name: string | null;
+  domain: string;
+  sender_id: string;
+  shop_timezone: string;
+  quiet_hours_start: string;
+  quiet_hours_end: string;
+  opt_out_footer: boolean;
+  smart_sending_enabled: boolean;
+  smart_sending_window_hours: number;
+  checkout_url: string | null;
+  available: bigint;
+  message_id: bigint | null;
+  message_status: string | null;
+  message_claim: string | null;
+  message_body: string | null;
+  message_segments: number | null;
+  message_encoding: SmsEncoding | null;
+}
+
+interface ToSend {
+  messageId: string;
+  message: OutboundMessage;
+  segments: number;
+  flowId: string;
+  shopId: string;
+  contactId: string;
+  traceId: string | null;
+  resend: boolean;
+  /** When this attempt took the contact's send slot (given back if the provider refuses the message). */
+  slotAt: Date | null;
+}
+
+class LostClaim extends Error {}
+
+interface RunRef {
+  runId: string;
+  claimToken: string;
+  step: number;
+  now: Date;
+  /** Where the run goes once the step is done: the next step due now, or completed. */
+  next: RunMove;
+}
+
+/**
+ * The send step of one claimed run (docs/flows.md "Send step"): decide under
+ * the run's claim (consent, the sender's opt-outs, the recipient's quiet
+ * hours, credits, smart sending) and write the `flow_messages` row BEFORE
+ * the provider call; ONE provider call with reference `f<id>`; then ONE
+ * transaction that records the outcome, debits Σ segments (ledger key
+ * `flow-msg-<id>`) and moves the run on, guarded by the claim and the step.
+ * A run whose claim was lost meanwhile moves nothing; the next claim finds
+ * the row `sending` and re-sends it only to a provider that dedups by
+ * reference, otherwise records it `unknown`: a message is never sent twice
+ * and never charged twice.
+ */
+export async function sendFlowMessage(db: Db, deps: FlowSendDeps, run: RunRef, step: SendStep): Promise<SendOutcome> {
+  let prepared: SendOutcome | ToSend;
+  try {
+    prepared = await db.$transaction((tx) => prepare(tx, deps, run, step));
+  } catch (err) {
+    if (err instanceof LostClaim) return { kind: 'lost' };
+    throw err;
+  }
+  if (!('messageId' in prepared)) {
+    count(deps, prepared);
+    return prepared;
+  }
+  const m = prepared;
+  let result: SendResult | null = null;
+  let requestFailed: unknown = null;
+  try {
+    [result = null] = await deps.provider.sendBatch([m.message], { traceId: m.traceId ?? `flow-run-${run.runId}` });
+  } catch (err) {
+    requestFailed = err;
+  }
+  if (deps.afterProviderCall) await deps.afterProviderCall(result);
+  const outcome = await settle(db, deps, run, m, result, requestFailed).catch((err: unknown) => {
+    if (err instanceof LostClaim) return { kind: 'lost' } as const;
+    throw err;
+  });
+  count(deps, outcome);
+  return outcome;
+}
+
+async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep): Promise<SendOutcome | ToSend> {
+  const [r] = await tx.$queryRaw<SendRow[]>`
+    SELECT r.flow_id::text, r.shop_id::text, r.version_id::text, r.contact_id::text, r.triggered_at, r.trace_id, v.smart_sending,
+           c.sms_consent, c.phone_e164, c.timezone, c.first_name, c.last_name,
+           s.name AS shop_name, s.domain, s.sender_id, s.timezone AS shop_timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer,
+           s.smart_sending_enabled, s.smart_sending_window_hours,
+           (SELECT k.abandoned_checkout_url FROM shopify_checkouts k
+             WHERE r.trigger_type = 'checkout_abandoned' AND k.shop_id = r.shop_id AND k.token = r.trigger_subject) AS checkout_url,
+           COALESCE(w.balance - w.reserved, 0)::bigint AS available,
+           m.id AS message_id, m.status AS message_status, m.claim_token::text AS message_claim, m.body AS message_body,
+           m.segments AS message_segments, m.encoding AS message_encoding
+      FROM flow_runs r
+      JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
+      JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
+      JOIN shops s ON s.id = r.shop_id
+      LEFT JOIN credit_wallets w ON w.shop_id = r.shop_id
+      LEFT JOIN flow_messages m ON m.run_id = r.id AND m.step = r.current_step
+     WHERE r.id = ${run.runId}::bigint AND r.claim_token = ${run.claimToken}::uuid AND r.status = 'active' AND r.current_step = ${run.step}
+       FOR UPDATE OF r`;
+  if (!r) throw new LostClaim();
+  const move = async (set: RunMove, o: Omit<Extract<SendOutcome, { kind: 'moved' }>, 'kind' | 'move'>): Promise<SendOutcome> => {
+    if (!(await settleRun(tx, run, set))) throw new LostClaim();
+    return { kind: 'moved', move: set, ...o };
+  };
+  const defer = async (dueAt: Date, reason: DeferReason): Promise<SendOutcome> => {
+    if (!(await settleRun(tx, run, { step: run.step, dueAt }))) throw new LostClaim();
+    return { kind: 'deferred', dueAt, reason };
+  };
+  const quietUntil = (): Date | null =>
+    quietHoursCheck({ timezone: r.shop_timezone, quietStart: r.quiet_hours_start, quietEnd: r.quiet_hours_end }, run.now, { floor: deps.quietHoursFloor ?? true })({
+      phone: r.phone_e164,
+      timezone: r.timezone,
+    });
+  const leaseUntil = new Date(run.now.getTime() + deps.leaseMs);
+  const renewLease = () => tx.$executeRaw`
+    UPDATE flow_runs SET lease_until = ${leaseUntil}::timestamptz, updated_at = now()
+     WHERE id = ${run.runId}::bigint AND claim_token = ${run.claimToken}::uuid`;
+  const base = { flowId: r.flow_id, shopId: r.shop_id, contactId: r.contact_id, traceId: r.trace_id };
+
+  if (r.message_id !== null) {
+    const id = String(r.message_id);
+    // Final already: the settle that made it final moved the run in the same transaction, so this is not expected; move on.
+    if (r.message_status !== 'sending') return move(run.next, { message: 'done' });
+    const mayHaveGone = r.message_claim !== null;
+    if ((mayHaveGone && !deps.provider.dedupsByReference) || r.message_body === null || !r.phone_e164) {
+      // An attempt died between its provider call and its settle: a repeat could be a second SMS.
+      await tx.$executeRaw`
+        UPDATE flow_messages SET status = 'unknown', error_code = 'lease_expired', body = NULL, claim_token = NULL, final_at = ${run.now}
+         WHERE id = ${id}::bigint AND status = 'sending'`;
+      deps.logger?.warn({ flowMessageId: id, runId: run.runId }, 'flow message left sending by an attempt that died: recorded unknown, not re-sent, not charged');
+      return move(run.next, { message: 'unknown', reason: 'lease_expired' });
+    }
+    const quiet = quietUntil();
+    if (quiet) return defer(quiet, 'quiet_hours');
+    const segments = r.message_segments ?? 1;
+    if (!mayHaveGone && Number(r.available) < segments) return defer(new Date(run.now.getTime() + INSUFFICIENT_CREDITS_RETRY_MS), 'insufficient_credits');
+    await tx.$executeRaw`UPDATE flow_messages SET claim_token = ${run.claimToken}::uuid, attempts = attempts + 1 WHERE id = ${id}::bigint`;
+    await renewLease();
+    return {
+      ...base,
+      messageId: id,
+      segments,
+      resend: mayHaveGone,
+      slotAt: null,
+      message: { reference: flowMessageReference(id), to: r.phone_e164, text: r.message_body, from: r.sender_id, encoding: r.message_encoding ?? 'GSM-7' },
+    };
+  }
+
+  const skip = async (reason: string, set: RunMove): Promise<SendOutcome> => {
+    await tx.$executeRaw`
+      INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, skip_reason, trace_id, final_at)
+      VALUES (${run.runId}::bigint, ${run.step}, ${r.shop_id}::uuid, ${r.flow_id}::uuid, ${r.version_id}::uuid, ${r.contact_id}::uuid,
+              'skipped', ${reason}, ${r.trace_id}, ${run.now})`;
+    return move(set, { message: 'skipped', reason });
+  };
+  // Consent at send time (opt-outs and erasure ended the run before this step).
+  if (r.sms_consent !== 'subscribed' || !r.phone_e164) return skip('not_sendable', { status: 'exited', reason: 'not_sendable' });
+  const suppressed = await suppressedNumbers(tx, deps.phoneHashKey, { shopId: r.shop_id, senderId: r.sender_id, phones: [r.phone_e164] });
+  if (suppressed.size > 0) return skip('suppressed', { status: 'exited', reason: 'not_sendable' });
+  // Deferred, never dropped: the same step, due when the recipient's quiet hours end.
+  const quiet = quietUntil();
+  if (quiet) return defer(quiet, 'quiet_hours');
+  const rendered = renderFlowMessage(
+    step,
+    { firstName: r.first_name, lastName: r.last_name, shopName: r.shop_name ?? r.domain.replace(/\.myshopify\.com$/, ''), checkoutUrl: r.checkout_url },
+    r.opt_out_footer,
+  );
+  if (!rendered.ok) return skip(rendered.reason, run.next);
+  // Paid from what no campaign holds; a run that cannot pay waits (a top-up resumes it).
+  if (Number(r.available) < rendered.segments) return defer(new Date(run.now.getTime() + INSUFFICIENT_CREDITS_RETRY_MS), 'insufficient_credits');
+
+  // Smart sending: the campaigns' send slot. Every flow message takes it (so
+  // it counts against later campaigns and flows); with the cap on and the
+  // flow not exempt, a contact texted within the window is skipped.
+  const smart = smartSendingSchema.safeParse(r.smart_sending);
+  const mode = smart.success ? smart.data : ({ mode: 'apply' } as const);
+  const exempt = mode.mode === 'exempt' || (mode.mode === 'exempt_within' && run.now.getTime() < r.triggered_at.getTime() + mode.withinMinutes * 60_000);
+  const enforce = r.smart_sending_enabled && !exempt;
+  const cutoff = new Date(run.now.getTime() - r.smart_sending_window_hours * 3_600_000);
+  const took = await tx.$queryRaw<unknown[]>`
+    INSERT INTO contact_send_slots AS s (contact_id, shop_id, campaign_id, last_at)
+    VALUES (${r.contact_id}::uuid, ${r.shop_id}::uuid, NULL, ${run.now}::timestamptz)
+    ON CONFLICT (contact_id) DO UPDATE SET prev_at = s.last_at, last_at = EXCLUDED.last_at, campaign_id = NULL
+     WHERE NOT ${enforce}::boolean OR s.last_at IS NULL OR s.last_at <= ${cutoff}::timestamptz
+    RETURNING 1`;
+  if (took.length === 0) return skip('frequency_cap', run.next);
+
+  const [row] = await tx.$queryRaw<{ id: bigint }[]>`
+    INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, body, segments, encoding, claim_token, attempts, trace_id)
+    VALUES (${run.runId}::bigint, ${run.step}, ${r.shop_id}::uuid, ${r.flow_id}::uuid, ${r.version_id}::uuid, ${r.contact_id}::uuid,
+            'sending', ${rendered.text}, ${rendered.segments}::smallint, ${rendered.encoding}, ${run.claimToken}::uuid, 1, ${r.trace_id})
+    RETURNING id`;
+  await renewLease();
+  const id = String(row!.id);
+  return {
+    ...base,
+    messageId: id,
+    segments: rendered.segments,
+    resend: false,
+    slotAt: run.now,
+    message: { reference: flowMessageReference(id), to: r.phone_e164, text: rendered.text, from: r.sender_id, encoding: rendered.encoding },
+  };
+}
+
+async function settle(db: Db, deps: FlowSendDeps, run: RunRef, m: ToSend, result: SendResult | null, requestFailed: unknown): Promise<SendOutcome> {
+  return db.$transaction(async (tx) => {
+    const move = async (set: RunMove): Promise<void> => {
+      if (!(await settleRun(tx, run, set))) throw new LostClaim();
+    };
+    const final = async (status: 'failed' | 'unknown', code: string): Promise<void> => {
+      const n = await tx.$executeRaw`
+        UPDATE flow_messages SET status = ${status}, error_code = ${code.slice(0, 200)}, body = NULL, claim_token = NULL, final_at = ${run.now}
+         WHERE id = ${m.messageId}::bigint AND status = 'sending' AND claim_token = ${run.claimToken}::uuid`;
+      if (n !== 1) throw new LostClaim();
+    };
+    const retryLater = async (ms: number, reason: DeferReason, release: boolean): Promise<SendOutcome> => {
+      // Released (claim_token NULL): certainly not sent, the next attempt sends it as new.
+      if (release) await tx.$executeRaw`UPDATE flow_messages SET claim_token = NULL WHERE id = ${m.messageId}::bigint AND claim_token = ${run.claimToken}::uuid AND status = 'sending'`;
+      const dueAt = new Date(run.now.getTime() + ms);
+      await move({ step: run.step, dueAt });
+      return { kind: 'deferred', dueAt, reason };
+    };
+
+    if (requestFailed !== null) {
+      // Only a ProviderError guarantees nothing was accepted.
+      if (requestFailed instanceof ProviderError) {
+        const ms = requestFailed instanceof ProviderRateLimitedError ? Math.max(1_000, requestFailed.retryAfterMs) : PROVIDER_RETRY_MS;
+        deps.logger?.warn({ flowMessageId: m.messageId, err: requestFailed.message }, 'flow message not taken by the provider: the step is tried again');
+        return retryLater(ms, 'provider_retry', true);
+      }
+      result = { reference: m.message.reference, outcome: 'unknown', reason: 'request_error' };
+    }
+    if (result?.outcome === 'accepted') {
+      await move(run.next);
+      // What the wallet covers beyond every campaign's hold: checked before the send, so short only after a race (logged).
+      const [w] = await tx.$queryRaw<{ available: bigint }[]>`SELECT balance - reserved AS available FROM credit_wallets WHERE shop_id = ${m.shopId}::uuid FOR UPDATE`;
+      const charge = Math.max(0, Math.min(m.segments, Number(w?.available ?? 0)));
+      const n = await tx.$executeRaw`
+        UPDATE flow_messages SET status = 'sent', provider_message_id = ${result.providerMessageId}, sent_at = ${run.now}, credits = ${charge}::int,
+               body = NULL, claim_token = NULL, error_code = NULL
+         WHERE id = ${m.messageId}::bigint AND status = 'sending' AND claim_token = ${run.claimToken}::uuid`;
+      if (n !== 1) throw new LostClaim();
+      if (charge > 0) {
+        await applyWalletChange(tx, { shopId: m.shopId, type: 'debit', amount: -charge, idempotencyKey: `flow-msg-${m.messageId}`, reference: `flow:${m.flowId}`, traceId: m.traceId ?? undefined });
+      }
+      if (charge < m.segments) deps.logger?.error({ flowMessageId: m.messageId, segments: m.segments, charged: charge }, 'flow message sent but the wallet could not cover it: charged what it could');
+      deps.metrics?.flowCredits.inc(charge);
+      return { kind: 'moved', move: run.next, message: 'sent' };
+    }
+    if (result?.outcome === 'rejected' && result.permanent) {
+      await final('failed', result.code);
+      // A message that certainly did not go out gives back the slot it took (if no other message took it since).
+      if (m.slotAt) {
+        await tx.$executeRaw`
+          UPDATE contact_send_slots SET last_at = prev_at, prev_at = NULL
+           WHERE contact_id = ${m.contactId}::uuid AND campaign_id IS NULL AND last_at = ${m.slotAt}::timestamptz`;
+      }
+      await move(run.next);
+      return { kind: 'moved', move: run.next, message: 'failed', reason: 'rejected' };
+    }
+    if (result?.outcome === 'rejected') return retryLater(PROVIDER_RETRY_MS, 'provider_retry', true);
+    // The provider may hold it: repeat the reference only where a repeat cannot become a second SMS.
+    const reason = result?.outcome === 'unknown' ? result.reason : 'missing_result';
+    if (deps.provider.dedupsByReference) return retryLater(PROVIDER_RETRY_MS / 2, 'provider_unknown', false);
+    await final('unknown', reason);
+    await move(run.next);
+    deps.logger?.warn({ flowMessageId: m.messageId, reason }, 'flow message outcome unknown: not re-sent, not charged');
+    return { kind: 'moved', move: run.next, message: 'unknown', reason: 'provider_unknown' };
+  });
+}
+
+function count(deps: FlowSendDeps, o: SendOutcome): void {
+  if (!deps.metrics) return;
+  if (o.kind === 'deferred') deps.metrics.flowMessages.inc({ outcome: 'deferred', reason: o.reason });
+  else if (o.kind === 'moved' && o.message !== 'done') deps.metrics.flowMessages.inc({ outcome: o.message, reason: o.reason ?? 'none' });
+}
