@@ -6,7 +6,7 @@ import { createContact, type ShopFixture } from '../factories';
 import type { TestEnv } from '../harness';
 import { sessionToken } from '../session-token';
 import { startAdminPage, type AdminPage } from './admin-page';
-import { seriousViolations } from './browser';
+import { screenshot, seriousViolations } from './browser';
 
 // Issue 16 in the admin, in a real (headless) Chromium against the real api:
 // the attribution windows in Settings, a contact's time zone, the composer's
@@ -144,6 +144,7 @@ it('Composer: the confirmation shows recipients after smart sending, those defer
     `https://shop.example.com/faq → a short link of ${length} characters, one per recipient`,
   ]);
   expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, 'composer-confirm');
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await dialog.waitFor({ state: 'detached' });
   const [c] = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM campaigns WHERE shop_id = ${shop.id}::uuid AND name = 'Links and timing'`;
