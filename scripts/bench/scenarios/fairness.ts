@@ -80,7 +80,7 @@ export async function runFairness(
   const reads = (async () => {
     const paths = [`/api/campaigns/${big.id}`, '/api/campaigns'];
     while (reading) {
-      const authorization = `Bearer ${await o.big.token(600)}`;
+      const authorization = `Bearer ${await o.big.token(300)}`;
       const round = await fixedRate(stack.urls.api, {
         rate: o.readRate,
         count: Math.max(1, Math.round(o.readRate)),
