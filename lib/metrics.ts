@@ -48,6 +48,10 @@ export function createMetrics() {
       labelNames: ['outcome', 'reason'] as const, registers: r,
     }),
     flowCredits: new Counter({ name: 'flow_credits_debited_total', help: 'Credits debited for flow messages (one ledger row flow-msg-<id> per message)', registers: r }),
+    flowDueRuns: new Gauge({ name: 'flow_due_runs', help: 'Active runs of live flows due by now (claimed or not): the flow backlog, read at scrape', registers: r }),
+    flowDueOldestAge: new Gauge({
+      name: 'flow_due_runs_oldest_age_seconds', help: 'now − the oldest next_due_at among active runs of live flows due by now (0 when none), read at scrape', registers: r,
+    }),
     flowRunsStarted: new Counter({ name: 'flow_runs_started_total', help: 'Flow runs started, by trigger (contact_subscribed, checkout_abandoned, order_created, manual)', labelNames: ['trigger'] as const, registers: r }),
     keywordReplySegments: new Counter({ name: 'sms_keyword_reply_segments_total', help: 'Segments sent as keyword replies (counted apart from campaign credits)', registers: r }),
     smsUnknownResolved: new Counter({ name: 'sms_unknown_resolved_total', help: 'Unknown recipients settled later, by how and as what', labelNames: ['via', 'status'] as const, registers: r }),

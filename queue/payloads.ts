@@ -5,6 +5,9 @@ import type { JobName } from './names';
 // request (or event) that caused it, so logs and provider calls can be joined.
 
 const traced = { traceId: z.string().min(1).max(128) };
+const fromOutbox = {
+  outbox: z.object({ id: z.string().regex(/^[1-9][0-9]{0,18}$/), part: z.number().int().min(0).max(999), parts: z.number().int().min(1).max(1000) }).optional(),
+};
 
 export const jobPayloadSchemas = {
   'outbox.dispatch.v1': z.object({ ...traced }),
@@ -20,10 +23,11 @@ export const jobPayloadSchemas = {
   'shop.sync.v1': z.object({ ...traced, syncId: z.uuid(), shopId: z.uuid() }),
   'keyword.reply.v1': z.object({ ...traced, replyId: z.string().regex(/^[1-9][0-9]{0,18}$/) }),
   // One trigger occurrence: consent records (a statement's subscriptions, ≤ 1 000 per job), a checkout or an order.
+  // `outbox` names the event and part the job consumes (recorded when it ran, so reconciliation republishes only lost ones).
   'flows.trigger.v1': z.discriminatedUnion('kind', [
-    z.object({ ...traced, kind: z.literal('contact_subscribed'), shopId: z.uuid(), recordIds: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).min(1).max(1000) }),
-    z.object({ ...traced, kind: z.literal('checkout_abandoned'), shopId: z.uuid(), token: z.string().min(1).max(128) }),
-    z.object({ ...traced, kind: z.literal('order_created'), shopId: z.uuid(), orderId: z.string().min(1).max(64) }),
+    z.object({ ...traced, ...fromOutbox, kind: z.literal('contact_subscribed'), shopId: z.uuid(), recordIds: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).min(1).max(1000) }),
+    z.object({ ...traced, ...fromOutbox, kind: z.literal('checkout_abandoned'), shopId: z.uuid(), token: z.string().min(1).max(128) }),
+    z.object({ ...traced, ...fromOutbox, kind: z.literal('order_created'), shopId: z.uuid(), orderId: z.string().min(1).max(64) }),
   ]),
   'flows.due.v1': z.object({ ...traced }),
   // One claim of due runs (≤ 1 000): only the claim's holder moves them.

@@ -7,16 +7,25 @@ export interface DbGauges {
   outboxPending: number;
   /** Recipients waiting for their quiet hours, as counted by their batches' last attempts. */
   recipientsDeferred: number;
+  /** Active runs of live flows due by now (claimed or not): the flow backlog. */
+  flowDueRuns: number;
+  /** now − the oldest next_due_at among them, in seconds; 0 when none is due. */
+  flowDueOldestAgeSeconds: number;
 }
 
 /**
- * Four counts, each on a partial index: stuck campaigns, active reservations,
- * unpublished outbox rows, recipients deferred by quiet hours. A campaign
- * waiting for its recipients' morning is not stuck: a pending batch's
- * `not_before` (when its job comes back) counts as expected activity.
+ * Counts, each on an index: stuck campaigns, active reservations,
+ * unpublished outbox rows, recipients deferred by quiet hours, and the due
+ * flow runs of live flows with the oldest due time. A campaign waiting for
+ * its recipients' morning is not stuck: a pending batch's `not_before` (when
+ * its job comes back) counts as expected activity. The flow figures are read
+ * per live flow on flow_runs_flow_stats_idx (its due runs are one range of
+ * (flow, 'active', next_due_at), the oldest its first entry), so a paused
+ * flow's held runs are never scanned; manual test runs of flows that are not
+ * live are left out.
  */
-export async function readDbGauges(db: DbOrTx, stuckBefore: Date): Promise<DbGauges> {
-  const [row] = await db.$queryRaw<{ stuck: bigint; reservations: bigint; outbox: bigint; deferred: bigint }[]>`
+export async function readDbGauges(db: DbOrTx, stuckBefore: Date, now: Date = new Date()): Promise<DbGauges> {
+  const [row] = await db.$queryRaw<{ stuck: bigint; reservations: bigint; outbox: bigint; deferred: bigint; flow_due: bigint; flow_oldest: Date | null }[]>`
     SELECT (SELECT count(*) FROM campaigns c WHERE c.status IN ('queued', 'sending') AND c.last_activity_at < ${stuckBefore}
                AND NOT EXISTS (SELECT 1 FROM campaign_batches b
                                 WHERE b.campaign_id = c.id AND b.status = 'pending' AND b.not_before >= ${stuckBefore})) AS stuck,
@@ -24,22 +33,33 @@ export async function readDbGauges(db: DbOrTx, stuckBefore: Date): Promise<DbGau
            (SELECT count(*) FROM outbox_events WHERE published_at IS NULL) AS outbox,
            -- A cancelled campaign's deferred rows are cancelled: only sending campaigns wait.
            (SELECT COALESCE(sum(b.deferred), 0) FROM campaign_batches b JOIN campaigns c ON c.id = b.campaign_id
-             WHERE b.status = 'pending' AND b.not_before IS NOT NULL AND c.status = 'sending') AS deferred`;
+             WHERE b.status = 'pending' AND b.not_before IS NOT NULL AND c.status = 'sending') AS deferred,
+           flow.due AS flow_due, flow.oldest AS flow_oldest
+      FROM (SELECT COALESCE(sum(d.n), 0) AS due, min(d.oldest) AS oldest
+              FROM flows f CROSS JOIN LATERAL (
+                     SELECT count(*) AS n, min(r.next_due_at) AS oldest FROM flow_runs r
+                      WHERE r.flow_id = f.id AND r.status = 'active' AND r.next_due_at <= ${now}) d
+             WHERE f.status = 'live') flow`;
   return {
     campaignsStuck: Number(row?.stuck ?? 0),
     reservationsActive: Number(row?.reservations ?? 0),
     outboxPending: Number(row?.outbox ?? 0),
     recipientsDeferred: Number(row?.deferred ?? 0),
+    flowDueRuns: Number(row?.flow_due ?? 0),
+    flowDueOldestAgeSeconds: row?.flow_oldest ? Math.max(0, (now.getTime() - row.flow_oldest.getTime()) / 1000) : 0,
   };
 }
 
-type GaugeMetrics = Pick<Metrics, 'campaignsStuck' | 'creditReservationsActive' | 'outboxPending'> & Partial<Pick<Metrics, 'recipientsDeferred'>>;
+type GaugeMetrics = Pick<Metrics, 'campaignsStuck' | 'creditReservationsActive' | 'outboxPending'> &
+  Partial<Pick<Metrics, 'recipientsDeferred' | 'flowDueRuns' | 'flowDueOldestAge'>>;
 
 export function setDbGauges(metrics: GaugeMetrics, g: DbGauges): void {
   metrics.campaignsStuck.set(g.campaignsStuck);
   metrics.creditReservationsActive.set(g.reservationsActive);
   metrics.outboxPending.set(g.outboxPending);
   metrics.recipientsDeferred?.set(g.recipientsDeferred);
+  metrics.flowDueRuns?.set(g.flowDueRuns);
+  metrics.flowDueOldestAge?.set(g.flowDueOldestAgeSeconds);
 }
 
 /**
@@ -58,7 +78,8 @@ export function createDbGaugeRefresher(
     if (Date.now() - last < (opts.maxAgeMs ?? 1_000)) return;
     inflight ??= (async () => {
       try {
-        setDbGauges(metrics, await readDbGauges(db, new Date(opts.now().getTime() - opts.stuckAfterMs)));
+        const now = opts.now();
+        setDbGauges(metrics, await readDbGauges(db, new Date(now.getTime() - opts.stuckAfterMs), now));
         last = Date.now();
       } finally {
         inflight = undefined;

@@ -1,5 +1,6 @@
 import type { Db, Tx } from '../../lib/db';
 import { jobIds } from '../../queue/job-ids';
+import type { JobPayload } from '../../queue/payloads';
 import type { Producer } from '../../queue/producer';
 
 // The transactional outbox: a business transaction writes its event row; after
@@ -66,25 +67,38 @@ export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
   // Written by the consent record trigger (migration 20261205800000, one per statement and shop:
   // split here into jobs of ≤ 1 000 records) or with a checkout/order (domain/flows/queue-flow-trigger.ts).
   'flows.trigger.v1': async (producer, row) => {
-    const p = row.payload as { kind: string; shopId: string; recordIds?: string[]; token?: string; orderId?: string };
-    const traceId = traceOf(row);
-    if (p.kind === 'contact_subscribed') {
-      const ids = p.recordIds ?? [];
-      for (let part = 0; part * 1000 < ids.length; part++) {
-        const recordIds = ids.slice(part * 1000, (part + 1) * 1000);
-        await producer.add('flows.trigger.v1', { traceId, kind: 'contact_subscribed', shopId: p.shopId, recordIds }, { jobId: jobIds.flowsTrigger(String(row.id), part) });
-      }
-      return;
-    }
-    const payload =
-      p.kind === 'checkout_abandoned'
-        ? { traceId, kind: 'checkout_abandoned' as const, shopId: p.shopId, token: String(p.token) }
-        : { traceId, kind: 'order_created' as const, shopId: p.shopId, orderId: String(p.orderId) };
-    await producer.add('flows.trigger.v1', payload, { jobId: jobIds.flowsTrigger(String(row.id)) });
+    for (const part of flowTriggerParts(row)) await producer.add('flows.trigger.v1', part.payload, { jobId: part.jobId });
   },
 };
 
-function traceOf(row: OutboxRow): string {
+/**
+ * The jobs one flows.trigger.v1 event is published as (consent records in
+ * parts of ≤ 1 000), each naming its event and part so the job can record
+ * that it ran (domain/flows/consume-flow-trigger.ts). Reconciliation
+ * republishes the parts of an event never consumed with the same ids.
+ */
+export function flowTriggerParts(row: Pick<OutboxRow, 'id' | 'payload' | 'trace_id'>): { part: number; jobId: string; payload: JobPayload<'flows.trigger.v1'> }[] {
+  const p = row.payload as { kind: string; shopId: string; recordIds?: string[]; token?: string; orderId?: string };
+  const traceId = traceOf(row);
+  const id = String(row.id);
+  if (p.kind === 'contact_subscribed') {
+    const ids = p.recordIds ?? [];
+    const parts = Math.max(1, Math.ceil(ids.length / 1000));
+    return Array.from({ length: parts }, (_, part) => ({
+      part,
+      jobId: jobIds.flowsTrigger(id, part),
+      payload: { traceId, outbox: { id, part, parts }, kind: 'contact_subscribed' as const, shopId: p.shopId, recordIds: ids.slice(part * 1000, (part + 1) * 1000) },
+    })).filter((x) => x.payload.recordIds.length > 0);
+  }
+  const outbox = { id, part: 0, parts: 1 };
+  const payload =
+    p.kind === 'checkout_abandoned'
+      ? { traceId, outbox, kind: 'checkout_abandoned' as const, shopId: p.shopId, token: String(p.token) }
+      : { traceId, outbox, kind: 'order_created' as const, shopId: p.shopId, orderId: String(p.orderId) };
+  return [{ part: 0, jobId: jobIds.flowsTrigger(id), payload }];
+}
+
+function traceOf(row: Pick<OutboxRow, 'id' | 'trace_id'>): string {
   return row.trace_id ?? `outbox-${row.id}`;
 }
 export { traceOf as outboxTraceId };

@@ -19,6 +19,7 @@ import { pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finish
 import { releaseOrphanedReservations } from './release-orphaned-reservations';
 import { repairStuckImports } from './repair-stuck-imports';
 import { repairStuckSyncs } from './repair-stuck-syncs';
+import { clearAbandonedFlowClaims, republishFlowTriggers } from './repair-flows';
 
 // One reconciliation pass repairs what a crash left behind. Every kind is
 // bounded (rows per pass), idempotent (a second pass finds nothing to do), and
@@ -44,6 +45,9 @@ export const REPAIR_KINDS = [
   'shop_sync_failed',
   'keyword_reply_requeued',
   'keyword_reply_expired',
+  'flow_trigger_republished',
+  'flow_trigger_consumed',
+  'flow_claim_cleared',
 ] as const;
 export type RepairKind = (typeof REPAIR_KINDS)[number];
 
@@ -209,11 +213,19 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     const replies = await repairKeywordReplies({ db: deps.db, queues: deps.queues }, { now, limit });
     count('keyword_reply_requeued', replies.requeued);
     count('keyword_reply_expired', replies.expired);
+
+    // 12. Flow trigger events published but never consumed (job lost with Redis, or failed past its attempts): their jobs again.
+    const triggers = await republishFlowTriggers({ db: deps.db, queues: deps.queues }, { now, limit });
+    count('flow_trigger_republished', triggers.republished);
+    count('flow_trigger_consumed', triggers.consumed);
+
+    // 13. Flow runs still claimed an hour after their lease ended (a paused flow's runs keep a dead worker's claim): cleared.
+    count('flow_claim_cleared', await clearAbandonedFlowClaims(deps.db, { now, limit }));
   }
 
   // Gauges: stuck campaigns, active reservations, pending outbox, ledger mismatches.
   const stuckBefore = new Date(now.getTime() - deps.config.STUCK_AFTER_MS);
-  const gauges = await readDbGauges(deps.db, stuckBefore);
+  const gauges = await readDbGauges(deps.db, stuckBefore, now);
   setDbGauges(deps.metrics, gauges);
   const campaignsStuck = gauges.campaignsStuck;
 

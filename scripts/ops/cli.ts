@@ -1,5 +1,7 @@
 import { internalRequestHeaders } from '../../domain/ops/internal-signature';
 import { inspectCampaign } from '../../domain/ops/inspect-campaign';
+import { flowBacklog, inspectContactFlowRuns } from '../../domain/ops/inspect-flow-runs';
+import { normalizePhone } from '../../domain/contacts/phone';
 import { inspectClicks } from '../../domain/ops/inspect-clicks';
 import { findLedgerMismatches } from '../../domain/reconciliation/ledger-check';
 import type { Config } from '../../lib/config';
@@ -39,6 +41,9 @@ Commands:
   webhook:replay <eventId>          reprocess one stored webhook event (signed API call)
   wallet:verify [--shop <shopId>]   wallet = Σ ledger and reserved = Σ active reservations; exit 1 on mismatch
   reservation:release <reservationId>  release what a stuck reservation still holds (signed API call)
+  flow:runs <contactId|+phone> [--shop <shopId>]
+                                    a contact's flow runs, newest first: step, status, due, claim, message
+  flow:backlog [flowId]             due flow runs by flow and step, oldest due first (one flow: due and waiting per step)
   queues                            jobs per queue and state
   clicks:inspect [<campaignId>]     locks held or awaited on link_clicks (a blocked click flush); with a campaign,
                                     its clicks recorded and the newest click and write (are clicks arriving?)
@@ -240,6 +245,36 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
       const k = inspection.campaign;
       if (k) lines.push('', `Clicks of campaign ${k.campaignId}`, keyValues({ human: k.human, bot: k.bot, unique: k.unique, newestClickedAt: k.newestClickedAt, newestRecordedAt: k.newestRecordedAt, maxLagSecondsLastHour: k.maxLagSecondsLastHour }));
       print(lines.join('\n'), inspection);
+      return 0;
+    }
+    case 'flow:runs': {
+      const arg = p.args[0];
+      const shop = p.flags.get('shop');
+      if (shop !== undefined && (shop === true || !UUID.test(shop))) throw new OpsError('--shop needs a shop id (a UUID)');
+      const phone = arg?.startsWith('+') ? normalizePhone(arg) : null;
+      if (!arg || (!UUID.test(arg) && !phone)) throw new OpsError('flow:runs needs a contact id (a UUID) or a phone number in E.164 (+15551234567)');
+      const r = await inspectContactFlowRuns(io.db(), phone ? { phoneE164: phone, shopId: shop === undefined ? undefined : shop } : { contactId: arg });
+      if (r.contacts.length === 0) throw new OpsError('no such contact');
+      print(
+        [
+          table(r.contacts as unknown as Record<string, unknown>[], ['id', 'shopId', 'smsConsent', 'erased']),
+          '',
+          table(r.runs as unknown as Record<string, unknown>[], ['runId', 'flow', 'flowStatus', 'version', 'trigger', 'status', 'exitReason', 'step', 'dueAt', 'leaseUntil', 'attempt', 'message', 'triggeredAt']),
+        ].join('\n'),
+        r,
+      );
+      return 0;
+    }
+    case 'flow:backlog': {
+      const flowId = p.args[0] === undefined ? undefined : needId(p, 'flow id');
+      const rows = await flowBacklog(io.db(), { now, flowId });
+      const oldest = rows.reduce<Date | null>((m, r) => (r.oldestDueAt && (!m || r.oldestDueAt < m) ? r.oldestDueAt : m), null);
+      const due = rows.reduce((n, r) => n + r.due, 0);
+      const columns = ['flowId', 'flow', 'flowStatus', 'step', 'stepType', 'due', 'claimed', 'expiredClaims', 'oldestDueAt', ...(flowId ? ['waiting', 'nextDueAt'] : [])];
+      print(
+        [table(rows as unknown as Record<string, unknown>[], columns), `due: ${due}; oldest due: ${oldest ? `${oldest.toISOString()} (${Math.round((now.getTime() - oldest.getTime()) / 1000)} s ago)` : '-'}`].join('\n'),
+        { due, oldestDueAt: oldest, rows },
+      );
       return 0;
     }
     case 'queues': {

@@ -1,0 +1,72 @@
+import type { Db } from '../../lib/db';
+import type { QueueSet } from '../../queue/connection';
+import { ensureJob } from '../../queue/ensure-job';
+import { flowTriggerParts, type OutboxRow } from '../outbox/outbox';
+
+/** How far back flow trigger events are republished (a Redis lost longer ago than this is a restore from backup, not a repair). */
+export const FLOW_TRIGGER_REPUBLISH_WINDOW_MS = 24 * 3_600_000;
+/** A published event's job normally runs within seconds; younger ones are left to it. */
+export const FLOW_TRIGGER_GRACE_MS = 60_000;
+/** A run's claim lasts 60 s; one still held an hour later belongs to a worker long gone. */
+export const FLOW_CLAIM_ABANDONED_MS = 3_600_000;
+
+/**
+ * flows.trigger.v1 events published within the window but never consumed
+ * (no job recorded that it ran: the job was lost with Redis, or failed past
+ * its attempts): each part not yet consumed gets its job again under its
+ * deterministic id, unless that job is still live (queued behind a backlog).
+ * Re-running a part is harmless: the runs' unique keys make its inserts
+ * no-ops. An event with nothing left to publish is marked consumed.
+ */
+export async function republishFlowTriggers(
+  deps: { db: Db; queues: QueueSet },
+  opts: { now: Date; limit: number; windowMs?: number; graceMs?: number },
+): Promise<{ republished: number; consumed: number }> {
+  const since = new Date(opts.now.getTime() - (opts.windowMs ?? FLOW_TRIGGER_REPUBLISH_WINDOW_MS));
+  const before = new Date(opts.now.getTime() - (opts.graceMs ?? FLOW_TRIGGER_GRACE_MS));
+  // The partial index holds only published, unconsumed flow trigger events.
+  const rows = await deps.db.$queryRaw<(Pick<OutboxRow, 'id' | 'payload' | 'trace_id'> & { consumed_parts: number[] })[]>`
+    SELECT id, payload, trace_id, consumed_parts FROM outbox_events
+     WHERE event_type = 'flows.trigger.v1' AND consumed_at IS NULL AND published_at IS NOT NULL
+       AND published_at >= ${since} AND published_at < ${before}
+     ORDER BY published_at
+     LIMIT ${opts.limit}`;
+  let republished = 0;
+  let consumed = 0;
+  for (const row of rows) {
+    const done = new Set(row.consumed_parts);
+    const left = flowTriggerParts(row).filter((p) => !done.has(p.part));
+    if (left.length === 0) {
+      consumed += await deps.db.$executeRaw`
+        UPDATE outbox_events SET consumed_at = ${opts.now} WHERE id = ${row.id} AND consumed_at IS NULL`;
+      continue;
+    }
+    for (const p of left) {
+      if ((await ensureJob(deps.queues, 'flows.trigger.v1', p.jobId, p.payload)) !== 'live') republished++;
+    }
+  }
+  return { republished, consumed };
+}
+
+/**
+ * Claims on active runs whose lease ended long ago: a live flow's scheduler
+ * would claim such a run again on its next tick anyway, but a paused flow's
+ * runs keep a dead worker's claim until the flow is live again, and the ops
+ * commands would show them as executing. Clearing one is what an expired
+ * lease already allows (any new claim replaces it; a late job of the old
+ * claim finds it gone and moves nothing). Claimed runs are due, so the due
+ * index bounds the scan.
+ */
+export async function clearAbandonedFlowClaims(db: Db, opts: { now: Date; limit: number; olderThanMs?: number }): Promise<number> {
+  const expiredBefore = new Date(opts.now.getTime() - (opts.olderThanMs ?? FLOW_CLAIM_ABANDONED_MS));
+  return db.$executeRaw`
+    WITH stale AS (
+      SELECT id FROM flow_runs
+       WHERE status = 'active' AND next_due_at <= ${opts.now} AND lease_until < ${expiredBefore}
+       ORDER BY next_due_at
+       LIMIT ${opts.limit}
+         FOR UPDATE SKIP LOCKED)
+    UPDATE flow_runs r SET claim_token = NULL, lease_until = NULL, updated_at = ${opts.now}
+      FROM stale
+     WHERE r.id = stale.id AND r.lease_until < ${expiredBefore}`;
+}
