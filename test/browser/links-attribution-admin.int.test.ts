@@ -51,8 +51,8 @@ const windows = async () =>
 
 it('Settings: the attribution windows are shown, refused out of range with the api message on the field, and saved', async () => {
   await open('/settings');
-  const click = page.getByLabel('Click window (hours)');
-  const view = page.getByLabel('View window (hours)');
+  const click = page.getByLabel('Click attribution (hours)');
+  const view = page.getByLabel('View attribution (hours)');
   await click.waitFor();
   expect([await click.inputValue(), await view.inputValue()]).toEqual(['120', '24']);
 

@@ -170,7 +170,7 @@ export default function SettingsPage() {
               <FormLayout>
                 <FormLayout.Group condensed>
                   <TextField
-                    label="Click window (hours)"
+                    label="Click attribution (hours)"
                     type="number"
                     min={1}
                     max={720}
@@ -181,7 +181,7 @@ export default function SettingsPage() {
                     error={errors.clickWindowHours}
                   />
                   <TextField
-                    label="View window (hours)"
+                    label="View attribution (hours)"
                     type="number"
                     min={0}
                     max={168}

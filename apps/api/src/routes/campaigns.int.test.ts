@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createCampaign, createContact, createContactsBulk, createShop, grantCredits, type ShopFixture } from '../../../../test/factories';
 import { sessionToken } from '../../../../test/session-token';
+import { CODE_LENGTH, trackedLinksOf } from '../../../../domain/links/link-code';
 import { countSegments } from '../../../../domain/messaging/segments';
 import { parseTemplate, renderTemplate, withFooter, type ParsedTemplate } from '../../../../domain/messaging/template';
 import type { ApiDeps } from '../deps';
@@ -176,6 +177,8 @@ describe('campaigns API', () => {
         recipients: 2,
         credits: 2,
         links: [],
+        // PUBLIC_LINK_BASE, a slash and the 19-character code, whether or not the body has a link.
+        shortLinkLength: trackedLinksOf(env.config).base.length + 1 + CODE_LENGTH,
         frequencyCapped: 0,
         recipientsAfterCap: 2,
         // New Jersey numbers, the shop's default 21:00–08:00 in their zone: depends on the hour the test runs.
