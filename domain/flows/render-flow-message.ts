@@ -4,8 +4,11 @@ import type { SendStep } from './flow-input';
 
 export type RenderedFlowMessage =
   | { ok: true; text: string; segments: number; encoding: Encoding }
-  /** Nothing worth sending: a checkout reminder whose checkout link is gone (erased, never stored), or an empty text. */
-  | { ok: false; reason: 'no_checkout_url' | 'empty_message' };
+  /** Nothing worth sending: a checkout reminder whose checkout link is gone (erased, never stored), an empty text, or one too long. */
+  | { ok: false; reason: 'no_checkout_url' | 'empty_message' | 'too_long' };
+
+/** The longest text a flow message may have once its placeholders are filled (flow_messages_body_check). */
+export const MAX_FLOW_MESSAGE_CHARS = 4_000;
 
 export interface FlowMessageVars {
   firstName: string | null;
@@ -32,5 +35,7 @@ export function renderFlowMessage(step: SendStep, vars: FlowMessageVars, optOutF
   const text = withFooter(renderTemplate(parsed.template, { ...vars, discountCode: step.discountCode ?? null }), optOutFooter);
   const count = countSegments(text);
   if (count.segments === 0) return { ok: false, reason: 'empty_message' };
+  // Names and a checkout link can take a 1 600-character body far past what an SMS should be.
+  if (text.length > MAX_FLOW_MESSAGE_CHARS || count.segments > 255) return { ok: false, reason: 'too_long' };
   return { ok: true, text, segments: count.segments, encoding: count.encoding };
 }

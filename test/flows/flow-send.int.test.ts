@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { createContact, createShop, grantCredits, testPhone, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
-import { simulatorProvider, startSimulator, waitFor } from '../sending';
+import { moneyState, queuedCampaign, sentSegments, simulatorProvider, startSimulator, waitFor } from '../sending';
 import { sessionToken } from '../session-token';
 import { postShopify, postSimulator, rid } from '../webhooks';
 import { startWorkerProcess } from '../worker-process';
@@ -20,6 +20,8 @@ import { phoneHmac, shopScope } from '../../domain/compliance/suppressions';
 import { phoneHash } from '../../domain/contacts/phone';
 import { applyDeliveryReports } from '../../domain/webhooks/apply-delivery-reports';
 import type { OutboundMessage, SmsProvider } from '../../domain/messaging/providers/provider';
+import { launchCampaign } from '../../domain/campaigns/launch-campaign';
+import { sendBatch } from '../../domain/campaigns/send-batch';
 import { createMetrics } from '../../lib/metrics';
 import { createWorkerRedis } from '../../lib/redis';
 
@@ -303,6 +305,39 @@ describe('flow send step', () => {
     expect(await ledgerDebits(shop.id)).toEqual({ flow: 1, all: 1 });
   });
 
+  it('credits debited = segments sent, across flows and campaigns of a shop (ledger = wallet)', async () => {
+    const shop = await shopFor({ credits: 10_000 });
+    const contacts = [await createContact(env.db, shop.id), await createContact(env.db, shop.id), await createContact(env.db, shop.id)];
+    // A campaign to all three, through the campaign pipeline.
+    const campaign = await queuedCampaign(env.db, shop.id, { segmentsPerMessage: 2 });
+    const job = { campaignId: campaign.id, shopId: shop.id, traceId: `trace-${campaign.id}` };
+    expect((await launchCampaign({ db: env.db, producer: env.workerDeps().producer, now: () => new Date(), batchSize: 100 }, job)).outcome).toBe('launched');
+    const batch = await sendBatch(
+      { db: env.db, provider: simulatorProvider(simUrl, { dedupsByReference: false }), now: () => new Date(), leaseMs: 60_000, phoneHashKey: env.config.PHONE_HASH_KEY, quietHoursFloor: false },
+      { ...job, batchNo: 0 },
+    );
+    expect(batch.outcome).toBe('done');
+    // And a flow of a one-segment and a two-segment message to each.
+    const long = `${'A long message that takes two segments. '.repeat(4)}{{firstName}}`;
+    const flow = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, steps: [{ type: 'send', body: 'Thanks!' }, { type: 'send', body: long }] });
+    const t0 = new Date(Date.UTC(2026, 11, 10, 16));
+    const runs = [];
+    for (const c of contacts) runs.push(await startRun(shop, flow, c.id, t0));
+    await tick(t0, runs);
+    await tick(t0, runs);
+    const [f] = await env.db.$queryRaw<{ segments: bigint; credits: bigint; n: bigint }[]>`
+      SELECT sum(segments) AS segments, sum(credits) AS credits, count(*) AS n FROM flow_messages WHERE run_id = ANY(${runs}::bigint[]) AND status = 'sent'`;
+    expect(Number(f!.n)).toBe(6);
+    expect(Number(f!.segments)).toBe(3 * (1 + 2));
+    expect(Number(f!.credits)).toBe(Number(f!.segments));
+    const campaignSegments = await sentSegments(env.db, campaign.id);
+    expect(campaignSegments).toBeGreaterThan(0);
+    expect(await ledgerDebits(shop.id)).toEqual({ flow: Number(f!.segments), all: Number(f!.segments) + campaignSegments });
+    const money = await moneyState(env.db, shop.id);
+    expect(money.ledgerSum).toBe(money.balance);
+    expect(money.balance).toBe(10_000 - Number(f!.segments) - campaignSegments);
+  });
+
   it('a worker killed between the provider call and the settle: resent with the same reference to a deduplicating provider, else recorded unknown; never sent twice, charged once', async () => {
     const dedupSim = await startSimulator({ dedupsByReference: true });
     try {
@@ -339,7 +374,7 @@ describe('flow send step', () => {
     }
   });
 
-  it('a delivery report for f<id> marks the message delivered once; a repeat changes nothing', async () => {
+  it('a delivery report for f<id> marks the message delivered once; a repeat changes nothing; an unknown one proven delivered is charged once', async () => {
     const shop = await shopFor();
     const contact = await createContact(env.db, shop.id);
     const flow = await liveFlow(shop, { name: 'Thanks', trigger: { type: 'order_created' }, steps: [{ type: 'send', body: 'Thanks!' }] });
@@ -365,6 +400,21 @@ describe('flow send step', () => {
     await applyDeliveryReports(env.db, { limit: 100 });
     expect((await messages(id))[0]).toMatchObject({ status: 'delivered', delivered_at: deliveredAt });
     expect(await ledgerDebits(shop.id)).toEqual({ flow: 1, all: 1 });
+
+    // A message recorded unknown (its worker died after the call) that a report proves delivered: charged then, once.
+    const other = await createContact(env.db, shop.id);
+    const u = await startRun(shop, flow, other.id, t0);
+    await expect(tick(t0, [u], sendDeps({ afterProviderCall: () => { throw new Error('worker killed'); } }))).rejects.toThrow('worker killed');
+    await tick(new Date(t0.getTime() + 61_000), [u]);
+    const [um] = await messages(u);
+    expect(um).toMatchObject({ status: 'unknown', credits: 0, provider_message_id: null });
+    const pmid = sim.referenceStats(`f${um!.id}`).providerId;
+    for (let i = 0; i < 2; i++) {
+      expect((await postSimulator(app, 'status', { id: pmid, status: 'delivered', timestamp: new Date().toISOString(), reference: `f${um!.id}` })).status).toBeLessThan(300);
+      await applyDeliveryReports(env.db, { limit: 100 });
+    }
+    expect((await messages(u))[0]).toMatchObject({ status: 'delivered', credits: 1, provider_message_id: pmid });
+    expect(await ledgerDebits(shop.id)).toEqual({ flow: 2, all: 2 });
   });
 
   it('a Redis flush mid-wait loses no run: the scheduler claims it again from Postgres and the step is sent', async () => {
