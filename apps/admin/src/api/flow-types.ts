@@ -75,3 +75,29 @@ export interface FlowMessagePreview {
   segments: number;
   links: string[];
 }
+
+export interface FlowRunCounts {
+  active: number;
+  exited: number;
+  exitedByReason: Record<string, number>;
+}
+
+export interface FlowMessageCounts {
+  sent: number;
+  delivered: number;
+  undelivered: number;
+  failed: number;
+  unknown: number;
+  sending: number;
+  skipped: number;
+  skippedByReason: Record<string, number>;
+  creditsSpent: number;
+}
+
+/** GET /api/flows/:id/stats: the flow's runs and texts, in all and per step (a step index only an older version had: type null). */
+export interface FlowStats {
+  flowId: string;
+  runs: FlowRunCounts & { started: number; completed: number };
+  messages: FlowMessageCounts;
+  steps: { index: number; type: FlowStep['type'] | null; runs: FlowRunCounts; messages: FlowMessageCounts }[];
+}

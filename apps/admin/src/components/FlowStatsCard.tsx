@@ -1,84 +1,129 @@
-import { BlockStack, Card, DataTable, InlineGrid, SkeletonBodyText, Text } from '@shopify/polaris';
-import type { ApiError } from '../api/client';
-import type { FlowDetail } from '../api/flow-types';
+import { BlockStack, Card, IndexTable, InlineGrid, SkeletonBodyText, Text } from '@shopify/polaris';
+import type { FlowDetail, FlowStats } from '../api/flow-types';
 import { num } from '../format';
 
-/** `exitedByReason` → "Exited by reason". */
-function words(key: string): string {
-  const s = key.replace(/_/g, ' ').replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
-  return s.charAt(0).toUpperCase() + s.slice(1);
+const EXIT_REASON: Record<string, string> = {
+  order_placed: 'ordered',
+  opted_out: 'opted out',
+  contact_erased: 'erased',
+  condition: 'condition not met',
+};
+
+const STEP_TYPE: Record<string, string> = { wait: 'Wait', send: 'Text', condition: 'Condition' };
+
+/** `{order_placed: 3, opted_out: 1}` → "3 ordered, 1 opted out". */
+function reasons(by: Record<string, number> | undefined, words: Record<string, string> = {}): string | undefined {
+  const parts = Object.entries(by ?? {})
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${num(n)} ${words[k] ?? k.replace(/_/g, ' ')}`);
+  return parts.length > 0 ? parts.join(', ') : undefined;
 }
 
-/** The numbers of a stats object, two levels deep, labelled from their keys (arrays are the per-step part, shown apart). */
-export function metricsOf(value: unknown, prefix = '', depth = 0): [string, number][] {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return [];
-  const out: [string, number][] = [];
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    const label = prefix ? `${prefix} · ${words(k).toLowerCase()}` : words(k);
-    if (typeof v === 'number') out.push([label, v]);
-    else if (depth < 2 && v && typeof v === 'object' && !Array.isArray(v)) out.push(...metricsOf(v, label, depth + 1));
-  }
-  return out;
-}
-
-function Metric({ label, value }: { label: string; value: number }) {
+function Metric({ label, value, detail, testId }: { label: string; value: number; detail?: string; testId?: string }) {
   return (
     <BlockStack gap="050">
       <Text as="span" variant="bodySm" tone="subdued">
         {label}
       </Text>
       <Text as="span" variant="headingMd">
-        {num(value)}
+        <span data-testid={testId}>{num(value)}</span>
       </Text>
+      {detail ? (
+        <Text as="span" variant="bodySm" tone="subdued">
+          {detail}
+        </Text>
+      ) : null}
     </BlockStack>
   );
 }
 
 /**
- * GET /api/flows/:id/stats when the api has it (flow and per-step figures,
- * shown as they come); until then, or when it fails, the run counts the
- * flow's versions carry.
+ * GET /api/flows/:id/stats: runs and texts for the flow and for each step.
+ * Without it (an api that does not have it yet, or a failed read) the run
+ * counts the flow's versions carry stand in.
  */
-export function FlowStatsCard({ flow, stats, statsError }: { flow: FlowDetail; stats: unknown; statsError?: ApiError | Error }) {
+export function FlowStatsCard({ flow, stats, loading }: { flow: FlowDetail; stats: FlowStats | undefined; loading: boolean }) {
   const runs = flow.versions.reduce((t, v) => ({ active: t.active + v.runs.active, total: t.total + v.runs.total }), { active: 0, total: 0 });
-  const totals = metricsOf(stats);
-  const steps = stats && typeof stats === 'object' && Array.isArray((stats as { steps?: unknown }).steps) ? ((stats as { steps: unknown[] }).steps as unknown[]) : [];
-  const stepColumns = [...new Set(steps.flatMap((s) => metricsOf(s).map(([l]) => l)))].filter((l) => l !== 'Step' && l !== 'Index');
   return (
-    <Card>
+    <Card padding="0">
       <BlockStack gap="300">
-        <Text as="h2" variant="headingMd">
-          Performance
-        </Text>
-        {stats === undefined && !statsError ? (
-          <SkeletonBodyText lines={2} />
-        ) : totals.length > 0 ? (
-          <div data-testid="flow-stats">
-            <InlineGrid columns={{ xs: 2, md: 4 }} gap="300">
-              {totals.map(([label, value]) => (
-                <Metric key={label} label={label} value={value} />
-              ))}
-            </InlineGrid>
-          </div>
+        <div style={{ padding: 'var(--p-space-400) var(--p-space-400) 0' }}>
+          <BlockStack gap="300">
+            <Text as="h2" variant="headingMd">
+              Performance
+            </Text>
+            <div data-testid="flow-stats">
+              {stats ? (
+                <InlineGrid columns={{ xs: 2, md: 4 }} gap="300">
+                  <Metric label="Runs started" value={stats.runs.started} testId="flow-runs-started" />
+                  <Metric label="In progress" value={stats.runs.active} testId="flow-runs-active" />
+                  <Metric label="Completed" value={stats.runs.completed} />
+                  <Metric label="Exited" value={stats.runs.exited} detail={reasons(stats.runs.exitedByReason, EXIT_REASON)} />
+                  <Metric label="Texts sent" value={stats.messages.sent} />
+                  <Metric label="Delivered" value={stats.messages.delivered} />
+                  <Metric label="Skipped" value={stats.messages.skipped} detail={reasons(stats.messages.skippedByReason)} />
+                  <Metric label="Credits spent" value={stats.messages.creditsSpent} />
+                </InlineGrid>
+              ) : loading ? (
+                <SkeletonBodyText lines={2} />
+              ) : (
+                <InlineGrid columns={{ xs: 2, md: 4 }} gap="300">
+                  <Metric label="Runs started" value={runs.total} testId="flow-runs-started" />
+                  <Metric label="In progress" value={runs.active} testId="flow-runs-active" />
+                  <Metric label="Ended" value={runs.total - runs.active} />
+                </InlineGrid>
+              )}
+            </div>
+          </BlockStack>
+        </div>
+        {stats && stats.steps.length > 0 ? (
+          <IndexTable
+            resourceName={{ singular: 'step', plural: 'steps' }}
+            itemCount={stats.steps.length}
+            selectable={false}
+            headings={[{ title: 'Step' }, { title: 'Waiting here', alignment: 'end' }, { title: 'Exited here', alignment: 'end' }, { title: 'Sent', alignment: 'end' }, { title: 'Delivered', alignment: 'end' }, { title: 'Skipped', alignment: 'end' }, { title: 'Credits', alignment: 'end' }]}
+          >
+            {stats.steps.map((s, i) => (
+              <IndexTable.Row key={s.index} id={String(s.index)} position={i}>
+                <IndexTable.Cell>
+                  {s.index + 1}. {s.type ? STEP_TYPE[s.type] : 'Older version'}
+                </IndexTable.Cell>
+                <IndexTable.Cell>
+                  <Text as="span" alignment="end" numeric>
+                    {num(s.runs.active)}
+                  </Text>
+                </IndexTable.Cell>
+                <IndexTable.Cell>
+                  <Text as="span" alignment="end" numeric>
+                    {num(s.runs.exited)}
+                  </Text>
+                </IndexTable.Cell>
+                <IndexTable.Cell>
+                  <Text as="span" alignment="end" numeric>
+                    {s.type === 'send' || s.messages.sent > 0 ? num(s.messages.sent) : '—'}
+                  </Text>
+                </IndexTable.Cell>
+                <IndexTable.Cell>
+                  <Text as="span" alignment="end" numeric>
+                    {s.type === 'send' || s.messages.delivered > 0 ? num(s.messages.delivered) : '—'}
+                  </Text>
+                </IndexTable.Cell>
+                <IndexTable.Cell>
+                  <Text as="span" alignment="end" numeric>
+                    {s.type === 'send' || s.messages.skipped > 0 ? num(s.messages.skipped) : '—'}
+                  </Text>
+                </IndexTable.Cell>
+                <IndexTable.Cell>
+                  <Text as="span" alignment="end" numeric>
+                    {s.type === 'send' || s.messages.creditsSpent > 0 ? num(s.messages.creditsSpent) : '—'}
+                  </Text>
+                </IndexTable.Cell>
+              </IndexTable.Row>
+            ))}
+          </IndexTable>
         ) : (
-          <div data-testid="flow-stats">
-            <InlineGrid columns={{ xs: 2, md: 4 }} gap="300">
-              <Metric label="Runs started" value={runs.total} />
-              <Metric label="Runs in progress" value={runs.active} />
-              <Metric label="Runs ended" value={runs.total - runs.active} />
-            </InlineGrid>
-          </div>
+          <div />
         )}
-        {steps.length > 0 && stepColumns.length > 0 ? (
-          <DataTable
-            columnContentTypes={['text', ...stepColumns.map(() => 'numeric' as const)]}
-            headings={['Step', ...stepColumns]}
-            rows={steps.map((s, i) => {
-              const m = new Map(metricsOf(s));
-              return [`Step ${i + 1}`, ...stepColumns.map((c) => num(m.get(c) ?? 0))];
-            })}
-          />
-        ) : null}
       </BlockStack>
     </Card>
   );

@@ -1,7 +1,7 @@
-import { Banner, BlockStack, Card, ChoiceList, DataTable, Layout, List, Modal, Page, SkeletonBodyText, Text, TextField } from '@shopify/polaris';
+import { Banner, BlockStack, Card, ChoiceList, InlineStack, Layout, List, Modal, Page, SkeletonBodyText, Text, TextField } from '@shopify/polaris';
 import { useRef, useState } from 'react';
 import { api, ApiError, newIdempotencyKey, type Page as ListPage } from '../api/client';
-import type { FlowDetail, FlowRun } from '../api/flow-types';
+import type { FlowDetail, FlowRun, FlowStats } from '../api/flow-types';
 import type { Contact } from '../api/types';
 import { toast } from '../bridge';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
@@ -26,17 +26,16 @@ function where(path: string): string {
 function FlowActionError({ error, action, onDismiss }: { error: unknown; action: Action | 'test'; onDismiss(): void }) {
   if (error instanceof ApiError && error.code === 'INVALID_STATE') {
     const d = (error.details ?? {}) as { status?: string; activeRuns?: number };
-    const hint =
+    const runs = d.activeRuns ? `${num(d.activeRuns)} run${d.activeRuns === 1 ? '' : 's'}` : '';
+    const text =
       action === 'delete' && d.activeRuns
-        ? ` It has ${num(d.activeRuns)} run${d.activeRuns === 1 ? '' : 's'} in progress: pause it and delete it once they have finished.`
+        ? `It has ${runs} in progress: ${d.status === 'live' ? 'pause it, then delete it' : 'delete it'} once they have finished.`
         : action === 'delete' && d.status === 'live'
-          ? ' Pause it first.'
-          : '';
+          ? 'A live flow cannot be deleted: pause it first.'
+          : `${error.message}.`;
     return (
       <Banner tone="warning" title={`This flow cannot be ${VERB[action]} now`} onDismiss={onDismiss}>
-        <p>
-          {error.message}.{hint}
-        </p>
+        <p>{text}</p>
       </Banner>
     );
   }
@@ -61,7 +60,7 @@ function FlowActionError({ error, action, onDismiss }: { error: unknown; action:
 export default function FlowDetailPage({ flowId }: { flowId: string }) {
   const { navigate } = useRouter();
   const flow = useApi<FlowDetail>(`/flows/${flowId}`, { pollMs: 5000 });
-  const stats = useApi<unknown>(`/flows/${flowId}/stats`, { pollMs: 10_000 });
+  const stats = useApi<FlowStats>(`/flows/${flowId}/stats`, { pollMs: 10_000 });
   // The state change being confirmed, and the key of that one intent (reused by the client's retries).
   const [confirm, setConfirm] = useState<{ action: Action; key: string } | null>(null);
   const [busy, setBusy] = useState(false);
@@ -86,6 +85,7 @@ export default function FlowDetailPage({ flowId }: { flowId: string }) {
       await api<FlowDetail>('POST', `/flows/${flowId}/${action}`, { body: {}, idempotencyKey: key });
       toast(action === 'activate' ? 'Flow is live' : 'Flow paused');
       setActionError(null);
+      stats.reload();
     } catch (err) {
       // Already gone (deleted in another tab) is what was asked for.
       if (action === 'delete' && err instanceof ApiError && err.status === 404) navigate('/flows');
@@ -140,6 +140,7 @@ export default function FlowDetailPage({ flowId }: { flowId: string }) {
             </Banner>
           </Layout.Section>
         ) : null}
+        <Layout.Section>{f ? <FlowStatsCard flow={f} stats={stats.data} loading={stats.loading && !stats.error} /> : null}</Layout.Section>
         <Layout.Section>
           {!f ? (
             <Card>
@@ -147,7 +148,6 @@ export default function FlowDetailPage({ flowId }: { flowId: string }) {
             </Card>
           ) : (
             <BlockStack gap="400">
-              <FlowStatsCard flow={f} stats={stats.data} statsError={stats.error} />
               <Card>
                 <BlockStack gap="300">
                   <Text as="h2" variant="headingMd">
@@ -186,11 +186,23 @@ export default function FlowDetailPage({ flowId }: { flowId: string }) {
                 <Text as="p" variant="bodySm" tone="subdued">
                   Saving a live flow makes a new version; runs in progress finish on the version they started with.
                 </Text>
-                <DataTable
-                  columnContentTypes={['text', 'numeric', 'numeric']}
-                  headings={['Version', 'In progress', 'Runs']}
-                  rows={f.versions.map((ver) => [`v${ver.version} · ${dateTime(ver.createdAt)}`, num(ver.runs.active), num(ver.runs.total)])}
-                />
+                <BlockStack gap="200">
+                  {f.versions.map((ver) => (
+                    <InlineStack key={ver.id} align="space-between" gap="200" wrap={false}>
+                      <Text as="span">
+                        Version {ver.version}
+                        {ver.id === f.currentVersion?.id ? ' (current)' : ''}
+                        <Text as="span" variant="bodySm" tone="subdued">
+                          {' '}
+                          · {dateTime(ver.createdAt)}
+                        </Text>
+                      </Text>
+                      <Text as="span" tone="subdued">
+                        {num(ver.runs.active)} in progress / {num(ver.runs.total)} run{ver.runs.total === 1 ? '' : 's'}
+                      </Text>
+                    </InlineStack>
+                  ))}
+                </BlockStack>
                 <Text as="p" variant="bodySm" tone="subdued">
                   Created {dateTime(f.createdAt)} · updated {dateTime(f.updatedAt)}
                   {f.activatedAt ? ` · activated ${dateTime(f.activatedAt)}` : ''}
@@ -231,6 +243,7 @@ export default function FlowDetailPage({ flowId }: { flowId: string }) {
             setLastTest({ run: r, contact });
             toast('Test run started');
             flow.reload();
+            stats.reload();
           }}
         />
       ) : null}

@@ -83,8 +83,17 @@ export default function FlowEditorPage({ flowId }: { flowId?: string }) {
       .catch(setError);
   }, [flowId]);
 
-  const update = (patch: Partial<FlowForm>) => setForm((f) => (f ? { ...f, ...patch } : f));
-  const setStep = (i: number, patch: Partial<StepForm>) => setForm((f) => (f ? { ...f, steps: f.steps.map((s, j) => (j === i ? { ...s, ...patch } : s)) } : f));
+  // An edited field's error is the merchant's to re-check: it goes until the next save.
+  const clear = (keys: string[]) =>
+    setErrors((e) => (keys.some((k) => k in e) ? Object.fromEntries(Object.entries(e).filter(([k]) => !keys.includes(k))) : e));
+  const update = (patch: Partial<FlowForm>) => {
+    clear(Object.keys(patch));
+    setForm((f) => (f ? { ...f, ...patch } : f));
+  };
+  const setStep = (i: number, patch: Partial<StepForm>) => {
+    clear([errorKey(i, 'step'), ...Object.keys(patch).map((k) => errorKey(i, k as keyof StepForm))]);
+    setForm((f) => (f ? { ...f, steps: f.steps.map((s, j) => (j === i ? { ...s, ...patch } : s)) } : f));
+  };
   // Errors name steps by position: a change of structure makes them stale.
   const restructure = (steps: (s: StepForm[]) => StepForm[]) => {
     setErrors({});
