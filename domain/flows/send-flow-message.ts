@@ -228,7 +228,8 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
 
   // Smart sending: the campaigns' send slot. Every flow message takes it (so
   // it counts against later campaigns and flows); with the cap on and the
-  // flow not exempt, a contact texted within the window is skipped.
+  // flow not exempt, a contact texted within the window by anything but this
+  // run is skipped.
   const smart = smartSendingSchema.safeParse(r.smart_sending);
   const mode = smart.success ? smart.data : ({ mode: 'apply' } as const);
   const exempt = mode.mode === 'exempt' || (mode.mode === 'exempt_within' && run.now.getTime() < r.triggered_at.getTime() + mode.withinMinutes * 60_000);
@@ -239,6 +240,8 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     VALUES (${r.contact_id}::uuid, ${r.shop_id}::uuid, NULL, ${run.now}::timestamptz)
     ON CONFLICT (contact_id) DO UPDATE SET prev_at = s.last_at, last_at = EXCLUDED.last_at, campaign_id = NULL
      WHERE NOT ${enforce}::boolean OR s.last_at IS NULL OR s.last_at <= ${cutoff}::timestamptz
+        -- The slot still holds this run's own last message: the merchant chose the waits between a flow's steps.
+        OR s.last_at IN (SELECT m.sent_at FROM flow_messages m WHERE m.run_id = ${run.runId}::bigint AND m.sent_at IS NOT NULL)
     RETURNING 1`;
   if (took.length === 0) return skip('frequency_cap', run.next);
 

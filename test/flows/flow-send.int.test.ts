@@ -287,6 +287,18 @@ describe('flow send step', () => {
     // Past the window (and in the recipient's daytime: 09:00 in New Jersey) the capped contact's next step goes out.
     expect(await tick(new Date(t0.getTime() + 22 * hour), [a])).toMatchObject([{ kind: 'completed', message: 'sent' }]);
     expect(textsTo(capped.phone)).toEqual(['Still capped?\nReply STOP to opt out']);
+    const t1 = new Date(t0.getTime() + 22 * hour);
+    // A run's own earlier message does not hold back its next step (the flow's waits are the merchant's choice) ...
+    const series = await liveFlow(shop, { name: 'Series', trigger: { type: 'order_created' }, steps: [{ type: 'send', body: 'One' }, { type: 'wait', duration: { amount: 1, unit: 'hours' } }, { type: 'send', body: 'Two' }] });
+    const fresh = await createContact(env.db, shop.id);
+    const c = await startRun(shop, series, fresh.id, t1);
+    await tick(t1, [c]);
+    await tick(t1, [c]);
+    expect(await tick(new Date(t1.getTime() + hour), [c])).toMatchObject([{ kind: 'completed', message: 'sent' }]);
+    expect(textsTo(fresh.phone)).toEqual(['One\nReply STOP to opt out', 'Two\nReply STOP to opt out']);
+    // ... but a campaign's (or another run's) message in between does.
+    const second = await startRun(shop, series, fresh.id, t1);
+    expect(await tick(new Date(t1.getTime() + 2 * hour), [second])).toMatchObject([{ kind: 'advanced', step: 1, message: 'skipped' }]);
   });
 
   it('insufficient credits defer the step by an hour (counted), never exit; a top-up resumes it', async () => {
