@@ -1,4 +1,4 @@
-import { BlockStack, Box, Button, Card, EmptyState, IndexTable, InlineGrid, InlineStack, Page, Select, Text } from '@shopify/polaris';
+import { BlockStack, Box, Button, Card, IndexTable, InlineGrid, InlineStack, Page, Select, Text } from '@shopify/polaris';
 import { useState } from 'react';
 import type { Page as ListPage } from '../api/client';
 import type { Flow, FlowStatus } from '../api/flow-types';
@@ -65,12 +65,21 @@ export default function FlowsPage() {
         {page.error ? <ApiErrorBanner error={page.error} /> : null}
         {none ? (
           <Card>
-            <EmptyState heading="Automate your texts" image="" action={{ content: 'Start from scratch', url: href('/flows/new') }}>
-              <BlockStack gap="400">
-                <p>A flow texts each contact when something happens — they subscribe, leave a checkout or place an order — and stops when they buy or reply STOP. Start from a template:</p>
-                <TemplateCards />
+            <BlockStack gap="400">
+              <BlockStack gap="100">
+                <Text as="h2" variant="headingLg">
+                  Automate your texts
+                </Text>
+                <Text as="p" tone="subdued">
+                  A flow texts each contact when something happens — they subscribe, leave a checkout or place an order — and stops when they buy or reply STOP. Start from a template, review its
+                  steps, then activate it.
+                </Text>
               </BlockStack>
-            </EmptyState>
+              <TemplateCards />
+              <InlineStack>
+                <Button url={href('/flows/new')}>Start from scratch</Button>
+              </InlineStack>
+            </BlockStack>
           </Card>
         ) : (
           <Card padding="0">
