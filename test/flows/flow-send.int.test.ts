@@ -19,6 +19,7 @@ import { applyInboundKeyword } from '../../domain/compliance/apply-inbound-keywo
 import { phoneHmac, shopScope } from '../../domain/compliance/suppressions';
 import { phoneHash } from '../../domain/contacts/phone';
 import { applyDeliveryReports } from '../../domain/webhooks/apply-delivery-reports';
+import { processWebhookEvent } from '../../domain/webhooks/process-event';
 import type { OutboundMessage, SmsProvider } from '../../domain/messaging/providers/provider';
 import { launchCampaign } from '../../domain/campaigns/launch-campaign';
 import { sendBatch } from '../../domain/campaigns/send-batch';
@@ -427,6 +428,31 @@ describe('flow send step', () => {
     }
     expect((await messages(u))[0]).toMatchObject({ status: 'delivered', credits: 1, provider_message_id: pmid });
     expect(await ledgerDebits(shop.id)).toEqual({ flow: 2, all: 2 });
+  });
+
+  it('a report that beats its send\'s settle waits (its own job retries) and applies once the message is sent', async () => {
+    const shop = await shopFor();
+    const contact = await createContact(env.db, shop.id);
+    const flow = await liveFlow(shop, { name: 'Thanks', trigger: { type: 'order_created' }, steps: [{ type: 'send', body: 'Thanks!' }] });
+    const t0 = new Date(Date.UTC(2026, 11, 11, 16));
+    const id = await startRun(shop, flow, contact.id, t0);
+    const webhookDeps = env.workerDeps();
+    let eventId: string | null = null;
+    const early = sendDeps({
+      afterProviderCall: async (r) => {
+        if (r?.outcome !== 'accepted') throw new Error('expected an accepted send');
+        expect((await postSimulator(app, 'status', { id: r.providerMessageId, status: 'delivered', timestamp: new Date().toISOString(), reference: r.reference })).status).toBeLessThan(300);
+        const [e] = await env.db.$queryRaw<{ id: string }[]>`SELECT id::text FROM webhook_events WHERE provider LIKE 'sms-%' AND payload->>'reference' = ${r.reference}`;
+        eventId = e!.id;
+        await expect(processWebhookEvent(webhookDeps, eventId, { final: false })).rejects.toThrow(/still sending/);
+      },
+    });
+    expect(await tick(t0, [id], early)).toMatchObject([{ kind: 'completed', message: 'sent' }]);
+    expect(eventId).not.toBeNull();
+    expect(await processWebhookEvent(webhookDeps, eventId!, { final: false })).toBe('processed');
+    expect((await messages(id))[0]).toMatchObject({ status: 'delivered', credits: 1 });
+    expect(await processWebhookEvent(webhookDeps, eventId!, { final: false })).toBe('processed');
+    expect((await messages(id))[0]).toMatchObject({ status: 'delivered' });
   });
 
   it('a Redis flush mid-wait loses no run: the scheduler claims it again from Postgres and the step is sent', async () => {
