@@ -121,7 +121,7 @@ it('creates a flow from the welcome template, with the live segment counter, edi
   expect(page.url()).toContain(`/app/flows/${saved!.id}`);
 }, 120_000);
 
-it('activates the flow, shows it live in the list, pauses it, sends a test to a searched contact and refuses to delete it while that run is in progress', async () => {
+it('activates the flow, shows it live in the list, pauses it, sends a test to a searched contact, saves version 2 with the run kept on version 1, and refuses to delete it while that run is in progress', async () => {
   const [flow] = await flows();
   await open(`/flows/${flow!.id}`);
   await page.getByRole('button', { name: 'Activate', exact: true }).click();
@@ -162,6 +162,21 @@ it('activates the flow, shows it live in the list, pauses it, sends a test to a 
   );
   expect(runs).toEqual([{ contact_id: grace.id, trigger_type: 'manual', status: 'active' }]);
   await page.getByTestId('flow-runs-started').filter({ hasText: /^1$/ }).waitFor();
+
+  // Editing now makes version 2 and says the run in progress keeps version 1; it does.
+  await page.getByRole('link', { name: 'Edit', exact: true }).click();
+  await page.getByText('Saving creates version 2').waitFor();
+  await page.getByText('The run in progress finishes on the version it started with.').waitFor();
+  await step(1).getByLabel('Wait for').fill('4');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByRole('button', { name: 'Activate', exact: true }).waitFor();
+  expect(await page.evaluate(() => (globalThis as unknown as { __toasts: string[] }).__toasts)).toContain('Saved as version 2. Runs in progress keep the version they started on.');
+  const [edited] = await flows();
+  expect(edited).toMatchObject({ version: 2, status: 'paused' });
+  expect(edited!.steps[1]).toEqual({ type: 'wait', duration: { amount: 4, unit: 'days' } });
+  const [kept] = await env.db.$queryRaw<{ version: number }[]>`
+    SELECT v.version FROM flow_runs r JOIN flow_versions v ON v.id = r.version_id WHERE r.flow_id = ${flow!.id}::uuid`;
+  expect(kept!.version).toBe(1);
 
   // Delete is refused while that run is in progress, and the 409 says why.
   await page.getByRole('button', { name: 'Delete', exact: true }).click();

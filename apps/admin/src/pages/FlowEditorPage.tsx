@@ -60,9 +60,15 @@ const BLANK: Pick<Flow, 'name' | 'trigger' | 'currentVersion'> = {
 
 type Errors = Record<string, string>;
 
+/** A template chosen while the editor is open (back/forward) starts a fresh form. */
 export default function FlowEditorPage({ flowId }: { flowId?: string }) {
-  const { navigate, search } = useRouter();
+  const { search } = useRouter();
   const template = search.get('template');
+  return <FlowEditor key={template ?? ''} flowId={flowId} template={template} />;
+}
+
+function FlowEditor({ flowId, template }: { flowId?: string; template: string | null }) {
+  const { navigate } = useRouter();
   const [form, setForm] = useState<FlowForm | null>(() => (flowId ? null : formOf(isTemplateId(template) ? templateFlow(template) : BLANK)));
   const [flow, setFlow] = useState<FlowDetail>();
   const [errors, setErrors] = useState<Errors>({});
@@ -182,9 +188,11 @@ export default function FlowEditorPage({ flowId }: { flowId?: string }) {
             <Banner tone="info" title={`Saving creates version ${num((flow.currentVersion?.version ?? 0) + 1)}`}>
               <p>
                 {live ? 'This flow is live: new runs start on the saved version. ' : 'New runs start on the saved version once the flow is live again. '}
-                {activeRuns > 0
-                  ? `The ${num(activeRuns)} run${activeRuns === 1 ? '' : 's'} in progress finish on the version they started with.`
-                  : 'Runs already in progress always finish on the version they started with.'}
+                {activeRuns === 1
+                  ? 'The run in progress finishes on the version it started with.'
+                  : activeRuns > 1
+                    ? `The ${num(activeRuns)} runs in progress finish on the version they started with.`
+                    : 'Runs already in progress always finish on the version they started with.'}
               </p>
             </Banner>
           </Layout.Section>
