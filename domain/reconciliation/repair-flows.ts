@@ -70,3 +70,32 @@ export async function clearAbandonedFlowClaims(db: Db, opts: { now: Date; limit:
       FROM stale
      WHERE r.id = stale.id AND r.lease_until < ${expiredBefore}`;
 }
+
+/** A message row is written and settled within one step job; one still `sending` after this is left over. */
+export const FLOW_MESSAGE_ORPHAN_MS = 5 * 60_000;
+
+/**
+ * Flow messages left `sending` whose run has ended or moved to another step
+ * since (the run exited by a STOP or an order while the attempt that wrote the
+ * row had died, so its settle never came, and no later claim of the run will
+ * revisit that step): recorded final, never sent again and not charged —
+ * `unknown` when an attempt may have called the provider with it (a delivery
+ * report for `f<id>` still settles it, charged then), `failed` with
+ * `run_ended` when none did (its claim was released: certainly not sent).
+ */
+export async function settleOrphanedFlowMessages(db: Db, opts: { now: Date; limit: number; olderThanMs?: number }): Promise<number> {
+  const before = new Date(opts.now.getTime() - (opts.olderThanMs ?? FLOW_MESSAGE_ORPHAN_MS));
+  return db.$executeRaw`
+    WITH orphan AS (
+      SELECT m.id FROM flow_messages m JOIN flow_runs r ON r.id = m.run_id
+       WHERE m.status = 'sending' AND m.created_at < ${before}
+         AND (r.status <> 'active' OR r.current_step <> m.step)
+       ORDER BY m.created_at
+       LIMIT ${opts.limit}
+         FOR UPDATE OF m SKIP LOCKED)
+    UPDATE flow_messages m
+       SET status = CASE WHEN m.claim_token IS NULL THEN 'failed' ELSE 'unknown' END,
+           error_code = 'run_ended', body = NULL, claim_token = NULL, final_at = ${opts.now}
+      FROM orphan
+     WHERE m.id = orphan.id AND m.status = 'sending'`;
+}

@@ -19,7 +19,7 @@ import { pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finish
 import { releaseOrphanedReservations } from './release-orphaned-reservations';
 import { repairStuckImports } from './repair-stuck-imports';
 import { repairStuckSyncs } from './repair-stuck-syncs';
-import { clearAbandonedFlowClaims, republishFlowTriggers } from './repair-flows';
+import { clearAbandonedFlowClaims, republishFlowTriggers, settleOrphanedFlowMessages } from './repair-flows';
 
 // One reconciliation pass repairs what a crash left behind. Every kind is
 // bounded (rows per pass), idempotent (a second pass finds nothing to do), and
@@ -48,6 +48,7 @@ export const REPAIR_KINDS = [
   'flow_trigger_republished',
   'flow_trigger_consumed',
   'flow_claim_cleared',
+  'flow_message_settled',
 ] as const;
 export type RepairKind = (typeof REPAIR_KINDS)[number];
 
@@ -221,6 +222,9 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
 
     // 13. Flow runs still claimed an hour after their lease ended (a paused flow's runs keep a dead worker's claim): cleared.
     count('flow_claim_cleared', await clearAbandonedFlowClaims(deps.db, { now, limit }));
+
+    // 14. Flow messages left sending by a dead attempt whose run has ended or moved on since: unknown (or failed when certainly not sent).
+    count('flow_message_settled', await settleOrphanedFlowMessages(deps.db, { now, limit }));
   }
 
   // Gauges: stuck campaigns, active reservations, pending outbox, ledger mismatches.

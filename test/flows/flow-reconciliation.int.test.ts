@@ -9,7 +9,7 @@ import type { WorkerDeps } from '../../apps/worker/src/deps';
 import { consumeFlowTrigger } from '../../domain/flows/consume-flow-trigger';
 import { readDbGauges, setDbGauges } from '../../domain/ops/db-gauges';
 import { dispatchOutbox } from '../../domain/outbox/outbox';
-import { clearAbandonedFlowClaims, republishFlowTriggers } from '../../domain/reconciliation/repair-flows';
+import { clearAbandonedFlowClaims, republishFlowTriggers, settleOrphanedFlowMessages } from '../../domain/reconciliation/repair-flows';
 import { runReconciliation, type RepairKind } from '../../domain/reconciliation/run-reconciliation';
 import { jobIds } from '../../queue/job-ids';
 
@@ -158,6 +158,43 @@ describe('flow reconciliation and gauges', () => {
     expect(rows[0]).toMatchObject({ claim_token: null, lease_until: null, attempt: 1 });
     expect(rows[1]!.claim_token).not.toBeNull();
     expect(await clearAbandonedFlowClaims(env.db, { now, limit: 100 })).toBe(0);
+  });
+
+  it('records final the messages left sending whose run ended or moved on (unknown if they may have gone, failed if not), not those a claim will revisit', async () => {
+    const shop = await createShop(env.db);
+    const flow = await liveFlow(shop, { type: 'order_created' }, [{ type: 'send', body: 'Thanks!' }, { type: 'wait', duration: { amount: 1, unit: 'days' } }, { type: 'send', body: 'Again' }]);
+    const contact = await createContact(env.db, shop.id);
+    const now = new Date();
+    const old = new Date(now.getTime() - 10 * 60_000);
+    const runWith = async (o: { status: string; step: number; messageStep: number; mayHaveGone: boolean; createdAt: Date }) => {
+      const active = o.status === 'active';
+      const [r] = await env.db.$queryRaw<{ id: string }[]>`
+        INSERT INTO flow_runs (flow_id, version_id, shop_id, contact_id, trigger_type, trigger_subject, triggered_at, status, exit_reason, current_step, next_due_at, ended_at)
+        VALUES (${flow.id}::uuid, ${flow.versionId}::uuid, ${shop.id}::uuid, ${contact.id}::uuid, 'order_created', ${randomUUID()}, ${old}, ${o.status},
+                ${active ? null : 'opted_out'}, ${o.step}, ${active ? now : null}, ${active ? null : now})
+        RETURNING id::text`;
+      const [m] = await env.db.$queryRaw<{ id: string }[]>`
+        INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, body, segments, encoding, claim_token, attempts, created_at)
+        VALUES (${r!.id}::bigint, ${o.messageStep}, ${shop.id}::uuid, ${flow.id}::uuid, ${flow.versionId}::uuid, ${contact.id}::uuid, 'sending', 'Thanks!', 1, 'GSM-7',
+                ${o.mayHaveGone ? randomUUID() : null}::uuid, 1, ${o.createdAt})
+        RETURNING id::text`;
+      return m!.id;
+    };
+    const stopped = await runWith({ status: 'exited', step: 0, messageStep: 0, mayHaveGone: true, createdAt: old });
+    const released = await runWith({ status: 'exited', step: 0, messageStep: 0, mayHaveGone: false, createdAt: old });
+    const movedOn = await runWith({ status: 'active', step: 2, messageStep: 0, mayHaveGone: true, createdAt: old });
+    const revisited = await runWith({ status: 'active', step: 0, messageStep: 0, mayHaveGone: true, createdAt: old }); // its run's next claim decides
+    const fresh = await runWith({ status: 'exited', step: 0, messageStep: 0, mayHaveGone: true, createdAt: now }); // its attempt may still be settling
+    expect(await settleOrphanedFlowMessages(env.db, { now, limit: 100 })).toBe(3);
+    const rows = await env.db.$queryRaw<{ id: string; status: string; error_code: string | null; body: string | null; credits: number; final_at: Date | null }[]>`
+      SELECT id::text, status, error_code, body, credits, final_at FROM flow_messages WHERE id = ANY(${[stopped, released, movedOn, revisited, fresh]}::bigint[])`;
+    const by = Object.fromEntries(rows.map((r) => [r.id, r]));
+    expect(by[stopped]).toMatchObject({ status: 'unknown', error_code: 'run_ended', body: null, credits: 0 });
+    expect(by[released]).toMatchObject({ status: 'failed', error_code: 'run_ended', body: null, credits: 0 });
+    expect(by[movedOn]).toMatchObject({ status: 'unknown', error_code: 'run_ended' });
+    expect(by[revisited]).toMatchObject({ status: 'sending', final_at: null });
+    expect(by[fresh]).toMatchObject({ status: 'sending' });
+    expect(await settleOrphanedFlowMessages(env.db, { now, limit: 100 })).toBe(0);
   });
 
   it('gauges the due backlog and the oldest due run of live flows only, and exports them', async () => {

@@ -3,6 +3,7 @@ import { createFlowSchema, listFlowsQuerySchema, testFlowSchema, updateFlowSchem
 import { createFlow } from '../../../../domain/flows/create-flow';
 import { deleteFlow } from '../../../../domain/flows/delete-flow';
 import { getFlowDetail } from '../../../../domain/flows/get-flow';
+import { getFlowStats } from '../../../../domain/flows/flow-stats';
 import { listFlows } from '../../../../domain/flows/list-flows';
 import { activateFlow, pauseFlow } from '../../../../domain/flows/set-flow-status';
 import { testFlow } from '../../../../domain/flows/test-flow';
@@ -51,6 +52,14 @@ export function flowRoutes(deps: ApiDeps): Router {
     '/flows/:id',
     ...validated({ use: [flowId] }, async (_input, req, res) => {
       res.json(await getFlowDetail(deps.db, shopOf(res).shopId, idOf(req)));
+    }),
+  );
+
+  // Read-only aggregates on indexes (docs/flows.md "Stats").
+  router.get(
+    '/flows/:id/stats',
+    ...validated({ use: [flowId] }, async (_input, req, res) => {
+      res.json(await getFlowStats(deps.db, shopOf(res).shopId, idOf(req)));
     }),
   );
 
