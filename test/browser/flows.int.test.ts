@@ -1,6 +1,9 @@
 import type { Page } from 'playwright-core';
-import { createContact, type ShopFixture } from '../factories';
+import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
+import { upsertSchedulers } from '../../apps/worker/src/schedulers';
+import { createContact, grantCredits, type ShopFixture } from '../factories';
 import type { TestEnv } from '../harness';
+import { simulatorProvider, startSimulator } from '../sending';
 import { sessionToken } from '../session-token';
 import { startAdminPage, type AdminPage } from './admin-page';
 import { screenshot, seriousViolations } from './browser';
@@ -8,28 +11,37 @@ import { screenshot, seriousViolations } from './browser';
 // The Flows pages in a real (headless) Chromium against the real api and
 // Postgres: a flow made from the welcome template, its steps edited (the live
 // segment counter, a wait added and moved, a refused body shown on its field),
-// activated, seen live in the list, paused, tested on a searched contact, and
-// a delete refused while that test run is in progress.
+// activated, seen live in the list, paused, tested on a searched contact (a
+// real worker sends its first text to the SMS simulator), and a delete
+// refused while that test run is in progress.
 
 let env: TestEnv;
 let base: string;
 let page: Page;
 let shop: ShopFixture;
 let admin: AdminPage;
-let grace: { id: string };
+let grace: { id: string; phone: string };
+let sim: SimulatorHandle;
 
 beforeAll(async () => {
+  let simUrl: string;
+  ({ sim, url: simUrl } = await startSimulator({ dedupsByReference: false }));
   admin = await startAdminPage(async (e, s) => {
-    // No footer: the counter's 160/161 boundary is the body's own.
-    await e.db.$executeRaw`UPDATE shops SET opt_out_footer = false WHERE id = ${s.id}::uuid`;
+    // No footer: the counter's 160/161 boundary is the body's own. Quiet hours off: the test text goes now, whatever the hour.
+    await e.db.$executeRaw`UPDATE shops SET opt_out_footer = false, quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = ${s.id}::uuid`;
+    await grantCredits(e.db, s.id, 10);
     await createContact(e.db, s.id, { firstName: 'Ada', lastName: 'Lovelace' });
     grace = await createContact(e.db, s.id, { firstName: 'Grace', lastName: 'Hopper' });
   });
   ({ env, base, page, shop } = admin);
+  // The flows worker (due-run scheduler and steps) sending through the simulator.
+  const { deps } = await env.worker({ queues: ['flows'], overrides: { provider: simulatorProvider(simUrl, { dedupsByReference: false }), config: { ...env.config, SMS_QUIET_HOURS_FLOOR: false } } });
+  await upsertSchedulers(deps.queues, env.config);
 }, 120_000);
 
 afterAll(async () => {
   await admin?.close();
+  await sim?.stop();
 });
 
 const open = async (path: string) => page.goto(`${base}/app${path}${path.includes('?') ? '&' : '?'}embedded=1&host=YWRtaW4&id_token=${await sessionToken(shop.domain)}&shop=${shop.domain}`);
@@ -49,7 +61,7 @@ const flows = async () =>
 
 async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
   let v = await read();
-  for (let i = 0; i < 100 && !ok(v); i++) {
+  for (let i = 0; i < 300 && !ok(v); i++) {
     await page.waitForTimeout(100);
     v = await read();
   }
@@ -161,7 +173,16 @@ it('activates the flow, shows it live in the list, pauses it, sends a test to a 
     (r) => r.length > 0,
   );
   expect(runs).toEqual([{ contact_id: grace.id, trigger_type: 'manual', status: 'active' }]);
+  // The worker sends its first step (a paused flow's test run still runs), then it waits 3 days.
+  const sent = await until(
+    () => env.db.$queryRaw<{ step: number; status: string; credits: number }[]>`SELECT step, status, credits FROM flow_messages WHERE flow_id = ${flow!.id}::uuid`,
+    (m) => m.some((x) => x.status === 'sent'),
+  );
+  expect(sent).toEqual([{ step: 0, status: 'sent', credits: 1 }]);
+  expect(sim.stats().messagesAccepted).toBe(1);
+  await page.reload();
   await page.getByTestId('flow-runs-started').filter({ hasText: /^1$/ }).waitFor();
+  await page.getByTestId('flow-texts-sent').filter({ hasText: /^1$/ }).waitFor();
 
   // Editing now makes version 2 and says the run in progress keeps version 1; it does.
   await page.getByRole('link', { name: 'Edit', exact: true }).click();

@@ -100,4 +100,7 @@ export interface FlowStats {
   runs: FlowRunCounts & { started: number; completed: number };
   messages: FlowMessageCounts;
   steps: { index: number; type: FlowStep['type'] | null; runs: FlowRunCounts; messages: FlowMessageCounts }[];
+  /** Orders attributed to the flow's messages, when the api attributes them. */
+  attributedOrders?: number;
+  attributedRevenue?: { currency: string; amount: string }[];
 }

@@ -7,6 +7,15 @@ const EXIT_REASON: Record<string, string> = {
   opted_out: 'opted out',
   contact_erased: 'erased',
   condition: 'condition not met',
+  not_sendable: 'not textable',
+};
+
+const SKIP_REASON: Record<string, string> = {
+  frequency_cap: 'by smart sending',
+  suppressed: 'suppressed',
+  not_sendable: 'not textable',
+  no_checkout_url: 'without a checkout link',
+  empty_message: 'empty',
 };
 
 const STEP_TYPE: Record<string, string> = { wait: 'Wait', send: 'Text', condition: 'Condition' };
@@ -19,14 +28,28 @@ function reasons(by: Record<string, number> | undefined, words: Record<string, s
   return parts.length > 0 ? parts.join(', ') : undefined;
 }
 
-function Metric({ label, value, detail, testId }: { label: string; value: number; detail?: string; testId?: string }) {
+const money = (amount: string, currency: string): string => {
+  try {
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(Number(amount));
+  } catch {
+    return `${amount} ${currency}`;
+  }
+};
+
+/** "2 failed, 1 unknown": what went wrong with texts that were tried. */
+function trouble(m: FlowStats['messages']): string | undefined {
+  const parts = [m.failed && `${num(m.failed)} failed`, m.undelivered && `${num(m.undelivered)} undelivered`, m.unknown && `${num(m.unknown)} unknown`, m.sending && `${num(m.sending)} sending`].filter(Boolean);
+  return parts.length > 0 ? parts.join(', ') : undefined;
+}
+
+function Metric({ label, value, detail, testId }: { label: string; value: number | string; detail?: string; testId?: string }) {
   return (
     <BlockStack gap="050">
       <Text as="span" variant="bodySm" tone="subdued">
         {label}
       </Text>
       <Text as="span" variant="headingMd">
-        <span data-testid={testId}>{num(value)}</span>
+        <span data-testid={testId}>{typeof value === 'number' ? num(value) : value}</span>
       </Text>
       {detail ? (
         <Text as="span" variant="bodySm" tone="subdued">
@@ -59,10 +82,16 @@ export function FlowStatsCard({ flow, stats, loading }: { flow: FlowDetail; stat
                   <Metric label="In progress" value={stats.runs.active} testId="flow-runs-active" />
                   <Metric label="Completed" value={stats.runs.completed} />
                   <Metric label="Exited" value={stats.runs.exited} detail={reasons(stats.runs.exitedByReason, EXIT_REASON)} />
-                  <Metric label="Texts sent" value={stats.messages.sent} />
+                  <Metric label="Texts sent" value={stats.messages.sent} detail={trouble(stats.messages)} testId="flow-texts-sent" />
                   <Metric label="Delivered" value={stats.messages.delivered} />
-                  <Metric label="Skipped" value={stats.messages.skipped} detail={reasons(stats.messages.skippedByReason)} />
+                  <Metric label="Skipped" value={stats.messages.skipped} detail={reasons(stats.messages.skippedByReason, SKIP_REASON)} />
                   <Metric label="Credits spent" value={stats.messages.creditsSpent} />
+                  {stats.attributedOrders === undefined ? null : (
+                    <>
+                      <Metric label="Attributed orders" value={stats.attributedOrders} />
+                      <Metric label="Revenue" value={(stats.attributedRevenue ?? []).map((r) => money(r.amount, r.currency)).join(' + ') || '0'} />
+                    </>
+                  )}
                 </InlineGrid>
               ) : loading ? (
                 <SkeletonBodyText lines={2} />
@@ -81,7 +110,7 @@ export function FlowStatsCard({ flow, stats, loading }: { flow: FlowDetail; stat
             resourceName={{ singular: 'step', plural: 'steps' }}
             itemCount={stats.steps.length}
             selectable={false}
-            headings={[{ title: 'Step' }, { title: 'Waiting here', alignment: 'end' }, { title: 'Exited here', alignment: 'end' }, { title: 'Sent', alignment: 'end' }, { title: 'Delivered', alignment: 'end' }, { title: 'Skipped', alignment: 'end' }, { title: 'Credits', alignment: 'end' }]}
+            headings={[{ title: 'Step' }, { title: 'Due next', alignment: 'end' }, { title: 'Exited here', alignment: 'end' }, { title: 'Sent', alignment: 'end' }, { title: 'Delivered', alignment: 'end' }, { title: 'Skipped', alignment: 'end' }, { title: 'Credits', alignment: 'end' }]}
           >
             {stats.steps.map((s, i) => (
               <IndexTable.Row key={s.index} id={String(s.index)} position={i}>
@@ -121,6 +150,13 @@ export function FlowStatsCard({ flow, stats, loading }: { flow: FlowDetail; stat
               </IndexTable.Row>
             ))}
           </IndexTable>
+        ) : null}
+        {stats && stats.steps.length > 0 ? (
+          <div style={{ padding: '0 var(--p-space-400) var(--p-space-400)' }}>
+            <Text as="p" variant="bodySm" tone="subdued">
+              Due next: runs in progress whose next step is this one. Exited here: runs that ended before it (an order, a STOP, a condition not met).
+            </Text>
+          </div>
         ) : (
           <div />
         )}
