@@ -87,7 +87,7 @@ export function createMetrics() {
     linkClickFlushFailures: new Counter({ name: 'link_click_flush_failures_total', help: 'Click flushes that failed (retried: the clicks stay buffered)', registers: r }),
     linkClicksBuffered: new Gauge({ name: 'link_clicks_buffered', help: 'Clicks answered by this api process and not yet written to Postgres (lost if it dies)', registers: r }),
     linkClickBufferAge: new Gauge({ name: 'link_click_buffer_oldest_seconds', help: 'Age of the oldest click waiting for its flush (0 when none; normally under a second)', registers: r }),
-    attributedOrders: new Counter({ name: 'attributed_orders_total', help: 'Orders attributed to a campaign, by kind (click, view)', labelNames: ['kind'] as const, registers: r }),
+    attributedOrders: new Counter({ name: 'attributed_orders_total', help: 'Orders attributed to a campaign or a flow, by kind (click, view)', labelNames: ['kind'] as const, registers: r }),
     attributedRevenue: new Counter({ name: 'attributed_revenue_total', help: 'Revenue of attributed orders, in major units of each currency', labelNames: ['currency'] as const, registers: r }),
   };
 }

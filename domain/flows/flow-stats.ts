@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
+import { minorToDecimal } from '../orders/money';
 import type { FlowStep } from './flow-input';
 import { getFlowRow } from './get-flow';
 
@@ -24,6 +25,13 @@ export interface MessageCounts {
   creditsSpent: number;
 }
 
+/** Orders attributed to the flow's messages (domain/orders/attribute-order.ts: delivered last within the view window). */
+export interface AttributedRevenue {
+  attributedOrders: number;
+  /** Per currency, the orders' total in major units (decimal text). */
+  attributedRevenue: { currency: string; orders: number; amount: string }[];
+}
+
 export interface FlowStepStats {
   index: number;
   /** The step's type in the flow's current version (null past its last step: a step only an older version had). */
@@ -31,6 +39,7 @@ export interface FlowStepStats {
   /** Runs whose next step is this one (active), or that ended before it (exited). */
   runs: RunCounts;
   messages: MessageCounts;
+  attribution: AttributedRevenue;
 }
 
 /** GET /api/flows/:id/stats (api.md, "Flow stats"). */
@@ -38,9 +47,12 @@ export interface FlowStats {
   flowId: string;
   runs: RunCounts & { started: number; completed: number };
   messages: MessageCounts;
+  /** Every order attributed to the flow (also those whose message row is gone, which no step shows). */
+  attribution: AttributedRevenue;
   steps: FlowStepStats[];
 }
 
+const emptyAttribution = (): AttributedRevenue => ({ attributedOrders: 0, attributedRevenue: [] });
 const emptyRuns = (): RunCounts => ({ active: 0, exited: 0, exitedByReason: {} });
 const emptyMessages = (): MessageCounts => ({ sent: 0, delivered: 0, undelivered: 0, failed: 0, unknown: 0, sending: 0, skipped: 0, skippedByReason: {}, creditsSpent: 0 });
 
@@ -62,9 +74,10 @@ function addMessages(m: MessageCounts, status: string, skipReason: string | null
 /**
  * A flow's figures, per flow and per step, in two aggregates that each read
  * one index range and no table row (flow_runs_flow_stats_idx,
- * flow_messages_flow_stats_idx): cost grows with the flow's runs and
- * messages (about 0.3 s for a million runs, docs/flows.md "Stats") and is
- * independent of every other flow and shop. Steps are positions: a run of an
+ * flow_messages_flow_stats_idx), and its attributed orders (far fewer, on
+ * their flow index): cost grows with the flow's runs and messages (about
+ * 0.3 s for a million runs, docs/flows.md "Stats") and is independent of
+ * every other flow and shop. Steps are positions: a run of an
  * older version is counted at its own step index. Another shop's flow is
  * NOT_FOUND.
  */
@@ -73,8 +86,8 @@ export async function getFlowStats(db: DbOrTx, shopId: string, flowId: string): 
   const [version] = flow.current_version_id
     ? await db.$queryRaw<{ steps: FlowStep[] }[]>`SELECT steps FROM flow_versions WHERE id = ${flow.current_version_id}::uuid`
     : [];
-  // Independent reads: on two pool connections, side by side.
-  const [runRows, messageRows] = await Promise.all([
+  // Independent reads: on pool connections, side by side.
+  const [runRows, messageRows, orderRows] = await Promise.all([
     db.$queryRaw<{ status: string; exit_reason: string | null; step: number; n: bigint }[]>`
       SELECT status, exit_reason, current_step AS step, count(*) AS n
         FROM flow_runs WHERE flow_id = ${flowId}::uuid
@@ -83,12 +96,18 @@ export async function getFlowStats(db: DbOrTx, shopId: string, flowId: string): 
       SELECT step, status, skip_reason, count(*) AS n, COALESCE(sum(credits), 0)::bigint AS credits
         FROM flow_messages WHERE flow_id = ${flowId}::uuid
        GROUP BY step, status, skip_reason`,
+    // Attributed orders are far fewer than runs: their own index, the message's step by primary key.
+    db.$queryRaw<{ step: number | null; currency: string; orders: bigint; total: bigint }[]>`
+      SELECT m.step, a.currency, count(*) AS orders, sum(a.total_minor)::bigint AS total
+        FROM order_attributions a LEFT JOIN flow_messages m ON m.id = a.flow_message_id
+       WHERE a.flow_id = ${flowId}::uuid AND a.shop_id = ${shopId}::uuid
+       GROUP BY m.step, a.currency`,
   ]);
 
   const steps = version?.steps ?? [];
   const stepCount = Math.max(steps.length, ...runRows.filter((r) => r.status !== 'completed').map((r) => r.step + 1), ...messageRows.map((r) => r.step + 1));
-  const perStep: FlowStepStats[] = Array.from({ length: stepCount }, (_, index) => ({ index, type: steps[index]?.type ?? null, runs: emptyRuns(), messages: emptyMessages() }));
-  const total: FlowStats = { flowId, runs: { started: 0, completed: 0, ...emptyRuns() }, messages: emptyMessages(), steps: perStep };
+  const perStep: FlowStepStats[] = Array.from({ length: stepCount }, (_, index) => ({ index, type: steps[index]?.type ?? null, runs: emptyRuns(), messages: emptyMessages(), attribution: emptyAttribution() }));
+  const total: FlowStats = { flowId, runs: { started: 0, completed: 0, ...emptyRuns() }, messages: emptyMessages(), attribution: emptyAttribution(), steps: perStep };
 
   for (const r of runRows) {
     const n = Number(r.n);
@@ -113,6 +132,25 @@ export async function getFlowStats(db: DbOrTx, shopId: string, flowId: string): 
     addMessages(total.messages, m.status, m.skip_reason, n, credits);
     const at = perStep[m.step];
     if (at) addMessages(at.messages, m.status, m.skip_reason, n, credits);
+  }
+  // Per currency, for the flow and for the step of each order's message.
+  const sums = new Map<AttributedRevenue, Map<string, { orders: number; total: bigint }>>();
+  for (const o of orderRows) {
+    const at = o.step === null ? undefined : perStep[o.step];
+    for (const a of at ? [total.attribution, at.attribution] : [total.attribution]) {
+      const byCurrency = sums.get(a) ?? new Map<string, { orders: number; total: bigint }>();
+      const line = byCurrency.get(o.currency) ?? { orders: 0, total: 0n };
+      line.orders += Number(o.orders);
+      line.total += o.total;
+      byCurrency.set(o.currency, line);
+      sums.set(a, byCurrency);
+    }
+  }
+  for (const [a, byCurrency] of sums) {
+    a.attributedRevenue = [...byCurrency.entries()]
+      .sort(([x], [y]) => x.localeCompare(y))
+      .map(([currency, line]) => ({ currency, orders: line.orders, amount: minorToDecimal(line.total, currency) }));
+    a.attributedOrders = a.attributedRevenue.reduce((n, line) => n + line.orders, 0);
   }
   return total;
 }

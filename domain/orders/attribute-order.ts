@@ -1,26 +1,36 @@
-import type { Tx } from '../../lib/db';
+import { sql, type Sql, type Tx } from '../../lib/db';
 import { lockContactsForAttribution } from './attribution-lock';
 
 export interface Attribution {
   kind: 'click' | 'view';
-  campaignId: string;
+  /** The campaign, or (a view of a flow message) null and `flowId` set: exactly one. */
+  campaignId: string | null;
+  flowId: string | null;
   totalMinor: bigint;
   currency: string;
 }
 
 interface Row {
   kind: 'click' | 'view';
-  campaign_id: string;
+  campaign_id: string | null;
+  flow_id: string | null;
   total_minor: bigint;
   currency: string;
 }
 
+/** The result row as published (also the summary path's). */
+export function toAttribution(row: Row): Attribution {
+  return { kind: row.kind, campaignId: row.campaign_id, flowId: row.flow_id, totalMinor: row.total_minor, currency: row.currency };
+}
+
 /**
- * Attributes a stored order (shopify_orders) to at most one campaign of its
- * shop: the one whose link its contact clicked last (a human click, not a
- * preview) within the shop's click window before the order, else the one
- * last delivered to the contact (status `delivered`, sent within the view
- * window before the order). Nothing when the order has no contact, nothing
+ * Attributes a stored order (shopify_orders) to at most one campaign or flow
+ * of its shop: the campaign whose link its contact clicked last (a human
+ * click, not a preview) within the shop's click window before the order, else
+ * the message last delivered to the contact (status `delivered`, sent within
+ * the view window before the order) — a campaign recipient's or a flow
+ * message's, whichever went out later (flow messages carry no tracked links,
+ * so they are never clicked). Nothing when the order has no contact, nothing
  * qualifies, or the order is already attributed (the primary key: never
  * twice, whichever of this and a late click's flush comes first), and it
  * replaces the provisional attribution a customer summary made for it.
@@ -39,15 +49,11 @@ export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: strin
        WHERE NOT k.bot AND k.clicked_at <= o.ordered_at AND k.clicked_at > o.ordered_at - make_interval(hours => o.click_window_hours)
        ORDER BY k.clicked_at DESC LIMIT 1
     ), viewed AS (
-      SELECT r.campaign_id
-        FROM o JOIN campaign_recipients r ON r.contact_id = o.contact_id
-               JOIN campaigns c ON c.id = r.campaign_id AND c.shop_id = o.shop_id
-       WHERE r.status = 'delivered' AND r.sent_at <= o.ordered_at AND r.sent_at > o.ordered_at - make_interval(hours => o.view_window_hours)
-       ORDER BY r.sent_at DESC LIMIT 1
+      ${lastDeliveredSql(sql`o`, sql`o.ordered_at`)}
     ), pick AS (
-      SELECT 'click' AS kind, campaign_id, id AS click_id FROM click
+      SELECT 'click' AS kind, campaign_id, NULL::uuid AS flow_id, NULL::bigint AS flow_message_id, id AS click_id FROM click
       UNION ALL
-      SELECT 'view', campaign_id, NULL::uuid FROM viewed WHERE NOT EXISTS (SELECT 1 FROM click)
+      SELECT 'view', campaign_id, flow_id, flow_message_id, NULL::uuid FROM viewed WHERE NOT EXISTS (SELECT 1 FROM click)
     ), superseded AS (
       -- The provisional attribution this order was counted by, from the
       -- customer summary before its orders/create arrived (attribute-summary-order.ts):
@@ -59,10 +65,33 @@ export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: strin
             AND split_part(p.order_id, ':', 3)::int >= ct.orders_seen
           ORDER BY split_part(p.order_id, ':', 3)::int LIMIT 1)
     )
-    INSERT INTO order_attributions (shop_id, order_id, campaign_id, contact_id, kind, source, click_id, total_minor, currency, ordered_at)
-    SELECT o.shop_id, o.order_id, pick.campaign_id, o.contact_id, pick.kind, 'order', pick.click_id, o.total_minor, o.currency, o.ordered_at
+    INSERT INTO order_attributions (shop_id, order_id, campaign_id, flow_id, flow_message_id, contact_id, kind, source, click_id, total_minor, currency, ordered_at)
+    SELECT o.shop_id, o.order_id, pick.campaign_id, pick.flow_id, pick.flow_message_id, o.contact_id, pick.kind, 'order', pick.click_id, o.total_minor, o.currency, o.ordered_at
       FROM o, pick
     ON CONFLICT (shop_id, order_id) DO NOTHING
-    RETURNING kind, campaign_id, total_minor, currency`;
-  return row ? { kind: row.kind, campaignId: row.campaign_id, totalMinor: row.total_minor, currency: row.currency } : null;
+    RETURNING kind, campaign_id, flow_id, total_minor, currency`;
+  return row ? toAttribution(row) : null;
+}
+
+/**
+ * The body of a CTE: the message last delivered to the contact of `c` (a CTE
+ * with `id`/`contact_id`, `shop_id` and `view_window_hours`) within the view
+ * window before `at` — the latest of the last campaign recipient and the last
+ * flow message, each one indexed probe — as `campaign_id, flow_id,
+ * flow_message_id`. A tie goes to the campaign.
+ */
+export function lastDeliveredSql(c: Sql, at: Sql): Sql {
+  return sql`
+      SELECT campaign_id, flow_id, flow_message_id FROM (
+        (SELECT r.campaign_id, NULL::uuid AS flow_id, NULL::bigint AS flow_message_id, r.sent_at, 0 AS pref
+           FROM ${c} JOIN campaign_recipients r ON r.contact_id = ${c}.contact_id
+                     JOIN campaigns cp ON cp.id = r.campaign_id AND cp.shop_id = ${c}.shop_id
+          WHERE r.status = 'delivered' AND r.sent_at <= ${at} AND r.sent_at > ${at} - make_interval(hours => ${c}.view_window_hours)
+          ORDER BY r.sent_at DESC LIMIT 1)
+        UNION ALL
+        (SELECT NULL::uuid, m.flow_id, m.id, m.sent_at, 1
+           FROM ${c} JOIN flow_messages m ON m.contact_id = ${c}.contact_id AND m.shop_id = ${c}.shop_id
+          WHERE m.status = 'delivered' AND m.sent_at <= ${at} AND m.sent_at > ${at} - make_interval(hours => ${c}.view_window_hours)
+          ORDER BY m.sent_at DESC LIMIT 1)
+      ) last ORDER BY sent_at DESC, pref LIMIT 1`;
 }

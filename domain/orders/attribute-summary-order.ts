@@ -1,21 +1,14 @@
-import type { Tx } from '../../lib/db';
-import type { Attribution } from './attribute-order';
+import { sql, type Tx } from '../../lib/db';
+import { lastDeliveredSql, toAttribution, type Attribution } from './attribute-order';
 import { lockContactsForAttribution } from './attribution-lock';
 import { toMinorUnits } from './money';
-
-interface Row {
-  kind: 'click' | 'view';
-  campaign_id: string;
-  total_minor: bigint;
-  currency: string;
-}
 
 /**
  * An order known only from Shopify's customer summary (customers/update with
  * `orders_count` above every count we had, no orders/create seen for it) is
  * attributed like an order: to the campaign last clicked within the click
- * window before the update, else the one last delivered within the view
- * window. It is provisional: its id is `summary:<customer id>:<count>`, its
+ * window before the update, else the campaign or flow message last delivered
+ * within the view window. It is provisional: its id is `summary:<customer id>:<count>`, its
  * amount the rise of `total_spent` (in the contact's summary currency, else
  * 0), its time the update's. When the real orders/create arrives it replaces
  * it (attribute-order.ts), so the order counts once. Only for a customer whose
@@ -32,9 +25,9 @@ export async function attributeSummaryOrder(
   if (!contact) return null;
   await lockContactsForAttribution(tx, [contact.id]);
   const spent = s.totalSpent && s.currency ? toMinorUnits(s.totalSpent, s.currency) : null;
-  const [row] = await tx.$queryRaw<Row[]>`
+  const [row] = await tx.$queryRaw<Parameters<typeof toAttribution>[0][]>`
     WITH c AS (
-      SELECT c.id, c.shop_id, c.amount_spent_currency, GREATEST(c.shopify_amount_spent_minor, c.amount_seen_minor) AS spent_before,
+      SELECT c.id, c.id AS contact_id, c.shop_id, c.amount_spent_currency, GREATEST(c.shopify_amount_spent_minor, c.amount_seen_minor) AS spent_before,
              s.click_window_hours, s.view_window_hours
         FROM contacts c JOIN shops s ON s.id = c.shop_id
        WHERE c.shop_id = ${s.shopId}::uuid AND c.shopify_customer_id = ${s.customerId} AND c.erased_at IS NULL
@@ -47,24 +40,20 @@ export async function attributeSummaryOrder(
        WHERE NOT k.bot AND k.clicked_at <= ${s.at} AND k.clicked_at > ${s.at}::timestamptz - make_interval(hours => c.click_window_hours)
        ORDER BY k.clicked_at DESC LIMIT 1
     ), viewed AS (
-      SELECT r.campaign_id
-        FROM c JOIN campaign_recipients r ON r.contact_id = c.id
-               JOIN campaigns cp ON cp.id = r.campaign_id AND cp.shop_id = c.shop_id
-       WHERE r.status = 'delivered' AND r.sent_at <= ${s.at} AND r.sent_at > ${s.at}::timestamptz - make_interval(hours => c.view_window_hours)
-       ORDER BY r.sent_at DESC LIMIT 1
+      ${lastDeliveredSql(sql`c`, sql`${s.at}::timestamptz`)}
     ), pick AS (
-      SELECT 'click' AS kind, campaign_id, id AS click_id FROM click
+      SELECT 'click' AS kind, campaign_id, NULL::uuid AS flow_id, NULL::bigint AS flow_message_id, id AS click_id FROM click
       UNION ALL
-      SELECT 'view', campaign_id, NULL::uuid FROM viewed WHERE NOT EXISTS (SELECT 1 FROM click)
+      SELECT 'view', campaign_id, flow_id, flow_message_id, NULL::uuid FROM viewed WHERE NOT EXISTS (SELECT 1 FROM click)
     )
-    INSERT INTO order_attributions (shop_id, order_id, campaign_id, contact_id, kind, source, click_id, total_minor, currency, ordered_at)
-    SELECT c.shop_id, ${`summary:${s.customerId}:${s.ordersCount}`}, pick.campaign_id, c.id, pick.kind, 'summary', pick.click_id,
+    INSERT INTO order_attributions (shop_id, order_id, campaign_id, flow_id, flow_message_id, contact_id, kind, source, click_id, total_minor, currency, ordered_at)
+    SELECT c.shop_id, ${`summary:${s.customerId}:${s.ordersCount}`}, pick.campaign_id, pick.flow_id, pick.flow_message_id, c.id, pick.kind, 'summary', pick.click_id,
            CASE WHEN ${spent}::bigint IS NOT NULL AND (c.amount_spent_currency IS NULL OR c.amount_spent_currency = ${s.currency}::text)
                 THEN GREATEST(0, ${spent}::bigint - c.spent_before) ELSE 0 END,
            COALESCE(c.amount_spent_currency, ${s.currency}::text), ${s.at}
       FROM c, pick
      WHERE COALESCE(c.amount_spent_currency, ${s.currency}::text) IS NOT NULL
     ON CONFLICT (shop_id, order_id) DO NOTHING
-    RETURNING kind, campaign_id, total_minor, currency`;
-  return row ? { kind: row.kind, campaignId: row.campaign_id, totalMinor: row.total_minor, currency: row.currency } : null;
+    RETURNING kind, campaign_id, flow_id, total_minor, currency`;
+  return row ? toAttribution(row) : null;
 }

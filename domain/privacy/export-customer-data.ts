@@ -56,8 +56,8 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
          WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${ids}::uuid[]) ORDER BY clicked_at, id`
     : [];
   const attributions = ids.length
-    ? await tx.$queryRaw<{ order_id: string; campaign_id: string; kind: string; ordered_at: Date }[]>`
-        SELECT order_id, campaign_id, kind, ordered_at FROM order_attributions
+    ? await tx.$queryRaw<{ order_id: string; campaign_id: string | null; flow_id: string | null; kind: string; ordered_at: Date }[]>`
+        SELECT order_id, campaign_id, flow_id, kind, ordered_at FROM order_attributions
          WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${ids}::uuid[]) ORDER BY ordered_at, order_id`
     : [];
   const checkouts = await tx.$queryRaw<{ token: string; phone_e164: string | null; abandoned_checkout_url: string | null; shopify_updated_at: Date; completed_at: Date | null }[]>`
@@ -136,7 +136,7 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
       userAgentClass: k.ua_class,
       bot: k.bot,
     })),
-    orderAttributions: attributions.map((a) => ({ orderId: a.order_id, campaignId: a.campaign_id, kind: a.kind, orderedAt: a.ordered_at.toISOString() })),
+    orderAttributions: attributions.map((a) => ({ orderId: a.order_id, campaignId: a.campaign_id, flowId: a.flow_id, kind: a.kind, orderedAt: a.ordered_at.toISOString() })),
     checkouts: checkouts.map((k) => ({
       token: k.token,
       phone: k.phone_e164,

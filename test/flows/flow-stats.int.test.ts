@@ -5,7 +5,7 @@ import { createContact, createShop, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
 import { simulatorProvider, startSimulator, waitFor } from '../sending';
 import { sessionToken } from '../session-token';
-import { postSimulator } from '../webhooks';
+import { postShopify, postSimulator, rid, webhookEvent } from '../webhooks';
 import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
 import { claimDueRuns } from '../../domain/flows/claim-due-runs';
 import { executeFlowStep } from '../../domain/flows/execute-flow-step';
@@ -28,6 +28,8 @@ describe('flow stats', () => {
     env = await createTestEnv();
     ({ app } = await env.api());
     ({ sim, url: simUrl } = await startSimulator());
+    // Shopify orders/create is processed by the webhooks queue (attribution).
+    await env.worker({ queues: ['webhooks'] });
   });
   afterAll(async () => {
     await sim.stop();
@@ -102,21 +104,25 @@ describe('flow stats', () => {
       flowId: flow.id,
       runs: { started: 13, active: 7, completed: 3, exited: 3, exitedByReason: { order_placed: 2, opted_out: 1 } },
       messages: { sent: 5, delivered: 3, undelivered: 1, failed: 1, unknown: 1, sending: 1, skipped: 3, skippedByReason: { frequency_cap: 2, suppressed: 1 }, creditsSpent: 8 },
+      attribution: { attributedOrders: 0, attributedRevenue: [] },
       steps: [
         {
           index: 0, type: 'send',
           runs: { active: 5, exited: 0, exitedByReason: {} },
           messages: { sent: 4, delivered: 3, undelivered: 1, failed: 1, unknown: 1, sending: 1, skipped: 1, skippedByReason: { frequency_cap: 1 }, creditsSpent: 7 },
+          attribution: { attributedOrders: 0, attributedRevenue: [] },
         },
         {
           index: 1, type: 'wait',
           runs: { active: 0, exited: 2, exitedByReason: { order_placed: 2 } },
           messages: { sent: 0, delivered: 0, undelivered: 0, failed: 0, unknown: 0, sending: 0, skipped: 0, skippedByReason: {}, creditsSpent: 0 },
+          attribution: { attributedOrders: 0, attributedRevenue: [] },
         },
         {
           index: 2, type: 'send',
           runs: { active: 2, exited: 1, exitedByReason: { opted_out: 1 } },
           messages: { sent: 1, delivered: 0, undelivered: 0, failed: 0, unknown: 0, sending: 0, skipped: 2, skippedByReason: { frequency_cap: 1, suppressed: 1 }, creditsSpent: 1 },
+          attribution: { attributedOrders: 0, attributedRevenue: [] },
         },
       ],
     });
@@ -188,5 +194,64 @@ describe('flow stats', () => {
     const [ledger] = await env.db.$queryRaw<{ n: bigint }[]>`
       SELECT -sum(amount) AS n FROM credit_transactions WHERE shop_id = ${shop.id}::uuid AND idempotency_key LIKE 'flow-msg-%'`;
     expect(Number(ledger!.n)).toBe(segments);
+  });
+
+  it('attributes an order to the flow message delivered last (view window), once; a campaign delivered later wins; none outside the window; stats count it per step', async () => {
+    const shop = await createShop(env.db);
+    const flow = await liveFlow(shop, steps);
+    const contact = await createContact(env.db, shop.id);
+    const t0 = new Date(Date.now() - 6 * 3_600_000);
+    const hour = 3_600_000;
+    const [run] = await env.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO flow_runs (flow_id, version_id, shop_id, contact_id, trigger_type, trigger_subject, triggered_at, current_step, next_due_at)
+      VALUES (${flow.id}::uuid, ${flow.versionId}::uuid, ${shop.id}::uuid, ${contact.id}::uuid, 'order_created', ${randomUUID()}, ${t0}, 2, ${t0})
+      RETURNING id::text`;
+    const [m] = await env.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, segments, credits, provider_message_id, sent_at, delivered_at, final_at)
+      VALUES (${run!.id}::bigint, 0, ${shop.id}::uuid, ${flow.id}::uuid, ${flow.versionId}::uuid, ${contact.id}::uuid, 'delivered', 1, 1, ${`pm-${randomUUID()}`}, ${t0}, ${t0}, ${t0})
+      RETURNING id::text`;
+
+    let seq = 0;
+    const orderAt = async (at: Date, total: string): Promise<string> => {
+      const id = Date.now() * 1000 + seq++;
+      const body = {
+        id, created_at: at.toISOString(), total_price: total, currency: 'EUR', customer: { id: id + 500, phone: contact.phone }, phone: contact.phone,
+        landing_site: null, referring_site: null, source_name: 'web', discount_codes: [], line_items: [],
+      };
+      // Delivered twice (a retry with the same webhook id and a duplicate with a new one): attributed once.
+      for (const webhookId of [rid('wh'), rid('wh')]) {
+        expect((await postShopify(app, 'orders/create', body, { shopDomain: shop.domain, webhookId })).status).toBe(200);
+        await waitFor('order processed', async () => ((await webhookEvent(env.db, 'shopify', webhookId))?.status ?? 'gone') !== 'received');
+      }
+      return String(id);
+    };
+    const attribution = async (orderId: string) =>
+      (await env.db.$queryRaw<{ campaign_id: string | null; flow_id: string | null; flow_message_id: string | null; kind: string }[]>`
+        SELECT campaign_id, flow_id, flow_message_id::text, kind FROM order_attributions WHERE shop_id = ${shop.id}::uuid AND order_id = ${orderId}`)[0];
+
+    // 1. Only the flow message was delivered (an hour before): the order is the flow's, a view of step 0's message.
+    const first = await orderAt(new Date(t0.getTime() + hour), '30.00');
+    expect(await attribution(first)).toEqual({ campaign_id: null, flow_id: flow.id, flow_message_id: m!.id, kind: 'view' });
+
+    // 2. A campaign delivered after the flow message: the next order is the campaign's.
+    const [c] = await env.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO campaigns (shop_id, name, body, status) VALUES (${shop.id}::uuid, 'Sale', 'Sale today', 'completed') RETURNING id`;
+    await env.db.$executeRaw`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at)
+      VALUES (${c!.id}::uuid, ${contact.id}::uuid, 0, 'delivered', ${`pm-${randomUUID()}`}, 1, ${new Date(t0.getTime() + 2 * hour)})`;
+    const second = await orderAt(new Date(t0.getTime() + 3 * hour), '20.00');
+    expect(await attribution(second)).toMatchObject({ campaign_id: c!.id, flow_id: null, kind: 'view' });
+
+    // 3. Outside the view window (24 h) of every message: nobody's.
+    const third = await orderAt(new Date(t0.getTime() + 30 * hour), '10.00');
+    expect(await attribution(third)).toBeUndefined();
+
+    const res = await stats(shop, flow.id);
+    expect(res.status).toBe(200);
+    expect(res.body.attribution).toEqual({ attributedOrders: 1, attributedRevenue: [{ currency: 'EUR', orders: 1, amount: '30.00' }] });
+    expect(res.body.steps.map((st: { attribution: { attributedOrders: number } }) => st.attribution.attributedOrders)).toEqual([1, 0, 0]);
+    // The campaign's own stats do not see the flow's order.
+    const [campaignOrders] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM order_attributions WHERE campaign_id = ${c!.id}::uuid`;
+    expect(campaignOrders!.n).toBe(1);
   });
 });

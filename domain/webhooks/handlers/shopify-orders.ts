@@ -94,7 +94,7 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
         deps.metrics.attributedRevenue.inc({ currency: attributed.currency }, minorToMajor(attributed.totalMinor, attributed.currency));
       }
       deps.logger.info(
-        { webhookEventId: event.id, shopId, outcome: result.outcome, linked: result.outcome === 'recorded' && result.contactId !== null, attributedTo: attributed?.campaignId, attribution: attributed?.kind },
+        { webhookEventId: event.id, shopId, outcome: result.outcome, linked: result.outcome === 'recorded' && result.contactId !== null, attributedTo: attributed?.campaignId ?? attributed?.flowId, attribution: attributed?.kind },
         'shopify order',
       );
     });
