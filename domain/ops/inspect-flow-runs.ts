@@ -32,17 +32,21 @@ export interface ContactRunsInspection {
 
 /**
  * A contact's flow runs for on-call (read-only): by contact id, or by phone
- * number (E.164; every shop's contact with it, found by the shops' phone
- * hash, so no number is stored or printed). No message text or phone.
+ * number (E.164: every shop's contact with it, or one shop's, found by its
+ * phone hash; the number is neither stored nor printed). No message text.
  */
 export async function inspectContactFlowRuns(db: DbOrTx, o: { contactId?: string; phoneE164?: string; shopId?: string }): Promise<ContactRunsInspection> {
+  type ContactRow = { id: string; shop_id: string; sms_consent: string; erased: boolean };
   const hash = o.phoneE164 ? phoneHash(o.phoneE164) : null;
-  const contacts = await db.$queryRaw<{ id: string; shop_id: string; sms_consent: string; erased: boolean }[]>`
-    SELECT id, shop_id, sms_consent, erased_at IS NOT NULL AS erased FROM contacts
-     WHERE (${o.contactId ?? null}::uuid IS NULL OR id = ${o.contactId ?? null}::uuid)
-       AND (${hash}::text IS NULL OR phone_hash = ${hash})
-       AND (${o.shopId ?? null}::uuid IS NULL OR shop_id = ${o.shopId ?? null}::uuid)
-     LIMIT 20`;
+  const contacts = hash
+    ? // The number's contacts are keyed (shop_id, phone_hash): one probe per shop (or the one shop given), never a scan of every contact.
+      await db.$queryRaw<ContactRow[]>`
+        SELECT c.id, c.shop_id, c.sms_consent, c.erased_at IS NOT NULL AS erased
+          FROM shops s CROSS JOIN LATERAL (SELECT * FROM contacts c WHERE c.shop_id = s.id AND c.phone_hash = ${hash}) c
+         WHERE ${o.shopId ?? null}::uuid IS NULL OR s.id = ${o.shopId ?? null}::uuid
+         LIMIT 20`
+    : await db.$queryRaw<ContactRow[]>`
+        SELECT id, shop_id, sms_consent, erased_at IS NOT NULL AS erased FROM contacts WHERE id = ${o.contactId ?? null}::uuid`;
   if (contacts.length === 0) return { contacts: [], runs: [] };
   const rows = await db.$queryRaw<{
     id: string; contact_id: string; flow_id: string; name: string; flow_status: string; version: number; trigger_type: string; status: string;

@@ -251,7 +251,7 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
       const arg = p.args[0];
       const shop = p.flags.get('shop');
       if (shop !== undefined && (shop === true || !UUID.test(shop))) throw new OpsError('--shop needs a shop id (a UUID)');
-      const phone = arg?.startsWith('+') ? normalizePhone(arg) : null;
+      const phone = arg && /^\+?[0-9]{6,15}$/.test(arg) ? normalizePhone(arg.startsWith('+') ? arg : `+${arg}`) : null;
       if (!arg || (!UUID.test(arg) && !phone)) throw new OpsError('flow:runs needs a contact id (a UUID) or a phone number in E.164 (+15551234567)');
       const r = await inspectContactFlowRuns(io.db(), phone ? { phoneE164: phone, shopId: shop === undefined ? undefined : shop } : { contactId: arg });
       if (r.contacts.length === 0) throw new OpsError('no such contact');

@@ -92,6 +92,11 @@ it("flow:runs shows a contact's runs with step, status, due time, claim and mess
     expect.objectContaining({ runId: first, status: 'active', step: '1/3 send', dueAt: new Date(now.getTime() - 5 * 60_000).toISOString(), message: 'skipped (frequency_cap)' }),
   ]);
   expect(JSON.stringify(json)).not.toContain(contact.phone);
+  // Without --shop (every shop's contact with the number) and without the '+'.
+  output = [];
+  const anyShop = JSON.parse((await run('flow:runs', contact.phone.slice(1), '--json')).text) as { contacts: { id: string }[]; runs: unknown[] };
+  expect(anyShop.contacts.map((c) => c.id)).toEqual([contact.id]);
+  expect(anyShop.runs).toHaveLength(2);
 
   await expect(run('flow:runs', 'not-a-contact')).rejects.toBeInstanceOf(OpsError);
   await expect(run('flow:runs', randomUUID())).rejects.toThrow('no such contact');
