@@ -55,20 +55,26 @@ export async function republishFlowTriggers(
  * commands would show them as executing. Clearing one is what an expired
  * lease already allows (any new claim replaces it; a late job of the old
  * claim finds it gone and moves nothing). Claimed runs are due, so the due
- * index bounds the scan.
+ * index finds them; the pass examines at most `scan` of the oldest due runs
+ * (a paused flow may hold a million, none claimed), so its cost is bounded and
+ * a claim behind them waits for a later pass or the flow's resumption.
  */
-export async function clearAbandonedFlowClaims(db: Db, opts: { now: Date; limit: number; olderThanMs?: number }): Promise<number> {
+export async function clearAbandonedFlowClaims(db: Db, opts: { now: Date; limit: number; scan?: number; olderThanMs?: number }): Promise<number> {
   const expiredBefore = new Date(opts.now.getTime() - (opts.olderThanMs ?? FLOW_CLAIM_ABANDONED_MS));
   return db.$executeRaw`
-    WITH stale AS (
-      SELECT id FROM flow_runs
-       WHERE status = 'active' AND next_due_at <= ${opts.now} AND lease_until < ${expiredBefore}
+    WITH oldest AS (
+      SELECT id, lease_until FROM flow_runs
+       WHERE status = 'active' AND next_due_at <= ${expiredBefore}
        ORDER BY next_due_at
+       LIMIT ${opts.scan ?? 1_000}
+    ), stale AS (
+      SELECT r.id FROM flow_runs r JOIN oldest o ON o.id = r.id
+       WHERE o.lease_until < ${expiredBefore}
        LIMIT ${opts.limit}
-         FOR UPDATE SKIP LOCKED)
+         FOR UPDATE OF r SKIP LOCKED)
     UPDATE flow_runs r SET claim_token = NULL, lease_until = NULL, updated_at = ${opts.now}
       FROM stale
-     WHERE r.id = stale.id AND r.lease_until < ${expiredBefore}`;
+     WHERE r.id = stale.id AND r.status = 'active' AND r.lease_until < ${expiredBefore}`;
 }
 
 /** A message row is written and settled within one step job; one still `sending` after this is left over. */
