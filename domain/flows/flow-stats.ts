@@ -32,23 +32,21 @@ export interface AttributedRevenue {
   attributedRevenue: { currency: string; orders: number; amount: string }[];
 }
 
-export interface FlowStepStats {
+/** The orders attributed to a step's messages: `attributedOrders`, `attributedRevenue`. */
+export interface FlowStepStats extends AttributedRevenue {
   index: number;
   /** The step's type in the flow's current version (null past its last step: a step only an older version had). */
   type: FlowStep['type'] | null;
   /** Runs whose next step is this one (active), or that ended before it (exited). */
   runs: RunCounts;
   messages: MessageCounts;
-  attribution: AttributedRevenue;
 }
 
-/** GET /api/flows/:id/stats (api.md, "Flow stats"). */
-export interface FlowStats {
+/** GET /api/flows/:id/stats (api.md, "Flow stats"); its attributed orders are every one of the flow's (also those whose message row is gone, which no step shows). */
+export interface FlowStats extends AttributedRevenue {
   flowId: string;
   runs: RunCounts & { started: number; completed: number };
   messages: MessageCounts;
-  /** Every order attributed to the flow (also those whose message row is gone, which no step shows). */
-  attribution: AttributedRevenue;
   steps: FlowStepStats[];
 }
 
@@ -106,8 +104,8 @@ export async function getFlowStats(db: DbOrTx, shopId: string, flowId: string): 
 
   const steps = version?.steps ?? [];
   const stepCount = Math.max(steps.length, ...runRows.filter((r) => r.status !== 'completed').map((r) => r.step + 1), ...messageRows.map((r) => r.step + 1));
-  const perStep: FlowStepStats[] = Array.from({ length: stepCount }, (_, index) => ({ index, type: steps[index]?.type ?? null, runs: emptyRuns(), messages: emptyMessages(), attribution: emptyAttribution() }));
-  const total: FlowStats = { flowId, runs: { started: 0, completed: 0, ...emptyRuns() }, messages: emptyMessages(), attribution: emptyAttribution(), steps: perStep };
+  const perStep: FlowStepStats[] = Array.from({ length: stepCount }, (_, index) => ({ index, type: steps[index]?.type ?? null, runs: emptyRuns(), messages: emptyMessages(), ...emptyAttribution() }));
+  const total: FlowStats = { flowId, runs: { started: 0, completed: 0, ...emptyRuns() }, messages: emptyMessages(), ...emptyAttribution(), steps: perStep };
 
   for (const r of runRows) {
     const n = Number(r.n);
@@ -137,7 +135,7 @@ export async function getFlowStats(db: DbOrTx, shopId: string, flowId: string): 
   const sums = new Map<AttributedRevenue, Map<string, { orders: number; total: bigint }>>();
   for (const o of orderRows) {
     const at = o.step === null ? undefined : perStep[o.step];
-    for (const a of at ? [total.attribution, at.attribution] : [total.attribution]) {
+    for (const a of at ? [total, at] : [total]) {
       const byCurrency = sums.get(a) ?? new Map<string, { orders: number; total: bigint }>();
       const line = byCurrency.get(o.currency) ?? { orders: 0, total: 0n };
       line.orders += Number(o.orders);
