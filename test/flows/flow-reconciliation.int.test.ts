@@ -96,6 +96,26 @@ describe('flow reconciliation and gauges', () => {
     expect(await runsOf(flow.id)).toHaveLength(1);
   });
 
+  it('end to end on real workers: a subscription whose trigger job Redis lost gets its welcome run from the reconcile.run.v1 job', async () => {
+    const shop = await createShop(env.db);
+    const flow = await liveFlow(shop, { type: 'contact_subscribed' }, welcomeSteps);
+    const { contactId, eventId } = await subscribe(shop);
+    await dispatchOutbox(env.db, deps.producer);
+    // Redis loses the waiting job (a restart without persistence); the event was published two minutes ago.
+    await flowsQueue().obliterate({ force: true });
+    await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() - interval '2 minutes' WHERE id = ${eventId}::bigint`;
+    const { host, deps: workerDeps } = await env.worker({ queues: ['maintenance', 'flows'] });
+    try {
+      await workerDeps.producer.add('reconcile.run.v1', { traceId: 'test-reconcile' }, { jobId: `reconcile-${randomUUID()}` });
+      await waitFor('welcome run started', async () => (await runsOf(flow.id)).length === 1, 30_000);
+      await waitFor('trigger event consumed', async () => (await event(eventId)).consumed_at !== null);
+    } finally {
+      await host.close(2_000);
+    }
+    expect(await runsOf(flow.id)).toEqual([expect.objectContaining({ contact_id: contactId })]);
+    await flowsQueue().obliterate({ force: true });
+  });
+
   it('records each part of a split event once (parts finishing together too) and republishes only the parts never run', async () => {
     const shop = await createShop(env.db);
     await liveFlow(shop, { type: 'contact_subscribed' }, welcomeSteps);
