@@ -24,9 +24,12 @@ export function ApiErrorBanner({ error, onDismiss }: { error: unknown; onDismiss
   if (error instanceof ApiError && error.code === 'INVALID_STATE') {
     const status = (error.details as { status?: string } | undefined)?.status;
     const busy = status === 'queued' || status === 'sending' || status === 'scheduled';
+    // Sent from another tab and already finished (a small audience): the same news, in the past tense.
+    const sent = status === 'completed';
+    const title = busy ? 'This campaign is already sending' : sent ? 'This campaign was already sent' : 'This campaign cannot be changed now';
     return (
-      <Banner tone="info" title={busy ? 'This campaign is already sending' : 'This campaign cannot be changed now'} onDismiss={onDismiss}>
-        <p>{busy ? 'It was sent already; follow its progress on its page.' : error.message}</p>
+      <Banner tone="info" title={title} onDismiss={onDismiss}>
+        <p>{busy ? 'It was sent already; follow its progress on its page.' : sent ? 'Its results are on its page.' : error.message}</p>
       </Banner>
     );
   }

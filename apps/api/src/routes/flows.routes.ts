@@ -36,7 +36,7 @@ export function flowRoutes(deps: ApiDeps): Router {
   // The editor's live counter, for a body not saved yet: reads only, so no key.
   router.post(
     '/flows/preview',
-    ...validated({ body: previewFlowMessageSchema }, async ({ body }, _req, res) => {
+    ...validated({ body: previewFlowMessageSchema, use: [optionalKey] }, async ({ body }, _req, res) => {
       res.json(await previewFlowMessage(deps.db, shopOf(res).shopId, body));
     }),
   );
