@@ -1,5 +1,6 @@
 import { empty, raw, sql, type DbOrTx } from '../../lib/db';
 import { orderFiltersOf, type OrderFilters } from './audience';
+import { shopDisplayName } from '../shops/shop-display-name';
 
 export type CampaignStatus = 'draft' | 'scheduled' | 'queued' | 'sending' | 'completed' | 'cancelled' | 'failed';
 
@@ -86,7 +87,7 @@ export function sendContextOf(r: SendContextRow): SendContext {
     scheduledAt: r.scheduled_at,
     traceId: r.trace_id,
     // A shop without a stored name is addressed by its store handle.
-    shopName: r.shop_name ?? r.domain.replace(/\.myshopify\.com$/, ''),
+    shopName: shopDisplayName(r.shop_name, r.domain),
     senderId: r.sender_id,
     timezone: r.timezone,
     quietStart: r.quiet_hours_start,

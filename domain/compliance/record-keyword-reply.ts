@@ -4,6 +4,7 @@ import { writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
 import type { InboundKeyword } from './inbound-keyword';
 import type { InboundRoute } from './inbound-route';
 import { DEFAULT_KEYWORD_REPLIES, renderKeywordReply } from './keyword-reply-texts';
+import { shopDisplayName } from '../shops/shop-display-name';
 
 /** Binds a sealed number to its reply: copied to another row, it does not open. */
 export const keywordReplyAad = (provider: string, inboundMessageId: string): string => `keyword-reply:${provider}:${inboundMessageId}`;
@@ -44,7 +45,7 @@ export async function recordKeywordReply(tx: Tx, r: KeywordReplyRequest): Promis
       SELECT name, domain, keyword_reply_stop AS stop, keyword_reply_start AS start, keyword_reply_help AS help FROM shops WHERE id = ${shopId}::uuid`;
     if (shop) {
       template = (r.keyword === 'STOP' ? shop.stop : r.keyword === 'START' ? shop.start : shop.help) ?? template;
-      vars = { shopName: shop.name ?? shop.domain.replace(/\.myshopify\.com$/, ''), shopUrl: `https://${shop.domain}` };
+      vars = { shopName: shopDisplayName(shop.name, shop.domain), shopUrl: `https://${shop.domain}` };
     }
   }
   // Without a shop there is no URL to give: the default HELP text drops it.

@@ -1,5 +1,5 @@
 import type { Tx } from '../../lib/db';
-import { applyWalletChange } from '../credits/apply-wallet-change';
+import { debitFlowMessage } from './debit-flow-message';
 
 export interface FlowMessageReport {
   /** The webhook event's row id. */
@@ -30,7 +30,7 @@ export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport
   const statuses = reports.map((r) => (r.status === 'delivered' ? 'delivered' : 'undelivered'));
   const codes = reports.map((r) => r.errorCode);
   // The earliest report of a message wins (DISTINCT ON keeps the first of each id).
-  const moved = await tx.$queryRaw<{ id: bigint; shop_id: string; prev: string; segments: number | null; flow_id: string; trace_id: string | null }[]>`
+  const moved = await tx.$queryRaw<{ id: bigint; shop_id: string; prev: string; status: string; segments: number | null; flow_id: string; trace_id: string | null }[]>`
     WITH u AS (
       SELECT DISTINCT ON (id) * FROM unnest(${ids}::bigint[], ${pmids}::text[], ${statuses}::text[], ${codes}::text[]) WITH ORDINALITY AS x(id, pmid, status, code, n)
        ORDER BY id, n
@@ -47,16 +47,12 @@ export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport
            sent_at = COALESCE(f.sent_at, now())
       FROM u, prev
      WHERE f.id = u.id AND prev.id = f.id
-    RETURNING f.id, f.shop_id::text, prev.status AS prev, f.segments, f.flow_id::text, f.trace_id`;
+    RETURNING f.id, f.shop_id::text, prev.status AS prev, f.status, f.segments, f.flow_id::text, f.trace_id`;
   // Proven sent after being recorded unknown: charged now, once (the row moved here, its key cannot recur).
   for (const m of moved.filter((x) => x.prev === 'unknown').sort((a, b) => (a.shop_id < b.shop_id ? -1 : a.shop_id > b.shop_id ? 1 : 0))) {
-    const [row] = await tx.$queryRaw<{ status: string }[]>`SELECT status FROM flow_messages WHERE id = ${m.id}::bigint`;
-    if (row?.status !== 'delivered' || m.segments === null) continue;
-    const [w] = await tx.$queryRaw<{ available: bigint }[]>`SELECT balance - reserved AS available FROM credit_wallets WHERE shop_id = ${m.shop_id}::uuid FOR UPDATE`;
-    const charge = Math.max(0, Math.min(m.segments, Number(w?.available ?? 0)));
-    if (charge === 0) continue;
-    await applyWalletChange(tx, { shopId: m.shop_id, type: 'debit', amount: -charge, idempotencyKey: `flow-msg-${m.id}`, reference: `flow:${m.flow_id}`, traceId: m.trace_id ?? undefined });
-    await tx.$executeRaw`UPDATE flow_messages SET credits = ${charge}::int WHERE id = ${m.id}::bigint`;
+    if (m.status !== 'delivered' || m.segments === null) continue;
+    const charge = await debitFlowMessage(tx, { messageId: String(m.id), shopId: m.shop_id, flowId: m.flow_id, segments: m.segments, traceId: m.trace_id });
+    if (charge > 0) await tx.$executeRaw`UPDATE flow_messages SET credits = ${charge}::int WHERE id = ${m.id}::bigint`;
   }
 
   const movedIds = new Map(moved.map((m) => [String(m.id), m.shop_id]));

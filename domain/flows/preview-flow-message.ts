@@ -4,6 +4,7 @@ import { notFound } from '../../lib/errors';
 import { countSegments, type Encoding } from '../messaging/segments';
 import { FLOW_PLACEHOLDERS, parseTemplate, renderTemplate, templateLinks, withFooter } from '../messaging/template';
 import { flowBodySchema } from './flow-input';
+import { shopDisplayName } from '../shops/shop-display-name';
 
 export const previewFlowMessageSchema = z.strictObject({
   body: flowBodySchema,
@@ -46,7 +47,7 @@ export async function previewFlowMessage(db: DbOrTx, shopId: string, input: Prev
   const vars = {
     firstName: null,
     lastName: null,
-    shopName: shop.shop_name ?? shop.domain.replace(/\.myshopify\.com$/, ''),
+    shopName: shopDisplayName(shop.shop_name, shop.domain),
     checkoutUrl: sampleCheckoutUrl(shop.domain),
     discountCode: input.discountCode?.trim() || null,
   };

@@ -1,14 +1,15 @@
 import type { Logger } from 'pino';
 import type { Db, Tx } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
-import { applyWalletChange } from '../credits/apply-wallet-change';
 import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
 import { suppressedNumbers } from '../compliance/suppressions';
 import { ProviderError, ProviderRateLimitedError, type OutboundMessage, type SendResult, type SmsEncoding, type SmsProvider } from '../messaging/providers/provider';
+import { debitFlowMessage } from './debit-flow-message';
 import { smartSendingSchema, type SendStep } from './flow-input';
 import { flowMessageReference } from './flow-message-reference';
 import { renderFlowMessage } from './render-flow-message';
 import { settleRun, type RunMove } from './settle-run';
+import { shopDisplayName } from '../shops/shop-display-name';
 
 /** A run that cannot pay for its message is looked at again this much later (docs/flows.md "Send step"). */
 export const INSUFFICIENT_CREDITS_RETRY_MS = 3_600_000;
@@ -219,7 +220,7 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
   if (quiet) return defer(quiet, 'quiet_hours');
   const rendered = renderFlowMessage(
     step,
-    { firstName: r.first_name, lastName: r.last_name, shopName: r.shop_name ?? r.domain.replace(/\.myshopify\.com$/, ''), checkoutUrl: r.checkout_url },
+    { firstName: r.first_name, lastName: r.last_name, shopName: shopDisplayName(r.shop_name, r.domain), checkoutUrl: r.checkout_url },
     r.opt_out_footer,
   );
   if (!rendered.ok) return skip(rendered.reason, run.next);
@@ -292,17 +293,12 @@ async function settle(db: Db, deps: FlowSendDeps, run: RunRef, m: ToSend, result
     }
     if (result?.outcome === 'accepted') {
       await move(run.next);
-      // What the wallet covers beyond every campaign's hold: checked before the send, so short only after a race (logged).
-      const [w] = await tx.$queryRaw<{ available: bigint }[]>`SELECT balance - reserved AS available FROM credit_wallets WHERE shop_id = ${m.shopId}::uuid FOR UPDATE`;
-      const charge = Math.max(0, Math.min(m.segments, Number(w?.available ?? 0)));
+      const charge = await debitFlowMessage(tx, m);
       const n = await tx.$executeRaw`
         UPDATE flow_messages SET status = 'sent', provider_message_id = ${result.providerMessageId}, sent_at = ${run.now}, credits = ${charge}::int,
                body = NULL, claim_token = NULL, error_code = NULL
          WHERE id = ${m.messageId}::bigint AND status = 'sending' AND claim_token = ${run.claimToken}::uuid`;
       if (n !== 1) throw new LostClaim();
-      if (charge > 0) {
-        await applyWalletChange(tx, { shopId: m.shopId, type: 'debit', amount: -charge, idempotencyKey: `flow-msg-${m.messageId}`, reference: `flow:${m.flowId}`, traceId: m.traceId ?? undefined });
-      }
       if (charge < m.segments) deps.logger?.error({ flowMessageId: m.messageId, segments: m.segments, charged: charge }, 'flow message sent but the wallet could not cover it: charged what it could');
       deps.metrics?.flowCredits.inc(charge);
       return { kind: 'moved', move: run.next, message: 'sent' };

@@ -10,7 +10,8 @@ export interface Attribution {
   currency: string;
 }
 
-interface Row {
+/** An attribution as the INSERT … RETURNING gives it (both attribution paths). */
+export interface AttributionRow {
   kind: 'click' | 'view';
   campaign_id: string | null;
   flow_id: string | null;
@@ -19,7 +20,7 @@ interface Row {
 }
 
 /** The result row as published (also the summary path's). */
-export function toAttribution(row: Row): Attribution {
+export function toAttribution(row: AttributionRow): Attribution {
   return { kind: row.kind, campaignId: row.campaign_id, flowId: row.flow_id, totalMinor: row.total_minor, currency: row.currency };
 }
 
@@ -38,7 +39,7 @@ export function toAttribution(row: Row): Attribution {
  */
 export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: string; contactId: string }): Promise<Attribution | null> {
   await lockContactsForAttribution(tx, [o.contactId]);
-  const [row] = await tx.$queryRaw<Row[]>`
+  const [row] = await tx.$queryRaw<AttributionRow[]>`
     WITH o AS (
       SELECT o.shop_id, o.order_id, o.contact_id, o.total_minor, o.currency, o.ordered_at, s.click_window_hours, s.view_window_hours
         FROM shopify_orders o JOIN shops s ON s.id = o.shop_id

@@ -1,5 +1,5 @@
 import { sql, type Tx } from '../../lib/db';
-import { lastDeliveredSql, toAttribution, type Attribution } from './attribute-order';
+import { lastDeliveredSql, toAttribution, type Attribution, type AttributionRow } from './attribute-order';
 import { lockContactsForAttribution } from './attribution-lock';
 import { toMinorUnits } from './money';
 
@@ -25,7 +25,7 @@ export async function attributeSummaryOrder(
   if (!contact) return null;
   await lockContactsForAttribution(tx, [contact.id]);
   const spent = s.totalSpent && s.currency ? toMinorUnits(s.totalSpent, s.currency) : null;
-  const [row] = await tx.$queryRaw<Parameters<typeof toAttribution>[0][]>`
+  const [row] = await tx.$queryRaw<AttributionRow[]>`
     WITH c AS (
       SELECT c.id, c.id AS contact_id, c.shop_id, c.amount_spent_currency, GREATEST(c.shopify_amount_spent_minor, c.amount_seen_minor) AS spent_before,
              s.click_window_hours, s.view_window_hours

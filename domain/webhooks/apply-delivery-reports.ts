@@ -158,13 +158,9 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
         continue;
       }
       const replyId = keywordReplyIdFromReference(r.ref);
-      if (replyId !== null && r.batch !== null) {
-        // A keyword reply's report in a batch: as a row of its own, the next pass takes its path.
-        splitPlain.push({ id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, raw: r.raw, pmid: r.pmid, status: r.status, code: null, recipientId: null });
-        continue;
-      }
       const flowMessageId = flowMessageIdFromReference(r.ref);
-      if (flowMessageId !== null && r.batch !== null) {
+      if ((replyId !== null || flowMessageId !== null) && r.batch !== null) {
+        // A keyword reply's or flow message's report in a batch: as a row of its own, the next pass takes its path.
         splitPlain.push({ id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, raw: r.raw, pmid: r.pmid, status: r.status, code: null, recipientId: null });
         continue;
       }
