@@ -1,4 +1,4 @@
-import { BlockStack, Button, Card, EmptyState, IndexTable, InlineStack, Modal, Page, Select, Text } from '@shopify/polaris';
+import { BlockStack, Button, Card, EmptyState, IndexTable, Modal, Page, Text } from '@shopify/polaris';
 import { useRef, useState } from 'react';
 import { api, ApiError, newIdempotencyKey, type Page as ListPage } from '../api/client';
 import type { Campaign, CampaignStatus } from '../api/types';
@@ -9,6 +9,7 @@ import { dateTime } from '../format';
 import { useApi } from '../hooks';
 import { href, useRouter } from '../router';
 import { CursorPager } from '../components/CursorPager';
+import { StatusFilter } from '../components/StatusFilter';
 
 const FILTERS: { label: string; value: '' | CampaignStatus }[] = [
   { label: 'All', value: '' },
@@ -62,20 +63,14 @@ export default function CampaignsPage() {
         {page.error ? <ApiErrorBanner error={page.error} /> : null}
         {deleteError ? <ApiErrorBanner error={deleteError} onDismiss={() => setDeleteError(null)} /> : null}
         <Card padding="0">
-          <div style={{ padding: 'var(--p-space-300)' }}>
-            <InlineStack gap="300" blockAlign="center">
-              <Select
-                label="Status"
-                labelInline
-                options={FILTERS}
-                value={status}
-                onChange={(v) => {
-                  setStatus(v as '' | CampaignStatus);
-                  setCursors([]);
-                }}
-              />
-            </InlineStack>
-          </div>
+          <StatusFilter
+            options={FILTERS}
+            value={status}
+            onChange={(v) => {
+              setStatus(v);
+              setCursors([]);
+            }}
+          />
           {page.data && rows.length === 0 && !cursor ? (
             <EmptyState heading={status ? 'No campaign with this status' : 'Send your first campaign'} image="" action={{ content: 'Create campaign', url: href('/campaigns/new') }}>
               <p>Write a message, choose who receives it, and follow every delivery live.</p>

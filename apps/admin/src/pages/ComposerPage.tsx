@@ -24,6 +24,7 @@ import { api, ApiError, newIdempotencyKey } from '../api/client';
 import type { Audience, Campaign, EnqueueResult, Preview, Shop } from '../api/types';
 import { audienceOf, EMPTY_AUDIENCE_FIELDS, fieldsOf, type AudienceField, type AudienceFields } from '../audience';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { Counter } from '../components/Counter';
 import { dateTime, num } from '../format';
 import { useApi, useDebounced } from '../hooks';
 import { inQuietHours, utcToZoned, zonedToUtc } from '../zoned-time';
@@ -479,19 +480,6 @@ function TrackedLinks({ preview }: { preview: Preview }) {
       </div>
       <Text as="p" variant="bodySm" tone="subdued">
         Clicks and the orders that follow them are counted on the campaign&apos;s page.
-      </Text>
-    </BlockStack>
-  );
-}
-
-function Counter({ label, value, testId }: { label: string; value: number | string | undefined; testId: string }) {
-  return (
-    <BlockStack gap="050">
-      <Text as="span" variant="bodySm" tone="subdued">
-        {label}
-      </Text>
-      <Text as="span" variant="headingSm">
-        <span data-testid={testId}>{value === undefined ? '—' : typeof value === 'number' ? num(value) : value}</span>
       </Text>
     </BlockStack>
   );

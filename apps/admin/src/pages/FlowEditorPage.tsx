@@ -24,6 +24,7 @@ import { api, ApiError, newIdempotencyKey } from '../api/client';
 import type { Flow, FlowDetail, FlowMessagePreview, SmartSending, TriggerType, WaitUnit } from '../api/flow-types';
 import { toast } from '../bridge';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
+import { Counter } from '../components/Counter';
 import { FlowStatusBadge } from '../components/FlowStatusBadge';
 import { blankStep, errorKey, fieldErrorsOf, formOf, inputOf, isTemplateId, localErrors, templateFlow, TRIGGER_OPTIONS, type FlowForm, type StepForm, type StepType } from '../flows';
 import { num } from '../format';
@@ -584,18 +585,5 @@ function ConditionFields({ step, index, steps, err, onChange }: { step: StepForm
       ) : null}
       <Select label="Otherwise" options={otherwiseOptions} value={target < 0 ? 'exit' : step.otherwise} onChange={(otherwise) => onChange({ otherwise })} error={err('otherwise')} helpText="A run never goes back to an earlier step." />
     </FormLayout>
-  );
-}
-
-function Counter({ label, value, testId }: { label: string; value: number | string | undefined; testId: string }) {
-  return (
-    <BlockStack gap="050">
-      <Text as="span" variant="bodySm" tone="subdued">
-        {label}
-      </Text>
-      <Text as="span" variant="headingSm">
-        <span data-testid={testId}>{value === undefined ? '—' : typeof value === 'number' ? num(value) : value}</span>
-      </Text>
-    </BlockStack>
   );
 }

@@ -1,4 +1,4 @@
-import { BlockStack, Box, Button, Card, IndexTable, InlineGrid, InlineStack, Page, Select, Text } from '@shopify/polaris';
+import { BlockStack, Box, Button, Card, IndexTable, InlineGrid, InlineStack, Page, Text } from '@shopify/polaris';
 import { useState } from 'react';
 import type { Page as ListPage } from '../api/client';
 import type { Flow, FlowStatus } from '../api/flow-types';
@@ -9,6 +9,7 @@ import { TEMPLATES, triggerText } from '../flows';
 import { dateTime, num } from '../format';
 import { useApi } from '../hooks';
 import { href, useRouter } from '../router';
+import { StatusFilter } from '../components/StatusFilter';
 
 const FILTERS: { label: string; value: '' | FlowStatus }[] = [
   { label: 'All', value: '' },
@@ -83,20 +84,14 @@ export default function FlowsPage() {
           </Card>
         ) : (
           <Card padding="0">
-            <div style={{ padding: 'var(--p-space-300)' }}>
-              <InlineStack gap="300" blockAlign="center">
-                <Select
-                  label="Status"
-                  labelInline
-                  options={FILTERS}
-                  value={status}
-                  onChange={(v) => {
-                    setStatus(v as '' | FlowStatus);
-                    setCursors([]);
-                  }}
-                />
-              </InlineStack>
-            </div>
+            <StatusFilter
+              options={FILTERS}
+              value={status}
+              onChange={(v) => {
+                setStatus(v);
+                setCursors([]);
+              }}
+            />
             <IndexTable
               resourceName={{ singular: 'flow', plural: 'flows' }}
               itemCount={rows.length}
