@@ -100,6 +100,8 @@ describe('applyDeliveryReports (bulk)', () => {
     expect(await eventState(unbilled)).toMatchObject({ status: 'ignored', shop_id: shopId });
     // Skipped by passes until its retry time, then tried again.
     expect(await eventState(early)).toMatchObject({ status: 'received', last_error: null, attempts: 0 });
+    // Its retry time (REPORT_RETRY_MS after that pass) moved out of reach: a loaded machine may take longer than 250 ms to get here.
+    await env.db.$executeRaw`UPDATE webhook_events SET next_attempt_at = GREATEST(next_attempt_at, now() + interval '1 hour') WHERE id = ${early}::uuid AND next_attempt_at IS NOT NULL`;
     expect((await applyDeliveryReports(env.db, { limit: 100 })).claimed).toBe(0);
     await env.db.$executeRaw`UPDATE webhook_events SET next_attempt_at = now() - interval '1 millisecond' WHERE id = ${early}::uuid`;
     expect(await applyDeliveryReports(env.db, { limit: 100 })).toMatchObject({ claimed: 1, waiting: 1, notReady: [] });
