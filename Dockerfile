@@ -6,6 +6,7 @@
 #   docker run --env-file .env -p 3000:3000 --stop-timeout 20 sms-backend                 # api
 #   docker run --env-file .env --stop-timeout 20 sms-backend \
 #     node --max-old-space-size=192 dist/apps/worker/src/main.js                           # worker
+#   docker run --env-file .env -p 3002:3002 sms-backend node dist/apps/api/src/links-server.js   # short links
 #   docker run --env-file .env sms-backend node dist/scripts/migrate.js                    # migrations
 #
 # --stop-timeout: SIGTERM drains for SHUTDOWN_TIMEOUT_MS (10 s by default)
@@ -49,9 +50,9 @@ COPY prisma/migrations ./prisma/migrations
 COPY scripts/build-if-stale.mjs ./scripts/build-if-stale.mjs
 # Files stay root-owned (read-only to the process); it runs as the image's unprivileged user.
 USER node
-EXPOSE 3000 3001
-# /health of whichever process this container runs: the api on PORT, the worker on WORKER_METRICS_PORT.
+EXPOSE 3000 3001 3002
+# /health of whichever process this container runs: the api on PORT, the worker on WORKER_METRICS_PORT, the links on LINKS_PORT.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "const p=[process.env.PORT||3000,process.env.WORKER_METRICS_PORT||3001];Promise.any(p.map(n=>fetch('http://127.0.0.1:'+n+'/health',{signal:AbortSignal.timeout(2500)}).then(r=>{if(!r.ok)throw new Error(String(r.status))}))).then(()=>process.exit(0),()=>process.exit(1))"]
+  CMD ["node", "-e", "const p=[process.env.PORT||3000,process.env.WORKER_METRICS_PORT||3001,process.env.LINKS_PORT||3002];Promise.any(p.map(n=>fetch('http://127.0.0.1:'+n+'/health',{signal:AbortSignal.timeout(2500)}).then(r=>{if(!r.ok)throw new Error(String(r.status))}))).then(()=>process.exit(0),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
 CMD ["node", "dist/apps/api/src/server.js"]

@@ -65,6 +65,8 @@ export const configSchema = z.object({
     .optional(),
   PORT: port.default(3000),
   WORKER_METRICS_PORT: port.default(3001),
+  // The short-link redirector's port when it runs as its own process (npm run start:links).
+  LINKS_PORT: port.default(3002),
   WORKER_QUEUES: z.string().default('all'),
   SHOPIFY_API_KEY: z.string().min(1).default('dev-shopify-api-key'),
   SHOPIFY_API_SECRET: z.string().min(1).default('dev-shopify-api-secret'),

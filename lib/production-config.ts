@@ -5,7 +5,7 @@
 // set, never because a development default filled it in.
 
 /** The processes that read the configuration, each with the secrets it uses. */
-export type ConfigUser = 'api' | 'worker' | 'tool';
+export type ConfigUser = 'api' | 'worker' | 'links' | 'tool';
 
 export const SECRET_NAMES = [
   'SHOPIFY_API_KEY',
@@ -32,11 +32,13 @@ export type SecretName = (typeof SECRET_NAMES)[number];
  * and the worker's (Admin API calls of jobs). Tools (migrate, ops, chaos) need none, but any
  * secret set for them is still checked. PHONE_HASH_KEY is the api's too: an
  * inbound STOP is applied inline, keyed by that hash. LINK_SIGNING_KEY is
- * both's: the worker signs short-link codes, the api verifies them.
+ * both's: the worker signs short-link codes, the api verifies them; the
+ * link redirector (links) verifies them too and guards its /metrics.
  */
 export const REQUIRED_SECRETS: Record<ConfigUser, readonly SecretName[]> = {
   api: ['SHOPIFY_API_KEY', 'SHOPIFY_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'SMS_WEBHOOK_SECRET', 'PHONE_HASH_KEY', 'LINK_SIGNING_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
   worker: ['SMS_PROVIDER_API_KEY', 'PHONE_HASH_KEY', 'LINK_SIGNING_KEY', 'METRICS_TOKEN', 'SHOP_TOKEN_ENCRYPTION_KEY'],
+  links: ['LINK_SIGNING_KEY', 'METRICS_TOKEN'],
   tool: [],
 };
 
@@ -173,6 +175,7 @@ export function productionProblems(env: Readonly<Record<string, string | undefin
     if (problem) problems.push(`${name}: ${problem}`);
   }
   if (user === 'tool') return problems;
+  if (user === 'links') return [...problems, ...publicUrlProblems(env)];
   if ((env.SMS_PROVIDER ?? 'simulator') === 'simulator') problems.push('SMS_PROVIDER: the simulator is a development tool; set a real provider in production');
   if (env.STRIPE_API_BASE !== undefined) problems.push('STRIPE_API_BASE: only for tests (a local Stripe fake); unset it in production');
   if (env.SHOPIFY_ADMIN_API_BASE !== undefined) problems.push('SHOPIFY_ADMIN_API_BASE: only for development and tests (a local Shopify fake); unset it in production');
@@ -185,6 +188,12 @@ export function productionProblems(env: Readonly<Record<string, string | undefin
   if (env.SHOPIFY_INSTALL_BY_EXCHANGE !== undefined && !['true', '1'].includes(env.SHOPIFY_INSTALL_BY_EXCHANGE)) {
     problems.push('SHOPIFY_INSTALL_BY_EXCHANGE: must stay on in production (without it no shop gets an Admin API token)');
   }
+  return [...problems, ...publicUrlProblems(env)];
+}
+
+/** The public URLs recipients and Shopify reach: https only. */
+function publicUrlProblems(env: Readonly<Record<string, string | undefined>>): string[] {
+  const problems: string[] = [];
   const base = env.PUBLIC_BASE_URL;
   if (base === undefined) problems.push('PUBLIC_BASE_URL: required in production (the public https URL of the api)');
   else if (!/^https:\/\//i.test(base)) problems.push('PUBLIC_BASE_URL: must be https in production');

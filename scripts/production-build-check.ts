@@ -14,7 +14,7 @@ import { clearQueues, freePort, killGroup, procUsage, processTree, ROOT } from '
 // dependencies. `npm run build` here; package.json, package-lock.json, dist/,
 // the migrations (the api reads them for /health/full) and the admin bundle
 // copied out; `npm ci --omit=dev --omit=optional` there; then `npm run
-// start:api` and `npm run start:worker` with NODE_ENV=production and freshly
+// start:api`, `npm run start:worker` and `npm run start:links` with NODE_ENV=production and freshly
 // generated secrets must answer /health, and SIGTERM must stop them with exit
 // 0 within SHUTDOWN_TIMEOUT_MS + CLOSE_GRACE_MS. Also: no devDependency is
 // installed, and every module the compiled code requires resolves there.
@@ -83,7 +83,7 @@ interface Started {
   exit: () => { code: number | null } | undefined;
 }
 
-function npmStart(copy: string, name: 'api' | 'worker', env: Record<string, string>): Started {
+function npmStart(copy: string, name: ServiceName, env: Record<string, string>): Started {
   const proc = spawn('npm', ['run', '--silent', `start:${name}`], { cwd: copy, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? copy, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (d: Buffer): void => {
@@ -123,13 +123,16 @@ function nodeOf(pid: number): number | undefined {
   });
 }
 
-async function startAndStop(copy: string, name: 'api' | 'worker'): Promise<void> {
+type ServiceName = 'api' | 'worker' | 'links';
+const PORT_VARIABLE: Record<ServiceName, string> = { api: 'PORT', worker: 'WORKER_METRICS_PORT', links: 'LINKS_PORT' };
+
+async function startAndStop(copy: string, name: ServiceName): Promise<void> {
   const port = await freePort();
   const env = productionEnv({
     DATABASE_URL: base.DATABASE_URL,
     REDIS_URL: base.REDIS_URL,
     QUEUE_PREFIX: prefix,
-    [name === 'api' ? 'PORT' : 'WORKER_METRICS_PORT']: String(port),
+    [PORT_VARIABLE[name]]: String(port),
     SHUTDOWN_TIMEOUT_MS: String(DRAIN_MS),
   });
   const t0 = Date.now();
@@ -186,7 +189,7 @@ async function main(): Promise<number> {
     if (missing.length > 0) fail(`required by dist/ but not installed:\n  ${missing.join('\n  ')}`);
     else console.log('ok   every package dist/ requires resolves from production dependencies');
 
-    for (const name of ['api', 'worker'] as const) await startAndStop(copy, name);
+    for (const name of ['api', 'worker', 'links'] as const) await startAndStop(copy, name);
   } finally {
     if (statSync(copy).isDirectory()) rmSync(copy, { recursive: true, force: true });
     await clearQueues(base.REDIS_URL, prefix).catch(() => undefined);

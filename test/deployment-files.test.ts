@@ -67,7 +67,7 @@ describe('Dockerfile', () => {
 });
 
 describe('docker-compose.yml', () => {
-  const stack = ['migrate', 'api', 'worker', 'prometheus', 'grafana'];
+  const stack = ['migrate', 'api', 'worker', 'links', 'prometheus', 'grafana'];
 
   it('keeps postgres and redis for development (no profile) and puts the whole stack behind --profile stack', () => {
     expect(services.postgres?.profiles).toBeUndefined();
@@ -76,7 +76,8 @@ describe('docker-compose.yml', () => {
   });
 
   it('health-checks every long-running service and starts the api and the worker after migrations on healthy stores', () => {
-    for (const name of ['postgres', 'redis', 'api', 'worker', 'prometheus', 'grafana']) expect(services[name]?.healthcheck?.test?.length).toBeGreaterThan(1);
+    for (const name of ['postgres', 'redis', 'api', 'worker', 'links', 'prometheus', 'grafana']) expect(services[name]?.healthcheck?.test?.length).toBeGreaterThan(1);
+    expect(services.links?.depends_on).toMatchObject({ migrate: { condition: 'service_completed_successfully' } });
     for (const name of ['api', 'worker']) {
       expect(services[name]?.depends_on).toMatchObject({ migrate: { condition: 'service_completed_successfully' }, redis: { condition: 'service_healthy' } });
     }
@@ -86,7 +87,8 @@ describe('docker-compose.yml', () => {
   it('runs the api and the worker as their start scripts do, from the one image, stopped gracefully within the drain bound', () => {
     expect(services.api?.command).toEqual(['node', ...startCommand('api').nodeArgs, startCommand('api').dist]);
     expect(services.worker?.command).toEqual(['node', ...startCommand('worker').nodeArgs, startCommand('worker').dist]);
-    for (const name of ['api', 'worker']) {
+    expect(services.links?.command).toEqual(['node', ...startCommand('links').nodeArgs, startCommand('links').dist]);
+    for (const name of ['api', 'worker', 'links']) {
       const s = services[name]!;
       expect(s.build).toBe('.');
       expect(s.stop_signal).toBe('SIGTERM');
@@ -118,6 +120,7 @@ describe('docker-compose.yml', () => {
     expect(promConfig.scrape_configs.map((s) => [s.job_name, s.static_configs[0]?.targets, s.authorization?.credentials_file])).toEqual([
       ['api', ['api:3000'], '/tmp/metrics-token'],
       ['worker', ['worker:3001'], '/tmp/metrics-token'],
+      ['links', ['links:3002'], '/tmp/metrics-token'],
     ]);
     expect(prom.environment?.METRICS_TOKEN).toMatch(/^\$\{METRICS_TOKEN:\?/);
 

@@ -39,7 +39,8 @@ export class ResourceMeter {
   ) {
     const tree = (kind: string) => (): number[] => this.stack.services.filter((s) => s.kind === kind && !s.exit).flatMap((s) => processTree(s.pid));
     this.meters = {
-      api: new CpuMeter(tree('api')),
+      // The link redirector, when it runs as its own process, is the api's code.
+      api: new CpuMeter(() => [...tree('api')(), ...tree('links')()]),
       worker: new CpuMeter(tree('worker')),
       simulator: new CpuMeter(tree('sms-simulator')),
       postgres: new CpuMeter(async () => this.postgres()),

@@ -54,7 +54,7 @@ export function tail(file: string, lines = 15): string {
   }
 }
 
-export type ServiceKind = 'sms-simulator' | 'api' | 'worker';
+export type ServiceKind = 'sms-simulator' | 'api' | 'worker' | 'links';
 
 export interface Service {
   /** Unique in the stack: `sms-simulator`, `api`, `worker`, `worker-2`, … */
@@ -64,7 +64,7 @@ export interface Service {
   pid: number;
   log: string;
   healthUrl: string;
-  /** The worker's /metrics port, the api's or simulator's listening port. */
+  /** The worker's /metrics port, the api's, simulator's or redirector's listening port. */
   port: number;
   /** Set once the process has exited. */
   exit?: { code: number | null; signal: NodeJS.Signals | null };
@@ -97,6 +97,11 @@ export interface StackOptions {
   workerOptions?: (index: number) => StartServiceOptions;
   apiOptions?: StartServiceOptions;
   simulatorOptions?: StartServiceOptions;
+  /**
+   * Also run the short-link redirector as its own process (`start:links`),
+   * with PUBLIC_LINK_BASE pointing at it, so messages carry its links.
+   */
+  links?: boolean | StartServiceOptions;
   /** Where logs go (default: a fresh temp dir). */
   logDir?: string;
   /** Prefix of the temp log dir and the queue prefix (default 'stack'). */
@@ -119,7 +124,7 @@ export interface StartCommand {
   source: string;
 }
 
-const START_SCRIPT: Record<ServiceKind, string> = { api: 'start:api', worker: 'start:worker', 'sms-simulator': 'start:simulator' };
+const START_SCRIPT: Record<ServiceKind, string> = { api: 'start:api', worker: 'start:worker', 'sms-simulator': 'start:simulator', links: 'start:links' };
 
 /**
  * `exec` makes the shell npm runs the script with replace itself with node:
@@ -155,6 +160,7 @@ export const SERVICE_NODE_ARGS: Record<ServiceKind, string[]> = {
   api: startCommand('api').nodeArgs,
   worker: startCommand('worker').nodeArgs,
   'sms-simulator': startCommand('sms-simulator').nodeArgs,
+  links: startCommand('links').nodeArgs,
 };
 
 /** Where the build writes the compiled services. */
@@ -185,14 +191,15 @@ export class Stack {
     readonly env: NodeJS.ProcessEnv,
     readonly config: Config,
     readonly logDir: string,
-    readonly ports: { api: number; simulator: number },
+    readonly ports: { api: number; simulator: number; links?: number },
     private readonly onUnexpectedExit?: (service: Service) => void,
     readonly runtime: Runtime = 'tsx',
   ) {}
 
-  get urls(): { api: string; simulator: string; workerMetrics: string[] } {
+  get urls(): { api: string; simulator: string; links: string | null; workerMetrics: string[] } {
     return {
       api: `http://127.0.0.1:${this.ports.api}`,
+      links: this.ports.links === undefined ? null : `http://127.0.0.1:${this.ports.links}`,
       simulator: `http://127.0.0.1:${this.ports.simulator}`,
       workerMetrics: this.workers().map((w) => `http://127.0.0.1:${w.port}/metrics`),
     };
@@ -218,6 +225,7 @@ export class Stack {
     const stream = createWriteStream(log, { flags: 'a' });
     const env: NodeJS.ProcessEnv = { ...this.env, SERVICE_NAME: name, ...opts.env };
     if (kind === 'worker') env.WORKER_METRICS_PORT = String(port);
+    if (kind === 'links') env.LINKS_PORT = String(port);
     const cmd = startCommand(kind);
     const entry = this.runtime === 'dist' ? [path.join(ROOT, cmd.dist)] : ['--import', 'tsx', cmd.source];
     const proc = spawn(process.execPath, [...cmd.nodeArgs, ...(opts.nodeArgs ?? []), ...entry], {
@@ -382,16 +390,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const label = opts.label ?? 'stack';
   const runId = randomBytes(4).toString('hex');
   const [apiPort, simPort] = [await freePort(), await freePort()];
-  const env = stackEnv({ runId, label, apiPort, simPort, extra: opts.env });
+  const linksPort = opts.links ? await freePort() : undefined;
+  const linkBase = linksPort === undefined ? {} : { PUBLIC_LINK_BASE: `http://127.0.0.1:${linksPort}` };
+  const env = stackEnv({ runId, label, apiPort, simPort, extra: { ...linkBase, ...opts.env } });
   const config = parseConfig(env);
   const logDir = opts.logDir ?? mkdtempSync(path.join(tmpdir(), `sms-${label}-`));
-  const stack = new Stack(runId, env, config, logDir, { api: apiPort, simulator: simPort }, opts.onUnexpectedExit, opts.runtime ?? 'tsx');
+  const stack = new Stack(runId, env, config, logDir, { api: apiPort, simulator: simPort, links: linksPort }, opts.onUnexpectedExit, opts.runtime ?? 'tsx');
   try {
     const deadline = Date.now() + (opts.bootTimeoutMs ?? 60_000);
     const started = [
       stack.startService('sms-simulator', 'sms-simulator', simPort, opts.simulatorOptions),
       stack.startService('api', 'api', apiPort, opts.apiOptions),
     ];
+    if (linksPort !== undefined) started.push(stack.startService('links', 'links', linksPort, typeof opts.links === 'object' ? opts.links : {}));
     const workers = opts.workers ?? 1;
     for (let i = 0; i < workers; i++) {
       started.push(stack.startService('worker', i === 0 ? 'worker' : `worker-${i + 1}`, await freePort(), opts.workerOptions?.(i)));

@@ -73,7 +73,9 @@ export async function redirectLoad(
     [campaignId],
   );
   const key = stack.config.LINK_SIGNING_KEY;
-  const prefix = new URL(stack.config.PUBLIC_LINK_BASE ?? stack.urls.api).pathname.replace(/\/+$/, '');
+  // The redirector process when the stack runs one (PUBLIC_LINK_BASE points at it), else the api.
+  const linkOrigin = stack.urls.links ?? stack.urls.api;
+  const prefix = new URL(stack.config.PUBLIC_LINK_BASE ?? linkOrigin).pathname.replace(/\/+$/, '');
   const paths = sent.map((r) => `${prefix}/${linkCode(key, Number(r.link_no), Number(r.id), 0)}`);
 
   const meter = new ResourceMeter(stack, db, o.redisPid);
@@ -81,7 +83,7 @@ export async function redirectLoad(
   const statusBefore = await campaignStatus(db, campaignId);
   const sentBefore = await sentCount(db, campaignId);
   const count = Math.round(o.rate * o.seconds);
-  const load = await fixedRate(stack.urls.api, {
+  const load = await fixedRate(linkOrigin, {
     rate: o.rate,
     count,
     make: (i) => ({ method: 'GET', path: paths[i % paths.length] as string, headers: { 'User-Agent': IPHONE } }),

@@ -1,0 +1,95 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { createLinksApp } from '../../apps/api/src/links/links-app';
+import { clickBufferOf } from '../../apps/api/src/links/short-links';
+import { linkCode } from '../../domain/links/link-code';
+import { parseConfig } from '../../lib/config';
+import { createLogger } from '../../lib/logger';
+import { createMetrics, type Metrics } from '../../lib/metrics';
+import { productionProblems } from '../../lib/production-config';
+import { createCampaign, createContact, createShop } from '../factories';
+import { createTestEnv, type TestEnv } from '../harness';
+import { counterValue } from '../webhooks';
+
+// The redirector as its own process (`npm run start:links`, links-app.ts):
+// the api's short-link route and nothing else, so clicks never wait behind
+// the api's other traffic. What the api's copy answers, this one answers;
+// everything else is a plain 404; /metrics needs the token.
+
+const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1';
+const METRICS_TOKEN = 'links-test-metrics-token-0f3a9c';
+
+describe('the short-link redirector process', () => {
+  let env: TestEnv;
+  let links: Express;
+  let metrics: Metrics;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    metrics = createMetrics();
+    const config = parseConfig({ ...process.env, DATABASE_URL: env.config.DATABASE_URL, METRICS_TOKEN });
+    links = createLinksApp({ config, db: env.db, metrics, logger: createLogger({ level: 'warn', name: 'links' }, env.logs), now: () => new Date() });
+  });
+  afterAll(async () => {
+    await clickBufferOf(links).close();
+    await env.close();
+  });
+
+  /** A sent campaign with one link and one recipient, and that recipient's code. */
+  async function sentLink(): Promise<{ campaignId: string; code: string; recipientId: bigint }> {
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id, { firstName: 'Ann' });
+    const campaign = await createCampaign(env.db, shop.id, { body: 'Hi {{firstName}}: https://shop.example.com/sale?ref=x', status: 'sending' });
+    const [row] = await env.db.$queryRaw<{ id: bigint; link_no: bigint }[]>`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at)
+      VALUES (${campaign.id}::uuid, ${contact.id}::uuid, 0, 'sent', 'p-links-1', 1, now())
+      RETURNING id, (SELECT link_no FROM campaigns WHERE id = ${campaign.id}::uuid) AS link_no`;
+    return { campaignId: campaign.id, code: linkCode(env.config.LINK_SIGNING_KEY, Number(row!.link_no), Number(row!.id), 0), recipientId: row!.id };
+  }
+
+  it('redirects with the UTM parameters and records the click once, as the api does', async () => {
+    const { campaignId, code } = await sentLink();
+    const res = await request(links).get(`/${code}`).set('User-Agent', IPHONE).redirects(0);
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe(`https://shop.example.com/sale?ref=x&utm_source=sms&utm_medium=${env.config.LINK_UTM_MEDIUM}&utm_campaign=${campaignId}`);
+    expect(res.headers['cache-control']).toContain('no-store');
+    await clickBufferOf(links).flush();
+    const clicks = await env.db.$queryRaw<{ bot: boolean; first: boolean }[]>`SELECT bot, first FROM link_clicks WHERE campaign_id = ${campaignId}::uuid`;
+    expect(clicks).toEqual([{ bot: false, first: true }]);
+    expect(await counterValue(metrics, 'linkRedirects', { outcome: 'redirected' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('answers a plain 404 for a tampered code and for every other path: none of the api is served here', async () => {
+    const { code } = await sentLink();
+    const tampered = code.slice(0, -1) + (code.endsWith('a') ? 'b' : 'a');
+    const bad = await request(links).get(`/${tampered}`).set('User-Agent', IPHONE).redirects(0);
+    expect(bad.status).toBe(404);
+    expect(bad.text).toBe('Not found\n');
+    for (const path of ['/api/campaigns', '/webhooks/stripe', '/app', '/internal/ops', '/health/full']) {
+      const res = await request(links).get(path);
+      expect([path, res.status, res.text]).toEqual([path, 404, 'Not found\n']);
+    }
+    const post = await request(links).post(`/${code}`).send('x');
+    expect(post.status).toBe(404);
+    expect(post.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('is alive on /health and serves /metrics only with its token', async () => {
+    const health = await request(links).get('/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toEqual({ status: 'ok', clicksBuffered: expect.any(Number) });
+    expect((await request(links).get('/metrics')).status).toBe(401);
+    expect((await request(links).get('/metrics').set('Authorization', 'Bearer wrong')).status).toBe(401);
+    const scrape = await request(links).get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`);
+    expect(scrape.status).toBe(200);
+    expect(scrape.text).toContain('link_redirects_total');
+    expect(scrape.text).toContain('link_clicks_buffered');
+  });
+
+  it('refuses to start in production without its secrets, and asks nothing of the provider, Stripe or Shopify', () => {
+    const problems = productionProblems({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://app.example.com' }, 'links');
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['LINK_SIGNING_KEY', 'METRICS_TOKEN']);
+    const plainLinks = productionProblems({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://app.example.com', PUBLIC_LINK_BASE: 'http://l.example.com' }, 'links');
+    expect(plainLinks).toContain('PUBLIC_LINK_BASE: must be https in production');
+  });
+});
