@@ -1,7 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import express from 'express';
 import { createTestEnv, type TestEnv } from '../../../test/harness';
 import { AppError } from '../../../lib/errors';
+import { ensureJob } from '../../../queue/ensure-job';
+import { jobIds } from '../../../queue/job-ids';
+import { HEALTH_REPORT_TTL_MS } from './health';
 import { createShop } from '../../../test/factories';
 import { sessionToken } from '../../../test/session-token';
 import { errorHandler } from './middleware/error-handler';
@@ -48,7 +52,19 @@ describe('api skeleton', () => {
       expect(res.body.checks[name].status).toBe('ok');
       expect(typeof res.body.checks[name].latencyMs).toBe('number');
     }
-    expect(res.body.checks.queues.counts.campaigns).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0 });
+    expect(res.body.checks.queues.counts.campaigns).toEqual({ waiting: 0, prioritized: 0, active: 0, delayed: 0, failed: 0 });
+  });
+
+  it('GET /health/full counts a backlog of prioritized batch jobs (fair sharing) as queued work', async () => {
+    const { app, deps } = await env.api();
+    const campaignId = randomUUID();
+    for (const batchNo of [0, 1, 2]) {
+      await ensureJob(deps.queues, 'campaign.send-batch.v1', jobIds.sendBatch(campaignId, batchNo), { campaignId, shopId: randomUUID(), batchNo, traceId: 't-health' }, { priority: batchNo + 1 });
+    }
+    // Past the one-second cache of the report.
+    await new Promise((r) => setTimeout(r, HEALTH_REPORT_TTL_MS + 50));
+    const res = await request(app).get('/health/full');
+    expect(res.body.checks.queues.counts.sends).toMatchObject({ waiting: 0, prioritized: 3 });
   });
 
   it('GET /health/full answers 503 with database down when Postgres is unreachable', async () => {

@@ -51,7 +51,10 @@ export async function checkHealth(deps: Pick<ApiDeps, 'db' | 'redis' | 'queues' 
     timed(async () => {
       const counts: Record<string, unknown> = {};
       for (const name of ALL_QUEUES) {
-        counts[name] = await deps.queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed');
+        // Batch jobs carry a priority (fair sharing: batch-priorities.ts), and
+        // BullMQ keeps prioritized jobs apart from `waiting`: without them a
+        // backlog of sends would read as an empty queue.
+        counts[name] = await deps.queues.get(name).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed');
       }
       return { counts };
     }),
