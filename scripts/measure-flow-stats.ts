@@ -2,7 +2,8 @@
 // "Stats"). Against a scratch database named by DATABASE_URL, migrated:
 //   DATABASE_URL=postgresql://postgres@127.0.0.1:5432/scratch npx tsx scripts/measure-flow-stats.ts [runs]
 // Writes one flow with `runs` runs (default 1 000 000) spread over its steps
-// and statuses and one message per run that passed a send step, vacuums, then
+// and statuses, one message per run that passed a send step and clicks on a
+// fifth of the delivered messages, vacuums, then
 // prints the median of 5 timings of GET /api/flows/:id/stats' queries, the
 // gauges' read and flow:backlog for that flow.
 import { randomUUID } from 'node:crypto';
@@ -49,13 +50,25 @@ async function main(): Promise<void> {
            CASE WHEN r.id % 20 <> 0 AND r.id % 7 <> 0 THEN ${now}::timestamptz END, ${now}::timestamptz
       FROM flow_runs r CROSS JOIN LATERAL (SELECT 0 AS step UNION ALL SELECT 2 WHERE r.current_step = 3) s
      WHERE r.flow_id = ${flow!.id}::uuid AND r.current_step > 0`;
-  console.log(`wrote ${RUNS} runs and their messages in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  // Clicks on a fifth of the delivered messages: a first human click, a second one, or a link preview.
+  await db.$executeRaw`
+    INSERT INTO link_clicks (id, shop_id, flow_id, flow_message_id, step, contact_id, link_index, clicked_at, ua_class, bot, first)
+    SELECT gen_random_uuid(), m.shop_id, m.flow_id, m.id, m.step, m.contact_id, 0, ${now}::timestamptz,
+           CASE WHEN m.id % 3 = 0 THEN 'preview' ELSE 'ios' END, m.id % 3 = 0, m.id % 3 = 1
+      FROM flow_messages m WHERE m.flow_id = ${flow!.id}::uuid AND m.status = 'delivered' AND m.id % 5 = 0`;
+  console.log(`wrote ${RUNS} runs, their messages and clicks in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   await db.$executeRawUnsafe('VACUUM ANALYZE flow_runs');
   await db.$executeRawUnsafe('VACUUM ANALYZE flow_messages');
-  const [sizes] = await db.$queryRaw<{ runs_idx: string; messages_idx: string; messages: bigint }[]>`
+  await db.$executeRawUnsafe('VACUUM ANALYZE link_clicks');
+  const [sizes] = await db.$queryRaw<{ runs_idx: string; messages_idx: string; clicks_idx: string; messages: bigint; clicks: bigint }[]>`
     SELECT pg_size_pretty(pg_relation_size('flow_runs_flow_stats_idx')) AS runs_idx, pg_size_pretty(pg_relation_size('flow_messages_flow_stats_idx')) AS messages_idx,
-           (SELECT count(*) FROM flow_messages WHERE flow_id = ${flow!.id}::uuid) AS messages`;
-  console.log(`messages ${sizes!.messages}; index sizes: flow_runs_flow_stats_idx ${sizes!.runs_idx}, flow_messages_flow_stats_idx ${sizes!.messages_idx}`);
+           pg_size_pretty(pg_relation_size('link_clicks_flow_stats_idx')) AS clicks_idx,
+           (SELECT count(*) FROM flow_messages WHERE flow_id = ${flow!.id}::uuid) AS messages,
+           (SELECT count(*) FROM link_clicks WHERE flow_id = ${flow!.id}::uuid) AS clicks`;
+  console.log(
+    `messages ${sizes!.messages}, clicks ${sizes!.clicks}; index sizes: flow_runs_flow_stats_idx ${sizes!.runs_idx}, ` +
+      `flow_messages_flow_stats_idx ${sizes!.messages_idx}, link_clicks_flow_stats_idx ${sizes!.clicks_idx}`,
+  );
 
   async function time(label: string, f: () => Promise<unknown>): Promise<void> {
     const ms: number[] = [];
@@ -70,7 +83,8 @@ async function main(): Promise<void> {
   await time('GET /api/flows/:id/stats (getFlowStats)', () => getFlowStats(db, shopId, flow!.id));
   await time('db gauges (incl. flow due runs, oldest due)', () => readDbGauges(db, now, now));
   await time('flow:backlog <flowId>', () => flowBacklog(db, { now, flowId: flow!.id }));
-  console.log(JSON.stringify((await getFlowStats(db, shopId, flow!.id)).runs));
+  const final = await getFlowStats(db, shopId, flow!.id);
+  console.log(JSON.stringify({ runs: final.runs, clicks: final.clicks, uniqueClicks: final.uniqueClicks, botClicks: final.botClicks }));
   await db.$disconnect();
 }
 

@@ -25,11 +25,27 @@ export interface MessageCounts {
   creditsSpent: number;
 }
 
-/** Orders attributed to the flow's messages (domain/orders/attribute-order.ts: delivered last within the view window). */
+type RevenueLines = { currency: string; orders: number; amount: string }[];
+
+/**
+ * Clicks on the flow's short links and the orders attributed to its messages
+ * (domain/orders/attribute-order.ts: clicked last within the click window,
+ * else delivered last within the view window).
+ */
 export interface AttributedRevenue {
+  /** Human clicks (not a bot, preview, prefetch or HEAD). */
+  clicks: number;
+  /** Messages clicked at least once (their first human click). */
+  uniqueClicks: number;
+  /** Redirects recognised as bots or previews: redirected, never counted. */
+  botClicks: number;
+  /** Every attributed order: by click and by view. */
   attributedOrders: number;
   /** Per currency, the orders' total in major units (decimal text). */
-  attributedRevenue: { currency: string; orders: number; amount: string }[];
+  attributedRevenue: RevenueLines;
+  /** Of those, the orders attributed by a click on one of the flow's links. */
+  clickAttributedOrders: number;
+  clickAttributedRevenue: RevenueLines;
 }
 
 /** The orders attributed to a step's messages: `attributedOrders`, `attributedRevenue`. */
@@ -50,7 +66,15 @@ export interface FlowStats extends AttributedRevenue {
   steps: FlowStepStats[];
 }
 
-const emptyAttribution = (): AttributedRevenue => ({ attributedOrders: 0, attributedRevenue: [] });
+const emptyAttribution = (): AttributedRevenue => ({
+  clicks: 0,
+  uniqueClicks: 0,
+  botClicks: 0,
+  attributedOrders: 0,
+  attributedRevenue: [],
+  clickAttributedOrders: 0,
+  clickAttributedRevenue: [],
+});
 const emptyRuns = (): RunCounts => ({ active: 0, exited: 0, exitedByReason: {} });
 const emptyMessages = (): MessageCounts => ({ sent: 0, delivered: 0, undelivered: 0, failed: 0, unknown: 0, sending: 0, skipped: 0, skippedByReason: {}, creditsSpent: 0 });
 
@@ -70,10 +94,10 @@ function addMessages(m: MessageCounts, status: string, skipReason: string | null
 }
 
 /**
- * A flow's figures, per flow and per step, in two aggregates that each read
+ * A flow's figures, per flow and per step, in three aggregates that each read
  * one index range and no table row (flow_runs_flow_stats_idx,
- * flow_messages_flow_stats_idx), and its attributed orders (far fewer, on
- * their flow index): cost grows with the flow's runs and messages (about
+ * flow_messages_flow_stats_idx, link_clicks_flow_stats_idx), and its
+ * attributed orders (far fewer, on their flow index): cost grows with the flow's runs and messages (about
  * 0.3 s for a million runs, docs/flows.md "Stats") and is independent of
  * every other flow and shop. Steps are positions: a run of an
  * older version is counted at its own step index. Another shop's flow is
@@ -85,7 +109,7 @@ export async function getFlowStats(db: DbOrTx, shopId: string, flowId: string): 
     ? await db.$queryRaw<{ steps: FlowStep[] }[]>`SELECT steps FROM flow_versions WHERE id = ${flow.current_version_id}::uuid`
     : [];
   // Independent reads: on pool connections, side by side.
-  const [runRows, messageRows, orderRows] = await Promise.all([
+  const [runRows, messageRows, clickRows, orderRows] = await Promise.all([
     db.$queryRaw<{ status: string; exit_reason: string | null; step: number; n: bigint }[]>`
       SELECT status, exit_reason, current_step AS step, count(*) AS n
         FROM flow_runs WHERE flow_id = ${flowId}::uuid
@@ -94,12 +118,17 @@ export async function getFlowStats(db: DbOrTx, shopId: string, flowId: string): 
       SELECT step, status, skip_reason, count(*) AS n, COALESCE(sum(credits), 0)::bigint AS credits
         FROM flow_messages WHERE flow_id = ${flowId}::uuid
        GROUP BY step, status, skip_reason`,
+    // The step is on the click row: no message row read.
+    db.$queryRaw<{ step: number; human: bigint; uniq: bigint; bots: bigint }[]>`
+      SELECT step, count(*) FILTER (WHERE NOT bot) AS human, count(*) FILTER (WHERE first) AS uniq, count(*) FILTER (WHERE bot) AS bots
+        FROM link_clicks WHERE flow_id = ${flowId}::uuid
+       GROUP BY step`,
     // Attributed orders are far fewer than runs: their own index, the message's step by primary key.
-    db.$queryRaw<{ step: number | null; currency: string; orders: bigint; total: bigint }[]>`
-      SELECT m.step, a.currency, count(*) AS orders, sum(a.total_minor)::bigint AS total
+    db.$queryRaw<{ step: number | null; kind: string; currency: string; orders: bigint; total: bigint }[]>`
+      SELECT m.step, a.kind, a.currency, count(*) AS orders, sum(a.total_minor)::bigint AS total
         FROM order_attributions a LEFT JOIN flow_messages m ON m.id = a.flow_message_id
        WHERE a.flow_id = ${flowId}::uuid AND a.shop_id = ${shopId}::uuid
-       GROUP BY m.step, a.currency`,
+       GROUP BY m.step, a.kind, a.currency`,
   ]);
 
   const steps = version?.steps ?? [];
@@ -131,24 +160,41 @@ export async function getFlowStats(db: DbOrTx, shopId: string, flowId: string): 
     const at = perStep[m.step];
     if (at) addMessages(at.messages, m.status, m.skip_reason, n, credits);
   }
-  // Per currency, for the flow and for the step of each order's message.
-  const sums = new Map<AttributedRevenue, Map<string, { orders: number; total: bigint }>>();
+  for (const k of clickRows) {
+    const at = perStep[k.step];
+    for (const a of at ? [total, at] : [total]) {
+      a.clicks += Number(k.human);
+      a.uniqueClicks += Number(k.uniq);
+      a.botClicks += Number(k.bots);
+    }
+  }
+  // Per currency, for the flow and for the step of each order's message; all orders, and those by click.
+  type Sums = Map<string, { orders: number; total: bigint }>;
+  const sums = new Map<AttributedRevenue, { all: Sums; click: Sums }>();
+  const add = (into: Sums, currency: string, orders: number, minor: bigint): void => {
+    const line = into.get(currency) ?? { orders: 0, total: 0n };
+    line.orders += orders;
+    line.total += minor;
+    into.set(currency, line);
+  };
   for (const o of orderRows) {
     const at = o.step === null ? undefined : perStep[o.step];
     for (const a of at ? [total, at] : [total]) {
-      const byCurrency = sums.get(a) ?? new Map<string, { orders: number; total: bigint }>();
-      const line = byCurrency.get(o.currency) ?? { orders: 0, total: 0n };
-      line.orders += Number(o.orders);
-      line.total += o.total;
-      byCurrency.set(o.currency, line);
-      sums.set(a, byCurrency);
+      const by = sums.get(a) ?? { all: new Map(), click: new Map() };
+      add(by.all, o.currency, Number(o.orders), o.total);
+      if (o.kind === 'click') add(by.click, o.currency, Number(o.orders), o.total);
+      sums.set(a, by);
     }
   }
-  for (const [a, byCurrency] of sums) {
-    a.attributedRevenue = [...byCurrency.entries()]
+  const lines = (byCurrency: Sums): RevenueLines =>
+    [...byCurrency.entries()]
       .sort(([x], [y]) => x.localeCompare(y))
       .map(([currency, line]) => ({ currency, orders: line.orders, amount: minorToDecimal(line.total, currency) }));
+  for (const [a, by] of sums) {
+    a.attributedRevenue = lines(by.all);
     a.attributedOrders = a.attributedRevenue.reduce((n, line) => n + line.orders, 0);
+    a.clickAttributedRevenue = lines(by.click);
+    a.clickAttributedOrders = a.clickAttributedRevenue.reduce((n, line) => n + line.orders, 0);
   }
   return total;
 }

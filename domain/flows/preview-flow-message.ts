@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DbOrTx } from '../../lib/db';
 import { notFound } from '../../lib/errors';
+import { DEV_TRACKED_LINKS, sampleShortLink } from '../links/link-code';
 import { countSegments, type Encoding } from '../messaging/segments';
 import { FLOW_PLACEHOLDERS, parseTemplate, renderTemplate, templateLinks, withFooter } from '../messaging/template';
 import { flowBodySchema } from './flow-input';
@@ -17,8 +18,9 @@ export interface FlowMessagePreview {
   encoding: Encoding;
   characters: number;
   segments: number;
-  /** The links written in the body; a flow message sends them as written. */
+  /** The links written in the body, in order: each is sent as the message's own short link of `shortLinkLength` characters (shown as one in `text`). */
   links: string[];
+  shortLinkLength: number;
 }
 
 /**
@@ -33,11 +35,12 @@ function sampleCheckoutUrl(domain: string): string {
 /**
  * A send step's text as a contact without a name would get it — every
  * fallback, the shop's name, the step's discount code, a checkout link of the
- * usual length and the shop's opt-out footer — with its characters, encoding
+ * usual length, its links as short links of their fixed length (`linkBase`:
+ * PUBLIC_LINK_BASE) and the shop's opt-out footer — with its characters, encoding
  * and segments (segments.ts, the count the send path bills). Reads only: the
  * editor's live counter, before anything is saved.
  */
-export async function previewFlowMessage(db: DbOrTx, shopId: string, input: PreviewFlowMessageInput): Promise<FlowMessagePreview> {
+export async function previewFlowMessage(db: DbOrTx, shopId: string, input: PreviewFlowMessageInput, linkBase: string = DEV_TRACKED_LINKS.base): Promise<FlowMessagePreview> {
   const [shop] = await db.$queryRaw<{ domain: string; shop_name: string | null; opt_out_footer: boolean }[]>`
     SELECT domain, name AS shop_name, opt_out_footer FROM shops WHERE id = ${shopId}::uuid`;
   if (!shop) throw notFound('Shop');
@@ -51,7 +54,8 @@ export async function previewFlowMessage(db: DbOrTx, shopId: string, input: Prev
     checkoutUrl: sampleCheckoutUrl(shop.domain),
     discountCode: input.discountCode?.trim() || null,
   };
-  const text = withFooter(renderTemplate(parsed.template, vars), shop.opt_out_footer);
+  const sample = sampleShortLink(linkBase);
+  const text = withFooter(renderTemplate(parsed.template, vars, () => sample), shop.opt_out_footer);
   const counted = countSegments(text);
-  return { text, encoding: counted.encoding, characters: counted.characters, segments: counted.segments, links: templateLinks(parsed.template) };
+  return { text, encoding: counted.encoding, characters: counted.characters, segments: counted.segments, links: templateLinks(parsed.template), shortLinkLength: sample.length };
 }

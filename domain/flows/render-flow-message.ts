@@ -1,9 +1,10 @@
 import { countSegments, type Encoding } from '../messaging/segments';
-import { FLOW_PLACEHOLDERS, parseTemplate, renderTemplate, withFooter } from '../messaging/template';
+import { FLOW_PLACEHOLDERS, parseTemplate, renderTemplate, templateLinks, withFooter, type LinkRenderer } from '../messaging/template';
 import type { SendStep } from './flow-input';
 
 export type RenderedFlowMessage =
-  | { ok: true; text: string; segments: number; encoding: Encoding }
+  /** `links`: the tracked links in it (each rendered by the caller's LinkRenderer). */
+  | { ok: true; text: string; segments: number; encoding: Encoding; links: number }
   /** Nothing worth sending: a checkout reminder whose checkout link is gone (erased, never stored), an empty text, or one too long. */
   | { ok: false; reason: 'no_checkout_url' | 'empty_message' | 'too_long' };
 
@@ -22,20 +23,23 @@ const USES_CHECKOUT_URL = /\{\{\s*checkoutUrl\s*(\||\}\})/;
 
 /**
  * A send step's text for one contact: the campaign template with the flow
- * placeholders, and the shop's opt-out footer. Links go out as written (no
- * short link): the short-link codes resolve through a campaign's link number
- * and recipient id, which a flow message has neither of (docs/flows.md).
- * Pure.
+ * placeholders, and the shop's opt-out footer. The body's links (every URL
+ * written in it, as for campaigns: templateLinks) are rendered by `link`: the
+ * send path gives the message's own short links, all of one fixed length, so
+ * it renders with a sample of that length first to count segments, then with
+ * the real codes once the message has its id (docs/flows.md "Links and
+ * clicks"). Without `link` they go out as written. `{{checkoutUrl}}` is a
+ * placeholder, not a written link: it goes out as Shopify made it. Pure.
  */
-export function renderFlowMessage(step: SendStep, vars: FlowMessageVars, optOutFooter: boolean): RenderedFlowMessage {
+export function renderFlowMessage(step: SendStep, vars: FlowMessageVars, optOutFooter: boolean, link?: LinkRenderer): RenderedFlowMessage {
   const parsed = parseTemplate(step.body, FLOW_PLACEHOLDERS);
   // Validated when the version was written; a body that no longer parses has nothing to send.
   if (!parsed.ok) return { ok: false, reason: 'empty_message' };
   if (USES_CHECKOUT_URL.test(step.body) && !vars.checkoutUrl) return { ok: false, reason: 'no_checkout_url' };
-  const text = withFooter(renderTemplate(parsed.template, { ...vars, discountCode: step.discountCode ?? null }), optOutFooter);
+  const text = withFooter(renderTemplate(parsed.template, { ...vars, discountCode: step.discountCode ?? null }, link), optOutFooter);
   const count = countSegments(text);
   if (count.segments === 0) return { ok: false, reason: 'empty_message' };
   // Names and a checkout link can take a 1 600-character body far past what an SMS should be.
   if (text.length > MAX_FLOW_MESSAGE_CHARS || count.segments > 255) return { ok: false, reason: 'too_long' };
-  return { ok: true, text, segments: count.segments, encoding: count.encoding };
+  return { ok: true, text, segments: count.segments, encoding: count.encoding, links: templateLinks(parsed.template).length };
 }

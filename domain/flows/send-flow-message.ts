@@ -3,6 +3,7 @@ import type { Db, Tx } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
 import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
 import { suppressedNumbers } from '../compliance/suppressions';
+import { DEV_TRACKED_LINKS, flowShortLink, sampleShortLink, type TrackedLinks } from '../links/link-code';
 import { ProviderError, ProviderRateLimitedError, type OutboundMessage, type SendResult, type SmsEncoding, type SmsProvider } from '../messaging/providers/provider';
 import { debitFlowMessage } from './debit-flow-message';
 import { smartSendingSchema, type SendStep } from './flow-input';
@@ -26,6 +27,8 @@ export interface FlowSendDeps {
   quietHoursFloor?: boolean;
   metrics?: Pick<Metrics, 'flowMessages' | 'flowCredits'>;
   logger?: Logger;
+  /** Short-link base and signing key (trackedLinksOf(config)); the development ones when absent. */
+  links?: TrackedLinks;
   /** Fault-injection seam for tests: after the provider answered, before the settle (where a crash is most dangerous). */
   afterProviderCall?: (result: SendResult | null) => void | Promise<void>;
 }
@@ -43,6 +46,7 @@ interface SendRow {
   flow_id: string;
   shop_id: string;
   version_id: string;
+  link_no: bigint;
   contact_id: string;
   triggered_at: Date;
   trace_id: string | null;
@@ -138,7 +142,7 @@ export async function sendFlowMessage(db: Db, deps: FlowSendDeps, run: RunRef, s
 
 async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep): Promise<SendOutcome | ToSend> {
   const [r] = await tx.$queryRaw<SendRow[]>`
-    SELECT r.flow_id::text, r.shop_id::text, r.version_id::text, r.contact_id::text, r.triggered_at, r.trace_id, v.smart_sending,
+    SELECT r.flow_id::text, r.shop_id::text, r.version_id::text, v.link_no, r.contact_id::text, r.triggered_at, r.trace_id, v.smart_sending,
            c.sms_consent, c.phone_e164, c.timezone, c.first_name, c.last_name,
            s.name AS shop_name, s.domain, s.sender_id, s.timezone AS shop_timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer,
            s.smart_sending_enabled, s.smart_sending_window_hours,
@@ -218,11 +222,11 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
   // Deferred, never dropped: the same step, due when the recipient's quiet hours end.
   const quiet = quietUntil();
   if (quiet) return defer(quiet, 'quiet_hours');
-  const rendered = renderFlowMessage(
-    step,
-    { firstName: r.first_name, lastName: r.last_name, shopName: shopDisplayName(r.shop_name, r.domain), checkoutUrl: r.checkout_url },
-    r.opt_out_footer,
-  );
+  // Links as short links of their fixed length: the count (hence the credits) is the real message's.
+  const links = deps.links ?? DEV_TRACKED_LINKS;
+  const sample = sampleShortLink(links.base);
+  const vars = { firstName: r.first_name, lastName: r.last_name, shopName: shopDisplayName(r.shop_name, r.domain), checkoutUrl: r.checkout_url };
+  const rendered = renderFlowMessage(step, vars, r.opt_out_footer, () => sample);
   if (!rendered.ok) return skip(rendered.reason, run.next);
   // Paid from what no campaign holds; a run that cannot pay waits (a top-up resumes it).
   if (Number(r.available) < rendered.segments) return defer(new Date(run.now.getTime() + INSUFFICIENT_CREDITS_RETRY_MS), 'insufficient_credits');
@@ -246,10 +250,23 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     RETURNING 1`;
   if (took.length === 0) return skip('frequency_cap', run.next);
 
+  // A message with links takes its id first: its codes name it (flow message id and step, link-code.ts).
+  let text = rendered.text;
+  let messageId: string | null = null;
+  if (rendered.links > 0) {
+    const [n] = await tx.$queryRaw<{ id: bigint }[]>`SELECT nextval(pg_get_serial_sequence('flow_messages', 'id')) AS id`;
+    const reserved = Number(n!.id);
+    messageId = String(n!.id);
+    const own = renderFlowMessage(step, vars, r.opt_out_footer, (index) => flowShortLink(links, Number(r.link_no), reserved, run.step, index));
+    // The same length as the sample's, so the same segments: checked, never assumed.
+    if (!own.ok || own.segments !== rendered.segments || own.encoding !== rendered.encoding) throw new Error(`flow message ${messageId}: short links changed its count`);
+    text = own.text;
+  }
   const [row] = await tx.$queryRaw<{ id: bigint }[]>`
-    INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, body, segments, encoding, claim_token, attempts, trace_id)
-    VALUES (${run.runId}::bigint, ${run.step}, ${r.shop_id}::uuid, ${r.flow_id}::uuid, ${r.version_id}::uuid, ${r.contact_id}::uuid,
-            'sending', ${rendered.text}, ${rendered.segments}::smallint, ${rendered.encoding}, ${run.claimToken}::uuid, 1, ${r.trace_id})
+    INSERT INTO flow_messages (id, run_id, step, shop_id, flow_id, version_id, contact_id, status, body, segments, encoding, claim_token, attempts, trace_id)
+    VALUES (COALESCE(${messageId}::bigint, nextval(pg_get_serial_sequence('flow_messages', 'id'))), ${run.runId}::bigint, ${run.step}, ${r.shop_id}::uuid,
+            ${r.flow_id}::uuid, ${r.version_id}::uuid, ${r.contact_id}::uuid,
+            'sending', ${text}, ${rendered.segments}::smallint, ${rendered.encoding}, ${run.claimToken}::uuid, 1, ${r.trace_id})
     RETURNING id`;
   await renewLease();
   const id = String(row!.id);
@@ -259,7 +276,7 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     segments: rendered.segments,
     resend: false,
     slotAt: run.now,
-    message: { reference: flowMessageReference(id), to: r.phone_e164, text: rendered.text, from: r.sender_id, encoding: rendered.encoding },
+    message: { reference: flowMessageReference(id), to: r.phone_e164, text, from: r.sender_id, encoding: rendered.encoding },
   };
 }
 

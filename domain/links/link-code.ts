@@ -11,6 +11,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 // links are cached by link_no. Deterministic: a re-send renders the same code.
 // Fixed length, so every message's length (hence segments, the preview and the
 // credit reservation) is known before any recipient exists.
+//
+// A flow message's code has the same layout and length: the number is its
+// flow version's `link_no` (drawn from the campaigns' sequence, so a number
+// names a campaign or a flow version, never both) and the recipient part is
+// `flow message id × FLOW_STEP_SLOTS + step`, so the redirect finds the step's
+// links (cached by link_no, like a campaign's) with no read either.
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const VALUE = new Int8Array(128).fill(-1);
@@ -66,6 +72,20 @@ export function linkCode(key: string, linkNo: number, recipientId: number, index
   return encode(linkNo, CAMPAIGN_WIDTH) + encode(recipientId, RECIPIENT_WIDTH) + encode(index, INDEX_WIDTH) + tag(key, linkNo, recipientId, index);
 }
 
+/** Steps a flow version may have, with room to spare (flow_messages_step_check: 0..19); never changes, codes already sent depend on it. */
+export const FLOW_STEP_SLOTS = 32;
+
+/** The recipient part of a flow message's codes. */
+export function flowRecipientPart(messageId: number, step: number): number {
+  if (!Number.isInteger(step) || step < 0 || step >= FLOW_STEP_SLOTS) throw new RangeError(`flow step out of range: ${step}`);
+  return messageId * FLOW_STEP_SLOTS + step;
+}
+
+/** The flow message and step a flow code's recipient part names. */
+export function flowMessageOfRecipient(recipientId: number): { messageId: number; step: number } {
+  return { messageId: Math.floor(recipientId / FLOW_STEP_SLOTS), step: recipientId % FLOW_STEP_SLOTS };
+}
+
 export interface LinkTarget {
   linkNo: number;
   recipientId: number;
@@ -114,6 +134,11 @@ export function sampleShortLink(base: string): string {
 
 export function shortLink(links: TrackedLinks, linkNo: number, recipientId: number, index: number): string {
   return `${links.base}/${linkCode(links.signingKey, linkNo, recipientId, index)}`;
+}
+
+/** A flow message's link `index` of its step: the version's link number, the message id and its step in the code (deterministic: a re-send renders the same one). */
+export function flowShortLink(links: TrackedLinks, linkNo: number, messageId: number, step: number, index: number): string {
+  return shortLink(links, linkNo, flowRecipientPart(messageId, step), index);
 }
 
 type LinkConfig = Parameters<typeof trackedLinksOf>[0];

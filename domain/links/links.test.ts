@@ -1,5 +1,5 @@
 import { withUtm } from './destination';
-import { CODE_LENGTH, LINK_CODE_PATTERN, linkCode, parseLinkCode, sampleShortLink, trackedLinksOf } from './link-code';
+import { CODE_LENGTH, FLOW_STEP_SLOTS, LINK_CODE_PATTERN, flowMessageOfRecipient, flowRecipientPart, flowShortLink, linkCode, parseLinkCode, sampleShortLink, trackedLinksOf } from './link-code';
 import { classifyFetcher } from './user-agent-class';
 import { parseTemplate, renderPieces, renderTemplate, templateLinks, upperBoundSegmentsFor, withFooter, MAX_LINKS } from '../messaging/template';
 import { countSegments } from '../messaging/segments';
@@ -30,6 +30,20 @@ describe('link codes', () => {
     expect(parseLinkCode(KEY, code.slice(1))).toBeNull();
     expect(parseLinkCode(KEY, `${code}x`)).toBeNull();
     expect(parseLinkCode(KEY, code.replace(/.$/, '-'))).toBeNull();
+  });
+
+  it("of a flow message name the version's number, the message and its step, at the campaigns' length", () => {
+    const links = { base: 'https://l.example', signingKey: KEY };
+    const short = flowShortLink(links, 42, 1_234_567, 19, 2);
+    expect(short).toHaveLength(sampleShortLink(links.base).length);
+    expect(flowShortLink(links, 42, 1_234_567, 19, 2)).toBe(short);
+    const parsed = parseLinkCode(KEY, short.slice(links.base.length + 1));
+    expect(parsed).toEqual({ linkNo: 42, recipientId: flowRecipientPart(1_234_567, 19), index: 2 });
+    expect(flowMessageOfRecipient(parsed!.recipientId)).toEqual({ messageId: 1_234_567, step: 19 });
+    // Another step of the same message is another code.
+    expect(flowShortLink(links, 42, 1_234_567, 18, 2)).not.toBe(short);
+    expect(() => flowRecipientPart(1, FLOW_STEP_SLOTS)).toThrow(RangeError);
+    expect(() => flowRecipientPart(1, -1)).toThrow(RangeError);
   });
 
   it('refuse what they cannot encode rather than wrap', () => {

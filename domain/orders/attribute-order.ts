@@ -3,7 +3,7 @@ import { lockContactsForAttribution } from './attribution-lock';
 
 export interface Attribution {
   kind: 'click' | 'view';
-  /** The campaign, or (a view of a flow message) null and `flowId` set: exactly one. */
+  /** The campaign, or (a flow message's click or view) null and `flowId` set: exactly one. */
   campaignId: string | null;
   flowId: string | null;
   totalMinor: bigint;
@@ -26,12 +26,11 @@ export function toAttribution(row: AttributionRow): Attribution {
 
 /**
  * Attributes a stored order (shopify_orders) to at most one campaign or flow
- * of its shop: the campaign whose link its contact clicked last (a human
- * click, not a preview) within the shop's click window before the order, else
- * the message last delivered to the contact (status `delivered`, sent within
- * the view window before the order) — a campaign recipient's or a flow
- * message's, whichever went out later (flow messages carry no tracked links,
- * so they are never clicked). Nothing when the order has no contact, nothing
+ * of its shop: the campaign or flow message whose link its contact clicked
+ * last (a human click, not a preview) within the shop's click window before
+ * the order, else the message last delivered to the contact (status
+ * `delivered`, sent within the view window before the order) — a campaign
+ * recipient's or a flow message's, whichever went out later. Nothing when the order has no contact, nothing
  * qualifies, or the order is already attributed (the primary key: never
  * twice, whichever of this and a late click's flush comes first), and it
  * replaces the provisional attribution a customer summary made for it.
@@ -45,14 +44,14 @@ export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: strin
         FROM shopify_orders o JOIN shops s ON s.id = o.shop_id
        WHERE o.shop_id = ${o.shopId}::uuid AND o.order_id = ${o.orderId} AND o.contact_id IS NOT NULL
     ), click AS (
-      SELECT k.campaign_id, k.id
+      SELECT k.campaign_id, k.flow_id, k.flow_message_id, k.id
         FROM o JOIN link_clicks k ON k.shop_id = o.shop_id AND k.contact_id = o.contact_id
        WHERE NOT k.bot AND k.clicked_at <= o.ordered_at AND k.clicked_at > o.ordered_at - make_interval(hours => o.click_window_hours)
        ORDER BY k.clicked_at DESC LIMIT 1
     ), viewed AS (
       ${lastDeliveredSql(sql`o`, sql`o.ordered_at`)}
     ), pick AS (
-      SELECT 'click' AS kind, campaign_id, NULL::uuid AS flow_id, NULL::bigint AS flow_message_id, id AS click_id FROM click
+      SELECT 'click' AS kind, campaign_id, flow_id, flow_message_id, id AS click_id FROM click
       UNION ALL
       SELECT 'view', campaign_id, flow_id, flow_message_id, NULL::uuid FROM viewed WHERE NOT EXISTS (SELECT 1 FROM click)
     ), superseded AS (

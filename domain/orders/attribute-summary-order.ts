@@ -6,7 +6,7 @@ import { toMinorUnits } from './money';
 /**
  * An order known only from Shopify's customer summary (customers/update with
  * `orders_count` above every count we had, no orders/create seen for it) is
- * attributed like an order: to the campaign last clicked within the click
+ * attributed like an order: to the campaign or flow message last clicked within the click
  * window before the update, else the campaign or flow message last delivered
  * within the view window. It is provisional: its id is `summary:<customer id>:<count>`, its
  * amount the rise of `total_spent` (in the contact's summary currency, else
@@ -35,14 +35,14 @@ export async function attributeSummaryOrder(
          AND ${s.ordersCount}::int > GREATEST(c.shopify_orders_count, c.orders_seen)
        LIMIT 1
     ), click AS (
-      SELECT k.campaign_id, k.id
+      SELECT k.campaign_id, k.flow_id, k.flow_message_id, k.id
         FROM c JOIN link_clicks k ON k.shop_id = c.shop_id AND k.contact_id = c.id
        WHERE NOT k.bot AND k.clicked_at <= ${s.at} AND k.clicked_at > ${s.at}::timestamptz - make_interval(hours => c.click_window_hours)
        ORDER BY k.clicked_at DESC LIMIT 1
     ), viewed AS (
       ${lastDeliveredSql(sql`c`, sql`${s.at}::timestamptz`)}
     ), pick AS (
-      SELECT 'click' AS kind, campaign_id, NULL::uuid AS flow_id, NULL::bigint AS flow_message_id, id AS click_id FROM click
+      SELECT 'click' AS kind, campaign_id, flow_id, flow_message_id, id AS click_id FROM click
       UNION ALL
       SELECT 'view', campaign_id, flow_id, flow_message_id, NULL::uuid FROM viewed WHERE NOT EXISTS (SELECT 1 FROM click)
     )

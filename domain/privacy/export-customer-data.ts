@@ -49,10 +49,10 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
       FROM shopify_orders
      WHERE shop_id = ${r.shopId}::uuid AND (contact_id = ANY(${ids}::uuid[]) OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))
      ORDER BY ordered_at, order_id`;
-  // Clicks on campaign short links (the user-agent class, never the agent or the IP) and orders attributed to campaigns.
+  // Clicks on campaign and flow short links (the user-agent class, never the agent or the IP) and orders attributed to campaigns and flows.
   const clicks = ids.length
-    ? await tx.$queryRaw<{ contact_id: string; campaign_id: string; link_index: number; clicked_at: Date; ua_class: string; bot: boolean }[]>`
-        SELECT contact_id, campaign_id, link_index, clicked_at, ua_class, bot FROM link_clicks
+    ? await tx.$queryRaw<{ contact_id: string; campaign_id: string | null; flow_id: string | null; link_index: number; clicked_at: Date; ua_class: string; bot: boolean }[]>`
+        SELECT contact_id, campaign_id, flow_id, link_index, clicked_at, ua_class, bot FROM link_clicks
          WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${ids}::uuid[]) ORDER BY clicked_at, id`
     : [];
   const attributions = ids.length
@@ -131,6 +131,7 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
     linkClicks: clicks.map((k) => ({
       contactId: k.contact_id,
       campaignId: k.campaign_id,
+      flowId: k.flow_id,
       linkIndex: k.link_index,
       clickedAt: k.clicked_at.toISOString(),
       userAgentClass: k.ua_class,

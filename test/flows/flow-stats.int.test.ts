@@ -104,25 +104,25 @@ describe('flow stats', () => {
       flowId: flow.id,
       runs: { started: 13, active: 7, completed: 3, exited: 3, exitedByReason: { order_placed: 2, opted_out: 1 } },
       messages: { sent: 5, delivered: 3, undelivered: 1, failed: 1, unknown: 1, sending: 1, skipped: 3, skippedByReason: { frequency_cap: 2, suppressed: 1 }, creditsSpent: 8 },
-      attributedOrders: 0, attributedRevenue: [],
+      clicks: 0, uniqueClicks: 0, botClicks: 0, attributedOrders: 0, attributedRevenue: [], clickAttributedOrders: 0, clickAttributedRevenue: [],
       steps: [
         {
           index: 0, type: 'send',
           runs: { active: 5, exited: 0, exitedByReason: {} },
           messages: { sent: 4, delivered: 3, undelivered: 1, failed: 1, unknown: 1, sending: 1, skipped: 1, skippedByReason: { frequency_cap: 1 }, creditsSpent: 7 },
-          attributedOrders: 0, attributedRevenue: [],
+          clicks: 0, uniqueClicks: 0, botClicks: 0, attributedOrders: 0, attributedRevenue: [], clickAttributedOrders: 0, clickAttributedRevenue: [],
         },
         {
           index: 1, type: 'wait',
           runs: { active: 0, exited: 2, exitedByReason: { order_placed: 2 } },
           messages: { sent: 0, delivered: 0, undelivered: 0, failed: 0, unknown: 0, sending: 0, skipped: 0, skippedByReason: {}, creditsSpent: 0 },
-          attributedOrders: 0, attributedRevenue: [],
+          clicks: 0, uniqueClicks: 0, botClicks: 0, attributedOrders: 0, attributedRevenue: [], clickAttributedOrders: 0, clickAttributedRevenue: [],
         },
         {
           index: 2, type: 'send',
           runs: { active: 2, exited: 1, exitedByReason: { opted_out: 1 } },
           messages: { sent: 1, delivered: 0, undelivered: 0, failed: 0, unknown: 0, sending: 0, skipped: 2, skippedByReason: { frequency_cap: 1, suppressed: 1 }, creditsSpent: 1 },
-          attributedOrders: 0, attributedRevenue: [],
+          clicks: 0, uniqueClicks: 0, botClicks: 0, attributedOrders: 0, attributedRevenue: [], clickAttributedOrders: 0, clickAttributedRevenue: [],
         },
       ],
     });
@@ -248,7 +248,8 @@ describe('flow stats', () => {
 
     const res = await stats(shop, flow.id);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ attributedOrders: 1, attributedRevenue: [{ currency: 'EUR', orders: 1, amount: '30.00' }] });
+    // A view: in all attributed orders, none by click.
+    expect(res.body).toMatchObject({ attributedOrders: 1, attributedRevenue: [{ currency: 'EUR', orders: 1, amount: '30.00' }], clickAttributedOrders: 0, clickAttributedRevenue: [] });
     expect(res.body.steps.map((st: { attributedOrders: number }) => st.attributedOrders)).toEqual([1, 0, 0]);
     // The campaign's own stats do not see the flow's order.
     const [campaignOrders] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM order_attributions WHERE campaign_id = ${c!.id}::uuid`;

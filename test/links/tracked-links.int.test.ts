@@ -262,6 +262,31 @@ describe('tracked links, clicks and attribution', () => {
     expect(statuses).toEqual([404, 404, 404, 429, 429]);
   });
 
+  it('numbers campaigns and flow versions from one sequence: a code names one of them, and each resolves to its own links', async () => {
+    const shop = await createShop(env.db);
+    const [c] = await env.db.$queryRaw<{ id: string; link_no: bigint }[]>`
+      INSERT INTO campaigns (shop_id, name, body, status) VALUES (${shop.id}::uuid, 'c', 'https://campaign.example/x', 'completed') RETURNING id, link_no`;
+    const created = await request(app)
+      .post('/api/flows')
+      .set('Authorization', await auth(shop))
+      .send({ name: 'f', trigger: { type: 'order_created' }, steps: [{ type: 'send', body: 'https://flow.example/y' }] });
+    expect(created.status).toBe(201);
+    const [v] = await env.db.$queryRaw<{ link_no: bigint }[]>`SELECT link_no FROM flow_versions WHERE id = ${created.body.currentVersion.id}::uuid`;
+    expect(v!.link_no).toBeGreaterThan(c!.link_no);
+    const [clash] = await env.db.$queryRaw<{ n: bigint }[]>`
+      SELECT count(*) AS n FROM campaigns c JOIN flow_versions v ON v.link_no = c.link_no`;
+    expect(Number(clash!.n)).toBe(0);
+    // The same recipient part and index under each number: each goes to its own link, with its own utm_campaign.
+    const viaCampaign = await request(app).get(`/${linkCode(links.signingKey, Number(c!.link_no), 32, 0)}`).set('User-Agent', IPHONE).redirects(0);
+    expect(viaCampaign.headers.location).toBe(`https://campaign.example/x?utm_source=sms&utm_medium=${env.config.LINK_UTM_MEDIUM}&utm_campaign=${c!.id}`);
+    const viaFlow = await request(app).get(`/${linkCode(links.signingKey, Number(v!.link_no), 32, 0)}`).set('User-Agent', IPHONE).redirects(0);
+    expect(viaFlow.headers.location).toBe(`https://flow.example/y?utm_source=sms&utm_medium=${env.config.LINK_UTM_MEDIUM}&utm_campaign=${created.body.id}`);
+    // Neither names a recipient or message that exists: redirected, nothing recorded.
+    await clickBufferOf(app).flush();
+    const [n] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM link_clicks WHERE shop_id = ${shop.id}::uuid`;
+    expect(Number(n!.n)).toBe(0);
+  });
+
   it('attributes an order that arrived before its click was flushed, once', async () => {
     const shop = await createShop(env.db);
     const contact = await createContact(env.db, shop.id, { phone: '+447911123499' });

@@ -73,7 +73,20 @@ export interface FlowMessagePreview {
   encoding: 'GSM-7' | 'UCS-2';
   characters: number;
   segments: number;
+  /** The body's links, in order: each is sent as the text's own short link of `shortLinkLength` characters. */
   links: string[];
+  shortLinkLength?: number;
+}
+
+/** Clicks on a flow's (or a step's) links and the orders attributed to its texts; absent from an api that does not give them. */
+export interface FlowClicksAndOrders {
+  clicks?: number;
+  uniqueClicks?: number;
+  botClicks?: number;
+  attributedOrders?: number;
+  attributedRevenue?: { currency: string; amount: string }[];
+  clickAttributedOrders?: number;
+  clickAttributedRevenue?: { currency: string; amount: string }[];
 }
 
 export interface FlowRunCounts {
@@ -95,12 +108,9 @@ export interface FlowMessageCounts {
 }
 
 /** GET /api/flows/:id/stats: the flow's runs and texts, in all and per step (a step index only an older version had: type null). */
-export interface FlowStats {
+export interface FlowStats extends FlowClicksAndOrders {
   flowId: string;
   runs: FlowRunCounts & { started: number; completed: number };
   messages: FlowMessageCounts;
-  steps: { index: number; type: FlowStep['type'] | null; runs: FlowRunCounts; messages: FlowMessageCounts }[];
-  /** Orders attributed to the flow's messages, when the api attributes them. */
-  attributedOrders?: number;
-  attributedRevenue?: { currency: string; amount: string }[];
+  steps: ({ index: number; type: FlowStep['type'] | null; runs: FlowRunCounts; messages: FlowMessageCounts } & FlowClicksAndOrders)[];
 }

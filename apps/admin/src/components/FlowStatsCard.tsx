@@ -36,6 +36,19 @@ const money = (amount: string, currency: string): string => {
   }
 };
 
+const revenue = (lines: { currency: string; amount: string }[] | undefined): string => (lines ?? []).map((r) => money(r.amount, r.currency)).join(' + ') || '0';
+
+/** "3 after a click": of the attributed orders, those whose customer clicked the flow's link. */
+function byClick(s: FlowStats): string | undefined {
+  return s.clickAttributedOrders === undefined ? undefined : `${num(s.clickAttributedOrders)} after a click`;
+}
+
+/** Unique clicks as a share of texts sent, and the previews and bots left out. */
+function clickDetail(s: FlowStats): string | undefined {
+  const parts = [s.messages.sent > 0 && s.uniqueClicks !== undefined ? `${((100 * s.uniqueClicks) / s.messages.sent).toFixed(1)}% of texts sent` : '', s.botClicks ? `${num(s.botClicks)} previews and bots not counted` : ''].filter(Boolean);
+  return parts.length > 0 ? parts.join('; ') : undefined;
+}
+
 /** "2 failed, 1 unknown": what went wrong with texts that were tried. */
 function trouble(m: FlowStats['messages']): string | undefined {
   const parts = [m.failed && `${num(m.failed)} failed`, m.undelivered && `${num(m.undelivered)} undelivered`, m.unknown && `${num(m.unknown)} unknown`, m.sending && `${num(m.sending)} sending`].filter(Boolean);
@@ -86,10 +99,16 @@ export function FlowStatsCard({ flow, stats, loading }: { flow: FlowDetail; stat
                   <Metric label="Delivered" value={stats.messages.delivered} />
                   <Metric label="Skipped" value={stats.messages.skipped} detail={reasons(stats.messages.skippedByReason, SKIP_REASON)} />
                   <Metric label="Credits spent" value={stats.messages.creditsSpent} />
+                  {stats.clicks === undefined ? null : (
+                    <>
+                      <Metric label="Clicks" value={stats.clicks} detail={clickDetail(stats)} testId="flow-clicks" />
+                      <Metric label="Unique clicks" value={stats.uniqueClicks ?? 0} detail="texts clicked at least once" testId="flow-unique-clicks" />
+                    </>
+                  )}
                   {stats.attributedOrders === undefined ? null : (
                     <>
-                      <Metric label="Attributed orders" value={stats.attributedOrders} />
-                      <Metric label="Revenue" value={(stats.attributedRevenue ?? []).map((r) => money(r.amount, r.currency)).join(' + ') || '0'} />
+                      <Metric label="Attributed orders" value={stats.attributedOrders} detail={byClick(stats)} />
+                      <Metric label="Revenue" value={revenue(stats.attributedRevenue)} detail={stats.clickAttributedRevenue?.length ? `${revenue(stats.clickAttributedRevenue)} after a click` : undefined} />
                     </>
                   )}
                 </InlineGrid>
@@ -110,7 +129,16 @@ export function FlowStatsCard({ flow, stats, loading }: { flow: FlowDetail; stat
             resourceName={{ singular: 'step', plural: 'steps' }}
             itemCount={stats.steps.length}
             selectable={false}
-            headings={[{ title: 'Step' }, { title: 'Due next', alignment: 'end' }, { title: 'Exited here', alignment: 'end' }, { title: 'Sent', alignment: 'end' }, { title: 'Delivered', alignment: 'end' }, { title: 'Skipped', alignment: 'end' }, { title: 'Credits', alignment: 'end' }]}
+            headings={[
+              { title: 'Step' },
+              { title: 'Due next', alignment: 'end' },
+              { title: 'Exited here', alignment: 'end' },
+              { title: 'Sent', alignment: 'end' },
+              { title: 'Delivered', alignment: 'end' },
+              { title: 'Skipped', alignment: 'end' },
+              { title: 'Clicks', alignment: 'end' },
+              { title: 'Credits', alignment: 'end' },
+            ]}
           >
             {stats.steps.map((s, i) => (
               <IndexTable.Row key={s.index} id={String(s.index)} position={i}>
@@ -144,6 +172,13 @@ export function FlowStatsCard({ flow, stats, loading }: { flow: FlowDetail; stat
                 </IndexTable.Cell>
                 <IndexTable.Cell>
                   <Text as="span" alignment="end" numeric>
+                    <span data-testid={`flow-step-clicks-${s.index}`}>
+                      {(s.type === 'send' || (s.clicks ?? 0) > 0) && s.clicks !== undefined ? `${num(s.clicks)} (${num(s.uniqueClicks ?? 0)} unique)` : '—'}
+                    </span>
+                  </Text>
+                </IndexTable.Cell>
+                <IndexTable.Cell>
+                  <Text as="span" alignment="end" numeric>
                     {s.type === 'send' || s.messages.creditsSpent > 0 ? num(s.messages.creditsSpent) : '—'}
                   </Text>
                 </IndexTable.Cell>
@@ -154,7 +189,8 @@ export function FlowStatsCard({ flow, stats, loading }: { flow: FlowDetail; stat
         {stats && stats.steps.length > 0 ? (
           <div style={{ padding: '0 var(--p-space-400) var(--p-space-400)' }}>
             <Text as="p" variant="bodySm" tone="subdued">
-              Due next: runs in progress whose next step is this one. Exited here: runs that ended before it (an order, a STOP, a condition not met).
+              Due next: runs in progress whose next step is this one. Exited here: runs that ended before it (an order, a STOP, a condition not met). Clicks:
+              taps on the text's links (each text's links are its own short links); link previews and bots are not counted.
             </Text>
           </div>
         ) : (

@@ -515,6 +515,14 @@ function SendFields({ step, index, triggerType, err, onChange }: { step: StepFor
             <Counter label="Encoding" value={preview?.encoding} testId={`step-${index}-encoding`} />
             <Counter label="Segments" value={preview?.segments} testId={`step-${index}-segments`} />
           </InlineGrid>
+          {preview && preview.links.length > 0 ? (
+            <Text as="p" variant="bodySm" tone="subdued">
+              <span data-testid={`step-${index}-links`}>
+                {preview.links.length === 1 ? 'Its link is' : `Its ${preview.links.length} links are`} sent as the text's own short link
+                {preview.shortLinkLength === undefined ? '' : ` of ${preview.shortLinkLength} characters`} (counted above), so clicks show in the flow's performance.
+              </span>
+            </Text>
+          ) : null}
           <Text as="p" variant="bodySm" tone="subdued">
             One credit per segment. {preview?.encoding === 'UCS-2' ? 'An emoji or accent makes each segment hold 70 characters instead of 160.' : ''}
           </Text>

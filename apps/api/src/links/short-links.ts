@@ -1,18 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { CampaignLinksCache, type CampaignLinks } from '../../../../domain/links/campaign-links';
 import { ClickBuffer } from '../../../../domain/links/click-buffer';
+import type { ClickRecord } from '../../../../domain/links/record-clicks';
 import { withUtm } from '../../../../domain/links/destination';
-import { CODE_LENGTH, parseLinkCode, trackedLinksOf, type LinkTarget } from '../../../../domain/links/link-code';
-import { classifyFetcher } from '../../../../domain/links/user-agent-class';
+import { CODE_LENGTH, flowMessageOfRecipient, parseLinkCode, trackedLinksOf, type LinkTarget } from '../../../../domain/links/link-code';
+import { LinkNumberCache, type CampaignLinks, type FlowVersionLinks, type NumberedLinks } from '../../../../domain/links/link-number-cache';
+import { classifyFetcher, type Fetcher } from '../../../../domain/links/user-agent-class';
 import type { ApiDeps } from '../deps';
+
+/**
+ * What the link route reads of a request: node's own, plus the path (no
+ * query) and the client address, which Express works out for the api and the
+ * links process's bare server (links-app.ts) for itself.
+ */
+export type LinkRequest = IncomingMessage & { path: string; ip?: string | undefined };
+/** Answers a link request, or calls `next` when the path is not a link; mountable in Express as is. */
+export type LinkHandler = (req: LinkRequest, res: ServerResponse, next: () => void) => void;
 
 export interface ShortLinks {
   /** The route template (`/:code`, or `<path of PUBLIC_LINK_BASE>/:code`), for GET (and so HEAD). */
   path: string;
-  handler: RequestHandler;
+  handler: LinkHandler;
   clicks: ClickBuffer;
 }
 
@@ -31,7 +40,8 @@ export function clickBufferOf(app: { locals: Record<string, unknown> }): ClickBu
  * `GET|HEAD <PUBLIC_LINK_BASE path>/<code>`: the lean path, the app's first
  * route, ahead of every middleware (no request context, logging, session,
  * body or per-route metrics): verify the code's signature (one HMAC, no I/O), find
- * the campaign's links (in memory after its first click), answer 302 to the
+ * the links of the campaign or flow version it names (in memory after its
+ * first click; a flow code also names the step), answer 302 to the
  * link with its UTM parameters, and buffer the click (ClickBuffer): no
  * database write, and no read once the campaign is cached.
  *
@@ -48,7 +58,7 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
   const pattern = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/([0-9A-Za-z]{${CODE_LENGTH}})$`);
   // With a path of its own, every request just under it is a link request.
   const underPrefix = prefix === '' ? null : `${prefix}/`;
-  const cache = new CampaignLinksCache(deps.db);
+  const cache = new LinkNumberCache(deps.db);
   const clicks = new ClickBuffer(deps.db, { metrics: deps.metrics, logger: deps.logger }).start();
   const misses = new RateLimiterMemory({ points: deps.config.LINK_MISSES_PER_IP_PER_MIN, duration: 60 });
   const clickBudget = new RateLimiterMemory({ points: deps.config.LINK_CLICKS_PER_IP_PER_MIN, duration: 60 });
@@ -60,7 +70,7 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
     res.end(body);
   };
 
-  const notFound = (req: Request, res: Response): void => {
+  const notFound = (req: LinkRequest, res: ServerResponse): void => {
     misses.consume(req.ip ?? '').then(
       () => {
         metrics.linkRedirects.inc({ outcome: 'not_found' });
@@ -74,7 +84,7 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
     );
   };
 
-  // A campaign's destinations never change: built once per cached campaign.
+  // Destinations never change (a sent campaign's body, a flow version): built once per cached entry.
   const destinations = new WeakMap<CampaignLinks, string[]>();
   const destinationOf = (campaign: CampaignLinks, index: number): string | undefined => {
     let d = destinations.get(campaign);
@@ -84,30 +94,63 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
     }
     return d[index];
   };
+  // utm_campaign is the flow's id, as a campaign's is the campaign's id.
+  const flowDestinations = new WeakMap<FlowVersionLinks, string[][]>();
+  const flowDestinationOf = (flow: FlowVersionLinks, step: number, index: number): string | undefined => {
+    let d = flowDestinations.get(flow);
+    if (!d) {
+      d = flow.steps.map((urls) => urls.map((url) => withUtm(url, { medium, campaign: flow.flowId })));
+      flowDestinations.set(flow, d);
+    }
+    return d[step]?.[index];
+  };
 
-  const redirect = (req: IncomingMessage & { ip?: string }, res: ServerResponse, target: LinkTarget, campaign: CampaignLinks): void => {
-    const location = destinationOf(campaign, target.index);
-    if (location === undefined) return notFound(req as Request, res as Response);
+  const answerRedirect = (req: LinkRequest, res: ServerResponse, location: string): Fetcher => {
     res.writeHead(302, { Location: location, 'Cache-Control': 'private, no-store', 'Content-Length': 0, 'Referrer-Policy': 'no-referrer' });
     res.end();
     metrics.linkRedirects.inc({ outcome: 'redirected' });
-    const fetcher = classifyFetcher(req.method ?? 'GET', req.headers);
-    const click = {
-      id: randomUUID(),
-      campaignId: campaign.campaignId,
-      recipientId: target.recipientId,
-      linkIndex: target.index,
-      clickedAt: deps.now(),
-      uaClass: fetcher.uaClass,
-      bot: fetcher.bot,
-    };
+    return classifyFetcher(req.method ?? 'GET', req.headers);
+  };
+
+  const buffer = (req: LinkRequest, click: ClickRecord): void => {
     clickBudget.consume(req.ip ?? '').then(
       () => clicks.add(click),
       () => metrics.linkClicksDropped.inc({ reason: 'ip_budget' }),
     );
   };
 
-  const handler: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+  const redirect = (req: LinkRequest, res: ServerResponse, target: LinkTarget, owner: NumberedLinks): void => {
+    if (owner.kind === 'campaign') {
+      const location = destinationOf(owner, target.index);
+      if (location === undefined) return notFound(req, res);
+      const fetcher = answerRedirect(req, res, location);
+      return buffer(req, {
+        id: randomUUID(),
+        campaignId: owner.campaignId,
+        recipientId: target.recipientId,
+        linkIndex: target.index,
+        clickedAt: deps.now(),
+        uaClass: fetcher.uaClass,
+        bot: fetcher.bot,
+      });
+    }
+    const { messageId, step } = flowMessageOfRecipient(target.recipientId);
+    const location = flowDestinationOf(owner, step, target.index);
+    if (location === undefined || messageId < 1) return notFound(req, res);
+    const fetcher = answerRedirect(req, res, location);
+    buffer(req, {
+      id: randomUUID(),
+      campaignId: null,
+      recipientId: messageId,
+      flow: { versionId: owner.versionId, step },
+      linkIndex: target.index,
+      clickedAt: deps.now(),
+      uaClass: fetcher.uaClass,
+      bot: fetcher.bot,
+    });
+  };
+
+  const handler: LinkHandler = (req, res, next) => {
     const m = pattern.exec(req.path);
     if (!m) {
       if (underPrefix !== null && req.path.startsWith(underPrefix)) return notFound(req, res);
@@ -121,9 +164,9 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
     const cached = cache.peek(target.linkNo);
     if (cached !== undefined) return cached ? redirect(req, res, target, cached) : notFound(req, res);
     cache.get(target.linkNo).then(
-      (campaign) => (campaign ? redirect(req, res, target, campaign) : notFound(req, res)),
+      (owner) => (owner ? redirect(req, res, target, owner) : notFound(req, res)),
       (err: unknown) => {
-        deps.logger.warn({ err }, 'short link: campaign lookup failed');
+        deps.logger.warn({ err }, 'short link: link number lookup failed');
         answer(res, 503, UNAVAILABLE_BODY);
       },
     );

@@ -3,6 +3,8 @@ import type { Express } from 'express';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createShop, type ShopFixture } from '../../../../test/factories';
 import { sessionToken } from '../../../../test/session-token';
+import { CODE_LENGTH, trackedLinksOf } from '../../../../domain/links/link-code';
+import { countSegments } from '../../../../domain/messaging/segments';
 
 // POST /api/flows/preview: the flow editor's live counter, against real Postgres.
 
@@ -29,7 +31,14 @@ describe('POST /api/flows/preview', () => {
     const handle = shop.domain.replace(/\.myshopify\.com$/, '');
     const res = await preview(shop, { body: 'Hi {{firstName|there}}, {{discountCode}} at {{shopName}}', discountCode: 'SAVE10' });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ text: `Hi there, SAVE10 at ${handle}`, encoding: 'GSM-7', characters: `Hi there, SAVE10 at ${handle}`.length, segments: 1, links: [] });
+    expect(res.body).toEqual({
+      text: `Hi there, SAVE10 at ${handle}`,
+      encoding: 'GSM-7',
+      characters: `Hi there, SAVE10 at ${handle}`.length,
+      segments: 1,
+      links: [],
+      shortLinkLength: trackedLinksOf(env.config).base.length + 1 + CODE_LENGTH,
+    });
 
     expect((await preview(shop, { body: 'a'.repeat(160) })).body).toMatchObject({ characters: 160, segments: 1 });
     expect((await preview(shop, { body: 'a'.repeat(161) })).body).toMatchObject({ characters: 161, segments: 2 });
@@ -43,6 +52,17 @@ describe('POST /api/flows/preview', () => {
     expect(res.body.text).toMatch(new RegExp(`^Your cart is waiting: https://${shop.domain.replace(/\./g, '\\.')}/\\d+/checkouts/\\S+/recover\\?key=\\S+\\nReply STOP to opt out$`));
     expect(res.body.characters).toBeGreaterThan(120);
     expect(res.body.links).toEqual([]);
+  });
+
+  it('shows and counts each written link as a short link of the fixed length the send puts in', async () => {
+    const shop = await createShop(env.db, { optOutFooter: false });
+    const sample = `${trackedLinksOf(env.config).base}/${'x'.repeat(CODE_LENGTH)}`;
+    const res = await preview(shop, { body: `Sale ${'a'.repeat(120)} https://shop.example/a-very-long-path/that-is-long` });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ text: `Sale ${'a'.repeat(120)} ${sample}`, links: ['https://shop.example/a-very-long-path/that-is-long'], shortLinkLength: sample.length });
+    expect(res.body.characters).toBe(`Sale ${'a'.repeat(120)} ${sample}`.length);
+    expect(res.body.segments).toBe(countSegments(res.body.text).segments);
+    expect(res.body.segments).toBe(2);
   });
 
   it('refuses a body the send step would refuse, on its path, and writes nothing', async () => {

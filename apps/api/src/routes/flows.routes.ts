@@ -10,6 +10,7 @@ import { testFlow } from '../../../../domain/flows/test-flow';
 import { updateFlow } from '../../../../domain/flows/update-flow';
 import { previewFlowMessage, previewFlowMessageSchema } from '../../../../domain/flows/preview-flow-message';
 import { emptyBodySchema } from '../../../../domain/campaigns/campaign-input';
+import { trackedLinksOf } from '../../../../domain/links/link-code';
 import type { ApiDeps } from '../deps';
 import { idParam } from '../middleware/id-param';
 import { idempotency, idempotencyGuardOf } from '../middleware/idempotency';
@@ -37,7 +38,7 @@ export function flowRoutes(deps: ApiDeps): Router {
   router.post(
     '/flows/preview',
     ...validated({ body: previewFlowMessageSchema, use: [optionalKey] }, async ({ body }, _req, res) => {
-      res.json(await previewFlowMessage(deps.db, shopOf(res).shopId, body));
+      res.json(await previewFlowMessage(deps.db, shopOf(res).shopId, body, trackedLinksOf(deps.config).base));
     }),
   );
 

@@ -1,4 +1,5 @@
 import { executeFlowStep } from '../../../../domain/flows/execute-flow-step';
+import { trackedLinksOf } from '../../../../domain/links/link-code';
 import type { FlowSendDeps } from '../../../../domain/flows/send-flow-message';
 import { limitedProvider } from '../limited-provider';
 import { defineHandler } from './types';
@@ -14,6 +15,7 @@ export const flowsStepsHandler = defineHandler('flows.steps.v1', async (payload,
     quietHoursFloor: deps.config.SMS_QUIET_HOURS_FLOOR,
     metrics: deps.metrics,
     logger: deps.logger,
+    links: trackedLinksOf(deps.config),
   };
   const counts: Record<string, number> = {};
   for (const runId of payload.runIds) {
