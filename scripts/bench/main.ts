@@ -22,6 +22,10 @@
 //                                                   campaign while shop A's big one sends (enqueue →
 //                                                   completed) and API read p99 meanwhile; default size
 //                                                   100 000, 1 000 000 with --size 1m
+//   npm run bench -- --only flows      production mode: 100 000 flow runs due at once (due → all sent),
+//                                                   due-run lag while a 100 000 campaign sends, CPU and
+//                                                   Postgres bytes per flow message beside a campaign's
+//                                                   (--flow-runs, --flow-lag-rate, --flow-lag-seconds)
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -37,11 +41,12 @@ import { enqueueLatency } from './scenarios/enqueue';
 import { redirectLoad } from './scenarios/redirects';
 import { runSend } from './scenarios/send';
 import { runFairness } from './scenarios/fairness';
+import { runFlows } from './scenarios/flows';
 import { installBenchToken, productionStackEnv, runSettled } from './scenarios/settled';
 import { deliveryReports, stripeIngest } from './scenarios/webhooks';
 
-type Part = 'ceilings' | 'send' | 'webhooks' | 'enqueue' | 'redirects' | 'settled' | 'fairness';
-const PARTS: Part[] = ['ceilings', 'send', 'webhooks', 'enqueue', 'redirects', 'settled', 'fairness'];
+type Part = 'ceilings' | 'send' | 'webhooks' | 'enqueue' | 'redirects' | 'settled' | 'fairness' | 'flows';
+const PARTS: Part[] = ['ceilings', 'send', 'webhooks', 'enqueue', 'redirects', 'settled', 'fairness', 'flows'];
 
 interface Options {
   sizes: number[];
@@ -74,6 +79,10 @@ interface Options {
   /** Shop A's campaign in the fairness scenario (null: 1 000 000 with --size 1m, else 100 000), and API reads/s offered meanwhile. */
   fairnessSize: number | null;
   fairnessReadRate: number;
+  /** Flow runs due at once, and runs due per second for how long while a campaign sends (scenarios/flows.ts). */
+  flowRuns: number;
+  flowLagRate: number;
+  flowLagSeconds: number;
 }
 
 class UsageError extends Error {}
@@ -105,6 +114,9 @@ function parseArgs(argv: string[]): Options {
     redirectAudience: 1_000_000,
     fairnessSize: null,
     fairnessReadRate: 100,
+    flowRuns: 100_000,
+    flowLagRate: 300,
+    flowLagSeconds: 30,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -148,6 +160,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--redirect-audience') o.redirectAudience = Number(value().replace(/k$/i, '000').replace(/m$/i, '000000'));
     else if (a === '--fairness-size') o.fairnessSize = Number(value().replace(/k$/i, '000').replace(/m$/i, '000000'));
     else if (a === '--fairness-read-rate') o.fairnessReadRate = num();
+    else if (a === '--flow-runs') o.flowRuns = Math.floor(num());
+    else if (a === '--flow-lag-rate') o.flowLagRate = num();
+    else if (a === '--flow-lag-seconds') o.flowLagSeconds = num();
     else if (a === '--settled-sizes') o.settledSizes = value().split(',').map((v) => Number(v.replace(/k$/i, '000').replace(/m$/i, '000000')));
     else throw new UsageError(`unknown argument ${a}`);
   }
@@ -251,6 +266,7 @@ async function main(): Promise<void> {
       settled: [],
       redirects: null,
       fairness: null,
+      flows: null,
       ledgerBytesPerBatch: null,
       liveBytesPerRecipient: null,
       notes,
@@ -342,7 +358,7 @@ async function main(): Promise<void> {
     const left = stack.orphans();
     if (left.length > 0) notes.push(`processes left after stop (killed): ${left.join(', ')}`);
 
-    if (opts.only.has('settled') || opts.only.has('fairness')) {
+    if (opts.only.has('settled') || opts.only.has('fairness') || opts.only.has('flows')) {
       // Production as deployed: a stack of its own (the one above runs in
       // development mode with reports off, the pipeline's ceiling).
       out(`production mode, delivery reports on (${opts.dlrBatch > 1 ? `batched ≤ ${opts.dlrBatch} per request` : 'one per request'}, ${opts.dlrDelayMs} ms after the send)`);
@@ -361,7 +377,8 @@ async function main(): Promise<void> {
       const settledSizes = opts.only.has('settled') ? (opts.settledSizes ?? opts.sizes.filter((x) => x >= 100_000)) : [];
       const fairnessSize = opts.fairnessSize ?? (opts.sizes.includes(1_000_000) ? 1_000_000 : 100_000);
       const prodShops = new Map<number, { id: string; api: ReturnType<typeof apiClient> }>();
-      for (const size of new Set([1_000, ...settledSizes, ...(opts.only.has('fairness') ? [fairnessSize] : [])])) {
+      const flowCampaignSize = 100_000;
+      for (const size of new Set([1_000, ...settledSizes, ...(opts.only.has('fairness') ? [fairnessSize] : []), ...(opts.only.has('flows') ? [flowCampaignSize] : [])])) {
         const api = apiClient(`${prod.urls.api}/api`, productionAudienceDomain(size), prod.env);
         const shop = await api.call<{ id: string }>('GET', '/shop');
         if (shop.status !== 200) throw new Error(`GET /api/shop answered ${shop.status}`);
@@ -392,6 +409,32 @@ async function main(): Promise<void> {
           readRate: opts.fairnessReadRate,
           label: prod.runId,
           timeoutMs: Math.max(180_000, fairnessSize / 2),
+          log: out,
+        });
+      }
+      const flowCampaign = prodShops.get(flowCampaignSize);
+      if (opts.only.has('flows') && flowCampaign) {
+        out(`flows: ${opts.flowRuns.toLocaleString('en-US')} runs due at once; lag at ${opts.flowLagRate}/s while a ${flowCampaignSize.toLocaleString('en-US')} campaign sends; cost per message`);
+        // The flows' own shop: its contacts are the runs' (a flow's runs and a campaign's recipients of different shops).
+        const domain = `bench-f${opts.flowRuns}.myshopify.com`;
+        const api = apiClient(`${prod.urls.api}/api`, domain, prod.env);
+        const shop = await api.call<{ id: string }>('GET', '/shop');
+        if (shop.status !== 200) throw new Error(`GET /api/shop answered ${shop.status}`);
+        await installBenchToken(db, shop.body.id, prod.env.SHOP_TOKEN_ENCRYPTION_KEY ?? '');
+        await db.pool.query(`UPDATE shops SET quiet_hours_start = '00:00', quiet_hours_end = '00:00', smart_sending_enabled = false, name = 'Bench' WHERE id = $1`, [shop.body.id]);
+        await ensureAudience(db, shop.body.id, opts.flowRuns, (l) => out(`  ${l}`), { domain, firstNumber: PRODUCTION_FIRST_NUMBER + 2_000_000 });
+        await grantCredits(db, shop.body.id, (opts.flowRuns + 1_000 + Math.round(opts.flowLagRate * opts.flowLagSeconds)) * 3, `bench-flows-${prod.runId}`);
+        await grantCredits(db, flowCampaign.id, flowCampaignSize * 3 * 2, `bench-flows-campaign-${prod.runId}`);
+        results.flows = await runFlows(prod, db, {
+          flows: { api, shopId: shop.body.id },
+          campaign: { api: flowCampaign.api, size: flowCampaignSize },
+          runs: opts.flowRuns,
+          lagRate: opts.flowLagRate,
+          lagSeconds: opts.flowLagSeconds,
+          dlrBatch: opts.dlrBatch,
+          redisPid,
+          label: prod.runId,
+          timeoutMs: 300_000,
           log: out,
         });
       }

@@ -4,6 +4,7 @@
 import type { PgCeiling, QueueCeiling } from './scenarios/ceilings';
 import type { CpuBreakdown } from './meter';
 import type { FairnessRun } from './scenarios/fairness';
+import type { FlowsRun } from './scenarios/flows';
 import type { LatencyRun } from './scenarios/enqueue';
 import type { RedirectRun } from './scenarios/redirects';
 import type { SendRun } from './scenarios/send';
@@ -26,6 +27,8 @@ export interface BenchResults {
   redirects?: RedirectRun | null;
   /** A second shop's small campaign while a big one sends (scenarios/fairness.ts). */
   fairness?: FairnessRun | null;
+  /** Flow runs due at once, due-run lag while a campaign sends, cost per flow message (scenarios/flows.ts). */
+  flows?: FlowsRun | null;
   ledgerBytesPerBatch: number | null;
   /** campaign_recipients + campaign_batches after VACUUM FULL, ÷ recipients. */
   liveBytesPerRecipient: number | null;
@@ -207,6 +210,7 @@ export function targetRows(r: BenchResults): Row[] {
       },
     );
   }
+  if (r.flows) rows.push(...flowRows(r.flows));
   const storage = bySize.get(100_000) ?? biggest;
   if (storage) {
     rows.push({
@@ -226,6 +230,34 @@ export function targetRows(r: BenchResults): Row[] {
     });
   }
   return rows;
+}
+
+/** Issue 17 item 6: the flow scheduler's scale and a flow message's cost. */
+export function flowRows(f: FlowsRun): Row[] {
+  const b = f.burst;
+  const l = f.lag;
+  return [
+    {
+      metric: `flows: ${int(b.runs)} runs due at the same minute, every run ended and its message sent (due → last settle), production, reports on`,
+      target: '≤ 10 s',
+      measured:
+        `${fixed(b.seconds, 2)} s = ${int(b.runsPerSecond)} runs/s${b.finished ? '' : ` (NOT finished: ${int(b.ended)} ended)`}; ` +
+        `exactly one message each: ${b.exactlyOnce ? 'yes' : `NO (${int(b.runsWithOneSentMessage)} runs with one sent, provider accepted ${int(b.providerAccepted)})`}`,
+      verdict: verdict(b.finished && b.exactlyOnce && b.ended === b.runs && b.seconds <= 10),
+    },
+    {
+      metric: `flows: due-run lag while a ${int(l.campaignSize)}-recipient campaign sends (${int(l.offeredRate)} runs/s coming due; due → step executed)`,
+      target: 'p99 < 2 s',
+      measured: `p99 ${fixed(l.p99Ms / 1000, 2)} s (p50 ${fixed(l.p50Ms / 1000, 2)} s, ${int(l.duringCampaign)} runs); campaign ${int(l.campaignPerSecond)}/s`,
+      verdict: verdict(l.duringCampaign > 0 && l.p99Ms < 2_000),
+    },
+    {
+      metric: `cost per message, flow vs campaign (${int(b.cost.messages)} each; CPU all processes incl. its report; Postgres bytes as written)`,
+      target: '(info)',
+      measured: `flow ${fixed(b.cost.cpuMsPerMessage, 3)} ms, ${int(b.cost.bytesPerMessage)} B; campaign ${fixed(f.campaign.cpuMsPerMessage, 3)} ms, ${int(f.campaign.bytesPerMessage)} B`,
+      verdict: 'n/a',
+    },
+  ];
 }
 
 export function textTable(rows: Row[]): string {
@@ -290,6 +322,22 @@ export function detailLines(r: BenchResults): string[] {
         `CPU ${fixed(c.total, 2)} s = api ${fixed(c.api, 2)} + worker ${fixed(c.worker, 2)} + simulator ${fixed(c.simulator, 2)} + postgres ${fixed(c.postgres, 2)} + redis ${fixed(c.redis, 2)} ` +
         `(${fixed(x.cpuMsPerRecipient, 3)} ms/recipient, ${fixed(((c.total - c.simulator) * 1000) / Math.max(1, x.recipients), 3)} without the simulator; other processes meanwhile ${fixed(x.otherCpuSeconds, 2)} s); ` +
         `logs ${Object.entries(x.logBytes).map(([k, v]) => `${k} ${int(v)} B`).join(', ')} = ${fixed(x.logBytesPerRecipient, 1)} B/recipient`,
+    );
+  }
+  if (r.flows) {
+    const f = r.flows;
+    const cpu = (c: CpuBreakdown): string => `CPU ${fixed(c.total, 2)} s = api ${fixed(c.api, 2)} + worker ${fixed(c.worker, 2)} + simulator ${fixed(c.simulator, 2)} + postgres ${fixed(c.postgres, 2)} + redis ${fixed(c.redis, 2)}`;
+    const bytes = (x: Record<string, number>): string => Object.entries(x).map(([t, v]) => `${t} +${int(v / 1024)} kB`).join(', ');
+    out.push(
+      `flows burst: ${int(f.burst.ended)}/${int(f.burst.runs)} runs ended (${int(f.burst.completed)} completed) in ${fixed(f.burst.seconds, 2)} s, first step ${int(f.burst.firstStepMs)} ms after due; ` +
+        `${int(f.burst.runsWithOneSentMessage)} runs with exactly one sent message, provider accepted ${int(f.burst.providerAccepted)}; reports applied at ${fixed(f.burst.cost.settledMs / 1000, 2)} s; ` +
+        `${cpu(f.burst.cost.cpu)} (${fixed(f.burst.cost.cpuMsPerMessage, 3)} ms/message; other processes meanwhile ${fixed(f.burst.cost.otherCpuSeconds, 2)} s); ` +
+        `storage ${bytes(f.burst.cost.bytes)} = ${int(f.burst.cost.bytesPerMessage)} B/message`,
+      `flows cost, the campaign beside it: ${int(f.campaign.size)} recipients settled in ${fixed(f.campaign.settledMs / 1000, 2)} s (${int(f.campaign.recipientsPerSecond)}/s); ` +
+        `${cpu(f.campaign.cpu)} (${fixed(f.campaign.cpuMsPerMessage, 3)} ms/recipient; other ${fixed(f.campaign.otherCpuSeconds, 2)} s); storage ${bytes(f.campaign.bytes)} = ${int(f.campaign.bytesPerMessage)} B/recipient`,
+      `flows lag: ${int(f.lag.runs)} runs due at ${int(f.lag.offeredRate)}/s, ${int(f.lag.sent)} sent; ${int(f.lag.duringCampaign)} due while the campaign sent: ` +
+        `p50 ${int(f.lag.p50Ms)} ms, p99 ${int(f.lag.p99Ms)} ms, max ${int(f.lag.maxMs)} ms (to the settle p99 ${int(f.lag.settleP99Ms)} ms); all runs p50 ${int(f.lag.allP50Ms)} ms, p99 ${int(f.lag.allP99Ms)} ms; ` +
+        `campaign ${int(f.lag.campaignSize)} in ${fixed(f.lag.campaignWallMs / 1000, 2)} s = ${int(f.lag.campaignPerSecond)}/s`,
     );
   }
   if (r.ledgerBytesPerBatch !== null) out.push(`credit_transactions: ${int(r.ledgerBytesPerBatch)} B per settled batch (one debit row per batch)`);

@@ -67,7 +67,7 @@ const fileSize = (f: string): number => {
   }
 };
 
-async function simulatorStats(stack: Stack): Promise<{ messagesAccepted: number; dlrQueued: number; dlrPosted: number; dlrFailed: number; dlrDropped: number; dlrPending: number; dlrInFlight: number }> {
+export async function simulatorStats(stack: Stack): Promise<{ messagesAccepted: number; dlrQueued: number; dlrPosted: number; dlrFailed: number; dlrDropped: number; dlrPending: number; dlrInFlight: number }> {
   const res = await fetch(`${stack.urls.simulator}/_stats?detail=1`, { signal: AbortSignal.timeout(2_000) });
   const body = (await res.json()) as Record<string, unknown> & { detail?: Record<string, unknown> };
   const d = { ...body, ...(body.detail ?? {}) } as Record<string, unknown>;

@@ -1,0 +1,456 @@
+import type { Db, Tx } from '../../lib/db';
+import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
+import { suppressedNumbers } from '../compliance/suppressions';
+import { ProviderError, ProviderRateLimitedError, type OutboundMessage, type SendResult, type SmsEncoding } from '../messaging/providers/provider';
+import { shopDisplayName } from '../shops/shop-display-name';
+import { debitFlowMessages } from './debit-flow-messages';
+import { smartSendingSchema, type SendStep } from './flow-input';
+import { flowMessageReference } from './flow-message-reference';
+import { renderFlowMessage } from './render-flow-message';
+import { INSUFFICIENT_CREDITS_RETRY_MS, PROVIDER_RETRY_MS, type DeferReason, type FlowSendDeps, type SendOutcome } from './send-flow-message';
+import type { RunMove } from './settle-run';
+
+// The send steps of one claim, together (docs/flows.md "Send step", "Scale"):
+// the decisions, guards and outcomes of sendFlowMessage, with set-based
+// statements instead of a transaction pair and a provider request per
+// message. One transaction decides every run (consent, opt-outs, quiet
+// hours, credits, smart sending) and writes every `sending` row before ONE
+// provider request; one transaction then records every outcome, debits the
+// sent messages (a ledger row each, one wallet update per shop) and moves
+// the runs. A run this path does not take (its message row exists already:
+// an attempt that died mid-send; a second run of the same contact in the
+// claim; a body with links, whose codes need the message's id) is handed
+// back for sendFlowMessage, one at a time, as before.
+
+export interface BatchRun {
+  runId: string;
+  step: number;
+  /** Where the run goes once the step is done. */
+  next: RunMove;
+  sendStep: SendStep;
+}
+
+/** Per run: its outcome, or `single` for the one-message path. */
+export type BatchOutcome = SendOutcome | { kind: 'single' };
+
+interface Row {
+  run_id: string;
+  step: number;
+  flow_id: string;
+  shop_id: string;
+  version_id: string;
+  contact_id: string;
+  triggered_at: Date;
+  trace_id: string | null;
+  smart_sending: unknown;
+  sms_consent: string;
+  phone_e164: string | null;
+  timezone: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  shop_name: string | null;
+  domain: string;
+  sender_id: string;
+  shop_timezone: string;
+  quiet_hours_start: string;
+  quiet_hours_end: string;
+  opt_out_footer: boolean;
+  smart_sending_enabled: boolean;
+  smart_sending_window_hours: number;
+  checkout_url: string | null;
+  available: bigint;
+  has_message: boolean;
+}
+
+interface Move {
+  runId: string;
+  step: number;
+  set: RunMove;
+}
+
+interface Candidate {
+  row: Row;
+  run: BatchRun;
+  text: string;
+  segments: number;
+  encoding: SmsEncoding;
+  enforce: boolean;
+  cutoff: Date;
+}
+
+interface Sending {
+  run: BatchRun;
+  row: Row;
+  messageId: string;
+  text: string;
+  segments: number;
+  encoding: SmsEncoding;
+}
+
+export async function sendFlowMessages(db: Db, deps: FlowSendDeps, o: { claimToken: string; now: Date; runs: BatchRun[] }): Promise<Map<string, BatchOutcome>> {
+  const out = new Map<string, BatchOutcome>();
+  if (o.runs.length === 0) return out;
+  const sending = await db.$transaction((tx) => prepare(tx, deps, o, out), { timeout: 30_000 });
+  if (sending.length === 0) return counted(deps, out);
+
+  const messages: OutboundMessage[] = sending.map((m) => ({ reference: flowMessageReference(m.messageId), to: m.row.phone_e164 as string, text: m.text, from: m.row.sender_id, encoding: m.encoding }));
+  let results: SendResult[] | null = null;
+  let requestFailed: unknown = null;
+  try {
+    results = await deps.provider.sendBatch(messages, { traceId: sending[0]?.row.trace_id ?? `flow-claim-${o.claimToken}` });
+  } catch (err) {
+    requestFailed = err;
+  }
+  const byRef = new Map((results ?? []).map((r) => [r.reference, r]));
+  await db.$transaction((tx) => settle(tx, deps, o, sending, byRef, requestFailed, out), { timeout: 30_000 });
+  return counted(deps, out);
+}
+
+/** flow_messages_total as sendFlowMessage counts it. */
+function counted(deps: FlowSendDeps, out: Map<string, BatchOutcome>): Map<string, BatchOutcome> {
+  if (!deps.metrics) return out;
+  for (const o of out.values()) {
+    if (o.kind === 'deferred') deps.metrics.flowMessages.inc({ outcome: 'deferred', reason: o.reason });
+    else if (o.kind === 'moved' && o.message !== 'done') deps.metrics.flowMessages.inc({ outcome: o.message, reason: o.reason ?? 'none' });
+  }
+  return out;
+}
+
+async function prepare(tx: Tx, deps: FlowSendDeps, o: { claimToken: string; now: Date; runs: BatchRun[] }, out: Map<string, BatchOutcome>): Promise<Sending[]> {
+  const byId = new Map(o.runs.map((r) => [r.runId, r]));
+  const rows = await tx.$queryRaw<Row[]>`
+    SELECT r.id::text AS run_id, r.current_step AS step, r.flow_id::text, r.shop_id::text, r.version_id::text, r.contact_id::text, r.triggered_at, r.trace_id,
+           v.smart_sending, c.sms_consent, c.phone_e164, c.timezone, c.first_name, c.last_name,
+           s.name AS shop_name, s.domain, s.sender_id, s.timezone AS shop_timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer,
+           s.smart_sending_enabled, s.smart_sending_window_hours,
+           (SELECT k.abandoned_checkout_url FROM shopify_checkouts k
+             WHERE r.trigger_type = 'checkout_abandoned' AND k.shop_id = r.shop_id AND k.token = r.trigger_subject) AS checkout_url,
+           COALESCE(w.balance - w.reserved, 0)::bigint AS available,
+           EXISTS (SELECT 1 FROM flow_messages m WHERE m.run_id = r.id AND m.step = r.current_step) AS has_message
+      FROM unnest(${o.runs.map((r) => r.runId)}::bigint[], ${o.runs.map((r) => r.step)}::int[]) AS u(id, step)
+      JOIN flow_runs r ON r.id = u.id AND r.current_step = u.step
+      JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
+      JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
+      JOIN shops s ON s.id = r.shop_id
+      LEFT JOIN credit_wallets w ON w.shop_id = r.shop_id
+     WHERE r.claim_token = ${o.claimToken}::uuid AND r.status = 'active'
+     ORDER BY r.id
+       FOR UPDATE OF r`;
+  for (const r of o.runs) out.set(r.runId, { kind: 'lost' });
+
+  const moves: Move[] = [];
+  const skipped: { row: Row; reason: string }[] = [];
+  const outcome = (runId: string, o2: BatchOutcome): void => void out.set(runId, o2);
+  const skip = (row: Row, reason: string, set: RunMove): void => {
+    skipped.push({ row, reason });
+    moves.push({ runId: row.run_id, step: row.step, set });
+    outcome(row.run_id, { kind: 'moved', move: set, message: 'skipped', reason });
+  };
+  const defer = (row: Row, dueAt: Date, reason: DeferReason): void => {
+    moves.push({ runId: row.run_id, step: row.step, set: { step: row.step, dueAt } });
+    outcome(row.run_id, { kind: 'deferred', dueAt, reason });
+  };
+
+  // Opt-outs of numbers the shops do not hold, per shop and sender.
+  const contacts = new Set<string>();
+  const mine: Row[] = [];
+  for (const row of rows) {
+    // One slot upsert per contact and statement: a second run of the same contact goes the one-message way.
+    if (row.has_message || contacts.has(row.contact_id)) {
+      outcome(row.run_id, { kind: 'single' });
+      continue;
+    }
+    contacts.add(row.contact_id);
+    mine.push(row);
+  }
+  const suppressed = new Set<string>();
+  const groups = new Map<string, Row[]>();
+  for (const row of mine) {
+    if (row.sms_consent !== 'subscribed' || !row.phone_e164) continue;
+    const k = `${row.shop_id}|${row.sender_id}`;
+    groups.set(k, [...(groups.get(k) ?? []), row]);
+  }
+  for (const g of groups.values()) {
+    const hit = await suppressedNumbers(tx, deps.phoneHashKey, { shopId: g[0]!.shop_id, senderId: g[0]!.sender_id, phones: g.map((r) => r.phone_e164 as string) });
+    for (const r of g) if (hit.has(r.phone_e164 as string)) suppressed.add(r.run_id);
+  }
+
+  const eligible: Candidate[] = [];
+  for (const row of mine) {
+    const run = byId.get(row.run_id)!;
+    if (row.sms_consent !== 'subscribed' || !row.phone_e164) {
+      skip(row, 'not_sendable', { status: 'exited', reason: 'not_sendable' });
+      continue;
+    }
+    if (suppressed.has(row.run_id)) {
+      skip(row, 'suppressed', { status: 'exited', reason: 'not_sendable' });
+      continue;
+    }
+    const quiet = quietHoursCheck({ timezone: row.shop_timezone, quietStart: row.quiet_hours_start, quietEnd: row.quiet_hours_end }, o.now, { floor: deps.quietHoursFloor ?? true })({
+      phone: row.phone_e164,
+      timezone: row.timezone,
+    });
+    if (quiet) {
+      defer(row, quiet, 'quiet_hours');
+      continue;
+    }
+    const rendered = renderFlowMessage(
+      run.sendStep,
+      { firstName: row.first_name, lastName: row.last_name, shopName: shopDisplayName(row.shop_name, row.domain), checkoutUrl: row.checkout_url },
+      row.opt_out_footer,
+    );
+    if (!rendered.ok) {
+      skip(row, rendered.reason, run.next);
+      continue;
+    }
+    const smart = smartSendingSchema.safeParse(row.smart_sending);
+    const mode = smart.success ? smart.data : ({ mode: 'apply' } as const);
+    const exempt = mode.mode === 'exempt' || (mode.mode === 'exempt_within' && o.now.getTime() < row.triggered_at.getTime() + mode.withinMinutes * 60_000);
+    eligible.push({
+      row,
+      run,
+      text: rendered.text,
+      segments: rendered.segments,
+      encoding: rendered.encoding,
+      enforce: row.smart_sending_enabled && !exempt,
+      cutoff: new Date(o.now.getTime() - row.smart_sending_window_hours * 3_600_000),
+    });
+  }
+
+  // Paid from what no campaign holds, in claim order; then the slot. A
+  // capped message costs nothing, so what it was counted for goes to the
+  // runs after it that did not fit (another round, while one frees some).
+  const left = new Map<string, number>();
+  const toSend: Candidate[] = [];
+  for (let waiting = eligible; waiting.length > 0; ) {
+    const fits: Candidate[] = [];
+    const short: Candidate[] = [];
+    for (const c of waiting) {
+      const available = left.get(c.row.shop_id) ?? Number(c.row.available);
+      if (available < c.segments) {
+        short.push(c);
+        continue;
+      }
+      left.set(c.row.shop_id, available - c.segments);
+      fits.push(c);
+    }
+    const took = await takeSlots(tx, o.now, fits);
+    let freed = false;
+    for (const c of fits) {
+      if (took.has(c.row.contact_id)) {
+        toSend.push(c);
+        continue;
+      }
+      skip(c.row, 'frequency_cap', c.run.next);
+      left.set(c.row.shop_id, (left.get(c.row.shop_id) ?? 0) + c.segments);
+      freed = true;
+    }
+    if (!freed) {
+      for (const c of short) defer(c.row, new Date(o.now.getTime() + INSUFFICIENT_CREDITS_RETRY_MS), 'insufficient_credits');
+      break;
+    }
+    waiting = short;
+  }
+
+  if (skipped.length > 0) {
+    await tx.$executeRaw`
+      INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, skip_reason, trace_id, final_at)
+      SELECT run_id, step, shop_id, flow_id, version_id, contact_id, 'skipped', reason, trace_id, ${o.now}::timestamptz
+        FROM unnest(${skipped.map((s) => s.row.run_id)}::bigint[], ${skipped.map((s) => s.row.step)}::int[], ${skipped.map((s) => s.row.shop_id)}::uuid[],
+                    ${skipped.map((s) => s.row.flow_id)}::uuid[], ${skipped.map((s) => s.row.version_id)}::uuid[], ${skipped.map((s) => s.row.contact_id)}::uuid[],
+                    ${skipped.map((s) => s.reason)}::text[], ${skipped.map((s) => s.row.trace_id)}::text[])
+             AS u(run_id, step, shop_id, flow_id, version_id, contact_id, reason, trace_id)`;
+  }
+  // Every run here is locked by this transaction under the claim: each move holds.
+  if ((await settleRuns(tx, o.claimToken, o.now, moves)).size !== moves.length) throw new Error('a flow run locked by this claim did not move');
+
+  if (toSend.length === 0) return [];
+  const ids = await tx.$queryRaw<{ id: bigint; run_id: string }[]>`
+    INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, body, segments, encoding, claim_token, attempts, trace_id)
+    SELECT run_id, step, shop_id, flow_id, version_id, contact_id, 'sending', body, segments, encoding, ${o.claimToken}::uuid, 1, trace_id
+      FROM unnest(${toSend.map((c) => c.row.run_id)}::bigint[], ${toSend.map((c) => c.row.step)}::int[], ${toSend.map((c) => c.row.shop_id)}::uuid[],
+                  ${toSend.map((c) => c.row.flow_id)}::uuid[], ${toSend.map((c) => c.row.version_id)}::uuid[], ${toSend.map((c) => c.row.contact_id)}::uuid[],
+                  ${toSend.map((c) => c.text)}::text[], ${toSend.map((c) => c.segments)}::smallint[], ${toSend.map((c) => c.encoding)}::text[],
+                  ${toSend.map((c) => c.row.trace_id)}::text[])
+           AS u(run_id, step, shop_id, flow_id, version_id, contact_id, body, segments, encoding, trace_id)
+    RETURNING id, run_id::text`;
+  const idOf = new Map(ids.map((r) => [r.run_id, String(r.id)]));
+  // The provider call must fit in the claim.
+  await tx.$executeRaw`
+    UPDATE flow_runs SET lease_until = ${new Date(o.now.getTime() + deps.leaseMs)}::timestamptz, updated_at = now()
+     WHERE id = ANY(${toSend.map((c) => c.row.run_id)}::bigint[]) AND claim_token = ${o.claimToken}::uuid`;
+  return toSend.map((c) => ({ run: c.run, row: c.row, messageId: idOf.get(c.row.run_id)!, text: c.text, segments: c.segments, encoding: c.encoding }));
+}
+
+async function settle(
+  tx: Tx,
+  deps: FlowSendDeps,
+  o: { claimToken: string; now: Date },
+  sending: Sending[],
+  byRef: Map<string, SendResult>,
+  requestFailed: unknown,
+  out: Map<string, BatchOutcome>,
+): Promise<void> {
+  const sent: { m: Sending; providerMessageId: string }[] = [];
+  const failed: Sending[] = [];
+  const unknown: { m: Sending; reason: string }[] = [];
+  const retry: { m: Sending; ms: number; reason: DeferReason; release: boolean }[] = [];
+  for (const m of sending) {
+    if (requestFailed !== null) {
+      // Only a ProviderError guarantees nothing was accepted.
+      if (requestFailed instanceof ProviderError) {
+        const ms = requestFailed instanceof ProviderRateLimitedError ? Math.max(1_000, requestFailed.retryAfterMs) : PROVIDER_RETRY_MS;
+        retry.push({ m, ms, reason: 'provider_retry', release: true });
+        continue;
+      }
+    }
+    const r = requestFailed !== null ? ({ reference: '', outcome: 'unknown', reason: 'request_error' } as const) : byRef.get(flowMessageReference(m.messageId));
+    if (r?.outcome === 'accepted') sent.push({ m, providerMessageId: r.providerMessageId });
+    else if (r?.outcome === 'rejected' && r.permanent) failed.push(m);
+    else if (r?.outcome === 'rejected') retry.push({ m, ms: PROVIDER_RETRY_MS, reason: 'provider_retry', release: true });
+    else if (deps.provider.dedupsByReference) retry.push({ m, ms: PROVIDER_RETRY_MS / 2, reason: 'provider_unknown', release: false });
+    else unknown.push({ m, reason: r?.outcome === 'unknown' ? r.reason : 'missing_result' });
+  }
+  if (requestFailed instanceof ProviderError) {
+    deps.logger?.warn({ messages: sending.length, err: requestFailed.message }, 'flow messages not taken by the provider: the steps are tried again');
+  }
+
+  const moves: Move[] = [];
+  // Sent: the row first (guarded by the claim), then the charge and the run.
+  if (sent.length > 0) {
+    const made = await tx.$queryRaw<{ id: string }[]>`
+      UPDATE flow_messages m SET status = 'sent', provider_message_id = u.pid, sent_at = ${o.now}::timestamptz, credits = m.segments,
+             body = NULL, claim_token = NULL, error_code = NULL
+        FROM unnest(${sent.map((s) => s.m.messageId)}::bigint[], ${sent.map((s) => s.providerMessageId)}::text[]) AS u(id, pid)
+       WHERE m.id = u.id AND m.status = 'sending' AND m.claim_token = ${o.claimToken}::uuid
+      RETURNING m.id::text`;
+    const ok = new Set(made.map((r) => r.id));
+    const mine = sent.filter((s) => ok.has(s.m.messageId)).map((s) => s.m);
+    const shops = [...new Set(mine.map((m) => m.row.shop_id))].sort();
+    const short: { id: string; charge: number }[] = [];
+    let credits = 0;
+    // Wallets in one order, so two claims of the same shops never wait on each other crosswise.
+    for (const shop of shops) {
+      const of = mine.filter((m) => m.row.shop_id === shop);
+      const charged = await debitFlowMessages(
+        tx,
+        shop,
+        of.map((m) => ({ messageId: m.messageId, flowId: m.row.flow_id, segments: m.segments, traceId: m.row.trace_id })),
+      );
+      for (const m of of) {
+        const c = charged.get(m.messageId) ?? 0;
+        credits += c;
+        if (c < m.segments) short.push({ id: m.messageId, charge: c });
+      }
+    }
+    if (short.length > 0) {
+      await tx.$executeRaw`
+        UPDATE flow_messages m SET credits = u.charge FROM unnest(${short.map((s) => s.id)}::bigint[], ${short.map((s) => s.charge)}::int[]) AS u(id, charge) WHERE m.id = u.id`;
+      deps.logger?.error({ flowMessageIds: short.map((s) => s.id).slice(0, 20), count: short.length }, 'flow messages sent but the wallet could not cover them: charged what it could');
+    }
+    deps.metrics?.flowCredits.inc(credits);
+    for (const m of mine) {
+      moves.push({ runId: m.run.runId, step: m.run.step, set: m.run.next });
+      out.set(m.run.runId, { kind: 'moved', move: m.run.next, message: 'sent' });
+    }
+  }
+
+  const final = async (list: Sending[], status: 'failed' | 'unknown', codes: string[]): Promise<Set<string>> => {
+    if (list.length === 0) return new Set();
+    const rows = await tx.$queryRaw<{ id: string }[]>`
+      UPDATE flow_messages m SET status = ${status}, error_code = u.code, body = NULL, claim_token = NULL, final_at = ${o.now}::timestamptz
+        FROM unnest(${list.map((m) => m.messageId)}::bigint[], ${codes.map((c) => c.slice(0, 200))}::text[]) AS u(id, code)
+       WHERE m.id = u.id AND m.status = 'sending' AND m.claim_token = ${o.claimToken}::uuid
+      RETURNING m.id::text`;
+    return new Set(rows.map((r) => r.id));
+  };
+
+  // A permanent rejection: failed, no charge, the slot given back, the run moves on.
+  const failedOk = await final(failed, 'failed', failed.map((m) => codeOf(byRef.get(flowMessageReference(m.messageId)))));
+  const gaveBack = failed.filter((m) => failedOk.has(m.messageId));
+  if (gaveBack.length > 0) {
+    await tx.$executeRaw`
+      UPDATE contact_send_slots s SET last_at = s.prev_at, prev_at = NULL
+        FROM unnest(${gaveBack.map((m) => m.row.contact_id)}::uuid[]) AS u(contact_id)
+       WHERE s.contact_id = u.contact_id AND s.campaign_id IS NULL AND s.last_at = ${o.now}::timestamptz`;
+  }
+  for (const m of gaveBack) {
+    moves.push({ runId: m.run.runId, step: m.run.step, set: m.run.next });
+    out.set(m.run.runId, { kind: 'moved', move: m.run.next, message: 'failed', reason: 'rejected' });
+  }
+
+  // Unknown at a provider that does not dedup: not re-sent, not charged.
+  const unknownOk = await final(unknown.map((u) => u.m), 'unknown', unknown.map((u) => u.reason));
+  for (const { m } of unknown) {
+    if (!unknownOk.has(m.messageId)) continue;
+    moves.push({ runId: m.run.runId, step: m.run.step, set: m.run.next });
+    out.set(m.run.runId, { kind: 'moved', move: m.run.next, message: 'unknown', reason: 'provider_unknown' });
+  }
+  if (unknownOk.size > 0) deps.logger?.warn({ messages: unknownOk.size }, 'flow message outcome unknown: not re-sent, not charged');
+
+  // Tried again later: released (certainly not sent) or kept for a deduplicating re-send.
+  const released = retry.filter((r) => r.release).map((r) => r.m.messageId);
+  if (released.length > 0) {
+    await tx.$executeRaw`
+      UPDATE flow_messages SET claim_token = NULL WHERE id = ANY(${released}::bigint[]) AND claim_token = ${o.claimToken}::uuid AND status = 'sending'`;
+  }
+  for (const r of retry) {
+    const dueAt = new Date(o.now.getTime() + r.ms);
+    moves.push({ runId: r.m.run.runId, step: r.m.run.step, set: { step: r.m.run.step, dueAt } });
+    out.set(r.m.run.runId, { kind: 'deferred', dueAt, reason: r.reason });
+  }
+
+  // A run whose claim was lost meanwhile moves nothing (its row, if still ours, was recorded above).
+  const moved = await settleRuns(tx, o.claimToken, o.now, moves);
+  for (const mv of moves) if (!moved.has(mv.runId)) out.set(mv.runId, { kind: 'lost' });
+  for (const m of sending) if (!out.has(m.run.runId)) out.set(m.run.runId, { kind: 'lost' });
+}
+
+/**
+ * Smart sending: every message takes its contact's slot, guarded per row as
+ * sendFlowMessage guards it (with the cap on and the flow not exempt: the
+ * window, or the slot still holding this run's own last message). Returns
+ * the contacts whose slot was taken. One candidate per contact (the
+ * caller's rule: ON CONFLICT touches a row once per statement).
+ */
+async function takeSlots(tx: Tx, now: Date, candidates: Candidate[]): Promise<Set<string>> {
+  if (candidates.length === 0) return new Set();
+  const slots = await tx.$queryRaw<{ contact_id: string }[]>`
+    WITH u AS (
+      SELECT * FROM unnest(${candidates.map((c) => c.row.contact_id)}::uuid[], ${candidates.map((c) => c.row.shop_id)}::uuid[],
+                           ${candidates.map((c) => c.enforce)}::boolean[], ${candidates.map((c) => c.cutoff)}::timestamptz[],
+                           ${candidates.map((c) => c.row.run_id)}::bigint[]) AS u(contact_id, shop_id, enforce, cutoff, run_id)
+    )
+    INSERT INTO contact_send_slots AS s (contact_id, shop_id, campaign_id, last_at)
+    SELECT contact_id, shop_id, NULL, ${now}::timestamptz FROM u
+    ON CONFLICT (contact_id) DO UPDATE SET prev_at = s.last_at, last_at = EXCLUDED.last_at, campaign_id = NULL
+     WHERE s.last_at IS NULL
+        OR EXISTS (SELECT 1 FROM u WHERE u.contact_id = s.contact_id AND (NOT u.enforce OR s.last_at <= u.cutoff
+             -- The slot still holds this run's own last message: the merchant chose the waits between a flow's steps.
+             OR s.last_at IN (SELECT m.sent_at FROM flow_messages m WHERE m.run_id = u.run_id AND m.sent_at IS NOT NULL)))
+    RETURNING contact_id::text`;
+  return new Set(slots.map((s) => s.contact_id));
+}
+
+function codeOf(r: SendResult | undefined): string {
+  return r?.outcome === 'rejected' ? r.code : 'rejected';
+}
+
+/** settleRun for many runs in one statement: each moves only under this claim, from the step it was read at. Returns the run ids moved. */
+export async function settleRuns(tx: Tx, claimToken: string, now: Date, moves: Move[]): Promise<Set<string>> {
+  if (moves.length === 0) return new Set();
+  const ended = (m: Move): m is Move & { set: Extract<RunMove, { status: string }> } => 'status' in m.set;
+  const rows = await tx.$queryRaw<{ id: string }[]>`
+    UPDATE flow_runs r
+       SET status = COALESCE(u.status, 'active'), exit_reason = u.reason, current_step = COALESCE(u.to_step, r.current_step),
+           next_due_at = u.due, ended_at = CASE WHEN u.status IS NULL THEN NULL ELSE ${now}::timestamptz END,
+           claim_token = NULL, lease_until = NULL, updated_at = now()
+      FROM unnest(${moves.map((m) => m.runId)}::bigint[], ${moves.map((m) => m.step)}::int[],
+                  ${moves.map((m) => (ended(m) ? m.set.status : null))}::text[], ${moves.map((m) => (ended(m) ? (m.set.reason ?? null) : null))}::text[],
+                  ${moves.map((m) => (ended(m) ? null : (m.set as { step: number }).step))}::int[],
+                  ${moves.map((m) => (ended(m) ? null : (m.set as { dueAt: Date }).dueAt))}::timestamptz[])
+           AS u(id, step, status, reason, to_step, due)
+     WHERE r.id = u.id AND r.claim_token = ${claimToken}::uuid AND r.current_step = u.step AND r.status = 'active'
+    RETURNING r.id::text`;
+  return new Set(rows.map((r) => r.id));
+}

@@ -1,0 +1,253 @@
+import type { Express } from 'express';
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { createContact, createShop, type ShopFixture } from '../factories';
+import { createTestEnv, type TestEnv } from '../harness';
+import { moneyState, simulatorProvider, startSimulator } from '../sending';
+import { sessionToken } from '../session-token';
+import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
+import { claimDueRuns } from '../../domain/flows/claim-due-runs';
+import { executeFlowSteps } from '../../domain/flows/execute-flow-steps';
+import type { StepOutcome } from '../../domain/flows/execute-flow-step';
+import type { FlowSendDeps } from '../../domain/flows/send-flow-message';
+import { phoneHmac, shopScope } from '../../domain/compliance/suppressions';
+import { ProviderUnavailableError, type OutboundMessage, type SendResult, type SmsProvider } from '../../domain/messaging/providers/provider';
+import { createMetrics } from '../../lib/metrics';
+
+// The send steps of one claim executed together (execute-flow-steps.ts,
+// send-flow-messages.ts; docs/flows.md "Scale"): ONE provider request per
+// claim, and per run exactly the outcome the one-message path gives —
+// consent, opt-outs, smart sending, credits in claim order, a run of the same
+// contact twice in a claim, a message row left by an attempt that died, a
+// repeated job, a provider that refuses the request or answers nothing.
+// Real Postgres and the simulator at its HTTP boundary; the clock is passed in.
+
+describe('flow send steps of a claim, together', () => {
+  let env: TestEnv;
+  let app: Express;
+  let sim: SimulatorHandle;
+  let simUrl: string;
+  /** Every provider request: the messages of each, in order. */
+  const requests: OutboundMessage[][] = [];
+  const metrics = createMetrics();
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    ({ app } = await env.api());
+    ({ sim, url: simUrl } = await startSimulator({ dedupsByReference: false }));
+  });
+  afterAll(async () => {
+    await sim.stop();
+    await env.close();
+  });
+  beforeEach(async () => {
+    requests.length = 0;
+    // Runs of earlier tests must not join this test's claims.
+    await env.db.$executeRaw`UPDATE flow_runs SET status = 'exited', exit_reason = 'condition', next_due_at = NULL, ended_at = now(), claim_token = NULL, lease_until = NULL WHERE status = 'active'`;
+  });
+
+  const recording = (inner: SmsProvider, o: { fail?: 'refuse' | 'silent' } = {}): SmsProvider => ({
+    name: inner.name,
+    dedupsByReference: inner.dedupsByReference,
+    maxBatchSize: inner.maxBatchSize,
+    sendBatch: async (messages, ctx): Promise<SendResult[]> => {
+      requests.push([...messages]);
+      if (o.fail === 'refuse') throw new ProviderUnavailableError(inner.name, 'provider down (test)');
+      if (o.fail === 'silent') return [];
+      return inner.sendBatch(messages, ctx);
+    },
+  });
+  const sendDeps = (o: { fail?: 'refuse' | 'silent' } = {}): FlowSendDeps => ({
+    provider: recording(simulatorProvider(simUrl, { dedupsByReference: false }), o),
+    phoneHashKey: env.config.PHONE_HASH_KEY,
+    leaseMs: 60_000,
+    quietHoursFloor: false,
+    metrics,
+  });
+
+  const post = async (shop: ShopFixture, path: string, body: object = {}) =>
+    request(app).post(path).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`).set('Idempotency-Key', randomUUID()).send(body);
+
+  async function shopFor(o: { credits?: number; smartSending?: boolean } = {}): Promise<ShopFixture> {
+    const shop = await createShop(env.db, { credits: o.credits ?? 1_000 });
+    await env.db.$executeRaw`
+      UPDATE shops SET quiet_hours_start = '00:00', quiet_hours_end = '00:00', smart_sending_enabled = ${o.smartSending ?? false}, name = 'Acme' WHERE id = ${shop.id}::uuid`;
+    return shop;
+  }
+
+  /** A live flow of these steps (the API's create + activate). */
+  async function liveFlow(shop: ShopFixture, steps: object[]): Promise<{ id: string; versionId: string }> {
+    const created = await post(shop, '/api/flows', { name: `Batch ${randomUUID().slice(0, 8)}`, trigger: { type: 'order_created' }, steps });
+    expect(created.status).toBe(201);
+    expect((await post(shop, `/api/flows/${created.body.id}/activate`)).status).toBe(200);
+    return { id: created.body.id, versionId: created.body.currentVersion.id };
+  }
+
+  /** Runs of the flow for these contacts, due at `at`, in this order. */
+  async function runsFor(shop: ShopFixture, flow: { id: string; versionId: string }, contactIds: string[], at: Date): Promise<string[]> {
+    const rows = await env.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO flow_runs (flow_id, version_id, shop_id, contact_id, trigger_type, trigger_subject, triggered_at, status, current_step, next_due_at)
+      SELECT ${flow.id}::uuid, ${flow.versionId}::uuid, ${shop.id}::uuid, c, 'order_created', 'o-' || ord, ${at}::timestamptz, 'active', 0, ${at}::timestamptz
+        FROM unnest(${contactIds}::uuid[]) WITH ORDINALITY AS u(c, ord)
+      RETURNING id::text`;
+    return rows.map((r) => r.id);
+  }
+
+  async function tick(now: Date, deps: FlowSendDeps = sendDeps()): Promise<{ claimToken: string; runIds: string[]; outcomes: Map<string, StepOutcome> }> {
+    const claim = await claimDueRuns(env.db, { now, limit: 1000, leaseMs: 60_000 });
+    const outcomes = await executeFlowSteps(env.db, { runIds: claim.runIds, claimToken: claim.claimToken, now: () => now, send: deps });
+    return { claimToken: claim.claimToken, runIds: claim.runIds, outcomes };
+  }
+
+  const messagesOf = (runIds: string[]) =>
+    env.db.$queryRaw<{ run_id: string; id: string; status: string; skip_reason: string | null; error_code: string | null; segments: number | null; credits: number; claim_token: string | null }[]>`
+      SELECT run_id::text, id::text, status, skip_reason, error_code, segments, credits, claim_token::text FROM flow_messages WHERE run_id = ANY(${runIds}::bigint[]) ORDER BY run_id, step`;
+  const runsOf = (runIds: string[]) =>
+    env.db.$queryRaw<{ id: string; status: string; exit_reason: string | null; current_step: number; next_due_at: Date | null; claim_token: string | null }[]>`
+      SELECT id::text, status, exit_reason, current_step, next_due_at, claim_token::text FROM flow_runs WHERE id = ANY(${runIds}::bigint[]) ORDER BY id`;
+  const flowLedger = (shopId: string) =>
+    env.db.$queryRaw<{ idempotency_key: string; amount: bigint; balance_after: bigint }[]>`
+      SELECT idempotency_key, amount, balance_after FROM credit_transactions WHERE shop_id = ${shopId}::uuid AND idempotency_key LIKE 'flow-msg-%'`;
+
+  const t0 = new Date('2026-03-02T15:00:00Z');
+  const twoSteps = [{ type: 'send', body: 'Thanks {{firstName|friend}}! Here is 10% off: THANKS10' }, { type: 'wait', duration: { amount: 1, unit: 'days' } }];
+  const oneStep = [{ type: 'send', body: 'Welcome to {{shopName}}, {{firstName|friend}}!' }];
+
+  it('sends a claim in ONE provider request: each run once, each charged its segments (a ledger row per message, balance_after in order), moved on', async () => {
+    const shop = await shopFor({ credits: 500 });
+    const flow = await liveFlow(shop, twoSteps);
+    const contacts = await Promise.all(Array.from({ length: 25 }, (_, i) => createContact(env.db, shop.id, { firstName: `C${i}` })));
+    const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
+    // The first contact is in another flow's claim too (smart sending off: both go out); the second run takes the one-message path.
+    const [other] = await runsFor(shop, await liveFlow(shop, oneStep), [contacts[0]!.id], t0);
+
+    const { outcomes } = await tick(t0);
+    expect(requests).toHaveLength(2);
+    expect(requests[0]).toHaveLength(25);
+    expect(new Set(requests[0]!.map((m) => m.to)).size).toBe(25);
+    expect(requests[1]!.map((m) => m.to)).toEqual([contacts[0]!.phone]);
+    for (const id of runIds) expect(outcomes.get(id)).toMatchObject({ kind: 'advanced', step: 1, message: 'sent' });
+    expect(outcomes.get(other!)).toMatchObject({ kind: 'completed', message: 'sent' });
+
+    const rows = await messagesOf(runIds);
+    expect(rows).toHaveLength(25);
+    for (const m of rows) expect(m).toMatchObject({ status: 'sent', credits: m.segments, claim_token: null });
+    const runs = await runsOf(runIds);
+    for (const r of runs) expect(r).toMatchObject({ status: 'active', current_step: 1, claim_token: null });
+    // On to the wait, due now (the next claim starts it).
+    for (const r of runs) expect(r.next_due_at).toEqual(t0);
+
+    const ledger = await flowLedger(shop.id);
+    const all = [...rows, ...(await messagesOf([other!]))];
+    expect(ledger.map((l) => l.idempotency_key).sort()).toEqual(all.map((m) => `flow-msg-${m.id}`).sort());
+    const charged = all.reduce((a, m) => a + m.credits, 0);
+    // The rows chain: each balance_after is the one before it plus its amount (ids are uuids: the chain is the order).
+    let balance = 500;
+    for (const l of [...ledger].sort((a, b) => Number(b.balance_after) - Number(a.balance_after))) {
+      balance += Number(l.amount);
+      expect(Number(l.balance_after)).toBe(balance);
+    }
+    const money = await moneyState(env.db, shop.id);
+    expect(money.balance).toBe(500 - charged);
+    expect(money.ledgerSum).toBe(money.balance);
+    expect(await flowLedger(shop.id)).toHaveLength(26);
+  });
+
+  it('a repeated step job (the same claim again) moves nothing and sends nothing', async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop, twoSteps);
+    const contacts = await Promise.all([1, 2, 3].map(() => createContact(env.db, shop.id)));
+    const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
+    const first = await tick(t0);
+    expect(requests).toHaveLength(1);
+    const again = await executeFlowSteps(env.db, { runIds, claimToken: first.claimToken, now: () => t0, send: sendDeps() });
+    expect(runIds.map((id) => again.get(id))).toEqual(runIds.map(() => ({ kind: 'lost' })));
+    expect(requests).toHaveLength(1);
+    expect(await flowLedger(shop.id)).toHaveLength(3);
+    for (const r of await runsOf(runIds)) expect(r).toMatchObject({ status: 'active', current_step: 1 });
+  });
+
+  it('decides each run as the one-message path does: not subscribed, opted out in the shop scope, capped, out of credits (in claim order; a capped run costs nothing)', async () => {
+    const shop = await shopFor({ credits: 5, smartSending: true });
+    const flowA = await liveFlow(shop, oneStep);
+    const ok = await createContact(env.db, shop.id);
+    const pending = await createContact(env.db, shop.id, { consent: 'pending' });
+    const suppressed = await createContact(env.db, shop.id);
+    const capped = await createContact(env.db, shop.id);
+    const poor = await Promise.all([1, 2, 3, 4, 5, 6].map(() => createContact(env.db, shop.id)));
+    await env.db.$executeRaw`
+      INSERT INTO sms_suppressions (phone_hmac, scope, shop_id, opted_out_at) VALUES (${phoneHmac(env.config.PHONE_HASH_KEY, suppressed.phone)}, ${shopScope(shop.id)}, ${shop.id}::uuid, now())`;
+    // Texted an hour ago by a campaign: inside the shop's window.
+    await env.db.$executeRaw`
+      INSERT INTO contact_send_slots (contact_id, shop_id, campaign_id, last_at) VALUES (${capped.id}::uuid, ${shop.id}::uuid, NULL, ${new Date(t0.getTime() - 3_600_000)}::timestamptz)`;
+
+    const [runOk, runPending, runSuppressed, runCapped, ...runPoor] = await runsFor(shop, flowA, [ok.id, pending.id, suppressed.id, capped.id, ...poor.map((c) => c.id)], t0);
+    const { outcomes } = await tick(t0);
+
+    expect(outcomes.get(runOk!)).toMatchObject({ kind: 'completed', message: 'sent' });
+    expect(outcomes.get(runPending!)).toMatchObject({ kind: 'exited', reason: 'not_sendable', message: 'skipped' });
+    expect(outcomes.get(runSuppressed!)).toMatchObject({ kind: 'exited', reason: 'not_sendable', message: 'skipped' });
+    expect(outcomes.get(runCapped!)).toMatchObject({ kind: 'completed', message: 'skipped' });
+    const rows = new Map((await messagesOf([runPending!, runSuppressed!, runCapped!])).map((m) => [m.run_id, m]));
+    expect(rows.get(runPending!)).toMatchObject({ status: 'skipped', skip_reason: 'not_sendable', credits: 0 });
+    expect(rows.get(runSuppressed!)).toMatchObject({ status: 'skipped', skip_reason: 'suppressed', credits: 0 });
+    expect(rows.get(runCapped!)).toMatchObject({ status: 'skipped', skip_reason: 'frequency_cap', credits: 0 });
+
+    // 5 credits, one segment each: the ok run took 1, the capped one none; of the 6 poor runs 4 go out, in claim order, the rest wait an hour.
+    const poorOut = runPoor.map((id) => outcomes.get(id)!);
+    expect(poorOut.map((o) => o.kind)).toEqual(['completed', 'completed', 'completed', 'completed', 'deferred', 'deferred']);
+    expect(poorOut[4]).toMatchObject({ reason: 'insufficient_credits', dueAt: new Date(t0.getTime() + 3_600_000) });
+    expect(await messagesOf(runPoor.slice(4))).toEqual([]);
+    for (const r of await runsOf(runPoor.slice(4))) expect(r).toMatchObject({ status: 'active', current_step: 0, next_due_at: new Date(t0.getTime() + 3_600_000), claim_token: null });
+    const money = await moneyState(env.db, shop.id);
+    expect(money).toMatchObject({ balance: 0, ledgerSum: 0 });
+    expect(requests).toHaveLength(1);
+    expect(requests[0]!.map((m) => m.to)).toEqual([ok.phone, ...poor.slice(0, 4).map((c) => c.phone)]);
+  });
+
+  it('hands a run whose message row an earlier attempt left `sending` to the one-message path: recorded unknown, not re-sent, not charged', async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop, oneStep);
+    const [a, b] = [await createContact(env.db, shop.id), await createContact(env.db, shop.id)];
+    const [runA, runB] = await runsFor(shop, flow, [a.id, b.id], t0);
+    // An attempt that died between its provider call and its settle.
+    await env.db.$executeRaw`
+      INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, body, segments, encoding, claim_token, attempts)
+      VALUES (${runA}::bigint, 0, ${shop.id}::uuid, ${flow.id}::uuid, ${flow.versionId}::uuid, ${a.id}::uuid, 'sending', 'Welcome', 1, 'GSM-7', ${randomUUID()}::uuid, 1)`;
+    const { outcomes } = await tick(t0);
+    expect(outcomes.get(runA!)).toMatchObject({ kind: 'completed', message: 'unknown' });
+    expect(outcomes.get(runB!)).toMatchObject({ kind: 'completed', message: 'sent' });
+    expect(requests.flat().map((m) => m.to)).toEqual([b.phone]);
+    expect((await messagesOf([runA!]))[0]).toMatchObject({ status: 'unknown', error_code: 'lease_expired', credits: 0 });
+  });
+
+  it('a provider that refuses the request: every row released, every run due a minute later; the next claim sends each once', async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop, oneStep);
+    const contacts = await Promise.all([1, 2, 3].map(() => createContact(env.db, shop.id)));
+    const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
+
+    const refused = await tick(t0, sendDeps({ fail: 'refuse' }));
+    for (const id of runIds) expect(refused.outcomes.get(id)).toMatchObject({ kind: 'deferred', reason: 'provider_retry', dueAt: new Date(t0.getTime() + 60_000) });
+    for (const m of await messagesOf(runIds)) expect(m).toMatchObject({ status: 'sending', claim_token: null });
+    expect((await moneyState(env.db, shop.id)).balance).toBe(1_000);
+
+    const later = new Date(t0.getTime() + 60_000);
+    const { outcomes } = await tick(later);
+    // Released rows are certainly not sent: the one-message path sends each as new.
+    for (const id of runIds) expect(outcomes.get(id)).toMatchObject({ kind: 'completed', message: 'sent' });
+    expect(requests.slice(1).flat()).toHaveLength(3);
+    expect((await moneyState(env.db, shop.id)).balance).toBe(1_000 - 3);
+  });
+
+  it('a provider that answers nothing for the messages (not deduplicating): recorded unknown, not charged, runs moved on', async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop, oneStep);
+    const contacts = await Promise.all([1, 2].map(() => createContact(env.db, shop.id)));
+    const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
+    const { outcomes } = await tick(t0, sendDeps({ fail: 'silent' }));
+    for (const id of runIds) expect(outcomes.get(id)).toMatchObject({ kind: 'completed', message: 'unknown' });
+    for (const m of await messagesOf(runIds)) expect(m).toMatchObject({ status: 'unknown', error_code: 'missing_result', credits: 0 });
+    expect((await moneyState(env.db, shop.id)).balance).toBe(1_000);
+  });
+});
