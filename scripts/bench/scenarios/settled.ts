@@ -21,7 +21,7 @@ import { createTokenCipher } from '../../../lib/token-cipher';
 import { generatedProductionSecrets } from '../../lib/production-env';
 import type { ApiClient } from '../../lib/session-client';
 import { sleep, type Stack } from '../../lib/stack';
-import type { BenchDb } from '../bench-db';
+import { vacuumRunTables, type BenchDb } from '../bench-db';
 import { ResourceMeter, every, type CpuBreakdown } from '../meter';
 import { CAMPAIGN_BODY } from './send';
 
@@ -131,6 +131,7 @@ export async function runSettled(
   const created = await api.call<{ id: string }>('POST', '/campaigns', { name: `Bench settled ${o.label}`, body: CAMPAIGN_BODY, audience: { tags: ['bench'] } });
   if (created.status !== 201) throw new Error(`POST /campaigns answered ${created.status}: ${JSON.stringify(created.body)}`);
   const campaignId = created.body.id;
+  await vacuumRunTables(db);
   await db.pool.query('CHECKPOINT').catch(() => undefined);
 
   const logs = stack.services.map((s) => ({ name: s.name, log: s.log, before: fileSize(s.log) }));
