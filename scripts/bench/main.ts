@@ -6,7 +6,7 @@
 //   npm run bench                      10 k and 100 k sends + every other scenario (a few minutes)
 //   npm run bench -- --size 1m         adds the 1 000 000-recipient campaign
 //   npm run bench -- --only send       just the send scenarios (also: ceilings, webhooks, enqueue, redirects)
-//   npm run bench -- --only redirects --redirect-rate 6000 --redirect-seconds 5 --redirect-audience 1m
+//   npm run bench -- --only redirects --redirect-rate 5000 --redirect-seconds 5 --redirect-audience 1m
 //                                      short-link redirects/s and p99 while a campaign sends
 //   npm run bench -- --workers 2       more worker processes
 //   npm run bench -- --profile DIR     api and worker(s) write V8 CPU profiles into DIR
@@ -109,7 +109,7 @@ function parseArgs(argv: string[]): Options {
     dlrBatch: 100,
     dlrDelayMs: 200,
     settledSizes: null,
-    redirectRate: 6_000,
+    redirectRate: 5_000,
     redirectSeconds: 5,
     redirectAudience: 1_000_000,
     fairnessSize: null,
@@ -196,6 +196,8 @@ async function main(): Promise<void> {
       label: 'bench',
       runtime: opts.tsx ? 'tsx' : 'dist',
       workers: opts.workers,
+      // Short links are served as production serves them: by their own process (start:links).
+      links: opts.only.has('redirects'),
       env: {
         DATABASE_URL: db.url,
         LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',

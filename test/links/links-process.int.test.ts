@@ -1,7 +1,5 @@
-import type { Express } from 'express';
 import request from 'supertest';
-import { createLinksApp } from '../../apps/api/src/links/links-app';
-import { clickBufferOf } from '../../apps/api/src/links/short-links';
+import { createLinksApp, type LinksApp } from '../../apps/api/src/links/links-app';
 import { linkCode } from '../../domain/links/link-code';
 import { parseConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
@@ -21,17 +19,19 @@ const METRICS_TOKEN = 'links-test-metrics-token-0f3a9c';
 
 describe('the short-link redirector process', () => {
   let env: TestEnv;
-  let links: Express;
+  let app: LinksApp;
+  let links: LinksApp['listener'];
   let metrics: Metrics;
 
   beforeAll(async () => {
     env = await createTestEnv();
     metrics = createMetrics();
     const config = parseConfig({ ...process.env, DATABASE_URL: env.config.DATABASE_URL, METRICS_TOKEN });
-    links = createLinksApp({ config, db: env.db, metrics, logger: createLogger({ level: 'warn', name: 'links' }, env.logs), now: () => new Date() });
+    app = createLinksApp({ config, db: env.db, metrics, logger: createLogger({ level: 'warn', name: 'links' }, env.logs), now: () => new Date() });
+    links = app.listener;
   });
   afterAll(async () => {
-    await clickBufferOf(links).close();
+    await app.clicks.close();
     await env.close();
   });
 
@@ -53,7 +53,7 @@ describe('the short-link redirector process', () => {
     expect(res.status).toBe(302);
     expect(res.headers.location).toBe(`https://shop.example.com/sale?ref=x&utm_source=sms&utm_medium=${env.config.LINK_UTM_MEDIUM}&utm_campaign=${campaignId}`);
     expect(res.headers['cache-control']).toContain('no-store');
-    await clickBufferOf(links).flush();
+    await app.clicks.flush();
     const clicks = await env.db.$queryRaw<{ bot: boolean; first: boolean }[]>`SELECT bot, first FROM link_clicks WHERE campaign_id = ${campaignId}::uuid`;
     expect(clicks).toEqual([{ bot: false, first: true }]);
     expect(await counterValue(metrics, 'linkRedirects', { outcome: 'redirected' })).toBeGreaterThanOrEqual(1);

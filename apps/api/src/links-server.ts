@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { loadConfigOrExit } from '../../../lib/config';
 import { createDb } from '../../../lib/db';
 import { createLogger } from '../../../lib/logger';
@@ -6,7 +6,6 @@ import { getMetrics } from '../../../lib/metrics';
 import { armExitDeadline } from '../../../lib/shutdown';
 import { connectionDrain } from './drain';
 import { createLinksApp } from './links/links-app';
-import { clickBufferOf } from './links/short-links';
 
 // Entry point of the short-link redirector (`npm run start:links`,
 // links/links-app.ts). Stops like the api: no new connections, in-flight
@@ -18,7 +17,7 @@ function main(): void {
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'links' });
   const db = createDb(config);
   const app = createLinksApp({ config, db, logger, metrics: getMetrics(), now: () => new Date() });
-  const server: Server = app.listen(config.LINKS_PORT, () => {
+  const server: Server = createServer(app.listener).listen(config.LINKS_PORT, () => {
     logger.info({ port: config.LINKS_PORT }, 'links listening');
   });
   server.keepAliveTimeout = 65_000;
@@ -32,7 +31,7 @@ function main(): void {
     armExitDeadline(logger, config.SHUTDOWN_TIMEOUT_MS);
     setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_TIMEOUT_MS).unref();
     server.close(() => {
-      void clickBufferOf(app)
+      void app.clicks
         .close()
         .catch((err: unknown) => logger.warn({ err }, 'clicks not flushed at shutdown'))
         .then(() => db.$disconnect().catch(() => undefined))
