@@ -34,7 +34,7 @@ export const REPORT_RETRY_MS = 250;
 export interface DeliveryReportBulkResult {
   /** Reports taken by this pass: single rows (at most `limit`) and the reports of the batches taken. */
   claimed: number;
-  /** The pass took as many rows as it could: there may be more. */
+  /** The pass took as many rows as it could, or split rows out for the next: there may be more. */
   full: boolean;
   /** Recipient rows moved, by the status they moved to. */
   applied: { delivered: number; failed: number };
@@ -339,7 +339,9 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
                             ${of.map((x) => JSON.stringify(x.raw))}::jsonb[], ${of.map((x) => x.traceId)}::text[]) AS u(provider, event_id, payload, trace_id)
               ON CONFLICT (provider, event_id) DO NOTHING
               RETURNING id, trace_id`;
-      await split(splitPlain, { retry: false, mark: null });
+      // A reply's or flow message's report split out here is the next pass's: ask for one even when this one was not
+      // full (else the last callback of a burst left its split rows to the next callback, or to the stuck-event sweep).
+      if ((await split(splitPlain, { retry: false, mark: null })).length > 0) result.full = true;
       result.waiting += (await split(splitWaiting, { retry: true, mark: null })).length;
       for (const x of await split(splitLate, { retry: false, mark: NOT_READY_MARK })) result.notReady.push({ id: x.id, traceId: x.trace_id });
       await tx.$executeRaw`

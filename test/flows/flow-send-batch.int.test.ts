@@ -3,8 +3,9 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { createContact, createShop, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
-import { moneyState, simulatorProvider, startSimulator } from '../sending';
+import { moneyState, simulatorProvider, startSimulator, waitFor } from '../sending';
 import { sessionToken } from '../session-token';
+import { postSimulator } from '../webhooks';
 import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
 import { claimDueRuns } from '../../domain/flows/claim-due-runs';
 import { executeFlowSteps } from '../../domain/flows/execute-flow-steps';
@@ -34,6 +35,8 @@ describe('flow send steps of a claim, together', () => {
   beforeAll(async () => {
     env = await createTestEnv();
     ({ app } = await env.api());
+    // The delivery-report drain, for the batched callback below.
+    await env.worker({ queues: ['webhooks'] });
     ({ sim, url: simUrl } = await startSimulator({ dedupsByReference: false }));
   });
   afterAll(async () => {
@@ -151,6 +154,21 @@ describe('flow send steps of a claim, together', () => {
     expect(money.balance).toBe(500 - charged);
     expect(money.ledgerSum).toBe(money.balance);
     expect(await flowLedger(shop.id)).toHaveLength(26);
+  });
+
+  it("one batched callback of a claim's reports is applied whole by the drain it starts (no later callback needed)", async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop, oneStep);
+    const contacts = await Promise.all([1, 2, 3].map(() => createContact(env.db, shop.id)));
+    const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
+    await tick(t0);
+    const sentRows = await env.db.$queryRaw<{ id: string; pmid: string }[]>`
+      SELECT id::text, provider_message_id AS pmid FROM flow_messages WHERE run_id = ANY(${runIds}::bigint[]) AND status = 'sent'`;
+    expect(sentRows).toHaveLength(3);
+    const reports = sentRows.map((m) => ({ id: m.pmid, reference: `f${m.id}`, status: 'delivered', timestamp: new Date().toISOString() }));
+    expect((await postSimulator(app, 'status', { reports })).body).toEqual({ received: 3, duplicates: 0 });
+    // Flow reports in a batch become rows of their own; the same drain takes them in its next pass.
+    await waitFor('every report applied', async () => (await messagesOf(runIds)).every((m) => m.status === 'delivered'), 10_000);
   });
 
   it('a repeated step job (the same claim again) moves nothing and sends nothing', async () => {
