@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import Stripe from 'stripe';
+import { signSimulatorPayload } from '../../domain/messaging/providers/simulator-signature';
 import { internalRequestHeaders } from '../../domain/ops/internal-signature';
 import { signShopifyBody } from '../../domain/webhooks/verify-shopify-hmac';
 
@@ -18,6 +19,7 @@ export interface ApiSecrets {
   SHOPIFY_API_KEY?: string;
   SHOPIFY_API_SECRET?: string;
   STRIPE_WEBHOOK_SECRET?: string;
+  SMS_WEBHOOK_SECRET?: string;
   INTERNAL_SIGNING_SECRET?: string;
 }
 
@@ -98,6 +100,18 @@ export class ApiClient {
         'x-shopify-shop-domain': shopDomain,
         'x-shopify-hmac-sha256': signShopifyBody(need(this.secrets.SHOPIFY_API_SECRET, 'SHOPIFY_API_SECRET'), raw),
       },
+      body: raw,
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    return parse(res);
+  }
+
+  /** POST /webhooks/sms/simulator/inbound, signed as the simulator signs a handset's text (a STOP, a keyword). */
+  async smsInbound(message: { id: string; from: string; to: string; text: string; timestamp?: string }): Promise<ApiResponse> {
+    const raw = JSON.stringify(message);
+    const res = await fetch(`${this.base}/webhooks/sms/simulator/inbound`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-simulator-signature': signSimulatorPayload(need(this.secrets.SMS_WEBHOOK_SECRET, 'SMS_WEBHOOK_SECRET'), raw) },
       body: raw,
       signal: AbortSignal.timeout(this.timeoutMs),
     });

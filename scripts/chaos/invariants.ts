@@ -23,6 +23,8 @@ interface SimStats {
   messagesAccepted: number;
   uniqueReferences: number;
   duplicatesSuppressed: number;
+  /** Repeats of a reference sent again (only a simulator that does not dedup sends them). */
+  duplicatesSent: number;
 }
 
 interface PerReference {
@@ -37,14 +39,14 @@ export async function simulatorStats(simUrl: string): Promise<SimStats> {
   return (await res.json()) as SimStats;
 }
 
-async function referenceStats(simUrl: string, reference: string): Promise<PerReference> {
+export async function referenceStats(simUrl: string, reference: string): Promise<PerReference> {
   const res = await fetch(`${simUrl}/_stats?reference=${encodeURIComponent(reference)}`, { signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`simulator /_stats?reference answered ${res.status}`);
   return ((await res.json()) as { perReference: PerReference }).perReference;
 }
 
 /** Runs `fn` over `items` with at most `width` in flight. */
-async function pool<T, R>(items: T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(items: T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   await Promise.all(

@@ -20,6 +20,7 @@ import { r2RedisRestart } from './scenarios/r2-redis-restart';
 import { r3PostgresRestart } from './scenarios/r3-postgres-restart';
 import { r4DuplicateStorms } from './scenarios/r4-duplicate-storms';
 import { r5ClusterFailover } from './scenarios/r5-cluster-failover';
+import { r6Flows } from './scenarios/r6-flows';
 import { r9ProviderFaults } from './scenarios/r9-provider-faults';
 import type { ScenarioOptions } from './scenarios/types';
 
@@ -36,6 +37,7 @@ const SCENARIOS: Scenario[] = [
   { id: 'R3', title: 'Postgres crashed mid-campaign and restarted; the API answers 503, never 500, meanwhile', fast: false, run: r3PostgresRestart },
   { id: 'R4', title: 'duplicate storms: 100 concurrent enqueues, Stripe events and Shopify webhooks', fast: true, run: r4DuplicateStorms },
   { id: 'R5', title: 'Redis Cluster: the primary serving the sends queue SIGKILLed mid-campaign, its replica promoted', fast: false, run: r5ClusterFailover },
+  { id: 'R6', title: 'live flows: duplicate trigger storms, workers SIGKILLed mid-run, STOPs and orders racing the steps', fast: false, run: r6Flows },
   { id: 'R9', title: 'provider faults: 20 % 5xx, 5 % accept-then-hang, 429 bursts', fast: false, run: r9ProviderFaults },
 ];
 
