@@ -2,8 +2,8 @@ import type { Tx } from '../../lib/db';
 import { debitFlowMessage } from './debit-flow-message';
 
 export interface FlowMessageReport {
-  /** The webhook event's row id. */
-  eventId: string;
+  /** The webhook event's row id; null for a report of a batched callback, whose row the caller closes. */
+  eventId: string | null;
   messageId: string;
   providerMessageId: string;
   status: 'delivered' | 'failed';
@@ -23,7 +23,7 @@ export type FlowReportOutcome = 'processed' | 'ignored' | 'not_ready';
  * when no such message exists; a report that beat its send's settle (row
  * still `sending`) is `not_ready`: left to the caller's retry.
  */
-export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport[]): Promise<{ eventId: string; outcome: FlowReportOutcome; shopId: string | null }[]> {
+export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport[]): Promise<{ eventId: string | null; outcome: FlowReportOutcome; shopId: string | null }[]> {
   if (reports.length === 0) return [];
   const ids = reports.map((r) => r.messageId);
   const pmids = reports.map((r) => r.providerMessageId);
@@ -80,7 +80,7 @@ export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport
     // Final already (a duplicate or late report), or a report that cannot apply (skipped, failed): done with.
     return { eventId: r.eventId, outcome: 'processed' as const, shopId: s.shop_id };
   });
-  const close = out.filter((o) => o.outcome !== 'not_ready');
+  const close = out.filter((o): o is typeof o & { eventId: string } => o.outcome !== 'not_ready' && o.eventId !== null);
   if (close.length > 0) {
     await tx.$executeRaw`
       UPDATE webhook_events w

@@ -151,7 +151,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     // Reports for keyword replies (`k<id>`) take their own path and never reach the campaign statements.
     const replyReports: (KeywordReplyReport & { provider: string })[] = [];
     // And flow messages (`f<id>`): their own table too.
-    const flowReports: (FlowMessageReport & { provider: string; young: boolean; traceId: string | null })[] = [];
+    const flowReports: (FlowMessageReport & { provider: string; young: boolean; traceId: string | null; batched: Report | null })[] = [];
     for (const r of rows) {
       if (!r.pmid || (r.status !== 'delivered' && r.status !== 'failed')) {
         if (r.batch === null) result.notReady.push({ id: r.id, traceId: r.trace_id });
@@ -159,13 +159,17 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
       }
       const replyId = keywordReplyIdFromReference(r.ref);
       const flowMessageId = flowMessageIdFromReference(r.ref);
-      if ((replyId !== null || flowMessageId !== null) && r.batch !== null) {
-        // A keyword reply's or flow message's report in a batch: as a row of its own, the next pass takes its path.
+      if (replyId !== null && r.batch !== null) {
+        // A keyword reply's report in a batch: as a row of its own, the next pass takes its path.
         splitPlain.push({ id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, raw: r.raw, pmid: r.pmid, status: r.status, code: null, recipientId: null });
         continue;
       }
       if (flowMessageId !== null) {
-        flowReports.push({ eventId: r.id, provider: r.provider, young: r.young, traceId: r.trace_id, messageId: flowMessageId, providerMessageId: r.pmid, status: r.status, errorCode: r.status === 'failed' ? (r.code ?? 'failed') : null });
+        // A flow message's report is applied here, batched or not (a row of its own per report cost a flow message
+        // ~900 B of webhook_events and two more writes); one of a batch that must wait becomes a row of its own (below).
+        const batched: Report | null =
+          r.batch === null ? null : { id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, raw: r.raw, pmid: r.pmid, status: r.status, code: null, recipientId: null };
+        flowReports.push({ eventId: r.batch === null ? r.id : null, batched, provider: r.provider, young: r.young, traceId: r.trace_id, messageId: flowMessageId, providerMessageId: r.pmid, status: r.status, errorCode: r.status === 'failed' ? (r.code ?? 'failed') : null });
         continue;
       }
       if (replyId !== null) {
@@ -210,7 +214,8 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
           FROM unnest(${byRef.map((x) => x.recipientId)}::bigint[], ${byRef.map((x) => x.pmid)}::text[], ${byRef.map((x) => x.status)}::text[], ${byRef.map((x) => x.code)}::text[])
                  AS u(id, pmid, status, code),
                campaigns c
-         WHERE r.id = u.id AND r.provider_message_id = u.pmid AND r.status = 'sent' AND c.id = r.campaign_id
+         -- The ids as an index condition too, whatever the statistics (settle-batch.ts).
+         WHERE r.id = ANY(${byRef.map((x) => x.recipientId)}::bigint[]) AND r.id = u.id AND r.provider_message_id = u.pmid AND r.status = 'sent' AND c.id = r.campaign_id
         RETURNING u.pmid, c.shop_id`;
       for (const x of moved) final.set(x.pmid, x.shop_id);
       count(result, w, moved.map((x) => x.pmid));
@@ -289,10 +294,11 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     const flowOutcomes = await applyFlowMessageReports(tx, flowReports);
     flowOutcomes.forEach((o, i) => {
       const f = flowReports[i]!;
-      // Beat its send's settle: waits like a campaign report that did.
+      // Beat its send's settle: waits like a campaign report that did (one of a batch, as a row of its own).
       if (o.outcome === 'not_ready') {
-        if (f.young) waiting.push(f.eventId);
-        else result.notReady.push({ id: f.eventId, traceId: f.traceId });
+        if (f.batched) (f.young ? splitWaiting : splitLate).push(f.batched);
+        else if (f.young) waiting.push(f.eventId as string);
+        else result.notReady.push({ id: f.eventId as string, traceId: f.traceId });
         return;
       }
       const key = `${f.provider}\u0000${o.outcome}`;
@@ -339,7 +345,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
                             ${of.map((x) => JSON.stringify(x.raw))}::jsonb[], ${of.map((x) => x.traceId)}::text[]) AS u(provider, event_id, payload, trace_id)
               ON CONFLICT (provider, event_id) DO NOTHING
               RETURNING id, trace_id`;
-      // A reply's or flow message's report split out here is the next pass's: ask for one even when this one was not
+      // A reply's report split out here is the next pass's: ask for one even when this one was not
       // full (else the last callback of a burst left its split rows to the next callback, or to the stuck-event sweep).
       if ((await split(splitPlain, { retry: false, mark: null })).length > 0) result.full = true;
       result.waiting += (await split(splitWaiting, { retry: true, mark: null })).length;
