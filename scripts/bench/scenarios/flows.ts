@@ -166,8 +166,19 @@ export async function runFlows(
     log: (l: string) => void;
   },
 ): Promise<FlowsRun> {
-  // Flows of earlier bench runs go, with their runs and messages (this shop is the bench's own).
-  await db.pool.query('DELETE FROM flows WHERE shop_id = $1', [o.flows.shopId]);
+  // Flows of earlier bench runs go, with their runs and messages (this shop is the bench's own): paused
+  // first, so no step job of this stack's worker is still taking their runs when they are deleted.
+  await db.pool.query(`UPDATE flows SET status = 'paused' WHERE shop_id = $1 AND status = 'live'`, [o.flows.shopId]);
+  for (let attempt = 1; ; attempt++) {
+    await sleep(2_000);
+    try {
+      await db.pool.query('DELETE FROM flows WHERE shop_id = $1', [o.flows.shopId]);
+      break;
+    } catch (err) {
+      // A step job that had claimed runs before the pause (deadlock_detected): again once it is done.
+      if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err;
+    }
+  }
   await db.pool.query('VACUUM ANALYZE flow_runs, flow_messages, contact_send_slots');
 
   // Not measured: the first flow messages of the processes (prepared statements, code paths compiled).
