@@ -2,7 +2,7 @@
 // customers/create (the subscription that starts a welcome series),
 // checkouts/create|update, orders/create and inbound STOPs, each delivered
 // as a duplicate storm — the same delivery many times at once (Shopify's
-// retries), again under new webhook ids (duplicate deliveries), and restated
+// retries), resent under new webhook ids (duplicate deliveries), and restated
 // by later updates (what a resync or Shopify's own re-sends look like).
 
 import { randomBytes } from 'node:crypto';
@@ -128,13 +128,20 @@ const settle = <T>(p: Promise<T>): Promise<T | Error> => p.catch((err: unknown) 
 
 /**
  * One Shopify delivery as a storm: `same` concurrent copies under one webhook
- * id (exactly one may be stored), then `fresh` copies under new ids at once
- * (each stored, each processed: the handlers must make them harmless).
+ * id (exactly one may be stored), then `fresh` resends at once under new ids,
+ * each with a key we do not read changed (a byte-identical body is refused
+ * whatever its id: webhook_body_digests), so each is stored and processed and
+ * only the handlers' unique keys can make it harmless.
  */
 export async function shopifyStorm(api: ApiClient, tally: StormTally, o: { topic: string; shopDomain: string; raw: string; same: number; fresh: number }): Promise<void> {
   const id = `wh-r6-${randomBytes(8).toString('hex')}`;
   const same = await Promise.all(Array.from({ length: o.same }, () => settle(api.shopifyWebhook(o.topic, id, o.shopDomain, o.raw))));
-  const fresh = await Promise.all(Array.from({ length: o.fresh }, () => settle(api.shopifyWebhook(o.topic, `wh-r6-${randomBytes(8).toString('hex')}`, o.shopDomain, o.raw))));
+  const fresh = await Promise.all(
+    Array.from({ length: o.fresh }, () => {
+      const resent = o.raw.replace(/}$/, `,"note":"resent ${randomBytes(4).toString('hex')}"}`);
+      return settle(api.shopifyWebhook(o.topic, `wh-r6-${randomBytes(8).toString('hex')}`, o.shopDomain, resent));
+    }),
+  );
   for (const r of [...same, ...fresh]) tally.add(label(r));
   tally.ids += 1 + o.fresh;
   const stored = same.filter((r) => !(r instanceof Error) && label(r) === '200 received').length;

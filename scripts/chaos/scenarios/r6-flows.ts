@@ -42,6 +42,7 @@ interface Sizes {
   same: number;
   /** Copies under new webhook ids. */
   fresh: number;
+  /** How long the kills go on once every customer is subscribed (the runs execute). */
   killForMs: number;
   timeoutMs: number;
   /** Kill the stack's redis-server while the welcome runs wait (R2-style), then start it empty. */
@@ -52,6 +53,8 @@ interface ChaosState {
   done: boolean;
   /** No kill meanwhile (the Redis outage). */
   outage: boolean;
+  /** The kills end then (0: not yet known — they go on until the runs have started). */
+  killUntil: number;
   /** No wait cut short yet (the full run: until Redis has been through its outage). */
   clockHeld: boolean;
   /** Abandoned-checkout runs may come due (every order is recorded). */
@@ -99,13 +102,18 @@ async function createFlows(api: ApiClient, domain: string): Promise<FlowIds> {
   };
 }
 
-/** SIGKILLs one worker every few seconds (both now and then), a fresh one started each time, for `forMs`. */
-async function killWorkers(stack: Stack, state: ChaosState, forMs: number): Promise<{ kills: number; rounds: number }> {
+/**
+ * SIGKILLs one worker every few seconds (both now and then), a fresh one
+ * started each time: from the first webhook until `state.killUntil` (set
+ * once the runs execute, so the kills land in webhook processing, trigger
+ * jobs, the scheduler and step jobs alike).
+ */
+async function killWorkers(stack: Stack, state: ChaosState): Promise<{ kills: number; rounds: number }> {
   let kills = 0;
   let rounds = 0;
-  const until = Date.now() + forMs;
   await sleep(1_000);
-  while (!state.done && Date.now() < until) {
+  const going = (): boolean => !state.done && (state.killUntil === 0 || Date.now() < state.killUntil);
+  while (going()) {
     if (state.outage) {
       await sleep(250);
       continue;
@@ -116,7 +124,7 @@ async function killWorkers(stack: Stack, state: ChaosState, forMs: number): Prom
     for (const w of victims) stack.signal(w, 'SIGKILL');
     kills += victims.length;
     await Promise.all(victims.map(() => stack.addWorker()));
-    for (let waited = 0; waited < KILL_EVERY_MS && !state.done && Date.now() < until; waited += 250) await sleep(250);
+    for (let waited = 0; waited < KILL_EVERY_MS && going(); waited += 250) await sleep(250);
   }
   return { kills, rounds };
 }
@@ -193,7 +201,7 @@ async function contactsOf(db: Db, shopId: string, people: Person[], deadline: nu
   return new Map(people.map((p) => [p.i, byCustomer.get(String(p.customerId)) as string]));
 }
 
-/** STOPs: a held contact's once its welcome run waits after the first text, the others at random moments. */
+/** STOPs: a held contact's once its welcome run waits after the first text, the others at random moments after it started. */
 async function sendStops(
   c: { api: ApiClient; db: Db; shopId: string; sender: string; deadline: number; state: ChaosState; tally: StormTally },
   people: Person[],
@@ -202,16 +210,14 @@ async function sendStops(
   const stoppedAt = new Map<number, Date>();
   await pool(people, people.length, async (p) => {
     const contact = contacts.get(p.i) as string;
-    if (p.stop === 'held') {
-      await until(`#${p.i}'s welcome run waiting after its first text`, c.deadline, async () => {
-        const [r] = await c.db.$queryRaw<{ current_step: number; status: string }[]>`
-          SELECT current_step, status FROM flow_runs r JOIN flows f ON f.id = r.flow_id
-           WHERE r.contact_id = ${contact}::uuid AND f.trigger_type = 'contact_subscribed'`;
-        return r !== undefined && (r.current_step >= 2 || r.status !== 'active');
-      }, 500);
-    } else {
-      await sleep(Math.random() * 6_000);
-    }
+    // A STOP before the run started would only prove the trigger's re-check: wait for the run.
+    await until(`#${p.i}'s welcome run`, c.deadline, async () => {
+      const [r] = await c.db.$queryRaw<{ current_step: number; status: string }[]>`
+        SELECT r.current_step, r.status FROM flow_runs r JOIN flows f ON f.id = r.flow_id
+         WHERE r.contact_id = ${contact}::uuid AND f.trigger_type = 'contact_subscribed'`;
+      return r !== undefined && (p.stop !== 'held' || r.current_step >= 2 || r.status !== 'active');
+    }, 500);
+    if (p.stop === 'racing') await sleep(Math.random() * 3_000);
     await stopStorm(c.api, c.tally, { from: p.phone, to: c.sender, copies: 3 });
     // In force once Postgres says so (the route applies it before answering; its job is the fallback).
     await until(`#${p.i}'s STOP in force`, c.deadline, async () => {
@@ -275,7 +281,7 @@ async function waitForRest(db: Db, shopId: string, minRuns: number, deadline: nu
 export async function r6Flows(report: ScenarioReport, o: ScenarioOptions): Promise<void> {
   const sizes: Sizes = o.fast
     ? { people: 300, same: 4, fresh: 2, killForMs: 20_000, timeoutMs: 240_000, redisRestart: false }
-    : { people: 2_000, same: 6, fresh: 2, killForMs: 60_000, timeoutMs: 900_000, redisRestart: true };
+    : { people: 1_000, same: 6, fresh: 2, killForMs: 45_000, timeoutMs: 900_000, redisRestart: true };
   const redis = sizes.redisRestart ? await PrivateRedis.start(mkdtempSync(path.join(tmpdir(), 'sms-chaos-redis-'))) : null;
   await withChaosStack(
     report,
@@ -311,10 +317,10 @@ export async function r6Flows(report: ScenarioReport, o: ScenarioOptions): Promi
       );
 
       // The full run holds every wait until Redis has been through its outage, so the outage is mid-wait.
-      const state: ChaosState = { done: false, outage: false, clockHeld: redis !== null, checkoutsRipe: false, held: new Set(stops.filter((p) => p.stop === 'held').map((p) => p.phone)) };
+      const state: ChaosState = { done: false, outage: false, killUntil: 0, clockHeld: redis !== null, checkoutsRipe: false, held: new Set(stops.filter((p) => p.stop === 'held').map((p) => p.phone)) };
       // Handled at once (an unobserved rejection would end the suite); rethrown after the run.
       let chaosError: unknown;
-      const kills = killWorkers(stack, state, sizes.killForMs).catch((err: unknown) => {
+      const kills = killWorkers(stack, state).catch((err: unknown) => {
         chaosError = err;
         return { kills: 0, rounds: 0 };
       });
@@ -329,6 +335,7 @@ export async function r6Flows(report: ScenarioReport, o: ScenarioOptions): Promi
           for (const k of [1, 2]) await shopifyStorm(api, tallies.customers, { topic: 'customers/update', shopDomain: shop.domain, raw: customerBody(p, -120_000 + k * 1_000), same: 2, fresh: 0 });
         });
         contacts = await contactsOf(db, shop.id, people, deadline);
+        state.killUntil = Date.now() + sizes.killForMs;
         report.note(`${fmt(people.length)} customers subscribed ${((Date.now() - started) / 1000).toFixed(1)} s in`);
 
         // Handled at once (an unobserved rejection would end the suite); rethrown below.
@@ -342,7 +349,9 @@ export async function r6Flows(report: ScenarioReport, o: ScenarioOptions): Promi
           await shopifyStorm(api, tallies.checkouts, { topic: 'checkouts/create', shopDomain: shop.domain, raw: checkoutBody(p, shop.domain, -90_000), same: sizes.same, fresh: sizes.fresh });
           for (const at of [-30_000, -60_000]) await shopifyStorm(api, tallies.checkouts, { topic: 'checkouts/update', shopDomain: shop.domain, raw: checkoutBody(p, shop.domain, at, -90_000), same: 2, fresh: 1 });
         });
+        report.note(`checkouts delivered ${((Date.now() - started) / 1000).toFixed(1)} s in`);
         await pool(orders, 16, (p) => shopifyStorm(api, tallies.orders, { topic: 'orders/create', shopDomain: shop.domain, raw: orderBody(p), same: sizes.same, fresh: sizes.fresh }));
+        report.note(`orders delivered ${((Date.now() - started) / 1000).toFixed(1)} s in`);
         const orderIds = orders.map((p) => String(p.orderId));
         await until('every order recorded', deadline, async () => {
           const [r] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM shopify_orders WHERE shop_id = ${shop.id}::uuid AND order_id = ANY(${orderIds}::text[])`;
