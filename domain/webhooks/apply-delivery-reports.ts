@@ -208,6 +208,9 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     // below, where a delivered one is also charged.
     const byRef = w.filter((x) => x.recipientId !== null);
     if (byRef.length > 0) {
+      // Hash joins for this statement (settle-batch.ts says why); the
+      // campaign-index paths below need their nested loops back.
+      await tx.$executeRawUnsafe('SET LOCAL enable_nestloop = off');
       const moved = await tx.$queryRaw<{ pmid: string; shop_id: string }[]>`
         UPDATE campaign_recipients r
            SET status = u.status, final_at = now(), error_code = u.code, provider_message_id = u.pmid
@@ -217,6 +220,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
          -- The ids as an index condition too, whatever the statistics (settle-batch.ts).
          WHERE r.id = ANY(${byRef.map((x) => x.recipientId)}::bigint[]) AND r.id = u.id AND r.provider_message_id = u.pmid AND r.status = 'sent' AND c.id = r.campaign_id
         RETURNING u.pmid, c.shop_id`;
+      await tx.$executeRawUnsafe('SET LOCAL enable_nestloop = on');
       for (const x of moved) final.set(x.pmid, x.shop_id);
       count(result, w, moved.map((x) => x.pmid));
     }
