@@ -35,7 +35,7 @@ import { createProducerRedis, waitForRedis } from '../../lib/redis';
 import { apiClient } from '../lib/session-client';
 import { buildDist, redisPidFromInfo, ROOT, startStack, StackError, tail, type Stack } from '../lib/stack';
 import { audienceDomain, ensureAudience, grantCredits, openBenchDb, PRODUCTION_FIRST_NUMBER, productionAudienceDomain, relationBytes, resetRunTables } from './bench-db';
-import { detailLines, markdown, sendChart, targetRows, textTable, type BenchResults } from './report';
+import { detailLines, markdown, modesChart, sendChart, targetRows, textTable, type BenchResults } from './report';
 import { bullmqNoopCeiling, postgresUpdateCeiling } from './scenarios/ceilings';
 import { enqueueLatency } from './scenarios/enqueue';
 import { redirectLoad } from './scenarios/redirects';
@@ -451,6 +451,8 @@ async function main(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const chart = results.sends.length ? `${stamp}.svg` : null;
     if (chart) writeFileSync(path.join(dir, chart), sendChart(results.sends));
+    const modes = modesChart(results.sends, results.settled ?? []);
+    if (modes) writeFileSync(path.join(dir, `${stamp}-modes.svg`), modes);
     writeFileSync(path.join(dir, `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(path.join(dir, `${stamp}.md`), markdown(results, rows, chart));
     out();
@@ -459,7 +461,7 @@ async function main(): Promise<void> {
     for (const l of detailLines(results)) out(l);
     for (const n of notes) out(`note: ${n}`);
     out();
-    out(`written: bench/results/${stamp}.json, .md${chart ? ', .svg' : ''}`);
+    out(`written: bench/results/${stamp}.json, .md${chart ? ', .svg' : ''}${modes ? `, -modes.svg` : ''}`);
   } finally {
     await db.close().catch(() => undefined);
   }

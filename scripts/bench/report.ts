@@ -378,6 +378,20 @@ export function markdown(r: BenchResults, rows: Row[], chartFile: string | null)
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
 
 /** Messages per second over each campaign (1 s sliding window over the ~200 ms samples): one panel per campaign size. */
+/** Four grid lines with their values on both axes, and the x axis. */
+function grid(g: { left: number; right: number; labelY: number; maxX: number; maxY: number; x: (v: number) => number; y: (v: number) => number }): string[] {
+  const out: string[] = [];
+  for (let k = 0; k <= 4; k++) {
+    const vy = (g.maxY / 4) * k;
+    const vx = (g.maxX / 4) * k;
+    out.push(`<line x1="${g.left}" y1="${g.y(vy)}" x2="${g.right}" y2="${g.y(vy)}" stroke="#ddd"/>`);
+    out.push(`<text x="${g.left - 8}" y="${g.y(vy) + 4}" text-anchor="end" font-size="11">${Math.round(vy).toLocaleString('en-US')}</text>`);
+    out.push(`<text x="${g.x(vx)}" y="${g.labelY}" text-anchor="middle" font-size="11">${fixed(vx, g.maxX < 4 ? 1 : 0)}</text>`);
+  }
+  out.push(`<line x1="${g.left}" y1="${g.y(0)}" x2="${g.right}" y2="${g.y(0)}" stroke="#333"/>`);
+  return out;
+}
+
 export function sendChart(sends: SendRun[]): string {
   const W = 900;
   const PANEL = 260;
@@ -406,19 +420,84 @@ export function sendChart(sends: SendRun[]): string {
       `<text x="${W / 2}" y="${top + 24}" text-anchor="middle" font-size="14">${s.size.toLocaleString('en-US')} recipients: messages accepted by the provider per second (1 s window); ` +
         `${fixed(s.wallMs / 1000, 1)} s enqueue → completed, first send at ${fixed(s.firstSendMs / 1000, 2)} s</text>`,
     );
-    for (let g = 0; g <= 4; g++) {
-      const vy = (maxY / 4) * g;
-      const vx = (maxX / 4) * g;
-      parts.push(`<line x1="${m.l}" y1="${y(vy)}" x2="${W - m.r}" y2="${y(vy)}" stroke="#ddd"/>`);
-      parts.push(`<text x="${m.l - 8}" y="${y(vy) + 4}" text-anchor="end" font-size="11">${Math.round(vy).toLocaleString('en-US')}</text>`);
-      parts.push(`<text x="${x(vx)}" y="${top + PANEL - m.b + 16}" text-anchor="middle" font-size="11">${fixed(vx, maxX < 4 ? 1 : 0)}</text>`);
-    }
-    parts.push(`<line x1="${m.l}" y1="${y(0)}" x2="${W - m.r}" y2="${y(0)}" stroke="#333"/>`);
+    parts.push(...grid({ left: m.l, right: W - m.r, labelY: top + PANEL - m.b + 16, maxX, maxY, x, y }));
     parts.push(`<text x="${W / 2}" y="${top + PANEL - 12}" text-anchor="middle" font-size="11">seconds since the enqueue request</text>`);
     const d = pts.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
     parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
     // The target rate, for reference.
     if (25_000 <= maxY) parts.push(`<line x1="${m.l}" y1="${y(25_000)}" x2="${W - m.r}" y2="${y(25_000)}" stroke="#999" stroke-dasharray="5,4"/><text x="${W - m.r - 4}" y="${y(25_000) - 4}" text-anchor="end" font-size="11" fill="#666">25,000/s target</text>`);
+  });
+  parts.push('</svg>', '');
+  return parts.join('\n');
+}
+
+/** Messages per second over 1 s windows of a cumulative [ms, count] series. */
+function ratesOf(series: [number, number][]): [number, number][] {
+  const pts: [number, number][] = [];
+  for (let k = 0; k < series.length; k++) {
+    const [t, n] = series[k] as [number, number];
+    let j = k;
+    while (j > 0 && t - (series[j - 1] as [number, number])[0] <= 1_000) j--;
+    const [t0, n0] = j < k ? (series[j] as [number, number]) : [0, 0];
+    pts.push([t / 1000, t > t0 ? ((n - n0) / (t - t0)) * 1000 : 0]);
+  }
+  return pts;
+}
+
+/**
+ * Per-second counts as a centred 3 s average: a batch's 1 000 rows share
+ * one settle timestamp, so single seconds swing between 0 and several
+ * thousand.
+ */
+function smoothed(perSecond: number[]): [number, number][] {
+  return perSecond.map((_, k): [number, number] => {
+    const window = perSecond.slice(Math.max(0, k - 1), k + 2);
+    return [k + 0.5, window.reduce((a, b) => a + b, 0) / window.length];
+  });
+}
+
+/**
+ * Both modes on one chart per audience size (issue 18): the pipeline with
+ * delivery reports off (its ceiling, the send scenario) beside production
+ * mode (reports on): messages sent per second and recipients reaching their
+ * final status per second. The production run drawn is the median of its
+ * size by settled throughput. Null when no production run was made.
+ */
+export function modesChart(sends: SendRun[], settled: SettledRun[]): string | null {
+  const sizes = [...new Set(settled.map((r) => r.size))].sort((a, b) => a - b);
+  if (sizes.length === 0) return null;
+  const W = 900;
+  const PANEL = 280;
+  const m = { l: 70, r: 20, t: 50, b: 60 };
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${sizes.length * PANEL + 10}" viewBox="0 0 ${W} ${sizes.length * PANEL + 10}" font-family="sans-serif">`,
+    `<rect width="${W}" height="${sizes.length * PANEL + 10}" fill="white"/>`,
+  ];
+  sizes.forEach((size, i) => {
+    const top = i * PANEL;
+    const runs = settled.filter((r) => r.size === size).sort((a, b) => a.settledPerSecond - b.settledPerSecond);
+    const prod = runs[Math.floor((runs.length - 1) / 2)] as SettledRun;
+    const off = sends.find((x) => x.size === size);
+    const lines: { label: string; color: string; dash?: string; pts: [number, number][] }[] = [
+      ...(off ? [{ label: `reports off: sent/s (${fixed(off.wallMs / 1000, 1)} s)`, color: '#1f77b4', pts: ratesOf(off.series) }] : []),
+      { label: `production: sent/s (${fixed(prod.sentMs / 1000, 1)} s)`, color: '#d62728', pts: smoothed(prod.perSecond?.sent ?? []) },
+      { label: `production: settled/s (${fixed(prod.settledMs / 1000, 1)} s)`, color: '#2ca02c', dash: '6,3', pts: smoothed(prod.perSecond?.settled ?? []) },
+    ];
+    const all = lines.flatMap((l) => l.pts);
+    const maxX = niceMax(Math.max(0.5, ...all.map((p) => p[0])));
+    const maxY = niceMax(Math.max(1_000, ...all.map((p) => p[1])));
+    const x = (v: number): number => m.l + (v / maxX) * (W - m.l - m.r);
+    const y = (v: number): number => top + PANEL - m.b - (v / maxY) * (PANEL - m.t - m.b);
+    parts.push(`<text x="${W / 2}" y="${top + 24}" text-anchor="middle" font-size="14">${size.toLocaleString('en-US')} recipients: reports off (the pipeline's ceiling) and production mode (reports on, run ${prod.run})</text>`);
+    parts.push(...grid({ left: m.l, right: W - m.r, labelY: top + PANEL - m.b + 16, maxX, maxY, x, y }));
+    parts.push(`<text x="${W / 2}" y="${top + PANEL - m.b + 32}" text-anchor="middle" font-size="11">seconds since the enqueue request (production lines: 3 s average)</text>`);
+    lines.forEach((l, k) => {
+      const d = l.pts.map((p, j) => `${j === 0 ? 'M' : 'L'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
+      if (d) parts.push(`<path d="${d}" fill="none" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/>`);
+      const lx = m.l + 10 + k * 270;
+      parts.push(`<line x1="${lx}" y1="${top + 40}" x2="${lx + 24}" y2="${top + 40}" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/><text x="${lx + 30}" y="${top + 44}" font-size="11">${l.label}</text>`);
+    });
+    if (!off) parts.push(`<text x="${W - m.r}" y="${top + PANEL - 8}" text-anchor="end" font-size="11" fill="#666">(no reports-off run of this size in this bench run)</text>`);
   });
   parts.push('</svg>', '');
   return parts.join('\n');

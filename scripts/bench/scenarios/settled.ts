@@ -57,6 +57,20 @@ export interface SettledRun {
   otherCpuSeconds: number;
   logBytes: Record<string, number>;
   logBytesPerRecipient: number;
+  /** Per second since the enqueue request: messages sent (sent_at) and recipients reaching their final status (final_at). */
+  perSecond: { sent: number[]; settled: number[] };
+}
+
+/** Counts per whole second since `t0` of a recipient timestamp column, read after the run (no polling during it). */
+async function perSecond(db: BenchDb, campaignId: string, column: 'sent_at' | 'final_at', t0: number): Promise<number[]> {
+  const { rows } = await db.pool.query<{ s: number; n: string }>(
+    `SELECT floor(extract(epoch FROM ${column}) - $2::float8 / 1000)::int AS s, count(*) AS n
+       FROM campaign_recipients WHERE campaign_id = $1 AND ${column} IS NOT NULL GROUP BY 1 ORDER BY 1`,
+    [campaignId, t0],
+  );
+  const out: number[] = [];
+  for (const r of rows) if (r.s >= 0) out[r.s] = Number(r.n);
+  return Array.from(out, (n) => n ?? 0);
 }
 
 const fileSize = (f: string): number => {
@@ -237,6 +251,7 @@ export async function runSettled(
       otherCpuSeconds: meter.otherSeconds(),
       logBytes,
       logBytesPerRecipient: totalLog / Math.max(1, recipients),
+      perSecond: { sent: await perSecond(db, campaignId, 'sent_at', t0), settled: await perSecond(db, campaignId, 'final_at', t0) },
     };
     o.log(
       `  ${o.size.toLocaleString('en-US')} (run ${o.run}): settled ${(settledMs / 1000).toFixed(2)} s = ${Math.round(run.settledPerSecond).toLocaleString('en-US')}/s, ` +
