@@ -4,6 +4,7 @@ import { stepsSchema, exitConditionSchema, type ConditionStep, type FlowStep } f
 import { waitEnd } from './plan-start';
 import { sendFlowMessage, type DeferReason, type FlowSendDeps } from './send-flow-message';
 import { settleRun, type RunMove } from './settle-run';
+import { RUN_EXIT_FACTS } from './run-exit-facts';
 
 /** What a send step recorded for its message (flow_messages.status), on the outcome that moved the run. */
 export type MessageOutcome = 'sent' | 'failed' | 'unknown' | 'skipped' | 'done';
@@ -49,10 +50,7 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
   const [run] = await db.$queryRaw<RunState[]>`
     SELECT r.shop_id::text, r.current_step, r.triggered_at, v.steps, v.exit_condition,
            c.sms_consent, c.opted_out_at, c.erased_at, c.phone_e164, c.timezone, c.tags, s.timezone AS shop_timezone,
-           EXISTS (SELECT 1 FROM shopify_orders od
-                    WHERE od.shop_id = r.shop_id AND od.contact_id = r.contact_id AND od.ordered_at > r.triggered_at) AS ordered_since,
-           (r.trigger_type = 'checkout_abandoned' AND EXISTS (
-              SELECT 1 FROM shopify_checkouts k WHERE k.shop_id = r.shop_id AND k.token = r.trigger_subject AND k.completed_at IS NOT NULL)) AS checkout_completed
+           ${RUN_EXIT_FACTS}
       FROM flow_runs r
       JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
       JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id

@@ -4,6 +4,7 @@ import { executeFlowStep, type StepOutcome } from './execute-flow-step';
 import { exitConditionSchema, stepsSchema, type FlowStep } from './flow-input';
 import type { FlowSendDeps } from './send-flow-message';
 import { sendFlowMessages, type BatchOutcome, type BatchRun } from './send-flow-messages';
+import { RUN_EXIT_FACTS } from './run-exit-facts';
 
 interface RunHead {
   id: string;
@@ -35,10 +36,7 @@ export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken
   if (o.send && o.runIds.length > 1) {
     const heads = await db.$queryRaw<RunHead[]>`
       SELECT r.id::text, r.version_id::text, r.current_step, v.steps, v.exit_condition, c.sms_consent, c.opted_out_at, c.erased_at,
-             EXISTS (SELECT 1 FROM shopify_orders od
-                      WHERE od.shop_id = r.shop_id AND od.contact_id = r.contact_id AND od.ordered_at > r.triggered_at) AS ordered_since,
-             (r.trigger_type = 'checkout_abandoned' AND EXISTS (
-                SELECT 1 FROM shopify_checkouts k WHERE k.shop_id = r.shop_id AND k.token = r.trigger_subject AND k.completed_at IS NOT NULL)) AS checkout_completed
+      ${RUN_EXIT_FACTS}
         FROM flow_runs r
         JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
         JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id

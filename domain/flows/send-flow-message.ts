@@ -42,11 +42,11 @@ export type SendOutcome =
   /** The run stays at the step, due again at `dueAt`. */
   | { kind: 'deferred'; dueAt: Date; reason: DeferReason };
 
-interface SendRow {
+/** What a send step reads of its run, contact, shop and wallet (one row; send-flow-messages.ts reads many). */
+export interface FlowSendContextRow {
   flow_id: string;
   shop_id: string;
   version_id: string;
-  link_no: bigint;
   contact_id: string;
   triggered_at: Date;
   trace_id: string | null;
@@ -67,6 +67,10 @@ interface SendRow {
   smart_sending_window_hours: number;
   checkout_url: string | null;
   available: bigint;
+}
+
+interface SendRow extends FlowSendContextRow {
+  link_no: bigint;
   message_id: bigint | null;
   message_status: string | null;
   message_claim: string | null;

@@ -7,7 +7,7 @@ import { debitFlowMessages } from './debit-flow-messages';
 import { smartSendingSchema, type SendStep } from './flow-input';
 import { flowMessageReference } from './flow-message-reference';
 import { renderFlowMessage } from './render-flow-message';
-import { INSUFFICIENT_CREDITS_RETRY_MS, PROVIDER_RETRY_MS, type DeferReason, type FlowSendDeps, type SendOutcome } from './send-flow-message';
+import { INSUFFICIENT_CREDITS_RETRY_MS, PROVIDER_RETRY_MS, type DeferReason, type FlowSendContextRow, type FlowSendDeps, type SendOutcome } from './send-flow-message';
 import type { RunMove } from './settle-run';
 
 // The send steps of one claim, together (docs/flows.md "Send step", "Scale"):
@@ -33,32 +33,9 @@ export interface BatchRun {
 /** Per run: its outcome, or `single` for the one-message path. */
 export type BatchOutcome = SendOutcome | { kind: 'single' };
 
-interface Row {
+interface Row extends FlowSendContextRow {
   run_id: string;
   step: number;
-  flow_id: string;
-  shop_id: string;
-  version_id: string;
-  contact_id: string;
-  triggered_at: Date;
-  trace_id: string | null;
-  smart_sending: unknown;
-  sms_consent: string;
-  phone_e164: string | null;
-  timezone: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  shop_name: string | null;
-  domain: string;
-  sender_id: string;
-  shop_timezone: string;
-  quiet_hours_start: string;
-  quiet_hours_end: string;
-  opt_out_footer: boolean;
-  smart_sending_enabled: boolean;
-  smart_sending_window_hours: number;
-  checkout_url: string | null;
-  available: bigint;
   has_message: boolean;
 }
 
