@@ -254,7 +254,10 @@ export async function checkFlows(report: ScenarioReport, c: FlowCheck): Promise<
     if (p.stop === 'held') {
       const w = runOf('welcome', contact)[0];
       if (w?.status === 'exited' && w.exit_reason === 'opted_out' && (byRun.get(w.id) ?? []).every((m) => m.step === 0)) heldExited++;
-      else heldWrong++;
+      else {
+        heldWrong++;
+        late.push(`#${p.i} held: welcome ${w?.status}/${w?.exit_reason} steps [${(byRun.get(w?.id ?? '') ?? []).map((m) => `${m.step}:${m.status}@${m.created_at.toISOString()}`).join(' ')}], STOP in force ${at.toISOString()}`);
+      }
     }
   }
   const [consent] = await db.$queryRaw<{ n: bigint }[]>`

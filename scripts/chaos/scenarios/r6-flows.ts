@@ -73,7 +73,8 @@ async function createFlows(api: ApiClient, domain: string): Promise<FlowIds> {
   };
   // Exempt from smart sending: which steps a run sends must not depend on which flow texted the contact first.
   const exempt = { mode: 'exempt' };
-  const minute = { type: 'wait', duration: { amount: 1, unit: 'minutes' } };
+  // Long enough that a held run (a STOP's, or every run before the full run's Redis outage) is still waiting when it matters.
+  const wait = { type: 'wait', duration: { amount: 10, unit: 'minutes' } };
   return {
     welcome: await create({
       name: 'Welcome series',
@@ -82,7 +83,7 @@ async function createFlows(api: ApiClient, domain: string): Promise<FlowIds> {
       smartSending: exempt,
       steps: [
         { type: 'send', body: 'Welcome to the shop, {{firstName|there}}!' },
-        minute,
+        wait,
         { type: 'send', body: 'Still looking, {{firstName|there}}? {{discountCode}} takes 10% off.', discountCode: 'WELCOME10' },
         { type: 'send', body: 'Last one from us: free shipping all week.' },
       ],
@@ -97,7 +98,7 @@ async function createFlows(api: ApiClient, domain: string): Promise<FlowIds> {
       name: 'Post-purchase',
       trigger: { type: 'order_created' },
       smartSending: exempt,
-      steps: [{ type: 'send', body: 'Thanks for your order, {{firstName|there}}!' }, minute, { type: 'send', body: 'How is it going? Reply with any question.' }],
+      steps: [{ type: 'send', body: 'Thanks for your order, {{firstName|there}}!' }, wait, { type: 'send', body: 'How is it going? Reply with any question.' }],
     }),
   };
 }
@@ -181,7 +182,7 @@ async function fastClock(db: Db, shopId: string, state: ChaosState): Promise<num
 }
 
 async function until(what: string, deadline: number, probe: () => Promise<boolean>, everyMs = 300): Promise<void> {
-  while (!(await probe())) {
+  while (!(await probe().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`${what}: not reached in time`);
     await sleep(everyMs);
   }
@@ -201,32 +202,60 @@ async function contactsOf(db: Db, shopId: string, people: Person[], deadline: nu
   return new Map(people.map((p) => [p.i, byCustomer.get(String(p.customerId)) as string]));
 }
 
-/** STOPs: a held contact's once its welcome run waits after the first text, the others at random moments after it started. */
+/**
+ * STOPs: a held contact's once its welcome run waits after the first text,
+ * the others at random moments after their run started. One poller reads
+ * every STOP contact's welcome run and consent for all of them (the
+ * checker's pool is small).
+ */
 async function sendStops(
   c: { api: ApiClient; db: Db; shopId: string; sender: string; deadline: number; state: ChaosState; tally: StormTally },
   people: Person[],
   contacts: Map<number, string>,
 ): Promise<Map<number, Date>> {
+  const ids = people.map((p) => contacts.get(p.i) as string);
+  const runs = new Map<string, { current_step: number; status: string }>();
+  const unsubscribed = new Set<string>();
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      try {
+        const rows = await c.db.$queryRaw<{ contact_id: string; current_step: number; status: string; sms_consent: string }[]>`
+          SELECT k.id::text AS contact_id, r.current_step, r.status, k.sms_consent
+            FROM contacts k
+            LEFT JOIN flow_runs r ON r.contact_id = k.id AND r.flow_id IN (SELECT id FROM flows WHERE shop_id = ${c.shopId}::uuid AND trigger_type = 'contact_subscribed')
+           WHERE k.id = ANY(${ids}::uuid[])`;
+        for (const r of rows) {
+          if (r.status !== null) runs.set(r.contact_id, { current_step: r.current_step, status: r.status });
+          if (r.sms_consent === 'unsubscribed') unsubscribed.add(r.contact_id);
+        }
+      } catch {
+        // Busy for a moment: the next round reads them.
+      }
+      await sleep(200);
+    }
+  })();
   const stoppedAt = new Map<number, Date>();
-  await pool(people, people.length, async (p) => {
-    const contact = contacts.get(p.i) as string;
-    // A STOP before the run started would only prove the trigger's re-check: wait for the run.
-    await until(`#${p.i}'s welcome run`, c.deadline, async () => {
-      const [r] = await c.db.$queryRaw<{ current_step: number; status: string }[]>`
-        SELECT r.current_step, r.status FROM flow_runs r JOIN flows f ON f.id = r.flow_id
-         WHERE r.contact_id = ${contact}::uuid AND f.trigger_type = 'contact_subscribed'`;
-      return r !== undefined && (p.stop !== 'held' || r.current_step >= 2 || r.status !== 'active');
-    }, 500);
-    if (p.stop === 'racing') await sleep(Math.random() * 3_000);
-    await stopStorm(c.api, c.tally, { from: p.phone, to: c.sender, copies: 3 });
-    // In force once Postgres says so (the route applies it before answering; its job is the fallback).
-    await until(`#${p.i}'s STOP in force`, c.deadline, async () => {
-      const [row] = await c.db.$queryRaw<{ sms_consent: string }[]>`SELECT sms_consent FROM contacts WHERE id = ${contact}::uuid`;
-      return row?.sms_consent === 'unsubscribed';
-    }, 100);
-    stoppedAt.set(p.i, new Date());
-    c.state.held.delete(p.phone);
-  });
+  try {
+    await pool(people, people.length, async (p) => {
+      const contact = contacts.get(p.i) as string;
+      // A STOP before the run started would only prove the trigger's re-check: wait for the run.
+      await until(`#${p.i}'s welcome run`, c.deadline, async () => {
+        const r = runs.get(contact);
+        return r !== undefined && (p.stop !== 'held' || r.current_step >= 2 || r.status !== 'active');
+      });
+      if (p.stop === 'racing') await sleep(Math.random() * 3_000);
+      await stopStorm(c.api, c.tally, { from: p.phone, to: c.sender, copies: 3 });
+      // In force once Postgres says so (the route applies it before answering; its job is the fallback).
+      const asked = Date.now();
+      await until(`#${p.i}'s STOP in force`, c.deadline, async () => unsubscribed.has(contact) && Date.now() - asked > 250, 100);
+      stoppedAt.set(p.i, new Date());
+      c.state.held.delete(p.phone);
+    });
+  } finally {
+    polling = false;
+    await poller;
+  }
   return stoppedAt;
 }
 
@@ -281,7 +310,7 @@ async function waitForRest(db: Db, shopId: string, minRuns: number, deadline: nu
 export async function r6Flows(report: ScenarioReport, o: ScenarioOptions): Promise<void> {
   const sizes: Sizes = o.fast
     ? { people: 300, same: 4, fresh: 2, killForMs: 20_000, timeoutMs: 240_000, redisRestart: false }
-    : { people: 1_000, same: 6, fresh: 2, killForMs: 45_000, timeoutMs: 900_000, redisRestart: true };
+    : { people: 600, same: 6, fresh: 2, killForMs: 40_000, timeoutMs: 900_000, redisRestart: true };
   const redis = sizes.redisRestart ? await PrivateRedis.start(mkdtempSync(path.join(tmpdir(), 'sms-chaos-redis-'))) : null;
   await withChaosStack(
     report,
