@@ -35,6 +35,7 @@ import type { ScenarioOptions } from './types';
 
 const KILL_EVERY_MS = 3_000;
 const REDIS_OUTAGE_MS = 5_000;
+const KILLS_AFTER_OUTAGE_MS = 15_000;
 
 interface Sizes {
   people: number;
@@ -107,15 +108,14 @@ async function createFlows(api: ApiClient, domain: string): Promise<FlowIds> {
  * SIGKILLs one worker every few seconds (both now and then), a fresh one
  * started each time: from the first webhook until `state.killUntil` (set
  * once the runs execute, so the kills land in webhook processing, trigger
- * jobs, the scheduler and step jobs alike).
+ * jobs, the scheduler and step jobs alike), again after a Redis outage.
  */
 async function killWorkers(stack: Stack, state: ChaosState): Promise<{ kills: number; rounds: number }> {
   let kills = 0;
   let rounds = 0;
   await sleep(1_000);
-  const going = (): boolean => !state.done && (state.killUntil === 0 || Date.now() < state.killUntil);
-  while (going()) {
-    if (state.outage) {
+  while (!state.done) {
+    if (state.outage || (state.killUntil !== 0 && Date.now() >= state.killUntil)) {
       await sleep(250);
       continue;
     }
@@ -125,7 +125,7 @@ async function killWorkers(stack: Stack, state: ChaosState): Promise<{ kills: nu
     for (const w of victims) stack.signal(w, 'SIGKILL');
     kills += victims.length;
     await Promise.all(victims.map(() => stack.addWorker()));
-    for (let waited = 0; waited < KILL_EVERY_MS && going(); waited += 250) await sleep(250);
+    for (let waited = 0; waited < KILL_EVERY_MS && !state.done; waited += 250) await sleep(250);
   }
   return { kills, rounds };
 }
@@ -153,6 +153,8 @@ async function redisOutageMidWait(report: ScenarioReport, db: Db, redis: Private
   await sleep(REDIS_OUTAGE_MS);
   await redis.startAgain();
   report.note(`redis-server started again, empty, after ${((Date.now() - down) / 1000).toFixed(1)} s; the waits go on from Postgres`);
+  // The waits are cut short now and the steps go out: kill through that too.
+  state.killUntil = Math.max(state.killUntil, Date.now() + KILLS_AFTER_OUTAGE_MS);
   state.outage = false;
   state.clockHeld = false;
 }
