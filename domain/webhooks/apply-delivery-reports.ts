@@ -59,8 +59,8 @@ interface EventRow {
   received_at: Date;
   /** The batch row this report came in (a batched callback), or null for a row of its own. */
   batch: string | null;
-  /** The report as stored, for a batch's report that goes on as a row of its own. */
-  raw: unknown;
+  /** A batch's report: its place (1-based) in the batch's `reports`, to store it as a row of its own. */
+  n: number | null;
   pmid: string | null;
   status: string | null;
   code: string | null;
@@ -73,7 +73,7 @@ interface Report {
   traceId: string | null;
   young: boolean;
   batch: string | null;
-  raw: unknown;
+  n: number | null;
   pmid: string;
   status: 'delivered' | 'failed';
   code: string | null;
@@ -109,7 +109,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
   return db.$transaction(async (tx) => {
     const singles = await tx.$queryRaw<EventRow[]>`
       SELECT id, provider, trace_id, received_at, received_at > now() - ${NOT_READY_GRACE_MS}::float8 * interval '1 millisecond' AS young,
-             NULL::uuid AS batch, NULL::jsonb AS raw,
+             NULL::uuid AS batch, NULL::int AS n,
              payload->>'id' AS pmid, payload->>'status' AS status, payload->>'errorCode' AS code, payload->>'reference' AS ref
         FROM webhook_events
        WHERE status = 'received' AND topic = 'status' AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]) AND last_error IS NULL
@@ -119,24 +119,29 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
          FOR UPDATE SKIP LOCKED`;
     // Batched callbacks (split-report-batches.ts): one row, many reports.
     const batchLimit = Math.max(1, Math.floor(o.limit / REPORTS_PER_BATCH_ROW));
-    const batchRows = await tx.$queryRaw<{ id: string }[]>`
-      SELECT id FROM webhook_events
+    const batchRows = await tx.$queryRaw<Omit<EventRow, 'batch' | 'n' | 'pmid' | 'status' | 'code' | 'ref'>[]>`
+      SELECT id, provider, trace_id, received_at, received_at > now() - ${NOT_READY_GRACE_MS}::float8 * interval '1 millisecond' AS young
+        FROM webhook_events
        WHERE status = 'received' AND topic = ${REPORT_BATCH_TOPIC} AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]) AND last_error IS NULL
        ORDER BY received_at, id
        LIMIT ${batchLimit}::int
          FOR UPDATE SKIP LOCKED`;
     const batchIds = batchRows.map((b) => b.id);
-    const batched =
+    // Per report only what applying it reads: the batch's own columns come
+    // once per batch above, and the report itself (JSON) is read again only
+    // for the few that go on as rows of their own (split, below).
+    const reportsOf =
       batchIds.length === 0
         ? []
-        : await tx.$queryRaw<EventRow[]>`
-            SELECT w.id, w.provider, w.trace_id, w.received_at, w.received_at > now() - ${NOT_READY_GRACE_MS}::float8 * interval '1 millisecond' AS young,
-                   w.id AS batch, r AS raw, r->>'id' AS pmid, r->>'status' AS status, r->>'errorCode' AS code, r->>'reference' AS ref
+        : await tx.$queryRaw<{ batch: string; n: bigint; pmid: string | null; status: string | null; code: string | null; ref: string | null }[]>`
+            SELECT w.id AS batch, e.n, e.r->>'id' AS pmid, e.r->>'status' AS status, e.r->>'errorCode' AS code, e.r->>'reference' AS ref
               FROM webhook_events w
              CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(w.payload->'reports') = 'array' THEN w.payload->'reports' ELSE '[]'::jsonb END)
                    WITH ORDINALITY AS e(r, n)
              WHERE w.id = ANY(${batchIds}::uuid[])
              ORDER BY w.received_at, w.id, e.n`;
+    const batchById = new Map(batchRows.map((b) => [b.id, b]));
+    const batched: EventRow[] = reportsOf.map((x) => ({ ...(batchById.get(x.batch) as (typeof batchRows)[number]), batch: x.batch, n: Number(x.n), pmid: x.pmid, status: x.status, code: x.code, ref: x.ref }));
     // Arrival order across both (a stable sort keeps a batch's own order).
     const rows = [...singles, ...batched].sort((a, b) => a.received_at.getTime() - b.received_at.getTime());
     result.claimed = rows.length;
@@ -161,14 +166,14 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
       const flowMessageId = flowMessageIdFromReference(r.ref);
       if (replyId !== null && r.batch !== null) {
         // A keyword reply's report in a batch: as a row of its own, the next pass takes its path.
-        splitPlain.push({ id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, raw: r.raw, pmid: r.pmid, status: r.status, code: null, recipientId: null });
+        splitPlain.push({ id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, n: r.n, pmid: r.pmid, status: r.status, code: null, recipientId: null });
         continue;
       }
       if (flowMessageId !== null) {
         // A flow message's report is applied here, batched or not (a row of its own per report cost a flow message
         // ~900 B of webhook_events and two more writes); one of a batch that must wait becomes a row of its own (below).
         const batched: Report | null =
-          r.batch === null ? null : { id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, raw: r.raw, pmid: r.pmid, status: r.status, code: null, recipientId: null };
+          r.batch === null ? null : { id: r.id, provider: r.provider, traceId: r.trace_id, young: r.young, batch: r.batch, n: r.n, pmid: r.pmid, status: r.status, code: null, recipientId: null };
         flowReports.push({ eventId: r.batch === null ? r.id : null, batched, provider: r.provider, young: r.young, traceId: r.trace_id, messageId: flowMessageId, providerMessageId: r.pmid, status: r.status, errorCode: r.status === 'failed' ? (r.code ?? 'failed') : null });
         continue;
       }
@@ -183,7 +188,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
         traceId: r.trace_id,
         young: r.young,
         batch: r.batch,
-        raw: r.raw,
+        n: r.n,
         pmid: r.pmid,
         status: r.status,
         code: r.status === 'failed' ? (r.code ?? 'failed') : null,
@@ -343,10 +348,10 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
           ? []
           : tx.$queryRaw<{ id: string; trace_id: string | null }[]>`
               INSERT INTO webhook_events (provider, event_id, topic, payload, trace_id, next_attempt_at, last_error)
-              SELECT u.provider, u.event_id, 'status', u.payload, u.trace_id,
+              SELECT w.provider, u.event_id, 'status', w.payload->'reports'->(u.n - 1), w.trace_id,
                      CASE WHEN ${o2.retry} THEN now() + ${REPORT_RETRY_MS}::float8 * interval '1 millisecond' END, ${o2.mark}::text
-                FROM unnest(${of.map((x) => x.provider)}::text[], ${of.map((x) => `${x.pmid}:${x.status}`)}::text[],
-                            ${of.map((x) => JSON.stringify(x.raw))}::jsonb[], ${of.map((x) => x.traceId)}::text[]) AS u(provider, event_id, payload, trace_id)
+                FROM unnest(${of.map((x) => x.batch)}::uuid[], ${of.map((x) => x.n)}::int[], ${of.map((x) => `${x.pmid}:${x.status}`)}::text[]) AS u(batch, n, event_id)
+                JOIN webhook_events w ON w.id = u.batch
               ON CONFLICT (provider, event_id) DO NOTHING
               RETURNING id, trace_id`;
       // A reply's report split out here is the next pass's: ask for one even when this one was not
