@@ -5,7 +5,7 @@
 #   docker build -t sms-backend .
 #   docker run --env-file .env -p 3000:3000 --stop-timeout 20 sms-backend                 # api
 #   docker run --env-file .env --stop-timeout 20 sms-backend \
-#     node --max-old-space-size=192 dist/apps/worker/src/main.js                           # worker
+#     node --max-old-space-size=192 --max-semi-space-size=32 dist/apps/worker/src/main.js                           # worker
 #   docker run --env-file .env -p 3002:3002 sms-backend node dist/apps/api/src/links-server.js   # short links
 #   docker run --env-file .env sms-backend node dist/scripts/migrate.js                    # migrations
 #

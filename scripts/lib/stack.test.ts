@@ -44,7 +44,7 @@ describe('scripts/lib/stack', () => {
       expect(existsSync(path.join(ROOT, cmd.source))).toBe(true);
       expect(SERVICE_NODE_ARGS[kind]).toEqual(cmd.nodeArgs);
     }
-    expect(SERVICE_NODE_ARGS.worker).toEqual(['--max-old-space-size=192']);
+    expect(SERVICE_NODE_ARGS.worker).toEqual(['--max-old-space-size=192', '--max-semi-space-size=32']);
     expect(parseStartScript('exec node --a=1 dist/x/y.js')).toEqual({ nodeArgs: ['--a=1'], dist: 'dist/x/y.js', source: 'x/y.ts' });
     expect(() => parseStartScript('tsx apps/api/src/server.ts')).toThrow(/exec node/);
     expect(() => parseStartScript('node dist/a.js && rm -rf /')).toThrow(/exec node/);
