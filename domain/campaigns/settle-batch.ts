@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Db, Tx } from '../../lib/db';
+import { withoutNestedLoops, type Db, type Tx } from '../../lib/db';
 import { debitCampaignSegments } from './debit-segments';
 
 /** What became of one claimed recipient's send. */
@@ -96,15 +96,13 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
     // Rows are read by primary key only: with statistics that lag behind the
     // table (a campaign inserted since the last ANALYZE), the planner would
     // rather hash the whole table than probe a thousand keys.
-    // Nested loops off for this statement too: with statistics taken when
-    // every recipient was final (any completed campaign), the planner expects
-    // one open row and loops the batch's 1 000 inputs over each row it finds
-    // (2 s a settle under load, measured); hashing the inputs is linear.
-    await tx.$executeRawUnsafe('SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off; SET LOCAL enable_nestloop = off');
+    // And hash joins for the settle statement (withoutNestedLoops says why;
+    // 2 s a settle under load before, measured).
+    await tx.$executeRawUnsafe('SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off');
     // Locks are taken batch → recipients → wallet → reservation; cancel and
     // completion take the campaign first, then the same order, so they cannot
     // deadlock with a settle, which never locks the campaign row.
-    const moved = await tx.$queryRaw<{ status: string; n: number; segs: bigint; ours: boolean }[]>`
+    const moved = await withoutNestedLoops(tx, () => tx.$queryRaw<{ status: string; n: number; segs: bigint; ours: boolean }[]>`
       WITH input AS (
         SELECT * FROM unnest(${ids}::bigint[], ${kinds}::text[], ${messageIds}::text[], ${segments}::int[], ${codes}::text[])
           AS t(id, kind, message_id, segs, code)
@@ -145,8 +143,7 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
          WHERE r.id = ANY(${ids}::bigint[]) AND r.id = i.id AND r.status IN ('pending', 'sending')
         RETURNING r.status, r.segments, r.campaign_id = ${s.campaignId}::uuid AND r.batch_no = ${s.batchNo}::int AS ours
       )
-      SELECT status, count(*)::int AS n, COALESCE(sum(segments), 0)::bigint AS segs, bool_and(ours) AS ours FROM moved GROUP BY status`;
-    await tx.$executeRawUnsafe('SET LOCAL enable_nestloop = on');
+      SELECT status, count(*)::int AS n, COALESCE(sum(segments), 0)::bigint AS segs, bool_and(ours) AS ours FROM moved GROUP BY status`);
     // The ids come from this batch's claim; anything else is a bug, and rolls back.
     if (moved.some((m) => !m.ours)) throw new Error(`settle of campaign ${s.campaignId} batch ${s.batchNo} named a recipient of another batch`);
 

