@@ -1,4 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { armExitDeadline } from '../../../lib/shutdown';
 
 /**
  * Makes a drain end. server.close() stops accepting connections but goes on
@@ -26,4 +28,35 @@ export function connectionDrain(server: Server): { start(): void } {
       server.closeIdleConnections();
     },
   };
+}
+
+/**
+ * The HTTP entry points' stop (api, links): on SIGTERM/SIGINT stop
+ * accepting, let in-flight requests finish (each connection closed after its
+ * response; the rest closed after `timeoutMs`), then `close` what the
+ * process holds and exit 0. The whole stop is bounded by `timeoutMs` +
+ * CLOSE_GRACE_MS (lib/shutdown.ts), past which it exits 1.
+ */
+export function stopOnSignals(server: Server, o: { name: string; logger: Logger; timeoutMs: number; close: () => Promise<void> }): void {
+  const drain = connectionDrain(server);
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    o.logger.info({ signal }, `${o.name} draining`);
+    armExitDeadline(o.logger, o.timeoutMs);
+    setTimeout(() => {
+      o.logger.warn('drain timed out; closing remaining connections');
+      server.closeAllConnections();
+    }, o.timeoutMs).unref();
+    server.close(() => {
+      void o.close().finally(() => {
+        o.logger.info(`${o.name} stopped`);
+        process.exit(0);
+      });
+    });
+    drain.start();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }

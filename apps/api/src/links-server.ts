@@ -3,8 +3,7 @@ import { loadConfigOrExit } from '../../../lib/config';
 import { createDb } from '../../../lib/db';
 import { createLogger } from '../../../lib/logger';
 import { getMetrics } from '../../../lib/metrics';
-import { armExitDeadline } from '../../../lib/shutdown';
-import { connectionDrain } from './drain';
+import { stopOnSignals } from './drain';
 import { createLinksApp } from './links/links-app';
 
 // Entry point of the short-link redirector (`npm run start:links`,
@@ -21,29 +20,16 @@ function main(): void {
     logger.info({ port: config.LINKS_PORT }, 'links listening');
   });
   server.keepAliveTimeout = 65_000;
-  const drain = connectionDrain(server);
-
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'links draining');
-    armExitDeadline(logger, config.SHUTDOWN_TIMEOUT_MS);
-    setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_TIMEOUT_MS).unref();
-    server.close(() => {
-      void app.clicks
+  stopOnSignals(server, {
+    name: 'links',
+    logger,
+    timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    close: () =>
+      app.clicks
         .close()
         .catch((err: unknown) => logger.warn({ err }, 'clicks not flushed at shutdown'))
-        .then(() => db.$disconnect().catch(() => undefined))
-        .finally(() => {
-          logger.info('links stopped');
-          process.exit(0);
-        });
-    });
-    drain.start();
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+        .then(() => db.$disconnect().catch(() => undefined)),
+  });
 }
 
 main();

@@ -1,9 +1,8 @@
 import type { Server } from 'node:http';
 import { loadConfigOrExit } from '../../../lib/config';
-import { armExitDeadline } from '../../../lib/shutdown';
 import { createApp } from './app';
 import { buildApiDeps, closeApiDeps } from './build-deps';
-import { connectionDrain } from './drain';
+import { stopOnSignals } from './drain';
 import { clickBufferOf } from './links/short-links';
 import { deferContinue } from './middleware/body-limit';
 
@@ -21,34 +20,17 @@ async function main(): Promise<void> {
   });
   server.keepAliveTimeout = 65_000;
   deferContinue(server);
-  const drain = connectionDrain(server);
-
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    deps.logger.info({ signal }, 'api draining');
-    armExitDeadline(deps.logger, config.SHUTDOWN_TIMEOUT_MS);
-    const force = setTimeout(() => {
-      deps.logger.warn('drain timed out; closing remaining connections');
-      server.closeAllConnections();
-    }, config.SHUTDOWN_TIMEOUT_MS);
-    force.unref();
-    server.close(() => {
-      // Clicks still buffered are written before the pools close.
-      void clickBufferOf(app)
+  stopOnSignals(server, {
+    name: 'api',
+    logger: deps.logger,
+    timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    // Clicks still buffered are written before the pools close.
+    close: () =>
+      clickBufferOf(app)
         .close()
         .catch((err: unknown) => deps.logger.warn({ err }, 'clicks not flushed at shutdown'))
-        .then(() => closeApiDeps(deps))
-        .finally(() => {
-          deps.logger.info('api stopped');
-          process.exit(0);
-        });
-    });
-    drain.start();
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+        .then(() => closeApiDeps(deps)),
+  });
 }
 
 main().catch((err: unknown) => {
