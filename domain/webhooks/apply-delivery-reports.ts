@@ -210,7 +210,13 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     // can lag far behind the table (a campaign of a million rows inserted
     // since the last ANALYZE), and the planner then prefers hashing the whole
     // table to a thousand key probes: not an option here.
-    await tx.$executeRawUnsafe('SET LOCAL enable_seqscan = off');
+    // The commit does not wait for the WAL flush: a pass lost with a
+    // Postgres crash loses its reports' `processed` marks with their effects
+    // (one transaction), so they are still `received` and applied again,
+    // which changes nothing twice (statuses only move forward, charges are
+    // keyed). Only the ingest's commit, which the provider's 200 answers
+    // for, must be durable; the passes no longer queue their flushes with it.
+    await tx.$executeRawUnsafe('SET LOCAL enable_seqscan = off; SET LOCAL synchronous_commit = off');
 
     // By our reference, through the primary key: the row must carry this
     // provider id. `unknown` rows (which may not know it yet) are settled
