@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createShop, grantCredits } from '../../test/factories';
-import { createTestEnv, type TestEnv } from '../../test/harness';
+import { useTestEnv } from '../../test/harness';
 import { debitFlowMessages } from './debit-flow-messages';
 
 // The batch debit of flow messages against a real Postgres: one ledger row
@@ -8,31 +8,25 @@ import { debitFlowMessages } from './debit-flow-messages';
 // the whole statement back instead of charging around it.
 
 describe('debitFlowMessages', () => {
-  let env: TestEnv;
-  beforeAll(async () => {
-    env = await createTestEnv();
-  });
-  afterAll(async () => {
-    await env.close();
-  });
+  const t = useTestEnv();
 
   const wallet = async (shopId: string): Promise<number> => {
-    const [w] = await env.db.$queryRaw<{ balance: number }[]>`SELECT balance::int AS balance FROM credit_wallets WHERE shop_id = ${shopId}::uuid`;
+    const [w] = await t.env.db.$queryRaw<{ balance: number }[]>`SELECT balance::int AS balance FROM credit_wallets WHERE shop_id = ${shopId}::uuid`;
     return w!.balance;
   };
   /** Debit rows as `<key> <amount> → <balance after>`, in the order they were charged. */
   const ledgerKeys = async (shopId: string): Promise<string[]> =>
     (
-      await env.db.$queryRaw<{ k: string; amount: number; after: number }[]>`
+      await t.env.db.$queryRaw<{ k: string; amount: number; after: number }[]>`
         SELECT idempotency_key AS k, amount::int, balance_after::int AS after FROM credit_transactions
          WHERE shop_id = ${shopId}::uuid AND type = 'debit' ORDER BY balance_after DESC, idempotency_key`
     ).map((r) => `${r.k} ${r.amount} → ${r.after}`);
 
   it('charges each message its segments in order, the last one what is left, and writes one ledger row each', async () => {
-    const shop = await createShop(env.db);
-    await grantCredits(env.db, shop.id, 5);
+    const shop = await createShop(t.env.db);
+    await grantCredits(t.env.db, shop.id, 5);
     const flowId = randomUUID();
-    const charged = await env.db.$transaction((tx) =>
+    const charged = await t.env.db.$transaction((tx) =>
       debitFlowMessages(tx, shop.id, [
         { messageId: '9001', flowId, segments: 2, traceId: null },
         { messageId: '9002', flowId, segments: 2, traceId: null },
@@ -46,12 +40,12 @@ describe('debitFlowMessages', () => {
   });
 
   it('a message key already charged throws and the statement charges nothing', async () => {
-    const shop = await createShop(env.db);
-    await grantCredits(env.db, shop.id, 10);
+    const shop = await createShop(t.env.db);
+    await grantCredits(t.env.db, shop.id, 10);
     const flowId = randomUUID();
-    await env.db.$transaction((tx) => debitFlowMessages(tx, shop.id, [{ messageId: '9101', flowId, segments: 1, traceId: null }]));
+    await t.env.db.$transaction((tx) => debitFlowMessages(tx, shop.id, [{ messageId: '9101', flowId, segments: 1, traceId: null }]));
     await expect(
-      env.db.$transaction((tx) =>
+      t.env.db.$transaction((tx) =>
         debitFlowMessages(tx, shop.id, [
           { messageId: '9102', flowId, segments: 1, traceId: null },
           { messageId: '9101', flowId, segments: 1, traceId: null },
