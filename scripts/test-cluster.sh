@@ -47,7 +47,7 @@ npx jest --maxWorkers=2 \
 
 if [ "$chaos" = 1 ]; then
   # The chaos suite stops itself after its --timeout and kills what it started.
-  timeout --kill-after=30 450 npx tsx scripts/chaos/main.ts --fast --scenario R1,R4,R5 --timeout 420
+  timeout --kill-after=30 570 npx tsx scripts/chaos/main.ts --fast --scenario R1,R4,R5 --timeout 540
   # R5 left the cluster healed (the killed node back as a replica); say so.
   bash scripts/redis-cluster.sh status >/dev/null
 fi

@@ -59,7 +59,7 @@ function parseArgs(argv: string[]): { fast: boolean; only: string[] | null; time
       if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout needs a positive number of seconds');
     } else throw new UsageError(`unknown argument ${a} (known: --fast, --scenario R1[,R4…], --timeout SECONDS)`);
   }
-  return { fast, only, timeoutMs: timeoutMs || (fast ? 240_000 : 2_400_000) };
+  return { fast, only, timeoutMs: timeoutMs || (fast ? 420_000 : 2_400_000) };
 }
 
 async function main(): Promise<number> {
