@@ -324,6 +324,8 @@ describe('consent record', () => {
         fc.record({ kind: fc.constant('shopify' as const), i: fc.nat(2), consent }),
       );
       let clock = Date.now() - 1_000_000;
+      // A run of keywords alone may touch no contact, so the non-vacuity check spans all runs.
+      let contactsChecked = 0;
       await fc.assert(
         fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), async (ops) => {
           for (const o of ops) {
@@ -364,15 +366,16 @@ describe('consent record', () => {
                 break;
             }
           }
-          const mismatches = await env.db.$queryRaw<{ id: string; sms_consent: string; newest: string | null }[]>`
+          const contacts = await env.db.$queryRaw<{ id: string; sms_consent: string; newest: string | null }[]>`
             SELECT c.id, c.sms_consent,
                    (SELECT r.state FROM contact_consent_records r WHERE r.contact_id = c.id ORDER BY r.id DESC LIMIT 1) AS newest
               FROM contacts c WHERE c.shop_id = ${shop.id}::uuid`;
-          expect(mismatches.length).toBeGreaterThan(0);
-          for (const m of mismatches) expect(m.newest).toBe(m.sms_consent);
+          contactsChecked += contacts.length;
+          for (const m of contacts) expect(m.newest).toBe(m.sms_consent);
         }),
         { numRuns: 25 },
       );
+      expect(contactsChecked).toBeGreaterThan(0);
     });
   });
 });
