@@ -52,7 +52,6 @@ const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => typeParsers[oid] ?? pgTypes.getTypeParser(oid, format)) as typeof pgTypes.getTypeParser,
 };
 
-/** Thrown for a statement issued after its transaction timed out; maps to 503 like a pool timeout. */
 /**
  * Runs one statement of a transaction with nested loops off, then turns them
  * back on for the statements after it. For a statement that joins a batch of
@@ -68,6 +67,7 @@ export async function withoutNestedLoops<T>(tx: Tx, statement: () => Promise<T>)
   return result;
 }
 
+/** Thrown for a statement issued after its transaction timed out; maps to 503 like a pool timeout. */
 export class TransactionExpiredError extends Error {
   readonly code = 'P2028';
   constructor(ms: number) {

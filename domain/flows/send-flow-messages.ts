@@ -1,4 +1,4 @@
-import type { Db, Tx } from '../../lib/db';
+import { withoutNestedLoops, type Db, type Tx } from '../../lib/db';
 import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
 import { suppressedNumbers } from '../compliance/suppressions';
 import { ProviderError, ProviderRateLimitedError, type OutboundMessage, type SendResult, type SmsEncoding } from '../messaging/providers/provider';
@@ -95,7 +95,7 @@ function counted(deps: FlowSendDeps, out: Map<string, BatchOutcome>): Map<string
 
 async function prepare(tx: Tx, deps: FlowSendDeps, o: { claimToken: string; now: Date; runs: BatchRun[] }, out: Map<string, BatchOutcome>): Promise<Sending[]> {
   const byId = new Map(o.runs.map((r) => [r.runId, r]));
-  const rows = await tx.$queryRaw<Row[]>`
+  const read = await tx.$queryRaw<Row[]>`
     SELECT r.id::text AS run_id, r.current_step AS step, r.flow_id::text, r.shop_id::text, r.version_id::text, r.contact_id::text, r.triggered_at, r.trace_id,
            v.smart_sending, c.sms_consent, c.phone_e164, c.timezone, c.first_name, c.last_name,
            s.name AS shop_name, s.domain, s.sender_id, s.timezone AS shop_timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer,
@@ -104,16 +104,20 @@ async function prepare(tx: Tx, deps: FlowSendDeps, o: { claimToken: string; now:
              WHERE r.trigger_type = 'checkout_abandoned' AND k.shop_id = r.shop_id AND k.token = r.trigger_subject) AS checkout_url,
            COALESCE(w.balance - w.reserved, 0)::bigint AS available,
            EXISTS (SELECT 1 FROM flow_messages m WHERE m.run_id = r.id AND m.step = r.current_step) AS has_message
-      FROM unnest(${o.runs.map((r) => r.runId)}::bigint[], ${o.runs.map((r) => r.step)}::int[]) AS u(id, step)
-      JOIN flow_runs r ON r.id = u.id AND r.current_step = u.step
+      FROM flow_runs r
       JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
       JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
       JOIN shops s ON s.id = r.shop_id
       LEFT JOIN credit_wallets w ON w.shop_id = r.shop_id
-     WHERE r.claim_token = ${o.claimToken}::uuid AND r.status = 'active'
+     WHERE r.id = ANY(${o.runs.map((r) => r.runId)}::bigint[]) AND r.claim_token = ${o.claimToken}::uuid AND r.status = 'active'
      ORDER BY r.id
        FOR UPDATE OF r`;
   for (const r of o.runs) out.set(r.runId, { kind: 'lost' });
+  // The runs by key alone, their steps compared here: joined to the claim's
+  // list, the planner (expecting one row for a claim token no index names)
+  // scanned flow_runs and matched every run against every input (1.2 s a
+  // claim of 1 000 at 100 000 runs, measured).
+  const rows = read.filter((r) => byId.get(r.run_id)?.step === r.step);
 
   const moves: Move[] = [];
   const skipped: { row: Row; reason: string }[] = [];
@@ -299,12 +303,12 @@ async function settle(
   // Sent: the row first (guarded by the claim) and the run; the charge last (below).
   let mine: Sending[] = [];
   if (sent.length > 0) {
-    const made = await tx.$queryRaw<{ id: string }[]>`
+    const made = await withoutNestedLoops(tx, () => tx.$queryRaw<{ id: string }[]>`
       UPDATE flow_messages m SET status = 'sent', provider_message_id = u.pid, sent_at = ${o.now}::timestamptz, credits = m.segments,
              body = NULL, claim_token = NULL, error_code = NULL
         FROM unnest(${sent.map((s) => s.m.messageId)}::bigint[], ${sent.map((s) => s.providerMessageId)}::text[]) AS u(id, pid)
-       WHERE m.id = u.id AND m.status = 'sending' AND m.claim_token = ${o.claimToken}::uuid
-      RETURNING m.id::text`;
+       WHERE m.id = ANY(${sent.map((s) => s.m.messageId)}::bigint[]) AND m.id = u.id AND m.status = 'sending' AND m.claim_token = ${o.claimToken}::uuid
+      RETURNING m.id::text`);
     const ok = new Set(made.map((r) => r.id));
     mine = sent.filter((s) => ok.has(s.m.messageId)).map((s) => s.m);
     for (const m of mine) {
@@ -315,11 +319,11 @@ async function settle(
 
   const final = async (list: Sending[], status: 'failed' | 'unknown', codes: string[]): Promise<Set<string>> => {
     if (list.length === 0) return new Set();
-    const rows = await tx.$queryRaw<{ id: string }[]>`
+    const rows = await withoutNestedLoops(tx, () => tx.$queryRaw<{ id: string }[]>`
       UPDATE flow_messages m SET status = ${status}, error_code = u.code, body = NULL, claim_token = NULL, final_at = ${o.now}::timestamptz
         FROM unnest(${list.map((m) => m.messageId)}::bigint[], ${codes.map((c) => c.slice(0, 200))}::text[]) AS u(id, code)
-       WHERE m.id = u.id AND m.status = 'sending' AND m.claim_token = ${o.claimToken}::uuid
-      RETURNING m.id::text`;
+       WHERE m.id = ANY(${list.map((m) => m.messageId)}::bigint[]) AND m.id = u.id AND m.status = 'sending' AND m.claim_token = ${o.claimToken}::uuid
+      RETURNING m.id::text`);
     return new Set(rows.map((r) => r.id));
   };
 
@@ -330,7 +334,7 @@ async function settle(
     await tx.$executeRaw`
       UPDATE contact_send_slots s SET last_at = s.prev_at, prev_at = NULL
         FROM unnest(${gaveBack.map((m) => m.row.contact_id)}::uuid[]) AS u(contact_id)
-       WHERE s.contact_id = u.contact_id AND s.campaign_id IS NULL AND s.last_at = ${o.now}::timestamptz`;
+       WHERE s.contact_id = ANY(${gaveBack.map((m) => m.row.contact_id)}::uuid[]) AND s.contact_id = u.contact_id AND s.campaign_id IS NULL AND s.last_at = ${o.now}::timestamptz`;
   }
   for (const m of gaveBack) {
     moves.push({ runId: m.run.runId, step: m.run.step, set: m.run.next });
@@ -434,11 +438,17 @@ function codeOf(r: SendResult | undefined): string {
   return r?.outcome === 'rejected' ? r.code : 'rejected';
 }
 
-/** settleRun for many runs in one statement: each moves only under this claim, from the step it was read at. Returns the run ids moved. */
+/**
+ * settleRun for many runs in one statement: each moves only under this claim,
+ * from the step it was read at. Returns the run ids moved. The runs are found
+ * by key and the inputs hashed (withoutNestedLoops): the planner expected one
+ * row for the claim token, scanned flow_runs and looped the inputs over each
+ * run (1.2 s for a claim of 1 000 among 100 000 runs, measured).
+ */
 export async function settleRuns(tx: Tx, claimToken: string, now: Date, moves: Move[]): Promise<Set<string>> {
   if (moves.length === 0) return new Set();
   const ended = (m: Move): m is Move & { set: Extract<RunMove, { status: string }> } => 'status' in m.set;
-  const rows = await tx.$queryRaw<{ id: string }[]>`
+  const rows = await withoutNestedLoops(tx, () => tx.$queryRaw<{ id: string }[]>`
     UPDATE flow_runs r
        SET status = COALESCE(u.status, 'active'), exit_reason = u.reason, current_step = COALESCE(u.to_step, r.current_step),
            next_due_at = u.due, ended_at = CASE WHEN u.status IS NULL THEN NULL ELSE ${now}::timestamptz END,
@@ -448,7 +458,8 @@ export async function settleRuns(tx: Tx, claimToken: string, now: Date, moves: M
                   ${moves.map((m) => (ended(m) ? null : (m.set as { step: number }).step))}::int[],
                   ${moves.map((m) => (ended(m) ? null : (m.set as { dueAt: Date }).dueAt))}::timestamptz[])
            AS u(id, step, status, reason, to_step, due)
-     WHERE r.id = u.id AND r.claim_token = ${claimToken}::uuid AND r.current_step = u.step AND r.status = 'active'
-    RETURNING r.id::text`;
+     WHERE r.id = ANY(${moves.map((m) => m.runId)}::bigint[]) AND r.id = u.id
+       AND r.claim_token = ${claimToken}::uuid AND r.current_step = u.step AND r.status = 'active'
+    RETURNING r.id::text`);
   return new Set(rows.map((r) => r.id));
 }

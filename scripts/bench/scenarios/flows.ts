@@ -138,6 +138,16 @@ interface RunCounts {
   last: Date | null;
 }
 
+/**
+ * Whether any run of the flow is still active: what the waits poll. Counting
+ * every run instead (runCounts) took ~55 ms of Postgres per poll at 100 000
+ * runs, a quarter of Postgres' time during the burst it was measuring.
+ */
+async function hasOpenRuns(db: BenchDb, flowId: string): Promise<boolean> {
+  const { rows } = await db.pool.query<{ open: boolean }>(`SELECT EXISTS (SELECT 1 FROM flow_runs WHERE flow_id = $1 AND status = 'active') AS open`, [flowId]);
+  return rows[0]?.open ?? false;
+}
+
 async function runCounts(db: BenchDb, flowId: string): Promise<RunCounts> {
   const { rows } = await db.pool.query<{ ended: string; completed: string; open: string; last: Date | null }>(
     `SELECT count(*) FILTER (WHERE status <> 'active') AS ended, count(*) FILTER (WHERE status = 'completed') AS completed,
@@ -185,7 +195,7 @@ export async function runFlows(
   const warm = await createLiveFlow(o.flows.api, `Bench warm ${o.label}`, `bench-flow-warm-${o.label}`, false);
   await seedRuns(db, { flowId: warm, shopId: o.flows.shopId, count: 1_000, subject: 'warm', dueAt: new Date(), ratePerSecond: null });
   await activateFlow(o.flows.api, warm, `bench-flow-warm-${o.label}`);
-  for (const deadline = Date.now() + 120_000; (await runCounts(db, warm)).open > 0; ) {
+  for (const deadline = Date.now() + 120_000; await hasOpenRuns(db, warm); ) {
     if (Date.now() > deadline) throw new Error('the 1 000 warm-up flow runs did not end within 120 s');
     await sleep(200);
   }
@@ -212,8 +222,10 @@ export async function runFlows(
     await activateFlow(o.flows.api, burstFlow, `bench-flow-burst-${o.label}`);
     for (;;) {
       stack.assertAlive();
-      counts = await runCounts(db, burstFlow);
-      if (counts.open === 0) break;
+      if (!(await hasOpenRuns(db, burstFlow))) {
+        counts = await runCounts(db, burstFlow);
+        break;
+      }
       if (Date.now() - t0 > o.timeoutMs) {
         finished = false;
         // The rest holds where it is; the later phases measure without it.
@@ -323,7 +335,7 @@ async function lagWhileCampaignSends(
       if (rows[0]?.status === 'completed') completedAt = rows[0].completed_at;
       else if (rows[0] && ['cancelled', 'failed'].includes(rows[0].status)) throw new Error(`campaign ended ${rows[0].status}`);
     }
-    if (completedAt && (await runCounts(db, lagFlow)).open === 0) break;
+    if (completedAt && !(await hasOpenRuns(db, lagFlow))) break;
     if (Date.now() > deadline) {
       await pauseFlow(o.flows.api, lagFlow, `bench-flow-lag-${o.label}`);
       o.log('  note: lag phase timed out; runs not ended are counted unsent');
