@@ -52,6 +52,31 @@ const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => typeParsers[oid] ?? pgTypes.getTypeParser(oid, format)) as typeof pgTypes.getTypeParser,
 };
 
+export interface LocalSettings {
+  /**
+   * The commit does not wait for the WAL flush. Only for a transaction that
+   * records what already happened elsewhere (a settle after the provider
+   * accepted, a delivery-report pass): lost with a Postgres crash, its writes
+   * vanish together and are redone from what is left (a claim's lease runs
+   * out, a report is still `received`), which guarded, keyed writes make
+   * harmless. Such transactions take the shop's wallet lock, held then for
+   * microseconds rather than a disk flush.
+   */
+  asyncCommit?: boolean;
+  /**
+   * Rows are read through indexes only: statistics can lag far behind a
+   * table (a million recipients inserted since the last ANALYZE), and the
+   * planner would then rather hash the whole table than probe a thousand keys.
+   */
+  indexReadsOnly?: boolean;
+}
+
+/** Applies `LocalSettings` to the rest of a transaction, in one round trip. */
+export async function setLocal(tx: Tx, s: LocalSettings): Promise<void> {
+  const sql = [s.asyncCommit ? 'SET LOCAL synchronous_commit = off' : '', s.indexReadsOnly ? 'SET LOCAL enable_seqscan = off' : ''].filter(Boolean).join('; ');
+  if (sql) await tx.$executeRawUnsafe(sql);
+}
+
 /**
  * Runs one statement of a transaction with nested loops off, then turns them
  * back on for the statements after it. For a statement that joins a batch of

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { withoutNestedLoops, type Db, type Tx } from '../../lib/db';
+import { setLocal, withoutNestedLoops, type Db, type Tx } from '../../lib/db';
 import { debitCampaignSegments } from './debit-segments';
 
 /** What became of one claimed recipient's send. */
@@ -83,22 +83,14 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
   }
 
   const settled = await db.$transaction(async (tx) => {
-    // Safe to lose on a crash: this transaction only records what the provider
-    // already accepted. If the last few milliseconds of commits vanish with a
-    // Postgres crash, rows, claim and debit vanish together (one transaction)
-    // and the batch is back under this claim: the lease runs out and the
-    // takeover re-sends its rows with the same references (deduplicated by
-    // the provider, then debited once) or records them `unknown` (never
-    // charged) — exactly what a worker crash between the provider call and the
-    // settle does. Not waiting for the WAL flush keeps the wallet row lock,
-    // which every settle of the shop takes, held for microseconds, not a disk
-    // write.
-    // Rows are read by primary key only: with statistics that lag behind the
-    // table (a campaign inserted since the last ANALYZE), the planner would
-    // rather hash the whole table than probe a thousand keys.
-    // And hash joins for the settle statement (withoutNestedLoops says why;
-    // 2 s a settle under load before, measured).
-    await tx.$executeRawUnsafe('SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off');
+    // Lost with a Postgres crash, rows, claim and debit vanish together and
+    // the batch is back under this claim: the lease runs out and the takeover
+    // re-sends its rows with the same references (deduplicated by the
+    // provider, then debited once) or records them `unknown` (never charged),
+    // exactly what a worker crash between the provider call and the settle does.
+    // Rows by primary key only, and hash joins for the settle statement
+    // (withoutNestedLoops says why; 2 s a settle under load before, measured).
+    await setLocal(tx, { asyncCommit: true, indexReadsOnly: true });
     // Locks are taken batch → recipients → wallet → reservation; cancel and
     // completion take the campaign first, then the same order, so they cannot
     // deadlock with a settle, which never locks the campaign row.

@@ -1,4 +1,4 @@
-import { withoutNestedLoops, type Db, type Tx } from '../../lib/db';
+import { setLocal, withoutNestedLoops, type Db, type Tx } from '../../lib/db';
 import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
 import { suppressedNumbers } from '../compliance/suppressions';
 import { ProviderError, ProviderRateLimitedError, type OutboundMessage, type SendResult, type SmsEncoding } from '../messaging/providers/provider';
@@ -369,14 +369,13 @@ async function settle(
 
   // The charge is the transaction's last statement: every settle of the shop
   // (flows and campaigns) locks its wallet row, which is then held only until
-  // the commit, and the commit does not wait for the WAL flush (as a
-  // campaign settle's: it records what the provider already accepted; lost
-  // with a Postgres crash, rows and charge go together and the claim's lease
-  // runs out, which re-sends by reference or records `unknown`, never charged).
+  // the commit, and that commit does not wait for the WAL flush (as a
+  // campaign settle's; lost with a crash, the claim's lease runs out, which
+  // re-sends by reference or records `unknown`, never charged).
   // Charged first, the lock was held through the run updates and concurrent
   // claims of one shop queued on it (1.5 s a statement in the 100 000-run burst).
   if (mine.length > 0) {
-    await tx.$executeRawUnsafe('SET LOCAL synchronous_commit = off');
+    await setLocal(tx, { asyncCommit: true });
     await chargeSent(tx, deps, mine);
   }
 }

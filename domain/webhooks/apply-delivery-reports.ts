@@ -1,4 +1,4 @@
-import { withoutNestedLoops, type Db } from '../../lib/db';
+import { setLocal, withoutNestedLoops, type Db } from '../../lib/db';
 import { recipientIdFromReference } from '../campaigns/render-batch';
 import { applyKeywordReplyReports, type KeywordReplyReport } from '../compliance/apply-keyword-reply-reports';
 import { keywordReplyIdFromReference } from '../compliance/send-keyword-reply';
@@ -206,17 +206,13 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     const w = [...winners.values()];
     const final = new Map<string, string>();
     // Every recipient statement below reads rows by primary key (or, for
-    // reports without our reference, through a campaign's index). Statistics
-    // can lag far behind the table (a campaign of a million rows inserted
-    // since the last ANALYZE), and the planner then prefers hashing the whole
-    // table to a thousand key probes: not an option here.
-    // The commit does not wait for the WAL flush: a pass lost with a
-    // Postgres crash loses its reports' `processed` marks with their effects
-    // (one transaction), so they are still `received` and applied again,
-    // which changes nothing twice (statuses only move forward, charges are
-    // keyed). Only the ingest's commit, which the provider's 200 answers
-    // for, must be durable; the passes no longer queue their flushes with it.
-    await tx.$executeRawUnsafe('SET LOCAL enable_seqscan = off; SET LOCAL synchronous_commit = off');
+    // reports without our reference, through a campaign's index).
+    // A pass lost with a Postgres crash loses its reports' `processed` marks
+    // with their effects, so they are applied again, which changes nothing
+    // twice (statuses only move forward, charges are keyed). Only the
+    // ingest's commit, which the provider's 200 answers for, must be
+    // durable; the passes no longer queue their flushes with it.
+    await setLocal(tx, { indexReadsOnly: true, asyncCommit: true });
 
     // By our reference, through the primary key: the row must carry this
     // provider id. `unknown` rows (which may not know it yet) are settled
