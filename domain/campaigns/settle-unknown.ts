@@ -52,6 +52,7 @@ export interface UnknownSettleResult {
 export async function settleUnknownRecipients(tx: Tx, items: UnknownSettlement[], o: { logger?: Logger; traceId?: string | null } = {}): Promise<UnknownSettleResult> {
   const result: UnknownSettleResult = { moved: [], charged: 0, shortfall: 0 };
   if (items.length === 0) return result;
+  // Rows by key: `unknown` is rare, and a planner expecting one such row would scan for them and match every input against each.
   const rows = await tx.$queryRaw<{ id: bigint; campaign_id: string; shop_id: string; status: UnknownResolution; pmid: string | null; segments: number | null }[]>`
     UPDATE campaign_recipients r
        SET status = u.status,
@@ -62,7 +63,7 @@ export async function settleUnknownRecipients(tx: Tx, items: UnknownSettlement[]
       FROM unnest(${items.map((i) => i.id)}::bigint[], ${items.map((i) => i.status)}::text[], ${items.map((i) => i.providerMessageId)}::text[], ${items.map((i) => i.errorCode)}::text[])
              AS u(id, status, pmid, code),
            campaigns c
-     WHERE r.id = u.id AND r.status = 'unknown' AND r.sent_at IS NULL
+     WHERE r.id = ANY(${items.map((i) => i.id)}::bigint[]) AND r.id = u.id AND r.status = 'unknown' AND r.sent_at IS NULL
        AND (u.pmid IS NULL OR r.provider_message_id IS NULL OR r.provider_message_id = u.pmid)
        AND (u.status = 'failed' OR r.segments IS NOT NULL)
        AND c.id = r.campaign_id

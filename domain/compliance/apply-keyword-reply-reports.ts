@@ -20,12 +20,13 @@ export interface KeywordReplyReport {
  */
 export async function applyKeywordReplyReports(tx: Tx, reports: KeywordReplyReport[]): Promise<{ eventId: string; outcome: 'processed' | 'ignored'; shopId: string | null }[]> {
   if (reports.length === 0) return [];
+  // The replies by key: the planner, expecting one `sent` row, would scan and match every input against each.
   const moved = await tx.$queryRaw<{ id: bigint; shop_id: string | null }[]>`
     UPDATE keyword_replies k
        SET status = u.status, final_at = now(), error_code = u.code
       FROM (SELECT DISTINCT ON (id) * FROM unnest(${reports.map((r) => r.replyId)}::bigint[], ${reports.map((r) => r.providerMessageId)}::text[],
                                   ${reports.map((r) => r.status)}::text[], ${reports.map((r) => r.errorCode)}::text[]) AS x(id, pmid, status, code)) u
-     WHERE k.id = u.id AND k.provider_message_id = u.pmid AND k.status = 'sent'
+     WHERE k.id = ANY(${reports.map((r) => r.replyId)}::bigint[]) AND k.id = u.id AND k.provider_message_id = u.pmid AND k.status = 'sent'
     RETURNING k.id, k.shop_id`;
   const byId = new Map(moved.map((m) => [String(m.id), m.shop_id]));
   const out = reports.map((r) => ({ eventId: r.eventId, outcome: byId.has(r.replyId) ? ('processed' as const) : ('ignored' as const), shopId: byId.get(r.replyId) ?? null }));
