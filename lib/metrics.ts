@@ -47,7 +47,7 @@ export function createMetrics() {
       name: 'flow_messages_total', help: 'Flow send steps by outcome (sent, failed, unknown, skipped, deferred) and reason (frequency_cap, not_sendable, suppressed, quiet_hours, insufficient_credits, …; none for sent)',
       labelNames: ['outcome', 'reason'] as const, registers: r,
     }),
-    flowCredits: new Counter({ name: 'flow_credits_debited_total', help: 'Credits debited for flow messages (one ledger row flow-msg-<id> per message)', registers: r }),
+    flowCredits: new Counter({ name: 'flow_credits_debited_total', help: 'Credits debited for flow messages', registers: r }),
     flowDueRuns: new Gauge({ name: 'flow_due_runs', help: 'Active runs of live flows due by now (claimed or not): the flow backlog, read at scrape', registers: r }),
     flowDueOldestAge: new Gauge({
       name: 'flow_due_runs_oldest_age_seconds', help: 'now − the oldest next_due_at among active runs of live flows due by now (0 when none), read at scrape', registers: r,

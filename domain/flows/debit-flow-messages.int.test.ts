@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createShop, grantCredits } from '../../test/factories';
 import { useTestEnv } from '../../test/harness';
-import { debitFlowMessages } from './debit-flow-messages';
+import { debitFlowMessages, flowClaimDebitKey } from './debit-flow-messages';
 
-// The batch debit of flow messages against a real Postgres: one ledger row
-// per message, in order, never past the balance, and a key used twice rolls
-// the whole statement back instead of charging around it.
+// The batch debit of flow messages against a real Postgres: each message
+// charged in order, never past the balance, one ledger row per flow of the
+// claim, and a key used twice rolls the whole statement back instead of
+// charging around it.
 
 describe('debitFlowMessages', () => {
   const t = useTestEnv();
@@ -22,37 +23,58 @@ describe('debitFlowMessages', () => {
          WHERE shop_id = ${shopId}::uuid AND type = 'debit' ORDER BY balance_after DESC, idempotency_key`
     ).map((r) => `${r.k} ${r.amount} → ${r.after}`);
 
-  it('charges each message its segments in order, the last one what is left, and writes one ledger row each', async () => {
+  it('charges each message its segments in order, the last one what is left, in one ledger row per flow of the claim', async () => {
     const shop = await createShop(t.env.db);
     await grantCredits(t.env.db, shop.id, 5);
-    const flowId = randomUUID();
+    const [flowA, flowB] = [randomUUID(), randomUUID()];
+    const claim = randomUUID();
     const charged = await t.env.db.$transaction((tx) =>
-      debitFlowMessages(tx, shop.id, [
-        { messageId: '9001', flowId, segments: 2, traceId: null },
-        { messageId: '9002', flowId, segments: 2, traceId: null },
-        { messageId: '9003', flowId, segments: 2, traceId: null },
-        { messageId: '9004', flowId, segments: 1, traceId: null },
+      debitFlowMessages(tx, shop.id, claim, [
+        { messageId: '9001', flowId: flowA, segments: 2, traceId: 'trace-1' },
+        { messageId: '9002', flowId: flowB, segments: 2, traceId: 'trace-2' },
+        { messageId: '9003', flowId: flowA, segments: 2, traceId: 'trace-3' },
+        { messageId: '9004', flowId: flowB, segments: 1, traceId: null },
       ]),
     );
     expect([...charged]).toEqual([['9001', 2], ['9002', 2], ['9003', 1], ['9004', 0]]);
     expect(await wallet(shop.id)).toBe(0);
-    expect(await ledgerKeys(shop.id)).toEqual(['flow-msg-9001 -2 → 3', 'flow-msg-9002 -2 → 1', 'flow-msg-9003 -1 → 0']);
+    // Ordered by each flow's first message: A (2 + 1) then B (2), balances chained from the wallet.
+    expect(await ledgerKeys(shop.id)).toEqual([`${flowClaimDebitKey(claim, flowA)} -3 → 2`, `${flowClaimDebitKey(claim, flowB)} -2 → 0`]);
+    const refs = await t.env.db.$queryRaw<{ reference: string; trace_id: string | null }[]>`
+      SELECT reference, trace_id FROM credit_transactions WHERE shop_id = ${shop.id}::uuid AND type = 'debit' ORDER BY balance_after DESC`;
+    expect(refs).toEqual([{ reference: `flow:${flowA}`, trace_id: 'trace-1' }, { reference: `flow:${flowB}`, trace_id: 'trace-2' }]);
   });
 
-  it('a message key already charged throws and the statement charges nothing', async () => {
+  it('writes no ledger row for a flow whose messages the wallet could not cover at all', async () => {
+    const shop = await createShop(t.env.db);
+    await grantCredits(t.env.db, shop.id, 1);
+    const [flowA, flowB] = [randomUUID(), randomUUID()];
+    const claim = randomUUID();
+    const charged = await t.env.db.$transaction((tx) =>
+      debitFlowMessages(tx, shop.id, claim, [
+        { messageId: '9201', flowId: flowA, segments: 1, traceId: null },
+        { messageId: '9202', flowId: flowB, segments: 1, traceId: null },
+      ]),
+    );
+    expect([...charged]).toEqual([['9201', 1], ['9202', 0]]);
+    expect(await ledgerKeys(shop.id)).toEqual([`${flowClaimDebitKey(claim, flowA)} -1 → 0`]);
+  });
+
+  it('a claim key already charged throws and the statement charges nothing', async () => {
     const shop = await createShop(t.env.db);
     await grantCredits(t.env.db, shop.id, 10);
-    const flowId = randomUUID();
-    await t.env.db.$transaction((tx) => debitFlowMessages(tx, shop.id, [{ messageId: '9101', flowId, segments: 1, traceId: null }]));
+    const [flowA, flowB] = [randomUUID(), randomUUID()];
+    const claim = randomUUID();
+    await t.env.db.$transaction((tx) => debitFlowMessages(tx, shop.id, claim, [{ messageId: '9101', flowId: flowA, segments: 1, traceId: null }]));
     await expect(
       t.env.db.$transaction((tx) =>
-        debitFlowMessages(tx, shop.id, [
-          { messageId: '9102', flowId, segments: 1, traceId: null },
-          { messageId: '9101', flowId, segments: 1, traceId: null },
+        debitFlowMessages(tx, shop.id, claim, [
+          { messageId: '9102', flowId: flowB, segments: 1, traceId: null },
+          { messageId: '9103', flowId: flowA, segments: 1, traceId: null },
         ]),
       ),
-    ).rejects.toThrow('debit key flow-msg-9101 was already used');
+    ).rejects.toThrow(`debit key ${flowClaimDebitKey(claim, flowA)} was already used`);
     expect(await wallet(shop.id)).toBe(9);
-    expect(await ledgerKeys(shop.id)).toEqual(['flow-msg-9101 -1 → 9']);
+    expect(await ledgerKeys(shop.id)).toEqual([`${flowClaimDebitKey(claim, flowA)} -1 → 9`]);
   });
 });

@@ -16,7 +16,7 @@ import type { RunMove } from './settle-run';
 // message. One transaction decides every run (consent, opt-outs, quiet
 // hours, credits, smart sending) and writes every `sending` row before ONE
 // provider request; one transaction then records every outcome, debits the
-// sent messages (a ledger row each, one wallet update per shop) and moves
+// sent messages (a ledger row per flow, one wallet update per shop) and moves
 // the runs. A run this path does not take (its message row exists already:
 // an attempt that died mid-send; a second run of the same contact in the
 // claim; a body with links, whose codes need the message's id) is handed
@@ -376,12 +376,12 @@ async function settle(
   // claims of one shop queued on it (1.5 s a statement in the 100 000-run burst).
   if (mine.length > 0) {
     await setLocal(tx, { asyncCommit: true });
-    await chargeSent(tx, deps, mine);
+    await chargeSent(tx, deps, o.claimToken, mine);
   }
 }
 
 /** Debits messages this settle made `sent`, shop by shop; a message the wallet could not cover keeps what it was charged. */
-async function chargeSent(tx: Tx, deps: FlowSendDeps, mine: Sending[]): Promise<void> {
+async function chargeSent(tx: Tx, deps: FlowSendDeps, claimToken: string, mine: Sending[]): Promise<void> {
   const shops = [...new Set(mine.map((m) => m.row.shop_id))].sort();
   const short: { id: string; charge: number }[] = [];
   let credits = 0;
@@ -391,6 +391,7 @@ async function chargeSent(tx: Tx, deps: FlowSendDeps, mine: Sending[]): Promise<
     const charged = await debitFlowMessages(
       tx,
       shop,
+      claimToken,
       of.map((m) => ({ messageId: m.messageId, flowId: m.row.flow_id, segments: m.segments, traceId: m.row.trace_id })),
     );
     for (const m of of) {

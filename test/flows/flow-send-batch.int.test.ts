@@ -9,6 +9,7 @@ import { postSimulator } from '../webhooks';
 import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
 import { claimDueRuns } from '../../domain/flows/claim-due-runs';
 import { executeFlowSteps } from '../../domain/flows/execute-flow-steps';
+import { flowClaimDebitKey } from '../../domain/flows/debit-flow-messages';
 import type { StepOutcome } from '../../domain/flows/execute-flow-step';
 import type { FlowSendDeps } from '../../domain/flows/send-flow-message';
 import { phoneHmac, shopScope } from '../../domain/compliance/suppressions';
@@ -110,13 +111,13 @@ describe('flow send steps of a claim, together', () => {
       SELECT id::text, status, exit_reason, current_step, next_due_at, claim_token::text FROM flow_runs WHERE id = ANY(${runIds}::bigint[]) ORDER BY id`;
   const flowLedger = (shopId: string) =>
     env.db.$queryRaw<{ idempotency_key: string; amount: bigint; balance_after: bigint }[]>`
-      SELECT idempotency_key, amount, balance_after FROM credit_transactions WHERE shop_id = ${shopId}::uuid AND idempotency_key LIKE 'flow-msg-%'`;
+      SELECT idempotency_key, amount, balance_after FROM credit_transactions WHERE shop_id = ${shopId}::uuid AND type = 'debit' AND reference LIKE 'flow:%'`;
 
   const t0 = new Date('2026-03-02T15:00:00Z');
   const twoSteps = [{ type: 'send', body: 'Thanks {{firstName|friend}}! Here is 10% off: THANKS10' }, { type: 'wait', duration: { amount: 1, unit: 'days' } }];
   const oneStep = [{ type: 'send', body: 'Welcome to {{shopName}}, {{firstName|friend}}!' }];
 
-  it('sends a claim in ONE provider request: each run once, each charged its segments (a ledger row per message, balance_after in order), moved on', async () => {
+  it('sends a claim in ONE provider request: each run once, each charged its segments (a ledger row per flow of the claim, balance_after in order), moved on', async () => {
     const shop = await shopFor({ credits: 500 });
     const flow = await liveFlow(shop, twoSteps);
     const contacts = await Promise.all(Array.from({ length: 25 }, (_, i) => createContact(env.db, shop.id, { firstName: `C${i}` })));
@@ -124,7 +125,7 @@ describe('flow send steps of a claim, together', () => {
     // The first contact is in another flow's claim too (smart sending off: both go out); the second run takes the one-message path.
     const [other] = await runsFor(shop, await liveFlow(shop, oneStep), [contacts[0]!.id], t0);
 
-    const { outcomes } = await tick(t0);
+    const { outcomes, claimToken } = await tick(t0);
     expect(requests).toHaveLength(2);
     expect(requests[0]).toHaveLength(25);
     expect(new Set(requests[0]!.map((m) => m.to)).size).toBe(25);
@@ -141,9 +142,12 @@ describe('flow send steps of a claim, together', () => {
     for (const r of runs) expect(r.next_due_at).toEqual(t0);
 
     const ledger = await flowLedger(shop.id);
-    const all = [...rows, ...(await messagesOf([other!]))];
-    expect(ledger.map((l) => l.idempotency_key).sort()).toEqual(all.map((m) => `flow-msg-${m.id}`).sort());
+    const single = await messagesOf([other!]);
+    const all = [...rows, ...single];
+    // The claim's 25 in one row; the run that took the one-message path in a row of its own.
+    expect(ledger.map((l) => l.idempotency_key).sort()).toEqual([flowClaimDebitKey(claimToken, flow.id), `flow-msg-${single[0]!.id}`].sort());
     const charged = all.reduce((a, m) => a + m.credits, 0);
+    expect(-ledger.reduce((a, l) => a + Number(l.amount), 0)).toBe(charged);
     // The rows chain: each balance_after is the one before it plus its amount (ids are uuids: the chain is the order).
     let balance = 500;
     for (const l of [...ledger].sort((a, b) => Number(b.balance_after) - Number(a.balance_after))) {
@@ -153,7 +157,7 @@ describe('flow send steps of a claim, together', () => {
     const money = await moneyState(env.db, shop.id);
     expect(money.balance).toBe(500 - charged);
     expect(money.ledgerSum).toBe(money.balance);
-    expect(await flowLedger(shop.id)).toHaveLength(26);
+    expect(await flowLedger(shop.id)).toHaveLength(2);
   });
 
   it("one batched callback of a claim's reports is applied from its one row by the drain it starts (no row per report, no later callback needed)", async () => {
@@ -186,7 +190,7 @@ describe('flow send steps of a claim, together', () => {
     const again = await executeFlowSteps(env.db, { runIds, claimToken: first.claimToken, now: () => t0, send: sendDeps() });
     expect(runIds.map((id) => again.get(id))).toEqual(runIds.map(() => ({ kind: 'lost' })));
     expect(requests).toHaveLength(1);
-    expect(await flowLedger(shop.id)).toHaveLength(3);
+    expect((await flowLedger(shop.id)).map((l) => [l.idempotency_key, Number(l.amount)])).toEqual([[flowClaimDebitKey(first.claimToken, flow.id), -3]]);
     for (const r of await runsOf(runIds)) expect(r).toMatchObject({ status: 'active', current_step: 1 });
   });
 

@@ -141,7 +141,7 @@ describe('flow send step', () => {
   }
   const ledgerDebits = async (shopId: string) => {
     const [r] = await env.db.$queryRaw<{ flow: bigint | null; all: bigint | null }[]>`
-      SELECT -sum(amount) FILTER (WHERE idempotency_key LIKE 'flow-msg-%') AS flow, -sum(amount) FILTER (WHERE type = 'debit') AS all
+      SELECT -sum(amount) FILTER (WHERE type = 'debit' AND reference LIKE 'flow:%') AS flow, -sum(amount) FILTER (WHERE type = 'debit') AS all
         FROM credit_transactions WHERE shop_id = ${shopId}::uuid`;
     return { flow: Number(r?.flow ?? 0), all: Number(r?.all ?? 0) };
   };
@@ -173,7 +173,7 @@ describe('flow send step', () => {
     expect(rows.map((m) => [m.step, m.status, m.body])).toEqual([[0, 'sent', null], [2, 'sent', null]]);
     for (const m of rows) expect(sim.referenceStats(`f${m.id}`).sends).toBe(1);
     expect(await run(id)).toMatchObject({ status: 'completed', next_due_at: null });
-    // Credits debited = segments sent, one ledger row per message.
+    // Credits debited = segments sent; the one-message path writes a ledger row per message.
     const segments = rows.reduce((s, m) => s + (m.segments ?? 0), 0);
     expect(rows.map((m) => m.credits)).toEqual(rows.map((m) => m.segments));
     expect(await ledgerDebits(shop.id)).toEqual({ flow: segments, all: segments });

@@ -192,7 +192,7 @@ describe('flow stats', () => {
     expect(res.body.steps[2].runs).toEqual({ active: 0, exited: 1, exitedByReason: { opted_out: 1 } });
     // Credits spent = what the ledger debited for this flow's messages.
     const [ledger] = await env.db.$queryRaw<{ n: bigint }[]>`
-      SELECT -sum(amount) AS n FROM credit_transactions WHERE shop_id = ${shop.id}::uuid AND idempotency_key LIKE 'flow-msg-%'`;
+      SELECT -sum(amount) AS n FROM credit_transactions WHERE shop_id = ${shop.id}::uuid AND type = 'debit' AND reference = ${`flow:${flow.id}`}`;
     expect(Number(ledger!.n)).toBe(segments);
   });
 
