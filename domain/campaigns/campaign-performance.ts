@@ -3,13 +3,15 @@ import { minorToDecimal, minorUnitDigits } from '../orders/money';
 
 /** What a campaign earned: clicks on its links and the orders attributed to it (domain/orders/attribute-order.ts). */
 export interface CampaignPerformance {
+  /** Messages that went out: accepted by the provider, delivered or not (the timeseries' `sent`). The base of the rates below. */
+  messagesSent: number;
   /** Human clicks (every redirect not recognised as a bot, preview, prefetch or HEAD). */
   clicks: number;
   /** Recipients who clicked at least once. */
   uniqueClicks: number;
   /** Redirects recognised as link previews, crawlers, prefetches or HEAD requests: redirected, never counted as clicks. */
   botClicks: number;
-  /** uniqueClicks ÷ messages sent (sent + delivered), 4 decimals; null before any message went out. */
+  /** uniqueClicks ÷ messagesSent, 4 decimals; null before any message went out. */
   clickRate: number | null;
   attributedOrders: number;
   /** Per currency: the attributed orders' total, and that per message sent and per credit debited (decimal text; null when nothing was sent or debited). */
@@ -53,6 +55,7 @@ export async function campaignPerformance(
     const uniq = Number(k?.uniq ?? 0);
     const rows = revenue.filter((r) => r.campaign_id === c.id);
     out.set(c.id, {
+      messagesSent: c.messages,
       clicks: Number(k?.human ?? 0),
       uniqueClicks: uniq,
       botClicks: Number(k?.bots ?? 0),
@@ -78,41 +81,42 @@ function ratio(totalMinor: bigint, n: number, currency: string): string | null {
   return (Number(totalMinor) / n / 10 ** minorUnitDigits(currency)).toFixed(digits);
 }
 
-export const EMPTY_PERFORMANCE: CampaignPerformance = { clicks: 0, uniqueClicks: 0, botClicks: 0, clickRate: null, attributedOrders: 0, attributedRevenue: [] };
+export const EMPTY_PERFORMANCE: CampaignPerformance = { messagesSent: 0, clicks: 0, uniqueClicks: 0, botClicks: 0, clickRate: null, attributedOrders: 0, attributedRevenue: [] };
 
 /**
- * The performance of a page of campaigns. Messages sent are counted (one
- * pass over those campaigns' recipients) only for campaigns with a click or
- * an attributed order, the only ones whose rates need them: a page of big
- * campaigns nobody clicked costs two index lookups, not a scan.
+ * The performance of a page of campaigns: two index lookups for clicks and
+ * orders, and the messages sent and credits debited of the campaigns that
+ * have either (their batches' `sent` counters and their reservations: a
+ * thousand batch rows for a million recipients, never the recipients).
  */
 export async function pagePerformance(db: DbOrTx, shopId: string, page: { id: string; startedAt: string | null }[]): Promise<Map<string, CampaignPerformance>> {
   const ids = page.map((c) => c.id);
   if (ids.length === 0) return new Map();
-  // Without a click the rate is 0 once sending started (null before), as the stats say unless nothing at all was sent.
-  const idle = (c: { startedAt: string | null }): CampaignPerformance => ({ ...EMPTY_PERFORMANCE, clickRate: c.startedAt === null ? null : 0 });
-  const active = await db.$queryRaw<{ campaign_id: string }[]>`
-    SELECT DISTINCT campaign_id FROM link_clicks WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid
-    UNION
-    SELECT DISTINCT campaign_id FROM order_attributions WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid`;
-  const activeIds = active.map((a) => a.campaign_id);
-  if (activeIds.length === 0) {
-    return new Map(page.map((c) => [c.id, idle(c)]));
-  }
-  const [messages, credits] = await Promise.all([
+  const [active, sent] = await Promise.all([
+    db.$queryRaw<{ campaign_id: string }[]>`
+      SELECT DISTINCT campaign_id FROM link_clicks WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid
+      UNION
+      SELECT DISTINCT campaign_id FROM order_attributions WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid`,
     db.$queryRaw<{ campaign_id: string; n: bigint }[]>`
-      SELECT campaign_id, count(*) AS n FROM campaign_recipients
-       WHERE campaign_id = ANY(${activeIds}::uuid[]) AND status IN ('sent', 'delivered') GROUP BY 1`,
-    db.$queryRaw<{ campaign_id: string; consumed: bigint }[]>`
-      SELECT DISTINCT ON (campaign_id) campaign_id, consumed FROM credit_reservations
-       WHERE campaign_id = ANY(${activeIds}::uuid[]) AND shop_id = ${shopId}::uuid ORDER BY campaign_id, created_at DESC`,
+      SELECT campaign_id, sum(sent)::bigint AS n FROM campaign_batches
+       WHERE campaign_id = ANY(${ids.filter((_, i) => page[i]!.startedAt !== null)}::uuid[]) GROUP BY 1`,
   ]);
-  const messagesBy = new Map(messages.map((m) => [m.campaign_id, Number(m.n)]));
+  const messagesBy = new Map(sent.map((m) => [m.campaign_id, Number(m.n)]));
+  // Without a click or an order: nothing earned; the rate is 0 once a message went out, null before.
+  const idle = (id: string): CampaignPerformance => {
+    const messagesSent = messagesBy.get(id) ?? 0;
+    return { ...EMPTY_PERFORMANCE, messagesSent, clickRate: messagesSent > 0 ? 0 : null };
+  };
+  const activeIds = active.map((a) => a.campaign_id);
+  if (activeIds.length === 0) return new Map(ids.map((id) => [id, idle(id)]));
+  const credits = await db.$queryRaw<{ campaign_id: string; consumed: bigint }[]>`
+    SELECT DISTINCT ON (campaign_id) campaign_id, consumed FROM credit_reservations
+     WHERE campaign_id = ANY(${activeIds}::uuid[]) AND shop_id = ${shopId}::uuid ORDER BY campaign_id, created_at DESC`;
   const creditsBy = new Map(credits.map((c) => [c.campaign_id, Number(c.consumed)]));
   const perf = await campaignPerformance(
     db,
     shopId,
     activeIds.map((id) => ({ id, messages: messagesBy.get(id) ?? 0, credits: creditsBy.get(id) ?? 0 })),
   );
-  return new Map(page.map((c) => [c.id, perf.get(c.id) ?? idle(c)]));
+  return new Map(ids.map((id) => [id, perf.get(id) ?? idle(id)]));
 }

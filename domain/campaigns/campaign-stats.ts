@@ -32,8 +32,9 @@ export type CampaignStats = {
 export async function campaignStats(db: DbOrTx, shopId: string, campaignId: string): Promise<CampaignStats> {
   const campaign = await getCampaignRow(db, shopId, campaignId);
   const [groups, reservations] = await Promise.all([
-    db.$queryRaw<{ status: RecipientStatus; n: bigint; capped: bigint; deferred: bigint }[]>`
+    db.$queryRaw<{ status: RecipientStatus; n: bigint; capped: bigint; deferred: bigint; gone: bigint }[]>`
       SELECT ${recipientStatusSql('r', 'b')} AS status, count(*) AS n,
+             count(*) FILTER (WHERE r.sent_at IS NOT NULL) AS gone,
              count(*) FILTER (WHERE r.status = 'skipped' AND r.error_code = 'frequency_cap') AS capped,
              count(*) FILTER (WHERE r.status = 'pending' AND b.claim_token IS NULL AND b.not_before IS NOT NULL) AS deferred
         FROM campaign_recipients r
@@ -46,13 +47,15 @@ export async function campaignStats(db: DbOrTx, shopId: string, campaignId: stri
   const counts = Object.fromEntries(RECIPIENT_STATUSES.map((s) => [s, 0])) as Record<RecipientStatus, number>;
   let skippedFrequencyCap = 0;
   let deferred = 0;
+  // What went out, delivered or not: the rows with a sent_at (the list reads the batches' counters of the same rows).
+  let messages = 0;
   for (const g of groups) {
+    messages += Number(g.gone);
     counts[g.status] = Number(g.n);
     skippedFrequencyCap += Number(g.capped);
     deferred += Number(g.deferred);
   }
   const r = reservations[0];
-  const messages = counts.sent + counts.delivered;
   const performance = await campaignPerformance(db, shopId, [{ id: campaignId, messages, credits: Number(r?.consumed ?? 0) }]);
   return {
     status: campaign.status,

@@ -1,6 +1,7 @@
 import { createContact, createContactsBulk, createShop } from '../../test/factories';
 import { createTestEnv, type TestEnv } from '../../test/harness';
 import {
+  batchSentCounts,
   campaignStatus,
   disableQuietHours,
   moneyState,
@@ -95,6 +96,8 @@ describe('sendBatch', () => {
     expect(retry).toMatchObject({ outcome: 'done', batchDone: true, campaignCompleted: true, settle: { sent: 100, segments: 100, debited: 100 } });
     expect(sim.stats()).toEqual({ requests: 2, messagesAccepted: 100, uniqueReferences: 100, duplicatesSuppressed: 100, duplicatesSent: 0 });
     expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 100 });
+    // The takeover's settle counted them once, as the list reads them.
+    expect(await batchSentCounts(env.db, campaignId)).toEqual({ counters: 100, rows: 100, batchesOff: 0 });
     const m = await moneyState(env.db, shopId);
     expect(m.debited).toBe(100);
     expect(m.reserved).toBe(0);
@@ -112,6 +115,7 @@ describe('sendBatch', () => {
     expect(retry).toMatchObject({ outcome: 'done', claimed: 50, campaignCompleted: true, settle: { unknown: 50, sent: 0, debited: 0 } });
     expect(sim.stats().requests).toBe(1);
     expect(await recipientCounts(env.db, campaignId)).toEqual({ unknown: 50 });
+    expect(await batchSentCounts(env.db, campaignId)).toEqual({ counters: 0, rows: 0, batchesOff: 0 });
     const m = await moneyState(env.db, shopId);
     expect(m).toMatchObject({ debited: 0, reserved: 0, activeRemaining: 0 });
     const [r] = await env.db.$queryRaw<{ released: bigint }[]>`SELECT released FROM credit_reservations WHERE campaign_id = ${campaignId}::uuid`;
@@ -190,12 +194,14 @@ describe('sendBatch', () => {
     };
     expect(await sendBatch(sendDeps(flaky), { ...job, batchNo: 0 })).toMatchObject({ outcome: 'retry', settle: { sent: 2, resend: 1 } });
     expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 2, sending: 1 });
+    expect(await batchSentCounts(env.db, campaignId)).toEqual({ counters: 2, rows: 2, batchesOff: 0 });
     expect(await batchClaim(campaignId, 0)).toMatchObject({ claimed: false });
     await cancelCampaign(env.db, { shopId, campaignId, guard: UNGUARDED, now: new Date() });
     expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 2, sending: 1 });
     expect(await sendBatch(sendDeps(flaky), { ...job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { sent: 1 }, campaignCompleted: false });
     expect(sim.stats()).toMatchObject({ messagesAccepted: 3, duplicatesSuppressed: 1 });
     expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 3 });
+    expect(await batchSentCounts(env.db, campaignId)).toEqual({ counters: 3, rows: 3, batchesOff: 0 });
     expect(await moneyState(env.db, shopId)).toMatchObject({ debited: 3, reserved: 0, activeRemaining: 0 });
     await expectBooksBalance(shopId);
   });
@@ -279,6 +285,7 @@ describe('sendBatch', () => {
     });
     expect(zombie).toMatchObject({ sent: 0, failed: 0 });
     expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 10 });
+    expect(await batchSentCounts(env.db, campaignId)).toEqual({ counters: 10, rows: 10, batchesOff: 0 });
     expect(await moneyState(env.db, shopId)).toEqual(before);
     // The database refuses a backwards move whatever the code does.
     await expect(env.db.$executeRaw`UPDATE campaign_recipients SET status = 'pending' WHERE campaign_id = ${campaignId}::uuid`).rejects.toThrow(/may not move from sent to pending/);

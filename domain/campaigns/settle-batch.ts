@@ -61,7 +61,9 @@ const EMPTY: SettleSummary = { sent: 0, failed: 0, skipped: 0, pending: 0, unkno
  * claim was taken over after its lease ran out, moves nothing and therefore
  * debits nothing. Each recipient row is then written once, in place (no index
  * names a column written here, and the page keeps room for it: a heap-only
- * update), with its outcome and the batch's attempt number. The debit is
+ * update), with its outcome and the batch's attempt number; the batch row
+ * counts the messages that went out (`sent`, the list's base for click
+ * rate and revenue per message). The debit is
  * exactly Σ segments of the rows this statement moved to `sent`, under the
  * unique ledger key `debit-<campaign>-<batch>-<token>`, taken from the
  * reservation as far as it still holds credits (a cancel may have released
@@ -99,9 +101,11 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
         SELECT * FROM unnest(${ids}::bigint[], ${kinds}::text[], ${messageIds}::text[], ${segments}::int[], ${codes}::text[])
           AS t(id, kind, message_id, segs, code)
       ), claim AS (
-        UPDATE campaign_batches SET claim_token = NULL, lease_until = NULL, updated_at = ${s.now}
+        -- Locked here, released below with the count of what went out: one
+        -- new version of the batch row, not one for the claim and one for the count.
+        SELECT attempt, attempt >= ${s.maxAttempts}::int AS last FROM campaign_batches
          WHERE campaign_id = ${s.campaignId}::uuid AND batch_no = ${s.batchNo}::int AND claim_token = ${s.token}::uuid
-        RETURNING attempt, attempt >= ${s.maxAttempts}::int AS last
+           FOR UPDATE
       ), moved AS (
         UPDATE campaign_recipients r SET
           status = CASE i.kind
@@ -134,6 +138,13 @@ export async function settleBatch(db: Db, s: SettleInput): Promise<SettleSummary
          -- any plan to the batch's own rows.
          WHERE r.id = ANY(${ids}::bigint[]) AND r.id = i.id AND r.status IN ('pending', 'sending')
         RETURNING r.status, r.segments, r.campaign_id = ${s.campaignId}::uuid AND r.batch_no = ${s.batchNo}::int AS ours
+      ), released AS (
+        -- The same guard as the claim's read: a concurrent takeover that
+        -- changed the token since is seen here too, and nothing is released.
+        UPDATE campaign_batches SET claim_token = NULL, lease_until = NULL, updated_at = ${s.now},
+               sent = sent + (SELECT count(*) FROM moved WHERE status = 'sent')::int
+         WHERE campaign_id = ${s.campaignId}::uuid AND batch_no = ${s.batchNo}::int AND claim_token = ${s.token}::uuid
+        RETURNING 1
       )
       SELECT status, count(*)::int AS n, COALESCE(sum(segments), 0)::bigint AS segs, bool_and(ours) AS ours FROM moved GROUP BY status`);
     // The ids come from this batch's claim; anything else is a bug, and rolls back.

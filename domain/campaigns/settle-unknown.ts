@@ -68,6 +68,16 @@ export async function settleUnknownRecipients(tx: Tx, items: UnknownSettlement[]
        AND (u.status = 'failed' OR r.segments IS NOT NULL)
        AND c.id = r.campaign_id
     RETURNING r.id, r.campaign_id, c.shop_id, r.status, r.provider_message_id AS pmid, r.segments`;
+  // Proven sent: the batch counts it as gone out (the list's base for rates).
+  // Before the debit, so the lock order stays recipients, batches, wallets.
+  const gone = rows.filter((r) => r.status !== 'failed');
+  if (gone.length > 0) {
+    await tx.$executeRaw`
+      UPDATE campaign_batches b SET sent = b.sent + x.n
+        FROM (SELECT campaign_id, batch_no, count(*)::int AS n FROM campaign_recipients
+               WHERE id = ANY(${gone.map((r) => r.id)}::bigint[]) GROUP BY 1, 2 ORDER BY 1, 2) x
+       WHERE b.campaign_id = x.campaign_id AND b.batch_no = x.batch_no`;
+  }
   result.moved = rows.map((r) => ({ id: String(r.id), campaignId: r.campaign_id, shopId: r.shop_id, status: r.status, providerMessageId: r.pmid, segments: r.segments }));
 
   const owed = new Map<string, { shopId: string; campaignId: string; total: number; lowest: bigint }>();

@@ -22,6 +22,8 @@ describe('applyDeliveryReports (bulk)', () => {
   async function campaign() {
     const shop = await createShop(env.db, { credits: 10 });
     const c = await createCampaign(env.db, shop.id, { status: 'sending' });
+    // Its rows are written here, not by a settle: the batch counts none of them as sent.
+    await env.db.$executeRaw`INSERT INTO campaign_batches (campaign_id, batch_no, recipient_count) VALUES (${c.id}::uuid, 0, 100)`;
     const recipient = async (status: string, o: { pmid?: string | null; segments?: number | null } = {}): Promise<{ id: string; pmid: string | null }> => {
       const contact = await createContact(env.db, shop.id);
       const pmid = o.pmid === undefined ? rid('msg') : o.pmid;
@@ -34,7 +36,9 @@ describe('applyDeliveryReports (bulk)', () => {
         RETURNING id`;
       return { id: String(row!.id), pmid };
     };
-    return { shopId: shop.id, recipient };
+    const batchSent = async (): Promise<number> =>
+      Number((await env.db.$queryRaw<{ sent: number }[]>`SELECT sent FROM campaign_batches WHERE campaign_id = ${c.id}::uuid AND batch_no = 0`)[0]!.sent);
+    return { shopId: shop.id, recipient, batchSent };
   }
 
   const report = async (payload: Record<string, unknown>): Promise<string> => {
@@ -55,7 +59,7 @@ describe('applyDeliveryReports (bulk)', () => {
   }
 
   it('applies a mixed pass as the per-event handler would, in one transaction', async () => {
-    const { shopId, recipient } = await campaign();
+    const { shopId, recipient, batchSent } = await campaign();
     const sentA = await recipient('sent');
     const sentB = await recipient('sent');
     const unknownWithSegments = await recipient('unknown', { pmid: null, segments: 1 });
@@ -89,6 +93,8 @@ describe('applyDeliveryReports (bulk)', () => {
     // Proven sent by its report: charged once, for the segments its send recorded.
     expect(r.unknownResolved).toEqual({ delivered: 1, failed: 0 });
     expect(await wallet(env.db, shopId)).toEqual({ balance: 9, reserved: 0 });
+    // And counted as gone out by its batch (a sent row's report changes no count).
+    expect(await batchSent()).toBe(1);
     expect(await recipientState(unknownUnbilled.id)).toMatchObject({ status: 'unknown', provider_message_id: null });
     expect(await recipientState(inFlight.id)).toMatchObject({ status: 'sending' });
     expect(await recipientState(alreadyFinal.id)).toMatchObject({ status: 'delivered' });

@@ -13,6 +13,8 @@
 //             sends; its reservation is closed with consumed + released =
 //             amount; for EVERY shop, wallet balance = Σ ledger and
 //             wallet.reserved = Σ active reservation remainders = 0.
+//  counters   each batch's `sent` (the campaigns list's base for rates) =
+//             its rows with a sent_at.
 
 import { recipientReference } from '../../domain/campaigns/render-batch';
 import type { Db } from '../../lib/db';
@@ -146,6 +148,20 @@ async function checkOneCampaign(report: ScenarioReport, db: Db, c: CampaignCheck
      WHERE shop_id = ${c.shopId}::uuid AND type = 'debit' AND reference = ${`campaign:${c.id}`}`;
   const debited = Number(debit?.debited ?? 0);
   report.check(`credits debited = Σ segments of recorded sends${tag}`, debited === sentSegments, `debited ${fmt(debited)} in ${fmt(Number(debit?.rows ?? 0))} ledger rows, segments ${fmt(sentSegments)}`);
+
+  // The batches' counters the campaigns list reads against the rows they count.
+  const [counters] = await db.$queryRaw<{ counted: bigint | null; off: bigint }[]>`
+    SELECT sum(b.sent) AS counted, count(*) FILTER (WHERE b.sent <> r.n) AS off
+      FROM campaign_batches b
+      CROSS JOIN LATERAL (SELECT count(*) AS n FROM campaign_recipients x
+                           WHERE x.campaign_id = b.campaign_id AND x.batch_no = b.batch_no AND x.sent_at IS NOT NULL) r
+     WHERE b.campaign_id = ${c.id}::uuid`;
+  const [went] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = ${c.id}::uuid AND sent_at IS NOT NULL`;
+  report.check(
+    `batch sent counters = recorded sends${tag}`,
+    Number(counters?.off ?? 1) === 0 && Number(counters?.counted ?? 0) === Number(went?.n ?? -1),
+    `Σ counters ${fmt(Number(counters?.counted ?? 0))}, recorded sends ${fmt(Number(went?.n ?? 0))}, ${fmt(Number(counters?.off ?? 0))} batches off`,
+  );
 
   const reservations = await db.$queryRaw<{ amount: bigint; consumed: bigint; released: bigint; status: string }[]>`
     SELECT amount, consumed, released, status FROM credit_reservations WHERE campaign_id = ${c.id}::uuid`;

@@ -206,10 +206,16 @@ describe('tracked links, clicks and attribution', () => {
     expect(await attributionOf(shop.id, late.id)).toBeUndefined();
     expect(await attributionOf(shop.id, lateBob.id)).toBeUndefined();
 
+    // Carol's message is reported undelivered: it still went out, and still counts as a message sent.
+    const carolRow = rows.find((r) => r.contact_id === carol.id)!;
+    await postSimulator(app, 'status', { id: carolRow.provider_message_id, status: 'failed', errorCode: 'absent_subscriber', timestamp: new Date().toISOString(), reference: `r${carolRow.id}` });
+    await waitFor('carol undelivered', async () => (await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM campaign_recipients WHERE id = ${carolRow.id}`)[0]?.status === 'failed');
+
     // Stats: by the api, for the campaign and in the list.
     const stats = await request(app).get(`/api/campaigns/${campaignId}/stats`).set('Authorization', authA);
     expect(stats.status).toBe(200);
     expect(stats.body).toMatchObject({
+      messagesSent: 3,
       clicks: 3,
       uniqueClicks: 1,
       botClicks: 2,
@@ -219,7 +225,10 @@ describe('tracked links, clicks and attribution', () => {
     });
     expect(Number(stats.body.attributedRevenue[0].perCredit)).toBeCloseTo(52.5 / stats.body.creditsDebited, 4);
     const list = await request(app).get('/api/campaigns').set('Authorization', authA);
-    expect(list.body.data.find((c: { id: string }) => c.id === campaignId)).toMatchObject({ clicks: 3, uniqueClicks: 1, attributedOrders: 2, attributedRevenue: [{ currency: 'USD', amount: '52.50' }] });
+    // The list reads the batches' counters, the stats count the rows: the same figures.
+    const listed = list.body.data.find((c: { id: string }) => c.id === campaignId);
+    const performance = ['messagesSent', 'clicks', 'uniqueClicks', 'botClicks', 'clickRate', 'attributedOrders', 'attributedRevenue'] as const;
+    for (const k of performance) expect([k, listed[k]]).toEqual([k, stats.body[k]]);
     expect(await counterValue(webhooks.metrics, 'attributedOrders', { kind: 'click' })).toBe(1);
     expect(await counterValue(webhooks.metrics, 'attributedOrders', { kind: 'view' })).toBe(1);
     expect(await counterValue(webhooks.metrics, 'attributedRevenue', { currency: 'USD' })).toBeCloseTo(52.5, 6);

@@ -31,6 +31,8 @@ export interface Campaign extends Partial<CampaignPerformance> {
 
 /** What a campaign earned (on its stats and on every campaign of the list). */
 export interface CampaignPerformance {
+  /** Texts that went out (accepted by the provider, delivered or not): the base of the rates. */
+  messagesSent: number;
   clicks: number;
   uniqueClicks: number;
   botClicks: number;

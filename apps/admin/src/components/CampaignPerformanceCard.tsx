@@ -47,6 +47,7 @@ export function CampaignPerformanceCard({ performance }: { performance: Partial<
           </Text>
         ))}
         <Text as="p" variant="bodySm" tone="subdued">
+          {p?.messagesSent === undefined ? '' : `Click rate and revenue per message are over the ${num(p.messagesSent)} texts sent, delivered or not. `}
           Link previews and bots are not counted. An order counts for the campaign its customer clicked last, else the one last delivered to them, within your attribution windows.
         </Text>
       </BlockStack>
