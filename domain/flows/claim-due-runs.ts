@@ -1,12 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../../lib/db';
+import { empty, sql, type Db } from '../../lib/db';
 
 /** At most this many runs per claim (one step job each). */
 export const MAX_CLAIM = 1_000;
 
+/** A place in the due order (next_due_at, id): where a claim ended, so the next one of the same tick starts after it. */
+export interface DueCursor {
+  due: Date;
+  id: string;
+}
+
 export interface ClaimedRuns {
   claimToken: string;
   runIds: string[];
+  /** The last run claimed, in due order (null when none). */
+  last: DueCursor | null;
   /** now − the oldest claimed next_due_at, in seconds (the due-run lag the metric observes); null when none. */
   lagSeconds: number | null;
 }
@@ -17,11 +25,19 @@ export interface ClaimedRuns {
  * goes on). A guarded UPDATE over `FOR UPDATE SKIP LOCKED` rows, so two
  * schedulers never claim the same run and a killed worker's runs come back
  * once their lease ends.
+ *
+ * `after` (the previous claim's `last`, within one tick) starts the scan past
+ * the runs that claim took: they stay active, due and in the index until
+ * their step settles, and every later claim of a burst otherwise stepped over
+ * all of them, reading each run's row to see its lease (66 ms a claim, 6.9 s
+ * of a 100 000-run burst, measured). A run it passes over is still taken: by
+ * the first claim of the next tick, which starts from the beginning.
  */
-export async function claimDueRuns(db: Db, o: { now: Date; limit: number; leaseMs: number }): Promise<ClaimedRuns> {
+export async function claimDueRuns(db: Db, o: { now: Date; limit: number; leaseMs: number; after?: DueCursor | null }): Promise<ClaimedRuns> {
   const claimToken = randomUUID();
   const limit = Math.max(1, Math.min(MAX_CLAIM, o.limit));
   const leaseUntil = new Date(o.now.getTime() + o.leaseMs);
+  const after = o.after ? sql`AND (r.next_due_at, r.id) > (${o.after.due}::timestamptz, ${o.after.id}::bigint)` : empty;
   const rows = await db.$queryRaw<{ id: string; due: Date }[]>`
     WITH due AS (
       -- The flow's status as a subquery per run, not a join: a join let the
@@ -31,9 +47,9 @@ export async function claimDueRuns(db: Db, o: { now: Date; limit: number; leaseM
       SELECT r.id, r.next_due_at
         FROM flow_runs r
        WHERE r.status = 'active' AND r.next_due_at <= ${o.now}::timestamptz
-         AND (r.lease_until IS NULL OR r.lease_until < ${o.now}::timestamptz)
+         AND (r.lease_until IS NULL OR r.lease_until < ${o.now}::timestamptz) ${after}
          AND (r.trigger_type = 'manual' OR (SELECT f.status FROM flows f WHERE f.id = r.flow_id AND f.shop_id = r.shop_id) = 'live')
-       ORDER BY r.next_due_at
+       ORDER BY r.next_due_at, r.id
        LIMIT ${limit}
          FOR UPDATE SKIP LOCKED)
     UPDATE flow_runs r
@@ -42,5 +58,9 @@ export async function claimDueRuns(db: Db, o: { now: Date; limit: number; leaseM
      WHERE r.id = due.id AND r.status = 'active'
     RETURNING r.id::text, due.next_due_at AS due`;
   const oldest = rows.reduce<number | null>((m, r) => (m === null || r.due.getTime() < m ? r.due.getTime() : m), null);
-  return { claimToken, runIds: rows.map((r) => r.id), lagSeconds: oldest === null ? null : Math.max(0, (o.now.getTime() - oldest) / 1000) };
+  let last: DueCursor | null = null;
+  for (const r of rows) {
+    if (last === null || r.due.getTime() > last.due.getTime() || (r.due.getTime() === last.due.getTime() && BigInt(r.id) > BigInt(last.id))) last = { due: r.due, id: r.id };
+  }
+  return { claimToken, runIds: rows.map((r) => r.id), last, lagSeconds: oldest === null ? null : Math.max(0, (o.now.getTime() - oldest) / 1000) };
 }

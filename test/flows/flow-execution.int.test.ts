@@ -150,6 +150,29 @@ describe('flow execution', () => {
     expect(a.lagSeconds).toBeGreaterThanOrEqual(0);
   });
 
+  it('a claim after another of the same tick starts past its last run; a run it passes over is taken by a claim from the start', async () => {
+    const shop = await createShop(env.db);
+    const flow = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, steps });
+    const t0 = new Date(Date.UTC(2026, 0, 5, 13)); // before every other run of this file: the claims see only these
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await startRun(shop, flow, steps, (await createContact(env.db, shop.id)).id, new Date(t0.getTime() + (i % 2) * 1_000)));
+    const a = await claimDueRuns(env.db, { now: new Date(t0.getTime() + 2_000), limit: 2, leaseMs: 60_000 });
+    expect(a.last).not.toBeNull();
+    const b = await claimDueRuns(env.db, { now: new Date(t0.getTime() + 2_000), limit: 2, leaseMs: 60_000, after: a.last });
+    const c = await claimDueRuns(env.db, { now: new Date(t0.getTime() + 2_000), limit: 2, leaseMs: 60_000, after: b.last });
+    const order = (await env.db.$queryRaw<{ id: string }[]>`
+      SELECT id::text AS id FROM flow_runs r WHERE r.id = ANY(${ids}::bigint[]) ORDER BY r.next_due_at, r.id`).map((o) => o.id);
+    // A claim's runs in due order (its UPDATE returns them in no particular order).
+    const mine = (r: string[]): string[] => r.filter((id) => ids.includes(id)).sort((x, y) => order.indexOf(x) - order.indexOf(y));
+    // Three claims, one after the other in due order, each run once.
+    expect([...mine(a.runIds), ...mine(b.runIds), ...mine(c.runIds)]).toEqual(order);
+    expect(await claimDueRuns(env.db, { now: new Date(t0.getTime() + 2_000), limit: 2, leaseMs: 60_000, after: c.last })).toMatchObject({ runIds: [], last: null });
+    // The first of a's runs comes back (its lease ran out): behind every cursor of the tick, taken by the next tick's first claim.
+    await env.db.$executeRaw`UPDATE flow_runs SET lease_until = ${t0}::timestamptz WHERE id = ${order[0]}::bigint`;
+    expect((await claimDueRuns(env.db, { now: new Date(t0.getTime() + 2_000), limit: 2, leaseMs: 60_000, after: c.last })).runIds).toEqual([]);
+    expect(mine((await claimDueRuns(env.db, { now: new Date(t0.getTime() + 2_000), limit: 2, leaseMs: 60_000 })).runIds)).toEqual([order[0]]);
+  });
+
   it('exits before any step: opted out, erased, an order placed since the trigger; a failed condition exits', async () => {
     const shop = await createShop(env.db);
     const flow = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, exitCondition: { orderPlaced: true }, steps });
