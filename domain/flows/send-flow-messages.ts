@@ -37,6 +37,8 @@ interface Row extends FlowSendContextRow {
   run_id: string;
   step: number;
   has_message: boolean;
+  /** When this run's latest message went out (null before its first): the slot may still hold it. */
+  own_last_sent: Date | null;
 }
 
 interface Move {
@@ -103,7 +105,8 @@ async function prepare(tx: Tx, deps: FlowSendDeps, o: { claimToken: string; now:
            (SELECT k.abandoned_checkout_url FROM shopify_checkouts k
              WHERE r.trigger_type = 'checkout_abandoned' AND k.shop_id = r.shop_id AND k.token = r.trigger_subject) AS checkout_url,
            COALESCE(w.balance - w.reserved, 0)::bigint AS available,
-           EXISTS (SELECT 1 FROM flow_messages m WHERE m.run_id = r.id AND m.step = r.current_step) AS has_message
+           EXISTS (SELECT 1 FROM flow_messages m WHERE m.run_id = r.id AND m.step = r.current_step) AS has_message,
+           (SELECT max(m.sent_at) FROM flow_messages m WHERE m.run_id = r.id) AS own_last_sent
       FROM flow_runs r
       JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
       JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
@@ -411,27 +414,40 @@ async function chargeSent(tx: Tx, deps: FlowSendDeps, claimToken: string, mine: 
 /**
  * Smart sending: every message takes its contact's slot, guarded per row as
  * sendFlowMessage guards it (with the cap on and the flow not exempt: the
- * window, or the slot still holding this run's own last message). Returns
- * the contacts whose slot was taken. One candidate per contact (the
- * caller's rule: ON CONFLICT touches a row once per statement).
+ * window, or the slot still holding this run's own last message, the merchant
+ * having chosen the waits between a flow's steps). Returns the contacts whose
+ * slot was taken. One candidate per contact (the caller's rule: ON CONFLICT
+ * touches a row once per statement).
+ *
+ * One statement per window (the shops' windows, or none where the cap does
+ * not apply: a handful per claim), so the guard compares with a constant and
+ * with the row's own EXCLUDED values. A per-row lookup into the claim's list
+ * instead scanned the list once per existing slot: 77 ms a claim of 1 000
+ * contacts who all had slots, 7.7 s of a 100 000-run burst (measured).
+ * The run's own last send rides in as the new row's `prev_at`, which is what
+ * a slot row created here should hold anyway: the send before this one.
  */
 async function takeSlots(tx: Tx, now: Date, candidates: Candidate[]): Promise<Set<string>> {
-  if (candidates.length === 0) return new Set();
-  const slots = await tx.$queryRaw<{ contact_id: string }[]>`
-    WITH u AS (
-      SELECT * FROM unnest(${candidates.map((c) => c.row.contact_id)}::uuid[], ${candidates.map((c) => c.row.shop_id)}::uuid[],
-                           ${candidates.map((c) => c.enforce)}::boolean[], ${candidates.map((c) => c.cutoff)}::timestamptz[],
-                           ${candidates.map((c) => c.row.run_id)}::bigint[]) AS u(contact_id, shop_id, enforce, cutoff, run_id)
-    )
-    INSERT INTO contact_send_slots AS s (contact_id, shop_id, campaign_id, last_at)
-    SELECT contact_id, shop_id, NULL, ${now}::timestamptz FROM u
-    ON CONFLICT (contact_id) DO UPDATE SET prev_at = s.last_at, last_at = EXCLUDED.last_at, campaign_id = NULL
-     WHERE s.last_at IS NULL
-        OR EXISTS (SELECT 1 FROM u WHERE u.contact_id = s.contact_id AND (NOT u.enforce OR s.last_at <= u.cutoff
-             -- The slot still holds this run's own last message: the merchant chose the waits between a flow's steps.
-             OR s.last_at IN (SELECT m.sent_at FROM flow_messages m WHERE m.run_id = u.run_id AND m.sent_at IS NOT NULL)))
-    RETURNING contact_id::text`;
-  return new Set(slots.map((s) => s.contact_id));
+  const taken = new Set<string>();
+  const byWindow = new Map<string, Candidate[]>();
+  for (const c of candidates) {
+    const k = c.enforce ? String(c.cutoff.getTime()) : 'off';
+    byWindow.set(k, [...(byWindow.get(k) ?? []), c]);
+  }
+  for (const group of byWindow.values()) {
+    const enforce = group[0]!.enforce;
+    const slots = await tx.$queryRaw<{ contact_id: string }[]>`
+      INSERT INTO contact_send_slots AS s (contact_id, shop_id, campaign_id, last_at, prev_at)
+      SELECT contact_id, shop_id, NULL, ${now}::timestamptz, own
+        FROM unnest(${group.map((c) => c.row.contact_id)}::uuid[], ${group.map((c) => c.row.shop_id)}::uuid[], ${group.map((c) => c.row.own_last_sent)}::timestamptz[])
+             AS u(contact_id, shop_id, own)
+       ORDER BY contact_id
+      ON CONFLICT (contact_id) DO UPDATE SET prev_at = s.last_at, last_at = EXCLUDED.last_at, campaign_id = NULL
+       WHERE NOT ${enforce}::boolean OR s.last_at IS NULL OR s.last_at <= ${group[0]!.cutoff}::timestamptz OR s.last_at = EXCLUDED.prev_at
+      RETURNING contact_id::text`;
+    for (const r of slots) taken.add(r.contact_id);
+  }
+  return taken;
 }
 
 function codeOf(r: SendResult | undefined): string {

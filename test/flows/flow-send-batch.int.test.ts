@@ -80,8 +80,8 @@ describe('flow send steps of a claim, together', () => {
   }
 
   /** A live flow of these steps (the API's create + activate). */
-  async function liveFlow(shop: ShopFixture, steps: object[]): Promise<{ id: string; versionId: string }> {
-    const created = await post(shop, '/api/flows', { name: `Batch ${randomUUID().slice(0, 8)}`, trigger: { type: 'order_created' }, steps });
+  async function liveFlow(shop: ShopFixture, steps: object[], extra: object = {}): Promise<{ id: string; versionId: string }> {
+    const created = await post(shop, '/api/flows', { name: `Batch ${randomUUID().slice(0, 8)}`, trigger: { type: 'order_created' }, steps, ...extra });
     expect(created.status).toBe(201);
     expect((await post(shop, `/api/flows/${created.body.id}/activate`)).status).toBe(200);
     return { id: created.body.id, versionId: created.body.currentVersion.id };
@@ -230,6 +230,48 @@ describe('flow send steps of a claim, together', () => {
     expect(money).toMatchObject({ balance: 0, ledgerSum: 0 });
     expect(requests).toHaveLength(1);
     expect(requests[0]!.map((m) => m.to)).toEqual([ok.phone, ...poor.slice(0, 4).map((c) => c.phone)]);
+  });
+
+  it("smart sending in a claim: a run's own earlier message does not cap its next one, another's does; an exempt flow sends; each slot records the send before it", async () => {
+    const shop = await shopFor({ smartSending: true });
+    const series = await liveFlow(shop, [{ type: 'send', body: 'Welcome!' }, { type: 'wait', duration: { amount: 1, unit: 'hours' } }, { type: 'send', body: 'Still there?' }]);
+    const exempt = await liveFlow(shop, oneStep, { smartSending: { mode: 'exempt' } });
+    const other = await liveFlow(shop, oneStep);
+    const [a, b, c, d] = await Promise.all([1, 2, 3, 4].map(() => createContact(env.db, shop.id)));
+    const t1 = new Date(t0.getTime() + 3_600_000);
+    // d was texted 20 hours before t1: outside the 16-hour window.
+    await env.db.$executeRaw`
+      INSERT INTO contact_send_slots (contact_id, shop_id, campaign_id, last_at) VALUES (${d!.id}::uuid, ${shop.id}::uuid, NULL, ${new Date(t1.getTime() - 20 * 3_600_000)}::timestamptz)`;
+    // a and b start the series at t0: their first messages take their slots.
+    const [runA, runB] = await runsFor(shop, series, [a!.id, b!.id], t0);
+    await tick(t0);
+    await tick(t0); // the wait step: due an hour later
+    expect((await runsOf([runA!, runB!])).map((r) => r.next_due_at)).toEqual([t1, t1]);
+    // At t1: the series' second messages, b's and c's by the exempt flow, and d's by another flow; c was never texted.
+    const [runBExempt, runC] = await runsFor(shop, exempt, [b!.id, c!.id], t1);
+    const [runD] = await runsFor(shop, other, [d!.id], t1);
+    const { outcomes } = await tick(t1);
+    // a: its own message holds the slot, sent. b: its series message goes first (one run per contact per statement) ...
+    expect(outcomes.get(runA!)).toMatchObject({ kind: 'completed', message: 'sent' });
+    expect(outcomes.get(runB!)).toMatchObject({ kind: 'completed', message: 'sent' });
+    expect(outcomes.get(runC!)).toMatchObject({ kind: 'completed', message: 'sent' });
+    expect(outcomes.get(runD!)).toMatchObject({ kind: 'completed', message: 'sent' });
+    // ... and its exempt one goes the one-message way in the same claim: exempt, sent though b was just texted.
+    expect(outcomes.get(runBExempt!)).toMatchObject({ kind: 'completed', message: 'sent' });
+    const slots = new Map(
+      (await env.db.$queryRaw<{ contact_id: string; last_at: Date; prev_at: Date | null }[]>`
+        SELECT contact_id::text, last_at, prev_at FROM contact_send_slots WHERE contact_id = ANY(${[a!.id, c!.id, d!.id]}::uuid[])`).map((r) => [r.contact_id, r]),
+    );
+    expect(slots.get(a!.id)).toMatchObject({ last_at: t1, prev_at: t0 });
+    expect(slots.get(c!.id)).toMatchObject({ last_at: t1, prev_at: null });
+    expect(slots.get(d!.id)).toMatchObject({ last_at: t1, prev_at: new Date(t1.getTime() - 20 * 3_600_000) });
+
+    // Another flow at t1 + 1 minute: a, c and d were texted a minute ago by other runs: capped, free.
+    const later = new Date(t1.getTime() + 60_000);
+    const capped = await runsFor(shop, other, [a!.id, c!.id], later);
+    const second = await tick(later);
+    for (const id of capped) expect(second.outcomes.get(id)).toMatchObject({ kind: 'completed', message: 'skipped' });
+    for (const m of await messagesOf(capped)) expect(m).toMatchObject({ status: 'skipped', skip_reason: 'frequency_cap', credits: 0 });
   });
 
   it('hands a run whose message row an earlier attempt left `sending` to the one-message path: recorded unknown, not re-sent, not charged', async () => {
