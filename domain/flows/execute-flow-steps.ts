@@ -3,49 +3,28 @@ import { FLOW_PLACEHOLDERS, parseTemplate, templateLinks } from '../messaging/te
 import { executeFlowStep, type StepOutcome } from './execute-flow-step';
 import { exitConditionSchema, stepsSchema, type FlowStep } from './flow-input';
 import type { FlowSendDeps } from './send-flow-message';
-import { sendFlowMessages, type BatchOutcome, type BatchRun } from './send-flow-messages';
-import { RUN_EXIT_FACTS } from './run-exit-facts';
-
-interface RunHead {
-  id: string;
-  version_id: string;
-  current_step: number;
-  steps: unknown;
-  exit_condition: unknown;
-  sms_consent: string;
-  opted_out_at: Date | null;
-  erased_at: Date | null;
-  ordered_since: boolean;
-  checkout_completed: boolean;
-}
+import { sendFlowMessages, type BatchOutcome, type BatchRun, type RunHead } from './send-flow-messages';
 
 /**
- * The current step of every run of one claim (a `flows.steps.v1` job). One
- * read of all the runs; the runs whose step is a send and that no exit
- * condition ends go through sendFlowMessages together; every other run (an
+ * The current step of every run of one claim (a `flows.steps.v1` job). The
+ * send path reads all the runs once, under the claim, in the transaction
+ * that writes their messages; the runs whose step is a send and that no exit
+ * condition ends are sent together (sendFlowMessages); every other run (an
  * exit, a wait, a condition, the end of the flow, a process without a
- * provider, a send the batch hands back) through executeFlowStep, one at a
- * time, which re-reads it under the claim and decides exactly as before.
+ * provider, a send the batch hands back) goes through executeFlowStep, one at
+ * a time, which re-reads it under the claim and decides exactly as before.
  * Both settle only under the claim and from the step they read, so the
  * outcome per run is what executeFlowStep alone would have given.
  */
 export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken: string; now: () => Date; send?: FlowSendDeps }): Promise<Map<string, StepOutcome>> {
   const out = new Map<string, StepOutcome>();
   const single: string[] = [];
-  const batch: BatchRun[] = [];
   if (o.send && o.runIds.length > 1) {
-    const heads = await db.$queryRaw<RunHead[]>`
-      SELECT r.id::text, r.version_id::text, r.current_step, v.steps, v.exit_condition, c.sms_consent, c.opted_out_at, c.erased_at,
-      ${RUN_EXIT_FACTS}
-        FROM flow_runs r
-        JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
-        JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
-       WHERE r.id = ANY(${o.runIds}::bigint[]) AND r.claim_token = ${o.claimToken}::uuid AND r.status = 'active'`;
-    const found = new Set(heads.map((h) => h.id));
-    for (const id of o.runIds) if (!found.has(id)) out.set(id, { kind: 'lost' });
+    const now = o.now();
+    const routed = new Map<string, BatchRun>();
     // A version's steps are parsed once per claim, not once per run.
     const versions = new Map<string, { steps: FlowStep[]; linked: boolean[] }>();
-    for (const h of heads) {
+    const route = (h: RunHead): BatchRun | null => {
       let v = versions.get(h.version_id);
       if (!v) {
         const steps = stepsSchema.parse(h.steps);
@@ -61,24 +40,22 @@ export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken
       const step = v.steps[h.current_step];
       const exit = exitConditionSchema.safeParse(h.exit_condition);
       const exits = h.erased_at !== null || h.opted_out_at !== null || h.sms_consent === 'unsubscribed' || h.checkout_completed || (exit.success && exit.data.orderPlaced && h.ordered_since);
-      if (exits || step?.type !== 'send' || v.linked[h.current_step]) {
-        single.push(h.id);
-        continue;
-      }
+      if (exits || step?.type !== 'send' || v.linked[h.current_step]) return null;
       const next = h.current_step + 1;
-      batch.push({ runId: h.id, step: h.current_step, sendStep: step, next: next >= v.steps.length ? { status: 'completed' } : { step: next, dueAt: o.now() } });
+      const run: BatchRun = { runId: h.run_id, step: h.current_step, sendStep: step, next: next >= v.steps.length ? { status: 'completed' } : { step: next, dueAt: now } };
+      routed.set(h.run_id, run);
+      return run;
+    };
+    const sent = await sendFlowMessages(db, o.send, { claimToken: o.claimToken, now, runIds: o.runIds, route });
+    for (const runId of o.runIds) {
+      const r = sent.get(runId) ?? { kind: 'lost' as const };
+      const b = routed.get(runId);
+      if (r.kind === 'single') single.push(runId);
+      else if (r.kind === 'lost' || !b) out.set(runId, { kind: 'lost' });
+      else out.set(runId, toStepOutcome(b, r));
     }
   } else {
     single.push(...o.runIds);
-  }
-
-  if (batch.length > 0 && o.send) {
-    const sent = await sendFlowMessages(db, o.send, { claimToken: o.claimToken, now: o.now(), runs: batch });
-    for (const b of batch) {
-      const r = sent.get(b.runId) ?? { kind: 'lost' };
-      if (r.kind === 'single') single.push(b.runId);
-      else out.set(b.runId, toStepOutcome(b, r));
-    }
   }
   for (const runId of single) out.set(runId, await executeFlowStep(db, { runId, claimToken: o.claimToken, now: o.now(), send: o.send }));
   return out;
