@@ -194,5 +194,7 @@ it('Campaign page: clicks, unique clicks, click rate, attributed orders and reve
   }).toEqual({ clicks: '3', unique: '2', rate: '50.0 %', orders: '1' });
   expect(await page.getByTestId('stat-revenue').innerText()).toContain('52.50');
   await page.getByText('USD:', { exact: false }).filter({ hasText: 'per message' }).waitFor();
+  // What the rates are over: the four texts that went out.
+  await page.getByText('over the 4 texts sent, delivered or not', { exact: false }).waitFor();
   expect(await seriousViolations(page)).toEqual([]);
 }, 90_000);
