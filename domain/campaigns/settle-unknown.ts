@@ -53,7 +53,7 @@ export async function settleUnknownRecipients(tx: Tx, items: UnknownSettlement[]
   const result: UnknownSettleResult = { moved: [], charged: 0, shortfall: 0 };
   if (items.length === 0) return result;
   // Rows by key: `unknown` is rare, and a planner expecting one such row would scan for them and match every input against each.
-  const rows = await tx.$queryRaw<{ id: bigint; campaign_id: string; shop_id: string; status: UnknownResolution; pmid: string | null; segments: number | null }[]>`
+  const rows = await tx.$queryRaw<{ id: bigint; campaign_id: string; batch_no: number; shop_id: string; status: UnknownResolution; pmid: string | null; segments: number | null }[]>`
     UPDATE campaign_recipients r
        SET status = u.status,
            final_at = CASE WHEN u.status = 'sent' THEN r.final_at ELSE now() END,
@@ -67,15 +67,22 @@ export async function settleUnknownRecipients(tx: Tx, items: UnknownSettlement[]
        AND (u.pmid IS NULL OR r.provider_message_id IS NULL OR r.provider_message_id = u.pmid)
        AND (u.status = 'failed' OR r.segments IS NOT NULL)
        AND c.id = r.campaign_id
-    RETURNING r.id, r.campaign_id, c.shop_id, r.status, r.provider_message_id AS pmid, r.segments`;
+    RETURNING r.id, r.campaign_id, r.batch_no, c.shop_id, r.status, r.provider_message_id AS pmid, r.segments`;
   // Proven sent: the batch counts it as gone out (the list's base for rates).
   // Before the debit, so the lock order stays recipients, batches, wallets.
-  const gone = rows.filter((r) => r.status !== 'failed');
-  if (gone.length > 0) {
+  const gone = new Map<string, { campaignId: string; batchNo: number; n: number }>();
+  for (const r of rows) {
+    if (r.status === 'failed') continue;
+    const k = `${r.campaign_id}|${r.batch_no}`;
+    const g = gone.get(k);
+    if (g) g.n += 1;
+    else gone.set(k, { campaignId: r.campaign_id, batchNo: r.batch_no, n: 1 });
+  }
+  if (gone.size > 0) {
+    const g = [...gone.values()];
     await tx.$executeRaw`
       UPDATE campaign_batches b SET sent = b.sent + x.n
-        FROM (SELECT campaign_id, batch_no, count(*)::int AS n FROM campaign_recipients
-               WHERE id = ANY(${gone.map((r) => r.id)}::bigint[]) GROUP BY 1, 2 ORDER BY 1, 2) x
+        FROM unnest(${g.map((x) => x.campaignId)}::uuid[], ${g.map((x) => x.batchNo)}::int[], ${g.map((x) => x.n)}::int[]) AS x(campaign_id, batch_no, n)
        WHERE b.campaign_id = x.campaign_id AND b.batch_no = x.batch_no`;
   }
   result.moved = rows.map((r) => ({ id: String(r.id), campaignId: r.campaign_id, shopId: r.shop_id, status: r.status, providerMessageId: r.pmid, segments: r.segments }));
