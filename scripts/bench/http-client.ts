@@ -169,6 +169,8 @@ export class LeanHttpPool {
   private readonly idle: Connection[] = [];
   private readonly waiting: { req: EncodedRequest; timeoutMs: number; resolve: (status: number) => void }[] = [];
   private open = 0;
+  /** Connections opened so far (a warm pool opens none under a steady load). */
+  opened = 0;
 
   constructor(baseUrl: string, private readonly maxSockets: number) {
     this.url = new URL(baseUrl);
@@ -191,6 +193,7 @@ export class LeanHttpPool {
 
   private connect(): Connection {
     this.open++;
+    this.opened++;
     const conn = new Connection(this.url.hostname, Number(this.url.port || 80), (c) => {
       const next = this.waiting.shift();
       if (next) c.send(next.req, next.timeoutMs, next.resolve);

@@ -38,7 +38,7 @@ import { audienceDomain, ensureAudience, grantCredits, openBenchDb, PRODUCTION_F
 import { detailLines, markdown, modesChart, sendChart, targetRows, textTable, type BenchResults } from './report';
 import { bullmqNoopCeiling, postgresUpdateCeiling } from './scenarios/ceilings';
 import { enqueueLatency } from './scenarios/enqueue';
-import { redirectLoad } from './scenarios/redirects';
+import { redirectLoad, REDIRECTOR_CPU_NICE } from './scenarios/redirects';
 import { runSend } from './scenarios/send';
 import { runFairness } from './scenarios/fairness';
 import { runFlows } from './scenarios/flows';
@@ -196,8 +196,10 @@ async function main(): Promise<void> {
       label: 'bench',
       runtime: opts.tsx ? 'tsx' : 'dist',
       workers: opts.workers,
-      // Short links are served as production serves them: by their own process (start:links).
-      links: opts.only.has('redirects'),
+      // Short links are served as production serves them: by their own
+      // process (start:links), which has CPU of its own there; on this
+      // shared machine its weight stands in for that (scenarios/redirects.ts).
+      links: opts.only.has('redirects') ? { cpuNice: REDIRECTOR_CPU_NICE } : false,
       env: {
         DATABASE_URL: db.url,
         LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { parseConfig, type Config } from '../../lib/config';
 import { createProducerRedis, waitForRedis, type RedisTarget } from '../../lib/redis';
 import { createQueueSet } from '../../queue/connection';
+import { setCpuNice } from './cpu-weight';
 import { killGroup, pidsWithEnv, procUsage, treeUsage, type ProcUsage } from './proc';
 
 export * from './proc';
@@ -70,6 +71,8 @@ export interface Service {
   exit?: { code: number | null; signal: NodeJS.Signals | null };
   /** True once we asked it to exit: its exit is then not a failure. */
   expectExit?: boolean;
+  /** What `cpuNice` applied (or why it could not). */
+  cpuWeight?: string;
 }
 
 export interface StartServiceOptions {
@@ -77,6 +80,12 @@ export interface StartServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
   nodeArgs?: string[];
+  /**
+   * The process's CPU weight as a nice value (scripts/lib/cpu-weight.ts):
+   * a latency-critical service sharing a saturated machine, as it would
+   * have CPU of its own in production. Applied once it has started.
+   */
+  cpuNice?: number;
 }
 
 /**
@@ -240,6 +249,7 @@ export class Stack {
     if (proc.pid === undefined) throw new StackError(`${name} did not start`);
     const healthUrl = `http://127.0.0.1:${port}/health`;
     const service: Service = { name, kind, proc, pid: proc.pid, log, healthUrl, port };
+    if (opts.cpuNice !== undefined) service.cpuWeight = setCpuNice(proc.pid, opts.cpuNice);
     proc.on('exit', (code, signal) => {
       service.exit = { code, signal };
       if (!this.stopping && !service.expectExit) {
