@@ -10,27 +10,21 @@
 // weight that counts is the session's, /proc/<pid>/autogroup. Without
 // autogroups the process's own nice is the weight.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
+
+const reason = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
 
 /** Sets the weight; returns what was applied, or why nothing was (never throws: a bench on a machine that refuses it still runs, and says so). */
 export function setCpuNice(pid: number, nice: number): string {
   const autogroup = `/proc/${pid}/autogroup`;
+  const what = existsSync(autogroup) ? `autogroup nice ${nice}` : `nice ${nice}`;
   try {
-    readFileSync(autogroup, 'utf8');
-  } catch {
-    try {
-      setPriority(pid, nice);
-      return `nice ${nice}`;
-    } catch (err) {
-      return `nice ${nice} refused (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
-    }
-  }
-  try {
-    writeFileSync(autogroup, String(nice));
-    return `autogroup nice ${nice}`;
+    if (existsSync(autogroup)) writeFileSync(autogroup, String(nice));
+    else setPriority(pid, nice);
+    return what;
   } catch (err) {
-    return `autogroup nice ${nice} refused (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+    return `${what} refused (${reason(err)})`;
   }
 }
 

@@ -14,7 +14,7 @@ import { sleep, type Stack } from '../../lib/stack';
 import type { BenchDb } from '../bench-db';
 import { cpuNiceOf, setCpuNice } from '../../lib/cpu-weight';
 import { LeanHttpPool } from '../http-client';
-import { closedLoop, fixedRate, okCount, summary } from '../load';
+import { closedLoop, fixedRate, okCount, summary, type LoadRequest } from '../load';
 import { ResourceMeter, type CpuBreakdown } from '../meter';
 
 export const LINK_CAMPAIGN_BODY = 'Hi {{firstName|there}}, our winter sale starts today at {{shopName}}: https://bench-shop.example.com/collections/winter?src=sms';
@@ -116,8 +116,9 @@ export async function redirectLoad(
   // the warm-up also opens the generator's connections (a cold pool starts
   // with a burst of connects no steady stream has), brings the redirect path
   // to optimised code, and its clicks are flushed before the clock starts.
+  const click = (i: number): LoadRequest => ({ method: 'GET', path: paths[i % paths.length] as string, headers: { 'User-Agent': IPHONE } });
   const pool = new LeanHttpPool(linkOrigin, LOAD_SOCKETS);
-  const warmup = await closedLoop(linkOrigin, { pool, concurrency: LOAD_SOCKETS, count: WARMUP_CLICKS, make: (i) => ({ method: 'GET', path: paths[i % paths.length] as string, headers: { 'User-Agent': IPHONE } }) });
+  const warmup = await closedLoop(linkOrigin, { pool, concurrency: LOAD_SOCKETS, count: WARMUP_CLICKS, make: click });
   const warmupClicks = okCount(warmup, 302);
   for (let i = 0; i < 50 && (await clicksOf(db, campaignId)) < warmupClicks; i++) await sleep(100);
   const meter = new ResourceMeter(stack, db, o.redisPid);
@@ -132,7 +133,7 @@ export async function redirectLoad(
     pool,
     rate: o.rate,
     count,
-    make: (i) => ({ method: 'GET', path: paths[i % paths.length] as string, headers: { 'User-Agent': IPHONE } }),
+    make: click,
   });
   const connectsDuringLoad = pool.opened - openedBefore;
   pool.destroy();
