@@ -6,7 +6,7 @@
 //   npm run bench                      10 k and 100 k sends + every other scenario (a few minutes)
 //   npm run bench -- --size 1m         adds the 1 000 000-recipient campaign
 //   npm run bench -- --only send       just the send scenarios (also: ceilings, webhooks, enqueue, redirects)
-//   npm run bench -- --only redirects --redirect-rate 5000 --redirect-seconds 5 --redirect-audience 1m
+//   npm run bench -- --only redirects --redirect-rate 5250 --redirect-seconds 5 --redirect-audience 1m
 //                                      short-link redirects/s and p99 while a campaign sends
 //   npm run bench -- --workers 2       more worker processes
 //   npm run bench -- --profile DIR     api and worker(s) write V8 CPU profiles into DIR
@@ -27,7 +27,7 @@
 //                                                   Postgres bytes per flow message beside a campaign's
 //                                                   (--flow-runs, --flow-lag-rate, --flow-lag-seconds)
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../lib/config';
@@ -109,7 +109,7 @@ function parseArgs(argv: string[]): Options {
     dlrBatch: 100,
     dlrDelayMs: 200,
     settledSizes: null,
-    redirectRate: 5_000,
+    redirectRate: 5_250,
     redirectSeconds: 5,
     redirectAudience: 1_000_000,
     fairnessSize: null,
@@ -176,11 +176,18 @@ const out = (line = ''): void => {
 
 const running: { stack?: Stack } = {};
 
+function freeStamp(dir: string, minute: string): string {
+  for (let n = 1; ; n++) {
+    const stamp = n === 1 ? minute : `${minute}-${n}`;
+    if (!existsSync(path.join(dir, `${stamp}.json`))) return stamp;
+  }
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const base = parseConfig(process.env);
   const startedAt = new Date();
-  const stamp = startedAt.toISOString().slice(0, 16).replace(/:/g, '').replace('T', '-');
+  const minute = startedAt.toISOString().slice(0, 16).replace(/:/g, '').replace('T', '-');
 
   out(`bench: database ${opts.database}${opts.fresh ? ' (fresh)' : ''}, sizes ${opts.sizes.join(', ')}, ${opts.workers} worker(s)`);
   const db = await openBenchDb(base.DATABASE_URL, opts.database, { fresh: opts.fresh });
@@ -451,6 +458,8 @@ async function main(): Promise<void> {
     const rows = targetRows(results);
     const dir = path.join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
+    // Two runs started within one minute (--only redirects takes about one) keep both files.
+    const stamp = freeStamp(dir, minute);
     const chart = results.sends.length ? `${stamp}.svg` : null;
     if (chart) writeFileSync(path.join(dir, chart), sendChart(results.sends));
     const modes = modesChart(results.sends, results.settled ?? []);
