@@ -10,6 +10,8 @@ import type { TestEnv } from './harness';
 export interface WorkerProcess {
   proc: ChildProcess;
   pid: number;
+  /** Its ops server's `/metrics`. */
+  metricsUrl: string;
   /** Set once the process has exited. */
   exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** stdout and stderr so far (the last 64 KiB). */
@@ -54,6 +56,7 @@ export async function startWorkerProcess(env: TestEnv, extra: NodeJS.ProcessEnv 
   const handle: WorkerProcess = {
     proc,
     pid,
+    metricsUrl: `http://127.0.0.1:${port}/metrics`,
     exit: () => exited,
     output: () => out,
     peakRssKb: () => {

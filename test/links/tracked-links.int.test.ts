@@ -369,6 +369,54 @@ describe('tracked links, clicks and attribution', () => {
     expect(after).toEqual([{ order_id: String(real.id), source: 'order', kind: 'click' }]);
   });
 
+  it('picks the right campaign among several: the last human click wins over older clicks and a later delivery; else the last message actually delivered', async () => {
+    const shop = await createShop(env.db);
+    const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000);
+    const campaign = async (name: string) =>
+      (await env.db.$queryRaw<{ id: string }[]>`
+        INSERT INTO campaigns (shop_id, name, body, status) VALUES (${shop.id}::uuid, ${name}, 'Sale https://pick.example/x', 'completed') RETURNING id`)[0]!.id;
+    const [a, b, c] = [await campaign('A'), await campaign('B'), await campaign('C')];
+    const recipient = async (campaignId: string, contactId: string, status: 'delivered' | 'failed', sentAt: Date) =>
+      Number(
+        (await env.db.$queryRaw<{ id: bigint }[]>`
+          INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at, final_at)
+          VALUES (${campaignId}::uuid, ${contactId}::uuid, 0, ${status}, ${status === 'delivered' ? rid('sim') : null}, ${status === 'delivered' ? 1 : null}, ${sentAt}, ${sentAt})
+          RETURNING id`)[0]!.id,
+      );
+    const click = (campaignId: string, recipientId: number, clickedAt: Date, bot = false) => ({
+      id: randomUUID(), campaignId, recipientId, linkIndex: 0, clickedAt, uaClass: bot ? ('preview' as const) : ('ios' as const), bot,
+    });
+
+    // Clicked A three hours ago and B two hours ago; C was delivered ten minutes ago and only previewed by a bot since.
+    const clicker = await createContact(env.db, shop.id, { phone: '+447911123477' });
+    const ra = await recipient(a, clicker.id, 'delivered', hoursAgo(4));
+    const rb = await recipient(b, clicker.id, 'delivered', hoursAgo(3));
+    const rc = await recipient(c, clicker.id, 'delivered', hoursAgo(1 / 6));
+    await recordClicks(env.db, [click(a, ra, hoursAgo(3)), click(b, rb, hoursAgo(2)), click(c, rc, hoursAgo(1 / 12), true)]);
+    const clicked = order({ phone: clicker.phone });
+    await deliverOrder(shop, clicked);
+    expect(await attributionOf(shop.id, clicked.id)).toEqual({ campaign_id: b, kind: 'click' });
+
+    // No click: the latest message that reached the phone (A), not C's more recent one that failed.
+    const viewer = await createContact(env.db, shop.id, { phone: '+447911123466' });
+    await recipient(a, viewer.id, 'delivered', hoursAgo(3));
+    await recipient(c, viewer.id, 'failed', hoursAgo(1));
+    const viewed = order({ phone: viewer.phone });
+    await deliverOrder(shop, viewed);
+    expect(await attributionOf(shop.id, viewed.id)).toEqual({ campaign_id: a, kind: 'view' });
+
+    // A human click older than the click window (5 days) and a delivery older than the view window (24 h): nothing.
+    const stale = await createContact(env.db, shop.id, { phone: '+447911123455' });
+    const rs = await recipient(b, stale.id, 'delivered', hoursAgo(6 * 24));
+    await recordClicks(env.db, [click(b, rs, hoursAgo(5 * 24 + 1))]);
+    const late = order({ phone: stale.phone });
+    await deliverOrder(shop, late);
+    expect(await attributionOf(shop.id, late.id)).toBeUndefined();
+
+    const stats = async (id: string) => (await request(app).get(`/api/campaigns/${id}/stats`).set('Authorization', await auth(shop))).body as { attributedOrders: number };
+    expect([(await stats(a)).attributedOrders, (await stats(b)).attributedOrders, (await stats(c)).attributedOrders]).toEqual([1, 1, 0]);
+  });
+
   async function linkNoOf(campaignId: string): Promise<number> {
     const [row] = await env.db.$queryRaw<{ link_no: bigint }[]>`SELECT link_no FROM campaigns WHERE id = ${campaignId}::uuid`;
     return Number(row!.link_no);
