@@ -41,11 +41,13 @@ export async function ingestDeliveryReports(
     return { received: 0, duplicates: reports.length };
   }
   deps.metrics.webhookEvents.inc({ source: provider, outcome: 'received' }, reports.length);
-  try {
-    await enqueueDeliveryReportsJob(deps.producer, deps.now().getTime());
-  } catch (err) {
-    // Stored: reconciliation gives a row left `received` a job of its own.
-    deps.logger.warn({ provider, reports: reports.length, err: { message: describeError(err) } }, 'delivery reports stored but their drain job could not be enqueued; reconciliation will requeue them');
-  }
+  // Not awaited: the provider hears back once the row is committed, not after
+  // a Redis round trip too (it was the slow tail of the callbacks that made
+  // one). If the add fails, the row is stored all the same: the next slot's
+  // drain takes every stored report, and reconciliation gives a row left
+  // `received` a job of its own.
+  enqueueDeliveryReportsJob(deps.producer, deps.now().getTime()).catch((err: unknown) =>
+    deps.logger.warn({ provider, reports: reports.length, err: { message: describeError(err) } }, 'delivery reports stored but their drain job could not be enqueued; reconciliation will requeue them'),
+  );
   return { received: reports.length, duplicates: 0 };
 }

@@ -40,6 +40,8 @@ export async function ingestWebhookEvent(
     /**
      * How the new row gets processed, instead of its own `webhook.process.v1`
      * job: delivery reports share a bulk job (enqueueDeliveryReportsJob).
+     * Not awaited: the sender hears back once the row is committed, without
+     * the Redis round trip of the slot's job (see below for a failed add).
      */
     enqueue?: (eventRowId: string, traceId: string | undefined) => Promise<void>;
   } = {},
@@ -61,16 +63,21 @@ export async function ingestWebhookEvent(
       // Recorded on the row by processWebhookEvent; the job takes it from here.
     }
   }
-  try {
-    if (opts.enqueue) await opts.enqueue(eventRowId, traceId);
-    // Inline processing failed and recorded it on the row: retries with backoff on a job of its own.
-    else if (opts.inline) await enqueueWebhookJob(deps.producer, eventRowId, traceId);
-    else await enqueueEventsDrainJob(deps.producer);
-  } catch (err) {
+  const notEnqueued = (err: unknown): void =>
     deps.logger.warn(
       { webhookEventId: eventRowId, provider: e.provider, err: { message: describeError(err) } },
       'webhook stored but its job could not be enqueued; reconciliation will requeue it',
     );
+  if (opts.enqueue) {
+    opts.enqueue(eventRowId, traceId).catch(notEnqueued);
+    return { duplicate: false, eventRowId };
+  }
+  try {
+    // Inline processing failed and recorded it on the row: retries with backoff on a job of its own.
+    if (opts.inline) await enqueueWebhookJob(deps.producer, eventRowId, traceId);
+    else await enqueueEventsDrainJob(deps.producer);
+  } catch (err) {
+    notEnqueued(err);
   }
   return { duplicate: false, eventRowId };
 }

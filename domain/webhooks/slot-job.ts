@@ -35,8 +35,16 @@ export async function addSlotDrainJob(
   added.set(producer, mine);
   // This process already added this slot's job: adding it again would be a
   // no-op that still costs a Redis round trip per event.
+  // Marked before the round trip, so the callbacks that arrive while it is
+  // in flight do not each add the same job again; a failed add unmarks it
+  // and the next event of the slot tries again.
   if (mine.get(name) === slotEnd) return;
-  const jobId = jobIdOf(slotEnd);
-  await producer.add(name, { traceId: jobId }, { jobId, delay: slotEnd - now + SLOT_GRACE_MS, ...jobOpts });
   mine.set(name, slotEnd);
+  const jobId = jobIdOf(slotEnd);
+  try {
+    await producer.add(name, { traceId: jobId }, { jobId, delay: slotEnd - now + SLOT_GRACE_MS, ...jobOpts });
+  } catch (err) {
+    if (mine.get(name) === slotEnd) mine.delete(name);
+    throw err;
+  }
 }

@@ -7,6 +7,7 @@ import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createCampaign, createContact, createShop } from '../../../../test/factories';
 import { waitFor } from '../../../../test/sending';
 import { counterValue, postSimulator, rid } from '../../../../test/webhooks';
+import type { Producer } from '../../../../queue/producer';
 import type { WorkerDeps } from '../../../worker/src/deps';
 
 // The batched form of the delivery-report callback: `{"reports": [...]}`
@@ -129,6 +130,34 @@ describe('POST /webhooks/sms/:provider/status, batched', () => {
     expect(rows.map((r) => r.event_id)).toEqual(rs.map((r) => `${r.pmid}:delivered`).sort());
     const [batch] = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM webhook_events WHERE id = ${id}::uuid`;
     expect(batch!.status).toBe('processed');
+  });
+
+  it("answers once the row is committed, not after the slot's drain job; a failed add is tried again by the slot's next callback", async () => {
+    const rs = await sentRecipients(3);
+    const real = env.workerDeps().producer;
+    const adds: string[] = [];
+    let release!: () => void;
+    const redisAnswers = new Promise<void>((resolve) => (release = resolve));
+    const slow: Producer = {
+      add: async (name, payload, opts) => {
+        adds.push(opts.jobId);
+        if (adds.length === 1) throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
+        // Redis answers only once every callback was answered.
+        await redisAnswers;
+        await real.add(name, payload, opts);
+      },
+      addBulk: (name, jobs) => real.addBulk(name, jobs),
+    };
+    // One instant for the three callbacks: one slot, so one drain job for all of them.
+    const at = new Date();
+    const { app: api } = await env.api({ producer: slow, now: () => at });
+    for (const r of rs) expect((await postSimulator(api, 'status', { reports: [report(r)] })).body).toEqual({ received: 1, duplicates: 0 });
+    // The first add failed, the second is still waiting for Redis, the third did not add it again.
+    expect(adds).toHaveLength(2);
+    expect(adds[1]).toBe(adds[0]);
+    expect(await storedEvents(rs.map((r) => r.pmid))).toBe(3);
+    release();
+    await waitFor('every report applied', async () => (await statuses(rs.map((r) => r.id))).every((s) => s === 'delivered'));
   });
 
   it('one malformed report refuses the whole body and stores none of it', async () => {
