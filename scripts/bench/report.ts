@@ -83,11 +83,12 @@ export function settledRows(runs: SettledRun[]): Row[] {
         (xs) => `${int(median(xs.map((x) => x.settledPerSecond)))}/s (${fixed(median(xs.map((x) => x.settledMs)) / 1000, 2)} s)`,
       ),
       row(
-        `delivery-report ingest during the ${int(size)} send (reports stored/s; callback p99)`,
+        `delivery-report ingest during the ${int(size)} send (reports stored/s; p99 of the run's callbacks)`,
         '≥ 10,000/s, p99 ≤ 50 ms',
         of,
         (x) => `${int(x.reports.ingestPerSecond)}/s ${fixed(x.reports.p99Ms)} ms`,
-        (x) => x.reports.ingestPerSecond >= 10_000 && x.reports.p99Ms <= 50 && x.reports.errors === 0,
+        // ≥ 99 % within 50 ms, read at the histogram's 50 ms bound: exact where the interpolated p99 is an estimate.
+        (x) => x.reports.ingestPerSecond >= 10_000 && x.reports.within50Ms >= 0.99 && x.reports.errors === 0,
         (xs) => `${int(median(xs.map((x) => x.reports.ingestPerSecond)))}/s, p99 ${fixed(median(xs.map((x) => x.reports.p99Ms)))} ms`,
       ),
       row(
@@ -318,7 +319,7 @@ export function detailLines(r: BenchResults): string[] {
     const c = x.cpu;
     out.push(
       `settled ${int(x.size)} (run ${x.run}, production, reports ${x.dlrBatch > 1 ? `batched ≤ ${x.dlrBatch}` : 'one per request'}): sent in ${fixed(x.sentMs / 1000, 2)} s, settled in ${fixed(x.settledMs / 1000, 2)} s, first message at ${int(x.firstSendMs)} ms; ` +
-        `statuses ${JSON.stringify(x.statuses)}; reports stored ${int(x.reports.stored)} at ${int(x.reports.ingestPerSecond)}/s in ${int(x.reports.requests)} requests (p50 ${fixed(x.reports.p50Ms)} ms, worst-second p99 ${fixed(x.reports.p99Ms)} ms, ${x.reports.errors} not 2xx); ` +
+        `statuses ${JSON.stringify(x.statuses)}; reports stored ${int(x.reports.stored)} at ${int(x.reports.ingestPerSecond)}/s in ${int(x.reports.requests)} requests (p50 ${fixed(x.reports.p50Ms)} ms, p99 ${fixed(x.reports.p99Ms)} ms, ${fixed(x.reports.within50Ms * 100, 1)} % within 50 ms, worst second's p99 ${fixed(x.reports.worstSecondP99Ms)} ms, ${x.reports.errors} not 2xx); ` +
         `CPU ${fixed(c.total, 2)} s = api ${fixed(c.api, 2)} + worker ${fixed(c.worker, 2)} + simulator ${fixed(c.simulator, 2)} + postgres ${fixed(c.postgres, 2)} + redis ${fixed(c.redis, 2)} ` +
         `(${fixed(x.cpuMsPerRecipient, 3)} ms/recipient, ${fixed(((c.total - c.simulator) * 1000) / Math.max(1, x.recipients), 3)} without the simulator; other processes meanwhile ${fixed(x.otherCpuSeconds, 2)} s); ` +
         `logs ${Object.entries(x.logBytes).map(([k, v]) => `${k} ${int(v)} B`).join(', ')} = ${fixed(x.logBytesPerRecipient, 1)} B/recipient`,
