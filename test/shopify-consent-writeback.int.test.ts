@@ -81,10 +81,14 @@ describe('consent written back to Shopify', () => {
     expect(fake.customers(s.domain)[0]!.smsMarketingConsent?.marketingState).toBe('UNSUBSCRIBED');
     expect(await writeback(s.contactId)).toMatchObject({ status: 'done', written_state: 'UNSUBSCRIBED', attempts: 1 });
 
-    // The same opt-out again changes nothing here, so nothing is queued for Shopify.
+    // The same opt-out again changes nothing here, so nothing is queued for
+    // Shopify (its confirmation text is an outbox event too, of another type:
+    // counting every unpublished event would race with its publication).
     expect((await sms(s, 'stop')).status).toBe(200);
     expect(await events(s.contactId)).toBe(1);
-    expect(await dispatchOutbox(env.db, api.producer)).toBe(0);
+    await dispatchOutbox(env.db, api.producer);
+    expect(await writeback(s.contactId)).toMatchObject({ status: 'done', written_state: 'UNSUBSCRIBED', attempts: 1 });
+    expect(updatesOf(s)).toHaveLength(1);
 
     expect((await sms(s, 'START')).status).toBe(200);
     expect(await events(s.contactId)).toBe(2);
