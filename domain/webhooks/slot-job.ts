@@ -33,11 +33,10 @@ export async function addSlotDrainJob(
   const slotEnd = (Math.floor((now + afterMs) / SLOT_MS) + 1) * SLOT_MS;
   const mine = added.get(producer) ?? new Map<DrainJob, number>();
   added.set(producer, mine);
-  // This process already added this slot's job: adding it again would be a
-  // no-op that still costs a Redis round trip per event.
-  // Marked before the round trip, so the callbacks that arrive while it is
-  // in flight do not each add the same job again; a failed add unmarks it
-  // and the next event of the slot tries again.
+  // This process already added this slot's job (or is adding it: the mark
+  // goes on before the round trip): adding it again would be a no-op that
+  // still costs a Redis round trip per event. A failed add takes the mark
+  // off, so the slot's next event tries again.
   if (mine.get(name) === slotEnd) return;
   mine.set(name, slotEnd);
   const jobId = jobIdOf(slotEnd);

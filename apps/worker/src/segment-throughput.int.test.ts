@@ -96,9 +96,8 @@ describe('SMS_PROVIDER_MPS in segments across workers', () => {
     const { campaign, launch } = await twoSegmentCampaign('trace-mps-processes');
     processes.push(...(await Promise.all([startWorkerProcess(env, settings), startWorkerProcess(env, settings)])));
     await launch();
-    const scrape = () => Promise.all(processes.map(async (p) => (await fetch(p.metricsUrl)).text()));
     await waitFor('campaign completed', async () => (await campaignStatus(env.db, campaign.id)) === 'completed', 40_000, 100);
-    const texts = await scrape();
+    const texts = await Promise.all(processes.map(async (p) => (await fetch(p.metricsUrl)).text()));
     const batches = (text: string) => Number(/job_duration_seconds_count\{queue="sends",job="campaign\.send-batch\.v1",outcome="completed"\} (\d+)/.exec(text)?.[1] ?? 0);
     const jobsBy = texts.map(batches);
     await expectSentAtRate(campaign.id, 'two processes', jobsBy);
