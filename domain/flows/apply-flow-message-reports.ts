@@ -19,9 +19,12 @@ export type FlowReportOutcome = 'processed' | 'ignored' | 'not_ready';
  * report moves nothing; an `unknown` message (never re-sent, never charged)
  * that a report proves sent moves once too, and a delivered one is charged
  * then, under its own ledger key `flow-msg-<id>`. Events are closed here,
- * `processed` when the message is final (moved now or before), `ignored`
- * when no such message exists; a report that beat its send's settle (row
- * still `sending`) is `not_ready`: left to the caller's retry.
+ * `processed` when the message is final (moved now or before); a report
+ * that beat its send's settle is `not_ready`, left to the caller's bounded
+ * retry: its row still `sending`, or no row yet (a claim's batched send
+ * writes its messages only at the settle, under ids reserved before the
+ * provider call, so a missing id is one not settled yet; a report still
+ * without a row after the last retry is dropped).
  */
 export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport[]): Promise<{ eventId: string | null; outcome: FlowReportOutcome; shopId: string | null }[]> {
   if (reports.length === 0) return [];
@@ -76,7 +79,7 @@ export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport
       return { eventId: r.eventId, outcome: first ? ('processed' as const) : ('ignored' as const), shopId: shop };
     }
     const s = state.get(r.messageId);
-    if (!s) return { eventId: r.eventId, outcome: 'ignored' as const, shopId: null };
+    if (!s) return { eventId: r.eventId, outcome: 'not_ready' as const, shopId: null };
     if (s.status === 'sending') return { eventId: r.eventId, outcome: 'not_ready' as const, shopId: s.shop_id };
     // Sent with another provider id: not this message's report.
     if (s.status === 'sent') return { eventId: r.eventId, outcome: 'ignored' as const, shopId: s.shop_id };

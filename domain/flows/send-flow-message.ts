@@ -29,7 +29,7 @@ export interface FlowSendDeps {
   logger?: Logger;
   /** Short-link base and signing key (trackedLinksOf(config)); the development ones when absent. */
   links?: TrackedLinks;
-  /** Fault-injection seam for tests: after the provider answered, before the settle (where a crash is most dangerous). */
+  /** Fault-injection seam for tests: after the provider answered, before the settle (where a crash is most dangerous); a claim's batch gives its first result. */
   afterProviderCall?: (result: SendResult | null) => void | Promise<void>;
 }
 
@@ -77,6 +77,9 @@ interface SendRow extends FlowSendContextRow {
   message_body: string | null;
   message_segments: number | null;
   message_encoding: SmsEncoding | null;
+  /** The send mark of a batched attempt (send-flow-messages.ts): the message id it reserved for this step, and its segments. */
+  mark_id: bigint | null;
+  mark_segments: number | null;
 }
 
 interface ToSend {
@@ -154,7 +157,7 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
              WHERE r.trigger_type = 'checkout_abandoned' AND k.shop_id = r.shop_id AND k.token = r.trigger_subject) AS checkout_url,
            COALESCE(w.balance - w.reserved, 0)::bigint AS available,
            m.id AS message_id, m.status AS message_status, m.claim_token::text AS message_claim, m.body AS message_body,
-           m.segments AS message_segments, m.encoding AS message_encoding
+           m.segments AS message_segments, m.encoding AS message_encoding, r.sending_message_id AS mark_id, r.sending_segments AS mark_segments
       FROM flow_runs r
       JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
       JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
@@ -182,6 +185,23 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     UPDATE flow_runs SET lease_until = ${leaseUntil}::timestamptz, updated_at = now()
      WHERE id = ${run.runId}::bigint AND claim_token = ${run.claimToken}::uuid`;
   const base = { flowId: r.flow_id, shopId: r.shop_id, contactId: r.contact_id, traceId: r.trace_id };
+  const vars = { firstName: r.first_name, lastName: r.last_name, shopName: shopDisplayName(r.shop_name, r.domain), checkoutUrl: r.checkout_url };
+
+  if (r.message_id === null && r.mark_id !== null) {
+    // A batched attempt reserved this id and may have sent it: written as the
+    // row that attempt would have left `sending` under its claim, so what
+    // follows decides as for any attempt that died mid-send. The text is
+    // rendered again (batched steps have no links); the segments are the
+    // ones that attempt counted.
+    const again = r.phone_e164 ? renderFlowMessage(step, vars, r.opt_out_footer) : null;
+    const body = again?.ok ? again.text : null;
+    const encoding = again?.ok ? again.encoding : null;
+    await tx.$executeRaw`
+      INSERT INTO flow_messages (id, run_id, step, shop_id, flow_id, version_id, contact_id, status, body, segments, encoding, claim_token, attempts, trace_id)
+      VALUES (${r.mark_id}::bigint, ${run.runId}::bigint, ${run.step}, ${r.shop_id}::uuid, ${r.flow_id}::uuid, ${r.version_id}::uuid, ${r.contact_id}::uuid,
+              'sending', ${body}, ${r.mark_segments}::smallint, ${encoding}, ${run.claimToken}::uuid, 1, ${r.trace_id})`;
+    Object.assign(r, { message_id: r.mark_id, message_status: 'sending', message_claim: run.claimToken, message_body: body, message_segments: r.mark_segments, message_encoding: encoding });
+  }
 
   if (r.message_id !== null) {
     const id = String(r.message_id);
@@ -229,7 +249,6 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
   // Links as short links of their fixed length: the count (hence the credits) is the real message's.
   const links = deps.links ?? DEV_TRACKED_LINKS;
   const sample = sampleShortLink(links.base);
-  const vars = { firstName: r.first_name, lastName: r.last_name, shopName: shopDisplayName(r.shop_name, r.domain), checkoutUrl: r.checkout_url };
   const rendered = renderFlowMessage(step, vars, r.opt_out_footer, () => sample);
   if (!rendered.ok) return skip(rendered.reason, run.next);
   // Paid from what no campaign holds; a run that cannot pay waits (a top-up resumes it).

@@ -8,16 +8,39 @@ export type RunMove = { status: 'exited' | 'completed'; reason?: string } | { st
  * it at the step it read (`WHERE id AND claim_token AND current_step AND
  * active`): a stale or repeated job, or one whose run was re-claimed, moves
  * nothing. True when it moved.
+ *
+ * A send mark still on the run (a batched attempt reserved a message id for
+ * this step and died between its provider call and its settle, and the run
+ * now exits before its send step looks at the mark) becomes that message's
+ * row in the same statement: `unknown`, never re-sent, not charged unless a
+ * delivery report for `f<id>` proves it (as a row left `sending` by a dead
+ * attempt). Where the row exists already (the send step wrote it), nothing.
  */
 export async function settleRun(db: DbOrTx, run: { runId: string; claimToken: string; step: number; now: Date }, set: RunMove): Promise<boolean> {
-  const n =
-    'status' in set
-      ? await db.$executeRaw`
-          UPDATE flow_runs SET status = ${set.status}, exit_reason = ${set.reason ?? null}, next_due_at = NULL, ended_at = ${run.now}::timestamptz,
-                 claim_token = NULL, lease_until = NULL, updated_at = now()
-           WHERE id = ${run.runId}::bigint AND claim_token = ${run.claimToken}::uuid AND current_step = ${run.step} AND status = 'active'`
-      : await db.$executeRaw`
-          UPDATE flow_runs SET current_step = ${set.step}, next_due_at = ${set.dueAt}::timestamptz, claim_token = NULL, lease_until = NULL, updated_at = now()
-           WHERE id = ${run.runId}::bigint AND claim_token = ${run.claimToken}::uuid AND current_step = ${run.step} AND status = 'active'`;
-  return n === 1;
+  const ended = 'status' in set;
+  const [row] = await db.$queryRaw<{ moved: number }[]>`
+    WITH prev AS MATERIALIZED (
+      SELECT id, shop_id, flow_id, version_id, contact_id, trace_id, sending_message_id AS mark, sending_segments AS segments
+        FROM flow_runs
+       WHERE id = ${run.runId}::bigint AND claim_token = ${run.claimToken}::uuid AND current_step = ${run.step} AND status = 'active'
+         FOR UPDATE
+    ), moved AS (
+      UPDATE flow_runs r
+         SET status = ${ended ? set.status : 'active'}, exit_reason = ${ended ? (set.reason ?? null) : null},
+             current_step = ${ended ? run.step : set.step}, next_due_at = ${ended ? null : set.dueAt}::timestamptz,
+             ended_at = ${ended ? run.now : null}::timestamptz, claim_token = NULL, lease_until = NULL, updated_at = now(),
+             sending_message_id = NULL, sending_segments = NULL
+        FROM prev
+       WHERE r.id = prev.id
+      RETURNING r.id
+    ), orphan AS (
+      INSERT INTO flow_messages (id, run_id, step, shop_id, flow_id, version_id, contact_id, status, error_code, segments, final_at, attempts, trace_id)
+      SELECT p.mark, p.id, ${run.step}, p.shop_id, p.flow_id, p.version_id, p.contact_id, 'unknown', 'lease_expired', p.segments, ${run.now}::timestamptz, 1, p.trace_id
+        FROM prev p JOIN moved m ON m.id = p.id
+       WHERE p.mark IS NOT NULL
+      ON CONFLICT DO NOTHING
+      RETURNING id
+    )
+    SELECT (SELECT count(*) FROM moved)::int AS moved`;
+  return row?.moved === 1;
 }

@@ -19,7 +19,7 @@ export interface ContactFlowRun {
   /** The claim's lease when a step is being executed (or a dead worker's, past its end). */
   leaseUntil: Date | null;
   attempt: number;
-  /** The step's message, when the step is a send that has one: its status (and skip reason). */
+  /** The step's message, when the step is a send that has one: its status (and skip reason), or `in flight f<id>` for a batched send's mark (written at its settle). */
   message: string | null;
   triggeredAt: Date;
   endedAt: Date | null;
@@ -51,11 +51,11 @@ export async function inspectContactFlowRuns(db: DbOrTx, o: { contactId?: string
   const rows = await db.$queryRaw<{
     id: string; contact_id: string; flow_id: string; name: string; flow_status: string; version: number; trigger_type: string; status: string;
     exit_reason: string | null; current_step: number; step_count: number; step_type: string | null; next_due_at: Date | null; lease_until: Date | null;
-    attempt: number; message_status: string | null; skip_reason: string | null; triggered_at: Date; ended_at: Date | null;
+    attempt: number; message_status: string | null; skip_reason: string | null; mark: string | null; triggered_at: Date; ended_at: Date | null;
   }[]>`
     SELECT r.id::text, r.contact_id, r.flow_id, f.name, f.status AS flow_status, v.version, r.trigger_type, r.status, r.exit_reason,
            r.current_step, jsonb_array_length(v.steps)::int AS step_count, v.steps -> r.current_step ->> 'type' AS step_type,
-           r.next_due_at, r.lease_until, r.attempt, m.status AS message_status, m.skip_reason, r.triggered_at, r.ended_at
+           r.next_due_at, r.lease_until, r.attempt, m.status AS message_status, m.skip_reason, r.sending_message_id::text AS mark, r.triggered_at, r.ended_at
       FROM flow_runs r
       JOIN flows f ON f.id = r.flow_id
       JOIN flow_versions v ON v.id = r.version_id
@@ -79,7 +79,7 @@ export async function inspectContactFlowRuns(db: DbOrTx, o: { contactId?: string
       dueAt: r.next_due_at,
       leaseUntil: r.lease_until,
       attempt: r.attempt,
-      message: r.message_status ? `${r.message_status}${r.skip_reason ? ` (${r.skip_reason})` : ''}` : null,
+      message: r.message_status ? `${r.message_status}${r.skip_reason ? ` (${r.skip_reason})` : ''}` : r.mark ? `in flight f${r.mark}` : null,
       triggeredAt: r.triggered_at,
       endedAt: r.ended_at,
     })),

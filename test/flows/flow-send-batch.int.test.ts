@@ -9,6 +9,7 @@ import { postSimulator } from '../webhooks';
 import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
 import { claimDueRuns } from '../../domain/flows/claim-due-runs';
 import { executeFlowSteps } from '../../domain/flows/execute-flow-steps';
+import { applyFlowMessageReports } from '../../domain/flows/apply-flow-message-reports';
 import { flowClaimDebitKey } from '../../domain/flows/debit-flow-messages';
 import type { StepOutcome } from '../../domain/flows/execute-flow-step';
 import type { FlowSendDeps } from '../../domain/flows/send-flow-message';
@@ -61,13 +62,17 @@ describe('flow send steps of a claim, together', () => {
       return inner.sendBatch(messages, ctx);
     },
   });
-  const sendDeps = (o: { fail?: 'refuse' | 'silent' } = {}): FlowSendDeps => ({
-    provider: recording(simulatorProvider(simUrl, { dedupsByReference: false }), o),
+  const sendDeps = (o: { fail?: 'refuse' | 'silent'; provider?: SmsProvider; afterProviderCall?: FlowSendDeps['afterProviderCall'] } = {}): FlowSendDeps => ({
+    provider: recording(o.provider ?? simulatorProvider(simUrl, { dedupsByReference: false }), o),
     phoneHashKey: env.config.PHONE_HASH_KEY,
     leaseMs: 60_000,
     quietHoursFloor: false,
     metrics,
+    afterProviderCall: o.afterProviderCall,
   });
+  const killed = (): void => {
+    throw new Error('worker killed');
+  };
 
   const post = async (shop: ShopFixture, path: string, body: object = {}) =>
     request(app).post(path).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`).set('Idempotency-Key', randomUUID()).send(body);
@@ -109,6 +114,8 @@ describe('flow send steps of a claim, together', () => {
   const runsOf = (runIds: string[]) =>
     env.db.$queryRaw<{ id: string; status: string; exit_reason: string | null; current_step: number; next_due_at: Date | null; claim_token: string | null }[]>`
       SELECT id::text, status, exit_reason, current_step, next_due_at, claim_token::text FROM flow_runs WHERE id = ANY(${runIds}::bigint[]) ORDER BY id`;
+  const marksOf = async (runIds: string[]) =>
+    (await env.db.$queryRaw<{ mark: string | null }[]>`SELECT sending_message_id::text AS mark FROM flow_runs WHERE id = ANY(${runIds}::bigint[]) ORDER BY id`).map((r) => r.mark);
   const flowLedger = (shopId: string) =>
     env.db.$queryRaw<{ idempotency_key: string; amount: bigint; balance_after: bigint }[]>`
       SELECT idempotency_key, amount, balance_after FROM credit_transactions WHERE shop_id = ${shopId}::uuid AND type = 'debit' AND reference LIKE 'flow:%'`;
@@ -298,7 +305,9 @@ describe('flow send steps of a claim, together', () => {
 
     const refused = await tick(t0, sendDeps({ fail: 'refuse' }));
     for (const id of runIds) expect(refused.outcomes.get(id)).toMatchObject({ kind: 'deferred', reason: 'provider_retry', dueAt: new Date(t0.getTime() + 60_000) });
-    for (const m of await messagesOf(runIds)) expect(m).toMatchObject({ status: 'sending', claim_token: null });
+    // Certainly not sent: no row, no mark left on the runs.
+    expect(await messagesOf(runIds)).toEqual([]);
+    expect(await marksOf(runIds)).toEqual(runIds.map(() => null));
     expect((await moneyState(env.db, shop.id)).balance).toBe(1_000);
 
     const later = new Date(t0.getTime() + 60_000);
@@ -318,5 +327,114 @@ describe('flow send steps of a claim, together', () => {
     for (const id of runIds) expect(outcomes.get(id)).toMatchObject({ kind: 'completed', message: 'unknown' });
     for (const m of await messagesOf(runIds)) expect(m).toMatchObject({ status: 'unknown', error_code: 'missing_result', credits: 0 });
     expect((await moneyState(env.db, shop.id)).balance).toBe(1_000);
+  });
+
+  describe('an attempt killed between its ONE provider request and its settle', () => {
+    it('leaves each run its mark and no row; a report for it waits; the next claim records each unknown (not re-sent, not charged); a delivered report then charges it once', async () => {
+      const shop = await shopFor();
+      const flow = await liveFlow(shop, oneStep);
+      const contacts = await Promise.all([1, 2].map(() => createContact(env.db, shop.id)));
+      const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
+      await expect(tick(t0, sendDeps({ afterProviderCall: killed }))).rejects.toThrow('worker killed');
+      expect(requests).toHaveLength(1);
+      expect(await messagesOf(runIds)).toEqual([]);
+      const marks = await marksOf(runIds);
+      expect(requests[0]!.map((m) => m.reference)).toEqual(marks.map((m) => `f${m}`));
+
+      // A report that beats the settle: not applicable yet, left to its retry.
+      const ref = `f${marks[0]}`;
+      const pmid = sim.referenceStats(ref).providerId!;
+      const [early] = await env.db.$transaction((tx) => applyFlowMessageReports(tx, [{ eventId: null, messageId: marks[0]!, providerMessageId: pmid, status: 'delivered', errorCode: null }]));
+      expect(early).toMatchObject({ outcome: 'not_ready' });
+
+      // The lease ends; the next claim hands each run to the one-message path, which does not repeat a message a provider without deduplication may hold.
+      const { outcomes } = await tick(new Date(t0.getTime() + 61_000));
+      for (const id of runIds) expect(outcomes.get(id)).toMatchObject({ kind: 'completed', message: 'unknown' });
+      expect(requests).toHaveLength(1);
+      const rows = await messagesOf(runIds);
+      expect(rows.map((m) => m.id)).toEqual(marks);
+      for (const m of rows) expect(m).toMatchObject({ status: 'unknown', error_code: 'lease_expired', segments: 1, credits: 0 });
+      expect(await marksOf(runIds)).toEqual([null, null]);
+      expect((await moneyState(env.db, shop.id)).balance).toBe(1_000);
+
+      for (let i = 0; i < 2; i++) {
+        const [late] = await env.db.$transaction((tx) => applyFlowMessageReports(tx, [{ eventId: null, messageId: marks[0]!, providerMessageId: pmid, status: 'delivered', errorCode: null }]));
+        // A repeat finds it final: done with, not charged again.
+        expect(late).toMatchObject({ outcome: 'processed' });
+      }
+      expect((await messagesOf([runIds[0]!]))[0]).toMatchObject({ status: 'delivered', credits: 1 });
+      const money = await moneyState(env.db, shop.id);
+      expect(money.balance).toBe(999);
+      expect(money.ledgerSum).toBe(money.balance);
+    });
+
+    it('at a provider that deduplicates by reference, the next claim repeats each message under its reference: one SMS each, sent and charged once', async () => {
+      const { sim: dedup, url } = await startSimulator({ dedupsByReference: true });
+      try {
+        const provider = simulatorProvider(url, { dedupsByReference: true });
+        const shop = await shopFor();
+        const flow = await liveFlow(shop, oneStep);
+        const contacts = await Promise.all([1, 2].map(() => createContact(env.db, shop.id)));
+        const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
+        await expect(tick(t0, sendDeps({ provider, afterProviderCall: killed }))).rejects.toThrow('worker killed');
+        const marks = await marksOf(runIds);
+
+        const { outcomes } = await tick(new Date(t0.getTime() + 61_000), sendDeps({ provider }));
+        for (const id of runIds) expect(outcomes.get(id)).toMatchObject({ kind: 'completed', message: 'sent' });
+        // Repeated under the same references, one request per run on the one-message path.
+        expect(requests.slice(1).flat().map((m) => m.reference).sort()).toEqual(marks.map((m) => `f${m}`).sort());
+        for (const m of marks) expect(dedup.referenceStats(`f${m}`)).toMatchObject({ sends: 1, duplicates: 1 });
+        const rows = await messagesOf(runIds);
+        expect(rows.map((m) => m.id)).toEqual(marks);
+        for (const m of rows) expect(m).toMatchObject({ status: 'sent', credits: 1 });
+        const money = await moneyState(env.db, shop.id);
+        expect(money.balance).toBe(998);
+        expect(money.ledgerSum).toBe(money.balance);
+      } finally {
+        await dedup.stop();
+      }
+    });
+
+    it('a STOP while the attempt is between its provider call and its settle ends the run: the message it may have sent is recorded unknown, and its late settle writes nothing', async () => {
+      const shop = await shopFor();
+      const flow = await liveFlow(shop, oneStep);
+      const [stopper, other] = [await createContact(env.db, shop.id), await createContact(env.db, shop.id)];
+      const runIds = await runsFor(shop, flow, [stopper.id, other.id], t0);
+      const { outcomes } = await tick(
+        t0,
+        sendDeps({
+          afterProviderCall: async () => {
+            await env.db.$executeRaw`UPDATE contacts SET opted_out_at = now(), sms_consent = 'unsubscribed' WHERE id = ${stopper.id}::uuid`;
+          },
+        }),
+      );
+      expect(outcomes.get(runIds[0]!)).toEqual({ kind: 'lost' });
+      expect(outcomes.get(runIds[1]!)).toMatchObject({ kind: 'completed', message: 'sent' });
+      const [mark] = await marksOf([runIds[0]!]);
+      expect(await runsOf([runIds[0]!])).toEqual([expect.objectContaining({ status: 'exited', exit_reason: 'opted_out' })]);
+      expect(await messagesOf(runIds)).toEqual([
+        expect.objectContaining({ id: mark, status: 'unknown', error_code: 'run_ended', segments: 1, credits: 0 }),
+        expect.objectContaining({ status: 'sent', credits: 1 }),
+      ]);
+      expect((await moneyState(env.db, shop.id)).balance).toBe(999);
+    });
+
+    it('a run that exits before its send step looks at the mark (the exit condition holds by the next claim): its message recorded unknown, with the segments the attempt counted', async () => {
+      const shop = await shopFor();
+      const flow = await liveFlow(shop, oneStep, { exitCondition: { orderPlaced: true } });
+      const contact = await createContact(env.db, shop.id);
+      // Two runs: a claim of one takes the one-message path.
+      const [run] = await runsFor(shop, flow, [contact.id, (await createContact(env.db, shop.id)).id], t0);
+      await expect(tick(t0, sendDeps({ afterProviderCall: killed }))).rejects.toThrow('worker killed');
+      const [mark] = await marksOf([run!]);
+      expect(mark).not.toBeNull();
+      await env.db.$executeRaw`
+        INSERT INTO shopify_orders (shop_id, order_id, contact_id, ordered_at, total_minor, currency)
+        VALUES (${shop.id}::uuid, ${`o-${randomUUID().slice(0, 8)}`}, ${contact.id}::uuid, ${new Date(t0.getTime() + 1_000)}, 1000, 'USD')`;
+      const { outcomes } = await tick(new Date(t0.getTime() + 61_000));
+      expect(outcomes.get(run!)).toMatchObject({ kind: 'exited', reason: 'order_placed' });
+      expect(await messagesOf([run!])).toEqual([expect.objectContaining({ id: mark, status: 'unknown', error_code: 'lease_expired', segments: 1, credits: 0 })]);
+      expect(await marksOf([run!])).toEqual([null]);
+    });
   });
 });

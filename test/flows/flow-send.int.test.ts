@@ -444,7 +444,7 @@ describe('flow send step', () => {
         expect((await postSimulator(app, 'status', { id: r.providerMessageId, status: 'delivered', timestamp: new Date().toISOString(), reference: r.reference })).status).toBeLessThan(300);
         const [e] = await env.db.$queryRaw<{ id: string }[]>`SELECT id::text FROM webhook_events WHERE provider LIKE 'sms-%' AND payload->>'reference' = ${r.reference}`;
         eventId = e!.id;
-        await expect(processWebhookEvent(webhookDeps, eventId, { final: false })).rejects.toThrow(/still sending/);
+        await expect(processWebhookEvent(webhookDeps, eventId, { final: false })).rejects.toThrow(/not settled yet/);
       },
     });
     expect(await tick(t0, [id], early)).toMatchObject([{ kind: 'completed', message: 'sent' }]);

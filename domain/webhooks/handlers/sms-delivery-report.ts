@@ -42,7 +42,7 @@ export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterComm
     const [closed] = await deps.db.$transaction((tx) =>
       applyFlowMessageReports(tx, [{ eventId: event.id, messageId: flowMessageId, providerMessageId: report.id, status: report.status, errorCode }]),
     );
-    if (closed?.outcome === 'not_ready') throw new WebhookNotReadyError('flow message is still sending');
+    if (closed?.outcome === 'not_ready') throw new WebhookNotReadyError('flow message is not settled yet');
     return closed?.outcome ?? 'ignored';
   }
 
