@@ -109,8 +109,12 @@ async function createFlows(api: ApiClient, domain: string): Promise<FlowIds> {
  * started each time: from the first webhook until `state.killUntil` (set
  * once the runs execute, so the kills land in webhook processing, trigger
  * jobs, the scheduler and step jobs alike), again after a Redis outage.
+ * Once the runs execute, every other round waits (≤ 2 s) for a step job to
+ * hold claimed runs and kills every worker then: a claim's messages go in
+ * ONE provider request, so a kill at a random moment lands inside a step
+ * seldom (seen: 0 runs claimed again in three runs of 6 kills each).
  */
-async function killWorkers(stack: Stack, state: ChaosState): Promise<{ kills: number; rounds: number }> {
+async function killWorkers(stack: Stack, state: ChaosState, db: Db, shopId: string): Promise<{ kills: number; rounds: number }> {
   let kills = 0;
   let rounds = 0;
   await sleep(1_000);
@@ -121,13 +125,26 @@ async function killWorkers(stack: Stack, state: ChaosState): Promise<{ kills: nu
     }
     rounds++;
     const alive = stack.workers();
-    const victims = rounds % 4 === 0 ? alive : alive.slice(0, 1);
+    const midStep = state.killUntil !== 0 && rounds % 2 === 0 && (await stepInFlight(db, shopId));
+    const victims = midStep || rounds % 4 === 0 ? alive : alive.slice(0, 1);
     for (const w of victims) stack.signal(w, 'SIGKILL');
     kills += victims.length;
     await Promise.all(victims.map(() => stack.addWorker()));
     for (let waited = 0; waited < KILL_EVERY_MS && !state.done; waited += 250) await sleep(250);
   }
   return { kills, rounds };
+}
+
+/** Polls (every 5 ms, ≤ 2 s) until some run of the shop is held by a live claim. */
+async function stepInFlight(db: Db, shopId: string): Promise<boolean> {
+  const until = Date.now() + 2_000;
+  while (Date.now() < until) {
+    const [r] = await db.$queryRaw<{ live: boolean }[]>`
+      SELECT EXISTS (SELECT 1 FROM flow_runs WHERE shop_id = ${shopId}::uuid AND status = 'active' AND lease_until > now()) AS live`;
+    if (r?.live) return true;
+    await sleep(5);
+  }
+  return false;
 }
 
 /**
@@ -338,8 +355,8 @@ export async function r6Flows(report: ScenarioReport, o: ScenarioOptions): Promi
       const sender = `R6${randomBytes(4).toString('hex')}`;
       expectStatus('PATCH /api/shop', await api.call(shop.domain, 'PATCH', '/shop', { senderId: sender }), 200);
       const flows = await createFlows(api, shop.domain);
-      // A little provider latency: a kill lands between the provider call and the settle more often.
-      await fetch(`${stack.urls.simulator}/_faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 20 }) });
+      // Provider latency: a kill lands between the provider call and the settle more often.
+      await fetch(`${stack.urls.simulator}/_faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 100 }) });
       const orders = people.filter((p) => p.orderId !== null);
       const checkouts = people.filter((p) => p.checkout);
       const stops = people.filter((p) => p.stop);
@@ -351,7 +368,7 @@ export async function r6Flows(report: ScenarioReport, o: ScenarioOptions): Promi
       const state: ChaosState = { done: false, outage: false, killUntil: 0, clockHeld: redis !== null, checkoutsRipe: false, held: new Set(stops.filter((p) => p.stop === 'held').map((p) => p.phone)) };
       // Handled at once (an unobserved rejection would end the suite); rethrown after the run.
       let chaosError: unknown;
-      const kills = killWorkers(stack, state).catch((err: unknown) => {
+      const kills = killWorkers(stack, state, db, shop.id).catch((err: unknown) => {
         chaosError = err;
         return { kills: 0, rounds: 0 };
       });
