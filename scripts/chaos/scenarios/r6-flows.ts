@@ -109,7 +109,7 @@ async function createFlows(api: ApiClient, domain: string): Promise<FlowIds> {
  * started each time: from the first webhook until `state.killUntil` (set
  * once the runs execute, so the kills land in webhook processing, trigger
  * jobs, the scheduler and step jobs alike), again after a Redis outage.
- * Once the runs execute, every other round waits (≤ 2 s) for a step job to
+ * Once the runs execute, each round first waits (≤ 2 s) for a step job to
  * hold claimed runs and kills every worker then: a claim's messages go in
  * ONE provider request, so a kill at a random moment lands inside a step
  * seldom (seen: 0 runs claimed again in three runs of 6 kills each).
@@ -125,7 +125,7 @@ async function killWorkers(stack: Stack, state: ChaosState, db: Db, shopId: stri
     }
     rounds++;
     const alive = stack.workers();
-    const midStep = state.killUntil !== 0 && rounds % 2 === 0 && (await stepInFlight(db, shopId));
+    const midStep = state.killUntil !== 0 && (await stepInFlight(db, shopId));
     const victims = midStep || rounds % 4 === 0 ? alive : alive.slice(0, 1);
     for (const w of victims) stack.signal(w, 'SIGKILL');
     kills += victims.length;
