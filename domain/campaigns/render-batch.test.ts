@@ -18,8 +18,8 @@ describe('renderBatch', () => {
   it('renders placeholders, the footer and the segment count per recipient, referenced by recipient id', () => {
     const r = renderBatch([recipient('7'), recipient('8', { firstName: '  ' })], campaign);
     expect(r.messages).toEqual([
-      { reference: 'r7', to: '+12015550100', from: 'Acme', encoding: 'GSM-7', text: 'Hi Ada, news from Acme\nReply STOP to opt out' },
-      { reference: 'r8', to: '+12015550100', from: 'Acme', encoding: 'GSM-7', text: 'Hi there, news from Acme\nReply STOP to opt out' },
+      { reference: 'r7', to: '+12015550100', from: 'Acme', encoding: 'GSM-7', segments: 1, text: 'Hi Ada, news from Acme\nReply STOP to opt out' },
+      { reference: 'r8', to: '+12015550100', from: 'Acme', encoding: 'GSM-7', segments: 1, text: 'Hi there, news from Acme\nReply STOP to opt out' },
     ]);
     expect(r.segmentsByReference.get(recipientReference('7'))).toBe(1);
     expect(r.unsendable).toEqual([]);

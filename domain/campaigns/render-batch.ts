@@ -72,7 +72,7 @@ export function renderBatch(
       text += shortLink(links, campaign.linkNo ?? 0, Number(r.id), i - 1) + (m.pieces[i] as string);
     }
     const reference = recipientReference(r.id);
-    out.messages.push({ reference, to: r.phone, text, from: campaign.senderId, encoding: m.count.encoding });
+    out.messages.push({ reference, to: r.phone, text, from: campaign.senderId, encoding: m.count.encoding, segments: m.count.segments });
     out.segmentsByReference.set(reference, m.count.segments);
   }
   return out;

@@ -299,7 +299,7 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     segments: rendered.segments,
     resend: false,
     slotAt: run.now,
-    message: { reference: flowMessageReference(id), to: r.phone_e164, text, from: r.sender_id, encoding: rendered.encoding },
+    message: { reference: flowMessageReference(id), to: r.phone_e164, text, from: r.sender_id, encoding: rendered.encoding, segments: rendered.segments },
   };
 }
 

@@ -102,7 +102,7 @@ export async function sendFlowMessages(
   const sending = await db.$transaction((tx) => prepare(tx, deps, o, out), { timeout: 30_000 });
   if (sending.length === 0) return counted(deps, out);
 
-  const messages: OutboundMessage[] = sending.map((m) => ({ reference: flowMessageReference(m.messageId), to: m.row.phone_e164 as string, text: m.text, from: m.row.sender_id, encoding: m.encoding }));
+  const messages: OutboundMessage[] = sending.map((m) => ({ reference: flowMessageReference(m.messageId), to: m.row.phone_e164 as string, text: m.text, from: m.row.sender_id, encoding: m.encoding, segments: m.segments }));
   let results: SendResult[] | null = null;
   let requestFailed: unknown = null;
   try {

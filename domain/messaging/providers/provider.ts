@@ -14,6 +14,8 @@ export interface OutboundMessage {
   text: string;
   from: string;
   encoding: SmsEncoding;
+  /** Segments the sender counted for this text in this encoding (the segments limiter counts them when absent). */
+  segments?: number;
 }
 
 export type SendResult =

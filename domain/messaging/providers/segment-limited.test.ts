@@ -24,6 +24,9 @@ describe('withSegmentLimit', () => {
     expect(messageSegments(msg('x'.repeat(161)))).toBe(2);
     expect(messageSegments(msg('x'.repeat(100), 'UCS-2'))).toBe(2);
     expect(messageSegments(msg('😀'.repeat(10)))).toBe(1);
+    // The sender's own count (it rendered the text) is taken as given.
+    expect(messageSegments({ ...msg('x'.repeat(161)), segments: 2 })).toBe(2);
+    expect(messageSegments({ ...msg('x'), segments: 3 })).toBe(3);
   });
 
   it('takes the whole batch’s segments before the one provider call', async () => {

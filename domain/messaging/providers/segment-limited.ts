@@ -2,8 +2,9 @@ import type { SegmentRateLimiter } from '../../../lib/segment-rate-limiter';
 import { countSegments, segmentsForUnits } from '../segments';
 import { ProviderRateLimitedError, ProviderUnavailableError, type OutboundMessage, type SmsProvider } from './provider';
 
-/** Segments a message costs as it will be sent (its encoding may be forced to UCS-2). */
+/** Segments a message costs as it will be sent (its encoding may be forced to UCS-2); the sender's own count when it gave one. */
 export function messageSegments(m: OutboundMessage): number {
+  if (m.segments !== undefined) return m.segments;
   const c = countSegments(m.text);
   return c.encoding === m.encoding ? c.segments : segmentsForUnits(m.encoding, m.text.length);
 }
