@@ -218,6 +218,19 @@ export async function checkFlows(report: ScenarioReport, c: FlowCheck): Promise<
     strandedOk,
     `${inFlight.length} sending (${inFlight.filter((m) => m.run_status !== 'active').length} under an ended run)`,
   );
+  // A batched send's mark (the id reserved for a message that may have gone)
+  // is cleared by the move that writes its message; one left on a run must
+  // have that message row anyway (a STOP's trigger or the next claim wrote it).
+  const [marks] = await db.$queryRaw<{ marked: bigint; orphaned: bigint; active: bigint }[]>`
+    SELECT count(*) AS marked,
+           count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM flow_messages m WHERE m.id = r.sending_message_id AND m.run_id = r.id)) AS orphaned,
+           count(*) FILTER (WHERE r.status = 'active') AS active
+      FROM flow_runs r WHERE r.shop_id = ${c.shopId}::uuid AND r.sending_message_id IS NOT NULL`;
+  report.check(
+    'every send mark left on a run has its message row, and no active run holds one at rest',
+    marks !== undefined && marks.orphaned === 0n && marks.active === 0n,
+    `${marks?.marked ?? 0} runs ended with a mark (a STOP during their send), ${marks?.orphaned ?? 0} without their message, ${marks?.active ?? 0} active`,
+  );
 
   // Money: the ledger's debits for these flows = Σ credits of their messages = segments of each charged message.
   const references = Object.values(c.flows).map((id) => `flow:${id}`);
