@@ -6,6 +6,7 @@ import { createTestEnv, type TestEnv } from '../harness';
 import { waitFor } from '../sending';
 import { sessionToken } from '../session-token';
 import { postSimulator, rid } from '../webhooks';
+import { processWebhookEvent } from '../../domain/webhooks/process-event';
 
 // The attack: flow messages are matched to delivery reports by our client
 // reference `f<id>`, a small sequential number anyone can guess. A report that
@@ -15,7 +16,11 @@ import { postSimulator, rid } from '../webhooks';
 // or charge a shop again. What stops it: a report moves a message only when
 // the message went out with that report's provider id (or went out with an
 // outcome unknown, and then once: its debit has its own ledger key), and a
-// message that never went out (skipped, failed) is never moved.
+// message that never went out (skipped, failed) is never moved. A reference
+// naming no message at all (a claim's batched send writes its messages only
+// at the settle, under ids reserved before the call, so such a report may
+// just be early) waits a bounded number of tries, then is dropped: it never
+// creates a message and never charges.
 describe('attack: a signed delivery report names a flow message it does not belong to', () => {
   let env: TestEnv;
   let app: Express;
@@ -101,5 +106,20 @@ describe('attack: a signed delivery report names a flow message it does not belo
     expect(await debits(unknown)).toBe(1);
     const [w] = await env.db.$queryRaw<{ balance: bigint }[]>`SELECT balance FROM credit_wallets WHERE shop_id = ${shop.id}::uuid`;
     expect(Number(w!.balance)).toBe(9);
+  });
+
+  it('a reference naming no message (a guessed id never written) writes nothing and is dropped after its last try', async () => {
+    const [seq] = await env.db.$queryRaw<{ next: bigint }[]>`SELECT nextval(pg_get_serial_sequence('flow_messages', 'id')) + 1000 AS next`;
+    const next = seq!.next;
+    const pmid = rid('pm');
+    const res = await postSimulator(app, 'status', { id: pmid, status: 'delivered', timestamp: new Date().toISOString(), reference: `f${next}` });
+    expect(res.status).toBeLessThan(300);
+    const [e] = await env.db.$queryRaw<{ id: string }[]>`SELECT id::text FROM webhook_events WHERE split_part(event_id, ':', 1) = ${pmid}`;
+    const deps = env.workerDeps();
+    await expect(processWebhookEvent(deps, e!.id, { final: false })).rejects.toThrow(/not settled yet/);
+    expect(await processWebhookEvent(deps, e!.id, { final: true })).toBe('dropped');
+    const [n] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM flow_messages WHERE id = ${next}::bigint`;
+    expect(Number(n!.n)).toBe(0);
+    expect(await debits(String(next))).toBe(0);
   });
 });
