@@ -1,8 +1,8 @@
 import type { Db } from '../../lib/db';
-import { FLOW_PLACEHOLDERS, parseTemplate, templateLinks } from '../messaging/template';
 import { executeFlowStep, type StepOutcome } from './execute-flow-step';
 import { exitConditionSchema, stepsSchema, type FlowStep } from './flow-input';
 import type { FlowSendDeps } from './send-flow-message';
+import { parsedStep } from './render-flow-message';
 import { sendFlowMessages, type BatchOutcome, type BatchRun, type RunHead } from './send-flow-messages';
 
 /**
@@ -31,8 +31,8 @@ export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken
         // A body with links renders the message's own short links, which need its id first: the one-message path.
         const linked = steps.map((s) => {
           if (s.type !== 'send') return false;
-          const parsed = parseTemplate(s.body, FLOW_PLACEHOLDERS);
-          return !parsed.ok || templateLinks(parsed.template).length > 0;
+          const p = parsedStep(s);
+          return !p.parsed.ok || p.links > 0;
         });
         v = { steps, linked };
         versions.set(h.version_id, v);

@@ -35,7 +35,7 @@ interface ParsedStep {
  */
 const parsedSteps = new WeakMap<SendStep, ParsedStep>();
 
-function parsedStep(step: SendStep): ParsedStep {
+export function parsedStep(step: SendStep): ParsedStep {
   let p = parsedSteps.get(step);
   if (!p) {
     const parsed = parseTemplate(step.body, FLOW_PLACEHOLDERS);
