@@ -277,7 +277,7 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
   let text = rendered.text;
   let messageId: string | null = null;
   if (rendered.links > 0) {
-    const [n] = await tx.$queryRaw<{ id: bigint }[]>`SELECT nextval(pg_get_serial_sequence('flow_messages', 'id')) AS id`;
+    const [n] = await tx.$queryRaw<{ id: bigint }[]>`SELECT nextval('flow_messages_id_seq'::regclass) AS id`;
     const reserved = Number(n!.id);
     messageId = String(n!.id);
     const own = renderFlowMessage(step, vars, r.opt_out_footer, (index) => flowShortLink(links, Number(r.link_no), reserved, run.step, index));
@@ -287,7 +287,7 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
   }
   const [row] = await tx.$queryRaw<{ id: bigint }[]>`
     INSERT INTO flow_messages (id, run_id, step, shop_id, flow_id, version_id, contact_id, status, body, segments, encoding, claim_token, attempts, trace_id)
-    VALUES (COALESCE(${messageId}::bigint, nextval(pg_get_serial_sequence('flow_messages', 'id'))), ${run.runId}::bigint, ${run.step}, ${r.shop_id}::uuid,
+    VALUES (COALESCE(${messageId}::bigint, nextval('flow_messages_id_seq'::regclass)), ${run.runId}::bigint, ${run.step}, ${r.shop_id}::uuid,
             ${r.flow_id}::uuid, ${r.version_id}::uuid, ${r.contact_id}::uuid,
             'sending', ${text}, ${rendered.segments}::smallint, ${rendered.encoding}, ${run.claimToken}::uuid, 1, ${r.trace_id})
     RETURNING id`;

@@ -257,8 +257,11 @@ async function prepare(
   // not send has its mark cleared by its move below.
   const ids = new Map<string, string>();
   if (eligible.length > 0) {
+    // The sequence named as a constant: pg_get_serial_sequence is only
+    // stable, so it looked the catalog up again for every row (8.6 ms a claim
+    // of 1 000 in a burst, against ~1 ms).
     const reserved = await tx.$queryRaw<{ id: bigint }[]>`
-      SELECT nextval(pg_get_serial_sequence('flow_messages', 'id')) AS id FROM generate_series(1, ${eligible.length}::int)`;
+      SELECT nextval('flow_messages_id_seq'::regclass) AS id FROM generate_series(1, ${eligible.length}::int)`;
     eligible.forEach((c, i) => ids.set(c.row.run_id, String(reserved[i]!.id)));
     // The claim also made long enough for the provider call: renewed to a
     // full lease unless the claim (just taken, as long) still holds three

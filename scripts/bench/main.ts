@@ -18,6 +18,8 @@
 //                                                   report ingest, CPU and log bytes per recipient,
 //                                                   time to first message; "meets in k of n runs"
 //   npm run bench -- --dlr-batch 1                  the simulator posts one report per request
+//   npm run bench -- --only settled --provider-mps 8000   production mode under a provider budget
+//                                                   (segments/s): report-ingest latency with CPU to spare
 //   npm run bench -- --only fairness --fairness-size 1m   production mode: shop B's 1 000-recipient
 //                                                   campaign while shop A's big one sends (enqueue →
 //                                                   completed) and API read p99 meanwhile; default size
@@ -70,6 +72,8 @@ interface Options {
   /** Reports per callback the simulator posts in production mode (1: one request each). */
   dlrBatch: number;
   dlrDelayMs: number;
+  /** The production-mode stack's SMS_PROVIDER_MPS (segments/s; default: no budget to speak of). */
+  providerMps: number;
   /** Production-mode audience sizes (default: the send sizes from 100 000 up). */
   settledSizes: number[] | null;
   /** Short-link redirects offered per second, for how long, while a campaign to this audience sends. */
@@ -108,6 +112,7 @@ function parseArgs(argv: string[]): Options {
     repeat: 1,
     dlrBatch: 100,
     dlrDelayMs: 200,
+    providerMps: 1_000_000,
     settledSizes: null,
     redirectRate: 5_250,
     redirectSeconds: 5,
@@ -155,6 +160,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--repeat') o.repeat = Math.floor(num());
     else if (a === '--dlr-batch') o.dlrBatch = Math.min(500, Math.floor(num()));
     else if (a === '--dlr-delay-ms') o.dlrDelayMs = Math.floor(num());
+    else if (a === '--provider-mps') o.providerMps = Math.max(1, Math.floor(num()));
     else if (a === '--redirect-rate') o.redirectRate = num();
     else if (a === '--redirect-seconds') o.redirectSeconds = num();
     else if (a === '--redirect-audience') o.redirectAudience = Number(value().replace(/k$/i, '000').replace(/m$/i, '000000'));
@@ -377,7 +383,7 @@ async function main(): Promise<void> {
         label: 'bench-prod',
         runtime: opts.tsx ? 'tsx' : 'dist',
         workers: opts.workers,
-        env: productionStackEnv({ databaseUrl: db.url, dlrBatch: opts.dlrBatch, dlrDelayMs: opts.dlrDelayMs }),
+        env: productionStackEnv({ databaseUrl: db.url, dlrBatch: opts.dlrBatch, dlrDelayMs: opts.dlrDelayMs, providerMps: opts.providerMps }),
         workerOptions: () => ({ nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.workerNodeArgs] }),
         apiOptions: { nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.apiNodeArgs] },
         // The fake provider is no part of production (it refuses to start in it).

@@ -357,11 +357,15 @@ describe('flow send steps of a claim, together', () => {
       expect(await marksOf(runIds)).toEqual([null, null]);
       expect((await moneyState(env.db, shop.id)).balance).toBe(1_000);
 
-      for (let i = 0; i < 2; i++) {
-        const [late] = await env.db.$transaction((tx) => applyFlowMessageReports(tx, [{ eventId: null, messageId: marks[0]!, providerMessageId: pmid, status: 'delivered', errorCode: null }]));
-        // A repeat finds it final: done with, not charged again.
-        expect(late).toMatchObject({ outcome: 'processed' });
-      }
+      // Four passes apply the same report at once (a retried callback): the row
+      // moves in one of them, the others find it final; charged once.
+      const passes = await Promise.all(
+        [1, 2, 3, 4].map(() => env.db.$transaction((tx) => applyFlowMessageReports(tx, [{ eventId: null, messageId: marks[0]!, providerMessageId: pmid, status: 'delivered', errorCode: null }]))),
+      );
+      for (const [late] of passes) expect(late).toMatchObject({ outcome: 'processed' });
+      const [again] = await env.db.$transaction((tx) => applyFlowMessageReports(tx, [{ eventId: null, messageId: marks[0]!, providerMessageId: pmid, status: 'delivered', errorCode: null }]));
+      // A repeat finds it final: done with, not charged again.
+      expect(again).toMatchObject({ outcome: 'processed' });
       expect((await messagesOf([runIds[0]!]))[0]).toMatchObject({ status: 'delivered', credits: 1 });
       const money = await moneyState(env.db, shop.id);
       expect(money.balance).toBe(999);

@@ -290,7 +290,7 @@ export async function runSettled(
  * Mitto adapter pointed at the simulator, LOG_LEVEL=info, delivery reports on.
  * The simulator posts its reports to the simulator-signed callback route.
  */
-export function productionStackEnv(o: { databaseUrl: string; dlrBatch: number; dlrDelayMs: number }): NodeJS.ProcessEnv {
+export function productionStackEnv(o: { databaseUrl: string; dlrBatch: number; dlrDelayMs: number; providerMps: number }): NodeJS.ProcessEnv {
   return {
     ...generatedProductionSecrets(),
     NODE_ENV: 'production',
@@ -307,8 +307,8 @@ export function productionStackEnv(o: { databaseUrl: string; dlrBatch: number; d
     RATE_LIMIT_GENERAL_PER_MIN: '10000000',
     // The simulator has no rate limit: the send scenarios measure the pipeline, not a
     // provider's budget (the bench's 2-segment messages at 40 k/s are 80 k segments/s,
-    // over the 50 000 segments/s default of SMS_PROVIDER_MPS).
-    SMS_PROVIDER_MPS: '1000000',
+    // over the 50 000 segments/s default of SMS_PROVIDER_MPS), unless --provider-mps sets one.
+    SMS_PROVIDER_MPS: String(o.providerMps),
   };
 }
 
