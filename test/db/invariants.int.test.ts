@@ -207,6 +207,20 @@ describe('campaigns and recipients', () => {
     await env.db.$executeRaw`UPDATE campaign_recipients SET status = 'delivered' WHERE contact_id = ${contact.id}::uuid`;
     await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET status = 'sent' WHERE contact_id = ${contact.id}::uuid`);
     await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET status = 'failed' WHERE contact_id = ${contact.id}::uuid`);
+    // The check is the trigger's WHEN; a status written again unchanged passes.
+    expect(await env.db.$executeRaw`UPDATE campaign_recipients SET status = 'delivered' WHERE contact_id = ${contact.id}::uuid`).toBe(1);
+  });
+  it('lets a status move forward, and a lease expiry return a sending row to pending', async () => {
+    const shop = await createShop(env.db);
+    const camp = await createCampaign(env.db, shop.id);
+    const contact = await createContact(env.db, shop.id);
+    await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${contact.id}::uuid, 0)`;
+    const set = (s: ReturnType<typeof sql>) => env.db.$executeRaw`UPDATE campaign_recipients SET ${s} WHERE contact_id = ${contact.id}::uuid`;
+    expect(await set(sql`status = 'sending', claim_token = ${randomUUID()}::uuid, lease_until = now()`)).toBe(1);
+    expect(await set(sql`status = 'pending', claim_token = NULL, lease_until = NULL`)).toBe(1);
+    expect(await set(sql`status = 'unknown', segments = 1`)).toBe(1);
+    expect(await set(sql`status = 'sent', provider_message_id = 'pm-fwd'`)).toBe(1);
+    expect(await set(sql`status = 'delivered'`)).toBe(1);
   });
   it('rejects a sending row without claim token and lease, and a sent row without provider id', async () => {
     const shop = await createShop(env.db);

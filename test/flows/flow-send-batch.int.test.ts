@@ -329,6 +329,19 @@ describe('flow send steps of a claim, together', () => {
     expect((await moneyState(env.db, shop.id)).balance).toBe(1_000);
   });
 
+  it('messages go with their runs: a contact deleted takes its runs and, through them, their messages; other runs keep theirs', async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop, twoSteps);
+    const [gone, kept] = await Promise.all([1, 2].map(() => createContact(env.db, shop.id)));
+    const runIds = await runsFor(shop, flow, [gone!.id, kept!.id], t0);
+    await tick(t0);
+    expect((await messagesOf(runIds)).map((m) => m.status)).toEqual(['sent', 'sent']);
+    // No foreign key any more: the run's delete trigger does what its cascade did.
+    await env.db.$executeRaw`DELETE FROM contacts WHERE id = ${gone!.id}::uuid`;
+    expect((await runsOf(runIds)).map((r) => r.id)).toEqual([runIds[1]]);
+    expect((await messagesOf(runIds)).map((m) => m.run_id)).toEqual([runIds[1]]);
+  });
+
   describe('an attempt killed between its ONE provider request and its settle', () => {
     it('leaves each run its mark and no row; a report for it waits; the next claim records each unknown (not re-sent, not charged); a delivered report then charges it once', async () => {
       const shop = await shopFor();
