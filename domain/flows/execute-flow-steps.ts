@@ -22,8 +22,8 @@ export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken
   if (o.send && o.runIds.length > 1) {
     const now = o.now();
     const routed = new Map<string, BatchRun>();
-    // A version's steps are parsed once per claim, not once per run.
-    const versions = new Map<string, { steps: FlowStep[]; linked: boolean[] }>();
+    // A version's steps and exit condition are parsed once per claim, not once per run.
+    const versions = new Map<string, { steps: FlowStep[]; linked: boolean[]; orderPlaced: boolean }>();
     const route = (h: RunHead): BatchRun | null => {
       let v = versions.get(h.version_id);
       if (!v) {
@@ -34,12 +34,12 @@ export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken
           const p = parsedStep(s);
           return !p.parsed.ok || p.links > 0;
         });
-        v = { steps, linked };
+        const exit = exitConditionSchema.safeParse(h.exit_condition);
+        v = { steps, linked, orderPlaced: exit.success && exit.data.orderPlaced };
         versions.set(h.version_id, v);
       }
       const step = v.steps[h.current_step];
-      const exit = exitConditionSchema.safeParse(h.exit_condition);
-      const exits = h.erased_at !== null || h.opted_out_at !== null || h.sms_consent === 'unsubscribed' || h.checkout_completed || (exit.success && exit.data.orderPlaced && h.ordered_since);
+      const exits = h.erased_at !== null || h.opted_out_at !== null || h.sms_consent === 'unsubscribed' || h.checkout_completed || (v.orderPlaced && h.ordered_since);
       if (exits || step?.type !== 'send' || v.linked[h.current_step]) return null;
       const next = h.current_step + 1;
       const run: BatchRun = { runId: h.run_id, step: h.current_step, sendStep: step, next: next >= v.steps.length ? { status: 'completed' } : { step: next, dueAt: now } };

@@ -4,7 +4,7 @@ import { suppressedNumbers } from '../compliance/suppressions';
 import { ProviderError, ProviderRateLimitedError, type OutboundMessage, type SendResult, type SmsEncoding } from '../messaging/providers/provider';
 import { shopDisplayName } from '../shops/shop-display-name';
 import { debitFlowMessages } from './debit-flow-messages';
-import { smartSendingSchema, type SendStep } from './flow-input';
+import { smartSendingSchema, type SendStep, type SmartSending } from './flow-input';
 import { flowMessageReference } from './flow-message-reference';
 import { renderFlowMessage } from './render-flow-message';
 import { RUN_EXIT_FACTS } from './run-exit-facts';
@@ -59,6 +59,23 @@ interface Row extends FlowSendContextRow, RunHead {
   /** When this run's latest message went out (null before its first): the slot may still hold it. */
   own_last_sent: Date | null;
 }
+
+type VersionColumns = Pick<Row, 'steps' | 'exit_condition' | 'smart_sending'>;
+type ShopColumns = Pick<
+  Row,
+  | 'shop_name'
+  | 'domain'
+  | 'sender_id'
+  | 'shop_timezone'
+  | 'quiet_hours_start'
+  | 'quiet_hours_end'
+  | 'opt_out_footer'
+  | 'smart_sending_enabled'
+  | 'smart_sending_window_hours'
+  | 'available'
+>;
+/** A run's own columns, as the claim's read returns them. */
+type RunColumns = Omit<Row, keyof VersionColumns | keyof ShopColumns>;
 
 interface Move {
   runId: string;
@@ -139,28 +156,48 @@ async function prepare(
   // the send mark takes the lock of each run it may send. A run a STOP ended
   // since (the trigger ends runs outside any claim) is neither marked nor
   // moved: lost, with nothing written for it.
-  const read = await tx.$queryRaw<Row[]>`
+  // The version's and the shop's columns are the same for most of a claim's
+  // runs (one flow, one shop): read once each, not once per run (14 columns
+  // a row, three of them JSON the driver parsed for every run).
+  const read = await tx.$queryRaw<RunColumns[]>`
     SELECT r.id::text AS run_id, r.current_step AS step, r.current_step, r.flow_id::text, r.shop_id::text, r.version_id::text, r.contact_id::text, r.triggered_at, r.trace_id,
-           v.steps, v.exit_condition, c.opted_out_at, c.erased_at, ${RUN_EXIT_FACTS},
-           v.smart_sending, c.sms_consent, c.phone_e164, c.timezone, c.first_name, c.last_name,
-           s.name AS shop_name, s.domain, s.sender_id, s.timezone AS shop_timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer,
-           s.smart_sending_enabled, s.smart_sending_window_hours,
+           c.opted_out_at, c.erased_at, ${RUN_EXIT_FACTS},
+           c.sms_consent, c.phone_e164, c.timezone, c.first_name, c.last_name,
            (SELECT k.abandoned_checkout_url FROM shopify_checkouts k
              WHERE r.trigger_type = 'checkout_abandoned' AND k.shop_id = r.shop_id AND k.token = r.trigger_subject) AS checkout_url,
-           COALESCE(w.balance - w.reserved, 0)::bigint AS available,
            (r.sending_message_id IS NOT NULL OR EXISTS (SELECT 1 FROM flow_messages m WHERE m.run_id = r.id AND m.step = r.current_step)) AS has_message,
            (SELECT max(m.sent_at) FROM flow_messages m WHERE m.run_id = r.id) AS own_last_sent
       FROM flow_runs r
-      JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
       JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
-      JOIN shops s ON s.id = r.shop_id
-      LEFT JOIN credit_wallets w ON w.shop_id = r.shop_id
      WHERE r.id = ANY(${o.runIds}::bigint[]) AND r.claim_token = ${o.claimToken}::uuid AND r.status = 'active'
      ORDER BY r.id`;
+  const versions = new Map<string, VersionColumns>();
+  const shops = new Map<string, ShopColumns>();
+  if (read.length > 0) {
+    const versionIds = [...new Set(read.map((r) => r.version_id))];
+    const shopIds = [...new Set(read.map((r) => r.shop_id))];
+    for (const v of await tx.$queryRaw<(VersionColumns & { id: string; flow_id: string })[]>`
+      SELECT id::text, flow_id::text, steps, exit_condition, smart_sending FROM flow_versions WHERE id = ANY(${versionIds}::uuid[])`) {
+      versions.set(`${v.id}|${v.flow_id}`, { steps: v.steps, exit_condition: v.exit_condition, smart_sending: v.smart_sending });
+    }
+    for (const sh of await tx.$queryRaw<(ShopColumns & { id: string })[]>`
+      SELECT s.id::text, s.name AS shop_name, s.domain, s.sender_id, s.timezone AS shop_timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer,
+             s.smart_sending_enabled, s.smart_sending_window_hours, COALESCE(w.balance - w.reserved, 0)::bigint AS available
+        FROM shops s LEFT JOIN credit_wallets w ON w.shop_id = s.id
+       WHERE s.id = ANY(${shopIds}::uuid[])`) {
+      const { id, ...cols } = sh;
+      shops.set(id, cols);
+    }
+  }
   for (const id of o.runIds) out.set(id, { kind: 'lost' });
   const byId = new Map<string, BatchRun>();
   const rows: Row[] = [];
-  for (const r of read) {
+  for (const cols of read) {
+    const version = versions.get(`${cols.version_id}|${cols.flow_id}`);
+    const shop = shops.get(cols.shop_id);
+    // A run is read with its version and its shop, as the join read it; one whose version is of another flow is not.
+    if (!version || !shop) continue;
+    const r: Row = Object.assign(cols, version, shop);
     const run = o.route(r);
     if (run === null) {
       out.set(r.run_id, { kind: 'single' });
@@ -210,6 +247,17 @@ async function prepare(
     for (const r of g) if (hit.has(r.phone_e164 as string)) suppressed.add(r.run_id);
   }
 
+  // Parsed once per version (the runs of one version share the object).
+  const smartModes = new Map<unknown, SmartSending>();
+  const smartSendingOf = (raw: unknown): SmartSending => {
+    let m = smartModes.get(raw);
+    if (!m) {
+      const smart = smartSendingSchema.safeParse(raw);
+      m = smart.success ? smart.data : { mode: 'apply' };
+      smartModes.set(raw, m);
+    }
+    return m;
+  };
   let eligible: Candidate[] = [];
   for (const row of mine) {
     const run = byId.get(row.run_id)!;
@@ -238,8 +286,7 @@ async function prepare(
       skip(row, rendered.reason, run.next);
       continue;
     }
-    const smart = smartSendingSchema.safeParse(row.smart_sending);
-    const mode = smart.success ? smart.data : ({ mode: 'apply' } as const);
+    const mode = smartSendingOf(row.smart_sending);
     const exempt = mode.mode === 'exempt' || (mode.mode === 'exempt_within' && o.now.getTime() < row.triggered_at.getTime() + mode.withinMinutes * 60_000);
     eligible.push({
       row,

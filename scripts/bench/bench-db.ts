@@ -6,6 +6,9 @@
 import { Pool, type PoolClient } from 'pg';
 import { ensureDatabase, migrate } from '../../lib/migrator';
 
+/** The bench's own connections: its CPU meter counts their backends apart from the product's (meter.ts). */
+export const BENCH_APPLICATION_NAME = 'bench';
+
 export interface BenchDb {
   url: string;
   name: string;
@@ -28,7 +31,7 @@ export async function openBenchDb(baseUrl: string, name: string, opts: { fresh: 
   }
   await ensureDatabase(url);
   await migrate(url);
-  const pool = new Pool({ connectionString: url, max: 12, application_name: 'bench' });
+  const pool = new Pool({ connectionString: url, max: 12, application_name: BENCH_APPLICATION_NAME });
   return { url, name, pool, close: () => pool.end() };
 }
 

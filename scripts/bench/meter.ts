@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { CpuMeter, postgresPids, processTree, procUsage, type Stack } from '../lib/stack';
+import { BENCH_APPLICATION_NAME } from './bench-db';
 import type { BenchDb } from './bench-db';
 
 export interface CpuBreakdown {
@@ -51,7 +52,8 @@ export class ResourceMeter {
   private async postgres(): Promise<number[]> {
     // pg_stat_activity is read at most once a second: reading it costs Postgres CPU too.
     if (Date.now() - this.pgRefreshedAt > 1_000) {
-      this.pgPids = await postgresPids(async (sql) => (await this.db.pool.query(sql)).rows, this.db.name);
+      // The bench's own backends (application_name 'bench', bench-db.ts) count as "other processes".
+      this.pgPids = await postgresPids(async (sql) => (await this.db.pool.query(sql)).rows, this.db.name, BENCH_APPLICATION_NAME);
       this.pgRefreshedAt = Date.now();
     }
     return this.pgPids;

@@ -119,10 +119,14 @@ export type QueryFn = (sql: string) => Promise<Record<string, unknown>[]>;
  * (from pg_stat_activity) plus the background processes every write costs
  * (walwriter, checkpointer, background writer, autovacuum). Note that the
  * background processes also serve other databases of the same server.
+ * Backends of the `measuring` application (the bench's own connections: its
+ * polls for progress and its reads of results) are not the product's work.
  */
-export async function postgresPids(query: QueryFn, database: string): Promise<number[]> {
+export async function postgresPids(query: QueryFn, database: string, measuring?: string): Promise<number[]> {
+  const q = (v: string): string => `'${v.replace(/'/g, "''")}'`;
+  const own = measuring === undefined ? '' : ` AND application_name IS DISTINCT FROM ${q(measuring)}`;
   const rows = await query(
-    `SELECT pid FROM pg_stat_activity WHERE datname = '${database.replace(/'/g, "''")}' OR backend_type <> 'client backend'`,
+    `SELECT pid FROM pg_stat_activity WHERE (datname = ${q(database)}${own}) OR backend_type <> 'client backend'`,
   );
   return rows.map((r) => Number(r.pid)).filter((p) => Number.isInteger(p) && p > 0);
 }
