@@ -42,9 +42,10 @@ export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport
       -- Carries the report along, so the UPDATE joins these rows alone: joined to u
       -- as well, the planner re-scanned u for every row (800 × 800 rows, 256 ms a pass, measured).
       -- Not locked (a lock is a WAL record per row before the update's own): the
-      -- UPDATE repeats the guard, and a row another pass moved meanwhile fails it
-      -- there, re-read at its latest version. sent and unknown only ever move to a
-      -- final status, so a row that still passes has the status read here.
+      -- UPDATE checks the status read here again, on the row's latest version, so a
+      -- row another pass moved meanwhile is left alone. sent and unknown only ever
+      -- move to a final status, and their provider id and segments change only
+      -- with it: the status unchanged, the rest of the guard holds too.
       SELECT f.id, f.status AS prev_status, u.pmid, u.status, u.code FROM flow_messages f JOIN u ON u.id = f.id
        WHERE f.id = ANY(${ids}::bigint[]) AND ((f.status = 'sent' AND f.provider_message_id = u.pmid)
           OR (f.status = 'unknown' AND f.segments IS NOT NULL AND (f.provider_message_id IS NULL OR f.provider_message_id = u.pmid)))
@@ -56,8 +57,6 @@ export async function applyFlowMessageReports(tx: Tx, reports: FlowMessageReport
            sent_at = COALESCE(f.sent_at, now())
       FROM prev p
      WHERE f.id = ANY(${ids}::bigint[]) AND f.id = p.id AND f.status = p.prev_status
-       AND ((f.status = 'sent' AND f.provider_message_id = p.pmid)
-         OR (f.status = 'unknown' AND f.segments IS NOT NULL AND (f.provider_message_id IS NULL OR f.provider_message_id = p.pmid)))
     RETURNING f.id, f.shop_id::text, p.prev_status AS prev, f.status, f.segments, f.flow_id::text, f.trace_id`);
   // Proven sent after being recorded unknown: charged now, once (the row moved here, its key cannot recur).
   for (const m of moved.filter((x) => x.prev === 'unknown').sort((a, b) => (a.shop_id < b.shop_id ? -1 : a.shop_id > b.shop_id ? 1 : 0))) {
