@@ -1,6 +1,7 @@
 import { Pool, types as pgTypes, type PoolClient, type QueryResult } from 'pg';
 import { Sql, empty, join, raw, sql } from '@prisma/client-runtime-utils';
 import type { Config } from './config';
+import { pgArrayLiteral } from './pg-array-literal';
 
 export { Sql, empty, join, raw, sql };
 
@@ -132,7 +133,7 @@ function nameFor(text: string): string | undefined {
 function toQuery(query: TemplateStringsArray | Sql, values: unknown[]): Query {
   const s = query instanceof Sql ? query : new Sql(query, values as never[]);
   const text = s.text;
-  return { text, values: s.values, name: nameFor(text) };
+  return { text, values: s.values.map((v) => (Array.isArray(v) ? (pgArrayLiteral(v) ?? v) : v)), name: nameFor(text) };
 }
 
 function runner(exec: Exec): Tx {
