@@ -172,6 +172,8 @@ async function prepare(
      WHERE r.id = ANY(${o.runIds}::bigint[]) AND r.claim_token = ${o.claimToken}::uuid AND r.status = 'active'
      ORDER BY r.id`;
   const versions = new Map<string, VersionColumns>();
+  // A version's smart-sending setting, validated once per claim, not per run.
+  const smartModes = new Map<string, SmartSending>();
   const shops = new Map<string, ShopColumns>();
   if (read.length > 0) {
     const versionIds = [...new Set(read.map((r) => r.version_id))];
@@ -179,6 +181,8 @@ async function prepare(
     for (const v of await tx.$queryRaw<(VersionColumns & { id: string; flow_id: string })[]>`
       SELECT id::text, flow_id::text, steps, exit_condition, smart_sending FROM flow_versions WHERE id = ANY(${versionIds}::uuid[])`) {
       versions.set(`${v.id}|${v.flow_id}`, { steps: v.steps, exit_condition: v.exit_condition, smart_sending: v.smart_sending });
+      const smart = smartSendingSchema.safeParse(v.smart_sending);
+      smartModes.set(v.id, smart.success ? smart.data : { mode: 'apply' });
     }
     for (const sh of await tx.$queryRaw<(ShopColumns & { id: string })[]>`
       SELECT s.id::text, s.name AS shop_name, s.domain, s.sender_id, s.timezone AS shop_timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer,
@@ -247,17 +251,6 @@ async function prepare(
     for (const r of g) if (hit.has(r.phone_e164 as string)) suppressed.add(r.run_id);
   }
 
-  // Parsed once per version (the runs of one version share the object).
-  const smartModes = new Map<unknown, SmartSending>();
-  const smartSendingOf = (raw: unknown): SmartSending => {
-    let m = smartModes.get(raw);
-    if (!m) {
-      const smart = smartSendingSchema.safeParse(raw);
-      m = smart.success ? smart.data : { mode: 'apply' };
-      smartModes.set(raw, m);
-    }
-    return m;
-  };
   let eligible: Candidate[] = [];
   for (const row of mine) {
     const run = byId.get(row.run_id)!;
@@ -286,7 +279,7 @@ async function prepare(
       skip(row, rendered.reason, run.next);
       continue;
     }
-    const mode = smartSendingOf(row.smart_sending);
+    const mode = smartModes.get(row.version_id) ?? ({ mode: 'apply' } as const);
     const exempt = mode.mode === 'exempt' || (mode.mode === 'exempt_within' && o.now.getTime() < row.triggered_at.getTime() + mode.withinMinutes * 60_000);
     eligible.push({
       row,
