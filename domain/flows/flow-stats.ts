@@ -95,8 +95,9 @@ function addMessages(m: MessageCounts, status: string, skipReason: string | null
 
 /**
  * A flow's figures, per flow and per step, in three aggregates that each read
- * one index range and no table row (flow_runs_flow_stats_idx,
- * flow_messages_flow_stats_idx, link_clicks_flow_stats_idx), and its
+ * one index range (flow_runs_flow_stats_idx and link_clicks_flow_stats_idx
+ * alone; flow_messages_flow_stats_idx with its rows, since no index of the
+ * messages may name the status a delivery report changes), and its
  * attributed orders (far fewer, on their flow index): cost grows with the flow's runs and messages (about
  * 0.3 s for a million runs, docs/flows.md "Stats") and is independent of
  * every other flow and shop. Steps are positions: a run of an

@@ -252,6 +252,8 @@ async function prepare(
   }
 
   let eligible: Candidate[] = [];
+  // One quiet-hours check per shop: it answers once per set of zones, so a claim's runs share the work (built per run, it repeated it for each).
+  const quietChecks = new Map<string, ReturnType<typeof quietHoursCheck>>();
   for (const row of mine) {
     const run = byId.get(row.run_id)!;
     if (row.sms_consent !== 'subscribed' || !row.phone_e164) {
@@ -262,10 +264,12 @@ async function prepare(
       skip(row, 'suppressed', { status: 'exited', reason: 'not_sendable' });
       continue;
     }
-    const quiet = quietHoursCheck({ timezone: row.shop_timezone, quietStart: row.quiet_hours_start, quietEnd: row.quiet_hours_end }, o.now, { floor: deps.quietHoursFloor ?? true })({
-      phone: row.phone_e164,
-      timezone: row.timezone,
-    });
+    let check = quietChecks.get(row.shop_id);
+    if (!check) {
+      check = quietHoursCheck({ timezone: row.shop_timezone, quietStart: row.quiet_hours_start, quietEnd: row.quiet_hours_end }, o.now, { floor: deps.quietHoursFloor ?? true });
+      quietChecks.set(row.shop_id, check);
+    }
+    const quiet = check({ phone: row.phone_e164, timezone: row.timezone });
     if (quiet) {
       defer(row, quiet, 'quiet_hours');
       continue;

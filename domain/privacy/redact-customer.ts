@@ -72,13 +72,15 @@ export async function redactCustomer(
             OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))`;
 
   // A flow message still open keeps its text until final: it is not sent now (its run ended with the erasure).
+  // The open-message index's predicate (flow_messages_open_check: every `sending` row meets it).
   await tx.$executeRaw`
     UPDATE flow_messages
        SET status = CASE WHEN claim_token IS NULL THEN 'skipped' ELSE 'unknown' END,
            skip_reason = CASE WHEN claim_token IS NULL THEN 'not_sendable' END,
            error_code = CASE WHEN claim_token IS NULL THEN NULL ELSE 'erased' END,
            body = NULL, claim_token = NULL, final_at = now()
-     WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${contactIds}::uuid[]) AND status = 'sending'`;
+     WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${contactIds}::uuid[]) AND status = 'sending'
+       AND sent_at IS NULL AND skip_reason IS NULL AND error_code IS NULL`;
   const inboundScrubbed = hashes.length
     ? await tx.$executeRaw`
         UPDATE inbound_messages SET from_phone = NULL, text = NULL

@@ -95,6 +95,8 @@ export async function settleOrphanedFlowMessages(db: Db, opts: { now: Date; limi
     WITH orphan AS (
       SELECT m.id FROM flow_messages m JOIN flow_runs r ON r.id = m.run_id
        WHERE m.status = 'sending' AND m.created_at < ${before}
+         -- flow_messages_sending_idx's predicate, which every sending row meets (flow_messages_open_check).
+         AND m.sent_at IS NULL AND m.skip_reason IS NULL AND m.error_code IS NULL
          AND (r.status <> 'active' OR r.current_step <> m.step)
        ORDER BY m.created_at
        LIMIT ${opts.limit}

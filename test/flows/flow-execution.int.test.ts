@@ -288,11 +288,11 @@ describe('flow execution', () => {
     expect(await deps.metrics.registry.getSingleMetricAsString('flow_steps_total')).toMatch(/outcome="advanced"} [1-9]/);
   });
 
-  it('every worker upserts the one due-run scheduler (every second) on the flows queue', async () => {
+  it('every worker upserts the one due-run scheduler (every 250 ms) on the flows queue', async () => {
     const deps = env.workerDeps();
     await upsertSchedulers(deps.queues, env.config);
     await upsertSchedulers(deps.queues, env.config);
     const schedulers = await deps.queues.get('flows').getJobSchedulers();
-    expect(schedulers.map((s) => [s.key, s.every])).toEqual([[SCHEDULER_IDS.flowsDue, 1000]]);
+    expect(schedulers.map((s) => [s.key, s.every])).toEqual([[SCHEDULER_IDS.flowsDue, 250]]);
   });
 });

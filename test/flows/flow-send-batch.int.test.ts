@@ -110,10 +110,10 @@ describe('flow send steps of a claim, together', () => {
 
   const messagesOf = (runIds: string[]) =>
     env.db.$queryRaw<{ run_id: string; id: string; status: string; skip_reason: string | null; error_code: string | null; segments: number | null; credits: number; claim_token: string | null }[]>`
-      SELECT run_id::text, id::text, status, skip_reason, error_code, segments, credits, claim_token::text FROM flow_messages WHERE run_id = ANY(${runIds}::bigint[]) ORDER BY run_id, step`;
+      SELECT run_id::text, id::text, status, skip_reason, error_code, segments, credits, claim_token::text FROM flow_messages m WHERE m.run_id = ANY(${runIds}::bigint[]) ORDER BY m.run_id, m.step`;
   const runsOf = (runIds: string[]) =>
     env.db.$queryRaw<{ id: string; status: string; exit_reason: string | null; current_step: number; next_due_at: Date | null; claim_token: string | null }[]>`
-      SELECT id::text, status, exit_reason, current_step, next_due_at, claim_token::text FROM flow_runs WHERE id = ANY(${runIds}::bigint[]) ORDER BY id`;
+      SELECT id::text, status, exit_reason, current_step, next_due_at, claim_token::text FROM flow_runs r WHERE r.id = ANY(${runIds}::bigint[]) ORDER BY r.id`;
   const marksOf = async (runIds: string[]) =>
     (await env.db.$queryRaw<{ mark: string | null }[]>`SELECT sending_message_id::text AS mark FROM flow_runs WHERE id = ANY(${runIds}::bigint[]) ORDER BY id`).map((r) => r.mark);
   const flowLedger = (shopId: string) =>
@@ -185,6 +185,44 @@ describe('flow send steps of a claim, together', () => {
        WHERE split_part(event_id, ':', 1) = ANY(${sentRows.map((m) => m.pmid)}::text[])
           OR (topic = 'status-batch' AND payload->'reports'->0->>'id' = ANY(${sentRows.map((m) => m.pmid)}::text[]))`;
     expect(rows).toEqual([{ topic: 'status-batch', status: 'processed' }]);
+  });
+
+  it("a claim's delivery reports are heap-only updates (no index names what a report changes); the attribution index still finds them", async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop, oneStep);
+    const contacts = await Promise.all(Array.from({ length: 40 }, () => createContact(env.db, shop.id)));
+    const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
+    await tick(t0);
+    const sent = await env.db.$queryRaw<{ id: string; pmid: string }[]>`
+      SELECT id::text, provider_message_id AS pmid FROM flow_messages WHERE run_id = ANY(${runIds}::bigint[]) AND status = 'sent' ORDER BY id`;
+    expect(sent).toHaveLength(40);
+    const reports = sent.map((m) => ({ eventId: null, messageId: m.id, providerMessageId: m.pmid, status: 'delivered' as const, errorCode: null }));
+    // Counted inside the transaction that applies them, as one callback's batch is.
+    const [stats] = await env.db.$transaction(async (tx) => {
+      const out = await applyFlowMessageReports(tx, reports);
+      expect(out.every((o) => o.outcome === 'processed')).toBe(true);
+      return tx.$queryRaw<{ updated: bigint; hot: bigint }[]>`
+        SELECT pg_stat_get_xact_tuples_updated('flow_messages'::regclass) AS updated, pg_stat_get_xact_tuples_hot_updated('flow_messages'::regclass) AS hot`;
+    });
+    // Each one heap-only: the page its row was written to (fillfactor 45) had room for its new, longer version.
+    expect(Number(stats!.updated)).toBe(40);
+    expect(Number(stats!.hot)).toBe(40);
+    expect((await messagesOf(runIds)).every((m) => m.status === 'delivered')).toBe(true);
+    // Attribution's read (a contact's delivered messages by sent_at) goes through the partial index.
+    const plan = await env.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SET LOCAL enable_seqscan = off`;
+      return tx.$queryRaw<{ 'QUERY PLAN': string }[]>`
+        EXPLAIN SELECT id FROM flow_messages WHERE contact_id = ${contacts[1]!.id}::uuid AND status = 'delivered' AND sent_at <= now() ORDER BY sent_at DESC LIMIT 1`;
+    });
+    expect(plan.map((p) => p['QUERY PLAN']).join('\n')).toContain('flow_messages_contact_id_sent_at_idx');
+    // The open-message indexes find every `sending` row only because none carries a send time or an error code.
+    for (const extra of [{ sentAt: new Date(), code: null }, { sentAt: null, code: 'x' }]) {
+      await expect(env.db.$executeRaw`
+        INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, sent_at, error_code)
+        SELECT run_id, 5, shop_id, flow_id, version_id, contact_id, 'sending', ${extra.sentAt}::timestamptz, ${extra.code}::text FROM flow_messages WHERE id = ${sent[0]!.id}::bigint`).rejects.toThrow(
+        /flow_messages_open_check/,
+      );
+    }
   });
 
   it('a repeated step job (the same claim again) moves nothing and sends nothing', async () => {

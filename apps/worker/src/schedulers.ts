@@ -4,6 +4,14 @@ import type { Config } from '../../../lib/config';
 import type { WorkerDeps } from './deps';
 
 /**
+ * How often the due flow runs are polled. The poll is the wait between a run
+ * coming due and its step (half of it on average): at 1 s it was most of a
+ * welcome message's delay. An idle tick is one index probe that claims
+ * nothing; a busy one queues behind the step jobs it made (docs/flows.md).
+ */
+export const FLOWS_DUE_EVERY_MS = 250;
+
+/**
  * Repeating jobs as BullMQ job schedulers with stable ids: every worker
  * process upserts the same ids, so deploys and N workers never duplicate them.
  */
@@ -13,7 +21,7 @@ export async function upsertSchedulers(queues: QueueSet, config: Pick<Config, 'R
   await maintenance.upsertJobScheduler(SCHEDULER_IDS.outbox, { every: 5_000 }, { name: 'outbox.dispatch.v1', data: { traceId } });
   await maintenance.upsertJobScheduler(SCHEDULER_IDS.reconcile, { every: config.RECONCILE_EVERY_MS }, { name: 'reconcile.run.v1', data: { traceId } });
   // Due flow runs live in Postgres (next_due_at); this only polls them, so a lost scheduler loses no run.
-  await queues.get('flows').upsertJobScheduler(SCHEDULER_IDS.flowsDue, { every: 1_000 }, { name: 'flows.due.v1', data: { traceId } });
+  await queues.get('flows').upsertJobScheduler(SCHEDULER_IDS.flowsDue, { every: FLOWS_DUE_EVERY_MS }, { name: 'flows.due.v1', data: { traceId } });
   await maintenance.upsertJobScheduler(SCHEDULER_IDS.idempotencyCleanup, { every: 15 * 60_000 }, { name: 'idempotency.cleanup.v1', data: { traceId } });
 }
 
