@@ -1,6 +1,7 @@
 import { phoneHash } from '../contacts/phone';
 import type { Tx } from '../../lib/db';
 import { eraseConsentRecords } from '../consent/consent-source';
+import { OPEN_FLOW_MESSAGE } from '../flows/open-flow-message';
 import { e164OfRef, matchesCustomer, type CustomerRef } from './customer-ref';
 
 export interface RedactCustomerResult {
@@ -72,15 +73,13 @@ export async function redactCustomer(
             OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))`;
 
   // A flow message still open keeps its text until final: it is not sent now (its run ended with the erasure).
-  // The open-message index's predicate (flow_messages_open_check: every `sending` row meets it).
   await tx.$executeRaw`
-    UPDATE flow_messages
-       SET status = CASE WHEN claim_token IS NULL THEN 'skipped' ELSE 'unknown' END,
-           skip_reason = CASE WHEN claim_token IS NULL THEN 'not_sendable' END,
-           error_code = CASE WHEN claim_token IS NULL THEN NULL ELSE 'erased' END,
+    UPDATE flow_messages m
+       SET status = CASE WHEN m.claim_token IS NULL THEN 'skipped' ELSE 'unknown' END,
+           skip_reason = CASE WHEN m.claim_token IS NULL THEN 'not_sendable' END,
+           error_code = CASE WHEN m.claim_token IS NULL THEN NULL ELSE 'erased' END,
            body = NULL, claim_token = NULL, final_at = now()
-     WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${contactIds}::uuid[]) AND status = 'sending'
-       AND sent_at IS NULL AND skip_reason IS NULL AND error_code IS NULL`;
+     WHERE m.shop_id = ${r.shopId}::uuid AND m.contact_id = ANY(${contactIds}::uuid[]) AND ${OPEN_FLOW_MESSAGE}`;
   const inboundScrubbed = hashes.length
     ? await tx.$executeRaw`
         UPDATE inbound_messages SET from_phone = NULL, text = NULL

@@ -1,6 +1,7 @@
 import type { Db } from '../../lib/db';
 import type { QueueSet } from '../../queue/connection';
 import { ensureJob } from '../../queue/ensure-job';
+import { OPEN_FLOW_MESSAGE } from '../flows/open-flow-message';
 import { flowTriggerParts, type OutboxRow } from '../outbox/outbox';
 
 /** How far back flow trigger events are republished (a Redis lost longer ago than this is a restore from backup, not a repair). */
@@ -94,9 +95,7 @@ export async function settleOrphanedFlowMessages(db: Db, opts: { now: Date; limi
   return db.$executeRaw`
     WITH orphan AS (
       SELECT m.id FROM flow_messages m JOIN flow_runs r ON r.id = m.run_id
-       WHERE m.status = 'sending' AND m.created_at < ${before}
-         -- flow_messages_sending_idx's predicate, which every sending row meets (flow_messages_open_check).
-         AND m.sent_at IS NULL AND m.skip_reason IS NULL AND m.error_code IS NULL
+       WHERE ${OPEN_FLOW_MESSAGE} AND m.created_at < ${before}
          AND (r.status <> 'active' OR r.current_step <> m.step)
        ORDER BY m.created_at
        LIMIT ${opts.limit}
