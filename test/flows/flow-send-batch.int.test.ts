@@ -10,6 +10,7 @@ import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
 import { claimDueRuns } from '../../domain/flows/claim-due-runs';
 import { executeFlowSteps } from '../../domain/flows/execute-flow-steps';
 import { applyFlowMessageReports } from '../../domain/flows/apply-flow-message-reports';
+import { redactCustomer } from '../../domain/privacy/redact-customer';
 import { flowClaimDebitKey } from '../../domain/flows/debit-flow-messages';
 import type { StepOutcome } from '../../domain/flows/execute-flow-step';
 import type { FlowSendDeps } from '../../domain/flows/send-flow-message';
@@ -223,6 +224,29 @@ describe('flow send steps of a claim, together', () => {
         /flow_messages_open_check/,
       );
     }
+  });
+
+  it("erasure finds a contact's open messages through the open-message index's condition: each made final, its text dropped; a sent one is left as it is", async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop, twoSteps);
+    const contact = await createContact(env.db, shop.id);
+    const [runId] = await runsFor(shop, flow, [contact.id], t0);
+    await tick(t0);
+    // Two open rows of the same run (steps 2 and 3), as the one-message path leaves them: one claimed (it may have gone out), one released.
+    await env.db.$executeRaw`
+      INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, body, claim_token)
+      SELECT run_id, s, shop_id, flow_id, version_id, contact_id, 'sending', 'Hi', CASE WHEN s = 2 THEN ${randomUUID()}::uuid END
+        FROM flow_messages, generate_series(2, 3) AS s WHERE run_id = ${runId}::bigint AND step = 0`;
+    await env.db.$transaction((tx) =>
+      redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone: contact.phone }, eventRowId: randomUUID() }),
+    );
+    const rows = await env.db.$queryRaw<{ step: number; status: string; skip_reason: string | null; error_code: string | null; body: string | null }[]>`
+      SELECT step, status, skip_reason, error_code, body FROM flow_messages WHERE run_id = ${runId}::bigint ORDER BY step`;
+    expect(rows).toEqual([
+      { step: 0, status: 'sent', skip_reason: null, error_code: null, body: null },
+      { step: 2, status: 'unknown', skip_reason: null, error_code: 'erased', body: null },
+      { step: 3, status: 'skipped', skip_reason: 'not_sendable', error_code: null, body: null },
+    ]);
   });
 
   it('a repeated step job (the same claim again) moves nothing and sends nothing', async () => {
