@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTestEnv, type TestEnv } from '../harness';
 import { CHECK, UNIQUE, rejectedWith } from '../pg-rejections';
-import { createCampaign, createContact, createShop, phoneHash } from '../factories';
+import { createCampaign, createContact, createContactsBulk, createShop, phoneHash } from '../factories';
 import { sql } from '../../lib/db';
 
 // One test per invariant of design.md: Postgres itself rejects the violating
@@ -221,6 +221,40 @@ describe('campaigns and recipients', () => {
     expect(await set(sql`status = 'unknown', segments = 1`)).toBe(1);
     expect(await set(sql`status = 'sent', provider_message_id = 'pm-fwd'`)).toBe(1);
     expect(await set(sql`status = 'delivered'`)).toBe(1);
+  });
+  it("rejects a change of a recipient's campaign, contact or id", async () => {
+    const shop = await createShop(env.db);
+    const camp = await createCampaign(env.db, shop.id);
+    const other = await createCampaign(env.db, shop.id);
+    const contact = await createContact(env.db, shop.id);
+    const another = await createContact(env.db, shop.id);
+    await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${camp.id}::uuid, ${contact.id}::uuid, 0)`;
+    const row = sql`contact_id = ${contact.id}::uuid`;
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET campaign_id = ${other.id}::uuid WHERE ${row}`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET contact_id = ${another.id}::uuid WHERE ${row}`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET id = id + 1000000 WHERE ${row}`);
+    await expect(env.db.$executeRaw`UPDATE campaign_recipients SET campaign_id = ${camp.id}::uuid WHERE ${row}`).resolves.toBe(1);
+  });
+  it('checks a whole statement: one backwards row among 1 000 refuses all of them, 1 000 forward moves pass', async () => {
+    const shop = await createShop(env.db);
+    const camp = await createCampaign(env.db, shop.id);
+    await createContactsBulk(env.db, shop.id, 1000);
+    await env.db.$executeRaw`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments)
+      SELECT ${camp.id}::uuid, id, 0, 'sent', 'pm-' || id, 1 FROM contacts WHERE shop_id = ${shop.id}::uuid`;
+    const [first] = await env.db.$queryRaw<{ id: bigint }[]>`SELECT min(id) AS id FROM campaign_recipients WHERE campaign_id = ${camp.id}::uuid`;
+    await env.db.$executeRaw`UPDATE campaign_recipients SET status = 'delivered' WHERE id = ${first!.id}`;
+    // Every other row moves forward; the first would move back.
+    await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET status = CASE WHEN id = ${first!.id} THEN 'sent' ELSE 'delivered' END WHERE campaign_id = ${camp.id}::uuid`);
+    const counts = await env.db.$queryRaw<{ status: string; n: number }[]>`SELECT status, count(*)::int AS n FROM campaign_recipients WHERE campaign_id = ${camp.id}::uuid GROUP BY status ORDER BY status`;
+    expect(counts).toEqual([{ status: 'delivered', n: 1 }, { status: 'sent', n: 999 }]);
+    await expect(env.db.$executeRaw`UPDATE campaign_recipients SET status = 'delivered' WHERE campaign_id = ${camp.id}::uuid AND status = 'sent'`).resolves.toBe(999);
+  });
+  it('checks recipient updates per statement, not per row: no row-level BEFORE UPDATE trigger (each would lock every row it updates)', async () => {
+    const rows = await env.db.$queryRaw<{ name: string; row: boolean; before: boolean }[]>`
+      SELECT tgname AS name, (tgtype & 1) = 1 AS row, (tgtype & 2) = 2 AS before
+        FROM pg_trigger WHERE tgrelid = 'campaign_recipients'::regclass AND NOT tgisinternal AND (tgtype & 16) = 16`;
+    expect(rows).toEqual([{ name: 'campaign_recipients_checked_update', row: false, before: false }]);
   });
   it('rejects a sending row without claim token and lease, and a sent row without provider id', async () => {
     const shop = await createShop(env.db);

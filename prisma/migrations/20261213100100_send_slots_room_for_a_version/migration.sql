@@ -1,0 +1,12 @@
+-- Room on a send slot's page for its next version. Every campaign moves each
+-- of its contacts' slots once (claim-batch.ts); a heap-only update needs the
+-- new version on the slot's own page, and the previous campaign's versions
+-- are pruned by then. A slot is ~92 B with its line pointer, 88 to a page:
+-- at fillfactor 70 (62 rows) a page had room for 26 new versions, so the
+-- other slots of the page moved to another page with a new primary-key
+-- entry. Measured on a 100 000-recipient send: 54–77 % of slot updates were
+-- heap-only, 100 % at 45 (40 rows a page, room for 48), and the claim's
+-- statement wrote 261 B of WAL per recipient instead of 322. The table grows from ~130 B to
+-- ~200 B per contact. Existing pages take the new room as their rows move;
+-- `VACUUM FULL contact_send_slots` applies it at once.
+ALTER TABLE "contact_send_slots" SET (fillfactor = 45);
