@@ -106,6 +106,32 @@ describe('sendBatch', () => {
     expect(Number(attempts!.max)).toBe(2);
   });
 
+  it("moves each contact's send slot in place: a second campaign to the same contacts adds no page and no index entry to the slots", async () => {
+    const size = async () => {
+      const [r] = await env.db.$queryRaw<{ heap: bigint; indexes: bigint }[]>`
+        SELECT pg_relation_size('contact_send_slots') AS heap, pg_indexes_size('contact_send_slots') AS indexes`;
+      return r!;
+    };
+    const first = await launched(1_000, { batchSize: 500 });
+    // Smart sending off: the second campaign sends to every contact, and still takes each slot.
+    await env.db.$executeRaw`UPDATE shops SET smart_sending_enabled = false WHERE id = ${first.shopId}::uuid`;
+    const p = provider();
+    for (const batchNo of [0, 1]) expect(await sendBatch(sendDeps(p), { ...first.job, batchNo })).toMatchObject({ outcome: 'done', settle: { sent: 500 } });
+    const [slots] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM contact_send_slots WHERE shop_id = ${first.shopId}::uuid AND campaign_id = ${first.campaignId}::uuid`;
+    expect(slots!.n).toBe(1_000);
+    const afterFirst = await size();
+
+    const second = await queuedCampaign(env.db, first.shopId, { segmentsPerMessage: 1 });
+    const job = { campaignId: second.id, shopId: first.shopId, traceId: `trace-${second.id}` };
+    expect((await launchCampaign({ db: env.db, producer: worker.producer, now: () => new Date(), batchSize: 500 }, job)).outcome).toBe('launched');
+    for (const batchNo of [0, 1]) expect(await sendBatch(sendDeps(p), { ...job, batchNo })).toMatchObject({ outcome: 'done', settle: { sent: 500 } });
+    const [moved] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM contact_send_slots WHERE shop_id = ${first.shopId}::uuid AND campaign_id = ${second.id}::uuid AND prev_at IS NOT NULL`;
+    expect(moved!.n).toBe(1_000);
+    // Every slot's new version found room on its own page (fillfactor 45):
+    // a heap-only update, no new page and no new primary-key entry.
+    expect(await size()).toEqual(afterFirst);
+  });
+
   it('to a provider that cannot dedup, a stale claim becomes unknown: never re-sent, never charged, reservation released at completion', async () => {
     const { shopId, campaignId, job, reserved } = await launched(50);
     const p = provider({ dedupsByReference: false });
