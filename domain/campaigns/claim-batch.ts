@@ -1,4 +1,4 @@
-import type { Db, DbOrTx } from '../../lib/db';
+import { sql, type Db, type DbOrTx } from '../../lib/db';
 import { sendableSql } from './audience';
 
 export interface ClaimedRecipient {
@@ -90,9 +90,10 @@ interface Row {
  * unclaimed, and the batch records how many and until when (`deferred`,
  * `not_before`), so the job comes back then while the rest of the batch is
  * sent. Then, with the shop's frequency cap on, each fresh recipient's
- * contact must win its send slot (contact_send_slots): a guarded upsert in
- * the claim's statement, so of two campaigns claiming one contact at the same
- * instant exactly one gets it; the other records `skipped` (frequency_cap).
+ * contact must win its send slot (contact_send_slots): a guarded update (an
+ * upsert for a contact without one) in the claim's statement, so of two
+ * campaigns claiming one contact at the same instant exactly one gets it;
+ * the other records `skipped` (frequency_cap).
  * Rows that may already have been sent (resends, takeovers) keep theirs.
  * Three statements in one transaction: the batch row is locked first, so the
  * rows are read with a snapshot taken after it, which sees a cancel that held
@@ -150,10 +151,13 @@ export async function claimBatch(db: Db, c: ClaimOptions): Promise<ClaimResult> 
     // Nothing to claim and no deferral to record (or clear): the batch is left as it is.
     if (!claiming && !deferred && batch.not_before === null) return { outcome: 'claimed', recipients: [], attempt: 0, takeover, deferred: null } as const;
 
-    const capped = c.frequencyCap ? take.filter((r) => r.ok && !takeover && r.prev !== 'sending').map((r) => r.contact_id) : [];
+    // In contact id order: the slot update takes its row locks in the order of its input, as the insert does.
+    const capped = c.frequencyCap ? take.filter((r) => r.ok && !takeover && r.prev !== 'sending').map((r) => r.contact_id).sort() : [];
     const windowHours = c.frequencyCap?.windowHours ?? null;
     const enforce = windowHours !== null;
     const cutoff = new Date(c.now.getTime() - (windowHours ?? 0) * 3_600_000);
+    // A retry of this campaign keeps its slot; another campaign's within the window wins (cap on).
+    const slotFree = sql`NOT ${enforce}::boolean OR s.campaign_id = ${c.campaignId}::uuid OR s.last_at IS NULL OR s.last_at <= ${cutoff}::timestamptz`;
     // The claim is written only if there is something to send, so a batch
     // with nothing open (or a campaign no longer sending) is left unclaimed.
     const [written] = await tx.$queryRaw<{ attempt: number | null; taken: string[] }[]>`
@@ -165,18 +169,34 @@ export async function claimBatch(db: Db, c: ClaimOptions): Promise<ClaimResult> 
                not_before = ${deferred?.until ?? null}::timestamptz, deferred = ${deferred?.count ?? 0}::int, updated_at = ${c.now}
          WHERE campaign_id = ${c.campaignId}::uuid AND batch_no = ${c.batchNo}::int
         RETURNING attempt
-      ), slot AS (
+      ), moved AS (
+        -- A contact with a slot (every one after a shop's first campaign):
+        -- a plain guarded update. An upsert would lock the row first, one
+        -- more WAL record per recipient. A concurrent claim of the same slot
+        -- is waited for, and the guard is checked again on its version.
+        UPDATE contact_send_slots s
+           SET prev_at = CASE WHEN s.campaign_id = ${c.campaignId}::uuid THEN s.prev_at ELSE s.last_at END,
+               last_at = ${c.now}::timestamptz, campaign_id = ${c.campaignId}::uuid
+          FROM unnest(${capped}::uuid[]) AS t(id)
+         WHERE s.contact_id = t.id AND (${slotFree})
+        RETURNING s.contact_id
+      ), fresh AS (
+        -- The rest: no slot yet, one another campaign holds (the guard fails
+        -- again here, under the row's lock), or one inserted or deleted since
+        -- this statement's snapshot.
         INSERT INTO contact_send_slots AS s (contact_id, shop_id, campaign_id, last_at)
         SELECT t.id, ${c.frequencyCap?.shopId ?? null}::uuid, ${c.campaignId}::uuid, ${c.now}::timestamptz
-          FROM unnest(${capped}::uuid[]) AS t(id) ORDER BY t.id
+          FROM unnest(${capped}::uuid[]) AS t(id)
+         WHERE NOT EXISTS (SELECT 1 FROM moved m WHERE m.contact_id = t.id)
+         ORDER BY t.id
         ON CONFLICT (contact_id) DO UPDATE
            SET prev_at = CASE WHEN s.campaign_id = EXCLUDED.campaign_id THEN s.prev_at ELSE s.last_at END,
                last_at = EXCLUDED.last_at, campaign_id = EXCLUDED.campaign_id
-         -- A retry of this campaign keeps its slot; another campaign's within the window wins (cap on).
-         WHERE NOT ${enforce}::boolean OR s.campaign_id = EXCLUDED.campaign_id OR s.last_at IS NULL OR s.last_at <= ${cutoff}::timestamptz
+         WHERE ${slotFree}
         RETURNING s.contact_id
       )
-      SELECT (SELECT attempt FROM claim) AS attempt, ARRAY(SELECT contact_id::text FROM slot) AS taken`;
+      SELECT (SELECT attempt FROM claim) AS attempt,
+             ARRAY(SELECT contact_id::text FROM moved UNION ALL SELECT contact_id::text FROM fresh) AS taken`;
     if (!claiming) return { outcome: 'claimed', recipients: [], attempt: 0, takeover, deferred } as const;
 
     const attempt = Number(written?.attempt ?? 0);

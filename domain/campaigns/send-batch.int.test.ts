@@ -132,6 +132,27 @@ describe('sendBatch', () => {
     expect(await size()).toEqual(afterFirst);
   });
 
+  it('a batch whose contacts partly have a slot: the ones with a slot are moved, the others get one, each once', async () => {
+    const first = await launched(400, { batchSize: 400 });
+    await env.db.$executeRaw`UPDATE shops SET smart_sending_enabled = false WHERE id = ${first.shopId}::uuid`;
+    const p = provider();
+    expect(await sendBatch(sendDeps(p), { ...first.job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { sent: 400 } });
+    // A quarter of the contacts as if new since: no slot.
+    await env.db.$executeRaw`
+      DELETE FROM contact_send_slots WHERE contact_id IN (
+        SELECT contact_id FROM contact_send_slots WHERE shop_id = ${first.shopId}::uuid ORDER BY contact_id LIMIT 100)`;
+    const second = await queuedCampaign(env.db, first.shopId, { segmentsPerMessage: 1 });
+    const job = { campaignId: second.id, shopId: first.shopId, traceId: `trace-${second.id}` };
+    expect((await launchCampaign({ db: env.db, producer: worker.producer, now: () => new Date(), batchSize: 400 }, job)).outcome).toBe('launched');
+    expect(await sendBatch(sendDeps(p), { ...job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { sent: 400, failed: 0 } });
+    const slots = await env.db.$queryRaw<{ moved: boolean; n: number }[]>`
+      SELECT prev_at IS NOT NULL AS moved, count(*)::int AS n FROM contact_send_slots
+       WHERE shop_id = ${first.shopId}::uuid AND campaign_id = ${second.id}::uuid GROUP BY 1 ORDER BY 1`;
+    expect(slots).toEqual([{ moved: false, n: 100 }, { moved: true, n: 300 }]);
+    // Nothing given back: every slot was taken for a message that went out.
+    expect(await recipientCounts(env.db, second.id)).toEqual({ sent: 400 });
+  });
+
   it('to a provider that cannot dedup, a stale claim becomes unknown: never re-sent, never charged, reservation released at completion', async () => {
     const { shopId, campaignId, job, reserved } = await launched(50);
     const p = provider({ dedupsByReference: false });
