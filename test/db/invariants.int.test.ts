@@ -235,7 +235,7 @@ describe('campaigns and recipients', () => {
     await rejectedWith(CHECK, () => env.db.$executeRaw`UPDATE campaign_recipients SET id = id + 1000000 WHERE ${row}`);
     await expect(env.db.$executeRaw`UPDATE campaign_recipients SET campaign_id = ${camp.id}::uuid WHERE ${row}`).resolves.toBe(1);
   });
-  it('checks a whole statement: one backwards row among 1 000 refuses all of them, 1 000 forward moves pass', async () => {
+  it('one backwards row among 1 000 refuses the whole statement; 1 000 forward moves pass', async () => {
     const shop = await createShop(env.db);
     const camp = await createCampaign(env.db, shop.id);
     await createContactsBulk(env.db, shop.id, 1000);
@@ -250,11 +250,14 @@ describe('campaigns and recipients', () => {
     expect(counts).toEqual([{ status: 'delivered', n: 1 }, { status: 'sent', n: 999 }]);
     await expect(env.db.$executeRaw`UPDATE campaign_recipients SET status = 'delivered' WHERE campaign_id = ${camp.id}::uuid AND status = 'sent'`).resolves.toBe(999);
   });
-  it('checks recipient updates per statement, not per row: no row-level BEFORE UPDATE trigger (each would lock every row it updates)', async () => {
+  it('checks a recipient update after the row is written: no BEFORE UPDATE row trigger (Postgres would lock every row it updates for it)', async () => {
     const rows = await env.db.$queryRaw<{ name: string; row: boolean; before: boolean }[]>`
       SELECT tgname AS name, (tgtype & 1) = 1 AS row, (tgtype & 2) = 2 AS before
-        FROM pg_trigger WHERE tgrelid = 'campaign_recipients'::regclass AND NOT tgisinternal AND (tgtype & 16) = 16`;
-    expect(rows).toEqual([{ name: 'campaign_recipients_checked_update', row: false, before: false }]);
+        FROM pg_trigger WHERE tgrelid = 'campaign_recipients'::regclass AND NOT tgisinternal AND (tgtype & 16) = 16 ORDER BY tgname`;
+    expect(rows).toEqual([
+      { name: 'campaign_recipients_fixed_keys', row: true, before: false },
+      { name: 'campaign_recipients_forward_only', row: true, before: false },
+    ]);
   });
   it('rejects a sending row without claim token and lease, and a sent row without provider id', async () => {
     const shop = await createShop(env.db);
