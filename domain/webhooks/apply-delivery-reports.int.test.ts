@@ -135,6 +135,47 @@ describe('applyDeliveryReports (bulk)', () => {
     expect(await eventState(early)).toMatchObject({ status: 'processed', last_error: null });
   });
 
+  it("the reports of batched callbacks that beat their sends' settles wait together: one row per callback, with its arrival time, skipped until the retry; then applied once", async () => {
+    const { recipient } = await campaign();
+    const ready = await recipient('sent');
+    const inFlight = [await recipient('sending', { pmid: null, segments: null }), await recipient('sending', { pmid: null, segments: null }), await recipient('sending', { pmid: null, segments: null })];
+    const dlr = (r: { id: string }, pmid: string) => ({ id: pmid, reference: `r${r.id}`, status: 'delivered' });
+    const callback = async (reports: Record<string, unknown>[]) =>
+      (await recordWebhookEvent(env.db, { provider: 'sms-simulator', eventId: rid('batch'), topic: 'status-batch', payload: { reports } }))!;
+    const first = await callback([dlr(ready, ready.pmid!), dlr(inFlight[0]!, 'sim-w0'), dlr(inFlight[1]!, 'sim-w1')]);
+    const second = await callback([dlr(inFlight[2]!, 'sim-w2')]);
+    await env.db.$executeRaw`UPDATE webhook_events SET received_at = now() - interval '2 seconds' WHERE id = ${first}::uuid`;
+
+    expect(await applyDeliveryReports(env.db, { limit: 1_000 })).toMatchObject({ claimed: 4, waiting: 3, notReady: [], applied: { delivered: 1, failed: 0 } });
+    expect(await eventState(first)).toMatchObject({ status: 'processed' });
+    expect(await eventState(second)).toMatchObject({ status: 'processed' });
+    const rows = await env.db.$queryRaw<{ ids: string[]; from_first: boolean; later: boolean }[]>`
+      SELECT ARRAY(SELECT r->>'id' FROM jsonb_array_elements(payload->'reports') r) AS ids,
+             received_at = (SELECT received_at FROM webhook_events WHERE id = ${first}::uuid) AS from_first, next_attempt_at > now() AS later
+        FROM webhook_events WHERE topic = 'status-batch' AND status = 'received' ORDER BY received_at`;
+    // No row per report: one per callback, each with just its waiting reports.
+    expect(rows).toEqual([{ ids: ['sim-w0', 'sim-w1'], from_first: true, later: true }, { ids: ['sim-w2'], from_first: false, later: true }]);
+    expect((await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM webhook_events WHERE topic = 'status' AND status = 'received'`)[0]!.n).toBe(0);
+    // Before its retry a pass leaves them alone.
+    expect(await applyDeliveryReports(env.db, { limit: 1_000 })).toMatchObject({ claimed: 0, waiting: 0 });
+
+    // Two of the settles commit; the retry comes.
+    for (const [i, r] of inFlight.slice(0, 2).entries()) {
+      await env.db.$executeRaw`
+        UPDATE campaign_recipients SET status = 'sent', provider_message_id = ${`sim-w${i}`}, segments = 1, sent_at = now(), claim_token = NULL, lease_until = NULL
+         WHERE id = ${r.id}::bigint`;
+    }
+    await env.db.$executeRaw`UPDATE webhook_events SET next_attempt_at = now() - interval '1 millisecond' WHERE topic = 'status-batch' AND status = 'received'`;
+    expect(await applyDeliveryReports(env.db, { limit: 1_000 })).toMatchObject({ claimed: 3, waiting: 1, applied: { delivered: 2, failed: 0 } });
+    expect(await Promise.all(inFlight.map((r) => recipientState(r.id)))).toMatchObject([{ status: 'delivered' }, { status: 'delivered' }, { status: 'sending' }]);
+    // The one still waiting waits on, alone; past the grace it gets a job of its own.
+    await env.db.$executeRaw`UPDATE webhook_events SET next_attempt_at = NULL, received_at = now() - interval '20 seconds' WHERE topic = 'status-batch' AND status = 'received'`;
+    const late = await applyDeliveryReports(env.db, { limit: 1_000 });
+    expect(late).toMatchObject({ claimed: 1, waiting: 0 });
+    expect(late.notReady).toHaveLength(1);
+    expect(await eventState(late.notReady[0]!.id)).toMatchObject({ status: 'received', last_error: NOT_READY_MARK });
+  });
+
   it('finds a recipient by our reference, and only if the provider id is its own; without our reference, by provider id among recently active campaigns', async () => {
     const { shopId, recipient } = await campaign();
     const mine = await recipient('sent');

@@ -99,7 +99,7 @@ describe('POST /webhooks/sms/:provider/status, batched', () => {
     expect(await statuses([a!.id, b!.id])).toEqual(['delivered', 'delivered']);
   });
 
-  it("a batch's report that beat its send's settle waits as a row of its own and is applied once the send settles", async () => {
+  it("a batch's report that beat its send's settle waits in a batch row of its own (with the callback's arrival time) and is applied once the send settles", async () => {
     const shop = await createShop(env.db);
     const campaign = await createCampaign(env.db, shop.id, { status: 'sending' });
     const contact = await createContact(env.db, shop.id);
@@ -108,13 +108,23 @@ describe('POST /webhooks/sms/:provider/status, batched', () => {
       VALUES (${campaign.id}::uuid, ${contact.id}::uuid, 0, 'sending', '00000000-0000-4000-8000-000000000001'::uuid, now() + interval '1 minute') RETURNING id`;
     const early = { id: String(row!.id), pmid: rid('msg') };
     const [sent] = await sentRecipients(1);
-    expect((await postSimulator(app, 'status', { reports: [report(sent!), report(early)] })).body).toEqual({ received: 2, duplicates: 0 });
+    const earlyReport = report(early);
+    expect((await postSimulator(app, 'status', { reports: [report(sent!), earlyReport] })).body).toEqual({ received: 2, duplicates: 0 });
     await waitFor('the ready one applied', async () => (await statuses([sent!.id]))[0] === 'delivered');
-    await waitFor('the early one waiting on its own', async () => {
-      const [w] = await env.db.$queryRaw<{ status: string; last_error: string | null }[]>`
-        SELECT status, last_error FROM webhook_events WHERE provider = 'sms-simulator' AND event_id = ${`${early.pmid}:delivered`}`;
-      return w?.status === 'received' && w.last_error === null;
+    let waitingRow = null as { status: string; last_error: string | null; reports: unknown; same_arrival: boolean } | null;
+    await waitFor('the early one waiting without its batch', async () => {
+      [waitingRow] = await env.db.$queryRaw<NonNullable<typeof waitingRow>[]>`
+        SELECT w.status, w.last_error, w.payload->'reports' AS reports,
+               w.received_at = (SELECT o.received_at FROM webhook_events o WHERE o.topic = 'status-batch' AND o.payload->'reports' @> ${JSON.stringify([{ id: sent!.pmid }])}::jsonb) AS same_arrival
+          FROM webhook_events w
+         WHERE w.provider = 'sms-simulator' AND w.topic = 'status-batch' AND w.payload->'reports' @> ${JSON.stringify([{ id: early.pmid }])}::jsonb
+           AND NOT w.payload->'reports' @> ${JSON.stringify([{ id: sent!.pmid }])}::jsonb`;
+      return waitingRow?.status === 'received';
     });
+    expect(waitingRow).toMatchObject({ status: 'received', last_error: null, reports: [earlyReport], same_arrival: true });
+    // Not as a row of its own.
+    const [single] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM webhook_events WHERE event_id = ${`${early.pmid}:delivered`}`;
+    expect(single!.n).toBe(0);
     await env.db.$executeRaw`
       UPDATE campaign_recipients SET status = 'sent', provider_message_id = ${early.pmid}, segments = 1, sent_at = now(), claim_token = NULL, lease_until = NULL
        WHERE id = ${early.id}::bigint`;
