@@ -9,7 +9,7 @@
 //   npm run bench -- --only redirects --redirect-rate 5250 --redirect-seconds 5 --redirect-audience 1m
 //                                      short-link redirects/s and p99 while a campaign sends
 //   npm run bench -- --workers 2       more worker processes
-//   npm run bench -- --profile DIR     api and worker(s) write V8 CPU profiles into DIR
+//   npm run bench -- --profile DIR     api, worker(s) and the production-mode simulator write V8 CPU profiles into DIR
 //   npm run bench -- --fresh           drop and re-create the bench database first
 //   npm run bench -- --tsx             run the services through tsx instead of the compiled build
 //   npm run bench -- --worker-node-args '--max-old-space-size=96'   extra node flags for the worker(s)
@@ -387,7 +387,7 @@ async function main(): Promise<void> {
         workerOptions: () => ({ nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.workerNodeArgs] }),
         apiOptions: { nodeArgs: [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...opts.apiNodeArgs] },
         // The fake provider is no part of production (it refuses to start in it).
-        simulatorOptions: { env: { NODE_ENV: 'development' } },
+        simulatorOptions: { env: { NODE_ENV: 'development' }, nodeArgs: opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [] },
       });
       running.stack = prod;
       out(`stack up: api ${prod.urls.api}; logs in ${prod.logDir}`);
