@@ -347,22 +347,21 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
       // Late reports of a batch: rows of their own, marked for jobs of their
       // own (a report already stored on its own is not stored twice); the
       // waiting ones go on together (rebatchWaiting).
-      const split = async (of: Report[], o2: { retry: boolean; mark: string | null }): Promise<{ id: string; trace_id: string | null }[]> =>
+      const split = async (of: Report[], mark: string | null): Promise<{ id: string; trace_id: string | null }[]> =>
         of.length === 0
           ? []
           : tx.$queryRaw<{ id: string; trace_id: string | null }[]>`
-              INSERT INTO webhook_events (provider, event_id, topic, payload, trace_id, next_attempt_at, last_error)
-              SELECT w.provider, u.event_id, 'status', w.payload->'reports'->(u.n - 1), w.trace_id,
-                     CASE WHEN ${o2.retry} THEN now() + ${REPORT_RETRY_MS}::float8 * interval '1 millisecond' END, ${o2.mark}::text
+              INSERT INTO webhook_events (provider, event_id, topic, payload, trace_id, last_error)
+              SELECT w.provider, u.event_id, 'status', w.payload->'reports'->(u.n - 1), w.trace_id, ${mark}::text
                 FROM unnest(${of.map((x) => x.batch)}::uuid[], ${of.map((x) => x.n)}::int[], ${of.map((x) => `${x.pmid}:${x.status}`)}::text[]) AS u(batch, n, event_id)
                 JOIN webhook_events w ON w.id = u.batch
               ON CONFLICT (provider, event_id) DO NOTHING
               RETURNING id, trace_id`;
       // A reply's report split out here is the next pass's: ask for one even when this one was not
       // full (else the last callback of a burst left its split rows to the next callback, or to the stuck-event sweep).
-      if ((await split(splitPlain, { retry: false, mark: null })).length > 0) result.full = true;
+      if ((await split(splitPlain, null)).length > 0) result.full = true;
       result.waiting += await rebatchWaiting(tx, splitWaiting);
-      for (const x of await split(splitLate, { retry: false, mark: NOT_READY_MARK })) result.notReady.push({ id: x.id, traceId: x.trace_id });
+      for (const x of await split(splitLate, NOT_READY_MARK)) result.notReady.push({ id: x.id, traceId: x.trace_id });
       await tx.$executeRaw`
         UPDATE webhook_events SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL
          WHERE id = ANY(${batchIds}::uuid[])`;

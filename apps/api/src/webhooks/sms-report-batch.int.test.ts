@@ -111,7 +111,7 @@ describe('POST /webhooks/sms/:provider/status, batched', () => {
     const earlyReport = report(early);
     expect((await postSimulator(app, 'status', { reports: [report(sent!), earlyReport] })).body).toEqual({ received: 2, duplicates: 0 });
     await waitFor('the ready one applied', async () => (await statuses([sent!.id]))[0] === 'delivered');
-    let waitingRow = null as { status: string; last_error: string | null; reports: unknown; same_arrival: boolean } | null;
+    let waitingRow: { status: string; last_error: string | null; reports: unknown; same_arrival: boolean } | undefined;
     await waitFor('the early one waiting without its batch', async () => {
       [waitingRow] = await env.db.$queryRaw<NonNullable<typeof waitingRow>[]>`
         SELECT w.status, w.last_error, w.payload->'reports' AS reports,
