@@ -344,8 +344,9 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
          WHERE w.id = u.id`;
     }
     if (batchIds.length > 0) {
-      // Late reports of a batch: rows of their own, marked for jobs of their
-      // own (a report already stored on its own is not stored twice); the
+      // Reports of a batch that go on as rows of their own: a keyword reply's
+      // (the next pass takes its path) and late ones (marked for jobs of their
+      // own); a report already stored on its own is not stored twice. The
       // waiting ones go on together (rebatchWaiting).
       const split = async (of: Report[], mark: string | null): Promise<{ id: string; trace_id: string | null }[]> =>
         of.length === 0
