@@ -160,7 +160,7 @@ export async function claimBatch(db: Db, c: ClaimOptions): Promise<ClaimResult> 
     const slotFree = sql`NOT ${enforce}::boolean OR s.campaign_id = ${c.campaignId}::uuid OR s.last_at IS NULL OR s.last_at <= ${cutoff}::timestamptz`;
     // The claim is written only if there is something to send, so a batch
     // with nothing open (or a campaign no longer sending) is left unclaimed.
-    const [written] = await tx.$queryRaw<{ attempt: number | null; taken: string[] }[]>`
+    const [written] = await tx.$queryRaw<{ attempt: number | null; taken: string[] | null }[]>`
       WITH claim AS (
         UPDATE campaign_batches
            SET claim_token = CASE WHEN ${claiming}::boolean THEN ${c.token}::uuid ELSE claim_token END,
@@ -195,13 +195,17 @@ export async function claimBatch(db: Db, c: ClaimOptions): Promise<ClaimResult> 
          WHERE ${slotFree}
         RETURNING s.contact_id
       )
+      -- The winners are named only when someone lost: usually every contact
+      -- wins, and naming them cost a 1 000-element text array per batch to
+      -- build, send and parse. Each contact is in moved or fresh at most once.
       SELECT (SELECT attempt FROM claim) AS attempt,
-             ARRAY(SELECT contact_id::text FROM moved UNION ALL SELECT contact_id::text FROM fresh) AS taken`;
+             CASE WHEN (SELECT count(*) FROM moved) + (SELECT count(*) FROM fresh) < ${capped.length}::int
+                  THEN ARRAY(SELECT contact_id::text FROM moved UNION ALL SELECT contact_id::text FROM fresh) END AS taken`;
     if (!claiming) return { outcome: 'claimed', recipients: [], attempt: 0, takeover, deferred } as const;
 
     const attempt = Number(written?.attempt ?? 0);
-    const won = new Set(written?.taken ?? []);
     const capSubject = new Set(capped);
+    const won = written?.taken ? new Set(written.taken) : capSubject;
     const recipients = take.map((r): ClaimedRecipient => {
       const resend = takeover || r.prev === 'sending';
       const lost = capSubject.has(r.contact_id) && !won.has(r.contact_id);

@@ -118,6 +118,34 @@ describe('smart sending and recipient quiet hours', () => {
     expect(await sendBatch(sendDeps(hours(noon, 17)), { ...c.job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { sent: 6, skipped: 0 } });
   });
 
+  it('in a batch where some contacts win their slot and some lose it, only the winners hold one: the losers keep the other campaign\'s', async () => {
+    const shop = await createShop(env.db, { credits: 1_000 });
+    await disableQuietHours(env.db, shop.id);
+    await createContactsBulk(env.db, shop.id, 3);
+    const a = await launch(shop.id, noon);
+    expect(await sendBatch(sendDeps(noon), { ...a.job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { sent: 3 } });
+    await createContactsBulk(env.db, shop.id, 3, { startAt: 700 });
+    // B's one batch: three contacts A holds, three free. The free ones' messages fail for good, so their slots go back.
+    const b = await launch(shop.id, hours(noon, 1));
+    const refusing: SmsProvider = {
+      name: 'refusing',
+      dedupsByReference: true,
+      maxBatchSize: 1000,
+      sendBatch: async (messages) => messages.map((m) => ({ reference: m.reference, outcome: 'rejected', code: 'invalid_number', permanent: true })),
+    };
+    expect(await sendBatch(sendDeps(hours(noon, 1), { provider: refusing }), { ...b.job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { failed: 3, skipped: 3 } });
+    const slots = await env.db.$queryRaw<{ campaign_id: string | null; n: bigint }[]>`
+      SELECT campaign_id::text AS campaign_id, count(*) AS n FROM contact_send_slots WHERE shop_id = ${shop.id}::uuid GROUP BY 1 ORDER BY 1 NULLS LAST`;
+    // A still holds the three B lost; B holds none (its three failed and gave theirs back).
+    expect(slots.map((s) => ({ campaign: s.campaign_id, n: Number(s.n) }))).toEqual([
+      { campaign: a.id, n: 3 },
+      { campaign: null, n: 3 },
+    ]);
+    // So C, inside A's window, skips A's three and texts the other three.
+    const c = await launch(shop.id, hours(noon, 2));
+    expect(await sendBatch(sendDeps(hours(noon, 2)), { ...c.job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { sent: 3, skipped: 3 } });
+  });
+
   it('two campaigns launched at the same instant text each contact once', async () => {
     const shop = await createShop(env.db, { credits: 10_000 });
     await disableQuietHours(env.db, shop.id);
