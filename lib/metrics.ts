@@ -16,9 +16,11 @@ export function createMetrics() {
   return {
     registry,
     httpRequests: new Counter({ name: 'http_requests_total', help: 'HTTP requests by route template and status', labelNames: ['method', 'route', 'status'] as const, registers: r }),
+    // 0.075, 0.15 and 0.2: a p99 inside one 100–250 ms bucket was
+    // interpolated across it (232 ms for a bench run whose slowest second's p99 was 149 ms).
     httpDuration: new Histogram({
       name: 'http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method', 'route', 'status'] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5], registers: r,
     }),
     campaignsEnqueued: new Counter({ name: 'campaigns_enqueued_total', help: 'Campaign enqueue attempts by outcome', labelNames: ['outcome'] as const, registers: r }),
     smsMessages: new Counter({ name: 'sms_messages_total', help: 'Messages by provider and resulting status', labelNames: ['provider', 'status'] as const, registers: r }),
