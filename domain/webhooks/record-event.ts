@@ -76,15 +76,20 @@ type Inserted = { id: string; provider: string; event_id: string }[];
 
 const shopIdsOf = (events: IncomingWebhookEvent[]) => events.map((e) => (e.shopId && UUID.test(e.shopId) ? e.shopId : null));
 
+// The payloads as ONE JSON array, zipped with the other columns by position
+// (ROWS FROM): as a jsonb[] literal every quote of every payload was escaped
+// in JS, ~6 % of the api's CPU with 100-report callbacks (profiled).
+const payloadsOf = (events: IncomingWebhookEvent[]): string => JSON.stringify(events.map((e) => e.payload ?? null));
+
 // Delivery reports and Stripe events (the hot path) carry no body digest and
 // name no shop; Shopify names it by domain, resolved in the INSERT.
 function insertEvents(db: DbOrTx, events: IncomingWebhookEvent[]): Promise<Inserted> {
   return db.$queryRaw<Inserted>`
     INSERT INTO webhook_events (provider, event_id, topic, shop_id, payload, trace_id)
     SELECT u.provider, u.event_id, u.topic, COALESCE(u.shop_id, (SELECT s.id FROM shops s WHERE s.domain = u.shop_domain)), u.payload, u.trace_id
-      FROM unnest(${events.map((e) => e.provider)}::text[], ${events.map((e) => e.eventId)}::text[], ${events.map((e) => e.topic)}::text[],
-                  ${shopIdsOf(events)}::uuid[], ${events.map((e) => e.shopDomain ?? null)}::text[],
-                  ${events.map((e) => JSON.stringify(e.payload ?? null))}::jsonb[], ${events.map((e) => e.traceId ?? null)}::text[])
+      FROM ROWS FROM (unnest(${events.map((e) => e.provider)}::text[]), unnest(${events.map((e) => e.eventId)}::text[]), unnest(${events.map((e) => e.topic)}::text[]),
+                      unnest(${shopIdsOf(events)}::uuid[]), unnest(${events.map((e) => e.shopDomain ?? null)}::text[]),
+                      jsonb_array_elements(${payloadsOf(events)}::jsonb), unnest(${events.map((e) => e.traceId ?? null)}::text[]))
            AS u(provider, event_id, topic, shop_id, shop_domain, payload, trace_id)
     ON CONFLICT (provider, event_id) DO NOTHING
     RETURNING id, provider, event_id`;
@@ -98,10 +103,10 @@ function insertEvents(db: DbOrTx, events: IncomingWebhookEvent[]): Promise<Inser
 function insertWithDigests(db: DbOrTx, events: IncomingWebhookEvent[]): Promise<Inserted> {
   return db.$queryRaw<Inserted>`
     WITH u AS (
-      SELECT * FROM unnest(${events.map((e) => e.provider)}::text[], ${events.map((e) => e.eventId)}::text[], ${events.map((e) => e.topic)}::text[],
-                           ${shopIdsOf(events)}::uuid[], ${events.map((e) => e.shopDomain ?? null)}::text[],
-                           ${events.map((e) => JSON.stringify(e.payload ?? null))}::jsonb[], ${events.map((e) => e.traceId ?? null)}::text[],
-                           ${events.map((e) => e.bodySha256 ?? null)}::text[])
+      SELECT * FROM ROWS FROM (unnest(${events.map((e) => e.provider)}::text[]), unnest(${events.map((e) => e.eventId)}::text[]), unnest(${events.map((e) => e.topic)}::text[]),
+                               unnest(${shopIdsOf(events)}::uuid[]), unnest(${events.map((e) => e.shopDomain ?? null)}::text[]),
+                               jsonb_array_elements(${payloadsOf(events)}::jsonb), unnest(${events.map((e) => e.traceId ?? null)}::text[]),
+                               unnest(${events.map((e) => e.bodySha256 ?? null)}::text[]))
                AS u(provider, event_id, topic, shop_id, shop_domain, payload, trace_id, body_sha256)
     ), digests AS (
       INSERT INTO webhook_body_digests (provider, body_sha256)
