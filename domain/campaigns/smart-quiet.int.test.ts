@@ -70,6 +70,14 @@ describe('smart sending and recipient quiet hours', () => {
     return { amount: Number(r!.amount), consumed: Number(r!.consumed), released: Number(r!.released), status: r!.status };
   }
 
+  // A provider that refuses every number for good (a provider fake at the adapter interface).
+  const refusing: SmsProvider = {
+    name: 'refusing',
+    dedupsByReference: true,
+    maxBatchSize: 1000,
+    sendBatch: async (messages) => messages.map((m) => ({ reference: m.reference, outcome: 'rejected', code: 'invalid_number', permanent: true })),
+  };
+
   // A weekday afternoon in New York (15:00 EST): outside every quiet window.
   const noon = new Date('2026-12-02T20:00:00Z');
   const hours = (d: Date, h: number): Date => new Date(d.getTime() + h * 3_600_000);
@@ -127,12 +135,6 @@ describe('smart sending and recipient quiet hours', () => {
     await createContactsBulk(env.db, shop.id, 3, { startAt: 700 });
     // B's one batch: three contacts A holds, three free. The free ones' messages fail for good, so their slots go back.
     const b = await launch(shop.id, hours(noon, 1));
-    const refusing: SmsProvider = {
-      name: 'refusing',
-      dedupsByReference: true,
-      maxBatchSize: 1000,
-      sendBatch: async (messages) => messages.map((m) => ({ reference: m.reference, outcome: 'rejected', code: 'invalid_number', permanent: true })),
-    };
     expect(await sendBatch(sendDeps(hours(noon, 1), { provider: refusing }), { ...b.job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { failed: 3, skipped: 3 } });
     const slots = await env.db.$queryRaw<{ campaign_id: string | null; n: bigint }[]>`
       SELECT campaign_id::text AS campaign_id, count(*) AS n FROM contact_send_slots WHERE shop_id = ${shop.id}::uuid GROUP BY 1 ORDER BY 1 NULLS LAST`;
@@ -188,13 +190,6 @@ describe('smart sending and recipient quiet hours', () => {
     await disableQuietHours(env.db, shop.id);
     await createContact(env.db, shop.id, { phone: '+12125550142' });
     const a = await launch(shop.id, noon);
-    // A provider that refuses the number for good (a provider fake at the adapter interface).
-    const refusing: SmsProvider = {
-      name: 'refusing',
-      dedupsByReference: true,
-      maxBatchSize: 1000,
-      sendBatch: async (messages) => messages.map((m) => ({ reference: m.reference, outcome: 'rejected', code: 'invalid_number', permanent: true })),
-    };
     expect(await sendBatch(sendDeps(noon, { provider: refusing }), { ...a.job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { failed: 1 } });
     const b = await launch(shop.id, hours(noon, 1));
     expect(await sendBatch(sendDeps(hours(noon, 1)), { ...b.job, batchNo: 0 })).toMatchObject({ outcome: 'done', settle: { sent: 1, skipped: 0 } });
