@@ -301,6 +301,16 @@ describe('idempotency_keys, webhook_events, outbox', () => {
     await insert();
     await rejectedWith(UNIQUE, insert);
   });
+  it('compresses a batched callback\'s payload with lz4 where the server has it (pglz cost twice the CPU per insert)', async () => {
+    const [server] = await env.db.$queryRaw<{ lz4: boolean }[]>`
+      SELECT 'lz4' = ANY (enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`;
+    const reports = Array.from({ length: 100 }, (_, i) => ({ id: `SM${randomUUID()}`, reference: `r${1_000_000 + i}`, status: 'delivered', timestamp: new Date(0).toISOString() }));
+    const eventId = `batch:${randomUUID()}`;
+    await env.db.$executeRaw`INSERT INTO webhook_events (provider, event_id, topic, payload) VALUES ('simulator', ${eventId}, 'status-batch', ${JSON.stringify({ reports })}::jsonb)`;
+    const [row] = await env.db.$queryRaw<{ method: string | null }[]>`
+      SELECT pg_column_compression(payload) AS method FROM webhook_events WHERE provider = 'simulator' AND event_id = ${eventId}`;
+    expect(row!.method).toBe(server!.lz4 ? 'lz4' : 'pglz');
+  });
   it('rejects an unversioned outbox event name', async () => {
     await rejectedWith(CHECK, () => env.db.$executeRaw`INSERT INTO outbox_events (event_type, aggregate_id, payload) VALUES ('campaign.launch', ${randomUUID()}, '{}'::jsonb)`);
   });
