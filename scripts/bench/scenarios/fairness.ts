@@ -9,7 +9,9 @@
 
 import type { ApiClient } from '../../lib/session-client';
 import { sleep, type Stack } from '../../lib/stack';
+import { apiLatency } from '../api-latency';
 import type { BenchDb } from '../bench-db';
+import { bucketsBetween, countOf, quantileOf, shareAtMost } from '../histogram';
 import { fixedRate, summary } from '../load';
 import { CAMPAIGN_BODY } from './send';
 
@@ -28,8 +30,24 @@ export interface FairnessRun {
   smallRecipients: number;
   /** A was still `sending` when B completed (else B did not compete with it). */
   bigSendingWhenSmallDone: boolean;
-  reads: { offeredRate: number; requests: number; ok: number; errors: Record<number, number>; p50Ms: number; p99Ms: number; maxMs: number };
+  reads: {
+    offeredRate: number;
+    requests: number;
+    ok: number;
+    errors: Record<number, number>;
+    /** As the bench's client timed them (the verdict). */
+    p50Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    /** How late the bench's client sent them (counted in its latencies, which run from when each was due). */
+    lagP99Ms: number;
+    /** As the api timed them (its latency histogram of the two routes, scraped before and after): from the router's first middleware to the response. */
+    server: { requests: number; p99Ms: number; within50Ms: number };
+  };
 }
+
+/** The two routes the scenario reads, GET only. */
+const readRoutes = (labels: string): boolean => /route="\/api\/campaigns(\/:id)?"/.test(labels) && labels.includes('method="GET"');
 
 async function accepted(stack: Stack): Promise<number> {
   const res = await fetch(`${stack.urls.simulator}/_stats`, { signal: AbortSignal.timeout(2_000) });
@@ -71,11 +89,13 @@ export async function runFairness(
   o: { big: ApiClient; small: ApiClient; bigSize: number; smallSize: number; readRate: number; label: string; timeoutMs: number; log: (l: string) => void },
 ): Promise<FairnessRun> {
   const acceptedBefore = await accepted(stack);
+  const serverBefore = await apiLatency(stack, readRoutes);
   const big = await createAndEnqueue(o.big, `Bench fairness A ${o.label}`, `bench-fair-a-${o.label}`);
 
   // Reads in one-second rounds of the open-loop generator until A completed.
   let reading = true;
   const latencies: number[] = [];
+  const lags: number[] = [];
   const statuses: Record<number, number> = {};
   const reads = (async () => {
     const paths = [`/api/campaigns/${big.id}`, '/api/campaigns'];
@@ -87,6 +107,7 @@ export async function runFairness(
         make: (i) => ({ method: 'GET', path: paths[i % 2] as string, headers: { authorization } }),
       });
       latencies.push(...round.latenciesMs);
+      lags.push(...(round.lagMs ?? []));
       for (const [k, n] of Object.entries(round.statuses)) statuses[Number(k)] = (statuses[Number(k)] ?? 0) + n;
     }
   })();
@@ -110,6 +131,7 @@ export async function runFairness(
 
     const s = summary(latencies);
     const ok = statuses[200] ?? 0;
+    const server = bucketsBetween(serverBefore, await apiLatency(stack, readRoutes));
     const run: FairnessRun = {
       bigSize: o.bigSize,
       smallSize: o.smallSize,
@@ -129,13 +151,16 @@ export async function runFairness(
         p50Ms: s.p50,
         p99Ms: s.p99,
         maxMs: s.max,
+        lagP99Ms: summary(lags).p99,
+        server: { requests: countOf(server), p99Ms: quantileOf(server, 0.99) * 1000, within50Ms: shareAtMost(server, 0.05) },
       },
     };
     o.log(
       `  fairness: B (${run.smallRecipients.toLocaleString('en-US')}) completed ${run.smallCompleteMs} ms after its enqueue, ` +
         `A (${o.bigSize.toLocaleString('en-US')}) ${run.bigSendingWhenSmallDone ? 'still sending' : 'NOT sending any more'} then, ${run.bigSentAtSmallEnqueue.toLocaleString('en-US')} sent at B's enqueue; ` +
         `A in ${(run.bigWallMs / 1000).toFixed(2)} s (${Math.round(run.bigRecipientsPerSecond).toLocaleString('en-US')}/s); ` +
-        `reads p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms (${ok}/${latencies.length} 200 at ${o.readRate}/s)`,
+        `reads p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms (${ok}/${latencies.length} 200 at ${o.readRate}/s); ` +
+        `sent up to ${run.reads.lagP99Ms.toFixed(1)} ms late (p99); as the api timed them: p99 ${run.reads.server.p99Ms.toFixed(1)} ms, ${(run.reads.server.within50Ms * 100).toFixed(1)} % within 50 ms (${run.reads.server.requests} requests)`,
     );
     return run;
   } finally {

@@ -24,7 +24,8 @@ import { generatedProductionSecrets } from '../../lib/production-env';
 import type { ApiClient } from '../../lib/session-client';
 import { sleep, type Stack } from '../../lib/stack';
 import { vacuumRunTables, type BenchDb } from '../bench-db';
-import { bucketsBetween, parseBuckets, quantileOf, shareAtMost, type Buckets } from '../histogram';
+import { apiLatency } from '../api-latency';
+import { bucketsBetween, quantileOf, shareAtMost, type Buckets } from '../histogram';
 import { ResourceMeter, every, type CpuBreakdown } from '../meter';
 import { CAMPAIGN_BODY } from './send';
 
@@ -105,13 +106,9 @@ export async function simulatorStats(stack: Stack): Promise<{ messagesAccepted: 
   };
 }
 
-/** The api's latency histogram of the delivery-report callbacks, every status (its /metrics, with the production token). */
-async function callbackLatency(stack: Stack): Promise<Buckets> {
-  const token = stack.config.METRICS_TOKEN;
-  const res = await fetch(`${stack.urls.api}/metrics`, { headers: token ? { Authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(5_000) });
-  if (!res.ok) throw new Error(`api /metrics answered ${res.status}`);
-  return parseBuckets(await res.text(), 'http_request_duration_seconds', (labels) => /route="\/webhooks\/sms\/[^"]+\/status"/.test(labels) && labels.includes('method="POST"'));
-}
+/** The api's latency histogram of the delivery-report callbacks, every status. */
+const callbackLatency = (stack: Stack): Promise<Buckets> =>
+  apiLatency(stack, (labels) => /route="\/webhooks\/sms\/[^"]+\/status"/.test(labels) && labels.includes('method="POST"'));
 
 interface SummaryLine {
   time: number | string;
