@@ -206,7 +206,7 @@ export function targetRows(r: BenchResults): Row[] {
       {
         metric: `API reads during shop A's ${int(x.bigSize)} send (GET /api/campaigns/:id and list, ${int(x.reads.offeredRate)}/s offered)`,
         target: 'p99 ≤ 50 ms',
-        measured: `p99 ${fixed(x.reads.p99Ms)} ms (p50 ${fixed(x.reads.p50Ms)}, ${x.reads.ok}/${x.reads.requests} 200)${x.reads.server ? `; the api's own p99 ${fixed(x.reads.server.p99Ms)} ms` : ''}`,
+        measured: `p99 ${fixed(x.reads.p99Ms)} ms (p50 ${fixed(x.reads.p50Ms)}, ${x.reads.ok}/${x.reads.requests} 200); the api's own p99 ${fixed(x.reads.server.p99Ms)} ms`,
         verdict: verdict(x.reads.ok === x.reads.requests && x.reads.p99Ms <= 50),
       },
     );
