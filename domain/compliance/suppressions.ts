@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Db, DbOrTx } from '../../lib/db';
+import { hmacKey } from '../../lib/hmac-key';
 
 /**
  * The stored form of a number in an opt-out a shop does not hold as a
@@ -7,7 +8,7 @@ import type { Db, DbOrTx } from '../../lib/db';
  * SHA-256, which anyone can reverse by hashing every phone number), it cannot
  * be matched to a number without the key.
  */
-export const phoneHmac = (key: string, e164: string): string => createHmac('sha256', key).update(e164).digest('hex');
+export const phoneHmac = (key: string, e164: string): string => createHmac('sha256', hmacKey(key)).update(e164).digest('hex');
 
 /**
  * Who an opt-out binds (sms_suppressions.scope):

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { hmacKey } from '../../lib/hmac-key';
 
 // A short-link code names (campaign, recipient, link) and proves we made it:
 //
@@ -56,7 +57,7 @@ function decode(s: string, from: number, width: number): number {
 }
 
 function tag(key: string, linkNo: number, recipientId: number, index: number): string {
-  const mac = createHmac('sha256', key).update(`${linkNo}:${recipientId}:${index}`).digest();
+  const mac = createHmac('sha256', hmacKey(key)).update(`${linkNo}:${recipientId}:${index}`).digest();
   return encode(Number(mac.readBigUInt64BE(0) % TAG_MODULUS), TAG_WIDTH);
 }
 
