@@ -288,7 +288,6 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     const waiting: string[] = [];
     const closeOutcomes: string[] = [];
     const closeShops: (string | null)[] = [];
-    const tally = new Map<string, number>();
     const close = (r: Report, outcome: 'processed' | 'ignored', shopId: string | null): void => {
       // A batch's report has no row of its own: the batch row closes once for all.
       if (r.batch === null) {
@@ -296,14 +295,10 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
         closeOutcomes.push(outcome);
         closeShops.push(shopId);
       }
-      const key = `${r.provider}\u0000${outcome}`;
-      tally.set(key, (tally.get(key) ?? 0) + 1);
+      addOutcome(result.outcomes, r.provider, outcome);
     };
     const replyOutcomes = await applyKeywordReplyReports(tx, replyReports);
-    replyOutcomes.forEach((o, i) => {
-      const key = `${replyReports[i]!.provider}\u0000${o.outcome}`;
-      tally.set(key, (tally.get(key) ?? 0) + 1);
-    });
+    replyOutcomes.forEach((o, i) => addOutcome(result.outcomes, replyReports[i]!.provider, o.outcome));
     const flowOutcomes = await applyFlowMessageReports(tx, flowReports);
     flowOutcomes.forEach((o, i) => {
       const f = flowReports[i]!;
@@ -314,8 +309,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
         else result.notReady.push({ id: f.eventId as string, traceId: f.traceId });
         return;
       }
-      const key = `${f.provider}\u0000${o.outcome}`;
-      tally.set(key, (tally.get(key) ?? 0) + 1);
+      addOutcome(result.outcomes, f.provider, o.outcome);
     });
     for (const r of reports) {
       const shop = final.get(r.pmid);
@@ -330,11 +324,6 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
       else if (r.young) waiting.push(r.id);
       else result.notReady.push({ id: r.id, traceId: r.traceId });
     }
-    result.outcomes = [...tally].map(([k, n]) => {
-      const [provider, outcome] = k.split('\u0000') as [string, 'processed' | 'ignored'];
-      return { provider, outcome, n };
-    });
-
     if (closeIds.length > 0) {
       await tx.$executeRaw`
         UPDATE webhook_events w
@@ -409,19 +398,34 @@ async function rebatchWaiting(tx: Tx, waiting: Report[]): Promise<number> {
 function count(result: DeliveryReportBulkResult, winners: Report[], movedPmids: string[]): void {
   if (movedPmids.length === 0) return;
   const moved = new Set(movedPmids);
-  const tally = new Map<string, number>();
   for (const r of winners) {
     if (!moved.has(r.pmid)) continue;
     result.applied[r.status] += 1;
-    const key = `${r.provider}\u0000${r.status}`;
-    tally.set(key, (tally.get(key) ?? 0) + 1);
+    addApplied(result.appliedByProvider, r.provider, r.status);
   }
-  for (const [k, n] of tally) {
-    const [provider, status] = k.split('\u0000') as [string, 'delivered' | 'failed'];
-    const existing = result.appliedByProvider.find((x) => x.provider === provider && x.status === status);
-    if (existing) existing.n += n;
-    else result.appliedByProvider.push({ provider, status, n });
+}
+
+// The tallies below have an entry per provider and outcome, a handful at
+// most: found by a scan, not by a string key built for every report (which
+// was a Map lookup and a string per report in the worker's busiest pass).
+function addOutcome(list: DeliveryReportBulkResult['outcomes'], provider: string, outcome: 'processed' | 'ignored'): void {
+  for (const x of list) {
+    if (x.provider === provider && x.outcome === outcome) {
+      x.n += 1;
+      return;
+    }
   }
+  list.push({ provider, outcome, n: 1 });
+}
+
+function addApplied(list: DeliveryReportBulkResult['appliedByProvider'], provider: string, status: 'delivered' | 'failed'): void {
+  for (const x of list) {
+    if (x.provider === provider && x.status === status) {
+      x.n += 1;
+      return;
+    }
+  }
+  list.push({ provider, status, n: 1 });
 }
 
 /**
