@@ -295,10 +295,10 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
         closeOutcomes.push(outcome);
         closeShops.push(shopId);
       }
-      addOutcome(result.outcomes, r.provider, outcome);
+      addOne(result.outcomes, 'outcome', r.provider, outcome);
     };
     const replyOutcomes = await applyKeywordReplyReports(tx, replyReports);
-    replyOutcomes.forEach((o, i) => addOutcome(result.outcomes, replyReports[i]!.provider, o.outcome));
+    replyOutcomes.forEach((o, i) => addOne(result.outcomes, 'outcome', replyReports[i]!.provider, o.outcome));
     const flowOutcomes = await applyFlowMessageReports(tx, flowReports);
     flowOutcomes.forEach((o, i) => {
       const f = flowReports[i]!;
@@ -309,7 +309,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
         else result.notReady.push({ id: f.eventId as string, traceId: f.traceId });
         return;
       }
-      addOutcome(result.outcomes, f.provider, o.outcome);
+      addOne(result.outcomes, 'outcome', f.provider, o.outcome);
     });
     for (const r of reports) {
       const shop = final.get(r.pmid);
@@ -401,31 +401,23 @@ function count(result: DeliveryReportBulkResult, winners: Report[], movedPmids: 
   for (const r of winners) {
     if (!moved.has(r.pmid)) continue;
     result.applied[r.status] += 1;
-    addApplied(result.appliedByProvider, r.provider, r.status);
+    addOne(result.appliedByProvider, 'status', r.provider, r.status);
   }
 }
 
-// The tallies below have an entry per provider and outcome, a handful at
-// most: found by a scan, not by a string key built for every report (which
-// was a Map lookup and a string per report in the worker's busiest pass).
-function addOutcome(list: DeliveryReportBulkResult['outcomes'], provider: string, outcome: 'processed' | 'ignored'): void {
+// The tallies have an entry per provider and outcome, a handful at most:
+// found by a scan, not by a string key built for every report (which was a
+// Map lookup and a string per report in the worker's busiest pass).
+type Tally<K extends string, V extends string> = { provider: string; n: number } & { [P in K]: V };
+
+function addOne<K extends 'outcome' | 'status', V extends string>(list: Tally<K, V>[], key: K, provider: string, value: V): void {
   for (const x of list) {
-    if (x.provider === provider && x.outcome === outcome) {
+    if (x.provider === provider && x[key] === value) {
       x.n += 1;
       return;
     }
   }
-  list.push({ provider, outcome, n: 1 });
-}
-
-function addApplied(list: DeliveryReportBulkResult['appliedByProvider'], provider: string, status: 'delivered' | 'failed'): void {
-  for (const x of list) {
-    if (x.provider === provider && x.status === status) {
-      x.n += 1;
-      return;
-    }
-  }
-  list.push({ provider, status, n: 1 });
+  list.push({ provider, n: 1, [key]: value } as Tally<K, V>);
 }
 
 /**
