@@ -13,7 +13,7 @@ export interface WorkerHost {
 }
 
 /** Per-queue tuning: concurrency and, for sends, the provider's rate limit. */
-function optionsFor(queue: QueueName, deps: WorkerDeps): Partial<WorkerOptions> {
+export function optionsFor(queue: QueueName, deps: Pick<WorkerDeps, 'config'>): Partial<WorkerOptions> {
   switch (queue) {
     case 'sends':
       // SMS_PROVIDER_MPS is enforced in segments by the provider wrapper
@@ -21,7 +21,7 @@ function optionsFor(queue: QueueName, deps: WorkerDeps): Partial<WorkerOptions> 
       // binds before it (every send costs at least one segment); it is here
       // because BullMQ honours a provider's 429 pause (worker.rateLimit) only
       // on a queue with a limiter.
-      return { concurrency: 8, limiter: { max: deps.config.SMS_PROVIDER_MPS, duration: 1_000 } };
+      return { concurrency: deps.config.SEND_BATCH_CONCURRENCY, limiter: { max: deps.config.SMS_PROVIDER_MPS, duration: 1_000 } };
     case 'webhooks':
       return { concurrency: 32 };
     case 'campaigns':
