@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
+import type { ScanThrottle } from '../../lib/scan-throttle';
 import { recipientStatusSql } from './batch-rows';
 import { campaignPerformance, EMPTY_PERFORMANCE, type CampaignPerformance } from './campaign-performance';
 import { getCampaignRow } from './get-campaign';
@@ -23,23 +24,31 @@ export type CampaignStats = {
 } & Record<RecipientStatus, number> &
   CampaignPerformance;
 
+type StatusGroup = { status: RecipientStatus; n: bigint; capped: bigint; deferred: bigint; gone: bigint };
+
 /**
- * One GROUP BY over the campaign's recipients plus its reservation row (the
+ * One GROUP BY over the campaign's recipients (kept and shared for a while
+ * for a large campaign when `scans` is given: lib/scan-throttle.ts) plus its reservation row (the
  * latest, active or closed). `sending` counts what is in flight: the pending
  * rows of claimed batches too (a claim is the batch's, not written to rows).
  * Clicks and attributed revenue come from campaign-performance.ts.
  */
-export async function campaignStats(db: DbOrTx, shopId: string, campaignId: string): Promise<CampaignStats> {
+export async function campaignStats(db: DbOrTx, shopId: string, campaignId: string, o: { scans?: ScanThrottle } = {}): Promise<CampaignStats> {
+  // Read fresh on every call: who may see it, and its status.
   const campaign = await getCampaignRow(db, shopId, campaignId);
-  const [groups, reservations] = await Promise.all([
-    db.$queryRaw<{ status: RecipientStatus; n: bigint; capped: bigint; deferred: bigint; gone: bigint }[]>`
+  const countRecipients = async () => {
+    const groups = await db.$queryRaw<StatusGroup[]>`
       SELECT ${recipientStatusSql('r', 'b')} AS status, count(*) AS n,
              count(*) FILTER (WHERE r.sent_at IS NOT NULL) AS gone,
              count(*) FILTER (WHERE r.status = 'skipped' AND r.error_code = 'frequency_cap') AS capped,
              count(*) FILTER (WHERE r.status = 'pending' AND b.claim_token IS NULL AND b.not_before IS NOT NULL) AS deferred
         FROM campaign_recipients r
         LEFT JOIN campaign_batches b ON b.campaign_id = r.campaign_id AND b.batch_no = r.batch_no
-       WHERE r.campaign_id = ${campaignId}::uuid GROUP BY 1`,
+       WHERE r.campaign_id = ${campaignId}::uuid GROUP BY 1`;
+    return { value: groups, rows: groups.reduce((sum, g) => sum + Number(g.n), 0) };
+  };
+  const [groups, reservations] = await Promise.all([
+    o.scans ? o.scans.read(`stats:${shopId}:${campaignId}`, countRecipients) : countRecipients().then((r) => r.value),
     db.$queryRaw<{ amount: bigint; consumed: bigint; released: bigint }[]>`
       SELECT amount, consumed, released FROM credit_reservations
        WHERE campaign_id = ${campaignId}::uuid AND shop_id = ${shopId}::uuid ORDER BY created_at DESC LIMIT 1`,

@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
+import type { ScanThrottle } from '../../lib/scan-throttle';
 import { getCampaignRow } from './get-campaign';
 
 /** Bucket widths a client may ask for (`bucket` query parameter), in seconds. */
@@ -58,7 +59,10 @@ const LIVE = new Set(['queued', 'sending']);
  * the finest of BUCKET_WIDTHS at least `minWidth` that keeps the count
  * within `maxBuckets`, so an answer never has more than MAX_BUCKETS points.
  */
-export async function campaignTimeseries(db: DbOrTx, o: { shopId: string; campaignId: string; bucket: BucketName | 'auto'; now: Date }): Promise<CampaignTimeseries> {
+export async function campaignTimeseries(
+  db: DbOrTx,
+  o: { shopId: string; campaignId: string; bucket: BucketName | 'auto'; now: Date; scans?: ScanThrottle },
+): Promise<CampaignTimeseries> {
   // Tenant check first: another shop's campaign is 404 before its rows are read.
   const c = await getCampaignRow(db, o.shopId, o.campaignId);
   const auto = o.bucket === 'auto';
@@ -66,15 +70,37 @@ export async function campaignTimeseries(db: DbOrTx, o: { shopId: string; campai
   const maxBuckets = auto ? AUTO_BUCKETS : MAX_BUCKETS;
   // While it sends the chart runs up to now; afterwards to its end (late delivery reports extend it).
   const end = LIVE.has(c.status) ? o.now : c.completed_at;
-  const rows = await db.$queryRaw<{ width: number; at: Date; sent: bigint; delivered: bigint; failed: bigint }[]>`
+  const read = () => binEvents(db, o, { minWidth, maxBuckets, startedAt: c.started_at, end });
+  const rows = o.scans ? await o.scans.read(`timeseries:${o.shopId}:${o.campaignId}:${o.bucket}`, read) : (await read()).value;
+  if (rows.length === 0) return { bucketSeconds: null, from: null, to: null, points: [] };
+  const width = rows[0]!.width;
+  const last = rows[rows.length - 1]!.at;
+  return {
+    bucketSeconds: width,
+    from: rows[0]!.at.toISOString(),
+    to: new Date(last.getTime() + width * 1000).toISOString(),
+    points: rows.map((r) => ({ at: r.at.toISOString(), sent: Number(r.sent), delivered: Number(r.delivered), failed: Number(r.failed) })),
+  };
+}
+
+type Bin = { width: number; at: Date; sent: bigint; delivered: bigint; failed: bigint };
+
+/** The binning statement; `rows` is what it read, about the campaign's messages (a cost for scan-throttle.ts). */
+async function binEvents(
+  db: DbOrTx,
+  o: { campaignId: string },
+  w: { minWidth: number; maxBuckets: number; startedAt: Date | null; end: Date | null },
+): Promise<{ value: Bin[]; rows: number }> {
+  const { minWidth, maxBuckets } = w;
+  const rows = await db.$queryRaw<Bin[]>`
     WITH ev AS MATERIALIZED (
       SELECT r.sent_at, CASE WHEN r.status IN ('delivered', 'failed') THEN r.final_at END AS final_at, r.status
         FROM campaign_recipients r
        WHERE r.campaign_id = ${o.campaignId}::uuid
          AND (r.sent_at IS NOT NULL OR (r.status IN ('delivered', 'failed') AND r.final_at IS NOT NULL))
     ), span AS (
-      SELECT least(min(ev.sent_at), min(ev.final_at), ${c.started_at}::timestamptz) AS lo,
-             greatest(max(ev.sent_at), max(ev.final_at), ${end}::timestamptz) AS hi
+      SELECT least(min(ev.sent_at), min(ev.final_at), ${w.startedAt}::timestamptz) AS lo,
+             greatest(max(ev.sent_at), max(ev.final_at), ${w.end}::timestamptz) AS hi
         FROM ev
     ), w AS (
       -- Two buckets of slack: the first starts before lo, the last ends after hi.
@@ -98,13 +124,5 @@ export async function campaignTimeseries(db: DbOrTx, o: { shopId: string; campai
            coalesce(sent.n, 0) AS sent, coalesce(fin.delivered, 0) AS delivered, coalesce(fin.failed, 0) AS failed
       FROM w, bins LEFT JOIN sent USING (at) LEFT JOIN fin USING (at)
      ORDER BY bins.at`;
-  if (rows.length === 0) return { bucketSeconds: null, from: null, to: null, points: [] };
-  const width = rows[0]!.width;
-  const last = rows[rows.length - 1]!.at;
-  return {
-    bucketSeconds: width,
-    from: rows[0]!.at.toISOString(),
-    to: new Date(last.getTime() + width * 1000).toISOString(),
-    points: rows.map((r) => ({ at: r.at.toISOString(), sent: Number(r.sent), delivered: Number(r.delivered), failed: Number(r.failed) })),
-  };
+  return { value: rows, rows: rows.reduce((sum, r) => sum + Number(r.sent) + Number(r.failed), 0) };
 }

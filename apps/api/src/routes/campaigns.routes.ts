@@ -21,6 +21,7 @@ import { listCampaigns } from '../../../../domain/campaigns/list-campaigns';
 import { previewCampaign } from '../../../../domain/campaigns/preview-campaign';
 import { updateCampaign } from '../../../../domain/campaigns/update-campaign';
 import { trackedLinksOf } from '../../../../domain/links/link-code';
+import { CAMPAIGN_SCAN_LIMITS, ScanThrottle } from '../../../../lib/scan-throttle';
 import type { ApiDeps } from '../deps';
 import { shedWhenOverloaded } from '../middleware/backpressure';
 import { idParam } from '../middleware/id-param';
@@ -40,6 +41,8 @@ export function campaignRoutes(deps: ApiDeps): Router {
   // A malformed id names nothing: 404 like any unknown id, before any key is claimed.
   const campaignId = idParam('Campaign');
   const idOf = (req: { params: Record<string, unknown> }): string => String(req.params.id);
+  // The statistics and the chart read every recipient: a large campaign's are shared and kept a while.
+  const scans = new ScanThrottle(CAMPAIGN_SCAN_LIMITS);
 
   router.post(
     '/campaigns',
@@ -128,14 +131,14 @@ export function campaignRoutes(deps: ApiDeps): Router {
   router.get(
     '/campaigns/:id/stats',
     ...validated({ use: [campaignId] }, async (_input, req, res) => {
-      res.json(await campaignStats(deps.db, shopOf(res).shopId, idOf(req)));
+      res.json(await campaignStats(deps.db, shopOf(res).shopId, idOf(req), { scans }));
     }),
   );
 
   router.get(
     '/campaigns/:id/timeseries',
     ...validated({ query: campaignTimeseriesQuerySchema, use: [campaignId] }, async ({ query }, req, res) => {
-      res.json(await campaignTimeseries(deps.db, { shopId: shopOf(res).shopId, campaignId: idOf(req), bucket: query.bucket, now: deps.now() }));
+      res.json(await campaignTimeseries(deps.db, { shopId: shopOf(res).shopId, campaignId: idOf(req), bucket: query.bucket, now: deps.now(), scans }));
     }),
   );
 
