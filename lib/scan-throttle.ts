@@ -1,34 +1,37 @@
 /**
  * Bounds what reads that scan a whole campaign may cost, whoever asks and
- * however often: a read of a large campaign is answered from the last scan
- * until that scan is older than its size allows (`msPerRow` for each row it
- * read), and concurrent reads of one key share one scan. A read of fewer
- * than `minRows` rows is never kept, so small campaigns always read fresh.
+ * however often: a read of a large campaign is answered from the last scan,
+ * and once that scan is older than its size allows (`msPerRow` for each row
+ * it read) one read starts the next scan in the background while every read
+ * keeps getting the last answer until it lands. So per key and process there
+ * is at most one scan at a time and one per interval, and only the first
+ * read of a key waits for a scan. A scan of fewer than `minRows` rows is not
+ * kept: small campaigns are read fresh every time.
  *
  * Why: the merchant's campaign page polls its statistics every second, and
- * each poll reads every recipient (~1 µs a row here: a second of Postgres for
+ * each poll read every recipient (~1 µs a row here: a second of Postgres for
  * a million). Unbounded, two open tabs on one shop's big campaign take a core
- * from every other shop's sends; bounded at 10 µs a row, a scan costs at most
- * about a tenth of a core per key and process, whatever the number of viewers.
+ * from every other shop's sends; bounded at 10 µs a row, a key costs at most
+ * about a tenth of a core per process, whatever the number of viewers.
  */
 export interface ScanThrottleOptions {
   /** Scans of at least this many rows are kept and shared. */
   minRows: number;
-  /** How long a kept scan answers, per row it read. */
+  /** How long a kept scan answers before the next one starts, per row it read. */
   msPerRow: number;
   /** Keys kept at most (the oldest is dropped first). */
   maxKeys: number;
   now?: () => number;
 }
 
-interface Entry<T> {
-  value?: T;
+interface Entry {
+  value: unknown;
   freshUntil: number;
-  inFlight?: Promise<T>;
+  refreshing: boolean;
 }
 
 export class ScanThrottle {
-  private readonly entries = new Map<string, Entry<unknown>>();
+  private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
 
   constructor(private readonly o: ScanThrottleOptions) {
@@ -37,39 +40,31 @@ export class ScanThrottle {
 
   /** `scan` resolves to its value and the number of rows it read. */
   async read<T>(key: string, scan: () => Promise<{ value: T; rows: number }>): Promise<T> {
-    const entry = this.entries.get(key) as Entry<T> | undefined;
-    if (entry?.inFlight) return entry.inFlight;
-    if (entry && entry.value !== undefined && this.now() < entry.freshUntil) return entry.value;
-    // Only a key already known to be large shares its scan: a small one reads on its own, always fresh.
-    if (!entry) return this.first(key, scan);
-    const inFlight = scan().then(
-      (r) => {
-        this.keep(key, r);
-        return r.value;
-      },
-      (err: unknown) => {
-        this.entries.delete(key);
-        throw err;
-      },
-    );
-    entry.inFlight = inFlight;
-    return inFlight;
+    const entry = this.entries.get(key);
+    if (!entry) {
+      const r = await scan();
+      this.keep(key, r);
+      return r.value;
+    }
+    if (!entry.refreshing && this.now() >= entry.freshUntil) {
+      entry.refreshing = true;
+      // A failed refresh forgets the key: the next read scans itself and sees the error.
+      scan().then(
+        (r) => this.keep(key, r),
+        () => this.entries.delete(key),
+      );
+    }
+    return entry.value as T;
   }
 
-  private async first<T>(key: string, scan: () => Promise<{ value: T; rows: number }>): Promise<T> {
-    const r = await scan();
-    this.keep(key, r);
-    return r.value;
-  }
-
-  private keep<T>(key: string, r: { value: T; rows: number }): void {
+  private keep(key: string, r: { value: unknown; rows: number }): void {
     this.entries.delete(key);
     if (r.rows < this.o.minRows) return;
     if (this.entries.size >= this.o.maxKeys) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }
-    this.entries.set(key, { value: r.value, freshUntil: this.now() + r.rows * this.o.msPerRow });
+    this.entries.set(key, { value: r.value, freshUntil: this.now() + r.rows * this.o.msPerRow, refreshing: false });
   }
 }
 
