@@ -18,6 +18,8 @@
 //                                                   report ingest, CPU and log bytes per recipient,
 //                                                   time to first message; "meets in k of n runs"
 //   npm run bench -- --dlr-batch 1                  the simulator posts one report per request
+//   npm run bench -- --only settled --stats-pollers 2      the same with two merchant pages open on each
+//                                                   campaign (its stats polled every second, as the admin does)
 //   npm run bench -- --only settled --provider-mps 8000   production mode under a provider budget
 //                                                   (segments/s): report-ingest latency with CPU to spare
 //   npm run bench -- --only fairness --fairness-size 1m   production mode: shop B's 1 000-recipient
@@ -72,6 +74,8 @@ interface Options {
   /** Reports per callback the simulator posts in production mode (1: one request each). */
   dlrBatch: number;
   dlrDelayMs: number;
+  /** Merchant pages polling each settled run's stats every second (`--stats-pollers`; default none). */
+  statsPollers: number;
   /** The production-mode stack's SMS_PROVIDER_MPS (segments/s; default: no budget to speak of). */
   providerMps: number;
   /** Production-mode audience sizes (default: the send sizes from 100 000 up). */
@@ -113,6 +117,7 @@ function parseArgs(argv: string[]): Options {
     dlrBatch: 100,
     dlrDelayMs: 200,
     providerMps: 1_000_000,
+    statsPollers: 0,
     settledSizes: null,
     redirectRate: 5_250,
     redirectSeconds: 5,
@@ -161,6 +166,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--dlr-batch') o.dlrBatch = Math.min(500, Math.floor(num()));
     else if (a === '--dlr-delay-ms') o.dlrDelayMs = Math.floor(num());
     else if (a === '--provider-mps') o.providerMps = Math.max(1, Math.floor(num()));
+    else if (a === '--stats-pollers') o.statsPollers = Math.max(0, Math.floor(num()));
     else if (a === '--redirect-rate') o.redirectRate = num();
     else if (a === '--redirect-seconds') o.redirectSeconds = num();
     else if (a === '--redirect-audience') o.redirectAudience = Number(value().replace(/k$/i, '000').replace(/m$/i, '000000'));
@@ -412,7 +418,7 @@ async function main(): Promise<void> {
         for (const size of settledSizes) {
           const shop = prodShops.get(size);
           if (!shop) continue;
-          results.settled.push(await runSettled(prod, db, shop.api, { size, run, dlrBatch: opts.dlrBatch, redisPid, timeoutMs: Math.max(180_000, size / 2), label: `${prod.runId}-${size}-${run}`, log: out }));
+          results.settled.push(await runSettled(prod, db, shop.api, { size, run, dlrBatch: opts.dlrBatch, redisPid, timeoutMs: Math.max(180_000, size / 2), label: `${prod.runId}-${size}-${run}`, log: out, statsPollers: opts.statsPollers }));
         }
       }
       const fairA = prodShops.get(fairnessSize);

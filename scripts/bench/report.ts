@@ -322,7 +322,8 @@ export function detailLines(r: BenchResults): string[] {
         `statuses ${JSON.stringify(x.statuses)}; reports stored ${int(x.reports.stored)} at ${int(x.reports.ingestPerSecond)}/s in ${int(x.reports.requests)} requests (p50 ${fixed(x.reports.p50Ms)} ms, p99 ${fixed(x.reports.p99Ms)} ms, ${fixed(x.reports.within50Ms * 100, 1)} % within 50 ms, worst second's p99 ${fixed(x.reports.worstSecondP99Ms)} ms, ${x.reports.errors} not 2xx); ` +
         `CPU ${fixed(c.total, 2)} s = api ${fixed(c.api, 2)} + worker ${fixed(c.worker, 2)} + simulator ${fixed(c.simulator, 2)} + postgres ${fixed(c.postgres, 2)} + redis ${fixed(c.redis, 2)} ` +
         `(${fixed(x.cpuMsPerRecipient, 3)} ms/recipient, ${fixed(((c.total - c.simulator) * 1000) / Math.max(1, x.recipients), 3)} without the simulator; other processes meanwhile ${fixed(x.otherCpuSeconds, 2)} s); ` +
-        `logs ${Object.entries(x.logBytes).map(([k, v]) => `${k} ${int(v)} B`).join(', ')} = ${fixed(x.logBytesPerRecipient, 1)} B/recipient`,
+        `logs ${Object.entries(x.logBytes).map(([k, v]) => `${k} ${int(v)} B`).join(', ')} = ${fixed(x.logBytesPerRecipient, 1)} B/recipient` +
+        (x.statsPolls ? `; ${x.statsPolls.pollers} merchant page(s) polling the stats: ${int(x.statsPolls.polls)} polls, p50 ${fixed(x.statsPolls.p50Ms)} ms, max ${fixed(x.statsPolls.maxMs)} ms` : ''),
     );
   }
   if (r.flows) {

@@ -45,6 +45,8 @@ export interface SettledRun {
   firstSendMs: number;
   /** Recipients by final status. */
   statuses: Record<string, number>;
+  /** Merchant pages open on the campaign (`--stats-pollers`): each polls its stats 1 s after the last answer, as the admin does. */
+  statsPolls?: { pollers: number; polls: number; p50Ms: number; maxMs: number };
   reports: {
     stored: number;
     /** Reports stored ÷ (last stored − first stored). */
@@ -167,11 +169,42 @@ function readTail(file: string, from: number): string {
   }
 }
 
+/**
+ * `n` merchant pages open on the campaign while it sends: each polls
+ * `GET /campaigns/:id/stats` 1 s after the previous answer, as the admin's
+ * campaign page does. `close` stops them and gives their polls' latency.
+ */
+function openStatsPages(api: ApiClient, campaignId: string, n: number): { close: () => Promise<SettledRun['statsPolls']> } {
+  if (n === 0) return { close: async () => undefined };
+  let open = true;
+  const took: number[] = [];
+  const page = async (): Promise<void> => {
+    while (open) {
+      const t = performance.now();
+      const r = await api.call('GET', `/campaigns/${campaignId}/stats`);
+      if (r.status !== 200) throw new Error(`GET /campaigns/:id/stats answered ${r.status}`);
+      took.push(performance.now() - t);
+      if (open) await sleep(1_000);
+    }
+  };
+  const running = Array.from({ length: n }, () => page());
+  let closed: Promise<SettledRun['statsPolls']> | null = null;
+  return {
+    close: () =>
+      (closed ??= (async () => {
+        open = false;
+        await Promise.all(running);
+        const sorted = [...took].sort((a, b) => a - b);
+        return { pollers: n, polls: took.length, p50Ms: sorted[Math.floor(sorted.length / 2)] ?? NaN, maxMs: sorted[sorted.length - 1] ?? NaN };
+      })()),
+  };
+}
+
 export async function runSettled(
   stack: Stack,
   db: BenchDb,
   api: ApiClient,
-  o: { size: number; run: number; dlrBatch: number; redisPid: number | null; timeoutMs: number; label: string; log: (l: string) => void },
+  o: { size: number; run: number; dlrBatch: number; redisPid: number | null; timeoutMs: number; label: string; log: (l: string) => void; statsPollers?: number },
 ): Promise<SettledRun> {
   const created = await api.call<{ id: string }>('POST', '/campaigns', { name: `Bench settled ${o.label}`, body: CAMPAIGN_BODY, audience: { tags: ['bench'] } });
   if (created.status !== 201) throw new Error(`POST /campaigns answered ${created.status}: ${JSON.stringify(created.body)}`);
@@ -189,9 +222,11 @@ export async function runSettled(
   await meter.sample();
   const stopSampling = every(200, () => meter.sample());
   const t0 = Date.now();
+  let pages = openStatsPages(api, campaignId, 0);
   try {
     const enq = await api.call('POST', `/campaigns/${campaignId}/enqueue`, {}, { 'Idempotency-Key': `bench-settled-${o.label}` });
     if (enq.status !== 202) throw new Error(`enqueue answered ${enq.status}: ${JSON.stringify(enq.body)}`);
+    pages = openStatsPages(api, campaignId, o.statsPollers ?? 0);
 
     // Time to first message: the provider's count, polled finely until it moves.
     let firstSendMs = NaN;
@@ -226,6 +261,7 @@ export async function runSettled(
     }
     await stopSampling();
     await meter.sample();
+    const statsPolls = await pages.close();
     const simAfter = await simulatorStats(stack);
 
     const { rows: fin } = await db.pool.query<{ status: string; n: string; last: Date | null }>(
@@ -272,6 +308,7 @@ export async function runSettled(
       settledPerSecond: (recipients / settledMs) * 1000,
       firstSendMs,
       statuses,
+      ...(statsPolls ? { statsPolls } : {}),
       reports: {
         stored,
         ingestPerSecond: (stored / ingestWindowMs) * 1000,
@@ -292,11 +329,13 @@ export async function runSettled(
     o.log(
       `  ${o.size.toLocaleString('en-US')} (run ${o.run}): settled ${(settledMs / 1000).toFixed(2)} s = ${Math.round(run.settledPerSecond).toLocaleString('en-US')}/s, ` +
         `first message ${firstSendMs} ms, reports ${Math.round(run.reports.ingestPerSecond).toLocaleString('en-US')}/s p99 ${run.reports.p99Ms} ms, ` +
-        `CPU ${run.cpuMsPerRecipient.toFixed(3)} ms/recipient, log ${run.logBytesPerRecipient.toFixed(1)} B/recipient`,
+        `CPU ${run.cpuMsPerRecipient.toFixed(3)} ms/recipient, log ${run.logBytesPerRecipient.toFixed(1)} B/recipient` +
+        (statsPolls ? `, ${statsPolls.pollers} stats page(s): ${statsPolls.polls} polls, p50 ${statsPolls.p50Ms.toFixed(0)} ms, max ${statsPolls.maxMs.toFixed(0)} ms` : ''),
     );
     return run;
   } finally {
     await stopSampling();
+    await pages.close();
   }
 }
 
