@@ -62,6 +62,19 @@ describe('ScanThrottle', () => {
     expect(s.calls).toBe(2);
   });
 
+  it('gives reads that arrive while a first scan runs that scan, small or large', async () => {
+    const t = throttle();
+    for (const rows of [10, 100_000]) {
+      const s = scanOf(rows);
+      s.held = true;
+      const reads = Promise.all([t.read(`k${rows}`, s.scan), t.read(`k${rows}`, s.scan)]);
+      await settle();
+      s.release();
+      expect(await reads).toEqual(['scan 1', 'scan 1']);
+      expect(s.calls).toBe(1);
+    }
+  });
+
   it('keeps keys apart', async () => {
     const t = throttle();
     const a = scanOf(100_000);

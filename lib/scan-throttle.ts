@@ -6,7 +6,8 @@
  * keeps getting the last answer until it lands. So per key and process there
  * is at most one scan at a time and one per interval, and only the first
  * read of a key waits for a scan. A scan of fewer than `minRows` rows is not
- * kept: small campaigns are read fresh every time.
+ * kept: small campaigns are read fresh every time (requests that arrive
+ * while one of their scans runs share it).
  *
  * Why: the merchant's campaign page polls its statistics every second, and
  * each poll read every recipient (~1 µs a row here: a second of Postgres for
@@ -32,6 +33,8 @@ interface Entry {
 
 export class ScanThrottle {
   private readonly entries = new Map<string, Entry>();
+  /** Keys with nothing kept whose scan is running: reads meanwhile wait for it rather than start their own. */
+  private readonly first = new Map<string, Promise<unknown>>();
   private readonly now: () => number;
 
   constructor(private readonly o: ScanThrottleOptions) {
@@ -42,9 +45,18 @@ export class ScanThrottle {
   async read<T>(key: string, scan: () => Promise<{ value: T; rows: number }>): Promise<T> {
     const entry = this.entries.get(key);
     if (!entry) {
-      const r = await scan();
-      this.keep(key, r);
-      return r.value;
+      const running = this.first.get(key) as Promise<T> | undefined;
+      if (running) return running;
+      const started = scan().then((r) => {
+        this.keep(key, r);
+        return r.value;
+      });
+      this.first.set(key, started);
+      try {
+        return await started;
+      } finally {
+        this.first.delete(key);
+      }
     }
     if (!entry.refreshing && this.now() >= entry.freshUntil) {
       entry.refreshing = true;
