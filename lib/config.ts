@@ -153,6 +153,10 @@ export const configSchema = z.object({
   SEND_LEASE_MS: positiveInt.default(60_000),
   RECONCILE_EVERY_MS: positiveInt.default(60_000),
   STUCK_AFTER_MS: positiveInt.default(600_000),
+  // A worker whose fetch of its next job has not returned for this long while
+  // Redis answers is replaced (apps/worker/src/fetch-watchdog.ts); a healthy
+  // fetch returns within ~11 s.
+  WORKER_FETCH_STUCK_MS: positiveInt.min(15_000).default(60_000),
   // Finished webhook events outlive every sender's retry window (Stripe: 3 days).
   WEBHOOK_RETENTION_MS: positiveInt.default(14 * 24 * 3600_000),
   OUTBOX_RETENTION_MS: positiveInt.default(7 * 24 * 3600_000),

@@ -67,6 +67,7 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r,
     }),
     jobFailures: new Counter({ name: 'job_failures_total', help: 'Job attempts that failed', labelNames: ['queue', 'job'] as const, registers: r }),
+    workerFetchRestarts: new Counter({ name: 'worker_fetch_restarts_total', help: 'Queue workers replaced because their fetch of the next job was stuck', labelNames: ['queue'] as const, registers: r }),
     campaignsStuck: new Gauge({ name: 'campaigns_stuck', help: 'Active campaigns with no activity for STUCK_AFTER_MS', registers: r }),
     reconciliationRepairs: new Counter({ name: 'reconciliation_repairs_total', help: 'Repairs made by reconciliation, by kind', labelNames: ['kind'] as const, registers: r }),
     reconciliationRuns: new Counter({ name: 'reconciliation_runs_total', help: 'Reconciliation passes completed', registers: r }),

@@ -13,7 +13,7 @@ import { buildWorkerDeps, closeWorkerDeps } from '../apps/worker/src/build-deps'
 import type { WorkerDeps } from '../apps/worker/src/deps';
 import { HANDLERS } from '../apps/worker/src/registry';
 import type { JobHandler } from '../apps/worker/src/processors/types';
-import { startWorkers, type WorkerHost } from '../apps/worker/src/worker-host';
+import { startWorkers, type WorkerHost, type WorkerHostOptions } from '../apps/worker/src/worker-host';
 import { ALL_QUEUES, type QueueName } from '../queue/names';
 
 /** Captures every log line a test's processes write (the redaction tests read them). */
@@ -39,7 +39,7 @@ export interface TestEnv {
   /** Worker deps (producer/queues on a blocking connection) without starting workers. */
   workerDeps(overrides?: Partial<WorkerDeps>): WorkerDeps;
   /** Starts real BullMQ workers for these queues (default all) with the real handlers. */
-  worker(opts?: { queues?: QueueName[]; handlers?: JobHandler[]; overrides?: Partial<WorkerDeps> }): Promise<{ host: WorkerHost; deps: WorkerDeps }>;
+  worker(opts?: { queues?: QueueName[]; handlers?: JobHandler[]; overrides?: Partial<WorkerDeps>; host?: WorkerHostOptions }): Promise<{ host: WorkerHost; deps: WorkerDeps }>;
   close(): Promise<void>;
 }
 
@@ -83,7 +83,7 @@ export async function createTestEnv(env: Record<string, string> = {}): Promise<T
     workerDeps: makeWorkerDeps,
     async worker(opts = {}) {
       const deps = makeWorkerDeps(opts.overrides);
-      const host = startWorkers(deps, opts.queues ?? ALL_QUEUES, opts.handlers ?? HANDLERS);
+      const host = startWorkers(deps, opts.queues ?? ALL_QUEUES, opts.handlers ?? HANDLERS, opts.host);
       await Promise.all(host.workers.map((w) => w.waitUntilReady()));
       workers[workers.length - 1]!.host = host;
       return { host, deps };

@@ -43,4 +43,25 @@ describe('requeueStuckWebhookEvents', () => {
     expect(await status(exhausted)).toBe('failed');
     expect(await status(young)).toBe('received');
   });
+
+  it('gives stuck delivery reports one drain job for all of them, and a handed-off one its own job', async () => {
+    const report = async (lastError: string | null): Promise<string> => {
+      const [row] = await t.env.db.$queryRaw<{ id: string }[]>`
+        INSERT INTO webhook_events (provider, event_id, topic, payload, status, last_error, received_at)
+        VALUES ('sms-simulator', ${rid('dlr')}, 'status', '{}'::jsonb, 'received', ${lastError}, now() - interval '120 seconds')
+        RETURNING id`;
+      return row!.id;
+    };
+    const drained = [await report(null), await report(null), await report(null)];
+    const handedOff = await report('bulk apply failed: test');
+
+    const result = await requeueStuckWebhookEvents(t.deps, { olderThanMs: 60_000, maxAttempts: 10 });
+    expect(result).toEqual({ checked: 1, requeued: 2 });
+    const queue = t.deps.queues.get('webhooks');
+    for (const id of drained) expect(await queue.getJob(jobIds.webhook(id))).toBeUndefined();
+    expect(await queue.getJob(jobIds.webhook(handedOff))).toBeDefined();
+    const drains = (await queue.getJobs(['delayed', 'waiting'])).filter((j) => j.name === 'webhook.delivery-reports.v1');
+    expect(drains).toHaveLength(1);
+  });
 });
+

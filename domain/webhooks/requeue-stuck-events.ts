@@ -1,7 +1,10 @@
 import type { Db } from '../../lib/db';
 import type { QueueSet } from '../../queue/connection';
 import type { Producer } from '../../queue/producer';
+import { enqueueDeliveryReportsJob } from './enqueue-delivery-reports-job';
 import { ensureWebhookJob } from './enqueue-event-job';
+import { REPORT_BATCH_TOPIC } from './split-report-batches';
+import { DELIVERY_REPORT_PROVIDERS } from './types';
 
 export interface RequeueDeps {
   db: Db;
@@ -21,7 +24,7 @@ export interface RequeueOptions {
 
 export interface RequeueResult {
   checked: number;
-  /** Jobs added or retried; a row whose job is still pending counts in neither. */
+  /** Jobs added or retried (a delivery-report drain counts once); a row whose job is still pending counts in neither. */
   requeued: number;
 }
 
@@ -30,16 +33,30 @@ export interface RequeueResult {
  * added (Redis down at ingest) or was lost, and `failed` rows that still have
  * attempts left, get a job again. Safe to run from several processes at once:
  * job ids are derived from the row, and processing is idempotent.
+ *
+ * Delivery reports the bulk drain takes (received, never handed off) get one
+ * drain job for all of them instead of a job each: after a Redis outage or a
+ * failover they can number in the hundreds of thousands, which jobs of their
+ * own would repair at `limit` rows per pass.
  */
 export async function requeueStuckWebhookEvents(deps: RequeueDeps, opts: RequeueOptions): Promise<RequeueResult> {
   const now = opts.now ?? new Date();
   const before = new Date(now.getTime() - opts.olderThanMs);
+  const [reports] = await deps.db.$queryRaw<{ stuck: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM webhook_events
+                    WHERE status = 'received' AND topic IN ('status', ${REPORT_BATCH_TOPIC}) AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[])
+                      AND last_error IS NULL AND received_at < ${before}) AS stuck`;
+  let requeued = 0;
+  if (reports?.stuck) {
+    await enqueueDeliveryReportsJob(deps.producer, now.getTime());
+    requeued++;
+  }
   const rows = await deps.db.$queryRaw<{ id: string; status: string; trace_id: string | null }[]>`
     SELECT id, status, trace_id FROM webhook_events
      WHERE status IN ('received', 'failed') AND received_at < ${before} AND attempts < ${opts.maxAttempts}::int
+       AND NOT (status = 'received' AND topic IN ('status', ${REPORT_BATCH_TOPIC}) AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]) AND last_error IS NULL)
      ORDER BY received_at
      LIMIT ${opts.limit ?? 500}::int`;
-  let requeued = 0;
   for (const row of rows) {
     if (row.status === 'failed') {
       await deps.db.$executeRaw`UPDATE webhook_events SET status = 'received' WHERE id = ${row.id}::uuid AND status = 'failed'`;
