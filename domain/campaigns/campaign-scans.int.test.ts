@@ -7,6 +7,7 @@ import { campaignStats } from './campaign-stats';
 import { campaignTimeseries } from './campaign-timeseries';
 import { cancelCampaign } from './cancel-campaign';
 import { launchCampaign } from './launch-campaign';
+import { previewCampaign } from './preview-campaign';
 
 // The statistics and the chart of a large campaign are kept a while
 // (lib/scan-throttle.ts); here "large" is one row, so a small campaign shows it.
@@ -82,5 +83,34 @@ describe('campaign reads that scan every recipient, throttled', () => {
     const sent = async () => (await read('1s')).points.reduce((n, p) => n + p.sent, 0);
     expect(await sent()).toBe(4);
     await waitFor('the next binning', async () => (await sent()) === 10);
+  });
+
+  it("keeps the preview's send timing per audience, deciding quiet hours at each preview's own time", async () => {
+    const shop = await createShop(env.db, { credits: 10_000 });
+    await createContactsBulk(env.db, shop.id, 6);
+    // Quiet 00:00–12:00 in each recipient's zone (+1 201: New Jersey), and the US 21:00–08:00 floor.
+    await env.db.$executeRaw`UPDATE shops SET timezone = 'UTC', quiet_hours_start = '00:00', quiet_hours_end = '12:00', smart_sending_enabled = true WHERE id = ${shop.id}::uuid`;
+    const campaign = await queuedCampaign(env.db, shop.id);
+    const t = scans();
+    const preview = (now: Date) => previewCampaign(env.db, { shopId: shop.id, campaignId: campaign.id, now, scans: t });
+    const night = new Date('2026-12-07T03:00:00Z');
+    expect(await preview(night)).toMatchObject({ recipients: 6, frequencyCapped: 0, deferredNow: 6 });
+    // Two of them texted since: the kept pass (6 × 100 ms) does not see it yet; quiet hours are decided at this preview's time.
+    await env.db.$executeRaw`
+      INSERT INTO contact_send_slots (contact_id, shop_id, last_at)
+      SELECT id, shop_id, now() FROM contacts WHERE shop_id = ${shop.id}::uuid ORDER BY id LIMIT 2
+      ON CONFLICT (contact_id) DO UPDATE SET last_at = EXCLUDED.last_at`;
+    // The last 20:00 UTC (15:00 in New Jersey: outside both windows) before the slots were taken, so they fall in its window.
+    const afternoon = new Date(Date.now());
+    afternoon.setUTCHours(20, 0, 0, 0);
+    if (afternoon.getTime() > Date.now()) afternoon.setUTCDate(afternoon.getUTCDate() - 1);
+    clock += 599;
+    expect(await preview(afternoon)).toMatchObject({ frequencyCapped: 0, deferredNow: 0 });
+    clock += 1;
+    await preview(afternoon);
+    await waitFor('the next pass', async () => (await preview(afternoon)).frequencyCapped === 2);
+    // Another shop's campaign is not found, whatever is kept.
+    const other = await createShop(env.db);
+    await expect(previewCampaign(env.db, { shopId: other.id, campaignId: campaign.id, now: afternoon, scans: t })).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

@@ -1,5 +1,6 @@
 import type { DbOrTx } from '../../lib/db';
 import { notFound } from '../../lib/errors';
+import type { ScanThrottle } from '../../lib/scan-throttle';
 import { DEV_TRACKED_LINKS, sampleShortLink } from '../links/link-code';
 import { countSegments, type Encoding } from '../messaging/segments';
 import { renderTemplate, templateLinks, withFooter } from '../messaging/template';
@@ -39,7 +40,7 @@ export interface CampaignPreview {
  */
 export async function previewCampaign(
   db: DbOrTx,
-  c: { shopId: string; campaignId: string; contactId?: string; linkBase?: string; now?: Date; quietHoursFloor?: boolean; sendTiming?: boolean },
+  c: { shopId: string; campaignId: string; contactId?: string; linkBase?: string; now?: Date; quietHoursFloor?: boolean; sendTiming?: boolean; scans?: ScanThrottle },
 ): Promise<CampaignPreview> {
   const ctx = await loadSendContext(db, c.campaignId, c.shopId);
   if (!ctx) throw notFound('Campaign');
@@ -57,7 +58,7 @@ export async function previewCampaign(
   const text = withFooter(renderTemplate(template, { firstName: names.first_name, lastName: names.last_name, shopName: ctx.shopName }, () => sample), ctx.optOutFooter);
   const counted = countSegments(text);
   const estimate = await estimateAudience(db, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter, linkBase });
-  const timing = c.sendTiming === false ? null : await estimateSendTiming(db, ctx, { now: c.now ?? new Date(), quietHoursFloor: c.quietHoursFloor ?? true });
+  const timing = c.sendTiming === false ? null : await estimateSendTiming(db, ctx, { now: c.now ?? new Date(), quietHoursFloor: c.quietHoursFloor ?? true, scans: c.scans });
   const frequencyCapped = timing ? Math.min(timing.frequencyCapped, estimate.recipients) : null;
   return {
     text,

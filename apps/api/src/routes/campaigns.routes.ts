@@ -41,7 +41,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
   // A malformed id names nothing: 404 like any unknown id, before any key is claimed.
   const campaignId = idParam('Campaign');
   const idOf = (req: { params: Record<string, unknown> }): string => String(req.params.id);
-  // The statistics and the chart read every recipient: a large campaign's are shared and kept a while.
+  // The statistics, the chart and the preview's send timing read every recipient or audience contact: a large one's are shared and kept a while.
   const scans = new ScanThrottle(CAMPAIGN_SCAN_LIMITS);
 
   router.post(
@@ -92,7 +92,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
   router.post(
     '/campaigns/:id/preview',
     ...validated({ body: previewCampaignSchema, use: [campaignId, optionalKey] }, async ({ body }, req, res) => {
-      res.json(await previewCampaign(deps.db, { shopId: shopOf(res).shopId, campaignId: idOf(req), contactId: body.contactId, linkBase: trackedLinksOf(deps.config).base, now: deps.now(), quietHoursFloor: deps.config.SMS_QUIET_HOURS_FLOOR, sendTiming: body.sendTiming }));
+      res.json(await previewCampaign(deps.db, { shopId: shopOf(res).shopId, campaignId: idOf(req), contactId: body.contactId, linkBase: trackedLinksOf(deps.config).base, now: deps.now(), quietHoursFloor: deps.config.SMS_QUIET_HOURS_FLOOR, sendTiming: body.sendTiming, scans }));
     }),
   );
 
