@@ -30,8 +30,8 @@ describe('a queue worker stuck fetching its next job', () => {
   });
 
   it('is not touched while it merely waits on an idle queue', async () => {
-    // BullMQ blocks up to 5 s per wait on an idle queue; 7 s is past one wait and its watchdog.
-    const { host, deps } = await t.env.worker({ queues: ['webhooks'], host: { watchdog: { stuckAfterMs: 7_000, everyMs: 250 } } });
+    // BullMQ blocks up to 5 s per wait on an idle queue (6 s with its own watchdog); 10 s leaves room for a loaded machine.
+    const { host, deps } = await t.env.worker({ queues: ['webhooks'], host: { watchdog: { stuckAfterMs: 10_000, everyMs: 250 } } });
     const first = host.workers[0]!;
     await new Promise((r) => setTimeout(r, 16_000));
     expect(host.workers[0]).toBe(first);
