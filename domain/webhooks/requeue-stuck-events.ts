@@ -1,10 +1,13 @@
-import type { Db } from '../../lib/db';
+import { sql, type Db } from '../../lib/db';
 import type { QueueSet } from '../../queue/connection';
 import type { Producer } from '../../queue/producer';
 import { enqueueDeliveryReportsJob } from './enqueue-delivery-reports-job';
 import { ensureWebhookJob } from './enqueue-event-job';
 import { REPORT_BATCH_TOPIC } from './split-report-batches';
 import { DELIVERY_REPORT_PROVIDERS } from './types';
+
+/** A stored delivery report the bulk drain takes (applyDeliveryReports): received, never handed off. */
+const DRAINABLE_REPORT = sql`status = 'received' AND topic IN ('status', ${REPORT_BATCH_TOPIC}) AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]) AND last_error IS NULL`;
 
 export interface RequeueDeps {
   db: Db;
@@ -43,9 +46,7 @@ export async function requeueStuckWebhookEvents(deps: RequeueDeps, opts: Requeue
   const now = opts.now ?? new Date();
   const before = new Date(now.getTime() - opts.olderThanMs);
   const [reports] = await deps.db.$queryRaw<{ stuck: boolean }[]>`
-    SELECT EXISTS (SELECT 1 FROM webhook_events
-                    WHERE status = 'received' AND topic IN ('status', ${REPORT_BATCH_TOPIC}) AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[])
-                      AND last_error IS NULL AND received_at < ${before}) AS stuck`;
+    SELECT EXISTS (SELECT 1 FROM webhook_events WHERE ${DRAINABLE_REPORT} AND received_at < ${before}) AS stuck`;
   let requeued = 0;
   if (reports?.stuck) {
     await enqueueDeliveryReportsJob(deps.producer, now.getTime());
@@ -54,7 +55,7 @@ export async function requeueStuckWebhookEvents(deps: RequeueDeps, opts: Requeue
   const rows = await deps.db.$queryRaw<{ id: string; status: string; trace_id: string | null }[]>`
     SELECT id, status, trace_id FROM webhook_events
      WHERE status IN ('received', 'failed') AND received_at < ${before} AND attempts < ${opts.maxAttempts}::int
-       AND NOT (status = 'received' AND topic IN ('status', ${REPORT_BATCH_TOPIC}) AND provider = ANY(${DELIVERY_REPORT_PROVIDERS}::text[]) AND last_error IS NULL)
+       AND NOT (${DRAINABLE_REPORT})
      ORDER BY received_at
      LIMIT ${opts.limit ?? 500}::int`;
   for (const row of rows) {
