@@ -120,6 +120,25 @@ describe('junk input on every /api route', () => {
     expect(routes.map((r) => `${r.method} ${r.path}`)).toEqual(expect.arrayContaining(['GET /api/shop', 'PATCH /api/shop', 'POST /api/contacts', 'POST /api/contacts/import']));
   });
 
+  // A case the walk found (seed -1828498906): a message body holding a NUL passed the
+  // schema, so a keyed PATCH of an unknown campaign stored its Idempotency-Key row
+  // (404, failed) and, on a real campaign, the write would have failed in Postgres.
+  it('refuses a message body holding a NUL in its schema, before any key is claimed', async () => {
+    const token = await sessionToken(shop.domain, { expiresInSec: 300 });
+    const before = await tableFingerprints(env.db);
+    const body = 'Sale\u0000today';
+    for (const [method, path, payload] of [
+      ['patch', '/api/campaigns/00000000-0000-0000-0000-000000000000', { body }],
+      ['post', '/api/campaigns', { name: 'Sale', body }],
+      ['post', '/api/flows/preview', { body }],
+    ] as const) {
+      const res = await request(app)[method](path).set('Authorization', `Bearer ${token}`).set('Idempotency-Key', randomUUID()).send(payload);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: expect.arrayContaining([expect.objectContaining({ path: 'body', message: expect.stringContaining('NUL') })]) });
+    }
+    expect(await tableFingerprints(env.db)).toEqual(before);
+  });
+
   it('never answers 5xx, answers 4xx in the error shape, and writes nothing', async () => {
     let before = await tableFingerprints(env.db);
     for (const route of routes) {

@@ -68,6 +68,7 @@ describe('parseTemplate: errors', () => {
     ['{{firstName|a|b}}', [{ message: /more than one '\|'/, index: 0 }]],
     ['{{firstName|a}b}}', [{ message: /may not contain '\}'/, index: 0 }]],
     ['{{|there}}', [{ message: /Malformed placeholder/, index: 0 }]],
+    ['Sale\u0000today', [{ message: /cannot contain a NUL character \(index 4\)/, index: 4 }]],
   ])('%j', (body, expected) => {
     const r = parseTemplate(body);
     expect(r.ok).toBe(false);

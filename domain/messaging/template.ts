@@ -100,6 +100,9 @@ export function parseTemplate(body: string, allowed: readonly Placeholder[] = PL
   text += body.slice(pos);
   if (errors.length === 0 && text !== '') pushText(text);
   if (errors.length === 0 && links > MAX_LINKS) errors.push({ message: `At most ${MAX_LINKS} links per message (found ${links})`, index: 0 });
+  // Postgres text cannot hold NUL: refused here, with the other template errors, rather than failing the write.
+  const nul = body.indexOf('\u0000');
+  if (nul !== -1) errors.push({ message: `A message cannot contain a NUL character (index ${nul})`, index: nul });
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, template: { parts } };
 }
