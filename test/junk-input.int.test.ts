@@ -123,18 +123,23 @@ describe('junk input on every /api route', () => {
   // A case the walk found (seed -1828498906): a message body holding a NUL passed the
   // schema, so a keyed PATCH of an unknown campaign stored its Idempotency-Key row
   // (404, failed) and, on a real campaign, the write would have failed in Postgres.
-  it('refuses a message body holding a NUL in its schema, before any key is claimed', async () => {
+  // Names and a flow condition's tag had the same gap.
+  it('refuses a NUL in a message body, a name or a tag in its schema, before any key is claimed', async () => {
     const token = await sessionToken(shop.domain, { expiresInSec: 300 });
     const before = await tableFingerprints(env.db);
-    const body = 'Sale\u0000today';
-    for (const [method, path, payload] of [
-      ['patch', '/api/campaigns/00000000-0000-0000-0000-000000000000', { body }],
-      ['post', '/api/campaigns', { name: 'Sale', body }],
-      ['post', '/api/flows/preview', { body }],
-    ] as const) {
+    const zero = '00000000-0000-0000-0000-000000000000';
+    const nul = 'Sale\u0000today';
+    const cases: ['patch' | 'post', string, Record<string, unknown>, string, RegExp][] = [
+      ['patch', `/api/campaigns/${zero}`, { body: nul }, 'body', /NUL/],
+      ['post', '/api/campaigns', { name: 'Sale', body: nul }, 'body', /NUL/],
+      ['post', '/api/flows/preview', { body: nul }, 'body', /NUL/],
+      ['patch', `/api/campaigns/${zero}`, { name: nul }, 'name', /control characters/],
+      ['patch', `/api/flows/${zero}`, { name: nul }, 'name', /control characters/],
+    ];
+    for (const [method, path, payload, field, message] of cases) {
       const res = await request(app)[method](path).set('Authorization', `Bearer ${token}`).set('Idempotency-Key', randomUUID()).send(payload);
       expect(res.status).toBe(400);
-      expect(res.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: expect.arrayContaining([expect.objectContaining({ path: 'body', message: expect.stringContaining('NUL') })]) });
+      expect(res.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: expect.arrayContaining([expect.objectContaining({ path: field, message: expect.stringMatching(message) })]) });
     }
     expect(await tableFingerprints(env.db)).toEqual(before);
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { tagsField } from '../contacts/contact-input';
+import { tagsField, text } from '../contacts/contact-input';
 import { parseTemplate } from '../messaging/template';
 
 // Request schemas for the campaign routes. The template check lives in the
@@ -53,7 +53,7 @@ export const audienceSchema = z.strictObject({
 const timestamp = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
 
 export const createCampaignSchema = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: text(200),
   body: campaignBodySchema,
   audience: audienceSchema.optional(),
   scheduledAt: timestamp.nullable().optional(),
@@ -62,7 +62,7 @@ export const createCampaignSchema = z.strictObject({
 export type CreateCampaignInput = z.infer<typeof createCampaignSchema>;
 
 export const updateCampaignSchema = z.strictObject({
-  name: z.string().trim().min(1).max(200).optional(),
+  name: text(200).optional(),
   body: campaignBodySchema.optional(),
   audience: audienceSchema.optional(),
   scheduledAt: timestamp.nullable().optional(),

@@ -55,9 +55,9 @@ export const timezoneField = z
     return canonical;
   });
 
-const tag = text(64).transform((s) => s.toLowerCase());
+export const tagField = text(64).transform((s) => s.toLowerCase());
 /** Tags: trimmed, lowercased and deduplicated, in first-seen order. */
-export const tagsField = z.array(tag).max(MAX_TAGS).transform((tags) => [...new Set(tags)]);
+export const tagsField = z.array(tagField).max(MAX_TAGS).transform((tags) => [...new Set(tags)]);
 
 const phoneRaw = z.string().max(RAW_MAX.phone).refine(noControl, 'must not contain control characters');
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tagField, text } from '../contacts/contact-input';
 import { FLOW_PLACEHOLDERS, parseTemplate } from '../messaging/template';
 
 // Request schemas for /api/flows and the shape of a version's steps. Every
@@ -73,7 +74,7 @@ const conditionCheck = z.discriminatedUnion('kind', [
   /** An order from the contact after the run's trigger (is: whether one must exist to continue). */
   z.strictObject({ kind: z.literal('hasOrderedSinceTrigger'), is: z.boolean() }),
   z.strictObject({ kind: z.literal('consent'), is: z.enum(['subscribed', 'unsubscribed', 'pending']) }),
-  z.strictObject({ kind: z.literal('tag'), tag: z.string().trim().toLowerCase().min(1).max(64), is: z.boolean() }),
+  z.strictObject({ kind: z.literal('tag'), tag: tagField, is: z.boolean() }),
 ]);
 
 const conditionStep = z.strictObject({
@@ -143,7 +144,7 @@ export function defaultExitCondition(trigger: TriggerType): ExitCondition {
 }
 
 export const createFlowSchema = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: text(200),
   trigger: triggerSchema,
   steps: stepsSchema.default([]),
   exitCondition: exitConditionSchema.optional(),
@@ -153,7 +154,7 @@ export type CreateFlowInput = z.infer<typeof createFlowSchema>;
 
 export const updateFlowSchema = z
   .strictObject({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: text(200).optional(),
     trigger: triggerSchema.optional(),
     steps: stepsSchema.optional(),
     exitCondition: exitConditionSchema.optional(),
