@@ -92,6 +92,13 @@ export function createMetrics() {
     linkClickBufferAge: new Gauge({ name: 'link_click_buffer_oldest_seconds', help: 'Age of the oldest click waiting for its flush (0 when none; normally under a second)', registers: r }),
     attributedOrders: new Counter({ name: 'attributed_orders_total', help: 'Orders attributed to a campaign or a flow, by kind (click, view)', labelNames: ['kind'] as const, registers: r }),
     attributedRevenue: new Counter({ name: 'attributed_revenue_total', help: 'Revenue of attributed orders, in major units of each currency', labelNames: ['currency'] as const, registers: r }),
+    shopErasures: new Counter({ name: 'shop_erasures_total', help: 'Shop erasures (shop/redact) that ended, by outcome (erased; not_requested: no shop awaiting erasure by that id)', labelNames: ['outcome'] as const, registers: r }),
+    shopErasureRows: new Counter({ name: 'shop_erasure_rows_deleted_total', help: 'Rows deleted by shop erasures, by table', labelNames: ['table'] as const, registers: r }),
+    // The point of the chunks: each transaction stays far below the 5 s bound a cascade used to break.
+    shopErasureChunkDuration: new Histogram({
+      name: 'shop_erasure_chunk_duration_seconds', help: 'Duration of one shop-erasure chunk (one transaction), by table',
+      labelNames: ['table'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r,
+    }),
   };
 }
 

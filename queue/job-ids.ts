@@ -30,6 +30,8 @@ export const jobIds = {
   flowsTrigger: (outboxId: string, part = 0): string => `flow-trigger-${safe(outboxId)}-${safe(part)}`,
   /** One step job per claim (the claim token is fresh per claim, so a re-claim after a lease is a new job). */
   flowSteps: (claimToken: string): string => `flow-steps-${safe(claimToken)}`,
+  /** One erasure per shop, however often shop/redact arrives or reconciliation finds it unfinished. */
+  shopErase: (shopId: string): string => `shop-erase-${safe(shopId)}`,
 };
 
 export const SCHEDULER_IDS = {

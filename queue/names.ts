@@ -33,6 +33,7 @@ export const JOBS = {
   flowsTrigger: 'flows.trigger.v1',
   flowsDue: 'flows.due.v1',
   flowsSteps: 'flows.steps.v1',
+  shopErase: 'privacy.shop-erase.v1',
 } as const;
 
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
@@ -57,6 +58,8 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   // The due-run scheduler (every second) and the step jobs of the runs it claims.
   'flows.due.v1': QUEUES.flows,
   'flows.steps.v1': QUEUES.flows,
+  // Bulk deletes in short transactions; a run yields its slot every few seconds (domain/privacy/erase-shop.ts).
+  'privacy.shop-erase.v1': QUEUES.maintenance,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

@@ -32,6 +32,8 @@ export const jobPayloadSchemas = {
   'flows.due.v1': z.object({ ...traced }),
   // One claim of due runs (≤ 1 000): only the claim's holder moves them.
   'flows.steps.v1': z.object({ ...traced, claimToken: z.uuid(), runIds: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).min(1).max(1000) }),
+  // Erases the shop in chunks; acts only on a shop whose erasure was requested (shop/redact).
+  'privacy.shop-erase.v1': z.object({ ...traced, shopId: z.uuid() }),
 } satisfies Record<JobName, z.ZodType>;
 
 export type JobPayloads = { [K in JobName]: z.infer<(typeof jobPayloadSchemas)[K]> };

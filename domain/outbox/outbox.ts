@@ -7,7 +7,15 @@ import type { Producer } from '../../queue/producer';
 // commit the caller publishes it, and the dispatcher job republishes anything
 // a crash left unpublished. Publishing is idempotent (deterministic job ids).
 
-export type OutboxEventType = 'campaign.launch.v1' | 'campaign.completed.v1' | 'contacts.import.v1' | 'contact.consent-writeback.v1' | 'shop.sync.v1' | 'keyword.reply.v1' | 'flows.trigger.v1';
+export type OutboxEventType =
+  | 'campaign.launch.v1'
+  | 'campaign.completed.v1'
+  | 'contacts.import.v1'
+  | 'contact.consent-writeback.v1'
+  | 'shop.sync.v1'
+  | 'keyword.reply.v1'
+  | 'flows.trigger.v1'
+  | 'privacy.shop-erase.v1';
 
 export interface OutboxRow {
   id: bigint;
@@ -68,6 +76,11 @@ export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
   // split here into jobs of ≤ 1 000 records) or with a checkout/order (domain/flows/queue-flow-trigger.ts).
   'flows.trigger.v1': async (producer, row) => {
     for (const part of flowTriggerParts(row)) await producer.add('flows.trigger.v1', part.payload, { jobId: part.jobId });
+  },
+  // Written by shop/redact with the shop's erasure request (domain/privacy/request-shop-erasure.ts).
+  'privacy.shop-erase.v1': (producer, row) => {
+    const { shopId } = row.payload as { shopId: string };
+    return producer.add('privacy.shop-erase.v1', { traceId: traceOf(row), shopId }, { jobId: jobIds.shopErase(shopId) });
   },
 };
 

@@ -19,6 +19,7 @@ import { pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finish
 import { releaseOrphanedReservations } from './release-orphaned-reservations';
 import { repairStuckImports } from './repair-stuck-imports';
 import { repairStuckSyncs } from './repair-stuck-syncs';
+import { requeueShopErasures } from './requeue-shop-erasures';
 import { clearAbandonedFlowClaims, republishFlowTriggers, settleOrphanedFlowMessages } from './repair-flows';
 
 // One reconciliation pass repairs what a crash left behind. Every kind is
@@ -49,6 +50,7 @@ export const REPAIR_KINDS = [
   'flow_trigger_consumed',
   'flow_claim_cleared',
   'flow_message_settled',
+  'shop_erasure_requeued',
 ] as const;
 export type RepairKind = (typeof REPAIR_KINDS)[number];
 
@@ -77,6 +79,8 @@ export interface ReconcileReport {
 }
 
 const WEBHOOK_MAX_ATTEMPTS = 8;
+// Longer than the outbox dispatcher's retries (every 5 s) take to publish a fresh request's job.
+const SHOP_ERASURE_QUIET_MS = 5 * 60_000;
 
 export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOptions = {}): Promise<ReconcileReport> {
   const started = Date.now();
@@ -225,6 +229,9 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
 
     // 14. Flow messages left sending by a dead attempt whose run has ended or moved on since: unknown (or failed when certainly not sent).
     count('flow_message_settled', await settleOrphanedFlowMessages(deps.db, { now, limit }));
+
+    // 15. Shop erasures (shop/redact) still unfinished minutes after their request: their job again.
+    count('shop_erasure_requeued', await requeueShopErasures({ db: deps.db, queues: deps.queues }, { now, quietMs: SHOP_ERASURE_QUIET_MS, limit }));
   }
 
   // Gauges: stuck campaigns, active reservations, pending outbox, ledger mismatches.

@@ -15,6 +15,7 @@ import { shopSyncHandler } from './processors/shop-sync.processor';
 import { flowsTriggerHandler } from './processors/flows-trigger.processor';
 import { flowsDueHandler } from './processors/flows-due.processor';
 import { flowsStepsHandler } from './processors/flows-steps.processor';
+import { shopEraseHandler } from './processors/shop-erase.processor';
 
 // Every handler the worker knows. Add one line per new job name.
 export const HANDLERS: JobHandler[] = [
@@ -33,6 +34,7 @@ export const HANDLERS: JobHandler[] = [
   flowsTriggerHandler,
   flowsDueHandler,
   flowsStepsHandler,
+  shopEraseHandler,
 ] as JobHandler[];
 
 /** Start-up check: every job name has exactly one handler, and no handler is for an unknown name. */

@@ -5,7 +5,8 @@ import { attributeSummaryOrder } from '../../orders/attribute-summary-order';
 import { minorToMajor } from '../../orders/money';
 import { exportCustomerData } from '../../privacy/export-customer-data';
 import { redactCustomer } from '../../privacy/redact-customer';
-import { redactShop } from '../../privacy/redact-shop';
+import { requestShopErasure } from '../../privacy/request-shop-erasure';
+import { publishOutboxRows } from '../../outbox/outbox';
 import { invalidateAccessToken } from '../../shops/access-token/token-store';
 import { markShopUninstalled, uninstallShop } from '../../shops/uninstall-shop';
 import { inEventTransaction } from '../event-transaction';
@@ -142,15 +143,28 @@ export const shopifyCustomerRedact: WebhookHandler = async (ctx) => {
   });
 };
 
+/**
+ * shop/redact: marks the shop for erasure and hands it to its job (bounded
+ * whatever the shop's size; the job deletes in short chunks, see
+ * domain/privacy/erase-shop.ts). Only the shop the signed body names.
+ */
 export const shopifyShopRedact: WebhookHandler = async (ctx) => {
   const { deps, event } = ctx;
   const body = shopRedactSchema.safeParse(event.payload);
   if (!body.success) return ignore(ctx);
   return inEventTransaction(ctx, async (tx) => {
-    // Only the shop the signed body names. Deletes this very event too:
-    // nothing of the shop may remain, and marking it then updates no row.
-    const result = await redactShop(tx, { shopId: null, shopDomain: body.data.shop_domain });
-    ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, ...result }, 'shop redacted'));
+    // Deletes this very event too (the shop's stored events go now), so marking it then updates no row.
+    const request = await requestShopErasure(tx, { shopDomain: body.data.shop_domain, traceId: event.trace_id });
+    const { outbox, ...logged } = request;
+    const producer = deps.producer;
+    ctx.afterCommit(() => {
+      deps.logger.info({ webhookEventId: event.id, ...logged }, request.shopId ? 'shop erasure requested' : 'shop/redact for no known shop');
+      if (outbox && producer) {
+        publishOutboxRows(deps.db, producer, [outbox], deps.now()).catch((err: unknown) =>
+          deps.logger.warn({ err: { message: (err as Error).message }, outboxId: String(outbox.id) }, 'shop erasure not queued now; the outbox dispatcher will'),
+        );
+      }
+    });
     return { outcome: 'processed' };
   });
 };

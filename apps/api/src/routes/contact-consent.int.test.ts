@@ -29,7 +29,8 @@ describe('consent record', () => {
   beforeAll(async () => {
     env = await createTestEnv();
     ({ app } = await env.api());
-    await env.worker({ queues: ['webhooks'] });
+    // maintenance: shop/redact's erasure job.
+    await env.worker({ queues: ['webhooks', 'maintenance'] });
   });
   afterAll(async () => {
     await env.close();
@@ -289,6 +290,7 @@ describe('consent record', () => {
       const phone = testPhone();
       await createContactApi(env.db, shop.id, { phoneE164: phone, phoneHash: phoneHash(phone), smsConsent: 'subscribed' });
       await deliverShopify('shop/redact', { shop_id: 1, shop_domain: shop.domain }, shop.domain);
+      await waitFor('the erasure job deleted the shop', async () => (await env.db.$queryRaw<unknown[]>`SELECT 1 FROM shops WHERE id = ${shop.id}::uuid`).length === 0);
       const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contact_consent_records WHERE shop_id = ${shop.id}::uuid`;
       expect(row!.n).toBe(0n);
     });

@@ -32,7 +32,8 @@ describe('POST /webhooks/shopify', () => {
     // A short shop memory, so the uninstall test sees it run out quickly.
     env = await createTestEnv({ SHOP_CACHE_TTL_MS: '200' });
     ({ app, deps: api } = await env.api());
-    await env.worker({ queues: ['webhooks'] });
+    // maintenance: shop/redact's erasure job.
+    await env.worker({ queues: ['webhooks', 'maintenance'] });
   });
   afterAll(async () => {
     await env.close();
@@ -255,6 +256,7 @@ describe('POST /webhooks/shopify', () => {
       expect((await rowsMentioning(env.db, [shop.id])).length).toBeGreaterThan(5);
 
       expect(await deliver('shop/redact', { shop_id: 123, shop_domain: shop.domain }, shop.domain)).toBe('gone');
+      await waitFor('the erasure job deleted the shop', async () => (await env.db.$queryRaw<unknown[]>`SELECT 1 FROM shops WHERE id = ${shop.id}::uuid`).length === 0);
       expect(await rowsMentioning(env.db, [shop.id, shop.domain])).toEqual([]);
       // The other shop sharing the sender keeps its rows, opt-out included.
       const [kept] = await env.db.$queryRaw<{ opt_out_source: string | null }[]>`

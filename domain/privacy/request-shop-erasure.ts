@@ -1,0 +1,49 @@
+import type { Tx } from '../../lib/db';
+import { writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
+
+export interface ShopErasureRequest {
+  /** The shop to erase; null when no shop has that domain (erased already, or never installed). */
+  shopId: string | null;
+  /** When the erasure was first requested (a repeated shop/redact keeps the first time). */
+  requestedAt: Date | null;
+  eventsDeleted: number;
+  /** Starts the erasure job once committed (published after commit, else by the outbox dispatcher). */
+  outbox: OutboxRow | null;
+}
+
+/**
+ * shop/redact, inside the webhook event's transaction: only what is bounded
+ * whatever the shop's size. The shop becomes `redacted` (the api refuses it
+ * and no token exchange revives it, see session-auth.ts) and its erasure is
+ * handed to the privacy.shop-erase.v1 job (erase-shop.ts), which deletes its
+ * rows in short chunks. The stored webhook events and outbox rows of the shop
+ * go now, this very event included: they are not bound to the shop by a
+ * foreign key, and a payload may carry the shop's customers.
+ */
+export async function requestShopErasure(tx: Tx, r: { shopDomain: string; traceId?: string | null }): Promise<ShopErasureRequest> {
+  const [shop] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM shops WHERE domain = ${r.shopDomain} FOR UPDATE`;
+  const shopId = shop?.id ?? null;
+  if (shopId) {
+    await tx.$executeRaw`
+      DELETE FROM outbox_events
+       WHERE payload->>'shopId' = ${shopId}::text
+          OR aggregate_id IN (SELECT id::text FROM campaigns WHERE shop_id = ${shopId}::uuid)`;
+  }
+  const eventsDeleted = await tx.$executeRaw`
+    DELETE FROM webhook_events
+     WHERE (${shopId}::uuid IS NOT NULL AND shop_id = ${shopId}::uuid)
+        OR (provider = 'shopify' AND (payload->>'shop_domain' = ${r.shopDomain}::text OR payload->>'myshopify_domain' = ${r.shopDomain}::text))`;
+  if (!shopId) return { shopId: null, requestedAt: null, eventsDeleted, outbox: null };
+
+  const [marked] = await tx.$queryRaw<{ erasure_requested_at: Date }[]>`
+    UPDATE shops SET status = 'redacted', erasure_requested_at = COALESCE(erasure_requested_at, now()), updated_at = now()
+     WHERE id = ${shopId}::uuid
+     RETURNING erasure_requested_at`;
+  const outbox = await writeOutboxEvent(tx, {
+    type: 'privacy.shop-erase.v1',
+    aggregateId: shopId,
+    payload: { shopId },
+    traceId: r.traceId ?? undefined,
+  });
+  return { shopId, requestedAt: marked!.erasure_requested_at, eventsDeleted, outbox };
+}
