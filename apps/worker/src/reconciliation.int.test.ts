@@ -208,3 +208,26 @@ it('counts campaigns with no activity for STUCK_AFTER_MS in campaigns_stuck, and
   expect((await metrics.reconciliationRuns.get()).values[0]?.value).toBe(1);
   await env.db.$executeRaw`UPDATE campaigns SET status = 'cancelled' WHERE id = ANY(${[c.id, campaign.id]}::uuid[])`;
 });
+
+it('re-adds the erasure job of a shop still there minutes after its shop/redact (shop_erasure_requeued), once per loss', async () => {
+  const stale = await createShop(env.db);
+  const fresh = await createShop(env.db);
+  await env.db.$executeRaw`UPDATE shops SET status = 'redacted', erasure_requested_at = ${ago(10 * 60_000)} WHERE id = ${stale.id}::uuid`;
+  await env.db.$executeRaw`UPDATE shops SET status = 'redacted', erasure_requested_at = ${ago(60_000)} WHERE id = ${fresh.id}::uuid`;
+  const maintenance = deps.queues.get('maintenance');
+
+  expect((await pass()).repairs.shop_erasure_requeued).toBe(1);
+  expect((await maintenance.getJob(jobIds.shopErase(stale.id)))?.data).toMatchObject({ shopId: stale.id });
+  // Just requested: its own job is still on its way.
+  expect(await maintenance.getJob(jobIds.shopErase(fresh.id))).toBeUndefined();
+  // Waiting (or running, or between slices): live, nothing to repair.
+  expect((await pass()).repairs.shop_erasure_requeued).toBe(0);
+  // Lost again (Redis, or given up after its attempts): back once more.
+  await (await maintenance.getJob(jobIds.shopErase(stale.id)))!.remove();
+  expect((await pass()).repairs.shop_erasure_requeued).toBe(1);
+
+  // Erased: nothing more to re-add, and later passes see no such shop.
+  await env.db.$executeRaw`DELETE FROM shops WHERE id = ANY(${[stale.id, fresh.id]}::uuid[])`;
+  await maintenance.obliterate({ force: true });
+  expect((await pass()).repairs.shop_erasure_requeued).toBe(0);
+});
