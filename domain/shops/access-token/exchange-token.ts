@@ -82,11 +82,13 @@ export async function exchangeAccessToken(
   let syncEvent: OutboxRow | null = null;
   try {
     const outcome = await db.$transaction(async (tx) => {
+      // Never for a shop being erased (shop/redact): its row is on its way out, and so is everything of it.
       const stored = await tx.$executeRaw`
         UPDATE shop_access_tokens
            SET ciphertext = ${ciphertext}, scopes = ${scopes}, obtained_at = now(), invalidated_at = NULL,
                exchange_claim = NULL, exchange_not_before = NULL, exchange_failures = 0, last_exchange_error = NULL, updated_at = now()
-         WHERE shop_id = ${shop.id}::uuid AND exchange_claim = ${claim}::uuid`;
+         WHERE shop_id = ${shop.id}::uuid AND exchange_claim = ${claim}::uuid
+           AND NOT EXISTS (SELECT 1 FROM shops WHERE id = ${shop.id}::uuid AND erasure_requested_at IS NOT NULL)`;
       if (stored !== 1) return 'busy' as const;
       // Shopify grants a token only to an installed app: the proof of a re-install.
       const reactivated = await tx.$executeRaw`
@@ -103,7 +105,7 @@ export async function exchangeAccessToken(
     });
     if (outcome === 'busy') {
       metrics.shopifyTokenExchanges.inc({ outcome: 'discarded' });
-      logger.info({ shopId: shop.id }, 'shopify token exchange: claim lost before storing (uninstalled or taken over); token discarded');
+      logger.info({ shopId: shop.id }, 'shopify token exchange: claim lost before storing (uninstalled, being erased or taken over); token discarded');
       return 'busy';
     }
     metrics.shopifyTokenExchanges.inc({ outcome });

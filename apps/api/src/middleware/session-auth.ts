@@ -39,7 +39,11 @@ export function shopOf(res: { locals: Record<string, unknown> }): AuthedLocals {
  * at most EXCHANGE_WAIT_MS for it), the others go on without waiting, and a
  * failure never fails the request. An
  * uninstalled shop is served again only once its exchange succeeds (Shopify
- * grants tokens to installed apps only: the proof of a re-install).
+ * grants tokens to installed apps only: the proof of a re-install). A shop
+ * whose erasure is pending (shop/redact) is not installed either, and no
+ * exchange is tried for it: its data is being deleted and a re-install must
+ * not revive half of it. Once the erasure has deleted the row, the next
+ * valid token provisions a new, empty shop (docs/shopify.md, "Re-install").
  */
 export function sessionAuth(
   deps: Pick<ApiDeps, 'config' | 'db' | 'now' | 'logger' | 'metrics'> & Partial<Pick<ApiDeps, 'producer'>>,
@@ -62,6 +66,11 @@ export function sessionAuth(
       ]);
       if (lookup.status === 'rejected') throw lookup.reason;
       let shop = lookup.value;
+      if (shop.status === 'redacted') {
+        throw new AppError('UNAUTHENTICATED', 'App is not installed for this shop: its data is being erased after shop/redact; install again once that has finished', {
+          details: { reason: 'shop_erasure_pending' },
+        });
+      }
       if (shop.status === 'uninstalled' && (await exchangeAccessToken(deps, shop, match[1])) === 'reinstalled') {
         lookupShop.forget(shop.domain);
         shop = { ...shop, status: 'active', has_token: true };
