@@ -113,3 +113,21 @@ it('a run whose slice runs out yields after one chunk at least, and the next run
   expect(outcomes.length).toBeGreaterThan(ERASURE_STEPS.length / 2);
   expect(await shopRowCounts(t.env.db, shop.id, ids)).toEqual({});
 });
+
+it('a shop/redact repeated, and a webhook stored, after their steps of a running erasure leave nothing behind', async () => {
+  const { shop, ids } = await seededShop();
+  await requestErasure(shop);
+  const pastOutbox = ERASURE_STEPS.findIndex((s) => s.table === 'outbox_events') + 1;
+  let r = await eraseShopChunk(t.env.db, shop.id, { chunkRows: 1_000 });
+  while (r.kind === 'rows' && r.step < pastOutbox) r = await eraseShopChunk(t.env.db, shop.id, { chunkRows: 1_000, from: r.step + 1 });
+  expect(r).toMatchObject({ kind: 'rows', table: 'campaigns' });
+
+  // Shopify repeats the webhook (a new id), and stores another, once the run is past those steps: its last chunk, the shop row, comes next.
+  await requestErasure(shop);
+  await t.env.db.$executeRaw`
+    INSERT INTO webhook_events (provider, event_id, topic, shop_id, payload) VALUES ('shopify', 'late-1', 'customers/update', ${shop.id}::uuid, '{"id": 2}'::jsonb)`;
+  r = await eraseShopChunk(t.env.db, shop.id, { chunkRows: 1_000, from: ERASURE_STEPS.length });
+  expect(r.kind).toBe('shop');
+  expect(await shopRowCounts(t.env.db, shop.id, ids)).toEqual({});
+  expect(await rowsMentioning(t.env.db, [shop.id, shop.domain])).toEqual([]);
+});

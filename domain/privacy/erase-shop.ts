@@ -50,7 +50,13 @@ export async function eraseShopChunk(db: Db, shopId: string, o: { chunkRows: num
   const gone = await db.$transaction(async (tx) => {
     // Rows written since their step ran go by cascade, consent records included.
     await allowConsentErasure(tx);
-    return tx.$executeRaw`DELETE FROM shops WHERE id = ${shopId}::uuid AND erasure_requested_at IS NOT NULL`;
+    const deleted = await tx.$executeRaw`DELETE FROM shops WHERE id = ${shopId}::uuid AND erasure_requested_at IS NOT NULL`;
+    if (deleted === 1) {
+      // No foreign key brings these along: a repeated shop/redact (its outbox event) or a webhook stored since their step.
+      await tx.$executeRaw`DELETE FROM outbox_events WHERE payload->>'shopId' = ${shopId}::text OR aggregate_id = ${shopId}::text`;
+      await tx.$executeRaw`DELETE FROM webhook_events WHERE shop_id = ${shopId}::uuid`;
+    }
+    return deleted;
   });
   return gone === 1 ? { kind: 'shop', ms: performance.now() - started } : { kind: 'not_requested' };
 }
