@@ -64,15 +64,21 @@ it('touches no shop whose erasure was not requested, whatever id the job names',
   expect(await shopRowCounts(t.env.db, shop.id, ids)).toEqual(before);
 });
 
-it('marks the shop redacted once: a repeated request keeps the first time and queues the same job', async () => {
+it('marks the shop redacted once, pauses its live flows: a repeated request keeps the first time and queues the same job', async () => {
   const shop = await createShop(t.env.db);
+  const [flow] = await t.env.db.$queryRaw<{ id: string }[]>`
+    INSERT INTO flows (shop_id, name, trigger_type) VALUES (${shop.id}::uuid, 'Welcome', 'contact_subscribed') RETURNING id`;
+  await t.env.db.$executeRaw`
+    WITH v AS (INSERT INTO flow_versions (flow_id, shop_id, version, steps) VALUES (${flow!.id}::uuid, ${shop.id}::uuid, 1, '[]'::jsonb) RETURNING id)
+    UPDATE flows SET status = 'live', current_version_id = (SELECT id FROM v) WHERE id = ${flow!.id}::uuid`;
   const first = await t.env.db.$transaction((tx) => requestShopErasure(tx, { shopDomain: shop.domain }));
   await new Promise((r) => setTimeout(r, 20));
   const again = await t.env.db.$transaction((tx) => requestShopErasure(tx, { shopDomain: shop.domain }));
   expect(again.requestedAt).toEqual(first.requestedAt);
   expect(again.outbox).toMatchObject({ event_type: 'privacy.shop-erase.v1', aggregate_id: shop.id, payload: { shopId: shop.id } });
-  const [row] = await t.env.db.$queryRaw<{ status: string }[]>`SELECT status FROM shops WHERE id = ${shop.id}::uuid`;
-  expect(row!.status).toBe('redacted');
+  const [row] = await t.env.db.$queryRaw<{ status: string; flow: string }[]>`
+    SELECT s.status, f.status AS flow FROM shops s JOIN flows f ON f.shop_id = s.id WHERE s.id = ${shop.id}::uuid`;
+  expect(row).toEqual({ status: 'redacted', flow: 'paused' });
   // The first request's event went with the shop's other outbox rows; the second is the one to publish.
   const events = await t.env.db.$queryRaw<{ id: bigint }[]>`SELECT id FROM outbox_events WHERE aggregate_id = ${shop.id}`;
   expect(events.map((e) => e.id)).toEqual([again.outbox!.id]);

@@ -14,7 +14,8 @@ export interface ShopErasureRequest {
 /**
  * shop/redact, inside the webhook event's transaction: only what is bounded
  * whatever the shop's size. The shop becomes `redacted` (the api refuses it
- * and no token exchange revives it, see session-auth.ts) and its erasure is
+ * and no token exchange revives it, see session-auth.ts), its live flows are
+ * paused, and its erasure is
  * handed to the privacy.shop-erase.v1 job (erase-shop.ts), which deletes its
  * rows in short chunks. The stored webhook events and outbox rows of the shop
  * go now, this very event included: they are not bound to the shop by a
@@ -35,6 +36,9 @@ export async function requestShopErasure(tx: Tx, r: { shopDomain: string; traceI
         OR (provider = 'shopify' AND (payload->>'shop_domain' = ${r.shopDomain}::text OR payload->>'myshopify_domain' = ${r.shopDomain}::text))`;
   if (!shopId) return { shopId: null, requestedAt: null, eventsDeleted, outbox: null };
 
+  // Nothing new goes out for the shop while its rows go: its live flows stop
+  // claiming runs (its campaigns were cancelled at app/uninstalled, 48 h before).
+  await tx.$executeRaw`UPDATE flows SET status = 'paused', updated_at = now() WHERE shop_id = ${shopId}::uuid AND status = 'live'`;
   const [marked] = await tx.$queryRaw<{ erasure_requested_at: Date }[]>`
     UPDATE shops SET status = 'redacted', erasure_requested_at = COALESCE(erasure_requested_at, now()), updated_at = now()
      WHERE id = ${shopId}::uuid
