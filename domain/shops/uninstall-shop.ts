@@ -9,8 +9,9 @@ export interface UninstallResult {
 }
 
 /**
- * active → uninstalled (guarded: a replay changes nothing), an open customer
- * sync failed, and the access token erased whatever the status: the token row goes, claim included, so an
+ * active → uninstalled (guarded: a replay changes nothing), its live flows
+ * paused, an open customer sync failed, and the access token erased whatever
+ * the status: the token row goes, claim included, so an
  * exchange still in flight cannot store its result (its UPDATE is fenced by
  * the claim).
  */
@@ -19,6 +20,10 @@ export async function markShopUninstalled(db: DbOrTx, shopId: string, now: Date)
     UPDATE shops SET status = 'uninstalled', uninstalled_at = ${now}, updated_at = ${now}
      WHERE id = ${shopId}::uuid AND status = 'active'`;
   await db.$executeRaw`DELETE FROM shop_access_tokens WHERE shop_id = ${shopId}::uuid`;
+  // A flow's next messages would still go out (a welcome series days later):
+  // its live flows are paused, which holds their runs where they are and
+  // starts no new ones; a re-installed shop's merchant resumes them.
+  await db.$executeRaw`UPDATE flows SET status = 'paused', updated_at = ${now} WHERE shop_id = ${shopId}::uuid AND status = 'live'`;
   // A customer sync cannot go on without a token; a re-install starts a new one.
   await db.$executeRaw`
     UPDATE shop_syncs SET status = 'failed', error = 'The app was uninstalled during the sync', finished_at = now(),

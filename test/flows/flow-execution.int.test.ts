@@ -8,6 +8,7 @@ import { sessionToken } from '../session-token';
 import { claimDueRuns } from '../../domain/flows/claim-due-runs';
 import { executeFlowStep } from '../../domain/flows/execute-flow-step';
 import { startFlowRuns } from '../../domain/flows/start-flow-runs';
+import { uninstallShop } from '../../domain/shops/uninstall-shop';
 import { stepsSchema } from '../../domain/flows/flow-input';
 import { applyInboundKeyword } from '../../domain/compliance/apply-inbound-keyword';
 import { phoneHmac, shopScope } from '../../domain/compliance/suppressions';
@@ -272,6 +273,34 @@ describe('flow execution', () => {
     expect(await tick(t0, [id])).toEqual(['advanced']);
     expect(await tick(t0, [id])).toEqual(['advanced']);
     expect(await run(id)).toMatchObject({ current_step: 2, next_due_at: new Date(t0.getTime() + 24 * 3600_000) });
+  });
+
+  it('an uninstalled shop sends nothing more: its live flows are paused, and none of its runs is claimed, test runs included', async () => {
+    const t0 = new Date(Date.UTC(2026, 11, 6, 12));
+    const gone = await createShop(env.db);
+    const kept = await createShop(env.db);
+    const flow = await liveFlow(gone, { name: 'Welcome', trigger: { type: 'order_created' }, steps });
+    const other = await liveFlow(kept, { name: 'Welcome', trigger: { type: 'order_created' }, steps });
+    const held = await startRun(gone, flow, steps, (await createContact(env.db, gone.id)).id, t0);
+    const tester = await createContact(env.db, gone.id);
+    const [manual] = await env.db.$transaction((tx) =>
+      startFlowRuns(tx, {
+        shopId: gone.id, triggerType: 'manual', shopTimezone: 'UTC', traceId: 'test', requireLive: false,
+        flows: [{ id: flow.id, versionId: flow.versionId, steps: stepsSchema.parse(steps) }],
+        candidates: [{ contactId: tester.id, subject: `t-${randomUUID()}`, triggeredAt: t0, baseAt: t0, phone: null, timezone: 'UTC' }],
+      }),
+    );
+    const control = await startRun(kept, other, steps, (await createContact(env.db, kept.id)).id, t0);
+
+    await uninstallShop(env.db, gone.id, t0);
+
+    const [f] = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM flows WHERE id = ${flow.id}::uuid`;
+    expect(f!.status).toBe('paused');
+    expect(await tick(t0, [held, manual!.id])).toEqual([]);
+    expect(await run(held)).toMatchObject({ status: 'active', current_step: 0, claim_token: null, attempt: 0 });
+    expect(await run(manual!.id)).toMatchObject({ status: 'active', current_step: 0, claim_token: null, attempt: 0 });
+    // Another shop's run of the same tick goes on.
+    expect(await tick(t0, [control])).toEqual(['advanced']);
   });
 
   it('the worker runs the scheduler job: a due condition advances to the send step', async () => {
