@@ -82,7 +82,7 @@ async function main(): Promise<void> {
 
   t0 = performance.now();
   await db.$transaction((tx) => requestShopErasure(tx, { shopDomain: big.domain, traceId: 'measure' }));
-  console.log(`shop/redact's transaction (mark + outbox + the shop's stored events): ${(performance.now() - t0).toFixed(1)} ms`);
+  console.log(`shop/redact's transaction (mark, pause, the unkeyed stored events, the job's outbox event): ${(performance.now() - t0).toFixed(1)} ms`);
 
   const metrics = createMetrics();
   const result = await eraseShop({ db, metrics, logger: pino({ level: 'warn' }) }, big.id, { sliceMs: Number.POSITIVE_INFINITY });

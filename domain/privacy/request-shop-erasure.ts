@@ -15,25 +15,22 @@ export interface ShopErasureRequest {
  * shop/redact, inside the webhook event's transaction: only what is bounded
  * whatever the shop's size. The shop becomes `redacted` (the api refuses it
  * and no token exchange revives it, see session-auth.ts), its live flows are
- * paused, and its erasure is
- * handed to the privacy.shop-erase.v1 job (erase-shop.ts), which deletes its
- * rows in short chunks. The stored webhook events and outbox rows of the shop
- * go now, this very event included: they are not bound to the shop by a
- * foreign key, and a payload may carry the shop's customers.
+ * paused, and its erasure is handed to the privacy.shop-erase.v1 job
+ * (erase-shop.ts), which deletes its rows in short chunks, its outbox rows
+ * and the stored webhook events keyed by its id included: a shop's 14 days
+ * of webhooks or 7 of outbox can be millions of rows, too many for this
+ * transaction's bound. Deleted here: this very event (`eventId`), and the
+ * Shopify events naming the domain that no shop id keys (stored before the
+ * shop was known, or for no known shop), which the job could not find.
  */
-export async function requestShopErasure(tx: Tx, r: { shopDomain: string; traceId?: string | null }): Promise<ShopErasureRequest> {
+export async function requestShopErasure(tx: Tx, r: { shopDomain: string; traceId?: string | null; eventId?: string }): Promise<ShopErasureRequest> {
   const [shop] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM shops WHERE domain = ${r.shopDomain} FOR UPDATE`;
   const shopId = shop?.id ?? null;
-  if (shopId) {
-    await tx.$executeRaw`
-      DELETE FROM outbox_events
-       WHERE payload->>'shopId' = ${shopId}::text
-          OR aggregate_id IN (SELECT id::text FROM campaigns WHERE shop_id = ${shopId}::uuid)`;
-  }
   const eventsDeleted = await tx.$executeRaw`
     DELETE FROM webhook_events
-     WHERE (${shopId}::uuid IS NOT NULL AND shop_id = ${shopId}::uuid)
-        OR (provider = 'shopify' AND (payload->>'shop_domain' = ${r.shopDomain}::text OR payload->>'myshopify_domain' = ${r.shopDomain}::text))`;
+     WHERE id = ${r.eventId ?? null}::uuid
+        OR (provider = 'shopify' AND shop_id IS NULL
+            AND (payload->>'shop_domain' = ${r.shopDomain}::text OR payload->>'myshopify_domain' = ${r.shopDomain}::text))`;
   if (!shopId) return { shopId: null, requestedAt: null, eventsDeleted, outbox: null };
 
   // Nothing new goes out for the shop while its rows go: its live flows stop

@@ -153,8 +153,8 @@ export const shopifyShopRedact: WebhookHandler = async (ctx) => {
   const body = shopRedactSchema.safeParse(event.payload);
   if (!body.success) return ignore(ctx);
   return inEventTransaction(ctx, async (tx) => {
-    // Deletes this very event too (the shop's stored events go now), so marking it then updates no row.
-    const request = await requestShopErasure(tx, { shopDomain: body.data.shop_domain, traceId: event.trace_id });
+    // Deletes this very event too, so marking it then updates no row; the shop's other stored events go with its erasure.
+    const request = await requestShopErasure(tx, { shopDomain: body.data.shop_domain, traceId: event.trace_id, eventId: event.id });
     const { outbox, ...logged } = request;
     const producer = deps.producer;
     ctx.afterCommit(() => {
