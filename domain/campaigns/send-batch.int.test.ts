@@ -253,6 +253,23 @@ describe('sendBatch', () => {
     await expectBooksBalance(shopId);
   });
 
+  it('a cancel larger than its bound: the rows past it are cancelled by their batches\' jobs, nothing is sent, the reservation is released at once', async () => {
+    const { shopId, campaignId, job, reserved } = await launched(30, { batchSize: 10 });
+    const p = provider();
+    const cancel = await cancelCampaign(env.db, { shopId, campaignId, guard: UNGUARDED, now: new Date(), cancelNowRows: 12 });
+    // Batch 0 and two rows of batch 1 now; nothing is in flight, so no credit is kept.
+    expect(cancel).toMatchObject({ released: reserved, kept: 0 });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ cancelled: 12, pending: 18 });
+    expect(await moneyState(env.db, shopId)).toMatchObject({ reserved: 0, activeRemaining: 0 });
+    for (const batchNo of [0, 1, 2]) expect(await sendBatch(sendDeps(p), { ...job, batchNo })).toMatchObject({ outcome: 'done', claimed: 0 });
+    expect(sim.stats()).toMatchObject({ messagesAccepted: 0 });
+    expect(await recipientCounts(env.db, campaignId)).toEqual({ cancelled: 30 });
+    const open = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM campaign_batches WHERE campaign_id = ${campaignId}::uuid AND status = 'pending'`;
+    expect(open[0]!.n).toBe(0);
+    expect(await campaignStatus(env.db, campaignId)).toBe('cancelled');
+    await expectBooksBalance(shopId);
+  });
+
   describe('claim and cancel serialise on the batch row', () => {
     /** Runs `fn` in a transaction that stays open until the returned `commit` is called. */
     async function openTransaction(fn: (tx: Tx) => Promise<void>): Promise<{ commit: () => Promise<void> }> {

@@ -111,7 +111,8 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
            ${batchHasOpenRowsSql('b')} AS open
       FROM campaign_batches b JOIN campaigns c ON c.id = b.campaign_id
      WHERE b.status = 'pending' AND (${only}::uuid IS NULL OR b.campaign_id = ${only}::uuid)
-       AND (c.status = 'sending' OR b.claim_token IS NOT NULL
+       -- A cancelled campaign's unclaimed batches still hold the pending rows their jobs cancel (cancel-campaign.ts).
+       AND (c.status IN ('sending', 'cancelled') OR b.claim_token IS NOT NULL
             OR EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no AND r.status = 'sending'))
      ORDER BY b.updated_at
      LIMIT ${limit}`;

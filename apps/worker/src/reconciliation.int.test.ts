@@ -74,6 +74,14 @@ it('re-adds a batch job deleted from Redis (batch_job_missing), once, with the s
   expect(only((await pass(campaign.id)).repairs)).toEqual({});
 });
 
+it('re-adds the lost job of a cancelled campaign\'s unclaimed batch whose pending rows the cancel left to it', async () => {
+  const { campaign } = await sendingCampaign('pending');
+  await env.db.$executeRaw`UPDATE campaigns SET status = 'cancelled', cancelled_at = now() WHERE id = ${campaign.id}::uuid`;
+  expect(only((await pass(campaign.id)).repairs)).toEqual({ batch_job_missing: 1 });
+  expect(await deps.queues.get('sends').getJob(jobIds.sendBatch(campaign.id, 0))).toBeDefined();
+  expect(only((await pass(campaign.id)).repairs)).toEqual({});
+});
+
 it('re-adds a batch job that already finished while the batch still has pending recipients', async () => {
   const { campaign, shop } = await sendingCampaign('pending');
   const queue = deps.queues.get('sends');
