@@ -12,7 +12,7 @@ import { createTestEnv, type TestEnv } from './harness';
 import { waitFor } from './sending';
 import { sessionToken } from './session-token';
 import { installShop } from './shopify';
-import { counterValue, postShopify, rid, webhookEvent } from './webhooks';
+import { counterValue, deliverShopify } from './webhooks';
 
 // Managed install against the fake Shopify: token exchange once per shop,
 // the token encrypted at rest, rotation, invalidation and erasure.
@@ -35,16 +35,7 @@ describe('Shopify install by token exchange', () => {
   const shopIdOf = async (domain: string): Promise<string> =>
     (await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM shops WHERE domain = ${domain}`)[0]!.id;
 
-  async function deliver(topic: string, body: Record<string, unknown>, shopDomain: string): Promise<string> {
-    const webhookId = rid('wh');
-    expect((await postShopify(app, topic, body, { shopDomain, webhookId })).status).toBe(200);
-    let status = '';
-    await waitFor(`${topic} settled`, async () => {
-      status = (await webhookEvent(env.db, 'shopify', webhookId))?.status ?? 'gone';
-      return status !== 'received';
-    });
-    return status;
-  }
+  const deliver = (topic: string, body: Record<string, unknown>, shopDomain: string): Promise<string> => deliverShopify(app, env.db, topic, body, shopDomain);
 
   beforeAll(async () => {
     fake = await startFakeShopify({ exchangeDelayMs: 150 });

@@ -6,6 +6,7 @@ import { signShopifyBody } from '../domain/webhooks/verify-shopify-hmac';
 import { signSimulatorPayload } from '../domain/messaging/providers/simulator-signature';
 import type { Db } from '../lib/db';
 import type { Metrics } from '../lib/metrics';
+import { waitFor } from './sending';
 
 // Builders and senders for signed webhook deliveries, as Stripe, Shopify and
 // the SMS provider send them.
@@ -60,6 +61,23 @@ export function postShopify(
     .set('X-Shopify-Hmac-Sha256', o.hmac ?? signShopifyBody(o.secret ?? process.env.SHOPIFY_API_SECRET!, raw));
   if (o.shopDomain) req.set('X-Shopify-Shop-Domain', o.shopDomain);
   return req.send(raw);
+}
+
+/**
+ * Posts a signed Shopify webhook and waits until its stored event is handled:
+ * its final status, or `gone` for an event its own processing erased
+ * (shop/redact deletes it).
+ */
+export async function deliverShopify(app: Express, db: Db, topic: string, body: Record<string, unknown>, shopDomain: string): Promise<string> {
+  const webhookId = rid('wh');
+  const res = await postShopify(app, topic, body, { shopDomain, webhookId });
+  if (res.status !== 200) throw new Error(`${topic} answered ${res.status}`);
+  let status = '';
+  await waitFor(`${topic} settled`, async () => {
+    status = (await webhookEvent(db, 'shopify', webhookId))?.status ?? 'gone';
+    return status !== 'received';
+  });
+  return status;
 }
 
 export function postSimulator(app: Express, kind: 'status' | 'inbound', body: Record<string, unknown> | string, o: { secret?: string; t?: number; signature?: string | null } = {}) {

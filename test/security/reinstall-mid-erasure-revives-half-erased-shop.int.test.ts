@@ -9,7 +9,7 @@ import { createTestEnv, type TestEnv } from '../harness';
 import { waitFor } from '../sending';
 import { sessionToken } from '../session-token';
 import { installShop } from '../shopify';
-import { postShopify, rid, webhookEvent } from '../webhooks';
+import { deliverShopify, rid } from '../webhooks';
 
 // The attack: shop/redact's erasure now runs for minutes, in chunks, after
 // the webhook. Meanwhile a valid session token of the shop (the merchant
@@ -39,16 +39,7 @@ describe('a re-install during the erasure of its shop', () => {
     await fake?.close();
   });
 
-  async function deliver(topic: string, body: Record<string, unknown>, shopDomain: string): Promise<string> {
-    const webhookId = rid('wh');
-    expect((await postShopify(app, topic, body, { shopDomain, webhookId })).status).toBe(200);
-    let status = '';
-    await waitFor(`${topic} settled`, async () => {
-      status = (await webhookEvent(env.db, 'shopify', webhookId))?.status ?? 'gone';
-      return status !== 'received';
-    });
-    return status;
-  }
+  const deliver = (topic: string, body: Record<string, unknown>, shopDomain: string): Promise<string> => deliverShopify(app, env.db, topic, body, shopDomain);
   const get = async (domain: string, path: string) => request(app).get(path).set('Authorization', `Bearer ${await sessionToken(domain)}`);
   const shopRow = async (id: string) =>
     (await env.db.$queryRaw<{ status: string; erasure_requested_at: Date | null }[]>`SELECT status, erasure_requested_at FROM shops WHERE id = ${id}::uuid`)[0];

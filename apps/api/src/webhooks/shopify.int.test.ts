@@ -10,6 +10,7 @@ import { sessionToken } from '../../../../test/session-token';
 import { tableFingerprints } from '../../../../test/table-fingerprints';
 import {
   counterValue,
+  deliverShopify,
   findEverywhere,
   postShopify,
   postSimulator,
@@ -39,18 +40,7 @@ describe('POST /webhooks/shopify', () => {
     await env.close();
   });
 
-  async function deliver(topic: string, body: Record<string, unknown>, shopDomain: string): Promise<string> {
-    const webhookId = rid('wh');
-    const res = await postShopify(app, topic, body, { shopDomain, webhookId });
-    expect(res.status).toBe(200);
-    let status = '';
-    // The row exists once the 200 is back; a row gone since was erased by its own processing (shop/redact).
-    await waitFor(`${topic} settled`, async () => {
-      status = (await webhookEvent(env.db, 'shopify', webhookId))?.status ?? 'gone';
-      return status !== 'received';
-    });
-    return status;
-  }
+  const deliver = (topic: string, body: Record<string, unknown>, shopDomain: string): Promise<string> => deliverShopify(app, env.db, topic, body, shopDomain);
 
   const iso = (offsetSec: number): string => new Date(Date.now() + offsetSec * 1000).toISOString();
   let customerSeq = 1000;
