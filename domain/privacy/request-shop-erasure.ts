@@ -1,4 +1,5 @@
 import type { Tx } from '../../lib/db';
+import { pauseShopFlows } from '../flows/pause-shop-flows';
 import { writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
 
 export interface ShopErasureRequest {
@@ -35,7 +36,7 @@ export async function requestShopErasure(tx: Tx, r: { shopDomain: string; traceI
 
   // Nothing new goes out for the shop while its rows go: its live flows stop
   // claiming runs (its campaigns were cancelled at app/uninstalled, 48 h before).
-  await tx.$executeRaw`UPDATE flows SET status = 'paused', updated_at = now() WHERE shop_id = ${shopId}::uuid AND status = 'live'`;
+  await pauseShopFlows(tx, shopId, new Date());
   const [marked] = await tx.$queryRaw<{ erasure_requested_at: Date }[]>`
     UPDATE shops SET status = 'redacted', erasure_requested_at = COALESCE(erasure_requested_at, now()), updated_at = now()
      WHERE id = ${shopId}::uuid

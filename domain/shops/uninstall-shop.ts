@@ -1,6 +1,7 @@
 import type { Db, DbOrTx } from '../../lib/db';
 import { AppError } from '../../lib/errors';
 import { cancelCampaign } from '../campaigns/cancel-campaign';
+import { pauseShopFlows } from '../flows/pause-shop-flows';
 import { UNGUARDED } from '../idempotency/guard';
 
 export interface UninstallResult {
@@ -23,7 +24,7 @@ export async function markShopUninstalled(db: DbOrTx, shopId: string, now: Date)
   // A flow's next messages would still go out (a welcome series days later):
   // its live flows are paused, which holds their runs where they are and
   // starts no new ones; a re-installed shop's merchant resumes them.
-  await db.$executeRaw`UPDATE flows SET status = 'paused', updated_at = ${now} WHERE shop_id = ${shopId}::uuid AND status = 'live'`;
+  await pauseShopFlows(db, shopId, now);
   // A customer sync cannot go on without a token; a re-install starts a new one.
   await db.$executeRaw`
     UPDATE shop_syncs SET status = 'failed', error = 'The app was uninstalled during the sync', finished_at = now(),

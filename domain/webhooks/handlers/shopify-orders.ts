@@ -4,21 +4,10 @@ import { queueFlowTrigger } from '../../flows/queue-flow-trigger';
 import { attributeOrder } from '../../orders/attribute-order';
 import { minorToMajor } from '../../orders/money';
 import { recordShopifyOrder } from '../../orders/record-order';
-import { publishOutboxRows, type OutboxRow } from '../../outbox/outbox';
 import { inEventTransaction } from '../event-transaction';
+import { publishAfterCommit } from '../publish-after-commit';
 import { checkoutSchema, orderSchema, type ShopifyCheckoutBody, type ShopifyOrderBody } from '../shopify-payloads';
-import type { HandlerContext, WebhookHandler } from '../types';
-
-/** A flows.trigger.v1 event published right after commit; the outbox dispatcher covers a failure. */
-function publishAfterCommit(ctx: HandlerContext, row: OutboxRow | null): void {
-  const producer = ctx.deps.producer;
-  if (!row || !producer) return;
-  ctx.afterCommit(() => {
-    publishOutboxRows(ctx.deps.db, producer, [row], ctx.deps.now()).catch((err: unknown) =>
-      ctx.deps.logger.warn({ err: { message: (err as Error).message }, outboxId: String(row.id) }, 'flow trigger not published now; the outbox dispatcher will'),
-    );
-  });
-}
+import type { WebhookHandler } from '../types';
 
 /**
  * The stored body is cut down to what the record keeps (still a valid body of
@@ -85,7 +74,7 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
     const attributed = result.outcome === 'recorded' && result.contactId !== null ? await attributeOrder(tx, { shopId, orderId: o.id, contactId: result.contactId }) : null;
     // Post-purchase flows: only the delivery that stored the order (a duplicate starts nothing twice anyway).
     if (result.outcome === 'recorded' && result.contactId !== null) {
-      publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'order_created', orderId: o.id }, traceId: event.trace_id }));
+      publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'order_created', orderId: o.id }, traceId: event.trace_id }), 'flow trigger');
     }
     await minimizePayload(tx, event.id, minimalOrder(o));
     ctx.afterCommit(() => {
@@ -120,7 +109,7 @@ export const shopifyCheckout: WebhookHandler = async (ctx) => {
     });
     // Abandoned-checkout flows: an open checkout with a phone; the job decides on consent and orders.
     if (outcome === 'stored' && !c.completed_at && (c.phone ?? c.customer?.phone ?? c.customer?.id)) {
-      publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'checkout_abandoned', token: c.token }, traceId: event.trace_id }));
+      publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'checkout_abandoned', token: c.token }, traceId: event.trace_id }), 'flow trigger');
     }
     await minimizePayload(tx, event.id, minimalCheckout(c));
     ctx.afterCommit(() => deps.logger.debug({ webhookEventId: event.id, shopId, outcome }, 'shopify checkout'));

@@ -6,10 +6,10 @@ import { minorToMajor } from '../../orders/money';
 import { exportCustomerData } from '../../privacy/export-customer-data';
 import { redactCustomer } from '../../privacy/redact-customer';
 import { requestShopErasure } from '../../privacy/request-shop-erasure';
-import { publishOutboxRows } from '../../outbox/outbox';
 import { invalidateAccessToken } from '../../shops/access-token/token-store';
 import { markShopUninstalled, uninstallShop } from '../../shops/uninstall-shop';
 import { inEventTransaction } from '../event-transaction';
+import { publishAfterCommit } from '../publish-after-commit';
 import { appScopesUpdateSchema, bodyNamesShop, checkShopifyBody, customerDataRequestSchema, customerRedactSchema, customerSchema, shopRedactSchema } from '../shopify-payloads';
 import type { HandlerContext, WebhookEventRow, WebhookHandler } from '../types';
 
@@ -156,15 +156,8 @@ export const shopifyShopRedact: WebhookHandler = async (ctx) => {
     // Deletes this very event too, so marking it then updates no row; the shop's other stored events go with its erasure.
     const request = await requestShopErasure(tx, { shopDomain: body.data.shop_domain, traceId: event.trace_id, eventId: event.id });
     const { outbox, ...logged } = request;
-    const producer = deps.producer;
-    ctx.afterCommit(() => {
-      deps.logger.info({ webhookEventId: event.id, ...logged }, request.shopId ? 'shop erasure requested' : 'shop/redact for no known shop');
-      if (outbox && producer) {
-        publishOutboxRows(deps.db, producer, [outbox], deps.now()).catch((err: unknown) =>
-          deps.logger.warn({ err: { message: (err as Error).message }, outboxId: String(outbox.id) }, 'shop erasure not queued now; the outbox dispatcher will'),
-        );
-      }
-    });
+    ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, ...logged }, request.shopId ? 'shop erasure requested' : 'shop/redact for no known shop'));
+    publishAfterCommit(ctx, outbox, 'shop erasure');
     return { outcome: 'processed' };
   });
 };

@@ -3,7 +3,7 @@ import { classifyInboundText } from '../../compliance/inbound-keyword';
 import { routeInbound } from '../../compliance/inbound-route';
 import { recordInboundMessage } from '../../compliance/record-inbound-message';
 import { recordKeywordReply } from '../../compliance/record-keyword-reply';
-import { publishOutboxRows } from '../../outbox/outbox';
+import { publishAfterCommit } from '../publish-after-commit';
 import { shopTokenCipher } from '../../shops/access-token/token-cipher';
 import { phoneHmac } from '../../compliance/suppressions';
 import { normalizePhone, phoneHash } from '../../contacts/phone';
@@ -81,14 +81,7 @@ export const smsInbound: WebhookHandler = async (ctx) => {
             traceId: event.trace_id,
           })
         : null;
-    if (reply && deps.producer) {
-      const producer = deps.producer;
-      ctx.afterCommit(() => {
-        publishOutboxRows(deps.db, producer, [reply], deps.now()).catch((err: unknown) =>
-          deps.logger.warn({ err: { message: (err as Error).message }, outboxId: String(reply.id) }, 'keyword reply not published now; the outbox dispatcher will'),
-        );
-      });
-    }
+    publishAfterCommit(ctx, reply, 'keyword reply');
     // The number and text now live in inbound_messages only (where erasure finds them by hash), if anywhere.
     await tx.$executeRaw`
       UPDATE webhook_events
