@@ -62,6 +62,24 @@ describe('Batcher', () => {
     await expect(b.submit(3)).resolves.toBe(3);
   });
 
+  it('with isolateFailures, flushes a failed batch again one item at a time: only the item that cannot be flushed fails', async () => {
+    const batches: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const b = new Batcher(async (xs: string[]) => {
+      batches.push(xs);
+      if (batches.length === 1) await gate;
+      if (xs.includes('bad')) throw new Error(`cannot flush ${xs.join(',')}`);
+      return xs.map((x) => x.toUpperCase());
+    }, { maxBatch: 10, concurrency: 1, isolateFailures: true });
+    const results = Promise.allSettled(['first', 'a', 'bad', 'c'].map((x) => b.submit(x)));
+    await tick();
+    release();
+    const settled = await results;
+    expect(settled.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(['FIRST', 'A', 'cannot flush bad', 'C']);
+    expect(batches).toEqual([['first'], ['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+  });
+
   it('refuses a flush that answers the wrong number of results', async () => {
     const b = new Batcher(async () => [], { maxBatch: 10, concurrency: 1 });
     await expect(b.submit(1)).rejects.toThrow('0 results for 1 items');

@@ -6,7 +6,10 @@
  * commits instead of N, and a quiet system sees no extra latency.
  *
  * `flush` gets the items in arrival order and returns one result per item,
- * in the same order. If it throws, every caller of that batch gets the error.
+ * in the same order. If it throws, every caller of that batch gets the error;
+ * with `isolateFailures`, a failed batch of several is flushed again one item
+ * at a time, so an item that cannot be flushed fails alone and the others
+ * still get their results (the flush must be safe to repeat for them).
  */
 export class Batcher<I, O> {
   private queued: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
@@ -14,7 +17,7 @@ export class Batcher<I, O> {
 
   constructor(
     private readonly flush: (items: I[]) => Promise<O[]>,
-    private readonly opts: { maxBatch: number; concurrency: number },
+    private readonly opts: { maxBatch: number; concurrency: number; isolateFailures?: boolean },
   ) {}
 
   submit(item: I): Promise<O> {
@@ -32,13 +35,24 @@ export class Batcher<I, O> {
     }
   }
 
+  private async runAlone(b: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }): Promise<void> {
+    try {
+      const [out] = await this.flush([b.item]);
+      b.resolve(out as O);
+    } catch (err) {
+      b.reject(err);
+    }
+  }
+
   private async run(batch: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[]): Promise<void> {
     try {
       const out = await this.flush(batch.map((b) => b.item));
       if (out.length !== batch.length) throw new Error(`batch flush returned ${out.length} results for ${batch.length} items`);
       batch.forEach((b, i) => b.resolve(out[i] as O));
     } catch (err) {
-      for (const b of batch) b.reject(err);
+      // One at a time, within this flush's slot: never more flushes at once than the concurrency.
+      if (this.opts.isolateFailures && batch.length > 1) for (const b of batch) await this.runAlone(b);
+      else for (const b of batch) b.reject(err);
     } finally {
       this.running--;
       this.pump();

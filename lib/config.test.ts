@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { ConfigError, DEFAULT_CREDIT_PACKS, configSchema, creditPacks, parseConfig } from './config';
+import { ConfigError, DEFAULT_CREDIT_PACKS, MIN_RECIPIENT_RETENTION_DAYS, configSchema, creditPacks, parseConfig } from './config';
 import { KNOWN_DEV_SECRETS, SECRET_NAMES, productionProblems, type ConfigUser } from './production-config';
 import { generatedProductionSecrets, productionEnv } from '../scripts/lib/production-env';
 
@@ -33,6 +33,13 @@ describe('parseConfig', () => {
 
   it('treats empty strings as unset', () => {
     expect(parseConfig({ PORT: '', LOG_LEVEL: '' }).PORT).toBe(3000);
+  });
+
+  it('RECIPIENT_RETENTION_DAYS defaults to 180 and refuses less than the longest click window (30 days) + 7', () => {
+    expect(parseConfig({}).RECIPIENT_RETENTION_DAYS).toBe(180);
+    expect(MIN_RECIPIENT_RETENTION_DAYS).toBe(37);
+    expect(parseConfig({ RECIPIENT_RETENTION_DAYS: '37' }).RECIPIENT_RETENTION_DAYS).toBe(37);
+    expect(() => parseConfig({ RECIPIENT_RETENTION_DAYS: '36' })).toThrow(/RECIPIENT_RETENTION_DAYS/);
   });
 
   it('CREDIT_PACKS replaces the default packs', () => {

@@ -42,6 +42,8 @@ const creditPacksEnv = z
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+/** The longest click window a shop may set (720 h) plus 7 days: recipients attribution may still read. */
+export const MIN_RECIPIENT_RETENTION_DAYS = 30 + 7;
 
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -160,6 +162,12 @@ export const configSchema = z.object({
   // Finished webhook events outlive every sender's retry window (Stripe: 3 days).
   WEBHOOK_RETENTION_MS: positiveInt.default(14 * 24 * 3600_000),
   OUTBOX_RETENTION_MS: positiveInt.default(7 * 24 * 3600_000),
+  // Recipients of a campaign finished this long ago are deleted (its stats
+  // frozen first: domain/campaigns/prune-campaign-recipients.ts). Order
+  // attribution reads them for up to the longest click window a shop may set
+  // (720 h, domain/shops/update-shop-settings.ts); a week more covers late
+  // orders webhooks and delivery reports.
+  RECIPIENT_RETENTION_DAYS: positiveInt.min(MIN_RECIPIENT_RETENTION_DAYS).default(180),
   IDEMPOTENCY_LEASE_MS: positiveInt.default(60_000),
   IDEMPOTENCY_COMPLETED_TTL_MS: positiveInt.default(7 * 24 * 3600_000),
   IDEMPOTENCY_FAILED_TTL_MS: positiveInt.default(24 * 3600_000),

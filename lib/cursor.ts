@@ -16,7 +16,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MIN_CURSOR_MS = Date.UTC(1970, 0, 1);
 const MAX_CURSOR_MS = Date.UTC(10_000, 0, 1);
 
-const invalidCursor = (): AppError => new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: [{ path: 'cursor', message: 'not a cursor returned by this API' }] });
+export const invalidCursor = (): AppError => new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: [{ path: 'cursor', message: 'not a cursor returned by this API' }] });
 
 /** Any cursor of ours: a JSON object as base64url. */
 export function writeCursorJson(key: Record<string, string | number>): string {

@@ -99,6 +99,27 @@ export function createMetrics() {
       name: 'shop_erasure_chunk_duration_seconds', help: 'Duration of one shop-erasure chunk (one transaction), by table',
       labelNames: ['table'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r,
     }),
+    flowDeletions: new Counter({ name: 'flow_deletions_total', help: 'Deleted flows whose history job ended, by outcome (erased; not_deleted: no flow marked deleted by that id)', labelNames: ['outcome'] as const, registers: r }),
+    flowDeletionChunkDuration: new Histogram({
+      name: 'flow_deletion_chunk_duration_seconds', help: 'Duration of one chunk (one transaction) of a deleted flow\'s history job, by table',
+      labelNames: ['table'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r,
+    }),
+    recipientPruningDue: new Gauge({
+      name: 'campaigns_awaiting_recipient_pruning', help: 'Finished campaigns quiet for longer than RECIPIENT_RETENTION_DAYS whose recipient rows are not pruned yet, read at scrape', registers: r,
+    }),
+    recipientPruningOldestOverdue: new Gauge({
+      name: 'recipient_pruning_oldest_overdue_seconds', help: 'How long past RECIPIENT_RETENTION_DAYS the oldest of them is (0 when none), read at scrape', registers: r,
+    }),
+    recipientPruneRuns: new Counter({
+      name: 'recipient_prune_runs_total', help: 'Runs of the recipient-pruning job, by outcome (pruned: no row left; yielded: its slice ran out, it goes on; not_eligible: nothing done)',
+      labelNames: ['outcome'] as const, registers: r,
+    }),
+    recipientPruneRows: new Counter({ name: 'recipient_prune_rows_deleted_total', help: 'Recipient rows of finished campaigns deleted past RECIPIENT_RETENTION_DAYS', registers: r }),
+    // Each is one statement outside any long transaction: the point of the pieces and chunks is to stay far below the 5 s bound.
+    recipientPruneStatementDuration: new Histogram({
+      name: 'recipient_prune_statement_duration_seconds', help: 'Duration of one statement of the recipient-pruning job, by step (freeze_read: one piece of the stats or chart freeze; delete_chunk: one DELETE)',
+      labelNames: ['step'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r,
+    }),
   };
 }
 

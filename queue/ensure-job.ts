@@ -34,3 +34,10 @@ export async function ensureJob<K extends JobName>(
   await queue.add(name, jobPayloadSchemas[name].parse(payload), { ...DEFAULT_JOB_OPTIONS, jobId, delay: opts.delay, priority: opts.priority });
   return outcome;
 }
+
+/** ensureJob for each of `jobs`, in turn; returns how many were not live (added or re-added). */
+export async function ensureJobs<K extends JobName>(queues: QueueSet, name: K, jobs: { jobId: string; payload: JobPayload<K> }[]): Promise<number> {
+  let ensured = 0;
+  for (const j of jobs) if ((await ensureJob(queues, name, j.jobId, j.payload)) !== 'live') ensured++;
+  return ensured;
+}

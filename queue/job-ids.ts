@@ -32,6 +32,10 @@ export const jobIds = {
   flowSteps: (claimToken: string): string => `flow-steps-${safe(claimToken)}`,
   /** One erasure per shop, however often shop/redact arrives or reconciliation finds it unfinished. */
   shopErase: (shopId: string): string => `shop-erase-${safe(shopId)}`,
+  /** One deletion per flow, however often it is queued (the request's outbox event, reconciliation). */
+  flowDelete: (flowId: string): string => `flow-delete-${safe(flowId)}`,
+  /** One pruning of a finished campaign's recipients, however often reconciliation finds it due. */
+  pruneRecipients: (campaignId: string): string => `prune-recipients-${safe(campaignId)}`,
 };
 
 export const SCHEDULER_IDS = {

@@ -34,6 +34,8 @@ export const JOBS = {
   flowsDue: 'flows.due.v1',
   flowsSteps: 'flows.steps.v1',
   shopErase: 'privacy.shop-erase.v1',
+  flowsDelete: 'flows.delete.v1',
+  campaignsPruneRecipients: 'campaigns.prune-recipients.v1',
 } as const;
 
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
@@ -60,6 +62,10 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   'flows.steps.v1': QUEUES.flows,
   // Bulk deletes in short transactions; a run yields its slot every few seconds (domain/privacy/erase-shop.ts).
   'privacy.shop-erase.v1': QUEUES.maintenance,
+  // A deleted flow's history, in the same kind of short chunks (domain/flows/erase-deleted-flow.ts); never on the flows queue's send path.
+  'flows.delete.v1': QUEUES.maintenance,
+  // Recipients of campaigns past RECIPIENT_RETENTION_DAYS, in the same kind of short chunks (domain/campaigns/prune-campaign-recipients.ts).
+  'campaigns.prune-recipients.v1': QUEUES.maintenance,
 };
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);

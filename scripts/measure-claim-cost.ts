@@ -8,6 +8,8 @@ import { performance } from 'node:perf_hooks';
 import { createDb } from '../lib/db';
 import { claimBatch, releaseClaim } from '../domain/campaigns/claim-batch';
 import { launchCampaign } from '../domain/campaigns/launch-campaign';
+import { applyWalletChange } from '../domain/credits/apply-wallet-change';
+import { reserveCredits } from '../domain/credits/reservations';
 import { quietHoursCheck } from '../domain/compliance/recipient-quiet-hours';
 import type { Producer } from '../queue/producer';
 
@@ -25,11 +27,14 @@ async function main(): Promise<void> {
     SELECT ${shopId}::uuid, p, md5(p), 'Friend', 'subscribed'
       FROM generate_series(0, ${CONTACTS - 1}::int) g, LATERAL (SELECT CASE WHEN g % 2 = 0 THEN '+1212' ELSE '+4479' END || (2000000 + g)::text AS p) x`;
   await db.$executeRawUnsafe('ANALYZE contacts');
+  // The launch materialises as pending only the recipients a reservation pays for (one segment each here).
+  await db.$transaction((tx) => applyWalletChange(tx, { shopId, type: 'grant', amount: 2 * CONTACTS, idempotencyKey: 'measure-grant', reference: 'measure' }));
   const now = new Date('2026-12-02T20:00:00Z');
 
   async function campaign(): Promise<{ id: string; batches: number }> {
     const [c] = await db.$queryRaw<{ id: string }[]>`
       INSERT INTO campaigns (shop_id, name, body, status, segments_per_message) VALUES (${shopId}::uuid, 'm', 'Hi {{firstName}}', 'queued', 1) RETURNING id`;
+    await db.$transaction((tx) => reserveCredits(tx, { shopId, campaignId: c!.id, reservationKey: `campaign-${c!.id}`, amount: CONTACTS }));
     const r = await launchCampaign({ db, producer, now: () => now, batchSize: BATCH }, { campaignId: c!.id, shopId, traceId: 'measure' });
     if (r.outcome !== 'launched') throw new Error(`launch: ${r.outcome}`);
     return { id: c!.id, batches: r.batches };

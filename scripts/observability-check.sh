@@ -8,8 +8,16 @@ cd "$(dirname "$0")/.."
 
 command -v prometheus >/dev/null || { echo "prometheus is not installed (apt-get install prometheus)" >&2; exit 1; }
 
-free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-API_PORT=$(free_port); WORKER_PORT=$(free_port); PROM_PORT=$(free_port)
+# Three ports held open together, so the kernel cannot hand out one twice (two
+# separate listen(0) calls once gave api and worker the same port: the worker
+# answered for both and the api's series were missing).
+read -r API_PORT WORKER_PORT PROM_PORT < <(node -e '
+const net = require("net");
+const servers = [0, 1, 2].map(() => net.createServer());
+Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", r)))).then(() => {
+  console.log(servers.map((s) => s.address().port).join(" "));
+  servers.forEach((s) => s.close());
+});')
 WORK=$(mktemp -d)
 PIDS=()
 # Each process runs in its own session (setsid), so killing the group also
@@ -70,5 +78,5 @@ for port in "$API_PORT" "$WORKER_PORT"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics")
   if [ "$code" = "401" ]; then echo "ok      /metrics on $port refuses a scrape without the token"; else echo "OPEN    /metrics on $port answered $code without the token"; fail=1; fi
 done
-[ $fail = 0 ] && echo "observability check: passed" || { echo "observability check: FAILED" >&2; tail -20 "$WORK"/*.log >&2; }
+[ $fail = 0 ] && echo "observability check: passed" || { echo "observability check: FAILED" >&2; tail -n 20 "$WORK"/*.log >&2; }
 exit $fail

@@ -9,6 +9,9 @@ import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { waitForRedis } from '../lib/redis';
 import { createTestDatabase, dropTestDatabase, testRedisPrefix } from './db';
+import { simulatorProvider, startSimulator } from './sending';
+import type { SimulatorHandle } from '../apps/sms-simulator/src/simulator';
+import type { MittoProvider } from '../domain/messaging/providers';
 import { buildWorkerDeps, closeWorkerDeps } from '../apps/worker/src/build-deps';
 import type { WorkerDeps } from '../apps/worker/src/deps';
 import { HANDLERS } from '../apps/worker/src/registry';
@@ -120,3 +123,46 @@ export function useTestEnv(vars: Record<string, string> = {}): { env: TestEnv; d
   });
   return ctx;
 }
+
+/**
+ * The webhook tests' set-up: one environment per file with the api's app and
+ * a worker draining the webhooks queue, closed after the file's tests. Read
+ * it inside tests: `const t = useWebhookStack(); … t.app, t.env.db`.
+ */
+export function useWebhookStack(): { env: TestEnv; app: Express } {
+  const ctx = {} as { env: TestEnv; app: Express };
+  beforeAll(async () => {
+    ctx.env = await createTestEnv();
+    ({ app: ctx.app } = await ctx.env.api());
+    await ctx.env.worker({ queues: ['webhooks'] });
+  });
+  afterAll(async () => {
+    await ctx.env?.close();
+  });
+  return ctx;
+}
+
+/**
+ * A test environment, its worker deps (no worker running) and a simulator
+ * with a provider pointed at it, reset before each test: the set-up of the
+ * send-path tests that drive launch and send by hand. Read the fields
+ * inside tests: `const t = useSimulatedSends(); … t.env.db, t.provider`.
+ */
+export function useSimulatedSends(): { env: TestEnv; worker: WorkerDeps; sim: SimulatorHandle; provider: MittoProvider } {
+  const ctx = {} as { env: TestEnv; worker: WorkerDeps; sim: SimulatorHandle; provider: MittoProvider };
+  beforeAll(async () => {
+    ctx.env = await createTestEnv();
+    ctx.worker = ctx.env.workerDeps();
+    const started = await startSimulator();
+    ctx.sim = started.sim;
+    ctx.provider = simulatorProvider(started.url);
+  });
+  afterAll(async () => {
+    ctx.provider?.close();
+    await ctx.sim?.stop();
+    await ctx.env?.close();
+  });
+  beforeEach(() => ctx.sim.reset());
+  return ctx;
+}
+

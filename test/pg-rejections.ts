@@ -3,6 +3,7 @@ import { pgErrorCode } from '../lib/pg-errors';
 // SQLSTATE codes the invariant tests expect Postgres itself to answer with.
 export const CHECK = '23514';
 export const UNIQUE = '23505';
+export const NOT_NULL = '23502';
 export const FOREIGN_KEY = '23503';
 export const REFUSED = '42501';
 

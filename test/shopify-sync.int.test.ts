@@ -273,9 +273,9 @@ describe('Shopify customer sync', () => {
     expect(state(6)).toEqual(['pending', null]);
     expect(state(7)).toEqual(['unsubscribed', 'shopify']);
     expect(state(8)).toEqual(['unsubscribed', 'shopify']);
-    // Every number is linked to its customer, with its order summary and tags.
+    // Every number is linked to its customer (by the numeric id webhooks carry, not the export's GraphQL id), with its order summary and tags.
     const linked = byPhone.get(phones[4]!)!;
-    expect(linked).toMatchObject({ shopify_customer_id: seeded[4]!.id, orders_count: 3, amount_spent_minor: 12050n, tags: ['vip', 'newsletter'] });
+    expect(linked).toMatchObject({ shopify_customer_id: seeded[4]!.id!.replace('gid://shopify/Customer/', ''), orders_count: 3, amount_spent_minor: 12050n, tags: ['vip', 'newsletter'] });
     expect(linked.last_order_at?.toISOString()).toBe('2026-11-20T10:00:00.000Z');
 
     const view = (await getSync(domain)).body as SyncView;
@@ -286,7 +286,7 @@ describe('Shopify customer sync', () => {
       SELECT r.state, r.source, r.evidence, r.collected_at FROM contact_consent_records r JOIN contacts c ON c.id = r.contact_id
        WHERE c.shop_id = ${shopId}::uuid AND c.phone_e164 = ${phones[7]!}`;
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ state: 'unsubscribed', source: 'shopify', evidence: expect.objectContaining({ syncId: done.id, shopifyCustomerId: seeded[7]!.id, shopifyState: 'UNSUBSCRIBED' }) });
+    expect(records[0]).toMatchObject({ state: 'unsubscribed', source: 'shopify', evidence: expect.objectContaining({ syncId: done.id, shopifyCustomerId: seeded[7]!.id!.replace('gid://shopify/Customer/', ''), shopifyState: 'UNSUBSCRIBED' }) });
     expect(records[0]!.collected_at.toISOString()).toBe('2026-09-08T08:00:00.000Z');
     expect((await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM shopify_consent_writebacks WHERE shop_id = ${shopId}::uuid`)[0]!.n).toBe(0);
     expect((await env.db.$queryRaw<{ n: number }[]>`

@@ -73,9 +73,10 @@ async function refundAlreadyReceived(tx: Tx, paymentIntentId: string): Promise<b
   const [row] = await tx.$queryRaw<{ seen: boolean }[]>`
     SELECT EXISTS (
       SELECT 1 FROM webhook_events
-       WHERE provider = 'stripe' AND topic = 'charge.refunded'
+       WHERE provider = 'stripe' AND topic IN ('charge.refunded', 'charge.dispute.closed')
          AND payload->'data'->'object'->>'payment_intent' = ${paymentIntentId}
-         AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false)
+         AND ((topic = 'charge.refunded' AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false))
+              OR (topic = 'charge.dispute.closed' AND payload->'data'->'object'->>'status' = 'lost'))
     ) AS seen`;
   return row?.seen === true;
 }

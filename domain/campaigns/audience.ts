@@ -10,7 +10,9 @@ export interface OrderFilters {
 }
 
 const bound = (v: unknown): number | undefined => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined);
-const instant = (v: unknown): string | undefined => (typeof v === 'string' && Number.isFinite(Date.parse(v)) ? new Date(Date.parse(v)).toISOString() : undefined);
+/** An instant Postgres takes as an ISO string: years 1 to 9999 in UTC (year 0 and six-digit years are refused). */
+export const isStorableInstant = (ms: number): boolean => Number.isFinite(ms) && new Date(ms).getUTCFullYear() >= 1 && new Date(ms).getUTCFullYear() <= 9999;
+const instant = (v: unknown): string | undefined => (typeof v === 'string' && isStorableInstant(Date.parse(v)) ? new Date(Date.parse(v)).toISOString() : undefined);
 const objectOf = (v: unknown): Record<string, unknown> | null => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
 
 /**

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { tagsField, text } from '../contacts/contact-input';
 import { parseTemplate } from '../messaging/template';
+import { isStorableInstant } from './audience';
 
 // Request schemas for the campaign routes. The template check lives in the
 // schema so a bad body is a 400 at validation time, before an idempotency
@@ -29,7 +30,11 @@ const intRange = (max: number, unit: string) =>
     .refine((r) => r.min !== undefined || r.max !== undefined, `give min or max (${unit})`)
     .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, { message: 'min must not exceed max', path: ['max'] });
 
-const instant = z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString());
+const instant = z.iso
+  .datetime({ offset: true })
+  // Postgres' timestamptz takes years 1 to 9999 as written here: year 0, or a date an offset pushes past 9999 in UTC, would fail every later read of the audience.
+  .refine((s) => isStorableInstant(Date.parse(s)), 'must fall between the years 1 and 9999 in UTC')
+  .transform((s) => new Date(s).toISOString());
 
 /**
  * `tags` = contacts carrying ANY of them, normalised as contact tags are

@@ -74,12 +74,23 @@ export async function campaignPerformance(
   return out;
 }
 
-// Minor units ÷ n in major units, two digits past the currency's own (a cent
-// split over many messages is still visible).
-function ratio(totalMinor: bigint, n: number, currency: string): string | null {
-  if (n <= 0) return null;
+/**
+ * Minor units ÷ n in major units, two digits past the currency's own (a cent
+ * split over many messages is still visible), rounded half up like
+ * money.ts. In BigInt: a float quotient is off in the last digit at ties
+ * (10.03 ÷ 8 = 1.25375 comes out "1.2537") and loses whole units past 2^53.
+ */
+export function ratio(totalMinor: bigint, n: number, currency: string): string | null {
+  if (!Number.isSafeInteger(n) || n <= 0) return null;
   const digits = minorUnitDigits(currency) + 2;
-  return (Number(totalMinor) / n / 10 ** minorUnitDigits(currency)).toFixed(digits);
+  const negative = totalMinor < 0n;
+  const abs = negative ? -totalMinor : totalMinor;
+  const divisor = BigInt(n);
+  // ×100 for the two extra digits; (2x + n) ÷ 2n is x ÷ n rounded half up.
+  const scaled = (2n * abs * 100n + divisor) / (2n * divisor);
+  const text = scaled.toString().padStart(digits + 1, '0');
+  const out = `${text.slice(0, -digits)}.${text.slice(-digits)}`;
+  return negative && scaled !== 0n ? `-${out}` : out;
 }
 
 export const EMPTY_PERFORMANCE: CampaignPerformance = { messagesSent: 0, clicks: 0, uniqueClicks: 0, botClicks: 0, clickRate: null, attributedOrders: 0, attributedRevenue: [] };

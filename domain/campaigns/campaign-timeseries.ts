@@ -1,52 +1,11 @@
 import type { DbOrTx } from '../../lib/db';
 import type { ScanThrottle } from '../../lib/scan-throttle';
-import { getCampaignRow } from './get-campaign';
+import { batchRangeSql, type BatchRange } from './count-recipients';
+import { getCampaignWithFrozen } from './get-campaign';
+import { rebinFrozen } from './rebin-frozen-timeseries';
+import { AUTO_BUCKETS, BUCKET_WIDTHS, COARSEST_WIDTH, LADDER, MAX_BUCKETS, type BucketName, type CampaignTimeseries } from './timeseries-buckets';
 
-/** Bucket widths a client may ask for (`bucket` query parameter), in seconds. */
-export const BUCKET_WIDTHS = {
-  '1s': 1,
-  '5s': 5,
-  '10s': 10,
-  '30s': 30,
-  '1m': 60,
-  '5m': 300,
-  '15m': 900,
-  '30m': 1800,
-  '1h': 3600,
-  '3h': 10_800,
-  '6h': 21_600,
-  '12h': 43_200,
-  '1d': 86_400,
-  '7d': 604_800,
-} as const;
-export type BucketName = keyof typeof BUCKET_WIDTHS;
-
-const LADDER = Object.values(BUCKET_WIDTHS);
-/** `bucket=auto` picks the finest width drawing the campaign in at most this many buckets (a chart's worth). */
-export const AUTO_BUCKETS = 60;
-/** No answer has more buckets: a width too fine for the campaign's span is widened. */
-export const MAX_BUCKETS = 500;
-
-export interface TimeseriesPoint {
-  /** Start of the bucket (UTC). */
-  at: string;
-  /** Messages accepted by the provider in the bucket (`sent_at`; they may be delivered or failed later). */
-  sent: number;
-  /** Delivery reports of `delivered` received in the bucket. */
-  delivered: number;
-  /** Messages that ended `failed` in the bucket (refused at send or reported failed). */
-  failed: number;
-}
-
-export interface CampaignTimeseries {
-  /** Width of every bucket; null when there is nothing to draw yet. */
-  bucketSeconds: number | null;
-  /** Start of the first bucket and end of the last; null with no buckets. */
-  from: string | null;
-  to: string | null;
-  /** Every bucket from the launch to the latest event (now while the campaign sends), zero-filled, oldest first. */
-  points: TimeseriesPoint[];
-}
+export { AUTO_BUCKETS, BUCKET_WIDTHS, MAX_BUCKETS, type BucketName, type CampaignTimeseries, type TimeseriesPoint } from './timeseries-buckets';
 
 const LIVE = new Set(['queued', 'sending']);
 
@@ -64,10 +23,12 @@ export async function campaignTimeseries(
   o: { shopId: string; campaignId: string; bucket: BucketName | 'auto'; now: Date; scans?: ScanThrottle },
 ): Promise<CampaignTimeseries> {
   // Tenant check first: another shop's campaign is 404 before its rows are read.
-  const c = await getCampaignRow(db, o.shopId, o.campaignId);
+  const c = await getCampaignWithFrozen(db, o.shopId, o.campaignId);
   const auto = o.bucket === 'auto';
   const minWidth = o.bucket === 'auto' ? 1 : BUCKET_WIDTHS[o.bucket];
   const maxBuckets = auto ? AUTO_BUCKETS : MAX_BUCKETS;
+  // Past the recipient retention the rows may be gone: the bins frozen before they were deleted answer.
+  if (c.recipient_timeseries) return rebinFrozen(c.recipient_timeseries, { minWidth, maxBuckets });
   // While it sends the chart runs up to now; afterwards to its end (late delivery reports extend it).
   const end = LIVE.has(c.status) ? o.now : c.completed_at;
   const read = () => binEvents(db, o, { minWidth, maxBuckets, startedAt: c.started_at, end });
@@ -83,12 +44,16 @@ export async function campaignTimeseries(
   };
 }
 
-type Bin = { width: number; at: Date; sent: bigint; delivered: bigint; failed: bigint };
+type Bin = { width: number; lo: Date; hi: Date; at: Date; sent: bigint; delivered: bigint; failed: bigint };
 
-/** The binning statement; `rows` is what it read, about the campaign's messages (a cost for scan-throttle.ts). */
-async function binEvents(
+/**
+ * The binning statement; `rows` is what it read, about the campaign's
+ * messages (a cost for scan-throttle.ts). Each bin also carries the span
+ * (`lo`, `hi`) the width was chosen from, which a frozen copy keeps.
+ */
+export async function binEvents(
   db: DbOrTx,
-  o: { campaignId: string },
+  o: { campaignId: string; range?: BatchRange },
   w: { minWidth: number; maxBuckets: number; startedAt: Date | null; end: Date | null },
 ): Promise<{ value: Bin[]; rows: number }> {
   const { minWidth, maxBuckets } = w;
@@ -96,7 +61,7 @@ async function binEvents(
     WITH ev AS MATERIALIZED (
       SELECT r.sent_at, CASE WHEN r.status IN ('delivered', 'failed') THEN r.final_at END AS final_at, r.status
         FROM campaign_recipients r
-       WHERE r.campaign_id = ${o.campaignId}::uuid
+       WHERE r.campaign_id = ${o.campaignId}::uuid ${batchRangeSql('r', o.range)}
          AND (r.sent_at IS NOT NULL OR (r.status IN ('delivered', 'failed') AND r.final_at IS NOT NULL))
     ), span AS (
       SELECT least(min(ev.sent_at), min(ev.final_at), ${w.startedAt}::timestamptz) AS lo,
@@ -108,7 +73,8 @@ async function binEvents(
                (SELECT s FROM unnest(${LADDER}::int[]) s
                  WHERE s >= ${minWidth}::int AND extract(epoch FROM span.hi - span.lo) / s <= ${maxBuckets - 2}::int
                  ORDER BY s LIMIT 1),
-               ceil(extract(epoch FROM span.hi - span.lo) / ${maxBuckets - 2}::int))) AS width
+               -- Past the ladder: a multiple of its coarsest width (beyondLadderWidth in timeseries-buckets.ts).
+               greatest(1, ceil(extract(epoch FROM span.hi - span.lo) / ${maxBuckets - 2}::int / ${COARSEST_WIDTH}::int)) * ${COARSEST_WIDTH}::int)) AS width
         FROM span WHERE span.lo IS NOT NULL
     ), bins AS (
       SELECT generate_series(date_bin(w.width, w.lo, TIMESTAMPTZ '1970-01-01 00:00:00+00'), w.hi, w.width) AS at FROM w
@@ -120,9 +86,23 @@ async function binEvents(
              count(*) FILTER (WHERE ev.status = 'delivered') AS delivered, count(*) FILTER (WHERE ev.status = 'failed') AS failed
         FROM ev, w WHERE ev.final_at IS NOT NULL GROUP BY 1
     )
-    SELECT extract(epoch FROM w.width)::int AS width, bins.at,
+    SELECT extract(epoch FROM w.width)::int AS width, w.lo, w.hi, bins.at,
            coalesce(sent.n, 0) AS sent, coalesce(fin.delivered, 0) AS delivered, coalesce(fin.failed, 0) AS failed
       FROM w, bins LEFT JOIN sent USING (at) LEFT JOIN fin USING (at)
      ORDER BY bins.at`;
   return { value: rows, rows: rows.reduce((sum, r) => sum + Number(r.sent) + Number(r.failed), 0) };
+}
+
+/**
+ * The first and last event of `range`'s recipients as binEvents sees them
+ * (a send, or a delivered or failed outcome): a chart read in pieces takes
+ * its width from the whole span, so every piece bins alike.
+ */
+export async function eventSpan(db: DbOrTx, o: { campaignId: string; range: BatchRange }): Promise<{ lo: Date | null; hi: Date | null }> {
+  const [span] = await db.$queryRaw<{ lo: Date | null; hi: Date | null }[]>`
+    SELECT least(min(r.sent_at), min(r.final_at) FILTER (WHERE r.status IN ('delivered', 'failed'))) AS lo,
+           greatest(max(r.sent_at), max(r.final_at) FILTER (WHERE r.status IN ('delivered', 'failed'))) AS hi
+      FROM campaign_recipients r
+     WHERE r.campaign_id = ${o.campaignId}::uuid ${batchRangeSql('r', o.range)}`;
+  return { lo: span?.lo ?? null, hi: span?.hi ?? null };
 }

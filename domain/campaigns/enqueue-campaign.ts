@@ -5,14 +5,14 @@ import { isUniqueViolation, pgConstraint, pgErrorCode, PG } from '../../lib/pg-e
 import type { Producer } from '../../queue/producer';
 import { takenOver, type IdempotencyGuard } from '../idempotency/guard';
 import { trackedLinksOfDeps } from '../links/link-code';
-import { publishOutboxRows, writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
+import { publishCommitted, writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
 import { CAMPAIGN_COLUMNS, toCampaignView, type CampaignRow, type CampaignView } from './campaign-view';
 import { estimateAudience, estimateFromStats, type AudienceEstimate } from './estimate-audience';
 import { getCampaignRow } from './get-campaign';
 import { campaignReservationKey, holdCampaignCredits } from './hold-campaign-credits';
 import { invalidState } from './invalid-state';
 import { readEnqueueContext, type EnqueueContext } from './read-enqueue-context';
-import { loadSendContext } from './send-context';
+import { loadSendContext, type SendContext } from './send-context';
 
 export interface EnqueueResult {
   campaign: CampaignView;
@@ -123,10 +123,12 @@ async function enqueueDraftInOneStatement(
       moved AS (
         UPDATE campaigns
            SET status = ${status}, segments_per_message = ${estimate.segmentsPerMessage}::int, total_recipients = ${estimate.recipients}::int,
+               shop_name_at_enqueue = ${ctx.shopName}, opt_out_footer_at_enqueue = ${ctx.optOutFooter}::boolean,
                trace_id = ${c.traceId}, last_activity_at = ${c.now}, updated_at = ${c.now}
          WHERE id = ${c.campaignId}::uuid AND shop_id = ${c.shopId}::uuid AND status = 'draft'
            AND name = ${read.row.name} AND body = ${ctx.body} AND audience = ${JSON.stringify(ctx.audience)}::jsonb
            AND scheduled_at IS NOT DISTINCT FROM ${ctx.scheduledAt}::timestamptz
+           AND ignore_smart_sending = ${read.row.ignore_smart_sending ?? false}::boolean
            AND EXISTS (SELECT 1 FROM held)
            AND EXISTS (SELECT 1 FROM credit_wallets WHERE shop_id = ${c.shopId}::uuid)
         RETURNING ${CAMPAIGN_COLUMNS}
@@ -188,7 +190,7 @@ async function enqueueInTransaction(deps: Deps, c: EnqueueInput): Promise<Enqueu
     const estimate = await estimateAudience(tx, { shopId: c.shopId, body: ctx.body, tags: ctx.audienceTags, orders: ctx.audienceOrders, shopName: ctx.shopName, optOutFooter: ctx.optOutFooter, linkBase: trackedLinksOfDeps(deps).base });
 
     const scheduled = ctx.scheduledAt !== null && ctx.scheduledAt.getTime() > c.now.getTime();
-    const campaign = await moveToQueued(tx, c, scheduled ? 'scheduled' : 'queued', estimate.segmentsPerMessage, estimate.recipients);
+    const campaign = await moveToQueued(tx, c, scheduled ? 'scheduled' : 'queued', estimate.segmentsPerMessage, estimate.recipients, ctx);
     const event = await writeOutboxEvent(tx, {
       type: 'campaign.launch.v1',
       aggregateId: c.campaignId,
@@ -205,12 +207,10 @@ async function enqueueInTransaction(deps: Deps, c: EnqueueInput): Promise<Enqueu
 }
 
 async function publishAfterCommit(deps: Deps, c: EnqueueInput, outbox: OutboxRow): Promise<void> {
-  try {
-    await publishOutboxRows(deps.db, deps.producer, [outbox], c.now);
-  } catch (err) {
-    // Committed is committed: the outbox dispatcher publishes it shortly.
-    deps.logger?.warn({ err, campaignId: c.campaignId }, 'launch event not published after commit; the outbox dispatcher will retry');
-  }
+  await publishCommitted(deps.db, deps.producer, [outbox], {
+    now: c.now,
+    onError: (err) => deps.logger?.warn({ err, campaignId: c.campaignId }, 'launch event not published after commit; the outbox dispatcher will retry'),
+  });
 }
 
 function insufficient(needed: number, available: number): AppError {
@@ -228,10 +228,12 @@ async function moveToQueued(
   status: 'queued' | 'scheduled',
   segmentsPerMessage: number,
   recipients: number,
+  render: Pick<SendContext, 'shopName' | 'optOutFooter'>,
 ): Promise<CampaignRow> {
   const rows = await tx.$queryRaw<CampaignRow[]>`
     UPDATE campaigns
        SET status = ${status}, segments_per_message = ${segmentsPerMessage}::int, total_recipients = ${recipients}::int,
+           shop_name_at_enqueue = ${render.shopName}, opt_out_footer_at_enqueue = ${render.optOutFooter}::boolean,
            trace_id = ${c.traceId}, last_activity_at = ${c.now}, updated_at = ${c.now}
      WHERE id = ${c.campaignId}::uuid AND shop_id = ${c.shopId}::uuid AND status IN ('draft', 'scheduled')
     RETURNING ${CAMPAIGN_COLUMNS}`;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { empty, sql, type Db } from '../../lib/db';
+import { empty, sql, type Db, type Tx } from '../../lib/db';
 import type { Producer } from '../../queue/producer';
 import { audienceWhere } from './audience';
 import { completeCampaignIfDone } from './complete-campaign';
@@ -48,13 +48,18 @@ const MAX_CHUNK_RETRIES = 5;
  * serialised by its advisory lock, recipients are inserted once (cursor and
  * trigger), and job ids are deterministic, so every run ends in the same
  * recipients, batches and jobs.
+ *
+ * The audience may have grown since the enqueue reserved credits for it
+ * (contacts who subscribed before a scheduled launch): each chunk's
+ * recipients are paid for in the chunk's own transaction (see
+ * materialiseChunk), so a send is never charged beyond the reservation.
  */
 export async function launchCampaign(
   deps: LaunchDeps,
   job: { campaignId: string; shopId: string; traceId: string },
 ): Promise<LaunchResult> {
   const now = deps.now();
-  const ctx = await loadSendContext(deps.db, job.campaignId, job.shopId);
+  let ctx = await loadSendContext(deps.db, job.campaignId, job.shopId);
   if (!ctx) return { outcome: 'ignored', status: 'missing' };
   if (LAUNCHABLE.has(ctx.status)) {
     const deferred = deferral(ctx, now);
@@ -79,11 +84,18 @@ export async function launchCampaign(
     try {
       chunk = await materialiseChunk(deps, ctx, now, size);
     } catch (err) {
-      if (!(err instanceof CampaignChanged) || ++retries > MAX_CHUNK_RETRIES) throw err;
+      if (!(err instanceof CampaignChanged || err instanceof CreditsTaken) || ++retries > MAX_CHUNK_RETRIES) throw err;
+      // Read again: a PATCH of a scheduled campaign's audience may be what changed.
+      const fresh = await loadSendContext(deps.db, job.campaignId, job.shopId);
+      if (!fresh) return { outcome: 'ignored', status: 'missing' };
+      ctx = fresh;
       k--;
       continue;
     }
     if (chunk.outcome !== 'chunk') return chunk;
+    if (chunk.unpaid > 0) {
+      deps.logger?.warn({ campaignId: ctx.campaignId, chunk: k, skipped: chunk.unpaid }, 'launch skipped recipients the credits do not cover (insufficient_credits)');
+    }
     if (chunk.batchNos.length > 0) {
       await enqueueBatchJobs(deps.db, deps.producer, { campaignId: ctx.campaignId, shopId: ctx.shopId, traceId: job.traceId, batchNos: chunk.batchNos });
     }
@@ -112,12 +124,20 @@ function deferral(ctx: Pick<SendContext, 'scheduledAt'>, now: Date): LaunchResul
 /** The campaign changed between a chunk's read and its write (cancelled meanwhile): the chunk is rolled back. */
 class CampaignChanged extends Error {}
 
+/** The available credits a chunk counted on were taken before its top-up (another enqueue, a flow): the chunk is rolled back and read again. */
+class CreditsTaken extends Error {}
+
+/** A recipient's error_code when the launch could not pay for them: flows name the same condition `insufficient_credits`. */
+const INSUFFICIENT_CREDITS_SKIP = 'insufficient_credits';
+
 type ChunkResult =
   | Exclude<LaunchResult, { outcome: 'launched' }>
   | {
       outcome: 'chunk';
       /** Recipients this chunk inserted. */
       inserted: number;
+      /** Of `inserted`, those recorded `skipped` (insufficient_credits): the credits did not cover them. */
+      unpaid: number;
       /** Batches this chunk created. */
       batchNos: number[];
       /** No chunk is left: the audience is materialised. */
@@ -134,6 +154,16 @@ interface LaunchRow {
   launch_cursor: string | null;
   launch_next_batch: number;
   materialising: boolean;
+  /** What the campaign reserves per recipient (segments_per_message, at least 1). */
+  per: number;
+  /** amount − released of its active reservation (null: none): what covers its recipients. */
+  held: bigint | null;
+  /** The wallet's balance − reserved, read without its lock: what a top-up may take, re-checked by the top-up itself. */
+  available: bigint | null;
+  /** Recipients inserted by the chunks before. */
+  materialised: number;
+  /** An earlier chunk ran out of credits (the recipient at the cursor was skipped for it). */
+  capped: boolean;
 }
 
 /**
@@ -154,9 +184,21 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
       // committed, and no other run inserts meanwhile. Not the campaign's
       // row lock, which settles and cancels need while a chunk runs.
       await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`campaign_recipients:${ctx.campaignId}`}, 0))`;
+      // The credit figures are read in the same statement: the batch sum
+      // walks this campaign's batches (~1 000 for 1 M recipients); the
+      // cursor's recipient is found through the contact index alone (OFFSET
+      // 0 keeps the planner from ANDing in the campaign index, which reads
+      // every recipient of the campaign: 35 ms a chunk at 200 000, measured).
       const [row] = await tx.$queryRaw<LaunchRow[]>`
-        SELECT status, scheduled_at, total_recipients, launch_cursor, launch_next_batch, materialising
-          FROM campaigns WHERE id = ${ctx.campaignId}::uuid`;
+        SELECT c.status, c.scheduled_at, c.total_recipients, c.launch_cursor, c.launch_next_batch, c.materialising,
+               GREATEST(1, COALESCE(c.segments_per_message, 1))::int AS per,
+               r.amount - r.released AS held,
+               (SELECT w.balance - w.reserved FROM credit_wallets w WHERE w.shop_id = c.shop_id) AS available,
+               (SELECT COALESCE(sum(b.recipient_count), 0)::int FROM campaign_batches b WHERE b.campaign_id = c.id) AS materialised,
+               EXISTS (SELECT 1 FROM (SELECT x.campaign_id, x.error_code FROM campaign_recipients x WHERE x.contact_id = c.launch_cursor OFFSET 0) x
+                        WHERE x.campaign_id = c.id AND x.error_code = ${INSUFFICIENT_CREDITS_SKIP}) AS capped
+          FROM campaigns c LEFT JOIN credit_reservations r ON r.campaign_id = c.id AND r.status = 'active'
+         WHERE c.id = ${ctx.campaignId}::uuid`;
       if (!row) return { outcome: 'ignored', status: 'missing' } as const;
       const starting = LAUNCHABLE.has(row.status);
       if (starting) {
@@ -166,7 +208,7 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
       } else if (row.status !== 'sending') {
         return { outcome: 'ignored', status: row.status } as const;
       } else if (!row.materialising) {
-        return { outcome: 'chunk', inserted: 0, batchNos: [], done: true, recipients: row.total_recipients, batches: row.launch_next_batch } as const;
+        return { outcome: 'chunk', inserted: 0, unpaid: 0, batchNos: [], done: true, recipients: row.total_recipients, batches: row.launch_next_batch } as const;
       }
 
       // Walk the audience index in contact id order from the cursor: each
@@ -176,7 +218,11 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
       await tx.$executeRawUnsafe('SET LOCAL enable_seqscan = off');
       const after = row.launch_cursor === null ? empty : sql`AND a.id > ${row.launch_cursor}::uuid`;
       const first = row.launch_next_batch;
-      const [ins] = await tx.$queryRaw<{ n: number }[]>`
+      const payable = payableRecipients(row, size);
+      // The first `payable` contacts (in id order) become pending; the rest
+      // are recorded skipped at once, so the stats count them and say why,
+      // and the cursor still walks the whole audience.
+      const [ins] = await tx.$queryRaw<{ n: number; paid: number }[]>`
         WITH chunk AS (
           SELECT a.id FROM contacts a
            WHERE ${audienceWhere('a', ctx.shopId, ctx.audienceTags, ctx.audienceOrders)} ${after}
@@ -185,19 +231,26 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
         ), numbered AS (
           SELECT id, row_number() OVER (ORDER BY id) - 1 AS i FROM chunk
         ), ins AS (
-          INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no)
-          SELECT ${ctx.campaignId}::uuid, id, ${first}::int + (i / ${bs}::int)::int FROM numbered
-          RETURNING 1
+          INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, error_code, final_at)
+          SELECT ${ctx.campaignId}::uuid, id, ${first}::int + (i / ${bs}::int)::int,
+                 CASE WHEN i < ${payable}::int THEN 'pending' ELSE 'skipped' END,
+                 CASE WHEN i < ${payable}::int THEN NULL ELSE ${INSUFFICIENT_CREDITS_SKIP} END,
+                 CASE WHEN i < ${payable}::int THEN NULL ELSE ${now}::timestamptz END
+            FROM numbered
+          RETURNING status
         )
-        SELECT count(*)::int AS n FROM ins`;
+        SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'pending')::int AS paid FROM ins`;
       const inserted = ins?.n ?? 0;
+      const paid = ins?.paid ?? 0;
       const nb = Math.ceil(inserted / bs);
       // Batch k of the chunk holds its rows k·size … k·size + size − 1: the
-      // batches follow from the count, without reading the rows back.
+      // batches follow from the count, without reading the rows back. A
+      // batch of skipped rows only is done from the start: no job for it.
       if (nb > 0) {
         await tx.$executeRaw`
-          INSERT INTO campaign_batches (campaign_id, batch_no, recipient_count)
-          SELECT ${ctx.campaignId}::uuid, ${first}::int + b, LEAST(${bs}::int, ${inserted}::int - b * ${bs}::int)
+          INSERT INTO campaign_batches (campaign_id, batch_no, recipient_count, status)
+          SELECT ${ctx.campaignId}::uuid, ${first}::int + b, LEAST(${bs}::int, ${inserted}::int - b * ${bs}::int),
+                 CASE WHEN b * ${bs}::int < ${paid}::int THEN 'pending' ELSE 'done' END
             FROM generate_series(0, ${nb - 1}::int) b
           ON CONFLICT (campaign_id, batch_no) DO NOTHING`;
       }
@@ -210,12 +263,24 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
                total_recipients = CASE WHEN ${done} THEN (SELECT COALESCE(sum(b.recipient_count), 0)::int FROM campaign_batches b WHERE b.campaign_id = ${ctx.campaignId}::uuid)
                                        ELSE total_recipients END
          WHERE id = ${ctx.campaignId}::uuid AND status = ${row.status} AND launch_next_batch = ${first}::int
+           -- The audience this chunk read from: a PATCH that committed since (a
+           -- scheduled campaign may still be edited) rolls the chunk back, and
+           -- the launch reads the campaign again (a sending one cannot be edited).
+           AND (status = 'sending' OR audience = ${JSON.stringify(ctx.audience ?? {})}::jsonb)
         RETURNING total_recipients`;
       if (!moved) throw new CampaignChanged(`campaign ${ctx.campaignId} changed during its launch`);
+      // Last, after the campaign row: the order cancel and completion take
+      // campaign, wallet, reservation in, and the wallet is then locked for
+      // this statement and the COMMIT only. A chunk that skipped all its
+      // rows adds nobody to pay for. Paid rows only follow paid rows (a
+      // chunk after a capped one pays for none), so the recipients to cover
+      // are all those inserted before plus this chunk's paid ones.
+      if (paid > 0) await payForRecipients(tx, ctx, row.materialised + paid);
       return {
         outcome: 'chunk',
         inserted,
-        batchNos: Array.from({ length: nb }, (_, b) => first + b),
+        unpaid: inserted - paid,
+        batchNos: Array.from({ length: Math.ceil(paid / bs) }, (_, b) => first + b),
         done,
         recipients: moved.total_recipients,
         batches: first + nb,
@@ -223,4 +288,56 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
     },
     { timeout: timeoutMs },
   );
+}
+
+/**
+ * How many of the chunk's next `size` contacts it can pay for: those the
+ * reservation still covers at `per` credits each beyond the recipients
+ * inserted before, plus what the available balance can add. None once a
+ * chunk ran out: from the first contact the launch could not pay for, the
+ * rest of the audience is skipped, even if credits are bought meanwhile
+ * (a campaign goes to a prefix of its audience in contact order, not to
+ * whoever was materialised after a purchase). No reservation (never
+ * enqueued, as fixtures may make) covers nothing and cannot be topped up.
+ */
+function payableRecipients(row: LaunchRow, size: number): number {
+  if (row.capped || row.held === null) return 0;
+  const credits = Number(row.held) + Math.max(0, Number(row.available ?? 0));
+  return Math.max(0, Math.min(size, Math.floor(credits / row.per) - row.materialised));
+}
+
+/**
+ * Makes the campaign's active reservation cover `recipients` at the
+ * campaign's per-recipient bound (amount − released ≥ recipients × per),
+ * topping it up from the available balance, in one statement. Computed from
+ * what the rows hold, not from what this chunk added, so a re-run of a
+ * chunk that committed (a launch retried after a crash) finds it covered
+ * and takes nothing twice; a chunk that rolls back takes its top-up with
+ * it. The wallet row is locked only when there is something to take, and
+ * the guard re-checks the balance under that lock, as reserveCredits does.
+ * Credits released meanwhile (a frequency-capped recipient's share) are
+ * re-taken: over-reserving by them is harmless, completion gives it back.
+ * Throws CreditsTaken when the balance no longer covers what the chunk
+ * counted on, so the chunk is read and cut again.
+ */
+async function payForRecipients(tx: Tx, ctx: SendContext, recipients: number): Promise<void> {
+  const [r] = await tx.$queryRaw<{ needed: bigint | null; added: bigint | null }[]>`
+    WITH r AS MATERIALIZED (
+      SELECT cr.id, GREATEST(0, ${recipients}::bigint * GREATEST(1, COALESCE(c.segments_per_message, 1)) - (cr.amount - cr.released)) AS more
+        FROM campaigns c JOIN credit_reservations cr ON cr.campaign_id = c.id AND cr.status = 'active'
+       WHERE c.id = ${ctx.campaignId}::uuid
+    ), held AS (
+      UPDATE credit_wallets w SET reserved = w.reserved + r.more, updated_at = now()
+        FROM r WHERE w.shop_id = ${ctx.shopId}::uuid AND r.more > 0 AND w.balance - w.reserved >= r.more
+      RETURNING r.id, r.more
+    ), grown AS (
+      UPDATE credit_reservations cr SET amount = cr.amount + held.more, updated_at = now()
+        FROM held WHERE cr.id = held.id
+      RETURNING held.more
+    )
+    SELECT (SELECT more FROM r) AS needed, (SELECT more FROM grown) AS added`;
+  const needed = r?.needed ?? null;
+  if (needed === null || (needed > 0n && r?.added !== needed)) {
+    throw new CreditsTaken(`campaign ${ctx.campaignId}: the credits its launch counted on are no longer available`);
+  }
 }

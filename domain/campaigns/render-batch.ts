@@ -1,5 +1,6 @@
 import type { OutboundMessage } from '../messaging/providers/provider';
 import { DEV_TRACKED_LINKS, sampleShortLink, shortLink, type TrackedLinks } from '../links/link-code';
+import { idFromReference } from '../messaging/reference-id';
 import { countSegments, type SegmentCount } from '../messaging/segments';
 import { parseTemplate, renderPieces, withFooter, type ParsedTemplate } from '../messaging/template';
 import type { ClaimedRecipient } from './claim-batch';
@@ -8,9 +9,8 @@ import type { ClaimedRecipient } from './claim-batch';
 export const recipientReference = (recipientId: string): string => `r${recipientId}`;
 
 /** The recipient row id named by one of our client references, or null for anything else. */
-export function recipientIdFromReference(reference: string | undefined): string | null {
-  const m = reference === undefined ? null : /^r([1-9][0-9]{0,18})$/.exec(reference);
-  return m ? (m[1] as string) : null;
+export function recipientIdFromReference(reference: string | null | undefined): string | null {
+  return idFromReference('r', reference);
 }
 
 export interface RenderedBatch {

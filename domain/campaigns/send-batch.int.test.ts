@@ -1,4 +1,5 @@
-import { createContact, createContactsBulk, createShop } from '../../test/factories';
+import request from 'supertest';
+import { createCampaign, createContact, createContactsBulk, createShop, grantCredits } from '../../test/factories';
 import { createTestEnv, type TestEnv } from '../../test/harness';
 import {
   batchSentCounts,
@@ -16,9 +17,13 @@ import type { MittoProvider } from '../messaging/providers';
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../../lib/db';
 import { ProviderUnavailableError, type OutboundMessage, type SendResult, type SmsProvider } from '../messaging/providers/provider';
-import { UNGUARDED } from '../idempotency/guard';
+import { sessionToken } from '../../test/session-token';
+import { claimIdempotencyKey } from '../idempotency/claim-key';
+import { fencedGuard, UNGUARDED } from '../idempotency/guard';
 import { campaignStats } from './campaign-stats';
 import { cancelCampaign } from './cancel-campaign';
+import { enqueueCampaign } from './enqueue-campaign';
+import { previewCampaign } from './preview-campaign';
 import { launchCampaign } from './launch-campaign';
 import { sendBatch, type SendBatchDeps } from './send-batch';
 import { settleBatch } from './settle-batch';
@@ -489,5 +494,64 @@ describe('sendBatch', () => {
     expect(await recipientCounts(env.db, campaignId)).toEqual({ sent: 10 });
     await expectBooksBalance(shopId);
     expect((await moneyState(env.db, shopId)).balance).toBe(20);
+  });
+  // segments_per_message, and the reservation sized with it, bound every
+  // recipient's message: what the render adds besides the body (the shop's
+  // name, the opt-out footer) is frozen at enqueue.
+  it.each([
+    ['the opt-out footer switched on', 'A'.repeat(150)],
+    ['the shop renamed to a longer name', `${'A'.repeat(150)} {{shopName}}`],
+  ])('%s after enqueue: no message is sent longer than its reservation; credits debited = segments sent', async (change, body) => {
+    const shop = await createShop(env.db, { credits: 3, optOutFooter: false });
+    await env.db.$executeRaw`UPDATE shops SET name = 'Acme' WHERE id = ${shop.id}::uuid`;
+    await disableQuietHours(env.db, shop.id);
+    for (let i = 0; i < 3; i++) await createContact(env.db, shop.id);
+    const campaign = await createCampaign(env.db, shop.id, { body });
+    const key = await claimIdempotencyKey(env.db, { shopId: shop.id, method: 'POST', route: '/api/campaigns/:id/enqueue', key: randomUUID() }, { fingerprint: 'fp', leaseMs: 60_000, abandonedTtlMs: 60_000 });
+    if (key.kind !== 'claimed') throw new Error('no key');
+    const out = await enqueueCampaign(worker, { shopId: shop.id, campaignId: campaign.id, guard: fencedGuard(key, { leaseMs: 60_000, completedTtlMs: 3_600_000 }), traceId: 't', now: new Date(), responseStatus: 202 });
+    expect(out.result).toMatchObject({ recipients: 3, creditsReserved: 3 });
+    const perMessage = async (id: string): Promise<number | null> =>
+      (await env.db.$queryRaw<{ per: number | null }[]>`SELECT segments_per_message AS per FROM campaigns WHERE id = ${id}::uuid`)[0]!.per;
+    expect(await perMessage(campaign.id)).toBe(1);
+    if (change.includes('footer')) {
+      const { app } = await env.api();
+      const patched = await request(app).patch('/api/shop').set('Authorization', `Bearer ${await sessionToken(shop.domain)}`).set('Idempotency-Key', randomUUID()).send({ optOutFooter: true });
+      expect(patched.status).toBe(200);
+    } else {
+      await env.db.$executeRaw`UPDATE shops SET name = 'Acme Outdoor Supply Company' WHERE id = ${shop.id}::uuid`;
+    }
+    // The preview of the enqueued campaign shows what will go out, and its count.
+    expect(await previewCampaign(env.db, { shopId: shop.id, campaignId: campaign.id, sendTiming: false })).toMatchObject({ segments: 1, credits: 3 });
+    const job = { campaignId: campaign.id, shopId: shop.id, traceId: 't' };
+    expect((await launchCampaign({ db: env.db, producer: worker.producer, now: () => new Date(), batchSize: 100 }, job)).outcome).toBe('launched');
+    const p = provider();
+    await sendBatch(sendDeps(p, { quietHoursFloor: false }), { ...job, batchNo: 0 });
+    expect(await recipientCounts(env.db, campaign.id)).toEqual({ sent: 3 });
+    const [longest] = await env.db.$queryRaw<{ max: number | null }[]>`SELECT max(segments)::int AS max FROM campaign_recipients WHERE campaign_id = ${campaign.id}::uuid AND status = 'sent'`;
+    expect(longest!.max).toBeLessThanOrEqual((await perMessage(campaign.id))!);
+    expect((await moneyState(env.db, shop.id)).debited).toBe(await sentSegments(env.db, campaign.id));
+    expect((await moneyState(env.db, shop.id)).debited).toBe(3);
+    await expectBooksBalance(shop.id);
+    // A campaign enqueued afterwards is sized and sent with the shop's new settings.
+    const next = await createCampaign(env.db, shop.id, { body });
+    await grantCredits(env.db, shop.id, 6);
+    const key2 = await claimIdempotencyKey(env.db, { shopId: shop.id, method: 'POST', route: '/api/campaigns/:id/enqueue', key: randomUUID() }, { fingerprint: 'fp', leaseMs: 60_000, abandonedTtlMs: 60_000 });
+    if (key2.kind !== 'claimed') throw new Error('no key');
+    const out2 = await enqueueCampaign(worker, { shopId: shop.id, campaignId: next.id, guard: fencedGuard(key2, { leaseMs: 60_000, completedTtlMs: 3_600_000 }), traceId: 't', now: new Date(), responseStatus: 202 });
+    expect(out2.result).toMatchObject({ creditsReserved: 6 });
+    expect(await perMessage(next.id)).toBe(2);
+  });
+
+  it('a campaign enqueued before the render was frozen (no snapshot) renders with the shop\'s current settings, as before', async () => {
+    const { shopId, campaignId, job } = await launched(2);
+    await env.db.$executeRaw`UPDATE campaigns SET shop_name_at_enqueue = NULL, opt_out_footer_at_enqueue = NULL WHERE id = ${campaignId}::uuid`;
+    await env.db.$executeRaw`UPDATE shops SET opt_out_footer = true WHERE id = ${shopId}::uuid`;
+    const sent: OutboundMessage[] = [];
+    const inner = provider();
+    const recording: SmsProvider = { name: inner.name, dedupsByReference: inner.dedupsByReference, maxBatchSize: inner.maxBatchSize, sendBatch: (m, ctx) => { sent.push(...m); return inner.sendBatch(m, ctx); } };
+    await sendBatch(sendDeps(recording), { ...job, batchNo: 0 });
+    expect(sent).toHaveLength(2);
+    for (const m of sent) expect(m.text.endsWith('Reply STOP to opt out')).toBe(true);
   });
 });

@@ -76,7 +76,7 @@ export type SendBatchResult =
  * Throws (after giving the claim back) on a whole-request provider failure
  * that guarantees nothing was sent, so the job is retried with backoff.
  */
-export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise<SendBatchResult> {
+export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob, o: { afterCancel?: boolean } = {}): Promise<SendBatchResult> {
   const ctx = await loadSendContext(deps.db, job.campaignId, job.shopId);
   if (!ctx) return { outcome: 'ignored', reason: 'campaign_missing' };
   if (!['sending', 'cancelled', 'failed'].includes(ctx.status)) return { outcome: 'ignored', reason: `campaign_${ctx.status}` };
@@ -159,6 +159,13 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob): Promise
   }
   const finished = await finish(deps, job, counts);
   if (settle.pending > 0 || settle.resend > 0) return { outcome: 'retry', ...finished };
+  if (claim.deferred && !o.afterCancel && (await campaignCancelled(deps.db, job.campaignId))) {
+    // A cancel that landed during this send left the rows waiting for their
+    // quiet hours pending (the batch was claimed), with their credits held:
+    // claimed again now, they are cancelled under the batch lock and the batch
+    // finishes, instead of at their morning. Once: no row is deferred then.
+    return sendBatch(deps, job, { afterCancel: true });
+  }
   if (claim.deferred) return { outcome: 'deferred', until: claim.deferred.until, reason: 'quiet_hours', deferred: claim.deferred.count, counts: finished };
   return { outcome: 'done', ...finished };
 }
@@ -242,4 +249,9 @@ function countSettled(deps: SendBatchDeps, s: SettleSummary): void {
   for (const [status, n] of by) if (n > 0) deps.metrics.smsMessages.inc({ provider, status }, n);
   if (s.unknown > 0) deps.metrics.smsUnknownOutcomes.inc({ provider }, s.unknown);
   if (s.segments > 0) deps.metrics.smsSegments.inc(s.segments);
+}
+
+async function campaignCancelled(db: Db, campaignId: string): Promise<boolean> {
+  const [row] = await db.$queryRaw<{ status: string }[]>`SELECT status FROM campaigns WHERE id = ${campaignId}::uuid`;
+  return row?.status === 'cancelled';
 }

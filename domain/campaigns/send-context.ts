@@ -17,11 +17,13 @@ export interface SendContext {
   audienceOrders: OrderFilters | null;
   scheduledAt: Date | null;
   traceId: string | null;
+  /** The name {{shopName}} renders as: the one frozen at enqueue, else the shop's. */
   shopName: string;
   senderId: string;
   timezone: string;
   quietStart: string;
   quietEnd: string;
+  /** Whether the opt-out footer is appended: as frozen at enqueue, else the shop's setting. */
   optOutFooter: boolean;
   /** The shop's frequency cap, null when off for this campaign (shop setting off, or the campaign ignores it). */
   frequencyCap: { windowHours: number } | null;
@@ -32,6 +34,7 @@ export interface SendContext {
 /** The columns loadSendContext reads (campaigns c JOIN shops s), for a caller that reads more in the same statement. */
 export const SEND_CONTEXT_COLUMNS = raw(
   'c.id, c.shop_id, c.status, c.body, c.audience, c.scheduled_at, c.trace_id, s.name AS shop_name, s.domain, s.sender_id, s.timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer, c.link_no, ' +
+    'c.shop_name_at_enqueue, c.opt_out_footer_at_enqueue, ' +
     'c.ignore_smart_sending, s.smart_sending_enabled, s.smart_sending_window_hours',
 );
 
@@ -50,6 +53,8 @@ export interface SendContextRow {
   quiet_hours_start: string;
   quiet_hours_end: string;
   opt_out_footer: boolean;
+  shop_name_at_enqueue: string | null;
+  opt_out_footer_at_enqueue: boolean | null;
   link_no: bigint;
   ignore_smart_sending: boolean;
   smart_sending_enabled: boolean;
@@ -86,13 +91,17 @@ export function sendContextOf(r: SendContextRow): SendContext {
     audienceOrders: orderFiltersOf(r.audience),
     scheduledAt: r.scheduled_at,
     traceId: r.trace_id,
-    // A shop without a stored name is addressed by its store handle.
-    shopName: shopDisplayName(r.shop_name, r.domain),
+    // The enqueue sized every message (segments_per_message, the reservation)
+    // with the name and footer it froze: a rename or the footer switched on
+    // since must not lengthen them. Not frozen (a draft, or enqueued before
+    // the columns existed): the shop's own. A shop without a stored name is
+    // addressed by its store handle.
+    shopName: r.shop_name_at_enqueue ?? shopDisplayName(r.shop_name, r.domain),
     senderId: r.sender_id,
     timezone: r.timezone,
     quietStart: r.quiet_hours_start,
     quietEnd: r.quiet_hours_end,
-    optOutFooter: r.opt_out_footer,
+    optOutFooter: r.opt_out_footer_at_enqueue ?? r.opt_out_footer,
     linkNo: Number(r.link_no),
     frequencyCap: r.smart_sending_enabled && !r.ignore_smart_sending ? { windowHours: r.smart_sending_window_hours } : null,
   };

@@ -234,7 +234,7 @@ describe('smart sending and recipient quiet hours', () => {
     // Its job lost: reconciliation finds the batch open with no job, adds one delayed to 08:00 New York time, and counts nothing stuck.
     await (await worker.queues.get('sends').getJob(jobIds.sendBatch(c.id, 0)))?.remove();
     const report = await runReconciliation(
-      { db: env.db, queues: worker.queues, producer: worker.producer, metrics: worker.metrics, logger: worker.logger, now: () => night, config: worker.config },
+      { db: env.db, redis: worker.redis, queues: worker.queues, producer: worker.producer, metrics: worker.metrics, logger: worker.logger, now: () => night, config: worker.config },
       { campaignId: c.id },
     );
     expect(report.campaignsStuck).toBe(0);

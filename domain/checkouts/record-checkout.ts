@@ -19,7 +19,8 @@ export type RecordCheckoutResult = 'stored' | 'stale';
  * Upserts the checkout by (shop, token). The newest update wins: a row is
  * only overwritten by an update whose Shopify `updated_at` is later, so
  * deliveries in any order end in the newest state; a completion, once seen,
- * is kept. The contact is linked by customer id, else by phone (never an
+ * is kept, even from a delivery otherwise older than the row (only the
+ * completion is taken from it). The contact is linked by customer id, else by phone (never an
  * erased one).
  */
 export async function recordShopifyCheckout(tx: Tx, c: ShopifyCheckoutInput): Promise<RecordCheckoutResult> {
@@ -39,15 +40,18 @@ export async function recordShopifyCheckout(tx: Tx, c: ShopifyCheckoutInput): Pr
     VALUES (${c.shopId}::uuid, ${c.token}, ${c.customerId}, (SELECT id FROM target), ${e164}, ${hash}, ${c.abandonedCheckoutUrl},
             ${c.updatedAt}, ${c.completedAt})
     ON CONFLICT (shop_id, token) DO UPDATE SET
-      customer_id = EXCLUDED.customer_id,
-      contact_id = EXCLUDED.contact_id,
-      phone_e164 = EXCLUDED.phone_e164,
-      phone_hash = EXCLUDED.phone_hash,
-      abandoned_checkout_url = EXCLUDED.abandoned_checkout_url,
-      shopify_updated_at = EXCLUDED.shopify_updated_at,
+      customer_id = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.customer_id ELSE k.customer_id END,
+      contact_id = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.contact_id ELSE k.contact_id END,
+      phone_e164 = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.phone_e164 ELSE k.phone_e164 END,
+      phone_hash = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.phone_hash ELSE k.phone_hash END,
+      abandoned_checkout_url = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.abandoned_checkout_url ELSE k.abandoned_checkout_url END,
+      shopify_updated_at = GREATEST(k.shopify_updated_at, EXCLUDED.shopify_updated_at),
       completed_at = COALESCE(k.completed_at, EXCLUDED.completed_at),
       updated_at = now()
+     -- A completion only ever arrives once it happened: one delivered late (an
+     -- older updated_at than the row's) is still a fact, and is kept alone.
      WHERE k.shopify_updated_at < EXCLUDED.shopify_updated_at
+        OR (k.completed_at IS NULL AND EXCLUDED.completed_at IS NOT NULL)
     RETURNING token`;
   return rows.length > 0 ? 'stored' : 'stale';
 }

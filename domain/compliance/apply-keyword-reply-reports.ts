@@ -21,23 +21,18 @@ export interface KeywordReplyReport {
 export async function applyKeywordReplyReports(tx: Tx, reports: KeywordReplyReport[]): Promise<{ eventId: string; outcome: 'processed' | 'ignored'; shopId: string | null }[]> {
   if (reports.length === 0) return [];
   // The replies by key: the planner, expecting one `sent` row, would scan and match every input against each.
-  const moved = await tx.$queryRaw<{ id: bigint; shop_id: string | null }[]>`
+  // Of several reports for one reply in a pass, the earliest is applied (as for campaign recipients), and only its event is `processed`.
+  const moved = await tx.$queryRaw<{ id: bigint; shop_id: string | null; n: bigint }[]>`
     UPDATE keyword_replies k
        SET status = u.status, final_at = now(), error_code = u.code
       FROM (SELECT DISTINCT ON (id) * FROM unnest(${reports.map((r) => r.replyId)}::bigint[], ${reports.map((r) => r.providerMessageId)}::text[],
-                                  ${reports.map((r) => r.status)}::text[], ${reports.map((r) => r.errorCode)}::text[]) AS x(id, pmid, status, code)) u
+                                  ${reports.map((r) => r.status)}::text[], ${reports.map((r) => r.errorCode)}::text[]) WITH ORDINALITY AS x(id, pmid, status, code, n)
+             ORDER BY id, n) u
      WHERE k.id = ANY(${reports.map((r) => r.replyId)}::bigint[]) AND k.id = u.id AND k.provider_message_id = u.pmid AND k.status = 'sent'
-    RETURNING k.id, k.shop_id`;
-  const byId = new Map(moved.map((m) => [String(m.id), m.shop_id]));
-  const out = reports.map((r) => ({ eventId: r.eventId, outcome: byId.has(r.replyId) ? ('processed' as const) : ('ignored' as const), shopId: byId.get(r.replyId) ?? null }));
-  // One report per reply moves it; any other report for the same reply is ignored.
-  const seen = new Set<string>();
-  out.forEach((o, i) => {
-    const replyId = reports[i]!.replyId;
-    if (o.outcome !== 'processed') return;
-    if (seen.has(replyId)) o.outcome = 'ignored';
-    seen.add(replyId);
-  });
+    RETURNING k.id, k.shop_id, u.n`;
+  const applied = new Set(moved.map((m) => Number(m.n) - 1));
+  const shopOf = new Map(moved.map((m) => [String(m.id), m.shop_id]));
+  const out = reports.map((r, i) => ({ eventId: r.eventId, outcome: applied.has(i) ? ('processed' as const) : ('ignored' as const), shopId: shopOf.get(r.replyId) ?? null }));
   await tx.$executeRaw`
     UPDATE webhook_events w
        SET status = u.outcome, processed_at = now(), attempts = w.attempts + 1, last_error = NULL, next_attempt_at = NULL,

@@ -5,6 +5,13 @@ describe('classifyInboundText', () => {
     expect(classifyInboundText(text)).toBe('STOP');
   });
 
+  it.each(['OPT OUT', 'Opt out', 'opt-out', 'Opt-Out.', 'opt  out', 'Opt – out', 'STOP ALL', 'Stop all!', 'stop?', 'STOP,', 'Stop;', 'stop:', 'Unsubscribe!!', 'Stop...', 'STOP…', 'S T O P'])(
+    '%j opts out: spaces and hyphens inside the keyword and trailing punctuation are folded away',
+    (text) => {
+      expect(classifyInboundText(text)).toBe('STOP');
+    },
+  );
+
   it.each(['START', 'unstop', 'Yes'])('%j opts back in', (text) => {
     expect(classifyInboundText(text)).toBe('START');
   });
@@ -13,7 +20,8 @@ describe('classifyInboundText', () => {
     expect(classifyInboundText(text)).toBe('HELP');
   });
 
-  it.each(['stop it please', 'STOPP', 'yes please', 'thanks', '', 'S T O P', 'information'])('%j is an ordinary reply', (text) => {
+  // An opt-in is never over-applied: the loose folding is the opt-out's only.
+  it.each(['stop it please', 'STOPP', 'yes please', 'thanks', '', 'information', 'opt out of what?', 'yes?', 'Start?', 'y e s', 'Un-stop', 'help?'])('%j is an ordinary reply', (text) => {
     expect(classifyInboundText(text)).toBeNull();
   });
 });

@@ -1,6 +1,10 @@
 // Carrier keywords (CTIA): the whole message, trimmed and case-insensitive.
-// Trailing punctuation ("Stop.", "STOP!") still counts: an opt-out is never
-// under-applied.
+// For an opt-out, trailing punctuation ("Stop.", "STOP?") and the spaces or
+// hyphens people put inside a keyword ("Opt out", "opt-out", "STOP ALL")
+// still count: an opt-out is never under-applied. START and HELP allow only a
+// trailing "." or "!": an opt-in is never over-applied. Only the whole
+// message is a keyword, so a sentence that merely contains one ("stop it
+// please") stays a reply.
 
 export type InboundKeyword = 'STOP' | 'START' | 'HELP';
 
@@ -11,9 +15,17 @@ export const HELP_WORDS: ReadonlySet<string> = new Set(['HELP', 'INFO']);
 
 /** The keyword family of an inbound text, or null for an ordinary reply. */
 export function classifyInboundText(text: string): InboundKeyword | null {
-  const word = text.trim().replace(/[.!\s]+$/u, '').toUpperCase();
-  if (STOP_WORDS.has(word)) return 'STOP';
-  if (START_WORDS.has(word)) return 'START';
-  if (HELP_WORDS.has(word)) return 'HELP';
+  const trimmed = text.trim();
+  // Folded loosely for an opt-out only: reading "yes?" or "Start, maybe" as a
+  // consent to be texted again would over-apply an opt-in, which is the
+  // failure that costs the merchant.
+  const loose = trimmed
+    .replace(/[\p{P}\s]+$/u, '')
+    .replace(/[\s\p{Pd}]+/gu, '')
+    .toUpperCase();
+  if (STOP_WORDS.has(loose)) return 'STOP';
+  const strict = trimmed.replace(/[.!\s]+$/u, '').toUpperCase();
+  if (START_WORDS.has(strict)) return 'START';
+  if (HELP_WORDS.has(strict)) return 'HELP';
   return null;
 }

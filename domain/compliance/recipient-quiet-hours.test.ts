@@ -85,3 +85,44 @@ describe('quietHoursCheck', () => {
     expect(iso(check({ phone: '+12125550101', timezone: 'Europe/London' }))).toBe('2026-12-05T08:00:00.000Z');
   });
 });
+
+// NANP overlays (NANPA assignments): overlay -> the code whose territory it
+// shares. An overlay's numbers sit anywhere in that territory, so it must list
+// at least the base's zones; otherwise the far end of a straddling base is
+// texted before the floor lifts there.
+const OVERLAYS: ReadonlyArray<readonly [overlay: string, base: string]> = [
+  // Bases that straddle zones.
+  ['930', '812'], ['364', '270'], ['448', '850'], ['986', '208'], ['458', '541'],
+  ['879', '709'], ['581', '418'], ['367', '418'],
+  ['778', '250'], ['236', '250'], ['672', '250'], ['257', '250'],
+  // BC's overlays cover 604 as well; others whose base sits in one zone.
+  ['778', '604'], ['236', '604'], ['672', '604'], ['257', '604'],
+  ['463', '317'], ['872', '312'], ['274', '920'], ['283', '513'], ['327', '870'], ['357', '559'],
+  ['639', '306'], ['474', '306'], ['587', '403'], ['825', '403'], ['368', '403'], ['587', '780'],
+  ['431', '204'], ['584', '204'], ['782', '902'], ['428', '506'], ['438', '514'], ['263', '514'],
+];
+// Codes whose exchanges straddle zones and that have no overlay in service.
+const STRADDLING_WITHOUT_OVERLAY = new Set(['219', '308', '423', '480', '520', '602', '605', '606', '620', '701', '775', '785', '807', '867', '906', '928']);
+
+describe('overlay area codes straddle the zones of the code they overlay', () => {
+  const zonesOf = (areaCode: string): string[] => [...recipientZones(`+1${areaCode}5550100`, null, 'UTC').zones].sort();
+
+  it.each(OVERLAYS)("+1 %s has the zones of %s", (overlay, base) => {
+    expect(areaCodeCountry(overlay)).toBe(areaCodeCountry(base));
+    expect(zonesOf(overlay)).toEqual(expect.arrayContaining(zonesOf(base)));
+  });
+
+  it('every area code of the table that straddles zones has its overlays listed above, or none in service', () => {
+    const codes = Object.values(data.nanp as Record<string, Record<string, number[]>>).flatMap((zones) => Object.values(zones).flat().map(String));
+    const related = new Set(OVERLAYS.flat());
+    const unaccounted = [...new Set(codes)].filter((c) => zonesOf(c).length > 1 && !related.has(c) && !STRADDLING_WITHOUT_OVERLAY.has(c));
+    expect(unaccounted).toEqual([]);
+  });
+
+  it('a +1 930 number in Evansville is not texted at 07:30 Central (08:30 Eastern): the legal floor', () => {
+    const shop = { timezone: 'UTC', quietStart: '00:00', quietEnd: '00:00' };
+    const now = at('2026-12-02T13:30:00Z');
+    expect(iso(quietHoursCheck(shop, now)({ phone: '+18125550100', timezone: null }))).toBe('2026-12-02T14:00:00.000Z');
+    expect(iso(quietHoursCheck(shop, now)({ phone: '+19305550100', timezone: null }))).toBe('2026-12-02T14:00:00.000Z');
+  });
+});

@@ -6,6 +6,7 @@ import type { TokenCipher } from '../../lib/token-cipher';
 import { countSegments } from '../messaging/segments';
 import { ProviderError, ProviderRequestError, type SmsProvider } from '../messaging/providers/provider';
 import { messageSegments } from '../messaging/providers/segment-limited';
+import { idFromReference } from '../messaging/reference-id';
 import { keywordReplyAad } from './record-keyword-reply';
 import type { SuppressionScope } from './suppressions';
 
@@ -13,8 +14,7 @@ import type { SuppressionScope } from './suppressions';
 export const keywordReplyReference = (id: string | bigint): string => `k${id}`;
 
 export function keywordReplyIdFromReference(reference: string | null | undefined): string | null {
-  const m = reference ? /^k([1-9][0-9]{0,18})$/.exec(reference) : null;
-  return m ? (m[1] as string) : null;
+  return idFromReference('k', reference);
 }
 
 export interface KeywordReplyDeps {

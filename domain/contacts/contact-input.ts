@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CountryCode } from 'libphonenumber-js/max';
+import { isStorableText } from '../../lib/storable-text';
 import { canonicalTimeZone } from '../compliance/quiet-hours';
 import { isPhoneCountry, normalizePhone, phoneHash } from './phone';
 
@@ -22,14 +23,15 @@ export const RAW_MAX = { phone: 64, country: 8, email: 1000, name: 400, consent:
 // NUL cannot be stored in Postgres text at all.
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-const noControl = (s: string): boolean => !CONTROL.test(s);
+// An unpaired UTF-16 surrogate is valid JSON but not text Postgres can store (a 500 at the insert, for the whole import).
+const noControl = (s: string): boolean => !CONTROL.test(s) && isStorableText(s);
 
 /** Trimmed, 1–max characters, no control characters (the raw input is bounded before trimming). */
 export const text = (max: number) =>
-  z.string().max(max * 4).refine(noControl, 'must not contain control characters').transform((s) => s.trim()).pipe(z.string().min(1).max(max));
+  z.string().max(max * 4).refine(noControl, 'must not contain control characters or unpaired surrogates').transform((s) => s.trim()).pipe(z.string().min(1).max(max));
 
 export const nameField = text(100);
-export const emailField = z.string().max(RAW_MAX.email).refine(noControl, 'must not contain control characters').transform((s) => s.trim()).pipe(z.email().max(254));
+export const emailField = z.string().max(RAW_MAX.email).refine(noControl, 'must not contain control characters or unpaired surrogates').transform((s) => s.trim()).pipe(z.email().max(254));
 export const consentField = z.enum(CONSENTS);
 export const countryField = z
   .string()
@@ -59,7 +61,7 @@ export const tagField = text(64).transform((s) => s.toLowerCase());
 /** Tags: trimmed, lowercased and deduplicated, in first-seen order. */
 export const tagsField = z.array(tagField).max(MAX_TAGS).transform((tags) => [...new Set(tags)]);
 
-const phoneRaw = z.string().max(RAW_MAX.phone).refine(noControl, 'must not contain control characters');
+const phoneRaw = z.string().max(RAW_MAX.phone).refine(noControl, 'must not contain control characters or unpaired surrogates');
 
 export interface NormalizedPhone {
   phoneE164: string;

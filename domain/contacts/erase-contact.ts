@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
+import { UNGUARDED, type IdempotencyGuard } from '../idempotency/guard';
 import { allowConsentErasure, inTransaction } from '../consent/consent-source';
 import { notFound } from '../../lib/errors';
 
@@ -12,8 +13,9 @@ import { notFound } from '../../lib/errors';
  * only as anonymous totals, and its consent record is erased. One statement
  * (after arming the consent record's erasure), so all of it or none.
  */
-export async function eraseContact(db: DbOrTx, shopId: string, id: string): Promise<void> {
+export async function eraseContact(db: DbOrTx, shopId: string, id: string, guard: IdempotencyGuard = UNGUARDED): Promise<void> {
   const [row] = await inTransaction(db, async (tx) => {
+    await guard.assertHeld(tx);
     await allowConsentErasure(tx);
     return tx.$queryRaw<{ n: number }[]>`
     WITH old AS (

@@ -1,5 +1,6 @@
 import { createTestEnv, type TestEnv } from '../../test/harness';
 import { createContact, createContactImport, createShop, phoneHash } from '../../test/factories';
+import { upsertContacts } from './upsert-contacts';
 import { importContacts } from './import-contacts';
 import { getContactImport } from './get-contact-import';
 
@@ -134,6 +135,14 @@ describe('importContacts (contacts.import.v1)', () => {
       { id: erased.id, phone_e164: '+12015550141', first_name: 'Back', opted_out_at: expect.any(Date), sms_consent: 'unsubscribed', erased_at: null },
       { id: stopped.id, phone_e164: '+12015550142', first_name: 'Ada', opted_out_at: expect.any(Date), sms_consent: 'unsubscribed', erased_at: null },
     ]);
+
+    // The same file again, and an API upsert: the opt-out that survived the erasure is lifted by neither (the first re-add cleared erased_at).
+    const again = await createContactImport(env.db, shop.id, { rows: [{ phone: '+12015550141', smsConsent: 'subscribed' }] });
+    expect(await importContacts(env.db, { importId: again.id })).toMatchObject({ updated: 1 });
+    await upsertContacts(env.db, shop.id, [{ phoneE164: '+12015550141', phoneHash: phoneHash('+12015550141'), smsConsent: 'subscribed' }], 'api');
+    const [back] = await env.db.$queryRaw<{ sms_consent: string; opted_out_at: Date | null; opt_out_source: string | null }[]>`
+      SELECT sms_consent, opted_out_at, opt_out_source FROM contacts WHERE id = ${erased.id}::uuid`;
+    expect(back).toEqual({ sms_consent: 'unsubscribed', opted_out_at: expect.any(Date), opt_out_source: 'redact' });
   });
 
   it('an import whose rows are gone before it finished fails with a short error', async () => {

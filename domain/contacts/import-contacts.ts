@@ -140,9 +140,13 @@ export async function importContacts(
       if (rows.length === 0 && cur.processed < imp.total) return { missing: true as const };
       const { valid, rejected } = await validateChunk(rows, country);
       const groups = collapseByPhone(valid.map((v) => v.input));
-      // The consent record of each contact the chunk changes names the import and the (last) row of its number.
+      // The consent record of each contact the chunk changes names the import and the row that decided its
+      // consent: as collapseByPhone decides, the number's last row giving one, else its first row.
       const rowByHash: Record<string, { importId: string; row: number }> = {};
-      for (const v of valid) rowByHash[v.input.phoneHash] = { importId: opts.importId, row: v.row };
+      for (const v of valid) {
+        const decides = v.input.smsConsent !== undefined && v.input.smsConsent !== 'pending';
+        if (decides || !rowByHash[v.input.phoneHash]) rowByHash[v.input.phoneHash] = { importId: opts.importId, row: v.row };
+      }
       await declareConsentSource(tx, { source: 'import', evidence: { importId: opts.importId }, byHash: rowByHash });
       const results = await upsertContacts(tx, imp.shop_id, groups.map((g) => g.upsert), 'import');
       const createdByHash = new Set(results.filter((r) => r.created).map((r) => r.phone_hash));

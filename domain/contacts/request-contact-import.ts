@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Db } from '../../lib/db';
 import { AppError } from '../../lib/errors';
+import { isStorableText } from '../../lib/storable-text';
 import { UNGUARDED, type IdempotencyGuard } from '../idempotency/guard';
-import { publishOutboxRows, writeOutboxEvent } from '../outbox/outbox';
+import { publishCommitted, writeOutboxEvent } from '../outbox/outbox';
 import type { Producer } from '../../queue/producer';
 import { countryField } from './contact-input';
 import { stageImportRows, stageRow } from './import-rows';
@@ -11,7 +12,7 @@ export const MAX_IMPORT_ROWS = 50_000;
 
 type Leaf = string | number | boolean | null;
 const isLeaf = (v: unknown): v is Leaf => v === null || ['string', 'number', 'boolean'].includes(typeof v);
-const storableString = (s: string): boolean => s.length <= 1000 && !s.includes('\u0000');
+const storableString = (s: string): boolean => s.length <= 1000 && isStorableText(s);
 
 /**
  * Why a row fails the whole request (null when it does not): each row is a
@@ -24,12 +25,12 @@ function unstorable(row: unknown): { key?: string; message: string } | null {
   const entries = Object.entries(row);
   if (entries.length > 20) return { message: 'has more than 20 fields' };
   for (const [key, value] of entries) {
-    if (key.length > 64 || key.includes('\u0000')) return { message: 'field names are at most 64 characters' };
+    if (key.length > 64 || !isStorableText(key)) return { message: 'field names are at most 64 characters' };
     const values = Array.isArray(value) ? value : [value];
     if (Array.isArray(value) && value.length > 200) return { key, message: 'at most 200 items' };
     for (const v of values) {
       if (!isLeaf(v)) return { key, message: 'must be a string, number, boolean, null or an array of those' };
-      if (typeof v === 'string' && !storableString(v)) return { key, message: 'strings are at most 1000 characters, without NUL' };
+      if (typeof v === 'string' && !storableString(v)) return { key, message: 'strings are at most 1000 characters, without NUL or unpaired surrogates' };
     }
   }
   return null;
@@ -94,10 +95,6 @@ export async function requestContactImport(
     const outbox = await writeOutboxEvent(tx, { type: 'contacts.import.v1', aggregateId: id, payload: { importId: id, shopId: req.shopId }, traceId: req.traceId });
     return { importId: id, outbox };
   }, { timeout: REQUEST_TX_TIMEOUT_MS });
-  try {
-    await publishOutboxRows(db, producer, [outbox]);
-  } catch {
-    // Committed already: the dispatcher's next pass publishes it.
-  }
+  await publishCommitted(db, producer, [outbox]);
   return { importId, status: 'queued' };
 }

@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
+import { UNGUARDED, type IdempotencyGuard } from '../idempotency/guard';
 import { withApiConsentSource } from '../consent/consent-source';
 import { AppError, notFound } from '../../lib/errors';
 import { isUniqueViolation } from '../../lib/pg-errors';
@@ -14,12 +15,14 @@ import { toContactView, type ContactRow, type ContactView } from './contact-view
  * texting START, and changing the number of an opted-out contact (the opt-out
  * belongs to the number).
  */
-export async function updateContact(db: DbOrTx, shopId: string, id: string, patch: ContactPatchInput): Promise<ContactView> {
+export async function updateContact(db: DbOrTx, shopId: string, id: string, patch: ContactPatchInput, guard: IdempotencyGuard = UNGUARDED): Promise<ContactView> {
   const consent = patch.smsConsent ?? null;
   const newHash = patch.phoneHash ?? null;
   let rows: ContactRow[];
   try {
-    rows = await withApiConsentSource(db, (tx) => tx.$queryRaw<ContactRow[]>`
+    rows = await withApiConsentSource(db, async (tx) => {
+      await guard.assertHeld(tx);
+      return tx.$queryRaw<ContactRow[]>`
       UPDATE contacts SET
         phone_e164 = COALESCE(${patch.phoneE164 ?? null}::text, phone_e164),
         phone_hash = COALESCE(${newHash}::text, phone_hash),
@@ -44,7 +47,8 @@ export async function updateContact(db: DbOrTx, shopId: string, id: string, patc
       WHERE id = ${id}::uuid AND shop_id = ${shopId}::uuid AND erased_at IS NULL
         AND NOT (${consent}::text = 'subscribed' AND opted_out_at IS NOT NULL AND opt_out_source = 'keyword')
         AND NOT (${newHash}::text IS NOT NULL AND ${newHash}::text <> phone_hash AND opted_out_at IS NOT NULL)
-      RETURNING id, phone_e164, email, first_name, last_name, sms_consent, tags, timezone, opted_out_at, opt_out_source, created_at, updated_at`);
+      RETURNING id, phone_e164, email, first_name, last_name, sms_consent, tags, timezone, opted_out_at, opt_out_source, created_at, updated_at`;
+    });
   } catch (err) {
     if (isUniqueViolation(err)) {
       throw new AppError('VALIDATION_FAILED', 'Another contact already has this phone number', { details: [{ path: 'phone', message: 'another contact already has this phone number' }] });

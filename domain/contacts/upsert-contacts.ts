@@ -30,8 +30,9 @@ export interface UpsertedContact extends ContactRow {
  * - tags: added to the contact's tags (at most 50); PATCH replaces them;
  * - consent: `unsubscribed` records an opt-out (source = `source`);
  *   `subscribed` lifts an opt-out unless it came from the person (keyword
- *   STOP) or survived an erasure; `pending` never overrides a decision;
- * - an erased tombstone comes back with its phone and keeps its opt-out.
+ *   STOP) or survived an erasure (`redact`); `pending` never overrides a decision;
+ * - an erased tombstone comes back with its phone and keeps its opt-out,
+ *   marked `redact` so that no later upsert lifts it either.
  * Rows must have distinct phone hashes (collapse duplicates first: ON CONFLICT
  * cannot touch one row twice in a statement).
  */
@@ -79,18 +80,22 @@ export async function upsertContacts(db: DbOrTx, shopId: string, rows: ContactUp
       timezone = COALESCE(EXCLUDED.timezone, c.timezone),
       tags = CASE WHEN cardinality(EXCLUDED.tags) = 0 THEN c.tags ELSE ARRAY(
                SELECT t FROM unnest(c.tags || EXCLUDED.tags) WITH ORDINALITY AS u(t, n) GROUP BY t ORDER BY min(n) LIMIT 50) END,
+      -- An opt-out from the person (keyword STOP) or one that survived an erasure
+      -- ('redact', set when its tombstone comes back) is lifted by no upsert:
+      -- only a PATCH or a START does. A tombstone is revived as it is, opt-out included.
       sms_consent = CASE
         WHEN EXCLUDED.sms_consent = 'unsubscribed' THEN 'unsubscribed'
         WHEN EXCLUDED.sms_consent = 'subscribed'
-         AND (c.opted_out_at IS NULL OR (c.opt_out_source IS DISTINCT FROM 'keyword' AND c.erased_at IS NULL)) THEN 'subscribed'
+         AND (c.opted_out_at IS NULL OR (COALESCE(c.opt_out_source, '') NOT IN ('keyword', 'redact') AND c.erased_at IS NULL)) THEN 'subscribed'
         ELSE c.sms_consent END,
       opted_out_at = CASE
         WHEN EXCLUDED.sms_consent = 'unsubscribed' THEN COALESCE(c.opted_out_at, EXCLUDED.opted_out_at)
-        WHEN EXCLUDED.sms_consent = 'subscribed' AND c.opt_out_source IS DISTINCT FROM 'keyword' AND c.erased_at IS NULL THEN NULL
+        WHEN EXCLUDED.sms_consent = 'subscribed' AND COALESCE(c.opt_out_source, '') NOT IN ('keyword', 'redact') AND c.erased_at IS NULL THEN NULL
         ELSE c.opted_out_at END,
       opt_out_source = CASE
         WHEN EXCLUDED.sms_consent = 'unsubscribed' THEN COALESCE(c.opt_out_source, EXCLUDED.opt_out_source)
-        WHEN EXCLUDED.sms_consent = 'subscribed' AND c.opt_out_source IS DISTINCT FROM 'keyword' AND c.erased_at IS NULL THEN NULL
+        WHEN EXCLUDED.sms_consent = 'subscribed' AND COALESCE(c.opt_out_source, '') NOT IN ('keyword', 'redact') AND c.erased_at IS NULL THEN NULL
+        WHEN c.erased_at IS NOT NULL AND c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'keyword' THEN 'redact'
         ELSE c.opt_out_source END,
       created_at = CASE WHEN c.erased_at IS NULL THEN c.created_at ELSE now() END,
       erased_at = NULL,

@@ -26,35 +26,38 @@ export interface WalletChangeResult {
 /**
  * The one way the wallet balance changes: a ledger row and the wallet update,
  * in the caller's transaction, idempotent by (shop, key). The ledger row is
- * inserted first, computed from the locked wallet row, so balance_after is
- * exact; a replayed key inserts nothing and changes nothing. The wallet's
- * CHECK constraints reject a negative balance or reserved > balance.
+ * inserted first, computed from the locked wallet row, so balance_after and
+ * ledger_seq (the apply order the wallet history is listed in; created_at is
+ * the transaction's start, not when it got the lock) are exact; a replayed
+ * key inserts nothing and changes nothing. The wallet's CHECK constraints
+ * reject a negative balance or reserved > balance.
  */
 export async function applyWalletChange(tx: Tx, change: WalletChange): Promise<WalletChangeResult> {
   if (!Number.isSafeInteger(change.amount) || change.amount === 0) throw new Error('wallet change amount must be a non-zero integer');
   const reservedDelta = change.reservedDelta ?? 0;
   await tx.$executeRaw`INSERT INTO credit_wallets (shop_id) VALUES (${change.shopId}::uuid) ON CONFLICT DO NOTHING`;
-  let inserted: { id: string }[];
+  let inserted: { ledger_seq: bigint }[];
   try {
-    inserted = await tx.$queryRaw<{ id: string }[]>`
-      INSERT INTO credit_transactions (shop_id, type, amount, balance_after, reference, idempotency_key, trace_id)
-      SELECT w.shop_id, ${change.type}, ${change.amount}::bigint, w.balance + ${change.amount}::bigint, ${change.reference ?? null}, ${change.idempotencyKey}, ${change.traceId ?? null}
+    inserted = await tx.$queryRaw<{ ledger_seq: bigint }[]>`
+      INSERT INTO credit_transactions (shop_id, type, amount, balance_after, reference, idempotency_key, trace_id, ledger_seq)
+      SELECT w.shop_id, ${change.type}, ${change.amount}::bigint, w.balance + ${change.amount}::bigint, ${change.reference ?? null}, ${change.idempotencyKey}, ${change.traceId ?? null}, w.ledger_seq + 1
         FROM credit_wallets w WHERE w.shop_id = ${change.shopId}::uuid
          FOR UPDATE
       ON CONFLICT (shop_id, idempotency_key) DO NOTHING
-      RETURNING id`;
+      RETURNING ledger_seq`;
   } catch (err) {
     if (isCheckViolation(err)) throw insufficient(change);
     throw err;
   }
-  if (inserted.length === 0) {
+  const [row] = inserted;
+  if (!row) {
     const [w] = await tx.$queryRaw<{ balance: bigint; reserved: bigint }[]>`SELECT balance, reserved FROM credit_wallets WHERE shop_id = ${change.shopId}::uuid`;
     return { applied: false, balance: Number(w?.balance ?? 0), reserved: Number(w?.reserved ?? 0) };
   }
   try {
     const [w] = await tx.$queryRaw<{ balance: bigint; reserved: bigint }[]>`
       UPDATE credit_wallets
-         SET balance = balance + ${change.amount}::bigint, reserved = reserved + ${reservedDelta}::bigint, updated_at = now()
+         SET balance = balance + ${change.amount}::bigint, reserved = reserved + ${reservedDelta}::bigint, ledger_seq = ${row.ledger_seq}::bigint, updated_at = now()
        WHERE shop_id = ${change.shopId}::uuid
       RETURNING balance, reserved`;
     return { applied: true, balance: Number(w?.balance ?? 0), reserved: Number(w?.reserved ?? 0) };

@@ -1,5 +1,5 @@
-import { type Sql, join, sql, type DbOrTx } from '../../lib/db';
-import { decodeCursor, pageOf } from '../../lib/cursor';
+import { empty, sql, type DbOrTx } from '../../lib/db';
+import { decodeCursor, invalidCursor, readCursorJson, writeCursorJson } from '../../lib/cursor';
 import type { LedgerType } from './apply-wallet-change';
 
 export interface WalletTransactionView {
@@ -19,6 +19,7 @@ interface Row {
   balance_after: bigint;
   reference: string | null;
   created_at: Date;
+  ledger_seq: bigint;
 }
 
 const view = (r: Row): WalletTransactionView => ({
@@ -30,21 +31,53 @@ const view = (r: Row): WalletTransactionView => ({
   createdAt: r.created_at.toISOString(),
 });
 
-/** The ledger, newest first, keyset-paginated through credit_transactions_shop_id_created_at_id_idx. */
+const SEQ = /^[1-9][0-9]{0,18}$/;
+const MAX_SEQ = 9_223_372_036_854_775_807n;
+
+const encodeSeqCursor = (seq: bigint): string => writeCursorJson({ seq: seq.toString() });
+
+/**
+ * The cursor is the last row's ledger_seq. A cursor minted before ledger_seq
+ * existed ({createdAt, id}) still pages on from the row it names, so a
+ * client holding one across the deploy is not sent back to the first page.
+ */
+function readSeqCursor(raw: string): { seq: bigint } | { rowId: string } {
+  return readCursorJson<{ seq: bigint } | { rowId: string }>(raw, (p) => {
+    if (p.seq !== undefined) return typeof p.seq === 'string' && SEQ.test(p.seq) && BigInt(p.seq) <= MAX_SEQ ? { seq: BigInt(p.seq) } : null;
+    return { rowId: decodeCursor(raw).id };
+  });
+}
+
+/**
+ * The ledger, newest first in the order the changes were applied (ledger_seq,
+ * taken under the wallet lock; created_at is when the writing transaction
+ * began, which two concurrent changes can hold in the opposite order), so
+ * each row's balanceAfter follows from the one below it. Keyset-paginated
+ * through credit_transactions_shop_id_ledger_seq_key: a row committed after a
+ * page was read has a higher ledger_seq and never turns up on a later page.
+ */
 export async function listWalletTransactions(
   db: DbOrTx,
   shopId: string,
   q: { limit: number; cursor?: string },
 ): Promise<{ data: WalletTransactionView[]; nextCursor: string | null }> {
-  const where: Sql[] = [sql`shop_id = ${shopId}::uuid`];
+  let before: bigint | null = null;
   if (q.cursor !== undefined) {
-    const c = decodeCursor(q.cursor);
-    where.push(sql`(created_at, id) < (${c.createdAt}::timestamptz, ${c.id}::uuid)`);
+    const c = readSeqCursor(q.cursor);
+    if ('seq' in c) before = c.seq;
+    else {
+      const [row] = await db.$queryRaw<{ ledger_seq: bigint }[]>`
+        SELECT ledger_seq FROM credit_transactions WHERE shop_id = ${shopId}::uuid AND id = ${c.rowId}::uuid`;
+      if (!row) throw invalidCursor();
+      before = row.ledger_seq;
+    }
   }
   const rows = await db.$queryRaw<Row[]>`
-    SELECT id, type, amount, balance_after, reference, created_at FROM credit_transactions
-     WHERE ${join(where, ' AND ')}
-     ORDER BY created_at DESC, id DESC
+    SELECT id, type, amount, balance_after, reference, created_at, ledger_seq FROM credit_transactions
+     WHERE shop_id = ${shopId}::uuid ${before === null ? empty : sql`AND ledger_seq < ${before}::bigint`}
+     ORDER BY ledger_seq DESC
      LIMIT ${q.limit + 1}`;
-  return pageOf(rows, q.limit, view);
+  const page = rows.slice(0, q.limit);
+  const last = page[page.length - 1];
+  return { data: page.map(view), nextCursor: rows.length > q.limit && last ? encodeSeqCursor(last.ledger_seq) : null };
 }

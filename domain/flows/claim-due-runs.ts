@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { empty, sql, type Db } from '../../lib/db';
+import { runMayGoOnSql } from './run-may-go-on-sql';
 
 /** At most this many runs per claim (one step job each). */
 export const MAX_CLAIM = 1_000;
@@ -48,9 +49,7 @@ export async function claimDueRuns(db: Db, o: { now: Date; limit: number; leaseM
         FROM flow_runs r
        WHERE r.status = 'active' AND r.next_due_at <= ${o.now}::timestamptz
          AND (r.lease_until IS NULL OR r.lease_until < ${o.now}::timestamptz) ${after}
-         AND (r.trigger_type = 'manual' OR (SELECT f.status FROM flows f WHERE f.id = r.flow_id AND f.shop_id = r.shop_id) = 'live')
-         -- An uninstalled (or erased) shop sends nothing, its test runs included.
-         AND (SELECT s.status FROM shops s WHERE s.id = r.shop_id) = 'active'
+         AND ${runMayGoOnSql}
        ORDER BY r.next_due_at, r.id
        LIMIT ${limit}
          FOR UPDATE SKIP LOCKED)

@@ -16,7 +16,8 @@ export const flowClaimDebitKey = (claimToken: string, flowId: string): string =>
  * beyond every campaign's reservation, in order; a message the balance cannot
  * cover is charged what is left (never a negative balance). The ledger gets
  * one row per flow of the claim (key `flow-claim-<claim token>-<flow id>`,
- * reference `flow:<flow id>`, balance_after chained from the locked wallet),
+ * reference `flow:<flow id>`, balance_after and ledger_seq chained from the
+ * locked wallet in the same order),
  * as a campaign batch's settle writes one per batch; each message records its
  * own charge in `flow_messages.credits`. A row per message was a third of the
  * burst's debit time and 330 B of Postgres per message (docs/performance.md).
@@ -32,7 +33,7 @@ export async function debitFlowMessages(tx: Tx, shopId: string, claimToken: stri
   if (messages.length === 0) return charged;
   const rows = await tx.$queryRaw<{ ids: string[] | null; charges: number[]; flows: string[] | null; written: string[] | null }[]>`
     WITH w AS MATERIALIZED (
-      SELECT shop_id, balance, reserved FROM credit_wallets WHERE shop_id = ${shopId}::uuid FOR UPDATE
+      SELECT shop_id, balance, reserved, ledger_seq FROM credit_wallets WHERE shop_id = ${shopId}::uuid FOR UPDATE
     ), u AS (
       SELECT * FROM unnest(${messages.map((m) => m.messageId)}::bigint[], ${messages.map((m) => m.segments)}::int[],
                            ${messages.map((m) => m.flowId)}::uuid[], ${messages.map((m) => m.traceId)}::text[]) WITH ORDINALITY AS u(id, segments, flow_id, trace_id, ord)
@@ -45,15 +46,15 @@ export async function debitFlowMessages(tx: Tx, shopId: string, claimToken: stri
       SELECT flow_id, sum(charge)::bigint AS charge, min(ord) AS first, (array_agg(trace_id ORDER BY ord))[1] AS trace_id
         FROM calc GROUP BY flow_id HAVING sum(charge) > 0
     ), ledger AS (
-      INSERT INTO credit_transactions (shop_id, type, amount, balance_after, reference, idempotency_key, trace_id)
+      INSERT INTO credit_transactions (shop_id, type, amount, balance_after, reference, idempotency_key, trace_id, ledger_seq)
       SELECT w.shop_id, 'debit', -p.charge, w.balance - sum(p.charge) OVER (ORDER BY p.first), 'flow:' || p.flow_id::text,
-             'flow-claim-' || ${claimToken}::text || '-' || p.flow_id::text, p.trace_id
+             'flow-claim-' || ${claimToken}::text || '-' || p.flow_id::text, p.trace_id, w.ledger_seq + row_number() OVER (ORDER BY p.first)
         FROM per_flow p, w
        ORDER BY p.first
       ON CONFLICT (shop_id, idempotency_key) DO NOTHING
-      RETURNING amount, idempotency_key
+      RETURNING amount, idempotency_key, ledger_seq
     ), wallet AS (
-      UPDATE credit_wallets cw SET balance = cw.balance + (SELECT sum(amount) FROM ledger), updated_at = now()
+      UPDATE credit_wallets cw SET balance = cw.balance + (SELECT sum(amount) FROM ledger), ledger_seq = (SELECT max(ledger_seq) FROM ledger), updated_at = now()
         FROM w WHERE cw.shop_id = w.shop_id AND EXISTS (SELECT 1 FROM ledger)
       RETURNING 1
     )

@@ -1,6 +1,7 @@
 import type { Db } from '../../lib/db';
 import { executeFlowStep, type StepOutcome } from './execute-flow-step';
 import { exitConditionSchema, stepsSchema, type FlowStep } from './flow-input';
+import { runMayGoOnSql } from './run-may-go-on-sql';
 import type { FlowSendDeps } from './send-flow-message';
 import { parsedStep } from './render-flow-message';
 import { sendFlowMessages, type BatchOutcome, type BatchRun, type RunHead } from './send-flow-messages';
@@ -18,8 +19,17 @@ import { sendFlowMessages, type BatchOutcome, type BatchRun, type RunHead } from
  */
 export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken: string; now: () => Date; send?: FlowSendDeps }): Promise<Map<string, StepOutcome>> {
   const out = new Map<string, StepOutcome>();
+  // A flow paused (or a shop uninstalled) since its runs were claimed: they are held where they are,
+  // claim released, not run (the claim checked it; the job may run well after it).
+  const held = await db.$queryRaw<{ id: string; step: number }[]>`
+    UPDATE flow_runs r SET claim_token = NULL, lease_until = NULL, updated_at = now()
+     WHERE r.id = ANY(${o.runIds}::bigint[]) AND r.claim_token = ${o.claimToken}::uuid AND r.status = 'active'
+       AND NOT (${runMayGoOnSql})
+    RETURNING r.id::text, r.current_step AS step`;
+  for (const h of held) out.set(h.id, { kind: 'held', step: h.step });
+  const runIds = held.length === 0 ? o.runIds : o.runIds.filter((id) => !out.has(id));
   const single: string[] = [];
-  if (o.send && o.runIds.length > 1) {
+  if (o.send && runIds.length > 1) {
     const now = o.now();
     const routed = new Map<string, BatchRun>();
     // A version's steps and exit condition are parsed once per claim, not once per run.
@@ -46,8 +56,8 @@ export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken
       routed.set(h.run_id, run);
       return run;
     };
-    const sent = await sendFlowMessages(db, o.send, { claimToken: o.claimToken, now, runIds: o.runIds, route });
-    for (const runId of o.runIds) {
+    const sent = await sendFlowMessages(db, o.send, { claimToken: o.claimToken, now, runIds, route });
+    for (const runId of runIds) {
       const r = sent.get(runId) ?? { kind: 'lost' as const };
       const b = routed.get(runId);
       if (r.kind === 'single') single.push(runId);
@@ -55,7 +65,7 @@ export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken
       else out.set(runId, toStepOutcome(b, r));
     }
   } else {
-    single.push(...o.runIds);
+    single.push(...runIds);
   }
   for (const runId of single) out.set(runId, await executeFlowStep(db, { runId, claimToken: o.claimToken, now: o.now(), send: o.send }));
   return out;

@@ -5,11 +5,16 @@ import { FLOW_COLUMNS, FLOW_VERSION_COLUMNS, toFlowVersionView, toFlowView, type
 /** How many versions the detail lists, newest first (a live flow may carry up to MAX_VERSIONS_PER_FLOW). */
 const HISTORY_LIMIT = 50;
 
-/** The shop's flow; another shop's id is NOT_FOUND, never a hint that it exists. */
+/**
+ * The shop's flow; another shop's id is NOT_FOUND, never a hint that it
+ * exists, and so is a deleted flow whose history its job has yet to remove.
+ * Locked, a flow deleted while this waited for its lock is re-checked and
+ * NOT_FOUND too.
+ */
 export async function getFlowRow(db: DbOrTx, shopId: string, flowId: string, opts: { forUpdate?: boolean } = {}): Promise<FlowRow> {
   const rows = opts.forUpdate
-    ? await db.$queryRaw<FlowRow[]>`SELECT ${FLOW_COLUMNS} FROM flows WHERE id = ${flowId}::uuid AND shop_id = ${shopId}::uuid FOR UPDATE`
-    : await db.$queryRaw<FlowRow[]>`SELECT ${FLOW_COLUMNS} FROM flows WHERE id = ${flowId}::uuid AND shop_id = ${shopId}::uuid`;
+    ? await db.$queryRaw<FlowRow[]>`SELECT ${FLOW_COLUMNS} FROM flows WHERE id = ${flowId}::uuid AND shop_id = ${shopId}::uuid AND status <> 'deleted' FOR UPDATE`
+    : await db.$queryRaw<FlowRow[]>`SELECT ${FLOW_COLUMNS} FROM flows WHERE id = ${flowId}::uuid AND shop_id = ${shopId}::uuid AND status <> 'deleted'`;
   if (!rows[0]) throw notFound('Flow');
   return rows[0];
 }

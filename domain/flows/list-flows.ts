@@ -7,14 +7,15 @@ type ListedRow = FlowRow & { v: FlowVersionRow | null; active_runs: number };
 
 /**
  * Newest first, keyset-paginated on (created_at, id) like campaigns, each with
- * its current version and how many runs it has in progress.
+ * its current version and how many runs it has in progress. A deleted flow
+ * is never listed (its job is still removing its history).
  */
 export async function listFlows(
   db: DbOrTx,
   shopId: string,
   q: { limit: number; cursor?: string; status?: FlowStatus },
 ): Promise<{ data: (FlowView & { activeRuns: number })[]; nextCursor: string | null }> {
-  const where: Sql[] = [sql`f.shop_id = ${shopId}::uuid`];
+  const where: Sql[] = [sql`f.shop_id = ${shopId}::uuid`, sql`f.status <> 'deleted'`];
   if (q.cursor !== undefined) {
     const c = decodeCursor(q.cursor);
     where.push(sql`(f.created_at, f.id) < (${c.createdAt}::timestamptz, ${c.id}::uuid)`);

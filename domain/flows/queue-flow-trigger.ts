@@ -14,10 +14,13 @@ export type QueuedTrigger = { kind: 'checkout_abandoned'; token: string } | { ki
 export async function queueFlowTrigger(tx: Tx, o: { shopId: string; trigger: QueuedTrigger; traceId: string | null }): Promise<OutboxRow | null> {
   const subject = o.trigger.kind === 'checkout_abandoned' ? { token: o.trigger.token } : { orderId: o.trigger.orderId };
   const payload = JSON.stringify({ kind: o.trigger.kind, shopId: o.shopId, ...subject });
+  // `live`: the flows live on the trigger now, each with its live period, read
+  // in the transaction that records the fact (see run-flow-trigger.ts).
   const [row] = await tx.$queryRaw<OutboxRow[]>`
     INSERT INTO outbox_events (event_type, aggregate_id, payload, trace_id)
-    SELECT 'flows.trigger.v1', ${o.shopId}, ${payload}::jsonb, ${o.traceId}
-     WHERE EXISTS (SELECT 1 FROM flows WHERE shop_id = ${o.shopId}::uuid AND trigger_type = ${o.trigger.kind} AND status = 'live')
+    SELECT 'flows.trigger.v1', ${o.shopId}, ${payload}::jsonb || jsonb_build_object('live', jsonb_object_agg(id::text, live_generation)), ${o.traceId}
+      FROM flows WHERE shop_id = ${o.shopId}::uuid AND trigger_type = ${o.trigger.kind} AND status = 'live'
+    HAVING count(*) > 0
     RETURNING id, event_type, aggregate_id, payload, trace_id, available_at`;
   return row ?? null;
 }

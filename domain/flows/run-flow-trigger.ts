@@ -1,13 +1,17 @@
 import type { Db } from '../../lib/db';
 import { DEFAULT_ABANDONED_DELAY_MINUTES, type TriggerType } from './flow-input';
-import { loadLiveFlows } from './load-live-flows';
+import { loadLiveFlows, lockLiveFlow } from './load-live-flows';
 import { startFlowRuns, type StartedRun, type TriggerCandidate } from './start-flow-runs';
 
 /** What a flows.trigger.v1 job carries (queue/payloads.ts). */
-export type FlowTriggerEvent =
+export type FlowTriggerEvent = (
   | { kind: 'contact_subscribed'; shopId: string; recordIds: string[] }
   | { kind: 'checkout_abandoned'; shopId: string; token: string }
-  | { kind: 'order_created'; shopId: string; orderId: string };
+  | { kind: 'order_created'; shopId: string; orderId: string }
+) & {
+  /** The flows live on the trigger when the fact was recorded, by live period (absent in events older than it). */
+  live?: Record<string, number>;
+};
 
 export interface FlowTriggerOutcome {
   flows: number;
@@ -25,6 +29,12 @@ type CandidateRow = { contact_id: string; subject: string; triggered_at: Date; b
  * completed and not followed by an order of the contact), and starts one run
  * per live flow on the trigger and candidate. Idempotent: a replay finds the
  * runs already there (unique keys) and starts none.
+ *
+ * A flow takes part only if it was live, in the same live period, when the
+ * fact was recorded (`live`): one paused, or created, and activated after the
+ * fact starts nothing for it. Each flow is read again, locked against edits,
+ * in the transaction that starts its runs, so an edit committed since the
+ * first read starts them on the version it wrote instead of losing them.
  */
 export async function runFlowTrigger(db: Db, e: FlowTriggerEvent, o: { traceId: string | null; now: Date }): Promise<FlowTriggerOutcome> {
   const trigger: TriggerType = e.kind;
@@ -72,13 +82,16 @@ export async function runFlowTrigger(db: Db, e: FlowTriggerEvent, o: { traceId: 
 
   const started: StartedRun[] = [];
   let rescheduled = 0;
-  // Per flow, since an abandoned-checkout flow's delay is its own; one statement each (a shop has a handful).
-  for (const f of flows) {
-    const delayMs = e.kind === 'checkout_abandoned' ? Number(f.triggerConfig.delayMinutes ?? DEFAULT_ABANDONED_DELAY_MINUTES) * 60_000 : 0;
-    const shifted = delayMs === 0 ? candidates : candidates.map((c) => ({ ...c, baseAt: new Date(Math.max(c.baseAt.getTime() + delayMs, o.now.getTime())) }));
-    const runs = await db.$transaction((tx) =>
-      startFlowRuns(tx, { shopId: e.shopId, triggerType: trigger, flows: [f], candidates: shifted, shopTimezone: shop.timezone, traceId: o.traceId, requireLive: true, refreshDue: e.kind === 'checkout_abandoned' }),
-    );
+  // Per flow, since an abandoned-checkout flow's delay is its own; one transaction each (a shop has a handful).
+  for (const { id } of flows) {
+    if (e.live !== undefined && e.live[id] === undefined) continue;
+    const runs = await db.$transaction(async (tx) => {
+      const f = await lockLiveFlow(tx, e.shopId, id, trigger);
+      if (!f || (e.live !== undefined && e.live[id] !== f.liveGeneration)) return [];
+      const delayMs = e.kind === 'checkout_abandoned' ? Number(f.triggerConfig.delayMinutes ?? DEFAULT_ABANDONED_DELAY_MINUTES) * 60_000 : 0;
+      const shifted = delayMs === 0 ? candidates : candidates.map((c) => ({ ...c, baseAt: new Date(Math.max(c.baseAt.getTime() + delayMs, o.now.getTime())) }));
+      return startFlowRuns(tx, { shopId: e.shopId, triggerType: trigger, flows: [f], candidates: shifted, shopTimezone: shop.timezone, traceId: o.traceId, requireLive: true, refreshDue: e.kind === 'checkout_abandoned' });
+    });
     started.push(...runs.filter((r) => r.inserted));
     rescheduled += runs.length - runs.filter((r) => r.inserted).length;
   }

@@ -184,6 +184,33 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
   const renewLease = () => tx.$executeRaw`
     UPDATE flow_runs SET lease_until = ${leaseUntil}::timestamptz, updated_at = now()
      WHERE id = ${run.runId}::bigint AND claim_token = ${run.claimToken}::uuid`;
+  // Consent at send time (opt-outs and erasure ended the run before this step;
+  // a STOP to a number the shop does not hold as this contact did not).
+  const unsendable = async (): Promise<'not_sendable' | 'suppressed' | null> => {
+    if (r.sms_consent !== 'subscribed' || !r.phone_e164) return 'not_sendable';
+    const suppressed = await suppressedNumbers(tx, deps.phoneHashKey, { shopId: r.shop_id, senderId: r.sender_id, phones: [r.phone_e164] });
+    return suppressed.size > 0 ? 'suppressed' : null;
+  };
+  // Smart sending: the campaigns' send slot. Every flow message takes it (so
+  // it counts against later campaigns and flows); with the cap on and the
+  // flow not exempt, a contact texted within the window by anything but this
+  // run is refused it.
+  const takeSlot = async (): Promise<boolean> => {
+    const smart = smartSendingSchema.safeParse(r.smart_sending);
+    const mode = smart.success ? smart.data : ({ mode: 'apply' } as const);
+    const exempt = mode.mode === 'exempt' || (mode.mode === 'exempt_within' && run.now.getTime() < r.triggered_at.getTime() + mode.withinMinutes * 60_000);
+    const enforce = r.smart_sending_enabled && !exempt;
+    const cutoff = new Date(run.now.getTime() - r.smart_sending_window_hours * 3_600_000);
+    const took = await tx.$queryRaw<unknown[]>`
+      INSERT INTO contact_send_slots AS s (contact_id, shop_id, campaign_id, last_at)
+      VALUES (${r.contact_id}::uuid, ${r.shop_id}::uuid, NULL, ${run.now}::timestamptz)
+      ON CONFLICT (contact_id) DO UPDATE SET prev_at = s.last_at, last_at = EXCLUDED.last_at, campaign_id = NULL
+       WHERE NOT ${enforce}::boolean OR s.last_at IS NULL OR s.last_at <= ${cutoff}::timestamptz
+          -- The slot still holds this run's own last message: the merchant chose the waits between a flow's steps.
+          OR s.last_at IN (SELECT m.sent_at FROM flow_messages m WHERE m.run_id = ${run.runId}::bigint AND m.sent_at IS NOT NULL)
+      RETURNING 1`;
+    return took.length > 0;
+  };
   const base = { flowId: r.flow_id, shopId: r.shop_id, contactId: r.contact_id, traceId: r.trace_id };
   const vars = { firstName: r.first_name, lastName: r.last_name, shopName: shopDisplayName(r.shop_name, r.domain), checkoutUrl: r.checkout_url };
 
@@ -216,10 +243,35 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
       deps.logger?.warn({ flowMessageId: id, runId: run.runId }, 'flow message left sending by an attempt that died: recorded unknown, not re-sent, not charged');
       return move(run.next, { message: 'unknown', reason: 'lease_expired' });
     }
+    // A STOP (or erasure) since the last attempt binds this one as it binds a fresh send.
+    const notSendable = await unsendable();
+    if (notSendable) {
+      if (mayHaveGone) {
+        // The first attempt may have gone before the STOP; a repeat could be a new SMS after it.
+        await tx.$executeRaw`
+          UPDATE flow_messages SET status = 'unknown', error_code = 'lease_expired', body = NULL, claim_token = NULL, final_at = ${run.now}
+           WHERE id = ${id}::bigint AND status = 'sending'`;
+        return move({ status: 'exited', reason: 'not_sendable' }, { message: 'unknown', reason: 'lease_expired' });
+      }
+      // Released: certainly not sent, and its slot was given back with the release.
+      await tx.$executeRaw`
+        UPDATE flow_messages SET status = 'skipped', skip_reason = ${notSendable}, body = NULL, claim_token = NULL, final_at = ${run.now}
+         WHERE id = ${id}::bigint AND status = 'sending'`;
+      return move({ status: 'exited', reason: 'not_sendable' }, { message: 'skipped', reason: notSendable });
+    }
     const quiet = quietUntil();
     if (quiet) return defer(quiet, 'quiet_hours');
     const segments = r.message_segments ?? 1;
     if (!mayHaveGone && Number(r.available) < segments) return defer(new Date(run.now.getTime() + INSUFFICIENT_CREDITS_RETRY_MS), 'insufficient_credits');
+    // A released message is a fresh send: it takes the slot again (its release
+    // gave it back), so the slot holds the instant it goes, its `sent_at`, and
+    // the run's next step is not held back by its own message.
+    if (!mayHaveGone && !(await takeSlot())) {
+      await tx.$executeRaw`
+        UPDATE flow_messages SET status = 'skipped', skip_reason = 'frequency_cap', body = NULL, claim_token = NULL, final_at = ${run.now}
+         WHERE id = ${id}::bigint AND status = 'sending'`;
+      return move(run.next, { message: 'skipped', reason: 'frequency_cap' });
+    }
     await tx.$executeRaw`UPDATE flow_messages SET claim_token = ${run.claimToken}::uuid, attempts = attempts + 1 WHERE id = ${id}::bigint`;
     await renewLease();
     return {
@@ -227,7 +279,7 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
       messageId: id,
       segments,
       resend: mayHaveGone,
-      slotAt: null,
+      slotAt: mayHaveGone ? null : run.now,
       message: { reference: flowMessageReference(id), to: r.phone_e164, text: r.message_body, from: r.sender_id, encoding: r.message_encoding ?? 'GSM-7' },
     };
   }
@@ -239,10 +291,8 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
               'skipped', ${reason}, ${r.trace_id}, ${run.now})`;
     return move(set, { message: 'skipped', reason });
   };
-  // Consent at send time (opt-outs and erasure ended the run before this step).
-  if (r.sms_consent !== 'subscribed' || !r.phone_e164) return skip('not_sendable', { status: 'exited', reason: 'not_sendable' });
-  const suppressed = await suppressedNumbers(tx, deps.phoneHashKey, { shopId: r.shop_id, senderId: r.sender_id, phones: [r.phone_e164] });
-  if (suppressed.size > 0) return skip('suppressed', { status: 'exited', reason: 'not_sendable' });
+  const notSendable = await unsendable();
+  if (notSendable || !r.phone_e164) return skip(notSendable ?? 'not_sendable', { status: 'exited', reason: 'not_sendable' });
   // Deferred, never dropped: the same step, due when the recipient's quiet hours end.
   const quiet = quietUntil();
   if (quiet) return defer(quiet, 'quiet_hours');
@@ -254,24 +304,7 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
   // Paid from what no campaign holds; a run that cannot pay waits (a top-up resumes it).
   if (Number(r.available) < rendered.segments) return defer(new Date(run.now.getTime() + INSUFFICIENT_CREDITS_RETRY_MS), 'insufficient_credits');
 
-  // Smart sending: the campaigns' send slot. Every flow message takes it (so
-  // it counts against later campaigns and flows); with the cap on and the
-  // flow not exempt, a contact texted within the window by anything but this
-  // run is skipped.
-  const smart = smartSendingSchema.safeParse(r.smart_sending);
-  const mode = smart.success ? smart.data : ({ mode: 'apply' } as const);
-  const exempt = mode.mode === 'exempt' || (mode.mode === 'exempt_within' && run.now.getTime() < r.triggered_at.getTime() + mode.withinMinutes * 60_000);
-  const enforce = r.smart_sending_enabled && !exempt;
-  const cutoff = new Date(run.now.getTime() - r.smart_sending_window_hours * 3_600_000);
-  const took = await tx.$queryRaw<unknown[]>`
-    INSERT INTO contact_send_slots AS s (contact_id, shop_id, campaign_id, last_at)
-    VALUES (${r.contact_id}::uuid, ${r.shop_id}::uuid, NULL, ${run.now}::timestamptz)
-    ON CONFLICT (contact_id) DO UPDATE SET prev_at = s.last_at, last_at = EXCLUDED.last_at, campaign_id = NULL
-     WHERE NOT ${enforce}::boolean OR s.last_at IS NULL OR s.last_at <= ${cutoff}::timestamptz
-        -- The slot still holds this run's own last message: the merchant chose the waits between a flow's steps.
-        OR s.last_at IN (SELECT m.sent_at FROM flow_messages m WHERE m.run_id = ${run.runId}::bigint AND m.sent_at IS NOT NULL)
-    RETURNING 1`;
-  if (took.length === 0) return skip('frequency_cap', run.next);
+  if (!(await takeSlot())) return skip('frequency_cap', run.next);
 
   // A message with links takes its id first: its codes name it (flow message id and step, link-code.ts).
   let text = rendered.text;
@@ -314,9 +347,22 @@ async function settle(db: Db, deps: FlowSendDeps, run: RunRef, m: ToSend, result
          WHERE id = ${m.messageId}::bigint AND status = 'sending' AND claim_token = ${run.claimToken}::uuid`;
       if (n !== 1) throw new LostClaim();
     };
+    // If no other message took the slot since.
+    const giveSlotBack = async (): Promise<void> => {
+      if (!m.slotAt) return;
+      await tx.$executeRaw`
+        UPDATE contact_send_slots SET last_at = prev_at, prev_at = NULL
+         WHERE contact_id = ${m.contactId}::uuid AND campaign_id IS NULL AND last_at = ${m.slotAt}::timestamptz`;
+    };
     const retryLater = async (ms: number, reason: DeferReason, release: boolean): Promise<SendOutcome> => {
-      // Released (claim_token NULL): certainly not sent, the next attempt sends it as new.
-      if (release) await tx.$executeRaw`UPDATE flow_messages SET claim_token = NULL WHERE id = ${m.messageId}::bigint AND claim_token = ${run.claimToken}::uuid AND status = 'sending'`;
+      // Released (claim_token NULL): certainly not sent, the next attempt sends
+      // it as new and takes the slot again; so it gives back the slot it took
+      // (else the slot would hold an instant no message went at, and hold back
+      // the run's next step). A kept claim may have gone: its slot stays.
+      if (release) {
+        await tx.$executeRaw`UPDATE flow_messages SET claim_token = NULL WHERE id = ${m.messageId}::bigint AND claim_token = ${run.claimToken}::uuid AND status = 'sending'`;
+        await giveSlotBack();
+      }
       const dueAt = new Date(run.now.getTime() + ms);
       await move({ step: run.step, dueAt });
       return { kind: 'deferred', dueAt, reason };
@@ -345,12 +391,8 @@ async function settle(db: Db, deps: FlowSendDeps, run: RunRef, m: ToSend, result
     }
     if (result?.outcome === 'rejected' && result.permanent) {
       await final('failed', result.code);
-      // A message that certainly did not go out gives back the slot it took (if no other message took it since).
-      if (m.slotAt) {
-        await tx.$executeRaw`
-          UPDATE contact_send_slots SET last_at = prev_at, prev_at = NULL
-           WHERE contact_id = ${m.contactId}::uuid AND campaign_id IS NULL AND last_at = ${m.slotAt}::timestamptz`;
-      }
+      // A message that certainly did not go out gives back the slot it took.
+      await giveSlotBack();
       await move(run.next);
       return { kind: 'moved', move: run.next, message: 'failed', reason: 'rejected' };
     }

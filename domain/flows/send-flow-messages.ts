@@ -10,6 +10,7 @@ import { renderFlowMessage } from './render-flow-message';
 import { RUN_EXIT_FACTS } from './run-exit-facts';
 import { INSUFFICIENT_CREDITS_RETRY_MS, PROVIDER_RETRY_MS, type DeferReason, type FlowSendContextRow, type FlowSendDeps, type SendOutcome } from './send-flow-message';
 import type { RunMove } from './settle-run';
+import { runMayGoOnSql } from './run-may-go-on-sql';
 
 // The send steps of one claim, together (docs/flows.md "Send step", "Scale"):
 // the decisions, guards and outcomes of sendFlowMessage, with set-based
@@ -329,6 +330,11 @@ async function prepare(
                     ${eligible.map((c) => ids.get(c.row.run_id)!)}::bigint[], ${eligible.map((c) => c.segments)}::smallint[]) AS u(id, step, mid, segments)
        WHERE r.id = ANY(${eligible.map((c) => c.row.run_id)}::bigint[]) AND r.id = u.id
          AND r.claim_token = ${o.claimToken}::uuid AND r.current_step = u.step AND r.status = 'active'
+         -- Read unmarked, and still so under its lock: a second run of the same job (a stalled job handed to
+         -- another worker) that read the runs before this mark committed finds them marked and sends none.
+         AND r.sending_message_id IS NULL
+         -- Its flow paused (or its shop uninstalled) since the step began: not sent; the claim runs out and holds it.
+         AND ${runMayGoOnSql}
       RETURNING r.id::text`);
     const isMarked = new Set(marked.map((r) => r.id));
     eligible = eligible.filter((c) => isMarked.has(c.row.run_id));
@@ -396,13 +402,13 @@ async function settle(
 ): Promise<void> {
   const records: { m: Sending; status: 'sent' | 'failed' | 'unknown'; providerMessageId: string | null; code: string | null }[] = [];
   const moves: Move[] = [];
-  const retried: { m: Sending; dueAt: Date; reason: DeferReason }[] = [];
+  const retried: { m: Sending; dueAt: Date; reason: DeferReason; release: boolean }[] = [];
   for (const m of sending) {
     const retry = (ms: number, reason: DeferReason, release: boolean): void => {
       const dueAt = new Date(o.now.getTime() + ms);
       // Released: certainly not sent, the next attempt sends it as new. Kept: the next one repeats its reference.
       moves.push({ runId: m.run.runId, step: m.run.step, set: { step: m.run.step, dueAt }, keepMark: !release });
-      retried.push({ m, dueAt, reason });
+      retried.push({ m, dueAt, reason, release });
     };
     const record = (status: 'sent' | 'failed' | 'unknown', providerMessageId: string | null, code: string | null): void => {
       moves.push({ runId: m.run.runId, step: m.run.step, set: m.run.next });
@@ -449,28 +455,34 @@ async function settle(
       else if (x.status === 'failed') out.set(x.m.run.runId, { kind: 'moved', move: x.m.run.next, message: 'failed', reason: 'rejected' });
       else out.set(x.m.run.runId, { kind: 'moved', move: x.m.run.next, message: 'unknown', reason: 'provider_unknown' });
     }
-    // A permanent rejection gives back the slot it took (if no other message took it since).
-    const gaveBack = mine.filter((x) => x.status === 'failed').map((x) => x.m.row.contact_id);
-    if (gaveBack.length > 0) {
-      await tx.$executeRaw`
-        UPDATE contact_send_slots s SET last_at = s.prev_at, prev_at = NULL
-          FROM unnest(${gaveBack}::uuid[]) AS u(contact_id)
-         WHERE s.contact_id = ANY(${gaveBack}::uuid[]) AND s.contact_id = u.contact_id AND s.campaign_id IS NULL AND s.last_at = ${o.now}::timestamptz`;
-    }
-    const unknown = mine.filter((x) => x.status === 'unknown').length;
-    if (unknown > 0) deps.logger?.warn({ messages: unknown }, 'flow message outcome unknown: not re-sent, not charged');
-    const charge = mine.filter((x) => x.status === 'sent').map((x) => x.m);
-    // The charge is the transaction's last statement: every settle of the shop
-    // (flows and campaigns) locks its wallet row, which is then held only until
-    // the commit, and that commit does not wait for the WAL flush (as a
-    // campaign settle's; lost with a crash, the claim's lease runs out and the
-    // run's mark is re-sent by reference or recorded `unknown`, never charged).
-    // Charged first, the lock was held through the run updates and concurrent
-    // claims of one shop queued on it (1.5 s a statement in the 100 000-run burst).
-    if (charge.length > 0) {
-      await setLocal(tx, { asyncCommit: true });
-      await chargeSent(tx, deps, o.claimToken, charge);
-    }
+  }
+  // A permanent rejection, and a message certainly not sent that the run tries
+  // again (a refused request, a transient rejection), give back the slot it
+  // took (if no other message took it since): else the retry, a fresh send,
+  // would find its own untaken message in the slot and skip as capped.
+  const gaveBack = [
+    ...mine.filter((x) => x.status === 'failed').map((x) => x.m.row.contact_id),
+    ...retried.filter((r) => r.release && moved.has(r.m.run.runId)).map((r) => r.m.row.contact_id),
+  ];
+  if (gaveBack.length > 0) {
+    await tx.$executeRaw`
+      UPDATE contact_send_slots s SET last_at = s.prev_at, prev_at = NULL
+        FROM unnest(${gaveBack}::uuid[]) AS u(contact_id)
+       WHERE s.contact_id = ANY(${gaveBack}::uuid[]) AND s.contact_id = u.contact_id AND s.campaign_id IS NULL AND s.last_at = ${o.now}::timestamptz`;
+  }
+  const unknown = mine.filter((x) => x.status === 'unknown').length;
+  if (unknown > 0) deps.logger?.warn({ messages: unknown }, 'flow message outcome unknown: not re-sent, not charged');
+  const charge = mine.filter((x) => x.status === 'sent').map((x) => x.m);
+  // The charge is the transaction's last statement: every settle of the shop
+  // (flows and campaigns) locks its wallet row, which is then held only until
+  // the commit, and that commit does not wait for the WAL flush (as a
+  // campaign settle's; lost with a crash, the claim's lease runs out and the
+  // run's mark is re-sent by reference or recorded `unknown`, never charged).
+  // Charged first, the lock was held through the run updates and concurrent
+  // claims of one shop queued on it (1.5 s a statement in the 100 000-run burst).
+  if (charge.length > 0) {
+    await setLocal(tx, { asyncCommit: true });
+    await chargeSent(tx, deps, o.claimToken, charge);
   }
 }
 

@@ -9,7 +9,9 @@ import { getFlowRow, getFlowVersion } from './get-flow';
  * POST /api/flows/:id/activate: draft or paused → live, once its current
  * version is ready to run (a send step; placeholders its trigger can fill).
  * Activating a live flow changes nothing and answers it. From then on its
- * trigger starts runs; nothing that happened before is replayed.
+ * trigger starts runs; nothing that happened before is replayed: a new live
+ * period (live_generation) begins, and trigger events recorded in an earlier
+ * one start no run in it (run-flow-trigger.ts).
  */
 export async function activateFlow(db: Db, c: { shopId: string; flowId: string; guard: IdempotencyGuard; now: Date }): Promise<FlowView> {
   return db.$transaction(async (tx) => {
@@ -20,7 +22,7 @@ export async function activateFlow(db: Db, c: { shopId: string; flowId: string; 
     const problems = goLiveProblems(flow.trigger_type, version?.steps ?? []);
     if (problems.length > 0) throw flowNotReady(problems);
     const [row] = await tx.$queryRaw<FlowRow[]>`
-      UPDATE flows SET status = 'live', activated_at = ${c.now}, updated_at = ${c.now}
+      UPDATE flows SET status = 'live', activated_at = ${c.now}, live_generation = live_generation + 1, updated_at = ${c.now}
        WHERE id = ${c.flowId}::uuid AND shop_id = ${c.shopId}::uuid AND status IN ('draft', 'paused')
       RETURNING ${FLOW_COLUMNS}`;
     if (!row) throw flowInvalidState(flow.status, 'activate');

@@ -35,8 +35,9 @@ export async function testFlow(
 ): Promise<FlowRunView> {
   return db.$transaction(async (tx) => {
     await c.guard.assertHeld(tx);
-    // The run's insert key-share-locks the flow (its foreign key): a concurrent delete waits for it, then sees it.
-    const flow = await getFlowRow(tx, c.shopId, c.flowId);
+    // Locked: a delete only updates the flow row (no lock of the run's foreign key conflicts with that),
+    // so this lock orders the two: a delete waiting for it then counts this run; one that went first is NOT_FOUND here.
+    const flow = await getFlowRow(tx, c.shopId, c.flowId, { forUpdate: true });
     const version = await getFlowVersion(tx, c.flowId, flow.current_version_id);
     if (!version) throw flowNotReady([{ path: 'steps', message: 'the flow has no version' }]);
     const problems = goLiveProblems(flow.trigger_type, version.steps);

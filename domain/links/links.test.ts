@@ -137,6 +137,57 @@ describe('who fetched a link', () => {
     expect(classifyFetcher(method, { 'user-agent': ua })).toEqual({ uaClass, bot });
   });
 
+  // HTTP libraries and runtimes with their default user agents: scripts, never people (docs/api.md, "Clicks").
+  it.each([
+    'node',
+    'node/20.11.1',
+    'Deno/1.40.2',
+    'Bun/1.0.25',
+    'Dart/3.2 (dart:io)',
+    'GuzzleHttp/7',
+    'HTTPie/3.2.2',
+    'okhttp/4.12.0',
+    'reqwest/0.11.24',
+    'Faraday v2.9.0',
+    'Ruby',
+    'got (https://github.com/sindresorhus/got)',
+    'got/11.8.6',
+    'rest-client/2.1.0 (linux-gnu x86_64) ruby/3.2.2p53',
+    'http.rb/5.1.1',
+    'Typhoeus/1.4.1',
+    'hackney/1.20.1',
+    'RestSharp/110.2.0.0',
+    'Apache-HttpClient/4.5.14 (Java/17.0.9)',
+    'Java-http-client/17.0.9',
+    'Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/UQ1A.240105.004)',
+    'Shop/2.0 CFNetwork/1410.0.3 Darwin/22.6.0',
+    'python-requests/2.31.0',
+    'Go-http-client/2.0',
+    'undici',
+    'axios/1.6.7',
+    'Wget/1.21.4',
+  ])('%s is a crawler', (ua) => {
+    expect(classifyFetcher('GET', { 'user-agent': ua })).toEqual({ uaClass: 'crawler', bot: true });
+  });
+
+  // Browsers and in-app browsers stay people, whatever words their agents carry.
+  it.each([
+    ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBDV/iPhone14,5;FBMD/iPhone;FBSN/iOS;FBSV/17.2;FBSS/3;FBID/phone;FBLC/en_US;FBOP/5;FBRV/0]', 'ios'],
+    ['Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UQ1A.240105.004; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.230 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/448.0.0.40.109;]', 'android'],
+    ['Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UQ1A.240105.004; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.230 Mobile Safari/537.36 Instagram 312.0.0.32.112 Android (34/14; 420dpi; 1080x2400; Google/google; Pixel 8; shiba; shiba; en_US; 547366411)', 'android'],
+    ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari Line/13.20.0', 'ios'],
+    ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Snapchat/12.70.0.39 (like Safari/8617.1.17.10.9, panda)', 'ios'],
+    ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [Pinterest/iOS]', 'ios'],
+    ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1', 'ios'],
+    ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/121.0 Mobile/15E148 Safari/605.1.15', 'ios'],
+    ['Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36', 'android'],
+    ['Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 EdgA/120.0.2210.115', 'android'],
+    ['Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15', 'desktop'],
+    ['Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0', 'desktop'],
+  ] as const)('%s → %s', (ua, uaClass) => {
+    expect(classifyFetcher('GET', { 'user-agent': ua })).toEqual({ uaClass, bot: false });
+  });
+
   it('counts a browser prefetch as a bot (Safari/Chrome mark it)', () => {
     const ua = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X)';
     expect(classifyFetcher('GET', { 'user-agent': ua, purpose: 'prefetch' })).toEqual({ uaClass: 'prefetch', bot: true });

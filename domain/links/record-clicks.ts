@@ -1,4 +1,5 @@
-import type { Db, Tx } from '../../lib/db';
+import { sql, type Db, type Tx } from '../../lib/db';
+import { notOfDeletedFlowSql } from '../flows/deleted-flow-sql';
 import { isUniqueViolation } from '../../lib/pg-errors';
 import { lockContactsForAttribution } from '../orders/attribution-lock';
 import type { UaClass } from './user-agent-class';
@@ -76,6 +77,7 @@ export async function recordClicks(db: Db, clicks: ClickRecord[]): Promise<Recor
               FROM k JOIN shops s ON s.id = k.shop_id
                      JOIN shopify_orders o ON o.contact_id = k.contact_id AND o.shop_id = k.shop_id
              WHERE o.ordered_at >= k.clicked_at AND o.ordered_at < k.clicked_at + make_interval(hours => s.click_window_hours)
+               AND ${notOfDeletedFlowSql(sql`k.flow_id`)}
                AND NOT EXISTS (SELECT 1 FROM order_attributions a WHERE a.shop_id = o.shop_id AND a.order_id = o.order_id)
              ORDER BY o.shop_id, o.order_id, k.clicked_at DESC
           )
@@ -136,6 +138,8 @@ function insertFlowClicks(tx: Tx, clicks: ClickRecord[]): Promise<Row[]> {
             SELECT b.*, m.flow_id, m.contact_id, m.shop_id
               FROM b JOIN flow_messages m ON m.id = b.message_id AND m.version_id = b.version_id AND m.step = b.step
              WHERE NOT EXISTS (SELECT 1 FROM link_clicks k WHERE k.id = b.id)
+               -- A deleted flow's link still redirects; its click is not recorded (its history is being erased).
+               AND ${notOfDeletedFlowSql(sql`m.flow_id`)}
           ), ranked AS (
             SELECT v.*, (NOT v.bot
                          AND row_number() OVER (PARTITION BY v.message_id ORDER BY v.bot, v.clicked_at, v.id) = 1

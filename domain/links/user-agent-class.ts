@@ -4,7 +4,8 @@
 // counted as clicks. Apple's iMessage preview fetch announces itself as
 // "facebookexternalhit/1.1 Facebot Twitterbot/1.0"; browsers mark prefetches
 // with `Sec-Purpose`/`Purpose: prefetch` (or `X-Purpose: preview`, `X-Moz:
-// prefetch`). A client that sends no user agent at all is no phone's browser.
+// prefetch`). A client that sends no user agent at all is no phone's browser,
+// nor is an HTTP library (fetch in Node, curl, okhttp, Guzzle…): crawlers.
 // In-app browsers (Instagram, LINE, Snapchat, Pinterest…) are people.
 
 export type UaClass = 'ios' | 'android' | 'desktop' | 'other' | 'preview' | 'crawler' | 'prefetch' | 'head' | 'no_agent';
@@ -19,6 +20,16 @@ const PREVIEW =
 const CRAWLER =
   /bot\b|bot\/|crawler|spider|crawl|slurp|headlesschrome|phantomjs|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|curl\/|wget\/|node-fetch|axios\/|undici|postman|insomnia|scrapy|feedfetcher|mediapartners|lighthouse|preview|scanner|monitor|checker|validator|fetcher/i;
 
+// HTTP libraries and runtimes by their default user agents: scripts, link
+// checkers and servers, never a person in a browser (a browser, in-app ones
+// included, always starts with "Mozilla/5.0"). Node's fetch sends just
+// "node"; Ruby's Net::HTTP just "Ruby"; got "got (https://…)"; Dart
+// "Dart/3.2 (dart:io)"; Android's and Apple's system HTTP stacks "Dalvik/…"
+// and "…CFNetwork/… Darwin/…". The bare names are anchored at the start, so
+// a word inside a browser's agent never matches.
+const HTTP_CLIENT =
+  /^(?:node|ruby|got)\b|\b(?:deno|bun|dart|httpie|reqwest|dalvik|cfnetwork|typhoeus|hackney|restsharp)\/|dart:io|guzzlehttp|faraday\b|http-?client|rest-client|http\.rb|mechanize|wordpress\//i;
+
 type HeaderValue = string | string[] | undefined;
 const first = (v: HeaderValue): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
 
@@ -29,7 +40,7 @@ export function classifyFetcher(method: string, headers: Record<string, HeaderVa
   const ua = first(headers['user-agent']);
   if (ua.trim() === '') return { uaClass: 'no_agent', bot: true };
   if (PREVIEW.test(ua)) return { uaClass: 'preview', bot: true };
-  if (CRAWLER.test(ua)) return { uaClass: 'crawler', bot: true };
+  if (CRAWLER.test(ua) || HTTP_CLIENT.test(ua)) return { uaClass: 'crawler', bot: true };
   if (/iphone|ipad|ipod/i.test(ua)) return { uaClass: 'ios', bot: false };
   if (/android/i.test(ua)) return { uaClass: 'android', bot: false };
   if (/windows nt|macintosh|x11|cros|linux/i.test(ua)) return { uaClass: 'desktop', bot: false };

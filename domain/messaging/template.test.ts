@@ -69,6 +69,9 @@ describe('parseTemplate: errors', () => {
     ['{{firstName|a}b}}', [{ message: /may not contain '\}'/, index: 0 }]],
     ['{{|there}}', [{ message: /Malformed placeholder/, index: 0 }]],
     ['Sale\u0000today', [{ message: /cannot contain a NUL character \(index 4\)/, index: 4 }]],
+    ['Hi \ud800 there', [{ message: /cannot contain an unpaired UTF-16 surrogate \(index 3\)/, index: 3 }]],
+    ['Hi \udfff', [{ message: /unpaired UTF-16 surrogate \(index 3\)/, index: 3 }]],
+    ['Hi a\ud83d', [{ message: /unpaired UTF-16 surrogate \(index 4\)/, index: 4 }]],
   ])('%j', (body, expected) => {
     const r = parseTemplate(body);
     expect(r.ok).toBe(false);

@@ -9,6 +9,7 @@
 // without trailing punctuation (`.,;:!?'` and an unbalanced `)` or `]`).
 
 import { Encoding, countSegments, isGsm7, upperBoundSegments } from './segments';
+import { unstorableIndex } from '../../lib/storable-text';
 
 export const PLACEHOLDERS = ['firstName', 'lastName', 'shopName'] as const;
 /** A flow's send step also knows the run's checkout link and the step's discount code (docs/flows.md). */
@@ -100,9 +101,13 @@ export function parseTemplate(body: string, allowed: readonly Placeholder[] = PL
   text += body.slice(pos);
   if (errors.length === 0 && text !== '') pushText(text);
   if (errors.length === 0 && links > MAX_LINKS) errors.push({ message: `At most ${MAX_LINKS} links per message (found ${links})`, index: 0 });
-  // Postgres text cannot hold NUL: refused here, with the other template errors, rather than failing the write.
-  const nul = body.indexOf('\u0000');
-  if (nul !== -1) errors.push({ message: `A message cannot contain a NUL character (index ${nul})`, index: nul });
+  // Postgres cannot store NUL, and a flow's steps (jsonb) cannot hold an unpaired
+  // surrogate: refused here, with the other template errors, rather than failing the write.
+  const bad = unstorableIndex(body);
+  if (bad !== -1) {
+    const what = body[bad] === '\u0000' ? 'a NUL character' : 'an unpaired UTF-16 surrogate';
+    errors.push({ message: `A message cannot contain ${what} (index ${bad})`, index: bad });
+  }
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, template: { parts } };
 }

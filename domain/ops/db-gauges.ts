@@ -1,5 +1,6 @@
 import type { DbOrTx } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
+import { awaitingPruningSql, retentionCutoff } from '../campaigns/recipient-retention';
 
 export interface DbGauges {
   campaignsStuck: number;
@@ -11,6 +12,10 @@ export interface DbGauges {
   flowDueRuns: number;
   /** now − the oldest next_due_at among them, in seconds; 0 when none is due. */
   flowDueOldestAgeSeconds: number;
+  /** Finished campaigns quiet for longer than the recipient retention whose rows are not pruned yet (0 when the retention is not given). */
+  recipientPruningDue: number;
+  /** How long past its retention the oldest of them is, in seconds; 0 when none. */
+  recipientPruningOldestOverdueSeconds: number;
 }
 
 /**
@@ -22,9 +27,12 @@ export interface DbGauges {
  * per live flow on flow_runs_flow_stats_idx (its due runs are one range of
  * (flow, 'active', next_due_at), the oldest its first entry), so a paused
  * flow's held runs are never scanned; manual test runs of flows that are not
- * live are left out.
+ * live are left out. With `retentionDays`, the campaigns awaiting recipient
+ * pruning and the oldest one's last activity, on the partial index
+ * campaigns_recipient_retention_idx (finished, unpruned campaigns only): a
+ * backlog there is what the pruning job, queued by reconciliation, works off.
  */
-export async function readDbGauges(db: DbOrTx, stuckBefore: Date, now: Date = new Date()): Promise<DbGauges> {
+export async function readDbGauges(db: DbOrTx, stuckBefore: Date, now: Date = new Date(), o: { retentionDays?: number } = {}): Promise<DbGauges> {
   const [row] = await db.$queryRaw<{ stuck: bigint; reservations: bigint; outbox: bigint; deferred: bigint; flow_due: bigint; flow_oldest: Date | null }[]>`
     SELECT (SELECT count(*) FROM campaigns c WHERE c.status IN ('queued', 'sending') AND c.last_activity_at < ${stuckBefore}
                AND NOT EXISTS (SELECT 1 FROM campaign_batches b
@@ -40,6 +48,8 @@ export async function readDbGauges(db: DbOrTx, stuckBefore: Date, now: Date = ne
                      SELECT count(*) AS n, min(r.next_due_at) AS oldest FROM flow_runs r
                       WHERE r.flow_id = f.id AND r.status = 'active' AND r.next_due_at <= ${now}) d
              WHERE f.status = 'live') flow`;
+  const pruning = o.retentionDays === undefined ? undefined : await readRecipientPruningDue(db, retentionCutoff(now, o.retentionDays));
+  const overdueMs = pruning?.oldest ? now.getTime() - pruning.oldest.getTime() - (o.retentionDays ?? 0) * 86_400_000 : 0;
   return {
     campaignsStuck: Number(row?.stuck ?? 0),
     reservationsActive: Number(row?.reservations ?? 0),
@@ -47,11 +57,19 @@ export async function readDbGauges(db: DbOrTx, stuckBefore: Date, now: Date = ne
     recipientsDeferred: Number(row?.deferred ?? 0),
     flowDueRuns: Number(row?.flow_due ?? 0),
     flowDueOldestAgeSeconds: row?.flow_oldest ? Math.max(0, (now.getTime() - row.flow_oldest.getTime()) / 1000) : 0,
+    recipientPruningDue: pruning?.due ?? 0,
+    recipientPruningOldestOverdueSeconds: Math.max(0, overdueMs / 1000),
   };
 }
 
+async function readRecipientPruningDue(db: DbOrTx, cutoff: Date): Promise<{ due: number; oldest: Date | null }> {
+  const [row] = await db.$queryRaw<{ due: bigint; oldest: Date | null }[]>`
+    SELECT count(*) AS due, min(c.last_activity_at) AS oldest FROM campaigns c WHERE ${awaitingPruningSql('c', cutoff)}`;
+  return { due: Number(row?.due ?? 0), oldest: row?.oldest ?? null };
+}
+
 type GaugeMetrics = Pick<Metrics, 'campaignsStuck' | 'creditReservationsActive' | 'outboxPending'> &
-  Partial<Pick<Metrics, 'recipientsDeferred' | 'flowDueRuns' | 'flowDueOldestAge'>>;
+  Partial<Pick<Metrics, 'recipientsDeferred' | 'flowDueRuns' | 'flowDueOldestAge' | 'recipientPruningDue' | 'recipientPruningOldestOverdue'>>;
 
 export function setDbGauges(metrics: GaugeMetrics, g: DbGauges): void {
   metrics.campaignsStuck.set(g.campaignsStuck);
@@ -60,6 +78,8 @@ export function setDbGauges(metrics: GaugeMetrics, g: DbGauges): void {
   metrics.recipientsDeferred?.set(g.recipientsDeferred);
   metrics.flowDueRuns?.set(g.flowDueRuns);
   metrics.flowDueOldestAge?.set(g.flowDueOldestAgeSeconds);
+  metrics.recipientPruningDue?.set(g.recipientPruningDue);
+  metrics.recipientPruningOldestOverdue?.set(g.recipientPruningOldestOverdueSeconds);
 }
 
 /**
@@ -70,7 +90,7 @@ export function setDbGauges(metrics: GaugeMetrics, g: DbGauges): void {
 export function createDbGaugeRefresher(
   db: DbOrTx,
   metrics: GaugeMetrics,
-  opts: { stuckAfterMs: number; now: () => Date; maxAgeMs?: number },
+  opts: { stuckAfterMs: number; retentionDays?: number; now: () => Date; maxAgeMs?: number },
 ): () => Promise<void> {
   let last = 0;
   let inflight: Promise<void> | undefined;
@@ -79,7 +99,7 @@ export function createDbGaugeRefresher(
     inflight ??= (async () => {
       try {
         const now = opts.now();
-        setDbGauges(metrics, await readDbGauges(db, new Date(now.getTime() - opts.stuckAfterMs), now));
+        setDbGauges(metrics, await readDbGauges(db, new Date(now.getTime() - opts.stuckAfterMs), now, { retentionDays: opts.retentionDays }));
         last = Date.now();
       } finally {
         inflight = undefined;

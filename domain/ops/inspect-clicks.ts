@@ -33,7 +33,9 @@ export interface ClickInspection {
  * What on-call needs when clicks stop reaching Postgres: who holds or waits
  * for a lock on link_clicks (a flush waits behind an exclusive lock until its
  * statement timeout, then retries), and for one campaign, whether its clicks
- * are arriving and how late. Read-only; the campaign part is one pass over
+ * are arriving and how late. Locks are matched on database as well as
+ * relation: databases cloned from one template share relation oids, so a
+ * lock in another database would otherwise show up here. Read-only; the campaign part is one pass over
  * that campaign's clicks (its index), never over the whole table.
  */
 export async function inspectClicks(db: DbOrTx, o: { campaignId?: string } = {}): Promise<ClickInspection> {
@@ -41,7 +43,8 @@ export async function inspectClicks(db: DbOrTx, o: { campaignId?: string } = {})
     SELECT l.pid, l.mode, l.granted, a.state, a.application_name AS application,
            round(extract(epoch FROM now() - COALESCE(a.xact_start, a.query_start))::numeric, 1)::float8 AS seconds, left(a.query, 200) AS query
       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-     WHERE l.relation = to_regclass('link_clicks') AND l.pid <> pg_backend_pid()
+     WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND l.relation = to_regclass('link_clicks') AND l.pid <> pg_backend_pid()
      ORDER BY l.granted DESC, seconds DESC NULLS LAST`;
   const out: ClickInspection = { locks: locks.map((l) => ({ ...l, seconds: l.seconds ?? 0 })) };
   if (o.campaignId === undefined) return out;

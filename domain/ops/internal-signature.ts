@@ -6,6 +6,11 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 // window; the nonce (X-Internal-Nonce, remembered by the api for the window)
 // makes it usable once within it. The query is signed so that nothing a
 // route reads can be added to a captured request.
+//
+// The contract's own form (api.md: "<unix seconds>.<METHOD>.<path>.<raw
+// body>", no nonce header) is accepted too; such a request is usable once by
+// its signature instead, so an identical one within the same second is
+// refused (a client that repeats a call that fast sends a nonce).
 
 export const INTERNAL_TOLERANCE_SEC = 300;
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
@@ -16,11 +21,13 @@ export interface InternalRequest {
   pathWithQuery: string;
   body: string;
   timestampSec: number;
-  nonce: string;
+  /** Absent: the contract's form, without a nonce in the signed text. */
+  nonce?: string;
 }
 
 export function signInternalRequest(secret: string, r: InternalRequest): string {
-  return createHmac('sha256', secret).update(`${r.timestampSec}.${r.nonce}.${r.method.toUpperCase()}.${r.pathWithQuery}.${r.body}`).digest('hex');
+  const nonce = r.nonce === undefined ? '' : `${r.nonce}.`;
+  return createHmac('sha256', secret).update(`${r.timestampSec}.${nonce}${r.method.toUpperCase()}.${r.pathWithQuery}.${r.body}`).digest('hex');
 }
 
 /** The headers of one signed call, with a fresh nonce (the CLI's and the chaos suite's client). */
@@ -34,17 +41,23 @@ export function internalRequestHeaders(secret: string, r: { method: string; path
   };
 }
 
-/** Checks signature and window; the caller then spends the nonce (once). */
+/**
+ * Checks signature and window; returns what the caller then spends (once):
+ * the nonce, or for the contract's nonce-less form the signature itself.
+ * Null when the request is not correctly signed.
+ */
 export function verifyInternalRequest(
   secret: string,
   req: { method: string; pathWithQuery: string; rawBody: string; timestamp: string | undefined; nonce: string | undefined; signature: string | undefined },
   nowSec: number,
-): boolean {
-  if (!req.timestamp || !/^\d{1,12}$/.test(req.timestamp) || !req.signature || !/^[0-9a-f]{64}$/i.test(req.signature)) return false;
-  if (!req.nonce || !NONCE_PATTERN.test(req.nonce)) return false;
+): string | null {
+  if (!req.timestamp || !/^\d{1,12}$/.test(req.timestamp) || !req.signature || !/^[0-9a-f]{64}$/i.test(req.signature)) return null;
+  if (req.nonce !== undefined && !NONCE_PATTERN.test(req.nonce)) return null;
   const ts = Number(req.timestamp);
-  if (Math.abs(nowSec - ts) > INTERNAL_TOLERANCE_SEC) return false;
+  if (Math.abs(nowSec - ts) > INTERNAL_TOLERANCE_SEC) return null;
   const expected = Buffer.from(signInternalRequest(secret, { method: req.method, pathWithQuery: req.pathWithQuery, body: req.rawBody, timestampSec: ts, nonce: req.nonce }), 'hex');
   const given = Buffer.from(req.signature, 'hex');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  // Disjoint spaces: a nonce never has the `sig.` prefix's dot.
+  return req.nonce ?? `sig.${req.signature.toLowerCase()}`;
 }

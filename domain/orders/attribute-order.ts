@@ -1,4 +1,5 @@
 import { sql, type Sql, type Tx } from '../../lib/db';
+import { notOfDeletedFlowSql } from '../flows/deleted-flow-sql';
 import { lockContactsForAttribution } from './attribution-lock';
 
 export interface Attribution {
@@ -32,9 +33,9 @@ export function toAttribution(row: AttributionRow): Attribution {
  * `delivered`, sent within the view window before the order) — a campaign
  * recipient's or a flow message's, whichever went out later. Nothing when the order has no contact, nothing
  * qualifies, or the order is already attributed (the primary key: never
- * twice, whichever of this and a late click's flush comes first), and it
- * replaces the provisional attribution a customer summary made for it.
- * Returns what it wrote, for the counters.
+ * twice, whichever of this and a late click's flush comes first). The
+ * provisional attribution a customer summary made for it is gone already
+ * (recordShopifyOrder drops it). Returns what it wrote, for the counters.
  */
 export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: string; contactId: string }): Promise<Attribution | null> {
   await lockContactsForAttribution(tx, [o.contactId]);
@@ -47,6 +48,7 @@ export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: strin
       SELECT k.campaign_id, k.flow_id, k.flow_message_id, k.id
         FROM o JOIN link_clicks k ON k.shop_id = o.shop_id AND k.contact_id = o.contact_id
        WHERE NOT k.bot AND k.clicked_at <= o.ordered_at AND k.clicked_at > o.ordered_at - make_interval(hours => o.click_window_hours)
+         AND ${notOfDeletedFlowSql(sql`k.flow_id`)}
        ORDER BY k.clicked_at DESC LIMIT 1
     ), viewed AS (
       ${lastDeliveredSql(sql`o`, sql`o.ordered_at`)}
@@ -54,16 +56,6 @@ export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: strin
       SELECT 'click' AS kind, campaign_id, flow_id, flow_message_id, id AS click_id FROM click
       UNION ALL
       SELECT 'view', campaign_id, flow_id, flow_message_id, NULL::uuid FROM viewed WHERE NOT EXISTS (SELECT 1 FROM click)
-    ), superseded AS (
-      -- The provisional attribution this order was counted by, from the
-      -- customer summary before its orders/create arrived (attribute-summary-order.ts):
-      -- the one of the lowest count that covers the orders seen so far.
-      DELETE FROM order_attributions a
-       WHERE (a.shop_id, a.order_id) = (
-         SELECT p.shop_id, p.order_id FROM order_attributions p, o JOIN contacts ct ON ct.id = o.contact_id
-          WHERE p.shop_id = o.shop_id AND p.contact_id = o.contact_id AND p.source = 'summary'
-            AND split_part(p.order_id, ':', 3)::int >= ct.orders_seen
-          ORDER BY split_part(p.order_id, ':', 3)::int LIMIT 1)
     )
     INSERT INTO order_attributions (shop_id, order_id, campaign_id, flow_id, flow_message_id, contact_id, kind, source, click_id, total_minor, currency, ordered_at)
     SELECT o.shop_id, o.order_id, pick.campaign_id, pick.flow_id, pick.flow_message_id, o.contact_id, pick.kind, 'order', pick.click_id, o.total_minor, o.currency, o.ordered_at
@@ -78,7 +70,7 @@ export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: strin
  * with `id`/`contact_id`, `shop_id` and `view_window_hours`) within the view
  * window before `at` — the latest of the last campaign recipient and the last
  * flow message, each one indexed probe — as `campaign_id, flow_id,
- * flow_message_id`. A tie goes to the campaign.
+ * flow_message_id`. A tie goes to the campaign; a deleted flow's messages do not count.
  */
 export function lastDeliveredSql(c: Sql, at: Sql): Sql {
   return sql`
@@ -92,6 +84,7 @@ export function lastDeliveredSql(c: Sql, at: Sql): Sql {
         (SELECT NULL::uuid, m.flow_id, m.id, m.sent_at, 1
            FROM ${c} JOIN flow_messages m ON m.contact_id = ${c}.contact_id AND m.shop_id = ${c}.shop_id
           WHERE m.status = 'delivered' AND m.sent_at <= ${at} AND m.sent_at > ${at} - make_interval(hours => ${c}.view_window_hours)
+            AND ${notOfDeletedFlowSql(sql`m.flow_id`)}
           ORDER BY m.sent_at DESC LIMIT 1)
       ) last ORDER BY sent_at DESC, pref LIMIT 1`;
 }

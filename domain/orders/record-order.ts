@@ -31,13 +31,20 @@ export type RecordOrderResult =
  * one holding the Shopify customer id, else the one holding the phone; an
  * erased contact is never linked. No contact is created: an order is not
  * consent to be texted.
+ *
+ * The order is then either one Shopify's customer summary already reported
+ * (orders_unseen: the oldest of them) or one it has yet to count
+ * (orders_uncounted, which the next rise of its count takes first:
+ * apply-customer-summary.ts). In the first case the provisional attribution
+ * made for that summary goes (attribute-summary-order.ts), so the order
+ * counts once, by its own attribution (attribute-order.ts).
  */
 export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<RecordOrderResult> {
   const totalMinor = toMinorUnits(o.totalPrice, o.currency);
   if (totalMinor === null) throw new Error('order total is not a decimal amount');
   const e164 = o.phone ? normalizePhone(o.phone) : null;
   const hash = e164 ? phoneHash(e164) : null;
-  const [row] = await tx.$queryRaw<{ inserted: number; contact_id: string | null }[]>`
+  const [row] = await tx.$queryRaw<{ inserted: number; contact_id: string | null; reported: boolean | null }[]>`
     WITH target AS (
       SELECT id FROM contacts
        WHERE shop_id = ${o.shopId}::uuid AND erased_at IS NULL
@@ -59,11 +66,35 @@ export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<
                + CASE WHEN c.amount_spent_currency IS NULL OR c.amount_spent_currency = ins.currency THEN ins.total_minor ELSE 0 END,
              amount_spent_currency = COALESCE(c.amount_spent_currency, ins.currency),
              last_order_at = GREATEST(c.last_order_at, ins.ordered_at),
+             orders_unseen = GREATEST(c.orders_unseen - 1, 0),
+             orders_uncounted = c.orders_uncounted + CASE WHEN c.orders_unseen > 0 THEN 0 ELSE 1 END,
+             amount_uncounted_minor = c.amount_uncounted_minor
+               + CASE WHEN c.orders_unseen > 0 THEN 0
+                      WHEN c.amount_spent_currency IS NULL OR c.amount_spent_currency = ins.currency THEN ins.total_minor ELSE 0 END,
              updated_at = now()
         FROM ins WHERE c.id = ins.contact_id AND c.erased_at IS NULL
-      RETURNING c.id
+      -- RETURNING has the new row only: as orders_unseen > 0 implies orders_uncounted = 0 (a CHECK),
+      -- the order was one already reported exactly when orders_uncounted is still 0.
+      RETURNING c.id, c.orders_uncounted = 0 AS reported
     )
-    SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT id FROM moved) AS contact_id`;
+    SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT id FROM moved) AS contact_id, (SELECT reported FROM moved) AS reported`;
   if (!row || row.inserted === 0) return { outcome: 'duplicate' };
+  if (row.contact_id !== null && row.reported) await dropProvisionalAttribution(tx, o.shopId, row.contact_id);
   return { outcome: 'recorded', contactId: row.contact_id };
+}
+
+/**
+ * The provisional attribution of the oldest order the summary reported (the
+ * lowest count; the customer's may have changed, the contact has not), if
+ * one was made. Its own statement: the UPDATE above waited for the contact
+ * row a customer webhook held while it wrote that attribution, and only a
+ * statement started after it can see the row.
+ */
+async function dropProvisionalAttribution(tx: Tx, shopId: string, contactId: string): Promise<void> {
+  await tx.$executeRaw`
+    DELETE FROM order_attributions a
+     WHERE (a.shop_id, a.order_id) = (
+       SELECT p.shop_id, p.order_id FROM order_attributions p
+        WHERE p.shop_id = ${shopId}::uuid AND p.contact_id = ${contactId}::uuid AND p.source = 'summary'
+        ORDER BY split_part(p.order_id, ':', 3)::int LIMIT 1)`;
 }

@@ -15,7 +15,8 @@ export type OutboxEventType =
   | 'shop.sync.v1'
   | 'keyword.reply.v1'
   | 'flows.trigger.v1'
-  | 'privacy.shop-erase.v1';
+  | 'privacy.shop-erase.v1'
+  | 'flows.delete.v1';
 
 export interface OutboxRow {
   id: bigint;
@@ -50,7 +51,8 @@ export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
     const { campaignId, shopId } = row.payload as { campaignId: string; shopId: string };
     // A scheduled campaign's event is published at once as a delayed job.
     const delay = Math.max(0, new Date(row.available_at).getTime() - now.getTime());
-    return producer.add('campaign.launch.v1', { traceId: traceOf(row), campaignId, shopId }, { jobId: jobIds.launch(campaignId), delay });
+    // Rescheduled earlier: the delayed job of the old time is brought forward (a later time needs nothing: the launch waits for scheduled_at).
+    return producer.add('campaign.launch.v1', { traceId: traceOf(row), campaignId, shopId }, { jobId: jobIds.launch(campaignId), delay, advanceDelayed: true });
   },
   'contacts.import.v1': (producer, row) => {
     const { importId, shopId } = row.payload as { importId: string; shopId: string };
@@ -58,8 +60,8 @@ export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
   },
   // Written by the consent record trigger (migration 20261204080000), in the consent change's statement.
   'contact.consent-writeback.v1': (producer, row) => {
-    const { shopId, contactId, recordId } = row.payload as { shopId: string; contactId: string; recordId: string };
-    return producer.add('contact.consent-writeback.v1', { traceId: traceOf(row), shopId, contactId, recordId }, { jobId: jobIds.consentWriteback(recordId) });
+    const job = consentWritebackJob(row.payload as ConsentWritebackEvent, traceOf(row));
+    return producer.add('contact.consent-writeback.v1', job.payload, { jobId: job.jobId });
   },
   // A sync queued (install, resync), or its bulk export finished (`wake`: the webhook learnt it first).
   'shop.sync.v1': (producer, row) => {
@@ -82,7 +84,27 @@ export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
     const { shopId } = row.payload as { shopId: string };
     return producer.add('privacy.shop-erase.v1', { traceId: traceOf(row), shopId }, { jobId: jobIds.shopErase(shopId) });
   },
+  // Written by DELETE /api/flows/:id with the flow's mark (domain/flows/delete-flow.ts).
+  'flows.delete.v1': (producer, row) => {
+    const { flowId } = row.payload as { flowId: string };
+    return producer.add('flows.delete.v1', { traceId: traceOf(row), flowId }, { jobId: jobIds.flowDelete(flowId) });
+  },
 };
+
+export interface ConsentWritebackEvent {
+  shopId: string;
+  contactId: string;
+  recordId: string;
+}
+
+/**
+ * The job of a contact.consent-writeback.v1 event, keyed by the consent
+ * record: published from the outbox, and added again under the same id by
+ * reconciliation when a write-back stays pending (requeue-consent-writebacks.ts).
+ */
+export function consentWritebackJob(e: ConsentWritebackEvent, traceId: string): { jobId: string; payload: JobPayload<'contact.consent-writeback.v1'> } {
+  return { jobId: jobIds.consentWriteback(e.recordId), payload: { traceId, shopId: e.shopId, contactId: e.contactId, recordId: e.recordId } };
+}
 
 /**
  * The jobs one flows.trigger.v1 event is published as (consent records in
@@ -91,8 +113,9 @@ export const OUTBOX_ROUTES: Partial<Record<OutboxEventType, OutboxRoute>> = {
  * republishes the parts of an event never consumed with the same ids.
  */
 export function flowTriggerParts(row: Pick<OutboxRow, 'id' | 'payload' | 'trace_id'>): { part: number; jobId: string; payload: JobPayload<'flows.trigger.v1'> }[] {
-  const p = row.payload as { kind: string; shopId: string; recordIds?: string[]; token?: string; orderId?: string };
+  const p = row.payload as { kind: string; shopId: string; recordIds?: string[]; token?: string; orderId?: string; live?: Record<string, number> };
   const traceId = traceOf(row);
+  const live = p.live === undefined ? {} : { live: p.live };
   const id = String(row.id);
   if (p.kind === 'contact_subscribed') {
     const ids = p.recordIds ?? [];
@@ -100,14 +123,14 @@ export function flowTriggerParts(row: Pick<OutboxRow, 'id' | 'payload' | 'trace_
     return Array.from({ length: parts }, (_, part) => ({
       part,
       jobId: jobIds.flowsTrigger(id, part),
-      payload: { traceId, outbox: { id, part, parts }, kind: 'contact_subscribed' as const, shopId: p.shopId, recordIds: ids.slice(part * 1000, (part + 1) * 1000) },
+      payload: { traceId, outbox: { id, part, parts }, ...live, kind: 'contact_subscribed' as const, shopId: p.shopId, recordIds: ids.slice(part * 1000, (part + 1) * 1000) },
     })).filter((x) => x.payload.recordIds.length > 0);
   }
   const outbox = { id, part: 0, parts: 1 };
   const payload =
     p.kind === 'checkout_abandoned'
-      ? { traceId, outbox, kind: 'checkout_abandoned' as const, shopId: p.shopId, token: String(p.token) }
-      : { traceId, outbox, kind: 'order_created' as const, shopId: p.shopId, orderId: String(p.orderId) };
+      ? { traceId, outbox, ...live, kind: 'checkout_abandoned' as const, shopId: p.shopId, token: String(p.token) }
+      : { traceId, outbox, ...live, kind: 'order_created' as const, shopId: p.shopId, orderId: String(p.orderId) };
   return [{ part: 0, jobId: jobIds.flowsTrigger(id), payload }];
 }
 
@@ -132,6 +155,19 @@ export async function publishOutboxRows(db: Db, producer: Producer, rows: Outbox
   }
   if (done.length === 0) return 0;
   return db.$executeRaw`UPDATE outbox_events SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(${done}::bigint[]) AND published_at IS NULL`;
+}
+
+/**
+ * Publishes rows a transaction has just committed, so their jobs start now.
+ * A failure only delays them (the dispatcher publishes every pending row
+ * within seconds), so it is not the caller's error; `onError` may log it.
+ */
+export async function publishCommitted(db: Db, producer: Producer, rows: OutboxRow[], o: { now?: Date; onError?: (err: unknown) => void } = {}): Promise<void> {
+  try {
+    await publishOutboxRows(db, producer, rows, o.now);
+  } catch (err) {
+    o.onError?.(err);
+  }
 }
 
 /** The dispatcher's pass: oldest unpublished events first, bounded per pass. */

@@ -25,12 +25,28 @@ export function e164OfRef(ref: CustomerRef): string | null {
   return ref.phone ? normalizePhone(ref.phone) : null;
 }
 
+function phoneHashOfRef(ref: CustomerRef): string | null {
+  const e164 = e164OfRef(ref);
+  return e164 ? phoneHash(e164) : null;
+}
+
+/**
+ * The phone hashes that are this customer's, for rows keyed by number alone
+ * (inbound texts, keyword replies, checkouts): its contacts' and the one of
+ * the phone Shopify names, since such rows exist for a number the shop holds
+ * no contact for. The data request and the redact read the same set, so an
+ * export shows whatever the erasure takes.
+ */
+export function customerPhoneHashes(ref: CustomerRef, contactHashes: string[]): string[] {
+  return [...new Set([phoneHashOfRef(ref), ...contactHashes].filter((h): h is string => typeof h === 'string' && h.length > 0))];
+}
+
 /** Contacts of the shop that are this customer: by Shopify id, phone hash or email (over-matching is the safe side). */
 export function matchesCustomer(ref: CustomerRef, alias = 'c'): Sql {
-  const e164 = e164OfRef(ref);
+  const hash = phoneHashOfRef(ref);
   const col = (name: string): Sql => raw(`${alias}.${name}`);
   return sql`(
     (${ref.shopifyCustomerId}::text IS NOT NULL AND ${col('shopify_customer_id')} = ${ref.shopifyCustomerId}::text)
-    OR (${e164 ? phoneHash(e164) : null}::text IS NOT NULL AND ${col('phone_hash')} = ${e164 ? phoneHash(e164) : null}::text)
+    OR (${hash}::text IS NOT NULL AND ${col('phone_hash')} = ${hash}::text)
     OR (${ref.email}::text IS NOT NULL AND lower(${col('email')}) = lower(${ref.email}::text)))`;
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Db, Tx } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
 import { allowConsentErasure } from '../consent/consent-source';
+import { deleteInChunks, type ChunkedDeletion } from './delete-in-chunks';
 import { deleteStepChunk, ERASURE_STEPS } from './shop-erasure-steps';
 
 /**
@@ -61,21 +62,13 @@ export async function eraseShopChunk(db: Db, shopId: string, o: { chunkRows: num
   return gone === 1 ? { kind: 'shop', ms: performance.now() - started } : { kind: 'not_requested' };
 }
 
-export interface EraseShopResult {
-  /** yielded: the slice's time ran out; the next run goes on from what is left. */
-  outcome: 'erased' | 'yielded' | 'not_requested';
-  chunks: number;
-  rows: Record<string, number>;
-  longestChunkMs: number;
-  durationMs: number;
-}
+/** As delete-in-chunks.ts counts it; yielded: the slice's time ran out, the next run goes on from what is left. */
+export type EraseShopResult = Omit<ChunkedDeletion, 'outcome'> & { outcome: 'erased' | 'yielded' | 'not_requested' };
 
 /**
- * The privacy.shop-erase.v1 job's work: chunks until the shop row is gone or
- * `sliceMs` has passed. Every chunk deletes rows or moves to the next step,
- * so a run always progresses and ends. Resumable by construction: what is
- * left to delete is the state, so a run killed anywhere (each chunk commits
- * alone) is simply run again.
+ * The privacy.shop-erase.v1 job's work: the shop's chunks until its row is
+ * gone or `sliceMs` has passed (delete-in-chunks.ts), a log line per table
+ * once it is done rather than one per chunk.
  */
 export async function eraseShop(
   deps: { db: Db; logger: Logger; metrics: Metrics },
@@ -83,59 +76,37 @@ export async function eraseShop(
   o: { chunkRows?: number; sliceMs?: number } = {},
 ): Promise<EraseShopResult> {
   const chunkRows = o.chunkRows ?? ERASE_CHUNK_ROWS;
-  const sliceMs = o.sliceMs ?? ERASE_SLICE_MS;
-  const started = performance.now();
-  const rows: Record<string, number> = {};
-  let chunks = 0;
-  let longestChunkMs = 0;
-  let from = 0;
-  // The table being erased, logged once it is done (a line per table, not per chunk).
   let current = null as { table: string; rows: number; chunks: number } | null;
   const tableDone = (): void => {
     if (current) deps.logger.info({ shopId, ...current }, 'shop erasure: table done');
     current = null;
   };
-  const result = (outcome: EraseShopResult['outcome']): EraseShopResult => ({
-    outcome,
-    chunks,
-    rows,
-    longestChunkMs: Math.round(longestChunkMs),
-    durationMs: Math.round(performance.now() - started),
+  const run = await deleteInChunks({
+    chunkRows,
+    sliceMs: o.sliceMs ?? ERASE_SLICE_MS,
+    chunk: async (from) => {
+      const r = await eraseShopChunk(deps.db, shopId, { chunkRows, from });
+      return r.kind === 'not_requested' ? null : r.kind === 'shop' ? { kind: 'owner', ms: r.ms } : r;
+    },
+    onChunk: (c) => {
+      const table = c.kind === 'owner' ? 'shops' : c.table;
+      deps.metrics.shopErasureChunkDuration.observe({ table }, c.ms / 1000);
+      deps.metrics.shopErasureRows.inc({ table }, c.kind === 'owner' ? 1 : c.deleted);
+      if (c.kind === 'owner') return tableDone();
+      if (current?.table !== c.table) {
+        tableDone();
+        current = { table: c.table, rows: 0, chunks: 0 };
+      }
+      current.rows += c.deleted;
+      current.chunks++;
+    },
   });
-
-  for (;;) {
-    // Checked after a chunk, never before the first: every run progresses, however short its slice.
-    if (chunks > 0 && performance.now() - started >= sliceMs) {
-      deps.logger.info({ shopId, ...result('yielded') }, 'shop erasure: slice used, resuming in the next run');
-      return result('yielded');
-    }
-    const r = await eraseShopChunk(deps.db, shopId, { chunkRows, from });
-    if (r.kind === 'not_requested') {
-      deps.metrics.shopErasures.inc({ outcome: 'not_requested' });
-      deps.logger.info({ shopId, ...result('not_requested') }, 'shop erasure: no shop awaiting erasure by that id');
-      return result('not_requested');
-    }
-    chunks++;
-    longestChunkMs = Math.max(longestChunkMs, r.ms);
-    if (r.kind === 'shop') {
-      tableDone();
-      deps.metrics.shopErasureChunkDuration.observe({ table: 'shops' }, r.ms / 1000);
-      deps.metrics.shopErasureRows.inc({ table: 'shops' });
-      deps.metrics.shopErasures.inc({ outcome: 'erased' });
-      rows.shops = 1;
-      deps.logger.info({ shopId, ...result('erased') }, 'shop erased');
-      return result('erased');
-    }
-    deps.metrics.shopErasureChunkDuration.observe({ table: r.table }, r.ms / 1000);
-    deps.metrics.shopErasureRows.inc({ table: r.table }, r.deleted);
-    rows[r.table] = (rows[r.table] ?? 0) + r.deleted;
-    if (current?.table !== r.table) {
-      tableDone();
-      current = { table: r.table, rows: 0, chunks: 0 };
-    }
-    current.rows += r.deleted;
-    current.chunks++;
-    // A short chunk took the table's last rows; a full one may have too, and the next call then moves on by itself.
-    from = r.deleted < chunkRows ? r.step + 1 : r.step;
+  const outcome = run.outcome === 'done' ? 'erased' : run.outcome === 'absent' ? 'not_requested' : 'yielded';
+  const result: EraseShopResult = { ...run, outcome, rows: run.outcome === 'done' ? { ...run.rows, shops: 1 } : run.rows };
+  if (outcome === 'yielded') deps.logger.info({ shopId, ...result }, 'shop erasure: slice used, resuming in the next run');
+  else {
+    deps.metrics.shopErasures.inc({ outcome });
+    deps.logger.info({ shopId, ...result }, outcome === 'erased' ? 'shop erased' : 'shop erasure: no shop awaiting erasure by that id');
   }
+  return result;
 }

@@ -1,26 +1,40 @@
 import type { Tx } from '../../lib/db';
-import { matchesCustomer, type CustomerRef } from './customer-ref';
+import { customerPhoneHashes, matchesCustomer, type CustomerRef } from './customer-ref';
 
 /**
  * customers/data_request: everything we hold on one customer of a shop (the
- * contact, the messages sent to it, the texts it sent and the keyword replies they got) assembled into a
+ * contact, the campaign and flow messages sent to it, the texts it sent and the keyword replies they got,
+ * its orders, checkouts, clicks and consent record) assembled into a
  * privacy request the merchant reads at GET /api/privacy/requests/:id.
  * The request id is the webhook event's, so a replay writes nothing twice.
  */
-export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId: string; customer: CustomerRef; shopifyRequestId?: string | null }): Promise<{ contacts: number }> {
+export async function exportCustomerData(
+  tx: Tx,
+  r: { requestId: string; shopId: string; customer: CustomerRef; shopifyRequestId?: string | null; ordersRequested?: string[] },
+): Promise<{ contacts: number }> {
   const contacts = await tx.$queryRaw<
     { id: string; phone_e164: string | null; phone_hash: string; email: string | null; first_name: string | null; last_name: string | null; sms_consent: string; tags: string[]; opted_out_at: Date | null; opt_out_source: string | null; shopify_customer_id: string | null; erased_at: Date | null; created_at: Date; updated_at: Date }[]
   >`
     SELECT id, phone_e164, phone_hash, email, first_name, last_name, sms_consent, tags, opted_out_at, opt_out_source, shopify_customer_id, erased_at, created_at, updated_at
       FROM contacts c WHERE c.shop_id = ${r.shopId}::uuid AND ${matchesCustomer(r.customer)}`;
   const ids = contacts.map((c) => c.id);
-  const hashes = contacts.map((c) => c.phone_hash);
+  const hashes = customerPhoneHashes(r.customer, contacts.map((c) => c.phone_hash));
   const messages = ids.length
     ? await tx.$queryRaw<{ contact_id: string; campaign_id: string; campaign_name: string; status: string; segments: number | null; sent_at: Date | null; final_at: Date | null; error_code: string | null }[]>`
         SELECT cr.contact_id, cr.campaign_id, c.name AS campaign_name, cr.status, cr.segments, cr.sent_at, cr.final_at, cr.error_code
           FROM campaign_recipients cr JOIN campaigns c ON c.id = cr.campaign_id
          WHERE cr.contact_id = ANY(${ids}::uuid[])
          ORDER BY cr.id`
+    : [];
+  // Through the contact's runs: flow_messages has no index on the contact for messages that were never sent.
+  const flowMessages = ids.length
+    ? await tx.$queryRaw<{ contact_id: string; flow_id: string; flow_name: string | null; step: number; status: string; skip_reason: string | null; segments: number | null; sent_at: Date | null; delivered_at: Date | null; final_at: Date | null; error_code: string | null }[]>`
+        SELECT m.contact_id, m.flow_id, f.name AS flow_name, m.step, m.status, m.skip_reason, m.segments, m.sent_at, m.delivered_at, m.final_at, m.error_code
+          FROM flow_runs r
+          JOIN flow_messages m ON m.run_id = r.id
+          LEFT JOIN flows f ON f.id = m.flow_id AND f.shop_id = m.shop_id
+         WHERE r.shop_id = ${r.shopId}::uuid AND r.contact_id = ANY(${ids}::uuid[]) AND m.shop_id = ${r.shopId}::uuid
+         ORDER BY m.id`
     : [];
   const inbound = hashes.length
     ? await tx.$queryRaw<{ from_phone: string | null; to_number: string; text: string | null; keyword: string | null; received_at: Date }[]>`
@@ -44,10 +58,12 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
     : [];
 
   const cid = r.customer.shopifyCustomerId;
+  const orderIds = [...new Set(r.ordersRequested ?? [])];
   const orders = await tx.$queryRaw<{ order_id: string; contact_id: string | null; total_minor: bigint; currency: string; ordered_at: Date; landing_site: string | null; referring_site: string | null; source_name: string | null; discount_codes: string[] }[]>`
     SELECT order_id, contact_id, total_minor, currency, ordered_at, landing_site, referring_site, source_name, discount_codes
       FROM shopify_orders
-     WHERE shop_id = ${r.shopId}::uuid AND (contact_id = ANY(${ids}::uuid[]) OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))
+     WHERE shop_id = ${r.shopId}::uuid
+       AND (contact_id = ANY(${ids}::uuid[]) OR order_id = ANY(${orderIds}::text[]) OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))
      ORDER BY ordered_at, order_id`;
   // Clicks on campaign and flow short links (the user-agent class, never the agent or the IP) and orders attributed to campaigns and flows.
   const clicks = ids.length
@@ -100,6 +116,19 @@ export async function exportCustomerData(tx: Tx, r: { requestId: string; shopId:
       status: m.status,
       segments: m.segments,
       sentAt: m.sent_at?.toISOString() ?? null,
+      finalAt: m.final_at?.toISOString() ?? null,
+      errorCode: m.error_code,
+    })),
+    flowMessages: flowMessages.map((m) => ({
+      contactId: m.contact_id,
+      flowId: m.flow_id,
+      flowName: m.flow_name,
+      step: m.step,
+      status: m.status,
+      skipReason: m.skip_reason,
+      segments: m.segments,
+      sentAt: m.sent_at?.toISOString() ?? null,
+      deliveredAt: m.delivered_at?.toISOString() ?? null,
       finalAt: m.final_at?.toISOString() ?? null,
       errorCode: m.error_code,
     })),

@@ -1,8 +1,7 @@
-import { phoneHash } from '../contacts/phone';
 import type { Tx } from '../../lib/db';
 import { eraseConsentRecords } from '../consent/consent-source';
 import { OPEN_FLOW_MESSAGE } from '../flows/open-flow-message';
-import { e164OfRef, matchesCustomer, type CustomerRef } from './customer-ref';
+import { customerPhoneHashes, e164OfRef, matchesCustomer, type CustomerRef } from './customer-ref';
 
 export interface RedactCustomerResult {
   contactsErased: number;
@@ -24,6 +23,17 @@ export async function redactCustomer(
   tx: Tx,
   r: { requestId: string; shopId: string; customer: CustomerRef; eventRowId: string; ordersToRedact?: string[] },
 ): Promise<RedactCustomerResult> {
+  // An import chunk holds its import's row from before it reads its staged
+  // rows until the contacts it writes commit. Without this wait a chunk that
+  // read the customer's row before the scrub below would write the customer
+  // back, after the tombstoning, with its PII. Waiting here, any chunk that
+  // holds the row first (the one in flight; the next one too, may it lock the
+  // row's new version before we do) commits first, and the statements below
+  // (each with a fresh snapshot: READ COMMITTED) find and erase its contacts;
+  // a chunk after us reads scrubbed rows. Taken before any contact lock, in
+  // the chunk's order (import row, then contacts), so the two cannot deadlock.
+  await tx.$queryRaw`
+    SELECT id FROM contact_imports WHERE shop_id = ${r.shopId}::uuid AND status IN ('queued', 'running') ORDER BY id FOR UPDATE`;
   const matched = await tx.$queryRaw<{ id: string; phone_e164: string | null; phone_hash: string; email: string | null }[]>`
     WITH m AS (
       SELECT id, phone_e164, phone_hash, email FROM contacts c
@@ -46,7 +56,7 @@ export async function redactCustomer(
   // Providers may drop the '+'; Shopify payloads may carry the number as typed.
   const phoneForms = uniq(phones.flatMap((p) => [p, p.replace(/^\+/, '')]));
   const emails = uniq([r.customer.email, ...matched.map((m) => m.email)].map((e) => e?.toLowerCase()));
-  const hashes = uniq([refE164 ? phoneHash(refE164) : null, ...matched.map((m) => m.phone_hash)]);
+  const hashes = customerPhoneHashes(r.customer, matched.map((m) => m.phone_hash));
   const needles = uniq([...phoneForms, ...emails]);
   const cid = r.customer.shopifyCustomerId;
 
@@ -95,7 +105,14 @@ export async function redactCustomer(
   }
 
   const eventsScrubbed = await tx.$executeRaw`
-    UPDATE webhook_events SET payload = jsonb_build_object('redacted', true)
+    UPDATE webhook_events SET payload = jsonb_build_object('redacted', true),
+           -- One still open has nothing left to act on (its body is gone, and
+           -- acting on it would bring the customer back): it ends ignored
+           -- instead of failing every retry on a body no schema accepts.
+           status = CASE WHEN id <> ${r.eventRowId}::uuid AND status IN ('received', 'failed') THEN 'ignored' ELSE status END,
+           processed_at = CASE WHEN id <> ${r.eventRowId}::uuid AND status IN ('received', 'failed') THEN now() ELSE processed_at END,
+           next_attempt_at = CASE WHEN id <> ${r.eventRowId}::uuid AND status IN ('received', 'failed') THEN NULL ELSE next_attempt_at END,
+           last_error = CASE WHEN id <> ${r.eventRowId}::uuid AND status IN ('received', 'failed') THEN 'redacted before it was processed' ELSE last_error END
      WHERE id = ${r.eventRowId}::uuid
         OR (provider = 'shopify' AND shop_id = ${r.shopId}::uuid AND (
               (${cid}::text IS NOT NULL AND (payload->>'id' = ${cid}::text OR payload->'customer'->>'id' = ${cid}::text))

@@ -3,11 +3,14 @@ import { raw, sql, type Sql, type Tx } from '../../lib/db';
 /**
  * One table's share of a shop erasure: the shop's rows of it, found through
  * an index (test/db/foreign-key-indexes.int.test.ts keeps every foreign key
- * indexed, so the cascades of these deletes probe rather than scan).
+ * indexed, so the cascades of these deletes probe rather than scan). A
+ * deleted flow's history is deleted by the same kind of step, keyed by the
+ * flow (domain/flows/flow-deletion-steps.ts).
  */
 export interface ErasureStep {
   table: string;
-  rows: (shopId: string) => Sql;
+  /** The rows of the owner (the shop, or the deleted flow) this step deletes. */
+  rows: (ownerId: string) => Sql;
   /** Touches contact_consent_records, directly or by cascade: the one deletion that append-only table accepts. */
   consent?: boolean;
 }
@@ -72,12 +75,12 @@ export const ERASURE_STEPS: readonly ErasureStep[] = [
 ];
 
 /**
- * Deletes up to `limit` of the shop's rows of the step's table. By ctid, so
+ * Deletes up to `limit` of the owner's rows of the step's table. By ctid, so
  * one statement shape serves every table whatever its key; a row updated
  * meanwhile has a new ctid and is left for the next chunk.
  */
-export async function deleteStepChunk(tx: Tx, step: ErasureStep, shopId: string, limit: number): Promise<number> {
+export async function deleteStepChunk(tx: Tx, step: ErasureStep, ownerId: string, limit: number): Promise<number> {
   const table = raw(`"${step.table}"`);
   return tx.$executeRaw`
-    DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${step.rows(shopId)} LIMIT ${limit}::int))`;
+    DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${step.rows(ownerId)} LIMIT ${limit}::int))`;
 }

@@ -1,6 +1,18 @@
-import { sql, type Db } from '../../lib/db';
+import { raw, sql, type Db, type Sql } from '../../lib/db';
 import { campaignHasOpenRowsSql } from '../campaigns/batch-rows';
 import { releaseReservation } from '../credits/reservations';
+
+/**
+ * True once campaign `c` (an alias) will consume nothing more of its
+ * reservation: completed, failed, or cancelled with nothing in flight. Final:
+ * none of these states leads back to sending, and a cancelled campaign's
+ * in-flight rows only close. A campaign queued, scheduled or sending, or
+ * cancelled with recipients still pending or sending, may still consume it.
+ */
+export function campaignDoneWithReservationSql(c: string): Sql {
+  const C = raw(`"${c.replace(/"/g, '')}"`);
+  return sql`(${C}.status IN ('completed', 'failed') OR (${C}.status = 'cancelled' AND NOT ${campaignHasOpenRowsSql(sql`${C}.id`)}))`;
+}
 
 /**
  * Active reservations that nothing will consume any more: past their
@@ -14,9 +26,7 @@ export async function releaseOrphanedReservations(db: Db, opts: { now: Date; lim
     SELECT r.id FROM credit_reservations r
       LEFT JOIN campaigns c ON c.id = r.campaign_id
      WHERE r.status = 'active'
-       AND (r.expires_at < ${opts.now}
-            OR c.status IN ('completed', 'failed')
-            OR (c.status = 'cancelled' AND NOT ${campaignHasOpenRowsSql(sql`c.id`)}))
+       AND (r.expires_at < ${opts.now} OR ${campaignDoneWithReservationSql('c')})
      ORDER BY r.created_at
      LIMIT ${opts.limit}`;
   let released = 0;

@@ -1,8 +1,9 @@
-import type { Db } from '../../lib/db';
+import { empty, sql, type Db } from '../../lib/db';
 import type { QueueSet } from '../../queue/connection';
-import { ensureJob } from '../../queue/ensure-job';
+import { ensureJobs } from '../../queue/ensure-job';
 import { OPEN_FLOW_MESSAGE } from '../flows/open-flow-message';
 import { flowTriggerParts, type OutboxRow } from '../outbox/outbox';
+import { FROM_OLDEST, scanRotating, type PassCursors } from './pass-cursor';
 
 /** How far back flow trigger events are republished (a Redis lost longer ago than this is a restore from backup, not a repair). */
 export const FLOW_TRIGGER_REPUBLISH_WINDOW_MS = 24 * 3_600_000;
@@ -17,21 +18,30 @@ export const FLOW_CLAIM_ABANDONED_MS = 3_600_000;
  * its attempts): each part not yet consumed gets its job again under its
  * deterministic id, unless that job is still live (queued behind a backlog).
  * Re-running a part is harmless: the runs' unique keys make its inserts
- * no-ops. An event with nothing left to publish is marked consumed.
+ * no-ops. An event with nothing left to publish is marked consumed. Events
+ * whose jobs are alive (queued behind a backlog) stay candidates, so the scan
+ * resumes where the previous pass stopped (`cursors`).
  */
 export async function republishFlowTriggers(
   deps: { db: Db; queues: QueueSet },
-  opts: { now: Date; limit: number; windowMs?: number; graceMs?: number },
+  opts: { now: Date; limit: number; windowMs?: number; graceMs?: number; cursors?: PassCursors },
 ): Promise<{ republished: number; consumed: number }> {
   const since = new Date(opts.now.getTime() - (opts.windowMs ?? FLOW_TRIGGER_REPUBLISH_WINDOW_MS));
   const before = new Date(opts.now.getTime() - (opts.graceMs ?? FLOW_TRIGGER_GRACE_MS));
   // The partial index holds only published, unconsumed flow trigger events.
-  const rows = await deps.db.$queryRaw<(Pick<OutboxRow, 'id' | 'payload' | 'trace_id'> & { consumed_parts: number[] })[]>`
-    SELECT id, payload, trace_id, consumed_parts FROM outbox_events
+  const rows = await scanRotating(
+    opts.cursors ?? FROM_OLDEST,
+    'flow-triggers',
+    opts.limit,
+    (after, n) => deps.db.$queryRaw<(Pick<OutboxRow, 'id' | 'payload' | 'trace_id'> & { published_at: Date; consumed_parts: number[] })[]>`
+    SELECT id, payload, trace_id, published_at, consumed_parts FROM outbox_events
      WHERE event_type = 'flows.trigger.v1' AND consumed_at IS NULL AND published_at IS NOT NULL
        AND published_at >= ${since} AND published_at < ${before}
-     ORDER BY published_at
-     LIMIT ${opts.limit}`;
+       ${after ? sql`AND (published_at, id) > (${after[0]}::timestamptz, ${after[1]}::bigint)` : empty}
+     ORDER BY published_at, id
+     LIMIT ${n}`,
+    (row) => [row.published_at.toISOString(), String(row.id)],
+  );
   let republished = 0;
   let consumed = 0;
   for (const row of rows) {
@@ -42,9 +52,7 @@ export async function republishFlowTriggers(
         UPDATE outbox_events SET consumed_at = ${opts.now} WHERE id = ${row.id} AND consumed_at IS NULL`;
       continue;
     }
-    for (const p of left) {
-      if ((await ensureJob(deps.queues, 'flows.trigger.v1', p.jobId, p.payload)) !== 'live') republished++;
-    }
+    republished += await ensureJobs(deps.queues, 'flows.trigger.v1', left);
   }
   return { republished, consumed };
 }

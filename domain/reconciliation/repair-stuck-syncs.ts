@@ -1,9 +1,10 @@
-import type { Db } from '../../lib/db';
+import { empty, sql, type Db } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
 import type { QueueSet } from '../../queue/connection';
 import { ensureJob } from '../../queue/ensure-job';
 import { jobIds } from '../../queue/job-ids';
 import { failAndObserve } from '../shop-sync/finish-shop-sync';
+import { FROM_OLDEST, scanRotating, type PassCursors } from './pass-cursor';
 
 /** A sync older than this is failed rather than resumed (Shopify's export and our apply take minutes, not a day). */
 export const SYNC_MAX_AGE_MS = 24 * 3_600_000;
@@ -15,18 +16,27 @@ export const SYNC_MAX_AGE_MS = 24 * 3_600_000;
  * One younger than SYNC_MAX_AGE_MS gets its job again under its
  * deterministic id (it resumes: polls, or applies from its cursor); an older
  * one is failed with an error the merchant sees, and can be started again.
+ * Syncs queued behind others with their job alive stay candidates, so the
+ * scan resumes where the previous pass stopped (`cursors`).
  */
 export async function repairStuckSyncs(
   deps: { db: Db; queues: QueueSet; metrics: Metrics },
-  opts: { now: Date; quietMs: number; limit: number },
+  opts: { now: Date; quietMs: number; limit: number; cursors?: PassCursors },
 ): Promise<{ requeued: number; failed: number }> {
   const quietSince = new Date(opts.now.getTime() - opts.quietMs);
-  const stuck = await deps.db.$queryRaw<{ id: string; shop_id: string; trace_id: string | null; created_at: Date }[]>`
-    SELECT id, shop_id, trace_id, created_at FROM shop_syncs
+  const stuck = await scanRotating(
+    opts.cursors ?? FROM_OLDEST,
+    'shop-syncs',
+    opts.limit,
+    (after, n) => deps.db.$queryRaw<{ id: string; shop_id: string; trace_id: string | null; created_at: Date; updated_at: Date }[]>`
+    SELECT id, shop_id, trace_id, created_at, updated_at FROM shop_syncs
      WHERE status IN ('queued', 'running') AND updated_at < ${quietSince}
        AND (lease_until IS NULL OR lease_until < ${opts.now})
-     ORDER BY updated_at
-     LIMIT ${opts.limit}`;
+       ${after ? sql`AND (updated_at, id) > (${after[0]}::timestamptz, ${after[1]}::uuid)` : empty}
+     ORDER BY updated_at, id
+     LIMIT ${n}`,
+    (s) => [s.updated_at.toISOString(), s.id],
+  );
   let requeued = 0;
   let failed = 0;
   for (const s of stuck) {

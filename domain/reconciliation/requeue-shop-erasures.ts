@@ -1,6 +1,6 @@
 import type { Db } from '../../lib/db';
 import type { QueueSet } from '../../queue/connection';
-import { ensureJob } from '../../queue/ensure-job';
+import { ensureJobs } from '../../queue/ensure-job';
 import { jobIds } from '../../queue/job-ids';
 
 /**
@@ -16,10 +16,9 @@ export async function requeueShopErasures(deps: { db: Db; queues: QueueSet }, op
      WHERE erasure_requested_at IS NOT NULL AND erasure_requested_at < ${new Date(opts.now.getTime() - opts.quietMs)}
      ORDER BY erasure_requested_at
      LIMIT ${opts.limit}`;
-  let requeued = 0;
-  for (const shop of shops) {
-    const outcome = await ensureJob(deps.queues, 'privacy.shop-erase.v1', jobIds.shopErase(shop.id), { traceId: `reconcile-erase-${shop.id}`, shopId: shop.id });
-    if (outcome !== 'live') requeued++;
-  }
-  return requeued;
+  return ensureJobs(
+    deps.queues,
+    'privacy.shop-erase.v1',
+    shops.map((s) => ({ jobId: jobIds.shopErase(s.id), payload: { traceId: `reconcile-erase-${s.id}`, shopId: s.id } })),
+  );
 }

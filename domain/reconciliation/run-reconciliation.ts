@@ -1,6 +1,7 @@
 import { repairKeywordReplies } from '../compliance/repair-keyword-replies';
 import type { Logger } from 'pino';
-import { sql, type Db } from '../../lib/db';
+import { empty, sql, type Db } from '../../lib/db';
+import type { RedisClient } from '../../lib/redis';
 import type { Metrics } from '../../lib/metrics';
 import type { QueueSet } from '../../queue/connection';
 import { ensureJob } from '../../queue/ensure-job';
@@ -12,20 +13,27 @@ import { batchHasOpenRowsSql, campaignHasOpenRowsSql } from '../campaigns/batch-
 import { completeCampaignIfDone } from '../campaigns/complete-campaign';
 import { deleteExpiredIdempotencyKeys } from '../idempotency/cleanup';
 import { dispatchOutbox } from '../outbox/outbox';
+import { WEBHOOK_JOB_ATTEMPTS } from '../webhooks/enqueue-event-job';
 import { requeueStuckWebhookEvents } from '../webhooks/requeue-stuck-events';
 import { readDbGauges, setDbGauges } from '../ops/db-gauges';
 import { findLedgerMismatches } from './ledger-check';
 import { pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finished-rows';
+import { FROM_OLDEST, redisPassCursors, scanRotating } from './pass-cursor';
 import { releaseOrphanedReservations } from './release-orphaned-reservations';
 import { repairStuckImports } from './repair-stuck-imports';
 import { repairStuckSyncs } from './repair-stuck-syncs';
+import { requeueConsentWritebacks } from './requeue-consent-writebacks';
 import { requeueShopErasures } from './requeue-shop-erasures';
+import { requeueFlowDeletions } from './requeue-flow-deletions';
+import { queueRecipientPruning } from './queue-recipient-pruning';
 import { clearAbandonedFlowClaims, republishFlowTriggers, settleOrphanedFlowMessages } from './repair-flows';
 
 // One reconciliation pass repairs what a crash left behind. Every kind is
 // bounded (rows per pass), idempotent (a second pass finds nothing to do), and
-// counted in reconciliation_repairs_total{kind}. Money is never "fixed": the
-// ledger check only reports.
+// counted in reconciliation_repairs_total{kind}. A scan whose candidates stay
+// candidates while their job is alive resumes where the previous pass stopped
+// (pass-cursor.ts), so the whole set is covered over passes. Money is never
+// "fixed": the ledger check only reports.
 
 export const REPAIR_KINDS = [
   'stale_lease',
@@ -51,17 +59,22 @@ export const REPAIR_KINDS = [
   'flow_claim_cleared',
   'flow_message_settled',
   'shop_erasure_requeued',
+  'flow_deletion_requeued',
+  'recipient_pruning_queued',
+  'consent_writeback_requeued',
 ] as const;
 export type RepairKind = (typeof REPAIR_KINDS)[number];
 
 export interface ReconcileDeps {
   db: Db;
+  /** Where each step's scan resumes (pass-cursor.ts). */
+  redis: RedisClient;
   queues: QueueSet;
   producer: Producer;
   metrics: Metrics;
   logger: Logger;
   now: () => Date;
-  config: { STUCK_AFTER_MS: number; SEND_LEASE_MS: number; WEBHOOK_RETENTION_MS: number; OUTBOX_RETENTION_MS: number };
+  config: { STUCK_AFTER_MS: number; SEND_LEASE_MS: number; WEBHOOK_RETENTION_MS: number; OUTBOX_RETENTION_MS: number; RECIPIENT_RETENTION_DAYS: number };
 }
 
 export interface ReconcileOptions {
@@ -78,9 +91,11 @@ export interface ReconcileReport {
   durationMs: number;
 }
 
-const WEBHOOK_MAX_ATTEMPTS = 8;
 // Longer than the outbox dispatcher's retries (every 5 s) take to publish a fresh request's job.
 const SHOP_ERASURE_QUIET_MS = 5 * 60_000;
+const FLOW_DELETION_QUIET_MS = 5 * 60_000;
+// Each job reads its campaign's rows twice (the freeze) before deleting them: a few new ones per pass keep the maintenance queue free.
+const RECIPIENT_PRUNING_PER_PASS = 20;
 
 export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOptions = {}): Promise<ReconcileReport> {
   const started = Date.now();
@@ -94,6 +109,8 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     deps.metrics.reconciliationRepairs.inc({ kind }, n);
   };
 
+  const cursors = redisPassCursors(deps.redis, deps.queues.prefix);
+
   // 1. Batches with work left but no live job: stale claims (a worker died
   //    between claim and settle: the batch's claim, or a row's own, has run
   //    out) and pending rows whose job was lost. The batch job itself decides,
@@ -101,10 +118,16 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
   //    sent is re-sent with the same reference or marked unknown. A batch
   //    whose recipients wait for their quiet hours is not stuck: its job,
   //    if lost, is added back delayed to when the first of them may be sent.
-  const batches = await deps.db.$queryRaw<
-    { campaign_id: string; shop_id: string; trace_id: string | null; batch_no: number; stale: boolean; open: boolean; not_before: Date | null }[]
-  >`
-    SELECT b.campaign_id, c.shop_id, c.trace_id, b.batch_no, b.not_before,
+  //    Pending batches whose job is alive stay candidates (a big campaign's
+  //    backlog, quiet-hours waits): each pass resumes where the last stopped.
+  const batches = await scanRotating(
+    cursors,
+    only ? `send-batches:${only}` : 'send-batches',
+    limit,
+    (after, n) => deps.db.$queryRaw<
+      { campaign_id: string; shop_id: string; trace_id: string | null; batch_no: number; updated_at: Date; stale: boolean; open: boolean; not_before: Date | null }[]
+    >`
+    SELECT b.campaign_id, c.shop_id, c.trace_id, b.batch_no, b.updated_at, b.not_before,
            (b.claim_token IS NOT NULL AND b.lease_until < ${now})
              OR EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no
                            AND r.status = 'sending' AND r.lease_until < ${now}) AS stale,
@@ -114,8 +137,11 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
        -- A cancelled campaign's unclaimed batches still hold the pending rows their jobs cancel (cancel-campaign.ts).
        AND (c.status IN ('sending', 'cancelled') OR b.claim_token IS NOT NULL
             OR EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = b.campaign_id AND r.batch_no = b.batch_no AND r.status = 'sending'))
-     ORDER BY b.updated_at
-     LIMIT ${limit}`;
+       ${after ? sql`AND b.updated_at >= ${after[0]}::timestamptz AND (b.updated_at, b.campaign_id, b.batch_no) > (${after[0]}::timestamptz, ${after[1]}::uuid, ${after[2]}::int)` : empty}
+     ORDER BY b.updated_at, b.campaign_id, b.batch_no
+     LIMIT ${n}`,
+    (b) => [b.updated_at.toISOString(), b.campaign_id, String(b.batch_no)],
+  );
   // A re-added job takes its batch's place in its shop's queue now (fair
   // sharing), not the front of the queue nor the back.
   const open = new Map<string, { shopId: string; batchNos: number[] }>();
@@ -164,14 +190,22 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
   //    insert; each chunk bumps last_activity_at): quiet for longer than a
   //    lease. The launch resumes from the campaign's cursor.
   const quietSince = new Date(now.getTime() - deps.config.SEND_LEASE_MS);
-  const launchable = await deps.db.$queryRaw<{ id: string; shop_id: string; trace_id: string | null; status: string }[]>`
-    SELECT c.id, c.shop_id, c.trace_id, c.status FROM campaigns c
+  // Queued and due campaigns waiting behind a launch backlog stay candidates: the scan rotates (pass-cursor.ts).
+  const launchable = await scanRotating(
+    only ? FROM_OLDEST : cursors,
+    'launches',
+    limit,
+    (after, n) => deps.db.$queryRaw<{ id: string; shop_id: string; trace_id: string | null; status: string; last_activity_at: Date }[]>`
+    SELECT c.id, c.shop_id, c.trace_id, c.status, c.last_activity_at FROM campaigns c
      WHERE (${only}::uuid IS NULL OR c.id = ${only}::uuid)
        AND ((c.status = 'scheduled' AND c.scheduled_at <= ${now})
             OR (c.status = 'queued' AND c.last_activity_at < ${quietSince})
             OR (c.status = 'sending' AND c.materialising AND c.last_activity_at < ${quietSince}))
-     ORDER BY c.last_activity_at
-     LIMIT ${limit}`;
+       ${after ? sql`AND (c.last_activity_at, c.id) > (${after[0]}::timestamptz, ${after[1]}::uuid)` : empty}
+     ORDER BY c.last_activity_at, c.id
+     LIMIT ${n}`,
+    (c) => [c.last_activity_at.toISOString(), c.id],
+  );
   for (const c of launchable) {
     const outcome = await ensureJob(deps.queues, 'campaign.launch.v1', jobIds.launch(c.id), {
       traceId: c.trace_id ?? `reconcile-${c.id}`,
@@ -190,10 +224,11 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     // 5. Reservations nothing will consume any more.
     count('reservation_released', await releaseOrphanedReservations(deps.db, { now, limit }));
 
-    // 6. Webhook events stuck in received/failed, up to their attempt limit.
+    // 6. Webhook events still `received` (their job never added, or lost) under the job's attempts. `failed`
+    //    ones are final until an operator replays them (`webhook:replay --failed`): a poison event would loop.
     const requeued = await requeueStuckWebhookEvents(
       { db: deps.db, queues: deps.queues, producer: deps.producer },
-      { olderThanMs: 60_000, maxAttempts: WEBHOOK_MAX_ATTEMPTS, limit, now },
+      { olderThanMs: 60_000, maxAttempts: WEBHOOK_JOB_ATTEMPTS, limit, now, cursors },
     );
     count('webhook_requeued', requeued.requeued);
 
@@ -206,22 +241,22 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     count('outbox_pruned', await prunePublishedOutbox(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.OUTBOX_RETENTION_MS) }));
 
     // 9. Contact imports whose job died with them: resumed, or failed (staged rows deleted) past their attempts.
-    const imports = await repairStuckImports({ db: deps.db, queues: deps.queues }, { now, quietMs: 60_000, limit });
+    const imports = await repairStuckImports({ db: deps.db, queues: deps.queues }, { now, quietMs: 60_000, limit, cursors });
     count('import_requeued', imports.requeued);
     count('import_failed', imports.failed);
 
     // 10. Customer syncs whose job died: resumed (poll or apply from the cursor), or failed past 24 hours.
-    const syncs = await repairStuckSyncs({ db: deps.db, queues: deps.queues, metrics: deps.metrics }, { now, quietMs: 5 * 60_000, limit });
+    const syncs = await repairStuckSyncs({ db: deps.db, queues: deps.queues, metrics: deps.metrics }, { now, quietMs: 5 * 60_000, limit, cursors });
     count('shop_sync_requeued', syncs.requeued);
     count('shop_sync_failed', syncs.failed);
 
     // 11. Keyword replies left open (job lost, worker died): their job back, or given up after an hour.
-    const replies = await repairKeywordReplies({ db: deps.db, queues: deps.queues }, { now, limit });
+    const replies = await repairKeywordReplies({ db: deps.db, queues: deps.queues }, { now, limit, cursors });
     count('keyword_reply_requeued', replies.requeued);
     count('keyword_reply_expired', replies.expired);
 
     // 12. Flow trigger events published but never consumed (job lost with Redis, or failed past its attempts): their jobs again.
-    const triggers = await republishFlowTriggers({ db: deps.db, queues: deps.queues }, { now, limit });
+    const triggers = await republishFlowTriggers({ db: deps.db, queues: deps.queues }, { now, limit, cursors });
     count('flow_trigger_republished', triggers.republished);
     count('flow_trigger_consumed', triggers.consumed);
 
@@ -233,11 +268,23 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
 
     // 15. Shop erasures (shop/redact) still unfinished minutes after their request: their job again.
     count('shop_erasure_requeued', await requeueShopErasures({ db: deps.db, queues: deps.queues }, { now, quietMs: SHOP_ERASURE_QUIET_MS, limit }));
+
+    // 16. Deleted flows still present minutes after their DELETE: their history job again.
+    count('flow_deletion_requeued', await requeueFlowDeletions({ db: deps.db, queues: deps.queues }, { now, quietMs: FLOW_DELETION_QUIET_MS, limit }));
+
+    // 17. Campaigns finished longer ago than the recipient retention and not yet pruned: their pruning job (first time, or again).
+    count(
+      'recipient_pruning_queued',
+      await queueRecipientPruning({ db: deps.db, queues: deps.queues }, { now, retentionDays: deps.config.RECIPIENT_RETENTION_DAYS, limit: RECIPIENT_PRUNING_PER_PASS }),
+    );
+
+    // 18. Consent write-backs to Shopify still pending minutes after their change (the published job lost): their job again.
+    count('consent_writeback_requeued', await requeueConsentWritebacks({ db: deps.db, queues: deps.queues }, { now, limit, cursors }));
   }
 
   // Gauges: stuck campaigns, active reservations, pending outbox, ledger mismatches.
   const stuckBefore = new Date(now.getTime() - deps.config.STUCK_AFTER_MS);
-  const gauges = await readDbGauges(deps.db, stuckBefore, now);
+  const gauges = await readDbGauges(deps.db, stuckBefore, now, { retentionDays: deps.config.RECIPIENT_RETENTION_DAYS });
   setDbGauges(deps.metrics, gauges);
   const campaignsStuck = gauges.campaignsStuck;
 

@@ -1,5 +1,6 @@
 import { sql, type Tx } from '../../lib/db';
 import { boundedText, declareConsentSource, type Evidence } from '../consent/consent-source';
+import { shopifyRiseSetSql } from '../orders/apply-customer-summary';
 import type { SyncCustomer } from './bulk-customer';
 
 /** What one chunk did; the sync row adds these up. */
@@ -168,7 +169,7 @@ export async function applyCustomerChunk(
      WHERE c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < EXCLUDED.shopify_updated_at)
     RETURNING c.shopify_customer_id AS customer_id, (xmax = 0) AS inserted`;
 
-  // 3. Order summary (only ever raised, as applyShopifyCustomerSummary) and tags (added, at most 50), where they change anything.
+  // 3. Order summary (only ever raised, as applyShopifyCustomerSummary; a rise is history, no order now) and tags (added, at most 50), where they change anything.
   await tx.$executeRaw`
     WITH ${inputCte}
     UPDATE contacts c SET
@@ -178,6 +179,7 @@ export async function applyCustomerChunk(
         THEN GREATEST(c.shopify_amount_spent_minor, i.spent_minor) ELSE c.shopify_amount_spent_minor END,
       amount_spent_currency = CASE WHEN i.spent_minor IS NOT NULL THEN COALESCE(c.amount_spent_currency, i.currency) ELSE c.amount_spent_currency END,
       last_order_at = GREATEST(c.last_order_at, i.last_order_at),
+      ${shopifyRiseSetSql(sql`i.orders_count`, sql`i.spent_minor`, sql`i.currency`, { ordersNow: false })},
       tags = CASE WHEN jsonb_array_length(i.tags) = 0 THEN c.tags ELSE ARRAY(
                SELECT t FROM unnest(c.tags || ARRAY(SELECT jsonb_array_elements_text(i.tags))) WITH ORDINALITY AS u(t, n)
                 GROUP BY t ORDER BY min(n) LIMIT 50) END,

@@ -1,4 +1,4 @@
-import { readBulkCustomer } from './bulk-customer';
+import { customerIdOf, readBulkCustomer } from './bulk-customer';
 
 const base = { id: 'gid://shopify/Customer/42', phone: '+1 (201) 555-0123' };
 
@@ -17,7 +17,7 @@ describe('readBulkCustomer', () => {
       smsMarketingConsent: { marketingState: 'SUBSCRIBED', marketingOptInLevel: 'CONFIRMED_OPT_IN', consentUpdatedAt: '2026-09-01T00:00:00Z', consentCollectedFrom: 'SHOPIFY' },
     });
     expect(c).toMatchObject({
-      customerId: 'gid://shopify/Customer/42',
+      customerId: '42',
       phoneE164: '+12015550123',
       phoneProblem: null,
       firstName: 'Ada',
@@ -68,4 +68,12 @@ describe('readBulkCustomer', () => {
     expect(readBulkCustomer(null)).toBeNull();
     expect(readBulkCustomer([base])).toBeNull();
   });
+
+  it('keeps the numeric id webhooks carry; an id of another form as it is', () => {
+    expect(readBulkCustomer({ ...base, id: 'gid://shopify/Customer/9007199254740993' })?.customerId).toBe('9007199254740993');
+    expect(customerIdOf('gid://shopify/Customer/42')).toBe('42');
+    expect(customerIdOf('gid://shopify/Customer/42/x')).toBe('gid://shopify/Customer/42/x');
+    expect(customerIdOf('77')).toBe('77');
+  });
 });
+

@@ -124,6 +124,17 @@ export interface SyncCustomer {
   lastOrderAt: Date | null;
 }
 
+/**
+ * The customer's id as webhooks, orders and checkouts carry it (`123`), not
+ * the GraphQL id the export gives (`gid://shopify/Customer/123`): one form
+ * on the contact, or a customer synced at install is not found by the
+ * `customers/*` webhooks that follow (a new number became a second contact,
+ * the old one staying subscribed). Write-back makes the GraphQL id again.
+ */
+export function customerIdOf(id: string): string {
+  return /^gid:\/\/shopify\/Customer\/([0-9]+)$/.exec(id)?.[1] ?? id;
+}
+
 /** A parsed JSONL line → a customer, or null (a child line, a line that is not a customer). */
 export function readBulkCustomer(value: unknown): SyncCustomer | null {
   const parsed = lineSchema.safeParse(value);
@@ -148,7 +159,7 @@ export function readBulkCustomer(value: unknown): SyncCustomer | null {
     if (tags.length >= MAX_TAGS) break;
   }
   return {
-    customerId: c.id,
+    customerId: customerIdOf(c.id),
     phoneE164: e164,
     phoneHash: e164 ? phoneHash(e164) : null,
     phoneProblem: !raw ? 'missing' : e164 ? null : 'invalid',

@@ -1,6 +1,6 @@
 import type { Db, Tx } from '../../lib/db';
 import { UNGUARDED, type IdempotencyGuard } from '../idempotency/guard';
-import { publishOutboxRows, writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
+import { publishCommitted, writeOutboxEvent, type OutboxRow } from '../outbox/outbox';
 import type { Producer } from '../../queue/producer';
 import type { ShopSyncRow } from './shop-sync-view';
 
@@ -54,15 +54,6 @@ export async function startShopSync(
     await guard.assertHeld(tx);
     return (await queueShopSync(tx, { shopId: o.shopId, reason: 'resync', traceId: o.traceId }))!;
   });
-  if (queued.outbox) await publishAfterCommit(db, producer, queued.outbox);
+  if (queued.outbox) await publishCommitted(db, producer, [queued.outbox]);
   return { sync: queued.sync, created: queued.created };
-}
-
-/** Publishes a committed sync event; on failure the dispatcher's next pass does. */
-export async function publishAfterCommit(db: Db, producer: Producer, row: OutboxRow): Promise<void> {
-  try {
-    await publishOutboxRows(db, producer, [row]);
-  } catch {
-    // Committed already: the outbox dispatcher publishes it.
-  }
 }

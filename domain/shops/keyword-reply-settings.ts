@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { DbOrTx } from '../../lib/db';
+import { inTransaction } from '../consent/consent-source';
+import { UNGUARDED, type IdempotencyGuard } from '../idempotency/guard';
 import { notFound } from '../../lib/errors';
 import type { InboundKeyword } from '../compliance/inbound-keyword';
 import { DEFAULT_KEYWORD_REPLIES, KEYWORD_REPLY_MAX_LENGTH, keywordReplyProblems } from '../compliance/keyword-reply-texts';
@@ -62,11 +64,15 @@ export async function getKeywordReplySettings(db: DbOrTx, shopId: string): Promi
  * PATCH /api/shop/keyword-replies: a given text replaces the shop's (null:
  * back to the default), an omitted one stays. Validated by the schema, so a
  * text missing what carriers require is a 400 that writes nothing. A
- * replayed PATCH sets the same texts again (harmless).
+ * replayed PATCH sets the same texts again (harmless); a keyed one writes
+ * only while it holds its key, so one that stalled past its lease cannot
+ * land after a later change.
  */
-export async function updateKeywordReplySettings(db: DbOrTx, shopId: string, patch: KeywordReplySettingsPatch): Promise<KeywordReplySettingsView> {
+export async function updateKeywordReplySettings(db: DbOrTx, shopId: string, patch: KeywordReplySettingsPatch, guard: IdempotencyGuard = UNGUARDED): Promise<KeywordReplySettingsView> {
   const set = (k: Key) => patch[k] !== undefined;
-  const [row] = await db.$queryRaw<Row[]>`
+  const [row] = await inTransaction(db, async (tx) => {
+    await guard.assertHeld(tx);
+    return tx.$queryRaw<Row[]>`
     UPDATE shops SET
       keyword_reply_stop = CASE WHEN ${set('stop')} THEN ${patch.stop ?? null}::text ELSE keyword_reply_stop END,
       keyword_reply_start = CASE WHEN ${set('start')} THEN ${patch.start ?? null}::text ELSE keyword_reply_start END,
@@ -74,6 +80,7 @@ export async function updateKeywordReplySettings(db: DbOrTx, shopId: string, pat
       updated_at = now()
     WHERE id = ${shopId}::uuid
     RETURNING keyword_reply_stop, keyword_reply_start, keyword_reply_help, keyword_replies_sent, keyword_reply_segments`;
+  });
   if (!row) throw notFound('Shop');
   return toView(row);
 }

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { raw, type DbOrTx } from '../../lib/db';
+import { inTransaction } from '../consent/consent-source';
+import { UNGUARDED, type IdempotencyGuard } from '../idempotency/guard';
 import { canonicalTimeZone } from '../compliance/quiet-hours';
 import { AppError, notFound } from '../../lib/errors';
 import { isUniqueViolation } from '../../lib/pg-errors';
@@ -64,19 +66,23 @@ const senderTaken = (): AppError =>
   });
 
 /**
- * PATCH /api/shop: given settings replace, omitted ones stay (repeating it is
- * harmless, so no idempotency guard). A senderId other than the platform's
+ * PATCH /api/shop: given settings replace, omitted ones stay. Repeating it is
+ * harmless, but a keyed request that stalled past its lease must not land
+ * after a later change, so with a key it writes only while it holds it. A senderId other than the platform's
  * shared default (`defaultSender`, any case) is claimed: the shop owns it and
  * inbound texts to it route to this shop, so it is refused (409) while any
  * other shop sends as it, shared or owned. Two concurrent claims meet the
  * unique index on owned senders; the default is never owned.
  */
-export async function updateShopSettings(db: DbOrTx, shopId: string, patch: ShopSettingsPatch, opts: { defaultSender: string }): Promise<ShopView> {
+export async function updateShopSettings(db: DbOrTx, shopId: string, patch: ShopSettingsPatch, opts: { defaultSender: string; guard?: IdempotencyGuard }): Promise<ShopView> {
+  const guard = opts.guard ?? UNGUARDED;
   const sender = patch.senderId ?? null;
   const shared = sender !== null && sender.toLowerCase() === opts.defaultSender.toLowerCase();
   let rows: ShopSettingsRow[];
   try {
-    rows = await db.$queryRaw<ShopSettingsRow[]>`
+    rows = await inTransaction(db, async (tx) => {
+      await guard.assertHeld(tx);
+      return tx.$queryRaw<ShopSettingsRow[]>`
       UPDATE shops SET
         timezone = COALESCE(${patch.timezone ?? null}::text, timezone),
         quiet_hours_start = COALESCE(${patch.quietHours?.start ?? null}::text, quiet_hours_start),
@@ -93,6 +99,7 @@ export async function updateShopSettings(db: DbOrTx, shopId: string, patch: Shop
         AND (${sender}::text IS NULL OR ${shared} OR NOT EXISTS (
               SELECT 1 FROM shops o WHERE o.id <> ${shopId}::uuid AND lower(o.sender_id) = lower(${sender}::text)))
       RETURNING ${raw(SHOP_SETTINGS_COLUMNS)}`;
+    });
   } catch (err) {
     if (isUniqueViolation(err)) throw senderTaken();
     throw err;

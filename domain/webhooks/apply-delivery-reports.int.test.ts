@@ -2,6 +2,7 @@ import { createCampaign, createContact, createShop } from '../../test/factories'
 import { createTestEnv, type TestEnv } from '../../test/harness';
 import { rid, wallet } from '../../test/webhooks';
 import { applyDeliveryReports, handOffDeliveryReports, NOT_READY_MARK } from './apply-delivery-reports';
+import { processWebhookEvent } from './process-event';
 import { recordWebhookEvent } from './record-event';
 
 describe('applyDeliveryReports (bulk)', () => {
@@ -220,6 +221,56 @@ describe('applyDeliveryReports (bulk)', () => {
     const [a, b] = await Promise.all([applyDeliveryReports(env.db, { limit: 15 }), applyDeliveryReports(env.db, { limit: 15 })]);
     expect(a.applied.delivered + b.applied.delivered).toBe(20);
     for (const x of rows) expect((await recipientState(x.id)).status).toBe('delivered');
+  });
+
+  it('a reference past bigint (k, r, f + 19 digits) is not ours: the pass applies the rest, and the per-report path agrees', async () => {
+    const c = await campaign();
+    const good = await c.recipient('sent');
+    const good2 = await c.recipient('sent');
+    await report({ id: good.pmid, reference: `r${good.id}`, status: 'delivered' });
+    const overflowK = await report({ id: rid('msg'), reference: 'k9999999999999999999', status: 'delivered' });
+    await report({ id: rid('msg'), reference: 'f9999999999999999999', status: 'delivered' });
+    // Not ours by reference: matched by its provider id, as a report without our reference is.
+    await report({ id: good2.pmid, reference: 'r9999999999999999999', status: 'failed' });
+    const pass = await applyDeliveryReports(env.db, { limit: 100 });
+    expect(pass.applied).toMatchObject({ delivered: 1, failed: 1 });
+    expect(await recipientState(good.id)).toMatchObject({ status: 'delivered' });
+    expect(await recipientState(good2.id)).toMatchObject({ status: 'failed' });
+    // Matched by nothing yet, it waits like any report whose message is not found (then is dropped): no failure.
+    expect(await eventState(overflowK)).toMatchObject({ status: 'received', last_error: null });
+
+    // One report at a time (its own job): the same outcomes, no statement failing on the number.
+    const good3 = await c.recipient('sent');
+    const k = await report({ id: rid('msg'), reference: 'k9999999999999999999', status: 'delivered' });
+    const r = await report({ id: good3.pmid, reference: 'r9999999999999999999', status: 'delivered' });
+    await env.db.$executeRaw`UPDATE webhook_events SET status = 'processed' WHERE status = 'received' AND id <> ALL(${[k, r]}::uuid[])`;
+    const deps = env.workerDeps();
+    // Matched by nothing (its provider id is no message of ours): dropped on its last attempt, as the pass would.
+    await expect(processWebhookEvent(deps, k, { final: true })).resolves.toBe('dropped');
+    await expect(processWebhookEvent(deps, r, { final: true })).resolves.toBe('processed');
+    expect(await recipientState(good3.id)).toMatchObject({ status: 'delivered' });
+  });
+
+  it('a keyword reply reported delivered then failed in one pass ends delivered, and only the applied report is processed', async () => {
+    const replies: { id: string; pmid: string; events: string[] }[] = [];
+    for (let i = 0; i < 40; i++) {
+      const pmid = rid('kw');
+      const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
+        INSERT INTO keyword_replies (provider, inbound_message_id, keyword, scope, sender, to_hash, to_hmac, body, status, provider_message_id, segments, sent_at)
+        VALUES ('simulator', ${rid('in')}, 'HELP', 'all', 'Marketing', 'h', 'hm', 'Help text', 'sent', ${pmid}, 1, now()) RETURNING id`;
+      replies.push({ id: String(row!.id), pmid, events: [] });
+    }
+    for (const r of replies) {
+      for (const status of ['delivered', 'failed'] as const) r.events.push(await report({ id: r.pmid, reference: `k${r.id}`, status }));
+    }
+    // Arrival is received_at (milliseconds): the failed ones came later, not in the same millisecond.
+    await env.db.$executeRaw`UPDATE webhook_events SET received_at = received_at + interval '5 milliseconds' WHERE id = ANY(${replies.map((r) => r.events[1]!)}::uuid[])`;
+    await applyDeliveryReports(env.db, { limit: 1000 });
+    const rows = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM keyword_replies WHERE id = ANY(${replies.map((r) => r.id)}::bigint[])`;
+    expect(rows.map((r) => r.status)).toEqual(replies.map(() => 'delivered'));
+    for (const r of replies) {
+      expect([(await eventState(r.events[0]!)).status, (await eventState(r.events[1]!)).status]).toEqual(['processed', 'ignored']);
+    }
   });
 
   it('a report that is not a well-formed delivery report is left to its own job', async () => {

@@ -11,7 +11,6 @@ import { DELIVERY_REPORT_PROVIDERS } from './types';
 
 /** Delivery reports come from these providers, under this topic. */
 const TERMINAL = new Set(['delivered', 'failed', 'skipped', 'cancelled']);
-const MAX_BIGINT = 9223372036854775807n;
 
 /** Marks a report the bulk path found not applicable yet: its own job takes it from there (with backoff). */
 export const NOT_READY_MARK = 'WebhookNotReadyError: not applicable yet (left to its own job)';
@@ -186,7 +185,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
         replyReports.push({ eventId: r.id, provider: r.provider, replyId, providerMessageId: r.pmid, status: r.status, errorCode: r.status === 'failed' ? (r.code ?? 'failed') : null });
         continue;
       }
-      const rid = recipientIdFromReference(r.ref ?? undefined);
+      const rid = recipientIdFromReference(r.ref);
       reports.push({
         id: r.id,
         provider: r.provider,
@@ -197,7 +196,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
         pmid: r.pmid,
         status: r.status,
         code: r.status === 'failed' ? (r.code ?? 'failed') : null,
-        recipientId: rid !== null && BigInt(rid) <= MAX_BIGINT ? rid : null,
+        recipientId: rid,
       });
     }
 
@@ -265,15 +264,22 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
     // a late report), impossible, or not there yet.
     const rest = reports.filter((r) => !final.has(r.pmid));
     const state = new Map<string, { status: string; segments: number | null; shop_id: string }>();
+    const gone = new Set<string>();
     const restRef = rest.filter((x) => x.recipientId !== null);
     const restUnref = rest.filter((x) => x.recipientId === null);
     if (restRef.length > 0) {
-      const found = await tx.$queryRaw<{ pmid: string; status: string; segments: number | null; shop_id: string }[]>`
-        SELECT u.pmid, x.status, x.segments, c.shop_id
+      type Ref = { pmid: string; rid: string; row_pmid: string | null; status: string | null; segments: number | null; shop_id: string | null };
+      const refs = await tx.$queryRaw<Ref[]>`
+        SELECT u.pmid, u.rid::text AS rid, x.provider_message_id AS row_pmid, x.status, x.segments, c.shop_id
           FROM unnest(${restRef.map((x) => x.pmid)}::text[], ${restRef.map((x) => x.recipientId)}::bigint[]) AS u(pmid, rid)
-          JOIN campaign_recipients x ON x.id = u.rid AND (x.provider_message_id = u.pmid OR x.provider_message_id IS NULL)
-          JOIN campaigns c ON c.id = x.campaign_id`;
-      for (const f of found) state.set(f.pmid, f);
+          LEFT JOIN campaign_recipients x ON x.id = u.rid
+          LEFT JOIN campaigns c ON c.id = x.campaign_id`;
+      for (const f of refs) {
+        // Our reference names a row that is no more: its campaign's recipients were pruned past the retention
+        // (campaigns/prune-campaign-recipients.ts), or the campaign or shop deleted. Nothing to apply, ever.
+        if (f.status === null || f.shop_id === null) gone.add(f.rid);
+        else if (f.row_pmid === null || f.row_pmid === f.pmid) state.set(f.pmid, { status: f.status, segments: f.segments, shop_id: f.shop_id });
+      }
     }
     if (restUnref.length > 0) {
       const found = await tx.$queryRaw<{ pmid: string; status: string; segments: number | null; shop_id: string }[]>`
@@ -320,6 +326,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
       const s = state.get(r.pmid);
       if (s && TERMINAL.has(s.status)) close(r, 'processed', s.shop_id);
       else if (s?.status === 'unknown' && s.segments === null && r.status === 'delivered') close(r, 'ignored', s.shop_id);
+      else if (!s && r.recipientId !== null && gone.has(String(r.recipientId))) close(r, 'ignored', null);
       else if (r.batch !== null) (r.young ? splitWaiting : splitLate).push(r);
       else if (r.young) waiting.push(r.id);
       else result.notReady.push({ id: r.id, traceId: r.traceId });

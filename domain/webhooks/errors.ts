@@ -9,3 +9,15 @@ export class WebhookNotReadyError extends Error {
     this.name = 'WebhookNotReadyError';
   }
 }
+
+/**
+ * Another run of the same event closed it first (an inline run and a drain,
+ * or two jobs, at the same moment): this run's effect was rolled back, so the
+ * event took effect once. Carries the status that run left.
+ */
+export class WebhookEventClosedError extends Error {
+  constructor(readonly status: string) {
+    super(`webhook event already ${status}`);
+    this.name = 'WebhookEventClosedError';
+  }
+}

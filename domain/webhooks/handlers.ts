@@ -11,7 +11,7 @@ import {
 } from './handlers/shopify';
 import { shopifyCheckout, shopifyOrderCreated } from './handlers/shopify-orders';
 import { shopifyBulkOperationFinish } from './handlers/shopify-bulk';
-import { stripeChargeRefunded, stripeSessionExpired, stripeSessionPaid, stripeSessionsExpiredInBulk } from './handlers/stripe';
+import { stripeChargeRefunded, stripeDisputeClosed, stripeSessionExpired, stripeSessionPaid, stripeSessionsExpiredInBulk } from './handlers/stripe';
 import type { BulkWebhookHandler, WebhookHandler } from './types';
 
 const sms: Record<string, WebhookHandler> = {
@@ -29,6 +29,7 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
     'checkout.session.async_payment_succeeded': stripeSessionPaid,
     'checkout.session.expired': stripeSessionExpired,
     'charge.refunded': stripeChargeRefunded,
+    'charge.dispute.closed': stripeDisputeClosed,
   },
   shopify: {
     'app/uninstalled': shopifyAppUninstalled,

@@ -1,5 +1,5 @@
 import { ZodError } from 'zod';
-import { sql, type DbOrTx, type Sql } from '../../lib/db';
+import { empty, sql, type DbOrTx, type Sql } from '../../lib/db';
 import { pgErrorCode } from '../../lib/pg-errors';
 import { scrubText } from '../../lib/logger';
 import type { HandlerOutcome } from './types';
@@ -10,17 +10,17 @@ import type { HandlerOutcome } from './types';
  * `shopId` fills in the shop when only processing learns it (a delivery
  * report), so erasing a shop can find every event of it.
  */
-export async function markEventOutcome(tx: DbOrTx, eventRowId: string, outcome: HandlerOutcome, shopId: string | null = null): Promise<void> {
-  await tx.$executeRaw(markEventsSql([eventRowId], outcome, shopId));
+export async function markEventOutcome(tx: DbOrTx, eventRowId: string, outcome: HandlerOutcome, shopId: string | null = null, o: { onlyOpen?: boolean } = {}): Promise<number> {
+  return tx.$executeRaw(markEventsSql([eventRowId], outcome, shopId, o));
 }
 
 /** The statement markEventOutcome runs, for several events, for a caller that runs it inside a statement of its own. */
-export function markEventsSql(eventRowIds: string[], outcome: HandlerOutcome, shopId: string | null = null): Sql {
+export function markEventsSql(eventRowIds: string[], outcome: HandlerOutcome, shopId: string | null = null, o: { onlyOpen?: boolean } = {}): Sql {
   return sql`
     UPDATE webhook_events
        SET status = ${outcome}, processed_at = now(), attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL,
            shop_id = COALESCE(shop_id, ${shopId}::uuid)
-     WHERE id = ANY(${eventRowIds}::uuid[])`;
+     WHERE id = ANY(${eventRowIds}::uuid[]) ${o.onlyOpen ? sql`AND status = 'received'` : empty}`;
 }
 
 /** A short error description for `last_error`: codes and our own messages, never values or PII. */

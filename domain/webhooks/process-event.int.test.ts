@@ -1,6 +1,8 @@
+import { createShop } from '../../test/factories';
 import { useTestEnv } from '../../test/harness';
 import { counterValue, rid } from '../../test/webhooks';
-import { processWebhookEvent } from './process-event';
+import { claimEventsForDrain } from './claim-events-for-drain';
+import { processStoredEvent, processWebhookEvent } from './process-event';
 import { recordWebhookEvent } from './record-event';
 
 describe('processWebhookEvent', () => {
@@ -41,4 +43,25 @@ describe('processWebhookEvent', () => {
   it('an event erased since it was queued is nothing to do', async () => {
     expect(await processWebhookEvent(t.deps, '00000000-0000-4000-8000-000000000000', { final: true })).toBe('missing');
   });
+
+  it('an inbound text run inline and by a drain at the same moment takes effect once: the second run finds the event closed and rolls back', async () => {
+    const sender = `1202${String(Date.now()).slice(-7)}`;
+    await createShop(t.env.db, { senderId: sender });
+    const m = { id: rid('in'), from: '+12025550123', to: sender, text: 'STOP', timestamp: new Date().toISOString() };
+    const id = (await recordWebhookEvent(t.env.db, { provider: 'sms-simulator', eventId: `inbound:${m.id}`, topic: 'inbound', payload: m }))!;
+    // A drain of the same moment claimed the row the route is processing inline.
+    const claimed = (await claimEventsForDrain(t.env.db, { limit: 100, leaseMs: 60_000 })).filter((e) => e.id === id);
+    expect(claimed).toHaveLength(1);
+    const processedBefore = await counterValue(t.deps.metrics, 'webhookEvents', { source: 'sms-simulator', outcome: 'processed' });
+    const outcomes = await Promise.all([processWebhookEvent(t.deps, id, { final: false }), processStoredEvent(t.deps, claimed[0]!, { final: false })]);
+    expect(outcomes).toEqual(['processed', 'processed']);
+    const [counts] = await t.env.db.$queryRaw<{ messages: number; replies: number }[]>`
+      SELECT (SELECT count(*)::int FROM inbound_messages WHERE provider_message_id = ${m.id}) AS messages,
+             (SELECT count(*)::int FROM keyword_replies WHERE inbound_message_id = ${m.id}) AS replies`;
+    expect(counts).toEqual({ messages: 1, replies: 1 });
+    expect(await row(id)).toMatchObject({ status: 'processed', attempts: 1, last_error: null });
+    // Counted once.
+    expect(await counterValue(t.deps.metrics, 'webhookEvents', { source: 'sms-simulator', outcome: 'processed' })).toBe(processedBefore + 1);
+  });
 });
+

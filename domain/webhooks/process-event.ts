@@ -1,4 +1,4 @@
-import { WebhookNotReadyError } from './errors';
+import { WebhookEventClosedError, WebhookNotReadyError } from './errors';
 import { resolveWebhookHandler } from './handlers';
 import { describeError, markEventOutcome, recordEventFailure } from './mark-event';
 import type { FinalStatus, WebhookEventRow, WebhookProcessDeps } from './types';
@@ -9,6 +9,8 @@ export interface ProcessAttempt {
 }
 
 export type ProcessResult = FinalStatus | 'missing';
+
+const FINAL_STATUSES: readonly FinalStatus[] = ['processed', 'ignored', 'failed', 'dropped'];
 
 /**
  * Processes one stored event by provider + topic. Runs whatever the row's
@@ -50,6 +52,8 @@ export async function processStoredEvent(deps: WebhookProcessDeps, event: Webhoo
     deps.metrics.webhookEvents.inc({ source, outcome });
     return outcome;
   } catch (err) {
+    // Another run closed it first and this one's effect was rolled back: nothing to count, record or retry.
+    if (err instanceof WebhookEventClosedError) return FINAL_STATUSES.includes(err.status as FinalStatus) ? (err.status as FinalStatus) : 'missing';
     const notReady = err instanceof WebhookNotReadyError;
     const finalStatus = attempt.final ? (notReady ? 'dropped' : 'failed') : null;
     const error = describeError(err);

@@ -41,4 +41,29 @@ describe('recording webhook events', () => {
     expect(rows.get(b)).toMatchObject({ shop_id: shop!.id, payload: null });
     expect(rows.get(c)).toMatchObject({ shop_id: null, payload: [1, { é: 'ü' }] });
   });
+
+  it('stores a signed body carrying NUL or an unpaired surrogate with U+FFFD in their place, and a delivery that cannot be stored fails alone', async () => {
+    const [nul, lone, good1, good2, bad, good3] = [rid('nul'), rid('lone'), rid('g1'), rid('g2'), rid('bad'), rid('g3')];
+    const submit = (eventId: string, payload: unknown) => recordWebhookEvent(t.env.db, { provider: 'shopify', eventId, topic: 'customers/update', payload });
+    // Six at once: the first two go out alone, the other four share one INSERT (the batcher's two flushes are busy).
+    const results = await Promise.allSettled([
+      submit(rid('lead1'), { n: 1 }),
+      submit(rid('lead2'), { n: 2 }),
+      submit(nul, { note: 'a\u0000b', ['k\u0000']: 1 }),
+      submit(lone, { name: 'x\ud800y', ok: 'é😀' }),
+      submit(good1, { n: 3 }),
+      // A payload that cannot even be serialised (a caller's bug): its delivery fails, not its neighbours'.
+      submit(bad, { n: 10n }),
+      submit(good2, { n: 4 }),
+      submit(good3, { n: 5 }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(results.filter((r) => r.status === 'fulfilled').every((r) => typeof (r as PromiseFulfilledResult<string | null>).value === 'string')).toBe(true);
+    const rows = new Map((await stored([nul, lone, good1, good2, good3, bad])).map((r) => [r.event_id, r.payload]));
+    expect(rows.get(nul)).toEqual({ note: 'a\ufffdb', ['k\ufffd']: 1 });
+    expect(rows.get(lone)).toEqual({ name: 'x\ufffdy', ok: 'é😀' });
+    expect([rows.get(good1), rows.get(good2), rows.get(good3)]).toEqual([{ n: 3 }, { n: 4 }, { n: 5 }]);
+    expect(rows.has(bad)).toBe(false);
+  });
 });
+

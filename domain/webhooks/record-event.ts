@@ -1,5 +1,7 @@
 import { Batcher, batcherPer } from '../../lib/batcher';
 import type { Db, DbOrTx } from '../../lib/db';
+import { pgErrorCode } from '../../lib/pg-errors';
+import { toStorable } from '../../lib/storable-text';
 import type { WebhookProvider } from './types';
 
 export interface IncomingWebhookEvent {
@@ -41,7 +43,10 @@ export async function recordWebhookEvent(db: DbOrTx, e: IncomingWebhookEvent): P
 
 const isDb = (db: DbOrTx): db is Db => '$transaction' in db;
 
-const inboxBatcher = batcherPer((db: Db) => new Batcher((events: IncomingWebhookEvent[]) => recordWebhookEvents(db, events), { maxBatch: 200, concurrency: 2 }));
+// Deliveries share an INSERT, never its failure: a batch that fails is stored again one event at a time (a repeat is a duplicate, never a second row).
+const inboxBatcher = batcherPer(
+  (db: Db) => new Batcher((events: IncomingWebhookEvent[]) => recordWebhookEvents(db, events), { maxBatch: 200, concurrency: 2, isolateFailures: true }),
+);
 
 /**
  * Stores several events in one statement; one result per event, in order:
@@ -60,7 +65,17 @@ export async function recordWebhookEvents(db: DbOrTx, events: IncomingWebhookEve
     firstOfBody.add(key);
   }
   const fresh = repeated.size === 0 ? events : events.filter((e) => !repeated.has(e));
-  const rows = fresh.some((e) => e.bodySha256) ? await insertWithDigests(db, fresh) : await insertEvents(db, fresh);
+  const insert = (batch: IncomingWebhookEvent[]) => (batch.some((e) => e.bodySha256) ? insertWithDigests(db, batch) : insertEvents(db, batch));
+  let rows: Inserted;
+  try {
+    rows = await insert(fresh);
+  } catch (err) {
+    // A verified body may carry text jsonb refuses (NUL, an unpaired surrogate):
+    // stored with U+FFFD in its place rather than refused for good, which a
+    // sender retrying for days (Shopify drops the subscription) would suffer.
+    if (!UNSTORABLE_TEXT_ERRORS.has(pgErrorCode(err) ?? '')) throw err;
+    rows = await insert(fresh.map((e) => ({ ...e, payload: toStorable(e.payload) })));
+  }
   const inserted = new Map(rows.map((r) => [`${r.provider}\u0000${r.event_id}`, r.id]));
   return events.map((e) => {
     if (repeated.has(e)) return null;
@@ -73,6 +88,9 @@ export async function recordWebhookEvents(db: DbOrTx, events: IncomingWebhookEve
 }
 
 type Inserted = { id: string; provider: string; event_id: string }[];
+
+// untranslatable_character (\u0000 in jsonb), invalid_text_representation (an unpaired surrogate's escape).
+const UNSTORABLE_TEXT_ERRORS = new Set(['22P05', '22P02']);
 
 const shopIdsOf = (events: IncomingWebhookEvent[]) => events.map((e) => (e.shopId && UUID.test(e.shopId) ? e.shopId : null));
 

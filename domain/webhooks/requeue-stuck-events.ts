@@ -1,7 +1,8 @@
-import { sql, type Db } from '../../lib/db';
+import { empty, sql, type Db } from '../../lib/db';
 import type { QueueSet } from '../../queue/connection';
 import type { Producer } from '../../queue/producer';
 import { enqueueDeliveryReportsJob } from './enqueue-delivery-reports-job';
+import { FROM_OLDEST, scanRotating, type PassCursors } from '../reconciliation/pass-cursor';
 import { ensureWebhookJob } from './enqueue-event-job';
 import { REPORT_BATCH_TOPIC } from './split-report-batches';
 import { DELIVERY_REPORT_PROVIDERS } from './types';
@@ -20,9 +21,11 @@ export interface RequeueOptions {
   olderThanMs: number;
   /** Rows that have been tried this often are left for a human. */
   maxAttempts: number;
-  /** Rows per pass, oldest first. */
+  /** Rows per pass, oldest first from where the previous pass stopped (`cursors`). */
   limit?: number;
   now?: Date;
+  /** Where the scan resumes; without, every pass starts at the oldest row. */
+  cursors?: PassCursors;
 }
 
 export interface RequeueResult {
@@ -33,9 +36,13 @@ export interface RequeueResult {
 
 /**
  * Reconciliation's pass over the inbox: `received` rows whose job was never
- * added (Redis down at ingest) or was lost, and `failed` rows that still have
- * attempts left, get a job again. Safe to run from several processes at once:
- * job ids are derived from the row, and processing is idempotent.
+ * added (Redis down at ingest) or was lost get a job again. `failed` rows are
+ * final: their job used all its attempts (the row then has attempts =
+ * WEBHOOK_JOB_ATTEMPTS), and requeueing them every pass would retry a poison
+ * event forever; an operator replays them once the cause is fixed
+ * (replayFailedWebhookEvents, `npm run ops -- webhook:replay --failed`).
+ * Safe to run from several processes at once: job ids are derived from the
+ * row, and processing is idempotent.
  *
  * Delivery reports the bulk drain takes (received, never handed off) get one
  * drain job for all of them instead of a job each: after a Redis outage or a
@@ -52,16 +59,21 @@ export async function requeueStuckWebhookEvents(deps: RequeueDeps, opts: Requeue
     await enqueueDeliveryReportsJob(deps.producer, now.getTime());
     requeued++;
   }
-  const rows = await deps.db.$queryRaw<{ id: string; status: string; trace_id: string | null }[]>`
-    SELECT id, status, trace_id FROM webhook_events
-     WHERE status IN ('received', 'failed') AND received_at < ${before} AND attempts < ${opts.maxAttempts}::int
-       AND NOT (${DRAINABLE_REPORT})
-     ORDER BY received_at
-     LIMIT ${opts.limit ?? 500}::int`;
+  // Rows whose job is alive (a backlog, retries in backoff) stay candidates: the scan rotates past them.
+  const rows = await scanRotating(
+    opts.cursors ?? FROM_OLDEST,
+    'webhook-events',
+    opts.limit ?? 500,
+    (after, n) => deps.db.$queryRaw<{ id: string; received_at: Date; trace_id: string | null }[]>`
+      SELECT id, received_at, trace_id FROM webhook_events
+       WHERE status = 'received' AND received_at < ${before} AND attempts < ${opts.maxAttempts}::int
+         AND NOT (${DRAINABLE_REPORT})
+         ${after ? sql`AND (received_at, id) > (${after[0]}::timestamptz, ${after[1]}::uuid)` : empty}
+       ORDER BY received_at, id
+       LIMIT ${n}::int`,
+    (row) => [row.received_at.toISOString(), row.id],
+  );
   for (const row of rows) {
-    if (row.status === 'failed') {
-      await deps.db.$executeRaw`UPDATE webhook_events SET status = 'received' WHERE id = ${row.id}::uuid AND status = 'failed'`;
-    }
     const outcome = await ensureWebhookJob(deps.queues, deps.producer, row.id, row.trace_id);
     if (outcome !== 'exists') requeued++;
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isStorableText } from '../../lib/storable-text';
 
 // Bodies of the SMS provider's callbacks (api.md, simulator scheme; the
 // Mitto adapter speaks the same shape). Validated at the route, before the
@@ -8,12 +9,15 @@ import { z } from 'zod';
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 
+// No NUL and no unpaired surrogate: a provider's text that Postgres cannot store is a bad body (400), not a failed insert.
+const text = (max: number, min = 0) => z.string().min(min).max(max).refine(isStorableText, 'must not contain NUL or an unpaired surrogate');
+
 export const deliveryReportSchema = z.object({
-  id: z.string().min(1).max(128),
-  reference: z.string().max(128).optional(),
+  id: text(128, 1),
+  reference: text(128).optional(),
   status: z.enum(['delivered', 'failed']),
   errorCode: z.string().max(64).regex(/^[A-Za-z0-9_.:-]*$/).optional(),
-  timestamp: z.string().max(64).optional(),
+  timestamp: text(64).optional(),
 });
 export type DeliveryReport = z.infer<typeof deliveryReportSchema>;
 
@@ -30,11 +34,11 @@ export const deliveryReportBatchSchema = z.object({
 });
 
 export const inboundMessageSchema = z.object({
-  id: z.string().min(1).max(128),
-  from: z.string().min(1).max(32),
-  to: z.string().min(1).max(32),
-  text: z.string().max(2000).refine((s) => !CONTROL.test(s), 'must not contain control characters'),
-  timestamp: z.string().max(64).optional(),
+  id: text(128, 1),
+  from: text(32, 1),
+  to: text(32, 1),
+  text: text(2000).refine((s) => !CONTROL.test(s), 'must not contain control characters'),
+  timestamp: text(64).optional(),
 });
 export type InboundMessage = z.infer<typeof inboundMessageSchema>;
 

@@ -42,7 +42,7 @@ export async function openBenchDb(baseUrl: string, name: string, opts: { fresh: 
 export async function resetRunTables(db: BenchDb): Promise<void> {
   await db.pool.query(`TRUNCATE campaigns, campaign_batches, campaign_recipients, credit_reservations, credit_transactions,
     webhook_events, outbox_events, idempotency_keys, purchases RESTART IDENTITY CASCADE`);
-  await db.pool.query('UPDATE credit_wallets SET balance = 0, reserved = 0');
+  await db.pool.query('UPDATE credit_wallets SET balance = 0, reserved = 0, ledger_seq = 0');
   await db.pool.query('VACUUM ANALYZE campaign_recipients, campaign_batches, webhook_events, credit_transactions');
 }
 
@@ -115,14 +115,15 @@ export async function ensureAudience(
 export async function grantCredits(db: BenchDb, shopId: string, credits: number, key: string): Promise<void> {
   await withTx(db, async (c) => {
     await c.query('INSERT INTO credit_wallets (shop_id) VALUES ($1) ON CONFLICT (shop_id) DO NOTHING', [shopId]);
-    const { rows } = await c.query<{ balance: string }>('SELECT balance FROM credit_wallets WHERE shop_id = $1 FOR UPDATE', [shopId]);
+    const { rows } = await c.query<{ balance: string; ledger_seq: string }>('SELECT balance, ledger_seq FROM credit_wallets WHERE shop_id = $1 FOR UPDATE', [shopId]);
     const after = BigInt(rows[0]?.balance ?? '0') + BigInt(credits);
+    const seq = BigInt(rows[0]?.ledger_seq ?? '0') + 1n;
     const ins = await c.query(
-      `INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key, reference)
-       VALUES ($1, 'grant', $2, $3, $4, 'bench') ON CONFLICT (shop_id, idempotency_key) DO NOTHING`,
-      [shopId, credits, after.toString(), key],
+      `INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key, reference, ledger_seq)
+       VALUES ($1, 'grant', $2, $3, $4, 'bench', $5) ON CONFLICT (shop_id, idempotency_key) DO NOTHING`,
+      [shopId, credits, after.toString(), key, seq.toString()],
     );
-    if (ins.rowCount === 1) await c.query('UPDATE credit_wallets SET balance = $2 WHERE shop_id = $1', [shopId, after.toString()]);
+    if (ins.rowCount === 1) await c.query('UPDATE credit_wallets SET balance = $2, ledger_seq = $3 WHERE shop_id = $1', [shopId, after.toString(), seq.toString()]);
   });
 }
 

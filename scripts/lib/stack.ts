@@ -34,17 +34,50 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** A TCP port free on 127.0.0.1 right now (the kernel picks it). */
-export function freePort(): Promise<number> {
+// The kernel may hand the same ephemeral port to two listen(0) calls once the
+// first is closed; a process that asks for several ports (api, worker,
+// simulator) would then start two services on one port, and the second would
+// fail to bind while the first answered for both. Ports given out by this
+// process are remembered and never given twice.
+const givenPorts = new Set<number>();
+
+function listenOnce(): Promise<{ port: number; close: () => Promise<void> }> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
       const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+      if (!addr || typeof addr !== 'object') return reject(new Error('no port'));
+      resolve({ port: addr.port, close: () => new Promise<void>((r) => srv.close(() => r())) });
     });
   });
+}
+
+/** `count` distinct TCP ports free on 127.0.0.1 right now, none given before by this process. */
+export async function freePorts(count: 2): Promise<[number, number]>;
+export async function freePorts(count: 3): Promise<[number, number, number]>;
+export async function freePorts(count: number): Promise<number[]>;
+export async function freePorts(count: number): Promise<number[]> {
+  const held: Array<{ port: number; close: () => Promise<void> }> = [];
+  try {
+    // All are held open together, so the kernel cannot repeat one among them.
+    for (let tries = 0; held.filter((h) => !givenPorts.has(h.port)).length < count; tries++) {
+      if (tries > count + 50) throw new Error(`could not find ${count} unused ports`);
+      held.push(await listenOnce());
+    }
+  } finally {
+    await Promise.all(held.map((h) => h.close()));
+  }
+  const ports = held.map((h) => h.port).filter((p) => !givenPorts.has(p)).slice(0, count);
+  for (const p of ports) givenPorts.add(p);
+  return ports;
+}
+
+/** A TCP port free on 127.0.0.1 right now (the kernel picks it), not given before by this process. */
+export async function freePort(): Promise<number> {
+  const [port] = await freePorts(1);
+  return port!;
 }
 
 export function tail(file: string, lines = 15): string {
@@ -399,8 +432,8 @@ export function stackEnv(p: { runId: string; label: string; apiPort: number; sim
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const label = opts.label ?? 'stack';
   const runId = randomBytes(4).toString('hex');
-  const [apiPort, simPort] = [await freePort(), await freePort()];
-  const linksPort = opts.links ? await freePort() : undefined;
+  const [apiPort, simPort, maybeLinksPort] = await freePorts(3);
+  const linksPort = opts.links ? maybeLinksPort : undefined;
   const linkBase = linksPort === undefined ? {} : { PUBLIC_LINK_BASE: `http://127.0.0.1:${linksPort}` };
   const env = stackEnv({ runId, label, apiPort, simPort, extra: { ...linkBase, ...opts.env } });
   const config = parseConfig(env);

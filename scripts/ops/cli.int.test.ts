@@ -1,7 +1,13 @@
 import type { Server } from 'node:http';
+import { Client } from 'pg';
+import { createTestDatabase, dropTestDatabase } from '../../test/db';
 import { createTestEnv, type TestEnv } from '../../test/harness';
 import { createCampaign, createContact, createShop } from '../../test/factories';
-import { moneyState } from '../../test/sending';
+import { moneyState, waitFor } from '../../test/sending';
+import { HANDLERS } from '../../apps/worker/src/registry';
+import { defineHandler } from '../../apps/worker/src/processors/types';
+import { pruneCampaignRecipients } from '../../domain/campaigns/prune-campaign-recipients';
+import { jobIds } from '../../queue/job-ids';
 import { HELP, OpsError, runOps, type OpsIo } from './cli';
 
 // Every command a runbook names runs here: --help plus one real invocation
@@ -81,6 +87,26 @@ it('webhook:list --failed shows failed events; webhook:replay requeues one', asy
   expect(JSON.parse(replay.text)).toEqual({ id: e!.id, outcome: 'requeued' });
 });
 
+it('webhook:replay --failed requeues failed events by provider and topic, at most --limit, and says whether more remain', async () => {
+  const ids: string[] = [];
+  for (const n of [1, 2, 3]) {
+    const [e] = await env.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO webhook_events (provider, event_id, topic, payload, status, attempts, last_error, received_at)
+      VALUES ('shopify', ${`wh-ops-bulk-${n}`}, 'orders/create', '{}'::jsonb, 'failed', 10, 'timeout', now() - ${10 - n}::int * interval '1 minute') RETURNING id`;
+    ids.push(e!.id);
+  }
+  const first = await run('webhook:replay', '--failed', '--provider', 'shopify', '--topic', 'orders/create', '--since', '2000-01-01T00:00:00Z', '--limit', '2');
+  expect(first.code).toBe(0);
+  expect(first.text).toContain('requeued 2 failed webhook event(s)');
+  expect(first.text).toContain(ids[0]);
+  expect(first.text).toContain('more failed events match: run the command again');
+  output = [];
+  const second = await run('webhook:replay', '--failed', '--provider', 'shopify', '--topic', 'orders/create', '--json');
+  expect(JSON.parse(second.text)).toEqual({ requeued: 1, ids: [ids[2]], more: false });
+  await expect(run('webhook:replay', '--failed', '--since', 'yesterday')).rejects.toThrow('--since needs an ISO 8601 time');
+  await expect(run('webhook:replay', '--failed', '--limit', '5000')).rejects.toThrow('--limit needs a whole number from 1 to 1000');
+});
+
 it('wallet:verify exits 0 when consistent and 1 on a mismatch', async () => {
   const shop = await createShop(env.db, { credits: 10 });
   expect((await run('wallet:verify', '--shop', shop.id)).code).toBe(0);
@@ -92,14 +118,29 @@ it('wallet:verify exits 0 when consistent and 1 on a mismatch', async () => {
   await env.db.$executeRaw`UPDATE credit_wallets SET balance = 10 WHERE shop_id = ${shop.id}::uuid`;
 });
 
-it('reservation:release releases what a stuck reservation holds', async () => {
+it('reservation:release releases what a stuck reservation of an ended campaign holds', async () => {
   const shop = await createShop(env.db, { credits: 10 });
-  const c = await createCampaign(env.db, shop.id, { status: 'sending' });
+  const c = await createCampaign(env.db, shop.id, { status: 'completed' });
   await env.db.$executeRaw`UPDATE credit_wallets SET reserved = 4 WHERE shop_id = ${shop.id}::uuid`;
   const [r] = await env.db.$queryRaw<{ id: string }[]>`
     INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount) VALUES (${shop.id}::uuid, ${c.id}::uuid, 'ops-stuck', 4) RETURNING id`;
   const res = await run('reservation:release', r!.id, '--json');
   expect(JSON.parse(res.text)).toEqual({ id: r!.id, released: 4, status: 'closed' });
+});
+
+it('reservation:release of a campaign that may still send fails with the 409, its campaign status and open recipients', async () => {
+  const shop = await createShop(env.db, { credits: 10 });
+  const c = await createCampaign(env.db, shop.id, { status: 'sending' });
+  const contact = await createContact(env.db, shop.id);
+  await env.db.$executeRaw`INSERT INTO campaign_batches (campaign_id, batch_no, recipient_count, status) VALUES (${c.id}::uuid, 0, 1, 'pending')`;
+  await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${c.id}::uuid, ${contact.id}::uuid, 0)`;
+  await env.db.$executeRaw`UPDATE credit_wallets SET reserved = 4 WHERE shop_id = ${shop.id}::uuid`;
+  const [r] = await env.db.$queryRaw<{ id: string }[]>`
+    INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount) VALUES (${shop.id}::uuid, ${c.id}::uuid, ${`campaign-${c.id}`}, 4) RETURNING id`;
+  const err = await run('reservation:release', r!.id).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(OpsError);
+  expect((err as OpsError).message).toMatch(/→ 409 INVALID_STATE .*cancel the campaign/);
+  expect((err as OpsError).message).toContain(`campaignId: ${c.id}, campaignStatus: sending, openRecipients: 1`);
 });
 
 it('campaign:resolve-unknown: a dry run counts and changes nothing; --as sent charges each unknown recipient once; --as failed is free', async () => {
@@ -145,6 +186,80 @@ it('campaign:resolve-unknown: a dry run counts and changes nothing; --as sent ch
 
   await expect(run('campaign:resolve-unknown', failed.id)).rejects.toThrow('--as sent or --as failed');
   await expect(run('campaign:resolve-unknown', '00000000-0000-4000-8000-000000000000', '--as', 'failed')).rejects.toThrow(/404/);
+});
+
+it('clicks:inspect leaves out a lock on link_clicks in another database (cloned from one template, so the same relation oid)', async () => {
+  const other = await createTestDatabase();
+  const holder = new Client({ connectionString: other.url });
+  await holder.connect();
+  try {
+    const [mine] = await env.db.$queryRaw<{ oid: number }[]>`SELECT 'link_clicks'::regclass::oid AS oid`;
+    const theirs = await holder.query<{ oid: number }>(`SELECT 'link_clicks'::regclass::oid AS oid`);
+    expect(theirs.rows[0]!.oid).toBe(mine!.oid);
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE link_clicks IN ACCESS EXCLUSIVE MODE');
+    const json = JSON.parse((await run('clicks:inspect', '--json')).text) as { locks: unknown[] };
+    expect(json.locks).toEqual([]);
+  } finally {
+    await holder.end();
+    await dropTestDatabase(other.name);
+  }
+});
+
+it('retention:status lists campaigns awaiting recipient pruning, oldest first, then counts them pruned; and names failed pruning jobs', async () => {
+  const days = env.config.RECIPIENT_RETENTION_DAYS;
+  const ago = (d: number): Date => new Date(Date.now() - d * 86_400_000);
+  const shop = await createShop(env.db);
+  const contact = await createContact(env.db, shop.id);
+  const finished = async (daysAgo: number): Promise<string> => {
+    const [c] = await env.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO campaigns (shop_id, name, body, status, started_at, completed_at, last_activity_at)
+      VALUES (${shop.id}::uuid, 'Old', 'Hello', 'completed', ${ago(daysAgo + 1)}, ${ago(daysAgo)}, ${ago(daysAgo)}) RETURNING id`;
+    await env.db.$executeRaw`INSERT INTO campaign_batches (campaign_id, batch_no, status, recipient_count, sent) VALUES (${c!.id}::uuid, 0, 'done', 1, 1)`;
+    await env.db.$executeRaw`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, attempt, segments, provider_message_id, sent_at, final_at)
+      VALUES (${c!.id}::uuid, ${contact.id}::uuid, 0, 'delivered', 1, 1, 'm-1', ${ago(daysAgo + 1)}, ${ago(daysAgo + 1)})`;
+    return c!.id;
+  };
+  const older = await finished(days + 9);
+  const old = await finished(days + 3);
+  const recent = await finished(days - 3);
+  type Status = { awaiting: { count: number; oldest: { campaignId: string; overdueDays: number; frozen: boolean }[] }; prunedLastDay: number; table: { bytes: number }; failedJobs: { jobId: string; campaignId: string; failedReason: string }[] };
+  const status = async (): Promise<Status> => {
+    output = [];
+    return JSON.parse((await run('retention:status', '--json')).text) as Status;
+  };
+
+  const before = await status();
+  const listed = before.awaiting.oldest.map((c) => c.campaignId);
+  expect(listed.indexOf(older)).toBeGreaterThanOrEqual(0);
+  expect(listed.indexOf(older)).toBeLessThan(listed.indexOf(old));
+  expect(listed).not.toContain(recent);
+  expect(before.awaiting.oldest.find((c) => c.campaignId === older)).toMatchObject({ frozen: false });
+  expect(before.awaiting.oldest.find((c) => c.campaignId === older)!.overdueDays).toBeCloseTo(9, 0);
+  expect(before.table.bytes).toBeGreaterThan(0);
+  output = [];
+  const human = await run('retention:status');
+  expect(human.text).toContain('Oldest campaigns awaiting pruning');
+  expect(human.text).toContain(older);
+
+  const deps = env.workerDeps();
+  expect(await pruneCampaignRecipients(deps, older, { now: new Date(), retentionDays: days })).toMatchObject({ outcome: 'pruned', deleted: 1 });
+  const after = await status();
+  expect(after.awaiting.count).toBe(before.awaiting.count - 1);
+  expect(after.awaiting.oldest.map((c) => c.campaignId)).not.toContain(older);
+  expect(after.prunedLastDay).toBe(before.prunedLastDay + 1);
+
+  // A pruning job that failed (here: every run throws) is named with its campaign and reason.
+  const failing = defineHandler('campaigns.prune-recipients.v1', async () => {
+    throw new Error('canceling statement due to statement timeout');
+  });
+  const { deps: w } = await env.worker({ queues: ['maintenance'], handlers: HANDLERS.map((h) => (h.name === failing.name ? failing : h)) });
+  const jobId = jobIds.pruneRecipients(old);
+  await w.queues.get('maintenance').add('campaigns.prune-recipients.v1', { traceId: 'test', campaignId: old }, { jobId, attempts: 1 });
+  await waitFor('the pruning job failed', async () => (await w.queues.get('maintenance').getJob(jobId))?.failedReason !== undefined);
+  const failed = (await status()).failedJobs;
+  expect(failed).toContainEqual(expect.objectContaining({ jobId, campaignId: old, failedReason: 'canceling statement due to statement timeout' }));
 });
 
 it('queues prints counts per queue and state', async () => {

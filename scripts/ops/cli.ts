@@ -3,6 +3,7 @@ import { inspectCampaign } from '../../domain/ops/inspect-campaign';
 import { flowBacklog, inspectContactFlowRuns } from '../../domain/ops/inspect-flow-runs';
 import { normalizePhone } from '../../domain/contacts/phone';
 import { inspectClicks } from '../../domain/ops/inspect-clicks';
+import { inspectRetention } from '../../domain/ops/inspect-retention';
 import { findLedgerMismatches } from '../../domain/reconciliation/ledger-check';
 import type { Config } from '../../lib/config';
 import type { Db } from '../../lib/db';
@@ -39,6 +40,9 @@ Commands:
                                     customer syncs from Shopify, newest first (--failed: failed or stuck)
   sync:start <shopId>               resync a shop's customers, or show the one running (signed API call)
   webhook:replay <eventId>          reprocess one stored webhook event (signed API call)
+  webhook:replay --failed [--provider X] [--topic Y] [--since ISO] [--limit N]
+                                    reprocess failed webhook events, oldest first, at most N (default 100, max 1000)
+                                    per call; run again while it reports more (signed API call)
   wallet:verify [--shop <shopId>]   wallet = Σ ledger and reserved = Σ active reservations; exit 1 on mismatch
   reservation:release <reservationId>  release what a stuck reservation still holds (signed API call)
   flow:runs <contactId|+phone> [--shop <shopId>]
@@ -47,6 +51,8 @@ Commands:
   queues                            jobs per queue and state
   clicks:inspect [<campaignId>]     locks held or awaited on link_clicks (a blocked click flush); with a campaign,
                                     its clicks recorded and the newest click and write (are clicks arriving?)
+  retention:status                  recipient table size, campaigns past RECIPIENT_RETENTION_DAYS awaiting pruning
+                                    (oldest first), half-done ones, pruned in the last day, failed pruning jobs
 
 Options:
   --json    machine-readable output
@@ -67,7 +73,7 @@ function parse(argv: string[]): Parsed {
     const a = argv[i] as string;
     if (a.startsWith('--')) {
       const next = argv[i + 1];
-      if (['--limit', '--shop', '--as'].includes(a) && next !== undefined) {
+      if (['--limit', '--shop', '--as', '--provider', '--topic', '--since'].includes(a) && next !== undefined) {
         flags.set(a.slice(2), next);
         i++;
       } else flags.set(a.slice(2), true);
@@ -99,9 +105,19 @@ async function signedCall(io: OpsIo, method: 'GET' | 'POST', path: string, body?
     body: raw || undefined,
     signal: AbortSignal.timeout(60_000),
   });
-  const json = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
-  if (!res.ok) throw new OpsError(`${method} ${path} → ${res.status} ${json.error?.code ?? ''} ${json.error?.message ?? ''}`.trim());
+  const json = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; details?: unknown } };
+  if (!res.ok) {
+    const details = describeDetails(json.error?.details);
+    throw new OpsError(`${method} ${path} → ${res.status} ${json.error?.code ?? ''} ${json.error?.message ?? ''}${details ? ` (${details})` : ''}`.trim());
+  }
   return json;
+}
+
+// A refusal's details say what state it was refused in (a 409's campaign status, open recipients): shown with the error.
+function describeDetails(details: unknown): string {
+  if (Array.isArray(details)) return details.map((d) => (d && typeof d === 'object' && 'message' in d ? String((d as { message: unknown }).message) : JSON.stringify(d))).join('; ');
+  if (details && typeof details === 'object') return Object.entries(details).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ');
+  return '';
 }
 
 /** Runs one command; returns the process exit code. */
@@ -132,7 +148,9 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
           `Campaign ${c.id} (${c.shopDomain})`,
           keyValues({ status: c.status, recipients: c.totalRecipients, startedAt: c.startedAt, completedAt: c.completedAt, lastActivityAt: c.lastActivityAt, traceId: c.traceId }),
           '',
-          'Recipients by status',
+          inspection.recipientsFrozen
+            ? `Recipients by status (frozen; rows ${c.recipientsPrunedAt ? `pruned at ${c.recipientsPrunedAt.toISOString()}` : 'being pruned'} past the retention)`
+            : 'Recipients by status',
           table([inspection.recipients]),
           `stale leases (sending past lease): ${inspection.staleLeases}`,
           '',
@@ -219,6 +237,32 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
       return 0;
     }
     case 'webhook:replay': {
+      if (p.flags.has('failed')) {
+        if (p.args.length > 0) throw new OpsError('webhook:replay takes an event id or --failed, not both');
+        const body: Record<string, unknown> = {};
+        for (const name of ['provider', 'topic'] as const) {
+          const v = p.flags.get(name);
+          if (v === true) throw new OpsError(`--${name} needs a value`);
+          if (v !== undefined) body[name] = v;
+        }
+        const since = p.flags.get('since');
+        if (since !== undefined) {
+          if (since === true || Number.isNaN(Date.parse(since))) throw new OpsError('--since needs an ISO 8601 time (2026-01-31T00:00:00Z)');
+          body.since = new Date(since).toISOString();
+        }
+        const limit = p.flags.get('limit');
+        if (limit !== undefined) {
+          const n = Number(limit);
+          if (!Number.isInteger(n) || n < 1 || n > 1000) throw new OpsError('--limit needs a whole number from 1 to 1000');
+          body.limit = n;
+        }
+        const result = (await signedCall(io, 'POST', '/internal/webhooks/replay-failed', body)) as { requeued: number; ids: string[]; more: boolean };
+        print(
+          [`requeued ${result.requeued} failed webhook event(s)`, ...result.ids, result.more ? 'more failed events match: run the command again' : 'no more failed events match'].join('\n'),
+          result,
+        );
+        return 0;
+      }
       const id = needId(p, 'webhook event id');
       const result = await signedCall(io, 'POST', `/internal/webhooks/${id}/replay`, {});
       print(keyValues(result as Record<string, unknown>), result);
@@ -274,6 +318,34 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
       print(
         [table(rows as unknown as Record<string, unknown>[], columns), `due: ${due}; oldest due: ${oldest ? `${oldest.toISOString()} (${Math.round((now.getTime() - oldest.getTime()) / 1000)} s ago)` : '-'}`].join('\n'),
         { due, oldestDueAt: oldest, rows },
+      );
+      return 0;
+    }
+    case 'retention:status': {
+      const r = await inspectRetention(io.db(), { now, retentionDays: io.config.RECIPIENT_RETENTION_DAYS });
+      // The maintenance queue holds a few hundred jobs at most: its failed ones are read whole.
+      const failed = (await io.queues().get('maintenance').getJobs(['failed'], 0, 499))
+        .filter((j) => j.name === 'campaigns.prune-recipients.v1')
+        .map((j) => ({ jobId: j.id, campaignId: (j.data as { campaignId?: string }).campaignId, attempts: j.attemptsMade, failedReason: j.failedReason, finishedOn: j.finishedOn ? new Date(j.finishedOn) : null }));
+      const data = { ...r, failedJobs: failed };
+      print(
+        [
+          keyValues({
+            retentionDays: r.retentionDays,
+            cutoff: r.cutoff,
+            recipientTableBytes: r.table.bytes,
+            recipientRowsEstimated: r.table.estimatedRows,
+            awaitingPruning: r.awaiting.count,
+            frozenNotPruned: r.frozenNotPruned,
+            prunedLastDay: r.prunedLastDay,
+            failedPruningJobs: failed.length,
+          }),
+          '',
+          'Oldest campaigns awaiting pruning',
+          table(r.awaiting.oldest as unknown as Record<string, unknown>[], ['campaignId', 'shopId', 'status', 'lastActivityAt', 'overdueDays', 'frozen']),
+          ...(failed.length > 0 ? ['', 'Failed pruning jobs', table(failed as unknown as Record<string, unknown>[], ['jobId', 'campaignId', 'attempts', 'failedReason', 'finishedOn'])] : []),
+        ].join('\n'),
+        data,
       );
       return 0;
     }

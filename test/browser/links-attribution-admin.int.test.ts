@@ -193,7 +193,8 @@ it('Campaign page: clicks, unique clicks, click rate, attributed orders and reve
     orders: await page.getByTestId('stat-orders').innerText(),
   }).toEqual({ clicks: '3', unique: '2', rate: '50.0 %', orders: '1' });
   expect(await page.getByTestId('stat-revenue').innerText()).toContain('52.50');
-  await page.getByText('USD:', { exact: false }).filter({ hasText: 'per message' }).waitFor();
+  // 52.50 over 4 texts: the api's 13.1250, shown past the cent (no reservation here: nothing debited, no rate per credit).
+  expect(await page.getByText('USD:', { exact: false }).filter({ hasText: 'per message' }).innerText()).toBe('USD: $13.125 per message, — per credit');
   // What the rates are over: the four texts that went out.
   await page.getByText('over the 4 texts sent, delivered or not', { exact: false }).waitFor();
   expect(await seriousViolations(page)).toEqual([]);

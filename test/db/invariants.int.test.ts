@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createTestEnv, type TestEnv } from '../harness';
-import { CHECK, UNIQUE, rejectedWith } from '../pg-rejections';
+import { CHECK, NOT_NULL, UNIQUE, rejectedWith } from '../pg-rejections';
 import { createCampaign, createContact, createContactsBulk, createShop, phoneHash } from '../factories';
 import { sql } from '../../lib/db';
 
@@ -34,8 +34,9 @@ describe('credit_wallets', () => {
 describe('credit_transactions (ledger)', () => {
   it('rejects a duplicate ledger key for the same shop', async () => {
     const shop = await createShop(env.db);
+    let seq = 0;
     const insert = () => env.db.$executeRaw`
-      INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key) VALUES (${shop.id}::uuid, 'grant', 5, 5, 'k-1')`;
+      INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key, ledger_seq) VALUES (${shop.id}::uuid, 'grant', 5, 5, 'k-1', ${++seq})`;
     await insert();
     await rejectedWith(UNIQUE, insert);
   });
@@ -43,15 +44,23 @@ describe('credit_transactions (ledger)', () => {
     const a = await createShop(env.db);
     const b = await createShop(env.db);
     for (const s of [a, b]) {
-      await env.db.$executeRaw`INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key) VALUES (${s.id}::uuid, 'grant', 5, 5, 'same')`;
+      await env.db.$executeRaw`INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key, ledger_seq) VALUES (${s.id}::uuid, 'grant', 5, 5, 'same', 1)`;
     }
     const [row] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM credit_transactions WHERE idempotency_key = 'same'`;
     expect(Number(row!.n)).toBe(2);
   });
+  it('rejects a second row at the same apply position of a shop, and a row without one', async () => {
+    const shop = await createShop(env.db);
+    const insert = (key: string, seq: number | null) => env.db.$executeRaw`
+      INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key, ledger_seq) VALUES (${shop.id}::uuid, 'grant', 5, 5, ${key}, ${seq}::bigint)`;
+    await insert('a', 1);
+    await rejectedWith(UNIQUE, () => insert('b', 1));
+    await rejectedWith(NOT_NULL, () => insert('c', null));
+  });
   it('rejects a zero amount and an unknown type', async () => {
     const shop = await createShop(env.db);
-    await rejectedWith(CHECK, () => env.db.$executeRaw`INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key) VALUES (${shop.id}::uuid, 'grant', 0, 0, 'z')`);
-    await rejectedWith(CHECK, () => env.db.$executeRaw`INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key) VALUES (${shop.id}::uuid, 'gift', 1, 1, 'y')`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key, ledger_seq) VALUES (${shop.id}::uuid, 'grant', 0, 0, 'z', 1)`);
+    await rejectedWith(CHECK, () => env.db.$executeRaw`INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key, ledger_seq) VALUES (${shop.id}::uuid, 'gift', 1, 1, 'y', 1)`);
   });
 });
 

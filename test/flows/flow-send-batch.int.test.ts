@@ -364,8 +364,11 @@ describe('flow send steps of a claim, together', () => {
     expect((await messagesOf([runA!]))[0]).toMatchObject({ status: 'unknown', error_code: 'lease_expired', credits: 0 });
   });
 
-  it('a provider that refuses the request: every row released, every run due a minute later; the next claim sends each once', async () => {
-    const shop = await shopFor();
+  it.each([
+    ['off', false],
+    ['on (the slots taken for the refused messages are given back)', true],
+  ])('a provider that refuses the request, smart sending %s: every row released, every run due a minute later; the next claim sends each once', async (_label, smartSending) => {
+    const shop = await shopFor({ smartSending });
     const flow = await liveFlow(shop, oneStep);
     const contacts = await Promise.all([1, 2, 3].map(() => createContact(env.db, shop.id)));
     const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
@@ -383,6 +386,45 @@ describe('flow send steps of a claim, together', () => {
     for (const id of runIds) expect(outcomes.get(id)).toMatchObject({ kind: 'completed', message: 'sent' });
     expect(requests.slice(1).flat()).toHaveLength(3);
     expect((await moneyState(env.db, shop.id)).balance).toBe(1_000 - 3);
+  });
+
+  it.each([
+    ['its flow is paused', 'pause'],
+    ['its shop is uninstalled', 'uninstall'],
+  ])('runs claimed before %s are held, not sent, by the step job that comes after; the flow live again sends each once', async (_label, what) => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop, oneStep);
+    const contacts = await Promise.all([1, 2].map(() => createContact(env.db, shop.id)));
+    const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
+    const claim = await claimDueRuns(env.db, { now: t0, limit: 1000, leaseMs: 60_000 });
+    if (what === 'pause') expect((await post(shop, `/api/flows/${flow.id}/pause`)).status).toBe(200);
+    else await env.db.$executeRaw`UPDATE shops SET status = 'uninstalled' WHERE id = ${shop.id}::uuid`;
+    const outcomes = await executeFlowSteps(env.db, { runIds: claim.runIds, claimToken: claim.claimToken, now: () => t0, send: sendDeps() });
+    for (const id of runIds) expect(outcomes.get(id)).toEqual({ kind: 'held', step: 0 });
+    expect(requests).toEqual([]);
+    for (const r of await runsOf(runIds)) expect(r).toMatchObject({ status: 'active', current_step: 0, claim_token: null });
+    expect(await messagesOf(runIds)).toEqual([]);
+
+    if (what === 'pause') expect((await post(shop, `/api/flows/${flow.id}/activate`)).status).toBe(200);
+    else await env.db.$executeRaw`UPDATE shops SET status = 'active' WHERE id = ${shop.id}::uuid`;
+    const { outcomes: later } = await tick(new Date(t0.getTime() + 1_000));
+    for (const id of runIds) expect(later.get(id)).toMatchObject({ kind: 'completed', message: 'sent' });
+    expect(requests.flat()).toHaveLength(2);
+  });
+
+  it('the same step job run twice at once (a stalled job handed to a second worker) sends each message once', async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop, oneStep);
+    const contacts = await Promise.all(Array.from({ length: 20 }, () => createContact(env.db, shop.id)));
+    const runIds = await runsFor(shop, flow, contacts.map((c) => c.id), t0);
+    const claim = await claimDueRuns(env.db, { now: t0, limit: 1000, leaseMs: 60_000 });
+    const job = () => executeFlowSteps(env.db, { runIds: claim.runIds, claimToken: claim.claimToken, now: () => t0, send: sendDeps() }).catch((e: unknown) => e);
+    await Promise.all([job(), job()]);
+    const sentTo = requests.flat().map((m) => m.to);
+    expect(sentTo).toHaveLength(20);
+    expect(new Set(sentTo).size).toBe(20);
+    expect((await messagesOf(runIds)).filter((m) => m.status === 'sent')).toHaveLength(20);
+    expect((await moneyState(env.db, shop.id)).balance).toBe(1_000 - 20);
   });
 
   it('a provider that answers nothing for the messages (not deduplicating): recorded unknown, not charged, runs moved on', async () => {

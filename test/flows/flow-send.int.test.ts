@@ -20,7 +20,7 @@ import { phoneHmac, shopScope } from '../../domain/compliance/suppressions';
 import { phoneHash } from '../../domain/contacts/phone';
 import { applyDeliveryReports } from '../../domain/webhooks/apply-delivery-reports';
 import { processWebhookEvent } from '../../domain/webhooks/process-event';
-import type { OutboundMessage, SmsProvider } from '../../domain/messaging/providers/provider';
+import { ProviderUnavailableError, type OutboundMessage, type SmsProvider } from '../../domain/messaging/providers/provider';
 import { launchCampaign } from '../../domain/campaigns/launch-campaign';
 import { sendBatch } from '../../domain/campaigns/send-batch';
 import { createMetrics } from '../../lib/metrics';
@@ -300,6 +300,56 @@ describe('flow send step', () => {
     // ... but a campaign's (or another run's) message in between does.
     const second = await startRun(shop, series, fresh.id, t1);
     expect(await tick(new Date(t1.getTime() + 2 * hour), [second])).toMatchObject([{ kind: 'advanced', step: 1, message: 'skipped' }]);
+  });
+
+  /** A provider that refuses every request as a whole (nothing accepted). */
+  const down: SmsProvider = {
+    name: 'simulator',
+    dedupsByReference: false,
+    maxBatchSize: 1000,
+    sendBatch: async () => {
+      throw new ProviderUnavailableError('simulator', 'provider returned 503', 503);
+    },
+  };
+
+  it('a STOP between a refused request and its retry is honoured: the retry sends nothing, the message is skipped as suppressed, the run exits and the slot is free', async () => {
+    const shop = await shopFor({ smartSending: true });
+    const contact = await createContact(env.db, shop.id);
+    const flow = await liveFlow(shop, { name: 'Thanks', trigger: { type: 'order_created' }, steps: [{ type: 'send', body: 'Thanks for your order!' }] });
+    const t0 = new Date(Date.UTC(2026, 11, 12, 16));
+    const id = await startRun(shop, flow, contact.id, t0);
+    expect(await tick(t0, [id], sendDeps({ provider: down }))).toMatchObject([{ kind: 'deferred', reason: 'provider_retry' }]);
+    // The STOP reaches the provider's reply number (no shop owns it): it binds every send.
+    await env.db.$transaction((tx) =>
+      applyInboundKeyword(tx, {
+        keyword: 'STOP', fromHash: phoneHash(contact.phone), fromHmac: phoneHmac(env.config.PHONE_HASH_KEY, contact.phone),
+        route: { kind: 'none', scope: 'all' }, at: new Date(t0.getTime() + 10_000),
+      }),
+    );
+    const retried = await tick(new Date(t0.getTime() + 61_000), [id]);
+    expect(textsTo(contact.phone)).toEqual([]);
+    expect(retried).not.toMatchObject([{ message: 'sent' }]);
+    expect(await messages(id)).toMatchObject([{ status: 'skipped', skip_reason: 'suppressed', credits: 0, body: null }]);
+    expect(await run(id)).toMatchObject({ status: 'exited', exit_reason: 'not_sendable' });
+    const [slot] = await env.db.$queryRaw<{ last_at: Date | null }[]>`SELECT last_at FROM contact_send_slots WHERE contact_id = ${contact.id}::uuid`;
+    expect(slot?.last_at ?? null).toBeNull();
+  });
+
+  it("a step sent on its retry after a refused request does not hold back the run's next step under smart sending", async () => {
+    const shop = await shopFor({ smartSending: true });
+    const contact = await createContact(env.db, shop.id);
+    const series = await liveFlow(shop, {
+      name: 'Series', trigger: { type: 'order_created' }, smartSending: { mode: 'apply' },
+      steps: [{ type: 'send', body: 'One' }, { type: 'wait', duration: { amount: 1, unit: 'hours' } }, { type: 'send', body: 'Two' }],
+    });
+    const t0 = new Date(Date.UTC(2026, 11, 13, 16));
+    const id = await startRun(shop, series, contact.id, t0);
+    expect(await tick(t0, [id], sendDeps({ provider: down }))).toMatchObject([{ kind: 'deferred', reason: 'provider_retry' }]);
+    const t1 = new Date(t0.getTime() + 61_000);
+    expect(await tick(t1, [id])).toMatchObject([{ kind: 'advanced', step: 1, message: 'sent' }]);
+    expect(await tick(t1, [id])).toMatchObject([{ kind: 'advanced', step: 2 }]);
+    expect(await tick(new Date(t1.getTime() + hour), [id])).toMatchObject([{ kind: 'completed', message: 'sent' }]);
+    expect(textsTo(contact.phone)).toEqual(['One\nReply STOP to opt out', 'Two\nReply STOP to opt out']);
   });
 
   it('insufficient credits defer the step by an hour (counted), never exit; a top-up resumes it', async () => {

@@ -8,8 +8,10 @@ import { sessionToken } from '../session-token';
 import { counterValue, postShopify, rid, webhookEvent } from '../webhooks';
 import type { WorkerDeps } from '../../apps/worker/src/deps';
 import { declareConsentSource } from '../../domain/consent/consent-source';
-import { dispatchOutbox } from '../../domain/outbox/outbox';
-import { runFlowTrigger } from '../../domain/flows/run-flow-trigger';
+import { dispatchOutbox, flowTriggerParts, type OutboxRow } from '../../domain/outbox/outbox';
+import { jobPayloadSchemas, type JobPayload } from '../../queue/payloads';
+import { runFlowTrigger, type FlowTriggerOutcome } from '../../domain/flows/run-flow-trigger';
+import type { Db } from '../../lib/db';
 import { applyCustomerChunk } from '../../domain/shop-sync/apply-customer-chunk';
 import type { SyncCustomer } from '../../domain/shop-sync/bulk-customer';
 
@@ -276,6 +278,88 @@ describe('flow triggers', () => {
       ]);
       // Version 2 begins with a 2 h wait: folded into the first due time.
       expect(runs[1]!.next_due_at.getTime() - Date.now()).toBeGreaterThan(2 * 3600_000 - 60_000);
+    });
+
+    /** Subscribes an existing contact in the database, as a consent change does: its outbox event is written, not published. */
+    async function subscribeUnpublished(shop: ShopFixture): Promise<{ contactId: string; job: JobPayload<'flows.trigger.v1'> }> {
+      const contact = await createContact(env.db, shop.id, { consent: 'unsubscribed' });
+      await env.db.$transaction(async (tx) => {
+        await declareConsentSource(tx, { source: 'api' });
+        await tx.$executeRaw`UPDATE contacts SET sms_consent = 'subscribed' WHERE id = ${contact.id}::uuid`;
+      });
+      const [row] = await env.db.$queryRaw<OutboxRow[]>`
+        SELECT id, event_type, aggregate_id, payload, trace_id, available_at FROM outbox_events
+         WHERE event_type = 'flows.trigger.v1' AND aggregate_id = ${shop.id} AND payload->'recordIds' ?| ARRAY(
+               SELECT id::text FROM contact_consent_records WHERE contact_id = ${contact.id}::uuid)`;
+      const [part] = flowTriggerParts(row!);
+      return { contactId: contact.id, job: jobPayloadSchemas['flows.trigger.v1'].parse(part!.payload) };
+    }
+    const runJob = ({ traceId, outbox: _outbox, ...event }: JobPayload<'flows.trigger.v1'>, db: Db = env.db) => runFlowTrigger(db, event, { traceId, now: new Date() });
+    /**
+     * Runs the job with `between` committed once its reads are done, as it
+     * opens the transaction that starts the runs (the race a live edit or a
+     * pause can win in production). The database is the real one throughout.
+     */
+    async function runJobWithCommitBetween<T>(job: JobPayload<'flows.trigger.v1'>, between: () => Promise<T>): Promise<[FlowTriggerOutcome, T]> {
+      let committed: Promise<T> | undefined;
+      const db = new Proxy(env.db, {
+        get(target, prop, receiver) {
+          if (prop !== '$transaction') return Reflect.get(target, prop, receiver);
+          return async (...args: Parameters<Db['$transaction']>) => {
+            committed ??= between();
+            await committed;
+            return target.$transaction(...args);
+          };
+        },
+      });
+      const outcome = await runJob(job, db);
+      return [outcome, await committed!];
+    }
+
+    it('a flow paused when a contact subscribes, or created after, starts no run for it when activated before the trigger job runs; a flow live throughout does', async () => {
+      const shop = await createShop(env.db);
+      const throughout = await welcomeFlow(shop);
+      const pausedThen = await welcomeFlow(shop);
+      const liveThenPaused = await welcomeFlow(shop);
+      await api.post(shop, `/api/flows/${pausedThen.id}/pause`);
+      const early = await subscribeUnpublished(shop);
+      // Live when the contact subscribed, then paused and activated again: a new live period.
+      await api.post(shop, `/api/flows/${liveThenPaused.id}/pause`);
+      await api.post(shop, `/api/flows/${liveThenPaused.id}/activate`);
+      await api.post(shop, `/api/flows/${pausedThen.id}/activate`);
+      const createdAfter = await welcomeFlow(shop);
+      expect(Object.keys(early.job.live ?? {}).sort()).toEqual([throughout.id, liveThenPaused.id].sort());
+
+      const outcome = await runJob(early.job);
+      expect(outcome.started.map((r) => r.flow_id)).toEqual([throughout.id]);
+      for (const f of [pausedThen, liveThenPaused, createdAfter]) expect(await runsOf(f.id)).toEqual([]);
+
+      // A contact subscribing now starts a run in every flow live now.
+      const late = await subscribeUnpublished(shop);
+      expect((await runJob(late.job)).started.map((r) => r.flow_id).sort()).toEqual([throughout.id, pausedThen.id, liveThenPaused.id, createdAfter.id].sort());
+      // An event written before live periods existed (no `live`) is taken as it always was.
+      const { live: _live, ...legacy } = early.job;
+      expect((await runJob(legacy)).started.map((r) => r.flow_id).sort()).toEqual([pausedThen.id, liveThenPaused.id, createdAfter.id].sort());
+    });
+
+    it('an edit of a live flow committed while its trigger job runs starts the run on the new version instead of losing it', async () => {
+      const shop = await createShop(env.db);
+      const flow = await welcomeFlow(shop);
+      const { contactId, job } = await subscribeUnpublished(shop);
+      const [outcome, edited] = await runJobWithCommitBetween(job, () => api.patch(shop, `/api/flows/${flow.id}`, { steps: [{ type: 'send', body: 'Welcome, v2' }] }));
+      expect(edited.status).toBe(200);
+      expect(outcome.started).toHaveLength(1);
+      expect((await runsOf(flow.id)).map((r) => [r.contact_id, r.version_id])).toEqual([[contactId, edited.body.currentVersion.id]]);
+    });
+
+    it('a pause committed while a trigger job runs starts nothing in the paused flow', async () => {
+      const shop = await createShop(env.db);
+      const flow = await welcomeFlow(shop);
+      const { job } = await subscribeUnpublished(shop);
+      const [outcome, paused] = await runJobWithCommitBetween(job, () => api.post(shop, `/api/flows/${flow.id}/pause`));
+      expect(outcome.started).toEqual([]);
+      expect(paused.body.status).toBe('paused');
+      expect(await runsOf(flow.id)).toEqual([]);
     });
   });
 

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { createLinksApp, type LinksApp } from '../../apps/api/src/links/links-app';
 import { linkCode } from '../../domain/links/link-code';
@@ -57,6 +59,22 @@ describe('the short-link redirector process', () => {
     const clicks = await env.db.$queryRaw<{ bot: boolean; first: boolean }[]>`SELECT bot, first FROM link_clicks WHERE campaign_id = ${campaignId}::uuid`;
     expect(clicks).toEqual([{ bot: false, first: true }]);
     expect(await counterValue(metrics, 'linkRedirects', { outcome: 'redirected' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it("redirects Node's own fetch (User-Agent: node) but records it as a crawler, never a click", async () => {
+    const { campaignId, code } = await sentLink();
+    const server = createServer(app.listener);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      // No user agent set: Node's fetch sends its own, "node", as any script would.
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/${code}`, { redirect: 'manual' });
+      expect(res.status).toBe(302);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    await app.clicks.flush();
+    const clicks = await env.db.$queryRaw<{ bot: boolean; first: boolean; ua_class: string }[]>`SELECT bot, first, ua_class FROM link_clicks WHERE campaign_id = ${campaignId}::uuid`;
+    expect(clicks).toEqual([{ bot: true, first: false, ua_class: 'crawler' }]);
   });
 
   it('answers a plain 404 for a tampered code and for every other path: none of the api is served here', async () => {

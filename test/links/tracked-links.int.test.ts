@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { clickBufferOf } from '../../apps/api/src/links/short-links';
 import { launchCampaign } from '../../domain/campaigns/launch-campaign';
+import { pruneCampaignRecipients } from '../../domain/campaigns/prune-campaign-recipients';
 import { renderBatch } from '../../domain/campaigns/render-batch';
 import { sendBatch } from '../../domain/campaigns/send-batch';
 import { CODE_LENGTH, linkCode, trackedLinksOf, type TrackedLinks } from '../../domain/links/link-code';
@@ -326,6 +327,41 @@ describe('tracked links, clicks and attribution', () => {
     expect(Number(linked[0]!.n)).toBe(0);
     const stats = await request(app).get(`/api/campaigns/${c!.id}/stats`).set('Authorization', await auth(shop));
     expect(stats.body).toMatchObject({ clicks: 2, uniqueClicks: 1, attributedOrders: 1 });
+  });
+
+  it('still redirects a short link whose recipient was pruned, records no click for it, and keeps the frozen counts', async () => {
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id, { phone: '+447911123477' });
+    const days = env.config.RECIPIENT_RETENTION_DAYS + 5;
+    const long = (d: number): Date => new Date(Date.now() - d * 86_400_000);
+    const [c] = await env.db.$queryRaw<{ id: string; link_no: bigint }[]>`
+      INSERT INTO campaigns (shop_id, name, body, status, started_at, completed_at, last_activity_at)
+      VALUES (${shop.id}::uuid, 'Old', 'Sale https://old.example/x?y=1', 'completed', ${long(days + 1)}, ${long(days)}, ${long(days)}) RETURNING id, link_no`;
+    await env.db.$executeRaw`
+      INSERT INTO campaign_batches (campaign_id, batch_no, status, recipient_count, sent) VALUES (${c!.id}::uuid, 0, 'done', 1, 1)`;
+    const [r] = await env.db.$queryRaw<{ id: bigint }[]>`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, attempt, segments, provider_message_id, sent_at, final_at)
+      VALUES (${c!.id}::uuid, ${contact.id}::uuid, 0, 'delivered', 1, 1, 'old-1', ${long(days + 1)}, ${long(days + 1)}) RETURNING id`;
+    const path = `/${linkCode(links.signingKey, Number(c!.link_no), Number(r!.id), 0)}`;
+    const statsOf = async () => (await request(app).get(`/api/campaigns/${c!.id}/stats`).set('Authorization', await auth(shop))).body as Record<string, unknown>;
+
+    // One click while the row exists, then the rows go.
+    expect((await request(app).get(path).set('User-Agent', IPHONE).redirects(0)).status).toBe(302);
+    await clickBufferOf(app).flush();
+    const before = await statsOf();
+    expect(before).toMatchObject({ delivered: 1, clicks: 1, uniqueClicks: 1 });
+    const pruned = await pruneCampaignRecipients(webhooks, c!.id, { now: new Date(), retentionDays: env.config.RECIPIENT_RETENTION_DAYS });
+    expect(pruned).toMatchObject({ outcome: 'pruned', deleted: 1 });
+
+    // The old link still takes the customer to the page, with its UTM parameters; the click names a row that is gone, so nothing is written.
+    const res = await request(app).get(path).set('User-Agent', IPHONE).redirects(0);
+    expect(res.status).toBe(302);
+    expect(new URL(res.headers.location as string)).toMatchObject({ host: 'old.example', pathname: '/x' });
+    expect(new URL(res.headers.location as string).searchParams.get('utm_source')).toBe('sms');
+    await clickBufferOf(app).flush();
+    const clicks = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM link_clicks WHERE campaign_id = ${c!.id}::uuid`;
+    expect(Number(clicks[0]!.n)).toBe(1);
+    expect(await statsOf()).toEqual(before);
   });
 
   it('attributes an order known only from the customer summary, and lets the real orders/create replace it', async () => {

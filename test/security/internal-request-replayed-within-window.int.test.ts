@@ -1,4 +1,5 @@
 import type { Express } from 'express';
+import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import request from 'supertest';
 import { runOps } from '../../scripts/ops/cli';
@@ -9,7 +10,9 @@ import { createTestEnv, type TestEnv } from '../harness';
 // window: it ran again. Or append a query string to it: the signature did not
 // cover the query, so it still passed. Closed: the signature covers
 // "<timestamp>.<nonce>.<METHOD>.<path with query>.<raw body>", and each
-// X-Internal-Nonce is accepted once (Redis SET NX, kept for the window).
+// X-Internal-Nonce is accepted once (Redis SET NX, kept for the window). The
+// contract's nonce-less form (api.md) is accepted too, and is spent by its
+// signature the same way.
 
 interface Captured {
   method: string;
@@ -81,4 +84,21 @@ it('every CLI call carries a fresh nonce: two runs of the same command both pass
   expect(a.headers['x-internal-nonce']).toMatch(/^[A-Za-z0-9_-]{16,64}$/);
   expect(b.headers['x-internal-nonce']).not.toBe(a.headers['x-internal-nonce']);
   expect([(await send(a)).status, (await send(b)).status]).toEqual([200, 200]);
+});
+
+it("a captured request in the contract's nonce-less form runs once too; with a query added, or a nonce added, it is refused", async () => {
+  const ts = String(Math.floor(Date.now() / 1000));
+  const body = '{}';
+  const headers = {
+    'X-Internal-Timestamp': ts,
+    'X-Internal-Signature': createHmac('sha256', env.config.INTERNAL_SIGNING_SECRET!).update(`${ts}.POST./internal/reconcile.${body}`).digest('hex'),
+    'Content-Type': 'application/json',
+  };
+  const tampered = await request(app).post('/internal/reconcile?campaignId=00000000-0000-4000-8000-000000000000').set(headers).send(body);
+  expect({ status: tampered.status, code: tampered.body.error?.code }).toEqual({ status: 401, code: 'INVALID_SIGNATURE' });
+  const withNonce = await request(app).post('/internal/reconcile').set({ ...headers, 'X-Internal-Nonce': 'an-added-nonce-0001' }).send(body);
+  expect(withNonce.status).toBe(401);
+  expect((await request(app).post('/internal/reconcile').set(headers).send(body)).status).toBe(200);
+  const replay = await request(app).post('/internal/reconcile').set(headers).send(body);
+  expect({ status: replay.status, code: replay.body.error?.code }).toEqual({ status: 401, code: 'INVALID_SIGNATURE' });
 });

@@ -5,11 +5,55 @@ export function dateTime(iso: string | null, timeZone?: string): string {
   return new Date(iso).toLocaleString('en-US', { dateStyle: 'medium', timeStyle: 'short', timeZone });
 }
 
-export function money(minor: number, currency: string): string {
-  return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(minor / 100);
+/**
+ * Digits after the decimal point of a currency's minor unit (JPY 0, USD 2,
+ * KWD 3): Intl's ISO 4217 data, read as the api reads it
+ * (domain/orders/money.ts `minorUnitDigits`), so both sides agree on what a
+ * minor unit is.
+ */
+export function minorDigits(currency: string): number {
+  try {
+    return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+  } catch {
+    return 2;
+  }
 }
 
-/** A unit price that may be a fraction of a cent (0.8 ¢ a credit). */
+/** An amount in minor units (Stripe's, the api's) in its currency: ¥1,500 is 1500 minor units, $15.00 is 1500. */
+export function money(minor: number, currency: string): string {
+  return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(minor / 10 ** minorDigits(currency));
+}
+
+/** A unit price that may be a fraction of the minor unit (0.8 ¢ a credit): up to two digits more than the currency has. */
 export function unitPrice(minor: number, currency: string): string {
-  return new Intl.NumberFormat('en-US', { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: 4 }).format(minor / 100);
+  const digits = minorDigits(currency);
+  return new Intl.NumberFormat('en-US', { style: 'currency', currency, minimumFractionDigits: digits, maximumFractionDigits: digits + 2 }).format(minor / 10 ** digits);
+}
+
+/**
+ * The api's decimal text ("52.50", "0.0037") in its currency, exactly (Intl
+ * takes the string as it is, no float). `extraDigits`: how many digits past
+ * the currency's own to keep (the api's rates per message carry two: a cent
+ * over many texts would otherwise show as $0.00). Locale: the browser's
+ * unless given.
+ */
+export function decimalMoney(amount: string, currency: string, o: { extraDigits?: number; locale?: string } = {}): string {
+  try {
+    const digits = minorDigits(currency);
+    return new Intl.NumberFormat(o.locale, { style: 'currency', currency, minimumFractionDigits: digits, maximumFractionDigits: digits + (o.extraDigits ?? 0) }).format(amount as `${number}`);
+  } catch {
+    return `${amount} ${currency}`;
+  }
+}
+
+/**
+ * "USD: $0.0037 per message, $0.0019 per credit" (the campaign's results,
+ * CampaignPerformanceCard.tsx). The api gives these with
+ * two digits more than the currency has (docs/api.md, "Stats"), and shows
+ * them all: at the currency's own digits a campaign earning under half a
+ * cent a text would read $0.00.
+ */
+export function revenueRates(r: { currency: string; perMessage: string | null; perCredit: string | null }, locale?: string): string {
+  const rate = (v: string | null): string => (v === null ? '—' : decimalMoney(v, r.currency, { extraDigits: 2, locale }));
+  return `${r.currency}: ${rate(r.perMessage)} per message, ${rate(r.perCredit)} per credit`;
 }

@@ -41,9 +41,24 @@ export interface Loaded<T> {
   reload(): void;
 }
 
+/** The longest wait between polls after failures (unless `pollMs` itself is longer). */
+export const POLL_BACKOFF_MAX_MS = 30_000;
+
+/**
+ * A refusal that asking again will not change (404, 403, 400…). Throttling,
+ * timeouts, 5xx and network errors pass: a live campaign's stats must not
+ * freeze on one of them.
+ */
+function permanent(err: unknown): boolean {
+  return err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+}
+
 /**
  * GETs `path` (null: nothing yet) and, with `pollMs`, again every `pollMs`
- * while `keepPolling(data)` holds; a failed poll keeps the last data.
+ * while `keepPolling(data)` holds. A failed request keeps the last data and
+ * shows its error; polling goes on with a doubling wait (up to
+ * POLL_BACKOFF_MAX_MS), back to `pollMs` and without the error once a
+ * request succeeds.
  */
 export function useApi<T>(path: string | null, o: { pollMs?: number; keepPolling?: (d: T) => boolean } = {}): Loaded<T> {
   const [state, setState] = useState<{ data?: T; error?: ApiError | Error; loading: boolean }>({ loading: path !== null });
@@ -55,6 +70,7 @@ export function useApi<T>(path: string | null, o: { pollMs?: number; keepPolling
     const ctl = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let first = true;
+    let wait = o.pollMs ?? 0;
     const load = async () => {
       try {
         const early = first ? takePrefetched<T>(path) : undefined;
@@ -62,10 +78,15 @@ export function useApi<T>(path: string | null, o: { pollMs?: number; keepPolling
         const data = await (early ?? api<T>('GET', path, { signal: ctl.signal }));
         if (ctl.signal.aborted) return;
         setState({ data, loading: false });
+        wait = o.pollMs ?? 0;
         if (o.pollMs && (keep.current?.(data) ?? true)) timer = setTimeout(load, o.pollMs);
       } catch (err) {
         if (ctl.signal.aborted) return;
         setState((s) => ({ data: s.data, error: err as Error, loading: false }));
+        if (o.pollMs && !permanent(err)) {
+          wait = Math.min(wait * 2, Math.max(POLL_BACKOFF_MAX_MS, o.pollMs));
+          timer = setTimeout(load, wait);
+        }
       }
     };
     setState((s) => ({ ...s, loading: true }));

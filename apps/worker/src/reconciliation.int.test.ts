@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createTestEnv, type TestEnv } from '../../../test/harness';
-import { createCampaign, createContact, createShop } from '../../../test/factories';
+import { createCampaign, createContact, createContactsBulk, createShop } from '../../../test/factories';
 import type { WorkerDeps } from './deps';
 import { jobIds } from '../../../queue/job-ids';
+import { JOB_QUEUE } from '../../../queue/names';
 import { runReconciliation, type RepairKind } from '../../../domain/reconciliation/run-reconciliation';
 import { Worker } from 'bullmq';
 import { queueOptions } from '../../../queue/connection';
@@ -158,6 +159,20 @@ it('re-enqueues webhook events stuck in received (webhook_requeued), once', asyn
   expect((await pass()).repairs.webhook_requeued).toBe(0);
 });
 
+it('re-enqueues a received webhook event whose job was lost after 8 failed attempts (its job has 10), and never a failed one', async () => {
+  const [row] = await env.db.$queryRaw<{ id: string }[]>`
+    INSERT INTO webhook_events (provider, event_id, topic, payload, attempts, received_at)
+    VALUES ('stripe', ${`evt_${randomUUID()}`}, 'charge.refunded', '{}'::jsonb, 9, ${ago(300_000)}) RETURNING id`;
+  const [failed] = await env.db.$queryRaw<{ id: string }[]>`
+    INSERT INTO webhook_events (provider, event_id, topic, payload, status, attempts, received_at)
+    VALUES ('stripe', ${`evt_${randomUUID()}`}, 'charge.refunded', '{}'::jsonb, 'failed', 10, ${ago(300_000)}) RETURNING id`;
+  expect((await pass()).repairs.webhook_requeued).toBeGreaterThanOrEqual(1);
+  expect(await deps.queues.get('webhooks').getJob(jobIds.webhook(row!.id))).toBeDefined();
+  // Final until an operator replays it (`webhook:replay --failed`): a poison event would loop every pass.
+  expect(await deps.queues.get('webhooks').getJob(jobIds.webhook(failed!.id))).toBeUndefined();
+  expect((await pass()).repairs.webhook_requeued).toBe(0);
+});
+
 it('deletes expired idempotency keys (idempotency_keys_deleted), once', async () => {
   const shop = await createShop(env.db);
   await env.db.$executeRaw`
@@ -238,4 +253,113 @@ it('re-adds the erasure job of a shop still there minutes after its shop/redact 
   await env.db.$executeRaw`DELETE FROM shops WHERE id = ANY(${[stale.id, fresh.id]}::uuid[])`;
   await maintenance.obliterate({ force: true });
   expect((await pass()).repairs.shop_erasure_requeued).toBe(0);
+});
+
+it('re-adds the history job of a flow still there minutes after its DELETE (flow_deletion_requeued), once per loss; leaves other flows alone', async () => {
+  const shop = await createShop(env.db);
+  const flows = await env.db.$queryRaw<{ id: string }[]>`
+    INSERT INTO flows (shop_id, name, trigger_type) SELECT ${shop.id}::uuid, 'Flow ' || g, 'order_created' FROM generate_series(1, 3) g RETURNING id`;
+  const [stale, fresh, kept] = flows.map((f) => f.id) as [string, string, string];
+  await env.db.$executeRaw`UPDATE flows SET status = 'deleted', deleted_at = ${ago(10 * 60_000)} WHERE id = ${stale}::uuid`;
+  await env.db.$executeRaw`UPDATE flows SET status = 'deleted', deleted_at = ${ago(60_000)} WHERE id = ${fresh}::uuid`;
+  const maintenance = deps.queues.get('maintenance');
+
+  expect((await pass()).repairs.flow_deletion_requeued).toBe(1);
+  const job = await maintenance.getJob(jobIds.flowDelete(stale));
+  expect(job?.name).toBe('flows.delete.v1');
+  expect(job?.data).toMatchObject({ flowId: stale });
+  // Just deleted: its own job is still on its way; a flow not deleted has none.
+  expect(await maintenance.getJob(jobIds.flowDelete(fresh))).toBeUndefined();
+  expect(await maintenance.getJob(jobIds.flowDelete(kept))).toBeUndefined();
+  // Waiting (or running, or between slices): live, nothing to repair.
+  expect((await pass()).repairs.flow_deletion_requeued).toBe(0);
+  // Lost again (Redis, or given up after its attempts): back once more.
+  await (await maintenance.getJob(jobIds.flowDelete(stale)))!.remove();
+  expect((await pass()).repairs.flow_deletion_requeued).toBe(1);
+
+  // Removed by its job: nothing more to re-add.
+  await env.db.$executeRaw`DELETE FROM flows WHERE id = ANY(${[stale, fresh, kept]}::uuid[])`;
+  await maintenance.obliterate({ force: true });
+  expect((await pass()).repairs.flow_deletion_requeued).toBe(0);
+});
+
+it('re-adds a lost batch job even when more than `limit` older pending batches of another campaign have live jobs', async () => {
+  // A big campaign: 201 pending batches older than anything else, each with its job waiting (live).
+  const shopA = await createShop(env.db, { credits: 100 });
+  const big = await createCampaign(env.db, shopA.id, { status: 'sending' });
+  await createContactsBulk(env.db, shopA.id, 201);
+  await env.db.$executeRaw`INSERT INTO campaign_batches (campaign_id, batch_no, recipient_count, status, updated_at)
+    SELECT ${big.id}::uuid, n, 1, 'pending', now() - interval '1 hour' FROM generate_series(0, 200) n`;
+  await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no)
+    SELECT ${big.id}::uuid, id, (row_number() OVER (ORDER BY id) - 1)::int FROM contacts WHERE shop_id = ${shopA.id}::uuid`;
+  await deps.producer.addBulk('campaign.send-batch.v1', Array.from({ length: 201 }, (_, n) => ({
+    payload: { traceId: 't', campaignId: big.id, shopId: shopA.id, batchNo: n }, opts: { jobId: jobIds.sendBatch(big.id, n) },
+  })));
+  // Another shop's small campaign whose only batch job was lost.
+  const { campaign: small } = await sendingCampaign('pending');
+
+  try {
+    for (let i = 0; i < 3; i++) await pass();
+    expect(await deps.queues.get('sends').getJob(jobIds.sendBatch(small.id, 0))).toBeDefined();
+  } finally {
+    await env.db.$executeRaw`UPDATE campaign_batches SET status = 'done' WHERE campaign_id = ANY(${[big.id, small.id]}::uuid[])`;
+    await env.db.$executeRaw`UPDATE campaigns SET status = 'completed' WHERE id = ANY(${[big.id, small.id]}::uuid[])`;
+  }
+});
+
+it('re-adds the job of a pending consent write-back whose published job was lost (consent_writeback_requeued), once per loss', async () => {
+  const shop = await createShop(env.db);
+  const contact = await createContact(env.db, shop.id);
+  await env.db.$executeRaw`UPDATE contacts SET shopify_customer_id = '1234567' WHERE id = ${contact.id}::uuid`;
+  // The consent record's trigger queues the write-back: its status row and its outbox event.
+  const [rec] = await env.db.$queryRaw<{ id: bigint }[]>`
+    INSERT INTO contact_consent_records (shop_id, contact_id, state, source, collected_at)
+    VALUES (${shop.id}::uuid, ${contact.id}::uuid, 'unsubscribed', 'keyword', now()) RETURNING id`;
+  // Published an hour ago, its job since lost with Redis.
+  await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() - interval '1 hour', available_at = now() - interval '1 hour'
+    WHERE event_type = 'contact.consent-writeback.v1' AND aggregate_id = ${contact.id}`;
+  await env.db.$executeRaw`UPDATE shopify_consent_writebacks SET updated_at = now() - interval '1 hour' WHERE contact_id = ${contact.id}::uuid`;
+  const [wb] = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM shopify_consent_writebacks WHERE contact_id = ${contact.id}::uuid`;
+  expect(wb?.status).toBe('pending');
+  const shopify = deps.queues.get('shopify');
+  const jobId = jobIds.consentWriteback(String(rec!.id));
+
+  expect((await pass()).repairs.consent_writeback_requeued).toBe(1);
+  const job = await shopify.getJob(jobId);
+  expect(job?.name).toBe('contact.consent-writeback.v1');
+  expect(job?.data).toMatchObject({ shopId: shop.id, contactId: contact.id, recordId: String(rec!.id) });
+  // Waiting: live, nothing to repair.
+  expect((await pass()).repairs.consent_writeback_requeued).toBe(0);
+  // Lost again: back once more.
+  await job!.remove();
+  expect((await pass()).repairs.consent_writeback_requeued).toBe(1);
+  // Written (or skipped): no longer pending, nothing to re-add.
+  await env.db.$executeRaw`UPDATE shopify_consent_writebacks SET status = 'done' WHERE contact_id = ${contact.id}::uuid`;
+  await shopify.obliterate({ force: true });
+  expect((await pass()).repairs.consent_writeback_requeued).toBe(0);
+});
+
+it('re-adds a lost keyword reply job even when more than `limit` older replies wait behind a backlog with live jobs, before the reply expires', async () => {
+  const shop = await createShop(env.db);
+  // A STOP wave's replies: 201 older than the lost one, each with its job waiting (live).
+  const backlog = await env.db.$queryRaw<{ id: bigint }[]>`
+    INSERT INTO keyword_replies (provider, inbound_message_id, shop_id, keyword, scope, sender, to_phone_sealed, to_hash, to_hmac, body, created_at)
+    SELECT 'simulator', 'wave-' || ${shop.id} || '-' || n, ${shop.id}::uuid, 'STOP', ${`shop:${shop.id}`}, '15550000002', 'sealed', 'hash', 'hmac', 'You are unsubscribed.',
+           now() - interval '10 minutes' + n * interval '1 millisecond'
+      FROM generate_series(0, 200) n
+    RETURNING id`;
+  await deps.producer.addBulk(
+    'keyword.reply.v1',
+    backlog.map((r) => ({ payload: { traceId: 't', replyId: String(r.id) }, opts: { jobId: jobIds.keywordReply(String(r.id)) } })),
+  );
+  const [lost] = await env.db.$queryRaw<{ id: bigint }[]>`
+    INSERT INTO keyword_replies (provider, inbound_message_id, shop_id, keyword, scope, sender, to_phone_sealed, to_hash, to_hmac, body, created_at)
+    VALUES ('simulator', ${`lost-${shop.id}`}, ${shop.id}::uuid, 'HELP', ${`shop:${shop.id}`}, '15550000002', 'sealed', 'hash', 'hmac', 'Help text', now() - interval '5 minutes')
+    RETURNING id`;
+  try {
+    for (let i = 0; i < 3; i++) await pass();
+    expect(await deps.queues.get(JOB_QUEUE['keyword.reply.v1']).getJob(jobIds.keywordReply(String(lost!.id)))).toBeDefined();
+  } finally {
+    await env.db.$executeRaw`UPDATE keyword_replies SET status = 'failed', error_code = 'expired', to_phone_sealed = NULL, final_at = now() WHERE shop_id = ${shop.id}::uuid`;
+  }
 });

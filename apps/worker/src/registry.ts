@@ -16,6 +16,8 @@ import { flowsTriggerHandler } from './processors/flows-trigger.processor';
 import { flowsDueHandler } from './processors/flows-due.processor';
 import { flowsStepsHandler } from './processors/flows-steps.processor';
 import { shopEraseHandler } from './processors/shop-erase.processor';
+import { flowsDeleteHandler } from './processors/flows-delete.processor';
+import { campaignsPruneRecipientsHandler } from './processors/campaigns-prune-recipients.processor';
 
 // Every handler the worker knows. Add one line per new job name.
 export const HANDLERS: JobHandler[] = [
@@ -35,6 +37,8 @@ export const HANDLERS: JobHandler[] = [
   flowsDueHandler,
   flowsStepsHandler,
   shopEraseHandler,
+  flowsDeleteHandler,
+  campaignsPruneRecipientsHandler,
 ] as JobHandler[];
 
 /** Start-up check: every job name has exactly one handler, and no handler is for an unknown name. */

@@ -3,7 +3,8 @@ import { HttpResponseError, RequestedTokenType } from '@shopify/shopify-api';
 import { scrubText } from '../../../lib/logger';
 import type { Producer } from '../../../queue/producer';
 import type { OutboxRow } from '../../outbox/outbox';
-import { publishAfterCommit, queueShopSync } from '../../shop-sync/start-shop-sync';
+import { publishCommitted } from '../../outbox/outbox';
+import { queueShopSync } from '../../shop-sync/start-shop-sync';
 import type { ShopifyDeps } from './deps';
 import { shopifyApp } from './shopify-app';
 import { shopTokenCipher, tokenAad } from './token-cipher';
@@ -111,7 +112,7 @@ export async function exchangeAccessToken(
     metrics.shopifyTokenExchanges.inc({ outcome });
     logger.info({ shopId: shop.id, scopes, outcome }, 'shopify offline access token stored');
     // Published now when the caller has a producer; otherwise by the outbox dispatcher.
-    if (syncEvent && deps.producer) await publishAfterCommit(db, deps.producer, syncEvent);
+    if (syncEvent && deps.producer) await publishCommitted(db, deps.producer, [syncEvent]);
     return outcome;
   } catch (err) {
     logger.warn({ shopId: shop.id, err: { message: (err as Error).message } }, 'shopify token exchange: storing the token failed');

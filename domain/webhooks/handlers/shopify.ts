@@ -119,7 +119,13 @@ export const shopifyCustomerDataRequest: WebhookHandler = async (ctx) => {
   if (!shopId) return ignore(ctx);
   const body = customerDataRequestSchema.parse(event.payload);
   return inEventTransaction(ctx, async (tx) => {
-    const { contacts } = await exportCustomerData(tx, { requestId: event.id, shopId, customer: body.customer, shopifyRequestId: body.data_request.id });
+    const { contacts } = await exportCustomerData(tx, {
+      requestId: event.id,
+      shopId,
+      customer: body.customer,
+      shopifyRequestId: body.data_request.id,
+      ordersRequested: body.orders_requested?.map(String),
+    });
     ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, privacyRequestId: event.id, contacts }, 'customer data request assembled'));
     return { outcome: 'processed', shopId };
   });

@@ -104,5 +104,15 @@ export const smsDeliveryReport: WebhookHandler = async ({ deps, event, afterComm
     await markEventOutcome(deps.db, event.id, 'ignored', row.shop_id);
     return 'ignored';
   }
+  if (!row && recipientId !== null) {
+    // Our reference names a row that is no more (its campaign's recipients pruned past the retention, or the
+    // campaign or shop deleted): nothing will ever apply it, so it is not retried.
+    const [gone] = await deps.db.$queryRaw<{ gone: boolean }[]>`
+      SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients WHERE id = ${recipientId}::bigint) AS gone`;
+    if (gone?.gone) {
+      await markEventOutcome(deps.db, event.id, 'ignored');
+      return 'ignored';
+    }
+  }
   throw new WebhookNotReadyError(row ? `recipient is still ${row.status}` : 'no recipient has this provider message id yet');
 };

@@ -94,6 +94,14 @@ export const stripeSessionExpired: WebhookHandler = async (ctx) => {
   });
 };
 
+const disputeEvent = eventOf(
+  z.object({
+    id: z.string().min(1),
+    status: z.string(),
+    payment_intent: idOf.nullable().optional(),
+  }),
+);
+
 /** `charge.refunded`, matched to its purchase through the payment intent. */
 export const stripeChargeRefunded: WebhookHandler = async (ctx) => {
   const { event, deps } = ctx;
@@ -104,6 +112,28 @@ export const stripeChargeRefunded: WebhookHandler = async (ctx) => {
     ctx.afterCommit(() => deps.logger.warn({ webhookEventId: event.id, chargeId: charge.id }, 'charge.refunded without a full refund or payment intent; no credits clawed back'));
     return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
   }
+  return clawBackPurchase(ctx, paymentIntentId);
+};
+
+/**
+ * `charge.dispute.closed`: a dispute the merchant lost returned the money to
+ * the card holder, as a full refund does, so the pack's credits go back the
+ * same way, once (one clawback per purchase, whichever of the two comes
+ * first). Won, warning-closed or other outcomes keep the credits.
+ */
+export const stripeDisputeClosed: WebhookHandler = async (ctx) => {
+  const { event, deps } = ctx;
+  const dispute = disputeEvent.parse(event.payload).data.object;
+  const paymentIntentId = dispute.payment_intent ?? null;
+  if (dispute.status !== 'lost' || !paymentIntentId) {
+    if (dispute.status === 'lost') ctx.afterCommit(() => deps.logger.warn({ webhookEventId: event.id, disputeId: dispute.id }, 'lost dispute without a payment intent; no credits clawed back'));
+    return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
+  }
+  return clawBackPurchase(ctx, paymentIntentId);
+};
+
+async function clawBackPurchase(ctx: Parameters<WebhookHandler>[0], paymentIntentId: string): ReturnType<WebhookHandler> {
+  const { event, deps } = ctx;
   return inEventTransaction(ctx, async (tx) => {
     const result = await refundPurchaseByPaymentIntent(tx, { paymentIntentId, traceId: event.trace_id ?? undefined });
     if (result.kind === 'no_purchase') return { outcome: 'ignored' };
@@ -118,4 +148,4 @@ export const stripeChargeRefunded: WebhookHandler = async (ctx) => {
     }
     return { outcome: 'processed', shopId: result.shopId };
   });
-};
+}

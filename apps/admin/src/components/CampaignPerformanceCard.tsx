@@ -1,6 +1,6 @@
 import { BlockStack, Card, InlineGrid, Text } from '@shopify/polaris';
 import type { CampaignPerformance } from '../api/types';
-import { num } from '../format';
+import { decimalMoney, num, revenueRates } from '../format';
 
 function Figure({ label, value, testId }: { label: string; value: string; testId: string }) {
   return (
@@ -14,14 +14,6 @@ function Figure({ label, value, testId }: { label: string; value: string; testId
     </BlockStack>
   );
 }
-
-const money = (amount: string, currency: string): string => {
-  try {
-    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(Number(amount));
-  } catch {
-    return `${amount} ${currency}`;
-  }
-};
 
 /** What a campaign earned: clicks on its short links and the orders attributed to it (docs/api.md, "Links, clicks and attribution"). */
 export function CampaignPerformanceCard({ performance }: { performance: Partial<CampaignPerformance> | undefined }) {
@@ -39,11 +31,11 @@ export function CampaignPerformanceCard({ performance }: { performance: Partial<
           <Figure label="Unique clicks" value={p?.uniqueClicks === undefined ? dash : num(p.uniqueClicks)} testId="stat-unique-clicks" />
           <Figure label="Click rate" value={p?.clickRate == null ? dash : `${(p.clickRate * 100).toFixed(1)} %`} testId="stat-click-rate" />
           <Figure label="Orders" value={p?.attributedOrders === undefined ? dash : num(p.attributedOrders)} testId="stat-orders" />
-          <Figure label="Revenue" value={revenue.length === 0 ? (p?.attributedOrders === undefined ? dash : '0') : revenue.map((r) => money(r.amount, r.currency)).join(' + ')} testId="stat-revenue" />
+          <Figure label="Revenue" value={revenue.length === 0 ? (p?.attributedOrders === undefined ? dash : '0') : revenue.map((r) => decimalMoney(r.amount, r.currency)).join(' + ')} testId="stat-revenue" />
         </InlineGrid>
         {revenue.map((r) => (
           <Text key={r.currency} as="p" tone="subdued">
-            {r.currency}: {r.perMessage === null ? dash : money(r.perMessage, r.currency)} per message, {r.perCredit === null ? dash : money(r.perCredit, r.currency)} per credit
+            {revenueRates(r)}
           </Text>
         ))}
         <Text as="p" variant="bodySm" tone="subdued">
@@ -58,6 +50,6 @@ export function CampaignPerformanceCard({ performance }: { performance: Partial<
 /** One line for the campaigns list: "12 clicks · 3 orders · $120.00". */
 export function performanceSummary(p: Partial<CampaignPerformance> | undefined): string {
   if (!p || p.clicks === undefined) return '—';
-  const revenue = (p.attributedRevenue ?? []).map((r) => money(r.amount, r.currency)).join(' + ');
+  const revenue = (p.attributedRevenue ?? []).map((r) => decimalMoney(r.amount, r.currency)).join(' + ');
   return [`${num(p.clicks)} clicks`, `${num(p.attributedOrders ?? 0)} orders`, ...(revenue ? [revenue] : [])].join(' · ');
 }

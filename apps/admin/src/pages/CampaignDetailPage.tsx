@@ -105,7 +105,8 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
               {s ? <CampaignProgress stats={s} label="Campaign progress" /> : <SkeletonBodyText lines={1} />}
               <InlineGrid columns={{ xs: 2, md: 6 }} gap="400">
                 <Stat label="Recipients" value={s?.total} testId="stat-total" />
-                <Stat label="Sent" value={s?.sent} testId="stat-sent" />
+                {/* Recipients still in `sent`: their delivery report has not come yet (the texts sent are on the Results card). */}
+                <Stat label="Awaiting report" value={s?.sent} testId="stat-sent" />
                 <Stat label="Delivered" value={s?.delivered} testId="stat-delivered" />
                 <Stat label="Failed" value={s?.failed} testId="stat-failed" />
                 <Stat label="Skipped" value={s?.skipped} testId="stat-skipped" />

@@ -6,21 +6,22 @@ import { INTERNAL_TOLERANCE_SEC, verifyInternalRequest } from '../../../../domai
 /**
  * HMAC-signed internal requests (the on-call CLI). Runs after express.raw so
  * the signature covers the exact bytes sent; the parsed JSON is put on req.body.
- * A verified request's nonce is spent with SET NX: a second use of it (a
- * captured request replayed) is refused. The key lives as long as a
+ * A verified request's nonce (or, in the contract's nonce-less form, its
+ * signature) is spent with SET NX: a second use of it (a captured request
+ * replayed) is refused. The key lives as long as a
  * timestamp can be accepted (±window), so a nonce can never come back.
  */
 export function internalAuth(secret: string, now: () => Date, nonces: { redis: RedisClient; prefix: string }): RequestHandler {
   return async (req, _res, next) => {
     const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
     const nonce = req.get('x-internal-nonce');
-    const ok = verifyInternalRequest(
+    const spend = verifyInternalRequest(
       secret,
       { method: req.method, pathWithQuery: req.originalUrl, rawBody: raw, timestamp: req.get('x-internal-timestamp'), nonce, signature: req.get('x-internal-signature') },
       Math.floor(now().getTime() / 1000),
     );
     // Only a correctly signed request reaches Redis: nobody else can fill it with nonces.
-    const fresh = ok && (await nonces.redis.set(`${nonces.prefix}:internal-nonce:${nonce}`, '1', 'EX', 2 * INTERNAL_TOLERANCE_SEC + 1, 'NX')) === 'OK';
+    const fresh = spend !== null && (await nonces.redis.set(`${nonces.prefix}:internal-nonce:${spend}`, '1', 'EX', 2 * INTERNAL_TOLERANCE_SEC + 1, 'NX')) === 'OK';
     if (!fresh) {
       next(new AppError('INVALID_SIGNATURE', 'Internal request signature missing, wrong, expired or already used'));
       return;

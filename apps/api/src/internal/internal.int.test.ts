@@ -1,8 +1,9 @@
 import request from 'supertest';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
-import { createCampaign, createShop } from '../../../../test/factories';
-import { randomBytes } from 'node:crypto';
+import { createCampaign, createContact, createShop } from '../../../../test/factories';
+import { createHmac, randomBytes } from 'node:crypto';
 import { signInternalRequest } from '../../../../domain/ops/internal-signature';
+import { waitFor } from '../../../../test/sending';
 
 let env: TestEnv;
 beforeAll(async () => {
@@ -58,6 +59,30 @@ describe('/internal/* signature', () => {
     expect(ttl).toBeLessThanOrEqual(601);
   });
 
+  it("accepts the contract's nonce-less form (HMAC of \"<ts>.<METHOD>.<path>.<body>\"), once: a replay of it, or of it with a query added, is refused", async () => {
+    const { app } = await env.api();
+    const ts = String(Math.floor(Date.now() / 1000));
+    // Signed by hand exactly as api.md writes it, not with our helper.
+    const signature = createHmac('sha256', SECRET).update(`${ts}.POST./internal/reconcile.{}`).digest('hex');
+    const headers = { 'X-Internal-Timestamp': ts, 'X-Internal-Signature': signature, 'Content-Type': 'application/json' };
+    const first = await request(app).post('/internal/reconcile').set(headers).send('{}');
+    expect(first.status).toBe(200);
+    expect(first.body.repairs).toHaveProperty('stale_lease');
+    for (const path of ['/internal/reconcile', '/internal/reconcile?dry=1']) {
+      const again = await request(app).post(path).set(headers).send('{}');
+      expect([again.status, again.body.error.code]).toEqual([401, 'INVALID_SIGNATURE']);
+    }
+    // A nonce-less signature does not pass as a nonce-form one, or the other way round.
+    const withNonce = await request(app).post('/internal/reconcile').set({ ...headers, 'X-Internal-Nonce': randomBytes(16).toString('base64url') }).send('{}');
+    expect(withNonce.status).toBe(401);
+    const getTs = String(Math.floor(Date.now() / 1000));
+    const inspect = await request(app)
+      .get('/internal/campaigns/00000000-0000-4000-8000-000000000000')
+      .set({ 'X-Internal-Timestamp': getTs, 'X-Internal-Signature': createHmac('sha256', SECRET).update(`${getTs}.GET./internal/campaigns/00000000-0000-4000-8000-000000000000.`).digest('hex') });
+    expect(inspect.status).toBe(404);
+    expect(inspect.body.error.code).toBe('NOT_FOUND');
+  });
+
   it('is disabled (404), not open, without INTERNAL_SIGNING_SECRET', async () => {
     const { app } = await env.api({ config: { ...env.config, INTERNAL_SIGNING_SECRET: undefined } });
     const res = await request(app).post('/internal/reconcile').set(signed('POST', '/internal/reconcile', '{}')).send('{}');
@@ -79,10 +104,10 @@ describe('/internal operations', () => {
     expect((await request(app).get(missing).set(signed('GET', missing))).status).toBe(404);
   });
 
-  it('releases a stuck reservation once (idempotent)', async () => {
+  it('releases a stuck reservation of an ended campaign once (idempotent)', async () => {
     const { app } = await env.api();
     const shop = await createShop(env.db, { credits: 40 });
-    const c = await createCampaign(env.db, shop.id, { status: 'sending' });
+    const c = await createCampaign(env.db, shop.id, { status: 'cancelled' });
     await env.db.$executeRaw`UPDATE credit_wallets SET reserved = 25 WHERE shop_id = ${shop.id}::uuid`;
     const [r] = await env.db.$queryRaw<{ id: string }[]>`
       INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount) VALUES (${shop.id}::uuid, ${c.id}::uuid, 'stuck', 25) RETURNING id`;
@@ -93,6 +118,68 @@ describe('/internal operations', () => {
     expect([first.body.released, second.body.released]).toEqual([25, 0]);
     const [w] = await env.db.$queryRaw<{ reserved: bigint }[]>`SELECT reserved FROM credit_wallets WHERE shop_id = ${shop.id}::uuid`;
     expect(Number(w!.reserved)).toBe(0);
+  });
+
+  it('refuses (409) to release the reservation of a campaign still sending with pending recipients, naming its state', async () => {
+    const { app } = await env.api();
+    const shop = await createShop(env.db, { credits: 40 });
+    const c = await createCampaign(env.db, shop.id, { status: 'sending' });
+    const contact = await createContact(env.db, shop.id);
+    await env.db.$executeRaw`INSERT INTO campaign_batches (campaign_id, batch_no, recipient_count, status) VALUES (${c.id}::uuid, 0, 1, 'pending')`;
+    await env.db.$executeRaw`INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${c.id}::uuid, ${contact.id}::uuid, 0)`;
+    await env.db.$executeRaw`UPDATE credit_wallets SET reserved = 25 WHERE shop_id = ${shop.id}::uuid`;
+    const [r] = await env.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount) VALUES (${shop.id}::uuid, ${c.id}::uuid, ${`campaign-${c.id}`}, 25) RETURNING id`;
+    const path = `/internal/reservations/${r!.id}/release`;
+    const res = await request(app).post(path).set(signed('POST', path, '{}')).send('{}');
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({ code: 'INVALID_STATE', details: { campaignId: c.id, campaignStatus: 'sending', openRecipients: 1 } });
+    const [after] = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM credit_reservations WHERE id = ${r!.id}::uuid`;
+    expect(after?.status).toBe('active');
+    const [w] = await env.db.$queryRaw<{ reserved: bigint }[]>`SELECT reserved FROM credit_wallets WHERE shop_id = ${shop.id}::uuid`;
+    expect(Number(w!.reserved)).toBe(25);
+  });
+
+  it('replays failed webhook events in bulk: oldest first, at most `limit`, filtered; each then processed once', async () => {
+    const { app } = await env.api();
+    const failed = async (provider: string, topic: string, ageMin: number): Promise<string> => {
+      const [row] = await env.db.$queryRaw<{ id: string }[]>`
+        INSERT INTO webhook_events (provider, event_id, topic, payload, status, attempts, last_error, received_at)
+        VALUES (${provider}, ${`evt_bulk_${randomBytes(8).toString('hex')}`}, ${topic}, '{}'::jsonb, 'failed', 10, 'boom', now() - ${ageMin}::int * interval '1 minute')
+        RETURNING id`;
+      return row!.id;
+    };
+    // customer.created has no handler: processing marks it ignored, one attempt.
+    const [a, b, c] = [await failed('stripe', 'customer.created', 30), await failed('stripe', 'customer.created', 20), await failed('stripe', 'customer.created', 10)];
+    const otherTopic = await failed('stripe', 'customer.deleted', 25);
+    const tooOld = await failed('stripe', 'customer.created', 600);
+    const since = new Date(Date.now() - 60 * 60_000).toISOString();
+    const replay = async (body: Record<string, unknown>) => {
+      const raw = JSON.stringify(body);
+      return request(app).post('/internal/webhooks/replay-failed').set(signed('POST', '/internal/webhooks/replay-failed', raw)).send(raw);
+    };
+    const rows = async () =>
+      Object.fromEntries(
+        (await env.db.$queryRaw<{ id: string; status: string; attempts: number }[]>`
+          SELECT id, status, attempts FROM webhook_events WHERE id = ANY(${[a, b, c, otherTopic, tooOld]}::uuid[])`).map((r) => [r.id, `${r.status}/${r.attempts}`]),
+      );
+
+    const first = await replay({ provider: 'stripe', topic: 'customer.created', since, limit: 2 });
+    expect(first.status).toBe(200);
+    expect(first.body).toEqual({ requeued: 2, ids: [a, b], more: true });
+    const { host } = await env.worker({ queues: ['webhooks'] });
+    try {
+      const second = await replay({ provider: 'stripe', topic: 'customer.created', since, limit: 2 });
+      expect(second.body).toEqual({ requeued: 1, ids: [c], more: false });
+      await waitFor('replayed events processed', async () => Object.values(await rows()).filter((v) => v === 'ignored/1').length === 3);
+      // Processed once each; the other topic and the event older than `since` stay failed.
+      expect(await rows()).toEqual({ [a]: 'ignored/1', [b]: 'ignored/1', [c]: 'ignored/1', [otherTopic]: 'failed/10', [tooOld]: 'failed/10' });
+      // Nothing left to replay under the filter.
+      expect((await replay({ provider: 'stripe', topic: 'customer.created', since })).body).toEqual({ requeued: 0, ids: [], more: false });
+    } finally {
+      await host.close();
+    }
+    expect((await replay({ limit: 1001 })).status).toBe(400);
   });
 
   it('replays a stored webhook event', async () => {

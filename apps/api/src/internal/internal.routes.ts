@@ -2,10 +2,10 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../../../lib/errors';
 import { inspectCampaign } from '../../../../domain/ops/inspect-campaign';
-import { releaseReservation } from '../../../../domain/credits/reservations';
 import { resolveUnknownRecipients } from '../../../../domain/ops/resolve-unknown';
+import { releaseReservationByHand } from '../../../../domain/ops/release-reservation-by-hand';
 import { runReconciliation } from '../../../../domain/reconciliation/run-reconciliation';
-import { replayWebhookEvent } from '../../../../domain/webhooks/replay-event';
+import { REPLAY_FAILED_MAX, replayFailedWebhookEvents, replayWebhookEvent } from '../../../../domain/webhooks/replay-event';
 import { toShopSyncView } from '../../../../domain/shop-sync/shop-sync-view';
 import { startShopSync } from '../../../../domain/shop-sync/start-shop-sync';
 import { currentTraceId } from '../../../../lib/context';
@@ -21,6 +21,12 @@ const INTERNAL_BODY_LIMIT = 64 * KiB;
 
 const idParams = z.object({ id: z.uuid() });
 const reconcileBody = z.strictObject({ campaignId: z.uuid().optional() });
+const replayFailedBody = z.strictObject({
+  provider: z.string().min(1).max(64).optional(),
+  topic: z.string().min(1).max(200).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  limit: z.number().int().min(1).max(REPLAY_FAILED_MAX).optional(),
+});
 const resolveUnknownBody = z.strictObject({ as: z.enum(['sent', 'failed']), dryRun: z.boolean() });
 
 async function jobState(deps: ApiDeps, queue: 'campaigns' | 'sends', id: string): Promise<string> {
@@ -65,6 +71,14 @@ export function internalRoutes(deps: ApiDeps): Router {
     res.status(created ? 202 : 200).json({ created, sync: toShopSyncView(sync) });
   });
 
+  // Failed events are final until this: reconciliation never retries them (a poison event would loop).
+  router.post('/webhooks/replay-failed', async (req, res) => {
+    const body = parseBody(req, replayFailedBody);
+    const result = await replayFailedWebhookEvents(deps, { provider: body.provider, topic: body.topic, since: body.since ? new Date(body.since) : undefined, limit: body.limit ?? 100 });
+    deps.logger.warn({ ...body, requeued: result.requeued, more: result.more }, 'failed webhook events replayed by hand');
+    res.json(result);
+  });
+
   router.post('/webhooks/:id/replay', async (req, res) => {
     const { id } = parseParams(req, idParams);
     const outcome = await replayWebhookEvent(deps, id);
@@ -83,11 +97,10 @@ export function internalRoutes(deps: ApiDeps): Router {
     res.json(result);
   });
 
+  // Only a reservation nothing will consume (domain/ops/release-reservation-by-hand.ts).
   router.post('/reservations/:id/release', async (req, res) => {
     const { id } = parseParams(req, idParams);
-    const found = await deps.db.$queryRaw<{ status: string }[]>`SELECT status FROM credit_reservations WHERE id = ${id}::uuid`;
-    if (!found[0]) throw new AppError('NOT_FOUND', 'Reservation not found');
-    const released = await deps.db.$transaction((tx) => releaseReservation(tx, id));
+    const released = await releaseReservationByHand(deps.db, id);
     deps.logger.warn({ reservationId: id, released }, 'reservation released by hand');
     res.json({ id, released, status: 'closed' });
   });

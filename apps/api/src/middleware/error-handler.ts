@@ -4,6 +4,7 @@ import { ZodError } from 'zod';
 import { isDbUnavailableError } from '../../../../lib/db';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../../../../lib/errors';
 import { zodDetails } from '../validation';
+import { requestIdOf } from './request-context';
 
 export const notFoundHandler: RequestHandler = (_req, _res, next) => {
   next(new AppError('NOT_FOUND', 'Route not found'));
@@ -24,6 +25,16 @@ export function toAppError(err: unknown): AppError {
   if (e?.type === 'entity.parse.failed') return new AppError('VALIDATION_FAILED', 'Request body is not valid JSON', { details: [{ path: '', message: 'invalid JSON' }] });
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AppError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported body encoding');
   if (e?.type === 'request.aborted') return new AppError('VALIDATION_FAILED', 'Request aborted');
+  // The router could not percent-decode a path parameter: like any id of the
+  // wrong shape, it names nothing (id-param.ts).
+  if (err instanceof URIError) return new AppError('NOT_FOUND', 'Route not found');
+  // Any other error body-parser raises for what the client sent (a compressed
+  // body that does not inflate, a bad length): 4xx by http-errors' own mark.
+  if (e?.expose === true && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    if (e.status === 413) return new AppError('PAYLOAD_TOO_LARGE', 'Request body is too large');
+    if (e.status === 415) return new AppError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported body encoding');
+    return new AppError('VALIDATION_FAILED', 'Request body could not be read', { details: [{ path: '', message: 'unreadable body' }] });
+  }
   if (isDbUnavailableError(err) || isRedisUnavailable(err)) {
     return new AppError('DEPENDENCY_UNAVAILABLE', 'A backing service is unavailable; retry later', { headers: { 'Retry-After': '5' }, cause: err });
   }
@@ -34,6 +45,8 @@ export function toAppError(err: unknown): AppError {
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const appErr = toAppError(err);
+    // The short-link route runs before requestContext: its errors get an id here.
+    if (!res.headersSent && res.getHeader('X-Request-Id') === undefined) res.setHeader('X-Request-Id', requestIdOf(req));
     const requestId = String(res.getHeader('X-Request-Id') ?? '');
     const status = ERROR_STATUS[appErr.code as ErrorCode];
     if (status >= 500) {

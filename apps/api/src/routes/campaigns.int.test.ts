@@ -8,6 +8,8 @@ import { CODE_LENGTH, trackedLinksOf } from '../../../../domain/links/link-code'
 import { countSegments } from '../../../../domain/messaging/segments';
 import { parseTemplate, renderTemplate, withFooter, type ParsedTemplate } from '../../../../domain/messaging/template';
 import type { ApiDeps } from '../deps';
+import { createDb, type Db } from '../../../../lib/db';
+import { launchCampaign } from '../../../../domain/campaigns/launch-campaign';
 
 describe('campaigns API', () => {
   let env: TestEnv;
@@ -90,6 +92,9 @@ describe('campaigns API', () => {
         expect(res.status).toBe(400);
         expect(res.body.error.details[0].path).toBe('body');
       }
+      // Stored, it would have been silently replaced by U+FFFD.
+      const lone = await post(shop, '/api/campaigns', { name: 'x', body: 'Sale \udfff today' });
+      expect([lone.status, lone.body.error.details]).toEqual([400, [{ path: 'body', message: expect.stringContaining('unpaired UTF-16 surrogate (index 5)') }]]);
       const noTags = await post(shop, '/api/campaigns', { name: 'x', body: 'hello', audience: { tags: [] } });
       expect(noTags.status).toBe(400);
       expect(noTags.body.error.details[0].path).toBe('audience.tags');
@@ -257,6 +262,51 @@ describe('campaigns API', () => {
       const job = await deps.queues.get('campaigns').getJob(`launch-${c.id}`);
       expect(await job?.getState()).toBe('delayed');
       expect(await metric('scheduled')).toBe(before + 1);
+    });
+
+    it('a launch racing a PATCH of a scheduled campaign\'s audience materialises the audience the PATCH acknowledged', async () => {
+      const shop = await createShop(env.db, { credits: 100 });
+      for (let i = 0; i < 5; i++) await createContact(env.db, shop.id, { tags: ['old'] });
+      const vip = await createContact(env.db, shop.id, { tags: ['vip'] });
+      const at = new Date(Date.now() + 3600_000);
+      const c = await createCampaign(env.db, shop.id, { audience: { tags: ['old'] }, scheduledAt: at });
+      expect((await enqueue(shop, c.id)).body).toMatchObject({ recipients: 5 });
+      // The PATCH commits after the launch read the campaign, before its first chunk.
+      let patched: request.Response | undefined;
+      const racing = new Proxy(env.db, {
+        get(target, prop, receiver) {
+          if (prop !== '$transaction') return Reflect.get(target, prop, receiver) as unknown;
+          return async (...args: Parameters<Db['$transaction']>) => {
+            if (!patched) patched = await patch(shop, `/api/campaigns/${c.id}`, { audience: { tags: ['vip'] } });
+            return target.$transaction(...args);
+          };
+        },
+      }) as Db;
+      await launchCampaign({ db: racing, producer: deps.producer, now: () => new Date(at.getTime() + 1_000), batchSize: 100 }, { campaignId: c.id, shopId: shop.id, traceId: 'race' });
+      expect(patched?.status).toBe(200);
+      expect(patched?.body).toMatchObject({ status: 'scheduled', audience: { tags: ['vip'] } });
+      const rows = await env.db.$queryRaw<{ contact_id: string }[]>`SELECT contact_id FROM campaign_recipients WHERE campaign_id = ${c.id}::uuid`;
+      expect(rows.map((r) => r.contact_id)).toEqual([vip.id]);
+      const [held] = await reservationOf(c.id);
+      expect(held!.amount - held!.released).toBe(1);
+    });
+
+    it('moving a scheduled campaign earlier brings its launch job forward; moving it later leaves the job (the launch waits for the new time)', async () => {
+      const shop = await createShop(env.db, { credits: 10 });
+      await createContact(env.db, shop.id);
+      const c = await createCampaign(env.db, shop.id, { scheduledAt: new Date(Date.now() + 2 * 3600_000) });
+      expect((await enqueue(shop, c.id)).status).toBe(202);
+      const dueAt = async (): Promise<number> => {
+        const job = await deps.queues.get('campaigns').getJob(`launch-${c.id}`);
+        expect(await job?.getState()).toBe('delayed');
+        return job!.timestamp + job!.delay;
+      };
+      const earlier = new Date(Date.now() + 10 * 60_000);
+      expect((await patch(shop, `/api/campaigns/${c.id}`, { scheduledAt: earlier.toISOString() })).status).toBe(200);
+      expect(Math.abs((await dueAt()) - earlier.getTime())).toBeLessThan(2_000);
+      const later = new Date(Date.now() + 5 * 3600_000);
+      expect((await patch(shop, `/api/campaigns/${c.id}`, { scheduledAt: later.toISOString() })).status).toBe(200);
+      expect(Math.abs((await dueAt()) - earlier.getTime())).toBeLessThan(2_000);
     });
 
     it('reserves a safe upper bound: at least the exact segments of every rendered message', async () => {
@@ -482,6 +532,57 @@ describe('campaigns API', () => {
       expect(queued.body).toMatchObject({ status: 'queued', total: 0, creditsReserved: 1 });
     });
   });
+
+  it.each([
+    ['year 0000', { from: '0000-01-01T00:00:00Z' }],
+    ['past 9999 once in UTC', { to: '9999-12-31T23:00:00-05:00' }],
+  ])('an audience lastOrderAt %s is a 400 on create and on update, never a later 500', async (_label, lastOrderAt) => {
+    const shop = await createShop(env.db, { credits: 10 });
+    const created = await post(shop, '/api/campaigns', { name: 'x', body: 'hi', audience: { lastOrderAt } });
+    expect(created.status).toBe(400);
+    expect(created.body.error.code).toBe('VALIDATION_FAILED');
+    const c = await createCampaign(env.db, shop.id);
+    const patched = await patch(shop, `/api/campaigns/${c.id}`, { audience: { lastOrderAt } });
+    expect(patched.status).toBe(400);
+    // An audience stored that way before this check (no API writes one now) reads as no bound: enqueue still answers.
+    await env.db.$executeRaw`UPDATE campaigns SET audience = ${JSON.stringify({ lastOrderAt })}::jsonb WHERE id = ${c.id}::uuid`;
+    await createContact(env.db, shop.id);
+    expect((await post(shop, `/api/campaigns/${c.id}/preview`, {})).status).toBe(200);
+    expect((await enqueue(shop, c.id)).status).toBe(202);
+  });
+
+  it('an enqueue racing a PATCH of ignoreSmartSending answers (and replays) what it wrote, never the value read before', async () => {
+    const shop = await createShop(env.db, { credits: 10 });
+    await createContact(env.db, shop.id);
+    const c = await createCampaign(env.db, shop.id);
+    // The PATCH commits between the enqueue's read and its guarded statement.
+    let hook: (() => Promise<void>) | null = async () => {
+      expect((await patch(shop, `/api/campaigns/${c.id}`, { ignoreSmartSending: true })).status).toBe(200);
+    };
+    const racing = new Proxy(createDb(env.config), {
+      get(target, prop, receiver) {
+        if (prop !== '$queryRaw') return Reflect.get(target, prop, receiver) as unknown;
+        return async (q: TemplateStringsArray, ...v: unknown[]) => {
+          if (hook && q.join('').includes('moved AS')) {
+            const h = hook;
+            hook = null;
+            await h();
+          }
+          return target.$queryRaw(q, ...v);
+        };
+      },
+    }) as Db;
+    const { app: racingApp } = await env.api({ db: racing });
+    const key = randomUUID();
+    const send = async () => request(racingApp).post(`/api/campaigns/${c.id}/enqueue`).set('Authorization', await auth(shop)).set('Idempotency-Key', key).send({});
+    const res = await send();
+    expect(res.status).toBe(202);
+    expect(hook).toBeNull();
+    const row = (await get(shop, `/api/campaigns/${c.id}`)).body as { ignoreSmartSending: boolean };
+    expect(row.ignoreSmartSending).toBe(true);
+    expect(res.body.campaign.ignoreSmartSending).toBe(true);
+    expect((await send()).body.campaign.ignoreSmartSending).toBe(true);
+  });
 });
 
 describe('enqueue under backpressure', () => {
@@ -525,4 +626,6 @@ describe('enqueue under backpressure', () => {
     const ok = await request(fresh.app).post(`/api/campaigns/${c.id}/enqueue`).set('Authorization', auth).set('Idempotency-Key', 'busy').send({});
     expect(ok.status).toBe(202);
   });
+
 });
+

@@ -77,10 +77,18 @@ describe('consent record', () => {
 
     it('import: one record per changed contact naming the import and its row; a re-run of the import writes nothing', async () => {
       const shop = await createShop(env.db);
-      const [a, b, c] = [testPhone(), testPhone(), testPhone()];
+      const [a, b, c, d] = [testPhone(), testPhone(), testPhone(), testPhone()];
       await createContactApi(env.db, shop.id, { phoneE164: c, phoneHash: phoneHash(c), smsConsent: 'subscribed' });
       const imp = await createContactImport(env.db, shop.id, {
-        rows: [{ phone: a, smsConsent: 'subscribed' }, { phone: b }, { phone: c, smsConsent: 'subscribed' }, { phone: 'nope' }, { phone: b, smsConsent: 'unsubscribed' }],
+        rows: [
+          { phone: a, smsConsent: 'subscribed' },
+          { phone: b },
+          { phone: c, smsConsent: 'subscribed' },
+          { phone: 'nope' },
+          { phone: b, smsConsent: 'unsubscribed' },
+          { phone: d, smsConsent: 'subscribed' },
+          { phone: d, firstName: 'Ada' },
+        ],
       });
       await importContacts(env.db, { importId: imp.id });
       const recA = await recordsOf(await contactIdOf(shop.id, a));
@@ -91,6 +99,8 @@ describe('consent record', () => {
       expect(recB).toEqual([expect.objectContaining({ state: 'unsubscribed', source: 'import', evidence: { importId: imp.id, row: 4 } })]);
       // Already subscribed: the import changed nothing.
       expect(recC.map((r) => r.source)).toEqual(['api']);
+      // A later row of the number without consent did not decide it: the row that subscribed is named.
+      expect(await recordsOf(await contactIdOf(shop.id, d))).toEqual([expect.objectContaining({ state: 'subscribed', source: 'import', evidence: { importId: imp.id, row: 5 } })]);
 
       const before = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contact_consent_records WHERE shop_id = ${shop.id}::uuid`;
       await importContacts(env.db, { importId: imp.id });

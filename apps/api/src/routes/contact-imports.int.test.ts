@@ -2,7 +2,7 @@ import request from 'supertest';
 import type { Express } from 'express';
 import { randomUUID } from 'node:crypto';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
-import { createShop } from '../../../../test/factories';
+import { createShop, testPhone } from '../../../../test/factories';
 import { sessionToken } from '../../../../test/session-token';
 import { dispatchOutbox } from '../../../../domain/outbox/outbox';
 
@@ -76,6 +76,20 @@ describe('contact import API', () => {
     });
     const list = await request(app).get('/api/contacts').query({ tag: 'imported' }).set('Authorization', await auth());
     expect(list.body.data.map((c: { phone: string }) => c.phone)).toEqual(['+12015550111']);
+  });
+
+  it('a row with an unpaired UTF-16 surrogate in a value or a field name fails the request as a 400 naming it, never a 500', async () => {
+    const before = await importCount();
+    for (const raw of [
+      JSON.stringify({ contacts: [{ phone: testPhone(), firstName: 'Grace' }, { phone: testPhone(), lastName: 'HopperLONE' }] }).replace('LONE', '\\ud800'),
+      JSON.stringify({ contacts: [{ phone: testPhone(), LONE: 'x' }] }).replace('LONE', '\\udc00'),
+    ]) {
+      const res = await request(app).post('/api/contacts/import').set('Authorization', `Bearer ${await sessionToken(shop.domain)}`)
+        .set('Idempotency-Key', randomUUID()).set('Content-Type', 'application/json').send(raw);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
+    }
+    expect(await importCount()).toBe(before);
   });
 
   it('requires an Idempotency-Key, and a replay with the same key creates no second import', async () => {

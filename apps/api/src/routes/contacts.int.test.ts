@@ -27,6 +27,15 @@ describe('contacts API', () => {
     (await env.db.$queryRaw<Record<string, unknown>[]>`SELECT * FROM contacts WHERE id = ${id}::uuid`)[0]!;
 
   describe('POST /api/contacts', () => {
+    it('a field with an unpaired UTF-16 surrogate (valid JSON, not storable) is a 400 naming the field, and nothing is written', async () => {
+      const raw = (body: object) => JSON.stringify(body).replace('LONE', '\\ud800');
+      for (const body of [{ phone: testPhone(), firstName: 'AnnLONE' }, { phone: testPhone(), email: 'aLONE@example.test' }, { phone: testPhone(), tags: ['vipLONE'] }, { phone: `${testPhone()}LONE` }]) {
+        const res = await request(app).post('/api/contacts').set('Authorization', await auth()).set('Content-Type', 'application/json').send(raw(body));
+        expect(res.status).toBe(400);
+        expect(res.body.error.code).toBe('VALIDATION_FAILED');
+      }
+    });
+
     it('creates (201) then upserts the same number (200), one row', async () => {
       const first = await post({ phone: '+1 201 555 0199', firstName: 'Ada', tags: [' VIP ', 'vip', 'Summer'] });
       expect(first.status).toBe(201);

@@ -37,7 +37,7 @@ export function contactsRoutes(deps: ApiDeps): Router {
   router.post(
     '/contacts',
     ...validated({ body: createBody, query: noQuery, use: [optionalKey] }, async ({ body }, _req, res) => {
-      const { contact, created } = await createContact(deps.db, shopOf(res).shopId, body);
+      const { contact, created } = await createContact(deps.db, shopOf(res).shopId, body, idempotencyGuardOf(res));
       if (created) res.setHeader('Location', `/api/contacts/${contact.id}`);
       res.status(created ? 201 : 200).json(contact);
     }),
@@ -82,14 +82,14 @@ export function contactsRoutes(deps: ApiDeps): Router {
   router.patch(
     '/contacts/:id',
     ...validated({ body: contactPatchSchema, query: noQuery, use: [idParam('Contact'), optionalKey] }, async ({ body }, req, res) => {
-      res.json(await updateContact(deps.db, shopOf(res).shopId, String(req.params.id), body));
+      res.json(await updateContact(deps.db, shopOf(res).shopId, String(req.params.id), body, idempotencyGuardOf(res)));
     }),
   );
 
   router.delete(
     '/contacts/:id',
     ...validated({ body: noBody, query: noQuery, use: [idParam('Contact'), optionalKey] }, async (_input, req, res) => {
-      await eraseContact(deps.db, shopOf(res).shopId, String(req.params.id));
+      await eraseContact(deps.db, shopOf(res).shopId, String(req.params.id), idempotencyGuardOf(res));
       res.status(204).end();
     }),
   );

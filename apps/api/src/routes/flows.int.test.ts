@@ -4,6 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createContact, createShop, type ShopFixture } from '../../../../test/factories';
 import { sessionToken } from '../../../../test/session-token';
+import { eraseDeletedFlow } from '../../../../domain/flows/erase-deleted-flow';
+import { MAX_FLOWS_PER_SHOP } from '../../../../domain/flows/flow-input';
+import { jobIds } from '../../../../queue/job-ids';
 
 // /api/flows end to end against real Postgres and Redis: CRUD, validation,
 // idempotent replays, tenancy, versions, status transitions, the test trigger.
@@ -128,6 +131,9 @@ describe('flows API', () => {
       ['a backward goTo', { ...welcome, steps: [{ type: 'send', body: 'a' }, { type: 'condition', check: { kind: 'consent', is: 'subscribed' }, otherwise: { goTo: 1 } }] }, 'steps.1.otherwise.goTo'],
       ['an unknown field', { ...welcome, colour: 'red' }, 'colour'],
       ['a checkout delay under 10 minutes', { ...welcome, trigger: { type: 'checkout_abandoned', delayMinutes: 1 } }, 'trigger.delayMinutes'],
+      // Valid JSON, but no jsonb can hold it: it used to fail the write with a 500.
+      ['an unpaired surrogate in a body', { ...welcome, steps: [{ type: 'send', body: 'Hi \ud800 there' }] }, 'steps.0.body'],
+      ['a NUL in a body', { ...welcome, steps: [{ type: 'send', body: 'Hi\u0000' }] }, 'steps.0.body'],
     ])('refuses %s with 400 VALIDATION_FAILED naming the path, writing nothing', async (_what, body, path) => {
       const shop = await createShop(env.db);
       const res = await post(shop, '/api/flows', body, randomUUID());
@@ -135,6 +141,16 @@ describe('flows API', () => {
       expect(res.body.error.code).toBe('VALIDATION_FAILED');
       expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
       expect(await flowCount(shop.id)).toBe(0);
+    });
+
+    it('a PATCH whose step carries an unpaired surrogate is 400 naming it, and the flow keeps its version', async () => {
+      const shop = await createShop(env.db);
+      const created = await post(shop, '/api/flows', welcome, randomUUID());
+      expect(created.status).toBe(201);
+      const res = await patch(shop, `/api/flows/${created.body.id}`, { steps: [{ type: 'send', body: 'Hi a\ud83d' }] });
+      expect([res.status, res.body.error.code]).toEqual([400, 'VALIDATION_FAILED']);
+      expect(res.body.error.details).toEqual([expect.objectContaining({ path: 'steps.0.body', message: expect.stringMatching(/unpaired UTF-16 surrogate \(index 4\)/) })]);
+      expect((await get(shop, `/api/flows/${created.body.id}`)).body.currentVersion.id).toBe(created.body.currentVersion.id);
     });
 
     it('a draft without a send step saves but cannot go live; {{checkoutUrl}} goes live only on a checkout trigger', async () => {
@@ -261,7 +277,7 @@ describe('flows API', () => {
       expect((await activate(shop, flow.id)).body.status).toBe('live');
     });
 
-    it('delete: a live flow or one with active runs is 409; a paused one without runs goes with its versions; replay is 204, again 404', async () => {
+    it('delete: a live flow or one with active runs is 409 and stays; a paused one without runs is marked, its job removes it with its versions; replay is 204, again 404', async () => {
       const shop = await createShop(env.db);
       const contact = await createContact(env.db, shop.id);
       const flow = (await post(shop, '/api/flows', welcome)).body;
@@ -269,6 +285,8 @@ describe('flows API', () => {
       const live = await del(shop, `/api/flows/${flow.id}`, randomUUID());
       expect(live.status).toBe(409);
       expect(live.body.error.details).toEqual({ status: 'live' });
+      expect((await get(shop, `/api/flows/${flow.id}`)).body).toMatchObject({ id: flow.id, status: 'live' });
+      expect(await env.db.$queryRaw`SELECT deleted_at FROM flows WHERE id = ${flow.id}::uuid`).toEqual([{ deleted_at: null }]);
       await post(shop, `/api/flows/${flow.id}/test`, { contactId: contact.id }, randomUUID());
       await pause(shop, flow.id);
       const busy = await del(shop, `/api/flows/${flow.id}`, randomUUID());
@@ -280,10 +298,61 @@ describe('flows API', () => {
       expect((await del(shop, `/api/flows/${flow.id}`, key)).status).toBe(204);
       expect((await del(shop, `/api/flows/${flow.id}`, key)).status).toBe(204);
       expect((await del(shop, `/api/flows/${flow.id}`, randomUUID())).status).toBe(404);
-      const [left] = await env.db.$queryRaw<{ versions: number; runs: number }[]>`
-        SELECT (SELECT count(*) FROM flow_versions WHERE flow_id = ${flow.id}::uuid)::int AS versions,
-               (SELECT count(*) FROM flow_runs WHERE flow_id = ${flow.id}::uuid)::int AS runs`;
-      expect(left).toEqual({ versions: 0, runs: 0 });
+      // Its history goes with its job (in chunks, off the request): the request only marked it and queued that job.
+      const left = async () => (await env.db.$queryRaw<{ flows: number; versions: number; runs: number }[]>`
+        SELECT (SELECT count(*) FROM flows WHERE id = ${flow.id}::uuid)::int AS flows,
+               (SELECT count(*) FROM flow_versions WHERE flow_id = ${flow.id}::uuid)::int AS versions,
+               (SELECT count(*) FROM flow_runs WHERE flow_id = ${flow.id}::uuid)::int AS runs`)[0];
+      expect(await left()).toEqual({ flows: 1, versions: 1, runs: 1 });
+      const worker = env.workerDeps();
+      const job = await worker.queues.get('maintenance').getJob(jobIds.flowDelete(flow.id));
+      expect(job?.name).toBe('flows.delete.v1');
+      expect(job?.data).toMatchObject({ flowId: flow.id });
+      expect((await eraseDeletedFlow(worker, flow.id)).outcome).toBe('erased');
+      expect(await left()).toEqual({ flows: 0, versions: 0, runs: 0 });
+    });
+
+    it('delete: the flow is gone for every reader at once (get, patch, stats, status changes, test, list: 404 or absent), another flow of the shop stays', async () => {
+      const shop = await createShop(env.db);
+      const contact = await createContact(env.db, shop.id);
+      const kept = (await post(shop, '/api/flows', { ...welcome, name: 'Kept' })).body;
+      const flow = (await post(shop, '/api/flows', welcome)).body;
+      const first = await del(shop, `/api/flows/${flow.id}`);
+      expect(first.status).toBe(204);
+      expect(first.text).toBe('');
+
+      const notFound = { error: expect.objectContaining({ code: 'NOT_FOUND' }) };
+      for (const res of [
+        await get(shop, `/api/flows/${flow.id}`),
+        await get(shop, `/api/flows/${flow.id}/stats`),
+        await patch(shop, `/api/flows/${flow.id}`, { name: 'Revived' }),
+        await activate(shop, flow.id),
+        await pause(shop, flow.id),
+        await post(shop, `/api/flows/${flow.id}/test`, { contactId: contact.id }, randomUUID()),
+        await del(shop, `/api/flows/${flow.id}`),
+      ]) {
+        expect(res.status).toBe(404);
+        expect(res.body).toEqual(notFound);
+      }
+      const list = await get(shop, '/api/flows');
+      expect(list.status).toBe(200);
+      expect(list.body.data.map((f: { id: string }) => f.id)).toEqual([kept.id]);
+      const [row] = await env.db.$queryRaw<{ status: string; name: string; runs: number }[]>`
+        SELECT status, name, (SELECT count(*) FROM flow_runs WHERE flow_id = ${flow.id}::uuid)::int AS runs FROM flows WHERE id = ${flow.id}::uuid`;
+      expect(row).toEqual({ status: 'deleted', name: welcome.name, runs: 0 });
+      expect((await get(shop, `/api/flows/${kept.id}`)).body).toMatchObject({ id: kept.id, status: 'draft' });
+    });
+
+    it('delete frees the flow\'s place under the per-shop bound at once, before its job has run', async () => {
+      const shop = await createShop(env.db);
+      await env.db.$executeRaw`
+        INSERT INTO flows (shop_id, name, trigger_type) SELECT ${shop.id}::uuid, 'Filler ' || g, 'order_created' FROM generate_series(1, ${MAX_FLOWS_PER_SHOP - 1}::int) g`;
+      const last = (await post(shop, '/api/flows', welcome)).body;
+      const full = await post(shop, '/api/flows', welcome);
+      expect(full.status).toBe(409);
+      expect(full.body.error).toMatchObject({ code: 'LIMIT_REACHED' });
+      expect((await del(shop, `/api/flows/${last.id}`)).status).toBe(204);
+      expect((await post(shop, '/api/flows', welcome)).status).toBe(201);
     });
   });
 

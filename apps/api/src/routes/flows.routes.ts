@@ -11,6 +11,7 @@ import { updateFlow } from '../../../../domain/flows/update-flow';
 import { previewFlowMessage, previewFlowMessageSchema } from '../../../../domain/flows/preview-flow-message';
 import { emptyBodySchema } from '../../../../domain/campaigns/campaign-input';
 import { trackedLinksOf } from '../../../../domain/links/link-code';
+import { currentTraceId } from '../../../../lib/context';
 import type { ApiDeps } from '../deps';
 import { idParam } from '../middleware/id-param';
 import { idempotency, idempotencyGuardOf } from '../middleware/idempotency';
@@ -74,7 +75,7 @@ export function flowRoutes(deps: ApiDeps): Router {
   router.delete(
     '/flows/:id',
     ...validated({ body: emptyBodySchema, use: [flowId, optionalKey] }, async (_input, req, res) => {
-      await deleteFlow(deps.db, { shopId: shopOf(res).shopId, flowId: idOf(req), guard: idempotencyGuardOf(res) });
+      await deleteFlow(deps.db, deps.producer, { shopId: shopOf(res).shopId, flowId: idOf(req), guard: idempotencyGuardOf(res), traceId: currentTraceId() });
       res.status(204).end();
     }),
   );

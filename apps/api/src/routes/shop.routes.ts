@@ -29,7 +29,7 @@ export function shopRoutes(deps: ApiDeps): Router {
   router.patch(
     '/shop',
     ...validated({ body: shopSettingsPatchSchema, query: noQuery, use: [idempotency(deps, { required: false })] }, async ({ body }, _req, res) => {
-      res.json(await updateShopSettings(deps.db, shopOf(res).shopId, body, { defaultSender: deps.config.SMS_DEFAULT_SENDER }));
+      res.json(await updateShopSettings(deps.db, shopOf(res).shopId, body, { defaultSender: deps.config.SMS_DEFAULT_SENDER, guard: idempotencyGuardOf(res) }));
     }),
   );
 
@@ -44,7 +44,7 @@ export function shopRoutes(deps: ApiDeps): Router {
   router.patch(
     '/shop/keyword-replies',
     ...validated({ body: keywordReplySettingsPatchSchema, query: noQuery, use: [idempotency(deps, { required: false })] }, async ({ body }, _req, res) => {
-      res.json(await updateKeywordReplySettings(deps.db, shopOf(res).shopId, body));
+      res.json(await updateKeywordReplySettings(deps.db, shopOf(res).shopId, body, idempotencyGuardOf(res)));
     }),
   );
 

@@ -233,6 +233,25 @@ describe('Shopify orders and checkouts', () => {
       expect(await stored(shop.id, token)).toMatchObject({ shopify_updated_at: new Date('2026-11-20T10:20:00Z'), completed_at: new Date('2026-11-20T10:10:00Z') });
     });
 
+    it('a completion delivered after a later update is kept; the rest of that older delivery changes nothing', async () => {
+      const shop = await createShop(env.db);
+      const contact = await createContact(env.db, shop.id);
+      const token = rid('tok');
+      await deliver('checkouts/update', checkout(token, { updatedAt: '2026-11-20T10:30:00Z', url: 'https://shop.example/latest', phone: contact.phone }), shop.domain);
+      await deliver('checkouts/update', checkout(token, { updatedAt: '2026-11-20T10:10:00Z', completedAt: '2026-11-20T10:10:00Z', url: 'https://shop.example/older', phone: testPhone() }), shop.domain);
+      expect(await stored(shop.id, token)).toEqual({
+        contact_id: contact.id,
+        phone_e164: contact.phone,
+        abandoned_checkout_url: 'https://shop.example/latest',
+        shopify_updated_at: new Date('2026-11-20T10:30:00Z'),
+        completed_at: new Date('2026-11-20T10:10:00Z'),
+      });
+      // The same stale completion again, and an older open state, change nothing.
+      await deliver('checkouts/update', checkout(token, { updatedAt: '2026-11-20T10:12:00Z', completedAt: '2026-11-20T10:12:00Z', phone: contact.phone }), shop.domain);
+      await deliver('checkouts/create', checkout(token, { updatedAt: '2026-11-20T10:00:00Z', phone: contact.phone }), shop.domain);
+      expect(await stored(shop.id, token)).toMatchObject({ shopify_updated_at: new Date('2026-11-20T10:30:00Z'), completed_at: new Date('2026-11-20T10:10:00Z') });
+    });
+
     it('a number that is not a valid phone is not stored', async () => {
       const shop = await createShop(env.db);
       const token = rid('tok');
@@ -275,6 +294,22 @@ describe('Shopify orders and checkouts', () => {
       const [left] = await env.db.$queryRaw<{ n: bigint }[]>`
         SELECT count(*) AS n FROM webhook_events WHERE shop_id = ${shop.id}::uuid AND strpos(payload::text, ${contact.phone.slice(2)}) > 0`;
       expect(left!.n).toBe(0n);
+    });
+
+    it('customers/data_request includes the orders Shopify lists in orders_requested, of this shop only, though no customer or contact links them', async () => {
+      const shop = await createShop(env.db);
+      const other = await createShop(env.db);
+      const orderId = String(shopifyId());
+      for (const s of [shop, other]) {
+        await env.db.$executeRaw`
+          INSERT INTO shopify_orders (shop_id, order_id, total_minor, currency, ordered_at, landing_site)
+          VALUES (${s.id}::uuid, ${orderId}, 4200, 'USD', now(), ${'/products/tee?from=' + s.domain})`;
+      }
+      const ref = { id: shopifyId(), email: `${rid('or')}@elsewhere.example.test`, phone: null };
+      await deliver('customers/data_request', { shop_id: 1, shop_domain: shop.domain, customer: ref, orders_requested: [Number(orderId)], data_request: { id: 100 } }, shop.domain);
+      const [req] = await env.db.$queryRaw<{ data: { orders: { orderId: string; landingSite: string }[] } }[]>`
+        SELECT data FROM privacy_requests WHERE shop_id = ${shop.id}::uuid AND kind = 'data_request'`;
+      expect(req!.data.orders).toEqual([expect.objectContaining({ orderId, totalMinor: 4200, contactId: null, landingSite: `/products/tee?from=${shop.domain}` })]);
     });
 
     it("the merchant's erasure of a contact (DELETE /api/contacts/:id) takes its checkouts and its link to its orders too", async () => {

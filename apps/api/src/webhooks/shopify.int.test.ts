@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import { phoneHash } from '../../../../domain/contacts/phone';
@@ -179,6 +180,73 @@ describe('POST /webhooks/shopify', () => {
       expect(foreign.status).toBe(404);
     });
 
+    it('customers/data_request exports the texts, keyword replies and checkout known only by the phone Shopify names, which no contact holds', async () => {
+      const sender = `Q${rid('x').slice(2, 10)}`;
+      const shop = await createShop(env.db, { senderId: sender });
+      const phone = testPhone();
+      // No contact holds the number: the shop has its text and its checkout all the same.
+      expect((await postSimulator(app, 'inbound', { id: rid('in'), from: phone, to: sender, text: 'where is my order?', timestamp: iso(0) })).status).toBe(200);
+      expect((await postSimulator(app, 'inbound', { id: rid('in'), from: phone, to: sender, text: 'HELP', timestamp: iso(1) })).status).toBe(200);
+      const token = rid('tok');
+      await env.db.$executeRaw`
+        INSERT INTO shopify_checkouts (shop_id, token, phone_e164, phone_hash, abandoned_checkout_url, shopify_updated_at)
+        VALUES (${shop.id}::uuid, ${token}, ${phone}, ${phoneHash(phone)}, 'https://x.example/recover', now())`;
+
+      await deliver('customers/data_request', { shop_domain: shop.domain, customer: { id: customerId(), email: null, phone }, data_request: { id: 5 } }, shop.domain);
+      const auth = `Bearer ${await sessionToken(shop.domain)}`;
+      const list = await request(app).get('/api/privacy/requests').set('Authorization', auth);
+      const detail = await request(app).get(`/api/privacy/requests/${list.body.data[0].id}`).set('Authorization', auth);
+      expect(detail.status).toBe(200);
+      const { contacts, inboundMessages, keywordReplies, checkouts } = detail.body.data;
+      expect({ contacts, inboundMessages, keywordReplies, checkouts }).toEqual({
+        contacts: [],
+        inboundMessages: [expect.objectContaining({ from: phone, to: sender, text: 'where is my order?' }), expect.objectContaining({ from: phone, to: sender, text: 'HELP', keyword: 'HELP' })],
+        keywordReplies: [expect.objectContaining({ keyword: 'HELP' })],
+        checkouts: [expect.objectContaining({ token, phone })],
+      });
+    });
+
+    it('customers/data_request exports the flow messages sent to the customer, with their flow', async () => {
+      const shop = await createShop(env.db);
+      const auth = `Bearer ${await sessionToken(shop.domain)}`;
+      const created = await request(app).post('/api/flows').set('Authorization', auth).set('Idempotency-Key', randomUUID())
+        .send({ name: 'Thanks for ordering', trigger: { type: 'order_created' }, steps: [{ type: 'send', body: 'Thanks for your order!' }] });
+      expect(created.status).toBe(201);
+      const flowId: string = created.body.id;
+      const versionId: string = created.body.currentVersion.id;
+      expect((await request(app).post(`/api/flows/${flowId}/activate`).set('Authorization', auth).set('Idempotency-Key', randomUUID()).send({})).status).toBe(200);
+      const id = customerId();
+      const contact = await createContact(env.db, shop.id, { email: `${rid('fm')}@flow.example.test` });
+      await env.db.$executeRaw`UPDATE contacts SET shopify_customer_id = ${String(id)} WHERE id = ${contact.id}::uuid`;
+      const [run] = await env.db.$queryRaw<{ id: bigint }[]>`
+        INSERT INTO flow_runs (flow_id, version_id, shop_id, contact_id, trigger_type, trigger_subject, triggered_at, status, current_step, ended_at)
+        VALUES (${flowId}::uuid, ${versionId}::uuid, ${shop.id}::uuid, ${contact.id}::uuid, 'order_created', 'o-1', now(), 'completed', 1, now())
+        RETURNING id`;
+      await env.db.$executeRaw`
+        INSERT INTO flow_messages (run_id, step, shop_id, flow_id, version_id, contact_id, status, segments, encoding, credits, provider_message_id, sent_at, final_at, delivered_at)
+        VALUES (${run!.id}, 0, ${shop.id}::uuid, ${flowId}::uuid, ${versionId}::uuid, ${contact.id}::uuid, 'delivered', 1, 'GSM-7', 1, ${rid('pm')}, now(), now(), now())`;
+
+      await deliver('customers/data_request', { shop_domain: shop.domain, customer: { id, email: null, phone: contact.phone }, data_request: { id: 6 } }, shop.domain);
+      const list = await request(app).get('/api/privacy/requests').set('Authorization', auth);
+      const detail = await request(app).get(`/api/privacy/requests/${list.body.data[0].id}`).set('Authorization', auth);
+      expect(detail.status).toBe(200);
+      expect(detail.body.data.flowMessages).toEqual([
+        {
+          contactId: contact.id,
+          flowId,
+          flowName: 'Thanks for ordering',
+          step: 0,
+          status: 'delivered',
+          skipReason: null,
+          segments: 1,
+          sentAt: expect.any(String),
+          deliveredAt: expect.any(String),
+          finalAt: expect.any(String),
+          errorCode: null,
+        },
+      ]);
+    });
+
     it('customers/redact leaves none of the customer\'s phone, email or name in any column of any table', async () => {
       const sender = `R${rid('x').slice(2, 10)}`;
       const shop = await createShop(env.db, { senderId: sender });
@@ -215,6 +283,31 @@ describe('POST /webhooks/shopify', () => {
       expect(await findEverywhere(env.db, [bystander.phone])).toEqual(expect.arrayContaining(['contacts.phone_e164 ∋ ' + bystander.phone, 'contact_import_rows.data ∋ ' + bystander.phone]));
       const kinds = await env.db.$queryRaw<{ kind: string }[]>`SELECT kind FROM privacy_requests WHERE shop_id = ${shop.id}::uuid ORDER BY created_at`;
       expect(kinds.map((k) => k.kind)).toEqual(['data_request', 'customer_redact']);
+    });
+
+    it("customers/redact closes the customer's events still open as ignored (their bodies are gone), and leaves processed ones as they were", async () => {
+      const shop = await createShop(env.db);
+      const id = customerId();
+      const phone = testPhone();
+      await deliver('customers/create', { id, phone, email: null, first_name: 'Ada', last_name: null, updated_at: iso(0), sms_marketing_consent: { state: 'subscribed' } }, shop.domain);
+      // A delivery of the same customer waiting for a retry, and one never picked up yet.
+      const open = [rid('wh'), rid('wh')];
+      for (const [i, eventId] of open.entries()) {
+        await env.db.$executeRaw`
+          INSERT INTO webhook_events (provider, event_id, topic, shop_id, payload, status, attempts, last_error, next_attempt_at)
+          VALUES ('shopify', ${eventId}, 'customers/update', ${shop.id}::uuid,
+                  ${JSON.stringify({ id, phone, updated_at: iso(5 + i) })}::jsonb, ${i === 0 ? 'failed' : 'received'}, ${i}::int, ${i === 0 ? 'timeout' : null}, now() + interval '1 minute')`;
+      }
+      await deliver('customers/redact', { shop_id: 1, shop_domain: shop.domain, customer: { id, email: null, phone }, orders_to_redact: [] }, shop.domain);
+
+      const rows = await env.db.$queryRaw<{ event_id: string; topic: string; status: string; payload: unknown; last_error: string | null; next_attempt_at: Date | null }[]>`
+        SELECT event_id, topic, status, payload, last_error, next_attempt_at FROM webhook_events WHERE provider = 'shopify' AND shop_id = ${shop.id}::uuid`;
+      const byTopic = (topic: string) => rows.filter((r) => r.topic === topic).map(({ status, payload, last_error, next_attempt_at }) => ({ status, payload, last_error, next_attempt_at }));
+      expect(byTopic('customers/update')).toEqual(
+        open.map(() => ({ status: 'ignored', payload: { redacted: true }, last_error: 'redacted before it was processed', next_attempt_at: null })),
+      );
+      expect(byTopic('customers/create')).toEqual([{ status: 'processed', payload: { redacted: true }, last_error: null, next_attempt_at: null }]);
+      expect(byTopic('customers/redact')).toEqual([expect.objectContaining({ status: 'processed', payload: { redacted: true } })]);
     });
 
     it('shop/redact leaves no row of the shop in any table', async () => {

@@ -188,6 +188,22 @@ describe('POST /webhooks/sms/:provider/*', () => {
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('VALIDATION_FAILED');
     });
+
+    it('a signed body with text Postgres cannot store (NUL, an unpaired surrogate) is 400 and stores nothing, single, batched or inbound', async () => {
+      const before = Number((await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM webhook_events`)[0]!.n);
+      const bodies: ['status' | 'inbound', string][] = [
+        ['status', '{"id":"m\\u0000x","status":"delivered"}'],
+        ['status', '{"reports":[{"id":"m1","status":"delivered"},{"id":"m2","reference":"r\\ud800","status":"delivered"}]}'],
+        ['status', '{"id":"m3","status":"failed","timestamp":"\\udc00"}'],
+        ['inbound', `{"id":"${rid('in')}","from":"+12025550123","to":"Marketing","text":"hi \\ud800"}`],
+      ];
+      for (const [kind, raw] of bodies) {
+        const res = await postSimulator(app, kind, raw);
+        expect(res.status).toBe(400);
+        expect(res.body.error.code).toBe('VALIDATION_FAILED');
+      }
+      expect(Number((await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM webhook_events`)[0]!.n)).toBe(before);
+    });
   });
 
   describe('inbound texts', () => {

@@ -9,6 +9,7 @@ import { tableFingerprints } from '../../../../test/table-fingerprints';
 import {
   chargeObject,
   counterValue,
+  disputeObject,
   postStripe,
   rid,
   sessionObject,
@@ -175,6 +176,50 @@ describe('POST /webhooks/stripe', () => {
     const [refundRow] = await env.db.$queryRaw<{ amount: bigint }[]>`
       SELECT amount FROM credit_transactions WHERE shop_id = ${shop.id}::uuid AND idempotency_key = ${`refund-${sessionId}`}`;
     expect(refundRow!.amount).toBe(-400n);
+  });
+
+  it('a lost dispute claws the credits back once, as a full refund does; a won dispute keeps them', async () => {
+    const shop = await createShop(env.db);
+    const [lostSession, wonSession] = [await pendingPurchase(shop.id, 1000), await pendingPurchase(shop.id, 500)];
+    const [lostPi, wonPi] = [rid('pi'), rid('pi')];
+    for (const [sessionId, pi] of [[lostSession, lostPi], [wonSession, wonPi]] as const) {
+      const completed = stripeEvent('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }));
+      await postStripe(app, completed);
+      expect(await settled(completed.id as string)).toBe('processed');
+    }
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1500, reserved: 0 });
+
+    const opened = stripeEvent('charge.dispute.created', disputeObject(lostPi, 'needs_response'));
+    const won = stripeEvent('charge.dispute.closed', disputeObject(wonPi, 'won'));
+    const lost = stripeEvent('charge.dispute.closed', disputeObject(lostPi, 'lost'));
+    // The refund of the same payment after the lost dispute takes nothing more.
+    const refund = stripeEvent('charge.refunded', chargeObject(lostPi));
+    for (const e of [opened, won, lost, refund]) await postStripe(app, e);
+    expect([await settled(opened.id as string), await settled(won.id as string), await settled(lost.id as string), await settled(refund.id as string)]).toEqual([
+      'ignored',
+      'ignored',
+      'processed',
+      'processed',
+    ]);
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 500, reserved: 0 });
+    expect(await ledgerKeys(shop.id)).toEqual(expect.arrayContaining([`refund-${lostSession}`]));
+    expect((await ledgerKeys(shop.id)).filter((k) => k.startsWith('refund-'))).toEqual([`refund-${lostSession}`]);
+    expect(await purchase(lostSession)).toMatchObject({ status: 'refunded', refund_shortfall: 0n });
+    expect(await purchase(wonSession)).toMatchObject({ status: 'paid' });
+  });
+
+  it('a dispute lost before the completion is seen by it: the completion grants nothing', async () => {
+    const shop = await createShop(env.db);
+    const sessionId = await pendingPurchase(shop.id, 1000);
+    const pi = rid('pi');
+    const lost = stripeEvent('charge.dispute.closed', disputeObject(pi, 'lost'));
+    await postStripe(app, lost);
+    expect(await settled(lost.id as string)).toBe('ignored');
+    const completed = stripeEvent('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }));
+    await postStripe(app, completed);
+    expect(await settled(completed.id as string)).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    expect(await purchase(sessionId)).toMatchObject({ status: 'refunded', granted_at: null });
   });
 
   it('a paid session with no purchase row is recorded and ignored', async () => {

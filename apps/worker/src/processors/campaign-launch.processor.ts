@@ -1,6 +1,6 @@
-import { DelayedError } from 'bullmq';
 import { launchCampaign } from '../../../../domain/campaigns/launch-campaign';
 import { defineHandler } from './types';
+import { runAgainIn } from './run-again-in';
 
 export const campaignLaunchHandler = defineHandler('campaign.launch.v1', async (payload, { deps, job, token }) => {
   const result = await launchCampaign(
@@ -10,8 +10,7 @@ export const campaignLaunchHandler = defineHandler('campaign.launch.v1', async (
   if (result.outcome === 'deferred') {
     // Scheduled for later or inside quiet hours: the same job waits (its id
     // stays taken, so no duplicate launch can be added meanwhile).
-    await job.moveToDelayed(Date.now() + Math.max(0, result.until.getTime() - deps.now().getTime()), token);
-    throw new DelayedError();
+    return runAgainIn(job, token, result.until.getTime() - deps.now().getTime());
   }
   return result;
 });

@@ -1,9 +1,10 @@
-import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
+import { UnrecoverableError, Worker } from 'bullmq';
 import { sendBatch } from '../../../../domain/campaigns/send-batch';
 import { trackedLinksOf } from '../../../../domain/links/link-code';
 import { ProviderRequestError } from '../../../../domain/messaging/providers/provider';
 import { limitedProvider } from '../limited-provider';
 import { defineHandler } from './types';
+import { runAgainIn } from './run-again-in';
 
 export const campaignSendBatchHandler = defineHandler('campaign.send-batch.v1', async (payload, { deps, job, token, worker }) => {
   const provider = limitedProvider(deps);
@@ -32,8 +33,7 @@ export const campaignSendBatchHandler = defineHandler('campaign.send-batch.v1', 
   }
   switch (result.outcome) {
     case 'deferred':
-      await job.moveToDelayed(Date.now() + Math.max(0, result.until.getTime() - deps.now().getTime()), token);
-      throw new DelayedError();
+      return runAgainIn(job, token, result.until.getTime() - deps.now().getTime());
     case 'rate_limited':
       // Pauses the whole queue, and the job goes back to wait without using an attempt.
       if (!worker) throw new Error('provider rate limited the request and no worker is available to pause');

@@ -1,9 +1,10 @@
-import { DelayedError, UnrecoverableError } from 'bullmq';
+import { UnrecoverableError } from 'bullmq';
 import { sendKeywordReply } from '../../../../domain/compliance/send-keyword-reply';
 import { ProviderRequestError } from '../../../../domain/messaging/providers/provider';
 import { shopTokenCipher } from '../../../../domain/shops/access-token/token-cipher';
 import { limitedProvider } from '../limited-provider';
 import { defineHandler } from './types';
+import { runAgainIn } from './run-again-in';
 
 // Through the same provider and the same segments-per-second budget as campaign sends.
 export const keywordReplyHandler = defineHandler('keyword.reply.v1', async (payload, { deps, job, token }) => {
@@ -21,8 +22,7 @@ export const keywordReplyHandler = defineHandler('keyword.reply.v1', async (payl
     throw err;
   }
   if (result.outcome === 'leased' && token) {
-    await job.moveToDelayed(Date.now() + Math.max(0, result.until.getTime() - deps.now().getTime()), token);
-    throw new DelayedError();
+    return runAgainIn(job, token, result.until.getTime() - deps.now().getTime());
   }
   return result;
 });

@@ -1,16 +1,12 @@
-import { DelayedError } from 'bullmq';
 import { eraseShop } from '../../../../domain/privacy/erase-shop';
 import { defineHandler } from './types';
-
-/** A run that used its slice gives its maintenance slot back for this long before going on. */
-const YIELD_MS = 500;
+import { runAgainIn, SLICE_YIELD_MS } from './run-again-in';
 
 export const shopEraseHandler = defineHandler('privacy.shop-erase.v1', async (payload, { deps, job, token }) => {
   const result = await eraseShop(deps, payload.shopId);
   if (result.outcome === 'yielded') {
-    // The same job goes on later (no attempt spent); its id stays taken, so no second erasure of the shop starts meanwhile.
-    await job.moveToDelayed(Date.now() + YIELD_MS, token);
-    throw new DelayedError();
+    // Its slice used: the same job goes on shortly, from the rows left.
+    return runAgainIn(job, token, SLICE_YIELD_MS);
   }
   return result;
 });

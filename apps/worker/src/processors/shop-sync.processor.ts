@@ -3,6 +3,7 @@ import { ShopifyAdminError } from '../../../../domain/shops/access-token/admin-g
 import { failAndObserve } from '../../../../domain/shop-sync/finish-shop-sync';
 import { runShopSync } from '../../../../domain/shop-sync/run-shop-sync';
 import { defineHandler } from './types';
+import { runAgainIn } from './run-again-in';
 
 /** Throttled waits one sync may take (each as long as Shopify's bucket needs) before it fails. */
 const MAX_THROTTLED = 50;
@@ -12,8 +13,7 @@ export const shopSyncHandler = defineHandler('shop.sync.v1', async (payload, { d
     const result = await runShopSync(deps, { syncId: payload.syncId });
     if (result.outcome === 'waiting' && token) {
       // Shopify is still exporting: come back later without spending an attempt.
-      await job.moveToDelayed(Date.now() + result.delayMs, token);
-      throw new DelayedError();
+      return runAgainIn(job, token, result.delayMs);
     }
     return result;
   } catch (err) {
@@ -28,8 +28,7 @@ export const shopSyncHandler = defineHandler('shop.sync.v1', async (payload, { d
         UPDATE shop_syncs SET throttled_waits = throttled_waits + 1, updated_at = now()
          WHERE id = ${payload.syncId}::uuid AND status IN ('queued', 'running') RETURNING throttled_waits`;
       if (row && row.throttled_waits <= MAX_THROTTLED) {
-        await job.moveToDelayed(Date.now() + (err.details.retryAfterMs ?? 1_000), token);
-        throw new DelayedError();
+        return runAgainIn(job, token, (err.details.retryAfterMs ?? 1_000));
       }
     }
     if ((err instanceof ShopifyAdminError && err.kind === 'throttled') || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { phoneHash } from '../contacts/phone';
+import { importContacts } from '../contacts/import-contacts';
+import { createContactImport, createShop, testPhone } from '../../test/factories';
+import { useTestEnv } from '../../test/harness';
+import { waitFor } from '../../test/sending';
+import { rid } from '../../test/webhooks';
+import { redactCustomer } from './redact-customer';
+
+// customers/redact against the contact import, which stages the customer's
+// rows before it applies them chunk by chunk: whatever the interleaving, the
+// import must not bring the customer back.
+
+const t = useTestEnv();
+
+async function waitsOnLock(pid: number): Promise<boolean> {
+  const rows = await t.env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM pg_stat_activity WHERE pid = ${pid}::int AND wait_event_type = 'Lock'`;
+  return Number(rows[0]!.n) > 0;
+}
+
+it('an import chunk in flight when customers/redact comes does not re-create the customer: the redact erases what it wrote and the later chunks read the scrubbed rows', async () => {
+  const shop = await createShop(t.env.db);
+  const phone = testPhone();
+  const email = `${rid('racer')}@example.test`;
+  const bystander = testPhone();
+  const imp = await createContactImport(t.env.db, shop.id, {
+    rows: [
+      { phone, email, firstName: 'Racer', lastName: 'Person', smsConsent: 'subscribed' },
+      { phone, firstName: 'Racer', tags: ['again'] },
+      { phone: bystander, firstName: 'Bystander' },
+    ],
+  });
+
+  // Holds the first chunk inside its transaction (it has read its rows) at its upsert, which waits on this uncommitted insert of the number.
+  const blocker = new Client({ connectionString: t.env.config.DATABASE_URL });
+  await blocker.connect();
+  await blocker.query('BEGIN');
+  await blocker.query(`INSERT INTO contacts (shop_id, phone_e164, phone_hash, sms_consent) VALUES ($1, $2, $3, 'pending')`, [shop.id, phone, phoneHash(phone)]);
+  // Postgres does not queue the redact ahead of the next chunk for the import's row (the first chunk updated it, so the
+  // redact wakes on the row's new version, which the next chunk may lock first): the next chunk starts once the redact
+  // ended, so that it reads what the redact left whatever the scheduling.
+  let redactEnded: () => void = () => undefined;
+  const redactDone = new Promise<void>((resolve) => {
+    redactEnded = resolve;
+  });
+  const importing = importContacts(t.env.db, {
+    importId: imp.id,
+    chunkSize: 1,
+    onProgress: async ({ processed }) => {
+      if (processed === 1) await redactDone;
+    },
+  });
+  await waitFor('the first chunk waits at its upsert', async () => {
+    const rows = await t.env.db.$queryRaw<{ n: bigint }[]>`
+      SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO contacts%'`;
+    return Number(rows[0]!.n) > 0;
+  });
+
+  let redactPid: number | undefined;
+  let redactSettled = false;
+  const redacting = t.env.db
+    .$transaction(async (tx) => {
+      redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
+      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: '42', email, phone }, eventRowId: randomUUID() });
+    })
+    .finally(() => {
+      redactSettled = true;
+      redactEnded();
+    });
+  // Either the redact went ahead of the chunk (the defect) or it waits for the chunk to commit.
+  await waitFor('the redact ended or waits on a lock', async () => redactSettled || (redactPid !== undefined && (await waitsOnLock(redactPid))));
+  await blocker.query('ROLLBACK');
+  await blocker.end();
+  await Promise.all([redacting, importing]);
+
+  const left = await t.env.db.$queryRaw<{ phone_e164: string | null; email: string | null; first_name: string | null; tags: string[]; sms_consent: string; erased_at: Date | null }[]>`
+    SELECT phone_e164, email, first_name, tags, sms_consent, erased_at FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
+  expect(left).toEqual([{ phone_e164: null, email: null, first_name: null, tags: [], sms_consent: 'pending', erased_at: expect.any(Date) }]);
+  const rejections = await t.env.db.$queryRaw<{ row_index: number; message: string }[]>`
+    SELECT row_index, message FROM contact_import_rejections WHERE import_id = ${imp.id}::uuid ORDER BY row_index`;
+  expect(rejections).toEqual([{ row_index: 1, message: "row: removed at the customer's request" }]);
+  const [other] = await t.env.db.$queryRaw<{ first_name: string | null }[]>`
+    SELECT first_name FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(bystander)}`;
+  expect(other).toEqual({ first_name: 'Bystander' });
+});
