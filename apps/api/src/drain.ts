@@ -43,12 +43,10 @@ export function stopOnSignals(server: Server, o: { name: string; logger: Logger;
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    o.logger.info({ signal }, `${o.name} draining`);
-    armExitDeadline(o.logger, o.timeoutMs);
-    setTimeout(() => {
-      o.logger.warn('drain timed out; closing remaining connections');
-      server.closeAllConnections();
-    }, o.timeoutMs).unref();
+    // The listener closes before "draining" is logged: whoever reads that
+    // line (an orchestrator, a test) may rely on new connections being
+    // refused. The log is asynchronous, so logging first let a preempted
+    // process announce the drain while it still accepted.
     server.close(() => {
       void o.close().finally(() => {
         o.logger.info(`${o.name} stopped`);
@@ -56,6 +54,12 @@ export function stopOnSignals(server: Server, o: { name: string; logger: Logger;
       });
     });
     drain.start();
+    o.logger.info({ signal }, `${o.name} draining`);
+    armExitDeadline(o.logger, o.timeoutMs);
+    setTimeout(() => {
+      o.logger.warn('drain timed out; closing remaining connections');
+      server.closeAllConnections();
+    }, o.timeoutMs).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
