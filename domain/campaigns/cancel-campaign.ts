@@ -11,6 +11,8 @@ export interface CancelResult {
   released: number;
   /** Credits still held for recipients in flight; completion releases what they do not use. */
   kept: number;
+  /** It was cancelled before this call, which changed nothing (the on-call's cancel reports it). */
+  alreadyCancelled: boolean;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function cancelCampaign(
       RETURNING ${CAMPAIGN_COLUMNS}`;
     if (!row) {
       const current = await getCampaignRow(tx, c.shopId, c.campaignId);
-      if (current.status === 'cancelled') return { campaign: toCampaignView(current), released: 0, kept: 0 };
+      if (current.status === 'cancelled') return { campaign: toCampaignView(current), released: 0, kept: 0, alreadyCancelled: true };
       throw invalidState(current.status, 'cancel');
     }
 
@@ -76,7 +78,7 @@ export async function cancelCampaign(
     // and the in-flight count, read while no settle of this shop can move money.
     await tx.$queryRaw`SELECT 1 FROM credit_wallets WHERE shop_id = ${c.shopId}::uuid FOR UPDATE`;
     const reservation = await activeReservationForCampaign(tx, c.campaignId);
-    if (!reservation) return { campaign: toCampaignView(row), released: 0, kept: 0 };
+    if (!reservation) return { campaign: toCampaignView(row), released: 0, kept: 0, alreadyCancelled: false };
     // In flight: pending rows of claimed batches, and rows a settle left
     // `sending` (only ever in a batch claimed before: attempt > 0). An
     // unclaimed batch's pending rows are not: no claim sends them now. So
@@ -93,6 +95,6 @@ export async function cancelCampaign(
     // Without a per-message bound (never expected once enqueued) keep it all rather than guess low.
     const kept = sending === 0 ? 0 : Math.min(outstanding, sending * (row.segments_per_message ?? outstanding));
     const released = kept === 0 ? await releaseReservation(tx, reservation.id) : await releasePartial(tx, reservation.id, outstanding - kept);
-    return { campaign: toCampaignView(row), released, kept };
+    return { campaign: toCampaignView(row), released, kept, alreadyCancelled: false };
   });
 }

@@ -2,8 +2,8 @@ import type { Server } from 'node:http';
 import { Client } from 'pg';
 import { createTestDatabase, dropTestDatabase } from '../../test/db';
 import { createTestEnv, type TestEnv } from '../../test/harness';
-import { createCampaign, createContact, createShop } from '../../test/factories';
-import { moneyState, waitFor } from '../../test/sending';
+import { createCampaign, createContact, createContactsBulk, createShop } from '../../test/factories';
+import { campaignStatus, moneyState, queuedCampaign, waitFor } from '../../test/sending';
 import { HANDLERS } from '../../apps/worker/src/registry';
 import { defineHandler } from '../../apps/worker/src/processors/types';
 import { pruneCampaignRecipients } from '../../domain/campaigns/prune-campaign-recipients';
@@ -44,7 +44,7 @@ it('--help lists every command', async () => {
   const { code, text } = await run('--help');
   expect(code).toBe(0);
   expect(text).toBe(HELP);
-  for (const cmd of ['campaign:inspect', 'campaign:reconcile', 'campaign:resolve-unknown', 'reconcile', 'webhook:list', 'webhook:replay', 'wallet:verify', 'reservation:release', 'queues', 'clicks:inspect']) {
+  for (const cmd of ['campaign:inspect', 'campaign:cancel', 'campaign:reconcile', 'campaign:resolve-unknown', 'reconcile', 'webhook:list', 'webhook:replay', 'wallet:verify', 'reservation:release', 'queues', 'clicks:inspect']) {
     expect(text).toContain(cmd);
   }
 });
@@ -141,6 +141,41 @@ it('reservation:release of a campaign that may still send fails with the 409, it
   expect(err).toBeInstanceOf(OpsError);
   expect((err as OpsError).message).toMatch(/→ 409 INVALID_STATE .*cancel the campaign/);
   expect((err as OpsError).message).toContain(`campaignId: ${c.id}, campaignStatus: sending, openRecipients: 1`);
+});
+
+it('campaign:cancel stops a campaign of any shop with a reason, says so when run again, and fails with the 409 and the status of a completed one', async () => {
+  const shop = await createShop(env.db, { credits: 20 });
+  await createContactsBulk(env.db, shop.id, 4);
+  const c = await queuedCampaign(env.db, shop.id, { segmentsPerMessage: 2 });
+  await expect(run('campaign:cancel', c.id)).rejects.toThrow('campaign:cancel needs --reason');
+  await expect(run('campaign:cancel', c.id, '--reason')).rejects.toThrow('campaign:cancel needs --reason');
+  expect(await campaignStatus(env.db, c.id)).toBe('queued');
+
+  const first = await run('campaign:cancel', c.id, '--reason', 'runaway: sent to the wrong list');
+  expect(first.code).toBe(0);
+  expect(first.text).toContain(`cancelled campaign ${c.id}: released 8 credit(s) now`);
+  expect(await campaignStatus(env.db, c.id)).toBe('cancelled');
+  expect(await moneyState(env.db, shop.id)).toMatchObject({ balance: 20, reserved: 0 });
+  output = [];
+  const again = await run('campaign:cancel', c.id, '--reason', 'again', '--json');
+  expect(JSON.parse(again.text)).toEqual({ id: c.id, shopId: shop.id, outcome: 'already_cancelled', status: 'cancelled', released: 0, kept: 0 });
+  output = [];
+  expect((await run('campaign:cancel', c.id, '--reason', 'again')).text).toContain(`campaign ${c.id} was already cancelled: nothing changed`);
+
+  const done = await createCampaign(env.db, shop.id, { status: 'completed' });
+  const err = await run('campaign:cancel', done.id, '--reason', 'too late').catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(OpsError);
+  expect((err as OpsError).message).toMatch(/→ 409 INVALID_STATE Cannot cancel a campaign that is completed \(status: completed\)/);
+  await expect(run('campaign:cancel', '00000000-0000-4000-8000-000000000000', '--reason', 'x')).rejects.toThrow(/404 NOT_FOUND/);
+});
+
+it('campaign:cancel sends who runs it (OPS_OPERATOR, else the OS user) with the reason, to the log line', async () => {
+  const shop = await createShop(env.db);
+  const c = await createCampaign(env.db, shop.id);
+  const code = await runOps(['campaign:cancel', c.id, '--reason', 'ticket OPS-7'], { ...io, operator: 'bob' });
+  expect(code).toBe(0);
+  const line = env.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'campaign cancelled by hand' && l.campaignId === c.id);
+  expect(line).toMatchObject({ operator: 'bob', reason: 'ticket OPS-7', outcome: 'cancelled' });
 });
 
 it('campaign:resolve-unknown: a dry run counts and changes nothing; --as sent charges each unknown recipient once; --as failed is free', async () => {

@@ -21,6 +21,8 @@ export interface OpsIo {
   db: () => Db;
   queues: () => QueueSet;
   apiUrl: string;
+  /** Who runs the command, recorded with a by-hand change (OPS_OPERATOR, else the OS user). */
+  operator?: string;
   out: (text: string) => void;
   now?: () => Date;
 }
@@ -30,6 +32,9 @@ export const HELP = `Usage: npm run ops -- <command> [options]
 Commands:
   campaign:inspect <campaignId>     status counts, batches, jobs, reservation, last activity
   campaign:reconcile <campaignId>   run reconciliation for one campaign now (signed API call)
+  campaign:cancel <campaignId> --reason "<text>"
+                                    stop a campaign of any shop exactly as the merchant's Cancel does: pending recipients
+                                    cancelled, unused credits released; who and why are logged (signed API call)
   campaign:resolve-unknown <campaignId> --as sent|failed [--dry-run]
                                     settle recipients left unknown (never re-sends; sent = charged once) (signed API call)
   reconcile                         run a full reconciliation pass now (signed API call)
@@ -58,7 +63,8 @@ Options:
   --json    machine-readable output
   --help    this text
 
-Environment: DATABASE_URL, REDIS_URL, QUEUE_PREFIX, INTERNAL_SIGNING_SECRET, OPS_API_URL (default http://127.0.0.1:$PORT)`;
+Environment: DATABASE_URL, REDIS_URL, QUEUE_PREFIX, INTERNAL_SIGNING_SECRET, OPS_API_URL (default http://127.0.0.1:$PORT),
+             OPS_OPERATOR (who you are, logged with a cancel; default the OS user)`;
 
 interface Parsed {
   command: string | undefined;
@@ -73,7 +79,7 @@ function parse(argv: string[]): Parsed {
     const a = argv[i] as string;
     if (a.startsWith('--')) {
       const next = argv[i + 1];
-      if (['--limit', '--shop', '--as', '--provider', '--topic', '--since'].includes(a) && next !== undefined) {
+      if (['--limit', '--shop', '--as', '--provider', '--topic', '--since', '--reason'].includes(a) && next !== undefined) {
         flags.set(a.slice(2), next);
         i++;
       } else flags.set(a.slice(2), true);
@@ -176,6 +182,19 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
         [table(Object.entries(report.repairs).map(([kind, repaired]) => ({ kind, repaired }))), `campaigns stuck: ${report.campaignsStuck}`, `ledger mismatches: ${report.ledgerMismatches.length}`].join('\n'),
         report,
       );
+      return 0;
+    }
+    case 'campaign:cancel': {
+      const id = needId(p, 'campaign id');
+      const reason = p.flags.get('reason');
+      if (typeof reason !== 'string' || reason.trim() === '') throw new OpsError('campaign:cancel needs --reason "<why>" (it is logged with who ran it)');
+      const r = (await signedCall(io, 'POST', `/internal/campaigns/${id}/cancel`, { reason, ...(io.operator ? { operator: io.operator.slice(0, 100) } : {}) })) as {
+        outcome: 'cancelled' | 'already_cancelled'; status: string; released: number; kept: number;
+      };
+      const head = r.outcome === 'already_cancelled'
+        ? `campaign ${id} was already cancelled: nothing changed`
+        : `cancelled campaign ${id}: released ${r.released} credit(s) now${r.kept > 0 ? `, ${r.kept} kept for messages in flight (released as they settle)` : ''}`;
+      print([head, keyValues(r as unknown as Record<string, unknown>)].join('\n'), r);
       return 0;
     }
     case 'campaign:resolve-unknown': {

@@ -1,9 +1,9 @@
 import request from 'supertest';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
-import { createCampaign, createContact, createShop } from '../../../../test/factories';
+import { createCampaign, createContact, createContactsBulk, createShop } from '../../../../test/factories';
 import { createHmac, randomBytes } from 'node:crypto';
 import { signInternalRequest } from '../../../../domain/ops/internal-signature';
-import { waitFor } from '../../../../test/sending';
+import { campaignStatus, moneyState, queuedCampaign, waitFor } from '../../../../test/sending';
 
 let env: TestEnv;
 beforeAll(async () => {
@@ -193,5 +193,68 @@ describe('/internal operations', () => {
     const [row] = await env.db.$queryRaw<{ status: string; attempts: number }[]>`SELECT status, attempts FROM webhook_events WHERE id = ${e!.id}::uuid`;
     expect(row).toEqual({ status: 'received', attempts: 0 });
     expect(await deps.queues.get('webhooks').getJob(`webhook-${e!.id}`)).toBeDefined();
+  });
+});
+
+describe('POST /internal/campaigns/:id/cancel', () => {
+  const cancel = (app: Parameters<typeof request>[0], id: string, raw: string, headers: Record<string, string>) =>
+    request(app).post(`/internal/campaigns/${id}/cancel`).set(headers).send(raw);
+
+  it("cancels a campaign of any shop as the merchant's cancel does and logs who and why; a second call (the contract's nonce-less form) answers already_cancelled", async () => {
+    const { app } = await env.api();
+    const shop = await createShop(env.db, { credits: 50 });
+    await createContactsBulk(env.db, shop.id, 3);
+    const c = await queuedCampaign(env.db, shop.id, { segmentsPerMessage: 2 });
+    const path = `/internal/campaigns/${c.id}/cancel`;
+    const raw = JSON.stringify({ reason: 'runaway: wrong audience', operator: 'alice' });
+
+    const first = await cancel(app, c.id, raw, signed('POST', path, raw));
+    expect(first.status).toBe(200);
+    expect(first.body).toEqual({ id: c.id, shopId: shop.id, outcome: 'cancelled', status: 'cancelled', released: 6, kept: 0 });
+    expect(await campaignStatus(env.db, c.id)).toBe('cancelled');
+    expect(await moneyState(env.db, shop.id)).toMatchObject({ balance: 50, reserved: 0, activeRemaining: 0 });
+    const line = env.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'campaign cancelled by hand' && l.campaignId === c.id);
+    expect(line).toMatchObject({ level: 'warn', shopId: shop.id, operator: 'alice', reason: 'runaway: wrong audience', outcome: 'cancelled', released: 6 });
+
+    const ts = String(Math.floor(Date.now() / 1000));
+    const again = JSON.stringify({ reason: 'making sure' });
+    const signature = createHmac('sha256', SECRET).update(`${ts}.POST.${path}.${again}`).digest('hex');
+    const second = await cancel(app, c.id, again, { 'X-Internal-Timestamp': ts, 'X-Internal-Signature': signature, 'Content-Type': 'application/json' });
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual({ id: c.id, shopId: shop.id, outcome: 'already_cancelled', status: 'cancelled', released: 0, kept: 0 });
+  });
+
+  it('refuses an unsigned cancel, or one signed for another campaign, with 401 INVALID_SIGNATURE, and changes nothing', async () => {
+    const { app } = await env.api();
+    const shop = await createShop(env.db, { credits: 50 });
+    await createContactsBulk(env.db, shop.id, 2);
+    const c = await queuedCampaign(env.db, shop.id);
+    const other = await createCampaign(env.db, shop.id);
+    const raw = JSON.stringify({ reason: 'no' });
+    for (const headers of [{ 'Content-Type': 'application/json' }, signed('POST', `/internal/campaigns/${other.id}/cancel`, raw)]) {
+      const res = await cancel(app, c.id, raw, headers);
+      expect([res.status, res.body.error?.code]).toEqual([401, 'INVALID_SIGNATURE']);
+    }
+    expect(await campaignStatus(env.db, c.id)).toBe('queued');
+    expect((await moneyState(env.db, shop.id)).reserved).toBe(c.reserved);
+  });
+
+  it('answers 404 for an unknown campaign, 409 INVALID_STATE with the status for a completed one, and 400 without a reason', async () => {
+    const { app } = await env.api();
+    const shop = await createShop(env.db);
+    const done = await createCampaign(env.db, shop.id, { status: 'completed' });
+    const raw = JSON.stringify({ reason: 'stop it' });
+    const unknownId = '00000000-0000-4000-8000-000000000000';
+    const missing = await cancel(app, unknownId, raw, signed('POST', `/internal/campaigns/${unknownId}/cancel`, raw));
+    expect([missing.status, missing.body.error?.code]).toEqual([404, 'NOT_FOUND']);
+    const completed = await cancel(app, done.id, raw, signed('POST', `/internal/campaigns/${done.id}/cancel`, raw));
+    expect(completed.status).toBe(409);
+    expect(completed.body.error).toMatchObject({ code: 'INVALID_STATE', details: { status: 'completed' } });
+    expect(typeof completed.body.error.requestId).toBe('string');
+    expect(await campaignStatus(env.db, done.id)).toBe('completed');
+    for (const body of ['{}', JSON.stringify({ reason: '   ' }), JSON.stringify({ reason: 'x', campaignId: unknownId })]) {
+      const res = await cancel(app, done.id, body, signed('POST', `/internal/campaigns/${done.id}/cancel`, body));
+      expect([res.status, res.body.error?.code]).toEqual([400, 'VALIDATION_FAILED']);
+    }
   });
 });

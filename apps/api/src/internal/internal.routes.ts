@@ -1,6 +1,7 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../../../lib/errors';
+import { cancelCampaignByHand } from '../../../../domain/ops/cancel-campaign-by-hand';
 import { inspectCampaign } from '../../../../domain/ops/inspect-campaign';
 import { resolveUnknownRecipients } from '../../../../domain/ops/resolve-unknown';
 import { releaseReservationByHand } from '../../../../domain/ops/release-reservation-by-hand';
@@ -28,6 +29,8 @@ const replayFailedBody = z.strictObject({
   limit: z.number().int().min(1).max(REPLAY_FAILED_MAX).optional(),
 });
 const resolveUnknownBody = z.strictObject({ as: z.enum(['sent', 'failed']), dryRun: z.boolean() });
+// Why is required: the log line is the only record of a by-hand cancel.
+const cancelBody = z.strictObject({ reason: z.string().trim().min(1).max(500), operator: z.string().trim().min(1).max(100).optional() });
 
 async function jobState(deps: ApiDeps, queue: 'campaigns' | 'sends', id: string): Promise<string> {
   const job = await deps.queues.get(queue).getJob(id);
@@ -84,6 +87,13 @@ export function internalRoutes(deps: ApiDeps): Router {
     const outcome = await replayWebhookEvent(deps, id);
     if (outcome === 'not_found') throw new AppError('NOT_FOUND', 'Webhook event not found');
     res.json({ id, outcome });
+  });
+
+  // The merchant's cancel for the on-call, who holds no session of the shop (domain/ops/cancel-campaign-by-hand.ts).
+  router.post('/campaigns/:id/cancel', async (req, res) => {
+    const { id } = parseParams(req, idParams);
+    const body = parseBody(req, cancelBody);
+    res.json(await cancelCampaignByHand(deps.db, { campaignId: id, reason: body.reason, operator: body.operator, now: deps.now(), logger: deps.logger }));
   });
 
   // Never re-sends: settles what the provider's own records say became of a
