@@ -1,7 +1,7 @@
 import { raw, type DbOrTx } from '../../lib/db';
 import { DEV_TRACKED_LINKS, sampleShortLink } from '../links/link-code';
 import { isGsm7 } from '../messaging/segments';
-import { maxRenderedLengthParts, upperBoundSegmentsFor } from '../messaging/template';
+import { maxRenderedLengthParts, upperBoundSegmentsFor, type ParsedTemplate } from '../messaging/template';
 import { audienceWhere, type OrderFilters } from './audience';
 import { parsedBody } from './parsed-body';
 
@@ -75,6 +75,23 @@ export async function estimateFromStats(db: DbOrTx, agg: AudienceStats | undefin
     const [exact] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM contacts a WHERE ${audienceWhere('a', c.shopId, c.tags, c.orders)}`;
     recipients = Number(exact?.n ?? 0);
   }
+  const segmentsPerMessage = segmentsPerMessageFor(template, agg, c);
+  return { recipients, segmentsPerMessage, credits: recipients * segmentsPerMessage };
+}
+
+/**
+ * The per-message bound (at least 1) that the audience's stats give: no
+ * message to a contact those stats count, rendered with this shop name and
+ * footer setting, has more segments. The stats' longest names only ever
+ * grow, so a bound computed later covers every contact an earlier one did
+ * and every one who joined or was renamed since (the launch recomputes it
+ * per chunk for that reason).
+ */
+export function segmentsPerMessageFor(
+  template: ParsedTemplate,
+  agg: Omit<AudienceStats, 'n'> | undefined,
+  c: Pick<EstimateInput, 'shopName' | 'optOutFooter' | 'linkBase'>,
+): number {
   const shortLink = sampleShortLink(c.linkBase ?? DEV_TRACKED_LINKS.base);
   const used = new Set(maxRenderedLengthParts(template, shortLink).placeholders.map((p) => p.name));
   const anyUnicode =
@@ -88,6 +105,5 @@ export async function estimateFromStats(db: DbOrTx, agg: AudienceStats | undefin
     c.optOutFooter,
     shortLink,
   );
-  const segmentsPerMessage = Math.max(1, bound);
-  return { recipients, segmentsPerMessage, credits: recipients * segmentsPerMessage };
+  return Math.max(1, bound);
 }

@@ -1,9 +1,12 @@
 import type { Logger } from 'pino';
 import { empty, sql, type Db, type Tx } from '../../lib/db';
 import type { Producer } from '../../queue/producer';
+import { DEV_TRACKED_LINKS, type TrackedLinks } from '../links/link-code';
+import { parseTemplate } from '../messaging/template';
 import { audienceWhere } from './audience';
 import { completeCampaignIfDone } from './complete-campaign';
 import { enqueueBatchJobs } from './enqueue-batch-jobs';
+import { AUDIENCE_STATS_COLUMNS, audienceStatKeys, segmentsPerMessageFor, type AudienceStats } from './estimate-audience';
 import { loadSendContext, type SendContext } from './send-context';
 
 export interface LaunchDeps {
@@ -20,6 +23,8 @@ export interface LaunchDeps {
   firstChunk?: number;
   /** Runs after chunk `k` (0-based) committed and its jobs were added; tests throw here to kill a launch mid-way. */
   afterChunk?: (k: number) => void | Promise<void>;
+  /** Short-link base (trackedLinksOf(config)), which the per-message bound counts each link at; the development one when absent. */
+  links?: Pick<TrackedLinks, 'base'>;
 }
 
 export type LaunchResult =
@@ -50,9 +55,11 @@ const MAX_CHUNK_RETRIES = 5;
  * recipients, batches and jobs.
  *
  * The audience may have grown since the enqueue reserved credits for it
- * (contacts who subscribed before a scheduled launch): each chunk's
- * recipients are paid for in the chunk's own transaction (see
- * materialiseChunk), so a send is never charged beyond the reservation.
+ * (contacts who subscribed before a scheduled launch), and with longer
+ * names than the enqueue sized its messages for (so may a renamed
+ * contact's): each chunk's recipients are paid for in the chunk's own
+ * transaction, at a per-message bound recomputed from the audience's stats
+ * (see materialiseChunk), so a send is never charged beyond the reservation.
  */
 export async function launchCampaign(
   deps: LaunchDeps,
@@ -84,7 +91,7 @@ export async function launchCampaign(
     try {
       chunk = await materialiseChunk(deps, ctx, now, size);
     } catch (err) {
-      if (!(err instanceof CampaignChanged || err instanceof CreditsTaken) || ++retries > MAX_CHUNK_RETRIES) throw err;
+      if (!(err instanceof CampaignChanged || err instanceof CreditsTaken || err instanceof NamesGrew) || ++retries > MAX_CHUNK_RETRIES) throw err;
       // Read again: a PATCH of a scheduled campaign's audience may be what changed.
       const fresh = await loadSendContext(deps.db, job.campaignId, job.shopId);
       if (!fresh) return { outcome: 'ignored', status: 'missing' };
@@ -127,6 +134,9 @@ class CampaignChanged extends Error {}
 /** The available credits a chunk counted on were taken before its top-up (another enqueue, a flow): the chunk is rolled back and read again. */
 class CreditsTaken extends Error {}
 
+/** A contact with a longer name joined the audience between the chunk's read of the stats and its insert: the chunk is rolled back and read again. */
+class NamesGrew extends Error {}
+
 /** A recipient's error_code when the launch could not pay for them: flows name the same condition `insufficient_credits`. */
 const INSUFFICIENT_CREDITS_SKIP = 'insufficient_credits';
 
@@ -147,14 +157,14 @@ type ChunkResult =
       batches: number;
     };
 
-interface LaunchRow {
+interface LaunchRow extends Omit<AudienceStats, 'n'> {
   status: string;
   scheduled_at: Date | null;
   total_recipients: number;
   launch_cursor: string | null;
   launch_next_batch: number;
   materialising: boolean;
-  /** What the campaign reserves per recipient (segments_per_message, at least 1). */
+  /** What the campaign reserves per recipient so far (segments_per_message, at least 1). */
   per: number;
   /** amount − released of its active reservation (null: none): what covers its recipients. */
   held: bigint | null;
@@ -189,6 +199,8 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
       // cursor's recipient is found through the contact index alone (OFFSET
       // 0 keeps the planner from ANDing in the campaign index, which reads
       // every recipient of the campaign: 35 ms a chunk at 200 000, measured).
+      // The audience's stats (one row per tag) give the longest names now.
+      const statKeys = audienceStatKeys(ctx.audienceTags);
       const [row] = await tx.$queryRaw<LaunchRow[]>`
         SELECT c.status, c.scheduled_at, c.total_recipients, c.launch_cursor, c.launch_next_batch, c.materialising,
                GREATEST(1, COALESCE(c.segments_per_message, 1))::int AS per,
@@ -196,8 +208,10 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
                (SELECT w.balance - w.reserved FROM credit_wallets w WHERE w.shop_id = c.shop_id) AS available,
                (SELECT COALESCE(sum(b.recipient_count), 0)::int FROM campaign_batches b WHERE b.campaign_id = c.id) AS materialised,
                EXISTS (SELECT 1 FROM (SELECT x.campaign_id, x.error_code FROM campaign_recipients x WHERE x.contact_id = c.launch_cursor OFFSET 0) x
-                        WHERE x.campaign_id = c.id AND x.error_code = ${INSUFFICIENT_CREDITS_SKIP}) AS capped
+                        WHERE x.campaign_id = c.id AND x.error_code = ${INSUFFICIENT_CREDITS_SKIP}) AS capped,
+               st.first_len, st.last_len, st.first_unicode, st.last_unicode
           FROM campaigns c LEFT JOIN credit_reservations r ON r.campaign_id = c.id AND r.status = 'active'
+         CROSS JOIN LATERAL (SELECT ${AUDIENCE_STATS_COLUMNS} FROM audience_stats WHERE shop_id = c.shop_id AND tag = ANY(${statKeys}::text[])) st
          WHERE c.id = ${ctx.campaignId}::uuid`;
       if (!row) return { outcome: 'ignored', status: 'missing' } as const;
       const starting = LAUNCHABLE.has(row.status);
@@ -218,11 +232,17 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
       await tx.$executeRawUnsafe('SET LOCAL enable_seqscan = off');
       const after = row.launch_cursor === null ? empty : sql`AND a.id > ${row.launch_cursor}::uuid`;
       const first = row.launch_next_batch;
-      const payable = payableRecipients(row, size);
+      // Contacts who joined or were renamed since the enqueue may need more
+      // segments than it sized messages for: the bound from the stats now
+      // covers every contact this chunk can read (a longer name committed
+      // after this read is caught below), and the whole campaign is paid
+      // for at it from here on.
+      const per = Math.max(row.per, messageBound(ctx, row, deps));
+      const payable = payableRecipients(row, per, size);
       // The first `payable` contacts (in id order) become pending; the rest
       // are recorded skipped at once, so the stats count them and say why,
       // and the cursor still walks the whole audience.
-      const [ins] = await tx.$queryRaw<{ n: number; paid: number }[]>`
+      const [ins] = await tx.$queryRaw<({ n: number; paid: number } & Omit<AudienceStats, 'n'>)[]>`
         WITH chunk AS (
           SELECT a.id FROM contacts a
            WHERE ${audienceWhere('a', ctx.shopId, ctx.audienceTags, ctx.audienceOrders)} ${after}
@@ -239,9 +259,17 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
             FROM numbered
           RETURNING status
         )
-        SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'pending')::int AS paid FROM ins`;
+        -- The stats again, in this statement's snapshot, the one the chunk's
+        -- contacts were read in: a longer name committed since the read above
+        -- shows here.
+        SELECT i.n, i.paid, st.first_len, st.last_len, st.first_unicode, st.last_unicode
+          FROM (SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'pending')::int AS paid FROM ins) i,
+               (SELECT ${AUDIENCE_STATS_COLUMNS} FROM audience_stats WHERE shop_id = ${ctx.shopId}::uuid AND tag = ANY(${statKeys}::text[])) st`;
       const inserted = ins?.n ?? 0;
       const paid = ins?.paid ?? 0;
+      if (paid > 0 && ins && messageBound(ctx, ins, deps) > per) {
+        throw new NamesGrew(`campaign ${ctx.campaignId}: a longer name joined the audience during a launch chunk`);
+      }
       const nb = Math.ceil(inserted / bs);
       // Batch k of the chunk holds its rows k·size … k·size + size − 1: the
       // batches follow from the count, without reading the rows back. A
@@ -256,17 +284,22 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
       }
       const done = inserted < size;
       // Guarded by what was read: a campaign cancelled since rolls the chunk back.
+      // The bound rises with the top-up below that pays for it (never
+      // falls): a chunk that pays for nobody leaves it, and what covers
+      // the recipients before, as they are.
       const [moved] = await tx.$queryRaw<{ total_recipients: number }[]>`
         UPDATE campaigns
            SET status = 'sending', started_at = COALESCE(started_at, ${now}), last_activity_at = ${now}, updated_at = ${now},
                launch_next_batch = ${first + nb}::int, materialising = ${!done},
+               segments_per_message = CASE WHEN ${paid}::int > 0 THEN GREATEST(segments_per_message, ${per}::int) ELSE segments_per_message END,
                total_recipients = CASE WHEN ${done} THEN (SELECT COALESCE(sum(b.recipient_count), 0)::int FROM campaign_batches b WHERE b.campaign_id = ${ctx.campaignId}::uuid)
                                        ELSE total_recipients END
          WHERE id = ${ctx.campaignId}::uuid AND status = ${row.status} AND launch_next_batch = ${first}::int
-           -- The audience this chunk read from: a PATCH that committed since (a
-           -- scheduled campaign may still be edited) rolls the chunk back, and
-           -- the launch reads the campaign again (a sending one cannot be edited).
-           AND (status = 'sending' OR audience = ${JSON.stringify(ctx.audience ?? {})}::jsonb)
+           -- The audience and body this chunk read from and sized messages
+           -- by: a PATCH that committed since (a scheduled campaign may still
+           -- be edited) rolls the chunk back, and the launch reads the
+           -- campaign again (a sending one cannot be edited).
+           AND (status = 'sending' OR (audience = ${JSON.stringify(ctx.audience ?? {})}::jsonb AND body = ${ctx.body}))
         RETURNING total_recipients`;
       if (!moved) throw new CampaignChanged(`campaign ${ctx.campaignId} changed during its launch`);
       // Last, after the campaign row: the order cancel and completion take
@@ -274,7 +307,8 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
       // this statement and the COMMIT only. A chunk that skipped all its
       // rows adds nobody to pay for. Paid rows only follow paid rows (a
       // chunk after a capped one pays for none), so the recipients to cover
-      // are all those inserted before plus this chunk's paid ones.
+      // are all those inserted before plus this chunk's paid ones, all at
+      // the bound just written (those before too, had it risen).
       if (paid > 0) await payForRecipients(tx, ctx, row.materialised + paid);
       return {
         outcome: 'chunk',
@@ -291,24 +325,40 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
 }
 
 /**
- * How many of the chunk's next `size` contacts it can pay for: those the
- * reservation still covers at `per` credits each beyond the recipients
- * inserted before, plus what the available balance can add. None once a
+ * The per-message bound the audience's stats give now (segmentsPerMessageFor,
+ * as the enqueue computed it, with the name and footer frozen then). Only a
+ * campaign whose render was frozen at enqueue is bounded at all (see
+ * SendContext.messageBound): for any other the bound stays as it was. A body
+ * that does not parse sends nothing (render-batch: invalid_template).
+ */
+function messageBound(ctx: SendContext, stats: Omit<AudienceStats, 'n'>, deps: Pick<LaunchDeps, 'links'>): number {
+  if (ctx.messageBound === null) return 1;
+  const parsed = parseTemplate(ctx.body);
+  if (!parsed.ok) return 1;
+  return segmentsPerMessageFor(parsed.template, stats, { shopName: ctx.shopName, optOutFooter: ctx.optOutFooter, linkBase: (deps.links ?? DEV_TRACKED_LINKS).base });
+}
+
+/**
+ * How many of the chunk's next `size` contacts it can pay for: all the
+ * recipients, those inserted before included, at `per` credits each (the
+ * campaign's bound, raised to what the audience now needs) as far as the
+ * reservation and the available balance cover, less those before. None once a
  * chunk ran out: from the first contact the launch could not pay for, the
  * rest of the audience is skipped, even if credits are bought meanwhile
  * (a campaign goes to a prefix of its audience in contact order, not to
  * whoever was materialised after a purchase). No reservation (never
  * enqueued, as fixtures may make) covers nothing and cannot be topped up.
  */
-function payableRecipients(row: LaunchRow, size: number): number {
+function payableRecipients(row: LaunchRow, per: number, size: number): number {
   if (row.capped || row.held === null) return 0;
   const credits = Number(row.held) + Math.max(0, Number(row.available ?? 0));
-  return Math.max(0, Math.min(size, Math.floor(credits / row.per) - row.materialised));
+  return Math.max(0, Math.min(size, Math.floor(credits / per) - row.materialised));
 }
 
 /**
  * Makes the campaign's active reservation cover `recipients` at the
- * campaign's per-recipient bound (amount − released ≥ recipients × per),
+ * campaign's per-recipient bound as this transaction left it
+ * (amount − released ≥ recipients × per),
  * topping it up from the available balance, in one statement. Computed from
  * what the rows hold, not from what this chunk added, so a re-run of a
  * chunk that committed (a launch retried after a crash) finds it covered

@@ -135,4 +135,133 @@ describe('launchCampaign and the credits of contacts who subscribed after the en
     const m = await moneyState(t.env.db, shopId);
     expect(m).toMatchObject({ reserved: 270 * per, activeRemaining: 270 * per, balance: 100_000 });
   });
+  // The enqueue sized every message from the longest names of the audience
+  // as it was then (segments_per_message). A contact who subscribes, or is
+  // renamed, with a longer name afterwards needs more segments than that.
+  describe('with longer names than the enqueue sized', () => {
+    /** Three segments a message at most for a 150-character first name, one for the bulk contacts' ("Friend<n>"). */
+    const BODY = 'Hi {{firstName|there}}, our spring sale starts today.';
+    const LONG = 'B'.repeat(150);
+
+    /** `n` subscribed contacts with `firstName`, phones numbered on from `startAt` as createContactsBulk numbers them. */
+    async function subscribeNamed(shopId: string, n: number, startAt: number, firstName: string): Promise<void> {
+      await t.env.db.$executeRaw`
+        INSERT INTO contacts (shop_id, phone_e164, phone_hash, first_name, last_name, sms_consent)
+        SELECT ${shopId}::uuid, p, encode(sha256(p::bytea), 'hex'), ${firstName}, 'Tester', 'subscribed'
+          FROM generate_series(${startAt}::int, ${startAt + n - 1}::int) g, LATERAL (SELECT '+1201' || (2000000 + g)::text AS p) x`;
+    }
+
+    /** 150 contacts, a campaign enqueued for them at one segment a message, scheduled for `at`. */
+    async function enqueuedAtOneSegment(credits: number) {
+      const shop = await createShop(t.env.db, { credits });
+      await disableQuietHours(t.env.db, shop.id);
+      await createContactsBulk(t.env.db, shop.id, 150);
+      const campaign = await createCampaign(t.env.db, shop.id, { scheduledAt: at, body: BODY });
+      const enqueued = await enqueueCampaign(t.worker, { shopId: shop.id, campaignId: campaign.id, guard: UNGUARDED, traceId: `trace-${campaign.id}`, now: new Date(), responseStatus: 202 });
+      expect(enqueued.result).toMatchObject({ recipients: 150, creditsReserved: 150, campaign: { status: 'scheduled' } });
+      return { shopId: shop.id, campaignId: campaign.id, job: { campaignId: campaign.id, shopId: shop.id, traceId: `trace-${campaign.id}` } };
+    }
+
+    async function perMessage(campaignId: string): Promise<number> {
+      const [c] = await t.env.db.$queryRaw<{ per: number }[]>`SELECT segments_per_message AS per FROM campaigns WHERE id = ${campaignId}::uuid`;
+      return c!.per;
+    }
+
+    /** Sends batches `batchNos`; returns what their settles charged beside what the reservation gave. */
+    async function sendAll(job: { campaignId: string; shopId: string; traceId: string }, batchNos: number[]) {
+      let debited = 0;
+      let fromReservation = 0;
+      for (const b of batchNos) {
+        const r = await send(job, b);
+        expect(r).toMatchObject({ outcome: 'done' });
+        if (r.outcome === 'done' && r.settle) {
+          debited += r.settle.debited;
+          fromReservation += r.settle.fromReservation;
+          expect(r.settle.shortfall).toBe(0);
+        }
+      }
+      return { debited, fromReservation };
+    }
+
+    it('subscribed or renamed before the launch: the launch raises the per-message bound and tops up for it, so no message is charged beyond the reservation', async () => {
+      const { shopId, campaignId, job } = await enqueuedAtOneSegment(100_000);
+      await subscribeNamed(shopId, 120, 150, LONG);
+      await t.env.db.$executeRaw`UPDATE contacts SET first_name = ${LONG} WHERE shop_id = ${shopId}::uuid AND first_name = 'Friend7'`;
+
+      expect(await launchCampaign(deps(), job)).toEqual({ outcome: 'launched', recipients: 270, batches: 3, completed: false });
+      expect(await recipientCounts(t.env.db, campaignId)).toEqual({ pending: 270 });
+      const per = await perMessage(campaignId);
+      const held = (await reservation(campaignId)).amount;
+
+      const settled = await sendAll(job, [0, 1, 2]);
+      expect(t.sim.stats().messagesAccepted).toBe(270);
+      // 149 one-segment messages, 121 of two segments: every credit charged came from the reservation.
+      const r = await reservation(campaignId);
+      expect({ charged: await charged(campaignId), fromReservation: r.consumed }).toEqual({ charged: 149 + 121 * 2, fromReservation: 149 + 121 * 2 });
+      expect(settled).toEqual({ debited: 149 + 121 * 2, fromReservation: 149 + 121 * 2 });
+      // The launch raised the bound to what the longest name needs and reserved it for every recipient.
+      const [sent] = await t.env.db.$queryRaw<{ longest: number }[]>`
+        SELECT max(segments)::int AS longest FROM campaign_recipients WHERE campaign_id = ${campaignId}::uuid AND status = 'sent'`;
+      expect(sent!.longest).toBe(2);
+      expect(per).toBeGreaterThanOrEqual(2);
+      expect(held).toBe(270 * per);
+      expect(r).toMatchObject({ status: 'closed', amount: r.consumed + r.released });
+      const m = await moneyState(t.env.db, shopId);
+      expect(m).toMatchObject({ reserved: 0, balance: 100_000 - r.consumed });
+      expect(m.ledgerSum).toBe(m.balance);
+    });
+
+    it('when the raised bound cannot be paid for all, the contacts it cannot cover are skipped (insufficient_credits); a launch killed after a chunk that raised it and run again tops up once', async () => {
+      // 150 reserved at enqueue, 300 more available: 150 recipients at three segments.
+      const { shopId, campaignId, job } = await enqueuedAtOneSegment(450);
+      await subscribeNamed(shopId, 120, 150, LONG);
+
+      await expect(launchCampaign(deps({ afterChunk: (k) => { if (k === 0) throw new Error('SIGKILL'); } }), job)).rejects.toThrow('SIGKILL');
+      const per = await perMessage(campaignId);
+      expect(per).toBe(3);
+      expect((await reservation(campaignId)).amount).toBe(100 * per);
+
+      const runs = await Promise.all([launchCampaign(deps(), job), launchCampaign(deps(), job)]);
+      for (const run of runs) expect(run).toMatchObject({ outcome: 'launched', recipients: 270, batches: 3 });
+      expect(await recipientCounts(t.env.db, campaignId)).toEqual({ pending: 150, skipped: 120 });
+      const [skipped] = await t.env.db.$queryRaw<{ n: bigint; coded: bigint }[]>`
+        SELECT count(*) AS n, count(*) FILTER (WHERE error_code = 'insufficient_credits') AS coded
+          FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id
+         WHERE r.campaign_id = ${campaignId}::uuid AND r.status = 'skipped' AND c.first_name = ${LONG}`;
+      expect(skipped).toEqual({ n: 120n, coded: 120n });
+      expect((await reservation(campaignId)).amount).toBe(150 * per);
+      const held = await moneyState(t.env.db, shopId);
+      expect(held).toMatchObject({ reserved: 450, activeRemaining: 450, balance: 450 });
+
+      const settled = await sendAll(job, [0, 1]);
+      expect(settled).toEqual({ debited: 150, fromReservation: 150 });
+      const r = await reservation(campaignId);
+      expect(await charged(campaignId)).toBe(r.consumed);
+      const m = await moneyState(t.env.db, shopId);
+      expect(m).toMatchObject({ reserved: 0, balance: 300 });
+      expect(m.ledgerSum).toBe(m.balance);
+    });
+
+    it('renamed after the launch materialised them: a message longer than its reservation is not sent (skipped, insufficient_credits), and nothing is charged beyond the reservation', async () => {
+      const { shopId, campaignId, job } = await enqueuedAtOneSegment(100_000);
+      expect(await launchCampaign(deps(), job)).toMatchObject({ outcome: 'launched', recipients: 150, batches: 2 });
+      expect(await perMessage(campaignId)).toBe(1);
+      await t.env.db.$executeRaw`UPDATE contacts SET first_name = ${LONG} WHERE shop_id = ${shopId}::uuid AND first_name = 'Friend7'`;
+
+      const settled = await sendAll(job, [0, 1]);
+      expect(settled).toEqual({ debited: 149, fromReservation: 149 });
+      expect(t.sim.stats().messagesAccepted).toBe(149);
+      expect(await recipientCounts(t.env.db, campaignId)).toEqual({ sent: 149, skipped: 1 });
+      const [renamed] = await t.env.db.$queryRaw<{ status: string; error_code: string | null; segments: number | null }[]>`
+        SELECT r.status, r.error_code, r.segments FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id
+         WHERE r.campaign_id = ${campaignId}::uuid AND c.first_name = ${LONG}`;
+      expect(renamed).toMatchObject({ status: 'skipped', error_code: 'insufficient_credits' });
+      const r = await reservation(campaignId);
+      expect(await charged(campaignId)).toBe(r.consumed);
+      expect(await campaignStatus(t.env.db, campaignId)).toBe('completed');
+      const m = await moneyState(t.env.db, shopId);
+      expect(m).toMatchObject({ reserved: 0, balance: 100_000 - 149 });
+      expect(m.ledgerSum).toBe(m.balance);
+    });
+  });
 });

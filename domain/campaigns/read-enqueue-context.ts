@@ -24,7 +24,7 @@ type Row = SendContextRow & CampaignRow & AudienceStats & { stat_keys: string[] 
  */
 export async function readEnqueueContext(db: DbOrTx, campaignId: string, shopId: string): Promise<EnqueueContext | null> {
   const rows = await db.$queryRaw<Row[]>`
-    SELECT ${SEND_CONTEXT_COLUMNS}, c.name, c.segments_per_message, c.created_at, c.updated_at, c.started_at, c.completed_at,
+    SELECT ${SEND_CONTEXT_COLUMNS}, c.name, c.created_at, c.updated_at, c.started_at, c.completed_at,
            k.stat_keys, a.*
       FROM campaigns c JOIN shops s ON s.id = c.shop_id
      CROSS JOIN LATERAL (

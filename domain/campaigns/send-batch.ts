@@ -14,6 +14,7 @@ import { settleBatch, type RecipientOutcome, type SettleSummary } from './settle
 import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
 import { giveBackSendSlots } from './give-back-send-slots';
 import { releaseCappedCredits } from './release-capped-credits';
+import { withinReservation } from './within-reservation';
 
 export const DEFAULT_MAX_SEND_ATTEMPTS = 5;
 
@@ -130,11 +131,15 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob, o: { aft
 
   let outcomes = decided;
   if (toSend.length > 0) {
-    const rendered = renderBatch(toSend, ctx, deps.links);
+    const { rendered, skipped: beyond } = withinReservation(renderBatch(toSend, ctx, deps.links), toSend, ctx.messageBound);
+    if (beyond.length > 0) {
+      deps.metrics?.smsSkipped?.inc({ reason: 'insufficient_credits' }, beyond.length);
+      deps.logger?.warn({ campaignId: job.campaignId, batchNo: job.batchNo, skipped: beyond.length, bound: ctx.messageBound }, 'recipients renamed since the launch need more segments than reserved: skipped (insufficient_credits)');
+    }
     const results = await callProvider(deps, job, rendered, { token, takeover: claim.takeover });
     if (!Array.isArray(results)) return results;
     if (deps.afterProviderCall) await deps.afterProviderCall(results);
-    outcomes = decided.concat(toOutcomes(rendered, results, deps.provider.dedupsByReference));
+    outcomes = decided.concat(beyond, toOutcomes(rendered, results, deps.provider.dedupsByReference));
   }
 
   const settle = await settleBatch(deps.db, {

@@ -25,6 +25,14 @@ export interface SendContext {
   quietEnd: string;
   /** Whether the opt-out footer is appended: as frozen at enqueue, else the shop's setting. */
   optOutFooter: boolean;
+  /**
+   * The most segments any of its messages may have, what its reservation
+   * holds per recipient (segments_per_message, raised by the launch when
+   * longer names joined the audience); null when it bounds nothing: not
+   * enqueued, or enqueued before the render was frozen (such a campaign
+   * renders with the shop's current name and footer).
+   */
+  messageBound: number | null;
   /** The shop's frequency cap, null when off for this campaign (shop setting off, or the campaign ignores it). */
   frequencyCap: { windowHours: number } | null;
   /** The campaign's number in its short links (domain/links/link-code.ts). */
@@ -34,7 +42,7 @@ export interface SendContext {
 /** The columns loadSendContext reads (campaigns c JOIN shops s), for a caller that reads more in the same statement. */
 export const SEND_CONTEXT_COLUMNS = raw(
   'c.id, c.shop_id, c.status, c.body, c.audience, c.scheduled_at, c.trace_id, s.name AS shop_name, s.domain, s.sender_id, s.timezone, s.quiet_hours_start, s.quiet_hours_end, s.opt_out_footer, c.link_no, ' +
-    'c.shop_name_at_enqueue, c.opt_out_footer_at_enqueue, ' +
+    'c.shop_name_at_enqueue, c.opt_out_footer_at_enqueue, c.segments_per_message, ' +
     'c.ignore_smart_sending, s.smart_sending_enabled, s.smart_sending_window_hours',
 );
 
@@ -55,6 +63,7 @@ export interface SendContextRow {
   opt_out_footer: boolean;
   shop_name_at_enqueue: string | null;
   opt_out_footer_at_enqueue: boolean | null;
+  segments_per_message: number | null;
   link_no: bigint;
   ignore_smart_sending: boolean;
   smart_sending_enabled: boolean;
@@ -102,6 +111,7 @@ export function sendContextOf(r: SendContextRow): SendContext {
     quietStart: r.quiet_hours_start,
     quietEnd: r.quiet_hours_end,
     optOutFooter: r.opt_out_footer_at_enqueue ?? r.opt_out_footer,
+    messageBound: r.shop_name_at_enqueue !== null && r.opt_out_footer_at_enqueue !== null ? r.segments_per_message : null,
     linkNo: Number(r.link_no),
     frequencyCap: r.smart_sending_enabled && !r.ignore_smart_sending ? { windowHours: r.smart_sending_window_hours } : null,
   };
