@@ -1,7 +1,16 @@
-import type { DbOrTx } from '../../lib/db';
+import type { DbOrTx, Tx } from '../../lib/db';
 import { UNGUARDED, type IdempotencyGuard } from '../idempotency/guard';
 import { allowConsentErasure, inTransaction } from '../consent/consent-source';
 import { notFound } from '../../lib/errors';
+import { dropStoredResponsesQuoting, scrubInboundTextsFrom, scrubWebhookPayloads } from '../privacy/scrub-person-traces';
+
+interface ErasedContact {
+  id: string;
+  phone_e164: string | null;
+  phone_hash: string;
+  email: string | null;
+  shopify_customer_id: string | null;
+}
 
 /**
  * DELETE /api/contacts/:id: the PII goes (phone, email, names, tags, Shopify
@@ -10,16 +19,18 @@ import { notFound } from '../../lib/errors';
  * given before the erasure does not: a returning number starts `pending`
  * again. As customers/redact does, the contact's checkouts (matched by
  * contact, phone hash or Shopify customer) are deleted and its orders kept
- * only as anonymous totals, and its consent record is erased. One statement
- * (after arming the consent record's erasure), so all of it or none.
+ * only as anonymous totals, and its consent record is erased. What else
+ * still quotes the person goes as customers/redact takes it: stored responses
+ * a retry would replay, inbound texts, stored Shopify payloads. One
+ * transaction, so all of it or none.
  */
 export async function eraseContact(db: DbOrTx, shopId: string, id: string, guard: IdempotencyGuard = UNGUARDED): Promise<void> {
-  const [row] = await inTransaction(db, async (tx) => {
+  const erased = await inTransaction(db, async (tx) => {
     await guard.assertHeld(tx);
     await allowConsentErasure(tx);
-    return tx.$queryRaw<{ n: number }[]>`
+    const [old] = await tx.$queryRaw<ErasedContact[]>`
     WITH old AS (
-      SELECT id, phone_hash, shopify_customer_id FROM contacts
+      SELECT id, phone_e164, phone_hash, email, shopify_customer_id FROM contacts
        WHERE id = ${id}::uuid AND shop_id = ${shopId}::uuid AND erased_at IS NULL
          FOR UPDATE
     ), erased AS (
@@ -54,7 +65,19 @@ export async function eraseContact(db: DbOrTx, shopId: string, id: string, guard
          SET status = 'suppressed', error_code = 'erased', to_phone_sealed = NULL, claim_token = NULL, lease_until = NULL, final_at = now()
         FROM old WHERE k.shop_id = ${shopId}::uuid AND k.to_hash = old.phone_hash AND k.status IN ('pending', 'sending')
     )
-    SELECT count(*)::int AS n FROM erased`;
+    SELECT o.id, o.phone_e164, o.phone_hash, o.email, o.shopify_customer_id FROM old o JOIN erased e ON e.id = o.id`;
+    if (old) await scrubTraces(tx, shopId, old);
+    return old;
   });
-  if ((row?.n ?? 0) === 0) throw notFound('Contact');
+  if (!erased) throw notFound('Contact');
+}
+
+async function scrubTraces(tx: Tx, shopId: string, c: ErasedContact): Promise<void> {
+  // Providers may drop the '+'; Shopify payloads may carry the number so.
+  const phoneForms = c.phone_e164 ? [c.phone_e164, c.phone_e164.replace(/^\+/, '')] : [];
+  const emails = c.email ? [c.email.toLowerCase()] : [];
+  // The id too: a response from before a PATCH moved the number quotes the old one.
+  await dropStoredResponsesQuoting(tx, shopId, [...phoneForms, ...emails, c.id]);
+  await scrubInboundTextsFrom(tx, shopId, [c.phone_hash]);
+  await scrubWebhookPayloads(tx, { shopId, shopifyCustomerId: c.shopify_customer_id, emails, phoneForms, openInboundTexts: false });
 }

@@ -18,17 +18,26 @@ const PHONE_CHARS = /^\+?[0-9\s().\-/]{3,40}$/;
 
 /**
  * A number as typed (`(201) 555-0123` with country US, `+44 20 7946 0958`,
- * `0044 20 7946 0958`) → E.164, or null when it is not a valid number by the
- * full metadata (right length is not enough).
+ * `0044 20 7946 0958`, `0011 44 20 7946 0958` with country AU) → E.164, or
+ * null when it is not a valid number by the full metadata (right length is
+ * not enough).
  */
 export function normalizePhone(raw: string, country?: CountryCode): string | null {
   const trimmed = raw.trim();
   if (!PHONE_CHARS.test(trimmed)) return null;
+  const options = country ? { defaultCountry: country } : undefined;
+  // As typed first: libphonenumber reads the country's own international
+  // prefix (AU 0011, SG 001, TW 002, US 011), which a blanket "00" → "+"
+  // rewrite would turn into a wrong country code ("0011 44 …" → "+11 44 …").
+  const asTyped = valid(trimmed, options);
+  if (asTyped) return asTyped;
+  // "00" is the international prefix almost everywhere, but libphonenumber
+  // only reads it when the given country uses it.
   const compact = trimmed.replace(/[\s().\-/]/g, '');
-  // "00" is the international prefix almost everywhere; libphonenumber only
-  // reads it when the caller's country uses it, so rewrite it to "+".
-  const international = compact.startsWith('00') ? `+${compact.slice(2)}` : trimmed;
-  const parsed = parsePhoneNumberFromString(international, country ? { defaultCountry: country } : undefined);
-  if (!parsed?.isValid() || parsed.ext) return null;
-  return parsed.number;
+  return compact.startsWith('00') ? valid(`+${compact.slice(2)}`, options) : null;
+}
+
+function valid(text: string, options: { defaultCountry: CountryCode } | undefined): string | null {
+  const parsed = parsePhoneNumberFromString(text, options);
+  return parsed?.isValid() && !parsed.ext ? parsed.number : null;
 }

@@ -276,7 +276,7 @@ function guess(header: string): string {
 const MAX_ROWS = 50_000;
 
 function ImportCard({ onClose, onDone }: { onClose(): void; onDone(): void }) {
-  const [file, setFile] = useState<{ name: string; header: string[]; rows: string[][] }>();
+  const [file, setFile] = useState<{ name: string; header: string[]; rows: string[][]; lines: number[] }>();
   const [mapping, setMapping] = useState<string[]>([]);
   const [defaultCountry, setDefaultCountry] = useState('');
   const [error, setError] = useState<unknown>();
@@ -295,12 +295,11 @@ function ImportCard({ onClose, onDone }: { onClose(): void; onDone(): void }) {
     setError(undefined);
     const f = files[0];
     if (!f) return;
-    const rows = parseCsv(await f.text());
-    const [header, ...data] = rows;
+    const [header, ...data] = parseCsv(await f.text());
     if (!header || data.length === 0) return setError(new Error('The file has no rows under its header.'));
     if (data.length > MAX_ROWS) return setError(new Error(`At most ${num(MAX_ROWS)} rows per import; this file has ${num(data.length)}.`));
-    setFile({ name: f.name, header, rows: data });
-    setMapping(header.map(guess));
+    setFile({ name: f.name, header: header.cells, rows: data.map((r) => r.cells), lines: data.map((r) => r.line) });
+    setMapping(header.cells.map(guess));
     key.current = newIdempotencyKey();
   };
 
@@ -331,6 +330,9 @@ function ImportCard({ onClose, onDone }: { onClose(): void; onDone(): void }) {
     }
   };
 
+  // A rejection names the row by its index in what was sent; the merchant looks for it by its line in the file.
+  const lineOf = (row: number): number => file?.lines[row] ?? row + 2;
+
   const downloadRejections = async () => {
     if (!importId) return;
     const all: ImportRejection[] = [];
@@ -340,7 +342,7 @@ function ImportCard({ onClose, onDone }: { onClose(): void; onDone(): void }) {
       all.push(...page.data);
       cursor = page.nextCursor;
     } while (cursor);
-    const csv = toCsv([['line', 'row', 'code', 'message'], ...all.map((r) => [r.row + 2, r.row, r.code, r.message])]);
+    const csv = toCsv([['line', 'row', 'code', 'message'], ...all.map((r) => [lineOf(r.row), r.row, r.code, r.message])]);
     const a = document.createElement('a');
     a.href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
     a.download = `rejections-${importId}.csv`;
@@ -425,7 +427,7 @@ function ImportCard({ onClose, onDone }: { onClose(): void; onDone(): void }) {
                 >
                   {s.rejected.map((r, i) => (
                     <IndexTable.Row key={r.row} id={String(r.row)} position={i}>
-                      <IndexTable.Cell>{r.row + 2}</IndexTable.Cell>
+                      <IndexTable.Cell>{lineOf(r.row)}</IndexTable.Cell>
                       <IndexTable.Cell>
                         <Text as="span">{r.message}</Text>
                       </IndexTable.Cell>

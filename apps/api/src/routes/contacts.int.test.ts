@@ -68,6 +68,8 @@ describe('contacts API', () => {
       [{ phone: '0044 20 7946 0959' }, '+442079460959'],
       [{ phone: '0044 20 7946 0960', country: 'US' }, '+442079460960'],
       [{ phone: '020 7946 0961', country: 'GB' }, '+442079460961'],
+      [{ phone: '0011 44 20 7946 0962', country: 'AU' }, '+442079460962'],
+      [{ phone: '001 44 20 7946 0963', country: 'SG' }, '+442079460963'],
     ])('normalises %j to %s', async (body, e164) => {
       const res = await post(body);
       expect(res.status).toBe(201);

@@ -1,0 +1,75 @@
+import { empty, sql, type Tx } from '../../lib/db';
+
+/**
+ * Where a person's number, email or texts are kept beyond their contact row:
+ * replayable API responses, inbound texts and stored webhook payloads. Shared
+ * by customers/redact and DELETE /api/contacts/:id, which must erase the same.
+ */
+
+/**
+ * A stored response to replay may quote the person (POST/PATCH
+ * /api/contacts): its key is dropped, so the response is never served again.
+ * `needles` are lower case (numbers, emails, ids).
+ */
+export async function dropStoredResponsesQuoting(tx: Tx, shopId: string, needles: string[]): Promise<number> {
+  if (needles.length === 0) return 0;
+  return tx.$executeRaw`
+    DELETE FROM idempotency_keys
+     WHERE shop_id = ${shopId}::uuid AND response_body IS NOT NULL
+       AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(response_body::text), n) > 0)`;
+}
+
+/**
+ * Inbound texts from these numbers (by phone hash) lose number and text. A
+ * text to a shared sender belongs to no shop: it is the person's all the same.
+ */
+export async function scrubInboundTextsFrom(tx: Tx, shopId: string, phoneHashes: string[]): Promise<number> {
+  if (phoneHashes.length === 0) return 0;
+  return tx.$executeRaw`
+    UPDATE inbound_messages SET from_phone = NULL, text = NULL
+     WHERE from_hash = ANY(${phoneHashes}::text[]) AND (shop_id = ${shopId}::uuid OR shop_id IS NULL)
+       AND (from_phone IS NOT NULL OR text IS NOT NULL)`;
+}
+
+export interface WebhookPayloadMatch {
+  shopId: string;
+  shopifyCustomerId: string | null;
+  /** Lower case. */
+  emails: string[];
+  /** Every form a payload may carry the number in (with and without '+', as typed). */
+  phoneForms: string[];
+  /** The customers/redact event doing the erasing: scrubbed too, but its status is its handler's. */
+  ownEventId?: string | null;
+  /**
+   * Also close unprocessed inbound texts from the number (any shop's). Only
+   * for customers/redact: a merchant's delete must not drop a STOP that
+   * still has to reach the tombstone or another shop, and the inbound
+   * handler keeps no number once it has run.
+   */
+  openInboundTexts: boolean;
+}
+
+/** Stored webhook payloads that carry the person are replaced by `{"redacted": true}`. */
+export async function scrubWebhookPayloads(tx: Tx, m: WebhookPayloadMatch): Promise<number> {
+  const own = m.ownEventId ?? null;
+  const cid = m.shopifyCustomerId;
+  return tx.$executeRaw`
+    UPDATE webhook_events SET payload = jsonb_build_object('redacted', true),
+           -- One still open has nothing left to act on (its body is gone, and
+           -- acting on it would bring the customer back): it ends ignored
+           -- instead of failing every retry on a body no schema accepts.
+           status = CASE WHEN id IS DISTINCT FROM ${own}::uuid AND status IN ('received', 'failed') THEN 'ignored' ELSE status END,
+           processed_at = CASE WHEN id IS DISTINCT FROM ${own}::uuid AND status IN ('received', 'failed') THEN now() ELSE processed_at END,
+           next_attempt_at = CASE WHEN id IS DISTINCT FROM ${own}::uuid AND status IN ('received', 'failed') THEN NULL ELSE next_attempt_at END,
+           last_error = CASE WHEN id IS DISTINCT FROM ${own}::uuid AND status IN ('received', 'failed') THEN 'redacted before it was processed' ELSE last_error END
+     WHERE id = ${own}::uuid
+        OR (provider = 'shopify' AND shop_id = ${m.shopId}::uuid AND (
+              (${cid}::text IS NOT NULL AND (payload->>'id' = ${cid}::text OR payload->'customer'->>'id' = ${cid}::text))
+              OR lower(payload->>'email') = ANY(${m.emails}::text[]) OR lower(payload->'customer'->>'email') = ANY(${m.emails}::text[])
+              OR payload->>'phone' = ANY(${m.phoneForms}::text[]) OR payload->'customer'->>'phone' = ANY(${m.phoneForms}::text[])))
+        ${m.openInboundTexts ? openInboundFrom(m.phoneForms) : empty}`;
+}
+
+// Processed inbound events keep no number (see the inbound handler); only open ones can.
+const openInboundFrom = (phoneForms: string[]) => sql`
+  OR (status IN ('received', 'failed') AND provider LIKE 'sms-%' AND topic = 'inbound' AND payload->>'from' = ANY(${phoneForms}::text[]))`;
