@@ -1,16 +1,24 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
+import { closeFlowHold } from './close-flow-hold';
 
 /**
  * Charges a sent flow message its segments, once (ledger key
- * `flow-msg-<id>`), from what the wallet holds beyond every campaign's
- * reservation: the send checked that before the provider call, so the wallet
- * falls short only after a race, and then the message is charged what it can
- * be (never a negative balance). Returns the credits charged.
+ * `flow-msg-<id>`). A message sent on its own was held its credits before the
+ * provider call (`holdKey`, hold-flow-credits.ts): the charge comes out of
+ * that hold, which closes. Without one (a delivery report proving an
+ * `unknown` message delivered, a message re-sent that may have gone already),
+ * out of what the wallet holds beyond every reservation, as far as it goes
+ * (never a negative balance). Returns the credits charged.
  */
-export async function debitFlowMessage(tx: Tx, m: { messageId: string; shopId: string; flowId: string; segments: number; traceId: string | null }): Promise<number> {
-  const [w] = await tx.$queryRaw<{ available: bigint }[]>`SELECT balance - reserved AS available FROM credit_wallets WHERE shop_id = ${m.shopId}::uuid FOR UPDATE`;
-  const charge = Math.max(0, Math.min(m.segments, Number(w?.available ?? 0)));
+export async function debitFlowMessage(tx: Tx, m: { messageId: string; shopId: string; flowId: string; segments: number; traceId: string | null; holdKey?: string | null }): Promise<number> {
+  let charge: number;
+  if (m.holdKey) {
+    ({ charge } = await closeFlowHold(tx, { shopId: m.shopId, key: m.holdKey, segments: m.segments }));
+  } else {
+    const [w] = await tx.$queryRaw<{ available: bigint }[]>`SELECT balance - reserved AS available FROM credit_wallets WHERE shop_id = ${m.shopId}::uuid FOR UPDATE`;
+    charge = Math.max(0, Math.min(m.segments, Number(w?.available ?? 0)));
+  }
   if (charge > 0) {
     await applyWalletChange(tx, { shopId: m.shopId, type: 'debit', amount: -charge, idempotencyKey: `flow-msg-${m.messageId}`, reference: `flow:${m.flowId}`, traceId: m.traceId ?? undefined });
   }

@@ -5,6 +5,7 @@ import { waitEnd } from './plan-start';
 import { sendFlowMessage, type DeferReason, type FlowSendDeps } from './send-flow-message';
 import { settleRun, type RunMove } from './settle-run';
 import { RUN_EXIT_FACTS } from './run-exit-facts';
+import { runMayGoOnSql } from './run-may-go-on-sql';
 
 /** What a send step recorded for its message (flow_messages.status), on the outcome that moved the run. */
 export type MessageOutcome = 'sent' | 'failed' | 'unknown' | 'skipped' | 'done';
@@ -16,7 +17,10 @@ export type StepOutcome =
   | { kind: 'advanced'; step: number; dueAt: Date; message?: MessageOutcome }
   /** A send step that must wait (quiet hours, credits, the provider): same step, due again at `dueAt`. */
   | { kind: 'deferred'; step: number; dueAt: Date; reason: DeferReason }
-  /** A send step with no provider to send through (a process without one): the claim is released, the run stays due. */
+  /**
+   * The claim is released and the run stays due at its step: a send step with no provider to send through (a process
+   * without one), or a run whose flow was paused (or shop uninstalled) since the claim.
+   */
   | { kind: 'held'; step: number };
 
 interface RunState {
@@ -34,6 +38,7 @@ interface RunState {
   shop_timezone: string;
   ordered_since: boolean;
   checkout_completed: boolean;
+  may_go: boolean;
 }
 
 /**
@@ -50,7 +55,7 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
   const [run] = await db.$queryRaw<RunState[]>`
     SELECT r.shop_id::text, r.current_step, r.triggered_at, v.steps, v.exit_condition,
            c.sms_consent, c.opted_out_at, c.erased_at, c.phone_e164, c.timezone, c.tags, s.timezone AS shop_timezone,
-           ${RUN_EXIT_FACTS}
+           ${RUN_EXIT_FACTS}, ${runMayGoOnSql} AS may_go
       FROM flow_runs r
       JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
       JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
@@ -58,6 +63,8 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
      WHERE r.id = ${o.runId}::bigint AND r.claim_token = ${o.claimToken}::uuid AND r.status = 'active'`;
   if (!run) return { kind: 'lost' };
   const step = run.current_step;
+  // The job's check of the claim ran before the runs sent ahead of this one: a pause or an uninstall since holds it too.
+  if (!run.may_go) return releaseClaim(db, o, step);
   const settle = (set: RunMove): Promise<boolean> => settleRun(db, { runId: o.runId, claimToken: o.claimToken, step, now: o.now }, set);
   const done = async (outcome: StepOutcome, set: Parameters<typeof settle>[0]): Promise<StepOutcome> => ((await settle(set)) ? outcome : { kind: 'lost' });
 
@@ -83,21 +90,24 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
     // Forward only (validated), so a run visits each step at most once.
     return advance(Math.max(next, current.otherwise.goTo), o.now);
   }
-  if (!o.send) {
-    // No provider in this process: release the claim, the run keeps its place and due time.
-    await db.$executeRaw`
-      UPDATE flow_runs SET claim_token = NULL, lease_until = NULL, updated_at = now()
-       WHERE id = ${o.runId}::bigint AND claim_token = ${o.claimToken}::uuid AND current_step = ${step} AND status = 'active'`;
-    return { kind: 'held', step };
-  }
+  // No provider in this process: the run keeps its place and due time.
+  if (!o.send) return releaseClaim(db, o, step);
   const to: RunMove = next >= steps.length ? { status: 'completed' } : { step: next, dueAt: o.now };
   const sent = await sendFlowMessage(db, o.send, { runId: o.runId, claimToken: o.claimToken, step, now: o.now, next: to }, current);
   if (sent.kind === 'lost') return sent;
+  if (sent.kind === 'held') return { kind: 'held', step };
   if (sent.kind === 'deferred') return { kind: 'deferred', step, dueAt: sent.dueAt, reason: sent.reason };
   const m = sent.move;
   if ('step' in m) return { kind: 'advanced', step: m.step, dueAt: m.dueAt, message: sent.message };
   if (m.status === 'completed') return { kind: 'completed', message: sent.message };
   return { kind: 'exited', reason: 'not_sendable', message: sent.message };
+}
+
+async function releaseClaim(db: Db, o: { runId: string; claimToken: string }, step: number): Promise<StepOutcome> {
+  const n = await db.$executeRaw`
+    UPDATE flow_runs SET claim_token = NULL, lease_until = NULL, updated_at = now()
+     WHERE id = ${o.runId}::bigint AND claim_token = ${o.claimToken}::uuid AND current_step = ${step} AND status = 'active'`;
+  return n === 1 ? { kind: 'held', step } : { kind: 'lost' };
 }
 
 function conditionHolds(step: ConditionStep, run: RunState): boolean {

@@ -73,6 +73,7 @@ export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken
 
 function toStepOutcome(b: BatchRun, r: Exclude<BatchOutcome, { kind: 'single' }>): StepOutcome {
   if (r.kind === 'lost') return r;
+  if (r.kind === 'held') return { kind: 'held', step: b.step };
   if (r.kind === 'deferred') return { kind: 'deferred', step: b.step, dueAt: r.dueAt, reason: r.reason };
   const m = r.move;
   if ('step' in m) return { kind: 'advanced', step: m.step, dueAt: m.dueAt, message: r.message };

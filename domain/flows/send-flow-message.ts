@@ -5,10 +5,13 @@ import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
 import { suppressedNumbers } from '../compliance/suppressions';
 import { DEV_TRACKED_LINKS, flowShortLink, sampleShortLink, type TrackedLinks } from '../links/link-code';
 import { ProviderError, ProviderRateLimitedError, type OutboundMessage, type SendResult, type SmsEncoding, type SmsProvider } from '../messaging/providers/provider';
+import { closeFlowHold } from './close-flow-hold';
 import { debitFlowMessage } from './debit-flow-message';
 import { smartSendingSchema, type SendStep } from './flow-input';
 import { flowMessageReference } from './flow-message-reference';
+import { FLOW_HOLD_GRACE_MS, flowMessageHoldKey, holdFlowCredits } from './hold-flow-credits';
 import { renderFlowMessage } from './render-flow-message';
+import { runMayGoOnSql } from './run-may-go-on-sql';
 import { settleRun, type RunMove } from './settle-run';
 import { shopDisplayName } from '../shops/shop-display-name';
 
@@ -40,7 +43,9 @@ export type SendOutcome =
   /** The run moved on (or ended) with the message recorded as `message`. */
   | { kind: 'moved'; move: RunMove; message: 'sent' | 'failed' | 'unknown' | 'skipped' | 'done'; reason?: string }
   /** The run stays at the step, due again at `dueAt`. */
-  | { kind: 'deferred'; dueAt: Date; reason: DeferReason };
+  | { kind: 'deferred'; dueAt: Date; reason: DeferReason }
+  /** Its flow paused or its shop uninstalled since the claim: nothing sent, the claim released, the run keeps its place and due time. */
+  | { kind: 'held' };
 
 /** What a send step reads of its run, contact, shop and wallet (one row; send-flow-messages.ts reads many). */
 export interface FlowSendContextRow {
@@ -80,6 +85,7 @@ interface SendRow extends FlowSendContextRow {
   /** The send mark of a batched attempt (send-flow-messages.ts): the message id it reserved for this step, and its segments. */
   mark_id: bigint | null;
   mark_segments: number | null;
+  may_go: boolean;
 }
 
 interface ToSend {
@@ -93,9 +99,13 @@ interface ToSend {
   resend: boolean;
   /** When this attempt took the contact's send slot (given back if the provider refuses the message). */
   slotAt: Date | null;
+  /** The credits held for it (hold-flow-credits.ts); none for a message that may have gone already, charged as far as the balance goes. */
+  holdKey: string | null;
 }
 
 class LostClaim extends Error {}
+/** The wallet could not hold the message's credits after all (another claim of the shop spent them): nothing of the attempt is kept. */
+class ShortOfCredits extends Error {}
 
 interface RunRef {
   runId: string;
@@ -124,7 +134,10 @@ export async function sendFlowMessage(db: Db, deps: FlowSendDeps, run: RunRef, s
     prepared = await db.$transaction((tx) => prepare(tx, deps, run, step));
   } catch (err) {
     if (err instanceof LostClaim) return { kind: 'lost' };
-    throw err;
+    if (!(err instanceof ShortOfCredits)) throw err;
+    // Rolled back (its row, its slot): deferred as when the balance read short.
+    const dueAt = new Date(run.now.getTime() + INSUFFICIENT_CREDITS_RETRY_MS);
+    prepared = (await settleRun(db, run, { step: run.step, dueAt })) ? { kind: 'deferred', dueAt, reason: 'insufficient_credits' } : { kind: 'lost' };
   }
   if (!('messageId' in prepared)) {
     count(deps, prepared);
@@ -139,9 +152,12 @@ export async function sendFlowMessage(db: Db, deps: FlowSendDeps, run: RunRef, s
     requestFailed = err;
   }
   if (deps.afterProviderCall) await deps.afterProviderCall(result);
-  const outcome = await settle(db, deps, run, m, result, requestFailed).catch((err: unknown) => {
-    if (err instanceof LostClaim) return { kind: 'lost' } as const;
-    throw err;
+  const outcome = await settle(db, deps, run, m, result, requestFailed).catch(async (err: unknown) => {
+    if (!(err instanceof LostClaim)) throw err;
+    // The settle rolled back with its claim; its hold is given back now rather than when it expires.
+    const holdKey = m.holdKey;
+    if (holdKey) await db.$transaction((tx) => closeFlowHold(tx, { shopId: m.shopId, key: holdKey, segments: 0 }));
+    return { kind: 'lost' } as const;
   });
   count(deps, outcome);
   return outcome;
@@ -157,7 +173,8 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
              WHERE r.trigger_type = 'checkout_abandoned' AND k.shop_id = r.shop_id AND k.token = r.trigger_subject) AS checkout_url,
            COALESCE(w.balance - w.reserved, 0)::bigint AS available,
            m.id AS message_id, m.status AS message_status, m.claim_token::text AS message_claim, m.body AS message_body,
-           m.segments AS message_segments, m.encoding AS message_encoding, r.sending_message_id AS mark_id, r.sending_segments AS mark_segments
+           m.segments AS message_segments, m.encoding AS message_encoding, r.sending_message_id AS mark_id, r.sending_segments AS mark_segments,
+           ${runMayGoOnSql} AS may_go
       FROM flow_runs r
       JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
       JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
@@ -167,6 +184,16 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
      WHERE r.id = ${run.runId}::bigint AND r.claim_token = ${run.claimToken}::uuid AND r.status = 'active' AND r.current_step = ${run.step}
        FOR UPDATE OF r`;
   if (!r) throw new LostClaim();
+  // Checked here, in the transaction that decides to send, and not only when the job began: the runs of a claim
+  // sent one at a time before this one took a provider call each, and a pause or an uninstall may have committed
+  // meanwhile. A mark or a row left `sending` stays as it is for the attempt that resumes the run.
+  if (!r.may_go) {
+    const released = await tx.$executeRaw`
+      UPDATE flow_runs SET claim_token = NULL, lease_until = NULL, updated_at = now()
+       WHERE id = ${run.runId}::bigint AND claim_token = ${run.claimToken}::uuid AND current_step = ${run.step} AND status = 'active'`;
+    if (released !== 1) throw new LostClaim();
+    return { kind: 'held' };
+  }
   const move = async (set: RunMove, o: Omit<Extract<SendOutcome, { kind: 'moved' }>, 'kind' | 'move'>): Promise<SendOutcome> => {
     if (!(await settleRun(tx, run, set))) throw new LostClaim();
     return { kind: 'moved', move: set, ...o };
@@ -184,6 +211,14 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
   const renewLease = () => tx.$executeRaw`
     UPDATE flow_runs SET lease_until = ${leaseUntil}::timestamptz, updated_at = now()
      WHERE id = ${run.runId}::bigint AND claim_token = ${run.claimToken}::uuid`;
+  // The credits checked above, held under the wallet's lock: the balance was read without one, and another claim
+  // of the shop may be spending it right now. Last statement of the transaction, so the wallet is locked briefly.
+  const hold = async (messageId: string, segments: number): Promise<string> => {
+    const key = flowMessageHoldKey(messageId, run.claimToken);
+    const fits = await holdFlowCredits(tx, { key, expiresAt: new Date(leaseUntil.getTime() + FLOW_HOLD_GRACE_MS), items: [{ shopId: r.shop_id, segments }] });
+    if (fits.size === 0) throw new ShortOfCredits();
+    return key;
+  };
   // Consent at send time (opt-outs and erasure ended the run before this step;
   // a STOP to a number the shop does not hold as this contact did not).
   const unsendable = async (): Promise<'not_sendable' | 'suppressed' | null> => {
@@ -274,12 +309,15 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     }
     await tx.$executeRaw`UPDATE flow_messages SET claim_token = ${run.claimToken}::uuid, attempts = attempts + 1 WHERE id = ${id}::bigint`;
     await renewLease();
+    // Released, so certainly not sent: paid as a fresh send is. One that may have gone is not held back for want of credits.
+    const holdKey = mayHaveGone ? null : await hold(id, segments);
     return {
       ...base,
       messageId: id,
       segments,
       resend: mayHaveGone,
       slotAt: mayHaveGone ? null : run.now,
+      holdKey,
       message: { reference: flowMessageReference(id), to: r.phone_e164, text: r.message_body, from: r.sender_id, encoding: r.message_encoding ?? 'GSM-7' },
     };
   }
@@ -326,12 +364,14 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     RETURNING id`;
   await renewLease();
   const id = String(row!.id);
+  const holdKey = await hold(id, rendered.segments);
   return {
     ...base,
     messageId: id,
     segments: rendered.segments,
     resend: false,
     slotAt: run.now,
+    holdKey,
     message: { reference: flowMessageReference(id), to: r.phone_e164, text, from: r.sender_id, encoding: rendered.encoding, segments: rendered.segments },
   };
 }
@@ -354,6 +394,11 @@ async function settle(db: Db, deps: FlowSendDeps, run: RunRef, m: ToSend, result
         UPDATE contact_send_slots SET last_at = prev_at, prev_at = NULL
          WHERE contact_id = ${m.contactId}::uuid AND campaign_id IS NULL AND last_at = ${m.slotAt}::timestamptz`;
     };
+    // What a message not charged was held goes back (a sent one's debit closes its hold). After the run and the
+    // row, as every settle locks the wallet last.
+    const releaseHold = async (): Promise<void> => {
+      if (m.holdKey) await closeFlowHold(tx, { shopId: m.shopId, key: m.holdKey, segments: 0 });
+    };
     const retryLater = async (ms: number, reason: DeferReason, release: boolean): Promise<SendOutcome> => {
       // Released (claim_token NULL): certainly not sent, the next attempt sends
       // it as new and takes the slot again; so it gives back the slot it took
@@ -365,6 +410,7 @@ async function settle(db: Db, deps: FlowSendDeps, run: RunRef, m: ToSend, result
       }
       const dueAt = new Date(run.now.getTime() + ms);
       await move({ step: run.step, dueAt });
+      await releaseHold();
       return { kind: 'deferred', dueAt, reason };
     };
 
@@ -394,6 +440,7 @@ async function settle(db: Db, deps: FlowSendDeps, run: RunRef, m: ToSend, result
       // A message that certainly did not go out gives back the slot it took.
       await giveSlotBack();
       await move(run.next);
+      await releaseHold();
       return { kind: 'moved', move: run.next, message: 'failed', reason: 'rejected' };
     }
     if (result?.outcome === 'rejected') return retryLater(PROVIDER_RETRY_MS, 'provider_retry', true);
@@ -402,6 +449,7 @@ async function settle(db: Db, deps: FlowSendDeps, run: RunRef, m: ToSend, result
     if (deps.provider.dedupsByReference) return retryLater(PROVIDER_RETRY_MS / 2, 'provider_unknown', false);
     await final('unknown', reason);
     await move(run.next);
+    await releaseHold();
     deps.logger?.warn({ flowMessageId: m.messageId, reason }, 'flow message outcome unknown: not re-sent, not charged');
     return { kind: 'moved', move: run.next, message: 'unknown', reason: 'provider_unknown' };
   });

@@ -6,6 +6,7 @@ import { shopDisplayName } from '../shops/shop-display-name';
 import { debitFlowMessages } from './debit-flow-messages';
 import { smartSendingSchema, type SendStep, type SmartSending } from './flow-input';
 import { flowMessageReference } from './flow-message-reference';
+import { FLOW_HOLD_GRACE_MS, flowClaimHoldKey, holdFlowCredits } from './hold-flow-credits';
 import { renderFlowMessage } from './render-flow-message';
 import { RUN_EXIT_FACTS } from './run-exit-facts';
 import { INSUFFICIENT_CREDITS_RETRY_MS, PROVIDER_RETRY_MS, type DeferReason, type FlowSendContextRow, type FlowSendDeps, type SendOutcome } from './send-flow-message';
@@ -388,7 +389,38 @@ async function prepare(
                     ${written.map((s) => s.reason)}::text[], ${written.map((s) => s.row.trace_id)}::text[])
              AS u(run_id, step, shop_id, flow_id, version_id, contact_id, reason, trace_id)`;
   }
-  return toSend.map((c) => ({ run: c.run, row: c.row, messageId: ids.get(c.row.run_id)!, text: c.text, segments: c.segments, encoding: c.encoding }));
+  const held = await holdCredits(tx, deps, o, toSend, out);
+  return held.map((c) => ({ run: c.run, row: c.row, messageId: ids.get(c.row.run_id)!, text: c.text, segments: c.segments, encoding: c.encoding }));
+}
+
+/**
+ * The credits of the claim's sends held before the provider call, under each
+ * wallet's lock (hold-flow-credits.ts): the balance the decisions above
+ * counted was read without one, and another claim of the shop may be
+ * spending it meanwhile. The last statement of the transaction, so a wallet
+ * is locked for it and the commit. Sends it cannot hold after all (that
+ * race) are deferred as a short balance defers them: marks cleared, slots
+ * given back.
+ */
+async function holdCredits(
+  tx: Tx,
+  deps: FlowSendDeps,
+  o: { claimToken: string; now: Date },
+  toSend: Candidate[],
+  out: Map<string, BatchOutcome>,
+): Promise<Candidate[]> {
+  const expiresAt = new Date(o.now.getTime() + deps.leaseMs + FLOW_HOLD_GRACE_MS);
+  const fits = await holdFlowCredits(tx, { key: flowClaimHoldKey(o.claimToken), expiresAt, items: toSend.map((c) => ({ shopId: c.row.shop_id, segments: c.segments })) });
+  if (fits.size === toSend.length) return toSend;
+  const short = toSend.filter((_, i) => !fits.has(i));
+  const dueAt = new Date(o.now.getTime() + INSUFFICIENT_CREDITS_RETRY_MS);
+  const moved = await settleRuns(tx, o.claimToken, o.now, short.map((c) => ({ runId: c.row.run_id, step: c.row.step, set: { step: c.row.step, dueAt } })));
+  for (const c of short) out.set(c.row.run_id, moved.has(c.row.run_id) ? { kind: 'deferred', dueAt, reason: 'insufficient_credits' } : { kind: 'lost' });
+  const contacts = short.map((c) => c.row.contact_id);
+  await tx.$executeRaw`
+    UPDATE contact_send_slots s SET last_at = s.prev_at, prev_at = NULL
+     WHERE s.contact_id = ANY(${contacts}::uuid[]) AND s.campaign_id IS NULL AND s.last_at = ${o.now}::timestamptz`;
+  return toSend.filter((_, i) => fits.has(i));
 }
 
 async function settle(
@@ -473,6 +505,8 @@ async function settle(
   const unknown = mine.filter((x) => x.status === 'unknown').length;
   if (unknown > 0) deps.logger?.warn({ messages: unknown }, 'flow message outcome unknown: not re-sent, not charged');
   const charge = mine.filter((x) => x.status === 'sent').map((x) => x.m);
+  // Every shop of the claim's sends has a hold to close, charged or not.
+  const held = [...new Set(sending.map((m) => m.row.shop_id))];
   // The charge is the transaction's last statement: every settle of the shop
   // (flows and campaigns) locks its wallet row, which is then held only until
   // the commit, and that commit does not wait for the WAL flush (as a
@@ -480,15 +514,19 @@ async function settle(
   // run's mark is re-sent by reference or recorded `unknown`, never charged).
   // Charged first, the lock was held through the run updates and concurrent
   // claims of one shop queued on it (1.5 s a statement in the 100 000-run burst).
-  if (charge.length > 0) {
+  if (held.length > 0) {
     await setLocal(tx, { asyncCommit: true });
-    await chargeSent(tx, deps, o.claimToken, charge);
+    await chargeSent(tx, deps, o.claimToken, held, charge);
   }
 }
 
-/** Debits messages this settle wrote `sent`, shop by shop; a message the wallet could not cover keeps what it was charged. */
-async function chargeSent(tx: Tx, deps: FlowSendDeps, claimToken: string, mine: Sending[]): Promise<void> {
-  const shops = [...new Set(mine.map((m) => m.row.shop_id))].sort();
+/**
+ * Debits messages this settle wrote `sent`, shop by shop, out of the claim's
+ * hold of each shop (`held`: closed here, charged or not); a message the
+ * wallet could not cover keeps what it was charged.
+ */
+async function chargeSent(tx: Tx, deps: FlowSendDeps, claimToken: string, held: string[], mine: Sending[]): Promise<void> {
+  const shops = [...held].sort();
   const short: { id: string; charge: number }[] = [];
   let credits = 0;
   // Wallets in one order, so two claims of the same shops never wait on each other crosswise.
@@ -499,6 +537,7 @@ async function chargeSent(tx: Tx, deps: FlowSendDeps, claimToken: string, mine: 
       shop,
       claimToken,
       of.map((m) => ({ messageId: m.messageId, flowId: m.row.flow_id, segments: m.segments, traceId: m.row.trace_id })),
+      flowClaimHoldKey(claimToken),
     );
     for (const m of of) {
       const c = charged.get(m.messageId) ?? 0;

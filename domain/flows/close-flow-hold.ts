@@ -1,0 +1,38 @@
+import type { Tx } from '../../lib/db';
+
+/**
+ * Closes a flow message's credit hold (hold-flow-credits.ts) at its settle
+ * and says what the message may be charged: `segments` (0 when it is not
+ * charged: failed, unknown, tried again later), out of the hold and then the
+ * available balance, never past them (a hold reconciliation gave back after
+ * it expired holds nothing). The wallet row is locked first, then the hold,
+ * the order every credit path takes them; `reserved` gives the whole hold
+ * back and the reservation records what the charge consumed of it. The
+ * caller debits `charge` in the same transaction. Idempotent: a closed or
+ * missing hold holds 0.
+ */
+export async function closeFlowHold(tx: Tx, o: { shopId: string; key: string; segments: number }): Promise<{ charge: number; held: number }> {
+  const [row] = await tx.$queryRaw<{ charge: bigint; held: bigint }[]>`
+    WITH w AS MATERIALIZED (
+      SELECT shop_id, balance - reserved AS available FROM credit_wallets WHERE shop_id = ${o.shopId}::uuid FOR UPDATE
+    ), hold AS MATERIALIZED (
+      SELECT r.id, r.amount - r.consumed - r.released AS held FROM credit_reservations r, w
+       WHERE r.shop_id = w.shop_id AND r.reservation_key = ${o.key} AND r.status = 'active'
+         FOR UPDATE OF r
+    ), calc AS MATERIALIZED (
+      SELECT w.shop_id, COALESCE(h.held, 0) AS held,
+             GREATEST(0, LEAST(${o.segments}::bigint, w.available + COALESCE(h.held, 0))) AS charge
+        FROM w LEFT JOIN hold h ON true
+    ), closed AS (
+      UPDATE credit_reservations r
+         SET consumed = r.consumed + LEAST(c.charge, c.held), released = r.released + (c.held - LEAST(c.charge, c.held)), status = 'closed', updated_at = now()
+        FROM hold h, calc c WHERE r.id = h.id
+      RETURNING 1
+    ), freed AS (
+      UPDATE credit_wallets cw SET reserved = cw.reserved - c.held, updated_at = now()
+        FROM calc c WHERE cw.shop_id = c.shop_id AND c.held > 0
+      RETURNING 1
+    )
+    SELECT c.charge, c.held, (SELECT count(*) FROM closed) + (SELECT count(*) FROM freed) AS written FROM calc c`;
+  return { charge: Number(row?.charge ?? 0), held: Number(row?.held ?? 0) };
+}
