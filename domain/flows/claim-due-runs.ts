@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { empty, sql, type Db } from '../../lib/db';
+import { empty, sql, type Db, type Sql } from '../../lib/db';
 import { runMayGoOnSql } from './run-may-go-on-sql';
 
 /** At most this many runs per claim (one step job each). */
@@ -34,12 +34,36 @@ export interface ClaimedRuns {
  * of a 100 000-run burst, measured). A run it passes over is still taken: by
  * the first claim of the next tick, which starts from the beginning.
  */
-export async function claimDueRuns(db: Db, o: { now: Date; limit: number; leaseMs: number; after?: DueCursor | null }): Promise<ClaimedRuns> {
+export async function claimDueRuns(db: Db, o: ClaimOptions): Promise<ClaimedRuns> {
   const claimToken = randomUUID();
+  const rows = await db.$queryRaw<{ id: string; due: Date }[]>(claimDueRunsSql(o, claimToken));
+  const oldest = rows.reduce<number | null>((m, r) => (m === null || r.due.getTime() < m ? r.due.getTime() : m), null);
+  let last: DueCursor | null = null;
+  for (const r of rows) {
+    if (last === null || r.due.getTime() > last.due.getTime() || (r.due.getTime() === last.due.getTime() && BigInt(r.id) > BigInt(last.id))) last = { due: r.due, id: r.id };
+  }
+  return { claimToken, runIds: rows.map((r) => r.id), last, lagSeconds: oldest === null ? null : Math.max(0, (o.now.getTime() - oldest) / 1000) };
+}
+
+export interface ClaimOptions {
+  now: Date;
+  limit: number;
+  leaseMs: number;
+  after?: DueCursor | null;
+}
+
+/**
+ * The claim's statement. `NOT r.held` is
+ * the due index's predicate: a run whose flow is not live is held out of the
+ * index once the scheduler has reached it (hold-stopped-runs.ts), so the scan
+ * no longer steps over every held run of every shop; runMayGoOnSql still
+ * filters the ones not held yet, and a test run of a shop that is not active.
+ */
+function claimDueRunsSql(o: ClaimOptions, claimToken: string): Sql {
   const limit = Math.max(1, Math.min(MAX_CLAIM, o.limit));
   const leaseUntil = new Date(o.now.getTime() + o.leaseMs);
   const after = o.after ? sql`AND (r.next_due_at, r.id) > (${o.after.due}::timestamptz, ${o.after.id}::bigint)` : empty;
-  const rows = await db.$queryRaw<{ id: string; due: Date }[]>`
+  return sql`
     WITH due AS (
       -- The flow's status as a subquery per run, not a join: a join let the
       -- planner read every due run, hash them against flows and sort them
@@ -47,7 +71,7 @@ export async function claimDueRuns(db: Db, o: { now: Date; limit: number; leaseM
       -- due index is read in order and the scan stops at the limit (~2 ms).
       SELECT r.id, r.next_due_at
         FROM flow_runs r
-       WHERE r.status = 'active' AND r.next_due_at <= ${o.now}::timestamptz
+       WHERE r.status = 'active' AND NOT r.held AND r.next_due_at <= ${o.now}::timestamptz
          AND (r.lease_until IS NULL OR r.lease_until < ${o.now}::timestamptz) ${after}
          AND ${runMayGoOnSql}
        ORDER BY r.next_due_at, r.id
@@ -58,10 +82,4 @@ export async function claimDueRuns(db: Db, o: { now: Date; limit: number; leaseM
       FROM due
      WHERE r.id = due.id AND r.status = 'active'
     RETURNING r.id::text, due.next_due_at AS due`;
-  const oldest = rows.reduce<number | null>((m, r) => (m === null || r.due.getTime() < m ? r.due.getTime() : m), null);
-  let last: DueCursor | null = null;
-  for (const r of rows) {
-    if (last === null || r.due.getTime() > last.due.getTime() || (r.due.getTime() === last.due.getTime() && BigInt(r.id) > BigInt(last.id))) last = { due: r.due, id: r.id };
-  }
-  return { claimToken, runIds: rows.map((r) => r.id), last, lagSeconds: oldest === null ? null : Math.max(0, (o.now.getTime() - oldest) / 1000) };
 }

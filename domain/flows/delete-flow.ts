@@ -6,15 +6,20 @@ import { flowInvalidState } from './flow-errors';
 import { getFlowRow } from './get-flow';
 
 /**
- * DELETE /api/flows/:id: a draft or paused flow with no run in progress is
- * marked `deleted` (gone for every reader at once: getFlowRow and the list
- * skip it) and its history is handed to the flows.delete.v1 job
- * (erase-deleted-flow.ts), which deletes its finished runs, messages, clicks,
- * attributions and versions in short chunks: a cascade of a long history
- * outgrew this transaction's 5 s bound. A live flow, or one with active runs
- * (a paused flow's held runs, a draft's test runs), is 409 INVALID_STATE.
- * The flow row is locked first: a run being started for it (a test run locks
- * the flow too) commits before the count below, which then sees it.
+ * DELETE /api/flows/:id: a draft or paused flow is marked `deleted` (gone for
+ * every reader at once: getFlowRow and the list skip it) and its history is
+ * handed to the flows.delete.v1 job (erase-deleted-flow.ts), which ends its
+ * runs still in progress (`exited/flow_deleted`) and deletes its runs,
+ * messages, clicks, attributions and versions in short chunks: a cascade of a
+ * long history outgrew this transaction's 5 s bound, and so would ending a
+ * paused flow's million held runs here. From the mark on none of its runs
+ * goes on, test runs included (run-may-go-on-sql.ts). Runs in progress used
+ * to make it 409, but a paused flow's runs never finish: the merchant could
+ * only delete it by activating it and letting every held run text its
+ * contact. A live flow is 409 INVALID_STATE (pause it first). The flow row is
+ * locked first: a run being started for it (a trigger's only for a live
+ * flow; a test run locks the flow too) commits before the mark, or finds the
+ * flow gone.
  */
 export async function deleteFlow(
   db: Db,
@@ -25,9 +30,6 @@ export async function deleteFlow(
     await c.guard.assertHeld(tx);
     const flow = await getFlowRow(tx, c.shopId, c.flowId, { forUpdate: true });
     if (flow.status === 'live') throw flowInvalidState(flow.status, 'delete');
-    const [active] = await tx.$queryRaw<{ n: number }[]>`
-      SELECT count(*)::int AS n FROM flow_runs WHERE flow_id = ${c.flowId}::uuid AND status = 'active'`;
-    if ((active?.n ?? 0) > 0) throw flowInvalidState(flow.status, 'delete', { activeRuns: active?.n });
     await tx.$executeRaw`
       UPDATE flows SET status = 'deleted', deleted_at = now(), updated_at = now()
        WHERE id = ${c.flowId}::uuid AND shop_id = ${c.shopId}::uuid AND status IN ('draft', 'paused')`;

@@ -23,23 +23,44 @@ async function markedDeleted(tx: Tx, flowId: string): Promise<boolean> {
 }
 
 /**
+ * Ends up to `chunkRows` of the flow's runs still in progress (a paused
+ * flow's held runs, a draft's test runs): `exited/flow_deleted`, claim
+ * cleared, as a STOP ends a contact's runs, so a step job still holding a
+ * claim on one moves nothing. They could not go on since the mark anyway
+ * (run-may-go-on-sql.ts); this makes it their state before they are deleted
+ * with the rest, in chunks like the rest (a paused flow may hold a million).
+ */
+async function endActiveRunsChunk(tx: Tx, flowId: string, chunkRows: number): Promise<number> {
+  return tx.$executeRaw`
+    UPDATE flow_runs r
+       SET status = 'exited', exit_reason = 'flow_deleted', next_due_at = NULL, ended_at = now(),
+           claim_token = NULL, lease_until = NULL, updated_at = now()
+     WHERE r.id = ANY(ARRAY(SELECT id FROM flow_runs WHERE flow_id = ${flowId}::uuid AND status = 'active' LIMIT ${chunkRows}::int FOR UPDATE))
+       AND r.status = 'active'`;
+}
+
+/** The job's phases: step 0 ends the runs in progress, step k ≥ 1 deletes FLOW_DELETION_STEPS[k − 1]. */
+const FLOW_PHASES = FLOW_DELETION_STEPS.length + 1;
+
+/**
  * One chunk of a deleted flow's history, in its own transaction: up to
- * `chunkRows` rows of the first step (from `from` on) that still has any;
- * once none has, the flow row, whose cascade takes its versions and whatever
+ * `chunkRows` rows of the first step (from `from` on) that still has any —
+ * runs in progress ended first, then the history deleted; once none is
+ * left, the flow row, whose cascade takes its versions and whatever
  * arrived meanwhile (a late click or attribution). Acts only on a flow marked
  * deleted (the mark is never cleared), so a stray job cannot touch a live
- * flow; every delete is keyed by its id.
+ * flow; every write is keyed by its id.
  */
 export async function eraseDeletedFlowChunk(db: Db, flowId: string, o: { chunkRows: number; from?: number }): Promise<FlowChunkOutcome> {
-  for (let step = o.from ?? 0; step < FLOW_DELETION_STEPS.length; step++) {
-    const s = FLOW_DELETION_STEPS[step]!;
+  for (let step = o.from ?? 0; step < FLOW_PHASES; step++) {
+    const s = step === 0 ? null : FLOW_DELETION_STEPS[step - 1]!;
     const started = performance.now();
-    const deleted = await db.$transaction(async (tx) => {
+    const done = await db.$transaction(async (tx) => {
       if (!(await markedDeleted(tx, flowId))) return null;
-      return deleteStepChunk(tx, s, flowId, o.chunkRows);
+      return s ? deleteStepChunk(tx, s, flowId, o.chunkRows) : endActiveRunsChunk(tx, flowId, o.chunkRows);
     });
-    if (deleted === null) return { kind: 'not_deleted' };
-    if (deleted > 0) return { kind: 'rows', step, table: s.table, deleted, ms: performance.now() - started };
+    if (done === null) return { kind: 'not_deleted' };
+    if (done > 0) return { kind: 'rows', step, table: s ? s.table : 'flow_runs_ended', deleted: done, ms: performance.now() - started };
   }
   const started = performance.now();
   const gone = await db.$executeRaw`DELETE FROM flows WHERE id = ${flowId}::uuid AND status = 'deleted'`;

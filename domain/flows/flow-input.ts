@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { tagField, text } from '../contacts/contact-input';
 import { FLOW_PLACEHOLDERS, parseTemplate } from '../messaging/template';
+import { jsonbTextBytes } from './jsonb-text-bytes';
 
 // Request schemas for /api/flows and the shape of a version's steps. Every
 // rule a flow must obey to be saved is here, so a bad flow is a 400 at
@@ -48,7 +49,10 @@ const waitStep = z
     }
   });
 
-/** Campaign body rules (1..1 600 characters, a valid template) with the flow placeholders. */
+/** What flow_versions_steps_check allows a version's steps: `octet_length(steps::text)`. */
+export const MAX_STEPS_JSON_BYTES = 131_072;
+
+/** Campaign body rules (1..1 600 characters, a valid template) with the flow placeholders: what a stored version's bodies were saved under. */
 export const flowBodySchema = z
   .string()
   .min(1)
@@ -57,6 +61,31 @@ export const flowBodySchema = z
     const parsed = parseTemplate(body, FLOW_PLACEHOLDERS);
     if (!parsed.ok) for (const e of parsed.errors) ctx.addIssue({ code: 'custom', message: e.message });
   });
+
+// C0 controls other than tab and line breaks, DEL and C1 controls: nothing a
+// text message shows, and each is stored as a 6-byte `\u00XX` escape in the
+// version's JSON, so 14 bodies of them outgrew the database's bound on a
+// version (a 500 where a 400 belongs). Tabs and newlines are text a merchant
+// types (a campaign body has them too). NUL and unpaired surrogates are the
+// template parser's to name (it refuses what Postgres cannot store).
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const BODY_CONTROL = /[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+
+function bodyControlProblem(body: string): string | null {
+  const at = body.search(BODY_CONTROL);
+  if (at < 0) return null;
+  return `must not contain control characters other than tabs and line breaks (U+${body.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0')} at index ${at})`;
+}
+
+/**
+ * A body as a request may give it (a new version, a preview): the stored
+ * rules and no control characters. Not part of `stepsSchema`, which also
+ * reads the versions saved before this rule (execution parses them).
+ */
+export const flowBodyInputSchema = flowBodySchema.superRefine((body, ctx) => {
+  const problem = bodyControlProblem(body);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const sendStep = z.strictObject({
   type: z.literal('send'),
@@ -105,6 +134,23 @@ export const stepsSchema = z
     });
   });
 
+/**
+ * Steps as a request gives them (a new version): the stored rules, bodies
+ * without control characters, and within flow_versions_steps_check's bound on
+ * their stored JSON. The body rules bound that already (20 bodies of 1 600
+ * three-byte characters are ~97 KB); it is checked so that the database's
+ * CHECK is never the one to refuse a flow (a 500), whatever the step rules
+ * become.
+ */
+export const stepsInputSchema = stepsSchema.superRefine((steps, ctx) => {
+  steps.forEach((s, i) => {
+    const problem = s.type === 'send' ? bodyControlProblem(s.body) : null;
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [i, 'body'] });
+  });
+  const bytes = jsonbTextBytes(steps);
+  if (bytes > MAX_STEPS_JSON_BYTES) ctx.addIssue({ code: 'custom', message: `the steps take ${bytes} bytes stored, at most ${MAX_STEPS_JSON_BYTES}` });
+});
+
 /** Besides STOP (which always ends every run of the contact): end the run when the contact orders after the trigger. */
 export const exitConditionSchema = z.strictObject({ orderPlaced: z.boolean() });
 export type ExitCondition = z.infer<typeof exitConditionSchema>;
@@ -146,7 +192,7 @@ export function defaultExitCondition(trigger: TriggerType): ExitCondition {
 export const createFlowSchema = z.strictObject({
   name: text(200),
   trigger: triggerSchema,
-  steps: stepsSchema.default([]),
+  steps: stepsInputSchema.default([]),
   exitCondition: exitConditionSchema.optional(),
   smartSending: smartSendingSchema.default({ mode: 'apply' }),
 });
@@ -156,7 +202,7 @@ export const updateFlowSchema = z
   .strictObject({
     name: text(200).optional(),
     trigger: triggerSchema.optional(),
-    steps: stepsSchema.optional(),
+    steps: stepsInputSchema.optional(),
     exitCondition: exitConditionSchema.optional(),
     smartSending: smartSendingSchema.optional(),
   })

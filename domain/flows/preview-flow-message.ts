@@ -4,11 +4,11 @@ import { notFound } from '../../lib/errors';
 import { DEV_TRACKED_LINKS, sampleShortLink } from '../links/link-code';
 import { countSegments, type Encoding } from '../messaging/segments';
 import { FLOW_PLACEHOLDERS, parseTemplate, renderTemplate, templateLinks, withFooter } from '../messaging/template';
-import { flowBodySchema } from './flow-input';
+import { flowBodyInputSchema } from './flow-input';
 import { shopDisplayName } from '../shops/shop-display-name';
 
 export const previewFlowMessageSchema = z.strictObject({
-  body: flowBodySchema,
+  body: flowBodyInputSchema,
   discountCode: z.string().trim().max(64).nullable().optional(),
 });
 export type PreviewFlowMessageInput = z.infer<typeof previewFlowMessageSchema>;

@@ -112,7 +112,8 @@ export const BACKLOG_FLOWS_LIMIT = 50;
  * The due backlog by flow and step (read-only). One flow: every step with
  * active runs, due and waiting, on flow_runs_flow_stats_idx. All flows: the
  * flows with runs due now (live or not: a paused flow's runs are held, and
- * shown as such), oldest due first, from the due index.
+ * shown as such), oldest due first, from the due index and, for the runs the
+ * scheduler has held out of it, flow_runs_held_idx (one partial index each).
  */
 export async function flowBacklog(db: DbOrTx, o: { now: Date; flowId?: string }): Promise<BacklogRow[]> {
   const rows = o.flowId
@@ -134,8 +135,11 @@ export async function flowBacklog(db: DbOrTx, o: { now: Date; flowId?: string })
                  count(*) FILTER (WHERE r.lease_until >= ${o.now}) AS claimed,
                  count(*) FILTER (WHERE r.lease_until < ${o.now}) AS expired_claims,
                  min(r.next_due_at) AS oldest_due_at
-            FROM flow_runs r
-           WHERE r.status = 'active' AND r.next_due_at <= ${o.now}
+            FROM (SELECT flow_id, current_step, lease_until, next_due_at FROM flow_runs
+                   WHERE status = 'active' AND NOT held AND next_due_at <= ${o.now}
+                  UNION ALL
+                  SELECT flow_id, current_step, lease_until, next_due_at FROM flow_runs
+                   WHERE status = 'active' AND held AND next_due_at <= ${o.now}) r
            GROUP BY r.flow_id, r.current_step),
         top AS (
           SELECT flow_id FROM due GROUP BY flow_id ORDER BY min(oldest_due_at) LIMIT ${BACKLOG_FLOWS_LIMIT})

@@ -73,7 +73,8 @@ export async function clearAbandonedFlowClaims(db: Db, opts: { now: Date; limit:
   return db.$executeRaw`
     WITH oldest AS (
       SELECT id, lease_until FROM flow_runs
-       WHERE status = 'active' AND next_due_at <= ${expiredBefore}
+       -- NOT held: the due index holds only such runs (a held run's stale claim waits for its release).
+       WHERE status = 'active' AND NOT held AND next_due_at <= ${expiredBefore}
        ORDER BY next_due_at
        LIMIT ${opts.scan ?? 1_000}
     ), stale AS (

@@ -133,7 +133,7 @@ it('creates a flow from the welcome template, with the live segment counter, edi
   expect(page.url()).toContain(`/app/flows/${saved!.id}`);
 }, 120_000);
 
-it('activates the flow, shows it live in the list, pauses it, sends a test to a searched contact, saves version 2 with the run kept on version 1, and refuses to delete it while that run is in progress', async () => {
+it('activates the flow, shows it live in the list, pauses it, sends a test to a searched contact, saves version 2 with the run kept on version 1, and deletes it, ending that run', async () => {
   const [flow] = await flows();
   await open(`/flows/${flow!.id}`);
   await page.getByRole('button', { name: 'Activate', exact: true }).click();
@@ -199,15 +199,16 @@ it('activates the flow, shows it live in the list, pauses it, sends a test to a 
     SELECT v.version FROM flow_runs r JOIN flow_versions v ON v.id = r.version_id WHERE r.flow_id = ${flow!.id}::uuid`;
   expect(kept!.version).toBe(1);
 
-  // Delete is refused while that run is in progress, and the 409 says why.
-  await page.getByRole('button', { name: 'Delete', exact: true }).click();
-  await page.getByRole('dialog').getByRole('button', { name: 'Delete flow' }).click();
-  await page.getByText('This flow cannot be deleted now').waitFor();
-  await page.getByText('It has 1 run in progress: delete it once they have finished.').waitFor();
-  expect(await flows()).toHaveLength(1);
-  // axe measures contrast through the closing modal's backdrop otherwise.
-  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  // axe measures contrast through a closing modal's backdrop otherwise.
   await page.waitForTimeout(500);
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, 'flow-detail');
+
+  // A paused flow's runs never finish on their own: deleting it says the run in progress ends, and does it.
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByRole('dialog').getByText('and its run in progress will end without sending anything more').waitFor();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete flow' }).click();
+  await page.getByRole('heading', { name: 'Flows', exact: true }).waitFor();
+  expect(await page.evaluate(() => (globalThis as unknown as { __toasts: string[] }).__toasts)).toContain('Flow deleted');
+  expect(await flows()).toEqual([expect.objectContaining({ status: 'deleted' })]);
 }, 120_000);

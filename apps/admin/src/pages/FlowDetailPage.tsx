@@ -25,14 +25,9 @@ function where(path: string): string {
 /** A refused state change in the merchant's words: what is wrong, and what to do. */
 function FlowActionError({ error, action, onDismiss }: { error: unknown; action: Action | 'test'; onDismiss(): void }) {
   if (error instanceof ApiError && error.code === 'INVALID_STATE') {
-    const d = (error.details ?? {}) as { status?: string; activeRuns?: number };
-    const runs = d.activeRuns ? `${num(d.activeRuns)} run${d.activeRuns === 1 ? '' : 's'}` : '';
-    const text =
-      action === 'delete' && d.activeRuns
-        ? `It has ${runs} in progress: ${d.status === 'live' ? 'pause it, then delete it' : 'delete it'} once they have finished.`
-        : action === 'delete' && d.status === 'live'
-          ? 'A live flow cannot be deleted: pause it first.'
-          : `${error.message}.`;
+    const d = (error.details ?? {}) as { status?: string };
+    // Only a live flow is refused: a paused flow's runs never finish on their own, so deleting it ends them.
+    const text = action === 'delete' && d.status === 'live' ? 'A live flow cannot be deleted: pause it first.' : `${error.message}.`;
     return (
       <Banner tone="warning" title={`This flow cannot be ${VERB[action]} now`} onDismiss={onDismiss}>
         <p>{text}</p>
@@ -69,6 +64,7 @@ export default function FlowDetailPage({ flowId }: { flowId: string }) {
   const [lastTest, setLastTest] = useState<{ run: FlowRun; contact: string } | null>(null);
   const inFlight = useRef(false);
   const f = flow.data;
+  const inProgress = f?.versions.reduce((n, v) => n + v.runs.active, 0) ?? 0;
 
   const run = async () => {
     if (!confirm || inFlight.current) return;
@@ -230,7 +226,7 @@ export default function FlowDetailPage({ flowId }: { flowId: string }) {
               ? `From now on, every time the trigger (${f ? triggerText(f.trigger).toLowerCase() : ''}) happens for a subscribed contact, a run starts. Nothing that happened before is replayed.`
               : confirm?.action === 'pause'
                 ? 'No new run starts while the flow is paused. Runs in progress wait where they are and go on when you activate it again.'
-                : `“${f?.name ?? ''}” and its history will be deleted. This cannot be undone.`}
+                : `“${f?.name ?? ''}” and its history will be deleted${inProgress > 0 ? `, and its ${inProgress === 1 ? 'run' : `${num(inProgress)} runs`} in progress will end without sending anything more` : ''}. This cannot be undone.`}
           </Text>
         </Modal.Section>
       </Modal>

@@ -1,4 +1,6 @@
 import { claimDueRuns, MAX_CLAIM, type DueCursor } from '../../../../domain/flows/claim-due-runs';
+import { holdStoppedRuns } from '../../../../domain/flows/hold-stopped-runs';
+import { releaseHeldRuns } from '../../../../domain/flows/release-held-runs';
 import { jobIds } from '../../../../queue/job-ids';
 import { defineHandler } from './types';
 
@@ -10,8 +12,16 @@ import { defineHandler } from './types';
 const CLAIMS_PER_TICK = 20;
 const STEP_LEASE_MS = 60_000;
 
+// Where this process's sweep of the due index for runs to hold goes on at the
+// next tick (hold-stopped-runs.ts). Per process and lost on a restart, which
+// only starts the sweep over: holding is idempotent.
+let holdAfter: DueCursor | null = null;
+
 /** Claims due flow runs and hands each claim to one step job (docs/flows.md "Execution"). */
 export const flowsDueHandler = defineHandler('flows.due.v1', async (payload, { deps }) => {
+  // Before the claims, an activated flow's held runs go back into the due
+  // index (bounded chunks), so this tick's claims take them.
+  const released = await releaseHeldRuns(deps.db);
   let claimed = 0;
   let after: DueCursor | null = null;
   for (let i = 0; i < CLAIMS_PER_TICK; i++) {
@@ -24,5 +34,9 @@ export const flowsDueHandler = defineHandler('flows.due.v1', async (payload, { d
     claimed += claim.runIds.length;
     if (claim.runIds.length < MAX_CLAIM) break;
   }
-  return { claimed };
+  // After them (its work does not delay the step jobs), the due runs of flows
+  // that are not live leave the due index, so later claims no longer step over them.
+  const hold = await holdStoppedRuns(deps.db, { now: deps.now(), after: holdAfter });
+  holdAfter = hold.next;
+  return { claimed, released, held: hold.held };
 });
