@@ -3,6 +3,8 @@ import { createContact, createContactImport, createShop, phoneHash } from '../..
 import { upsertContacts } from './upsert-contacts';
 import { importContacts } from './import-contacts';
 import { getContactImport } from './get-contact-import';
+import { eraseContact } from './erase-contact';
+import { syncShopifyCustomer } from './sync-shopify-customer';
 
 const US = (i: number): string => `+1201${String(2_000_000 + i)}`;
 
@@ -143,6 +145,38 @@ describe('importContacts (contacts.import.v1)', () => {
     const [back] = await env.db.$queryRaw<{ sms_consent: string; opted_out_at: Date | null; opt_out_source: string | null }[]>`
       SELECT sms_consent, opted_out_at, opt_out_source FROM contacts WHERE id = ${erased.id}::uuid`;
     expect(back).toEqual({ sms_consent: 'unsubscribed', opted_out_at: expect.any(Date), opt_out_source: 'redact' });
+  });
+
+  it('an erased contact re-imported by a row saying unsubscribed keeps the erasure\'s protection: a later import saying subscribed does not lift it', async () => {
+    const shop = await createShop(env.db);
+    const phone = '+12015550143';
+    const [contact] = await upsertContacts(env.db, shop.id, [{ phoneE164: phone, phoneHash: phoneHash(phone), smsConsent: 'unsubscribed' }], 'api');
+    await eraseContact(env.db, shop.id, contact!.id);
+
+    const back = await createContactImport(env.db, shop.id, { rows: [{ phone, smsConsent: 'unsubscribed' }] });
+    expect(await importContacts(env.db, { importId: back.id })).toMatchObject({ status: 'completed', created: 1 });
+    const subscribe = await createContactImport(env.db, shop.id, { rows: [{ phone, smsConsent: 'subscribed' }] });
+    expect(await importContacts(env.db, { importId: subscribe.id })).toMatchObject({ status: 'completed', updated: 1 });
+
+    const [row] = await env.db.$queryRaw<{ id: string; sms_consent: string; opted_out_at: Date | null; opt_out_source: string | null }[]>`
+      SELECT id, sms_consent, opted_out_at, opt_out_source FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
+    expect(row).toEqual({ id: contact!.id, sms_consent: 'unsubscribed', opted_out_at: contact!.opted_out_at, opt_out_source: 'redact' });
+  });
+
+  it('an import saying subscribed leaves an opt-out the customer made in Shopify, and writes nothing back to Shopify', async () => {
+    const shop = await createShop(env.db);
+    const phone = '+12015550144';
+    const customerId = '7100000001';
+    await env.db.$transaction((tx) => syncShopifyCustomer(tx, { shopId: shop.id, customerId, phone, consent: 'subscribed', updatedAt: new Date(Date.now() - 60_000) }));
+    await env.db.$transaction((tx) => syncShopifyCustomer(tx, { shopId: shop.id, customerId, phone, consent: 'unsubscribed', updatedAt: new Date(Date.now() - 30_000) }));
+
+    const imp = await createContactImport(env.db, shop.id, { rows: [{ phone, firstName: 'Kim', smsConsent: 'subscribed' }] });
+    expect(await importContacts(env.db, { importId: imp.id })).toMatchObject({ status: 'completed', updated: 1 });
+
+    const [row] = await env.db.$queryRaw<{ id: string; first_name: string | null; sms_consent: string; opt_out_source: string | null }[]>`
+      SELECT id, first_name, sms_consent, opt_out_source FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
+    expect(row).toMatchObject({ first_name: 'Kim', sms_consent: 'unsubscribed', opt_out_source: 'shopify' });
+    expect(await env.db.$queryRaw<unknown[]>`SELECT 1 FROM shopify_consent_writebacks WHERE contact_id = ${row!.id}::uuid`).toEqual([]);
   });
 
   it('an import whose rows are gone before it finished fails with a short error', async () => {

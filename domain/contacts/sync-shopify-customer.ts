@@ -1,5 +1,6 @@
 import { sql, type Tx } from '../../lib/db';
 import { boundedText, declareConsentSource } from '../consent/consent-source';
+import { decidedHereSince } from '../consent/decided-here-since';
 import type { Consent } from './contact-input';
 import { normalizePhone, phoneHash } from './phone';
 
@@ -58,8 +59,10 @@ export function consentFromShopify(state: string | null | undefined): Consent | 
  * phone. Every write is guarded by `shopify_updated_at < updatedAt`, so events
  * applied in any order end in the newest state. Consent from Shopify never
  * overrides an opt-out recorded elsewhere (a STOP keyword, the merchant, an
- * erasure): only an opt-out that Shopify itself set can Shopify clear.
- * Erased contacts stay erased.
+ * erasure): only an opt-out that Shopify itself set can Shopify clear. Nor
+ * does it override, on the customer's contact, a consent decision made here
+ * since Shopify's (consent_updated_at, else the event's time): the newest
+ * decision wins, wherever it was made. Erased contacts stay erased.
  */
 export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promise<SyncOutcome> {
   const e164 = s.phone ? normalizePhone(s.phone) : null;
@@ -88,14 +91,19 @@ export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promi
 
   // `c` is the existing row in both the UPDATE and the ON CONFLICT branch.
   const keepOptOut = sql`(c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'shopify')`;
+  // Only on the customer's own contact: one being linked now (an imported
+  // contact) has never had Shopify's state, so that state is news, not stale.
+  const consentAt = s.consentEvidence?.collectedAt ?? s.updatedAt;
+  const newerHere = sql`(c.shopify_customer_id = ${s.customerId}::text AND ${decidedHereSince(sql`c.id`, sql`${consentAt}::timestamptz`)})`;
+  const keepConsent = sql`(${consent}::text IS NULL OR ${keepOptOut} OR ${newerHere})`;
   const set = sql`
     email = CASE WHEN ${hasProfile}::boolean THEN ${p.email}::text ELSE c.email END,
     first_name = CASE WHEN ${hasProfile}::boolean THEN ${p.firstName}::text ELSE c.first_name END,
     last_name = CASE WHEN ${hasProfile}::boolean THEN ${p.lastName}::text ELSE c.last_name END,
-    sms_consent = CASE WHEN ${consent}::text IS NULL OR ${keepOptOut} THEN c.sms_consent ELSE ${consent}::text END,
-    opted_out_at = CASE WHEN ${consent}::text IS NULL OR ${keepOptOut} THEN c.opted_out_at
+    sms_consent = CASE WHEN ${keepConsent} THEN c.sms_consent ELSE ${consent}::text END,
+    opted_out_at = CASE WHEN ${keepConsent} THEN c.opted_out_at
                         WHEN ${consent}::text = 'unsubscribed' THEN COALESCE(c.opted_out_at, ${s.updatedAt}) ELSE NULL END,
-    opt_out_source = CASE WHEN ${consent}::text IS NULL OR ${keepOptOut} THEN c.opt_out_source
+    opt_out_source = CASE WHEN ${keepConsent} THEN c.opt_out_source
                           WHEN ${consent}::text = 'unsubscribed' THEN 'shopify' ELSE NULL END,
     shopify_updated_at = ${s.updatedAt},
     updated_at = now()`;

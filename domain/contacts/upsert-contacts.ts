@@ -1,4 +1,4 @@
-import type { DbOrTx } from '../../lib/db';
+import { sql, type DbOrTx } from '../../lib/db';
 import type { Consent } from './contact-input';
 import type { ContactRow } from './contact-view';
 
@@ -28,11 +28,15 @@ export interface UpsertedContact extends ContactRow {
  * Merge rules (an upsert never loses information):
  * - email and names: a given value replaces, an omitted one keeps;
  * - tags: added to the contact's tags (at most 50); PATCH replaces them;
- * - consent: `unsubscribed` records an opt-out (source = `source`);
- *   `subscribed` lifts an opt-out unless it came from the person (keyword
- *   STOP) or survived an erasure (`redact`); `pending` never overrides a decision;
+ * - consent: `unsubscribed` records an opt-out (source = `source`; it takes
+ *   over a `shopify` one, so that Shopify cannot lift what the merchant
+ *   decided); `subscribed` lifts only an opt-out the merchant recorded
+ *   (`merchant`, `api`, `import`), never the person's own (keyword STOP, or
+ *   `shopify`: the customer unsubscribed in Shopify) nor one that survived
+ *   an erasure (`redact`); `pending` never overrides a decision;
  * - an erased tombstone comes back with its phone and keeps its opt-out,
- *   marked `redact` so that no later upsert lifts it either.
+ *   marked `redact` (a keyword one stays `keyword`) whatever the row says,
+ *   so that no later upsert lifts it either.
  * Rows must have distinct phone hashes (collapse duplicates first: ON CONFLICT
  * cannot touch one row twice in a statement).
  */
@@ -53,6 +57,8 @@ export async function upsertContacts(db: DbOrTx, shopId: string, rows: ContactUp
       timezone: r.timezone ?? null,
     })),
   );
+  // `c` is the existing row (ON CONFLICT). A tombstone's opt-out is never liftable here.
+  const liftable = sql`(c.opted_out_at IS NULL OR (c.erased_at IS NULL AND c.opt_out_source IN ('merchant', 'api', 'import')))`;
   const result = await db.$queryRaw<(ContactRow & { phone_hash: string; inserted: boolean; revived: boolean })[]>`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb)
@@ -80,22 +86,24 @@ export async function upsertContacts(db: DbOrTx, shopId: string, rows: ContactUp
       timezone = COALESCE(EXCLUDED.timezone, c.timezone),
       tags = CASE WHEN cardinality(EXCLUDED.tags) = 0 THEN c.tags ELSE ARRAY(
                SELECT t FROM unnest(c.tags || EXCLUDED.tags) WITH ORDINALITY AS u(t, n) GROUP BY t ORDER BY min(n) LIMIT 50) END,
-      -- An opt-out from the person (keyword STOP) or one that survived an erasure
-      -- ('redact', set when its tombstone comes back) is lifted by no upsert:
-      -- only a PATCH or a START does. A tombstone is revived as it is, opt-out included.
+      -- Only the merchant's own opt-outs are an upsert's to lift: the person's
+      -- (keyword STOP, or 'shopify'), and one that survived an erasure, only a
+      -- PATCH or a START lifts. A tombstone is revived as it is, opt-out included.
       sms_consent = CASE
         WHEN EXCLUDED.sms_consent = 'unsubscribed' THEN 'unsubscribed'
-        WHEN EXCLUDED.sms_consent = 'subscribed'
-         AND (c.opted_out_at IS NULL OR (COALESCE(c.opt_out_source, '') NOT IN ('keyword', 'redact') AND c.erased_at IS NULL)) THEN 'subscribed'
+        WHEN EXCLUDED.sms_consent = 'subscribed' AND ${liftable} THEN 'subscribed'
         ELSE c.sms_consent END,
       opted_out_at = CASE
         WHEN EXCLUDED.sms_consent = 'unsubscribed' THEN COALESCE(c.opted_out_at, EXCLUDED.opted_out_at)
-        WHEN EXCLUDED.sms_consent = 'subscribed' AND COALESCE(c.opt_out_source, '') NOT IN ('keyword', 'redact') AND c.erased_at IS NULL THEN NULL
+        WHEN EXCLUDED.sms_consent = 'subscribed' AND ${liftable} THEN NULL
         ELSE c.opted_out_at END,
+      -- The revived tombstone first: a row saying 'unsubscribed' must not turn
+      -- the erasure's protection into a liftable 'api'/'import' opt-out.
       opt_out_source = CASE
-        WHEN EXCLUDED.sms_consent = 'unsubscribed' THEN COALESCE(c.opt_out_source, EXCLUDED.opt_out_source)
-        WHEN EXCLUDED.sms_consent = 'subscribed' AND COALESCE(c.opt_out_source, '') NOT IN ('keyword', 'redact') AND c.erased_at IS NULL THEN NULL
-        WHEN c.erased_at IS NOT NULL AND c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'keyword' THEN 'redact'
+        WHEN c.erased_at IS NOT NULL AND c.opted_out_at IS NOT NULL THEN CASE WHEN c.opt_out_source = 'keyword' THEN 'keyword' ELSE 'redact' END
+        WHEN EXCLUDED.sms_consent = 'unsubscribed' THEN CASE
+          WHEN c.opt_out_source IS NULL OR c.opt_out_source = 'shopify' THEN EXCLUDED.opt_out_source ELSE c.opt_out_source END
+        WHEN EXCLUDED.sms_consent = 'subscribed' AND ${liftable} THEN NULL
         ELSE c.opt_out_source END,
       created_at = CASE WHEN c.erased_at IS NULL THEN c.created_at ELSE now() END,
       erased_at = NULL,

@@ -1,5 +1,6 @@
 import { sql, type Tx } from '../../lib/db';
 import { boundedText, declareConsentSource, type Evidence } from '../consent/consent-source';
+import { decidedHereSince } from '../consent/decided-here-since';
 import { shopifyRiseSetSql } from '../orders/apply-customer-summary';
 import type { SyncCustomer } from './bulk-customer';
 
@@ -34,7 +35,8 @@ export const ZERO_COUNTS: ChunkCounts = {
  * 1. contacts linked to a customer of the chunk are updated (profile,
  *    consent, and the phone unless another contact holds that number), only
  *    when the export's customer is newer than what was applied
- *    (`shopify_updated_at`);
+ *    (`shopify_updated_at`); its consent only when also newer than the
+ *    contact's last consent decision made here (decidedHereSince);
  * 2. customers not linked yet with a valid phone create a contact, or link
  *    the one holding that number;
  * 3. Shopify's order summary (raised only) and tags (added) are applied to
@@ -103,6 +105,7 @@ export async function applyCustomerChunk(
       last_name: c.lastName,
       consent: c.consent,
       updated_at: (c.updatedAt ?? o.fallbackUpdatedAt).toISOString(),
+      consent_at: consentTime(c, o.fallbackUpdatedAt),
       tags: c.tags,
       orders_count: c.ordersCount,
       spent_minor: c.spentMinor,
@@ -113,14 +116,16 @@ export async function applyCustomerChunk(
   const inputCte = sql`input AS (
     SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(
       customer_id text, phone_e164 text, phone_hash text, email text, first_name text, last_name text, consent text,
-      updated_at timestamptz, tags jsonb, orders_count int, spent_minor bigint, currency text, last_order_at timestamptz))`;
+      updated_at timestamptz, consent_at timestamptz, tags jsonb, orders_count int, spent_minor bigint, currency text, last_order_at timestamptz))`;
   // `c` is the existing contact, `i` the customer's input row.
   const keepOptOut = sql`(c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'shopify')`;
+  // Linked contacts only (step 1): a decision made here after Shopify's is the newer one.
+  const keepConsent = sql`(i.consent IS NULL OR ${keepOptOut} OR ${decidedHereSince(sql`c.id`, sql`i.consent_at`)})`;
   const consentSet = sql`
-    sms_consent = CASE WHEN i.consent IS NULL OR ${keepOptOut} THEN c.sms_consent ELSE i.consent END,
-    opted_out_at = CASE WHEN i.consent IS NULL OR ${keepOptOut} THEN c.opted_out_at
+    sms_consent = CASE WHEN ${keepConsent} THEN c.sms_consent ELSE i.consent END,
+    opted_out_at = CASE WHEN ${keepConsent} THEN c.opted_out_at
                         WHEN i.consent = 'unsubscribed' THEN COALESCE(c.opted_out_at, i.updated_at) ELSE NULL END,
-    opt_out_source = CASE WHEN i.consent IS NULL OR ${keepOptOut} THEN c.opt_out_source
+    opt_out_source = CASE WHEN ${keepConsent} THEN c.opt_out_source
                           WHEN i.consent = 'unsubscribed' THEN 'shopify' ELSE NULL END`;
 
   // 1. Contacts already linked to a customer of the chunk.
@@ -218,6 +223,12 @@ export async function applyCustomerChunk(
     else if (c.consent === 'unsubscribed') counts.optedOut++;
   }
   return counts;
+}
+
+/** When Shopify's consent was decided: its consentUpdatedAt, else the customer's time. */
+function consentTime(c: SyncCustomer, fallback: Date): string {
+  const t = c.consentUpdatedAt ? Date.parse(c.consentUpdatedAt) : Number.NaN;
+  return (Number.isFinite(t) ? new Date(t) : (c.updatedAt ?? fallback)).toISOString();
 }
 
 async function linkedCustomers(tx: Tx, shopId: string, customerIds: string[]): Promise<Set<string>> {

@@ -227,6 +227,35 @@ describe('consent record', () => {
         ['unsubscribed', 'keyword'],
       ]);
     });
+
+    it.each(['PATCH', 'POST upsert', 'import'] as const)(
+      'a merchant opt-out (%s) over one Shopify set becomes the merchant\'s, keeping its time: a later Shopify SUBSCRIBED does not lift it',
+      async (path) => {
+        const shop = await createShop(env.db);
+        const phone = testPhone();
+        const customerId = rid('c');
+        await env.db.$transaction((tx) => syncShopifyCustomer(tx, { shopId: shop.id, customerId, phone, consent: 'subscribed', updatedAt: new Date(Date.now() - 60_000) }));
+        await env.db.$transaction((tx) => syncShopifyCustomer(tx, { shopId: shop.id, customerId, phone, consent: 'unsubscribed', updatedAt: new Date(Date.now() - 30_000) }));
+        const id = await contactIdOf(shop.id, phone);
+        const before = await env.db.$queryRaw<{ opted_out_at: Date }[]>`SELECT opted_out_at FROM contacts WHERE id = ${id}::uuid`;
+
+        // The person called the store: "never text me". The merchant records it.
+        if (path === 'PATCH') await updateContact(env.db, shop.id, id, { phoneE164: undefined, phoneHash: undefined, smsConsent: 'unsubscribed' });
+        else if (path === 'POST upsert') await createContactApi(env.db, shop.id, { phoneE164: phone, phoneHash: phoneHash(phone), smsConsent: 'unsubscribed' });
+        else {
+          const imp = await createContactImport(env.db, shop.id, { rows: [{ phone, smsConsent: 'unsubscribed' }] });
+          expect((await importContacts(env.db, { importId: imp.id })).status).toBe('completed');
+        }
+        const source = path === 'import' ? 'import' : 'api';
+        const [taken] = await env.db.$queryRaw<{ opted_out_at: Date; opt_out_source: string }[]>`SELECT opted_out_at, opt_out_source FROM contacts WHERE id = ${id}::uuid`;
+        expect(taken).toEqual({ opted_out_at: before[0]!.opted_out_at, opt_out_source: source });
+
+        // Later the customer ticks the SMS box at checkout: Shopify says SUBSCRIBED.
+        await env.db.$transaction((tx) => syncShopifyCustomer(tx, { shopId: shop.id, customerId, phone, consent: 'subscribed', updatedAt: new Date() }));
+        const [after] = await env.db.$queryRaw<{ sms_consent: string; opt_out_source: string }[]>`SELECT sms_consent, opt_out_source FROM contacts WHERE id = ${id}::uuid`;
+        expect(after).toEqual({ sms_consent: 'unsubscribed', opt_out_source: source });
+      },
+    );
   });
 
   describe('GET /api/contacts/:id/consent', () => {

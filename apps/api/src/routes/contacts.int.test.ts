@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createContact, createShop, phoneHash, testPhone } from '../../../../test/factories';
 import { sessionToken } from '../../../../test/session-token';
+import { syncShopifyCustomer } from '../../../../domain/contacts/sync-shopify-customer';
 
 describe('contacts API', () => {
   let env: TestEnv;
@@ -176,6 +177,26 @@ describe('contacts API', () => {
       expect(unsub.status).toBe(200);
       expect((await contactRow(c.id)).opt_out_source).toBe('keyword');
     });
+
+    it('an opt-out the customer made in Shopify is not lifted by an upsert saying subscribed (nor written back); a PATCH, the merchant\'s explicit decision, lifts it', async () => {
+      const phone = testPhone();
+      const customerId = `${Date.now()}1`;
+      await env.db.$transaction((tx) => syncShopifyCustomer(tx, { shopId, customerId, phone, consent: 'subscribed', updatedAt: new Date(Date.now() - 60_000) }));
+      await env.db.$transaction((tx) => syncShopifyCustomer(tx, { shopId, customerId, phone, consent: 'unsubscribed', updatedAt: new Date(Date.now() - 30_000) }));
+      const id = (await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM contacts WHERE shop_id = ${shopId}::uuid AND phone_hash = ${phoneHash(phone)}`)[0]!.id;
+      const optedOutAt = (await contactRow(id)).opted_out_at;
+
+      const upsert = await post({ phone, smsConsent: 'subscribed' });
+      expect(upsert.status).toBe(200);
+      expect(upsert.body).toMatchObject({ id, smsConsent: 'unsubscribed', optedOutAt: (optedOutAt as Date).toISOString() });
+      expect(await contactRow(id)).toMatchObject({ opt_out_source: 'shopify' });
+      const writebacks = await env.db.$queryRaw<unknown[]>`SELECT 1 FROM shopify_consent_writebacks WHERE contact_id = ${id}::uuid`;
+      expect(writebacks).toEqual([]);
+
+      const patch = await request(app).patch(`/api/contacts/${id}`).set('Authorization', await auth()).send({ smsConsent: 'subscribed' });
+      expect(patch.status).toBe(200);
+      expect(patch.body).toMatchObject({ smsConsent: 'subscribed', optedOutAt: null });
+    });
   });
 
   describe('GET /api/contacts', () => {
@@ -289,6 +310,51 @@ describe('contacts API', () => {
       expect(unknownField.body.error.details).toEqual([expect.objectContaining({ path: 'id' })]);
     });
 
+    it('moves a contact onto an erased contact\'s number (no contact has it), taking over the opt-out that survived the erasure', async () => {
+      const erasedNumber = testPhone();
+      const old = await post({ phone: erasedNumber, firstName: 'Gone', smsConsent: 'unsubscribed' });
+      expect((await request(app).delete(`/api/contacts/${old.body.id}`).set('Authorization', await auth())).status).toBe(204);
+      const optedOutAt = (await contactRow(old.body.id)).opted_out_at as Date;
+
+      const live = await post({ phone: testPhone(), firstName: 'Right', smsConsent: 'subscribed' });
+      const moved = await request(app).patch(`/api/contacts/${live.body.id}`).set('Authorization', await auth()).send({ phone: erasedNumber });
+      expect(moved.status).toBe(200);
+      // The number is still opted out (opt-outs survive erasure), now with the erasure's protection.
+      expect(moved.body).toMatchObject({ id: live.body.id, phone: erasedNumber, firstName: 'Right', smsConsent: 'unsubscribed', optedOutAt: optedOutAt.toISOString() });
+      expect(await contactRow(live.body.id)).toMatchObject({ phone_hash: phoneHash(erasedNumber), opt_out_source: 'redact' });
+      // The tombstone keeps its history but no longer the number, nor its opt-out.
+      const tombstone = await contactRow(old.body.id);
+      expect(tombstone).toMatchObject({ phone_e164: null, first_name: null, phone_hash: `released:${old.body.id}`, opted_out_at: null, opt_out_source: null });
+      expect(tombstone.erased_at).not.toBeNull();
+      // No upsert lifts it; a PATCH does.
+      expect((await post({ phone: erasedNumber, smsConsent: 'subscribed' })).body).toMatchObject({ id: live.body.id, smsConsent: 'unsubscribed' });
+      const lifted = await request(app).patch(`/api/contacts/${live.body.id}`).set('Authorization', await auth()).send({ smsConsent: 'subscribed' });
+      expect(lifted.body).toMatchObject({ smsConsent: 'subscribed', optedOutAt: null });
+    });
+
+    it('a refused move onto an erased contact\'s number leaves the number to its tombstone', async () => {
+      const stopped = testPhone();
+      const old = await post({ phone: stopped });
+      // The person texted STOP before the merchant erased the contact.
+      await env.db.$executeRaw`UPDATE contacts SET sms_consent = 'unsubscribed', opted_out_at = now(), opt_out_source = 'keyword' WHERE id = ${old.body.id}::uuid`;
+      expect((await request(app).delete(`/api/contacts/${old.body.id}`).set('Authorization', await auth())).status).toBe(204);
+
+      const live = await post({ phone: testPhone() });
+      // Re-subscribing the number in the same PATCH: only the person can, by texting START.
+      const resub = await request(app).patch(`/api/contacts/${live.body.id}`).set('Authorization', await auth()).send({ phone: stopped, smsConsent: 'subscribed' });
+      expect(resub.status).toBe(409);
+      expect(resub.body.error).toMatchObject({ code: 'INVALID_STATE', details: { optOutSource: 'keyword' } });
+      // An opted-out contact keeps its number.
+      const optedOut = await post({ phone: testPhone(), smsConsent: 'unsubscribed' });
+      const move = await request(app).patch(`/api/contacts/${optedOut.body.id}`).set('Authorization', await auth()).send({ phone: stopped });
+      expect(move.status).toBe(409);
+
+      expect(await contactRow(old.body.id)).toMatchObject({ phone_hash: phoneHash(stopped), opt_out_source: 'keyword' });
+      expect(await contactRow(live.body.id)).toMatchObject({ opted_out_at: null });
+      // Re-added, the number comes back as the erased contact, still opted out by the person.
+      expect((await post({ phone: stopped })).body).toMatchObject({ id: old.body.id, smsConsent: 'unsubscribed' });
+    });
+
     it('unknown, malformed and other shops\' ids are 404 NOT_FOUND', async () => {
       const other = await createShop(env.db);
       const theirs = await createContact(env.db, other.id);
@@ -320,6 +386,23 @@ describe('contacts API', () => {
       expect(again.body.id).toBe(created.body.id);
       expect(again.body).toMatchObject({ phone, firstName: 'Ada', email: null, tags: [], smsConsent: 'unsubscribed' });
       expect(again.body.optedOutAt).toEqual(expect.any(String));
+    });
+
+    it('a tombstone\'s opt-out revived by a POST saying unsubscribed keeps the erasure\'s protection: no later POST lifts it', async () => {
+      const phone = testPhone();
+      const created = await post({ phone, smsConsent: 'unsubscribed' });
+      const optedOutAt = created.body.optedOutAt as string;
+      expect((await request(app).delete(`/api/contacts/${created.body.id}`).set('Authorization', await auth())).status).toBe(204);
+
+      // Re-added from, say, the merchant's own unsubscribe list.
+      const back = await post({ phone, smsConsent: 'unsubscribed' });
+      expect(back.status).toBe(201);
+      expect(back.body).toMatchObject({ id: created.body.id, smsConsent: 'unsubscribed', optedOutAt });
+      expect((await contactRow(created.body.id)).opt_out_source).toBe('redact');
+
+      const lifted = await post({ phone, smsConsent: 'subscribed' });
+      expect(lifted.status).toBe(200);
+      expect(lifted.body).toMatchObject({ smsConsent: 'unsubscribed', optedOutAt });
     });
 
     it('a re-created erased contact that had not opted out starts pending again', async () => {

@@ -136,6 +136,53 @@ describe('POST /webhooks/shopify', () => {
       expect(await contactOf(shop.id, id)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null });
     });
 
+    it('a late customers/update older than the merchant\'s newer consent decision applies its profile but not its consent', async () => {
+      const shop = await createShop(env.db);
+      const id = customerId();
+      const phone = testPhone();
+      const consent = (state: string, at: string) => ({ state, opt_in_level: 'single_opt_in', consent_updated_at: at });
+      await deliver('customers/create', { id, phone, first_name: 'Pat', updated_at: iso(-600), sms_marketing_consent: consent('subscribed', iso(-600)) }, shop.domain);
+      const contactId = (await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM contacts WHERE shop_id = ${shop.id}::uuid AND shopify_customer_id = ${String(id)}`)[0]!.id;
+
+      // Now: the merchant withdraws the consent it holds (it has no evidence of it).
+      const patch = await request(app).patch(`/api/contacts/${contactId}`).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`).send({ smsConsent: 'pending' });
+      expect(patch.body.smsConsent).toBe('pending');
+
+      // A customers/update Shopify wrote a minute BEFORE that decision, delivered late.
+      await deliver('customers/update', { id, phone, first_name: 'Patricia', updated_at: iso(-60), sms_marketing_consent: consent('subscribed', iso(-600)) }, shop.domain);
+      expect(await contactOf(shop.id, id)).toMatchObject({ first_name: 'Patricia', sms_consent: 'pending' });
+
+      // A consent change Shopify makes after the decision is the newest: it applies.
+      await deliver('customers/update', { id, phone, first_name: 'Patricia', updated_at: iso(5), sms_marketing_consent: consent('subscribed', iso(5)) }, shop.domain);
+      expect(await contactOf(shop.id, id)).toMatchObject({ sms_consent: 'subscribed' });
+    });
+
+    it('the late echo of a write-back (unsubscribed at t1) does not undo the merchant\'s re-subscribe at t2 > t1', async () => {
+      const shop = await createShop(env.db);
+      const id = customerId();
+      const phone = testPhone();
+      const consent = (state: string, at: string) => ({ state, opt_in_level: 'single_opt_in', consent_updated_at: at });
+      await deliver('customers/create', { id, phone, first_name: 'Lee', updated_at: iso(-600), sms_marketing_consent: consent('subscribed', iso(-600)) }, shop.domain);
+      const contactId = (await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM contacts WHERE shop_id = ${shop.id}::uuid AND shopify_customer_id = ${String(id)}`)[0]!.id;
+      const authz = `Bearer ${await sessionToken(shop.domain)}`;
+      const unsub = await request(app).patch(`/api/contacts/${contactId}`).set('Authorization', authz).send({ smsConsent: 'unsubscribed' });
+      const t1 = unsub.body.updatedAt as string;
+      await new Promise((r) => setTimeout(r, 50));
+      const resub = await request(app).patch(`/api/contacts/${contactId}`).set('Authorization', authz).send({ smsConsent: 'subscribed' });
+      expect(resub.body.smsConsent).toBe('subscribed');
+
+      // Shopify's webhook for the FIRST change (our write-back of t1) arrives after the second.
+      await deliver('customers_marketing_consent/update', { id, phone, sms_marketing_consent: consent('unsubscribed', t1) }, shop.domain);
+      expect(await contactOf(shop.id, id)).toMatchObject({ sms_consent: 'subscribed', opted_out_at: null });
+      const records = await env.db.$queryRaw<{ state: string; source: string }[]>`
+        SELECT state, source FROM contact_consent_records WHERE contact_id = ${contactId}::uuid ORDER BY id`;
+      expect(records.map((r) => [r.state, r.source])).toEqual([
+        ['subscribed', 'shopify'],
+        ['unsubscribed', 'api'],
+        ['subscribed', 'api'],
+      ]);
+    });
+
     it('links an existing contact by phone, and never clears a keyword opt-out', async () => {
       const shop = await createShop(env.db);
       const phone = testPhone();

@@ -1,0 +1,64 @@
+import { createContactImport, createShop, phoneHash, testPhone } from '../../test/factories';
+import { createTestEnv, type TestEnv } from '../../test/harness';
+import { importContacts } from '../contacts/import-contacts';
+import { updateContact } from '../contacts/update-contact';
+import { applyCustomerChunk } from './apply-customer-chunk';
+import { readBulkCustomer, type SyncCustomer } from './bulk-customer';
+
+// A sync line applies the same consent rules as a customers/update webhook
+// (sync-shopify-customer.ts): on a contact linked to the customer, Shopify's
+// consent applies only when it is newer than the contact's last consent
+// decision made here; the profile follows the export's own time guard.
+describe('applyCustomerChunk: Shopify consent vs a newer decision made here', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv();
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  let seq = 0;
+  const customerNumber = (): number => 8_000_000_000 + (Date.now() % 1_000_000) * 100 + seq++;
+  const ago = (sec: number): string => new Date(Date.now() - sec * 1000).toISOString();
+  const line = (n: number, phone: string, o: { firstName: string; state: string; consentAt: string; updatedAt: string }): SyncCustomer =>
+    readBulkCustomer({
+      id: `gid://shopify/Customer/${n}`,
+      firstName: o.firstName,
+      phone,
+      updatedAt: o.updatedAt,
+      smsMarketingConsent: { marketingState: o.state, marketingOptInLevel: 'SINGLE_OPT_IN', consentUpdatedAt: o.consentAt, consentCollectedFrom: 'OTHER' },
+    })!;
+  const apply = (shopId: string, customers: SyncCustomer[]) =>
+    env.db.$transaction((tx) => applyCustomerChunk(tx, { shopId, syncId: '00000000-0000-4000-8000-000000000002', customers, fallbackUpdatedAt: new Date() }));
+  const contactOf = async (shopId: string, phone: string) =>
+    (await env.db.$queryRaw<{ id: string; first_name: string | null; sms_consent: string; opt_out_source: string | null }[]>`
+      SELECT id, first_name, sms_consent, opt_out_source FROM contacts WHERE shop_id = ${shopId}::uuid AND phone_hash = ${phoneHash(phone)}`)[0]!;
+
+  it('a line whose consent predates the merchant\'s newer decision applies its profile but not its consent; a newer one applies both', async () => {
+    const shop = await createShop(env.db);
+    const phone = testPhone();
+    const n = customerNumber();
+    await apply(shop.id, [line(n, phone, { firstName: 'Pat', state: 'SUBSCRIBED', consentAt: ago(600), updatedAt: ago(600) })]);
+    const { id } = await contactOf(shop.id, phone);
+    await updateContact(env.db, shop.id, id, { phoneE164: undefined, phoneHash: undefined, smsConsent: 'pending' });
+
+    // A resync exported the customer a minute before that decision.
+    await apply(shop.id, [line(n, phone, { firstName: 'Patricia', state: 'SUBSCRIBED', consentAt: ago(600), updatedAt: ago(60) })]);
+    expect(await contactOf(shop.id, phone)).toMatchObject({ first_name: 'Patricia', sms_consent: 'pending' });
+
+    // The customer unsubscribed in Shopify after the merchant's decision: the newest wins.
+    await apply(shop.id, [line(n, phone, { firstName: 'Patricia', state: 'UNSUBSCRIBED', consentAt: new Date(Date.now() + 5_000).toISOString(), updatedAt: new Date(Date.now() + 5_000).toISOString() })]);
+    expect(await contactOf(shop.id, phone)).toMatchObject({ sms_consent: 'unsubscribed', opt_out_source: 'shopify' });
+  });
+
+  it('a customer linked for the first time takes Shopify\'s state even if an import decided later: that state is news, not stale', async () => {
+    const shop = await createShop(env.db);
+    const phone = testPhone();
+    const imp = await createContactImport(env.db, shop.id, { rows: [{ phone, smsConsent: 'subscribed' }] });
+    expect((await importContacts(env.db, { importId: imp.id })).status).toBe('completed');
+
+    await apply(shop.id, [line(customerNumber(), phone, { firstName: 'Kim', state: 'UNSUBSCRIBED', consentAt: ago(3_600), updatedAt: ago(3_600) })]);
+    expect(await contactOf(shop.id, phone)).toMatchObject({ first_name: 'Kim', sms_consent: 'unsubscribed', opt_out_source: 'shopify' });
+  });
+});
