@@ -84,3 +84,46 @@ it('an import chunk in flight when customers/redact comes does not re-create the
     SELECT first_name FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(bystander)}`;
   expect(other).toEqual({ first_name: 'Bystander' });
 });
+
+it('scrubs staged import rows holding the customer\'s number as typed (national format, punctuation, the row\'s own country, a bare number), and no one else\'s', async () => {
+  const shop = await createShop(t.env.db);
+  const phone = testPhone(); // +1973NXXXXXX
+  const [area, exchange, line] = [phone.slice(2, 5), phone.slice(5, 8), phone.slice(8)];
+  const uk = '+447911123456';
+  const imp = await createContactImport(t.env.db, shop.id, {
+    defaultCountry: 'US',
+    rows: [
+      { phone: `(${area}) ${exchange}-${line}`, firstName: 'Typed' },
+      { phone: `${area}-${exchange}-${line}` },
+      { phone: `+1 ${area} ${exchange} ${line}` },
+      { phone: `001 ${area}.${exchange}.${line}`, lastName: 'Dialled' },
+      { phone: Number(`${area}${exchange}${line}`) },
+      { phone: '07911 123456', country: 'gb', firstName: 'Abroad' },
+      // Same last digits, another number: kept.
+      { phone: `(201) ${exchange}-${line}`, firstName: 'Neighbour' },
+      { phone: '07911 123456', firstName: 'US reading' },
+    ],
+  });
+
+  await t.env.db.$transaction((tx) =>
+    redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID() }),
+  );
+  await t.env.db.$transaction((tx) =>
+    redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone: uk }, eventRowId: randomUUID() }),
+  );
+
+  const rows = await t.env.db.$queryRaw<{ row_index: number; data: unknown; problem: string | null }[]>`
+    SELECT row_index, data, problem FROM contact_import_rows WHERE import_id = ${imp.id}::uuid ORDER BY row_index`;
+  const removed = { data: null, problem: "row: removed at the customer's request" };
+  expect(rows).toEqual([
+    { row_index: 0, ...removed },
+    { row_index: 1, ...removed },
+    { row_index: 2, ...removed },
+    { row_index: 3, ...removed },
+    { row_index: 4, ...removed },
+    { row_index: 5, ...removed },
+    { row_index: 6, data: { phone: `(201) ${exchange}-${line}`, firstName: 'Neighbour' }, problem: null },
+    // Under the import's default country US this is not the UK number (the import would refuse it).
+    { row_index: 7, data: { phone: '07911 123456', firstName: 'US reading' }, problem: null },
+  ]);
+});

@@ -2,6 +2,8 @@ import type { Tx } from '../../lib/db';
 import { eraseConsentRecords } from '../consent/consent-source';
 import { OPEN_FLOW_MESSAGE } from '../flows/open-flow-message';
 import { customerPhoneHashes, e164OfRef, matchesCustomer, type CustomerRef } from './customer-ref';
+import { STAGED_ROW_REDACTED, scrubStagedImportRowsByPhone } from './scrub-staged-import-rows';
+import { dropStoredResponsesQuoting, scrubInboundTextsFrom, scrubWebhookPayloads } from './scrub-person-traces';
 
 export interface RedactCustomerResult {
   contactsErased: number;
@@ -90,12 +92,7 @@ export async function redactCustomer(
            error_code = CASE WHEN m.claim_token IS NULL THEN NULL ELSE 'erased' END,
            body = NULL, claim_token = NULL, final_at = now()
      WHERE m.shop_id = ${r.shopId}::uuid AND m.contact_id = ANY(${contactIds}::uuid[]) AND ${OPEN_FLOW_MESSAGE}`;
-  const inboundScrubbed = hashes.length
-    ? await tx.$executeRaw`
-        UPDATE inbound_messages SET from_phone = NULL, text = NULL
-         WHERE from_hash = ANY(${hashes}::text[]) AND (shop_id = ${r.shopId}::uuid OR shop_id IS NULL)
-           AND (from_phone IS NOT NULL OR text IS NOT NULL)`
-    : 0;
+  const inboundScrubbed = await scrubInboundTextsFrom(tx, r.shopId, hashes);
   // A keyword reply not yet sent keeps the number until it is final: it is not sent now.
   if (hashes.length) {
     await tx.$executeRaw`
@@ -104,22 +101,9 @@ export async function redactCustomer(
        WHERE to_hash = ANY(${hashes}::text[]) AND (shop_id = ${r.shopId}::uuid OR shop_id IS NULL) AND status IN ('pending', 'sending')`;
   }
 
-  const eventsScrubbed = await tx.$executeRaw`
-    UPDATE webhook_events SET payload = jsonb_build_object('redacted', true),
-           -- One still open has nothing left to act on (its body is gone, and
-           -- acting on it would bring the customer back): it ends ignored
-           -- instead of failing every retry on a body no schema accepts.
-           status = CASE WHEN id <> ${r.eventRowId}::uuid AND status IN ('received', 'failed') THEN 'ignored' ELSE status END,
-           processed_at = CASE WHEN id <> ${r.eventRowId}::uuid AND status IN ('received', 'failed') THEN now() ELSE processed_at END,
-           next_attempt_at = CASE WHEN id <> ${r.eventRowId}::uuid AND status IN ('received', 'failed') THEN NULL ELSE next_attempt_at END,
-           last_error = CASE WHEN id <> ${r.eventRowId}::uuid AND status IN ('received', 'failed') THEN 'redacted before it was processed' ELSE last_error END
-     WHERE id = ${r.eventRowId}::uuid
-        OR (provider = 'shopify' AND shop_id = ${r.shopId}::uuid AND (
-              (${cid}::text IS NOT NULL AND (payload->>'id' = ${cid}::text OR payload->'customer'->>'id' = ${cid}::text))
-              OR lower(payload->>'email') = ANY(${emails}::text[]) OR lower(payload->'customer'->>'email') = ANY(${emails}::text[])
-              OR payload->>'phone' = ANY(${phoneForms}::text[]) OR payload->'customer'->>'phone' = ANY(${phoneForms}::text[])))
-        -- Processed inbound events keep no number (see the inbound handler); only open ones can.
-        OR (status IN ('received', 'failed') AND provider LIKE 'sms-%' AND topic = 'inbound' AND payload->>'from' = ANY(${phoneForms}::text[]))`;
+  const eventsScrubbed = await scrubWebhookPayloads(tx, {
+    shopId: r.shopId, shopifyCustomerId: cid, emails, phoneForms, ownEventId: r.eventRowId, openInboundTexts: true,
+  });
 
   if (needles.length) {
     await tx.$executeRaw`
@@ -127,15 +111,12 @@ export async function redactCustomer(
        WHERE shop_id = ${r.shopId}::uuid AND kind = 'data_request'
          AND ((${cid}::text IS NOT NULL AND shopify_customer_id = ${cid}::text)
               OR EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(data::text), n) > 0))`;
-    // A stored response to replay may quote the contact (POST /api/contacts); the key is dropped.
-    await tx.$executeRaw`
-      DELETE FROM idempotency_keys
-       WHERE shop_id = ${r.shopId}::uuid AND response_body IS NOT NULL
-         AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(response_body::text), n) > 0)`;
+    await dropStoredResponsesQuoting(tx, r.shopId, needles);
     // An import's staged rows keep none of a redacted customer's values: the
     // job reports such a row as rejected instead of bringing the customer back.
+    // Any field quoting the email or the number as stored; the phone as typed is matched below.
     await tx.$executeRaw`
-      UPDATE contact_import_rows s SET data = NULL, problem = 'row: removed at the customer''s request'
+      UPDATE contact_import_rows s SET data = NULL, problem = ${STAGED_ROW_REDACTED}
         FROM contact_imports ci
        WHERE ci.id = s.import_id AND ci.shop_id = ${r.shopId}::uuid AND s.data IS NOT NULL
          AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(s.data::text), n) > 0)`;
@@ -145,6 +126,9 @@ export async function redactCustomer(
        WHERE ci.id = j.import_id AND ci.shop_id = ${r.shopId}::uuid
          AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) n WHERE strpos(lower(j.message), n) > 0)`;
   }
+
+  // A staged phone is as the merchant typed it (`(973) 555-0177` under the import's default country): compared as E.164.
+  await scrubStagedImportRowsByPhone(tx, r.shopId, phones);
 
   const result = { contactsErased: matched.length, inboundScrubbed, eventsScrubbed };
   await tx.$executeRaw`
