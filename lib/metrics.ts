@@ -71,6 +71,11 @@ export function createMetrics() {
     campaignsStuck: new Gauge({ name: 'campaigns_stuck', help: 'Active campaigns with no activity for STUCK_AFTER_MS', registers: r }),
     reconciliationRepairs: new Counter({ name: 'reconciliation_repairs_total', help: 'Repairs made by reconciliation, by kind', labelNames: ['kind'] as const, registers: r }),
     reconciliationRuns: new Counter({ name: 'reconciliation_runs_total', help: 'Reconciliation passes completed', registers: r }),
+    // A failing step no longer stops the pass (the others run): this names which one keeps failing.
+    reconciliationStepFailures: new Counter({
+      name: 'reconciliation_step_failures_total', help: 'Reconciliation steps that threw (the rest of the pass still ran; the pass is reported failed), by step',
+      labelNames: ['step'] as const, registers: r,
+    }),
     creditReservationsActive: new Gauge({ name: 'credit_reservations_active', help: 'Active credit reservations', registers: r }),
     creditLedgerMismatches: new Gauge({ name: 'credit_ledger_mismatches', help: 'Shops whose wallet disagrees with the ledger or reservations', registers: r }),
     creditRefundShortfall: new Counter({ name: 'credit_refund_shortfall_total', help: 'Credits a refund could not claw back (already reserved or spent)', registers: r }),

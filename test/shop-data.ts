@@ -116,6 +116,10 @@ export async function seedShopData(db: Db, shopId: string, size: ShopDataSize): 
     INSERT INTO credit_transactions (shop_id, type, amount, balance_after, idempotency_key, reference, ledger_seq)
     SELECT shop_id, 'purchase', 500, balance + 500, ${`seed-${tag}`}, 'seed', ledger_seq + 1 FROM credit_wallets WHERE shop_id = ${shopId}::uuid`;
   await run`UPDATE credit_wallets SET balance = balance + 500, ledger_seq = ledger_seq + 1 WHERE shop_id = ${shopId}::uuid`;
+  // What a reconciliation pass keeps of the ledger it has summed.
+  await run`
+    INSERT INTO credit_ledger_checkpoints (shop_id, ledger_seq, ledger_sum)
+    SELECT shop_id, ledger_seq, balance FROM credit_wallets WHERE shop_id = ${shopId}::uuid`;
   await run`
     INSERT INTO credit_reservations (shop_id, campaign_id, reservation_key, amount, consumed, released, status)
     VALUES (${shopId}::uuid, ${first}::uuid, ${`campaign-${first}`}, 10, 10, 0, 'closed')`;

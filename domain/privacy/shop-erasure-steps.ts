@@ -49,6 +49,8 @@ export const ERASURE_STEPS: readonly ErasureStep[] = [
   // the sum of its ledger, and a half-deleted ledger must not look like a mismatch.
   { table: 'credit_wallets', rows: ofShop },
   { table: 'credit_transactions', rows: ofShop },
+  // After the ledger: deleting ledger rows voids the shop's checkpoint, which writes it.
+  { table: 'credit_ledger_checkpoints', rows: ofShop },
   { table: 'credit_reservations', rows: ofShop },
   { table: 'purchases', rows: ofShop },
   // Before the campaigns: some rows name the shop only through a campaign id. No index: the table is pruned.

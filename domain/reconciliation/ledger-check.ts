@@ -12,6 +12,9 @@ export interface LedgerMismatch {
  * Wallet balance must equal Σ ledger, and reserved must equal what active
  * reservations still hold. A mismatch is reported, never "fixed": money is
  * corrected by a person with an audited adjustment (see the credit runbook).
+ * Sums every ledger row: the audit on demand (`ops wallet:verify`), trusting
+ * no checkpoint. The reconciliation pass runs ledger-checkpoints.ts instead,
+ * whose cost does not grow with the ledger's history.
  */
 export async function findLedgerMismatches(db: DbOrTx, opts: { shopId?: string; limit?: number } = {}): Promise<LedgerMismatch[]> {
   const rows = await db.$queryRaw<{ shop_id: string; balance: bigint; ledger: bigint; reserved: bigint; active: bigint }[]>`

@@ -5,6 +5,7 @@ import type { WorkerDeps } from './deps';
 import { jobIds } from '../../../queue/job-ids';
 import { JOB_QUEUE } from '../../../queue/names';
 import { runReconciliation, type RepairKind } from '../../../domain/reconciliation/run-reconciliation';
+import { ReconciliationStepsFailed } from '../../../domain/reconciliation/pass-steps';
 import { Worker } from 'bullmq';
 import { queueOptions } from '../../../queue/connection';
 import { createMetrics } from '../../../lib/metrics';
@@ -362,4 +363,43 @@ it('re-adds a lost keyword reply job even when more than `limit` older replies w
   } finally {
     await env.db.$executeRaw`UPDATE keyword_replies SET status = 'failed', error_code = 'expired', to_phone_sealed = NULL, final_at = now() WHERE shop_id = ${shop.id}::uuid`;
   }
+});
+
+it('a step that throws (a poison outbox row) does not stop the others: they still repair, the failure is logged and counted, and the pass fails', async () => {
+  await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() WHERE published_at IS NULL`;
+  // Its payload fails the job's schema: dispatchOutbox throws on it, every pass.
+  await env.db.$executeRaw`INSERT INTO outbox_events (event_type, aggregate_id, payload, available_at, created_at)
+    VALUES ('contacts.import.v1', 'poison', '{"importId": "not-a-uuid", "shopId": "nor-this"}'::jsonb, ${ago(120_000)}, ${ago(120_000)})`;
+  // Work for the steps after the outbox: a stuck webhook event, expired idempotency keys, a wallet off its ledger.
+  const [event] = await env.db.$queryRaw<{ id: string }[]>`
+    INSERT INTO webhook_events (provider, event_id, topic, payload, received_at) VALUES ('stripe', ${`evt_${randomUUID()}`}, 'charge.refunded', '{}'::jsonb, ${ago(300_000)}) RETURNING id`;
+  const keysShop = await createShop(env.db);
+  await env.db.$executeRaw`
+    INSERT INTO idempotency_keys (shop_id, method, route, key, fingerprint, status, response_status, locked_until, expires_at)
+    SELECT ${keysShop.id}::uuid, 'POST', '/api/x', 'k' || g, 'f', 'failed', NULL, now(), ${ago(1_000)} FROM generate_series(1, 2) g`;
+  const off = await createShop(env.db, { credits: 30 });
+  await env.db.$executeRaw`UPDATE credit_wallets SET balance = balance + 5 WHERE shop_id = ${off.id}::uuid`;
+  const metrics = createMetrics();
+  try {
+    const failed: unknown = await runReconciliation({ ...deps, metrics }).then(() => 'completed', (err: unknown) => err);
+
+    expect(await deps.queues.get('webhooks').getJob(jobIds.webhook(event!.id))).toBeDefined();
+    const [keys] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM idempotency_keys WHERE shop_id = ${keysShop.id}::uuid`;
+    expect(Number(keys!.n)).toBe(0);
+    expect(await metrics.creditLedgerMismatches.get()).toMatchObject({ values: [{ value: 1 }] });
+    // Still a failed pass: the job fails (and is retried), and no completed pass is counted.
+    expect(failed).toBeInstanceOf(ReconciliationStepsFailed);
+    const { failures, report } = failed as ReconciliationStepsFailed<Awaited<ReturnType<typeof runReconciliation>>>;
+    expect(failures.map((f) => f.step)).toEqual(['outbox']);
+    expect(report.repairs).toMatchObject({ idempotency_keys_deleted: 2 });
+    expect(report.repairs.webhook_requeued).toBeGreaterThanOrEqual(1);
+    expect(report.ledgerMismatches).toEqual([{ shopId: off.id, balance: 35, ledgerSum: 30, reserved: 0, activeReservations: 0 }]);
+    expect((await metrics.reconciliationStepFailures.get()).values).toEqual([{ labels: { step: 'outbox' }, value: 1 }]);
+    expect((await metrics.reconciliationRuns.get()).values[0]?.value ?? 0).toBe(0);
+    expect(env.logs.lines.some((l) => l.includes('"step":"outbox"') && l.includes('reconciliation step failed'))).toBe(true);
+  } finally {
+    await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() WHERE aggregate_id = 'poison'`;
+    await env.db.$executeRaw`UPDATE credit_wallets SET balance = balance - 5 WHERE shop_id = ${off.id}::uuid`;
+  }
+  await expect(pass()).resolves.toMatchObject({ ledgerMismatches: [] });
 });
