@@ -1,9 +1,8 @@
 import type { Express } from 'express';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import request from 'supertest';
-import { runOps } from '../../scripts/ops/cli';
 import { createContactsBulk, createShop } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
+import { resend, startOpsCapture, type CapturedRequest, type OpsCapture } from '../ops-capture';
 import { campaignStatus, moneyState, queuedCampaign } from '../sending';
 
 // Attack: POST /internal/campaigns/:id/cancel stops a campaign of any shop
@@ -16,53 +15,22 @@ import { campaignStatus, moneyState, queuedCampaign } from '../sending';
 // is 401 INVALID_SIGNATURE and the other campaign keeps sending, its credits
 // still reserved.
 
-interface Captured {
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
 let env: TestEnv;
 let app: Express;
-let capture: Server;
-let captured: Captured[] = [];
+let ops: OpsCapture;
 
 beforeAll(async () => {
   env = await createTestEnv();
   ({ app } = await env.api());
-  // Stands where the api would: records exactly what the CLI sends.
-  capture = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
-    req.on('end', () => {
-      captured.push({ url: req.url ?? '', headers: req.headers, body });
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ outcome: 'cancelled', status: 'cancelled', released: 0, kept: 0 }));
-    });
-  });
-  await new Promise<void>((r) => capture.listen(0, '127.0.0.1', r));
+  ops = await startOpsCapture(env, { outcome: 'cancelled', status: 'cancelled', released: 0, kept: 0 });
 });
 afterAll(async () => {
-  await new Promise((r) => capture.close(r));
+  await ops.close();
   await env.close();
 });
 
-async function captureCancel(campaignId: string): Promise<Captured> {
-  captured = [];
-  const port = (capture.address() as { port: number }).port;
-  const io = { config: env.config, db: () => env.db, queues: () => { throw new Error('not used'); }, apiUrl: `http://127.0.0.1:${port}`, operator: 'alice', out: () => undefined };
-  expect(await runOps(['campaign:cancel', campaignId, '--reason', 'runaway'], io)).toBe(0);
-  expect(captured).toHaveLength(1);
-  return captured[0]!;
-}
-
-function send(c: Captured, url = c.url, body = c.body): request.Test {
-  let req = request(app).post(url);
-  for (const [name, value] of Object.entries(c.headers)) {
-    if (/^x-internal-|^content-type$/.test(name) && typeof value === 'string') req = req.set(name, value);
-  }
-  return req.send(body);
-}
+const captureCancel = (campaignId: string): Promise<CapturedRequest> => ops.capture(['campaign:cancel', campaignId, '--reason', 'runaway'], { operator: 'alice' });
+const send = (c: CapturedRequest, url = c.url, body = c.body): request.Test => resend(app, c, url, body);
 
 /** A campaign of its own shop, queued with credits reserved for its 3 recipients. */
 async function victim(): Promise<{ shopId: string; id: string; reserved: number }> {

@@ -1,9 +1,8 @@
 import type { Express } from 'express';
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import request from 'supertest';
-import { runOps } from '../../scripts/ops/cli';
 import { createTestEnv, type TestEnv } from '../harness';
+import { resend, startOpsCapture, type CapturedRequest, type OpsCapture } from '../ops-capture';
 
 // Attack: capture one signed /internal request of the on-call CLI (a proxy
 // log, a shared terminal recording) and send it again within its 5-minute
@@ -14,54 +13,22 @@ import { createTestEnv, type TestEnv } from '../harness';
 // contract's nonce-less form (api.md) is accepted too, and is spent by its
 // signature the same way.
 
-interface Captured {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
 let env: TestEnv;
 let app: Express;
-let capture: Server;
-let captured: Captured[] = [];
+let ops: OpsCapture;
 
 beforeAll(async () => {
   env = await createTestEnv();
   ({ app } = await env.api());
-  // Stands where the api would: records exactly what the CLI sends.
-  capture = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
-    req.on('end', () => {
-      captured.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ repairs: {}, campaignsStuck: 0, ledgerMismatches: [] }));
-    });
-  });
-  await new Promise<void>((r) => capture.listen(0, '127.0.0.1', r));
+  ops = await startOpsCapture(env, { repairs: {}, campaignsStuck: 0, ledgerMismatches: [] });
 });
 afterAll(async () => {
-  await new Promise((r) => capture.close(r));
+  await ops.close();
   await env.close();
 });
 
-async function captureReconcile(): Promise<Captured> {
-  captured = [];
-  const port = (capture.address() as { port: number }).port;
-  const code = await runOps(['reconcile'], { config: env.config, db: () => env.db, queues: () => { throw new Error('not used'); }, apiUrl: `http://127.0.0.1:${port}`, out: () => undefined });
-  expect(code).toBe(0);
-  expect(captured).toHaveLength(1);
-  return captured[0]!;
-}
-
-function send(c: Captured, url = c.url): request.Test {
-  let req = request(app).post(url);
-  for (const [name, value] of Object.entries(c.headers)) {
-    if (/^x-internal-|^content-type$/.test(name) && typeof value === 'string') req = req.set(name, value);
-  }
-  return req.send(c.body);
-}
+const captureReconcile = (): Promise<CapturedRequest> => ops.capture(['reconcile']);
+const send = (c: CapturedRequest, url = c.url): request.Test => resend(app, c, url);
 
 it('a captured request runs once; the same bytes again are 401 INVALID_SIGNATURE', async () => {
   const c = await captureReconcile();
