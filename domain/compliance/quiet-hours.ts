@@ -14,7 +14,7 @@ export interface QuietWindow {
 
 export const DEFAULT_QUIET_WINDOW: QuietWindow = { start: '21:00', end: '08:00' };
 
-interface WallTime {
+export interface WallTime {
   year: number;
   month: number;
   day: number;
@@ -64,7 +64,8 @@ export function isValidTimeZone(timeZone: string): boolean {
   }
 }
 
-function wallTimeAt(instantMs: number, timeZone: string): WallTime {
+/** The wall clock of `timeZone` at an instant (second resolution). */
+export function wallTimeAt(instantMs: number, timeZone: string): WallTime {
   const out: WallTime = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
   for (const p of formatterFor(timeZone).formatToParts(new Date(instantMs))) {
     if (p.type in out) out[p.type as keyof WallTime] = Number(p.value);

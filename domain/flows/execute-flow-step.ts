@@ -82,7 +82,7 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
     to >= steps.length ? done({ kind: 'completed' }, { status: 'completed' }) : done({ kind: 'advanced', step: to, dueAt }, { step: to, dueAt });
 
   if (current.type === 'wait') {
-    return advance(next, waitEnd(current, o.now, recipientZones(run.phone_e164, run.timezone, run.shop_timezone)));
+    return advance(next, waitEnd(current, o.now, recipientZones(run.phone_e164, run.timezone, run.shop_timezone), run.shop_timezone));
   }
   if (current.type === 'condition') {
     if (conditionHolds(current, run)) return advance(next, o.now);

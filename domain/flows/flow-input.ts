@@ -20,8 +20,12 @@ export const MAX_STEPS = 20;
 export const MAX_WAIT_SECONDS = 90 * 24 * 3600;
 /** Per shop: flows are a handful per merchant; the bound keeps one tenant from filling the table. */
 export const MAX_FLOWS_PER_SHOP = 100;
-/** Per flow: a live flow's edit history (a draft keeps only its current version). */
+/** Per flow: its edit history (a draft keeps only its current version and those its test runs use). */
 export const MAX_VERSIONS_PER_FLOW = 200;
+/** Per flow: test runs in progress (each texts a contact of the merchant's choosing; a long wait keeps one in flight for days). */
+export const MAX_TEST_RUNS_IN_FLIGHT = 10;
+/** Per shop: test runs started within the last hour, whatever became of them (each is a row kept with the flow's history). */
+export const MAX_TEST_RUNS_PER_HOUR = 60;
 /** The abandoned-checkout default: the first message an hour after the checkout was last touched. */
 export const DEFAULT_ABANDONED_DELAY_MINUTES = 60;
 

@@ -1,4 +1,4 @@
-import { quietHoursEnd } from '../compliance/quiet-hours';
+import { isValidTimeZone, quietHoursEnd, wallTimeAt, zonedWallTimeToInstant } from '../compliance/quiet-hours';
 import type { RecipientZones } from '../compliance/recipient-time-zone';
 import { waitSeconds, type FlowStep, type WaitStep } from './flow-input';
 
@@ -32,8 +32,29 @@ export function nextLocalWindow(at: Date, window: NonNullable<WaitStep['untilLoc
   return t;
 }
 
-/** When a wait that starts at `at` ends. */
-export function waitEnd(step: WaitStep, at: Date, zones: RecipientZones): Date {
+/**
+ * `days` calendar days after `at`, at the same wall-clock time in `zone`: a
+ * wait of "2 days" started at 10:00 ends at 10:00 two days later, DST change
+ * or not (a fixed 2 × 86 400 s landed at 09:00 or 11:00 across one). A wall
+ * time the clocks skip that day is the first one after it; one they repeat,
+ * its first occurrence.
+ */
+export function addLocalDays(at: Date, days: number, zone: string): Date {
+  const tz = isValidTimeZone(zone) ? zone : 'UTC';
+  const w = wallTimeAt(at.getTime(), tz);
+  const day = new Date(Date.UTC(w.year, w.month - 1, w.day + days));
+  const start = zonedWallTimeToInstant(day.getUTCFullYear(), day.getUTCMonth() + 1, day.getUTCDate(), w.hour, w.minute, tz);
+  // The wall clock's minute above; the seconds and milliseconds of `at` on top.
+  return new Date(start.getTime() + w.second * 1000 + (((at.getTime() % 1000) + 1000) % 1000));
+}
+
+/**
+ * When a wait that starts at `at` ends. Minutes and hours are elapsed time;
+ * days are calendar days in the shop's zone (`shopZone`: the merchant's clock,
+ * the one the admin shows), so the step goes at the same local time.
+ */
+export function waitEnd(step: WaitStep, at: Date, zones: RecipientZones, shopZone: string): Date {
+  if (step.duration?.unit === 'days') return addLocalDays(at, step.duration.amount, shopZone);
   if (step.duration) return new Date(at.getTime() + waitSeconds(step.duration) * 1000);
   if (step.untilLocalTime) return nextLocalWindow(at, step.untilLocalTime, zones.zones);
   return at;
@@ -45,11 +66,11 @@ export function waitEnd(step: WaitStep, at: Date, zones: RecipientZones): Date {
  * checkout's last update + the trigger's delay). The executor (docs/flows.md)
  * does the same with every later wait it reaches.
  */
-export function planStart(steps: readonly FlowStep[], base: Date, zones: RecipientZones): PlannedStart {
+export function planStart(steps: readonly FlowStep[], base: Date, zones: RecipientZones, shopZone: string): PlannedStart {
   let due = base;
   let i = 0;
   while (i < steps.length && steps[i]?.type === 'wait') {
-    due = waitEnd(steps[i] as WaitStep, due, zones);
+    due = waitEnd(steps[i] as WaitStep, due, zones, shopZone);
     i++;
   }
   return { currentStep: i, nextDueAt: due };

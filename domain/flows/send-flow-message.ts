@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db, Tx } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
-import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
 import { suppressedNumbers } from '../compliance/suppressions';
 import { DEV_TRACKED_LINKS, flowShortLink, sampleShortLink, type TrackedLinks } from '../links/link-code';
 import { ProviderError, ProviderRateLimitedError, type OutboundMessage, type SendResult, type SmsEncoding, type SmsProvider } from '../messaging/providers/provider';
@@ -12,6 +11,7 @@ import { flowMessageReference } from './flow-message-reference';
 import { FLOW_HOLD_GRACE_MS, flowMessageHoldKey, holdFlowCredits } from './hold-flow-credits';
 import { renderFlowMessage } from './render-flow-message';
 import { runMayGoOnSql } from './run-may-go-on-sql';
+import { flowSendTimeCheck, type SendTime } from './flow-quiet-hours';
 import { settleRun, type RunMove } from './settle-run';
 import { shopDisplayName } from '../shops/shop-display-name';
 
@@ -202,8 +202,8 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     if (!(await settleRun(tx, run, { step: run.step, dueAt }))) throw new LostClaim();
     return { kind: 'deferred', dueAt, reason };
   };
-  const quietUntil = (): Date | null =>
-    quietHoursCheck({ timezone: r.shop_timezone, quietStart: r.quiet_hours_start, quietEnd: r.quiet_hours_end }, run.now, { floor: deps.quietHoursFloor ?? true })({
+  const quietUntil = (): SendTime =>
+    flowSendTimeCheck({ timezone: r.shop_timezone, quietStart: r.quiet_hours_start, quietEnd: r.quiet_hours_end }, run.now, { floor: deps.quietHoursFloor ?? true })({
       phone: r.phone_e164,
       timezone: r.timezone,
     });
@@ -295,6 +295,19 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
       return move({ status: 'exited', reason: 'not_sendable' }, { message: 'skipped', reason: notSendable });
     }
     const quiet = quietUntil();
+    if (quiet === 'never') {
+      // No instant to send within the bound: the run ends, as for a number that may not be texted.
+      if (mayHaveGone) {
+        await tx.$executeRaw`
+          UPDATE flow_messages SET status = 'unknown', error_code = 'lease_expired', body = NULL, claim_token = NULL, final_at = ${run.now}
+           WHERE id = ${id}::bigint AND status = 'sending'`;
+        return move({ status: 'exited', reason: 'not_sendable' }, { message: 'unknown', reason: 'lease_expired' });
+      }
+      await tx.$executeRaw`
+        UPDATE flow_messages SET status = 'skipped', skip_reason = 'quiet_hours', body = NULL, claim_token = NULL, final_at = ${run.now}
+         WHERE id = ${id}::bigint AND status = 'sending'`;
+      return move({ status: 'exited', reason: 'not_sendable' }, { message: 'skipped', reason: 'quiet_hours' });
+    }
     if (quiet) return defer(quiet, 'quiet_hours');
     const segments = r.message_segments ?? 1;
     if (!mayHaveGone && Number(r.available) < segments) return defer(new Date(run.now.getTime() + INSUFFICIENT_CREDITS_RETRY_MS), 'insufficient_credits');
@@ -331,8 +344,9 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
   };
   const notSendable = await unsendable();
   if (notSendable || !r.phone_e164) return skip(notSendable ?? 'not_sendable', { status: 'exited', reason: 'not_sendable' });
-  // Deferred, never dropped: the same step, due when the recipient's quiet hours end.
+  // Deferred: the same step, due when the recipient's quiet hours end; ended (skipped) when they leave no instant.
   const quiet = quietUntil();
+  if (quiet === 'never') return skip('quiet_hours', { status: 'exited', reason: 'not_sendable' });
   if (quiet) return defer(quiet, 'quiet_hours');
   // Links as short links of their fixed length: the count (hence the credits) is the real message's.
   const links = deps.links ?? DEV_TRACKED_LINKS;

@@ -1,5 +1,5 @@
 import { setLocal, withoutNestedLoops, type Db, type Tx } from '../../lib/db';
-import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
+import { flowSendTimeCheck } from './flow-quiet-hours';
 import { suppressedNumbers } from '../compliance/suppressions';
 import { ProviderError, ProviderRateLimitedError, type OutboundMessage, type SendResult, type SmsEncoding } from '../messaging/providers/provider';
 import { shopDisplayName } from '../shops/shop-display-name';
@@ -265,7 +265,7 @@ async function prepare(
 
   let eligible: Candidate[] = [];
   // One quiet-hours check per shop: it answers once per set of zones, so a claim's runs share the work (built per run, it repeated it for each).
-  const quietChecks = new Map<string, ReturnType<typeof quietHoursCheck>>();
+  const quietChecks = new Map<string, ReturnType<typeof flowSendTimeCheck>>();
   for (const row of mine) {
     const run = byId.get(row.run_id)!;
     if (row.sms_consent !== 'subscribed' || !row.phone_e164) {
@@ -278,10 +278,15 @@ async function prepare(
     }
     let check = quietChecks.get(row.shop_id);
     if (!check) {
-      check = quietHoursCheck({ timezone: row.shop.shop_timezone, quietStart: row.shop.quiet_hours_start, quietEnd: row.shop.quiet_hours_end }, o.now, { floor: deps.quietHoursFloor ?? true });
+      check = flowSendTimeCheck({ timezone: row.shop.shop_timezone, quietStart: row.shop.quiet_hours_start, quietEnd: row.shop.quiet_hours_end }, o.now, { floor: deps.quietHoursFloor ?? true });
       quietChecks.set(row.shop_id, check);
     }
     const quiet = check({ phone: row.phone_e164, timezone: row.timezone });
+    if (quiet === 'never') {
+      // Quiet hours leave no instant within the bound (flow-quiet-hours.ts): ended, never deferred forever.
+      skip(row, 'quiet_hours', { status: 'exited', reason: 'not_sendable' });
+      continue;
+    }
     if (quiet) {
       defer(row, quiet, 'quiet_hours');
       continue;

@@ -63,7 +63,7 @@ export async function startFlowRuns(
   for (const c of o.candidates) {
     const zones = recipientZones(c.phone, c.timezone, o.shopTimezone);
     for (const f of o.flows) {
-      const plan = planStart(f.steps, c.baseAt, zones);
+      const plan = planStart(f.steps, c.baseAt, zones, o.shopTimezone);
       flowIds.push(f.id);
       versionIds.push(f.versionId);
       contactIds.push(c.contactId);

@@ -1,6 +1,7 @@
 import type { Db, DbOrTx } from '../../lib/db';
 import { AppError } from '../../lib/errors';
 import { cancelCampaign } from '../campaigns/cancel-campaign';
+import { endShopTestRuns } from '../flows/end-shop-test-runs';
 import { pauseShopFlows } from '../flows/pause-shop-flows';
 import { UNGUARDED } from '../idempotency/guard';
 
@@ -11,7 +12,7 @@ export interface UninstallResult {
 
 /**
  * active → uninstalled (guarded: a replay changes nothing), its live flows
- * paused, an open customer sync failed, and the access token erased whatever
+ * paused and its flow test runs ended, an open customer sync failed, and the access token erased whatever
  * the status: the token row goes, claim included, so an
  * exchange still in flight cannot store its result (its UPDATE is fenced by
  * the claim).
@@ -25,6 +26,8 @@ export async function markShopUninstalled(db: DbOrTx, shopId: string, now: Date)
   // its live flows are paused, which holds their runs where they are and
   // starts no new ones; a re-installed shop's merchant resumes them.
   await pauseShopFlows(db, shopId, now);
+  // Test runs go on whatever their flow's status: ended, or a re-install would resume them while the flows stay paused.
+  await endShopTestRuns(db, shopId);
   // A customer sync cannot go on without a token; a re-install starts a new one.
   await db.$executeRaw`
     UPDATE shop_syncs SET status = 'failed', error = 'The app was uninstalled during the sync', finished_at = now(),

@@ -9,6 +9,8 @@ import { claimDueRuns } from '../../domain/flows/claim-due-runs';
 import { executeFlowStep } from '../../domain/flows/execute-flow-step';
 import { startFlowRuns } from '../../domain/flows/start-flow-runs';
 import { uninstallShop } from '../../domain/shops/uninstall-shop';
+import { testFlow } from '../../domain/flows/test-flow';
+import { UNGUARDED } from '../../domain/idempotency/guard';
 import { stepsSchema } from '../../domain/flows/flow-input';
 import { applyInboundKeyword } from '../../domain/compliance/apply-inbound-keyword';
 import { phoneHmac, shopScope } from '../../domain/compliance/suppressions';
@@ -298,9 +300,44 @@ describe('flow execution', () => {
     expect(f!.status).toBe('paused');
     expect(await tick(t0, [held, manual!.id])).toEqual([]);
     expect(await run(held)).toMatchObject({ status: 'active', current_step: 0, claim_token: null, attempt: 0 });
-    expect(await run(manual!.id)).toMatchObject({ status: 'active', current_step: 0, claim_token: null, attempt: 0 });
+    // The merchant's test run ends with the install (a re-install must not resume it: the next test shows why).
+    expect(await run(manual!.id)).toMatchObject({ status: 'exited', exit_reason: 'shop_uninstalled', next_due_at: null, claim_token: null, attempt: 0 });
     // Another shop's run of the same tick goes on.
     expect(await tick(t0, [control])).toEqual(['advanced']);
+  });
+
+  it("a re-installed shop's flows stay paused, and neither their runs nor the test runs the uninstall held text anyone", async () => {
+    const t0 = new Date(Date.UTC(2026, 11, 7, 12));
+    const shop = await createShop(env.db);
+    // A draft under test (the usual case) and a live flow, each with a test run mid-wait when the app is uninstalled.
+    const draft = await post(shop, '/api/flows', { name: 'Draft', trigger: { type: 'order_created' }, steps });
+    expect(draft.status).toBe(201);
+    const live = await liveFlow(shop, { name: 'Live', trigger: { type: 'order_created' }, steps });
+    const testRun = async (flowId: string): Promise<string> => {
+      const r = await post(shop, `/api/flows/${flowId}/test`, { contactId: (await createContact(env.db, shop.id)).id });
+      expect(r.status).toBe(201);
+      return r.body.id as string;
+    };
+    const tests = [await testRun(draft.body.id), await testRun(live.id)];
+    const triggered = await startRun(shop, live, steps, (await createContact(env.db, shop.id)).id, t0);
+
+    await uninstallShop(env.db, shop.id, t0);
+    // A test request authenticated before the uninstall committed starts nothing after it.
+    await expect(
+      testFlow(env.db, { shopId: shop.id, flowId: draft.body.id, contactId: (await createContact(env.db, shop.id)).id, requestId: 'late', guard: UNGUARDED, now: t0 }),
+    ).rejects.toMatchObject({ code: 'INVALID_STATE', details: { status: 'uninstalled' } });
+    // Re-installed as the token exchange does it (domain/shops/access-token/exchange-token.ts).
+    await env.db.$executeRaw`UPDATE shops SET status = 'active', uninstalled_at = NULL, installed_at = now(), updated_at = now() WHERE id = ${shop.id}::uuid`;
+
+    // Days later, every run would be due: none is claimed, none moves.
+    const later = new Date(Date.now() + 3 * 24 * 3600_000);
+    expect(await tick(later, [...tests, triggered])).toEqual([]);
+    for (const id of tests) expect(await run(id)).toMatchObject({ status: 'exited', exit_reason: 'shop_uninstalled', attempt: 0 });
+    expect(await run(triggered)).toMatchObject({ status: 'active', current_step: 0, attempt: 0 });
+    // A test the merchant starts after the re-install goes on as any test does.
+    const fresh = await testRun(draft.body.id);
+    expect(await tick(later, [fresh])).toEqual(['advanced']);
+    await env.db.$executeRaw`UPDATE flows SET status = 'paused' WHERE shop_id = ${shop.id}::uuid`;
   });
 
   it('the worker runs the scheduler job: a due condition advances to the send step', async () => {

@@ -245,6 +245,26 @@ describe('flow send step', () => {
     expect(textsTo(contact.phone)).toEqual(['Thanks for your order!\nReply STOP to opt out']);
   });
 
+  it('quiet hours that never leave the recipient an instant end the step with a reason, instead of deferring it forever', async () => {
+    // The shop is quiet 07:00–22:00; the US floor is 21:00–08:00: no instant of New York's day is open to both.
+    const shop = await shopFor({ quiet: ['07:00', '22:00'] });
+    const contact = await createContact(env.db, shop.id);
+    await env.db.$executeRaw`UPDATE contacts SET timezone = 'America/New_York' WHERE id = ${contact.id}::uuid`;
+    const flow = await liveFlow(shop, { name: 'Thanks', trigger: { type: 'order_created' }, steps: [{ type: 'send', body: 'Thanks!' }] });
+    let now = new Date(Date.UTC(2026, 11, 8, 15));
+    const id = await startRun(shop, flow, contact.id, now);
+    // Followed claim after claim, as the scheduler would (each deferral re-due at its time): it must end, once.
+    const outcomes: StepOutcome[] = [];
+    for (let i = 0; i < 6 && (await run(id)).status === 'active'; i++) {
+      outcomes.push(...(await tick(now, [id])));
+      now = (await run(id)).next_due_at ?? now;
+    }
+    expect(outcomes).toEqual([{ kind: 'exited', reason: 'not_sendable', message: 'skipped' }]);
+    expect(await run(id)).toMatchObject({ status: 'exited', exit_reason: 'not_sendable', next_due_at: null });
+    expect(await messages(id)).toMatchObject([{ step: 0, status: 'skipped', skip_reason: 'quiet_hours', credits: 0 }]);
+    expect(textsTo(contact.phone)).toEqual([]);
+  });
+
   it('editing a live flow does not change the messages of runs in progress', async () => {
     const shop = await shopFor();
     const contact = await createContact(env.db, shop.id);

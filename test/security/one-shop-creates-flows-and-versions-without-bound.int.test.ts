@@ -2,14 +2,16 @@ import request from 'supertest';
 import type { Express } from 'express';
 import { randomUUID } from 'node:crypto';
 import { createTestEnv, type TestEnv } from '../harness';
-import { createShop, type ShopFixture } from '../factories';
+import { createContact, createShop, type ShopFixture } from '../factories';
 import { sessionToken } from '../session-token';
 import { MAX_FLOWS_PER_SHOP, MAX_VERSIONS_PER_FLOW } from '../../domain/flows/flow-input';
 
 // The attack: one shop creates flow after flow, or edits a live flow over and
 // over (each edit a new immutable version of up to 20 × 1 600 characters), to
 // grow tables every tenant shares. A shop has at most 100 flows and a flow at
-// most 200 versions: past that, 409 LIMIT_REACHED and nothing is written.
+// most 200 versions: past that, 409 LIMIT_REACHED and nothing is written. A
+// draft keeps only its current version, except the ones its test runs use:
+// edit, test, edit, test… kept every one of them, with no bound at all.
 // Concurrent creates at the bound cannot both slip past it.
 
 describe('one shop creates flows and versions without bound', () => {
@@ -58,5 +60,35 @@ describe('one shop creates flows and versions without bound', () => {
     const [current] = await env.db.$queryRaw<{ version: number }[]>`
       SELECT v.version FROM flows f JOIN flow_versions v ON v.id = f.current_version_id WHERE f.id = ${flow.id}::uuid`;
     expect(current!.version).toBe(MAX_VERSIONS_PER_FLOW);
+  });
+
+  it(`a draft's versions its test runs use count too: its ${MAX_VERSIONS_PER_FLOW + 1}st version is 409 LIMIT_REACHED`, async () => {
+    const shop = await createShop(env.db);
+    const flow = (await create(shop)).body as { id: string };
+    const contact = await createContact(env.db, shop.id);
+    await env.db.$executeRaw`
+      INSERT INTO flow_versions (flow_id, shop_id, version, steps)
+      SELECT ${flow.id}::uuid, ${shop.id}::uuid, g, '[{"type":"send","body":"old"}]' FROM generate_series(2, ${MAX_VERSIONS_PER_FLOW - 1}::int) g`;
+    // Each version tried by a (finished) test run, as edit-then-test leaves them.
+    await env.db.$executeRaw`
+      INSERT INTO flow_runs (flow_id, version_id, shop_id, contact_id, trigger_type, trigger_subject, triggered_at, status, ended_at, created_at)
+      SELECT v.flow_id, v.id, v.shop_id, ${contact.id}::uuid, 'manual', 'manual:' || v.version, now(), 'completed', now(), now() - interval '2 hours'
+        FROM flow_versions v WHERE v.flow_id = ${flow.id}::uuid`;
+    const edit = async (body: string) =>
+      request(app).patch(`/api/flows/${flow.id}`).set('Authorization', await auth(shop)).set('Idempotency-Key', randomUUID()).send({ steps: [{ type: 'send', body }] });
+    const last = await edit('Version 200');
+    expect(last.status).toBe(200);
+    expect(last.body.currentVersion.version).toBe(MAX_VERSIONS_PER_FLOW);
+    const over = await edit('Version 201');
+    expect(over.status).toBe(409);
+    expect(over.body.error).toMatchObject({ code: 'LIMIT_REACHED', details: { resource: 'flow_versions', limit: MAX_VERSIONS_PER_FLOW } });
+    expect(await count(env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM flow_versions WHERE flow_id = ${flow.id}::uuid`)).toBe(MAX_VERSIONS_PER_FLOW);
+    // Versions no run uses still go with each edit: a draft never tested is edited without end, one version kept.
+    const untested = (await create(shop)).body as { id: string };
+    for (let i = 0; i < 3; i++) {
+      const r = await request(app).patch(`/api/flows/${untested.id}`).set('Authorization', await auth(shop)).set('Idempotency-Key', randomUUID()).send({ steps: [{ type: 'send', body: `Edit ${i}` }] });
+      expect(r.status).toBe(200);
+    }
+    expect(await count(env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM flow_versions WHERE flow_id = ${untested.id}::uuid`)).toBe(1);
   });
 });
