@@ -79,7 +79,13 @@ export function createMetrics() {
     creditReservationsActive: new Gauge({ name: 'credit_reservations_active', help: 'Active credit reservations', registers: r }),
     creditLedgerMismatches: new Gauge({ name: 'credit_ledger_mismatches', help: 'Shops whose wallet disagrees with the ledger or reservations', registers: r }),
     creditRefundShortfall: new Counter({ name: 'credit_refund_shortfall_total', help: 'Credits a refund could not claw back (already reserved or spent)', registers: r }),
-    outboxPending: new Gauge({ name: 'outbox_pending', help: 'Outbox events not yet published', registers: r }),
+    outboxPending: new Gauge({ name: 'outbox_pending', help: 'Outbox events not yet published (dead ones not included: outbox_dead)', registers: r }),
+    // Dead rows are never published by the dispatcher: each waits for an operator (docs/runbooks/outbox.md).
+    outboxDead: new Gauge({ name: 'outbox_dead', help: 'Outbox events set aside as dead (their payload fails their job schema), read at scrape', registers: r }),
+    outboxPublishFailures: new Counter({
+      name: 'outbox_publish_failures_total', help: 'Outbox dispatcher publishes that failed, by reason (schema: the job schema refused the payload; error: anything else, e.g. Redis unreachable)',
+      labelNames: ['reason'] as const, registers: r,
+    }),
     shopifyTokenExchanges: new Counter({ name: 'shopify_token_exchanges_total', help: 'Session-token exchanges for an offline Admin API token, by outcome', labelNames: ['outcome'] as const, registers: r }),
     shopifyAdminRequests: new Counter({ name: 'shopify_admin_requests_total', help: 'Admin GraphQL calls by outcome (ok, unauthorized, throttled, unavailable, failed, no_token)', labelNames: ['outcome'] as const, registers: r }),
     shopifyConsentWritebacks: new Counter({ name: 'shopify_consent_writebacks_total', help: 'Consent write-backs to Shopify by outcome (written, skipped, superseded, retried, failed)', labelNames: ['outcome'] as const, registers: r }),

@@ -14,7 +14,7 @@ const opsCommands = new Set([...HELP.matchAll(/^ {2}([a-z]+(?::[a-z]+)?)\b/gm)].
 const scripts = Object.keys((JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
 
 it('has the runbooks the on-call rotation needs', () => {
-  expect(runbooks.sort()).toEqual(['credit-reconciliation.md', 'flow-backlog.md', 'link-clicks.md', 'provider-outage.md', 'recipient-retention.md', 'redis-cluster-node-failure.md', 'redis-outage.md', 'shopify-access-tokens.md', 'stuck-campaigns.md', 'webhook-failures.md']);
+  expect(runbooks.sort()).toEqual(['credit-reconciliation.md', 'flow-backlog.md', 'link-clicks.md', 'outbox.md', 'provider-outage.md', 'recipient-retention.md', 'redis-cluster-node-failure.md', 'redis-outage.md', 'shopify-access-tokens.md', 'stuck-campaigns.md', 'webhook-failures.md']);
 });
 
 it.each(runbooks)('%s uses only commands that exist', (file) => {

@@ -5,7 +5,10 @@ import { awaitingPruningSql, retentionCutoff } from '../campaigns/recipient-rete
 export interface DbGauges {
   campaignsStuck: number;
   reservationsActive: number;
+  /** Unpublished outbox rows still to be published (dead ones apart). */
   outboxPending: number;
+  /** Outbox rows set aside as dead, waiting for an operator. */
+  outboxDead: number;
   /** Recipients waiting for their quiet hours, as counted by their batches' last attempts. */
   recipientsDeferred: number;
   /** Active runs of live flows due by now (claimed or not): the flow backlog. */
@@ -20,7 +23,7 @@ export interface DbGauges {
 
 /**
  * Counts, each on an index: stuck campaigns, active reservations,
- * unpublished outbox rows, recipients deferred by quiet hours, and the due
+ * unpublished outbox rows (and dead ones), recipients deferred by quiet hours, and the due
  * flow runs of live flows with the oldest due time. A campaign waiting for
  * its recipients' morning is not stuck: a pending batch's `not_before` (when
  * its job comes back) counts as expected activity. The flow figures are read
@@ -33,12 +36,14 @@ export interface DbGauges {
  * backlog there is what the pruning job, queued by reconciliation, works off.
  */
 export async function readDbGauges(db: DbOrTx, stuckBefore: Date, now: Date = new Date(), o: { retentionDays?: number } = {}): Promise<DbGauges> {
-  const [row] = await db.$queryRaw<{ stuck: bigint; reservations: bigint; outbox: bigint; deferred: bigint; flow_due: bigint; flow_oldest: Date | null }[]>`
+  const [row] = await db.$queryRaw<{ stuck: bigint; reservations: bigint; outbox: bigint; outbox_dead: bigint; deferred: bigint; flow_due: bigint; flow_oldest: Date | null }[]>`
     SELECT (SELECT count(*) FROM campaigns c WHERE c.status IN ('queued', 'sending') AND c.last_activity_at < ${stuckBefore}
                AND NOT EXISTS (SELECT 1 FROM campaign_batches b
                                 WHERE b.campaign_id = c.id AND b.status = 'pending' AND b.not_before >= ${stuckBefore})) AS stuck,
            (SELECT count(*) FROM credit_reservations WHERE status = 'active') AS reservations,
-           (SELECT count(*) FROM outbox_events WHERE published_at IS NULL) AS outbox,
+           -- Each on its partial index (outbox_events_unpublished_idx, outbox_events_dead_idx).
+           (SELECT count(*) FROM outbox_events WHERE published_at IS NULL AND dead_at IS NULL) AS outbox,
+           (SELECT count(*) FROM outbox_events WHERE dead_at IS NOT NULL) AS outbox_dead,
            -- A cancelled campaign's deferred rows are cancelled: only sending campaigns wait.
            (SELECT COALESCE(sum(b.deferred), 0) FROM campaign_batches b JOIN campaigns c ON c.id = b.campaign_id
              WHERE b.status = 'pending' AND b.not_before IS NOT NULL AND c.status = 'sending') AS deferred,
@@ -54,6 +59,7 @@ export async function readDbGauges(db: DbOrTx, stuckBefore: Date, now: Date = ne
     campaignsStuck: Number(row?.stuck ?? 0),
     reservationsActive: Number(row?.reservations ?? 0),
     outboxPending: Number(row?.outbox ?? 0),
+    outboxDead: Number(row?.outbox_dead ?? 0),
     recipientsDeferred: Number(row?.deferred ?? 0),
     flowDueRuns: Number(row?.flow_due ?? 0),
     flowDueOldestAgeSeconds: row?.flow_oldest ? Math.max(0, (now.getTime() - row.flow_oldest.getTime()) / 1000) : 0,
@@ -69,12 +75,13 @@ async function readRecipientPruningDue(db: DbOrTx, cutoff: Date): Promise<{ due:
 }
 
 type GaugeMetrics = Pick<Metrics, 'campaignsStuck' | 'creditReservationsActive' | 'outboxPending'> &
-  Partial<Pick<Metrics, 'recipientsDeferred' | 'flowDueRuns' | 'flowDueOldestAge' | 'recipientPruningDue' | 'recipientPruningOldestOverdue'>>;
+  Partial<Pick<Metrics, 'outboxDead' | 'recipientsDeferred' | 'flowDueRuns' | 'flowDueOldestAge' | 'recipientPruningDue' | 'recipientPruningOldestOverdue'>>;
 
 export function setDbGauges(metrics: GaugeMetrics, g: DbGauges): void {
   metrics.campaignsStuck.set(g.campaignsStuck);
   metrics.creditReservationsActive.set(g.reservationsActive);
   metrics.outboxPending.set(g.outboxPending);
+  metrics.outboxDead?.set(g.outboxDead);
   metrics.recipientsDeferred?.set(g.recipientsDeferred);
   metrics.flowDueRuns?.set(g.flowDueRuns);
   metrics.flowDueOldestAge?.set(g.flowDueOldestAgeSeconds);

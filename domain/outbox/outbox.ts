@@ -1,11 +1,18 @@
+import type { Logger } from 'pino';
+import { ZodError } from 'zod';
 import type { Db, Tx } from '../../lib/db';
+import type { Metrics } from '../../lib/metrics';
 import { jobIds } from '../../queue/job-ids';
 import type { JobPayload } from '../../queue/payloads';
 import type { Producer } from '../../queue/producer';
+import { describeError } from '../webhooks/mark-event';
 
 // The transactional outbox: a business transaction writes its event row; after
 // commit the caller publishes it, and the dispatcher job republishes anything
 // a crash left unpublished. Publishing is idempotent (deterministic job ids).
+// The dispatcher publishes each row on its own: a failure is recorded on the
+// row and retried with backoff, and a payload its job schema keeps refusing
+// is set aside as dead (dispatchOutbox), so no row holds up the others.
 
 export type OutboxEventType =
   | 'campaign.launch.v1'
@@ -140,21 +147,41 @@ function traceOf(row: Pick<OutboxRow, 'id' | 'trace_id'>): string {
 export { traceOf as outboxTraceId };
 
 /**
+ * Publishes one row through its event type's route; false for a type with no
+ * route (left pending, see OUTBOX_ROUTES).
+ */
+async function publishRow(producer: Producer, row: OutboxRow, now: Date): Promise<boolean> {
+  const route = OUTBOX_ROUTES[row.event_type as OutboxEventType];
+  if (route === undefined) return false;
+  if (route) await route(producer, row, now);
+  return true;
+}
+
+async function markPublished(db: Db, ids: bigint[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  // A row the dispatcher set aside meanwhile (an older worker's schema during a deploy) was published after all: not dead.
+  return db.$executeRaw`
+    UPDATE outbox_events SET published_at = now(), attempts = attempts + 1, next_attempt_at = NULL, dead_at = NULL
+     WHERE id = ANY(${ids}::bigint[]) AND published_at IS NULL`;
+}
+
+/**
  * Publishes the given rows and marks them published; returns how many were
  * marked. Callers right after commit pass the rows their transaction wrote;
  * should the dispatcher have published one meanwhile, the deterministic job
- * id makes the second add a no-op.
+ * id makes the second add a no-op. A throw is the caller's to log: the rows
+ * published before it are still marked, the rest wait for the dispatcher
+ * (which records failures; this path does not, so a commit is never slowed).
  */
 export async function publishOutboxRows(db: Db, producer: Producer, rows: OutboxRow[], now = new Date()): Promise<number> {
   const done: bigint[] = [];
-  for (const row of rows) {
-    const route = OUTBOX_ROUTES[row.event_type as OutboxEventType];
-    if (route === undefined) continue;
-    if (route) await route(producer, row, now);
-    done.push(row.id);
+  try {
+    for (const row of rows) if (await publishRow(producer, row, now)) done.push(row.id);
+  } catch (err) {
+    await markPublished(db, done).catch(() => 0);
+    throw err;
   }
-  if (done.length === 0) return 0;
-  return db.$executeRaw`UPDATE outbox_events SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(${done}::bigint[]) AND published_at IS NULL`;
+  return markPublished(db, done);
 }
 
 /**
@@ -170,16 +197,109 @@ export async function publishCommitted(db: Db, producer: Producer, rows: OutboxR
   }
 }
 
-/** The dispatcher's pass: oldest unpublished events first, bounded per pass. */
-export async function dispatchOutbox(db: Db, producer: Producer, opts: { limit?: number; now?: Date } = {}): Promise<number> {
-  const rows = await db.$queryRaw<OutboxRow[]>`
-    SELECT id, event_type, aggregate_id, payload, trace_id, available_at FROM outbox_events
-     WHERE published_at IS NULL AND event_type = ANY(${Object.keys(OUTBOX_ROUTES)}::text[])
-     ORDER BY available_at, id LIMIT ${opts.limit ?? 500}`;
-  return publishOutboxRows(db, producer, rows, opts.now);
+/**
+ * Retries of a row whose publish failed: exponential from `baseMs` (doubling
+ * per attempt, capped at `maxMs`). Only a payload its job schema refuses is
+ * ever set aside as dead, at its `deadAfterAttempts`-th attempt: not at once,
+ * because during a rolling deploy an older worker may refuse a payload the
+ * newer code wrote and the newer workers accept (5+10+20+…+300 s ≈ 10 min of
+ * retries first). Any other failure (Redis down, a timeout) retries forever:
+ * it never dead-letters a valid row.
+ */
+export const OUTBOX_RETRY = { baseMs: 5_000, maxMs: 300_000, deadAfterAttempts: 8 } as const;
+
+/** schema: the producer's zod validation refused the payload (the same payload fails every time); error: anything else. */
+export type OutboxFailureKind = 'schema' | 'error';
+
+export function outboxFailureKind(err: unknown): OutboxFailureKind {
+  return err instanceof ZodError ? 'schema' : 'error';
 }
 
+/**
+ * A dispatcher pass stopped at a row whose publish failed other than by its
+ * schema (Redis unreachable, most likely): the rows before it are published
+ * and the failure recorded; trying the rest now would only fail them too.
+ */
+export class OutboxPassInterrupted extends Error {
+  constructor(
+    readonly outboxId: bigint,
+    readonly published: number,
+    cause: unknown,
+  ) {
+    super(`outbox pass stopped at event ${outboxId} after publishing ${published}: ${describeError(cause)}`, { cause });
+    this.name = 'OutboxPassInterrupted';
+  }
+}
+
+/** Records a failed publish on its row: attempt, short error, next retry, dead once its bound is reached. Returns whether it is now dead. */
+async function recordPublishFailure(db: Db, row: OutboxRow, kind: OutboxFailureKind, err: unknown, now: Date): Promise<boolean> {
+  const { baseMs, maxMs, deadAfterAttempts } = OUTBOX_RETRY;
+  // `attempts` on the right is the value before this attempt.
+  const [r] = await db.$queryRaw<{ dead: boolean }[]>`
+    UPDATE outbox_events
+       SET attempts = attempts + 1, last_error = ${describeError(err).slice(0, 300)},
+           next_attempt_at = ${now}::timestamptz + LEAST(${maxMs}::float8, ${baseMs}::float8 * power(2, LEAST(attempts, 30))) * interval '1 millisecond',
+           dead_at = CASE WHEN ${kind === 'schema'} AND attempts + 1 >= ${deadAfterAttempts} THEN ${now}::timestamptz END
+     WHERE id = ${row.id} AND published_at IS NULL
+    RETURNING dead_at IS NOT NULL AS dead`;
+  return r?.dead ?? false;
+}
+
+export interface DispatchOutboxOptions {
+  limit?: number;
+  now?: Date;
+  metrics?: Pick<Metrics, 'outboxPublishFailures'>;
+  logger?: Pick<Logger, 'warn' | 'error'>;
+}
+
+/**
+ * The dispatcher's pass: oldest unpublished events first, bounded per pass,
+ * skipping dead rows and rows waiting for their retry. Each row is published
+ * on its own: a row its schema refuses is recorded (retried later, dead at
+ * its bound) and the pass goes on; any other failure is recorded on its row
+ * and stops the pass (OutboxPassInterrupted), so a Redis outage costs one
+ * failed add per pass rather than an attempt on every row. Since that row is
+ * backed off too, not even a row failing that way every time holds up the
+ * rows behind it for longer than one pass. Returns how many were published.
+ */
+export async function dispatchOutbox(db: Db, producer: Producer, opts: DispatchOutboxOptions = {}): Promise<number> {
+  const now = opts.now ?? new Date();
+  const rows = await db.$queryRaw<OutboxRow[]>`
+    SELECT id, event_type, aggregate_id, payload, trace_id, available_at FROM outbox_events
+     WHERE published_at IS NULL AND dead_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= ${now})
+       AND event_type = ANY(${Object.keys(OUTBOX_ROUTES)}::text[])
+     ORDER BY available_at, id LIMIT ${opts.limit ?? 500}`;
+  const done: bigint[] = [];
+  let stopped: OutboxPassInterrupted | undefined;
+  for (const row of rows) {
+    try {
+      if (await publishRow(producer, row, now)) done.push(row.id);
+    } catch (err) {
+      const kind = outboxFailureKind(err);
+      const dead = await recordPublishFailure(db, row, kind, err, now);
+      opts.metrics?.outboxPublishFailures.inc({ reason: kind });
+      const fields = { outboxId: String(row.id), eventType: row.event_type, kind, error: describeError(err) };
+      if (dead) opts.logger?.error(fields, 'outbox event set aside as dead: its payload fails its job schema (docs/runbooks/outbox.md)');
+      else opts.logger?.warn(fields, 'outbox event not published; retried later');
+      if (kind !== 'schema') {
+        stopped = new OutboxPassInterrupted(row.id, done.length, err);
+        break;
+      }
+    }
+  }
+  const published = await markPublished(db, done);
+  if (stopped) throw stopped;
+  return published;
+}
+
+/** Events still to be published (dead ones are counted apart: countDeadOutbox). */
 export async function countPendingOutbox(db: Db): Promise<number> {
-  const [row] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM outbox_events WHERE published_at IS NULL`;
+  const [row] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM outbox_events WHERE published_at IS NULL AND dead_at IS NULL`;
+  return Number(row?.n ?? 0);
+}
+
+/** Events set aside as dead, waiting for an operator (docs/runbooks/outbox.md). */
+export async function countDeadOutbox(db: Db): Promise<number> {
+  const [row] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM outbox_events WHERE dead_at IS NOT NULL`;
   return Number(row?.n ?? 0);
 }

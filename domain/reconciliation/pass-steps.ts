@@ -11,7 +11,8 @@ export interface StepFailure {
  * A pass in which some steps threw. Thrown once every step has run, so the
  * job still fails (retried by BullMQ, `reconciliation_runs_total` not
  * counted, `ReconciliationNotRunning` if it persists) while one broken step
- * (a poison outbox row, a query timing out) no longer starves the others.
+ * (Redis refusing the outbox's publishes, a query timing out) no longer
+ * starves the others.
  */
 export class ReconciliationStepsFailed<R> extends Error {
   constructor(

@@ -231,8 +231,13 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     // 4. Outbox rows a crash left unpublished (the dispatcher runs every few seconds; older than 30 s is a repair).
     await steps.run('outbox', async () => {
       const [oldOutbox] = await deps.db.$queryRaw<{ n: bigint }[]>`
-        SELECT count(*) AS n FROM outbox_events WHERE published_at IS NULL AND available_at < ${new Date(now.getTime() - 30_000)}`;
-      if (Number(oldOutbox?.n ?? 0) > 0) count('outbox_published', await dispatchOutbox(deps.db, deps.producer, { limit, now }));
+        SELECT count(*) AS n FROM outbox_events
+         WHERE published_at IS NULL AND dead_at IS NULL AND available_at < ${new Date(now.getTime() - 30_000)}
+           AND (next_attempt_at IS NULL OR next_attempt_at <= ${now})`;
+      // A poison row is recorded and skipped; the step fails only when a publish fails otherwise (Redis down).
+      if (Number(oldOutbox?.n ?? 0) > 0) {
+        count('outbox_published', await dispatchOutbox(deps.db, deps.producer, { limit, now, metrics: deps.metrics, logger: deps.logger }));
+      }
     }, undefined);
 
     // 5. Reservations nothing will consume any more.

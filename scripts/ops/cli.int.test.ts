@@ -87,6 +87,25 @@ it('webhook:list --failed shows failed events; webhook:replay requeues one', asy
   expect(JSON.parse(replay.text)).toEqual({ id: e!.id, outcome: 'requeued' });
 });
 
+it('outbox:list shows unpublished events with their attempts and last error; --dead the dead ones', async () => {
+  await env.db.$executeRaw`UPDATE outbox_events SET published_at = now(), dead_at = NULL WHERE published_at IS NULL`;
+  const [retrying] = await env.db.$queryRaw<{ id: bigint }[]>`
+    INSERT INTO outbox_events (event_type, aggregate_id, payload, attempts, next_attempt_at, last_error)
+    VALUES ('keyword.reply.v1', 'ops-retrying', '{"replyId": "1"}'::jsonb, 2, now() + interval '10 seconds', 'Error: connect ECONNREFUSED') RETURNING id`;
+  const [dead] = await env.db.$queryRaw<{ id: bigint }[]>`
+    INSERT INTO outbox_events (event_type, aggregate_id, payload, attempts, dead_at, last_error)
+    VALUES ('contacts.import.v1', 'ops-dead', '{"importId": "x"}'::jsonb, 8, now(), 'ZodError: importId: Invalid UUID') RETURNING id`;
+  const pending = await run('outbox:list');
+  expect(pending.code).toBe(0);
+  expect(pending.text).toContain('ops-retrying');
+  expect(pending.text).toContain('ECONNREFUSED');
+  expect(pending.text).not.toContain('ops-dead');
+  output = [];
+  const json = JSON.parse((await run('outbox:list', '--dead', '--json')).text) as { id: string; attempts: number; last_error: string }[];
+  expect(json).toEqual([expect.objectContaining({ id: String(dead!.id), attempts: 8, last_error: 'ZodError: importId: Invalid UUID' })]);
+  await env.db.$executeRaw`UPDATE outbox_events SET published_at = now(), dead_at = NULL WHERE id IN (${retrying!.id}, ${dead!.id})`;
+});
+
 it('webhook:replay --failed requeues failed events by provider and topic, at most --limit, and says whether more remain', async () => {
   const ids: string[] = [];
   for (const n of [1, 2, 3]) {

@@ -48,6 +48,8 @@ Commands:
   webhook:replay --failed [--provider X] [--topic Y] [--since ISO] [--limit N]
                                     reprocess failed webhook events, oldest first, at most N (default 100, max 1000)
                                     per call; run again while it reports more (signed API call)
+  outbox:list [--dead] [--limit N]  unpublished outbox events in the dispatcher's order: attempts, next retry, last error
+                                    (--dead: events set aside as dead, newest first; replay: docs/runbooks/outbox.md)
   wallet:verify [--shop <shopId>]   wallet = Σ ledger and reserved = Σ active reservations; exit 1 on mismatch
   reservation:release <reservationId>  release what a stuck reservation still holds (signed API call)
   flow:runs <contactId|+phone> [--shop <shopId>]
@@ -231,6 +233,20 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
          WHERE (NOT ${failedOnly} OR status = 'failed') AND (${shop ?? null}::uuid IS NULL OR shop_id = ${shop ?? null}::uuid)
          ORDER BY updated_at DESC LIMIT ${limit}`;
       print(table(rows, ['contact_id', 'shop_id', 'status', 'attempts', 'written_state', 'last_error', 'updated_at']), rows);
+      return 0;
+    }
+    case 'outbox:list': {
+      const limit = Math.min(Math.max(Number(p.flags.get('limit') ?? 50) || 50, 1), 500);
+      // Each on its partial index; payloads are not printed (read one row by id: docs/runbooks/outbox.md).
+      const rows = p.flags.has('dead')
+        ? await io.db().$queryRaw<Record<string, unknown>[]>`
+            SELECT id::text AS id, event_type, aggregate_id, attempts, dead_at, last_error, available_at, created_at FROM outbox_events
+             WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, id DESC LIMIT ${limit}`
+        : await io.db().$queryRaw<Record<string, unknown>[]>`
+            SELECT id::text AS id, event_type, aggregate_id, attempts, next_attempt_at, last_error, available_at, created_at FROM outbox_events
+             WHERE published_at IS NULL AND dead_at IS NULL ORDER BY available_at, id LIMIT ${limit}`;
+      const columns = p.flags.has('dead') ? ['id', 'event_type', 'aggregate_id', 'attempts', 'dead_at', 'last_error'] : ['id', 'event_type', 'aggregate_id', 'attempts', 'next_attempt_at', 'last_error', 'available_at'];
+      print(table(rows, columns), rows);
       return 0;
     }
     case 'sync:list': {

@@ -365,11 +365,19 @@ it('re-adds a lost keyword reply job even when more than `limit` older replies w
   }
 });
 
-it('a step that throws (a poison outbox row) does not stop the others: they still repair, the failure is logged and counted, and the pass fails', async () => {
+it('a step that throws (the outbox\'s publish, Redis refusing it) does not stop the others: they still repair, the failure is logged and counted, and the pass fails', async () => {
   await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() WHERE published_at IS NULL`;
-  // Its payload fails the job's schema: dispatchOutbox throws on it, every pass.
+  // A valid event whose publish fails as an unreachable Redis does: dispatchOutbox records it and throws (a poison
+  // payload no longer does: the next test). Only this job's adds fail, so the other steps reach Redis.
   await env.db.$executeRaw`INSERT INTO outbox_events (event_type, aggregate_id, payload, available_at, created_at)
-    VALUES ('contacts.import.v1', 'poison', '{"importId": "not-a-uuid", "shopId": "nor-this"}'::jsonb, ${ago(120_000)}, ${ago(120_000)})`;
+    VALUES ('contacts.import.v1', 'unreachable', ${JSON.stringify({ importId: randomUUID(), shopId: randomUUID() })}::jsonb, ${ago(120_000)}, ${ago(120_000)})`;
+  const producer: typeof deps.producer = {
+    add: async (name, payload, opts) => {
+      if (name === 'contacts.import.v1') throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
+      return deps.producer.add(name, payload, opts);
+    },
+    addBulk: (name, jobs) => deps.producer.addBulk(name, jobs),
+  };
   // Work for the steps after the outbox: a stuck webhook event, expired idempotency keys, a wallet off its ledger.
   const [event] = await env.db.$queryRaw<{ id: string }[]>`
     INSERT INTO webhook_events (provider, event_id, topic, payload, received_at) VALUES ('stripe', ${`evt_${randomUUID()}`}, 'charge.refunded', '{}'::jsonb, ${ago(300_000)}) RETURNING id`;
@@ -381,7 +389,7 @@ it('a step that throws (a poison outbox row) does not stop the others: they stil
   await env.db.$executeRaw`UPDATE credit_wallets SET balance = balance + 5 WHERE shop_id = ${off.id}::uuid`;
   const metrics = createMetrics();
   try {
-    const failed: unknown = await runReconciliation({ ...deps, metrics }).then(() => 'completed', (err: unknown) => err);
+    const failed: unknown = await runReconciliation({ ...deps, producer, metrics }).then(() => 'completed', (err: unknown) => err);
 
     expect(await deps.queues.get('webhooks').getJob(jobIds.webhook(event!.id))).toBeDefined();
     const [keys] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM idempotency_keys WHERE shop_id = ${keysShop.id}::uuid`;
@@ -398,8 +406,33 @@ it('a step that throws (a poison outbox row) does not stop the others: they stil
     expect((await metrics.reconciliationRuns.get()).values[0]?.value ?? 0).toBe(0);
     expect(env.logs.lines.some((l) => l.includes('"step":"outbox"') && l.includes('reconciliation step failed'))).toBe(true);
   } finally {
-    await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() WHERE aggregate_id = 'poison'`;
+    await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() WHERE aggregate_id = 'unreachable'`;
     await env.db.$executeRaw`UPDATE credit_wallets SET balance = balance - 5 WHERE shop_id = ${off.id}::uuid`;
   }
   await expect(pass()).resolves.toMatchObject({ ledgerMismatches: [] });
+});
+
+it('a poison outbox row (its payload fails the job schema) no longer fails the outbox step: it is recorded for a retry and the rows behind it are published', async () => {
+  await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() WHERE published_at IS NULL`;
+  const [poison] = await env.db.$queryRaw<{ id: bigint }[]>`INSERT INTO outbox_events (event_type, aggregate_id, payload, available_at, created_at)
+    VALUES ('contacts.import.v1', 'poison', '{"importId": "not-a-uuid", "shopId": "nor-this"}'::jsonb, ${ago(120_000)}, ${ago(120_000)}) RETURNING id`;
+  const [behind] = await env.db.$queryRaw<{ id: bigint }[]>`INSERT INTO outbox_events (event_type, aggregate_id, payload, available_at, created_at)
+    VALUES ('keyword.reply.v1', 'behind', '{"replyId": "987654"}'::jsonb, ${ago(60_000)}, ${ago(60_000)}) RETURNING id`;
+  const metrics = createMetrics();
+  try {
+    const report = await runReconciliation({ ...deps, metrics });
+    expect(report.repairs.outbox_published).toBe(1);
+    expect(await deps.queues.get(JOB_QUEUE['keyword.reply.v1']).getJob(jobIds.keywordReply('987654'))).toBeDefined();
+    const rows = await env.db.$queryRaw<{ id: bigint; attempts: number; published: boolean; dead: boolean; last_error: string | null }[]>`
+      SELECT id, attempts, published_at IS NOT NULL AS published, dead_at IS NOT NULL AS dead, last_error FROM outbox_events WHERE id IN (${poison!.id}, ${behind!.id}) ORDER BY id`;
+    expect(rows).toEqual([
+      { id: poison!.id, attempts: 1, published: false, dead: false, last_error: expect.stringMatching(/^ZodError: importId: /) },
+      { id: behind!.id, attempts: 1, published: true, dead: false, last_error: null },
+    ]);
+    expect((await metrics.reconciliationStepFailures.get()).values).toEqual([]);
+    expect((await metrics.outboxPublishFailures.get()).values).toEqual([{ labels: { reason: 'schema' }, value: 1 }]);
+    expect((await metrics.reconciliationRuns.get()).values[0]?.value).toBe(1);
+  } finally {
+    await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() WHERE aggregate_id = 'poison'`;
+  }
 });
