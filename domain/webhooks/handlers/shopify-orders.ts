@@ -2,6 +2,7 @@ import type { Tx } from '../../../lib/db';
 import { recordShopifyCheckout } from '../../checkouts/record-checkout';
 import { queueFlowTrigger } from '../../flows/queue-flow-trigger';
 import { attributeOrder } from '../../orders/attribute-order';
+import { lockShopifyCustomer } from '../../orders/customer-lock';
 import { minorToMajor } from '../../orders/money';
 import { recordShopifyOrder } from '../../orders/record-order';
 import { inEventTransaction } from '../event-transaction';
@@ -58,6 +59,8 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
   if (!shopId) return ignore(ctx);
   const o = orderSchema.parse(event.payload);
   return inEventTransaction(ctx, async (tx) => {
+    // Against the customer's contact being created meanwhile, which would link this order to nobody (link-customer-orders.ts).
+    if (o.customer?.id) await lockShopifyCustomer(tx, shopId, o.customer.id);
     const result = await recordShopifyOrder(tx, {
       shopId,
       orderId: o.id,
@@ -73,6 +76,8 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
     });
     const attributed = result.outcome === 'recorded' && result.contactId !== null ? await attributeOrder(tx, { shopId, orderId: o.id, contactId: result.contactId }) : null;
     // Post-purchase flows: only the delivery that stored the order (a duplicate starts nothing twice anyway).
+    // An order stored with no contact is queued when its customer's contact appears (link-customer-orders.ts),
+    // one whose contact is not subscribed yet when it subscribes (the consent record trigger): docs/flows.md.
     if (result.outcome === 'recorded' && result.contactId !== null) {
       publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'order_created', orderId: o.id }, traceId: event.trace_id }), 'flow trigger');
     }

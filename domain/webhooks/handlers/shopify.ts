@@ -2,6 +2,8 @@ import type { DbOrTx } from '../../../lib/db';
 import { consentFromShopify, syncShopifyCustomer } from '../../contacts/sync-shopify-customer';
 import { applyShopifyCustomerSummary } from '../../orders/apply-customer-summary';
 import { attributeSummaryOrder } from '../../orders/attribute-summary-order';
+import { lockShopifyCustomer } from '../../orders/customer-lock';
+import { linkCustomerOrders } from '../../orders/link-customer-orders';
 import { minorToMajor } from '../../orders/money';
 import { exportCustomerData } from '../../privacy/export-customer-data';
 import { redactCustomer } from '../../privacy/redact-customer';
@@ -80,6 +82,8 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
   const consentTopic = event.topic === 'customers_marketing_consent/update';
   const updatedAt = timeOf(c.updated_at, c.sms_marketing_consent?.consent_updated_at) ?? event.received_at;
   return inEventTransaction(ctx, async (tx) => {
+    // Before the contact row, as orders/create takes it: the two link the customer's order once, whichever commits first.
+    await lockShopifyCustomer(tx, shopId, c.id);
     const outcome = await syncShopifyCustomer(tx, {
       shopId,
       customerId: c.id,
@@ -98,6 +102,13 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
       },
     });
     if (!consentTopic) {
+    // Orders that came before this contact (Shopify does not order its webhooks): linked now, and their
+    // post-purchase trigger queued if the contact is subscribed (docs/flows.md, "Orders before their contact").
+    const linked = await linkCustomerOrders(tx, { shopId, customerId: c.id, traceId: event.trace_id });
+    for (const row of linked.triggers) publishAfterCommit(ctx, row, 'flow trigger');
+    if (linked.orderIds.length > 0) {
+      ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, contactId: linked.contactId, linkedOrders: linked.orderIds.length, flowTriggers: linked.triggers.length }, 'shopify orders linked to their contact'));
+    }
       const summary = { shopId, customerId: c.id, ordersCount: c.orders_count ?? null, totalSpent: c.total_spent ?? null, currency: c.currency ?? null };
       // Before the summary moves: an order only the summary tells of is attributed against the figures held.
       const attributed = await attributeSummaryOrder(tx, { ...summary, at: updatedAt });

@@ -1,0 +1,15 @@
+import type { Tx } from '../../lib/db';
+
+/**
+ * orders/create and the customers/* webhooks of one Shopify customer run in
+ * separate transactions, in whatever order Shopify delivers them. Without
+ * this, an order stored while the customer's contact is being created would
+ * be linked by neither: the order's statement cannot see the uncommitted
+ * contact, and the contact's link step cannot see the uncommitted order. Both
+ * take this transaction lock, before any contact row, so the second runs its
+ * statements after the first committed (READ COMMITTED: a new snapshot per
+ * statement) and links the order, once.
+ */
+export async function lockShopifyCustomer(tx: Tx, shopId: string, customerId: string): Promise<void> {
+  await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtextextended('shopify-customer:' || ${shopId}::text || ':' || ${customerId}::text, 0))`;
+}

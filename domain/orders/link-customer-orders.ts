@@ -1,0 +1,62 @@
+import type { Tx } from '../../lib/db';
+import type { OutboxRow } from '../outbox/outbox';
+
+/**
+ * How far back an order is linked to a contact that appears after it, and
+ * how many. The same bounds as queue_recent_order_flow_triggers (migration
+ * 20261220200000), which decides what a post-purchase flow still hears of.
+ */
+export const LATE_ORDER_WINDOW_HOURS = 24;
+export const LATE_ORDERS_PER_CONTACT = 5;
+
+export interface LinkedOrders {
+  contactId: string | null;
+  orderIds: string[];
+  /** The flows.trigger.v1 events written for them, for publishing after commit. */
+  triggers: OutboxRow[];
+}
+
+/**
+ * Called by the customers/* webhooks after the customer's contact is upserted,
+ * under lockShopifyCustomer: the customer's orders stored before its contact
+ * existed (or before the contact held this customer id) are linked to it, the
+ * newest LATE_ORDERS_PER_CONTACT placed within LATE_ORDER_WINDOW_HOURS; older
+ * ones stay unlinked as they were. The contact row is locked first (FOR NO KEY
+ * UPDATE, as a consent change takes it), so a subscription committing at the
+ * same time either sees these links (its consent record trigger queues the
+ * orders then) or is seen by the trigger events written here. Those are the
+ * orders/create event of each linked order, written only if the contact is
+ * subscribed and a flow live since the order's arrival is on the trigger;
+ * the job's unique key (flow, contact, order) starts a run at most once,
+ * whatever else queues it. The contact's order summary is not moved: the
+ * customer webhook carries Shopify's own count, which includes these orders.
+ */
+export async function linkCustomerOrders(tx: Tx, o: { shopId: string; customerId: string; traceId: string | null }): Promise<LinkedOrders> {
+  const rows = await tx.$queryRaw<{ contact_id: string; order_id: string }[]>`
+    WITH c AS (
+      SELECT id FROM contacts
+       WHERE shop_id = ${o.shopId}::uuid AND shopify_customer_id = ${o.customerId} AND erased_at IS NULL
+       ORDER BY id LIMIT 1
+         FOR NO KEY UPDATE
+    ), pick AS (
+      SELECT order_id FROM shopify_orders
+       WHERE shop_id = ${o.shopId}::uuid AND customer_id = ${o.customerId} AND contact_id IS NULL
+         AND ordered_at > now() - make_interval(hours => ${LATE_ORDER_WINDOW_HOURS}::int)
+       ORDER BY ordered_at DESC LIMIT ${LATE_ORDERS_PER_CONTACT}::int
+    )
+    UPDATE shopify_orders s SET contact_id = c.id
+      FROM c, pick
+     WHERE s.shop_id = ${o.shopId}::uuid AND s.order_id = pick.order_id AND s.contact_id IS NULL
+    RETURNING c.id AS contact_id, s.order_id`;
+  if (rows.length === 0) return { contactId: null, orderIds: [], triggers: [] };
+  const contactId = rows[0]!.contact_id;
+  const orderIds = rows.map((r) => r.order_id);
+  // Two statements: a query does not see rows a function it calls inserts.
+  const ids = await tx.$queryRaw<{ id: bigint }[]>`
+    SELECT q AS id FROM queue_recent_order_flow_triggers(${o.shopId}::uuid, ARRAY[${contactId}::uuid], ${orderIds}::text[], ${o.traceId}::text) q`;
+  if (ids.length === 0) return { contactId, orderIds, triggers: [] };
+  const triggers = await tx.$queryRaw<OutboxRow[]>`
+    SELECT id, event_type, aggregate_id, payload, trace_id, available_at FROM outbox_events
+     WHERE id = ANY(${ids.map((r) => r.id)}::bigint[]) ORDER BY id`;
+  return { contactId, orderIds, triggers };
+}
