@@ -1,6 +1,12 @@
 // Carrier keywords (CTIA): the whole message, trimmed and case-insensitive.
-// For an opt-out, trailing punctuation ("Stop.", "STOP?") and the spaces or
-// hyphens people put inside a keyword ("Opt out", "opt-out", "STOP ALL")
+// Every keyword is first read as a person sees it: NFKC folds full-width
+// and other compatibility forms ("ＳＴＯＰ", "ｓｔｏｐ") to plain letters, and
+// invisible characters (zero-width spaces and joiners, BOM, soft hyphen, word
+// joiner, variation selectors: Unicode's format and default-ignorable code
+// points) are dropped, since a handset or keyboard may add them unseen.
+// For an opt-out, anything but letters and digits around the keyword
+// (punctuation, quotes, brackets, emoji: "Stop.", "STOP🙏", "\"STOP\"") and the
+// spaces or hyphens people put inside one ("Opt out", "opt-out", "STOP ALL")
 // still count: an opt-out is never under-applied. START and HELP allow only a
 // trailing "." or "!": an opt-in is never over-applied. Only the whole
 // message is a keyword, so a sentence that merely contains one ("stop it
@@ -13,14 +19,21 @@ export const STOP_WORDS: ReadonlySet<string> = new Set(['STOP', 'STOPALL', 'UNSU
 export const START_WORDS: ReadonlySet<string> = new Set(['START', 'UNSTOP', 'YES']);
 export const HELP_WORDS: ReadonlySet<string> = new Set(['HELP', 'INFO']);
 
+const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+
+/** The text as a person reads it: compatibility forms folded, invisible characters gone, trimmed. */
+function visibleText(text: string): string {
+  return text.normalize('NFKC').replace(INVISIBLE, '').trim();
+}
+
 /** The keyword family of an inbound text, or null for an ordinary reply. */
 export function classifyInboundText(text: string): InboundKeyword | null {
-  const trimmed = text.trim();
+  const trimmed = visibleText(text);
   // Folded loosely for an opt-out only: reading "yes?" or "Start, maybe" as a
   // consent to be texted again would over-apply an opt-in, which is the
   // failure that costs the merchant.
   const loose = trimmed
-    .replace(/[\p{P}\s]+$/u, '')
+    .replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '')
     .replace(/[\s\p{Pd}]+/gu, '')
     .toUpperCase();
   if (STOP_WORDS.has(loose)) return 'STOP';

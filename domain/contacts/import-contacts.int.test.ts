@@ -179,6 +179,23 @@ describe('importContacts (contacts.import.v1)', () => {
     expect(await env.db.$queryRaw<unknown[]>`SELECT 1 FROM shopify_consent_writebacks WHERE contact_id = ${row!.id}::uuid`).toEqual([]);
   });
 
+  it('an import saying subscribed never lifts an opt-out, the merchant\'s own (api, import) included', async () => {
+    const shop = await createShop(env.db);
+    const [a, b] = ['+12015550145', '+12015550146'];
+    await upsertContacts(env.db, shop.id, [{ phoneE164: a, phoneHash: phoneHash(a), smsConsent: 'unsubscribed' }], 'api');
+    const first = await createContactImport(env.db, shop.id, { rows: [{ phone: b, smsConsent: 'unsubscribed' }] });
+    expect(await importContacts(env.db, { importId: first.id })).toMatchObject({ status: 'completed' });
+
+    const imp = await createContactImport(env.db, shop.id, { rows: [{ phone: a, smsConsent: 'subscribed' }, { phone: b, smsConsent: 'subscribed' }] });
+    expect(await importContacts(env.db, { importId: imp.id })).toMatchObject({ status: 'completed', updated: 2 });
+    const rows = await env.db.$queryRaw<{ phone_e164: string; sms_consent: string; opt_out_source: string | null }[]>`
+      SELECT phone_e164, sms_consent, opt_out_source FROM contacts WHERE shop_id = ${shop.id}::uuid ORDER BY phone_e164`;
+    expect(rows).toEqual([
+      { phone_e164: a, sms_consent: 'unsubscribed', opt_out_source: 'api' },
+      { phone_e164: b, sms_consent: 'unsubscribed', opt_out_source: 'import' },
+    ]);
+  });
+
   it('an import whose rows are gone before it finished fails with a short error', async () => {
     const shop = await createShop(env.db);
     const imp = await createContactImport(env.db, shop.id);

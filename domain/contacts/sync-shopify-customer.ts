@@ -2,6 +2,7 @@ import { sql, type Tx } from '../../lib/db';
 import { boundedText, declareConsentSource } from '../consent/consent-source';
 import { decidedHereSince } from '../consent/decided-here-since';
 import type { Consent } from './contact-input';
+import { keepLeftNumberOptOut, type LeftNumber } from './keep-left-number-opt-out';
 import { normalizePhone, phoneHash } from './phone';
 
 /** A Shopify customer as a webhook describes it, already parsed. */
@@ -16,6 +17,12 @@ export interface ShopifyCustomerSync {
   consent?: Consent;
   /** The event's own time: the newest one wins, an older one never overwrites. */
   updatedAt: Date;
+  /**
+   * PHONE_HASH_KEY: when the customer's contact moves off a number it was
+   * opted out on, that opt-out stays with the number as a suppression (keyed
+   * hash). Needed only then; a move that needs it without it throws.
+   */
+  phoneHashKey?: string;
   /** What the consent record keeps of Shopify's consent (when consent is given). */
   consentEvidence?: {
     collectedAt: Date;
@@ -96,30 +103,49 @@ export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promi
   const consentAt = s.consentEvidence?.collectedAt ?? s.updatedAt;
   const newerHere = sql`(c.shopify_customer_id = ${s.customerId}::text AND ${decidedHereSince(sql`c.id`, sql`${consentAt}::timestamptz`)})`;
   const keepConsent = sql`(${consent}::text IS NULL OR ${keepOptOut} OR ${newerHere})`;
+  // The contact moves to a number it did not hold (Shopify's phone changed and
+  // no other contact holds it; never in step 2, which conflicts on the number).
+  // Consent and opt-out belong to a number: the new one starts from what THIS
+  // event says of consent, and only if Shopify collected it after the
+  // contact's last decision made here (else it is the old number's state,
+  // e.g. a subscription from before a STOP); otherwise it has none (pending).
+  const moved = sql`(${e164}::text IS NOT NULL AND c.phone_hash IS DISTINCT FROM ${hash}::text AND NOT EXISTS (
+                      SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = ${hash}::text AND o.id <> c.id))`;
+  const movedConsent = sql`(CASE WHEN ${consent}::text IS NULL THEN 'pending'
+                                 WHEN ${consent}::text <> 'unsubscribed' AND ${decidedHereSince(sql`c.id`, sql`${consentAt}::timestamptz`)} THEN 'pending'
+                                 ELSE ${consent}::text END)`;
   const set = sql`
     email = CASE WHEN ${hasProfile}::boolean THEN ${p.email}::text ELSE c.email END,
     first_name = CASE WHEN ${hasProfile}::boolean THEN ${p.firstName}::text ELSE c.first_name END,
     last_name = CASE WHEN ${hasProfile}::boolean THEN ${p.lastName}::text ELSE c.last_name END,
-    sms_consent = CASE WHEN ${keepConsent} THEN c.sms_consent ELSE ${consent}::text END,
-    opted_out_at = CASE WHEN ${keepConsent} THEN c.opted_out_at
+    sms_consent = CASE WHEN ${moved} THEN ${movedConsent} WHEN ${keepConsent} THEN c.sms_consent ELSE ${consent}::text END,
+    opted_out_at = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN ${s.updatedAt}::timestamptz END
+                        WHEN ${keepConsent} THEN c.opted_out_at
                         WHEN ${consent}::text = 'unsubscribed' THEN COALESCE(c.opted_out_at, ${s.updatedAt}) ELSE NULL END,
-    opt_out_source = CASE WHEN ${keepConsent} THEN c.opt_out_source
+    opt_out_source = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN 'shopify' END
+                          WHEN ${keepConsent} THEN c.opt_out_source
                           WHEN ${consent}::text = 'unsubscribed' THEN 'shopify' ELSE NULL END,
     shopify_updated_at = ${s.updatedAt},
     updated_at = now()`;
   const newer = sql`c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < ${s.updatedAt})`;
 
   // 1. The customer's contact: its phone follows Shopify's unless another contact holds that number.
-  const byCustomer = await tx.$executeRaw`
+  // `old` is the row as it was (SET sees it too; RETURNING only the new one).
+  const byCustomer = await tx.$queryRaw<LeftNumber[]>`
+    WITH old AS (
+      SELECT id, phone_e164, phone_hash, opted_out_at, opt_out_source FROM contacts
+       WHERE shop_id = ${s.shopId}::uuid AND shopify_customer_id = ${s.customerId} FOR UPDATE)
     UPDATE contacts c SET ${set},
-           phone_e164 = CASE WHEN ${e164}::text IS NOT NULL AND NOT EXISTS (
-                          SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = ${hash}::text AND o.id <> c.id)
-                        THEN ${e164}::text ELSE c.phone_e164 END,
-           phone_hash = CASE WHEN ${e164}::text IS NOT NULL AND NOT EXISTS (
-                          SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = ${hash}::text AND o.id <> c.id)
-                        THEN ${hash}::text ELSE c.phone_hash END
-     WHERE c.shop_id = ${s.shopId}::uuid AND c.shopify_customer_id = ${s.customerId} AND ${newer}`;
-  if (byCustomer > 0) return 'updated';
+           phone_e164 = CASE WHEN ${moved} THEN ${e164}::text ELSE c.phone_e164 END,
+           phone_hash = CASE WHEN ${moved} THEN ${hash}::text ELSE c.phone_hash END
+      FROM old
+     WHERE c.id = old.id AND ${newer}
+    RETURNING old.phone_e164 AS old_phone, old.opted_out_at AS old_opted_out_at, old.opt_out_source AS old_source,
+              c.phone_hash IS DISTINCT FROM old.phone_hash AS moved`;
+  if (byCustomer.length > 0) {
+    for (const r of byCustomer) await keepLeftNumberOptOut(tx, s, r);
+    return 'updated';
+  }
 
   const [known] = await tx.$queryRaw<{ n: number }[]>`
     SELECT count(*)::int AS n FROM contacts WHERE shop_id = ${s.shopId}::uuid AND shopify_customer_id = ${s.customerId}`;
@@ -139,3 +165,4 @@ export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promi
   if (rows.length === 0) return 'stale';
   return rows[0]?.inserted ? 'created' : 'updated';
 }
+

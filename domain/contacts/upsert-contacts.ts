@@ -30,10 +30,12 @@ export interface UpsertedContact extends ContactRow {
  * - tags: added to the contact's tags (at most 50); PATCH replaces them;
  * - consent: `unsubscribed` records an opt-out (source = `source`; it takes
  *   over a `shopify` one, so that Shopify cannot lift what the merchant
- *   decided); `subscribed` lifts only an opt-out the merchant recorded
- *   (`merchant`, `api`, `import`), never the person's own (keyword STOP, or
- *   `shopify`: the customer unsubscribed in Shopify) nor one that survived
- *   an erasure (`redact`); `pending` never overrides a decision;
+ *   decided); `subscribed` never lifts an opt-out, whoever recorded it: an
+ *   upsert is an "add" (the admin's Add contact, an import row) made without
+ *   looking at the contact, so an opted-out number stays opted out and the
+ *   answer shows it; only a PATCH (an edit of the contact, which shows the
+ *   opt-out) or the person's START lifts one; `pending` never overrides a
+ *   decision;
  * - an erased tombstone comes back with its phone and keeps its opt-out,
  *   marked `redact` (a keyword one stays `keyword`) whatever the row says,
  *   so that no later upsert lifts it either.
@@ -57,8 +59,10 @@ export async function upsertContacts(db: DbOrTx, shopId: string, rows: ContactUp
       timezone: r.timezone ?? null,
     })),
   );
-  // `c` is the existing row (ON CONFLICT). A tombstone's opt-out is never liftable here.
-  const liftable = sql`(c.opted_out_at IS NULL OR (c.erased_at IS NULL AND c.opt_out_source IN ('merchant', 'api', 'import')))`;
+  // `c` is the existing row (ON CONFLICT). No opt-out is an upsert's to lift
+  // (a merchant's recorded one may be the person's request made by phone or in
+  // store): `subscribed` only subscribes a number that is not opted out.
+  const liftable = sql`(c.opted_out_at IS NULL)`;
   const result = await db.$queryRaw<(ContactRow & { phone_hash: string; inserted: boolean; revived: boolean })[]>`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb)
@@ -86,9 +90,8 @@ export async function upsertContacts(db: DbOrTx, shopId: string, rows: ContactUp
       timezone = COALESCE(EXCLUDED.timezone, c.timezone),
       tags = CASE WHEN cardinality(EXCLUDED.tags) = 0 THEN c.tags ELSE ARRAY(
                SELECT t FROM unnest(c.tags || EXCLUDED.tags) WITH ORDINALITY AS u(t, n) GROUP BY t ORDER BY min(n) LIMIT 50) END,
-      -- Only the merchant's own opt-outs are an upsert's to lift: the person's
-      -- (keyword STOP, or 'shopify'), and one that survived an erasure, only a
-      -- PATCH or a START lifts. A tombstone is revived as it is, opt-out included.
+      -- No opt-out is an upsert's to lift: only a PATCH or a START lifts one.
+      -- A tombstone is revived as it is, opt-out included.
       sms_consent = CASE
         WHEN EXCLUDED.sms_consent = 'unsubscribed' THEN 'unsubscribed'
         WHEN EXCLUDED.sms_consent = 'subscribed' AND ${liftable} THEN 'subscribed'

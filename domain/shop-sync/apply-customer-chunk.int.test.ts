@@ -1,3 +1,4 @@
+import { phoneHmac } from '../compliance/suppressions';
 import { createContactImport, createShop, phoneHash, testPhone } from '../../test/factories';
 import { createTestEnv, type TestEnv } from '../../test/harness';
 import { importContacts } from '../contacts/import-contacts';
@@ -60,5 +61,27 @@ describe('applyCustomerChunk: Shopify consent vs a newer decision made here', ()
 
     await apply(shop.id, [line(customerNumber(), phone, { firstName: 'Kim', state: 'UNSUBSCRIBED', consentAt: ago(3_600), updatedAt: ago(3_600) })]);
     expect(await contactOf(shop.id, phone)).toMatchObject({ first_name: 'Kim', sms_consent: 'unsubscribed', opt_out_source: 'shopify' });
+  });
+
+  // As a customers/update moving the contact (apps/api/src/webhooks/shopify.int.test.ts): consent and opt-out belong to the number.
+  it('a customer whose phone changed: the new number takes only consent newer than the decision made here; the old number keeps its opt-out', async () => {
+    const shop = await createShop(env.db);
+    const [a, b, c, d] = [testPhone(), testPhone(), testPhone(), testPhone()];
+    const [n, m] = [customerNumber(), customerNumber()];
+    const withKey = (customers: SyncCustomer[]) =>
+      env.db.$transaction((tx) =>
+        applyCustomerChunk(tx, { shopId: shop.id, syncId: '00000000-0000-4000-8000-000000000003', customers, fallbackUpdatedAt: new Date(), phoneHashKey: env.config.PHONE_HASH_KEY }),
+      );
+    await withKey([line(n, a, { firstName: 'Opt', state: 'SUBSCRIBED', consentAt: ago(600), updatedAt: ago(600) }), line(m, c, { firstName: 'Sub', state: 'SUBSCRIBED', consentAt: ago(600), updatedAt: ago(600) })]);
+    const { id } = await contactOf(shop.id, a);
+    await updateContact(env.db, shop.id, id, { phoneE164: undefined, phoneHash: undefined, smsConsent: 'unsubscribed' });
+
+    // A resync: both customers have new numbers; Shopify's consent is the one it had before (for the old numbers).
+    await withKey([line(n, b, { firstName: 'Opt', state: 'SUBSCRIBED', consentAt: ago(600), updatedAt: ago(60) }), line(m, d, { firstName: 'Sub', state: 'SUBSCRIBED', consentAt: ago(600), updatedAt: ago(60) })]);
+    expect(await contactOf(shop.id, b)).toMatchObject({ id, sms_consent: 'pending', opt_out_source: null });
+    // No decision here since Shopify's consent: the export's consent is the new number's.
+    expect(await contactOf(shop.id, d)).toMatchObject({ sms_consent: 'subscribed' });
+    const kept = await env.db.$queryRaw<{ scope: string }[]>`SELECT scope FROM sms_suppressions WHERE phone_hmac = ${phoneHmac(env.config.PHONE_HASH_KEY, a)}`;
+    expect(kept).toEqual([{ scope: `shop:${shop.id}` }]);
   });
 });

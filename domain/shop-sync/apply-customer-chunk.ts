@@ -1,5 +1,6 @@
 import { sql, type Tx } from '../../lib/db';
 import { boundedText, declareConsentSource, type Evidence } from '../consent/consent-source';
+import { keepLeftNumberOptOut, type LeftNumber } from '../contacts/keep-left-number-opt-out';
 import { decidedHereSince } from '../consent/decided-here-since';
 import { shopifyRiseSetSql } from '../orders/apply-customer-summary';
 import type { SyncCustomer } from './bulk-customer';
@@ -36,7 +37,10 @@ export const ZERO_COUNTS: ChunkCounts = {
  *    consent, and the phone unless another contact holds that number), only
  *    when the export's customer is newer than what was applied
  *    (`shopify_updated_at`); its consent only when also newer than the
- *    contact's last consent decision made here (decidedHereSince);
+ *    contact's last consent decision made here (decidedHereSince). A contact
+ *    moved to a new number takes the export's consent for it (if newer than
+ *    that decision, else `pending`), and an opt-out of the number it left
+ *    stays with that number (a suppression; `phoneHashKey`);
  * 2. customers not linked yet with a valid phone create a contact, or link
  *    the one holding that number;
  * 3. Shopify's order summary (raised only) and tags (added) are applied to
@@ -56,7 +60,7 @@ export const ZERO_COUNTS: ChunkCounts = {
  */
 export async function applyCustomerChunk(
   tx: Tx,
-  o: { shopId: string; syncId: string; customers: SyncCustomer[]; fallbackUpdatedAt: Date },
+  o: { shopId: string; syncId: string; customers: SyncCustomer[]; fallbackUpdatedAt: Date; phoneHashKey?: string },
 ): Promise<ChunkCounts> {
   const counts: ChunkCounts = { ...ZERO_COUNTS, customersSeen: o.customers.length };
   if (o.customers.length === 0) return counts;
@@ -121,31 +125,43 @@ export async function applyCustomerChunk(
   const keepOptOut = sql`(c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'shopify')`;
   // Linked contacts only (step 1): a decision made here after Shopify's is the newer one.
   const keepConsent = sql`(i.consent IS NULL OR ${keepOptOut} OR ${decidedHereSince(sql`c.id`, sql`i.consent_at`)})`;
+  // Moved to a number it did not hold: consent belongs to the number, so the
+  // new one takes only the export's consent, collected after the contact's last
+  // decision made here, else none (as syncShopifyCustomer).
+  const moved = sql`(i.phone_hash IS NOT NULL AND c.phone_hash IS DISTINCT FROM i.phone_hash AND NOT EXISTS (
+                      SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = i.phone_hash AND o.id <> c.id))`;
+  const movedConsent = sql`(CASE WHEN i.consent IS NULL THEN 'pending'
+                                 WHEN i.consent <> 'unsubscribed' AND ${decidedHereSince(sql`c.id`, sql`i.consent_at`)} THEN 'pending'
+                                 ELSE i.consent END)`;
   const consentSet = sql`
-    sms_consent = CASE WHEN ${keepConsent} THEN c.sms_consent ELSE i.consent END,
-    opted_out_at = CASE WHEN ${keepConsent} THEN c.opted_out_at
+    sms_consent = CASE WHEN ${moved} THEN ${movedConsent} WHEN ${keepConsent} THEN c.sms_consent ELSE i.consent END,
+    opted_out_at = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN i.updated_at END
+                        WHEN ${keepConsent} THEN c.opted_out_at
                         WHEN i.consent = 'unsubscribed' THEN COALESCE(c.opted_out_at, i.updated_at) ELSE NULL END,
-    opt_out_source = CASE WHEN ${keepConsent} THEN c.opt_out_source
+    opt_out_source = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN 'shopify' END
+                          WHEN ${keepConsent} THEN c.opt_out_source
                           WHEN i.consent = 'unsubscribed' THEN 'shopify' ELSE NULL END`;
 
-  // 1. Contacts already linked to a customer of the chunk.
-  const updated = await tx.$queryRaw<{ customer_id: string }[]>`
-    WITH ${inputCte}
+  // 1. Contacts already linked to a customer of the chunk (`old`: the row as it was, for the number it leaves).
+  const updated = await tx.$queryRaw<(LeftNumber & { customer_id: string })[]>`
+    WITH ${inputCte},
+    old AS (
+      SELECT k.id, k.phone_e164, k.phone_hash, k.opted_out_at, k.opt_out_source FROM contacts k
+       WHERE k.shop_id = ${o.shopId}::uuid AND k.shopify_customer_id IN (SELECT customer_id FROM input) FOR UPDATE)
     UPDATE contacts c SET
       email = i.email, first_name = i.first_name, last_name = i.last_name,
       ${consentSet},
-      phone_e164 = CASE WHEN i.phone_hash IS NOT NULL AND NOT EXISTS (
-                     SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = i.phone_hash AND o.id <> c.id)
-                   THEN i.phone_e164 ELSE c.phone_e164 END,
-      phone_hash = CASE WHEN i.phone_hash IS NOT NULL AND NOT EXISTS (
-                     SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = i.phone_hash AND o.id <> c.id)
-                   THEN i.phone_hash ELSE c.phone_hash END,
+      phone_e164 = CASE WHEN ${moved} THEN i.phone_e164 ELSE c.phone_e164 END,
+      phone_hash = CASE WHEN ${moved} THEN i.phone_hash ELSE c.phone_hash END,
       shopify_updated_at = i.updated_at,
       updated_at = now()
-      FROM input i
-     WHERE c.shop_id = ${o.shopId}::uuid AND c.shopify_customer_id = i.customer_id
+      FROM input i, old
+     WHERE c.shop_id = ${o.shopId}::uuid AND c.shopify_customer_id = i.customer_id AND c.id = old.id
        AND c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < i.updated_at)
-    RETURNING i.customer_id`;
+    RETURNING i.customer_id, old.phone_e164 AS old_phone, old.opted_out_at AS old_opted_out_at, old.opt_out_source AS old_source,
+              c.phone_hash IS DISTINCT FROM old.phone_hash AS moved`;
+  // The number a contact left keeps its opt-out (a keyword one has its suppression already, in its STOP's scope).
+  for (const r of updated) await keepLeftNumberOptOut(tx, o, r);
 
   // 2. Customers not linked yet, with a valid phone: a new contact, or the contact holding the number (linked now).
   const inserted = await tx.$queryRaw<{ customer_id: string; inserted: boolean }[]>`

@@ -292,7 +292,7 @@ async function applyChunk(deps: ShopifyDeps, row: ShopSyncRow, claim: string, ex
     const [cur] = await tx.$queryRaw<{ lines_applied: bigint }[]>`
       SELECT lines_applied FROM shop_syncs WHERE id = ${row.id}::uuid AND claim_token = ${claim}::uuid AND status = 'running' FOR UPDATE`;
     if (!cur || Number(cur.lines_applied) !== expectedOffset) return null;
-    const c: ChunkCounts = await applyCustomerChunk(tx, { shopId: row.shop_id, syncId: row.id, customers, fallbackUpdatedAt: row.created_at });
+    const c: ChunkCounts = await applyCustomerChunk(tx, { shopId: row.shop_id, syncId: row.id, customers, fallbackUpdatedAt: row.created_at, phoneHashKey: deps.config.PHONE_HASH_KEY });
     await tx.$executeRaw`
       UPDATE shop_syncs
          SET lines_applied = lines_applied + ${lines}, customers_seen = customers_seen + ${c.customersSeen},

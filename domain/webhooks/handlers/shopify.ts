@@ -91,6 +91,7 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
       profile: consentTopic ? undefined : { email: c.email, firstName: c.first_name, lastName: c.last_name },
       consent: consentFromShopify(c.sms_marketing_consent?.state),
       updatedAt,
+      phoneHashKey: deps.config.PHONE_HASH_KEY,
       consentEvidence: {
         collectedAt: timeOf(c.sms_marketing_consent?.consent_updated_at) ?? updatedAt,
         shopifyState: c.sms_marketing_consent?.state ?? null,
@@ -101,7 +102,6 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
         topic: event.topic,
       },
     });
-    if (!consentTopic) {
     // Orders that came before this contact (Shopify does not order its webhooks): linked now, and their
     // post-purchase trigger queued if the contact is subscribed (docs/flows.md, "Orders before their contact").
     const linked = await linkCustomerOrders(tx, { shopId, customerId: c.id, traceId: event.trace_id });
@@ -109,6 +109,7 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
     if (linked.orderIds.length > 0) {
       ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, contactId: linked.contactId, linkedOrders: linked.orderIds.length, flowTriggers: linked.triggers.length }, 'shopify orders linked to their contact'));
     }
+    if (!consentTopic) {
       const summary = { shopId, customerId: c.id, ordersCount: c.orders_count ?? null, totalSpent: c.total_spent ?? null, currency: c.currency ?? null };
       // Before the summary moves: an order only the summary tells of is attributed against the figures held.
       const attributed = await attributeSummaryOrder(tx, { ...summary, at: updatedAt });

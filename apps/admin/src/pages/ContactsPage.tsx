@@ -1,8 +1,10 @@
 import {
   Badge,
+  Banner,
   BlockStack,
   Button,
   Card,
+  Checkbox,
   DropZone,
   FormLayout,
   IndexTable,
@@ -155,6 +157,15 @@ interface ContactForm {
   timezone: string;
 }
 
+// What the form offers: a new contact starts with no consent ("pending"):
+// subscribing someone is a claim that they agreed to marketing texts, so it
+// is never the default and needs the merchant's acknowledgement below.
+const FORM_CONSENT_OPTIONS = [
+  { label: 'Not subscribed (no consent yet)', value: 'pending' },
+  { label: 'Subscribed', value: 'subscribed' },
+  { label: 'Unsubscribed', value: 'unsubscribed' },
+];
+
 function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClose(): void; onSaved(): void }) {
   const [form, setForm] = useState<ContactForm>({
     phone: contact?.phone ?? '',
@@ -162,12 +173,17 @@ function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClos
     lastName: contact?.lastName ?? '',
     email: contact?.email ?? '',
     tags: contact?.tags.join(', ') ?? '',
-    smsConsent: contact?.smsConsent ?? 'subscribed',
+    smsConsent: contact?.smsConsent ?? 'pending',
     timezone: contact?.timezone ?? '',
   });
-  const [errors, setErrors] = useState<Partial<Record<keyof ContactForm, string>>>({});
+  const [errors, setErrors] = useState<Partial<Record<keyof ContactForm | 'consentConfirmed', string>>>({});
   const [error, setError] = useState<unknown>();
   const [saving, setSaving] = useState(false);
+  // Subscribing (anew) is the merchant's claim of the person's consent: asked for explicitly.
+  const [consentConfirmed, setConsentConfirmed] = useState(false);
+  const subscribing = form.smsConsent === 'subscribed' && contact?.smsConsent !== 'subscribed';
+  // Saved, but an existing opted-out number stayed opted out: said before the form closes.
+  const [keptOptOut, setKeptOptOut] = useState<Contact>();
   // One key per opening of the form: a double click saves once.
   const key = useRef(newIdempotencyKey());
   const set = (k: keyof ContactForm) => (v: string) => {
@@ -177,6 +193,10 @@ function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClos
 
   const save = async () => {
     if (saving) return;
+    if (subscribing && !consentConfirmed) {
+      setErrors((e) => ({ ...e, consentConfirmed: 'Confirm the person agreed to receive marketing texts, or choose another consent.' }));
+      return;
+    }
     setSaving(true);
     setError(undefined);
     const tags = [...new Set(form.tags.split(',').map((t) => t.trim()).filter(Boolean))];
@@ -184,7 +204,12 @@ function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClos
       ? { phone: form.phone.trim(), firstName: form.firstName.trim() || null, lastName: form.lastName.trim() || null, email: form.email.trim() || null, tags, smsConsent: form.smsConsent, timezone: form.timezone.trim() || null }
       : { phone: form.phone.trim(), ...(form.firstName.trim() ? { firstName: form.firstName.trim() } : {}), ...(form.lastName.trim() ? { lastName: form.lastName.trim() } : {}), ...(form.email.trim() ? { email: form.email.trim() } : {}), ...(tags.length ? { tags } : {}), smsConsent: form.smsConsent, ...(form.timezone.trim() ? { timezone: form.timezone.trim() } : {}) };
     try {
-      await api<Contact>(contact ? 'PATCH' : 'POST', contact ? `/contacts/${contact.id}` : '/contacts', { body, idempotencyKey: key.current });
+      const saved = await api<Contact>(contact ? 'PATCH' : 'POST', contact ? `/contacts/${contact.id}` : '/contacts', { body, idempotencyKey: key.current });
+      // Adding a number the shop holds as opted out never re-subscribes it (docs/api.md, "Consent and opt-outs").
+      if (!contact && form.smsConsent === 'subscribed' && saved.optedOutAt) {
+        setKeptOptOut(saved);
+        return;
+      }
       toast(contact ? 'Contact saved' : 'Contact added');
       onSaved();
     } catch (err) {
@@ -202,6 +227,20 @@ function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClos
       setSaving(false);
     }
   };
+
+  if (keptOptOut) {
+    return (
+      <Modal open onClose={onSaved} title="Contact not subscribed" primaryAction={{ content: 'Done', onAction: onSaved }}>
+        <Modal.Section>
+          <Banner tone="warning" title={`${keptOptOut.phone} opted out`}>
+            <p>
+              This number is already a contact and opted out on {dateTime(keptOptOut.optedOutAt!)}. Adding it again did not subscribe it: it stays unsubscribed. If the person texted STOP, only they can opt back in (by texting START); otherwise edit the contact once you have their consent.
+            </p>
+          </Banner>
+        </Modal.Section>
+      </Modal>
+    );
+  }
 
   return (
     <Modal
@@ -234,12 +273,27 @@ function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClos
             />
             <Select
               label="SMS consent"
-              options={CONSENT_OPTIONS.slice(1)}
+              options={FORM_CONSENT_OPTIONS}
               value={form.smsConsent}
-              onChange={(v) => set('smsConsent')(v)}
+              onChange={(v) => {
+                set('smsConsent')(v);
+                setConsentConfirmed(false);
+                setErrors((e) => ({ ...e, consentConfirmed: undefined }));
+              }}
               error={errors.smsConsent}
-              helpText={contact?.optedOutAt ? 'This contact opted out. Only the person can opt back in if they texted STOP.' : undefined}
+              helpText={contact?.optedOutAt ? 'This contact opted out. Only the person can opt back in if they texted STOP.' : 'Only subscribed contacts get marketing texts.'}
             />
+            {subscribing ? (
+              <Checkbox
+                label="This person agreed to receive marketing texts from us at this number (e.g. a signed form or a keyword opt-in), and I can show that consent."
+                checked={consentConfirmed}
+                onChange={(v) => {
+                  setConsentConfirmed(v);
+                  setErrors((e) => ({ ...e, consentConfirmed: undefined }));
+                }}
+                error={errors.consentConfirmed}
+              />
+            ) : null}
           </FormLayout>
         </BlockStack>
       </Modal.Section>

@@ -146,7 +146,7 @@ describe('contacts API', () => {
   });
 
   describe('consent and opt-outs', () => {
-    it('unsubscribed records an opt-out; subscribed lifts a merchant opt-out', async () => {
+    it('unsubscribed records an opt-out; pending does not clear it', async () => {
       const phone = testPhone();
       const unsub = await post({ phone, smsConsent: 'unsubscribed' });
       expect(unsub.status).toBe(201);
@@ -155,9 +155,27 @@ describe('contacts API', () => {
       expect((await contactRow(unsub.body.id)).opt_out_source).toBe('api');
       const pending = await post({ phone, smsConsent: 'pending' });
       expect(pending.body).toMatchObject({ smsConsent: 'unsubscribed', optedOutAt: unsub.body.optedOutAt });
-      const sub = await post({ phone, smsConsent: 'subscribed' });
-      expect(sub.status).toBe(200);
-      expect(sub.body).toMatchObject({ smsConsent: 'subscribed', optedOutAt: null });
+    });
+
+    // The admin's "Add contact" is this upsert: adding a number the shop already
+    // holds as opted out must not re-subscribe it. Only a PATCH (an edit of that
+    // contact, which shows the opt-out) or the person's START does.
+    it('a POST saying subscribed never lifts an opt-out, the merchant\'s own included; it answers with the contact still opted out, and a PATCH lifts it', async () => {
+      const phone = testPhone();
+      const unsub = await post({ phone, smsConsent: 'unsubscribed' });
+      expect(unsub.status).toBe(201);
+      const added = await post({ phone, firstName: 'Again', smsConsent: 'subscribed' });
+      expect(added.status).toBe(200);
+      expect(added.body).toMatchObject({ id: unsub.body.id, firstName: 'Again', smsConsent: 'unsubscribed', optedOutAt: unsub.body.optedOutAt });
+      expect(await contactRow(unsub.body.id)).toMatchObject({ sms_consent: 'unsubscribed', opt_out_source: 'api' });
+
+      const patched = await request(app).patch(`/api/contacts/${unsub.body.id}`).set('Authorization', await auth()).send({ smsConsent: 'subscribed' });
+      expect(patched.status).toBe(200);
+      expect(patched.body).toMatchObject({ smsConsent: 'subscribed', optedOutAt: null });
+      // A number never opted out (pending) is the merchant's to subscribe by POST.
+      const fresh = testPhone();
+      await post({ phone: fresh });
+      expect((await post({ phone: fresh, smsConsent: 'subscribed' })).body).toMatchObject({ smsConsent: 'subscribed', optedOutAt: null });
     });
 
     it('a keyword (STOP) opt-out is never lifted through the API', async () => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
+import { phoneHmac } from '../../../../domain/compliance/suppressions';
 import { phoneHash } from '../../../../domain/contacts/phone';
 import { reserveCredits } from '../../../../domain/credits/reservations';
 import { signShopifyBody } from '../../../../domain/webhooks/verify-shopify-hmac';
@@ -190,6 +191,66 @@ describe('POST /webhooks/shopify', () => {
       const id = customerId();
       await deliver('customers/update', { id, phone, first_name: 'Linked', updated_at: iso(0), sms_marketing_consent: { state: 'subscribed', consent_updated_at: iso(0) } }, shop.domain);
       expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: phone, first_name: 'Linked', sms_consent: 'unsubscribed', opt_out_source: 'keyword' });
+    });
+
+    describe('a customers/update moving the contact to a new phone', () => {
+      const consent = (state: string, at: string) => ({ state, opt_in_level: 'single_opt_in', consent_updated_at: at });
+      const suppressed = async (phone: string) =>
+        env.db.$queryRaw<{ scope: string }[]>`SELECT scope FROM sms_suppressions WHERE phone_hmac = ${phoneHmac(env.config.PHONE_HASH_KEY, phone)} ORDER BY scope`;
+
+      it('without consent data for the new number, the new number is not subscribed (the old number\'s consent does not carry over)', async () => {
+        const shop = await createShop(env.db);
+        const id = customerId();
+        const [a, b] = [testPhone(), testPhone()];
+        await deliver('customers/create', { id, phone: a, first_name: 'Ana', updated_at: iso(-600), sms_marketing_consent: consent('subscribed', iso(-600)) }, shop.domain);
+        expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: a, sms_consent: 'subscribed' });
+
+        await deliver('customers/update', { id, phone: b, first_name: 'Ana', updated_at: iso(-500) }, shop.domain);
+        expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: b, sms_consent: 'pending', opted_out_at: null });
+
+        // Shopify's consent given for the new number, in a later update, applies.
+        await deliver('customers/update', { id, phone: b, updated_at: iso(-400), sms_marketing_consent: consent('subscribed', iso(-400)) }, shop.domain);
+        expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: b, sms_consent: 'subscribed' });
+      });
+
+      it('after a STOP: the old number stays suppressed; Shopify\'s consent older than the STOP is not the new number\'s, a newer one is', async () => {
+        const sender = `1202${String(Date.now()).slice(-7)}`;
+        const shop = await createShop(env.db, { senderId: sender });
+        const id = customerId();
+        const [a, b] = [testPhone(), testPhone()];
+        await deliver('customers/create', { id, phone: a, updated_at: iso(-600), sms_marketing_consent: consent('subscribed', iso(-600)) }, shop.domain);
+        await postSimulator(app, 'inbound', { id: rid('in'), from: a, to: sender, text: 'STOP', timestamp: iso(-300) });
+        expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: a, sms_consent: 'unsubscribed', opt_out_source: 'keyword' });
+
+        // Shopify still holds the consent it had for the old number (collected before the STOP).
+        await deliver('customers/update', { id, phone: b, updated_at: iso(-200), sms_marketing_consent: consent('subscribed', iso(-600)) }, shop.domain);
+        expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: b, sms_consent: 'pending', opted_out_at: null });
+        expect(await suppressed(a)).toEqual([{ scope: `shop:${shop.id}` }]);
+        expect(await suppressed(b)).toEqual([]);
+
+        // Consent Shopify collected after the STOP, for the number it now holds, is the new number's own.
+        await deliver('customers/update', { id, phone: b, updated_at: iso(-100), sms_marketing_consent: consent('subscribed', iso(-100)) }, shop.domain);
+        expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: b, sms_consent: 'subscribed' });
+        expect(await suppressed(a)).toEqual([{ scope: `shop:${shop.id}` }]);
+      });
+
+      it('an opt-out the merchant recorded stays with the old number (kept as a suppression), not with the contact', async () => {
+        const shop = await createShop(env.db);
+        const id = customerId();
+        const [a, b] = [testPhone(), testPhone()];
+        await deliver('customers/create', { id, phone: a, updated_at: iso(-600), sms_marketing_consent: consent('subscribed', iso(-600)) }, shop.domain);
+        const contactId = (await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM contacts WHERE shop_id = ${shop.id}::uuid AND shopify_customer_id = ${String(id)}`)[0]!.id;
+        const unsub = await request(app).patch(`/api/contacts/${contactId}`).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`).send({ smsConsent: 'unsubscribed' });
+        expect(unsub.body.smsConsent).toBe('unsubscribed');
+
+        await deliver('customers/update', { id, phone: b, updated_at: iso(5), sms_marketing_consent: consent('subscribed', iso(-600)) }, shop.domain);
+        expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: b, sms_consent: 'pending', opted_out_at: null });
+        expect(await suppressed(a)).toEqual([{ scope: `shop:${shop.id}` }]);
+        // The old number added again later is still never texted by the shop (the send-time check skips it).
+        const readded = await request(app).post('/api/contacts').set('Authorization', `Bearer ${await sessionToken(shop.domain)}`).send({ phone: a, smsConsent: 'pending' });
+        expect(readded.status).toBe(201);
+        expect(await suppressed(a)).toEqual([{ scope: `shop:${shop.id}` }]);
+      });
     });
 
     it('a customer without a phone we do not know is ignored', async () => {

@@ -308,6 +308,44 @@ describe('POST /webhooks/sms/:provider/*', () => {
       }
     });
 
+    it('a keyword in full-width, with zero-width characters or decorated (emoji, quotes) counts: STOP always, START and HELP alike but never a START with a question', async () => {
+      const sender = `S${rid('x').slice(2, 10)}`;
+      const shop = await createShop(env.db, { senderId: sender });
+      const stops = ['ＳＴＯＰ', 'ｓｔｏｐ', 'STOP🙏', '🛑 Stop', '"STOP"', '(Cancel)', 'S\u200bTOP', '\u200bstop\u200d', 'Stop\u2060.', '\u00adEND', 'ＵＮＳＵＢＳＣＲＩＢＥ', 'ｏｐｔ－ｏｕｔ', 'STOP❤️', 'STOP 👍🏽', 'Ｓｔｏｐ！'];
+      for (const text of stops) {
+        const phone = testPhone();
+        await createContact(env.db, shop.id, { phone });
+        const msg = inbound(phone, sender, text);
+        await postSimulator(app, 'inbound', msg);
+        expect([text, (await contactState(shop.id, phone))?.opt_out_source]).toEqual([text, 'keyword']);
+        const [row] = await env.db.$queryRaw<{ keyword: string | null }[]>`SELECT keyword FROM inbound_messages WHERE provider_message_id = ${msg.id}`;
+        expect([text, row!.keyword]).toEqual([text, 'STOP']);
+      }
+      for (const text of ['ＳＴＡＲＴ', 'Ｙｅｓ', 'st\u200bart', 'UNSTOP\u200b!', '\uFEFFstart']) {
+        const phone = testPhone();
+        await createContact(env.db, shop.id, { phone });
+        await postSimulator(app, 'inbound', { ...inbound(phone, sender, 'STOP'), timestamp: new Date(Date.now() - 60_000).toISOString() });
+        await postSimulator(app, 'inbound', inbound(phone, sender, text));
+        expect([text, await contactState(shop.id, phone)]).toMatchObject([text, { sms_consent: 'subscribed', opted_out_at: null }]);
+      }
+      // A sentence, or an opt-in with a question, is still a reply: nobody is opted out or back in by it.
+      for (const text of ['ｓｔｏｐ ｉｔ ｐｌｅａｓｅ', 'stop\u200b sending me deals', 'ＳＴＡＲＴ？', 'yes\u200b?']) {
+        const phone = testPhone();
+        await createContact(env.db, shop.id, { phone, consent: 'pending' });
+        const msg = inbound(phone, sender, text);
+        await postSimulator(app, 'inbound', msg);
+        expect([text, await contactState(shop.id, phone)]).toMatchObject([text, { sms_consent: 'pending', opted_out_at: null }]);
+        const [row] = await env.db.$queryRaw<{ keyword: string | null }[]>`SELECT keyword FROM inbound_messages WHERE provider_message_id = ${msg.id}`;
+        expect([text, row!.keyword]).toEqual([text, null]);
+      }
+      for (const text of ['ＨＥＬＰ', 'ｉｎｆｏ', 'he\u200blp.']) {
+        const msg = inbound(testPhone(), sender, text);
+        await postSimulator(app, 'inbound', msg);
+        const [row] = await env.db.$queryRaw<{ keyword: string | null }[]>`SELECT keyword FROM inbound_messages WHERE provider_message_id = ${msg.id}`;
+        expect([text, row!.keyword]).toEqual([text, 'HELP']);
+      }
+    });
+
     it('a START older than the opt-out does not clear it', async () => {
       const sender = `S${rid('x').slice(2, 10)}`;
       const shop = await createShop(env.db, { senderId: sender });
