@@ -283,6 +283,55 @@ describe('contacts API', () => {
       expect((await list({ q: 'gone' })).body.data).toHaveLength(0);
     });
 
+    it('q matches a prefix of each field in any case, newest first, with consent and tag, across pages', async () => {
+      const shop = await createShop(env.db);
+      const make = async (o: Parameters<typeof createContact>[2]) => (await createContact(env.db, shop.id, o)).id;
+      const maria = await make({ firstName: 'Maria', lastName: 'Lopez', email: 'ml@example.com', tags: ['vip'] });
+      const mario = await make({ firstName: 'Mario', lastName: 'Rossi', email: null, consent: 'pending', tags: ['vip'] });
+      const tom = await make({ firstName: 'Tom', lastName: 'MARTIN', email: 'tom@example.com', tags: ['vip'] });
+      const ann = await make({ firstName: 'Ann', lastName: 'Lee', email: 'Market.Ann@example.com', tags: ['vip'] });
+      const slash = await make({ firstName: 'A\\b', lastName: null });
+      const uk = await make({ phone: '+447700900456', firstName: 'Bob', lastName: 'Ray' });
+      await make({ firstName: 'Omar', lastName: 'Amar', email: 'omar@example.com', tags: ['vip'] });
+      const gone = await make({ firstName: 'Marge', tags: ['vip'] });
+      await env.db.$executeRaw`UPDATE contacts SET phone_e164 = NULL, first_name = NULL, last_name = NULL, email = NULL, erased_at = now() WHERE id = ${gone}::uuid`;
+
+      const token = `Bearer ${await sessionToken(shop.domain)}`;
+      const search = async (query: Record<string, string>) => {
+        const res = await request(app).get('/api/contacts').query(query).set('Authorization', token);
+        expect(res.status).toBe(200);
+        return res.body as { data: { id: string }[]; nextCursor: string | null };
+      };
+      const ids = async (query: Record<string, string>) => (await search(query)).data.map((c) => c.id);
+      const newestFirst = async (wanted: string[]) =>
+        (await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM contacts WHERE id = ANY(${wanted}::uuid[]) ORDER BY created_at DESC, id DESC`).map((r) => r.id);
+
+      const mar = await newestFirst([maria, mario, tom, ann]);
+      expect(await ids({ q: 'mar' })).toEqual(mar);
+      expect(await ids({ q: 'MAR' })).toEqual(mar);
+      expect(await ids({ q: 'lopez' })).toEqual([maria]);
+      expect(await ids({ q: 'ML@' })).toEqual([maria]);
+      expect(await ids({ q: 'market.' })).toEqual([ann]);
+      expect(await ids({ q: 'market_' })).toEqual([]);
+      expect(await ids({ q: 'a\\' })).toEqual([slash]);
+      expect(await ids({ q: '+44 7700 900' })).toEqual([uk]);
+      expect(await ids({ q: '447700' })).toEqual([uk]);
+      expect(await ids({ q: 'marge' })).toEqual([]);
+      expect(await ids({ q: 'mar', consent: 'subscribed', tag: 'vip' })).toEqual(await newestFirst([maria, tom, ann]));
+
+      for (const [limit, extra] of [['1', {}], ['2', { tag: 'vip' }]] as const) {
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        do {
+          const page = await search({ q: 'mar', limit, ...extra, ...(cursor ? { cursor } : {}) });
+          expect(page.data.length).toBeLessThanOrEqual(Number(limit));
+          seen.push(...page.data.map((c) => c.id));
+          cursor = page.nextCursor;
+        } while (cursor);
+        expect(seen).toEqual(mar);
+      }
+    });
+
     it.each([
       [{ limit: '0' }, 'limit'],
       [{ limit: '201' }, 'limit'],
