@@ -30,7 +30,7 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r,
     }),
     smsUnknownOutcomes: new Counter({ name: 'sms_unknown_outcomes_total', help: 'Recipients recorded unknown (the provider may have sent them; never re-sent)', labelNames: ['provider'] as const, registers: r }),
-    smsSkipped: new Counter({ name: 'sms_recipients_skipped_total', help: 'Campaign recipients skipped at send time, by reason (not_sendable, frequency_cap, insufficient_credits)', labelNames: ['reason'] as const, registers: r }),
+    smsSkipped: new Counter({ name: 'sms_recipients_skipped_total', help: 'Campaign recipients skipped at send time, by reason (not_sendable, frequency_cap, quiet_hours, insufficient_credits)', labelNames: ['reason'] as const, registers: r }),
     recipientsDeferred: new Gauge({ name: 'campaign_recipients_deferred', help: 'Campaign recipients waiting for their quiet hours to end (as of their batch\'s last attempt)', registers: r }),
     smsThrottleWait: new Histogram({
       name: 'sms_provider_throttle_wait_seconds', help: 'Wait for SMS_PROVIDER_MPS (segments/s, shared by all workers) before a provider call, by outcome (sent, gave_up)',

@@ -10,7 +10,7 @@ import { claimBatch, releaseClaim } from '../domain/campaigns/claim-batch';
 import { launchCampaign } from '../domain/campaigns/launch-campaign';
 import { applyWalletChange } from '../domain/credits/apply-wallet-change';
 import { reserveCredits } from '../domain/credits/reservations';
-import { quietHoursCheck } from '../domain/compliance/recipient-quiet-hours';
+import { sendTimeCheck } from '../domain/compliance/send-time';
 import type { Producer } from '../queue/producer';
 
 const CONTACTS = Number(process.argv[2] ?? 50_000);
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
         now,
         leaseMs: 60_000,
         dedupsByReference: false,
-        quietHours: o.quiet ? quietHoursCheck({ timezone: 'UTC', quietStart: '21:00', quietEnd: '08:00' }, now) : undefined,
+        quietHours: o.quiet ? sendTimeCheck({ timezone: 'UTC', quietStart: '21:00', quietEnd: '08:00' }, now, { floor: true }) : undefined,
         frequencyCap: o.cap ? { shopId, windowHours: o.cap.windowHours } : null,
       });
       ms += performance.now() - t0;

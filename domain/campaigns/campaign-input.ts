@@ -76,8 +76,8 @@ export const updateCampaignSchema = z.strictObject({
 export type UpdateCampaignInput = z.infer<typeof updateCampaignSchema>;
 
 /**
- * `sendTiming: false` leaves out frequencyCapped/recipientsAfterCap/deferredNow
- * (answered as null): they cost one pass over the audience, which a preview
+ * `sendTiming: false` leaves out frequencyCapped/recipientsAfterCap/deferredNow/
+ * quietHoursSkipped (answered as null): they cost one pass over the audience, which a preview
  * refreshed while the merchant types need not pay every time.
  */
 export const previewCampaignSchema = z.strictObject({ contactId: z.uuid().optional(), sendTiming: z.boolean().optional() });

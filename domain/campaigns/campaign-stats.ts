@@ -16,6 +16,8 @@ export type CampaignStats = {
   completedAt: string | null;
   /** Of `skipped`, those smart sending held back (error_code frequency_cap). */
   skippedFrequencyCap: number;
+  /** Of `skipped`, those whose quiet hours (the shop's window in their zone, the US/CA floor) left no instant to send within 8 days (error_code quiet_hours). */
+  skippedQuietHours: number;
   /** Of `pending`, those waiting for their quiet hours to end (in a batch deferred to its `not_before`). */
   deferred: number;
 } & Record<RecipientStatus, number> &
@@ -56,6 +58,8 @@ export async function campaignStats(db: DbOrTx, shopId: string, campaignId: stri
     startedAt: campaign.started_at?.toISOString() ?? null,
     completedAt: campaign.completed_at?.toISOString() ?? null,
     skippedFrequencyCap: totals.skippedFrequencyCap,
+    // Totals frozen before quiet_hours skips existed lack the key: there were none then.
+    skippedQuietHours: totals.skippedQuietHours ?? 0,
     deferred: totals.deferred,
     ...(performance.get(campaignId) ?? EMPTY_PERFORMANCE),
   };

@@ -1,4 +1,5 @@
 import { sql, type Db, type DbOrTx } from '../../lib/db';
+import type { SendTime } from '../compliance/send-time';
 import { sendableSql } from './audience';
 
 export interface ClaimedRecipient {
@@ -13,8 +14,12 @@ export interface ClaimedRecipient {
    * the row until the settle records the outcome.
    */
   status: 'sending' | 'skipped' | 'unknown';
-  /** Why a `skipped` row is skipped: no longer sendable, or texted by a campaign within the shop's smart-sending window. */
-  skipReason?: 'not_sendable' | 'frequency_cap';
+  /**
+   * Why a `skipped` row is skipped: no longer sendable, texted by a campaign
+   * within the shop's smart-sending window, or quiet hours that leave no
+   * instant to send it within the bound (compliance/send-time.ts).
+   */
+  skipReason?: 'not_sendable' | 'frequency_cap' | 'quiet_hours';
   /** True when this claim took the contact's send slot (frequency cap): given back if the message then fails. */
   tookSlot?: boolean;
   /** True when an earlier attempt may have sent it (a crashed or timed-out send): re-sent with the same reference. */
@@ -48,8 +53,12 @@ export interface ClaimOptions {
   now: Date;
   leaseMs: number;
   dedupsByReference: boolean;
-  /** For a recipient, when their quiet hours end if they are inside them now, else null (recipient-quiet-hours.ts). */
-  quietHours?: (r: { phone: string | null; timezone: string | null }) => Date | null;
+  /**
+   * For a recipient: null when they may be texted now, else the first instant
+   * they may, or `never` when their quiet hours leave none within the bound
+   * (compliance/send-time.ts).
+   */
+  quietHours?: (r: { phone: string | null; timezone: string | null }) => SendTime;
   /**
    * Send slots (smart sending): every fresh message takes its contact's slot,
    * so it counts against later campaigns; with `windowHours` set (the cap is
@@ -89,11 +98,15 @@ interface Row {
  * hours (their own zone, the legal floor): one inside them is left pending,
  * unclaimed, and the batch records how many and until when (`deferred`,
  * `not_before`), so the job comes back then while the rest of the batch is
- * sent. Then, with the shop's frequency cap on, each fresh recipient's
- * contact must win its send slot (contact_send_slots): a guarded update (an
- * upsert for a contact without one) in the claim's statement, so of two
- * campaigns claiming one contact at the same instant exactly one gets it;
- * the other records `skipped` (frequency_cap).
+ * sent. One whose quiet hours leave no instant within the bound (the shop's
+ * window and the floor never both open) is not deferred, which would be
+ * forever: it is recorded `skipped` (quiet_hours), or `unknown` if an
+ * earlier attempt may have sent it. Then, with the shop's frequency cap on,
+ * each fresh recipient's contact must win its send slot
+ * (contact_send_slots): a guarded update (an upsert for a contact without
+ * one) in the claim's statement, so of two campaigns claiming one contact at
+ * the same instant exactly one gets it; the other records `skipped`
+ * (frequency_cap).
  * Rows that may already have been sent (resends, takeovers) keep theirs.
  * Three statements in one transaction: the batch row is locked first, so the
  * rows are read with a snapshot taken after it, which sees a cancel that held
@@ -135,13 +148,16 @@ export async function claimBatch(db: Db, c: ClaimOptions): Promise<ClaimResult> 
        ORDER BY r.id`;
 
     // Quiet hours: only a row that would be sent now waits (a skipped or
-    // unknown one is recorded without a message).
+    // unknown one is recorded without a message). One they never open for
+    // is taken, to be recorded without a message too.
     const take: Row[] = [];
+    const neverOpen = new Set<bigint>();
     let deferred = null as Deferral | null;
     for (const r of rows) {
       const resend = takeover || r.prev === 'sending';
       const until = r.ok && !(resend && !c.dedupsByReference) && c.quietHours ? c.quietHours({ phone: r.phone_e164, timezone: r.timezone }) : null;
-      if (until) {
+      if (until === 'never') neverOpen.add(r.id);
+      else if (until) {
         deferred = { count: (deferred?.count ?? 0) + 1, until: deferred && deferred.until < until ? deferred.until : until };
         continue;
       }
@@ -152,7 +168,7 @@ export async function claimBatch(db: Db, c: ClaimOptions): Promise<ClaimResult> 
     if (!claiming && !deferred && batch.not_before === null) return { outcome: 'claimed', recipients: [], attempt: 0, takeover, deferred: null } as const;
 
     // In contact id order: the slot update takes its row locks in the order of its input, as the insert does.
-    const capped = c.frequencyCap ? take.filter((r) => r.ok && !takeover && r.prev !== 'sending').map((r) => r.contact_id).sort() : [];
+    const capped = c.frequencyCap ? take.filter((r) => r.ok && !neverOpen.has(r.id) && !takeover && r.prev !== 'sending').map((r) => r.contact_id).sort() : [];
     const windowHours = c.frequencyCap?.windowHours ?? null;
     const enforce = windowHours !== null;
     const cutoff = new Date(c.now.getTime() - (windowHours ?? 0) * 3_600_000);
@@ -209,12 +225,15 @@ export async function claimBatch(db: Db, c: ClaimOptions): Promise<ClaimResult> 
     const recipients = take.map((r): ClaimedRecipient => {
       const resend = takeover || r.prev === 'sending';
       const lost = capSubject.has(r.contact_id) && !won.has(r.contact_id);
-      const status = !r.ok || lost ? 'skipped' : resend && !c.dedupsByReference ? 'unknown' : 'sending';
+      const never = neverOpen.has(r.id);
+      // A row an earlier attempt may have sent is never recorded skipped: it
+      // is `unknown` (charged only once proven sent), as it is where re-sending is unsafe.
+      const status = !r.ok || lost || (never && !resend) ? 'skipped' : (resend && !c.dedupsByReference) || never ? 'unknown' : 'sending';
       return {
         id: String(r.id),
         contactId: r.contact_id,
         status,
-        ...(status === 'skipped' ? { skipReason: lost ? 'frequency_cap' : 'not_sendable' } : {}),
+        ...(status === 'skipped' ? { skipReason: never ? 'quiet_hours' : lost ? 'frequency_cap' : 'not_sendable' } : {}),
         ...(won.has(r.contact_id) ? { tookSlot: true } : {}),
         resend,
         attempt,

@@ -12,13 +12,15 @@ export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
 export type RecipientTotals = Record<RecipientStatus, number> & {
   /** Of `skipped`, those smart sending held back (error_code frequency_cap). */
   skippedFrequencyCap: number;
+  /** Of `skipped`, those whose quiet hours left no instant to send within the bound (error_code quiet_hours). Absent from totals frozen before it was counted. */
+  skippedQuietHours: number;
   /** Of `pending`, those waiting for their quiet hours to end (in a batch deferred to its `not_before`). */
   deferred: number;
   /** What went out, delivered or not: the rows with a sent_at. */
   messages: number;
 };
 
-type StatusGroup = { status: RecipientStatus; n: bigint; capped: bigint; deferred: bigint; gone: bigint };
+type StatusGroup = { status: RecipientStatus; n: bigint; capped: bigint; quiet: bigint; deferred: bigint; gone: bigint };
 
 /** Batches `from` (inclusive) to `to` (exclusive) of a campaign: one piece of a read split to stay short. */
 export interface BatchRange {
@@ -40,7 +42,7 @@ export function addTotals(into: RecipientTotals, piece: RecipientTotals): Recipi
 }
 
 export const emptyTotals = (): RecipientTotals =>
-  ({ ...Object.fromEntries(RECIPIENT_STATUSES.map((s) => [s, 0])), skippedFrequencyCap: 0, deferred: 0, messages: 0 }) as RecipientTotals;
+  ({ ...Object.fromEntries(RECIPIENT_STATUSES.map((s) => [s, 0])), skippedFrequencyCap: 0, skippedQuietHours: 0, deferred: 0, messages: 0 }) as RecipientTotals;
 
 /**
  * One GROUP BY over the campaign's recipients (those of `range` only, when
@@ -53,6 +55,7 @@ export async function countRecipients(db: DbOrTx, campaignId: string, range?: Ba
     SELECT ${recipientStatusSql('r', 'b')} AS status, count(*) AS n,
            count(*) FILTER (WHERE r.sent_at IS NOT NULL) AS gone,
            count(*) FILTER (WHERE r.status = 'skipped' AND r.error_code = 'frequency_cap') AS capped,
+           count(*) FILTER (WHERE r.status = 'skipped' AND r.error_code = 'quiet_hours') AS quiet,
            count(*) FILTER (WHERE r.status = 'pending' AND b.claim_token IS NULL AND b.not_before IS NOT NULL) AS deferred
       FROM campaign_recipients r
       LEFT JOIN campaign_batches b ON b.campaign_id = r.campaign_id AND b.batch_no = r.batch_no
@@ -62,6 +65,7 @@ export async function countRecipients(db: DbOrTx, campaignId: string, range?: Ba
     totals.messages += Number(g.gone);
     totals[g.status] = Number(g.n);
     totals.skippedFrequencyCap += Number(g.capped);
+    totals.skippedQuietHours += Number(g.quiet);
     totals.deferred += Number(g.deferred);
   }
   return { value: totals, rows: groups.reduce((sum, g) => sum + Number(g.n), 0) };

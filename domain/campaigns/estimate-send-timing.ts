@@ -1,6 +1,6 @@
 import type { DbOrTx } from '../../lib/db';
 import type { ScanThrottle } from '../../lib/scan-throttle';
-import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
+import { sendTimeCheck } from '../compliance/send-time';
 import { audienceWhere } from './audience';
 import type { SendContext } from './send-context';
 
@@ -9,6 +9,8 @@ export interface SendTimingEstimate {
   frequencyCapped: number;
   /** Sendable audience contacts inside their quiet hours at `now` (deferred, not dropped, if sent now). */
   deferredNow: number;
+  /** Sendable audience contacts whose quiet hours leave no instant within the send path's bound (skipped quiet_hours if sent now; compliance/send-time.ts). */
+  quietHoursSkipped: number;
 }
 
 interface TimingGroup {
@@ -52,12 +54,15 @@ export async function estimateSendTiming(
   // Everything the pass depends on but the clock: the shop, the audience's definition and the cap's window.
   const key = `timing:${ctx.shopId}:${JSON.stringify([ctx.audienceTags, ctx.audienceOrders, ctx.frequencyCap?.windowHours ?? null])}`;
   const groups = o.scans ? await o.scans.read(key, pass) : (await pass()).value;
-  const quiet = quietHoursCheck(ctx, o.now, { floor: o.quietHoursFloor });
+  const quiet = sendTimeCheck(ctx, o.now, { floor: o.quietHoursFloor });
   let frequencyCapped = 0;
   let deferredNow = 0;
+  let quietHoursSkipped = 0;
   for (const g of groups) {
     frequencyCapped += g.capped;
-    if (quiet({ phone: g.prefix, timezone: g.timezone })) deferredNow += g.n;
+    const at = quiet({ phone: g.prefix, timezone: g.timezone });
+    if (at === 'never') quietHoursSkipped += g.n;
+    else if (at) deferredNow += g.n;
   }
-  return { frequencyCapped, deferredNow };
+  return { frequencyCapped, deferredNow, quietHoursSkipped };
 }

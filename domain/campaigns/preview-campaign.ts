@@ -28,6 +28,12 @@ export interface CampaignPreview {
   recipientsAfterCap: number | null;
   /** Of `recipients`, those inside their quiet hours now: deferred to their window's opening, not dropped. */
   deferredNow: number | null;
+  /**
+   * Of `recipients`, those whose quiet hours never open within 8 days (the
+   * shop's window in their zone and the US/CA floor leave no common instant):
+   * skipped (quiet_hours) if sent now, not charged. Not in `deferredNow`.
+   */
+  quietHoursSkipped: number | null;
 }
 
 /**
@@ -72,5 +78,6 @@ export async function previewCampaign(
     frequencyCapped,
     recipientsAfterCap: frequencyCapped === null ? null : estimate.recipients - frequencyCapped,
     deferredNow: timing ? Math.min(timing.deferredNow, estimate.recipients) : null,
+    quietHoursSkipped: timing ? Math.min(timing.quietHoursSkipped, estimate.recipients) : null,
   };
 }

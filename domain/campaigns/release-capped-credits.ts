@@ -3,8 +3,9 @@ import { releasePartial } from '../credits/reservations';
 
 /**
  * Gives back, from the campaign's active reservation, what `recipients`
- * skipped by the frequency cap would have cost: the campaign's per-message
- * bound (segments_per_message, what enqueue reserved per recipient) each.
+ * skipped by the frequency cap (or by quiet hours that never open for them)
+ * would have cost: the campaign's per-message bound (segments_per_message,
+ * what enqueue reserved per recipient) each.
  * Run after the settle that recorded them `skipped`; only that settle
  * reports them, so they are released once. Should it not run (a crash in
  * between), the completion releases the rest of the reservation anyway.

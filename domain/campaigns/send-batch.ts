@@ -11,7 +11,7 @@ import { completeCampaignIfDone } from './complete-campaign';
 import { recipientReference, renderBatch, type RenderedBatch } from './render-batch';
 import { loadSendContext } from './send-context';
 import { settleBatch, type RecipientOutcome, type SettleSummary } from './settle-batch';
-import { quietHoursCheck } from '../compliance/recipient-quiet-hours';
+import { sendTimeCheck } from '../compliance/send-time';
 import { giveBackSendSlots } from './give-back-send-slots';
 import { releaseCappedCredits } from './release-capped-credits';
 import { withinReservation } from './within-reservation';
@@ -86,7 +86,8 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob, o: { aft
   const token = randomUUID();
   // Quiet hours are the recipient's (their zone, and the legal floor for
   // US/CA numbers), decided row by row at the claim: those inside them stay
-  // pending and the job comes back when the first of them may be sent.
+  // pending and the job comes back when the first of them may be sent; those
+  // they leave no instant within the bound are skipped (quiet_hours).
   const claim = await claimBatch(deps.db, {
     campaignId: job.campaignId,
     batchNo: job.batchNo,
@@ -94,7 +95,7 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob, o: { aft
     now,
     leaseMs: deps.leaseMs,
     dedupsByReference: deps.provider.dedupsByReference,
-    quietHours: quietHoursCheck(ctx, now, { floor: deps.quietHoursFloor ?? true }),
+    quietHours: sendTimeCheck(ctx, now, { floor: deps.quietHoursFloor ?? true }),
     // Every message takes its contact's slot; the cap skips only where it is on.
     frequencyCap: { shopId: job.shopId, windowHours: ctx.frequencyCap?.windowHours ?? null },
   });
@@ -179,22 +180,24 @@ export async function sendBatch(deps: SendBatchDeps, job: SendBatchJob, o: { aft
  * The frequency cap's bookkeeping once the settle recorded the outcomes (a
  * settle that moved nothing — its claim was taken over — reports nothing and
  * does none of it): slots taken for messages that certainly did not go out
- * are given back, and what the capped recipients would have cost is released
- * from the reservation.
+ * are given back, and what the capped recipients — and those quiet hours
+ * leave no instant — would have cost is released from the reservation.
  */
 async function afterCap(deps: SendBatchDeps, job: SendBatchJob, claimed: ClaimedRecipient[], outcomes: RecipientOutcome[], settle: SettleSummary): Promise<void> {
   const moved = settle.sent + settle.failed + settle.skipped + settle.pending + settle.unknown + settle.resend;
   if (moved === 0) return;
   const capped = claimed.filter((r) => r.skipReason === 'frequency_cap').length;
-  const notSendable = claimed.filter((r) => r.status === 'skipped').length - capped;
+  const quiet = claimed.filter((r) => r.skipReason === 'quiet_hours').length;
+  const notSendable = claimed.filter((r) => r.status === 'skipped').length - capped - quiet;
   if (capped > 0) deps.metrics?.smsSkipped?.inc({ reason: 'frequency_cap' }, capped);
+  if (quiet > 0) deps.metrics?.smsSkipped?.inc({ reason: 'quiet_hours' }, quiet);
   if (notSendable > 0) deps.metrics?.smsSkipped?.inc({ reason: 'not_sendable' }, notSendable);
   const gone = new Set(outcomes.filter((o) => o.kind === 'failed' || o.kind === 'skipped').map((o) => o.id));
   const slots = claimed.flatMap((r) => (r.tookSlot && r.contactId && gone.has(r.id) ? [r.contactId] : []));
   await giveBackSendSlots(deps.db, { campaignId: job.campaignId, contactIds: slots });
-  if (capped > 0) {
-    const released = await releaseCappedCredits(deps.db, { campaignId: job.campaignId, shopId: job.shopId, recipients: capped });
-    deps.logger?.info({ campaignId: job.campaignId, batchNo: job.batchNo, capped, released }, 'recipients skipped by the frequency cap; their reservation released');
+  if (capped + quiet > 0) {
+    const released = await releaseCappedCredits(deps.db, { campaignId: job.campaignId, shopId: job.shopId, recipients: capped + quiet });
+    deps.logger?.info({ campaignId: job.campaignId, batchNo: job.batchNo, capped, quiet, released }, 'recipients skipped by the frequency cap or quiet hours; their reservation released');
   }
 }
 

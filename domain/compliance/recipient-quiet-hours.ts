@@ -41,7 +41,10 @@ export interface QuietHoursShop {
 
 /**
  * A per-batch check: for a recipient (phone, contact zone), null when they
- * may be texted at `now`, else when they may. Recipients sharing zones share
+ * may be texted at `now`, else when their quiet hours end — an instant that
+ * may still be quiet when the shop's window and the floor never both open.
+ * The send paths use send-time.ts's sendTimeCheck, which searches on and
+ * answers `never` for those. Recipients sharing zones share
  * the answer, so a batch computes it once per distinct zone set.
  */
 export function quietHoursCheck(

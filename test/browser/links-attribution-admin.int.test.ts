@@ -151,6 +151,30 @@ it('Composer: the confirmation shows recipients after smart sending, those defer
   expect(c?.status).toBe('draft');
 }, 90_000);
 
+it('Composer: the confirmation names the recipients whose quiet hours never end (skipped, not deferred)', async () => {
+  // Quiet all day but 00:00–01:00 local, for a number whose area code (850)
+  // spans New York and Chicago: its open hour in one zone is quiet in the other.
+  await env.db.$executeRaw`UPDATE shops SET quiet_hours_start = '01:00', quiet_hours_end = '00:00' WHERE id = ${shop.id}::uuid`;
+  await createContact(env.db, shop.id, { phone: '+18505550190', tags: ['never'] });
+  await open('/campaigns/new');
+  await page.getByLabel('Campaign name').fill('Never open');
+  await page.getByRole('textbox', { name: 'Message' }).fill('Sale today');
+  await page.getByLabel('Audience tags').fill('never');
+  await until(async () => (await page.getByTestId('count-recipients').innerText()) === '1', 'the preview of 1 recipient');
+  await page.getByRole('button', { name: 'Review and send' }).click();
+
+  const dialog = page.getByRole('dialog');
+  await dialog.getByTestId('confirm-quiet-skipped').waitFor();
+  expect(await dialog.getByTestId('confirm-quiet-skipped').innerText()).toBe(
+    '1 whose quiet hours never end (no time within a week that your quiet hours and the US/Canadian 08:00–21:00 rule both allow): skipped, their credits returned',
+  );
+  expect(await dialog.getByTestId('confirm-deferred').innerText()).toBe('Nobody is in their quiet hours');
+  expect(await seriousViolations(page)).toEqual([]);
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  await env.db.$executeRaw`UPDATE shops SET quiet_hours_start = '21:00', quiet_hours_end = '08:00' WHERE id = ${shop.id}::uuid`;
+}, 90_000);
+
 it('Campaign page: clicks, unique clicks, click rate, attributed orders and revenue, from real redirects and an attributed order', async () => {
   const [c] = await env.db.$queryRaw<{ id: string; link_no: bigint }[]>`
     INSERT INTO campaigns (shop_id, name, body, status, started_at, completed_at)

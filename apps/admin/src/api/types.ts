@@ -88,6 +88,8 @@ export interface Preview {
   frequencyCapped?: number | null;
   recipientsAfterCap?: number | null;
   deferredNow?: number | null;
+  /** Those whose quiet hours never open within 8 days (the shop's window against the US/CA floor): skipped, not charged. */
+  quietHoursSkipped?: number | null;
 }
 
 export interface EnqueueResult {

@@ -455,6 +455,14 @@ function SendTiming({ preview, windowHours, scheduled }: { preview: Preview; win
               : `${num(preview.deferredNow)} in their quiet hours: their messages wait until their window opens`}
           </span>
         </List.Item>
+        {preview.quietHoursSkipped ? (
+          <List.Item>
+            {/* Waiting for them would be forever: the send skips them (quiet_hours) and charges nothing. */}
+            <span data-testid="confirm-quiet-skipped">
+              {`${num(preview.quietHoursSkipped)} whose quiet hours never end (no time within a week that your quiet hours and the US/Canadian 08:00–21:00 rule both allow): skipped, their credits returned`}
+            </span>
+          </List.Item>
+        ) : null}
       </List>
     </BlockStack>
   );

@@ -188,9 +188,11 @@ describe('campaigns API', () => {
         recipientsAfterCap: 2,
         // New Jersey numbers, the shop's default 21:00–08:00 in their zone: depends on the hour the test runs.
         deferredNow: expect.any(Number),
+        // 21:00–08:00 against the floor's 21:00–08:00 always leaves them an instant.
+        quietHoursSkipped: 0,
       });
       const quick = await post(shop, `/api/campaigns/${c.id}/preview`, { sendTiming: false });
-      expect(quick.body).toMatchObject({ recipients: 2, credits: 2, frequencyCapped: null, recipientsAfterCap: null, deferredNow: null });
+      expect(quick.body).toMatchObject({ recipients: 2, credits: 2, frequencyCapped: null, recipientsAfterCap: null, deferredNow: null, quietHoursSkipped: null });
       const forGrace = await post(shop, `/api/campaigns/${c.id}/preview`, { contactId: grace.id });
       expect(forGrace.body.text).toBe('Hi Grace, news from Acme\nReply STOP to opt out');
 
@@ -524,7 +526,7 @@ describe('campaigns API', () => {
       const draft = await get(shop, `/api/campaigns/${c.id}/stats`);
       expect(draft.body).toEqual({
         status: 'draft', total: 0, pending: 0, sending: 0, sent: 0, delivered: 0, failed: 0, skipped: 0, cancelled: 0, unknown: 0,
-        creditsReserved: 0, creditsDebited: 0, creditsReleased: 0, startedAt: null, completedAt: null, skippedFrequencyCap: 0, deferred: 0,
+        creditsReserved: 0, creditsDebited: 0, creditsReleased: 0, startedAt: null, completedAt: null, skippedFrequencyCap: 0, skippedQuietHours: 0, deferred: 0,
         messagesSent: 0, clicks: 0, uniqueClicks: 0, botClicks: 0, clickRate: null, attributedOrders: 0, attributedRevenue: [],
       });
       await enqueue(shop, c.id);
