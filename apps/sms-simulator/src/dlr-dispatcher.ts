@@ -7,6 +7,8 @@ import { createCallbackAgent, postSigned } from './signed-post';
 
 export interface DlrOptions {
   url: string;
+  /** The provider id with a sequence number (SendLedger.providerId): ids are queued as numbers, made when the report is. */
+  providerId: (seq: number) => string;
   secret: string;
   delayMs: number;
   deliveredRatio: number;
@@ -54,7 +56,7 @@ export class DlrDispatcher {
   private readonly retryDelaysMs: readonly number[];
   private readonly batchSize: number;
 
-  private ids: string[] = [];
+  private seqs: number[] = [];
   private refs: Array<string | undefined> = [];
   private due: number[] = [];
   private head = 0;
@@ -69,6 +71,8 @@ export class DlrDispatcher {
   // Bumped by reset/stop so that late completions of old posts are not counted.
   private epoch = 0;
   private stopped = false;
+  private stampMs = -1;
+  private stamp = '';
 
   private counters = { queued: 0, posted: 0, failed: 0, dropped: 0, delivered: 0, failedStatus: 0 };
 
@@ -81,16 +85,16 @@ export class DlrDispatcher {
   }
 
   get pending(): number {
-    return this.ids.length - this.head + this.readyReports + this.waitingRetries;
+    return this.seqs.length - this.head + this.readyReports + this.waitingRetries;
   }
 
-  enqueue(id: string, reference: string | undefined): void {
+  enqueue(seq: number, reference: string | undefined): void {
     if (this.stopped) return;
     if (this.pending >= this.opts.maxPending) {
       this.counters.dropped++;
       return;
     }
-    this.ids.push(id);
+    this.seqs.push(seq);
     this.refs.push(reference);
     this.due.push(Date.now() + this.opts.delayMs);
     this.counters.queued++;
@@ -130,7 +134,7 @@ export class DlrDispatcher {
     this.retryTimers.clear();
     for (const req of this.active) req.destroy();
     this.active.clear();
-    this.ids = [];
+    this.seqs = [];
     this.refs = [];
     this.due = [];
     this.head = 0;
@@ -141,7 +145,7 @@ export class DlrDispatcher {
   }
 
   private schedule(): void {
-    if (this.timer !== undefined || this.head >= this.ids.length) return;
+    if (this.timer !== undefined || this.head >= this.seqs.length) return;
     const wait = Math.max(0, (this.due[this.head] as number) - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -155,7 +159,7 @@ export class DlrDispatcher {
       let report = this.ready.shift();
       if (report !== undefined) this.readyReports -= report.reports;
       else {
-        if (this.head >= this.ids.length || (this.due[this.head] as number) > now) break;
+        if (this.head >= this.seqs.length || (this.due[this.head] as number) > now) break;
         report = this.batchSize === 1 ? this.single() : this.batch(now);
       }
       this.post(report);
@@ -166,13 +170,13 @@ export class DlrDispatcher {
 
   // Drop the consumed prefix now and then instead of shifting on every pop.
   private compact(): void {
-    if (this.head === this.ids.length) {
-      this.ids = [];
+    if (this.head === this.seqs.length) {
+      this.seqs = [];
       this.refs = [];
       this.due = [];
       this.head = 0;
-    } else if (this.head > 65_536 && this.head * 2 > this.ids.length) {
-      this.ids = this.ids.slice(this.head);
+    } else if (this.head > 65_536 && this.head * 2 > this.seqs.length) {
+      this.seqs = this.seqs.slice(this.head);
       this.refs = this.refs.slice(this.head);
       this.due = this.due.slice(this.head);
       this.head = 0;
@@ -180,7 +184,7 @@ export class DlrDispatcher {
   }
 
   private single(): ReadyReport {
-    const body = this.buildBody(this.ids[this.head] as string, this.refs[this.head]);
+    const body = this.buildBody(this.seqs[this.head] as number, this.refs[this.head]);
     this.head++;
     return { body, attempt: 0, reports: 1 };
   }
@@ -189,8 +193,8 @@ export class DlrDispatcher {
   // batch, so a quiet period still gets its reports at once.
   private batch(now: number): ReadyReport {
     const parts: string[] = [];
-    while (parts.length < this.batchSize && this.head < this.ids.length && (this.due[this.head] as number) <= now) {
-      parts.push(this.buildBody(this.ids[this.head] as string, this.refs[this.head]));
+    while (parts.length < this.batchSize && this.head < this.seqs.length && (this.due[this.head] as number) <= now) {
+      parts.push(this.buildBody(this.seqs[this.head] as number, this.refs[this.head]));
       this.head++;
     }
     return { body: `{"reports":[${parts.join(',')}]}`, attempt: 0, reports: parts.length };
@@ -198,7 +202,7 @@ export class DlrDispatcher {
 
   // The status is decided once, when the report is first built, so retries
   // repeat the same report instead of rolling the dice again.
-  private buildBody(id: string, reference: string | undefined): string {
+  private buildBody(seq: number, reference: string | undefined): string {
     const delivered = Math.random() < this.opts.deliveredRatio;
     if (delivered) this.counters.delivered++;
     else this.counters.failedStatus++;
@@ -206,7 +210,18 @@ export class DlrDispatcher {
     const tail = delivered
       ? `"status":"delivered"`
       : `"status":"failed","errorCode":"${FAILURE_CODES[Math.floor(Math.random() * FAILURE_CODES.length)]}"`;
-    return `{"id":"${id}"${ref},${tail},"timestamp":"${new Date().toISOString()}"}`;
+    return `{"id":"${this.opts.providerId(seq)}"${ref},${tail},"timestamp":"${this.timestamp()}"}`;
+  }
+
+  // A batch's reports are built within the same millisecond or two: the ISO
+  // text is made once per millisecond, not once per report.
+  private timestamp(): string {
+    const now = Date.now();
+    if (now !== this.stampMs) {
+      this.stampMs = now;
+      this.stamp = new Date(now).toISOString();
+    }
+    return this.stamp;
   }
 
   private post(report: ReadyReport): void {

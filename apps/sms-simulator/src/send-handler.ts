@@ -10,7 +10,8 @@ import type { SendLedger } from './send-ledger';
 // every new send. Hot path: no per-message logging, no schema library, the bulk
 // answer is built as a string.
 
-export type OnNewSend = (providerId: string, reference: string | undefined) => void;
+/** A new send, named by its provider id's sequence number (SendLedger.providerId). */
+export type OnNewSend = (seq: number, reference: string | undefined) => void;
 
 type Message = Record<string, unknown>;
 
@@ -62,15 +63,10 @@ export function segmentsOf(m: Message): number {
   return m.type === 'Unicode' && c.encoding === 'GSM-7' ? segmentsForUnits('UCS-2', text.length) : c.segments;
 }
 
+// Segments are counted before the ledger knows whether the message is a
+// suppressed repeat (rare), so that its lookup of the reference is the only one.
 function send(m: Message, ledger: SendLedger, onNew: OnNewSend): string {
-  const reference = m.reference as string | undefined;
-  if (reference !== undefined) {
-    const existing = ledger.duplicateOf(reference);
-    if (existing !== undefined) return existing;
-  }
-  const id = ledger.accept(reference, segmentsOf(m));
-  onNew(id, reference);
-  return id;
+  return ledger.providerId(ledger.send(m.reference as string | undefined, segmentsOf(m), onNew));
 }
 
 const SUCCESS_TEXT = JSON.stringify(mittoResponseText(MittoCode.ok));

@@ -45,40 +45,48 @@ export class SendLedger {
   private lastRequestSegments = 0;
   private firstSendMs: number | null = null;
   private lastSendMs: number | null = null;
-  private readonly idsByReference = new Map<string, string>();
+  // Reference → the sequence number of its provider id (see providerId): a
+  // number, not the id string, so the map that grows by every reference ever
+  // sent holds no second string per entry for the garbage collector to trace.
+  private readonly seqByReference = new Map<string, number>();
   // Only references that were repeated get an entry, so the common path adds nothing.
   private readonly duplicatesByReference = new Map<string, number>();
   private readonly resendsByReference = new Map<string, number>();
-  // Never reset, and prefixed per boot, so an id is never handed out twice even
+  // Never reset, and suffixed per boot, so an id is never handed out twice even
   // across `/_reset` or a restart (the API stores provider ids as unique).
   private counter = 0;
-  private readonly bootToken = randomBytes(4).toString('hex');
+  private readonly idSuffix = `-${randomBytes(4).toString('hex')}`;
 
   /** `dedupsByReference` false: a repeated reference is a new SMS with a new id, as with a provider that does not dedup. */
   constructor(readonly dedupsByReference = true) {}
 
-  /** The id already given to `reference`, counting the repeat; undefined when it is new (or repeats are not suppressed). */
-  duplicateOf(reference: string): string | undefined {
-    if (!this.dedupsByReference) return undefined;
-    const id = this.idsByReference.get(reference);
-    if (id !== undefined) {
-      this.duplicatesSuppressed++;
-      this.duplicatesByReference.set(reference, (this.duplicatesByReference.get(reference) ?? 0) + 1);
-    }
-    return id;
+  /** The provider id with sequence number `seq`. */
+  providerId(seq: number): string {
+    return `sim-${seq.toString(36)}${this.idSuffix}`;
   }
 
-  /** A new send; returns its fresh provider id. */
-  accept(reference: string | undefined, segments = 1): string {
-    const id = `sim-${(this.counter++).toString(36)}-${this.bootToken}`;
+  /**
+   * One valid message: returns the sequence number of the provider id it is
+   * answered with. A repeat of a reference, when repeats are suppressed, gets
+   * the first send's and is counted; anything else is a new send, reported to
+   * `onNew`. One map lookup per message: the map holds every reference sent.
+   */
+  send(reference: string | undefined, segments: number, onNew: (seq: number, reference: string | undefined) => void): number {
+    const first = reference === undefined ? undefined : this.seqByReference.get(reference);
+    if (first !== undefined && this.dedupsByReference) {
+      this.duplicatesSuppressed++;
+      this.duplicatesByReference.set(reference as string, (this.duplicatesByReference.get(reference as string) ?? 0) + 1);
+      return first;
+    }
+    const seq = this.counter++;
     this.messagesAccepted++;
     this.requestSegments += segments;
-    if (reference === undefined) return id;
-    if (this.idsByReference.has(reference)) {
+    if (first !== undefined) {
       this.duplicatesSent++;
-      this.resendsByReference.set(reference, (this.resendsByReference.get(reference) ?? 0) + 1);
-    } else this.idsByReference.set(reference, id);
-    return id;
+      this.resendsByReference.set(reference as string, (this.resendsByReference.get(reference as string) ?? 0) + 1);
+    } else if (reference !== undefined) this.seqByReference.set(reference, seq);
+    onNew(seq, reference);
+    return seq;
   }
 
   /** Ends a send request: its new sends' segments join the throughput figures, timed `atMs`. */
@@ -105,19 +113,19 @@ export class SendLedger {
     return {
       requests: this.requests,
       messagesAccepted: this.messagesAccepted,
-      uniqueReferences: this.idsByReference.size,
+      uniqueReferences: this.seqByReference.size,
       duplicatesSuppressed: this.duplicatesSuppressed,
       duplicatesSent: this.duplicatesSent,
     };
   }
 
   referenceStats(reference: string): ReferenceStats {
-    const providerId = this.idsByReference.get(reference) ?? null;
+    const seq = this.seqByReference.get(reference);
     return {
       reference,
-      sends: providerId === null ? 0 : 1 + (this.resendsByReference.get(reference) ?? 0),
+      sends: seq === undefined ? 0 : 1 + (this.resendsByReference.get(reference) ?? 0),
       duplicates: this.duplicatesByReference.get(reference) ?? 0,
-      providerId,
+      providerId: seq === undefined ? null : this.providerId(seq),
     };
   }
 
@@ -131,7 +139,7 @@ export class SendLedger {
     this.lastRequestSegments = 0;
     this.firstSendMs = null;
     this.lastSendMs = null;
-    this.idsByReference.clear();
+    this.seqByReference.clear();
     this.duplicatesByReference.clear();
     this.resendsByReference.clear();
   }

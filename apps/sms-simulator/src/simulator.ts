@@ -5,6 +5,7 @@ import { MITTO_API_KEY_HEADER } from '../../../domain/messaging/providers/mitto-
 import { loadSimulatorConfig, type SimulatorConfig } from './config';
 import { DlrDispatcher, type DlrStats } from './dlr-dispatcher';
 import { faultsFrom, faultsSchema, NO_FAULTS, roll, type Faults, type FaultsInput } from './faults';
+import { parseBulkBody } from './bulk-body';
 import { BodyTooLargeError, parseJson, readBody, sendJson } from './http-io';
 import { RequestLog, type ReferenceTraces } from './request-log';
 import {
@@ -78,6 +79,7 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
   const dlr = config.dlrEnabled
     ? new DlrDispatcher({
         url: config.dlrUrl,
+        providerId: (seq) => ledger.providerId(seq),
         secret: config.webhookSecret,
         delayMs: config.dlrDelayMs,
         deliveredRatio: config.deliveredRatio,
@@ -86,7 +88,7 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
         batchSize: config.dlrBatch,
       })
     : undefined;
-  const onNew: OnNewSend = dlr ? (id, ref) => dlr.enqueue(id, ref) : () => undefined;
+  const onNew: OnNewSend = dlr ? (seq, ref) => dlr.enqueue(seq, ref) : () => undefined;
   const inboundUrl = new URL(config.inboundUrl);
   const inboundAgent = createCallbackAgent(inboundUrl, 4);
 
@@ -113,8 +115,9 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
       sendJson(res, 401, errorBody(401, 'Unauthorized: missing or invalid X-Mitto-API-Key'));
       return;
     }
-    const parsed = parseJson(await readBody(req, SEND_BODY_LIMIT));
+    const raw = await readBody(req, SEND_BODY_LIMIT);
     const bulk = path === '/smsbulk';
+    const parsed = bulk ? parseBulkBody(raw) : parseJson(raw);
     const input = bulk ? readBulkMessages(parsed) : readSingleMessage(parsed);
     if (typeof input === 'string') {
       sendJson(res, 400, errorBody(400, `Bad request: ${input}`));
