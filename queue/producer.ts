@@ -24,6 +24,21 @@ export interface Producer {
   addBulk<K extends JobName>(name: K, jobs: { payload: JobPayload<K>; opts: JobsOptions & { jobId: string } }[]): Promise<void>;
 }
 
+/**
+ * When a delayed job is due (ms since the epoch), read from its score in the
+ * queue's delayed set (BullMQ scores it due-ms × 0x1000 plus a tie-breaker);
+ * null when it is not delayed. Not the job's `timestamp + delay`: `timestamp`
+ * is the time it was added, but `delay` counts from the last changeDelay or
+ * moveToDelayed (a launch re-delaying itself to a later scheduled_at), so
+ * that sum falls short by the time since the add, and a campaign moved
+ * earlier a day after its enqueue still launched at its later time.
+ */
+async function delayedUntil(queue: ReturnType<QueueSet['get']>, jobId: string): Promise<number | null> {
+  const client = await queue.getBackend().client;
+  const score = await client.zscore(queue.toKey('delayed'), jobId);
+  return score === null ? null : Math.floor(Number(score) / 0x1000);
+}
+
 /** Typed add: the payload is validated against its schema before it reaches Redis. */
 export function createProducer(queues: QueueSet): Producer {
   return {
@@ -34,10 +49,11 @@ export function createProducer(queues: QueueSet): Producer {
       await queue.add(name, data, { ...DEFAULT_JOB_OPTIONS, ...jobOpts });
       if (!advanceDelayed) return;
       const delay = jobOpts.delay ?? 0;
-      const existing = await queue.getJob(opts.jobId);
-      if (!existing || existing.timestamp + existing.delay <= Date.now() + delay) return;
-      // Taken by a worker meanwhile (no longer delayed): it runs now, earlier than asked, and its processor decides.
-      await existing.changeDelay(delay).catch(() => undefined);
+      const dueAt = await delayedUntil(queue, opts.jobId);
+      // Not delayed (waiting, active, finished): it runs now or already ran, and its processor decides.
+      if (dueAt === null || dueAt <= Date.now() + delay) return;
+      // Taken by a worker meanwhile (no longer delayed): likewise.
+      await (await queue.getJob(opts.jobId))?.changeDelay(delay).catch(() => undefined);
     },
     async addBulk(name, jobs) {
       if (jobs.length === 0) return;

@@ -55,7 +55,11 @@ export const audienceSchema = z.strictObject({
     .optional(),
 });
 
-const timestamp = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
+// As `instant`: a year past 9999 in UTC (9999-12-31T23:30:00-01:00) was stored, and echoed as "+010000-01-01T…", which no date-time parser takes.
+const timestamp = z.iso
+  .datetime({ offset: true })
+  .refine((s) => isStorableInstant(Date.parse(s)), 'must fall between the years 1 and 9999 in UTC')
+  .transform((s) => new Date(s));
 
 export const createCampaignSchema = z.strictObject({
   name: text(200),

@@ -296,10 +296,12 @@ async function materialiseChunk(deps: LaunchDeps, ctx: SendContext, now: Date, s
                                        ELSE total_recipients END
          WHERE id = ${ctx.campaignId}::uuid AND status = ${row.status} AND launch_next_batch = ${first}::int
            -- The audience and body this chunk read from and sized messages
-           -- by: a PATCH that committed since (a scheduled campaign may still
-           -- be edited) rolls the chunk back, and the launch reads the
-           -- campaign again (a sending one cannot be edited).
-           AND (status = 'sending' OR (audience = ${JSON.stringify(ctx.audience ?? {})}::jsonb AND body = ${ctx.body}))
+           -- by, and the time it found due: a PATCH that committed since (a
+           -- scheduled campaign may still be edited, or moved later) rolls
+           -- the chunk back, and the launch reads the campaign again (a
+           -- sending one cannot be edited).
+           AND (status = 'sending' OR (audience = ${JSON.stringify(ctx.audience ?? {})}::jsonb AND body = ${ctx.body}
+                                       AND scheduled_at IS NOT DISTINCT FROM ${row.scheduled_at}::timestamptz))
         RETURNING total_recipients`;
       if (!moved) throw new CampaignChanged(`campaign ${ctx.campaignId} changed during its launch`);
       // Last, after the campaign row: the order cancel and completion take

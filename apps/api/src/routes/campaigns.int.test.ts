@@ -161,6 +161,23 @@ describe('campaigns API', () => {
       }
       expect((await patch(shop, `/api/campaigns/${c.id}`, { body: '{{oops}}' })).status).toBe(400);
     });
+
+    it('a scheduledAt outside the years 1–9999 in UTC is 400 on scheduledAt (it was stored and echoed as "+010000-…", no RFC 3339 date-time); the ends of the range are taken', async () => {
+      const shop = await createShop(env.db);
+      const c = await createCampaign(env.db, shop.id);
+      for (const scheduledAt of ['0000-06-01T00:00:00Z', '9999-12-31T23:30:00-01:00', 'tomorrow', '2026-12-24 09:00']) {
+        const created = await post(shop, '/api/campaigns', { name: 'x', body: 'hello', scheduledAt });
+        expect([created.status, created.body.error?.code, created.body.error?.details?.[0]?.path]).toEqual([400, 'VALIDATION_FAILED', 'scheduledAt']);
+        const patched = await patch(shop, `/api/campaigns/${c.id}`, { scheduledAt });
+        expect([patched.status, patched.body.error?.code, patched.body.error?.details?.[0]?.path]).toEqual([400, 'VALIDATION_FAILED', 'scheduledAt']);
+      }
+      expect((await get(shop, `/api/campaigns/${c.id}`)).body).toMatchObject({ status: 'draft', scheduledAt: null });
+      const far = await post(shop, '/api/campaigns', { name: 'x', body: 'hello', scheduledAt: '9999-12-31T23:59:59Z' });
+      expect([far.status, far.body.scheduledAt]).toEqual([201, '9999-12-31T23:59:59.000Z']);
+      expect((await get(shop, `/api/campaigns/${far.body.id}`)).body.scheduledAt).toBe('9999-12-31T23:59:59.000Z');
+      const old = await patch(shop, `/api/campaigns/${c.id}`, { scheduledAt: '0001-01-01T00:00:00+00:00' });
+      expect([old.status, old.body.scheduledAt]).toEqual([200, '0001-01-01T00:00:00.000Z']);
+    });
   });
 
   describe('preview', () => {
@@ -293,6 +310,43 @@ describe('campaigns API', () => {
       expect(held!.amount - held!.released).toBe(1);
     });
 
+    it('a launch whose first chunk races a PATCH moving the campaign later does not start it: it waits for the new time', async () => {
+      const shop = await createShop(env.db, { credits: 100 });
+      await createContact(env.db, shop.id);
+      const at = new Date(Date.now() + 3600_000);
+      const c = await createCampaign(env.db, shop.id, { scheduledAt: at });
+      expect((await enqueue(shop, c.id)).status).toBe(202);
+      const later = new Date(Date.now() + 5 * 3600_000);
+      // The PATCH commits inside the launch's first chunk: after the chunk read the campaign
+      // (still due), before its guarded UPDATE moves it to sending (a PATCH needs only the row,
+      // which the chunk does not lock until then).
+      let patched: request.Response | undefined;
+      const inChunk = (tx: object): object =>
+        new Proxy(tx, {
+          get(target, prop) {
+            const value = Reflect.get(target, prop, target) as unknown;
+            if (prop !== '$executeRawUnsafe' || typeof value !== 'function') return value;
+            return async (query: string, ...rest: unknown[]) => {
+              if (!patched && query.includes('enable_bitmapscan')) patched = await patch(shop, `/api/campaigns/${c.id}`, { scheduledAt: later.toISOString() });
+              return (value as (q: string, ...r: unknown[]) => Promise<unknown>).call(target, query, ...rest);
+            };
+          },
+        });
+      const racing = new Proxy(env.db, {
+        get(target, prop, receiver) {
+          if (prop !== '$transaction') return Reflect.get(target, prop, receiver) as unknown;
+          return (fn: (tx: object) => Promise<unknown>, opts?: object) => target.$transaction((tx) => fn(inChunk(tx)), opts as never);
+        },
+      }) as Db;
+      const result = await launchCampaign({ db: racing, producer: deps.producer, now: () => new Date(at.getTime() + 1_000), batchSize: 100 }, { campaignId: c.id, shopId: shop.id, traceId: 'race' });
+      expect(patched?.status).toBe(200);
+      expect(patched?.body).toMatchObject({ status: 'scheduled', scheduledAt: later.toISOString() });
+      expect(result).toEqual({ outcome: 'deferred', until: later, reason: 'scheduled' });
+      expect(await campaignRow(c.id)).toMatchObject({ status: 'scheduled' });
+      const [r] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = ${c.id}::uuid`;
+      expect(Number(r!.n)).toBe(0);
+    });
+
     it('moving a scheduled campaign earlier brings its launch job forward; moving it later leaves the job (the launch waits for the new time)', async () => {
       const shop = await createShop(env.db, { credits: 10 });
       await createContact(env.db, shop.id);
@@ -309,6 +363,32 @@ describe('campaigns API', () => {
       const later = new Date(Date.now() + 5 * 3600_000);
       expect((await patch(shop, `/api/campaigns/${c.id}`, { scheduledAt: later.toISOString() })).status).toBe(200);
       expect(Math.abs((await dueAt()) - earlier.getTime())).toBeLessThan(2_000);
+    });
+
+    it('moved earlier twice some time after its enqueue, the launch job is due at the last time asked, not at the one before', async () => {
+      const shop = await createShop(env.db, { credits: 10 });
+      await createContact(env.db, shop.id);
+      const c = await createCampaign(env.db, shop.id, { scheduledAt: new Date(Date.now() + 2 * 3600_000) });
+      expect((await enqueue(shop, c.id)).status).toBe(202);
+      // When the job is really due: its score in the delayed set (due ms × 0x1000 + a tie-breaker).
+      const queue = deps.queues.get('campaigns');
+      const dueAt = async (): Promise<number> => {
+        const score = await deps.redis.zscore(queue.toKey('delayed'), `launch-${c.id}`);
+        expect(score).not.toBeNull();
+        return Math.floor(Number(score) / 0x1000);
+      };
+      // The merchant comes back later (here 1.5 s; in life hours or days) and moves it earlier:
+      // BullMQ's changeDelay counts the job's `delay` from now, its `timestamp` stays the enqueue's.
+      await new Promise((r) => setTimeout(r, 1_500));
+      const first = new Date(Date.now() + 60 * 60_000);
+      expect((await patch(shop, `/api/campaigns/${c.id}`, { scheduledAt: first.toISOString() })).status).toBe(200);
+      expect(Math.abs((await dueAt()) - first.getTime())).toBeLessThan(500);
+      // Then a second earlier still, by less than the time since the enqueue (the bug read the
+      // job as due at timestamp + delay, 1.5 s too early, so it saw nothing to bring forward).
+      const second = new Date(first.getTime() - 1_000);
+      const res = await patch(shop, `/api/campaigns/${c.id}`, { scheduledAt: second.toISOString() });
+      expect(res.body).toMatchObject({ status: 'scheduled', scheduledAt: second.toISOString() });
+      expect(Math.abs((await dueAt()) - second.getTime())).toBeLessThan(500);
     });
 
     it('reserves a safe upper bound: at least the exact segments of every rendered message', async () => {
