@@ -46,6 +46,24 @@ describe('parseConfig', () => {
     const c = parseConfig({ CREDIT_PACKS: JSON.stringify([{ id: 'mini', credits: 100, amount: 150, currency: 'EUR' }]) });
     expect(creditPacks(c)).toEqual([{ id: 'mini', credits: 100, amount: 150, currency: 'eur' }]);
   });
+
+  it.each([
+    // purchases.credits and purchases.amount are int4: the INSERT after Stripe made the session would fail, every time.
+    ['credits past int4', [{ id: 'huge', credits: 2_147_483_648, amount: 100, currency: 'usd' }]],
+    ['an amount past int4', [{ id: 'dear', credits: 10, amount: 2_147_483_648, currency: 'usd' }]],
+    // Free: completed `no_payment_required`, never `paid`, so never credited (and free credits if it were).
+    ['a free pack', [{ id: 'free', credits: 10, amount: 0, currency: 'usd' }]],
+    // Two packs under one id: the second is listed at its price, but checkout sells the first.
+    [
+      'two packs with one id',
+      [
+        { id: 'pro', credits: 10, amount: 100, currency: 'usd' },
+        { id: 'pro', credits: 100_000, amount: 100, currency: 'usd' },
+      ],
+    ],
+  ])('CREDIT_PACKS refuses %s', (_what, packs) => {
+    expect(() => parseConfig({ CREDIT_PACKS: JSON.stringify(packs) })).toThrow(ConfigError);
+  });
 });
 
 describe('production rules', () => {

@@ -14,10 +14,14 @@ const bool = z
   .enum(['true', 'false', '1', '0'])
   .transform((v) => v === 'true' || v === '1');
 
+// purchases.credits and purchases.amount are int4: a pack past it could be
+// sold at Stripe and then never recorded. A free pack (amount 0) completes
+// `no_payment_required`, which grants nothing (and must not: free credits).
+const INT4_MAX = 2_147_483_647;
 const packSchema = z.object({
   id: z.string().min(1).max(64),
-  credits: z.number().int().positive(),
-  amount: z.number().int().nonnegative(),
+  credits: z.number().int().positive().max(INT4_MAX),
+  amount: z.number().int().positive().max(INT4_MAX),
   currency: z.string().regex(/^[a-z]{3}$/i).transform((c) => c.toLowerCase()),
 });
 export type CreditPack = z.infer<typeof packSchema>;
@@ -38,7 +42,8 @@ const creditPacksEnv = z
       return z.NEVER;
     }
   })
-  .pipe(z.array(packSchema).min(1));
+  // Checkout sells the first pack of an id: a second one would be listed at a price never charged.
+  .pipe(z.array(packSchema).min(1).refine((packs) => new Set(packs.map((p) => p.id)).size === packs.length, 'pack ids must be unique'));
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();

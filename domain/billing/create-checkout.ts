@@ -4,7 +4,7 @@ import type { Config } from '../../lib/config';
 import type { Db } from '../../lib/db';
 import { AppError } from '../../lib/errors';
 import type { IdempotencyGuard } from '../idempotency/guard';
-import { getOrCreateStripeCustomer } from './get-or-create-customer';
+import { getOrCreateStripeCustomer, isMissingStripeCustomer, replaceMissingStripeCustomer } from './get-or-create-customer';
 import { findCreditPack } from './list-packs';
 import { toStripeAppError } from './stripe-errors';
 
@@ -27,13 +27,25 @@ export interface CheckoutResult {
   sessionId: string;
 }
 
-/** Stripe's own idempotency key for this checkout: stable per (shop, client key), bounded length. */
-export function checkoutStripeKey(shopId: string, idempotencyKey: string): string {
-  return `checkout-${createHash('sha256').update(`${shopId}\n${idempotencyKey}`).digest('hex')}`;
+/**
+ * Stripe's own idempotency key for this checkout: stable per (shop, client
+ * key, customer), bounded length. The customer is part of it because Stripe
+ * refuses a key reused with other parameters: a retry after the shop's
+ * customer was replaced (replaceMissingStripeCustomer) is a new request.
+ */
+export function checkoutStripeKey(shopId: string, idempotencyKey: string, customerId: string): string {
+  return `checkout-${createHash('sha256').update(`${shopId}\n${idempotencyKey}\n${customerId}`).digest('hex')}`;
 }
 
-function publicUrl(config: Config, path: string): string {
-  return `${config.PUBLIC_BASE_URL.replace(/\/+$/, '')}${path}`;
+/**
+ * Where Stripe sends the merchant back: this app's Billing page inside the
+ * shop's admin (`/admin/apps/<client id>/billing` opens application_url +
+ * `/billing`, i.e. /app/billing, embedded), where the balance and the
+ * purchase show. The api serves no page outside /app, and /app itself only
+ * works framed by the admin.
+ */
+export function checkoutReturnUrl(config: Pick<Config, 'SHOPIFY_API_KEY'>, shopDomain: string, outcome: 'success' | 'cancelled'): string {
+  return `https://${shopDomain}/admin/apps/${encodeURIComponent(config.SHOPIFY_API_KEY)}/billing?checkout=${outcome}`;
 }
 
 /**
@@ -47,10 +59,8 @@ export async function createCheckout(deps: CheckoutDeps, input: CheckoutInput): 
     throw new AppError('VALIDATION_FAILED', 'Unknown credit pack', { details: [{ path: 'packId', message: 'not a pack listed by GET /api/billing/packs' }] });
   }
   const metadata = { shopId: input.shop.id, packId: pack.id };
-  let session: Stripe.Checkout.Session;
-  try {
-    const customer = await getOrCreateStripeCustomer(deps.db, deps.stripe, input.shop);
-    session = await deps.stripe.checkout.sessions.create(
+  const createSession = (customer: string) =>
+    deps.stripe.checkout.sessions.create(
       {
         mode: 'payment',
         customer,
@@ -68,11 +78,21 @@ export async function createCheckout(deps: CheckoutDeps, input: CheckoutInput): 
             },
           },
         ],
-        success_url: publicUrl(deps.config, '/billing/success?session_id={CHECKOUT_SESSION_ID}'),
-        cancel_url: publicUrl(deps.config, '/billing/cancel'),
+        success_url: checkoutReturnUrl(deps.config, input.shop.domain, 'success'),
+        cancel_url: checkoutReturnUrl(deps.config, input.shop.domain, 'cancelled'),
       },
-      { idempotencyKey: checkoutStripeKey(input.shop.id, input.idempotencyKey) },
+      { idempotencyKey: checkoutStripeKey(input.shop.id, input.idempotencyKey, customer) },
     );
+  let session: Stripe.Checkout.Session;
+  try {
+    const customer = await getOrCreateStripeCustomer(deps.db, deps.stripe, input.shop);
+    try {
+      session = await createSession(customer);
+    } catch (err) {
+      // The mapped customer is gone at Stripe: every checkout of the shop would fail the same way until it is replaced. Once.
+      if (!isMissingStripeCustomer(err)) throw err;
+      session = await createSession(await replaceMissingStripeCustomer(deps.db, deps.stripe, input.shop, customer));
+    }
   } catch (err) {
     throw toStripeAppError(err);
   }

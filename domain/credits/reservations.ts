@@ -1,5 +1,6 @@
 import { AppError } from '../../lib/errors';
 import type { Tx } from '../../lib/db';
+import { collectRefundShortfall } from '../billing/collect-refund-shortfall';
 
 export interface Reservation {
   id: string;
@@ -75,22 +76,25 @@ export async function consumeReservation(tx: Tx, reservationId: string, amount: 
 
 /**
  * Closes a reservation and gives back whatever it still holds. Idempotent:
- * a closed reservation releases nothing. Returns the credits released.
+ * a closed reservation releases nothing. Returns the credits released
+ * (credits a refund could not take while they were held pay that refund
+ * first: collectRefundShortfall).
  */
 export async function releaseReservation(tx: Tx, reservationId: string): Promise<number> {
-  const rows = await tx.$queryRaw<{ shop_id: string; freed: bigint }[]>`
+  const rows = await tx.$queryRaw<{ shop_id: string; freed: bigint; created_at: Date }[]>`
     WITH old AS (
-      SELECT id, shop_id, amount - consumed - released AS freed FROM credit_reservations
+      SELECT id, shop_id, created_at, amount - consumed - released AS freed FROM credit_reservations
        WHERE id = ${reservationId}::uuid AND status = 'active' FOR UPDATE
     )
     UPDATE credit_reservations r
        SET released = r.released + old.freed, status = 'closed', updated_at = now()
       FROM old WHERE r.id = old.id
-    RETURNING old.shop_id, old.freed`;
+    RETURNING old.shop_id, old.freed, old.created_at`;
   const row = rows[0];
   if (!row) return 0;
   if (row.freed > 0n) {
     await tx.$executeRaw`UPDATE credit_wallets SET reserved = reserved - ${row.freed}::bigint, updated_at = now() WHERE shop_id = ${row.shop_id}::uuid`;
+    await collectRefundShortfall(tx, { shopId: row.shop_id, freed: Number(row.freed), reservedSince: row.created_at });
   }
   return Number(row.freed);
 }
@@ -107,17 +111,18 @@ export async function releasePartial(tx: Tx, reservationId: string, amount: numb
   await tx.$queryRaw`
     SELECT 1 FROM credit_wallets w JOIN credit_reservations r ON r.shop_id = w.shop_id
      WHERE r.id = ${reservationId}::uuid FOR UPDATE OF w`;
-  const rows = await tx.$queryRaw<{ shop_id: string; freed: bigint }[]>`
+  const rows = await tx.$queryRaw<{ shop_id: string; freed: bigint; created_at: Date }[]>`
     WITH old AS (
-      SELECT id, shop_id, LEAST(${amount}::bigint, amount - consumed - released) AS freed FROM credit_reservations
+      SELECT id, shop_id, created_at, LEAST(${amount}::bigint, amount - consumed - released) AS freed FROM credit_reservations
        WHERE id = ${reservationId}::uuid AND status = 'active' FOR UPDATE
     )
     UPDATE credit_reservations r SET released = r.released + old.freed, updated_at = now()
       FROM old WHERE r.id = old.id AND old.freed > 0
-    RETURNING old.shop_id, old.freed`;
+    RETURNING old.shop_id, old.freed, old.created_at`;
   const row = rows[0];
   if (!row) return 0;
   await tx.$executeRaw`UPDATE credit_wallets SET reserved = reserved - ${row.freed}::bigint, updated_at = now() WHERE shop_id = ${row.shop_id}::uuid`;
+  await collectRefundShortfall(tx, { shopId: row.shop_id, freed: Number(row.freed), reservedSince: row.created_at });
   return Number(row.freed);
 }
 

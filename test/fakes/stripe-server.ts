@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 
 // A fake Stripe API for tests: POST /v1/customers and POST /v1/checkout/sessions
 // with form-encoded bodies, as the stripe library sends them. Idempotency-Key
-// is honoured the way Stripe does: the same key returns the same object.
+// is honoured the way Stripe does: the same key returns the same object. A
+// session for a customer this fake did not create is refused as Stripe
+// refuses one of another account or mode (400 resource_missing, param customer).
 
 export type FormValue = string | FormValue[] | { [k: string]: FormValue };
 export type FormObject = { [k: string]: FormValue };
@@ -62,6 +64,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return { status: 200, body: customer };
     }
     if (path === '/v1/checkout/sessions') {
+      // As Stripe: a customer of another account or mode (or deleted) does not exist here.
+      if (typeof params.customer === 'string' && !customers.some((c) => c.id === params.customer)) {
+        return {
+          status: 400,
+          body: { error: { type: 'invalid_request_error', code: 'resource_missing', param: 'customer', message: `No such customer: '${params.customer}'` } },
+        };
+      }
       const sid = id('cs_test');
       const items = (params.line_items as FormObject[] | undefined) ?? [];
       const price = (items[0]?.price_data ?? {}) as FormObject;

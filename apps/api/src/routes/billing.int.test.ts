@@ -60,9 +60,9 @@ describe('billing: packs and checkout', () => {
     expect(res.body).toEqual({ checkoutUrl: expect.stringMatching(/^https:\/\/checkout\.stripe\.test\//), sessionId: expect.stringMatching(/^cs_test_/) });
 
     const call = stripe.requests.find((r) => r.path === '/v1/checkout/sessions' && r.params.client_reference_id === shop.id);
-    expect(call?.idempotencyKey).toBe(checkoutStripeKey(shop.id, 'buy-growth-1'));
     expect(call?.authorization).toBe(`Bearer ${env.config.STRIPE_SECRET_KEY}`);
     const [mapping] = await env.db.$queryRaw<{ stripe_customer_id: string }[]>`SELECT stripe_customer_id FROM stripe_customers WHERE shop_id = ${shop.id}::uuid`;
+    expect(call?.idempotencyKey).toBe(checkoutStripeKey(shop.id, 'buy-growth-1', mapping!.stripe_customer_id));
     expect(call?.params).toMatchObject({
       mode: 'payment',
       customer: mapping!.stripe_customer_id,
@@ -70,8 +70,9 @@ describe('billing: packs and checkout', () => {
       metadata: { shopId: shop.id, packId: 'growth' },
       payment_intent_data: { metadata: { shopId: shop.id, packId: 'growth' } },
       line_items: [{ quantity: '1', price_data: { currency: 'usd', unit_amount: '8000' } }],
-      success_url: 'https://app.example.test/billing/success?session_id={CHECKOUT_SESSION_ID}',
-      cancel_url: 'https://app.example.test/billing/cancel',
+      // Back to the app's Billing page inside the shop's admin (application_url + /billing), where the balance shows.
+      success_url: `https://${shop.domain}/admin/apps/${env.config.SHOPIFY_API_KEY}/billing?checkout=success`,
+      cancel_url: `https://${shop.domain}/admin/apps/${env.config.SHOPIFY_API_KEY}/billing?checkout=cancelled`,
     });
     const customerCall = stripe.requests.find((r) => r.path === '/v1/customers' && (r.params.metadata as Record<string, string>)?.shopId === shop.id);
     expect(customerCall?.idempotencyKey).toBe(`customer-${shop.id}`);
@@ -79,6 +80,49 @@ describe('billing: packs and checkout', () => {
     const purchases = await env.db.$queryRaw<{ stripe_session_id: string; status: string; credits: number; amount: number; currency: string; pack_id: string }[]>`
       SELECT stripe_session_id, status, credits, amount, currency, pack_id FROM purchases WHERE shop_id = ${shop.id}::uuid`;
     expect(purchases).toEqual([{ stripe_session_id: res.body.sessionId, status: 'pending', credits: 10000, amount: 8000, currency: 'usd', pack_id: 'growth' }]);
+  });
+
+  it('Stripe returns the merchant to a page that exists: no redirect target of a session is a 404 of ours', async () => {
+    const shop = await createShop(env.db);
+    const res = await request(app)
+      .post('/api/billing/checkout')
+      .set('Authorization', await auth(shop.domain))
+      .set('Idempotency-Key', 'buy-and-return')
+      .send({ packId: 'starter' });
+    expect(res.status).toBe(201);
+    const session = stripe.sessions.find((s) => s.id === res.body.sessionId) as { success_url: string; cancel_url: string };
+    for (const target of [session.success_url, session.cancel_url]) {
+      const url = new URL(target);
+      if (url.origin === new URL(env.config.PUBLIC_BASE_URL).origin) {
+        // A page of ours: it must be served.
+        expect((await request(app).get(`${url.pathname}${url.search}`)).status).toBe(200);
+      } else {
+        // The shop's own admin, opening this app (client id) on its Billing page.
+        expect(url.origin).toBe(`https://${shop.domain}`);
+        expect(url.pathname).toBe(`/admin/apps/${env.config.SHOPIFY_API_KEY}/billing`);
+      }
+    }
+  });
+
+  it('a Stripe customer that no longer exists (deleted, or the account or mode changed) is replaced, not a 500 on every checkout', async () => {
+    const shop = await createShop(env.db);
+    // A mapping left from another Stripe account or mode: this Stripe never heard of it.
+    await env.db.$executeRaw`INSERT INTO stripe_customers (shop_id, stripe_customer_id) VALUES (${shop.id}::uuid, 'cus_from_test_mode')`;
+    const buy = async (key: string) =>
+      request(app).post('/api/billing/checkout').set('Authorization', await auth(shop.domain)).set('Idempotency-Key', key).send({ packId: 'starter' });
+    const first = await buy('after-switch-1');
+    expect(first.status).toBe(201);
+    const [mapping] = await env.db.$queryRaw<{ stripe_customer_id: string }[]>`SELECT stripe_customer_id FROM stripe_customers WHERE shop_id = ${shop.id}::uuid`;
+    expect(mapping!.stripe_customer_id).not.toBe('cus_from_test_mode');
+    expect(stripe.customers.map((c) => c.id)).toContain(mapping!.stripe_customer_id);
+    const session = stripe.sessions.find((s) => s.id === first.body.sessionId);
+    expect(session).toMatchObject({ customer: mapping!.stripe_customer_id });
+    // The next checkout uses the new customer straight away; each records its pending purchase.
+    const second = await buy('after-switch-2');
+    expect(second.status).toBe(201);
+    expect(stripe.sessions.find((s) => s.id === second.body.sessionId)).toMatchObject({ customer: mapping!.stripe_customer_id });
+    const [count] = await env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM purchases WHERE shop_id = ${shop.id}::uuid AND status = 'pending'`;
+    expect(Number(count!.n)).toBe(2);
   });
 
   it('a replay with the same key returns the same session without calling Stripe again', async () => {

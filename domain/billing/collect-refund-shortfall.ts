@@ -1,0 +1,52 @@
+import type { Tx } from '../../lib/db';
+import { applyWalletChange } from '../credits/apply-wallet-change';
+
+interface OwedRow {
+  id: string;
+  stripe_session_id: string;
+  refund_shortfall: bigint;
+}
+
+/**
+ * A refund (or lost dispute) never takes credits a reservation holds; what
+ * it could not take is the purchase's `refund_shortfall`. When such a
+ * reservation gives credits back (cancel, completion, expiry, by hand), they
+ * were the refunded credits: they pay the shortfall before the merchant can
+ * spend them again, in the releasing transaction, under the wallet lock the
+ * release holds. Only purchases refunded while the reservation existed
+ * (`refunded_at >= reservedSince`): credits bought and reserved after a
+ * refund owe it nothing. Oldest refund first; each payment is a ledger row
+ * keyed `refund-<session>-rest-<shortfall before>` (the shortfall only
+ * falls, so the key never recurs) and the guarded decrement of the
+ * shortfall. SKIP LOCKED: a purchase a refund holds right now is left (that
+ * refund, waiting for the wallet, sees these credits available and takes
+ * them itself), so a release never waits on a purchase and cannot deadlock
+ * with a refund (purchase, then wallet). Returns the credits collected.
+ */
+export async function collectRefundShortfall(tx: Tx, r: { shopId: string; freed: number; reservedSince: Date }): Promise<number> {
+  if (r.freed <= 0) return 0;
+  const owed = await tx.$queryRaw<OwedRow[]>`
+    SELECT id, stripe_session_id, refund_shortfall FROM purchases
+     WHERE shop_id = ${r.shopId}::uuid AND status = 'refunded' AND refund_shortfall > 0 AND refunded_at >= ${r.reservedSince}
+     ORDER BY refunded_at, id
+       FOR UPDATE SKIP LOCKED`;
+  let left = r.freed;
+  for (const p of owed) {
+    if (left === 0) break;
+    const before = Number(p.refund_shortfall);
+    const take = Math.min(left, before);
+    // The release just made `take` available (balance − reserved rose by `freed`), so the wallet's CHECKs hold.
+    await applyWalletChange(tx, {
+      shopId: r.shopId,
+      type: 'refund',
+      amount: -take,
+      idempotencyKey: `refund-${p.stripe_session_id}-rest-${before}`,
+      reference: `stripe:${p.stripe_session_id}`,
+    });
+    await tx.$executeRaw`
+      UPDATE purchases SET refund_shortfall = refund_shortfall - ${take}::bigint, updated_at = now()
+       WHERE id = ${p.id}::uuid AND refund_shortfall = ${before}::bigint`;
+    left -= take;
+  }
+  return r.freed - left;
+}
