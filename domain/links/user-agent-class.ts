@@ -4,7 +4,10 @@
 // counted as clicks. Apple's iMessage preview fetch announces itself as
 // "facebookexternalhit/1.1 Facebot Twitterbot/1.0"; browsers mark prefetches
 // with `Sec-Purpose`/`Purpose: prefetch` (or `X-Purpose: preview`, `X-Moz:
-// prefetch`). A client that sends no user agent at all is no phone's browser,
+// prefetch`). Android's default SMS app, Google Messages, has Google fetch
+// every link in a received text for its preview, as "GoogleMessages": a
+// click by every Android recipient the moment the text arrives, were it not
+// listed here. A client that sends no user agent at all is no phone's browser,
 // nor is an HTTP library (fetch in Node, curl, okhttp, Guzzle…): crawlers.
 // In-app browsers (Instagram, LINE, Snapchat, Pinterest…) are people.
 
@@ -16,7 +19,7 @@ export interface Fetcher {
 }
 
 const PREVIEW =
-  /facebookexternalhit|facebot|twitterbot|whatsapp|slackbot|slack-imgproxy|telegrambot|discordbot|linkedinbot|skypeuripreview|redditbot|embedly|iframely|vkshare|kakaotalk-scrap|bitlybot|google-pagerenderer|applebot|bingpreview|microsoft preview|yahoo! slurp|duckduckbot|ia_archiver/i;
+  /facebookexternalhit|facebot|twitterbot|googlemessages|whatsapp|slackbot|slack-imgproxy|telegrambot|discordbot|linkedinbot|skypeuripreview|redditbot|embedly|iframely|vkshare|kakaotalk-scrap|bitlybot|google-pagerenderer|applebot|bingpreview|microsoft preview|yahoo! slurp|duckduckbot|ia_archiver/i;
 const CRAWLER =
   /bot\b|bot\/|crawler|spider|crawl|slurp|headlesschrome|phantomjs|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|curl\/|wget\/|node-fetch|axios\/|undici|postman|insomnia|scrapy|feedfetcher|mediapartners|lighthouse|preview|scanner|monitor|checker|validator|fetcher/i;
 

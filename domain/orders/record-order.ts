@@ -16,6 +16,8 @@ export interface ShopifyOrderInput {
   referringSite: string | null;
   sourceName: string | null;
   discountCodes: string[];
+  /** When Shopify cancelled it (orders/cancelled): a cancelled order is never attributed (cancel-order.ts). */
+  cancelledAt?: Date | null;
 }
 
 export type RecordOrderResult =
@@ -54,9 +56,9 @@ export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<
        LIMIT 1
     ), ins AS (
       INSERT INTO shopify_orders (shop_id, order_id, customer_id, contact_id, total_minor, currency, ordered_at,
-                                  landing_site, referring_site, source_name, discount_codes)
+                                  landing_site, referring_site, source_name, discount_codes, cancelled_at)
       VALUES (${o.shopId}::uuid, ${o.orderId}, ${o.customerId}, (SELECT id FROM target), ${totalMinor}::bigint, ${o.currency}, ${o.orderedAt},
-              ${o.landingSite}, ${o.referringSite}, ${o.sourceName}, ${o.discountCodes}::text[])
+              ${o.landingSite}, ${o.referringSite}, ${o.sourceName}, ${o.discountCodes}::text[], ${o.cancelledAt ?? null}::timestamptz)
       ON CONFLICT (shop_id, order_id) DO NOTHING
       RETURNING contact_id, total_minor, currency, ordered_at
     ), moved AS (

@@ -9,7 +9,7 @@ import {
   shopifyCustomerSync,
   shopifyShopRedact,
 } from './handlers/shopify';
-import { shopifyCheckout, shopifyOrderCreated } from './handlers/shopify-orders';
+import { shopifyCheckout, shopifyOrderCancelled, shopifyOrderCreated } from './handlers/shopify-orders';
 import { shopifyBulkOperationFinish } from './handlers/shopify-bulk';
 import { stripeChargeRefunded, stripeDisputeClosed, stripeSessionExpired, stripeSessionPaid, stripeSessionsExpiredInBulk } from './handlers/stripe';
 import type { BulkWebhookHandler, WebhookHandler } from './types';
@@ -41,6 +41,7 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
     'customers/redact': shopifyCustomerRedact,
     'shop/redact': shopifyShopRedact,
     'orders/create': shopifyOrderCreated,
+    'orders/cancelled': shopifyOrderCancelled,
     'checkouts/create': shopifyCheckout,
     'checkouts/update': shopifyCheckout,
     'bulk_operations/finish': shopifyBulkOperationFinish,

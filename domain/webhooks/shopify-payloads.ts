@@ -124,6 +124,8 @@ export const orderSchema = z.object({
   total_price: decimal,
   currency,
   created_at: shopifyTime,
+  // Set on an order Shopify cancelled (orders/cancelled; rarely, one created cancelled): it earns nothing.
+  cancelled_at: shopifyTime.nullable().optional(),
   customer: orderCustomer,
   phone: z.string().max(64).nullable().optional(),
   landing_site: text(2048),
@@ -146,6 +148,14 @@ export const orderSchema = z.object({
   myshopify_domain: absent,
 });
 export type ShopifyOrderBody = z.infer<typeof orderSchema>;
+
+/**
+ * orders/cancelled: the order as orders/create has it, with its cancellation
+ * time, which it must have: Shopify signs the body, not the topic, so an
+ * orders/create body sent again under this topic would otherwise withdraw
+ * what that order earned.
+ */
+export const orderCancelledSchema = orderSchema.extend({ cancelled_at: shopifyTime });
 
 /**
  * checkouts/create, checkouts/update: the token, who (customer id, phone),
@@ -214,6 +224,7 @@ const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => 
   'customers/update': { schema: customerSchema },
   'customers_marketing_consent/update': { schema: customerSchema },
   'orders/create': { schema: orderSchema },
+  'orders/cancelled': { schema: orderCancelledSchema },
   'checkouts/create': { schema: checkoutSchema },
   'checkouts/update': { schema: checkoutSchema },
   'bulk_operations/finish': { schema: bulkOperationFinishSchema },

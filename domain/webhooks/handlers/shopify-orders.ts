@@ -2,12 +2,13 @@ import type { Tx } from '../../../lib/db';
 import { recordShopifyCheckout } from '../../checkouts/record-checkout';
 import { queueFlowTrigger } from '../../flows/queue-flow-trigger';
 import { attributeOrder } from '../../orders/attribute-order';
+import { cancelShopifyOrder } from '../../orders/cancel-order';
 import { lockShopifyCustomer } from '../../orders/customer-lock';
 import { minorToMajor } from '../../orders/money';
-import { recordShopifyOrder } from '../../orders/record-order';
+import { recordShopifyOrder, type ShopifyOrderInput } from '../../orders/record-order';
 import { inEventTransaction } from '../event-transaction';
 import { publishAfterCommit } from '../publish-after-commit';
-import { checkoutSchema, orderSchema, type ShopifyCheckoutBody, type ShopifyOrderBody } from '../shopify-payloads';
+import { checkoutSchema, orderCancelledSchema, orderSchema, type ShopifyCheckoutBody, type ShopifyOrderBody } from '../shopify-payloads';
 import type { WebhookHandler } from '../types';
 
 /**
@@ -26,6 +27,8 @@ function minimalOrder(o: ShopifyOrderBody): Record<string, unknown> {
     total_price: o.total_price,
     currency: o.currency,
     created_at: o.created_at,
+    // Only when set: an orders/cancelled body needs it to be replayed as one.
+    ...(o.cancelled_at ? { cancelled_at: o.cancelled_at } : {}),
     customer: o.customer ? { id: o.customer.id ?? null, phone: o.customer.phone ?? null } : null,
     phone: o.phone ?? null,
     landing_site: o.landing_site,
@@ -48,6 +51,24 @@ function minimalCheckout(c: ShopifyCheckoutBody): Record<string, unknown> {
 
 const ignore: WebhookHandler = (ctx) => inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
 
+/** What the order record keeps of an orders/create or orders/cancelled body. */
+function orderInput(shopId: string, o: ShopifyOrderBody): ShopifyOrderInput {
+  return {
+    shopId,
+    orderId: o.id,
+    customerId: o.customer?.id ?? null,
+    phone: o.customer?.phone ?? o.phone ?? null,
+    totalPrice: o.total_price,
+    currency: o.currency,
+    orderedAt: new Date(Date.parse(o.created_at)),
+    landingSite: o.landing_site,
+    referringSite: o.referring_site,
+    sourceName: o.source_name,
+    discountCodes: o.discount_codes,
+    cancelledAt: o.cancelled_at ? new Date(Date.parse(o.cancelled_at)) : null,
+  };
+}
+
 /**
  * orders/create: the order stored once per shop and order id; the contact's
  * summary moves only with that insert, and so does its attribution to a
@@ -61,19 +82,7 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
   return inEventTransaction(ctx, async (tx) => {
     // Against the customer's contact being created meanwhile, which would link this order to nobody (link-customer-orders.ts).
     if (o.customer?.id) await lockShopifyCustomer(tx, shopId, o.customer.id);
-    const result = await recordShopifyOrder(tx, {
-      shopId,
-      orderId: o.id,
-      customerId: o.customer?.id ?? null,
-      phone: o.customer?.phone ?? o.phone ?? null,
-      totalPrice: o.total_price,
-      currency: o.currency,
-      orderedAt: new Date(Date.parse(o.created_at)),
-      landingSite: o.landing_site,
-      referringSite: o.referring_site,
-      sourceName: o.source_name,
-      discountCodes: o.discount_codes,
-    });
+    const result = await recordShopifyOrder(tx, orderInput(shopId, o));
     const attributed = result.outcome === 'recorded' && result.contactId !== null ? await attributeOrder(tx, { shopId, orderId: o.id, contactId: result.contactId }) : null;
     // Post-purchase flows: only the delivery that stored the order (a duplicate starts nothing twice anyway).
     // An order stored with no contact is queued when its customer's contact appears (link-customer-orders.ts),
@@ -92,6 +101,35 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
         'shopify order',
       );
     });
+    return { outcome: 'processed', shopId };
+  });
+};
+
+/**
+ * orders/cancelled: a cancelled order earns nothing. Shopify does not order
+ * its webhooks, so this may come before orders/create: the order is recorded
+ * from this body as orders/create would record it (summary included, once),
+ * but cancelled, so the orders/create after it is a duplicate and nothing
+ * attributes it; an order recorded before loses its attribution
+ * (domain/orders/cancel-order.ts). No post-purchase flow starts for it.
+ */
+export const shopifyOrderCancelled: WebhookHandler = async (ctx) => {
+  const { deps, event } = ctx;
+  const shopId = event.shop_id;
+  if (!shopId) return ignore(ctx);
+  const o = orderCancelledSchema.parse(event.payload);
+  const cancelledAt = new Date(Date.parse(o.cancelled_at));
+  return inEventTransaction(ctx, async (tx) => {
+    if (o.customer?.id) await lockShopifyCustomer(tx, shopId, o.customer.id);
+    const result = await recordShopifyOrder(tx, orderInput(shopId, o));
+    const withdrawn = await cancelShopifyOrder(tx, { shopId, orderId: o.id, cancelledAt });
+    await minimizePayload(tx, event.id, minimalOrder(o));
+    ctx.afterCommit(() =>
+      deps.logger.info(
+        { webhookEventId: event.id, shopId, recorded: result.outcome === 'recorded', withdrawnFrom: withdrawn?.campaignId ?? withdrawn?.flowId, attribution: withdrawn?.kind },
+        'shopify order cancelled',
+      ),
+    );
     return { outcome: 'processed', shopId };
   });
 };
