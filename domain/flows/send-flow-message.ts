@@ -270,44 +270,34 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     // Final already: the settle that made it final moved the run in the same transaction, so this is not expected; move on.
     if (r.message_status !== 'sending') return move(run.next, { message: 'done' });
     const mayHaveGone = r.message_claim !== null;
+    const recordUnknown = () => tx.$executeRaw`
+      UPDATE flow_messages SET status = 'unknown', error_code = 'lease_expired', body = NULL, claim_token = NULL, final_at = ${run.now}
+       WHERE id = ${id}::bigint AND status = 'sending'`;
+    // The run ends without this message: unknown if an attempt may have sent it
+    // (a repeat could be a new SMS after a STOP), else skipped for `reason`.
+    const endUnsent = async (reason: 'not_sendable' | 'suppressed' | 'quiet_hours'): Promise<SendOutcome> => {
+      if (mayHaveGone) {
+        await recordUnknown();
+        return move({ status: 'exited', reason: 'not_sendable' }, { message: 'unknown', reason: 'lease_expired' });
+      }
+      await tx.$executeRaw`
+        UPDATE flow_messages SET status = 'skipped', skip_reason = ${reason}, body = NULL, claim_token = NULL, final_at = ${run.now}
+         WHERE id = ${id}::bigint AND status = 'sending'`;
+      return move({ status: 'exited', reason: 'not_sendable' }, { message: 'skipped', reason });
+    };
     if ((mayHaveGone && !deps.provider.dedupsByReference) || r.message_body === null || !r.phone_e164) {
       // An attempt died between its provider call and its settle: a repeat could be a second SMS.
-      await tx.$executeRaw`
-        UPDATE flow_messages SET status = 'unknown', error_code = 'lease_expired', body = NULL, claim_token = NULL, final_at = ${run.now}
-         WHERE id = ${id}::bigint AND status = 'sending'`;
+      await recordUnknown();
       deps.logger?.warn({ flowMessageId: id, runId: run.runId }, 'flow message left sending by an attempt that died: recorded unknown, not re-sent, not charged');
       return move(run.next, { message: 'unknown', reason: 'lease_expired' });
     }
     // A STOP (or erasure) since the last attempt binds this one as it binds a fresh send.
+    // Released if not sent: certainly not sent, and its slot was given back with the release.
     const notSendable = await unsendable();
-    if (notSendable) {
-      if (mayHaveGone) {
-        // The first attempt may have gone before the STOP; a repeat could be a new SMS after it.
-        await tx.$executeRaw`
-          UPDATE flow_messages SET status = 'unknown', error_code = 'lease_expired', body = NULL, claim_token = NULL, final_at = ${run.now}
-           WHERE id = ${id}::bigint AND status = 'sending'`;
-        return move({ status: 'exited', reason: 'not_sendable' }, { message: 'unknown', reason: 'lease_expired' });
-      }
-      // Released: certainly not sent, and its slot was given back with the release.
-      await tx.$executeRaw`
-        UPDATE flow_messages SET status = 'skipped', skip_reason = ${notSendable}, body = NULL, claim_token = NULL, final_at = ${run.now}
-         WHERE id = ${id}::bigint AND status = 'sending'`;
-      return move({ status: 'exited', reason: 'not_sendable' }, { message: 'skipped', reason: notSendable });
-    }
+    if (notSendable) return endUnsent(notSendable);
     const quiet = quietUntil();
-    if (quiet === 'never') {
-      // No instant to send within the bound: the run ends, as for a number that may not be texted.
-      if (mayHaveGone) {
-        await tx.$executeRaw`
-          UPDATE flow_messages SET status = 'unknown', error_code = 'lease_expired', body = NULL, claim_token = NULL, final_at = ${run.now}
-           WHERE id = ${id}::bigint AND status = 'sending'`;
-        return move({ status: 'exited', reason: 'not_sendable' }, { message: 'unknown', reason: 'lease_expired' });
-      }
-      await tx.$executeRaw`
-        UPDATE flow_messages SET status = 'skipped', skip_reason = 'quiet_hours', body = NULL, claim_token = NULL, final_at = ${run.now}
-         WHERE id = ${id}::bigint AND status = 'sending'`;
-      return move({ status: 'exited', reason: 'not_sendable' }, { message: 'skipped', reason: 'quiet_hours' });
-    }
+    // No instant to send within the bound: the run ends, as for a number that may not be texted.
+    if (quiet === 'never') return endUnsent('quiet_hours');
     if (quiet) return defer(quiet, 'quiet_hours');
     const segments = r.message_segments ?? 1;
     if (!mayHaveGone && Number(r.available) < segments) return defer(new Date(run.now.getTime() + INSUFFICIENT_CREDITS_RETRY_MS), 'insufficient_credits');
