@@ -67,7 +67,7 @@ export async function runFlowTrigger(db: Db, e: FlowTriggerEvent, o: { traceId: 
     rows = await db.$queryRaw<CandidateRow[]>`
       SELECT o.contact_id, o.order_id AS subject, o.ordered_at AS triggered_at, ${o.now}::timestamptz AS base_at, c.phone_e164, c.timezone
         FROM shopify_orders o JOIN contacts c ON c.id = o.contact_id
-       WHERE o.shop_id = ${e.shopId}::uuid AND o.order_id = ${e.orderId}
+       WHERE o.shop_id = ${e.shopId}::uuid AND o.order_id = ${e.orderId} AND NOT o.test
          AND c.sms_consent = 'subscribed' AND c.erased_at IS NULL`;
   }
   const candidates: TriggerCandidate[] = rows.map((r) => ({

@@ -50,7 +50,7 @@ interface AttributedRow {
  * flush the same one at once (the loser's whole batch fails with a unique
  * violation and is simply run again, when it sees the winner's row). Then,
  * in the same transaction, orders of those contacts placed after a click and
- * within the shop's click window, not cancelled, that nothing claimed yet are attributed to
+ * within the shop's click window, not cancelled nor test orders, that nothing claimed yet are attributed to
  * its campaign or flow message: a late click counts like a timely one (under
  * the per-contact lock orders take too: attribution-lock.ts).
  */
@@ -77,7 +77,7 @@ export async function recordClicks(db: Db, clicks: ClickRecord[]): Promise<Recor
               FROM k JOIN shops s ON s.id = k.shop_id
                      JOIN shopify_orders o ON o.contact_id = k.contact_id AND o.shop_id = k.shop_id
              WHERE o.ordered_at >= k.clicked_at AND o.ordered_at < k.clicked_at + make_interval(hours => s.click_window_hours)
-               AND o.cancelled_at IS NULL
+               AND o.cancelled_at IS NULL AND NOT o.test
                AND ${notOfDeletedFlowSql(sql`k.flow_id`)}
                AND NOT EXISTS (SELECT 1 FROM order_attributions a WHERE a.shop_id = o.shop_id AND a.order_id = o.order_id)
              ORDER BY o.shop_id, o.order_id, k.clicked_at DESC

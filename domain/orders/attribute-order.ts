@@ -32,7 +32,8 @@ export function toAttribution(row: AttributionRow): Attribution {
  * the order, else the message last delivered to the contact (status
  * `delivered`, sent within the view window before the order) — a campaign
  * recipient's or a flow message's, whichever went out later. Nothing when the order has no contact, nothing
- * qualifies, the order is cancelled (cancel-order.ts), or the order is
+ * qualifies, the order is cancelled (cancel-order.ts) or a test order
+ * (placed through a test gateway: record-order.ts), or the order is
  * already attributed (the primary key: never twice, whichever of this and a
  * late click's flush comes first). The
  * provisional attribution a customer summary made for it is gone already
@@ -44,7 +45,7 @@ export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: strin
     WITH o AS (
       SELECT o.shop_id, o.order_id, o.contact_id, o.total_minor, o.currency, o.ordered_at, s.click_window_hours, s.view_window_hours
         FROM shopify_orders o JOIN shops s ON s.id = o.shop_id
-       WHERE o.shop_id = ${o.shopId}::uuid AND o.order_id = ${o.orderId} AND o.contact_id IS NOT NULL AND o.cancelled_at IS NULL
+       WHERE o.shop_id = ${o.shopId}::uuid AND o.order_id = ${o.orderId} AND o.contact_id IS NOT NULL AND o.cancelled_at IS NULL AND NOT o.test
     ), click AS (
       SELECT k.campaign_id, k.flow_id, k.flow_message_id, k.id
         FROM o JOIN link_clicks k ON k.shop_id = o.shop_id AND k.contact_id = o.contact_id

@@ -18,6 +18,11 @@ export interface ShopifyOrderInput {
   discountCodes: string[];
   /** When Shopify cancelled it (orders/cancelled): a cancelled order is never attributed (cancel-order.ts). */
   cancelledAt?: Date | null;
+  /**
+   * Placed through a test gateway (`"test": true`): stored, but never
+   * attributed, no post-purchase flow, and the summary does not move.
+   */
+  test?: boolean;
 }
 
 export type RecordOrderResult =
@@ -40,6 +45,12 @@ export type RecordOrderResult =
  * apply-customer-summary.ts). In the first case the provisional attribution
  * made for that summary goes (attribute-summary-order.ts), so the order
  * counts once, by its own attribution (attribute-order.ts).
+ *
+ * A test order (`test`) is stored and linked to its contact, but moves no
+ * summary: Shopify's customer count leaves test orders out, so counting it
+ * here would make the next real order look counted already (orders_uncounted)
+ * and would take a real order's provisional attribution. Its result has no
+ * contact, so the caller attributes nothing and queues no flow for it.
  */
 export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<RecordOrderResult> {
   const totalMinor = toMinorUnits(o.totalPrice, o.currency);
@@ -56,11 +67,11 @@ export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<
        LIMIT 1
     ), ins AS (
       INSERT INTO shopify_orders (shop_id, order_id, customer_id, contact_id, total_minor, currency, ordered_at,
-                                  landing_site, referring_site, source_name, discount_codes, cancelled_at)
+                                  landing_site, referring_site, source_name, discount_codes, cancelled_at, test)
       VALUES (${o.shopId}::uuid, ${o.orderId}, ${o.customerId}, (SELECT id FROM target), ${totalMinor}::bigint, ${o.currency}, ${o.orderedAt},
-              ${o.landingSite}, ${o.referringSite}, ${o.sourceName}, ${o.discountCodes}::text[], ${o.cancelledAt ?? null}::timestamptz)
+              ${o.landingSite}, ${o.referringSite}, ${o.sourceName}, ${o.discountCodes}::text[], ${o.cancelledAt ?? null}::timestamptz, ${o.test ?? false}::boolean)
       ON CONFLICT (shop_id, order_id) DO NOTHING
-      RETURNING contact_id, total_minor, currency, ordered_at
+      RETURNING contact_id, total_minor, currency, ordered_at, test
     ), moved AS (
       UPDATE contacts c
          SET orders_seen = c.orders_seen + 1,
@@ -74,7 +85,7 @@ export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<
                + CASE WHEN c.orders_unseen > 0 THEN 0
                       WHEN c.amount_spent_currency IS NULL OR c.amount_spent_currency = ins.currency THEN ins.total_minor ELSE 0 END,
              updated_at = now()
-        FROM ins WHERE c.id = ins.contact_id AND c.erased_at IS NULL
+        FROM ins WHERE c.id = ins.contact_id AND c.erased_at IS NULL AND NOT ins.test
       -- RETURNING has the new row only: as orders_unseen > 0 implies orders_uncounted = 0 (a CHECK),
       -- the order was one already reported exactly when orders_uncounted is still 0.
       RETURNING c.id, c.orders_uncounted = 0 AS reported

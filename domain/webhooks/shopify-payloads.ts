@@ -126,6 +126,8 @@ export const orderSchema = z.object({
   created_at: shopifyTime,
   // Set on an order Shopify cancelled (orders/cancelled; rarely, one created cancelled): it earns nothing.
   cancelled_at: shopifyTime.nullable().optional(),
+  // Placed through a test gateway (Bogus, or a provider in test mode): the merchant trying the checkout, it earns nothing.
+  test: z.boolean().nullable().optional(),
   customer: orderCustomer,
   phone: z.string().max(64).nullable().optional(),
   landing_site: text(2048),

@@ -29,6 +29,8 @@ function minimalOrder(o: ShopifyOrderBody): Record<string, unknown> {
     created_at: o.created_at,
     // Only when set: an orders/cancelled body needs it to be replayed as one.
     ...(o.cancelled_at ? { cancelled_at: o.cancelled_at } : {}),
+    // Only when set: a replay must store a test order as one again.
+    ...(o.test ? { test: true } : {}),
     customer: o.customer ? { id: o.customer.id ?? null, phone: o.customer.phone ?? null } : null,
     phone: o.phone ?? null,
     landing_site: o.landing_site,
@@ -66,13 +68,16 @@ function orderInput(shopId: string, o: ShopifyOrderBody): ShopifyOrderInput {
     sourceName: o.source_name,
     discountCodes: o.discount_codes,
     cancelledAt: o.cancelled_at ? new Date(Date.parse(o.cancelled_at)) : null,
+    test: o.test === true,
   };
 }
 
 /**
  * orders/create: the order stored once per shop and order id; the contact's
  * summary moves only with that insert, and so does its attribution to a
- * campaign (domain/orders/attribute-order.ts), in the same transaction.
+ * campaign (domain/orders/attribute-order.ts), in the same transaction. A
+ * test order (`"test": true`, a test gateway) is stored, and that is all: no
+ * summary, no attribution, no post-purchase flow (docs/shopify.md).
  */
 export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
   const { deps, event } = ctx;
@@ -83,11 +88,13 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
     // Against the customer's contact being created meanwhile, which would link this order to nobody (link-customer-orders.ts).
     if (o.customer?.id) await lockShopifyCustomer(tx, shopId, o.customer.id);
     const result = await recordShopifyOrder(tx, orderInput(shopId, o));
-    const attributed = result.outcome === 'recorded' && result.contactId !== null ? await attributeOrder(tx, { shopId, orderId: o.id, contactId: result.contactId }) : null;
+    // A test order (recorded with no contact anyway: record-order.ts) earns nothing and starts no flow.
+    const contactId = result.outcome === 'recorded' && !o.test ? result.contactId : null;
+    const attributed = contactId !== null ? await attributeOrder(tx, { shopId, orderId: o.id, contactId }) : null;
     // Post-purchase flows: only the delivery that stored the order (a duplicate starts nothing twice anyway).
     // An order stored with no contact is queued when its customer's contact appears (link-customer-orders.ts),
     // one whose contact is not subscribed yet when it subscribes (the consent record trigger): docs/flows.md.
-    if (result.outcome === 'recorded' && result.contactId !== null) {
+    if (contactId !== null) {
       publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'order_created', orderId: o.id }, traceId: event.trace_id }), 'flow trigger');
     }
     await minimizePayload(tx, event.id, minimalOrder(o));
@@ -97,7 +104,7 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
         deps.metrics.attributedRevenue.inc({ currency: attributed.currency }, minorToMajor(attributed.totalMinor, attributed.currency));
       }
       deps.logger.info(
-        { webhookEventId: event.id, shopId, outcome: result.outcome, linked: result.outcome === 'recorded' && result.contactId !== null, attributedTo: attributed?.campaignId ?? attributed?.flowId, attribution: attributed?.kind },
+        { webhookEventId: event.id, shopId, outcome: result.outcome, test: o.test === true, linked: result.outcome === 'recorded' && result.contactId !== null, attributedTo: attributed?.campaignId ?? attributed?.flowId, attribution: attributed?.kind },
         'shopify order',
       );
     });
