@@ -1,10 +1,11 @@
 import data from './data/phone-time-zones.json';
 import { isValidTimeZone } from './quiet-hours';
-import { quietHoursCheck, recipientQuietEnd } from './recipient-quiet-hours';
+import { recipientQuietEnd } from './recipient-quiet-hours';
+import { sendTimeCheck } from './send-time';
 import { areaCodeCountry, recipientZones } from './recipient-time-zone';
 
 const at = (iso: string): Date => new Date(iso);
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+const iso = (d: Date | null | 'never'): string | null => (d instanceof Date ? d.toISOString() : d);
 const NARROW = { start: '04:00', end: '05:00' };
 
 describe('recipientZones', () => {
@@ -76,9 +77,9 @@ describe('recipientQuietEnd', () => {
   });
 });
 
-describe('quietHoursCheck', () => {
+describe('sendTimeCheck', () => {
   it('answers per recipient at one instant', () => {
-    const check = quietHoursCheck({ timezone: 'America/New_York', quietStart: '04:00', quietEnd: '05:00' }, at('2026-12-05T03:00:00Z'));
+    const check = sendTimeCheck({ timezone: 'America/New_York', quietStart: '04:00', quietEnd: '05:00' }, at('2026-12-05T03:00:00Z'), { floor: true });
     expect(iso(check({ phone: '+12125550100', timezone: null }))).toBe('2026-12-05T13:00:00.000Z');
     expect(check({ phone: '+447700900123', timezone: null })).toBeNull();
     // A US number whose contact lives in London: the floor follows the number, in the contact's zone.
@@ -122,7 +123,7 @@ describe('overlay area codes straddle the zones of the code they overlay', () =>
   it('a +1 930 number in Evansville is not texted at 07:30 Central (08:30 Eastern): the legal floor', () => {
     const shop = { timezone: 'UTC', quietStart: '00:00', quietEnd: '00:00' };
     const now = at('2026-12-02T13:30:00Z');
-    expect(iso(quietHoursCheck(shop, now)({ phone: '+18125550100', timezone: null }))).toBe('2026-12-02T14:00:00.000Z');
-    expect(iso(quietHoursCheck(shop, now)({ phone: '+19305550100', timezone: null }))).toBe('2026-12-02T14:00:00.000Z');
+    expect(iso(sendTimeCheck(shop, now, { floor: true })({ phone: '+18125550100', timezone: null }))).toBe('2026-12-02T14:00:00.000Z');
+    expect(iso(sendTimeCheck(shop, now, { floor: true })({ phone: '+19305550100', timezone: null }))).toBe('2026-12-02T14:00:00.000Z');
   });
 });

@@ -1,5 +1,5 @@
 import { quietHoursEnd, type QuietWindow } from './quiet-hours';
-import { recipientZones, type RecipientZones } from './recipient-time-zone';
+import type { RecipientZones } from './recipient-time-zone';
 
 /**
  * The legal floor for US and Canadian numbers: never before 08:00 or after
@@ -37,32 +37,4 @@ export interface QuietHoursShop {
   timezone: string;
   quietStart: string;
   quietEnd: string;
-}
-
-/**
- * A per-batch check: for a recipient (phone, contact zone), null when they
- * may be texted at `now`, else when their quiet hours end — an instant that
- * may still be quiet when the shop's window and the floor never both open.
- * The send paths use send-time.ts's sendTimeCheck, which searches on and
- * answers `never` for those. Recipients sharing zones share
- * the answer, so a batch computes it once per distinct zone set.
- */
-export function quietHoursCheck(
-  shop: QuietHoursShop,
-  now: Date,
-  opts: { floor: boolean } = { floor: true },
-): (r: { phone: string | null; timezone: string | null }) => Date | null {
-  const window: QuietWindow = { start: shop.quietStart, end: shop.quietEnd };
-  const byZones = new Map<string, Date | null>();
-  return (r) => {
-    const found = recipientZones(r.phone, r.timezone, shop.timezone);
-    const rz: RecipientZones = opts.floor ? found : { ...found, floorZones: [] };
-    const key = `${rz.zones.join(',')}|${rz.floorZones.join(',')}`;
-    let end = byZones.get(key);
-    if (end === undefined) {
-      end = recipientQuietEnd(now, rz, window);
-      byZones.set(key, end);
-    }
-    return end;
-  };
 }
