@@ -14,6 +14,7 @@
 import Stripe from 'stripe';
 import { createDb, type Db } from '../lib/db';
 import { apiClient } from './lib/session-client';
+import { daytimeRegion, type DemoRegion } from './lib/demo-regions';
 import { sleep, startStack, StackError, tail, type Stack } from './lib/stack';
 import { startFakeShopify, type FakeShopify } from '../test/fakes/shopify-server';
 
@@ -65,16 +66,6 @@ function expectStatus(what: string, res: { status: number; body: unknown }, ...o
   if (!ok.includes(res.status)) throw new DemoError(`${what} answered ${res.status}: ${JSON.stringify(res.body)}`);
 }
 
-/** A timezone where it is daytime now, so the campaign is not held by quiet hours (21:00–08:00). */
-function daytimeZone(): { zone: string; local: string } {
-  const zones = ['UTC', 'Europe/London', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles', 'Asia/Tokyo', 'Asia/Kolkata', 'Australia/Sydney', 'Pacific/Honolulu', 'Asia/Dubai'];
-  for (const zone of zones) {
-    const local = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date());
-    const hour = Number(local.slice(0, 2));
-    if (hour >= 9 && hour < 19) return { zone, local };
-  }
-  throw new DemoError('no daytime zone found (cannot happen: the list spans the globe)');
-}
 
 interface Stats {
   status: string;
@@ -103,11 +94,11 @@ function bar(done: number, total: number, width = 30): string {
 const CONSENT_STATES = ['SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'NOT_SUBSCRIBED', 'PENDING', 'UNSUBSCRIBED', 'REDACTED'] as const;
 
 /** The store's customers as the fake Shopify exports them: mixed consent, a few without a phone, numbers apart from the seeded contacts'. */
-function seedShopifyCustomers(shopify: FakeShopify, shopDomain: string, customers: number): void {
+function seedShopifyCustomers(shopify: FakeShopify, shopDomain: string, customers: number, region: DemoRegion): void {
   shopify.seedCustomers(shopDomain, (i) => ({
     firstName: ['Ada', 'Grace', 'Linus', 'Margaret'][i % 4],
     lastName: 'Customer',
-    phone: i % 25 === 24 ? null : `+1201${5_000_000 + i}`,
+    phone: i % 25 === 24 ? null : `${region.customerPrefix}${region.customerBase + i}`,
     tags: i % 3 === 0 ? ['vip'] : [],
     updatedAt: new Date(Date.now() - 86_400_000).toISOString(),
     numberOfOrders: String(i % 7),
@@ -124,12 +115,12 @@ interface SyncView {
   error: string | null;
 }
 
-async function seed(db: Db, shopId: string, contacts: number): Promise<void> {
+async function seed(db: Db, shopId: string, contacts: number, region: DemoRegion): Promise<void> {
   // One set-based statement, like an import would leave them; names vary in length so segments do too.
   await db.$executeRaw`
     INSERT INTO contacts (shop_id, phone_e164, phone_hash, first_name, last_name, sms_consent, tags)
     SELECT ${shopId}::uuid, p, encode(sha256(p::bytea), 'hex'), (ARRAY['Ada','Grace','Linus','Margaret','Alan','Barbara'])[1 + g % 6], 'Demo', 'subscribed', ARRAY['demo']
-      FROM generate_series(0, ${contacts - 1}::int) g, LATERAL (SELECT '+1201' || (2000000 + g)::text AS p) x
+      FROM generate_series(0, ${contacts - 1}::int) g, LATERAL (SELECT ${region.contactPrefix}::text || (${region.contactBase}::int + g)::text AS p) x
     ON CONFLICT DO NOTHING`;
 }
 
@@ -219,7 +210,10 @@ async function main(): Promise<void> {
   try {
     const shopDomain = `demo-${runId}.myshopify.com`;
     const api = apiClient(`http://127.0.0.1:${apiPort}/api`, shopDomain, env);
-    seedShopifyCustomers(shopify, shopDomain, opts.customers);
+    const daytime = daytimeRegion();
+    if (!daytime) throw new DemoError('no demo region is in daytime now (scripts/lib/demo-regions.ts no longer covers every hour)');
+    const { region, local } = daytime;
+    seedShopifyCustomers(shopify, shopDomain, opts.customers, region);
     // The first authenticated call installs the shop: its session token is
     // exchanged (once) for an offline Admin API token, stored encrypted.
     const shop = await api.call<{ id: string }>('GET', '/shop');
@@ -246,13 +240,13 @@ async function main(): Promise<void> {
       `${c.contactsCreated} contacts created, ${c.contactsUpdated} updated, ${c.skippedNoPhone} without a phone, ${c.invalidPhone} invalid phones; ${c.subscribed} subscribed, ${c.optedOut} opted out, the rest pending`);
     // The admin outside Shopify: the development sign-in stands in for App Bridge (404 in production).
     out(`admin: open http://127.0.0.1:${apiPort}/app/dev-login?shop=${shopDomain} (development sign-in for this shop)`);
-    const { zone, local } = daytimeZone();
+    const zone = region.zone;
     expectStatus('PATCH /api/shop', await api.call('PATCH', '/shop', { timezone: zone }), 200);
     const credits = opts.contacts * 3;
     const seedStart = Date.now();
-    await seed(db, shop.body.id, opts.contacts);
+    await seed(db, shop.body.id, opts.contacts, region);
     await buyCredits(db, { apiUrl: `http://127.0.0.1:${apiPort}`, shopId: shop.body.id, credits, runId, stripeKey: config.STRIPE_SECRET_KEY, webhookSecret: config.STRIPE_WEBHOOK_SECRET });
-    out(`shop ${shopDomain} (timezone ${zone}, local ${local}): ${opts.contacts.toLocaleString('en-US')} contacts, ${credits.toLocaleString('en-US')} credits bought through a Stripe-signed webhook, in ${Date.now() - seedStart} ms`);
+    out(`shop ${shopDomain} (timezone ${zone}, local ${local}; customers numbered in ${region.name}, where it is daytime now): ${opts.contacts.toLocaleString('en-US')} contacts, ${credits.toLocaleString('en-US')} credits bought through a Stripe-signed webhook, in ${Date.now() - seedStart} ms`);
 
     const created = await api.call<{ id: string }>('POST', '/campaigns', {
       name: `Demo ${runId}`,
@@ -273,7 +267,14 @@ async function main(): Promise<void> {
     const tty = process.stdout.isTTY === true;
     for (;;) {
       assertChildrenAlive();
-      if (Date.now() > deadline) throw new DemoError('campaign did not complete in time');
+      if (Date.now() > deadline) {
+        // Say why when quiet hours hold it (a region table that stopped covering the hour), not only that it timed out.
+        const [held] = await db.$queryRaw<{ until: Date | null; batches: bigint }[]>`
+          SELECT min(not_before) AS until, count(*) AS batches FROM campaign_batches
+           WHERE campaign_id = ${campaignId}::uuid AND status = 'pending' AND not_before > now()`;
+        const why = held?.until ? `: ${held.batches} batch(es) held by quiet hours until ${held.until.toISOString()}` : '';
+        throw new DemoError(`campaign did not complete in time${why}`);
+      }
       const res = await api.call<Stats>('GET', `/campaigns/${campaignId}/stats`);
       expectStatus('GET /api/campaigns/:id/stats', res, 200);
       stats = res.body;
