@@ -5,6 +5,8 @@ import { countRecipients, RECIPIENT_STATUSES, type RecipientStatus, type Recipie
 import { getCampaignWithFrozen } from './get-campaign';
 import type { CampaignStatus } from './send-context';
 
+const LIVE = new Set<CampaignStatus>(['queued', 'sending']);
+
 export type CampaignStats = {
   status: CampaignStatus;
   /** Recipients materialised by the launch (0 before it runs); the sum of the per-status counts. */
@@ -20,6 +22,8 @@ export type CampaignStats = {
   skippedQuietHours: number;
   /** Of `pending`, those waiting for their quiet hours to end (in a batch deferred to its `not_before`). */
   deferred: number;
+  /** While the campaign sends: the earliest instant a deferred batch is due again (its `not_before`); null when none waits. */
+  deferredUntil: string | null;
 } & Record<RecipientStatus, number> &
   CampaignPerformance;
 
@@ -38,11 +42,18 @@ export async function campaignStats(db: DbOrTx, shopId: string, campaignId: stri
     if (campaign.recipient_totals) return campaign.recipient_totals;
     return o.scans ? o.scans.read(`stats:${shopId}:${campaignId}`, () => countRecipients(db, campaignId)) : (await countRecipients(db, campaignId)).value;
   };
-  const [totals, reservations] = await Promise.all([
+  const [totals, reservations, waiting] = await Promise.all([
     recipientTotals(),
     db.$queryRaw<{ amount: bigint; consumed: bigint; released: bigint }[]>`
       SELECT amount, consumed, released FROM credit_reservations
        WHERE campaign_id = ${campaignId}::uuid AND shop_id = ${shopId}::uuid ORDER BY created_at DESC LIMIT 1`,
+    // Read fresh, not from a kept scan: a merchant sending at 06:00 in New
+    // York sees why nothing moves, and until when (≤ 1 000 batch rows).
+    LIVE.has(campaign.status)
+      ? db.$queryRaw<{ until: Date | null }[]>`
+          SELECT min(not_before) AS until FROM campaign_batches
+           WHERE campaign_id = ${campaignId}::uuid AND status = 'pending' AND claim_token IS NULL AND not_before IS NOT NULL`
+      : Promise.resolve([]),
   ]);
   const counts = Object.fromEntries(RECIPIENT_STATUSES.map((s) => [s, totals[s]])) as Record<RecipientStatus, number>;
   const r = reservations[0];
@@ -61,6 +72,7 @@ export async function campaignStats(db: DbOrTx, shopId: string, campaignId: stri
     // Totals frozen before quiet_hours skips existed lack the key: there were none then.
     skippedQuietHours: totals.skippedQuietHours ?? 0,
     deferred: totals.deferred,
+    deferredUntil: waiting[0]?.until?.toISOString() ?? null,
     ...(performance.get(campaignId) ?? EMPTY_PERFORMANCE),
   };
 }

@@ -215,7 +215,8 @@ describe('smart sending and recipient quiet hours', () => {
     // 08:00 EST = 13:00Z.
     expect(r).toMatchObject({ outcome: 'deferred', reason: 'quiet_hours', until: new Date('2026-12-05T13:00:00Z'), deferred: 1, counts: { settle: { sent: 1 } } });
     expect(await recipientCounts(env.db, c.id)).toEqual({ sent: 1, pending: 1 });
-    expect(await campaignStats(env.db, shop.id, c.id)).toMatchObject({ sent: 1, pending: 1, deferred: 1, skippedFrequencyCap: 0 });
+    // …and says until when, for the merchant watching a campaign that does not move.
+    expect(await campaignStats(env.db, shop.id, c.id)).toMatchObject({ sent: 1, pending: 1, deferred: 1, deferredUntil: '2026-12-05T13:00:00.000Z', skippedFrequencyCap: 0 });
     const rows = await env.db.$queryRaw<{ phone: string; status: string }[]>`
       SELECT c.phone_e164 AS phone, r.status FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id WHERE r.campaign_id = ${c.id}::uuid ORDER BY 1`;
     expect(rows).toEqual([{ phone: '+12125550100', status: 'pending' }, { phone: '+447700900123', status: 'sent' }]);
@@ -252,6 +253,7 @@ describe('smart sending and recipient quiet hours', () => {
     expect(morning).toMatchObject({ outcome: 'done', settle: { sent: 1 }, batchDone: true, campaignCompleted: true });
     expect(await recipientCounts(env.db, c.id)).toEqual({ sent: 2 });
     expect((await readDbGauges(env.db, new Date('2026-12-05T12:00:00Z'))).recipientsDeferred).toBe(0);
+    expect(await campaignStats(env.db, shop.id, c.id)).toMatchObject({ status: 'completed', deferred: 0, deferredUntil: null });
   });
 
   it('a US number whose contact lives in London follows London time, floor included; the preview counts who is capped now', async () => {

@@ -74,3 +74,28 @@ it('a stats poll that fails (503 until the client gives up) shows the error, and
   expect(await page.getByText('Something went wrong').count()).toBe(0);
   await page.unroute(`**/api/campaigns/${campaignId}/stats`);
 }, 90_000);
+
+it('a sending campaign whose recipients wait for their quiet hours says so, and until when, instead of sitting at 0 % without a word', async () => {
+  const [c] = await env.db.$queryRaw<{ id: string }[]>`
+    INSERT INTO campaigns (shop_id, name, body, status, started_at)
+    VALUES (${shop.id}::uuid, 'Morning', 'Hello', 'sending', now()) RETURNING id`;
+  const campaignId = c!.id;
+  const until = new Date(Date.now() + 3 * 3_600_000);
+  // One batch deferred by the claim (not_before), its three recipients still pending.
+  await env.db.$executeRaw`
+    INSERT INTO campaign_batches (campaign_id, batch_no, recipient_count, status, not_before, deferred)
+    VALUES (${campaignId}::uuid, 0, 3, 'pending', ${until}, 3)`;
+  await env.db.$executeRaw`
+    INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status)
+    SELECT ${campaignId}::uuid, gen_random_uuid(), 0, 'pending' FROM generate_series(1, 3)`;
+
+  await page.goto(`${base}/app/campaigns/${campaignId}?embedded=1&host=YWRtaW4&id_token=${await sessionToken(shop.domain)}&shop=${shop.domain}`);
+  await page.getByText('3 recipients are waiting for their quiet hours to end').waitFor();
+  const note = await page.getByTestId('deferred-note').innerText();
+  const shown = until.toLocaleString('en-US', { dateStyle: 'medium', timeStyle: 'short' });
+  expect(note).toContain(`Sending resumes ${shown}.`);
+
+  // Once the batch is taken (claimed) nobody waits any more: the note goes.
+  await env.db.$executeRaw`UPDATE campaign_batches SET not_before = NULL, deferred = 0 WHERE campaign_id = ${campaignId}::uuid`;
+  await page.getByTestId('deferred-note').waitFor({ state: 'detached' });
+}, 60_000);

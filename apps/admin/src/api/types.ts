@@ -57,6 +57,10 @@ export interface CampaignStats extends Partial<CampaignPerformance> {
   creditsReleased: number;
   startedAt: string | null;
   completedAt: string | null;
+  /** Of pending, those waiting for their quiet hours to end. */
+  deferred?: number;
+  /** While it sends: when the first of them is due again (null when none waits). */
+  deferredUntil?: string | null;
 }
 
 export interface TimeseriesPoint {

@@ -91,6 +91,17 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
             <Banner tone="info" title={`Scheduled for ${dateTime(c.scheduledAt)}`} />
           </Layout.Section>
         ) : null}
+        {s && (s.deferred ?? 0) > 0 && LIVE.has(s.status) ? (
+          <Layout.Section>
+            {/* Without it a campaign sent at 06:00 in New York sat at 0 % with no word of why. */}
+            <Banner tone="info" title={`${num(s.deferred ?? 0)} ${s.deferred === 1 ? 'recipient is' : 'recipients are'} waiting for their quiet hours to end`}>
+              <p data-testid="deferred-note">
+                Quiet hours hold in each recipient&apos;s local time, and US and Canadian numbers are never texted before 08:00 or after 21:00 there.{' '}
+                {s.deferredUntil ? `Sending resumes ${dateTime(s.deferredUntil)}.` : 'Sending resumes when their window opens.'} Nothing is dropped: their credits stay reserved until then.
+              </p>
+            </Banner>
+          </Layout.Section>
+        ) : null}
         <Layout.Section>
           <Card>
             <BlockStack gap="400">

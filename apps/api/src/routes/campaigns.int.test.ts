@@ -606,7 +606,7 @@ describe('campaigns API', () => {
       const draft = await get(shop, `/api/campaigns/${c.id}/stats`);
       expect(draft.body).toEqual({
         status: 'draft', total: 0, pending: 0, sending: 0, sent: 0, delivered: 0, failed: 0, skipped: 0, cancelled: 0, unknown: 0,
-        creditsReserved: 0, creditsDebited: 0, creditsReleased: 0, startedAt: null, completedAt: null, skippedFrequencyCap: 0, skippedQuietHours: 0, deferred: 0,
+        creditsReserved: 0, creditsDebited: 0, creditsReleased: 0, startedAt: null, completedAt: null, skippedFrequencyCap: 0, skippedQuietHours: 0, deferred: 0, deferredUntil: null,
         messagesSent: 0, clicks: 0, uniqueClicks: 0, botClicks: 0, clickRate: null, attributedOrders: 0, attributedRevenue: [],
       });
       await enqueue(shop, c.id);
