@@ -3,6 +3,7 @@ import type { ShopFixture } from '../factories';
 import type { TestEnv } from '../harness';
 import { sessionToken } from '../session-token';
 import { startAdminPage, type AdminPage } from './admin-page';
+import { screenshot } from './browser';
 
 // A sending campaign's page keeps its live stats moving through a failed
 // poll (apps/admin/src/hooks.ts `useApi`): the error shows while it lasts,
@@ -94,6 +95,7 @@ it('a sending campaign whose recipients wait for their quiet hours says so, and 
   const note = await page.getByTestId('deferred-note').innerText();
   const shown = until.toLocaleString('en-US', { dateStyle: 'medium', timeStyle: 'short' });
   expect(note).toContain(`Sending resumes ${shown}.`);
+  await screenshot(page, 'campaign-detail-deferred');
 
   // Once the batch is taken (claimed) nobody waits any more: the note goes.
   await env.db.$executeRaw`UPDATE campaign_batches SET not_before = NULL, deferred = 0 WHERE campaign_id = ${campaignId}::uuid`;
