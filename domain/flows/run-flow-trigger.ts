@@ -1,4 +1,5 @@
-import type { Db } from '../../lib/db';
+import { sql, type Db } from '../../lib/db';
+import { purchaseSql } from '../orders/purchase-sql';
 import { DEFAULT_ABANDONED_DELAY_MINUTES, type TriggerType } from './flow-input';
 import { loadLiveFlows, lockLiveFlow } from './load-live-flows';
 import { startFlowRuns, type StartedRun, type TriggerCandidate } from './start-flow-runs';
@@ -26,7 +27,8 @@ type CandidateRow = { contact_id: string; subject: string; triggered_at: Date; b
 /**
  * The flows.trigger.v1 job: reads what the event names, keeps what may start
  * a run NOW (the contact still subscribed and not erased; a checkout still not
- * completed and not followed by an order of the contact), and starts one run
+ * completed and not followed by a purchase of the contact; an order that is a
+ * purchase, not cancelled by now nor a test order), and starts one run
  * per live flow on the trigger and candidate. Idempotent: a replay finds the
  * runs already there (unique keys) and starts none.
  *
@@ -54,7 +56,8 @@ export async function runFlowTrigger(db: Db, e: FlowTriggerEvent, o: { traceId: 
        ORDER BY r.id`;
   } else if (e.kind === 'checkout_abandoned') {
     // Each flow may set its own delay; the run's base is the checkout's last update + that delay (below).
-    // An order since the checkout was first seen (or since its last update, for a checkout first seen late) completed it.
+    // A purchase since the checkout was first seen (or since its last update, for a checkout first seen late) completed it;
+    // a test order or a cancelled one did not (purchase-sql.ts).
     rows = await db.$queryRaw<CandidateRow[]>`
       SELECT k.contact_id, k.token AS subject, k.shopify_updated_at AS triggered_at, k.shopify_updated_at AS base_at, c.phone_e164, c.timezone
         FROM shopify_checkouts k JOIN contacts c ON c.id = k.contact_id
@@ -62,12 +65,12 @@ export async function runFlowTrigger(db: Db, e: FlowTriggerEvent, o: { traceId: 
          AND c.sms_consent = 'subscribed' AND c.erased_at IS NULL
          AND NOT EXISTS (SELECT 1 FROM shopify_orders o
                           WHERE o.shop_id = k.shop_id AND o.contact_id = k.contact_id
-                            AND o.ordered_at >= LEAST(k.created_at, k.shopify_updated_at))`;
+                            AND o.ordered_at >= LEAST(k.created_at, k.shopify_updated_at) AND ${purchaseSql(sql`o`)})`;
   } else {
     rows = await db.$queryRaw<CandidateRow[]>`
       SELECT o.contact_id, o.order_id AS subject, o.ordered_at AS triggered_at, ${o.now}::timestamptz AS base_at, c.phone_e164, c.timezone
         FROM shopify_orders o JOIN contacts c ON c.id = o.contact_id
-       WHERE o.shop_id = ${e.shopId}::uuid AND o.order_id = ${e.orderId} AND NOT o.test
+       WHERE o.shop_id = ${e.shopId}::uuid AND o.order_id = ${e.orderId} AND ${purchaseSql(sql`o`)}
          AND c.sms_consent = 'subscribed' AND c.erased_at IS NULL`;
   }
   const candidates: TriggerCandidate[] = rows.map((r) => ({

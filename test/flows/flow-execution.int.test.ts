@@ -232,6 +232,48 @@ describe('flow execution', () => {
     expect(await run(runs.idle!)).toMatchObject({ status: 'active', current_step: 1 });
   });
 
+  it('a test order or a cancelled order since the trigger is no purchase: the run goes on, an abandoned-checkout message is still due', async () => {
+    const shop = await createShop(env.db);
+    const waitSteps = [{ type: 'wait', duration: { amount: 1, unit: 'days' } }, { type: 'send', body: 'Hi' }];
+    const exiting = await liveFlow(shop, { name: 'Post purchase', trigger: { type: 'order_created' }, exitCondition: { orderPlaced: true }, steps: waitSteps });
+    const conditionSteps = [{ type: 'condition', check: { kind: 'hasOrderedSinceTrigger', is: false } }, ...waitSteps];
+    const conditional = await liveFlow(shop, { name: 'Bought again?', trigger: { type: 'order_created' }, exitCondition: { orderPlaced: false }, steps: conditionSteps });
+    const checkoutSteps = [{ type: 'condition', check: { kind: 'consent', is: 'subscribed' } }, { type: 'send', body: 'Forgot something? {{checkoutUrl}}' }];
+    const cart = await liveFlow(shop, { name: 'Abandoned', trigger: { type: 'checkout_abandoned', delayMinutes: 60 }, steps: checkoutSteps });
+    const t0 = new Date(Date.UTC(2026, 11, 8, 12));
+    const runs: Record<string, { exiting: string; conditional: string; cart: string }> = {};
+    for (const k of ['test', 'cancelled', 'purchase']) {
+      const contact = await createContact(env.db, shop.id);
+      const token = `tok-${randomUUID()}`;
+      await env.db.$executeRaw`
+        INSERT INTO shopify_checkouts (shop_id, token, contact_id, abandoned_checkout_url, shopify_updated_at)
+        VALUES (${shop.id}::uuid, ${token}, ${contact.id}::uuid, 'https://shop.example/recover', ${t0}::timestamptz)`;
+      runs[k] = {
+        exiting: await startRun(shop, exiting, waitSteps, contact.id, t0),
+        conditional: await startRun(shop, conditional, conditionSteps, contact.id, t0),
+        cart: await startRun(shop, cart, checkoutSteps, contact.id, t0, { trigger: 'checkout_abandoned', subject: token, baseAt: new Date(t0.getTime() + 3600_000) }),
+      };
+      // The contact's order after every trigger: placed through a test gateway, cancelled since, or a purchase.
+      await env.db.$executeRaw`
+        INSERT INTO shopify_orders (shop_id, order_id, contact_id, total_minor, currency, ordered_at, test, cancelled_at)
+        VALUES (${shop.id}::uuid, ${`o-${randomUUID()}`}, ${contact.id}::uuid, 1000, 'USD', ${new Date(t0.getTime() + 1000)}::timestamptz,
+                ${k === 'test'}, ${k === 'cancelled' ? new Date(t0.getTime() + 2000) : null}::timestamptz)`;
+    }
+    const all = Object.values(runs).flatMap((r) => Object.values(r));
+    // A day later every post-purchase run is at its send step, or exited; an hour after the checkout every cart run is.
+    await tick(new Date(t0.getTime() + 5000), all);
+    await tick(new Date(t0.getTime() + 3600_000), all);
+    await tick(new Date(t0.getTime() + 86_400_000 + 5000), all);
+    for (const k of ['test', 'cancelled']) {
+      expect(await run(runs[k]!.exiting)).toMatchObject({ status: 'active', current_step: 1 });
+      expect(await run(runs[k]!.conditional)).toMatchObject({ status: 'active', current_step: 2 });
+      expect(await run(runs[k]!.cart)).toMatchObject({ status: 'active', current_step: 1 });
+    }
+    expect(await run(runs.purchase!.exiting)).toMatchObject({ status: 'exited', exit_reason: 'order_placed' });
+    expect(await run(runs.purchase!.conditional)).toMatchObject({ status: 'exited', exit_reason: 'condition' });
+    expect(await run(runs.purchase!.cart)).toMatchObject({ status: 'exited', exit_reason: 'order_placed' });
+  });
+
   it('STOP mid-flow ends every active run of the contact in the STOP transaction, even one being executed', async () => {
     const shop = await createShop(env.db);
     const contact = await createContact(env.db, shop.id);

@@ -468,6 +468,31 @@ describe('flow triggers', () => {
       await flowsQueueIdle();
       expect(await runsOf(flow.id)).toEqual([]);
     });
+    it('a checkout followed only by a test order or by an order cancelled since still starts its run', async () => {
+      const shop = await createShop(env.db);
+      const flow = await cartFlow(shop);
+      const tester = await subscribedCustomer(shop);
+      const testToken = `tst${randomUUID().replace(/-/g, '')}`;
+      const canceller = await subscribedCustomer(shop);
+      const cancelToken = `cnc${randomUUID().replace(/-/g, '')}`;
+      // Paused while the checkouts and orders arrive, so each trigger job reads them all when the update after resuming queues it.
+      await api.post(shop, `/api/flows/${flow.id}/pause`);
+      await deliver(shop, 'checkouts/create', checkout(testToken, { customerId: tester.customerId, updatedAt: iso(-120) }));
+      await deliver(shop, 'checkouts/create', checkout(cancelToken, { customerId: canceller.customerId, updatedAt: iso(-120) }));
+      await deliver(shop, 'orders/create', { ...order(customerId(), tester.customerId), test: true });
+      const cancelled = order(customerId(), canceller.customerId);
+      await deliver(shop, 'orders/create', cancelled);
+      await deliver(shop, 'orders/cancelled', { ...cancelled, cancelled_at: iso(0) });
+      await api.post(shop, `/api/flows/${flow.id}/activate`);
+      await deliver(shop, 'checkouts/update', checkout(testToken, { customerId: tester.customerId, updatedAt: iso(-60) }));
+      await deliver(shop, 'checkouts/update', checkout(cancelToken, { customerId: canceller.customerId, updatedAt: iso(-60) }));
+
+      await flowsQueueIdle();
+      await drainOutbox(shop.id);
+      await flowsQueueIdle();
+      const runs = await runsOf(flow.id);
+      expect(runs.map((r) => [r.contact_id, r.trigger_subject]).sort()).toEqual([[tester.contactId, testToken], [canceller.contactId, cancelToken]].sort());
+    });
   });
 
   describe('order created', () => {
@@ -514,6 +539,22 @@ describe('flow triggers', () => {
       expect(london).toBeGreaterThanOrEqual(10);
       expect(london).toBeLessThan(20);
       expect(runs[0]!.next_due_at.getTime()).toBeLessThanOrEqual(Date.now() + 24 * 3600_000);
+    });
+
+    it('an order created already cancelled starts no post-purchase run', async () => {
+      const shop = await createShop(env.db);
+      const flow = await liveFlow(shop, { name: 'Thanks', trigger: { type: 'order_created' }, steps: [{ type: 'send', body: 'Thanks!' }] });
+      const contact = await createContact(env.db, shop.id);
+      const cust = customerId();
+      await env.db.$executeRaw`UPDATE contacts SET shopify_customer_id = ${String(cust)} WHERE id = ${contact.id}::uuid`;
+      const base = { order_number: 1, total_price: '1.00', currency: 'USD', landing_site: null, referring_site: null, source_name: 'web', discount_codes: [], line_items: [] };
+      const placed = customerId();
+      await deliver(shop, 'orders/create', { ...base, id: customerId(), created_at: iso(0), cancelled_at: iso(0), customer: { id: cust, phone: null } });
+      await deliver(shop, 'orders/create', { ...base, id: placed, created_at: iso(0), customer: { id: cust, phone: null } });
+      await flowsQueueIdle();
+      await drainOutbox(shop.id);
+      await flowsQueueIdle();
+      expect((await runsOf(flow.id)).map((r) => r.trigger_subject)).toEqual([String(placed)]);
     });
 
     it('an order of an unknown customer or an unsubscribed contact starts nothing', async () => {
