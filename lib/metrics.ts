@@ -103,6 +103,12 @@ export function createMetrics() {
     linkClickBufferAge: new Gauge({ name: 'link_click_buffer_oldest_seconds', help: 'Age of the oldest click waiting for its flush (0 when none; normally under a second)', registers: r }),
     attributedOrders: new Counter({ name: 'attributed_orders_total', help: 'Orders attributed to a campaign or a flow, by kind (click, view)', labelNames: ['kind'] as const, registers: r }),
     attributedRevenue: new Counter({ name: 'attributed_revenue_total', help: 'Revenue of attributed orders, in major units of each currency', labelNames: ['currency'] as const, registers: r }),
+    attributedRevenueWithdrawn: new Counter({
+      name: 'attributed_revenue_withdrawn_total',
+      help: 'Attributed revenue taken back by refunds and cancellations, in major units of each currency (net revenue = attributed_revenue_total minus this)',
+      labelNames: ['currency', 'reason'] as const,
+      registers: r,
+    }),
     shopErasures: new Counter({ name: 'shop_erasures_total', help: 'Shop erasures (shop/redact) that ended, by outcome (erased; not_requested: no shop awaiting erasure by that id)', labelNames: ['outcome'] as const, registers: r }),
     shopErasureRows: new Counter({ name: 'shop_erasure_rows_deleted_total', help: 'Rows deleted by shop erasures, by table', labelNames: ['table'] as const, registers: r }),
     // The point of the chunks: each transaction stays far below the 5 s bound a cascade used to break.

@@ -1,5 +1,6 @@
-import type { DbOrTx } from '../../lib/db';
+import { sql, type DbOrTx } from '../../lib/db';
 import { minorToDecimal, minorUnitDigits } from '../orders/money';
+import { refundedSql } from '../orders/refunded-sql';
 
 /** What a campaign earned: clicks on its links and the orders attributed to it (domain/orders/attribute-order.ts). */
 export interface CampaignPerformance {
@@ -14,7 +15,10 @@ export interface CampaignPerformance {
   /** uniqueClicks ÷ messagesSent, 4 decimals; null before any message went out. */
   clickRate: number | null;
   attributedOrders: number;
-  /** Per currency: the attributed orders' total, and that per message sent and per credit debited (decimal text; null when nothing was sent or debited). */
+  /**
+   * Per currency: the attributed orders' total net of their successful refunds (each order's at least 0),
+   * and that per message sent and per credit debited (decimal text; null when nothing was sent or debited).
+   */
   attributedRevenue: { currency: string; orders: number; amount: string; perMessage: string | null; perCredit: string | null }[];
 }
 
@@ -47,8 +51,8 @@ export async function campaignPerformance(
       SELECT campaign_id, clicks, unique_clicks, bot_clicks
         FROM campaign_click_counts WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid`,
     db.$queryRaw<RevenueRow[]>`
-      SELECT campaign_id, currency, count(*) AS orders, sum(total_minor)::bigint AS total
-        FROM order_attributions WHERE campaign_id = ANY(${ids}::uuid[]) AND shop_id = ${shopId}::uuid GROUP BY 1, 2 ORDER BY 1, 2`,
+      SELECT a.campaign_id, a.currency, count(*) AS orders, sum(a.total_minor - ${refundedSql(sql`a`)})::bigint AS total
+        FROM order_attributions a WHERE a.campaign_id = ANY(${ids}::uuid[]) AND a.shop_id = ${shopId}::uuid GROUP BY 1, 2 ORDER BY 1, 2`,
   ]);
   const clicksBy = new Map(clicks.map((c) => [c.campaign_id, c]));
   for (const c of campaigns) {

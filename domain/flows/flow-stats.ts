@@ -1,5 +1,6 @@
-import type { DbOrTx } from '../../lib/db';
+import { sql, type DbOrTx } from '../../lib/db';
 import { minorToDecimal } from '../orders/money';
+import { refundedSql } from '../orders/refunded-sql';
 import type { FlowStep } from './flow-input';
 import { getFlowRow } from './get-flow';
 
@@ -41,7 +42,7 @@ export interface AttributedRevenue {
   botClicks: number;
   /** Every attributed order: by click and by view. */
   attributedOrders: number;
-  /** Per currency, the orders' total in major units (decimal text). */
+  /** Per currency, the orders' total net of their successful refunds (each order's at least 0), in major units (decimal text). */
   attributedRevenue: RevenueLines;
   /** Of those, the orders attributed by a click on one of the flow's links. */
   clickAttributedOrders: number;
@@ -126,7 +127,7 @@ export async function getFlowStats(db: DbOrTx, shopId: string, flowId: string): 
        GROUP BY step`,
     // Attributed orders are far fewer than runs: their own index, the message's step by primary key.
     db.$queryRaw<{ step: number | null; kind: string; currency: string; orders: bigint; total: bigint }[]>`
-      SELECT m.step, a.kind, a.currency, count(*) AS orders, sum(a.total_minor)::bigint AS total
+      SELECT m.step, a.kind, a.currency, count(*) AS orders, sum(a.total_minor - ${refundedSql(sql`a`)})::bigint AS total
         FROM order_attributions a LEFT JOIN flow_messages m ON m.id = a.flow_message_id
        WHERE a.flow_id = ${flowId}::uuid AND a.shop_id = ${shopId}::uuid
        GROUP BY m.step, a.kind, a.currency`,

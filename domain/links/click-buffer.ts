@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Db } from '../../lib/db';
 import type { Metrics } from '../../lib/metrics';
-import { minorToMajor } from '../orders/money';
+import { countAttribution } from '../orders/count-attribution';
 import { recordClicks, type ClickRecord } from './record-clicks';
 
 export interface ClickBufferOptions {
@@ -10,7 +10,7 @@ export interface ClickBufferOptions {
   /** Rows per INSERT. */
   batchSize?: number;
   flushEveryMs?: number;
-  metrics?: Pick<Metrics, 'linkClicks' | 'linkClicksDropped' | 'linkClickFlushFailures' | 'linkClicksBuffered' | 'linkClickBufferAge' | 'attributedOrders' | 'attributedRevenue'>;
+  metrics?: Pick<Metrics, 'linkClicks' | 'linkClicksDropped' | 'linkClickFlushFailures' | 'linkClicksBuffered' | 'linkClickBufferAge' | 'attributedOrders' | 'attributedRevenue' | 'attributedRevenueWithdrawn'>;
   now?: () => number;
   logger?: Logger;
 }
@@ -105,10 +105,7 @@ export class ClickBuffer {
         const m = this.opts.metrics;
         if (r.human > 0) m?.linkClicks.inc({ kind: 'human' }, r.human);
         if (r.bot > 0) m?.linkClicks.inc({ kind: 'bot' }, r.bot);
-        for (const a of r.attributed) {
-          m?.attributedOrders.inc({ kind: a.kind });
-          m?.attributedRevenue.inc({ currency: a.currency }, minorToMajor(a.totalMinor, a.currency));
-        }
+        if (m) for (const a of r.attributed) countAttribution(m, a);
       } catch (err) {
         // Back at the head, in order, for the next tick; bounded like any add
         // (the newest go if clicks arrived meanwhile and it is full).

@@ -2,6 +2,7 @@ import { sql, type Db, type Tx } from '../../lib/db';
 import { notOfDeletedFlowSql } from '../flows/deleted-flow-sql';
 import { isUniqueViolation } from '../../lib/pg-errors';
 import { lockContactsForAttribution } from '../orders/attribution-lock';
+import { refundedSql } from '../orders/refunded-sql';
 import type { UaClass } from './user-agent-class';
 
 /** One answered redirect, as the api buffered it. */
@@ -24,7 +25,7 @@ export interface RecordedClicks {
   human: number;
   bot: number;
   /** Orders placed after one of these clicks and not yet attributed (the click was flushed after the order arrived). */
-  attributed: { kind: 'click'; campaignId: string | null; flowId: string | null; totalMinor: bigint; currency: string }[];
+  attributed: { kind: 'click'; campaignId: string | null; flowId: string | null; totalMinor: bigint; refundedMinor: bigint; currency: string }[];
 }
 
 interface Row {
@@ -36,6 +37,7 @@ interface AttributedRow {
   campaign_id: string | null;
   flow_id: string | null;
   total_minor: bigint;
+  refunded_minor: bigint;
   currency: string;
 }
 
@@ -85,11 +87,11 @@ export async function recordClicks(db: Db, clicks: ClickRecord[]): Promise<Recor
           INSERT INTO order_attributions (shop_id, order_id, campaign_id, flow_id, flow_message_id, contact_id, kind, source, click_id, total_minor, currency, ordered_at)
           SELECT shop_id, order_id, campaign_id, flow_id, flow_message_id, contact_id, 'click', 'order', click_id, total_minor, currency, ordered_at FROM pick
           ON CONFLICT (shop_id, order_id) DO NOTHING
-          RETURNING campaign_id, flow_id, total_minor, currency`;
+          RETURNING campaign_id, flow_id, total_minor, ${refundedSql(sql`order_attributions`)} AS refunded_minor, currency`;
         return {
           human,
           bot: rows.length - human,
-          attributed: attributed.map((a) => ({ kind: 'click' as const, campaignId: a.campaign_id, flowId: a.flow_id, totalMinor: a.total_minor, currency: a.currency })),
+          attributed: attributed.map((a) => ({ kind: 'click' as const, campaignId: a.campaign_id, flowId: a.flow_id, totalMinor: a.total_minor, refundedMinor: a.refunded_minor, currency: a.currency })),
         };
       });
     } catch (err) {

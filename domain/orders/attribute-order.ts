@@ -1,6 +1,7 @@
 import { sql, type Sql, type Tx } from '../../lib/db';
 import { notOfDeletedFlowSql } from '../flows/deleted-flow-sql';
 import { lockContactsForAttribution } from './attribution-lock';
+import { refundedSql } from './refunded-sql';
 
 export interface Attribution {
   kind: 'click' | 'view';
@@ -8,6 +9,8 @@ export interface Attribution {
   campaignId: string | null;
   flowId: string | null;
   totalMinor: bigint;
+  /** Of totalMinor, what the order's successful refunds recorded so far took back (refunded-sql.ts): it earned the rest. */
+  refundedMinor: bigint;
   currency: string;
 }
 
@@ -17,12 +20,16 @@ export interface AttributionRow {
   campaign_id: string | null;
   flow_id: string | null;
   total_minor: bigint;
+  refunded_minor: bigint;
   currency: string;
 }
 
+/** The columns of AttributionRow, for a RETURNING of order_attributions. */
+export const ATTRIBUTION_RETURNING = sql`kind, campaign_id, flow_id, total_minor, ${refundedSql(sql`order_attributions`)} AS refunded_minor, currency`;
+
 /** The result row as published (also the summary path's). */
 export function toAttribution(row: AttributionRow): Attribution {
-  return { kind: row.kind, campaignId: row.campaign_id, flowId: row.flow_id, totalMinor: row.total_minor, currency: row.currency };
+  return { kind: row.kind, campaignId: row.campaign_id, flowId: row.flow_id, totalMinor: row.total_minor, refundedMinor: row.refunded_minor, currency: row.currency };
 }
 
 /**
@@ -63,7 +70,7 @@ export async function attributeOrder(tx: Tx, o: { shopId: string; orderId: strin
     SELECT o.shop_id, o.order_id, pick.campaign_id, pick.flow_id, pick.flow_message_id, o.contact_id, pick.kind, 'order', pick.click_id, o.total_minor, o.currency, o.ordered_at
       FROM o, pick
     ON CONFLICT (shop_id, order_id) DO NOTHING
-    RETURNING kind, campaign_id, flow_id, total_minor, currency`;
+    RETURNING ${ATTRIBUTION_RETURNING}`;
   return row ? toAttribution(row) : null;
 }
 

@@ -1,5 +1,5 @@
 import { sql, type Tx } from '../../lib/db';
-import { lastDeliveredSql, toAttribution, type Attribution, type AttributionRow } from './attribute-order';
+import { ATTRIBUTION_RETURNING, lastDeliveredSql, toAttribution, type Attribution, type AttributionRow } from './attribute-order';
 import { notOfDeletedFlowSql } from '../flows/deleted-flow-sql';
 import { lockContactsForAttribution } from './attribution-lock';
 import { toMinorUnits } from './money';
@@ -64,6 +64,6 @@ export async function attributeSummaryOrder(
       FROM c, pick
      WHERE COALESCE(c.amount_spent_currency, ${s.currency}::text) IS NOT NULL
     ON CONFLICT (shop_id, order_id) DO NOTHING
-    RETURNING kind, campaign_id, flow_id, total_minor, currency`;
+    RETURNING ${ATTRIBUTION_RETURNING}`;
   return row ? toAttribution(row) : null;
 }

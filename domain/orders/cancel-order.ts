@@ -1,5 +1,5 @@
 import type { Tx } from '../../lib/db';
-import { toAttribution, type Attribution, type AttributionRow } from './attribute-order';
+import { ATTRIBUTION_RETURNING, toAttribution, type Attribution, type AttributionRow } from './attribute-order';
 import { lockContactsForAttribution } from './attribution-lock';
 
 /**
@@ -12,7 +12,8 @@ import { lockContactsForAttribution } from './attribution-lock';
  * committing at the same moment either attributed it first (and this
  * statement, run after the lock, deletes that row) or sees it cancelled.
  * The contact's order summary stays ("has bought", not accounting). Returns
- * the attribution withdrawn, if any.
+ * the attribution withdrawn, if any (with what refunds had taken off it
+ * already, so the counters withdraw only what it still earned).
  */
 export async function cancelShopifyOrder(tx: Tx, o: { shopId: string; orderId: string; cancelledAt: Date }): Promise<Attribution | null> {
   const [order] = await tx.$queryRaw<{ contact_id: string | null }[]>`
@@ -24,6 +25,6 @@ export async function cancelShopifyOrder(tx: Tx, o: { shopId: string; orderId: s
      WHERE shop_id = ${o.shopId}::uuid AND order_id = ${o.orderId} AND cancelled_at IS NULL`;
   const [withdrawn] = await tx.$queryRaw<AttributionRow[]>`
     DELETE FROM order_attributions WHERE shop_id = ${o.shopId}::uuid AND order_id = ${o.orderId}
-    RETURNING kind, campaign_id, flow_id, total_minor, currency`;
+    RETURNING ${ATTRIBUTION_RETURNING}`;
   return withdrawn ? toAttribution(withdrawn) : null;
 }

@@ -9,7 +9,7 @@ import {
   shopifyCustomerSync,
   shopifyShopRedact,
 } from './handlers/shopify';
-import { shopifyCheckout, shopifyOrderCancelled, shopifyOrderCreated } from './handlers/shopify-orders';
+import { shopifyCheckout, shopifyOrderCancelled, shopifyOrderCreated, shopifyRefundCreated } from './handlers/shopify-orders';
 import { shopifyBulkOperationFinish } from './handlers/shopify-bulk';
 import { stripeChargeRefunded, stripeDisputeClosed, stripeSessionExpired, stripeSessionPaid, stripeSessionsExpiredInBulk } from './handlers/stripe';
 import type { BulkWebhookHandler, WebhookHandler } from './types';
@@ -42,6 +42,7 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
     'shop/redact': shopifyShopRedact,
     'orders/create': shopifyOrderCreated,
     'orders/cancelled': shopifyOrderCancelled,
+    'refunds/create': shopifyRefundCreated,
     'checkouts/create': shopifyCheckout,
     'checkouts/update': shopifyCheckout,
     'bulk_operations/finish': shopifyBulkOperationFinish,

@@ -59,6 +59,9 @@ export const customerSchema = z.object({
   myshopify_domain: absent,
   shop_domain: absent,
   customer: absent,
+  // A refund body (it has its order's id and an id of its own): never read as a customer.
+  order_id: absent,
+  refund_line_items: absent,
 });
 
 /**
@@ -159,6 +162,43 @@ export type ShopifyOrderBody = z.infer<typeof orderSchema>;
  */
 export const orderCancelledSchema = orderSchema.extend({ cancelled_at: shopifyTime });
 
+const MAX_REFUND_TRANSACTIONS = 250;
+
+/** A refund's transaction: only what says whether and how much it gave back (domain/orders/refund-amounts.ts). */
+const refundTransaction = z.object({
+  kind: z.string().max(64),
+  status: z.string().max(64).nullable().optional(),
+  amount: decimal,
+  currency: currency.nullable().optional(),
+});
+
+/**
+ * refunds/create: a Refund, which names its order (`order_id`) and carries
+ * its `transactions` and `refund_line_items` (both arrays, empty or not).
+ * Shopify signs the body, not the topic: a body of another topic sent under
+ * this one would take revenue off an order, so an order body (it has a total,
+ * line items and a customer, and its refunds are nested, never at the top),
+ * a checkout or a GDPR body is refused, as is a body without the arrays.
+ * Line items are never read; transactions past 250 are refused (a refund has
+ * a handful).
+ */
+export const refundSchema = z.object({
+  id: shopifyId.transform(String),
+  order_id: shopifyId.transform(String),
+  created_at: shopifyTime,
+  processed_at: shopifyTime.nullable().optional(),
+  transactions: z.array(refundTransaction).max(MAX_REFUND_TRANSACTIONS),
+  refund_line_items: z.array(z.unknown()),
+  total_price: absent,
+  line_items: absent,
+  customer: absent,
+  abandoned_checkout_url: absent,
+  shop_domain: absent,
+  myshopify_domain: absent,
+  domain: absent,
+});
+export type ShopifyRefundBody = z.infer<typeof refundSchema>;
+
 /**
  * checkouts/create, checkouts/update: the token, who (customer id, phone),
  * the abandoned-checkout URL, when it changed and whether it completed
@@ -227,6 +267,7 @@ const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => 
   'customers_marketing_consent/update': { schema: customerSchema },
   'orders/create': { schema: orderSchema },
   'orders/cancelled': { schema: orderCancelledSchema },
+  'refunds/create': { schema: refundSchema },
   'checkouts/create': { schema: checkoutSchema },
   'checkouts/update': { schema: checkoutSchema },
   'bulk_operations/finish': { schema: bulkOperationFinishSchema },

@@ -168,7 +168,7 @@ describe('a Shopify test order', () => {
       { id: randomUUID(), campaignId, recipientId, linkIndex: 0, clickedAt: new Date(Date.parse(test.created_at) - 60_000), uaClass: 'ios', bot: false },
     ]);
     // The click, before both orders, attributes the real one only.
-    expect(late.attributed).toEqual([{ kind: 'click', campaignId, flowId: null, totalMinor: 2000n, currency: 'USD' }]);
+    expect(late.attributed).toEqual([{ kind: 'click', campaignId, flowId: null, totalMinor: 2000n, refundedMinor: 0n, currency: 'USD' }]);
     expect(await statsOf(shop, campaignId)).toMatchObject({ attributedOrders: 1, attributedRevenue: [{ currency: 'USD', orders: 1, amount: '20.00' }] });
   });
 });

@@ -4,11 +4,21 @@ import { queueFlowTrigger } from '../../flows/queue-flow-trigger';
 import { attributeOrder } from '../../orders/attribute-order';
 import { cancelShopifyOrder } from '../../orders/cancel-order';
 import { lockShopifyCustomer } from '../../orders/customer-lock';
-import { minorToMajor } from '../../orders/money';
+import { countAttribution, countWithdrawal } from '../../orders/count-attribution';
 import { recordShopifyOrder, type ShopifyOrderInput } from '../../orders/record-order';
+import { recordShopifyRefund } from '../../orders/record-refund';
+import { successfulRefundAmounts } from '../../orders/refund-amounts';
 import { inEventTransaction } from '../event-transaction';
 import { publishAfterCommit } from '../publish-after-commit';
-import { checkoutSchema, orderCancelledSchema, orderSchema, type ShopifyCheckoutBody, type ShopifyOrderBody } from '../shopify-payloads';
+import {
+  checkoutSchema,
+  orderCancelledSchema,
+  orderSchema,
+  refundSchema,
+  type ShopifyCheckoutBody,
+  type ShopifyOrderBody,
+  type ShopifyRefundBody,
+} from '../shopify-payloads';
 import type { WebhookHandler } from '../types';
 
 /**
@@ -37,6 +47,18 @@ function minimalOrder(o: ShopifyOrderBody): Record<string, unknown> {
     referring_site: o.referring_site,
     source_name: o.source_name,
     discount_codes: o.discount_codes.map((code) => ({ code })),
+  };
+}
+
+/** A refund as its record reads it: no note, no line items, only what says how much its transactions gave back. */
+function minimalRefund(r: ShopifyRefundBody): Record<string, unknown> {
+  return {
+    id: r.id,
+    order_id: r.order_id,
+    created_at: r.created_at,
+    processed_at: r.processed_at ?? null,
+    transactions: r.transactions.map((t) => ({ kind: t.kind, status: t.status ?? null, amount: t.amount, currency: t.currency ?? null })),
+    refund_line_items: [],
   };
 }
 
@@ -99,10 +121,7 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
     }
     await minimizePayload(tx, event.id, minimalOrder(o));
     ctx.afterCommit(() => {
-      if (attributed) {
-        deps.metrics.attributedOrders.inc({ kind: attributed.kind });
-        deps.metrics.attributedRevenue.inc({ currency: attributed.currency }, minorToMajor(attributed.totalMinor, attributed.currency));
-      }
+      if (attributed) countAttribution(deps.metrics, attributed);
       deps.logger.info(
         { webhookEventId: event.id, shopId, outcome: result.outcome, test: o.test === true, linked: result.outcome === 'recorded' && result.contactId !== null, attributedTo: attributed?.campaignId ?? attributed?.flowId, attribution: attributed?.kind },
         'shopify order',
@@ -131,12 +150,58 @@ export const shopifyOrderCancelled: WebhookHandler = async (ctx) => {
     const result = await recordShopifyOrder(tx, orderInput(shopId, o));
     const withdrawn = await cancelShopifyOrder(tx, { shopId, orderId: o.id, cancelledAt });
     await minimizePayload(tx, event.id, minimalOrder(o));
-    ctx.afterCommit(() =>
+    ctx.afterCommit(() => {
+      if (withdrawn) countWithdrawal(deps.metrics, 'cancelled', withdrawn.currency, withdrawn.totalMinor - withdrawn.refundedMinor);
       deps.logger.info(
         { webhookEventId: event.id, shopId, recorded: result.outcome === 'recorded', withdrawnFrom: withdrawn?.campaignId ?? withdrawn?.flowId, attribution: withdrawn?.kind },
         'shopify order cancelled',
-      ),
-    );
+      );
+    });
+    return { outcome: 'processed', shopId };
+  });
+};
+
+/**
+ * refunds/create: the refund's successful refund transactions, stored once
+ * per refund (domain/orders/record-refund.ts); every figure of what a
+ * campaign or flow earned is read net of them. Shopify does not order its
+ * webhooks: a refund that comes before its order's orders/create is stored
+ * all the same and counts once the order is attributed. The body must be a
+ * refund's (shopify-payloads.ts refundSchema): another topic's signed body
+ * sent under this topic is refused at the route.
+ */
+export const shopifyRefundCreated: WebhookHandler = async (ctx) => {
+  const { deps, event } = ctx;
+  const shopId = event.shop_id;
+  if (!shopId) return ignore(ctx);
+  const r = refundSchema.parse(event.payload);
+  const amounts = successfulRefundAmounts(r.transactions.map((t) => ({ kind: t.kind, status: t.status ?? null, amount: t.amount, currency: t.currency ?? null })));
+  return inEventTransaction(ctx, async (tx) => {
+    const result = await recordShopifyRefund(tx, {
+      shopId,
+      orderId: r.order_id,
+      refundId: r.id,
+      refundedAt: new Date(Date.parse(r.processed_at ?? r.created_at)),
+      amounts,
+    });
+    await minimizePayload(tx, event.id, minimalRefund(r));
+    ctx.afterCommit(() => {
+      const withdrawn = result.outcome === 'recorded' ? result.withdrawn : null;
+      if (withdrawn) countWithdrawal(deps.metrics, 'refund', withdrawn.currency, withdrawn.amountMinor);
+      deps.logger.info(
+        {
+          webhookEventId: event.id,
+          shopId,
+          orderId: r.order_id,
+          refundId: r.id,
+          outcome: result.outcome,
+          refunded: amounts.map((a) => `${a.amountMinor} ${a.currency}`).join(', '),
+          withdrawnFrom: withdrawn?.campaignId ?? withdrawn?.flowId,
+          withdrawnMinor: withdrawn ? String(withdrawn.amountMinor) : undefined,
+        },
+        'shopify refund',
+      );
+    });
     return { outcome: 'processed', shopId };
   });
 };

@@ -4,7 +4,7 @@ import { applyShopifyCustomerSummary } from '../../orders/apply-customer-summary
 import { attributeSummaryOrder } from '../../orders/attribute-summary-order';
 import { lockShopifyCustomer } from '../../orders/customer-lock';
 import { linkCustomerOrders } from '../../orders/link-customer-orders';
-import { minorToMajor } from '../../orders/money';
+import { countAttribution } from '../../orders/count-attribution';
 import { exportCustomerData } from '../../privacy/export-customer-data';
 import { redactCustomer } from '../../privacy/redact-customer';
 import { requestShopErasure } from '../../privacy/request-shop-erasure';
@@ -115,10 +115,7 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
       const attributed = await attributeSummaryOrder(tx, { ...summary, at: updatedAt });
       await applyShopifyCustomerSummary(tx, summary);
       if (attributed) {
-        ctx.afterCommit(() => {
-          deps.metrics.attributedOrders.inc({ kind: attributed.kind });
-          deps.metrics.attributedRevenue.inc({ currency: attributed.currency }, minorToMajor(attributed.totalMinor, attributed.currency));
-        });
+        ctx.afterCommit(() => countAttribution(deps.metrics, attributed));
       }
     }
     return { outcome: outcome === 'no_phone' ? 'ignored' : 'processed', shopId };
