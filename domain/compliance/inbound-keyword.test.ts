@@ -19,6 +19,49 @@ describe('classifyInboundText', () => {
     },
   );
 
+  // Cyrillic Ѕ Т О Р and Greek Τ Ο Ρ (and small letters drawn the same) read as STOP.
+  it.each([
+    ['\u0405\u0422\u041E\u0420', 'ЅТОР: all four letters Cyrillic'],
+    ['S\u0422\u041E\u0420', 'SТОР: Latin S, Cyrillic Т О Р'],
+    ['ST\u041EP', 'STОP: Cyrillic О'],
+    ['STO\u0420', 'STOР: Cyrillic Р'],
+    ['S\u03A4\u039F\u03A1', 'SΤΟΡ: Greek Τ Ο Ρ'],
+    ['S\u03A4OP!', 'SΤOP!: Greek Τ'],
+    ['\u0455t\u043E\u0440', 'ѕtор: Cyrillic small ѕ о р'],
+    ['st\u03BFp', 'stοp: Greek small ο'],
+    ['\u0421\u0410N\u0421\u0415L', 'САNСЕL: Cyrillic С А С Е'],
+    ['\u0415ND', 'ЕND: Cyrillic Е'],
+    ['\u0395\u039DD', 'ΕΝD: Greek Ε Ν'],
+    ['QUI\u0422', 'QUIТ: Cyrillic Т'],
+    ['\u0405\u0422\u041E\u0420 \u0410LL', 'ЅТОР АLL'],
+    ['un\u0455ub\u0455\u0441ribe', 'unѕubѕсribe: Cyrillic small ѕ с'],
+    ['\u041E\u0420\u0422-\u041EUT', 'ОРТ-ОUT'],
+    ['REV\u041EKE', 'REVОKE'],
+    ['\u00AB\u0405\u0422\u041E\u0420\u00BB', '«ЅТОР»: decoration around it as for a Latin STOP'],
+  ])('%j opts out: look-alike Cyrillic and Greek letters are read as Latin (%s)', (text) => {
+    expect(classifyInboundText(text)).toBe('STOP');
+  });
+
+  // Only the opt-out is read through look-alikes: an opt-in or a help request
+  // in them is not the keyword, and real words of the other script stay replies.
+  it.each([
+    ['\u0405\u0422\u0410R\u0422', 'ЅТАRТ'],
+    ['\u0423\u0415\u0405', 'УЕЅ'],
+    ['\u0443\u0435\u0455', 'уеѕ'],
+    ['\u041D\u0415L\u0420', 'НЕLР'],
+    ['\u0397\u0395L\u03A1', 'ΗΕLΡ'],
+    ['\u0456nf\u043E', 'іnfо'],
+    ['\u0441\u0442\u043E\u043F', 'стоп (Russian, no look-alike of STOP)'],
+    ['\u0421\u0422\u041E', 'СТО (Russian "hundred")'],
+    ['\u0422\u043E\u0440', 'Тор (Russian "Thor": TOP, not STOP)'],
+    ['\u0421\u043F\u0430\u0441\u0438\u0431\u043E', 'Спасибо (Russian "thank you")'],
+    ['\u0415\u0420\u0410\u0422\u041E', 'ЕРАТО'],
+    ['\u03C3\u03C4\u03BF\u03C0', 'στοπ (Greek small letters not drawn like stop)'],
+    ['\u0405\u0422\u041E\u0420 \u0438\u0442', 'ЅТОР ит: a sentence, not a keyword'],
+  ])('%j is not a keyword (%s)', (text) => {
+    expect(classifyInboundText(text)).toBeNull();
+  });
+
   it.each(['ＳＴＡＲＴ', 'Ｙｅｓ', 'st\u200bart', 'UNSTOP\u200b!', '\uFEFFstart', 'ＨＥＬＰ', 'ｉｎｆｏ'])('%j: START and HELP are folded the same way (NFKC, invisible characters, case)', (text) => {
     expect(classifyInboundText(text)).not.toBeNull();
   });

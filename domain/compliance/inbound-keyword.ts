@@ -7,10 +7,14 @@
 // For an opt-out, anything but letters and digits around the keyword
 // (punctuation, quotes, brackets, emoji: "Stop.", "STOP🙏", "\"STOP\"") and the
 // spaces or hyphens people put inside one ("Opt out", "opt-out", "STOP ALL")
-// still count: an opt-out is never under-applied. START and HELP allow only a
-// trailing "." or "!": an opt-in is never over-applied. Only the whole
-// message is a keyword, so a sentence that merely contains one ("stop it
-// please") stays a reply.
+// still count, and so do Cyrillic and Greek letters drawn like Latin ones
+// ("ЅТОР" in Cyrillic, "SΤΟΡ" with Greek Τ Ο Ρ: look-alike-letters.ts): an
+// opt-out is never under-applied. START and HELP allow only a trailing "." or
+// "!" and take no look-alike letters: an opt-in is never over-applied. Only
+// the whole message is a keyword, so a sentence that merely contains one
+// ("stop it please") stays a reply.
+
+import { foldLookAlikeLetters } from './look-alike-letters';
 
 export type InboundKeyword = 'STOP' | 'START' | 'HELP';
 
@@ -32,10 +36,9 @@ export function classifyInboundText(text: string): InboundKeyword | null {
   // Folded loosely for an opt-out only: reading "yes?" or "Start, maybe" as a
   // consent to be texted again would over-apply an opt-in, which is the
   // failure that costs the merchant.
-  const loose = trimmed
-    .replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '')
-    .replace(/[\s\p{Pd}]+/gu, '')
-    .toUpperCase();
+  const loose = foldLookAlikeLetters(
+    trimmed.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '').replace(/[\s\p{Pd}]+/gu, ''),
+  ).toUpperCase();
   if (STOP_WORDS.has(loose)) return 'STOP';
   const strict = trimmed.replace(/[.!\s]+$/u, '').toUpperCase();
   if (START_WORDS.has(strict)) return 'START';
