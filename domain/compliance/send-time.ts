@@ -56,3 +56,17 @@ export function sendTimeCheck(shop: QuietHoursShop, now: Date, opts: { floor: bo
     return answer;
   };
 }
+
+/**
+ * Whether the shop's quiet window and the US/CA floor together leave a US or
+ * Canadian number no instant to be texted (a shop quiet 07:00–22:00 against
+ * the floor's 21:00–08:00): every message to one would be skipped
+ * `quiet_hours`. The shop's window and the floor are both read in the
+ * recipient's own zone, so whether they cover the whole day is the same in
+ * every zone; New York's stands for all of them. The answer is the send
+ * path's own (firstSendTime), never a second reading of the two windows.
+ */
+export function floorLeavesNoSendTime(window: QuietWindow, now: Date): boolean {
+  const zone = 'America/New_York';
+  return firstSendTime(now, { zones: [zone], floorZones: [zone], source: 'area_code' }, window) === 'never';
+}

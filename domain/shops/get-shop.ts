@@ -1,5 +1,6 @@
 import { raw, type DbOrTx } from '../../lib/db';
 import { notFound } from '../../lib/errors';
+import { floorLeavesNoSendTime } from '../compliance/send-time';
 
 export interface ShopSettingsRow {
   id: string;
@@ -40,20 +41,42 @@ export interface ShopView {
    * their local time, whatever quietHours says (the shop may widen quiet hours, not narrow them below it).
    */
   legalQuietHours: typeof LEGAL_FLOOR_VIEW;
+  /**
+   * Read-only, null when all is well. The setting is kept either way (a shop
+   * that texts no US/CA numbers may want it); this says what it costs.
+   */
+  quietHoursWarning: QuietHoursWarning | null;
 }
 
-export function toShopView(r: ShopSettingsRow): ShopView {
+export interface QuietHoursWarning {
+  /** quietHours and legalQuietHours together cover the whole day: no US or Canadian number can ever be texted. */
+  code: 'NO_SENDING_TIME_FOR_US_CA';
+  message: string;
+}
+
+/** The warning for a quiet window that leaves US/CA numbers no sending time, else null. */
+export function quietHoursWarningFor(quietHours: { start: string; end: string }, now: Date): QuietHoursWarning | null {
+  if (!floorLeavesNoSendTime(quietHours, now)) return null;
+  return {
+    code: 'NO_SENDING_TIME_FOR_US_CA',
+    message: `Quiet hours ${quietHours.start}–${quietHours.end} together with the legal window for US and Canadian numbers (no texts ${LEGAL_FLOOR_VIEW.start}–${LEGAL_FLOOR_VIEW.end} local time) cover the whole day: US and Canadian numbers are never texted, and every campaign or flow message to them is skipped (quiet_hours).`,
+  };
+}
+
+export function toShopView(r: ShopSettingsRow, now = new Date()): ShopView {
+  const quietHours = { start: r.quiet_hours_start, end: r.quiet_hours_end };
   return {
     id: r.id,
     domain: r.domain,
     status: r.status,
     timezone: r.timezone,
-    quietHours: { start: r.quiet_hours_start, end: r.quiet_hours_end },
+    quietHours,
     optOutFooter: r.opt_out_footer,
     senderId: r.sender_id,
     attribution: { clickWindowHours: r.click_window_hours, viewWindowHours: r.view_window_hours },
     smartSending: { enabled: r.smart_sending_enabled, windowHours: r.smart_sending_window_hours },
     legalQuietHours: LEGAL_FLOOR_VIEW,
+    quietHoursWarning: quietHoursWarningFor(quietHours, now),
   };
 }
 

@@ -127,6 +127,8 @@ export interface Shop {
   senderId: string;
   smartSending?: { enabled: boolean; windowHours: number };
   attribution?: { clickWindowHours: number; viewWindowHours: number };
+  /** Set when quietHours and the US/CA floor (21:00–08:00) cover the whole day: those numbers are never texted. */
+  quietHoursWarning?: { code: string; message: string } | null;
 }
 
 export interface CreditPack {

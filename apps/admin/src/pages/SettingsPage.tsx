@@ -62,6 +62,8 @@ export default function SettingsPage() {
   }, [shop.data]);
 
   const dirty = form && shop.data && JSON.stringify(form) !== JSON.stringify(formOf(shop.data));
+  // The api's verdict on the saved quiet hours (the send path's own search); shown while the form still holds them.
+  const noUsSendingTime = form && shop.data?.quietHoursWarning && form.quietStart === shop.data.quietHours.start && form.quietEnd === shop.data.quietHours.end ? shop.data.quietHoursWarning : null;
   const set = <K extends Field>(k: K, v: Form[K]) => {
     setForm((f) => (f ? { ...f, [k]: v } : f));
     setErrors((e) => ({ ...e, [k]: undefined }));
@@ -127,6 +129,12 @@ export default function SettingsPage() {
           <Card>
             {form ? (
               <FormLayout>
+                {noUsSendingTime ? (
+                  <Banner tone="warning" title="US and Canadian customers can never be texted with these quiet hours">
+                    <p>{noUsSendingTime.message}</p>
+                    <p>Leave some time between 08:00 and 21:00 outside your quiet hours to reach them.</p>
+                  </Banner>
+                ) : null}
                 <Select label="Timezone" options={timezones} value={form.timezone} onChange={(v) => set('timezone', v)} error={errors.timezone} />
                 <InlineGrid columns={2} gap="300">
                   <TextField label="Quiet from" type="time" value={form.quietStart} onChange={(v) => set('quietStart', v)} autoComplete="off" error={errors.quietStart} />

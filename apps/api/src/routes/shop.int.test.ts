@@ -33,7 +33,22 @@ describe('shop settings API', () => {
       attribution: { clickWindowHours: 120, viewWindowHours: 24 },
       smartSending: { enabled: true, windowHours: 16 },
       legalQuietHours: { start: '21:00', end: '08:00', appliesTo: ['US', 'CA'] },
+      quietHoursWarning: null,
     });
+  });
+
+  it('PATCH /api/shop keeps quiet hours that leave US/CA numbers no sending time, and says so until they change', async () => {
+    const allDay = await patch({ quietHours: { start: '07:00', end: '22:00' } });
+    expect(allDay.status).toBe(200);
+    expect(allDay.body).toMatchObject({ quietHours: { start: '07:00', end: '22:00' }, quietHoursWarning: { code: 'NO_SENDING_TIME_FOR_US_CA' } });
+    expect(allDay.body.quietHoursWarning.message).toContain('US and Canadian numbers are never texted');
+    const got = await request(app).get('/api/shop').set('Authorization', await auth());
+    expect(got.body.quietHoursWarning).toEqual(allDay.body.quietHoursWarning);
+    // 08:00–21:00 is the floor's exact complement: nothing left either.
+    expect((await patch({ quietHours: { start: '08:00', end: '21:00' } })).body.quietHoursWarning).toMatchObject({ code: 'NO_SENDING_TIME_FOR_US_CA' });
+    // A minute of the floor's day left open is a sending time.
+    expect((await patch({ quietHours: { start: '08:00', end: '20:59' } })).body.quietHoursWarning).toBeNull();
+    expect((await patch({ quietHours: { start: '21:00', end: '08:00' } })).body.quietHoursWarning).toBeNull();
   });
 
   it('PATCH /api/shop sets smart sending, each field on its own; quiet hours may be narrowed, the legal floor stays', async () => {
