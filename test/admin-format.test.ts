@@ -1,4 +1,4 @@
-import { decimalMoney, minorDigits, money, revenueRates, unitPrice } from '../apps/admin/src/format';
+import { decimalMoney, minorDigits, money, revenueRates, revenueTotal, unitPrice } from '../apps/admin/src/format';
 import { minorToDecimal, minorUnitDigits } from '../domain/orders/money';
 
 // The admin's money formats (apps/admin/src/format.ts): minor units in the
@@ -47,5 +47,15 @@ describe('campaign results', () => {
     expect(revenueRates({ currency: 'USD', perMessage: '1.2538', perCredit: '1.2500' }, 'en-US')).toBe('USD: $1.2538 per message, $1.25 per credit');
     expect(revenueRates({ currency: 'JPY', perMessage: '187.50', perCredit: null }, 'en-US')).toBe('JPY: ¥187.5 per message, — per credit');
     expect(revenueRates({ currency: 'KWD', perMessage: '0.12538', perCredit: '0.00000' }, 'en-US')).toBe(`KWD: KWD${NBSP}0.12538 per message, KWD${NBSP}0.000 per credit`);
+  });
+});
+
+describe('flow results', () => {
+  it('show revenue per currency from the api’s decimal text, exactly', () => {
+    expect(revenueTotal([{ currency: 'USD', amount: '90071992547409.93' }], 'en-US')).toBe('$90,071,992,547,409.93');
+    expect(revenueTotal([{ currency: 'JPY', amount: '1500' }, { currency: 'USD', amount: '52.50' }], 'en-US')).toBe('¥1,500 + $52.50');
+    expect(revenueTotal([{ currency: 'KWD', amount: '1.234' }], 'en-US')).toBe(`KWD${NBSP}1.234`);
+    expect(revenueTotal([], 'en-US')).toBe('0');
+    expect(revenueTotal(undefined, 'en-US')).toBe('0');
   });
 });

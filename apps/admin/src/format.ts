@@ -47,6 +47,16 @@ export function decimalMoney(amount: string, currency: string, o: { extraDigits?
 }
 
 /**
+ * Revenue per currency ("$52.50 + ¥1,500"), each line the api's decimal text
+ * shown exactly (decimalMoney): an amount past 2^53 minor units, or any
+ * amount read through a float, would show cents that were never earned.
+ * "0" when there is none.
+ */
+export function revenueTotal(lines: readonly { amount: string; currency: string }[] | undefined, locale?: string): string {
+  return (lines ?? []).map((r) => decimalMoney(r.amount, r.currency, { locale })).join(' + ') || '0';
+}
+
+/**
  * "USD: $0.0037 per message, $0.0019 per credit" (the campaign's results,
  * CampaignPerformanceCard.tsx). The api gives these with
  * two digits more than the currency has (docs/api.md, "Stats"), and shows

@@ -1,6 +1,6 @@
 import { BlockStack, Card, IndexTable, InlineGrid, SkeletonBodyText, Text } from '@shopify/polaris';
 import type { FlowDetail, FlowStats } from '../api/flow-types';
-import { num } from '../format';
+import { num, revenueTotal } from '../format';
 
 const EXIT_REASON: Record<string, string> = {
   order_placed: 'ordered',
@@ -27,16 +27,6 @@ function reasons(by: Record<string, number> | undefined, words: Record<string, s
     .map(([k, n]) => `${num(n)} ${words[k] ?? k.replace(/_/g, ' ')}`);
   return parts.length > 0 ? parts.join(', ') : undefined;
 }
-
-const money = (amount: string, currency: string): string => {
-  try {
-    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(Number(amount));
-  } catch {
-    return `${amount} ${currency}`;
-  }
-};
-
-const revenue = (lines: { currency: string; amount: string }[] | undefined): string => (lines ?? []).map((r) => money(r.amount, r.currency)).join(' + ') || '0';
 
 /** "3 after a click": of the attributed orders, those whose customer clicked the flow's link. */
 function byClick(s: FlowStats): string | undefined {
@@ -108,7 +98,12 @@ export function FlowStatsCard({ flow, stats, loading }: { flow: FlowDetail; stat
                   {stats.attributedOrders === undefined ? null : (
                     <>
                       <Metric label="Attributed orders" value={stats.attributedOrders} detail={byClick(stats)} />
-                      <Metric label="Revenue" value={revenue(stats.attributedRevenue)} detail={stats.clickAttributedRevenue?.length ? `${revenue(stats.clickAttributedRevenue)} after a click` : undefined} />
+                      <Metric
+                        label="Revenue"
+                        value={revenueTotal(stats.attributedRevenue)}
+                        detail={stats.clickAttributedRevenue?.length ? `${revenueTotal(stats.clickAttributedRevenue)} after a click` : undefined}
+                        testId="flow-revenue"
+                      />
                     </>
                   )}
                 </InlineGrid>
