@@ -167,6 +167,10 @@ export const configSchema = z.object({
   // Finished webhook events outlive every sender's retry window (Stripe: 3 days).
   WEBHOOK_RETENTION_MS: positiveInt.default(14 * 24 * 3600_000),
   OUTBOX_RETENTION_MS: positiveInt.default(7 * 24 * 3600_000),
+  // Dead outbox events (set aside after their job schema kept refusing them)
+  // wait this long for the on-call's requeue, then are pruned: at least a
+  // day, so none goes before anyone could look; at most a year.
+  OUTBOX_DEAD_RETENTION_MS: positiveInt.min(24 * 3600_000).max(365 * 24 * 3600_000).default(30 * 24 * 3600_000),
   // Recipients of a campaign finished this long ago are deleted (its stats
   // frozen first: domain/campaigns/prune-campaign-recipients.ts). Order
   // attribution reads them for up to the longest click window a shop may set

@@ -2,7 +2,8 @@ import type { Db } from '../../lib/db';
 
 // Rows that only served to make something exactly-once and are long finished:
 // processed (or ignored, dropped) webhook events past their retention — by
-// then no sender retries them — and published outbox events. Deleted in
+// then no sender retries them — and published outbox events; and dead outbox
+// events nobody replayed within their own, longer retention. Deleted in
 // bounded batches so a pass never holds a long lock.
 
 export async function pruneFinishedWebhookEvents(db: Db, opts: { before: Date; batchSize: number; maxBatches: number }): Promise<number> {
@@ -28,4 +29,25 @@ export async function prunePublishedOutbox(db: Db, opts: { before: Date; batchSi
     if (n < opts.batchSize) break;
   }
   return total;
+}
+
+/**
+ * Dead outbox events set aside longer ago than their retention: nobody
+ * replayed them in that time, so their work is given up (the runbook's
+ * `outbox:requeue` is the way to keep one). The guard is repeated on the
+ * DELETE itself, so a row requeued while the batch was chosen is kept. Each
+ * batch's rows (id and type, never the payload) are returned for the log.
+ */
+export async function pruneDeadOutbox(db: Db, opts: { before: Date; batchSize: number; maxBatches: number }): Promise<{ id: string; eventType: string; deadAt: Date }[]> {
+  const pruned: { id: string; eventType: string; deadAt: Date }[] = [];
+  for (let i = 0; i < opts.maxBatches; i++) {
+    const rows = await db.$queryRaw<{ id: string; event_type: string; dead_at: Date }[]>`
+      DELETE FROM outbox_events WHERE id IN (
+        SELECT id FROM outbox_events WHERE dead_at IS NOT NULL AND dead_at < ${opts.before} ORDER BY dead_at, id LIMIT ${opts.batchSize})
+        AND dead_at IS NOT NULL AND dead_at < ${opts.before}
+      RETURNING id::text AS id, event_type, dead_at`;
+    for (const r of rows) pruned.push({ id: r.id, eventType: r.event_type, deadAt: r.dead_at });
+    if (rows.length < opts.batchSize) break;
+  }
+  return pruned;
 }

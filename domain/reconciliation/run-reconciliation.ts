@@ -18,7 +18,7 @@ import { requeueStuckWebhookEvents } from '../webhooks/requeue-stuck-events';
 import { readDbGauges, setDbGauges } from '../ops/db-gauges';
 import { checkLedgerSinceCheckpoints } from './ledger-checkpoints';
 import { passSteps, ReconciliationStepsFailed } from './pass-steps';
-import { pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finished-rows';
+import { pruneDeadOutbox, pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finished-rows';
 import { FROM_OLDEST, redisPassCursors, scanRotating } from './pass-cursor';
 import { releaseOrphanedReservations } from './release-orphaned-reservations';
 import { repairStuckImports } from './repair-stuck-imports';
@@ -52,6 +52,7 @@ export const REPAIR_KINDS = [
   'idempotency_keys_deleted',
   'webhook_events_pruned',
   'outbox_pruned',
+  'outbox_dead_pruned',
   'import_requeued',
   'import_failed',
   'shop_sync_requeued',
@@ -78,7 +79,7 @@ export interface ReconcileDeps {
   metrics: Metrics;
   logger: Logger;
   now: () => Date;
-  config: { STUCK_AFTER_MS: number; SEND_LEASE_MS: number; WEBHOOK_RETENTION_MS: number; OUTBOX_RETENTION_MS: number; RECIPIENT_RETENTION_DAYS: number };
+  config: { STUCK_AFTER_MS: number; SEND_LEASE_MS: number; WEBHOOK_RETENTION_MS: number; OUTBOX_RETENTION_MS: number; OUTBOX_DEAD_RETENTION_MS: number; RECIPIENT_RETENTION_DAYS: number };
 }
 
 export interface ReconcileOptions {
@@ -256,13 +257,25 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     // 7. Expired idempotency keys, in bounded batches.
     await steps.run('idempotency_keys', async () => count('idempotency_keys_deleted', await deleteExpiredIdempotencyKeys(deps.db, { now, batchSize: 1_000, maxBatches: 10 })), undefined);
 
-    // 8. Retention: finished webhook events and published outbox rows past their age.
+    // 8. Retention: finished webhook events, published outbox rows and dead outbox rows past their age.
     const prune = { batchSize: 5_000, maxBatches: 10 };
     await steps.run('webhook_events_retention', async () => {
       count('webhook_events_pruned', await pruneFinishedWebhookEvents(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.WEBHOOK_RETENTION_MS) }));
     }, undefined);
     await steps.run('outbox_retention', async () => {
       count('outbox_pruned', await prunePublishedOutbox(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.OUTBOX_RETENTION_MS) }));
+    }, undefined);
+    // Dead outbox events nobody requeued within OUTBOX_DEAD_RETENTION_MS: their work is given up, so each is named in the log.
+    await steps.run('outbox_dead_retention', async () => {
+      const pruned = await pruneDeadOutbox(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.OUTBOX_DEAD_RETENTION_MS) });
+      if (pruned.length === 0) return;
+      count('outbox_dead_pruned', pruned.length);
+      const byType: Record<string, number> = {};
+      for (const r of pruned) byType[r.eventType] = (byType[r.eventType] ?? 0) + 1;
+      deps.logger.warn(
+        { pruned: pruned.length, byType, outboxIds: pruned.slice(0, 100).map((r) => r.id), oldestDeadAt: pruned[0]!.deadAt.toISOString(), retentionMs: deps.config.OUTBOX_DEAD_RETENTION_MS },
+        'dead outbox events pruned past their retention (docs/runbooks/outbox.md)',
+      );
     }, undefined);
 
     // 9. Contact imports whose job died with them: resumed, or failed (staged rows deleted) past their attempts.

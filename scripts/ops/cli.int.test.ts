@@ -106,6 +106,36 @@ it('outbox:list shows unpublished events with their attempts and last error; --d
   await env.db.$executeRaw`UPDATE outbox_events SET published_at = now(), dead_at = NULL WHERE id IN (${retrying!.id}, ${dead!.id})`;
 });
 
+it('outbox:requeue and outbox:delete act on a dead event only, need a reason, and log who ran them', async () => {
+  const dead = async (aggregate: string): Promise<string> =>
+    (
+      await env.db.$queryRaw<{ id: string }[]>`
+        INSERT INTO outbox_events (event_type, aggregate_id, payload, attempts, dead_at, last_error)
+        VALUES ('contacts.import.v1', ${aggregate}, '{"importId": "x"}'::jsonb, 8, now(), 'ZodError: importId: Invalid UUID') RETURNING id::text AS id`
+    )[0]!.id;
+  const a = await dead('ops-requeue');
+  const b = await dead('ops-delete');
+  await expect(run('outbox:requeue', a)).rejects.toThrow('outbox:requeue needs --reason');
+  await expect(run('outbox:delete', 'not-an-id', '--reason', 'x')).rejects.toThrow('outbox:delete needs an outbox event id');
+
+  const requeued = await runOps(['outbox:requeue', a, '--reason', 'importer fixed (OPS-9)'], { ...io, operator: 'carol' });
+  expect(requeued).toBe(0);
+  expect(output.join('\n')).toContain(`requeued dead outbox event ${a} (contacts.import.v1)`);
+  const [row] = await env.db.$queryRaw<{ dead: boolean; attempts: number }[]>`SELECT dead_at IS NOT NULL AS dead, attempts FROM outbox_events WHERE id = ${BigInt(a)}`;
+  expect(row).toEqual({ dead: false, attempts: 0 });
+  const line = env.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'dead outbox event requeued by hand' && l.outboxId === a);
+  expect(line).toMatchObject({ operator: 'carol', reason: 'importer fixed (OPS-9)', eventType: 'contacts.import.v1', aggregateId: 'ops-requeue' });
+  // Now pending, not dead: deleting it is refused, and it stays.
+  await expect(run('outbox:delete', a, '--reason', 'oops')).rejects.toThrow(/409 INVALID_STATE Only a dead outbox event can be deleted; this one is pending/);
+
+  output = [];
+  const deleted = JSON.parse((await run('outbox:delete', b, '--reason', 'import cancelled', '--json')).text) as { id: string; outcome: string };
+  expect(deleted).toMatchObject({ id: b, outcome: 'deleted' });
+  expect(await env.db.$queryRaw`SELECT id FROM outbox_events WHERE id = ${BigInt(b)}`).toEqual([]);
+  await expect(run('outbox:requeue', b, '--reason', 'x')).rejects.toThrow(/404 NOT_FOUND/);
+  await env.db.$executeRaw`UPDATE outbox_events SET published_at = now() WHERE id = ${BigInt(a)}`;
+});
+
 it('webhook:replay --failed requeues failed events by provider and topic, at most --limit, and says whether more remain', async () => {
   const ids: string[] = [];
   for (const n of [1, 2, 3]) {

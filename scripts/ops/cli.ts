@@ -50,6 +50,12 @@ Commands:
                                     per call; run again while it reports more (signed API call)
   outbox:list [--dead] [--limit N]  unpublished outbox events in the dispatcher's order: attempts, next retry, last error
                                     (--dead: events set aside as dead, newest first; replay: docs/runbooks/outbox.md)
+  outbox:requeue <outboxId> --reason "<text>"
+                                    put a dead outbox event back for the dispatcher (attempts and error cleared); who and
+                                    why are logged (signed API call)
+  outbox:delete <outboxId> --reason "<text>"
+                                    delete a dead outbox event: its job never runs; who, why and the event are logged
+                                    (signed API call). Dead events are pruned after OUTBOX_DEAD_RETENTION_MS (30 days)
   wallet:verify [--shop <shopId>]   wallet = Σ ledger and reserved = Σ active reservations; exit 1 on mismatch
   reservation:release <reservationId>  release what a stuck reservation still holds (signed API call)
   flow:runs <contactId|+phone> [--shop <shopId>]
@@ -66,7 +72,7 @@ Options:
   --help    this text
 
 Environment: DATABASE_URL, REDIS_URL, QUEUE_PREFIX, INTERNAL_SIGNING_SECRET, OPS_API_URL (default http://127.0.0.1:$PORT),
-             OPS_OPERATOR (who you are, logged with a cancel; default the OS user)`;
+             OPS_OPERATOR (who you are, logged with a cancel or an outbox requeue/delete; default the OS user)`;
 
 interface Parsed {
   command: string | undefined;
@@ -247,6 +253,22 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
              WHERE published_at IS NULL AND dead_at IS NULL ORDER BY available_at, id LIMIT ${limit}`;
       const columns = p.flags.has('dead') ? ['id', 'event_type', 'aggregate_id', 'attempts', 'dead_at', 'last_error'] : ['id', 'event_type', 'aggregate_id', 'attempts', 'next_attempt_at', 'last_error', 'available_at'];
       print(table(rows, columns), rows);
+      return 0;
+    }
+    case 'outbox:requeue':
+    case 'outbox:delete': {
+      const id = p.args[0];
+      if (!id || !/^[1-9][0-9]{0,18}$/.test(id)) throw new OpsError(`${p.command} needs an outbox event id (a positive integer, from outbox:list --dead)`);
+      const reason = p.flags.get('reason');
+      if (typeof reason !== 'string' || reason.trim() === '') throw new OpsError(`${p.command} needs --reason "<why>" (it is logged with who ran it)`);
+      const action = p.command === 'outbox:requeue' ? 'requeue' : 'delete';
+      const r = (await signedCall(io, 'POST', `/internal/outbox/${id}/${action}`, { reason, ...(io.operator ? { operator: io.operator.slice(0, 100) } : {}) })) as {
+        id: string; outcome: 'requeued' | 'deleted'; eventType: string; aggregateId: string; attempts: number; lastError: string | null; deadAt: string;
+      };
+      const head = r.outcome === 'requeued'
+        ? `requeued dead outbox event ${r.id} (${r.eventType}): the dispatcher publishes it within seconds`
+        : `deleted dead outbox event ${r.id} (${r.eventType}): its job will never run`;
+      print([head, keyValues(r as unknown as Record<string, unknown>)].join('\n'), r);
       return 0;
     }
     case 'sync:list': {

@@ -204,6 +204,39 @@ it('prunes finished webhook events and published outbox rows past their retentio
   expect([second.repairs.webhook_events_pruned, second.repairs.outbox_pruned]).toEqual([0, 0]);
 });
 
+it('prunes dead outbox events set aside longer ago than OUTBOX_DEAD_RETENTION_MS (outbox_dead_pruned), naming them in the log, once; younger dead and pending ones stay', async () => {
+  expect(env.config.OUTBOX_DEAD_RETENTION_MS).toBe(30 * 24 * 3600_000);
+  const old = ago(env.config.OUTBOX_DEAD_RETENTION_MS + 60_000);
+  const young = ago(env.config.OUTBOX_DEAD_RETENTION_MS - 3_600_000);
+  const rows = await env.db.$queryRaw<{ id: string; aggregate_id: string }[]>`
+    INSERT INTO outbox_events (event_type, aggregate_id, payload, attempts, last_error, available_at, created_at, dead_at)
+    VALUES ('flows.trigger.v1', 'dead-old', '{}'::jsonb, 8, 'ZodError: shopId: Required', ${old}, ${old}, ${old}),
+           ('flows.trigger.v1', 'dead-young', '{}'::jsonb, 8, 'ZodError: shopId: Required', ${young}, ${young}, ${young})
+    RETURNING id::text AS id, aggregate_id`;
+  // An unpublished event as old (its publishes failing by error, never dead) is work still to do: never pruned.
+  await env.db.$executeRaw`
+    INSERT INTO outbox_events (event_type, aggregate_id, payload, attempts, last_error, available_at, created_at, next_attempt_at)
+    VALUES ('campaign.completed.v1', 'pending-old', '{}'::jsonb, 50, 'ECONNREFUSED', ${old}, ${old}, ${ago(-3_600_000)})`;
+  try {
+    await expectDeadPruned(rows);
+  } finally {
+    // Never left for the other tests' passes, whatever happened here.
+    await env.db.$executeRaw`DELETE FROM outbox_events WHERE aggregate_id IN ('dead-old', 'dead-young', 'pending-old')`;
+  }
+});
+
+async function expectDeadPruned(rows: { id: string; aggregate_id: string }[]): Promise<void> {
+  const first = await pass();
+  expect(first.repairs.outbox_dead_pruned).toBe(1);
+  const left = await env.db.$queryRaw<{ aggregate_id: string }[]>`
+    SELECT aggregate_id FROM outbox_events WHERE aggregate_id IN ('dead-old', 'dead-young', 'pending-old') ORDER BY aggregate_id`;
+  expect(left.map((r) => r.aggregate_id)).toEqual(['dead-young', 'pending-old']);
+  const oldId = rows.find((r) => r.aggregate_id === 'dead-old')!.id;
+  const line = env.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => typeof l.msg === 'string' && l.msg.startsWith('dead outbox events pruned past their retention'));
+  expect(line).toMatchObject({ level: 'warn', pruned: 1, byType: { 'flows.trigger.v1': 1 }, outboxIds: [oldId] });
+  expect((await pass()).repairs.outbox_dead_pruned).toBe(0);
+}
+
 it('reports a wallet that disagrees with its ledger, without changing it', async () => {
   const shop = await createShop(env.db, { credits: 30 });
   await env.db.$executeRaw`UPDATE credit_wallets SET balance = balance + 5 WHERE shop_id = ${shop.id}::uuid`;

@@ -258,3 +258,77 @@ describe('POST /internal/campaigns/:id/cancel', () => {
     }
   });
 });
+
+describe('POST /internal/outbox/:id/requeue and /delete', () => {
+  const post = (app: Parameters<typeof request>[0], path: string, raw: string) => request(app).post(path).set(signed('POST', path, raw)).send(raw);
+  const insertOutbox = async (o: { dead?: boolean; published?: boolean } = {}): Promise<string> => {
+    const [row] = await env.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO outbox_events (event_type, aggregate_id, payload, attempts, next_attempt_at, last_error, dead_at, published_at)
+      VALUES ('flows.trigger.v1', ${`agg-${randomBytes(4).toString('hex')}`}, '{"flowId": 1}'::jsonb, ${o.dead ? 8 : 0}, ${o.dead ? new Date() : null},
+              ${o.dead ? 'ZodError: shopId: Required' : null}, ${o.dead ? new Date() : null}, ${o.published ? new Date() : null})
+      RETURNING id::text AS id`;
+    return row!.id;
+  };
+  const state = async (id: string) =>
+    (await env.db.$queryRaw<{ attempts: number; last_error: string | null; dead: boolean; next_attempt_at: Date | null }[]>`
+      SELECT attempts, last_error, dead_at IS NOT NULL AS dead, next_attempt_at FROM outbox_events WHERE id = ${BigInt(id)}`)[0];
+  const logLine = (msg: string, id: string) => env.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === msg && l.outboxId === id);
+
+  it('requeues a dead event for the dispatcher (attempts, retry and error cleared) and logs who, why and what it was; a second requeue is 409 pending', async () => {
+    const { app } = await env.api();
+    const id = await insertOutbox({ dead: true });
+    const raw = JSON.stringify({ reason: 'schema fix deployed (INC-12)', operator: 'alice' });
+    const res = await post(app, `/internal/outbox/${id}/requeue`, raw);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id, outcome: 'requeued', eventType: 'flows.trigger.v1', attempts: 8, lastError: 'ZodError: shopId: Required' });
+    expect(await state(id)).toEqual({ attempts: 0, last_error: null, dead: false, next_attempt_at: null });
+    expect(logLine('dead outbox event requeued by hand', id)).toMatchObject({ level: 'warn', eventType: 'flows.trigger.v1', operator: 'alice', reason: 'schema fix deployed (INC-12)', attempts: 8, outcome: 'requeued' });
+    // No payload in the log line.
+    expect(JSON.stringify(logLine('dead outbox event requeued by hand', id))).not.toContain('flowId');
+
+    const again = await post(app, `/internal/outbox/${id}/requeue`, raw);
+    expect(again.status).toBe(409);
+    expect(again.body.error).toMatchObject({ code: 'INVALID_STATE', details: { status: 'pending' } });
+  });
+
+  it('deletes a dead event and logs it; refuses (409, kept) a pending or published one; 404 for an unknown or already deleted one', async () => {
+    const { app } = await env.api();
+    const id = await insertOutbox({ dead: true });
+    const raw = JSON.stringify({ reason: 'shop uninstalled, work not wanted' });
+    const res = await post(app, `/internal/outbox/${id}/delete`, raw);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id, outcome: 'deleted', eventType: 'flows.trigger.v1', attempts: 8 });
+    expect(await state(id)).toBeUndefined();
+    expect(logLine('dead outbox event deleted by hand', id)).toMatchObject({ level: 'warn', operator: null, reason: 'shop uninstalled, work not wanted', outcome: 'deleted' });
+    const gone = await post(app, `/internal/outbox/${id}/delete`, raw);
+    expect([gone.status, gone.body.error?.code]).toEqual([404, 'NOT_FOUND']);
+
+    for (const [o, status] of [[{}, 'pending'], [{ published: true }, 'published']] as const) {
+      const live = await insertOutbox(o);
+      for (const action of ['delete', 'requeue']) {
+        const refused = await post(app, `/internal/outbox/${live}/${action}`, raw);
+        expect(refused.status).toBe(409);
+        expect(refused.body.error).toMatchObject({ code: 'INVALID_STATE', details: { status } });
+      }
+      expect(await state(live)).toBeDefined();
+    }
+  });
+
+  it('answers 400 for an id that is not an outbox id or a body without a reason, and 401 unsigned; nothing changes', async () => {
+    const { app } = await env.api();
+    const id = await insertOutbox({ dead: true });
+    for (const bad of ['0', '-1', 'abc', '1.5', '99999999999999999999', '00000000-0000-4000-8000-000000000000']) {
+      const res = await post(app, `/internal/outbox/${bad}/delete`, JSON.stringify({ reason: 'x' }));
+      expect([bad, res.status, res.body.error?.code]).toEqual([bad, 400, 'VALIDATION_FAILED']);
+    }
+    for (const body of ['{}', JSON.stringify({ reason: '  ' }), JSON.stringify({ reason: 'x', payload: {} })]) {
+      const res = await post(app, `/internal/outbox/${id}/delete`, body);
+      expect([res.status, res.body.error?.code]).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    const unsigned = await request(app).post(`/internal/outbox/${id}/delete`).set('Content-Type', 'application/json').send(JSON.stringify({ reason: 'x' }));
+    expect([unsigned.status, unsigned.body.error?.code]).toEqual([401, 'INVALID_SIGNATURE']);
+    expect(await state(id)).toMatchObject({ dead: true, attempts: 8 });
+    const unknown = await post(app, '/internal/outbox/9223372036854775807/requeue', JSON.stringify({ reason: 'x' }));
+    expect([unknown.status, unknown.body.error?.code]).toEqual([404, 'NOT_FOUND']);
+  });
+});

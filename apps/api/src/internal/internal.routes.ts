@@ -5,6 +5,7 @@ import { cancelCampaignByHand } from '../../../../domain/ops/cancel-campaign-by-
 import { inspectCampaign } from '../../../../domain/ops/inspect-campaign';
 import { resolveUnknownRecipients } from '../../../../domain/ops/resolve-unknown';
 import { releaseReservationByHand } from '../../../../domain/ops/release-reservation-by-hand';
+import { deleteDeadOutboxEvent, parseOutboxId, requeueDeadOutboxEvent } from '../../../../domain/ops/dead-outbox-by-hand';
 import { runReconciliation } from '../../../../domain/reconciliation/run-reconciliation';
 import { REPLAY_FAILED_MAX, replayFailedWebhookEvents, replayWebhookEvent } from '../../../../domain/webhooks/replay-event';
 import { toShopSyncView } from '../../../../domain/shop-sync/shop-sync-view';
@@ -31,6 +32,18 @@ const replayFailedBody = z.strictObject({
 const resolveUnknownBody = z.strictObject({ as: z.enum(['sent', 'failed']), dryRun: z.boolean() });
 // Why is required: the log line is the only record of a by-hand cancel.
 const cancelBody = z.strictObject({ reason: z.string().trim().min(1).max(500), operator: z.string().trim().min(1).max(100).optional() });
+// Outbox ids are bigserial, not UUIDs. Why is required here too: the log line is the record.
+const outboxParams = z.object({
+  id: z.string().transform((v, ctx) => {
+    const id = parseOutboxId(v);
+    if (id === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be an outbox event id (a positive integer)' });
+      return z.NEVER;
+    }
+    return id;
+  }),
+});
+const deadOutboxBody = cancelBody;
 
 async function jobState(deps: ApiDeps, queue: 'campaigns' | 'sends', id: string): Promise<string> {
   const job = await deps.queues.get(queue).getJob(id);
@@ -105,6 +118,19 @@ export function internalRoutes(deps: ApiDeps): Router {
     if (!result) throw new AppError('NOT_FOUND', 'Campaign not found');
     if (result.moved > 0) deps.metrics.smsUnknownResolved.inc({ via: 'operator', status: body.as }, result.moved);
     res.json(result);
+  });
+
+  // A dead outbox event put back for the dispatcher, or given up (domain/ops/dead-outbox-by-hand.ts).
+  router.post('/outbox/:id/requeue', async (req, res) => {
+    const { id } = parseParams(req, outboxParams);
+    const body = parseBody(req, deadOutboxBody);
+    res.json(await requeueDeadOutboxEvent(deps.db, { id, reason: body.reason, operator: body.operator, logger: deps.logger }));
+  });
+
+  router.post('/outbox/:id/delete', async (req, res) => {
+    const { id } = parseParams(req, outboxParams);
+    const body = parseBody(req, deadOutboxBody);
+    res.json(await deleteDeadOutboxEvent(deps.db, { id, reason: body.reason, operator: body.operator, logger: deps.logger }));
   });
 
   // Only a reservation nothing will consume (domain/ops/release-reservation-by-hand.ts).
