@@ -1,4 +1,5 @@
 import type { Db } from '../../lib/db';
+import { isOrderUndone, type OrderUndone } from '../orders/order-undone-sql';
 import { recipientZones } from '../compliance/recipient-time-zone';
 import { stepsSchema, exitConditionSchema, type ConditionStep, type FlowStep } from './flow-input';
 import { waitEnd } from './plan-start';
@@ -12,7 +13,7 @@ export type MessageOutcome = 'sent' | 'failed' | 'unknown' | 'skipped' | 'done';
 
 export type StepOutcome =
   | { kind: 'lost' }
-  | { kind: 'exited'; reason: 'opted_out' | 'contact_erased' | 'order_placed' | 'condition' | 'not_sendable'; message?: MessageOutcome }
+  | { kind: 'exited'; reason: 'opted_out' | 'contact_erased' | 'order_placed' | 'condition' | 'not_sendable' | OrderUndone; message?: MessageOutcome }
   | { kind: 'completed'; message?: MessageOutcome }
   | { kind: 'advanced'; step: number; dueAt: Date; message?: MessageOutcome }
   /** A send step that must wait (quiet hours, credits, the provider): same step, due again at `dueAt`. */
@@ -38,6 +39,7 @@ interface RunState {
   shop_timezone: string;
   ordered_since: boolean;
   checkout_completed: boolean;
+  order_undone: string | null;
   may_go: boolean;
 }
 
@@ -49,7 +51,9 @@ interface RunState {
  * finds nothing to do). Exit conditions come first: a contact opted out or
  * erased, an order after the trigger when the version's exit condition says
  * so, or (abandoned checkout) the checkout completed, ends the run before
- * any step.
+ * any step; a post-purchase run whose order was cancelled or refunded in full
+ * ends before any step while a send step is still ahead of it (one that sent
+ * its last message finishes as it would have).
  */
 export async function executeFlowStep(db: Db, o: { runId: string; claimToken: string; now: Date; send?: FlowSendDeps }): Promise<StepOutcome> {
   const [run] = await db.$queryRaw<RunState[]>`
@@ -76,6 +80,9 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
 
   const steps: FlowStep[] = stepsSchema.parse(run.steps);
   if (step >= steps.length) return done({ kind: 'completed' }, { status: 'completed' });
+  // The send step checks it again under the order's lock (trigger-order-undone.ts); this read has none.
+  const undone = run.order_undone;
+  if (isOrderUndone(undone) && steps.slice(step).some((s) => s.type === 'send')) return done({ kind: 'exited', reason: undone }, { status: 'exited', reason: undone });
   const current = steps[step]!;
   const next = step + 1;
   const advance = (to: number, dueAt: Date): Promise<StepOutcome> =>
@@ -100,7 +107,7 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
   const m = sent.move;
   if ('step' in m) return { kind: 'advanced', step: m.step, dueAt: m.dueAt, message: sent.message };
   if (m.status === 'completed') return { kind: 'completed', message: sent.message };
-  return { kind: 'exited', reason: 'not_sendable', message: sent.message };
+  return { kind: 'exited', reason: isOrderUndone(m.reason) ? m.reason : 'not_sendable', message: sent.message };
 }
 
 async function releaseClaim(db: Db, o: { runId: string; claimToken: string }, step: number): Promise<StepOutcome> {

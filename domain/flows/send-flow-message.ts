@@ -13,6 +13,7 @@ import { renderFlowMessage } from './render-flow-message';
 import { runMayGoOnSql } from './run-may-go-on-sql';
 import { flowSendTimeCheck, type SendTime } from './flow-quiet-hours';
 import { settleRun, type RunMove } from './settle-run';
+import { triggerOrdersUndone } from './trigger-order-undone';
 import { shopDisplayName } from '../shops/shop-display-name';
 
 /** A run that cannot pay for its message is looked at again this much later (docs/flows.md "Send step"). */
@@ -85,6 +86,7 @@ interface SendRow extends FlowSendContextRow {
   /** The send mark of a batched attempt (send-flow-messages.ts): the message id it reserved for this step, and its segments. */
   mark_id: bigint | null;
   mark_segments: number | null;
+  trigger_type: string;
   may_go: boolean;
 }
 
@@ -174,7 +176,7 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
            COALESCE(w.balance - w.reserved, 0)::bigint AS available,
            m.id AS message_id, m.status AS message_status, m.claim_token::text AS message_claim, m.body AS message_body,
            m.segments AS message_segments, m.encoding AS message_encoding, r.sending_message_id AS mark_id, r.sending_segments AS mark_segments,
-           ${runMayGoOnSql} AS may_go
+           r.trigger_type, ${runMayGoOnSql} AS may_go
       FROM flow_runs r
       JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
       JOIN contacts c ON c.id = r.contact_id AND c.shop_id = r.shop_id
@@ -194,6 +196,10 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     if (released !== 1) throw new LostClaim();
     return { kind: 'held' };
   }
+  // A post-purchase run whose order was cancelled or refunded in full ends here, under the order's lock, so a
+  // cancellation committing now is either seen or waits for this decision (trigger-order-undone.ts).
+  const undone = r.trigger_type === 'order_created' ? (await triggerOrdersUndone(tx, [run.runId])).get(run.runId) : undefined;
+  if (undone) return endForOrder(tx, run, r, undone);
   const move = async (set: RunMove, o: Omit<Extract<SendOutcome, { kind: 'moved' }>, 'kind' | 'move'>): Promise<SendOutcome> => {
     if (!(await settleRun(tx, run, set))) throw new LostClaim();
     return { kind: 'moved', move: set, ...o };
@@ -378,6 +384,27 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     holdKey,
     message: { reference: flowMessageReference(id), to: r.phone_e164, text, from: r.sender_id, encoding: rendered.encoding, segments: rendered.segments },
   };
+}
+
+/**
+ * Ends a run whose order was cancelled or refunded in full, without its
+ * message. A message an attempt may have sent already is recorded `unknown`
+ * (never re-sent; charged only if a delivery report proves it), one whose
+ * claim was released (certainly not sent) `failed`/`run_ended`, as
+ * reconciliation settles a message its ended run left; a mark of a batched
+ * attempt becomes its `unknown` row in settleRun.
+ */
+async function endForOrder(tx: Tx, run: RunRef, r: SendRow, reason: 'order_cancelled' | 'order_refunded'): Promise<SendOutcome> {
+  let message: 'unknown' | 'failed' | 'done' = r.mark_id !== null ? 'unknown' : 'done';
+  if (r.message_id !== null && r.message_status === 'sending') {
+    message = r.message_claim !== null ? 'unknown' : 'failed';
+    await tx.$executeRaw`
+      UPDATE flow_messages SET status = ${message}, error_code = ${message === 'unknown' ? 'lease_expired' : 'run_ended'}, body = NULL, claim_token = NULL, final_at = ${run.now}
+       WHERE id = ${String(r.message_id)}::bigint AND status = 'sending'`;
+  }
+  const set: RunMove = { status: 'exited', reason };
+  if (!(await settleRun(tx, run, set))) throw new LostClaim();
+  return { kind: 'moved', move: set, message, ...(message === 'done' ? {} : { reason: message === 'unknown' ? 'lease_expired' : 'run_ended' }) };
 }
 
 async function settle(db: Db, deps: FlowSendDeps, run: RunRef, m: ToSend, result: SendResult | null, requestFailed: unknown): Promise<SendOutcome> {

@@ -12,6 +12,7 @@ import { RUN_EXIT_FACTS } from './run-exit-facts';
 import { INSUFFICIENT_CREDITS_RETRY_MS, PROVIDER_RETRY_MS, type DeferReason, type FlowSendContextRow, type FlowSendDeps, type SendOutcome } from './send-flow-message';
 import type { RunMove } from './settle-run';
 import { runMayGoOnSql } from './run-may-go-on-sql';
+import { triggerOrdersUndone } from './trigger-order-undone';
 
 // The send steps of one claim, together (docs/flows.md "Send step", "Scale"):
 // the decisions, guards and outcomes of sendFlowMessage, with set-based
@@ -53,10 +54,13 @@ export interface RunHead {
   erased_at: Date | null;
   ordered_since: boolean;
   checkout_completed: boolean;
+  /** order_cancelled / order_refunded: a post-purchase run's order no longer stands (run-exit-facts.ts). */
+  order_undone: string | null;
 }
 
 interface Row extends FlowSendContextRow, RunHead {
   step: number;
+  trigger_type: string;
   has_message: boolean;
   /** When this run's latest message went out (null before its first): the slot may still hold it. */
   own_last_sent: Date | null;
@@ -168,7 +172,7 @@ async function prepare(
   // runs (one flow, one shop): read once each, not once per run (14 columns
   // a row, three of them JSON the driver parsed for every run).
   const read = await tx.$queryRaw<RunColumns[]>`
-    SELECT r.id::text AS run_id, r.current_step AS step, r.current_step, r.flow_id::text, r.shop_id::text, r.version_id::text, r.contact_id::text, r.triggered_at, r.trace_id,
+    SELECT r.id::text AS run_id, r.current_step AS step, r.current_step, r.flow_id::text, r.shop_id::text, r.version_id::text, r.contact_id::text, r.triggered_at, r.trace_id, r.trigger_type,
            c.opted_out_at, c.erased_at, ${RUN_EXIT_FACTS},
            c.sms_consent, c.phone_e164, c.timezone, c.first_name, c.last_name,
            (SELECT k.abandoned_checkout_url FROM shopify_checkouts k
@@ -311,6 +315,18 @@ async function prepare(
       enforce: row.shop.smart_sending_enabled && !exempt,
       cutoff: new Date(o.now.getTime() - row.shop.smart_sending_window_hours * 3_600_000),
     });
+  }
+
+  // A post-purchase run whose order was cancelled or refunded in full since the read is not sent: checked under
+  // the orders' locks, held until this transaction commits its marks (trigger-order-undone.ts), and handed to
+  // the one-message path, whose read ends it with the reason. Only when the claim has such runs.
+  const ofOrders = eligible.filter((c) => c.row.trigger_type === 'order_created').map((c) => c.row.run_id);
+  if (ofOrders.length > 0) {
+    const undone = await triggerOrdersUndone(tx, ofOrders);
+    if (undone.size > 0) {
+      for (const id of undone.keys()) outcome(id, { kind: 'single' });
+      eligible = eligible.filter((c) => !undone.has(c.row.run_id));
+    }
   }
 
   // Each run that may send is marked with the message id reserved for it

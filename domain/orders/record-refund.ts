@@ -35,7 +35,7 @@ export type RecordRefundResult =
  * cancelled order) takes nothing from anyone. The refund's order is not
  * checked against shopify_orders: it may not have arrived yet.
  *
- * The order's attribution row is locked first, so two refunds of one order
+ * The order's attribution row is locked next, so two refunds of one order
  * recorded at once compute what each withdrew from the other's committed
  * row: that amount (the refund in the attribution's currency, at most what
  * the order still earned) is returned for the counters. A refund in another
@@ -44,6 +44,10 @@ export type RecordRefundResult =
  */
 export async function recordShopifyRefund(tx: Tx, r: ShopifyRefundInput): Promise<RecordRefundResult> {
   if (r.amounts.length === 0) return { outcome: 'nothing_refunded' };
+  // The order's row, if stored, locked before anything else (as orders/cancelled updates it before it withdraws the
+  // attribution): a flow's send step holds it FOR SHARE while it decides, so a refund that ends a post-purchase
+  // run commits either before that decision, which then sees it, or after the send (trigger-order-undone.ts).
+  await tx.$queryRaw`SELECT 1 FROM shopify_orders WHERE shop_id = ${r.shopId}::uuid AND order_id = ${r.orderId} FOR NO KEY UPDATE`;
   const [attribution] = await tx.$queryRaw<{ campaign_id: string | null; flow_id: string | null; total_minor: bigint; currency: string }[]>`
     SELECT campaign_id, flow_id, total_minor, currency FROM order_attributions
      WHERE shop_id = ${r.shopId}::uuid AND order_id = ${r.orderId}
