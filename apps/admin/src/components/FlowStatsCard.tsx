@@ -8,6 +8,8 @@ const EXIT_REASON: Record<string, string> = {
   contact_erased: 'erased',
   condition: 'condition not met',
   not_sendable: 'not textable',
+  order_cancelled: 'order cancelled',
+  order_refunded: 'order refunded in full',
 };
 
 const SKIP_REASON: Record<string, string> = {
