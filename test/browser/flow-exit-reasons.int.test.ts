@@ -43,3 +43,17 @@ it('lists the runs ended by a cancelled or fully refunded order among the exits,
   expect((await exits.innerText()).split(', ').sort()).toEqual(['1 order refunded in full', '1 ordered', '2 order cancelled']);
   expect(await seriousViolations(page)).toEqual([]);
 }, 90_000);
+
+it('names every reason a text was skipped in words, quiet hours and a message too long included', async () => {
+  const messages = await env.db.$queryRaw<{ id: string }[]>`SELECT id::text FROM flow_messages WHERE flow_id = ${flowId}::uuid ORDER BY id`;
+  for (const [i, reason] of ['quiet_hours', 'too_long'].entries()) {
+    await env.db.$executeRaw`
+      UPDATE flow_messages SET status = 'skipped', skip_reason = ${reason}, provider_message_id = NULL, sent_at = NULL, delivered_at = NULL, final_at = now(), credits = 0
+       WHERE id = ${messages[i]!.id}::bigint`;
+  }
+  await page.goto(`${base}/app/flows/${flowId}?embedded=1&host=YWRtaW4&id_token=${await sessionToken(shop.domain)}&shop=${shop.domain}`);
+  const skipped = page.getByText(/never out of quiet hours/);
+  await skipped.waitFor();
+  expect((await skipped.innerText()).split(', ').sort()).toEqual(['1 never out of quiet hours', '1 too long to send']);
+  expect(await seriousViolations(page)).toEqual([]);
+}, 90_000);

@@ -10,6 +10,8 @@ const EXIT_REASON: Record<string, string> = {
   not_sendable: 'not textable',
   order_cancelled: 'order cancelled',
   order_refunded: 'order refunded in full',
+  flow_deleted: 'flow deleted',
+  shop_uninstalled: 'app uninstalled',
 };
 
 const SKIP_REASON: Record<string, string> = {
@@ -18,6 +20,8 @@ const SKIP_REASON: Record<string, string> = {
   not_sendable: 'not textable',
   no_checkout_url: 'without a checkout link',
   empty_message: 'empty',
+  too_long: 'too long to send',
+  quiet_hours: 'never out of quiet hours',
 };
 
 const STEP_TYPE: Record<string, string> = { wait: 'Wait', send: 'Text', condition: 'Condition' };
