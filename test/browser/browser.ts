@@ -60,8 +60,15 @@ export async function adminContext(browser: Browser, shopDomain: string): Promis
 /** axe-core: violations of impact serious or critical on the page as it is now. */
 export async function seriousViolations(page: Page): Promise<{ id: string; impact: string; help: string; nodes: string[] }[]> {
   // Polaris' index-table loading overlay is a transient, half-transparent
-  // panel: axe measuring contrast through its fade-out reports the page under it.
-  await page.locator('.Polaris-IndexTable__LoadingPanel').waitFor({ state: 'detached', timeout: 10_000 }).catch(() => undefined);
+  // panel: axe measuring contrast through its fade-out reports the page under
+  // it. The panel stays in the page (IndexTable toggles a class: opacity
+  // fades for 100 ms, then visibility turns hidden), so wait for every one of
+  // them to be hidden, not detached (a wait for detached timed out on every
+  // page with a table, or failed at once on a page with two, and then axe ran
+  // mid-fade).
+  await page
+    .waitForFunction(`[...document.querySelectorAll('.Polaris-IndexTable__LoadingPanel')].every((el) => getComputedStyle(el).visibility === 'hidden')`, undefined, { timeout: 10_000 })
+    .catch(() => undefined);
   const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze();
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
