@@ -35,8 +35,8 @@ export function chargeObject(paymentIntent: string, o: { refunded?: boolean } = 
   return { id: rid('ch'), object: 'charge', payment_intent: paymentIntent, amount: 1000, amount_refunded: 1000, refunded: o.refunded ?? true };
 }
 
-export function disputeObject(paymentIntent: string, status: string): Record<string, unknown> {
-  return { id: rid('dp'), object: 'dispute', charge: rid('ch'), payment_intent: paymentIntent, amount: 1000, currency: 'usd', reason: 'fraudulent', status };
+export function disputeObject(paymentIntent: string, status: string, o: { id?: string; amount?: number } = {}): Record<string, unknown> {
+  return { id: o.id ?? rid('dp'), object: 'dispute', charge: rid('ch'), payment_intent: paymentIntent, amount: o.amount ?? 1000, currency: 'usd', reason: 'fraudulent', status };
 }
 
 export function postStripe(app: Express, event: Record<string, unknown> | string, o: { secret?: string; timestamp?: number; header?: string | null } = {}) {

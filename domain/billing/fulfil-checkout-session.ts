@@ -1,5 +1,6 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
+import { holdOpenDisputes } from './hold-disputed-credits';
 import { lockPaymentIntent } from './payment-intent-lock';
 
 export interface PaidSession {
@@ -22,6 +23,7 @@ interface PurchaseRow {
   id: string;
   shop_id: string;
   credits: number;
+  amount: number;
   status: 'pending' | 'paid' | 'refunded' | 'expired';
 }
 
@@ -32,12 +34,13 @@ interface PurchaseRow {
  * `purchase-<sessionId>` makes the grant itself happen once. A paid purchase
  * whose ledger row is missing gets it now (repair), so this never trusts an
  * event's "processed" flag. A refund seen before the payment (events out of
- * order) marks the purchase refunded and grants nothing: net zero.
+ * order) marks the purchase refunded and grants nothing: net zero; a
+ * dispute seen before the payment holds the credits granted now.
  */
 export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<FulfilOutcome> {
   if (s.paymentIntentId) await lockPaymentIntent(tx, s.paymentIntentId);
   const [p] = await tx.$queryRaw<PurchaseRow[]>`
-    SELECT id, shop_id, credits, status FROM purchases WHERE stripe_session_id = ${s.sessionId} FOR UPDATE`;
+    SELECT id, shop_id, credits, amount, status FROM purchases WHERE stripe_session_id = ${s.sessionId} FOR UPDATE`;
   if (!p) return { kind: 'no_purchase' };
 
   let status = p.status;
@@ -66,6 +69,9 @@ export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<Ful
     reference: `stripe:${s.sessionId}`,
     traceId: s.traceId,
   });
+  // A dispute of this payment opened before the grant (its event came first) holds what was just granted.
+  // Under the payment intent's lock, taken above.
+  if (s.paymentIntentId) await holdOpenDisputes(tx, { shopId: p.shop_id, credits: p.credits, price: p.amount, paymentIntentId: s.paymentIntentId });
   return change.applied ? { kind: 'granted', shopId: p.shop_id, credits: p.credits } : { kind: 'already_granted', shopId: p.shop_id };
 }
 

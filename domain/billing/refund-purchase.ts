@@ -3,7 +3,7 @@ import { applyWalletChange } from '../credits/apply-wallet-change';
 import { lockPaymentIntent } from './payment-intent-lock';
 
 export type RefundOutcome =
-  | { kind: 'clawed_back'; shopId: string; purchaseId: string; credits: number; clawedBack: number; shortfall: number }
+  | { kind: 'clawed_back'; shopId: string; purchaseId: string; credits: number; clawedBack: number; fromHold: number; shortfall: number }
   /** Refunded before it was paid for (or before fulfilment ran): nothing granted, nothing to take. */
   | { kind: 'marked_refunded'; shopId: string; purchaseId: string }
   | { kind: 'already_refunded'; shopId: string; purchaseId: string }
@@ -18,43 +18,82 @@ interface PurchaseRow {
   status: 'pending' | 'paid' | 'refunded' | 'expired';
 }
 
+interface HoldRow {
+  id: string;
+  left: bigint;
+}
+
 /**
  * Claws a refunded purchase's credits back, once (guarded paid → refunded
- * and ledger key `refund-<sessionId>`). Credits held for campaigns are never
- * taken: at most `balance - reserved` goes, and the rest is recorded on the
- * purchase as `refund_shortfall` for the credit runbook. The wallet row is
- * locked first, so a concurrent reservation cannot slip in between the
- * computation and the debit.
+ * and ledger key `refund-<sessionId>`). What a dispute
+ * of the payment holds goes first: the hold is consumed by the same ledger
+ * row (balance and reserved fall together), so a lost dispute, or a refund
+ * while a dispute is open, takes those credits once. Then at most
+ * `balance - reserved`: credits campaigns hold are never taken, and the rest
+ * is recorded on the purchase as `refund_shortfall` (the dispute's own
+ * shortfall moves there too), which released reservations pay
+ * (collectRefundShortfall). The wallet row is locked first, so a concurrent
+ * reservation cannot slip in between the computation and the debit.
  */
 export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId: string; traceId?: string }): Promise<RefundOutcome> {
   await lockPaymentIntent(tx, r.paymentIntentId);
   const [p] = await tx.$queryRaw<PurchaseRow[]>`
-    SELECT id, shop_id, stripe_session_id, credits, status FROM purchases WHERE stripe_payment_intent_id = ${r.paymentIntentId} FOR UPDATE`;
+    SELECT id, shop_id, stripe_session_id, credits, status
+      FROM purchases WHERE stripe_payment_intent_id = ${r.paymentIntentId} FOR UPDATE`;
   if (!p) return { kind: 'no_purchase' };
   if (p.status === 'refunded') return { kind: 'already_refunded', shopId: p.shop_id, purchaseId: p.id };
   if (p.status !== 'paid') {
-    await tx.$executeRaw`UPDATE purchases SET status = 'refunded', refunded_at = now(), updated_at = now() WHERE id = ${p.id}::uuid AND status = ${p.status}`;
+    await tx.$executeRaw`
+      UPDATE purchases SET status = 'refunded', refunded_at = now(), updated_at = now()
+       WHERE id = ${p.id}::uuid AND status = ${p.status}`;
     return { kind: 'marked_refunded', shopId: p.shop_id, purchaseId: p.id };
   }
 
   await tx.$executeRaw`INSERT INTO credit_wallets (shop_id) VALUES (${p.shop_id}::uuid) ON CONFLICT DO NOTHING`;
   const [w] = await tx.$queryRaw<{ balance: bigint; reserved: bigint }[]>`
     SELECT balance, reserved FROM credit_wallets WHERE shop_id = ${p.shop_id}::uuid FOR UPDATE`;
+  // Wallet, then the disputes and their holds: the order a release takes them in (it skips locked disputes).
+  const holds = await tx.$queryRaw<HoldRow[]>`
+    SELECT r.id, r.amount - r.consumed - r.released AS left
+      FROM stripe_disputes d
+      JOIN credit_reservations r ON r.shop_id = ${p.shop_id}::uuid AND r.reservation_key = 'dispute-' || d.stripe_dispute_id
+     WHERE d.stripe_payment_intent_id = ${r.paymentIntentId} AND r.status = 'active'
+     ORDER BY d.held_at, d.stripe_dispute_id
+       FOR UPDATE OF d, r`;
+  const held = holds.reduce((s, h) => s + Number(h.left), 0);
+  const fromHold = Math.min(p.credits, held);
   const available = Number((w?.balance ?? 0n) - (w?.reserved ?? 0n));
-  const clawedBack = Math.max(0, Math.min(p.credits, available));
+  const fromAvailable = Math.max(0, Math.min(p.credits - fromHold, available));
+  const clawedBack = fromHold + fromAvailable;
   if (clawedBack > 0) {
-    await applyWalletChange(tx, {
+    const change = await applyWalletChange(tx, {
       shopId: p.shop_id,
       type: 'refund',
       amount: -clawedBack,
       idempotencyKey: `refund-${p.stripe_session_id}`,
       reference: `stripe:${p.stripe_session_id}`,
       traceId: r.traceId,
+      // The holds end here: what they give beyond the pack (never, for one dispute) is the merchant's again.
+      reservedDelta: -held,
     });
+    // The purchase was `paid` under its lock, so its key is unused; a replay here would leave the holds half-closed.
+    if (!change.applied) throw new Error(`refund ledger key of purchase ${p.id} already used`);
   }
+  let owed = fromHold;
+  for (const h of holds) {
+    const left = Number(h.left);
+    const take = Math.min(left, owed);
+    owed -= take;
+    await tx.$executeRaw`
+      UPDATE credit_reservations SET consumed = consumed + ${take}::bigint, released = released + ${left - take}::bigint, status = 'closed', updated_at = now()
+       WHERE id = ${h.id}::uuid AND status = 'active'`;
+  }
+  await tx.$executeRaw`
+    UPDATE stripe_disputes SET hold_shortfall = 0, updated_at = now()
+     WHERE stripe_payment_intent_id = ${r.paymentIntentId} AND hold_shortfall > 0`;
   const shortfall = p.credits - clawedBack;
   await tx.$executeRaw`
     UPDATE purchases SET status = 'refunded', refunded_at = now(), refund_shortfall = ${shortfall}::bigint, updated_at = now()
      WHERE id = ${p.id}::uuid AND status = 'paid'`;
-  return { kind: 'clawed_back', shopId: p.shop_id, purchaseId: p.id, credits: p.credits, clawedBack, shortfall };
+  return { kind: 'clawed_back', shopId: p.shop_id, purchaseId: p.id, credits: p.credits, clawedBack, fromHold, shortfall };
 }

@@ -1,5 +1,6 @@
 import { AppError } from '../../lib/errors';
 import type { Tx } from '../../lib/db';
+import { collectDisputeHoldShortfall } from '../billing/collect-dispute-hold-shortfall';
 import { collectRefundShortfall } from '../billing/collect-refund-shortfall';
 
 export interface Reservation {
@@ -77,8 +78,8 @@ export async function consumeReservation(tx: Tx, reservationId: string, amount: 
 /**
  * Closes a reservation and gives back whatever it still holds. Idempotent:
  * a closed reservation releases nothing. Returns the credits released
- * (credits a refund could not take while they were held pay that refund
- * first: collectRefundShortfall).
+ * (credits a refund or a dispute's hold could not take while they were held
+ * go there first: payWhatIsOwed).
  */
 export async function releaseReservation(tx: Tx, reservationId: string): Promise<number> {
   const rows = await tx.$queryRaw<{ shop_id: string; freed: bigint; created_at: Date }[]>`
@@ -94,7 +95,7 @@ export async function releaseReservation(tx: Tx, reservationId: string): Promise
   if (!row) return 0;
   if (row.freed > 0n) {
     await tx.$executeRaw`UPDATE credit_wallets SET reserved = reserved - ${row.freed}::bigint, updated_at = now() WHERE shop_id = ${row.shop_id}::uuid`;
-    await collectRefundShortfall(tx, { shopId: row.shop_id, freed: Number(row.freed), reservedSince: row.created_at });
+    await payWhatIsOwed(tx, { shopId: row.shop_id, freed: Number(row.freed), reservedSince: row.created_at });
   }
   return Number(row.freed);
 }
@@ -122,8 +123,19 @@ export async function releasePartial(tx: Tx, reservationId: string, amount: numb
   const row = rows[0];
   if (!row) return 0;
   await tx.$executeRaw`UPDATE credit_wallets SET reserved = reserved - ${row.freed}::bigint, updated_at = now() WHERE shop_id = ${row.shop_id}::uuid`;
-  await collectRefundShortfall(tx, { shopId: row.shop_id, freed: Number(row.freed), reservedSince: row.created_at });
+  await payWhatIsOwed(tx, { shopId: row.shop_id, freed: Number(row.freed), reservedSince: row.created_at });
   return Number(row.freed);
+}
+
+/**
+ * Credits a release just freed that were held when a refund or a dispute
+ * came: they pay the refund's shortfall (a ledger row), then fill the open
+ * dispute's hold (no ledger row: they stay reserved), before the merchant
+ * can spend them.
+ */
+async function payWhatIsOwed(tx: Tx, r: { shopId: string; freed: number; reservedSince: Date }): Promise<void> {
+  const paid = await collectRefundShortfall(tx, r);
+  await collectDisputeHoldShortfall(tx, { ...r, freed: r.freed - paid });
 }
 
 export async function activeReservationForCampaign(tx: Tx, campaignId: string): Promise<Reservation | null> {

@@ -11,7 +11,14 @@ import {
 } from './handlers/shopify';
 import { shopifyCheckout, shopifyOrderCancelled, shopifyOrderCreated, shopifyRefundCreated } from './handlers/shopify-orders';
 import { shopifyBulkOperationFinish } from './handlers/shopify-bulk';
-import { stripeChargeRefunded, stripeDisputeClosed, stripeSessionExpired, stripeSessionPaid, stripeSessionsExpiredInBulk } from './handlers/stripe';
+import {
+  stripeChargeRefunded,
+  stripeDisputeClosed,
+  stripeDisputeOpened,
+  stripeSessionExpired,
+  stripeSessionPaid,
+  stripeSessionsExpiredInBulk,
+} from './handlers/stripe';
 import type { BulkWebhookHandler, WebhookHandler } from './types';
 
 const sms: Record<string, WebhookHandler> = {
@@ -29,6 +36,8 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
     'checkout.session.async_payment_succeeded': stripeSessionPaid,
     'checkout.session.expired': stripeSessionExpired,
     'charge.refunded': stripeChargeRefunded,
+    'charge.dispute.created': stripeDisputeOpened,
+    'charge.dispute.funds_withdrawn': stripeDisputeOpened,
     'charge.dispute.closed': stripeDisputeClosed,
   },
   shopify: {

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { expireCheckoutSession, expireCheckoutSessionsSql } from '../../billing/expire-checkout-session';
 import { fulfilCheckoutSession } from '../../billing/fulfil-checkout-session';
-import { refundPurchaseByPaymentIntent } from '../../billing/refund-purchase';
-import { inEventTransaction } from '../event-transaction';
+import { closeDispute } from '../../billing/close-dispute';
+import { openDispute } from '../../billing/open-dispute';
+import { refundPurchaseByPaymentIntent, type RefundOutcome } from '../../billing/refund-purchase';
+import { inEventTransaction, type EffectResult } from '../event-transaction';
 import { markEventsSql } from '../mark-event';
 import type { BulkWebhookHandler, HandlerOutcome, WebhookEventRow, WebhookHandler } from '../types';
 
@@ -94,11 +96,16 @@ export const stripeSessionExpired: WebhookHandler = async (ctx) => {
   });
 };
 
+// An amount we cannot store (not a whole number of minor units, or past a
+// Postgres integer) is no amount: the dispute is then about the whole pack.
+const minorUnits = z.unknown().transform((v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 2_147_483_647 ? v : null));
+
 const disputeEvent = eventOf(
   z.object({
     id: z.string().min(1),
     status: z.string(),
     payment_intent: idOf.nullable().optional(),
+    amount: minorUnits,
   }),
 );
 
@@ -116,36 +123,71 @@ export const stripeChargeRefunded: WebhookHandler = async (ctx) => {
 };
 
 /**
- * `charge.dispute.closed`: a dispute the merchant lost returned the money to
- * the card holder, as a full refund does, so the pack's credits go back the
- * same way, once (one clawback per purchase, whichever of the two comes
- * first). Won, warning-closed or other outcomes keep the credits.
+ * `charge.dispute.created` and `charge.dispute.funds_withdrawn` (either may
+ * come first, or alone): the dispute is recorded open and the disputed
+ * credits are held until it closes (domain/billing/open-dispute.ts), once
+ * per dispute.
+ */
+export const stripeDisputeOpened: WebhookHandler = async (ctx) => {
+  const { event, deps } = ctx;
+  const dispute = disputeEvent.parse(event.payload).data.object;
+  const paymentIntentId = dispute.payment_intent ?? null;
+  if (!paymentIntentId) {
+    ctx.afterCommit(() => deps.logger.warn({ webhookEventId: event.id, disputeId: dispute.id }, 'dispute without a payment intent; no credits held'));
+    return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
+  }
+  return inEventTransaction(ctx, async (tx) => {
+    const result = await openDispute(tx, { disputeId: dispute.id, paymentIntentId, amount: dispute.amount });
+    if (result.kind === 'no_purchase') return { outcome: 'ignored' };
+    if (result.kind === 'held') {
+      const { hold, shopId } = result;
+      ctx.afterCommit(() => {
+        deps.logger.warn({ webhookEventId: event.id, shopId, disputeId: dispute.id, held: hold.held, shortfall: hold.shortfall }, 'dispute opened: credits held until it closes');
+      });
+    }
+    return { outcome: 'processed', shopId: result.shopId };
+  });
+};
+
+/**
+ * `charge.dispute.closed`: lost, the money went back to the card holder, as
+ * a full refund does, so the pack's credits go back the same way, once (one
+ * clawback per purchase, whichever of the two comes first), the hold first.
+ * Won, warning-closed or any other end releases the hold.
  */
 export const stripeDisputeClosed: WebhookHandler = async (ctx) => {
   const { event, deps } = ctx;
   const dispute = disputeEvent.parse(event.payload).data.object;
   const paymentIntentId = dispute.payment_intent ?? null;
-  if (dispute.status !== 'lost' || !paymentIntentId) {
+  if (!paymentIntentId) {
     if (dispute.status === 'lost') ctx.afterCommit(() => deps.logger.warn({ webhookEventId: event.id, disputeId: dispute.id }, 'lost dispute without a payment intent; no credits clawed back'));
     return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
   }
-  return clawBackPurchase(ctx, paymentIntentId);
+  return inEventTransaction(ctx, async (tx) => {
+    const result = await closeDispute(tx, { disputeId: dispute.id, paymentIntentId, status: dispute.status, amount: dispute.amount, traceId: event.trace_id ?? undefined });
+    if (result.kind === 'lost') return refundEffect(ctx, result.refund);
+    return result.shopId ? { outcome: 'processed', shopId: result.shopId } : { outcome: 'ignored' };
+  });
 };
 
 async function clawBackPurchase(ctx: Parameters<WebhookHandler>[0], paymentIntentId: string): ReturnType<WebhookHandler> {
+  const { event } = ctx;
+  return inEventTransaction(ctx, async (tx) =>
+    refundEffect(ctx, await refundPurchaseByPaymentIntent(tx, { paymentIntentId, traceId: event.trace_id ?? undefined })),
+  );
+}
+
+function refundEffect(ctx: Parameters<WebhookHandler>[0], result: RefundOutcome): EffectResult {
   const { event, deps } = ctx;
-  return inEventTransaction(ctx, async (tx) => {
-    const result = await refundPurchaseByPaymentIntent(tx, { paymentIntentId, traceId: event.trace_id ?? undefined });
-    if (result.kind === 'no_purchase') return { outcome: 'ignored' };
-    if (result.kind === 'clawed_back' && result.shortfall > 0) {
-      ctx.afterCommit(() => {
-        deps.metrics.creditRefundShortfall.inc(result.shortfall);
-        deps.logger.warn(
-          { webhookEventId: event.id, shopId: result.shopId, purchaseId: result.purchaseId, credits: result.credits, clawedBack: result.clawedBack, shortfall: result.shortfall },
-          'refund could not claw back every credit (already reserved or spent); see docs/webhooks.md (Stripe)',
-        );
-      });
-    }
-    return { outcome: 'processed', shopId: result.shopId };
-  });
+  if (result.kind === 'no_purchase') return { outcome: 'ignored' };
+  if (result.kind === 'clawed_back' && result.shortfall > 0) {
+    ctx.afterCommit(() => {
+      deps.metrics.creditRefundShortfall.inc(result.shortfall);
+      deps.logger.warn(
+        { webhookEventId: event.id, shopId: result.shopId, purchaseId: result.purchaseId, credits: result.credits, clawedBack: result.clawedBack, shortfall: result.shortfall },
+        'refund could not claw back every credit (already reserved or spent); see docs/webhooks.md (Stripe)',
+      );
+    });
+  }
+  return { outcome: 'processed', shopId: result.shopId };
 }

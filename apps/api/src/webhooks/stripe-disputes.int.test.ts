@@ -1,0 +1,248 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { releaseReservation, reserveCredits } from '../../../../domain/credits/reservations';
+import { createTestEnv, type TestEnv } from '../../../../test/harness';
+import { createShop, type ShopFixture } from '../../../../test/factories';
+import { waitFor } from '../../../../test/sending';
+import { sessionToken } from '../../../../test/session-token';
+import { chargeObject, disputeObject, postStripe, rid, sessionObject, stripeEvent, wallet, webhookEvent } from '../../../../test/webhooks';
+
+// A dispute holds the disputed pack's credits from its opening to its
+// closing: won gives them back, lost takes them (once, out of the hold),
+// whatever order and however often Stripe's events come.
+
+describe('Stripe disputes hold the disputed credits', () => {
+  let env: TestEnv;
+  let app: Express;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    ({ app } = await env.api());
+    await env.worker({ queues: ['webhooks'] });
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  async function settled(eventId: string): Promise<string> {
+    let status = '';
+    await waitFor(`stripe event ${eventId} settled`, async () => {
+      status = (await webhookEvent(env.db, 'stripe', eventId))?.status ?? '';
+      return status !== '' && status !== 'received';
+    });
+    return status;
+  }
+  async function deliver(type: string, object: Record<string, unknown>): Promise<string> {
+    const event = stripeEvent(type, object);
+    expect((await postStripe(app, event)).status).toBe(200);
+    return settled(event.id as string);
+  }
+  /** A pack bought and paid through Stripe: its session and payment intent. */
+  async function paidPack(shop: ShopFixture, credits = 1000, price = 1000): Promise<{ sessionId: string; pi: string }> {
+    const sessionId = rid('cs_test');
+    await env.db.$executeRaw`
+      INSERT INTO purchases (shop_id, stripe_session_id, pack_id, credits, amount, currency)
+      VALUES (${shop.id}::uuid, ${sessionId}, 'starter', ${credits}::int, ${price}::int, 'usd')`;
+    const pi = rid('pi');
+    expect(await deliver('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }))).toBe('processed');
+    return { sessionId, pi };
+  }
+  async function apiWallet(shop: ShopFixture) {
+    const res = await request(app).get('/api/wallet').set('Authorization', `Bearer ${await sessionToken(shop.domain)}`);
+    expect(res.status).toBe(200);
+    return res.body as Record<string, number>;
+  }
+  async function ledger(shopId: string) {
+    const rows = await env.db.$queryRaw<{ idempotency_key: string; amount: bigint }[]>`
+      SELECT idempotency_key, amount FROM credit_transactions WHERE shop_id = ${shopId}::uuid ORDER BY ledger_seq`;
+    return rows.map((r) => [r.idempotency_key, Number(r.amount)]);
+  }
+  /** balance = Σ ledger and reserved = Σ active reservations, as reconciliation checks. */
+  async function consistent(shopId: string) {
+    const [row] = await env.db.$queryRaw<{ ok: boolean }[]>`
+      SELECT w.balance = coalesce((SELECT sum(amount) FROM credit_transactions t WHERE t.shop_id = w.shop_id), 0)
+         AND w.reserved = coalesce((SELECT sum(amount - consumed - released) FROM credit_reservations r WHERE r.shop_id = w.shop_id AND r.status = 'active'), 0) AS ok
+        FROM credit_wallets w WHERE w.shop_id = ${shopId}::uuid`;
+    return row?.ok;
+  }
+  const reserve = (shopId: string, amount: number) =>
+    env.db.$transaction((tx) => reserveCredits(tx, { shopId, campaignId: null, reservationKey: rid('campaign'), amount }));
+  async function dispute(id: string) {
+    const [d] = await env.db.$queryRaw<{ status: string; hold_shortfall: bigint; shop_id: string | null }[]>`
+      SELECT status, hold_shortfall, shop_id FROM stripe_disputes WHERE stripe_dispute_id = ${id}`;
+    return d ? { status: d.status, holdShortfall: Number(d.hold_shortfall), shopId: d.shop_id } : undefined;
+  }
+
+  it('an opened dispute holds the pack: nothing of it can be reserved; repeated openings hold once; won gives it back', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    const id = rid('dp');
+
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 1000 });
+    expect(await apiWallet(shop)).toEqual({ balance: 1000, reserved: 1000, available: 0, held: 1000 });
+    await expect(reserve(shop.id, 1)).rejects.toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
+
+    // The same dispute again: created under another event id, and its funds withdrawn.
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id }))).toBe('processed');
+    expect(await deliver('charge.dispute.funds_withdrawn', disputeObject(pi, 'needs_response', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 1000 });
+
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'won', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+    expect(await apiWallet(shop)).toEqual({ balance: 1000, reserved: 0, available: 1000 });
+    expect(await dispute(id)).toEqual({ status: 'won', holdShortfall: 0, shopId: shop.id });
+    // A late opening of the closed dispute holds nothing; a second won changes nothing.
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id }))).toBe('processed');
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'won', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+    // A hold moves no balance: the ledger is the purchase alone.
+    expect(await ledger(shop.id)).toEqual([[`purchase-${sessionId}`, 1000]]);
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('lost takes the held credits once, out of the hold; a repeat or a refund of the payment takes nothing more', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    const id = rid('dp');
+    expect(await deliver('charge.dispute.funds_withdrawn', disputeObject(pi, 'needs_response', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 1000 });
+
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id }))).toBe('processed');
+    expect(await deliver('charge.refunded', chargeObject(pi))).toBe('processed');
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 1000],
+      [`refund-${sessionId}`, -1000],
+    ]);
+    const [hold] = await env.db.$queryRaw<{ amount: bigint; consumed: bigint; released: bigint; status: string }[]>`
+      SELECT amount, consumed, released, status FROM credit_reservations WHERE shop_id = ${shop.id}::uuid AND reservation_key = ${`dispute-${id}`}`;
+    expect(hold).toEqual({ amount: 1000n, consumed: 1000n, released: 0n, status: 'closed' });
+    expect(await dispute(id)).toMatchObject({ status: 'lost', holdShortfall: 0 });
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('credits a campaign held when the dispute opened fill the hold when released, not the merchant; lost then takes the pack once', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    const campaign = await reserve(shop.id, 600);
+    const id = rid('dp');
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id }))).toBe('processed');
+    // Only what was available is held; the rest is owed to the hold.
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 1000 });
+    expect(await apiWallet(shop)).toMatchObject({ available: 0, held: 400 });
+    expect(await dispute(id)).toMatchObject({ status: 'open', holdShortfall: 600 });
+
+    // The campaign gives its credits back (cancelled): they go into the hold.
+    expect(await env.db.$transaction((tx) => releaseReservation(tx, campaign.id))).toBe(600);
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 1000 });
+    expect(await apiWallet(shop)).toEqual({ balance: 1000, reserved: 1000, available: 0, held: 1000 });
+    expect(await dispute(id)).toMatchObject({ holdShortfall: 0 });
+    expect(await consistent(shop.id)).toBe(true);
+
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 1000],
+      [`refund-${sessionId}`, -1000],
+    ]);
+    const [p] = await env.db.$queryRaw<{ status: string; refund_shortfall: bigint }[]>`
+      SELECT status, refund_shortfall FROM purchases WHERE stripe_session_id = ${sessionId}`;
+    expect(p).toEqual({ status: 'refunded', refund_shortfall: 0n });
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('lost while a campaign still holds part of the pack: the hold and the available credits go, the rest is the refund shortfall its release pays', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    const campaign = await reserve(shop.id, 600);
+    const id = rid('dp');
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id }))).toBe('processed');
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 600, reserved: 600 });
+    expect(await dispute(id)).toMatchObject({ status: 'lost', holdShortfall: 0 });
+    expect(await env.db.$transaction((tx) => releaseReservation(tx, campaign.id))).toBe(600);
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 1000],
+      [`refund-${sessionId}`, -400],
+      [`refund-${sessionId}-rest-600`, -600],
+    ]);
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('won after the hold was filled gives every held credit back; credits bought after the dispute owe its hold nothing', async () => {
+    const shop = await createShop(env.db);
+    const { pi } = await paidPack(shop);
+    const early = await reserve(shop.id, 300);
+    const id = rid('dp');
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id }))).toBe('processed');
+    expect(await dispute(id)).toMatchObject({ holdShortfall: 300 });
+    // Bought after the dispute opened, reserved and released: the merchant's own.
+    await paidPack(shop, 500, 500);
+    const late = await reserve(shop.id, 500);
+    await env.db.$transaction((tx) => releaseReservation(tx, late.id));
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1500, reserved: 1000 });
+    expect(await dispute(id)).toMatchObject({ holdShortfall: 300 });
+    await env.db.$transaction((tx) => releaseReservation(tx, early.id));
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1500, reserved: 1000 });
+    expect(await dispute(id)).toMatchObject({ holdShortfall: 0 });
+
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'warning_closed', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1500, reserved: 0 });
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('closed before it was opened: won or lost first, the late opening holds nothing', async () => {
+    const shop = await createShop(env.db);
+    const won = await paidPack(shop);
+    const lost = await paidPack(shop, 500, 500);
+    const [wonId, lostId] = [rid('dp'), rid('dp')];
+    expect(await deliver('charge.dispute.closed', disputeObject(won.pi, 'won', { id: wonId }))).toBe('processed');
+    expect(await deliver('charge.dispute.closed', disputeObject(lost.pi, 'lost', { id: lostId, amount: 500 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+    expect(await deliver('charge.dispute.created', disputeObject(won.pi, 'needs_response', { id: wonId }))).toBe('processed');
+    expect(await deliver('charge.dispute.created', disputeObject(lost.pi, 'needs_response', { id: lostId, amount: 500 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+    expect(await dispute(wonId)).toMatchObject({ status: 'won' });
+    expect(await dispute(lostId)).toMatchObject({ status: 'lost' });
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('opened before the completion was processed: the completion holds what it grants', async () => {
+    const shop = await createShop(env.db);
+    const sessionId = rid('cs_test');
+    await env.db.$executeRaw`
+      INSERT INTO purchases (shop_id, stripe_session_id, pack_id, credits, amount, currency)
+      VALUES (${shop.id}::uuid, ${sessionId}, 'starter', 1000, 1000, 'usd')`;
+    const pi = rid('pi');
+    const id = rid('dp');
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id }))).toBe('ignored');
+    expect(await deliver('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 1000 });
+    expect(await dispute(id)).toMatchObject({ status: 'open', shopId: shop.id });
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'won', { id }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+  });
+
+  it('a dispute of part of the price holds that share of the pack, rounded up', async () => {
+    const shop = await createShop(env.db);
+    const { pi } = await paidPack(shop, 1000, 3000);
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { amount: 1000 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 334 });
+  });
+
+  it('the on-call cannot release a dispute hold by hand', async () => {
+    const shop = await createShop(env.db);
+    const { pi } = await paidPack(shop);
+    const id = rid('dp');
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id }))).toBe('processed');
+    const [hold] = await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM credit_reservations WHERE shop_id = ${shop.id}::uuid AND reservation_key = ${`dispute-${id}`}`;
+    const { releaseReservationByHand } = await import('../../../../domain/ops/release-reservation-by-hand');
+    await expect(releaseReservationByHand(env.db, hold!.id)).rejects.toMatchObject({ code: 'INVALID_STATE', details: { disputeId: id } });
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 1000 });
+  });
+});
