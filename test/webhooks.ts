@@ -39,6 +39,11 @@ export function disputeObject(paymentIntent: string, status: string, o: { id?: s
   return { id: o.id ?? rid('dp'), object: 'dispute', charge: rid('ch'), payment_intent: paymentIntent, amount: o.amount ?? 1000, currency: 'usd', reason: 'fraudulent', status };
 }
 
+/** A Refund as `charge.refund.updated` carries it. */
+export function refundObject(paymentIntent: string, status: string, o: { id?: string } = {}): Record<string, unknown> {
+  return { id: o.id ?? rid('re'), object: 'refund', amount: 1000, charge: rid('ch'), currency: 'usd', payment_intent: paymentIntent, status, ...(status === 'failed' ? { failure_reason: 'expired_or_canceled_card' } : {}) };
+}
+
 export function postStripe(app: Express, event: Record<string, unknown> | string, o: { secret?: string; timestamp?: number; header?: string | null } = {}) {
   const payload = typeof event === 'string' ? event : JSON.stringify(event);
   const header =

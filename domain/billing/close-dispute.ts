@@ -17,7 +17,7 @@ export type CloseDisputeOutcome =
  * upsert moves only an `open` row; a closing seen before the opening inserts
  * it closed, so that opening holds nothing). Lost: the money went back to
  * the card holder, so the pack's credits go as for a full refund
- * (refundPurchaseByPaymentIntent), which takes the hold's
+ * (refundPurchaseByPaymentIntent, cause `dispute`), which takes the hold's
  * credits before anything available, in one ledger row, never twice; a
  * repeated lost event finds the purchase refunded. Won, `warning_closed` or
  * any other end: the merchant keeps the money, so the hold is released
@@ -41,7 +41,7 @@ export async function closeDispute(
   if (p) await tx.$executeRaw`UPDATE stripe_disputes SET shop_id = ${p.shop_id}::uuid WHERE stripe_dispute_id = ${d.disputeId} AND shop_id IS NULL`;
 
   if (outcome === 'lost') {
-    return { kind: 'lost', refund: await refundPurchaseByPaymentIntent(tx, { paymentIntentId: d.paymentIntentId, traceId: d.traceId }) };
+    return { kind: 'lost', refund: await refundPurchaseByPaymentIntent(tx, { paymentIntentId: d.paymentIntentId, cause: 'dispute', traceId: d.traceId }) };
   }
   const shopId = closed?.shop_id ?? p?.shop_id ?? null;
   if (!closed) return { kind: 'already_closed', shopId };

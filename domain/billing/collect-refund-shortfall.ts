@@ -1,10 +1,12 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
+import { refundRestKey } from './purchase-keys';
 
 interface OwedRow {
   id: string;
   stripe_session_id: string;
   refund_shortfall: bigint;
+  round: number;
 }
 
 /**
@@ -16,8 +18,9 @@ interface OwedRow {
  * release holds. Only purchases refunded while the reservation existed
  * (`refunded_at >= reservedSince`): credits bought and reserved after a
  * refund owe it nothing. Oldest refund first; each payment is a ledger row
- * keyed `refund-<session>-rest-<shortfall before>` (the shortfall only
- * falls, so the key never recurs) and the guarded decrement of the
+ * keyed `refund-<session>-rest-<shortfall before>` (refundRestKey: the
+ * shortfall only falls within a refund round, so the key never recurs) and
+ * the guarded decrement of the
  * shortfall. SKIP LOCKED: a purchase a refund holds right now is left (that
  * refund, waiting for the wallet, sees these credits available and takes
  * them itself), so a release never waits on a purchase and cannot deadlock
@@ -26,7 +29,7 @@ interface OwedRow {
 export async function collectRefundShortfall(tx: Tx, r: { shopId: string; freed: number; reservedSince: Date }): Promise<number> {
   if (r.freed <= 0) return 0;
   const owed = await tx.$queryRaw<OwedRow[]>`
-    SELECT id, stripe_session_id, refund_shortfall FROM purchases
+    SELECT id, stripe_session_id, refund_shortfall, cardinality(failed_refund_ids) AS round FROM purchases
      WHERE shop_id = ${r.shopId}::uuid AND status = 'refunded' AND refund_shortfall > 0 AND refunded_at >= ${r.reservedSince}
      ORDER BY refunded_at, id
        FOR UPDATE SKIP LOCKED`;
@@ -40,7 +43,7 @@ export async function collectRefundShortfall(tx: Tx, r: { shopId: string; freed:
       shopId: r.shopId,
       type: 'refund',
       amount: -take,
-      idempotencyKey: `refund-${p.stripe_session_id}-rest-${before}`,
+      idempotencyKey: refundRestKey(p.stripe_session_id, p.round, before),
       reference: `stripe:${p.stripe_session_id}`,
     });
     await tx.$executeRaw`

@@ -2,6 +2,7 @@ import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
 import { holdOpenDisputes } from './hold-disputed-credits';
 import { lockPaymentIntent } from './payment-intent-lock';
+import type { RefundCause } from './refund-purchase';
 
 export interface PaidSession {
   sessionId: string;
@@ -45,9 +46,10 @@ export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<Ful
 
   let status = p.status;
   if (status === 'pending' || status === 'expired') {
-    if (s.paymentIntentId && (await refundAlreadyReceived(tx, s.paymentIntentId))) {
+    const cause = s.paymentIntentId ? await refundAlreadyReceived(tx, s.paymentIntentId) : null;
+    if (s.paymentIntentId && cause) {
       await tx.$executeRaw`
-        UPDATE purchases SET status = 'refunded', refunded_at = now(), updated_at = now(),
+        UPDATE purchases SET status = 'refunded', refund_cause = ${cause}, refunded_at = now(), updated_at = now(),
                stripe_payment_intent_id = COALESCE(stripe_payment_intent_id, ${s.paymentIntentId})
          WHERE id = ${p.id}::uuid AND status IN ('pending', 'expired')`;
       return { kind: 'refunded', shopId: p.shop_id };
@@ -75,14 +77,14 @@ export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<Ful
   return change.applied ? { kind: 'granted', shopId: p.shop_id, credits: p.credits } : { kind: 'already_granted', shopId: p.shop_id };
 }
 
-async function refundAlreadyReceived(tx: Tx, paymentIntentId: string): Promise<boolean> {
-  const [row] = await tx.$queryRaw<{ seen: boolean }[]>`
-    SELECT EXISTS (
-      SELECT 1 FROM webhook_events
-       WHERE provider = 'stripe' AND topic IN ('charge.refunded', 'charge.dispute.closed')
-         AND payload->'data'->'object'->>'payment_intent' = ${paymentIntentId}
-         AND ((topic = 'charge.refunded' AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false))
-              OR (topic = 'charge.dispute.closed' AND payload->'data'->'object'->>'status' = 'lost'))
-    ) AS seen`;
-  return row?.seen === true;
+/** The refund (or lost dispute) of this payment seen before its completion; a lost dispute first, as it stands whatever a refund does later. */
+async function refundAlreadyReceived(tx: Tx, paymentIntentId: string): Promise<RefundCause | null> {
+  const [row] = await tx.$queryRaw<{ cause: RefundCause | null }[]>`
+    SELECT CASE WHEN bool_or(topic = 'charge.dispute.closed') THEN 'dispute' WHEN count(*) > 0 THEN 'refund' END AS cause
+      FROM webhook_events
+     WHERE provider = 'stripe' AND topic IN ('charge.refunded', 'charge.dispute.closed')
+       AND payload->'data'->'object'->>'payment_intent' = ${paymentIntentId}
+       AND ((topic = 'charge.refunded' AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false))
+            OR (topic = 'charge.dispute.closed' AND payload->'data'->'object'->>'status' = 'lost'))`;
+  return row?.cause ?? null;
 }

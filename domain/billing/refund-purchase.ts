@@ -1,6 +1,7 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
 import { lockPaymentIntent } from './payment-intent-lock';
+import { refundKey } from './purchase-keys';
 
 export type RefundOutcome =
   | { kind: 'clawed_back'; shopId: string; purchaseId: string; credits: number; clawedBack: number; fromHold: number; shortfall: number }
@@ -10,12 +11,16 @@ export type RefundOutcome =
   /** No purchase carries this payment intent yet; a later completion will see the refund event. */
   | { kind: 'no_purchase' };
 
+/** What took a purchase's credits (purchases.refund_cause): only a refund's claw-back is undone when the refund fails. */
+export type RefundCause = 'refund' | 'dispute';
+
 interface PurchaseRow {
   id: string;
   shop_id: string;
   stripe_session_id: string;
   credits: number;
   status: 'pending' | 'paid' | 'refunded' | 'expired';
+  round: number;
 }
 
 interface HoldRow {
@@ -24,8 +29,8 @@ interface HoldRow {
 }
 
 /**
- * Claws a refunded purchase's credits back, once (guarded paid → refunded
- * and ledger key `refund-<sessionId>`). What a dispute
+ * Claws a refunded purchase's credits back, once per refund round (guarded
+ * paid → refunded and ledger key refundKey(session, round)). What a dispute
  * of the payment holds goes first: the hold is consumed by the same ledger
  * row (balance and reserved fall together), so a lost dispute, or a refund
  * while a dispute is open, takes those credits once. Then at most
@@ -35,16 +40,16 @@ interface HoldRow {
  * (collectRefundShortfall). The wallet row is locked first, so a concurrent
  * reservation cannot slip in between the computation and the debit.
  */
-export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId: string; traceId?: string }): Promise<RefundOutcome> {
+export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId: string; cause: RefundCause; traceId?: string }): Promise<RefundOutcome> {
   await lockPaymentIntent(tx, r.paymentIntentId);
   const [p] = await tx.$queryRaw<PurchaseRow[]>`
-    SELECT id, shop_id, stripe_session_id, credits, status
+    SELECT id, shop_id, stripe_session_id, credits, status, cardinality(failed_refund_ids) AS round
       FROM purchases WHERE stripe_payment_intent_id = ${r.paymentIntentId} FOR UPDATE`;
   if (!p) return { kind: 'no_purchase' };
   if (p.status === 'refunded') return { kind: 'already_refunded', shopId: p.shop_id, purchaseId: p.id };
   if (p.status !== 'paid') {
     await tx.$executeRaw`
-      UPDATE purchases SET status = 'refunded', refunded_at = now(), updated_at = now()
+      UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), updated_at = now()
        WHERE id = ${p.id}::uuid AND status = ${p.status}`;
     return { kind: 'marked_refunded', shopId: p.shop_id, purchaseId: p.id };
   }
@@ -70,14 +75,14 @@ export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId
       shopId: p.shop_id,
       type: 'refund',
       amount: -clawedBack,
-      idempotencyKey: `refund-${p.stripe_session_id}`,
+      idempotencyKey: refundKey(p.stripe_session_id, p.round),
       reference: `stripe:${p.stripe_session_id}`,
       traceId: r.traceId,
       // The holds end here: what they give beyond the pack (never, for one dispute) is the merchant's again.
       reservedDelta: -held,
     });
-    // The purchase was `paid` under its lock, so its key is unused; a replay here would leave the holds half-closed.
-    if (!change.applied) throw new Error(`refund ledger key of purchase ${p.id} already used`);
+    // The purchase was `paid` under its lock, so its key of this round is unused; a replay here would leave the holds half-closed.
+    if (!change.applied) throw new Error(`refund ledger key of purchase ${p.id} round ${p.round} already used`);
   }
   let owed = fromHold;
   for (const h of holds) {
@@ -93,7 +98,7 @@ export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId
      WHERE stripe_payment_intent_id = ${r.paymentIntentId} AND hold_shortfall > 0`;
   const shortfall = p.credits - clawedBack;
   await tx.$executeRaw`
-    UPDATE purchases SET status = 'refunded', refunded_at = now(), refund_shortfall = ${shortfall}::bigint, updated_at = now()
+    UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), refund_shortfall = ${shortfall}::bigint, updated_at = now()
      WHERE id = ${p.id}::uuid AND status = 'paid'`;
   return { kind: 'clawed_back', shopId: p.shop_id, purchaseId: p.id, credits: p.credits, clawedBack, fromHold, shortfall };
 }

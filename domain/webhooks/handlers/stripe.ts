@@ -3,7 +3,8 @@ import { expireCheckoutSession, expireCheckoutSessionsSql } from '../../billing/
 import { fulfilCheckoutSession } from '../../billing/fulfil-checkout-session';
 import { closeDispute } from '../../billing/close-dispute';
 import { openDispute } from '../../billing/open-dispute';
-import { refundPurchaseByPaymentIntent, type RefundOutcome } from '../../billing/refund-purchase';
+import { refundPurchaseByPaymentIntent, type RefundCause, type RefundOutcome } from '../../billing/refund-purchase';
+import { restoreFailedRefund } from '../../billing/restore-failed-refund';
 import { inEventTransaction, type EffectResult } from '../event-transaction';
 import { markEventsSql } from '../mark-event';
 import type { BulkWebhookHandler, HandlerOutcome, WebhookEventRow, WebhookHandler } from '../types';
@@ -109,6 +110,14 @@ const disputeEvent = eventOf(
   }),
 );
 
+const refundEvent = eventOf(
+  z.object({
+    id: z.string().min(1),
+    status: z.string().nullable().optional(),
+    payment_intent: idOf.nullable().optional(),
+  }),
+);
+
 /** `charge.refunded`, matched to its purchase through the payment intent. */
 export const stripeChargeRefunded: WebhookHandler = async (ctx) => {
   const { event, deps } = ctx;
@@ -119,7 +128,7 @@ export const stripeChargeRefunded: WebhookHandler = async (ctx) => {
     ctx.afterCommit(() => deps.logger.warn({ webhookEventId: event.id, chargeId: charge.id }, 'charge.refunded without a full refund or payment intent; no credits clawed back'));
     return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
   }
-  return clawBackPurchase(ctx, paymentIntentId);
+  return clawBackPurchase(ctx, paymentIntentId, 'refund');
 };
 
 /**
@@ -170,10 +179,40 @@ export const stripeDisputeClosed: WebhookHandler = async (ctx) => {
   });
 };
 
-async function clawBackPurchase(ctx: Parameters<WebhookHandler>[0], paymentIntentId: string): ReturnType<WebhookHandler> {
+/**
+ * `charge.refund.updated`: a refund that failed or was cancelled returns
+ * the money to the merchant's payment, so the credits its `charge.refunded`
+ * took come back, once per refund (domain/billing/restore-failed-refund.ts).
+ * Any other update (pending, succeeded, metadata) changes nothing.
+ */
+export const stripeRefundUpdated: WebhookHandler = async (ctx) => {
+  const { event, deps } = ctx;
+  const refund = refundEvent.parse(event.payload).data.object;
+  const paymentIntentId = refund.payment_intent ?? null;
+  if ((refund.status !== 'failed' && refund.status !== 'canceled') || !paymentIntentId) {
+    return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
+  }
+  return inEventTransaction(ctx, async (tx) => {
+    const result = await restoreFailedRefund(tx, { refundId: refund.id, paymentIntentId, traceId: event.trace_id ?? undefined });
+    if (result.kind === 'no_purchase') return { outcome: 'ignored' };
+    if (result.kind === 'restored') {
+      ctx.afterCommit(() =>
+        deps.logger.info({ webhookEventId: event.id, shopId: result.shopId, purchaseId: result.purchaseId, refundId: refund.id, restored: result.restored }, 'refund failed: its credits restored'),
+      );
+    }
+    if (result.kind === 'not_taken' && result.status === 'refunded') {
+      ctx.afterCommit(() =>
+        deps.logger.warn({ webhookEventId: event.id, shopId: result.shopId, refundId: refund.id, cause: result.cause }, 'refund failed, but a lost dispute (or a refund before refund causes were kept) took the credits: left to the runbook'),
+      );
+    }
+    return { outcome: 'processed', shopId: result.shopId };
+  });
+};
+
+async function clawBackPurchase(ctx: Parameters<WebhookHandler>[0], paymentIntentId: string, cause: RefundCause): ReturnType<WebhookHandler> {
   const { event } = ctx;
   return inEventTransaction(ctx, async (tx) =>
-    refundEffect(ctx, await refundPurchaseByPaymentIntent(tx, { paymentIntentId, traceId: event.trace_id ?? undefined })),
+    refundEffect(ctx, await refundPurchaseByPaymentIntent(tx, { paymentIntentId, cause, traceId: event.trace_id ?? undefined })),
   );
 }
 

@@ -149,9 +149,9 @@ describe('Stripe disputes hold the disputed credits', () => {
       [`purchase-${sessionId}`, 1000],
       [`refund-${sessionId}`, -1000],
     ]);
-    const [p] = await env.db.$queryRaw<{ status: string; refund_shortfall: bigint }[]>`
-      SELECT status, refund_shortfall FROM purchases WHERE stripe_session_id = ${sessionId}`;
-    expect(p).toEqual({ status: 'refunded', refund_shortfall: 0n });
+    const [p] = await env.db.$queryRaw<{ status: string; refund_shortfall: bigint; refund_cause: string }[]>`
+      SELECT status, refund_shortfall, refund_cause FROM purchases WHERE stripe_session_id = ${sessionId}`;
+    expect(p).toEqual({ status: 'refunded', refund_shortfall: 0n, refund_cause: 'dispute' });
     expect(await consistent(shop.id)).toBe(true);
   });
 
