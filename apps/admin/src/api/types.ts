@@ -106,6 +106,8 @@ export interface Wallet {
   balance: number;
   reserved: number;
   available: number;
+  /** Part of `reserved` held while a payment of a pack is disputed; absent when none is. */
+  held?: number;
 }
 
 export interface WalletTransaction {

@@ -1,5 +1,5 @@
-import { Badge, BlockStack, Button, Card, IndexTable, InlineGrid, InlineStack, Layout, Page, SkeletonBodyText, Text } from '@shopify/polaris';
-import { useRef, useState } from 'react';
+import { Badge, Banner, BlockStack, Button, Card, IndexTable, InlineGrid, InlineStack, Layout, Page, SkeletonBodyText, Text } from '@shopify/polaris';
+import { useEffect, useRef, useState } from 'react';
 import { api, newIdempotencyKey, type Page as ListPage } from '../api/client';
 import type { CreditPack, Wallet, WalletTransaction } from '../api/types';
 import { redirectTop } from '../bridge';
@@ -7,6 +7,7 @@ import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { dateTime, money, num, unitPrice } from '../format';
 import { useApi } from '../hooks';
 import { CursorPager } from '../components/CursorPager';
+import { useRouter } from '../router';
 
 const TYPE_LABEL: Record<WalletTransaction['type'], string> = {
   purchase: 'Purchase',
@@ -16,12 +17,56 @@ const TYPE_LABEL: Record<WalletTransaction['type'], string> = {
   adjustment: 'Adjustment',
 };
 
+/** How long the page keeps asking for the wallet after Stripe sends the merchant back, and how often. */
+const CONFIRM_FOR_MS = 60_000;
+const CONFIRM_POLL_MS = 3_000;
+
+type CheckoutReturn = 'success' | 'cancelled';
+
+/** Stripe's return (`?checkout=success|cancelled`, docs/api.md "Billing"), once: dismissing it drops it from the address. */
+function useCheckoutReturn(): [CheckoutReturn | null, () => void] {
+  const { search } = useRouter();
+  const [value, setValue] = useState<CheckoutReturn | null>(() => {
+    const v = search.get('checkout');
+    return v === 'success' || v === 'cancelled' ? v : null;
+  });
+  const dismiss = () => {
+    setValue(null);
+    const url = new URL(window.location.href);
+    url.searchParams.delete('checkout');
+    window.history.replaceState(window.history.state, '', url);
+  };
+  return [value, dismiss];
+}
+
 export default function BillingPage() {
-  const wallet = useApi<Wallet>('/wallet');
+  const [checkout, dismissCheckout] = useCheckoutReturn();
+  // Stripe returns the merchant before its webhook has granted the pack: the
+  // wallet is asked again every few seconds until the balance moves (or a
+  // minute has passed), so the credits show without a reload.
+  const [confirmUntil] = useState(() => (checkout === 'success' ? Date.now() + CONFIRM_FOR_MS : 0));
+  const firstBalance = useRef<number | undefined>(undefined);
+  const wallet = useApi<Wallet>('/wallet', {
+    pollMs: confirmUntil > 0 ? CONFIRM_POLL_MS : undefined,
+    keepPolling: (w) => {
+      firstBalance.current ??= w.balance;
+      return Date.now() < confirmUntil && w.balance === firstBalance.current;
+    },
+  });
   const packs = useApi<{ data: CreditPack[] }>('/billing/packs');
   const [cursors, setCursors] = useState<string[]>([]);
   const cursor = cursors[cursors.length - 1];
   const history = useApi<ListPage<WalletTransaction>>(`/wallet/transactions?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+  // A balance that moved while the page is open has a ledger row the history has not shown yet.
+  const shownBalance = useRef<number | undefined>(undefined);
+  const balance = wallet.data?.balance;
+  const reloadHistory = history.reload;
+  useEffect(() => {
+    if (balance === undefined) return;
+    if (shownBalance.current !== undefined && shownBalance.current !== balance) reloadHistory();
+    shownBalance.current = balance;
+  }, [balance, reloadHistory]);
+  const held = wallet.data?.held ?? 0;
   const [buying, setBuying] = useState<string | null>(null);
   const [error, setError] = useState<unknown>();
   // One key per purchase intent: a double click or a retry opens one checkout.
@@ -49,6 +94,19 @@ export default function BillingPage() {
   return (
     <Page title="Billing" subtitle="Credits pay for messages: one credit per SMS segment.">
       <Layout>
+        {checkout === 'success' ? (
+          <Layout.Section>
+            <Banner tone="info" title="Confirming your purchase" onDismiss={dismissCheckout}>
+              <p>Stripe is confirming your payment. Your credits are added as soon as it has, usually within a minute: this page updates by itself.</p>
+            </Banner>
+          </Layout.Section>
+        ) : checkout === 'cancelled' ? (
+          <Layout.Section>
+            <Banner tone="warning" title="Checkout cancelled" onDismiss={dismissCheckout}>
+              <p>No payment was taken and no credits were added. You can buy a pack whenever you are ready.</p>
+            </Banner>
+          </Layout.Section>
+        ) : null}
         {error || packs.error || wallet.error ? (
           <Layout.Section>
             <ApiErrorBanner error={error ?? packs.error ?? wallet.error} onDismiss={error ? () => setError(undefined) : undefined} />
@@ -61,7 +119,13 @@ export default function BillingPage() {
                 Available: <span data-testid="wallet-available">{wallet.data ? num(wallet.data.available) : '…'}</span> credits
               </Text>
               <Text as="p" tone="subdued">
-                Balance {wallet.data ? num(wallet.data.balance) : '…'} · reserved for campaigns {wallet.data ? num(wallet.data.reserved) : '…'}
+                Balance {wallet.data ? num(wallet.data.balance) : '…'} · reserved for campaigns {wallet.data ? num(wallet.data.reserved - held) : '…'}
+                {held > 0 ? (
+                  <>
+                    {' '}
+                    · held while a payment is disputed <span data-testid="wallet-held">{num(held)}</span>
+                  </>
+                ) : null}
               </Text>
             </InlineStack>
           </Card>
