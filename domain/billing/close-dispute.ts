@@ -1,5 +1,6 @@
 import type { Tx } from '../../lib/db';
 import { releaseReservation } from '../credits/reservations';
+import { lockPurchaseWallet } from './lock-purchase-wallet';
 import { lockPaymentIntent } from './payment-intent-lock';
 import { refundPurchaseByPaymentIntent, type RefundOutcome } from './refund-purchase';
 import { disputeHoldKey } from './purchase-keys';
@@ -22,7 +23,10 @@ export type CloseDisputeOutcome =
  * repeated lost event finds the purchase refunded. Won, `warning_closed` or
  * any other end: the merchant keeps the money, so the hold is released
  * (releaseReservation: credits a refund is owed since the hold was made pay
- * it first, as for any release). Under the payment intent's lock.
+ * it first, as for any release). Under the payment intent's lock, then the
+ * shop's wallet's, before the dispute's row (lockPurchaseWallet): a release
+ * waits for the closing, so a repeated closing never makes one miss what it
+ * owes the purchase (lost) or the hold.
  */
 export async function closeDispute(
   tx: Tx,
@@ -30,6 +34,8 @@ export async function closeDispute(
 ): Promise<CloseDisputeOutcome> {
   const outcome = d.status === 'lost' ? 'lost' : 'won';
   await lockPaymentIntent(tx, d.paymentIntentId);
+  // No purchase (yet): the dispute is recorded with no shop, which no release reads.
+  const wallet = await lockPurchaseWallet(tx, { paymentIntentId: d.paymentIntentId });
   const [closed] = await tx.$queryRaw<{ shop_id: string | null }[]>`
     INSERT INTO stripe_disputes (stripe_dispute_id, stripe_payment_intent_id, status, amount, closed_at)
     VALUES (${d.disputeId}, ${d.paymentIntentId}, ${outcome}, ${d.amount}::int, now())
@@ -37,13 +43,12 @@ export async function closeDispute(
        SET status = EXCLUDED.status, closed_at = EXCLUDED.closed_at, hold_shortfall = 0, updated_at = now()
      WHERE stripe_disputes.status = 'open'
     RETURNING shop_id`;
-  const [p] = await tx.$queryRaw<{ shop_id: string }[]>`SELECT shop_id FROM purchases WHERE stripe_payment_intent_id = ${d.paymentIntentId}`;
-  if (p) await tx.$executeRaw`UPDATE stripe_disputes SET shop_id = ${p.shop_id}::uuid WHERE stripe_dispute_id = ${d.disputeId} AND shop_id IS NULL`;
+  if (wallet) await tx.$executeRaw`UPDATE stripe_disputes SET shop_id = ${wallet.shopId}::uuid WHERE stripe_dispute_id = ${d.disputeId} AND shop_id IS NULL`;
 
   if (outcome === 'lost') {
     return { kind: 'lost', refund: await refundPurchaseByPaymentIntent(tx, { paymentIntentId: d.paymentIntentId, cause: 'dispute', traceId: d.traceId }) };
   }
-  const shopId = closed?.shop_id ?? p?.shop_id ?? null;
+  const shopId = closed?.shop_id ?? wallet?.shopId ?? null;
   if (!closed) return { kind: 'already_closed', shopId };
   if (closed.shop_id === null) return { kind: 'released', shopId, released: 0 };
   const [hold] = await tx.$queryRaw<{ id: string }[]>`

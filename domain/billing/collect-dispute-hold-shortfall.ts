@@ -14,11 +14,12 @@ interface OwedRow {
  * the merchant can spend them, in the releasing transaction, as refunds are
  * paid (collectRefundShortfall, which runs first: a refund is owed for good,
  * a dispute may still be won). Only disputes held while the reservation
- * existed (`held_at >= reservedSince`); oldest first. SKIP LOCKED: a dispute
- * its own event is working on right now is left (that event, waiting for the
- * wallet, then finds these credits available and takes them itself), so a
- * release never waits on a dispute. Moves no balance: no ledger row. Returns
- * the credits moved into holds.
+ * existed (`held_at >= reservedSince`); oldest first. The caller holds the
+ * shop's wallet lock, which every dispute event (opening, closing, a refund
+ * taking the hold, and their repeats) takes before the dispute's row: this
+ * waits for no dispute lock of theirs and reads each dispute as they
+ * committed it. Moves no balance: no ledger row. Returns the credits moved
+ * into holds.
  */
 export async function collectDisputeHoldShortfall(tx: Tx, r: { shopId: string; freed: number; reservedSince: Date }): Promise<number> {
   if (r.freed <= 0) return 0;
@@ -26,7 +27,7 @@ export async function collectDisputeHoldShortfall(tx: Tx, r: { shopId: string; f
     SELECT stripe_dispute_id, hold_shortfall FROM stripe_disputes
      WHERE shop_id = ${r.shopId}::uuid AND status = 'open' AND hold_shortfall > 0 AND held_at >= ${r.reservedSince}
      ORDER BY held_at, stripe_dispute_id
-       FOR UPDATE SKIP LOCKED`;
+       FOR UPDATE`;
   let left = r.freed;
   for (const d of owed) {
     if (left === 0) break;

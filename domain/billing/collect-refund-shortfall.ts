@@ -20,11 +20,15 @@ interface OwedRow {
  * refund owe it nothing. Oldest refund first; each payment is a ledger row
  * keyed `refund-<session>-rest-<shortfall before>` (refundRestKey: the
  * shortfall only falls within a refund round, so the key never recurs) and
- * the guarded decrement of the
- * shortfall. SKIP LOCKED: a purchase a refund holds right now is left (that
- * refund, waiting for the wallet, sees these credits available and takes
- * them itself), so a release never waits on a purchase and cannot deadlock
- * with a refund (purchase, then wallet). Returns the credits collected.
+ * the guarded decrement of the shortfall. The caller holds the shop's
+ * wallet lock, which every path that changes a purchase's refund (the
+ * refund, a lost dispute, a failed refund, the completion, a dispute's
+ * opening, and their repeats) takes before the purchase's row: this waits
+ * for no purchase lock of theirs (none is held without the wallet) and
+ * reads each purchase as they committed it. Skipping locked purchases
+ * instead let freed credits become spendable whenever the lock holder was
+ * not the refund that would take them (a repeated event, say). Returns the
+ * credits collected.
  */
 export async function collectRefundShortfall(tx: Tx, r: { shopId: string; freed: number; reservedSince: Date }): Promise<number> {
   if (r.freed <= 0) return 0;
@@ -32,7 +36,7 @@ export async function collectRefundShortfall(tx: Tx, r: { shopId: string; freed:
     SELECT id, stripe_session_id, refund_shortfall, cardinality(failed_refund_ids) AS round FROM purchases
      WHERE shop_id = ${r.shopId}::uuid AND status = 'refunded' AND refund_shortfall > 0 AND refunded_at >= ${r.reservedSince}
      ORDER BY refunded_at, id
-       FOR UPDATE SKIP LOCKED`;
+       FOR UPDATE`;
   let left = r.freed;
   for (const p of owed) {
     if (left === 0) break;

@@ -1,90 +1,71 @@
-import { randomBytes } from 'node:crypto';
 import { createTestEnv, type TestEnv } from '../../test/harness';
 import { createShop } from '../../test/factories';
-import { applyWalletChange } from '../credits/apply-wallet-change';
-import { releaseReservation, reserveCredits } from '../credits/reservations';
+import { disputeRow, jittered, paidPack, purchaseRow, race, raceRounds, release, reservations, rid, ROUNDS, walletChecked } from '../../test/billing-races';
 import { closeDispute } from './close-dispute';
 import { openDispute } from './open-dispute';
 
-// A dispute's hold against releases of reservations that held the pack,
-// all at once: whatever the interleaving, the freed credits end in the hold
-// (or in the claw-back), never spendable, and wallet = ledger, reserved =
-// active reservations. No deadlock between the dispute's locks (payment
-// intent, dispute, wallet) and a release's (reservation, wallet, SKIP LOCKED
-// disputes).
+// A dispute's events, each delivered twice (Stripe sends an event more than
+// once), racing releases of the reservations that held the disputed pack:
+// whatever the interleaving, the freed credits end in the hold (or in the
+// claw-back), never spendable; wallet = ledger and reserved = active
+// reservations; no deadlock. Every path locks the shop's wallet before the
+// purchase and the dispute (docs/credits.md, "Locks").
 
 let env: TestEnv;
 beforeAll(async () => {
-  env = await createTestEnv();
+  // Every racing transaction on a connection of its own.
+  env = await createTestEnv({ DATABASE_POOL_SIZE: '10' });
 });
 afterAll(async () => {
   await env.close();
 });
 
-const id = (p: string) => `${p}_${randomBytes(8).toString('hex')}`;
+/** A paid pack of 1000 credits, 600 of them held by six reservations, and a dispute id. */
+async function packHeldByCampaigns() {
+  const shop = await createShop(env.db);
+  const { sessionId, pi } = await paidPack(env.db, shop.id);
+  const held = await reservations(env.db, shop.id, 6, 100);
+  return { shopId: shop.id, sessionId, pi, held, disputeId: rid('dp') };
+}
 
-async function paidPack(shopId: string) {
-  const [sessionId, pi] = [id('cs'), id('pi')];
-  await env.db.$transaction(async (tx) => {
-    await tx.$executeRaw`
-      INSERT INTO purchases (shop_id, stripe_session_id, stripe_payment_intent_id, pack_id, credits, amount, currency, status, granted_at)
-      VALUES (${shopId}::uuid, ${sessionId}, ${pi}, 'starter', 1000, 1000, 'usd', 'paid', now())`;
-    await applyWalletChange(tx, { shopId, type: 'purchase', amount: 1000, idempotencyKey: `purchase-${sessionId}` });
+async function holdLeft(shopId: string, disputeId: string): Promise<number | null> {
+  const [r] = await env.db.$queryRaw<{ left: bigint }[]>`
+    SELECT amount - consumed - released AS left FROM credit_reservations
+     WHERE shop_id = ${shopId}::uuid AND reservation_key = ${`dispute-${disputeId}`} AND status = 'active'`;
+  return r ? Number(r.left) : null;
+}
+
+it('an opening, delivered twice, racing six releases of the pack it disputes: the hold ends with the whole pack', async () => {
+  const failures = await raceRounds(ROUNDS, async () => {
+    const { shopId, pi, held, disputeId } = await packHeldByCampaigns();
+    const open = () => jittered(env.db, (tx) => openDispute(tx, { disputeId, paymentIntentId: pi, amount: null }));
+    await race([open(), open(), ...held.map((id) => release(env.db, id))]);
+    return {
+      got: { wallet: await walletChecked(env.db, shopId), dispute: await disputeRow(env.db, disputeId), hold: await holdLeft(shopId, disputeId) },
+      want: { wallet: { balance: 1000, reserved: 1000 }, dispute: { status: 'open', hold_shortfall: 0 }, hold: 1000 },
+    };
   });
-  return { sessionId, pi };
-}
-
-async function state(shopId: string) {
-  const [w] = await env.db.$queryRaw<{ balance: bigint; reserved: bigint; ledger: bigint; active: bigint }[]>`
-    SELECT w.balance, w.reserved,
-           coalesce((SELECT sum(amount) FROM credit_transactions t WHERE t.shop_id = w.shop_id), 0)::bigint AS ledger,
-           coalesce((SELECT sum(amount - consumed - released) FROM credit_reservations r WHERE r.shop_id = w.shop_id AND r.status = 'active'), 0)::bigint AS active
-      FROM credit_wallets w WHERE w.shop_id = ${shopId}::uuid`;
-  expect(w!.balance).toBe(w!.ledger);
-  expect(w!.reserved).toBe(w!.active);
-  return { balance: Number(w!.balance), reserved: Number(w!.reserved) };
-}
-
-async function campaignReservations(shopId: string, n: number, each: number) {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await env.db.$transaction((tx) => reserveCredits(tx, { shopId, campaignId: null, reservationKey: id('campaign'), amount: each }));
-    out.push(r.id);
-  }
-  return out;
-}
-
-const release = (reservationId: string) => env.db.$transaction((tx) => releaseReservation(tx, reservationId));
-
-it('an opening racing ten releases of the pack it disputes: the hold ends with the whole pack', async () => {
-  for (let round = 0; round < 3; round++) {
-    const shop = await createShop(env.db);
-    const { pi } = await paidPack(shop.id);
-    const held = await campaignReservations(shop.id, 10, 60);
-    const disputeId = id('dp');
-    await Promise.all([
-      env.db.$transaction((tx) => openDispute(tx, { disputeId, paymentIntentId: pi, amount: null })),
-      ...held.map(release),
-    ]);
-    expect(await state(shop.id)).toEqual({ balance: 1000, reserved: 1000 });
-    const [d] = await env.db.$queryRaw<{ hold_shortfall: bigint }[]>`SELECT hold_shortfall FROM stripe_disputes WHERE stripe_dispute_id = ${disputeId}`;
-    expect(d!.hold_shortfall).toBe(0n);
-  }
+  expect(failures).toEqual([]);
 });
 
-it('won or lost racing releases: won leaves the pack spendable, lost takes it once', async () => {
-  for (const status of ['won', 'lost']) {
-    const shop = await createShop(env.db);
-    const { pi } = await paidPack(shop.id);
-    const held = await campaignReservations(shop.id, 6, 100);
-    const disputeId = id('dp');
-    await env.db.$transaction((tx) => openDispute(tx, { disputeId, paymentIntentId: pi, amount: null }));
-    expect(await state(shop.id)).toEqual({ balance: 1000, reserved: 1000 });
-    await Promise.all([
-      env.db.$transaction((tx) => closeDispute(tx, { disputeId, paymentIntentId: pi, status, amount: null })),
-      env.db.$transaction((tx) => closeDispute(tx, { disputeId, paymentIntentId: pi, status, amount: null })),
-      ...held.map(release),
-    ]);
-    expect(await state(shop.id)).toEqual(status === 'won' ? { balance: 1000, reserved: 0 } : { balance: 0, reserved: 0 });
-  }
+describe.each([
+  { status: 'won', wallet: { balance: 1000, reserved: 0 }, purchase: { status: 'paid', refund_shortfall: 0 } },
+  { status: 'lost', wallet: { balance: 0, reserved: 0 }, purchase: { status: 'refunded', refund_shortfall: 0 } },
+])('closed $status, the closing delivered twice, racing six releases', ({ status, wallet, purchase }) => {
+  it(`${status === 'won' ? 'leaves the whole pack spendable' : 'takes the whole pack, once: nothing freed stays spendable'}`, async () => {
+    const failures = await raceRounds(ROUNDS, async () => {
+      const { shopId, sessionId, pi, held, disputeId } = await packHeldByCampaigns();
+      await env.db.$transaction((tx) => openDispute(tx, { disputeId, paymentIntentId: pi, amount: null }));
+      // 400 held now, 600 owed to the hold by the reservations.
+      const opened = await walletChecked(env.db, shopId);
+      if (opened.balance !== 1000 || opened.reserved !== 1000) throw new Error(`opened: ${JSON.stringify(opened)}`);
+      const close = () => jittered(env.db, (tx) => closeDispute(tx, { disputeId, paymentIntentId: pi, status, amount: null }));
+      await race([close(), close(), ...held.map((id) => release(env.db, id))]);
+      return {
+        got: { wallet: await walletChecked(env.db, shopId), purchase: await purchaseRow(env.db, sessionId), dispute: await disputeRow(env.db, disputeId) },
+        want: { wallet, purchase, dispute: { status, hold_shortfall: 0 } },
+      };
+    });
+    expect(failures).toEqual([]);
+  });
 });

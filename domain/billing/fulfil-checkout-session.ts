@@ -1,6 +1,7 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
 import { holdOpenDisputes } from './hold-disputed-credits';
+import { lockPurchaseWallet } from './lock-purchase-wallet';
 import { lockPaymentIntent } from './payment-intent-lock';
 import type { RefundCause } from './refund-purchase';
 
@@ -36,10 +37,13 @@ interface PurchaseRow {
  * whose ledger row is missing gets it now (repair), so this never trusts an
  * event's "processed" flag. A refund seen before the payment (events out of
  * order) marks the purchase refunded and grants nothing: net zero; a
- * dispute seen before the payment holds the credits granted now.
+ * dispute seen before the payment holds the credits granted now. The shop's
+ * wallet is locked before the purchase (lockPurchaseWallet), the order every
+ * path that changes both takes.
  */
 export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<FulfilOutcome> {
   if (s.paymentIntentId) await lockPaymentIntent(tx, s.paymentIntentId);
+  if (!(await lockPurchaseWallet(tx, { sessionId: s.sessionId }))) return { kind: 'no_purchase' };
   const [p] = await tx.$queryRaw<PurchaseRow[]>`
     SELECT id, shop_id, credits, amount, status FROM purchases WHERE stripe_session_id = ${s.sessionId} FOR UPDATE`;
   if (!p) return { kind: 'no_purchase' };

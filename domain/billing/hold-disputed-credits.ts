@@ -26,7 +26,8 @@ export interface DisputeHold {
  * every spending path already leaves `reserved` alone. It takes what is
  * available under the wallet lock (never what campaigns hold, as a refund
  * does not); the rest is the dispute's `hold_shortfall`. The caller holds
- * the payment intent's lock and the purchase row, `paid`.
+ * the payment intent's lock, the shop's wallet (locked first) and the
+ * purchase row, `paid`.
  */
 export async function holdDisputedCredits(tx: Tx, p: PaidPurchase, disputeId: string): Promise<DisputeHold | null> {
   const [claimed] = await tx.$queryRaw<{ amount: number | null }[]>`
@@ -56,7 +57,8 @@ export async function holdDisputedCredits(tx: Tx, p: PaidPurchase, disputeId: st
 /**
  * Holds the credits of every dispute of this payment that is open and holds
  * nothing yet: one opened before the purchase was paid (its events came
- * first). The caller holds the payment intent's lock and the paid purchase.
+ * first). The caller holds the payment intent's lock, the shop's wallet and
+ * the paid purchase.
  */
 export async function holdOpenDisputes(tx: Tx, p: PaidPurchase & { paymentIntentId: string }): Promise<DisputeHold[]> {
   const open = await tx.$queryRaw<{ stripe_dispute_id: string }[]>`

@@ -1,5 +1,6 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
+import { lockPurchaseWallet } from './lock-purchase-wallet';
 import { lockPaymentIntent } from './payment-intent-lock';
 import { refundKey } from './purchase-keys';
 
@@ -37,11 +38,17 @@ interface HoldRow {
  * `balance - reserved`: credits campaigns hold are never taken, and the rest
  * is recorded on the purchase as `refund_shortfall` (the dispute's own
  * shortfall moves there too), which released reservations pay
- * (collectRefundShortfall). The wallet row is locked first, so a concurrent
- * reservation cannot slip in between the computation and the debit.
+ * (collectRefundShortfall). The shop's wallet is locked before the
+ * purchase (lockPurchaseWallet: the order every path takes, releases too),
+ * so a concurrent reservation cannot slip in between the computation and
+ * the debit, and a release waits for this refund, then pays the shortfall
+ * it recorded (a duplicate of this event, finding the purchase refunded,
+ * holds the wallet as briefly and takes nothing).
  */
 export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId: string; cause: RefundCause; traceId?: string }): Promise<RefundOutcome> {
   await lockPaymentIntent(tx, r.paymentIntentId);
+  const w = await lockPurchaseWallet(tx, { paymentIntentId: r.paymentIntentId });
+  if (!w) return { kind: 'no_purchase' };
   const [p] = await tx.$queryRaw<PurchaseRow[]>`
     SELECT id, shop_id, stripe_session_id, credits, status, cardinality(failed_refund_ids) AS round
       FROM purchases WHERE stripe_payment_intent_id = ${r.paymentIntentId} FOR UPDATE`;
@@ -54,10 +61,7 @@ export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId
     return { kind: 'marked_refunded', shopId: p.shop_id, purchaseId: p.id };
   }
 
-  await tx.$executeRaw`INSERT INTO credit_wallets (shop_id) VALUES (${p.shop_id}::uuid) ON CONFLICT DO NOTHING`;
-  const [w] = await tx.$queryRaw<{ balance: bigint; reserved: bigint }[]>`
-    SELECT balance, reserved FROM credit_wallets WHERE shop_id = ${p.shop_id}::uuid FOR UPDATE`;
-  // Wallet, then the disputes and their holds: the order a release takes them in (it skips locked disputes).
+  // Wallet (locked above: `w` is current), purchase, then the disputes and their holds: the order a release takes them in.
   const holds = await tx.$queryRaw<HoldRow[]>`
     SELECT r.id, r.amount - r.consumed - r.released AS left
       FROM stripe_disputes d
@@ -67,7 +71,7 @@ export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId
        FOR UPDATE OF d, r`;
   const held = holds.reduce((s, h) => s + Number(h.left), 0);
   const fromHold = Math.min(p.credits, held);
-  const available = Number((w?.balance ?? 0n) - (w?.reserved ?? 0n));
+  const available = w.balance - w.reserved;
   const fromAvailable = Math.max(0, Math.min(p.credits - fromHold, available));
   const clawedBack = fromHold + fromAvailable;
   if (clawedBack > 0) {

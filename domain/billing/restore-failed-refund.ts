@@ -1,5 +1,6 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
+import { lockPurchaseWallet } from './lock-purchase-wallet';
 import { lockPaymentIntent } from './payment-intent-lock';
 import { refundRestoredKey } from './purchase-keys';
 
@@ -37,10 +38,14 @@ interface PurchaseRow {
  * grant's own key, so a later completion grants nothing more. Only a
  * refund's claw-back (`refund_cause = 'refund'`) is undone: a lost dispute's
  * stands whatever a refund does. The next refund of the payment is a new
- * round with keys of its own (purchase-keys.ts). Under the payment intent's lock.
+ * round with keys of its own (purchase-keys.ts). Under the payment intent's
+ * lock, then the shop's wallet's, before the purchase's row
+ * (lockPurchaseWallet): a release either paid the shortfall before (and this
+ * gives it back) or runs after, finding the purchase paid and owing nothing.
  */
 export async function restoreFailedRefund(tx: Tx, r: { refundId: string; paymentIntentId: string; traceId?: string }): Promise<RestoreOutcome> {
   await lockPaymentIntent(tx, r.paymentIntentId);
+  if (!(await lockPurchaseWallet(tx, { paymentIntentId: r.paymentIntentId }))) return { kind: 'no_purchase' };
   const [p] = await tx.$queryRaw<PurchaseRow[]>`
     SELECT id, shop_id, stripe_session_id, credits, status, refund_cause, refund_shortfall, granted_at,
            cardinality(failed_refund_ids) AS round, ${r.refundId} = ANY(failed_refund_ids) AS seen

@@ -76,12 +76,26 @@ export async function consumeReservation(tx: Tx, reservationId: string, amount: 
 }
 
 /**
+ * Locks the wallet of the reservation's shop, before the reservation: the
+ * order a send's settle (ledger row, then consumeReservation), a refund and
+ * a dispute's events (wallet, then purchase, disputes, holds) take them in,
+ * so a release cannot deadlock with any of them, and what it pays
+ * (payWhatIsOwed) is read after they committed.
+ */
+async function lockWalletOfReservation(tx: Tx, reservationId: string): Promise<void> {
+  await tx.$queryRaw`
+    SELECT 1 FROM credit_wallets w JOIN credit_reservations r ON r.shop_id = w.shop_id
+     WHERE r.id = ${reservationId}::uuid FOR UPDATE OF w`;
+}
+
+/**
  * Closes a reservation and gives back whatever it still holds. Idempotent:
  * a closed reservation releases nothing. Returns the credits released
  * (credits a refund or a dispute's hold could not take while they were held
  * go there first: payWhatIsOwed).
  */
 export async function releaseReservation(tx: Tx, reservationId: string): Promise<number> {
+  await lockWalletOfReservation(tx, reservationId);
   const rows = await tx.$queryRaw<{ shop_id: string; freed: bigint; created_at: Date }[]>`
     WITH old AS (
       SELECT id, shop_id, created_at, amount - consumed - released AS freed FROM credit_reservations
@@ -107,11 +121,7 @@ export async function releaseReservation(tx: Tx, reservationId: string): Promise
  */
 export async function releasePartial(tx: Tx, reservationId: string, amount: number): Promise<number> {
   if (!Number.isSafeInteger(amount) || amount <= 0) return 0;
-  // Wallet row first, then the reservation: the order a send's settle takes
-  // them (ledger row, then consumeReservation), so the two cannot deadlock.
-  await tx.$queryRaw`
-    SELECT 1 FROM credit_wallets w JOIN credit_reservations r ON r.shop_id = w.shop_id
-     WHERE r.id = ${reservationId}::uuid FOR UPDATE OF w`;
+  await lockWalletOfReservation(tx, reservationId);
   const rows = await tx.$queryRaw<{ shop_id: string; freed: bigint; created_at: Date }[]>`
     WITH old AS (
       SELECT id, shop_id, created_at, LEAST(${amount}::bigint, amount - consumed - released) AS freed FROM credit_reservations
@@ -131,7 +141,9 @@ export async function releasePartial(tx: Tx, reservationId: string, amount: numb
  * Credits a release just freed that were held when a refund or a dispute
  * came: they pay the refund's shortfall (a ledger row), then fill the open
  * dispute's hold (no ledger row: they stay reserved), before the merchant
- * can spend them.
+ * can spend them. Under the wallet's lock, taken first: every event that
+ * changes a refund or a hold takes it before the purchase or dispute row, so
+ * what is read here is final for this transaction, not half-done.
  */
 async function payWhatIsOwed(tx: Tx, r: { shopId: string; freed: number; reservedSince: Date }): Promise<void> {
   const paid = await collectRefundShortfall(tx, r);
