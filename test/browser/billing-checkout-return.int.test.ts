@@ -34,6 +34,23 @@ afterAll(async () => {
 const billing = (query: string) => page.goto(`${base}/app/billing?shop=${shop.domain}${query}`);
 const text = async (testId: string) => (await page.getByTestId(testId).textContent()) ?? '';
 
+/**
+ * The credit history has loaded: its rows (or its empty state) are in and
+ * Polaris' loading panel is hidden. The panel never leaves the document: once
+ * the history is in, it fades out for 100 ms and only then turns
+ * `visibility: hidden`, so an axe check during the fade measures the
+ * half-transparent "Loading transactions…" (color-contrast).
+ */
+async function historyLoaded(): Promise<void> {
+  await waitFor(
+    'the credit history to load',
+    async () =>
+      (await page.getByText('Loading transactions…').filter({ visible: true }).count()) === 0 &&
+      (await page.locator('.Polaris-IndexTable__TableRow').count()) + (await page.getByText('No purchases yet.').filter({ visible: true }).count()) > 0,
+    10_000,
+  );
+}
+
 async function pendingPurchase(credits: number): Promise<string> {
   const sessionId = rid('cs_test');
   await env.db.$executeRaw`
@@ -51,6 +68,7 @@ it('back from a paid checkout: the purchase is being confirmed, and the credits 
   expect(await banner.innerText()).not.toMatch(/added to your|have arrived|were added/i);
   await waitFor('the wallet to load', async () => /^\d/.test(await text('wallet-available')), 10_000);
   expect(await text('wallet-available')).toBe('0');
+  await historyLoaded();
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, 'billing-checkout-success');
 
@@ -77,7 +95,7 @@ it('back from a paid checkout: the purchase is being confirmed, and the credits 
   await page.getByTestId('wallet-held').waitFor();
   expect(await text('wallet-held')).toBe('1,000');
   expect(await text('wallet-available')).toBe('0');
-  await waitFor('the history to finish loading', async () => (await page.getByText('Loading transactions…').filter({ visible: true }).count()) === 0, 10_000);
+  await historyLoaded();
   expect(await page.getByText('Confirming your purchase').count()).toBe(0);
   expect(await seriousViolations(page)).toEqual([]);
 }, 90_000);
@@ -89,6 +107,7 @@ it('back from a cancelled checkout: nothing was bought', async () => {
   await banner.waitFor();
   expect(await banner.innerText()).toContain('No payment was taken');
   expect(await page.getByText('Confirming your purchase').count()).toBe(0);
+  await historyLoaded();
   expect(await seriousViolations(page)).toEqual([]);
   await banner.getByRole('button', { name: /dismiss/i }).click();
   await banner.waitFor({ state: 'detached' });
@@ -98,6 +117,8 @@ it('an unknown checkout value shows no banner', async () => {
   await billing('&checkout=%3Cscript%3E');
   await page.getByRole('heading', { name: 'Billing', level: 1 }).waitFor();
   await waitFor('the wallet to load', async () => /^\d/.test(await text('wallet-available')), 10_000);
+  await historyLoaded();
   expect(await page.getByText('Confirming your purchase').count()).toBe(0);
   expect(await page.getByText('Checkout cancelled').count()).toBe(0);
+  expect(await seriousViolations(page)).toEqual([]);
 }, 60_000);
