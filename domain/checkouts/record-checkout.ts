@@ -21,7 +21,10 @@ export type RecordCheckoutResult = 'stored' | 'stale';
  * deliveries in any order end in the newest state; a completion, once seen,
  * is kept, even from a delivery otherwise older than the row (only the
  * completion is taken from it). The contact is linked by customer id, else by phone (never an
- * erased one).
+ * erased one). The upsert locks the row: a flow's send step holds it FOR
+ * SHARE while it decides an abandoned-checkout reminder, so a completion
+ * commits before that decision, which then sees it, or after the send
+ * (flows/order-placed-since.ts).
  */
 export async function recordShopifyCheckout(tx: Tx, c: ShopifyCheckoutInput): Promise<RecordCheckoutResult> {
   const e164 = c.phone ? normalizePhone(c.phone) : null;

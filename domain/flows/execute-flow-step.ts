@@ -37,6 +37,7 @@ interface RunState {
   timezone: string | null;
   tags: string[];
   shop_timezone: string;
+  trigger_type: string;
   ordered_since: boolean;
   checkout_completed: boolean;
   order_undone: string | null;
@@ -58,7 +59,7 @@ interface RunState {
 export async function executeFlowStep(db: Db, o: { runId: string; claimToken: string; now: Date; send?: FlowSendDeps }): Promise<StepOutcome> {
   const [run] = await db.$queryRaw<RunState[]>`
     SELECT r.shop_id::text, r.current_step, r.triggered_at, v.steps, v.exit_condition,
-           c.sms_consent, c.opted_out_at, c.erased_at, c.phone_e164, c.timezone, c.tags, s.timezone AS shop_timezone,
+           c.sms_consent, c.opted_out_at, c.erased_at, c.phone_e164, c.timezone, c.tags, s.timezone AS shop_timezone, r.trigger_type,
            ${RUN_EXIT_FACTS}, ${runMayGoOnSql} AS may_go
       FROM flow_runs r
       JOIN flow_versions v ON v.id = r.version_id AND v.flow_id = r.flow_id
@@ -75,8 +76,10 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
   if (run.erased_at) return done({ kind: 'exited', reason: 'contact_erased' }, { status: 'exited', reason: 'contact_erased' });
   if (run.opted_out_at || run.sms_consent === 'unsubscribed') return done({ kind: 'exited', reason: 'opted_out' }, { status: 'exited', reason: 'opted_out' });
   const exit = exitConditionSchema.safeParse(run.exit_condition);
+  const exits = { orderPlaced: exit.success && exit.data.orderPlaced, checkout: run.trigger_type === 'checkout_abandoned' };
   // A checkout completed is not abandoned any more, whatever the exit condition (docs/flows.md "Execution", 6).
-  if (run.checkout_completed || (exit.success && exit.data.orderPlaced && run.ordered_since)) return done({ kind: 'exited', reason: 'order_placed' }, { status: 'exited', reason: 'order_placed' });
+  // This read has no lock: the send step checks both again under one (order-placed-since.ts).
+  if (run.checkout_completed || (exits.orderPlaced && run.ordered_since)) return done({ kind: 'exited', reason: 'order_placed' }, { status: 'exited', reason: 'order_placed' });
 
   const steps: FlowStep[] = stepsSchema.parse(run.steps);
   if (step >= steps.length) return done({ kind: 'completed' }, { status: 'completed' });
@@ -100,14 +103,14 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
   // No provider in this process: the run keeps its place and due time.
   if (!o.send) return releaseClaim(db, o, step);
   const to: RunMove = next >= steps.length ? { status: 'completed' } : { step: next, dueAt: o.now };
-  const sent = await sendFlowMessage(db, o.send, { runId: o.runId, claimToken: o.claimToken, step, now: o.now, next: to }, current);
+  const sent = await sendFlowMessage(db, o.send, { runId: o.runId, claimToken: o.claimToken, step, now: o.now, next: to, exits }, current);
   if (sent.kind === 'lost') return sent;
   if (sent.kind === 'held') return { kind: 'held', step };
   if (sent.kind === 'deferred') return { kind: 'deferred', step, dueAt: sent.dueAt, reason: sent.reason };
   const m = sent.move;
   if ('step' in m) return { kind: 'advanced', step: m.step, dueAt: m.dueAt, message: sent.message };
   if (m.status === 'completed') return { kind: 'completed', message: sent.message };
-  return { kind: 'exited', reason: isOrderUndone(m.reason) ? m.reason : 'not_sendable', message: sent.message };
+  return { kind: 'exited', reason: isOrderUndone(m.reason) || m.reason === 'order_placed' ? m.reason : 'not_sendable', message: sent.message };
 }
 
 async function releaseClaim(db: Db, o: { runId: string; claimToken: string }, step: number): Promise<StepOutcome> {

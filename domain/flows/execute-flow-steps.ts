@@ -52,7 +52,7 @@ export async function executeFlowSteps(db: Db, o: { runIds: string[]; claimToken
       const exits = h.erased_at !== null || h.opted_out_at !== null || h.sms_consent === 'unsubscribed' || h.checkout_completed || (v.orderPlaced && h.ordered_since) || h.order_undone !== null;
       if (exits || step?.type !== 'send' || v.linked[h.current_step]) return null;
       const next = h.current_step + 1;
-      const run: BatchRun = { runId: h.run_id, step: h.current_step, sendStep: step, next: next >= v.steps.length ? { status: 'completed' } : { step: next, dueAt: now } };
+      const run: BatchRun = { runId: h.run_id, step: h.current_step, sendStep: step, orderPlaced: v.orderPlaced, next: next >= v.steps.length ? { status: 'completed' } : { step: next, dueAt: now } };
       routed.set(h.run_id, run);
       return run;
     };

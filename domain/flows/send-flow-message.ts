@@ -10,9 +10,11 @@ import { smartSendingSchema, type SendStep } from './flow-input';
 import { flowMessageReference } from './flow-message-reference';
 import { FLOW_HOLD_GRACE_MS, flowMessageHoldKey, holdFlowCredits } from './hold-flow-credits';
 import { renderFlowMessage } from './render-flow-message';
+import type { OrderUndone } from '../orders/order-undone-sql';
 import { runMayGoOnSql } from './run-may-go-on-sql';
 import { flowSendTimeCheck, type SendTime } from './flow-quiet-hours';
 import { settleRun, type RunMove } from './settle-run';
+import { ordersPlacedSince } from './order-placed-since';
 import { triggerOrdersUndone } from './trigger-order-undone';
 import { shopDisplayName } from '../shops/shop-display-name';
 
@@ -116,6 +118,8 @@ interface RunRef {
   now: Date;
   /** Where the run goes once the step is done: the next step due now, or completed. */
   next: RunMove;
+  /** The "order placed" exits that apply to the run (order-placed-since.ts): its version's `orderPlaced`, and an abandoned checkout's completion. */
+  exits: { orderPlaced: boolean; checkout: boolean };
 }
 
 /**
@@ -166,6 +170,10 @@ export async function sendFlowMessage(db: Db, deps: FlowSendDeps, run: RunRef, s
 }
 
 async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep): Promise<SendOutcome | ToSend> {
+  // An order placed (or the checkout completed) since the step's read, checked under the contact's and the checkout's
+  // locks, taken before the run's as every writer reaching both takes them: an order committing now is either seen
+  // here or waits for this decision (order-placed-since.ts).
+  const placed = (await ordersPlacedSince(tx, [{ runId: run.runId, ...run.exits }])).has(run.runId);
   const [r] = await tx.$queryRaw<SendRow[]>`
     SELECT r.flow_id::text, r.shop_id::text, r.version_id::text, v.link_no, r.contact_id::text, r.triggered_at, r.trace_id, v.smart_sending,
            c.sms_consent, c.phone_e164, c.timezone, c.first_name, c.last_name,
@@ -196,6 +204,7 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     if (released !== 1) throw new LostClaim();
     return { kind: 'held' };
   }
+  if (placed) return endForOrder(tx, run, r, 'order_placed');
   // A post-purchase run whose order was cancelled or refunded in full ends here, under the order's lock, so a
   // cancellation committing now is either seen or waits for this decision (trigger-order-undone.ts).
   const undone = r.trigger_type === 'order_created' ? (await triggerOrdersUndone(tx, [run.runId])).get(run.runId) : undefined;
@@ -387,14 +396,15 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
 }
 
 /**
- * Ends a run whose order was cancelled or refunded in full, without its
- * message. A message an attempt may have sent already is recorded `unknown`
+ * Ends a run, without its message, on an order: one placed since its trigger
+ * (or its abandoned checkout completed), or its own order cancelled or
+ * refunded in full. A message an attempt may have sent already is recorded `unknown`
  * (never re-sent; charged only if a delivery report proves it), one whose
  * claim was released (certainly not sent) `failed`/`run_ended`, as
  * reconciliation settles a message its ended run left; a mark of a batched
  * attempt becomes its `unknown` row in settleRun.
  */
-async function endForOrder(tx: Tx, run: RunRef, r: SendRow, reason: 'order_cancelled' | 'order_refunded'): Promise<SendOutcome> {
+async function endForOrder(tx: Tx, run: RunRef, r: SendRow, reason: OrderUndone | 'order_placed'): Promise<SendOutcome> {
   let message: 'unknown' | 'failed' | 'done' = r.mark_id !== null ? 'unknown' : 'done';
   if (r.message_id !== null && r.message_status === 'sending') {
     message = r.message_claim !== null ? 'unknown' : 'failed';

@@ -12,6 +12,7 @@ import { RUN_EXIT_FACTS } from './run-exit-facts';
 import { INSUFFICIENT_CREDITS_RETRY_MS, PROVIDER_RETRY_MS, type DeferReason, type FlowSendContextRow, type FlowSendDeps, type SendOutcome } from './send-flow-message';
 import type { RunMove } from './settle-run';
 import { runMayGoOnSql } from './run-may-go-on-sql';
+import { ordersPlacedSince } from './order-placed-since';
 import { triggerOrdersUndone } from './trigger-order-undone';
 
 // The send steps of one claim, together (docs/flows.md "Send step", "Scale"):
@@ -37,6 +38,8 @@ export interface BatchRun {
   /** Where the run goes once the step is done. */
   next: RunMove;
   sendStep: SendStep;
+  /** Its version's exit condition ends it on a purchase since its trigger (order-placed-since.ts). */
+  orderPlaced: boolean;
 }
 
 /** Per run: its outcome, or `single` for the one-message path. */
@@ -315,6 +318,19 @@ async function prepare(
       enforce: row.shop.smart_sending_enabled && !exempt,
       cutoff: new Date(o.now.getTime() - row.shop.smart_sending_window_hours * 3_600_000),
     });
+  }
+
+  // A run that an order placed since its trigger, or its checkout's completion, ends (placed or completed since the
+  // read) is not sent: checked under its contact's and its checkout's locks, held until this transaction commits its
+  // marks (order-placed-since.ts), and handed to the one-message path, whose read ends it (order_placed). Locked
+  // before the orders and the runs below, in the writers' order.
+  const placed = await ordersPlacedSince(
+    tx,
+    eligible.map((c) => ({ runId: c.row.run_id, orderPlaced: c.run.orderPlaced, checkout: c.row.trigger_type === 'checkout_abandoned' })),
+  );
+  if (placed.size > 0) {
+    for (const id of placed) outcome(id, { kind: 'single' });
+    eligible = eligible.filter((c) => !placed.has(c.row.run_id));
   }
 
   // A post-purchase run whose order was cancelled or refunded in full since the read is not sent: checked under

@@ -24,7 +24,9 @@ export interface LinkedOrders {
  * ones stay unlinked as they were. The contact row is locked first (FOR NO KEY
  * UPDATE, as a consent change takes it), so a subscription committing at the
  * same time either sees these links (its consent record trigger queues the
- * orders then) or is seen by the trigger events written here. Those are the
+ * orders then) or is seen by the trigger events written here; and a flow's
+ * send step deciding under that row's share lock either sees a linked order
+ * as placed or sends before it is linked (flows/order-placed-since.ts). Those are the
  * orders/create event of each linked order, written only if the contact is
  * subscribed and a flow live since the order's arrival is on the trigger;
  * the job's unique key (flow, contact, order) starts a run at most once,

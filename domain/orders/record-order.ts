@@ -51,6 +51,11 @@ export type RecordOrderResult =
  * here would make the next real order look counted already (orders_uncounted)
  * and would take a real order's provisional attribution. Its result has no
  * contact, so the caller attributes nothing and queues no flow for it.
+ *
+ * The summary's UPDATE also locks the contact row, in the statement that
+ * stores the purchase: a flow's send step holds that row FOR SHARE while it
+ * decides, so a purchase that ends the run commits either before that
+ * decision, which then sees it, or after the send (flows/order-placed-since.ts).
  */
 export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<RecordOrderResult> {
   const totalMinor = toMinorUnits(o.totalPrice, o.currency);
