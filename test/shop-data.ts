@@ -76,8 +76,8 @@ export async function seedShopData(db: Db, shopId: string, size: ShopDataSize): 
     SELECT shop_id, 'o-' || shopify_customer_id, shopify_customer_id, id, 2500, 'USD', now()
       FROM contacts WHERE shop_id = ${shopId}::uuid`;
   await run`
-    INSERT INTO shopify_refunds (shop_id, order_id, refund_id, currency, amount_minor, refunded_at)
-    SELECT shop_id, order_id, 'r-' || order_id, currency, 500, now() FROM shopify_orders WHERE shop_id = ${shopId}::uuid`;
+    INSERT INTO shopify_refund_transactions (shop_id, order_id, transaction_id, refund_id, currency, amount_minor, status)
+    SELECT shop_id, order_id, 't-' || order_id, 'r-' || order_id, currency, 500, 'success' FROM shopify_orders WHERE shop_id = ${shopId}::uuid`;
   await run`
     INSERT INTO shopify_checkouts (shop_id, token, customer_id, contact_id, phone_e164, phone_hash, shopify_updated_at)
     SELECT shop_id, 'ck-' || shopify_customer_id, shopify_customer_id, id, phone_e164, phone_hash, now()

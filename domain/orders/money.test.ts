@@ -1,4 +1,4 @@
-import { minorUnitDigits, toMinorUnits } from './money';
+import { minorUnitDigits, toMinorUnits, toSignedMinorUnits } from './money';
 
 describe('toMinorUnits', () => {
   it.each([
@@ -22,5 +22,12 @@ describe('toMinorUnits', () => {
 
   it('knows currencies without a minor unit and with three digits', () => {
     expect([minorUnitDigits('JPY'), minorUnitDigits('USD'), minorUnitDigits('BHD')]).toEqual([0, 2, 3]);
+  });
+});
+
+describe('toSignedMinorUnits', () => {
+  it('reads a negative amount (an order adjustment) exactly, and refuses what is not a decimal', () => {
+    expect([toSignedMinorUnits('-5.00', 'USD'), toSignedMinorUnits('12.5', 'USD'), toSignedMinorUnits('-0.105', 'USD'), toSignedMinorUnits('-1500', 'JPY')]).toEqual([-500n, 1250n, -11n, -1500n]);
+    for (const bad of ['--1', '-', '+1.00', '1e3', '- 1']) expect(toSignedMinorUnits(bad, 'USD')).toBeNull();
   });
 });

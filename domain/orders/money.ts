@@ -22,6 +22,16 @@ export function toMinorUnits(amount: string, currency: string): bigint | null {
   return units + roundUp;
 }
 
+/**
+ * As toMinorUnits, for an amount that may be negative ("-5.00": an order
+ * adjustment of a refund). Null when the text is not a plain decimal.
+ */
+export function toSignedMinorUnits(amount: string, currency: string): bigint | null {
+  const negative = amount.startsWith('-');
+  const minor = toMinorUnits(negative ? amount.slice(1) : amount, currency);
+  return minor === null ? null : negative ? -minor : minor;
+}
+
 /** Minor units as the decimal text Shopify writes ("12.50"), exactly. */
 export function minorToDecimal(minor: bigint, currency: string): string {
   const digits = minorUnitDigits(currency);

@@ -1,13 +1,16 @@
 import type { Tx } from '../../lib/db';
+import { sql } from '../../lib/db';
+import { mergeRefundTransactions } from './merge-refund-transactions';
+import type { RefundTransactionFact, RefundTransactionState } from './refund-amounts';
+import { refundedSql } from './refunded-sql';
 
-/** A refund as refunds/create describes it, already parsed (shopify-payloads.ts refundSchema). */
-export interface ShopifyRefundInput {
+/** What Shopify said of an order's refund transactions: a refund (refunds/create) or one transaction (order_transactions/create). */
+export interface RefundTransactionsInput {
   shopId: string;
   orderId: string;
-  refundId: string;
-  refundedAt: Date;
-  /** Per currency, what its successful refund transactions gave back (refund-amounts.ts); each > 0. */
-  amounts: { currency: string; amountMinor: bigint }[];
+  /** refunds/create: the refund these belong to (its rows carried over by the migration are replaced); null for a transaction event. */
+  refundId: string | null;
+  facts: RefundTransactionFact[];
 }
 
 /** What a refund took off an attributed order's earnings (for the counters; the stats read it from the rows). */
@@ -20,51 +23,111 @@ export interface RefundWithdrawal {
 
 export type RecordRefundResult =
   | { outcome: 'recorded'; withdrawn: RefundWithdrawal | null }
-  /** This refund is stored already: nothing changed. */
-  | { outcome: 'duplicate' }
-  /** No successful refund transaction (pending, failed, a restock only): nothing to store. */
-  | { outcome: 'nothing_refunded' };
+  /** Nothing new (a redelivery, a state already known, or nothing of kind `refund`): nothing changed. */
+  | { outcome: 'unchanged' };
+
+interface Row {
+  transaction_id: string;
+  parent_id: string | null;
+  refund_id: string | null;
+  currency: string;
+  amount_minor: bigint;
+  status: RefundTransactionState;
+  shop_currency: string | null;
+  shop_amount_minor: bigint | null;
+}
+
+const toFact = (r: Row): RefundTransactionFact => ({
+  transactionId: r.transaction_id,
+  parentId: r.parent_id,
+  refundId: r.refund_id,
+  currency: r.currency,
+  amountMinor: r.amount_minor,
+  state: r.status,
+  shop: r.shop_currency !== null && r.shop_amount_minor !== null ? { currency: r.shop_currency, amountMinor: r.shop_amount_minor } : null,
+});
+
+const sameFact = (x: RefundTransactionFact, y: RefundTransactionFact): boolean =>
+  x.parentId === y.parentId && x.refundId === y.refundId && x.currency === y.currency && x.amountMinor === y.amountMinor && x.state === y.state &&
+  x.shop?.currency === y.shop?.currency && x.shop?.amountMinor === y.shop?.amountMinor;
 
 /**
- * Stores a refund once per (shop, order, refund id, currency): ON CONFLICT
- * DO NOTHING, so a redelivery, the same body resent or a second delivery
- * with other bytes changes nothing. Nothing else is written: what a campaign
- * or flow earned is read net of these rows (refunded-sql.ts), so a refund
- * that comes before its order's orders/create is counted once the order is
- * attributed, and one of an order never attributed (no contact, a test or a
- * cancelled order) takes nothing from anyone. The refund's order is not
- * checked against shopify_orders: it may not have arrived yet.
+ * Stores what Shopify said of an order's refund transactions, one row per
+ * transaction (shopify_refund_transactions): its amount and currency, where
+ * it stands (pending, failed, success) and, for one paid in the customer's
+ * currency, its part of the refund in the shop's (refund-amounts.ts). What a
+ * campaign or flow earned is read net of the successful ones
+ * (refunded-sql.ts), so nothing else is written: a refund that comes before
+ * its order's orders/create counts once the order is attributed, and one of
+ * an order never attributed takes nothing from anyone.
  *
- * The order's attribution row is locked next, so two refunds of one order
- * recorded at once compute what each withdrew from the other's committed
- * row: that amount (the refund in the attribution's currency, at most what
- * the order still earned) is returned for the counters. A refund in another
- * currency than the order's (a presentment currency) is stored but takes
- * nothing off: no exchange rate is guessed.
+ * Every writer of an order's refund transactions takes the order's lock
+ * first and merges under it (merge-refund-transactions.ts: the furthest
+ * state wins, a later state reported as a child transaction is folded into
+ * its parent), so refunds/create and order_transactions/create, in whatever
+ * order and however often they arrive, leave the same rows: a refund
+ * transaction that was pending and succeeds later counts once. The order's
+ * row, if stored, is locked next (as orders/cancelled updates it): a flow's
+ * send step holds it FOR SHARE while it decides, so a refund that ends a
+ * post-purchase run commits before that decision, which then sees it, or
+ * after the send (trigger-order-undone.ts). Then the attribution row, so
+ * what this write withdrew (refunded after minus before, read as the stats
+ * read it) is exact for the counters.
  */
-export async function recordShopifyRefund(tx: Tx, r: ShopifyRefundInput): Promise<RecordRefundResult> {
-  if (r.amounts.length === 0) return { outcome: 'nothing_refunded' };
-  // The order's row, if stored, locked before anything else (as orders/cancelled updates it before it withdraws the
-  // attribution): a flow's send step holds it FOR SHARE while it decides, so a refund that ends a post-purchase
-  // run commits either before that decision, which then sees it, or after the send (trigger-order-undone.ts).
+export async function recordRefundTransactions(tx: Tx, r: RefundTransactionsInput): Promise<RecordRefundResult> {
+  await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtextextended('shopify-order-refunds:' || ${r.shopId}::text || ':' || ${r.orderId}::text, 0))`;
   await tx.$queryRaw`SELECT 1 FROM shopify_orders WHERE shop_id = ${r.shopId}::uuid AND order_id = ${r.orderId} FOR NO KEY UPDATE`;
-  const [attribution] = await tx.$queryRaw<{ campaign_id: string | null; flow_id: string | null; total_minor: bigint; currency: string }[]>`
-    SELECT campaign_id, flow_id, total_minor, currency FROM order_attributions
-     WHERE shop_id = ${r.shopId}::uuid AND order_id = ${r.orderId}
+  const [attribution] = await tx.$queryRaw<{ campaign_id: string | null; flow_id: string | null; currency: string; refunded: bigint }[]>`
+    SELECT a.campaign_id, a.flow_id, a.currency, ${refundedSql(sql`a`)} AS refunded FROM order_attributions a
+     WHERE a.shop_id = ${r.shopId}::uuid AND a.order_id = ${r.orderId}
        FOR UPDATE`;
-  const inserted = await tx.$queryRaw<{ currency: string; amount_minor: bigint }[]>`
-    INSERT INTO shopify_refunds (shop_id, order_id, refund_id, currency, amount_minor, refunded_at)
-    SELECT ${r.shopId}::uuid, ${r.orderId}, ${r.refundId}, u.currency, u.amount_minor, ${r.refundedAt}
-      FROM unnest(${r.amounts.map((a) => a.currency)}::text[], ${r.amounts.map((a) => a.amountMinor.toString())}::bigint[]) AS u(currency, amount_minor)
-    ON CONFLICT DO NOTHING
-    RETURNING currency, amount_minor`;
-  if (inserted.length === 0) return { outcome: 'duplicate' };
-  const line = attribution ? inserted.find((i) => i.currency === attribution.currency) : undefined;
-  if (!attribution || !line) return { outcome: 'recorded', withdrawn: null };
-  const [before] = await tx.$queryRaw<{ refunded: bigint }[]>`
-    SELECT COALESCE(sum(amount_minor), 0)::bigint AS refunded FROM shopify_refunds
-     WHERE shop_id = ${r.shopId}::uuid AND order_id = ${r.orderId} AND currency = ${attribution.currency} AND refund_id <> ${r.refundId}`;
-  const left = attribution.total_minor - (before?.refunded ?? 0n);
-  const amountMinor = left <= 0n ? 0n : line.amount_minor < left ? line.amount_minor : left;
+  const stored = (
+    await tx.$queryRaw<Row[]>`
+      SELECT transaction_id, parent_id, refund_id, currency, amount_minor, status, shop_currency, shop_amount_minor
+        FROM shopify_refund_transactions WHERE shop_id = ${r.shopId}::uuid AND order_id = ${r.orderId}`
+  ).map(toFact);
+  const merged = mergeRefundTransactions(stored, r.facts, r.refundId);
+  const before = new Map(stored.map((f) => [f.transactionId, f]));
+  const kept = new Set(merged.map((f) => f.transactionId));
+  const gone = stored.filter((f) => !kept.has(f.transactionId)).map((f) => f.transactionId);
+  const changed = merged.filter((f) => {
+    const had = before.get(f.transactionId);
+    return !had || !sameFact(had, f);
+  });
+  if (gone.length === 0 && changed.length === 0) return { outcome: 'unchanged' };
+
+  if (gone.length > 0) {
+    await tx.$executeRaw`
+      DELETE FROM shopify_refund_transactions WHERE shop_id = ${r.shopId}::uuid AND order_id = ${r.orderId} AND transaction_id = ANY(${gone}::text[])`;
+  }
+  if (changed.length > 0) {
+    const rows = JSON.stringify(
+      changed.map((f) => ({
+        transaction_id: f.transactionId,
+        parent_id: f.parentId,
+        refund_id: f.refundId,
+        currency: f.currency,
+        amount_minor: f.amountMinor.toString(),
+        status: f.state,
+        shop_currency: f.shop?.currency ?? null,
+        shop_amount_minor: f.shop ? f.shop.amountMinor.toString() : null,
+      })),
+    );
+    // The rows are the merge of everything stored and said, made under the order's lock: they replace what was there.
+    await tx.$executeRaw`
+      INSERT INTO shopify_refund_transactions
+             (shop_id, order_id, transaction_id, parent_id, refund_id, currency, amount_minor, status, shop_currency, shop_amount_minor)
+      SELECT ${r.shopId}::uuid, ${r.orderId}, x.transaction_id, x.parent_id, x.refund_id, x.currency, x.amount_minor::bigint, x.status,
+             x.shop_currency, x.shop_amount_minor::bigint
+        FROM jsonb_to_recordset(${rows}::jsonb) AS x(transaction_id text, parent_id text, refund_id text, currency text, amount_minor text,
+                                                     status text, shop_currency text, shop_amount_minor text)
+      ON CONFLICT (shop_id, order_id, transaction_id) DO UPDATE
+         SET parent_id = EXCLUDED.parent_id, refund_id = EXCLUDED.refund_id, currency = EXCLUDED.currency, amount_minor = EXCLUDED.amount_minor,
+             status = EXCLUDED.status, shop_currency = EXCLUDED.shop_currency, shop_amount_minor = EXCLUDED.shop_amount_minor, updated_at = now()`;
+  }
+  if (!attribution) return { outcome: 'recorded', withdrawn: null };
+  const [after] = await tx.$queryRaw<{ refunded: bigint }[]>`
+    SELECT ${refundedSql(sql`a`)} AS refunded FROM order_attributions a WHERE a.shop_id = ${r.shopId}::uuid AND a.order_id = ${r.orderId}`;
+  const amountMinor = (after?.refunded ?? attribution.refunded) - attribution.refunded;
   return { outcome: 'recorded', withdrawn: { campaignId: attribution.campaign_id, flowId: attribution.flow_id, currency: attribution.currency, amountMinor } };
 }

@@ -42,7 +42,7 @@ export const ERASURE_STEPS: readonly ErasureStep[] = [
   { table: 'shopify_consent_writebacks', rows: ofShop },
   { table: 'contact_consent_records', rows: ofShop, consent: true },
   { table: 'shopify_checkouts', rows: ofShop },
-  { table: 'shopify_refunds', rows: ofShop },
+  { table: 'shopify_refund_transactions', rows: ofShop },
   { table: 'shopify_orders', rows: ofShop },
   // Audience stats are decremented per chunk by their trigger; the stats rows go later.
   { table: 'contacts', rows: ofShop, consent: true },

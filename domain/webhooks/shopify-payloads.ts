@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RefundMoneyPart } from '../orders/refund-amounts';
 import { customerRefSchema } from '../privacy/customer-ref';
 
 // Bodies of the Shopify topics we act on, one schema per topic. Shopify signs
@@ -163,14 +164,61 @@ export type ShopifyOrderBody = z.infer<typeof orderSchema>;
 export const orderCancelledSchema = orderSchema.extend({ cancelled_at: shopifyTime });
 
 const MAX_REFUND_TRANSACTIONS = 250;
+const MAX_REFUND_PARTS = 1_000;
 
-/** A refund's transaction: only what says whether and how much it gave back (domain/orders/refund-amounts.ts). */
-const refundTransaction = z.object({
-  kind: z.string().max(64),
+/** A transaction's fields that say whether, and how much, it gave back (domain/orders/refund-amounts.ts). */
+const transactionFields = {
+  id: shopifyId.transform(String),
+  // The transaction it follows: a refund's sale, or (a later state of a refund transaction) that refund transaction.
+  parent_id: shopifyId.transform(String).nullable().optional(),
+  kind: z.string().min(1).max(64),
   status: z.string().max(64).nullable().optional(),
   amount: decimal,
   currency: currency.nullable().optional(),
-});
+};
+const refundTransaction = z.object(transactionFields);
+
+/** A decimal amount that may be negative (an order adjustment), as text. */
+const signedDecimal = z.union([z.string().max(33), z.number().finite().transform(String)]).pipe(z.string().regex(/^-?\d{1,15}(\.\d{1,6})?$/));
+const money = z.object({ amount: signedDecimal, currency_code: currency });
+const moneyBag = z.object({ shop_money: money, presentment_money: money });
+type MoneyBag = z.infer<typeof moneyBag>;
+const bagOf = (v: unknown): MoneyBag | null => {
+  const parsed = moneyBag.safeParse(v);
+  return parsed.success ? parsed.data : null;
+};
+const fieldOf = (v: unknown, key: string): unknown => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined);
+
+/**
+ * The refund's money bags (each figure in the shop's and the customer's
+ * currency): its line items' subtotal and tax, its shipping lines' subtotal
+ * and tax, its duties and additional fees, minus its order adjustments. A
+ * part whose bag is missing or not a bag is left out (both of its figures):
+ * the body is Shopify's, signed, and refusing it would only make Shopify
+ * resend it. At most 1 000 parts are read.
+ */
+function refundParts(r: { refund_line_items: unknown[]; refund_shipping_lines?: unknown[] | null; order_adjustments?: unknown[] | null; total_duties_set?: unknown; total_additional_fees_set?: unknown }): RefundMoneyPart[] {
+  const bags: [1 | -1, unknown][] = [
+    ...r.refund_line_items.flatMap((l): [1, unknown][] => [[1, fieldOf(l, 'subtotal_set')], [1, fieldOf(l, 'total_tax_set')]]),
+    ...(r.refund_shipping_lines ?? []).flatMap((l): [1, unknown][] => [[1, fieldOf(l, 'subtotal_amount_set')], [1, fieldOf(l, 'tax_amount_set')]]),
+    [1, r.total_duties_set],
+    [1, r.total_additional_fees_set],
+    ...(r.order_adjustments ?? []).flatMap((a): [-1, unknown][] => [[-1, fieldOf(a, 'amount_set')], [-1, fieldOf(a, 'tax_amount_set')]]),
+  ];
+  const parts: RefundMoneyPart[] = [];
+  for (const [sign, v] of bags.slice(0, MAX_REFUND_PARTS)) {
+    const bag = bagOf(v);
+    if (!bag) continue;
+    parts.push({
+      sign,
+      money: {
+        shop: { amount: bag.shop_money.amount, currency: bag.shop_money.currency_code },
+        presentment: { amount: bag.presentment_money.amount, currency: bag.presentment_money.currency_code },
+      },
+    });
+  }
+  return parts;
+}
 
 /**
  * refunds/create: a Refund, which names its order (`order_id`) and carries
@@ -178,25 +226,34 @@ const refundTransaction = z.object({
  * Shopify signs the body, not the topic: a body of another topic sent under
  * this one would take revenue off an order, so an order body (it has a total,
  * line items and a customer, and its refunds are nested, never at the top),
- * a checkout or a GDPR body is refused, as is a body without the arrays.
- * Line items are never read; transactions past 250 are refused (a refund has
- * a handful).
+ * a checkout, a transaction or a GDPR body is refused, as is a body without
+ * the arrays. Of the line items, shipping lines, duties, fees and order
+ * adjustments only their money bags are read (`parts`: what the refund is in
+ * the shop's currency, for a transaction paid in the customer's);
+ * transactions past 250 are refused (a refund has a handful).
  */
-export const refundSchema = z.object({
-  id: shopifyId.transform(String),
-  order_id: shopifyId.transform(String),
-  created_at: shopifyTime,
-  processed_at: shopifyTime.nullable().optional(),
-  transactions: z.array(refundTransaction).max(MAX_REFUND_TRANSACTIONS),
-  refund_line_items: z.array(z.unknown()),
-  total_price: absent,
-  line_items: absent,
-  customer: absent,
-  abandoned_checkout_url: absent,
-  shop_domain: absent,
-  myshopify_domain: absent,
-  domain: absent,
-});
+export const refundSchema = z
+  .object({
+    id: shopifyId.transform(String),
+    order_id: shopifyId.transform(String),
+    created_at: shopifyTime,
+    processed_at: shopifyTime.nullable().optional(),
+    transactions: z.array(refundTransaction).max(MAX_REFUND_TRANSACTIONS),
+    refund_line_items: z.array(z.unknown()),
+    refund_shipping_lines: z.array(z.unknown()).nullable().optional(),
+    order_adjustments: z.array(z.unknown()).nullable().optional(),
+    total_duties_set: z.unknown().optional(),
+    total_additional_fees_set: z.unknown().optional(),
+    total_price: absent,
+    line_items: absent,
+    customer: absent,
+    kind: absent,
+    abandoned_checkout_url: absent,
+    shop_domain: absent,
+    myshopify_domain: absent,
+    domain: absent,
+  })
+  .transform((r) => ({ ...r, parts: refundParts(r) }));
 export type ShopifyRefundBody = z.infer<typeof refundSchema>;
 
 /**

@@ -5,6 +5,7 @@ import { createContact, createShop, type ContactFixture, type ShopFixture } from
 import { createTestEnv, type TestEnv } from '../harness';
 import { simulatorProvider, startSimulator, waitFor } from '../sending';
 import { sessionToken } from '../session-token';
+import { refundBody as shopifyRefund } from '../shopify-refunds';
 import { deliverShopify, wallet } from '../webhooks';
 import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
 import { claimDueRuns } from '../../domain/flows/claim-due-runs';
@@ -15,7 +16,7 @@ import type { FlowSendDeps } from '../../domain/flows/send-flow-message';
 import { startFlowRuns } from '../../domain/flows/start-flow-runs';
 import type { OutboundMessage, SmsProvider } from '../../domain/messaging/providers/provider';
 import { cancelShopifyOrder } from '../../domain/orders/cancel-order';
-import { recordShopifyRefund } from '../../domain/orders/record-refund';
+import { recordRefundTransactions } from '../../domain/orders/record-refund';
 import type { Tx } from '../../lib/db';
 
 // A post-purchase run ("thank you" now, "leave a review" a week later) ends
@@ -251,7 +252,7 @@ describe('a post-purchase run whose order is cancelled or refunded', () => {
 
     for (const amount of ['30.00', '50.00']) expect(await deliverShopify(app, env.db, 'refunds/create', refundBody(full.order.id, amount), shop.domain)).toBe('processed');
     expect(await deliverShopify(app, env.db, 'refunds/create', refundBody(partial.order.id, '79.99'), shop.domain)).toBe('processed');
-    // 80.00 given back in euros: no exchange rate is guessed, so the USD order still stands.
+    // 80.00 given back in euros with no money bag saying what that is in dollars: no exchange rate is guessed, the USD order stands.
     expect(await deliverShopify(app, env.db, 'refunds/create', refundBody(foreign.order.id, '80.00', 'EUR'), shop.domain)).toBe('processed');
 
     const outcomes = await tick(new Date(t0.getTime() + 7 * day + 60_000));
@@ -264,6 +265,34 @@ describe('a post-purchase run whose order is cancelled or refunded', () => {
     expect((await messages(full.runId)).map((m) => m.step)).toEqual([0]);
     expect(await debits(shop.id)).toBe(debited + 2);
     expect((await statsOf(shop, flow.id)).runs).toMatchObject({ completed: 2, exited: 1, exitedByReason: { order_refunded: 1 } });
+  });
+
+  it("refunded in full in the customer's currency ends order_refunded; refunded in part in it goes on", async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop);
+    const t0 = new Date(Date.UTC(2027, 0, 6, 18));
+    const [ann, bob] = [await createContact(env.db, shop.id), await createContact(env.db, shop.id)];
+    const [full, part] = [await orderRun(shop, flow, ann, t0), await orderRun(shop, flow, bob, t0)];
+    await thanked(t0, [full.runId, part.runId]);
+    const debited = await debits(shop.id);
+    // The 80.00 USD orders were paid 73.60 EUR: one refunded in full in euros (its shop-money figure is the whole
+    // total: 60.00 USD item and 20.00 USD shipping), the other all but 0.01 USD.
+    const inEuros = (orderId: number, item: [string, string], amount: string) =>
+      shopifyRefund(orderId, {
+        transactions: [{ status: 'success', amount, currency: 'EUR' }],
+        lineItems: [{ subtotal: item, tax: ['0.00', '0.00'] }],
+        adjustments: [['-20.00', '-18.40']],
+      });
+    expect(await deliverShopify(app, env.db, 'refunds/create', inEuros(full.order.id, ['60.00', '55.20'], '73.60'), shop.domain)).toBe('processed');
+    expect(await deliverShopify(app, env.db, 'refunds/create', inEuros(part.order.id, ['59.99', '55.19'], '73.59'), shop.domain)).toBe('processed');
+
+    const outcomes = await tick(new Date(t0.getTime() + 7 * day + 60_000));
+    expect(outcomes.get(full.runId)).toEqual({ kind: 'exited', reason: 'order_refunded' });
+    expect(outcomes.get(part.runId)).toMatchObject({ kind: 'completed', message: 'sent' });
+    expect(textsTo(ann.phone)).toEqual(['Thank you for your order!']);
+    expect(textsTo(bob.phone)).toEqual(['Thank you for your order!', 'Leave a review?']);
+    expect(await debits(shop.id)).toBe(debited + 1);
+    expect((await statsOf(shop, flow.id)).runs).toMatchObject({ completed: 1, exited: 1, exitedByReason: { order_refunded: 1 } });
   });
 
   it('a cancellation after the last message, and a run whose order is not stored, change nothing', async () => {
@@ -322,9 +351,9 @@ describe('a post-purchase run whose order is cancelled or refunded', () => {
 
       const step = await heldOpen(
         (tx) =>
-          recordShopifyRefund(tx, {
-            shopId: shop.id, orderId: String(refunded.order.id), refundId: String(nextId()), refundedAt: new Date(),
-            amounts: [{ currency: 'USD', amountMinor: 8_000n }],
+          recordRefundTransactions(tx, {
+            shopId: shop.id, orderId: String(refunded.order.id), refundId: String(nextId()),
+            facts: [{ transactionId: String(nextId()), parentId: null, refundId: null, currency: 'USD', amountMinor: 8_000n, state: 'success', shop: null }],
           }),
         () => tick(new Date(t0.getTime() + 7 * day + 60_000)),
       );

@@ -10,9 +10,9 @@ import { sessionToken } from '../session-token';
 import { counterValue, deliverShopify, postShopify } from '../webhooks';
 
 // What a campaign or flow earned is its attributed orders net of what Shopify
-// refunded (refunds/create): only successful refund transactions, each refund
-// once however often it is delivered, an order never below zero, and a
-// refund that arrives before its order counts the same as one after it.
+// refunded (refunds/create): only successful refund transactions, each
+// transaction once however often it is delivered, an order never below zero,
+// and a refund that arrives before its order counts the same as one after it.
 
 describe('a refunded order', () => {
   let env: TestEnv;
@@ -139,9 +139,9 @@ describe('a refunded order', () => {
     // The dashboard's net (revenue − withdrawn) agrees: 40.00 attributed, 15.00 withdrawn at the attribution.
     expect((await counterValue(worker.metrics, 'attributedRevenue', { currency: 'USD' })) - revenueBefore).toBeCloseTo(40, 6);
     expect((await withdrawn()) - withdrawnBefore).toBeCloseTo(15, 6);
-    const rows = await env.db.$queryRaw<{ amount_minor: bigint; currency: string }[]>`
-      SELECT amount_minor, currency FROM shopify_refunds WHERE shop_id = ${shop.id}::uuid AND order_id = ${String(order.id)}`;
-    expect(rows).toEqual([{ amount_minor: 1500n, currency: 'USD' }]);
+    const rows = await env.db.$queryRaw<{ amount_minor: bigint; currency: string; status: string }[]>`
+      SELECT amount_minor, currency, status FROM shopify_refund_transactions WHERE shop_id = ${shop.id}::uuid AND order_id = ${String(order.id)}`;
+    expect(rows).toEqual([{ amount_minor: 1500n, currency: 'USD', status: 'success' }]);
   });
 
   it('counts a refund recorded before a late click attributes its order', async () => {
@@ -208,7 +208,8 @@ describe('a refunded order', () => {
     expect((await counterValue(worker.metrics, 'attributedRevenueWithdrawn', { currency: 'USD', reason: 'cancelled' })) - cancelledWithdrawn).toBeCloseTo(50, 6);
     expect(await deliverShopify(app, env.db, 'refunds/create', refundBody(cancelled.id, [success('50.00')]), shop.domain)).toBe('processed');
     expect(await deliverShopify(app, env.db, 'refunds/create', refundBody(test.id, [success('30.00')]), shop.domain)).toBe('processed');
-    // A refund paid in a presentment currency other than the order's: stored, not converted by a guessed rate.
+    // A refund paid in another currency than the order's, with no money bag to say what it is in the order's: stored, not
+    // converted by a guessed rate (test/links/presentment-currency-refund has the refund that says it).
     expect(await deliverShopify(app, env.db, 'refunds/create', refundBody(usd.id, [success('9.00', 'EUR')]), shop.domain)).toBe('processed');
     expect(await statsOf(shop, campaignId)).toMatchObject({ attributedOrders: 1, attributedRevenue: [{ currency: 'USD', orders: 1, amount: '50.00' }] });
   });

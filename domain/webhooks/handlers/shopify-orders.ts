@@ -6,8 +6,8 @@ import { cancelShopifyOrder } from '../../orders/cancel-order';
 import { lockShopifyCustomer } from '../../orders/customer-lock';
 import { countAttribution, countWithdrawal } from '../../orders/count-attribution';
 import { recordShopifyOrder, type ShopifyOrderInput } from '../../orders/record-order';
-import { recordShopifyRefund } from '../../orders/record-refund';
-import { successfulRefundAmounts } from '../../orders/refund-amounts';
+import { recordRefundTransactions, type RecordRefundResult } from '../../orders/record-refund';
+import { refundTransactionFacts, type RefundMoneyPart, type ShopifyTransaction } from '../../orders/refund-amounts';
 import { inEventTransaction } from '../event-transaction';
 import { publishAfterCommit } from '../publish-after-commit';
 import {
@@ -50,17 +50,36 @@ function minimalOrder(o: ShopifyOrderBody): Record<string, unknown> {
   };
 }
 
-/** A refund as its record reads it: no note, no line items, only what says how much its transactions gave back. */
+const moneyBag = (m: RefundMoneyPart['money']) => ({
+  shop_money: { amount: m.shop.amount, currency_code: m.shop.currency },
+  presentment_money: { amount: m.presentment.amount, currency_code: m.presentment.currency },
+});
+
+/**
+ * A refund as its record reads it: no note, no line item's product, only its
+ * transactions and its money bags (each added part as a line item's
+ * subtotal, each subtracted one as an order adjustment: the same totals).
+ */
 function minimalRefund(r: ShopifyRefundBody): Record<string, unknown> {
   return {
     id: r.id,
     order_id: r.order_id,
     created_at: r.created_at,
     processed_at: r.processed_at ?? null,
-    transactions: r.transactions.map((t) => ({ kind: t.kind, status: t.status ?? null, amount: t.amount, currency: t.currency ?? null })),
-    refund_line_items: [],
+    transactions: r.transactions.map((t) => ({ id: t.id, parent_id: t.parent_id ?? null, kind: t.kind, status: t.status ?? null, amount: t.amount, currency: t.currency ?? null })),
+    refund_line_items: r.parts.filter((p) => p.sign === 1).map((p) => ({ subtotal_set: moneyBag(p.money) })),
+    order_adjustments: r.parts.filter((p) => p.sign === -1).map((p) => ({ amount_set: moneyBag(p.money) })),
   };
 }
+
+const transactionOf = (t: { id: string; parent_id?: string | null; kind: string; status?: string | null; amount: string; currency?: string | null }): ShopifyTransaction => ({
+  id: t.id,
+  parentId: t.parent_id ?? null,
+  kind: t.kind,
+  status: t.status ?? null,
+  amount: t.amount,
+  currency: t.currency ?? null,
+});
 
 function minimalCheckout(c: ShopifyCheckoutBody): Record<string, unknown> {
   return {
@@ -161,47 +180,52 @@ export const shopifyOrderCancelled: WebhookHandler = async (ctx) => {
   });
 };
 
+/** The log line and counter of a write to an order's refund transactions. */
+function afterRefundWrite(ctx: Parameters<WebhookHandler>[0], what: Record<string, unknown>, result: RecordRefundResult, message: string): void {
+  const { deps, event } = ctx;
+  ctx.afterCommit(() => {
+    const withdrawn = result.outcome === 'recorded' ? result.withdrawn : null;
+    if (withdrawn) countWithdrawal(deps.metrics, 'refund', withdrawn.currency, withdrawn.amountMinor);
+    deps.logger.info(
+      {
+        webhookEventId: event.id,
+        shopId: event.shop_id,
+        ...what,
+        outcome: result.outcome,
+        withdrawnFrom: withdrawn?.campaignId ?? withdrawn?.flowId,
+        withdrawnMinor: withdrawn ? String(withdrawn.amountMinor) : undefined,
+      },
+      message,
+    );
+  });
+}
+
 /**
- * refunds/create: the refund's successful refund transactions, stored once
- * per refund (domain/orders/record-refund.ts); every figure of what a
- * campaign or flow earned is read net of them. Shopify does not order its
- * webhooks: a refund that comes before its order's orders/create is stored
- * all the same and counts once the order is attributed. The body must be a
- * refund's (shopify-payloads.ts refundSchema): another topic's signed body
- * sent under this topic is refused at the route.
+ * refunds/create: the refund's transactions of kind `refund`, stored once per
+ * transaction with where each stands (domain/orders/record-refund.ts); every
+ * figure of what a campaign or flow earned is read net of the successful
+ * ones, in the order's currency (a transaction paid in the customer's by its
+ * part of the refund in the shop's: refund-amounts.ts). Shopify does not
+ * order its webhooks: a refund that comes before its order's orders/create
+ * is stored all the same and counts once the order is attributed. The body
+ * must be a refund's (shopify-payloads.ts refundSchema): another topic's
+ * signed body sent under this topic is refused at the route.
  */
 export const shopifyRefundCreated: WebhookHandler = async (ctx) => {
-  const { deps, event } = ctx;
+  const { event } = ctx;
   const shopId = event.shop_id;
   if (!shopId) return ignore(ctx);
   const r = refundSchema.parse(event.payload);
-  const amounts = successfulRefundAmounts(r.transactions.map((t) => ({ kind: t.kind, status: t.status ?? null, amount: t.amount, currency: t.currency ?? null })));
+  const facts = refundTransactionFacts(r.id, r.transactions.map(transactionOf), r.parts);
   return inEventTransaction(ctx, async (tx) => {
-    const result = await recordShopifyRefund(tx, {
-      shopId,
-      orderId: r.order_id,
-      refundId: r.id,
-      refundedAt: new Date(Date.parse(r.processed_at ?? r.created_at)),
-      amounts,
-    });
+    const result = await recordRefundTransactions(tx, { shopId, orderId: r.order_id, refundId: r.id, facts });
     await minimizePayload(tx, event.id, minimalRefund(r));
-    ctx.afterCommit(() => {
-      const withdrawn = result.outcome === 'recorded' ? result.withdrawn : null;
-      if (withdrawn) countWithdrawal(deps.metrics, 'refund', withdrawn.currency, withdrawn.amountMinor);
-      deps.logger.info(
-        {
-          webhookEventId: event.id,
-          shopId,
-          orderId: r.order_id,
-          refundId: r.id,
-          outcome: result.outcome,
-          refunded: amounts.map((a) => `${a.amountMinor} ${a.currency}`).join(', '),
-          withdrawnFrom: withdrawn?.campaignId ?? withdrawn?.flowId,
-          withdrawnMinor: withdrawn ? String(withdrawn.amountMinor) : undefined,
-        },
-        'shopify refund',
-      );
-    });
+    afterRefundWrite(
+      ctx,
+      { orderId: r.order_id, refundId: r.id, transactions: facts.map((f) => `${f.transactionId} ${f.state} ${f.amountMinor} ${f.currency}${f.shop ? ` (${f.shop.amountMinor} ${f.shop.currency})` : ''}`).join(', ') },
+      result,
+      'shopify refund',
+    );
     return { outcome: 'processed', shopId };
   });
 };
