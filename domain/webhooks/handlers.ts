@@ -9,7 +9,13 @@ import {
   shopifyCustomerSync,
   shopifyShopRedact,
 } from './handlers/shopify';
-import { shopifyCheckout, shopifyOrderCancelled, shopifyOrderCreated, shopifyRefundCreated } from './handlers/shopify-orders';
+import {
+  shopifyCheckout,
+  shopifyOrderCancelled,
+  shopifyOrderCreated,
+  shopifyOrderTransactionCreated,
+  shopifyRefundCreated,
+} from './handlers/shopify-orders';
 import { shopifyBulkOperationFinish } from './handlers/shopify-bulk';
 import {
   stripeChargeRefunded,
@@ -54,6 +60,7 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
     'orders/create': shopifyOrderCreated,
     'orders/cancelled': shopifyOrderCancelled,
     'refunds/create': shopifyRefundCreated,
+    'order_transactions/create': shopifyOrderTransactionCreated,
     'checkouts/create': shopifyCheckout,
     'checkouts/update': shopifyCheckout,
     'bulk_operations/finish': shopifyBulkOperationFinish,

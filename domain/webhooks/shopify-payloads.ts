@@ -257,6 +257,38 @@ export const refundSchema = z
 export type ShopifyRefundBody = z.infer<typeof refundSchema>;
 
 /**
+ * order_transactions/create: one transaction of an order (a sale, a capture,
+ * a refund…), sent when it is created and for its later states; only a
+ * refund's is acted on (domain/orders/record-refund.ts). Shopify signs the
+ * body, not the topic: a successful refund transaction takes revenue off its
+ * order, so a body that is not a transaction is refused: a refund (its
+ * transactions and line items are at the top, the transaction's kind and
+ * amount are not), an order (a total, line items, a customer), a checkout, a
+ * customer (no order id, kind or amount) or a GDPR body.
+ */
+export const orderTransactionSchema = z.object({
+  ...transactionFields,
+  order_id: shopifyId.transform(String),
+  created_at: shopifyTime.nullable().optional(),
+  processed_at: shopifyTime.nullable().optional(),
+  transactions: absent,
+  refund_line_items: absent,
+  refunds: absent,
+  total_price: absent,
+  line_items: absent,
+  customer: absent,
+  token: absent,
+  abandoned_checkout_url: absent,
+  email: absent,
+  first_name: absent,
+  last_name: absent,
+  shop_domain: absent,
+  myshopify_domain: absent,
+  domain: absent,
+});
+export type ShopifyOrderTransactionBody = z.infer<typeof orderTransactionSchema>;
+
+/**
  * checkouts/create, checkouts/update: the token, who (customer id, phone),
  * the abandoned-checkout URL, when it changed and whether it completed
  * (domain/checkouts/). An order body (no abandoned-checkout URL) or a GDPR
@@ -325,6 +357,7 @@ const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => 
   'orders/create': { schema: orderSchema },
   'orders/cancelled': { schema: orderCancelledSchema },
   'refunds/create': { schema: refundSchema },
+  'order_transactions/create': { schema: orderTransactionSchema },
   'checkouts/create': { schema: checkoutSchema },
   'checkouts/update': { schema: checkoutSchema },
   'bulk_operations/finish': { schema: bulkOperationFinishSchema },

@@ -295,6 +295,35 @@ describe('a post-purchase run whose order is cancelled or refunded', () => {
     expect((await statsOf(shop, flow.id)).runs).toMatchObject({ completed: 1, exited: 1, exitedByReason: { order_refunded: 1 } });
   });
 
+  it('refunded in full by a pending refund transaction that succeeds later (either arrival order) ends order_refunded; one still pending goes on', async () => {
+    const shop = await shopFor();
+    const flow = await liveFlow(shop);
+    const t0 = new Date(Date.UTC(2027, 0, 6, 20));
+    const [ann, bob, cat] = [await createContact(env.db, shop.id), await createContact(env.db, shop.id), await createContact(env.db, shop.id)];
+    const [later, earlier, pending] = [await orderRun(shop, flow, ann, t0), await orderRun(shop, flow, bob, t0), await orderRun(shop, flow, cat, t0)];
+    await thanked(t0, [later.runId, earlier.runId, pending.runId]);
+    const debited = await debits(shop.id);
+    const deliver = (topic: string, body: Record<string, unknown>) => deliverShopify(app, env.db, topic, body, shop.domain);
+    const pendingRefund = (orderId: number) => shopifyRefund(orderId, { currencies: ['USD', 'USD'], transactions: [{ status: 'pending', amount: '80.00', currency: 'USD' }] });
+    const succeeded = (refund: ReturnType<typeof pendingRefund>) => ({ ...refund.transactions[0]!, status: 'success' });
+
+    // Pending at refunds/create, its success after it; its success before it; and one still pending.
+    const [laterRefund, earlierRefund, pendingOnly] = [pendingRefund(later.order.id), pendingRefund(earlier.order.id), pendingRefund(pending.order.id)];
+    expect(await deliver('refunds/create', laterRefund)).toBe('processed');
+    expect(await deliver('order_transactions/create', succeeded(laterRefund))).toBe('processed');
+    expect(await deliver('order_transactions/create', succeeded(earlierRefund))).toBe('processed');
+    expect(await deliver('refunds/create', earlierRefund)).toBe('processed');
+    expect(await deliver('refunds/create', pendingOnly)).toBe('processed');
+
+    const outcomes = await tick(new Date(t0.getTime() + 7 * day + 60_000));
+    for (const r of [later, earlier]) expect(outcomes.get(r.runId)).toEqual({ kind: 'exited', reason: 'order_refunded' });
+    expect(outcomes.get(pending.runId)).toMatchObject({ kind: 'completed', message: 'sent' });
+    for (const c of [ann, bob]) expect(textsTo(c.phone)).toEqual(['Thank you for your order!']);
+    expect(textsTo(cat.phone)).toEqual(['Thank you for your order!', 'Leave a review?']);
+    expect(await debits(shop.id)).toBe(debited + 1);
+    expect((await statsOf(shop, flow.id)).runs).toMatchObject({ completed: 1, exited: 2, exitedByReason: { order_refunded: 2 } });
+  });
+
   it('a cancellation after the last message, and a run whose order is not stored, change nothing', async () => {
     const shop = await shopFor();
     const flow = await liveFlow(shop, [{ type: 'send', body: 'Thank you for your order!' }, { type: 'wait', duration: { amount: 1, unit: 'days' } }]);

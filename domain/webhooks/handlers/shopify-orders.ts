@@ -7,16 +7,18 @@ import { lockShopifyCustomer } from '../../orders/customer-lock';
 import { countAttribution, countWithdrawal } from '../../orders/count-attribution';
 import { recordShopifyOrder, type ShopifyOrderInput } from '../../orders/record-order';
 import { recordRefundTransactions, type RecordRefundResult } from '../../orders/record-refund';
-import { refundTransactionFacts, type RefundMoneyPart, type ShopifyTransaction } from '../../orders/refund-amounts';
+import { refundTransactionFact, refundTransactionFacts, type RefundMoneyPart, type ShopifyTransaction } from '../../orders/refund-amounts';
 import { inEventTransaction } from '../event-transaction';
 import { publishAfterCommit } from '../publish-after-commit';
 import {
   checkoutSchema,
   orderCancelledSchema,
   orderSchema,
+  orderTransactionSchema,
   refundSchema,
   type ShopifyCheckoutBody,
   type ShopifyOrderBody,
+  type ShopifyOrderTransactionBody,
   type ShopifyRefundBody,
 } from '../shopify-payloads';
 import type { WebhookHandler } from '../types';
@@ -69,6 +71,20 @@ function minimalRefund(r: ShopifyRefundBody): Record<string, unknown> {
     transactions: r.transactions.map((t) => ({ id: t.id, parent_id: t.parent_id ?? null, kind: t.kind, status: t.status ?? null, amount: t.amount, currency: t.currency ?? null })),
     refund_line_items: r.parts.filter((p) => p.sign === 1).map((p) => ({ subtotal_set: moneyBag(p.money) })),
     order_adjustments: r.parts.filter((p) => p.sign === -1).map((p) => ({ amount_set: moneyBag(p.money) })),
+  };
+}
+
+/** A transaction as its record reads it (no gateway, receipt or payment details). */
+function minimalTransaction(t: ShopifyOrderTransactionBody): Record<string, unknown> {
+  return {
+    id: t.id,
+    order_id: t.order_id,
+    parent_id: t.parent_id ?? null,
+    kind: t.kind,
+    status: t.status ?? null,
+    amount: t.amount,
+    currency: t.currency ?? null,
+    created_at: t.created_at ?? null,
   };
 }
 
@@ -207,9 +223,11 @@ function afterRefundWrite(ctx: Parameters<WebhookHandler>[0], what: Record<strin
  * ones, in the order's currency (a transaction paid in the customer's by its
  * part of the refund in the shop's: refund-amounts.ts). Shopify does not
  * order its webhooks: a refund that comes before its order's orders/create
- * is stored all the same and counts once the order is attributed. The body
- * must be a refund's (shopify-payloads.ts refundSchema): another topic's
- * signed body sent under this topic is refused at the route.
+ * is stored all the same and counts once the order is attributed, and one
+ * pending now counts when order_transactions/create reports it succeeded,
+ * before or after this. The body must be a refund's (shopify-payloads.ts
+ * refundSchema): another topic's signed body sent under this topic is
+ * refused at the route.
  */
 export const shopifyRefundCreated: WebhookHandler = async (ctx) => {
   const { event } = ctx;
@@ -226,6 +244,35 @@ export const shopifyRefundCreated: WebhookHandler = async (ctx) => {
       result,
       'shopify refund',
     );
+    return { outcome: 'processed', shopId };
+  });
+};
+
+/**
+ * order_transactions/create: a transaction of an order, sent when it is
+ * created and for its later states. A refund's (kind `refund`) is stored as
+ * refunds/create stores its transactions, by id, merged under the order's
+ * lock (record-refund.ts): a refund transaction `pending` when its
+ * refunds/create came, and successful now, counts from now on, once,
+ * whichever of the two arrives first and however often (a later state
+ * reported as a new transaction whose parent is the pending one is the same
+ * money). Any other kind (sales, captures, …) is ignored. The body must be a
+ * transaction's (shopify-payloads.ts orderTransactionSchema).
+ */
+export const shopifyOrderTransactionCreated: WebhookHandler = async (ctx) => {
+  const { deps, event } = ctx;
+  const shopId = event.shop_id;
+  if (!shopId) return ignore(ctx);
+  const t = orderTransactionSchema.parse(event.payload);
+  const fact = refundTransactionFact(transactionOf(t), null);
+  return inEventTransaction(ctx, async (tx) => {
+    await minimizePayload(tx, event.id, minimalTransaction(t));
+    if (!fact) {
+      ctx.afterCommit(() => deps.logger.debug({ webhookEventId: event.id, shopId, kind: t.kind }, 'shopify transaction ignored'));
+      return { outcome: 'ignored', shopId };
+    }
+    const result = await recordRefundTransactions(tx, { shopId, orderId: t.order_id, refundId: null, facts: [fact] });
+    afterRefundWrite(ctx, { orderId: t.order_id, transactionId: t.id, parentId: t.parent_id ?? undefined, state: fact.state }, result, 'shopify refund transaction');
     return { outcome: 'processed', shopId };
   });
 };
