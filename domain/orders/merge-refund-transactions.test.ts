@@ -10,28 +10,21 @@ describe('mergeRefundTransactions', () => {
 
   it('keeps the furthest state with what each source knows, whatever the order and however often', () => {
     const want: RefundTransactionFact[] = [{ ...fromRefund, state: 'success' }];
-    expect(mergeRefundTransactions([fromRefund], [succeeded], null)).toEqual(want);
-    expect(mergeRefundTransactions([succeeded], [fromRefund], 'r')).toEqual(want);
-    expect(mergeRefundTransactions(mergeRefundTransactions([succeeded], [fromRefund], 'r'), [succeeded, fromRefund], 'r')).toEqual(want);
+    expect(mergeRefundTransactions([fromRefund], [succeeded])).toEqual(want);
+    expect(mergeRefundTransactions([succeeded], [fromRefund])).toEqual(want);
+    expect(mergeRefundTransactions(mergeRefundTransactions([succeeded], [fromRefund]), [succeeded, fromRefund])).toEqual(want);
     // A state reported after the end (a redelivered pending) moves nothing back.
-    expect(mergeRefundTransactions(want, [fromRefund], 'r')).toEqual(want);
+    expect(mergeRefundTransactions(want, [fromRefund])).toEqual(want);
   });
 
   it('folds a later state reported as a child transaction into its parent, arriving before or after it', () => {
     const child = fact('8', 'success', { parentId: '7' });
     const want: RefundTransactionFact[] = [{ ...fromRefund, state: 'success' }];
-    expect(mergeRefundTransactions([fromRefund], [child], null)).toEqual(want);
-    expect(mergeRefundTransactions([child], [fromRefund], 'r')).toEqual(want);
+    expect(mergeRefundTransactions([fromRefund], [child])).toEqual(want);
+    expect(mergeRefundTransactions([child], [fromRefund])).toEqual(want);
     // Its grandchild too, and the child sent again changes nothing.
     const grandchild = fact('9', 'success', { parentId: '8' });
-    expect(mergeRefundTransactions([child, grandchild], [fromRefund], 'r')).toEqual(want);
-    expect(mergeRefundTransactions(want, [child], null)).toEqual(want);
-  });
-
-  it("replaces the rows carried over from shopify_refunds for the refund refunds/create describes, and only those", () => {
-    const legacy = fact('refund:r:USD', 'success', { refundId: 'r', currency: 'USD', amountMinor: 1000n });
-    const other = fact('refund:q:USD', 'success', { refundId: 'q', currency: 'USD', amountMinor: 500n });
-    expect(mergeRefundTransactions([legacy, other], [fromRefund], 'r')).toEqual([other, fromRefund]);
-    expect(mergeRefundTransactions([legacy], [succeeded], null)).toEqual([legacy, succeeded]);
+    expect(mergeRefundTransactions([child, grandchild], [fromRefund])).toEqual(want);
+    expect(mergeRefundTransactions(want, [child])).toEqual(want);
   });
 });

@@ -2,9 +2,6 @@ import type { RefundTransactionFact, RefundTransactionState } from './refund-amo
 
 const RANK: Record<RefundTransactionState, number> = { pending: 0, failed: 1, success: 2 };
 
-/** Rows the migration carried over from shopify_refunds (one per refund and currency, successful money only). */
-export const LEGACY_PREFIX = 'refund:';
-
 /**
  * `later` is news of the same refund transaction as `base` (its own id sent
  * again, or a transaction whose parent it is): a transaction only moves from
@@ -34,15 +31,9 @@ function mergeFact(base: RefundTransactionFact, later: RefundTransactionFact): R
  * refund transaction of the order is a later state of that one (the same
  * money) and is folded into it, so a refund that succeeds later counts once
  * whether Shopify reports the new state under the same id or as a child.
- * `refundId` (refunds/create) replaces the rows the migration carried over
- * for that refund: its body says everything they did, and more.
  */
-export function mergeRefundTransactions(stored: RefundTransactionFact[], incoming: RefundTransactionFact[], refundId: string | null): RefundTransactionFact[] {
-  const rows = new Map<string, RefundTransactionFact>();
-  for (const f of stored) {
-    if (refundId !== null && f.refundId === refundId && f.transactionId.startsWith(LEGACY_PREFIX)) continue;
-    rows.set(f.transactionId, f);
-  }
+export function mergeRefundTransactions(stored: RefundTransactionFact[], incoming: RefundTransactionFact[]): RefundTransactionFact[] {
+  const rows = new Map<string, RefundTransactionFact>(stored.map((f) => [f.transactionId, f]));
   for (const f of incoming) {
     const had = rows.get(f.transactionId);
     rows.set(f.transactionId, had ? mergeFact(had, f) : f);

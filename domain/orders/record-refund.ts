@@ -8,8 +8,6 @@ import { refundedSql } from './refunded-sql';
 export interface RefundTransactionsInput {
   shopId: string;
   orderId: string;
-  /** refunds/create: the refund these belong to (its rows carried over by the migration are replaced); null for a transaction event. */
-  refundId: string | null;
   facts: RefundTransactionFact[];
 }
 
@@ -86,7 +84,7 @@ export async function recordRefundTransactions(tx: Tx, r: RefundTransactionsInpu
       SELECT transaction_id, parent_id, refund_id, currency, amount_minor, status, shop_currency, shop_amount_minor
         FROM shopify_refund_transactions WHERE shop_id = ${r.shopId}::uuid AND order_id = ${r.orderId}`
   ).map(toFact);
-  const merged = mergeRefundTransactions(stored, r.facts, r.refundId);
+  const merged = mergeRefundTransactions(stored, r.facts);
   const before = new Map(stored.map((f) => [f.transactionId, f]));
   const kept = new Set(merged.map((f) => f.transactionId));
   const gone = stored.filter((f) => !kept.has(f.transactionId)).map((f) => f.transactionId);

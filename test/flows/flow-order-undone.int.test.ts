@@ -381,8 +381,8 @@ describe('a post-purchase run whose order is cancelled or refunded', () => {
       const step = await heldOpen(
         (tx) =>
           recordRefundTransactions(tx, {
-            shopId: shop.id, orderId: String(refunded.order.id), refundId: String(nextId()),
-            facts: [{ transactionId: String(nextId()), parentId: null, refundId: null, currency: 'USD', amountMinor: 8_000n, state: 'success', shop: null }],
+            shopId: shop.id, orderId: String(refunded.order.id),
+            facts: [{ transactionId: String(nextId()), parentId: null, refundId: String(nextId()), currency: 'USD', amountMinor: 8_000n, state: 'success', shop: null }],
           }),
         () => tick(new Date(t0.getTime() + 7 * day + 60_000)),
       );

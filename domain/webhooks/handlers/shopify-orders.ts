@@ -236,7 +236,7 @@ export const shopifyRefundCreated: WebhookHandler = async (ctx) => {
   const r = refundSchema.parse(event.payload);
   const facts = refundTransactionFacts(r.id, r.transactions.map(transactionOf), r.parts);
   return inEventTransaction(ctx, async (tx) => {
-    const result = await recordRefundTransactions(tx, { shopId, orderId: r.order_id, refundId: r.id, facts });
+    const result = await recordRefundTransactions(tx, { shopId, orderId: r.order_id, facts });
     await minimizePayload(tx, event.id, minimalRefund(r));
     afterRefundWrite(
       ctx,
@@ -271,7 +271,7 @@ export const shopifyOrderTransactionCreated: WebhookHandler = async (ctx) => {
       ctx.afterCommit(() => deps.logger.debug({ webhookEventId: event.id, shopId, kind: t.kind }, 'shopify transaction ignored'));
       return { outcome: 'ignored', shopId };
     }
-    const result = await recordRefundTransactions(tx, { shopId, orderId: t.order_id, refundId: null, facts: [fact] });
+    const result = await recordRefundTransactions(tx, { shopId, orderId: t.order_id, facts: [fact] });
     afterRefundWrite(ctx, { orderId: t.order_id, transactionId: t.id, parentId: t.parent_id ?? undefined, state: fact.state }, result, 'shopify refund transaction');
     return { outcome: 'processed', shopId };
   });

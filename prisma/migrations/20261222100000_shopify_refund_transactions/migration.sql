@@ -1,19 +1,18 @@
 -- Shopify refund transactions (refunds/create and order_transactions/create,
--- domain/orders/record-refund.ts), replacing shopify_refunds, which kept only
--- a refund's successful transactions per currency as its refunds/create
--- said: a transaction pending then that succeeded later never counted, and
--- one paid in the customer's (presentment) currency never counted against
--- an order stored in the shop's currency.
+-- domain/orders/record-refund.ts): what a campaign or flow earned is its
+-- attributed orders' totals net of their successful refund transactions in
+-- the order's currency, read when asked (domain/orders/refunded-sql.ts), so
+-- a refund that arrives before its order, twice, or succeeds only after a
+-- pending refunds/create agrees in the end with one that arrives once, in
+-- order.
 --
 -- One row per refund transaction: its amount in the currency it was paid in,
 -- where it stands (pending, failed, success; the furthest state reported
 -- wins), the refund it belongs to once refunds/create told, and, for one paid
 -- in another currency than the shop's, its part of the refund's shop-money
 -- total (shop_currency, shop_amount_minor; Shopify's own figures, never an
--- exchange rate of ours). What a campaign or flow earned is its attributed
--- orders' totals net of the successful rows in the order's currency, read
--- when asked (domain/orders/refunded-sql.ts). The key leads with the order,
--- the one lookup stats make.
+-- exchange rate of ours). The key leads with the order, the one lookup stats
+-- make.
 CREATE TABLE "shopify_refund_transactions" (
     "shop_id" UUID NOT NULL,
     "order_id" TEXT NOT NULL,
@@ -37,12 +36,3 @@ CREATE TABLE "shopify_refund_transactions" (
       ("shop_currency" IS NULL) = ("shop_amount_minor" IS NULL)
       AND ("shop_currency" IS NULL OR ("shop_currency" ~ '^[A-Z]{3}$' AND "shop_currency" <> "currency" AND "shop_amount_minor" >= 0)))
 );
-
--- What was stored so far, one successful row per refund and currency: kept
--- under an id of its own (refund:<refund id>:<currency>), replaced by the
--- refund's real transactions if refunds/create comes again.
-INSERT INTO "shopify_refund_transactions" ("shop_id", "order_id", "transaction_id", "refund_id", "currency", "amount_minor", "status", "received_at", "updated_at")
-SELECT "shop_id", "order_id", 'refund:' || "refund_id" || ':' || "currency", "refund_id", "currency", "amount_minor", 'success', "received_at", "received_at"
-  FROM "shopify_refunds";
-
-DROP TABLE "shopify_refunds";
