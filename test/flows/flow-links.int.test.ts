@@ -16,8 +16,9 @@ import type { FlowSendDeps } from '../../domain/flows/send-flow-message';
 import { startFlowRuns } from '../../domain/flows/start-flow-runs';
 import { CODE_LENGTH, flowShortLink, linkCode, flowRecipientPart, trackedLinksOf, type TrackedLinks } from '../../domain/links/link-code';
 import { recordClicks } from '../../domain/links/record-clicks';
-import type { OutboundMessage, SmsProvider } from '../../domain/messaging/providers/provider';
+import type { OutboundMessage } from '../../domain/messaging/providers/provider';
 import { countSegments } from '../../domain/messaging/segments';
+import { recordingProvider } from './recording-provider';
 
 // Tracked short links in flow messages (issue 17 item 4 with issue 16 item 1):
 // a send step's links go out as the message's own short links (counted in
@@ -59,17 +60,8 @@ describe('flow message short links and clicks', () => {
     await env.close();
   });
 
-  const recording = (inner: SmsProvider): SmsProvider => ({
-    name: inner.name,
-    dedupsByReference: inner.dedupsByReference,
-    maxBatchSize: inner.maxBatchSize,
-    sendBatch: (messages, ctx) => {
-      sent.push(...messages);
-      return inner.sendBatch(messages, ctx);
-    },
-  });
   const sendDeps = (): FlowSendDeps => ({
-    provider: recording(simulatorProvider(simUrl, { dedupsByReference: false })),
+    provider: recordingProvider(simulatorProvider(simUrl, { dedupsByReference: false }), sent),
     phoneHashKey: env.config.PHONE_HASH_KEY,
     leaseMs: 60_000,
     quietHoursFloor: true,

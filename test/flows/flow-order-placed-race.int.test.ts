@@ -15,11 +15,12 @@ import { stepsSchema } from '../../domain/flows/flow-input';
 import { ordersPlacedSince } from '../../domain/flows/order-placed-since';
 import type { FlowSendDeps } from '../../domain/flows/send-flow-message';
 import { startFlowRuns } from '../../domain/flows/start-flow-runs';
-import type { OutboundMessage, SmsProvider } from '../../domain/messaging/providers/provider';
+import type { OutboundMessage } from '../../domain/messaging/providers/provider';
 import { lockShopifyCustomer } from '../../domain/orders/customer-lock';
 import { linkCustomerOrders } from '../../domain/orders/link-customer-orders';
 import { recordShopifyOrder } from '../../domain/orders/record-order';
 import type { Tx } from '../../lib/db';
+import { recordingProvider } from './recording-provider';
 
 // An abandoned-checkout reminder ("you left something in your cart") is not
 // sent once the customer bought: an order placed since the trigger (the
@@ -52,17 +53,8 @@ describe('an order or a checkout completion committing while an abandoned-checko
     await env.close();
   });
 
-  const recording = (inner: SmsProvider): SmsProvider => ({
-    name: inner.name,
-    dedupsByReference: inner.dedupsByReference,
-    maxBatchSize: inner.maxBatchSize,
-    sendBatch: (messages, ctx) => {
-      sent.push(...messages);
-      return inner.sendBatch(messages, ctx);
-    },
-  });
   const sendDeps = (): FlowSendDeps => ({
-    provider: recording(simulatorProvider(simUrl, { dedupsByReference: false })),
+    provider: recordingProvider(simulatorProvider(simUrl, { dedupsByReference: false }), sent),
     phoneHashKey: env.config.PHONE_HASH_KEY,
     leaseMs: 60_000,
     quietHoursFloor: false,

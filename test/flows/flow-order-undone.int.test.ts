@@ -14,10 +14,11 @@ import { executeFlowSteps } from '../../domain/flows/execute-flow-steps';
 import { stepsSchema } from '../../domain/flows/flow-input';
 import type { FlowSendDeps } from '../../domain/flows/send-flow-message';
 import { startFlowRuns } from '../../domain/flows/start-flow-runs';
-import type { OutboundMessage, SmsProvider } from '../../domain/messaging/providers/provider';
+import type { OutboundMessage } from '../../domain/messaging/providers/provider';
 import { cancelShopifyOrder } from '../../domain/orders/cancel-order';
 import { recordRefundTransactions } from '../../domain/orders/record-refund';
 import type { Tx } from '../../lib/db';
+import { recordingProvider } from './recording-provider';
 
 // A post-purchase run ("thank you" now, "leave a review" a week later) ends
 // before its next message once its order is cancelled (orders/cancelled) or
@@ -50,17 +51,8 @@ describe('a post-purchase run whose order is cancelled or refunded', () => {
     await env.close();
   });
 
-  const recording = (inner: SmsProvider): SmsProvider => ({
-    name: inner.name,
-    dedupsByReference: inner.dedupsByReference,
-    maxBatchSize: inner.maxBatchSize,
-    sendBatch: (messages, ctx) => {
-      sent.push(...messages);
-      return inner.sendBatch(messages, ctx);
-    },
-  });
   const sendDeps = (): FlowSendDeps => ({
-    provider: recording(simulatorProvider(simUrl, { dedupsByReference: false })),
+    provider: recordingProvider(simulatorProvider(simUrl, { dedupsByReference: false }), sent),
     phoneHashKey: env.config.PHONE_HASH_KEY,
     leaseMs: 60_000,
     quietHoursFloor: false,

@@ -25,6 +25,7 @@ import { launchCampaign } from '../../domain/campaigns/launch-campaign';
 import { sendBatch } from '../../domain/campaigns/send-batch';
 import { createMetrics } from '../../lib/metrics';
 import { createWorkerRedis } from '../../lib/redis';
+import { recordingProvider } from './recording-provider';
 
 // The flow send step (issue 17 item 3): through the campaigns' provider
 // adapter (the simulator at its HTTP boundary), credits ledger and delivery
@@ -62,18 +63,9 @@ describe('flow send step', () => {
     await env.close();
   });
 
-  const recording = (inner: SmsProvider): SmsProvider => ({
-    name: inner.name,
-    dedupsByReference: inner.dedupsByReference,
-    maxBatchSize: inner.maxBatchSize,
-    sendBatch: (messages, ctx) => {
-      sent.push(...messages);
-      return inner.sendBatch(messages, ctx);
-    },
-  });
   const metrics = createMetrics();
   const sendDeps = (o: Partial<FlowSendDeps> & { dedups?: boolean } = {}): FlowSendDeps => ({
-    provider: recording(simulatorProvider(simUrl, { dedupsByReference: o.dedups ?? false })),
+    provider: recordingProvider(simulatorProvider(simUrl, { dedupsByReference: o.dedups ?? false }), sent),
     phoneHashKey: env.config.PHONE_HASH_KEY,
     leaseMs: 60_000,
     quietHoursFloor: true,
@@ -530,7 +522,7 @@ describe('flow send step', () => {
     const contact = await createContact(env.db, shop.id);
     const flow = await liveFlow(shop, { name: 'Thanks', trigger: { type: 'order_created' }, steps: [{ type: 'wait', duration: { amount: 1, unit: 'hours' } }, { type: 'send', body: 'An hour later' }] });
     const id = await startRun(shop, flow, contact.id, new Date());
-    const { deps } = await env.worker({ queues: ['flows'], overrides: { provider: recording(simulatorProvider(simUrl, { dedupsByReference: false })), config: { ...env.config, SMS_QUIET_HOURS_FLOOR: false } } });
+    const { deps } = await env.worker({ queues: ['flows'], overrides: { provider: recordingProvider(simulatorProvider(simUrl, { dedupsByReference: false }), sent), config: { ...env.config, SMS_QUIET_HOURS_FLOOR: false } } });
     await upsertSchedulers(deps.queues, env.config);
     await waitFor('the scheduler ticked', async () => ((await deps.queues.get('flows').getJobCounts('completed')).completed ?? 0) > 0);
     // Everything this test's prefix holds in Redis goes (jobs, schedulers, limiter counters); the run waits in Postgres.
