@@ -89,6 +89,16 @@ export async function deliverShopify(app: Express, db: Db, topic: string, body: 
   return status;
 }
 
+/** Waits until Stripe event `eventId` has been processed (any status past `received`) and returns that status. */
+export async function stripeEventSettled(db: Db, eventId: string): Promise<string> {
+  let status = '';
+  await waitFor(`stripe event ${eventId} settled`, async () => {
+    status = (await webhookEvent(db, 'stripe', eventId))?.status ?? '';
+    return status !== '' && status !== 'received';
+  });
+  return status;
+}
+
 export function postSimulator(app: Express, kind: 'status' | 'inbound', body: Record<string, unknown> | string, o: { secret?: string; t?: number; signature?: string | null } = {}) {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
   const req = request(app).post(`/webhooks/sms/simulator/${kind}`).set('Content-Type', 'application/json');

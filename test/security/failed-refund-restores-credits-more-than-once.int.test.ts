@@ -1,9 +1,8 @@
 import type { Express } from 'express';
 import { createShop, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
-import { waitFor } from '../sending';
 import { tableFingerprints } from '../table-fingerprints';
-import { chargeObject, disputeObject, postStripe, refundObject, rid, sessionObject, stripeEvent, wallet, webhookEvent } from '../webhooks';
+import { chargeObject, disputeObject, postStripe, refundObject, rid, sessionObject, stripeEvent, wallet, stripeEventSettled } from '../webhooks';
 
 // `charge.refund.updated` with status failed/canceled gives a refunded
 // pack's credits back. Stripe sends that event for every update of a
@@ -26,14 +25,7 @@ describe('a failed refund restoring credits more than once', () => {
     await env.close();
   });
 
-  async function settled(eventId: string): Promise<string> {
-    let status = '';
-    await waitFor(`stripe event ${eventId} settled`, async () => {
-      status = (await webhookEvent(env.db, 'stripe', eventId))?.status ?? '';
-      return status !== '' && status !== 'received';
-    });
-    return status;
-  }
+  const settled = (eventId: string): Promise<string> => stripeEventSettled(env.db, eventId);
   async function deliver(event: Record<string, unknown>): Promise<string> {
     expect((await postStripe(app, event)).status).toBe(200);
     return settled(event.id as string);

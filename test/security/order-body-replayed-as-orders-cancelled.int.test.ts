@@ -1,8 +1,9 @@
 import type { Express } from 'express';
 import { createContact, createShop } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
+import { deliveredCampaign } from '../shopify-refunds';
 import { tableFingerprints } from '../table-fingerprints';
-import { deliverShopify, postShopify, rid } from '../webhooks';
+import { deliverShopify, postShopify } from '../webhooks';
 
 // The attack: Shopify signs the body, not the X-Shopify-Topic header. A
 // signed orders/create body (an order Shopify never cancelled: its
@@ -27,12 +28,7 @@ describe('an orders/create body sent as orders/cancelled', () => {
   it('is refused, and the order keeps its attribution', async () => {
     const shop = await createShop(env.db);
     const contact = await createContact(env.db, shop.id, { phone: '+447911123630' });
-    const hourAgo = new Date(Date.now() - 3_600_000);
-    const [c] = await env.db.$queryRaw<{ id: string }[]>`
-      INSERT INTO campaigns (shop_id, name, body, status) VALUES (${shop.id}::uuid, 'Kept', 'Sale https://kept.example/x', 'completed') RETURNING id`;
-    await env.db.$executeRaw`
-      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at, final_at)
-      VALUES (${c!.id}::uuid, ${contact.id}::uuid, 0, 'delivered', ${rid('p')}, 1, ${hourAgo}, ${hourAgo})`;
+    const campaignId = await deliveredCampaign(env.db, shop, contact.id);
     const order = {
       id: Date.now(),
       created_at: new Date().toISOString(),
@@ -48,7 +44,7 @@ describe('an orders/create body sent as orders/cancelled', () => {
     };
     expect(await deliverShopify(app, env.db, 'orders/create', order, shop.domain)).toBe('processed');
     const attributed = await env.db.$queryRaw<{ campaign_id: string }[]>`SELECT campaign_id FROM order_attributions WHERE shop_id = ${shop.id}::uuid`;
-    expect(attributed).toEqual([{ campaign_id: c!.id }]);
+    expect(attributed).toEqual([{ campaign_id: campaignId }]);
 
     const before = await tableFingerprints(env.db);
     // The same order as a signed body of its own bytes (not a stored duplicate), with no cancellation time, or none at all.

@@ -3,8 +3,9 @@ import request from 'supertest';
 import { createContact, createShop } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
 import { sessionToken } from '../session-token';
+import { deliveredCampaign } from '../shopify-refunds';
 import { tableFingerprints } from '../table-fingerprints';
-import { deliverShopify, postShopify, rid } from '../webhooks';
+import { deliverShopify, postShopify } from '../webhooks';
 
 // The attack: Shopify signs the body, not the X-Shopify-Topic header. Any
 // body Shopify signed for the app (an order, with its refunds nested inside;
@@ -31,12 +32,7 @@ describe('another signed body sent as refunds/create', () => {
   it('is refused, and the campaign keeps what the order earned', async () => {
     const shop = await createShop(env.db);
     const contact = await createContact(env.db, shop.id, { phone: '+447911123650' });
-    const hourAgo = new Date(Date.now() - 3_600_000);
-    const [c] = await env.db.$queryRaw<{ id: string }[]>`
-      INSERT INTO campaigns (shop_id, name, body, status) VALUES (${shop.id}::uuid, 'Kept', 'Sale https://kept.example/x', 'completed') RETURNING id`;
-    await env.db.$executeRaw`
-      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at, final_at)
-      VALUES (${c!.id}::uuid, ${contact.id}::uuid, 0, 'delivered', ${rid('p')}, 1, ${hourAgo}, ${hourAgo})`;
+    const campaignId = await deliveredCampaign(env.db, shop, contact.id);
     const orderId = Date.now();
     const transaction = { id: orderId + 7, order_id: orderId, kind: 'refund', status: 'success', amount: '64.00', currency: 'USD', gateway: 'bogus' };
     const nestedRefund = { id: orderId + 5, order_id: orderId, created_at: new Date().toISOString(), transactions: [transaction], refund_line_items: [] };
@@ -55,7 +51,7 @@ describe('another signed body sent as refunds/create', () => {
     };
     expect(await deliverShopify(app, env.db, 'orders/create', order, shop.domain)).toBe('processed');
     const stats = async () =>
-      (await request(app).get(`/api/campaigns/${c!.id}/stats`).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`)).body as Record<string, unknown>;
+      (await request(app).get(`/api/campaigns/${campaignId}/stats`).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`)).body as Record<string, unknown>;
     const earned = { attributedOrders: 1, attributedRevenue: [{ currency: 'USD', orders: 1, amount: '64.00' }] };
     expect(await stats()).toMatchObject(earned);
 

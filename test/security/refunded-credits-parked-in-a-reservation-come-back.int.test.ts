@@ -3,9 +3,8 @@ import request from 'supertest';
 import { randomUUID } from 'node:crypto';
 import { createCampaign, createContact, createShop, grantCredits, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
-import { waitFor } from '../sending';
 import { sessionToken } from '../session-token';
-import { disputeObject, postStripe, rid, sessionObject, stripeEvent, wallet, webhookEvent } from '../webhooks';
+import { disputeObject, postStripe, rid, sessionObject, stripeEvent, wallet, stripeEventSettled } from '../webhooks';
 
 // The attack: a refund (or a chargeback the merchant files and wins, i.e. a
 // lost dispute for us) never takes credits that campaigns hold, so the
@@ -30,14 +29,7 @@ describe('refunded credits parked in a campaign reservation', () => {
     await env.close();
   });
 
-  async function settled(eventId: string): Promise<string> {
-    let status = '';
-    await waitFor(`stripe event ${eventId} settled`, async () => {
-      status = (await webhookEvent(env.db, 'stripe', eventId))?.status ?? '';
-      return status !== '' && status !== 'received';
-    });
-    return status;
-  }
+  const settled = (eventId: string): Promise<string> => stripeEventSettled(env.db, eventId);
   const api = async (shop: ShopFixture, path: string) =>
     request(app).post(path).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`).set('Idempotency-Key', randomUUID()).send({});
   const scheduledCampaign = async (shop: ShopFixture) => {

@@ -3,9 +3,8 @@ import request from 'supertest';
 import { releaseReservation, reserveCredits } from '../../../../domain/credits/reservations';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createShop, type ShopFixture } from '../../../../test/factories';
-import { waitFor } from '../../../../test/sending';
 import { sessionToken } from '../../../../test/session-token';
-import { chargeObject, disputeObject, postStripe, rid, sessionObject, stripeEvent, wallet, webhookEvent } from '../../../../test/webhooks';
+import { chargeObject, disputeObject, postStripe, rid, sessionObject, stripeEvent, wallet, stripeEventSettled } from '../../../../test/webhooks';
 
 // A dispute holds the disputed pack's credits from its opening to its
 // closing: won gives them back, lost takes them (once, out of the hold),
@@ -24,14 +23,7 @@ describe('Stripe disputes hold the disputed credits', () => {
     await env.close();
   });
 
-  async function settled(eventId: string): Promise<string> {
-    let status = '';
-    await waitFor(`stripe event ${eventId} settled`, async () => {
-      status = (await webhookEvent(env.db, 'stripe', eventId))?.status ?? '';
-      return status !== '' && status !== 'received';
-    });
-    return status;
-  }
+  const settled = (eventId: string): Promise<string> => stripeEventSettled(env.db, eventId);
   async function deliver(type: string, object: Record<string, unknown>): Promise<string> {
     const event = stripeEvent(type, object);
     expect((await postStripe(app, event)).status).toBe(200);

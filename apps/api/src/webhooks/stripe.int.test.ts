@@ -4,7 +4,6 @@ import { replayWebhookEvent } from '../../../../domain/webhooks/replay-event';
 import { requeueStuckWebhookEvents } from '../../../../domain/webhooks/requeue-stuck-events';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createShop } from '../../../../test/factories';
-import { waitFor } from '../../../../test/sending';
 import { tableFingerprints } from '../../../../test/table-fingerprints';
 import {
   chargeObject,
@@ -14,6 +13,7 @@ import {
   rid,
   sessionObject,
   stripeEvent,
+  stripeEventSettled,
   wallet,
   webhookEvent,
 } from '../../../../test/webhooks';
@@ -43,14 +43,7 @@ describe('POST /webhooks/stripe', () => {
     return sessionId;
   }
 
-  async function settled(eventId: string): Promise<string> {
-    let status = '';
-    await waitFor(`stripe event ${eventId} settled`, async () => {
-      status = (await webhookEvent(env.db, 'stripe', eventId))?.status ?? '';
-      return status !== '' && status !== 'received';
-    });
-    return status;
-  }
+  const settled = (eventId: string): Promise<string> => stripeEventSettled(env.db, eventId);
 
   async function purchase(sessionId: string) {
     const [p] = await env.db.$queryRaw<{ status: string; refund_shortfall: bigint; granted_at: Date | null; stripe_payment_intent_id: string | null }[]>`
