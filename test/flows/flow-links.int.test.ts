@@ -18,7 +18,7 @@ import { CODE_LENGTH, flowShortLink, linkCode, flowRecipientPart, trackedLinksOf
 import { recordClicks } from '../../domain/links/record-clicks';
 import type { OutboundMessage } from '../../domain/messaging/providers/provider';
 import { countSegments } from '../../domain/messaging/segments';
-import { recordingProvider } from './recording-provider';
+import { recordingProvider } from './send-kit';
 
 // Tracked short links in flow messages (issue 17 item 4 with issue 16 item 1):
 // a send step's links go out as the message's own short links (counted in

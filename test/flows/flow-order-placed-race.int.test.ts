@@ -1,9 +1,9 @@
 import type { Express } from 'express';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { createContact, createShop, type ContactFixture, type ShopFixture } from '../factories';
+import { createContact, type ContactFixture, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
-import { simulatorProvider, startSimulator, waitFor } from '../sending';
+import { startSimulator, waitFor } from '../sending';
 import { sessionToken } from '../session-token';
 import { wallet } from '../webhooks';
 import type { SimulatorHandle } from '../../apps/sms-simulator/src/simulator';
@@ -20,7 +20,7 @@ import { lockShopifyCustomer } from '../../domain/orders/customer-lock';
 import { linkCustomerOrders } from '../../domain/orders/link-customer-orders';
 import { recordShopifyOrder } from '../../domain/orders/record-order';
 import type { Tx } from '../../lib/db';
-import { recordingProvider } from './recording-provider';
+import { openShop, recordedSendDeps, textsTo as textsToOf } from './send-kit';
 
 // An abandoned-checkout reminder ("you left something in your cart") is not
 // sent once the customer bought: an order placed since the trigger (the
@@ -53,23 +53,13 @@ describe('an order or a checkout completion committing while an abandoned-checko
     await env.close();
   });
 
-  const sendDeps = (): FlowSendDeps => ({
-    provider: recordingProvider(simulatorProvider(simUrl, { dedupsByReference: false }), sent),
-    phoneHashKey: env.config.PHONE_HASH_KEY,
-    leaseMs: 60_000,
-    quietHoursFloor: false,
-  });
-  const textsTo = (phone: string) => sent.filter((m) => m.to === phone).map((m) => m.text.split('\n')[0]);
+  const sendDeps = (): FlowSendDeps => recordedSendDeps(env, simUrl, sent);
+  const textsTo = (phone: string) => textsToOf(sent, phone);
 
   const post = async (shop: ShopFixture, path: string, body: object = {}) =>
     request(app).post(path).set('Authorization', `Bearer ${await sessionToken(shop.domain)}`).set('Idempotency-Key', randomUUID()).send(body);
 
-  async function shopFor(): Promise<ShopFixture> {
-    const shop = await createShop(env.db, { credits: 1_000 });
-    await env.db.$executeRaw`
-      UPDATE shops SET quiet_hours_start = '00:00', quiet_hours_end = '00:00', smart_sending_enabled = false, name = 'Acme' WHERE id = ${shop.id}::uuid`;
-    return shop;
-  }
+  const shopFor = (): Promise<ShopFixture> => openShop(env.db);
 
   const reminder = [{ type: 'send', body: 'Forgot something? {{checkoutUrl}}' }];
   async function cartFlow(shop: ShopFixture): Promise<{ id: string; versionId: string }> {

@@ -1,9 +1,9 @@
 import type { Express } from 'express';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { createContact, createShop, type ContactFixture, type ShopFixture } from '../factories';
+import { createContact, type ContactFixture, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
-import { simulatorProvider, startSimulator, waitFor } from '../sending';
+import { startSimulator, waitFor } from '../sending';
 import { sessionToken } from '../session-token';
 import { refundBody as shopifyRefund } from '../shopify-refunds';
 import { deliverShopify, wallet } from '../webhooks';
@@ -18,7 +18,7 @@ import type { OutboundMessage } from '../../domain/messaging/providers/provider'
 import { cancelShopifyOrder } from '../../domain/orders/cancel-order';
 import { recordRefundTransactions } from '../../domain/orders/record-refund';
 import type { Tx } from '../../lib/db';
-import { recordingProvider } from './recording-provider';
+import { openShop, recordedSendDeps, textsTo as textsToOf } from './send-kit';
 
 // A post-purchase run ("thank you" now, "leave a review" a week later) ends
 // before its next message once its order is cancelled (orders/cancelled) or
@@ -51,25 +51,15 @@ describe('a post-purchase run whose order is cancelled or refunded', () => {
     await env.close();
   });
 
-  const sendDeps = (): FlowSendDeps => ({
-    provider: recordingProvider(simulatorProvider(simUrl, { dedupsByReference: false }), sent),
-    phoneHashKey: env.config.PHONE_HASH_KEY,
-    leaseMs: 60_000,
-    quietHoursFloor: false,
-  });
-  const textsTo = (phone: string) => sent.filter((m) => m.to === phone).map((m) => m.text.split('\n')[0]);
+  const sendDeps = (): FlowSendDeps => recordedSendDeps(env, simUrl, sent);
+  const textsTo = (phone: string) => textsToOf(sent, phone);
 
   const auth = async (shop: ShopFixture) => `Bearer ${await sessionToken(shop.domain)}`;
   const post = async (shop: ShopFixture, path: string, body: object = {}) =>
     request(app).post(path).set('Authorization', await auth(shop)).set('Idempotency-Key', randomUUID()).send(body);
   const statsOf = async (shop: ShopFixture, flowId: string) => (await request(app).get(`/api/flows/${flowId}/stats`).set('Authorization', await auth(shop))).body;
 
-  async function shopFor(): Promise<ShopFixture> {
-    const shop = await createShop(env.db, { credits: 1_000 });
-    await env.db.$executeRaw`
-      UPDATE shops SET quiet_hours_start = '00:00', quiet_hours_end = '00:00', smart_sending_enabled = false, name = 'Acme' WHERE id = ${shop.id}::uuid`;
-    return shop;
-  }
+  const shopFor = (): Promise<ShopFixture> => openShop(env.db);
 
   const postPurchase = [
     { type: 'send', body: 'Thank you for your order!' },

@@ -25,7 +25,7 @@ import { launchCampaign } from '../../domain/campaigns/launch-campaign';
 import { sendBatch } from '../../domain/campaigns/send-batch';
 import { createMetrics } from '../../lib/metrics';
 import { createWorkerRedis } from '../../lib/redis';
-import { recordingProvider } from './recording-provider';
+import { recordingProvider } from './send-kit';
 
 // The flow send step (issue 17 item 3): through the campaigns' provider
 // adapter (the simulator at its HTTP boundary), credits ledger and delivery
