@@ -128,6 +128,33 @@ export async function webhookEvent(db: Db, provider: string, eventId: string): P
   return row;
 }
 
+export interface ReportHolder extends EventRow {
+  topic: string;
+  next_attempt_at: Date | null;
+}
+
+/**
+ * The inbox rows that hold a delivery report (`<id>:<status>`): a row of its
+ * own, or a `status-batch` row (a batched callback, a group of single
+ * reports, a rebatched waiting part) whose reports include it; oldest first.
+ */
+export async function reportHolders(db: Db, provider: string, eventId: string): Promise<ReportHolder[]> {
+  const cut = eventId.lastIndexOf(':');
+  const member = JSON.stringify([{ id: eventId.slice(0, cut), status: eventId.slice(cut + 1) }]);
+  return db.$queryRaw<ReportHolder[]>`
+    SELECT id, topic, status, attempts, last_error, shop_id, processed_at, next_attempt_at FROM webhook_events
+     WHERE provider = ${provider} AND (event_id = ${eventId} OR (topic = 'status-batch' AND payload->'reports' @> ${member}::jsonb))
+     ORDER BY received_at, id`;
+}
+
+/** Where a delivery report stands: '' while a row holding it is still `received`, else the last holder's outcome. */
+export async function reportOutcome(db: Db, provider: string, eventId: string): Promise<string> {
+  const rows = await reportHolders(db, provider, eventId);
+  if (rows.length === 0 || rows.some((r) => r.status === 'received')) return '';
+  // A report split out of a batch ends on its own row; the batch's `processed` only says it was split.
+  return (rows.find((r) => r.topic === 'status') ?? rows[rows.length - 1]!).status;
+}
+
 export async function wallet(db: Db, shopId: string): Promise<{ balance: number; reserved: number }> {
   const [w] = await db.$queryRaw<{ balance: bigint; reserved: bigint }[]>`SELECT balance, reserved FROM credit_wallets WHERE shop_id = ${shopId}::uuid`;
   return { balance: Number(w?.balance ?? 0), reserved: Number(w?.reserved ?? 0) };

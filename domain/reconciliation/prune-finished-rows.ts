@@ -19,6 +19,23 @@ export async function pruneFinishedWebhookEvents(db: Db, opts: { before: Date; b
   return total;
 }
 
+/**
+ * Dedup keys of delivery reports sent one per request past the inbox's
+ * retention: by then the provider has long stopped retrying them, and a
+ * replay of one would only meet a recipient already final.
+ */
+export async function pruneDeliveryReportKeys(db: Db, opts: { before: Date; batchSize: number; maxBatches: number }): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < opts.maxBatches; i++) {
+    const n = await db.$executeRaw`
+      DELETE FROM delivery_report_keys WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM delivery_report_keys WHERE received_at < ${opts.before} LIMIT ${opts.batchSize}))`;
+    total += n;
+    if (n < opts.batchSize) break;
+  }
+  return total;
+}
+
 export async function prunePublishedOutbox(db: Db, opts: { before: Date; batchSize: number; maxBatches: number }): Promise<number> {
   let total = 0;
   for (let i = 0; i < opts.maxBatches; i++) {

@@ -18,7 +18,7 @@ import { requeueStuckWebhookEvents } from '../webhooks/requeue-stuck-events';
 import { readDbGauges, setDbGauges } from '../ops/db-gauges';
 import { checkLedgerSinceCheckpoints } from './ledger-checkpoints';
 import { passSteps, ReconciliationStepsFailed } from './pass-steps';
-import { pruneDeadOutbox, pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finished-rows';
+import { pruneDeadOutbox, pruneDeliveryReportKeys, pruneFinishedWebhookEvents, prunePublishedOutbox } from './prune-finished-rows';
 import { FROM_OLDEST, redisPassCursors, scanRotating } from './pass-cursor';
 import { releaseOrphanedReservations } from './release-orphaned-reservations';
 import { repairStuckImports } from './repair-stuck-imports';
@@ -51,6 +51,7 @@ export const REPAIR_KINDS = [
   'webhook_requeued',
   'idempotency_keys_deleted',
   'webhook_events_pruned',
+  'delivery_report_keys_pruned',
   'outbox_pruned',
   'outbox_dead_pruned',
   'import_requeued',
@@ -261,6 +262,9 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     const prune = { batchSize: 5_000, maxBatches: 10 };
     await steps.run('webhook_events_retention', async () => {
       count('webhook_events_pruned', await pruneFinishedWebhookEvents(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.WEBHOOK_RETENTION_MS) }));
+    }, undefined);
+    await steps.run('delivery_report_keys_retention', async () => {
+      count('delivery_report_keys_pruned', await pruneDeliveryReportKeys(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.WEBHOOK_RETENTION_MS) }));
     }, undefined);
     await steps.run('outbox_retention', async () => {
       count('outbox_pruned', await prunePublishedOutbox(deps.db, { ...prune, before: new Date(now.getTime() - deps.config.OUTBOX_RETENTION_MS) }));

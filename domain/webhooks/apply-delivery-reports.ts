@@ -349,7 +349,7 @@ export async function applyDeliveryReports(db: Db, o: { limit: number }): Promis
           ? []
           : tx.$queryRaw<{ id: string; trace_id: string | null }[]>`
               INSERT INTO webhook_events (provider, event_id, topic, payload, trace_id, last_error)
-              SELECT w.provider, u.event_id, 'status', w.payload->'reports'->(u.n - 1), w.trace_id, ${mark}::text
+              SELECT w.provider, u.event_id, 'status', w.payload->'reports'->(u.n - 1), COALESCE(w.payload->'traceIds'->>(u.n - 1), w.trace_id), ${mark}::text
                 FROM unnest(${of.map((x) => x.batch)}::uuid[], ${of.map((x) => x.n)}::int[], ${of.map((x) => `${x.pmid}:${x.status}`)}::text[]) AS u(batch, n, event_id)
                 JOIN webhook_events w ON w.id = u.batch
               ON CONFLICT (provider, event_id) DO NOTHING
@@ -394,7 +394,11 @@ async function rebatchWaiting(tx: Tx, waiting: Report[]): Promise<number> {
   await tx.$executeRaw`
     INSERT INTO webhook_events (provider, event_id, topic, payload, trace_id, received_at, next_attempt_at)
     SELECT w.provider, 'waiting:' || gen_random_uuid()::text, ${REPORT_BATCH_TOPIC},
-           jsonb_build_object('reports', jsonb_agg(w.payload->'reports'->(u.n - 1) ORDER BY u.n)), w.trace_id, w.received_at,
+           -- A group of single reports keeps each one's request id (store-delivery-report.ts).
+           CASE WHEN w.payload ? 'traceIds'
+                THEN jsonb_build_object('reports', jsonb_agg(w.payload->'reports'->(u.n - 1) ORDER BY u.n), 'traceIds', jsonb_agg(w.payload->'traceIds'->(u.n - 1) ORDER BY u.n))
+                ELSE jsonb_build_object('reports', jsonb_agg(w.payload->'reports'->(u.n - 1) ORDER BY u.n)) END,
+           w.trace_id, w.received_at,
            now() + ${REPORT_RETRY_MS}::float8 * interval '1 millisecond'
       FROM unnest(${waiting.map((x) => x.batch)}::uuid[], ${waiting.map((x) => x.n)}::int[]) AS u(batch, n)
       JOIN webhook_events w ON w.id = u.batch

@@ -23,8 +23,9 @@ export async function splitReportBatches(db: DbOrTx, batchIds: string[]): Promis
       RETURNING id, provider, payload, trace_id
     ), singles AS (
       INSERT INTO webhook_events (provider, event_id, topic, payload, trace_id)
-      SELECT b.provider, (r->>'id') || ':' || (r->>'status'), 'status', r, b.trace_id
-        FROM b CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(b.payload->'reports') = 'array' THEN b.payload->'reports' ELSE '[]'::jsonb END) r
+      SELECT b.provider, (r->>'id') || ':' || (r->>'status'), 'status', r, COALESCE(b.payload->'traceIds'->>(e.n - 1)::int, b.trace_id)
+        FROM b CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(b.payload->'reports') = 'array' THEN b.payload->'reports' ELSE '[]'::jsonb END)
+             WITH ORDINALITY AS e(r, n)
        WHERE jsonb_typeof(r) = 'object' AND r->>'id' IS NOT NULL AND r->>'status' IS NOT NULL
       ON CONFLICT (provider, event_id) DO NOTHING
     )

@@ -8,7 +8,7 @@ import { jobIds } from '../../queue/job-ids';
 import { createContactsBulk, createShop } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
 import { campaignStatus, disableQuietHours, moneyState, queuedCampaign, recipientCounts, SIM_API_KEY, startSimulator, waitFor } from '../sending';
-import { counterValue, webhookEvent } from '../webhooks';
+import { counterValue, reportOutcome } from '../webhooks';
 
 // The attack (a careless-operator one): SMS_PROVIDER=mitto, the provider
 // takes a batch and the answer never comes (accept-then-hang). Before, the
@@ -96,12 +96,12 @@ describe('attack: an ambiguous provider timeout turns into a second SMS', () => 
       for (let i = 0; i < 3; i++) expect((await post(a!, 'delivered')).body).toEqual({ duplicate: true });
       expect((await post(b!, 'failed')).status).toBe(200);
       await waitFor('both reports applied', async () => {
-        const states = await Promise.all([webhookEvent(env.db, 'sms-mitto', `${idOf(a!)}:delivered`), webhookEvent(env.db, 'sms-mitto', `${idOf(b!)}:failed`)]);
-        return states.every((e) => e?.status === 'processed');
+        const states = await Promise.all([reportOutcome(env.db, 'sms-mitto', `${idOf(a!)}:delivered`), reportOutcome(env.db, 'sms-mitto', `${idOf(b!)}:failed`)]);
+        return states.every((s) => s === 'processed');
       });
       // A later report about a message already final moves nothing.
       expect((await post(a!, 'failed')).status).toBe(200);
-      await waitFor('the late report closed', async () => (await webhookEvent(env.db, 'sms-mitto', `${idOf(a!)}:failed`))?.status === 'processed');
+      await waitFor('the late report closed', async () => (await reportOutcome(env.db, 'sms-mitto', `${idOf(a!)}:failed`)) === 'processed');
 
       const after = await recipients(env, campaignId);
       expect(after.map((r) => r.status)).toEqual(['delivered', 'failed', 'unknown', 'unknown']);

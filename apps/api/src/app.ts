@@ -18,6 +18,7 @@ import { metricsRoutes } from './routes/metrics.routes';
 import { webhookRouters } from './webhooks';
 import { internalRoutes } from './internal/internal.routes';
 import { shortLinks } from './links/short-links';
+import { REPORT_ROUTE, reportFastPath } from './webhooks/report-fast-path';
 
 /** Builds the Express app without listening (tests drive it with supertest). */
 export function createApp(deps: ApiDeps): Express {
@@ -40,9 +41,14 @@ export function createApp(deps: ApiDeps): Express {
   app.locals.clickBuffer = links.clicks;
   app.get(links.path, links.handler);
 
+  // Then delivery reports sent one per request: thousands a second from the
+  // provider during a campaign (apps/api/src/webhooks/report-fast-path.ts).
+  const access = httpLogger(deps.logger);
+  app.post(REPORT_ROUTE, reportFastPath(deps, access));
+
   app.use(closeUnreadBodies());
   app.use(requestContext());
-  app.use(httpLogger(deps.logger));
+  app.use(access);
   app.use(httpMetrics(deps.metrics));
 
   // Webhook routes read raw bodies and must be mounted before the JSON parser.

@@ -11,7 +11,8 @@ export function zodDetails(err: ZodError): ErrorDetail[] {
   );
 }
 
-function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
+/** A value checked against `schema`; VALIDATION_FAILED (400) with a detail per issue otherwise. */
+export function parseValue<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
   const result = schema.safeParse(value);
   if (!result.success) {
     const details = zodDetails(result.error).map((d) => ({ ...d, path: d.path ? `${d.path}` : where }));
@@ -20,6 +21,6 @@ function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string
   return result.data;
 }
 
-export const parseBody = <S extends z.ZodType>(req: Request, schema: S): z.infer<S> => parseWith(schema, req.body ?? {}, 'body');
-export const parseQuery = <S extends z.ZodType>(req: Request, schema: S): z.infer<S> => parseWith(schema, req.query, 'query');
-export const parseParams = <S extends z.ZodType>(req: Request, schema: S): z.infer<S> => parseWith(schema, req.params, 'params');
+export const parseBody = <S extends z.ZodType>(req: Request, schema: S): z.infer<S> => parseValue(schema, req.body ?? {}, 'body');
+export const parseQuery = <S extends z.ZodType>(req: Request, schema: S): z.infer<S> => parseValue(schema, req.query, 'query');
+export const parseParams = <S extends z.ZodType>(req: Request, schema: S): z.infer<S> => parseValue(schema, req.params, 'params');

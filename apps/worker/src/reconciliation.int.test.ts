@@ -204,6 +204,19 @@ it('prunes finished webhook events and published outbox rows past their retentio
   expect([second.repairs.webhook_events_pruned, second.repairs.outbox_pruned]).toEqual([0, 0]);
 });
 
+it('prunes the dedup keys of single delivery reports past the inbox retention (delivery_report_keys_pruned), once; younger keys stay', async () => {
+  const old = ago(env.config.WEBHOOK_RETENTION_MS + 60_000);
+  const tag = randomUUID();
+  await env.db.$executeRaw`
+    INSERT INTO delivery_report_keys (provider, event_id, received_at)
+    VALUES ('sms-mitto', ${`old-${tag}:delivered`}, ${old}), ('sms-simulator', ${`old-${tag}:failed`}, ${old}),
+           ('sms-mitto', ${`new-${tag}:delivered`}, now())`;
+  expect((await pass()).repairs.delivery_report_keys_pruned).toBe(2);
+  const left = await env.db.$queryRaw<{ event_id: string }[]>`SELECT event_id FROM delivery_report_keys WHERE event_id LIKE ${`%-${tag}:%`}`;
+  expect(left.map((r) => r.event_id)).toEqual([`new-${tag}:delivered`]);
+  expect((await pass()).repairs.delivery_report_keys_pruned).toBe(0);
+});
+
 it('prunes dead outbox events set aside longer ago than OUTBOX_DEAD_RETENTION_MS (outbox_dead_pruned), naming them in the log, once; younger dead and pending ones stay', async () => {
   expect(env.config.OUTBOX_DEAD_RETENTION_MS).toBe(30 * 24 * 3600_000);
   const old = ago(env.config.OUTBOX_DEAD_RETENTION_MS + 60_000);

@@ -275,15 +275,16 @@ export async function runSettled(
     const lastFinal = Math.max(...fin.map((r) => r.last?.getTime() ?? 0));
     const settledMs = Math.max(lastFinal, completedAt?.getTime() ?? 0) - t0;
 
-    // Reports as the simulator posted them: batched, one row per callback
-    // (its reports counted; reports split out of a batch later are not new);
-    // singly, one row each.
+    // Reports as the api stored them: a batched callback is one row
+    // (`batch:<digest>`), the single reports of one group commit one row
+    // (`group:<uuid>`); their reports are counted. Rows split or rebatched
+    // out of them later (`status`, `waiting:`) hold the same reports again.
     const { rows: ing } = await db.pool.query<{ n: string; first: Date | null; last: Date | null }>(
-      `SELECT COALESCE(sum(CASE WHEN w.topic = 'status-batch' THEN jsonb_array_length(w.payload->'reports') ELSE 1 END), 0) AS n,
+      `SELECT COALESCE(sum(jsonb_array_length(w.payload->'reports')), 0) AS n,
               min(w.received_at) AS first, max(w.received_at) AS last
          FROM webhook_events w
-        WHERE w.topic = $2 AND w.provider LIKE 'sms-%' AND w.received_at >= $1`,
-      [new Date(t0), o.dlrBatch > 1 ? 'status-batch' : 'status'],
+        WHERE w.topic = 'status-batch' AND (w.event_id LIKE 'batch:%' OR w.event_id LIKE 'group:%') AND w.provider LIKE 'sms-%' AND w.received_at >= $1`,
+      [new Date(t0)],
     );
     const stored = Number(ing[0]?.n ?? 0);
     const ingestWindowMs = Math.max(1, (ing[0]?.last?.getTime() ?? 0) - (ing[0]?.first?.getTime() ?? 0));

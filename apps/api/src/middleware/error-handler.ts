@@ -41,28 +41,38 @@ export function toAppError(err: unknown): AppError {
   return new AppError('INTERNAL', 'Internal error', { cause: err });
 }
 
-/** Renders api.md's error shape; never a stack trace, SQL text or internal message. */
+export interface RenderedError {
+  status: number;
+  headers: Record<string, string>;
+  body: { error: { code: string; message: string; requestId: string; details?: unknown } };
+}
+
+/**
+ * api.md's error shape for anything thrown; never a stack trace, SQL text or
+ * internal message. A 5xx is logged with its cause.
+ */
+export function renderError(logger: Logger, err: unknown, where: { requestId: string; method: string; route: string | undefined }): RenderedError {
+  const appErr = toAppError(err);
+  const status = ERROR_STATUS[appErr.code as ErrorCode];
+  if (status >= 500) {
+    logger.error({ err: appErr.cause ?? err, code: appErr.code, method: where.method, route: where.route, requestId: where.requestId }, 'request failed');
+  }
+  const error: RenderedError['body']['error'] = { code: appErr.code, message: appErr.message, requestId: where.requestId };
+  if (appErr.details !== undefined) error.details = appErr.details;
+  return { status, headers: { ...appErr.headers }, body: { error } };
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
-    const appErr = toAppError(err);
     // The short-link route runs before requestContext: its errors get an id here.
     if (!res.headersSent && res.getHeader('X-Request-Id') === undefined) res.setHeader('X-Request-Id', requestIdOf(req));
     const requestId = String(res.getHeader('X-Request-Id') ?? '');
-    const status = ERROR_STATUS[appErr.code as ErrorCode];
-    if (status >= 500) {
-      logger.error({ err: appErr.cause ?? err, code: appErr.code, method: req.method, route: req.route?.path, requestId }, 'request failed');
-    }
+    const rendered = renderError(logger, err, { requestId, method: req.method, route: req.route?.path });
     if (res.headersSent) {
       res.end();
       return;
     }
-    for (const [k, v] of Object.entries(appErr.headers ?? {})) res.setHeader(k, v);
-    const body: { code: string; message: string; requestId: string; details?: unknown } = {
-      code: appErr.code,
-      message: appErr.message,
-      requestId,
-    };
-    if (appErr.details !== undefined) body.details = appErr.details;
-    res.status(status).json({ error: body });
+    for (const [k, v] of Object.entries(rendered.headers)) res.setHeader(k, v);
+    res.status(rendered.status).json(rendered.body);
   };
 }

@@ -6,9 +6,22 @@ import { AccessSummary } from './access-summary';
 /** Routes summarised per second instead of logged per request (AccessSummary). */
 const SUMMARISED = '/webhooks/';
 
+/** One answered (or abandoned) request of a summarised route. */
+export interface SummarisedRequest {
+  method: string;
+  /** The path without its query (Mitto's callback URL carries its secret there). */
+  path: string;
+  requestId: string;
+  /** 499 when the client gave up before the answer. */
+  status: number;
+  ms: number;
+}
+
 export type HttpLogger = RequestHandler & {
   /** Writes the pending per-route summary lines now (shutdown, tests). */
   flushSummaries(): void;
+  /** Records a request of a summarised route answered outside this middleware (the report fast path). */
+  recordSummarised(r: SummarisedRequest): void;
 };
 
 const pathOf = (url: string): string => url.split('?')[0] ?? '';
@@ -28,9 +41,17 @@ export function httpLogger(logger: Logger, o: { summaryIntervalMs?: number } = {
   });
   const summary = new AccessSummary(logger, o.summaryIntervalMs);
 
-  // Webhooks: no per-request logger at all (pino-http makes two child
-  // loggers per request); answered requests go into the route's summary, and
-  // an error is also logged on its own line, as pino-http would.
+  // Answered requests go into the route's summary; an error is also logged on its own line, as pino-http would.
+  const recordSummarised = (r: SummarisedRequest): void => {
+    summary.record(r.path, r.status, r.ms);
+    if (r.status < 400) return;
+    logger[r.status >= 500 ? 'error' : 'warn'](
+      { req: { method: r.method, url: r.path, id: r.requestId }, res: { statusCode: r.status }, responseTime: Math.round(r.ms) },
+      r.status === 499 ? 'request aborted' : 'request completed',
+    );
+  };
+
+  // Webhooks: no per-request logger at all (pino-http makes two child loggers per request).
   const middleware: RequestHandler = (req, res, next) => {
     if (!req.url.startsWith(SUMMARISED)) {
       perRequest(req, res, next);
@@ -41,22 +62,18 @@ export function httpLogger(logger: Logger, o: { summaryIntervalMs?: number } = {
     const finish = (): void => {
       if (done) return;
       done = true;
-      const ms = performance.now() - started;
-      const path = pathOf(req.originalUrl);
-      // A request the client gave up on before the answer counts as 499 (nginx's convention).
-      const status = res.writableFinished ? res.statusCode : 499;
-      summary.record(path, status, ms);
-      if (status >= 400) {
-        const level = status >= 500 ? 'error' : 'warn';
-        logger[level](
-          { req: { method: req.method, url: path, id: String(res.getHeader('X-Request-Id') ?? '') }, res: { statusCode: status }, responseTime: Math.round(ms) },
-          status === 499 ? 'request aborted' : 'request completed',
-        );
-      }
+      recordSummarised({
+        method: req.method,
+        path: pathOf(req.originalUrl),
+        requestId: String(res.getHeader('X-Request-Id') ?? ''),
+        // A request the client gave up on before the answer counts as 499 (nginx's convention).
+        status: res.writableFinished ? res.statusCode : 499,
+        ms: performance.now() - started,
+      });
     };
     res.once('finish', finish);
     res.once('close', finish);
     next();
   };
-  return Object.assign(middleware, { flushSummaries: () => summary.flush() });
+  return Object.assign(middleware, { flushSummaries: () => summary.flush(), recordSummarised });
 }

@@ -9,14 +9,17 @@ export function routeLabel(req: Request): string {
   return routeTemplateOf(req) ?? 'unmatched';
 }
 
+/** Counts one answered request and its duration under its route template. */
+export function observeRequest(metrics: Metrics, method: string, route: string, status: number, seconds: number): void {
+  const labels = { method, route, status: String(status) };
+  metrics.httpRequests.inc(labels);
+  metrics.httpDuration.observe(labels, seconds);
+}
+
 export function httpMetrics(metrics: Metrics): RequestHandler {
   return (req, res, next) => {
     const start = process.hrtime.bigint();
-    res.on('finish', () => {
-      const labels = { method: req.method, route: routeLabel(req), status: String(res.statusCode) };
-      metrics.httpRequests.inc(labels);
-      metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
-    });
+    res.on('finish', () => observeRequest(metrics, req.method, routeLabel(req), res.statusCode, Number(process.hrtime.bigint() - start) / 1e9));
     next();
   };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Request, RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { runWithContext } from '../../../../lib/context';
 
 // A client's X-Request-Id is echoed when it is sane; otherwise we mint one.
@@ -7,9 +8,9 @@ import { runWithContext } from '../../../../lib/context';
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The client's id when sane, else a fresh one. */
-export function requestIdOf(req: Request): string {
-  const incoming = req.get('x-request-id');
-  return incoming && SAFE_ID.test(incoming) ? incoming : randomUUID();
+export function requestIdOf(req: Pick<IncomingMessage, 'headers'>): string {
+  const incoming = req.headers['x-request-id'];
+  return typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
 }
 
 export function requestContext(): RequestHandler {

@@ -1,0 +1,96 @@
+import { Batcher, batcherPer } from '../../lib/batcher';
+import type { Db } from '../../lib/db';
+import { enqueueDeliveryReportsJob } from './enqueue-delivery-reports-job';
+import type { IngestDeps } from './ingest-event';
+import { describeError } from './mark-event';
+import { deliveryReportEventId, type DeliveryReport } from './sms-payloads';
+import { REPORT_BATCH_TOPIC } from './split-report-batches';
+import type { WebhookProvider } from './types';
+
+export interface PendingReport {
+  provider: WebhookProvider;
+  eventId: string;
+  report: DeliveryReport;
+  traceId: string | null;
+}
+
+/**
+ * The receiving half of a delivery report sent on its own (one report per
+ * request, as Mitto posts them), after its signature was verified. The
+ * reports of concurrent requests share one statement (and one commit):
+ *  - each report's dedup key `<id>:<status>` goes into delivery_report_keys
+ *    (insert-only, a narrow primary key), which decides new vs duplicate;
+ *  - the new ones are stored as ONE webhook_events row per provider (topic
+ *    `status-batch`, event id `group:<uuid>`), the shape of a batched
+ *    callback, with each report's request id alongside (`traceIds`), so the
+ *    delivery-report drain applies them in bulk like a batched callback's.
+ * A row (its index entries, its update to `processed`) per report was most of
+ * a report's Postgres cost. Returns true for a new report, false for a
+ * duplicate; the caller hears back only once its report is committed.
+ */
+export async function storeDeliveryReport(
+  deps: IngestDeps & { now: () => Date },
+  provider: WebhookProvider,
+  report: DeliveryReport,
+  traceId: string | undefined,
+): Promise<boolean> {
+  const fresh = await reportBatcher(deps.db).submit({ provider, eventId: deliveryReportEventId(report), report, traceId: traceId ?? null });
+  deps.metrics.webhookEvents.inc({ source: provider, outcome: fresh ? 'received' : 'duplicate' });
+  if (!fresh) return false;
+  // Not awaited, as for a batched callback (ingest-delivery-reports.ts): one
+  // Redis round trip per 100 ms slot at most, and a failed add leaves the
+  // report to the next slot's drain or to reconciliation.
+  enqueueDeliveryReportsJob(deps.producer, deps.now().getTime()).catch((err: unknown) =>
+    deps.logger.warn({ provider, err: { message: describeError(err) } }, 'delivery report stored but its drain job could not be enqueued; reconciliation will requeue it'),
+  );
+  return true;
+}
+
+// Up to 500 reports a statement, two statements at once: a burst of requests
+// waits at most for the statement ahead of it. A statement that fails is
+// tried again one report at a time (a report stored twice is a duplicate).
+const reportBatcher = batcherPer(
+  (db: Db) => new Batcher((items: PendingReport[]) => storeDeliveryReports(db, items), { maxBatch: 500, concurrency: 2, isolateFailures: true }),
+);
+
+/** One statement for several reports: per report, in order, true when new. */
+export async function storeDeliveryReports(db: Db, items: PendingReport[]): Promise<boolean[]> {
+  // The same report twice in one statement: the later one is its duplicate.
+  const seen = new Set<string>();
+  const firsts: PendingReport[] = [];
+  const isFirst = items.map((i) => {
+    const key = `${i.provider}\u0000${i.eventId}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    firsts.push(i);
+    return true;
+  });
+  // Reports were validated as storable text (sms-payloads.ts): no NUL or lone surrogate reaches jsonb.
+  const stored = await insertGroup(db, firsts);
+  return items.map((i, n) => isFirst[n] === true && stored.has(`${i.provider}\u0000${i.eventId}`));
+}
+
+async function insertGroup(db: Db, items: PendingReport[]): Promise<Set<string>> {
+  if (items.length === 0) return new Set();
+  // Data-modifying CTEs run once each, whatever the final SELECT reads.
+  const rows = await db.$queryRaw<{ provider: string; event_id: string }[]>`
+    WITH u AS (
+      SELECT * FROM ROWS FROM (unnest(${items.map((i) => i.provider)}::text[]), unnest(${items.map((i) => i.eventId)}::text[]),
+                               jsonb_array_elements(${JSON.stringify(items.map((i) => i.report))}::jsonb), unnest(${items.map((i) => i.traceId)}::text[]))
+                    WITH ORDINALITY AS u(provider, event_id, report, trace_id, ord)
+    ), k AS (
+      INSERT INTO delivery_report_keys (provider, event_id)
+      SELECT provider, event_id FROM u
+      ON CONFLICT DO NOTHING
+      RETURNING provider, event_id
+    ), g AS (
+      INSERT INTO webhook_events (provider, event_id, topic, payload, trace_id)
+      SELECT u.provider, 'group:' || gen_random_uuid()::text, ${REPORT_BATCH_TOPIC},
+             jsonb_build_object('reports', jsonb_agg(u.report ORDER BY u.ord), 'traceIds', jsonb_agg(u.trace_id ORDER BY u.ord)),
+             (array_agg(u.trace_id ORDER BY u.ord))[1]
+        FROM u JOIN k ON k.provider = u.provider AND k.event_id = u.event_id
+       GROUP BY u.provider
+    )
+    SELECT provider, event_id FROM k`;
+  return new Set(rows.map((r) => `${r.provider}\u0000${r.event_id}`));
+}
