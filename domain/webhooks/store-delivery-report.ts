@@ -50,7 +50,7 @@ export async function storeDeliveryReport(
 // waits at most for the statement ahead of it. A statement that fails is
 // tried again one report at a time (a report stored twice is a duplicate).
 const reportBatcher = batcherPer(
-  (db: Db) => new Batcher((items: PendingReport[]) => storeDeliveryReports(db, items), { maxBatch: 500, concurrency: 2, isolateFailures: true }),
+  (db: Db) => new Batcher((items: PendingReport[]) => storeDeliveryReports(db, items), { maxBatch: 500, concurrency: 1, isolateFailures: true }),
 );
 
 /** One statement for several reports: per report, in order, true when new. */

@@ -1,49 +1,70 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isSmsCallbackProvider, type SmsCallbackProvider } from '../../../../domain/webhooks/verify-sms-callback';
 import type { ApiDeps } from '../deps';
 import { KiB } from '../middleware/body-limit';
 import { renderError } from '../middleware/error-handler';
 import type { HttpLogger } from '../middleware/http-logger';
-import { observeRequest } from '../middleware/http-metrics';
 import { requestIdOf } from '../middleware/request-context';
-import { receiveDeliveryReports, verifiedCallbackBody } from './delivery-report-callback';
+import { receiveDeliveryReports, verifiedCallbackBody, type SmsCallbackCredentials } from './delivery-report-callback';
 
 /** The route, as the full stack declares it too (sms.routes.ts): one metric label for both. */
 export const REPORT_ROUTE = '/webhooks/sms/:provider/status';
+const PREFIX = '/webhooks/sms/';
+const SUFFIX = '/status';
 /** The sms sender's body limit (raw-body.ts): a larger declared body goes the full way, to its 413. */
 const LIMIT = 64 * KiB;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** Answers the request and returns true, or returns false (untouched) for the full stack to answer. */
+export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
+
 /**
- * `POST /webhooks/sms/:provider/status` for the common case, ahead of every
- * middleware like the short links: a provider posting one delivery report
- * per request (Mitto) sends thousands a second, and the per-request stack
- * (request context, access logger, metrics, body parser, Express's response
- * helpers) cost ~0.2 ms of the api's CPU per report, several times the work
- * of the report itself (docs/performance.md, "One report per request").
+ * `POST /webhooks/sms/:provider/status` for the common case, ahead of
+ * Express and every middleware: a provider posting one delivery report per
+ * request (Mitto) sends thousands a second, and Express's routing, the
+ * per-request middleware (request context, access logger, metrics, body
+ * parser) and its response helpers cost more of the api's CPU than the
+ * report itself (docs/performance.md, "One report per request").
  *
- * Taken only by a request the full stack would read: a known provider, a
- * credential present, a declared length within the limit, no transfer or
- * content encoding and no `Expect`. Anything else (a missing credential, an
- * oversized or chunked body, 100-continue, an unknown provider) goes on to the
- * full stack (`next()`), which has the answer for it. Once taken, the request
- * gets the same answer, error shape, request id, metrics and access summary
- * as the full route's.
+ * Taken only by a request the full stack would read: exactly this path for a
+ * known provider, its credential present (one `token` for Mitto), a declared
+ * length within the limit, no transfer or content encoding and no `Expect`.
+ * Anything else (a missing credential, an oversized or chunked body,
+ * 100-continue, an unknown provider, a respelt path) is left to the full
+ * stack, which has the answer for it. Once taken, the request gets the same
+ * answer, error shape, request id, metrics and access summary as the full
+ * route's.
  */
-export function reportFastPath(deps: ApiDeps, access: HttpLogger): (req: Request, res: Response, next: NextFunction) => void {
+export function reportFastPath(deps: ApiDeps, access: HttpLogger): FastPath {
   const { metrics, logger } = deps;
-  return (req, res, next) => {
-    const provider = String(req.params.provider);
-    if (!isSmsCallbackProvider(provider) || !takes(req, provider)) {
-      next();
-      return;
+  // Label children made once per status: prom-client hashes a label object on every call.
+  const observers = new Map<number, { count: { inc(): void }; duration: { observe(v: number): void } }>();
+  const observe = (status: number, seconds: number): void => {
+    let o = observers.get(status);
+    if (!o) {
+      const labels = { method: 'POST', route: REPORT_ROUTE, status: String(status) };
+      o = { count: metrics.httpRequests.labels(labels), duration: metrics.httpDuration.labels(labels) };
+      observers.set(status, o);
     }
+    o.count.inc();
+    o.duration.observe(seconds);
+  };
+
+  return (req, res) => {
+    const target = takenBy(req);
+    if (target === null) return false;
+    const { provider, path, credentials } = target;
     const started = performance.now();
     const requestId = requestIdOf(req);
     const chunks: Buffer[] = [];
     let size = 0;
     let answered = false;
 
+    const done = (status: number): void => {
+      const ms = performance.now() - started;
+      observe(status, ms / 1000);
+      access.recordSummarised({ method: 'POST', path, requestId, status, ms });
+    };
     const answer = (status: number, body: object, headers: Record<string, string> = {}): void => {
       if (answered) return;
       answered = true;
@@ -52,18 +73,13 @@ export function reportFastPath(deps: ApiDeps, access: HttpLogger): (req: Request
       res.end(json);
       done(status);
     };
-    const done = (status: number): void => {
-      const ms = performance.now() - started;
-      observeRequest(metrics, 'POST', REPORT_ROUTE, status, ms / 1000);
-      access.recordSummarised({ method: 'POST', path: pathOf(req.url), requestId, status, ms });
-    };
     const fail = (err: unknown): void => {
       const r = renderError(logger, err, { requestId, method: 'POST', route: REPORT_ROUTE });
       answer(r.status, r.body, r.headers);
     };
 
-    // An aborted upload errors the request stream; 'close' below accounts for it.
-    req.on('error', () => undefined);
+    // No 'error' listener: node emits an aborted upload's error only to a
+    // listener, and 'close' below accounts for it.
     req.on('data', (c: Buffer) => {
       chunks.push(c);
       size += c.length;
@@ -72,7 +88,7 @@ export function reportFastPath(deps: ApiDeps, access: HttpLogger): (req: Request
       const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
       let body: unknown;
       try {
-        body = verifiedCallbackBody(deps, provider, credentialsOf(req, provider), raw);
+        body = verifiedCallbackBody(deps, provider, credentials, raw);
       } catch (err) {
         fail(err);
         return;
@@ -85,23 +101,50 @@ export function reportFastPath(deps: ApiDeps, access: HttpLogger): (req: Request
       answered = true;
       done(499);
     });
+    return true;
   };
 }
 
-function takes(req: Request, provider: SmsCallbackProvider): boolean {
-  const h = req.headers;
-  const length = h['content-length'];
-  if (length === undefined || h['transfer-encoding'] !== undefined || h.expect !== undefined) return false;
-  if (h['content-encoding'] !== undefined && h['content-encoding'] !== 'identity') return false;
-  const n = Number(length);
-  if (!(n > 0 && n <= LIMIT)) return false;
-  return provider === 'simulator' ? h['x-simulator-signature'] !== undefined : typeof req.query.token === 'string';
+interface Target {
+  provider: SmsCallbackProvider;
+  /** Without the query (Mitto's secret travels there). */
+  path: string;
+  credentials: SmsCallbackCredentials;
 }
 
-const credentialsOf = (req: Request, provider: SmsCallbackProvider) =>
-  provider === 'simulator' ? { signature: req.headers['x-simulator-signature'], token: undefined } : { signature: undefined, token: req.query.token };
-
-const pathOf = (url: string): string => {
+function takenBy(req: IncomingMessage): Target | null {
+  const url = req.url ?? '';
+  if (req.method !== 'POST' || !url.startsWith(PREFIX)) return null;
   const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-};
+  const path = q === -1 ? url : url.slice(0, q);
+  if (!path.endsWith(SUFFIX)) return null;
+  const provider = path.slice(PREFIX.length, path.length - SUFFIX.length);
+  if (!isSmsCallbackProvider(provider)) return null;
+  const h = req.headers;
+  const length = h['content-length'];
+  if (length === undefined || h['transfer-encoding'] !== undefined || h.expect !== undefined) return null;
+  if (h['content-encoding'] !== undefined && h['content-encoding'] !== 'identity') return null;
+  const n = Number(length);
+  if (!(n > 0 && n <= LIMIT)) return null;
+  if (provider === 'simulator') {
+    const signature = h['x-simulator-signature'];
+    return signature === undefined ? null : { provider, path, credentials: { signature, token: undefined } };
+  }
+  // Mitto: exactly one `token` (several are the full stack's to refuse).
+  const tokens = q === -1 ? [] : new URLSearchParams(url.slice(q + 1)).getAll('token');
+  return tokens.length === 1 ? { provider, path, credentials: { signature: undefined, token: tokens[0] } } : null;
+}
+
+/**
+ * Puts the fast path in front of the app: Express calls `app.handle` for
+ * every request it is given (by server.ts's listener and by supertest alike).
+ */
+export function serveFirst(app: { handle?: unknown }, fast: FastPath): void {
+  const handle = app.handle;
+  // Express's own dispatch; if a release ever renames it, fail at start, not per request.
+  if (typeof handle !== 'function') throw new Error('report fast path: this Express has no app.handle');
+  app.handle = function (this: unknown, req: IncomingMessage, res: ServerResponse, callback?: unknown): unknown {
+    if (fast(req, res)) return undefined;
+    return (handle as (...a: unknown[]) => unknown).call(this, req, res, callback);
+  };
+}
