@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RefundMoneyPart } from '../orders/refund-amounts';
+import { refundTransactionFact, type RefundMoneyPart, type ShopifyTransaction } from '../orders/refund-amounts';
 import { customerRefSchema } from '../privacy/customer-ref';
 
 // Bodies of the Shopify topics we act on, one schema per topic. Shopify signs
@@ -288,6 +288,25 @@ export const orderTransactionSchema = z.object({
 });
 export type ShopifyOrderTransactionBody = z.infer<typeof orderTransactionSchema>;
 
+/** A parsed transaction (refunds/create's or order_transactions/create's) as domain/orders reads it. */
+export const shopifyTransactionOf = (t: { id: string; parent_id?: string | null; kind: string; status?: string | null; amount: string; currency?: string | null }): ShopifyTransaction => ({
+  id: t.id,
+  parentId: t.parent_id ?? null,
+  kind: t.kind,
+  status: t.status ?? null,
+  amount: t.amount,
+  currency: t.currency ?? null,
+});
+
+/**
+ * Whether an order_transactions/create body is a refund transaction the
+ * handler records (kind `refund`, a currency, an amount above zero): the
+ * same rule as shopifyOrderTransactionCreated's, so what is not stored is
+ * exactly what that handler would only have marked ignored.
+ */
+const isRecordedTransaction = (parsed: unknown): boolean =>
+  refundTransactionFact(shopifyTransactionOf(parsed as ShopifyOrderTransactionBody), null) !== null;
+
 /**
  * checkouts/create, checkouts/update: the token, who (customer id, phone),
  * the abandoned-checkout URL, when it changed and whether it completed
@@ -344,8 +363,12 @@ export const bulkOperationFinishSchema = z.object({
   customer: absent,
 });
 
-/** For each topic we act on: its schema, and how to read the shop its body names (none: the header decides). */
-const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => string }> = {
+/**
+ * For each topic we act on: its schema, how to read the shop its body names
+ * (none: the header decides), and, for a topic most of whose bodies nothing
+ * acts on, which ones something does (none: all of them).
+ */
+const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => string; actedOn?: (parsed: unknown) => boolean }> = {
   'app/uninstalled': { schema: shopResourceSchema, shopOf: (p) => (p as { shopDomain: string }).shopDomain },
   'app/scopes_update': { schema: appScopesUpdateSchema },
   'shop/redact': { schema: shopRedactSchema, shopOf: (p) => (p as { shop_domain: string }).shop_domain },
@@ -357,7 +380,8 @@ const TOPICS: Record<string, { schema: z.ZodType; shopOf?: (parsed: unknown) => 
   'orders/create': { schema: orderSchema },
   'orders/cancelled': { schema: orderCancelledSchema },
   'refunds/create': { schema: refundSchema },
-  'order_transactions/create': { schema: orderTransactionSchema },
+  // Shopify sends one for every transaction of every order (each sale, authorization, capture…); only a refund's counts.
+  'order_transactions/create': { schema: orderTransactionSchema, actedOn: isRecordedTransaction },
   'checkouts/create': { schema: checkoutSchema },
   'checkouts/update': { schema: checkoutSchema },
   'bulk_operations/finish': { schema: bulkOperationFinishSchema },
@@ -368,8 +392,12 @@ export type ShopifyBodyCheck =
   | { known: false }
   /** Not a body of its topic. */
   | { known: true; valid: false; issues: z.core.$ZodIssue[] }
-  /** Valid for its topic; `shopDomain` is the shop the signed body names, or null when its topic's body names none. */
-  | { known: true; valid: true; shopDomain: string | null };
+  /**
+   * Valid for its topic; `shopDomain` is the shop the signed body names, or
+   * null when its topic's body names none; `actedOn` false: nothing acts on
+   * this body (a transaction that is not a refund), so it need not be stored.
+   */
+  | { known: true; valid: true; shopDomain: string | null; actedOn: boolean };
 
 /** The body checked against its topic's schema (the lookup never reaches Object.prototype). */
 export function checkShopifyBody(topic: string, payload: unknown): ShopifyBodyCheck {
@@ -377,7 +405,7 @@ export function checkShopifyBody(topic: string, payload: unknown): ShopifyBodyCh
   const t = TOPICS[topic]!;
   const parsed = t.schema.safeParse(payload);
   if (!parsed.success) return { known: true, valid: false, issues: parsed.error.issues };
-  return { known: true, valid: true, shopDomain: t.shopOf ? t.shopOf(parsed.data) : null };
+  return { known: true, valid: true, shopDomain: t.shopOf ? t.shopOf(parsed.data) : null, actedOn: t.actedOn ? t.actedOn(parsed.data) : true };
 }
 
 /** Whether the topic's body names its shop (then the body, never the header, decides the shop). */

@@ -1,12 +1,13 @@
 import type { Express } from 'express';
 import request from 'supertest';
+import type { ApiDeps } from '../../apps/api/src/deps';
 import type { WorkerDeps } from '../../apps/worker/src/deps';
 import { checkShopifyBody } from '../../domain/webhooks/shopify-payloads';
 import { createContact, createShop, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
 import { sessionToken } from '../session-token';
 import { deliveredCampaign, deliveredFlow, nextShopifyId, orderBody, refundBody, transactionBody } from '../shopify-refunds';
-import { counterValue, deliverShopify, postShopify } from '../webhooks';
+import { counterValue, deliverShopify, postShopify, rid, webhookEvent } from '../webhooks';
 
 // A refund whose transaction is pending when refunds/create comes (a bank
 // transfer, a slow gateway) and succeeds later: Shopify sends no second
@@ -14,16 +15,18 @@ import { counterValue, deliverShopify, postShopify } from '../webhooks';
 // state. It counts from then on, once, whichever of the two arrives first,
 // however often each is delivered, whether the later state comes under the
 // transaction's own id or as a new transaction whose parent is the pending
-// one. A failed one never counts; other kinds of transaction are ignored.
+// one. A failed one never counts; other kinds of transaction (one for every
+// sale, authorization, capture… of the shop) are answered and never stored.
 
 describe('a refund transaction that succeeds after its refund', () => {
   let env: TestEnv;
   let app: Express;
+  let api: ApiDeps;
   let worker: WorkerDeps;
 
   beforeAll(async () => {
     env = await createTestEnv();
-    ({ app } = await env.api());
+    ({ app, deps: api } = await env.api());
     ({ deps: worker } = await env.worker({ queues: ['webhooks'] }));
   });
   afterAll(async () => {
@@ -167,13 +170,41 @@ describe('a refund transaction that succeeds after its refund', () => {
     expect(stats.steps[0]!.attributedRevenue).toMatchObject(line);
   });
 
-  it('ignores the transactions that are no refund, and stores none of them', async () => {
+  it('stores no transaction that is no refund (answered, counted not_stored, no inbox row), and a refund of the same order still counts', async () => {
     const { shop, campaignId, order } = await attributedOrder('+447911123675', '45.00');
-    for (const kind of ['sale', 'capture', 'authorization', 'void']) {
-      expect(await deliver(shop, 'order_transactions/create', transactionBody(order.id, { kind, status: 'success', amount: '45.00', currency: 'USD' }))).toBe('ignored');
+    const notStored = () => counterValue(api.metrics, 'webhookEvents', { source: 'shopify', outcome: 'not_stored' });
+    const inbox = async () =>
+      (await env.db.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM webhook_events WHERE provider = 'shopify' AND shop_id = ${shop.id}::uuid AND topic = 'order_transactions/create'`)[0]!.n;
+    const before = await notStored();
+    // Every sale, authorization, capture… of the shop, and a refund transaction nothing could count (zero).
+    const inert = [
+      ...['sale', 'capture', 'authorization', 'void', 'SALE'].map((kind) => transactionBody(order.id, { kind, status: 'success', amount: '45.00', currency: 'USD' })),
+      transactionBody(order.id, { status: 'success', amount: '0.00', currency: 'USD' }),
+    ];
+    for (const body of inert) {
+      const webhookId = rid('wh');
+      const res = await postShopify(app, 'order_transactions/create', body, { shopDomain: shop.domain, webhookId });
+      expect([res.status, res.body]).toEqual([200, { ignored: true }]);
+      expect(await webhookEvent(env.db, 'shopify', webhookId)).toBeUndefined();
     }
+    expect((await notStored()) - before).toBe(inert.length);
+    expect(await inbox()).toBe(0);
+
+    // Still verified first: the same body unsigned, or signed with another secret, is 401 and not counted as not stored.
+    const sale = inert[0]!;
+    for (const o of [{ hmac: '' }, { secret: 'another-app-secret' }]) {
+      const res = await postShopify(app, 'order_transactions/create', sale, { shopDomain: shop.domain, ...o });
+      expect([res.status, res.body.error?.code]).toEqual([401, 'INVALID_SIGNATURE']);
+    }
+    expect((await notStored()) - before).toBe(inert.length);
+
+    // A refund transaction of the order is stored and counts as before.
     expect(await revenueOf(shop, campaignId)).toMatchObject(usd('45.00'));
+    expect(await deliver(shop, 'order_transactions/create', transactionBody(order.id, { status: 'success', amount: '15.00', currency: 'USD' }))).toBe('processed');
+    expect(await revenueOf(shop, campaignId)).toMatchObject(usd('30.00'));
+    expect(await inbox()).toBe(1);
     const [rows] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM shopify_refund_transactions WHERE shop_id = ${shop.id}::uuid`;
-    expect(rows!.n).toBe(0);
+    expect(rows!.n).toBe(1);
   });
 });

@@ -7,7 +7,7 @@ import { lockShopifyCustomer } from '../../orders/customer-lock';
 import { countAttribution, countWithdrawal } from '../../orders/count-attribution';
 import { recordShopifyOrder, type ShopifyOrderInput } from '../../orders/record-order';
 import { recordRefundTransactions, type RecordRefundResult } from '../../orders/record-refund';
-import { refundTransactionFact, refundTransactionFacts, type RefundMoneyPart, type ShopifyTransaction } from '../../orders/refund-amounts';
+import { refundTransactionFact, refundTransactionFacts, type RefundMoneyPart } from '../../orders/refund-amounts';
 import { inEventTransaction } from '../event-transaction';
 import { publishAfterCommit } from '../publish-after-commit';
 import {
@@ -16,6 +16,7 @@ import {
   orderSchema,
   orderTransactionSchema,
   refundSchema,
+  shopifyTransactionOf,
   type ShopifyCheckoutBody,
   type ShopifyOrderBody,
   type ShopifyOrderTransactionBody,
@@ -87,15 +88,6 @@ function minimalTransaction(t: ShopifyOrderTransactionBody): Record<string, unkn
     created_at: t.created_at ?? null,
   };
 }
-
-const transactionOf = (t: { id: string; parent_id?: string | null; kind: string; status?: string | null; amount: string; currency?: string | null }): ShopifyTransaction => ({
-  id: t.id,
-  parentId: t.parent_id ?? null,
-  kind: t.kind,
-  status: t.status ?? null,
-  amount: t.amount,
-  currency: t.currency ?? null,
-});
 
 function minimalCheckout(c: ShopifyCheckoutBody): Record<string, unknown> {
   return {
@@ -234,7 +226,7 @@ export const shopifyRefundCreated: WebhookHandler = async (ctx) => {
   const shopId = event.shop_id;
   if (!shopId) return ignore(ctx);
   const r = refundSchema.parse(event.payload);
-  const facts = refundTransactionFacts(r.id, r.transactions.map(transactionOf), r.parts);
+  const facts = refundTransactionFacts(r.id, r.transactions.map(shopifyTransactionOf), r.parts);
   return inEventTransaction(ctx, async (tx) => {
     const result = await recordRefundTransactions(tx, { shopId, orderId: r.order_id, facts });
     await minimizePayload(tx, event.id, minimalRefund(r));
@@ -256,7 +248,9 @@ export const shopifyRefundCreated: WebhookHandler = async (ctx) => {
  * refunds/create came, and successful now, counts from now on, once,
  * whichever of the two arrives first and however often (a later state
  * reported as a new transaction whose parent is the pending one is the same
- * money). Any other kind (sales, captures, …) is ignored. The body must be a
+ * money). Any other kind (sales, captures, …) never reaches here: the route
+ * answers it without storing it (shopify-payloads.ts actedOn); one stored
+ * before that, or replayed, is marked ignored. The body must be a
  * transaction's (shopify-payloads.ts orderTransactionSchema).
  */
 export const shopifyOrderTransactionCreated: WebhookHandler = async (ctx) => {
@@ -264,7 +258,7 @@ export const shopifyOrderTransactionCreated: WebhookHandler = async (ctx) => {
   const shopId = event.shop_id;
   if (!shopId) return ignore(ctx);
   const t = orderTransactionSchema.parse(event.payload);
-  const fact = refundTransactionFact(transactionOf(t), null);
+  const fact = refundTransactionFact(shopifyTransactionOf(t), null);
   return inEventTransaction(ctx, async (tx) => {
     await minimizePayload(tx, event.id, minimalTransaction(t));
     if (!fact) {

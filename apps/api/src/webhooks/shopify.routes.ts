@@ -20,7 +20,8 @@ const headersSchema = z.object({
  * only as far as the body backs it: the body must be valid for the header's
  * topic (400), a body that names its shop must name the header's shop (401),
  * and a body already stored is a duplicate whatever webhook id comes with it
- * (its SHA-256 is part of the dedup). Nothing of a refused delivery is stored.
+ * (its SHA-256 is part of the dedup). Nothing of a refused delivery is stored,
+ * nor a signed body nothing acts on (a transaction that is not a refund).
  */
 export function shopifyWebhookRoutes(deps: ApiDeps): Router {
   const router = Router(EXACT_ROUTING);
@@ -58,6 +59,14 @@ export function shopifyWebhookRoutes(deps: ApiDeps): Router {
       // The signature does not cover the shop the unsigned header claims.
       deps.metrics.webhookEvents.inc({ source: 'shopify', outcome: 'invalid_signature' });
       throw new AppError('INVALID_SIGNATURE', 'The signed body names another shop than X-Shopify-Shop-Domain');
+    }
+    if (!check.actedOn) {
+      // Signed and valid, but nothing acts on it (order_transactions/create for a
+      // sale, a capture…: one per transaction of every order). Storing it would
+      // only grow the inbox with the shop's sales until retention prunes it.
+      deps.metrics.webhookEvents.inc({ source: 'shopify', outcome: 'not_stored' });
+      res.status(200).json({ ignored: true });
+      return;
     }
     const result = await ingestWebhookEvent(deps, {
       provider: 'shopify',
