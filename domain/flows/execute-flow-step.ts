@@ -1,4 +1,4 @@
-import type { Db } from '../../lib/db';
+import type { Db, DbOrTx } from '../../lib/db';
 import { isOrderUndone, type OrderUndone } from '../orders/order-undone-sql';
 import { recipientZones } from '../compliance/recipient-time-zone';
 import { stepsSchema, exitConditionSchema, type ConditionStep, type FlowStep } from './flow-input';
@@ -6,6 +6,7 @@ import { waitEnd } from './plan-start';
 import { sendFlowMessage, type DeferReason, type FlowSendDeps } from './send-flow-message';
 import { settleRun, type RunMove } from './settle-run';
 import { RUN_EXIT_FACTS } from './run-exit-facts';
+import { runOrderFacts } from './order-placed-since';
 import { runMayGoOnSql } from './run-may-go-on-sql';
 
 /** What a send step recorded for its message (flow_messages.status), on the outcome that moved the run. */
@@ -78,7 +79,7 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
   const exit = exitConditionSchema.safeParse(run.exit_condition);
   const exits = { orderPlaced: exit.success && exit.data.orderPlaced, checkout: run.trigger_type === 'checkout_abandoned' };
   // A checkout completed is not abandoned any more, whatever the exit condition (docs/flows.md "Execution", 6).
-  // This read has no lock: the send step checks both again under one (order-placed-since.ts).
+  // This read has no lock: the send step and a hasOrderedSinceTrigger condition check both again under one (order-placed-since.ts).
   if (run.checkout_completed || (exits.orderPlaced && run.ordered_since)) return done({ kind: 'exited', reason: 'order_placed' }, { status: 'exited', reason: 'order_placed' });
 
   const steps: FlowStep[] = stepsSchema.parse(run.steps);
@@ -95,10 +96,9 @@ export async function executeFlowStep(db: Db, o: { runId: string; claimToken: st
     return advance(next, waitEnd(current, o.now, recipientZones(run.phone_e164, run.timezone, run.shop_timezone), run.shop_timezone));
   }
   if (current.type === 'condition') {
-    if (conditionHolds(current, run)) return advance(next, o.now);
-    if (current.otherwise === 'exit') return done({ kind: 'exited', reason: 'condition' }, { status: 'exited', reason: 'condition' });
-    // Forward only (validated), so a run visits each step at most once.
-    return advance(Math.max(next, current.otherwise.goTo), o.now);
+    const check = current.check;
+    if (check.kind === 'hasOrderedSinceTrigger') return decideOrderCondition(db, o, { step, steps, exits }, current, check.is);
+    return settleCondition(db, o, { step, steps }, current, conditionHolds(check, run));
   }
   // No provider in this process: the run keeps its place and due time.
   if (!o.send) return releaseClaim(db, o, step);
@@ -120,9 +120,48 @@ async function releaseClaim(db: Db, o: { runId: string; claimToken: string }, st
   return n === 1 ? { kind: 'held', step } : { kind: 'lost' };
 }
 
-function conditionHolds(step: ConditionStep, run: RunState): boolean {
-  const c = step.check;
-  if (c.kind === 'hasOrderedSinceTrigger') return run.ordered_since === c.is;
+/** A consent or tag condition, on the run as read (hasOrderedSinceTrigger is decided under locks: decideOrderCondition). */
+function conditionHolds(c: Exclude<ConditionStep['check'], { kind: 'hasOrderedSinceTrigger' }>, run: RunState): boolean {
   if (c.kind === 'consent') return run.sms_consent === c.is;
   return run.tags.map((t) => t.toLowerCase()).includes(c.tag) === c.is;
+}
+
+/** Where a condition step moves the run: on when it holds, else out or forward to its goTo. */
+function conditionMove(at: { step: number; steps: FlowStep[] }, current: ConditionStep, holds: boolean, now: Date): [StepOutcome, RunMove] {
+  if (!holds && current.otherwise === 'exit') return [{ kind: 'exited', reason: 'condition' }, { status: 'exited', reason: 'condition' }];
+  // Forward only (validated), so a run visits each step at most once.
+  const to = holds || current.otherwise === 'exit' ? at.step + 1 : Math.max(at.step + 1, current.otherwise.goTo);
+  return to >= at.steps.length ? [{ kind: 'completed' }, { status: 'completed' }] : [{ kind: 'advanced', step: to, dueAt: now }, { step: to, dueAt: now }];
+}
+
+async function settleCondition(db: DbOrTx, o: { runId: string; claimToken: string; now: Date }, at: { step: number; steps: FlowStep[] }, current: ConditionStep, holds: boolean): Promise<StepOutcome> {
+  const [outcome, set] = conditionMove(at, current, holds, o.now);
+  return (await settleRun(db, { runId: o.runId, claimToken: o.claimToken, step: at.step, now: o.now }, set)) ? outcome : { kind: 'lost' };
+}
+
+/**
+ * hasOrderedSinceTrigger, decided and settled in one transaction under the
+ * contact's (and an abandoned checkout's) row lock, as a send step decides
+ * (order-placed-since.ts): an order committing meanwhile is seen here or
+ * waits until the run has moved, so a run never goes on as "has not
+ * ordered" (or jumps past the steps for buyers) on a read that missed an
+ * order already committed. An order or a completion seen here that the
+ * run's exits end it on ends it (order_placed), as at the step's start.
+ */
+async function decideOrderCondition(
+  db: Db,
+  o: { runId: string; claimToken: string; now: Date },
+  at: { step: number; steps: FlowStep[]; exits: { orderPlaced: boolean; checkout: boolean } },
+  current: ConditionStep,
+  is: boolean,
+): Promise<StepOutcome> {
+  return db.$transaction(async (tx) => {
+    const facts = await runOrderFacts(tx, { runId: o.runId, checkout: at.exits.checkout });
+    if (!facts) return { kind: 'lost' } as const;
+    const run = { runId: o.runId, claimToken: o.claimToken, step: at.step, now: o.now };
+    if (facts.checkoutCompleted || (at.exits.orderPlaced && facts.orderedSince)) {
+      return (await settleRun(tx, run, { status: 'exited', reason: 'order_placed' })) ? ({ kind: 'exited', reason: 'order_placed' } as const) : ({ kind: 'lost' } as const);
+    }
+    return settleCondition(tx, o, at, current, facts.orderedSince === is);
+  });
 }

@@ -50,11 +50,47 @@ export async function ordersPlacedSince(tx: Tx, runs: OrderExitWatch[]): Promise
   const byOrder = runs.filter((r) => r.orderPlaced).map((r) => r.runId);
   const byCheckout = runs.filter((r) => r.checkout).map((r) => r.runId);
   if (byOrder.length === 0 && byCheckout.length === 0) return out;
-  if (byOrder.length > 0) {
+  await lockOrderFacts(tx, byOrder, byCheckout);
+  const ended = await tx.$queryRaw<{ id: string }[]>`
+    SELECT r.id::text FROM flow_runs r
+     WHERE r.id = ANY(${[...new Set([...byOrder, ...byCheckout])]}::bigint[])
+       AND ((r.id = ANY(${byOrder}::bigint[]) AND ${ORDERED_SINCE_SQL}) OR (r.id = ANY(${byCheckout}::bigint[]) AND ${CHECKOUT_COMPLETED_SQL}))`;
+  for (const r of ended) out.add(r.id);
+  return out;
+}
+
+/** What a run's condition step reads of its orders, decided under ordersPlacedSince's locks. */
+export interface RunOrderFacts {
+  /** The contact made a purchase since the trigger (ORDERED_SINCE_SQL). */
+  orderedSince: boolean;
+  /** An abandoned checkout's checkout went through (CHECKOUT_COMPLETED_SQL); false for any other run. */
+  checkoutCompleted: boolean;
+}
+
+/**
+ * For a `hasOrderedSinceTrigger` condition step: its contact's purchases
+ * since the trigger, and (an abandoned checkout's run) its checkout's
+ * completion, read under the same row locks as ordersPlacedSince, taken in
+ * the same order (the contact, then the checkout; the caller moves the run
+ * after, in the same transaction). An order committing while the condition
+ * is decided is then seen, or waits until the run has moved: it came after
+ * the decision, and the run's next step sees it. Null when the run is gone.
+ */
+export async function runOrderFacts(tx: Tx, run: { runId: string; checkout: boolean }): Promise<RunOrderFacts | null> {
+  await lockOrderFacts(tx, [run.runId], run.checkout ? [run.runId] : []);
+  const [r] = await tx.$queryRaw<{ ordered_since: boolean; checkout_completed: boolean }[]>`
+    SELECT ${ORDERED_SINCE_SQL} AS ordered_since, ${CHECKOUT_COMPLETED_SQL} AS checkout_completed
+      FROM flow_runs r WHERE r.id = ${run.runId}::bigint`;
+  return r ? { orderedSince: r.ordered_since, checkoutCompleted: run.checkout && r.checkout_completed } : null;
+}
+
+/** The contacts of `byContact` FOR SHARE (phone_hash order), then the checkouts of `byCheckout` FOR SHARE (see ordersPlacedSince). */
+async function lockOrderFacts(tx: Tx, byContact: string[], byCheckout: string[]): Promise<void> {
+  if (byContact.length > 0) {
     await tx.$queryRaw`
       SELECT count(*)::int AS n FROM (
         SELECT 1 FROM flow_runs r JOIN contacts c ON c.id = r.contact_id
-         WHERE r.id = ANY(${byOrder}::bigint[])
+         WHERE r.id = ANY(${byContact}::bigint[])
          ORDER BY c.phone_hash, c.id
            FOR SHARE OF c) locked`;
   }
@@ -66,10 +102,4 @@ export async function ordersPlacedSince(tx: Tx, runs: OrderExitWatch[]): Promise
          ORDER BY k.shop_id, k.token
            FOR SHARE OF k) locked`;
   }
-  const ended = await tx.$queryRaw<{ id: string }[]>`
-    SELECT r.id::text FROM flow_runs r
-     WHERE r.id = ANY(${[...new Set([...byOrder, ...byCheckout])]}::bigint[])
-       AND ((r.id = ANY(${byOrder}::bigint[]) AND ${ORDERED_SINCE_SQL}) OR (r.id = ANY(${byCheckout}::bigint[]) AND ${CHECKOUT_COMPLETED_SQL}))`;
-  for (const r of ended) out.add(r.id);
-  return out;
 }

@@ -20,8 +20,9 @@ export const CHECKOUT_COMPLETED_SQL: Sql = sql`
  * order was cancelled or refunded in full since: `order_cancelled` /
  * `order_refunded`, else NULL, also when the order is not stored). One
  * definition for the one-run and the batched step paths. Read without a
- * lock: the send itself checks them again under locks their writers
- * conflict with (order-placed-since.ts, trigger-order-undone.ts).
+ * lock: the send itself, and a hasOrderedSinceTrigger condition, check them
+ * again under locks their writers conflict with (order-placed-since.ts,
+ * trigger-order-undone.ts).
  */
 export const RUN_EXIT_FACTS: Sql = sql`
   ${ORDERED_SINCE_SQL} AS ordered_since,

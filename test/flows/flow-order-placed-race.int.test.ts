@@ -31,12 +31,13 @@ import { openShop, recordedSendDeps, textsTo as textsToOf } from './send-kit';
 // now decides under the contact's and the checkout's row locks, which the
 // writers of those facts conflict with (domain/flows/order-placed-since.ts):
 // a purchase committing at that moment is seen, or waits until the send is
-// marked. Real Postgres, Redis and the simulator behind the provider
-// adapter; the clock is passed in.
+// marked. A hasOrderedSinceTrigger condition step, which read the same fact
+// without a lock, decides under the same locks now. Real Postgres, Redis and
+// the simulator behind the provider adapter; the clock is passed in.
 
 const minute = 60_000;
 
-describe('an order or a checkout completion committing while an abandoned-checkout reminder is decided', () => {
+describe('an order or a checkout completion committing while an abandoned-checkout reminder (or a condition on orders) is decided', () => {
   let env: TestEnv;
   let app: Express;
   let sim: SimulatorHandle;
@@ -62,17 +63,19 @@ describe('an order or a checkout completion committing while an abandoned-checko
   const shopFor = (): Promise<ShopFixture> => openShop(env.db);
 
   const reminder = [{ type: 'send', body: 'Forgot something? {{checkoutUrl}}' }];
-  async function cartFlow(shop: ShopFixture): Promise<{ id: string; versionId: string }> {
-    const created = await post(shop, '/api/flows', { name: 'Abandoned cart', trigger: { type: 'checkout_abandoned', delayMinutes: 60 }, steps: reminder });
+  type CartFlow = { id: string; versionId: string; steps: unknown[] };
+  /** An abandoned-cart flow, live; with `exitCondition` given, that one instead of the default (an order placed ends the run). */
+  async function cartFlow(shop: ShopFixture, steps: unknown[] = reminder, exitCondition?: { orderPlaced: boolean }): Promise<CartFlow> {
+    const created = await post(shop, '/api/flows', { name: 'Abandoned cart', trigger: { type: 'checkout_abandoned', delayMinutes: 60 }, steps, exitCondition });
     expect(created.status).toBe(201);
     // The default exit condition of a checkout flow: an order placed ends the run.
-    expect(created.body.currentVersion.exitCondition).toEqual({ orderPlaced: true });
+    expect(created.body.currentVersion.exitCondition).toEqual(exitCondition ?? { orderPlaced: true });
     expect((await post(shop, `/api/flows/${created.body.id}/activate`)).status).toBe(200);
-    return { id: created.body.id, versionId: created.body.currentVersion.id };
+    return { id: created.body.id, versionId: created.body.currentVersion.id, steps };
   }
 
   /** The contact's open checkout (as checkouts/create stored it) and its run, as the trigger job starts it: due an hour after t0. */
-  async function cartRun(shop: ShopFixture, flow: { id: string; versionId: string }, contact: ContactFixture, t0: Date) {
+  async function cartRun(shop: ShopFixture, flow: CartFlow, contact: ContactFixture, t0: Date) {
     const token = `tok-${randomUUID()}`;
     await env.db.$executeRaw`
       INSERT INTO shopify_checkouts (shop_id, token, contact_id, abandoned_checkout_url, shopify_updated_at)
@@ -80,7 +83,7 @@ describe('an order or a checkout completion committing while an abandoned-checko
     const runs = await env.db.$transaction((tx) =>
       startFlowRuns(tx, {
         shopId: shop.id, triggerType: 'checkout_abandoned', shopTimezone: 'UTC', traceId: 'test', requireLive: true,
-        flows: [{ id: flow.id, versionId: flow.versionId, steps: stepsSchema.parse(reminder) }],
+        flows: [{ id: flow.id, versionId: flow.versionId, steps: stepsSchema.parse(flow.steps) }],
         candidates: [{ contactId: contact.id, subject: token, triggeredAt: t0, baseAt: new Date(t0.getTime() + 60 * minute), phone: null, timezone: 'UTC' }],
       }),
     );
@@ -114,8 +117,8 @@ describe('an order or a checkout completion committing while an abandoned-checko
     return executeFlowSteps(env.db, { runIds: claim.runIds, claimToken: claim.claimToken, now: () => now, send: sendDeps() });
   }
   const run = async (id: string) => {
-    const [r] = await env.db.$queryRaw<{ status: string; exit_reason: string | null; sending_message_id: bigint | null }[]>`
-      SELECT status, exit_reason, sending_message_id FROM flow_runs WHERE id = ${id}::bigint`;
+    const [r] = await env.db.$queryRaw<{ status: string; exit_reason: string | null; sending_message_id: bigint | null; current_step: number }[]>`
+      SELECT status, exit_reason, sending_message_id, current_step FROM flow_runs WHERE id = ${id}::bigint`;
     return r!;
   };
   const messages = (runId: string) =>
@@ -225,6 +228,70 @@ describe('an order or a checkout completion committing while an abandoned-checko
     expect(textsTo(ann.phone)).toEqual([]);
     expect(await messages(completed.runId)).toEqual([]);
     expect(textsTo(bob.phone)).toEqual(['Forgot something? https://shop.example/recover']);
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: before.balance - 1, reserved: 0 });
+  });
+
+  // A hasOrderedSinceTrigger condition sends nothing itself, but what it decides does: "has not
+  // ordered" goes on to a reminder (with the version's orderPlaced exit off, no later step
+  // looks at the order again), "has ordered" to the buyers' steps. It decides under the same
+  // locks as a send (order-placed-since.ts runOrderFacts).
+  const stillThinking = [
+    { type: 'condition', check: { kind: 'hasOrderedSinceTrigger', is: false }, otherwise: 'exit' },
+    { type: 'send', body: 'Still thinking it over? {{checkoutUrl}}' },
+  ];
+
+  it('an order committing while a hasOrderedSinceTrigger condition decides: it waits for the order and sees it; the reminder after it never goes', async () => {
+    const shop = await shopFor();
+    // The exit condition off: only the condition keeps a buyer from the reminder.
+    const flow = await cartFlow(shop, stillThinking, { orderPlaced: false });
+    const t0 = new Date(Date.UTC(2027, 1, 5, 16));
+    const ann = await createContact(env.db, shop.id);
+    const { runId } = await cartRun(shop, flow, ann, t0);
+    const before = await wallet(env.db, shop.id);
+
+    const step = await heldOpen(placeOrder(shop, ann, new Date(t0.getTime() + 30 * minute)), () => tick(new Date(t0.getTime() + 60 * minute)));
+    expect(step.get(runId)).toEqual({ kind: 'exited', reason: 'condition' });
+    expect(await run(runId)).toMatchObject({ status: 'exited', exit_reason: 'condition' });
+    // Nothing left to send.
+    expect((await tick(new Date(t0.getTime() + 61 * minute))).get(runId)).toBeUndefined();
+    expect(textsTo(ann.phone)).toEqual([]);
+    expect(await messages(runId)).toEqual([]);
+    expect(await wallet(env.db, shop.id)).toEqual(before);
+  });
+
+  it('an order committing while a hasOrderedSinceTrigger condition decides with its default exit: the run ends order_placed there', async () => {
+    const shop = await shopFor();
+    const flow = await cartFlow(shop, stillThinking);
+    const t0 = new Date(Date.UTC(2027, 1, 6, 16));
+    const ann = await createContact(env.db, shop.id);
+    const { runId } = await cartRun(shop, flow, ann, t0);
+
+    const step = await heldOpen(placeOrder(shop, ann, new Date(t0.getTime() + 30 * minute)), () => tick(new Date(t0.getTime() + 60 * minute)));
+    expect(step.get(runId)).toEqual({ kind: 'exited', reason: 'order_placed' });
+    expect(await run(runId)).toMatchObject({ status: 'exited', exit_reason: 'order_placed' });
+    expect(textsTo(ann.phone)).toEqual([]);
+  });
+
+  it("an order committing while a branching condition decides: the buyer takes the buyers' branch, not the jump to the reminder", async () => {
+    const shop = await shopFor();
+    const steps = [
+      { type: 'condition', check: { kind: 'hasOrderedSinceTrigger', is: true }, otherwise: { goTo: 2 } },
+      { type: 'send', body: 'Thanks for your order!' },
+      { type: 'condition', check: { kind: 'hasOrderedSinceTrigger', is: false }, otherwise: 'exit' },
+      { type: 'send', body: 'Forgot something? {{checkoutUrl}}' },
+    ];
+    const flow = await cartFlow(shop, steps, { orderPlaced: false });
+    const t0 = new Date(Date.UTC(2027, 1, 7, 16));
+    const ann = await createContact(env.db, shop.id);
+    const { runId } = await cartRun(shop, flow, ann, t0);
+    const before = await wallet(env.db, shop.id);
+
+    const at = (m: number) => new Date(t0.getTime() + m * minute);
+    const step = await heldOpen(placeOrder(shop, ann, at(30)), () => tick(at(60)));
+    expect(step.get(runId)).toEqual({ kind: 'advanced', step: 1, dueAt: at(60) });
+    expect((await tick(at(61))).get(runId)).toMatchObject({ kind: 'advanced', step: 2, message: 'sent' });
+    expect((await tick(at(62))).get(runId)).toEqual({ kind: 'exited', reason: 'condition' });
+    expect(textsTo(ann.phone)).toEqual(['Thanks for your order!']);
     expect(await wallet(env.db, shop.id)).toEqual({ balance: before.balance - 1, reserved: 0 });
   });
 
