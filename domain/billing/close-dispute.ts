@@ -2,12 +2,12 @@ import type { Tx } from '../../lib/db';
 import { releaseReservation } from '../credits/reservations';
 import { lockPurchaseWallet } from './lock-purchase-wallet';
 import { lockPaymentIntent } from './payment-intent-lock';
-import { refundPurchaseByPaymentIntent, type RefundOutcome } from './refund-purchase';
 import { disputeHoldKey } from './purchase-keys';
+import { takeLostDisputes, type LostDisputeTake } from './take-lost-disputes';
 
 export type CloseDisputeOutcome =
-  /** Lost: the purchase's credits taken back as a full refund takes them, the hold first. */
-  | { kind: 'lost'; refund: RefundOutcome }
+  /** Lost: the disputed share of the pack taken (or the rest of it, as a full refund takes it), the hold first; nothing when taken before. No shop: no purchase carries the payment yet. */
+  | { kind: 'lost'; shopId: string | null; takes: LostDisputeTake[] }
   /** Won (or closed any other way): what the hold still held is the merchant's again. */
   | { kind: 'released'; shopId: string | null; released: number }
   /** Closed before: nothing more to do. */
@@ -16,17 +16,18 @@ export type CloseDisputeOutcome =
 /**
  * `charge.dispute.closed`. The dispute is recorded closed once (the guarded
  * upsert moves only an `open` row; a closing seen before the opening inserts
- * it closed, so that opening holds nothing). Lost: the money went back to
- * the card holder, so the pack's credits go as for a full refund
- * (refundPurchaseByPaymentIntent, cause `dispute`), which takes the hold's
- * credits before anything available, in one ledger row, never twice; a
- * repeated lost event finds the purchase refunded. Won, `warning_closed` or
- * any other end: the merchant keeps the money, so the hold is released
+ * it closed, so that opening holds nothing). Lost: the disputed amount went
+ * back to the card holder, so the pack's share of it goes
+ * (takeLostDisputes: the share the hold was sized to, the hold first, in
+ * one ledger row, never twice; a dispute of the rest of the pack is a full
+ * claw-back, cause `dispute`); the rest of the pack stays the merchant's. A
+ * repeated lost event finds the loss taken. Won, `warning_closed` or any
+ * other end: the merchant keeps the money, so the hold is released
  * (releaseReservation: credits a refund is owed since the hold was made pay
  * it first, as for any release). Under the payment intent's lock, then the
  * shop's wallet's, before the dispute's row (lockPurchaseWallet): a release
  * waits for the closing, so a repeated closing never makes one miss what it
- * owes the purchase (lost) or the hold.
+ * owes the loss or the hold.
  */
 export async function closeDispute(
   tx: Tx,
@@ -46,7 +47,9 @@ export async function closeDispute(
   if (wallet) await tx.$executeRaw`UPDATE stripe_disputes SET shop_id = ${wallet.shopId}::uuid WHERE stripe_dispute_id = ${d.disputeId} AND shop_id IS NULL`;
 
   if (outcome === 'lost') {
-    return { kind: 'lost', refund: await refundPurchaseByPaymentIntent(tx, { paymentIntentId: d.paymentIntentId, cause: 'dispute', traceId: d.traceId }) };
+    // No purchase yet: the completion takes the loss (fulfil-checkout-session.ts).
+    if (!wallet) return { kind: 'lost', shopId: null, takes: [] };
+    return { kind: 'lost', shopId: wallet.shopId, takes: await takeLostDisputes(tx, { paymentIntentId: d.paymentIntentId, traceId: d.traceId }) };
   }
   const shopId = closed?.shop_id ?? wallet?.shopId ?? null;
   if (!closed) return { kind: 'already_closed', shopId };

@@ -12,8 +12,9 @@ interface OwedRow {
  * gives credits back, they were the disputed ones: they go into the hold
  * (its amount and `reserved` rise together, so they stay unspendable) before
  * the merchant can spend them, in the releasing transaction, as refunds are
- * paid (collectRefundShortfall, which runs first: a refund is owed for good,
- * a dispute may still be won). Only disputes held while the reservation
+ * paid (collectRefundShortfall and collectDisputeLossShortfall, which run
+ * first: a refund or a lost dispute is owed for good, an open dispute may
+ * still be won). Only disputes held while the reservation
  * existed (`held_at >= reservedSince`); oldest first. The caller holds the
  * shop's wallet lock, which every dispute event (opening, closing, a refund
  * taking the hold, and their repeats) takes before the dispute's row: this

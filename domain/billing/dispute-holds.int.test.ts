@@ -69,3 +69,24 @@ describe.each([
     expect(failures).toEqual([]);
   });
 });
+
+async function lostRows(shopId: string, disputeId: string): Promise<number> {
+  const [r] = await env.db.$queryRaw<{ total: bigint | null }[]>`
+    SELECT sum(amount)::bigint AS total FROM credit_transactions WHERE shop_id = ${shopId}::uuid AND idempotency_key LIKE ${`dispute-${disputeId}-lost%`}`;
+  return Number(r!.total ?? 0);
+}
+
+it('lost for half the price, the closing delivered twice, racing six releases: half the pack goes, once; the other half stays spendable', async () => {
+  const failures = await raceRounds(ROUNDS, async () => {
+    const { shopId, sessionId, pi, held, disputeId } = await packHeldByCampaigns();
+    // 500 disputed: 400 held now, 100 owed to the hold by the reservations.
+    await env.db.$transaction((tx) => openDispute(tx, { disputeId, paymentIntentId: pi, amount: 500 }));
+    const close = () => jittered(env.db, (tx) => closeDispute(tx, { disputeId, paymentIntentId: pi, status: 'lost', amount: 500 }));
+    await race([close(), close(), ...held.map((id) => release(env.db, id))]);
+    return {
+      got: { wallet: await walletChecked(env.db, shopId), purchase: await purchaseRow(env.db, sessionId), dispute: await disputeRow(env.db, disputeId), lost: await lostRows(shopId, disputeId) },
+      want: { wallet: { balance: 500, reserved: 0 }, purchase: { status: 'paid', refund_shortfall: 0 }, dispute: { status: 'lost', hold_shortfall: 0 }, lost: -500 },
+    };
+  });
+  expect(failures).toEqual([]);
+});

@@ -1,9 +1,11 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
+import { disputedCredits } from './disputed-credits';
 import { holdOpenDisputes } from './hold-disputed-credits';
 import { lockPurchaseWallet } from './lock-purchase-wallet';
 import { lockPaymentIntent } from './payment-intent-lock';
 import type { RefundCause } from './refund-purchase';
+import { takeLostDisputes } from './take-lost-disputes';
 
 export interface PaidSession {
   sessionId: string;
@@ -37,7 +39,8 @@ interface PurchaseRow {
  * whose ledger row is missing gets it now (repair), so this never trusts an
  * event's "processed" flag. A refund seen before the payment (events out of
  * order) marks the purchase refunded and grants nothing: net zero; a
- * dispute seen before the payment holds the credits granted now. The shop's
+ * dispute seen before the payment holds the credits granted now, or, lost
+ * for part of the pack, takes its share of them. The shop's
  * wallet is locked before the purchase (lockPurchaseWallet), the order every
  * path that changes both takes.
  */
@@ -50,7 +53,7 @@ export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<Ful
 
   let status = p.status;
   if (status === 'pending' || status === 'expired') {
-    const cause = s.paymentIntentId ? await refundAlreadyReceived(tx, s.paymentIntentId) : null;
+    const cause = s.paymentIntentId ? await refundAlreadyReceived(tx, s.paymentIntentId, p) : null;
     if (s.paymentIntentId && cause) {
       await tx.$executeRaw`
         UPDATE purchases SET status = 'refunded', refund_cause = ${cause}, refunded_at = now(), updated_at = now(),
@@ -75,20 +78,31 @@ export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<Ful
     reference: `stripe:${s.sessionId}`,
     traceId: s.traceId,
   });
-  // A dispute of this payment opened before the grant (its event came first) holds what was just granted.
-  // Under the payment intent's lock, taken above.
-  if (s.paymentIntentId) await holdOpenDisputes(tx, { shopId: p.shop_id, credits: p.credits, price: p.amount, paymentIntentId: s.paymentIntentId });
+  // A dispute of this payment opened before the grant (its event came first) holds what was just granted;
+  // one lost for part of the price takes its share of it. Under the payment intent's lock, taken above.
+  if (s.paymentIntentId) {
+    await holdOpenDisputes(tx, { shopId: p.shop_id, credits: p.credits, price: p.amount, paymentIntentId: s.paymentIntentId });
+    await takeLostDisputes(tx, { paymentIntentId: s.paymentIntentId, traceId: s.traceId });
+  }
   return change.applied ? { kind: 'granted', shopId: p.shop_id, credits: p.credits } : { kind: 'already_granted', shopId: p.shop_id };
 }
 
-/** The refund (or lost dispute) of this payment seen before its completion; a lost dispute first, as it stands whatever a refund does later. */
-async function refundAlreadyReceived(tx: Tx, paymentIntentId: string): Promise<RefundCause | null> {
-  const [row] = await tx.$queryRaw<{ cause: RefundCause | null }[]>`
-    SELECT CASE WHEN bool_or(topic = 'charge.dispute.closed') THEN 'dispute' WHEN count(*) > 0 THEN 'refund' END AS cause
+/**
+ * The full refund (or lost dispute of the whole pack) of this payment seen
+ * before its completion; a lost dispute first, as it stands whatever a
+ * refund does later. A dispute lost for part of the pack is not one: the
+ * pack is granted and the loss takes its share (takeLostDisputes). Its
+ * closing recorded the dispute, lost, in the transaction that marked it.
+ */
+async function refundAlreadyReceived(tx: Tx, paymentIntentId: string, p: { credits: number; amount: number }): Promise<RefundCause | null> {
+  const lost = await tx.$queryRaw<{ amount: number | null }[]>`
+    SELECT amount FROM stripe_disputes WHERE stripe_payment_intent_id = ${paymentIntentId} AND status = 'lost'`;
+  if (lost.some((d) => disputedCredits({ credits: p.credits, price: p.amount }, d.amount) >= p.credits)) return 'dispute';
+  const [row] = await tx.$queryRaw<{ refunded: boolean }[]>`
+    SELECT count(*) > 0 AS refunded
       FROM webhook_events
-     WHERE provider = 'stripe' AND topic IN ('charge.refunded', 'charge.dispute.closed')
+     WHERE provider = 'stripe' AND topic = 'charge.refunded'
        AND payload->'data'->'object'->>'payment_intent' = ${paymentIntentId}
-       AND ((topic = 'charge.refunded' AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false))
-            OR (topic = 'charge.dispute.closed' AND payload->'data'->'object'->>'status' = 'lost'))`;
-  return row?.cause ?? null;
+       AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false)`;
+  return row?.refunded ? 'refund' : null;
 }

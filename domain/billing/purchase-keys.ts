@@ -24,3 +24,13 @@ export function refundRestoredKey(sessionId: string, round: number): string {
 export function disputeHoldKey(disputeId: string): string {
   return `dispute-${disputeId}`;
 }
+
+/** A dispute lost for part of a pack: its share taken (once per dispute, so the key never recurs). */
+export function disputeLostKey(disputeId: string): string {
+  return `dispute-${disputeId}-lost`;
+}
+
+/** A released reservation paying what that loss could not take; `before` only falls. */
+export function disputeLostRestKey(disputeId: string, before: number | bigint): string {
+  return `${disputeLostKey(disputeId)}-rest-${before}`;
+}

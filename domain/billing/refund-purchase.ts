@@ -1,10 +1,12 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
 import { lockPurchaseWallet } from './lock-purchase-wallet';
+import { lostDisputeCredits } from './lost-dispute-credits';
 import { lockPaymentIntent } from './payment-intent-lock';
 import { refundKey } from './purchase-keys';
 
 export type RefundOutcome =
+  /** `credits`: what this claw-back claims (the pack less what partly lost disputes took); `clawedBack` of it now, `shortfall` owed. */
   | { kind: 'clawed_back'; shopId: string; purchaseId: string; credits: number; clawedBack: number; fromHold: number; shortfall: number }
   /** Refunded before it was paid for (or before fulfilment ran): nothing granted, nothing to take. */
   | { kind: 'marked_refunded'; shopId: string; purchaseId: string }
@@ -31,7 +33,9 @@ interface HoldRow {
 
 /**
  * Claws a refunded purchase's credits back, once per refund round (guarded
- * paid → refunded and ledger key refundKey(session, round)). What a dispute
+ * paid → refunded and ledger key refundKey(session, round)): the pack less
+ * what disputes lost for part of it already took (lostDisputeCredits), so
+ * no credit of the pack is taken twice. What a dispute
  * of the payment holds goes first: the hold is consumed by the same ledger
  * row (balance and reserved fall together), so a lost dispute, or a refund
  * while a dispute is open, takes those credits once. Then at most
@@ -70,9 +74,10 @@ export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId
      ORDER BY d.held_at, d.stripe_dispute_id
        FOR UPDATE OF d, r`;
   const held = holds.reduce((s, h) => s + Number(h.left), 0);
-  const fromHold = Math.min(p.credits, held);
+  const claim = p.credits - (await lostDisputeCredits(tx, r.paymentIntentId));
+  const fromHold = Math.min(claim, held);
   const available = w.balance - w.reserved;
-  const fromAvailable = Math.max(0, Math.min(p.credits - fromHold, available));
+  const fromAvailable = Math.max(0, Math.min(claim - fromHold, available));
   const clawedBack = fromHold + fromAvailable;
   if (clawedBack > 0) {
     const change = await applyWalletChange(tx, {
@@ -100,9 +105,9 @@ export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId
   await tx.$executeRaw`
     UPDATE stripe_disputes SET hold_shortfall = 0, updated_at = now()
      WHERE stripe_payment_intent_id = ${r.paymentIntentId} AND hold_shortfall > 0`;
-  const shortfall = p.credits - clawedBack;
+  const shortfall = claim - clawedBack;
   await tx.$executeRaw`
     UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), refund_shortfall = ${shortfall}::bigint, updated_at = now()
      WHERE id = ${p.id}::uuid AND status = 'paid'`;
-  return { kind: 'clawed_back', shopId: p.shop_id, purchaseId: p.id, credits: p.credits, clawedBack, fromHold, shortfall };
+  return { kind: 'clawed_back', shopId: p.shop_id, purchaseId: p.id, credits: claim, clawedBack, fromHold, shortfall };
 }

@@ -1,8 +1,10 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
 import { lockPurchaseWallet } from './lock-purchase-wallet';
+import { lostDisputeCredits } from './lost-dispute-credits';
 import { lockPaymentIntent } from './payment-intent-lock';
 import { refundRestoredKey } from './purchase-keys';
+import { takeLostDisputes } from './take-lost-disputes';
 
 export type RestoreOutcome =
   /** The refund's claw-back undone: `restored` credits back (what it and the released reservations had taken), the purchase paid again. */
@@ -31,9 +33,11 @@ interface PurchaseRow {
  * pack's credits: the money stayed paid, so the credits come back, once per
  * refund (its id joins `failed_refund_ids` in the guarded refunded → paid
  * UPDATE; a second event for the same refund, or a repeat, finds it there).
- * What comes back is what was taken: the pack less the shortfall still
+ * What comes back is what was taken: what the refund claimed (the pack less
+ * what partly lost disputes took before it) less the shortfall still
  * unpaid (the claw-back and the `-rest-` rows that released reservations
- * paid); the shortfall is cleared. A purchase refunded before its grant
+ * paid); the shortfall is cleared. A dispute lost while the refund stood
+ * takes its share once the pack is back (takeLostDisputes). A purchase refunded before its grant
  * (the refund seen by the completion) gets the grant it never had, under the
  * grant's own key, so a later completion grants nothing more. Only a
  * refund's claw-back (`refund_cause = 'refund'`) is undone: a lost dispute's
@@ -54,7 +58,8 @@ export async function restoreFailedRefund(tx: Tx, r: { refundId: string; payment
   if (p.seen) return { kind: 'already_restored', shopId: p.shop_id };
   if (p.status !== 'refunded' || p.refund_cause !== 'refund') return { kind: 'not_taken', shopId: p.shop_id, status: p.status, cause: p.refund_cause };
 
-  const restored = p.granted_at === null ? p.credits : p.credits - Number(p.refund_shortfall);
+  // The refund claimed the pack less what partly lost disputes had taken (refundPurchaseByPaymentIntent).
+  const restored = p.granted_at === null ? p.credits : p.credits - (await lostDisputeCredits(tx, r.paymentIntentId)) - Number(p.refund_shortfall);
   if (restored > 0) {
     await applyWalletChange(tx, {
       shopId: p.shop_id,
@@ -70,5 +75,7 @@ export async function restoreFailedRefund(tx: Tx, r: { refundId: string; payment
        SET status = 'paid', refund_cause = NULL, refunded_at = NULL, refund_shortfall = 0, granted_at = COALESCE(granted_at, now()),
            failed_refund_ids = array_append(failed_refund_ids, ${r.refundId}), updated_at = now()
      WHERE id = ${p.id}::uuid AND status = 'refunded'`;
+  // A dispute lost while the refund had the pack took nothing then: the pack is back, so it takes its share now.
+  await takeLostDisputes(tx, { paymentIntentId: r.paymentIntentId, traceId: r.traceId });
   return { kind: 'restored', shopId: p.shop_id, purchaseId: p.id, restored };
 }

@@ -1,6 +1,7 @@
 import { AppError } from '../../lib/errors';
 import type { Tx } from '../../lib/db';
 import { collectDisputeHoldShortfall } from '../billing/collect-dispute-hold-shortfall';
+import { collectDisputeLossShortfall } from '../billing/collect-dispute-loss-shortfall';
 import { collectRefundShortfall } from '../billing/collect-refund-shortfall';
 
 export interface Reservation {
@@ -139,15 +140,16 @@ export async function releasePartial(tx: Tx, reservationId: string, amount: numb
 
 /**
  * Credits a release just freed that were held when a refund or a dispute
- * came: they pay the refund's shortfall (a ledger row), then fill the open
- * dispute's hold (no ledger row: they stay reserved), before the merchant
- * can spend them. Under the wallet's lock, taken first: every event that
+ * came: they pay the refund's shortfall (a ledger row), then a partly lost
+ * dispute's (a ledger row), then fill the open dispute's hold (no ledger
+ * row: they stay reserved), before the merchant can spend them. Under the wallet's lock, taken first: every event that
  * changes a refund or a hold takes it before the purchase or dispute row, so
  * what is read here is final for this transaction, not half-done.
  */
 async function payWhatIsOwed(tx: Tx, r: { shopId: string; freed: number; reservedSince: Date }): Promise<void> {
-  const paid = await collectRefundShortfall(tx, r);
-  await collectDisputeHoldShortfall(tx, { ...r, freed: r.freed - paid });
+  const refunded = await collectRefundShortfall(tx, r);
+  const lost = await collectDisputeLossShortfall(tx, { ...r, freed: r.freed - refunded });
+  await collectDisputeHoldShortfall(tx, { ...r, freed: r.freed - refunded - lost });
 }
 
 export async function activeReservationForCampaign(tx: Tx, campaignId: string): Promise<Reservation | null> {

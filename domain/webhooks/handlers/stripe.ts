@@ -5,6 +5,7 @@ import { closeDispute } from '../../billing/close-dispute';
 import { openDispute } from '../../billing/open-dispute';
 import { refundPurchaseByPaymentIntent, type RefundCause, type RefundOutcome } from '../../billing/refund-purchase';
 import { restoreFailedRefund } from '../../billing/restore-failed-refund';
+import type { LostDisputeTake } from '../../billing/take-lost-disputes';
 import { inEventTransaction, type EffectResult } from '../event-transaction';
 import { markEventsSql } from '../mark-event';
 import type { BulkWebhookHandler, HandlerOutcome, WebhookEventRow, WebhookHandler } from '../types';
@@ -159,10 +160,11 @@ export const stripeDisputeOpened: WebhookHandler = async (ctx) => {
 };
 
 /**
- * `charge.dispute.closed`: lost, the money went back to the card holder, as
- * a full refund does, so the pack's credits go back the same way, once (one
- * clawback per purchase, whichever of the two comes first), the hold first.
- * Won, warning-closed or any other end releases the hold.
+ * `charge.dispute.closed`: lost, the disputed amount went back to the card
+ * holder, so the pack's share of it goes, once, the hold first; the rest of
+ * the pack stays the merchant's (a dispute of the whole price takes the pack
+ * as a full refund does: one clawback per purchase, whichever of the two
+ * comes first). Won, warning-closed or any other end releases the hold.
  */
 export const stripeDisputeClosed: WebhookHandler = async (ctx) => {
   const { event, deps } = ctx;
@@ -174,7 +176,7 @@ export const stripeDisputeClosed: WebhookHandler = async (ctx) => {
   }
   return inEventTransaction(ctx, async (tx) => {
     const result = await closeDispute(tx, { disputeId: dispute.id, paymentIntentId, status: dispute.status, amount: dispute.amount, traceId: event.trace_id ?? undefined });
-    if (result.kind === 'lost') return refundEffect(ctx, result.refund);
+    if (result.kind === 'lost') for (const take of result.takes) lostDisputeEffect(ctx, take);
     return result.shopId ? { outcome: 'processed', shopId: result.shopId } : { outcome: 'ignored' };
   });
 };
@@ -214,6 +216,23 @@ async function clawBackPurchase(ctx: Parameters<WebhookHandler>[0], paymentInten
   return inEventTransaction(ctx, async (tx) =>
     refundEffect(ctx, await refundPurchaseByPaymentIntent(tx, { paymentIntentId, cause, traceId: event.trace_id ?? undefined })),
   );
+}
+
+/** A lost dispute's take: a share that could not all be taken is a shortfall, counted and logged as a refund's. */
+function lostDisputeEffect(ctx: Parameters<WebhookHandler>[0], take: LostDisputeTake): void {
+  if (take.kind === 'rest') {
+    refundEffect(ctx, take.refund);
+    return;
+  }
+  if (take.shortfall === 0) return;
+  const { event, deps } = ctx;
+  ctx.afterCommit(() => {
+    deps.metrics.creditRefundShortfall.inc(take.shortfall);
+    deps.logger.warn(
+      { webhookEventId: event.id, shopId: take.shopId, purchaseId: take.purchaseId, disputeId: take.disputeId, credits: take.credits, clawedBack: take.clawedBack, shortfall: take.shortfall },
+      'lost dispute could not take its whole share (already reserved or spent); see docs/webhooks.md (Stripe)',
+    );
+  });
 }
 
 function refundEffect(ctx: Parameters<WebhookHandler>[0], result: RefundOutcome): EffectResult {

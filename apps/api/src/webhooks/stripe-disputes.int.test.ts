@@ -4,7 +4,7 @@ import { releaseReservation, reserveCredits } from '../../../../domain/credits/r
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createShop, type ShopFixture } from '../../../../test/factories';
 import { sessionToken } from '../../../../test/session-token';
-import { chargeObject, disputeObject, postStripe, rid, sessionObject, stripeEvent, wallet, stripeEventSettled } from '../../../../test/webhooks';
+import { chargeObject, disputeObject, postStripe, refundObject, rid, sessionObject, stripeEvent, wallet, stripeEventSettled } from '../../../../test/webhooks';
 
 // A dispute holds the disputed pack's credits from its opening to its
 // closing: won gives them back, lost takes them (once, out of the hold),
@@ -225,6 +225,147 @@ describe('Stripe disputes hold the disputed credits', () => {
     const { pi } = await paidPack(shop, 1000, 3000);
     expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { amount: 1000 }))).toBe('processed');
     expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 334 });
+  });
+
+  async function purchaseStatus(sessionId: string) {
+    const [p] = await env.db.$queryRaw<{ status: string; refund_shortfall: bigint }[]>`
+      SELECT status, refund_shortfall FROM purchases WHERE stripe_session_id = ${sessionId}`;
+    return p;
+  }
+  async function holdRow(shopId: string, disputeId: string) {
+    const [hold] = await env.db.$queryRaw<{ amount: bigint; consumed: bigint; released: bigint; status: string }[]>`
+      SELECT amount, consumed, released, status FROM credit_reservations WHERE shop_id = ${shopId}::uuid AND reservation_key = ${`dispute-${disputeId}`}`;
+    return hold;
+  }
+
+  it('lost for part of the price takes that share of the pack (what the hold covers) once, out of the hold; the rest stays spendable', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop, 1000, 3000);
+    const id = rid('dp');
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id, amount: 1000 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 334 });
+
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 1000 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 666, reserved: 0 });
+    // The closing again, and a late opening: nothing more.
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 1000 }))).toBe('processed');
+    expect(await deliver('charge.dispute.funds_withdrawn', disputeObject(pi, 'needs_response', { id, amount: 1000 }))).toBe('processed');
+    expect(await apiWallet(shop)).toEqual({ balance: 666, reserved: 0, available: 666 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 1000],
+      [`dispute-${id}-lost`, -334],
+    ]);
+    expect(await holdRow(shop.id, id)).toEqual({ amount: 334n, consumed: 334n, released: 0n, status: 'closed' });
+    // The undisputed part of the pack is still paid for, and spendable.
+    expect(await purchaseStatus(sessionId)).toEqual({ status: 'paid', refund_shortfall: 0n });
+    await reserve(shop.id, 666);
+    expect(await dispute(id)).toMatchObject({ status: 'lost', holdShortfall: 0 });
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('lost for part of a pack campaigns held: the hold goes, the rest of the share is owed and the campaign pays it when released, not more', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    const campaign = await reserve(shop.id, 900);
+    const id = rid('dp');
+    expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id, amount: 300 }))).toBe('processed');
+    expect(await dispute(id)).toMatchObject({ status: 'open', holdShortfall: 200 });
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 1000 });
+
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 300 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 900, reserved: 900 });
+    expect(await env.db.$transaction((tx) => releaseReservation(tx, campaign.id))).toBe(900);
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 700, reserved: 0 });
+    // A second release of the same reservation, and the closing again: nothing more.
+    expect(await env.db.$transaction((tx) => releaseReservation(tx, campaign.id))).toBe(0);
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 300 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 700, reserved: 0 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 1000],
+      [`dispute-${id}-lost`, -100],
+      [`dispute-${id}-lost-rest-200`, -200],
+    ]);
+    expect(await purchaseStatus(sessionId)).toEqual({ status: 'paid', refund_shortfall: 0n });
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('a pack partly refunded (its credits kept), then disputed for the rest and lost: the disputed share goes, once', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    expect(await deliver('charge.refunded', { ...chargeObject(pi, { refunded: false }), amount_refunded: 300 })).toBe('ignored');
+    const id = rid('dp');
+    // Closed with no opening seen: nothing was held, the share comes from what is available.
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 700 }))).toBe('processed');
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 700 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 300, reserved: 0 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 1000],
+      [`dispute-${id}-lost`, -700],
+    ]);
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('a full refund after a partial loss takes the rest of the pack, not the share again; its failure gives back only the rest', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    const id = rid('dp');
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 400 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 600, reserved: 0 });
+    expect(await deliver('charge.refunded', chargeObject(pi))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    expect(await deliver('charge.refund.updated', refundObject(pi, 'failed'))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 600, reserved: 0 });
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 400 }))).toBe('processed');
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 1000],
+      [`dispute-${id}-lost`, -400],
+      [`refund-${sessionId}`, -600],
+      [`purchase-${sessionId}-restored-0`, 600],
+    ]);
+    expect(await purchaseStatus(sessionId)).toEqual({ status: 'paid', refund_shortfall: 0n });
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('lost for part of the price while a refund had the pack: nothing more then; the refund failing brings the pack back and the share goes, once', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    const id = rid('dp');
+    expect(await deliver('charge.refunded', chargeObject(pi))).toBe('processed');
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 300 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    const refundId = rid('re');
+    expect(await deliver('charge.refund.updated', refundObject(pi, 'failed', { id: refundId }))).toBe('processed');
+    expect(await deliver('charge.refund.updated', refundObject(pi, 'failed', { id: refundId }))).toBe('processed');
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 300 }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 700, reserved: 0 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 1000],
+      [`refund-${sessionId}`, -1000],
+      [`purchase-${sessionId}-restored-0`, 1000],
+      [`dispute-${id}-lost`, -300],
+    ]);
+    expect(await consistent(shop.id)).toBe(true);
+  });
+
+  it('lost for part of the price before the completion was processed: the completion grants the pack and the loss takes its share', async () => {
+    const shop = await createShop(env.db);
+    const sessionId = rid('cs_test');
+    await env.db.$executeRaw`
+      INSERT INTO purchases (shop_id, stripe_session_id, pack_id, credits, amount, currency)
+      VALUES (${shop.id}::uuid, ${sessionId}, 'starter', 1000, 1000, 'usd')`;
+    const pi = rid('pi');
+    const id = rid('dp');
+    expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 250 }))).toBe('ignored');
+    const completed = sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id });
+    expect(await deliver('checkout.session.completed', completed)).toBe('processed');
+    expect(await deliver('checkout.session.async_payment_succeeded', completed)).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 750, reserved: 0 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 1000],
+      [`dispute-${id}-lost`, -250],
+    ]);
+    expect(await purchaseStatus(sessionId)).toEqual({ status: 'paid', refund_shortfall: 0n });
+    expect(await consistent(shop.id)).toBe(true);
   });
 
   it('the on-call cannot release a dispute hold by hand', async () => {
