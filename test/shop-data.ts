@@ -132,6 +132,9 @@ export async function seedShopData(db: Db, shopId: string, size: ShopDataSize): 
   await run`
     INSERT INTO stripe_disputes (stripe_dispute_id, stripe_payment_intent_id, shop_id, status, held_at, closed_at)
     VALUES (${`dp_seed_${tag}`}, ${`pi_seed_${tag}`}, ${shopId}::uuid, 'won', now(), now())`;
+  await run`
+    INSERT INTO stripe_refund_failures (stripe_refund_id, stripe_payment_intent_id, shop_id, status, failed_at)
+    VALUES (${`re_seed_${tag}`}, ${`pi_seed_${tag}`}, ${shopId}::uuid, 'restored', now())`;
   await run`INSERT INTO stripe_customers (shop_id, stripe_customer_id) VALUES (${shopId}::uuid, ${`cus_seed_${tag}`})`;
 
   // An import in flight, with a staged row and a rejection.

@@ -5,6 +5,7 @@ import { holdOpenDisputes } from './hold-disputed-credits';
 import { lockPurchaseWallet } from './lock-purchase-wallet';
 import { lockPaymentIntent } from './payment-intent-lock';
 import type { RefundCause } from './refund-purchase';
+import { restoreWaitingFailure } from './restore-waiting-failure';
 import { takeLostDisputes } from './take-lost-disputes';
 
 export interface PaidSession {
@@ -38,7 +39,8 @@ interface PurchaseRow {
  * `purchase-<sessionId>` makes the grant itself happen once. A paid purchase
  * whose ledger row is missing gets it now (repair), so this never trusts an
  * event's "processed" flag. A refund seen before the payment (events out of
- * order) marks the purchase refunded and grants nothing: net zero; a
+ * order) marks the purchase refunded and grants nothing: net zero (unless
+ * that refund's failure was processed too: then the pack is granted); a
  * dispute seen before the payment holds the credits granted now, or, lost
  * for part of the pack, takes its share of them. The shop's
  * wallet is locked before the purchase (lockPurchaseWallet), the order every
@@ -52,20 +54,27 @@ export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<Ful
   if (!p) return { kind: 'no_purchase' };
 
   let status = p.status;
+  let restoredGrant = false;
   if (status === 'pending' || status === 'expired') {
-    const cause = s.paymentIntentId ? await refundAlreadyReceived(tx, s.paymentIntentId, p) : null;
-    if (s.paymentIntentId && cause) {
+    const refund = s.paymentIntentId ? await refundAlreadyReceived(tx, s.paymentIntentId, p) : null;
+    if (s.paymentIntentId && refund) {
       await tx.$executeRaw`
-        UPDATE purchases SET status = 'refunded', refund_cause = ${cause}, refunded_at = now(), updated_at = now(),
+        UPDATE purchases SET status = 'refunded', refund_cause = ${refund.cause}, refunded_at = now(), updated_at = now(),
                stripe_payment_intent_id = COALESCE(stripe_payment_intent_id, ${s.paymentIntentId})
          WHERE id = ${p.id}::uuid AND status IN ('pending', 'expired')`;
-      return { kind: 'refunded', shopId: p.shop_id };
+      // That refund's failure, processed before this completion, grants the pack now (the end of Stripe's order);
+      // the purchase is then paid, and open disputes hold it below as for any grant.
+      const restore = refund.cause === 'refund' ? await restoreWaitingFailure(tx, { paymentIntentId: s.paymentIntentId, refundMadeAt: refund.madeAt, traceId: s.traceId }) : null;
+      if (restore?.kind !== 'restored') return { kind: 'refunded', shopId: p.shop_id };
+      restoredGrant = true;
+      status = 'paid';
+    } else {
+      const moved = await tx.$executeRaw`
+        UPDATE purchases SET status = 'paid', granted_at = now(), updated_at = now(),
+               stripe_payment_intent_id = COALESCE(stripe_payment_intent_id, ${s.paymentIntentId})
+         WHERE stripe_session_id = ${s.sessionId} AND status IN ('pending', 'expired')`;
+      if (moved === 1) status = 'paid';
     }
-    const moved = await tx.$executeRaw`
-      UPDATE purchases SET status = 'paid', granted_at = now(), updated_at = now(),
-             stripe_payment_intent_id = COALESCE(stripe_payment_intent_id, ${s.paymentIntentId})
-       WHERE stripe_session_id = ${s.sessionId} AND status IN ('pending', 'expired')`;
-    if (moved === 1) status = 'paid';
   }
   if (status === 'refunded') return { kind: 'refunded', shopId: p.shop_id };
   if (status !== 'paid') return { kind: 'already_granted', shopId: p.shop_id };
@@ -84,7 +93,7 @@ export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<Ful
     await holdOpenDisputes(tx, { shopId: p.shop_id, credits: p.credits, price: p.amount, paymentIntentId: s.paymentIntentId });
     await takeLostDisputes(tx, { paymentIntentId: s.paymentIntentId, traceId: s.traceId });
   }
-  return change.applied ? { kind: 'granted', shopId: p.shop_id, credits: p.credits } : { kind: 'already_granted', shopId: p.shop_id };
+  return change.applied || restoredGrant ? { kind: 'granted', shopId: p.shop_id, credits: p.credits } : { kind: 'already_granted', shopId: p.shop_id };
 }
 
 /**
@@ -94,15 +103,20 @@ export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<Ful
  * pack is granted and the loss takes its share (takeLostDisputes). Its
  * closing recorded the dispute, lost, in the transaction that marked it.
  */
-async function refundAlreadyReceived(tx: Tx, paymentIntentId: string, p: { credits: number; amount: number }): Promise<RefundCause | null> {
+async function refundAlreadyReceived(
+  tx: Tx,
+  paymentIntentId: string,
+  p: { credits: number; amount: number },
+): Promise<{ cause: Extract<RefundCause, 'dispute'> } | { cause: Extract<RefundCause, 'refund'>; madeAt: Date } | null> {
   const lost = await tx.$queryRaw<{ amount: number | null }[]>`
     SELECT amount FROM stripe_disputes WHERE stripe_payment_intent_id = ${paymentIntentId} AND status = 'lost'`;
-  if (lost.some((d) => disputedCredits({ credits: p.credits, price: p.amount }, d.amount) >= p.credits)) return 'dispute';
-  const [row] = await tx.$queryRaw<{ refunded: boolean }[]>`
-    SELECT count(*) > 0 AS refunded
+  if (lost.some((d) => disputedCredits({ credits: p.credits, price: p.amount }, d.amount) >= p.credits)) return { cause: 'dispute' };
+  // When Stripe made the (first) refund: a failure processed before it waits for a refund made no later than itself.
+  const [row] = await tx.$queryRaw<{ made_at: Date | null }[]>`
+    SELECT min(CASE WHEN jsonb_typeof(payload->'created') = 'number' THEN to_timestamp((payload->>'created')::double precision) ELSE received_at END) AS made_at
       FROM webhook_events
      WHERE provider = 'stripe' AND topic = 'charge.refunded'
        AND payload->'data'->'object'->>'payment_intent' = ${paymentIntentId}
        AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false)`;
-  return row?.refunded ? 'refund' : null;
+  return row?.made_at ? { cause: 'refund', madeAt: row.made_at } : null;
 }

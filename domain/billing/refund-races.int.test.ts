@@ -2,6 +2,7 @@ import { createTestEnv, type TestEnv } from '../../test/harness';
 import { createShop } from '../../test/factories';
 import { disputeRow, jittered, paidPack, purchaseRow, race, raceRounds, release, reservations, rid, ROUNDS, walletChecked } from '../../test/billing-races';
 import { openDispute } from './open-dispute';
+import { refundCharge } from './refund-charge';
 import { refundPurchaseByPaymentIntent } from './refund-purchase';
 import { restoreFailedRefund } from './restore-failed-refund';
 
@@ -57,11 +58,30 @@ it('a refund that failed, its update delivered twice, racing five releases: the 
     const [first, ...rest] = held;
     await release(env.db, first!);
     const refundId = rid('re');
-    const restore = () => jittered(env.db, (tx) => restoreFailedRefund(tx, { refundId, paymentIntentId: pi }));
+    const restore = () => jittered(env.db, (tx) => restoreFailedRefund(tx, { refundId, paymentIntentId: pi, failedAt: new Date() }));
     await race([restore(), restore(), ...rest.map((id) => release(env.db, id))]);
     return {
       got: { wallet: await walletChecked(env.db, shopId), purchase: await purchaseRow(env.db, sessionId), restoredRows: await restoredRows(shopId) },
       want: { wallet: { balance: 1000, reserved: 0 }, purchase: { status: 'paid', refund_shortfall: 0 }, restoredRows: 1 },
+    };
+  });
+  expect(failures).toEqual([]);
+});
+
+it('a refund and its failure (delivered twice) in any order, racing six releases: the pack is taken and comes back once, or never goes', async () => {
+  const failures = await raceRounds(ROUNDS, async () => {
+    const { shopId, sessionId, pi, held } = await packHeldByCampaigns();
+    const refundId = rid('re');
+    // Stripe made the refund, then it failed; the events may be processed in any order.
+    const madeAt = new Date(Date.now() - 60_000);
+    const failedAt = new Date();
+    const refunded = () => jittered(env.db, (tx) => refundCharge(tx, { paymentIntentId: pi, madeAt }));
+    const restore = () => jittered(env.db, (tx) => restoreFailedRefund(tx, { refundId, paymentIntentId: pi, failedAt }));
+    await race([refunded(), restore(), restore(), ...held.map((id) => release(env.db, id))]);
+    const [p] = await env.db.$queryRaw<{ failed_refund_ids: string[] }[]>`SELECT failed_refund_ids FROM purchases WHERE stripe_session_id = ${sessionId}`;
+    return {
+      got: { wallet: await walletChecked(env.db, shopId), purchase: await purchaseRow(env.db, sessionId), restoredRows: await restoredRows(shopId), failed: p!.failed_refund_ids },
+      want: { wallet: { balance: 1000, reserved: 0 }, purchase: { status: 'paid', refund_shortfall: 0 }, restoredRows: 1, failed: [refundId] },
     };
   });
   expect(failures).toEqual([]);

@@ -11,8 +11,11 @@ export type RestoreOutcome =
   | { kind: 'restored'; shopId: string; purchaseId: string; restored: number }
   /** This refund's failure was applied before. */
   | { kind: 'already_restored'; shopId: string }
-  /** Nothing of this purchase was taken by a refund: not refunded (a partial refund, or its refund event not processed yet), or taken by a lost dispute. */
+  /** The refund has not taken the pack yet (its charge.refunded not processed, or a partial refund): recorded, the failure waits for it. */
+  | { kind: 'waiting'; shopId: string }
+  /** Taken by a lost dispute (or by a refund before refund causes were kept): no refund's failure gives it back. */
   | { kind: 'not_taken'; shopId: string; status: string; cause: string | null }
+  /** No purchase carries this payment intent yet: recorded, the failure waits for the completion that sees its refund. */
   | { kind: 'no_purchase' };
 
 interface PurchaseRow {
@@ -29,34 +32,57 @@ interface PurchaseRow {
 }
 
 /**
- * A refund that failed (or was cancelled) after `charge.refunded` took the
- * pack's credits: the money stayed paid, so the credits come back, once per
- * refund (its id joins `failed_refund_ids` in the guarded refunded → paid
- * UPDATE; a second event for the same refund, or a repeat, finds it there).
- * What comes back is what was taken: what the refund claimed (the pack less
- * what partly lost disputes took before it) less the shortfall still
- * unpaid (the claw-back and the `-rest-` rows that released reservations
- * paid); the shortfall is cleared. A dispute lost while the refund stood
- * takes its share once the pack is back (takeLostDisputes). A purchase refunded before its grant
- * (the refund seen by the completion) gets the grant it never had, under the
- * grant's own key, so a later completion grants nothing more. Only a
- * refund's claw-back (`refund_cause = 'refund'`) is undone: a lost dispute's
- * stands whatever a refund does. The next refund of the payment is a new
- * round with keys of its own (purchase-keys.ts). Under the payment intent's
- * lock, then the shop's wallet's, before the purchase's row
- * (lockPurchaseWallet): a release either paid the shortfall before (and this
- * gives it back) or runs after, finding the purchase paid and owing nothing.
+ * A refund that failed (or was cancelled): the money stayed paid, so the
+ * credits its `charge.refunded` took come back, once per refund (its id
+ * joins `failed_refund_ids` in the guarded refunded → paid UPDATE; a second
+ * event for the same refund, or a repeat, finds it there). Every failure is
+ * recorded first (`stripe_refund_failures`, one row per refund, `failedAt`
+ * being Stripe's time of the event): one processed before its refund took
+ * the pack (Stripe does not order the two) is `waiting`, and the refund's
+ * `charge.refunded`, or the completion that sees the refund, calls this
+ * again in its own transaction (restoreWaitingFailure), so either order
+ * ends as Stripe's. What comes back is what was taken: what the refund
+ * claimed (the pack less what partly lost disputes took before it) less
+ * the shortfall still unpaid (the claw-back and the `-rest-` rows that
+ * released reservations paid); the shortfall is cleared. A purchase
+ * refunded before its grant (the refund seen by the completion) gets the
+ * grant it never had, under the grant's own key, so a later completion
+ * grants nothing more. A dispute lost while the refund stood takes its
+ * share once the pack is back (takeLostDisputes). Only a refund's
+ * claw-back (`refund_cause = 'refund'`) is undone: a lost dispute's stands
+ * whatever a refund does. The next refund of the payment is a new round
+ * with keys of its own (purchase-keys.ts). Under the payment intent's
+ * lock, then the shop's wallet's, before the purchase's row and the
+ * failure's (lockPurchaseWallet): a release either paid the shortfall
+ * before (and this gives it back) or runs after, finding the purchase paid
+ * and owing nothing.
  */
-export async function restoreFailedRefund(tx: Tx, r: { refundId: string; paymentIntentId: string; traceId?: string }): Promise<RestoreOutcome> {
+export async function restoreFailedRefund(tx: Tx, r: { refundId: string; paymentIntentId: string; failedAt: Date; traceId?: string }): Promise<RestoreOutcome> {
   await lockPaymentIntent(tx, r.paymentIntentId);
-  if (!(await lockPurchaseWallet(tx, { paymentIntentId: r.paymentIntentId }))) return { kind: 'no_purchase' };
-  const [p] = await tx.$queryRaw<PurchaseRow[]>`
-    SELECT id, shop_id, stripe_session_id, credits, status, refund_cause, refund_shortfall, granted_at,
-           cardinality(failed_refund_ids) AS round, ${r.refundId} = ANY(failed_refund_ids) AS seen
-      FROM purchases WHERE stripe_payment_intent_id = ${r.paymentIntentId} FOR UPDATE`;
+  const wallet = await lockPurchaseWallet(tx, { paymentIntentId: r.paymentIntentId });
+  const [p] = wallet
+    ? await tx.$queryRaw<PurchaseRow[]>`
+        SELECT id, shop_id, stripe_session_id, credits, status, refund_cause, refund_shortfall, granted_at,
+               cardinality(failed_refund_ids) AS round, ${r.refundId} = ANY(failed_refund_ids) AS seen
+          FROM purchases WHERE stripe_payment_intent_id = ${r.paymentIntentId} FOR UPDATE`
+    : [];
+  // The first event of the refund's failure sets failed_at; later ones (Stripe updates a failed refund again) keep it.
+  await tx.$executeRaw`
+    INSERT INTO stripe_refund_failures (stripe_refund_id, stripe_payment_intent_id, shop_id, failed_at)
+    VALUES (${r.refundId}, ${r.paymentIntentId}, ${p?.shop_id ?? null}::uuid, ${r.failedAt})
+    ON CONFLICT (stripe_refund_id) DO UPDATE SET shop_id = EXCLUDED.shop_id, updated_at = now()
+     WHERE stripe_refund_failures.shop_id IS NULL AND EXCLUDED.shop_id IS NOT NULL`;
   if (!p) return { kind: 'no_purchase' };
-  if (p.seen) return { kind: 'already_restored', shopId: p.shop_id };
-  if (p.status !== 'refunded' || p.refund_cause !== 'refund') return { kind: 'not_taken', shopId: p.shop_id, status: p.status, cause: p.refund_cause };
+  // Restored before (or before failures were recorded): never waits again, so no later refund is paired with it.
+  if (p.seen) {
+    await settleFailure(tx, r.refundId, 'restored');
+    return { kind: 'already_restored', shopId: p.shop_id };
+  }
+  if (p.status !== 'refunded') return { kind: 'waiting', shopId: p.shop_id };
+  if (p.refund_cause !== 'refund') {
+    await settleFailure(tx, r.refundId, 'not_taken');
+    return { kind: 'not_taken', shopId: p.shop_id, status: p.status, cause: p.refund_cause };
+  }
 
   // The refund claimed the pack less what partly lost disputes had taken (refundPurchaseByPaymentIntent).
   const restored = p.granted_at === null ? p.credits : p.credits - (await lostDisputeCredits(tx, r.paymentIntentId)) - Number(p.refund_shortfall);
@@ -75,7 +101,13 @@ export async function restoreFailedRefund(tx: Tx, r: { refundId: string; payment
        SET status = 'paid', refund_cause = NULL, refunded_at = NULL, refund_shortfall = 0, granted_at = COALESCE(granted_at, now()),
            failed_refund_ids = array_append(failed_refund_ids, ${r.refundId}), updated_at = now()
      WHERE id = ${p.id}::uuid AND status = 'refunded'`;
+  await settleFailure(tx, r.refundId, 'restored');
   // A dispute lost while the refund had the pack took nothing then: the pack is back, so it takes its share now.
   await takeLostDisputes(tx, { paymentIntentId: r.paymentIntentId, traceId: r.traceId });
   return { kind: 'restored', shopId: p.shop_id, purchaseId: p.id, restored };
+}
+
+async function settleFailure(tx: Tx, refundId: string, status: 'restored' | 'not_taken'): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE stripe_refund_failures SET status = ${status}, updated_at = now() WHERE stripe_refund_id = ${refundId} AND status = 'waiting'`;
 }

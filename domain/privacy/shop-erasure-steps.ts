@@ -55,6 +55,7 @@ export const ERASURE_STEPS: readonly ErasureStep[] = [
   { table: 'credit_reservations', rows: ofShop },
   { table: 'purchases', rows: ofShop },
   { table: 'stripe_disputes', rows: ofShop },
+  { table: 'stripe_refund_failures', rows: ofShop },
   // Before the campaigns: some rows name the shop only through a campaign id. No index: the table is pruned.
   {
     table: 'outbox_events',

@@ -3,7 +3,8 @@ import { expireCheckoutSession, expireCheckoutSessionsSql } from '../../billing/
 import { fulfilCheckoutSession } from '../../billing/fulfil-checkout-session';
 import { closeDispute } from '../../billing/close-dispute';
 import { openDispute } from '../../billing/open-dispute';
-import { refundPurchaseByPaymentIntent, type RefundCause, type RefundOutcome } from '../../billing/refund-purchase';
+import { refundCharge } from '../../billing/refund-charge';
+import type { RefundOutcome } from '../../billing/refund-purchase';
 import { restoreFailedRefund } from '../../billing/restore-failed-refund';
 import type { LostDisputeTake } from '../../billing/take-lost-disputes';
 import { inEventTransaction, type EffectResult } from '../event-transaction';
@@ -13,6 +14,16 @@ import type { BulkWebhookHandler, HandlerOutcome, WebhookEventRow, WebhookHandle
 // Only the fields we act on; Stripe objects carry far more.
 const idOf = z.union([z.string(), z.object({ id: z.string() }).transform((o) => o.id)]);
 const eventOf = <T extends z.ZodType>(object: T) => z.object({ id: z.string(), type: z.string(), data: z.object({ object }) });
+
+/**
+ * When Stripe made the event (its `created`, seconds), which orders a refund
+ * and its failure whatever order they reach us in; when we received it if
+ * the event does not say.
+ */
+function stripeMadeAt(event: WebhookEventRow): Date {
+  const created = z.object({ created: z.number().finite() }).safeParse(event.payload);
+  return created.success ? new Date(created.data.created * 1000) : event.received_at;
+}
 
 const sessionEvent = eventOf(
   z.object({
@@ -129,7 +140,15 @@ export const stripeChargeRefunded: WebhookHandler = async (ctx) => {
     ctx.afterCommit(() => deps.logger.warn({ webhookEventId: event.id, chargeId: charge.id }, 'charge.refunded without a full refund or payment intent; no credits clawed back'));
     return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
   }
-  return clawBackPurchase(ctx, paymentIntentId, 'refund');
+  return inEventTransaction(ctx, async (tx) => {
+    const { refund, restore } = await refundCharge(tx, { paymentIntentId, madeAt: stripeMadeAt(event), traceId: event.trace_id ?? undefined });
+    if (restore?.kind !== 'restored') return refundEffect(ctx, refund);
+    // The refund's failure came first: taken and given back in this transaction, so no shortfall is left to count.
+    ctx.afterCommit(() =>
+      deps.logger.info({ webhookEventId: event.id, shopId: restore.shopId, purchaseId: restore.purchaseId, restored: restore.restored }, 'refund whose failure was processed first: its credits taken and restored'),
+    );
+    return { outcome: 'processed', shopId: restore.shopId };
+  });
 };
 
 /**
@@ -184,8 +203,10 @@ export const stripeDisputeClosed: WebhookHandler = async (ctx) => {
 /**
  * `charge.refund.updated`: a refund that failed or was cancelled returns
  * the money to the merchant's payment, so the credits its `charge.refunded`
- * took come back, once per refund (domain/billing/restore-failed-refund.ts).
- * Any other update (pending, succeeded, metadata) changes nothing.
+ * took come back, once per refund (domain/billing/restore-failed-refund.ts);
+ * processed before that `charge.refunded`, the failure is recorded and the
+ * refund gives the credits back when it comes. Any other update (pending,
+ * succeeded, metadata) changes nothing.
  */
 export const stripeRefundUpdated: WebhookHandler = async (ctx) => {
   const { event, deps } = ctx;
@@ -195,8 +216,11 @@ export const stripeRefundUpdated: WebhookHandler = async (ctx) => {
     return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
   }
   return inEventTransaction(ctx, async (tx) => {
-    const result = await restoreFailedRefund(tx, { refundId: refund.id, paymentIntentId, traceId: event.trace_id ?? undefined });
+    const result = await restoreFailedRefund(tx, { refundId: refund.id, paymentIntentId, failedAt: stripeMadeAt(event), traceId: event.trace_id ?? undefined });
     if (result.kind === 'no_purchase') return { outcome: 'ignored' };
+    if (result.kind === 'waiting') {
+      ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId: result.shopId, refundId: refund.id }, 'refund failed before its charge.refunded was processed: recorded, applied when it is'));
+    }
     if (result.kind === 'restored') {
       ctx.afterCommit(() =>
         deps.logger.info({ webhookEventId: event.id, shopId: result.shopId, purchaseId: result.purchaseId, refundId: refund.id, restored: result.restored }, 'refund failed: its credits restored'),
@@ -210,13 +234,6 @@ export const stripeRefundUpdated: WebhookHandler = async (ctx) => {
     return { outcome: 'processed', shopId: result.shopId };
   });
 };
-
-async function clawBackPurchase(ctx: Parameters<WebhookHandler>[0], paymentIntentId: string, cause: RefundCause): ReturnType<WebhookHandler> {
-  const { event } = ctx;
-  return inEventTransaction(ctx, async (tx) =>
-    refundEffect(ctx, await refundPurchaseByPaymentIntent(tx, { paymentIntentId, cause, traceId: event.trace_id ?? undefined })),
-  );
-}
 
 /** A lost dispute's take: a share that could not all be taken is a shortfall, counted and logged as a refund's. */
 function lostDisputeEffect(ctx: Parameters<WebhookHandler>[0], take: LostDisputeTake): void {

@@ -23,7 +23,9 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
   });
 
   async function deliver(type: string, object: Record<string, unknown>): Promise<string> {
-    const event = stripeEvent(type, object);
+    return deliverEvent(stripeEvent(type, object));
+  }
+  async function deliverEvent(event: Record<string, unknown>): Promise<string> {
     expect((await postStripe(app, event)).status).toBe(200);
     let status = '';
     await waitFor(`stripe event ${event.id as string} settled`, async () => {
@@ -136,6 +138,108 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
     expect(await deliver('charge.refund.updated', refundObject(pi, 'failed'))).toBe('processed');
     expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
     expect(await purchase(sessionId)).toMatchObject({ status: 'refunded', failed_refund_ids: [] });
+  });
+
+  /** Stripe's event, made `secondsAgo` before now (its `created`: when Stripe made it, not when we get it). */
+  const made = (type: string, object: Record<string, unknown>, secondsAgo = 0) => ({ ...stripeEvent(type, object), created: Math.floor(Date.now() / 1000) - secondsAgo });
+  /** The ledger with the session's id left out, to compare two purchases' ledgers. */
+  const ledgerOf = async (shopId: string, sessionId: string) => (await ledger(shopId)).map(([key, type, amount]) => [String(key).replace(sessionId, '<s>'), type, amount]);
+
+  it('the failure processed before its own charge.refunded: the refund takes the pack and gives it back at once, as in Stripe\'s order; duplicates of either change nothing', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    const refundId = rid('re');
+    // Stripe made the refund's event first (the refund, then its failure), but the failure is processed first.
+    const refunded = made('charge.refunded', chargeObject(pi), 60);
+    const failed = made('charge.refund.updated', refundObject(pi, 'failed', { id: refundId }));
+    expect(await deliverEvent(failed)).toBe('processed');
+    expect(await deliver('charge.refund.updated', refundObject(pi, 'failed', { id: refundId }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+    expect(await purchase(sessionId)).toEqual({ status: 'paid', refund_shortfall: 0n, failed_refund_ids: [] });
+
+    expect(await deliverEvent(refunded)).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+    // Stripe sends the same events again, and updates the failed refund again: nothing more.
+    expect(await deliverEvent(refunded)).toBe('processed');
+    expect(await deliverEvent(failed)).toBe('processed');
+    expect(await deliver('charge.refund.updated', refundObject(pi, 'canceled', { id: refundId }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 'purchase', 1000],
+      [`refund-${sessionId}`, 'refund', -1000],
+      [`purchase-${sessionId}-restored-0`, 'purchase', 1000],
+    ]);
+    expect(await purchase(sessionId)).toEqual({ status: 'paid', refund_shortfall: 0n, failed_refund_ids: [refundId] });
+
+    // A later refund of the payment is a refund of its own: it takes the pack, under the next round's key.
+    expect(await deliver('charge.refunded', chargeObject(pi))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    expect((await ledger(shop.id)).at(-1)).toEqual([`refund-${sessionId}-r1`, 'refund', -1000]);
+  });
+
+  it('either order of a refund and its failure ends the same: same wallet, same ledger, same purchase', async () => {
+    const ends = [];
+    for (const failureFirst of [false, true]) {
+      const shop = await createShop(env.db);
+      const { sessionId, pi } = await paidPack(shop);
+      const campaign = await env.db.$transaction((tx) => reserveCredits(tx, { shopId: shop.id, campaignId: null, reservationKey: rid('campaign'), amount: 600 }));
+      const refundId = rid('re');
+      const refunded = made('charge.refunded', chargeObject(pi), 30);
+      const failed = made('charge.refund.updated', refundObject(pi, 'failed', { id: refundId }));
+      for (const e of failureFirst ? [failed, refunded, failed] : [refunded, failed, refunded]) expect(await deliverEvent(e)).toBe('processed');
+      const [p] = await env.db.$queryRaw<{ refund_shortfall: bigint }[]>`SELECT refund_shortfall FROM purchases WHERE stripe_session_id = ${sessionId}`;
+      const { failed_refund_ids, ...rest } = await purchase(sessionId);
+      const before = { wallet: await wallet(env.db, shop.id), purchase: { ...rest, failed_refund_ids: failed_refund_ids.map((id) => id.replace(refundId, '<re>')) }, shortfall: p!.refund_shortfall };
+      // The campaign's credits were never owed: its release gives them to the merchant.
+      await env.db.$transaction((tx) => releaseReservation(tx, campaign.id));
+      ends.push({ before, after: await wallet(env.db, shop.id), ledger: await ledgerOf(shop.id, sessionId) });
+    }
+    expect(ends[0]).toEqual({
+      before: { wallet: { balance: 1000, reserved: 600 }, purchase: { status: 'paid', refund_shortfall: 0n, failed_refund_ids: ['<re>'] }, shortfall: 0n },
+      after: { balance: 1000, reserved: 0 },
+      ledger: [
+        ['purchase-<s>', 'purchase', 1000],
+        ['refund-<s>', 'refund', -400],
+        ['purchase-<s>-restored-0', 'purchase', 400],
+      ],
+    });
+    expect(ends[1]).toEqual(ends[0]);
+  });
+
+  it('a refund and its failure both before the completion, in either order: the completion grants the pack, once', async () => {
+    for (const failureFirst of [false, true]) {
+      const shop = await createShop(env.db);
+      const sessionId = await pendingPurchase(shop);
+      const pi = rid('pi');
+      const refunded = made('charge.refunded', chargeObject(pi), 30);
+      const failure = refundObject(pi, 'failed');
+      const failed = made('charge.refund.updated', failure);
+      for (const e of failureFirst ? [failed, refunded] : [refunded, failed]) expect(await deliverEvent(e)).toBe('ignored');
+      const completed = sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id });
+      expect(await deliver('checkout.session.completed', completed)).toBe('processed');
+      expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+      // The completion again, and the failed refund updated again: nothing more.
+      expect(await deliver('checkout.session.async_payment_succeeded', completed)).toBe('processed');
+      expect(await deliver('charge.refund.updated', failure)).toBe('processed');
+      expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+      expect(await ledger(shop.id)).toEqual([[`purchase-${sessionId}`, 'purchase', 1000]]);
+      expect(await purchase(sessionId)).toMatchObject({ status: 'paid' });
+    }
+  });
+
+  it('a failure waits only for a refund made before it: a refund Stripe made after the failure takes the pack for good', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    // A partial refund that failed (its charge.refunded, not a full refund, changed nothing)...
+    expect(await deliverEvent(made('charge.refunded', chargeObject(pi, { refunded: false }), 120))).toBe('ignored');
+    expect(await deliverEvent(made('charge.refund.updated', refundObject(pi, 'failed'), 60))).toBe('processed');
+    // ...then a full refund, made after that failure: it is not the failed one.
+    expect(await deliverEvent(made('charge.refunded', chargeObject(pi)))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 'purchase', 1000],
+      [`refund-${sessionId}`, 'refund', -1000],
+    ]);
   });
 
   it('a failed refund of a payment we hold no purchase for is recorded and ignored', async () => {

@@ -1,0 +1,25 @@
+import type { Tx } from '../../lib/db';
+import { refundPurchaseByPaymentIntent, type RefundOutcome } from './refund-purchase';
+import type { RestoreOutcome } from './restore-failed-refund';
+import { restoreWaitingFailure } from './restore-waiting-failure';
+
+export interface ChargeRefundOutcome {
+  refund: RefundOutcome;
+  /** The refund's failure, processed before it, applied now (null: none waited for it). */
+  restore: RestoreOutcome | null;
+}
+
+/**
+ * `charge.refunded` (a full refund), made by Stripe at `madeAt` (the
+ * event's `created`): the pack's credits taken back
+ * (refundPurchaseByPaymentIntent), then given back at once if this
+ * refund's failure was processed first (restoreWaitingFailure), so the end
+ * is the same whichever of the two events came first.
+ */
+export async function refundCharge(tx: Tx, r: { paymentIntentId: string; madeAt: Date; traceId?: string }): Promise<ChargeRefundOutcome> {
+  const refund = await refundPurchaseByPaymentIntent(tx, { paymentIntentId: r.paymentIntentId, cause: 'refund', traceId: r.traceId });
+  // Only a refund that refunded the purchase now can be the one a waiting failure failed.
+  const tookIt = refund.kind === 'clawed_back' || refund.kind === 'marked_refunded';
+  const restore = tookIt ? await restoreWaitingFailure(tx, { paymentIntentId: r.paymentIntentId, refundMadeAt: r.madeAt, traceId: r.traceId }) : null;
+  return { refund, restore };
+}

@@ -1,0 +1,25 @@
+import type { Tx } from '../../lib/db';
+import { restoreFailedRefund, type RestoreOutcome } from './restore-failed-refund';
+
+/**
+ * A refund just took the pack (`charge.refunded`, or the completion that
+ * saw it): if the refund's failure was processed first, it is `waiting`
+ * (restoreFailedRefund recorded it), and it is applied now, in the same
+ * transaction, as it would have been in Stripe's order: the pack comes
+ * back once, with the same ledger rows. Only a failure Stripe made at or
+ * after the refund (`failed_at >= refundMadeAt`: a refund fails after it is
+ * made) is this refund's; a refund made after an older failure (a partial
+ * refund that failed, say) is a refund of its own and stands. One failure
+ * per refund, the oldest. The caller holds the payment intent's lock, the
+ * shop's wallet and the purchase, refunded by this refund.
+ */
+export async function restoreWaitingFailure(tx: Tx, r: { paymentIntentId: string; refundMadeAt: Date; traceId?: string }): Promise<RestoreOutcome | null> {
+  const [failure] = await tx.$queryRaw<{ stripe_refund_id: string; failed_at: Date }[]>`
+    SELECT stripe_refund_id, failed_at FROM stripe_refund_failures
+     WHERE stripe_payment_intent_id = ${r.paymentIntentId} AND status = 'waiting' AND failed_at >= ${r.refundMadeAt}
+     ORDER BY failed_at, stripe_refund_id
+     LIMIT 1
+       FOR UPDATE`;
+  if (!failure) return null;
+  return restoreFailedRefund(tx, { refundId: failure.stripe_refund_id, paymentIntentId: r.paymentIntentId, failedAt: failure.failed_at, traceId: r.traceId });
+}
