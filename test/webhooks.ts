@@ -6,6 +6,7 @@ import { signShopifyBody } from '../domain/webhooks/verify-shopify-hmac';
 import { signSimulatorPayload } from '../domain/messaging/providers/simulator-signature';
 import type { Db } from '../lib/db';
 import type { Metrics } from '../lib/metrics';
+import { createCampaign, createContact, createShop } from './factories';
 import { waitFor } from './sending';
 
 // Builders and senders for signed webhook deliveries, as Stripe, Shopify and
@@ -126,6 +127,23 @@ export async function webhookEvent(db: Db, provider: string, eventId: string): P
   const [row] = await db.$queryRaw<EventRow[]>`
     SELECT id, status, attempts, last_error, shop_id, processed_at FROM webhook_events WHERE provider = ${provider} AND event_id = ${eventId}`;
   return row;
+}
+
+/** `n` recipients of one new campaign (and shop), sent, each with its provider id. */
+export async function sentRecipients(db: Db, n: number): Promise<{ id: string; pmid: string; shopId: string }[]> {
+  const shop = await createShop(db);
+  const campaign = await createCampaign(db, shop.id, { status: 'sending' });
+  const out: { id: string; pmid: string; shopId: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    const contact = await createContact(db, shop.id);
+    const pmid = rid('msg');
+    const [row] = await db.$queryRaw<{ id: bigint }[]>`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at)
+      VALUES (${campaign.id}::uuid, ${contact.id}::uuid, 0, 'sent', ${pmid}, 1::smallint, now())
+      RETURNING id`;
+    out.push({ id: String(row!.id), pmid, shopId: shop.id });
+  }
+  return out;
 }
 
 export interface ReportHolder extends EventRow {

@@ -6,11 +6,10 @@ import request from 'supertest';
 import { signSimulatorPayload } from '../../../../domain/messaging/providers/simulator-signature';
 import { splitReportBatches } from '../../../../domain/webhooks/split-report-batches';
 import { storeDeliveryReports } from '../../../../domain/webhooks/store-delivery-report';
-import { createCampaign, createContact, createShop } from '../../../../test/factories';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { listen } from '../../../../test/raw-http';
 import { waitFor } from '../../../../test/sending';
-import { counterValue, postSimulator, reportHolders, reportOutcome, rid } from '../../../../test/webhooks';
+import { counterValue, postSimulator, reportHolders, reportOutcome, rid, sentRecipients as sentRecipientsIn } from '../../../../test/webhooks';
 import type { ApiDeps } from '../deps';
 
 // A delivery report sent one per request (Mitto's form) is answered by the
@@ -31,20 +30,7 @@ describe('delivery reports one per request: the fast path and the group commit',
   });
   afterAll(() => env.close());
 
-  async function sentRecipients(n: number): Promise<{ id: string; pmid: string }[]> {
-    const shop = await createShop(env.db);
-    const campaign = await createCampaign(env.db, shop.id, { status: 'sending' });
-    const out: { id: string; pmid: string }[] = [];
-    for (let i = 0; i < n; i++) {
-      const contact = await createContact(env.db, shop.id);
-      const pmid = rid('msg');
-      const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
-        INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at)
-        VALUES (${campaign.id}::uuid, ${contact.id}::uuid, 0, 'sent', ${pmid}, 1, now()) RETURNING id`;
-      out.push({ id: String(row!.id), pmid });
-    }
-    return out;
-  }
+  const sentRecipients = (n: number) => sentRecipientsIn(env.db, n);
 
   /** A POST without Content-Length (node sends it chunked), which the fast path leaves to the full stack. */
   async function chunkedPost(path: string, raw: string, headers: Record<string, string>): Promise<{ status: number; body: Record<string, unknown>; headers: Record<string, string | string[] | undefined> }> {

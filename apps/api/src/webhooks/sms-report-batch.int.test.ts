@@ -6,7 +6,7 @@ import { MAX_REPORTS_PER_CALLBACK } from '../../../../domain/webhooks/sms-payloa
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createCampaign, createContact, createShop } from '../../../../test/factories';
 import { waitFor } from '../../../../test/sending';
-import { counterValue, postSimulator, rid } from '../../../../test/webhooks';
+import { counterValue, postSimulator, rid, sentRecipients as sentRecipientsIn } from '../../../../test/webhooks';
 import type { Producer } from '../../../../queue/producer';
 import type { WorkerDeps } from '../../../worker/src/deps';
 
@@ -27,22 +27,7 @@ describe('POST /webhooks/sms/:provider/status, batched', () => {
   });
   afterAll(() => env.close());
 
-  /** `n` recipients of one campaign, sent, each with its provider id. */
-  async function sentRecipients(n: number): Promise<{ id: string; pmid: string }[]> {
-    const shop = await createShop(env.db);
-    const campaign = await createCampaign(env.db, shop.id, { status: 'sending' });
-    const out: { id: string; pmid: string }[] = [];
-    for (let i = 0; i < n; i++) {
-      const contact = await createContact(env.db, shop.id);
-      const pmid = rid('msg');
-      const [row] = await env.db.$queryRaw<{ id: bigint }[]>`
-        INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at)
-        VALUES (${campaign.id}::uuid, ${contact.id}::uuid, 0, 'sent', ${pmid}, 1::smallint, now())
-        RETURNING id`;
-      out.push({ id: String(row!.id), pmid });
-    }
-    return out;
-  }
+  const sentRecipients = (n: number) => sentRecipientsIn(env.db, n);
 
   const report = (r: { id: string; pmid: string }, status: 'delivered' | 'failed' = 'delivered') =>
     ({ id: r.pmid, reference: `r${r.id}`, status, ...(status === 'failed' ? { errorCode: 'absent_subscriber' } : {}), timestamp: new Date().toISOString() });

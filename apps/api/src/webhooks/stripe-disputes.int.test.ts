@@ -29,13 +29,17 @@ describe('Stripe disputes hold the disputed credits', () => {
     expect((await postStripe(app, event)).status).toBe(200);
     return settled(event.id as string);
   }
-  /** A pack bought and paid through Stripe: its session and payment intent. */
-  async function paidPack(shop: ShopFixture, credits = 1000, price = 1000): Promise<{ sessionId: string; pi: string }> {
+  /** A pack whose checkout is open (its completion not yet processed): its session and the payment intent it will name. */
+  async function openPurchase(shop: ShopFixture, credits = 1000, price = 1000): Promise<{ sessionId: string; pi: string }> {
     const sessionId = rid('cs_test');
     await env.db.$executeRaw`
       INSERT INTO purchases (shop_id, stripe_session_id, pack_id, credits, amount, currency)
       VALUES (${shop.id}::uuid, ${sessionId}, 'starter', ${credits}::int, ${price}::int, 'usd')`;
-    const pi = rid('pi');
+    return { sessionId, pi: rid('pi') };
+  }
+  /** A pack bought and paid through Stripe: its session and payment intent. */
+  async function paidPack(shop: ShopFixture, credits = 1000, price = 1000): Promise<{ sessionId: string; pi: string }> {
+    const { sessionId, pi } = await openPurchase(shop, credits, price);
     expect(await deliver('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }))).toBe('processed');
     return { sessionId, pi };
   }
@@ -206,11 +210,7 @@ describe('Stripe disputes hold the disputed credits', () => {
 
   it('opened before the completion was processed: the completion holds what it grants', async () => {
     const shop = await createShop(env.db);
-    const sessionId = rid('cs_test');
-    await env.db.$executeRaw`
-      INSERT INTO purchases (shop_id, stripe_session_id, pack_id, credits, amount, currency)
-      VALUES (${shop.id}::uuid, ${sessionId}, 'starter', 1000, 1000, 'usd')`;
-    const pi = rid('pi');
+    const { sessionId, pi } = await openPurchase(shop);
     const id = rid('dp');
     expect(await deliver('charge.dispute.created', disputeObject(pi, 'needs_response', { id }))).toBe('ignored');
     expect(await deliver('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }))).toBe('processed');
@@ -349,11 +349,7 @@ describe('Stripe disputes hold the disputed credits', () => {
 
   it('lost for part of the price before the completion was processed: the completion grants the pack and the loss takes its share', async () => {
     const shop = await createShop(env.db);
-    const sessionId = rid('cs_test');
-    await env.db.$executeRaw`
-      INSERT INTO purchases (shop_id, stripe_session_id, pack_id, credits, amount, currency)
-      VALUES (${shop.id}::uuid, ${sessionId}, 'starter', 1000, 1000, 'usd')`;
-    const pi = rid('pi');
+    const { sessionId, pi } = await openPurchase(shop);
     const id = rid('dp');
     expect(await deliver('charge.dispute.closed', disputeObject(pi, 'lost', { id, amount: 250 }))).toBe('ignored');
     const completed = sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id });
