@@ -1,3 +1,4 @@
+import { clawBackSplit } from './claw-back-split';
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
 import { lockPurchaseWallet } from './lock-purchase-wallet';
@@ -75,10 +76,7 @@ export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId
        FOR UPDATE OF d, r`;
   const held = holds.reduce((s, h) => s + Number(h.left), 0);
   const claim = p.credits - (await lostDisputeCredits(tx, r.paymentIntentId));
-  const fromHold = Math.min(claim, held);
-  const available = w.balance - w.reserved;
-  const fromAvailable = Math.max(0, Math.min(claim - fromHold, available));
-  const clawedBack = fromHold + fromAvailable;
+  const { fromHold, clawedBack, shortfall } = clawBackSplit(claim, held, w.balance - w.reserved);
   if (clawedBack > 0) {
     const change = await applyWalletChange(tx, {
       shopId: p.shop_id,
@@ -105,7 +103,6 @@ export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId
   await tx.$executeRaw`
     UPDATE stripe_disputes SET hold_shortfall = 0, updated_at = now()
      WHERE stripe_payment_intent_id = ${r.paymentIntentId} AND hold_shortfall > 0`;
-  const shortfall = claim - clawedBack;
   await tx.$executeRaw`
     UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), refund_shortfall = ${shortfall}::bigint, updated_at = now()
      WHERE id = ${p.id}::uuid AND status = 'paid'`;

@@ -1,3 +1,4 @@
+import { clawBackSplit } from './claw-back-split';
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
 import { disputedCredits } from './disputed-credits';
@@ -77,11 +78,9 @@ async function takeShare(tx: Tx, p: PurchaseRow, disputeId: string, share: numbe
      WHERE shop_id = ${p.shop_id}::uuid AND reservation_key = ${disputeHoldKey(disputeId)} AND status = 'active'
        FOR UPDATE`;
   const holdLeft = Number(hold?.left ?? 0n);
-  const fromHold = Math.min(share, holdLeft);
   const [w] = await tx.$queryRaw<{ available: bigint }[]>`
     SELECT balance - reserved AS available FROM credit_wallets WHERE shop_id = ${p.shop_id}::uuid FOR UPDATE`;
-  const fromAvailable = Math.max(0, Math.min(share - fromHold, Number(w?.available ?? 0n)));
-  const clawedBack = fromHold + fromAvailable;
+  const { fromHold, clawedBack, shortfall } = clawBackSplit(share, holdLeft, Number(w?.available ?? 0n));
   if (clawedBack > 0) {
     const change = await applyWalletChange(tx, {
       shopId: p.shop_id,
@@ -103,7 +102,6 @@ async function takeShare(tx: Tx, p: PurchaseRow, disputeId: string, share: numbe
       UPDATE credit_reservations SET consumed = consumed + ${fromHold}::bigint, released = released + ${holdLeft - fromHold}::bigint, status = 'closed', updated_at = now()
        WHERE id = ${hold.id}::uuid AND status = 'active'`;
   }
-  const shortfall = share - clawedBack;
   const marked = await tx.$executeRaw`
     UPDATE stripe_disputes
        SET loss_credits = ${share}::bigint, loss_shortfall = ${shortfall}::bigint, loss_taken_at = now(), hold_shortfall = 0, updated_at = now()
