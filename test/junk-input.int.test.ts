@@ -23,7 +23,7 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * a junk string in a known field may be accepted (2xx). Such an answer writes
  * nothing but its Idempotency-Key row (every POST honours the header).
  */
-const READS_BY_POST = new Set(['POST /api/flows/preview', 'POST /api/campaigns/:id/preview']);
+const READS_BY_POST = new Set(['POST /api/flows/preview', 'POST /api/campaigns/:id/preview', 'POST /api/shop/quiet-hours/preview']);
 
 /** Percent-encodes any string, lone surrogates included (encodeURIComponent throws on them). */
 const pct = (s: string): string => [...Buffer.from(s, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');

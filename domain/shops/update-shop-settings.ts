@@ -11,6 +11,15 @@ export { canonicalTimeZone };
 
 const HH_MM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
 
+/** A shop's quiet window; the Settings page's live warning (preview-quiet-hours.ts) checks the same shape. */
+export const quietHoursSchema = z
+  .object({
+    start: z.string().regex(HH_MM, 'must be "HH:MM" (24-hour)'),
+    end: z.string().regex(HH_MM, 'must be "HH:MM" (24-hour)'),
+  })
+  .strict()
+  .refine((q) => q.start !== q.end, { message: 'start and end must differ (the window may wrap midnight)', path: ['end'] });
+
 export const shopSettingsPatchSchema = z
   .object({
     timezone: z
@@ -25,14 +34,7 @@ export const shopSettingsPatchSchema = z
         return canonical;
       })
       .optional(),
-    quietHours: z
-      .object({
-        start: z.string().regex(HH_MM, 'must be "HH:MM" (24-hour)'),
-        end: z.string().regex(HH_MM, 'must be "HH:MM" (24-hour)'),
-      })
-      .strict()
-      .refine((q) => q.start !== q.end, { message: 'start and end must differ (the window may wrap midnight)', path: ['end'] })
-      .optional(),
+    quietHours: quietHoursSchema.optional(),
     optOutFooter: z.boolean().optional(),
     // Attribution windows in hours (docs/api.md, "Attribution"); the bounds are the table's CHECK.
     attribution: z

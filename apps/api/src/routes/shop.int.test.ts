@@ -51,6 +51,40 @@ describe('shop settings API', () => {
     expect((await patch({ quietHours: { start: '21:00', end: '08:00' } })).body.quietHoursWarning).toBeNull();
   });
 
+  it('POST /api/shop/quiet-hours/preview answers the warning PATCH would, for quiet hours not saved, and saves nothing', async () => {
+    const preview = async (body: unknown) => request(app).post('/api/shop/quiet-hours/preview').set('Authorization', await auth()).send(body as object);
+    const before = await request(app).get('/api/shop').set('Authorization', await auth());
+    for (const quietHours of [
+      { start: '07:00', end: '22:00' },
+      { start: '08:00', end: '21:00' },
+      { start: '08:00', end: '20:59' },
+      { start: '21:00', end: '08:00' },
+    ]) {
+      const res = await preview({ quietHours });
+      expect(res.status).toBe(200);
+      // Same verdict and wording as saving them (one rule: get-shop.ts's quietHoursWarningFor).
+      expect(res.body).toEqual({ quietHoursWarning: (await patch({ quietHours })).body.quietHoursWarning });
+      await patch({ quietHours: before.body.quietHours });
+    }
+    expect((await preview({ quietHours: { start: '07:00', end: '22:00' } })).body.quietHoursWarning).toEqual({
+      code: 'NO_SENDING_TIME_FOR_US_CA',
+      message: expect.stringContaining('Quiet hours 07:00–22:00 together with the legal window'),
+    });
+    expect((await request(app).get('/api/shop').set('Authorization', await auth())).body).toEqual(before.body);
+  });
+
+  it.each([
+    [{ quietHours: { start: '7:00', end: '22:00' } }, 'quietHours.start'],
+    [{ quietHours: { start: '07:00', end: '07:00' } }, 'quietHours.end'],
+    [{ quietHours: { start: '07:00' } }, 'quietHours.end'],
+    [{}, 'quietHours'],
+    [{ quietHours: { start: '07:00', end: '22:00' }, timezone: 'UTC' }, 'timezone'],
+  ])('POST /api/shop/quiet-hours/preview %j is 400 VALIDATION_FAILED on %j, as PATCH would be', async (body, path) => {
+    const res = await request(app).post('/api/shop/quiet-hours/preview').set('Authorization', await auth()).send(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: expect.arrayContaining([expect.objectContaining({ path })]) });
+  });
+
   it('PATCH /api/shop sets smart sending, each field on its own; quiet hours may be narrowed, the legal floor stays', async () => {
     const res = await patch({ smartSending: { windowHours: 48 } });
     expect(res.status).toBe(200);
@@ -126,5 +160,6 @@ describe('shop settings API', () => {
   it('requires a session token', async () => {
     expect((await request(app).get('/api/shop')).status).toBe(401);
     expect((await request(app).patch('/api/shop').send({ optOutFooter: false })).status).toBe(401);
+    expect((await request(app).post('/api/shop/quiet-hours/preview').send({ quietHours: { start: '07:00', end: '22:00' } })).status).toBe(401);
   });
 });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { getLatestShopSync, toShopSyncView } from '../../../../domain/shop-sync/shop-sync-view';
 import { startShopSync } from '../../../../domain/shop-sync/start-shop-sync';
 import { getShop } from '../../../../domain/shops/get-shop';
+import { previewQuietHours, previewQuietHoursSchema } from '../../../../domain/shops/preview-quiet-hours';
 import { getKeywordReplySettings, keywordReplySettingsPatchSchema, updateKeywordReplySettings } from '../../../../domain/shops/keyword-reply-settings';
 import { currentTraceId } from '../../../../lib/context';
 import { AppError } from '../../../../lib/errors';
@@ -30,6 +31,14 @@ export function shopRoutes(deps: ApiDeps): Router {
     '/shop',
     ...validated({ body: shopSettingsPatchSchema, query: noQuery, use: [idempotency(deps, { required: false })] }, async ({ body }, _req, res) => {
       res.json(await updateShopSettings(deps.db, shopOf(res).shopId, body, { defaultSender: deps.config.SMS_DEFAULT_SENDER, guard: idempotencyGuardOf(res) }));
+    }),
+  );
+
+  // Settings' live warning for quiet hours not saved yet: reads only, so the key is optional (every POST honours one).
+  router.post(
+    '/shop/quiet-hours/preview',
+    ...validated({ body: previewQuietHoursSchema, query: noQuery, use: [idempotency(deps, { required: false })] }, async ({ body }, _req, res) => {
+      res.json(previewQuietHours(body, deps.now()));
     }),
   );
 
