@@ -130,7 +130,17 @@ export interface Shop {
   smartSending?: { enabled: boolean; windowHours: number };
   attribution?: { clickWindowHours: number; viewWindowHours: number };
   /** Set when quietHours and the US/CA floor (21:00–08:00) cover the whole day: those numbers are never texted. */
-  quietHoursWarning?: { code: string; message: string } | null;
+  quietHoursWarning?: QuietHoursWarning | null;
+}
+
+export interface QuietHoursWarning {
+  code: string;
+  message: string;
+}
+
+/** POST /api/shop/quiet-hours/preview: the warning saving these quiet hours would answer, nothing saved. */
+export interface QuietHoursPreview {
+  quietHoursWarning: QuietHoursWarning | null;
 }
 
 export interface CreditPack {

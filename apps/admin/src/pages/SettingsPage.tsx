@@ -7,6 +7,7 @@ import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { KeywordRepliesCard } from '../components/KeywordRepliesCard';
 import { ShopSyncCard } from '../components/ShopSyncCard';
 import { useApi } from '../hooks';
+import { useQuietHoursWarning } from '../quiet-hours-warning';
 
 interface Form {
   senderId: string;
@@ -62,8 +63,8 @@ export default function SettingsPage() {
   }, [shop.data]);
 
   const dirty = form && shop.data && JSON.stringify(form) !== JSON.stringify(formOf(shop.data));
-  // The api's verdict on the saved quiet hours (the send path's own search); shown while the form still holds them.
-  const noUsSendingTime = form && shop.data?.quietHoursWarning && form.quietStart === shop.data.quietHours.start && form.quietEnd === shop.data.quietHours.end ? shop.data.quietHoursWarning : null;
+  // The api's verdict on the quiet hours in the form (the send path's own search), saved or not yet.
+  const noUsSendingTime = useQuietHoursWarning(shop.data, form?.quietStart, form?.quietEnd);
   const set = <K extends Field>(k: K, v: Form[K]) => {
     setForm((f) => (f ? { ...f, [k]: v } : f));
     setErrors((e) => ({ ...e, [k]: undefined }));
