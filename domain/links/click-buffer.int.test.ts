@@ -96,7 +96,7 @@ describe('ClickBuffer', () => {
       // The order came after the click and before its flush: the flush attributes it.
       await t.env.db.$transaction((tx) =>
         recordShopifyOrder(tx, {
-          shopId: to.shopId, orderId: `o-${randomUUID()}`, customerId: null, phone: to.phone, totalPrice: '12.00', currency: 'USD',
+          shopId: to.shopId, orderId: `o-${randomUUID()}`, customerId: null, phones: [to.phone], totalPrice: '12.00', currency: 'USD',
           orderedAt: new Date(clickedAt.getTime() + 1_000), landingSite: null, referringSite: null, sourceName: 'web', discountCodes: [],
         }),
       );

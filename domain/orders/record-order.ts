@@ -1,5 +1,5 @@
 import type { Tx } from '../../lib/db';
-import { normalizePhone, phoneHash } from '../contacts/phone';
+import { phoneHash } from '../contacts/phone';
 import { toMinorUnits } from './money';
 
 /** An order as orders/create describes it, already parsed and bounded (shopify-payloads.ts orderSchema). */
@@ -7,8 +7,12 @@ export interface ShopifyOrderInput {
   shopId: string;
   orderId: string;
   customerId: string | null;
-  /** Any format; normalised here, used only to find the contact when the customer id does not. */
-  phone: string | null;
+  /**
+   * The buyer's numbers in E.164 (buyer-phones.ts: which of the order's, and
+   * in which order of trust), used only to find the contact when the
+   * customer id does not.
+   */
+  phones: string[];
   totalPrice: string;
   currency: string;
   orderedAt: Date;
@@ -35,9 +39,13 @@ export type RecordOrderResult =
  * inserted it, moves its contact's "seen" summary: one more order, its total
  * added (in the contact's summary currency; an order in another currency
  * counts but adds no amount), the newest order time kept. The contact is the
- * one holding the Shopify customer id, else the one holding the phone; an
- * erased contact is never linked. No contact is created: an order is not
- * consent to be texted.
+ * one holding the Shopify customer id; when no contact holds it (no customer,
+ * or one never synced) the one holding the buyer's number, by its phone hash
+ * as contacts are keyed, only when the numbers name exactly one contact of
+ * the shop: two contacts (the order's number one's, the customer record's
+ * another's) is no link, as nothing says which one bought. An erased contact
+ * is never linked. No contact is created: an order is not consent to be
+ * texted.
  *
  * The order is then either one Shopify's customer summary already reported
  * (orders_unseen: the oldest of them) or one it has yet to count
@@ -60,16 +68,21 @@ export type RecordOrderResult =
 export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<RecordOrderResult> {
   const totalMinor = toMinorUnits(o.totalPrice, o.currency);
   if (totalMinor === null) throw new Error('order total is not a decimal amount');
-  const e164 = o.phone ? normalizePhone(o.phone) : null;
-  const hash = e164 ? phoneHash(e164) : null;
+  const hashes = o.phones.map(phoneHash);
   const [row] = await tx.$queryRaw<{ inserted: number; contact_id: string | null; reported: boolean | null }[]>`
-    WITH target AS (
+    WITH by_customer AS (
       SELECT id FROM contacts
        WHERE shop_id = ${o.shopId}::uuid AND erased_at IS NULL
-         AND ((${o.customerId}::text IS NOT NULL AND shopify_customer_id = ${o.customerId}::text)
-              OR (${hash}::text IS NOT NULL AND phone_hash = ${hash}::text))
-       ORDER BY (shopify_customer_id IS NOT DISTINCT FROM ${o.customerId}::text) DESC
-       LIMIT 1
+         AND ${o.customerId}::text IS NOT NULL AND shopify_customer_id = ${o.customerId}::text
+    ), by_phone AS (
+      SELECT id FROM contacts
+       WHERE shop_id = ${o.shopId}::uuid AND erased_at IS NULL AND phone_hash = ANY(${hashes}::text[])
+         AND NOT EXISTS (SELECT 1 FROM by_customer)
+    ), target AS (
+      SELECT id FROM by_customer
+      UNION ALL
+      -- One contact per (shop, phone hash): more than one row is the numbers naming different contacts.
+      SELECT id FROM by_phone WHERE (SELECT count(*) FROM by_phone) = 1
     ), ins AS (
       INSERT INTO shopify_orders (shop_id, order_id, customer_id, contact_id, total_minor, currency, ordered_at,
                                   landing_site, referring_site, source_name, discount_codes, cancelled_at, test)

@@ -66,7 +66,9 @@ export async function scrubWebhookPayloads(tx: Tx, m: WebhookPayloadMatch): Prom
         OR (provider = 'shopify' AND shop_id = ${m.shopId}::uuid AND (
               (${cid}::text IS NOT NULL AND (payload->>'id' = ${cid}::text OR payload->'customer'->>'id' = ${cid}::text))
               OR lower(payload->>'email') = ANY(${m.emails}::text[]) OR lower(payload->'customer'->>'email') = ANY(${m.emails}::text[])
-              OR payload->>'phone' = ANY(${m.phoneForms}::text[]) OR payload->'customer'->>'phone' = ANY(${m.phoneForms}::text[])))
+              OR payload->>'phone' = ANY(${m.phoneForms}::text[]) OR payload->'customer'->>'phone' = ANY(${m.phoneForms}::text[])
+              -- An order kept its buyer's number from an address when it had no other (buyer-phones.ts).
+              OR payload->'billing_address'->>'phone' = ANY(${m.phoneForms}::text[]) OR payload->'shipping_address'->>'phone' = ANY(${m.phoneForms}::text[])))
         ${m.openInboundTexts ? openInboundFrom(m.phoneForms) : empty}`;
 }
 

@@ -117,8 +117,24 @@ const orderCustomer = z
 const MAX_DISCOUNT_CODES = 20;
 
 /**
+ * An order's billing or shipping address: only the number typed with it and
+ * its country are read (domain/orders/buyer-phones.ts). Anything else there
+ * is not read, and a malformed one is no number rather than a refused body
+ * (it is Shopify's, signed, and would only be resent).
+ */
+const orderAddress = z.unknown().transform((a) => {
+  const phone = typeof a === 'object' && a !== null ? (a as { phone?: unknown }).phone : undefined;
+  const country = typeof a === 'object' && a !== null ? (a as { country_code?: unknown }).country_code : undefined;
+  return {
+    phone: typeof phone === 'string' && phone.length <= 64 ? phone : null,
+    countryCode: typeof country === 'string' && country.length <= 8 ? country : null,
+  };
+});
+
+/**
  * orders/create: only what the order record keeps (domain/orders/). Unknown
- * keys (line items, addresses, …) are never read, and every kept text is
+ * keys (line items, …) and the addresses but for their number and country
+ * are never read, and every kept text is
  * bounded; discount codes past the first 20 are dropped, not refused (the
  * body is signed and Shopify would only resend it). A checkout body (it has
  * an abandoned-checkout URL) and a GDPR body (it names its shop) are refused.
@@ -134,6 +150,8 @@ export const orderSchema = z.object({
   test: z.boolean().nullable().optional(),
   customer: orderCustomer,
   phone: z.string().max(64).nullable().optional(),
+  billing_address: orderAddress.optional(),
+  shipping_address: orderAddress.optional(),
   landing_site: text(2048),
   referring_site: text(2048),
   source_name: text(100),

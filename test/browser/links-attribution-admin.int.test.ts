@@ -200,7 +200,7 @@ it('Campaign page: clicks, unique clicks, click rate, attributed orders and reve
   // The first clicker orders: attributed to this campaign by the click.
   await env.db.$transaction(async (tx) => {
     const recorded = await recordShopifyOrder(tx, {
-      shopId: shop.id, orderId: `earned-${Date.now()}`, customerId: null, phone: recipients[0]!.phone, totalPrice: '52.50', currency: 'USD',
+      shopId: shop.id, orderId: `earned-${Date.now()}`, customerId: null, phones: [recipients[0]!.phone], totalPrice: '52.50', currency: 'USD',
       orderedAt: new Date(), landingSite: null, referringSite: null, sourceName: 'web', discountCodes: [],
     });
     if (recorded.outcome !== 'recorded' || !recorded.contactId) throw new Error('order not recorded against the contact');

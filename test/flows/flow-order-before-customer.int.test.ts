@@ -207,7 +207,7 @@ describe('post-purchase flow for an order that arrives before its subscribed con
     const shop = await createShop(env.db);
     const flow = await postPurchaseFlow(shop);
     const orderInput = (orderId: number, cust: number) => ({
-      shopId: shop.id, orderId: String(orderId), customerId: String(cust), phone: null, totalPrice: '42.50', currency: 'USD',
+      shopId: shop.id, orderId: String(orderId), customerId: String(cust), phones: [], totalPrice: '42.50', currency: 'USD',
       orderedAt: new Date(), landingSite: null, referringSite: null, sourceName: 'web', discountCodes: [],
     });
 

@@ -98,7 +98,7 @@ describe('an order or a checkout completion committing while an abandoned-checko
     const customerId = nextId();
     await lockShopifyCustomer(tx, shop.id, customerId);
     const r = await recordShopifyOrder(tx, {
-      shopId: shop.id, orderId: nextId(), customerId, phone: contact.phone, totalPrice: '42.00', currency: 'USD', orderedAt: at,
+      shopId: shop.id, orderId: nextId(), customerId, phones: [contact.phone], totalPrice: '42.00', currency: 'USD', orderedAt: at,
       landingSite: '/', referringSite: null, sourceName: 'web', discountCodes: [],
     });
     expect(r).toEqual({ outcome: 'recorded', contactId: contact.id });

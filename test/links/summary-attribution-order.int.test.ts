@@ -210,7 +210,7 @@ describe('summary attribution, whichever of orders/create and customers/update a
         const order = () =>
           env.db.$transaction(async (tx) => {
             const r = await recordShopifyOrder(tx, {
-              shopId: s.shop.id, orderId: s.orderId(7), customerId: s.customerId, phone: s.contact.phone, totalPrice: '35.00', currency: 'USD',
+              shopId: s.shop.id, orderId: s.orderId(7), customerId: s.customerId, phones: [s.contact.phone], totalPrice: '35.00', currency: 'USD',
               orderedAt: at, landingSite: null, referringSite: null, sourceName: 'web', discountCodes: [],
             });
             if (r.outcome === 'recorded' && r.contactId) await attributeOrder(tx, { shopId: s.shop.id, orderId: s.orderId(7), contactId: r.contactId });

@@ -2,6 +2,7 @@ import type { Tx } from '../../../lib/db';
 import { recordShopifyCheckout } from '../../checkouts/record-checkout';
 import { queueFlowTrigger } from '../../flows/queue-flow-trigger';
 import { attributeOrder } from '../../orders/attribute-order';
+import { buyerPhoneList, buyerPhones, type BuyerPhones } from '../../orders/buyer-phones';
 import { cancelShopifyOrder } from '../../orders/cancel-order';
 import { lockShopifyCustomer } from '../../orders/customer-lock';
 import { countAttribution, countWithdrawal } from '../../orders/count-attribution';
@@ -28,13 +29,21 @@ import type { WebhookHandler } from '../types';
  * The stored body is cut down to what the record keeps (still a valid body of
  * its topic, so a replay does the same thing): an order body carries
  * addresses, emails and line items up to the 1 MiB limit, none of which we
- * need. What remains (customer id, phone) is what customers/redact scrubs.
+ * need. What remains (customer id, the buyer's numbers) is what
+ * customers/redact scrubs.
  */
 async function minimizePayload(tx: Tx, eventId: string, body: Record<string, unknown>): Promise<void> {
   await tx.$executeRaw`UPDATE webhook_events SET payload = ${JSON.stringify(body)}::jsonb WHERE id = ${eventId}::uuid`;
 }
 
+/** The buyer's numbers of an order body (domain/orders/buyer-phones.ts). */
+const buyerPhonesOf = (o: ShopifyOrderBody): BuyerPhones =>
+  buyerPhones({ orderPhone: o.phone ?? null, customerPhone: o.customer?.phone ?? null, billing: o.billing_address ?? null, shipping: o.shipping_address ?? null });
+
 function minimalOrder(o: ShopifyOrderBody): Record<string, unknown> {
+  // Only the numbers read, as E.164 (a replay reads them the same without the
+  // addresses' countries); an address kept is its number alone.
+  const phones = buyerPhonesOf(o);
   return {
     id: o.id,
     total_price: o.total_price,
@@ -44,8 +53,10 @@ function minimalOrder(o: ShopifyOrderBody): Record<string, unknown> {
     ...(o.cancelled_at ? { cancelled_at: o.cancelled_at } : {}),
     // Only when set: a replay must store a test order as one again.
     ...(o.test ? { test: true } : {}),
-    customer: o.customer ? { id: o.customer.id ?? null, phone: o.customer.phone ?? null } : null,
-    phone: o.phone ?? null,
+    customer: o.customer ? { id: o.customer.id ?? null, phone: phones.customer } : null,
+    phone: phones.order,
+    ...(phones.billing ? { billing_address: { phone: phones.billing } } : {}),
+    ...(phones.shipping ? { shipping_address: { phone: phones.shipping } } : {}),
     landing_site: o.landing_site,
     referring_site: o.referring_site,
     source_name: o.source_name,
@@ -108,7 +119,7 @@ function orderInput(shopId: string, o: ShopifyOrderBody): ShopifyOrderInput {
     shopId,
     orderId: o.id,
     customerId: o.customer?.id ?? null,
-    phone: o.customer?.phone ?? o.phone ?? null,
+    phones: buyerPhoneList(buyerPhonesOf(o)),
     totalPrice: o.total_price,
     currency: o.currency,
     orderedAt: new Date(Date.parse(o.created_at)),

@@ -160,13 +160,21 @@ describe('Shopify orders and checkouts', () => {
       expect(await summary(c!.id)).toMatchObject({ orders_count: 4, amount_spent_minor: 15000n });
     });
 
-    it('keeps only the record of the order in the inbox: addresses, emails and line items are dropped from the stored payload', async () => {
+    it('keeps only the record of the order in the inbox: addresses (but for the number the link reads), emails and line items are dropped from the stored payload', async () => {
       const shop = await createShop(env.db);
       const webhookId = rid('wh');
+      // No number of the order's or the customer's own: the billing address's is the buyer's (domain/orders/buyer-phones.ts).
       await deliver('orders/create', order(), shop.domain, webhookId);
       const [row] = await env.db.$queryRaw<{ payload: Record<string, unknown> }[]>`SELECT payload FROM webhook_events WHERE provider = 'shopify' AND event_id = ${webhookId}`;
-      expect(Object.keys(row!.payload).sort()).toEqual(['created_at', 'currency', 'customer', 'discount_codes', 'id', 'landing_site', 'phone', 'referring_site', 'source_name', 'total_price']);
+      expect(Object.keys(row!.payload).sort()).toEqual(['billing_address', 'created_at', 'currency', 'customer', 'discount_codes', 'id', 'landing_site', 'phone', 'referring_site', 'source_name', 'total_price']);
+      expect(row!.payload.billing_address).toEqual({ phone: '+12015550100' });
       expect(JSON.stringify(row!.payload)).not.toMatch(/buyer@example|Main St|line_items/);
+      // With a number of its own, no address is kept at all.
+      const ownId = rid('wh');
+      await deliver('orders/create', order({ phone: '+12015550101' }), shop.domain, ownId);
+      const [own] = await env.db.$queryRaw<{ payload: Record<string, unknown> }[]>`SELECT payload FROM webhook_events WHERE provider = 'shopify' AND event_id = ${ownId}`;
+      expect(Object.keys(own!.payload)).not.toContain('billing_address');
+      expect(own!.payload.customer).toMatchObject({ phone: '+12015550101' });
     });
 
     it('refuses a checkout body or a customer body as an order, and an order body as a customer (400, nothing stored)', async () => {
