@@ -41,7 +41,7 @@ export async function openBenchDb(baseUrl: string, name: string, opts: { fresh: 
  */
 export async function resetRunTables(db: BenchDb): Promise<void> {
   await db.pool.query(`TRUNCATE campaigns, campaign_batches, campaign_recipients, credit_reservations, credit_transactions,
-    webhook_events, outbox_events, idempotency_keys, purchases RESTART IDENTITY CASCADE`);
+    webhook_events, delivery_report_keys, outbox_events, idempotency_keys, purchases RESTART IDENTITY CASCADE`);
   await db.pool.query('UPDATE credit_wallets SET balance = 0, reserved = 0, ledger_seq = 0');
   await db.pool.query('VACUUM ANALYZE campaign_recipients, campaign_batches, webhook_events, credit_transactions');
 }
