@@ -1,13 +1,17 @@
 import type { Tx } from '../../lib/db';
-import { normalizePhone, phoneHash } from '../contacts/phone';
+import { phoneHash } from '../contacts/phone';
 
 /** A checkout as checkouts/create|update describes it, already parsed and bounded (shopify-payloads.ts checkoutSchema). */
 export interface ShopifyCheckoutInput {
   shopId: string;
   token: string;
   customerId: string | null;
-  /** Any format; stored only as E.164 (and its hash), or not at all when it is not a valid number. */
-  phone: string | null;
+  /**
+   * The buyer's numbers in E.164, most trusted first, read as an order's are
+   * (domain/orders/buyer-phones.ts). The first is the one stored (with its
+   * hash); all of them find the contact when the customer id does not.
+   */
+  phones: string[];
   abandonedCheckoutUrl: string | null;
   updatedAt: Date;
   completedAt: Date | null;
@@ -20,23 +24,32 @@ export type RecordCheckoutResult = 'stored' | 'stale';
  * only overwritten by an update whose Shopify `updated_at` is later, so
  * deliveries in any order end in the newest state; a completion, once seen,
  * is kept, even from a delivery otherwise older than the row (only the
- * completion is taken from it). The contact is linked by customer id, else by phone (never an
- * erased one). The upsert locks the row: a flow's send step holds it FOR
+ * completion is taken from it). The contact is linked as an order's is
+ * (record-order.ts): the one holding the customer id, else the one the
+ * buyer's numbers name, only when they name exactly one (never an erased
+ * one). The upsert locks the row: a flow's send step holds it FOR
  * SHARE while it decides an abandoned-checkout reminder, so a completion
  * commits before that decision, which then sees it, or after the send
  * (flows/order-placed-since.ts).
  */
 export async function recordShopifyCheckout(tx: Tx, c: ShopifyCheckoutInput): Promise<RecordCheckoutResult> {
-  const e164 = c.phone ? normalizePhone(c.phone) : null;
+  const e164 = c.phones[0] ?? null;
   const hash = e164 ? phoneHash(e164) : null;
+  const hashes = c.phones.map(phoneHash);
   const rows = await tx.$queryRaw<{ token: string }[]>`
-    WITH target AS (
+    WITH by_customer AS (
       SELECT id FROM contacts
        WHERE shop_id = ${c.shopId}::uuid AND erased_at IS NULL
-         AND ((${c.customerId}::text IS NOT NULL AND shopify_customer_id = ${c.customerId}::text)
-              OR (${hash}::text IS NOT NULL AND phone_hash = ${hash}::text))
-       ORDER BY (shopify_customer_id IS NOT DISTINCT FROM ${c.customerId}::text) DESC
-       LIMIT 1
+         AND ${c.customerId}::text IS NOT NULL AND shopify_customer_id = ${c.customerId}::text
+    ), by_phone AS (
+      SELECT id FROM contacts
+       WHERE shop_id = ${c.shopId}::uuid AND erased_at IS NULL AND phone_hash = ANY(${hashes}::text[])
+         AND NOT EXISTS (SELECT 1 FROM by_customer)
+    ), target AS (
+      SELECT id FROM by_customer
+      UNION ALL
+      -- One contact per (shop, phone hash): more than one row is the numbers naming different contacts.
+      SELECT id FROM by_phone WHERE (SELECT count(*) FROM by_phone) = 1
     )
     INSERT INTO shopify_checkouts AS k (shop_id, token, customer_id, contact_id, phone_e164, phone_hash, abandoned_checkout_url,
                                         shopify_updated_at, completed_at)

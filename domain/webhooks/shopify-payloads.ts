@@ -117,8 +117,8 @@ const orderCustomer = z
 const MAX_DISCOUNT_CODES = 20;
 
 /**
- * An order's billing or shipping address: only the number typed with it and
- * its country are read (domain/orders/buyer-phones.ts). Anything else there
+ * An order's or a checkout's billing or shipping address: only the number
+ * typed with it and its country are read (domain/orders/buyer-phones.ts). Anything else there
  * is not read, and a malformed one is no number rather than a refused body
  * (it is Shopify's, signed, and would only be resent).
  */
@@ -326,10 +326,11 @@ const isRecordedTransaction = (parsed: unknown): boolean =>
   refundTransactionFact(shopifyTransactionOf(parsed as ShopifyOrderTransactionBody), null) !== null;
 
 /**
- * checkouts/create, checkouts/update: the token, who (customer id, phone),
- * the abandoned-checkout URL, when it changed and whether it completed
- * (domain/checkouts/). An order body (no abandoned-checkout URL) or a GDPR
- * body is refused.
+ * checkouts/create, checkouts/update: the token, who (customer id, the
+ * buyer's numbers read as an order's are: phone, the customer's, the
+ * addresses' number and country), the abandoned-checkout URL, when it
+ * changed and whether it completed (domain/checkouts/). An order body (no
+ * abandoned-checkout URL) or a GDPR body is refused.
  */
 export const checkoutSchema = z.object({
   token: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'must be a checkout token'),
@@ -339,6 +340,8 @@ export const checkoutSchema = z.object({
   completed_at: shopifyTime.nullable().optional(),
   customer: orderCustomer,
   phone: z.string().max(64).nullable().optional(),
+  billing_address: orderAddress.optional(),
+  shipping_address: orderAddress.optional(),
   shop_domain: absent,
   myshopify_domain: absent,
   order_number: absent,

@@ -106,7 +106,7 @@ describe('an order or a checkout completion committing while an abandoned-checko
   /** What checkouts/update with `completed_at` does: the checkout's row upserted completed. */
   const completeCheckout = (shop: ShopFixture, token: string, at: Date) => async (tx: Tx) => {
     expect(await recordShopifyCheckout(tx, {
-      shopId: shop.id, token, customerId: null, phone: null, abandonedCheckoutUrl: 'https://shop.example/recover', updatedAt: at, completedAt: at,
+      shopId: shop.id, token, customerId: null, phones: [], abandonedCheckoutUrl: 'https://shop.example/recover', updatedAt: at, completedAt: at,
     })).toBe('stored');
   };
 

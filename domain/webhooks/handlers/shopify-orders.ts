@@ -36,8 +36,8 @@ async function minimizePayload(tx: Tx, eventId: string, body: Record<string, unk
   await tx.$executeRaw`UPDATE webhook_events SET payload = ${JSON.stringify(body)}::jsonb WHERE id = ${eventId}::uuid`;
 }
 
-/** The buyer's numbers of an order body (domain/orders/buyer-phones.ts). */
-const buyerPhonesOf = (o: ShopifyOrderBody): BuyerPhones =>
+/** The buyer's numbers of an order or checkout body, read by the one rule (domain/orders/buyer-phones.ts). */
+const buyerPhonesOf = (o: ShopifyOrderBody | ShopifyCheckoutBody): BuyerPhones =>
   buyerPhones({ orderPhone: o.phone ?? null, customerPhone: o.customer?.phone ?? null, billing: o.billing_address ?? null, shipping: o.shipping_address ?? null });
 
 function minimalOrder(o: ShopifyOrderBody): Record<string, unknown> {
@@ -101,13 +101,18 @@ function minimalTransaction(t: ShopifyOrderTransactionBody): Record<string, unkn
 }
 
 function minimalCheckout(c: ShopifyCheckoutBody): Record<string, unknown> {
+  // As an order's (minimalOrder): only the numbers read, in E.164, so a
+  // replay reads them the same and customers/redact finds them by number.
+  const phones = buyerPhonesOf(c);
   return {
     token: c.token,
     abandoned_checkout_url: c.abandoned_checkout_url,
     updated_at: c.updated_at,
     completed_at: c.completed_at ?? null,
-    customer: c.customer ? { id: c.customer.id ?? null, phone: c.customer.phone ?? null } : null,
-    phone: c.phone ?? null,
+    customer: c.customer ? { id: c.customer.id ?? null, phone: phones.customer } : null,
+    phone: phones.order,
+    ...(phones.billing ? { billing_address: { phone: phones.billing } } : {}),
+    ...(phones.shipping ? { shipping_address: { phone: phones.shipping } } : {}),
   };
 }
 
@@ -282,24 +287,29 @@ export const shopifyOrderTransactionCreated: WebhookHandler = async (ctx) => {
   });
 };
 
-/** checkouts/create, checkouts/update: upserted by token, the newest `updated_at` winning. */
+/**
+ * checkouts/create, checkouts/update: upserted by token, the newest
+ * `updated_at` winning. The buyer's numbers are an order's (buyer-phones.ts):
+ * the same checkout must reach the same contact as the order it becomes.
+ */
 export const shopifyCheckout: WebhookHandler = async (ctx) => {
   const { deps, event } = ctx;
   const shopId = event.shop_id;
   if (!shopId) return ignore(ctx);
   const c = checkoutSchema.parse(event.payload);
+  const phones = buyerPhoneList(buyerPhonesOf(c));
   return inEventTransaction(ctx, async (tx) => {
     const outcome = await recordShopifyCheckout(tx, {
       shopId,
       token: c.token,
       customerId: c.customer?.id ?? null,
-      phone: c.phone ?? c.customer?.phone ?? null,
+      phones,
       abandonedCheckoutUrl: c.abandoned_checkout_url,
       updatedAt: new Date(Date.parse(c.updated_at)),
       completedAt: c.completed_at ? new Date(Date.parse(c.completed_at)) : null,
     });
-    // Abandoned-checkout flows: an open checkout with a phone; the job decides on consent and orders.
-    if (outcome === 'stored' && !c.completed_at && (c.phone ?? c.customer?.phone ?? c.customer?.id)) {
+    // Abandoned-checkout flows: an open checkout with a buyer to find; the job decides on the contact, consent and orders.
+    if (outcome === 'stored' && !c.completed_at && (phones.length > 0 || c.customer?.id)) {
       publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'checkout_abandoned', token: c.token }, traceId: event.trace_id }), 'flow trigger');
     }
     await minimizePayload(tx, event.id, minimalCheckout(c));

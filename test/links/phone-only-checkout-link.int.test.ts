@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import type { Express } from 'express';
+import request from 'supertest';
+import type { WorkerDeps } from '../../apps/worker/src/deps';
+import { dispatchOutbox } from '../../domain/outbox/outbox';
+import { checkShopifyBody } from '../../domain/webhooks/shopify-payloads';
+import { createContact, createShop, testPhone, type ShopFixture } from '../factories';
+import { createTestEnv, type TestEnv } from '../harness';
+import { waitFor } from '../sending';
+import { sessionToken } from '../session-token';
+import { deliverShopify } from '../webhooks';
+
+// An abandoned checkout finds its buyer by the same numbers, read by the same
+// rule, as the order it would have become (domain/orders/buyer-phones.ts;
+// test/links/phone-only-order-link for the order): the checkout's and the
+// customer's number first, the billing then the shipping address's only when
+// neither is valid, a national number read in its address's country. So a
+// cart-recovery text reaches the buyer who typed their number the way their
+// country writes it, or only on an address; an invalid number never hides a
+// valid one; numbers naming two contacts link neither.
+
+describe('an abandoned checkout whose buyer is known only by phone', () => {
+  let env: TestEnv;
+  let app: Express;
+  let worker: WorkerDeps;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    ({ app } = await env.api());
+    ({ deps: worker } = await env.worker({ queues: ['webhooks', 'flows'] }));
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  let seq = 1;
+  const newId = (): number => Date.now() * 100 + seq++;
+  const newToken = () => `tok${randomUUID().replace(/-/g, '')}`;
+  interface Address {
+    phone: string | null;
+    country_code: string;
+  }
+  /** Half an hour old and open; no email, as an SMS-first checkout has none. */
+  const checkoutBody = (o: { phone?: string | null; customer?: { id: number; phone: string | null } | null; billing?: Address; shipping?: Address }) => {
+    const token = newToken();
+    const at = new Date(Date.now() - 30 * 60_000).toISOString();
+    return {
+      id: newId(),
+      token,
+      cart_token: 'cart',
+      created_at: at,
+      updated_at: at,
+      completed_at: null,
+      abandoned_checkout_url: `https://shop.example/checkouts/${token}/recover?key=k1`,
+      phone: o.phone ?? null,
+      customer: o.customer ?? null,
+      ...(o.billing ? { billing_address: { first_name: 'Ada', address1: '1 Main St', city: 'Newark', ...o.billing } } : {}),
+      ...(o.shipping ? { shipping_address: { first_name: 'Ada', address1: '1 Main St', city: 'Newark', ...o.shipping } } : {}),
+      line_items: [{ title: 'Tee', quantity: 1 }],
+      total_price: '42.50',
+      currency: 'USD',
+    };
+  };
+  /** +1973NNNNNNN as a US buyer types it: (973) NNN-NNNN. */
+  const national = (e164: string) => `(${e164.slice(2, 5)}) ${e164.slice(5, 8)}-${e164.slice(8)}`;
+
+  const auth = async (shop: ShopFixture) => `Bearer ${await sessionToken(shop.domain)}`;
+
+  async function cartFlow(shop: ShopFixture): Promise<string> {
+    const post = async (path: string, body: object = {}) =>
+      request(app).post(path).set('Authorization', await auth(shop)).set('Idempotency-Key', randomUUID()).send(body);
+    const created = await post('/api/flows', { name: 'Cart', trigger: { type: 'checkout_abandoned' }, steps: [{ type: 'send', body: 'Still thinking? {{checkoutUrl}}' }] });
+    expect(created.status).toBe(201);
+    expect((await post(`/api/flows/${created.body.id}/activate`)).status).toBe(200);
+    return created.body.id as string;
+  }
+
+  const deliver = async (shop: ShopFixture, body: Record<string, unknown>, topic = 'checkouts/create') =>
+    expect(await deliverShopify(app, env.db, topic, body, shop.domain)).toBe('processed');
+
+  const stored = async (shop: ShopFixture, token: string) => {
+    const [row] = await env.db.$queryRaw<{ contact_id: string | null; phone_e164: string | null; phone_hash: string | null }[]>`
+      SELECT contact_id, phone_e164, phone_hash FROM shopify_checkouts WHERE shop_id = ${shop.id}::uuid AND token = ${token}`;
+    if (!row) throw new Error(`checkout ${token} not stored in ${shop.domain}`);
+    return row;
+  };
+
+  /** The outbox dispatcher's pass, then the flows queue until idle: every trigger written so far has run. */
+  async function settleTriggers(shopId: string): Promise<void> {
+    await waitFor('flow trigger events published', async () => {
+      await dispatchOutbox(env.db, worker.producer);
+      const [r] = await env.db.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM outbox_events WHERE event_type = 'flows.trigger.v1' AND aggregate_id = ${shopId} AND published_at IS NULL`;
+      return r!.n === 0;
+    });
+    const queue = worker.queues.all().find((q) => q.name === 'flows')!;
+    await waitFor('flows queue idle', async () => {
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      return Object.values(counts).every((n) => n === 0);
+    });
+  }
+
+  const runsOf = async (flowId: string) =>
+    (await env.db.$queryRaw<{ trigger_subject: string; contact_id: string }[]>`
+      SELECT trigger_subject, contact_id FROM flow_runs WHERE flow_id = ${flowId}::uuid ORDER BY trigger_subject`).map((r) => [r.trigger_subject, r.contact_id]);
+
+  it('is linked to the contact holding the number read as an order reads it, stored in E.164, and starts the abandoned-checkout flow', async () => {
+    const shop = await createShop(env.db);
+    const flowId = await cartFlow(shop);
+    const contact = await createContact(env.db, shop.id, { phone: testPhone() });
+
+    const bodies = [
+      // The buyer typed their number the national way; the address says which nation.
+      checkoutBody({ phone: national(contact.phone), shipping: { phone: null, country_code: 'US' } }),
+      // No number of the buyer's own: the billing address's, national.
+      checkoutBody({ billing: { phone: national(contact.phone), country_code: 'us' } }),
+      // Only the shipping address has one (no billing number, no checkout or customer number).
+      checkoutBody({ customer: { id: newId(), phone: null }, shipping: { phone: national(contact.phone), country_code: 'US' } }),
+      // Not a number in the checkout's phone: the customer record's valid one is read (a customer never synced here).
+      checkoutBody({ phone: 'call me', customer: { id: newId(), phone: contact.phone } }),
+    ];
+    for (const k of bodies) await deliver(shop, k);
+
+    for (const k of bodies) expect(await stored(shop, k.token)).toEqual({ contact_id: contact.id, phone_e164: contact.phone, phone_hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    await settleTriggers(shop.id);
+    expect(await runsOf(flowId)).toEqual(bodies.map((k) => [k.token, contact.id]).sort((a, b) => a[0]!.localeCompare(b[0]!)));
+
+    // The stored body keeps the numbers it read, in E.164, and nothing else of the addresses; still a checkout body.
+    const payloads = await env.db.$queryRaw<{ payload: Record<string, unknown> }[]>`
+      SELECT payload FROM webhook_events WHERE provider = 'shopify' AND shop_id = ${shop.id}::uuid AND topic = 'checkouts/create' ORDER BY received_at`;
+    expect(payloads.map((p) => p.payload)).toEqual([
+      expect.objectContaining({ token: bodies[0]!.token, phone: contact.phone, customer: null }),
+      expect.objectContaining({ token: bodies[1]!.token, phone: null, customer: null, billing_address: { phone: contact.phone } }),
+      expect.objectContaining({ token: bodies[2]!.token, phone: null, customer: { id: String(bodies[2]!.customer!.id), phone: null }, shipping_address: { phone: contact.phone } }),
+      expect.objectContaining({ token: bodies[3]!.token, phone: null, customer: { id: String(bodies[3]!.customer!.id), phone: contact.phone } }),
+    ]);
+    for (const { payload } of payloads) {
+      expect(JSON.stringify(payload)).not.toContain('Main St');
+      expect(JSON.stringify(payload)).not.toContain('call me');
+      expect(checkShopifyBody('checkouts/create', payload)).toMatchObject({ known: true, valid: true });
+    }
+  });
+
+  it('is linked to nobody, and starts nothing, when its numbers name two contacts or none is valid; a gift recipient is not the buyer', async () => {
+    const shop = await createShop(env.db);
+    const flowId = await cartFlow(shop);
+    const a = await createContact(env.db, shop.id, { phone: testPhone() });
+    const b = await createContact(env.db, shop.id, { phone: testPhone() });
+
+    const unlinked = [
+      // The checkout's number is one contact's, the customer record's another's: nothing says whose cart it is.
+      checkoutBody({ phone: a.phone, customer: { id: newId(), phone: b.phone } }),
+      // The billing address one contact's, the shipping address another's.
+      checkoutBody({ billing: { phone: a.phone, country_code: 'US' }, shipping: { phone: national(b.phone), country_code: 'US' } }),
+      // Written without its country and no address to tell it.
+      checkoutBody({ phone: national(a.phone) }),
+      // The buyer gave a number of their own (no contact): the shipping address's, a gift's recipient, is not read.
+      checkoutBody({ phone: testPhone(), shipping: { phone: b.phone, country_code: 'US' } }),
+    ];
+    for (const k of unlinked) await deliver(shop, k);
+
+    for (const k of unlinked) expect((await stored(shop, k.token)).contact_id).toBeNull();
+    // What is stored is the most trusted number read, or none.
+    expect((await stored(shop, unlinked[0]!.token)).phone_e164).toBe(a.phone);
+    expect((await stored(shop, unlinked[1]!.token)).phone_e164).toBe(a.phone);
+    expect(await stored(shop, unlinked[2]!.token)).toEqual({ contact_id: null, phone_e164: null, phone_hash: null });
+    await settleTriggers(shop.id);
+    expect(await runsOf(flowId)).toEqual([]);
+  });
+
+  it('customers/redact by the number it was linked by deletes the checkout and scrubs its stored payload', async () => {
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id, { phone: testPhone() });
+    const k = checkoutBody({ billing: { phone: national(contact.phone), country_code: 'US' } });
+    await deliver(shop, k);
+    expect((await stored(shop, k.token)).contact_id).toBe(contact.id);
+
+    await deliver(shop, { shop_id: 1, shop_domain: shop.domain, customer: { id: null, email: null, phone: contact.phone }, orders_to_redact: [] }, 'customers/redact');
+    const [left] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM shopify_checkouts WHERE shop_id = ${shop.id}::uuid`;
+    expect(left!.n).toBe(0);
+    const payloads = await env.db.$queryRaw<{ payload: Record<string, unknown> }[]>`
+      SELECT payload FROM webhook_events WHERE provider = 'shopify' AND shop_id = ${shop.id}::uuid AND topic = 'checkouts/create'`;
+    expect(payloads.map((p) => p.payload)).toEqual([{ redacted: true }]);
+  });
+});
