@@ -32,8 +32,17 @@ export function sessionObject(sessionId: string, o: { paymentIntent?: string | n
   };
 }
 
-export function chargeObject(paymentIntent: string, o: { refunded?: boolean } = {}): Record<string, unknown> {
-  return { id: rid('ch'), object: 'charge', payment_intent: paymentIntent, amount: 1000, amount_refunded: 1000, refunded: o.refunded ?? true };
+/** `refunds`: the refund ids the charge lists (expanded, or an API version before 2022-11-15); none by default, as Stripe sends it now. */
+export function chargeObject(paymentIntent: string, o: { refunded?: boolean; refunds?: string[] } = {}): Record<string, unknown> {
+  return {
+    id: rid('ch'),
+    object: 'charge',
+    payment_intent: paymentIntent,
+    amount: 1000,
+    amount_refunded: 1000,
+    refunded: o.refunded ?? true,
+    ...(o.refunds ? { refunds: { object: 'list', data: o.refunds.map((id) => ({ id, object: 'refund' })) } } : {}),
+  };
 }
 
 export function disputeObject(paymentIntent: string, status: string, o: { id?: string; amount?: number } = {}): Record<string, unknown> {

@@ -1,5 +1,6 @@
 import type { Tx } from '../../lib/db';
 import { applyWalletChange } from '../credits/apply-wallet-change';
+import { withRefundKeys } from './charge-refund-keys';
 import { disputedCredits } from './disputed-credits';
 import { holdOpenDisputes } from './hold-disputed-credits';
 import { lockPurchaseWallet } from './lock-purchase-wallet';
@@ -60,6 +61,7 @@ export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<Ful
     if (s.paymentIntentId && refund) {
       await tx.$executeRaw`
         UPDATE purchases SET status = 'refunded', refund_cause = ${refund.cause}, refunded_at = now(), updated_at = now(),
+               refund_keys = ${withRefundKeys(refund.cause === 'refund' ? refund.keys : [])},
                stripe_payment_intent_id = COALESCE(stripe_payment_intent_id, ${s.paymentIntentId})
          WHERE id = ${p.id}::uuid AND status IN ('pending', 'expired')`;
       // That refund's failure, processed before this completion, grants the pack now (the end of Stripe's order);
@@ -107,16 +109,18 @@ async function refundAlreadyReceived(
   tx: Tx,
   paymentIntentId: string,
   p: { credits: number; amount: number },
-): Promise<{ cause: Extract<RefundCause, 'dispute'> } | { cause: Extract<RefundCause, 'refund'>; madeAt: Date } | null> {
+): Promise<{ cause: Extract<RefundCause, 'dispute'> } | { cause: Extract<RefundCause, 'refund'>; madeAt: Date; keys: string[] } | null> {
   const lost = await tx.$queryRaw<{ amount: number | null }[]>`
     SELECT amount FROM stripe_disputes WHERE stripe_payment_intent_id = ${paymentIntentId} AND status = 'lost'`;
   if (lost.some((d) => disputedCredits({ credits: p.credits, price: p.amount }, d.amount) >= p.credits)) return { cause: 'dispute' };
   // When Stripe made the (first) refund: a failure processed before it waits for a refund made no later than itself.
-  const [row] = await tx.$queryRaw<{ made_at: Date | null }[]>`
-    SELECT min(CASE WHEN jsonb_typeof(payload->'created') = 'number' THEN to_timestamp((payload->>'created')::double precision) ELSE received_at END) AS made_at
-      FROM webhook_events
+  // The refunds these events name took the pack now, so a replay of one, after a failure gives it back, takes nothing.
+  const [row] = await tx.$queryRaw<{ made_at: Date | null; keys: string[] | null }[]>`
+    SELECT min(CASE WHEN jsonb_typeof(payload->'created') = 'number' THEN to_timestamp((payload->>'created')::double precision) ELSE received_at END) AS made_at,
+           array_agg(DISTINCT key) AS keys
+      FROM webhook_events CROSS JOIN LATERAL unnest(stripe_charge_refund_keys(event_id, payload)) AS key
      WHERE provider = 'stripe' AND topic = 'charge.refunded'
        AND payload->'data'->'object'->>'payment_intent' = ${paymentIntentId}
        AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false)`;
-  return row?.made_at ? { cause: 'refund', madeAt: row.made_at } : null;
+  return row?.made_at ? { cause: 'refund', madeAt: row.made_at, keys: row.keys ?? [] } : null;
 }

@@ -1,4 +1,5 @@
 import type { Tx } from '../../lib/db';
+import { chargeRefundKeys } from './charge-refund-keys';
 import { refundPurchaseByPaymentIntent, type RefundOutcome } from './refund-purchase';
 import type { RestoreOutcome } from './restore-failed-refund';
 import { restoreWaitingFailure } from './restore-waiting-failure';
@@ -14,10 +15,16 @@ export interface ChargeRefundOutcome {
  * event's `created`): the pack's credits taken back
  * (refundPurchaseByPaymentIntent), then given back at once if this
  * refund's failure was processed first (restoreWaitingFailure), so the end
- * is the same whichever of the two events came first.
+ * is the same whichever of the two events came first. The event names its
+ * refund (chargeRefundKeys): a refund already undone by its failure is
+ * not taken again when its event is replayed.
  */
-export async function refundCharge(tx: Tx, r: { paymentIntentId: string; madeAt: Date; traceId?: string }): Promise<ChargeRefundOutcome> {
-  const refund = await refundPurchaseByPaymentIntent(tx, { paymentIntentId: r.paymentIntentId, cause: 'refund', traceId: r.traceId });
+export async function refundCharge(
+  tx: Tx,
+  r: { paymentIntentId: string; madeAt: Date; stripeEventId: string; payload: unknown; traceId?: string },
+): Promise<ChargeRefundOutcome> {
+  const refundKeys = await chargeRefundKeys(tx, r.stripeEventId, r.payload);
+  const refund = await refundPurchaseByPaymentIntent(tx, { paymentIntentId: r.paymentIntentId, cause: 'refund', refundKeys, traceId: r.traceId });
   // Only a refund that refunded the purchase now can be the one a waiting failure failed.
   const tookIt = refund.kind === 'clawed_back' || refund.kind === 'marked_refunded';
   const restore = tookIt ? await restoreWaitingFailure(tx, { paymentIntentId: r.paymentIntentId, refundMadeAt: r.madeAt, traceId: r.traceId }) : null;

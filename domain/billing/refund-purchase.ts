@@ -1,5 +1,6 @@
 import { clawBackSplit } from './claw-back-split';
 import type { Tx } from '../../lib/db';
+import { withRefundKeys } from './charge-refund-keys';
 import { applyWalletChange } from '../credits/apply-wallet-change';
 import { lockPurchaseWallet } from './lock-purchase-wallet';
 import { lostDisputeCredits } from './lost-dispute-credits';
@@ -12,6 +13,8 @@ export type RefundOutcome =
   /** Refunded before it was paid for (or before fulfilment ran): nothing granted, nothing to take. */
   | { kind: 'marked_refunded'; shopId: string; purchaseId: string }
   | { kind: 'already_refunded'; shopId: string; purchaseId: string }
+  /** A refund that took the pack before (its keys in refund_keys, or its failure in failed_refund_ids), since undone: taken not again. */
+  | { kind: 'already_undone'; shopId: string; purchaseId: string }
   /** No purchase carries this payment intent yet; a later completion will see the refund event. */
   | { kind: 'no_purchase' };
 
@@ -25,6 +28,7 @@ interface PurchaseRow {
   credits: number;
   status: 'pending' | 'paid' | 'refunded' | 'expired';
   round: number;
+  seen: boolean;
 }
 
 interface HoldRow {
@@ -48,20 +52,31 @@ interface HoldRow {
  * so a concurrent reservation cannot slip in between the computation and
  * the debit, and a release waits for this refund, then pays the shortfall
  * it recorded (a duplicate of this event, finding the purchase refunded,
- * holds the wallet as briefly and takes nothing).
+ * holds the wallet as briefly and takes nothing). `refundKeys` name the
+ * refund (chargeRefundKeys): they join `refund_keys` when it takes the
+ * pack, and a refund whose keys are all there, or whose failure gave the
+ * pack back (`failed_refund_ids`), takes nothing again once the purchase is
+ * paid (a replay of its processed event, or Stripe sending it again).
  */
-export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId: string; cause: RefundCause; traceId?: string }): Promise<RefundOutcome> {
+export async function refundPurchaseByPaymentIntent(
+  tx: Tx,
+  r: { paymentIntentId: string; cause: RefundCause; refundKeys?: string[]; traceId?: string },
+): Promise<RefundOutcome> {
+  const keys = r.refundKeys ?? [];
   await lockPaymentIntent(tx, r.paymentIntentId);
   const w = await lockPurchaseWallet(tx, { paymentIntentId: r.paymentIntentId });
   if (!w) return { kind: 'no_purchase' };
   const [p] = await tx.$queryRaw<PurchaseRow[]>`
-    SELECT id, shop_id, stripe_session_id, credits, status, cardinality(failed_refund_ids) AS round
+    SELECT id, shop_id, stripe_session_id, credits, status, cardinality(failed_refund_ids) AS round,
+           cardinality(${keys}::text[]) > 0 AND ${keys}::text[] <@ (refund_keys || failed_refund_ids) AS seen
       FROM purchases WHERE stripe_payment_intent_id = ${r.paymentIntentId} FOR UPDATE`;
   if (!p) return { kind: 'no_purchase' };
   if (p.status === 'refunded') return { kind: 'already_refunded', shopId: p.shop_id, purchaseId: p.id };
+  // Its failure gave the pack back (the purchase is paid again): a replay of the refund is not a new one.
+  if (p.seen) return { kind: 'already_undone', shopId: p.shop_id, purchaseId: p.id };
   if (p.status !== 'paid') {
     await tx.$executeRaw`
-      UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), updated_at = now()
+      UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), refund_keys = ${withRefundKeys(keys)}, updated_at = now()
        WHERE id = ${p.id}::uuid AND status = ${p.status}`;
     return { kind: 'marked_refunded', shopId: p.shop_id, purchaseId: p.id };
   }
@@ -104,7 +119,8 @@ export async function refundPurchaseByPaymentIntent(tx: Tx, r: { paymentIntentId
     UPDATE stripe_disputes SET hold_shortfall = 0, updated_at = now()
      WHERE stripe_payment_intent_id = ${r.paymentIntentId} AND hold_shortfall > 0`;
   await tx.$executeRaw`
-    UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), refund_shortfall = ${shortfall}::bigint, updated_at = now()
+    UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), refund_shortfall = ${shortfall}::bigint,
+           refund_keys = ${withRefundKeys(keys)}, updated_at = now()
      WHERE id = ${p.id}::uuid AND status = 'paid'`;
   return { kind: 'clawed_back', shopId: p.shop_id, purchaseId: p.id, credits: claim, clawedBack, fromHold, shortfall };
 }

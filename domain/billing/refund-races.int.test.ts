@@ -75,7 +75,7 @@ it('a refund and its failure (delivered twice) in any order, racing six releases
     // Stripe made the refund, then it failed; the events may be processed in any order.
     const madeAt = new Date(Date.now() - 60_000);
     const failedAt = new Date();
-    const refunded = () => jittered(env.db, (tx) => refundCharge(tx, { paymentIntentId: pi, madeAt }));
+    const refunded = () => jittered(env.db, (tx) => refundCharge(tx, { paymentIntentId: pi, madeAt, stripeEventId: rid('evt'), payload: {} }));
     const restore = () => jittered(env.db, (tx) => restoreFailedRefund(tx, { refundId, paymentIntentId: pi, failedAt }));
     await race([refunded(), restore(), restore(), ...held.map((id) => release(env.db, id))]);
     const [p] = await env.db.$queryRaw<{ failed_refund_ids: string[] }[]>`SELECT failed_refund_ids FROM purchases WHERE stripe_session_id = ${sessionId}`;
@@ -97,6 +97,28 @@ it('a dispute opened (twice) on a refunded pack, racing six releases: it holds n
     return {
       got: { wallet: await walletChecked(env.db, shopId), purchase: await purchaseRow(env.db, sessionId), dispute: await disputeRow(env.db, disputeId) },
       want: { wallet: { balance: 0, reserved: 0 }, purchase: { status: 'refunded', refund_shortfall: 0 }, dispute: { status: 'open', hold_shortfall: 0 } },
+    };
+  });
+  expect(failures).toEqual([]);
+});
+
+it('a refund, its failure and a replay of the refund\'s event, each delivered twice, racing six releases: the pack is taken and comes back once, and stays', async () => {
+  const failures = await raceRounds(ROUNDS, async () => {
+    const { shopId, sessionId, pi, held } = await packHeldByCampaigns();
+    const refundId = rid('re');
+    const madeAt = new Date(Date.now() - 60_000);
+    const failedAt = new Date();
+    // One charge.refunded event (its Stripe id and body), processed however many times an on-call replays it.
+    const eventId = rid('evt');
+    const refunded = () => jittered(env.db, (tx) => refundCharge(tx, { paymentIntentId: pi, madeAt, stripeEventId: eventId, payload: {} }));
+    const restore = () => jittered(env.db, (tx) => restoreFailedRefund(tx, { refundId, paymentIntentId: pi, failedAt }));
+    await race([refunded(), refunded(), restore(), restore(), ...held.map((id) => release(env.db, id))]);
+    await env.db.$transaction((tx) => refundCharge(tx, { paymentIntentId: pi, madeAt, stripeEventId: eventId, payload: {} }));
+    const [p] = await env.db.$queryRaw<{ failed_refund_ids: string[]; refund_keys: string[] }[]>`
+      SELECT failed_refund_ids, refund_keys FROM purchases WHERE stripe_session_id = ${sessionId}`;
+    return {
+      got: { wallet: await walletChecked(env.db, shopId), purchase: await purchaseRow(env.db, sessionId), restoredRows: await restoredRows(shopId), ...p },
+      want: { wallet: { balance: 1000, reserved: 0 }, purchase: { status: 'paid', refund_shortfall: 0 }, restoredRows: 1, failed_refund_ids: [refundId], refund_keys: [`event:${eventId}`] },
     };
   });
   expect(failures).toEqual([]);

@@ -141,7 +141,18 @@ export const stripeChargeRefunded: WebhookHandler = async (ctx) => {
     return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
   }
   return inEventTransaction(ctx, async (tx) => {
-    const { refund, restore } = await refundCharge(tx, { paymentIntentId, madeAt: stripeMadeAt(event), traceId: event.trace_id ?? undefined });
+    const { refund, restore } = await refundCharge(tx, {
+      paymentIntentId,
+      madeAt: stripeMadeAt(event),
+      stripeEventId: event.event_id,
+      payload: event.payload,
+      traceId: event.trace_id ?? undefined,
+    });
+    if (refund.kind === 'already_undone') {
+      ctx.afterCommit(() =>
+        deps.logger.info({ webhookEventId: event.id, shopId: refund.shopId, purchaseId: refund.purchaseId }, 'charge.refunded of a refund whose failure gave the credits back: nothing taken again'),
+      );
+    }
     if (restore?.kind !== 'restored') return refundEffect(ctx, refund);
     // The refund's failure came first: taken and given back in this transaction, so no shortfall is left to count.
     ctx.afterCommit(() =>

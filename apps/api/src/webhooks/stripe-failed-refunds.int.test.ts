@@ -1,8 +1,10 @@
 import type { Express } from 'express';
+import type { Server } from 'node:http';
 import { releaseReservation, reserveCredits } from '../../../../domain/credits/reservations';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createShop, type ShopFixture } from '../../../../test/factories';
 import { waitFor } from '../../../../test/sending';
+import { runOps, type OpsIo } from '../../../../scripts/ops/cli';
 import { chargeObject, disputeObject, postStripe, refundObject, rid, sessionObject, stripeEvent, wallet, webhookEvent } from '../../../../test/webhooks';
 
 // A refund that fails (or is cancelled) after `charge.refunded` took the
@@ -12,13 +14,23 @@ import { chargeObject, disputeObject, postStripe, refundObject, rid, sessionObje
 describe('charge.refund.updated: a failed refund gives the credits back', () => {
   let env: TestEnv;
   let app: Express;
+  let server: Server;
+  let io: OpsIo;
 
   beforeAll(async () => {
     env = await createTestEnv();
-    ({ app } = await env.api());
+    const api = await env.api();
+    app = api.app;
     await env.worker({ queues: ['webhooks'] });
+    // The on-call's replay goes through the ops CLI and the signed internal route of a listening API.
+    server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const port = (server.address() as { port: number }).port;
+    io = { config: env.config, db: () => env.db, queues: () => api.deps.queues, apiUrl: `http://127.0.0.1:${port}`, out: () => undefined };
   });
   afterAll(async () => {
+    await new Promise((r) => server.close(r));
     await env.close();
   });
 
@@ -29,6 +41,17 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
     expect((await postStripe(app, event)).status).toBe(200);
     let status = '';
     await waitFor(`stripe event ${event.id as string} settled`, async () => {
+      status = (await webhookEvent(env.db, 'stripe', event.id as string))?.status ?? '';
+      return status !== '' && status !== 'received';
+    });
+    return status;
+  }
+  /** `npm run ops -- webhook:replay <row id>` of a stored event, waited for until processed again. */
+  async function replayByHand(event: Record<string, unknown>): Promise<string> {
+    const row = await webhookEvent(env.db, 'stripe', event.id as string);
+    expect(await runOps(['webhook:replay', row!.id], io)).toBe(0);
+    let status = '';
+    await waitFor(`stripe event ${event.id as string} replayed`, async () => {
       status = (await webhookEvent(env.db, 'stripe', event.id as string))?.status ?? '';
       return status !== '' && status !== 'received';
     });
@@ -239,6 +262,70 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
     expect(await ledger(shop.id)).toEqual([
       [`purchase-${sessionId}`, 'purchase', 1000],
       [`refund-${sessionId}`, 'refund', -1000],
+    ]);
+  });
+
+  it('a processed charge.refunded replayed by hand after its refund failed takes nothing, whatever the order it was processed in; a new refund still takes the pack', async () => {
+    for (const order of ['refund first', 'failure first', 'before the completion'] as const) {
+      const shop = await createShop(env.db);
+      let sessionId: string;
+      let pi: string;
+      const refundId = rid('re');
+      if (order === 'before the completion') {
+        sessionId = await pendingPurchase(shop);
+        pi = rid('pi');
+      } else {
+        ({ sessionId, pi } = await paidPack(shop));
+      }
+      const refunded = made('charge.refunded', chargeObject(pi), 30);
+      const failed = made('charge.refund.updated', refundObject(pi, 'failed', { id: refundId }));
+      for (const e of order === 'failure first' ? [failed, refunded] : [refunded, failed]) await deliverEvent(e);
+      if (order === 'before the completion') {
+        expect(await deliver('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }))).toBe('processed');
+      }
+      expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+
+      // The on-call replays the refund's event (a runbook step, or a bulk replay after an outage): it was undone, not new.
+      expect(await replayByHand(refunded)).toBe('processed');
+      expect(await replayByHand(refunded)).toBe('processed');
+      expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+      expect(await purchase(sessionId)).toEqual({ status: 'paid', refund_shortfall: 0n, failed_refund_ids: [refundId] });
+
+      // A new refund of the payment is a refund of its own: it takes the pack, once, and its replay takes nothing more.
+      const again = made('charge.refunded', chargeObject(pi));
+      expect(await deliverEvent(again)).toBe('processed');
+      expect(await replayByHand(again)).toBe('processed');
+      expect(await replayByHand(refunded)).toBe('processed');
+      expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+      expect((await ledger(shop.id)).filter(([key]) => String(key).startsWith('refund-'))).toEqual(
+        order === 'before the completion' ? [[`refund-${sessionId}-r1`, 'refund', -1000]] : [[`refund-${sessionId}`, 'refund', -1000], [`refund-${sessionId}-r1`, 'refund', -1000]],
+      );
+    }
+  });
+
+  it('a charge that lists its refunds: the failed refund\'s charge.refunded, sent again as a new event or replayed, takes nothing; a charge naming a new refund does', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    const first = rid('re');
+    const refunded = made('charge.refunded', chargeObject(pi, { refunds: [first] }), 30);
+    expect(await deliverEvent(refunded)).toBe('processed');
+    expect(await deliver('charge.refund.updated', refundObject(pi, 'failed', { id: first }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+
+    // The same refund in an event of another id (Stripe sending it again), and the stored one replayed: nothing.
+    expect(await deliver('charge.refunded', chargeObject(pi, { refunds: [first] }))).toBe('processed');
+    expect(await replayByHand(refunded)).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+
+    // The charge refunded again: it lists the new refund beside the failed one.
+    const second = rid('re');
+    expect(await deliver('charge.refunded', chargeObject(pi, { refunds: [second, first] }))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    expect(await ledger(shop.id)).toEqual([
+      [`purchase-${sessionId}`, 'purchase', 1000],
+      [`refund-${sessionId}`, 'refund', -1000],
+      [`purchase-${sessionId}-restored-0`, 'purchase', 1000],
+      [`refund-${sessionId}-r1`, 'refund', -1000],
     ]);
   });
 
