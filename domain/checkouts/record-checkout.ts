@@ -1,3 +1,4 @@
+import { buyerContactCtes } from '../contacts/buyer-contact-sql';
 import type { Tx } from '../../lib/db';
 import { phoneHash } from '../contacts/phone';
 
@@ -37,20 +38,7 @@ export async function recordShopifyCheckout(tx: Tx, c: ShopifyCheckoutInput): Pr
   const hash = e164 ? phoneHash(e164) : null;
   const hashes = c.phones.map(phoneHash);
   const rows = await tx.$queryRaw<{ token: string }[]>`
-    WITH by_customer AS (
-      SELECT id FROM contacts
-       WHERE shop_id = ${c.shopId}::uuid AND erased_at IS NULL
-         AND ${c.customerId}::text IS NOT NULL AND shopify_customer_id = ${c.customerId}::text
-    ), by_phone AS (
-      SELECT id FROM contacts
-       WHERE shop_id = ${c.shopId}::uuid AND erased_at IS NULL AND phone_hash = ANY(${hashes}::text[])
-         AND NOT EXISTS (SELECT 1 FROM by_customer)
-    ), target AS (
-      SELECT id FROM by_customer
-      UNION ALL
-      -- One contact per (shop, phone hash): more than one row is the numbers naming different contacts.
-      SELECT id FROM by_phone WHERE (SELECT count(*) FROM by_phone) = 1
-    )
+    WITH ${buyerContactCtes(c.shopId, c.customerId, hashes)}
     INSERT INTO shopify_checkouts AS k (shop_id, token, customer_id, contact_id, phone_e164, phone_hash, abandoned_checkout_url,
                                         shopify_updated_at, completed_at)
     VALUES (${c.shopId}::uuid, ${c.token}, ${c.customerId}, (SELECT id FROM target), ${e164}, ${hash}, ${c.abandonedCheckoutUrl},

@@ -1,3 +1,4 @@
+import { buyerContactCtes } from '../contacts/buyer-contact-sql';
 import type { Tx } from '../../lib/db';
 import { phoneHash } from '../contacts/phone';
 import { toMinorUnits } from './money';
@@ -70,20 +71,7 @@ export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<
   if (totalMinor === null) throw new Error('order total is not a decimal amount');
   const hashes = o.phones.map(phoneHash);
   const [row] = await tx.$queryRaw<{ inserted: number; contact_id: string | null; reported: boolean | null }[]>`
-    WITH by_customer AS (
-      SELECT id FROM contacts
-       WHERE shop_id = ${o.shopId}::uuid AND erased_at IS NULL
-         AND ${o.customerId}::text IS NOT NULL AND shopify_customer_id = ${o.customerId}::text
-    ), by_phone AS (
-      SELECT id FROM contacts
-       WHERE shop_id = ${o.shopId}::uuid AND erased_at IS NULL AND phone_hash = ANY(${hashes}::text[])
-         AND NOT EXISTS (SELECT 1 FROM by_customer)
-    ), target AS (
-      SELECT id FROM by_customer
-      UNION ALL
-      -- One contact per (shop, phone hash): more than one row is the numbers naming different contacts.
-      SELECT id FROM by_phone WHERE (SELECT count(*) FROM by_phone) = 1
-    ), ins AS (
+    WITH ${buyerContactCtes(o.shopId, o.customerId, hashes)}, ins AS (
       INSERT INTO shopify_orders (shop_id, order_id, customer_id, contact_id, total_minor, currency, ordered_at,
                                   landing_site, referring_site, source_name, discount_codes, cancelled_at, test)
       VALUES (${o.shopId}::uuid, ${o.orderId}, ${o.customerId}, (SELECT id FROM target), ${totalMinor}::bigint, ${o.currency}, ${o.orderedAt},
