@@ -1,14 +1,21 @@
 import express, { type Request, type RequestHandler } from 'express';
-import { isSmsCallbackProvider } from '../../../../domain/webhooks/verify-sms-callback';
+import { isSmsCallbackProvider, verifySmsCallback } from '../../../../domain/webhooks/verify-sms-callback';
+import type { Config } from '../../../../lib/config';
 import { AppError } from '../../../../lib/errors';
 import type { Metrics } from '../../../../lib/metrics';
 import { boundedBody, KiB, MiB } from '../middleware/body-limit';
 
+/** What a sender's check before the body needs. */
+export interface RawBodyDeps {
+  metrics: Metrics;
+  config: Pick<Config, 'SMS_WEBHOOK_SECRET' | 'SMS_WEBHOOK_SECRET_PREVIOUS'>;
+}
+
 interface Sender {
   /** The largest delivery read (413 above it, before reading when the length is declared). */
   limit: number;
-  /** Why the request is refused before its body is read (no credential at all), or null. */
-  refuse(req: Request, metrics: Metrics): AppError | null;
+  /** Why the request is refused before its body is read (no credential, or one that does not depend on the body and is wrong), or null. */
+  refuse(req: Request, deps: RawBodyDeps): AppError | null;
 }
 
 const unsignedUnless = (present: boolean, metrics: Metrics, source: string): AppError | null => (present ? null : invalidSignature(metrics, source));
@@ -21,17 +28,20 @@ const unsignedUnless = (present: boolean, metrics: Metrics, source: string): App
 const SENDERS = {
   // The events handled are a few KiB; the room is for Stripe objects with
   // long metadata. A real event refused is retried for days, then lost.
-  stripe: { limit: MiB, refuse: (req, metrics) => unsignedUnless(req.get('stripe-signature') !== undefined, metrics, 'stripe') },
+  stripe: { limit: MiB, refuse: (req, deps) => unsignedUnless(req.get('stripe-signature') !== undefined, deps.metrics, 'stripe') },
   // app/uninstalled carries the shop object; the privacy topics ids.
-  shopify: { limit: MiB, refuse: (req, metrics) => unsignedUnless(req.get('x-shopify-hmac-sha256') !== undefined, metrics, 'shopify') },
+  shopify: { limit: MiB, refuse: (req, deps) => unsignedUnless(req.get('x-shopify-hmac-sha256') !== undefined, deps.metrics, 'shopify') },
   // One delivery report or inbound text (≤ 2000 characters) each.
-  // The credentials are verifySmsCallback's: a signature header or the URL token.
+  // The credentials are verifySmsCallback's: a signature header or the URL
+  // token. Mitto's token does not depend on the body, so a wrong one is
+  // refused unread too.
   sms: {
     limit: 64 * KiB,
-    refuse: (req, metrics) => {
+    refuse: (req, deps) => {
       const provider = String(req.params.provider);
       if (!isSmsCallbackProvider(provider)) return new AppError('NOT_FOUND', 'Unknown SMS provider');
-      return unsignedUnless(req.get('x-simulator-signature') !== undefined || typeof req.query.token === 'string', metrics, `sms-${provider}`);
+      if (provider === 'mitto' && typeof req.query.token === 'string') return unsignedUnless(mittoTokenValid(deps, req.query.token), deps.metrics, 'sms-mitto');
+      return unsignedUnless(req.get('x-simulator-signature') !== undefined || typeof req.query.token === 'string', deps.metrics, `sms-${provider}`);
     },
   },
 } satisfies Record<string, Sender>;
@@ -42,11 +52,11 @@ const SENDERS = {
  * missing or odd Content-Type must not skip verification), within the
  * sender's limit and only once a credential is present.
  */
-export function rawBody(deps: { metrics: Metrics }, sender: keyof typeof SENDERS): RequestHandler {
+export function rawBody(deps: RawBodyDeps, sender: keyof typeof SENDERS): RequestHandler {
   const { limit, refuse } = SENDERS[sender];
   const read = boundedBody(express.raw({ type: () => true, limit }), limit);
   return (req, res, next) => {
-    const refused = refuse(req, deps.metrics);
+    const refused = refuse(req, deps);
     if (refused) next(refused);
     else read(req, res, next);
   };
@@ -64,6 +74,20 @@ export function jsonOf(raw: Buffer): unknown {
     throw new AppError('VALIDATION_FAILED', 'Webhook body is not valid JSON', { details: [{ path: '', message: 'invalid JSON' }] });
   }
 }
+
+/** Mitto's URL token against the secret (or the one being rotated out): no body needed. */
+export function mittoTokenValid(deps: Pick<RawBodyDeps, 'config'>, token: string): boolean {
+  return (
+    verifySmsCallback('mitto', {
+      secret: deps.config.SMS_WEBHOOK_SECRET,
+      previousSecret: deps.config.SMS_WEBHOOK_SECRET_PREVIOUS,
+      token,
+      rawBody: EMPTY,
+      nowSec: 0,
+    }) !== false
+  );
+}
+const EMPTY = Buffer.alloc(0);
 
 /** Counted, then answered 401 INVALID_SIGNATURE before anything is stored. */
 export function invalidSignature(metrics: Metrics, source: string): AppError {

@@ -174,11 +174,13 @@ describe('delivery reports one per request: the fast path and the group commit',
       const socket = connect(server.port, '127.0.0.1');
       await new Promise<void>((resolve) => socket.once('connect', resolve));
       const sig = signSimulatorPayload(env.config.SMS_WEBHOOK_SECRET, raw);
-      socket.write(
-        [`POST /webhooks/sms/simulator/status HTTP/1.1`, 'Host: 127.0.0.1', 'Content-Type: application/json', `Content-Length: ${raw.length}`, `X-Simulator-Signature: ${sig}`, '', ''].join('\r\n'),
-      );
+      const head = [`POST /webhooks/sms/simulator/status HTTP/1.1`, 'Host: 127.0.0.1', 'Content-Type: application/json', `Content-Length: ${raw.length}`, `X-Simulator-Signature: ${sig}`, '', ''].join('\r\n');
+      const before = server.bytesRead();
+      socket.write(head);
       socket.write(raw.slice(0, 10));
-      await new Promise((r) => setTimeout(r, 100));
+      // Hung up only once the server has the head (and so the request) in hand, however busy the machine.
+      await waitFor('the head read', () => server.bytesRead() - before >= head.length + 10, 5_000);
+      await new Promise((r) => setTimeout(r, 50));
       socket.destroy();
       await waitFor('the abandoned request summarised', () => env.logs.lines.some((l) => l.includes('"request aborted"') && l.includes('/webhooks/sms/simulator/status')), 5_000);
       expect(await reportHolders(env.db, 'sms-simulator', `${pmid}:delivered`)).toEqual([]);

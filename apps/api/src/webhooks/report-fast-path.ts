@@ -6,6 +6,7 @@ import { renderError } from '../middleware/error-handler';
 import type { HttpLogger } from '../middleware/http-logger';
 import { requestIdOf } from '../middleware/request-context';
 import { receiveDeliveryReports, verifiedCallbackBody, type SmsCallbackCredentials } from './delivery-report-callback';
+import { mittoTokenValid } from './raw-body';
 
 /** The route, as the full stack declares it too (sms.routes.ts): one metric label for both. */
 export const REPORT_ROUTE = '/webhooks/sms/:provider/status';
@@ -27,7 +28,8 @@ export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
  * report itself (docs/performance.md, "One report per request").
  *
  * Taken only by a request the full stack would read: exactly this path for a
- * known provider, its credential present (one `token` for Mitto), a declared
+ * known provider, its credential present (one right `token` for Mitto: a
+ * wrong one is refused unread by the full stack), a declared
  * length within the limit, no transfer or content encoding and no `Expect`.
  * Anything else (a missing credential, an oversized or chunked body,
  * 100-continue, an unknown provider, a respelt path) is left to the full
@@ -51,7 +53,7 @@ export function reportFastPath(deps: ApiDeps, access: HttpLogger): FastPath {
   };
 
   return (req, res) => {
-    const target = takenBy(req);
+    const target = takenBy(req, deps);
     if (target === null) return false;
     const { provider, path, credentials } = target;
     const started = performance.now();
@@ -112,7 +114,7 @@ interface Target {
   credentials: SmsCallbackCredentials;
 }
 
-function takenBy(req: IncomingMessage): Target | null {
+function takenBy(req: IncomingMessage, deps: Pick<ApiDeps, 'config'>): Target | null {
   const url = req.url ?? '';
   if (req.method !== 'POST' || !url.startsWith(PREFIX)) return null;
   const q = url.indexOf('?');
@@ -130,9 +132,10 @@ function takenBy(req: IncomingMessage): Target | null {
     const signature = h['x-simulator-signature'];
     return signature === undefined ? null : { provider, path, credentials: { signature, token: undefined } };
   }
-  // Mitto: exactly one `token` (several are the full stack's to refuse).
+  // Mitto: exactly one `token`, and the right one (the full stack refuses the rest unread).
   const tokens = q === -1 ? [] : new URLSearchParams(url.slice(q + 1)).getAll('token');
-  return tokens.length === 1 ? { provider, path, credentials: { signature: undefined, token: tokens[0] } } : null;
+  const token = tokens.length === 1 ? tokens[0] : undefined;
+  return token !== undefined && mittoTokenValid(deps, token) ? { provider, path, credentials: { signature: undefined, token } } : null;
 }
 
 /**
