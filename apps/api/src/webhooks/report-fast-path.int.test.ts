@@ -183,6 +183,8 @@ describe('delivery reports one per request: the fast path and the group commit',
       await new Promise((r) => setTimeout(r, 50));
       socket.destroy();
       await waitFor('the abandoned request summarised', () => env.logs.lines.some((l) => l.includes('"request aborted"') && l.includes('/webhooks/sms/simulator/status')), 5_000);
+      // Counted in http_requests_total only when answered, as the full stack's httpMetrics does.
+      expect(await counterValue(api.metrics, 'httpRequests', { route: '/webhooks/sms/:provider/status', status: '499' })).toBe(0);
       expect(await reportHolders(env.db, 'sms-simulator', `${pmid}:delivered`)).toEqual([]);
       const [r] = await sentRecipients(1);
       const res = await request(`http://127.0.0.1:${server.port}`)
