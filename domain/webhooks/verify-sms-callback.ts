@@ -46,3 +46,14 @@ export function verifySmsCallback(provider: SmsCallbackProvider, auth: SmsCallba
   if (auth.previousSecret && auth.previousSecret !== auth.secret && verifyWith(provider, auth.previousSecret, auth)) return 'previous';
   return false;
 }
+
+const NO_BODY = Buffer.alloc(0);
+
+/**
+ * Mitto's URL token on its own: it does not depend on the body (Mitto signs
+ * nothing), so a wrong one can be refused before the body is read. True for
+ * the secret or the one being rotated out.
+ */
+export function mittoTokenValid(secrets: { secret: string; previousSecret?: string | undefined }, token: string): boolean {
+  return verifySmsCallback('mitto', { ...secrets, token, rawBody: NO_BODY, nowSec: 0 }) !== false;
+}

@@ -5,7 +5,7 @@ import { verifySmsCallback, type SmsCallbackProvider } from '../../../../domain/
 import { runWithContext } from '../../../../lib/context';
 import type { ApiDeps } from '../deps';
 import { parseValue } from '../validation';
-import { invalidSignature, jsonOf } from './raw-body';
+import { invalidSignature, jsonOf, smsSecrets } from './raw-body';
 
 /** What a provider's callback carries to prove it is the provider's. */
 export interface SmsCallbackCredentials {
@@ -22,8 +22,7 @@ export interface SmsCallbackCredentials {
  */
 export function verifiedCallbackBody(deps: Pick<ApiDeps, 'config' | 'metrics' | 'now'>, provider: SmsCallbackProvider, credentials: SmsCallbackCredentials, raw: Buffer): unknown {
   const ok = verifySmsCallback(provider, {
-    secret: deps.config.SMS_WEBHOOK_SECRET,
-    previousSecret: deps.config.SMS_WEBHOOK_SECRET_PREVIOUS,
+    ...smsSecrets(deps),
     signature: credentials.signature,
     token: credentials.token,
     rawBody: raw,

@@ -1,19 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isSmsCallbackProvider, type SmsCallbackProvider } from '../../../../domain/webhooks/verify-sms-callback';
+import { isSmsCallbackProvider, mittoTokenValid, type SmsCallbackProvider } from '../../../../domain/webhooks/verify-sms-callback';
 import type { ApiDeps } from '../deps';
-import { KiB } from '../middleware/body-limit';
 import { renderError } from '../middleware/error-handler';
 import type { HttpLogger } from '../middleware/http-logger';
 import { requestIdOf } from '../middleware/request-context';
 import { receiveDeliveryReports, verifiedCallbackBody, type SmsCallbackCredentials } from './delivery-report-callback';
-import { mittoTokenValid } from './raw-body';
+import { SMS_BODY_LIMIT, smsSecrets } from './raw-body';
 
 /** The route, as the full stack declares it too (sms.routes.ts): one metric label for both. */
 export const REPORT_ROUTE = '/webhooks/sms/:provider/status';
 const PREFIX = '/webhooks/sms/';
 const SUFFIX = '/status';
-/** The sms sender's body limit (raw-body.ts): a larger declared body goes the full way, to its 413. */
-const LIMIT = 64 * KiB;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Answers the request and returns true, or returns false (untouched) for the full stack to answer. */
@@ -128,7 +125,7 @@ function takenBy(req: IncomingMessage, deps: Pick<ApiDeps, 'config'>): Target | 
   if (length === undefined || h['transfer-encoding'] !== undefined || h.expect !== undefined) return null;
   if (h['content-encoding'] !== undefined && h['content-encoding'] !== 'identity') return null;
   const n = Number(length);
-  if (!(n > 0 && n <= LIMIT)) return null;
+  if (!(n > 0 && n <= SMS_BODY_LIMIT)) return null;
   if (provider === 'simulator') {
     const signature = h['x-simulator-signature'];
     return signature === undefined ? null : { provider, path, credentials: { signature, token: undefined } };
@@ -136,7 +133,7 @@ function takenBy(req: IncomingMessage, deps: Pick<ApiDeps, 'config'>): Target | 
   // Mitto: exactly one `token`, and the right one (the full stack refuses the rest unread).
   const tokens = q === -1 ? [] : new URLSearchParams(url.slice(q + 1)).getAll('token');
   const token = tokens.length === 1 ? tokens[0] : undefined;
-  return token !== undefined && mittoTokenValid(deps, token) ? { provider, path, credentials: { signature: undefined, token } } : null;
+  return token !== undefined && mittoTokenValid(smsSecrets(deps), token) ? { provider, path, credentials: { signature: undefined, token } } : null;
 }
 
 /**
