@@ -1,8 +1,6 @@
 import { AppError } from '../../lib/errors';
 import type { Tx } from '../../lib/db';
-import { collectDisputeHoldShortfall } from '../billing/collect-dispute-hold-shortfall';
-import { collectDisputeLossShortfall } from '../billing/collect-dispute-loss-shortfall';
-import { collectRefundShortfall } from '../billing/collect-refund-shortfall';
+import { payWhatIsOwed } from './pay-what-is-owed';
 
 export interface Reservation {
   id: string;
@@ -136,20 +134,6 @@ export async function releasePartial(tx: Tx, reservationId: string, amount: numb
   await tx.$executeRaw`UPDATE credit_wallets SET reserved = reserved - ${row.freed}::bigint, updated_at = now() WHERE shop_id = ${row.shop_id}::uuid`;
   await payWhatIsOwed(tx, { shopId: row.shop_id, freed: Number(row.freed), reservedSince: row.created_at });
   return Number(row.freed);
-}
-
-/**
- * Credits a release just freed that were held when a refund or a dispute
- * came: they pay the refund's shortfall (a ledger row), then a partly lost
- * dispute's (a ledger row), then fill the open dispute's hold (no ledger
- * row: they stay reserved), before the merchant can spend them. Under the wallet's lock, taken first: every event that
- * changes a refund or a hold takes it before the purchase or dispute row, so
- * what is read here is final for this transaction, not half-done.
- */
-async function payWhatIsOwed(tx: Tx, r: { shopId: string; freed: number; reservedSince: Date }): Promise<void> {
-  const refunded = await collectRefundShortfall(tx, r);
-  const lost = await collectDisputeLossShortfall(tx, { ...r, freed: r.freed - refunded });
-  await collectDisputeHoldShortfall(tx, { ...r, freed: r.freed - refunded - lost });
 }
 
 export async function activeReservationForCampaign(tx: Tx, campaignId: string): Promise<Reservation | null> {

@@ -1,4 +1,5 @@
 import type { Tx } from '../../lib/db';
+import { payWhatIsOwed } from '../credits/pay-what-is-owed';
 
 /**
  * Closes a flow message's credit hold (hold-flow-credits.ts) at its settle
@@ -10,13 +11,18 @@ import type { Tx } from '../../lib/db';
  * back and the reservation records what the charge consumed of it. The
  * caller debits `charge` in the same transaction. Idempotent: a closed or
  * missing hold holds 0.
+ *
+ * What the hold gives back unspent were refunded credits if a refund (or a
+ * lost dispute) came while it held them: they pay that first, as a
+ * campaign's released reservation does (pay-what-is-owed.ts), so a message
+ * refused or tried later cannot hand a refunded pack back to the merchant.
  */
 export async function closeFlowHold(tx: Tx, o: { shopId: string; key: string; segments: number }): Promise<{ charge: number; held: number }> {
-  const [row] = await tx.$queryRaw<{ charge: bigint; held: bigint }[]>`
+  const [row] = await tx.$queryRaw<{ charge: bigint; held: bigint; since: Date | null }[]>`
     WITH w AS MATERIALIZED (
       SELECT shop_id, balance - reserved AS available FROM credit_wallets WHERE shop_id = ${o.shopId}::uuid FOR UPDATE
     ), hold AS MATERIALIZED (
-      SELECT r.id, r.amount - r.consumed - r.released AS held FROM credit_reservations r, w
+      SELECT r.id, r.created_at, r.amount - r.consumed - r.released AS held FROM credit_reservations r, w
        WHERE r.shop_id = w.shop_id AND r.reservation_key = ${o.key} AND r.status = 'active'
          FOR UPDATE OF r
     ), calc AS MATERIALIZED (
@@ -33,6 +39,9 @@ export async function closeFlowHold(tx: Tx, o: { shopId: string; key: string; se
         FROM calc c WHERE cw.shop_id = c.shop_id AND c.held > 0
       RETURNING 1
     )
-    SELECT c.charge, c.held, (SELECT count(*) FROM closed) + (SELECT count(*) FROM freed) AS written FROM calc c`;
-  return { charge: Number(row?.charge ?? 0), held: Number(row?.held ?? 0) };
+    SELECT c.charge, c.held, (SELECT created_at FROM hold) AS since, (SELECT count(*) FROM closed) + (SELECT count(*) FROM freed) AS written FROM calc c`;
+  const charge = Number(row?.charge ?? 0);
+  const held = Number(row?.held ?? 0);
+  if (row?.since) await payWhatIsOwed(tx, { shopId: o.shopId, freed: held - Math.min(charge, held), reservedSince: row.since });
+  return { charge, held };
 }

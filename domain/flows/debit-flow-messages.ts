@@ -1,4 +1,5 @@
 import type { Tx } from '../../lib/db';
+import { payWhatIsOwed } from '../credits/pay-what-is-owed';
 import { closeFlowHold } from './close-flow-hold';
 
 export interface FlowMessageCharge {
@@ -32,7 +33,8 @@ export const flowClaimDebitKey = (claimToken: string, flowId: string): string =>
  * `holdKey`: the claim's credit hold for this shop (hold-flow-credits.ts),
  * taken before the provider call. The messages are charged out of it first,
  * and it closes in the same statement, whatever was charged (`reserved`
- * gives back all of it). Without one, or once reconciliation gave an expired
+ * gives back all of it; what it held beyond the charge pays what a refund
+ * or dispute that came meanwhile is owed first). Without one, or once reconciliation gave an expired
  * one back, they are charged from what no reservation holds.
  */
 export async function debitFlowMessages(
@@ -47,12 +49,12 @@ export async function debitFlowMessages(
     if (holdKey) await closeFlowHold(tx, { shopId, key: holdKey, segments: 0 });
     return charged;
   }
-  const rows = await tx.$queryRaw<{ ids: string[] | null; charges: number[]; flows: string[] | null; written: string[] | null }[]>`
+  const rows = await tx.$queryRaw<{ ids: string[] | null; charges: number[]; flows: string[] | null; written: string[] | null; since: Date | null; freed: bigint | null }[]>`
     WITH wallet_row AS MATERIALIZED (
       SELECT shop_id, balance, reserved, ledger_seq FROM credit_wallets WHERE shop_id = ${shopId}::uuid FOR UPDATE
     ), hold AS MATERIALIZED (
       -- After the wallet, as every credit path locks them.
-      SELECT r.id, r.amount - r.consumed - r.released AS held FROM credit_reservations r, wallet_row
+      SELECT r.id, r.created_at, r.amount - r.consumed - r.released AS held FROM credit_reservations r, wallet_row
        WHERE r.shop_id = wallet_row.shop_id AND r.reservation_key = ${holdKey} AND r.status = 'active'
          FOR UPDATE OF r
     ), w AS MATERIALIZED (
@@ -84,7 +86,7 @@ export async function debitFlowMessages(
          SET consumed = r.consumed + t.taken, released = r.released + (h.held - t.taken), status = 'closed', updated_at = now()
         FROM hold h, (SELECT LEAST((SELECT held FROM hold), COALESCE((SELECT sum(charge) FROM calc), 0))::bigint AS taken) t
        WHERE r.id = h.id
-      RETURNING 1
+      RETURNING h.created_at AS since, h.held - t.taken AS freed
     ), wallet AS (
       UPDATE credit_wallets cw SET balance = cw.balance + COALESCE((SELECT sum(amount) FROM ledger), 0), reserved = cw.reserved - w.held,
              ledger_seq = COALESCE((SELECT max(ledger_seq) FROM ledger), cw.ledger_seq), updated_at = now()
@@ -95,7 +97,7 @@ export async function debitFlowMessages(
     -- message (277 ms for 760 messages, measured).
     SELECT (SELECT array_agg(id::text ORDER BY ord) FROM calc) AS ids, (SELECT array_agg(charge::int ORDER BY ord) FROM calc) AS charges,
            (SELECT array_agg(flow_id::text) FROM per_flow) AS flows, (SELECT array_agg(idempotency_key) FROM ledger) AS written,
-           (SELECT count(*) FROM closed) AS closed`;
+           (SELECT since FROM closed) AS since, (SELECT freed FROM closed) AS freed`;
   const [row] = rows;
   const written = new Set(row?.written ?? []);
   for (const flowId of row?.flows ?? []) {
@@ -103,5 +105,7 @@ export async function debitFlowMessages(
     if (!written.has(key)) throw new Error(`debit key ${key} was already used`);
   }
   (row?.ids ?? []).forEach((id, i) => charged.set(id, row?.charges[i] ?? 0));
+  // What the hold gave back unspent pays a refund or dispute that came while it held it (close-flow-hold.ts).
+  if (row?.since) await payWhatIsOwed(tx, { shopId, freed: Number(row.freed ?? 0), reservedSince: row.since });
   return charged;
 }
