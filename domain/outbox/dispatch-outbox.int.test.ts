@@ -174,3 +174,30 @@ it('a valid row failing transiently on more attempts than the dead bound is stil
   expect(await countDeadOutbox(env.db)).toBe(0);
   expect(await dispatchOutbox(env.db, deps.producer, { now })).toBe(1);
 });
+
+/** The real producer, whose add waits until `n` callers have reached it (concurrent passes trying the same row at once). */
+function rendezvous(n: number): Producer {
+  let arrived = 0;
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  return {
+    async add(...args: Parameters<Producer['add']>) {
+      if (++arrived >= n) open();
+      await gate;
+      return deps.producer.add(...args);
+    },
+    addBulk: deps.producer.addBulk.bind(deps.producer),
+  } as Producer;
+}
+
+it('two passes trying the same row at once (the dispatcher and reconciliation) count one attempt: the row is not set aside before its bound', async () => {
+  const poison = await poisonRow();
+  let now = new Date();
+  for (let round = 1; round <= OUTBOX_RETRY.deadAfterAttempts; round++) {
+    const producer = rendezvous(2);
+    await Promise.all([dispatchOutbox(env.db, producer, { now }), dispatchOutbox(env.db, producer, { now })]);
+    const r = await rowOf(poison);
+    expect({ round, attempts: r.attempts, dead: r.dead_at !== null }).toEqual({ round, attempts: round, dead: round === OUTBOX_RETRY.deadAfterAttempts });
+    if (r.next_attempt_at) now = r.next_attempt_at;
+  }
+});

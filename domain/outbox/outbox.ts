@@ -231,8 +231,18 @@ export class OutboxPassInterrupted extends Error {
   }
 }
 
-/** Records a failed publish on its row: attempt, short error, next retry, dead once its bound is reached. Returns whether it is now dead. */
-async function recordPublishFailure(db: Db, row: OutboxRow, kind: OutboxFailureKind, err: unknown, now: Date): Promise<boolean> {
+/** A row as the dispatcher read it: `attempts` is its version, so two passes trying it at once record one attempt. */
+type DispatchedRow = OutboxRow & { attempts: number };
+
+/**
+ * Records a failed publish on its row: attempt, short error, next retry, dead
+ * once its bound is reached. Guarded by the attempts the pass read: should
+ * another pass (the dispatcher job and reconciliation both run one) have
+ * recorded this same attempt meanwhile, nothing is written and null is
+ * returned, so concurrent passes never count one attempt twice and never set
+ * a row aside before its bound. Otherwise returns whether it is now dead.
+ */
+async function recordPublishFailure(db: Db, row: DispatchedRow, kind: OutboxFailureKind, err: unknown, now: Date): Promise<boolean | null> {
   const { baseMs, maxMs, deadAfterAttempts } = OUTBOX_RETRY;
   // `attempts` on the right is the value before this attempt.
   const [r] = await db.$queryRaw<{ dead: boolean }[]>`
@@ -240,9 +250,9 @@ async function recordPublishFailure(db: Db, row: OutboxRow, kind: OutboxFailureK
        SET attempts = attempts + 1, last_error = ${describeError(err).slice(0, 300)},
            next_attempt_at = ${now}::timestamptz + LEAST(${maxMs}::float8, ${baseMs}::float8 * power(2, LEAST(attempts, 30))) * interval '1 millisecond',
            dead_at = CASE WHEN ${kind === 'schema'} AND attempts + 1 >= ${deadAfterAttempts} THEN ${now}::timestamptz END
-     WHERE id = ${row.id} AND published_at IS NULL
+     WHERE id = ${row.id} AND published_at IS NULL AND attempts = ${row.attempts}
     RETURNING dead_at IS NOT NULL AS dead`;
-  return r?.dead ?? false;
+  return r ? r.dead : null;
 }
 
 export interface DispatchOutboxOptions {
@@ -264,8 +274,8 @@ export interface DispatchOutboxOptions {
  */
 export async function dispatchOutbox(db: Db, producer: Producer, opts: DispatchOutboxOptions = {}): Promise<number> {
   const now = opts.now ?? new Date();
-  const rows = await db.$queryRaw<OutboxRow[]>`
-    SELECT id, event_type, aggregate_id, payload, trace_id, available_at FROM outbox_events
+  const rows = await db.$queryRaw<DispatchedRow[]>`
+    SELECT id, event_type, aggregate_id, payload, trace_id, available_at, attempts FROM outbox_events
      WHERE published_at IS NULL AND dead_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= ${now})
        AND event_type = ANY(${Object.keys(OUTBOX_ROUTES)}::text[])
      ORDER BY available_at, id LIMIT ${opts.limit ?? 500}`;
@@ -277,10 +287,13 @@ export async function dispatchOutbox(db: Db, producer: Producer, opts: DispatchO
     } catch (err) {
       const kind = outboxFailureKind(err);
       const dead = await recordPublishFailure(db, row, kind, err, now);
-      opts.metrics?.outboxPublishFailures.inc({ reason: kind });
-      const fields = { outboxId: String(row.id), eventType: row.event_type, kind, error: describeError(err) };
-      if (dead) opts.logger?.error(fields, 'outbox event set aside as dead: its payload fails its job schema (docs/runbooks/outbox.md)');
-      else opts.logger?.warn(fields, 'outbox event not published; retried later');
+      // null: a concurrent pass recorded this attempt (and counted and logged it).
+      if (dead !== null) {
+        opts.metrics?.outboxPublishFailures.inc({ reason: kind });
+        const fields = { outboxId: String(row.id), eventType: row.event_type, kind, error: describeError(err) };
+        if (dead) opts.logger?.error(fields, 'outbox event set aside as dead: its payload fails its job schema (docs/runbooks/outbox.md)');
+        else opts.logger?.warn(fields, 'outbox event not published; retried later');
+      }
       if (kind !== 'schema') {
         stopped = new OutboxPassInterrupted(row.id, done.length, err);
         break;
