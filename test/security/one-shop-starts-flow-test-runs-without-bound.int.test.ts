@@ -83,4 +83,20 @@ describe('one shop starts flow test runs without bound', () => {
     const other = await createShop(env.db);
     expect((await testRun(other, await createFlow(other))).status).toBe(201);
   });
+  it(`racing requests on different flows cannot start more than ${MAX_TEST_RUNS_PER_HOUR} test runs within the hour (round after round)`, async () => {
+    for (let round = 0; round < 4; round++) {
+      const shop = await createShop(env.db);
+      // One flow per request: each flow's own lock and in-progress bound do not serialise them, only the shop's hourly count does.
+      const flows = await Promise.all(Array.from({ length: 8 }, () => createFlow(shop)));
+      const contact = await createContact(env.db, shop.id);
+      await env.db.$executeRaw`
+        INSERT INTO flow_runs (flow_id, version_id, shop_id, contact_id, trigger_type, trigger_subject, triggered_at, status, ended_at, created_at)
+        SELECT f.id, f.current_version_id, f.shop_id, ${contact.id}::uuid, 'manual', 'manual:' || gen_random_uuid(), now(), 'completed', now(), now() - interval '5 minutes'
+          FROM flows f, generate_series(1, ${MAX_TEST_RUNS_PER_HOUR - 3}::int) WHERE f.id = ${flows[0]}::uuid`;
+      const raced = await Promise.all(flows.map((f) => testRun(shop, f)));
+      expect({ round, statuses: raced.map((r) => r.status).sort() }).toEqual({ round, statuses: [201, 201, 201, 429, 429, 429, 429, 429] });
+      const [n] = await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM flow_runs WHERE shop_id = ${shop.id}::uuid AND trigger_type = 'manual'`;
+      expect(n!.n).toBe(MAX_TEST_RUNS_PER_HOUR);
+    }
+  });
 });
