@@ -1,5 +1,9 @@
 import request from 'supertest';
 import type { Express } from 'express';
+import { Worker } from 'bullmq';
+import { queueOptions } from '../../../queue/connection';
+import { jobIds } from '../../../queue/job-ids';
+import { deferLaunch } from './processors/campaign-launch.processor';
 import { createContactsBulk, createShop } from '../../../test/factories';
 import { createTestEnv, type TestEnv } from '../../../test/harness';
 import { sessionToken } from '../../../test/session-token';
@@ -115,5 +119,33 @@ describe('moving a scheduled campaign while its launch runs', () => {
     }
     // Both orders are possible; whichever happened, the invariant held.
     expect([...outcomes].every((st) => st === 200 || st === 409)).toBe(true);
+  });
+  it('moved earlier while its launch job is running (deciding to wait for the later time): the job is due at the earlier time', async () => {
+    const s = await scheduled();
+    const earlier = new Date(s.oldAt.getTime() - 1_800_000);
+    const payload = { traceId: 'race', campaignId: s.campaignId, shopId: s.shopId };
+    const jobId = jobIds.launch(s.campaignId);
+    // The launch job, woken (by an earlier time the campaign was moved later from) and taken by a worker: active.
+    await worker.producer.add('campaign.launch.v1', payload, { jobId });
+    const taker = new Worker('campaigns', null, { ...queueOptions(worker.redis, env.prefix, 'campaigns'), autorun: false });
+    try {
+      const token = 'race-token';
+      const job = await taker.getNextJob(token, { block: false });
+      expect(job?.id).toBe(jobId);
+      // The launch reads the campaign: not due before the later time.
+      const result = await launchCampaign({ db: env.db, producer: worker.producer, now: worker.now, batchSize: 100 }, payload);
+      expect(result).toEqual({ outcome: 'deferred', until: s.oldAt, reason: 'scheduled' });
+      // Moved earlier now: committed and published while the job is still active (nothing delayed to bring forward).
+      const moved = await request(app).patch(`/api/campaigns/${s.campaignId}`).set('Authorization', s.auth).send({ scheduledAt: earlier.toISOString() });
+      expect(moved.status).toBe(200);
+      // The run ends by putting its job back for the time it read.
+      await expect(deferLaunch(worker, job!, token, payload, result.outcome === 'deferred' ? result.until : s.oldAt)).rejects.toThrow();
+      const queue = worker.queues.get('campaigns');
+      const score = await worker.redis.zscore(queue.toKey('delayed'), jobId);
+      const dueAt = score === null ? null : Math.floor(Number(score) / 0x1000);
+      expect(dueAt !== null && Math.abs(dueAt - earlier.getTime()) < 2_000 ? 'at the earlier time' : `due ${dueAt === null ? 'never' : new Date(dueAt).toISOString()}`).toBe('at the earlier time');
+    } finally {
+      await taker.close();
+    }
   });
 });
