@@ -39,7 +39,7 @@ it('each keyed contact and settings write is refused (409 REQUEST_IN_PROGRESS, n
     ['POST /api/contacts', (g) => createContact(t.env.db, shop.id, contactCreateSchema().parse({ phone: testPhone(), smsConsent: 'subscribed' }), g)],
     ['PATCH /api/contacts/:id', (g) => updateContact(t.env.db, shop.id, contact.id, contactPatchSchema.parse({ firstName: 'Late' }), g)],
     ['DELETE /api/contacts/:id', (g) => eraseContact(t.env.db, shop.id, contact.id, g)],
-    ['PATCH /api/shop', (g) => updateShopSettings(t.env.db, shop.id, { timezone: 'Europe/Paris' }, { defaultSender: 'SMSAPP', guard: g })],
+    ['PATCH /api/shop', (g) => updateShopSettings(t.env.db, shop.id, { timezone: 'Europe/Paris' }, { defaultSender: 'SMSAPP', guard: g, now: new Date() })],
     ['PATCH /api/shop/keyword-replies', (g) => updateKeywordReplySettings(t.env.db, shop.id, { help: 'Help from {{shopName}}: reply STOP to opt out.' }, g)],
   ];
   for (const [route, write] of writes) {

@@ -63,7 +63,8 @@ export function quietHoursWarningFor(quietHours: { start: string; end: string },
   };
 }
 
-export function toShopView(r: ShopSettingsRow, now = new Date()): ShopView {
+/** `now`: the api's clock (deps.now), which the quiet-hours warning is read at. */
+export function toShopView(r: ShopSettingsRow, now: Date): ShopView {
   const quietHours = { start: r.quiet_hours_start, end: r.quiet_hours_end };
   return {
     id: r.id,
@@ -81,8 +82,8 @@ export function toShopView(r: ShopSettingsRow, now = new Date()): ShopView {
 }
 
 /** GET /api/shop: the authenticated shop and its messaging settings. */
-export async function getShop(db: DbOrTx, shopId: string): Promise<ShopView> {
+export async function getShop(db: DbOrTx, shopId: string, now: Date): Promise<ShopView> {
   const [row] = await db.$queryRaw<ShopSettingsRow[]>`SELECT ${raw(SHOP_SETTINGS_COLUMNS)} FROM shops WHERE id = ${shopId}::uuid`;
   if (!row) throw notFound('Shop');
-  return toShopView(row);
+  return toShopView(row, now);
 }

@@ -76,7 +76,7 @@ const senderTaken = (): AppError =>
  * other shop sends as it, shared or owned. Two concurrent claims meet the
  * unique index on owned senders; the default is never owned.
  */
-export async function updateShopSettings(db: DbOrTx, shopId: string, patch: ShopSettingsPatch, opts: { defaultSender: string; guard?: IdempotencyGuard }): Promise<ShopView> {
+export async function updateShopSettings(db: DbOrTx, shopId: string, patch: ShopSettingsPatch, opts: { defaultSender: string; guard?: IdempotencyGuard; now: Date }): Promise<ShopView> {
   const guard = opts.guard ?? UNGUARDED;
   const sender = patch.senderId ?? null;
   const shared = sender !== null && sender.toLowerCase() === opts.defaultSender.toLowerCase();
@@ -106,7 +106,7 @@ export async function updateShopSettings(db: DbOrTx, shopId: string, patch: Shop
     if (isUniqueViolation(err)) throw senderTaken();
     throw err;
   }
-  if (rows[0]) return toShopView(rows[0]);
+  if (rows[0]) return toShopView(rows[0], opts.now);
   const [exists] = await db.$queryRaw<{ id: string }[]>`SELECT id FROM shops WHERE id = ${shopId}::uuid`;
   if (!exists) throw notFound('Shop');
   throw senderTaken();

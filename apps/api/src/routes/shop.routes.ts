@@ -23,14 +23,14 @@ export function shopRoutes(deps: ApiDeps): Router {
   router.get(
     '/shop',
     ...validated({ query: noQuery }, async (_input, _req, res) => {
-      res.json(await getShop(deps.db, shopOf(res).shopId));
+      res.json(await getShop(deps.db, shopOf(res).shopId, deps.now()));
     }),
   );
 
   router.patch(
     '/shop',
     ...validated({ body: shopSettingsPatchSchema, query: noQuery, use: [idempotency(deps, { required: false })] }, async ({ body }, _req, res) => {
-      res.json(await updateShopSettings(deps.db, shopOf(res).shopId, body, { defaultSender: deps.config.SMS_DEFAULT_SENDER, guard: idempotencyGuardOf(res) }));
+      res.json(await updateShopSettings(deps.db, shopOf(res).shopId, body, { defaultSender: deps.config.SMS_DEFAULT_SENDER, guard: idempotencyGuardOf(res), now: deps.now() }));
     }),
   );
 
