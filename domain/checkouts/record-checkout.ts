@@ -28,7 +28,8 @@ export type RecordCheckoutResult = 'stored' | 'stale';
  * completion is taken from it). The contact is linked as an order's is
  * (record-order.ts): the one holding the customer id, else the one the
  * buyer's numbers name, only when they name exactly one (never an erased
- * one). The upsert locks the row: a flow's send step holds it FOR
+ * one, nor, for a checkout naming a customer, one holding another customer
+ * id: buyer-contact-sql.ts). The upsert locks the row: a flow's send step holds it FOR
  * SHARE while it decides an abandoned-checkout reminder, so a completion
  * commits before that decision, which then sees it, or after the send
  * (flows/order-placed-since.ts).

@@ -44,7 +44,9 @@ export type RecordOrderResult =
  * or one never synced) the one holding the buyer's number, by its phone hash
  * as contacts are keyed, only when the numbers name exactly one contact of
  * the shop: two contacts (the order's number one's, the customer record's
- * another's) is no link, as nothing says which one bought. An erased contact
+ * another's) is no link, as nothing says which one bought; an order naming a
+ * customer never goes by number to a contact holding another customer id
+ * (buyer-contact-sql.ts). An erased contact
  * is never linked. No contact is created: an order is not consent to be
  * texted.
  *

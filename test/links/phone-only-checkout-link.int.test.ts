@@ -168,6 +168,28 @@ describe('an abandoned checkout whose buyer is known only by phone', () => {
     expect(await runsOf(flowId)).toEqual([]);
   });
 
+  it("is not linked by phone to another Shopify customer's contact, and starts nothing for it", async () => {
+    const shop = await createShop(env.db);
+    const flowId = await cartFlow(shop);
+    const theirs = await createContact(env.db, shop.id, { phone: testPhone() });
+    await env.db.$executeRaw`UPDATE contacts SET shopify_customer_id = ${String(newId())} WHERE id = ${theirs.id}::uuid`;
+
+    // A cart of another customer (never synced here) carrying this contact's number.
+    const others = [
+      checkoutBody({ phone: theirs.phone, customer: { id: newId(), phone: null } }),
+      checkoutBody({ customer: { id: newId(), phone: theirs.phone } }),
+      checkoutBody({ customer: { id: newId(), phone: null }, shipping: { phone: national(theirs.phone), country_code: 'US' } }),
+    ];
+    // No customer at all: the number decides.
+    const guest = checkoutBody({ phone: theirs.phone });
+    for (const k of [...others, guest]) await deliver(shop, k);
+
+    for (const k of others) expect((await stored(shop, k.token)).contact_id).toBeNull();
+    expect((await stored(shop, guest.token)).contact_id).toBe(theirs.id);
+    await settleTriggers(shop.id);
+    expect(await runsOf(flowId)).toEqual([[guest.token, theirs.id]]);
+  });
+
   it('customers/redact by the number it was linked by deletes the checkout and scrubs its stored payload', async () => {
     const shop = await createShop(env.db);
     const contact = await createContact(env.db, shop.id, { phone: testPhone() });

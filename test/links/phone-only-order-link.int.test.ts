@@ -178,6 +178,41 @@ describe('an order whose buyer is known only by phone', () => {
     expect([await ordersSeen(byId.id), await ordersSeen(byPhone.id)]).toEqual([1, 1]);
   });
 
+  it("is not linked by phone to another Shopify customer's contact: a known, different customer id is not overridden by a number", async () => {
+    const shop = await createShop(env.db);
+    const flowId = await postPurchaseFlow(shop);
+    const theirs = await createContact(env.db, shop.id, { phone: testPhone() });
+    const theirCustomer = newId();
+    await env.db.$executeRaw`UPDATE contacts SET shopify_customer_id = ${String(theirCustomer)} WHERE id = ${theirs.id}::uuid`;
+    const campaignId = await deliveredCampaign(shop, theirs.id);
+
+    // Another customer (never synced here) whose order carries this contact's number, in every place it can.
+    const otherCustomers = [
+      orderBody({ phone: theirs.phone, customer: { id: newId(), phone: null } }),
+      orderBody({ customer: { id: newId(), phone: theirs.phone } }),
+      orderBody({ customer: { id: newId(), phone: null }, billing: { phone: national(theirs.phone), country_code: 'US' } }),
+    ];
+    // No customer at all (POS): nothing says it is someone else's, the number decides.
+    const guest = orderBody({ billing: { phone: national(theirs.phone), country_code: 'US' } });
+    // This contact's own customer id: linked, whatever the numbers.
+    const own = orderBody({ customer: { id: theirCustomer, phone: testPhone() } });
+    for (const o of [...otherCustomers, guest, own]) await deliver(shop, o);
+
+    for (const o of otherCustomers) expect(await linkOf(shop, o.id)).toBeNull();
+    expect(await linkOf(shop, guest.id)).toBe(theirs.id);
+    expect(await linkOf(shop, own.id)).toBe(theirs.id);
+    expect(await ordersSeen(theirs.id)).toBe(2);
+    expect(await statsOf(shop, campaignId)).toMatchObject({ attributedOrders: 2 });
+    await settleTriggers(shop.id);
+    expect(await runSubjects(flowId)).toEqual([String(guest.id), String(own.id)].sort());
+
+    // A contact with no customer id holding another of the order's numbers is still found by it.
+    const open = await createContact(env.db, shop.id, { phone: testPhone() });
+    const both = orderBody({ phone: open.phone, customer: { id: newId(), phone: theirs.phone } });
+    await deliver(shop, both);
+    expect(await linkOf(shop, both.id)).toBe(open.id);
+  });
+
   it('is linked to nobody when its numbers name two contacts or none is a valid number; an invalid one does not hide a valid one', async () => {
     const shop = await createShop(env.db);
     const flowId = await postPurchaseFlow(shop);
