@@ -49,9 +49,10 @@ export async function eraseContact(db: DbOrTx, shopId: string, id: string, guard
          AND (k.contact_id = old.id OR k.phone_hash = old.phone_hash OR k.customer_id = old.shopify_customer_id)
     ), orders AS (
       UPDATE shopify_orders o
-         SET customer_id = NULL, contact_id = NULL, landing_site = NULL, referring_site = NULL, discount_codes = '{}'
+         SET customer_id = NULL, contact_id = NULL, landing_site = NULL, referring_site = NULL, discount_codes = '{}', buyer_phone_hashes = '{}'
         FROM old
-       WHERE o.shop_id = ${shopId}::uuid AND (o.contact_id = old.id OR o.customer_id = old.shopify_customer_id)
+       WHERE o.shop_id = ${shopId}::uuid
+         AND (o.contact_id = old.id OR o.customer_id = old.shopify_customer_id OR o.buyer_phone_hashes @> ARRAY[old.phone_hash])
     ), clicks AS (
       -- Clicks and attributions stay counted for their campaign, no longer linked to the person.
       UPDATE link_clicks k SET contact_id = NULL FROM old WHERE k.shop_id = ${shopId}::uuid AND k.contact_id = old.id

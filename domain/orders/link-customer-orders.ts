@@ -18,11 +18,16 @@ export interface LinkedOrders {
 
 /**
  * Called by the customers/* webhooks after the customer's contact is upserted,
- * under lockShopifyCustomer: the customer's orders stored before its contact
- * existed (or before the contact held this customer id) are linked to it, the
- * newest LATE_ORDERS_PER_CONTACT placed within LATE_ORDER_WINDOW_HOURS; older
- * ones stay unlinked as they were. The contact row is locked first (FOR NO KEY
- * UPDATE, as a consent change takes it), so a subscription committing at the
+ * under lockShopifyCustomer and lockBuyerPhones of the event's number: the
+ * customer's orders stored before its contact existed (or before the contact
+ * held this customer id) are linked to it, and so are the orders of no
+ * customer stored before the contact held its number whose numbers name
+ * this contact alone (as record-order.ts would have linked them had the
+ * contact been there: buyer-contact-sql.ts; an order naming another customer
+ * never is). The newest LATE_ORDERS_PER_CONTACT of them placed within
+ * LATE_ORDER_WINDOW_HOURS; older ones stay unlinked as they were. The
+ * contact row is locked first (FOR NO KEY UPDATE, as a consent change takes
+ * it), so a subscription committing at the
  * same time either sees these links (its consent record trigger queues the
  * orders then) or is seen by the trigger events written here; and a flow's
  * send step deciding under that row's share lock either sees a linked order
@@ -31,20 +36,32 @@ export interface LinkedOrders {
  * subscribed and a flow live since the order's arrival is on the trigger;
  * the job's unique key (flow, contact, order) starts a run at most once,
  * whatever else queues it. The contact's order summary is not moved: the
- * customer webhook carries Shopify's own count, which includes these orders.
+ * customer webhook carries Shopify's own count, which includes the
+ * customer's orders (an order of no customer linked by its number is left
+ * out of it, as it is of Shopify's), and nothing is attributed: the contact
+ * was not reachable at this number when the order was placed.
  */
 export async function linkCustomerOrders(tx: Tx, o: { shopId: string; customerId: string; traceId: string | null }): Promise<LinkedOrders> {
   const rows = await tx.$queryRaw<{ contact_id: string; order_id: string }[]>`
     WITH c AS (
-      SELECT id FROM contacts
+      SELECT id, phone_hash FROM contacts
        WHERE shop_id = ${o.shopId}::uuid AND shopify_customer_id = ${o.customerId} AND erased_at IS NULL
        ORDER BY id LIMIT 1
          FOR NO KEY UPDATE
     ), pick AS (
-      SELECT order_id FROM shopify_orders
+      SELECT order_id, ordered_at FROM shopify_orders
        WHERE shop_id = ${o.shopId}::uuid AND customer_id = ${o.customerId} AND contact_id IS NULL
          AND ordered_at > now() - make_interval(hours => ${LATE_ORDER_WINDOW_HOURS}::int)
-       ORDER BY ordered_at DESC LIMIT ${LATE_ORDERS_PER_CONTACT}::int
+      UNION
+      -- An order of no customer: any live contact holding one of its numbers would have been found by it
+      -- (buyer-contact-sql.ts), so it is this contact's only if no other holds one.
+      SELECT s.order_id, s.ordered_at FROM shopify_orders s, c
+       WHERE s.shop_id = ${o.shopId}::uuid AND s.customer_id IS NULL AND s.contact_id IS NULL AND s.buyer_phone_hashes <> '{}'
+         AND s.ordered_at > now() - make_interval(hours => ${LATE_ORDER_WINDOW_HOURS}::int)
+         AND s.buyer_phone_hashes @> ARRAY[c.phone_hash]
+         AND NOT EXISTS (SELECT 1 FROM contacts x
+                          WHERE x.shop_id = s.shop_id AND x.erased_at IS NULL AND x.id <> c.id AND x.phone_hash = ANY(s.buyer_phone_hashes))
+      ORDER BY ordered_at DESC LIMIT ${LATE_ORDERS_PER_CONTACT}::int
     )
     UPDATE shopify_orders s SET contact_id = c.id
       FROM c, pick

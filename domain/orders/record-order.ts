@@ -11,7 +11,9 @@ export interface ShopifyOrderInput {
   /**
    * The buyer's numbers in E.164 (buyer-phones.ts: which of the order's, and
    * in which order of trust), used only to find the contact when the
-   * customer id does not.
+   * customer id does not. Their hashes are kept on the row (never the
+   * numbers), so a contact that appears later for one of them can still be
+   * linked (link-customer-orders.ts). At most four, distinct.
    */
   phones: string[];
   totalPrice: string;
@@ -48,7 +50,9 @@ export type RecordOrderResult =
  * customer never goes by number to a contact holding another customer id
  * (buyer-contact-sql.ts). An erased contact
  * is never linked. No contact is created: an order is not consent to be
- * texted.
+ * texted. An order of no customer that finds no contact by its numbers is
+ * linked later if a customers/* webhook brings the one contact they name
+ * (link-customer-orders.ts; the caller holds lockBuyerPhones for them).
  *
  * The order is then either one Shopify's customer summary already reported
  * (orders_unseen: the oldest of them) or one it has yet to count
@@ -75,9 +79,10 @@ export async function recordShopifyOrder(tx: Tx, o: ShopifyOrderInput): Promise<
   const [row] = await tx.$queryRaw<{ inserted: number; contact_id: string | null; reported: boolean | null }[]>`
     WITH ${buyerContactCtes(o.shopId, o.customerId, hashes)}, ins AS (
       INSERT INTO shopify_orders (shop_id, order_id, customer_id, contact_id, total_minor, currency, ordered_at,
-                                  landing_site, referring_site, source_name, discount_codes, cancelled_at, test)
+                                  landing_site, referring_site, source_name, discount_codes, cancelled_at, test, buyer_phone_hashes)
       VALUES (${o.shopId}::uuid, ${o.orderId}, ${o.customerId}, (SELECT id FROM target), ${totalMinor}::bigint, ${o.currency}, ${o.orderedAt},
-              ${o.landingSite}, ${o.referringSite}, ${o.sourceName}, ${o.discountCodes}::text[], ${o.cancelledAt ?? null}::timestamptz, ${o.test ?? false}::boolean)
+              ${o.landingSite}, ${o.referringSite}, ${o.sourceName}, ${o.discountCodes}::text[], ${o.cancelledAt ?? null}::timestamptz, ${o.test ?? false}::boolean,
+              ${hashes}::text[])
       ON CONFLICT (shop_id, order_id) DO NOTHING
       RETURNING contact_id, total_minor, currency, ordered_at, test
     ), moved AS (

@@ -63,7 +63,8 @@ export async function exportCustomerData(
     SELECT order_id, contact_id, total_minor, currency, ordered_at, landing_site, referring_site, source_name, discount_codes
       FROM shopify_orders
      WHERE shop_id = ${r.shopId}::uuid
-       AND (contact_id = ANY(${ids}::uuid[]) OR order_id = ANY(${orderIds}::text[]) OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))
+       AND (contact_id = ANY(${ids}::uuid[]) OR order_id = ANY(${orderIds}::text[]) OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text)
+            OR buyer_phone_hashes && ${hashes}::text[])
      ORDER BY ordered_at, order_id`;
   // Clicks on campaign and flow short links (the user-agent class, never the agent or the IP) and orders attributed to campaigns and flows.
   const clicks = ids.length

@@ -69,12 +69,13 @@ export async function redactCustomer(
   // The consent record goes with the customer (the only deletion its table accepts).
   await eraseConsentRecords(tx, r.shopId, contactIds);
   const orderIds = uniq((r.ordersToRedact ?? []).map(String));
+  // An order that carries one of the customer's numbers (its hash, kept to link it later) is theirs too.
   await tx.$executeRaw`
     UPDATE shopify_orders
-       SET customer_id = NULL, contact_id = NULL, landing_site = NULL, referring_site = NULL, discount_codes = '{}'
+       SET customer_id = NULL, contact_id = NULL, landing_site = NULL, referring_site = NULL, discount_codes = '{}', buyer_phone_hashes = '{}'
      WHERE shop_id = ${r.shopId}::uuid
        AND (contact_id = ANY(${contactIds}::uuid[]) OR order_id = ANY(${orderIds}::text[])
-            OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))`;
+            OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text) OR buyer_phone_hashes && ${hashes}::text[])`;
   // Clicks and attributions stay counted for their campaign, no longer linked to the customer.
   await tx.$executeRaw`UPDATE link_clicks SET contact_id = NULL WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${contactIds}::uuid[])`;
   await tx.$executeRaw`UPDATE order_attributions SET contact_id = NULL WHERE shop_id = ${r.shopId}::uuid AND contact_id = ANY(${contactIds}::uuid[])`;

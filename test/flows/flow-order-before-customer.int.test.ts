@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { createShop, testPhone, type ShopFixture } from '../factories';
+import { createContact, createShop, testPhone, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
 import { waitFor } from '../sending';
 import { sessionToken } from '../session-token';
@@ -9,6 +9,8 @@ import { postShopify, rid, webhookEvent } from '../webhooks';
 import type { WorkerDeps } from '../../apps/worker/src/deps';
 import { dispatchOutbox } from '../../domain/outbox/outbox';
 import { syncShopifyCustomer } from '../../domain/contacts/sync-shopify-customer';
+import { phoneHash } from '../../domain/contacts/phone';
+import { lockBuyerPhones } from '../../domain/orders/buyer-phone-lock';
 import { lockShopifyCustomer } from '../../domain/orders/customer-lock';
 import { recordShopifyOrder } from '../../domain/orders/record-order';
 
@@ -96,6 +98,17 @@ describe('post-purchase flow for an order that arrives before its subscribed con
     discount_codes: [],
     line_items: [],
   });
+  /** An order of no customer (POS, draft, guest): only its numbers say who bought. */
+  const guestOrder = (id: number, numbers: { phone?: string; billing?: string; shipping?: string }, createdAt = iso(0)) => ({
+    ...order(id, 0, createdAt),
+    customer: null,
+    phone: numbers.phone ?? null,
+    ...(numbers.billing ? { billing_address: { phone: numbers.billing, country_code: 'US' } } : {}),
+    ...(numbers.shipping ? { shipping_address: { phone: numbers.shipping, country_code: 'US' } } : {}),
+  });
+  const linkOf = async (shopId: string, orderId: number) =>
+    (await env.db.$queryRaw<{ contact_id: string | null }[]>`
+      SELECT contact_id FROM shopify_orders WHERE shop_id = ${shopId}::uuid AND order_id = ${String(orderId)}`)[0]?.contact_id;
   const customer = (id: number, phone: string, state: string, updatedAt: string) => ({
     id,
     phone,
@@ -234,6 +247,88 @@ describe('post-purchase flow for an order that arrives before its subscribed con
     );
 
     await settleTriggers(shop.id);
+    const runs = await runsOf(flow);
+    expect(runs.map((r) => r.trigger_subject).sort()).toEqual([String(a.orderId), String(b.orderId)].sort());
+    expect(runs.find((r) => r.trigger_subject === String(a.orderId))?.contact_id).toBe(await contactOf(shop.id, a.cust));
+    expect(runs.find((r) => r.trigger_subject === String(b.orderId))?.contact_id).toBe(await contactOf(shop.id, b.cust));
+  });
+
+  it('an order of no customer known only by its number is linked when customers/create brings the contact of that number, once, unless its numbers name another contact or it names another customer', async () => {
+    const shop = await createShop(env.db);
+    const flow = await postPurchaseFlow(shop);
+    const cust = newId();
+    const phone = testPhone();
+    const gift = testPhone();
+
+    // Before the contact: a POS order with the number on the billing address, an SMS-first guest order,
+    // an order also carrying a number another contact will hold, another customer's order with the number, and one older than the window.
+    const pos = newId();
+    const guest = newId();
+    const twoPeople = newId();
+    const otherCustomer = newId();
+    const old = newId();
+    await deliver(shop, 'orders/create', guestOrder(pos, { billing: phone }));
+    await deliver(shop, 'orders/create', guestOrder(guest, { phone }));
+    await deliver(shop, 'orders/create', guestOrder(twoPeople, { billing: phone, shipping: gift }));
+    await deliver(shop, 'orders/create', { ...order(otherCustomer, newId()), phone });
+    await deliver(shop, 'orders/create', guestOrder(old, { phone }, iso(-25 * 3600)));
+    for (const id of [pos, guest, twoPeople, otherCustomer, old]) expect(await linkOf(shop.id, id)).toBeNull();
+    // The gift's recipient becomes a contact some other way (an import): it links nothing by itself.
+    const recipient = await createContact(env.db, shop.id, { phone: gift });
+
+    const created = customer(cust, phone, 'subscribed', iso(1));
+    await deliver(shop, 'customers/create', created);
+    await settleTriggers(shop.id);
+    const contactId = await contactOf(shop.id, cust);
+    expect(await linkOf(shop.id, pos)).toBe(contactId);
+    expect(await linkOf(shop.id, guest)).toBe(contactId);
+    for (const id of [twoPeople, otherCustomer, old]) expect(await linkOf(shop.id, id)).toBeNull();
+    expect((await runsOf(flow)).map((r) => [r.contact_id, r.trigger_subject]).sort()).toEqual([[contactId, String(pos)], [contactId, String(guest)]].sort());
+
+    // Redelivered, updated, resubscribed: nothing more; the recipient's contact still has nothing.
+    await deliver(shop, 'customers/create', created);
+    await deliver(shop, 'customers/update', customer(cust, phone, 'unsubscribed', iso(2)));
+    await deliver(shop, 'customers_marketing_consent/update', customer(cust, phone, 'subscribed', iso(3)));
+    await settleTriggers(shop.id);
+    expect((await runsOf(flow)).length).toBe(2);
+    expect(await linkOf(shop.id, twoPeople)).toBeNull();
+    expect(recipient.id).not.toBe(contactId);
+  });
+
+  it('customers/create applied while an orders/create of no customer with its number is in flight, and the other way round, still link the order and start the flow once', async () => {
+    const shop = await createShop(env.db);
+    const flow = await postPurchaseFlow(shop);
+    const guestInput = (orderId: number, phone: string) => ({
+      shopId: shop.id, orderId: String(orderId), customerId: null, phones: [phone], totalPrice: '42.50', currency: 'USD',
+      orderedAt: new Date(), landingSite: null, referringSite: null, sourceName: 'pos', discountCodes: [],
+    });
+
+    // orders/create's transaction (its own first steps) still open when customers/create comes in.
+    const a = { cust: newId(), orderId: newId(), phone: testPhone(), hook: rid('wh') };
+    await whileOpen(
+      async (tx) => {
+        await lockBuyerPhones(tx, shop.id, [phoneHash(a.phone)]);
+        expect(await recordShopifyOrder(tx, guestInput(a.orderId, a.phone))).toEqual({ outcome: 'recorded', contactId: null });
+      },
+      () => deliver(shop, 'customers/create', customer(a.cust, a.phone, 'subscribed', iso(0)), a.hook),
+      a.hook,
+    );
+
+    // customers/create's transaction still open when orders/create comes in.
+    const b = { cust: newId(), orderId: newId(), phone: testPhone(), hook: rid('wh') };
+    await whileOpen(
+      async (tx) => {
+        await lockShopifyCustomer(tx, shop.id, String(b.cust));
+        await lockBuyerPhones(tx, shop.id, [phoneHash(b.phone)]);
+        await syncShopifyCustomer(tx, { shopId: shop.id, customerId: String(b.cust), phone: b.phone, consent: 'subscribed', updatedAt: new Date() });
+      },
+      () => deliver(shop, 'orders/create', guestOrder(b.orderId, { phone: b.phone }), b.hook),
+      b.hook,
+    );
+
+    await settleTriggers(shop.id);
+    expect(await linkOf(shop.id, a.orderId)).toBe(await contactOf(shop.id, a.cust));
+    expect(await linkOf(shop.id, b.orderId)).toBe(await contactOf(shop.id, b.cust));
     const runs = await runsOf(flow);
     expect(runs.map((r) => r.trigger_subject).sort()).toEqual([String(a.orderId), String(b.orderId)].sort());
     expect(runs.find((r) => r.trigger_subject === String(a.orderId))?.contact_id).toBe(await contactOf(shop.id, a.cust));

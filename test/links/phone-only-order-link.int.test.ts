@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import type { WorkerDeps } from '../../apps/worker/src/deps';
 import { dispatchOutbox } from '../../domain/outbox/outbox';
+import { phoneHash } from '../../domain/contacts/phone';
 import { checkShopifyBody } from '../../domain/webhooks/shopify-payloads';
 import { createContact, createShop, testPhone, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
@@ -275,6 +276,37 @@ describe('an order whose buyer is known only by phone', () => {
     await deliver(other, again);
     expect(await linkOf(other, again.id)).toBe(otherOwn.id);
     expect(await ordersSeen(own.id)).toBe(1);
+  });
+
+  it('keeps its numbers only as hashes, which a data request finds and customers/redact and the erasure of their contact take', async () => {
+    const shop = await createShop(env.db);
+    const nobody = testPhone();
+    const kept = await createContact(env.db, shop.id, { phone: testPhone() });
+    const erased = await createContact(env.db, shop.id, { phone: testPhone() });
+    // No contact holds its number: unlinked, its number kept as a hash to link it when one appears.
+    const alone = orderBody({ phone: nobody });
+    // Two contacts' numbers: unlinked too.
+    const two = orderBody({ billing: { phone: erased.phone, country_code: 'US' }, shipping: { phone: kept.phone, country_code: 'US' } });
+    for (const o of [alone, two]) await deliver(shop, o);
+    const hashesOf = async (o: { id: number }) =>
+      (await env.db.$queryRaw<{ h: string[]; landing_site: string | null }[]>`
+        SELECT buyer_phone_hashes AS h, landing_site FROM shopify_orders WHERE shop_id = ${shop.id}::uuid AND order_id = ${String(o.id)}`)[0]!;
+    expect(await hashesOf(alone)).toEqual({ h: [phoneHash(nobody)], landing_site: '/sale' });
+    expect((await hashesOf(two)).h).toEqual([phoneHash(erased.phone), phoneHash(kept.phone)]);
+    expect(JSON.stringify(await env.db.$queryRaw`SELECT to_jsonb(o)::text AS row FROM shopify_orders o WHERE shop_id = ${shop.id}::uuid`)).not.toContain(nobody.slice(1));
+
+    // The data request of the number's customer shows the order; the redact takes what linked it to them.
+    await deliver(shop, { shop_id: 1, shop_domain: shop.domain, customer: { id: newId(), email: null, phone: nobody }, orders_requested: [], data_request: { id: 9 } }, 'customers/data_request');
+    const list = await request(app).get('/api/privacy/requests').set('Authorization', await auth(shop));
+    const detail = await request(app).get(`/api/privacy/requests/${list.body.data[0].id}`).set('Authorization', await auth(shop));
+    expect(detail.body.data.orders).toEqual([expect.objectContaining({ orderId: String(alone.id) })]);
+    await deliver(shop, { shop_id: 1, shop_domain: shop.domain, customer: { id: null, email: null, phone: nobody }, orders_to_redact: [] }, 'customers/redact');
+    expect(await hashesOf(alone)).toEqual({ h: [], landing_site: null });
+    expect((await hashesOf(two)).h).toHaveLength(2);
+
+    // Erasing a contact whose number the order carries takes them too.
+    expect((await request(app).delete(`/api/contacts/${erased.id}`).set('Authorization', await auth(shop)).set('Idempotency-Key', randomUUID())).status).toBe(204);
+    expect(await hashesOf(two)).toEqual({ h: [], landing_site: null });
   });
 
   it("is scrubbed from the stored payloads when the buyer is redacted by the number it was linked by", async () => {

@@ -4,7 +4,9 @@ import { queueFlowTrigger } from '../../flows/queue-flow-trigger';
 import { attributeOrder } from '../../orders/attribute-order';
 import { buyerPhoneList, buyerPhones, type BuyerPhones } from '../../orders/buyer-phones';
 import { cancelShopifyOrder } from '../../orders/cancel-order';
+import { lockBuyerPhones } from '../../orders/buyer-phone-lock';
 import { lockShopifyCustomer } from '../../orders/customer-lock';
+import { phoneHash } from '../../contacts/phone';
 import { countAttribution, countWithdrawal } from '../../orders/count-attribution';
 import { recordShopifyOrder, type ShopifyOrderInput } from '../../orders/record-order';
 import { recordRefundTransactions, type RecordRefundResult } from '../../orders/record-refund';
@@ -138,6 +140,17 @@ function orderInput(shopId: string, o: ShopifyOrderBody): ShopifyOrderInput {
 }
 
 /**
+ * The order's buyer, locked before the order is recorded, as the customers/*
+ * webhooks lock theirs before they create a contact and link its orders: the
+ * customer's lock (customer-lock.ts), or, for an order of no customer, which
+ * only a number links (link-customer-orders.ts), its numbers' (buyer-phone-lock.ts).
+ */
+async function lockOrderBuyer(tx: Tx, o: ShopifyOrderInput): Promise<void> {
+  if (o.customerId) await lockShopifyCustomer(tx, o.shopId, o.customerId);
+  else await lockBuyerPhones(tx, o.shopId, o.phones.map(phoneHash));
+}
+
+/**
  * orders/create: the order stored once per shop and order id; the contact's
  * summary moves only with that insert, and so does its attribution to a
  * campaign (domain/orders/attribute-order.ts), in the same transaction. A
@@ -150,9 +163,10 @@ export const shopifyOrderCreated: WebhookHandler = async (ctx) => {
   if (!shopId) return ignore(ctx);
   const o = orderSchema.parse(event.payload);
   return inEventTransaction(ctx, async (tx) => {
-    // Against the customer's contact being created meanwhile, which would link this order to nobody (link-customer-orders.ts).
-    if (o.customer?.id) await lockShopifyCustomer(tx, shopId, o.customer.id);
-    const result = await recordShopifyOrder(tx, orderInput(shopId, o));
+    // Against the contact being created meanwhile, which would link this order to nobody (link-customer-orders.ts).
+    const input = orderInput(shopId, o);
+    await lockOrderBuyer(tx, input);
+    const result = await recordShopifyOrder(tx, input);
     // A test order (recorded with no contact anyway: record-order.ts) earns nothing and starts no flow.
     const contactId = result.outcome === 'recorded' && !o.test ? result.contactId : null;
     const attributed = contactId !== null ? await attributeOrder(tx, { shopId, orderId: o.id, contactId }) : null;
@@ -189,8 +203,9 @@ export const shopifyOrderCancelled: WebhookHandler = async (ctx) => {
   const o = orderCancelledSchema.parse(event.payload);
   const cancelledAt = new Date(Date.parse(o.cancelled_at));
   return inEventTransaction(ctx, async (tx) => {
-    if (o.customer?.id) await lockShopifyCustomer(tx, shopId, o.customer.id);
-    const result = await recordShopifyOrder(tx, orderInput(shopId, o));
+    const input = orderInput(shopId, o);
+    await lockOrderBuyer(tx, input);
+    const result = await recordShopifyOrder(tx, input);
     const withdrawn = await cancelShopifyOrder(tx, { shopId, orderId: o.id, cancelledAt });
     await minimizePayload(tx, event.id, minimalOrder(o));
     ctx.afterCommit(() => {

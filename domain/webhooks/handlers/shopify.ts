@@ -2,6 +2,8 @@ import type { DbOrTx } from '../../../lib/db';
 import { consentFromShopify, syncShopifyCustomer } from '../../contacts/sync-shopify-customer';
 import { applyShopifyCustomerSummary } from '../../orders/apply-customer-summary';
 import { attributeSummaryOrder } from '../../orders/attribute-summary-order';
+import { normalizePhone, phoneHash } from '../../contacts/phone';
+import { lockBuyerPhones } from '../../orders/buyer-phone-lock';
 import { lockShopifyCustomer } from '../../orders/customer-lock';
 import { linkCustomerOrders } from '../../orders/link-customer-orders';
 import { countAttribution } from '../../orders/count-attribution';
@@ -83,11 +85,15 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
   const updatedAt = timeOf(c.updated_at, c.sms_marketing_consent?.consent_updated_at) ?? event.received_at;
   return inEventTransaction(ctx, async (tx) => {
     // Before the contact row, as orders/create takes it: the two link the customer's order once, whichever commits first.
+    // Then the number's, as an order of no customer takes its numbers': one such order of this number is linked once too.
+    const phone = c.phone ?? c.sms_marketing_consent?.phone ?? null;
     await lockShopifyCustomer(tx, shopId, c.id);
+    const e164 = phone ? normalizePhone(phone) : null;
+    if (e164) await lockBuyerPhones(tx, shopId, [phoneHash(e164)]);
     const outcome = await syncShopifyCustomer(tx, {
       shopId,
       customerId: c.id,
-      phone: c.phone ?? c.sms_marketing_consent?.phone ?? null,
+      phone,
       profile: consentTopic ? undefined : { email: c.email, firstName: c.first_name, lastName: c.last_name },
       consent: consentFromShopify(c.sms_marketing_consent?.state),
       updatedAt,
@@ -102,8 +108,9 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
         topic: event.topic,
       },
     });
-    // Orders that came before this contact (Shopify does not order its webhooks): linked now, and their
-    // post-purchase trigger queued if the contact is subscribed (docs/flows.md, "Orders before their contact").
+    // Orders that came before this contact (Shopify does not order its webhooks), the customer's and those of no
+    // customer its number alone names: linked now, and their post-purchase trigger queued if the contact is
+    // subscribed (docs/flows.md, "Orders before their contact").
     const linked = await linkCustomerOrders(tx, { shopId, customerId: c.id, traceId: event.trace_id });
     for (const row of linked.triggers) publishAfterCommit(ctx, row, 'flow trigger');
     if (linked.orderIds.length > 0) {

@@ -1,0 +1,23 @@
+import type { Tx } from '../../lib/db';
+
+/**
+ * The number's counterpart of lockShopifyCustomer (customer-lock.ts). An
+ * order found by its buyer's number alone (no customer id, so no customer
+ * lock) and a customers/* webhook creating the contact of that number, or
+ * moving a contact to it, run in separate transactions: without this, the
+ * order's statement cannot see the uncommitted contact and the webhook's
+ * link step cannot see the uncommitted order, so neither links it. Both take
+ * this transaction lock on (shop, phone hash) after the customer's lock and
+ * before any contact row, so the second runs its statements after the first
+ * committed (READ COMMITTED) and links the order, once. Several numbers (an
+ * order has up to four) are locked in one order, the hashes sorted, so two
+ * orders never wait on each other in a cycle; a webhook takes one.
+ */
+export async function lockBuyerPhones(tx: Tx, shopId: string, phoneHashes: string[]): Promise<void> {
+  const sorted = [...new Set(phoneHashes)].sort();
+  if (sorted.length === 0) return;
+  // unnest keeps the array's order, so the locks are taken in it.
+  await tx.$queryRaw`
+    SELECT count(pg_advisory_xact_lock(hashtextextended('buyer-phone:' || ${shopId}::text || ':' || h, 0)))::int AS n
+      FROM unnest(${sorted}::text[]) AS u(h)`;
+}
