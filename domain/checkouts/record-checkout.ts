@@ -10,7 +10,9 @@ export interface ShopifyCheckoutInput {
   /**
    * The buyer's numbers in E.164, most trusted first, read as an order's are
    * (domain/orders/buyer-phones.ts). The first is the one stored (with its
-   * hash); all of them find the contact when the customer id does not.
+   * hash); all of them find the contact when the customer id does not, and
+   * all their hashes are kept (buyer_phone_hashes), so a privacy request or
+   * an erasure by any of them finds the checkout.
    */
   phones: string[];
   abandonedCheckoutUrl: string | null;
@@ -40,15 +42,16 @@ export async function recordShopifyCheckout(tx: Tx, c: ShopifyCheckoutInput): Pr
   const hashes = c.phones.map(phoneHash);
   const rows = await tx.$queryRaw<{ token: string }[]>`
     WITH ${buyerContactCtes(c.shopId, c.customerId, hashes)}
-    INSERT INTO shopify_checkouts AS k (shop_id, token, customer_id, contact_id, phone_e164, phone_hash, abandoned_checkout_url,
+    INSERT INTO shopify_checkouts AS k (shop_id, token, customer_id, contact_id, phone_e164, phone_hash, buyer_phone_hashes, abandoned_checkout_url,
                                         shopify_updated_at, completed_at)
-    VALUES (${c.shopId}::uuid, ${c.token}, ${c.customerId}, (SELECT id FROM target), ${e164}, ${hash}, ${c.abandonedCheckoutUrl},
+    VALUES (${c.shopId}::uuid, ${c.token}, ${c.customerId}, (SELECT id FROM target), ${e164}, ${hash}, ${hashes}::text[], ${c.abandonedCheckoutUrl},
             ${c.updatedAt}, ${c.completedAt})
     ON CONFLICT (shop_id, token) DO UPDATE SET
       customer_id = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.customer_id ELSE k.customer_id END,
       contact_id = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.contact_id ELSE k.contact_id END,
       phone_e164 = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.phone_e164 ELSE k.phone_e164 END,
       phone_hash = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.phone_hash ELSE k.phone_hash END,
+      buyer_phone_hashes = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.buyer_phone_hashes ELSE k.buyer_phone_hashes END,
       abandoned_checkout_url = CASE WHEN k.shopify_updated_at < EXCLUDED.shopify_updated_at THEN EXCLUDED.abandoned_checkout_url ELSE k.abandoned_checkout_url END,
       shopify_updated_at = GREATEST(k.shopify_updated_at, EXCLUDED.shopify_updated_at),
       completed_at = COALESCE(k.completed_at, EXCLUDED.completed_at),

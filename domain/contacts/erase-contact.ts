@@ -46,7 +46,8 @@ export async function eraseContact(db: DbOrTx, shopId: string, id: string, guard
     ), checkouts AS (
       DELETE FROM shopify_checkouts k USING old
        WHERE k.shop_id = ${shopId}::uuid
-         AND (k.contact_id = old.id OR k.phone_hash = old.phone_hash OR k.customer_id = old.shopify_customer_id)
+         AND (k.contact_id = old.id OR k.phone_hash = old.phone_hash OR k.buyer_phone_hashes @> ARRAY[old.phone_hash]
+              OR k.customer_id = old.shopify_customer_id)
     ), orders AS (
       UPDATE shopify_orders o
          SET customer_id = NULL, contact_id = NULL, landing_site = NULL, referring_site = NULL, discount_codes = '{}', buyer_phone_hashes = '{}'

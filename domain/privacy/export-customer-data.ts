@@ -81,7 +81,8 @@ export async function exportCustomerData(
     SELECT token, phone_e164, abandoned_checkout_url, shopify_updated_at, completed_at
       FROM shopify_checkouts
      WHERE shop_id = ${r.shopId}::uuid
-       AND (contact_id = ANY(${ids}::uuid[]) OR phone_hash = ANY(${hashes}::text[]) OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))
+       AND (contact_id = ANY(${ids}::uuid[]) OR phone_hash = ANY(${hashes}::text[]) OR buyer_phone_hashes && ${hashes}::text[]
+            OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))
      ORDER BY shopify_updated_at, token`;
 
   const data = {

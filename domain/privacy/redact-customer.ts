@@ -82,7 +82,7 @@ export async function redactCustomer(
   await tx.$executeRaw`
     DELETE FROM shopify_checkouts
      WHERE shop_id = ${r.shopId}::uuid
-       AND (contact_id = ANY(${contactIds}::uuid[]) OR phone_hash = ANY(${hashes}::text[])
+       AND (contact_id = ANY(${contactIds}::uuid[]) OR phone_hash = ANY(${hashes}::text[]) OR buyer_phone_hashes && ${hashes}::text[]
             OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))`;
 
   // A flow message still open keeps its text until final: it is not sent now (its run ended with the erasure).

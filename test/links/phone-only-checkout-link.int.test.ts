@@ -190,6 +190,37 @@ describe('an abandoned checkout whose buyer is known only by phone', () => {
     expect(await runsOf(flowId)).toEqual([[guest.token, theirs.id]]);
   });
 
+  it('is found by every number it was read with, not only the one stored: a data request, customers/redact and an erasure by its second number reach it', async () => {
+    const shop = await createShop(env.db);
+    const auth = `Bearer ${await sessionToken(shop.domain)}`;
+    const payer = testPhone();
+    const recipient = testPhone();
+    // No number of the buyer's own and no contact yet: both addresses' numbers read, the billing one stored.
+    const k = checkoutBody({ billing: { phone: payer, country_code: 'US' }, shipping: { phone: national(recipient), country_code: 'US' } });
+    const kept = checkoutBody({ billing: { phone: testPhone(), country_code: 'US' }, shipping: { phone: testPhone(), country_code: 'US' } });
+    const k2 = checkoutBody({ billing: { phone: testPhone(), country_code: 'US' }, shipping: { phone: national(recipient), country_code: 'US' } });
+    for (const b of [k, kept, k2]) await deliver(shop, b);
+    expect(await stored(shop, k.token)).toEqual({ contact_id: null, phone_e164: payer, phone_hash: expect.any(String) });
+    const tokens = async () => (await env.db.$queryRaw<{ token: string }[]>`SELECT token FROM shopify_checkouts WHERE shop_id = ${shop.id}::uuid ORDER BY token`).map((r) => r.token);
+
+    // The data request of the number's customer lists both carts that carry it.
+    await deliver(shop, { shop_id: 1, shop_domain: shop.domain, customer: { id: newId(), email: null, phone: recipient }, orders_requested: [], data_request: { id: 3 } }, 'customers/data_request');
+    const list = await request(app).get('/api/privacy/requests').set('Authorization', auth);
+    const detail = await request(app).get(`/api/privacy/requests/${list.body.data[0].id}`).set('Authorization', auth);
+    expect((detail.body.data.checkouts as { token: string }[]).map((c) => c.token).sort()).toEqual([k.token, k2.token].sort());
+
+    // The redact of that number takes the cart whose stored body it scrubs, not only that body.
+    await deliver(shop, { shop_id: 1, shop_domain: shop.domain, customer: { id: null, email: null, phone: recipient }, orders_to_redact: [] }, 'customers/redact');
+    expect(await tokens()).toEqual([kept.token]);
+
+    // Erasing a contact that holds a cart's second number takes the cart too.
+    const again = checkoutBody({ billing: { phone: testPhone(), country_code: 'US' }, shipping: { phone: national(recipient), country_code: 'US' } });
+    await deliver(shop, again);
+    const contact = await createContact(env.db, shop.id, { phone: recipient });
+    expect((await request(app).delete(`/api/contacts/${contact.id}`).set('Authorization', auth).set('Idempotency-Key', randomUUID())).status).toBe(204);
+    expect(await tokens()).toEqual([kept.token]);
+  });
+
   it('customers/redact by the number it was linked by deletes the checkout and scrubs its stored payload', async () => {
     const shop = await createShop(env.db);
     const contact = await createContact(env.db, shop.id, { phone: testPhone() });
