@@ -9,7 +9,8 @@ import type { Tx } from '../../lib/db';
  * link step cannot see the uncommitted order, so neither links it. Both take
  * this transaction lock on (shop, phone hash) after the customer's lock and
  * before any contact row, so the second runs its statements after the first
- * committed (READ COMMITTED) and links the order, once. Several numbers (an
+ * committed (READ COMMITTED) and links the order, once. A checkout of no
+ * customer takes it as an order does (link-customer-checkouts.ts). Several numbers (an
  * order has up to four) are locked in one order, the hashes sorted, so two
  * orders never wait on each other in a cycle; a webhook takes one.
  */

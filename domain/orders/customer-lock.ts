@@ -8,7 +8,8 @@ import type { Tx } from '../../lib/db';
  * contact, and the contact's link step cannot see the uncommitted order. Both
  * take this transaction lock, before any contact row, so the second runs its
  * statements after the first committed (READ COMMITTED: a new snapshot per
- * statement) and links the order, once.
+ * statement) and links the order, once. checkouts/* takes it too, for the
+ * same reason (link-customer-checkouts.ts).
  */
 export async function lockShopifyCustomer(tx: Tx, shopId: string, customerId: string): Promise<void> {
   await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtextextended('shopify-customer:' || ${shopId}::text || ':' || ${customerId}::text, 0))`;

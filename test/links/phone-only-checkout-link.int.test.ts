@@ -3,12 +3,17 @@ import type { Express } from 'express';
 import request from 'supertest';
 import type { WorkerDeps } from '../../apps/worker/src/deps';
 import { dispatchOutbox } from '../../domain/outbox/outbox';
+import { recordShopifyCheckout } from '../../domain/checkouts/record-checkout';
+import { phoneHash } from '../../domain/contacts/phone';
+import { syncShopifyCustomer } from '../../domain/contacts/sync-shopify-customer';
+import { lockBuyerPhones } from '../../domain/orders/buyer-phone-lock';
+import { lockShopifyCustomer } from '../../domain/orders/customer-lock';
 import { checkShopifyBody } from '../../domain/webhooks/shopify-payloads';
 import { createContact, createShop, testPhone, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
 import { waitFor } from '../sending';
 import { sessionToken } from '../session-token';
-import { deliverShopify } from '../webhooks';
+import { deliverShopify, postShopify, rid, webhookEvent } from '../webhooks';
 
 // An abandoned checkout finds its buyer by the same numbers, read by the same
 // rule, as the order it would have become (domain/orders/buyer-phones.ts;
@@ -219,6 +224,99 @@ describe('an abandoned checkout whose buyer is known only by phone', () => {
     const contact = await createContact(env.db, shop.id, { phone: recipient });
     expect((await request(app).delete(`/api/contacts/${contact.id}`).set('Authorization', auth).set('Idempotency-Key', randomUUID())).status).toBe(204);
     expect(await tokens()).toEqual([kept.token]);
+  });
+
+  /** A customers/create body: the customer subscribed to SMS with this number. */
+  const customerBody = (id: number, phone: string) => {
+    const at = new Date().toISOString();
+    return { id, phone, email: null, first_name: 'Ada', last_name: 'Lovelace', updated_at: at, sms_marketing_consent: { state: 'subscribed', opt_in_level: 'single_opt_in', consent_updated_at: at } };
+  };
+  const contactOfCustomer = async (shop: ShopFixture, customerId: number) =>
+    (await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM contacts WHERE shop_id = ${shop.id}::uuid AND shopify_customer_id = ${String(customerId)}`)[0]?.id;
+
+  it('that came before its contact is linked when customers/create brings that contact, by customer id or by its number alone, and its flow starts then', async () => {
+    const shop = await createShop(env.db);
+    const flowId = await cartFlow(shop);
+    const byNumber = { cust: newId(), phone: testPhone() };
+    const byId = { cust: newId(), phone: testPhone() };
+    const guest = checkoutBody({ billing: { phone: national(byNumber.phone), country_code: 'US' } });
+    const customers = checkoutBody({ customer: { id: byId.cust, phone: null } });
+    // Another customer's cart carrying the number, and one whose numbers another contact holds too: never linked so.
+    const otherCustomer = checkoutBody({ phone: byNumber.phone, customer: { id: newId(), phone: null } });
+    const gift = testPhone();
+    const twoPeople = checkoutBody({ billing: { phone: byNumber.phone, country_code: 'US' }, shipping: { phone: gift, country_code: 'US' } });
+    for (const k of [guest, customers, otherCustomer, twoPeople]) await deliver(shop, k);
+    await settleTriggers(shop.id);
+    expect(await runsOf(flowId)).toEqual([]);
+    // The gift's recipient becomes a contact some other way (an import): it links nothing by itself.
+    await createContact(env.db, shop.id, { phone: gift });
+
+    await deliver(shop, customerBody(byNumber.cust, byNumber.phone), 'customers/create');
+    await deliver(shop, customerBody(byId.cust, byId.phone), 'customers/create');
+    await settleTriggers(shop.id);
+    const a = await contactOfCustomer(shop, byNumber.cust);
+    const b = await contactOfCustomer(shop, byId.cust);
+    expect((await stored(shop, guest.token)).contact_id).toBe(a);
+    expect((await stored(shop, customers.token)).contact_id).toBe(b);
+    for (const k of [otherCustomer, twoPeople]) expect((await stored(shop, k.token)).contact_id).toBeNull();
+    expect(await runsOf(flowId)).toEqual([[guest.token, a], [customers.token, b]].sort((x, y) => x[0]!.localeCompare(y[0]!)));
+
+    // Redelivered: nothing more.
+    await deliver(shop, customerBody(byNumber.cust, byNumber.phone), 'customers/update');
+    await settleTriggers(shop.id);
+    expect((await runsOf(flowId)).length).toBe(2);
+  });
+
+  it('stored while customers/create of its buyer is in flight, and the other way round, is still linked and its flow starts once', async () => {
+    const shop = await createShop(env.db);
+    const flowId = await cartFlow(shop);
+    /** Runs `open` in a transaction kept open until the delivery started inside it is blocked on a lock or applied. */
+    const whileOpen = async (open: (tx: Parameters<Parameters<TestEnv['db']['$transaction']>[0]>[0]) => Promise<void>, topic: string, body: Record<string, unknown>) => {
+      const hook = rid('wh');
+      let delivered: Promise<unknown> | undefined;
+      await env.db.$transaction(async (tx) => {
+        await open(tx);
+        delivered = (async () => {
+          expect((await postShopify(app, topic, body, { shopDomain: shop.domain, webhookId: hook })).status).toBe(200);
+          let status = '';
+          await waitFor(`${topic} settled`, async () => (status = (await webhookEvent(env.db, 'shopify', hook))?.status ?? 'gone') !== 'received');
+          return status;
+        })();
+        await waitFor('the delivery blocked or applied', async () => {
+          const [w] = await env.db.$queryRaw<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+          return w!.n > 0 || ((await webhookEvent(env.db, 'shopify', hook))?.status ?? 'received') !== 'received';
+        });
+      });
+      expect(await delivered).toBe('processed');
+    };
+    const checkoutInput = (k: ReturnType<typeof checkoutBody>, phone: string) => ({
+      shopId: shop.id, token: k.token, customerId: null, phones: [phone], abandonedCheckoutUrl: k.abandoned_checkout_url, updatedAt: new Date(k.updated_at), completedAt: null,
+    });
+
+    // The checkout's transaction still open when customers/create comes in.
+    const a = { cust: newId(), phone: testPhone() };
+    const ka = checkoutBody({ phone: a.phone });
+    await whileOpen(async (tx) => {
+      await lockBuyerPhones(tx, shop.id, [phoneHash(a.phone)]);
+      expect(await recordShopifyCheckout(tx, checkoutInput(ka, a.phone))).toBe('stored');
+    }, 'customers/create', customerBody(a.cust, a.phone));
+
+    // customers/create's transaction still open when the checkout comes in.
+    const b = { cust: newId(), phone: testPhone() };
+    const kb = checkoutBody({ phone: b.phone });
+    await whileOpen(async (tx) => {
+      await lockShopifyCustomer(tx, shop.id, String(b.cust));
+      await lockBuyerPhones(tx, shop.id, [phoneHash(b.phone)]);
+      await syncShopifyCustomer(tx, { shopId: shop.id, customerId: String(b.cust), phone: b.phone, consent: 'subscribed', updatedAt: new Date() });
+    }, 'checkouts/create', kb);
+
+    await settleTriggers(shop.id);
+    const ca = await contactOfCustomer(shop, a.cust);
+    const cb = await contactOfCustomer(shop, b.cust);
+    expect((await stored(shop, ka.token)).contact_id).toBe(ca);
+    expect((await stored(shop, kb.token)).contact_id).toBe(cb);
+    expect(await runsOf(flowId)).toEqual([[ka.token, ca], [kb.token, cb]].sort((x, y) => x[0]!.localeCompare(y[0]!)));
   });
 
   it('customers/redact by the number it was linked by deletes the checkout and scrubs its stored payload', async () => {

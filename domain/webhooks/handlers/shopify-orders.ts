@@ -314,6 +314,9 @@ export const shopifyCheckout: WebhookHandler = async (ctx) => {
   const c = checkoutSchema.parse(event.payload);
   const phones = buyerPhoneList(buyerPhonesOf(c));
   return inEventTransaction(ctx, async (tx) => {
+    // As an order: against its buyer's contact being created meanwhile (link-customer-checkouts.ts).
+    if (c.customer?.id) await lockShopifyCustomer(tx, shopId, c.customer.id);
+    else await lockBuyerPhones(tx, shopId, phones.map(phoneHash));
     const outcome = await recordShopifyCheckout(tx, {
       shopId,
       token: c.token,

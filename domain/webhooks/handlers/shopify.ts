@@ -1,5 +1,7 @@
 import type { DbOrTx } from '../../../lib/db';
+import { linkCustomerCheckouts } from '../../checkouts/link-customer-checkouts';
 import { consentFromShopify, syncShopifyCustomer } from '../../contacts/sync-shopify-customer';
+import { queueFlowTrigger } from '../../flows/queue-flow-trigger';
 import { applyShopifyCustomerSummary } from '../../orders/apply-customer-summary';
 import { attributeSummaryOrder } from '../../orders/attribute-summary-order';
 import { normalizePhone, phoneHash } from '../../contacts/phone';
@@ -115,6 +117,15 @@ export const shopifyCustomerSync: WebhookHandler = async (ctx) => {
     for (const row of linked.triggers) publishAfterCommit(ctx, row, 'flow trigger');
     if (linked.orderIds.length > 0) {
       ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, contactId: linked.contactId, linkedOrders: linked.orderIds.length, flowTriggers: linked.triggers.length }, 'shopify orders linked to their contact'));
+    }
+    // Open checkouts that came before this contact, likewise: their abandoned-checkout trigger queued again, now
+    // that the job finds their buyer (it decides on consent, completion and purchases as for any checkout).
+    const checkouts = await linkCustomerCheckouts(tx, { shopId, customerId: c.id });
+    for (const token of checkouts) {
+      publishAfterCommit(ctx, await queueFlowTrigger(tx, { shopId, trigger: { kind: 'checkout_abandoned', token }, traceId: event.trace_id }), 'flow trigger');
+    }
+    if (checkouts.length > 0) {
+      ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, linkedCheckouts: checkouts.length }, 'shopify checkouts linked to their contact'));
     }
     if (!consentTopic) {
       const summary = { shopId, customerId: c.id, ordersCount: c.orders_count ?? null, totalSpent: c.total_spent ?? null, currency: c.currency ?? null };
