@@ -32,8 +32,11 @@ export function sessionObject(sessionId: string, o: { paymentIntent?: string | n
   };
 }
 
-/** `refunds`: the refund ids the charge lists (expanded, or an API version before 2022-11-15); none by default, as Stripe sends it now. */
-export function chargeObject(paymentIntent: string, o: { refunded?: boolean; refunds?: string[] } = {}): Record<string, unknown> {
+/**
+ * `refunds`: the refunds the charge lists (expanded, or an API version before 2022-11-15), newest first, by id (a
+ * refund as it stands) or with the status it had when Stripe made the event; none by default, as Stripe sends it now.
+ */
+export function chargeObject(paymentIntent: string, o: { refunded?: boolean; refunds?: (string | { id: string; status: string })[] } = {}): Record<string, unknown> {
   return {
     id: rid('ch'),
     object: 'charge',
@@ -41,7 +44,7 @@ export function chargeObject(paymentIntent: string, o: { refunded?: boolean; ref
     amount: 1000,
     amount_refunded: 1000,
     refunded: o.refunded ?? true,
-    ...(o.refunds ? { refunds: { object: 'list', data: o.refunds.map((id) => ({ id, object: 'refund' })) } } : {}),
+    ...(o.refunds ? { refunds: { object: 'list', data: o.refunds.map((r) => (typeof r === 'string' ? { id: r, object: 'refund' } : { ...r, object: 'refund' })) } } : {}),
   };
 }
 
@@ -49,9 +52,19 @@ export function disputeObject(paymentIntent: string, status: string, o: { id?: s
   return { id: o.id ?? rid('dp'), object: 'dispute', charge: rid('ch'), payment_intent: paymentIntent, amount: o.amount ?? 1000, currency: 'usd', reason: 'fraudulent', status };
 }
 
-/** A Refund as `charge.refund.updated` carries it. */
-export function refundObject(paymentIntent: string, status: string, o: { id?: string } = {}): Record<string, unknown> {
-  return { id: o.id ?? rid('re'), object: 'refund', amount: 1000, charge: rid('ch'), currency: 'usd', payment_intent: paymentIntent, status, ...(status === 'failed' ? { failure_reason: 'expired_or_canceled_card' } : {}) };
+/** A Refund as `charge.refund.updated` carries it; `created`: when Stripe made the refund (seconds), left out unless given. */
+export function refundObject(paymentIntent: string, status: string, o: { id?: string; created?: number } = {}): Record<string, unknown> {
+  return {
+    id: o.id ?? rid('re'),
+    object: 'refund',
+    amount: 1000,
+    charge: rid('ch'),
+    currency: 'usd',
+    payment_intent: paymentIntent,
+    status,
+    ...(o.created === undefined ? {} : { created: o.created }),
+    ...(status === 'failed' ? { failure_reason: 'expired_or_canceled_card' } : {}),
+  };
 }
 
 export function postStripe(app: Express, event: Record<string, unknown> | string, o: { secret?: string; timestamp?: number; header?: string | null } = {}) {

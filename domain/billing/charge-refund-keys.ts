@@ -2,8 +2,9 @@ import { sql, type Sql, type Tx } from '../../lib/db';
 
 /**
  * What a `charge.refunded` event is the refund of (`purchases.refund_keys`):
- * the Stripe refund ids its charge lists, or `event:<its id>` when the
- * charge lists none (as on API versions from 2022-11-15). One definition, in
+ * the Stripe refund ids its charge lists (but those it lists as failed or
+ * cancelled: they took nothing), or `event:<its id>` when the charge lists
+ * none (as on API versions from 2022-11-15). One definition, in
  * SQL (stripe_charge_refund_keys), so the completion that reads stored
  * events names a refund as its own event does.
  */

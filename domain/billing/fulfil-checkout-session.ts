@@ -62,11 +62,12 @@ export async function fulfilCheckoutSession(tx: Tx, s: PaidSession): Promise<Ful
       await tx.$executeRaw`
         UPDATE purchases SET status = 'refunded', refund_cause = ${refund.cause}, refunded_at = now(), updated_at = now(),
                refund_keys = ${withRefundKeys(refund.cause === 'refund' ? refund.keys : [])},
+               refund_made_at = ${refund.cause === 'refund' ? refund.madeAt : null}::timestamptz,
                stripe_payment_intent_id = COALESCE(stripe_payment_intent_id, ${s.paymentIntentId})
          WHERE id = ${p.id}::uuid AND status IN ('pending', 'expired')`;
       // That refund's failure, processed before this completion, grants the pack now (the end of Stripe's order);
       // the purchase is then paid, and open disputes hold it below as for any grant.
-      const restore = refund.cause === 'refund' ? await restoreWaitingFailure(tx, { paymentIntentId: s.paymentIntentId, refundMadeAt: refund.madeAt, traceId: s.traceId }) : null;
+      const restore = refund.cause === 'refund' ? await restoreWaitingFailure(tx, { paymentIntentId: s.paymentIntentId, refundMadeAt: refund.madeAt, refundKeys: refund.keys, traceId: s.traceId }) : null;
       if (restore?.kind !== 'restored') return { kind: 'refunded', shopId: p.shop_id };
       restoredGrant = true;
       status = 'paid';

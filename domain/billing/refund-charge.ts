@@ -24,9 +24,9 @@ export async function refundCharge(
   r: { paymentIntentId: string; madeAt: Date; stripeEventId: string; payload: unknown; traceId?: string },
 ): Promise<ChargeRefundOutcome> {
   const refundKeys = await chargeRefundKeys(tx, r.stripeEventId, r.payload);
-  const refund = await refundPurchaseByPaymentIntent(tx, { paymentIntentId: r.paymentIntentId, cause: 'refund', refundKeys, traceId: r.traceId });
+  const refund = await refundPurchaseByPaymentIntent(tx, { paymentIntentId: r.paymentIntentId, cause: 'refund', refundKeys, madeAt: r.madeAt, traceId: r.traceId });
   // Only a refund that refunded the purchase now can be the one a waiting failure failed.
   const tookIt = refund.kind === 'clawed_back' || refund.kind === 'marked_refunded';
-  const restore = tookIt ? await restoreWaitingFailure(tx, { paymentIntentId: r.paymentIntentId, refundMadeAt: r.madeAt, traceId: r.traceId }) : null;
+  const restore = tookIt ? await restoreWaitingFailure(tx, { paymentIntentId: r.paymentIntentId, refundMadeAt: r.madeAt, refundKeys, traceId: r.traceId }) : null;
   return { refund, restore };
 }

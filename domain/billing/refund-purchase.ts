@@ -57,10 +57,13 @@ interface HoldRow {
  * pack, and a refund whose keys are all there, or whose failure gave the
  * pack back (`failed_refund_ids`), takes nothing again once the purchase is
  * paid (a replay of its processed event, or Stripe sending it again).
+ * `madeAt`, Stripe's time of the refund's event, is kept with the take
+ * (`refund_made_at`): a failure is only this take's if its refund was made
+ * by then (restoreFailedRefund).
  */
 export async function refundPurchaseByPaymentIntent(
   tx: Tx,
-  r: { paymentIntentId: string; cause: RefundCause; refundKeys?: string[]; traceId?: string },
+  r: { paymentIntentId: string; cause: RefundCause; refundKeys?: string[]; madeAt?: Date; traceId?: string },
 ): Promise<RefundOutcome> {
   const keys = r.refundKeys ?? [];
   await lockPaymentIntent(tx, r.paymentIntentId);
@@ -76,7 +79,8 @@ export async function refundPurchaseByPaymentIntent(
   if (p.seen) return { kind: 'already_undone', shopId: p.shop_id, purchaseId: p.id };
   if (p.status !== 'paid') {
     await tx.$executeRaw`
-      UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), refund_keys = ${withRefundKeys(keys)}, updated_at = now()
+      UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), refund_keys = ${withRefundKeys(keys)},
+             refund_made_at = ${r.madeAt ?? null}::timestamptz, updated_at = now()
        WHERE id = ${p.id}::uuid AND status = ${p.status}`;
     return { kind: 'marked_refunded', shopId: p.shop_id, purchaseId: p.id };
   }
@@ -120,7 +124,7 @@ export async function refundPurchaseByPaymentIntent(
      WHERE stripe_payment_intent_id = ${r.paymentIntentId} AND hold_shortfall > 0`;
   await tx.$executeRaw`
     UPDATE purchases SET status = 'refunded', refund_cause = ${r.cause}, refunded_at = now(), refund_shortfall = ${shortfall}::bigint,
-           refund_keys = ${withRefundKeys(keys)}, updated_at = now()
+           refund_keys = ${withRefundKeys(keys)}, refund_made_at = ${r.madeAt ?? null}::timestamptz, updated_at = now()
      WHERE id = ${p.id}::uuid AND status = 'paid'`;
   return { kind: 'clawed_back', shopId: p.shop_id, purchaseId: p.id, credits: claim, clawedBack, fromHold, shortfall };
 }

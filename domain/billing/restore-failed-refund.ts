@@ -41,7 +41,9 @@ interface PurchaseRow {
  * the pack (Stripe does not order the two) is `waiting`, and the refund's
  * `charge.refunded`, or the completion that sees the refund, calls this
  * again in its own transaction (restoreWaitingFailure), so either order
- * ends as Stripe's. What comes back is what was taken: what the refund
+ * ends as Stripe's. A failure of another refund than the one that took
+ * the pack (failureOfTake: by refund id, else by Stripe's times) is
+ * recorded `waiting` too: its own refund's event is still to come. What comes back is what was taken: what the refund
  * claimed (the pack less what partly lost disputes took before it) less
  * the shortfall still unpaid (the claw-back and the `-rest-` rows that
  * released reservations paid); the shortfall is cleared. A purchase
@@ -57,7 +59,10 @@ interface PurchaseRow {
  * before (and this gives it back) or runs after, finding the purchase paid
  * and owing nothing.
  */
-export async function restoreFailedRefund(tx: Tx, r: { refundId: string; paymentIntentId: string; failedAt: Date; traceId?: string }): Promise<RestoreOutcome> {
+export async function restoreFailedRefund(
+  tx: Tx,
+  r: { refundId: string; paymentIntentId: string; failedAt: Date; refundMadeAt?: Date | null; traceId?: string },
+): Promise<RestoreOutcome> {
   await lockPaymentIntent(tx, r.paymentIntentId);
   const wallet = await lockPurchaseWallet(tx, { paymentIntentId: r.paymentIntentId });
   const [p] = wallet
@@ -68,10 +73,13 @@ export async function restoreFailedRefund(tx: Tx, r: { refundId: string; payment
     : [];
   // The first event of the refund's failure sets failed_at; later ones (Stripe updates a failed refund again) keep it.
   await tx.$executeRaw`
-    INSERT INTO stripe_refund_failures (stripe_refund_id, stripe_payment_intent_id, shop_id, failed_at)
-    VALUES (${r.refundId}, ${r.paymentIntentId}, ${p?.shop_id ?? null}::uuid, ${r.failedAt})
-    ON CONFLICT (stripe_refund_id) DO UPDATE SET shop_id = EXCLUDED.shop_id, updated_at = now()
-     WHERE stripe_refund_failures.shop_id IS NULL AND EXCLUDED.shop_id IS NOT NULL`;
+    INSERT INTO stripe_refund_failures (stripe_refund_id, stripe_payment_intent_id, shop_id, failed_at, refund_made_at)
+    VALUES (${r.refundId}, ${r.paymentIntentId}, ${p?.shop_id ?? null}::uuid, ${r.failedAt}, ${r.refundMadeAt ?? null}::timestamptz)
+    ON CONFLICT (stripe_refund_id) DO UPDATE
+       SET shop_id = COALESCE(stripe_refund_failures.shop_id, EXCLUDED.shop_id),
+           refund_made_at = COALESCE(stripe_refund_failures.refund_made_at, EXCLUDED.refund_made_at), updated_at = now()
+     WHERE (stripe_refund_failures.shop_id IS NULL AND EXCLUDED.shop_id IS NOT NULL)
+        OR (stripe_refund_failures.refund_made_at IS NULL AND EXCLUDED.refund_made_at IS NOT NULL)`;
   if (!p) return { kind: 'no_purchase' };
   // Restored before (or before failures were recorded): never waits again, so no later refund is paired with it.
   if (p.seen) {
@@ -83,6 +91,8 @@ export async function restoreFailedRefund(tx: Tx, r: { refundId: string; payment
     await settleFailure(tx, r.refundId, 'not_taken');
     return { kind: 'not_taken', shopId: p.shop_id, status: p.status, cause: p.refund_cause };
   }
+  // Another refund's take (this refund's charge.refunded not processed yet): this failure waits for its own.
+  if (!(await failureOfTake(tx, p.id, r.refundId))) return { kind: 'waiting', shopId: p.shop_id };
 
   // The refund claimed the pack less what partly lost disputes had taken (refundPurchaseByPaymentIntent).
   const restored = p.granted_at === null ? p.credits : p.credits - (await lostDisputeCredits(tx, r.paymentIntentId)) - Number(p.refund_shortfall);
@@ -99,12 +109,31 @@ export async function restoreFailedRefund(tx: Tx, r: { refundId: string; payment
   await tx.$executeRaw`
     UPDATE purchases
        SET status = 'paid', refund_cause = NULL, refunded_at = NULL, refund_shortfall = 0, granted_at = COALESCE(granted_at, now()),
-           failed_refund_ids = array_append(failed_refund_ids, ${r.refundId}), updated_at = now()
+           failed_refund_ids = array_append(failed_refund_ids, ${r.refundId}), refund_made_at = NULL, updated_at = now()
      WHERE id = ${p.id}::uuid AND status = 'refunded'`;
   await settleFailure(tx, r.refundId, 'restored');
   // A dispute lost while the refund had the pack took nothing then: the pack is back, so it takes its share now.
   await takeLostDisputes(tx, { paymentIntentId: r.paymentIntentId, traceId: r.traceId });
   return { kind: 'restored', shopId: p.shop_id, purchaseId: p.id, restored };
+}
+
+/**
+ * Whether the refunded purchase's take is this failed refund's: the take
+ * named it (`refund_keys`); or it named no refund (`event:<id>` keys only,
+ * as charges on API versions from 2022-11-15 come) and was made (Stripe's
+ * time, `refund_made_at`) no earlier than the refund and no later than its
+ * failure. A take with no time (before it was kept, or by hand) is any
+ * failure's, as before.
+ */
+async function failureOfTake(tx: Tx, purchaseId: string, refundId: string): Promise<boolean> {
+  const [row] = await tx.$queryRaw<{ ok: boolean }[]>`
+    SELECT ${refundId} = ANY(p.refund_keys)
+           OR (NOT EXISTS (SELECT 1 FROM unnest(p.refund_keys) k WHERE k NOT LIKE 'event:%')
+               AND (p.refund_made_at IS NULL
+                    OR ((f.refund_made_at IS NULL OR f.refund_made_at <= p.refund_made_at) AND p.refund_made_at <= f.failed_at))) AS ok
+      FROM purchases p, stripe_refund_failures f
+     WHERE p.id = ${purchaseId}::uuid AND f.stripe_refund_id = ${refundId}`;
+  return row?.ok === true;
 }
 
 async function settleFailure(tx: Tx, refundId: string, status: 'restored' | 'not_taken'): Promise<void> {

@@ -127,6 +127,8 @@ const refundEvent = eventOf(
     id: z.string().min(1),
     status: z.string().nullable().optional(),
     payment_intent: idOf.nullable().optional(),
+    // When Stripe made the refund (seconds): its failure is only a take's made at or after it.
+    created: z.number().finite().optional().catch(undefined),
   }),
 );
 
@@ -227,7 +229,13 @@ export const stripeRefundUpdated: WebhookHandler = async (ctx) => {
     return inEventTransaction(ctx, async () => ({ outcome: 'ignored' }));
   }
   return inEventTransaction(ctx, async (tx) => {
-    const result = await restoreFailedRefund(tx, { refundId: refund.id, paymentIntentId, failedAt: stripeMadeAt(event), traceId: event.trace_id ?? undefined });
+    const result = await restoreFailedRefund(tx, {
+      refundId: refund.id,
+      paymentIntentId,
+      failedAt: stripeMadeAt(event),
+      refundMadeAt: refund.created === undefined ? null : new Date(refund.created * 1000),
+      traceId: event.trace_id ?? undefined,
+    });
     if (result.kind === 'no_purchase') return { outcome: 'ignored' };
     if (result.kind === 'waiting') {
       ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId: result.shopId, refundId: refund.id }, 'refund failed before its charge.refunded was processed: recorded, applied when it is'));

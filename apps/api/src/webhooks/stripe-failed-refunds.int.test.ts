@@ -329,6 +329,60 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
     ]);
   });
 
+  /** Stripe's event, made at `created` (seconds). */
+  const at = (type: string, object: Record<string, unknown>, created: number) => ({ ...stripeEvent(type, object), created });
+
+  it('a charge that lists its refunds pairs a failure with its own refund only: a partial refund that failed in the second a full refund was made leaves the full refund standing, in either order', async () => {
+    for (const failureFirst of [true, false]) {
+      const shop = await createShop(env.db);
+      const { sessionId, pi } = await paidPack(shop);
+      const partial = rid('re');
+      const full = rid('re');
+      const now = Math.floor(Date.now() / 1000);
+      expect(await deliverEvent(at('charge.refunded', chargeObject(pi, { refunded: false, refunds: [partial] }), now - 60))).toBe('ignored');
+      // The partial refund failed, and the full refund was made, in the same second; the charge lists the failed one beside it.
+      const failed = at('charge.refund.updated', refundObject(pi, 'failed', { id: partial, created: now - 60 }), now);
+      const refunded = at('charge.refunded', chargeObject(pi, { refunds: [full, { id: partial, status: 'failed' }] }), now);
+      for (const e of failureFirst ? [failed, refunded] : [refunded, failed]) expect(await deliverEvent(e)).toBe('processed');
+      expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+      expect(await ledger(shop.id)).toEqual([
+        [`purchase-${sessionId}`, 'purchase', 1000],
+        [`refund-${sessionId}`, 'refund', -1000],
+      ]);
+      expect(await purchase(sessionId)).toEqual({ status: 'refunded', refund_shortfall: 0n, failed_refund_ids: [] });
+    }
+  });
+
+  /**
+   * A full refund (r0) that failed, then a new full refund (r1), Stripe's order E0 F0 E1 [F1], delivered
+   * in `order`: the end (wallet, purchase, ledger) of the natural order, whatever the order.
+   */
+  async function twoRefunds(order: string[], o: { listed: boolean }) {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await paidPack(shop);
+    const [r0, r1] = [rid('re'), rid('re')];
+    const now = Math.floor(Date.now() / 1000);
+    const events: Record<string, Record<string, unknown>> = {
+      E0: at('charge.refunded', chargeObject(pi, o.listed ? { refunds: [r0] } : {}), now - 300),
+      F0: at('charge.refund.updated', refundObject(pi, 'failed', { id: r0, created: now - 300 }), now - 200),
+      E1: at('charge.refunded', chargeObject(pi, o.listed ? { refunds: [r1, { id: r0, status: 'failed' }] } : {}), now - 100),
+      F1: at('charge.refund.updated', refundObject(pi, 'failed', { id: r1, created: now - 100 }), now),
+    };
+    for (const name of order) expect(await deliverEvent(events[name]!)).toBe('processed');
+    const { status } = await purchase(sessionId);
+    return { order: order.join(' '), wallet: await wallet(env.db, shop.id), status, ledger: await ledgerOf(shop.id, sessionId) };
+  }
+
+  it('a failure of another refund than the one that took the pack waits for its own: two refunds that both failed, in any order, end as in Stripe\'s', async () => {
+    for (const listed of [false, true]) {
+      const natural = await twoRefunds(['E0', 'F0', 'E1', 'F1'], { listed });
+      expect(natural).toMatchObject({ wallet: { balance: 1000, reserved: 0 }, status: 'paid' });
+      for (const order of [['E0', 'F1', 'F0', 'E1'], ['F1', 'E0', 'F0', 'E1'], ['E1', 'F1', 'E0', 'F0'], ['F1', 'E1', 'F0', 'E0']]) {
+        expect(await twoRefunds(order, { listed })).toEqual({ ...natural, order: order.join(' ') });
+      }
+    }
+  });
+
   it('a failed refund of a payment we hold no purchase for is recorded and ignored', async () => {
     expect(await deliver('charge.refund.updated', refundObject(rid('pi'), 'failed'))).toBe('ignored');
   });
