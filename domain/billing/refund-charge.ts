@@ -3,6 +3,7 @@ import { chargeRefundKeys } from './charge-refund-keys';
 import { refundPurchaseByPaymentIntent, type RefundOutcome } from './refund-purchase';
 import type { RestoreOutcome } from './restore-failed-refund';
 import { restoreWaitingFailure } from './restore-waiting-failure';
+import { takeEarlierRefund } from './take-earlier-refund';
 
 export interface ChargeRefundOutcome {
   refund: RefundOutcome;
@@ -27,6 +28,10 @@ export async function refundCharge(
   const refund = await refundPurchaseByPaymentIntent(tx, { paymentIntentId: r.paymentIntentId, cause: 'refund', refundKeys, madeAt: r.madeAt, traceId: r.traceId });
   // Only a refund that refunded the purchase now can be the one a waiting failure failed.
   const tookIt = refund.kind === 'clawed_back' || refund.kind === 'marked_refunded';
-  const restore = tookIt ? await restoreWaitingFailure(tx, { paymentIntentId: r.paymentIntentId, refundMadeAt: r.madeAt, refundKeys, traceId: r.traceId }) : null;
+  const restore = tookIt
+    ? await restoreWaitingFailure(tx, { paymentIntentId: r.paymentIntentId, refundMadeAt: r.madeAt, refundKeys, traceId: r.traceId })
+    : refund.kind === 'already_refunded'
+      ? await takeEarlierRefund(tx, { paymentIntentId: r.paymentIntentId, madeAt: r.madeAt, refundKeys, traceId: r.traceId })
+      : null;
   return { refund, restore };
 }

@@ -4,11 +4,17 @@ import { lockPurchaseWallet } from './lock-purchase-wallet';
 import { lostDisputeCredits } from './lost-dispute-credits';
 import { lockPaymentIntent } from './payment-intent-lock';
 import { refundRestoredKey } from './purchase-keys';
+import type { ChargeRefundOutcome } from './refund-charge';
+import { takeEarlierRefund } from './take-earlier-refund';
 import { takeLostDisputes } from './take-lost-disputes';
+import { takeUnappliedRefund } from './take-unapplied-refund';
 
 export type RestoreOutcome =
-  /** The refund's claw-back undone: `restored` credits back (what it and the released reservations had taken), the purchase paid again. */
-  | { kind: 'restored'; shopId: string; purchaseId: string; restored: number }
+  /**
+   * The refund's claw-back undone: `restored` credits back (what it and the released reservations had taken), the purchase paid again;
+   * `retaken`: a later refund of the payment, received while this one held the pack, taken now (null: none).
+   */
+  | { kind: 'restored'; shopId: string; purchaseId: string; restored: number; retaken: ChargeRefundOutcome | null }
   /** This refund's failure was applied before. */
   | { kind: 'already_restored'; shopId: string }
   /** The refund has not taken the pack yet (its charge.refunded not processed, or a partial refund): recorded, the failure waits for it. */
@@ -61,7 +67,15 @@ interface PurchaseRow {
  */
 export async function restoreFailedRefund(
   tx: Tx,
-  r: { refundId: string; paymentIntentId: string; failedAt: Date; refundMadeAt?: Date | null; traceId?: string },
+  r: {
+    refundId: string;
+    paymentIntentId: string;
+    failedAt: Date;
+    refundMadeAt?: Date | null;
+    /** The failure of a refund that, in Stripe's order, took the pack before the take holding it now (takeEarlierRefund). */
+    ofEarlierTake?: boolean;
+    traceId?: string;
+  },
 ): Promise<RestoreOutcome> {
   await lockPaymentIntent(tx, r.paymentIntentId);
   const wallet = await lockPurchaseWallet(tx, { paymentIntentId: r.paymentIntentId });
@@ -92,7 +106,10 @@ export async function restoreFailedRefund(
     return { kind: 'not_taken', shopId: p.shop_id, status: p.status, cause: p.refund_cause };
   }
   // Another refund's take (this refund's charge.refunded not processed yet): this failure waits for its own.
-  if (!(await failureOfTake(tx, p.id, r.refundId))) return { kind: 'waiting', shopId: p.shop_id };
+  if (!r.ofEarlierTake && !(await failureOfTake(tx, p.id, r.refundId))) {
+    // Unless its refund's charge.refunded came while the other refund held the pack: both applied now, in Stripe's order.
+    return (await takeEarlierRefund(tx, { paymentIntentId: r.paymentIntentId, refundId: r.refundId, traceId: r.traceId })) ?? { kind: 'waiting', shopId: p.shop_id };
+  }
 
   // The refund claimed the pack less what partly lost disputes had taken (refundPurchaseByPaymentIntent).
   const restored = p.granted_at === null ? p.credits : p.credits - (await lostDisputeCredits(tx, r.paymentIntentId)) - Number(p.refund_shortfall);
@@ -114,7 +131,9 @@ export async function restoreFailedRefund(
   await settleFailure(tx, r.refundId, 'restored');
   // A dispute lost while the refund had the pack took nothing then: the pack is back, so it takes its share now.
   await takeLostDisputes(tx, { paymentIntentId: r.paymentIntentId, traceId: r.traceId });
-  return { kind: 'restored', shopId: p.shop_id, purchaseId: p.id, restored };
+  // A refund made after this one failed, whose charge.refunded came while this one held the pack: it takes the pack now.
+  const retaken = await takeUnappliedRefund(tx, { paymentIntentId: r.paymentIntentId, traceId: r.traceId });
+  return { kind: 'restored', shopId: p.shop_id, purchaseId: p.id, restored, retaken };
 }
 
 /**

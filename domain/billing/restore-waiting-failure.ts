@@ -1,4 +1,4 @@
-import type { Tx } from '../../lib/db';
+import { sql, type Sql, type Tx } from '../../lib/db';
 import { restoreFailedRefund, type RestoreOutcome } from './restore-failed-refund';
 
 /**
@@ -22,12 +22,9 @@ export async function restoreWaitingFailure(
   tx: Tx,
   r: { paymentIntentId: string; refundMadeAt: Date; refundKeys: string[]; traceId?: string },
 ): Promise<RestoreOutcome | null> {
-  const refundIds = r.refundKeys.filter((k) => !k.startsWith('event:'));
   const [failure] = await tx.$queryRaw<{ stripe_refund_id: string; failed_at: Date; refund_made_at: Date | null }[]>`
     SELECT stripe_refund_id, failed_at, refund_made_at FROM stripe_refund_failures
-     WHERE stripe_payment_intent_id = ${r.paymentIntentId} AND status = 'waiting'
-       AND CASE WHEN cardinality(${refundIds}::text[]) > 0 THEN stripe_refund_id = ANY(${refundIds}::text[])
-                ELSE failed_at >= ${r.refundMadeAt} AND (refund_made_at IS NULL OR refund_made_at <= ${r.refundMadeAt}) END
+     WHERE stripe_payment_intent_id = ${r.paymentIntentId} AND status = 'waiting' AND ${failureOfRefund(r)}
      ORDER BY failed_at, stripe_refund_id
      LIMIT 1
        FOR UPDATE`;
@@ -39,4 +36,15 @@ export async function restoreWaitingFailure(
     refundMadeAt: failure.refund_made_at,
     traceId: r.traceId,
   });
+}
+
+/**
+ * Whether a row of stripe_refund_failures is the failure of the refund a
+ * `charge.refunded` made at `refundMadeAt` names with `refundKeys`: by id
+ * when the keys are refund ids, else by Stripe's times (above).
+ */
+export function failureOfRefund(r: { refundMadeAt: Date; refundKeys: string[] }): Sql {
+  const refundIds = r.refundKeys.filter((k) => !k.startsWith('event:'));
+  return sql`(CASE WHEN cardinality(${refundIds}::text[]) > 0 THEN stripe_refund_id = ANY(${refundIds}::text[])
+                   ELSE failed_at >= ${r.refundMadeAt} AND (refund_made_at IS NULL OR refund_made_at <= ${r.refundMadeAt}) END)`;
 }

@@ -244,6 +244,8 @@ export const stripeRefundUpdated: WebhookHandler = async (ctx) => {
       ctx.afterCommit(() =>
         deps.logger.info({ webhookEventId: event.id, shopId: result.shopId, purchaseId: result.purchaseId, refundId: refund.id, restored: result.restored }, 'refund failed: its credits restored'),
       );
+      // A later refund of the payment, received while this one held the pack, took it now: its shortfall counts as any refund's.
+      if (result.retaken) refundEffect(ctx, result.retaken.refund);
     }
     if (result.kind === 'not_taken' && result.status === 'refunded') {
       ctx.afterCommit(() =>

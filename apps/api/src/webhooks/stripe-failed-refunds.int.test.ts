@@ -357,7 +357,7 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
    * A full refund (r0) that failed, then a new full refund (r1), Stripe's order E0 F0 E1 [F1], delivered
    * in `order`: the end (wallet, purchase, ledger) of the natural order, whatever the order.
    */
-  async function twoRefunds(order: string[], o: { listed: boolean }) {
+  async function twoRefunds(order: string[], o: { listed: boolean; atOnce?: boolean }) {
     const shop = await createShop(env.db);
     const { sessionId, pi } = await paidPack(shop);
     const [r0, r1] = [rid('re'), rid('re')];
@@ -368,7 +368,13 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
       E1: at('charge.refunded', chargeObject(pi, o.listed ? { refunds: [r1, { id: r0, status: 'failed' }] } : {}), now - 100),
       F1: at('charge.refund.updated', refundObject(pi, 'failed', { id: r1, created: now - 100 }), now),
     };
-    for (const name of order) expect(await deliverEvent(events[name]!)).toBe('processed');
+    if (o.atOnce) {
+      // The first in order, then the others all at once (the webhooks worker runs them side by side).
+      expect(await deliverEvent(events[order[0]!]!)).toBe('processed');
+      expect(await Promise.all(order.slice(1).map((name) => deliverEvent(events[name]!)))).toEqual(order.slice(1).map(() => 'processed'));
+    } else {
+      for (const name of order) expect(await deliverEvent(events[name]!)).toBe('processed');
+    }
     const { status } = await purchase(sessionId);
     return { order: order.join(' '), wallet: await wallet(env.db, shop.id), status, ledger: await ledgerOf(shop.id, sessionId) };
   }
@@ -382,6 +388,29 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
       }
     }
   });
+
+  const permutations = (xs: string[]): string[][] =>
+    xs.length <= 1 ? [xs] : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((rest) => [x, ...rest]));
+
+  // The new refund stands (E0 F0 E1), or fails too (E0 F0 E1 F1); the charge lists its refunds, or not (as Stripe sends it now).
+  for (const natural of [['E0', 'F0', 'E1'], ['E0', 'F0', 'E1', 'F1']]) {
+    for (const listed of [false, true]) {
+      it(`a new refund delivered while the failed refund before it still holds the pack: every order of ${natural.join(' ')} ends as Stripe's (refunds ${listed ? 'listed' : 'not listed'})`, async () => {
+        const want = await twoRefunds(natural, { listed });
+        expect(want).toMatchObject(natural.length === 3 ? { wallet: { balance: 0, reserved: 0 }, status: 'refunded' } : { wallet: { balance: 1000, reserved: 0 }, status: 'paid' });
+        for (const order of permutations(natural)) expect(await twoRefunds(order, { listed })).toEqual({ ...want, order: order.join(' ') });
+      }, 120_000);
+    }
+  }
+
+  it('the first refund taken, then its failure, the new refund and that one\'s failure all at once: the end of Stripe\'s order, every time', async () => {
+    const want = await twoRefunds(['E0', 'F0', 'E1', 'F1'], { listed: false });
+    for (let round = 0; round < 8; round++) {
+      const listed = round % 2 === 1;
+      expect(await twoRefunds(['E0', 'F0', 'E1', 'F1'], { listed, atOnce: true })).toEqual(want);
+      expect(await twoRefunds(['E0', 'F0', 'E1'], { listed, atOnce: true })).toMatchObject({ wallet: { balance: 0, reserved: 0 }, status: 'refunded' });
+    }
+  }, 120_000);
 
   it('a failed refund of a payment we hold no purchase for is recorded and ignored', async () => {
     expect(await deliver('charge.refund.updated', refundObject(rid('pi'), 'failed'))).toBe('ignored');
