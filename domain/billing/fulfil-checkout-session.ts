@@ -41,7 +41,8 @@ interface PurchaseRow {
  * whose ledger row is missing gets it now (repair), so this never trusts an
  * event's "processed" flag. A refund seen before the payment (events out of
  * order) marks the purchase refunded and grants nothing: net zero (unless
- * that refund's failure was processed too: then the pack is granted); a
+ * that refund's failure was processed too: then the pack is granted, and a
+ * later refund of the payment seen meanwhile takes it); a
  * dispute seen before the payment holds the credits granted now, or, lost
  * for part of the pack, takes its share of them. The shop's
  * wallet is locked before the purchase (lockPurchaseWallet), the order every
@@ -114,14 +115,18 @@ async function refundAlreadyReceived(
   const lost = await tx.$queryRaw<{ amount: number | null }[]>`
     SELECT amount FROM stripe_disputes WHERE stripe_payment_intent_id = ${paymentIntentId} AND status = 'lost'`;
   if (lost.some((d) => disputedCredits({ credits: p.credits, price: p.amount }, d.amount) >= p.credits)) return { cause: 'dispute' };
-  // When Stripe made the (first) refund: a failure processed before it waits for a refund made no later than itself.
-  // The refunds these events name took the pack now, so a replay of one, after a failure gives it back, takes nothing.
-  const [row] = await tx.$queryRaw<{ made_at: Date | null; keys: string[] | null }[]>`
-    SELECT min(CASE WHEN jsonb_typeof(payload->'created') = 'number' THEN to_timestamp((payload->>'created')::double precision) ELSE received_at END) AS made_at,
-           array_agg(DISTINCT key) AS keys
-      FROM webhook_events CROSS JOIN LATERAL unnest(stripe_charge_refund_keys(event_id, payload)) AS key
-     WHERE provider = 'stripe' AND topic = 'charge.refunded'
-       AND payload->'data'->'object'->>'payment_intent' = ${paymentIntentId}
-       AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false)`;
-  return row?.made_at ? { cause: 'refund', madeAt: row.made_at, keys: row.keys ?? [] } : null;
+  // The first refund Stripe made (a charge is refunded anew only once the refund before failed) takes the pack now,
+  // named by its keys, so a replay of it, after its failure gives the pack back, takes nothing. A later one stays
+  // unnamed: if the first one's failure gives the pack back, that refund takes it then (takeUnappliedRefund).
+  const [row] = await tx.$queryRaw<{ made_at: Date; keys: string[] }[]>`
+    SELECT made_at, stripe_charge_refund_keys(event_id, payload) AS keys
+      FROM (SELECT event_id, payload,
+                   CASE WHEN jsonb_typeof(payload->'created') = 'number' THEN to_timestamp((payload->>'created')::double precision) ELSE received_at END AS made_at
+              FROM webhook_events
+             WHERE provider = 'stripe' AND topic = 'charge.refunded'
+               AND payload->'data'->'object'->>'payment_intent' = ${paymentIntentId}
+               AND COALESCE((payload->'data'->'object'->>'refunded')::boolean, false)) e
+     ORDER BY made_at, event_id
+     LIMIT 1`;
+  return row ? { cause: 'refund', madeAt: row.made_at, keys: row.keys } : null;
 }

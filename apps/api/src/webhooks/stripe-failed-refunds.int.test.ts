@@ -357,9 +357,16 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
    * A full refund (r0) that failed, then a new full refund (r1), Stripe's order E0 F0 E1 [F1], delivered
    * in `order`: the end (wallet, purchase, ledger) of the natural order, whatever the order.
    */
-  async function twoRefunds(order: string[], o: { listed: boolean; atOnce?: boolean }) {
+  async function twoRefunds(order: string[], o: { listed: boolean; atOnce?: boolean; completedLast?: boolean }) {
     const shop = await createShop(env.db);
-    const { sessionId, pi } = await paidPack(shop);
+    let sessionId: string;
+    let pi: string;
+    if (o.completedLast) {
+      sessionId = await pendingPurchase(shop);
+      pi = rid('pi');
+    } else {
+      ({ sessionId, pi } = await paidPack(shop));
+    }
     const [r0, r1] = [rid('re'), rid('re')];
     const now = Math.floor(Date.now() / 1000);
     const events: Record<string, Record<string, unknown>> = {
@@ -373,8 +380,9 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
       expect(await deliverEvent(events[order[0]!]!)).toBe('processed');
       expect(await Promise.all(order.slice(1).map((name) => deliverEvent(events[name]!)))).toEqual(order.slice(1).map(() => 'processed'));
     } else {
-      for (const name of order) expect(await deliverEvent(events[name]!)).toBe('processed');
+      for (const name of order) expect(await deliverEvent(events[name]!)).toBe(o.completedLast ? 'ignored' : 'processed');
     }
+    if (o.completedLast) expect(await deliver('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }))).toBe('processed');
     const { status } = await purchase(sessionId);
     return { order: order.join(' '), wallet: await wallet(env.db, shop.id), status, ledger: await ledgerOf(shop.id, sessionId) };
   }
@@ -402,6 +410,17 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
       }, 120_000);
     }
   }
+
+  it('two refunds, the first failed, both before the completion, in any order: the completion grants the pack and the second refund takes it; both failed: the pack stays', async () => {
+    for (const listed of [false, true]) {
+      for (const order of permutations(['E0', 'F0', 'E1'])) {
+        expect(await twoRefunds(order, { listed, completedLast: true })).toMatchObject({ wallet: { balance: 0, reserved: 0 }, status: 'refunded' });
+      }
+      for (const order of [['E0', 'F0', 'E1', 'F1'], ['F1', 'E1', 'F0', 'E0'], ['E1', 'E0', 'F1', 'F0']]) {
+        expect(await twoRefunds(order, { listed, completedLast: true })).toMatchObject({ wallet: { balance: 1000, reserved: 0 }, status: 'paid' });
+      }
+    }
+  }, 120_000);
 
   it('the first refund taken, then its failure, the new refund and that one\'s failure all at once: the end of Stripe\'s order, every time', async () => {
     const want = await twoRefunds(['E0', 'F0', 'E1', 'F1'], { listed: false });
