@@ -6,7 +6,7 @@ import { holdOpenDisputes } from './hold-disputed-credits';
 import { lockPurchaseWallet } from './lock-purchase-wallet';
 import { lockPaymentIntent } from './payment-intent-lock';
 import type { RefundCause } from './refund-purchase';
-import { restoreWaitingFailure } from './restore-waiting-failure';
+import { restoreWaitingFailure } from './refund-rounds';
 import { takeLostDisputes } from './take-lost-disputes';
 
 export interface PaidSession {

@@ -2,9 +2,8 @@ import { createTestEnv, type TestEnv } from '../../test/harness';
 import { createShop } from '../../test/factories';
 import { disputeRow, jittered, paidPack, purchaseRow, race, raceRounds, release, reservations, rid, ROUNDS, walletChecked } from '../../test/billing-races';
 import { openDispute } from './open-dispute';
-import { refundCharge } from './refund-charge';
+import { refundCharge, restoreFailedRefund } from './refund-rounds';
 import { refundPurchaseByPaymentIntent } from './refund-purchase';
-import { restoreFailedRefund } from './restore-failed-refund';
 
 // A refund's events, each delivered twice (Stripe sends an event more than
 // once), racing releases of the reservations that held the refunded pack:

@@ -3,9 +3,8 @@ import { expireCheckoutSession, expireCheckoutSessionsSql } from '../../billing/
 import { fulfilCheckoutSession } from '../../billing/fulfil-checkout-session';
 import { closeDispute } from '../../billing/close-dispute';
 import { openDispute } from '../../billing/open-dispute';
-import { refundCharge } from '../../billing/refund-charge';
+import { refundCharge, restoreFailedRefund } from '../../billing/refund-rounds';
 import type { RefundOutcome } from '../../billing/refund-purchase';
-import { restoreFailedRefund } from '../../billing/restore-failed-refund';
 import type { LostDisputeTake } from '../../billing/take-lost-disputes';
 import { inEventTransaction, type EffectResult } from '../event-transaction';
 import { markEventsSql } from '../mark-event';
@@ -216,7 +215,7 @@ export const stripeDisputeClosed: WebhookHandler = async (ctx) => {
 /**
  * `charge.refund.updated`: a refund that failed or was cancelled returns
  * the money to the merchant's payment, so the credits its `charge.refunded`
- * took come back, once per refund (domain/billing/restore-failed-refund.ts);
+ * took come back, once per refund (restoreFailedRefund, domain/billing/refund-rounds.ts);
  * processed before that `charge.refunded`, the failure is recorded and the
  * refund gives the credits back when it comes. Any other update (pending,
  * succeeded, metadata) changes nothing.
