@@ -43,7 +43,10 @@ const HANDLERS: Record<string, Record<string, WebhookHandler>> = {
     'checkout.session.async_payment_succeeded': stripeSessionPaid,
     'checkout.session.expired': stripeSessionExpired,
     'charge.refunded': stripeChargeRefunded,
+    // One refund's failure, whichever of the three says so (Stripe may send several, under ids of their own): applied once per refund id.
     'charge.refund.updated': stripeRefundUpdated,
+    'refund.failed': stripeRefundUpdated,
+    'refund.updated': stripeRefundUpdated,
     'charge.dispute.created': stripeDisputeOpened,
     'charge.dispute.funds_withdrawn': stripeDisputeOpened,
     'charge.dispute.closed': stripeDisputeClosed,

@@ -56,6 +56,20 @@ describe('a failed refund restoring credits more than once', () => {
     expect(restored).toEqual({ n: 1n, total: 1000n });
   });
 
+  it('one failure told by all three of Stripe\'s events (charge.refund.updated, refund.failed, refund.updated), each several times at once: the pack once', async () => {
+    const shop = await createShop(env.db);
+    const { sessionId, pi } = await refundedPack(shop);
+    const refund = refundObject(pi, 'failed', { id: rid('re') });
+    const events = ['charge.refund.updated', 'refund.failed', 'refund.updated'].flatMap((type) => Array.from({ length: 4 }, () => stripeEvent(type, refund)));
+    await Promise.all(events.map((e) => postStripe(app, e)));
+    for (const e of events) expect(await settled(e.id as string)).toBe('processed');
+    expect(await deliver(stripeEvent('refund.failed', refund))).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 1000, reserved: 0 });
+    const [restored] = await env.db.$queryRaw<{ n: bigint; total: bigint }[]>`
+      SELECT count(*) AS n, sum(amount)::bigint AS total FROM credit_transactions WHERE shop_id = ${shop.id}::uuid AND idempotency_key LIKE ${`purchase-${sessionId}-restored-%`}`;
+    expect(restored).toEqual({ n: 1n, total: 1000n });
+  });
+
   it('a refund update Stripe did not sign as failed restores nothing and is not stored', async () => {
     const shop = await createShop(env.db);
     const { pi } = await refundedPack(shop);

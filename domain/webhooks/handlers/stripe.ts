@@ -213,12 +213,17 @@ export const stripeDisputeClosed: WebhookHandler = async (ctx) => {
 };
 
 /**
- * `charge.refund.updated`: a refund that failed or was cancelled returns
- * the money to the merchant's payment, so the credits its `charge.refunded`
- * took come back, once per refund (restoreFailedRefund, domain/billing/refund-rounds.ts);
- * processed before that `charge.refunded`, the failure is recorded and the
- * refund gives the credits back when it comes. Any other update (pending,
- * succeeded, metadata) changes nothing.
+ * `charge.refund.updated`, `refund.failed` and `refund.updated` (each
+ * carries the Refund itself; Stripe sends the first for some payment
+ * methods only, the other two for every refund): a refund that failed or
+ * was cancelled returns the money to the merchant's payment, so the
+ * credits its `charge.refunded` took come back, once per refund id
+ * whichever of the three events (or how many, in any order, at once) says
+ * so (restoreFailedRefund, domain/billing/refund-rounds.ts: `stripe_refund_failures`
+ * and `failed_refund_ids` are keyed by the refund id, under the payment
+ * intent's lock); processed before that `charge.refunded`, the failure is
+ * recorded and the refund gives the credits back when it comes. Any other
+ * update (pending, succeeded, metadata) changes nothing: `ignored`.
  */
 export const stripeRefundUpdated: WebhookHandler = async (ctx) => {
   const { event, deps } = ctx;
