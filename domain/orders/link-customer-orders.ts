@@ -1,5 +1,6 @@
 import type { Tx } from '../../lib/db';
 import type { OutboxRow } from '../outbox/outbox';
+import { lateContactsCte, type LateContacts } from './late-contacts-sql';
 
 /**
  * How far back an order is linked to a contact that appears after it, and
@@ -10,7 +11,10 @@ export const LATE_ORDER_WINDOW_HOURS = 24;
 export const LATE_ORDERS_PER_CONTACT = 5;
 
 export interface LinkedOrders {
+  /** The first of contactIds (a customer's link has one contact). */
   contactId: string | null;
+  /** The contacts that were given orders. */
+  contactIds: string[];
   orderIds: string[];
   /** The flows.trigger.v1 events written for them, for publishing after commit. */
   triggers: OutboxRow[];
@@ -18,7 +22,10 @@ export interface LinkedOrders {
 
 /**
  * Called by the customers/* webhooks after the customer's contact is upserted,
- * under lockShopifyCustomer and lockBuyerPhones of the event's number: the
+ * under lockShopifyCustomer and lockBuyerPhones of the event's number (and,
+ * by contact ids, for contacts that appear any other way:
+ * contacts/link-earlier-purchases.ts, each contact its own
+ * LATE_ORDERS_PER_CONTACT, under the same locks): the
  * customer's orders stored before its contact existed (or before the contact
  * held this customer id) are linked to it, and so are the orders of no
  * customer stored before the contact held its number whose numbers name
@@ -41,41 +48,43 @@ export interface LinkedOrders {
  * out of it, as it is of Shopify's), and nothing is attributed: the contact
  * was not reachable at this number when the order was placed.
  */
-export async function linkCustomerOrders(tx: Tx, o: { shopId: string; customerId: string; traceId: string | null }): Promise<LinkedOrders> {
+export async function linkCustomerOrders(tx: Tx, o: { shopId: string; traceId: string | null } & LateContacts): Promise<LinkedOrders> {
+  if (o.contactIds !== undefined && o.contactIds.length === 0) return { contactId: null, contactIds: [], orderIds: [], triggers: [] };
   const rows = await tx.$queryRaw<{ contact_id: string; order_id: string }[]>`
-    WITH c AS (
-      SELECT id, phone_hash FROM contacts
-       WHERE shop_id = ${o.shopId}::uuid AND shopify_customer_id = ${o.customerId} AND erased_at IS NULL
-       ORDER BY id LIMIT 1
-         FOR NO KEY UPDATE
-    ), pick AS (
-      SELECT order_id, ordered_at FROM shopify_orders
-       WHERE shop_id = ${o.shopId}::uuid AND customer_id = ${o.customerId} AND contact_id IS NULL
-         AND ordered_at > now() - make_interval(hours => ${LATE_ORDER_WINDOW_HOURS}::int)
+    WITH ${lateContactsCte(o.shopId, o)}, cand AS (
+      SELECT c.id AS contact_id, s.order_id, s.ordered_at FROM shopify_orders s JOIN c ON s.customer_id = c.shopify_customer_id
+       WHERE s.shop_id = ${o.shopId}::uuid AND s.contact_id IS NULL
+         AND s.ordered_at > now() - make_interval(hours => ${LATE_ORDER_WINDOW_HOURS}::int)
       UNION
       -- An order of no customer: any live contact holding one of its numbers would have been found by it
       -- (buyer-contact-sql.ts), so it is this contact's only if no other holds one.
-      SELECT s.order_id, s.ordered_at FROM shopify_orders s, c
+      SELECT c.id, s.order_id, s.ordered_at FROM shopify_orders s JOIN c ON s.buyer_phone_hashes @> ARRAY[c.phone_hash]
        WHERE s.shop_id = ${o.shopId}::uuid AND s.customer_id IS NULL AND s.contact_id IS NULL AND s.buyer_phone_hashes <> '{}'
          AND s.ordered_at > now() - make_interval(hours => ${LATE_ORDER_WINDOW_HOURS}::int)
-         AND s.buyer_phone_hashes @> ARRAY[c.phone_hash]
+         AND s.buyer_phone_hashes && (SELECT array_agg(phone_hash) FROM c)
          AND NOT EXISTS (SELECT 1 FROM contacts x
                           WHERE x.shop_id = s.shop_id AND x.erased_at IS NULL AND x.id <> c.id AND x.phone_hash = ANY(s.buyer_phone_hashes))
-      ORDER BY ordered_at DESC LIMIT ${LATE_ORDERS_PER_CONTACT}::int
+    ), pick AS (
+      -- The newest LATE_ORDERS_PER_CONTACT of each contact; an order goes to one contact.
+      SELECT DISTINCT ON (order_id) contact_id, order_id FROM (
+        SELECT contact_id, order_id, row_number() OVER (PARTITION BY contact_id ORDER BY ordered_at DESC, order_id) AS n FROM cand) r
+       WHERE n <= ${LATE_ORDERS_PER_CONTACT}::int
+       ORDER BY order_id, contact_id
     )
-    UPDATE shopify_orders s SET contact_id = c.id
-      FROM c, pick
+    UPDATE shopify_orders s SET contact_id = pick.contact_id
+      FROM pick
      WHERE s.shop_id = ${o.shopId}::uuid AND s.order_id = pick.order_id AND s.contact_id IS NULL
-    RETURNING c.id AS contact_id, s.order_id`;
-  if (rows.length === 0) return { contactId: null, orderIds: [], triggers: [] };
-  const contactId = rows[0]!.contact_id;
+    RETURNING pick.contact_id, s.order_id`;
+  if (rows.length === 0) return { contactId: null, contactIds: [], orderIds: [], triggers: [] };
+  const contactIds = [...new Set(rows.map((r) => r.contact_id))];
+  const contactId = contactIds[0]!;
   const orderIds = rows.map((r) => r.order_id);
   // Two statements: a query does not see rows a function it calls inserts.
   const ids = await tx.$queryRaw<{ id: bigint }[]>`
-    SELECT q AS id FROM queue_recent_order_flow_triggers(${o.shopId}::uuid, ARRAY[${contactId}::uuid], ${orderIds}::text[], ${o.traceId}::text) q`;
-  if (ids.length === 0) return { contactId, orderIds, triggers: [] };
+    SELECT q AS id FROM queue_recent_order_flow_triggers(${o.shopId}::uuid, ${contactIds}::uuid[], ${orderIds}::text[], ${o.traceId}::text) q`;
+  if (ids.length === 0) return { contactId, contactIds, orderIds, triggers: [] };
   const triggers = await tx.$queryRaw<OutboxRow[]>`
     SELECT id, event_type, aggregate_id, payload, trace_id, available_at FROM outbox_events
      WHERE id = ANY(${ids.map((r) => r.id)}::bigint[]) ORDER BY id`;
-  return { contactId, orderIds, triggers };
+  return { contactId, contactIds, orderIds, triggers };
 }
