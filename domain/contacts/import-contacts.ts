@@ -5,6 +5,8 @@ import { failContactImport } from './fail-contact-import';
 import { describeIssue } from './import-rows';
 import { isPhoneCountry } from './phone';
 import { upsertContacts, type ContactUpsert } from './upsert-contacts';
+import { lockBuyerPhones } from '../orders/buyer-phone-lock';
+import { linkEarlierPurchases } from './link-earlier-purchases';
 import { declareConsentSource } from '../consent/consent-source';
 
 export const IMPORT_CHUNK_SIZE = 1_000;
@@ -148,7 +150,13 @@ export async function importContacts(
         if (decides || !rowByHash[v.input.phoneHash]) rowByHash[v.input.phoneHash] = { importId: opts.importId, row: v.row };
       }
       await declareConsentSource(tx, { source: 'import', evidence: { importId: opts.importId }, byHash: rowByHash });
+      // The chunk's numbers, sorted, in one statement, before any contact row (as orders/create and checkouts/* of a
+      // buyer of no customer take them): an order or checkout of one of them stored meanwhile is linked once.
+      await lockBuyerPhones(tx, imp.shop_id, groups.map((g) => g.upsert.phoneHash));
       const results = await upsertContacts(tx, imp.shop_id, groups.map((g) => g.upsert), 'import');
+      // The chunk's new contacts link the earlier orders and open checkouts their numbers alone name, as a
+      // customers/* webhook bringing them would: a few statements for the whole chunk (link-earlier-purchases.ts).
+      await linkEarlierPurchases(tx, { shopId: imp.shop_id, contactIds: results.filter((r) => r.created).map((r) => r.id), traceId: null });
       const createdByHash = new Set(results.filter((r) => r.created).map((r) => r.phone_hash));
       let created = 0;
       for (const g of groups) if (createdByHash.has(g.upsert.phoneHash)) created++;

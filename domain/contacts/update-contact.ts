@@ -5,6 +5,9 @@ import { AppError, notFound } from '../../lib/errors';
 import { isUniqueViolation } from '../../lib/pg-errors';
 import type { ContactPatchInput } from './contact-input';
 import { toContactView, type ContactRow, type ContactView } from './contact-view';
+import { lockBuyerPhones } from '../orders/buyer-phone-lock';
+import { lockShopifyCustomer } from '../orders/customer-lock';
+import { linkEarlierPurchases } from './link-earlier-purchases';
 import { takeErasedNumber, type CarriedOptOut } from './take-erased-number';
 
 /**
@@ -17,7 +20,8 @@ import { takeErasedNumber, type CarriedOptOut } from './take-erased-number';
  * keyword (STOP) opt-out, which only the person can undo by texting START,
  * and changing the number of an opted-out contact (the opt-out belongs to
  * the number). Moving onto an erased contact's number takes that number's
- * surviving opt-out along (takeErasedNumber).
+ * surviving opt-out along (takeErasedNumber). A move links the earlier
+ * orders and checkouts of the new number (link-earlier-purchases.ts).
  */
 export async function updateContact(db: DbOrTx, shopId: string, id: string, patch: ContactPatchInput, guard: IdempotencyGuard = UNGUARDED): Promise<ContactView> {
   const consent = patch.smsConsent ?? null;
@@ -25,6 +29,15 @@ export async function updateContact(db: DbOrTx, shopId: string, id: string, patc
   try {
     return await withApiConsentSource(db, async (tx) => {
       await guard.assertHeld(tx);
+      // A move to a number: the locks a customers/* webhook moving a contact takes, in its order, before any
+      // contact row (the customer's, then the number's), so an order or checkout of the number stored meanwhile is
+      // linked by one of the two (link-earlier-purchases.ts).
+      if (newHash) {
+        const [held] = await tx.$queryRaw<{ shopify_customer_id: string | null }[]>`
+          SELECT shopify_customer_id FROM contacts WHERE id = ${id}::uuid AND shop_id = ${shopId}::uuid AND erased_at IS NULL`;
+        if (held?.shopify_customer_id) await lockShopifyCustomer(tx, shopId, held.shopify_customer_id);
+        await lockBuyerPhones(tx, shopId, [newHash]);
+      }
       const carried = newHash ? await takeErasedNumber(tx, shopId, id, newHash) : null;
       // The contact as the move leaves it: a carried opt-out is the number's from now on.
       const optedOutAt = sql`COALESCE(${carried?.optedOutAt ?? null}::timestamptz, opted_out_at)`;
@@ -58,7 +71,11 @@ export async function updateContact(db: DbOrTx, shopId: string, id: string, patc
         AND NOT (${consent}::text = 'subscribed' AND ${optedOutAt} IS NOT NULL AND ${optOutSource} = 'keyword')
         AND NOT (${newHash}::text IS NOT NULL AND ${newHash}::text <> phone_hash AND opted_out_at IS NOT NULL)
       RETURNING id, phone_e164, email, first_name, last_name, sms_consent, tags, timezone, opted_out_at, opt_out_source, created_at, updated_at`;
-      if (row) return toContactView(row);
+      if (row) {
+        // The orders and open checkouts stored before the contact held this number that it alone names now.
+        if (newHash) await linkEarlierPurchases(tx, { shopId, contactIds: [row.id], traceId: null });
+        return toContactView(row);
+      }
       // Thrown inside the transaction: a number taken from a tombstone goes back to it.
       throw await refusal(tx, shopId, id, consent, carried);
     });

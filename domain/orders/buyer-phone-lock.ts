@@ -12,7 +12,10 @@ import type { Tx } from '../../lib/db';
  * committed (READ COMMITTED) and links the order, once. A checkout of no
  * customer takes it as an order does (link-customer-checkouts.ts). Several numbers (an
  * order has up to four) are locked in one order, the hashes sorted, so two
- * orders never wait on each other in a cycle; a webhook takes one.
+ * orders never wait on each other in a cycle; a webhook takes one, and a
+ * contact written any other way (the API, an import's or a sync's chunk:
+ * contacts/link-earlier-purchases.ts) its numbers, sorted, after any
+ * customer's lock.
  */
 export async function lockBuyerPhones(tx: Tx, shopId: string, phoneHashes: string[]): Promise<void> {
   const sorted = [...new Set(phoneHashes)].sort();

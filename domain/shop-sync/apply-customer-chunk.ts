@@ -3,6 +3,9 @@ import { boundedText, declareConsentSource, type Evidence } from '../consent/con
 import { keepLeftNumberOptOut, type LeftNumber } from '../contacts/keep-left-number-opt-out';
 import { decidedHereSince } from '../consent/decided-here-since';
 import { shopifyRiseSetSql } from '../orders/apply-customer-summary';
+import { lockBuyerPhones } from '../orders/buyer-phone-lock';
+import { lockShopifyCustomers } from '../orders/customer-lock';
+import { linkEarlierPurchases } from '../contacts/link-earlier-purchases';
 import type { SyncCustomer } from './bulk-customer';
 
 /** What one chunk did; the sync row adds these up. */
@@ -44,7 +47,10 @@ export const ZERO_COUNTS: ChunkCounts = {
  * 2. customers not linked yet with a valid phone create a contact, or link
  *    the one holding that number;
  * 3. Shopify's order summary (raised only) and tags (added) are applied to
- *    every linked contact.
+ *    every linked contact;
+ * 4. the contacts created, linked or moved here link the orders and open
+ *    checkouts stored before them (link-earlier-purchases.ts), under the
+ *    chunk's customer and number locks taken first.
  *
  * Consent: SUBSCRIBED → subscribed; PENDING and NOT_SUBSCRIBED → pending
  * (never sendable); UNSUBSCRIBED and REDACTED → opted out (source shopify).
@@ -91,6 +97,11 @@ export async function applyCustomerChunk(
     const collected = c.consentUpdatedAt ? Date.parse(c.consentUpdatedAt) : Number.NaN;
     if (Number.isFinite(collected)) collectedAtByHash[c.phoneHash] = new Date(collected).toISOString();
   }
+  // Before any contact row, as the customers/* webhooks take them: the chunk's customers' locks, then its numbers'
+  // (each set sorted, one statement each), so an order or checkout of one of them stored meanwhile is linked once
+  // (step 4).
+  await lockShopifyCustomers(tx, o.shopId, rows.map((c) => c.customerId));
+  await lockBuyerPhones(tx, o.shopId, rows.flatMap((c) => (c.phoneHash ? [c.phoneHash] : [])));
   await declareConsentSource(tx, { source: 'shopify', evidence: { syncId: o.syncId }, byHash });
   if (Object.keys(collectedAtByHash).length > 0) {
     // The consent record trigger reads a per-contact collection time from the same context (migration 20261205100000).
@@ -143,7 +154,7 @@ export async function applyCustomerChunk(
                           WHEN i.consent = 'unsubscribed' THEN 'shopify' ELSE NULL END`;
 
   // 1. Contacts already linked to a customer of the chunk (`old`: the row as it was, for the number it leaves).
-  const updated = await tx.$queryRaw<(LeftNumber & { customer_id: string })[]>`
+  const updated = await tx.$queryRaw<(LeftNumber & { customer_id: string; contact_id: string })[]>`
     WITH ${inputCte},
     old AS (
       SELECT k.id, k.phone_e164, k.phone_hash, k.opted_out_at, k.opt_out_source FROM contacts k
@@ -158,13 +169,13 @@ export async function applyCustomerChunk(
       FROM input i, old
      WHERE c.shop_id = ${o.shopId}::uuid AND c.shopify_customer_id = i.customer_id AND c.id = old.id
        AND c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < i.updated_at)
-    RETURNING i.customer_id, old.phone_e164 AS old_phone, old.opted_out_at AS old_opted_out_at, old.opt_out_source AS old_source,
+    RETURNING i.customer_id, c.id AS contact_id, old.phone_e164 AS old_phone, old.opted_out_at AS old_opted_out_at, old.opt_out_source AS old_source,
               c.phone_hash IS DISTINCT FROM old.phone_hash AS moved`;
   // The number a contact left keeps its opt-out (a keyword one has its suppression already, in its STOP's scope).
   for (const r of updated) await keepLeftNumberOptOut(tx, o, r);
 
   // 2. Customers not linked yet, with a valid phone: a new contact, or the contact holding the number (linked now).
-  const inserted = await tx.$queryRaw<{ customer_id: string; inserted: boolean }[]>`
+  const inserted = await tx.$queryRaw<{ customer_id: string; contact_id: string; inserted: boolean }[]>`
     WITH ${inputCte}
     INSERT INTO contacts AS c (shop_id, phone_e164, phone_hash, email, first_name, last_name, sms_consent, opted_out_at, opt_out_source,
                                shopify_customer_id, shopify_updated_at)
@@ -188,7 +199,7 @@ export async function applyCustomerChunk(
       shopify_updated_at = EXCLUDED.shopify_updated_at,
       updated_at = now()
      WHERE c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < EXCLUDED.shopify_updated_at)
-    RETURNING c.shopify_customer_id AS customer_id, (xmax = 0) AS inserted`;
+    RETURNING c.shopify_customer_id AS customer_id, c.id AS contact_id, (xmax = 0) AS inserted`;
 
   // 3. Order summary (only ever raised, as applyShopifyCustomerSummary; a rise is history, no order now) and tags (added, at most 50), where they change anything.
   await tx.$executeRaw`
@@ -212,6 +223,15 @@ export async function applyCustomerChunk(
                 AND (c.amount_spent_currency IS NULL OR c.amount_spent_currency = i.currency))
             OR (i.last_order_at IS NOT NULL AND c.last_order_at IS DISTINCT FROM GREATEST(c.last_order_at, i.last_order_at))
             OR (cardinality(c.tags) < 50 AND NOT (ARRAY(SELECT jsonb_array_elements_text(i.tags)) <@ c.tags)))`;
+
+  // 4. The contacts this chunk created, linked to their customer or moved to a number link the orders and open
+  // checkouts stored before them, as the customers/* webhook would (link-earlier-purchases.ts: same window, bound
+  // and triggers; a few statements for the chunk). The outbox dispatcher publishes the triggers.
+  await linkEarlierPurchases(tx, {
+    shopId: o.shopId,
+    contactIds: [...new Set([...inserted.map((r) => r.contact_id), ...updated.filter((r) => r.moved).map((r) => r.contact_id)])],
+    traceId: null,
+  });
 
   const touched = new Set(updated.map((r) => r.customer_id));
   const created = new Set<string>();
