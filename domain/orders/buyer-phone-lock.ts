@@ -1,4 +1,5 @@
 import type { Tx } from '../../lib/db';
+import { lockBuckets } from './bucket-locks';
 
 /**
  * The number's counterpart of lockShopifyCustomer (customer-lock.ts). An
@@ -11,17 +12,13 @@ import type { Tx } from '../../lib/db';
  * before any contact row, so the second runs its statements after the first
  * committed (READ COMMITTED) and links the order, once. A checkout of no
  * customer takes it as an order does (link-customer-checkouts.ts). Several numbers (an
- * order has up to four) are locked in one order, the hashes sorted, so two
- * orders never wait on each other in a cycle; a webhook takes one, and a
+ * order has up to four) are locked in one statement, in key order and by
+ * bucket (bucket-locks.ts: a chunk of a thousand numbers holds at most
+ * LOCK_BUCKETS locks), so two holders never wait on each other in a cycle; a webhook takes one, and a
  * contact written any other way (the API, an import's or a sync's chunk:
- * contacts/link-earlier-purchases.ts) its numbers, sorted, after any
+ * contacts/link-earlier-purchases.ts) its numbers, after any
  * customer's lock.
  */
 export async function lockBuyerPhones(tx: Tx, shopId: string, phoneHashes: string[]): Promise<void> {
-  const sorted = [...new Set(phoneHashes)].sort();
-  if (sorted.length === 0) return;
-  // unnest keeps the array's order, so the locks are taken in it.
-  await tx.$queryRaw`
-    SELECT count(pg_advisory_xact_lock(hashtextextended('buyer-phone:' || ${shopId}::text || ':' || h, 0)))::int AS n
-      FROM unnest(${sorted}::text[]) AS u(h)`;
+  await lockBuckets(tx, 'buyer-phone', shopId, phoneHashes);
 }

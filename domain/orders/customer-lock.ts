@@ -1,4 +1,5 @@
 import type { Tx } from '../../lib/db';
+import { lockBuckets } from './bucket-locks';
 
 /**
  * orders/create and the customers/* webhooks of one Shopify customer run in
@@ -12,19 +13,15 @@ import type { Tx } from '../../lib/db';
  * same reason (link-customer-checkouts.ts).
  */
 export async function lockShopifyCustomer(tx: Tx, shopId: string, customerId: string): Promise<void> {
-  await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtextextended('shopify-customer:' || ${shopId}::text || ':' || ${customerId}::text, 0))`;
+  await lockShopifyCustomers(tx, shopId, [customerId]);
 }
 
 /**
  * lockShopifyCustomer for many customers in one statement (the install/resync
- * sync's chunk), the ids sorted so two such holders never wait on each other
- * in a cycle. The same key: a webhook of one of them waits, or is waited for.
+ * sync's chunk): the same keys, bucketed (bucket-locks.ts), so a webhook of
+ * one of them waits, or is waited for; taken in key order, so two such
+ * holders never wait on each other in a cycle.
  */
 export async function lockShopifyCustomers(tx: Tx, shopId: string, customerIds: string[]): Promise<void> {
-  const sorted = [...new Set(customerIds)].sort();
-  if (sorted.length === 0) return;
-  // unnest keeps the array's order, so the locks are taken in it.
-  await tx.$queryRaw`
-    SELECT count(pg_advisory_xact_lock(hashtextextended('shopify-customer:' || ${shopId}::text || ':' || id, 0)))::int AS n
-      FROM unnest(${sorted}::text[]) AS u(id)`;
+  await lockBuckets(tx, 'shopify-customer', shopId, customerIds);
 }
