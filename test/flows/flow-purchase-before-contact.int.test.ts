@@ -11,12 +11,12 @@ import { lockShopifyCustomer } from '../../domain/orders/customer-lock';
 import { recordShopifyOrder } from '../../domain/orders/record-order';
 import { applyCustomerChunk } from '../../domain/shop-sync/apply-customer-chunk';
 import { readBulkCustomer, type SyncCustomer } from '../../domain/shop-sync/bulk-customer';
-import { dispatchOutbox } from '../../domain/outbox/outbox';
 import { createContact, createContactImport, createShop, testPhone, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
 import { waitFor } from '../sending';
 import { sessionToken } from '../session-token';
 import { postShopify, rid, webhookEvent } from '../webhooks';
+import { settleFlowTriggers } from './trigger-kit';
 
 // An order or an abandoned checkout of no customer, stored before any contact
 // held its number, is linked when that contact appears any other way than a
@@ -58,19 +58,7 @@ describe('orders and checkouts stored before a contact that appears other than b
     expect(status).toBe('processed');
   }
 
-  async function settleTriggers(shopId: string): Promise<void> {
-    await waitFor('flow trigger events published', async () => {
-      await dispatchOutbox(env.db, worker.producer);
-      const [r] = await env.db.$queryRaw<{ n: number }[]>`
-        SELECT count(*)::int AS n FROM outbox_events WHERE event_type = 'flows.trigger.v1' AND aggregate_id = ${shopId} AND published_at IS NULL`;
-      return r!.n === 0;
-    });
-    const queue = worker.queues.all().find((q) => q.name === 'flows')!;
-    await waitFor('flows queue idle', async () => {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      return Object.values(counts).every((n) => n === 0);
-    });
-  }
+  const settleTriggers = (shopId: string): Promise<void> => settleFlowTriggers(env.db, worker, shopId);
 
   const runsOf = async (flowId: string) =>
     (await env.db.$queryRaw<{ contact_id: string; trigger_subject: string }[]>`

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import type { WorkerDeps } from '../../apps/worker/src/deps';
-import { dispatchOutbox } from '../../domain/outbox/outbox';
 import { recordShopifyCheckout } from '../../domain/checkouts/record-checkout';
 import { phoneHash } from '../../domain/contacts/phone';
 import { syncShopifyCustomer } from '../../domain/contacts/sync-shopify-customer';
@@ -14,6 +13,7 @@ import { createTestEnv, type TestEnv } from '../harness';
 import { waitFor } from '../sending';
 import { sessionToken } from '../session-token';
 import { deliverShopify, postShopify, rid, webhookEvent } from '../webhooks';
+import { settleFlowTriggers } from '../flows/trigger-kit';
 
 // An abandoned checkout finds its buyer by the same numbers, read by the same
 // rule, as the order it would have become (domain/orders/buyer-phones.ts;
@@ -90,20 +90,7 @@ describe('an abandoned checkout whose buyer is known only by phone', () => {
     return row;
   };
 
-  /** The outbox dispatcher's pass, then the flows queue until idle: every trigger written so far has run. */
-  async function settleTriggers(shopId: string): Promise<void> {
-    await waitFor('flow trigger events published', async () => {
-      await dispatchOutbox(env.db, worker.producer);
-      const [r] = await env.db.$queryRaw<{ n: number }[]>`
-        SELECT count(*)::int AS n FROM outbox_events WHERE event_type = 'flows.trigger.v1' AND aggregate_id = ${shopId} AND published_at IS NULL`;
-      return r!.n === 0;
-    });
-    const queue = worker.queues.all().find((q) => q.name === 'flows')!;
-    await waitFor('flows queue idle', async () => {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      return Object.values(counts).every((n) => n === 0);
-    });
-  }
+  const settleTriggers = (shopId: string): Promise<void> => settleFlowTriggers(env.db, worker, shopId);
 
   const runsOf = async (flowId: string) =>
     (await env.db.$queryRaw<{ trigger_subject: string; contact_id: string }[]>`

@@ -3,13 +3,12 @@ import type { Express } from 'express';
 import request from 'supertest';
 import type { WorkerDeps } from '../../apps/worker/src/deps';
 import { recordClicks } from '../../domain/links/record-clicks';
-import { dispatchOutbox } from '../../domain/outbox/outbox';
 import { checkShopifyBody } from '../../domain/webhooks/shopify-payloads';
 import { createContact, createShop, testPhone, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
-import { waitFor } from '../sending';
 import { sessionToken } from '../session-token';
 import { deliverShopify } from '../webhooks';
+import { settleFlowTriggers } from '../flows/trigger-kit';
 
 // An order Shopify placed through a test gateway (`"test": true`: the Bogus
 // gateway, or a provider in test mode) is the merchant trying the checkout.
@@ -81,20 +80,7 @@ describe('a Shopify test order', () => {
     return created.body.id as string;
   }
 
-  /** The outbox dispatcher's pass, then the flows queue until idle: every trigger written so far has run. */
-  async function settleTriggers(shopId: string): Promise<void> {
-    await waitFor('flow trigger events published', async () => {
-      await dispatchOutbox(env.db, worker.producer);
-      const [r] = await env.db.$queryRaw<{ n: number }[]>`
-        SELECT count(*)::int AS n FROM outbox_events WHERE event_type = 'flows.trigger.v1' AND aggregate_id = ${shopId} AND published_at IS NULL`;
-      return r!.n === 0;
-    });
-    const queue = worker.queues.all().find((q) => q.name === 'flows')!;
-    await waitFor('flows queue idle', async () => {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      return Object.values(counts).every((n) => n === 0);
-    });
-  }
+  const settleTriggers = (shopId: string): Promise<void> => settleFlowTriggers(env.db, worker, shopId);
 
   const runSubjects = async (flowId: string) =>
     (await env.db.$queryRaw<{ trigger_subject: string }[]>`SELECT trigger_subject FROM flow_runs WHERE flow_id = ${flowId}::uuid ORDER BY id`).map((r) => r.trigger_subject);
