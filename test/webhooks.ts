@@ -200,6 +200,20 @@ export async function wallet(db: Db, shopId: string): Promise<{ balance: number;
   return { balance: Number(w?.balance ?? 0), reserved: Number(w?.reserved ?? 0) };
 }
 
+/** A shop's ledger in its order, as [key, type, amount] rows (the refund tests compare them exactly). */
+export async function ledgerRows(db: Db, shopId: string): Promise<[string, string, number][]> {
+  const rows = await db.$queryRaw<{ idempotency_key: string; type: string; amount: bigint }[]>`
+    SELECT idempotency_key, type, amount FROM credit_transactions WHERE shop_id = ${shopId}::uuid ORDER BY ledger_seq`;
+  return rows.map((r) => [r.idempotency_key, r.type, Number(r.amount)]);
+}
+
+/** Where a Stripe purchase stands. */
+export async function purchaseState(db: Db, sessionId: string): Promise<{ status: string; refund_shortfall: bigint; failed_refund_ids: string[] }> {
+  const [p] = await db.$queryRaw<{ status: string; refund_shortfall: bigint; failed_refund_ids: string[] }[]>`
+    SELECT status, refund_shortfall, failed_refund_ids FROM purchases WHERE stripe_session_id = ${sessionId}`;
+  return p!;
+}
+
 /** Every text, varchar, jsonb and text[] column of every table, as (table, column) pairs. */
 export async function textColumns(db: Db): Promise<{ table: string; column: string }[]> {
   return db.$queryRaw<{ table: string; column: string }[]>`

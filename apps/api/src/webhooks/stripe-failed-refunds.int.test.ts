@@ -5,7 +5,7 @@ import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createShop, type ShopFixture } from '../../../../test/factories';
 import { waitFor } from '../../../../test/sending';
 import { runOps, type OpsIo } from '../../../../scripts/ops/cli';
-import { chargeObject, disputeObject, postStripe, refundObject, rid, sessionObject, stripeEvent, wallet, webhookEvent } from '../../../../test/webhooks';
+import { chargeObject, disputeObject, ledgerRows, postStripe, purchaseState, refundObject, rid, sessionObject, stripeEvent, wallet, webhookEvent } from '../../../../test/webhooks';
 
 // A refund that fails (or is cancelled) after `charge.refunded` took the
 // pack's credits: the payment stands, so the credits come back, once per
@@ -70,16 +70,8 @@ describe('charge.refund.updated: a failed refund gives the credits back', () => 
     expect(await deliver('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }))).toBe('processed');
     return { sessionId, pi };
   }
-  async function ledger(shopId: string) {
-    const rows = await env.db.$queryRaw<{ idempotency_key: string; type: string; amount: bigint }[]>`
-      SELECT idempotency_key, type, amount FROM credit_transactions WHERE shop_id = ${shopId}::uuid ORDER BY ledger_seq`;
-    return rows.map((r) => [r.idempotency_key, r.type, Number(r.amount)]);
-  }
-  async function purchase(sessionId: string) {
-    const [p] = await env.db.$queryRaw<{ status: string; refund_shortfall: bigint; failed_refund_ids: string[] }[]>`
-      SELECT status, refund_shortfall, failed_refund_ids FROM purchases WHERE stripe_session_id = ${sessionId}`;
-    return p!;
-  }
+  const ledger = (shopId: string) => ledgerRows(env.db, shopId);
+  const purchase = (sessionId: string) => purchaseState(env.db, sessionId);
 
   it('restores once per refund; other updates change nothing; a later refund takes them again under keys of its own', async () => {
     const shop = await createShop(env.db);

@@ -2,7 +2,7 @@ import type { Express } from 'express';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createShop, type ShopFixture } from '../../../../test/factories';
 import { waitFor } from '../../../../test/sending';
-import { chargeObject, postStripe, refundObject, rid, sessionObject, stripeEvent, wallet, webhookEvent } from '../../../../test/webhooks';
+import { chargeObject, ledgerRows, postStripe, purchaseState, refundObject, rid, sessionObject, stripeEvent, wallet, webhookEvent } from '../../../../test/webhooks';
 
 // Stripe sends `charge.refund.updated` only for some payment methods;
 // `refund.failed` and `refund.updated` (the Refund itself as data.object)
@@ -46,16 +46,8 @@ describe('refund.failed and refund.updated: a failed refund gives the credits ba
     expect(await deliver('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }))).toBe('processed');
     return { sessionId, pi };
   }
-  async function ledger(shopId: string) {
-    const rows = await env.db.$queryRaw<{ idempotency_key: string; type: string; amount: bigint }[]>`
-      SELECT idempotency_key, type, amount FROM credit_transactions WHERE shop_id = ${shopId}::uuid ORDER BY ledger_seq`;
-    return rows.map((r) => [r.idempotency_key, r.type, Number(r.amount)]);
-  }
-  async function purchase(sessionId: string) {
-    const [p] = await env.db.$queryRaw<{ status: string; refund_shortfall: bigint; failed_refund_ids: string[] }[]>`
-      SELECT status, refund_shortfall, failed_refund_ids FROM purchases WHERE stripe_session_id = ${sessionId}`;
-    return p!;
-  }
+  const ledger = (shopId: string) => ledgerRows(env.db, shopId);
+  const purchase = (sessionId: string) => purchaseState(env.db, sessionId);
   async function failures(pi: string) {
     return env.db.$queryRaw<{ stripe_refund_id: string; status: string }[]>`
       SELECT stripe_refund_id, status FROM stripe_refund_failures WHERE stripe_payment_intent_id = ${pi} ORDER BY stripe_refund_id`;
