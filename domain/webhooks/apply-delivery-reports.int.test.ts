@@ -1,7 +1,7 @@
 import { createCampaign, createContact, createShop } from '../../test/factories';
 import { createTestEnv, type TestEnv } from '../../test/harness';
 import { rid, wallet } from '../../test/webhooks';
-import { applyDeliveryReports, handOffDeliveryReports, NOT_READY_MARK } from './apply-delivery-reports';
+import { applyDeliveryReports, handOffDeliveryReports, NOT_READY_MARK, REPORT_RETRY_MS } from './apply-delivery-reports';
 import { processWebhookEvent } from './process-event';
 import { recordWebhookEvent } from './record-event';
 
@@ -147,17 +147,21 @@ describe('applyDeliveryReports (bulk)', () => {
     const second = await callback([dlr(inFlight[2]!, 'sim-w2')]);
     await env.db.$executeRaw`UPDATE webhook_events SET received_at = now() - interval '2 seconds' WHERE id = ${first}::uuid`;
 
+    // The retry is set from the pass's own clock: compared with a time read before it, not with now() after it.
+    const [{ passFrom }] = (await env.db.$queryRaw<{ passFrom: Date }[]>`SELECT clock_timestamp() AS "passFrom"`) as [{ passFrom: Date }];
     expect(await applyDeliveryReports(env.db, { limit: 1_000 })).toMatchObject({ claimed: 4, waiting: 3, notReady: [], applied: { delivered: 1, failed: 0 } });
     expect(await eventState(first)).toMatchObject({ status: 'processed' });
     expect(await eventState(second)).toMatchObject({ status: 'processed' });
     const rows = await env.db.$queryRaw<{ ids: string[]; from_first: boolean; later: boolean }[]>`
       SELECT ARRAY(SELECT r->>'id' FROM jsonb_array_elements(payload->'reports') r) AS ids,
-             received_at = (SELECT received_at FROM webhook_events WHERE id = ${first}::uuid) AS from_first, next_attempt_at > now() AS later
+             received_at = (SELECT received_at FROM webhook_events WHERE id = ${first}::uuid) AS from_first, next_attempt_at >= ${passFrom}::timestamptz + ${REPORT_RETRY_MS}::float8 * interval '1 millisecond' AS later
         FROM webhook_events WHERE topic = 'status-batch' AND status = 'received' ORDER BY received_at`;
     // No row per report: one per callback, each with just its waiting reports.
     expect(rows).toEqual([{ ids: ['sim-w0', 'sim-w1'], from_first: true, later: true }, { ids: ['sim-w2'], from_first: false, later: true }]);
     expect((await env.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM webhook_events WHERE topic = 'status' AND status = 'received'`)[0]!.n).toBe(0);
-    // Before its retry a pass leaves them alone.
+    // Before its retry a pass leaves them alone. The retry is REPORT_RETRY_MS (250 ms) away, which a loaded
+    // machine can pass between two statements: pushed a minute out (`later` above saw it set).
+    await env.db.$executeRaw`UPDATE webhook_events SET next_attempt_at = now() + interval '1 minute' WHERE topic = 'status-batch' AND status = 'received'`;
     expect(await applyDeliveryReports(env.db, { limit: 1_000 })).toMatchObject({ claimed: 0, waiting: 0 });
 
     // Two of the settles commit; the retry comes.
