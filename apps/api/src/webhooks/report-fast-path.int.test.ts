@@ -187,11 +187,13 @@ describe('delivery reports one per request: the fast path and the group commit',
       expect(await counterValue(api.metrics, 'httpRequests', { route: '/webhooks/sms/:provider/status', status: '499' })).toBe(0);
       expect(await reportHolders(env.db, 'sms-simulator', `${pmid}:delivered`)).toEqual([]);
       const [r] = await sentRecipients(1);
+      // Built once: the report carries a timestamp, and the signature must cover the very bytes sent.
+      const body = JSON.stringify(report(r!.pmid, r!.id));
       const res = await request(`http://127.0.0.1:${server.port}`)
         .post('/webhooks/sms/simulator/status')
         .set('Content-Type', 'application/json')
-        .set('X-Simulator-Signature', signSimulatorPayload(env.config.SMS_WEBHOOK_SECRET, JSON.stringify(report(r!.pmid, r!.id))))
-        .send(JSON.stringify(report(r!.pmid, r!.id)));
+        .set('X-Simulator-Signature', signSimulatorPayload(env.config.SMS_WEBHOOK_SECRET, body))
+        .send(body);
       expect(res.status).toBe(200);
     } finally {
       await server.close();
