@@ -1,5 +1,4 @@
-import type http from 'node:http';
-import { createCallbackAgent, postSigned } from './signed-post';
+import { createCallbackPool, postSigned, type CallbackPool } from './signed-post';
 
 // Delivery reports for accepted messages, posted to the API after a delay with
 // bounded concurrency. Pending reports sit in parallel arrays rather than one
@@ -51,7 +50,7 @@ function isRetryableStatus(status: number): boolean {
 
 export class DlrDispatcher {
   private readonly url: URL;
-  private readonly agent: http.Agent;
+  private readonly pool: CallbackPool;
   private readonly timeoutMs: number;
   private readonly retryDelaysMs: readonly number[];
   private readonly batchSize: number;
@@ -67,7 +66,7 @@ export class DlrDispatcher {
   private waitingRetries = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
-  private readonly active = new Set<http.ClientRequest>();
+  private readonly active = new Set<AbortController>();
   // Bumped by reset/stop so that late completions of old posts are not counted.
   private epoch = 0;
   private stopped = false;
@@ -78,7 +77,7 @@ export class DlrDispatcher {
 
   constructor(private readonly opts: DlrOptions) {
     this.url = new URL(opts.url);
-    this.agent = createCallbackAgent(this.url, opts.concurrency);
+    this.pool = createCallbackPool(this.url, opts.concurrency);
     this.timeoutMs = opts.timeoutMs ?? 5_000;
     this.retryDelaysMs = opts.retryDelaysMs ?? [250, 1_000, 4_000];
     this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? 1));
@@ -123,7 +122,7 @@ export class DlrDispatcher {
   stop(): void {
     this.stopped = true;
     this.clearWork();
-    this.agent.destroy();
+    void this.pool.destroy();
   }
 
   private clearWork(): void {
@@ -132,7 +131,7 @@ export class DlrDispatcher {
     this.timer = undefined;
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
-    for (const req of this.active) req.destroy();
+    for (const request of this.active) request.abort();
     this.active.clear();
     this.seqs = [];
     this.refs = [];
@@ -227,20 +226,18 @@ export class DlrDispatcher {
   private post(report: ReadyReport): void {
     const epoch = this.epoch;
     this.inFlight++;
-    let req: http.ClientRequest | undefined;
+    const request = new AbortController();
+    this.active.add(request);
     const done = (ok: boolean, retryable: boolean): void => {
       if (epoch !== this.epoch) return;
-      if (req) this.active.delete(req);
+      this.active.delete(request);
       this.inFlight--;
       if (ok) this.counters.posted += report.reports;
       else if (retryable && report.attempt < this.retryDelaysMs.length) this.retryLater(report);
       else this.counters.failed += report.reports;
       this.pump();
     };
-    postSigned(this.url, report.body, this.opts.secret, this.agent, this.timeoutMs, (r) => {
-      req = r;
-      this.active.add(r);
-    }).then(
+    postSigned(this.pool, this.url, report.body, this.opts.secret, this.timeoutMs, request.signal).then(
       (res) => done(res.status >= 200 && res.status < 300, isRetryableStatus(res.status)),
       () => done(false, true),
     );

@@ -17,7 +17,7 @@ import {
   type OnNewSend,
 } from './send-handler';
 import { SendLedger, type ReferenceStats, type SimulatorStats, type ThroughputStats } from './send-ledger';
-import { createCallbackAgent, postSigned, type SignedPostResult } from './signed-post';
+import { createCallbackPool, postSigned, type SignedPostResult } from './signed-post';
 
 export type { SimulatorStats, ReferenceStats, ThroughputStats } from './send-ledger';
 export type { Faults, FaultsInput } from './faults';
@@ -90,7 +90,7 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
     : undefined;
   const onNew: OnNewSend = dlr ? (seq, ref) => dlr.enqueue(seq, ref) : () => undefined;
   const inboundUrl = new URL(config.inboundUrl);
-  const inboundAgent = createCallbackAgent(inboundUrl, 4);
+  const inboundPool = createCallbackPool(inboundUrl, 4);
 
   let faults: Faults = { ...NO_FAULTS };
   const hanging = new Set<http.ServerResponse>();
@@ -248,7 +248,7 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
       for (const t of delayed) clearTimeout(t);
       delayed.clear();
       dlr?.stop();
-      inboundAgent.destroy();
+      void inboundPool.destroy();
       return new Promise((resolve) => {
         if (!server.listening) {
           resolve();
@@ -295,7 +295,7 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorHandle
         text,
         timestamp: new Date().toISOString(),
       });
-      return postSigned(inboundUrl, body, config.webhookSecret, inboundAgent, 5_000);
+      return postSigned(inboundPool, inboundUrl, body, config.webhookSecret, 5_000);
     },
   };
   return handle;
