@@ -43,6 +43,8 @@ export interface FairnessRun {
     lagP99Ms: number;
     /** As the api timed them (its latency histogram of the two routes, scraped before and after): from the router's first middleware to the response. */
     server: { requests: number; p99Ms: number; within50Ms: number };
+    /** Each one-second round of reads in order, as the client timed them: where in the send the slow ones fall (a cold start, the launch, the end). */
+    rounds: { p50Ms: number; p99Ms: number; maxMs: number }[];
   };
 }
 
@@ -96,6 +98,7 @@ export async function runFairness(
   let reading = true;
   const latencies: number[] = [];
   const lags: number[] = [];
+  const rounds: { p50Ms: number; p99Ms: number; maxMs: number }[] = [];
   const statuses: Record<number, number> = {};
   const reads = (async () => {
     const paths = [`/api/campaigns/${big.id}`, '/api/campaigns'];
@@ -107,6 +110,8 @@ export async function runFairness(
         make: (i) => ({ method: 'GET', path: paths[i % 2] as string, headers: { authorization } }),
       });
       latencies.push(...round.latenciesMs);
+      const r = summary(round.latenciesMs);
+      rounds.push({ p50Ms: r.p50, p99Ms: r.p99, maxMs: r.max });
       lags.push(...(round.lagMs ?? []));
       for (const [k, n] of Object.entries(round.statuses)) statuses[Number(k)] = (statuses[Number(k)] ?? 0) + n;
     }
@@ -153,6 +158,7 @@ export async function runFairness(
         maxMs: s.max,
         lagP99Ms: summary(lags).p99,
         server: { requests: countOf(server), p99Ms: quantileOf(server, 0.99) * 1000, within50Ms: shareAtMost(server, 0.05) },
+        rounds,
       },
     };
     o.log(
@@ -160,7 +166,8 @@ export async function runFairness(
         `A (${o.bigSize.toLocaleString('en-US')}) ${run.bigSendingWhenSmallDone ? 'still sending' : 'NOT sending any more'} then, ${run.bigSentAtSmallEnqueue.toLocaleString('en-US')} sent at B's enqueue; ` +
         `A in ${(run.bigWallMs / 1000).toFixed(2)} s (${Math.round(run.bigRecipientsPerSecond).toLocaleString('en-US')}/s); ` +
         `reads p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms (${ok}/${latencies.length} 200 at ${o.readRate}/s); ` +
-        `sent up to ${run.reads.lagP99Ms.toFixed(1)} ms late (p99); as the api timed them: p99 ${run.reads.server.p99Ms.toFixed(1)} ms, ${(run.reads.server.within50Ms * 100).toFixed(1)} % within 50 ms (${run.reads.server.requests} requests)`,
+        `sent up to ${run.reads.lagP99Ms.toFixed(1)} ms late (p99); as the api timed them: p99 ${run.reads.server.p99Ms.toFixed(1)} ms, ${(run.reads.server.within50Ms * 100).toFixed(1)} % within 50 ms (${run.reads.server.requests} requests); ` +
+        `max by second ${rounds.map((r) => r.maxMs.toFixed(0)).join(', ')} ms`,
     );
     return run;
   } finally {
