@@ -42,6 +42,21 @@ export function internalRequestHeaders(secret: string, r: { method: string; path
 }
 
 /**
+ * What can be checked of a request before its body is read: a timestamp
+ * within the window, a signature and a nonce of the right shape. A request
+ * failing this cannot pass verifyInternalRequest whatever its body, so it is
+ * refused unread.
+ */
+export function internalHeadersMayPass<R extends { timestamp: string | undefined; nonce: string | undefined; signature: string | undefined }>(
+  req: R,
+  nowSec: number,
+): req is R & { timestamp: string; signature: string } {
+  if (!req.timestamp || !/^\d{1,12}$/.test(req.timestamp) || !req.signature || !/^[0-9a-f]{64}$/i.test(req.signature)) return false;
+  if (req.nonce !== undefined && !NONCE_PATTERN.test(req.nonce)) return false;
+  return Math.abs(nowSec - Number(req.timestamp)) <= INTERNAL_TOLERANCE_SEC;
+}
+
+/**
  * Checks signature and window; returns what the caller then spends (once):
  * the nonce, or for the contract's nonce-less form the signature itself.
  * Null when the request is not correctly signed.
@@ -51,10 +66,8 @@ export function verifyInternalRequest(
   req: { method: string; pathWithQuery: string; rawBody: string; timestamp: string | undefined; nonce: string | undefined; signature: string | undefined },
   nowSec: number,
 ): string | null {
-  if (!req.timestamp || !/^\d{1,12}$/.test(req.timestamp) || !req.signature || !/^[0-9a-f]{64}$/i.test(req.signature)) return null;
-  if (req.nonce !== undefined && !NONCE_PATTERN.test(req.nonce)) return null;
+  if (!internalHeadersMayPass(req, nowSec)) return null;
   const ts = Number(req.timestamp);
-  if (Math.abs(nowSec - ts) > INTERNAL_TOLERANCE_SEC) return null;
   const expected = Buffer.from(signInternalRequest(secret, { method: req.method, pathWithQuery: req.pathWithQuery, body: req.rawBody, timestampSec: ts, nonce: req.nonce }), 'hex');
   const given = Buffer.from(req.signature, 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;

@@ -113,7 +113,8 @@ describe('an oversized body on a route with a small limit', () => {
     ['/webhooks/shopify', { 'X-Shopify-Hmac-Sha256': 'AAAA' }, 2 * MiB],
     ['/webhooks/sms/simulator/status', { 'X-Simulator-Signature': 't=1,v1=00' }, 128 * KiB],
     ['/webhooks/sms/simulator/inbound', { 'X-Simulator-Signature': 't=1,v1=00' }, 128 * KiB],
-    ['/internal/reconcile', { 'X-Internal-Signature': '00', 'X-Internal-Timestamp': '1' }, 128 * KiB],
+    // A fresh timestamp and a signature of the right shape: anything less is 401 unread (unsigned-internal-request-body-read-before-auth).
+    ['/internal/reconcile', { 'X-Internal-Signature': '0'.repeat(64), 'X-Internal-Timestamp': String(Math.floor(Date.now() / 1000)) }, 128 * KiB],
   ])('a signed-looking request to %s declaring more than its limit is 413 before it is read', async (path, headers, declared) => {
     const seen = await oversized(path, { ...headers, 'Content-Length': String(declared) }, declared);
     expect(seen).toMatchObject(tooLarge);

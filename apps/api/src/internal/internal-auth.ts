@@ -1,7 +1,22 @@
 import type { RequestHandler } from 'express';
 import type { RedisClient } from '../../../../lib/redis';
 import { AppError } from '../../../../lib/errors';
-import { INTERNAL_TOLERANCE_SEC, verifyInternalRequest } from '../../../../domain/ops/internal-signature';
+import { INTERNAL_TOLERANCE_SEC, internalHeadersMayPass, verifyInternalRequest } from '../../../../domain/ops/internal-signature';
+
+const refused = (): AppError => new AppError('INVALID_SIGNATURE', 'Internal request signature missing, wrong, expired or already used');
+
+/**
+ * Before the body is read (the signature covers it, so it must be read to
+ * verify): a request whose headers already fail (no signature, a timestamp
+ * outside the window) is refused unread, with no 100 Continue, like an
+ * unsigned webhook delivery.
+ */
+export function internalHeadersPresent(now: () => Date): RequestHandler {
+  return (req, _res, next) => {
+    const headers = { timestamp: req.get('x-internal-timestamp'), nonce: req.get('x-internal-nonce'), signature: req.get('x-internal-signature') };
+    next(internalHeadersMayPass(headers, Math.floor(now().getTime() / 1000)) ? undefined : refused());
+  };
+}
 
 /**
  * HMAC-signed internal requests (the on-call CLI). Runs after express.raw so
@@ -23,7 +38,7 @@ export function internalAuth(secret: string, now: () => Date, nonces: { redis: R
     // Only a correctly signed request reaches Redis: nobody else can fill it with nonces.
     const fresh = spend !== null && (await nonces.redis.set(`${nonces.prefix}:internal-nonce:${spend}`, '1', 'EX', 2 * INTERNAL_TOLERANCE_SEC + 1, 'NX')) === 'OK';
     if (!fresh) {
-      next(new AppError('INVALID_SIGNATURE', 'Internal request signature missing, wrong, expired or already used'));
+      next(refused());
       return;
     }
     try {

@@ -14,11 +14,12 @@ import { currentTraceId } from '../../../../lib/context';
 import { jobIds } from '../../../../queue/job-ids';
 import type { ApiDeps } from '../deps';
 import { parseBody, parseParams } from '../validation';
-import { internalAuth } from './internal-auth';
+import { internalAuth, internalHeadersPresent } from './internal-auth';
 import { EXACT_ROUTING } from '../router-options';
 import { boundedBody, KiB } from '../middleware/body-limit';
 
-// The signature covers the body, so it is read first: bounded, and refused before reading when declared larger.
+// The signature covers the body, so it is read first: bounded, refused before reading when declared larger, and
+// only for a request whose headers may pass (internalHeadersPresent).
 const INTERNAL_BODY_LIMIT = 64 * KiB;
 
 const idParams = z.object({ id: z.uuid() });
@@ -59,7 +60,11 @@ export function internalRoutes(deps: ApiDeps): Router {
   const router = Router(EXACT_ROUTING);
   const secret = deps.config.INTERNAL_SIGNING_SECRET;
   if (!secret) return router;
-  router.use(boundedBody(express.raw({ type: () => true, limit: INTERNAL_BODY_LIMIT }), INTERNAL_BODY_LIMIT), internalAuth(secret, deps.now, { redis: deps.redis, prefix: deps.config.QUEUE_PREFIX }));
+  router.use(
+    internalHeadersPresent(deps.now),
+    boundedBody(express.raw({ type: () => true, limit: INTERNAL_BODY_LIMIT }), INTERNAL_BODY_LIMIT),
+    internalAuth(secret, deps.now, { redis: deps.redis, prefix: deps.config.QUEUE_PREFIX }),
+  );
 
   router.post('/reconcile', async (req, res) => {
     const body = parseBody(req, reconcileBody);
