@@ -66,6 +66,14 @@ export async function enqueueCampaign(deps: Deps, c: EnqueueInput): Promise<Enqu
   for (let attempt = 1; ; attempt++) {
     const read = await readEnqueueContext(deps.db, c.campaignId, c.shopId);
     if (!read) throw new AppError('NOT_FOUND', 'Campaign not found');
+    // An api process may still take the shop for installed (its memory of the
+    // status, or a request already past session auth): app/uninstalled
+    // cancelled the campaigns that existed then, so one created since must
+    // not start. Read after the uninstall committed, the status says so; a
+    // read before it means the campaign existed for the uninstall to cancel.
+    if (read.shopStatus !== 'active') {
+      throw new AppError('INVALID_STATE', 'The app is not installed for this shop', { details: { status: read.shopStatus } });
+    }
     const { ctx } = read;
     if (!ENQUEUEABLE.includes(ctx.status)) throw invalidState(ctx.status, 'enqueue');
     if (ctx.status !== 'draft') return enqueueInTransaction(deps, c);

@@ -13,9 +13,11 @@ export interface EnqueueContext {
    * audienceStatKeys (the caller then reads them itself).
    */
   stats: AudienceStats | undefined;
+  /** The shop's status as this read saw it ('active' when installed). */
+  shopStatus: string;
 }
 
-type Row = SendContextRow & CampaignRow & AudienceStats & { stat_keys: string[] };
+type Row = SendContextRow & CampaignRow & AudienceStats & { stat_keys: string[]; shop_status: string };
 
 /**
  * What enqueueing a campaign needs, in one statement: the send context, the
@@ -25,7 +27,7 @@ type Row = SendContextRow & CampaignRow & AudienceStats & { stat_keys: string[] 
 export async function readEnqueueContext(db: DbOrTx, campaignId: string, shopId: string): Promise<EnqueueContext | null> {
   const rows = await db.$queryRaw<Row[]>`
     SELECT ${SEND_CONTEXT_COLUMNS}, c.name, c.created_at, c.updated_at, c.started_at, c.completed_at,
-           k.stat_keys, a.*
+           k.stat_keys, s.status AS shop_status, a.*
       FROM campaigns c JOIN shops s ON s.id = c.shop_id
      CROSS JOIN LATERAL (
        SELECT COALESCE(NULLIF(ARRAY(
@@ -37,8 +39,8 @@ export async function readEnqueueContext(db: DbOrTx, campaignId: string, shopId:
   const r = rows[0];
   if (!r) return null;
   // The row holds the campaign's columns (CampaignRow) beside the shop's and the stats.
-  const { stat_keys, n, first_len, last_len, first_unicode, last_unicode, ...row } = r;
+  const { stat_keys, shop_status, n, first_len, last_len, first_unicode, last_unicode, ...row } = r;
   const ctx = sendContextOf(r);
   const agree = stat_keys.sort().join('\u0000') === audienceStatKeys(ctx.audienceTags).sort().join('\u0000');
-  return { ctx, row, stats: agree ? { n, first_len, last_len, first_unicode, last_unicode } : undefined };
+  return { ctx, row, stats: agree ? { n, first_len, last_len, first_unicode, last_unicode } : undefined, shopStatus: shop_status };
 }
