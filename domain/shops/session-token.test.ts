@@ -48,6 +48,30 @@ describe('verifySessionToken', () => {
     expect(await rejection(verifySessionToken(forged, { apiKey, apiSecret, now: at(25) }))).toBe('Session token invalid');
   });
 
+  it('takes iss and dest only in the form Shopify mints them: a host alone is not enough', async () => {
+    const refused = [
+      { dest: `https://someone@${shop}` },
+      { dest: `https://${shop}:8443` },
+      { dest: `https://${shop}/elsewhere` },
+      { dest: `https://${shop}/?x=1` },
+      { dest: `https://${shop}/#x` },
+      { dest: `http://${shop}` },
+      { iss: `https://${shop}` },
+      { iss: `https://${shop}/admin/anything` },
+      { iss: `https://someone:pw@${shop}/admin` },
+      { iss: `https://${shop}:444/admin` },
+      { iss: `https://${shop}/admin?x=1` },
+    ];
+    for (const claim of refused) {
+      const token = await sessionToken(shop, { apiKey, secret: apiSecret, now: t0, ...claim });
+      expect([claim, await rejection(verifySessionToken(token, { apiKey, apiSecret, now: t0 }))]).toEqual([claim, 'Session token names no valid shop']);
+    }
+    for (const claim of [{ dest: `https://${shop}/` }, { iss: `https://${shop}/admin/` }, {}]) {
+      const token = await sessionToken(shop, { apiKey, secret: apiSecret, now: t0, ...claim });
+      await expect(verifySessionToken(token, { apiKey, apiSecret, now: t0 })).resolves.toMatchObject({ shopDomain: shop });
+    }
+  });
+
   it('rejects a token whose iss and dest name different shops', async () => {
     const token = await sessionToken(shop, { apiKey, secret: apiSecret, now: t0, iss: 'https://other.myshopify.com/admin' });
     expect(await rejection(verifySessionToken(token, { apiKey, apiSecret, now: t0 }))).toBe('Session token names no valid shop');

@@ -18,14 +18,23 @@ export interface SessionClaims {
   sessionId?: string;
 }
 
-function hostOf(url: unknown): string | null {
+/**
+ * The shop a claim names, when the claim is exactly Shopify's form: `dest`
+ * is `https://<shop>.myshopify.com` and `iss` the same with `/admin`. A URL
+ * with credentials, a port, another path, a query or a fragment is not one
+ * Shopify mints, so it names no shop (the host alone would let such a token
+ * through).
+ */
+function shopOf(url: unknown, path: '' | '/admin'): string | null {
   if (typeof url !== 'string') return null;
+  let u: URL;
   try {
-    const u = new URL(url);
-    return u.protocol === 'https:' && SHOP_HOST.test(u.hostname) ? u.hostname : null;
+    u = new URL(url);
   } catch {
     return null;
   }
+  const exact = u.protocol === 'https:' && u.username === '' && u.password === '' && u.port === '' && u.search === '' && u.hash === '';
+  return exact && u.pathname.replace(/\/$/, '') === path && SHOP_HOST.test(u.hostname) ? u.hostname : null;
 }
 
 // Importing the secret is a fixed cost of every verification: do it once per secret.
@@ -78,8 +87,8 @@ export async function verifySessionToken(
     });
     // exp - iat bounds the lifetime; with iat not in the future, exp is at most MAX_LIFETIME_S (+ skew) from now.
     if ((payload.exp as number) - (payload.iat as number) > MAX_LIFETIME_S) throw new AppError('UNAUTHENTICATED', 'Session token lives too long');
-    const dest = hostOf(payload.dest);
-    const iss = hostOf(typeof payload.iss === 'string' ? payload.iss.replace(/\/admin\/?$/, '') : undefined);
+    const dest = shopOf(payload.dest, '');
+    const iss = shopOf(payload.iss, '/admin');
     if (!dest || !iss || dest !== iss) throw new AppError('UNAUTHENTICATED', 'Session token names no valid shop');
     const claims = { shopDomain: dest, userId: typeof payload.sub === 'string' ? payload.sub : undefined, sessionId: typeof payload.sid === 'string' ? payload.sid : undefined };
     // requiredClaims made jose check that both are there and numeric.
