@@ -77,6 +77,25 @@ describe('the short-link redirector process', () => {
     expect(clicks).toEqual([{ bot: true, first: false, ua_class: 'crawler' }]);
   });
 
+  it('redirects to a link written with non-ASCII characters, percent-encoded, first click and cached ones alike', async () => {
+    // A Location header carries ASCII only: the URL as written (€, é, an IDN host) made
+    // writeHead throw, a 500 for a cached campaign and, on its first click, a rejection
+    // nothing handled (the request hung and the process could die).
+    const shop = await createShop(env.db);
+    const contact = await createContact(env.db, shop.id);
+    const campaign = await createCampaign(env.db, shop.id, { body: 'Sale: https://bücher.example/€uro?name=José#größe', status: 'sending' });
+    const [row] = await env.db.$queryRaw<{ id: bigint; link_no: bigint }[]>`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no, status, provider_message_id, segments, sent_at)
+      VALUES (${campaign.id}::uuid, ${contact.id}::uuid, 0, 'sent', 'p-links-idn', 1, now())
+      RETURNING id, (SELECT link_no FROM campaigns WHERE id = ${campaign.id}::uuid) AS link_no`;
+    const code = linkCode(env.config.LINK_SIGNING_KEY, Number(row!.link_no), Number(row!.id), 0);
+    const expected = `https://xn--bcher-kva.example/%E2%82%ACuro?name=Jos%C3%A9&utm_source=sms&utm_medium=${env.config.LINK_UTM_MEDIUM}&utm_campaign=${campaign.id}#gr%C3%B6%C3%9Fe`;
+    for (const attempt of ['first', 'cached']) {
+      const res = await request(links).get(`/${code}`).set('User-Agent', IPHONE).redirects(0).timeout(5_000);
+      expect([attempt, res.status, res.headers.location]).toEqual([attempt, 302, expected]);
+    }
+  });
+
   it('answers a plain 404 for a tampered code and for every other path: none of the api is served here', async () => {
     const { code } = await sentLink();
     const tampered = code.slice(0, -1) + (code.endsWith('a') ? 'b' : 'a');

@@ -28,6 +28,7 @@ export interface ShortLinks {
 const NOT_FOUND_BODY = 'Not found\n';
 const RATE_LIMITED_BODY = 'Too many requests\n';
 const UNAVAILABLE_BODY = 'Service unavailable\n';
+const INTERNAL_BODY = 'Internal error\n';
 
 /** The click buffer of an app made by createApp (server.ts flushes it on shutdown; tests flush it to read clicks). */
 export function clickBufferOf(app: { locals: Record<string, unknown> }): ClickBuffer {
@@ -163,13 +164,22 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
     if (!target) return notFound(req, res);
     const cached = cache.peek(target.linkNo);
     if (cached !== undefined) return cached ? redirect(req, res, target, cached) : notFound(req, res);
-    cache.get(target.linkNo).then(
-      (owner) => (owner ? redirect(req, res, target, owner) : notFound(req, res)),
-      (err: unknown) => {
-        deps.logger.warn({ err }, 'short link: link number lookup failed');
-        answer(res, 503, UNAVAILABLE_BODY);
-      },
-    );
+    cache
+      .get(target.linkNo)
+      .then(
+        (owner) => (owner ? redirect(req, res, target, owner) : notFound(req, res)),
+        (err: unknown) => {
+          deps.logger.warn({ err }, 'short link: link number lookup failed');
+          answer(res, 503, UNAVAILABLE_BODY);
+        },
+      )
+      // A throw while answering after the read is no caller's to catch: left
+      // alone it was an unhandled rejection (a hung request, a dead process).
+      .catch((err: unknown) => {
+        deps.logger.error({ err }, 'short link: answering failed');
+        if (!res.headersSent) answer(res, 500, INTERNAL_BODY);
+        else res.destroy();
+      });
   };
 
   return { path: `${prefix}/:code`, handler, clicks };
