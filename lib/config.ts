@@ -14,6 +14,16 @@ const bool = z
   .enum(['true', 'false', '1', '0'])
   .transform((v) => v === 'true' || v === '1');
 
+// The proxies in front of the api or the redirector, each appending the
+// address it saw to X-Forwarded-For: the client is the entry that many from
+// the right (`true` is one proxy, `false` or 0 none: the socket's address).
+// Never the left-most entry, which the client itself writes: per-IP limits
+// keyed by it bound nothing.
+const proxyHops = z
+  .string()
+  .regex(/^(true|false|[0-9]{1,2})$/, 'true, false, or the number of proxies in front')
+  .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v)));
+
 // purchases.credits and purchases.amount are int4: a pack past it could be
 // sold at Stripe and then never recorded. A free pack (amount 0) completes
 // `no_payment_required`, which grants nothing (and must not: free credits).
@@ -189,7 +199,7 @@ export const configSchema = z.object({
   RATE_LIMIT_IMPORTS_PER_MIN: positiveInt.default(10),
   RATE_LIMIT_BILLING_PER_MIN: positiveInt.default(30),
   CREDIT_PACKS: creditPacksEnv.optional(),
-  TRUST_PROXY: bool.default(false),
+  TRUST_PROXY: proxyHops.default(0),
 });
 
 export type Config = z.infer<typeof configSchema>;

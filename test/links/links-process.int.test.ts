@@ -96,6 +96,21 @@ describe('the short-link redirector process', () => {
     }
   });
 
+  it('behind a proxy, counts a guesser by the address the proxy saw, not by X-Forwarded-For entries the client wrote', async () => {
+    const config = parseConfig({ ...process.env, DATABASE_URL: env.config.DATABASE_URL, TRUST_PROXY: 'true', LINK_MISSES_PER_IP_PER_MIN: '3' });
+    const proxied = createLinksApp({ config, db: env.db, metrics: createMetrics(), logger: createLogger({ level: 'warn', name: 'links' }, env.logs), now: () => new Date() });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        statuses.push((await request(proxied.listener).get(`/${'A'.repeat(19)}`).set('X-Forwarded-For', `10.9.${i}.1, 203.0.113.7`).redirects(0)).status);
+      }
+      expect(statuses).toEqual([404, 404, 404, 429, 429]);
+      expect((await request(proxied.listener).get(`/${'A'.repeat(19)}`).set('X-Forwarded-For', '203.0.113.8').redirects(0)).status).toBe(404);
+    } finally {
+      await proxied.clicks.close();
+    }
+  });
+
   it('answers a plain 404 for a tampered code and for every other path: none of the api is served here', async () => {
     const { code } = await sentLink();
     const tampered = code.slice(0, -1) + (code.endsWith('a') ? 'b' : 'a');

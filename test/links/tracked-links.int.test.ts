@@ -10,6 +10,7 @@ import { CODE_LENGTH, linkCode, trackedLinksOf, type TrackedLinks } from '../../
 import { recordClicks } from '../../domain/links/record-clicks';
 import type { OutboundMessage, SmsProvider } from '../../domain/messaging/providers/provider';
 import { countSegments } from '../../domain/messaging/segments';
+import { parseConfig } from '../../lib/config';
 import type { ApiDeps } from '../../apps/api/src/deps';
 import { createContact, createShop, type ShopFixture } from '../factories';
 import { createTestEnv, type TestEnv } from '../harness';
@@ -270,6 +271,22 @@ describe('tracked links, clicks and attribution', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) statuses.push((await request(fresh.app).get(`/${tampered}`).redirects(0)).status);
     expect(statuses).toEqual([404, 404, 404, 429, 429]);
+  });
+
+  it('behind a proxy, counts a guesser by the address the proxy saw, not by X-Forwarded-For entries the client wrote', async () => {
+    // A proxy appends the address it saw to whatever X-Forwarded-For the client
+    // sent: the left-most entry is the client's to choose. Keyed by it, one
+    // client was a new "IP" per request, so the miss limit (and the per-IP click
+    // budget) bounded nothing and the limiter's memory grew with every guess.
+    const fresh = await env.api({ config: { ...env.config, LINK_MISSES_PER_IP_PER_MIN: 3, TRUST_PROXY: parseConfig({ ...process.env, TRUST_PROXY: 'true' }).TRUST_PROXY } });
+    const tampered = 'A'.repeat(CODE_LENGTH);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      statuses.push((await request(fresh.app).get(`/${tampered}`).set('X-Forwarded-For', `10.9.${i}.1, 203.0.113.7`).redirects(0)).status);
+    }
+    expect(statuses).toEqual([404, 404, 404, 429, 429]);
+    // Another client behind the same proxy has its own budget.
+    expect((await request(fresh.app).get(`/${tampered}`).set('X-Forwarded-For', '203.0.113.8').redirects(0)).status).toBe(404);
   });
 
   it('numbers campaigns and flow versions from one sequence: a code names one of them, and each resolves to its own links', async () => {

@@ -28,6 +28,7 @@ export function createApp(deps: ApiDeps): Express {
   // If-None-Match in the contract): hashing every body for an ETag is work
   // for nothing on each request.
   app.set('etag', false);
+  // A hop count, never `true`: with `true` req.ip is the left-most X-Forwarded-For entry, which the client writes.
   app.set('trust proxy', deps.config.TRUST_PROXY);
   app.set('query parser', 'simple');
   // One spelling per route (see router-options.ts); set before the first

@@ -3,6 +3,7 @@ import type { ClickBuffer } from '../../../../domain/links/click-buffer';
 import { AppError } from '../../../../lib/errors';
 import { scrapeMetrics } from '../../../../lib/metrics-endpoint';
 import type { ApiDeps } from '../deps';
+import { forwardedClient } from './forwarded-client';
 import { shortLinks, type LinkRequest } from './short-links';
 
 export type LinksDeps = Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'logger' | 'now'>;
@@ -49,13 +50,12 @@ function json(res: ServerResponse, status: number, value: unknown): void {
 export function createLinksApp(deps: LinksDeps): LinksApp {
   const links = shortLinks(deps);
   const scrape = { registry: deps.metrics.registry, token: deps.config.METRICS_TOKEN };
-  const trustProxy = deps.config.TRUST_PROXY;
+  const hops = deps.config.TRUST_PROXY;
 
-  // As Express' req.ip with `trust proxy` on: the left-most X-Forwarded-For entry.
+  // As Express' req.ip with `trust proxy` set to that many hops (app.ts).
   const clientIp = (req: IncomingMessage): string | undefined => {
-    const forwarded = trustProxy ? req.headers['x-forwarded-for'] : undefined;
-    const first = typeof forwarded === 'string' ? forwarded.split(',')[0]?.trim() : undefined;
-    return first || req.socket.remoteAddress;
+    const forwarded = hops > 0 ? req.headers['x-forwarded-for'] : undefined;
+    return typeof forwarded === 'string' ? forwardedClient(req.socket.remoteAddress, forwarded, hops) : req.socket.remoteAddress;
   };
 
   const metrics = (req: IncomingMessage, res: ServerResponse): void => {
