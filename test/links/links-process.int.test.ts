@@ -111,6 +111,23 @@ describe('the short-link redirector process', () => {
     }
   });
 
+  it('counts an IPv6 guesser by its /64: one subscriber cannot take a fresh budget per address it holds', async () => {
+    // A phone or a home gets a whole /64 (2^64 addresses of its own choosing):
+    // keyed by the full address, every guess could come from a fresh one.
+    const config = parseConfig({ ...process.env, DATABASE_URL: env.config.DATABASE_URL, TRUST_PROXY: 'true', LINK_MISSES_PER_IP_PER_MIN: '3' });
+    const proxied = createLinksApp({ config, db: env.db, metrics: createMetrics(), logger: createLogger({ level: 'warn', name: 'links' }, env.logs), now: () => new Date() });
+    const guess = async (ip: string): Promise<number> => (await request(proxied.listener).get(`/${'B'.repeat(19)}`).set('X-Forwarded-For', ip).redirects(0)).status;
+    try {
+      const statuses: number[] = [];
+      for (const ip of ['2001:db8:7:2::1', '2001:db8:7:2:0:0:0:2', '2001:DB8:7:2:ab::3', '2001:db8:7:2:ffff:1:2:3', '2001:0db8:0007:0002::9']) statuses.push(await guess(ip));
+      expect(statuses).toEqual([404, 404, 404, 429, 429]);
+      // The next /64 is someone else.
+      expect(await guess('2001:db8:7:3::1')).toBe(404);
+    } finally {
+      await proxied.clicks.close();
+    }
+  });
+
   it('answers a plain 404 for a tampered code and for every other path: none of the api is served here', async () => {
     const { code } = await sentLink();
     const tampered = code.slice(0, -1) + (code.endsWith('a') ? 'b' : 'a');

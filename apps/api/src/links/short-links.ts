@@ -8,6 +8,7 @@ import { CODE_LENGTH, flowMessageOfRecipient, parseLinkCode, trackedLinksOf, typ
 import { LinkNumberCache, type CampaignLinks, type FlowVersionLinks, type NumberedLinks } from '../../../../domain/links/link-number-cache';
 import { classifyFetcher, type Fetcher } from '../../../../domain/links/user-agent-class';
 import type { ApiDeps } from '../deps';
+import { addressBudgetKey } from './address-budget-key';
 
 /**
  * What the link route reads of a request: node's own, plus the path (no
@@ -72,7 +73,7 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
   };
 
   const notFound = (req: LinkRequest, res: ServerResponse): void => {
-    misses.consume(req.ip ?? '').then(
+    misses.consume(addressBudgetKey(req.ip)).then(
       () => {
         metrics.linkRedirects.inc({ outcome: 'not_found' });
         answer(res, 404, NOT_FOUND_BODY);
@@ -114,7 +115,7 @@ export function shortLinks(deps: Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'lo
   };
 
   const buffer = (req: LinkRequest, click: ClickRecord): void => {
-    clickBudget.consume(req.ip ?? '').then(
+    clickBudget.consume(addressBudgetKey(req.ip)).then(
       () => clicks.add(click),
       () => metrics.linkClicksDropped.inc({ reason: 'ip_budget' }),
     );
