@@ -115,6 +115,7 @@ describe('destination with UTM parameters', () => {
     ['https://x.example/p?utm_campaign=bf&x=1', 'https://x.example/p?utm_campaign=bf&x=1&utm_source=sms&utm_medium=sms-marketing'],
     ['https://x.example/#/route?q=1', 'https://x.example/?utm_source=sms&utm_medium=sms-marketing&utm_campaign=c1#/route?q=1'],
     ['https://bücher.example/€?q=é#ß', 'https://xn--bcher-kva.example/%E2%82%AC?q=%C3%A9&utm_source=sms&utm_medium=sms-marketing&utm_campaign=c1#%C3%9F'],
+    ['https://x.example/\u0001a\u007f?q=\u0002x', 'https://x.example/%01a%7F?q=%02x&utm_source=sms&utm_medium=sms-marketing&utm_campaign=c1'],
   ])('%s', (url, expected) => {
     expect(withUtm(url, utm)).toBe(expected);
   });
