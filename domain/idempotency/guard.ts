@@ -25,6 +25,15 @@ export interface IdempotencyGuard {
    * `stored(response)` and must send exactly that status and body (JSON).
    */
   storeSql(response: JsonResponse, after: Sql): Sql;
+  /**
+   * Completes the key with `response` inside the business transaction `tx`
+   * (after its writes): the outcome and its replay commit together, so an
+   * outcome whose response was never recorded cannot happen, and neither can
+   * its re-execution by a retry. Throws (rolling `tx` back) when the key was
+   * taken over. After the commit the caller reports `stored(response)` and
+   * sends exactly that status, body (JSON) and Location.
+   */
+  storeInTx(tx: Tx, response: JsonResponse): Promise<void>;
   stored(response: JsonResponse): void;
 }
 
@@ -32,6 +41,8 @@ export interface IdempotencyGuard {
 export interface JsonResponse {
   status: number;
   body: string;
+  /** The `Location` the response carries, replayed with it. */
+  location?: string;
 }
 
 /** For requests sent without a key (optional-key routes) and for internal callers. */
@@ -39,6 +50,7 @@ export const UNGUARDED: IdempotencyGuard = {
   assertHeld: async () => undefined,
   heldSql: () => sql`SELECT 1`,
   storeSql: () => sql`SELECT 1 WHERE false`,
+  storeInTx: async () => undefined,
   stored: () => undefined,
 };
 
@@ -76,6 +88,17 @@ export function fencedGuard(
              expires_at = now() + ${opts.completedTtlMs}::float8 * interval '1 millisecond', updated_at = now()
        WHERE ${mine} AND EXISTS (SELECT 1 FROM ${after})
       RETURNING id`,
+    async storeInTx(tx, response) {
+      const headers = response.location === undefined ? JSON_RESPONSE_HEADERS : { ...JSON_RESPONSE_HEADERS, location: response.location };
+      const completed = await tx.$executeRaw`
+        UPDATE idempotency_keys
+           SET status = 'completed', response_status = ${response.status}::int,
+               response_body = ${JSON.stringify(response.body)}::jsonb,
+               response_headers = ${JSON.stringify(headers)}::jsonb,
+               expires_at = now() + ${opts.completedTtlMs}::float8 * interval '1 millisecond', updated_at = now()
+         WHERE ${mine}`;
+      if (completed !== 1) throw takenOver();
+    },
     stored: (response) => opts.onStored?.(response),
   };
 }

@@ -237,6 +237,37 @@ describe('idempotency layer', () => {
       expect(await countCampaigns(shop.id)).toBe(1);
     });
 
+    it('a create whose response could not be recorded is not acknowledged, so a retry with its key makes one campaign, not two', async () => {
+      // The campaign committed, then the statement storing its response failed
+      // (a lost connection, a crash between the two): the client was told 201,
+      // the key stayed in progress, and once its lease ran out the retry of
+      // that very request created a second campaign.
+      const shop = await createShop(env.db);
+      const key = `lost-ack-${randomUUID()}`;
+      await env.db.$executeRawUnsafe(`
+        CREATE FUNCTION refuse_completion() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.status = 'completed' AND NEW.key = '${key}' THEN RAISE EXCEPTION 'completion lost'; END IF;
+          RETURN NEW;
+        END $$`);
+      await env.db.$executeRawUnsafe(`CREATE TRIGGER refuse_completion BEFORE UPDATE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION refuse_completion()`);
+      let first: request.Response;
+      try {
+        first = await request(app).post('/api/campaigns').set('Authorization', await auth(shop)).set('Idempotency-Key', key).send(campaignBody);
+      } finally {
+        await env.db.$executeRawUnsafe(`DROP TRIGGER refuse_completion ON idempotency_keys`);
+        await env.db.$executeRawUnsafe(`DROP FUNCTION refuse_completion()`);
+      }
+      // Whatever the first attempt answered, its key's lease runs out and the client retries.
+      await env.db.$executeRaw`UPDATE idempotency_keys SET locked_until = now() - interval '1 second' WHERE shop_id = ${shop.id}::uuid AND key = ${key}`;
+      const retry = await request(app).post('/api/campaigns').set('Authorization', await auth(shop)).set('Idempotency-Key', key).send(campaignBody);
+      expect(retry.status).toBe(201);
+      expect(await countCampaigns(shop.id)).toBe(1);
+      if (first.status === 201) expect(retry.body.id).toBe(first.body.id);
+      const replay = await request(app).post('/api/campaigns').set('Authorization', await auth(shop)).set('Idempotency-Key', key).send(campaignBody);
+      expect([replay.status, replay.headers['x-idempotency-replay'], replay.headers.location, replay.text]).toEqual([201, 'true', retry.headers.location, retry.text]);
+    });
+
     it('a key still executing within its lease answers 409 REQUEST_IN_PROGRESS with Retry-After: 1', async () => {
       const shop = await createShop(env.db);
       const c = await createCampaign(env.db, shop.id);

@@ -47,8 +47,15 @@ export function campaignRoutes(deps: ApiDeps): Router {
   router.post(
     '/campaigns',
     ...validated({ body: createCampaignSchema, use: [optionalKey] }, async ({ body }, _req, res) => {
-      const campaign = await createCampaign(deps.db, { shopId: shopOf(res).shopId, input: body, guard: idempotencyGuardOf(res) });
-      res.status(201).location(`/api/campaigns/${campaign.id}`).json(campaign);
+      const { response } = await createCampaign(deps.db, {
+        shopId: shopOf(res).shopId,
+        input: body,
+        guard: idempotencyGuardOf(res),
+        responseStatus: 201,
+        locationOf: (id) => `/api/campaigns/${id}`,
+      });
+      // Exactly the bytes the create's transaction may have stored for replays.
+      res.status(response.status).location(response.location).type('json').send(response.body);
     }),
   );
 
