@@ -46,6 +46,8 @@ export async function redactCustomer(
          SET phone_e164 = NULL, email = NULL, first_name = NULL, last_name = NULL, tags = '{}',
              shopify_customer_id = NULL, shopify_updated_at = NULL,
              orders_seen = 0, amount_seen_minor = 0, shopify_orders_count = 0, shopify_amount_spent_minor = 0,
+             -- What the two order sources disagreed on goes too: kept, a number brought back later would count its next order twice.
+             orders_unseen = 0, orders_uncounted = 0, amount_uncounted_minor = 0,
              amount_spent_currency = NULL, last_order_at = NULL,
              sms_consent = CASE WHEN x.opted_out_at IS NULL THEN 'pending' ELSE 'unsubscribed' END,
              erased_at = COALESCE(x.erased_at, now()), updated_at = now()

@@ -201,6 +201,31 @@ describe('summary attribution, whichever of orders/create and customers/update a
     expect(await attributions(s.shop)).toContainEqual({ order_id: `summary:${s.customerId}:3`, source: 'summary', total_minor: 2500n });
   });
 
+  it('an erased contact brought back by its number inherits none of its order bookkeeping: its next order is not counted again from the summary', async () => {
+    const s = await returningCustomerWhoClicked();
+    // Shopify tells of an order whose orders/create has not come (provisional), then the merchant erases the contact.
+    await s.customer(2, '55.00');
+    const auth = `Bearer ${await sessionToken(s.shop.domain)}`;
+    expect((await request(app).delete(`/api/contacts/${s.contact.id}`).set('Authorization', auth).set('Idempotency-Key', rid('k'))).status).toBe(204);
+    // The number comes back (the same row), and Shopify links its customer again: a first count, history.
+    const back = await request(app).post('/api/contacts').set('Authorization', auth).send({ phone: s.contact.phone, smsConsent: 'subscribed' });
+    expect(back.status).toBe(201);
+    expect(back.body.id).toBe(s.contact.id);
+    await s.customer(2, '55.00', 2_000);
+    // A new campaign's click, then a new order, then Shopify counting that order.
+    const [c] = await env.db.$queryRaw<{ id: string; link_no: bigint }[]>`
+      INSERT INTO campaigns (shop_id, name, body, status) VALUES (${s.shop.id}::uuid, 'Again', 'Sale https://summary.example/y', 'completed') RETURNING id, link_no`;
+    const [r] = await env.db.$queryRaw<{ id: bigint }[]>`
+      INSERT INTO campaign_recipients (campaign_id, contact_id, batch_no) VALUES (${c!.id}::uuid, ${s.contact.id}::uuid, 0) RETURNING id`;
+    expect((await request(app).get(`/${linkCode(links.signingKey, Number(c!.link_no), Number(r!.id), 0)}`).set('User-Agent', IPHONE).redirects(0)).status).toBe(302);
+    await clickBufferOf(app).flush();
+    await s.order(9, '30.00', 60_000);
+    await s.customer(3, '85.00', 120_000);
+    const again = (await attributions(s.shop)).filter((a) => a.order_id !== `summary:${s.customerId}:2`);
+    expect(again).toEqual([{ order_id: s.orderId(9), source: 'order', total_minor: 3000n }]);
+    expect(await stats(s.shop, c!.id)).toMatchObject({ attributedOrders: 1, attributedRevenue: [expect.objectContaining({ orders: 1, amount: '30.00' })] });
+  });
+
   it('an order and its customer update processed at the same moment count the order once', async () => {
     const runs = await Promise.all(
       Array.from({ length: 8 }, async (_, i) => {
