@@ -9,10 +9,14 @@ import { isStorableInstant } from './audience';
 
 export const CAMPAIGN_STATUSES = ['draft', 'scheduled', 'queued', 'sending', 'completed', 'cancelled', 'failed'] as const;
 
+/** A body of spaces and line breaks only would be sent, and charged, as a blank text. */
+export const BLANK_BODY = 'must contain text, not only spaces or line breaks';
+
 export const campaignBodySchema = z
   .string()
   .min(1)
   .max(1600)
+  .refine((body) => body.trim() !== '', BLANK_BODY)
   .superRefine((body, ctx) => {
     const parsed = parseTemplate(body);
     if (!parsed.ok) for (const e of parsed.errors) ctx.addIssue({ code: 'custom', message: e.message });

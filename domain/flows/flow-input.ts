@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BLANK_BODY } from '../campaigns/campaign-input';
 import { tagField, text } from '../contacts/contact-input';
 import { FLOW_PLACEHOLDERS, parseTemplate } from '../messaging/template';
 import { jsonbTextBytes } from './jsonb-text-bytes';
@@ -75,7 +76,9 @@ export const flowBodySchema = z
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const BODY_CONTROL = /[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 
-function bodyControlProblem(body: string): string | null {
+/** What a request's body may not be beyond the stored rules: blank (a text of spaces, charged like any), or with control characters. */
+function bodyInputProblem(body: string): string | null {
+  if (body.trim() === '') return BLANK_BODY;
   const at = body.search(BODY_CONTROL);
   if (at < 0) return null;
   return `must not contain control characters other than tabs and line breaks (U+${body.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0')} at index ${at})`;
@@ -83,11 +86,11 @@ function bodyControlProblem(body: string): string | null {
 
 /**
  * A body as a request may give it (a new version, a preview): the stored
- * rules and no control characters. Not part of `stepsSchema`, which also
+ * rules, not blank and no control characters. Not part of `stepsSchema`, which also
  * reads the versions saved before this rule (execution parses them).
  */
 export const flowBodyInputSchema = flowBodySchema.superRefine((body, ctx) => {
-  const problem = bodyControlProblem(body);
+  const problem = bodyInputProblem(body);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
@@ -148,7 +151,7 @@ export const stepsSchema = z
  */
 export const stepsInputSchema = stepsSchema.superRefine((steps, ctx) => {
   steps.forEach((s, i) => {
-    const problem = s.type === 'send' ? bodyControlProblem(s.body) : null;
+    const problem = s.type === 'send' ? bodyInputProblem(s.body) : null;
     if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [i, 'body'] });
   });
   const bytes = jsonbTextBytes(steps);

@@ -92,6 +92,11 @@ describe('campaigns API', () => {
         expect(res.status).toBe(400);
         expect(res.body.error.details[0].path).toBe('body');
       }
+      // A blank text would be sent, and charged, as one.
+      for (const body of ['   ', '\n \t\n', '\u00a0\u3000']) {
+        const res = await post(shop, '/api/campaigns', { name: 'x', body });
+        expect([res.status, res.body.error.details]).toEqual([400, [{ path: 'body', message: 'must contain text, not only spaces or line breaks' }]]);
+      }
       // Stored, it would have been silently replaced by U+FFFD.
       const lone = await post(shop, '/api/campaigns', { name: 'x', body: 'Sale \udfff today' });
       expect([lone.status, lone.body.error.details]).toEqual([400, [{ path: 'body', message: expect.stringContaining('unpaired UTF-16 surrogate (index 5)') }]]);

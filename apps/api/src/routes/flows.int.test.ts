@@ -123,6 +123,7 @@ describe('flows API', () => {
       ['an unknown trigger', { ...welcome, trigger: { type: 'birthday' } }, 'trigger.type'],
       ['an unknown placeholder', { ...welcome, steps: [{ type: 'send', body: 'Hi {{nickname}}' }] }, 'steps.0.body'],
       ['a body over 1 600 characters', { ...welcome, steps: [{ type: 'send', body: 'x'.repeat(1601) }] }, 'steps.0.body'],
+      ['a blank body', { ...welcome, steps: [{ type: 'send', body: ' \n\t ' }] }, 'steps.0.body'],
       ['{{discountCode}} without a code', { ...welcome, steps: [{ type: 'send', body: 'Use {{discountCode}}' }] }, 'steps.0.discountCode'],
       ['a wait over 90 days', { ...welcome, steps: [{ type: 'wait', duration: { amount: 91, unit: 'days' } }] }, 'steps.0.duration'],
       ['a wait with both kinds', { ...welcome, steps: [{ type: 'wait', duration: { amount: 1, unit: 'hours' }, untilLocalTime: { from: '10:00', to: '20:00' } }] }, 'steps.0'],
