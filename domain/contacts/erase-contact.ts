@@ -2,6 +2,7 @@ import type { DbOrTx, Tx } from '../../lib/db';
 import { UNGUARDED, type IdempotencyGuard } from '../idempotency/guard';
 import { allowConsentErasure, inTransaction } from '../consent/consent-source';
 import { notFound } from '../../lib/errors';
+import { closeErasedFlowMessages } from '../flows/close-erased-flow-messages';
 import { dropStoredResponsesQuoting, scrubInboundTextsFrom, scrubWebhookPayloads } from '../privacy/scrub-person-traces';
 
 interface ErasedContact {
@@ -70,7 +71,11 @@ export async function eraseContact(db: DbOrTx, shopId: string, id: string, guard
         FROM old WHERE k.shop_id = ${shopId}::uuid AND k.to_hash = old.phone_hash AND k.status IN ('pending', 'sending')
     )
     SELECT o.id, o.phone_e164, o.phone_hash, o.email, o.shopify_customer_id FROM old o JOIN erased e ON e.id = o.id`;
-    if (old) await scrubTraces(tx, shopId, old);
+    if (old) {
+      // Its run ended with the erasure; a message written before it still holds the text it would have sent.
+      await closeErasedFlowMessages(tx, shopId, [old.id]);
+      await scrubTraces(tx, shopId, old);
+    }
     return old;
   });
   if (!erased) throw notFound('Contact');

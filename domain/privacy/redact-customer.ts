@@ -1,6 +1,6 @@
 import type { Tx } from '../../lib/db';
 import { eraseConsentRecords } from '../consent/consent-source';
-import { OPEN_FLOW_MESSAGE } from '../flows/open-flow-message';
+import { closeErasedFlowMessages } from '../flows/close-erased-flow-messages';
 import { customerPhoneHashes, e164OfRef, matchesCustomer, type CustomerRef } from './customer-ref';
 import { STAGED_ROW_REDACTED, scrubStagedImportRowsByPhone } from './scrub-staged-import-rows';
 import { dropStoredResponsesQuoting, scrubInboundTextsFrom, scrubWebhookPayloads } from './scrub-person-traces';
@@ -88,13 +88,7 @@ export async function redactCustomer(
             OR (${cid}::text IS NOT NULL AND customer_id = ${cid}::text))`;
 
   // A flow message still open keeps its text until final: it is not sent now (its run ended with the erasure).
-  await tx.$executeRaw`
-    UPDATE flow_messages m
-       SET status = CASE WHEN m.claim_token IS NULL THEN 'skipped' ELSE 'unknown' END,
-           skip_reason = CASE WHEN m.claim_token IS NULL THEN 'not_sendable' END,
-           error_code = CASE WHEN m.claim_token IS NULL THEN NULL ELSE 'erased' END,
-           body = NULL, claim_token = NULL, final_at = now()
-     WHERE m.shop_id = ${r.shopId}::uuid AND m.contact_id = ANY(${contactIds}::uuid[]) AND ${OPEN_FLOW_MESSAGE}`;
+  await closeErasedFlowMessages(tx, r.shopId, contactIds);
   const inboundScrubbed = await scrubInboundTextsFrom(tx, r.shopId, hashes);
   // A keyword reply not yet sent keeps the number until it is final: it is not sent now.
   if (hashes.length) {
