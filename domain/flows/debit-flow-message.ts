@@ -6,10 +6,11 @@ import { closeFlowHold } from './close-flow-hold';
  * Charges a sent flow message its segments, once (ledger key
  * `flow-msg-<id>`). A message sent on its own was held its credits before the
  * provider call (`holdKey`, hold-flow-credits.ts): the charge comes out of
- * that hold, which closes. Without one (a delivery report proving an
- * `unknown` message delivered, a message re-sent that may have gone already),
- * out of what the wallet holds beyond every reservation, as far as it goes
- * (never a negative balance). Returns the credits charged.
+ * that hold, which closes (a message re-sent that may have gone already: the
+ * hold its earlier attempt left, if still there), then out of the available
+ * balance. Without one (a delivery report proving an `unknown` message
+ * delivered), out of what the wallet holds beyond every reservation, as far
+ * as it goes (never a negative balance). Returns the credits charged.
  */
 export async function debitFlowMessage(tx: Tx, m: { messageId: string; shopId: string; flowId: string; segments: number; traceId: string | null; holdKey?: string | null }): Promise<number> {
   let charge: number;

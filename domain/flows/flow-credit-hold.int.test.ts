@@ -243,4 +243,30 @@ describe('flow credit holds', () => {
     expect(sent).toHaveLength(1);
     expect(await money(shop.id)).toEqual({ sentRows: 0, charged: 0, balance: 5, reserved: 0, openHolds: 0, mismatches: 0 });
   });
+
+  it('one at a time: a message a dead worker may have sent, re-sent to a deduplicating provider, is charged out of the hold that worker left', async () => {
+    // One credit: the dead attempt's hold is all the wallet had, so charging the re-send from the available balance
+    // charged nothing, and the hold kept the credit from every other send of the shop until it expired.
+    const { shop } = await scene(1, 1, linked);
+    const sent: OutboundMessage[] = [];
+    const dedup = (o: Parameters<typeof provider>[1] = {}): SmsProvider => ({ ...provider(sent, o), dedupsByReference: true });
+    await expect(run(await claim(1), deps(dedup(), { afterProviderCall: () => Promise.reject(new Error('worker killed')) }))).rejects.toThrow('worker killed');
+    expect(await money(shop.id)).toEqual({ sentRows: 0, charged: 0, balance: 1, reserved: 1, openHolds: 1, mismatches: 0 });
+
+    // The lease ran out, the hold has not expired: the next claim repeats the reference and is charged once, out of that hold.
+    const later = new Date(now.getTime() + 120_000);
+    expect(kinds(await run(await claim(1, undefined, later), deps(dedup()), later))).toEqual({ completed: 1 });
+    expect(sent.map((m) => m.reference)).toEqual([sent[0]!.reference, sent[0]!.reference]);
+    expect(await money(shop.id)).toEqual({ sentRows: 1, charged: 1, balance: 0, reserved: 0, openHolds: 0, mismatches: 0 });
+  });
+
+  it('one at a time: a message a dead worker may have sent, recorded unknown, gives back the hold that worker left at once', async () => {
+    const { shop } = await scene(1, 1, linked);
+    const sent: OutboundMessage[] = [];
+    await expect(run(await claim(1), deps(provider(sent), { afterProviderCall: () => Promise.reject(new Error('worker killed')) }))).rejects.toThrow('worker killed');
+    const later = new Date(now.getTime() + 120_000);
+    expect(kinds(await run(await claim(1, undefined, later), deps(provider(sent)), later))).toEqual({ completed: 1 });
+    expect(sent).toHaveLength(1);
+    expect(await money(shop.id)).toEqual({ sentRows: 0, charged: 0, balance: 1, reserved: 0, openHolds: 0, mismatches: 0 });
+  });
 });

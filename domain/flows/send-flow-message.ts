@@ -103,7 +103,7 @@ interface ToSend {
   resend: boolean;
   /** When this attempt took the contact's send slot (given back if the provider refuses the message). */
   slotAt: Date | null;
-  /** The credits held for it (hold-flow-credits.ts); none for a message that may have gone already, charged as far as the balance goes. */
+  /** The credits held for it (hold-flow-credits.ts); for a message that may have gone already, what its earlier attempt held (charged as far as that and the balance go). */
   holdKey: string | null;
 }
 
@@ -285,6 +285,13 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     // Final already: the settle that made it final moved the run in the same transaction, so this is not expected; move on.
     if (r.message_status !== 'sending') return move(run.next, { message: 'done' });
     const mayHaveGone = r.message_claim !== null;
+    // What the attempt that may have sent it held for it (hold-flow-credits.ts): that attempt does not settle now, so
+    // a re-send is charged out of it, and a message recorded unknown gives it back at once. Charged from the available
+    // balance instead, the re-send found it still held (until it expired) and a shop down to its last credits paid nothing.
+    const deadHold = mayHaveGone ? flowMessageHoldKey(id, r.message_claim as string) : null;
+    const giveDeadHoldBack = async (): Promise<void> => {
+      if (deadHold) await closeFlowHold(tx, { shopId: r.shop_id, key: deadHold, segments: 0 });
+    };
     const recordUnknown = () => tx.$executeRaw`
       UPDATE flow_messages SET status = 'unknown', error_code = 'lease_expired', body = NULL, claim_token = NULL, final_at = ${run.now}
        WHERE id = ${id}::bigint AND status = 'sending'`;
@@ -293,7 +300,9 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     const endUnsent = async (reason: 'not_sendable' | 'suppressed' | 'quiet_hours'): Promise<SendOutcome> => {
       if (mayHaveGone) {
         await recordUnknown();
-        return move({ status: 'exited', reason: 'not_sendable' }, { message: 'unknown', reason: 'lease_expired' });
+        const out = await move({ status: 'exited', reason: 'not_sendable' }, { message: 'unknown', reason: 'lease_expired' });
+        await giveDeadHoldBack();
+        return out;
       }
       await tx.$executeRaw`
         UPDATE flow_messages SET status = 'skipped', skip_reason = ${reason}, body = NULL, claim_token = NULL, final_at = ${run.now}
@@ -304,7 +313,9 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
       // An attempt died between its provider call and its settle: a repeat could be a second SMS.
       await recordUnknown();
       deps.logger?.warn({ flowMessageId: id, runId: run.runId }, 'flow message left sending by an attempt that died: recorded unknown, not re-sent, not charged');
-      return move(run.next, { message: 'unknown', reason: 'lease_expired' });
+      const out = await move(run.next, { message: 'unknown', reason: 'lease_expired' });
+      await giveDeadHoldBack();
+      return out;
     }
     // A STOP (or erasure) since the last attempt binds this one as it binds a fresh send.
     // Released if not sent: certainly not sent, and its slot was given back with the release.
@@ -327,8 +338,9 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
     }
     await tx.$executeRaw`UPDATE flow_messages SET claim_token = ${run.claimToken}::uuid, attempts = attempts + 1 WHERE id = ${id}::bigint`;
     await renewLease();
-    // Released, so certainly not sent: paid as a fresh send is. One that may have gone is not held back for want of credits.
-    const holdKey = mayHaveGone ? null : await hold(id, segments);
+    // Released, so certainly not sent: paid as a fresh send is. One that may have gone is not held back for want of
+    // credits: charged out of what its earlier attempt held, then the available balance.
+    const holdKey = mayHaveGone ? deadHold : await hold(id, segments);
     return {
       ...base,
       messageId: id,
@@ -406,14 +418,18 @@ async function prepare(tx: Tx, deps: FlowSendDeps, run: RunRef, step: SendStep):
  */
 async function endForOrder(tx: Tx, run: RunRef, r: SendRow, reason: OrderUndone | 'order_placed'): Promise<SendOutcome> {
   let message: 'unknown' | 'failed' | 'done' = r.mark_id !== null ? 'unknown' : 'done';
+  let deadHold: string | null = null;
   if (r.message_id !== null && r.message_status === 'sending') {
     message = r.message_claim !== null ? 'unknown' : 'failed';
+    if (r.message_claim !== null) deadHold = flowMessageHoldKey(String(r.message_id), r.message_claim);
     await tx.$executeRaw`
       UPDATE flow_messages SET status = ${message}, error_code = ${message === 'unknown' ? 'lease_expired' : 'run_ended'}, body = NULL, claim_token = NULL, final_at = ${run.now}
        WHERE id = ${String(r.message_id)}::bigint AND status = 'sending'`;
   }
   const set: RunMove = { status: 'exited', reason };
   if (!(await settleRun(tx, run, set))) throw new LostClaim();
+  // Not charged: what the attempt that may have sent it held goes back now (after the run: the wallet is locked last).
+  if (deadHold) await closeFlowHold(tx, { shopId: r.shop_id, key: deadHold, segments: 0 });
   return { kind: 'moved', move: set, message, ...(message === 'done' ? {} : { reason: message === 'unknown' ? 'lease_expired' : 'run_ended' }) };
 }
 
