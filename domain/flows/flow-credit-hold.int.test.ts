@@ -7,6 +7,7 @@ import { sessionToken } from '../../test/session-token';
 import { reserveCredits } from '../credits/reservations';
 import { ProviderUnavailableError, type OutboundMessage, type SendResult, type SmsProvider } from '../messaging/providers/provider';
 import { findLedgerMismatches } from '../reconciliation/ledger-check';
+import { applyFlowMessageReports } from './apply-flow-message-reports';
 import { releaseOrphanedReservations } from '../reconciliation/release-orphaned-reservations';
 import { claimDueRuns } from './claim-due-runs';
 import { executeFlowSteps } from './execute-flow-steps';
@@ -268,5 +269,37 @@ describe('flow credit holds', () => {
     expect(kinds(await run(await claim(1, undefined, later), deps(provider(sent)), later))).toEqual({ completed: 1 });
     expect(sent).toHaveLength(1);
     expect(await money(shop.id)).toEqual({ sentRows: 0, charged: 0, balance: 1, reserved: 0, openHolds: 0, mismatches: 0 });
+  });
+
+  it.each([
+    ['batched', plain, 2],
+    ['one at a time', linked, 1],
+  ])('%s: a message that went out while a STOP ended its run is recorded unknown at once, so its delivery report charges it', async (_path, body, runs) => {
+    const { shop } = await scene(10, runs, body);
+    const sent: OutboundMessage[] = [];
+    const answers = new Map<string, string>();
+    const c = await claim(runs);
+    const [contact] = await env.db.$queryRaw<{ id: string }[]>`SELECT contact_id::text AS id FROM flow_runs WHERE id = ${c.runIds[0]}::bigint`;
+    // The contact texts STOP while the provider takes the message: the opt-out ends the run, the message went out.
+    const stop = async (): Promise<void> => {
+      await env.db.$executeRaw`UPDATE contacts SET sms_consent = 'unsubscribed', opted_out_at = now(), opt_out_source = 'keyword' WHERE id = ${contact!.id}::uuid`;
+    };
+    const out = await run(c, deps(provider(sent, { during: stop, answer: (m) => {
+      const pmid = `p-${randomUUID()}`;
+      answers.set(m.reference, pmid);
+      return { reference: m.reference, outcome: 'accepted', providerMessageId: pmid };
+    } })));
+    expect(out.get(c.runIds[0]!)).toEqual({ kind: 'lost' });
+    const [row] = await env.db.$queryRaw<{ id: string; status: string; error_code: string | null; body: string | null }[]>`
+      SELECT m.id::text, m.status, m.error_code, m.body FROM flow_messages m JOIN flow_runs r ON r.id = m.run_id
+       WHERE r.contact_id = ${contact!.id}::uuid`;
+    expect(row).toMatchObject({ status: 'unknown', error_code: 'run_ended', body: null });
+
+    // Its delivery report comes seconds later: applied at once (not left waiting for a settle that never comes) and charged.
+    const report = { eventId: null, messageId: row!.id, providerMessageId: answers.get(`f${row!.id}`)!, status: 'delivered' as const, errorCode: null };
+    const [applied] = await env.db.$transaction((tx) => applyFlowMessageReports(tx, [report]));
+    expect(applied!.outcome).toBe('processed');
+    const m = await money(shop.id);
+    expect(m).toMatchObject({ charged: runs, balance: 10 - runs, reserved: 0, openHolds: 0, mismatches: 0 });
   });
 });
