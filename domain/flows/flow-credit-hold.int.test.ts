@@ -302,4 +302,32 @@ describe('flow credit holds', () => {
     const m = await money(shop.id);
     expect(m).toMatchObject({ charged: runs, balance: 10 - runs, reserved: 0, openHolds: 0, mismatches: 0 });
   });
+
+  it('one at a time: a message a dead worker may have sent is recorded unknown when its run then ends before the step, so its delivery report charges it', async () => {
+    const { shop } = await scene(5, 1, linked);
+    const sent: OutboundMessage[] = [];
+    const answers = new Map<string, string>();
+    const accept = (m: OutboundMessage): SendResult => {
+      const pmid = `p-${randomUUID()}`;
+      answers.set(m.reference, pmid);
+      return { reference: m.reference, outcome: 'accepted', providerMessageId: pmid };
+    };
+    const c = await claim(1);
+    await expect(run(c, deps(provider(sent, { answer: accept }), { afterProviderCall: () => Promise.reject(new Error('worker killed')) }))).rejects.toThrow('worker killed');
+    // Its order is cancelled meanwhile: the next claim ends the run before its step (order_cancelled).
+    const [r] = await env.db.$queryRaw<{ subject: string; contact_id: string }[]>`SELECT trigger_subject AS subject, contact_id::text FROM flow_runs WHERE id = ${c.runIds[0]}::bigint`;
+    await env.db.$executeRaw`
+      INSERT INTO shopify_orders (shop_id, order_id, contact_id, total_minor, currency, ordered_at, cancelled_at)
+      VALUES (${shop.id}::uuid, ${r!.subject}, ${r!.contact_id}::uuid, 1000, 'EUR', ${at}, ${now})`;
+    const later = new Date(now.getTime() + 120_000);
+    expect([...(await run(await claim(1, undefined, later), deps(provider(sent)), later)).values()]).toEqual([{ kind: 'exited', reason: 'order_cancelled' }]);
+    expect(sent).toHaveLength(1);
+    const [row] = await env.db.$queryRaw<{ id: string; status: string; error_code: string | null; body: string | null }[]>`
+      SELECT id::text, status, error_code, body FROM flow_messages WHERE run_id = ${c.runIds[0]}::bigint`;
+    expect(row).toMatchObject({ status: 'unknown', error_code: 'lease_expired', body: null });
+    const report = { eventId: null, messageId: row!.id, providerMessageId: answers.get(`f${row!.id}`)!, status: 'delivered' as const, errorCode: null };
+    const [applied] = await env.db.$transaction((tx) => applyFlowMessageReports(tx, [report]));
+    expect(applied!.outcome).toBe('processed');
+    expect(await money(shop.id)).toMatchObject({ charged: 1, balance: 4, reserved: 1, openHolds: 1, mismatches: 0 });
+  });
 });

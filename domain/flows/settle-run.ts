@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
+import { OPEN_FLOW_MESSAGE } from './open-flow-message';
 
 /** Where a settle moves a run: ended, or on to a step due at a time (the same step, for a deferral). */
 export type RunMove = { status: 'exited' | 'completed'; reason?: string } | { step: number; dueAt: Date };
@@ -15,6 +16,15 @@ export type RunMove = { status: 'exited' | 'completed'; reason?: string } | { st
  * row in the same statement: `unknown`, never re-sent, not charged unless a
  * delivery report for `f<id>` proves it (as a row left `sending` by a dead
  * attempt). Where the row exists already (the send step wrote it), nothing.
+ *
+ * Likewise a run that ends with a row of its step still `sending` under
+ * another claim, or released (an attempt died after writing it, and the run
+ * now exits before its send step looks at it: an order, a cancellation):
+ * the row becomes `unknown` (`lease_expired`; it may have gone) or `failed`
+ * (`run_ended`; released, certainly not sent) in the same statement, so the
+ * report of a message that went out settles and charges it instead of
+ * waiting for the orphan pass (5 minutes, after its report's retries gave up).
+ * A row of this claim is the caller's to settle (the send step's outcome).
  */
 export async function settleRun(db: DbOrTx, run: { runId: string; claimToken: string; step: number; now: Date }, set: RunMove): Promise<boolean> {
   const ended = 'status' in set;
@@ -33,6 +43,14 @@ export async function settleRun(db: DbOrTx, run: { runId: string; claimToken: st
         FROM prev
        WHERE r.id = prev.id
       RETURNING r.id
+    ), open_row AS (
+      UPDATE flow_messages m
+         SET status = CASE WHEN m.claim_token IS NULL THEN 'failed' ELSE 'unknown' END,
+             error_code = CASE WHEN m.claim_token IS NULL THEN 'run_ended' ELSE 'lease_expired' END,
+             body = NULL, claim_token = NULL, final_at = ${run.now}::timestamptz
+        FROM prev p JOIN moved mv ON mv.id = p.id
+       WHERE ${ended}::boolean AND m.run_id = p.id AND m.step = ${run.step}
+         AND ${OPEN_FLOW_MESSAGE} AND m.claim_token IS DISTINCT FROM ${run.claimToken}::uuid
     ), orphan AS (
       INSERT INTO flow_messages (id, run_id, step, shop_id, flow_id, version_id, contact_id, status, error_code, segments, final_at, attempts, trace_id)
       SELECT p.mark, p.id, ${run.step}, p.shop_id, p.flow_id, p.version_id, p.contact_id, 'unknown', 'lease_expired', p.segments, ${run.now}::timestamptz, 1, p.trace_id
