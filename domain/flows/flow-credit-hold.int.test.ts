@@ -8,6 +8,7 @@ import { reserveCredits } from '../credits/reservations';
 import { ProviderUnavailableError, type OutboundMessage, type SendResult, type SmsProvider } from '../messaging/providers/provider';
 import { findLedgerMismatches } from '../reconciliation/ledger-check';
 import { applyFlowMessageReports } from './apply-flow-message-reports';
+import { markShopUninstalled } from '../shops/uninstall-shop';
 import { releaseOrphanedReservations } from '../reconciliation/release-orphaned-reservations';
 import { claimDueRuns } from './claim-due-runs';
 import { executeFlowSteps } from './execute-flow-steps';
@@ -329,5 +330,28 @@ describe('flow credit holds', () => {
     const [applied] = await env.db.$transaction((tx) => applyFlowMessageReports(tx, [report]));
     expect(applied!.outcome).toBe('processed');
     expect(await money(shop.id)).toMatchObject({ charged: 1, balance: 4, reserved: 1, openHolds: 1, mismatches: 0 });
+  });
+
+  it('one at a time: a test run\'s message that went out while the app was uninstalled is recorded unknown at once, so its delivery report charges it', async () => {
+    const { shop } = await scene(5, 1, linked);
+    // The scene's run, made a test run (uninstalling ends those; the flow's other runs are held).
+    await env.db.$executeRaw`UPDATE flow_runs SET trigger_type = 'manual', trigger_subject = 'manual:' || gen_random_uuid() WHERE shop_id = ${shop.id}::uuid`;
+    const sent: OutboundMessage[] = [];
+    const answers = new Map<string, string>();
+    const c = await claim(1);
+    const uninstall = async (): Promise<void> => void (await markShopUninstalled(env.db, shop.id, now));
+    const out = await run(c, deps(provider(sent, { during: uninstall, answer: (m) => {
+      const pmid = `p-${randomUUID()}`;
+      answers.set(m.reference, pmid);
+      return { reference: m.reference, outcome: 'accepted', providerMessageId: pmid };
+    } })));
+    expect(out.get(c.runIds[0]!)).toEqual({ kind: 'lost' });
+    const [row] = await env.db.$queryRaw<{ id: string; status: string; error_code: string | null; body: string | null }[]>`
+      SELECT id::text, status, error_code, body FROM flow_messages WHERE run_id = ${c.runIds[0]}::bigint`;
+    expect(row).toMatchObject({ status: 'unknown', error_code: 'run_ended', body: null });
+    const report = { eventId: null, messageId: row!.id, providerMessageId: answers.get(`f${row!.id}`)!, status: 'delivered' as const, errorCode: null };
+    const [applied] = await env.db.$transaction((tx) => applyFlowMessageReports(tx, [report]));
+    expect(applied!.outcome).toBe('processed');
+    expect(await money(shop.id)).toMatchObject({ charged: 1, balance: 4, reserved: 0, openHolds: 0, mismatches: 0 });
   });
 });
