@@ -94,16 +94,17 @@ export const flowBodyInputSchema = flowBodySchema.superRefine((body, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/** A send step's discount code: what {{discountCode}} renders (the preview takes the same rule). */
+export const discountCodeField = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, - and _ only, at most 64');
+
 const sendStep = z.strictObject({
   type: z.literal('send'),
   body: flowBodySchema,
   /** The code {{discountCode}} renders; a body using the placeholder needs one. */
-  discountCode: z
-    .string()
-    .trim()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, - and _ only, at most 64')
-    .nullable()
-    .optional(),
+  discountCode: discountCodeField.nullable().optional(),
 });
 
 const conditionCheck = z.discriminatedUnion('kind', [

@@ -4,12 +4,14 @@ import { notFound } from '../../lib/errors';
 import { DEV_TRACKED_LINKS, sampleShortLink } from '../links/link-code';
 import { countSegments, type Encoding } from '../messaging/segments';
 import { FLOW_PLACEHOLDERS, parseTemplate, renderTemplate, templateLinks, withFooter } from '../messaging/template';
-import { flowBodyInputSchema } from './flow-input';
+import { discountCodeField, flowBodyInputSchema } from './flow-input';
 import { shopDisplayName } from '../shops/shop-display-name';
 
 export const previewFlowMessageSchema = z.strictObject({
   body: flowBodyInputSchema,
-  discountCode: z.string().trim().max(64).nullable().optional(),
+  // The step's rule: a code it would refuse (a space, an accent, an emoji: another encoding) counted a message that
+  // can never be sent. An empty field is no code yet (the editor sends it as typed).
+  discountCode: z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? null : v), discountCodeField.nullable().optional()),
 });
 export type PreviewFlowMessageInput = z.infer<typeof previewFlowMessageSchema>;
 
@@ -52,7 +54,7 @@ export async function previewFlowMessage(db: DbOrTx, shopId: string, input: Prev
     lastName: null,
     shopName: shopDisplayName(shop.shop_name, shop.domain),
     checkoutUrl: sampleCheckoutUrl(shop.domain),
-    discountCode: input.discountCode?.trim() || null,
+    discountCode: input.discountCode ?? null,
   };
   const sample = sampleShortLink(linkBase);
   const text = withFooter(renderTemplate(parsed.template, vars, () => sample), shop.opt_out_footer);

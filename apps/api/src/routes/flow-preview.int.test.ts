@@ -76,6 +76,22 @@ describe('POST /api/flows/preview', () => {
     expect(n!.n).toBe(0);
   });
 
+  it('refuses a discount code the send step would refuse (it could never be sent, so its count means nothing); an empty one is none', async () => {
+    const shop = await createShop(env.db);
+    const body = 'Your code: {{discountCode|none yet}}';
+    for (const code of ['SAVE 10', 'ÉTÉ10', 'SAVE10🎉', 'x'.repeat(65)]) {
+      const res = await preview(shop, { body, discountCode: code });
+      expect({ code, status: res.status }).toEqual({ code, status: 400 });
+      expect(res.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'discountCode' })]));
+    }
+    for (const code of ['', '   ', null]) {
+      const res = await preview(shop, { body, discountCode: code });
+      expect(res.status).toBe(200);
+      expect(res.body.text.split('\n')[0]).toBe('Your code: none yet');
+    }
+    expect((await preview(shop, { body, discountCode: ' SAVE-10_x ' })).body.text.split('\n')[0]).toBe('Your code: SAVE-10_x');
+  });
+
   it('needs a session', async () => {
     expect((await request(app).post('/api/flows/preview').send({ body: 'Hi' })).status).toBe(401);
   });
