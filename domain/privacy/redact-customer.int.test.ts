@@ -7,6 +7,9 @@ import { useTestEnv } from '../../test/harness';
 import { waitFor } from '../../test/sending';
 import { rid } from '../../test/webhooks';
 import { redactCustomer } from './redact-customer';
+import { syncShopifyCustomer } from '../contacts/sync-shopify-customer';
+import { lockShopifyCustomer } from '../orders/customer-lock';
+import { lockBuyerPhones } from '../orders/buyer-phone-lock';
 
 // customers/redact against the contact import, which stages the customer's
 // rows before it applies them chunk by chunk: whatever the interleaving, the
@@ -126,4 +129,51 @@ it('scrubs staged import rows holding the customer\'s number as typed (national 
     // Under the import's default country US this is not the UK number (the import would refuse it).
     { row_index: 7, data: { phone: '07911 123456', firstName: 'US reading' }, problem: null },
   ]);
+});
+
+it('a customers/* webhook creating the customer\'s contact while customers/redact runs does not leave it behind: the redact waits for it and erases it', async () => {
+  const shop = await createShop(t.env.db);
+  const phone = testPhone();
+  const customerId = String(Date.now());
+  // The customers/create handler's transaction, held open after it wrote the contact (its locks, then the upsert).
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let written: () => void = () => undefined;
+  const wroteContact = new Promise<void>((resolve) => {
+    written = resolve;
+  });
+  const creating = t.env.db.$transaction(
+    async (tx) => {
+      await lockShopifyCustomer(tx, shop.id, customerId);
+      await lockBuyerPhones(tx, shop.id, [phoneHash(phone)]);
+      await syncShopifyCustomer(tx, {
+        shopId: shop.id, customerId, phone, profile: { email: 'late@example.test', firstName: 'Late', lastName: 'Comer' }, consent: 'subscribed', updatedAt: new Date(),
+      });
+      written();
+      await gate;
+    },
+    { timeout: 30_000 },
+  );
+  await wroteContact;
+
+  let redactPid: number | undefined;
+  let redactSettled = false;
+  const redacting = t.env.db
+    .$transaction(async (tx) => {
+      redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
+      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: customerId, email: null, phone }, eventRowId: randomUUID() });
+    })
+    .finally(() => {
+      redactSettled = true;
+    });
+  // Either the redact went ahead of the uncommitted contact (the defect) or it waits for the webhook to commit.
+  await waitFor('the redact ended or waits on a lock', async () => redactSettled || (redactPid !== undefined && (await waitsOnLock(redactPid))));
+  release();
+  await Promise.all([creating, redacting]);
+
+  const left = await t.env.db.$queryRaw<{ phone_e164: string | null; email: string | null; first_name: string | null; shopify_customer_id: string | null; erased_at: Date | null }[]>`
+    SELECT phone_e164, email, first_name, shopify_customer_id, erased_at FROM contacts WHERE shop_id = ${shop.id}::uuid`;
+  expect(left).toEqual([{ phone_e164: null, email: null, first_name: null, shopify_customer_id: null, erased_at: expect.any(Date) }]);
 });

@@ -1,6 +1,8 @@
 import type { Tx } from '../../lib/db';
 import { eraseConsentRecords } from '../consent/consent-source';
 import { closeErasedFlowMessages } from '../flows/close-erased-flow-messages';
+import { lockBuyerPhones } from '../orders/buyer-phone-lock';
+import { lockShopifyCustomer } from '../orders/customer-lock';
 import { customerPhoneHashes, e164OfRef, matchesCustomer, type CustomerRef } from './customer-ref';
 import { STAGED_ROW_REDACTED, scrubStagedImportRowsByPhone } from './scrub-staged-import-rows';
 import { dropStoredResponsesQuoting, scrubInboundTextsFrom, scrubWebhookPayloads } from './scrub-person-traces';
@@ -36,6 +38,14 @@ export async function redactCustomer(
   // the chunk's order (import row, then contacts), so the two cannot deadlock.
   await tx.$queryRaw`
     SELECT id FROM contact_imports WHERE shop_id = ${r.shopId}::uuid AND status IN ('queued', 'running') ORDER BY id FOR UPDATE`;
+  // A customers/* webhook or a sync chunk writing this customer's contact
+  // holds the customer's lock, then the number's, until it commits; the
+  // statement below cannot see a contact it inserted and not yet committed,
+  // so without these waits that contact would outlive the redact with its
+  // PII. Taken in the writers' order (customer, then number), before any
+  // contact row, so the two cannot deadlock.
+  if (r.customer.shopifyCustomerId) await lockShopifyCustomer(tx, r.shopId, r.customer.shopifyCustomerId);
+  await lockBuyerPhones(tx, r.shopId, customerPhoneHashes(r.customer, []));
   const matched = await tx.$queryRaw<{ id: string; phone_e164: string | null; phone_hash: string; email: string | null }[]>`
     WITH m AS (
       SELECT id, phone_e164, phone_hash, email FROM contacts c
