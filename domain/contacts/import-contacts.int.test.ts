@@ -196,6 +196,24 @@ describe('importContacts (contacts.import.v1)', () => {
     ]);
   });
 
+  it('a row saying subscribed after a row of the same number saying unsubscribed does not lift that opt-out, whether the two rows share a chunk or not', async () => {
+    const outcome = async (phone: string, chunkSize: number) => {
+      const shop = await createShop(env.db);
+      const imp = await createContactImport(env.db, shop.id, { rows: [{ phone, smsConsent: 'unsubscribed' }, { phone: '+12015550198' }, { phone, smsConsent: 'subscribed' }] });
+      expect(await importContacts(env.db, { importId: imp.id, chunkSize })).toMatchObject({ status: 'completed' });
+      const [row] = await env.db.$queryRaw<{ sms_consent: string; opted: boolean; opt_out_source: string | null }[]>`
+        SELECT sms_consent, opted_out_at IS NOT NULL AS opted, opt_out_source FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
+      const records = await env.db.$queryRaw<{ state: string; row: number }[]>`
+        SELECT r.state, (r.evidence->>'row')::int AS row FROM contact_consent_records r JOIN contacts c ON c.id = r.contact_id
+         WHERE c.shop_id = ${shop.id}::uuid AND c.phone_hash = ${phoneHash(phone)} ORDER BY r.id`;
+      return { row, records };
+    };
+    const apart = await outcome('+12015550197', 1);
+    const together = await outcome('+12015550197', 1_000);
+    expect(apart).toEqual({ row: { sms_consent: 'unsubscribed', opted: true, opt_out_source: 'import' }, records: [{ state: 'unsubscribed', row: 0 }] });
+    expect(together).toEqual(apart);
+  });
+
   it('an import whose rows are gone before it finished fails with a short error', async () => {
     const shop = await createShop(env.db);
     const imp = await createContactImport(env.db, shop.id);

@@ -21,14 +21,22 @@ describe('collapseByPhone', () => {
 
   it('merges rows of one number in order: later values win, tags add up, pending decides nothing', () => {
     const groups = collapseByPhone([
-      input('+12015550123', { firstName: 'A', tags: ['x'], smsConsent: 'unsubscribed' }),
+      input('+12015550123', { firstName: 'A', tags: ['x'], smsConsent: 'subscribed' }),
       input('+12015550124', { smsConsent: 'pending' }),
       input('+12015550123', { lastName: 'B', tags: ['y', 'x'], smsConsent: 'pending' }),
-      input('+12015550123', { firstName: 'C', smsConsent: 'subscribed' }),
+      input('+12015550123', { firstName: 'C', smsConsent: 'unsubscribed' }),
     ]);
     expect(groups).toEqual([
-      { rows: 3, upsert: input('+12015550123', { firstName: 'C', lastName: 'B', tags: ['x', 'y'], smsConsent: 'subscribed' }) },
+      { rows: 3, upsert: input('+12015550123', { firstName: 'C', lastName: 'B', tags: ['x', 'y'], smsConsent: 'unsubscribed' }) },
       { rows: 1, upsert: input('+12015550124', { smsConsent: undefined }) },
     ]);
+  });
+
+  it('keeps an opt-out a row of the number recorded: a later subscribed row does not lift it, as the upserts one by one would not', () => {
+    const groups = collapseByPhone([
+      input('+12015550123', { smsConsent: 'unsubscribed' }),
+      input('+12015550123', { firstName: 'C', smsConsent: 'subscribed' }),
+    ]);
+    expect(groups).toEqual([{ rows: 2, upsert: input('+12015550123', { firstName: 'C', smsConsent: 'unsubscribed' }) }]);
   });
 });

@@ -46,10 +46,19 @@ export function validateImportRows(rows: unknown[], start: number, defaultCountr
   return out;
 }
 
+/** Whether a row's consent changes what the number's earlier rows decided (see collapseByPhone). */
+function decidesConsent(sofar: ContactUpsert['smsConsent'], row: ContactCreateInput['smsConsent']): boolean {
+  return row !== undefined && row !== 'pending' && sofar !== 'unsubscribed';
+}
+
 /**
  * Rows of one number merged into one upsert (ON CONFLICT cannot touch a row
  * twice in a statement), as if applied in order: a later value wins, tags add
- * up, a later subscribe/unsubscribe wins and `pending` decides nothing.
+ * up and `pending` decides nothing. Consent as the upserts one after another
+ * would leave it: `unsubscribed` records an opt-out that no later
+ * `subscribed` row lifts (an upsert never lifts one), so once a row of the
+ * number says `unsubscribed` the number stays opted out, whether its rows
+ * fall in one chunk or several.
  */
 export function collapseByPhone(inputs: ContactCreateInput[]): { upsert: ContactUpsert; rows: number }[] {
   const groups = new Map<string, { upsert: ContactUpsert; rows: number }>();
@@ -65,7 +74,7 @@ export function collapseByPhone(inputs: ContactCreateInput[]): { upsert: Contact
     if (input.email !== undefined) u.email = input.email;
     if (input.firstName !== undefined) u.firstName = input.firstName;
     if (input.lastName !== undefined) u.lastName = input.lastName;
-    if (input.smsConsent !== undefined && input.smsConsent !== 'pending') u.smsConsent = input.smsConsent;
+    if (decidesConsent(u.smsConsent, input.smsConsent)) u.smsConsent = input.smsConsent;
     if (input.tags) u.tags = [...new Set([...(u.tags ?? []), ...input.tags])].slice(0, MAX_TAGS);
     if (input.timezone !== undefined) u.timezone = input.timezone;
   }
@@ -145,9 +154,12 @@ export async function importContacts(
       // The consent record of each contact the chunk changes names the import and the row that decided its
       // consent: as collapseByPhone decides, the number's last row giving one, else its first row.
       const rowByHash: Record<string, { importId: string; row: number }> = {};
+      const decided = new Map<string, ContactUpsert['smsConsent']>();
       for (const v of valid) {
-        const decides = v.input.smsConsent !== undefined && v.input.smsConsent !== 'pending';
-        if (decides || !rowByHash[v.input.phoneHash]) rowByHash[v.input.phoneHash] = { importId: opts.importId, row: v.row };
+        const sofar = decided.get(v.input.phoneHash);
+        if (decidesConsent(sofar, v.input.smsConsent)) decided.set(v.input.phoneHash, v.input.smsConsent);
+        else if (rowByHash[v.input.phoneHash]) continue;
+        rowByHash[v.input.phoneHash] = { importId: opts.importId, row: v.row };
       }
       await declareConsentSource(tx, { source: 'import', evidence: { importId: opts.importId }, byHash: rowByHash });
       // The chunk's numbers, sorted, in one statement, before any contact row (as orders/create and checkouts/* of a
