@@ -4,6 +4,7 @@ import type { ApiDeps } from '../apps/api/src/deps';
 import type { WorkerDeps } from '../apps/worker/src/deps';
 import { declareConsentSource } from '../domain/consent/consent-source';
 import { dispatchOutbox } from '../domain/outbox/outbox';
+import { writeBackConsent } from '../domain/consent/write-back-consent';
 import { runOps } from '../scripts/ops/cli';
 import { createContact, testPhone } from './factories';
 import { startFakeShopify, type FakeShopify } from './fakes/shopify-server';
@@ -153,6 +154,47 @@ describe('consent written back to Shopify', () => {
       [a.customerId, 'UNSUBSCRIBED'],
       [b.customerId, 'UNSUBSCRIBED'],
     ]);
+  });
+
+  it('a STOP made while an older change is still being written ends UNSUBSCRIBED in Shopify, whichever write lands last', async () => {
+    const s = await setup();
+    const patch = async (smsConsent: string) =>
+      request(app).patch(`/api/contacts/${s.contactId}`).set('Authorization', `Bearer ${await sessionToken(s.domain)}`).send({ smsConsent });
+    const recordOf = async () => String((await env.db.$queryRaw<{ record_id: bigint }[]>`
+      SELECT record_id FROM shopify_consent_writebacks WHERE contact_id = ${s.contactId}::uuid`)[0]!.record_id);
+    expect((await patch('unsubscribed')).status).toBe(200);
+    expect((await patch('subscribed')).status).toBe(200);
+    const subscribed = await recordOf();
+
+    // The merchant's SUBSCRIBED is in flight (read, sent, not yet applied by Shopify) when the person texts STOP.
+    let reached: () => void = () => undefined;
+    const inFlight = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    fake.beforeConsentUpdate = async (shop, input) => {
+      if (shop !== s.domain || (input.smsMarketingConsent as { marketingState?: string }).marketingState !== 'SUBSCRIBED') return;
+      reached();
+      await released;
+    };
+    try {
+      const older = writeBackConsent(worker, { contactId: s.contactId, recordId: subscribed });
+      await inFlight;
+      expect((await sms(s, 'STOP')).status).toBe(200);
+      const stop = await recordOf();
+      expect(await writeBackConsent(worker, { contactId: s.contactId, recordId: stop })).toBe('written');
+      fake.beforeConsentUpdate = null;
+      release();
+      await older;
+    } finally {
+      fake.beforeConsentUpdate = null;
+      release();
+    }
+    expect(fake.customers(s.domain)[0]!.smsMarketingConsent?.marketingState).toBe('UNSUBSCRIBED');
+    expect(updatesOf(s).at(-1)!.smsMarketingConsent).toMatchObject({ marketingState: 'UNSUBSCRIBED' });
   });
 
   it('a change that came from Shopify is not written back', async () => {

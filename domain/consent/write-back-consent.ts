@@ -48,12 +48,8 @@ export function shopifyConsentInput(state: string, collectedAt: Date | null): Re
  * (`failed`: already recorded as failed here).
  */
 export async function writeBackConsent(deps: ShopifyDeps, j: { contactId: string; recordId: string }): Promise<WritebackOutcome> {
-  const { db, metrics } = deps;
-  const [t] = await db.$queryRaw<Target[]>`
-    SELECT c.shop_id, c.shopify_customer_id AS customer_id, c.sms_consent, c.erased_at, w.record_id, w.status,
-           (SELECT r.collected_at FROM contact_consent_records r WHERE r.contact_id = c.id ORDER BY r.id DESC LIMIT 1) AS collected_at
-      FROM contacts c LEFT JOIN shopify_consent_writebacks w ON w.contact_id = c.id
-     WHERE c.id = ${j.contactId}::uuid`;
+  const { metrics } = deps;
+  const t = await readTarget(deps, j.contactId);
   if (!t || t.record_id === null) {
     metrics.shopifyConsentWritebacks.inc({ outcome: 'skipped' });
     return 'skipped';
@@ -69,31 +65,71 @@ export async function writeBackConsent(deps: ShopifyDeps, j: { contactId: string
     metrics.shopifyConsentWritebacks.inc({ outcome: 'skipped' });
     return 'skipped';
   }
-  let data: MutationData;
+  let written: Record<string, unknown>;
   try {
-    ({ data } = await adminGraphql<MutationData>(deps, t.shop_id, MUTATION, {
-      input: { customerId: customerGid(t.customer_id), smsMarketingConsent: input },
-    }));
+    written = await writeNewest(deps, j.contactId, t, t.customer_id, input);
   } catch (err) {
     if (err instanceof ShopifyAdminError && !err.retryable) {
       await recordFailure(deps, j, err.message);
     } else {
-      await db.$executeRaw`
+      await deps.db.$executeRaw`
         UPDATE shopify_consent_writebacks SET attempts = attempts + 1, last_error = ${errorText(err)}, updated_at = now()
          WHERE contact_id = ${j.contactId}::uuid AND record_id = ${BigInt(j.recordId)} AND status = 'pending'`;
       metrics.shopifyConsentWritebacks.inc({ outcome: 'retried' });
     }
     throw err;
   }
+  await settle(deps, j, 'done', String(written.marketingState), null);
+  metrics.shopifyConsentWritebacks.inc({ outcome: 'written' });
+  return 'written';
+}
+
+async function readTarget(deps: ShopifyDeps, contactId: string): Promise<Target | undefined> {
+  const [t] = await deps.db.$queryRaw<Target[]>`
+    SELECT c.shop_id, c.shopify_customer_id AS customer_id, c.sms_consent, c.erased_at, w.record_id, w.status,
+           (SELECT r.collected_at FROM contact_consent_records r WHERE r.contact_id = c.id ORDER BY r.id DESC LIMIT 1) AS collected_at
+      FROM contacts c LEFT JOIN shopify_consent_writebacks w ON w.contact_id = c.id
+     WHERE c.id = ${contactId}::uuid`;
+  return t;
+}
+
+/** One customerSmsMarketingConsentUpdate; Shopify's refusal (userErrors) is thrown as `failed`. */
+async function mutate(deps: ShopifyDeps, shopId: string, customerId: string, input: Record<string, unknown>): Promise<void> {
+  const { data } = await adminGraphql<MutationData>(deps, shopId, MUTATION, {
+    input: { customerId: customerGid(customerId), smsMarketingConsent: input },
+  });
   const userErrors = data.customerSmsMarketingConsentUpdate?.userErrors ?? [];
   if (userErrors.length > 0) {
     const message = `Shopify refused the consent update: ${userErrors.map((e) => `${e.code ?? 'ERROR'} ${e.message ?? ''}`.trim()).join('; ')}`;
-    await recordFailure(deps, j, message);
     throw new ShopifyAdminError('failed', message, { errors: userErrors });
   }
-  await settle(deps, j, 'done', String(input.marketingState), null);
-  metrics.shopifyConsentWritebacks.inc({ outcome: 'written' });
-  return 'written';
+}
+
+/** Writes again after a newer change met while ours was in flight, at most this often (then that change's job has it). */
+const MAX_REWRITES = 5;
+
+/**
+ * Writes `input`, then checks whether a newer change was made here meanwhile.
+ * Jobs of one contact run concurrently and Shopify applies their calls in
+ * the order they arrive: the job of a newer change (a STOP) may land its
+ * write before this older one, which would leave Shopify with the older
+ * state. A newer change committed before its job read the state, so before
+ * that job's write, so before this write if that one landed first: checked
+ * once this write has landed, it is always seen, and the contact's current
+ * state is written again. Returns what was written last.
+ */
+async function writeNewest(deps: ShopifyDeps, contactId: string, first: Target, customerId: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+  let read = first;
+  let written = input;
+  for (let round = 0; ; round++) {
+    await mutate(deps, read.shop_id, customerId, written);
+    const now = await readTarget(deps, contactId);
+    if (!now || now.record_id === null || read.record_id === null || now.record_id <= read.record_id) return written;
+    const next = shopifyConsentInput(now.sms_consent, now.collected_at);
+    if (now.erased_at !== null || now.customer_id !== customerId || !next || round >= MAX_REWRITES) return written;
+    read = now;
+    written = next;
+  }
 }
 
 /** Retryable errors met so far (the row counts them, throttling included). */

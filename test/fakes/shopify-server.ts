@@ -111,6 +111,11 @@ export interface FakeShopify {
   bulkPolls: number;
   /** False: `node(id)` is not implemented (a GraphQL error), as in a server that only answers currentBulkOperation. */
   answersNode: boolean;
+  /**
+   * Awaited before a customerSmsMarketingConsentUpdate is applied: a test
+   * holds one write in flight (as a slow network would) while others land.
+   */
+  beforeConsentUpdate: ((shop: string, input: Record<string, unknown>) => Promise<void>) | null;
   seedCustomers(shop: string, customers: FakeCustomer[] | ((i: number) => FakeCustomer), count?: number): void;
   customers(shop: string): FakeCustomer[];
   /** The next `times` matching calls (of `shop`, or any shop) fail this way. */
@@ -331,6 +336,9 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
         record(200);
         return json(200, { errors: [{ message: 'Throttled', extensions: { code: 'THROTTLED', documentation: 'https://shopify.dev/api/usage/rate-limits' } }], extensions: cost(500, 50) });
       }
+      if (api.beforeConsentUpdate && /\bcustomerSmsMarketingConsentUpdate\b/.test(query)) {
+        await api.beforeConsentUpdate(shop, (variables?.input ?? {}) as Record<string, unknown>);
+      }
       record(200);
       return json(200, graphql(shop, query, variables));
     }
@@ -364,6 +372,7 @@ export async function startFakeShopify(opts: FakeShopifyOptions = {}): Promise<F
     exchangeDelayMs: opts.exchangeDelayMs ?? 0,
     bulkPolls: opts.bulkPolls ?? 1,
     answersNode: true,
+    beforeConsentUpdate: null,
     seedCustomers(shop, customers, count) {
       const list = customersByShop.get(shop) ?? [];
       const made = typeof customers === 'function' ? Array.from({ length: count ?? 0 }, (_, i) => customers(i)) : customers;
