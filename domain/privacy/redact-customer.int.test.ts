@@ -177,3 +177,41 @@ it('a customers/* webhook creating the customer\'s contact while customers/redac
     SELECT phone_e164, email, first_name, shopify_customer_id, erased_at FROM contacts WHERE shop_id = ${shop.id}::uuid`;
   expect(left).toEqual([{ phone_e164: null, email: null, first_name: null, shopify_customer_id: null, erased_at: expect.any(Date) }]);
 });
+
+it('an inbound text from the customer\'s number being applied while customers/redact runs loses its number and text too', async () => {
+  const shop = await createShop(t.env.db);
+  const phone = testPhone();
+  const messageId = rid('in');
+  const [event] = await t.env.db.$queryRaw<{ id: string }[]>`
+    INSERT INTO webhook_events (provider, event_id, topic, payload)
+    VALUES ('sms-simulator', ${`inbound:${messageId}`}, 'inbound', ${JSON.stringify({ id: messageId, from: phone, to: 'OwnSender', text: 'Where is my order?', timestamp: new Date().toISOString() })}::jsonb)
+    RETURNING id`;
+  // The inbound handler's transaction (sms-inbound.ts), held after it stored the text and minimised its event, before it commits.
+  const handler = new Client({ connectionString: t.env.config.DATABASE_URL });
+  await handler.connect();
+  await handler.query('BEGIN');
+  await handler.query(
+    `INSERT INTO inbound_messages (shop_id, provider, provider_message_id, from_phone, from_hash, to_number, text) VALUES ($1, 'simulator', $2, $3, $4, 'OwnSender', 'Where is my order?')`,
+    [shop.id, messageId, phone, phoneHash(phone)],
+  );
+  await handler.query(`UPDATE webhook_events SET payload = jsonb_build_object('minimized', true, 'id', $2::text), status = 'processed', processed_at = now() WHERE id = $1`, [event!.id, messageId]);
+
+  let redactPid: number | undefined;
+  let redactSettled = false;
+  const redacting = t.env.db
+    .$transaction(async (tx) => {
+      redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
+      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID() });
+    })
+    .finally(() => {
+      redactSettled = true;
+    });
+  await waitFor('the redact ended or waits on a lock', async () => redactSettled || (redactPid !== undefined && (await waitsOnLock(redactPid))));
+  await handler.query('COMMIT');
+  await handler.end();
+  await redacting;
+
+  const stored = await t.env.db.$queryRaw<{ from_phone: string | null; text: string | null }[]>`
+    SELECT from_phone, text FROM inbound_messages WHERE provider_message_id = ${messageId}`;
+  expect(stored).toEqual([{ from_phone: null, text: null }]);
+});

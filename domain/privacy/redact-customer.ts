@@ -99,6 +99,12 @@ export async function redactCustomer(
 
   // A flow message still open keeps its text until final: it is not sent now (its run ended with the erasure).
   await closeErasedFlowMessages(tx, r.shopId, contactIds);
+  const eventsScrubbed = await scrubWebhookPayloads(tx, {
+    shopId: r.shopId, shopifyCustomerId: cid, emails, phoneForms, ownEventId: r.eventRowId, openInboundTexts: true,
+  });
+  // After the events: an inbound text being applied right now holds its event's row (it minimised it) until it
+  // commits, so the statement above waits for it and the ones below find the text and the reply it stored; one not
+  // yet that far was closed above, and its handler rolls back at its mark.
   const inboundScrubbed = await scrubInboundTextsFrom(tx, r.shopId, hashes);
   // A keyword reply not yet sent keeps the number until it is final: it is not sent now.
   if (hashes.length) {
@@ -107,10 +113,6 @@ export async function redactCustomer(
          SET status = 'suppressed', error_code = 'erased', to_phone_sealed = NULL, claim_token = NULL, lease_until = NULL, final_at = now()
        WHERE to_hash = ANY(${hashes}::text[]) AND (shop_id = ${r.shopId}::uuid OR shop_id IS NULL) AND status IN ('pending', 'sending')`;
   }
-
-  const eventsScrubbed = await scrubWebhookPayloads(tx, {
-    shopId: r.shopId, shopifyCustomerId: cid, emails, phoneForms, ownEventId: r.eventRowId, openInboundTexts: true,
-  });
 
   if (needles.length) {
     await tx.$executeRaw`
