@@ -7,6 +7,9 @@ import { useTestEnv } from '../../test/harness';
 import { waitFor } from '../../test/sending';
 import { rid } from '../../test/webhooks';
 import { redactCustomer } from './redact-customer';
+import { recordWebhookEvent } from '../webhooks/record-event';
+import { processWebhookEvent } from '../webhooks/process-event';
+import { suppressedNumbers } from '../compliance/suppressions';
 import { syncShopifyCustomer } from '../contacts/sync-shopify-customer';
 import { lockShopifyCustomer } from '../orders/customer-lock';
 import { lockBuyerPhones } from '../orders/buyer-phone-lock';
@@ -180,19 +183,21 @@ it('a customers/* webhook creating the customer\'s contact while customers/redac
 
 it('an inbound text from the customer\'s number being applied while customers/redact runs loses its number and text too', async () => {
   const shop = await createShop(t.env.db);
+  const own = `Own${Date.now() % 1_000_000}`;
+  await t.env.db.$executeRaw`UPDATE shops SET sender_id = ${own}, sender_owned = true WHERE id = ${shop.id}::uuid`;
   const phone = testPhone();
   const messageId = rid('in');
   const [event] = await t.env.db.$queryRaw<{ id: string }[]>`
     INSERT INTO webhook_events (provider, event_id, topic, payload)
-    VALUES ('sms-simulator', ${`inbound:${messageId}`}, 'inbound', ${JSON.stringify({ id: messageId, from: phone, to: 'OwnSender', text: 'Where is my order?', timestamp: new Date().toISOString() })}::jsonb)
+    VALUES ('sms-simulator', ${`inbound:${messageId}`}, 'inbound', ${JSON.stringify({ id: messageId, from: phone, to: own, text: 'Where is my order?', timestamp: new Date().toISOString() })}::jsonb)
     RETURNING id`;
   // The inbound handler's transaction (sms-inbound.ts), held after it stored the text and minimised its event, before it commits.
   const handler = new Client({ connectionString: t.env.config.DATABASE_URL });
   await handler.connect();
   await handler.query('BEGIN');
   await handler.query(
-    `INSERT INTO inbound_messages (shop_id, provider, provider_message_id, from_phone, from_hash, to_number, text) VALUES ($1, 'simulator', $2, $3, $4, 'OwnSender', 'Where is my order?')`,
-    [shop.id, messageId, phone, phoneHash(phone)],
+    `INSERT INTO inbound_messages (shop_id, provider, provider_message_id, from_phone, from_hash, to_number, text) VALUES ($1, 'simulator', $2, $3, $4, $5, 'Where is my order?')`,
+    [shop.id, messageId, phone, phoneHash(phone), own],
   );
   await handler.query(`UPDATE webhook_events SET payload = jsonb_build_object('minimized', true, 'id', $2::text), status = 'processed', processed_at = now() WHERE id = $1`, [event!.id, messageId]);
 
@@ -214,4 +219,30 @@ it('an inbound text from the customer\'s number being applied while customers/re
   const stored = await t.env.db.$queryRaw<{ from_phone: string | null; text: string | null }[]>`
     SELECT from_phone, text FROM inbound_messages WHERE provider_message_id = ${messageId}`;
   expect(stored).toEqual([{ from_phone: null, text: null }]);
+});
+
+it('a STOP from the customer\'s number to a sender other shops send as, still unprocessed, is not dropped by one shop\'s customers/redact: it binds the others once applied', async () => {
+  const redacting = await createShop(t.env.db);
+  const other = await createShop(t.env.db);
+  const phone = testPhone();
+  const [otherShop] = await t.env.db.$queryRaw<{ sender_id: string }[]>`SELECT sender_id FROM shops WHERE id = ${other.id}::uuid`;
+  const shared = otherShop!.sender_id;
+  const messageId = rid('in');
+  const id = (await recordWebhookEvent(t.env.db, {
+    provider: 'sms-simulator',
+    eventId: `inbound:${messageId}`,
+    topic: 'inbound',
+    payload: { id: messageId, from: phone, to: shared, text: 'STOP', timestamp: new Date().toISOString() },
+  }))!;
+
+  await t.env.db.$transaction((tx) =>
+    redactCustomer(tx, { requestId: randomUUID(), shopId: redacting.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID() }),
+  );
+  expect(await processWebhookEvent(t.deps, id, { final: false })).toBe('processed');
+
+  const suppressed = await suppressedNumbers(t.env.db, t.env.config.PHONE_HASH_KEY, { shopId: other.id, senderId: shared, phones: [phone] });
+  expect([...suppressed]).toEqual([phone]);
+  const [stored] = await t.env.db.$queryRaw<{ from_phone: string | null; text: string | null }[]>`
+    SELECT from_phone, text FROM inbound_messages WHERE provider_message_id = ${messageId}`;
+  expect(stored).toEqual({ from_phone: null, text: null });
 });

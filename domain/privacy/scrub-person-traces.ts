@@ -41,10 +41,13 @@ export interface WebhookPayloadMatch {
   /** The customers/redact event doing the erasing: scrubbed too, but its status is its handler's. */
   ownEventId?: string | null;
   /**
-   * Also close unprocessed inbound texts from the number (any shop's). Only
-   * for customers/redact: a merchant's delete must not drop a STOP that
-   * still has to reach the tombstone or another shop, and the inbound
-   * handler keeps no number once it has run.
+   * Also close unprocessed inbound texts from the number to a sender this
+   * shop owns (the only texts the handler stores with number and text for
+   * it). Only for customers/redact: a merchant's delete must not drop a STOP
+   * that still has to reach the tombstone. Texts to a shared sender, to no
+   * shop's or to another shop's are left to their handler: it keeps no
+   * number of them for this shop, and their STOP binds other shops too, so
+   * closing them would under-apply an opt-out.
    */
   openInboundTexts: boolean;
 }
@@ -69,9 +72,12 @@ export async function scrubWebhookPayloads(tx: Tx, m: WebhookPayloadMatch): Prom
               OR payload->>'phone' = ANY(${m.phoneForms}::text[]) OR payload->'customer'->>'phone' = ANY(${m.phoneForms}::text[])
               -- An order kept its buyer's number from an address when it had no other (buyer-phones.ts).
               OR payload->'billing_address'->>'phone' = ANY(${m.phoneForms}::text[]) OR payload->'shipping_address'->>'phone' = ANY(${m.phoneForms}::text[])))
-        ${m.openInboundTexts ? openInboundFrom(m.phoneForms) : empty}`;
+        ${m.openInboundTexts ? openInboundFrom(m.shopId, m.phoneForms) : empty}`;
 }
 
-// Processed inbound events keep no number (see the inbound handler); only open ones can.
-const openInboundFrom = (phoneForms: string[]) => sql`
-  OR (status IN ('received', 'failed') AND provider LIKE 'sms-%' AND topic = 'inbound' AND payload->>'from' = ANY(${phoneForms}::text[]))`;
+// Processed inbound events keep no number (see the inbound handler); only open ones can. Sent to the shop's own
+// sender as routeInbound reads `to` (trimmed; a numeric one with or without '+', owned ones in any case).
+const openInboundFrom = (shopId: string, phoneForms: string[]) => sql`
+  OR (status IN ('received', 'failed') AND provider LIKE 'sms-%' AND topic = 'inbound' AND payload->>'from' = ANY(${phoneForms}::text[])
+      AND EXISTS (SELECT 1 FROM shops s WHERE s.id = ${shopId}::uuid AND s.sender_owned
+                     AND lower(s.sender_id) IN (lower(btrim(payload->>'to')), lower(ltrim(btrim(payload->>'to'), '+')))))`;
