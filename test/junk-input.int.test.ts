@@ -61,6 +61,8 @@ interface JunkBody {
   text: string;
 }
 const json = (value: unknown): JunkBody => ({ contentType: 'application/json', text: JSON.stringify(value) });
+/** `{}` is a valid body where a route takes no options (enqueue, cancel): JSON.stringify makes it of fields whose junk value is `undefined`. */
+const isEmptyObject = (b: JunkBody): boolean => b.contentType === 'application/json' && b.text.trim() === '{}';
 const junkBody: fc.Arbitrary<JunkBody> = fc.oneof(
   // Invalid JSON.
   fc.oneof(fc.constantFrom('{', '{"a":', '{"a" 1}', "{'a':1}", '[1,]', 'nul', '{"a":1}}', '\u0000'), nasty.map((s) => `{${s}`)).map((text) => ({ contentType: 'application/json', text })),
@@ -73,7 +75,7 @@ const junkBody: fc.Arbitrary<JunkBody> = fc.oneof(
   // Deep nesting, at the top and under an unknown field.
   fc.integer({ min: 1_000, max: 100_000 }).map((depth) => ({ contentType: 'application/json', text: `${'['.repeat(depth)}${']'.repeat(depth)}` })),
   fc.integer({ min: 1_000, max: 50_000 }).map((depth) => ({ contentType: 'application/json', text: `{"x_deep":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}` })),
-);
+).filter((b) => !isEmptyObject(b));
 
 const queryKey = fc.oneof(fc.constantFrom('limit', 'cursor', 'consent', 'tag', 'q', 'status', 'x_unknown'), nasty.filter((s) => s.length > 0));
 const queryValue = fc.oneof(nasty, fc.constantFrom('-1', '0', '1e9', '9999999999999999999', 'NaN', '[]', '%', '%E0%A4%A', 'null'), fc.integer({ min: 1, max: 600 }).map((n) => 'q'.repeat(n)));
