@@ -88,5 +88,5 @@ async function scrubTraces(tx: Tx, shopId: string, c: ErasedContact): Promise<vo
   // The id too: a response from before a PATCH moved the number quotes the old one.
   await dropStoredResponsesQuoting(tx, shopId, [...phoneForms, ...emails, c.id]);
   await scrubInboundTextsFrom(tx, shopId, [c.phone_hash]);
-  await scrubWebhookPayloads(tx, { shopId, shopifyCustomerId: c.shopify_customer_id, emails, phoneForms, openInboundTexts: false });
+  await scrubWebhookPayloads(tx, { shopId, shopifyCustomerId: c.shopify_customer_id, emails, phoneForms });
 }

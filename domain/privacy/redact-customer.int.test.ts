@@ -9,7 +9,8 @@ import { rid } from '../../test/webhooks';
 import { redactCustomer } from './redact-customer';
 import { recordWebhookEvent } from '../webhooks/record-event';
 import { processWebhookEvent } from '../webhooks/process-event';
-import { suppressedNumbers } from '../compliance/suppressions';
+import { skipSuppressed, suppressedNumbers } from '../compliance/suppressions';
+import { createContact as createContactByApi } from '../contacts/create-contact';
 import { syncShopifyCustomer } from '../contacts/sync-shopify-customer';
 import { lockShopifyCustomer } from '../orders/customer-lock';
 import { lockBuyerPhones } from '../orders/buyer-phone-lock';
@@ -68,7 +69,7 @@ it('an import chunk in flight when customers/redact comes does not re-create the
   const redacting = t.env.db
     .$transaction(async (tx) => {
       redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
-      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: '42', email, phone }, eventRowId: randomUUID() });
+      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: '42', email, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY });
     })
     .finally(() => {
       redactSettled = true;
@@ -112,10 +113,10 @@ it('scrubs staged import rows holding the customer\'s number as typed (national 
   });
 
   await t.env.db.$transaction((tx) =>
-    redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID() }),
+    redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY }),
   );
   await t.env.db.$transaction((tx) =>
-    redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone: uk }, eventRowId: randomUUID() }),
+    redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone: uk }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY }),
   );
 
   const rows = await t.env.db.$queryRaw<{ row_index: number; data: unknown; problem: string | null }[]>`
@@ -166,7 +167,7 @@ it('a customers/* webhook creating the customer\'s contact while customers/redac
   const redacting = t.env.db
     .$transaction(async (tx) => {
       redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
-      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: customerId, email: null, phone }, eventRowId: randomUUID() });
+      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: customerId, email: null, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY });
     })
     .finally(() => {
       redactSettled = true;
@@ -206,7 +207,7 @@ it('an inbound text from the customer\'s number being applied while customers/re
   const redacting = t.env.db
     .$transaction(async (tx) => {
       redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
-      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID() });
+      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY });
     })
     .finally(() => {
       redactSettled = true;
@@ -236,7 +237,7 @@ it('a STOP from the customer\'s number to a sender other shops send as, still un
   }))!;
 
   await t.env.db.$transaction((tx) =>
-    redactCustomer(tx, { requestId: randomUUID(), shopId: redacting.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID() }),
+    redactCustomer(tx, { requestId: randomUUID(), shopId: redacting.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY }),
   );
   expect(await processWebhookEvent(t.deps, id, { final: false })).toBe('processed');
 
@@ -245,4 +246,122 @@ it('a STOP from the customer\'s number to a sender other shops send as, still un
   const [stored] = await t.env.db.$queryRaw<{ from_phone: string | null; text: string | null }[]>`
     SELECT from_phone, text FROM inbound_messages WHERE provider_message_id = ${messageId}`;
   expect(stored).toEqual({ from_phone: null, text: null });
+});
+
+async function ownSender(shopId: string): Promise<string> {
+  const own = `Own${Date.now() % 1_000_000}${Math.floor(Math.random() * 1000)}`;
+  await t.env.db.$executeRaw`UPDATE shops SET sender_id = ${own}, sender_owned = true WHERE id = ${shopId}::uuid`;
+  return own;
+}
+
+async function openInbound(from: string, to: string, text: string, at: Date): Promise<string> {
+  const messageId = rid('in');
+  return (await recordWebhookEvent(t.env.db, {
+    provider: 'sms-simulator',
+    eventId: `inbound:${messageId}`,
+    topic: 'inbound',
+    payload: { id: messageId, from, to, text, timestamp: at.toISOString() },
+  }))!;
+}
+
+const redactNumber = (shopId: string, phone: string) =>
+  t.env.db.$transaction((tx) =>
+    redactCustomer(tx, { requestId: randomUUID(), shopId, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY }),
+  );
+
+it('an unprocessed STOP to the shop\'s own sender, closed by customers/redact, still binds: the number added again is opted out and its sends are skipped', async () => {
+  const shop = await createShop(t.env.db);
+  const own = await ownSender(shop.id);
+  const known = testPhone();
+  const stranger = testPhone();
+  await createContactByApi(t.env.db, shop.id, { phoneE164: known, phoneHash: phoneHash(known), smsConsent: 'subscribed' });
+  const stops = [await openInbound(known, own, 'Stop.', new Date()), await openInbound(stranger, own, 'UNSUBSCRIBE', new Date())];
+
+  await redactNumber(shop.id, known);
+  await redactNumber(shop.id, stranger);
+
+  // Closed, body gone, number gone: the redact applied them itself.
+  const events = await t.env.db.$queryRaw<{ status: string; payload: unknown }[]>`SELECT status, payload FROM webhook_events WHERE id = ANY(${stops}::uuid[])`;
+  expect(events).toEqual([
+    { status: 'ignored', payload: { redacted: true } },
+    { status: 'ignored', payload: { redacted: true } },
+  ]);
+
+  // Both numbers come back (POST /api/contacts), saying subscribed.
+  const again = await createContactByApi(t.env.db, shop.id, { phoneE164: known, phoneHash: phoneHash(known), smsConsent: 'subscribed' });
+  await createContactByApi(t.env.db, shop.id, { phoneE164: stranger, phoneHash: phoneHash(stranger), smsConsent: 'subscribed' });
+  // The tombstone kept the STOP's opt-out: the contact is unsubscribed.
+  expect(again.contact.smsConsent).toBe('unsubscribed');
+  // The send path skips both from the shop's sender.
+  const recipients = [known, stranger].map((phone) => ({ status: 'sending', phone }));
+  const sent = await skipSuppressed(t.env.db, t.env.config.PHONE_HASH_KEY, { shopId: shop.id, senderId: own }, recipients);
+  expect(sent.map((r) => r.status)).toEqual(['skipped', 'skipped']);
+  // Recorded as the handler records it (keyword and hash), without number or text.
+  const stored = await t.env.db.$queryRaw<{ from_phone: string | null; text: string | null; keyword: string | null }[]>`
+    SELECT from_phone, text, keyword FROM inbound_messages WHERE from_hash = ANY(${[phoneHash(known), phoneHash(stranger)]}::text[])`;
+  expect(stored).toEqual([
+    { from_phone: null, text: null, keyword: 'STOP' },
+    { from_phone: null, text: null, keyword: 'STOP' },
+  ]);
+});
+
+it('a START after the STOP in the same closed backlog is applied in arrival order as the inbound handler would: it lifts the STOP; a STOP after a START wins', async () => {
+  const shop = await createShop(t.env.db);
+  const own = await ownSender(shop.id);
+  const [liftedNumber, stoppedNumber] = [testPhone(), testPhone()];
+  const t0 = Date.now() - 60_000;
+  await openInbound(liftedNumber, own, 'STOP', new Date(t0));
+  await openInbound(liftedNumber, own, 'START', new Date(t0 + 1_000));
+  // Arrives last though sent first: a STOP that arrives late always wins.
+  await openInbound(stoppedNumber, own, 'START', new Date(t0 + 1_000));
+  await openInbound(stoppedNumber, own, 'STOP', new Date(t0));
+
+  await redactNumber(shop.id, liftedNumber);
+  await redactNumber(shop.id, stoppedNumber);
+
+  const suppressed = await suppressedNumbers(t.env.db, t.env.config.PHONE_HASH_KEY, { shopId: shop.id, senderId: own, phones: [liftedNumber, stoppedNumber] });
+  expect([...suppressed]).toEqual([stoppedNumber]);
+});
+
+it('an inbound STOP to the shop\'s own sender being applied when customers/redact comes is waited for as a whole: it binds once, without a deadlock, and its number and text are scrubbed', async () => {
+  const shop = await createShop(t.env.db);
+  const own = await ownSender(shop.id);
+  const phone = testPhone();
+  const { contact } = await createContactByApi(t.env.db, shop.id, { phoneE164: phone, phoneHash: phoneHash(phone), smsConsent: 'subscribed' });
+  const stop = await openInbound(phone, own, 'STOP', new Date());
+  // Holds the handler at its contact update, after it wrote the suppression (the order that met the redact's contact lock).
+  const blocker = new Client({ connectionString: t.env.config.DATABASE_URL });
+  await blocker.connect();
+  await blocker.query('BEGIN');
+  await blocker.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contact.id]);
+  const handling = processWebhookEvent(t.deps, stop, { final: false });
+  await waitFor('the handler waits at its contact update', async () => {
+    const rows = await t.env.db.$queryRaw<{ n: bigint }[]>`
+      SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE contacts%'`;
+    return Number(rows[0]!.n) > 0;
+  });
+  let redactPid: number | undefined;
+  let redactSettled = false;
+  const redacting = t.env.db
+    .$transaction(async (tx) => {
+      redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
+      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY });
+    })
+    .finally(() => {
+      redactSettled = true;
+    });
+  await waitFor('the redact ended or waits on a lock', async () => redactSettled || (redactPid !== undefined && (await waitsOnLock(redactPid))));
+  await blocker.query('ROLLBACK');
+  await blocker.end();
+
+  expect(await handling).toBe('processed');
+  await redacting;
+  const suppressed = await suppressedNumbers(t.env.db, t.env.config.PHONE_HASH_KEY, { shopId: shop.id, senderId: own, phones: [phone] });
+  expect([...suppressed]).toEqual([phone]);
+  const [tombstone] = await t.env.db.$queryRaw<{ phone_e164: string | null; sms_consent: string; opt_out_source: string | null }[]>`
+    SELECT phone_e164, sms_consent, opt_out_source FROM contacts WHERE id = ${contact.id}::uuid`;
+  expect(tombstone).toEqual({ phone_e164: null, sms_consent: 'unsubscribed', opt_out_source: 'keyword' });
+  const stored = await t.env.db.$queryRaw<{ from_phone: string | null; text: string | null }[]>`
+    SELECT from_phone, text FROM inbound_messages WHERE from_hash = ${phoneHash(phone)}`;
+  expect(stored).toEqual([{ from_phone: null, text: null }]);
 });

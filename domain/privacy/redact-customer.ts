@@ -5,7 +5,10 @@ import { lockBuyerPhones } from '../orders/buyer-phone-lock';
 import { lockShopifyCustomer } from '../orders/customer-lock';
 import { customerPhoneHashes, e164OfRef, matchesCustomer, type CustomerRef } from './customer-ref';
 import { STAGED_ROW_REDACTED, scrubStagedImportRowsByPhone } from './scrub-staged-import-rows';
-import { dropStoredResponsesQuoting, scrubInboundTextsFrom, scrubWebhookPayloads } from './scrub-person-traces';
+import { applyInboundText, lockInboundFrom, readInboundText } from '../compliance/inbound-text';
+import { routeInbound } from '../compliance/inbound-route';
+import { inboundMessageSchema } from '../webhooks/sms-payloads';
+import { closeOpenInboundTexts, dropStoredResponsesQuoting, scrubInboundTextsFrom, scrubWebhookPayloads } from './scrub-person-traces';
 
 export interface RedactCustomerResult {
   contactsErased: number;
@@ -19,13 +22,22 @@ const uniq = (xs: (string | null | undefined)[]): string[] => [...new Set(xs.fil
  * customers/redact: erases one customer's PII everywhere we keep it, in the
  * caller's transaction. Contacts become tombstones (phone hash and opt-out
  * kept, so the number stays unreachable if it had opted out); inbound texts
- * lose number and text; stored webhook payloads, data-request exports,
+ * lose number and text (an unprocessed one's STOP or START applied first, as
+ * its handler would: an opt-out is never dropped); stored webhook payloads, data-request exports,
  * replayable API responses and import rows that carry the customer are
  * scrubbed. What remains are one-way hashes and ids.
  */
 export async function redactCustomer(
   tx: Tx,
-  r: { requestId: string; shopId: string; customer: CustomerRef; eventRowId: string; ordersToRedact?: string[] },
+  r: {
+    requestId: string;
+    shopId: string;
+    customer: CustomerRef;
+    eventRowId: string;
+    ordersToRedact?: string[];
+    /** PHONE_HASH_KEY: a STOP closed unprocessed is recorded as its handler records it (sms_suppressions.phone_hmac). */
+    phoneHashKey: string;
+  },
 ): Promise<RedactCustomerResult> {
   // An import chunk holds its import's row from before it reads its staged
   // rows until the contacts it writes commit. Without this wait a chunk that
@@ -46,6 +58,13 @@ export async function redactCustomer(
   // contact row, so the two cannot deadlock.
   if (r.customer.shopifyCustomerId) await lockShopifyCustomer(tx, r.shopId, r.customer.shopifyCustomerId);
   await lockBuyerPhones(tx, r.shopId, customerPhoneHashes(r.customer, []));
+  // The inbound handler of a text from one of these numbers to the shop's own sender waits here, or is waited for, as a
+  // whole (inbound-text.ts): its STOP writes the suppression, then the contact, so taken before any contact row. The
+  // numbers are the ones the contacts hold now; a contact given one more of the customer's numbers meanwhile is
+  // matched below all the same, its texts closed and applied below, only not serialised with their handler.
+  const heldHashes = await tx.$queryRaw<{ phone_hash: string }[]>`
+    SELECT phone_hash FROM contacts c WHERE c.shop_id = ${r.shopId}::uuid AND ${matchesCustomer(r.customer)}`;
+  await lockInboundFrom(tx, r.shopId, customerPhoneHashes(r.customer, heldHashes.map((h) => h.phone_hash)));
   const matched = await tx.$queryRaw<{ id: string; phone_e164: string | null; phone_hash: string; email: string | null }[]>`
     WITH m AS (
       SELECT id, phone_e164, phone_hash, email FROM contacts c
@@ -78,6 +97,23 @@ export async function redactCustomer(
   // data); everything linking one to the customer or to where they came from
   // goes. Checkouts exist only to reach the customer: they are deleted.
   const contactIds = matched.map((m) => m.id);
+  // An open text from the number to the shop's own sender is closed (its body goes, as the customer's), yet what it
+  // said binds as if its handler had run: a STOP is recorded (suppression in the shop's scope, the tombstone opted
+  // out), in the order the drain would have applied them, so a START lifts only what the handler's START would (a
+  // STOP that arrives late wins), and like any START it opts no tombstone back in. No keyword reply: the number goes.
+  // Before the consent records go, so the ones these write go with them.
+  const closed = await closeOpenInboundTexts(tx, r.shopId, phoneForms);
+  const appliedHashes: string[] = [];
+  const now = new Date();
+  for (const text of closed) {
+    // A body no schema accepts would fail its handler at every retry: nothing to apply.
+    const body = inboundMessageSchema.safeParse(text.payload);
+    if (!body.success) continue;
+    const read = readInboundText(body.data, r.phoneHashKey, now);
+    const route = await routeInbound(tx, body.data.to);
+    await applyInboundText(tx, { provider: text.provider.replace(/^sms-/, ''), body: body.data, read, route });
+    appliedHashes.push(read.fromHash);
+  }
   // The consent record goes with the customer (the only deletion its table accepts).
   await eraseConsentRecords(tx, r.shopId, contactIds);
   const orderIds = uniq((r.ordersToRedact ?? []).map(String));
@@ -99,13 +135,14 @@ export async function redactCustomer(
 
   // A flow message still open keeps its text until final: it is not sent now (its run ended with the erasure).
   await closeErasedFlowMessages(tx, r.shopId, contactIds);
-  const eventsScrubbed = await scrubWebhookPayloads(tx, {
-    shopId: r.shopId, shopifyCustomerId: cid, emails, phoneForms, ownEventId: r.eventRowId, openInboundTexts: true,
-  });
-  // After the events: an inbound text being applied right now holds its event's row (it minimised it) until it
-  // commits, so the statement above waits for it and the ones below find the text and the reply it stored; one not
-  // yet that far was closed above, and its handler rolls back at its mark.
-  const inboundScrubbed = await scrubInboundTextsFrom(tx, r.shopId, hashes);
+  const eventsScrubbed = closed.length + (await scrubWebhookPayloads(tx, {
+    shopId: r.shopId, shopifyCustomerId: cid, emails, phoneForms, ownEventId: r.eventRowId,
+  }));
+  // After the events: an inbound text being applied right now (one the lock above does not serialise) holds its
+  // event's row (it minimised it) until it commits, so the close above waits for it and the statements below find
+  // the text and the reply it stored; one not yet that far was closed above, and its handler rolls back at its mark.
+  // The texts applied above are stored as their handler stores them (number and text): scrubbed with the rest.
+  const inboundScrubbed = await scrubInboundTextsFrom(tx, r.shopId, uniq([...hashes, ...appliedHashes]));
   // A keyword reply not yet sent keeps the number until it is final: it is not sent now.
   if (hashes.length) {
     await tx.$executeRaw`

@@ -1,4 +1,4 @@
-import { empty, sql, type Tx } from '../../lib/db';
+import type { Tx } from '../../lib/db';
 
 /**
  * Where a person's number, email or texts are kept beyond their contact row:
@@ -40,16 +40,6 @@ export interface WebhookPayloadMatch {
   phoneForms: string[];
   /** The customers/redact event doing the erasing: scrubbed too, but its status is its handler's. */
   ownEventId?: string | null;
-  /**
-   * Also close unprocessed inbound texts from the number to a sender this
-   * shop owns (the only texts the handler stores with number and text for
-   * it). Only for customers/redact: a merchant's delete must not drop a STOP
-   * that still has to reach the tombstone. Texts to a shared sender, to no
-   * shop's or to another shop's are left to their handler: it keeps no
-   * number of them for this shop, and their STOP binds other shops too, so
-   * closing them would under-apply an opt-out.
-   */
-  openInboundTexts: boolean;
 }
 
 /** Stored webhook payloads that carry the person are replaced by `{"redacted": true}`. */
@@ -71,13 +61,44 @@ export async function scrubWebhookPayloads(tx: Tx, m: WebhookPayloadMatch): Prom
               OR lower(payload->>'email') = ANY(${m.emails}::text[]) OR lower(payload->'customer'->>'email') = ANY(${m.emails}::text[])
               OR payload->>'phone' = ANY(${m.phoneForms}::text[]) OR payload->'customer'->>'phone' = ANY(${m.phoneForms}::text[])
               -- An order kept its buyer's number from an address when it had no other (buyer-phones.ts).
-              OR payload->'billing_address'->>'phone' = ANY(${m.phoneForms}::text[]) OR payload->'shipping_address'->>'phone' = ANY(${m.phoneForms}::text[])))
-        ${m.openInboundTexts ? openInboundFrom(m.shopId, m.phoneForms) : empty}`;
+              OR payload->'billing_address'->>'phone' = ANY(${m.phoneForms}::text[]) OR payload->'shipping_address'->>'phone' = ANY(${m.phoneForms}::text[])))`;
 }
 
-// Processed inbound events keep no number (see the inbound handler); only open ones can. Sent to the shop's own
-// sender as routeInbound reads `to` (trimmed; a numeric one with or without '+', owned ones in any case).
-const openInboundFrom = (shopId: string, phoneForms: string[]) => sql`
-  OR (status IN ('received', 'failed') AND provider LIKE 'sms-%' AND topic = 'inbound' AND payload->>'from' = ANY(${phoneForms}::text[])
-      AND EXISTS (SELECT 1 FROM shops s WHERE s.id = ${shopId}::uuid AND s.sender_owned
-                     AND lower(s.sender_id) IN (lower(btrim(payload->>'to')), lower(ltrim(btrim(payload->>'to'), '+')))))`;
+export interface ClosedInboundText {
+  provider: string;
+  /** The body as it was before the close (the close replaced it by `{"redacted": true}`). */
+  payload: unknown;
+}
+
+/**
+ * customers/redact only: closes the unprocessed inbound texts from the
+ * number to a sender this shop owns (the only texts the handler stores with
+ * number and text for it), `ignored` with their body gone like the
+ * customer's other open events, and returns their bodies in the order the
+ * drain would have applied them (received_at, id), for the redact to apply
+ * their keywords itself: a STOP among them still binds. A merchant's delete
+ * (erase-contact.ts) closes none: their STOP still has to reach the
+ * tombstone. Texts to a shared sender, to no shop's or to another shop's are
+ * left to their handler: it keeps no number of them for this shop, and their
+ * STOP binds other shops too. Processed inbound events keep no number (see
+ * the inbound handler): only open ones can. Sent to the shop's own sender as
+ * routeInbound reads `to` (trimmed; a numeric one with or without '+', owned
+ * ones in any case).
+ */
+export async function closeOpenInboundTexts(tx: Tx, shopId: string, phoneForms: string[]): Promise<ClosedInboundText[]> {
+  if (phoneForms.length === 0) return [];
+  return tx.$queryRaw<ClosedInboundText[]>`
+    WITH open AS (
+      SELECT id, provider, payload, received_at FROM webhook_events
+       WHERE status IN ('received', 'failed') AND provider LIKE 'sms-%' AND topic = 'inbound' AND payload->>'from' = ANY(${phoneForms}::text[])
+         AND EXISTS (SELECT 1 FROM shops s WHERE s.id = ${shopId}::uuid AND s.sender_owned
+                        AND lower(s.sender_id) IN (lower(btrim(payload->>'to')), lower(ltrim(btrim(payload->>'to'), '+'))))
+         FOR UPDATE
+    ), closed AS (
+      UPDATE webhook_events w
+         SET payload = jsonb_build_object('redacted', true), status = 'ignored', processed_at = now(), next_attempt_at = NULL,
+             last_error = 'redacted before it was processed'
+        FROM open WHERE w.id = open.id
+    )
+    SELECT provider, payload FROM open ORDER BY received_at, id`;
+}

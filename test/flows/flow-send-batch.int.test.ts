@@ -243,7 +243,7 @@ describe('flow send steps of a claim, together', () => {
       SELECT run_id, s, shop_id, flow_id, version_id, contact_id, 'sending', 'Hi', CASE WHEN s = 2 THEN ${randomUUID()}::uuid END
         FROM flow_messages, generate_series(2, 3) AS s WHERE run_id = ${runId}::bigint AND step = 0`;
     await env.db.$transaction((tx) =>
-      redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone: contact.phone }, eventRowId: randomUUID() }),
+      redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone: contact.phone }, eventRowId: randomUUID(), phoneHashKey: env.config.PHONE_HASH_KEY }),
     );
     const rows = await env.db.$queryRaw<{ step: number; status: string; skip_reason: string | null; error_code: string | null; body: string | null }[]>`
       SELECT step, status, skip_reason, error_code, body FROM flow_messages WHERE run_id = ${runId}::bigint ORDER BY step`;

@@ -170,6 +170,7 @@ export const shopifyCustomerRedact: WebhookHandler = async (ctx) => {
       customer: body.customer,
       eventRowId: event.id,
       ordersToRedact: body.orders_to_redact?.map(String),
+      phoneHashKey: deps.config.PHONE_HASH_KEY,
     });
     ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, ...result }, 'customer redacted'));
     return { outcome: 'processed', shopId };
