@@ -7,6 +7,7 @@ import { useTestEnv } from '../../test/harness';
 import { waitFor } from '../../test/sending';
 import { rid } from '../../test/webhooks';
 import { redactCustomer } from './redact-customer';
+import type { CustomerRef } from './customer-ref';
 import { recordWebhookEvent } from '../webhooks/record-event';
 import { processWebhookEvent } from '../webhooks/process-event';
 import { skipSuppressed, suppressedNumbers } from '../compliance/suppressions';
@@ -24,6 +25,28 @@ const t = useTestEnv();
 async function waitsOnLock(pid: number): Promise<boolean> {
   const rows = await t.env.db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM pg_stat_activity WHERE pid = ${pid}::int AND wait_event_type = 'Lock'`;
   return Number(rows[0]!.n) > 0;
+}
+
+/**
+ * Starts customers/redact for `customer` in its own transaction and returns
+ * once it has either ended (the defect: it went ahead of a writer still in
+ * flight) or waits on a lock (it waits for that writer); the promise is the
+ * redact's outcome (wrapped: awaiting it here would wait for the writer).
+ */
+async function redactBehindWriter(shopId: string, customer: CustomerRef, onEnd?: () => void): Promise<{ redacting: Promise<unknown> }> {
+  let redactPid: number | undefined;
+  let redactSettled = false;
+  const redacting = t.env.db
+    .$transaction(async (tx) => {
+      redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
+      return redactCustomer(tx, { requestId: randomUUID(), shopId, customer, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY });
+    })
+    .finally(() => {
+      redactSettled = true;
+      onEnd?.();
+    });
+  await waitFor('the redact ended or waits on a lock', async () => redactSettled || (redactPid !== undefined && (await waitsOnLock(redactPid))));
+  return { redacting };
 }
 
 it('an import chunk in flight when customers/redact comes does not re-create the customer: the redact erases what it wrote and the later chunks read the scrubbed rows', async () => {
@@ -64,19 +87,8 @@ it('an import chunk in flight when customers/redact comes does not re-create the
     return Number(rows[0]!.n) > 0;
   });
 
-  let redactPid: number | undefined;
-  let redactSettled = false;
-  const redacting = t.env.db
-    .$transaction(async (tx) => {
-      redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
-      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: '42', email, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY });
-    })
-    .finally(() => {
-      redactSettled = true;
-      redactEnded();
-    });
   // Either the redact went ahead of the chunk (the defect) or it waits for the chunk to commit.
-  await waitFor('the redact ended or waits on a lock', async () => redactSettled || (redactPid !== undefined && (await waitsOnLock(redactPid))));
+  const { redacting } = await redactBehindWriter(shop.id, { shopifyCustomerId: '42', email, phone }, redactEnded);
   await blocker.query('ROLLBACK');
   await blocker.end();
   await Promise.all([redacting, importing]);
@@ -162,18 +174,8 @@ it('a customers/* webhook creating the customer\'s contact while customers/redac
   );
   await wroteContact;
 
-  let redactPid: number | undefined;
-  let redactSettled = false;
-  const redacting = t.env.db
-    .$transaction(async (tx) => {
-      redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
-      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: customerId, email: null, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY });
-    })
-    .finally(() => {
-      redactSettled = true;
-    });
   // Either the redact went ahead of the uncommitted contact (the defect) or it waits for the webhook to commit.
-  await waitFor('the redact ended or waits on a lock', async () => redactSettled || (redactPid !== undefined && (await waitsOnLock(redactPid))));
+  const { redacting } = await redactBehindWriter(shop.id, { shopifyCustomerId: customerId, email: null, phone });
   release();
   await Promise.all([creating, redacting]);
 
@@ -202,17 +204,7 @@ it('an inbound text from the customer\'s number being applied while customers/re
   );
   await handler.query(`UPDATE webhook_events SET payload = jsonb_build_object('minimized', true, 'id', $2::text), status = 'processed', processed_at = now() WHERE id = $1`, [event!.id, messageId]);
 
-  let redactPid: number | undefined;
-  let redactSettled = false;
-  const redacting = t.env.db
-    .$transaction(async (tx) => {
-      redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
-      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY });
-    })
-    .finally(() => {
-      redactSettled = true;
-    });
-  await waitFor('the redact ended or waits on a lock', async () => redactSettled || (redactPid !== undefined && (await waitsOnLock(redactPid))));
+  const { redacting } = await redactBehindWriter(shop.id, { shopifyCustomerId: null, email: null, phone });
   await handler.query('COMMIT');
   await handler.end();
   await redacting;
@@ -340,17 +332,7 @@ it('an inbound STOP to the shop\'s own sender being applied when customers/redac
       SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE contacts%'`;
     return Number(rows[0]!.n) > 0;
   });
-  let redactPid: number | undefined;
-  let redactSettled = false;
-  const redacting = t.env.db
-    .$transaction(async (tx) => {
-      redactPid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
-      return redactCustomer(tx, { requestId: randomUUID(), shopId: shop.id, customer: { shopifyCustomerId: null, email: null, phone }, eventRowId: randomUUID(), phoneHashKey: t.env.config.PHONE_HASH_KEY });
-    })
-    .finally(() => {
-      redactSettled = true;
-    });
-  await waitFor('the redact ended or waits on a lock', async () => redactSettled || (redactPid !== undefined && (await waitsOnLock(redactPid))));
+  const { redacting } = await redactBehindWriter(shop.id, { shopifyCustomerId: null, email: null, phone });
   await blocker.query('ROLLBACK');
   await blocker.end();
 
