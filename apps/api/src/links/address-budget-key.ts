@@ -1,6 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
-
-const MAPPED_V4 = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
+import ipaddr from 'ipaddr.js';
 
 /**
  * The key a per-address limit counts a client under: an IPv4 address as it
@@ -11,21 +9,10 @@ const MAPPED_V4 = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
  */
 export function addressBudgetKey(ip: string | undefined): string {
   if (ip === undefined) return '';
-  const mapped = MAPPED_V4.exec(ip);
-  if (mapped) return mapped[1] as string;
-  const address = ip.replace(/%.*$/, ''); // a zone id names an interface, not a client
-  if (isIPv4(address)) return address;
   // Not an address (a proxy chain misconfigured with more hops than there are): bounded like one.
-  if (!isIPv6(address)) return ip.slice(0, 64);
-  return `${hextets(address).slice(0, 4).join(':')}::/64`;
-}
-
-/** The eight hextets of a valid IPv6 address, lower-case without leading zeros (an embedded IPv4 tail counts as two). */
-function hextets(address: string): string[] {
-  const gap = address.indexOf('::');
-  const split = (s: string): string[] => (s === '' ? [] : s.split(':').flatMap((h) => (h.includes('.') ? ['0', '0'] : [h])));
-  const head = split(gap === -1 ? address : address.slice(0, gap));
-  const tail = gap === -1 ? [] : split(address.slice(gap + 2));
-  const all = [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
-  return all.map((h) => parseInt(h, 16).toString(16));
+  if (!ipaddr.isValid(ip)) return ip.slice(0, 64);
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  const parts = (address as ipaddr.IPv6).parts.slice(0, 4);
+  return `${parts.map((p) => p.toString(16)).join(':')}::/64`;
 }

@@ -3,7 +3,7 @@ import type { ClickBuffer } from '../../../../domain/links/click-buffer';
 import { AppError } from '../../../../lib/errors';
 import { scrapeMetrics } from '../../../../lib/metrics-endpoint';
 import type { ApiDeps } from '../deps';
-import { forwardedClient } from './forwarded-client';
+import { clientAddress } from './client-address';
 import { shortLinks, type LinkRequest } from './short-links';
 
 export type LinksDeps = Pick<ApiDeps, 'config' | 'db' | 'metrics' | 'logger' | 'now'>;
@@ -52,11 +52,6 @@ export function createLinksApp(deps: LinksDeps): LinksApp {
   const scrape = { registry: deps.metrics.registry, token: deps.config.METRICS_TOKEN };
   const hops = deps.config.TRUST_PROXY;
 
-  // As Express' req.ip with `trust proxy` set to that many hops (app.ts).
-  const clientIp = (req: IncomingMessage): string | undefined => {
-    const forwarded = hops > 0 ? req.headers['x-forwarded-for'] : undefined;
-    return typeof forwarded === 'string' ? forwardedClient(req.socket.remoteAddress, forwarded, hops) : req.socket.remoteAddress;
-  };
 
   const metrics = (req: IncomingMessage, res: ServerResponse): void => {
     scrapeMetrics(scrape, req.headers.authorization).then(
@@ -83,7 +78,7 @@ export function createLinksApp(deps: LinksDeps): LinksApp {
       if (req.method !== 'GET' && req.method !== 'HEAD') return plain(res, 404, NOT_FOUND_BODY);
       if (path === '/health') return json(res, 200, { status: 'ok', clicksBuffered: links.clicks.size });
       if (path === '/metrics') return metrics(req, res);
-      const linkReq: LinkRequest = Object.assign(req, { path, ip: clientIp(req) });
+      const linkReq: LinkRequest = Object.assign(req, { path, ip: clientAddress(req, hops) });
       links.handler(linkReq, res, () => plain(res, 404, NOT_FOUND_BODY));
     } catch (err) {
       deps.logger.error({ err }, 'links: request failed');
