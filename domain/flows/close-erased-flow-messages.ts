@@ -1,5 +1,5 @@
 import type { Tx } from '../../lib/db';
-import { OPEN_FLOW_MESSAGE } from './open-flow-message';
+import { OPEN_FLOW_MESSAGE, closeOpenFlowMessage } from './open-flow-message';
 
 /**
  * The erased contacts' flow messages still open (`sending`: written with
@@ -15,9 +15,6 @@ export async function closeErasedFlowMessages(tx: Tx, shopId: string, contactIds
   if (contactIds.length === 0) return 0;
   return tx.$executeRaw`
     UPDATE flow_messages m
-       SET status = CASE WHEN m.claim_token IS NULL THEN 'skipped' ELSE 'unknown' END,
-           skip_reason = CASE WHEN m.claim_token IS NULL THEN 'not_sendable' END,
-           error_code = CASE WHEN m.claim_token IS NULL THEN NULL ELSE 'erased' END,
-           body = NULL, claim_token = NULL, final_at = now()
+       SET ${closeOpenFlowMessage({ heldCode: 'erased', released: { status: 'skipped', skipReason: 'not_sendable' } })}
      WHERE m.shop_id = ${shopId}::uuid AND m.contact_id = ANY(${contactIds}::uuid[]) AND ${OPEN_FLOW_MESSAGE}`;
 }

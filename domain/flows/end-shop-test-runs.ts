@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
-import { OPEN_FLOW_MESSAGE } from './open-flow-message';
+import { OPEN_FLOW_MESSAGE, closeOpenFlowMessage } from './open-flow-message';
 
 /**
  * Ends a shop's test runs in progress (`exited`/`shop_uninstalled`), at
@@ -25,10 +25,7 @@ export async function endShopTestRuns(db: DbOrTx, shopId: string): Promise<numbe
       -- A message written before its provider call ends with its run, as a STOP's does (contacts_end_flow_runs):
       -- its report then settles it, instead of being dropped while it waited for the orphan pass.
       UPDATE flow_messages m
-         SET status = CASE WHEN m.claim_token IS NULL THEN 'skipped' ELSE 'unknown' END,
-             skip_reason = CASE WHEN m.claim_token IS NULL THEN 'not_sendable' END,
-             error_code = CASE WHEN m.claim_token IS NULL THEN NULL ELSE 'run_ended' END,
-             body = NULL, claim_token = NULL, final_at = now()
+         SET ${closeOpenFlowMessage({ heldCode: 'run_ended', released: { status: 'skipped', skipReason: 'not_sendable' } })}
         FROM ended e
        WHERE m.run_id = e.id AND m.step = e.current_step AND ${OPEN_FLOW_MESSAGE}
     ), recorded AS (

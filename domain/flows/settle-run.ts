@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../../lib/db';
-import { OPEN_FLOW_MESSAGE } from './open-flow-message';
+import { OPEN_FLOW_MESSAGE, closeOpenFlowMessage } from './open-flow-message';
 
 /** Where a settle moves a run: ended, or on to a step due at a time (the same step, for a deferral). */
 export type RunMove = { status: 'exited' | 'completed'; reason?: string } | { step: number; dueAt: Date };
@@ -45,9 +45,7 @@ export async function settleRun(db: DbOrTx, run: { runId: string; claimToken: st
       RETURNING r.id
     ), open_row AS (
       UPDATE flow_messages m
-         SET status = CASE WHEN m.claim_token IS NULL THEN 'failed' ELSE 'unknown' END,
-             error_code = CASE WHEN m.claim_token IS NULL THEN 'run_ended' ELSE 'lease_expired' END,
-             body = NULL, claim_token = NULL, final_at = ${run.now}::timestamptz
+         SET ${closeOpenFlowMessage({ heldCode: 'lease_expired', released: { status: 'failed', errorCode: 'run_ended' }, at: run.now })}
         FROM prev p JOIN moved mv ON mv.id = p.id
        WHERE ${ended}::boolean AND m.run_id = p.id AND m.step = ${run.step}
          AND ${OPEN_FLOW_MESSAGE} AND m.claim_token IS DISTINCT FROM ${run.claimToken}::uuid
