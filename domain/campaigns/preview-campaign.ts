@@ -53,7 +53,7 @@ export async function previewCampaign(
   let names: { first_name: string | null; last_name: string | null } = { first_name: null, last_name: null };
   if (c.contactId !== undefined) {
     const [contact] = await db.$queryRaw<{ first_name: string | null; last_name: string | null }[]>`
-      SELECT first_name, last_name FROM contacts WHERE id = ${c.contactId}::uuid AND shop_id = ${c.shopId}::uuid`;
+      SELECT first_name, last_name FROM contacts WHERE id = ${c.contactId}::uuid AND shop_id = ${c.shopId}::uuid AND erased_at IS NULL`;
     if (!contact) throw notFound('Contact');
     names = contact;
   }

@@ -235,6 +235,19 @@ describe('campaigns API', () => {
       expect(denied.status).toBe(404);
       expect((await post(shop, `/api/campaigns/${c.id}/preview`, { contactId: 'x' })).status).toBe(400);
     });
+
+    it('404s an erased contact, as every read of it is (it rendered with the fallbacks, 200, as if the contact still existed)', async () => {
+      const shop = await createShop(env.db);
+      const gone = await createContact(env.db, shop.id, { firstName: 'Grace' });
+      const c = await createCampaign(env.db, shop.id, { body: 'Hi {{firstName|there}}' });
+      expect((await post(shop, `/api/campaigns/${c.id}/preview`, { contactId: gone.id })).body.text).toMatch(/^Hi Grace/);
+      const erased = await request(app).delete(`/api/contacts/${gone.id}`).set('Authorization', await auth(shop));
+      expect(erased.status).toBe(204);
+      expect((await get(shop, `/api/contacts/${gone.id}`)).status).toBe(404);
+      const res = await post(shop, `/api/campaigns/${c.id}/preview`, { contactId: gone.id });
+      expect(res.status).toBe(404);
+      expect(res.body.error.code).toBe('NOT_FOUND');
+    });
   });
 
   describe('enqueue', () => {
