@@ -1,7 +1,7 @@
-import { Banner, BlockStack, Box, Card, InlineGrid, InlineStack, Layout, Modal, Page, SkeletonBodyText, Text } from '@shopify/polaris';
+import { Banner, BlockStack, Box, Card, InlineGrid, InlineStack, Layout, Modal, Page, SkeletonBodyText, Text, TextField } from '@shopify/polaris';
 import { useEffect, useRef, useState } from 'react';
-import { api, newIdempotencyKey } from '../api/client';
-import type { Campaign, CampaignStats, CampaignTimeseries } from '../api/types';
+import { api, ApiError, newIdempotencyKey } from '../api/client';
+import type { Campaign, CampaignStats, CampaignTimeseries, Shop } from '../api/types';
 import { describeAudience } from '../audience';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { CampaignPerformanceCard } from '../components/CampaignPerformanceCard';
@@ -11,6 +11,7 @@ import { StatusBadge } from '../components/StatusBadge';
 import { dateTime, num } from '../format';
 import { useApi } from '../hooks';
 import { href } from '../router';
+import { utcToZoned, zonedToUtc } from '../zoned-time';
 
 const LIVE = new Set(['queued', 'scheduled', 'sending']);
 /** The chart moves only while messages go out (a scheduled campaign has nothing to draw yet). */
@@ -36,6 +37,11 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
   const [cancelling, setCancelling] = useState(false);
   const [error, setError] = useState<unknown>();
   const inFlight = useRef(false);
+  // A scheduled campaign may be moved to another future time (PATCH scheduledAt): one key per opening of the modal.
+  const shop = useApi<Shop>('/shop');
+  const timeZone = shop.data?.timezone ?? 'UTC';
+  const [move, setMove] = useState<{ key: string; date: string; time: string; error?: string } | null>(null);
+  const [moving, setMoving] = useState(false);
   const c = campaign.data;
   const s = stats.data;
   const status = s?.status ?? c?.status;
@@ -72,13 +78,46 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
     }
   };
 
+  const openMove = () => {
+    const when = c?.scheduledAt ? utcToZoned(c.scheduledAt, timeZone) : { date: '', time: '' };
+    setMove({ key: newIdempotencyKey(), ...when });
+  };
+  const moveAt = move ? zonedToUtc(move.date, move.time, timeZone) : null;
+  const moveError = move && (!moveAt || moveAt.getTime() <= Date.now()) ? 'Choose a date and time in the future' : undefined;
+  const reschedule = async () => {
+    if (!move || !moveAt || moveError || inFlight.current) return;
+    inFlight.current = true;
+    setMoving(true);
+    try {
+      await api<Campaign>('PATCH', `/campaigns/${campaignId}`, { body: { scheduledAt: moveAt.toISOString() }, idempotencyKey: move.key });
+      setMove(null);
+      campaign.reload();
+      stats.reload();
+    } catch (err) {
+      const onField = err instanceof ApiError && err.status === 400 ? err.fieldErrors().scheduledAt : undefined;
+      // Refused on the field: the merchant picks another time, under a new key (the refusal was not stored).
+      if (onField) setMove((m) => (m ? { ...m, key: newIdempotencyKey(), error: onField } : m));
+      else {
+        setMove(null);
+        setError(err);
+      }
+    } finally {
+      inFlight.current = false;
+      setMoving(false);
+    }
+  };
+
   const cancellable = status === 'queued' || status === 'scheduled' || status === 'sending';
+  const secondaryActions = [
+    ...(status === 'scheduled' && c?.scheduledAt ? [{ content: 'Reschedule', onAction: openMove }] : []),
+    ...(cancellable ? [{ content: 'Cancel campaign', destructive: true, onAction: () => setCancelKey(newIdempotencyKey()) }] : []),
+  ];
   return (
     <Page
       title={c?.name ?? 'Campaign'}
       titleMetadata={status ? <StatusBadge status={status} /> : undefined}
       backAction={{ content: 'Campaigns', url: href('/campaigns') }}
-      secondaryActions={cancellable ? [{ content: 'Cancel campaign', destructive: true, onAction: () => setCancelKey(newIdempotencyKey()) }] : []}
+      secondaryActions={secondaryActions}
     >
       <Layout>
         {campaign.error || stats.error || error ? (
@@ -88,7 +127,7 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
         ) : null}
         {status === 'scheduled' && c?.scheduledAt ? (
           <Layout.Section>
-            <Banner tone="info" title={`Scheduled for ${dateTime(c.scheduledAt)}`} />
+            <Banner tone="info" title={shop.data ? `Scheduled for ${dateTime(c.scheduledAt, timeZone)} (${timeZone})` : `Scheduled for ${dateTime(c.scheduledAt)}`} />
           </Layout.Section>
         ) : null}
         {s && (s.deferred ?? 0) > 0 && LIVE.has(s.status) ? (
@@ -165,7 +204,7 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
                 </div>
               </Box>
               <Text as="p" variant="bodySm" tone="subdued">
-                Audience: {c ? describeAudience(c.audience) : '…'}
+                Audience: {c ? describeAudience(c.audience, shop.data?.timezone) : '…'}
               </Text>
               <Text as="p" variant="bodySm" tone="subdued">
                 Started {dateTime(s?.startedAt ?? null)} · Completed {dateTime(s?.completedAt ?? null)}
@@ -183,6 +222,32 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
       >
         <Modal.Section>
           <Text as="p">Messages not yet sent will not be sent, and their credits are returned to your wallet. Messages already sent cannot be recalled.</Text>
+        </Modal.Section>
+      </Modal>
+      <Modal
+        open={move !== null}
+        onClose={() => (moving ? undefined : setMove(null))}
+        title="Reschedule this campaign"
+        primaryAction={{ content: 'Reschedule', onAction: () => void reschedule(), loading: moving, disabled: Boolean(moveError) || moving }}
+        secondaryActions={[{ content: 'Keep the time', onAction: () => setMove(null), disabled: moving }]}
+      >
+        <Modal.Section>
+          <BlockStack gap="300">
+            <InlineGrid columns={2} gap="300">
+              <TextField
+                label="Date"
+                type="date"
+                value={move?.date ?? ''}
+                onChange={(date) => setMove((m) => (m ? { ...m, date, error: undefined } : m))}
+                autoComplete="off"
+                error={moveError ?? move?.error}
+              />
+              <TextField label="Time" type="time" value={move?.time ?? ''} onChange={(time) => setMove((m) => (m ? { ...m, time, error: undefined } : m))} autoComplete="off" />
+            </InlineGrid>
+            <Text as="p" variant="bodySm" tone="subdued">
+              In the shop&apos;s timezone ({timeZone}). The credits stay reserved; to stop the campaign instead, cancel it.
+            </Text>
+          </BlockStack>
         </Modal.Section>
       </Modal>
     </Page>

@@ -1,7 +1,8 @@
 import { BlockStack, Button, Card, EmptyState, IndexTable, Modal, Page, Text } from '@shopify/polaris';
 import { useRef, useState } from 'react';
 import { api, ApiError, newIdempotencyKey, type Page as ListPage } from '../api/client';
-import type { Campaign, CampaignStatus } from '../api/types';
+import type { Campaign, CampaignStatus, Shop } from '../api/types';
+import { describeAudience } from '../audience';
 import { performanceSummary } from '../components/CampaignPerformanceCard';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
 import { StatusBadge } from '../components/StatusBadge';
@@ -24,6 +25,8 @@ const FILTERS: { label: string; value: '' | CampaignStatus }[] = [
 
 const PAGE_SIZE = 20;
 
+const capitalised = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
 export default function CampaignsPage() {
   const { navigate } = useRouter();
   const [status, setStatus] = useState<'' | CampaignStatus>('');
@@ -35,6 +38,8 @@ export default function CampaignsPage() {
   if (cursor) q.set('cursor', cursor);
   const page = useApi<ListPage<Campaign>>(`/campaigns?${q.toString()}`, { pollMs: 5000 });
   const rows = page.data?.data ?? [];
+  // Order filters' days are the shop's (as the composer set them).
+  const shop = useApi<Shop>('/shop');
   // The draft about to be deleted and the key of that one intent (reused by the client's retries).
   const [toDelete, setToDelete] = useState<{ campaign: Campaign; key: string } | null>(null);
   const [deleting, setDeleting] = useState(false);
@@ -99,7 +104,8 @@ export default function CampaignsPage() {
                     <StatusBadge status={c.status} />
                   </IndexTable.Cell>
                   <IndexTable.Cell>
-                    <Text as="span">{c.audience.tags?.length ? c.audience.tags.join(', ') : 'All subscribers'}</Text>
+                    {/* Every filter: a campaign narrowed by its orders is not sent to all subscribers. */}
+                    <Text as="span">{capitalised(describeAudience(c.audience, shop.data?.timezone))}</Text>
                   </IndexTable.Cell>
                   <IndexTable.Cell>
                     <Text as="span">{dateTime(c.createdAt)}</Text>
