@@ -13,11 +13,18 @@ export function zonedToUtc(date: string, time: string, timeZone: string): Date |
   const h = /^(\d{2}):(\d{2})$/.exec(time);
   if (!d || !h) return null;
   const wall = Date.UTC(Number(d[1]), Number(d[2]) - 1, Number(d[3]), Number(h[1]), Number(h[2]));
-  // Two passes settle the offset across a DST change.
-  let t = wall - (wallClockOf(wall, timeZone) - wall);
-  t = wall - (wallClockOf(t, timeZone) - t);
-  return new Date(t);
+  // The offsets in force a day either side: a DST change switches between the two.
+  const offsets = [...new Set([wall - DAY_MS, wall + DAY_MS].map((t) => wallClockOf(t, timeZone) - t))];
+  const exact = offsets.map((o) => wall - o).filter((t) => wallClockOf(t, timeZone) === wall);
+  // Shown twice (clocks going back): the first, as the api reads a wall time (domain/compliance/quiet-hours.ts).
+  if (exact.length > 0) return new Date(Math.min(...exact));
+  // Skipped (clocks going forward): read with the offset before the jump, which
+  // lands after it (02:30 → 03:30 when 02:00 becomes 03:00). A scheduled
+  // campaign is never sent early; the other offset gave 01:30 west of UTC.
+  return new Date(wall - Math.min(...offsets));
 }
+
+const DAY_MS = 86_400_000;
 
 export function utcToZoned(iso: string, timeZone: string): { date: string; time: string } {
   const w = new Date(wallClockOf(new Date(iso).getTime(), timeZone)).toISOString();
