@@ -75,3 +75,26 @@ it('Add contact: not subscribed by default; Subscribed needs the consent confirm
   await dialog().getByRole('button', { name: 'Done' }).click();
   await dialog().waitFor({ state: 'detached' });
 }, 90_000);
+
+// The edit form is filled when it opens; the contact can be opted out while
+// it is open (a customers/* webhook, a STOP, another tab). Saving a name
+// change must not send the consent the form was opened with: a `subscribed`
+// sent back lifts any opt-out but a keyword one (docs/api.md, PATCH).
+it('Edit contact: a name change sends no consent, so an opt-out recorded while the form was open stays', async () => {
+  const sally = await createContact(env.db, shop.id, { phone: '+447911123504', firstName: 'Sally', lastName: 'Stale', consent: 'subscribed' });
+  await page.goto(`${base}/app/contacts?embedded=1&host=YWRtaW4&id_token=${await sessionToken(shop.domain)}&shop=${shop.domain}`);
+  await page.getByRole('button', { name: 'Sally Stale' }).click();
+  await dialog().getByLabel('Last name').waitFor();
+  expect(await dialog().getByLabel('SMS consent').inputValue()).toBe('subscribed');
+
+  // Meanwhile the customer unsubscribes in Shopify (as customers_marketing_consent/update records it).
+  await env.db.$executeRaw`
+    UPDATE contacts SET sms_consent = 'unsubscribed', opted_out_at = now(), opt_out_source = 'shopify' WHERE id = ${sally.id}::uuid`;
+
+  await dialog().getByLabel('Last name').fill('Renamed');
+  await save();
+  await dialog().waitFor({ state: 'detached' });
+  const [row] = await env.db.$queryRaw<{ last_name: string; sms_consent: string; opted_out_at: Date | null; opt_out_source: string | null }[]>`
+    SELECT last_name, sms_consent, opted_out_at, opt_out_source FROM contacts WHERE id = ${sally.id}::uuid`;
+  expect(row).toEqual({ last_name: 'Renamed', sms_consent: 'unsubscribed', opted_out_at: expect.any(Date), opt_out_source: 'shopify' });
+}, 90_000);

@@ -166,6 +166,29 @@ const FORM_CONSENT_OPTIONS = [
   { label: 'Unsubscribed', value: 'unsubscribed' },
 ];
 
+/**
+ * An edit sends only what the merchant changed. The form holds the contact as
+ * it was when it opened: sent back whole, a consent the contact no longer has
+ * would overwrite what happened meanwhile (a `subscribed` lifts an opt-out a
+ * customers/* webhook or another tab recorded since; an `unsubscribed` turns
+ * Shopify's opt-out into the merchant's), and so would stale tags or names.
+ */
+function editedFields(contact: Contact, form: ContactForm, tags: string[]): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  const text = (k: 'firstName' | 'lastName' | 'email' | 'timezone'): void => {
+    const v = form[k].trim() || null;
+    if (v !== (contact[k] ?? null)) body[k] = v;
+  };
+  if (form.phone.trim() !== contact.phone) body.phone = form.phone.trim();
+  text('firstName');
+  text('lastName');
+  text('email');
+  text('timezone');
+  if (tags.join('\u0000') !== contact.tags.join('\u0000')) body.tags = tags;
+  if (form.smsConsent !== contact.smsConsent) body.smsConsent = form.smsConsent;
+  return body;
+}
+
 function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClose(): void; onSaved(): void }) {
   const [form, setForm] = useState<ContactForm>({
     phone: contact?.phone ?? '',
@@ -201,7 +224,7 @@ function ContactModal({ contact, onClose, onSaved }: { contact?: Contact; onClos
     setError(undefined);
     const tags = [...new Set(form.tags.split(',').map((t) => t.trim()).filter(Boolean))];
     const body = contact
-      ? { phone: form.phone.trim(), firstName: form.firstName.trim() || null, lastName: form.lastName.trim() || null, email: form.email.trim() || null, tags, smsConsent: form.smsConsent, timezone: form.timezone.trim() || null }
+      ? editedFields(contact, form, tags)
       : { phone: form.phone.trim(), ...(form.firstName.trim() ? { firstName: form.firstName.trim() } : {}), ...(form.lastName.trim() ? { lastName: form.lastName.trim() } : {}), ...(form.email.trim() ? { email: form.email.trim() } : {}), ...(tags.length ? { tags } : {}), smsConsent: form.smsConsent, ...(form.timezone.trim() ? { timezone: form.timezone.trim() } : {}) };
     try {
       const saved = await api<Contact>(contact ? 'PATCH' : 'POST', contact ? `/contacts/${contact.id}` : '/contacts', { body, idempotencyKey: key.current });
