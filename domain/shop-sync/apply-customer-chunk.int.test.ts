@@ -85,3 +85,30 @@ describe('applyCustomerChunk: Shopify consent vs a newer decision made here', ()
     expect(kept).toEqual([{ scope: `shop:${shop.id}` }]);
   });
 });
+
+// Shopify allows longer names and tags than a contact keeps; readBulkCustomer
+// cuts them. A cut through an emoji (two UTF-16 units) left half of it, which
+// jsonb refuses: the chunk's statement failed, so one customer's name stopped
+// the whole sync.
+describe('applyCustomerChunk: a name or tag cut to length', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv();
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  it('never splits a character in two, so the chunk applies', async () => {
+    const shop = await createShop(env.db);
+    const phone = testPhone();
+    const name = `${'a'.repeat(99)}😀b`;
+    const tag = `${'t'.repeat(63)}😀x`;
+    const customer = readBulkCustomer({ id: 'gid://shopify/Customer/424242', firstName: name, lastName: `\ud800${'z'.repeat(5)}`, phone, tags: [tag], updatedAt: new Date().toISOString() })!;
+    const counts = await env.db.$transaction((tx) => applyCustomerChunk(tx, { shopId: shop.id, syncId: '00000000-0000-4000-8000-000000000003', customers: [customer], fallbackUpdatedAt: new Date() }));
+    expect(counts.contactsCreated).toBe(1);
+    const [row] = await env.db.$queryRaw<{ first_name: string; last_name: string; tags: string[] }[]>`
+      SELECT first_name, last_name, tags FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
+    expect(row).toEqual({ first_name: 'a'.repeat(99), last_name: '\uFFFDzzzzz', tags: ['t'.repeat(63)] });
+  });
+});

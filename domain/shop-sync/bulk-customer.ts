@@ -4,6 +4,7 @@ import { MAX_TAGS } from '../contacts/contact-input';
 import { normalizePhone, phoneHash } from '../contacts/phone';
 import { consentFromShopify } from '../contacts/sync-shopify-customer';
 import { toMinorUnits } from '../orders/money';
+import { toStorable } from '../../lib/storable-text';
 
 /**
  * The bulk query the sync runs (Admin GraphQL 2025-10): every customer with
@@ -35,16 +36,23 @@ export const CUSTOMER_BULK_QUERY = `{
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * At most `max` UTF-16 units, never half a character: a cut through an emoji
+ * (a surrogate pair), like a lone surrogate in the export, is text jsonb
+ * refuses, and the chunk's one statement would fail for every customer in it.
+ */
+const cut = (s: string, max: number): string => {
+  const t = (toStorable(s.replace(CONTROL, '')) as string).trim().slice(0, max);
+  return /[\uD800-\uDBFF]$/.test(t) ? t.slice(0, -1) : t;
+};
 const text = (max: number) =>
   z
     .string()
     .nullable()
     .optional()
     .catch(null)
-    .transform((s) => {
-      const t = s?.replace(CONTROL, '').trim();
-      return t ? t.slice(0, max) : null;
-    });
+    .transform((s) => (s ? cut(s, max) : '') || null);
 const time = z
   .string()
   .max(64)
@@ -154,7 +162,7 @@ export function readBulkCustomer(value: unknown): SyncCustomer | null {
   const tags: string[] = [];
   for (const t of c.tags ?? []) {
     if (typeof t !== 'string') continue;
-    const tag = t.replace(CONTROL, '').trim().toLowerCase().slice(0, 64);
+    const tag = cut(t.toLowerCase(), 64);
     if (tag && !tags.includes(tag)) tags.push(tag);
     if (tags.length >= MAX_TAGS) break;
   }
