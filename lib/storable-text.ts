@@ -25,3 +25,13 @@ export function toStorable(value: unknown): unknown {
   }
   return value;
 }
+
+/**
+ * `s` cut to at most `max` UTF-16 units without splitting a character: a cut
+ * between the two halves of a surrogate pair (an emoji) leaves a lone
+ * surrogate, which jsonb refuses.
+ */
+export function cutText(s: string, max: number): string {
+  const t = s.slice(0, max);
+  return t.length === max && /[\uD800-\uDBFF]$/.test(t) ? t.slice(0, -1) : t;
+}

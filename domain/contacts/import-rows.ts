@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Tx } from '../../lib/db';
+import { cutText } from '../../lib/storable-text';
 import { MAX_TAGS, RAW_MAX } from './contact-input';
 
 // What an import keeps of its rows until the job has applied them: one
@@ -28,10 +29,10 @@ const stagedRowSchema = z
 export const STAGED_FIELDS = Object.keys(stagedRowSchema.shape);
 const KNOWN = new Set(STAGED_FIELDS);
 
-/** How a rejected row is described: the field(s) at fault and zod's words, at most 200 characters. */
+/** How a rejected row is described: the field(s) at fault and zod's words, at most 200 characters (whole ones). */
 export function describeIssue(issue: z.core.$ZodIssue): string {
   const path = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
-  return `${path || 'row'}: ${issue.message}`.slice(0, 200);
+  return cutText(`${path || 'row'}: ${issue.message}`, 200);
 }
 
 export type StagedRow = { data: Record<string, unknown>; problem?: undefined } | { data?: undefined; problem: string };
@@ -41,7 +42,8 @@ export function stageRow(row: unknown): StagedRow {
     // The common junk case, answered without a zod error per row (45 000 of
     // them cost a maximum-size request over a second of CPU).
     const unknown = Object.keys(row).filter((k) => !KNOWN.has(k));
-    if (unknown.length > 0) return { problem: `${unknown.join(', ')}: not a contact field (a row has only ${STAGED_FIELDS.join(', ')})`.slice(0, 200) };
+    // Field names are the client's own: cut whole characters (half an emoji is text jsonb refuses: a 500 for the request).
+    if (unknown.length > 0) return { problem: cutText(`${unknown.join(', ')}: not a contact field (a row has only ${STAGED_FIELDS.join(', ')})`, 200) };
   }
   const parsed = stagedRowSchema.safeParse(row);
   return parsed.success ? { data: parsed.data } : { problem: describeIssue(parsed.error.issues[0]!) };

@@ -4,7 +4,7 @@ import { MAX_TAGS } from '../contacts/contact-input';
 import { normalizePhone, phoneHash } from '../contacts/phone';
 import { consentFromShopify } from '../contacts/sync-shopify-customer';
 import { toMinorUnits } from '../orders/money';
-import { toStorable } from '../../lib/storable-text';
+import { cutText, toStorable } from '../../lib/storable-text';
 
 /**
  * The bulk query the sync runs (Admin GraphQL 2025-10): every customer with
@@ -42,10 +42,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
  * (a surrogate pair), like a lone surrogate in the export, is text jsonb
  * refuses, and the chunk's one statement would fail for every customer in it.
  */
-const cut = (s: string, max: number): string => {
-  const t = (toStorable(s.replace(CONTROL, '')) as string).trim().slice(0, max);
-  return /[\uD800-\uDBFF]$/.test(t) ? t.slice(0, -1) : t;
-};
+const cut = (s: string, max: number): string => cutText((toStorable(s.replace(CONTROL, '')) as string).trim(), max);
 const text = (max: number) =>
   z
     .string()

@@ -92,6 +92,17 @@ describe('contact import API', () => {
     expect(await importCount()).toBe(before);
   });
 
+  it('a row of unknown fields whose description is cut through an emoji is that row\'s rejection, never a 500', async () => {
+    // Unknown field names, each storable, described in at most 200 characters: the cut falls between the two halves of 😀.
+    const row = { ['a'.repeat(64)]: 'x', ['b'.repeat(64)]: 'x', ['d'.repeat(64)]: 'x', ['e😀']: 'x' };
+    const res = await submit({ contacts: [row, { phone: testPhone() }] }, randomUUID(), await createShop(env.db));
+    expect(res.status).toBe(202);
+    const [rejection] = await env.db.$queryRaw<{ problem: string }[]>`
+      SELECT problem FROM contact_import_rows WHERE import_id = ${res.body.importId}::uuid AND row_index = 0`;
+    expect(rejection!.problem).toMatch(/^a{64}, b{64}, d{64}, e/);
+    expect(rejection!.problem).not.toMatch(/[\uD800-\uDBFF]$/);
+  });
+
   it('requires an Idempotency-Key, and a replay with the same key creates no second import', async () => {
     const body = { contacts: [{ phone: '+12015550120' }] };
     const before = await importCount();
