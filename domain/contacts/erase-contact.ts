@@ -4,6 +4,7 @@ import { allowConsentErasure, inTransaction } from '../consent/consent-source';
 import { notFound } from '../../lib/errors';
 import { closeErasedFlowMessages } from '../flows/close-erased-flow-messages';
 import { dropStoredResponsesQuoting, scrubInboundTextsFrom, scrubWebhookPayloads } from '../privacy/scrub-person-traces';
+import { scrubStagedImportRowsByPhone } from '../privacy/scrub-staged-import-rows';
 
 interface ErasedContact {
   id: string;
@@ -22,13 +23,19 @@ interface ErasedContact {
  * contact, phone hash or Shopify customer) are deleted and its orders kept
  * only as anonymous totals, and its consent record is erased. What else
  * still quotes the person goes as customers/redact takes it: stored responses
- * a retry would replay, inbound texts, stored Shopify payloads. One
- * transaction, so all of it or none.
+ * a retry would replay, inbound texts, stored Shopify payloads, rows of an
+ * import not applied yet. One transaction, so all of it or none.
  */
 export async function eraseContact(db: DbOrTx, shopId: string, id: string, guard: IdempotencyGuard = UNGUARDED): Promise<void> {
   const erased = await inTransaction(db, async (tx) => {
     await guard.assertHeld(tx);
     await allowConsentErasure(tx);
+    // As customers/redact: an import chunk holds its import's row from before it reads its staged rows until the
+    // contacts it writes commit, so one in flight commits first (the erasure below then finds what it wrote) and
+    // one after reads the scrubbed rows; without it, a row staged before the erasure brought the contact back,
+    // PII included. Import row before contact row, the chunk's order: the two cannot deadlock.
+    await tx.$queryRaw`
+      SELECT id FROM contact_imports WHERE shop_id = ${shopId}::uuid AND status IN ('queued', 'running') ORDER BY id FOR UPDATE`;
     const [old] = await tx.$queryRaw<ErasedContact[]>`
     WITH old AS (
       SELECT id, phone_e164, phone_hash, email, shopify_customer_id FROM contacts
@@ -89,4 +96,6 @@ async function scrubTraces(tx: Tx, shopId: string, c: ErasedContact): Promise<vo
   await dropStoredResponsesQuoting(tx, shopId, [...phoneForms, ...emails, c.id]);
   await scrubInboundTextsFrom(tx, shopId, [c.phone_hash]);
   await scrubWebhookPayloads(tx, { shopId, shopifyCustomerId: c.shopify_customer_id, emails, phoneForms });
+  // Rows of an import not yet applied, however the number was typed: they become rejections, not the contact again.
+  if (c.phone_e164) await scrubStagedImportRowsByPhone(tx, shopId, [c.phone_e164]);
 }

@@ -5,6 +5,7 @@ import { importContacts } from './import-contacts';
 import { getContactImport } from './get-contact-import';
 import { eraseContact } from './erase-contact';
 import { syncShopifyCustomer } from './sync-shopify-customer';
+import { STAGED_ROW_REDACTED } from '../privacy/scrub-staged-import-rows';
 
 const US = (i: number): string => `+1201${String(2_000_000 + i)}`;
 
@@ -161,6 +162,25 @@ describe('importContacts (contacts.import.v1)', () => {
     const [row] = await env.db.$queryRaw<{ id: string; sms_consent: string; opted_out_at: Date | null; opt_out_source: string | null }[]>`
       SELECT id, sms_consent, opted_out_at, opt_out_source FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
     expect(row).toEqual({ id: contact!.id, sms_consent: 'unsubscribed', opted_out_at: contact!.opted_out_at, opt_out_source: 'redact' });
+  });
+
+  it('a contact erased (DELETE) while an import naming its number is staged stays erased: the staged row is scrubbed, as customers/redact scrubs it', async () => {
+    const shop = await createShop(env.db);
+    const gone = await createContact(env.db, shop.id, { phone: '+12015550151', firstName: 'Gone', email: 'gone@example.test' });
+    const imp = await createContactImport(env.db, shop.id, {
+      defaultCountry: 'US',
+      rows: [
+        { phone: '(201) 555-0151', firstName: 'Gone', email: 'gone@example.test', smsConsent: 'subscribed' },
+        { phone: '+12015550152', firstName: 'Stays' },
+      ],
+    });
+    await eraseContact(env.db, shop.id, gone.id);
+    expect(await importContacts(env.db, { importId: imp.id })).toMatchObject({ status: 'completed', created: 1, updated: 0 });
+
+    const [row] = await env.db.$queryRaw<{ phone_e164: string | null; first_name: string | null; email: string | null; erased: boolean }[]>`
+      SELECT phone_e164, first_name, email, erased_at IS NOT NULL AS erased FROM contacts WHERE id = ${gone.id}::uuid`;
+    expect(row).toEqual({ phone_e164: null, first_name: null, email: null, erased: true });
+    expect((await getContactImport(env.db, shop.id, imp.id)).rejected).toEqual([{ row: 0, code: 'VALIDATION_FAILED', message: STAGED_ROW_REDACTED }]);
   });
 
   it('an import saying subscribed leaves an opt-out the customer made in Shopify, and writes nothing back to Shopify', async () => {
