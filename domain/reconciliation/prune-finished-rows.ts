@@ -6,12 +6,27 @@ import type { Db } from '../../lib/db';
 // events nobody replayed within their own, longer retention. Deleted in
 // bounded batches so a pass never holds a long lock.
 
+/**
+ * A full Stripe `charge.refunded` is the record of a refund, not only its
+ * dedup key: until a purchase of its payment intent names it (its refund
+ * ids, or `event:<id>`, in `refund_keys` or `failed_refund_ids`), it is
+ * still to be applied. One that found no purchase (its completion not
+ * processed yet: failed, and replayed by hand weeks later) is read by that
+ * completion (fulfil-checkout-session.ts), and one received while an earlier
+ * refund held the pack by that refund's failure (refund-rounds.ts); pruned,
+ * the completion granted a refunded pack. So such an event is kept until it
+ * is named; then it goes with the rest.
+ */
 export async function pruneFinishedWebhookEvents(db: Db, opts: { before: Date; batchSize: number; maxBatches: number }): Promise<number> {
   let total = 0;
   for (let i = 0; i < opts.maxBatches; i++) {
     const n = await db.$executeRaw`
       DELETE FROM webhook_events WHERE id IN (
-        SELECT id FROM webhook_events WHERE status IN ('processed', 'ignored', 'dropped') AND received_at < ${opts.before}
+        SELECT e.id FROM webhook_events e WHERE e.status IN ('processed', 'ignored', 'dropped') AND e.received_at < ${opts.before}
+           AND NOT (e.provider = 'stripe' AND e.topic = 'charge.refunded' AND e.payload->'data'->'object'->'refunded' = 'true'::jsonb
+                    AND NOT EXISTS (SELECT 1 FROM purchases p
+                                     WHERE p.stripe_payment_intent_id = e.payload->'data'->'object'->>'payment_intent'
+                                       AND stripe_charge_refund_keys(e.event_id, e.payload) <@ (p.refund_keys || p.failed_refund_ids)))
          LIMIT ${opts.batchSize})`;
     total += n;
     if (n < opts.batchSize) break;

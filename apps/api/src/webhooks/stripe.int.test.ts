@@ -1,5 +1,6 @@
 import type { Express } from 'express';
 import { reserveCredits } from '../../../../domain/credits/reservations';
+import { pruneFinishedWebhookEvents } from '../../../../domain/reconciliation/prune-finished-rows';
 import { replayWebhookEvent } from '../../../../domain/webhooks/replay-event';
 import { requeueStuckWebhookEvents } from '../../../../domain/webhooks/requeue-stuck-events';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
@@ -130,6 +131,37 @@ describe('POST /webhooks/stripe', () => {
     expect(await replayWebhookEvent(worker, (await webhookEvent(env.db, 'stripe', refund.id as string))!.id)).toBe('requeued');
     expect(await settled(refund.id as string)).toBe('processed');
     expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+  });
+
+  it('a refund seen before a completion that failed is still seen when the completion is replayed after the inbox retention', async () => {
+    // "I paid and got no credits": the completion failed (the worker's last attempt), support refunded the payment,
+    // and weeks later the on-call replays the failed events. The refund found no purchase then (ignored): its stored
+    // event is the only record the completion reads, so pruning it as finished handed the pack over for free.
+    const shop = await createShop(env.db);
+    const sessionId = await pendingPurchase(shop.id, 1000);
+    const pi = rid('pi');
+    const completed = stripeEvent('checkout.session.completed', sessionObject(sessionId, { paymentIntent: pi, shopId: shop.id }));
+    const [failed] = await env.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO webhook_events (provider, event_id, topic, shop_id, payload, status, attempts, last_error)
+      VALUES ('stripe', ${completed.id as string}, 'checkout.session.completed', ${shop.id}::uuid, ${JSON.stringify(completed)}::jsonb, 'failed', 8, 'boom')
+      RETURNING id`;
+    const refund = stripeEvent('charge.refunded', chargeObject(pi));
+    await postStripe(app, refund);
+    expect(await settled(refund.id as string)).toBe('ignored');
+
+    const old = new Date(Date.now() - worker.config.WEBHOOK_RETENTION_MS - 60_000);
+    await env.db.$executeRaw`UPDATE webhook_events SET received_at = ${old} WHERE provider = 'stripe' AND event_id IN (${refund.id as string}, ${completed.id as string})`;
+    await pruneFinishedWebhookEvents(env.db, { before: new Date(Date.now() - worker.config.WEBHOOK_RETENTION_MS), batchSize: 1000, maxBatches: 100 });
+
+    expect(await replayWebhookEvent(worker, failed!.id)).toBe('requeued');
+    expect(await settled(completed.id as string)).toBe('processed');
+    expect(await wallet(env.db, shop.id)).toEqual({ balance: 0, reserved: 0 });
+    expect(await ledgerKeys(shop.id)).toEqual([]);
+    expect(await purchase(sessionId)).toMatchObject({ status: 'refunded', granted_at: null });
+
+    // Named by the purchase now: pruned with the rest.
+    await pruneFinishedWebhookEvents(env.db, { before: new Date(Date.now() - worker.config.WEBHOOK_RETENTION_MS), batchSize: 1000, maxBatches: 100 });
+    expect(await webhookEvent(env.db, 'stripe', refund.id as string)).toBeUndefined();
   });
 
   it('refund after completion claws the credits back once', async () => {
