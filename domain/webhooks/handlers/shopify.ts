@@ -41,9 +41,14 @@ export const shopifyAppUninstalled: WebhookHandler = async (ctx) => {
   const shopId = await shopOfEvent(deps.db, event);
   if (!shopId) return ignore(ctx);
   const now = deps.now();
-  const result = await uninstallShop(deps.db, shopId, now);
+  // The installation this uninstall ended: a shop installed again since is left alone.
+  const of = { receivedAt: event.received_at };
+  const result = await uninstallShop(deps.db, shopId, now, of);
   return inEventTransaction(ctx, async (tx) => {
-    await markShopUninstalled(tx, shopId, now);
+    if (result === null || (await markShopUninstalled(tx, shopId, now, of)) === null) {
+      ctx.afterCommit(() => deps.logger.warn({ webhookEventId: event.id, shopId }, 'app/uninstalled of an earlier installation ignored: the shop was installed again after it was received'));
+      return { outcome: 'ignored', shopId };
+    }
     ctx.afterCommit(() => deps.logger.info({ webhookEventId: event.id, shopId, ...result }, 'shop uninstalled'));
     return { outcome: 'processed', shopId };
   });

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { phoneHmac } from '../../../../domain/compliance/suppressions';
 import { phoneHash } from '../../../../domain/contacts/phone';
 import { reserveCredits } from '../../../../domain/credits/reservations';
+import { replayWebhookEvent } from '../../../../domain/webhooks/replay-event';
 import { signShopifyBody } from '../../../../domain/webhooks/verify-shopify-hmac';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createCampaign, createContact, createContactImport, createShop, testPhone } from '../../../../test/factories';
@@ -490,6 +491,32 @@ describe('POST /webhooks/shopify', () => {
       const after = await request(app).get('/api/shop').set('Authorization', `Bearer ${await sessionToken(shop.domain)}`);
       expect(after.status).toBe(401);
       expect(after.body.error.code).toBe('UNAUTHENTICATED');
+    });
+
+    it('an uninstall processed again after the shop re-installed (a replay, a late retry) leaves the new installation alone', async () => {
+      const shop = await createShop(env.db, { credits: 100 });
+      const webhookId = rid('wh');
+      const body = { id: 1, domain: shop.domain, myshopify_domain: shop.domain };
+      expect((await postShopify(app, 'app/uninstalled', body, { shopDomain: shop.domain, webhookId })).status).toBe(200);
+      await waitFor('uninstall processed', async () => (await webhookEvent(env.db, 'shopify', webhookId))?.status === 'processed');
+      const shopRow = async () => (await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM shops WHERE id = ${shop.id}::uuid`)[0]!.status;
+      expect(await shopRow()).toBe('uninstalled');
+
+      // The merchant installs the app again: its token exchange re-activates the shop (exchange-token.ts).
+      await new Promise((r) => setTimeout(r, 20));
+      await env.db.$executeRaw`UPDATE shops SET status = 'active', uninstalled_at = NULL, installed_at = now(), updated_at = now() WHERE id = ${shop.id}::uuid`;
+      const campaign = await createCampaign(env.db, shop.id, { status: 'sending' });
+      await env.db.$transaction((tx) => reserveCredits(tx, { shopId: shop.id, campaignId: campaign.id, reservationKey: `campaign-${campaign.id}`, amount: 30 }));
+
+      // The on-call replays the old event (or its job ran late): it belongs to the installation that ended.
+      const event = (await webhookEvent(env.db, 'shopify', webhookId))!;
+      expect(await replayWebhookEvent(api, event.id)).toBe('requeued');
+      await waitFor('replayed uninstall settled', async () => (await webhookEvent(env.db, 'shopify', webhookId))?.status !== 'received');
+      expect((await webhookEvent(env.db, 'shopify', webhookId))!.status).toBe('ignored');
+      expect(await shopRow()).toBe('active');
+      const [c] = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM campaigns WHERE id = ${campaign.id}::uuid`;
+      expect(c!.status).toBe('sending');
+      expect(await wallet(env.db, shop.id)).toEqual({ balance: 100, reserved: 30 });
     });
   });
 });
