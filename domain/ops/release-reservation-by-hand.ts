@@ -9,13 +9,17 @@ import { campaignDoneWithReservationSql } from '../reconciliation/release-orphan
  * would leave its remaining sends uncovered, so it is refused (INVALID_STATE,
  * naming the campaign's state and open recipients): cancelling the campaign
  * releases what it no longer needs. So is an open dispute's hold (naming the
- * dispute): its `charge.dispute.closed` ends it. A campaign's state is final once it
+ * dispute): its `charge.dispute.closed` ends it; and a flow send's hold
+ * before its expiry (naming it): its settle charges the sent messages out of it. A campaign's state is final once it
  * qualifies (campaignDoneWithReservationSql), so the check cannot go stale
  * before the release. Returns the credits released (0 when already closed).
  */
 export async function releaseReservationByHand(db: Db, reservationId: string): Promise<number> {
-  const [reservation] = await db.$queryRaw<{ status: string; campaign_id: string | null; campaign_status: string | null; done: boolean | null; dispute_id: string | null }[]>`
-    SELECT r.status, r.campaign_id, c.status AS campaign_status, ${campaignDoneWithReservationSql('c')} AS done, d.stripe_dispute_id AS dispute_id
+  const [reservation] = await db.$queryRaw<
+    { status: string; campaign_id: string | null; campaign_status: string | null; done: boolean | null; dispute_id: string | null; expires_at: Date | null; live: boolean }[]
+  >`
+    SELECT r.status, r.campaign_id, c.status AS campaign_status, ${campaignDoneWithReservationSql('c')} AS done, d.stripe_dispute_id AS dispute_id,
+           r.expires_at, COALESCE(r.expires_at > now(), false) AS live
       FROM credit_reservations r LEFT JOIN campaigns c ON c.id = r.campaign_id
       LEFT JOIN stripe_disputes d ON r.campaign_id IS NULL AND r.reservation_key = 'dispute-' || d.stripe_dispute_id AND d.shop_id = r.shop_id
      WHERE r.id = ${reservationId}::uuid`;
@@ -24,6 +28,13 @@ export async function releaseReservationByHand(db: Db, reservationId: string): P
     // Released by hand, the disputed credits could be spent before the dispute is decided.
     throw new AppError('INVALID_STATE', "The reservation holds a Stripe dispute's credits: the dispute's closing releases (won) or takes (lost) them", {
       details: { disputeId: reservation.dispute_id },
+    });
+  }
+  if (reservation.status === 'active' && reservation.campaign_id === null && reservation.live) {
+    // A flow claim's hold (hold-flow-credits.ts): its settle charges the messages it sent out of it until it
+    // expires. Released now, the shop could spend those credits first and the sent messages go uncharged.
+    throw new AppError('INVALID_STATE', "The reservation holds a flow send's credits until its settle charges them, or until it expires (then reconciliation releases it)", {
+      details: { expiresAt: reservation.expires_at?.toISOString() ?? null },
     });
   }
   if (reservation.status === 'active' && reservation.campaign_status !== null && !reservation.done) {

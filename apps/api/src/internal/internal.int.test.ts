@@ -1,7 +1,8 @@
 import request from 'supertest';
 import { createTestEnv, type TestEnv } from '../../../../test/harness';
 import { createCampaign, createContact, createContactsBulk, createShop } from '../../../../test/factories';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { FLOW_HOLD_GRACE_MS, flowClaimHoldKey, holdFlowCredits } from '../../../../domain/flows/hold-flow-credits';
 import { signInternalRequest } from '../../../../domain/ops/internal-signature';
 import { campaignStatus, moneyState, queuedCampaign, waitFor } from '../../../../test/sending';
 
@@ -138,6 +139,30 @@ describe('/internal operations', () => {
     expect(after?.status).toBe('active');
     const [w] = await env.db.$queryRaw<{ reserved: bigint }[]>`SELECT reserved FROM credit_wallets WHERE shop_id = ${shop.id}::uuid`;
     expect(Number(w!.reserved)).toBe(25);
+  });
+
+  it("refuses (409) to release a flow send's credit hold while its settle may still charge it, and releases it once expired", async () => {
+    const { app } = await env.api();
+    const shop = await createShop(env.db, { credits: 40 });
+    // What a flow claim holds before its provider call (hold-flow-credits.ts); its settle charges the messages out of it.
+    const key = flowClaimHoldKey(randomUUID());
+    const expiresAt = new Date(Date.now() + FLOW_HOLD_GRACE_MS);
+    await env.db.$transaction((tx) => holdFlowCredits(tx, { key, expiresAt, items: [{ shopId: shop.id, segments: 25 }] }));
+    const [r] = await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM credit_reservations WHERE shop_id = ${shop.id}::uuid AND reservation_key = ${key}`;
+    const path = `/internal/reservations/${r!.id}/release`;
+    const res = await request(app).post(path).set(signed('POST', path, '{}')).send('{}');
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({ code: 'INVALID_STATE', details: { expiresAt: expiresAt.toISOString() } });
+    const reservation = async () =>
+      (await env.db.$queryRaw<{ status: string; reserved: bigint }[]>`
+        SELECT r.status, w.reserved FROM credit_reservations r JOIN credit_wallets w ON w.shop_id = r.shop_id WHERE r.id = ${r!.id}::uuid`)[0]!;
+    expect(await reservation()).toEqual({ status: 'active', reserved: 25n });
+
+    // Past its expiry nothing charges it any more (reconciliation gives it back too): released.
+    await env.db.$executeRaw`UPDATE credit_reservations SET expires_at = now() - interval '1 second' WHERE id = ${r!.id}::uuid`;
+    const later = await request(app).post(path).set(signed('POST', path, '{}')).send('{}');
+    expect([later.status, later.body.released]).toEqual([200, 25]);
+    expect(await reservation()).toEqual({ status: 'closed', reserved: 0n });
   });
 
   it('replays failed webhook events in bulk: oldest first, at most `limit`, filtered; each then processed once', async () => {
