@@ -455,6 +455,22 @@ describe('POST /webhooks/shopify', () => {
         SELECT opt_out_source FROM contacts WHERE shop_id = ${keep.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
       expect(kept!.opt_out_source).toBe('keyword');
     });
+
+    it('shop/redact of a shop installed again after its first erasure erases it again (the same body, byte for byte)', async () => {
+      const shop = await createShop(env.db);
+      // Shopify's shop/redact body is exactly {shop_id, shop_domain}: the same bytes every time for one shop.
+      const body = { shop_id: 4242, shop_domain: shop.domain };
+      expect(await deliver('shop/redact', body, shop.domain)).toBe('gone');
+      await waitFor('the first erasure deleted the shop', async () => (await env.db.$queryRaw<unknown[]>`SELECT 1 FROM shops WHERE id = ${shop.id}::uuid`).length === 0);
+
+      // Months later the merchant installs the app again, adds a contact, uninstalls: 48 h on, Shopify sends shop/redact again.
+      const again = await createShop(env.db, { domain: shop.domain });
+      const contact = await createContact(env.db, again.id);
+      const webhookId = rid('wh');
+      expect((await postShopify(app, 'shop/redact', body, { shopDomain: shop.domain, webhookId })).body).toEqual({ received: true });
+      await waitFor('the second erasure deleted the shop', async () => (await env.db.$queryRaw<unknown[]>`SELECT 1 FROM shops WHERE id = ${again.id}::uuid`).length === 0);
+      expect(await rowsMentioning(env.db, [again.id, contact.id, shop.domain])).toEqual([]);
+    });
   });
 
   describe('app/uninstalled', () => {

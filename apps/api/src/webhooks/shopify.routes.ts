@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
 import { ingestWebhookEvent } from '../../../../domain/webhooks/ingest-event';
+import { shopifyBodyDigest } from '../../../../domain/webhooks/shopify-body-digest';
 import { checkShopifyBody } from '../../../../domain/webhooks/shopify-payloads';
 import { verifyShopifyHmac } from '../../../../domain/webhooks/verify-shopify-hmac';
 import { AppError } from '../../../../lib/errors';
@@ -74,7 +74,7 @@ export function shopifyWebhookRoutes(deps: ApiDeps): Router {
       topic,
       payload,
       shopDomain: check.shopDomain ?? headerShop ?? null,
-      bodySha256: createHash('sha256').update(raw).digest('hex'),
+      bodySha256: await shopifyBodyDigest(deps.db, topic, raw, check.shopDomain),
     });
     res.status(200).json(result.duplicate ? { duplicate: true } : { received: true });
   });
