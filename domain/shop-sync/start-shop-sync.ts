@@ -21,22 +21,26 @@ export interface QueuedSync {
  */
 export async function queueShopSync(tx: Tx, o: { shopId: string; reason: 'install' | 'resync'; traceId?: string | null }): Promise<QueuedSync | null> {
   const onlyFirst = o.reason === 'install';
-  const [row] = await tx.$queryRaw<ShopSyncRow[]>`
-    INSERT INTO shop_syncs (shop_id, reason, trace_id)
-    SELECT ${o.shopId}::uuid, ${o.reason}, ${o.traceId?.slice(0, 128) ?? null}
-     WHERE NOT ${onlyFirst}::boolean OR NOT EXISTS (SELECT 1 FROM shop_syncs WHERE shop_id = ${o.shopId}::uuid)
-    ON CONFLICT (shop_id) WHERE status IN ('queued', 'running') DO NOTHING
-    RETURNING *`;
-  if (row) {
-    const outbox = await writeOutboxEvent(tx, { type: 'shop.sync.v1', aggregateId: row.id, payload: { syncId: row.id, shopId: o.shopId }, traceId: o.traceId ?? undefined });
-    return { sync: row, created: true, outbox };
+  // The open sync can end (the worker's finish commits) between the INSERT that met it and the read of it; then
+  // the INSERT is tried again, and finds no open sync to meet. A sync lasts far longer than two statements, so
+  // a second miss means something else is wrong.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [row] = await tx.$queryRaw<ShopSyncRow[]>`
+      INSERT INTO shop_syncs (shop_id, reason, trace_id)
+      SELECT ${o.shopId}::uuid, ${o.reason}, ${o.traceId?.slice(0, 128) ?? null}
+       WHERE NOT ${onlyFirst}::boolean OR NOT EXISTS (SELECT 1 FROM shop_syncs WHERE shop_id = ${o.shopId}::uuid)
+      ON CONFLICT (shop_id) WHERE status IN ('queued', 'running') DO NOTHING
+      RETURNING *`;
+    if (row) {
+      const outbox = await writeOutboxEvent(tx, { type: 'shop.sync.v1', aggregateId: row.id, payload: { syncId: row.id, shopId: o.shopId }, traceId: o.traceId ?? undefined });
+      return { sync: row, created: true, outbox };
+    }
+    if (onlyFirst) return null;
+    const [open] = await tx.$queryRaw<ShopSyncRow[]>`
+      SELECT * FROM shop_syncs WHERE shop_id = ${o.shopId}::uuid AND status IN ('queued', 'running')`;
+    if (open) return { sync: open, created: false, outbox: null };
   }
-  if (onlyFirst) return null;
-  const [open] = await tx.$queryRaw<ShopSyncRow[]>`
-    SELECT * FROM shop_syncs WHERE shop_id = ${o.shopId}::uuid AND status IN ('queued', 'running')`;
-  // The open one ended between the two statements: the caller's retry starts a new one.
-  if (!open) throw new Error('shop sync: the open sync ended while starting another; retry');
-  return { sync: open, created: false, outbox: null };
+  throw new Error('shop sync: the open sync kept ending while starting another');
 }
 
 /**

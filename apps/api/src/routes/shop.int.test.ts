@@ -157,6 +157,36 @@ describe('shop settings API', () => {
     expect(after.body).toEqual(before.body);
   });
 
+  it('POST /api/shop/sync when the open sync ends between its insert and its read starts a new one: 202, never a 500', async () => {
+    const syncDomain = 'sync-race-shop.myshopify.com';
+    const syncAuth = `Bearer ${await sessionToken(syncDomain)}`;
+    const shop = await request(app).get('/api/shop').set('Authorization', syncAuth);
+    const shopId = shop.body.id as string;
+    const [running] = await env.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO shop_syncs (shop_id, reason, status, started_at) VALUES (${shopId}::uuid, 'resync', 'running', now()) RETURNING id`;
+    // The worker's finish commits right after the start's INSERT met the running sync and before its read of it:
+    // a statement trigger makes that interleaving certain (it runs in the start's own transaction, which a read
+    // committed snapshot of the next statement cannot tell from another's commit).
+    await env.db.$executeRawUnsafe(`
+      CREATE FUNCTION finish_open_sync_once() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        UPDATE shop_syncs SET status = 'completed', finished_at = now() WHERE id = '${running!.id}'::uuid AND status = 'running';
+        RETURN NULL;
+      END $$`);
+    await env.db.$executeRawUnsafe('CREATE TRIGGER finish_open_sync_once AFTER INSERT ON shop_syncs FOR EACH STATEMENT EXECUTE FUNCTION finish_open_sync_once()');
+    try {
+      const res = await request(app).post('/api/shop/sync').set('Authorization', syncAuth).send({});
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ status: 'queued', reason: 'resync' });
+      expect(res.body.id).not.toBe(running!.id);
+    } finally {
+      await env.db.$executeRawUnsafe('DROP TRIGGER finish_open_sync_once ON shop_syncs');
+      await env.db.$executeRawUnsafe('DROP FUNCTION finish_open_sync_once()');
+    }
+    const open = await env.db.$queryRaw<{ status: string }[]>`SELECT status FROM shop_syncs WHERE shop_id = ${shopId}::uuid ORDER BY created_at`;
+    expect(open.map((r) => r.status)).toEqual(['completed', 'queued']);
+  });
+
   it('requires a session token', async () => {
     expect((await request(app).get('/api/shop')).status).toBe(401);
     expect((await request(app).patch('/api/shop').send({ optOutFooter: false })).status).toBe(401);
