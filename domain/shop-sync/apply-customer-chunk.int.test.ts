@@ -111,4 +111,17 @@ describe('applyCustomerChunk: a name or tag cut to length', () => {
       SELECT first_name, last_name, tags FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
     expect(row).toEqual({ first_name: 'a'.repeat(99), last_name: '\uFFFDzzzzz', tags: ['t'.repeat(63)] });
   });
+
+  it('a time Postgres cannot store (year 0, a six-digit year) reads as absent, so the chunk applies', async () => {
+    const shop = await createShop(env.db);
+    const phones = [testPhone(), testPhone()];
+    // consentUpdatedAt is kept as Shopify wrote it, but never used as a time Postgres refuses.
+    const customers = [
+      readBulkCustomer({ id: 'gid://shopify/Customer/424243', phone: phones[0], updatedAt: '0000-01-01T00:00:00Z', lastOrder: { createdAt: '+010000-01-01T00:00:00Z' } })!,
+      readBulkCustomer({ id: 'gid://shopify/Customer/424244', phone: phones[1], updatedAt: new Date().toISOString(), lastOrder: { createdAt: '-000001-01-01T00:00:00Z' } })!,
+      readBulkCustomer({ id: 'gid://shopify/Customer/424245', phone: testPhone(), smsMarketingConsent: { marketingState: 'SUBSCRIBED', consentUpdatedAt: '0000-06-01T00:00:00Z' } })!,
+    ];
+    const counts = await env.db.$transaction((tx) => applyCustomerChunk(tx, { shopId: shop.id, syncId: '00000000-0000-4000-8000-000000000004', customers, fallbackUpdatedAt: new Date() }));
+    expect(counts.contactsCreated).toBe(3);
+  });
 });

@@ -7,6 +7,7 @@ import { lockBuyerPhones } from '../orders/buyer-phone-lock';
 import { lockShopifyCustomers } from '../orders/customer-lock';
 import { linkEarlierPurchases } from '../contacts/link-earlier-purchases';
 import type { SyncCustomer } from './bulk-customer';
+import { isStorableInstant } from '../campaigns/audience';
 
 /** What one chunk did; the sync row adds these up. */
 export interface ChunkCounts {
@@ -95,7 +96,7 @@ export async function applyCustomerChunk(
       consentUpdatedAt: boundedText(c.consentUpdatedAt),
     };
     const collected = c.consentUpdatedAt ? Date.parse(c.consentUpdatedAt) : Number.NaN;
-    if (Number.isFinite(collected)) collectedAtByHash[c.phoneHash] = new Date(collected).toISOString();
+    if (isStorableInstant(collected)) collectedAtByHash[c.phoneHash] = new Date(collected).toISOString();
   }
   // Before any contact row, as the customers/* webhooks take them: the chunk's customers' locks, then its numbers'
   // (each set sorted, one statement each), so an order or checkout of one of them stored meanwhile is linked once
@@ -264,7 +265,8 @@ export async function applyCustomerChunk(
 /** When Shopify's consent was decided: its consentUpdatedAt, else the customer's time. */
 function consentTime(c: SyncCustomer, fallback: Date): string {
   const t = c.consentUpdatedAt ? Date.parse(c.consentUpdatedAt) : Number.NaN;
-  return (Number.isFinite(t) ? new Date(t) : (c.updatedAt ?? fallback)).toISOString();
+  // A time timestamptz refuses (year 0, six digits) is no time: it would fail the chunk's statement.
+  return (isStorableInstant(t) ? new Date(t) : (c.updatedAt ?? fallback)).toISOString();
 }
 
 async function linkedCustomers(tx: Tx, shopId: string, customerIds: string[]): Promise<Set<string>> {

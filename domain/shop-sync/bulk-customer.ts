@@ -4,6 +4,7 @@ import { MAX_TAGS } from '../contacts/contact-input';
 import { normalizePhone, phoneHash } from '../contacts/phone';
 import { consentFromShopify } from '../contacts/sync-shopify-customer';
 import { toMinorUnits } from '../orders/money';
+import { isStorableInstant } from '../campaigns/audience';
 import { cutText, toStorable } from '../../lib/storable-text';
 
 /**
@@ -58,7 +59,8 @@ const time = z
   .catch(null)
   .transform((t) => {
     const ms = t ? Date.parse(t) : Number.NaN;
-    return Number.isFinite(ms) ? new Date(ms) : null;
+    // A date JavaScript reads but timestamptz refuses (year 0, six digits) would fail the chunk's statement.
+    return isStorableInstant(ms) ? new Date(ms) : null;
   });
 
 /**
