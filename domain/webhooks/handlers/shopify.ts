@@ -10,6 +10,7 @@ import { lockShopifyCustomer } from '../../orders/customer-lock';
 import { linkCustomerOrders } from '../../orders/link-customer-orders';
 import { countAttribution } from '../../orders/count-attribution';
 import { exportCustomerData } from '../../privacy/export-customer-data';
+import { isStorableInstant } from '../../campaigns/audience';
 import { redactCustomer } from '../../privacy/redact-customer';
 import { requestShopErasure } from '../../privacy/request-shop-erasure';
 import { invalidateAccessToken } from '../../shops/access-token/token-store';
@@ -74,10 +75,11 @@ export const shopifyAppScopesUpdate: WebhookHandler = async (ctx) => {
   });
 };
 
+/** The first candidate that is a time Postgres can store: year 0 or a six-digit year parses, then fails every statement (the event retried until it is given up). */
 function timeOf(...candidates: (string | null | undefined)[]): Date | null {
   for (const c of candidates) {
     const t = c ? Date.parse(c) : Number.NaN;
-    if (Number.isFinite(t)) return new Date(t);
+    if (isStorableInstant(t)) return new Date(t);
   }
   return null;
 }

@@ -254,6 +254,17 @@ describe('POST /webhooks/shopify', () => {
       });
     });
 
+    it('a time Postgres cannot store (year 0) is no time: the event is applied at its arrival instead of failing', async () => {
+      const shop = await createShop(env.db);
+      const id = customerId();
+      const phone = testPhone();
+      const year0 = '0000-01-01T00:00:00Z';
+      expect(
+        await deliver('customers/create', { id, phone, first_name: 'Odd', updated_at: year0, sms_marketing_consent: { state: 'subscribed', consent_updated_at: year0 } }, shop.domain),
+      ).toBe('processed');
+      expect(await contactOf(shop.id, id)).toMatchObject({ phone_e164: phone, first_name: 'Odd', sms_consent: 'subscribed' });
+    });
+
     it('a customer without a phone we do not know is ignored', async () => {
       const shop = await createShop(env.db);
       expect(await deliver('customers/create', { id: customerId(), email: 'nophone@example.test', updated_at: iso(0) }, shop.domain)).toBe('ignored');
