@@ -110,9 +110,11 @@ describe('an oversized body on a route with a small limit', () => {
 
   it.each([
     ['/webhooks/stripe', { 'Stripe-Signature': 't=1,v1=00' }, 2 * MiB],
-    ['/webhooks/shopify', { 'X-Shopify-Hmac-Sha256': 'AAAA' }, 2 * MiB],
-    ['/webhooks/sms/simulator/status', { 'X-Simulator-Signature': 't=1,v1=00' }, 128 * KiB],
-    ['/webhooks/sms/simulator/inbound', { 'X-Simulator-Signature': 't=1,v1=00' }, 128 * KiB],
+    // A signature header of the right shape (and, for the simulator, a fresh timestamp): anything less is 401 unread
+    // (malformed-webhook-signature-body-read-before-auth).
+    ['/webhooks/shopify', { 'X-Shopify-Hmac-Sha256': Buffer.alloc(32).toString('base64') }, 2 * MiB],
+    ['/webhooks/sms/simulator/status', { 'X-Simulator-Signature': `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}` }, 128 * KiB],
+    ['/webhooks/sms/simulator/inbound', { 'X-Simulator-Signature': `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}` }, 128 * KiB],
     // A fresh timestamp and a signature of the right shape: anything less is 401 unread (unsigned-internal-request-body-read-before-auth).
     ['/internal/reconcile', { 'X-Internal-Signature': '0'.repeat(64), 'X-Internal-Timestamp': String(Math.floor(Date.now() / 1000)) }, 128 * KiB],
   ])('a signed-looking request to %s declaring more than its limit is 413 before it is read', async (path, headers, declared) => {

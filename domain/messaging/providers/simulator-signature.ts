@@ -25,17 +25,16 @@ export function signSimulatorPayload(
   return `t=${t},v1=${mac(secret, t, rawBody).toString('hex')}`;
 }
 
-export function verifySimulatorSignature(
-  secret: string,
-  header: string | readonly string[] | null | undefined,
-  rawBody: string | Buffer,
-  nowSec: number = Math.floor(Date.now() / 1000),
-  toleranceSec = 300,
-): boolean {
-  if (!secret) return false;
+interface ParsedSignature {
+  t: number;
+  candidates: string[];
+}
+
+/** The header's timestamp and v1 digests, or null when it has no usable pair (or two different timestamps). */
+function parseSignature(header: string | readonly string[] | null | undefined): ParsedSignature | null {
   // A repeated header arrives as an array from node:http; accept any element.
   const value = Array.isArray(header) ? header.join(',') : header;
-  if (typeof value !== 'string' || value.length === 0 || value.length > 4096) return false;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 4096) return null;
 
   let t: number | undefined;
   const candidates: string[] = [];
@@ -46,21 +45,49 @@ export function verifySimulatorSignature(
     const val = part.slice(eq + 1).trim();
     if (key === 't') {
       // Two different timestamps make the header ambiguous: refuse it.
-      if (!UNIX_SECONDS.test(val)) return false;
+      if (!UNIX_SECONDS.test(val)) return null;
       const parsed = Number(val);
-      if (t !== undefined && t !== parsed) return false;
+      if (t !== undefined && t !== parsed) return null;
       t = parsed;
     } else if (key === 'v1' && HEX_SHA256.test(val)) {
       // Several v1 values are allowed so a secret can be rotated without downtime.
       candidates.push(val);
     }
   }
-  if (t === undefined || candidates.length === 0) return false;
-  if (!Number.isFinite(nowSec) || Math.abs(nowSec - t) > toleranceSec) return false;
+  if (t === undefined || candidates.length === 0) return null;
+  return { t, candidates };
+}
 
-  const expected = mac(secret, t, rawBody);
+const withinTolerance = (p: ParsedSignature, nowSec: number, toleranceSec: number): boolean => Number.isFinite(nowSec) && Math.abs(nowSec - p.t) <= toleranceSec;
+
+/**
+ * What can be checked before the body is read: a timestamp within the
+ * tolerance and at least one v1 digest. A header failing this cannot verify
+ * whatever the body, so the callback is refused unread.
+ */
+export function simulatorSignatureMayPass(
+  header: string | readonly string[] | null | undefined,
+  nowSec: number = Math.floor(Date.now() / 1000),
+  toleranceSec = 300,
+): boolean {
+  const parsed = parseSignature(header);
+  return parsed !== null && withinTolerance(parsed, nowSec, toleranceSec);
+}
+
+export function verifySimulatorSignature(
+  secret: string,
+  header: string | readonly string[] | null | undefined,
+  rawBody: string | Buffer,
+  nowSec: number = Math.floor(Date.now() / 1000),
+  toleranceSec = 300,
+): boolean {
+  if (!secret) return false;
+  const parsed = parseSignature(header);
+  if (parsed === null || !withinTolerance(parsed, nowSec, toleranceSec)) return false;
+
+  const expected = mac(secret, parsed.t, rawBody);
   let ok = false;
-  for (const candidate of candidates) {
+  for (const candidate of parsed.candidates) {
     // Both sides are 32 bytes (regex above), so timingSafeEqual cannot throw.
     if (timingSafeEqual(expected, Buffer.from(candidate, 'hex'))) ok = true;
   }

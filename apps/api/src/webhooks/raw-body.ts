@@ -1,4 +1,6 @@
 import express, { type Request, type RequestHandler } from 'express';
+import { simulatorSignatureMayPass } from '../../../../domain/messaging/providers/simulator-signature';
+import { shopifyHmacHeaderMayPass } from '../../../../domain/webhooks/verify-shopify-hmac';
 import { isSmsCallbackProvider, mittoTokenValid } from '../../../../domain/webhooks/verify-sms-callback';
 import type { Config } from '../../../../lib/config';
 import { AppError } from '../../../../lib/errors';
@@ -9,12 +11,13 @@ import { boundedBody, KiB, MiB } from '../middleware/body-limit';
 export interface RawBodyDeps {
   metrics: Metrics;
   config: Pick<Config, 'SMS_WEBHOOK_SECRET' | 'SMS_WEBHOOK_SECRET_PREVIOUS'>;
+  now: () => Date;
 }
 
 interface Sender {
   /** The largest delivery read (413 above it, before reading when the length is declared). */
   limit: number;
-  /** Why the request is refused before its body is read (no credential, or one that does not depend on the body and is wrong), or null. */
+  /** Why the request is refused before its body is read (no credential, or one that cannot verify whatever the body), or null. */
   refuse(req: Request, deps: RawBodyDeps): AppError | null;
 }
 
@@ -26,28 +29,38 @@ export const smsSecrets = (deps: Pick<RawBodyDeps, 'config'>) => ({ secret: deps
 
 const unsignedUnless = (present: boolean, metrics: Metrics, source: string): AppError | null => (present ? null : invalidSignature(metrics, source));
 
+/** The simulator scheme's timestamp window is checked against the api's clock, as verifySmsCallback checks it. */
+const nowSec = (deps: RawBodyDeps): number => Math.floor(deps.now().getTime() / 1000);
+
 /**
  * Webhooks are unauthenticated until their signature is checked, and that
- * needs the body: so a delivery with no credential at all is refused before
- * a byte is read, and each sender's bodies are bounded by what it sends.
+ * needs the body: so a delivery whose credential cannot pass whatever the
+ * body (none; a Shopify HMAC that is not the base64 of 32 bytes; a simulator
+ * signature without a v1 digest or outside its time window; a wrong Mitto
+ * token) is refused before a byte is read, and each sender's bodies are
+ * bounded by what it sends.
  */
 const SENDERS = {
   // The events handled are a few KiB; the room is for Stripe objects with
   // long metadata. A real event refused is retried for days, then lost.
   stripe: { limit: MiB, refuse: (req, deps) => unsignedUnless(req.get('stripe-signature') !== undefined, deps.metrics, 'stripe') },
   // app/uninstalled carries the shop object; the privacy topics ids.
-  shopify: { limit: MiB, refuse: (req, deps) => unsignedUnless(req.get('x-shopify-hmac-sha256') !== undefined, deps.metrics, 'shopify') },
+  shopify: { limit: MiB, refuse: (req, deps) => unsignedUnless(shopifyHmacHeaderMayPass(req.get('x-shopify-hmac-sha256')), deps.metrics, 'shopify') },
   // One delivery report or inbound text (≤ 2000 characters) each.
-  // The credentials are verifySmsCallback's: a signature header or the URL
-  // token. Mitto's token does not depend on the body, so a wrong one is
-  // refused unread too.
+  // The credentials are verifySmsCallback's, each provider its own: Mitto's
+  // URL token (it does not depend on the body, so a wrong one is refused
+  // unread), the simulator's signature header (its timestamp and digest
+  // shape, checked before reading).
   sms: {
     limit: SMS_BODY_LIMIT,
     refuse: (req, deps) => {
       const provider = String(req.params.provider);
       if (!isSmsCallbackProvider(provider)) return new AppError('NOT_FOUND', 'Unknown SMS provider');
-      if (provider === 'mitto' && typeof req.query.token === 'string') return unsignedUnless(mittoTokenValid(smsSecrets(deps), req.query.token), deps.metrics, 'sms-mitto');
-      return unsignedUnless(req.get('x-simulator-signature') !== undefined || typeof req.query.token === 'string', deps.metrics, `sms-${provider}`);
+      if (provider === 'mitto') {
+        const token = req.query.token;
+        return unsignedUnless(typeof token === 'string' && mittoTokenValid(smsSecrets(deps), token), deps.metrics, 'sms-mitto');
+      }
+      return unsignedUnless(simulatorSignatureMayPass(req.headers['x-simulator-signature'], nowSec(deps)), deps.metrics, `sms-${provider}`);
     },
   },
 } satisfies Record<string, Sender>;

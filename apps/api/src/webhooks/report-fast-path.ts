@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { simulatorSignatureMayPass } from '../../../../domain/messaging/providers/simulator-signature';
 import { isSmsCallbackProvider, mittoTokenValid, type SmsCallbackProvider } from '../../../../domain/webhooks/verify-sms-callback';
 import type { ApiDeps } from '../deps';
 import { renderError } from '../middleware/error-handler';
@@ -25,8 +26,9 @@ export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
  * report itself (docs/performance.md, "One report per request").
  *
  * Taken only by a request the full stack would read: exactly this path for a
- * known provider, its credential present (one right `token` for Mitto: a
- * wrong one is refused unread by the full stack), a declared
+ * known provider, its credential present and able to pass (one right `token`
+ * for Mitto, a simulator signature within its window: the full stack refuses
+ * the others unread), a declared
  * length within the limit, no transfer or content encoding and no `Expect`.
  * Anything else (a missing credential, an oversized or chunked body,
  * 100-continue, an unknown provider, a respelt path) is left to the full
@@ -112,7 +114,7 @@ interface Target {
   credentials: SmsCallbackCredentials;
 }
 
-function takenBy(req: IncomingMessage, deps: Pick<ApiDeps, 'config'>): Target | null {
+function takenBy(req: IncomingMessage, deps: Pick<ApiDeps, 'config' | 'now'>): Target | null {
   const url = req.url ?? '';
   if (req.method !== 'POST' || !url.startsWith(PREFIX)) return null;
   const q = url.indexOf('?');
@@ -127,8 +129,9 @@ function takenBy(req: IncomingMessage, deps: Pick<ApiDeps, 'config'>): Target | 
   const n = Number(length);
   if (!(n > 0 && n <= SMS_BODY_LIMIT)) return null;
   if (provider === 'simulator') {
+    // One that cannot verify whatever the body (no digest, outside its window) is the full stack's to refuse unread.
     const signature = h['x-simulator-signature'];
-    return signature === undefined ? null : { provider, path, credentials: { signature, token: undefined } };
+    return signature === undefined || !simulatorSignatureMayPass(signature, Math.floor(deps.now().getTime() / 1000)) ? null : { provider, path, credentials: { signature, token: undefined } };
   }
   // Mitto: exactly one `token`, and the right one (the full stack refuses the rest unread).
   const tokens = q === -1 ? [] : new URLSearchParams(url.slice(q + 1)).getAll('token');
