@@ -33,7 +33,10 @@ export async function processWebhookEvent(deps: WebhookProcessDeps, eventRowId: 
 export async function processStoredEvent(deps: WebhookProcessDeps, event: WebhookEventRow, attempt: ProcessAttempt): Promise<ProcessResult> {
   const source = event.provider;
   const handler = resolveWebhookHandler(event.provider, event.topic);
-  if (!handler) {
+  // No handler, or a body customers/redact erased (privacy/scrub-person-traces.ts): nothing to act on, and acting on
+  // it would bring the customer back. A replay of such an event ends here, instead of failing on a body no schema
+  // accepts through every retry to `failed`.
+  if (!handler || isErasedPayload(event.payload)) {
     await markEventOutcome(deps.db, event.id, 'ignored');
     deps.metrics.webhookEvents.inc({ source, outcome: 'ignored' });
     return 'ignored';
@@ -73,4 +76,9 @@ export async function processStoredEvent(deps: WebhookProcessDeps, event: Webhoo
     if (finalStatus === 'dropped') return 'dropped';
     throw err;
   }
+}
+
+/** The payload customers/redact leaves in place of a body naming the customer. */
+function isErasedPayload(payload: unknown): boolean {
+  return typeof payload === 'object' && payload !== null && !Array.isArray(payload) && Object.keys(payload).length === 1 && (payload as { redacted?: unknown }).redacted === true;
 }

@@ -430,6 +430,29 @@ describe('POST /webhooks/shopify', () => {
       expect(byTopic('customers/redact')).toEqual([expect.objectContaining({ status: 'processed', payload: { redacted: true } })]);
     });
 
+    it('an event whose body customers/redact erased, replayed by hand, ends ignored at once instead of failing every retry', async () => {
+      const shop = await createShop(env.db);
+      const id = customerId();
+      const phone = testPhone();
+      const created = rid('wh');
+      await postShopify(app, 'customers/create', { id, phone, first_name: 'Ada', updated_at: iso(0), sms_marketing_consent: { state: 'subscribed' } }, { shopDomain: shop.domain, webhookId: created });
+      await waitFor('customers/create processed', async () => (await webhookEvent(env.db, 'shopify', created))?.status === 'processed');
+      const redact = rid('wh');
+      await postShopify(app, 'customers/redact', { shop_id: 1, shop_domain: shop.domain, customer: { id, email: null, phone }, orders_to_redact: [] }, { shopDomain: shop.domain, webhookId: redact });
+      await waitFor('customers/redact processed', async () => (await webhookEvent(env.db, 'shopify', redact))?.status === 'processed');
+
+      for (const webhookId of [created, redact]) {
+        const event = (await webhookEvent(env.db, 'shopify', webhookId))!;
+        expect(await replayWebhookEvent(api, event.id)).toBe('requeued');
+        // Its first attempt settles it: no retries with backoff on a body no schema accepts, no `failed` row to alert on.
+        await waitFor(`replayed ${webhookId} settled`, async () => (await webhookEvent(env.db, 'shopify', webhookId))?.status !== 'received', 5_000);
+        expect(await webhookEvent(env.db, 'shopify', webhookId)).toMatchObject({ status: 'ignored', attempts: 1, last_error: null });
+      }
+      const [contact] = await env.db.$queryRaw<{ phone_e164: string | null; first_name: string | null }[]>`
+        SELECT phone_e164, first_name FROM contacts WHERE shop_id = ${shop.id}::uuid AND phone_hash = ${phoneHash(phone)}`;
+      expect(contact).toEqual({ phone_e164: null, first_name: null });
+    });
+
     it('shop/redact leaves no row of the shop in any table', async () => {
       const sender = `X${rid('x').slice(2, 10)}`;
       // Two shops sharing a sender neither owns: a STOP to it binds both.
