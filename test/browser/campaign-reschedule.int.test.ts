@@ -104,3 +104,48 @@ it('the campaigns list names an audience by every filter, not "All subscribers" 
   await page.getByText('Subscribers tagged vip; at least 2 orders').waitFor();
   await page.getByText('All subscribers', { exact: true }).first().waitFor();
 }, 60_000);
+
+it('a scheduled campaign is edited in the composer: the message is saved and its reservation follows, the time is kept to the second', async () => {
+  const shop2 = shop;
+  const reserved = async (id: string) =>
+    Number((await env.db.$queryRaw<{ amount: bigint; released: bigint }[]>`SELECT amount, released FROM credit_reservations WHERE campaign_id = ${id}::uuid AND status = 'active'`).map((r) => r.amount - r.released)[0] ?? -1);
+  // A time with seconds, as an api client may set it: the composer's fields hold minutes only.
+  const at = new Date(Math.ceil((Date.now() + 2 * 86_400_000) / 60_000) * 60_000 + 30_000);
+  const c = await createCampaign(env.db, shop2.id, { name: 'Weekend', body: 'Short text', scheduledAt: at });
+  await grantCredits(env.db, shop2.id, 100);
+  await createContact(env.db, shop2.id);
+  const res = await request(base).post(`/api/campaigns/${c.id}/enqueue`).set('Authorization', await auth()).set('Idempotency-Key', randomUUID()).send({});
+  expect(res.body.campaign.status).toBe('scheduled');
+  const recipients = res.body.recipients as number;
+  expect(recipients).toBeGreaterThan(0);
+  expect(await reserved(c.id)).toBe(recipients);
+
+  await open(`/campaigns/${c.id}`);
+  await page.getByRole('link', { name: 'Edit' }).or(page.getByRole('button', { name: 'Edit' })).first().click();
+  const message = page.getByRole('textbox', { name: 'Message' });
+  await message.waitFor();
+  expect(new URL(page.url()).pathname).toBe(`/app/campaigns/${c.id}/edit`);
+  expect(await message.inputValue()).toBe('Short text');
+  // It keeps a time (the api refuses to drop it): the time fields, no "Schedule for later" to untick.
+  await page.getByTestId('scheduled-note').waitFor();
+  expect(await page.getByLabel('Schedule for later').count()).toBe(0);
+  expect(await page.getByLabel('Date').inputValue()).toBe(wall(at).date);
+
+  // Two segments a message now: the reservation doubles as the edit is saved.
+  const long = `Weekend sale ${'x'.repeat(170)}`;
+  await message.fill(long);
+  for (let i = 0; i < 100 && (await reserved(c.id)) !== 2 * recipients; i++) await page.waitForTimeout(100);
+  expect(await reserved(c.id)).toBe(2 * recipients);
+  const row = (await env.db.$queryRaw<{ body: string; status: string; at: Date }[]>`SELECT body, status, scheduled_at AS at FROM campaigns WHERE id = ${c.id}::uuid`)[0]!;
+  expect(row).toEqual({ body: long, status: 'scheduled', at });
+  expect(await seriousViolations(page)).toEqual([]);
+
+  await page.getByRole('button', { name: 'Review and schedule' }).click();
+  await page.getByTestId('confirm-summary').waitFor();
+  await page.getByRole('button', { name: 'Schedule', exact: true }).click();
+  await page.getByText('Scheduled for', { exact: false }).waitFor();
+  expect(new URL(page.url()).pathname).toBe(`/app/campaigns/${c.id}`);
+  const after = (await env.db.$queryRaw<{ status: string; at: Date }[]>`SELECT status, scheduled_at AS at FROM campaigns WHERE id = ${c.id}::uuid`)[0]!;
+  expect(after).toEqual({ status: 'scheduled', at });
+  expect(await reserved(c.id)).toBe(2 * recipients);
+}, 90_000);

@@ -109,7 +109,12 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
 
   const cancellable = status === 'queued' || status === 'scheduled' || status === 'sending';
   const secondaryActions = [
-    ...(status === 'scheduled' && c?.scheduledAt ? [{ content: 'Reschedule', onAction: openMove }] : []),
+    ...(status === 'scheduled' && c?.scheduledAt
+      ? [
+          { content: 'Edit', url: href(`/campaigns/${campaignId}/edit`) },
+          { content: 'Reschedule', onAction: openMove },
+        ]
+      : []),
     ...(cancellable ? [{ content: 'Cancel campaign', destructive: true, onAction: () => setCancelKey(newIdempotencyKey()) }] : []),
   ];
   return (

@@ -47,8 +47,16 @@ interface Draft extends AudienceFields {
   time: string;
 }
 
-function payloadOf(d: Draft, timeZone: string, loaded: Audience): { name: string; body: string; audience: Audience; scheduledAt: string | null; ignoreSmartSending: boolean } {
-  const at = d.schedule ? zonedToUtc(d.date, d.time, timeZone) : null;
+/** The schedule as loaded: an untouched date and time send it back exactly (the fields hold whole minutes only). */
+interface LoadedSchedule {
+  date: string;
+  time: string;
+  at: string;
+}
+
+function payloadOf(d: Draft, timeZone: string, loaded: Audience, schedule?: LoadedSchedule): { name: string; body: string; audience: Audience; scheduledAt: string | null; ignoreSmartSending: boolean } {
+  const untouched = d.schedule && schedule !== undefined && d.date === schedule.date && d.time === schedule.time;
+  const at = untouched ? new Date(schedule.at) : d.schedule ? zonedToUtc(d.date, d.time, timeZone) : null;
   return { name: d.name.trim() || UNTITLED, body: d.body, audience: audienceOf(d, loaded, timeZone).audience, scheduledAt: at && at.getTime() > Date.now() ? at.toISOString() : null, ignoreSmartSending: d.ignoreSmartSending };
 }
 
@@ -74,6 +82,11 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
   const { navigate } = useRouter();
   const [draft, setDraft] = useState<Draft>({ name: '', body: '', schedule: false, ignoreSmartSending: false, date: '', time: '', ...EMPTY_AUDIENCE_FIELDS });
   const baseAudience = useRef<Audience>({});
+  const baseSchedule = useRef<LoadedSchedule | undefined>(undefined);
+  // A scheduled campaign is edited in place (the api re-sizes its reservation
+  // on each save, 402 when the wallet cannot cover more); it keeps a future
+  // time: moving it is allowed, dropping it is not (cancel it instead).
+  const [wasScheduled, setWasScheduled] = useState(false);
   const shop = useApi<Shop>('/shop');
   const timeZone = shop.data?.timezone ?? 'UTC';
   const zone = useRef(timeZone);
@@ -99,12 +112,14 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
     if (!campaignId || !shopReady) return;
     api<Campaign>('GET', `/campaigns/${campaignId}`)
       .then((c) => {
-        if (c.status !== 'draft') {
+        if (c.status !== 'draft' && c.status !== 'scheduled') {
           navigate(`/campaigns/${c.id}`);
           return;
         }
         const when = c.scheduledAt ? utcToZoned(c.scheduledAt, zone.current) : { date: '', time: '' };
         baseAudience.current = c.audience;
+        baseSchedule.current = c.scheduledAt ? { ...when, at: c.scheduledAt } : undefined;
+        setWasScheduled(c.status === 'scheduled');
         setDraft({
           name: c.name === UNTITLED ? '' : c.name,
           body: c.body,
@@ -121,7 +136,7 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
   const save = useCallback((d: Draft): Promise<string | undefined> => {
     const mine = ++seq.current;
     const run = chain.current.then(async () => {
-      const body = payloadOf(d, zone.current, baseAudience.current);
+      const body = payloadOf(d, zone.current, baseAudience.current, baseSchedule.current);
       try {
         if (!saved.current.id) {
           const c = await api<Campaign>('POST', '/campaigns', { body, idempotencyKey: saved.current.createKey });
@@ -230,7 +245,8 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
     }
   };
 
-  const scheduledAt = draft.schedule ? zonedToUtc(draft.date, draft.time, timeZone) : null;
+  const untouchedSchedule = baseSchedule.current && draft.date === baseSchedule.current.date && draft.time === baseSchedule.current.time;
+  const scheduledAt = draft.schedule ? (untouchedSchedule ? new Date(baseSchedule.current!.at) : zonedToUtc(draft.date, draft.time, timeZone)) : null;
   const scheduleError = draft.schedule && (!scheduledAt || scheduledAt.getTime() <= Date.now()) ? 'Choose a date and time in the future' : undefined;
   const quiet = shop.data?.quietHours;
   const inQuiet = Boolean(draft.schedule && scheduledAt && quiet && inQuietHours(draft.time, quiet));
@@ -351,7 +367,15 @@ export default function ComposerPage({ campaignId }: { campaignId?: string }) {
                 onChange={(ignoreSmartSending) => setDraft((d) => ({ ...d, ignoreSmartSending }))}
                 helpText="Smart sending skips contacts who got a marketing text within the shop's window (Settings)."
               />
-              <Checkbox label="Schedule for later" checked={draft.schedule} onChange={(schedule) => setDraft((d) => ({ ...d, schedule }))} helpText={`In the shop's timezone (${timeZone}). Without a schedule the campaign is sent when you confirm.`} />
+              {wasScheduled ? (
+                <Text as="p" variant="bodyMd">
+                  <span data-testid="scheduled-note">
+                    Scheduled: edits are saved as you type, and the credits it holds follow them. Move it to another time below ({timeZone}); to stop it, cancel it on its page.
+                  </span>
+                </Text>
+              ) : (
+                <Checkbox label="Schedule for later" checked={draft.schedule} onChange={(schedule) => setDraft((d) => ({ ...d, schedule }))} helpText={`In the shop's timezone (${timeZone}). Without a schedule the campaign is sent when you confirm.`} />
+              )}
               {draft.schedule ? (
                 <InlineGrid columns={2} gap="300">
                   <TextField label="Date" type="date" value={draft.date} onChange={(date) => setDraft((d) => ({ ...d, date }))} autoComplete="off" error={scheduleError ?? fieldErrors.date} />
