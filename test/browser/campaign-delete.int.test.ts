@@ -58,3 +58,17 @@ it('a draft is deleted from the campaigns list after a confirmation; a sent camp
   expect(await exists(sending.id)).toBe(true);
   expect(deletes).toEqual([`/api/campaigns/${draft.id} keyed`]);
 }, 60_000);
+
+it('a draft scheduled from another tab before the delete is kept, and the banner says it is scheduled, not sent', async () => {
+  const draft = await createCampaign(env.db, shop.id, { name: 'Friday promo', status: 'draft' });
+  await page.goto(`${base}/app/campaigns?embedded=1&host=YWRtaW4&id_token=${await sessionToken(shop.domain)}&shop=${shop.domain}`);
+  await page.getByRole('button', { name: 'Delete draft Friday promo' }).click();
+  await page.getByRole('dialog').getByText('“Friday promo” will be deleted. This cannot be undone.').waitFor();
+  // Meanwhile another tab scheduled it: the delete is 409 INVALID_STATE with details.status "scheduled".
+  await env.db.$executeRaw`UPDATE campaigns SET status = 'scheduled', scheduled_at = now() + interval '1 day' WHERE id = ${draft.id}::uuid`;
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete draft' }).click();
+  await page.getByText('This campaign is scheduled', { exact: true }).waitFor();
+  await page.getByText('It is sent at its scheduled time; edit, reschedule or cancel it on its page.').waitFor();
+  expect(await page.getByText('This campaign is already sending').count()).toBe(0);
+  expect(await exists(draft.id)).toBe(true);
+}, 60_000);

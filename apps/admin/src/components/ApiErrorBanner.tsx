@@ -23,13 +23,22 @@ export function ApiErrorBanner({ error, onDismiss }: { error: unknown; onDismiss
   }
   if (error instanceof ApiError && error.code === 'INVALID_STATE') {
     const status = (error.details as { status?: string } | undefined)?.status;
-    const busy = status === 'queued' || status === 'sending' || status === 'scheduled';
+    const busy = status === 'queued' || status === 'sending';
+    // Scheduled from another tab: nothing has gone out yet, and saying it was sent would be wrong.
+    const scheduled = status === 'scheduled';
     // Sent from another tab and already finished (a small audience): the same news, in the past tense.
     const sent = status === 'completed';
-    const title = busy ? 'This campaign is already sending' : sent ? 'This campaign was already sent' : 'This campaign cannot be changed now';
+    const title = busy ? 'This campaign is already sending' : scheduled ? 'This campaign is scheduled' : sent ? 'This campaign was already sent' : 'This campaign cannot be changed now';
+    const text = busy
+      ? 'It was sent already; follow its progress on its page.'
+      : scheduled
+        ? 'It is sent at its scheduled time; edit, reschedule or cancel it on its page.'
+        : sent
+          ? 'Its results are on its page.'
+          : error.message;
     return (
       <Banner tone="info" title={title} onDismiss={onDismiss}>
-        <p>{busy ? 'It was sent already; follow its progress on its page.' : sent ? 'Its results are on its page.' : error.message}</p>
+        <p>{text}</p>
       </Banner>
     );
   }
