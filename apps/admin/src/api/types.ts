@@ -57,6 +57,10 @@ export interface CampaignStats extends Partial<CampaignPerformance> {
   creditsReleased: number;
   startedAt: string | null;
   completedAt: string | null;
+  /** Of skipped, those smart sending held back (texted within the shop's window). */
+  skippedFrequencyCap?: number;
+  /** Of skipped, those whose quiet hours never opened within 8 days. */
+  skippedQuietHours?: number;
   /** Of pending, those waiting for their quiet hours to end. */
   deferred?: number;
   /** While it sends: when the first of them is due again (null when none waits). */

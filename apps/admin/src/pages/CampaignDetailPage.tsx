@@ -30,6 +30,19 @@ function Stat({ label, value, testId }: { label: string; value: number | undefin
   );
 }
 
+/** Why recipients were skipped, in words: smart sending, quiet hours that never opened, and the rest (opted out, invalid…). */
+function skippedReasons(s: CampaignStats): string {
+  const capped = s.skippedFrequencyCap ?? 0;
+  const quiet = s.skippedQuietHours ?? 0;
+  const other = Math.max(0, s.skipped - capped - quiet);
+  const parts = [
+    capped > 0 ? `${num(capped)} texted recently (smart sending)` : null,
+    quiet > 0 ? `${num(quiet)} whose quiet hours never opened` : null,
+    other > 0 ? `${num(other)} opted out or not sendable` : null,
+  ].filter((p): p is string => p !== null);
+  return `Skipped, never charged: ${parts.join(' · ')}.`;
+}
+
 export default function CampaignDetailPage({ campaignId }: { campaignId: string }) {
   const campaign = useApi<Campaign>(`/campaigns/${campaignId}`, { pollMs: 2000, keepPolling: (c) => LIVE.has(c.status) });
   const stats = useApi<CampaignStats>(`/campaigns/${campaignId}/stats`, { pollMs: 1000, keepPolling: (s) => LIVE.has(s.status) });
@@ -166,7 +179,14 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
                 <Stat label="Failed" value={s?.failed} testId="stat-failed" />
                 <Stat label="Skipped" value={s?.skipped} testId="stat-skipped" />
                 <Stat label="Unknown" value={s?.unknown} testId="stat-unknown" />
+                {/* A cancelled campaign's unsent recipients: without it they were in no figure but the total. */}
+                {s && (s.cancelled > 0 || s.status === 'cancelled') ? <Stat label="Cancelled" value={s.cancelled} testId="stat-cancelled" /> : null}
               </InlineGrid>
+              {s && s.skipped > 0 ? (
+                <Text as="p" variant="bodySm" tone="subdued">
+                  <span data-testid="skipped-reasons">{skippedReasons(s)}</span>
+                </Text>
+              ) : null}
             </BlockStack>
           </Card>
         </Layout.Section>
