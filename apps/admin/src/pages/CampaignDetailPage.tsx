@@ -125,7 +125,8 @@ export default function CampaignDetailPage({ campaignId }: { campaignId: string 
     ...(status === 'scheduled' && c?.scheduledAt
       ? [
           { content: 'Edit', url: href(`/campaigns/${campaignId}/edit`) },
-          { content: 'Reschedule', onAction: openMove },
+          // Offered once the shop's timezone is known: the fields are read in it.
+          ...(shop.data ? [{ content: 'Reschedule', onAction: openMove }] : []),
         ]
       : []),
     ...(cancellable ? [{ content: 'Cancel campaign', destructive: true, onAction: () => setCancelKey(newIdempotencyKey()) }] : []),
