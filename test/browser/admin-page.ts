@@ -17,11 +17,12 @@ export interface AdminPage {
 /**
  * The set-up the single-page browser tests share: a real api on a free port,
  * a fresh shop (prepared by `prepare` before the browser opens) and one
- * headless Chromium page in the admin's context.
+ * headless Chromium page in the admin's context. `vars` are passed to the
+ * api's configuration (e.g. STRIPE_API_BASE for a fake Stripe).
  */
-export async function startAdminPage(prepare?: (env: TestEnv, shop: ShopFixture) => Promise<void>): Promise<AdminPage> {
+export async function startAdminPage(prepare?: (env: TestEnv, shop: ShopFixture) => Promise<void>, vars: Record<string, string> = {}): Promise<AdminPage> {
   ensureAdminBuilt();
-  const env = await createTestEnv();
+  const env = await createTestEnv(vars);
   let server: Server | undefined;
   let browser: Browser | undefined;
   const close = async (): Promise<void> => {

@@ -1,6 +1,6 @@
 import { Badge, Banner, BlockStack, Button, Card, IndexTable, InlineGrid, InlineStack, Layout, Page, SkeletonBodyText, Text } from '@shopify/polaris';
 import { useEffect, useRef, useState } from 'react';
-import { api, newIdempotencyKey, type Page as ListPage } from '../api/client';
+import { api, ApiError, newIdempotencyKey, type Page as ListPage } from '../api/client';
 import type { CreditPack, Wallet, WalletTransaction } from '../api/types';
 import { redirectTop } from '../bridge';
 import { ApiErrorBanner } from '../components/ApiErrorBanner';
@@ -37,6 +37,12 @@ function useCheckoutReturn(): [CheckoutReturn | null, () => void] {
     window.history.replaceState(window.history.state, '', url);
   };
   return [value, dismiss];
+}
+
+/** A 4xx the api will answer the same way again; 408, 409 REQUEST_IN_PROGRESS and 429 are "not yet", not "no". */
+function isDefinitiveRefusal(err: unknown): boolean {
+  if (!(err instanceof ApiError) || err.status < 400 || err.status >= 500) return false;
+  return err.status !== 408 && err.status !== 429 && err.code !== 'REQUEST_IN_PROGRESS';
 }
 
 export default function BillingPage() {
@@ -85,7 +91,10 @@ export default function BillingPage() {
       const { checkoutUrl } = await api<{ checkoutUrl: string; sessionId: string }>('POST', '/billing/checkout', { body: { packId }, idempotencyKey: key });
       redirectTop(checkoutUrl);
     } catch (err) {
-      keys.current.delete(packId);
+      // A network error or a 5xx may hide a session the api did create: the
+      // retry keeps the key, so it gets that session back instead of a second
+      // one. Only a definitive refusal ends this purchase intent.
+      if (isDefinitiveRefusal(err)) keys.current.delete(packId);
       setError(err);
       setBuying(null);
     }
