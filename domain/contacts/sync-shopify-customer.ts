@@ -4,6 +4,7 @@ import { decidedHereSince } from '../consent/decided-here-since';
 import type { Consent } from './contact-input';
 import { keepLeftNumberOptOut, type LeftNumber } from './keep-left-number-opt-out';
 import { normalizePhone, phoneHash } from './phone';
+import { takeErasedNumberForCustomer } from './take-erased-number';
 
 /** A Shopify customer as a webhook describes it, already parsed. */
 export interface ShopifyCustomerSync {
@@ -69,7 +70,9 @@ export function consentFromShopify(state: string | null | undefined): Consent | 
  * erasure): only an opt-out that Shopify itself set can Shopify clear. Nor
  * does it override, on the customer's contact, a consent decision made here
  * since Shopify's (consent_updated_at, else the event's time): the newest
- * decision wins, wherever it was made. Erased contacts stay erased.
+ * decision wins, wherever it was made. Erased contacts stay erased; a number
+ * only an erased contact's tombstone holds is not "held": the customer's
+ * contact takes it with the tombstone's opt-out (takeErasedNumberForCustomer).
  */
 export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promise<SyncOutcome> {
   const e164 = s.phone ? normalizePhone(s.phone) : null;
@@ -111,7 +114,11 @@ export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promi
   // e.g. a subscription from before a STOP); otherwise it has none (pending).
   const moved = sql`(${e164}::text IS NOT NULL AND c.phone_hash IS DISTINCT FROM ${hash}::text AND NOT EXISTS (
                       SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = ${hash}::text AND o.id <> c.id))`;
-  const movedConsent = sql`(CASE WHEN ${consent}::text IS NULL THEN 'pending'
+  // A number an erased contact held: its tombstone gives it up to the moving
+  // contact, with the opt-out that survived the erasure (the number stays opted out).
+  const carried = hash ? await takeErasedNumberForCustomer(tx, s.shopId, s.customerId, hash, s.updatedAt) : null;
+  const movedConsent = sql`(CASE WHEN ${carried !== null}::boolean THEN 'unsubscribed'
+                                 WHEN ${consent}::text IS NULL THEN 'pending'
                                  WHEN ${consent}::text <> 'unsubscribed' AND ${decidedHereSince(sql`c.id`, sql`${consentAt}::timestamptz`)} THEN 'pending'
                                  ELSE ${consent}::text END)`;
   const set = sql`
@@ -119,10 +126,10 @@ export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promi
     first_name = CASE WHEN ${hasProfile}::boolean THEN ${p.firstName}::text ELSE c.first_name END,
     last_name = CASE WHEN ${hasProfile}::boolean THEN ${p.lastName}::text ELSE c.last_name END,
     sms_consent = CASE WHEN ${moved} THEN ${movedConsent} WHEN ${keepConsent} THEN c.sms_consent ELSE ${consent}::text END,
-    opted_out_at = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN ${s.updatedAt}::timestamptz END
+    opted_out_at = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN COALESCE(${carried?.optedOutAt ?? null}::timestamptz, ${s.updatedAt}::timestamptz) END
                         WHEN ${keepConsent} THEN c.opted_out_at
                         WHEN ${consent}::text = 'unsubscribed' THEN COALESCE(c.opted_out_at, ${s.updatedAt}) ELSE NULL END,
-    opt_out_source = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN 'shopify' END
+    opt_out_source = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN COALESCE(${carried?.source ?? null}::text, 'shopify') END
                           WHEN ${keepConsent} THEN c.opt_out_source
                           WHEN ${consent}::text = 'unsubscribed' THEN 'shopify' ELSE NULL END,
     shopify_updated_at = ${s.updatedAt},
@@ -142,6 +149,8 @@ export async function syncShopifyCustomer(tx: Tx, s: ShopifyCustomerSync): Promi
      WHERE c.id = old.id AND ${newer}
     RETURNING old.phone_e164 AS old_phone, old.opted_out_at AS old_opted_out_at, old.opt_out_source AS old_source,
               c.phone_hash IS DISTINCT FROM old.phone_hash AS moved`;
+  // The tombstone's opt-out is only in this transaction's memory unless the contact took it.
+  if (carried && !byCustomer.some((r) => r.moved)) throw new Error('an erased number was released for a Shopify customer move that was not made');
   if (byCustomer.length > 0) {
     for (const r of byCustomer) await keepLeftNumberOptOut(tx, s, r);
     return 'updated';
