@@ -1,6 +1,7 @@
 import { phoneHmac } from '../compliance/suppressions';
 import { createContactImport, createShop, phoneHash, testPhone } from '../../test/factories';
 import { createTestEnv, type TestEnv } from '../../test/harness';
+import { eraseContact } from '../contacts/erase-contact';
 import { importContacts } from '../contacts/import-contacts';
 import { updateContact } from '../contacts/update-contact';
 import { applyCustomerChunk } from './apply-customer-chunk';
@@ -83,6 +84,40 @@ describe('applyCustomerChunk: Shopify consent vs a newer decision made here', ()
     expect(await contactOf(shop.id, d)).toMatchObject({ sms_consent: 'subscribed' });
     const kept = await env.db.$queryRaw<{ scope: string }[]>`SELECT scope FROM sms_suppressions WHERE phone_hmac = ${phoneHmac(env.config.PHONE_HASH_KEY, a)}`;
     expect(kept).toEqual([{ scope: `shop:${shop.id}` }]);
+  });
+  // As a customers/update (test/security/shopify-phone-change-onto-erased-number.int.test.ts): the tombstone of an
+  // erased contact does not hold its number against a move; the contact takes the number and the tombstone's opt-out.
+  it("a customer whose new phone is an erased contact's number moves onto it, keeping the number's opt-out", async () => {
+    const shop = await createShop(env.db);
+    const [gone, own, free] = [testPhone(), testPhone(), testPhone()];
+    const [n, m, k] = [customerNumber(), customerNumber(), customerNumber()];
+    await apply(shop.id, [line(k, gone, { firstName: 'Gone', state: 'UNSUBSCRIBED', consentAt: ago(900), updatedAt: ago(900) })]);
+    const erased = await contactOf(shop.id, gone);
+    await updateContact(env.db, shop.id, erased.id, { phoneE164: undefined, phoneHash: undefined, smsConsent: 'unsubscribed' });
+    await eraseContact(env.db, shop.id, erased.id);
+    const [tomb] = await env.db.$queryRaw<{ opted_out_at: Date }[]>`SELECT opted_out_at FROM contacts WHERE id = ${erased.id}::uuid`;
+    expect(tomb?.opted_out_at).toBeInstanceOf(Date);
+    // A second erased contact, never opted out: its number is free, with no opt-out to carry.
+    await apply(shop.id, [line(customerNumber(), free, { firstName: 'Also gone', state: 'NOT_SUBSCRIBED', consentAt: ago(900), updatedAt: ago(900) })]);
+    await eraseContact(env.db, shop.id, (await contactOf(shop.id, free)).id);
+
+    await apply(shop.id, [
+      line(n, own, { firstName: 'Mover', state: 'SUBSCRIBED', consentAt: ago(600), updatedAt: ago(600) }),
+      line(m, testPhone(), { firstName: 'Other', state: 'SUBSCRIBED', consentAt: ago(600), updatedAt: ago(600) }),
+    ]);
+    const mover = await contactOf(shop.id, own);
+    const other = await env.db.$queryRaw<{ id: string }[]>`SELECT id FROM contacts WHERE shop_id = ${shop.id}::uuid AND shopify_customer_id = ${String(m)}`;
+    // A resync: Shopify says subscribed (its state for the old numbers).
+    await apply(shop.id, [
+      line(n, gone, { firstName: 'Mover', state: 'SUBSCRIBED', consentAt: ago(60), updatedAt: ago(60) }),
+      line(m, free, { firstName: 'Other', state: 'SUBSCRIBED', consentAt: ago(60), updatedAt: ago(60) }),
+    ]);
+    const row = async (id: string) =>
+      (await env.db.$queryRaw<{ phone_hash: string; sms_consent: string; opted_out_at: Date | null; opt_out_source: string | null }[]>`
+        SELECT phone_hash, sms_consent, opted_out_at, opt_out_source FROM contacts WHERE id = ${id}::uuid`)[0];
+    expect(await row(mover.id)).toEqual({ phone_hash: phoneHash(gone), sms_consent: 'unsubscribed', opted_out_at: tomb!.opted_out_at, opt_out_source: 'redact' });
+    expect(await row(other[0]!.id)).toEqual({ phone_hash: phoneHash(free), sms_consent: 'subscribed', opted_out_at: null, opt_out_source: null });
+    expect(await row(erased.id)).toEqual({ phone_hash: `released:${erased.id}`, sms_consent: 'pending', opted_out_at: null, opt_out_source: null });
   });
 });
 

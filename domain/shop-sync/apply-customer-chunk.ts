@@ -44,7 +44,9 @@ export const ZERO_COUNTS: ChunkCounts = {
  *    contact's last consent decision made here (decidedHereSince). A contact
  *    moved to a new number takes the export's consent for it (if newer than
  *    that decision, else `pending`), and an opt-out of the number it left
- *    stays with that number (a suppression; `phoneHashKey`);
+ *    stays with that number (a suppression; `phoneHashKey`). A number only
+ *    an erased contact's tombstone holds is taken from it first (step 0),
+ *    with the opt-out that survived the erasure;
  * 2. customers not linked yet with a valid phone create a contact, or link
  *    the one holding that number;
  * 3. Shopify's order summary (raised only) and tags (added) are applied to
@@ -137,26 +139,48 @@ export async function applyCustomerChunk(
   const keepOptOut = sql`(c.opted_out_at IS NOT NULL AND c.opt_out_source IS DISTINCT FROM 'shopify')`;
   // Linked contacts only (step 1): a decision made here after Shopify's is the newer one.
   const keepConsent = sql`(i.consent IS NULL OR ${keepOptOut} OR ${decidedHereSince(sql`c.id`, sql`i.consent_at`)})`;
+  // 0. A number only an erased contact's tombstone holds is free to move onto
+  // (as syncShopifyCustomer, takeErasedNumberForCustomer): the tombstone gives
+  // it up, with its opt-out, for a linked contact this chunk will move there.
+  const released = await tx.$queryRaw<{ phone_hash: string; opted_out_at: Date | null; source: string | null }[]>`
+    WITH ${inputCte},
+    movers AS (
+      SELECT i.phone_hash FROM input i JOIN contacts l ON l.shop_id = ${o.shopId}::uuid AND l.shopify_customer_id = i.customer_id
+       WHERE i.phone_hash IS NOT NULL AND l.erased_at IS NULL AND l.phone_hash IS DISTINCT FROM i.phone_hash
+         AND (l.shopify_updated_at IS NULL OR l.shopify_updated_at < i.updated_at)),
+    old AS (
+      SELECT t.id, t.phone_hash, t.opted_out_at, t.opt_out_source FROM contacts t
+       WHERE t.shop_id = ${o.shopId}::uuid AND t.erased_at IS NOT NULL AND t.phone_hash IN (SELECT phone_hash FROM movers)
+       ORDER BY t.phone_hash FOR UPDATE OF t)
+    UPDATE contacts t
+       SET phone_hash = 'released:' || t.id::text, sms_consent = 'pending', opted_out_at = NULL, opt_out_source = NULL
+      FROM old WHERE t.id = old.id
+    RETURNING old.phone_hash, old.opted_out_at,
+              CASE WHEN old.opted_out_at IS NULL THEN NULL WHEN old.opt_out_source = 'keyword' THEN 'keyword' ELSE 'redact' END AS source`;
+  const carried = JSON.stringify(released.filter((r) => r.opted_out_at !== null).map((r) => ({ phone_hash: r.phone_hash, opted_out_at: r.opted_out_at!.toISOString(), source: r.source })));
+  const carriedCte = sql`carried AS (SELECT * FROM jsonb_to_recordset(${carried}::jsonb) AS t(phone_hash text, opted_out_at timestamptz, source text))`;
   // Moved to a number it did not hold: consent belongs to the number, so the
   // new one takes only the export's consent, collected after the contact's last
-  // decision made here, else none (as syncShopifyCustomer).
+  // decision made here, else none (as syncShopifyCustomer); a tombstone's
+  // opt-out (`t`) is the number's and stays.
   const moved = sql`(i.phone_hash IS NOT NULL AND c.phone_hash IS DISTINCT FROM i.phone_hash AND NOT EXISTS (
                       SELECT 1 FROM contacts o WHERE o.shop_id = c.shop_id AND o.phone_hash = i.phone_hash AND o.id <> c.id))`;
-  const movedConsent = sql`(CASE WHEN i.consent IS NULL THEN 'pending'
+  const movedConsent = sql`(CASE WHEN t.opted_out_at IS NOT NULL THEN 'unsubscribed'
+                                 WHEN i.consent IS NULL THEN 'pending'
                                  WHEN i.consent <> 'unsubscribed' AND ${decidedHereSince(sql`c.id`, sql`i.consent_at`)} THEN 'pending'
                                  ELSE i.consent END)`;
   const consentSet = sql`
     sms_consent = CASE WHEN ${moved} THEN ${movedConsent} WHEN ${keepConsent} THEN c.sms_consent ELSE i.consent END,
-    opted_out_at = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN i.updated_at END
+    opted_out_at = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN COALESCE(t.opted_out_at, i.updated_at) END
                         WHEN ${keepConsent} THEN c.opted_out_at
                         WHEN i.consent = 'unsubscribed' THEN COALESCE(c.opted_out_at, i.updated_at) ELSE NULL END,
-    opt_out_source = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN 'shopify' END
+    opt_out_source = CASE WHEN ${moved} THEN CASE WHEN ${movedConsent} = 'unsubscribed' THEN COALESCE(t.source, 'shopify') END
                           WHEN ${keepConsent} THEN c.opt_out_source
                           WHEN i.consent = 'unsubscribed' THEN 'shopify' ELSE NULL END`;
 
   // 1. Contacts already linked to a customer of the chunk (`old`: the row as it was, for the number it leaves).
-  const updated = await tx.$queryRaw<(LeftNumber & { customer_id: string; contact_id: string })[]>`
-    WITH ${inputCte},
+  const updated = await tx.$queryRaw<(LeftNumber & { customer_id: string; contact_id: string; phone_hash: string })[]>`
+    WITH ${inputCte}, ${carriedCte},
     old AS (
       SELECT k.id, k.phone_e164, k.phone_hash, k.opted_out_at, k.opt_out_source FROM contacts k
        WHERE k.shop_id = ${o.shopId}::uuid AND k.shopify_customer_id IN (SELECT customer_id FROM input) FOR UPDATE)
@@ -167,11 +191,16 @@ export async function applyCustomerChunk(
       phone_hash = CASE WHEN ${moved} THEN i.phone_hash ELSE c.phone_hash END,
       shopify_updated_at = i.updated_at,
       updated_at = now()
-      FROM input i, old
+      FROM input i LEFT JOIN carried t ON t.phone_hash = i.phone_hash, old
      WHERE c.shop_id = ${o.shopId}::uuid AND c.shopify_customer_id = i.customer_id AND c.id = old.id
        AND c.erased_at IS NULL AND (c.shopify_updated_at IS NULL OR c.shopify_updated_at < i.updated_at)
     RETURNING i.customer_id, c.id AS contact_id, old.phone_e164 AS old_phone, old.opted_out_at AS old_opted_out_at, old.opt_out_source AS old_source,
-              c.phone_hash IS DISTINCT FROM old.phone_hash AS moved`;
+              c.phone_hash IS DISTINCT FROM old.phone_hash AS moved, c.phone_hash`;
+  // A tombstone's opt-out is only in this transaction's memory unless a contact took it.
+  const took = new Set(updated.filter((r) => r.moved).map((r) => r.phone_hash));
+  if (released.some((r) => r.opted_out_at !== null && !took.has(r.phone_hash))) {
+    throw new Error('an erased number was released for a Shopify customer move that was not made');
+  }
   // The number a contact left keeps its opt-out (a keyword one has its suppression already, in its STOP's scope).
   for (const r of updated) await keepLeftNumberOptOut(tx, o, r);
 
