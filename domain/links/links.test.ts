@@ -168,6 +168,9 @@ describe('who fetched a link', () => {
     'undici',
     'axios/1.6.7',
     'Wget/1.21.4',
+    // Crawlers whose name ends in "bot" without a version after it stay crawlers.
+    'Mozilla/5.0 (compatible;PetalBot;+https://webmaster.petalsearch.com/site/petalbot)',
+    'Mozilla/5.0 (compatible; SemrushBot; +http://www.semrush.com/bot.html)',
   ])('%s is a crawler', (ua) => {
     expect(classifyFetcher('GET', { 'user-agent': ua })).toEqual({ uaClass: 'crawler', bot: true });
   });
@@ -186,6 +189,10 @@ describe('who fetched a link', () => {
     ['Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 EdgA/120.0.2210.115', 'android'],
     ['Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15', 'desktop'],
     ['Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0', 'desktop'],
+    // Cubot phones name their brand in the model ("CUBOT P30"): a word ending in "bot", yet a person.
+    ['Mozilla/5.0 (Linux; Android 9; CUBOT P30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/76.0.3809.111 Mobile Safari/537.36', 'android'],
+    ['Mozilla/5.0 (Linux; Android 12; CUBOT KINGKONG 7 Build/SP1A.210812.016; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.230 Mobile Safari/537.36', 'android'],
+    ['Mozilla/5.0 (Linux; Android 11; Cubot Note 20) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/96.0.4664.45 Mobile Safari/537.36', 'android'],
   ] as const)('%s → %s', (ua, uaClass) => {
     expect(classifyFetcher('GET', { 'user-agent': ua })).toEqual({ uaClass, bot: false });
   });

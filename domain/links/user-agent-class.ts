@@ -20,8 +20,10 @@ export interface Fetcher {
 
 const PREVIEW =
   /facebookexternalhit|facebot|twitterbot|googlemessages|whatsapp|slackbot|slack-imgproxy|telegrambot|discordbot|linkedinbot|skypeuripreview|redditbot|embedly|iframely|vkshare|kakaotalk-scrap|bitlybot|google-pagerenderer|applebot|bingpreview|microsoft preview|yahoo! slurp|duckduckbot|ia_archiver/i;
+// "bot" ending a word is a crawler (PetalBot;, SemrushBot;), but not in "Cubot": a phone brand its
+// models carry in the agent ("CUBOT P30"), whose owners' clicks are people's.
 const CRAWLER =
-  /bot\b|bot\/|crawler|spider|crawl|slurp|headlesschrome|phantomjs|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|curl\/|wget\/|node-fetch|axios\/|undici|postman|insomnia|scrapy|feedfetcher|mediapartners|lighthouse|preview|scanner|monitor|checker|validator|fetcher/i;
+  /(?<!cu)bot\b|bot\/|crawler|spider|crawl|slurp|headlesschrome|phantomjs|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|curl\/|wget\/|node-fetch|axios\/|undici|postman|insomnia|scrapy|feedfetcher|mediapartners|lighthouse|preview|scanner|monitor|checker|validator|fetcher/i;
 
 // HTTP libraries and runtimes by their default user agents: scripts, link
 // checkers and servers, never a person in a browser (a browser, in-app ones
