@@ -302,11 +302,18 @@ it('a START after the STOP in the same closed backlog is applied in arrival orde
   const own = await ownSender(shop.id);
   const [liftedNumber, stoppedNumber] = [testPhone(), testPhone()];
   const t0 = Date.now() - 60_000;
-  await openInbound(liftedNumber, own, 'STOP', new Date(t0));
-  await openInbound(liftedNumber, own, 'START', new Date(t0 + 1_000));
-  // Arrives last though sent first: a STOP that arrives late always wins.
-  await openInbound(stoppedNumber, own, 'START', new Date(t0 + 1_000));
-  await openInbound(stoppedNumber, own, 'STOP', new Date(t0));
+  const arrivals = [
+    await openInbound(liftedNumber, own, 'STOP', new Date(t0)),
+    await openInbound(liftedNumber, own, 'START', new Date(t0 + 1_000)),
+    // Arrives last though sent first: a STOP that arrives late always wins.
+    await openInbound(stoppedNumber, own, 'START', new Date(t0 + 1_000)),
+    await openInbound(stoppedNumber, own, 'STOP', new Date(t0)),
+  ];
+  // Arrival order is received_at, then the row's random id (as the drain reads them): two inserts in the
+  // same millisecond would arrive in either order, so each is given its own.
+  for (const [i, id] of arrivals.entries()) {
+    await t.env.db.$executeRaw`UPDATE webhook_events SET received_at = ${new Date(t0 + 10_000 + i * 1_000)}::timestamptz WHERE id = ${id}::uuid`;
+  }
 
   await redactNumber(shop.id, liftedNumber);
   await redactNumber(shop.id, stoppedNumber);
